@@ -1,0 +1,6 @@
+"""Reverse-mode automatic differentiation: GradientTape, custom_gradient, the walker."""
+
+from tensorflux.autodiff.backward import UnconnectedGradients
+from tensorflux.autodiff.tape import GradientTape
+
+__all__ = ["GradientTape", "UnconnectedGradients"]

@@ -1,0 +1,118 @@
+"""The one reverse-mode walker: gradients of recorded Nodes, for tapes and traced graphs alike.
+
+It visits nodes in reverse recording order (a topological order), calls each primitive's VJP
+with tensorflux ops (so the gradient computation is itself recorded by any outer tape, or
+traced into the current graph), and sums each cotangent back to its input's shape here, in
+the only place that does so.
+"""
+
+from tensorflux import errors
+from tensorflux.ops import array, math
+
+__all__ = ["backward", "UnconnectedGradients"]
+
+
+class UnconnectedGradients:
+    """What `gradient` returns for a source the target does not depend on."""
+
+    NONE = "none"
+    ZERO = "zero"
+
+
+def backward(nodes, targets, target_grads, sources, unconnected=UnconnectedGradients.NONE):
+    """Cotangents of `sources` given cotangents `target_grads` of `targets`.
+
+    nodes: recorded Nodes in execution order. Tensors are matched by identity.
+    """
+    reachable = _forward_reachable(nodes, sources)
+    grads = {}
+    for target, grad in zip(targets, target_grads):
+        key = id(target)
+        grads[key] = grad if key not in grads else math.add(grads[key], grad)
+    for node in reversed(nodes):
+        if not _any_input_reachable(node, reachable):
+            continue
+        out_grads = _output_grads(node, grads)
+        if out_grads is None:
+            continue
+        if node.primitive.vjp is None:
+            raise errors.UnimplementedError(
+                f"No gradient is defined for the op '{node.primitive.name}'.",
+                node.primitive.name)
+        out = node.outputs
+        in_grads = node.primitive.vjp(out_grads, *node.inputs, out=out, **node.attrs)
+        for x, g in zip(node.inputs, in_grads):
+            if g is None or id(x) not in reachable:
+                continue
+            g = sum_to_shape(g, x)
+            key = id(x)
+            previous = grads.get(key)
+            grads[key] = g if previous is None else math.add(previous, g)
+    results = []
+    for source in sources:
+        g = grads.get(id(source))
+        if g is None and unconnected == UnconnectedGradients.ZERO:
+            g = array.zeros_like(source)
+        results.append(g)
+    return results
+
+
+def _forward_reachable(nodes, sources):
+    """ids of every tensor that depends on a source, through differentiable dtypes."""
+    reachable = {id(s) for s in sources}
+    for node in nodes:
+        if _any_input_reachable(node, reachable):
+            outputs = node.outputs if isinstance(node.outputs, tuple) else (node.outputs,)
+            for o in outputs:
+                if o.dtype.is_differentiable:
+                    reachable.add(id(o))
+    return reachable
+
+
+def _any_input_reachable(node, reachable):
+    for x in node.inputs:
+        if id(x) in reachable:
+            return True
+    return False
+
+
+def _output_grads(node, grads):
+    """The node's output cotangents (a tuple for multi-output nodes), or None if all are zero."""
+    outputs = node.outputs
+    if not isinstance(outputs, tuple):
+        return grads.get(id(outputs))
+    found = [grads.get(id(o)) for o in outputs]
+    if all(g is None for g in found):
+        return None
+    return tuple(array.zeros_like(o) if g is None and o.dtype.is_differentiable else g
+                 for o, g in zip(outputs, found))
+
+
+def sum_to_shape(grad, like):
+    """Sums a broadcast cotangent back to the shape of `like` (the one un-broadcasting rule)."""
+    shape = tuple(like.shape)
+    grad_shape = tuple(grad.shape)
+    if grad_shape == shape:
+        return _match_dtype(grad, like)
+    if None in shape or None in grad_shape:
+        return _match_dtype(array.sum_to_dynamic_shape(grad, like), like)
+    lead = len(grad_shape) - len(shape)
+    if lead < 0:
+        raise errors.InternalError(
+            f"A gradient of shape {grad_shape} cannot be reduced to the input shape {shape}.")
+    axes = list(range(lead))
+    axes += [lead + i for i, d in enumerate(shape) if d == 1 and grad_shape[lead + i] != 1]
+    if axes:
+        grad = math.reduce_sum(grad, axis=axes, keepdims=False)
+    if tuple(grad.shape) != shape:
+        grad = array.reshape(grad, shape)
+    return _match_dtype(grad, like)
+
+
+def _match_dtype(grad, like):
+    dtype = like.dtype
+    if grad.dtype is dtype:
+        return grad
+    if dtype.is_floating and grad.dtype.is_complex:
+        grad = math.real(grad)
+    return math.cast(grad, dtype)

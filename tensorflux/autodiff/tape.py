@@ -1,0 +1,263 @@
+"""GradientTape: records eager ops that touch watched tensors, then runs the backward walker."""
+
+from tensorflux import errors
+from tensorflux.autodiff.backward import UnconnectedGradients, backward
+from tensorflux.context import context
+from tensorflux.primitive import Node
+from tensorflux.tensor import Tensor, _TensorLike
+from tensorflux.variable import Variable
+
+__all__ = ["GradientTape"]
+
+
+class GradientTape:
+    """Records operations for automatic differentiation.
+
+    >>> import tensorflux as tf
+    >>> x = tf.constant(3.0)
+    >>> with tf.GradientTape() as tape:
+    ...     tape.watch(x)
+    ...     y = x * x
+    >>> float(tape.gradient(y, x))
+    6.0
+    """
+
+    def __init__(self, persistent=False, watch_accessed_variables=True):
+        self._persistent = persistent
+        self._watch_accessed_variables = watch_accessed_variables
+        self._nodes = []
+        # id -> object for everything that depends on a watched tensor; holding the objects
+        # keeps their ids from being reused while the tape lives.
+        self._tracked = {}
+        self._watched_variables = {}
+        self._recording = False
+        self._used = False
+
+    # -- context management
+    def __enter__(self):
+        self._push()
+        return self
+
+    def __exit__(self, *exc_info):
+        if self._recording:
+            self._pop()
+        return False
+
+    def _push(self):
+        if self._recording:
+            raise ValueError("Tape is still recording; a GradientTape cannot be entered twice.")
+        context.tapes.append(self)
+        self._recording = True
+
+    def _pop(self):
+        context.tapes.remove(self)
+        self._recording = False
+
+    def stop_recording(self):
+        """A context in which ops are not recorded by this tape."""
+        return _StopRecording(self)
+
+    def reset(self):
+        """Forgets everything recorded so far (the tape keeps recording if it was)."""
+        self._nodes = []
+        self._tracked = {}
+        self._watched_variables = {}
+
+    # -- what to record
+    def watch(self, tensor):
+        """Ensures `tensor` (a Tensor, Variable, or nested structure of them) is traced."""
+        for t in _flatten(tensor):
+            if not isinstance(t, _TensorLike):
+                raise ValueError(f"Passed in object {t!r} of type {type(t).__name__!r}, "
+                                 "not tf.Tensor or tf.Variable.")
+            if not t.dtype.is_differentiable:
+                continue  # TF watches nothing for integer tensors, and warns
+            self._tracked[id(t)] = t
+            if isinstance(t, Variable):
+                self._watched_variables[id(t)] = t
+
+    def watched_variables(self):
+        return tuple(self._watched_variables.values())
+
+    def _record(self, primitive, inputs, attrs, outputs):
+        tracked = self._tracked
+        hit = False
+        for x in inputs:
+            if id(x) in tracked:
+                hit = True
+            elif (x.__class__ is Variable and self._watch_accessed_variables and x.trainable
+                  and x.dtype.is_differentiable):
+                tracked[id(x)] = x
+                self._watched_variables[id(x)] = x
+                hit = True
+        if not hit:
+            return
+        self._nodes.append(Node(primitive, inputs, attrs, outputs))
+        for o in (outputs if isinstance(outputs, tuple) else (outputs,)):
+            if o.dtype.is_differentiable:
+                tracked[id(o)] = o
+
+    # -- computing gradients
+    def gradient(self, target, sources, output_gradients=None,
+                 unconnected_gradients=UnconnectedGradients.NONE):
+        """d(sum of target)/d(sources), shaped like `sources` (nested structures allowed).
+
+        Integer and boolean sources get None, as in TensorFlow.
+        """
+        if self._used and not self._persistent:
+            raise RuntimeError("A non-persistent GradientTape can only be used to compute one "
+                               "set of gradients (or jacobians)")
+        self._used = True
+        unconnected = _unconnected(unconnected_gradients)
+        flat_targets = [_as_tensor(t, "target") for t in _flatten(target)]
+        flat_sources = list(_flatten(sources))
+        for s in flat_sources:
+            if not isinstance(s, _TensorLike):
+                raise ValueError(f"Sources must be Tensors or Variables, received {s!r}")
+        if output_gradients is None:
+            from tensorflux.ops import array
+
+            seeds = [array.ones_like(t) for t in flat_targets]
+        else:
+            seeds = [_as_tensor(g, "output_gradients") if g is not None else None
+                     for g in _flatten(output_gradients)]
+            seeds = [array_ones(t) if g is None else g for t, g in zip(flat_targets, seeds)]
+        with self._paused():
+            grads = backward(self._nodes, flat_targets, seeds, flat_sources, unconnected)
+            grads = [None if g is None or not s.dtype.is_differentiable else g
+                     for s, g in zip(flat_sources, grads)]
+        if not self._persistent:
+            self._nodes = []
+            self._tracked = {}
+        return _pack_like(sources, grads)
+
+    def jacobian(self, target, sources, unconnected_gradients=UnconnectedGradients.NONE,
+                 parallel_iterations=None, experimental_use_pfor=True):
+        """The full Jacobian: shape target.shape + source.shape, for each source."""
+        from tensorflux.ops import array
+
+        if self._used and not self._persistent:
+            raise RuntimeError("A non-persistent GradientTape can only be used to compute one "
+                               "set of gradients (or jacobians)")
+        self._used = True
+        unconnected = _unconnected(unconnected_gradients)
+        target = _as_tensor(target, "target")
+        flat_sources = list(_flatten(sources))
+        size = target.shape.num_elements()
+        rows = [[] for _ in flat_sources]
+        with self._paused():
+            for i in range(size):
+                seed = array.reshape(array.one_hot(i, size, dtype=target.dtype), target.shape)
+                grads = backward(self._nodes, [target], [seed], flat_sources, unconnected)
+                for row, g in zip(rows, grads):
+                    row.append(g)
+        jacobians = []
+        for source, row in zip(flat_sources, rows):
+            if all(g is None for g in row) or size == 0:
+                if unconnected == UnconnectedGradients.ZERO or size == 0:
+                    jacobians.append(array.zeros(list(target.shape) + list(source.shape),
+                                                 dtype=source.dtype))
+                else:
+                    jacobians.append(None)
+                continue
+            row = [array.zeros_like(source) if g is None else g for g in row]
+            stacked = array.stack(row)
+            jacobians.append(array.reshape(stacked, list(target.shape) + list(source.shape)))
+        if not self._persistent:
+            self._nodes = []
+            self._tracked = {}
+        return _pack_like(sources, jacobians)
+
+    def batch_jacobian(self, target, source, unconnected_gradients=UnconnectedGradients.NONE,
+                       parallel_iterations=None, experimental_use_pfor=True):
+        """Per-example Jacobians: shape [batch] + target.shape[1:] + source.shape[1:]."""
+        from tensorflux.ops import array
+
+        target = _as_tensor(target, "target")
+        if target.shape[0] != source.shape[0]:
+            raise ValueError(f"Need first dimension of target shape ({target.shape}) and source "
+                             f"shape ({source.shape}) to match.")
+        full = self.jacobian(target, source, unconnected_gradients)
+        if full is None:
+            return None
+        batch = target.shape[0]
+        t_rest, s_rest = list(target.shape[1:]), list(source.shape[1:])
+        t_size = target.shape[1:].num_elements()
+        s_size = source.shape[1:].num_elements()
+        full = array.reshape(full, [batch, t_size, batch, s_size])
+        diagonal = [full[b, :, b, :] for b in range(batch)]
+        return array.reshape(array.stack(diagonal), [batch] + t_rest + s_rest)
+
+    def _paused(self):
+        return _StopRecording(self)
+
+
+class _StopRecording:
+    def __init__(self, tape):
+        self._tape = tape
+        self._was_recording = False
+
+    def __enter__(self):
+        self._was_recording = self._tape._recording
+        if self._was_recording:
+            self._tape._pop()
+        return self
+
+    def __exit__(self, *exc_info):
+        if self._was_recording:
+            self._tape._push()
+        return False
+
+
+def array_ones(t):
+    from tensorflux.ops import array
+
+    return array.ones_like(t)
+
+
+def _unconnected(value):
+    value = getattr(value, "value", value)
+    value = str(value).lower()
+    if value not in (UnconnectedGradients.NONE, UnconnectedGradients.ZERO):
+        raise ValueError(f"Unknown value for unconnected_gradients: {value!r}")
+    return value
+
+
+def _as_tensor(value, what):
+    if isinstance(value, Tensor):
+        return value
+    if isinstance(value, _TensorLike):
+        return value
+    from tensorflux.tensor import convert_to_tensor
+
+    try:
+        return convert_to_tensor(value)
+    except (TypeError, ValueError) as error:
+        raise errors.InvalidArgumentError(f"GradientTape: the {what} must be a tensor, "
+                                          f"received {value!r}") from error
+
+
+def _flatten(structure):
+    if isinstance(structure, (list, tuple)):
+        for item in structure:
+            yield from _flatten(item)
+    elif isinstance(structure, dict):
+        for key in sorted(structure, key=str):
+            yield from _flatten(structure[key])
+    else:
+        yield structure
+
+
+def _pack_like(structure, flat):
+    iterator = iter(flat)
+
+    def pack(s):
+        if isinstance(s, (list, tuple)):
+            packed = [pack(item) for item in s]
+            return type(s)(packed) if isinstance(s, tuple) and not hasattr(s, "_fields") \
+                else (type(s)(*packed) if isinstance(s, tuple) else packed)
+        if isinstance(s, dict):
+            return {k: pack(s[k]) for k in sorted(s, key=str)}
+        return next(iterator)
+
+    return pack(structure)

@@ -1,0 +1,55 @@
+"""Process-wide execution state: the active backend, the recording tapes, the graph being traced."""
+
+import threading
+
+__all__ = ["context", "device"]
+
+
+class _Context(threading.local):
+    """What `Primitive.bind` reads on every call; kept to plain attributes for speed.
+
+    It is thread-local, as TensorFlow's eager context is: a tape or trace started in one
+    thread does not record another thread's ops.
+    """
+
+    def __init__(self):
+        self.backend = None  # set lazily by backends.default_backend()
+        self.tapes = []  # active GradientTapes, innermost last
+        self.graph = None  # the Graph being traced, or None when eager
+        self.device_stack = []
+
+
+context = _Context()
+
+
+def current_backend():
+    backend = context.backend
+    if backend is None:
+        from tensorflux.backends import default_backend
+
+        backend = context.backend = default_backend()
+    return backend
+
+
+class device:
+    """`with tf.device("GPU:0"):` runs the ops inside on that device's backend.
+
+    >>> import tensorflux as tf
+    >>> with tf.device("CPU:0"):
+    ...     tf.constant(1.0).device.endswith("CPU:0")
+    True
+    """
+
+    def __init__(self, device_name):
+        self.device_name = device_name
+
+    def __enter__(self):
+        from tensorflux.backends import backend_for_device
+
+        context.device_stack.append(current_backend())
+        context.backend = backend_for_device(self.device_name)
+        return self
+
+    def __exit__(self, *exc_info):
+        context.backend = context.device_stack.pop()
+        return False

@@ -1,0 +1,114 @@
+"""Primitive and bind(): the single dispatch point of every op (eager kernel, tape, graph).
+
+A Primitive is one op's definition: its name, the backend kernel it runs, its gradient rule
+(a VJP written with tensorflux ops, so it works eagerly, while tracing, and for gradients of
+gradients) and its shape rule for tracing. Ops call `prim.bind(*inputs, **attrs)`:
+
+- while a graph is being traced, bind adds a Node to it and returns symbolic tensors;
+- eagerly, it runs the kernel of the current backend on the inputs' raw arrays, wraps the
+  result, and offers the call to every recording GradientTape as a Node.
+"""
+
+from tensorflux import errors
+from tensorflux.context import context, current_backend
+from tensorflux.tensor import Tensor
+
+__all__ = ["Primitive", "Node", "registry"]
+
+# Every Primitive by name; tests walk it to check that each one has a kernel and a table row.
+registry = {}
+
+_new_tensor = object.__new__
+
+
+class Node:
+    """One op application: the IR unit shared by GradientTape records and traced graphs."""
+
+    __slots__ = ("primitive", "inputs", "attrs", "outputs")
+
+    def __init__(self, primitive, inputs, attrs, outputs):
+        self.primitive = primitive
+        self.inputs = inputs
+        self.attrs = attrs
+        self.outputs = outputs
+
+    def __repr__(self):
+        return f"<Node {self.primitive.name} attrs={self.attrs}>"
+
+
+class Primitive:
+    """An op the backends implement, with its VJP and shape rule.
+
+    vjp(g, *inputs, out=..., **attrs) returns one cotangent (or None) per input; `g` and
+    `out` are tuples for multi-output primitives. Cotangents may have the broadcast shape:
+    the backward walker sums them back to each input's shape, in one place.
+
+    >>> from tensorflux.primitive import registry
+    >>> registry["add"].name
+    'add'
+    """
+
+    __slots__ = ("name", "kernel", "vjp", "shape_rule", "multiple_results", "__weakref__")
+
+    def __init__(self, name, vjp=None, shape_rule=None, kernel=None, multiple_results=False):
+        if name in registry:
+            raise ValueError(f"Primitive {name!r} is defined twice")
+        self.name = name
+        self.kernel = kernel or name
+        self.vjp = vjp
+        self.shape_rule = shape_rule
+        self.multiple_results = multiple_results
+        registry[name] = self
+
+    def defvjp(self, vjp):
+        """Sets the VJP after definition (for rules that use ops defined later)."""
+        self.vjp = vjp
+        return vjp
+
+    def bind(self, *inputs, **attrs):
+        ctx = context
+        if ctx.graph is not None:
+            return ctx.graph.add_node(self, inputs, attrs)
+        backend = ctx.backend or current_backend()
+        try:
+            out = getattr(backend, self.kernel)(*[x._value for x in inputs], **attrs)
+        except errors.OpError:
+            raise
+        except NotImplementedError as error:
+            raise errors.UnimplementedError(f"{self.name}: {error}", self.name) from error
+        except (ValueError, TypeError, IndexError, ArithmeticError) as error:
+            raise _kernel_error(self, inputs, attrs, error) from error
+        if self.multiple_results:
+            outputs = tuple(_wrap(o) for o in out)
+        else:
+            outputs = _new_tensor(Tensor)
+            outputs._value = out
+        if ctx.tapes:
+            for tape in ctx.tapes:
+                tape._record(self, inputs, attrs, outputs)
+        return outputs
+
+    def __repr__(self):
+        return f"<Primitive {self.name}>"
+
+
+def _wrap(value):
+    tensor = _new_tensor(Tensor)
+    tensor._value = value
+    return tensor
+
+
+def _kernel_error(primitive, inputs, attrs, error):
+    """Turns a backend's exception into an InvalidArgumentError naming the op and its inputs."""
+    described = ", ".join(f"{tuple(x._value.shape)} {_dtype_name(x)}" for x in inputs)
+    shown = {k: v for k, v in attrs.items() if not callable(v)}
+    attr_text = f" with {shown}" if shown else ""
+    return errors.InvalidArgumentError(
+        f"{primitive.name}: {error} (inputs: {described}{attr_text})", primitive.name)
+
+
+def _dtype_name(x):
+    try:
+        return x.dtype.name
+    except Exception:  # an exotic array type the registry does not know
+        return str(getattr(x._value, "dtype", "?"))

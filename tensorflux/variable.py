@@ -1,0 +1,192 @@
+"""Variable: the only mutable tensor (assign, assign_add, assign_sub, trainable, name)."""
+
+import itertools
+
+from tensorflux import dtypes
+from tensorflux.context import context
+from tensorflux.tensor import Tensor, TensorShape, _TensorLike, convert_to_tensor
+
+__all__ = ["Variable", "VariableAggregation", "VariableSynchronization"]
+
+_uid = itertools.count()
+
+
+class VariableSynchronization:
+    AUTO = 0
+    NONE = 1
+    ON_WRITE = 2
+    ON_READ = 3
+
+
+class VariableAggregation:
+    NONE = 0
+    SUM = 1
+    MEAN = 2
+    ONLY_FIRST_REPLICA = 3
+
+
+class Variable(_TensorLike):
+    """A mutable tensor: its value changes only through `assign*`, in place.
+
+    Ops read a Variable's current value; a GradientTape watches trainable Variables it
+    sees an op read (unless `watch_accessed_variables=False`).
+
+    >>> import tensorflux as tf
+    >>> v = tf.Variable([1.0, 2.0], name="w")
+    >>> _ = v.assign_add([1.0, 1.0])
+    >>> v.numpy().tolist(), v.name, v.trainable
+    ([2.0, 3.0], 'w:0', True)
+    """
+
+    __slots__ = ("_value", "_name", "trainable", "_shape", "_constraint", "_unique_id",
+                 "synchronization", "aggregation", "__weakref__")
+
+    def __init__(self, initial_value=None, trainable=None, validate_shape=True,
+                 caching_device=None, name=None, variable_def=None, dtype=None,
+                 import_scope=None, constraint=None,
+                 synchronization=VariableSynchronization.AUTO,
+                 aggregation=VariableAggregation.NONE, shape=None, experimental_enable_variable_lifting=True):
+        if initial_value is None:
+            raise ValueError("initial_value must be specified.")
+        if callable(initial_value):
+            initial_value = initial_value()
+        value = convert_to_tensor(initial_value, dtype=dtype)
+        # A variable owns its buffer: copy, so that in-place updates never alias the source.
+        self._value = context_backend_copy(value._value)
+        self._name = _unique_name(name or "Variable")
+        self.trainable = True if trainable is None else bool(trainable)
+        if synchronization == VariableSynchronization.ON_READ and trainable:
+            raise ValueError("Synchronization value can be set to "
+                             "VariableSynchronization.ON_READ only for non-trainable variables.")
+        self._shape = TensorShape(shape) if shape is not None else value.shape
+        if validate_shape and not self._shape.is_compatible_with(value.shape):
+            raise ValueError(f"Variable {self._name} was given shape {self._shape} but its "
+                             f"initial value has shape {value.shape}")
+        self._constraint = constraint
+        self._unique_id = next(_uid)
+        self.synchronization = synchronization
+        self.aggregation = aggregation
+
+    # -- what the variable is
+    @property
+    def name(self):
+        return self._name + ":0"
+
+    @property
+    def dtype(self):
+        return Tensor(self._value).dtype
+
+    @property
+    def shape(self):
+        return self._shape if not self._shape.is_fully_defined() else TensorShape(self._value.shape)
+
+    def get_shape(self):
+        return self.shape
+
+    @property
+    def ndim(self):
+        return self._value.ndim
+
+    @property
+    def device(self):
+        return Tensor(self._value).device
+
+    @property
+    def constraint(self):
+        return self._constraint
+
+    @property
+    def handle(self):
+        return self
+
+    def numpy(self):
+        """A copy of the current value as a NumPy array."""
+        return Tensor(context_backend_copy(self._value)).numpy()
+
+    def __array__(self, dtype=None, copy=None):
+        return Tensor(self._value).__array__(dtype, copy=True)
+
+    def read_value(self):
+        """The current value as a new Tensor; later assignments do not change it."""
+        from tensorflux.ops import array
+
+        return array.read_variable(self)
+
+    def value(self):
+        return self.read_value()
+
+    def __len__(self):
+        return len(Tensor(self._value))
+
+    def __iter__(self):
+        return iter(self.read_value())
+
+    def __bool__(self):
+        return bool(Tensor(self._value))
+
+    def __float__(self):
+        return float(self._value)
+
+    def __int__(self):
+        return int(self._value)
+
+    def __index__(self):
+        return Tensor(self._value).__index__()
+
+    def __repr__(self):
+        return (f"<tf.Variable '{self.name}' shape={self.shape} dtype={self.dtype.name}, "
+                f"numpy={_repr_value(self.numpy())}>")
+
+    def __deepcopy__(self, memo):
+        return Variable(self.numpy(), trainable=self.trainable, name=self._name,
+                        constraint=self._constraint)
+
+    # -- mutation
+    def assign(self, value, use_locking=None, name=None, read_value=True):
+        """Writes `value` into the variable (same shape and dtype) and returns it."""
+        return _assign(self, "assign", value, read_value)
+
+    def assign_add(self, delta, use_locking=None, name=None, read_value=True):
+        return _assign(self, "assign_add", delta, read_value)
+
+    def assign_sub(self, delta, use_locking=None, name=None, read_value=True):
+        return _assign(self, "assign_sub", delta, read_value)
+
+    def scatter_nd_update(self, indices, updates, name=None):
+        from tensorflux.ops import array
+
+        return self.assign(array.tensor_scatter_nd_update(self.read_value(), indices, updates))
+
+    def scatter_nd_add(self, indices, updates, name=None):
+        from tensorflux.ops import array
+
+        return self.assign(array.tensor_scatter_nd_add(self.read_value(), indices, updates))
+
+    def _as_graph_element(self):
+        return self
+
+
+def _assign(variable, kind, value, read_value):
+    from tensorflux.ops import array
+
+    array.assign_op(variable, kind, value)
+    return variable if read_value else None
+
+
+def context_backend_copy(raw):
+    from tensorflux.backends import backend_of
+
+    return backend_of(raw).copy(raw)
+
+
+def _repr_value(value):
+    text = repr(value)
+    return "\n" + text if "\n" in text else text
+
+
+_names_in_use = {}
+
+
+def _unique_name(base):
+    # TF2 eager does not uniquify variable names; Keras layers do their own naming.
+    return base
