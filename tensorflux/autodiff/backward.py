@@ -7,7 +7,7 @@ the only place that does so.
 """
 
 from tensorflux import errors
-from tensorflux.ops import array, math
+from tensorflux.ops import array, math, reduction
 
 __all__ = ["backward", "UnconnectedGradients"]
 
@@ -103,7 +103,7 @@ def sum_to_shape(grad, like):
     axes = list(range(lead))
     axes += [lead + i for i, d in enumerate(shape) if d == 1 and grad_shape[lead + i] != 1]
     if axes:
-        grad = math.reduce_sum(grad, axis=axes, keepdims=False)
+        grad = reduction.reduce_sum(grad, axis=axes, keepdims=False)
     if tuple(grad.shape) != shape:
         grad = array.reshape(grad, shape)
     return _match_dtype(grad, like)

@@ -1,0 +1,3 @@
+"""Op-table rows for tensorflux.ops.array."""
+
+ROWS = []
