@@ -48,7 +48,8 @@ class Primitive:
     'add'
     """
 
-    __slots__ = ("name", "kernel", "vjp", "shape_rule", "multiple_results", "__weakref__")
+    __slots__ = ("name", "kernel", "vjp", "shape_rule", "multiple_results", "_backend",
+                 "_kernel_fn", "__weakref__")
 
     def __init__(self, name, vjp=None, shape_rule=None, kernel=None, multiple_results=False):
         if name in registry:
@@ -58,6 +59,9 @@ class Primitive:
         self.vjp = vjp
         self.shape_rule = shape_rule
         self.multiple_results = multiple_results
+        # The kernel of the last backend used, so that bind does no attribute lookup.
+        self._backend = None
+        self._kernel_fn = None
         registry[name] = self
 
     def defvjp(self, vjp):
@@ -71,7 +75,10 @@ class Primitive:
             return ctx.graph.add_node(self, inputs, attrs)
         backend = ctx.backend or current_backend()
         try:
-            out = getattr(backend, self.kernel)(*[x._value for x in inputs], **attrs)
+            if backend is not self._backend:
+                self._kernel_fn = getattr(backend, self.kernel)
+                self._backend = backend
+            out = self._kernel_fn(*[x._value for x in inputs], **attrs)
         except errors.OpError:
             raise
         except NotImplementedError as error:

@@ -8,7 +8,7 @@ in ops/ and autodiff/; the overloads below only forward to those ops.
 from tensorflux import dtypes
 from tensorflux.backends import backend_of
 from tensorflux.context import current_backend
-from tensorflux.tensor_shape import TensorShape
+from tensorflux.tensor_shape import TensorShape, shape_from_tuple
 
 __all__ = ["Tensor", "TensorSpec", "constant", "convert_to_tensor", "is_tensor"]
 
@@ -167,7 +167,7 @@ class Tensor(_TensorLike):
 
     @property
     def shape(self):
-        return TensorShape(self._value.shape)
+        return shape_from_tuple(self._value.shape)
 
     def get_shape(self):
         return self.shape

@@ -160,5 +160,12 @@ def _dim(d):
     return None if d == -1 else d
 
 
+def shape_from_tuple(dims):
+    """A TensorShape from a tuple already known to hold ints or None (a kernel's .shape)."""
+    shape = object.__new__(TensorShape)
+    shape._dims = dims
+    return shape
+
+
 def as_shape(value):
     return value if isinstance(value, TensorShape) else TensorShape(value)

@@ -14,7 +14,7 @@ _CONSTANTS_LIMIT = 4096
 
 def const_like(value, dtype):
     """A cached scalar Tensor of `dtype` holding the Python scalar `value`."""
-    key = (value.__class__, value, dtype)
+    key = (value.__class__, value, dtype.name)
     try:
         return _CONSTANTS[key]
     except KeyError:
@@ -26,6 +26,16 @@ def const_like(value, dtype):
         _CONSTANTS.clear()
     _CONSTANTS[key] = tensor
     return tensor
+
+
+# Python scalars already converted for a tensor's native dtype, for binary_operands' fast path.
+_SCALARS = {}
+
+
+def _remember_scalar(key, tensor):
+    if len(_SCALARS) >= _CONSTANTS_LIMIT:
+        _SCALARS.clear()
+    _SCALARS[key] = tensor
 
 
 def _convert_to(value, dtype):
@@ -62,10 +72,18 @@ def binary_operands(op, x, y):
     Two tensors of different dtypes are an error (TensorFlow never promotes silently).
     """
     cx, cy = x.__class__, y.__class__
-    if cx in _TENSOR_TYPES and cy in _TENSOR_TYPES:
-        if x._value.dtype != y._value.dtype:
-            raise _dtype_mismatch(op, x.dtype, y)
-        return x, y
+    if cx in _TENSOR_TYPES:
+        if cy in _TENSOR_TYPES:
+            if x._value.dtype != y._value.dtype:
+                raise _dtype_mismatch(op, x.dtype, y)
+            return x, y
+        if cy is float or cy is int:  # the common `x * 2.0`: one cache lookup
+            scalar = _SCALARS.get((cy, y, x._value.dtype))
+            if scalar is not None:
+                return x, scalar
+            scalar = as_operand(op, y, x.dtype)
+            _remember_scalar((cy, y, x._value.dtype), scalar)
+            return x, scalar
     if isinstance(x, _TensorLike) and not hasattr(y, "_as_tensor"):
         return x, as_operand(op, y, x.dtype)
     if isinstance(y, _TensorLike) and not hasattr(x, "_as_tensor"):
