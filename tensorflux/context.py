@@ -31,7 +31,7 @@ def current_backend():
     return backend
 
 
-class device:
+class device:  # noqa: N801 - TensorFlow's public name
     """`with tf.device("GPU:0"):` runs the ops inside on that device's backend.
 
     >>> import tensorflux as tf

@@ -193,17 +193,10 @@ class Tensor(_TensorLike):
         return backend_of(self._value).to_numpy(self._value)
 
     def __array__(self, dtype=None, copy=None):
-        import numpy  # only reached when the caller already uses NumPy
-
-        value = numpy.asarray(self.numpy())
-        if dtype is not None and value.dtype != dtype:
-            return value.astype(dtype)
-        return value.copy() if copy else value
+        return backend_of(self._value).host_array(self.numpy(), dtype, copy)
 
     def __dlpack__(self, *args, **kwargs):
-        import numpy
-
-        return numpy.asarray(self._value).__dlpack__(*args, **kwargs)
+        return backend_of(self._value).dlpack(self._value, *args, **kwargs)
 
     def __dlpack_device__(self):
         return self._value.__dlpack_device__()
@@ -364,12 +357,12 @@ def convert_to_tensor(value, dtype=None, dtype_hint=None, name=None):
     if dtype_hint is not None:
         hint = dtypes.as_dtype(dtype_hint)
         inferred = _BY_NATIVE.get(array_value.dtype)
-        if inferred is not None and inferred is not hint and _safe_cast(array_value, inferred, hint):
+        if inferred is not None and inferred is not hint and _safe_cast(inferred, hint):
             array_value = backend.cast(array_value, hint)
     return Tensor(array_value)
 
 
-def _safe_cast(value, source, target):
+def _safe_cast(source, target):
     """Whether a hint may change an inferred dtype: within floats, or int/bool to float."""
     if source.is_floating or source.is_integer:
         return target.is_floating or target.is_complex or (source.is_integer and target.is_integer)

@@ -2,8 +2,6 @@
 
 import itertools
 
-from tensorflux import dtypes
-from tensorflux.context import context
 from tensorflux.tensor import Tensor, TensorShape, _TensorLike, convert_to_tensor
 
 __all__ = ["Variable", "VariableAggregation", "VariableSynchronization"]
@@ -45,7 +43,8 @@ class Variable(_TensorLike):
                  caching_device=None, name=None, variable_def=None, dtype=None,
                  import_scope=None, constraint=None,
                  synchronization=VariableSynchronization.AUTO,
-                 aggregation=VariableAggregation.NONE, shape=None, experimental_enable_variable_lifting=True):
+                 aggregation=VariableAggregation.NONE, shape=None,
+                 experimental_enable_variable_lifting=True):
         if initial_value is None:
             raise ValueError("initial_value must be specified.")
         if callable(initial_value):
@@ -53,7 +52,8 @@ class Variable(_TensorLike):
         value = convert_to_tensor(initial_value, dtype=dtype)
         # A variable owns its buffer: copy, so that in-place updates never alias the source.
         self._value = context_backend_copy(value._value)
-        self._name = _unique_name(name or "Variable")
+        # TF2 eager does not make variable names unique; Keras layers name their own.
+        self._name = name or "Variable"
         self.trainable = True if trainable is None else bool(trainable)
         if synchronization == VariableSynchronization.ON_READ and trainable:
             raise ValueError("Synchronization value can be set to "
@@ -182,11 +182,3 @@ def context_backend_copy(raw):
 def _repr_value(value):
     text = repr(value)
     return "\n" + text if "\n" in text else text
-
-
-_names_in_use = {}
-
-
-def _unique_name(base):
-    # TF2 eager does not uniquify variable names; Keras layers do their own naming.
-    return base

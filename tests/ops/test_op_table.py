@@ -2,6 +2,8 @@
 
 import pytest
 
+import tensorflux as tf
+from tensorflux.backends import available_backends
 from tests.ops import harness
 from tests.ops.table import ROWS
 
@@ -13,6 +15,14 @@ SECOND = [row for row in ROWS if row.second_order]
 @pytest.mark.parametrize("row,dtype", FORWARD, ids=[f"{r.name}-{d}" for r, d in FORWARD])
 def test_forward_matches_numpy(row, dtype):
     harness.check_forward(row, dtype)
+
+
+@pytest.mark.gpu
+@pytest.mark.skipif("cupy" not in available_backends(), reason="no GPU with CuPy here")
+@pytest.mark.parametrize("row,dtype", FORWARD, ids=[f"{r.name}-{d}" for r, d in FORWARD])
+def test_forward_on_gpu_matches_numpy(row, dtype):
+    with tf.device("GPU:0"):
+        harness.check_forward(row, dtype)
 
 
 @pytest.mark.parametrize("row", GRADIENT, ids=[r.name for r in GRADIENT])
