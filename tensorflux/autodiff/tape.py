@@ -1,5 +1,7 @@
 """GradientTape: records eager ops that touch watched tensors, then runs the backward walker."""
 
+import contextlib
+
 from tensorflux import errors
 from tensorflux.autodiff.backward import UnconnectedGradients, backward
 from tensorflux.context import context
@@ -122,9 +124,13 @@ class GradientTape:
             seeds = [_as_tensor(g, "output_gradients") if g is not None else None
                      for g in _flatten(output_gradients)]
             seeds = [array_ones(t) if g is None else g for t, g in zip(flat_targets, seeds)]
-        with self._paused():
-            grads = backward(self._nodes, flat_targets, seeds, flat_sources, unconnected)
-            grads = [None if g is None or not s.dtype.is_differentiable else g
+        with self._gradient_context():
+            grads = backward(list(self._nodes), flat_targets, seeds, flat_sources, unconnected)
+            # A source the tape never watched gets no gradient, as in TensorFlow, even when
+            # a recorded op read it (watch_accessed_variables=False, stop_recording).
+            grads = [None if g is None or not s.dtype.is_differentiable else
+                     g if id(s) in self._tracked else
+                     array_zeros(s) if unconnected == UnconnectedGradients.ZERO else None
                      for s, g in zip(flat_sources, grads)]
         if not self._persistent:
             self._nodes = []
@@ -145,15 +151,16 @@ class GradientTape:
         flat_sources = list(_flatten(sources))
         size = target.shape.num_elements()
         rows = [[] for _ in flat_sources]
-        with self._paused():
+        nodes = list(self._nodes)
+        with self._gradient_context():
             for i in range(size):
                 seed = array.reshape(array.one_hot(i, size, dtype=target.dtype), target.shape)
-                grads = backward(self._nodes, [target], [seed], flat_sources, unconnected)
+                grads = backward(nodes, [target], [seed], flat_sources, unconnected)
                 for row, g in zip(rows, grads):
                     row.append(g)
         jacobians = []
         for source, row in zip(flat_sources, rows):
-            if all(g is None for g in row) or size == 0:
+            if all(g is None for g in row) or size == 0 or id(source) not in self._tracked:
                 if unconnected == UnconnectedGradients.ZERO or size == 0:
                     jacobians.append(array.zeros(list(target.shape) + list(source.shape),
                                                  dtype=source.dtype))
@@ -191,6 +198,13 @@ class GradientTape:
     def _paused(self):
         return _StopRecording(self)
 
+    def _gradient_context(self):
+        # As TensorFlow: a persistent tape used inside its context records the gradient
+        # computation (for higher derivatives); a non-persistent one does not.
+        if self._persistent:
+            return contextlib.nullcontext()
+        return self._paused()
+
 
 class _StopRecording:
     def __init__(self, tape):
@@ -207,6 +221,12 @@ class _StopRecording:
         if self._was_recording:
             self._tape._push()
         return False
+
+
+def array_zeros(t):
+    from tensorflux.ops import array
+
+    return array.zeros_like(t)
 
 
 def array_ones(t):

@@ -28,9 +28,177 @@ def _declare(text):
 
 
 _declare("""
-asarray: (value, dtype) -> array of a Python/NumPy value with the given DType
-to_numpy: (array) -> numpy.ndarray (or NumPy scalar for rank 0), a host copy when needed
-copy: (x) -> a copy of x
+asarray: (value, dtype) -> an array of a Python/NumPy value with the given DType
+infer_array: (value) -> an array with TensorFlow's dtype inference (1.0 float32, 1 int32)
+to_numpy: (x) -> a NumPy array on the host (a NumPy scalar for rank 0)
+host_array: (x, dtype=None, copy=None) -> numpy.ndarray, for __array__
+dlpack: (x, *args) -> a DLPack capsule of x
+copy: (x) -> a new buffer holding x
+alias: (x) -> x itself (stop_gradient's kernel: the value does not change)
+all_nonzero: (x) -> Python bool, eager checks such as integer division by zero
+any_negative: (x) -> Python bool, eager checks such as integer negative powers
+assign: (target, value, kind) -> (); writes into target IN PLACE (assign/assign_add/assign_sub)
+""")
+
+# Creation and dtype.
+_declare("""
+fill: (shape, value, dtype) -> a new array of shape filled with value
+fill_like: (x, value, dtype) -> an array of x's shape filled with value
+arange: (start, limit, delta, dtype) -> evenly spaced values in [start, limit)
+eye: (num_rows, num_columns, batch_shape, dtype) -> identity matrices
+one_hot: (indices, depth, on_value, off_value, axis, dtype) -> one-hot encoding
+cast: (x, dtype) -> x converted; floats to ints truncate toward zero
+""")
+
+# Elementwise: NumPy broadcasting, output dtype = input dtype unless said otherwise.
+_declare("""
+add: (x, y) -> x + y
+subtract: (x, y) -> x - y
+multiply: (x, y) -> x * y
+divide: (x, y) -> x / y (float and complex)
+floordiv: (x, y) -> floor(x / y)
+floormod: (x, y) -> x - floor(x / y) * y
+pow: (x, y) -> x ** y
+maximum: (x, y) -> elementwise max, NaN-propagating
+minimum: (x, y) -> elementwise min, NaN-propagating
+mul_no_nan: (x, y) -> x * y, 0 where y == 0 even if x is inf or NaN
+atan2: (y, x) -> the angle of (x, y)
+complex: (re, im) -> re + i*im (complex64 from float32, complex128 from float64)
+string_join: (x, y) -> bytes concatenation of two string arrays
+negative: (x) -> -x
+abs: (x) -> |x| (real for complex x)
+sign: (x) -> -1, 0 or 1
+square: (x) -> x * x
+sqrt: (x) -> square root
+rsqrt: (x) -> 1 / sqrt(x)
+reciprocal: (x) -> 1 / x
+exp: (x) -> e ** x
+expm1: (x) -> exp(x) - 1
+log: (x) -> natural log
+log1p: (x) -> log(1 + x)
+sin: (x) -> sine
+cos: (x) -> cosine
+tan: (x) -> tangent
+tanh: (x) -> hyperbolic tangent
+sinh: (x) -> hyperbolic sine
+cosh: (x) -> hyperbolic cosine
+asin: (x) -> inverse sine
+acos: (x) -> inverse cosine
+atan: (x) -> inverse tangent
+erf: (x) -> the error function
+sigmoid: (x) -> 1 / (1 + exp(-x)) without overflow
+softplus: (x) -> log(1 + exp(x)) without overflow
+softsign: (x) -> x / (1 + |x|)
+round: (x) -> round half to even
+floor: (x) -> floor
+ceil: (x) -> ceiling
+real: (x) -> real part
+imag: (x) -> imaginary part
+conj: (x) -> complex conjugate
+angle: (x) -> complex argument
+equal: (x, y) -> bool x == y
+not_equal: (x, y) -> bool x != y
+less: (x, y) -> bool x < y
+less_equal: (x, y) -> bool x <= y
+greater: (x, y) -> bool x > y
+greater_equal: (x, y) -> bool x >= y
+logical_and: (x, y) -> bool and
+logical_or: (x, y) -> bool or
+logical_xor: (x, y) -> bool xor
+logical_not: (x) -> bool not
+bitwise_not: (x) -> integer bitwise not
+is_nan: (x) -> bool isnan
+is_finite: (x) -> bool isfinite
+is_inf: (x) -> bool isinf
+select: (condition, x, y) -> x where condition else y, broadcasting
+""")
+
+# Reductions and scans: axis is a tuple of non-negative ints.
+_declare("""
+reduce_sum: (x, axis, keepdims) -> sum, same dtype
+reduce_mean: (x, axis, keepdims) -> mean; integers truncate toward zero
+reduce_max: (x, axis, keepdims) -> max; -inf / dtype min when empty
+reduce_min: (x, axis, keepdims) -> min; +inf / dtype max when empty
+reduce_prod: (x, axis, keepdims) -> product, same dtype
+reduce_any: (x, axis, keepdims) -> bool or
+reduce_all: (x, axis, keepdims) -> bool and
+reduce_logsumexp: (x, axis, keepdims) -> log(sum(exp(x))) shifted by the finite max
+argmax: (x, axis, output_type) -> first index of the max along axis
+argmin: (x, axis, output_type) -> first index of the min along axis
+cumsum: (x, axis, exclusive, reverse) -> running sum
+cumprod: (x, axis, exclusive, reverse) -> running product
+top_k: (x, k, sorted, index_type) -> (values, indices) along the last axis, descending
+argsort: (x, axis, descending) -> stable sorting permutation
+unique: (x, out_idx) -> (unique values in order of first occurrence, index of each input)
+""")
+
+# Shapes and indexing.
+_declare("""
+reshape: (x, shape) -> x with a new shape (may be a view)
+broadcast_to: (x, shape) -> x broadcast to shape (may be a view)
+transpose: (x, perm) -> permuted axes
+stack: (*xs, axis) -> xs joined on a new axis
+unstack: (x, num, axis) -> tuple of slices along axis
+concat: (*xs, axis) -> xs joined on an existing axis
+split: (x, sizes, axis) -> tuple of pieces along axis
+tile: (x, multiples) -> x repeated along each axis
+pad: (x, paddings, mode, constant_values) -> padded x (CONSTANT, REFLECT, SYMMETRIC)
+pad_grad: (g, paddings, mode) -> the cotangent of pad folded back onto the input
+getitem: (x, *index_arrays, key) -> x[key], a copy; key marks where index arrays go
+getitem_grad: (g, *index_arrays, shape, key) -> zeros of shape with g added at [key]
+gather: (params, indices, axis, batch_dims) -> gathered slices; bad indices raise
+gather_grad: (g, indices, shape, axis, batch_dims) -> scatter-add of g into zeros of shape
+gather_nd: (params, indices, batch_dims) -> slices at index tuples
+scatter_nd: (indices, updates, shape) -> zeros of shape with updates added at indices
+tensor_scatter_nd_update: (x, indices, updates) -> a copy of x with updates written
+take_along_axis: (x, indices, axis) -> values at indices along axis
+take_along_axis_grad: (g, indices, shape, axis) -> scatter-add of g along axis
+where_indices: (condition) -> int64 [n, rank] coordinates of True entries
+""")
+
+# Linear algebra.
+_declare("""
+matmul: (a, b, transpose_a, transpose_b) -> batched matrix product, batch dims broadcast
+einsum: (*operands, equation) -> explicit-form einsum
+matrix_determinant: (x) -> det of [..., M, M]
+matrix_inverse: (x) -> inverse of [..., M, M]
+matrix_diag_part: (x, k) -> k-th diagonal of [..., M, N]
+matrix_diag: (d, k, num_rows, num_cols, padding_value) -> matrices with d on diagonal k
+""")
+
+# Neural-network kernels: fused where that is faster or numerically safer.
+_declare("""
+relu: (x) -> max(x, 0)
+relu6: (x) -> min(max(x, 0), 6)
+elu: (x) -> x if x > 0 else exp(x) - 1
+softmax: (x, axis) -> max-shifted softmax
+log_softmax: (x, axis) -> max-shifted log-softmax
+sigmoid_cross_entropy_with_logits: (labels, logits) -> max(x,0) - x*z + log1p(exp(-|x|))
+softmax_cross_entropy_with_logits: (labels, logits, axis) -> per-row cross-entropy
+sparse_softmax_cross_entropy_with_logits: (labels, logits) -> per-row loss; bad labels raise
+conv2d: (x, filters, strides, padding, dilations, data_format) -> 2-D convolution (HWIO)
+conv2d_backprop_input: (filters, grad, input_shape, ...) -> the input cotangent of conv2d
+conv2d_backprop_filter: (x, grad, filter_shape, ...) -> the filter cotangent of conv2d
+max_pool2d: (x, ksize, strides, padding, data_format) -> window max
+max_pool2d_grad: (x, grad, ...) -> grad routed to each window's argmax
+max_pool2d_gather: (x, values, ...) -> values read at each window's argmax
+avg_pool2d: (x, ksize, strides, padding, data_format) -> window mean over valid elements
+avg_pool2d_grad: (grad, input_shape, ...) -> grad spread evenly over each window
+""")
+
+# Random numbers: seed is a tuple of ints; the same seed gives the same numbers.
+_declare("""
+random_normal: (shape, dtype, seed) -> standard normal samples
+random_uniform: (shape, dtype, seed) -> floats in [0, 1)
+random_truncated_normal: (shape, dtype, seed) -> standard normal, resampled where |x| > 2
+random_uniform_int: (minval, maxval, shape, dtype, seed) -> ints in [minval, maxval)
+random_shuffle: (x, seed) -> x permuted along axis 0
+random_categorical: (logits, num_samples, dtype, seed) -> [batch, num_samples] class indices
+""")
+
+# Autodiff.
+_declare("""
+custom_gradient: (*arrays, n_results, n_args, grad_fn) -> the first n_results arrays
 """)
 
 

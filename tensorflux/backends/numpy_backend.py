@@ -86,6 +86,9 @@ def infer_array(value):
 
 
 def to_numpy(x):
+    # TensorFlow gives rank-0 results as NumPy scalars (np.float32(1.0)), not 0-d arrays.
+    if x.ndim == 0 and isinstance(x, np.ndarray):
+        return x[()]
     return x
 
 
@@ -201,6 +204,8 @@ def reciprocal(x):
 
 
 def sigmoid(x):
+    if x.dtype.kind == "c":  # no ordering to split on; TF's complex sigmoid is the formula
+        return 1 / (1 + np.exp(-x))
     # exp of a non-positive number never overflows; the two branches meet at 0.
     e = np.exp(-np.abs(x))
     return np.where(x >= 0, 1 / (1 + e), e / (1 + e)).astype(x.dtype, copy=False)
@@ -226,7 +231,8 @@ def erf(x):
         global _erf_scalar
         if _erf_scalar is None:
             _erf_scalar = np.frompyfunc(math.erf, 1, 1)
-        return _erf_scalar(x).astype(x.dtype)
+        # frompyfunc gives a Python float, not an array, for a 0-d input.
+        return np.asarray(_erf_scalar(x), dtype=x.dtype)
     return scipy_erf(x).astype(x.dtype, copy=False)
 
 
@@ -255,7 +261,10 @@ def reduce_mean(x, axis, keepdims):
         for a in axis:
             count *= x.shape[a]
         total = np.sum(x, axis=axis, keepdims=keepdims, dtype=x.dtype)
-        return (total // count if count else total).astype(x.dtype)
+        if not count:
+            return total
+        # TensorFlow truncates toward zero: mean([-1, -2]) == -1 for integers.
+        return (np.sign(total) * (np.abs(total) // count)).astype(x.dtype)
     return np.mean(x, axis=axis, keepdims=keepdims, dtype=x.dtype)
 
 
@@ -298,16 +307,703 @@ def matmul(a, b, transpose_a, transpose_b):
 
 # ---------------------------------------------------------------- indexing
 
-def getitem(x, key):
-    out = x[key]
-    return out if isinstance(out, np.ndarray) else np.asarray(out)
+def _index_key(key, indices):
+    """An ops/indexing.py key (slices as triples, "input" for index arrays) for NumPy."""
+    arrays = iter(indices)
+    return tuple(next(arrays) if isinstance(k, str) else slice(*k) if isinstance(k, tuple)
+                 else k for k in key)
 
 
-def getitem_grad(g, shape, key):
+def getitem(x, *indices, key):
+    out = x[_index_key(key, indices)]
+    # A basic index gives a view; copy so a later Variable.assign cannot change the result.
+    return out.copy() if np.may_share_memory(out, x) else np.asarray(out)
+
+
+def getitem_grad(g, *indices, shape, key):
     out = np.zeros(shape, dtype=g.dtype)
-    np.add.at(out, key, g)
+    if indices:
+        np.add.at(out, _index_key(key, indices), g)  # repeated indices add up
+    else:
+        out[_index_key(key, indices)] = g
     return out
 
 
 def where_indices(condition):
     return np.argwhere(condition).astype(np.int64)
+
+
+# ---- host interchange (lead): not kernels, used by Tensor.__array__ and __dlpack__
+
+def host_array(x, dtype=None, copy=None):
+    value = np.asarray(x)
+    if dtype is not None and value.dtype != dtype:
+        return value.astype(dtype)
+    return value.copy() if copy else value
+
+
+def dlpack(x, *args, **kwargs):
+    return np.asarray(x).__dlpack__(*args, **kwargs)
+
+
+# ---- reductions (helper)
+
+def _lowest(dtype):
+    return -np.inf if dtype.kind == "f" else np.iinfo(dtype).min
+
+
+def _highest(dtype):
+    return np.inf if dtype.kind == "f" else np.iinfo(dtype).max
+
+
+def reduce_max(x, axis, keepdims):
+    # `initial` gives TensorFlow's identity element when an axis is empty.
+    return np.asarray(np.max(x, axis=axis, keepdims=keepdims, initial=_lowest(x.dtype)))
+
+
+def reduce_min(x, axis, keepdims):
+    return np.asarray(np.min(x, axis=axis, keepdims=keepdims, initial=_highest(x.dtype)))
+
+
+def reduce_prod(x, axis, keepdims):
+    return np.asarray(np.prod(x, axis=axis, keepdims=keepdims, dtype=x.dtype))
+
+
+def reduce_any(x, axis, keepdims):
+    return np.asarray(np.any(x, axis=axis, keepdims=keepdims))
+
+
+def reduce_all(x, axis, keepdims):
+    return np.asarray(np.all(x, axis=axis, keepdims=keepdims))
+
+
+def reduce_logsumexp(x, axis, keepdims):
+    # Shift by the (finite) maximum so that exp never overflows and the largest term is 1.
+    shift = np.max(x, axis=axis, keepdims=True, initial=-np.inf)
+    shift = np.where(np.isfinite(shift), shift, 0).astype(x.dtype)
+    total = np.sum(np.exp(x - shift), axis=axis, keepdims=True, dtype=x.dtype)
+    with np.errstate(divide="ignore"):  # log(0) = -inf is the answer for all -inf inputs
+        out = np.log(total) + shift
+    if not keepdims:
+        out = np.squeeze(out, axis=axis)
+    return np.asarray(out, dtype=x.dtype)
+
+
+def argmax(x, axis, output_type):
+    return np.asarray(np.argmax(x, axis=axis), dtype=native_dtype(output_type))
+
+
+def argmin(x, axis, output_type):
+    return np.asarray(np.argmin(x, axis=axis), dtype=native_dtype(output_type))
+
+
+def _scan(ufunc, x, axis, exclusive, reverse, identity):
+    if reverse:
+        x = np.flip(x, axis)
+    out = ufunc.accumulate(x, axis=axis, dtype=x.dtype)
+    if exclusive:
+        shifted = np.empty_like(out)
+        head = [slice(None)] * x.ndim
+        tail, body = list(head), list(head)
+        head[axis], tail[axis], body[axis] = slice(0, 1), slice(1, None), slice(None, -1)
+        shifted[tuple(head)] = identity
+        shifted[tuple(tail)] = out[tuple(body)]
+        out = shifted
+    if reverse:
+        out = np.flip(out, axis)
+    return np.ascontiguousarray(out)
+
+
+def cumsum(x, axis, exclusive, reverse):
+    return _scan(np.add, x, axis, exclusive, reverse, 0)
+
+
+def cumprod(x, axis, exclusive, reverse):
+    return _scan(np.multiply, x, axis, exclusive, reverse, 1)
+
+
+def top_k(x, k, sorted, index_type):  # noqa: A002 - TensorFlow's attribute name
+    # A stable ascending sort of the reversed axis, read backwards, is descending with the
+    # lower index first among ties (TensorFlow's order), and needs no negation (unsigned ints).
+    last = x.shape[-1]
+    order = np.argsort(x[..., ::-1], axis=-1, kind="stable")[..., ::-1][..., :k]
+    indices = last - 1 - order
+    values = np.take_along_axis(x, indices, axis=-1)
+    return values, indices.astype(native_dtype(index_type))
+
+
+# ---- random (helper)
+# Each kernel builds a fresh Philox bit generator from its `seed` tuple (hashed by
+# SeedSequence), so a random op is a pure function of its attributes.
+
+def _philox(seed):
+    return np.random.Generator(np.random.Philox(np.random.SeedSequence(list(seed))))
+
+
+def _draw_dtype(native):
+    # NumPy draws float32/float64 directly; half precisions are drawn in float32 and rounded.
+    return native if native in (np.float32, np.float64) else np.dtype(np.float32)
+
+
+def random_normal(shape, dtype, seed):
+    native = native_dtype(dtype)
+    out = _philox(seed).standard_normal(shape, dtype=_draw_dtype(native))
+    return out.astype(native, copy=False)
+
+
+def random_uniform(shape, dtype, seed):
+    native = native_dtype(dtype)
+    out = _philox(seed).random(shape, dtype=_draw_dtype(native)).astype(native, copy=False)
+    if native.itemsize < 4:
+        # Rounding to a half type can reach 1.0; keep the interval half-open, as TF does.
+        below_one = np.asarray(1.0 - 2.0 ** -(np.finfo(native).nmant + 1), native)
+        out = np.minimum(out, below_one)
+    return out
+
+
+def random_truncated_normal(shape, dtype, seed):
+    native = native_dtype(dtype)
+    rng = _philox(seed)
+    out = rng.standard_normal(shape)
+    outside = np.abs(out) > 2.0
+    while outside.any():
+        out[outside] = rng.standard_normal(int(outside.sum()))
+        outside = np.abs(out) > 2.0
+    return out.astype(native)
+
+
+def random_uniform_int(minval, maxval, shape, dtype, seed):
+    return _philox(seed).integers(int(minval), int(maxval), size=shape,
+                                  dtype=native_dtype(dtype))
+
+
+def random_shuffle(x, seed):
+    if x.ndim == 0:
+        return x.copy()
+    return _philox(seed).permutation(x, axis=0)
+
+
+def random_categorical(logits, num_samples, dtype, seed):
+    rng = _philox(seed)
+    logits = logits.astype(np.float64)
+    batch, classes = logits.shape
+    top = np.max(logits, axis=1, keepdims=True) if classes else np.zeros((batch, 1))
+    top = np.where(np.isfinite(top), top, 0.0)
+    weights = np.exp(logits - top)
+    cdf = np.cumsum(weights, axis=1)
+    out = np.empty((batch, num_samples), dtype=native_dtype(dtype))
+    for b in range(batch):
+        total = cdf[b, -1]
+        u = rng.random(num_samples) * total
+        positive = np.flatnonzero(weights[b] > 0)
+        last = positive[-1] if positive.size else classes - 1
+        out[b] = np.minimum(np.searchsorted(cdf[b], u, side="right"), last)
+    return out
+
+
+# ---- custom_gradient (helper)
+
+def custom_gradient(*arrays, n_results, n_args, grad_fn):
+    """The identity on the first n_results inputs (the decorated function's results)."""
+    return tuple(arrays[:n_results])
+
+
+# ---- nn (helper)
+# Activations, softmax family, cross-entropies, dropout masks, convolution and pooling.
+# Half-precision inputs are computed in float32 and rounded back once, as TF's kernels do.
+
+def _nn_upcast(x):
+    return x.astype(np.float32) if x.dtype.kind == "f" and x.dtype.itemsize < 4 else x
+
+
+def relu(x):
+    return np.maximum(x, np.zeros((), x.dtype))
+
+
+def relu6(x):
+    return np.minimum(np.maximum(x, np.zeros((), x.dtype)), np.asarray(6, x.dtype))
+
+
+def elu(x):
+    # expm1 of min(x, 0): the unused branch never overflows.
+    return np.where(x > 0, x, np.expm1(np.minimum(x, np.zeros((), x.dtype))))
+
+
+def _nn_max_shift(x, axis):
+    if x.shape[axis] == 0:  # no classes: empty results, as TF gives
+        return x
+    return x - np.max(x, axis=axis, keepdims=True)
+
+
+def _nn_shifted(x, axis):
+    """x minus its max along axis, and log(sum(exp(.))) of that: the stable softmax pieces."""
+    shifted = _nn_max_shift(x, axis)
+    if x.shape[axis] == 0:
+        return shifted, np.zeros(np.sum(x, axis=axis, keepdims=True).shape, x.dtype)
+    return shifted, np.log(np.sum(np.exp(shifted), axis=axis, keepdims=True))
+
+
+def softmax(x, axis):
+    e = np.exp(_nn_max_shift(_nn_upcast(x), axis))
+    return (e / np.sum(e, axis=axis, keepdims=True)).astype(x.dtype, copy=False)
+
+
+def log_softmax(x, axis):
+    shifted, lse = _nn_shifted(_nn_upcast(x), axis)
+    return (shifted - lse).astype(x.dtype, copy=False)
+
+
+def sigmoid_cross_entropy_with_logits(labels, logits):
+    x, z = _nn_upcast(logits), _nn_upcast(labels)
+    zero = np.zeros((), x.dtype)
+    out = np.maximum(x, zero) - x * z + np.log1p(np.exp(-np.abs(x)))
+    return out.astype(logits.dtype, copy=False)
+
+
+def softmax_cross_entropy_with_logits(labels, logits, axis):
+    shifted, lse = _nn_shifted(_nn_upcast(logits), axis)
+    loss = np.sum(_nn_upcast(labels) * (lse - shifted), axis=axis)
+    return np.asarray(loss).astype(logits.dtype, copy=False)
+
+
+def _nn_check_labels(labels, depth):
+    bad = (labels < 0) | (labels >= depth)
+    if np.any(bad):
+        value = labels[bad].reshape(-1)[0]
+        raise ValueError(f"received a label value of {value} which is outside the valid range "
+                         f"of [0, {depth}) for logits with {depth} classes")
+
+
+def sparse_softmax_cross_entropy_with_logits(labels, logits):
+    depth = logits.shape[-1]
+    _nn_check_labels(labels, depth)
+    shifted, lse = _nn_shifted(_nn_upcast(logits), -1)
+    picked = np.take_along_axis(shifted, labels[..., None].astype(np.intp), axis=-1)[..., 0]
+    return np.asarray(lse[..., 0] - picked).astype(logits.dtype, copy=False)
+
+
+# Convolution and pooling run in NHWC; NCHW inputs are transposed views in and out.
+# Padding attrs are "SAME", "VALID" or ((top, bottom), (left, right)), resolved here per call.
+
+def _nn_nhwc(x, data_format):
+    return x.transpose(0, 2, 3, 1) if data_format == "NCHW" else x
+
+
+def _nn_from_nhwc(x, data_format):
+    return np.ascontiguousarray(x.transpose(0, 3, 1, 2)) if data_format == "NCHW" else x
+
+
+def _nn_nhwc_shape(shape, data_format):
+    return (shape[0], shape[2], shape[3], shape[1]) if data_format == "NCHW" else tuple(shape)
+
+
+def _nn_pads(padding, sizes, ksizes, strides, dilations):
+    """Explicit ((before, after), ...) per spatial dim; SAME follows TF's rule."""
+    if padding == "VALID":
+        return tuple((0, 0) for _ in sizes)
+    if padding == "SAME":
+        pads = []
+        for n, k, s, d in zip(sizes, ksizes, strides, dilations):
+            total = max((-(-n // s) - 1) * s + (k - 1) * d + 1 - n, 0)
+            pads.append((total // 2, total - total // 2))
+        return tuple(pads)
+    return tuple(tuple(p) for p in padding)
+
+
+def _nn_windows(xp, ksizes, strides, dilations, out_sizes):
+    """A (n, ho, wo, kh, kw, c) view of every window of the padded NHWC input; overlapping
+    windows share memory, so it is only ever read (CuPy's as_strided has no writeable=)."""
+    n, _, _, c = xp.shape
+    s0, s1, s2, s3 = xp.strides
+    (kh, kw), (sh, sw), (dh, dw), (ho, wo) = ksizes, strides, dilations, out_sizes
+    return np.lib.stride_tricks.as_strided(
+        xp, shape=(n, ho, wo, kh, kw, c),
+        strides=(s0, s1 * sh, s2 * sw, s1 * dh, s2 * dw, s3))
+
+
+def _nn_geometry(in_hw, ksizes, strides, padding, dilations):
+    pads = _nn_pads(padding, in_hw, ksizes, strides, dilations)
+    out = tuple((n + p[0] + p[1] - (k - 1) * d - 1) // s + 1
+                for n, p, k, s, d in zip(in_hw, pads, ksizes, strides, dilations))
+    if min(out) <= 0:
+        raise ValueError(f"the window {tuple(ksizes)} (dilations {tuple(dilations)}) does not "
+                         f"fit the padded input of spatial size {tuple(in_hw)} with padding "
+                         f"{pads}")
+    return pads, out
+
+
+def _nn_pad(x, pads, value=0):
+    if not any(a or b for a, b in pads):
+        return x
+    return np.pad(x, ((0, 0),) + tuple(pads) + ((0, 0),), constant_values=value)
+
+
+def _nn_scatter_windows(cols, padded_shape, pads, in_hw, strides, dilations):
+    """Adds each window's values back to the input positions it read (the adjoint of
+    _nn_windows), looping over the kh*kw kernel offsets only; crops the padding."""
+    n, ho, wo, kh, kw, c = cols.shape
+    (sh, sw), (dh, dw) = strides, dilations
+    xp = np.zeros(padded_shape, cols.dtype)
+    for i in range(kh):
+        for j in range(kw):
+            xp[:, i * dh:i * dh + sh * (ho - 1) + 1:sh,
+               j * dw:j * dw + sw * (wo - 1) + 1:sw, :] += cols[:, :, :, i, j, :]
+    (pt, _), (pl, _) = pads
+    return xp[:, pt:pt + in_hw[0], pl:pl + in_hw[1], :]
+
+
+def _nn_padded_shape(n, in_hw, pads, c):
+    return (n, in_hw[0] + sum(pads[0]), in_hw[1] + sum(pads[1]), c)
+
+
+def conv2d(x, filters, strides, padding, dilations, data_format):
+    """Cross-correlation with HWIO filters; input channels / filter depth = groups.
+    im2col as a strided view, then one matmul (one batched matmul per group)."""
+    dtype = x.dtype
+    x = _nn_upcast(_nn_nhwc(x, data_format))
+    w = _nn_upcast(filters)
+    kh, kw, cg, o = w.shape
+    n, h, wd, c = x.shape
+    pads, (ho, wo) = _nn_geometry((h, wd), (kh, kw), strides, padding, dilations)
+    cols = _nn_windows(_nn_pad(x, pads), (kh, kw), strides, dilations, (ho, wo))
+    groups = c // cg
+    if groups == 1:
+        out = np.tensordot(cols, w, axes=([3, 4, 5], [0, 1, 2]))
+    else:
+        og = o // groups
+        cols_g = np.moveaxis(cols.reshape(n, ho, wo, kh, kw, groups, cg), 5, 0)
+        cols_g = cols_g.reshape(groups, n * ho * wo, kh * kw * cg)
+        w_g = np.moveaxis(w.reshape(kh, kw, cg, groups, og), 3, 0).reshape(groups, -1, og)
+        out = np.moveaxis(np.matmul(cols_g, w_g), 0, 1).reshape(n, ho, wo, o)
+    return _nn_from_nhwc(out.astype(dtype, copy=False), data_format)
+
+
+def conv2d_backprop_filter(x, grad, filter_shape, strides, padding, dilations, data_format):
+    """The filter gradient of conv2d: windows of x contracted with the output cotangent."""
+    dtype = x.dtype
+    x = _nn_upcast(_nn_nhwc(x, data_format))
+    g = _nn_upcast(_nn_nhwc(grad, data_format))
+    kh, kw, cg, o = filter_shape
+    n, h, wd, c = x.shape
+    pads, (ho, wo) = _nn_geometry((h, wd), (kh, kw), strides, padding, dilations)
+    cols = _nn_windows(_nn_pad(x, pads), (kh, kw), strides, dilations, (ho, wo))
+    groups = c // cg
+    if groups == 1:
+        out = np.tensordot(cols, g, axes=([0, 1, 2], [0, 1, 2]))
+    else:
+        og = o // groups
+        cols_g = np.moveaxis(cols.reshape(n, ho, wo, kh, kw, groups, cg), 5, 0)
+        cols_g = cols_g.reshape(groups, n * ho * wo, kh * kw * cg)
+        g_g = np.moveaxis(g.reshape(n * ho * wo, groups, og), 1, 0)
+        out = np.matmul(np.swapaxes(cols_g, 1, 2), g_g).reshape(groups, kh, kw, cg, og)
+        out = np.moveaxis(out, 0, 3).reshape(kh, kw, cg, o)
+    return out.astype(dtype, copy=False)
+
+
+def conv2d_backprop_input(filters, grad, input_shape, strides, padding, dilations, data_format):
+    """The input gradient of conv2d (a transposed convolution): col2im of grad @ filters^T."""
+    dtype = grad.dtype
+    w = _nn_upcast(filters)
+    g = _nn_upcast(_nn_nhwc(grad, data_format))
+    kh, kw, cg, o = w.shape
+    n, h, wd, c = _nn_nhwc_shape(input_shape, data_format)
+    pads, (ho, wo) = _nn_geometry((h, wd), (kh, kw), strides, padding, dilations)
+    if (ho, wo) != g.shape[1:3]:
+        raise ValueError(f"the input shape {tuple(input_shape)} would give an output of "
+                         f"spatial size {(ho, wo)}, but the gradient has shape {grad.shape}")
+    groups = c // cg
+    if groups == 1:
+        cols = np.tensordot(g, w, axes=([3], [3]))
+    else:
+        og = o // groups
+        g_g = np.moveaxis(g.reshape(n * ho * wo, groups, og), 1, 0)
+        w_g = np.moveaxis(w.reshape(kh, kw, cg, groups, og), 3, 0).reshape(groups, -1, og)
+        cols = np.matmul(g_g, np.swapaxes(w_g, 1, 2)).reshape(groups, n, ho, wo, kh, kw, cg)
+        cols = np.moveaxis(cols, 0, 5).reshape(n, ho, wo, kh, kw, c)
+    dx = _nn_scatter_windows(cols, _nn_padded_shape(n, (h, wd), pads, c), pads, (h, wd),
+                             strides, dilations)
+    return _nn_from_nhwc(dx.astype(dtype, copy=False), data_format)
+
+
+def _nn_lowest(dtype):
+    return -np.inf if dtype.kind == "f" else np.iinfo(dtype).min
+
+
+def _nn_pool_setup(x, ksize, strides, padding, data_format, fill):
+    x = _nn_nhwc(x, data_format)
+    n, h, w, c = x.shape
+    pads, out = _nn_geometry((h, w), ksize, strides, padding, (1, 1))
+    windows = _nn_windows(_nn_pad(x, pads, fill), ksize, strides, (1, 1), out)
+    return x, pads, out, windows
+
+
+def max_pool2d(x, ksize, strides, padding, data_format):
+    _, _, _, windows = _nn_pool_setup(x, ksize, strides, padding, data_format,
+                                      _nn_lowest(x.dtype))
+    return _nn_from_nhwc(windows.max(axis=(3, 4)), data_format)
+
+
+def _nn_pool_argmax(x, ksize, strides, padding, data_format):
+    """Per window, the flat kernel offset of its first maximum (TF's CPU tie rule)."""
+    xn, pads, out, windows = _nn_pool_setup(x, ksize, strides, padding, data_format,
+                                            _nn_lowest(x.dtype))
+    n, ho, wo, kh, kw, c = windows.shape
+    return xn, pads, out, windows.reshape(n, ho, wo, kh * kw, c).argmax(axis=3)
+
+
+def max_pool2d_grad(x, grad, ksize, strides, padding, data_format):
+    """Routes each output's cotangent to the input element its window's max came from."""
+    xn, pads, (ho, wo), index = _nn_pool_argmax(x, ksize, strides, padding, data_format)
+    g = _nn_nhwc(grad, data_format)
+    kh, kw = ksize
+    hot = index[:, :, :, None, :] == np.arange(kh * kw)[:, None]
+    cols = np.where(hot, g[:, :, :, None, :], np.zeros((), g.dtype))
+    n, h, w, c = xn.shape
+    cols = cols.reshape(n, ho, wo, kh, kw, c)
+    dx = _nn_scatter_windows(cols, _nn_padded_shape(n, (h, w), pads, c), pads, (h, w),
+                             strides, (1, 1))
+    return _nn_from_nhwc(dx, data_format)
+
+
+def max_pool2d_gather(x, values, ksize, strides, padding, data_format):
+    """Per window of x, the element of `values` (x's shape) where x has its max."""
+    _, pads, out, index = _nn_pool_argmax(x, ksize, strides, padding, data_format)
+    v = _nn_nhwc(values, data_format)
+    windows = _nn_windows(_nn_pad(v, pads), ksize, strides, (1, 1), out)
+    n, ho, wo, kh, kw, c = windows.shape
+    picked = np.take_along_axis(windows.reshape(n, ho, wo, kh * kw, c), index[:, :, :, None],
+                                axis=3)[:, :, :, 0]
+    return _nn_from_nhwc(picked, data_format)
+
+
+def _nn_avg_counts(in_hw, pads, ksize, strides, out, dtype):
+    """How many real (unpadded) elements each window covers: TF's SAME averages those only."""
+    ones = np.ones((1,) + tuple(in_hw) + (1,), dtype)
+    windows = _nn_windows(_nn_pad(ones, pads), ksize, strides, (1, 1), out)
+    return windows.sum(axis=(3, 4))
+
+
+def avg_pool2d(x, ksize, strides, padding, data_format):
+    xn, pads, out, windows = _nn_pool_setup(x, ksize, strides, padding, data_format, 0)
+    wide = _nn_upcast(x).dtype
+    sums = windows.sum(axis=(3, 4), dtype=wide)
+    counts = _nn_avg_counts(xn.shape[1:3], pads, ksize, strides, out, wide)
+    return _nn_from_nhwc((sums / counts).astype(x.dtype, copy=False), data_format)
+
+
+def avg_pool2d_grad(grad, input_shape, ksize, strides, padding, data_format):
+    """Spreads each output's cotangent evenly over the real elements of its window."""
+    n, h, w, c = _nn_nhwc_shape(input_shape, data_format)
+    pads, out = _nn_geometry((h, w), ksize, strides, padding, (1, 1))
+    g = _nn_upcast(_nn_nhwc(grad, data_format))
+    share = g / _nn_avg_counts((h, w), pads, ksize, strides, out, g.dtype)
+    cols = np.broadcast_to(share[:, :, :, None, None, :], share.shape[:3] + tuple(ksize) + (c,))
+    dx = _nn_scatter_windows(cols, _nn_padded_shape(n, (h, w), pads, c), pads, (h, w),
+                             strides, (1, 1))
+    return _nn_from_nhwc(dx.astype(grad.dtype, copy=False), data_format)
+
+
+# ---- math (helper)
+
+def mul_no_nan(x, y):
+    # inf * 0 is masked away below; the NaN it makes on the way is expected, not a warning.
+    with np.errstate(invalid="ignore"):
+        out = np.multiply(x, y)
+    return np.where(y == 0, np.zeros((), out.dtype), out)
+
+
+# ---- array (helper)
+
+def arange(start, delta, size, dtype):
+    native = native_dtype(dtype)
+    steps = np.arange(size, dtype=native)
+    return (np.asarray(start, native) + steps * np.asarray(delta, native)).astype(native,
+                                                                                 copy=False)
+
+
+def eye(num_rows, num_columns, batch_shape, dtype):
+    matrix = np.eye(num_rows, num_columns, dtype=native_dtype(dtype))
+    return np.broadcast_to(matrix, tuple(batch_shape) + matrix.shape).copy()
+
+
+def concat(*xs, axis):
+    return np.concatenate(xs, axis=axis)
+
+
+def split(x, sizes, axis):
+    offsets = np.cumsum(sizes)[:-1]
+    return tuple(part.copy() for part in np.split(x, offsets, axis=axis))
+
+
+def tile(x, multiples):
+    return np.tile(x, multiples)
+
+
+_PAD_MODES = {"CONSTANT": "constant", "REFLECT": "reflect", "SYMMETRIC": "symmetric"}
+
+
+def pad(x, paddings, mode, constant_values):
+    if mode == "CONSTANT":
+        return np.pad(x, paddings, constant_values=np.asarray(constant_values, x.dtype))
+    return np.pad(x, paddings, mode=_PAD_MODES[mode])
+
+
+def _pad_source(n, before, after, mode):
+    """For each padded position along one axis, the input position it copies."""
+    if mode == "CONSTANT":
+        return None
+    shift = 0 if mode == "REFLECT" else 1
+    left = np.arange(before, 0, -1) - shift
+    right = n - 2 + shift - np.arange(after)
+    return np.concatenate([left, np.arange(n), right])
+
+
+def pad_grad(g, paddings, mode):
+    """The adjoint of pad: the interior, plus (REFLECT/SYMMETRIC) the mirrored borders."""
+    for axis, (before, after) in enumerate(paddings):
+        n = g.shape[axis] - before - after
+        source = _pad_source(n, before, after, mode)
+        if source is None:
+            g = g[(slice(None),) * axis + (slice(before, before + n),)]
+            continue
+        folded = np.zeros(g.shape[:axis] + (n,) + g.shape[axis + 1:], g.dtype)
+        np.add.at(folded, (slice(None),) * axis + (source,), g)
+        g = folded
+    return np.ascontiguousarray(g)
+
+
+def _check_range(op_what, indices, bound):
+    if indices.size and (indices.min() < 0 or indices.max() >= bound):
+        where = tuple(np.argwhere((indices < 0) | (indices >= bound))[0])
+        raise IndexError(f"{op_what}[{','.join(map(str, where))}] = {indices[where]} is not "
+                         f"in [0, {bound})")
+
+
+def _gather_key(shape, indices, axis, batch_dims):
+    """A NumPy key for tf.gather, and the transpose from NumPy's result order to TF's."""
+    b, ndim = batch_dims, indices.ndim
+    batch = tuple(np.arange(shape[i]).reshape([-1 if j == i else 1 for j in range(ndim)])
+                  for i in range(b))
+    key = batch + (slice(None),) * (axis - b) + (indices,)
+    if b == 0 or axis == b:
+        return key, None
+    # Non-adjacent advanced indices put their dims first: (batch, index, middle, tail).
+    k, m = ndim - b, axis - b
+    out_rank = ndim + len(shape) - b - 1
+    perm = (list(range(b)) + list(range(b + k, b + k + m))
+            + list(range(b, b + k)) + list(range(b + k + m, out_rank)))
+    return key, perm
+
+
+def gather(params, indices, axis, batch_dims):
+    _check_range("indices", indices, params.shape[axis])
+    key, perm = _gather_key(params.shape, indices, axis, batch_dims)
+    out = params[key]
+    return np.ascontiguousarray(out.transpose(perm)) if perm else out
+
+
+def gather_grad(indices, g, shape, axis, batch_dims):
+    key, perm = _gather_key(shape, indices, axis, batch_dims)
+    if perm:
+        g = g.transpose(np.argsort(perm))
+    out = np.zeros(shape, g.dtype)
+    np.add.at(out, key, g)
+    return out
+
+
+def _nd_key(shape, indices, batch_dims):
+    """A NumPy key for gather_nd/scatter_nd; checks each index against its dimension."""
+    lead = indices.ndim - 1
+    depth = indices.shape[-1]
+    for k in range(depth):
+        column = indices[..., k]
+        bound = shape[batch_dims + k]
+        if column.size and (column.min() < 0 or column.max() >= bound):
+            where = tuple(np.argwhere((column < 0) | (column >= bound))[0])
+            raise IndexError(
+                f"indices[{','.join(map(str, where))}] = {indices[where].tolist()} does not "
+                f"index into shape {list(shape)}")
+    batch = tuple(np.arange(shape[i]).reshape([-1 if j == i else 1 for j in range(lead)])
+                  for i in range(batch_dims))
+    return batch + tuple(indices[..., k] for k in range(depth))
+
+
+def gather_nd(params, indices, batch_dims):
+    return params[_nd_key(params.shape, indices, batch_dims)]
+
+
+def scatter_nd(indices, updates, shape, batch_dims):
+    out = np.zeros(shape, updates.dtype)
+    np.add.at(out, _nd_key(shape, indices, batch_dims), updates)
+    return out
+
+
+def tensor_scatter_nd_update(tensor, indices, updates):
+    out = tensor.copy()
+    out[_nd_key(tensor.shape, indices, 0)] = updates
+    return out
+
+
+def _along_axis_key(shape, indices, axis):
+    return tuple(indices if i == axis else
+                 np.arange(indices.shape[i]).reshape([-1 if j == i else 1
+                                                      for j in range(indices.ndim)])
+                 for i in range(indices.ndim))
+
+
+def take_along_axis(x, indices, axis):
+    return np.take_along_axis(x, indices, axis=axis)
+
+
+def take_along_axis_grad(indices, g, shape, axis):
+    out = np.zeros(shape, g.dtype)
+    np.add.at(out, _along_axis_key(shape, indices, axis), g)
+    return out
+
+
+def argsort(x, axis, descending):
+    if not descending:
+        return np.argsort(x, axis=axis, kind="stable").astype(np.int32)
+    # Stable descending: sort the reversed array ascending, then map positions back.
+    flipped = np.flip(x, axis)
+    order = np.flip(np.argsort(flipped, axis=axis, kind="stable"), axis)
+    return (x.shape[axis] - 1 - order).astype(np.int32)
+
+
+def unique(x, out_idx):
+    values, first, inverse = np.unique(x, return_index=True, return_inverse=True)
+    order = np.argsort(first, kind="stable")  # TF lists values in order of first occurrence
+    position = np.empty_like(order)
+    position[order] = np.arange(order.size)
+    return values[order], position[inverse.reshape(-1)].astype(native_dtype(out_idx))
+
+
+# ---- linalg (helper)
+
+def transpose(x, perm):
+    return np.ascontiguousarray(np.transpose(x, perm))
+
+
+def einsum(*operands, equation):
+    # NumPy's optimizer picks a pairwise contraction order (and BLAS) for 2+ operands.
+    out = np.einsum(equation, *operands, optimize=len(operands) > 1)
+    return np.asarray(out, dtype=operands[0].dtype)
+
+
+def matrix_determinant(x):
+    return np.asarray(np.linalg.det(x), dtype=x.dtype)
+
+
+def matrix_inverse(x):
+    return np.asarray(np.linalg.inv(x), dtype=x.dtype)
+
+
+def matrix_diag_part(x, k):
+    return np.ascontiguousarray(np.diagonal(x, offset=k, axis1=-2, axis2=-1))
+
+
+def matrix_diag(d, k, num_rows, num_cols, padding_value):
+    out = np.full(d.shape[:-1] + (num_rows, num_cols), padding_value, dtype=d.dtype)
+    index = np.arange(d.shape[-1])
+    out[..., index + max(-k, 0), index + max(k, 0)] = d
+    return out

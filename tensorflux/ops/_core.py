@@ -118,11 +118,12 @@ def normalize_axis(op, axis, rank):
     except (TypeError, ValueError) as error:
         raise errors.InvalidArgumentError(f"{op}: axis must be an int, received {axis!r}",
                                           op) from error
-    if not -rank <= axis < max(rank, 1):
+    if not -rank <= axis < rank:
+        expected = f"-{rank} <= axis < {rank}" if rank else "no axis: a scalar has none"
         raise errors.InvalidArgumentError(
             f"{op}: axis {axis} is out of range for a tensor of rank {rank} "
-            f"(expected -{rank} <= axis < {rank})", op)
-    return axis % rank if rank else 0
+            f"(expected {expected})", op)
+    return axis % rank
 
 
 def normalize_axes(op, axis, rank):

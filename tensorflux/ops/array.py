@@ -1,7 +1,9 @@
 """Creation, shape and indexing ops (tf.zeros, tf.reshape, tf.stack, tensor[...], ...)."""
 
+import builtins
+
 from tensorflux import dtypes, errors
-from tensorflux.ops._core import as_operand, aval, unary_rule
+from tensorflux.ops._core import as_operand, aval, normalize_axis, unary_rule
 from tensorflux.primitive import Primitive
 from tensorflux.tensor import Tensor, TensorShape, _TensorLike, convert_to_tensor
 from tensorflux.variable import Variable
@@ -9,6 +11,8 @@ from tensorflux.variable import Variable
 __all__ = [
     "zeros", "ones", "fill", "zeros_like", "ones_like", "identity", "stop_gradient",
     "reshape", "stack", "unstack", "one_hot", "shape", "rank", "size", "broadcast_to",
+    "range", "linspace", "eye", "expand_dims", "squeeze", "concat", "split", "tile", "pad",
+    "sort", "argsort", "unique", "repeat",
 ]
 
 
@@ -255,7 +259,7 @@ def stack(values, axis=0, name="stack"):
 def _unstack_rule(x, num, axis):
     shape = list(x.shape)
     del shape[axis]
-    return tuple(aval(shape, x.dtype) for _ in range(num))
+    return tuple(aval(shape, x.dtype) for _ in builtins.range(num))
 
 
 # unstack: splits along an axis into rank-(R-1) tensors; the cotangents are re-stacked.
@@ -414,3 +418,502 @@ def broadcast_to(input, shape, name=None):  # noqa: A002
     if tuple(dims) == tuple(x.shape):
         return x
     return _broadcast_to.bind(x, shape=tuple(dims))
+
+
+# ------------------------------------------------------------------ sequences and eye
+
+def _range_dtype(values, dtype):
+    if dtype is not None:
+        return dtypes.as_dtype(dtype)
+    # TensorFlow's inference: the widest of the arguments' dtypes (ints -> int32, floats ->
+    # float32), in the order int32 < int64 < float32 < float64.
+    order = [dtypes.int32, dtypes.int64, dtypes.float32, dtypes.float64]
+    found = []
+    for v in values:
+        if isinstance(v, _TensorLike):
+            found.append(v.dtype)
+        elif isinstance(v, float) or hasattr(v, "dtype") and v.dtype.kind == "f":
+            found.append(dtypes.float32)
+        else:
+            found.append(dtypes.int32)
+    ranked = [d for d in found if d in order]
+    return builtins.max(ranked, key=order.index) if ranked else found[0]
+
+
+# range: start + delta * [0, size); no tensor inputs, so no gradient.
+_range = Primitive("range", kernel="arange",
+                   shape_rule=lambda start, delta, size, dtype: aval([size], dtype))
+
+
+def range(start, limit=None, delta=1, dtype=None, name="range"):  # noqa: A001 - TF's name
+    """Numbers from `start` up to (not including) `limit` in steps of `delta`.
+
+    >>> import tensorflux as tf
+    >>> tf.range(5).numpy().tolist(), tf.range(1.0, 2.0, 0.25).numpy().tolist()
+    ([0, 1, 2, 3, 4], [1.0, 1.25, 1.5, 1.75])
+    """
+    if limit is None:
+        start, limit = 0, start
+    dtype = _range_dtype((start, limit, delta), dtype)
+    if not (dtype.is_integer or dtype.is_floating):
+        raise errors.InvalidArgumentError(
+            f"range: dtype must be an integer or float type, received {dtype.name}", "range")
+    start, limit, delta = (_range_scalar(v, dtype) for v in (start, limit, delta))
+    if delta == 0:
+        raise errors.InvalidArgumentError("range: delta must be non-zero", "range")
+    if delta > 0 and start > limit or delta < 0 and start < limit:
+        raise errors.InvalidArgumentError(
+            f"range: requires start {'<=' if delta > 0 else '>='} limit when delta "
+            f"{'>' if delta > 0 else '<'} 0, received start={start}, limit={limit}, "
+            f"delta={delta}", "range")
+    if dtype.is_integer:
+        size = -(-(limit - start) // delta)
+    else:
+        import math
+
+        size = builtins.max(0, math.ceil((limit - start) / delta))
+    return _range.bind(start=start, delta=delta, size=int(size), dtype=dtype)
+
+
+def _range_scalar(value, dtype):
+    if isinstance(value, _TensorLike):
+        if value.shape.rank != 0:
+            raise errors.InvalidArgumentError(
+                f"range: start, limit and delta must be scalars, received shape "
+                f"{tuple(value.shape)}", "range")
+        value = value.numpy().item()
+    elif hasattr(value, "item"):
+        value = value.item()
+    return int(value) if dtype.is_integer else float(value)
+
+
+def linspace(start, stop, num, name=None, axis=0):
+    """`num` evenly spaced values from `start` to `stop` inclusive, along a new `axis`.
+
+    >>> import tensorflux as tf
+    >>> tf.linspace(0.0, 1.0, 5).numpy().tolist()
+    [0.0, 0.25, 0.5, 0.75, 1.0]
+    """
+    from tensorflux.ops.indexing import getitem
+    from tensorflux.ops.math import cast, truediv
+
+    start = as_operand("linspace", start)
+    stop = as_operand("linspace", stop, start.dtype)
+    num = int(_range_scalar(num, dtypes.int32))
+    if num < 0:
+        raise errors.InvalidArgumentError(f"linspace: num must be >= 0, received {num}",
+                                          "linspace")
+    if not (start.dtype.is_floating or start.dtype.is_integer):
+        raise errors.InvalidArgumentError(
+            f"linspace: start and stop must be float or integer, received {start.dtype.name}",
+            "linspace")
+    from tensorflux.ops._core import broadcast_shapes
+
+    shape = list(broadcast_shapes("linspace", start.shape, stop.shape))
+    axis = normalize_axis("linspace", axis, len(shape) + 1)
+    first = expand_dims(broadcast_to(start, shape), axis)
+    last = expand_dims(broadcast_to(stop, shape), axis)
+    # As TF: interior points start + i * delta, with both endpoints exact.
+    delta = truediv(last - first, builtins.max(num - 1, 1))
+    first, last = cast(first, delta.dtype), cast(last, delta.dtype)
+    steps = [1] * (len(shape) + 1)
+    steps[axis] = builtins.max(num - 2, 0)
+    interior = first + delta * reshape(range(1, steps[axis] + 1, dtype=delta.dtype), steps)
+    joined = concat([first, interior, last], axis)
+    key = (builtins.slice(None),) * axis + (builtins.slice(0, num),)
+    return getitem(joined, key)
+
+
+# eye: an identity matrix (or a batch of them); no tensor inputs, so no gradient.
+_eye = Primitive("eye", shape_rule=lambda num_rows, num_columns, batch_shape, dtype:
+                 aval(list(batch_shape) + [num_rows, num_columns], dtype))
+
+
+def eye(num_rows, num_columns=None, batch_shape=None, dtype=dtypes.float32, name=None):
+    """An identity matrix of shape batch_shape + [num_rows, num_columns].
+
+    >>> import tensorflux as tf
+    >>> tf.eye(2, 3).numpy().tolist()
+    [[1.0, 0.0, 0.0], [0.0, 1.0, 0.0]]
+    """
+    rows = int(_range_scalar(num_rows, dtypes.int32))
+    columns = rows if num_columns is None else int(_range_scalar(num_columns, dtypes.int32))
+    batch = () if batch_shape is None else tuple(_shape_list("eye", batch_shape))
+    if rows < 0 or columns < 0 or any(d < 0 for d in batch):
+        raise errors.InvalidArgumentError(
+            f"eye: dimensions must be non-negative, received num_rows={rows}, "
+            f"num_columns={columns}, batch_shape={list(batch)}", "eye")
+    return _eye.bind(num_rows=rows, num_columns=columns, batch_shape=batch,
+                     dtype=dtypes.as_dtype(dtype))
+
+
+# ------------------------------------------------------------------ adding and removing axes
+
+def _reshape_dims(dims):
+    """Static dims for reshape; one unknown dim becomes -1."""
+    unknown = [i for i, d in enumerate(dims) if d is None]
+    if len(unknown) > 1:
+        raise errors.UnimplementedError(
+            "reshaping with more than one unknown dimension needs dynamic shapes", "reshape")
+    return [-1 if d is None else d for d in dims]
+
+
+def expand_dims(input, axis, name=None):  # noqa: A002
+    """Inserts a dimension of size 1 at `axis` (in [-rank - 1, rank]).
+
+    >>> import tensorflux as tf
+    >>> tf.expand_dims([1, 2], -1).shape
+    TensorShape([2, 1])
+    """
+    x = as_operand("expand_dims", input)
+    axis = normalize_axis("expand_dims", axis, x.shape.rank + 1)
+    dims = list(x.shape)
+    dims.insert(axis, 1)
+    return reshape(x, _reshape_dims(dims))
+
+
+def squeeze(input, axis=None, name=None):  # noqa: A002
+    """Removes dimensions of size 1 (all of them, or those in `axis`, which must be 1).
+
+    >>> import tensorflux as tf
+    >>> tf.squeeze(tf.zeros([1, 2, 1]), axis=[0]).shape
+    TensorShape([2, 1])
+    """
+    from tensorflux.ops._core import normalize_axes
+
+    x = as_operand("squeeze", input)
+    dims = list(x.shape)
+    if axis is None or isinstance(axis, (list, tuple)) and not axis:
+        axes = [i for i, d in enumerate(dims) if d == 1]
+    else:
+        axes = normalize_axes("squeeze", axis, len(dims))
+        for a in axes:
+            if dims[a] is not None and dims[a] != 1:
+                raise errors.InvalidArgumentError(
+                    f"squeeze: cannot squeeze dimension {a} of the tensor of shape "
+                    f"{tuple(x.shape)}: expected a dimension of size 1, got {dims[a]}",
+                    "squeeze")
+    return reshape(x, _reshape_dims([d for i, d in enumerate(dims) if i not in axes]))
+
+
+# ------------------------------------------------------------------ joining and splitting
+
+def _concat_rule(*xs, axis):
+    shape = list(xs[0].shape)
+    sizes = [x.shape[axis] for x in xs]
+    shape[axis] = None if None in sizes else builtins.sum(sizes)
+    return aval(shape, xs[0].dtype)
+
+
+# concat: joins tensors along an existing axis; the cotangent is split back into pieces.
+_concat = Primitive("concat", shape_rule=_concat_rule,
+                    vjp=lambda g, *xs, out, axis: _split.bind(
+                        g, sizes=tuple(x.shape[axis] for x in xs), axis=axis))
+
+
+def concat(values, axis, name="concat"):
+    """Joins tensors along `axis`; all other dimensions must match.
+
+    >>> import tensorflux as tf
+    >>> tf.concat([[[1, 2]], [[3, 4]]], 0).numpy().tolist()
+    [[1, 2], [3, 4]]
+    """
+    if isinstance(values, _TensorLike):
+        values = unstack(values)
+    values = list(values)
+    if not values:
+        raise errors.InvalidArgumentError("concat: expected a non-empty list of tensors",
+                                          "concat")
+    first = as_operand("concat", values[0])
+    xs = [first] + [as_operand("concat", v) for v in values[1:]]
+    shapes = [tuple(x.shape) for x in xs]
+    for i, x in enumerate(xs):
+        if x.dtype is not first.dtype:
+            raise errors.InvalidArgumentError(
+                f"concat: all inputs must have the same dtype, but input 0 is "
+                f"{first.dtype.name} and input {i} is {x.dtype.name}", "concat")
+        if x.shape.rank != first.shape.rank:
+            raise errors.InvalidArgumentError(
+                f"concat: all inputs must have the same rank, received shapes {shapes}",
+                "concat")
+    if first.shape.rank == 0:
+        raise errors.InvalidArgumentError(
+            f"concat: cannot concatenate scalars, received shapes {shapes}", "concat")
+    axis = normalize_axis("concat", axis, first.shape.rank)
+    for i, x in enumerate(xs):
+        for d, (a, b) in enumerate(zip(first.shape, x.shape)):
+            if d != axis and a is not None and b is not None and a != b:
+                raise errors.InvalidArgumentError(
+                    f"concat: dimension {d} of input {i} (shape {tuple(x.shape)}) does not "
+                    f"match input 0 (shape {tuple(first.shape)}); all shapes: {shapes}, "
+                    f"axis {axis}", "concat")
+    if len(xs) == 1:
+        return identity(first)
+    return _concat.bind(*xs, axis=axis)
+
+
+def _split_rule(x, sizes, axis):
+    shapes = []
+    for s in sizes:
+        shape = list(x.shape)
+        shape[axis] = s
+        shapes.append(aval(shape, x.dtype))
+    return tuple(shapes)
+
+
+# split: consecutive pieces along an axis; the cotangents are concatenated back.
+_split = Primitive("split", shape_rule=_split_rule, multiple_results=True,
+                   vjp=lambda g, x, out, sizes, axis: (_concat.bind(*g, axis=axis),))
+
+
+def split(value, num_or_size_splits, axis=0, num=None, name="split"):
+    """Splits `value` along `axis` into equal pieces (an int) or pieces of given sizes (a
+    list, where one size may be -1).
+
+    >>> import tensorflux as tf
+    >>> [p.numpy().tolist() for p in tf.split([1, 2, 3, 4, 5], [2, -1])]
+    [[1, 2], [3, 4, 5]]
+    """
+    x = as_operand("split", value)
+    axis = normalize_axis("split", axis, x.shape.rank)
+    dim = x.shape[axis]
+    if dim is None:
+        raise errors.UnimplementedError("split: the split dimension must be known", "split")
+    splits = num_or_size_splits
+    if isinstance(splits, _TensorLike):
+        splits = splits.numpy().tolist()
+    if isinstance(splits, int) or hasattr(splits, "__index__"):
+        count = int(splits)
+        if count <= 0 or dim % count:
+            raise errors.InvalidArgumentError(
+                f"split: dimension {axis} of the tensor of shape {tuple(x.shape)} (size {dim}) "
+                f"is not evenly divisible into {count} pieces", "split")
+        sizes = [dim // count] * count
+    else:
+        sizes = [int(s) for s in splits]
+        unknown = [i for i, s in enumerate(sizes) if s == -1]
+        if len(unknown) > 1 or any(s < -1 for s in sizes):
+            raise errors.InvalidArgumentError(
+                f"split: sizes {sizes} may contain at most one -1 and no other negative size",
+                "split")
+        known = builtins.sum(s for s in sizes if s != -1)
+        if unknown and known <= dim:
+            sizes[unknown[0]] = dim - known
+        elif unknown or known != dim:
+            raise errors.InvalidArgumentError(
+                f"split: sizes {[int(s) for s in splits]} do not add up to dimension {axis} of "
+                f"the tensor of shape {tuple(x.shape)} (size {dim})", "split")
+        if not sizes:
+            raise errors.InvalidArgumentError("split: expected at least one size", "split")
+    if num is not None and int(num) != len(sizes):
+        raise errors.InvalidArgumentError(
+            f"split: num={num} does not match the {len(sizes)} pieces", "split")
+    return list(_split.bind(x, sizes=tuple(sizes), axis=axis))
+
+
+# ------------------------------------------------------------------ tile and pad
+
+def _tile_vjp(g, x, out, multiples):
+    from tensorflux.ops.reduction import reduce_sum
+
+    dims = list(x.shape)
+    interleaved = [n for m, d in zip(multiples, dims) for n in (m, d)]
+    summed = reduce_sum(reshape(g, interleaved), axis=list(builtins.range(0, 2 * len(dims), 2)))
+    return (reshape(summed, dims),)
+
+
+# tile: repeats the whole tensor along each axis; the copies' cotangents are summed.
+_tile = Primitive("tile", vjp=_tile_vjp, shape_rule=lambda x, multiples: aval(
+    [None if d is None else d * m for d, m in zip(x.shape, multiples)], x.dtype))
+
+
+def tile(input, multiples, name=None):  # noqa: A002
+    """Repeats `input` multiples[i] times along axis i.
+
+    >>> import tensorflux as tf
+    >>> tf.tile([[1, 2]], [2, 2]).numpy().tolist()
+    [[1, 2, 1, 2], [1, 2, 1, 2]]
+    """
+    x = as_operand("tile", input)
+    multiples = _shape_list("tile", multiples)
+    if len(multiples) != x.shape.rank or any(m < 0 for m in multiples):
+        raise errors.InvalidArgumentError(
+            f"tile: expected {x.shape.rank} non-negative multiples for the input of shape "
+            f"{tuple(x.shape)}, received {multiples}", "tile")
+    return _tile.bind(x, multiples=tuple(multiples))
+
+
+def _pad_rule(x, paddings, mode, constant_values):
+    return aval([None if d is None else d + b + a for d, (b, a) in zip(x.shape, paddings)],
+                x.dtype)
+
+
+# pad: adds borders (constant, or mirrored with/without the edge); the VJP is pad_grad, the
+# adjoint, which keeps the interior and folds mirrored borders back onto their sources.
+_pad = Primitive("pad", shape_rule=_pad_rule, vjp=lambda g, x, out, paddings, mode,
+                 constant_values: (_pad_grad.bind(g, paddings=paddings, mode=mode),))
+_pad_grad = Primitive("pad_grad", shape_rule=lambda g, paddings, mode: aval(
+    [None if d is None else d - b - a for d, (b, a) in zip(g.shape, paddings)], g.dtype),
+    vjp=lambda gg, g, out, paddings, mode: (_pad.bind(gg, paddings=paddings, mode=mode,
+                                                      constant_values=0),))
+
+
+def pad(tensor, paddings, mode="CONSTANT", constant_values=0, name=None):
+    """Pads each axis i with paddings[i][0] entries before and paddings[i][1] after.
+
+    mode: 'CONSTANT' (constant_values), 'REFLECT' (mirror without the edge; padding < dim)
+    or 'SYMMETRIC' (mirror with the edge; padding <= dim), in any case.
+
+    >>> import tensorflux as tf
+    >>> tf.pad([1, 2, 3], [[2, 1]], "REFLECT").numpy().tolist()
+    [3, 2, 1, 2, 3, 2]
+    """
+    x = as_operand("pad", tensor)
+    if isinstance(paddings, _TensorLike):
+        paddings = paddings.numpy().tolist()
+    try:
+        pairs = tuple((int(b), int(a)) for b, a in paddings)
+    except (TypeError, ValueError) as error:
+        raise errors.InvalidArgumentError(
+            f"pad: paddings must have shape [rank, 2], received {paddings!r}", "pad") from error
+    if len(pairs) != x.shape.rank:
+        raise errors.InvalidArgumentError(
+            f"pad: paddings must have shape [{x.shape.rank}, 2] for the input of shape "
+            f"{tuple(x.shape)}, received {len(pairs)} rows", "pad")
+    if any(v < 0 for pair in pairs for v in pair):
+        raise errors.InvalidArgumentError(
+            f"pad: paddings must be non-negative, received {[list(p) for p in pairs]}", "pad")
+    mode = str(mode).upper()
+    if mode not in ("CONSTANT", "REFLECT", "SYMMETRIC"):
+        raise errors.InvalidArgumentError(
+            f"pad: mode must be 'CONSTANT', 'REFLECT' or 'SYMMETRIC', received {mode!r}", "pad")
+    if mode != "CONSTANT":
+        for i, ((b, a), d) in enumerate(zip(pairs, x.shape)):
+            limit = d if mode == "SYMMETRIC" else None if d is None else d - 1
+            if limit is not None and (b > limit or a > limit):
+                raise errors.InvalidArgumentError(
+                    f"pad: {mode} paddings must be {'<=' if mode == 'SYMMETRIC' else '<'} the "
+                    f"dimension size; axis {i} of the input of shape {tuple(x.shape)} has size "
+                    f"{d}, received paddings {[b, a]}", "pad")
+    return _pad.bind(x, paddings=pairs, mode=mode, constant_values=_scalar(constant_values))
+
+
+# ------------------------------------------------------------------ sorting and unique
+
+# argsort: the stable sorting permutation along an axis (integer output, no gradient).
+_argsort = Primitive("argsort", shape_rule=lambda x, axis, descending:
+                     aval(x.shape, dtypes.int32))
+
+
+def _sort_operand(op, values, axis, direction):
+    x = as_operand(op, values)
+    if x.dtype.is_bool or x.dtype.is_complex or x.dtype is dtypes.string:
+        raise errors.InvalidArgumentError(
+            f"{op}: expected a real numeric tensor, received {x.dtype.name}", op)
+    if x.shape.rank == 0:
+        raise errors.InvalidArgumentError(f"{op}: cannot sort a scalar", op)
+    if direction not in ("ASCENDING", "DESCENDING"):
+        raise errors.InvalidArgumentError(
+            f"{op}: direction must be 'ASCENDING' or 'DESCENDING', received {direction!r}", op)
+    return x, normalize_axis(op, axis, x.shape.rank)
+
+
+def argsort(values, axis=-1, direction="ASCENDING", stable=False, name=None):
+    """The indices that sort `values` along `axis` (always stable: ties keep their order).
+
+    >>> import tensorflux as tf
+    >>> tf.argsort([3, 1, 2, 1]).numpy().tolist()
+    [1, 3, 2, 0]
+    """
+    x, axis = _sort_operand("argsort", values, axis, direction)
+    return _argsort.bind(x, axis=axis, descending=direction == "DESCENDING")
+
+
+# take_along_axis: x at `indices` along one axis (sort's gather); the VJP scatter-adds.
+_take_along_axis = Primitive(
+    "take_along_axis", shape_rule=lambda x, indices, axis: aval(indices.shape, x.dtype),
+    vjp=lambda g, x, indices, out, axis: (
+        _take_along_axis_grad.bind(indices, g, shape=tuple(x.shape), axis=axis), None))
+_take_along_axis_grad = Primitive(
+    "take_along_axis_grad",
+    shape_rule=lambda indices, g, shape, axis: aval(shape, g.dtype),
+    vjp=lambda gg, indices, g, out, shape, axis: (
+        None, _take_along_axis.bind(gg, indices, axis=axis)))
+
+
+def sort(values, axis=-1, direction="ASCENDING", name=None):
+    """`values` sorted along `axis`.
+
+    >>> import tensorflux as tf
+    >>> tf.sort([3.0, 1.0, 2.0], direction="DESCENDING").numpy().tolist()
+    [3.0, 2.0, 1.0]
+    """
+    x, axis = _sort_operand("sort", values, axis, direction)
+    order = _argsort.bind(x, axis=axis, descending=direction == "DESCENDING")
+    return _take_along_axis.bind(x, order, axis=axis)
+
+
+def _unique_output():
+    from collections import namedtuple
+
+    return namedtuple("UniqueOutput", ["y", "idx"])
+
+
+UniqueOutput = _unique_output()
+
+# unique: distinct values in order of first occurrence, and each entry's position among them.
+_unique = Primitive("unique", multiple_results=True, shape_rule=lambda x, out_idx: (
+    aval([None], x.dtype), aval(x.shape, out_idx)))
+
+
+def unique(x, out_idx=dtypes.int32, name=None):
+    """The distinct values of a 1-D tensor in order of first occurrence, and for each entry
+    the index of its value in that list.
+
+    >>> import tensorflux as tf
+    >>> y, idx = tf.unique([1, 1, 2, 4, 4, 4, 7, 8, 8])
+    >>> y.numpy().tolist(), idx.numpy().tolist()
+    ([1, 2, 4, 7, 8], [0, 0, 1, 2, 2, 2, 3, 4, 4])
+    """
+    x = as_operand("unique", x)
+    if x.shape.rank != 1:
+        raise errors.InvalidArgumentError(
+            f"unique: expected a 1-D tensor, received shape {tuple(x.shape)}", "unique")
+    out_idx = dtypes.as_dtype(out_idx)
+    if out_idx not in (dtypes.int32, dtypes.int64):
+        raise errors.InvalidArgumentError(
+            f"unique: out_idx must be int32 or int64, received {out_idx.name}", "unique")
+    return UniqueOutput(*_unique.bind(x, out_idx=out_idx))
+
+
+def repeat(input, repeats, axis=None, name=None):  # noqa: A002
+    """Repeats each element (along `axis`, or of the flattened input) repeats[i] times.
+
+    >>> import tensorflux as tf
+    >>> tf.repeat([[1, 2], [3, 4]], [1, 2], axis=0).numpy().tolist()
+    [[1, 2], [3, 4], [3, 4]]
+    """
+    from tensorflux.ops.indexing import gather
+
+    x = as_operand("repeat", input)
+    if axis is None:
+        x, axis = reshape(x, [-1]), 0
+    axis = normalize_axis("repeat", axis, x.shape.rank)
+    if isinstance(repeats, _TensorLike):
+        repeats = repeats.numpy().tolist()
+    counts = [int(r) for r in repeats] if isinstance(repeats, (list, tuple)) else [int(repeats)]
+    dim = x.shape[axis]
+    if any(r < 0 for r in counts) or len(counts) not in (1, dim):
+        raise errors.InvalidArgumentError(
+            f"repeat: repeats must be non-negative and a scalar or one per entry of dimension "
+            f"{axis} (size {dim}) of the input of shape {tuple(x.shape)}, received {counts}",
+            "repeat")
+    if len(counts) == 1 and dim != 1:
+        # One count: broadcast along a new axis, then merge it (no gather needed).
+        dims = list(x.shape)
+        wide = broadcast_to(expand_dims(x, axis + 1),
+                            dims[:axis + 1] + [counts[0]] + dims[axis + 1:])
+        dims[axis] = dim * counts[0]
+        return reshape(wide, dims)
+    positions = [i for i, r in enumerate(counts) for _ in builtins.range(r)]
+    return gather(x, convert_to_tensor(positions, dtype=dtypes.int32), axis=axis)

@@ -1,45 +1,62 @@
-"""tensor[key]: NumPy-style indexing as one primitive whose VJP scatters back."""
+"""Indexing ops: tensor[key], gather, gather_nd, scatter_nd, slice, strided_slice, masks."""
 
-from tensorflux import errors
-from tensorflux.ops._core import as_operand, aval
+import builtins
+
+from tensorflux import dtypes, errors
+from tensorflux.ops._core import as_operand, aval, broadcast_shapes, normalize_axis
 from tensorflux.primitive import Primitive
-from tensorflux.tensor import _TensorLike
+from tensorflux.tensor import TensorShape, _TensorLike, convert_to_tensor
 
-__all__ = ["getitem"]
+__all__ = [
+    "getitem", "where_indices", "gather", "gather_nd", "scatter_nd", "tensor_scatter_nd_update",
+    "tensor_scatter_nd_add", "tensor_scatter_nd_sub", "slice", "strided_slice", "reverse",
+    "boolean_mask",
+]
+
+# A getitem key is a hashable tuple (primitive attributes are hashed by graph passes):
+# ints, None (newaxis), Ellipsis, (start, stop, step) triples for slices, and the string
+# INPUT for an index tensor, passed as the next positional input of the primitive.
+INPUT = "input"
 
 
-def _normalize_key(x, key):
-    """The key as a tuple of ints, slices, None, Ellipsis and raw index arrays."""
+# ------------------------------------------------------------------ tensor[key]
+
+def _normalize_key(key):
+    """The key as (hashable entries, index tensors)."""
     if not isinstance(key, tuple):
         key = (key,)
-    normalized = []
+    entries, tensors = [], []
     for k in key:
-        if isinstance(k, _TensorLike):
-            value = k.numpy()
-            if k.dtype.is_bool or k.dtype.is_integer:
-                normalized.append(value if value.ndim else value.item())
+        if isinstance(k, builtins.slice):
+            entries.append(tuple(_index_value(v) for v in (k.start, k.stop, k.step)))
+            if entries[-1][2] == 0:
+                raise errors.InvalidArgumentError("getitem: slice step cannot be zero",
+                                                  "getitem")
+            continue
+        if k is None or k is Ellipsis or isinstance(k, bool) is False and isinstance(k, int):
+            entries.append(k)
+            continue
+        if isinstance(k, (list, tuple)) or hasattr(k, "ndim") or isinstance(k, (_TensorLike,
+                                                                                 bool)):
+            if not isinstance(k, _TensorLike):
+                k = convert_to_tensor(k)
+            if not (k.dtype.is_bool or k.dtype.is_integer):
+                raise errors.InvalidArgumentError(
+                    f"getitem: index tensors must be integer or bool, received {k.dtype.name} "
+                    f"with shape {tuple(k.shape)}", "getitem")
+            if k.dtype.is_integer and k.shape.rank == 0:
+                entries.append(int(k.numpy()))
                 continue
-            raise errors.InvalidArgumentError(
-                f"getitem: index tensors must be integer or bool, received {k.dtype.name}",
-                "getitem")
-        if isinstance(k, list):
-            from tensorflux.tensor import convert_to_tensor
-
-            normalized.append(convert_to_tensor(k).numpy())
-            continue
-        if isinstance(k, slice):
-            normalized.append(slice(*(_index_value(v) for v in (k.start, k.stop, k.step))))
-            continue
-        if k is None or k is Ellipsis or isinstance(k, int) or hasattr(k, "ndim"):
-            normalized.append(k)
+            entries.append(INPUT)
+            tensors.append(k)
             continue
         if hasattr(k, "__index__"):
-            normalized.append(k.__index__())
+            entries.append(k.__index__())
             continue
         raise errors.InvalidArgumentError(
             f"getitem: unsupported index {k!r} of type {type(k).__name__}; expected ints, "
             "slices, Ellipsis, tf.newaxis, or integer/bool tensors", "getitem")
-    return tuple(normalized)
+    return tuple(entries), tensors
 
 
 def _index_value(v):
@@ -47,18 +64,105 @@ def _index_value(v):
         return None
     if isinstance(v, _TensorLike):
         v = v.numpy()
-    return int(v)
+    try:
+        return int(v)
+    except (TypeError, ValueError) as error:
+        raise errors.InvalidArgumentError(
+            f"getitem: slice bounds must be ints or None, received {v!r}", "getitem") from error
 
 
-def _getitem_vjp(g, x, out, key):
-    return (_getitem_grad.bind(g, shape=tuple(x.shape), key=key),)
+def _consumed(entry, index_aval):
+    """How many dimensions of the indexed tensor one key entry uses."""
+    if entry is None or entry is Ellipsis:
+        return 0
+    if entry == INPUT:
+        return index_aval.shape.rank if index_aval.dtype.is_bool else 1
+    return 1
 
 
-# getitem: x[key]; the cotangent is scattered (added, for repeated indices) into zeros.
-_getitem = Primitive("getitem", vjp=_getitem_vjp)
+def _index_shape(op, shape, key, index_avals):
+    """The shape of x[key] (NumPy's rules, advanced indices included), checking the key."""
+    dims = list(TensorShape(shape))
+    avals = iter(index_avals)
+    entries = [(k, next(avals) if k == INPUT else None) for k in key]
+    if builtins.sum(1 for k, _ in entries if k is Ellipsis) > 1:
+        raise errors.InvalidArgumentError(f"{op}: an index can only have one Ellipsis", op)
+    used = builtins.sum(_consumed(k, a) for k, a in entries)
+    if used > len(dims):
+        raise errors.InvalidArgumentError(
+            f"{op}: too many indices: the key uses {used} dimensions but the tensor has rank "
+            f"{len(dims)}", op)
+    advanced = [i for i, (k, a) in enumerate(entries) if k == INPUT]
+    if advanced:  # with index arrays, NumPy treats integer entries as advanced indices too
+        advanced = [i for i, (k, a) in enumerate(entries)
+                    if k == INPUT or (isinstance(k, int) and k is not Ellipsis)]
+    adjacent = bool(advanced) and advanced[-1] - advanced[0] + 1 == len(advanced)
+    index_shapes = []
+    out = []
+    d = 0
+    for i, (k, a) in enumerate(entries):
+        if k is Ellipsis:
+            out.extend(dims[d:d + len(dims) - used])
+            d += len(dims) - used
+        elif k is None:
+            out.append(1)
+        elif isinstance(k, tuple):
+            out.append(None if dims[d] is None else len(builtins.range(*builtins.slice(*k)
+                                                                    .indices(dims[d]))))
+            d += 1
+        elif isinstance(k, int):
+            if dims[d] is not None and not -dims[d] <= k < dims[d]:
+                raise errors.InvalidArgumentError(
+                    f"{op}: index {k} is out of bounds for axis {d} with size {dims[d]}", op)
+            if advanced:
+                index_shapes.append(())
+            d += 1
+        else:
+            rank = _consumed(k, a)
+            if a.dtype.is_bool:
+                mask_dims = [m for m in a.shape]
+                for j, m in enumerate(mask_dims):
+                    if m is not None and dims[d + j] is not None and m != dims[d + j]:
+                        raise errors.InvalidArgumentError(
+                            f"{op}: boolean mask of shape {tuple(a.shape)} does not match the "
+                            f"indexed dimensions {tuple(dims[d:d + rank])}", op)
+                index_shapes.append((None,))
+            else:
+                index_shapes.append(tuple(a.shape))
+            d += rank
+        if advanced and i == advanced[0] and adjacent:
+            out.append(_ADVANCED)
+    out.extend(dims[d:])
+    if not advanced:
+        return out
+    broadcast = list(broadcast_shapes(op, *index_shapes))
+    if not adjacent:
+        return broadcast + out
+    at = out.index(_ADVANCED)
+    return out[:at] + broadcast + out[at + 1:]
+
+
+_ADVANCED = object()  # where the broadcast advanced-index dims go in _index_shape's output
+
+
+def _getitem_rule(x, *indices, key):
+    return aval(_index_shape("getitem", x.shape, key, indices), x.dtype)
+
+
+def _getitem_vjp(g, x, *indices, out, key):
+    return (_getitem_grad.bind(g, *indices, shape=tuple(x.shape), key=key),) \
+        + (None,) * len(indices)
+
+
+def _getitem_grad_vjp(gg, g, *indices, out, shape, key):
+    return (_getitem.bind(gg, *indices, key=key),) + (None,) * len(indices)
+
+
+# getitem: x[key]; the cotangent is scattered into zeros, adding where indices repeat.
+_getitem = Primitive("getitem", vjp=_getitem_vjp, shape_rule=_getitem_rule)
 # getitem_grad: zeros of `shape` with g added at x[key]; linear in g, so its VJP is getitem.
-_getitem_grad = Primitive("getitem_grad", vjp=lambda gg, g, out, shape, key:
-                          (_getitem.bind(gg, key=key),))
+_getitem_grad = Primitive("getitem_grad", vjp=_getitem_grad_vjp,
+                          shape_rule=lambda g, *indices, shape, key: aval(shape, g.dtype))
 
 
 def getitem(tensor, key):
@@ -71,20 +175,58 @@ def getitem(tensor, key):
     ([5, 4, 3], TensorShape([2, 1]))
     """
     x = as_operand("getitem", tensor)
-    key = _normalize_key(x, key)
+    entries, tensors = _normalize_key(key)
+    description = _describe(entries, tensors)
     try:
-        return _getitem.bind(x, key=key)
+        _index_shape("getitem", x.shape, entries, [aval(t.shape, t.dtype) for t in tensors])
+        _check_index_values(x, entries, tensors)
+        return _getitem.bind(x, *tensors, key=entries)
     except errors.InvalidArgumentError as error:
         raise errors.InvalidArgumentError(
-            f"getitem: index {_describe(key)} is invalid for a tensor of shape "
-            f"{tuple(x.shape)}: {error.__cause__ or error}", "getitem") from error
+            f"getitem: index {description} is invalid for a tensor of shape "
+            f"{tuple(x.shape)}: {error}", "getitem") from error
 
 
-def _describe(key):
+def _check_index_values(x, entries, tensors):
+    """Integer index tensors must lie in [-dim, dim) (NumPy would wrap or fail late)."""
+    dims = list(x.shape)
+    used = builtins.sum(1 if k != INPUT else (t.shape.rank if t.dtype.is_bool else 1)
+                        for k, t in _pair(entries, tensors) if k is not None and k is not Ellipsis)
+    d = 0
+    for k, t in _pair(entries, tensors):
+        if k is Ellipsis:
+            d += len(dims) - used
+        elif k is None:
+            continue
+        elif k == INPUT and t.dtype.is_bool:
+            d += t.shape.rank
+        else:
+            if k == INPUT and dims[d] is not None and not t.dtype.is_bool and t.shape \
+                    .num_elements():
+                values = t.numpy()
+                low, high = int(values.min()), int(values.max())
+                if low < -dims[d] or high >= dims[d]:
+                    bad = low if low < -dims[d] else high
+                    raise errors.InvalidArgumentError(
+                        f"index {bad} is out of bounds for axis {d} with size {dims[d]}",
+                        "getitem")
+            d += 1
+
+
+def _pair(entries, tensors):
+    it = iter(tensors)
+    return [(k, next(it) if k == INPUT else None) for k in entries]
+
+
+def _describe(entries, tensors):
     parts = []
-    for k in key:
-        if hasattr(k, "ndim"):
-            parts.append(f"array{tuple(k.shape)}")
+    for k, t in _pair(entries, tensors):
+        if k == INPUT:
+            parts.append(f"<{t.dtype.name} tensor of shape {tuple(t.shape)}>")
+        elif isinstance(k, tuple):
+            parts.append(":".join("" if v is None else str(v) for v in k).rstrip(":") or ":")
+        elif k is Ellipsis:
+            parts.append("...")
         else:
             parts.append(repr(k))
     return "[" + ", ".join(parts) + "]"
@@ -97,10 +239,343 @@ def where_indices(condition):
 
 
 _where_indices = Primitive("where_indices",
-                           shape_rule=lambda c: aval([None, c.shape.rank], _int64()))
+                           shape_rule=lambda c: aval([None, c.shape.rank], dtypes.int64))
 
 
-def _int64():
-    from tensorflux import dtypes
+# ------------------------------------------------------------------ slicing
 
-    return dtypes.int64
+def slice(input_, begin, size, name=None):  # noqa: A001 - TensorFlow's name
+    """The block of `input_` starting at `begin` with shape `size` (-1: to the end).
+
+    >>> import tensorflux as tf
+    >>> tf.slice([[1, 2, 3], [4, 5, 6]], [0, 1], [2, -1]).numpy().tolist()
+    [[2, 3], [5, 6]]
+    """
+    x = as_operand("slice", input_)
+    begin, size = _int_list("slice", begin, "begin"), _int_list("slice", size, "size")
+    rank = x.shape.rank
+    if len(begin) != rank or len(size) != rank:
+        raise errors.InvalidArgumentError(
+            f"slice: begin and size must have one entry per dimension of the input of shape "
+            f"{tuple(x.shape)}, received begin={begin} and size={size}", "slice")
+    key = []
+    for i, (b, s, d) in enumerate(zip(begin, size, x.shape)):
+        if d is not None and not 0 <= b <= d:
+            raise errors.InvalidArgumentError(
+                f"slice: expected begin[{i}] in [0, {d}] for the input of shape "
+                f"{tuple(x.shape)}, received {b}", "slice")
+        if s == -1:
+            key.append(builtins.slice(b, None))
+            continue
+        if s < 0 or d is not None and b + s > d:
+            raise errors.InvalidArgumentError(
+                f"slice: expected size[{i}] in [0, {d - b if d is not None else '?'}] for "
+                f"begin[{i}] = {b} and the input of shape {tuple(x.shape)}, received {s}",
+                "slice")
+        key.append(builtins.slice(b, b + s))
+    return getitem(x, tuple(key))
+
+
+def strided_slice(input_, begin, end, strides=None, begin_mask=0, end_mask=0, ellipsis_mask=0,
+                  new_axis_mask=0, shrink_axis_mask=0, var=None, name=None):
+    """TensorFlow's strided slice: per-entry begin/end/strides with bit masks.
+
+    >>> import tensorflux as tf
+    >>> x = tf.reshape(tf.range(12), [3, 4])
+    >>> tf.strided_slice(x, [0, 3], [3, 0], [2, -1], shrink_axis_mask=0).numpy().tolist()
+    [[3, 2, 1], [11, 10, 9]]
+    """
+    x = as_operand("strided_slice", input_)
+    begin = _int_list("strided_slice", begin, "begin")
+    end = _int_list("strided_slice", end, "end")
+    strides = [1] * len(begin) if strides is None else \
+        _int_list("strided_slice", strides, "strides")
+    if not len(begin) == len(end) == len(strides):
+        raise errors.InvalidArgumentError(
+            f"strided_slice: begin, end and strides must have the same length, received "
+            f"{len(begin)}, {len(end)} and {len(strides)}", "strided_slice")
+    if 0 in strides:
+        raise errors.InvalidArgumentError(
+            f"strided_slice: strides must be non-zero, received strides={strides} for the "
+            f"input of shape {tuple(x.shape)}", "strided_slice")
+    key = []
+    for i, (b, e, s) in enumerate(zip(begin, end, strides)):
+        bit = 1 << i
+        if ellipsis_mask & bit:
+            key.append(Ellipsis)
+        elif new_axis_mask & bit:
+            key.append(None)
+        elif shrink_axis_mask & bit:
+            key.append(b)
+        else:
+            key.append(builtins.slice(None if begin_mask & bit else b,
+                                      None if end_mask & bit else e, s))
+    return getitem(x, tuple(key))
+
+
+def reverse(tensor, axis, name=None):
+    """Reverses the given axes.
+
+    >>> import tensorflux as tf
+    >>> tf.reverse([[1, 2], [3, 4]], [1]).numpy().tolist()
+    [[2, 1], [4, 3]]
+    """
+    x = as_operand("reverse", tensor)
+    rank = x.shape.rank
+    axes = _int_list("reverse", axis, "axis")
+    normalized = [normalize_axis("reverse", a, rank) for a in axes]
+    if len(set(normalized)) != len(normalized):
+        raise errors.InvalidArgumentError(f"reverse: axis {axes} repeats an axis", "reverse")
+    if not normalized:
+        return x
+    key = tuple(builtins.slice(None, None, -1) if i in normalized else builtins.slice(None)
+                for i in builtins.range(rank))
+    return getitem(x, key)
+
+
+def boolean_mask(tensor, mask, axis=None, name="boolean_mask"):
+    """The entries of `tensor` where `mask` is True; mask covers dims [axis, axis + mask.rank).
+
+    >>> import tensorflux as tf
+    >>> tf.boolean_mask([[1, 2], [3, 4], [5, 6]], [True, False, True]).numpy().tolist()
+    [[1, 2], [5, 6]]
+    """
+    x = as_operand("boolean_mask", tensor)
+    mask = as_operand("boolean_mask", mask)
+    if not mask.dtype.is_bool:
+        raise errors.InvalidArgumentError(
+            f"boolean_mask: mask must be bool, received {mask.dtype.name}", "boolean_mask")
+    k = mask.shape.rank
+    if k == 0:
+        raise errors.InvalidArgumentError("boolean_mask: mask cannot be a scalar",
+                                          "boolean_mask")
+    axis = 0 if axis is None else normalize_axis("boolean_mask", axis, x.shape.rank)
+    covered = list(x.shape)[axis:axis + k]
+    if len(covered) != k or not TensorShape(covered).is_compatible_with(mask.shape):
+        raise errors.InvalidArgumentError(
+            f"boolean_mask: the mask of shape {tuple(mask.shape)} must match dimensions "
+            f"[{axis}, {axis + k}) of the tensor of shape {tuple(x.shape)}", "boolean_mask")
+    return getitem(x, (builtins.slice(None),) * axis + (mask,))
+
+
+def _int_list(op, value, what):
+    if isinstance(value, _TensorLike):
+        value = value.numpy().tolist()
+    if isinstance(value, int):
+        value = [value]
+    try:
+        return [int(v) for v in value]
+    except (TypeError, ValueError) as error:
+        raise errors.InvalidArgumentError(
+            f"{op}: {what} must be a list of ints, received {value!r}", op) from error
+
+
+# ------------------------------------------------------------------ gather
+
+def _gather_rule(params, indices, axis, batch_dims):
+    shape = list(params.shape)
+    return aval(shape[:axis] + list(indices.shape)[batch_dims:] + shape[axis + 1:],
+                params.dtype)
+
+
+def _gather_vjp(g, params, indices, out, axis, batch_dims):
+    return (_gather_grad.bind(indices, g, shape=tuple(params.shape), axis=axis,
+                              batch_dims=batch_dims), None)
+
+
+# gather: slices of params along `axis` at `indices` (batched over the first batch_dims dims,
+# indices checked on the host as TF's CPU kernel does); the VJP scatter-adds into zeros.
+_gather = Primitive("gather", vjp=_gather_vjp, shape_rule=_gather_rule)
+# gather_grad: zeros of `shape` with g added at gather's positions; its VJP is gather.
+_gather_grad = Primitive(
+    "gather_grad", shape_rule=lambda indices, g, shape, axis, batch_dims: aval(shape, g.dtype),
+    vjp=lambda gg, indices, g, out, shape, axis, batch_dims:
+        (None, _gather.bind(gg, indices, axis=axis, batch_dims=batch_dims)))
+
+
+def gather(params, indices, validate_indices=None, axis=None, batch_dims=0, name=None):
+    """Slices of `params` along `axis` taken at `indices` (an out-of-range index is an error).
+
+    >>> import tensorflux as tf
+    >>> tf.gather([[1, 2], [3, 4], [5, 6]], [2, 0]).numpy().tolist()
+    [[5, 6], [1, 2]]
+    """
+    params = as_operand("gather", params)
+    indices = _indices_operand("gather", indices)
+    prank, irank = params.shape.rank, indices.shape.rank
+    batch_dims = int(batch_dims)
+    if batch_dims < 0:
+        batch_dims += irank
+    if not 0 <= batch_dims <= irank:
+        raise errors.InvalidArgumentError(
+            f"gather: batch_dims must be in [-{irank}, {irank}] for indices of shape "
+            f"{tuple(indices.shape)}, received {batch_dims}", "gather")
+    axis = batch_dims if axis is None else normalize_axis("gather", axis, prank)
+    if batch_dims > axis:
+        raise errors.InvalidArgumentError(
+            f"gather: batch_dims ({batch_dims}) must be <= axis ({axis}) for params of shape "
+            f"{tuple(params.shape)}", "gather")
+    _check_batch("gather", params, indices, batch_dims)
+    return _gather.bind(params, indices, axis=axis, batch_dims=batch_dims)
+
+
+def _indices_operand(op, indices):
+    indices = as_operand(op, indices)
+    if not indices.dtype.is_integer:
+        raise errors.InvalidArgumentError(
+            f"{op}: indices must be int32 or int64, received {indices.dtype.name} with shape "
+            f"{tuple(indices.shape)}", op)
+    return indices
+
+
+def _check_batch(op, params, indices, batch_dims):
+    batch_p = TensorShape(list(params.shape)[:batch_dims])
+    batch_i = TensorShape(list(indices.shape)[:batch_dims])
+    if params.shape.rank < batch_dims or not batch_p.is_compatible_with(batch_i):
+        raise errors.InvalidArgumentError(
+            f"{op}: the first batch_dims={batch_dims} dimensions of params {tuple(params.shape)} "
+            f"and indices {tuple(indices.shape)} must be equal", op)
+
+
+def _gather_nd_rule(params, indices, batch_dims):
+    depth = indices.shape[-1]
+    tail = list(params.shape)[batch_dims + depth:] if depth is not None else None
+    return aval(None if tail is None else list(indices.shape)[:-1] + tail, params.dtype)
+
+
+# gather_nd: params at index tuples (the last axis of indices), batched over batch_dims; the
+# VJP scatter-adds with the batched scatter_nd below.
+_gather_nd = Primitive("gather_nd", shape_rule=_gather_nd_rule,
+                       vjp=lambda g, params, indices, out, batch_dims: (
+                           _scatter_nd.bind(indices, g, shape=tuple(params.shape),
+                                            batch_dims=batch_dims), None))
+# scatter_nd: zeros of `shape` with updates added at index tuples (duplicates sum, as TF's);
+# linear in updates, so its VJP is gather_nd.
+_scatter_nd = Primitive("scatter_nd",
+                        shape_rule=lambda indices, updates, shape, batch_dims:
+                            aval(shape, updates.dtype),
+                        vjp=lambda g, indices, updates, out, shape, batch_dims: (
+                            None, _gather_nd.bind(g, indices, batch_dims=batch_dims)))
+
+
+def gather_nd(params, indices, batch_dims=0, name=None):
+    """Entries or slices of `params` at the index tuples in the last axis of `indices`.
+
+    >>> import tensorflux as tf
+    >>> tf.gather_nd([[1, 2], [3, 4]], [[1, 0], [0, 1]]).numpy().tolist()
+    [3, 2]
+    """
+    params = as_operand("gather_nd", params)
+    indices = _indices_operand("gather_nd", indices)
+    batch_dims = int(batch_dims)
+    _check_nd("gather_nd", params.shape, indices, batch_dims)
+    _check_batch("gather_nd", params, indices, batch_dims)
+    return _gather_nd.bind(params, indices, batch_dims=batch_dims)
+
+
+def _check_nd(op, shape, indices, batch_dims):
+    rank = indices.shape.rank
+    if rank < 1 or not 0 <= batch_dims < rank:
+        raise errors.InvalidArgumentError(
+            f"{op}: indices must have rank >= 1 and batch_dims in [0, rank - 1), received "
+            f"indices of shape {tuple(indices.shape)} and batch_dims={batch_dims}", op)
+    depth = indices.shape[-1]
+    if depth is not None and not 1 <= depth <= len(shape) - batch_dims:
+        raise errors.InvalidArgumentError(
+            f"{op}: the last dimension of indices ({depth}) must be in [1, "
+            f"{len(shape) - batch_dims}] for shape {tuple(shape)} (indices of shape "
+            f"{tuple(indices.shape)}, batch_dims={batch_dims})", op)
+
+
+def _check_updates(op, shape, indices, updates):
+    expected = list(indices.shape)[:-1] + list(shape)[indices.shape[-1]:]
+    if not TensorShape(expected).is_compatible_with(updates.shape):
+        raise errors.InvalidArgumentError(
+            f"{op}: updates must have shape {tuple(expected)} for indices of shape "
+            f"{tuple(indices.shape)} into shape {tuple(shape)}, received "
+            f"{tuple(updates.shape)}", op)
+
+
+def scatter_nd(indices, updates, shape, name=None):
+    """Zeros of `shape` with `updates` added at the index tuples of `indices` (duplicates sum).
+
+    >>> import tensorflux as tf
+    >>> tf.scatter_nd([[1], [3], [1]], [1.0, 2.0, 3.0], [4]).numpy().tolist()
+    [0.0, 4.0, 0.0, 2.0]
+    """
+    from tensorflux.ops.array import _shape_list
+
+    indices = _indices_operand("scatter_nd", indices)
+    updates = as_operand("scatter_nd", updates)
+    dims = _shape_list("scatter_nd", shape)
+    if any(d < 0 for d in dims):
+        raise errors.InvalidArgumentError(
+            f"scatter_nd: shape must be non-negative, received {dims}", "scatter_nd")
+    _check_nd("scatter_nd", dims, indices, 0)
+    _check_updates("scatter_nd", dims, indices, updates)
+    return _scatter_nd.bind(indices, updates, shape=tuple(dims), batch_dims=0)
+
+
+def _scatter_update_vjp(g, tensor, indices, updates, out):
+    from tensorflux.ops.array import zeros_like
+
+    return (_scatter_update.bind(g, indices, zeros_like(updates)), None,
+            _gather_nd.bind(g, indices, batch_dims=0))
+
+
+# tensor_scatter_nd_update: a copy of tensor with entries replaced; the replaced entries get
+# no cotangent and each update gets the cotangent of its destination.
+_scatter_update = Primitive("tensor_scatter_nd_update", vjp=_scatter_update_vjp,
+                            shape_rule=lambda tensor, indices, updates:
+                                aval(tensor.shape, tensor.dtype))
+
+
+def _scatter_operands(op, tensor, indices, updates):
+    tensor = as_operand(op, tensor)
+    indices = _indices_operand(op, indices)
+    updates = as_operand(op, updates, tensor.dtype)
+    _check_nd(op, tensor.shape, indices, 0)
+    _check_updates(op, tensor.shape, indices, updates)
+    return tensor, indices, updates
+
+
+def tensor_scatter_nd_update(tensor, indices, updates, name=None):
+    """A copy of `tensor` with the entries at `indices` replaced by `updates`.
+
+    >>> import tensorflux as tf
+    >>> tf.tensor_scatter_nd_update([1, 2, 3], [[0], [2]], [9, 8]).numpy().tolist()
+    [9, 2, 8]
+    """
+    tensor, indices, updates = _scatter_operands("tensor_scatter_nd_update", tensor, indices,
+                                                 updates)
+    return _scatter_update.bind(tensor, indices, updates)
+
+
+def tensor_scatter_nd_add(tensor, indices, updates, name=None):
+    """`tensor` with `updates` added at `indices` (duplicates sum).
+
+    >>> import tensorflux as tf
+    >>> tf.tensor_scatter_nd_add([1, 2, 3], [[0], [0]], [5, 5]).numpy().tolist()
+    [11, 2, 3]
+    """
+    from tensorflux.ops.math import add
+
+    tensor, indices, updates = _scatter_operands("tensor_scatter_nd_add", tensor, indices,
+                                                 updates)
+    return add(tensor, _scatter_nd.bind(indices, updates, shape=tuple(tensor.shape),
+                                        batch_dims=0))
+
+
+def tensor_scatter_nd_sub(tensor, indices, updates, name=None):
+    """`tensor` with `updates` subtracted at `indices` (duplicates sum).
+
+    >>> import tensorflux as tf
+    >>> tf.tensor_scatter_nd_sub([1, 2, 3], [[1]], [2]).numpy().tolist()
+    [1, 0, 3]
+    """
+    from tensorflux.ops.math import subtract
+
+    tensor, indices, updates = _scatter_operands("tensor_scatter_nd_sub", tensor, indices,
+                                                 updates)
+    return subtract(tensor, _scatter_nd.bind(indices, updates, shape=tuple(tensor.shape),
+                                             batch_dims=0))

@@ -1,10 +1,17 @@
 """Elementwise math, comparison and logic ops (tf.math), each with its primitive beside it."""
 
 import builtins
+import struct
 
 from tensorflux import dtypes, errors
-from tensorflux.ops._core import (as_operand, binary_operands, broadcast_rule, predicate_rule,
-                                  unary_rule, aval)
+from tensorflux.ops._core import (
+    as_operand,
+    aval,
+    binary_operands,
+    broadcast_rule,
+    predicate_rule,
+    unary_rule,
+)
 from tensorflux.primitive import Primitive
 from tensorflux.tensor import _TensorLike
 
@@ -99,12 +106,17 @@ def multiply(x, y, name=None):
 
 
 def scalar_mul(scalar, x, name=None):
-    """scalar * x.
+    """scalar * x, for a scalar (rank-0) `scalar`.
 
     >>> import tensorflux as tf
     >>> tf.math.scalar_mul(2.0, tf.constant([1.0])).numpy().tolist()
     [2.0]
     """
+    scalar, x = binary_operands("scalar_mul", scalar, x)
+    if scalar.shape.rank != 0:
+        raise errors.InvalidArgumentError(
+            f"scalar_mul: only a scalar multiplies, received scalar shape {tuple(scalar.shape)}",
+            "scalar_mul")
     return multiply(scalar, x)
 
 
@@ -190,10 +202,16 @@ def _backend_of(value):
 
 
 def _pow_vjp(g, x, y, out):
+    if x.dtype.is_complex:
+        # Holomorphic: the cotangent meets the conjugated derivative; log is defined off 0.
+        x, y, out = conj(x), conj(y), conj(out)
+        has_log = not_equal(x, const(0, x))
+    else:
+        has_log = greater(x, const(0, x))
     gx = g * y * pow(x, y - const(1, y))
-    # d/dy x**y = out * log(x), defined (as in TF) only where x > 0.
-    safe_x = where(greater(x, const(0, x)), x, ones_like_(x))
-    gy = g * out * where(greater(x, const(0, x)), log(safe_x), zeros_like_(x))
+    # d/dy x**y = out * log(x), defined (as in TF) only where x > 0 (x != 0 for complex).
+    safe_x = where(has_log, x, ones_like_(x))
+    gy = g * out * where(has_log, log(safe_x), zeros_like_(x))
     return gx, gy
 
 
@@ -266,7 +284,7 @@ def squared_difference(x, y, name=None):
     >>> tf.math.squared_difference(3.0, 1.0).numpy()
     np.float32(4.0)
     """
-    d = subtract(x, y)
+    d = subtract(*_binary("squared_difference", x, y))
     return d * _conj(d)
 
 
@@ -280,7 +298,7 @@ def atan2(y, x, name=None):
     """The angle of the point (x, y) in radians, elementwise.
 
     >>> import tensorflux as tf
-    >>> round(float(tf.math.atan2(1.0, 1.0)), 4)
+    >>> print(f"{float(tf.math.atan2(1.0, 1.0)):.4f}")
     0.7854
     """
     return _atan2.bind(*_binary("atan2", y, x, allowed="is_floating"))
@@ -295,8 +313,15 @@ def add_n(inputs, name=None):
     """
     if not inputs:
         raise errors.InvalidArgumentError("add_n: expected a non-empty list of tensors", "add_n")
-    total = as_operand("add_n", inputs[0])
-    for x in inputs[1:]:
+    tensors = [as_operand("add_n", x) for x in inputs]
+    first = tensors[0]
+    for x in tensors[1:]:
+        if not first.shape.is_compatible_with(x.shape):
+            raise errors.InvalidArgumentError(
+                f"add_n: all inputs must have the same shape, received shapes "
+                f"{[tuple(t.shape) for t in tensors]}", "add_n")
+    total = first
+    for x in tensors[1:]:
         total = add(total, x)
     return total
 
@@ -312,7 +337,7 @@ def divide_no_nan(x, y, name=None):
     nonzero = not_equal(y, const(0, y))
     # The double where keeps 1/0 out of both the value and the gradient.
     safe_y = where(nonzero, y, ones_like_(y))
-    return where(nonzero, truediv(x, safe_y), zeros_like_(x * safe_y))
+    return where(nonzero, truediv(x, safe_y), zeros_like_(x))
 
 
 def reciprocal_no_nan(x, name=None):
@@ -326,29 +351,35 @@ def reciprocal_no_nan(x, name=None):
     return divide_no_nan(ones_like_(x), x)
 
 
+# mul_no_nan: x * y, 0 where y == 0. A primitive because TF's gradient is not the one a
+# masked composite gives: d/dy at y == 0 is x * g (0 where g == 0), as in TF's MulNoNan.
+_mul_no_nan = Primitive(
+    "mul_no_nan", shape_rule=broadcast_rule,
+    vjp=lambda g, x, y, out: (multiply_no_nan(g, _conj(y)), multiply_no_nan(_conj(x), g)))
+
+
 def multiply_no_nan(x, y, name=None):
     """x * y, but 0 where y == 0 even if x is inf or NaN.
 
     >>> import tensorflux as tf
-    >>> tf.math.multiply_no_nan(float("inf"), 0.0).numpy()
-    np.float32(0.0)
+    >>> tf.math.multiply_no_nan([float("inf"), 2.0], [0.0, 3.0]).numpy().tolist()
+    [0.0, 6.0]
     """
-    x, y = _binary("multiply_no_nan", x, y, allowed="is_differentiable")
-    nonzero = not_equal(y, const(0, y))
-    return where(nonzero, x * y, zeros_like_(x * y))
+    return _mul_no_nan.bind(*_binary("multiply_no_nan", x, y, allowed="is_differentiable"))
 
 
 def xlogy(x, y, name=None):
     """x * log(y), and 0 where x == 0.
 
     >>> import tensorflux as tf
-    >>> tf.math.xlogy(0.0, 0.0).numpy()
-    np.float32(0.0)
+    >>> tf.math.xlogy([0.0, 2.0], [0.0, 1.0]).numpy().tolist()
+    [0.0, 0.0]
     """
     x, y = _binary("xlogy", x, y, allowed="is_floating")
     nonzero = not_equal(x, const(0, x))
     safe_y = where(nonzero, y, ones_like_(y))
-    return where(nonzero, x * log(safe_y), zeros_like_(x * y))
+    # where() broadcasts the zeros; x * y would make NaN (and a warning) for 0 * inf.
+    return where(nonzero, x * log(safe_y), zeros_like_(x))
 
 
 # ------------------------------------------------------------------ unary
@@ -372,14 +403,20 @@ def negative(x, name=None):
     return _negative.bind(_operand("negative", x, "is_numeric"))
 
 
+def _real_rule(x, **attrs):
+    return aval(x.shape, x.dtype.real_dtype)
+
+
 # abs: |x|; d|x|/dx = sign(x) (0 at 0, as in TF). Complex abs is real-valued.
 def _abs_vjp(g, x, out):
     if x.dtype.is_complex:
-        return (cast(g, x.dtype) * x / cast(where(equal(out, const(0, out)), ones_like_(out), out), x.dtype),)
+        # g * x / |x|, with 0 (not NaN) at x == 0 as TF's div_no_nan gives.
+        safe = where(equal(out, const(0, out)), ones_like_(out), out)
+        return (cast(g, x.dtype) * x / cast(safe, x.dtype),)
     return (g * sign(x),)
 
 
-_abs = _unary("abs", _abs_vjp)
+_abs = Primitive("abs", vjp=_abs_vjp, shape_rule=_real_rule)
 
 
 def abs(x, name=None):  # noqa: A001 - TensorFlow's public name
@@ -623,15 +660,15 @@ def erf(x, name=None):
 
 
 # sigmoid: 1 / (1 + exp(-x)), computed without overflow; d = out * (1 - out).
-_sigmoid = _unary("sigmoid", lambda g, x, out: (g * out * (const(1, out) - out),))
+_sigmoid = _unary("sigmoid", lambda g, x, out: (g * _conj(out * (const(1, out) - out)),))
 
 
 def sigmoid(x, name=None):
     """The logistic function 1 / (1 + exp(-x)) elementwise, stable for large |x|.
 
     >>> import tensorflux as tf
-    >>> tf.sigmoid(0.0).numpy()
-    np.float32(0.5)
+    >>> tf.sigmoid([0.0, 100.0]).numpy().tolist()
+    [0.5, 1.0]
     """
     return _sigmoid.bind(_operand("sigmoid", x, "is_differentiable"))
 
@@ -640,7 +677,7 @@ def log_sigmoid(x, name=None):
     """log(sigmoid(x)) = -softplus(-x), stable for large |x|.
 
     >>> import tensorflux as tf
-    >>> round(float(tf.math.log_sigmoid(0.0)), 4)
+    >>> print(f"{float(tf.math.log_sigmoid(0.0)):.4f}")
     -0.6931
     """
     return negative(softplus(negative(_operand("log_sigmoid", x, "is_floating"))))
@@ -654,7 +691,7 @@ def softplus(x, name=None):
     """log(exp(x) + 1) elementwise, without overflow.
 
     >>> import tensorflux as tf
-    >>> round(float(tf.math.softplus(0.0)), 4)
+    >>> print(f"{float(tf.math.softplus(0.0)):.4f}")
     0.6931
     """
     return _softplus.bind(_operand("softplus", x, "is_floating"))
@@ -727,19 +764,22 @@ def reciprocal(x, name=None):
 
 # ------------------------------------------------------------------ complex parts
 
-def _complex_rule(x, **attrs):
-    return aval(x.shape, x.dtype.real_dtype)
-
-
 # real / imag: the parts of a complex tensor; their cotangents re-enter as complex numbers.
-_real = Primitive("real", shape_rule=_complex_rule,
+_real = Primitive("real", shape_rule=_real_rule,
                   vjp=lambda g, x, out: (complex(g, zeros_like_(g)),))
-_imag = Primitive("imag", shape_rule=_complex_rule,
+_imag = Primitive("imag", shape_rule=_real_rule,
                   vjp=lambda g, x, out: (complex(zeros_like_(g), g),))
 # conj: complex conjugate; the cotangent is conjugated too.
 _conj_prim = Primitive("conj", shape_rule=unary_rule, vjp=lambda g, x, out: (conj(g),))
+def _angle_vjp(g, x, out):
+    if not x.dtype.is_complex:
+        return (zeros_like_(x),)
+    # d atan2(im, re): (-im, re) / |x|**2, as the complex cotangent -g / (im + i re).
+    return (negative(complex(g, zeros_like_(g))) / complex(imag(x), real(x)),)
+
+
 # angle: the argument of a complex number (0 or pi for reals).
-_angle = Primitive("angle", shape_rule=_complex_rule)
+_angle = Primitive("angle", shape_rule=_real_rule, vjp=_angle_vjp)
 
 
 def _complex_vjp(g, re, im, out):
@@ -797,8 +837,7 @@ def angle(input, name=None):  # noqa: A002
     >>> tf.math.angle(tf.constant([1j])).numpy().round(4).tolist()
     [1.5708]
     """
-    x = as_operand("angle", input)
-    return _angle.bind(x)
+    return _angle.bind(_operand("angle", input, "is_differentiable"))
 
 
 def complex(real, imag, name=None):  # noqa: A001
@@ -809,6 +848,10 @@ def complex(real, imag, name=None):  # noqa: A001
     np.complex64(1+2j)
     """
     re, im = _binary("complex", real, imag, allowed="is_floating")
+    if re.dtype not in (dtypes.float32, dtypes.float64):
+        raise errors.InvalidArgumentError(
+            f"complex: expected float32 or float64 parts, received {re.dtype.name} with shapes "
+            f"{tuple(re.shape)} and {tuple(im.shape)}", "complex")
     return _complex.bind(re, im)
 
 
@@ -1022,6 +1065,11 @@ def where(condition, x=None, y=None, name=None):
         raise errors.InvalidArgumentError(
             f"where: the condition must be bool, received {condition.dtype.name}", "where")
     x, y = binary_operands("where", x, y)
+    cs, xs, ys = condition.shape, x.shape, y.shape
+    if not cs == xs == ys:
+        from tensorflux.ops._core import broadcast_shapes
+
+        broadcast_shapes("where", cs, xs, ys)  # raises naming `where` and the three shapes
     return _select.bind(condition, x, y)
 
 
@@ -1063,17 +1111,34 @@ def saturate_cast(value, dtype, name=None):
     """Casts, clamping values to the target dtype's range first.
 
     >>> import tensorflux as tf
-    >>> tf.dtypes.saturate_cast([300.0, -5.0], tf.uint8).numpy().tolist()
+    >>> tf.saturate_cast([300.0, -5.0], tf.uint8).numpy().tolist()
     [255, 0]
     """
     dtype = dtypes.as_dtype(dtype)
     value = as_operand("saturate_cast", value)
-    if (dtype.is_integer or dtype.is_floating) and not value.dtype.is_complex:
-        if value.dtype.is_floating or value.dtype.is_integer:
-            low = builtins.max(dtype.min, value.dtype.min)
-            high = builtins.min(dtype.max, value.dtype.max)
-            value = clip_by_value(value, low, high)
+    if value.dtype.is_complex and not dtype.is_complex:
+        value = real(value)
+    if (dtype.is_integer or dtype.is_floating) and (value.dtype.is_floating
+                                                    or value.dtype.is_integer):
+        low = builtins.max(dtype.min, value.dtype.min)
+        high = builtins.min(dtype.max, value.dtype.max)
+        if value.dtype.is_integer:
+            low, high = int(low), int(high)
+        elif dtype.is_integer:
+            # int32.max becomes 2**31 in float32, which overflows the cast: clamp below it.
+            high = _float_at_most(high, value.dtype)
+        value = clip_by_value(value, low, high)
     return cast(value, dtype)
+
+
+def _float_at_most(bound, dtype):
+    """The largest value of a float dtype that is <= the integer `bound` (bound > 0)."""
+    fmt, bits = {2: ("e", "H"), 4: ("f", "I"), 8: ("d", "Q")}[dtype.itemsize]
+    pattern = struct.unpack(bits, struct.pack(fmt, float(bound)))[0]
+    value = struct.unpack(fmt, struct.pack(bits, pattern))[0]
+    if value > bound:  # rounded up: step to the next float below (positive floats)
+        value = struct.unpack(fmt, struct.pack(bits, pattern - 1))[0]
+    return value
 
 
 # ------------------------------------------------------------------ small helpers for VJPs

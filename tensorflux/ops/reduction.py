@@ -1,11 +1,41 @@
 """Reductions and scans (tf.reduce_sum, tf.reduce_mean, tf.argmax, tf.cumsum, ...)."""
 
-from tensorflux import errors
-from tensorflux.ops import array
-from tensorflux.ops._core import as_operand, aval, normalize_axes
+from tensorflux import dtypes, errors
+from tensorflux.ops import array, math
+from tensorflux.ops._core import as_operand, aval, normalize_axes, normalize_axis, unary_rule
 from tensorflux.primitive import Primitive
 
-__all__ = ["reduce_sum", "reduce_mean"]
+__all__ = [
+    "reduce_sum", "reduce_mean", "reduce_max", "reduce_min", "reduce_prod", "reduce_any",
+    "reduce_all", "reduce_logsumexp", "reduce_std", "reduce_variance", "argmax", "argmin",
+    "cumsum", "cumprod", "top_k", "count_nonzero",
+]
+
+_KINDS = {"is_numeric": "a numeric", "is_bool": "a bool", "is_floating": "a floating-point",
+          "is_differentiable": "a floating-point or complex", "is_real": "a real-valued"}
+
+
+def _operand(op, x, allowed):
+    """x as a tensor, or InvalidArgumentError naming op when its dtype is not `allowed`."""
+    x = as_operand(op, x)
+    dtype = x.dtype
+    ok = (dtype.is_integer or dtype.is_floating) if allowed == "is_real" else \
+        getattr(dtype, allowed)
+    if not ok:
+        raise errors.InvalidArgumentError(
+            f"{op}: expected {_KINDS[allowed]} tensor, received dtype {dtype.name} with shape "
+            f"{tuple(x.shape)}", op)
+    return x
+
+
+def _axes(op, x, axis):
+    """The reduced axes as a sorted tuple; a scalar accepts only axis None or []."""
+    rank = x.shape.rank
+    if rank == 0 and axis is not None and not (isinstance(axis, (list, tuple)) and not axis):
+        raise errors.InvalidArgumentError(
+            f"{op}: axis {axis!r} is out of range for a tensor of rank 0 (a scalar has no "
+            f"axes to reduce)", op)
+    return normalize_axes(op, axis, rank)
 
 
 def _reduce_rule(x, axis, keepdims):
@@ -15,15 +45,31 @@ def _reduce_rule(x, axis, keepdims):
     return aval(shape, x.dtype)
 
 
+def _bool_reduce_rule(x, axis, keepdims):
+    return aval(_reduce_rule(x, axis, keepdims).shape, dtypes.bool)
+
+
 def _keep_shape(x, axis):
     """x's shape with the reduced axes set to 1: where a reduction's cotangent broadcasts."""
     return [1 if i in axis else d for i, d in enumerate(x.shape)]
 
 
+def _kept(t, x, axis, keepdims):
+    """A reduction's output or cotangent reshaped so that it broadcasts against x."""
+    return t if keepdims else array.reshape(t, _keep_shape(x, axis))
+
+
+def _count(x, axis):
+    count = 1
+    for a in axis:
+        count *= x.shape[a]
+    return count
+
+
+# ------------------------------------------------------------------ sums and means
+
 def _sum_vjp(g, x, out, axis, keepdims):
-    if not keepdims:
-        g = array.reshape(g, _keep_shape(x, axis))
-    return (array.broadcast_to(g, x.shape),)
+    return (array.broadcast_to(_kept(g, x, axis, keepdims), x.shape),)
 
 
 # reduce_sum: the sum over `axis`; the cotangent broadcasts back over the reduced axes.
@@ -41,7 +87,7 @@ def reduce_sum(input_tensor, axis=None, keepdims=False, name=None):
     if x.dtype.is_bool:
         raise errors.InvalidArgumentError("reduce_sum: bool tensors cannot be summed; cast "
                                           "them first", "reduce_sum")
-    axes = normalize_axes("reduce_sum", axis, x.shape.rank)
+    axes = _axes("reduce_sum", x, axis)
     return _reduce_sum.bind(x, axis=axes, keepdims=bool(keepdims))
 
 
@@ -52,18 +98,335 @@ def reduce_mean(input_tensor, axis=None, keepdims=False, name=None):
     >>> tf.reduce_mean([1.0, 2.0]).numpy()
     np.float32(1.5)
     """
-    x = as_operand("reduce_mean", input_tensor)
-    axes = normalize_axes("reduce_mean", axis, x.shape.rank)
+    x = _operand("reduce_mean", input_tensor, "is_numeric")
+    axes = _axes("reduce_mean", x, axis)
     return _reduce_mean.bind(x, axis=axes, keepdims=bool(keepdims))
 
 
 def _mean_vjp(g, x, out, axis, keepdims):
-    count = 1
-    for a in axis:
-        count *= x.shape[a]
     (gx,) = _sum_vjp(g, x, out, axis, keepdims)
-    return (gx / count,)
+    return (gx / _count(x, axis),)
 
 
 # reduce_mean: the mean over `axis`; the cotangent is spread evenly.
 _reduce_mean = Primitive("reduce_mean", vjp=_mean_vjp, shape_rule=_reduce_rule)
+
+
+def reduce_prod(input_tensor, axis=None, keepdims=False, name=None):
+    """The product over the given axes (1 for an empty reduction).
+
+    >>> import tensorflux as tf
+    >>> tf.reduce_prod([[1.0, 2.0], [3.0, 4.0]], axis=1).numpy().tolist()
+    [2.0, 12.0]
+    """
+    x = _operand("reduce_prod", input_tensor, "is_numeric")
+    axes = _axes("reduce_prod", x, axis)
+    return _reduce_prod.bind(x, axis=axes, keepdims=bool(keepdims))
+
+
+def _prod_vjp(g, x, out, axis, keepdims):
+    # d out / d x_i is the product of the other entries. As TensorFlow does, it is built from
+    # exclusive cumulative products from both ends, never out / x_i, so zeros are exact.
+    from tensorflux.ops import linalg
+
+    g = _kept(g, x, axis, keepdims)
+    if not axis:
+        return (g,)
+    rank = x.shape.rank
+    kept = [i for i in range(rank) if i not in axis]
+    perm = kept + list(axis)
+    moved = linalg.transpose(x, perm)
+    flat = array.reshape(moved, [x.shape[i] for i in kept] + [_count(x, axis)])
+    others = (cumprod(flat, axis=-1, exclusive=True)
+              * cumprod(flat, axis=-1, exclusive=True, reverse=True))
+    others = array.reshape(others, [x.shape[i] for i in perm])
+    inverse = [perm.index(i) for i in range(rank)]
+    return (g * math.conj(linalg.transpose(others, inverse)),)
+
+
+# reduce_prod: the product over `axis`.
+_reduce_prod = Primitive("reduce_prod", vjp=_prod_vjp, shape_rule=_reduce_rule)
+
+
+def reduce_variance(input_tensor, axis=None, keepdims=False, name=None):
+    """The (biased) variance over the given axes; real for complex inputs.
+
+    >>> import tensorflux as tf
+    >>> tf.math.reduce_variance([1.0, 2.0, 3.0, 4.0]).numpy().tolist()
+    1.25
+    """
+    x = _operand("reduce_variance", input_tensor, "is_differentiable")
+    axes = _axes("reduce_variance", x, axis)
+    deviations = x - reduce_mean(x, axes, keepdims=True)
+    if x.dtype.is_complex:
+        deviations = math.abs(deviations)
+    return reduce_mean(math.square(deviations), axes, keepdims=keepdims)
+
+
+def reduce_std(input_tensor, axis=None, keepdims=False, name=None):
+    """The (biased) standard deviation over the given axes.
+
+    >>> import tensorflux as tf
+    >>> tf.math.reduce_std([1.0, 3.0]).numpy().tolist()
+    1.0
+    """
+    x = _operand("reduce_std", input_tensor, "is_differentiable")
+    axes = _axes("reduce_std", x, axis)
+    return math.sqrt(reduce_variance(x, axes, keepdims=keepdims))
+
+
+def _logsumexp_vjp(g, x, out, axis, keepdims):
+    g, out = _kept(g, x, axis, keepdims), _kept(out, x, axis, keepdims)
+    return (g * math.exp(x - out),)
+
+
+# reduce_logsumexp: log(sum(exp(x))). A primitive so that the kernel can shift by the maximum
+# in one pass (no overflow for large x, no log(0) when every term underflows); the gradient
+# is softmax(x) = exp(x - out).
+_reduce_logsumexp = Primitive("reduce_logsumexp", vjp=_logsumexp_vjp, shape_rule=_reduce_rule)
+
+
+def reduce_logsumexp(input_tensor, axis=None, keepdims=False, name=None):
+    """log(sum(exp(x))) over the given axes, computed without overflow (-inf when empty).
+
+    >>> import tensorflux as tf
+    >>> round(float(tf.reduce_logsumexp(tf.constant([1000.0, 1000.0], tf.float64))), 4)
+    1000.6931
+    """
+    x = _operand("reduce_logsumexp", input_tensor, "is_floating")
+    axes = _axes("reduce_logsumexp", x, axis)
+    return _reduce_logsumexp.bind(x, axis=axes, keepdims=bool(keepdims))
+
+
+# ------------------------------------------------------------------ extremes and logic
+
+def _extremum_vjp(g, x, out, axis, keepdims):
+    # As TensorFlow: the cotangent is split evenly among the entries equal to the extremum.
+    g, out = _kept(g, x, axis, keepdims), _kept(out, x, axis, keepdims)
+    chosen = math.cast(math.equal(x, out), x.dtype)
+    count = reduce_sum(chosen, axis, keepdims=True)
+    return (chosen * (g / count),)
+
+
+# reduce_max / reduce_min: the extremum over `axis` (-inf / +inf, or the dtype's limit for
+# integers, over an empty axis).
+_reduce_max = Primitive("reduce_max", vjp=_extremum_vjp, shape_rule=_reduce_rule)
+_reduce_min = Primitive("reduce_min", vjp=_extremum_vjp, shape_rule=_reduce_rule)
+
+
+def reduce_max(input_tensor, axis=None, keepdims=False, name=None):
+    """The maximum over the given axes; -inf for floats over an empty axis.
+
+    >>> import tensorflux as tf
+    >>> tf.reduce_max([[1, 5], [3, 4]], axis=1).numpy().tolist()
+    [5, 4]
+    """
+    x = _operand("reduce_max", input_tensor, "is_real")
+    axes = _axes("reduce_max", x, axis)
+    return _reduce_max.bind(x, axis=axes, keepdims=bool(keepdims))
+
+
+def reduce_min(input_tensor, axis=None, keepdims=False, name=None):
+    """The minimum over the given axes; +inf for floats over an empty axis.
+
+    >>> import tensorflux as tf
+    >>> tf.reduce_min([[1, 5], [3, 4]], axis=0).numpy().tolist()
+    [1, 4]
+    """
+    x = _operand("reduce_min", input_tensor, "is_real")
+    axes = _axes("reduce_min", x, axis)
+    return _reduce_min.bind(x, axis=axes, keepdims=bool(keepdims))
+
+
+# reduce_any / reduce_all: logical or / and over `axis` (False / True over an empty axis).
+_reduce_any = Primitive("reduce_any", shape_rule=_bool_reduce_rule)
+_reduce_all = Primitive("reduce_all", shape_rule=_bool_reduce_rule)
+
+
+def reduce_any(input_tensor, axis=None, keepdims=False, name=None):
+    """Logical or over the given axes of a bool tensor.
+
+    >>> import tensorflux as tf
+    >>> tf.reduce_any([[True, False], [False, False]], axis=1).numpy().tolist()
+    [True, False]
+    """
+    x = _operand("reduce_any", input_tensor, "is_bool")
+    axes = _axes("reduce_any", x, axis)
+    return _reduce_any.bind(x, axis=axes, keepdims=bool(keepdims))
+
+
+def reduce_all(input_tensor, axis=None, keepdims=False, name=None):
+    """Logical and over the given axes of a bool tensor.
+
+    >>> import tensorflux as tf
+    >>> tf.reduce_all([[True, False], [True, True]], axis=1).numpy().tolist()
+    [False, True]
+    """
+    x = _operand("reduce_all", input_tensor, "is_bool")
+    axes = _axes("reduce_all", x, axis)
+    return _reduce_all.bind(x, axis=axes, keepdims=bool(keepdims))
+
+
+def count_nonzero(input, axis=None, keepdims=None, dtype=dtypes.int64, name=None):  # noqa: A002
+    """The number of non-zero (or True) entries over the given axes, as `dtype` (int64).
+
+    >>> import tensorflux as tf
+    >>> tf.math.count_nonzero([[0.0, 1.0], [2.0, 3.0]], axis=1).numpy().tolist()
+    [1, 2]
+    """
+    x = as_operand("count_nonzero", input)
+    if not (x.dtype.is_numeric or x.dtype.is_bool):
+        raise errors.InvalidArgumentError(
+            f"count_nonzero: expected a numeric or bool tensor, received dtype {x.dtype.name}",
+            "count_nonzero")
+    axes = _axes("count_nonzero", x, axis)
+    nonzero = math.cast(math.not_equal(x, array.zeros_like(x)), dtypes.as_dtype(dtype))
+    return reduce_sum(nonzero, axes, keepdims=bool(keepdims))
+
+
+# ------------------------------------------------------------------ arg extremes
+
+def _arg_rule(x, axis, output_type):
+    return aval([d for i, d in enumerate(x.shape) if i != axis], output_type)
+
+
+# argmax / argmin: the index of the first extremum along `axis`; integer, so no gradient.
+_argmax = Primitive("argmax", vjp=lambda g, x, out, axis, output_type: (None,),
+                    shape_rule=_arg_rule)
+_argmin = Primitive("argmin", vjp=lambda g, x, out, axis, output_type: (None,),
+                    shape_rule=_arg_rule)
+
+
+def _arg_extremum(op, primitive, input, axis, output_type):  # noqa: A002
+    x = _operand(op, input, "is_real")
+    if x.shape.rank == 0:
+        raise errors.InvalidArgumentError(f"{op}: expected a tensor of rank >= 1, received a "
+                                          f"scalar", op)
+    axis = normalize_axis(op, 0 if axis is None else axis, x.shape.rank)
+    output_type = dtypes.as_dtype(output_type)
+    if output_type not in (dtypes.int32, dtypes.int64):
+        raise errors.InvalidArgumentError(
+            f"{op}: output_type must be int32 or int64, received {output_type.name}", op)
+    if x.shape[axis] == 0:
+        raise errors.InvalidArgumentError(
+            f"{op}: reduction axis {axis} is empty in shape {tuple(x.shape)}", op)
+    return primitive.bind(x, axis=axis, output_type=output_type)
+
+
+def argmax(input, axis=None, output_type=dtypes.int64, name=None):  # noqa: A002
+    """The index of the largest entry along `axis` (0 when None); the first one on ties.
+
+    >>> import tensorflux as tf
+    >>> tf.argmax([[1.0, 9.0], [5.0, 2.0]], axis=1).numpy().tolist()
+    [1, 0]
+    """
+    return _arg_extremum("argmax", _argmax, input, axis, output_type)
+
+
+def argmin(input, axis=None, output_type=dtypes.int64, name=None):  # noqa: A002
+    """The index of the smallest entry along `axis` (0 when None); the first one on ties.
+
+    >>> import tensorflux as tf
+    >>> tf.argmin([[1.0, 9.0], [5.0, 2.0]]).numpy().tolist()
+    [0, 1]
+    """
+    return _arg_extremum("argmin", _argmin, input, axis, output_type)
+
+
+# ------------------------------------------------------------------ scans
+
+def _cumsum_vjp(g, x, out, axis, exclusive, reverse):
+    return (_cumsum.bind(g, axis=axis, exclusive=exclusive, reverse=not reverse),)
+
+
+def _cumprod_vjp(g, x, out, axis, exclusive, reverse):
+    # TensorFlow's rule: sum over later outputs of g * out, divided by x (zero where x is 0,
+    # where this rule, like TensorFlow's, is not the true derivative).
+    total = _cumsum.bind(out * g, axis=axis, exclusive=exclusive, reverse=not reverse)
+    return (math.divide_no_nan(total, math.conj(x)),)
+
+
+# cumsum / cumprod: running sums / products along `axis`; `exclusive` shifts by one (0 / 1
+# first), `reverse` runs from the end.
+_cumsum = Primitive("cumsum", vjp=_cumsum_vjp, shape_rule=unary_rule)
+_cumprod = Primitive("cumprod", vjp=_cumprod_vjp, shape_rule=unary_rule)
+
+
+def _scan(op, primitive, x, axis, exclusive, reverse):
+    x = _operand(op, x, "is_numeric")
+    if x.shape.rank == 0:
+        raise errors.InvalidArgumentError(f"{op}: expected a tensor of rank >= 1, received a "
+                                          f"scalar", op)
+    axis = normalize_axis(op, axis, x.shape.rank)
+    return primitive.bind(x, axis=axis, exclusive=bool(exclusive), reverse=bool(reverse))
+
+
+def cumsum(x, axis=0, exclusive=False, reverse=False, name=None):
+    """The cumulative sum along `axis`.
+
+    >>> import tensorflux as tf
+    >>> tf.cumsum([1, 2, 3], exclusive=True).numpy().tolist()
+    [0, 1, 3]
+    """
+    return _scan("cumsum", _cumsum, x, axis, exclusive, reverse)
+
+
+def cumprod(x, axis=0, exclusive=False, reverse=False, name=None):
+    """The cumulative product along `axis`.
+
+    >>> import tensorflux as tf
+    >>> tf.math.cumprod([1, 2, 3], reverse=True).numpy().tolist()
+    [6, 6, 3]
+    """
+    return _scan("cumprod", _cumprod, x, axis, exclusive, reverse)
+
+
+# ------------------------------------------------------------------ top_k
+
+def _top_k_rule(x, k, sorted, index_type):  # noqa: A002
+    shape = list(x.shape)[:-1] + [k]
+    return aval(shape, x.dtype), aval(shape, index_type)
+
+
+def _top_k_vjp(g, x, out, k, sorted, index_type):  # noqa: A002
+    # Scatters each value's cotangent back to its index: one_hot(indices) weighted by g,
+    # summed over the k picks.
+    g_values = g[0]
+    n = x.shape[-1]
+    picks = array.one_hot(out[1], n, dtype=x.dtype)
+    weights = array.reshape(g_values, list(g_values.shape) + [1])
+    return (reduce_sum(picks * weights, axis=-2),)
+
+
+# top_k: the k largest entries of the last axis, largest first (lower index first on ties),
+# and their indices.
+_top_k = Primitive("top_k", vjp=_top_k_vjp, shape_rule=_top_k_rule, multiple_results=True)
+
+
+def top_k(input, k=1, sorted=True, index_type=dtypes.int32, name=None):  # noqa: A002
+    """The k largest entries along the last axis and their indices, as (values, indices).
+
+    >>> import tensorflux as tf
+    >>> values, indices = tf.math.top_k([1.0, 3.0, 2.0], k=2)
+    >>> values.numpy().tolist(), indices.numpy().tolist()
+    ([3.0, 2.0], [1, 2])
+    """
+    x = _operand("top_k", input, "is_real")
+    if x.shape.rank == 0:
+        raise errors.InvalidArgumentError("top_k: expected a tensor of rank >= 1, received a "
+                                          "scalar", "top_k")
+    try:
+        k = int(k)
+    except (TypeError, ValueError) as error:
+        raise errors.InvalidArgumentError(f"top_k: k must be an int, received {k!r}",
+                                          "top_k") from error
+    last = x.shape[-1]
+    if k < 0 or (last is not None and k > last):
+        raise errors.InvalidArgumentError(
+            f"top_k: k must be in [0, {last}] (the size of the last dimension), received "
+            f"k={k} for shape {tuple(x.shape)}", "top_k")
+    index_type = dtypes.as_dtype(index_type)
+    if index_type not in (dtypes.int32, dtypes.int64):
+        raise errors.InvalidArgumentError(
+            f"top_k: index_type must be int32 or int64, received {index_type.name}", "top_k")
+    return _top_k.bind(x, k=k, sorted=bool(sorted), index_type=index_type)

@@ -1,0 +1,146 @@
+"""custom_gradient: a function whose gradient is given by the user (tf.custom_gradient)."""
+
+import functools
+import inspect
+
+from tensorflux.context import context
+from tensorflux.ops._core import aval
+from tensorflux.primitive import Primitive
+from tensorflux.tensor import _TensorLike, convert_to_tensor
+from tensorflux.variable import Variable
+
+__all__ = ["custom_gradient"]
+
+
+def _custom_vjp(g, *inputs, out, n_results, n_args, grad_fn):
+    """Calls the user's grad_fn; the result inputs themselves get no cotangent."""
+    upstream = g if isinstance(g, tuple) else (g,)
+    return (None,) * n_results + tuple(grad_fn(*upstream))
+
+
+def _custom_rule(*avals, n_results, n_args, grad_fn):
+    return tuple(aval(a.shape, a.dtype) for a in avals[:n_results])
+
+
+# custom_gradient: the identity on f's results (its first n_results inputs); its VJP is the
+# user's grad_fn, bound in the attrs, giving cotangents for f's arguments and variables.
+# The results are inputs so that the kernel can return them; their cotangent is None, so the
+# ops that f recorded (kept for gradients of grad_fn) receive nothing from this node.
+_custom_gradient = Primitive("custom_gradient", vjp=_custom_vjp, shape_rule=_custom_rule,
+                             multiple_results=True)
+
+
+class _VariableWatcher:
+    """Sits in context.tapes while f runs and notes the trainable Variables its ops read."""
+
+    def __init__(self):
+        self.variables = {}
+
+    def _record(self, primitive, inputs, attrs, outputs):
+        for x in inputs:
+            if isinstance(x, Variable) and x.trainable:
+                self.variables.setdefault(id(x), x)
+
+
+def custom_gradient(f=None):
+    """Decorates f(*x) -> (y, grad_fn) so that gradients of y use grad_fn.
+
+    grad_fn(*upstream) returns one gradient per argument of f. If f reads trainable Variables
+    that are not among its arguments, grad_fn must accept a `variables` keyword and return
+    (argument_gradients, variable_gradients). The ops f runs are recorded by outer tapes, so
+    a grad_fn written with tensorflux ops can itself be differentiated.
+
+    >>> import tensorflux as tf
+    >>> @tf.custom_gradient
+    ... def clip_gradient(x):
+    ...     return tf.identity(x), lambda dy: tf.clip_by_value(dy, -0.5, 0.5)
+    >>> x = tf.constant(2.0)
+    >>> with tf.GradientTape() as tape:
+    ...     tape.watch(x)
+    ...     y = clip_gradient(x * 3.0)
+    >>> float(tape.gradient(y, x))
+    1.5
+    """
+    if f is None:
+        return custom_gradient
+
+    @functools.wraps(f)
+    def decorated(*args, **kwargs):
+        watcher = _VariableWatcher()
+        context.tapes.append(watcher)
+        try:
+            result, grad_fn = f(*args, **kwargs)
+        finally:
+            context.tapes.remove(watcher)
+        flat_args = list(_flatten(args))
+        variables = [v for v in watcher.variables.values()
+                     if all(v is not a for a in flat_args)]
+        if variables and not _accepts_variables(grad_fn):
+            raise TypeError("@tf.custom_gradient grad_fn must accept keyword argument "
+                            f"'variables', since function uses variables: {variables}")
+        flat_result = list(_flatten(result))
+        results = [_tensor(r) for r in flat_result]
+        inputs = [a if isinstance(a, _TensorLike) else _tensor(a) for a in flat_args]
+        n_results, n_args = len(results), len(inputs)
+
+        def grad_wrapper(*upstream):
+            if variables:
+                input_grads, variable_grads = grad_fn(*upstream, variables=variables)
+                variable_grads = list(_flatten(variable_grads))
+                if len(variable_grads) != len(variables):
+                    raise ValueError("Must return gradient for each variable from "
+                                     "@custom_gradient grad_fn.")
+            else:
+                input_grads, variable_grads = grad_fn(*upstream), []
+            input_grads = list(_flatten(input_grads))
+            if len(input_grads) != n_args:
+                raise ValueError(f"custom_gradient function expected to return {n_args} "
+                                 f"gradients, but returned {len(input_grads)} instead.")
+            return input_grads + variable_grads
+
+        outputs = _custom_gradient.bind(*results, *inputs, *variables, n_results=n_results,
+                                        n_args=n_args, grad_fn=grad_wrapper)
+        return _pack_like(result, list(outputs))
+
+    return decorated
+
+
+def _accepts_variables(fn):
+    try:
+        spec = inspect.getfullargspec(fn)
+    except TypeError:
+        return True
+    return "variables" in spec.args or "variables" in spec.kwonlyargs or spec.varkw is not None
+
+
+def _tensor(x):
+    if isinstance(x, Variable):
+        return x.read_value()  # a snapshot: later assignments must not change the result
+    return x if isinstance(x, _TensorLike) else convert_to_tensor(x)
+
+
+def _flatten(structure):
+    if isinstance(structure, (list, tuple)):
+        for item in structure:
+            yield from _flatten(item)
+    elif isinstance(structure, dict):
+        for key in sorted(structure, key=str):
+            yield from _flatten(structure[key])
+    else:
+        yield structure
+
+
+def _pack_like(structure, flat):
+    iterator = iter(flat)
+
+    def pack(s):
+        if isinstance(s, list):
+            return [pack(item) for item in s]
+        if isinstance(s, tuple):
+            packed = [pack(item) for item in s]
+            return type(s)(*packed) if hasattr(s, "_fields") else tuple(packed)
+        if isinstance(s, dict):
+            return {k: pack(s[k]) for k in sorted(s, key=str)}
+        return next(iterator)
+
+    return pack(structure)

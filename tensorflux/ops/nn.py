@@ -1,0 +1,907 @@
+"""Neural-network ops (tf.nn): activations, softmax and cross-entropies, normalization,
+dropout, convolution and pooling."""
+
+from tensorflux import dtypes, errors
+from tensorflux.ops import array, math, reduction
+from tensorflux.ops import random as _random
+from tensorflux.ops._core import as_operand, aval, normalize_axes, normalize_axis, unary_rule
+from tensorflux.primitive import Primitive
+from tensorflux.tensor import _TensorLike
+
+__all__ = [
+    "relu", "relu6", "leaky_relu", "elu", "selu", "gelu", "silu", "swish", "sigmoid", "tanh",
+    "softplus", "softsign", "softmax", "log_softmax", "sigmoid_cross_entropy_with_logits",
+    "softmax_cross_entropy_with_logits", "sparse_softmax_cross_entropy_with_logits",
+    "l2_loss", "moments", "batch_normalization", "dropout", "bias_add", "conv1d", "conv2d",
+    "depthwise_conv2d", "conv2d_transpose", "max_pool1d", "max_pool2d", "avg_pool1d",
+    "avg_pool2d", "max_pool", "avg_pool",
+]
+
+sigmoid = math.sigmoid
+tanh = math.tanh
+softplus = math.softplus
+softsign = math.softsign
+
+
+def _float_operand(op, x, what="input"):
+    x = as_operand(op, x)
+    if not x.dtype.is_floating:
+        raise errors.InvalidArgumentError(
+            f"{op}: the {what} must be a floating-point tensor, received dtype {x.dtype.name} "
+            f"with shape {tuple(x.shape)}", op)
+    return x
+
+
+def _zero(x):
+    return math.const(0, x)
+
+
+# ------------------------------------------------------------------ activations
+
+# relu: max(x, 0) in one kernel; the cotangent passes where the output is positive (0 at 0).
+_relu = Primitive("relu", shape_rule=unary_rule,
+                  vjp=lambda g, x, out: (math.where(math.greater(out, _zero(out)), g,
+                                                    math.zeros_like_(g)),))
+
+
+def relu(features, name=None):
+    """max(features, 0) elementwise.
+
+    >>> import tensorflux as tf
+    >>> tf.nn.relu([-1.0, 2.0]).numpy().tolist()
+    [0.0, 2.0]
+    """
+    x = as_operand("relu", features)
+    if not x.dtype.is_numeric or x.dtype.is_complex:
+        raise errors.InvalidArgumentError(
+            f"relu: expected a real numeric tensor, received dtype {x.dtype.name}", "relu")
+    return _relu.bind(x)
+
+
+def _relu6_vjp(g, x, out):
+    inside = math.logical_and(math.greater(x, _zero(x)), math.less(x, math.const(6, x)))
+    return (math.where(inside, g, math.zeros_like_(g)),)
+
+
+# relu6: min(max(x, 0), 6); the cotangent passes strictly inside (0, 6), as TF's Relu6Grad.
+_relu6 = Primitive("relu6", shape_rule=unary_rule, vjp=_relu6_vjp)
+
+
+def relu6(features, name=None):
+    """min(max(features, 0), 6) elementwise.
+
+    >>> import tensorflux as tf
+    >>> tf.nn.relu6([-1.0, 3.0, 8.0]).numpy().tolist()
+    [0.0, 3.0, 6.0]
+    """
+    return _relu6.bind(_float_operand("relu6", features))
+
+
+def leaky_relu(features, alpha=0.2, name=None):
+    """features where positive, alpha * features elsewhere.
+
+    >>> import tensorflux as tf
+    >>> tf.nn.leaky_relu([-1.0, 2.0], alpha=0.5).numpy().tolist()
+    [-0.5, 2.0]
+    """
+    x = as_operand("leaky_relu", features)
+    if x.dtype.is_integer:
+        x = math.cast(x, dtypes.float32)
+    x = _float_operand("leaky_relu", x)
+    return math.where(math.greater(x, _zero(x)), x, x * alpha)
+
+
+# elu: x where x > 0, exp(x) - 1 elsewhere; d = 1 or out + 1, read from the output.
+_elu = Primitive("elu", shape_rule=unary_rule,
+                 vjp=lambda g, x, out: (math.where(math.greater(out, _zero(out)), g,
+                                                   g * (out + math.const(1, out))),))
+
+
+def elu(features, name=None):
+    """The exponential linear unit: features if > 0 else exp(features) - 1.
+
+    >>> import tensorflux as tf
+    >>> tf.nn.elu([0.0, 1.0]).numpy().tolist()
+    [0.0, 1.0]
+    """
+    return _elu.bind(_float_operand("elu", features))
+
+
+_SELU_ALPHA = 1.6732632423543772848170429916717
+_SELU_SCALE = 1.0507009873554804934193349852946
+
+
+def selu(features, name=None):
+    """The scaled exponential linear unit: scale * (x if x > 0 else alpha * (exp(x) - 1)).
+
+    >>> import tensorflux as tf
+    >>> round(float(tf.nn.selu(1.0)), 6)
+    1.050701
+    """
+    x = _float_operand("selu", features)
+    return math.where(math.greater(x, _zero(x)), x * _SELU_SCALE,
+                      elu(x) * (_SELU_SCALE * _SELU_ALPHA))
+
+
+def gelu(features, approximate=False, name=None):
+    """The Gaussian error linear unit: x * Phi(x), exactly (erf) or by the tanh approximation.
+
+    >>> import tensorflux as tf
+    >>> round(float(tf.nn.gelu(1.0)), 6)
+    0.841345
+    """
+    x = _float_operand("gelu", features)
+    if approximate:
+        inner = (x + x * x * x * 0.044715) * 0.7978845608028654
+        return x * 0.5 * (math.tanh(inner) + 1.0)
+    return x * 0.5 * (math.erf(x * 0.7071067811865476) + 1.0)
+
+
+def silu(features, beta=1.0, name=None):
+    """The sigmoid linear unit (swish): features * sigmoid(beta * features).
+
+    >>> import tensorflux as tf
+    >>> tf.nn.silu(0.0).numpy().tolist()
+    0.0
+    """
+    x = _float_operand("silu", features)
+    if isinstance(beta, (int, float)) and beta == 1.0:
+        return x * math.sigmoid(x)
+    return x * math.sigmoid(x * beta)
+
+
+swish = silu
+
+
+# ------------------------------------------------------------------ softmax family
+
+def _softmax_vjp(g, x, out, axis):
+    # g - <g, out> loses the tail of the dominant entry (1 - out[i] rounds to 0); a second
+    # pass on the residual recovers it, so the gradient stays exactly antisymmetric for two
+    # classes (the 5.55e-17 tail of TF/JAX's small-component tests).
+    residual = g - reduction.reduce_sum(g * out, axis=axis, keepdims=True)
+    residual = residual - reduction.reduce_sum(residual * out, axis=axis, keepdims=True)
+    return (out * residual,)
+
+
+# softmax: exp(x - max) / sum, stable for any finite logits; its VJP keeps small tails.
+_softmax = Primitive("softmax", shape_rule=unary_rule, vjp=_softmax_vjp)
+
+# log_softmax: (x - max) - log(sum(exp(x - max))), never overflows, finite for finfo.max;
+# d = g - softmax * sum(g), with softmax = exp(out).
+_log_softmax = Primitive(
+    "log_softmax", shape_rule=unary_rule,
+    vjp=lambda g, x, out, axis: (g - math.exp(out) * reduction.reduce_sum(g, axis=axis,
+                                                                          keepdims=True),))
+
+
+def _softmax_axis(op, x, axis):
+    return normalize_axis(op, -1 if axis is None else axis, x.shape.rank)
+
+
+def softmax(logits, axis=None, name=None):
+    """exp(logits) / sum(exp(logits)) along axis (default: the last).
+
+    >>> import tensorflux as tf
+    >>> tf.nn.softmax([0.0, 0.0]).numpy().tolist()
+    [0.5, 0.5]
+    """
+    x = _float_operand("softmax", logits, "logits")
+    return _softmax.bind(x, axis=_softmax_axis("softmax", x, axis))
+
+
+def log_softmax(logits, axis=None, name=None):
+    """logits - log(sum(exp(logits))) along axis (default: the last), computed stably.
+
+    >>> import tensorflux as tf
+    >>> tf.nn.log_softmax([1000.0, 1000.0]).numpy().tolist()
+    [-0.6931471824645996, -0.6931471824645996]
+    """
+    x = _float_operand("log_softmax", logits, "logits")
+    return _log_softmax.bind(x, axis=_softmax_axis("log_softmax", x, axis))
+
+
+# ------------------------------------------------------------------ cross-entropies
+
+def _xent_operands(op, labels, logits):
+    if labels is None or logits is None:
+        raise errors.InvalidArgumentError(f"{op}: both labels and logits must be given", op)
+    logits = _float_operand(op, logits, "logits")
+    labels = as_operand(op, labels, logits.dtype)
+    if not labels.shape.is_compatible_with(logits.shape):
+        raise errors.InvalidArgumentError(
+            f"{op}: logits and labels must have the same shape, received logits of shape "
+            f"{tuple(logits.shape)} and labels of shape {tuple(labels.shape)}", op)
+    return labels, logits
+
+
+# sigmoid_cross_entropy_with_logits: max(x, 0) - x*z + log1p(exp(-|x|)) in one kernel, exact
+# at |x| = 100 even in float16 where the composite would overflow; d/dx = sigmoid(x) - z,
+# d/dz = -x.
+_sigmoid_xent = Primitive(
+    "sigmoid_cross_entropy_with_logits", shape_rule=lambda z, x: aval(x.shape, x.dtype),
+    vjp=lambda g, z, x, out: (g * math.negative(x), g * (math.sigmoid(x) - z)))
+
+
+def sigmoid_cross_entropy_with_logits(labels=None, logits=None, name=None):
+    """Elementwise binary cross-entropy of sigmoid(logits) against labels, from logits.
+
+    >>> import tensorflux as tf
+    >>> round(float(tf.nn.sigmoid_cross_entropy_with_logits(labels=1.0, logits=0.0)), 6)
+    0.693147
+    """
+    labels, logits = _xent_operands("sigmoid_cross_entropy_with_logits", labels, logits)
+    return _sigmoid_xent.bind(labels, logits)
+
+
+def _keep_axis(g, axis):
+    """g with a size-1 dimension put back at `axis` (where the class dimension was)."""
+    shape = [d if d is not None else -1 for d in g.shape]
+    shape.insert(axis, 1)
+    return array.reshape(g, shape)
+
+
+def _softmax_xent_vjp(g, labels, logits, out, axis):
+    g = _keep_axis(g, axis)
+    mass = reduction.reduce_sum(labels, axis=axis, keepdims=True)
+    # The true derivative, mass * softmax - labels; equal to TF's softmax - labels whenever
+    # labels are distributions, and still right when they are not.
+    d_logits = g * (_softmax.bind(logits, axis=axis) * mass - labels)
+    d_labels = g * math.negative(_log_softmax.bind(logits, axis=axis))
+    return d_labels, d_logits
+
+
+def _drop_axis_rule(labels, logits, axis):
+    dims = list(logits.shape)
+    del dims[axis]
+    return aval(dims, logits.dtype)
+
+
+# softmax_cross_entropy_with_logits: -sum(labels * log_softmax(logits)) in one max-shifted
+# kernel; gradients flow to logits and to labels (TF2's _v2 behaviour).
+_softmax_xent = Primitive("softmax_cross_entropy_with_logits", vjp=_softmax_xent_vjp,
+                          shape_rule=_drop_axis_rule)
+
+
+def softmax_cross_entropy_with_logits(labels, logits, axis=-1, name=None):
+    """Cross-entropy between label distributions and softmax(logits) along axis.
+
+    >>> import tensorflux as tf
+    >>> round(float(tf.nn.softmax_cross_entropy_with_logits([0.0, 1.0], [0.0, 0.0])), 6)
+    0.693147
+    """
+    op = "softmax_cross_entropy_with_logits"
+    labels, logits = _xent_operands(op, labels, logits)
+    return _softmax_xent.bind(labels, logits, axis=normalize_axis(op, axis, logits.shape.rank))
+
+
+def _sparse_xent_vjp(g, labels, logits, out):
+    depth = logits.shape[-1]
+    hot = array.one_hot(labels, depth, dtype=logits.dtype)
+    return None, _keep_axis(g, logits.shape.rank - 1) * (_softmax.bind(logits, axis=-1) - hot)
+
+
+# sparse_softmax_cross_entropy_with_logits: -log_softmax(logits)[label] in one kernel, which
+# also rejects labels outside [0, classes) whenever it runs (eager or in a graph).
+_sparse_xent = Primitive(
+    "sparse_softmax_cross_entropy_with_logits", vjp=_sparse_xent_vjp,
+    shape_rule=lambda labels, logits: aval(list(logits.shape)[:-1], logits.dtype))
+
+
+def sparse_softmax_cross_entropy_with_logits(labels=None, logits=None, name=None):
+    """Cross-entropy of softmax(logits) against integer class labels in [0, classes).
+
+    >>> import tensorflux as tf
+    >>> round(float(tf.nn.sparse_softmax_cross_entropy_with_logits(1, [0.0, 0.0])), 6)
+    0.693147
+    """
+    op = "sparse_softmax_cross_entropy_with_logits"
+    if labels is None or logits is None:
+        raise errors.InvalidArgumentError(f"{op}: both labels and logits must be given", op)
+    logits = _float_operand(op, logits, "logits")
+    labels = as_operand(op, labels)
+    if not labels.dtype.is_integer:
+        raise errors.InvalidArgumentError(
+            f"{op}: labels must be integer class indices, received dtype {labels.dtype.name} "
+            f"with shape {tuple(labels.shape)}", op)
+    if logits.shape.rank == 0 or not labels.shape.is_compatible_with(
+            list(logits.shape)[:-1]):
+        raise errors.InvalidArgumentError(
+            f"{op}: labels must have the shape of logits without its last (class) dimension, "
+            f"received labels of shape {tuple(labels.shape)} and logits of shape "
+            f"{tuple(logits.shape)}", op)
+    return _sparse_xent.bind(labels, logits)
+
+
+def l2_loss(t, name=None):
+    """sum(t ** 2) / 2.
+
+    >>> import tensorflux as tf
+    >>> tf.nn.l2_loss([1.0, 2.0]).numpy().tolist()
+    2.5
+    """
+    t = _float_operand("l2_loss", t)
+    return reduction.reduce_sum(math.square(t)) * 0.5
+
+
+# ------------------------------------------------------------------ normalization
+
+def moments(x, axes, shift=None, keepdims=False, name=None):
+    """The mean and variance of x over axes (float16 is accumulated in float32).
+
+    >>> import tensorflux as tf
+    >>> mean, variance = tf.nn.moments(tf.constant([1.0, 3.0]), axes=[0])
+    >>> mean.numpy().tolist(), variance.numpy().tolist()
+    (2.0, 1.0)
+    """
+    x = _float_operand("moments", x)
+    axes = normalize_axes("moments", axes, x.shape.rank)
+    y = math.cast(x, dtypes.float32) if x.dtype is dtypes.float16 else x
+    mean = reduction.reduce_mean(y, axis=axes, keepdims=True)
+    # TF stops the gradient through this mean: its first-order contribution is zero, but
+    # cutting it makes second-order gradients wrong, so it is kept.
+    variance = reduction.reduce_mean(math.squared_difference(y, mean), axis=axes, keepdims=True)
+    if not keepdims:
+        kept = [d if d is not None else -1 for i, d in enumerate(x.shape) if i not in axes]
+        mean, variance = array.reshape(mean, kept), array.reshape(variance, kept)
+    if x.dtype is dtypes.float16:
+        mean, variance = math.cast(mean, x.dtype), math.cast(variance, x.dtype)
+    return mean, variance
+
+
+def batch_normalization(x, mean, variance, offset, scale, variance_epsilon, name=None):
+    """(x - mean) * scale / sqrt(variance + epsilon) + offset (offset/scale may be None).
+
+    >>> import tensorflux as tf
+    >>> tf.nn.batch_normalization(tf.constant([3.0]), 1.0, 4.0, None, None, 0.0).numpy().tolist()
+    [1.0]
+    """
+    x = _float_operand("batch_normalization", x)
+    mean = as_operand("batch_normalization", mean, x.dtype)
+    variance = as_operand("batch_normalization", variance, x.dtype)
+    inv = math.rsqrt(variance + variance_epsilon)
+    if scale is not None:
+        inv = inv * as_operand("batch_normalization", scale, x.dtype)
+    shift = math.negative(mean) * inv
+    if offset is not None:
+        shift = shift + as_operand("batch_normalization", offset, x.dtype)
+    return x * inv + shift
+
+
+# ------------------------------------------------------------------ dropout
+
+def dropout(x, rate, noise_shape=None, seed=None, name=None):
+    """Zeroes each element with probability rate and scales the rest by 1 / (1 - rate).
+
+    The mask comes from tf.random.uniform, so seeds follow TF's global/op-seed rules.
+
+    >>> import tensorflux as tf
+    >>> tf.nn.dropout(tf.ones([3]), rate=0.0).numpy().tolist()
+    [1.0, 1.0, 1.0]
+    """
+    x = _float_operand("dropout", x)
+    if isinstance(rate, _TensorLike):
+        rate = rate.numpy()
+    try:
+        rate = float(rate)
+    except (TypeError, ValueError) as error:
+        raise errors.InvalidArgumentError(
+            f"dropout: rate must be a float in the range [0, 1), received {rate!r}",
+            "dropout") from error
+    if not 0.0 <= rate < 1.0:
+        raise errors.InvalidArgumentError(
+            f"dropout: rate must be a float in the range [0, 1), received {rate}", "dropout")
+    if rate == 0.0:
+        return x
+    shape = _noise_shape(x, noise_shape)
+    keep = math.greater_equal(_random.uniform(shape, dtype=x.dtype, seed=seed), rate)
+    return x * (1.0 / (1.0 - rate)) * math.cast(keep, x.dtype)
+
+
+def _noise_shape(x, noise_shape):
+    x_shape = tuple(x.shape)
+    if noise_shape is None:
+        shape = x_shape
+    else:
+        if isinstance(noise_shape, _TensorLike):
+            noise_shape = noise_shape.numpy().tolist()
+        shape = tuple(x_shape[i] if d is None and i < len(x_shape) else d
+                      for i, d in enumerate(noise_shape))
+        fits = len(shape) == len(x_shape) and all(
+            n == 1 or n == d or d is None for n, d in zip(shape, x_shape))
+        if not fits:
+            raise errors.InvalidArgumentError(
+                f"dropout: noise_shape {list(noise_shape)} must broadcast to the input shape "
+                f"{x_shape} (each entry 1 or the input's size)", "dropout")
+    if None in shape:
+        raise errors.InvalidArgumentError(
+            f"dropout: the noise shape must be fully known, received {shape}", "dropout")
+    return tuple(int(d) for d in shape)
+
+
+def bias_add(value, bias, data_format=None, name=None):
+    """value + bias along the channel dimension (last, or second for 'NC...' formats).
+
+    >>> import tensorflux as tf
+    >>> tf.nn.bias_add([[1.0, 2.0]], [10.0, 20.0]).numpy().tolist()
+    [[11.0, 22.0]]
+    """
+    value = as_operand("bias_add", value)
+    bias = as_operand("bias_add", bias, value.dtype)
+    rank = value.shape.rank
+    channels_first = data_format is not None and str(data_format).startswith("NC")
+    if rank < 2 or bias.shape.rank != 1:
+        raise errors.InvalidArgumentError(
+            f"bias_add: expected a value of rank >= 2 and a bias of rank 1, received shapes "
+            f"{tuple(value.shape)} and {tuple(bias.shape)}", "bias_add")
+    channels = value.shape[1 if channels_first else -1]
+    if channels is not None and bias.shape[0] is not None and channels != bias.shape[0]:
+        raise errors.InvalidArgumentError(
+            f"bias_add: the bias has {bias.shape[0]} elements but the value has {channels} "
+            f"channels (value shape {tuple(value.shape)}, bias shape {tuple(bias.shape)}, "
+            f"data_format {data_format or 'N...C'})", "bias_add")
+    if channels_first:
+        bias = array.reshape(bias, [-1] + [1] * (rank - 2))
+    return value + bias
+
+
+# ------------------------------------------------------------------ convolution geometry
+# Spatial attrs are tuples over (height, width); padding is "SAME", "VALID" or explicit
+# ((top, bottom), (left, right)). The backend resolves SAME per call with the same rule.
+
+def _same_pads(size, k, stride, dilation):
+    total = max((-(-size // stride) - 1) * stride + (k - 1) * dilation + 1 - size, 0)
+    return total // 2, total - total // 2
+
+
+def _out_sizes(in_sizes, ksizes, strides, padding, dilations):
+    """Output spatial sizes (None where the input's is unknown)."""
+    out = []
+    for i, (n, k, s, d) in enumerate(zip(in_sizes, ksizes, strides, dilations)):
+        if n is None or k is None:
+            out.append(None)
+            continue
+        if padding == "VALID":
+            before, after = 0, 0
+        elif padding == "SAME":
+            before, after = _same_pads(n, k, s, d)
+        else:
+            before, after = padding[i]
+        out.append((n + before + after - (k - 1) * d - 1) // s + 1)
+    return out
+
+
+def _data_format(op, data_format, spatial):
+    last, first = {1: ("NWC", "NCW"), 2: ("NHWC", "NCHW")}[spatial]
+    if data_format is None:
+        return last
+    fmt = str(data_format).upper()
+    if fmt not in (last, first):
+        raise errors.InvalidArgumentError(
+            f"{op}: data_format must be '{last}' or '{first}', received {data_format!r}", op)
+    return fmt
+
+
+def _spatial(shape, data_format):
+    """(n, spatial..., c) of a shape in data_format."""
+    dims = list(shape)
+    if data_format.startswith("NC"):
+        return dims[0], dims[2:], dims[1]
+    return dims[0], dims[1:-1], dims[-1]
+
+
+def _from_spatial(n, sizes, c, data_format):
+    return [n, c] + list(sizes) if data_format.startswith("NC") else [n] + list(sizes) + [c]
+
+
+def _int_list(op, what, value, spatial, data_format):
+    """An int or a list of 1, `spatial` or spatial + 2 ints, as a tuple of spatial ints."""
+    if isinstance(value, _TensorLike):
+        value = value.numpy().tolist()
+    values = [value] if isinstance(value, int) else list(value)
+    try:
+        values = [int(v) for v in values]
+    except (TypeError, ValueError) as error:
+        raise errors.InvalidArgumentError(f"{op}: {what} must be ints, received {value!r}",
+                                          op) from error
+    if len(values) == 1:
+        values = values * spatial
+    elif len(values) == spatial + 2:
+        _, inner, outer = _spatial(values, data_format)
+        if values[0] != 1 or outer != 1:
+            raise errors.InvalidArgumentError(
+                f"{op}: {what} {value} must be 1 in the batch and channel dimensions", op)
+        values = inner
+    if len(values) != spatial or min(values) < 1:
+        raise errors.InvalidArgumentError(
+            f"{op}: {what} must be a positive int or a list of 1, {spatial} or {spatial + 2} "
+            f"positive ints, received {value!r}", op)
+    return tuple(values)
+
+
+def _padding(op, padding, spatial, data_format, explicit=True):
+    if isinstance(padding, str):
+        name = padding.upper()
+        if name in ("SAME", "VALID"):
+            return name
+    elif explicit and isinstance(padding, (list, tuple)):
+        try:
+            pairs = [tuple(int(p) for p in pair) for pair in padding]
+        except (TypeError, ValueError):
+            pairs = []
+        if len(pairs) == spatial + 2:
+            _, inner, outer = _spatial(pairs, data_format)
+            pairs = inner if pairs[0] == (0, 0) and outer == (0, 0) else []
+        if (len(pairs) == spatial and all(len(p) == 2 for p in pairs)
+                and min(min(p) for p in pairs) >= 0):
+            return tuple(pairs)
+    allowed = "'SAME', 'VALID' or a list of explicit [before, after] paddings" if explicit \
+        else "'SAME' or 'VALID'"
+    raise errors.InvalidArgumentError(f"{op}: padding must be {allowed}, received {padding!r}",
+                                      op)
+
+
+def _check_window_fits(op, x_shape, data_format, ksizes, strides, padding, dilations, what):
+    _, sizes, _ = _spatial(x_shape, data_format)
+    out = _out_sizes(sizes, ksizes, strides, padding, dilations)
+    if any(o is not None and o <= 0 for o in out):
+        raise errors.InvalidArgumentError(
+            f"{op}: the {what} does not fit the input: input shape {tuple(x_shape)} "
+            f"({data_format}), window {tuple(ksizes)} with dilations {tuple(dilations)} and "
+            f"padding {padding!r} would give an output of spatial size {tuple(out)}", op)
+
+
+def _conv_rule(x, w, strides, padding, dilations, data_format):
+    n, sizes, _ = _spatial(x.shape, data_format)
+    ksizes = list(w.shape)[:2]
+    out = _out_sizes(sizes, ksizes, strides, padding, dilations)
+    return aval(_from_spatial(n, out, w.shape[3], data_format), x.dtype)
+
+
+# The three convolution primitives are each other's VJPs: conv2d's input gradient is
+# conv2d_backprop_input, its filter gradient conv2d_backprop_filter, and each of those is
+# bilinear, so their own VJPs are again these three ops. Gradients of any order therefore
+# stay convolutions (as in TF), with no per-pixel Python anywhere.
+
+def _conv2d_vjp(g, x, w, out, **attrs):
+    return (_conv2d_backprop_input.bind(w, g, input_shape=tuple(x.shape), **attrs),
+            _conv2d_backprop_filter.bind(x, g, filter_shape=tuple(w.shape), **attrs))
+
+
+def _backprop_input_vjp(h, w, g, out, input_shape, **attrs):
+    return (_conv2d_backprop_filter.bind(h, g, filter_shape=tuple(w.shape), **attrs),
+            _conv2d.bind(h, w, **attrs))
+
+
+def _backprop_filter_vjp(h, x, g, out, filter_shape, **attrs):
+    return (_conv2d_backprop_input.bind(h, g, input_shape=tuple(x.shape), **attrs),
+            _conv2d.bind(x, h, **attrs))
+
+
+# conv2d: 2-D cross-correlation with HWIO filters (grouped when input channels are a multiple
+# of the filter depth); a primitive so the backend can use im2col and one matmul.
+_conv2d = Primitive("conv2d", vjp=_conv2d_vjp, shape_rule=_conv_rule)
+# conv2d_backprop_input(filters, grad): the input gradient of conv2d (a transposed conv).
+_conv2d_backprop_input = Primitive(
+    "conv2d_backprop_input", vjp=_backprop_input_vjp,
+    shape_rule=lambda w, g, input_shape, **attrs: aval(input_shape, g.dtype))
+# conv2d_backprop_filter(input, grad): the filter gradient of conv2d.
+_conv2d_backprop_filter = Primitive(
+    "conv2d_backprop_filter", vjp=_backprop_filter_vjp,
+    shape_rule=lambda x, g, filter_shape, **attrs: aval(filter_shape, x.dtype))
+
+
+def _conv_operands(op, x, w, rank):
+    x = _float_operand(op, x)
+    w = as_operand(op, w, x.dtype)
+    if x.shape.rank != rank or w.shape.rank != rank:
+        raise errors.InvalidArgumentError(
+            f"{op}: expected an input and a filter of rank {rank}, received shapes "
+            f"{tuple(x.shape)} and {tuple(w.shape)}", op)
+    return x, w
+
+
+def _check_channels(op, x_shape, w_shape, data_format):
+    channels = _spatial(x_shape, data_format)[2]
+    depth, out_channels = w_shape[-2], w_shape[-1]
+    if channels is None or depth is None:
+        return
+    groups = channels // depth if depth else 0
+    if depth == 0 or channels % depth or (out_channels is not None and out_channels % groups):
+        raise errors.InvalidArgumentError(
+            f"{op}: the input has {channels} channels (input shape {tuple(x_shape)}, "
+            f"{data_format}) but the filter has input depth {depth} and {out_channels} output "
+            f"channels (filter shape {tuple(w_shape)}); the input channels must equal the "
+            f"filter depth (or be a multiple of it that also divides the output channels, "
+            f"for a grouped convolution)", op)
+
+
+def _conv2d_checked(op, x, w, strides, padding, data_format, dilations):
+    strides = _int_list(op, "strides", strides, 2, data_format)
+    dilations = _int_list(op, "dilations", 1 if dilations is None else dilations, 2,
+                          data_format)
+    padding = _padding(op, padding, 2, data_format)
+    _check_channels(op, tuple(x.shape), tuple(w.shape), data_format)
+    _check_window_fits(op, tuple(x.shape), data_format, tuple(w.shape)[:2], strides, padding,
+                       dilations, f"filter of shape {tuple(w.shape)}")
+    return _conv2d.bind(x, w, strides=strides, padding=padding, dilations=dilations,
+                        data_format=data_format)
+
+
+def conv2d(input, filters, strides, padding, data_format="NHWC", dilations=None,  # noqa: A002
+           name=None):
+    """2-D convolution (cross-correlation) of NHWC/NCHW input with [h, w, in, out] filters.
+
+    >>> import tensorflux as tf
+    >>> x = tf.ones([1, 3, 3, 1])
+    >>> tf.nn.conv2d(x, tf.ones([2, 2, 1, 1]), strides=1, padding="VALID").numpy().ravel().tolist()
+    [4.0, 4.0, 4.0, 4.0]
+    """
+    x, w = _conv_operands("conv2d", input, filters, 4)
+    data_format = _data_format("conv2d", data_format, 2)
+    return _conv2d_checked("conv2d", x, w, strides, padding, data_format, dilations)
+
+
+def _expand_1d(x, data_format):
+    """(n, w, c) -> (n, 1, w, c), or (n, c, w) -> (n, c, 1, w)."""
+    dims = [d if d is not None else -1 for d in x.shape]
+    at = 2 if data_format == "NCW" else 1
+    return array.reshape(x, dims[:at] + [1] + dims[at:])
+
+
+def _squeeze_1d(y, data_format):
+    dims = [d if d is not None else -1 for d in y.shape]
+    del dims[2 if data_format == "NCW" else 1]
+    return array.reshape(y, dims)
+
+
+def _pairs_1d(padding, data_format):
+    """1-D explicit padding ([before, after] pairs for 1 or 3 dims) as 2-D (h, w) pairs."""
+    if isinstance(padding, (list, tuple)) and len(padding) in (1, 3):
+        at = 0 if len(padding) == 1 else (2 if data_format == "NCW" else 1)
+        return [[0, 0], padding[at]]
+    return padding
+
+
+def _ints_1d(op, what, value, data_format):
+    return (1,) + _int_list(op, what, value, 1, data_format)
+
+
+def conv1d(input, filters, stride, padding, data_format="NWC", dilations=None,  # noqa: A002
+           name=None):
+    """1-D convolution of NWC/NCW input with [width, in, out] filters (conv2d with h = 1).
+
+    >>> import tensorflux as tf
+    >>> tf.nn.conv1d(tf.ones([1, 4, 1]), tf.ones([2, 1, 1]), 1, "VALID").numpy().ravel().tolist()
+    [2.0, 2.0, 2.0]
+    """
+    op = "conv1d"
+    x, w = _conv_operands(op, input, filters, 3)
+    data_format = _data_format(op, data_format, 1)
+    format_2d = "NCHW" if data_format == "NCW" else "NHWC"
+    strides = _ints_1d(op, "stride", stride, data_format)
+    dilations = _ints_1d(op, "dilations", 1 if dilations is None else dilations, data_format)
+    padding = _padding(op, _pairs_1d(padding, data_format), 2, format_2d)
+    w2 = array.reshape(w, [1] + [d if d is not None else -1 for d in w.shape])
+    y = _conv2d_checked(op, _expand_1d(x, data_format), w2, strides, padding, format_2d,
+                        dilations)
+    return _squeeze_1d(y, data_format)
+
+
+def depthwise_conv2d(input, filter, strides, padding, data_format=None,  # noqa: A002
+                     dilations=None, name=None):
+    """Depthwise 2-D convolution: each input channel convolved with its own
+    [h, w, in, multiplier] filters; output channel c * multiplier + m.
+
+    >>> import tensorflux as tf
+    >>> y = tf.nn.depthwise_conv2d(tf.ones([1, 2, 2, 2]), tf.ones([2, 2, 2, 1]), [1, 1, 1, 1],
+    ...                            "VALID")
+    >>> y.numpy().ravel().tolist()
+    [4.0, 4.0]
+    """
+    op = "depthwise_conv2d"
+    x, w = _conv_operands(op, input, filter, 4)
+    data_format = _data_format(op, data_format, 2)
+    channels = _spatial(x.shape, data_format)[2]
+    kh, kw, depth, multiplier = tuple(w.shape)
+    if channels is not None and depth is not None and channels != depth:
+        raise errors.InvalidArgumentError(
+            f"{op}: the input has {channels} channels (input shape {tuple(x.shape)}, "
+            f"{data_format}) but the filter is for {depth} (filter shape {tuple(w.shape)})", op)
+    # A depthwise conv is a grouped conv with one group per input channel.
+    grouped = array.reshape(w, [kh, kw, 1, depth * multiplier])
+    return _conv2d_checked(op, x, grouped, strides, padding, data_format, dilations)
+
+
+def conv2d_transpose(input, filters, output_shape, strides, padding="SAME",  # noqa: A002
+                     data_format="NHWC", dilations=None, name=None):
+    """The transpose (gradient) of conv2d: maps conv2d's output shape back to output_shape.
+    filters are [h, w, output_channels, input_channels].
+
+    >>> import tensorflux as tf
+    >>> y = tf.nn.conv2d_transpose(tf.ones([1, 1, 1, 1]), tf.ones([2, 2, 1, 1]), [1, 2, 2, 1],
+    ...                            strides=1, padding="VALID")
+    >>> y.numpy().ravel().tolist()
+    [1.0, 1.0, 1.0, 1.0]
+    """
+    op = "conv2d_transpose"
+    x, w = _conv_operands(op, input, filters, 4)
+    data_format = _data_format(op, data_format, 2)
+    if isinstance(output_shape, _TensorLike):
+        output_shape = output_shape.numpy().tolist()
+    output_shape = tuple(int(d) for d in output_shape)
+    if len(output_shape) != 4:
+        raise errors.InvalidArgumentError(
+            f"{op}: output_shape must have 4 entries, received {list(output_shape)}", op)
+    strides = _int_list(op, "strides", strides, 2, data_format)
+    dilations = _int_list(op, "dilations", 1 if dilations is None else dilations, 2,
+                          data_format)
+    padding = _padding(op, padding, 2, data_format)
+    n, sizes, channels = _spatial(output_shape, data_format)
+    x_n, x_sizes, x_channels = _spatial(x.shape, data_format)
+    expected = _out_sizes(sizes, tuple(w.shape)[:2], strides, padding, dilations)
+    consistent = (channels == w.shape[2] and x_channels in (None, w.shape[3])
+                  and x_n in (None, n)
+                  and all(e == s or s is None for e, s in zip(expected, x_sizes)))
+    if not consistent:
+        raise errors.InvalidArgumentError(
+            f"{op}: output_shape {list(output_shape)} ({data_format}) does not match the input "
+            f"shape {tuple(x.shape)} and filter shape {tuple(w.shape)}: a conv2d of that "
+            f"output shape would have spatial size {tuple(expected)} and {w.shape[3]} channels",
+            op)
+    return _conv2d_backprop_input.bind(w, x, input_shape=output_shape, strides=strides,
+                                       padding=padding, dilations=dilations,
+                                       data_format=data_format)
+
+
+# ------------------------------------------------------------------ pooling
+
+def _pool_rule(x, ksize, strides, padding, data_format):
+    n, sizes, c = _spatial(x.shape, data_format)
+    out = _out_sizes(sizes, ksize, strides, padding, (1, 1))
+    return aval(_from_spatial(n, out, c, data_format), x.dtype)
+
+
+def _max_pool_vjp(g, x, out, **attrs):
+    return (_max_pool2d_grad.bind(x, g, **attrs),)
+
+
+# max_pool2d: the max of each window (padding never wins); a primitive with strided windows.
+# Its gradient routes g to each window's first maximum (max_pool2d_grad), whose VJP in g
+# gathers at those same positions (max_pool2d_gather), and back: all orders stay exact.
+_max_pool2d = Primitive("max_pool2d", vjp=_max_pool_vjp, shape_rule=_pool_rule)
+_max_pool2d_grad = Primitive(
+    "max_pool2d_grad", shape_rule=lambda x, g, **attrs: aval(x.shape, g.dtype),
+    vjp=lambda h, x, g, out, **attrs: (None, _max_pool2d_gather.bind(x, h, **attrs)))
+_max_pool2d_gather = Primitive(
+    "max_pool2d_gather", shape_rule=lambda x, v, **attrs: _pool_rule(v, **attrs),
+    vjp=lambda h, x, v, out, **attrs: (None, _max_pool2d_grad.bind(x, h, **attrs)))
+
+
+def _avg_pool_vjp(g, x, out, **attrs):
+    return (_avg_pool2d_grad.bind(g, input_shape=tuple(x.shape), **attrs),)
+
+
+# avg_pool2d: the mean of each window over its real (unpadded) elements, as TF's SAME does.
+# It is linear: its VJP spreads g back (avg_pool2d_grad), whose VJP is avg_pool2d again.
+_avg_pool2d = Primitive("avg_pool2d", vjp=_avg_pool_vjp, shape_rule=_pool_rule)
+_avg_pool2d_grad = Primitive(
+    "avg_pool2d_grad", shape_rule=lambda g, input_shape, **attrs: aval(input_shape, g.dtype),
+    vjp=lambda h, g, out, input_shape, **attrs: (_avg_pool2d.bind(h, **attrs),))
+
+
+def _pool2d(op, primitive, x, ksize, strides, padding, data_format, explicit):
+    x = as_operand(op, x)
+    if not x.dtype.is_numeric or x.dtype.is_complex or (
+            primitive is _avg_pool2d and not x.dtype.is_floating):
+        kind = "floating-point" if primitive is _avg_pool2d else "real numeric"
+        raise errors.InvalidArgumentError(
+            f"{op}: expected a {kind} tensor, received dtype {x.dtype.name}", op)
+    if x.shape.rank != 4:
+        raise errors.InvalidArgumentError(
+            f"{op}: expected an input of rank 4, received shape {tuple(x.shape)}", op)
+    data_format = _data_format(op, data_format, 2)
+    ksize = _int_list(op, "ksize", ksize, 2, data_format)
+    strides = _int_list(op, "strides", strides, 2, data_format)
+    padding = _padding(op, padding, 2, data_format, explicit=explicit)
+    _check_window_fits(op, tuple(x.shape), data_format, ksize, strides, padding, (1, 1),
+                       f"pooling window {list(ksize)}")
+    return primitive.bind(x, ksize=ksize, strides=strides, padding=padding,
+                          data_format=data_format)
+
+
+def max_pool2d(input, ksize, strides, padding, data_format="NHWC", name=None):  # noqa: A002
+    """The max over each ksize window of an NHWC/NCHW tensor.
+
+    >>> import tensorflux as tf
+    >>> x = tf.reshape(tf.constant([float(i) for i in range(16)]), [1, 4, 4, 1])
+    >>> tf.nn.max_pool2d(x, 2, 2, "VALID").numpy().ravel().tolist()
+    [5.0, 7.0, 13.0, 15.0]
+    """
+    return _pool2d("max_pool2d", _max_pool2d, input, ksize, strides, padding, data_format,
+                   explicit=True)
+
+
+def avg_pool2d(input, ksize, strides, padding, data_format="NHWC", name=None):  # noqa: A002
+    """The mean over each ksize window; with SAME, only real elements are averaged.
+
+    >>> import tensorflux as tf
+    >>> x = tf.reshape(tf.constant([float(i) for i in range(16)]), [1, 4, 4, 1])
+    >>> tf.nn.avg_pool2d(x, 2, 2, "VALID").numpy().ravel().tolist()
+    [2.5, 4.5, 10.5, 12.5]
+    """
+    return _pool2d("avg_pool2d", _avg_pool2d, input, ksize, strides, padding, data_format,
+                   explicit=False)
+
+
+def _pool1d(op, primitive, x, ksize, strides, padding, data_format, explicit):
+    x = as_operand(op, x)
+    if x.shape.rank != 3:
+        raise errors.InvalidArgumentError(
+            f"{op}: expected an input of rank 3, received shape {tuple(x.shape)}", op)
+    data_format = _data_format(op, data_format, 1)
+    format_2d = "NCHW" if data_format == "NCW" else "NHWC"
+    ksize = _ints_1d(op, "ksize", ksize, data_format)
+    strides = _ints_1d(op, "strides", strides, data_format)
+    padding = _padding(op, _pairs_1d(padding, data_format), 2, format_2d, explicit=explicit)
+    y = _pool2d(op, primitive, _expand_1d(x, data_format), ksize, strides, padding, format_2d,
+                explicit)
+    return _squeeze_1d(y, data_format)
+
+
+def max_pool1d(input, ksize, strides, padding, data_format="NWC", name=None):  # noqa: A002
+    """The max over each window of an NWC/NCW tensor.
+
+    >>> import tensorflux as tf
+    >>> tf.nn.max_pool1d([[[1.0], [3.0], [2.0], [0.0]]], 2, 2, "VALID").numpy().ravel().tolist()
+    [3.0, 2.0]
+    """
+    return _pool1d("max_pool1d", _max_pool2d, input, ksize, strides, padding, data_format,
+                   explicit=True)
+
+
+def avg_pool1d(input, ksize, strides, padding, data_format="NWC", name=None):  # noqa: A002
+    """The mean over each window of an NWC/NCW tensor.
+
+    >>> import tensorflux as tf
+    >>> tf.nn.avg_pool1d([[[1.0], [3.0], [2.0], [0.0]]], 2, 2, "VALID").numpy().ravel().tolist()
+    [2.0, 1.0]
+    """
+    return _pool1d("avg_pool1d", _avg_pool2d, input, ksize, strides, padding, data_format,
+                   explicit=False)
+
+
+def _pool_by_rank(op, pool1d, pool2d, x, ksize, strides, padding, data_format):
+    x = as_operand(op, x)
+    rank = x.shape.rank
+    if rank == 3:
+        return pool1d(x, ksize, strides, padding, data_format or "NWC")
+    if rank == 4:
+        return pool2d(x, ksize, strides, padding, data_format or "NHWC")
+    if rank == 5:
+        raise errors.UnimplementedError(f"{op}: 3-D pooling (rank-5 input) is not supported",
+                                        op)
+    raise errors.InvalidArgumentError(
+        f"{op}: expected an input of rank 3 or 4, received shape {tuple(x.shape)}", op)
+
+
+def max_pool(input, ksize, strides, padding, data_format=None, name=None):  # noqa: A002
+    """max_pool1d or max_pool2d, chosen by the input's rank (3 or 4).
+
+    >>> import tensorflux as tf
+    >>> tf.nn.max_pool(tf.ones([1, 2, 2, 1]), 2, 2, "VALID").shape
+    TensorShape([1, 1, 1, 1])
+    """
+    return _pool_by_rank("max_pool", max_pool1d, max_pool2d, input, ksize, strides, padding,
+                         data_format)
+
+
+def avg_pool(input, ksize, strides, padding, data_format=None, name=None):  # noqa: A002
+    """avg_pool1d or avg_pool2d, chosen by the input's rank (3 or 4).
+
+    >>> import tensorflux as tf
+    >>> tf.nn.avg_pool(tf.ones([1, 4, 1]), 2, 2, "VALID").shape
+    TensorShape([1, 2, 1])
+    """
+    return _pool_by_rank("avg_pool", avg_pool1d, avg_pool2d, input, ksize, strides, padding,
+                         data_format)

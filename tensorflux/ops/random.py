@@ -1,0 +1,395 @@
+"""Random ops (tf.random): seeds with TensorFlow's global/op-level rules, and tf.random.Generator.
+
+Every random primitive is a pure function of its `seed` attribute: a tuple of non-negative
+ints that the backend hashes into a fresh counter-based bit generator (NumPy's SeedSequence
+and Philox). The state that makes successive calls differ (the global seed, the op counter,
+a Generator's key and counter) lives here, in Python, and advances on every call; the
+backend holds none. So the same seed tuple gives the same numbers on any call, and a traced
+graph replays the numbers drawn at trace time. Random draws carry no gradient; `mean`,
+`stddev`, `minval` and `maxval` are applied with ordinary ops, so gradients reach them.
+"""
+
+import secrets
+
+from tensorflux import dtypes, errors
+from tensorflux.context import context
+from tensorflux.ops import math
+from tensorflux.ops._core import as_operand, aval
+from tensorflux.ops.array import _shape_list
+from tensorflux.primitive import Primitive
+from tensorflux.tensor import _TensorLike
+
+__all__ = ["set_seed", "get_seed", "normal", "uniform", "truncated_normal", "shuffle",
+           "categorical", "Generator", "get_global_generator", "set_global_generator"]
+
+_FLOATS = (dtypes.float16, dtypes.bfloat16, dtypes.float32, dtypes.float64)
+_INTS = (dtypes.int32, dtypes.int64)
+_MASK = 2**64 - 1
+# TensorFlow's default global seed, used when only an op-level seed is given.
+DEFAULT_GRAPH_SEED = 87654321
+# First element of every seed tuple, so the three sources of seeds never share a stream.
+_OP_SEEDED, _UNSEEDED, _GENERATOR = 1, 2, 3
+
+
+# ------------------------------------------------------------------ seeds
+
+class _SeedState:
+    """Process-wide, as TensorFlow's global seed is (not per thread)."""
+
+    def __init__(self):
+        self.global_seed = None
+        self.op_counter = 0
+        # (global seed, op seed) -> calls so far: TF eager caches one stateful kernel per seed
+        # pair, so repeated calls with the same op seed continue one sequence.
+        self.uses = {}
+
+
+_seeds = _SeedState()
+
+
+def set_seed(seed):
+    """Sets the global random seed; calling it again restarts every seeded sequence.
+
+    >>> import tensorflux as tf
+    >>> tf.random.set_seed(7)
+    >>> a = tf.random.uniform([3]).numpy().tolist()
+    >>> tf.random.set_seed(7)
+    >>> tf.random.uniform([3]).numpy().tolist() == a
+    True
+    """
+    _seeds.global_seed = None if seed is None else _int_seed("set_seed", seed)
+    _seeds.op_counter = 0
+    _seeds.uses = {}
+
+
+def get_seed(op_seed):
+    """The (global seed, op seed) pair an op with `op_seed` uses, as tf.random.get_seed.
+
+    >>> import tensorflux as tf
+    >>> tf.random.set_seed(None)
+    >>> tf.random.get_seed(5)
+    (87654321, 5)
+    """
+    global_seed = _seeds.global_seed
+    if global_seed is not None:
+        if op_seed is None:
+            op_seed = _seeds.op_counter
+            _seeds.op_counter += 1
+        return global_seed, _int_seed("seed", op_seed)
+    if op_seed is None:
+        return None, None
+    return DEFAULT_GRAPH_SEED, _int_seed("seed", op_seed)
+
+
+def _int_seed(op, seed):
+    if isinstance(seed, _TensorLike):
+        seed = seed.numpy()
+    try:
+        return int(seed)
+    except (TypeError, ValueError) as error:
+        raise errors.InvalidArgumentError(f"{op}: a seed must be an int, received {seed!r}",
+                                          op) from error
+
+
+def _op_seed(op_seed):
+    """The seed tuple for one stateless-style draw of a tf.random.* op."""
+    global_seed, op_seed = get_seed(op_seed)
+    if global_seed is None:
+        return (_UNSEEDED, secrets.randbits(64))
+    key = (global_seed, op_seed)
+    count = _seeds.uses.get(key, 0)
+    _seeds.uses[key] = count + 1
+    return (_OP_SEEDED, global_seed & _MASK, op_seed & _MASK, count)
+
+
+# ------------------------------------------------------------------ validation helpers
+
+def _shape(op, shape):
+    dims = _shape_list(op, shape)
+    if any(d < 0 for d in dims):
+        raise errors.InvalidArgumentError(
+            f"{op}: shape must have non-negative dimensions, received {dims}", op)
+    return tuple(dims)
+
+
+def _dtype(op, dtype, allowed):
+    dtype = dtypes.as_dtype(dtype)
+    if dtype not in allowed:
+        names = ", ".join(d.name for d in allowed)
+        raise errors.InvalidArgumentError(
+            f"{op}: dtype must be one of {names}, received {dtype.name}", op)
+    return dtype
+
+
+def _scaled(raw, scale, shift, dtype, op):
+    """raw * scale + shift, with mean/stddev-like arguments converted to `dtype`."""
+    scale = as_operand(op, scale, dtype)
+    shift = as_operand(op, shift, dtype)
+    return math.add(math.multiply(raw, scale), shift)
+
+
+def _draw_rule(shape, dtype, seed):
+    return aval(shape, dtype)
+
+
+# ------------------------------------------------------------------ primitives
+# Each draws from the seed attribute alone and has no differentiable input, so no VJP.
+
+# random_normal: standard normal samples of `shape`.
+_random_normal = Primitive("random_normal", shape_rule=_draw_rule)
+# random_uniform: floats uniform in [0, 1).
+_random_uniform = Primitive("random_uniform", shape_rule=_draw_rule)
+# random_truncated_normal: standard normal samples, redrawn until within 2 standard deviations.
+_random_truncated_normal = Primitive("random_truncated_normal", shape_rule=_draw_rule)
+# random_uniform_int: integers in [minval, maxval) (scalar int inputs, so graphs can feed them).
+_random_uniform_int = Primitive(
+    "random_uniform_int", vjp=lambda g, lo, hi, out, shape, dtype, seed: (None, None),
+    shape_rule=lambda lo, hi, shape, dtype, seed: aval(shape, dtype))
+# random_shuffle: a random permutation along axis 0; not differentiable, as in TensorFlow.
+_random_shuffle = Primitive("random_shuffle", vjp=lambda g, x, out, seed: (None,),
+                            shape_rule=lambda x, seed: aval(x.shape, x.dtype))
+# random_categorical: class indices drawn from the softmax of each row of logits.
+_random_categorical = Primitive(
+    "random_categorical", vjp=lambda g, logits, out, num_samples, dtype, seed: (None,),
+    shape_rule=lambda logits, num_samples, dtype, seed: aval((logits.shape[0], num_samples),
+                                                             dtype))
+
+
+def _normal(op, shape, mean, stddev, dtype, seed_tuple):
+    shape = _shape(op, shape)
+    dtype = _dtype(op, dtype, _FLOATS)
+    raw = _random_normal.bind(shape=shape, dtype=dtype, seed=seed_tuple)
+    return _scaled(raw, stddev, mean, dtype, op)
+
+
+def _truncated(op, shape, mean, stddev, dtype, seed_tuple):
+    shape = _shape(op, shape)
+    dtype = _dtype(op, dtype, _FLOATS)
+    raw = _random_truncated_normal.bind(shape=shape, dtype=dtype, seed=seed_tuple)
+    return _scaled(raw, stddev, mean, dtype, op)
+
+
+def _uniform(op, shape, minval, maxval, dtype, seed_tuple):
+    shape = _shape(op, shape)
+    dtype = _dtype(op, dtype, _FLOATS + _INTS)
+    if dtype.is_integer:
+        if maxval is None:
+            raise errors.InvalidArgumentError(
+                f"{op}: maxval must be given for the integer dtype {dtype.name}", op)
+        lo = as_operand(op, minval, dtype)
+        hi = as_operand(op, maxval, dtype)
+        if lo.shape.rank != 0 or hi.shape.rank != 0:
+            raise errors.InvalidArgumentError(
+                f"{op}: minval and maxval must be scalars for integer dtypes, received shapes "
+                f"{tuple(lo.shape)} and {tuple(hi.shape)}", op)
+        if context.graph is None and int(lo.numpy()) >= int(hi.numpy()) and 0 not in shape:
+            raise errors.InvalidArgumentError(
+                f"{op}: need minval < maxval, received minval={int(lo.numpy())} and "
+                f"maxval={int(hi.numpy())}", op)
+        return _random_uniform_int.bind(lo, hi, shape=shape, dtype=dtype, seed=seed_tuple)
+    maxval = 1 if maxval is None else maxval
+    raw = _random_uniform.bind(shape=shape, dtype=dtype, seed=seed_tuple)
+    lo = as_operand(op, minval, dtype)
+    hi = as_operand(op, maxval, dtype)
+    return math.add(math.multiply(raw, math.subtract(hi, lo)), lo)
+
+
+# ------------------------------------------------------------------ tf.random.* ops
+
+def normal(shape, mean=0.0, stddev=1.0, dtype=dtypes.float32, seed=None, name=None):
+    """Samples from a normal distribution with the given mean and standard deviation.
+
+    >>> import tensorflux as tf
+    >>> tf.random.normal([2, 3], seed=1).shape
+    TensorShape([2, 3])
+    """
+    return _normal("normal", shape, mean, stddev, dtype, _op_seed(seed))
+
+
+def uniform(shape, minval=0, maxval=None, dtype=dtypes.float32, seed=None, name=None):
+    """Samples uniform in [minval, maxval); integer dtypes need an explicit maxval.
+
+    >>> import tensorflux as tf
+    >>> x = tf.random.uniform([100], minval=2, maxval=5, dtype=tf.int32, seed=3).numpy()
+    >>> bool(x.min() >= 2 and x.max() < 5)
+    True
+    """
+    return _uniform("uniform", shape, minval, maxval, dtype, _op_seed(seed))
+
+
+def truncated_normal(shape, mean=0.0, stddev=1.0, dtype=dtypes.float32, seed=None, name=None):
+    """Normal samples, with those beyond 2 standard deviations from the mean redrawn.
+
+    >>> import tensorflux as tf
+    >>> x = tf.random.truncated_normal([1000], seed=2).numpy()
+    >>> bool(abs(x).max() <= 2.0)
+    True
+    """
+    return _truncated("truncated_normal", shape, mean, stddev, dtype, _op_seed(seed))
+
+
+def shuffle(value, seed=None, name=None):
+    """Randomly permutes a tensor along its first dimension.
+
+    >>> import tensorflux as tf
+    >>> sorted(tf.random.shuffle([1, 2, 3, 4], seed=5).numpy().tolist())
+    [1, 2, 3, 4]
+    """
+    value = as_operand("shuffle", value)
+    return _random_shuffle.bind(value, seed=_op_seed(seed))
+
+
+def categorical(logits, num_samples, dtype=None, seed=None, name=None):
+    """Draws `num_samples` class indices per row of `logits` ([batch, classes]).
+
+    >>> import tensorflux as tf
+    >>> tf.random.categorical([[-1e9, 0.0]], 3, seed=1).numpy().tolist()
+    [[1, 1, 1]]
+    """
+    logits = as_operand("categorical", logits)
+    if not logits.dtype.is_floating:
+        raise errors.InvalidArgumentError(
+            f"categorical: logits must be floating-point, received {logits.dtype.name} with "
+            f"shape {tuple(logits.shape)}", "categorical")
+    if logits.shape.rank != 2:
+        raise errors.InvalidArgumentError(
+            f"categorical: logits must be a matrix [batch_size, num_classes], received shape "
+            f"{tuple(logits.shape)}", "categorical")
+    if logits.shape[1] == 0:
+        raise errors.InvalidArgumentError(
+            f"categorical: logits must have at least one class, received shape "
+            f"{tuple(logits.shape)}", "categorical")
+    num_samples = _int_seed("categorical", num_samples)
+    if num_samples < 0:
+        raise errors.InvalidArgumentError(
+            f"categorical: num_samples must be non-negative, received {num_samples}",
+            "categorical")
+    dtype = _dtype("categorical", dtypes.int64 if dtype is None else dtype, _INTS)
+    return _random_categorical.bind(logits, num_samples=num_samples, dtype=dtype,
+                                    seed=_op_seed(seed))
+
+
+# ------------------------------------------------------------------ tf.random.Generator
+
+class Generator:
+    """A random number generator with its own state: a key and a counter.
+
+    Each draw uses (key, counter) and advances the counter, so a generator made from a seed
+    replays the same sequence; `split` makes generators with keys derived from this one's.
+
+    >>> import tensorflux as tf
+    >>> a = tf.random.Generator.from_seed(1).normal([2]).numpy().tolist()
+    >>> a == tf.random.Generator.from_seed(1).normal([2]).numpy().tolist()
+    True
+    """
+
+    def __init__(self, copy_from=None, state=None, alg=None):
+        if copy_from is not None:
+            self._key, self._counter = copy_from._key, copy_from._counter
+        elif state is not None:
+            values = [int(v) for v in (state.numpy().tolist()
+                                       if isinstance(state, _TensorLike) else state)]
+            if not values:
+                raise errors.InvalidArgumentError("Generator: state must not be empty",
+                                                  "Generator")
+            self._counter, self._key = values[0], tuple(v & _MASK for v in values[1:]) or (0,)
+        else:
+            self._key, self._counter = (secrets.randbits(64),), 0
+        self._alg = alg or "philox"
+
+    @classmethod
+    def from_seed(cls, seed, alg=None):
+        """A generator whose sequence is determined by `seed`."""
+        generator = cls(alg=alg)
+        generator.reset_from_seed(seed)
+        return generator
+
+    @classmethod
+    def from_non_deterministic_state(cls, alg=None):
+        """A generator seeded from operating-system entropy."""
+        return cls(alg=alg)
+
+    @classmethod
+    def from_state(cls, state, alg=None):
+        return cls(state=state, alg=alg)
+
+    def reset_from_seed(self, seed):
+        """Restarts the sequence from `seed`."""
+        self._key = (_int_seed("Generator", seed) & _MASK,)
+        self._counter = 0
+
+    @property
+    def algorithm(self):
+        return self._alg
+
+    @property
+    def state(self):
+        """The generator's state, [counter, *key], as an int64-range list of Python ints."""
+        return [self._counter] + list(self._key)
+
+    def _next_seed(self):
+        seed = (_GENERATOR,) + self._key + (self._counter,)
+        self._counter += 1
+        return seed
+
+    def normal(self, shape, mean=0.0, stddev=1.0, dtype=dtypes.float32, name=None):
+        """Normal samples from this generator."""
+        return _normal("Generator.normal", shape, mean, stddev, dtype, self._next_seed())
+
+    def uniform(self, shape, minval=0, maxval=None, dtype=dtypes.float32, name=None):
+        """Uniform samples in [minval, maxval) from this generator."""
+        return _uniform("Generator.uniform", shape, minval, maxval, dtype, self._next_seed())
+
+    def truncated_normal(self, shape, mean=0.0, stddev=1.0, dtype=dtypes.float32, name=None):
+        """Truncated normal samples (within 2 standard deviations) from this generator."""
+        return _truncated("Generator.truncated_normal", shape, mean, stddev, dtype,
+                          self._next_seed())
+
+    def make_seeds(self, count=1):
+        """A [2, count] int64 tensor of seeds for stateless ops."""
+        return _random_uniform_int.bind(as_operand("make_seeds", 0, dtypes.int64),
+                                        as_operand("make_seeds", dtypes.int64.max, dtypes.int64),
+                                        shape=(2, int(count)), dtype=dtypes.int64,
+                                        seed=self._next_seed())
+
+    def split(self, count=1):
+        """`count` new generators, independent of this one and of each other."""
+        count = _int_seed("Generator.split", count)
+        if count < 0:
+            raise errors.InvalidArgumentError(
+                f"Generator.split: count must be non-negative, received {count}",
+                "Generator.split")
+        base = self._key + (self._counter,)
+        self._counter += 1
+        children = []
+        for i in range(count):
+            child = Generator(alg=self._alg)
+            # Keys of different depths have different lengths, so no two keys coincide.
+            child._key, child._counter = base + (i,), 0
+            children.append(child)
+        return children
+
+    def __repr__(self):
+        return f"<tf.random.Generator alg={self._alg!r} state={self.state}>"
+
+
+_global_generator = None
+
+
+def get_global_generator():
+    """The global Generator, created on first use (from the global seed when one is set)."""
+    global _global_generator
+    if _global_generator is None:
+        seed = _seeds.global_seed
+        _global_generator = (Generator.from_non_deterministic_state() if seed is None
+                             else Generator.from_seed(seed))
+    return _global_generator
+
+
+def set_global_generator(generator):
+    """Replaces the global Generator."""
+    global _global_generator
+    if not isinstance(generator, Generator):
+        raise TypeError(f"set_global_generator: expected a tf.random.Generator, received "
+                        f"{type(generator).__name__}")
+    _global_generator = generator

@@ -1,0 +1,31 @@
+"""Every docstring example in the package runs and prints what it says (one test per module)."""
+
+import doctest
+import importlib
+import pkgutil
+
+import pytest
+
+import tensorflux
+
+MODULES = sorted(
+    info.name for info in pkgutil.walk_packages(tensorflux.__path__, prefix="tensorflux.")
+    # The GPU backend imports CuPy at module level; its examples run in the GPU job.
+    if info.name != "tensorflux.backends.cupy_backend"
+)
+
+
+def test_modules_are_found():
+    assert {"tensorflux.tensor", "tensorflux.dtypes", "tensorflux.ops.math"} <= set(MODULES)
+
+
+@pytest.mark.parametrize("name", ["tensorflux"] + MODULES)
+def test_docstring_examples(name):
+    module = importlib.import_module(name)
+    report = []
+    runner = doctest.DocTestRunner(optionflags=doctest.ELLIPSIS)
+    for test in doctest.DocTestFinder().find(module, name):
+        runner.run(test, out=report.append)
+    result = runner.summarize(verbose=False)
+    assert result.failed == 0, (f"{name}: {result.failed} of {result.attempted} docstring "
+                                f"examples failed:\n" + "".join(report))
