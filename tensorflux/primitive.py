@@ -39,6 +39,7 @@ class Node:
 class Primitive:
     """An op the backends implement, with its VJP and shape rule.
 
+    aliases=True declares that the kernel may return a view of an input (reshape...).
     vjp(g, *inputs, out=..., **attrs) returns one cotangent (or None) per input; `g` and
     `out` are tuples for multi-output primitives. Cotangents may have the broadcast shape:
     the backward walker sums them back to each input's shape, in one place.
@@ -48,10 +49,11 @@ class Primitive:
     'add'
     """
 
-    __slots__ = ("name", "kernel", "vjp", "shape_rule", "multiple_results", "_backend",
-                 "_kernel_fn", "__weakref__")
+    __slots__ = ("name", "kernel", "vjp", "shape_rule", "multiple_results", "aliases",
+                 "_backend", "_kernel_fn", "__weakref__")
 
-    def __init__(self, name, vjp=None, shape_rule=None, kernel=None, multiple_results=False):
+    def __init__(self, name, vjp=None, shape_rule=None, kernel=None, multiple_results=False,
+                 aliases=False):
         if name in registry:
             raise ValueError(f"Primitive {name!r} is defined twice")
         self.name = name
@@ -59,6 +61,9 @@ class Primitive:
         self.vjp = vjp
         self.shape_rule = shape_rule
         self.multiple_results = multiple_results
+        # The kernel may return a view of an input (reshape, broadcast_to...): bind then
+        # copies when an input is a Variable, whose buffer later assignments overwrite.
+        self.aliases = aliases
         # The kernel of the last backend used, so that bind does no attribute lookup.
         self._backend = None
         self._kernel_fn = None
@@ -79,6 +84,8 @@ class Primitive:
                 self._kernel_fn = getattr(backend, self.kernel)
                 self._backend = backend
             out = self._kernel_fn(*[x._value for x in inputs], **attrs)
+            if self.aliases and _reads_variable(inputs):
+                out = _copy_outputs(backend, out, self.multiple_results)
         except errors.OpError:
             raise
         except NotImplementedError as error:
@@ -97,6 +104,17 @@ class Primitive:
 
     def __repr__(self):
         return f"<Primitive {self.name}>"
+
+
+def _reads_variable(inputs):
+    for x in inputs:
+        if x.__class__ is not Tensor:
+            return True
+    return False
+
+
+def _copy_outputs(backend, out, multiple):
+    return tuple(backend.copy(o) for o in out) if multiple else backend.copy(out)
 
 
 def _wrap(value):

@@ -22,7 +22,8 @@ HEAVY = ["scipy", "torch", "cupy", "cupyx", "ml_dtypes", "h5py", "hypothesis", "
 
 def modules_loaded_after(code):
     """The top-level module names in sys.modules after running `code` in a fresh interpreter."""
-    probe = code + "\nimport json, sys\nprint(json.dumps(sorted({m.split('.')[0] for m in sys.modules})))"
+    probe = (code + "\nimport json, sys\n"
+             "print(json.dumps(sorted({m.split('.')[0] for m in sys.modules})))")
     env = dict(os.environ)
     env["PYTHONPATH"] = os.pathsep.join([str(ROOT)] + [p for p in [env.get("PYTHONPATH")] if p])
     result = subprocess.run([sys.executable, "-c", probe], cwd=ROOT, env=env,

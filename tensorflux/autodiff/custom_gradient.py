@@ -27,7 +27,8 @@ def _custom_rule(*avals, n_results, n_args, grad_fn):
 # The results are inputs so that the kernel can return them; their cotangent is None, so the
 # ops that f recorded (kept for gradients of grad_fn) receive nothing from this node.
 _custom_gradient = Primitive("custom_gradient", vjp=_custom_vjp, shape_rule=_custom_rule,
-                             multiple_results=True)
+                             multiple_results=True,
+                             aliases=True)
 
 
 class _VariableWatcher:

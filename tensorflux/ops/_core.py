@@ -4,8 +4,8 @@ from tensorflux import dtypes, errors
 from tensorflux.tensor import Tensor, TensorShape, _TensorLike, convert_to_tensor
 from tensorflux.variable import Variable
 
-__all__ = ["binary_operands", "as_operand", "const_like", "normalize_axis", "normalize_axes",
-           "same_shape", "broadcast_shapes", "unary_rule", "broadcast_rule", "aval"]
+__all__ = ["binary_operands", "as_operand", "unchanged", "const_like", "normalize_axis",
+           "normalize_axes", "same_shape", "broadcast_shapes", "unary_rule", "broadcast_rule", "aval"]
 
 _TENSOR_TYPES = (Tensor, Variable)
 _CONSTANTS = {}
@@ -64,6 +64,16 @@ def as_operand(op, x, dtype=None):
         expected = f"a value convertible to {dtype.name}" if dtype else "a tensor-like value"
         raise errors.InvalidArgumentError(
             f"{op}: expected {expected}, received {x!r} ({error})", op) from error
+
+
+def unchanged(x):
+    """What an op returns when it has nothing to do: x itself, or a Variable's current value
+    as a Tensor (an op never hands back the mutable Variable)."""
+    if x.__class__ is Tensor or not isinstance(x, Variable):
+        return x
+    from tensorflux.ops.array import read_variable
+
+    return read_variable(x)
 
 
 def binary_operands(op, x, y):

@@ -3,7 +3,7 @@
 import builtins
 
 from tensorflux import dtypes, errors
-from tensorflux.ops._core import as_operand, aval, normalize_axis, unary_rule
+from tensorflux.ops._core import as_operand, aval, normalize_axis, unary_rule, unchanged
 from tensorflux.primitive import Primitive
 from tensorflux.tensor import Tensor, TensorShape, _TensorLike, convert_to_tensor
 from tensorflux.variable import Variable
@@ -131,7 +131,8 @@ def read_variable(variable):
 
 # stop_gradient: the value unchanged, the cotangent blocked.
 _stop_gradient = Primitive("stop_gradient", vjp=lambda g, x, out: (None,),
-                           shape_rule=unary_rule, kernel="alias")
+                           shape_rule=unary_rule, kernel="alias",
+                           aliases=True)
 
 
 def stop_gradient(input, name=None):  # noqa: A002
@@ -181,7 +182,8 @@ def _reshape_rule(x, shape):
 
 # reshape: same elements, new shape; the cotangent is reshaped back.
 _reshape = Primitive("reshape", shape_rule=_reshape_rule,
-                     vjp=lambda g, x, out, shape: (reshape(g, x.shape),))
+                     vjp=lambda g, x, out, shape: (reshape(g, x.shape),),
+                     aliases=True)
 
 
 def reshape(tensor, shape, name=None):
@@ -215,8 +217,8 @@ def reshape(tensor, shape, name=None):
             raise errors.InvalidArgumentError(
                 f"reshape: cannot reshape a tensor of shape {tuple(x.shape)} ({size} elements) "
                 f"into shape {dims} ({known} elements)", "reshape")
-    if tuple(dims) == tuple(x.shape) and not isinstance(x, Variable):
-        return x
+    if tuple(dims) == tuple(x.shape):
+        return unchanged(x)
     return _reshape.bind(x, shape=tuple(dims))
 
 
@@ -264,7 +266,8 @@ def _unstack_rule(x, num, axis):
 
 # unstack: splits along an axis into rank-(R-1) tensors; the cotangents are re-stacked.
 _unstack = Primitive("unstack", shape_rule=_unstack_rule, multiple_results=True,
-                     vjp=lambda g, x, out, num, axis: (_stack.bind(*g, axis=axis),))
+                     vjp=lambda g, x, out, num, axis: (_stack.bind(*g, axis=axis),),
+                     aliases=True)
 
 
 def unstack(value, num=None, axis=0, name="unstack"):
@@ -403,7 +406,8 @@ def _broadcast_to_rule(x, shape):
 
 # broadcast_to: repeats along broadcast dims; the walker sums the cotangent back.
 _broadcast_to = Primitive("broadcast_to", shape_rule=_broadcast_to_rule,
-                          vjp=lambda g, x, out, shape: (g,))
+                          vjp=lambda g, x, out, shape: (g,),
+                          aliases=True)
 
 
 def broadcast_to(input, shape, name=None):  # noqa: A002
@@ -416,7 +420,7 @@ def broadcast_to(input, shape, name=None):  # noqa: A002
     x = as_operand("broadcast_to", input)
     dims = _shape_list("broadcast_to", shape)
     if tuple(dims) == tuple(x.shape):
-        return x
+        return unchanged(x)
     return _broadcast_to.bind(x, shape=tuple(dims))
 
 

@@ -3,7 +3,7 @@
 import builtins
 
 from tensorflux import dtypes, errors
-from tensorflux.ops._core import as_operand, aval, broadcast_shapes, normalize_axis
+from tensorflux.ops._core import as_operand, aval, broadcast_shapes, normalize_axis, unchanged
 from tensorflux.primitive import Primitive
 from tensorflux.tensor import TensorShape, _TensorLike, convert_to_tensor
 
@@ -327,7 +327,7 @@ def reverse(tensor, axis, name=None):
     if len(set(normalized)) != len(normalized):
         raise errors.InvalidArgumentError(f"reverse: axis {axes} repeats an axis", "reverse")
     if not normalized:
-        return x
+        return unchanged(x)
     key = tuple(builtins.slice(None, None, -1) if i in normalized else builtins.slice(None)
                 for i in builtins.range(rank))
     return getitem(x, key)

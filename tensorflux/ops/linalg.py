@@ -322,7 +322,8 @@ def _einsum_vjp(g, *operands, out, equation):
 
 # einsum: a primitive so that one backend call (with NumPy's contraction-order optimizer)
 # does the whole contraction; its gradient is an einsum again, so it nests to any order.
-_einsum = Primitive("einsum", vjp=_einsum_vjp, shape_rule=_einsum_rule)
+_einsum = Primitive("einsum", vjp=_einsum_vjp, shape_rule=_einsum_rule,
+                    aliases=True)
 
 
 def einsum(equation, *inputs, **kwargs):

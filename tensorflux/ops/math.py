@@ -11,6 +11,7 @@ from tensorflux.ops._core import (
     broadcast_rule,
     predicate_rule,
     unary_rule,
+    unchanged,
 )
 from tensorflux.primitive import Primitive
 from tensorflux.tensor import _TensorLike
@@ -725,7 +726,7 @@ def round(x, name=None):  # noqa: A001 - TensorFlow's public name
     [0.0, 2.0, 2.0]
     """
     x = _operand("round", x, "is_numeric")
-    return x if x.dtype.is_integer else _round.bind(x)
+    return unchanged(x) if x.dtype.is_integer else _round.bind(x)
 
 
 def floor(x, name=None):
@@ -766,9 +767,11 @@ def reciprocal(x, name=None):
 
 # real / imag: the parts of a complex tensor; their cotangents re-enter as complex numbers.
 _real = Primitive("real", shape_rule=_real_rule,
-                  vjp=lambda g, x, out: (complex(g, zeros_like_(g)),))
+                  vjp=lambda g, x, out: (complex(g, zeros_like_(g)),),
+                  aliases=True)
 _imag = Primitive("imag", shape_rule=_real_rule,
-                  vjp=lambda g, x, out: (complex(zeros_like_(g), g),))
+                  vjp=lambda g, x, out: (complex(zeros_like_(g), g),),
+                  aliases=True)
 # conj: complex conjugate; the cotangent is conjugated too.
 _conj_prim = Primitive("conj", shape_rule=unary_rule, vjp=lambda g, x, out: (conj(g),))
 def _angle_vjp(g, x, out):
@@ -805,7 +808,7 @@ def real(input, name=None):  # noqa: A002 - TensorFlow's argument name
     [1.0]
     """
     x = as_operand("real", input)
-    return _real.bind(x) if x.dtype.is_complex else x
+    return _real.bind(x) if x.dtype.is_complex else unchanged(x)
 
 
 def imag(input, name=None):  # noqa: A002
@@ -827,7 +830,7 @@ def conj(x, name=None):
     [(1-2j)]
     """
     x = as_operand("conj", x)
-    return _conj_prim.bind(x) if x.dtype.is_complex else x
+    return _conj_prim.bind(x) if x.dtype.is_complex else unchanged(x)
 
 
 def angle(input, name=None):  # noqa: A002
@@ -1097,7 +1100,7 @@ def cast(x, dtype, name=None):
     """
     dtype = dtypes.as_dtype(dtype)
     if isinstance(x, _TensorLike) and x.dtype is dtype:
-        return x
+        return unchanged(x)
     if not isinstance(x, _TensorLike):
         x = as_operand("cast", x)
         if x.dtype is dtype:

@@ -4,7 +4,14 @@ dropout, convolution and pooling."""
 from tensorflux import dtypes, errors
 from tensorflux.ops import array, math, reduction
 from tensorflux.ops import random as _random
-from tensorflux.ops._core import as_operand, aval, normalize_axes, normalize_axis, unary_rule
+from tensorflux.ops._core import (
+    as_operand,
+    aval,
+    normalize_axes,
+    normalize_axis,
+    unary_rule,
+    unchanged,
+)
 from tensorflux.primitive import Primitive
 from tensorflux.tensor import _TensorLike
 
@@ -392,7 +399,7 @@ def dropout(x, rate, noise_shape=None, seed=None, name=None):
         raise errors.InvalidArgumentError(
             f"dropout: rate must be a float in the range [0, 1), received {rate}", "dropout")
     if rate == 0.0:
-        return x
+        return unchanged(x)
     shape = _noise_shape(x, noise_shape)
     keep = math.greater_equal(_random.uniform(shape, dtype=x.dtype, seed=seed), rate)
     return x * (1.0 / (1.0 - rate)) * math.cast(keep, x.dtype)

@@ -5,8 +5,8 @@ sample its inputs, and which checks apply. tests/ops/test_op_table.py runs every
 every row; adding an op to the library means adding one row to a table_*.py module.
 """
 
+from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Callable
 
 import numpy as np
 

@@ -1,7 +1,14 @@
 """The op table: every row of every table_*.py module, in one list."""
 
-from tests.ops import table_array, table_autodiff, table_linalg, table_math, table_nn, \
-    table_random, table_reduction
+from tests.ops import (
+    table_array,
+    table_autodiff,
+    table_linalg,
+    table_math,
+    table_nn,
+    table_random,
+    table_reduction,
+)
 
 ROWS = (table_math.ROWS + table_reduction.ROWS + table_linalg.ROWS + table_array.ROWS
         + table_nn.ROWS + table_random.ROWS + table_autodiff.ROWS)

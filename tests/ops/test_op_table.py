@@ -1,5 +1,6 @@
 """Runs the generic checks of tests/ops/harness.py on every row of the op table."""
 
+import numpy as np
 import pytest
 
 import tensorflux as tf
@@ -56,3 +57,32 @@ NOT_IN_TABLE = {
     "assign",  # mutates a Variable: tests/test_variable.py
     "string_join",  # string tensors: tests/test_tensor.py
 }
+
+
+def _variable_rows():
+    rows = []
+    for row in ROWS:
+        if "random" in row.name:
+            continue
+        rows.append(row)
+    return rows
+
+
+VARIABLE_ROWS = _variable_rows()
+
+
+@pytest.mark.parametrize("row", VARIABLE_ROWS, ids=[r.name for r in VARIABLE_ROWS])
+def test_ops_on_variables_return_tensors_that_later_assignments_do_not_change(row):
+    """A Variable input is read at the op: outputs are Tensors, never views of its buffer."""
+    rng = np.random.default_rng(0)
+    arrays = harness.cast_inputs(row.sample(rng), row.dtypes[0] if row.dtypes else "float64")
+    variables = [tf.Variable(a) for a in arrays]
+    outs = [o for o in harness.to_list(row.fn(*variables)) if o is not None]
+    for o in outs:
+        assert isinstance(o, tf.Tensor), f"{row.name} returned {type(o).__name__}, not a Tensor"
+    before = [np.array(o.numpy(), copy=True) for o in outs]
+    for v, a in zip(variables, arrays):
+        v.assign(np.ones_like(a) if a.dtype.kind != "b" else ~a)
+    for o, b in zip(outs, before):
+        np.testing.assert_array_equal(o.numpy(), b, err_msg=f"{row.name}: output changed when "
+                                      "its input Variable was assigned")
