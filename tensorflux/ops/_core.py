@@ -5,7 +5,8 @@ from tensorflux.tensor import Tensor, TensorShape, _TensorLike, convert_to_tenso
 from tensorflux.variable import Variable
 
 __all__ = ["binary_operands", "as_operand", "unchanged", "const_like", "normalize_axis",
-           "normalize_axes", "same_shape", "broadcast_shapes", "unary_rule", "broadcast_rule", "aval"]
+           "normalize_axes", "same_shape", "broadcast_shapes", "unary_rule", "broadcast_rule",
+           "aval"]
 
 _TENSOR_TYPES = (Tensor, Variable)
 _CONSTANTS = {}
