@@ -4,7 +4,7 @@
 GradientTape and the tf.math / tf.linalg / tf.nn / tf.random namespaces.
 """
 
-from tensorflux import dtypes, errors, linalg, math, nn, random
+from tensorflux import config, dtypes, errors, linalg, math, nn, random
 from tensorflux.autodiff import GradientTape, UnconnectedGradients, custom_gradient
 from tensorflux.context import device
 from tensorflux.dtypes import (
@@ -163,6 +163,7 @@ from tensorflux.ops.reduction import (
                                reduce_prod,
                                reduce_sum,
 )
+from tensorflux.graph import function
 from tensorflux.tensor import Tensor, TensorSpec, constant, convert_to_tensor, is_tensor
 from tensorflux.tensor_shape import TensorShape
 from tensorflux.variable import Variable, VariableAggregation, VariableSynchronization
@@ -171,6 +172,7 @@ newaxis = None
 __version__ = "0.1.0"
 
 __all__ = [
+    "config", "function",
     "DType", "GradientTape", "Tensor", "TensorShape", "TensorSpec", "UnconnectedGradients",
     "Variable", "VariableAggregation", "VariableSynchronization", "abs", "acos", "add", "add_n",
     "angle", "argmax", "argmin", "argsort", "as_dtype", "asin", "atan", "atan2", "bfloat16", "bool",

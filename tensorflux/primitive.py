@@ -50,20 +50,24 @@ class Primitive:
     """
 
     __slots__ = ("name", "kernel", "vjp", "shape_rule", "multiple_results", "aliases",
-                 "_backend", "_kernel_fn", "__weakref__")
+                 "stateful", "_backend", "_kernel_fn", "__weakref__")
 
     def __init__(self, name, vjp=None, shape_rule=None, kernel=None, multiple_results=False,
-                 aliases=False):
+                 aliases=False, stateful=False, has_kernel=True):
         if name in registry:
             raise ValueError(f"Primitive {name!r} is defined twice")
         self.name = name
-        self.kernel = kernel or name
+        # None for graph-only primitives (placeholder, const) that the executor handles.
+        self.kernel = (kernel or name) if has_kernel else None
         self.vjp = vjp
         self.shape_rule = shape_rule
         self.multiple_results = multiple_results
         # The kernel may return a view of an input (reshape, broadcast_to...): bind then
         # copies when an input is a Variable, whose buffer later assignments overwrite.
         self.aliases = aliases
+        # Stateful primitives (assign, print, random streams) are never removed, merged,
+        # folded or reordered by graph passes.
+        self.stateful = stateful
         # The kernel of the last backend used, so that bind does no attribute lookup.
         self._backend = None
         self._kernel_fn = None

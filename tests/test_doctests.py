@@ -9,10 +9,9 @@ import pytest
 import tensorflux
 
 MODULES = sorted(
-    info.name for info in pkgutil.walk_packages(tensorflux.__path__, prefix="tensorflux.")
-    # The GPU backend imports CuPy at module level; its examples run in the GPU job.
-    if info.name != "tensorflux.backends.cupy_backend"
-)
+    info.name for info in pkgutil.walk_packages(tensorflux.__path__, prefix="tensorflux."))
+# Modules that import an optional package at module level: skipped, saying so, without it.
+NEEDS = {"tensorflux.backends.cupy_backend": "cupy"}
 
 
 def test_modules_are_found():
@@ -21,6 +20,8 @@ def test_modules_are_found():
 
 @pytest.mark.parametrize("name", ["tensorflux"] + MODULES)
 def test_docstring_examples(name):
+    if name in NEEDS:
+        pytest.importorskip(NEEDS[name], reason=f"{name} needs the optional {NEEDS[name]}")
     module = importlib.import_module(name)
     report = []
     runner = doctest.DocTestRunner(optionflags=doctest.ELLIPSIS)

@@ -155,7 +155,8 @@ def _assign_rule(variable, value, kind):
 
 # assign: writes into a Variable's buffer in place (assign, assign_add or assign_sub).
 # It returns nothing and is never differentiated; while tracing it is an ordered graph op.
-_assign = Primitive("assign", shape_rule=_assign_rule, multiple_results=True)
+_assign = Primitive("assign", shape_rule=_assign_rule, multiple_results=True,
+                     stateful=True)
 
 
 def assign_op(variable, kind, value):

@@ -1,0 +1,6 @@
+"""Graphs: the IR, tracing (tf.function), passes, and the compiled executor."""
+
+from tensorflux.graph.function import ConcreteFunction, Function, function
+from tensorflux.graph.ir import Graph, GraphNode, SymbolicTensor
+
+__all__ = ["ConcreteFunction", "Function", "Graph", "GraphNode", "SymbolicTensor", "function"]

@@ -1,0 +1,411 @@
+"""tf.function: traces a Python function into a Graph once per input signature, and runs
+the compiled plan on every later call with that signature."""
+
+import functools
+import inspect
+import weakref
+
+from tensorflux import errors
+from tensorflux.context import context, current_backend
+from tensorflux.graph.executor import Plan, interpret
+from tensorflux.graph.ir import Graph, SymbolicTensor
+from tensorflux.tensor import Tensor, TensorSpec, _TensorLike, convert_to_tensor
+from tensorflux.tensor_shape import TensorShape
+from tensorflux.variable import Variable
+
+__all__ = ["function", "Function", "ConcreteFunction"]
+
+
+class _Config:
+    run_functions_eagerly = False
+
+
+config = _Config()
+
+
+# ------------------------------------------------------------------ nested structures
+
+def _flatten(value, leaves):
+    """Appends the leaves of a nested list/tuple/dict to `leaves`; returns the skeleton."""
+    if isinstance(value, (list, tuple)) and not isinstance(value, _TensorLike):
+        skeleton = [_flatten(v, leaves) for v in value]
+        if isinstance(value, tuple) and hasattr(value, "_fields"):
+            return ("namedtuple", type(value), skeleton)
+        return (type(value), skeleton)
+    if isinstance(value, dict):
+        keys = sorted(value, key=str)
+        return ("dict", type(value), keys, [_flatten(value[k], leaves) for k in keys])
+    leaves.append(value)
+    return None
+
+
+def _pack(skeleton, leaves):
+    """Inverse of _flatten: rebuilds the structure from an iterator of leaves."""
+    if skeleton is None:
+        return next(leaves)
+    if skeleton[0] == "dict":
+        _, kind, keys, children = skeleton
+        return kind((k, _pack(c, leaves)) for k, c in zip(keys, children))
+    if skeleton[0] == "namedtuple":
+        _, kind, children = skeleton
+        return kind(*[_pack(c, leaves) for c in children])
+    kind, children = skeleton
+    return kind(_pack(c, leaves) for c in children)
+
+
+def _is_tensor_leaf(value):
+    if isinstance(value, (Tensor, TensorSpec)):
+        return True
+    # NumPy arrays are tensors to tf.function (TF converts them); detected without NumPy.
+    return type(value).__name__ == "ndarray" and hasattr(value, "dtype")
+
+
+def _leaf_key(value):
+    if isinstance(value, TensorSpec):
+        return ("T", value.shape, value.dtype)
+    if isinstance(value, Variable):
+        return ("V", id(value))
+    if _is_tensor_leaf(value):
+        tensor = value if isinstance(value, Tensor) else convert_to_tensor(value)
+        return ("T", tensor.shape, tensor.dtype)
+    try:
+        hash(value)
+    except TypeError:
+        return ("O", id(value))
+    return ("P", type(value), value)
+
+
+# ------------------------------------------------------------------ concrete functions
+
+class ConcreteFunction:
+    """One traced Graph with its input signature; calling it runs the compiled plan.
+
+    >>> import tensorflux as tf
+    >>> f = tf.function(lambda x: x * 2.0)
+    >>> cf = f.get_concrete_function(tf.TensorSpec([None], tf.float32))
+    >>> cf(tf.constant([1.0, 2.0])).numpy().tolist()
+    [2.0, 4.0]
+    """
+
+    def __init__(self, graph, input_skeleton, input_specs, output_skeleton, output_leaves,
+                 name):
+        self.graph = graph
+        self.name = name
+        self._input_skeleton = input_skeleton
+        self._input_specs = input_specs  # per flat argument leaf: TensorSpec or None
+        self._output_skeleton = output_skeleton
+        self._output_leaves = output_leaves  # SymbolicTensor, Variable or Python value
+        self._plans = {}
+
+    @property
+    def structured_input_signature(self):
+        return [s for s in self._input_specs if s is not None]
+
+    @property
+    def inputs(self):
+        return list(self.graph.inputs)
+
+    @property
+    def outputs(self):
+        return list(self.graph.outputs)
+
+    def _plan(self):
+        backend = context.backend or current_backend()
+        plan = self._plans.get(backend)
+        if plan is None:
+            captures = list(self.graph.captures.values())
+            plan = self._plans[backend] = Plan(self.graph, backend, captures=captures)
+        return plan
+
+    def __call__(self, *args, **kwargs):
+        leaves = []
+        _flatten((args, kwargs), leaves)
+        return self._call_flat(leaves)
+
+    def _call_flat(self, leaves):
+        tensors = self._check_inputs(leaves)
+        captures = [outer for outer, _ in self.graph.captures.values()]
+        if context.graph is not None or context.tapes:
+            # Inlined into an enclosing trace, or watched by a tape: re-bind every node so the
+            # graph being built, or the tape, sees each op.
+            env = interpret(self.graph, tensors, captures)
+            results = [_result_from_env(env, leaf) for leaf in self._output_leaves]
+        else:
+            plan = self._plan()
+            slots = plan.run([t._value for t in tensors],
+                             [c._value if not isinstance(c, Variable) else c._value
+                              for c in captures])
+            results = [_result_from_slots(plan, slots, leaf) for leaf in self._output_leaves]
+        return _pack(self._output_skeleton, iter(results))
+
+    def _check_inputs(self, leaves):
+        if len(leaves) != len(self._input_specs):
+            raise errors.InvalidArgumentError(
+                f"{self.name}: expected {len(self._input_specs)} argument leaves, received "
+                f"{len(leaves)}")
+        tensors = []
+        for position, (leaf, spec) in enumerate(zip(leaves, self._input_specs)):
+            if spec is None:
+                continue
+            try:
+                tensor = leaf if isinstance(leaf, Tensor) else convert_to_tensor(
+                    leaf, dtype=spec.dtype)
+            except (TypeError, ValueError) as error:
+                raise errors.InvalidArgumentError(
+                    f"{self.name}: argument {position} expected {spec}, received {leaf!r}") \
+                    from error
+            if isinstance(leaf, Variable):
+                tensor = leaf.read_value()
+            if tensor.dtype is not spec.dtype or not spec.shape.is_compatible_with(tensor.shape):
+                raise errors.InvalidArgumentError(
+                    f"{self.name}: argument {position} expected {spec}, received a tensor of "
+                    f"shape {tensor.shape} and dtype {tensor.dtype.name}")
+            tensors.append(tensor)
+        return tensors
+
+    def pretty_printed_signature(self):
+        return str(self.graph).splitlines()[0]
+
+    def __repr__(self):
+        return f"<ConcreteFunction {self.name} ({len(self.graph.nodes)} nodes)>"
+
+
+def _result_from_env(env, leaf):
+    if isinstance(leaf, SymbolicTensor):
+        return env[id(leaf)]
+    if isinstance(leaf, Variable):
+        return leaf.read_value()
+    return leaf
+
+
+def _result_from_slots(plan, slots, leaf):
+    if isinstance(leaf, SymbolicTensor):
+        value = slots[plan.output_slot(leaf)]
+        if leaf.node.primitive.name == "const" or leaf in plan.graph.inputs:
+            value = plan.backend.copy(value)
+        return Tensor(value)
+    if isinstance(leaf, Variable):
+        return leaf.read_value()
+    return leaf
+
+
+# ------------------------------------------------------------------ polymorphic functions
+
+class Function:
+    """A Python function compiled into graphs, one per input signature (tf.function).
+
+    Calling it with tensors of a shape and dtype it has seen replays the compiled graph;
+    a new shape, dtype or Python argument value traces it again, as TensorFlow does.
+    """
+
+    def __init__(self, python_function, input_signature=None, autograph=True,
+                 jit_compile=None, reduce_retracing=False, name=None, **unused_options):
+        self._python_function = python_function
+        self._input_signature = (None if input_signature is None
+                                 else [s if isinstance(s, TensorSpec) else TensorSpec(*s)
+                                       for s in input_signature])
+        self._reduce_retracing = reduce_retracing
+        self.jit_compile = jit_compile
+        self.__name__ = name or getattr(python_function, "__name__", "function")
+        self._cache = {}
+        self._shape_history = {}
+        self._tracing_count = 0
+        self._signature = _safe_signature(python_function)
+        self._bound = weakref.WeakKeyDictionary()
+        functools.update_wrapper(self, python_function)
+
+    @property
+    def python_function(self):
+        return self._python_function
+
+    @property
+    def input_signature(self):
+        return self._input_signature
+
+    def experimental_get_tracing_count(self):
+        """How many times the Python function has been traced."""
+        return self._tracing_count
+
+    def __get__(self, instance, owner):
+        # A tf.function decorating a method: one Function (and cache) per instance.
+        if instance is None:
+            return self
+        bound = self._bound.get(instance)
+        if bound is None:
+            bound = Function(functools.partial(self._python_function, instance),
+                             self._input_signature, reduce_retracing=self._reduce_retracing,
+                             name=self.__name__)
+            self._bound[instance] = bound
+        return bound
+
+    def __call__(self, *args, **kwargs):
+        if config.run_functions_eagerly or context.graph is not None:
+            # Debugging, or called while tracing another function: run the Python directly
+            # (TensorFlow inlines nested functions the same way).
+            return self._python_function(*args, **kwargs)
+        concrete, leaves = self._concrete_for(args, kwargs)
+        return concrete._call_flat(leaves)
+
+    def get_concrete_function(self, *args, **kwargs):
+        """The ConcreteFunction for these arguments (tensors or TensorSpecs), tracing if new."""
+        if not args and not kwargs and self._input_signature is not None:
+            args = tuple(self._input_signature)
+        return self._concrete_for(args, kwargs)[0]
+
+    def _canonical(self, args, kwargs):
+        if self._signature is None:
+            return args, kwargs
+        try:
+            bound = self._signature.bind(*args, **kwargs)
+        except TypeError as error:
+            raise TypeError(f"{self.__name__}(): {error}") from error
+        bound.apply_defaults()
+        return bound.args, bound.kwargs
+
+    def _concrete_for(self, args, kwargs):
+        args, kwargs = self._canonical(args, kwargs)
+        leaves = []
+        skeleton = _flatten((args, kwargs), leaves)
+        if self._input_signature is not None:
+            specs = self._signature_specs(leaves)
+            key = ("signature", skeleton_key(skeleton),
+                   tuple(_leaf_key(v) if s is None else ("S",) for v, s in zip(leaves, specs)))
+        else:
+            keys = tuple(_leaf_key(v) for v in leaves)
+            if self._reduce_retracing:
+                keys = self._relaxed(skeleton, keys)
+            specs = [TensorSpec(k[1], k[2]) if k[0] == "T" else None for k in keys]
+            key = (skeleton_key(skeleton), keys)
+        concrete = self._cache.get(key)
+        if concrete is None:
+            concrete = self._trace(skeleton, leaves, specs)
+            self._cache[key] = concrete
+        return concrete, leaves
+
+    def _signature_specs(self, leaves):
+        tensor_positions = [i for i, v in enumerate(leaves)
+                            if _is_tensor_leaf(v) or isinstance(v, (Variable, TensorSpec))]
+        if len(tensor_positions) != len(self._input_signature):
+            raise errors.InvalidArgumentError(
+                f"{self.__name__}: the input_signature has {len(self._input_signature)} "
+                f"TensorSpecs ({self._input_signature}), but the call passed "
+                f"{len(tensor_positions)} tensors")
+        specs = [None] * len(leaves)
+        for i, spec in zip(tensor_positions, self._input_signature):
+            leaf = leaves[i]
+            got = leaf if isinstance(leaf, TensorSpec) else TensorSpec.from_tensor(
+                leaf if isinstance(leaf, _TensorLike) else convert_to_tensor(leaf,
+                                                                             dtype=spec.dtype))
+            if got.dtype is not spec.dtype or not spec.shape.is_compatible_with(got.shape):
+                raise errors.InvalidArgumentError(
+                    f"{self.__name__}: argument {len([p for p in tensor_positions if p < i])} "
+                    f"expected {spec}, received shape {got.shape} and dtype {got.dtype.name}")
+            specs[i] = spec
+        return specs
+
+    def _relaxed(self, skeleton, keys):
+        """reduce_retracing: dims that differ from an earlier call's become None."""
+        family = (skeleton_key(skeleton), tuple(k[0] if k[0] == "T" else k for k in keys))
+        seen = self._shape_history.get(family)
+        if seen is None:
+            self._shape_history[family] = keys
+            return keys
+        relaxed = []
+        for old, new in zip(seen, keys):
+            if new[0] == "T" and old[1] != new[1]:
+                if old[1].rank == new[1].rank:
+                    dims = [a if a == b else None for a, b in zip(old[1], new[1])]
+                    new = ("T", TensorShape(dims), new[2])
+                else:
+                    new = ("T", TensorShape(None), new[2])
+            relaxed.append(new)
+        relaxed = tuple(relaxed)
+        self._shape_history[family] = relaxed
+        return relaxed
+
+    def _trace(self, skeleton, leaves, specs):
+        self._tracing_count += 1
+        graph = Graph(name=self.__name__, outer=context.graph)
+        symbolic = []
+        saved_tapes, saved_graph = context.tapes, context.graph
+        context.tapes, context.graph = [], graph
+        try:
+            for leaf, spec in zip(leaves, specs):
+                if spec is None:
+                    symbolic.append(leaf)
+                else:
+                    symbolic.append(graph.placeholder(spec.shape, spec.dtype))
+            args, kwargs = _pack(skeleton, iter(symbolic))
+            result = self._python_function(*args, **kwargs)
+            output_leaves = []
+            output_skeleton = _flatten(result, output_leaves)
+            output_leaves = [_graph_output(graph, leaf) for leaf in output_leaves]
+        finally:
+            context.tapes, context.graph = saved_tapes, saved_graph
+        graph.outputs = [leaf for leaf in output_leaves if isinstance(leaf, SymbolicTensor)]
+        _optimize(graph)
+        return ConcreteFunction(graph, skeleton, specs, output_skeleton, output_leaves,
+                                self.__name__)
+
+    def __repr__(self):
+        return f"<tf.function {self.__name__}>"
+
+
+def _graph_output(graph, leaf):
+    if isinstance(leaf, SymbolicTensor):
+        return leaf if leaf.node.graph is graph else graph._capture(leaf)
+    if isinstance(leaf, Variable):
+        return leaf
+    if isinstance(leaf, Tensor):
+        return graph.constant(leaf)
+    return leaf
+
+
+def _optimize(graph):
+    try:
+        from tensorflux.graph import passes
+    except ImportError:
+        return
+    passes.optimize(graph)
+
+
+def skeleton_key(skeleton):
+    """A hashable form of a structure skeleton (types and dict keys, no leaves)."""
+    if skeleton is None:
+        return None
+    if skeleton[0] == "dict":
+        return ("dict", skeleton[1], tuple(skeleton[2]),
+                tuple(skeleton_key(c) for c in skeleton[3]))
+    if skeleton[0] == "namedtuple":
+        return ("namedtuple", skeleton[1], tuple(skeleton_key(c) for c in skeleton[2]))
+    return (skeleton[0], tuple(skeleton_key(c) for c in skeleton[1]))
+
+
+def _safe_signature(fn):
+    try:
+        return inspect.signature(fn)
+    except (TypeError, ValueError):
+        return None
+
+
+def function(func=None, input_signature=None, autograph=True, jit_compile=None,
+             reduce_retracing=False, experimental_implements=None,
+             experimental_autograph_options=None, experimental_attributes=None,
+             experimental_relax_shapes=None, experimental_compile=None,
+             experimental_follow_type_hints=None, name=None):
+    """Compiles a Python function into a graph, as a decorator or a call.
+
+    >>> import tensorflux as tf
+    >>> @tf.function
+    ... def f(x):
+    ...     return tf.reduce_sum(x * x)
+    >>> float(f(tf.constant([1.0, 2.0])))
+    5.0
+    """
+    options = dict(input_signature=input_signature, autograph=autograph,
+                   jit_compile=jit_compile,
+                   reduce_retracing=bool(reduce_retracing or experimental_relax_shapes),
+                   name=name)
+    if func is None:
+        return lambda f: Function(f, **options)
+    return Function(func, **options)

@@ -1,0 +1,283 @@
+"""The graph IR: Graph, its Nodes, and the symbolic tensors that tracing produces.
+
+A Graph is a list of Nodes in program order (the order tracing met them, which keeps
+Variable reads and assignments ordered); each Node applies one Primitive to input tensors
+and produces symbolic output tensors whose shapes come from the primitive's shape rule.
+Node inputs are this graph's symbolic tensors or captured Variables (read when the node
+runs); eager tensors met while tracing become `const` nodes.
+"""
+
+import itertools
+
+from tensorflux import errors
+from tensorflux.primitive import Node, Primitive
+from tensorflux.tensor import Tensor, _TensorLike
+from tensorflux.tensor_shape import TensorShape
+from tensorflux.variable import Variable
+
+__all__ = ["Graph", "GraphNode", "SymbolicTensor", "const_primitive", "placeholder_primitive"]
+
+
+class SymbolicTensor(Tensor):
+    """A tensor of a Graph being traced: a shape (None dims allowed), a dtype, and the node
+    and output index that make it. It has no value until the graph runs."""
+
+    __slots__ = ("_shape", "_dtype", "node", "index")
+
+    def __init__(self, shape, dtype, node, index):
+        self._value = None
+        self._shape = shape if isinstance(shape, TensorShape) else TensorShape(shape)
+        self._dtype = dtype
+        self.node = node
+        self.index = index
+
+    @property
+    def dtype(self):
+        return self._dtype
+
+    @property
+    def shape(self):
+        return self._shape
+
+    @property
+    def ndim(self):
+        return self._shape.rank
+
+    @property
+    def graph(self):
+        return self.node.graph
+
+    @property
+    def name(self):
+        return f"{self.node.name}:{self.index}"
+
+    @property
+    def op(self):
+        return self.node
+
+    @property
+    def device(self):
+        return ""
+
+    def numpy(self):
+        raise errors.InvalidArgumentError(
+            f"The symbolic tensor {self.name} (shape {self._shape}, {self._dtype.name}) has no "
+            "value while a tf.function is being traced; return it from the function, or use "
+            "tf.print to see it at run time.")
+
+    def __bool__(self):
+        raise TypeError(
+            f"Using the symbolic tensor {self.name} as a Python bool is not allowed while "
+            "tracing a tf.function: use tf.cond, or compute the condition outside the function.")
+
+    def __len__(self):
+        if self._shape.rank is None or self._shape.rank == 0 or self._shape[0] is None:
+            raise TypeError(f"len is not well defined for the symbolic tensor {self.name} "
+                            f"of shape {self._shape}")
+        return self._shape[0]
+
+    def __iter__(self):
+        if self._shape.rank in (None, 0) or self._shape[0] is None:
+            raise TypeError(f"Cannot iterate over the symbolic tensor {self.name} of shape "
+                            f"{self._shape}: its first dimension is unknown.")
+        return (self[i] for i in range(self._shape[0]))
+
+    def __float__(self):
+        self.numpy()
+
+    __int__ = __index__ = __float__
+
+    def __array__(self, dtype=None, copy=None):
+        self.numpy()
+
+    def __repr__(self):
+        return f"<tf.Tensor '{self.name}' shape={self._shape} dtype={self._dtype.name}>"
+
+    __str__ = __repr__
+
+    def __deepcopy__(self, memo):
+        return self
+
+    def __reduce__(self):
+        raise TypeError("A symbolic tensor cannot be pickled")
+
+
+class GraphNode(Node):
+    """A Node that belongs to a Graph: it also has a unique name and the graph itself."""
+
+    __slots__ = ("name", "graph")
+
+    def __init__(self, primitive, inputs, attrs, outputs, name, graph):
+        super().__init__(primitive, inputs, attrs, outputs)
+        self.name = name
+        self.graph = graph
+
+    @property
+    def type(self):
+        return self.primitive.name
+
+    def output_list(self):
+        return self.outputs if isinstance(self.outputs, tuple) else (self.outputs,)
+
+    def __repr__(self):
+        return f"<GraphNode {self.name} = {self.primitive.name}>"
+
+
+def _const_rule(*, value, dtype):
+    return _aval(tuple(value.shape), dtype)
+
+
+def _aval(shape, dtype):
+    from tensorflux.ops._core import aval
+
+    return aval(shape, dtype)
+
+
+# const: a value fixed at trace time (an eager tensor the traced function used).
+const_primitive = Primitive("const", shape_rule=_const_rule, has_kernel=False)
+# placeholder: a function input, fed at each call.
+placeholder_primitive = Primitive("placeholder", has_kernel=False,
+                                  shape_rule=lambda *, shape, dtype: _aval(shape, dtype))
+
+
+class Graph:
+    """A traced computation.
+
+    >>> import tensorflux as tf
+    >>> f = tf.function(lambda x: tf.exp(x) * 2.0)
+    >>> g = f.get_concrete_function(tf.TensorSpec([None], tf.float32)).graph
+    >>> [n.type for n in g.nodes]
+    ['placeholder', 'exp', 'const', 'multiply']
+    """
+
+    def __init__(self, name="graph", outer=None):
+        self.name = name
+        self.outer = outer  # the graph being traced around this one (cond/while bodies)
+        self.nodes = []
+        self.inputs = []  # placeholder tensors, in call order
+        self.outputs = []  # flat list of output tensors
+        self.captures = {}  # id(outer tensor) -> (outer tensor, placeholder here)
+        self._constants = {}  # id(eager tensor) -> (tensor, const output), kept alive
+        self._names = {}
+        self._counter = itertools.count()
+
+    # -- building
+    def unique_name(self, base):
+        count = self._names.get(base, 0)
+        self._names[base] = count + 1
+        return base if count == 0 else f"{base}_{count}"
+
+    def placeholder(self, shape, dtype, name=None):
+        node = self._make_node(placeholder_primitive, (), {"shape": TensorShape(shape),
+                                                           "dtype": dtype},
+                               name or "input")
+        self.inputs.append(node.outputs)
+        return node.outputs
+
+    def constant(self, tensor):
+        """The const node for an eager tensor (one per tensor object)."""
+        entry = self._constants.get(id(tensor))
+        if entry is not None:
+            return entry[1]
+        node = self._make_node(const_primitive, (), {"value": tensor._value,
+                                                     "dtype": tensor.dtype}, "const")
+        self._constants[id(tensor)] = (tensor, node.outputs)
+        return node.outputs
+
+    def _convert_input(self, x):
+        if isinstance(x, SymbolicTensor):
+            if x.node.graph is self:
+                return x
+            return self._capture(x)
+        if isinstance(x, Variable):
+            return x
+        if isinstance(x, Tensor):
+            return self.constant(x)
+        if isinstance(x, _TensorLike):
+            return x
+        raise errors.InvalidArgumentError(f"Graph {self.name}: cannot use {x!r} as an op input")
+
+    def _capture(self, outer_tensor):
+        entry = self.captures.get(id(outer_tensor))
+        if entry is None:
+            inner = self.placeholder(outer_tensor.shape, outer_tensor.dtype, "capture")
+            self.inputs.remove(inner)
+            entry = self.captures[id(outer_tensor)] = (outer_tensor, inner)
+        return entry[1]
+
+    def add_node(self, primitive, inputs, attrs):
+        """Called by Primitive.bind while tracing: adds a node and returns its outputs."""
+        inputs = tuple(self._convert_input(x) for x in inputs)
+        node = self._make_node(primitive, inputs, attrs, primitive.name)
+        from tensorflux.context import context
+
+        if context.tapes:
+            for tape in context.tapes:
+                tape._record(primitive, inputs, attrs, node.outputs)
+        return node.outputs
+
+    def _make_node(self, primitive, inputs, attrs, base_name):
+        rule = primitive.shape_rule
+        if rule is None:
+            raise errors.UnimplementedError(
+                f"The op '{primitive.name}' cannot be traced into a graph: it has no shape "
+                "rule.", primitive.name)
+        try:
+            result = rule(*inputs, **attrs)
+        except errors.OpError:
+            raise
+        except (TypeError, ValueError, IndexError) as error:
+            shapes = ", ".join(f"{tuple(x.shape)} {x.dtype.name}" for x in inputs)
+            raise errors.InvalidArgumentError(
+                f"{primitive.name}: {error} (inputs: {shapes})", primitive.name) from error
+        node = GraphNode(primitive, inputs, attrs, None, self.unique_name(base_name), self)
+        if primitive.multiple_results:
+            node.outputs = tuple(SymbolicTensor(a.shape, a.dtype, node, i)
+                                 for i, a in enumerate(result))
+        else:
+            node.outputs = SymbolicTensor(result.shape, result.dtype, node, 0)
+        self.nodes.append(node)
+        return node
+
+    # -- inspection
+    @property
+    def edges(self):
+        """(producer node name, consumer node name, output index) for every data edge."""
+        found = []
+        for node in self.nodes:
+            for x in node.inputs:
+                if isinstance(x, SymbolicTensor):
+                    found.append((x.node.name, node.name, x.index))
+        return found
+
+    def get_operations(self):
+        return list(self.nodes)
+
+    def get_node(self, name):
+        for node in self.nodes:
+            if node.name == name:
+                return node
+        raise KeyError(f"Graph {self.name} has no node named {name!r}")
+
+    def variables(self):
+        """The Variables the graph reads or writes, in first-use order."""
+        found = {}
+        for node in self.nodes:
+            for x in node.inputs:
+                if isinstance(x, Variable):
+                    found.setdefault(id(x), x)
+        return list(found.values())
+
+    def __str__(self):
+        from tensorflux.graph.printer import format_graph
+
+        return format_graph(self)
+
+    def __repr__(self):
+        return f"<Graph {self.name}: {len(self.nodes)} nodes>"
+
+    def to_dot(self):
+        """The graph in Graphviz dot syntax."""
+        from tensorflux.graph.printer import to_dot
+
+        return to_dot(self)
