@@ -206,13 +206,13 @@ class Function:
                                        for s in input_signature])
         self._reduce_retracing = reduce_retracing
         self.jit_compile = jit_compile
-        self.__name__ = name or getattr(python_function, "__name__", "function")
         self._cache = {}
         self._shape_history = {}
         self._tracing_count = 0
         self._signature = _safe_signature(python_function)
         self._bound = weakref.WeakKeyDictionary()
         functools.update_wrapper(self, python_function)
+        self.__name__ = name or getattr(python_function, "__name__", "function")
 
     @property
     def python_function(self):
