@@ -87,7 +87,7 @@ class GradientTape:
         for x in inputs:
             if id(x) in tracked:
                 hit = True
-            elif (x.__class__ is Variable and self._watch_accessed_variables and x.trainable
+            elif (isinstance(x, Variable) and self._watch_accessed_variables and x.trainable
                   and x.dtype.is_differentiable):
                 tracked[id(x)] = x
                 self._watched_variables[id(x)] = x
