@@ -21,6 +21,18 @@ for _scalar_type, _dtype in [(np.float32, dtypes.float32), (np.float64, dtypes.f
     dtypes._BY_NATIVE[_scalar_type] = _dtype
 
 
+def _quiet(kernel):
+    """For kernels that call NumPy's Python-level functions (tensordot, einsum, linalg):
+    their floating-point warnings are raised from NumPy's frames, which the filter above does
+    not cover; inf and NaN results stay silent, as in TensorFlow."""
+    def quiet_kernel(*args, **kwargs):
+        with np.errstate(all="ignore"):
+            return kernel(*args, **kwargs)
+    quiet_kernel.__name__ = kernel.__name__
+    quiet_kernel.__doc__ = kernel.__doc__
+    return quiet_kernel
+
+
 def native_dtype(dtype):
     """The numpy.dtype of a DType; bfloat16 comes from ml_dtypes, imported on first use."""
     found = _NATIVE.get(dtype)
@@ -252,7 +264,7 @@ def cast(x, dtype):
 # ---------------------------------------------------------------- reductions
 
 def reduce_sum(x, axis, keepdims):
-    return np.sum(x, axis=axis, keepdims=keepdims, dtype=x.dtype)
+    return np.add.reduce(x, axis=axis, keepdims=keepdims, dtype=x.dtype)
 
 
 def reduce_mean(x, axis, keepdims):
@@ -260,12 +272,17 @@ def reduce_mean(x, axis, keepdims):
         count = 1
         for a in axis:
             count *= x.shape[a]
-        total = np.sum(x, axis=axis, keepdims=keepdims, dtype=x.dtype)
+        total = np.add.reduce(x, axis=axis, keepdims=keepdims, dtype=x.dtype)
         if not count:
             return total
         # TensorFlow truncates toward zero: mean([-1, -2]) == -1 for integers.
         return (np.sign(total) * (np.abs(total) // count)).astype(x.dtype)
-    return np.mean(x, axis=axis, keepdims=keepdims, dtype=x.dtype)
+    count = 1
+    for a in axis:
+        count *= x.shape[a]
+    # add.reduce then divide, called from here so NumPy's empty-slice warning stays quiet.
+    total = np.add.reduce(x, axis=axis, keepdims=keepdims, dtype=x.dtype)
+    return np.true_divide(total, x.dtype.type(count) if count else x.dtype.type(0))
 
 
 # ---------------------------------------------------------------- shapes
@@ -358,15 +375,15 @@ def _highest(dtype):
 
 def reduce_max(x, axis, keepdims):
     # `initial` gives TensorFlow's identity element when an axis is empty.
-    return np.asarray(np.max(x, axis=axis, keepdims=keepdims, initial=_lowest(x.dtype)))
+    return np.asarray(np.maximum.reduce(x, axis=axis, keepdims=keepdims, initial=_lowest(x.dtype)))
 
 
 def reduce_min(x, axis, keepdims):
-    return np.asarray(np.min(x, axis=axis, keepdims=keepdims, initial=_highest(x.dtype)))
+    return np.asarray(np.minimum.reduce(x, axis=axis, keepdims=keepdims, initial=_highest(x.dtype)))
 
 
 def reduce_prod(x, axis, keepdims):
-    return np.asarray(np.prod(x, axis=axis, keepdims=keepdims, dtype=x.dtype))
+    return np.asarray(np.multiply.reduce(x, axis=axis, keepdims=keepdims, dtype=x.dtype))
 
 
 def reduce_any(x, axis, keepdims):
@@ -379,9 +396,9 @@ def reduce_all(x, axis, keepdims):
 
 def reduce_logsumexp(x, axis, keepdims):
     # Shift by the (finite) maximum so that exp never overflows and the largest term is 1.
-    shift = np.max(x, axis=axis, keepdims=True, initial=-np.inf)
+    shift = np.maximum.reduce(x, axis=axis, keepdims=True, initial=-np.inf)
     shift = np.where(np.isfinite(shift), shift, 0).astype(x.dtype)
-    total = np.sum(np.exp(x - shift), axis=axis, keepdims=True, dtype=x.dtype)
+    total = np.add.reduce(np.exp(x - shift), axis=axis, keepdims=True, dtype=x.dtype)
     with np.errstate(divide="ignore"):  # log(0) = -inf is the answer for all -inf inputs
         out = np.log(total) + shift
     if not keepdims:
@@ -539,13 +556,13 @@ def _nn_shifted(x, axis):
     """x minus its max along axis, and log(sum(exp(.))) of that: the stable softmax pieces."""
     shifted = _nn_max_shift(x, axis)
     if x.shape[axis] == 0:
-        return shifted, np.zeros(np.sum(x, axis=axis, keepdims=True).shape, x.dtype)
-    return shifted, np.log(np.sum(np.exp(shifted), axis=axis, keepdims=True))
+        return shifted, np.zeros(np.add.reduce(x, axis=axis, keepdims=True).shape, x.dtype)
+    return shifted, np.log(np.add.reduce(np.exp(shifted), axis=axis, keepdims=True))
 
 
 def softmax(x, axis):
     e = np.exp(_nn_max_shift(_nn_upcast(x), axis))
-    return (e / np.sum(e, axis=axis, keepdims=True)).astype(x.dtype, copy=False)
+    return (e / np.add.reduce(e, axis=axis, keepdims=True)).astype(x.dtype, copy=False)
 
 
 def log_softmax(x, axis):
@@ -562,7 +579,7 @@ def sigmoid_cross_entropy_with_logits(labels, logits):
 
 def softmax_cross_entropy_with_logits(labels, logits, axis):
     shifted, lse = _nn_shifted(_nn_upcast(logits), axis)
-    loss = np.sum(_nn_upcast(labels) * (lse - shifted), axis=axis)
+    loss = np.add.reduce(_nn_upcast(labels) * (lse - shifted), axis=axis)
     return np.asarray(loss).astype(logits.dtype, copy=False)
 
 
@@ -656,6 +673,7 @@ def _nn_padded_shape(n, in_hw, pads, c):
     return (n, in_hw[0] + sum(pads[0]), in_hw[1] + sum(pads[1]), c)
 
 
+@_quiet
 def conv2d(x, filters, strides, padding, dilations, data_format):
     """Cross-correlation with HWIO filters; input channels / filter depth = groups.
     im2col as a strided view, then one matmul (one batched matmul per group)."""
@@ -678,6 +696,7 @@ def conv2d(x, filters, strides, padding, dilations, data_format):
     return _nn_from_nhwc(out.astype(dtype, copy=False), data_format)
 
 
+@_quiet
 def conv2d_backprop_filter(x, grad, filter_shape, strides, padding, dilations, data_format):
     """The filter gradient of conv2d: windows of x contracted with the output cotangent."""
     dtype = x.dtype
@@ -700,6 +719,7 @@ def conv2d_backprop_filter(x, grad, filter_shape, strides, padding, dilations, d
     return out.astype(dtype, copy=False)
 
 
+@_quiet
 def conv2d_backprop_input(filters, grad, input_shape, strides, padding, dilations, data_format):
     """The input gradient of conv2d (a transposed convolution): col2im of grad @ filters^T."""
     dtype = grad.dtype
@@ -780,13 +800,13 @@ def _nn_avg_counts(in_hw, pads, ksize, strides, out, dtype):
     """How many real (unpadded) elements each window covers: TF's SAME averages those only."""
     ones = np.ones((1,) + tuple(in_hw) + (1,), dtype)
     windows = _nn_windows(_nn_pad(ones, pads), ksize, strides, (1, 1), out)
-    return windows.sum(axis=(3, 4))
+    return np.add.reduce(windows, axis=(3, 4))
 
 
 def avg_pool2d(x, ksize, strides, padding, data_format):
     xn, pads, out, windows = _nn_pool_setup(x, ksize, strides, padding, data_format, 0)
     wide = _nn_upcast(x).dtype
-    sums = windows.sum(axis=(3, 4), dtype=wide)
+    sums = np.add.reduce(windows, axis=(3, 4), dtype=wide)
     counts = _nn_avg_counts(xn.shape[1:3], pads, ksize, strides, out, wide)
     return _nn_from_nhwc((sums / counts).astype(x.dtype, copy=False), data_format)
 
@@ -984,16 +1004,19 @@ def transpose(x, perm):
     return np.ascontiguousarray(np.transpose(x, perm))
 
 
+@_quiet
 def einsum(*operands, equation):
     # NumPy's optimizer picks a pairwise contraction order (and BLAS) for 2+ operands.
     out = np.einsum(equation, *operands, optimize=len(operands) > 1)
     return np.asarray(out, dtype=operands[0].dtype)
 
 
+@_quiet
 def matrix_determinant(x):
     return np.asarray(np.linalg.det(x), dtype=x.dtype)
 
 
+@_quiet
 def matrix_inverse(x):
     return np.asarray(np.linalg.inv(x), dtype=x.dtype)
 

@@ -5,6 +5,7 @@ import string
 from tensorflux import dtypes, errors
 from tensorflux.ops import array, math, reduction
 from tensorflux.ops._core import as_operand, aval, binary_operands, broadcast_shapes, normalize_axis
+from tensorflux.ops._static import host
 from tensorflux.primitive import Primitive
 from tensorflux.tensor import _TensorLike, convert_to_tensor
 
@@ -79,20 +80,21 @@ def matmul(a, b, transpose_a=False, transpose_b=False, adjoint_a=False, adjoint_
         a, transpose_a = math.conj(a), not transpose_a
     if adjoint_b:
         b, transpose_b = math.conj(b), not transpose_b
-    if a.shape.rank < 2 or b.shape.rank < 2:
+    sa, sb = tuple(a.shape), tuple(b.shape)
+    if len(sa) < 2 or len(sb) < 2:
         raise errors.InvalidArgumentError(
-            f"matmul: both inputs must have rank >= 2, received shapes {tuple(a.shape)} and "
-            f"{tuple(b.shape)}", "matmul")
-    if a.dtype.is_bool or a.dtype.kind == "S":
+            f"matmul: both inputs must have rank >= 2, received shapes {sa} and {sb}", "matmul")
+    if a.dtype.kind not in "iufc":
         raise errors.InvalidArgumentError(f"matmul: unsupported dtype {a.dtype.name}", "matmul")
-    k_a = a.shape[-2] if transpose_a else a.shape[-1]
-    k_b = b.shape[-1] if transpose_b else b.shape[-2]
+    k_a = sa[-2] if transpose_a else sa[-1]
+    k_b = sb[-1] if transpose_b else sb[-2]
     if k_a is not None and k_b is not None and k_a != k_b:
         raise errors.InvalidArgumentError(
-            f"matmul: inner dimensions differ: a has shape {tuple(a.shape)}"
-            f"{' (transposed)' if transpose_a else ''} and b has shape {tuple(b.shape)}"
+            f"matmul: inner dimensions differ: a has shape {sa}"
+            f"{' (transposed)' if transpose_a else ''} and b has shape {sb}"
             f"{' (transposed)' if transpose_b else ''}; {k_a} != {k_b}", "matmul")
-    broadcast_shapes("matmul", list(a.shape)[:-2], list(b.shape)[:-2])
+    if len(sa) > 2 and len(sb) > 2:
+        broadcast_shapes("matmul", sa[:-2], sb[:-2])
     return _matmul.bind(a, b, transpose_a=bool(transpose_a), transpose_b=bool(transpose_b))
 
 
@@ -125,7 +127,7 @@ def transpose(a, perm=None, conjugate=False, name="transpose"):
         perm = tuple(reversed(range(rank)))
     else:
         if isinstance(perm, _TensorLike):
-            perm = perm.numpy().tolist()
+            perm = host("transpose", perm, "perm").tolist()
         try:
             perm = tuple(int(p) for p in perm)
         except (TypeError, ValueError) as error:
@@ -174,7 +176,7 @@ def adjoint(matrix, name=None):
 def _tensordot_axes(a, b, axes):
     ra, rb = a.shape.rank, b.shape.rank
     if isinstance(axes, _TensorLike):
-        axes = axes.numpy().tolist()
+        axes = host("tensordot", axes, "axes").tolist()
     if isinstance(axes, int):
         if not 0 <= axes <= min(ra, rb):
             raise errors.InvalidArgumentError(
@@ -413,7 +415,7 @@ def norm(tensor, ord="euclidean", axis=None, keepdims=None, name=None):  # noqa:
     rank = x.shape.rank
     keepdims = bool(keepdims)
     if isinstance(axis, _TensorLike):
-        axis = axis.numpy().tolist()
+        axis = host("norm", axis, "axis").tolist()
     if isinstance(axis, (list, tuple)) and len(axis) == 2:
         axes = tuple(normalize_axis("norm", a, rank) for a in axis)
         if axes[0] == axes[1]:
@@ -524,7 +526,7 @@ def _diagonal_index(op, k):
 
 def _python_scalar(op, value):
     if isinstance(value, _TensorLike):
-        value = value.numpy().item()
+        value = host(op, value, "padding_value").item()
     if not isinstance(value, (int, float, complex)):
         raise errors.InvalidArgumentError(
             f"{op}: padding_value must be a scalar, received {value!r}", op)
