@@ -48,8 +48,13 @@ class Variable(_TensorLike):
         if initial_value is None:
             raise ValueError("initial_value must be specified.")
         if callable(initial_value):
-            initial_value = initial_value()
+            initial_value = _outside_graph(initial_value)
         value = convert_to_tensor(initial_value, dtype=dtype)
+        if value._value is None:
+            # Made while tracing a tf.function: TF lifts the initializer out of the graph.
+            from tensorflux.graph.static import lift
+
+            value = lift(value)
         # A variable owns its buffer: copy, so that in-place updates never alias the source.
         self._value = context_backend_copy(value._value)
         # TF2 eager does not make variable names unique; Keras layers name their own.
@@ -171,6 +176,18 @@ def _assign(variable, kind, value, read_value):
 
     array.assign_op(variable, kind, value)
     return variable if read_value else None
+
+
+def _outside_graph(initializer):
+    """Runs an initializer eagerly even while a tf.function is being traced (init_scope)."""
+    from tensorflux.context import context
+
+    saved = context.graph
+    context.graph = None
+    try:
+        return initializer()
+    finally:
+        context.graph = saved
 
 
 def context_backend_copy(raw):

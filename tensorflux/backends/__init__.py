@@ -136,6 +136,9 @@ unique: (x, out_idx) -> (unique values in order of first occurrence, index of ea
 _declare("""
 reshape: (x, shape) -> x with a new shape (may be a view)
 broadcast_to: (x, shape) -> x broadcast to shape (may be a view)
+broadcast_like: (x, like) -> x broadcast to like's run-time shape (may be a view)
+sum_to_like: (g, like) -> g summed over the dims broadcast from like's run-time shape
+dynamic_shape: (x, dtype) -> x's run-time shape as a 1-D integer array
 transpose: (x, perm) -> permuted axes
 stack: (*xs, axis) -> xs joined on a new axis
 unstack: (x, num, axis) -> tuple of slices along axis
@@ -188,17 +191,32 @@ avg_pool2d_grad: (grad, input_shape, ...) -> grad spread evenly over each window
 
 # Random numbers: seed is a tuple of ints; the same seed gives the same numbers.
 _declare("""
-random_normal: (shape, dtype, seed) -> standard normal samples
-random_uniform: (shape, dtype, seed) -> floats in [0, 1)
-random_truncated_normal: (shape, dtype, seed) -> standard normal, resampled where |x| > 2
-random_uniform_int: (minval, maxval, shape, dtype, seed) -> ints in [minval, maxval)
-random_shuffle: (x, seed) -> x permuted along axis 0
-random_categorical: (logits, num_samples, dtype, seed) -> [batch, num_samples] class indices
+random_normal: (*seed_input, shape, dtype, seed) -> standard normal samples
+random_uniform: (*seed_input, shape, dtype, seed) -> floats in [0, 1)
+random_truncated_normal: (*seed_input, shape, dtype, seed) -> standard normal, redrawn if |x| > 2
+random_uniform_int: (minval, maxval, *seed_input, shape, dtype, seed) -> ints in [minval, maxval)
+random_shuffle: (x, *seed_input, seed) -> x permuted along axis 0
+random_categorical: (logits, *seed_input, num_samples, dtype, seed) -> [batch, samples] indices
+random_seed_stream: (source) -> uint64 seed vector source.next_seed(); seed_input of graph draws
+""")
+
+# Graph (tensorflux/graph/passes.py).
+_declare("""
+fused_elementwise: (*inputs, program, out=None) -> elementwise kernels run as one; may fill out
 """)
 
 # Autodiff.
 _declare("""
 custom_gradient: (*arrays, n_results, n_args, grad_fn) -> the first n_results arrays
+""")
+
+# Control flow and logging (graph/control_flow.py, ops/logging.py): generic kernels that call
+# the runner object in their attributes, which runs compiled sub-graphs on the current backend.
+_declare("""
+cond: (pred, *arrays, branches) -> branches(pred, arrays): the outputs of the chosen branch
+while_loop: (*arrays, loop) -> loop(arrays): the final loop variables and the trip count
+while_grad: (*arrays, grad) -> grad(arrays): a while loop's cotangents, body VJP per iteration
+print_tensors: (*arrays, template, output_stream, sep, end, summarize) -> (); prints the arrays
 """)
 
 

@@ -450,11 +450,14 @@ def top_k(x, k, sorted, index_type):  # noqa: A002 - TensorFlow's attribute name
 
 
 # ---- random (helper)
-# Each kernel builds a fresh Philox bit generator from its `seed` tuple (hashed by
-# SeedSequence), so a random op is a pure function of its attributes.
+# Each kernel builds a fresh Philox bit generator from its seed tuple (hashed by
+# SeedSequence), so a random op is a pure function of its seed: the `seed` attribute eagerly,
+# or, in traced graphs (seed=None), a last input from a `random_seed_stream` node.
 
-def _philox(seed):
-    return np.random.Generator(np.random.Philox(np.random.SeedSequence(list(seed))))
+def _philox(seed_input, seed):
+    seed = seed_input[0] if seed_input else seed
+    return np.random.Generator(np.random.Philox(np.random.SeedSequence(
+        [int(s) for s in seed])))
 
 
 def _draw_dtype(native):
@@ -462,15 +465,16 @@ def _draw_dtype(native):
     return native if native in (np.float32, np.float64) else np.dtype(np.float32)
 
 
-def random_normal(shape, dtype, seed):
+def random_normal(*seed_input, shape, dtype, seed):
     native = native_dtype(dtype)
-    out = _philox(seed).standard_normal(shape, dtype=_draw_dtype(native))
+    out = _philox(seed_input, seed).standard_normal(shape, dtype=_draw_dtype(native))
     return out.astype(native, copy=False)
 
 
-def random_uniform(shape, dtype, seed):
+def random_uniform(*seed_input, shape, dtype, seed):
     native = native_dtype(dtype)
-    out = _philox(seed).random(shape, dtype=_draw_dtype(native)).astype(native, copy=False)
+    out = _philox(seed_input, seed).random(shape, dtype=_draw_dtype(native))
+    out = out.astype(native, copy=False)
     if native.itemsize < 4:
         # Rounding to a half type can reach 1.0; keep the interval half-open, as TF does.
         below_one = np.asarray(1.0 - 2.0 ** -(np.finfo(native).nmant + 1), native)
@@ -478,9 +482,9 @@ def random_uniform(shape, dtype, seed):
     return out
 
 
-def random_truncated_normal(shape, dtype, seed):
+def random_truncated_normal(*seed_input, shape, dtype, seed):
     native = native_dtype(dtype)
-    rng = _philox(seed)
+    rng = _philox(seed_input, seed)
     out = rng.standard_normal(shape)
     outside = np.abs(out) > 2.0
     while outside.any():
@@ -489,19 +493,19 @@ def random_truncated_normal(shape, dtype, seed):
     return out.astype(native)
 
 
-def random_uniform_int(minval, maxval, shape, dtype, seed):
-    return _philox(seed).integers(int(minval), int(maxval), size=shape,
+def random_uniform_int(minval, maxval, *seed_input, shape, dtype, seed):
+    return _philox(seed_input, seed).integers(int(minval), int(maxval), size=shape,
                                   dtype=native_dtype(dtype))
 
 
-def random_shuffle(x, seed):
+def random_shuffle(x, *seed_input, seed):
     if x.ndim == 0:
         return x.copy()
-    return _philox(seed).permutation(x, axis=0)
+    return _philox(seed_input, seed).permutation(x, axis=0)
 
 
-def random_categorical(logits, num_samples, dtype, seed):
-    rng = _philox(seed)
+def random_categorical(logits, *seed_input, num_samples, dtype, seed):
+    rng = _philox(seed_input, seed)
     logits = logits.astype(np.float64)
     batch, classes = logits.shape
     top = np.max(logits, axis=1, keepdims=True) if classes else np.zeros((batch, 1))
@@ -516,6 +520,11 @@ def random_categorical(logits, num_samples, dtype, seed):
         last = positive[-1] if positive.size else classes - 1
         out[b] = np.minimum(np.searchsorted(cdf[b], u, side="right"), last)
     return out
+
+
+def random_seed_stream(source):
+    """The next seed tuple of a traced random op; `source` holds and advances the state."""
+    return np.asarray(source.next_seed(), dtype=np.uint64)
 
 
 # ---- custom_gradient (helper)
@@ -1030,3 +1039,218 @@ def matrix_diag(d, k, num_rows, num_cols, padding_value):
     index = np.arange(d.shape[-1])
     out[..., index + max(-k, 0), index + max(k, 0)] = d
     return out
+
+
+# ---- dynamic shapes in traced graphs (tf.function helper)
+def dynamic_shape(x, dtype):
+    return np.array(np.shape(x), dtype=native_dtype(dtype))
+
+
+def sum_to_like(g, like):
+    shape = np.shape(like)
+    g = np.asarray(g)
+    lead = g.ndim - len(shape)
+    axes = tuple(range(lead)) + tuple(lead + i for i, d in enumerate(shape)
+                                      if d == 1 and g.shape[lead + i] != 1)
+    out = np.sum(g, axis=axes) if axes else g
+    return np.reshape(out, shape)
+
+
+def broadcast_like(x, like):
+    return np.broadcast_to(x, np.shape(like))
+
+
+# ---- control flow (helper)
+# Backend-agnostic: each kernel calls the runner object in its attributes
+# (tensorflux/graph/control_flow.py), which runs compiled sub-graphs on the current backend.
+
+def cond(pred, *arrays, branches):
+    return branches(pred, arrays)
+
+
+def while_loop(*arrays, loop):
+    return loop(arrays)
+
+
+def while_grad(*arrays, grad):
+    return grad(arrays)
+
+
+# tf.print's formatting, TensorFlow's: [1 2 3], nested rows on new lines, `summarize` items at
+# each end of a long dimension with "..." between, floats in the shortest round-tripping %g.
+
+def print_tensors(*arrays, template, output_stream, sep, end, summarize):
+    import sys
+
+    texts = ["".join(p if isinstance(p, str) else _print_format(arrays[p], summarize)
+                     for p in parts) for parts in template]
+    text = sep.join(texts) + end
+    if isinstance(output_stream, str):
+        with open(output_stream[len("file://"):], "a", encoding="utf-8") as stream:
+            stream.write(text)
+    else:
+        stream = sys.stderr if output_stream is None else output_stream
+        stream.write(text)
+        flush = getattr(stream, "flush", None)
+        if flush is not None:
+            flush()
+    return ()
+
+
+def _print_format(x, summarize):
+    if hasattr(x, "get") and type(x).__module__.split(".")[0] == "cupy":
+        x = x.get()
+    kind, size = x.dtype.kind, x.dtype.itemsize
+    if x.ndim == 0:
+        return _print_scalar(x.item(), kind, size, quote=False)
+    return _print_dims(x, summarize, 0, kind, size)
+
+
+def _print_dims(x, summarize, depth, kind, size):
+    count = x.shape[0]
+    limit = count if summarize is None or summarize < 0 or count <= 2 * summarize else summarize
+    indices = list(range(count)) if limit == count else (
+        list(range(limit)) + [None] + list(range(count - limit, count)))
+    if x.ndim == 1:
+        items = ["..." if i is None else _print_scalar(_print_item(x[i]), kind, size, True)
+                 for i in indices]
+        return "[" + " ".join(items) + "]"
+    rows = ["..." if i is None else _print_dims(x[i], summarize, depth + 1, kind, size)
+            for i in indices]
+    return "[" + ("\n" + " " * (depth + 1)).join(rows) + "]"
+
+
+def _print_item(value):
+    return value.item() if hasattr(value, "item") else value
+
+
+def _print_scalar(value, kind, size, quote):
+    if kind == "b":
+        return "1" if value else "0"
+    if kind in "iu":
+        return str(int(value))
+    if kind == "c":
+        return f"({_print_float(value.real, 8 if size == 8 else 4)},"\
+               f"{_print_float(value.imag, 8 if size == 8 else 4)})"
+    if kind in "SO" and isinstance(value, bytes):
+        text = value.decode("utf-8", "replace")
+        return f'"{text}"' if quote else text
+    if kind == "U" or isinstance(value, str):
+        return f'"{value}"' if quote else str(value)
+    return _print_float(float(value), size)
+
+
+def _print_float(value, size):
+    import struct
+
+    if value != value:
+        return "nan"
+    if value in (float("inf"), float("-inf")):
+        return "inf" if value > 0 else "-inf"
+    if size >= 8:
+        short = f"{value:.15g}"
+        return short if float(short) == value else f"{value:.17g}"
+    short = f"{value:.6g}"
+    single = struct.unpack("f", struct.pack("f", float(short)))[0]
+    return short if single == value else f"{value:.9g}"
+
+
+# ---- graph (helper)
+# fused_elementwise: one kernel for a tree of elementwise primitives (graph/passes.py).
+
+# Kernels whose ufunc takes `out=` although the module-level kernel is a wrapper function.
+_FUSED_UFUNCS = {"abs": np.absolute, "pow": np.power}
+# id(program) -> (program, compiled steps); the program is kept so that its id stays unique.
+_FUSED_COMPILED = {}
+
+
+# Temporaries smaller than this are not worth reusing: the checks cost more than allocating.
+_FUSED_REUSE_MIN_SIZE = 1024
+
+
+def _fused_compile(program, n_inputs):
+    """Per instruction: (function, registers, keyword attrs, result dtype when the function
+    is a ufunc that may take out=, temporaries whose last use it is)."""
+    last = {}
+    for j, (_, refs, _, _) in enumerate(program):
+        for r in refs:
+            last[r] = j
+    steps = []
+    for j, (kernel_name, refs, attrs, dtype) in enumerate(program):
+        fn = _FUSED_UFUNCS.get(kernel_name) or globals()[kernel_name]
+        ufunc = not attrs and isinstance(fn, np.ufunc) and fn.nout == 1
+        dying = tuple(sorted({r for r in refs if r >= n_inputs and last[r] == j}))
+        steps.append((fn, refs, dict(attrs), native_dtype(dtype) if ufunc else None, dying))
+    if len(_FUSED_COMPILED) > 4096:
+        _FUSED_COMPILED.clear()
+    _FUSED_COMPILED[id(program)] = (program, steps)
+    return steps
+
+
+def _fits(shape, args):
+    """Whether every arg broadcasts into shape."""
+    ndim = len(shape)
+    for a in args:
+        a_shape = a.shape
+        if a_shape == shape:
+            continue
+        if len(a_shape) > ndim:
+            return False
+        for d, b in zip(reversed(a_shape), reversed(shape)):
+            if d != b and d != 1:
+                return False
+    return True
+
+
+def _reaches(shape, args):
+    """Given _fits, whether the broadcast of args is all of shape (each dim over 1 comes
+    from some argument)."""
+    ndim = len(shape)
+    for i, d in enumerate(shape):
+        if d != 1 and not any(len(a.shape) >= ndim - i and a.shape[i - ndim] == d
+                              for a in args):
+            return False
+    return True
+
+
+def fused_elementwise(*inputs, program, out=None):
+    """Runs `program` (instructions (kernel name, registers, attrs, result DType); registers
+    0..n-1 are the inputs, n+j the result of instruction j) and returns the last result.
+
+    A ufunc instruction writes into a temporary that this call allocated and that dies at
+    that instruction, when it has the result's shape and dtype (so a chain reuses one
+    buffer); the last instruction writes into `out` when one of the right shape and dtype is
+    given. Temporaries are released at their last use.
+    """
+    n = len(inputs)
+    entry = _FUSED_COMPILED.get(id(program))
+    steps = entry[1] if entry is not None and entry[0] is program else \
+        _fused_compile(program, n)
+    registers = list(inputs)
+    # Registers holding ndarrays that a ufunc of this call allocated (never the inputs).
+    reusable = set()
+    final = len(steps) - 1
+    for j, (fn, refs, kwargs, want, dying) in enumerate(steps):
+        args = [registers[r] for r in refs]
+        target = None
+        if want is not None:
+            if j == final:
+                if out is not None and out.dtype == want and _fits(out.shape, args) \
+                        and _reaches(out.shape, args):
+                    target = out
+            else:
+                for r in dying:
+                    if r in reusable:
+                        buffer = registers[r]
+                        if buffer.dtype == want and _fits(buffer.shape, args):
+                            target = buffer
+                            break
+            result = fn(*args) if target is None else fn(*args, out=target)
+            if type(result) is np.ndarray and result.size >= _FUSED_REUSE_MIN_SIZE:
+                reusable.add(n + j)
+        else:
+            result = fn(*args, **kwargs)
+        registers.append(result)
+        for r in dying:
+            registers[r] = None  # released: the peak holds only the live temporaries
+    return registers[-1]

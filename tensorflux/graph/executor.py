@@ -1,20 +1,45 @@
-"""Runs a Graph: the compiled plan (a flat list of kernel calls over slots) and, for callers
-that need tapes or are themselves tracing, an interpreter that re-binds each node."""
+"""Runs a Graph: the compiled plan (a flat list of kernel calls over slots, with buffer
+planning) and, for callers that need tapes or are themselves tracing, an interpreter that
+re-binds each node."""
 
 from tensorflux import errors
 from tensorflux.graph.ir import SymbolicTensor, const_primitive, placeholder_primitive
+from tensorflux.graph.passes import _ELEMENTWISE, expand_fused, fused_elementwise_primitive
 from tensorflux.tensor import Tensor
 from tensorflux.variable import Variable
 
 __all__ = ["Plan", "interpret"]
 
+# Kernels that take `out=`: a dead buffer of the result's shape and dtype they may write into.
+_OUT_KERNELS = frozenset({"fused_elementwise"})
+# Primitives whose kernels return new arrays and keep no view of their inputs. A buffer is
+# handed on to a later kernel only if every consumer is one of these: a view of it that
+# outlived its last use would see the new values otherwise.
+_NO_VIEW = _ELEMENTWISE | frozenset({
+    "fused_elementwise", "matmul", "assign", "reduce_sum", "reduce_mean", "reduce_max",
+    "reduce_min", "reduce_prod", "reduce_logsumexp", "reduce_any", "reduce_all", "argmax",
+    "argmin", "softmax", "log_softmax", "sigmoid_cross_entropy_with_logits",
+    "softmax_cross_entropy_with_logits", "sparse_softmax_cross_entropy_with_logits",
+    "copy", "identity", "fill_like"})
+# Primitives whose kernels always return a new array (never an input itself, nor a view):
+# only their results are handed on, so a kernel never writes into a Variable, a constant or
+# an input that another kernel passed through.
+_FRESH = _ELEMENTWISE | frozenset({"fused_elementwise", "matmul"})
+
 
 class Plan:
     """A Graph compiled for one backend: no Tensor objects, no bind(), no tape checks.
 
-    Each step is (kernel, input slots, attrs, output slot(s)); slots are a list of raw
-    arrays. Constants are in the template; Variables are read into their slots at the start
-    of a call (their buffers are updated in place, so later steps see assignments).
+    Each step is (kernel, input slots, attrs, output slot(s), multiple, node); slots are a
+    list of raw arrays. Constants are in the template; Variables are read into their slots
+    at the start of a call (their buffers are updated in place, so later steps see
+    assignments).
+
+    Buffer planning: a slot that a step computed is released right after its last reader
+    (graph outputs, inputs, constants and Variables never are), so a call holds only the
+    live intermediates. A kernel that takes `out=` (the fused elementwise kernel) receives
+    the dead buffer of an earlier intermediate of the same static shape and dtype, when no
+    view of that buffer can be alive; `donations` counts the steps planned that way.
     """
 
     def __init__(self, graph, backend, inputs=None, captures=()):
@@ -34,6 +59,7 @@ class Plan:
         self.variable_slots = []
         self.steps = []
         self.kernel_count = 0
+        produced = {}  # slot -> (node, output tensor) for single-output steps
         for node in graph.nodes:
             prim = node.primitive
             if prim is placeholder_primitive:
@@ -52,17 +78,63 @@ class Plan:
                     if id(x) not in slot_of:
                         self.variable_slots.append((x, new_slot(id(x))))
                 in_slots.append(slot_of[id(x)])
-            kernel = getattr(backend, prim.kernel)
+            kernel = _kernel(backend, prim)
             if prim.aliases and reads_variable:
                 kernel = _copying(kernel, backend, prim.multiple_results)
             outs = node.output_list()
             out_slots = tuple(new_slot(id(o)) for o in outs)
             target = out_slots if prim.multiple_results else out_slots[0]
+            if not prim.multiple_results:
+                produced[target] = (node, outs[0])
             self.steps.append((kernel, tuple(in_slots), node.attrs, target,
                                prim.multiple_results, node))
             self.kernel_count += 1
         self.template = template
         self.slot_of = slot_of
+        self._program, self.donations = self._plan_buffers(produced)
+
+    def _plan_buffers(self, produced):
+        """Per step: the slot whose buffer it may write into (or None), and the slots to
+        release after it."""
+        kept = set(self.input_slots) | set(self.capture_slots)
+        kept.update(i for _, i in self.variable_slots)
+        kept.update(i for i, value in enumerate(self.template) if value is not None)
+        kept.update(self.slot_of[id(t)] for t in self.graph.outputs if id(t) in self.slot_of)
+        last_use = {}
+        readers = {}
+        for k, step in enumerate(self.steps):
+            for i in step[1]:
+                last_use[i] = k
+                readers.setdefault(i, []).append(step[5].primitive.name)
+            for i in (step[3] if step[4] else (step[3],)):
+                last_use.setdefault(i, k)  # never read: released right away
+        donors = {}  # slot -> (shape, dtype), for buffers that may be handed on
+        for i, (node, tensor) in produced.items():
+            if (i not in kept and node.primitive.name in _FRESH and tensor.shape.rank
+                    and tensor.shape.is_fully_defined()
+                    and all(name in _NO_VIEW for name in readers.get(i, ()))):
+                donors[i] = (tuple(tensor.shape), tensor.dtype)
+        pool = {}
+        given = {}
+        for k, step in enumerate(self.steps):
+            node, target = step[5], step[3]
+            if node.primitive.kernel in _OUT_KERNELS and target in produced:
+                tensor = produced[target][1]
+                if tensor.shape.is_fully_defined():
+                    free = pool.get((tuple(tensor.shape), tensor.dtype))
+                    if free:
+                        given[k] = free.pop()
+            for i in step[1]:
+                if last_use.get(i) == k and i in donors:
+                    pool.setdefault(donors[i], []).append(i)
+        donated = set(given.values())
+        release = {}
+        for i, k in last_use.items():
+            if i not in kept and i not in donated:
+                release.setdefault(k, []).append(i)
+        program = [step + (given.get(k), tuple(release.get(k, ())))
+                   for k, step in enumerate(self.steps)]
+        return program, len(given)
 
     def output_slot(self, tensor):
         return self.slot_of[id(tensor)]
@@ -75,9 +147,17 @@ class Plan:
             slots[i] = value
         for i, value in zip(self.capture_slots, capture_values):
             slots[i] = value
-        for kernel, in_slots, attrs, target, multiple, node in self.steps:
+        for kernel, in_slots, attrs, target, multiple, node, donor, release in self._program:
             try:
-                result = kernel(*[slots[i] for i in in_slots], **attrs)
+                if donor is not None:
+                    buffer = slots[donor]
+                    slots[donor] = None
+                    if _owned(buffer):
+                        result = kernel(*[slots[i] for i in in_slots], out=buffer, **attrs)
+                    else:
+                        result = kernel(*[slots[i] for i in in_slots], **attrs)
+                else:
+                    result = kernel(*[slots[i] for i in in_slots], **attrs)
             except errors.OpError as error:
                 raise type(error)(f"{node.name}: {error}", node.primitive.name) from error
             except (ValueError, TypeError, IndexError, ArithmeticError) as error:
@@ -90,7 +170,37 @@ class Plan:
                     slots[i] = value
             else:
                 slots[target] = result
+            for i in release:
+                slots[i] = None
         return slots
+
+
+def _owned(buffer):
+    """A writable array that owns its memory (not a view, not a NumPy scalar)."""
+    try:
+        return buffer.base is None and buffer.flags.writeable
+    except AttributeError:
+        return False
+
+
+def _kernel(backend, prim):
+    try:
+        return getattr(backend, prim.kernel)
+    except NotImplementedError:
+        if prim is not fused_elementwise_primitive:
+            raise
+        return _unfused(backend)
+
+
+def _unfused(backend):
+    """fused_elementwise for a backend without its own: the program's kernels one by one."""
+    def fused_elementwise(*inputs, program, out=None):
+        registers = list(inputs)
+        for name, refs, attrs, _ in program:
+            registers.append(getattr(backend, name)(*[registers[r] for r in refs],
+                                                    **dict(attrs)))
+        return registers[-1]
+    return fused_elementwise
 
 
 def _copying(kernel, backend, multiple):
@@ -116,7 +226,11 @@ def interpret(graph, input_tensors, capture_tensors=(), inputs=None):
             env[id(node.outputs)] = Tensor(node.attrs["value"])
             continue
         args = [x if isinstance(x, Variable) else env[id(x)] for x in node.inputs]
-        out = prim.bind(*args, **node.attrs)
+        if prim is fused_elementwise_primitive:
+            # Tapes and enclosing traces see the original primitives (they have VJPs).
+            out = expand_fused(node, args)
+        else:
+            out = prim.bind(*args, **node.attrs)
         if prim.multiple_results:
             for o, value in zip(node.outputs, out):
                 env[id(o)] = value

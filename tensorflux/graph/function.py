@@ -9,9 +9,11 @@ from tensorflux import errors
 from tensorflux.context import context, current_backend
 from tensorflux.graph.executor import Plan, interpret
 from tensorflux.graph.ir import Graph, SymbolicTensor
+from tensorflux.primitive import Node
 from tensorflux.tensor import Tensor, TensorSpec, _TensorLike, convert_to_tensor
 from tensorflux.tensor_shape import TensorShape
 from tensorflux.variable import Variable
+from tensorflux.variable import _uid as variable_ids
 
 __all__ = ["function", "Function", "ConcreteFunction"]
 
@@ -126,17 +128,33 @@ class ConcreteFunction:
         tensors = self._check_inputs(leaves)
         captures = [outer for outer, _ in self.graph.captures.values()]
         if context.graph is not None or context.tapes:
-            # Inlined into an enclosing trace, or watched by a tape: re-bind every node so the
-            # graph being built, or the tape, sees each op.
-            env = interpret(self.graph, tensors, captures)
+            # Inlined into an enclosing trace, or watched by a tape: re-bind every node of
+            # the graph as traced (before passes) so the graph being built, or the tape, sees
+            # each op and gets the gradients eager code would.
+            env = self._interpret(tensors)
             results = [_result_from_env(env, leaf) for leaf in self._output_leaves]
         else:
             plan = self._plan()
-            slots = plan.run([t._value for t in tensors],
-                             [c._value if not isinstance(c, Variable) else c._value
-                              for c in captures])
-            results = [_result_from_slots(plan, slots, leaf) for leaf in self._output_leaves]
+            slots = plan.run([t._value for t in tensors], [c._value for c in captures])
+            # Passes may replace output tensors; graph.outputs lists the current ones.
+            symbolic = iter(self.graph.outputs)
+            results = [_result_from_slots(plan, slots, next(symbolic))
+                       if isinstance(leaf, SymbolicTensor) else _result_from_slots(
+                           plan, slots, leaf) for leaf in self._output_leaves]
         return _pack(self._output_skeleton, iter(results))
+
+    def _interpret(self, tensors):
+        """Re-binds the graph as traced; custom gradients' grad_fns, which close over the
+        traced tensors, are replayed on this call's values."""
+        traced = self._traced
+        env_box = []
+        nodes = traced.nodes
+        if traced.has_grad_fns:
+            nodes = [_with_replayed_grad_fn(n, env_box) for n in nodes]
+        view = _TracedGraph(traced.inputs, traced.captures, nodes)
+        env = interpret(view, tensors, [outer for outer, _ in traced.captures.values()])
+        env_box.append(env)
+        return env
 
     def _check_inputs(self, leaves):
         if len(leaves) != len(self._input_specs):
@@ -168,6 +186,63 @@ class ConcreteFunction:
 
     def __repr__(self):
         return f"<ConcreteFunction {self.name} ({len(self.graph.nodes)} nodes)>"
+
+
+class _TracedGraph:
+    """The graph as traced, before passes rewrite it: what interpret() re-binds."""
+
+    __slots__ = ("inputs", "captures", "nodes", "has_grad_fns")
+
+    def __init__(self, inputs, captures, nodes):
+        self.inputs = list(inputs)
+        self.captures = dict(captures)
+        self.nodes = nodes
+        self.has_grad_fns = any(n.primitive.name == "custom_gradient" for n in nodes)
+
+    @classmethod
+    def snapshot(cls, graph):
+        return cls(graph.inputs, graph.captures,
+                   [Node(n.primitive, tuple(n.inputs), dict(n.attrs), n.outputs)
+                    for n in graph.nodes])
+
+
+def _with_replayed_grad_fn(node, env_box):
+    if node.primitive.name != "custom_gradient":
+        return node
+    attrs = dict(node.attrs)
+    attrs["grad_fn"] = _replayed(attrs["grad_fn"], env_box)
+    return Node(node.primitive, node.inputs, attrs, node.outputs)
+
+
+def _replayed(grad_fn, env_box):
+    """grad_fn of a traced custom_gradient, run on one call's values: it is traced into a
+    small graph (capturing the traced tensors it closes over), then interpreted with the
+    captures bound to what this call computed."""
+    def replay(*upstream):
+        env = env_box[0]
+        graph = Graph(name="custom_gradient")
+        saved = context.graph
+        context.graph = graph
+        try:
+            grads = list(grad_fn(*[graph.placeholder(u.shape, u.dtype) for u in upstream]))
+        finally:
+            context.graph = saved
+        values = []
+        for outer, _ in graph.captures.values():
+            if id(outer) not in env:
+                raise errors.UnimplementedError(
+                    f"custom_gradient: the gradient function uses {outer.name}, which is not "
+                    "computed by the function being differentiated", "custom_gradient")
+            values.append(env[id(outer)])
+        inner_env = interpret(graph, list(upstream), values)
+        return [_replayed_value(g, env, inner_env) for g in grads]
+    return replay
+
+
+def _replayed_value(g, env, inner_env):
+    if isinstance(g, SymbolicTensor):
+        return inner_env[id(g)] if id(g) in inner_env else env[id(g)]
+    return g
 
 
 def _result_from_env(env, leaf):
@@ -325,6 +400,7 @@ class Function:
 
     def _trace(self, skeleton, leaves, specs):
         self._tracing_count += 1
+        first_variable_id = next(variable_ids)
         graph = Graph(name=self.__name__, outer=context.graph)
         symbolic = []
         saved_tapes, saved_graph = context.tapes, context.graph
@@ -342,10 +418,20 @@ class Function:
             output_leaves = [_graph_output(graph, leaf) for leaf in output_leaves]
         finally:
             context.tapes, context.graph = saved_tapes, saved_graph
+        if self._tracing_count > 1 and next(variable_ids) > first_variable_id + 1:
+            # TF: variables are created once, on the first call, then captured by reference.
+            raise ValueError(
+                f"{self.__name__}: tf.function only supports creating tf.Variables on the "
+                "first trace; this trace (for new argument shapes, dtypes or Python values) "
+                "created more. Create them outside the function, or once (e.g. `if self.v is "
+                "None:`).")
         graph.outputs = [leaf for leaf in output_leaves if isinstance(leaf, SymbolicTensor)]
+        traced = _TracedGraph.snapshot(graph)
         _optimize(graph)
-        return ConcreteFunction(graph, skeleton, specs, output_skeleton, output_leaves,
-                                self.__name__)
+        concrete = ConcreteFunction(graph, skeleton, specs, output_skeleton, output_leaves,
+                                    self.__name__)
+        concrete._traced = traced
+        return concrete
 
     def __repr__(self):
         return f"<tf.function {self.__name__}>"

@@ -146,8 +146,8 @@ class Graph:
     >>> import tensorflux as tf
     >>> f = tf.function(lambda x: tf.exp(x) * 2.0)
     >>> g = f.get_concrete_function(tf.TensorSpec([None], tf.float32)).graph
-    >>> [n.type for n in g.nodes]
-    ['placeholder', 'exp', 'const', 'multiply']
+    >>> [n.type for n in g.nodes]  # after the passes: exp and multiply run as one kernel
+    ['placeholder', 'const', 'fused_elementwise']
     """
 
     def __init__(self, name="graph", outer=None):
@@ -201,7 +201,8 @@ class Graph:
         entry = self.captures.get(id(outer_tensor))
         if entry is None:
             inner = self.placeholder(outer_tensor.shape, outer_tensor.dtype, "capture")
-            self.inputs.remove(inner)
+            # Not list.remove: == on tensors is elementwise.
+            self.inputs = [t for t in self.inputs if t is not inner]
             entry = self.captures[id(outer_tensor)] = (outer_tensor, inner)
         return entry[1]
 
@@ -281,3 +282,9 @@ class Graph:
         from tensorflux.graph.printer import to_dot
 
         return to_dot(self)
+
+    def to_graph_def(self, max_constant_bytes=1 << 20):
+        """The serialized TensorFlow GraphDef of this graph (graphdef.to_graph_def)."""
+        from tensorflux.graph.graphdef import to_graph_def
+
+        return to_graph_def(self, max_constant_bytes)

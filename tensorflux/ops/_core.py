@@ -122,7 +122,7 @@ def require_dtype(op, x, allowed, what="input"):
 def normalize_axis(op, axis, rank):
     """One axis in [-rank, rank) as a non-negative int, or InvalidArgumentError."""
     if hasattr(axis, "numpy"):
-        axis = axis.numpy()
+        axis = _host(op, axis, "axis")
         axis = axis.item() if hasattr(axis, "item") else axis
     try:
         axis = int(axis)
@@ -137,12 +137,19 @@ def normalize_axis(op, axis, rank):
     return axis % rank
 
 
+def _host(op, x, what):
+    # Symbolic axes (traced) must fold to constants: see tensorflux/ops/_static.py.
+    from tensorflux.ops._static import host
+
+    return host(op, x, what) if isinstance(x, _TensorLike) else x.numpy()
+
+
 def normalize_axes(op, axis, rank):
     """None (all axes), an int or a list of ints, as a sorted tuple of non-negative ints."""
     if axis is None:
         return tuple(range(rank))
     if hasattr(axis, "numpy"):
-        axis = axis.numpy().tolist()
+        axis = _host(op, axis, "axis").tolist()
     if isinstance(axis, (list, tuple)):
         axes = tuple(sorted({normalize_axis(op, a, rank) for a in axis}))
         if len(axes) != len(axis):

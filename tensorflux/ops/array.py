@@ -4,6 +4,7 @@ import builtins
 
 from tensorflux import dtypes, errors
 from tensorflux.ops._core import as_operand, aval, normalize_axis, unary_rule, unchanged
+from tensorflux.ops._static import host
 from tensorflux.primitive import Primitive
 from tensorflux.tensor import Tensor, TensorShape, _TensorLike, convert_to_tensor
 from tensorflux.variable import Variable
@@ -19,7 +20,7 @@ __all__ = [
 def _shape_list(op, shape):
     """A shape argument (list, tuple, TensorShape or 1-D int tensor) as a list of ints."""
     if isinstance(shape, _TensorLike):
-        shape = shape.numpy().tolist()
+        shape = host(op, shape, "shape").tolist()
         shape = [shape] if isinstance(shape, int) else shape
     elif isinstance(shape, TensorShape):
         shape = shape.as_list()
@@ -54,6 +55,9 @@ def fill(dims, value, name=None):
     if any(d < 0 for d in dims):
         raise errors.InvalidArgumentError(f"fill: dims must be non-negative, received {dims}",
                                           "fill")
+    if value._value is None:
+        # A value computed in a traced function: known only at run time.
+        return broadcast_to(value, dims)
     return _fill.bind(shape=tuple(dims), value=value.numpy().item(), dtype=value.dtype)
 
 
@@ -183,8 +187,20 @@ def _reshape_rule(x, shape):
 
 # reshape: same elements, new shape; the cotangent is reshaped back.
 _reshape = Primitive("reshape", shape_rule=_reshape_rule,
-                     vjp=lambda g, x, out, shape: (reshape(g, x.shape),),
+                     vjp=lambda g, x, out, shape: (reshape(g, inferable_shape(x)),),
                      aliases=True)
+
+
+def inferable_shape(x):
+    """x's static shape for reshape, its one unknown dim (if any) as -1; traced gradients
+    with several unknown dims are not supported yet."""
+    dims = list(x.shape)
+    if dims.count(None) > 1:
+        raise errors.UnimplementedError(
+            f"reshape: cannot restore the shape {x.shape}, which has several unknown dims, "
+            "while tracing; give the tf.function an input_signature with fewer None dims",
+            "reshape")
+    return [-1 if d is None else d for d in dims]
 
 
 def reshape(tensor, shape, name=None):
@@ -337,9 +353,9 @@ def one_hot(indices, depth, on_value=None, off_value=None, axis=None, dtype=None
                          dtype=dtype)
 
 
-def _scalar(value):
+def _scalar(value, op="one_hot"):
     if isinstance(value, _TensorLike):
-        value = value.numpy()
+        value = host(op, value, "scalar value")
     return value.item() if hasattr(value, "item") else value
 
 
@@ -351,7 +367,20 @@ def shape(input, out_type=dtypes.int32, name=None):  # noqa: A002
     [2, 3]
     """
     x = as_operand("shape", input)
+    out_type = dtypes.as_dtype(out_type)
+    if not x.shape.is_fully_defined():
+        return _dynamic_shape.bind(x, dtype=out_type)
     return convert_to_tensor(list(x.shape), dtype=out_type)
+
+
+def _dynamic_shape_rule(x, dtype):
+    return aval((x.shape.rank,), dtype)
+
+
+# dynamic_shape: tf.shape of a traced tensor whose static shape has unknown dims; integer
+# output, so no gradient.
+_dynamic_shape = Primitive("dynamic_shape", shape_rule=_dynamic_shape_rule,
+                           vjp=lambda g, x, out, dtype: (None,))
 
 
 def rank(input, name=None):  # noqa: A002
@@ -373,6 +402,10 @@ def size(input, out_type=dtypes.int32, name=None):  # noqa: A002
     6
     """
     x = as_operand("size", input)
+    if not x.shape.is_fully_defined():
+        from tensorflux.ops import reduction
+
+        return reduction.reduce_prod(shape(x, out_type))
     return convert_to_tensor(x.shape.num_elements(), dtype=out_type)
 
 
@@ -384,10 +417,27 @@ def getitem(tensor, key):
     return indexing.getitem(tensor, key)
 
 
+def _like_rule(x, like):
+    return aval(like.shape, x.dtype)
+
+
+# sum_to_like / broadcast_like: un-broadcasting (and its transpose) to another tensor's
+# run-time shape, for gradients traced with unknown dims; each is the other's VJP.
+_sum_to_like = Primitive("sum_to_like", shape_rule=_like_rule)
+_broadcast_like = Primitive("broadcast_like", shape_rule=_like_rule, aliases=True)
+_sum_to_like.defvjp(lambda g, x, like, out: (_broadcast_like.bind(g, x), None))
+_broadcast_like.defvjp(lambda g, x, like, out: (_sum_to_like.bind(g, x), None))
+
+
 def sum_to_dynamic_shape(grad, like):
-    """Graph-mode unbroadcasting when static shapes are unknown (see graph issue)."""
-    raise errors.UnimplementedError("Unbroadcasting with unknown dimensions needs tracing "
-                                    "support", "sum_to_dynamic_shape")
+    """Graph-mode unbroadcasting when static shapes have unknown dims: sums `grad` over the
+    dims that were broadcast to reach it from `like`'s shape at run time."""
+    if grad.shape.rank is not None and like.shape.rank is not None \
+            and grad.shape.rank < like.shape.rank:
+        raise errors.InvalidArgumentError(
+            f"sum_to_dynamic_shape: a gradient of shape {grad.shape} cannot be reduced to the "
+            f"shape {like.shape}", "sum_to_dynamic_shape")
+    return _sum_to_like.bind(grad, like)
 
 
 def where_indices(condition):
@@ -486,7 +536,7 @@ def _range_scalar(value, dtype):
             raise errors.InvalidArgumentError(
                 f"range: start, limit and delta must be scalars, received shape "
                 f"{tuple(value.shape)}", "range")
-        value = value.numpy().item()
+        value = host("range", value, "start, limit and delta").item()
     elif hasattr(value, "item"):
         value = value.item()
     return int(value) if dtype.is_integer else float(value)
@@ -686,7 +736,7 @@ def split(value, num_or_size_splits, axis=0, num=None, name="split"):
         raise errors.UnimplementedError("split: the split dimension must be known", "split")
     splits = num_or_size_splits
     if isinstance(splits, _TensorLike):
-        splits = splits.numpy().tolist()
+        splits = host("split", splits, "num_or_size_splits").tolist()
     if isinstance(splits, int) or hasattr(splits, "__index__"):
         count = int(splits)
         if count <= 0 or dim % count:
@@ -775,7 +825,7 @@ def pad(tensor, paddings, mode="CONSTANT", constant_values=0, name=None):
     """
     x = as_operand("pad", tensor)
     if isinstance(paddings, _TensorLike):
-        paddings = paddings.numpy().tolist()
+        paddings = host("pad", paddings, "paddings").tolist()
     try:
         pairs = tuple((int(b), int(a)) for b, a in paddings)
     except (TypeError, ValueError) as error:
@@ -800,7 +850,7 @@ def pad(tensor, paddings, mode="CONSTANT", constant_values=0, name=None):
                     f"pad: {mode} paddings must be {'<=' if mode == 'SYMMETRIC' else '<'} the "
                     f"dimension size; axis {i} of the input of shape {tuple(x.shape)} has size "
                     f"{d}, received paddings {[b, a]}", "pad")
-    return _pad.bind(x, paddings=pairs, mode=mode, constant_values=_scalar(constant_values))
+    return _pad.bind(x, paddings=pairs, mode=mode, constant_values=_scalar(constant_values, "pad"))
 
 
 # ------------------------------------------------------------------ sorting and unique
@@ -905,7 +955,7 @@ def repeat(input, repeats, axis=None, name=None):  # noqa: A002
         x, axis = reshape(x, [-1]), 0
     axis = normalize_axis("repeat", axis, x.shape.rank)
     if isinstance(repeats, _TensorLike):
-        repeats = repeats.numpy().tolist()
+        repeats = host("repeat", repeats, "repeats").tolist()
     counts = [int(r) for r in repeats] if isinstance(repeats, (list, tuple)) else [int(repeats)]
     dim = x.shape[axis]
     if any(r < 0 for r in counts) or len(counts) not in (1, dim):

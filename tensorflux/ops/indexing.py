@@ -4,6 +4,7 @@ import builtins
 
 from tensorflux import dtypes, errors
 from tensorflux.ops._core import as_operand, aval, broadcast_shapes, normalize_axis, unchanged
+from tensorflux.ops._static import host
 from tensorflux.primitive import Primitive
 from tensorflux.tensor import TensorShape, _TensorLike, convert_to_tensor
 
@@ -44,7 +45,7 @@ def _normalize_key(key):
                 raise errors.InvalidArgumentError(
                     f"getitem: index tensors must be integer or bool, received {k.dtype.name} "
                     f"with shape {tuple(k.shape)}", "getitem")
-            if k.dtype.is_integer and k.shape.rank == 0:
+            if k.dtype.is_integer and k.shape.rank == 0 and _known(k):
                 entries.append(int(k.numpy()))
                 continue
             entries.append(INPUT)
@@ -63,7 +64,7 @@ def _index_value(v):
     if v is None:
         return None
     if isinstance(v, _TensorLike):
-        v = v.numpy()
+        v = host("getitem", v, "slice bound")
     try:
         return int(v)
     except (TypeError, ValueError) as error:
@@ -202,7 +203,7 @@ def _check_index_values(x, entries, tensors):
             d += t.shape.rank
         else:
             if k == INPUT and dims[d] is not None and not t.dtype.is_bool and t.shape \
-                    .num_elements():
+                    .num_elements() and _known(t):
                 values = t.numpy()
                 low, high = int(values.min()), int(values.max())
                 if low < -dims[d] or high >= dims[d]:
@@ -211,6 +212,11 @@ def _check_index_values(x, entries, tensors):
                         f"index {bad} is out of bounds for axis {d} with size {dims[d]}",
                         "getitem")
             d += 1
+
+
+def _known(t):
+    """Whether an index tensor has a value now (eager); traced ones are checked at run time."""
+    return t._value is not None
 
 
 def _pair(entries, tensors):
@@ -360,7 +366,7 @@ def boolean_mask(tensor, mask, axis=None, name="boolean_mask"):
 
 def _int_list(op, value, what):
     if isinstance(value, _TensorLike):
-        value = value.numpy().tolist()
+        value = host(op, value, what).tolist()
     if isinstance(value, int):
         value = [value]
     try:

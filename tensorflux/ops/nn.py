@@ -12,6 +12,7 @@ from tensorflux.ops._core import (
     unary_rule,
     unchanged,
 )
+from tensorflux.ops._static import host
 from tensorflux.primitive import Primitive
 from tensorflux.tensor import _TensorLike
 
@@ -388,7 +389,7 @@ def dropout(x, rate, noise_shape=None, seed=None, name=None):
     """
     x = _float_operand("dropout", x)
     if isinstance(rate, _TensorLike):
-        rate = rate.numpy()
+        rate = host("dropout", rate, "rate")
     try:
         rate = float(rate)
     except (TypeError, ValueError) as error:
@@ -411,7 +412,7 @@ def _noise_shape(x, noise_shape):
         shape = x_shape
     else:
         if isinstance(noise_shape, _TensorLike):
-            noise_shape = noise_shape.numpy().tolist()
+            noise_shape = host("dropout", noise_shape, "noise_shape").tolist()
         shape = tuple(x_shape[i] if d is None and i < len(x_shape) else d
                       for i, d in enumerate(noise_shape))
         fits = len(shape) == len(x_shape) and all(
@@ -504,7 +505,7 @@ def _from_spatial(n, sizes, c, data_format):
 def _int_list(op, what, value, spatial, data_format):
     """An int or a list of 1, `spatial` or spatial + 2 ints, as a tuple of spatial ints."""
     if isinstance(value, _TensorLike):
-        value = value.numpy().tolist()
+        value = host(op, value, what).tolist()
     values = [value] if isinstance(value, int) else list(value)
     try:
         values = [int(v) for v in values]
@@ -735,7 +736,7 @@ def conv2d_transpose(input, filters, output_shape, strides, padding="SAME",  # n
     x, w = _conv_operands(op, input, filters, 4)
     data_format = _data_format(op, data_format, 2)
     if isinstance(output_shape, _TensorLike):
-        output_shape = output_shape.numpy().tolist()
+        output_shape = host(op, output_shape, "output_shape").tolist()
     output_shape = tuple(int(d) for d in output_shape)
     if len(output_shape) != 4:
         raise errors.InvalidArgumentError(

@@ -4,12 +4,16 @@ Every random primitive is a pure function of its `seed` attribute: a tuple of no
 ints that the backend hashes into a fresh counter-based bit generator (NumPy's SeedSequence
 and Philox). The state that makes successive calls differ (the global seed, the op counter,
 a Generator's key and counter) lives here, in Python, and advances on every call; the
-backend holds none. So the same seed tuple gives the same numbers on any call, and a traced
-graph replays the numbers drawn at trace time. Random draws carry no gradient; `mean`,
+backend holds none. So the same seed tuple gives the same numbers on any call. In a traced
+graph the seed cannot be fixed at trace time (every call must draw anew): each draw there takes
+its seed tuple as an input from a stateful `random_seed_stream` node, whose kernel advances the
+same Python-side state at every run. Random draws carry no gradient; `mean`,
 `stddev`, `minval` and `maxval` are applied with ordinary ops, so gradients reach them.
 """
 
+import itertools
 import secrets
+import weakref
 
 from tensorflux import dtypes, errors
 from tensorflux.context import context
@@ -92,7 +96,10 @@ def _int_seed(op, seed):
 
 
 def _op_seed(op_seed):
-    """The seed tuple for one stateless-style draw of a tf.random.* op."""
+    """The seed tuple for one stateless-style draw of a tf.random.* op (eager), or the seed
+    stream of a random op being traced into a graph."""
+    if context.graph is not None:
+        return _OpSeedStream(op_seed)
     global_seed, op_seed = get_seed(op_seed)
     if global_seed is None:
         return (_UNSEEDED, secrets.randbits(64))
@@ -100,6 +107,81 @@ def _op_seed(op_seed):
     count = _seeds.uses.get(key, 0)
     _seeds.uses[key] = count + 1
     return (_OP_SEEDED, global_seed & _MASK, op_seed & _MASK, count)
+
+
+# ------------------------------------------------------------------ seeds in traced graphs
+
+_stream_tokens = itertools.count()
+# Root graph -> how many random ops without an op seed it holds: their graph-level op seeds.
+_auto_op_seeds = weakref.WeakKeyDictionary()
+
+
+def _root_graph(graph):
+    while graph.outer is not None:
+        graph = graph.outer
+    return graph
+
+
+class _OpSeedStream:
+    """The seeds of one tf.random.* op of a traced graph: one tuple per run, as TensorFlow's
+    stateful random kernels give. The global seed is read at run time, so tf.random.set_seed
+    restarts every traced op's sequence (set_seed clears `_seeds.uses`)."""
+
+    def __init__(self, op_seed):
+        self.op_seed = None if op_seed is None else _int_seed("seed", op_seed)
+        root = _root_graph(context.graph)
+        # Like TF's graph-level op seeds: fixed at trace time, in trace order.
+        self.auto_op_seed = _auto_op_seeds.get(root, 0)
+        _auto_op_seeds[root] = self.auto_op_seed + 1
+        # Each op keeps its own count, as each TF kernel keeps its own state: two ops with
+        # the same seeds in one function draw the same numbers, and each run the next ones.
+        self.token = next(_stream_tokens)
+
+    def next_seed(self):
+        global_seed, op_seed = _seeds.global_seed, self.op_seed
+        if global_seed is None:
+            if op_seed is None:
+                return (_UNSEEDED, secrets.randbits(64))
+            global_seed = DEFAULT_GRAPH_SEED
+        elif op_seed is None:
+            op_seed = self.auto_op_seed
+        key = ("graph", self.token, global_seed, op_seed)
+        count = _seeds.uses.get(key, 0)
+        _seeds.uses[key] = count + 1
+        return (_OP_SEEDED, global_seed & _MASK, op_seed & _MASK, count)
+
+    def __repr__(self):
+        return f"op_seed({self.op_seed})"
+
+
+class _GeneratorSeedStream:
+    """The seeds of a Generator draw traced into a graph: each run advances the generator."""
+
+    def __init__(self, generator):
+        self.generator = generator
+
+    def next_seed(self):
+        return self.generator._next_seed()
+
+    def __repr__(self):
+        return "generator"
+
+
+def _stream_rule(*, source):
+    return aval((None,), dtypes.uint64)
+
+
+# random_seed_stream: the next seed tuple of a graph's random op, as a uint64 vector; stateful,
+# so graph passes never fold, merge or drop it (every run must draw new numbers).
+_random_seed_stream = Primitive("random_seed_stream", shape_rule=_stream_rule, stateful=True)
+
+
+def _bind_draw(primitive, inputs, seed, **attrs):
+    """Binds a draw with its seed: an attribute tuple eagerly, a stream node input in graphs."""
+    if isinstance(seed, (_OpSeedStream, _GeneratorSeedStream)):
+        stream = _random_seed_stream.bind(source=seed)
+        return primitive.bind(*inputs, stream, seed=None, **attrs)
+    return primitive.bind(*inputs, seed=seed, **attrs)
 
 
 # ------------------------------------------------------------------ validation helpers
@@ -128,8 +210,12 @@ def _scaled(raw, scale, shift, dtype, op):
     return math.add(math.multiply(raw, scale), shift)
 
 
-def _draw_rule(shape, dtype, seed):
+def _draw_rule(*seed_input, shape, dtype, seed):
     return aval(shape, dtype)
+
+
+def _no_gradient(g, *inputs, out, **attrs):
+    return (None,) * len(inputs)
 
 
 # ------------------------------------------------------------------ primitives
@@ -143,29 +229,29 @@ _random_uniform = Primitive("random_uniform", shape_rule=_draw_rule)
 _random_truncated_normal = Primitive("random_truncated_normal", shape_rule=_draw_rule)
 # random_uniform_int: integers in [minval, maxval) (scalar int inputs, so graphs can feed them).
 _random_uniform_int = Primitive(
-    "random_uniform_int", vjp=lambda g, lo, hi, out, shape, dtype, seed: (None, None),
-    shape_rule=lambda lo, hi, shape, dtype, seed: aval(shape, dtype))
+    "random_uniform_int", vjp=_no_gradient,
+    shape_rule=lambda lo, hi, *seed_input, shape, dtype, seed: aval(shape, dtype))
 # random_shuffle: a random permutation along axis 0; not differentiable, as in TensorFlow.
-_random_shuffle = Primitive("random_shuffle", vjp=lambda g, x, out, seed: (None,),
-                            shape_rule=lambda x, seed: aval(x.shape, x.dtype))
+_random_shuffle = Primitive("random_shuffle", vjp=_no_gradient,
+                            shape_rule=lambda x, *seed_input, seed: aval(x.shape, x.dtype))
 # random_categorical: class indices drawn from the softmax of each row of logits.
 _random_categorical = Primitive(
-    "random_categorical", vjp=lambda g, logits, out, num_samples, dtype, seed: (None,),
-    shape_rule=lambda logits, num_samples, dtype, seed: aval((logits.shape[0], num_samples),
-                                                             dtype))
+    "random_categorical", vjp=_no_gradient,
+    shape_rule=lambda logits, *seed_input, num_samples, dtype, seed: aval(
+        (logits.shape[0], num_samples), dtype))
 
 
 def _normal(op, shape, mean, stddev, dtype, seed_tuple):
     shape = _shape(op, shape)
     dtype = _dtype(op, dtype, _FLOATS)
-    raw = _random_normal.bind(shape=shape, dtype=dtype, seed=seed_tuple)
+    raw = _bind_draw(_random_normal, (), seed_tuple, shape=shape, dtype=dtype)
     return _scaled(raw, stddev, mean, dtype, op)
 
 
 def _truncated(op, shape, mean, stddev, dtype, seed_tuple):
     shape = _shape(op, shape)
     dtype = _dtype(op, dtype, _FLOATS)
-    raw = _random_truncated_normal.bind(shape=shape, dtype=dtype, seed=seed_tuple)
+    raw = _bind_draw(_random_truncated_normal, (), seed_tuple, shape=shape, dtype=dtype)
     return _scaled(raw, stddev, mean, dtype, op)
 
 
@@ -186,9 +272,9 @@ def _uniform(op, shape, minval, maxval, dtype, seed_tuple):
             raise errors.InvalidArgumentError(
                 f"{op}: need minval < maxval, received minval={int(lo.numpy())} and "
                 f"maxval={int(hi.numpy())}", op)
-        return _random_uniform_int.bind(lo, hi, shape=shape, dtype=dtype, seed=seed_tuple)
+        return _bind_draw(_random_uniform_int, (lo, hi), seed_tuple, shape=shape, dtype=dtype)
     maxval = 1 if maxval is None else maxval
-    raw = _random_uniform.bind(shape=shape, dtype=dtype, seed=seed_tuple)
+    raw = _bind_draw(_random_uniform, (), seed_tuple, shape=shape, dtype=dtype)
     lo = as_operand(op, minval, dtype)
     hi = as_operand(op, maxval, dtype)
     return math.add(math.multiply(raw, math.subtract(hi, lo)), lo)
@@ -236,7 +322,7 @@ def shuffle(value, seed=None, name=None):
     [1, 2, 3, 4]
     """
     value = as_operand("shuffle", value)
-    return _random_shuffle.bind(value, seed=_op_seed(seed))
+    return _bind_draw(_random_shuffle, (value,), _op_seed(seed))
 
 
 def categorical(logits, num_samples, dtype=None, seed=None, name=None):
@@ -265,8 +351,8 @@ def categorical(logits, num_samples, dtype=None, seed=None, name=None):
             f"categorical: num_samples must be non-negative, received {num_samples}",
             "categorical")
     dtype = _dtype("categorical", dtypes.int64 if dtype is None else dtype, _INTS)
-    return _random_categorical.bind(logits, num_samples=num_samples, dtype=dtype,
-                                    seed=_op_seed(seed))
+    return _bind_draw(_random_categorical, (logits,), _op_seed(seed), num_samples=num_samples,
+                      dtype=dtype)
 
 
 # ------------------------------------------------------------------ tf.random.Generator
@@ -332,25 +418,31 @@ class Generator:
         self._counter += 1
         return seed
 
+    def _draw_seed(self):
+        # Traced: the generator advances when the graph runs, not when it is traced.
+        if context.graph is not None:
+            return _GeneratorSeedStream(self)
+        return self._next_seed()
+
     def normal(self, shape, mean=0.0, stddev=1.0, dtype=dtypes.float32, name=None):
         """Normal samples from this generator."""
-        return _normal("Generator.normal", shape, mean, stddev, dtype, self._next_seed())
+        return _normal("Generator.normal", shape, mean, stddev, dtype, self._draw_seed())
 
     def uniform(self, shape, minval=0, maxval=None, dtype=dtypes.float32, name=None):
         """Uniform samples in [minval, maxval) from this generator."""
-        return _uniform("Generator.uniform", shape, minval, maxval, dtype, self._next_seed())
+        return _uniform("Generator.uniform", shape, minval, maxval, dtype, self._draw_seed())
 
     def truncated_normal(self, shape, mean=0.0, stddev=1.0, dtype=dtypes.float32, name=None):
         """Truncated normal samples (within 2 standard deviations) from this generator."""
         return _truncated("Generator.truncated_normal", shape, mean, stddev, dtype,
-                          self._next_seed())
+                          self._draw_seed())
 
     def make_seeds(self, count=1):
         """A [2, count] int64 tensor of seeds for stateless ops."""
-        return _random_uniform_int.bind(as_operand("make_seeds", 0, dtypes.int64),
-                                        as_operand("make_seeds", dtypes.int64.max, dtypes.int64),
-                                        shape=(2, int(count)), dtype=dtypes.int64,
-                                        seed=self._next_seed())
+        return _bind_draw(_random_uniform_int,
+                          (as_operand("make_seeds", 0, dtypes.int64),
+                           as_operand("make_seeds", dtypes.int64.max, dtypes.int64)),
+                          self._draw_seed(), shape=(2, int(count)), dtype=dtypes.int64)
 
     def split(self, count=1):
         """`count` new generators, independent of this one and of each other."""

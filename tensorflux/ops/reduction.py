@@ -56,10 +56,20 @@ def _keep_shape(x, axis):
 
 def _kept(t, x, axis, keepdims):
     """A reduction's output or cotangent reshaped so that it broadcasts against x."""
-    return t if keepdims else array.reshape(t, _keep_shape(x, axis))
+    if keepdims:
+        return t
+    if x.shape.is_fully_defined():
+        return array.reshape(t, _keep_shape(x, axis))
+    for a in sorted(axis):  # unknown dims (traced): no static shape to reshape to
+        t = array.expand_dims(t, a)
+    return t
 
 
 def _count(x, axis):
+    if not all(x.shape[a] is not None for a in axis):
+        # Traced with unknown dims: the count is known only at run time.
+        sizes = array.shape(x, out_type=dtypes.int64)
+        return math.cast(reduce_prod(array.stack([sizes[a] for a in axis])), x.dtype)
     count = 1
     for a in axis:
         count *= x.shape[a]
@@ -69,7 +79,10 @@ def _count(x, axis):
 # ------------------------------------------------------------------ sums and means
 
 def _sum_vjp(g, x, out, axis, keepdims):
-    return (array.broadcast_to(_kept(g, x, axis, keepdims), x.shape),)
+    kept = _kept(g, x, axis, keepdims)
+    if not x.shape.is_fully_defined():
+        return (array._broadcast_like.bind(kept, x),)
+    return (array.broadcast_to(kept, x.shape),)
 
 
 # reduce_sum: the sum over `axis`; the cotangent broadcasts back over the reduced axes.

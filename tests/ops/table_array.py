@@ -262,3 +262,15 @@ ROWS = [
     Row("broadcast_to", lambda x: tf.broadcast_to(x, [2, 3, 2]),
         lambda x: np.broadcast_to(x, (2, 3, 2)), uniform((3, 1))),
 ]
+
+# Dynamic-shape primitives: what traced graphs use when static shapes have unknown dims.
+ROWS += [
+    Row("sum_to_dynamic_shape", array.sum_to_dynamic_shape,
+        lambda g, like: np.sum(g, axis=(0, 2), keepdims=True)[0], uniform((2, 3, 4), (3, 1)),
+        grad=(0,), second_order=True),
+    Row("broadcast_like", lambda x, like: array._broadcast_like.bind(x, like),
+        lambda x, like: np.broadcast_to(x, like.shape), uniform((3, 1), (2, 3, 4)), grad=(0,),
+        second_order=True),
+    Row("dynamic_shape", lambda x: array._dynamic_shape.bind(x, dtype=tf.int32),
+        lambda x: np.array(x.shape, np.int32), uniform((2, 3)), grad=()),
+]

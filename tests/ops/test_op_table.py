@@ -58,6 +58,10 @@ NOT_IN_TABLE = {
     "string_join",  # string tensors: tests/test_tensor.py
     "const",  # graph-only: made by tracing, tests/graph/
     "placeholder",  # graph-only: made by tracing, tests/graph/
+    # Control flow, printing and graph seeds: built by tracing (or print with no outputs),
+    # tested in tests/graph/test_control_flow.py and tests/graph/test_random_in_graph.py.
+    "cond", "stateful_cond", "while", "stateful_while", "while_grad", "print",
+    "random_seed_stream",
 }
 
 

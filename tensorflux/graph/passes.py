@@ -1,0 +1,688 @@
+"""Graph optimization passes that tf.function runs after each trace: algebraic simplification,
+constant folding, common-subexpression elimination, dead-code elimination and fusion of
+elementwise chains into one `fused_elementwise` kernel.
+
+Every pass rewrites the graph it is given in place and returns it (a pass is a function
+Graph -> Graph; `clone` gives an untouched copy to compare against). The rules all passes keep:
+
+- Nodes of stateful primitives (assign, print) and random draws are never removed, merged,
+  folded or moved, and neither are the nodes they depend on.
+- Program order is kept for every node that stays: it is what orders Variable reads and
+  assignments. A Variable read is never moved past an assignment to that Variable.
+- The tensor objects of `graph.outputs` (and of placeholders) stay valid: when a pass replaces
+  an output tensor by an equal earlier one, the output object takes the earlier one's place.
+- Gradients are unchanged: gradients traced inside a function are built before the passes
+  run, and a fused node is expanded back into its primitives when a tape watches the call.
+"""
+
+import contextlib
+import math
+
+from tensorflux import dtypes
+from tensorflux.backends import default_backend
+from tensorflux.graph.ir import GraphNode, SymbolicTensor, const_primitive, placeholder_primitive
+from tensorflux.primitive import Primitive, registry
+from tensorflux.tensor_shape import TensorShape
+from tensorflux.variable import Variable
+
+__all__ = ["optimize", "simplify", "fold_constants", "eliminate_common_subexpressions",
+           "eliminate_dead_code", "fuse_elementwise", "clone", "expand_fused",
+           "fused_elementwise_primitive", "disabled", "FOLD_LIMIT"]
+
+# Constant folding leaves results with more elements than this to run time: a folded
+# constant lives as long as the graph does.
+FOLD_LIMIT = 1_000_000
+# Constants with at most this many elements are compared by value (for CSE and x*1 rules).
+_SMALL_CONSTANT = 64
+
+
+
+class _State:
+    enabled = True
+
+
+_state = _State()
+
+
+@contextlib.contextmanager
+def disabled():
+    """Within this block, tf.function keeps the graphs it traces unoptimized (optimize() does
+    nothing): to look at a traced graph as written, or to run passes one by one.
+
+    >>> import tensorflux as tf
+    >>> from tensorflux.graph import passes
+    >>> with passes.disabled():
+    ...     g = tf.function(lambda x: x * 1.0).get_concrete_function(tf.TensorSpec([2])).graph
+    >>> [n.type for n in g.nodes]
+    ['placeholder', 'const', 'multiply']
+    """
+    previous = _state.enabled
+    _state.enabled = False
+    try:
+        yield
+    finally:
+        _state.enabled = previous
+
+
+# ------------------------------------------------------------------ the fused primitive
+
+def _fused_rule(*inputs, program):
+    from tensorflux.ops._core import aval, broadcast_shapes
+
+    shape = broadcast_shapes("fused_elementwise", *[x.shape for x in inputs]) if inputs \
+        else TensorShape([])
+    return aval(shape, program[-1][3])
+
+
+# fused_elementwise: a tree of elementwise primitives run as one kernel. `program` is a tuple
+# of instructions (kernel name, operand registers, attrs as sorted (name, value) pairs, result
+# DType); registers 0..n-1 are the node's inputs and register n+j is instruction j's result;
+# the last instruction's result is the output. No VJP (vjp=None): the passes run after
+# tracing, when gradients inside the function have already been built from the unfused ops,
+# and a tape watching a call sees the expanded primitives (see expand_fused).
+fused_elementwise_primitive = Primitive("fused_elementwise", shape_rule=_fused_rule)
+
+# Elementwise primitives that fusion may merge: their kernels broadcast their operands and
+# return new arrays (never views), and their primitive name is their kernel name.
+_ELEMENTWISE = frozenset("""
+add subtract multiply divide floordiv floormod pow maximum minimum atan2 mul_no_nan
+negative abs sign square sqrt rsqrt reciprocal exp expm1 log log1p sin cos tan tanh sinh cosh
+asin acos atan erf sigmoid softplus softsign round floor ceil conj
+relu relu6 elu
+equal not_equal less less_equal greater greater_equal
+logical_and logical_or logical_xor logical_not bitwise_not is_nan is_finite is_inf
+select cast
+""".split())
+
+
+def expand_fused(node, args):
+    """Runs a fused node's program by binding each original primitive on `args` (tensors):
+    used when a tape watches a call, or when the graph is inlined into another trace."""
+    registers = list(args)
+    for name, refs, attrs, _ in node.attrs["program"]:
+        registers.append(registry[name].bind(*[registers[r] for r in refs], **dict(attrs)))
+    return registers[-1]
+
+
+# ------------------------------------------------------------------ shared helpers
+
+def _pinned(node):
+    """Stateful nodes and random draws: never removed, merged, folded or moved."""
+    prim = node.primitive
+    return prim.stateful or prim.name.startswith("random_") or (
+        prim.multiple_results and not node.outputs)
+
+
+def _outputs(node):
+    return node.outputs if isinstance(node.outputs, tuple) else (node.outputs,)
+
+
+def _producer(x, name=None):
+    """The node making symbolic tensor x (if its primitive is `name`, when given)."""
+    if not isinstance(x, SymbolicTensor):
+        return None
+    node = x.node
+    if name is not None and node.primitive.name != name:
+        return None
+    return node
+
+
+def _is_const(x):
+    return isinstance(x, SymbolicTensor) and x.node.primitive is const_primitive
+
+
+def _const_values(x):
+    """The elements of a small numeric const as a Python list, else None."""
+    if not _is_const(x) or not (x.dtype.is_floating or x.dtype.is_integer or x.dtype.is_complex):
+        return None
+    value = x.node.attrs["value"]
+    size = getattr(value, "size", None)
+    if size is None or size > _SMALL_CONSTANT:
+        return None
+    flat = value.reshape(-1).tolist()
+    return flat if isinstance(flat, list) else [flat]
+
+
+def _const_all_equal(x, number):
+    values = _const_values(x)
+    return values is not None and all(v == number for v in values)
+
+
+def _same_type(x, out):
+    """x is a symbolic tensor with the same static shape (rank known) and dtype as out: the
+    value of out can be x itself. Variables never qualify: their value changes over time."""
+    return (isinstance(x, SymbolicTensor) and x.dtype is out.dtype
+            and x.shape.rank is not None and out.shape.rank is not None
+            and tuple(x.shape) == tuple(out.shape))
+
+
+class _Rewrite:
+    """Replacement of tensors by equal tensors, for passes that drop nodes."""
+
+    def __init__(self, graph):
+        self.graph = graph
+        self.output_ids = {id(t) for t in graph.outputs}
+        self.fixed_ids = self.output_ids | {id(t) for t in graph.inputs} | {
+            id(inner) for _, inner in graph.captures.values()}
+        self.subst = {}  # id(old) -> (old, new); old is kept so that its id stays unique
+
+    def resolve(self, x):
+        entry = self.subst.get(id(x))
+        while entry is not None:
+            x = entry[1]
+            entry = self.subst.get(id(x))
+        return x
+
+    def fix_inputs(self, node):
+        if any(id(x) in self.subst for x in node.inputs):
+            node.inputs = tuple(self.resolve(x) for x in node.inputs)
+
+    def can_replace(self, old, new):
+        new = self.resolve(new)
+        if old is new:
+            return False
+        if id(old) not in self.output_ids:
+            return True
+        # old is a graph output: it survives by taking new's place, which needs new to be an
+        # ordinary node's output that no one else pins.
+        return (isinstance(new, SymbolicTensor) and id(new) not in self.fixed_ids
+                and new.node.primitive is not placeholder_primitive)
+
+    def replace(self, old, new):
+        """Uses of old read new from now on (the caller then drops old's node)."""
+        new = self.resolve(new)
+        if id(old) not in self.output_ids:
+            self.subst[id(old)] = (old, new)
+            return
+        node = new.node
+        if isinstance(node.outputs, tuple):
+            node.outputs = tuple(old if o is new else o for o in node.outputs)
+        else:
+            node.outputs = old
+        old.node, old.index = node, new.index
+        self.subst[id(new)] = (new, old)
+        self.fixed_ids.add(id(old))
+
+    def finish(self, kept):
+        self.graph.nodes = kept
+        if self.subst:
+            for node in kept:
+                self.fix_inputs(node)
+
+
+def _prune_constant_table(graph):
+    """Forgets the trace-time table entries of const nodes that a pass removed."""
+    alive = {id(node) for node in graph.nodes}
+    table = getattr(graph, "_constants", None)
+    if table:
+        for key in [k for k, (_, t) in table.items() if id(t.node) not in alive]:
+            del table[key]
+
+
+# ------------------------------------------------------------------ 1. dead code
+
+def eliminate_dead_code(graph):
+    """Removes nodes whose outputs reach no graph output and no stateful node.
+
+    >>> import tensorflux as tf
+    >>> from tensorflux.graph import passes
+    >>> def f(x):
+    ...     unused = tf.exp(x)
+    ...     return x * 2.0
+    >>> with passes.disabled():
+    ...     g = tf.function(f).get_concrete_function(tf.TensorSpec([2])).graph
+    >>> [n.type for n in passes.eliminate_dead_code(g).nodes]
+    ['placeholder', 'const', 'multiply']
+    """
+    _dead_code(graph)
+    return graph
+
+
+def _dead_code(graph):
+    live = set()
+    stack = [t for t in graph.outputs if isinstance(t, SymbolicTensor)]
+    for node in graph.nodes:
+        if node.primitive is placeholder_primitive or _pinned(node):
+            live.add(id(node))
+            stack.extend(node.inputs)
+    while stack:
+        x = stack.pop()
+        if isinstance(x, SymbolicTensor) and id(x.node) not in live:
+            live.add(id(x.node))
+            stack.extend(x.node.inputs)
+    kept = [node for node in graph.nodes if id(node) in live]
+    changed = len(kept) != len(graph.nodes)
+    if changed:
+        graph.nodes = kept
+        _prune_constant_table(graph)
+    return changed
+
+
+# ------------------------------------------------------------------ 2. constant folding
+
+def fold_constants(graph, limit=FOLD_LIMIT):
+    """Evaluates nodes whose inputs are all constants (with the default backend's kernels)
+    and makes them const nodes; results over `limit` elements and random draws stay.
+
+    >>> import tensorflux as tf
+    >>> from tensorflux.graph import passes
+    >>> with passes.disabled():
+    ...     g = tf.function(lambda x: x * (tf.constant(2.0) + 1.0)).get_concrete_function(
+    ...         tf.TensorSpec([2])).graph
+    >>> [n.type for n in passes.fold_constants(g).nodes]
+    ['placeholder', 'const', 'const', 'const', 'multiply']
+    """
+    _fold(graph, limit)
+    return graph
+
+
+def _fold(graph, limit=FOLD_LIMIT):
+    backend = default_backend()
+    changed = False
+    for node in graph.nodes:
+        prim = node.primitive
+        if prim.kernel is None or prim.multiple_results or _pinned(node):
+            continue
+        out = node.outputs
+        size = out.shape.num_elements()
+        if size is not None and size > limit:
+            continue
+        try:
+            if prim.name == "fill_like":
+                # Depends only on its input's shape, which is often static (zeros_like in
+                # gradients): foldable whatever computes the input.
+                if not out.shape.is_fully_defined():
+                    continue
+                value = backend.fill(tuple(out.shape), node.attrs["value"], node.attrs["dtype"])
+            elif all(_is_const(x) for x in node.inputs):
+                kernel = getattr(backend, prim.kernel)
+                value = kernel(*[x.node.attrs["value"] for x in node.inputs], **node.attrs)
+            else:
+                continue
+        except Exception:  # noqa: BLE001 - the error shows when the graph runs, as unfolded
+            continue
+        if getattr(value, "size", 0) > limit:
+            continue
+        node.primitive = const_primitive
+        node.inputs = ()
+        node.attrs = {"value": value, "dtype": out.dtype}
+        changed = True
+    return changed
+
+
+# ------------------------------------------------------------------ 3. common subexpressions
+
+def eliminate_common_subexpressions(graph):
+    """Merges nodes with the same primitive, inputs and attributes into the first one.
+
+    A Variable input counts as the same input only if no stateful node (an assign) wrote
+    that Variable between the two nodes; attributes that are arrays or other unhashable
+    objects are equal only when they are the same object.
+
+    >>> import tensorflux as tf
+    >>> from tensorflux.graph import passes
+    >>> with passes.disabled():
+    ...     g = tf.function(lambda x: tf.exp(x) + tf.exp(x)).get_concrete_function(
+    ...         tf.TensorSpec([2])).graph
+    >>> [n.type for n in passes.eliminate_common_subexpressions(g).nodes]
+    ['placeholder', 'exp', 'add']
+    """
+    _cse(graph)
+    return graph
+
+
+def _cse(graph):
+    rewrite = _Rewrite(graph)
+    versions = {}  # id(Variable) -> writes so far
+    epoch = 0  # stateful nodes that write no Variable input (print, nested bodies...)
+    seen = {}
+    kept = []
+    changed = False
+    for node in graph.nodes:
+        rewrite.fix_inputs(node)
+        if node.primitive is placeholder_primitive:
+            kept.append(node)
+            continue
+        if _pinned(node):
+            variables = [x for x in node.inputs if isinstance(x, Variable)]
+            for v in variables:
+                versions[id(v)] = versions.get(id(v), 0) + 1
+            if not variables and not node.primitive.name.startswith("random_"):
+                epoch += 1
+            kept.append(node)
+            continue
+        key = _node_key(node, versions, epoch)
+        first = seen.get(key) if key is not None else None
+        if first is not None:
+            pairs = list(zip(_outputs(node), _outputs(first)))
+            if all(rewrite.can_replace(old, new) for old, new in pairs):
+                for old, new in pairs:
+                    rewrite.replace(old, new)
+                changed = True
+                continue
+        elif key is not None:
+            seen[key] = node
+        kept.append(node)
+    rewrite.finish(kept)
+    if changed:
+        _prune_constant_table(graph)
+    return changed
+
+
+def _node_key(node, versions, epoch):
+    if node.primitive is const_primitive:
+        return _const_key(node)
+    inputs = []
+    for x in node.inputs:
+        if isinstance(x, Variable):
+            inputs.append(("var", id(x), versions.get(id(x), 0), epoch))
+        else:
+            inputs.append(id(x))
+    attrs = tuple((k, _attr_key(v)) for k, v in sorted(node.attrs.items()))
+    return (node.primitive.name, tuple(inputs), attrs)
+
+
+def _const_key(node):
+    value = node.attrs["value"]
+    dtype = node.attrs["dtype"]
+    size = getattr(value, "size", None)
+    if size is None or size > _SMALL_CONSTANT or dtype is dtypes.string or \
+            getattr(getattr(value, "dtype", None), "kind", "O") == "O":
+        return None
+    return ("const", dtype, tuple(value.shape), value.tobytes())
+
+
+def _attr_key(value):
+    """A key equal for equal attribute values; identity for anything not plainly comparable."""
+    if isinstance(value, tuple):
+        return ("tuple", tuple(_attr_key(v) for v in value))
+    if isinstance(value, float):
+        # -0.0 == 0.0, but they are different attributes (a fill value, a clip bound).
+        return (float, value, math.copysign(1.0, value))
+    if value is None or isinstance(value, (bool, int, str, bytes, complex)):
+        return (type(value), value)
+    if isinstance(value, (dtypes.DType, TensorShape)):
+        return (type(value), value)
+    return ("id", id(value))
+
+
+# ------------------------------------------------------------------ 4. algebraic simplification
+
+def simplify(graph):
+    """Algebraic rewrites: x*1, 1*x, x+0, 0+x, x-0, x/1 (when broadcasting the constant does
+    not change the result's shape or dtype), transpose of transpose, reshape of reshape, cast
+    to the same dtype, identity of a computed tensor, negative(negative(x)).
+
+    >>> import tensorflux as tf
+    >>> from tensorflux.graph import passes
+    >>> with passes.disabled():
+    ...     g = tf.function(lambda x: tf.exp(x) * 1.0 + 0.0).get_concrete_function(
+    ...         tf.TensorSpec([2])).graph
+    >>> [n.type for n in passes.eliminate_dead_code(passes.simplify(g)).nodes]
+    ['placeholder', 'exp']
+    """
+    _simplify(graph)
+    return graph
+
+
+def _simplify(graph):
+    rewrite = _Rewrite(graph)
+    kept = []
+    changed = False
+    for node in graph.nodes:
+        rewrite.fix_inputs(node)
+        if node.primitive.multiple_results or _pinned(node) or node.primitive.kernel is None:
+            kept.append(node)
+            continue
+        rewritten, same = _simplified(node)
+        changed = changed or rewritten
+        if same is not None and rewrite.can_replace(node.outputs, same):
+            rewrite.replace(node.outputs, same)
+            changed = True
+            continue
+        kept.append(node)
+    rewrite.finish(kept)
+    return changed
+
+
+def _simplified(node):
+    """(whether node was rewritten in place, a tensor equal to its output or None)."""
+    name = node.primitive.name
+    inputs = node.inputs
+    out = node.outputs
+    if name in ("multiply", "add"):
+        unit = 1 if name == "multiply" else 0
+        for keep, other in ((0, 1), (1, 0)):
+            if _const_all_equal(inputs[other], unit) and _same_type(inputs[keep], out):
+                return False, inputs[keep]
+    elif name in ("subtract", "divide"):
+        unit = 0 if name == "subtract" else 1
+        if _const_all_equal(inputs[1], unit) and _same_type(inputs[0], out):
+            return False, inputs[0]
+    elif name == "cast":
+        if inputs[0].dtype is node.attrs["dtype"] and _same_type(inputs[0], out):
+            return False, inputs[0]
+    elif name == "identity":
+        if _same_type(inputs[0], out):
+            return False, inputs[0]
+    elif name == "negative":
+        inner = _producer(inputs[0], "negative")
+        if inner is not None and _same_type(inner.inputs[0], out):
+            return False, inner.inputs[0]
+    elif name == "transpose":
+        return _simplified_transpose(node)
+    elif name == "reshape":
+        return _simplified_reshape(node)
+    return False, None
+
+
+def _simplified_transpose(node):
+    x = node.inputs[0]
+    perm = tuple(node.attrs["perm"])
+    rewritten = False
+    inner = _producer(x, "transpose")
+    if inner is not None and isinstance(inner.inputs[0], SymbolicTensor):
+        inner_perm = tuple(inner.attrs["perm"])
+        perm = tuple(inner_perm[p] for p in perm)
+        x = inner.inputs[0]
+        node.inputs = (x,)
+        node.attrs = {**node.attrs, "perm": perm}
+        rewritten = True
+    if perm == tuple(range(len(perm))) and _same_type(x, node.outputs):
+        return rewritten, x
+    return rewritten, None
+
+
+def _simplified_reshape(node):
+    x = node.inputs[0]
+    shape = tuple(node.attrs["shape"])
+    rewritten = False
+    inner = _producer(x, "reshape")
+    if inner is not None and isinstance(inner.inputs[0], SymbolicTensor):
+        x = inner.inputs[0]
+        node.inputs = (x,)
+        rewritten = True
+    if -1 not in shape and x.shape.is_fully_defined() and tuple(x.shape) == shape \
+            and _same_type(x, node.outputs):
+        return rewritten, x
+    return rewritten, None
+
+
+# ------------------------------------------------------------------ 5. elementwise fusion
+
+def fuse_elementwise(graph):
+    """Replaces each maximal tree of elementwise nodes, whose inner results have one consumer
+    and are not graph outputs, by one `fused_elementwise` node at the root's place.
+
+    >>> import tensorflux as tf
+    >>> from tensorflux.graph import passes
+    >>> with passes.disabled():
+    ...     g = tf.function(lambda x: tf.sigmoid(x * 2.0 + 1.0)).get_concrete_function(
+    ...         tf.TensorSpec([2])).graph
+    >>> [n.type for n in passes.fuse_elementwise(g).nodes]
+    ['placeholder', 'const', 'const', 'fused_elementwise']
+    """
+    _fuse(graph)
+    return graph
+
+
+def _fusable(node):
+    prim = node.primitive
+    if prim.name not in _ELEMENTWISE or prim.multiple_results or prim.kernel != prim.name:
+        return False
+    for x in node.inputs:
+        if x.dtype is dtypes.string:
+            return False
+    return node.outputs.dtype is not dtypes.string
+
+
+def _fuse(graph):
+    nodes = graph.nodes
+    position = {id(node): i for i, node in enumerate(nodes)}
+    consumers = {}
+    writes = {}  # id(Variable) -> positions of the stateful nodes that take it as input
+    for i, node in enumerate(nodes):
+        for x in node.inputs:
+            consumers.setdefault(id(x), set()).add(id(node))
+            if isinstance(x, Variable) and _pinned(node):
+                writes.setdefault(id(x), []).append(i)
+    output_ids = {id(t) for t in graph.outputs}
+
+    def movable(member, root_position):
+        # A member runs at the root's place: no Variable it reads may be written in between.
+        start = position[id(member)]
+        for x in member.inputs:
+            if isinstance(x, Variable):
+                if any(start < w < root_position for w in writes.get(id(x), ())):
+                    return False
+        return True
+
+    group_of = {}
+    groups = []
+    for root in reversed(nodes):
+        if id(root) in group_of or not _fusable(root):
+            continue
+        root_position = position[id(root)]
+        members = [root]
+        group_of[id(root)] = root
+        frontier = [root]
+        while frontier:
+            member = frontier.pop()
+            for x in member.inputs:
+                if not isinstance(x, SymbolicTensor) or id(x) in output_ids:
+                    continue
+                producer = x.node
+                if (id(producer) in group_of or id(producer) not in position
+                        or not _fusable(producer) or len(consumers[id(x)]) != 1
+                        or not movable(producer, root_position)):
+                    continue
+                members.append(producer)
+                group_of[id(producer)] = root
+                frontier.append(producer)
+        if len(members) > 1:
+            groups.append(members)
+    if not groups:
+        return False
+    replaced = {}
+    for members in groups:
+        fused = _fused_node(graph, sorted(members, key=lambda n: position[id(n)]))
+        for member in members:
+            replaced[id(member)] = None
+        replaced[id(members[0])] = fused
+    kept = []
+    for node in nodes:
+        if id(node) not in replaced:
+            kept.append(node)
+        elif replaced[id(node)] is not None:
+            kept.append(replaced[id(node)])
+    graph.nodes = kept
+    return True
+
+
+def _fused_node(graph, members):
+    """One fused node computing members (in program order; the last one is the root)."""
+    produced = {id(m.outputs) for m in members}
+    inputs = []
+    register = {}
+    for member in members:
+        for x in member.inputs:
+            if id(x) not in produced and id(x) not in register:
+                register[id(x)] = len(inputs)
+                inputs.append(x)
+    program = []
+    for member in members:
+        refs = tuple(register[id(x)] for x in member.inputs)
+        attrs = tuple(sorted(member.attrs.items()))
+        program.append((member.primitive.name, refs, attrs, member.outputs.dtype))
+        register[id(member.outputs)] = len(inputs) + len(program) - 1
+    root = members[-1]
+    out = root.outputs
+    fused = GraphNode(fused_elementwise_primitive, tuple(inputs), {"program": tuple(program)},
+                      out, graph.unique_name("fused_elementwise"), graph)
+    out.node, out.index = fused, 0
+    return fused
+
+
+# ------------------------------------------------------------------ the pipeline
+
+def optimize(graph):
+    """All passes, in order: simplify, fold constants and merge common subexpressions until
+    nothing changes, then remove dead code and fuse elementwise chains. Idempotent; does
+    nothing inside a `disabled()` block.
+
+    >>> import tensorflux as tf
+    >>> f = tf.function(lambda x: tf.nn.relu(x * 2.0 + 1.0) * 1.0)
+    >>> g = f.get_concrete_function(tf.TensorSpec([2])).graph  # optimize ran after the trace
+    >>> [n.type for n in g.nodes]
+    ['placeholder', 'const', 'const', 'fused_elementwise']
+    """
+    if not _state.enabled:
+        return graph
+    for _ in range(8):
+        changed = _simplify(graph)
+        changed = _fold(graph) or changed
+        changed = _cse(graph) or changed
+        changed = _dead_code(graph) or changed
+        if not changed:
+            break
+    _fuse(graph)
+    _dead_code(graph)
+    return graph
+
+
+def clone(graph):
+    """A copy of graph with new nodes and tensors (same Variables, same constant values), to
+    keep an unoptimized version for comparison.
+
+    >>> import tensorflux as tf
+    >>> from tensorflux.graph import passes
+    >>> with passes.disabled():
+    ...     g = tf.function(lambda x: x + 1.0).get_concrete_function(tf.TensorSpec([2])).graph
+    >>> copy = passes.clone(g)
+    >>> [n.type for n in copy.nodes] == [n.type for n in g.nodes], copy.nodes[0] is g.nodes[0]
+    (True, False)
+    """
+    from tensorflux.graph.ir import Graph
+
+    new = Graph(name=graph.name, outer=graph.outer)
+    mapping = {}
+
+    def tensor(x):
+        return mapping.get(id(x), x)
+
+    for node in graph.nodes:
+        copy = GraphNode(node.primitive, tuple(tensor(x) for x in node.inputs),
+                         dict(node.attrs), None, node.name, new)
+        outputs = []
+        for o in _outputs(node):
+            t = SymbolicTensor(o.shape, o.dtype, copy, o.index)
+            mapping[id(o)] = t
+            outputs.append(t)
+        copy.outputs = tuple(outputs) if isinstance(node.outputs, tuple) else outputs[0]
+        new.nodes.append(copy)
+        new._names[node.name] = 1
+    new._names.update(graph._names)
+    new.inputs = [tensor(t) for t in graph.inputs]
+    new.outputs = [tensor(t) for t in graph.outputs]
+    new.captures = {key: (outer, tensor(inner)) for key, (outer, inner) in graph.captures.items()}
+    return new

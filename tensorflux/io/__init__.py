@@ -1,0 +1,1 @@
+"""tensorflux.io: file-level helpers (atomic writes)."""

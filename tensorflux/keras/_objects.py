@@ -1,0 +1,113 @@
+"""Lookup, serialize and deserialize for the Keras object modules (allowlists only, no imports).
+
+activations, initializers, regularizers, constraints, losses and metrics each keep an explicit
+dict of the names they accept; these helpers turn Keras identifiers (None, a name, a Keras 3
+config dict, a class, an instance or a callable) into objects through that dict alone, so a
+config can never make tensorflux import or run anything it did not list.
+"""
+
+import inspect
+import re
+
+__all__ = ["serialize_object", "deserialize_object", "get_object", "snake_case"]
+
+
+def snake_case(name):
+    """Keras's `to_snake_case`: "GlorotUniform" -> "glorot_uniform", "L1L2" -> "l1l2"."""
+    name = re.sub(r"\W+", "", name)
+    name = re.sub("(.)([A-Z][a-z]+)", r"\1_\2", name)
+    return re.sub("([a-z])([A-Z])", r"\1_\2", name).lower()
+
+
+def serialize_object(obj, module, allowlist):
+    """Keras 3's dict form of `obj`: module, class_name, config, registered_name."""
+    if obj is None:
+        return None
+    if inspect.isfunction(obj) or inspect.isbuiltin(obj):
+        name = obj.__name__
+        if allowlist.get(name) is obj:
+            return {"module": module, "class_name": "function", "config": name,
+                    "registered_name": name}
+        return {"module": obj.__module__, "class_name": "function", "config": name,
+                "registered_name": name}
+    cls = type(obj)
+    if not hasattr(obj, "get_config"):
+        raise ValueError(f"Cannot serialize {obj!r}: it is neither a function nor an object "
+                         f"with get_config()")
+    known = allowlist.get(cls.__name__) is cls
+    return {"module": module if known else cls.__module__, "class_name": cls.__name__,
+            "config": obj.get_config(),
+            "registered_name": None if known else cls.__name__}
+
+
+def _lookup(name, allowlist, custom_objects, kind):
+    if custom_objects and name in custom_objects:
+        return custom_objects[name]
+    if name in allowlist:
+        return allowlist[name]
+    registered = _registered(name)
+    if registered is not None:
+        return registered
+    raise ValueError(f"Could not interpret {kind} identifier: {name!r}. Known names: "
+                     f"{', '.join(sorted(allowlist))}")
+
+
+def _registered(name):
+    """An object registered with keras.saving.register_keras_serializable, when available."""
+    try:
+        from tensorflux.keras.saving import serialization
+    except ImportError:
+        return None
+    getter = getattr(serialization, "get_registered_object", None)
+    return getter(name) if getter is not None else None
+
+
+def deserialize_object(config, allowlist, kind, custom_objects=None):
+    """An object from a name or a Keras (2 or 3) config dict, resolved via `allowlist`."""
+    if config is None:
+        return None
+    if isinstance(config, str):
+        return _lookup(config, allowlist, custom_objects, kind)
+    if not isinstance(config, dict) or "class_name" not in config:
+        raise ValueError(f"Could not interpret {kind} identifier: {config!r}")
+    class_name = config["class_name"]
+    inner = config.get("config", {})
+    if class_name == "function":
+        name = config.get("registered_name") or inner
+        if isinstance(name, str) and ">" in name:
+            name = name.split(">", 1)[1]
+        if custom_objects and inner in custom_objects:
+            return custom_objects[inner]
+        found = _lookup(inner if inner in allowlist else name, allowlist, custom_objects, kind)
+        return found
+    name = config.get("registered_name") or class_name
+    if custom_objects and name in custom_objects:
+        cls = custom_objects[name]
+    elif class_name in allowlist:
+        cls = allowlist[class_name]
+    else:
+        cls = _lookup(name, allowlist, custom_objects, kind)
+    if inner is None:
+        inner = {}
+    if not inspect.isclass(cls):
+        return cls
+    if hasattr(cls, "from_config"):
+        return cls.from_config(dict(inner))
+    return cls(**inner)
+
+
+def get_object(identifier, allowlist, kind, instantiate_class=True):
+    """Keras's `<module>.get`: None, a name, a config dict, a class, an instance or a callable."""
+    if identifier is None:
+        return None
+    if isinstance(identifier, dict):
+        obj = deserialize_object(identifier, allowlist, kind)
+    elif isinstance(identifier, str):
+        obj = _lookup(identifier, allowlist, None, kind)
+    else:
+        obj = identifier
+    if inspect.isclass(obj) and instantiate_class:
+        return obj()
+    if callable(obj):
+        return obj
+    raise ValueError(f"Could not interpret {kind} identifier: {identifier!r}")

@@ -1,0 +1,1 @@
+"""The Keras engine: symbolic KerasTensors, graph Nodes, Input, and tracing helpers."""

@@ -1,0 +1,87 @@
+"""InputLayer and keras.Input: the entry points of a Functional graph."""
+
+from tensorflux.keras import backend
+from tensorflux.keras.engine.keras_tensor import KerasTensor, Node, _standard_shape
+from tensorflux.keras.layers.base import Layer
+
+__all__ = ["Input", "InputLayer"]
+
+
+class InputLayer(Layer):
+    """The layer that owns a Functional model's input KerasTensor (no weights, no call).
+
+    >>> from tensorflux import keras
+    >>> keras.layers.InputLayer(shape=(4,), name="x").batch_shape
+    (None, 4)
+    """
+
+    def __init__(self, shape=None, batch_size=None, dtype=None, sparse=None, batch_shape=None,
+                 input_tensor=None, optional=False, name=None, **kwargs):
+        input_shape = kwargs.pop("input_shape", None)
+        batch_input_shape = kwargs.pop("batch_input_shape", None)
+        kwargs.pop("ragged", None)
+        if shape is None and input_shape is not None:
+            shape = input_shape
+        if batch_shape is None and batch_input_shape is not None:
+            batch_shape = batch_input_shape
+        super().__init__(name=name, **kwargs)
+        if shape is not None and batch_shape is not None:
+            raise ValueError("You cannot pass both `shape` and `batch_shape` at the same time.")
+        if batch_size is not None and batch_shape is not None:
+            raise ValueError("You cannot pass both `batch_size` and `batch_shape` at the same "
+                             "time.")
+        if shape is None and batch_shape is None and input_tensor is None:
+            raise ValueError("You must pass a `shape` argument.")
+        if input_tensor is not None:
+            if not isinstance(input_tensor, KerasTensor):
+                raise ValueError("Argument `input_tensor` must be a KerasTensor. Received "
+                                 f"invalid type: input_tensor={input_tensor} "
+                                 f"(of type {type(input_tensor)})")
+            batch_shape = input_tensor.shape
+            dtype = dtype or input_tensor.dtype
+        elif batch_shape is None:
+            batch_shape = (batch_size,) + _standard_shape(shape)
+        self._batch_shape = _standard_shape(batch_shape)
+        self._dtype = backend.standardize_dtype(dtype)
+        self.sparse = bool(sparse)
+        self.optional = optional
+        self.built = True
+        tensor = KerasTensor(self._batch_shape, self._dtype, sparse=self.sparse, name=self.name)
+        Node(self, (), {}, tensor)
+        self._output_tensor = tensor
+
+    @property
+    def batch_shape(self):
+        return self._batch_shape
+
+    @property
+    def dtype(self):
+        return self._dtype
+
+    def call(self):
+        return None
+
+    def get_config(self):
+        return {"batch_shape": self._batch_shape, "dtype": self._dtype, "sparse": self.sparse,
+                "ragged": False, "name": self.name, "optional": self.optional}
+
+    @classmethod
+    def from_config(cls, config):
+        config = dict(config)
+        config.pop("ragged", None)
+        config.pop("trainable", None)
+        return cls(**config)
+
+
+def Input(shape=None, batch_size=None, dtype=None, sparse=None, batch_shape=None, name=None,
+          tensor=None, optional=False):
+    """A symbolic input of a Functional model: a KerasTensor with a None batch dimension.
+
+    >>> from tensorflux import keras
+    >>> keras.Input(shape=(3,), batch_size=2).shape
+    (2, 3)
+    """
+    layer = InputLayer(shape=shape, batch_size=batch_size, dtype=dtype, sparse=sparse,
+                       batch_shape=batch_shape, name=name, input_tensor=tensor,
+                       optional=optional)
+    return layer.output

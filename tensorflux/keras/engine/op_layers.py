@@ -1,0 +1,92 @@
+"""Op layers: what Python operators on KerasTensors (x + y, x[:, 0], -x) become in a
+Functional graph, named and serialized as Keras 3's op classes (`keras.src.ops.numpy.Add`)."""
+
+from tensorflux.keras import backend
+from tensorflux.keras.layers.base import Layer
+
+__all__ = ["OpLayer", "GetItem", "make_op_layer", "OP_CLASSES"]
+
+
+def _fn(name):
+    import tensorflux as tf
+
+    table = {
+        "add": tf.math.add, "subtract": tf.math.subtract, "multiply": tf.math.multiply,
+        "true_divide": tf.math.truediv, "floor_divide": tf.math.floordiv,
+        "mod": tf.math.floormod, "power": tf.math.pow, "matmul": tf.linalg.matmul,
+        "negative": tf.math.negative, "absolute": tf.math.abs, "less": tf.math.less,
+        "less_equal": tf.math.less_equal, "greater": tf.math.greater,
+        "greater_equal": tf.math.greater_equal, "equal": tf.math.equal,
+        "not_equal": tf.math.not_equal,
+    }
+    return table[name]
+
+
+class OpLayer(Layer):
+    """A weightless layer applying one tensorflux op; excluded from `Model.layers`."""
+
+    op_name = None
+    keras_module = "keras.src.ops.numpy"
+
+    def __init__(self, name=None, **kwargs):
+        super().__init__(name=name or backend.auto_name(type(self).__name__), **kwargs)
+        self.built = True
+
+    def call(self, *args):
+        return _fn(self.op_name)(*args)
+
+    def get_config(self):
+        return {"name": self.name}
+
+
+class GetItem(OpLayer):
+    op_name = "get_item"
+
+    def call(self, x, key):
+        if isinstance(key, list):
+            key = tuple(key)
+        return x[key]
+
+
+class Cast(OpLayer):
+    op_name = "cast"
+    keras_module = "keras.src.ops.core"
+
+    def __init__(self, dtype=None, name=None, **kwargs):
+        super().__init__(name=name, **kwargs)
+        self.target_dtype = backend.standardize_dtype(dtype)
+
+    def call(self, x):
+        import tensorflux as tf
+
+        return tf.cast(x, self.target_dtype)
+
+    def get_config(self):
+        return {"name": self.name, "dtype": self.target_dtype}
+
+
+class Reshape(OpLayer):
+    op_name = "reshape"
+
+    def call(self, x, new_shape):
+        import tensorflux as tf
+
+        return tf.reshape(x, [-1 if d is None else d for d in new_shape])
+
+
+def _class_name(op_name):
+    return "".join(part.capitalize() for part in op_name.split("_"))
+
+
+OP_CLASSES = {"GetItem": GetItem, "Cast": Cast, "Reshape": Reshape}
+for _name in ("add", "subtract", "multiply", "true_divide", "floor_divide", "mod", "power",
+              "matmul", "negative", "absolute", "less", "less_equal", "greater",
+              "greater_equal", "equal", "not_equal"):
+    OP_CLASSES[_class_name(_name)] = type(_class_name(_name), (OpLayer,),
+                                          {"op_name": _name, "__module__": __name__})
+_BY_OP = {cls.op_name: cls for cls in OP_CLASSES.values()}
+
+
+def make_op_layer(op_name, fn=None, **kwargs):
+    """A new op layer instance for `op_name` ("add", "get_item", "cast"...)."""
+    return _BY_OP[op_name](**kwargs)

@@ -1,0 +1,1020 @@
+"""keras.layers.Layer: weights, building on first call, attribute tracking, training flag,
+losses, symbolic (Functional) calls, config; plus InputSpec and its shape checks."""
+
+import functools
+import inspect
+import threading
+
+from tensorflux.keras import backend
+from tensorflux.keras.engine import tree
+from tensorflux.keras.engine.keras_tensor import (
+    KerasTensor,
+    Node,
+    any_symbolic_tensors,
+    shape_of,
+    trace_output_spec,
+    trace_state,
+)
+from tensorflux.variable import Variable
+
+__all__ = ["InputSpec", "KerasVariable", "Layer"]
+
+
+class KerasVariable(Variable):
+    """A tf.Variable made by `Layer.add_weight`: it also knows its layer path and regularizer.
+
+    `name` is the weight's own name ("kernel") and `path` adds the layer ("dense/kernel"),
+    as in Keras 3.
+    """
+
+    def __init__(self, *args, path=None, regularizer=None, **kwargs):
+        super().__init__(*args, **kwargs)
+        self.path = path or self._name
+        self.regularizer = regularizer
+        self.overwrite_with_gradient = False
+
+    @property
+    def name(self):
+        return self._name
+
+    def __repr__(self):
+        return (f"<KerasVariable path={self.path}, shape={tuple(self.shape)}, "
+                f"dtype={self.dtype.name}, trainable={self.trainable}>")
+
+
+class InputSpec:
+    """What a layer accepts: dtype, rank (ndim/min_ndim/max_ndim), full shape or some axes.
+
+    >>> from tensorflux import keras
+    >>> keras.layers.InputSpec(min_ndim=2, axes={-1: 8}).axes
+    {-1: 8}
+    """
+
+    def __init__(self, dtype=None, shape=None, ndim=None, max_ndim=None, min_ndim=None,
+                 axes=None, allow_last_axis_squeeze=False, name=None, optional=False):
+        self.dtype = None if dtype is None else backend.standardize_dtype(dtype)
+        self.shape = None if shape is None else tuple(shape)
+        self.ndim = len(self.shape) if self.shape is not None else ndim
+        self.max_ndim = max_ndim
+        self.min_ndim = min_ndim
+        self.axes = dict(axes or {})
+        self.allow_last_axis_squeeze = allow_last_axis_squeeze
+        self.name = name
+        self.optional = optional
+
+    def __repr__(self):
+        parts = [f"{k}={v}" for k, v in (("dtype", self.dtype), ("shape", self.shape),
+                                          ("ndim", self.ndim), ("max_ndim", self.max_ndim),
+                                          ("min_ndim", self.min_ndim), ("axes", self.axes))
+                 if v]
+        return f"InputSpec({', '.join(parts)})"
+
+    def get_config(self):
+        return {"dtype": self.dtype, "shape": self.shape, "ndim": self.ndim,
+                "max_ndim": self.max_ndim, "min_ndim": self.min_ndim, "axes": self.axes}
+
+    @classmethod
+    def from_config(cls, config):
+        return cls(**config)
+
+
+def _describe(layer):
+    return f"{layer.__class__.__name__} '{layer.name}'"
+
+
+def _format_shape(shape):
+    return "(" + ", ".join("None" if d is None else str(d) for d in shape) + \
+        ("," if len(shape) == 1 else "") + ")"
+
+
+def input_shape_error(layer, expectation, shape):
+    """The ValueError layers raise for a bad input: names the layer, expected and received."""
+    return ValueError(f"{_describe(layer)} expected an input {expectation}, received shape "
+                      f"{_format_shape(shape)}")
+
+
+def check_input_spec(layer, specs, inputs):
+    """Raises input_shape_error when `inputs` does not satisfy `specs` (one spec per input)."""
+    if not specs:
+        return
+    flat = tree.flatten(inputs)
+    if not isinstance(specs, (list, tuple)):
+        specs = [specs]
+    if len(specs) > 1 and len(flat) != len(specs):
+        raise ValueError(f"{_describe(layer)} expects {len(specs)} input(s), but it received "
+                         f"{len(flat)} input tensors.")
+    for spec, x in zip(specs, flat):
+        if spec is None or x is None:
+            continue
+        shape = shape_of(x)
+        if shape is None:
+            continue
+        rank = len(shape)
+        if spec.ndim is not None and not spec.allow_last_axis_squeeze and rank != spec.ndim:
+            raise input_shape_error(layer, f"of rank {spec.ndim}", shape)
+        if spec.max_ndim is not None and rank > spec.max_ndim:
+            raise input_shape_error(layer, f"of rank <= {spec.max_ndim}", shape)
+        if spec.min_ndim is not None and rank < spec.min_ndim:
+            raise input_shape_error(layer, f"of rank >= {spec.min_ndim}", shape)
+        for axis, value in spec.axes.items():
+            if value is None:
+                continue
+            if axis >= rank or axis < -rank:
+                raise input_shape_error(layer, f"with an axis {axis} of size {value}", shape)
+            if shape[axis] not in (value, None):
+                where = "last dimension" if axis == -1 else f"dimension {value} at axis {axis}"
+                if axis == -1:
+                    raise input_shape_error(layer, f"with {where} {value}", shape)
+                raise input_shape_error(layer, f"with {where}", shape)
+        if spec.shape is not None:
+            for expected, got in zip(spec.shape, shape):
+                if expected is not None and got is not None and expected != got:
+                    raise input_shape_error(layer, f"of shape {_format_shape(spec.shape)}",
+                                            shape)
+
+
+class _CallContext(threading.local):
+    def __init__(self):
+        self.entry = None  # the outermost layer being called
+        self.training = None
+
+
+_call_context = _CallContext()
+
+
+class _TrackedList(list):
+    """A list attribute of a layer: layers and variables appended later are tracked too."""
+
+    def __init__(self, values, owner):
+        super().__init__(values)
+        self._owner = owner
+
+    def append(self, value):
+        self._owner._track(value)
+        super().append(value)
+
+    def extend(self, values):
+        values = list(values)
+        for value in values:
+            self._owner._track(value)
+        super().extend(values)
+
+    def insert(self, index, value):
+        self._owner._track(value)
+        super().insert(index, value)
+
+    def __setitem__(self, index, value):
+        self._owner._track(value)
+        super().__setitem__(index, value)
+
+    def __reduce__(self):
+        return list, (list(self),)
+
+
+# Attributes the engine manages itself: never scanned for sublayers or variables.
+_UNTRACKED = frozenset({
+    "_layers", "_trainable_variables", "_non_trainable_variables", "_inbound_nodes",
+    "_outbound_nodes", "_losses", "_functional", "_operations", "_nodes", "_nodes_by_depth",
+    "_inputs", "_outputs", "_inputs_struct", "_outputs_struct", "_run_order",
+    "_build_shapes_dict", "input_spec", "_output_tensor", "_input_tensor",
+})
+
+
+def _wrap_build(build):
+    """Makes a subclass's build record its input shapes and mark the layer built."""
+    if getattr(build, "_keras_wrapped", False):
+        return build
+    signature = inspect.signature(build)
+
+    @functools.wraps(build)
+    def wrapped(self, *args, **kwargs):
+        build(self, *args, **kwargs)
+        try:
+            bound = signature.bind(self, *args, **kwargs).arguments
+        except TypeError:
+            bound = {}
+        bound.pop(next(iter(signature.parameters)), None)
+        shapes = {k: _freeze_shape(v) for k, v in bound.items()}
+        if shapes:
+            object.__setattr__(self, "_build_shapes_dict", shapes)
+        object.__setattr__(self, "built", True)
+
+    wrapped._keras_wrapped = True
+    return wrapped
+
+
+def _freeze_shape(shape):
+    """Shapes (TensorShape, list) as tuples, nested structures kept."""
+    if shape is None:
+        return None
+    if hasattr(shape, "as_list"):
+        return None if shape.rank is None else tuple(shape.as_list())
+    if isinstance(shape, dict):
+        return {k: _freeze_shape(v) for k, v in shape.items()}
+    if isinstance(shape, (list, tuple)):
+        if all(d is None or isinstance(d, int) for d in shape):
+            return tuple(shape)
+        return [_freeze_shape(s) for s in shape]
+    return shape
+
+
+def _is_default_method(obj, name, base):
+    return getattr(type(obj), name) is getattr(base, name)
+
+
+def _resolve_dtype_policy(dtype):
+    """(policy name, compute dtype, variable dtype) from None, a string, a DType or a policy."""
+    if dtype is None:
+        name = backend.floatx()
+    elif isinstance(dtype, dict):
+        inner = dtype.get("config", dtype)
+        name = inner.get("name", backend.floatx())
+    elif isinstance(dtype, str):
+        name = dtype
+    elif hasattr(dtype, "name"):
+        name = dtype.name
+    else:
+        name = str(dtype)
+    name = backend.standardize_dtype(name)
+    if name.startswith("mixed_"):
+        return name, name[len("mixed_"):], "float32"
+    return name, name, name
+
+
+class Layer:
+    """The base class of Keras layers.
+
+    `__init__` stores config; `build(input_shape)` creates weights with `add_weight`;
+    `call(inputs, training=None)` computes. Calling a layer builds it on first use.
+
+    >>> import tensorflux as tf
+    >>> from tensorflux import keras
+    >>> class Scale(keras.layers.Layer):
+    ...     def build(self, input_shape):
+    ...         self.w = self.add_weight(shape=(input_shape[-1],), initializer="ones")
+    ...     def call(self, x):
+    ...         return x * self.w
+    >>> layer = Scale(name="scale")
+    >>> layer(tf.constant([[1.0, 2.0]])).numpy().tolist(), layer.built
+    ([[1.0, 2.0]], True)
+    """
+
+    def __init_subclass__(cls, **kwargs):
+        super().__init_subclass__(**kwargs)
+        if "build" in cls.__dict__:
+            cls.build = _wrap_build(cls.__dict__["build"])
+        if cls.__module__.startswith("tensorflux.keras.layers") and \
+                not cls.__name__.startswith("_"):
+            # tensorflux's own layers are the allowlist that configs resolve against.
+            from tensorflux.keras.saving.serialization import export_public
+
+            export_public(f"keras.layers.{cls.__name__}", cls)
+
+    def __init__(self, *, activity_regularizer=None, trainable=True, dtype=None,
+                 autocast=True, name=None, **kwargs):
+        self._init_tracking()
+        input_dim = kwargs.pop("input_dim", None)
+        input_shape = kwargs.pop("input_shape", None)
+        batch_input_shape = kwargs.pop("batch_input_shape", None)
+        batch_size = kwargs.pop("batch_size", None)
+        if kwargs:
+            raise ValueError(f"Unrecognized keyword arguments passed to "
+                             f"{self.__class__.__name__}: {kwargs}")
+        if input_dim is not None:
+            input_shape = (input_dim,)
+        if batch_input_shape is not None:
+            self._batch_input_shape_arg = tuple(batch_input_shape)
+        elif input_shape is not None:
+            if isinstance(input_shape, int):
+                input_shape = (input_shape,)
+            self._batch_input_shape_arg = (batch_size,) + tuple(input_shape)
+        else:
+            self._batch_input_shape_arg = None
+        self.name = name or backend.auto_name(self.__class__.__name__)
+        if not isinstance(self.name, str) or "/" in self.name:
+            raise ValueError("Argument `name` must be a string and cannot contain character "
+                             f"`/`. Received: name={self.name} (of type {type(self.name)})")
+        self._dtype_policy_name, self._compute_dtype, self._variable_dtype = \
+            _resolve_dtype_policy(dtype)
+        self._trainable = bool(trainable)
+        self.autocast = autocast
+        self.activity_regularizer = _get_regularizer(activity_regularizer)
+        self._supports_masking = not _is_default_method(self, "compute_mask", Layer)
+        self.built = False
+        self._build_shapes_dict = None
+        self.input_spec = None
+        self._inbound_nodes = []
+        self._outbound_nodes = []
+        self._losses = []
+        self._set_call_signature()
+
+    def _init_tracking(self):
+        if "_layers" in self.__dict__:
+            return
+        object.__setattr__(self, "_layers", [])
+        object.__setattr__(self, "_trainable_variables", [])
+        object.__setattr__(self, "_non_trainable_variables", [])
+        object.__setattr__(self, "_trainable", True)
+
+    def _set_call_signature(self):
+        try:
+            parameters = inspect.signature(self.call).parameters
+        except (TypeError, ValueError):
+            parameters = {}
+        names = list(parameters)
+        has_var_kwargs = any(p.kind is p.VAR_KEYWORD for p in parameters.values())
+        object.__setattr__(self, "_call_arg_names", names)
+        object.__setattr__(self, "_call_has_training_arg",
+                           "training" in parameters or has_var_kwargs)
+        object.__setattr__(self, "_call_has_mask_arg", "mask" in parameters)
+        default = parameters["training"].default if "training" in parameters else None
+        object.__setattr__(self, "_call_training_default",
+                           None if default is inspect.Parameter.empty else default)
+
+    # ------------------------------------------------------------------ attribute tracking
+    def __setattr__(self, name, value):
+        if name not in _UNTRACKED and not name.startswith("__"):
+            if "_layers" not in self.__dict__:
+                self._init_tracking()
+            value = self._track(value)
+        object.__setattr__(self, name, value)
+
+    def __delattr__(self, name):
+        value = self.__dict__.get(name)
+        if isinstance(value, Layer) and any(x is value for x in self._layers):
+            self._layers[:] = [x for x in self._layers if x is not value]
+        elif isinstance(value, Variable):
+            for store in (self._trainable_variables, self._non_trainable_variables):
+                store[:] = [v for v in store if v is not value]
+        object.__delattr__(self, name)
+
+    def _track(self, value):
+        if isinstance(value, Layer):
+            if value is not self and not any(x is value for x in self._layers):
+                self._layers.append(value)
+        elif isinstance(value, Variable):
+            self._track_variable(value)
+        elif isinstance(value, list) and not isinstance(value, _TrackedList):
+            for item in value:
+                self._track(item)
+            if type(value) is list:
+                value = _TrackedList(value, self)
+        elif isinstance(value, _TrackedList):
+            for item in value:
+                self._track(item)
+        elif isinstance(value, tuple):
+            for item in value:
+                self._track(item)
+        elif isinstance(value, dict):
+            for item in value.values():
+                self._track(item)
+        return value
+
+    def _track_variable(self, variable):
+        for store in (self._trainable_variables, self._non_trainable_variables):
+            if any(v is variable for v in store):
+                return
+        if variable.trainable:
+            self._trainable_variables.append(variable)
+        else:
+            self._non_trainable_variables.append(variable)
+        if not self._trainable:
+            variable.trainable = False
+
+    # ------------------------------------------------------------------ dtypes
+    @property
+    def dtype(self):
+        """The variable dtype (Keras 3: `layer.dtype` is `layer.variable_dtype`)."""
+        return self._variable_dtype
+
+    @property
+    def compute_dtype(self):
+        return self._compute_dtype
+
+    @property
+    def variable_dtype(self):
+        return self._variable_dtype
+
+    @property
+    def input_dtype(self):
+        return self._compute_dtype
+
+    @property
+    def dtype_policy(self):
+        return _DTypePolicyView(self._dtype_policy_name, self._compute_dtype,
+                                self._variable_dtype)
+
+    # ------------------------------------------------------------------ weights
+    def add_weight(self, *args, shape=None, initializer=None, dtype=None, trainable=True,
+                   autocast=True, regularizer=None, constraint=None, aggregation="none",
+                   overwrite_with_gradient=False, name=None, **kwargs):
+        """Creates a weight Variable of this layer, tracked in creation order.
+
+        Keras 2's positional order `(name, shape, dtype, initializer, regularizer, trainable,
+        constraint)` is accepted when the first positional argument is a string.
+        """
+        if args:
+            if isinstance(args[0], str):
+                legacy = ("name", "shape", "dtype", "initializer", "regularizer", "trainable",
+                          "constraint")
+            else:
+                legacy = ("shape", "initializer", "dtype", "trainable", "autocast",
+                          "regularizer", "constraint", "aggregation")
+            if len(args) > len(legacy):
+                raise TypeError(f"add_weight() takes at most {len(legacy)} positional "
+                                f"arguments ({len(args)} given)")
+            given = dict(zip(legacy, args))
+            name = given.get("name", name)
+            shape = given.get("shape", shape)
+            dtype = given.get("dtype", dtype)
+            initializer = given.get("initializer", initializer)
+            regularizer = given.get("regularizer", regularizer)
+            trainable = given.get("trainable", trainable)
+            constraint = given.get("constraint", constraint)
+        kwargs.pop("use_resource", None)
+        kwargs.pop("synchronization", None)
+        kwargs.pop("experimental_autocast", None)
+        if kwargs:
+            raise TypeError(f"add_weight() got unexpected keyword arguments {sorted(kwargs)}")
+        shape = () if shape is None else tuple(_freeze_shape(shape))
+        for dim in shape:
+            if dim is None:
+                raise ValueError(f"{_describe(self)}: cannot create the weight '{name}' with "
+                                 f"an unknown dimension in its shape {_format_shape(shape)}; "
+                                 "build the layer with a fully defined input shape.")
+        dtype = backend.standardize_dtype(dtype or self._variable_dtype)
+        if initializer is None:
+            initializer = "glorot_uniform" if "float" in dtype else "zeros"
+        init_fn = _get_initializer(initializer)
+        name = name or backend.auto_name("variable")
+
+        def initial_value():
+            return _initial_value(init_fn, shape, dtype)
+
+        variable = KerasVariable(initial_value, trainable=trainable, name=name,
+                                 constraint=_get_constraint(constraint),
+                                 path=f"{self.name}/{name}",
+                                 regularizer=_get_regularizer(regularizer))
+        variable.overwrite_with_gradient = overwrite_with_gradient
+        self._track_variable(variable)
+        return variable
+
+    def add_variable(self, shape, initializer, dtype=None, trainable=True, autocast=True,
+                     regularizer=None, constraint=None, name=None):
+        return self.add_weight(shape=shape, initializer=initializer, dtype=dtype,
+                               trainable=trainable, autocast=autocast, regularizer=regularizer,
+                               constraint=constraint, name=name)
+
+    @property
+    def trainable(self):
+        return self._trainable
+
+    @trainable.setter
+    def trainable(self, value):
+        value = bool(value)
+        self._trainable = value
+        for variable in self._trainable_variables:
+            variable.trainable = value
+        for layer in self._layers:
+            layer.trainable = value
+
+    @property
+    def weights(self):
+        """Own weights (trainable then non-trainable), then each sublayer's, deduplicated."""
+        found = []
+        seen = set()
+        for variable in self._trainable_variables + self._non_trainable_variables:
+            if id(variable) not in seen:
+                seen.add(id(variable))
+                found.append(variable)
+        for layer in self._layers:
+            for variable in layer.weights:
+                if id(variable) not in seen:
+                    seen.add(id(variable))
+                    found.append(variable)
+        return found
+
+    @property
+    def variables(self):
+        return self.weights
+
+    @property
+    def trainable_weights(self):
+        if not self._trainable:
+            return []
+        return [v for v in self.weights if v.trainable]
+
+    @property
+    def non_trainable_weights(self):
+        if not self._trainable:
+            return self.weights
+        return [v for v in self.weights if not v.trainable]
+
+    trainable_variables = trainable_weights
+    non_trainable_variables = non_trainable_weights
+
+    def get_weights(self):
+        """The values of `layer.weights` as NumPy arrays."""
+        return [v.numpy() for v in self.weights]
+
+    def set_weights(self, weights):
+        """Assigns `weights` (arrays, in `layer.weights` order) after checking every shape."""
+        layer_weights = self.weights
+        weights = list(weights)
+        if len(layer_weights) != len(weights):
+            raise ValueError(f"You called `set_weights(weights)` on layer '{self.name}' with a "
+                             f"weight list of length {len(weights)}, but the layer was "
+                             f"expecting {len(layer_weights)} weights.")
+        for variable, value in zip(layer_weights, weights):
+            value_shape = tuple(getattr(value, "shape", None) or _nested_shape(value))
+            if tuple(variable.shape) != value_shape:
+                raise ValueError(f"Layer {self.name} weight shape {tuple(variable.shape)} is "
+                                 f"not compatible with provided weight shape {value_shape} "
+                                 f"(weight '{getattr(variable, 'path', variable.name)}').")
+        import tensorflux as tf
+
+        for variable, value in zip(layer_weights, weights):
+            variable.assign(tf.cast(tf.convert_to_tensor(value), variable.dtype)
+                            if not isinstance(value, (int, float)) else value)
+
+    def count_params(self):
+        if not self.built:
+            raise ValueError(f"You tried to call `count_params` on layer '{self.name}', but the "
+                             "layer isn't built. You can build it manually via: "
+                             "`layer.build(input_shape)`.")
+        return _count(self.weights)
+
+    # ------------------------------------------------------------------ losses
+    def add_loss(self, loss):
+        """Adds a scalar loss (summed into the training loss); kept until the next call."""
+        if trace_state.depth:
+            return  # a throwaway shape trace: its symbolic values are never evaluated
+        self._losses.append(loss)
+
+    def _clear_losses(self):
+        for layer in self._flatten_layers():
+            layer._losses.clear()
+
+    @property
+    def losses(self):
+        """add_loss values of this layer and its sublayers, then weight-regularization
+        penalties recomputed from the current variable values."""
+        found = list(self._losses)
+        for layer in self._flatten_layers(include_self=False):
+            found.extend(layer._losses)
+        for variable in self.trainable_weights:
+            regularizer = getattr(variable, "regularizer", None)
+            if regularizer is not None:
+                found.append(regularizer(variable))
+        return found
+
+    def _flatten_layers(self, include_self=True, recursive=True):
+        layers = [self] if include_self else []
+        seen = set()
+        queue = list(self._layers)
+        while queue:
+            layer = queue.pop(0)
+            if id(layer) in seen:
+                continue
+            seen.add(id(layer))
+            layers.append(layer)
+            if recursive:
+                queue[:0] = layer._layers
+        return layers
+
+    # ------------------------------------------------------------------ build and call
+    def build(self, input_shape=None):
+        """Default build: records the input shape; a layer with sublayers and no build of
+        its own is traced once on a symbolic input of that shape so that they build."""
+        shape = _freeze_shape(input_shape)
+        self._build_shapes_dict = {"input_shape": shape}
+        if shape is not None and any(not layer.built for layer in self._layers):
+            try:
+                inputs = _map_shapes(lambda s: KerasTensor(s, self._compute_dtype), shape)
+                trace_output_spec(self.call, (inputs,), {})
+            except Exception:  # noqa: BLE001 - Keras: the first real call builds instead
+                pass
+        self.built = True
+
+    def call(self, *args, **kwargs):
+        raise NotImplementedError(f"Layer {self.__class__.__name__} does not have a `call()` "
+                                  "method implemented.")
+
+    def __call__(self, *args, **kwargs):
+        if "_inbound_nodes" not in self.__dict__:
+            raise RuntimeError(f"In layer '{self.__class__.__name__}', you forgot to call "
+                               "`super().__init__()` as the first statement in the "
+                               "`__init__()` method. Go add it!")
+        args, kwargs = self._convert_inputs(args, kwargs)
+        first = args[0] if args else next(iter(kwargs.values()), None)
+        symbolic = any_symbolic_tensors(args, kwargs)
+        check_input_spec(self, self.input_spec, first)
+        if not self.built:
+            self._maybe_build(args, kwargs, first)
+            check_input_spec(self, self.input_spec, first)
+        if symbolic:
+            outputs = trace_output_spec(self.__call__, args, kwargs)
+            Node(self, args, kwargs, outputs)
+            self._set_symbolic_masks(first, outputs, kwargs)
+            return outputs
+        return self._eager_call(args, kwargs)
+
+    def _eager_call(self, args, kwargs):
+        context = _call_context
+        is_entry = context.entry is None
+        saved_training = context.training
+        if is_entry:
+            context.entry = self
+            self._clear_losses()
+        try:
+            training, positional = self._resolve_training(args, kwargs)
+            context.training = training
+            if training is not None and self._call_has_training_arg and not positional:
+                kwargs["training"] = training
+            outputs = self.call(*args, **kwargs)
+        finally:
+            context.training = saved_training
+            if is_entry:
+                context.entry = None
+        self.built = True
+        if self.activity_regularizer is not None:
+            self._add_activity_loss(outputs)
+        return outputs
+
+    def _resolve_training(self, args, kwargs):
+        """(training value, whether it was passed positionally): the explicit argument, else
+        the enclosing layer call's, else the call signature's default."""
+        if kwargs.get("training") is not None:
+            return kwargs["training"], False
+        names = self._call_arg_names
+        if "training" in names:
+            index = names.index("training")
+            if index < len(args) and args[index] is not None:
+                return args[index], True
+        if _call_context.training is not None:
+            return _call_context.training, False
+        return self._call_training_default, False
+
+    def _add_activity_loss(self, outputs):
+        import tensorflux as tf
+
+        for output in tree.flatten(outputs):
+            if hasattr(output, "dtype") and hasattr(output, "shape"):
+                loss = self.activity_regularizer(output)
+                if len(output.shape) > 0:
+                    batch = tf.cast(tf.shape(output)[0], loss.dtype)
+                    loss = tf.math.divide_no_nan(loss, batch)
+                self.add_loss(loss)
+
+    def _convert_inputs(self, args, kwargs):
+        if not self.autocast and not _has_arrays(args, kwargs):
+            return args, dict(kwargs)
+        dtype = self._compute_dtype
+
+        def convert(x):
+            return _convert_input(x, dtype, self.autocast)
+
+        return tree.map_structure(convert, tuple(args)), tree.map_structure(convert, dict(kwargs))
+
+    def _maybe_build(self, args, kwargs, first):
+        first_shape = tree.map_structure(shape_of, first) if first is not None else None
+        if not _is_default_method(self, "build", Layer):
+            build_params = [p for p in inspect.signature(self.build).parameters.values()
+                            if p.kind not in (p.VAR_POSITIONAL, p.VAR_KEYWORD)]
+            names = [p.name for p in build_params]
+            shaped = {f"{k}_shape": tree.map_structure(shape_of, v) for k, v in
+                      self._tensor_arguments(args, kwargs).items()}
+            if len(shaped) > 1 and all(n in shaped for n in names) and names:
+                self.build(**{n: shaped[n] for n in names})
+            else:
+                self.build(first_shape)
+        else:
+            self._build_shapes_dict = {"input_shape": _freeze_shape(first_shape)}
+            self.built = True
+
+    def _tensor_arguments(self, args, kwargs):
+        names = [n for n in self._call_arg_names if n not in ("self",)]
+        found = {}
+        for name, value in list(zip(names, args)) + list(kwargs.items()):
+            leaves = tree.flatten(value)
+            if leaves and all(_is_tensor_like(v) for v in leaves):
+                found[name] = value
+        return found
+
+    def _set_symbolic_masks(self, first, outputs, kwargs):
+        if not self.supports_masking:
+            return
+        previous = kwargs.get("mask")
+        if previous is None and isinstance(first, KerasTensor):
+            previous = first._keras_mask
+        try:
+            masks = self.compute_mask(first, previous)
+        except Exception:  # noqa: BLE001 - masks are advisory metadata
+            return
+        if masks is None:
+            return
+        for tensor, mask in zip(tree.flatten(outputs), tree.flatten(masks)):
+            if isinstance(tensor, KerasTensor) and tensor._keras_mask is None:
+                tensor._keras_mask = mask
+
+    @property
+    def supports_masking(self):
+        return self._supports_masking
+
+    @supports_masking.setter
+    def supports_masking(self, value):
+        self._supports_masking = value
+
+    def compute_mask(self, inputs, previous_mask=None):
+        return previous_mask
+
+    def compute_output_spec(self, *args, **kwargs):
+        """KerasTensors for the outputs of calling the layer on `args` (KerasTensors)."""
+        return trace_output_spec(self.call, args, kwargs)
+
+    def compute_output_shape(self, input_shape):
+        """The output shape, found by tracing `call` on a symbolic input of `input_shape`."""
+        shape = _freeze_shape(input_shape)
+        if not self.built:
+            self.build(shape)
+        inputs = _map_shapes(lambda s: KerasTensor(s, self._compute_dtype), shape)
+        outputs = trace_output_spec(self.__call__, (inputs,), {})
+        return tree.map_structure(lambda t: t.shape if isinstance(t, KerasTensor) else t,
+                                  outputs)
+
+    # ------------------------------------------------------------------ graph connectivity
+    def _node_attribute(self, attribute, node_index=0):
+        if not self._inbound_nodes:
+            raise AttributeError(f"Layer '{self.name}' has no inbound nodes: it was never "
+                                 "called on a symbolic input (keras.Input).")
+        if len(self._inbound_nodes) > 1 and attribute in ("input", "output"):
+            raise AttributeError(f"Layer '{self.name}' has multiple inbound nodes, so its "
+                                 f"{attribute} is ill-defined; use "
+                                 f"`get_{attribute}_at(node_index)` instead.")
+        node = self._inbound_nodes[node_index]
+        values = node.input_tensors if attribute == "input" else node.output_tensors
+        return values[0] if len(values) == 1 else list(values)
+
+    @property
+    def input(self):
+        return self._node_attribute("input")
+
+    @property
+    def output(self):
+        return self._node_attribute("output")
+
+    def get_input_at(self, node_index):
+        return self._node_attribute("input_at", node_index)
+
+    def get_output_at(self, node_index):
+        return self._node_attribute("output_at", node_index)
+
+    @property
+    def input_shape(self):
+        value = self.input
+        return [x.shape for x in value] if isinstance(value, list) else value.shape
+
+    @property
+    def output_shape(self):
+        value = self.output
+        return [x.shape for x in value] if isinstance(value, list) else value.shape
+
+    # ------------------------------------------------------------------ config
+    def get_config(self):
+        config = {"name": self.name, "trainable": self.trainable,
+                  "dtype": _dtype_policy_config(self._dtype_policy_name)}
+        if self.activity_regularizer is not None:
+            from tensorflux.keras.saving.serialization import serialize_keras_object
+
+            config["activity_regularizer"] = serialize_keras_object(self.activity_regularizer)
+        if type(self).get_config is Layer.get_config and \
+                type(self).__init__ is not Layer.__init__ and not _init_accepts(self, config):
+            raise NotImplementedError(
+                f"Layer {self.__class__.__name__} has arguments in `__init__()` and therefore "
+                "must override `get_config()`.")
+        return config
+
+    @classmethod
+    def from_config(cls, config):
+        config = dict(config)
+        dtype = config.get("dtype")
+        if isinstance(dtype, dict):
+            config["dtype"] = _resolve_dtype_policy(dtype)[0]
+        try:
+            return cls(**config)
+        except TypeError as error:
+            raise TypeError(f"Error when deserializing class '{cls.__name__}' using config="
+                            f"{config}.\n\nException encountered: {error}") from error
+
+    def get_build_config(self):
+        if self._build_shapes_dict is not None:
+            if len(self._build_shapes_dict) == 1:
+                return {"input_shape": next(iter(self._build_shapes_dict.values()))}
+            return {"shapes_dict": dict(self._build_shapes_dict)}
+        return None
+
+    def build_from_config(self, config):
+        if config:
+            if "input_shape" in config:
+                self.build(config["input_shape"])
+            elif "shapes_dict" in config:
+                self.build(**config["shapes_dict"])
+
+    def __repr__(self):
+        return (f"<{self.__class__.__name__} name={getattr(self, 'name', '?')}, "
+                f"built={getattr(self, 'built', False)}>")
+
+    __str__ = __repr__
+
+
+class _DTypePolicyView:
+    def __init__(self, name, compute_dtype, variable_dtype):
+        self.name = name
+        self.compute_dtype = compute_dtype
+        self.variable_dtype = variable_dtype
+
+    def __repr__(self):
+        return f'<DTypePolicy "{self.name}">'
+
+
+def _dtype_policy_config(name):
+    return {"module": "keras", "class_name": "DTypePolicy", "config": {"name": name},
+            "registered_name": None}
+
+
+def _init_accepts(layer, config):
+    """Whether a subclass's __init__ takes only the base config keys (then no override is
+    needed): its extra parameters must all have defaults."""
+    try:
+        parameters = inspect.signature(type(layer).__init__).parameters
+    except (TypeError, ValueError):
+        return True
+    for name, p in list(parameters.items())[1:]:
+        if p.kind in (p.VAR_POSITIONAL, p.VAR_KEYWORD):
+            continue
+        if name not in config and p.default is inspect.Parameter.empty:
+            return False
+    return True
+
+
+def _count(weights):
+    total = 0
+    for w in weights:
+        size = 1
+        for d in w.shape:
+            size *= int(d)
+        total += size
+    return total
+
+
+def _nested_shape(value):
+    shape = []
+    while isinstance(value, (list, tuple)):
+        shape.append(len(value))
+        value = value[0] if value else None
+    return shape
+
+
+def _map_shapes(fn, shape):
+    """Applies `fn` to each shape (a tuple of ints/None) of a nested structure of shapes."""
+    if shape is None or (isinstance(shape, (tuple, list)) and
+                         all(d is None or isinstance(d, int) for d in shape)):
+        return fn(None if shape is None else tuple(shape))
+    if isinstance(shape, dict):
+        return {k: _map_shapes(fn, v) for k, v in shape.items()}
+    return type(shape)(_map_shapes(fn, s) for s in shape)
+
+
+def _is_shape_structure(shape):
+    """True for a nested structure of shapes ([(None, 4), (None, 3)]), not one shape."""
+    if isinstance(shape, dict):
+        return True
+    return isinstance(shape, list) and bool(shape) and all(
+        isinstance(s, (tuple, list)) or s is None for s in shape) and not all(
+        s is None for s in shape)
+
+
+def _is_tensor_like(x):
+    from tensorflux.tensor import _TensorLike
+
+    return isinstance(x, (_TensorLike, KerasTensor)) or (
+        type(x).__name__ == "ndarray" and hasattr(x, "dtype"))
+
+
+def _has_arrays(args, kwargs):
+    return any(type(x).__name__ == "ndarray" for x in tree.flatten((args, kwargs)))
+
+
+def _convert_input(x, dtype, autocast):
+    """Keras's DTypePolicy.convert_input: arrays become tensors; floats cast to `dtype`."""
+    from tensorflux.tensor import Tensor, _TensorLike
+
+    if isinstance(x, KerasTensor):
+        if autocast and x.dtype.startswith("float") and x.dtype != dtype:
+            from tensorflux.keras.engine import op_layers
+
+            return op_layers.make_op_layer("cast", dtype=dtype)(x)
+        return x
+    if isinstance(x, _TensorLike):
+        if autocast and x.dtype.is_floating and x.dtype.name != dtype:
+            import tensorflux as tf
+
+            return tf.cast(x, dtype)
+        return x
+    if type(x).__name__ == "ndarray" and hasattr(x, "dtype"):
+        import tensorflux as tf
+
+        tensor = tf.convert_to_tensor(x)
+        if autocast and tensor.dtype.is_floating and tensor.dtype.name != dtype:
+            tensor = tf.cast(tensor, dtype)
+        return tensor
+    del Tensor
+    return x
+
+
+# ---------------------------------------------------------------------- object lookups
+def _get_initializer(identifier):
+    try:
+        from tensorflux.keras import initializers
+    except ImportError:
+        initializers = None
+    if initializers is not None and hasattr(initializers, "get"):
+        return initializers.get(identifier)
+    return _fallback_initializer(identifier)
+
+
+def _fallback_initializer(identifier):
+    """Used only until keras.initializers exists: zeros, ones, glorot_uniform, callables."""
+    import tensorflux as tf
+
+    if callable(identifier):
+        return identifier
+    name = identifier if isinstance(identifier, str) else identifier.get("class_name", "")
+    name = backend.to_snake_case(name)
+
+    def zeros(shape, dtype=None):
+        return tf.zeros(shape, dtype=dtype)
+
+    def ones(shape, dtype=None):
+        return tf.ones(shape, dtype=dtype)
+
+    def glorot_uniform(shape, dtype=None):
+        fan_in, fan_out = _fans(shape)
+        limit = (6.0 / max(1.0, fan_in + fan_out)) ** 0.5
+        return tf.random.uniform(shape, -limit, limit, dtype=dtype)
+
+    table = {"zeros": zeros, "ones": ones, "glorot_uniform": glorot_uniform}
+    if name not in table:
+        raise ValueError(f"Could not interpret initializer identifier: {identifier!r}")
+    return table[name]
+
+
+def _fans(shape):
+    if len(shape) == 0:
+        return 1, 1
+    if len(shape) == 1:
+        return shape[0], shape[0]
+    if len(shape) == 2:
+        return shape[0], shape[1]
+    receptive = 1
+    for d in shape[:-2]:
+        receptive *= d
+    return shape[-2] * receptive, shape[-1] * receptive
+
+
+def _initial_value(init_fn, shape, dtype):
+    import tensorflux as tf
+
+    value = init_fn(shape, dtype=dtype)
+    value = tf.convert_to_tensor(value) if not isinstance(value, tf.Tensor) else value
+    if value.dtype.name != dtype:
+        value = tf.cast(value, dtype)
+    return value
+
+
+def _get_regularizer(identifier):
+    if identifier is None:
+        return None
+    try:
+        from tensorflux.keras import regularizers
+    except ImportError:
+        regularizers = None
+    if regularizers is not None and hasattr(regularizers, "get"):
+        return regularizers.get(identifier)
+    if callable(identifier):
+        return identifier
+    raise ValueError(f"Could not interpret regularizer identifier: {identifier!r}")
+
+
+def _get_constraint(identifier):
+    if identifier is None:
+        return None
+    try:
+        from tensorflux.keras import constraints
+    except ImportError:
+        constraints = None
+    if constraints is not None and hasattr(constraints, "get"):
+        return constraints.get(identifier)
+    if callable(identifier):
+        return identifier
+    raise ValueError(f"Could not interpret constraint identifier: {identifier!r}")

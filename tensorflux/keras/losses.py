@@ -1,0 +1,915 @@
+"""keras.losses: Keras 3's loss functions and Loss classes, reductions and sample weighting.
+
+The numerics follow keras/src/losses/{loss,losses}.py and the backend crossentropies: the
+same epsilon (1e-7) clipping in probability space, the same rank squeeze/expand of labels,
+the same "sum_over_batch_size" reduction. Where Keras would silently broadcast labels against
+predictions of another shape, these raise an InvalidArgumentError naming the loss and shapes.
+"""
+
+import math as _math
+
+from tensorflux import errors
+from tensorflux.keras import _objects
+
+__all__ = [
+    "BinaryCrossentropy", "BinaryFocalCrossentropy", "CategoricalCrossentropy",
+    "CategoricalFocalCrossentropy", "CategoricalHinge", "CosineSimilarity", "Dice", "Hinge",
+    "Huber", "KLDivergence", "LogCosh", "Loss", "LossFunctionWrapper", "MeanAbsoluteError",
+    "MeanAbsolutePercentageError", "MeanSquaredError", "MeanSquaredLogarithmicError",
+    "Poisson", "SparseCategoricalCrossentropy", "SquaredHinge", "Tversky",
+    "binary_crossentropy", "binary_focal_crossentropy", "categorical_crossentropy",
+    "categorical_focal_crossentropy", "categorical_hinge", "cosine_similarity", "deserialize",
+    "dice", "get", "hinge", "huber", "kl_divergence", "kld", "log_cosh", "logcosh", "mae",
+    "mape", "mean_absolute_error", "mean_absolute_percentage_error", "mean_squared_error",
+    "mean_squared_logarithmic_error", "mse", "msle", "poisson", "serialize",
+    "sparse_categorical_crossentropy", "squared_hinge", "tversky",
+]
+
+EPSILON = 1e-7  # keras.backend.epsilon()
+_REDUCTIONS = ("sum_over_batch_size", "sum", None, "none", "mean", "mean_with_sample_weight")
+
+
+def _tf():
+    import tensorflux as tf
+
+    return tf
+
+
+# ------------------------------------------------------------------ conversion and shapes
+
+def _float_dtype(dtype):
+    """Keras's `dtype` argument (None -> floatx, a name, a DType or a DTypePolicy) as a DType."""
+    tf = _tf()
+    if dtype is None:
+        return tf.float32
+    dtype = getattr(dtype, "compute_dtype", dtype)
+    return tf.as_dtype(dtype)
+
+
+def _dtype_name(dtype):
+    return _float_dtype(dtype).name
+
+
+def convert(x, dtype=None):
+    """`x` as a tensor; cast (not refused) when it has another dtype, as keras.ops does."""
+    tf = _tf()
+    if not (tf.is_tensor(x) and not isinstance(x, tf.Variable)):
+        x = tf.convert_to_tensor(x)
+    if dtype is not None:
+        dtype = tf.as_dtype(dtype)
+        if x.dtype != dtype:
+            x = tf.cast(x, dtype)
+    return x
+
+
+def _prediction(y_pred):
+    """y_pred as a float tensor (integer predictions are computed in floatx)."""
+    y_pred = convert(y_pred)
+    if not y_pred.dtype.is_floating:
+        y_pred = convert(y_pred, _tf().float32)
+    return y_pred
+
+
+def _shape(x):
+    return tuple(x.shape) if x.shape.rank is not None else None
+
+
+def squeeze_or_expand_to_same_rank(x1, x2, expand_rank_1=True):
+    """Keras's rule: when ranks differ by one and the longer ends in 1, align them.
+
+    A rank-1 partner is expanded (N,) -> (N, 1) when `expand_rank_1`; otherwise the trailing 1
+    is squeezed away.
+
+    >>> from tensorflux.keras import losses
+    >>> a, b = losses.squeeze_or_expand_to_same_rank([1.0, 2.0], [[1.0], [2.0]])
+    >>> tuple(a.shape), tuple(b.shape)
+    ((2, 1), (2, 1))
+    """
+    tf = _tf()
+    x1, x2 = convert(x1), convert(x2)
+    rank1, rank2 = x1.shape.rank, x2.shape.rank
+    if rank1 is None or rank2 is None or rank1 == rank2:
+        return x1, x2
+    if rank1 == rank2 + 1 and x1.shape[-1] == 1:
+        if rank2 == 1 and expand_rank_1:
+            x2 = tf.expand_dims(x2, -1)
+        else:
+            x1 = tf.squeeze(x1, axis=-1)
+    if rank2 == rank1 + 1 and x2.shape[-1] == 1:
+        if rank1 == 1 and expand_rank_1:
+            x1 = tf.expand_dims(x1, -1)
+        else:
+            x2 = tf.squeeze(x2, axis=-1)
+    return x1, x2
+
+
+def _shapes_match(a, b):
+    if a is None or b is None:
+        return True
+    return len(a) == len(b) and all(x is None or y is None or x == y for x, y in zip(a, b))
+
+
+def _check_same_shape(op, y_true, y_pred):
+    if not _shapes_match(_shape(y_true), _shape(y_pred)):
+        raise errors.InvalidArgumentError(
+            f"{op}: y_true and y_pred must have the same shape (after Keras's squeeze/expand "
+            f"of a trailing 1), received y_true of shape {_shape(y_true)} and y_pred of shape "
+            f"{_shape(y_pred)}", op)
+
+
+def _aligned(op, y_true, y_pred):
+    """(y_true cast to y_pred's dtype, y_pred), rank-aligned and checked to match in shape."""
+    y_pred = _prediction(y_pred)
+    y_true = convert(y_true, y_pred.dtype)
+    y_true, y_pred = squeeze_or_expand_to_same_rank(y_true, y_pred)
+    _check_same_shape(op, y_true, y_pred)
+    return y_true, y_pred
+
+
+def _const(value, x):
+    return _tf().constant(value, dtype=x.dtype)
+
+
+def _is_eager():
+    from tensorflux.context import context
+
+    return context.graph is None
+
+
+# ------------------------------------------------------------------ reduction
+
+def standardize_reduction(reduction):
+    if reduction not in _REDUCTIONS:
+        raise ValueError(f"Invalid value for argument `reduction`. Expected one of "
+                         f"{set(_REDUCTIONS)}. Received: reduction={reduction}")
+    return reduction
+
+
+def apply_mask(sample_weight, mask, dtype, reduction):
+    """Folds a boolean mask of valid entries into the sample weights (Keras's apply_mask)."""
+    tf = _tf()
+    if mask is None:
+        return sample_weight
+    mask = convert(mask)
+    if reduction in ("mean", "sum_over_batch_size"):
+        total = tf.cast(tf.size(mask), dtype)
+        valid = tf.reduce_sum(tf.cast(mask, dtype))
+        weight = tf.math.divide_no_nan(total, valid)
+        float_mask = tf.where(tf.cast(mask, tf.bool), weight * tf.ones_like(tf.cast(mask, dtype)),
+                              tf.zeros_like(tf.cast(mask, dtype)))
+    else:
+        float_mask = tf.cast(mask, dtype)
+    if sample_weight is None:
+        return float_mask
+    sample_weight = convert(sample_weight, dtype)
+    float_mask, sample_weight = squeeze_or_expand_to_same_rank(float_mask, sample_weight)
+    return sample_weight * float_mask
+
+
+def _check_weight_shape(op, values, sample_weight):
+    vs, ws = _shape(values), _shape(sample_weight)
+    if vs is None or ws is None or len(ws) == 0:
+        return
+    ok = len(ws) == len(vs) and all(
+        w is None or v is None or w == v or w == 1 for v, w in zip(vs, ws))
+    if not ok:
+        raise errors.InvalidArgumentError(
+            f"{op}: sample_weight of shape {ws} cannot weigh per-sample loss values of shape "
+            f"{vs} (it must have their shape, a trailing 1 more or less, or be a scalar)", op)
+
+
+def reduce_values(values, sample_weight=None, reduction="sum_over_batch_size"):
+    """Keras's reduce_values: "sum", or the sum divided by the element count (or weight sum)."""
+    tf = _tf()
+    shape = _shape(values)
+    if reduction is None or reduction == "none" or shape == () or shape == (0,):
+        return values
+    loss = tf.reduce_sum(values)
+    if reduction in ("sum_over_batch_size", "mean", "mean_with_sample_weight"):
+        if reduction == "mean_with_sample_weight" and sample_weight is not None:
+            divisor = tf.cast(tf.reduce_sum(sample_weight), loss.dtype)
+        else:
+            divisor = tf.cast(tf.size(values), loss.dtype)
+        loss = tf.math.divide_no_nan(loss, divisor)
+    return loss
+
+
+def reduce_weighted_values(values, sample_weight=None, mask=None,
+                           reduction="sum_over_batch_size", dtype=None, name="loss"):
+    """Keras's reduce_weighted_values: mask -> weights, weights * values, then reduce."""
+    reduction = standardize_reduction(reduction)
+    values = convert(values, dtype)
+    if sample_weight is not None:
+        sample_weight = convert(sample_weight, values.dtype)
+    sample_weight = apply_mask(sample_weight, mask, values.dtype, reduction)
+    if sample_weight is not None:
+        values, sample_weight = squeeze_or_expand_to_same_rank(values, sample_weight)
+        _check_weight_shape(name, values, sample_weight)
+        values = values * sample_weight
+    return reduce_values(values, sample_weight, reduction)
+
+
+# ------------------------------------------------------------------ Loss base classes
+
+_name_counts = {}
+
+
+def _auto_name(class_name):
+    base = _objects.snake_case(class_name)
+    count = _name_counts.get(base, 0)
+    _name_counts[base] = count + 1
+    return base if count == 0 else f"{base}_{count}"
+
+
+class Loss:
+    """Base class: subclasses implement `call(y_true, y_pred)` -> per-sample losses.
+
+    `__call__` converts both inputs to the loss dtype, applies `sample_weight` and reduces
+    with `reduction` ("sum_over_batch_size" by default).
+    """
+
+    def __init__(self, name=None, reduction="sum_over_batch_size", dtype=None):
+        self.name = name or _auto_name(type(self).__name__)
+        self.reduction = standardize_reduction(reduction)
+        self._dtype = _dtype_name(dtype)
+
+    @property
+    def dtype(self):
+        return self._dtype
+
+    def _label(self):
+        return f"{type(self).__name__} '{self.name}'"
+
+    def _call_with_mask(self, y_true, y_pred):
+        return self.call(y_true, y_pred), None
+
+    def __call__(self, y_true, y_pred, sample_weight=None):
+        in_mask = getattr(y_pred, "_keras_mask", None)
+        y_pred = convert(y_pred, self._dtype)
+        y_true = convert(y_true, self._dtype)
+        losses, out_mask = self._call_with_mask(y_true, y_pred)
+        if in_mask is not None and out_mask is not None:
+            mask = _tf().logical_and(convert(in_mask, "bool"), convert(out_mask, "bool"))
+        else:
+            mask = in_mask if in_mask is not None else out_mask
+        return reduce_weighted_values(losses, sample_weight=sample_weight, mask=mask,
+                                      reduction=self.reduction, dtype=self._dtype,
+                                      name=self._label())
+
+    def call(self, y_true, y_pred):
+        raise NotImplementedError
+
+    def get_config(self):
+        return {"name": self.name, "reduction": self.reduction}
+
+    @classmethod
+    def from_config(cls, config):
+        return cls(**config)
+
+    def __repr__(self):
+        return f"<{type(self).__name__} name={self.name}>"
+
+
+class LossFunctionWrapper(Loss):
+    """A Loss around a per-sample loss function `fn(y_true, y_pred, **kwargs)`."""
+
+    def __init__(self, fn, reduction="sum_over_batch_size", name=None, dtype=None, **kwargs):
+        super().__init__(name=name, reduction=reduction, dtype=dtype)
+        self.fn = fn
+        self._fn_kwargs = kwargs
+
+    def _call_with_mask(self, y_true, y_pred):
+        y_true, y_pred = squeeze_or_expand_to_same_rank(y_true, y_pred)
+        masked = _MASKED.get(self.fn)
+        try:
+            if masked is not None:
+                return masked(y_true, y_pred, **self._fn_kwargs)
+            return self.fn(y_true, y_pred, **self._fn_kwargs), None
+        except errors.InvalidArgumentError as error:
+            raise errors.InvalidArgumentError(f"{self._label()}: {error.message}",
+                                              error.op) from None
+
+    def call(self, y_true, y_pred):
+        return self._call_with_mask(y_true, y_pred)[0]
+
+    def get_config(self):
+        config = super().get_config()
+        config["fn"] = serialize(self.fn)
+        config.update(self._fn_kwargs)
+        return config
+
+    @classmethod
+    def from_config(cls, config):
+        config = dict(config)
+        if "fn" in config:
+            config["fn"] = deserialize(config["fn"])
+        return cls(**config)
+
+    def __repr__(self):
+        return f"<LossFunctionWrapper({self.fn}, kwargs={self._fn_kwargs})>"
+
+
+def _wrapper_class(class_name, fn, default_name, doc, params=(), config_params=None):
+    """A LossFunctionWrapper subclass with Keras's signature: params + reduction/name/dtype.
+
+    `config_params` lists the params get_config reports (Keras leaves some out, e.g. Huber's
+    delta); by default all of them.
+    """
+    config_params = [p for p, _ in params] if config_params is None else config_params
+
+    order = [p for p, _ in params] + ["reduction", "name", "dtype"]
+
+    def __init__(self, *args, **kwargs):  # noqa: N807 - becomes the class's __init__
+        if len(args) > len(order):
+            raise TypeError(f"{class_name}() takes at most {len(order)} positional arguments")
+        values = dict(params, reduction="sum_over_batch_size", name=default_name, dtype=None)
+        for key, value in zip(order, args):
+            values[key] = value
+        for key, value in kwargs.items():
+            if key not in values:
+                raise TypeError(f"{class_name}() got an unexpected keyword argument {key!r}")
+            values[key] = value
+        reduction, name, dtype = values.pop("reduction"), values.pop("name"), values.pop("dtype")
+        LossFunctionWrapper.__init__(self, fn, reduction=reduction, name=name, dtype=dtype,
+                                     **values)
+        for key, value in values.items():
+            setattr(self, key, value)
+
+    def get_config(self):
+        config = Loss.get_config(self)
+        config.update({key: getattr(self, key) for key in config_params})
+        return config
+
+    def from_config(cls, config):
+        return cls(**config)
+
+    return type(class_name, (LossFunctionWrapper,), {
+        "__init__": __init__, "get_config": get_config, "from_config": classmethod(from_config),
+        "__doc__": doc, "__module__": __name__})
+
+
+# ------------------------------------------------------------------ regression losses
+
+def mean_squared_error(y_true, y_pred):
+    """mean((y_true - y_pred)^2, axis=-1).
+
+    >>> from tensorflux.keras import losses
+    >>> losses.mean_squared_error([[0.0, 1.0]], [[1.0, 1.0]]).numpy().tolist()
+    [0.5]
+    """
+    tf = _tf()
+    y_true, y_pred = _aligned("mean_squared_error", y_true, y_pred)
+    return tf.reduce_mean(tf.square(y_true - y_pred), axis=-1)
+
+
+def mean_absolute_error(y_true, y_pred):
+    """mean(|y_true - y_pred|, axis=-1).
+
+    >>> from tensorflux.keras import losses
+    >>> losses.mean_absolute_error([[0.0, 1.0]], [[1.0, 1.0]]).numpy().tolist()
+    [0.5]
+    """
+    tf = _tf()
+    y_true, y_pred = _aligned("mean_absolute_error", y_true, y_pred)
+    return tf.reduce_mean(tf.abs(y_true - y_pred), axis=-1)
+
+
+def mean_absolute_percentage_error(y_true, y_pred):
+    """100 * mean(|(y_true - y_pred) / max(|y_true|, epsilon)|, axis=-1).
+
+    >>> from tensorflux.keras import losses
+    >>> losses.mean_absolute_percentage_error([[2.0]], [[1.0]]).numpy().tolist()
+    [50.0]
+    """
+    tf = _tf()
+    y_true, y_pred = _aligned("mean_absolute_percentage_error", y_true, y_pred)
+    diff = tf.abs((y_true - y_pred) / tf.maximum(tf.abs(y_true), _const(EPSILON, y_pred)))
+    return _const(100.0, y_pred) * tf.reduce_mean(diff, axis=-1)
+
+
+def mean_squared_logarithmic_error(y_true, y_pred):
+    """mean((log(max(y_pred, eps) + 1) - log(max(y_true, eps) + 1))^2, axis=-1).
+
+    >>> from tensorflux.keras import losses
+    >>> losses.mean_squared_logarithmic_error([[1.0]], [[1.0]]).numpy().tolist()
+    [0.0]
+    """
+    tf = _tf()
+    y_true, y_pred = _aligned("mean_squared_logarithmic_error", y_true, y_pred)
+    eps, one = _const(EPSILON, y_pred), _const(1.0, y_pred)
+    first = tf.math.log(tf.maximum(y_pred, eps) + one)
+    second = tf.math.log(tf.maximum(y_true, eps) + one)
+    return tf.reduce_mean(tf.square(first - second), axis=-1)
+
+
+def _l2_normalize(x, axis):
+    """Keras's ops.normalize(order=2): x * min(rsqrt(sum(x^2)), 1 / epsilon)."""
+    tf = _tf()
+    inv = tf.math.rsqrt(tf.reduce_sum(tf.square(x), axis=axis, keepdims=True))
+    return x * tf.minimum(inv, _const(1.0 / EPSILON, x))
+
+
+def cosine_similarity(y_true, y_pred, axis=-1):
+    """-sum(l2_normalize(y_true) * l2_normalize(y_pred), axis).
+
+    >>> from tensorflux.keras import losses
+    >>> [round(float(v), 6) for v in losses.cosine_similarity([[1.0, 0.0]], [[2.0, 0.0]]).numpy()]
+    [-1.0]
+    """
+    tf = _tf()
+    y_true, y_pred = _aligned("cosine_similarity", y_true, y_pred)
+    return -tf.reduce_sum(_l2_normalize(y_true, axis) * _l2_normalize(y_pred, axis), axis=axis)
+
+
+def huber(y_true, y_pred, delta=1.0):
+    """mean of 0.5 * e^2 where |e| <= delta, else delta * |e| - 0.5 * delta^2.
+
+    >>> from tensorflux.keras import losses
+    >>> losses.huber([[0.0, 0.0]], [[0.5, 3.0]]).numpy().tolist()
+    [1.3125]
+    """
+    tf = _tf()
+    y_true, y_pred = _aligned("huber", y_true, y_pred)
+    delta = _const(delta, y_pred)
+    half = _const(0.5, y_pred)
+    error = y_pred - y_true
+    abs_error = tf.abs(error)
+    return tf.reduce_mean(tf.where(abs_error <= delta, half * tf.square(error),
+                                   delta * abs_error - half * tf.square(delta)), axis=-1)
+
+
+def log_cosh(y_true, y_pred):
+    """mean(log(cosh(y_pred - y_true)), axis=-1), as x + softplus(-2x) - log(2).
+
+    >>> from tensorflux.keras import losses
+    >>> losses.log_cosh([[0.0]], [[0.0]]).numpy().tolist()
+    [0.0]
+    """
+    tf = _tf()
+    y_true, y_pred = _aligned("log_cosh", y_true, y_pred)
+    x = y_pred - y_true
+    return tf.reduce_mean(x + tf.math.softplus(x * _const(-2.0, x)) - _const(_math.log(2.0), x),
+                          axis=-1)
+
+
+# ------------------------------------------------------------------ hinge losses
+
+def _hinge_labels(y_true):
+    """Maps {0, 1} labels to {-1, 1}; other labels (already -1/1) pass unchanged."""
+    tf = _tf()
+    zero, one = _const(0.0, y_true), _const(1.0, y_true)
+    is_binary = tf.reduce_all(tf.logical_or(tf.equal(y_true, zero), tf.equal(y_true, one)))
+    return tf.where(is_binary, _const(2.0, y_true) * y_true - one, y_true)
+
+
+def hinge(y_true, y_pred):
+    """mean(max(1 - y_true * y_pred, 0), axis=-1), with {0, 1} labels mapped to {-1, 1}.
+
+    >>> from tensorflux.keras import losses
+    >>> losses.hinge([[1.0, 0.0]], [[0.5, -2.0]]).numpy().tolist()
+    [0.25]
+    """
+    tf = _tf()
+    y_true, y_pred = _aligned("hinge", y_true, y_pred)
+    y_true = _hinge_labels(y_true)
+    return tf.reduce_mean(tf.maximum(_const(1.0, y_pred) - y_true * y_pred,
+                                     _const(0.0, y_pred)), axis=-1)
+
+
+def squared_hinge(y_true, y_pred):
+    """mean(max(1 - y_true * y_pred, 0)^2, axis=-1), with {0, 1} labels mapped to {-1, 1}.
+
+    >>> from tensorflux.keras import losses
+    >>> losses.squared_hinge([[1.0, 0.0]], [[0.5, -2.0]]).numpy().tolist()
+    [0.125]
+    """
+    tf = _tf()
+    y_true, y_pred = _aligned("squared_hinge", y_true, y_pred)
+    y_true = _hinge_labels(y_true)
+    return tf.reduce_mean(tf.square(tf.maximum(_const(1.0, y_pred) - y_true * y_pred,
+                                               _const(0.0, y_pred))), axis=-1)
+
+
+def categorical_hinge(y_true, y_pred):
+    """max(max((1 - y_true) * y_pred) - sum(y_true * y_pred) + 1, 0).
+
+    >>> from tensorflux.keras import losses
+    >>> round(float(losses.categorical_hinge([[0.0, 1.0]], [[0.2, 0.6]])[0]), 6)
+    0.6
+    """
+    tf = _tf()
+    y_true, y_pred = _aligned("categorical_hinge", y_true, y_pred)
+    one = _const(1.0, y_pred)
+    pos = tf.reduce_sum(y_true * y_pred, axis=-1)
+    neg = tf.reduce_max((one - y_true) * y_pred, axis=-1)
+    return tf.maximum(neg - pos + one, _const(0.0, y_pred))
+
+
+# ------------------------------------------------------------------ probabilistic losses
+
+def kl_divergence(y_true, y_pred):
+    """sum(y_true * log(y_true / y_pred), axis=-1), both clipped to [epsilon, 1].
+
+    >>> from tensorflux.keras import losses
+    >>> losses.kl_divergence([[0.5, 0.5]], [[0.5, 0.5]]).numpy().tolist()
+    [0.0]
+    """
+    tf = _tf()
+    y_true, y_pred = _aligned("kl_divergence", y_true, y_pred)
+    eps, one = _const(EPSILON, y_pred), _const(1.0, y_pred)
+    y_true = tf.clip_by_value(y_true, eps, one)
+    y_pred = tf.clip_by_value(y_pred, eps, one)
+    return tf.reduce_sum(y_true * tf.math.log(y_true / y_pred), axis=-1)
+
+
+def poisson(y_true, y_pred):
+    """mean(y_pred - y_true * log(y_pred + epsilon), axis=-1).
+
+    >>> from tensorflux.keras import losses
+    >>> losses.poisson([[0.0]], [[1.0]]).numpy().tolist()
+    [1.0]
+    """
+    tf = _tf()
+    y_true, y_pred = _aligned("poisson", y_true, y_pred)
+    return tf.reduce_mean(y_pred - y_true * tf.math.log(y_pred + _const(EPSILON, y_pred)),
+                          axis=-1)
+
+
+def _check_axis(op, axis):
+    if isinstance(axis, bool) or not isinstance(axis, int):
+        raise ValueError(f"{op}: `axis` must be of type `int`. Received: axis={axis} of type "
+                         f"{type(axis)}")
+
+
+def _clip_probabilities(p):
+    return _tf().clip_by_value(p, _const(EPSILON, p), _const(1.0 - EPSILON, p))
+
+
+def _categorical_aligned(op, y_true, y_pred):
+    y_pred = _prediction(y_pred)
+    y_true = convert(y_true, y_pred.dtype)
+    _check_same_shape(op, y_true, y_pred)
+    if y_pred.shape.rank is not None and y_pred.shape.rank < 1:
+        raise errors.InvalidArgumentError(
+            f"{op}: y_true and y_pred must be at least rank 1, received shapes "
+            f"{_shape(y_true)} and {_shape(y_pred)}", op)
+    return y_true, y_pred
+
+
+def _smooth_categorical(y_true, label_smoothing, axis=-1):
+    if not label_smoothing:
+        return y_true
+    tf = _tf()
+    num_classes = tf.cast(tf.shape(y_true)[axis], y_true.dtype)
+    return y_true * _const(1.0 - label_smoothing, y_true) + \
+        _const(label_smoothing, y_true) / num_classes
+
+
+def categorical_crossentropy(y_true, y_pred, from_logits=False, label_smoothing=0.0, axis=-1):
+    """-sum(y_true * log(p), axis): p = softmax(logits), or y_pred renormalized and clipped.
+
+    >>> from tensorflux.keras import losses
+    >>> loss = losses.categorical_crossentropy([[0.0, 1.0]], [[0.5, 0.5]])
+    >>> round(float(loss[0]), 6)
+    0.693147
+    """
+    tf = _tf()
+    op = "categorical_crossentropy"
+    _check_axis(op, axis)
+    y_true, y_pred = _categorical_aligned(op, y_true, y_pred)
+    y_true = _smooth_categorical(y_true, label_smoothing, axis)
+    if from_logits:
+        return tf.nn.softmax_cross_entropy_with_logits(y_true, y_pred, axis=axis)
+    p = y_pred / tf.reduce_sum(y_pred, axis=axis, keepdims=True)
+    return -tf.reduce_sum(y_true * tf.math.log(_clip_probabilities(p)), axis=axis)
+
+
+def categorical_focal_crossentropy(y_true, y_pred, alpha=0.25, gamma=2.0, from_logits=False,
+                                   label_smoothing=0.0, axis=-1):
+    """Categorical crossentropy weighted by alpha * (1 - p)^gamma per class.
+
+    >>> from tensorflux.keras import losses
+    >>> loss = losses.categorical_focal_crossentropy([[0.0, 1.0]], [[0.5, 0.5]])
+    >>> round(float(loss[0]), 6)
+    0.043322
+    """
+    tf = _tf()
+    op = "categorical_focal_crossentropy"
+    _check_axis(op, axis)
+    y_true, y_pred = _categorical_aligned(op, y_true, y_pred)
+    y_true = _smooth_categorical(y_true, label_smoothing, axis)
+    if from_logits:
+        y_pred = tf.nn.softmax(y_pred, axis=axis)
+    output = _clip_probabilities(y_pred / tf.reduce_sum(y_pred, axis=axis, keepdims=True))
+    cce = -y_true * tf.math.log(output)
+    modulating = tf.pow(_const(1.0, output) - output, _const(gamma, output))
+    return tf.reduce_sum(modulating * _const(alpha, output) * cce, axis=axis)
+
+
+def _sparse_labels(op, y_true, y_pred, axis):
+    """Integer labels with the class axis of y_pred removed, shape-checked."""
+    tf = _tf()
+    y_true = convert(y_true)
+    rank = y_pred.shape.rank
+    if rank is None or rank < 1:
+        raise errors.InvalidArgumentError(
+            f"{op}: y_pred must be at least rank 1, received shape {_shape(y_pred)}", op)
+    if y_true.shape.rank == rank and y_true.shape[axis] == 1:
+        y_true = tf.squeeze(y_true, axis=axis)
+    expected = list(_shape(y_pred))
+    del expected[axis % rank]
+    if not _shapes_match(_shape(y_true), tuple(expected)):
+        raise errors.InvalidArgumentError(
+            f"{op}: y_true must have the shape of y_pred without its class axis "
+            f"{tuple(expected)} (or with a trailing 1), received y_true of shape "
+            f"{_shape(y_true)} and y_pred of shape {_shape(y_pred)}", op)
+    return y_true
+
+
+def _check_label_range(op, labels, num_classes):
+    """Eagerly, labels outside [0, num_classes) raise; in a graph the gather kernels check."""
+    tf = _tf()
+    if not _is_eager() or num_classes is None or labels.shape.num_elements() == 0:
+        return
+    low = int(tf.reduce_min(labels))
+    high = int(tf.reduce_max(labels))
+    if low < 0 or high >= num_classes:
+        bad = low if low < 0 else high
+        raise errors.InvalidArgumentError(
+            f"{op}: labels must be class indices in [0, {num_classes}), received label {bad} "
+            f"(labels of shape {_shape(labels)})", op)
+
+
+def _sparse_cce(y_true, y_pred, from_logits=False, ignore_class=None, axis=-1):
+    """(losses, mask of valid entries or None), Keras's sparse_categorical_crossentropy."""
+    tf = _tf()
+    op = "sparse_categorical_crossentropy"
+    y_pred = _prediction(y_pred)
+    labels = _sparse_labels(op, y_true, y_pred, axis)
+    rank = y_pred.shape.rank
+    class_axis = axis % rank
+    valid = None
+    if ignore_class is not None:
+        valid = tf.not_equal(convert(labels, y_pred.dtype), _const(ignore_class, y_pred))
+        labels = tf.where(valid, convert(labels, y_pred.dtype), tf.zeros_like(
+            convert(labels, y_pred.dtype)))
+        # Keras zeroes ignored rows; ones give the same (masked) result without 0/0 in the
+        # probability path's renormalization.
+        filler = tf.zeros_like(y_pred) if from_logits else tf.ones_like(y_pred)
+        y_pred = tf.where(tf.expand_dims(valid, class_axis), y_pred, filler)
+    if labels.dtype not in (tf.int32, tf.int64):
+        labels = tf.cast(labels, tf.int32)
+    if class_axis != rank - 1:
+        perm = [i for i in range(rank) if i != class_axis] + [class_axis]
+        y_pred = tf.transpose(y_pred, perm)
+    num_classes = y_pred.shape[-1]
+    _check_label_range(op, labels, num_classes)
+    if from_logits:
+        result = tf.nn.sparse_softmax_cross_entropy_with_logits(labels=labels, logits=y_pred)
+    else:
+        p = _clip_probabilities(y_pred / tf.reduce_sum(y_pred, axis=-1, keepdims=True))
+        # gather (batch_dims) rather than one_hot: its kernel rejects out-of-range labels in
+        # traced graphs too, where one_hot would silently give a zero loss.
+        flat_p = tf.reshape(p, [-1, num_classes])
+        picked = tf.gather(flat_p, tf.reshape(labels, [-1]), batch_dims=1)
+        result = -tf.reshape(tf.math.log(picked), tf.shape(labels))
+    if valid is not None:
+        result = tf.where(valid, result, tf.zeros_like(result))
+    return result, valid
+
+
+def sparse_categorical_crossentropy(y_true, y_pred, from_logits=False, ignore_class=None,
+                                    axis=-1):
+    """Categorical crossentropy against integer labels; `ignore_class` entries give 0.
+
+    >>> from tensorflux.keras import losses
+    >>> round(float(losses.sparse_categorical_crossentropy([1], [[0.5, 0.5]])[0]), 6)
+    0.693147
+    """
+    return _sparse_cce(y_true, y_pred, from_logits, ignore_class, axis)[0]
+
+
+def _smooth_binary(y_true, label_smoothing):
+    if not label_smoothing:
+        return y_true
+    return y_true * _const(1.0 - label_smoothing, y_true) + _const(0.5 * label_smoothing, y_true)
+
+
+def _elementwise_bce(y_true, y_pred, from_logits):
+    tf = _tf()
+    if from_logits:
+        return tf.nn.sigmoid_cross_entropy_with_logits(labels=y_true, logits=y_pred)
+    p = _clip_probabilities(y_pred)
+    one = _const(1.0, p)
+    return -(y_true * tf.math.log(p) + (one - y_true) * tf.math.log(one - p))
+
+
+def binary_crossentropy(y_true, y_pred, from_logits=False, label_smoothing=0.0, axis=-1):
+    """mean over `axis` of -(y log p + (1 - y) log(1 - p)), p clipped to [1e-7, 1 - 1e-7].
+
+    >>> from tensorflux.keras import losses
+    >>> [round(float(v), 6) for v in losses.binary_crossentropy([[1.0]], [[0.5]]).numpy()]
+    [0.693147]
+    """
+    tf = _tf()
+    y_pred = _prediction(y_pred)
+    y_true = convert(y_true, y_pred.dtype)
+    _check_same_shape("binary_crossentropy", y_true, y_pred)
+    y_true = _smooth_binary(y_true, label_smoothing)
+    return tf.reduce_mean(_elementwise_bce(y_true, y_pred, from_logits), axis=axis)
+
+
+def binary_focal_crossentropy(y_true, y_pred, apply_class_balancing=False, alpha=0.25,
+                              gamma=2.0, from_logits=False, label_smoothing=0.0, axis=-1):
+    """Binary crossentropy weighted by (1 - p_t)^gamma (and alpha when class-balancing).
+
+    >>> from tensorflux.keras import losses
+    >>> [round(float(v), 6) for v in losses.binary_focal_crossentropy([[1.0]], [[0.5]]).numpy()]
+    [0.173287]
+    """
+    tf = _tf()
+    y_pred = _prediction(y_pred)
+    y_true = convert(y_true, y_pred.dtype)
+    _check_same_shape("binary_focal_crossentropy", y_true, y_pred)
+    y_true = _smooth_binary(y_true, label_smoothing)
+    if from_logits:
+        y_pred = tf.sigmoid(y_pred)
+    one = _const(1.0, y_pred)
+    bce = _elementwise_bce(y_true, y_pred, False)
+    p_t = y_true * y_pred + (one - y_true) * (one - y_pred)
+    focal = tf.pow(one - p_t, _const(gamma, y_pred)) * bce
+    if apply_class_balancing:
+        alpha_t = _const(alpha, y_pred)
+        focal = (y_true * alpha_t + (one - y_true) * (one - alpha_t)) * focal
+    return tf.reduce_mean(focal, axis=axis)
+
+
+# ------------------------------------------------------------------ segmentation losses
+
+def dice(y_true, y_pred, axis=None):
+    """1 - 2 * sum(y_true * y_pred) / (sum(y_true) + sum(y_pred) + epsilon).
+
+    >>> from tensorflux.keras import losses
+    >>> round(float(losses.dice([[1.0, 0.0]], [[1.0, 0.0]])), 6)
+    0.0
+    """
+    tf = _tf()
+    y_true, y_pred = _aligned("dice", y_true, y_pred)
+    intersection = tf.reduce_sum(y_true * y_pred, axis=axis)
+    total = tf.reduce_sum(y_true, axis=axis) + tf.reduce_sum(y_pred, axis=axis)
+    return _const(1.0, y_pred) - _const(2.0, y_pred) * intersection / (
+        total + _const(EPSILON, y_pred))
+
+
+def tversky(y_true, y_pred, alpha=0.5, beta=0.5, axis=None):
+    """1 - TP / (TP + alpha * FP + beta * FN + epsilon), on soft counts.
+
+    >>> from tensorflux.keras import losses
+    >>> round(float(losses.tversky([[1.0, 0.0]], [[1.0, 0.0]])), 6)
+    0.0
+    """
+    tf = _tf()
+    y_true, y_pred = _aligned("tversky", y_true, y_pred)
+    one = _const(1.0, y_pred)
+    intersection = tf.reduce_sum(y_true * y_pred, axis=axis)
+    fp = tf.reduce_sum((one - y_pred) * y_true, axis=axis)
+    fn = tf.reduce_sum(y_pred * (one - y_true), axis=axis)
+    score = intersection / (intersection + fp * _const(alpha, y_pred) + fn * _const(
+        beta, y_pred) + _const(EPSILON, y_pred))
+    return one - score
+
+
+# ------------------------------------------------------------------ classes
+
+_SMOOTH = (("from_logits", False), ("label_smoothing", 0.0), ("axis", -1))
+
+MeanSquaredError = _wrapper_class(
+    "MeanSquaredError", mean_squared_error, "mean_squared_error",
+    "Mean of squares of errors between labels and predictions.")
+MeanAbsoluteError = _wrapper_class(
+    "MeanAbsoluteError", mean_absolute_error, "mean_absolute_error",
+    "Mean of absolute differences between labels and predictions.")
+MeanAbsolutePercentageError = _wrapper_class(
+    "MeanAbsolutePercentageError", mean_absolute_percentage_error,
+    "mean_absolute_percentage_error", "Mean absolute percentage error.")
+MeanSquaredLogarithmicError = _wrapper_class(
+    "MeanSquaredLogarithmicError", mean_squared_logarithmic_error,
+    "mean_squared_logarithmic_error", "Mean squared logarithmic error.")
+CosineSimilarity = _wrapper_class(
+    "CosineSimilarity", cosine_similarity, "cosine_similarity",
+    "Negative cosine similarity between labels and predictions.", (("axis", -1),),
+    config_params=())
+# Keras 3's Huber.get_config omits delta (so a reloaded Huber has delta=1.0); kept identical.
+Huber = _wrapper_class("Huber", huber, "huber_loss", "Huber loss.", (("delta", 1.0),),
+                       config_params=())
+LogCosh = _wrapper_class("LogCosh", log_cosh, "log_cosh", "Logarithm of the hyperbolic cosine.")
+Hinge = _wrapper_class("Hinge", hinge, "hinge", "Hinge loss.")
+SquaredHinge = _wrapper_class("SquaredHinge", squared_hinge, "squared_hinge",
+                              "Squared hinge loss.")
+CategoricalHinge = _wrapper_class("CategoricalHinge", categorical_hinge, "categorical_hinge",
+                                  "Categorical hinge loss.")
+KLDivergence = _wrapper_class("KLDivergence", kl_divergence, "kl_divergence",
+                              "Kullback-Leibler divergence.")
+Poisson = _wrapper_class("Poisson", poisson, "poisson", "Poisson loss.")
+BinaryCrossentropy = _wrapper_class(
+    "BinaryCrossentropy", binary_crossentropy, "binary_crossentropy",
+    "Binary crossentropy (from probabilities, or logits with from_logits=True).", _SMOOTH)
+BinaryFocalCrossentropy = _wrapper_class(
+    "BinaryFocalCrossentropy", binary_focal_crossentropy, "binary_focal_crossentropy",
+    "Binary focal crossentropy.",
+    (("apply_class_balancing", False), ("alpha", 0.25), ("gamma", 2.0)) + _SMOOTH)
+CategoricalCrossentropy = _wrapper_class(
+    "CategoricalCrossentropy", categorical_crossentropy, "categorical_crossentropy",
+    "Categorical crossentropy against one-hot (or soft) labels.", _SMOOTH)
+CategoricalFocalCrossentropy = _wrapper_class(
+    "CategoricalFocalCrossentropy", categorical_focal_crossentropy,
+    "categorical_focal_crossentropy", "Categorical focal crossentropy.",
+    (("alpha", 0.25), ("gamma", 2.0)) + _SMOOTH)
+Dice = _wrapper_class("Dice", dice, "dice", "Dice loss.", (("axis", None),))
+Tversky = _wrapper_class("Tversky", tversky, "tversky", "Tversky loss.",
+                         (("alpha", 0.5), ("beta", 0.5), ("axis", None)))
+
+
+class SparseCategoricalCrossentropy(LossFunctionWrapper):
+    """Categorical crossentropy against integer labels; `ignore_class` entries are masked out.
+
+    >>> from tensorflux.keras import losses
+    >>> loss = losses.SparseCategoricalCrossentropy(ignore_class=0)
+    >>> round(float(loss([1, 0], [[0.5, 0.5], [0.9, 0.1]])), 6)
+    0.693147
+    """
+
+    def __init__(self, from_logits=False, ignore_class=None, reduction="sum_over_batch_size",
+                 axis=-1, name="sparse_categorical_crossentropy", dtype=None):
+        super().__init__(sparse_categorical_crossentropy, name=name, reduction=reduction,
+                         dtype=dtype, from_logits=from_logits, ignore_class=ignore_class,
+                         axis=axis)
+        self.from_logits = from_logits
+        self.ignore_class = ignore_class
+
+    def get_config(self):
+        config = Loss.get_config(self)
+        config.update({"from_logits": self.from_logits, "ignore_class": self.ignore_class})
+        return config
+
+    @classmethod
+    def from_config(cls, config):
+        return cls(**config)
+
+
+# ------------------------------------------------------------------ lookup
+
+mse = MSE = mean_squared_error
+mae = MAE = mean_absolute_error
+mape = MAPE = mean_absolute_percentage_error
+msle = MSLE = mean_squared_logarithmic_error
+kld = KLD = kullback_leibler_divergence = kl_divergence
+logcosh = log_cosh
+
+# Functions whose Keras version attaches a mask of valid entries to its result.
+_MASKED = {sparse_categorical_crossentropy: _sparse_cce}
+
+_CLASSES = (Loss, LossFunctionWrapper, KLDivergence, Poisson, BinaryCrossentropy,
+            BinaryFocalCrossentropy, CategoricalCrossentropy, CategoricalFocalCrossentropy,
+            SparseCategoricalCrossentropy, MeanSquaredError, MeanAbsoluteError,
+            MeanAbsolutePercentageError, MeanSquaredLogarithmicError, CosineSimilarity,
+            LogCosh, Huber, Hinge, SquaredHinge, CategoricalHinge, Dice, Tversky)
+_FUNCTIONS = (kl_divergence, poisson, binary_crossentropy, binary_focal_crossentropy,
+              categorical_crossentropy, categorical_focal_crossentropy,
+              sparse_categorical_crossentropy, mean_squared_error, mean_absolute_error,
+              mean_absolute_percentage_error, mean_squared_logarithmic_error,
+              cosine_similarity, log_cosh, huber, hinge, squared_hinge, categorical_hinge,
+              dice, tversky)
+ALL_OBJECTS_DICT = {obj.__name__: obj for obj in _CLASSES + _FUNCTIONS}
+ALL_OBJECTS_DICT.update({
+    "bce": binary_crossentropy, "BCE": binary_crossentropy, "kld": kl_divergence,
+    "KLD": kl_divergence, "mae": mean_absolute_error, "MAE": mean_absolute_error,
+    "mse": mean_squared_error, "MSE": mean_squared_error,
+    "mape": mean_absolute_percentage_error, "MAPE": mean_absolute_percentage_error,
+    "msle": mean_squared_logarithmic_error, "MSLE": mean_squared_logarithmic_error,
+    # Keras 2 names still found in saved compile configs.
+    "kullback_leibler_divergence": kl_divergence, "logcosh": log_cosh,
+})
+
+
+def serialize(loss):
+    """Keras 3's dict form of a Loss instance or a built-in loss function."""
+    return _objects.serialize_object(loss, "keras.losses", ALL_OBJECTS_DICT)
+
+
+def deserialize(name, custom_objects=None):
+    """A Loss instance or loss function from a name or a Keras config dict."""
+    return _objects.deserialize_object(name, ALL_OBJECTS_DICT, "loss", custom_objects)
+
+
+def get(identifier):
+    """A loss from None, a name ("mse", "CategoricalCrossentropy"), a config dict or callable.
+
+    >>> from tensorflux.keras import losses
+    >>> losses.get("mse") is losses.mean_squared_error
+    True
+    >>> type(losses.get("BinaryCrossentropy")).__name__
+    'BinaryCrossentropy'
+    """
+    return _objects.get_object(identifier, ALL_OBJECTS_DICT, "loss")
+

@@ -1,0 +1,418 @@
+"""keras Functional models: a graph of layer calls from Input KerasTensors to outputs,
+ordered as Keras's map_graph, run node by node, serialized in Keras 3's config format."""
+
+import collections
+import copy
+
+from tensorflux.keras.engine import tree
+from tensorflux.keras.engine.keras_tensor import KerasTensor, shape_of
+from tensorflux.keras.engine.op_layers import OpLayer
+from tensorflux.keras.layers.base import Layer, _format_shape
+from tensorflux.keras.models.model import Model, _trainer_init
+
+__all__ = ["Functional", "functional_from_config", "map_graph"]
+
+
+def make_node_key(operation, node_index):
+    return f"{operation.name}_ib-{node_index}"
+
+
+def _build_map(inputs, outputs):
+    finished, in_progress, ordered, indices = set(), set(), [], {}
+    flat_inputs = tree.flatten(inputs)
+
+    def visit(tensor):
+        operation, node_index, _ = tensor._keras_history
+        node = operation._inbound_nodes[node_index]
+        if id(node) in finished:
+            return
+        if not node.is_input and any(tensor is x for x in flat_inputs):
+            finished.add(id(node))
+            return
+        if id(node) in in_progress:
+            raise ValueError(f"Tensor {tensor} from operation '{operation.name}' is part of a "
+                             "cycle.")
+        if operation not in indices:
+            indices[operation] = len(indices)
+        in_progress.add(id(node))
+        if not node.is_input:
+            for input_tensor in node.input_tensors:
+                visit(input_tensor)
+        finished.add(id(node))
+        in_progress.discard(id(node))
+        ordered.append(node)
+
+    for output in tree.flatten(outputs):
+        visit(output)
+    return ordered, indices
+
+
+def map_graph(inputs, outputs):
+    """(node keys, nodes_by_depth, operations, operations_by_depth), exactly as Keras 3's
+    `keras/src/ops/function.py::map_graph`: operations by depth descending, ties in DFS
+    first-visit order."""
+    ordered, indices = _build_map(inputs, outputs)
+    in_graph = {id(n) for n in ordered}
+    network_nodes = {make_node_key(n.operation, n.operation._inbound_nodes.index(n))
+                     for n in ordered}
+    node_depths = {}
+    nodes_by_id = {}
+    op_depths = {}
+    for node in reversed(ordered):
+        nodes_by_id[id(node)] = node
+        depth = node_depths.setdefault(id(node), 0)
+        depth = max(depth, op_depths.get(node.operation, 0))
+        op_depths[node.operation] = depth
+        node_depths[id(node)] = depth
+        for parent in node.parent_nodes:
+            if id(parent) not in in_graph:
+                continue
+            nodes_by_id[id(parent)] = parent
+            node_depths[id(parent)] = max(depth + 1, node_depths.get(id(parent), 0))
+    for x in inputs:
+        operation, node_index, _ = x._keras_history
+        if operation not in op_depths:
+            node = operation._inbound_nodes[node_index]
+            if node.is_input:
+                op_depths[operation] = 0
+                indices[operation] = -1
+                node_depths[id(node)] = 0
+                nodes_by_id[id(node)] = node
+                network_nodes.add(make_node_key(operation, node_index))
+    nodes_by_depth = collections.defaultdict(list)
+    for node_id, depth in node_depths.items():
+        nodes_by_depth[depth].append(nodes_by_id[node_id])
+    ops_by_depth = collections.defaultdict(list)
+    for operation, depth in op_depths.items():
+        ops_by_depth[depth].append(operation)
+    operations = []
+    for depth in sorted(ops_by_depth, reverse=True):
+        operations.extend(sorted(ops_by_depth[depth], key=lambda op: indices[op]))
+    computable = {id(x) for x in inputs}
+    accessed = []
+    for depth in sorted(nodes_by_depth, reverse=True):
+        for node in nodes_by_depth[depth]:
+            for x in node.input_tensors:
+                if id(x) not in computable:
+                    raise ValueError(f"Graph disconnected: cannot find parent for tensor {x} "
+                                     f"at layer '{node.operation.name}'. The following "
+                                     "previous layers were accessed without issue: "
+                                     f"{accessed}")
+            accessed.append(node.operation.name)
+            for x in node.output_tensors:
+                computable.add(id(x))
+    names = [op.name for op in operations]
+    for name in names:
+        if names.count(name) != 1:
+            raise ValueError(f'The name "{name}" is used {names.count(name)} times in the '
+                             "model. All operation names should be unique.")
+    return network_nodes, dict(nodes_by_depth), operations, dict(ops_by_depth)
+
+
+def _check_keras_tensors(structure, what):
+    for x in tree.flatten(structure):
+        if not isinstance(x, KerasTensor) or x._keras_history is None:
+            raise ValueError(f"All `{what}` values must be KerasTensors (from keras.Input or "
+                             f"from calling layers on them). Received: {what}={structure!r} "
+                             f"including invalid value {x!r} of type {type(x)}")
+
+
+class Functional(Model):
+    """A model defined by its input and output KerasTensors.
+
+    >>> from tensorflux import keras
+    >>> x = keras.Input((4,), name="x")
+    >>> model = keras.Model(x, x * 2.0, name="double")
+    >>> [layer.name for layer in model.layers]
+    ['x']
+    """
+
+    def __new__(cls, *args, **kwargs):
+        return object.__new__(cls)
+
+    def __init__(self, inputs, outputs, name=None, **kwargs):
+        trainable = kwargs.pop("trainable", True)
+        if kwargs:
+            raise TypeError(f"Functional got unexpected keyword arguments {sorted(kwargs)}")
+        if isinstance(inputs, dict):
+            for key, value in inputs.items():
+                if not isinstance(value, KerasTensor):
+                    raise ValueError("When providing `inputs` as a dict, all values in the "
+                                     f"dict must be KerasTensors. Received: inputs={inputs} "
+                                     f"including invalid value {value} of type {type(value)}")
+        _check_keras_tensors(inputs, "inputs")
+        _check_keras_tensors(outputs, "outputs")
+        _trainer_init(self)
+        Layer.__init__(self, name=name, trainable=trainable)
+        self._inputs_struct = inputs
+        self._outputs_struct = outputs
+        self._inputs = tree.flatten(inputs)
+        self._outputs = tree.flatten(outputs)
+        nodes, nodes_by_depth, operations, _ = map_graph(self._inputs, self._outputs)
+        self._nodes = nodes
+        self._nodes_by_depth = nodes_by_depth
+        self._operations = operations
+        self._layers = [op for op in operations if not isinstance(op, OpLayer)]
+        self._run_order = [node for depth in sorted(nodes_by_depth, reverse=True)
+                           for node in nodes_by_depth[depth] if not node.is_input]
+        self._build_shapes_dict = {"input_shape": None}
+        self.built = True
+        if not self._trainable:
+            Layer.trainable.fset(self, False)
+
+    # ------------------------------------------------------------------ structure
+    @property
+    def operations(self):
+        return list(self._operations)
+
+    @property
+    def layers(self):
+        return [op for op in self._operations if not isinstance(op, OpLayer)]
+
+    @layers.setter
+    def layers(self, _):
+        raise AttributeError("`Model.layers` attribute is reserved and should not be used. "
+                             "Please use another name.")
+
+    @property
+    def inputs(self):
+        return list(self._inputs)
+
+    @property
+    def outputs(self):
+        return list(self._outputs)
+
+    @property
+    def input(self):
+        return self._inputs_struct
+
+    @property
+    def output(self):
+        return self._outputs_struct
+
+    @property
+    def input_shape(self):
+        return tree.map_structure(lambda x: x.shape, self._inputs_struct)
+
+    @property
+    def output_shape(self):
+        return tree.map_structure(lambda x: x.shape, self._outputs_struct)
+
+    # ------------------------------------------------------------------ running
+    def _convert_inputs(self, args, kwargs):
+        return tuple(args), dict(kwargs)
+
+    def _standardize_inputs(self, inputs):
+        import tensorflux as tf
+
+        if isinstance(self._inputs_struct, dict) and isinstance(inputs, dict):
+            missing = [k for k in self._inputs_struct if k not in inputs]
+            if missing:
+                raise ValueError(f"Functional '{self.name}' is missing the inputs {missing}; "
+                                 f"it received the keys {sorted(inputs)}")
+            flat = [inputs[k] for k in sorted(self._inputs_struct, key=str)]
+        else:
+            flat = tree.flatten(inputs)
+        if len(flat) != len(self._inputs):
+            raise ValueError(f"Functional '{self.name}' expects {len(self._inputs)} input(s), "
+                             f"but it received {len(flat)} input tensors.")
+        converted = []
+        for spec, x in zip(self._inputs, flat):
+            if isinstance(x, KerasTensor):
+                converted.append(x)
+                continue
+            if not isinstance(x, tf.Tensor) or x.__class__ is not tf.Tensor:
+                x = tf.convert_to_tensor(x) if not hasattr(x, "read_value") else x
+            if x.dtype.name != spec.dtype and (x.dtype.is_floating or
+                                               spec.dtype.startswith("float")):
+                x = tf.cast(x, spec.dtype)
+            self._check_input_shape(spec, x)
+            converted.append(x)
+        return converted
+
+    def _check_input_shape(self, spec, x):
+        shape = shape_of(x)
+        if spec.shape is None or shape is None:
+            return
+        bad = len(shape) != len(spec.shape) or any(
+            a is not None and b is not None and a != b for a, b in zip(spec.shape, shape))
+        if bad:
+            raise ValueError(f"Functional '{self.name}' expected an input of shape "
+                             f"{_format_shape(spec.shape)} for input '{spec.name}', received "
+                             f"shape {_format_shape(shape)}")
+
+    def call(self, inputs, training=None, mask=None):
+        flat = self._standardize_inputs(inputs)
+        values = {id(kt): value for kt, value in zip(self._inputs, flat)}
+
+        def fill(x):
+            return values[id(x)] if isinstance(x, KerasTensor) else x
+
+        for node in self._run_order:
+            if any(id(x) not in values for x in node.input_tensors):
+                continue
+            args = tree.map_structure(fill, node.call_args)
+            kwargs = tree.map_structure(fill, node.call_kwargs)
+            outputs = node.operation(*args, **kwargs)
+            for kt, value in zip(node.output_tensors, tree.flatten(outputs)):
+                values[id(kt)] = value
+        return tree.map_structure(lambda x: values[id(x)], self._outputs_struct)
+
+    def compute_output_shape(self, input_shape):
+        return tree.map_structure(lambda x: x.shape, self._outputs_struct)
+
+    # ------------------------------------------------------------------ config
+    def get_config(self):
+        from tensorflux.keras.saving.serialization import serialize_keras_object
+
+        config = {"name": self.name, "trainable": self.trainable}
+        reindex = {}
+        for operation in self._operations:
+            kept = 1 if isinstance(operation, Functional) else 0
+            for index, _ in enumerate(operation._inbound_nodes):
+                key = make_node_key(operation, index)
+                if key in self._nodes:
+                    reindex[key] = kept
+                    kept += 1
+        layer_configs = []
+        for operation in self._operations:
+            inbound = []
+            for index, node in enumerate(operation._inbound_nodes):
+                if make_node_key(operation, index) in self._nodes:
+                    data = self._serialize_node(node)
+                    if data is not None:
+                        inbound.append(data)
+            layer_config = serialize_keras_object(operation)
+            layer_config["name"] = operation.name
+            layer_config["inbound_nodes"] = inbound
+            layer_configs.append(layer_config)
+        config["layers"] = layer_configs
+
+        def tensor_config(tensor):
+            operation, node_index, tensor_index = tensor._keras_history
+            return [operation.name, reindex[make_node_key(operation, node_index)], tensor_index]
+
+        config["input_layers"] = tree.map_structure(tensor_config, self._inputs_struct)
+        config["output_layers"] = tree.map_structure(tensor_config, self._outputs_struct)
+        return copy.deepcopy(config)
+
+    def _serialize_node(self, node):
+        from tensorflux.keras.saving.serialization import serialize_keras_object
+
+        if not node.input_tensors:
+            return None
+
+        def serialize_tensor(x):
+            if not isinstance(x, KerasTensor):
+                return x
+            operation, node_index, tensor_index = x._keras_history
+            irrelevant = sum(1 for i in range(node_index)
+                             if make_node_key(operation, i) not in self._nodes)
+            return {"class_name": "__keras_tensor__",
+                    "config": {"shape": list(x.shape) if x.shape is not None else None,
+                               "dtype": x.dtype,
+                               "keras_history": [operation.name, node_index - irrelevant,
+                                                 tensor_index]}}
+
+        args = tree.map_structure(serialize_tensor, node.call_args)
+        kwargs = tree.map_structure(serialize_tensor, node.call_kwargs)
+        return {"args": serialize_keras_object(list(args)),
+                "kwargs": serialize_keras_object(kwargs)}
+
+    @classmethod
+    def from_config(cls, config, custom_objects=None):
+        return functional_from_config(cls, config, custom_objects)
+
+
+def _deserialize_node(node_data, created):
+    from tensorflux.keras.saving.serialization import deserialize_keras_object
+
+    if not node_data:
+        return [], {}
+    if isinstance(node_data, list):  # Keras 2: [[layer, node, tensor, kwargs?], ...]
+        tensors = []
+        kwargs = {}
+        for entry in node_data:
+            layer = created.get(entry[0])
+            if layer is None:
+                raise ValueError(f"Invalid Functional model configuration. Missing node: "
+                                 f"{entry[0]}")
+            if len(layer._inbound_nodes) <= entry[1]:
+                raise IndexError(f"Layer node index out of bounds ({entry[0]}[{entry[1]}])")
+            tensors.append(layer._inbound_nodes[entry[1]].output_tensors[entry[2]])
+            if len(entry) == 4:
+                kwargs = entry[3] or {}
+        return [tensors[0] if len(tensors) == 1 else tensors], kwargs
+    args = deserialize_keras_object(node_data["args"])
+    kwargs = deserialize_keras_object(node_data["kwargs"])
+
+    def revive(x):
+        if isinstance(x, KerasTensor):
+            history = getattr(x, "_pre_serialization_keras_history", None)
+            if history is None:
+                return x
+            layer = created.get(history[0])
+            if layer is None:
+                raise ValueError(f"Unknown layer: {history[0]}")
+            if len(layer._inbound_nodes) <= history[1]:
+                raise IndexError(f"Layer node index out of bounds ({history[0]}[{history[1]}])")
+            return layer._inbound_nodes[history[1]].output_tensors[history[2]]
+        return x
+
+    return tree.map_structure(revive, args), tree.map_structure(revive, kwargs)
+
+
+def functional_from_config(cls, config, custom_objects=None):
+    """A Functional model (or subclass `cls`) from Keras 3's (or Keras 2's) config."""
+    from tensorflux.keras.saving.serialization import deserialize_keras_object
+
+    created = {}
+    pending = {}
+    config = dict(config)
+    for layer_data in config["layers"]:
+        layer = deserialize_keras_object(layer_data, custom_objects=custom_objects)
+        if not isinstance(layer, Layer):
+            raise ValueError("Unexpected object from deserialization, expected a layer or "
+                             f"operation, got a {type(layer)}")
+        created[layer_data["name"]] = layer
+        pending[layer_data["name"]] = list(layer_data.get("inbound_nodes") or [])
+    while any(pending.values()):
+        progressed = False
+        for layer_data in config["layers"]:
+            name = layer_data["name"]
+            nodes = pending[name]
+            while nodes:
+                try:
+                    args, kwargs = _deserialize_node(nodes[0], created)
+                except IndexError:
+                    break
+                created[name](*args, **kwargs)
+                nodes.pop(0)
+                progressed = True
+        if not progressed:
+            raise ValueError("Invalid Functional model configuration. The graph of the "
+                             "Functional model either has loops or disconnected nodes. The "
+                             f"following nodes failed to be resolved: "
+                             f"{ {k: v for k, v in pending.items() if v} }")
+
+    def get_tensor(layer_name, node_index, tensor_index):
+        layer = created[layer_name]
+        if isinstance(layer, Functional):
+            node_index -= 1
+        return layer._inbound_nodes[node_index].output_tensors[tensor_index]
+
+    def map_tensors(tensors):
+        if isinstance(tensors, list) and len(tensors) == 3 and isinstance(tensors[0], str):
+            return get_tensor(*tensors)
+        if isinstance(tensors, dict):
+            return {k: map_tensors(v) for k, v in tensors.items()}
+        if isinstance(tensors, tuple):
+            return tuple(map_tensors(v) for v in tensors)
+        return [map_tensors(v) for v in tensors]
+
+    inputs = map_tensors(config["input_layers"])
+    outputs = map_tensors(config["output_layers"])
+    kwargs = {"name": config.get("name")}
+    if config.get("trainable") is not None:
+        kwargs["trainable"] = config["trainable"]
+    return cls(inputs=inputs, outputs=outputs, **kwargs)

@@ -1,0 +1,510 @@
+"""What fit/evaluate/predict iterate over: a DataAdapter per input kind (arrays, Python
+generators, keras.utils.PyDataset, and any registered later, e.g. tf.data), the epoch iterator,
+and Keras's data helpers (validation split, class weights, x/y/sample_weight packing)."""
+
+import math
+import types
+import warnings
+
+import tensorflux as tf
+
+__all__ = [
+    "ArrayDataAdapter", "DataAdapter", "EpochIterator", "GeneratorDataAdapter",
+    "PyDatasetAdapter", "class_weight_to_sample_weights", "get_data_adapter",
+    "pack_x_y_sample_weight", "register_data_adapter", "train_validation_split",
+    "unpack_x_y_sample_weight",
+]
+
+
+# ------------------------------------------------------------------ nested structures
+
+def map_structure(fn, structure):
+    """Applies `fn` to every leaf of nested lists/tuples/dicts; None stays None."""
+    if structure is None:
+        return None
+    if isinstance(structure, dict):
+        return type(structure)((k, map_structure(fn, v)) for k, v in structure.items())
+    if isinstance(structure, (list, tuple)) and not _is_array(structure):
+        mapped = [map_structure(fn, v) for v in structure]
+        if hasattr(structure, "_fields"):
+            return type(structure)(*mapped)
+        return type(structure)(mapped)
+    return fn(structure)
+
+
+def flatten(structure):
+    """The leaves of a nested structure in order (dict values by insertion order), no None."""
+    leaves = []
+
+    def collect(leaf):
+        leaves.append(leaf)
+        return leaf
+
+    map_structure(collect, structure)
+    return leaves
+
+
+def _is_array(value):
+    return tf.is_tensor(value) or isinstance(value, tf.Variable) or hasattr(value, "__array__")
+
+
+def _floatx():
+    from tensorflux.keras import backend
+
+    return backend.floatx()
+
+
+def _to_tensor(value):
+    """A leaf as a tensorflux Tensor; floats other than floatx become floatx (as Keras does)."""
+    if isinstance(value, tf.Variable):
+        value = value.read_value()
+    elif not tf.is_tensor(value):
+        value = tf.convert_to_tensor(value)
+    if value.dtype.is_floating and value.dtype.name != _floatx():
+        value = tf.cast(value, _floatx())
+    return value
+
+
+# ------------------------------------------------------------------ x / y / sample_weight
+
+def unpack_x_y_sample_weight(data):
+    """Splits `x`, `(x,)`, `(x, y)` or `(x, y, sample_weight)` into three values.
+
+    >>> from tensorflux.keras.trainers.data_adapters import unpack_x_y_sample_weight
+    >>> unpack_x_y_sample_weight((1, 2))
+    (1, 2, None)
+    """
+    if isinstance(data, list):
+        data = tuple(data)
+    if not isinstance(data, tuple):
+        return (data, None, None)
+    if len(data) == 1:
+        return (data[0], None, None)
+    if len(data) == 2:
+        return (data[0], data[1], None)
+    if len(data) == 3:
+        return (data[0], data[1], data[2])
+    raise ValueError("Data is expected to be in format `x`, `(x,)`, `(x, y)`, or "
+                     f"`(x, y, sample_weight)`, found: {data}")
+
+
+def pack_x_y_sample_weight(x, y=None, sample_weight=None):
+    """The inverse of unpack_x_y_sample_weight (a lone non-list `x` stays unwrapped)."""
+    if y is None:
+        return x if not isinstance(x, (tuple, list)) else (x,)
+    if sample_weight is None:
+        return (x, y)
+    return (x, y, sample_weight)
+
+
+def class_weight_to_sample_weights(y, class_weight):
+    """Per-sample weights from a {class index: weight} dict (one-hot y uses its argmax)."""
+    y = _to_tensor(y)
+    if y.shape.rank is not None and y.shape.rank > 1:
+        y = tf.argmax(y, axis=-1) if y.shape[-1] != 1 else tf.squeeze(y, axis=-1)
+    if y.dtype.is_floating:
+        y = tf.round(y)
+    labels = [int(v) for v in tf.cast(y, tf.int64).numpy().tolist()]
+    return tf.constant([float(class_weight.get(label, 1.0)) for label in labels],
+                       dtype=_floatx())
+
+
+def check_data_cardinality(data):
+    """Raises when x, y and sample_weight do not all have the same number of samples."""
+    sizes = {int(leaf.shape[0]) for leaf in flatten(data)}
+    if len(sizes) <= 1:
+        return
+    message = ("Data cardinality is ambiguous. Make sure all arrays contain the same number of "
+               "samples.")
+    parts = data if isinstance(data, tuple) else (data,)
+    for label, single in zip(["x", "y", "sample_weight"], parts):
+        shown = ", ".join(str(int(leaf.shape[0])) for leaf in flatten(single))
+        message += f"\n'{label}' sizes: {shown}"
+    raise ValueError(message)
+
+
+def can_slice_array(value):
+    return value is None or _is_array(value)
+
+
+def train_validation_split(arrays, validation_split):
+    """Splits arrays into training and validation parts; the validation part is the LAST
+    `validation_split` fraction, taken before any shuffling (Keras's rule)."""
+    leaves = flatten(arrays)
+    unsplitable = [type(t) for t in leaves if not can_slice_array(t)]
+    if unsplitable:
+        raise ValueError("Argument `validation_split` is only supported for tensors or NumPy "
+                         f"arrays. Found incompatible type in the input: {unsplitable}")
+    if not leaves:
+        return arrays, arrays
+    batch_dim = int(leaves[0].shape[0])
+    split_at = int(math.floor(batch_dim * (1.0 - validation_split)))
+    if split_at == 0 or split_at == batch_dim:
+        raise ValueError(
+            f"Training data contains {batch_dim} samples, which is not sufficient to split it "
+            "into a validation and training set as specified by "
+            f"`validation_split={validation_split}`. Either provide more data, or a different "
+            "value for the `validation_split` argument.")
+    tensors = map_structure(_to_tensor, arrays)
+    return (map_structure(lambda t: t[:split_at], tensors),
+            map_structure(lambda t: t[split_at:], tensors))
+
+
+# ------------------------------------------------------------------ adapters
+
+class DataAdapter:
+    """One epoch's batches from some input kind.
+
+    Subclasses implement `get_iterator()` (batches as structures of tensorflux tensors,
+    packed like `pack_x_y_sample_weight`), `num_batches` (None when unknown), and may use the
+    epoch hooks and `peek()` (the first batch, used to build the model before tracing).
+    """
+
+    def get_iterator(self):
+        raise NotImplementedError
+
+    def get_numpy_iterator(self):
+        for batch in self.get_iterator():
+            yield map_structure(lambda t: t.numpy() if hasattr(t, "numpy") else t, batch)
+
+    def peek(self):
+        return next(iter(self.get_iterator()))
+
+    @property
+    def num_batches(self):
+        return None
+
+    @property
+    def batch_size(self):
+        return None
+
+    @property
+    def has_partial_batch(self):
+        return None
+
+    @property
+    def partial_batch_size(self):
+        return None
+
+    def on_epoch_begin(self):
+        pass
+
+    def on_epoch_end(self):
+        pass
+
+
+class ArrayDataAdapter(DataAdapter):
+    """NumPy arrays / tensors (nested in lists, tuples or dicts) cut into batches.
+
+    The data is converted to tensors once; each shuffled epoch gathers one permuted copy with
+    tf.random.shuffle (seeded by tf.random.set_seed), then every batch is a contiguous slice.
+    """
+
+    def __init__(self, x, y=None, sample_weight=None, batch_size=None, steps=None,
+                 shuffle=False, class_weight=None):
+        if not all(can_slice_array(leaf) for leaf in flatten((x, y, sample_weight))):
+            raise ValueError(f"Expected all elements of `x` to be array-like. Received invalid "
+                             f"types: x={x}")
+        x, y, sample_weight = map_structure(_to_tensor, (x, y, sample_weight))
+        if sample_weight is not None:
+            if class_weight is not None:
+                raise ValueError("You cannot `class_weight` and `sample_weight` at the same "
+                                 "time.")
+            if _is_nested(y) and not _is_nested(sample_weight):
+                rank = sample_weight.shape.rank
+                if not (rank == 1 or (rank == 2 and sample_weight.shape[1] == 1)):
+                    raise ValueError(
+                        "For a model with multiple outputs, when providing a single "
+                        "`sample_weight` array, it should only have one scalar score per "
+                        "sample (i.e. shape `(num_samples,)`). If you want to use non-scalar "
+                        "sample weights, pass a `sample_weight` argument with one array per "
+                        "model output.")
+                sample_weight = map_structure(lambda _: sample_weight, y)
+        if class_weight is not None:
+            if _is_nested(y):
+                raise ValueError("`class_weight` is only supported for Models with a single "
+                                 "output.")
+            sample_weight = class_weight_to_sample_weights(y, class_weight)
+        inputs = pack_x_y_sample_weight(x, y, sample_weight)
+        check_data_cardinality(inputs)
+        leaves = flatten(inputs)
+        if not leaves:
+            raise ValueError("Expected at least one input array, received none.")
+        num_samples = int(leaves[0].shape[0])
+        if not batch_size:
+            batch_size = int(math.ceil(num_samples / steps)) if steps else 32
+        self._inputs = inputs
+        self._num_samples = num_samples
+        self._batch_size = int(batch_size)
+        self._size = int(math.ceil(num_samples / self._batch_size))
+        self._partial_batch_size = num_samples % self._batch_size
+        self._shuffle = shuffle
+
+    def peek(self):
+        stop = min(self._batch_size, self._num_samples)
+        return map_structure(lambda t: t[:stop], self._inputs)
+
+    def get_iterator(self):
+        inputs = self._inputs
+        if self._shuffle and self._shuffle != "batch":
+            order = tf.random.shuffle(tf.range(self._num_samples))
+            inputs = map_structure(lambda t: tf.gather(t, order), inputs)
+        if self._shuffle == "batch":
+            for i in range(self._size):
+                start = i * self._batch_size
+                stop = min(start + self._batch_size, self._num_samples)
+                order = tf.random.shuffle(tf.range(start, stop))
+                yield map_structure(lambda t, order=order: tf.gather(t, order), inputs)
+            return
+        # One split per array per epoch: the batches are views, and the per-batch Python
+        # work is only packing the structure.
+        sizes = [self._batch_size] * (self._num_samples // self._batch_size)
+        if self._partial_batch_size:
+            sizes.append(self._partial_batch_size)
+        leaves = flatten(inputs)
+        pieces = [tf.split(leaf, sizes, axis=0) if len(sizes) > 1 else [leaf]
+                  for leaf in leaves]
+        for i in range(self._size):
+            batch = iter([p[i] for p in pieces])
+            yield map_structure(lambda _, batch=batch: next(batch), inputs)
+
+    @property
+    def num_batches(self):
+        return self._size
+
+    @property
+    def batch_size(self):
+        return self._batch_size
+
+    @property
+    def has_partial_batch(self):
+        return self._partial_batch_size > 0
+
+    @property
+    def partial_batch_size(self):
+        return self._partial_batch_size or None
+
+
+class GeneratorDataAdapter(DataAdapter):
+    """A Python generator yielding `x`, `(x, y)` or `(x, y, sample_weight)` batches."""
+
+    def __init__(self, generator):
+        self._generator = generator
+        self._peeked = []
+
+    def peek(self):
+        if not self._peeked:
+            try:
+                self._peeked.append(next(self._generator))
+            except StopIteration as error:
+                raise ValueError("The generator passed as `x` yielded no batches.") from error
+        return _convert_batch(self._peeked[0])
+
+    def get_iterator(self):
+        while self._peeked:
+            yield _convert_batch(self._peeked.pop(0))
+        for batch in self._generator:
+            yield _convert_batch(batch)
+
+
+class PyDatasetAdapter(DataAdapter):
+    """A keras.utils.PyDataset (`__len__` + `__getitem__`); `shuffle` permutes batch order.
+
+    Batches are produced in this thread: `workers`/`use_multiprocessing` are accepted and
+    ignored.
+    """
+
+    def __init__(self, dataset, class_weight=None, shuffle=False):
+        self._dataset = dataset
+        self._class_weight = class_weight
+        self._shuffle = shuffle
+
+    @property
+    def num_batches(self):
+        size = getattr(self._dataset, "num_batches", None)
+        if size is None and hasattr(self._dataset, "__len__"):
+            size = len(self._dataset)
+        return size
+
+    def peek(self):
+        return self._batch(0)
+
+    def _batch(self, index):
+        batch = self._dataset[index]
+        if self._class_weight is not None:
+            x, y, sample_weight = unpack_x_y_sample_weight(batch)
+            if sample_weight is None and y is not None:
+                batch = (x, y, class_weight_to_sample_weights(y, self._class_weight))
+        return _convert_batch(batch)
+
+    def get_iterator(self):
+        size = self.num_batches
+        if size is None:
+            index = 0
+            while True:
+                yield self._batch(index)
+                index += 1
+        order = list(range(size))
+        if self._shuffle:
+            order = [int(i) for i in tf.random.shuffle(tf.range(size)).numpy().tolist()]
+        for index in order:
+            yield self._batch(index)
+
+    def on_epoch_begin(self):
+        hook = getattr(self._dataset, "on_epoch_begin", None)
+        if hook is not None:
+            hook()
+
+    def on_epoch_end(self):
+        hook = getattr(self._dataset, "on_epoch_end", None)
+        if hook is not None:
+            hook()
+
+
+def _convert_batch(batch):
+    if isinstance(batch, list):
+        batch = tuple(batch)
+    return map_structure(_to_tensor, batch)
+
+
+def _is_nested(value):
+    return isinstance(value, (list, tuple, dict)) and not _is_array(value)
+
+
+_REGISTERED = []
+
+
+def register_data_adapter(predicate, factory):
+    """Plugs in a new input kind: `factory(x, y, sample_weight, batch_size, steps_per_epoch,
+    shuffle, class_weight)` is used for every `x` where `predicate(x)` is true."""
+    _REGISTERED.append((predicate, factory))
+
+
+def _is_py_dataset(x):
+    try:
+        from tensorflux.keras.utils.py_dataset import PyDataset
+    except ImportError:
+        return False
+    return isinstance(x, PyDataset)
+
+
+def _raise_unsupported_arg(arg_name, arg_description, input_type):
+    raise ValueError(f"When providing `x` as a {input_type}, `{arg_name}` should not be passed. "
+                     f"Instead, {arg_description} should be included as part of the "
+                     f"{input_type}.")
+
+
+def get_data_adapter(x, y=None, sample_weight=None, batch_size=None, steps_per_epoch=None,
+                     shuffle=False, class_weight=None):
+    """The adapter for `x` (Keras's dispatch order: adapters, arrays, registered, PyDataset,
+    generators)."""
+    if isinstance(x, DataAdapter):
+        return x
+    if x is not None and all(can_slice_array(leaf) for leaf in flatten((x, y, sample_weight))):
+        return ArrayDataAdapter(x, y, sample_weight=sample_weight, class_weight=class_weight,
+                                shuffle=shuffle, batch_size=batch_size, steps=steps_per_epoch)
+    for predicate, factory in _REGISTERED:
+        if predicate(x):
+            return factory(x, y, sample_weight, batch_size, steps_per_epoch, shuffle,
+                           class_weight)
+    if _is_py_dataset(x):
+        if y is not None:
+            _raise_unsupported_arg("y", "the targets", "PyDataset")
+        if sample_weight is not None:
+            _raise_unsupported_arg("sample_weights", "the sample weights", "PyDataset")
+        return PyDatasetAdapter(x, class_weight=class_weight, shuffle=shuffle)
+    if isinstance(x, types.GeneratorType):
+        if y is not None:
+            _raise_unsupported_arg("y", "the targets", "generator")
+        if sample_weight is not None:
+            _raise_unsupported_arg("sample_weights", "the sample weights", "generator")
+        if class_weight is not None:
+            raise ValueError("Argument `class_weight` is not supported for Python generator "
+                             f"inputs. Received: class_weight={class_weight}")
+        if shuffle:
+            warnings.warn("`shuffle=True` was passed, but will be ignored since the data `x` "
+                          "was provided as a generator. The generator is expected to yield "
+                          "already-shuffled data.", stacklevel=3)
+        return GeneratorDataAdapter(x)
+    raise ValueError(f"Unrecognized data type: x={x} (of type {type(x)})")
+
+
+# ------------------------------------------------------------------ epochs
+
+class EpochIterator:
+    """Yields (step, batch) for one epoch; with `steps_per_epoch` the underlying iterator
+    carries over between epochs, as in Keras."""
+
+    def __init__(self, x, y=None, sample_weight=None, batch_size=None, steps_per_epoch=None,
+                 shuffle=False, class_weight=None, steps_per_execution=1):
+        self.steps_per_epoch = steps_per_epoch
+        self.steps_per_execution = steps_per_execution
+        self.data_adapter = get_data_adapter(
+            x, y=y, sample_weight=sample_weight, batch_size=batch_size,
+            steps_per_epoch=steps_per_epoch, shuffle=shuffle, class_weight=class_weight)
+        self._num_batches = self.data_adapter.num_batches
+        self._current_iterator = None
+        self._steps_seen = 0
+
+    def reset(self):
+        self._current_iterator = None
+        self._num_batches = self.data_adapter.num_batches
+        self._steps_seen = 0
+
+    @property
+    def num_batches(self):
+        if self.steps_per_epoch:
+            return self.steps_per_epoch
+        return self._num_batches
+
+    def peek(self):
+        return self.data_adapter.peek()
+
+    def __iter__(self):
+        adapter = self.data_adapter
+        adapter.on_epoch_begin()
+        steps = self.steps_per_epoch or self._num_batches or -1
+        if self._current_iterator is None or self.steps_per_epoch is None:
+            self._current_iterator = iter(adapter.get_iterator())
+            self._steps_seen = 0
+        step = 0
+        while steps < 0 or step < steps:
+            if self._num_batches and self._steps_seen >= self._num_batches:
+                if self.steps_per_epoch:
+                    _interrupted_warning()
+                break
+            try:
+                batch = next(self._current_iterator)
+            except StopIteration:
+                if self._num_batches is None:
+                    self._num_batches = self._steps_seen
+                if steps > 0 or self.steps_per_epoch:
+                    _interrupted_warning()
+                self._current_iterator = None
+                break
+            self._steps_seen += 1
+            yield step, batch
+            step += 1
+        if self._num_batches and self._steps_seen >= self._num_batches:
+            self._current_iterator = None
+            self._steps_seen = 0
+        adapter.on_epoch_end()
+
+
+def _interrupted_warning():
+    warnings.warn("Your input ran out of data; interrupting training. Make sure that your "
+                  "dataset or generator can generate at least `steps_per_epoch * epochs` "
+                  "batches. You may need to use the `.repeat()` function when building your "
+                  "dataset.", stacklevel=3)
+
+
+def describe_shape(value):
+    """A short text for error messages: the shape(s) of a structure of arrays."""
+    if value is None:
+        return "None"
+    if isinstance(value, dict):
+        return "{" + ", ".join(f"{k!r}: {describe_shape(v)}" for k, v in value.items()) + "}"
+    if isinstance(value, (list, tuple)) and not _is_array(value):
+        return "[" + ", ".join(describe_shape(v) for v in value) + "]"
+    shape = getattr(value, "shape", None)
+    return str(tuple(shape)) if shape is not None else type(value).__name__

@@ -1,0 +1,641 @@
+"""The Trainer mixin of keras.Model: compile, fit, evaluate, predict and the *_on_batch calls,
+with Keras 3's semantics (keras_compat.md 4.5). The train step is traced once per batch shape
+by tensorflux.function and replayed every batch."""
+
+import inspect
+import warnings
+
+import tensorflux as tf
+from tensorflux.keras.trainers import data_adapters
+from tensorflux.keras.trainers.compile_utils import CompileLoss, CompileMetrics
+from tensorflux.keras.trainers.data_adapters import (
+    EpochIterator,
+    flatten,
+    map_structure,
+    train_validation_split,
+    unpack_x_y_sample_weight,
+)
+
+__all__ = ["Trainer"]
+
+
+def _metrics_module():
+    from tensorflux.keras import metrics
+
+    return metrics
+
+
+def _callbacks_module():
+    from tensorflux.keras import callbacks
+
+    return callbacks
+
+
+def pythonify_logs(logs):
+    """Logs as a dict sorted by key with Python floats (nested dicts are merged), as Keras's
+    CallbackList passes them on; values that are not numbers are kept."""
+    result = {}
+    for key, value in sorted((logs or {}).items()):
+        if isinstance(value, dict):
+            result.update(pythonify_logs(value))
+            continue
+        try:
+            value = float(value)
+        except (TypeError, ValueError):
+            pass
+        result[key] = value
+    return result
+
+
+class Trainer:
+    """Mixin giving a Model compile/fit/evaluate/predict.
+
+    Every attribute has a class-level default so a Model works whether or not its __init__
+    calls Trainer.__init__.
+    """
+
+    compiled = False
+    optimizer = None
+    loss = None
+    history = None
+    stop_training = False
+    stop_evaluating = False
+    stop_predicting = False
+    steps_per_execution = 1
+    train_function = None
+    test_function = None
+    predict_function = None
+    _compile_loss = None
+    _compile_metrics = None
+    _loss_tracker = None
+    _run_eagerly = False
+    _jit_compile = None
+    _initial_epoch = None
+    _eval_epoch_iterator = None
+    _compile_config = None
+
+    def __init__(self):
+        self.compiled = False
+        self.loss = None
+        self.steps_per_execution = 1
+        self._initial_epoch = None
+        self._compile_loss = None
+        self._compile_metrics = None
+        self._loss_tracker = None
+        self.train_function = None
+        self.test_function = None
+        self.predict_function = None
+
+    # ------------------------------------------------------------------ compile
+
+    def compile(self, optimizer="rmsprop", loss=None, loss_weights=None, metrics=None,
+                weighted_metrics=None, run_eagerly=False, steps_per_execution=1,
+                jit_compile="auto", auto_scale_loss=True):
+        """Configures the model for training (Keras 3's arguments and defaults)."""
+        from tensorflux.keras import optimizers
+
+        self.optimizer = optimizers.get(optimizer)
+        output_names = _output_names(self)
+        self._compile_loss = None
+        if loss is not None:
+            self._compile_loss = CompileLoss(loss, loss_weights, output_names=output_names)
+        self.loss = loss
+        self._compile_metrics = None
+        if metrics is not None or weighted_metrics is not None:
+            self._compile_metrics = CompileMetrics(metrics, weighted_metrics,
+                                                   output_names=output_names)
+        if jit_compile == "auto":
+            jit_compile = False
+        if jit_compile and run_eagerly:
+            jit_compile = False
+            warnings.warn("If `run_eagerly` is True, then `jit_compile` cannot also be True. "
+                          "Disabling `jit_compile`.", stacklevel=2)
+        self._jit_compile = bool(jit_compile)
+        self._run_eagerly = bool(run_eagerly)
+        self.stop_training = False
+        self.compiled = True
+        self._loss_tracker = _metrics_module().Mean(name="loss")
+        self.steps_per_execution = steps_per_execution
+        self.train_function = None
+        self.test_function = None
+        self.predict_function = None
+        self._compile_config = dict(
+            optimizer=optimizer, loss=loss, loss_weights=loss_weights, metrics=metrics,
+            weighted_metrics=weighted_metrics, run_eagerly=run_eagerly,
+            steps_per_execution=steps_per_execution, jit_compile=jit_compile)
+
+    @property
+    def run_eagerly(self):
+        return self._run_eagerly
+
+    @run_eagerly.setter
+    def run_eagerly(self, value):
+        self._run_eagerly = bool(value)
+        self.train_function = self.test_function = self.predict_function = None
+
+    @property
+    def jit_compile(self):
+        return bool(self._jit_compile)
+
+    @jit_compile.setter
+    def jit_compile(self, value):
+        self._jit_compile = bool(value)
+
+    def get_compile_config(self):
+        if self.compiled and self._compile_config is not None:
+            return _serialize_compile_config(self._compile_config)
+        return {}
+
+    def compile_from_config(self, config):
+        if type(self).compile is not Trainer.compile:
+            warnings.warn(
+                "`compile()` was not called as part of model loading because the model's "
+                "`compile()` method is custom. All subclassed Models that have `compile()` "
+                "overridden should also override `get_compile_config()` and "
+                "`compile_from_config(config)`. Alternatively, you can call `compile()` "
+                "manually after loading.", stacklevel=2)
+            return
+        config = dict(config)
+        from tensorflux.keras import optimizers
+
+        if isinstance(config.get("optimizer"), dict):
+            config["optimizer"] = optimizers.deserialize(config["optimizer"])
+        self.compile(**config)
+        if self.optimizer is not None and getattr(self, "built", False):
+            self._build_optimizer()
+
+    # ------------------------------------------------------------------ metrics
+
+    @property
+    def metrics(self):
+        """Loss tracker, compiled metrics, per-output loss trackers, then tracked metrics."""
+        found = []
+        if self.compiled:
+            if self._loss_tracker is not None:
+                found.append(self._loss_tracker)
+            if self._compile_metrics is not None:
+                found.append(self._compile_metrics)
+            if self._compile_loss is not None:
+                found.extend(self._compile_loss.metrics)
+        found.extend(self._tracked_metrics())
+        unique, seen = [], set()
+        for metric in found:
+            if id(metric) not in seen:
+                seen.add(id(metric))
+                unique.append(metric)
+        return unique
+
+    def _tracked_metrics(self):
+        """Metric objects the user set as attributes of the model or its layers."""
+        metrics_module = _metrics_module()
+        own = getattr(self, "_metrics", None)
+        if own is None:
+            own = [v for v in vars(self).values() if isinstance(v, metrics_module.Metric)]
+        found = [m for m in own if m is not self._loss_tracker]
+        flatten_layers = getattr(self, "_flatten_layers", None)
+        if flatten_layers is not None:
+            for layer in flatten_layers(include_self=False):
+                if isinstance(layer, Trainer):
+                    continue
+                found.extend(getattr(layer, "_metrics", None) or [])
+        return found
+
+    @property
+    def metrics_names(self):
+        return [m.name for m in self.metrics]
+
+    @property
+    def metrics_variables(self):
+        return [v for m in self.metrics for v in m.variables]
+
+    def reset_metrics(self):
+        for metric in self.metrics:
+            metric.reset_state()
+
+    def get_metrics_result(self):
+        results = {}
+        for metric in self.metrics:
+            result = metric.result()
+            if isinstance(result, dict):
+                results.update(result)
+            else:
+                results[metric.name] = result
+        return results
+
+    def compute_metrics(self, x, y, y_pred, sample_weight=None):
+        del x
+        if self._compile_metrics is not None:
+            self._compile_metrics.update_state(y, y_pred, sample_weight)
+        return self.get_metrics_result()
+
+    # ------------------------------------------------------------------ loss
+
+    def compute_loss(self, x=None, y=None, y_pred=None, sample_weight=None, training=True):
+        """Compiled loss plus every `model.losses` term (regularization recomputed now)."""
+        del x, training
+        losses = []
+        if self._compile_loss is not None:
+            loss = self._compile_loss(y, y_pred, sample_weight)
+            if loss is not None:
+                losses.append(loss)
+        for loss in getattr(self, "losses", None) or []:
+            losses.append(self._aggregate_additional_loss(loss))
+        if not losses:
+            raise ValueError("No loss to compute. Provide a `loss` argument in `compile()`.")
+        total = losses[0]
+        for loss in losses[1:]:
+            total = total + loss
+        return total
+
+    def _compute_loss(self, x=None, y=None, y_pred=None, sample_weight=None, training=True):
+        if "training" in inspect.signature(self.compute_loss).parameters:
+            return self.compute_loss(x, y, y_pred, sample_weight, training=training)
+        return self.compute_loss(x, y, y_pred, sample_weight)
+
+    def _aggregate_additional_loss(self, loss):
+        loss = tf.convert_to_tensor(loss)
+        from tensorflux.keras import backend
+
+        if loss.dtype.name != backend.floatx():
+            loss = tf.cast(loss, backend.floatx())
+        return tf.reduce_sum(loss)
+
+    # ------------------------------------------------------------------ steps
+
+    def _call_model(self, x, training):
+        call = getattr(self, "call", None)
+        try:
+            takes_training = call is not None and (
+                "training" in inspect.signature(call).parameters)
+        except (TypeError, ValueError):
+            takes_training = True
+        return self(x, training=training) if takes_training else self(x)
+
+    def train_step(self, data):
+        """One optimization step on a batch: forward, loss, gradients, update, metrics."""
+        x, y, sample_weight = unpack_x_y_sample_weight(data)
+        with tf.GradientTape() as tape:
+            y_pred = self._call_model(x, training=True)
+            loss = self._compute_loss(x=x, y=y, y_pred=y_pred, sample_weight=sample_weight,
+                                      training=True)
+            self._loss_tracker.update_state(loss, sample_weight=_batch_size(x))
+            scale_loss = getattr(self.optimizer, "scale_loss", None)
+            if scale_loss is not None:
+                loss = scale_loss(loss)
+        trainable = list(self.trainable_weights)
+        if trainable:
+            gradients = tape.gradient(loss, trainable)
+            self.optimizer.apply(gradients, trainable)
+        else:
+            warnings.warn("The model does not have any trainable weights.", stacklevel=2)
+        return self.compute_metrics(x, y, y_pred, sample_weight=sample_weight)
+
+    def test_step(self, data):
+        x, y, sample_weight = unpack_x_y_sample_weight(data)
+        y_pred = self._call_model(x, training=False)
+        loss = self._compute_loss(x=x, y=y, y_pred=y_pred, sample_weight=sample_weight,
+                                  training=False)
+        self._loss_tracker.update_state(loss, sample_weight=_batch_size(x))
+        return self.compute_metrics(x, y, y_pred, sample_weight=sample_weight)
+
+    def predict_step(self, data):
+        x, _, _ = unpack_x_y_sample_weight(data)
+        return self._call_model(x, training=False)
+
+    def _compiled(self, step, name):
+        def one_step_on_data(data):
+            return step(data)
+
+        one_step_on_data.__name__ = name
+        if self.run_eagerly:
+            return one_step_on_data
+        return tf.function(one_step_on_data, jit_compile=self.jit_compile or None)
+
+    def make_train_function(self, force=False):
+        if self.train_function is None or force:
+            self.train_function = self._compiled(self.train_step, "train_function")
+        return self.train_function
+
+    def make_test_function(self, force=False):
+        if self.test_function is None or force:
+            self.test_function = self._compiled(self.test_step, "test_function")
+        return self.test_function
+
+    def make_predict_function(self, force=False):
+        if self.predict_function is None or force:
+            self.predict_function = self._compiled(self.predict_step, "predict_function")
+        return self.predict_function
+
+    # ------------------------------------------------------------------ building
+
+    def _assert_compile_called(self, method_name=None):
+        if not self.compiled:
+            raise ValueError("You must call `compile()` before using the model.")
+
+    def _build_optimizer(self):
+        optimizer = self.optimizer
+        if optimizer is not None and not getattr(optimizer, "built", True):
+            optimizer.build(self.trainable_variables)
+
+    def _symbolic_build(self, iterator=None, data_batch=None):
+        """Creates every variable (model, compiled metrics and losses, optimizer) eagerly on
+        the first batch, so that tracing the step creates none."""
+        model_unbuilt = not getattr(self, "built", True)
+        metrics_unbuilt = self._compile_metrics is not None and not self._compile_metrics.built
+        loss_unbuilt = self._compile_loss is not None and not self._compile_loss.built
+        if model_unbuilt or metrics_unbuilt or loss_unbuilt:
+            if data_batch is None:
+                data_batch = iterator.peek()
+            x, y, sample_weight = unpack_x_y_sample_weight(data_batch)
+            y_pred = self._call_model(x, training=False)
+            if metrics_unbuilt and y is not None:
+                self._compile_metrics.build(y, y_pred)
+            if loss_unbuilt and y is not None:
+                self._compile_loss.build(y, y_pred)
+        self._build_optimizer()
+
+    def _callback_list(self, callbacks, add_history, verbose, epochs, steps):
+        callbacks_module = _callbacks_module()
+        if not isinstance(callbacks, callbacks_module.CallbackList):
+            callbacks = callbacks_module.CallbackList(
+                callbacks, add_history=add_history, add_progbar=verbose != 0,
+                verbose=verbose, epochs=epochs, steps=steps, model=self)
+        if add_history:
+            for callback in callbacks.callbacks:
+                if isinstance(callback, callbacks_module.History):
+                    self.history = callback
+        return callbacks
+
+    # ------------------------------------------------------------------ fit
+
+    def fit(self, x=None, y=None, batch_size=None, epochs=1, verbose="auto", callbacks=None,
+            validation_split=0.0, validation_data=None, shuffle=True, class_weight=None,
+            sample_weight=None, initial_epoch=0, steps_per_epoch=None, validation_steps=None,
+            validation_batch_size=None, validation_freq=1):
+        """Trains the model for `epochs` epochs; returns the History callback."""
+        self._assert_compile_called("fit")
+        self._eval_epoch_iterator = None
+        if validation_split and validation_data is None:
+            (x, y, sample_weight), validation_data = train_validation_split(
+                (x, y, sample_weight), validation_split=validation_split)
+        if validation_data is not None:
+            val_x, val_y, val_sample_weight = unpack_x_y_sample_weight(validation_data)
+        epoch_iterator = EpochIterator(
+            x=x, y=y, sample_weight=sample_weight, batch_size=batch_size,
+            steps_per_epoch=steps_per_epoch, shuffle=shuffle, class_weight=class_weight,
+            steps_per_execution=self.steps_per_execution)
+        self._symbolic_build(iterator=epoch_iterator)
+        epoch_iterator.reset()
+        callbacks = self._callback_list(callbacks, True, verbose, epochs,
+                                        epoch_iterator.num_batches)
+        batch_hooks = _wants_batch_logs(callbacks, "train")
+        self.stop_training = False
+        training_logs = {}
+        train_function = self.make_train_function()
+        callbacks.on_train_begin()
+        initial_epoch = self._initial_epoch or initial_epoch
+        for epoch in range(initial_epoch, epochs):
+            self.reset_metrics()
+            callbacks.on_epoch_begin(epoch)
+            logs = {}
+            for step, data in epoch_iterator:
+                if batch_hooks:
+                    callbacks.on_train_batch_begin(step)
+                logs = train_function(data)
+                if batch_hooks:
+                    callbacks.on_train_batch_end(step, pythonify_logs(logs))
+                if self.stop_training:
+                    break
+            epoch_logs = dict(self._get_metrics_result_or_logs(logs))
+            if validation_data is not None and self._should_eval(epoch, validation_freq):
+                if self._eval_epoch_iterator is None:
+                    self._eval_epoch_iterator = EpochIterator(
+                        x=val_x, y=val_y, sample_weight=val_sample_weight,
+                        batch_size=validation_batch_size or batch_size,
+                        steps_per_epoch=validation_steps, shuffle=False,
+                        steps_per_execution=self.steps_per_execution)
+                val_logs = self.evaluate(
+                    x=val_x, y=val_y, sample_weight=val_sample_weight,
+                    batch_size=validation_batch_size or batch_size, steps=validation_steps,
+                    callbacks=callbacks, return_dict=True, _use_cached_eval_dataset=True)
+                epoch_logs.update({f"val_{name}": value for name, value in val_logs.items()})
+            epoch_logs = pythonify_logs(epoch_logs)
+            callbacks.on_epoch_end(epoch, epoch_logs)
+            training_logs = epoch_logs
+            if self.stop_training:
+                break
+        finalize = getattr(self.optimizer, "finalize_variable_values", None)
+        if finalize is not None and epochs > 0:
+            finalize(self.trainable_weights)
+        self._eval_epoch_iterator = None
+        callbacks.on_train_end(logs=training_logs)
+        return self.history
+
+    def _should_eval(self, epoch, validation_freq):
+        epoch = epoch + 1
+        if isinstance(validation_freq, int):
+            return epoch % validation_freq == 0
+        if isinstance(validation_freq, list):
+            return epoch in validation_freq
+        raise ValueError("Expected `validation_freq` to be a list or int. Received: "
+                         f"validation_freq={validation_freq} of the type "
+                         f"{type(validation_freq)}.")
+
+    def _get_metrics_result_or_logs(self, logs):
+        metric_logs = self.get_metrics_result()
+        if isinstance(logs, dict) and set(logs) == set(metric_logs):
+            return metric_logs
+        return logs
+
+    def _flatten_metrics_in_order(self, logs):
+        names = []
+        for metric in self.metrics:
+            if isinstance(metric, CompileMetrics):
+                names += [m.name for m in metric.metrics]
+            else:
+                names.append(metric.name)
+        results = [logs[name] for name in names if name in logs]
+        results += [logs[key] for key in sorted(logs) if key not in names]
+        return results[0] if len(results) == 1 else results
+
+    # ------------------------------------------------------------------ evaluate / predict
+
+    def evaluate(self, x=None, y=None, batch_size=None, verbose="auto", sample_weight=None,
+                 steps=None, callbacks=None, return_dict=False, **kwargs):
+        """Loss and metrics on the data: [loss, *metrics], a scalar, or a dict."""
+        use_cached = kwargs.pop("_use_cached_eval_dataset", False)
+        if kwargs:
+            raise ValueError(f"Arguments not recognized: {kwargs}")
+        self._assert_compile_called("evaluate")
+        if use_cached and self._eval_epoch_iterator is not None:
+            epoch_iterator = self._eval_epoch_iterator
+        else:
+            epoch_iterator = EpochIterator(
+                x=x, y=y, sample_weight=sample_weight, batch_size=batch_size,
+                steps_per_epoch=steps, shuffle=False,
+                steps_per_execution=self.steps_per_execution)
+        self._symbolic_build(iterator=epoch_iterator)
+        epoch_iterator.reset()
+        callbacks = self._callback_list(callbacks, False, verbose, 1, epoch_iterator.num_batches)
+        batch_hooks = _wants_batch_logs(callbacks, "test")
+        test_function = self.make_test_function()
+        self.stop_evaluating = False
+        callbacks.on_test_begin()
+        logs = {}
+        self.reset_metrics()
+        for step, data in epoch_iterator:
+            if batch_hooks:
+                callbacks.on_test_batch_begin(step)
+            logs = test_function(data)
+            if batch_hooks:
+                callbacks.on_test_batch_end(step, pythonify_logs(logs))
+            if self.stop_evaluating:
+                break
+        logs = pythonify_logs(self._get_metrics_result_or_logs(logs))
+        callbacks.on_test_end(logs)
+        if return_dict:
+            return logs
+        return self._flatten_metrics_in_order(logs)
+
+    def predict(self, x, batch_size=None, verbose="auto", steps=None, callbacks=None):
+        """The model's outputs on `x`, batch by batch, concatenated into NumPy arrays."""
+        epoch_iterator = EpochIterator(x=x, batch_size=batch_size, steps_per_epoch=steps,
+                                       shuffle=False,
+                                       steps_per_execution=self.steps_per_execution)
+        if not getattr(self, "built", True):
+            self._call_model(unpack_x_y_sample_weight(epoch_iterator.peek())[0], False)
+        callbacks = self._callback_list(callbacks, False, verbose, 1, epoch_iterator.num_batches)
+        batch_hooks = _wants_batch_logs(callbacks, "predict")
+        predict_function = self.make_predict_function()
+        self.stop_predicting = False
+        callbacks.on_predict_begin()
+        structure, parts = None, None
+        for step, data in epoch_iterator:
+            if batch_hooks:
+                callbacks.on_predict_batch_begin(step)
+            batch_outputs = predict_function(data)
+            if parts is None:
+                structure = batch_outputs
+                parts = [[t] for t in flatten(batch_outputs)]
+            else:
+                for part, value in zip(parts, flatten(batch_outputs)):
+                    part.append(value)
+            if batch_hooks:
+                callbacks.on_predict_batch_end(step, {"outputs": batch_outputs})
+            if self.stop_predicting:
+                break
+        callbacks.on_predict_end()
+        if parts is None:
+            raise ValueError("Unexpected result of `predict_function` (Empty batch_outputs). "
+                             "Please use `Model.compile(..., run_eagerly=True)`, or "
+                             "`tf.config.run_functions_eagerly(True)` for more information of "
+                             "where went wrong, or file a issue/bug to `keras`.")
+        arrays = iter([_concatenate(part) for part in parts])
+        return map_structure(lambda _: next(arrays), structure)
+
+    # ------------------------------------------------------------------ single batches
+
+    def train_on_batch(self, x, y=None, sample_weight=None, class_weight=None,
+                       return_dict=False):
+        """One training step on one batch; returns the logs like evaluate()."""
+        self._assert_compile_called("train_on_batch")
+        if class_weight is not None:
+            if sample_weight is not None:
+                raise ValueError(
+                    "Arguments `sample_weight` and `class_weight` cannot be specified at the "
+                    f"same time. Received: sample_weight={sample_weight}, "
+                    f"class_weight={class_weight}")
+            sample_weight = data_adapters.class_weight_to_sample_weights(y, class_weight)
+        data = _batch(x, y, sample_weight)
+        self._symbolic_build(data_batch=data)
+        train_function = self.make_train_function()
+        self.reset_metrics()
+        logs = pythonify_logs(train_function(data))
+        return logs if return_dict else self._flatten_metrics_in_order(logs)
+
+    def test_on_batch(self, x, y=None, sample_weight=None, return_dict=False):
+        self._assert_compile_called("test_on_batch")
+        data = _batch(x, y, sample_weight)
+        self._symbolic_build(data_batch=data)
+        test_function = self.make_test_function()
+        self.reset_metrics()
+        logs = pythonify_logs(test_function(data))
+        return logs if return_dict else self._flatten_metrics_in_order(logs)
+
+    def predict_on_batch(self, x):
+        data = _batch(x, None, None)
+        outputs = self.make_predict_function()(data)
+        return map_structure(lambda t: t.numpy(), outputs)
+
+
+# ------------------------------------------------------------------ helpers
+
+def _output_names(model):
+    """The model's output names (Keras's Functional `output_names`), when it has them."""
+    names = getattr(model, "output_names", None)
+    if names is not None:
+        return list(names)
+    try:
+        outputs = model.outputs
+    except (AttributeError, ValueError):
+        return None
+    names = []
+    for tensor in outputs or []:
+        history = getattr(tensor, "_keras_history", None)
+        if history is None:
+            return None
+        names.append(history.operation.name)
+    return names or None
+
+
+def _batch(x, y, sample_weight):
+    batch = data_adapters.pack_x_y_sample_weight(x, y, sample_weight)
+    if isinstance(batch, list):
+        batch = tuple(batch)
+    return map_structure(data_adapters._to_tensor, batch)
+
+
+def _batch_size(x):
+    for leaf in flatten(x):
+        size = leaf.shape[0] if leaf.shape.rank else None
+        return size if size is not None else tf.shape(leaf)[0]
+    raise ValueError("The model input is empty: cannot tell the batch size.")
+
+
+def _concatenate(parts):
+    if len(parts) == 1:
+        return parts[0].numpy()
+    return tf.concat(parts, axis=0).numpy()
+
+
+def _wants_batch_logs(callbacks, mode):
+    """False when no callback does anything per batch, so the loop can skip building logs."""
+    base = getattr(_callbacks_module(), "Callback", None)
+    if base is None or not hasattr(callbacks, "callbacks"):
+        return True
+    names = {"train": ("on_train_batch_begin", "on_train_batch_end", "on_batch_begin",
+                       "on_batch_end"),
+             "test": ("on_test_batch_begin", "on_test_batch_end"),
+             "predict": ("on_predict_batch_begin", "on_predict_batch_end")}[mode]
+    for callback in callbacks.callbacks:
+        for name in names:
+            if getattr(type(callback), name, None) is not getattr(base, name, None):
+                return True
+    return False
+
+
+def _serialize_compile_config(config):
+    def serialize(value):
+        if value is None or isinstance(value, (str, int, float, bool)):
+            return value
+        if isinstance(value, (list, tuple)):
+            return [serialize(v) for v in value]
+        if isinstance(value, dict):
+            return {k: serialize(v) for k, v in value.items()}
+        try:
+            from tensorflux.keras.saving import serialization
+
+            return serialization.serialize_keras_object(value)
+        except (ImportError, AttributeError):
+            return getattr(value, "name", None) or type(value).__name__
+    return {key: serialize(value) for key, value in config.items()}

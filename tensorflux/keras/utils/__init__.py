@@ -1,0 +1,52 @@
+"""keras.utils: Progbar, PyDataset, set_random_seed and the x/y/sample_weight packing helpers."""
+
+import random
+import sys
+
+from tensorflux.keras.utils.io_utils import (
+    disable_interactive_logging,
+    enable_interactive_logging,
+    is_interactive_logging_enabled,
+)
+from tensorflux.keras.utils.progbar import Progbar
+from tensorflux.keras.utils.py_dataset import PyDataset
+
+__all__ = [
+    "Progbar", "PyDataset", "disable_interactive_logging", "enable_interactive_logging",
+    "is_interactive_logging_enabled", "pack_x_y_sample_weight", "set_random_seed",
+    "unpack_x_y_sample_weight",
+]
+
+
+def set_random_seed(seed):
+    """Seeds Python's `random`, NumPy's global generator (when NumPy is loaded) and
+    tf.random, so that weight initialization, dropout and fit's shuffling repeat.
+
+    >>> from tensorflux.keras import utils
+    >>> utils.set_random_seed(1)
+    """
+    if not isinstance(seed, int):
+        raise ValueError("Expected `seed` argument to be an integer. Received: "
+                         f"seed={seed} (of type {type(seed)})")
+    import tensorflux as tf
+
+    random.seed(seed)
+    # Keras seeds NumPy too; tensorflux.keras never imports NumPy, but user code may rely on it.
+    numpy = sys.modules.get("numpy")
+    if numpy is not None:
+        numpy.random.seed(seed)
+    tf.random.set_seed(seed)
+
+
+def unpack_x_y_sample_weight(data):
+    """Splits `x`, `(x,)`, `(x, y)` or `(x, y, sample_weight)` into three values."""
+    from tensorflux.keras.trainers.data_adapters import unpack_x_y_sample_weight as unpack
+
+    return unpack(data)
+
+
+def pack_x_y_sample_weight(x, y=None, sample_weight=None):
+    """Packs x, y and sample_weight into the tuple form fit expects from a dataset."""
+    from tensorflux.keras.trainers.data_adapters import pack_x_y_sample_weight as pack
+
+    return pack(x, y, sample_weight)

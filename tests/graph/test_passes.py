@@ -1,0 +1,459 @@
+"""Graph passes (tensorflux/graph/passes.py) and the executor's buffer planning: each pass on
+small traced graphs (node counts before and after, results equal to eager), and fusion on a
+model-sized training step."""
+
+from collections import Counter
+
+import numpy as np
+import pytest
+
+import tensorflux as tf
+from tensorflux.backends import default_backend
+from tensorflux.graph import passes
+from tensorflux.graph.executor import Plan
+from tensorflux.primitive import registry
+
+
+def trace(fn, *specs):
+    """The unoptimized graph of fn for these specs."""
+    with passes.disabled():
+        return tf.function(fn).get_concrete_function(*specs).graph
+
+
+def types(graph):
+    return Counter(node.type for node in graph.nodes)
+
+
+def run(graph, *arrays):
+    """Runs graph with the compiled executor; returns its outputs as NumPy arrays."""
+    plan = Plan(graph, default_backend(), captures=list(graph.captures.values()))
+    slots = plan.run([np.asarray(a, np.float32) for a in arrays],
+                     [c._value for c, _ in graph.captures.values()])
+    return [np.array(slots[plan.output_slot(t)]) for t in graph.outputs]
+
+
+def spec(*shape):
+    return tf.TensorSpec(list(shape), tf.float32)
+
+
+X = np.array([[0.5, -1.25, 2.0], [1.5, 0.25, -0.75]], np.float32)
+
+
+def check_same(graph, fn, *arrays):
+    expected = fn(*[tf.constant(a) for a in arrays])
+    expected = expected if isinstance(expected, (tuple, list)) else [expected]
+    got = run(graph, *arrays)
+    assert len(got) == len(expected)
+    for g, e in zip(got, expected):
+        np.testing.assert_allclose(g, e.numpy(), rtol=1.3e-6, atol=1e-6)
+
+
+# ------------------------------------------------------------------ dead code
+
+def test_dead_code_removes_unused_nodes_and_their_constants():
+    def f(x):
+        tf.exp(x) * 3.0  # unused
+        return x + 1.0
+    g = trace(f, spec(2, 3))
+    assert types(g)["exp"] == 1
+    passes.eliminate_dead_code(g)
+    assert types(g) == Counter({"placeholder": 1, "const": 1, "add": 1})
+    check_same(g, f, X)
+
+
+def test_dead_code_keeps_assignments_random_draws_and_what_they_read():
+    v = tf.Variable(np.zeros((2, 3), np.float32))
+
+    def f(x):
+        v.assign(tf.exp(x) * 2.0)
+        tf.random.uniform([4], seed=3)  # unused, but a random draw
+        tf.sqrt(x)  # unused
+        return x - 1.0
+    g = trace(f, spec(2, 3))
+    passes.eliminate_dead_code(g)
+    counts = types(g)
+    assert counts["assign"] == 1 and counts["exp"] == 1 and counts["multiply"] == 1
+    assert counts["random_uniform"] == 1 and counts["sqrt"] == 0
+    run(g, X)
+    np.testing.assert_allclose(v.numpy(), np.exp(X) * 2.0, rtol=1.3e-6)
+
+
+# ------------------------------------------------------------------ constant folding
+
+def test_folding_evaluates_constant_subgraphs():
+    def f(x):
+        scale = tf.exp(tf.constant(1.0)) + tf.constant([1.0, 2.0, 3.0]) * 2.0
+        return x * scale
+    g = trace(f, spec(2, 3))
+    before = types(g)
+    passes.fold_constants(g)
+    passes.eliminate_dead_code(g)
+    after = types(g)
+    assert before["exp"] == 1 and after["exp"] == 0 and after["add"] == 0
+    assert after == Counter({"placeholder": 1, "const": 1, "multiply": 1})
+    check_same(g, f, X)
+
+
+def test_folding_uses_static_shapes_for_fill_like():
+    def f(x):
+        return tf.zeros_like(tf.exp(x)) + x
+    g = trace(f, spec(2, 3))
+    assert types(g)["fill_like"] == 1
+    passes.optimize(g)
+    assert types(g)["fill_like"] == 0 and types(g)["exp"] == 0
+    check_same(g, f, X)
+
+
+def test_folding_skips_results_over_the_limit_and_random_draws():
+    def f(x):
+        big = tf.ones([50, 40]) * 2.0
+        noise = tf.random.uniform([2, 3], seed=1) * 2.0
+        return x + noise, big
+    g = trace(f, spec(2, 3))
+    random_part = {n.name for n in g.nodes if n.type in ("random_uniform", "multiply")
+                   and n.outputs.shape == (2, 3)}
+    passes.fold_constants(g, limit=100)
+    big_nodes = [n for n in g.nodes if n.outputs.shape == (50, 40)]
+    assert [n.type for n in big_nodes] == ["fill", "multiply"]
+    passes.fold_constants(g)  # the default limit is 1e6 elements: `big` folds now
+    assert [n.type for n in big_nodes] == ["const", "const"]
+    assert {n.name for n in g.nodes if n.type in ("random_uniform", "multiply")} == random_part
+    # A result over a million elements is left to run time, without being computed.
+    g = trace(lambda x: tf.ones([1001, 1000]) * x, spec())
+    passes.fold_constants(g)
+    assert types(g)["multiply"] == 1
+
+
+# ------------------------------------------------------------------ CSE
+
+def test_cse_merges_equal_nodes_and_equal_small_constants():
+    def f(x):
+        return tf.exp(x) * tf.constant(2.0) + tf.exp(x) * tf.constant(2.0)
+    g = trace(f, spec(2, 3))
+    assert types(g)["exp"] == 2 and types(g)["multiply"] == 2 and types(g)["const"] == 2
+    passes.eliminate_common_subexpressions(g)
+    assert types(g) == Counter({"placeholder": 1, "exp": 1, "const": 1, "multiply": 1,
+                                "add": 1})
+    check_same(g, f, X)
+
+
+def test_cse_compares_attributes_and_keeps_large_constants_apart():
+    big = np.arange(100, dtype=np.float32)
+
+    def f(x):
+        a = tf.reduce_sum(x, axis=0)
+        b = tf.reduce_sum(x, axis=1)
+        return a, b, tf.constant(big) + tf.reduce_sum(x), tf.constant(big.copy())
+    g = trace(f, spec(2, 3))
+    passes.eliminate_common_subexpressions(g)
+    assert types(g)["reduce_sum"] == 3
+    # Two equal 100-element constants: compared by identity, so both stay.
+    assert sum(1 for n in g.nodes if n.type == "const" and n.attrs["value"].size == 100) == 2
+    assert passes._attr_key(big) != passes._attr_key(big.copy())
+    assert passes._attr_key(big) == passes._attr_key(big)
+    assert passes._attr_key((1, 2.0)) == passes._attr_key((1, 2.0))
+    assert passes._attr_key(0.0) != passes._attr_key(-0.0)
+    assert passes._attr_key(1) != passes._attr_key(True)
+
+
+def test_cse_never_merges_reads_of_a_variable_across_an_assignment():
+    v = tf.Variable(np.eye(3, dtype=np.float32))
+
+    def f(x):
+        before = tf.matmul(x, v)
+        v.assign(v * 2.0)
+        after = tf.matmul(x, v)
+        again = tf.matmul(x, v)
+        return before, after + again
+    g = trace(f, spec(2, 3))
+    passes.eliminate_common_subexpressions(g)
+    assert types(g)["matmul"] == 2  # `after` and `again` merge; `before` stays
+    before, both = run(g, X)
+    np.testing.assert_allclose(before, X)
+    np.testing.assert_allclose(both, X * 4.0)
+
+
+def test_cse_never_merges_stateful_nodes():
+    v = tf.Variable(0.0)
+
+    def f(x):
+        v.assign_add(1.0)
+        v.assign_add(1.0)
+        return x * 1.0
+    g = trace(f, spec())
+    passes.optimize(g)
+    assert types(g)["assign"] == 2
+    run(g, 1.0)
+    assert float(v.numpy()) == 2.0
+
+
+# ------------------------------------------------------------------ simplification
+
+def test_simplify_removes_arithmetic_identities():
+    def f(x):
+        e = tf.exp(x)
+        return tf.sqrt((((1.0 * (e * 1.0) + 0.0) - 0.0) / 1.0) + (0.0 + e))
+    g = trace(f, spec(2, 3))
+    passes.simplify(g)
+    passes.eliminate_dead_code(g)
+    assert types(g) == Counter({"placeholder": 1, "exp": 1, "add": 1, "sqrt": 1})
+    check_same(g, f, X)
+
+
+def test_simplify_keeps_a_unit_constant_that_broadcasts_the_result():
+    def f(x):
+        return tf.exp(x) * tf.ones([2, 3]), tf.exp(x) + tf.zeros([3], tf.float32)
+    g = trace(f, spec(3))
+    passes.fold_constants(g)
+    passes.simplify(g)
+    assert types(g)["multiply"] == 1  # (3,) * (2, 3) changes the shape: kept
+    assert types(g)["add"] == 0  # (3,) + (3,) zeros: removed
+    check_same(g, f, X[0])
+
+
+def test_simplify_composes_transposes_and_reshapes():
+    def f(x):
+        e = tf.exp(x)
+        back = tf.transpose(tf.transpose(e, [1, 0, 2]), [1, 0, 2])
+        turned = tf.transpose(tf.transpose(e, [1, 2, 0]), [1, 2, 0])
+        flat = tf.reshape(tf.reshape(e, [6, 4]), [4, 6])
+        same = tf.reshape(tf.reshape(e, [24]), [2, 3, 4])
+        return back + 1.0, turned, flat, same * 2.0
+    x = np.arange(24, dtype=np.float32).reshape(2, 3, 4) / 10
+    g = trace(f, spec(2, 3, 4))
+    assert types(g)["transpose"] == 4 and types(g)["reshape"] == 4
+    passes.simplify(g)
+    passes.eliminate_dead_code(g)
+    assert types(g)["transpose"] == 1 and types(g)["reshape"] == 1
+    (turned,) = [n for n in g.nodes if n.type == "transpose"]
+    assert turned.attrs["perm"] == (2, 0, 1)
+    check_same(g, f, x)
+
+
+def test_simplify_removes_same_dtype_casts_identities_and_double_negation():
+    def f(x):
+        e = tf.exp(x)
+        c = registry["cast"].bind(e, dtype=tf.float32)
+        i = registry["identity"].bind(c)
+        return tf.negative(tf.negative(i)) * 3.0
+    g = trace(f, spec(2, 3))
+    assert types(g)["cast"] == 1 and types(g)["identity"] == 1
+    passes.simplify(g)
+    passes.eliminate_dead_code(g)
+    assert types(g) == Counter({"placeholder": 1, "exp": 1, "const": 1, "multiply": 1})
+    check_same(g, f, X)
+
+
+def test_simplify_keeps_variable_reads_in_place():
+    v = tf.Variable(np.ones((2, 3), np.float32))
+
+    def f(x):
+        read = registry["identity"].bind(v)  # a copy of v now
+        v.assign(x)
+        return read * 1.0
+    g = trace(f, spec(2, 3))
+    passes.optimize(g)
+    assert types(g)["identity"] == 1
+    (out,) = run(g, X)
+    np.testing.assert_array_equal(out, np.ones((2, 3)))
+
+
+def test_a_replaced_output_keeps_its_tensor_object():
+    f = tf.function(lambda x: (tf.exp(x) * 1.0, x * 1.0))
+    cf = f.get_concrete_function(spec(2, 3))
+    outputs = list(cf.graph.outputs)
+    assert outputs[0].node.type in ("exp", "fused_elementwise")
+    a, b = f(tf.constant(X))
+    np.testing.assert_allclose(a.numpy(), np.exp(X), rtol=1.3e-6)
+    np.testing.assert_array_equal(b.numpy(), X)
+    assert cf.graph.outputs == outputs
+
+
+# ------------------------------------------------------------------ fusion
+
+def test_fusion_merges_an_elementwise_chain_into_one_kernel():
+    def f(x):
+        return tf.sigmoid(tf.nn.relu(x * 2.0 + 1.0) - tf.tanh(x))
+    g = trace(f, spec(2, 3))
+    passes.fuse_elementwise(g)
+    counts = types(g)
+    assert counts["fused_elementwise"] == 1
+    assert sum(counts.values()) == 1 + 1 + 2  # placeholder, fused, two constants
+    (fused,) = [n for n in g.nodes if n.type == "fused_elementwise"]
+    assert [step[0] for step in fused.attrs["program"]] == [
+        "multiply", "add", "relu", "tanh", "subtract", "sigmoid"]
+    check_same(g, f, X)
+
+
+def test_fusion_stops_at_shared_intermediates_and_outputs():
+    def f(x):
+        shared = tf.exp(x)
+        out = tf.sqrt(x) + 1.0
+        return shared * 2.0 + shared * 3.0, out, out * 4.0 - 1.0
+    g = trace(f, spec(2, 3))
+    passes.fuse_elementwise(g)
+    counts = types(g)
+    assert counts["exp"] == 1  # two consumers: computed once, outside the fused trees
+    assert counts["fused_elementwise"] == 3
+    check_same(g, f, np.abs(X))
+
+
+def test_fusion_never_moves_a_variable_read_past_an_assignment():
+    v = tf.Variable(np.ones((2, 3), np.float32))
+
+    def f(x):
+        scaled = v * 2.0
+        v.assign(x)
+        return scaled + 1.0, v * 2.0 + 1.0
+    g = trace(f, spec(2, 3))
+    passes.fuse_elementwise(g)
+    assert types(g)["fused_elementwise"] == 1  # only the read after the assignment
+    old, new = run(g, X)
+    np.testing.assert_array_equal(old, np.full((2, 3), 3.0))
+    np.testing.assert_allclose(new, X * 2.0 + 1.0)
+
+
+def test_fusion_handles_broadcasting_casts_and_select():
+    def f(x, b):
+        positive = tf.cast(x > 0.0, tf.float32)
+        return tf.where(x > b, x * positive, -b) + b * 0.5
+    b = np.array([0.1, 0.3, -0.2], np.float32)
+    g = trace(f, spec(2, 3), spec(3))
+    passes.optimize(g)
+    assert types(g)["fused_elementwise"] >= 1
+    assert not {"cast", "select", "multiply", "greater"} & set(types(g))
+    check_same(g, f, X, b)
+
+
+def test_a_tape_outside_a_fused_function_gets_the_gradient():
+    f = tf.function(lambda x: tf.reduce_sum(tf.sigmoid(x * 2.0 + 1.0) * x))
+    x = tf.constant(X)
+    f(x)
+    assert "fused_elementwise" in types(f.get_concrete_function(x).graph)
+    with tf.GradientTape() as tape:
+        tape.watch(x)
+        y = f(x)
+    grad = tape.gradient(y, x).numpy()
+    s = 1 / (1 + np.exp(-(2 * X + 1)))
+    np.testing.assert_allclose(grad, s + x.numpy() * 2 * s * (1 - s), rtol=1e-5)
+
+
+def test_fused_kernel_reuses_temporaries_and_fills_out():
+    from tensorflux.backends import numpy_backend as nb
+
+    program = (("multiply", (0, 1), (), tf.float32), ("exp", (2,), (), tf.float32),
+               ("add", (3, 0), (), tf.float32))
+    x = np.linspace(-1, 1, 6, dtype=np.float32).reshape(2, 3)
+    y = np.float32(2.0) * np.ones((1, 3), np.float32)
+    expected = np.exp(x * y) + x
+    np.testing.assert_allclose(nb.fused_elementwise(x, y, program=program), expected,
+                               rtol=1.3e-6)
+    out = np.empty((2, 3), np.float32)
+    result = nb.fused_elementwise(x, y, program=program, out=out)
+    assert result is out
+    np.testing.assert_allclose(out, expected, rtol=1.3e-6)
+    wrong = np.empty((3, 2), np.float32)  # not the result's shape: ignored
+    assert nb.fused_elementwise(x, y, program=program, out=wrong) is not wrong
+    np.testing.assert_array_equal(x, np.linspace(-1, 1, 6, dtype=np.float32).reshape(2, 3))
+
+
+# ------------------------------------------------------------------ executor buffers
+
+def test_plan_releases_intermediates_and_keeps_outputs():
+    def f(x):
+        a = tf.matmul(x, tf.transpose(x))
+        b = tf.reduce_sum(a, axis=0)
+        return b * 2.0
+    g = trace(f, spec(2, 3))
+    plan = Plan(g, default_backend())
+    slots = plan.run([X])
+    out = plan.output_slot(g.outputs[0])
+    produced = [step[3] for step in plan.steps]
+    assert slots[out] is not None
+    assert all(slots[i] is None for i in produced if i != out)
+    np.testing.assert_allclose(slots[out], (X @ X.T).sum(0) * 2.0, rtol=1e-6)
+
+
+def test_optimize_is_idempotent_and_keeps_results():
+    def f(x):
+        e = tf.exp(x)
+        return tf.transpose(tf.transpose(e * 1.0)) + e * (tf.constant(2.0) - 1.0), e
+    g = trace(f, spec(2, 3))
+    passes.optimize(g)
+    once = [(n.type, n.attrs.get("program")) for n in g.nodes]
+    passes.optimize(g)
+    assert [(n.type, n.attrs.get("program")) for n in g.nodes] == once
+    check_same(g, f, X)
+
+
+# ------------------------------------------------------------------ a model-sized step
+
+def _mlp_variables(seed):
+    rng = np.random.default_rng(seed)
+    sizes = [(8, 16), (16, 16), (16, 1)]
+    params = []
+    for fan_in, fan_out in sizes:
+        params.append(tf.Variable(rng.normal(0, 0.5, (fan_in, fan_out)).astype(np.float32)))
+        params.append(tf.Variable(rng.normal(0, 0.1, (fan_out,)).astype(np.float32)))
+    slots = [(tf.Variable(np.zeros(p.shape, np.float32)), tf.Variable(np.zeros(p.shape,
+                                                                                np.float32)))
+             for p in params]
+    return params, slots, tf.Variable(0.0)
+
+
+def _make_step(params, slots, step_count, lr=0.01, beta1=0.9, beta2=0.999, eps=1e-7):
+    def train_step(x, y):
+        with tf.GradientTape() as tape:
+            h = tf.nn.relu(tf.matmul(x, params[0]) + params[1])
+            h = tf.sigmoid(tf.matmul(h, params[2]) + params[3])
+            p = tf.sigmoid(tf.matmul(h, params[4]) + params[5])
+            p = tf.clip_by_value(p, 1e-6, 1.0 - 1e-6)
+            loss = -tf.reduce_mean(y * tf.math.log(p) + (1.0 - y) * tf.math.log(1.0 - p))
+        grads = tape.gradient(loss, params)
+        step_count.assign_add(1.0)
+        t = step_count * 1.0
+        correction = tf.sqrt(1.0 - tf.pow(beta2, t)) / (1.0 - tf.pow(beta1, t))
+        for var, g, (m, v) in zip(params, grads, slots):
+            m.assign(beta1 * m + (1.0 - beta1) * g)
+            v.assign(beta2 * v + (1.0 - beta2) * g * g)
+            var.assign_sub(lr * correction * m / (tf.sqrt(v) + eps))
+        return loss
+    return train_step
+
+
+def test_fusion_reduces_the_kernels_of_a_training_step_and_keeps_its_numbers():
+    rng = np.random.default_rng(1)
+    x = tf.constant(rng.normal(size=(32, 8)).astype(np.float32))
+    y = tf.constant((rng.uniform(size=(32, 1)) > 0.5).astype(np.float32))
+
+    eager_state = _mlp_variables(0)
+    plain_state = _mlp_variables(0)
+    fused_state = _mlp_variables(0)
+    eager = _make_step(*eager_state)
+    with passes.disabled():
+        plain = tf.function(_make_step(*plain_state))
+        plain_graph = plain.get_concrete_function(x, y).graph
+    fused = tf.function(_make_step(*fused_state))
+    fused_graph = fused.get_concrete_function(x, y).graph
+
+    backend = default_backend()
+    before = Plan(plain_graph, backend, captures=list(plain_graph.captures.values()))
+    after = Plan(fused_graph, backend, captures=list(fused_graph.captures.values()))
+    assert types(fused_graph)["fused_elementwise"] >= 10
+    assert after.kernel_count <= 0.6 * before.kernel_count, (
+        before.kernel_count, after.kernel_count)
+    assert after.donations > 0
+
+    for _ in range(4):
+        expected = float(eager(x, y))
+        assert float(plain(x, y)) == pytest.approx(expected, rel=1e-5)
+        assert float(fused(x, y)) == pytest.approx(expected, rel=1e-5)
+    for e, p, f in zip(eager_state[0], plain_state[0], fused_state[0]):
+        np.testing.assert_allclose(p.numpy(), e.numpy(), rtol=1e-5, atol=1e-6)
+        np.testing.assert_allclose(f.numpy(), e.numpy(), rtol=1e-5, atol=1e-6)
+    # Constants survive every call: no kernel wrote into a constant's buffer.
+    consts = [(n.attrs["value"], np.array(n.attrs["value"])) for n in fused_graph.nodes
+              if n.type == "const"]
+    fused(x, y)
+    for value, saved in consts:
+        np.testing.assert_array_equal(value, saved)

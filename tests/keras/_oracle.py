@@ -1,0 +1,30 @@
+"""Imports real Keras 3 (torch backend) for the oracle tests, or skips the module."""
+
+import os
+
+import numpy as np
+import pytest
+
+os.environ.setdefault("KERAS_BACKEND", "torch")
+
+
+def import_keras():
+    keras = pytest.importorskip("keras", reason="real Keras 3 is the oracle for these tests")
+    if not keras.__version__.startswith("3."):
+        pytest.skip(f"needs Keras 3, found {keras.__version__}")
+    return keras
+
+
+def to_numpy(x):
+    if hasattr(x, "detach"):
+        x = x.detach().cpu().numpy()
+    elif hasattr(x, "numpy"):
+        x = x.numpy()
+    return np.asarray(x)
+
+
+def assert_matches(ours, theirs, rtol=1e-6, atol=1e-6, what="value"):
+    a, b = to_numpy(ours), to_numpy(theirs)
+    assert a.shape == b.shape, f"{what}: shape {a.shape} != Keras {b.shape}"
+    np.testing.assert_allclose(a.astype(np.float64), b.astype(np.float64), rtol=rtol, atol=atol,
+                               err_msg=what)
