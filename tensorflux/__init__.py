@@ -29,6 +29,10 @@ from tensorflux.dtypes import (
                                uint32,
                                uint64,
 )
+from tensorflux.graph import function
+from tensorflux.graph.control_flow import cond, while_loop
+from tensorflux.graph.gradients import gradients
+from tensorflux.graph.static import get_static_value
 from tensorflux.ops.array import (
                                argsort,
                                broadcast_to,
@@ -78,6 +82,7 @@ from tensorflux.ops.linalg import (
                                tensordot,
                                transpose,
 )
+from tensorflux.ops.logging import print  # noqa: A004 - tf.print
 from tensorflux.ops.math import (
                                abs,
                                acos,
@@ -163,7 +168,6 @@ from tensorflux.ops.reduction import (
                                reduce_prod,
                                reduce_sum,
 )
-from tensorflux.graph import function
 from tensorflux.tensor import Tensor, TensorSpec, constant, convert_to_tensor, is_tensor
 from tensorflux.tensor_shape import TensorShape
 from tensorflux.variable import Variable, VariableAggregation, VariableSynchronization
@@ -172,7 +176,7 @@ newaxis = None
 __version__ = "0.1.0"
 
 __all__ = [
-    "config", "function",
+    "config", "function", "cond", "while_loop", "gradients", "get_static_value", "print",
     "DType", "GradientTape", "Tensor", "TensorShape", "TensorSpec", "UnconnectedGradients",
     "Variable", "VariableAggregation", "VariableSynchronization", "abs", "acos", "add", "add_n",
     "angle", "argmax", "argmin", "argsort", "as_dtype", "asin", "atan", "atan2", "bfloat16", "bool",

@@ -24,6 +24,8 @@ def _attr_text(attrs):
             value = value.name
         elif callable(value):
             value = getattr(value, "__name__", "fn")
+        elif isinstance(value, str):
+            value = repr(value)
         shown.append(f"{key}={value}")
     return "{" + ", ".join(shown) + "}" if shown else ""
 

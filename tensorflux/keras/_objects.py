@@ -26,8 +26,9 @@ def serialize_object(obj, module, allowlist):
     if inspect.isfunction(obj) or inspect.isbuiltin(obj):
         name = obj.__name__
         if allowlist.get(name) is obj:
-            return {"module": module, "class_name": "function", "config": name,
-                    "registered_name": name}
+            # What Keras 3 writes for its own functions (serialize_keras_object).
+            return {"module": "builtins", "class_name": "function", "config": name,
+                    "registered_name": "function"}
         return {"module": obj.__module__, "class_name": "function", "config": name,
                 "registered_name": name}
     cls = type(obj)

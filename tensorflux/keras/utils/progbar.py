@@ -134,7 +134,7 @@ class Progbar:
             bar += f"\x1b[37m{_BAR * (self.width - prog_width)}\x1b[0m"
             special_char_len += 9
         else:
-            bar = "%7d/Unknown" % current
+            bar = f"{int(current):7d}/Unknown"
         message += bar
         if self.target is not None and self.target > 0 and not finalize:
             info = f" \x1b[1m{_format_eta(time_per_unit * (self.target - current))}\x1b[0m"
@@ -179,10 +179,10 @@ class Progbar:
 
 def _format_eta(eta):
     if eta > 3600:
-        return "%d:%02d:%02d" % (eta // 3600, (eta % 3600) // 60, eta % 60)
+        return f"{int(eta // 3600)}:{int((eta % 3600) // 60):02d}:{int(eta % 60):02d}"
     if eta > 60:
-        return "%d:%02d" % (eta // 60, eta % 60)
-    return "%ds" % eta
+        return f"{int(eta // 60)}:{int(eta % 60):02d}"
+    return f"{int(eta)}s"
 
 
 def _format_time(time_per_unit, unit_name):
