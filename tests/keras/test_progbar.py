@@ -3,12 +3,14 @@ under the same fake clock, so even the ETA and per-step fields must agree."""
 
 import io
 import os
+import re
 import sys
 import time
 
 import pytest
 
 from tensorflux.keras.utils import Progbar
+from tensorflux.keras.utils import progbar as progbar_module
 
 
 @pytest.fixture(scope="module")
@@ -34,9 +36,12 @@ class FakeClock:
         return self.now
 
 
-def _run(bar_class, monkeypatch, steps, script, **kwargs):
+def _run(bar_class, monkeypatch, steps, script, dynamic=True, **kwargs):
     clock = FakeClock(steps)
     monkeypatch.setattr(time, "time", clock)
+    # Keras redraws in place on any POSIX system, ours only on a terminal or in a notebook:
+    # the oracle comparisons use the redrawing mode, what a user at a terminal sees.
+    monkeypatch.setattr(progbar_module, "dynamic_display", lambda: dynamic)
     out = io.StringIO()
     monkeypatch.setattr(sys, "stdout", out)
     bar = bar_class(**kwargs)
@@ -87,6 +92,17 @@ def test_progbar_layout_without_oracle(monkeypatch):
     expected = ("\r\x1b[1m2/2\x1b[0m \x1b[32m" + "\u2501" * 20 + "\x1b[0m\x1b[37m\x1b[0m "
                 "\x1b[1m0s\x1b[0m 250ms/step - loss: 0.5000\n")
     assert out == expected
+
+
+def test_progbar_prints_plain_lines_when_not_on_a_terminal(monkeypatch):
+    out = _run(Progbar, monkeypatch, [0.5], SCRIPT, dynamic=False, target=12)
+    assert "\x1b" not in out and "\b" not in out and "\r" not in out, repr(out)
+    lines = out.splitlines()
+    assert len(lines) == 1, out  # only the epoch's final line, not every update
+    # The time fields depend on how often the bar reads the clock; the rest is exact.
+    pattern = (r"12/12 \u2501{20} \d+s \d+ms/step - loss: 0\.2500 - accuracy: 1\.0000 - "
+               r"val_loss: 0\.1250")
+    assert re.fullmatch(pattern, lines[0]), lines[0]
 
 
 def test_progbar_rejects_both_metric_lists():

@@ -2,6 +2,7 @@
 
 import math
 import os
+import re
 import sys
 import time
 
@@ -24,6 +25,20 @@ def _mean(value):
 
         return float(reduction.reduce_mean(value))
     return float(value)
+
+
+_ANSI = re.compile(r"\x1b\[[0-9;]*m")
+
+
+def dynamic_display():
+    """Whether the bar redraws in place: on a terminal or in a notebook.
+
+    Keras also redraws on any POSIX system, which fills log files and CI output with
+    backspaces and colour codes; tensorflux prints one plain line per epoch there instead.
+    """
+    stdout = sys.stdout
+    return ((hasattr(stdout, "isatty") and stdout.isatty()) or "ipykernel" in sys.modules
+            or "PYCHARM_HOSTED" in os.environ)
 
 
 class Progbar:
@@ -61,13 +76,7 @@ class Progbar:
         else:
             self.stateful_metrics = set()
             self.stateless_metrics = None
-        # Keras's rule, kept as is: on any POSIX system the bar redraws in place.
-        self._dynamic_display = (
-            (hasattr(sys.stdout, "isatty") and sys.stdout.isatty())
-            or "ipykernel" in sys.modules
-            or "posix" in sys.modules
-            or "PYCHARM_HOSTED" in os.environ
-        )
+        self._dynamic_display = dynamic_display()
         self._seen_so_far = 0
         self._values = {}
         self._values_order = []
@@ -88,6 +97,8 @@ class Progbar:
         if self.verbose == 1:
             if now - self._last_update < self.interval and not finalize:
                 return
+            if not self._dynamic_display and not finalize:
+                return  # plain output: one line when the epoch ends, nothing in between
             self._draw(current, now, time_per_unit, finalize)
         elif self.verbose == 2 and finalize and self.target is not None and self.target > 0:
             io_utils.print_msg(self._epoch_line(current, now, time_per_unit), line_break=False)
@@ -147,6 +158,10 @@ class Progbar:
             info += f" - {k}: {avg:.4f}" if abs(avg) > 1e-3 else f" - {k}: {avg:.4e}"
         message += info
         total_width = len(bar) + len(info) - special_char_len
+        if not self._dynamic_display:
+            # A log file or a pipe: no cursor moves, no colours, one clean line.
+            io_utils.print_msg(_ANSI.sub("", message).lstrip("\n") + "\n", line_break=False)
+            return
         if self._prev_total_width > total_width:
             message += " " * (self._prev_total_width - total_width)
         if finalize:
