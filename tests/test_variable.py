@@ -164,3 +164,18 @@ def test_variable_in_gradient_after_assign_uses_new_value():
 def test_scalar_conversions():
     v = tf.Variable(2.5)
     assert float(v) == 2.5 and bool(tf.Variable(1.0)) is True
+
+
+def test_ops_with_nothing_to_do_never_hand_back_the_variable():
+    """Identity permutations, same-dtype casts, same-shape reshapes... return a Tensor
+    snapshot: a later assign must not change what the op returned."""
+    import numpy as np
+
+    v = tf.Variable([[1.0, 2.0]])
+    results = [tf.transpose(v, [0, 1]), tf.cast(v, tf.float32), tf.reshape(v, [1, 2]),
+               tf.broadcast_to(v, [1, 2]), tf.math.real(v), tf.math.conj(v),
+               tf.reverse(v, []), tf.identity(v)]
+    v.assign([[5.0, 5.0]])
+    for r in results:
+        assert isinstance(r, tf.Tensor), type(r)
+        np.testing.assert_array_equal(r.numpy(), [[1.0, 2.0]])

@@ -1234,10 +1234,9 @@ def fused_elementwise(*inputs, program, out=None):
         args = [registers[r] for r in refs]
         target = None
         if want is not None:
-            if j == final:
-                if out is not None and out.dtype == want and _fits(out.shape, args) \
-                        and _reaches(out.shape, args):
-                    target = out
+            if j == final and out is not None and out.dtype == want \
+                    and _fits(out.shape, args) and _reaches(out.shape, args):
+                target = out
             else:
                 for r in dying:
                     if r in reusable:

@@ -121,9 +121,14 @@ class ConcreteFunction:
             # Passes may replace output tensors; graph.outputs lists the current ones.
             symbolic = iter(self.graph.outputs)
             recipe = []
+            fed = {id(t) for t in self.graph.inputs}
             for leaf in self._output_leaves:
                 if isinstance(leaf, SymbolicTensor):
-                    recipe.append((0, plan.output_slot(next(symbolic))))
+                    out = next(symbolic)
+                    # A constant (maybe folded) or an input returned as is would hand the
+                    # caller the plan's own buffer: copy those, so writes to .numpy() are safe.
+                    shared = id(out) in fed or out.node.primitive.name == "const"
+                    recipe.append((3 if shared else 0, plan.output_slot(out)))
                 elif isinstance(leaf, Variable):
                     recipe.append((1, leaf))
                 else:
@@ -152,7 +157,9 @@ class ConcreteFunction:
         plan, recipe, captures = self._plan()
         slots = plan.run(values, [c._value for c in captures])
         results = [Tensor(slots[item]) if kind == 0 else
-                   item.read_value() if kind == 1 else item for kind, item in recipe]
+                   item.read_value() if kind == 1 else
+                   Tensor(plan.backend.copy(slots[item])) if kind == 3 else item
+                   for kind, item in recipe]
         if self._output_skeleton is None:
             return results[0]
         return _pack(self._output_skeleton, iter(results))

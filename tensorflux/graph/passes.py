@@ -9,8 +9,9 @@ Graph -> Graph; `clone` gives an untouched copy to compare against). The rules a
   folded or moved, and neither are the nodes they depend on.
 - Program order is kept for every node that stays: it is what orders Variable reads and
   assignments. A Variable read is never moved past an assignment to that Variable.
-- The tensor objects of `graph.outputs` (and of placeholders) stay valid: when a pass replaces
-  an output tensor by an equal earlier one, the output object takes the earlier one's place.
+- `graph.outputs` stays valid: when a pass replaces an output tensor by an equal earlier
+  one, the output object takes the earlier one's place, or, where it cannot (the earlier one
+  is an input or another output), graph.outputs lists the earlier tensor instead.
 - Gradients are unchanged: gradients traced inside a function are built before the passes
   run, and a fused node is expanded back into its primitives when a tape watches the call.
 """
@@ -113,6 +114,15 @@ def _pinned(node):
         prim.multiple_results and not node.outputs)
 
 
+def _storage(variable):
+    """Variables whose buffers share memory (a model variable that is a view of an
+    optimizer's flat buffer) are one Variable for ordering: the id of the owning buffer."""
+    raw = variable._value
+    while getattr(raw, "base", None) is not None:
+        raw = raw.base
+    return id(raw)
+
+
 def _outputs(node):
     return node.outputs if isinstance(node.outputs, tuple) else (node.outputs,)
 
@@ -179,19 +189,27 @@ class _Rewrite:
 
     def can_replace(self, old, new):
         new = self.resolve(new)
-        if old is new:
-            return False
-        if id(old) not in self.output_ids:
-            return True
-        # old is a graph output: it survives by taking new's place, which needs new to be an
-        # ordinary node's output that no one else pins.
-        return (isinstance(new, SymbolicTensor) and id(new) not in self.fixed_ids
-                and new.node.primitive is not placeholder_primitive)
+        return old is not new and isinstance(new, SymbolicTensor)
+
+    def _renamable(self, new):
+        """Whether a graph output can take new's place: new must be an ordinary node's output
+        that no one else pins."""
+        return id(new) not in self.fixed_ids and new.node.primitive is not placeholder_primitive
 
     def replace(self, old, new):
-        """Uses of old read new from now on (the caller then drops old's node)."""
+        """Uses of old read new from now on (the caller then drops old's node).
+
+        A graph output keeps its tensor object by taking new's place when it can; otherwise
+        (new is an input, or another output) graph.outputs lists new instead.
+        """
         new = self.resolve(new)
         if id(old) not in self.output_ids:
+            self.subst[id(old)] = (old, new)
+            return
+        if not self._renamable(new):
+            self.graph.outputs = [new if t is old else t for t in self.graph.outputs]
+            self.output_ids.add(id(new))
+            self.fixed_ids.add(id(new))
             self.subst[id(old)] = (old, new)
             return
         node = new.node
@@ -346,7 +364,7 @@ def _cse(graph):
         if _pinned(node):
             variables = [x for x in node.inputs if isinstance(x, Variable)]
             for v in variables:
-                versions[id(v)] = versions.get(id(v), 0) + 1
+                versions[_storage(v)] = versions.get(_storage(v), 0) + 1
             if not variables and not node.primitive.name.startswith("random_"):
                 epoch += 1
             kept.append(node)
@@ -375,7 +393,7 @@ def _node_key(node, versions, epoch):
     inputs = []
     for x in node.inputs:
         if isinstance(x, Variable):
-            inputs.append(("var", id(x), versions.get(id(x), 0), epoch))
+            inputs.append(("var", id(x), versions.get(_storage(x), 0), epoch))
         else:
             inputs.append(id(x))
     attrs = tuple((k, _attr_key(v)) for k, v in sorted(node.attrs.items()))
@@ -545,7 +563,7 @@ def _fuse(graph):
         for x in node.inputs:
             consumers.setdefault(id(x), set()).add(id(node))
             if isinstance(x, Variable) and _pinned(node):
-                writes.setdefault(id(x), []).append(i)
+                writes.setdefault(_storage(x), []).append(i)
     output_ids = {id(t) for t in graph.outputs}
 
     def movable(member, root_position):
@@ -553,7 +571,7 @@ def _fuse(graph):
         start = position[id(member)]
         for x in member.inputs:
             if isinstance(x, Variable):
-                if any(start < w < root_position for w in writes.get(id(x), ())):
+                if any(start < w < root_position for w in writes.get(_storage(x), ())):
                     return False
         return True
 

@@ -124,8 +124,8 @@ class Identity(Initializer):
         dtype = _dtype(dtype)
         return tf.constant(self.gain, dtype=dtype) * tf.eye(shape[0], shape[1], dtype=dtype)
 
-    def get_config(self):
-        return {"gain": self.gain}
+    # Keras 3's Identity has no get_config of its own, so its config is {} and a reloaded
+    # Identity has gain 1.0; kept identical for interchangeable files.
 
 
 class RandomInitializer(Initializer):

@@ -41,7 +41,9 @@ def _float_dtype(dtype):
     """Keras's `dtype` argument (None -> floatx, a name, a DType or a DTypePolicy) as a DType."""
     tf = _tf()
     if dtype is None:
-        return tf.float32
+        from tensorflux.keras import backend
+
+        return tf.as_dtype(backend.floatx())
     dtype = getattr(dtype, "compute_dtype", dtype)
     return tf.as_dtype(dtype)
 
@@ -211,14 +213,11 @@ def reduce_weighted_values(values, sample_weight=None, mask=None,
 
 # ------------------------------------------------------------------ Loss base classes
 
-_name_counts = {}
-
-
 def _auto_name(class_name):
-    base = _objects.snake_case(class_name)
-    count = _name_counts.get(base, 0)
-    _name_counts[base] = count + 1
-    return base if count == 0 else f"{base}_{count}"
+    """Keras's auto_name, on the shared counters that backend.clear_session resets."""
+    from tensorflux.keras import backend
+
+    return backend.auto_name(class_name)
 
 
 class Loss:

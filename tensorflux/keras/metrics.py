@@ -161,9 +161,10 @@ def reduce_to_samplewise_values(values, sample_weight, reduce_fn, dtype, mask=No
     """Keras's per-sample reduction: weights broadcast over trailing axes, values reduced."""
     tf = _tf()
     values = convert(values, dtype)
-    if sample_weight is not None or mask is not None:
-        if sample_weight is not None:
-            sample_weight = convert(sample_weight, dtype)
+    # As in Keras, a mask on the values (ignore_class) only applies when there are weights:
+    # unweighted, ignored entries count as samples with a loss of 0.
+    if sample_weight is not None:
+        sample_weight = convert(sample_weight, dtype)
         if mask is not None:
             sample_weight = _losses.apply_mask(sample_weight, mask, dtype, "sum")
         values, sample_weight = squeeze_or_expand_to_same_rank(values, sample_weight)

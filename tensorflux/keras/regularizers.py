@@ -22,6 +22,11 @@ def _validate_float(value, name):
     return float(value)
 
 
+def _float32(value):
+    """`value` rounded to float32, as Keras stores l1 and factor (in float32 tensors)."""
+    return float(_tf().constant(value, dtype=_tf().float32))
+
+
 def _weights(x):
     tf = _tf()
     return x if tf.is_tensor(x) or isinstance(x, tf.Variable) else tf.convert_to_tensor(x)
@@ -77,7 +82,7 @@ class L1(Regularizer):
     """
 
     def __init__(self, l1=0.01):
-        self.l1 = _validate_float(0.01 if l1 is None else l1, "l1")
+        self.l1 = _float32(_validate_float(0.01 if l1 is None else l1, "l1"))
 
     def __call__(self, x):
         tf = _tf()
@@ -124,7 +129,7 @@ class OrthogonalRegularizer(Regularizer):
     """
 
     def __init__(self, factor=0.01, mode="rows"):
-        self.factor = _validate_float(factor, "factor")
+        self.factor = _float32(_validate_float(factor, "factor"))
         if mode not in {"rows", "columns"}:
             raise ValueError(f'Invalid value for argument `mode`. Expected one of {{"rows", '
                              f'"columns"}}. Received: mode={mode}')

@@ -4,7 +4,14 @@ import string
 
 from tensorflux import dtypes, errors
 from tensorflux.ops import array, math, reduction
-from tensorflux.ops._core import as_operand, aval, binary_operands, broadcast_shapes, normalize_axis
+from tensorflux.ops._core import (
+    as_operand,
+    aval,
+    binary_operands,
+    broadcast_shapes,
+    normalize_axis,
+    unchanged,
+)
 from tensorflux.ops._static import host
 from tensorflux.primitive import Primitive
 from tensorflux.tensor import _TensorLike, convert_to_tensor
@@ -109,7 +116,7 @@ def _transpose_rule(x, perm):
 
 
 # transpose: permutes the axes; the cotangent goes back through the inverse permutation.
-_transpose = Primitive("transpose", shape_rule=_transpose_rule,
+_transpose = Primitive("transpose", shape_rule=_transpose_rule, aliases=True,
                        vjp=lambda g, x, out, perm: (
                            _transpose.bind(g, perm=_inverse_permutation(perm)),))
 
@@ -141,7 +148,7 @@ def transpose(a, perm=None, conjugate=False, name="transpose"):
     if conjugate:
         a = math.conj(a)
     if perm == tuple(range(rank)):
-        return a
+        return unchanged(a)
     return _transpose.bind(a, perm=perm)
 
 

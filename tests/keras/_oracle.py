@@ -28,3 +28,14 @@ def assert_matches(ours, theirs, rtol=1e-6, atol=1e-6, what="value"):
     assert a.shape == b.shape, f"{what}: shape {a.shape} != Keras {b.shape}"
     np.testing.assert_allclose(a.astype(np.float64), b.astype(np.float64), rtol=rtol, atol=atol,
                                err_msg=what)
+
+
+@pytest.fixture(autouse=True)
+def fresh_names():
+    """Resets Keras auto-naming counters after a test, so later tests see "auc", not "auc_24"."""
+    yield
+    from tensorflux.keras import backend
+
+    backend.clear_session()
+    keras = import_keras()
+    keras.utils.clear_session(free_memory=False)

@@ -8,7 +8,6 @@ import os
 import numpy as np
 import pytest
 
-import tensorflux as tf
 from tensorflux.io.atomic import atomic_write
 from tensorflux.keras import callbacks as cbks
 from tensorflux.keras import optimizers
@@ -233,7 +232,7 @@ def test_backup_and_restore_resumes_after_a_crash(tmp_path):
     resumed = FakeModel()
     seen = []
     history = fit(resumed, [cbks.BackupAndRestore(backup),
-                            cbks.LambdaCallback(on_epoch_begin=lambda e, l: seen.append(e))],
+                            cbks.LambdaCallback(on_epoch_begin=lambda e, logs: seen.append(e))],
                   logs)
     assert seen == [3, 4] and history.epoch == [3, 4]
     # Three epochs before the crash, two after: the weights count all five.

@@ -6,7 +6,7 @@ import pytest
 import tensorflux as tf
 from tensorflux import errors
 from tensorflux.keras import losses
-from tests.keras._oracle import assert_matches, import_keras
+from tests.keras._oracle import assert_matches, fresh_names, import_keras  # noqa: F401
 
 pytestmark = pytest.mark.keras_oracle
 keras = import_keras()

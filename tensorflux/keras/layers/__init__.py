@@ -5,3 +5,69 @@ from tensorflux.keras.engine.input_layer import Input, InputLayer
 from tensorflux.keras.layers.base import InputSpec, Layer
 
 __all__ = ["Input", "InputLayer", "InputSpec", "Layer"]
+
+# ---- core layers (helper "layers"): each module's classes register in the allowlist when
+# defined (Layer.__init_subclass__), so importing them here is what makes configs resolve.
+from tensorflux.keras.layers.activation_layers import (  # noqa: E402
+    ELU,
+    LeakyReLU,
+    PReLU,
+    ReLU,
+    Softmax,
+)
+from tensorflux.keras.layers.core import (  # noqa: E402
+    Activation,
+    Dense,
+    Embedding,
+    Identity,
+    Lambda,
+    Masking,
+)
+from tensorflux.keras.layers.merging import (  # noqa: E402
+    Add,
+    Average,
+    Concatenate,
+    Dot,
+    Maximum,
+    Minimum,
+    Multiply,
+    Subtract,
+    add,
+    average,
+    concatenate,
+    dot,
+    maximum,
+    minimum,
+    multiply,
+    subtract,
+)
+from tensorflux.keras.layers.normalization import (  # noqa: E402
+    BatchNormalization,
+    LayerNormalization,
+)
+from tensorflux.keras.layers.regularization import (  # noqa: E402
+    ActivityRegularization,
+    Dropout,
+    GaussianDropout,
+    GaussianNoise,
+    SpatialDropout1D,
+    SpatialDropout2D,
+    SpatialDropout3D,
+)
+from tensorflux.keras.layers.rescaling import Rescaling  # noqa: E402
+from tensorflux.keras.layers.reshaping import (  # noqa: E402
+    Flatten,
+    Permute,
+    RepeatVector,
+    Reshape,
+)
+
+__all__ += [
+    "Activation", "ActivityRegularization", "Add", "Average", "BatchNormalization",
+    "Concatenate", "Dense", "Dot", "Dropout", "ELU", "Embedding", "Flatten", "GaussianDropout",
+    "GaussianNoise", "Identity", "Lambda", "LayerNormalization", "LeakyReLU", "Masking",
+    "Maximum", "Minimum", "Multiply", "PReLU", "ReLU", "RepeatVector", "Rescaling", "Reshape",
+    "Permute", "Softmax", "SpatialDropout1D", "SpatialDropout2D", "SpatialDropout3D",
+    "Subtract", "add", "average", "concatenate", "dot", "maximum", "minimum", "multiply",
+    "subtract",
+]

@@ -101,6 +101,13 @@ def map_graph(inputs, outputs):
             accessed.append(node.operation.name)
             for x in node.output_tensors:
                 computable.add(id(x))
+    declared = {id(x) for x in inputs}
+    for depth_nodes in nodes_by_depth.values():
+        for node in depth_nodes:
+            if node.is_input and not any(id(t) in declared for t in node.output_tensors):
+                raise ValueError(f"Graph disconnected: the outputs depend on the input "
+                                 f"'{node.operation.name}', which is not among the model's "
+                                 "`inputs`.")
     names = [op.name for op in operations]
     for name in names:
         if names.count(name) != 1:
@@ -135,7 +142,7 @@ class Functional(Model):
         if kwargs:
             raise TypeError(f"Functional got unexpected keyword arguments {sorted(kwargs)}")
         if isinstance(inputs, dict):
-            for key, value in inputs.items():
+            for value in inputs.values():
                 if not isinstance(value, KerasTensor):
                     raise ValueError("When providing `inputs` as a dict, all values in the "
                                      f"dict must be KerasTensors. Received: inputs={inputs} "
@@ -316,7 +323,7 @@ class Functional(Model):
 
         args = tree.map_structure(serialize_tensor, node.call_args)
         kwargs = tree.map_structure(serialize_tensor, node.call_kwargs)
-        return {"args": serialize_keras_object(list(args)),
+        return {"args": serialize_keras_object(tuple(args)),
                 "kwargs": serialize_keras_object(kwargs)}
 
     @classmethod

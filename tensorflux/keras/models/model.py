@@ -117,6 +117,27 @@ class Model(Trainer, Layer):
     def build(self, input_shape=None):
         Layer.build(self, input_shape)
 
+    # ------------------------------------------------------------------ saving
+    def save(self, filepath, overwrite=True, zipped=None, **kwargs):
+        """Saves the model to `x.keras` (Keras 3 zip) or `x.h5` (legacy HDF5), atomically."""
+        from tensorflux.keras.saving import saving_api
+
+        saving_api.save_model(self, filepath, overwrite=overwrite, zipped=zipped, **kwargs)
+
+    def save_weights(self, filepath, overwrite=True, max_shard_size=None):
+        """Saves the weights (and optimizer state) to `x.weights.h5`, atomically."""
+        from tensorflux.keras.saving import saving_api
+
+        saving_api.save_weights(self, filepath, overwrite=overwrite,
+                                max_shard_size=max_shard_size)
+
+    def load_weights(self, filepath, skip_mismatch=False, **kwargs):
+        """Loads weights from `.weights.h5`, `.keras` or a legacy `.h5` (by_name=...); on any
+        error the model's weights are left unchanged."""
+        from tensorflux.keras.saving import saving_api
+
+        saving_api.load_weights(self, filepath, skip_mismatch=skip_mismatch, **kwargs)
+
     def get_config(self):
         return Layer.get_config(self)
 

@@ -289,8 +289,10 @@ def print_summary(model, line_length=None, positions=None, print_fn=None, expand
     total = trainable_count + non_trainable_count + _count(optimizer_vars)
     total_size = trainable_size + non_trainable_size + _memory(optimizer_vars)
 
+    # rich crops table lines at the console width (the terminal's, 80 when not a terminal).
+    console_width = shutil.get_terminal_size().columns
     lines = [f'Model: "{model.name}"']
-    lines += _render_table(header, rows, widths, alignment)
+    lines += [line[:console_width] for line in _render_table(header, rows, widths, alignment)]
     lines.append(f" Total params: {total:,} ({readable_memory_size(total_size)})")
     lines.append(f" Trainable params: {trainable_count:,} "
                  f"({readable_memory_size(trainable_size)})")

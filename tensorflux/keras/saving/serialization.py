@@ -10,10 +10,10 @@ and Python code in a config (lambdas) is never run.
 import inspect
 import threading
 
-__all__ = ["CustomObjectScope", "custom_object_scope", "deserialize_keras_object",
-           "export_public", "get_custom_objects", "get_registered_name",
-           "get_registered_object", "keras_export", "register_keras_serializable",
-           "serialize_keras_object"]
+__all__ = ["CustomObjectScope", "SafeModeScope", "custom_object_scope",
+           "deserialize_keras_object", "export_public", "get_custom_objects",
+           "get_registered_name", "get_registered_object", "in_safe_mode", "keras_export",
+           "register_keras_serializable", "serialize_keras_object"]
 
 # "Custom>Scale" -> class or function registered by the user.
 _GLOBAL_CUSTOM_OBJECTS = {}
@@ -32,6 +32,7 @@ _PLAIN = (str, int, float, bool)
 class _Scopes(threading.local):
     def __init__(self):
         self.stack = []
+        self.safe_mode = None
 
 
 _scopes = _Scopes()
@@ -153,6 +154,28 @@ class CustomObjectScope:
 custom_object_scope = CustomObjectScope
 
 
+class SafeModeScope:
+    """`with SafeModeScope(False):` lets the loaders inside it run Lambda code (Keras's
+    scope, set by load_model so that nested from_config calls see the caller's choice)."""
+
+    def __init__(self, safe_mode=True):
+        self.safe_mode = safe_mode
+
+    def __enter__(self):
+        self._previous = _scopes.safe_mode
+        _scopes.safe_mode = self.safe_mode
+        return self
+
+    def __exit__(self, *exc_info):
+        _scopes.safe_mode = self._previous
+        return False
+
+
+def in_safe_mode():
+    """The safe_mode of the innermost SafeModeScope, or None outside any."""
+    return _scopes.safe_mode
+
+
 def _scope_objects():
     merged = {}
     for scope in _scopes.stack:
@@ -166,7 +189,8 @@ def serialize_keras_object(obj):
     if obj is None or isinstance(obj, _PLAIN):
         return obj
     if isinstance(obj, (list, tuple)):
-        return [serialize_keras_object(x) for x in obj]
+        items = [serialize_keras_object(x) for x in obj]
+        return tuple(items) if isinstance(obj, tuple) else items
     if isinstance(obj, dict):
         return {k: serialize_keras_object(v) for k, v in obj.items()}
     if isinstance(obj, bytes):
@@ -313,6 +337,8 @@ def deserialize_keras_object(config, custom_objects=None, safe_mode=True, module
                              **kwargs):
     """The object a Keras 3 (or Keras 2) config describes, resolved from the allowlist."""
     custom_objects = {**(custom_objects or {}), **_scope_objects()}
+    if _scopes.safe_mode is not None:
+        safe_mode = _scopes.safe_mode
     if config is None:
         return None
     if isinstance(config, str):
@@ -361,13 +387,15 @@ def deserialize_keras_object(config, custom_objects=None, safe_mode=True, module
             raise TypeError(f"Unable to reconstruct an instance of '{class_name}' because the "
                             "class is missing a `from_config()` method.")
         try:
-            accepts_custom = "custom_objects" in inspect.signature(from_config).parameters
+            parameters = inspect.signature(from_config).parameters
         except (TypeError, ValueError):
-            accepts_custom = False
-        if accepts_custom:
-            instance = from_config(inner, custom_objects=custom_objects)
-        else:
-            instance = from_config(inner)
+            parameters = {}
+        extra = {}
+        if "custom_objects" in parameters:
+            extra["custom_objects"] = custom_objects
+        if "safe_mode" in parameters:
+            extra["safe_mode"] = safe_mode
+        instance = from_config(inner, **extra)
         build_config = config.get("build_config")
         if build_config and not getattr(instance, "built", True) and \
                 hasattr(instance, "build_from_config"):

@@ -120,7 +120,7 @@ class Trainer:
         self.test_function = None
         self.predict_function = None
         self._compile_config = dict(
-            optimizer=optimizer, loss=loss, loss_weights=loss_weights, metrics=metrics,
+            optimizer=self.optimizer, loss=loss, loss_weights=loss_weights, metrics=metrics,
             weighted_metrics=weighted_metrics, run_eagerly=run_eagerly,
             steps_per_execution=steps_per_execution, jit_compile=jit_compile)
 
@@ -155,11 +155,22 @@ class Trainer:
                 "`compile_from_config(config)`. Alternatively, you can call `compile()` "
                 "manually after loading.", stacklevel=2)
             return
-        config = dict(config)
-        from tensorflux.keras import optimizers
+        from tensorflux.keras import losses, metrics, optimizers
 
-        if isinstance(config.get("optimizer"), dict):
-            config["optimizer"] = optimizers.deserialize(config["optimizer"])
+        def revive(value, module):
+            if isinstance(value, dict) and "class_name" in value:
+                return module.deserialize(value)
+            if isinstance(value, dict):
+                return {k: revive(v, module) for k, v in value.items()}
+            if isinstance(value, (list, tuple)):
+                return [revive(v, module) for v in value]
+            return value
+
+        config = dict(config)
+        config["optimizer"] = revive(config.get("optimizer", "rmsprop"), optimizers)
+        config["loss"] = revive(config.get("loss"), losses)
+        for key in ("metrics", "weighted_metrics"):
+            config[key] = revive(config.get(key), metrics)
         self.compile(**config)
         if self.optimizer is not None and getattr(self, "built", False):
             self._build_optimizer()
@@ -625,6 +636,9 @@ def _wants_batch_logs(callbacks, mode):
 
 
 def _serialize_compile_config(config):
+    """Keras's compile config: names stay strings, objects become their Keras 3 dicts."""
+    from tensorflux.keras import losses, metrics, optimizers
+
     def serialize(value):
         if value is None or isinstance(value, (str, int, float, bool)):
             return value
@@ -632,10 +646,10 @@ def _serialize_compile_config(config):
             return [serialize(v) for v in value]
         if isinstance(value, dict):
             return {k: serialize(v) for k, v in value.items()}
-        try:
-            from tensorflux.keras.saving import serialization
-
-            return serialization.serialize_keras_object(value)
-        except (ImportError, AttributeError):
-            return getattr(value, "name", None) or type(value).__name__
+        if isinstance(value, optimizers.Optimizer):
+            return optimizers.serialize(value)
+        if isinstance(value, losses.Loss) or callable(value) and not isinstance(
+                value, metrics.Metric):
+            return losses.serialize(value)
+        return metrics.serialize(value)
     return {key: serialize(value) for key, value in config.items()}

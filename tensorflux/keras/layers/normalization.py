@@ -1,0 +1,289 @@
+"""keras.layers normalization layers: BatchNormalization and LayerNormalization."""
+
+from tensorflux.keras import constraints, initializers, regularizers
+from tensorflux.keras.layers.base import InputSpec, Layer, _describe, _format_shape
+
+__all__ = ["BatchNormalization", "LayerNormalization"]
+
+
+def _tf():
+    import tensorflux as tf
+
+    return tf
+
+
+def _stats_dtype(dtype):
+    """Keras computes normalization statistics in at least float32."""
+    return "float64" if dtype == "float64" else "float32"
+
+
+class BatchNormalization(Layer):
+    """Normalizes over the batch (and spatial) axes, per feature of `axis`.
+
+    Training (`training=True` and the layer trainable): the batch's mean and biased variance
+    normalize the input and update `moving_* = moving_* * momentum + batch * (1 - momentum)`.
+    Otherwise, including a frozen layer (`trainable=False`) inside `fit`, the moving
+    statistics are used. Output: `(x - mean) / sqrt(var + epsilon) * gamma + beta`.
+
+    >>> import tensorflux as tf
+    >>> from tensorflux import keras
+    >>> bn = keras.layers.BatchNormalization()
+    >>> y = bn(tf.constant([[0.0], [2.0]]), training=True)
+    >>> [round(v, 4) for v in bn.moving_mean.numpy().tolist()]
+    [0.01]
+    >>> [w.name for w in bn.weights]
+    ['gamma', 'beta', 'moving_mean', 'moving_variance']
+    """
+
+    def __init__(self, axis=-1, momentum=0.99, epsilon=1e-3, center=True, scale=True,
+                 beta_initializer="zeros", gamma_initializer="ones",
+                 moving_mean_initializer="zeros", moving_variance_initializer="ones",
+                 beta_regularizer=None, gamma_regularizer=None, beta_constraint=None,
+                 gamma_constraint=None, synchronized=False, renorm=False, renorm_clipping=None,
+                 renorm_momentum=0.99, **kwargs):
+        super().__init__(**kwargs)
+        if renorm:
+            raise NotImplementedError(f"{_describe(self)}: `renorm=True` (batch "
+                                      "renormalization) is not supported by tensorflux yet.")
+        if isinstance(axis, bool) or not isinstance(axis, int):
+            raise TypeError(f"{_describe(self)}: `axis` must be an int. Received: "
+                            f"axis={axis!r}")
+        self.axis = int(axis)
+        self.momentum = float(momentum)
+        self.epsilon = float(epsilon)
+        self.center = center
+        self.scale = scale
+        self.beta_initializer = initializers.get(beta_initializer)
+        self.gamma_initializer = initializers.get(gamma_initializer)
+        self.moving_mean_initializer = initializers.get(moving_mean_initializer)
+        self.moving_variance_initializer = initializers.get(moving_variance_initializer)
+        self.beta_regularizer = regularizers.get(beta_regularizer)
+        self.gamma_regularizer = regularizers.get(gamma_regularizer)
+        self.beta_constraint = constraints.get(beta_constraint)
+        self.gamma_constraint = constraints.get(gamma_constraint)
+        # One device only: synchronized statistics are the local ones.
+        self.synchronized = synchronized
+        self.renorm = renorm
+        self.renorm_clipping = renorm_clipping
+        self.renorm_momentum = renorm_momentum
+        self.supports_masking = True
+        self.gamma = None
+        self.beta = None
+
+    def build(self, input_shape):
+        rank = len(input_shape)
+        if not -rank <= self.axis < rank:
+            raise ValueError(f"{_describe(self)}: axis {self.axis} is out of range for an "
+                             f"input of shape {_format_shape(input_shape)}")
+        channels = input_shape[self.axis]
+        if channels is None:
+            raise ValueError(f"{_describe(self)} needs a known size for axis {self.axis} (the "
+                             f"normalized features), received shape "
+                             f"{_format_shape(input_shape)}")
+        shape = (channels,)
+        if self.scale:
+            self.gamma = self.add_weight(shape=shape, name="gamma",
+                                         initializer=self.gamma_initializer,
+                                         regularizer=self.gamma_regularizer,
+                                         constraint=self.gamma_constraint, trainable=True,
+                                         autocast=False)
+        if self.center:
+            self.beta = self.add_weight(shape=shape, name="beta",
+                                        initializer=self.beta_initializer,
+                                        regularizer=self.beta_regularizer,
+                                        constraint=self.beta_constraint, trainable=True,
+                                        autocast=False)
+        self.moving_mean = self.add_weight(shape=shape, name="moving_mean",
+                                           initializer=self.moving_mean_initializer,
+                                           trainable=False, autocast=False)
+        self.moving_variance = self.add_weight(shape=shape, name="moving_variance",
+                                               initializer=self.moving_variance_initializer,
+                                               trainable=False, autocast=False)
+        self.input_spec = InputSpec(ndim=rank, axes={self.axis: channels})
+        self._reduction_axes = [i for i in range(rank) if i != self.axis % rank]
+
+    def _broadcast(self, v, rank):
+        shape = [1] * rank
+        shape[self.axis] = -1
+        return _tf().reshape(v, shape)
+
+    def _moments(self, x, mask):
+        tf = _tf()
+        axes = self._reduction_axes
+        if mask is None:
+            mean = tf.reduce_mean(x, axis=axes, keepdims=True)
+            variance = tf.reduce_mean(tf.square(x - mean), axis=axes, keepdims=True)
+        else:
+            weights = tf.broadcast_to(tf.cast(tf.expand_dims(mask, -1), x.dtype),
+                                      tuple(x.shape))
+            count = tf.reduce_sum(weights, axis=axes, keepdims=True)
+            from tensorflux.keras import backend
+
+            mean = tf.reduce_sum(x * weights, axis=axes, keepdims=True) / (
+                count + backend.epsilon())
+            variance = tf.reduce_sum(tf.square((x - mean) * weights), axis=axes,
+                                     keepdims=True) / (count + backend.epsilon())
+        return tf.reshape(mean, [-1]), tf.reshape(variance, [-1])
+
+    def call(self, inputs, training=None, mask=None):
+        tf = _tf()
+        if mask is not None and len(mask.shape) != len(inputs.shape) - 1:
+            raise ValueError(f"{_describe(self)}: the mask must have one dimension less than "
+                             f"the inputs. Received: mask.shape={_format_shape(mask.shape)}, "
+                             f"inputs.shape={_format_shape(inputs.shape)}")
+        dtype = _stats_dtype(inputs.dtype.name)
+        x = tf.cast(inputs, dtype)
+        rank = len(x.shape)
+        moving_mean = tf.cast(self.moving_mean, dtype)
+        moving_variance = tf.cast(self.moving_variance, dtype)
+        if training and self.trainable:
+            mean, variance = self._moments(x, mask)
+            momentum = self.momentum
+            self.moving_mean.assign(tf.cast(
+                moving_mean * momentum + tf.stop_gradient(mean) * (1.0 - momentum),
+                self.moving_mean.dtype))
+            self.moving_variance.assign(tf.cast(
+                moving_variance * momentum + tf.stop_gradient(variance) * (1.0 - momentum),
+                self.moving_variance.dtype))
+        else:
+            mean, variance = moving_mean, moving_variance
+        inv = tf.math.rsqrt(variance + self.epsilon)
+        if self.gamma is not None:
+            inv = inv * tf.cast(self.gamma, dtype)
+        outputs = (x - self._broadcast(mean, rank)) * self._broadcast(inv, rank)
+        if self.beta is not None:
+            outputs = outputs + self._broadcast(tf.cast(self.beta, dtype), rank)
+        return tf.cast(outputs, self.compute_dtype)
+
+    def get_config(self):
+        return {
+            **super().get_config(),
+            "axis": self.axis,
+            "momentum": self.momentum,
+            "epsilon": self.epsilon,
+            "center": self.center,
+            "scale": self.scale,
+            "beta_initializer": initializers.serialize(self.beta_initializer),
+            "gamma_initializer": initializers.serialize(self.gamma_initializer),
+            "moving_mean_initializer": initializers.serialize(self.moving_mean_initializer),
+            "moving_variance_initializer": initializers.serialize(
+                self.moving_variance_initializer),
+            "beta_regularizer": regularizers.serialize(self.beta_regularizer),
+            "gamma_regularizer": regularizers.serialize(self.gamma_regularizer),
+            "beta_constraint": constraints.serialize(self.beta_constraint),
+            "gamma_constraint": constraints.serialize(self.gamma_constraint),
+            "synchronized": self.synchronized,
+            "renorm": self.renorm,
+            "renorm_clipping": self.renorm_clipping,
+            "renorm_momentum": self.renorm_momentum,
+        }
+
+
+class LayerNormalization(Layer):
+    """Normalizes each sample over `axis` (default the last): mean 0, variance 1, then
+    `* gamma + beta`; epsilon 1e-3 as Keras.
+
+    >>> import tensorflux as tf
+    >>> from tensorflux import keras
+    >>> y = keras.layers.LayerNormalization(epsilon=0.0)(tf.constant([[1.0, 3.0]]))
+    >>> y.numpy().tolist()
+    [[-1.0, 1.0]]
+    """
+
+    def __init__(self, axis=-1, epsilon=1e-3, center=True, scale=True,
+                 beta_initializer="zeros", gamma_initializer="ones", beta_regularizer=None,
+                 gamma_regularizer=None, beta_constraint=None, gamma_constraint=None,
+                 **kwargs):
+        rms_scaling = kwargs.pop("rms_scaling", False)
+        super().__init__(**kwargs)
+        if isinstance(axis, (list, tuple)):
+            self.axis = list(axis)
+        elif isinstance(axis, int) and not isinstance(axis, bool):
+            self.axis = axis
+        else:
+            raise TypeError("Expected an int or a list/tuple of ints for the argument 'axis', "
+                            f"but received: {axis!r}")
+        self.epsilon = epsilon
+        self.center = center
+        self.scale = scale
+        self.rms_scaling = rms_scaling
+        self.beta_initializer = initializers.get(beta_initializer)
+        self.gamma_initializer = initializers.get(gamma_initializer)
+        self.beta_regularizer = regularizers.get(beta_regularizer)
+        self.gamma_regularizer = regularizers.get(gamma_regularizer)
+        self.beta_constraint = constraints.get(beta_constraint)
+        self.gamma_constraint = constraints.get(gamma_constraint)
+        self.supports_masking = True
+        self.autocast = False
+        self.gamma = None
+        self.beta = None
+
+    def build(self, input_shape):
+        rank = len(input_shape)
+        axes = self.axis if isinstance(self.axis, list) else [self.axis]
+        for axis in axes:
+            if not -rank <= axis < rank:
+                raise ValueError(f"{_describe(self)}: axis {axis} is out of bounds for an "
+                                 f"input of shape {_format_shape(input_shape)}. Received: "
+                                 f"axis={self.axis}")
+        # Keras keeps the axes as a sorted list from here on (its config then shows a list).
+        self.axis = sorted(axes)
+        shape = tuple(input_shape[d] for d in self.axis)
+        if None in shape:
+            raise ValueError(f"{_describe(self)} needs known sizes for the normalized axes "
+                             f"{self.axis}, received shape {_format_shape(input_shape)}")
+        if self.scale or self.rms_scaling:
+            self.gamma = self.add_weight(name="gamma", shape=shape,
+                                         initializer=self.gamma_initializer,
+                                         regularizer=self.gamma_regularizer,
+                                         constraint=self.gamma_constraint, trainable=True,
+                                         autocast=False)
+        if self.center and not self.rms_scaling:
+            self.beta = self.add_weight(name="beta", shape=shape,
+                                        initializer=self.beta_initializer,
+                                        regularizer=self.beta_regularizer,
+                                        constraint=self.beta_constraint, trainable=True,
+                                        autocast=False)
+
+    def call(self, inputs):
+        tf = _tf()
+        dtype = _stats_dtype(inputs.dtype.name)
+        x = tf.cast(inputs, dtype)
+        shape = tuple(x.shape)
+        rank = len(shape)
+        axes = [a % rank for a in self.axis]
+        broadcast_shape = [shape[d] if d in axes else 1 for d in range(rank)]
+
+        def weight(v):
+            return tf.reshape(tf.cast(v, dtype), broadcast_shape)
+
+        mean = tf.reduce_mean(x, axis=axes, keepdims=True)
+        variance = tf.reduce_mean(tf.square(x - mean), axis=axes, keepdims=True)
+        inv = tf.math.rsqrt(variance + self.epsilon)
+        if self.rms_scaling:
+            outputs = x * inv
+            if self.gamma is not None:
+                outputs = outputs * weight(self.gamma)
+        else:
+            if self.gamma is not None:
+                inv = inv * weight(self.gamma)
+            outputs = (x - mean) * inv
+            if self.beta is not None:
+                outputs = outputs + weight(self.beta)
+        return tf.cast(outputs, self.compute_dtype)
+
+    def get_config(self):
+        return {
+            **super().get_config(),
+            "axis": self.axis,
+            "epsilon": self.epsilon,
+            "center": self.center,
+            "scale": self.scale,
+            "rms_scaling": self.rms_scaling,
+            "beta_initializer": initializers.serialize(self.beta_initializer),
+            "gamma_initializer": initializers.serialize(self.gamma_initializer),
+            "beta_regularizer": regularizers.serialize(self.beta_regularizer),
+            "gamma_regularizer": regularizers.serialize(self.gamma_regularizer),
+            "beta_constraint": constraints.serialize(self.beta_constraint),
+            "gamma_constraint": constraints.serialize(self.gamma_constraint),
+        }

@@ -1,0 +1,208 @@
+"""Guarded HDF5 access for the weight loaders: no links, no external or virtual storage, and
+every dataset's shape and dtype checked against what the model expects before it is read."""
+
+import numpy as np
+
+__all__ = ["CorruptFileError", "open_h5_for_reading", "read_dataset", "require_h5py",
+           "safe_child", "safe_group"]
+
+# Bytes a single dataset may hold, checked before anything is allocated (checked product of
+# the declared shape times the item size); real weights are far below it.
+MAX_DATASET_BYTES = 1 << 36
+# Attribute arrays (layer_names, weight_names) longer than this are refused.
+MAX_ATTRIBUTE_ITEMS = 1 << 20
+
+
+class CorruptFileError(ValueError):
+    """A weights or model file that is truncated, corrupt or refused for safety reasons."""
+
+
+def require_h5py():
+    """The h5py module, or an ImportError telling how to install it."""
+    try:
+        import h5py
+    except ImportError as error:  # pragma: no cover - depends on the environment
+        raise ImportError("Saving and loading HDF5 files (.weights.h5, .keras, .h5) needs "
+                          "h5py: install tensorflux[h5] (pip install 'tensorflux[h5]' or "
+                          "pip install h5py).") from error
+    return h5py
+
+
+def open_h5_for_reading(source, what):
+    """An h5py.File opened read-only on `source` (a path or a binary file object); a file
+    HDF5 cannot open (truncated, not HDF5) gives CorruptFileError."""
+    h5py = require_h5py()
+    try:
+        return h5py.File(source, "r")
+    except (OSError, ValueError, KeyError, RuntimeError) as error:
+        raise CorruptFileError(f"Cannot read {what}: it is not a valid HDF5 file, or it is "
+                               f"truncated or corrupt ({error}).") from error
+
+
+def safe_child(group, name, where):
+    """group[name] when it is a hard link to a group or dataset; None when absent. Soft links,
+    external links and anything else are refused without being followed."""
+    h5py = require_h5py()
+    try:
+        link = group.get(name, getlink=True)
+    except (OSError, KeyError, ValueError, RuntimeError) as error:
+        raise CorruptFileError(f"Cannot read '{where}': the file is corrupt ({error}).") \
+            from error
+    if link is None:
+        return None
+    if isinstance(link, h5py.ExternalLink):
+        raise CorruptFileError(f"Refusing to load '{where}': it is an HDF5 external link to "
+                               f"{link.filename!r}; weight files may not reference other "
+                               "files.")
+    if not isinstance(link, h5py.HardLink):
+        raise CorruptFileError(f"Refusing to load '{where}': it is an HDF5 soft link; weight "
+                               "files may not contain links.")
+    try:
+        obj = group[name]
+    except (OSError, KeyError, ValueError, RuntimeError) as error:
+        raise CorruptFileError(f"Cannot read '{where}': the file is corrupt ({error}).") \
+            from error
+    if not isinstance(obj, (h5py.Group, h5py.Dataset)):
+        raise CorruptFileError(f"Refusing to load '{where}': unexpected HDF5 object "
+                               f"{type(obj).__name__}.")
+    return obj
+
+
+def safe_group(root, path):
+    """The group at `path` ("layers/dense/vars") below `root`, following hard links only;
+    None when some part of the path is missing."""
+    h5py = require_h5py()
+    node = root
+    walked = []
+    for part in [p for p in path.split("/") if p]:
+        walked.append(part)
+        node = safe_child(node, part, "/".join(walked))
+        if node is None:
+            return None
+        if not isinstance(node, h5py.Group):
+            raise CorruptFileError(f"Expected an HDF5 group at '{'/'.join(walked)}', found a "
+                                   "dataset.")
+    return node
+
+
+def _checked_bytes(shape, itemsize, where):
+    total = int(itemsize)
+    for dim in shape:
+        dim = int(dim)
+        if dim < 0:
+            raise CorruptFileError(f"Dataset '{where}' has a negative dimension {shape}.")
+        total *= dim
+        if total > MAX_DATASET_BYTES:
+            raise CorruptFileError(f"Refusing to load dataset '{where}': its declared shape "
+                                   f"{tuple(shape)} needs more than {MAX_DATASET_BYTES} "
+                                   "bytes.")
+    return total
+
+
+def read_dataset(group, name, expected_shape, where):
+    """The array stored at group[name], after checking (before reading anything) that it is a
+    plain numeric dataset with `expected_shape`, stored in this file, not virtual, and with
+    a sane size."""
+    h5py = require_h5py()
+    dataset = safe_child(group, name, where)
+    if dataset is None:
+        raise CorruptFileError(f"Missing dataset '{where}'.")
+    if not isinstance(dataset, h5py.Dataset):
+        raise CorruptFileError(f"Expected a dataset at '{where}', found a group.")
+    try:
+        shape = dataset.shape
+        dtype = dataset.dtype
+        is_virtual = dataset.is_virtual
+        external = dataset.external
+    except (OSError, ValueError, RuntimeError) as error:
+        raise CorruptFileError(f"Cannot read dataset '{where}': the file is corrupt "
+                               f"({error}).") from error
+    if is_virtual:
+        raise CorruptFileError(f"Refusing to load dataset '{where}': it is an HDF5 virtual "
+                               "dataset (its data lives in other files).")
+    if external:
+        raise CorruptFileError(f"Refusing to load dataset '{where}': it uses HDF5 external "
+                               "storage (its data lives in another file).")
+    if shape is None:
+        raise CorruptFileError(f"Dataset '{where}' has no data (null dataspace).")
+    if dtype.kind not in "fiub" or dtype.itemsize > 16:
+        raise CorruptFileError(f"Refusing to load dataset '{where}': dtype {dtype} is not a "
+                               "numeric weight dtype.")
+    _checked_bytes(shape, dtype.itemsize, where)
+    if tuple(shape) != tuple(expected_shape):
+        raise CorruptFileError(f"Shape mismatch for '{where}': the model's variable has "
+                               f"shape {tuple(expected_shape)}, the file holds shape "
+                               f"{tuple(shape)}.")
+    try:
+        value = dataset[()]
+    except (OSError, ValueError, RuntimeError, KeyError) as error:
+        raise CorruptFileError(f"Cannot read dataset '{where}': the file is truncated or "
+                               f"corrupt ({error}).") from error
+    value = np.asarray(value)
+    if value.shape != tuple(expected_shape):
+        raise CorruptFileError(f"Dataset '{where}' read back with shape {value.shape}, "
+                               f"expected {tuple(expected_shape)}.")
+    return value
+
+
+def read_string_list_attribute(group, name, where):
+    """A list of str from an attribute such as `layer_names`, joining the chunked form
+    (`layer_names0`, `layer_names1`, ...) Keras uses for long lists."""
+    try:
+        attrs = group.attrs
+        if name in attrs:
+            values = list(_attr_items(attrs[name], where))
+        else:
+            values = []
+            chunk = 0
+            while f"{name}{chunk}" in attrs:
+                values.extend(_attr_items(attrs[f"{name}{chunk}"], where))
+                chunk += 1
+                if len(values) > MAX_ATTRIBUTE_ITEMS:
+                    raise CorruptFileError(f"Attribute '{where}' is too long.")
+    except (OSError, ValueError, RuntimeError, KeyError, TypeError) as error:
+        if isinstance(error, CorruptFileError):
+            raise
+        raise CorruptFileError(f"Cannot read attribute '{where}': the file is corrupt "
+                               f"({error}).") from error
+    return values
+
+
+def _attr_items(value, where):
+    array = np.asarray(value)
+    if array.ndim == 0:
+        items = [array.item()]
+    else:
+        if array.size > MAX_ATTRIBUTE_ITEMS:
+            raise CorruptFileError(f"Attribute '{where}' is too long.")
+        if array.size == 0:
+            return []
+        items = array.ravel().tolist()
+    out = []
+    for item in items:
+        if isinstance(item, bytes):
+            item = item.decode("utf-8")
+        if not isinstance(item, str):
+            raise CorruptFileError(f"Attribute '{where}' should hold strings, found "
+                                   f"{type(item).__name__}.")
+        out.append(item)
+    return out
+
+
+def read_string_attribute(obj, name, where):
+    """A str attribute (JSON configs in legacy files), or None when absent."""
+    try:
+        if name not in obj.attrs:
+            return None
+        value = obj.attrs[name]
+    except (OSError, ValueError, RuntimeError, KeyError) as error:
+        raise CorruptFileError(f"Cannot read attribute '{where}': the file is corrupt "
+                               f"({error}).") from error
+    if isinstance(value, np.ndarray) and value.ndim == 0:
+        value = value.item()
+    if isinstance(value, bytes):
+        value = value.decode("utf-8")
+    if not isinstance(value, str):
+        raise CorruptFileError(f"Attribute '{where}' should be a string, found "
+                               f"{type(value).__name__}.")
+    return value

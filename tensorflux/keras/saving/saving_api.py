@@ -1,0 +1,98 @@
+"""keras.saving.save_model / load_model and the Model.save / save_weights / load_weights
+entry points: dispatch on the file suffix exactly as Keras 3's saving_api."""
+
+import os
+
+from tensorflux.keras.saving import legacy_h5, saving_lib
+
+__all__ = ["load_model", "load_weights", "save_model", "save_weights"]
+
+_LEGACY = (".h5", ".hdf5")
+
+
+def _proceed(filepath, overwrite):
+    if overwrite or not os.path.exists(filepath):
+        return True
+    answer = input(f"[WARNING] {filepath} already exists - overwrite? [y/n]").strip().lower()
+    return answer in ("y", "yes")
+
+
+def save_model(model, filepath, overwrite=True, zipped=None, **kwargs):
+    """Saves `model` to `x.keras` (Keras 3 zip) or `x.h5` (legacy tf.keras HDF5)."""
+    filepath = os.fspath(filepath)
+    include_optimizer = kwargs.pop("include_optimizer", True)
+    kwargs.pop("save_format", None)
+    if kwargs:
+        raise ValueError(f"The following argument(s) are not supported: {sorted(kwargs)}")
+    if zipped is False:
+        raise ValueError("tensorflux writes `.keras` files zipped only (zipped=False is not "
+                         "supported).")
+    if filepath.endswith(_LEGACY):
+        if not _proceed(filepath, overwrite):
+            return
+        legacy_h5.save_model_to_hdf5(model, filepath, include_optimizer=include_optimizer)
+        return
+    if not filepath.endswith(".keras"):
+        raise ValueError("Invalid filepath extension for saving. Please add either a `.keras` "
+                         "extension for the native Keras format (recommended) or a `.h5` "
+                         "extension. Use `model.export(filepath)` if you want to export a "
+                         f"SavedModel for use with TFLite/TFServing/etc. Received: "
+                         f"filepath={filepath}.")
+    if not _proceed(filepath, overwrite):
+        return
+    saving_lib.save_model(model, filepath)
+
+
+def load_model(filepath, custom_objects=None, compile=True, safe_mode=True):  # noqa: A002
+    """Loads a model from `x.keras` or a legacy `x.h5`.
+
+    Classes resolve only from tensorflux's Keras classes, registered objects and
+    `custom_objects`; Lambda code runs only with safe_mode=False.
+    """
+    filepath = os.fspath(filepath)
+    if filepath.endswith(".keras"):
+        return saving_lib.load_model(filepath, custom_objects=custom_objects,
+                                     compile=compile, safe_mode=safe_mode)
+    if filepath.endswith(_LEGACY):
+        return legacy_h5.load_model_from_hdf5(filepath, custom_objects=custom_objects,
+                                              compile=compile, safe_mode=safe_mode)
+    raise ValueError(f"File format not supported: filepath={filepath}. tensorflux.keras "
+                     "supports Keras 3 `.keras` files and legacy H5 files (`.h5` "
+                     "extension).")
+
+
+def save_weights(model, filepath, overwrite=True, **kwargs):
+    """model.save_weights("x.weights.h5")."""
+    filepath = os.fspath(filepath)
+    if kwargs.pop("max_shard_size", None) is not None:
+        raise ValueError("tensorflux does not write sharded weights (max_shard_size).")
+    if kwargs:
+        raise ValueError(f"The following argument(s) are not supported: {sorted(kwargs)}")
+    if not filepath.endswith(".weights.h5"):
+        raise ValueError("The filename must end in `.weights.h5`. Received: "
+                         f"filepath={filepath}")
+    if not _proceed(filepath, overwrite):
+        return
+    saving_lib.save_weights_only(model, filepath)
+
+
+def load_weights(model, filepath, skip_mismatch=False, **kwargs):
+    """model.load_weights: `.keras`, `.weights.h5` or legacy `.h5`/`.hdf5` (by_name=)."""
+    filepath = os.fspath(filepath)
+    if filepath.endswith(".keras"):
+        if kwargs:
+            raise ValueError(f"Invalid keyword arguments: {kwargs}")
+        saving_lib.load_weights_only(model, filepath, skip_mismatch=skip_mismatch)
+    elif filepath.endswith(".weights.h5"):
+        if kwargs:
+            raise ValueError(f"Invalid keyword arguments: {kwargs}")
+        saving_lib.load_weights_only(model, filepath, skip_mismatch=skip_mismatch)
+    elif filepath.endswith(_LEGACY):
+        by_name = kwargs.pop("by_name", False)
+        if kwargs:
+            raise ValueError(f"Invalid keyword arguments: {kwargs}")
+        legacy_h5.load_weights_from_hdf5(model, filepath, by_name=by_name,
+                                         skip_mismatch=skip_mismatch)
+    else:
+        raise ValueError(f"File format not supported: filepath={filepath}. tensorflux.keras "
+                         "supports `.keras`, `.weights.h5` and legacy `.h5` files.")

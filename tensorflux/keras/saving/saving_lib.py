@@ -1,0 +1,515 @@
+"""Keras 3's native files: the `.weights.h5` layout (the walk over layers and optimizer that
+names every `vars` group) and the `.keras` zip (metadata.json, config.json,
+model.weights.h5). Writes are atomic; reads validate everything before any assignment."""
+
+import datetime
+import json
+import os
+import re
+import shutil
+import stat
+import tempfile
+import warnings
+import zipfile
+import zlib
+
+import numpy as np
+
+from tensorflux.io.atomic import atomic_write
+from tensorflux.keras.saving import _h5
+from tensorflux.keras.saving._h5 import CorruptFileError
+
+__all__ = ["load_model", "load_weights_only", "save_model", "save_weights_only",
+           "walk_saveables"]
+
+_CONFIG_FILENAME = "config.json"
+_METADATA_FILENAME = "metadata.json"
+_VARS_FILENAME = "model.weights.h5"
+# Bounds for reading archives: member count, config size, expansion ratio of compressed
+# members (Keras's own guard is 100x past 4 GiB; stored members expand 1x).
+_MAX_MEMBERS = 10000
+_MAX_CONFIG_BYTES = 64 << 20
+_MAX_WEIGHTS_BYTES = 1 << 40
+_MAX_RATIO = 100
+
+
+# ---------------------------------------------------------------------- the walk
+def _to_snake_case(name):
+    name = re.sub(r"\W+", "", name)
+    name = re.sub("(.)([A-Z][a-z]+)", r"\1_\2", name)
+    return re.sub("([a-z])([A-Z])", r"\1_\2", name).lower()
+
+
+def _name_key(name):
+    return f"~{name}" if name.startswith("_") else name
+
+
+_SKIPSETS = {}
+
+
+def _obj_type(obj):
+    from tensorflux.keras.layers.base import Layer
+    from tensorflux.keras.models.functional import Functional
+    from tensorflux.keras.models.model import Model
+    from tensorflux.keras.models.sequential import Sequential
+    from tensorflux.keras.optimizers.base import Optimizer
+
+    if isinstance(obj, Sequential):
+        return "Sequential"
+    if isinstance(obj, Functional):
+        return "Functional"
+    if isinstance(obj, Model):
+        return "Model"
+    if isinstance(obj, Layer):
+        return "Layer"
+    if isinstance(obj, Optimizer):
+        return "Optimizer"
+    return None
+
+
+def _skipset(obj_type):
+    """Attributes a bare Layer already has (Keras's get_attr_skipset), plus the engine's
+    own bookkeeping and the trainer's state other than `optimizer`."""
+    if obj_type in _SKIPSETS:
+        return _SKIPSETS[obj_type]
+    from tensorflux.keras.layers.base import Layer
+    from tensorflux.keras.models.model import Trainer
+
+    skip = set(dir(Layer(name="__skipset_probe__")))
+    if obj_type in ("Sequential", "Functional", "Model"):
+        skip.update(set(dir(Trainer)) - {"optimizer"})
+        skip.update({"_functional", "_operations", "operations", "_nodes", "_nodes_by_depth",
+                     "_run_order", "_inputs", "_outputs", "_inputs_struct",
+                     "_outputs_struct", "inputs", "outputs", "input", "output",
+                     "input_shape", "output_shape", "metrics", "metrics_names",
+                     "metrics_variables", "history", "compiled", "distribute_strategy"})
+    _SKIPSETS[obj_type] = skip
+    return skip
+
+
+def _own_variables(obj):
+    from tensorflux.keras.optimizers.base import Optimizer
+
+    if isinstance(obj, Optimizer):
+        return list(obj.variables)
+    seen = set()
+    found = []
+    for variable in list(obj._trainable_variables) + list(obj._non_trainable_variables):
+        if id(variable) not in seen:
+            seen.add(id(variable))
+            found.append(variable)
+    return found
+
+
+def _children(obj, obj_type):
+    if obj_type == "Optimizer":
+        return
+    if obj_type in ("Sequential", "Functional"):
+        yield "layers", obj.layers
+    skip = _skipset(obj_type)
+    for attr in sorted(dir(obj), key=_name_key):
+        if attr.startswith("__") or attr in skip:
+            continue
+        try:
+            value = getattr(obj, attr)
+        except Exception:  # noqa: BLE001 - Keras skips attributes that fail to read
+            continue
+        yield attr, value
+
+
+def walk_saveables(model):
+    """[(inner_path, object)] for every layer and optimizer in Keras 3's save order and with
+    its path ("layers/dense", "optimizer", "" for the model)."""
+    found = []
+    visited = set()
+
+    def visit(obj, path):
+        if id(obj) in visited:
+            return
+        obj_type = _obj_type(obj)
+        found.append((path, obj))
+        visited.add(id(obj))
+        for attr, child in _children(obj, obj_type):
+            child_path = f"{path}/{attr}" if path else attr
+            if _obj_type(child) is not None:
+                visit(child, child_path)
+            elif isinstance(child, (list, tuple, dict)):
+                container(child, child_path, set())
+
+    def container(values, path, seen_containers):
+        if id(values) in seen_containers:
+            return
+        seen_containers.add(id(values))
+        used = {}
+        if isinstance(values, dict):
+            values = list(values.values())
+        for item in values:
+            if _obj_type(item) is not None:
+                name = _unique_name(_to_snake_case(type(item).__name__), used)
+                visit(item, f"{path}/{name}")
+            elif isinstance(item, (list, tuple, dict)):
+                name = _unique_name("container", used)
+                container(item, f"{path}/{name}", seen_containers)
+
+    visit(model, "")
+    return found
+
+
+def _unique_name(name, used):
+    if name in used:
+        used[name] += 1
+        return f"{name}_{used[name]}"
+    used[name] = 0
+    return name
+
+
+def _is_optimizer(obj):
+    return _obj_type(obj) == "Optimizer"
+
+
+# ---------------------------------------------------------------------- .weights.h5
+def _vars_path(path):
+    return f"{path}/vars" if path else "vars"
+
+
+def _to_array(variable):
+    return np.asarray(variable.numpy())
+
+
+def write_weights_h5(model, h5file):
+    """Writes every layer's and the optimizer's variables into an open h5py File."""
+    for path, obj in walk_saveables(model):
+        group = h5file.require_group(_vars_path(path))
+        name = getattr(obj, "name", None)
+        if isinstance(name, str):
+            group.attrs["name"] = name
+        for index, variable in enumerate(_own_variables(obj)):
+            group.create_dataset(str(index), data=_to_array(variable))
+
+
+def save_weights_only(model, filepath):
+    """model.save_weights("x.weights.h5"): Keras 3's layout, written atomically."""
+    h5py = _h5.require_h5py()
+    filepath = os.fspath(filepath)
+    if not filepath.endswith(".weights.h5"):
+        raise ValueError("The filename must end in `.weights.h5`. Received: "
+                         f"filepath={filepath}")
+    if not getattr(model, "built", False):
+        raise ValueError("You are saving a model that has not yet been built. Try building "
+                         "the model first by calling it on some data or by using `build()`.")
+
+    def write(temp_path):
+        with h5py.File(temp_path, "w") as h5file:
+            write_weights_h5(model, h5file)
+
+    atomic_write(filepath, write, mode=None)
+
+
+def read_weights_h5(model, h5file, skip_mismatch=False, where="the weights file"):
+    """[(variable, array)] for every variable of `model` found in `h5file`, every dataset
+    validated (links, storage, dtype, shape) before it is read. Raises on any mismatch
+    (unless skip_mismatch) without touching the model."""
+    root = h5file
+    rename = None
+    if _h5.safe_child(root, "layers", "layers") is None and \
+            _h5.safe_child(root, "_layer_checkpoint_dependencies",
+                           "_layer_checkpoint_dependencies") is not None:
+        rename = "_layer_checkpoint_dependencies"  # tf.keras 2.13 .keras files
+    pending = []
+    for path, obj in walk_saveables(model):
+        variables = _own_variables(obj)
+        file_path = path
+        if rename and (path == "layers" or path.startswith("layers/")):
+            file_path = rename + path[len("layers"):]
+        group = _h5.safe_group(root, _vars_path(file_path))
+        keys = [] if group is None else _group_keys(group, _vars_path(file_path))
+        label = getattr(obj, "name", path or "model")
+        if not variables:
+            continue
+        if len(keys) != len(variables):
+            message = (f"{'Optimizer' if _is_optimizer(obj) else 'Layer'} '{label}' expected "
+                       f"{len(variables)} variables, but received {len(keys)} variables "
+                       f"during loading from {where} (group '{_vars_path(file_path)}'). "
+                       f"Expected: {[_variable_label(v) for v in variables]}")
+            if _is_optimizer(obj) or skip_mismatch:
+                warnings.warn(message, stacklevel=3)
+                continue
+            raise ValueError(message)
+        try:
+            arrays = [_h5.read_dataset(group, str(i), tuple(v.shape),
+                                       f"{_vars_path(file_path)}/{i}")
+                      for i, v in enumerate(variables)]
+        except CorruptFileError as error:
+            if skip_mismatch and "Shape mismatch" in str(error):
+                warnings.warn(f"Skipping loading weights for '{label}': {error}",
+                              stacklevel=3)
+                continue
+            raise
+        pending.extend(zip(variables, arrays))
+    return pending
+
+
+def _group_keys(group, where):
+    try:
+        keys = list(group.keys())
+    except (OSError, ValueError, RuntimeError, KeyError) as error:
+        raise CorruptFileError(f"Cannot list '{where}': the file is corrupt ({error}).") \
+            from error
+    if len(keys) > 1_000_000:
+        raise CorruptFileError(f"Group '{where}' has too many members.")
+    return keys
+
+
+def _variable_label(variable):
+    return getattr(variable, "path", None) or variable.name
+
+
+def assign_all(pending):
+    """Assigns (variable, array) pairs; every array was validated beforehand."""
+    import tensorflux as tf
+
+    for variable, array in pending:
+        dtype = variable.dtype
+        value = np.asarray(array)
+        if value.dtype != np.dtype(dtype.as_numpy_dtype if hasattr(dtype, "as_numpy_dtype")
+                                   else dtype.name):
+            value = value.astype(dtype.name)
+        variable.assign(tf.constant(value, dtype=dtype))
+
+
+def load_weights_only(model, filepath, skip_mismatch=False):
+    """model.load_weights("x.weights.h5" or "x.keras"): all-or-nothing."""
+    filepath = os.fspath(filepath)
+    if filepath.endswith(".keras"):
+        with _open_archive(filepath) as (archive, _):
+            with _extracted_weights(archive, filepath) as weights_path:
+                _load_weights_file(model, weights_path, skip_mismatch, filepath)
+        return
+    _load_weights_file(model, filepath, skip_mismatch, filepath)
+
+
+def _load_weights_file(model, path, skip_mismatch, label):
+    if not os.path.isfile(path):
+        raise FileNotFoundError(f"No such file: {label}")
+    h5file = _h5.open_h5_for_reading(path, label)
+    try:
+        pending = read_weights_h5(model, h5file, skip_mismatch=skip_mismatch, where=label)
+    finally:
+        h5file.close()
+    assign_all(pending)
+
+
+# ---------------------------------------------------------------------- .keras
+def _json_default(value):
+    if isinstance(value, np.generic):
+        return value.item()
+    if isinstance(value, np.ndarray):
+        return value.tolist()
+    raise TypeError(f"Cannot write {value!r} ({type(value).__name__}) into config.json")
+
+
+def _keras_version():
+    from tensorflux import keras
+
+    return getattr(keras, "__version__", "3.15.1")
+
+
+def save_model(model, filepath):
+    """model.save("x.keras"): Keras 3's zip (members stored, in Keras's order), atomic."""
+    from tensorflux.keras.saving.serialization import serialize_keras_object
+
+    h5py = _h5.require_h5py()
+    filepath = os.fspath(filepath)
+    config = serialize_keras_object(model)
+    config_json = json.dumps(config, default=_json_default)
+    metadata_json = json.dumps({
+        "keras_version": _keras_version(),
+        "date_saved": datetime.datetime.now().strftime("%Y-%m-%d@%H:%M:%S")})
+    folder = os.path.dirname(os.path.abspath(filepath))
+    fd, weights_path = tempfile.mkstemp(prefix=".model.weights.", suffix=".h5.tmp",
+                                        dir=folder)
+    os.close(fd)
+    try:
+        with h5py.File(weights_path, "w") as h5file:
+            write_weights_h5(model, h5file)
+
+        def write(handle):
+            with zipfile.ZipFile(handle, "w", compression=zipfile.ZIP_STORED) as archive:
+                archive.writestr(_member_info(_METADATA_FILENAME), metadata_json)
+                archive.writestr(_member_info(_CONFIG_FILENAME), config_json)
+                archive.write(weights_path, _VARS_FILENAME,
+                              compress_type=zipfile.ZIP_STORED)
+
+        atomic_write(filepath, write, mode="wb")
+    finally:
+        if os.path.exists(weights_path):
+            os.remove(weights_path)
+
+
+def _member_info(name):
+    info = zipfile.ZipInfo(name, date_time=datetime.datetime.now().timetuple()[:6])
+    info.compress_type = zipfile.ZIP_STORED
+    info.external_attr = 0o644 << 16
+    return info
+
+
+class _open_archive:  # noqa: N801 - used as a context manager like open()
+    """Opens a .keras zip after checking every member name, type and size."""
+
+    def __init__(self, filepath):
+        self.filepath = filepath
+
+    def __enter__(self):
+        if not os.path.isfile(self.filepath):
+            raise FileNotFoundError(f"File not found: filepath={self.filepath}. Please ensure "
+                                    "the file is an accessible `.keras` zip file.")
+        try:
+            self.archive = zipfile.ZipFile(self.filepath, "r")
+        except (zipfile.BadZipFile, OSError, ValueError, EOFError) as error:
+            raise CorruptFileError(f"Cannot read {self.filepath}: it is not a valid .keras "
+                                   f"file (not a zip archive, or truncated): {error}") from error
+        try:
+            names = _check_members(self.archive, self.filepath)
+        except BaseException:
+            self.archive.close()
+            raise
+        return self.archive, names
+
+    def __exit__(self, *exc_info):
+        self.archive.close()
+        return False
+
+
+def _check_members(archive, filepath):
+    infos = archive.infolist()
+    if len(infos) > _MAX_MEMBERS:
+        raise CorruptFileError(f"Refusing to load {filepath}: {len(infos)} archive members.")
+    names = set()
+    for info in infos:
+        name = info.filename
+        parts = name.replace("\\", "/").split("/")
+        if name.startswith(("/", "\\")) or "\\" in name or ".." in parts or \
+                re.match(r"^[A-Za-z]:", name) or "\x00" in name:
+            raise CorruptFileError(f"Refusing to load {filepath}: unsafe archive member name "
+                                   f"{name!r} (absolute path, '..', drive or backslash).")
+        mode = info.external_attr >> 16
+        if stat.S_ISLNK(mode):
+            raise CorruptFileError(f"Refusing to load {filepath}: archive member {name!r} is "
+                                   "a symbolic link.")
+        if info.file_size > _MAX_WEIGHTS_BYTES:
+            raise CorruptFileError(f"Refusing to load {filepath}: archive member {name!r} "
+                                   f"declares {info.file_size} bytes.")
+        if info.compress_type != zipfile.ZIP_STORED and info.file_size > (1 << 20) and \
+                info.file_size > _MAX_RATIO * max(info.compress_size, 1):
+            raise CorruptFileError(f"Refusing to load {filepath}: archive member {name!r} "
+                                   "expands more than 100x (zip bomb).")
+        names.add(name)
+    return names
+
+
+def _read_member(archive, name, limit, filepath):
+    info = archive.getinfo(name)
+    if info.file_size > limit:
+        raise CorruptFileError(f"Refusing to load {filepath}: {name} is {info.file_size} "
+                               f"bytes (limit {limit}).")
+    try:
+        with archive.open(info) as handle:
+            data = handle.read(limit + 1)
+    except (zipfile.BadZipFile, OSError, ValueError, EOFError, zlib.error) as error:
+        raise CorruptFileError(f"Cannot read {name} from {filepath}: the archive is corrupt "
+                               f"or truncated ({error}).") from error
+    if len(data) > limit:
+        raise CorruptFileError(f"Refusing to load {filepath}: {name} is larger than {limit} "
+                               "bytes.")
+    return data
+
+
+class _extracted_weights:  # noqa: N801 - a context manager
+    """Copies model.weights.h5 into a fresh private temporary folder (bounded by its
+    declared size) and yields the path; removes the folder afterwards."""
+
+    def __init__(self, archive, filepath):
+        self.archive = archive
+        self.filepath = filepath
+
+    def __enter__(self):
+        names = set(self.archive.namelist())
+        if _VARS_FILENAME not in names:
+            if "model.weights.npz" in names:
+                raise ValueError(f"{self.filepath} stores its weights as model.weights.npz, "
+                                 "which holds pickled objects; tensorflux never unpickles "
+                                 "data. Re-save the model with the default .h5 weights.")
+            raise CorruptFileError(f"{self.filepath}: expected a model.weights.h5 file in "
+                                   "the archive.")
+        info = self.archive.getinfo(_VARS_FILENAME)
+        self.folder = tempfile.mkdtemp(prefix="tfx_keras_load_")
+        path = os.path.join(self.folder, "model.weights.h5")
+        try:
+            with self.archive.open(info) as source, open(path, "wb") as target:
+                remaining = info.file_size
+                while True:
+                    chunk = source.read(min(1 << 22, remaining + 1))
+                    if not chunk:
+                        break
+                    remaining -= len(chunk)
+                    if remaining < 0:
+                        raise CorruptFileError(f"{self.filepath}: model.weights.h5 is larger "
+                                               "than the archive declares.")
+                    target.write(chunk)
+        except (zipfile.BadZipFile, OSError, ValueError, EOFError, zlib.error) as error:
+            shutil.rmtree(self.folder, ignore_errors=True)
+            if isinstance(error, CorruptFileError):
+                raise
+            raise CorruptFileError(f"Cannot read model.weights.h5 from {self.filepath}: the "
+                                   f"archive is corrupt or truncated ({error}).") from error
+        return path
+
+    def __exit__(self, *exc_info):
+        shutil.rmtree(self.folder, ignore_errors=True)
+        return False
+
+
+def load_model(filepath, custom_objects=None, compile=True, safe_mode=True):  # noqa: A002
+    """The model stored in a `.keras` file; classes come only from the allowlist,
+    registered objects and `custom_objects`."""
+    from tensorflux.keras.layers.base import Layer
+    from tensorflux.keras.saving.serialization import (
+        CustomObjectScope,
+        SafeModeScope,
+        deserialize_keras_object,
+    )
+
+    filepath = os.fspath(filepath)
+    with _open_archive(filepath) as (archive, names):
+        if _CONFIG_FILENAME not in names:
+            raise CorruptFileError(f"{filepath}: the archive has no config.json; it is not a "
+                                   ".keras model file.")
+        raw = _read_member(archive, _CONFIG_FILENAME, _MAX_CONFIG_BYTES, filepath)
+        try:
+            config = json.loads(raw.decode("utf-8"))
+        except (UnicodeDecodeError, ValueError, RecursionError) as error:
+            raise CorruptFileError(f"{filepath}: config.json is not valid JSON ({error}).") \
+                from error
+        if not isinstance(config, dict):
+            raise CorruptFileError(f"{filepath}: config.json should hold an object config, "
+                                   f"found {type(config).__name__}.")
+        if not compile:
+            config["compile_config"] = None
+        with _extracted_weights(archive, filepath) as weights_path:
+            h5file = _h5.open_h5_for_reading(weights_path, f"{filepath}/model.weights.h5")
+            try:
+                with SafeModeScope(safe_mode), CustomObjectScope(custom_objects or {}):
+                    try:
+                        model = deserialize_keras_object(config, custom_objects=custom_objects,
+                                                         safe_mode=safe_mode)
+                    except RecursionError as error:
+                        raise CorruptFileError(f"{filepath}: config.json is nested too "
+                                               "deeply.") from error
+                if not isinstance(model, Layer):
+                    raise ValueError(f"{filepath}: config.json does not describe a Keras "
+                                     f"model or layer (got {type(model).__name__}).")
+                pending = read_weights_h5(model, h5file, where=filepath)
+            finally:
+                h5file.close()
+    assign_all(pending)
+    return model
