@@ -1169,22 +1169,55 @@ _FUSED_REUSE_MIN_SIZE = 1024
 
 
 def _fused_compile(program, n_inputs):
-    """Per instruction: (function, registers, keyword attrs, result dtype when the function
-    is a ufunc that may take out=, temporaries whose last use it is)."""
+    """Generates straight-line Python for `program`: one line per instruction, no loop, no
+    per-instruction lookups. A ufunc instruction may write into a temporary of this call
+    that dies there (when large enough and of the result's shape and dtype); the last one
+    may write into `out`. Temporaries are dropped at their last use."""
     last = {}
     for j, (_, refs, _, _) in enumerate(program):
         for r in refs:
             last[r] = j
-    steps = []
+    env = {"_fits": _fits, "_reaches": _reaches, "_MIN": _FUSED_REUSE_MIN_SIZE,
+           "_ndarray": np.ndarray}
+    inputs = ", ".join(f"r{i}" for i in range(n_inputs))
+    lines = [f"def fused({inputs}, out=None):"]
+    ufunc_results = set()  # registers that a ufunc of this call allocated
+    final = len(program) - 1
     for j, (kernel_name, refs, attrs, dtype) in enumerate(program):
         fn = _FUSED_UFUNCS.get(kernel_name) or globals()[kernel_name]
-        ufunc = not attrs and isinstance(fn, np.ufunc) and fn.nout == 1
-        dying = tuple(sorted({r for r in refs if r >= n_inputs and last[r] == j}))
-        steps.append((fn, refs, dict(attrs), native_dtype(dtype) if ufunc else None, dying))
+        env[f"f{j}"] = fn
+        reg = n_inputs + j
+        args = ", ".join(f"r{r}" for r in refs)
+        dying = sorted({r for r in refs if r >= n_inputs and last[r] == j})
+        is_ufunc = not attrs and isinstance(fn, np.ufunc) and fn.nout == 1
+        if not is_ufunc:
+            env[f"a{j}"] = dict(attrs)
+            lines.append(f"    r{reg} = f{j}({args}, **a{j})" if attrs else
+                         f"    r{reg} = f{j}({args})")
+        else:
+            env[f"d{j}"] = native_dtype(dtype)
+            donors = [r for r in dying if r in ufunc_results]
+            call = f"f{j}({args})"
+            if donors:
+                d = donors[0]
+                call = (f"f{j}({args}, out=r{d}) if (type(r{d}) is _ndarray and r{d}.size >= _MIN"
+                        f" and r{d}.dtype == d{j} and _fits(r{d}.shape, ({args},))) else {call}")
+            if j == final:
+                call = (f"f{j}({args}, out=out) if (out is not None and out.dtype == d{j} and "
+                        f"_fits(out.shape, ({args},)) and _reaches(out.shape, ({args},))) "
+                        f"else {call}")
+            lines.append(f"    r{reg} = {call}")
+            ufunc_results.add(reg)
+        for r in dying:
+            lines.append(f"    del r{r}")
+    lines.append(f"    return r{n_inputs + final}")
+    code = compile("\n".join(lines), f"<fused_elementwise {len(program)} ops>", "exec")
+    exec(code, env)  # noqa: S102 - our own generated source, built from kernel names only
+    fused = env["fused"]
     if len(_FUSED_COMPILED) > 4096:
         _FUSED_COMPILED.clear()
-    _FUSED_COMPILED[id(program)] = (program, steps)
-    return steps
+    _FUSED_COMPILED[id(program)] = (program, fused)
+    return fused
 
 
 def _fits(shape, args):
@@ -1215,41 +1248,224 @@ def _reaches(shape, args):
 
 def fused_elementwise(*inputs, program, out=None):
     """Runs `program` (instructions (kernel name, registers, attrs, result DType); registers
-    0..n-1 are the inputs, n+j the result of instruction j) and returns the last result.
-
-    A ufunc instruction writes into a temporary that this call allocated and that dies at
-    that instruction, when it has the result's shape and dtype (so a chain reuses one
-    buffer); the last instruction writes into `out` when one of the right shape and dtype is
-    given. Temporaries are released at their last use.
-    """
-    n = len(inputs)
+    0..n-1 are the inputs, n+j the result of instruction j) and returns the last result,
+    through Python generated once per program (see _fused_compile)."""
     entry = _FUSED_COMPILED.get(id(program))
-    steps = entry[1] if entry is not None and entry[0] is program else \
-        _fused_compile(program, n)
-    registers = list(inputs)
-    # Registers holding ndarrays that a ufunc of this call allocated (never the inputs).
-    reusable = set()
-    final = len(steps) - 1
-    for j, (fn, refs, kwargs, want, dying) in enumerate(steps):
-        args = [registers[r] for r in refs]
-        target = None
-        if want is not None:
-            if j == final and out is not None and out.dtype == want \
-                    and _fits(out.shape, args) and _reaches(out.shape, args):
-                target = out
-            else:
-                for r in dying:
-                    if r in reusable:
-                        buffer = registers[r]
-                        if buffer.dtype == want and _fits(buffer.shape, args):
-                            target = buffer
-                            break
-            result = fn(*args) if target is None else fn(*args, out=target)
-            if type(result) is np.ndarray and result.size >= _FUSED_REUSE_MIN_SIZE:
-                reusable.add(n + j)
+    fused = entry[1] if entry is not None and entry[0] is program else \
+        _fused_compile(program, len(inputs))
+    return fused(*inputs, out=out)
+
+
+# ---- rnn (helper)
+# Fused whole-sequence LSTM/GRU recurrences and their backward-through-time kernels. Sigmoid
+# gates are computed as 0.5 + 0.5*tanh(x/2) so one tanh covers every gate block of a step
+# (the 1/2 is folded into the weights once per call). Per-step states are kept in processing
+# order (reversed time with go_backwards); masked steps keep the previous states.
+
+def _rnn_time_index(s, t, go_backwards):
+    return t - 1 - s if go_backwards else s
+
+
+def lstm_sequence(xw, h0, c0, kernel, mask=None, *, go_backwards):
+    b, t, w = xw.shape
+    u = w // 4
+    dt = xw.dtype
+    scale = np.full(w, 0.5, dt)
+    scale[2 * u:3 * u] = 1
+    shift = np.full(w, 0.5, dt)
+    shift[2 * u:3 * u] = 0
+    ks = kernel * scale
+    xws = xw * scale
+    hs = np.empty((b, t, u), dt)
+    cs = np.empty((b, t, u), dt)
+    gates = np.empty((b, t, w), dt)
+    keep = None if mask is None else (mask != 0)
+    h, c = h0, c0
+    for s in range(t):
+        k = _rnn_time_index(s, t, go_backwards)
+        z = h @ ks
+        z += xws[:, k]
+        np.tanh(z, out=z)
+        z *= scale
+        z += shift
+        gates[:, s] = z
+        c_new = z[:, u:2 * u] * c
+        c_new += z[:, :u] * z[:, 2 * u:3 * u]
+        h_new = np.tanh(c_new)
+        h_new *= z[:, 3 * u:]
+        if keep is not None:
+            m = keep[:, k:k + 1]
+            h_new = np.where(m, h_new, h)
+            c_new = np.where(m, c_new, c)
+        hs[:, s] = h_new
+        cs[:, s] = c_new
+        h, c = h_new, c_new
+    return hs, cs, gates
+
+
+def lstm_sequence_grad(h0, c0, kernel, hs, cs, gates, ghs, gcs, ggates, mask=None, *,
+                       go_backwards):
+    b, t, u = hs.shape
+    w = 4 * u
+    dt = hs.dtype
+    deriv = gates * (1 - gates)  # sigmoid' for i, f, o
+    g_block = gates[:, :, 2 * u:3 * u]
+    deriv[:, :, 2 * u:3 * u] = 1 - g_block * g_block  # tanh' for the candidate
+    tc = np.tanh(cs)
+    o_dtanh = gates[:, :, 3 * u:] * (1 - tc * tc)
+    keep = None if mask is None else (mask != 0)
+    dz_all = np.empty((b, t, w), dt)
+    kernel_t = np.ascontiguousarray(kernel.T)
+    dh = np.zeros((b, u), dt)
+    dc = np.zeros((b, u), dt)
+    dgate = np.empty((b, w), dt)
+    for s in range(t - 1, -1, -1):
+        dh = dh + ghs[:, s]
+        dc = dc + gcs[:, s]
+        if keep is not None:
+            m = keep[:, _rnn_time_index(s, t, go_backwards)][:, None]
+            dh_keep = np.where(m, 0, dh)
+            dc_keep = np.where(m, 0, dc)
+            dh = np.where(m, dh, 0)
+            dc = np.where(m, dc, 0)
+        gt = gates[:, s]
+        c_prev = cs[:, s - 1] if s > 0 else c0
+        dc = dc + dh * o_dtanh[:, s]
+        np.multiply(dc, gt[:, 2 * u:3 * u], out=dgate[:, :u])
+        np.multiply(dc, c_prev, out=dgate[:, u:2 * u])
+        np.multiply(dc, gt[:, :u], out=dgate[:, 2 * u:3 * u])
+        np.multiply(dh, tc[:, s], out=dgate[:, 3 * u:])
+        dgate += ggates[:, s]
+        dz = dz_all[:, s]
+        np.multiply(dgate, deriv[:, s], out=dz)
+        dc = dc * gt[:, u:2 * u]
+        dh = dz @ kernel_t
+        if keep is not None:
+            dh += dh_keep
+            dc += dc_keep
+    h_prev = np.concatenate([h0[:, None], hs[:, :-1]], axis=1).reshape(-1, u)
+    dkernel = h_prev.T @ dz_all.reshape(-1, w)
+    dxw = np.ascontiguousarray(dz_all[:, ::-1]) if go_backwards else dz_all
+    return dxw, dh, dc, dkernel.astype(dt, copy=False)
+
+
+def gru_sequence(xw, h0, kernel, bias, mask=None, *, reset_after, go_backwards):
+    b, t, w = xw.shape
+    u = w // 3
+    dt = xw.dtype
+    scale = np.ones(w, dt)
+    scale[:2 * u] = 0.5  # z and r are sigmoids: 0.5 + 0.5*tanh(x/2)
+    xws = xw * scale
+    if reset_after:
+        ks = kernel * scale
+        bs = bias * scale
+    else:
+        ks = kernel[:, :2 * u] * 0.5
+        kh = kernel[:, 2 * u:]
+    hs = np.empty((b, t, u), dt)
+    gates = np.empty((b, t, w), dt)
+    aux = np.empty((b, t, u), dt)
+    keep = None if mask is None else (mask != 0)
+    h = h0
+    for s in range(t):
+        k = _rnn_time_index(s, t, go_backwards)
+        x = xws[:, k]
+        hu = h @ ks
+        if reset_after:
+            hu += bs
+        zr = hu[:, :2 * u]
+        zr += x[:, :2 * u]
+        np.tanh(zr, out=zr)
+        zr *= 0.5
+        zr += 0.5
+        r = zr[:, u:]
+        if reset_after:
+            aux[:, s] = hu[:, 2 * u:]
+            hh = r * hu[:, 2 * u:]
         else:
-            result = fn(*args, **kwargs)
-        registers.append(result)
-        for r in dying:
-            registers[r] = None  # released: the peak holds only the live temporaries
-    return registers[-1]
+            rh = r * h
+            aux[:, s] = rh
+            hh = rh @ kh
+        hh += x[:, 2 * u:]
+        np.tanh(hh, out=hh)
+        gates[:, s, :2 * u] = zr
+        gates[:, s, 2 * u:] = hh
+        h_new = h - hh
+        h_new *= zr[:, :u]
+        h_new += hh
+        if keep is not None:
+            h_new = np.where(keep[:, k:k + 1], h_new, h)
+        hs[:, s] = h_new
+        h = h_new
+    return hs, gates, aux
+
+
+def gru_sequence_grad(h0, kernel, hs, gates, aux, ghs, ggates, gaux, mask=None, *,
+                      reset_after, go_backwards):
+    b, t, u = hs.shape
+    w = 3 * u
+    dt = hs.dtype
+    zr = gates[:, :, :2 * u]
+    d_zr = zr * (1 - zr)
+    hh_all = gates[:, :, 2 * u:]
+    d_hh = 1 - hh_all * hh_all
+    keep = None if mask is None else (mask != 0)
+    h_prev_all = np.concatenate([h0[:, None], hs[:, :-1]], axis=1)
+    dz_all = np.empty((b, t, w), dt)
+    if reset_after:
+        dhuh_all = np.empty((b, t, u), dt)
+        kernel_t = np.ascontiguousarray(kernel.T)
+    else:
+        kzr_t = np.ascontiguousarray(kernel[:, :2 * u].T)
+        kh_t = np.ascontiguousarray(kernel[:, 2 * u:].T)
+    dh = np.zeros((b, u), dt)
+    dgate = np.empty((b, w), dt)
+    for s in range(t - 1, -1, -1):
+        dh = dh + ghs[:, s]
+        if keep is not None:
+            m = keep[:, _rnn_time_index(s, t, go_backwards)][:, None]
+            dh_keep = np.where(m, 0, dh)
+            dh = np.where(m, dh, 0)
+        z = gates[:, s, :u]
+        r = gates[:, s, u:2 * u]
+        hh = hh_all[:, s]
+        h_prev = h_prev_all[:, s]
+        np.multiply(dh, h_prev - hh, out=dgate[:, :u])
+        np.multiply(dh, 1 - z, out=dgate[:, 2 * u:])
+        dgate[:, 2 * u:] += ggates[:, s, 2 * u:]
+        dgate[:, 2 * u:] *= d_hh[:, s]
+        dah = dgate[:, 2 * u:]
+        dh_prev = dh * z
+        if reset_after:
+            np.multiply(dah, aux[:, s], out=dgate[:, u:2 * u])
+            dhuh = dah * r
+            dhuh += gaux[:, s]
+            dhuh_all[:, s] = dhuh
+        else:
+            drh = dah @ kh_t
+            drh += gaux[:, s]
+            np.multiply(drh, h_prev, out=dgate[:, u:2 * u])
+            dh_prev += drh * r
+        dgate[:, :2 * u] += ggates[:, s, :2 * u]
+        dgate[:, :2 * u] *= d_zr[:, s]
+        dz_all[:, s] = dgate
+        if reset_after:
+            dh_prev += dgate[:, :2 * u] @ kernel_t[:2 * u]
+            dh_prev += dhuh @ kernel_t[2 * u:]
+        else:
+            dh_prev += dgate[:, :2 * u] @ kzr_t
+        if keep is not None:
+            dh_prev += dh_keep
+        dh = dh_prev
+    h_prev_flat = h_prev_all.reshape(-1, u)
+    dkernel = np.empty(kernel.shape, dt)
+    dkernel[:, :2 * u] = h_prev_flat.T @ dz_all[:, :, :2 * u].reshape(-1, 2 * u)
+    dbias = np.zeros(w, dt)
+    if reset_after:
+        dkernel[:, 2 * u:] = h_prev_flat.T @ dhuh_all.reshape(-1, u)
+        dbias[:2 * u] = dz_all[:, :, :2 * u].sum(axis=(0, 1))
+        dbias[2 * u:] = dhuh_all.sum(axis=(0, 1))
+    else:
+        dkernel[:, 2 * u:] = aux.reshape(-1, u).T @ dz_all[:, :, 2 * u:].reshape(-1, u)
+    dxw = np.ascontiguousarray(dz_all[:, ::-1]) if go_backwards else dz_all
+    return dxw, dh, dkernel, dbias

@@ -25,6 +25,8 @@ _NO_VIEW = _ELEMENTWISE | frozenset({
 # only their results are handed on, so a kernel never writes into a Variable, a constant or
 # an input that another kernel passed through.
 _FRESH = _ELEMENTWISE | frozenset({"fused_elementwise", "matmul"})
+# Buffers smaller than this are not handed on: checking them costs more than allocating.
+_MIN_DONATION = 1024
 
 
 class Plan:
@@ -92,6 +94,7 @@ class Plan:
         self.template = template
         self.slot_of = slot_of
         self._program, self.donations = self._plan_buffers(produced)
+        self._runners = {}
 
     def _plan_buffers(self, produced):
         """Per step: the slot whose buffer it may write into (or None), and the slots to
@@ -112,6 +115,7 @@ class Plan:
         for i, (node, tensor) in produced.items():
             if (i not in kept and node.primitive.name in _FRESH and tensor.shape.rank
                     and tensor.shape.is_fully_defined()
+                    and tensor.shape.num_elements() >= _MIN_DONATION
                     and all(name in _NO_VIEW for name in readers.get(i, ()))):
                 donors[i] = (tuple(tensor.shape), tensor.dtype)
         pool = {}
@@ -138,6 +142,19 @@ class Plan:
 
     def output_slot(self, tensor):
         return self.slot_of[id(tensor)]
+
+    def runner(self, out_slots):
+        """A function run(input_values, capture_values) -> the values of `out_slots`: the
+        plan as generated straight-line Python, one line per kernel call, locals for slots.
+
+        It does what run() does, without the per-step loop, tuple unpacking and list
+        indexing; a failing kernel is reported with its node, as run() reports it.
+        """
+        out_slots = tuple(out_slots)
+        found = self._runners.get(out_slots)
+        if found is None:
+            found = self._runners[out_slots] = _generate_runner(self, out_slots)
+        return found
 
     def run(self, input_values, capture_values=()):
         slots = list(self.template)
@@ -173,6 +190,69 @@ class Plan:
             for i in release:
                 slots[i] = None
         return slots
+
+
+def _generate_runner(plan, out_slots):
+    env = {"_owned": _owned}
+    lines = ["def run(inputs, captures):"]
+    if plan.input_slots:
+        lines.append("    " + ", ".join(f"s{i}" for i in plan.input_slots) + ", = inputs")
+    if plan.capture_slots:
+        lines.append("    " + ", ".join(f"s{i}" for i in plan.capture_slots) + ", = captures")
+    for k, (variable, i) in enumerate(plan.variable_slots):
+        env[f"V{k}"] = variable
+        lines.append(f"    s{i} = V{k}._value")
+    for i, value in enumerate(plan.template):
+        if value is not None:
+            env[f"C{i}"] = value
+            lines.append(f"    s{i} = C{i}")
+    step_of_line = {}  # generated line number (1-based) -> step index, to name failing nodes
+    for k, (kernel, in_slots, attrs, target, multiple, _, donor, release) in enumerate(
+            plan._program):
+        env[f"K{k}"] = kernel
+        args = [f"s{i}" for i in in_slots]
+        for j, (name, value) in enumerate(attrs.items()):
+            env[f"A{k}_{j}"] = value
+            args.append(f"{name}=A{k}_{j}")
+        call = f"K{k}({', '.join(args)})"
+        lhs = ("(" + ", ".join(f"s{i}" for i in target) + ",)") if multiple else f"s{target}"
+        if multiple and not target:
+            lhs = "_"
+        if donor is not None:
+            # The dead buffer goes to the kernel as out= when it still owns its memory.
+            with_out = f"K{k}({', '.join(args + ['out=_b'])})"
+            lines.append(f"    _b = s{donor}")
+            lines.append(f"    del s{donor}")
+            lines.append(f"    {lhs} = {with_out} if _owned(_b) else {call}")
+        else:
+            lines.append(f"    {lhs} = {call}")
+        step_of_line[len(lines)] = k
+        for i in release:
+            lines.append(f"    del s{i}")
+    lines.append("    return (" + "".join(f"s{i}, " for i in out_slots) + ")")
+    source = "\n".join(lines)
+    code = compile(source, f"<plan {plan.graph.name}>", "exec")
+    exec(code, env)  # noqa: S102 - generated from the plan's own slots and kernels
+    generated = env["run"]
+
+    def run(input_values, capture_values=()):
+        try:
+            return generated(input_values, capture_values)
+        except Exception as error:  # report it as run() does, naming the node
+            tb = error.__traceback__
+            while tb is not None and tb.tb_frame.f_code is not generated.__code__:
+                tb = tb.tb_next
+            if tb is None:
+                raise
+            node = plan._program[step_of_line[tb.tb_lineno]][5]
+            if isinstance(error, errors.OpError):
+                raise type(error)(f"{node.name}: {error}", node.primitive.name) from error
+            if isinstance(error, (ValueError, TypeError, IndexError, ArithmeticError)):
+                raise errors.InvalidArgumentError(
+                    f"{node.name} ({node.primitive.name}): {error}",
+                    node.primitive.name) from error
+            raise
+    return run
 
 
 def _owned(buffer):

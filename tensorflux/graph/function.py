@@ -112,7 +112,7 @@ class ConcreteFunction:
         return list(self.graph.outputs)
 
     def _plan(self):
-        """(plan, output recipe, captured outer tensors) for the current backend."""
+        """(plan, output recipe, captured outer tensors, runner) for the current backend."""
         backend = context.backend or current_backend()
         entry = self._plans.get(backend)
         if entry is None:
@@ -133,7 +133,9 @@ class ConcreteFunction:
                     recipe.append((1, leaf))
                 else:
                     recipe.append((2, leaf))
-            entry = self._plans[backend] = (plan, recipe, [outer for outer, _ in captures])
+            runner = plan.runner([item for kind, item in recipe if kind in (0, 3)])
+            entry = self._plans[backend] = (plan, recipe, [outer for outer, _ in captures],
+                                            runner)
         return entry
 
     def __call__(self, *args, **kwargs):
@@ -154,11 +156,11 @@ class ConcreteFunction:
 
     def _call_compiled(self, values):
         """Runs the plan on raw input arrays: the path of every steady-state call."""
-        plan, recipe, captures = self._plan()
-        slots = plan.run(values, [c._value for c in captures])
-        results = [Tensor(slots[item]) if kind == 0 else
+        plan, recipe, captures, runner = self._plan()
+        outputs = iter(runner(values, [c._value for c in captures]))
+        results = [Tensor(next(outputs)) if kind == 0 else
                    item.read_value() if kind == 1 else
-                   Tensor(plan.backend.copy(slots[item])) if kind == 3 else item
+                   Tensor(plan.backend.copy(next(outputs))) if kind == 3 else item
                    for kind, item in recipe]
         if self._output_skeleton is None:
             return results[0]

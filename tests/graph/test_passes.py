@@ -400,7 +400,8 @@ def test_plan_releases_intermediates_and_keeps_outputs():
 
 
 def test_plan_hands_dead_buffers_to_fused_kernels_but_never_inputs_or_outputs():
-    w = tf.Variable(np.linspace(-1, 1, 16, dtype=np.float32).reshape(4, 4))
+    # 32x32: buffers under executor._MIN_DONATION elements are not worth handing on.
+    w = tf.Variable(np.linspace(-1, 1, 1024, dtype=np.float32).reshape(32, 32) / 32)
     w_before = w.numpy().copy()
 
     def f(x):
@@ -408,8 +409,8 @@ def test_plan_hands_dead_buffers_to_fused_kernels_but_never_inputs_or_outputs():
         b = tf.exp(a * 0.5) + 1.0
         c = tf.matmul(b, w)
         return tf.sigmoid(c) * 3.0 - 1.0, b
-    x = np.linspace(0, 1, 16, dtype=np.float32).reshape(4, 4)
-    g = passes.optimize(trace(f, spec(4, 4)))
+    x = np.linspace(0, 1, 1024, dtype=np.float32).reshape(32, 32)
+    g = passes.optimize(trace(f, spec(32, 32)))
     plan = Plan(g, default_backend())
     given = [(step[5], step[6]) for step in plan._program if step[6] is not None]
     a_slot = plan.output_slot([n for n in g.nodes if n.type == "matmul"][0].outputs)
@@ -419,7 +420,7 @@ def test_plan_hands_dead_buffers_to_fused_kernels_but_never_inputs_or_outputs():
     assert not protected & {slot for _, slot in given}
     for _ in range(2):
         check_same(g, f, x)
-    np.testing.assert_array_equal(x, np.linspace(0, 1, 16, dtype=np.float32).reshape(4, 4))
+    np.testing.assert_array_equal(x, np.linspace(0, 1, 1024, dtype=np.float32).reshape(32, 32))
     np.testing.assert_array_equal(w.numpy(), w_before)
 
 
@@ -472,8 +473,9 @@ def _make_step(params, slots, step_count, lr=0.01, beta1=0.9, beta2=0.999, eps=1
 
 def test_fusion_reduces_the_kernels_of_a_training_step_and_keeps_its_numbers():
     rng = np.random.default_rng(1)
-    x = tf.constant(rng.normal(size=(32, 8)).astype(np.float32))
-    y = tf.constant((rng.uniform(size=(32, 1)) > 0.5).astype(np.float32))
+    # Batch 128: the 128x16 intermediates are big enough to be handed on (_MIN_DONATION).
+    x = tf.constant(rng.normal(size=(128, 8)).astype(np.float32))
+    y = tf.constant((rng.uniform(size=(128, 1)) > 0.5).astype(np.float32))
 
     eager_state = _mlp_variables(0)
     plain_state = _mlp_variables(0)
@@ -506,3 +508,20 @@ def test_fusion_reduces_the_kernels_of_a_training_step_and_keeps_its_numbers():
     fused(x, y)
     for value, saved in consts:
         np.testing.assert_array_equal(value, saved)
+
+
+def test_generated_runner_reports_the_failing_node():
+    """The plan runs as generated code; a kernel failing inside it still names its node."""
+    from tensorflux.errors import InvalidArgumentError
+
+    def f(x, i):
+        return tf.gather(tf.exp(x), i)
+    x = tf.constant([1.0, 2.0, 3.0])
+    with passes.disabled():
+        g = trace(f, spec(3), tf.TensorSpec([1], tf.int32))
+    plan = Plan(g, default_backend())
+    run = plan.runner([plan.output_slot(g.outputs[0])])
+    (good,) = run([x._value, tf.constant([2])._value])
+    np.testing.assert_allclose(good, [np.exp(3.0)], rtol=1e-6)
+    with pytest.raises(InvalidArgumentError, match="gather"):
+        run([x._value, tf.constant([7])._value])
