@@ -298,3 +298,26 @@ def available_backends():
     except ImportError:
         pass
     return names
+
+# Recurrent sequences (helper "rnn"): whole-sequence fused recurrences and their BPTT kernels.
+_declare("""
+lstm_sequence: (xw, h0, c0, kernel, mask=None, go_backwards) -> (hs, cs, gates [i, f, c, o])
+lstm_sequence_grad: (h0, c0, kernel, hs, cs, gates, ghs, gcs, ggates, mask=None) -> dxw ...
+gru_sequence: (xw, h0, kernel, bias, mask=None, reset_after, go_backwards) -> (hs, gates, aux)
+gru_sequence_grad: (h0, kernel, hs, gates, aux, ghs, ggates, gaux, mask=None) -> dxw, dh0 ...
+""")
+
+# Images (helper "preprocessing", tensorflux/ops/image.py).
+_declare("""
+image_affine_transform: (images, transforms, interpolation, fill_mode, fill_value) -> sampled
+image_affine_transform_grad: (cotangent, transforms, height, width, interpolation, fill_mode) -> d images
+""")
+
+# Strings and vocabulary lookups (helper "preprocessing", tensorflux/ops/strings.py).
+_declare("""
+string_case: (x, upper) -> ASCII upper or lower case of each bytes string
+string_regex_replace: (x, pattern, rewrite, replace_global) -> re.sub on each bytes string
+string_split: (x, sep, maxsplit) -> (tokens padded with b"" [..., width], int64 lengths)
+string_ngrams: (tokens, lengths, widths, separator) -> (ngrams padded with b"", int64 lengths)
+lookup_index: (x, keys) -> int64 position of each element of x in 1-D keys, -1 if absent
+""")

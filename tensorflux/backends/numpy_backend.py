@@ -766,42 +766,82 @@ def _nn_pool_setup(x, ksize, strides, padding, data_format, fill):
     return x, pads, out, windows
 
 
+def _nn_offsets(ksize, strides, out):
+    """Per kernel offset (row-major, TF's flat window order), the (h, w) slices of the padded
+    input that the offset reads for every output position."""
+    (kh, kw), (sh, sw), (ho, wo) = ksize, strides, out
+    for i in range(kh):
+        for j in range(kw):
+            yield (slice(None), slice(i, i + sh * (ho - 1) + 1, sh),
+                   slice(j, j + sw * (wo - 1) + 1, sw), slice(None))
+
+
+def _nn_pool_max(x, ksize, strides, padding, data_format):
+    """(NHWC input, pads, output sizes, padded input, window maxima): a running maximum over
+    the kh*kw shifted strided views (no window copy, no reduction over a strided axis)."""
+    xn = _nn_nhwc(x, data_format)
+    n, h, w, c = xn.shape
+    pads, out = _nn_geometry((h, w), ksize, strides, padding, (1, 1))
+    xp = _nn_pad(xn, pads, _nn_lowest(x.dtype))
+    peak = None
+    for index in _nn_offsets(ksize, strides, out):
+        if peak is None:
+            peak = xp[index].copy()
+        else:
+            np.maximum(peak, xp[index], out=peak)
+    return xn, pads, out, xp, peak
+
+
+def _nn_first_max(xp, peak, ksize, strides, out):
+    """Per kernel offset, (slices, mask of the windows whose first maximum is there): TF's
+    CPU tie rule (the first maximum wins; a NaN counts as the maximum it produced)."""
+    taken = np.zeros(peak.shape, bool)
+    nan_peak = np.isnan(peak) if peak.dtype.kind == "f" and np.isnan(peak).any() else None
+    for index in _nn_offsets(ksize, strides, out):
+        v = xp[index]
+        hit = v == peak
+        if nan_peak is not None:
+            hit |= nan_peak & np.isnan(v)
+        hit &= ~taken
+        taken |= hit
+        yield index, hit
+
+
 def max_pool2d(x, ksize, strides, padding, data_format):
-    _, _, _, windows = _nn_pool_setup(x, ksize, strides, padding, data_format,
-                                      _nn_lowest(x.dtype))
-    return _nn_from_nhwc(windows.max(axis=(3, 4)), data_format)
-
-
-def _nn_pool_argmax(x, ksize, strides, padding, data_format):
-    """Per window, the flat kernel offset of its first maximum (TF's CPU tie rule)."""
-    xn, pads, out, windows = _nn_pool_setup(x, ksize, strides, padding, data_format,
-                                            _nn_lowest(x.dtype))
-    n, ho, wo, kh, kw, c = windows.shape
-    return xn, pads, out, windows.reshape(n, ho, wo, kh * kw, c).argmax(axis=3)
+    return _nn_from_nhwc(_nn_pool_max(x, ksize, strides, padding, data_format)[4], data_format)
 
 
 def max_pool2d_grad(x, grad, ksize, strides, padding, data_format):
     """Routes each output's cotangent to the input element its window's max came from."""
-    xn, pads, (ho, wo), index = _nn_pool_argmax(x, ksize, strides, padding, data_format)
+    xn, pads, out, xp, peak = _nn_pool_max(x, ksize, strides, padding, data_format)
     g = _nn_nhwc(grad, data_format)
-    kh, kw = ksize
-    hot = index[:, :, :, None, :] == np.arange(kh * kw)[:, None]
-    cols = np.where(hot, g[:, :, :, None, :], np.zeros((), g.dtype))
+    dxp = np.zeros(xp.shape, g.dtype)
+    # g * mask is a branch-free pass (a masked select on random masks is ~20x slower); it
+    # is exact unless g holds inf/NaN (inf * 0 = NaN), where the select is used instead.
+    finite = g.dtype.kind != "f" or bool(np.isfinite(g).all())
+    disjoint = all(k <= s for k, s in zip(ksize, strides))
+    for index, hit in _nn_first_max(xp, peak, ksize, strides, out):
+        routed = np.multiply(g, hit) if finite else np.where(hit, g, np.zeros((), g.dtype))
+        if disjoint:  # each input element is read by at most one window
+            dxp[index] = routed
+        else:
+            dxp[index] += routed
+    (pt, _), (pl, _) = pads
     n, h, w, c = xn.shape
-    cols = cols.reshape(n, ho, wo, kh, kw, c)
-    dx = _nn_scatter_windows(cols, _nn_padded_shape(n, (h, w), pads, c), pads, (h, w),
-                             strides, (1, 1))
-    return _nn_from_nhwc(dx, data_format)
+    return _nn_from_nhwc(dxp[:, pt:pt + h, pl:pl + w, :], data_format)
 
 
 def max_pool2d_gather(x, values, ksize, strides, padding, data_format):
     """Per window of x, the element of `values` (x's shape) where x has its max."""
-    _, pads, out, index = _nn_pool_argmax(x, ksize, strides, padding, data_format)
-    v = _nn_nhwc(values, data_format)
-    windows = _nn_windows(_nn_pad(v, pads), ksize, strides, (1, 1), out)
-    n, ho, wo, kh, kw, c = windows.shape
-    picked = np.take_along_axis(windows.reshape(n, ho, wo, kh * kw, c), index[:, :, :, None],
-                                axis=3)[:, :, :, 0]
+    _, pads, out, xp, peak = _nn_pool_max(x, ksize, strides, padding, data_format)
+    vp = _nn_pad(_nn_nhwc(values, data_format), pads)
+    picked = np.zeros(peak.shape, values.dtype)
+    finite = values.dtype.kind != "f" or bool(np.isfinite(values).all())
+    for index, hit in _nn_first_max(xp, peak, ksize, strides, out):
+        if finite:
+            picked += np.multiply(vp[index], hit)
+        else:
+            np.copyto(picked, vp[index], where=hit)
     return _nn_from_nhwc(picked, data_format)
 
 
@@ -1469,3 +1509,165 @@ def gru_sequence_grad(h0, kernel, hs, gates, aux, ghs, ggates, gaux, mask=None, 
         dkernel[:, 2 * u:] = aux.reshape(-1, u).T @ dz_all[:, :, 2 * u:].reshape(-1, u)
     dxw = np.ascontiguousarray(dz_all[:, ::-1]) if go_backwards else dz_all
     return dxw, dh, dkernel, dbias
+
+
+# ---- image (helper)
+def _image_map_coord(coord, size, fill_mode):
+    """TensorFlow's MapCoordinate for each fill mode, on float sample positions."""
+    if fill_mode == "constant":
+        return coord
+    if size <= 1:
+        return np.zeros_like(coord)
+    coord = coord.copy()
+    if fill_mode == "reflect":
+        size2 = 2 * size
+        low = coord < 0
+        c = coord[low]
+        c = size2 * np.trunc(-c / size2) + c
+        coord[low] = np.where(c < -size, c + size2, -c - 1)
+        high = coord > size - 1
+        c = coord[high]
+        c = c - size2 * np.trunc(c / size2)
+        coord[high] = np.where(c >= size, size2 - c - 1, c)
+    elif fill_mode == "wrap":
+        span = size - 1
+        low = coord < 0
+        coord[low] += size * (np.trunc(-coord[low] / span) + 1)
+        high = coord > size - 1
+        coord[high] -= size * np.trunc(coord[high] / span)
+    return np.clip(coord, 0, size - 1)
+
+
+def _image_affine_taps(shape, transforms, interpolation, fill_mode):
+    """(rows, cols, weights, valid) of every tap: arrays [taps, batch, height, width]."""
+    batch, height, width = shape[0], shape[1], shape[2]
+    dtype = transforms.dtype
+    t = np.broadcast_to(transforms, (batch, 8)).astype(dtype)
+    ys, xs = np.meshgrid(np.arange(height, dtype=dtype), np.arange(width, dtype=dtype),
+                         indexing="ij")
+    p = [t[:, i][:, None, None] for i in range(8)]
+    projection = p[6] * xs + p[7] * ys + dtype.type(1)
+    safe = np.where(projection == 0, dtype.type(1), projection)
+    in_x = (p[0] * xs + p[1] * ys + p[2]) / safe
+    in_y = (p[3] * xs + p[4] * ys + p[5]) / safe
+    x = _image_map_coord(in_x, width, fill_mode)
+    y = _image_map_coord(in_y, height, fill_mode)
+    usable = np.broadcast_to(projection != 0, x.shape)
+    if interpolation == "nearest":
+        # std::round: halves away from zero.
+        rows = [np.sign(y) * np.floor(np.abs(y) + 0.5)]
+        cols = [np.sign(x) * np.floor(np.abs(x) + 0.5)]
+        weights = [np.ones_like(x)]
+    else:
+        y0, x0 = np.floor(y), np.floor(x)
+        y1, x1 = y0 + 1, x0 + 1
+        rows = [y0, y0, y1, y1]
+        cols = [x0, x1, x0, x1]
+        weights = [(y1 - y) * (x1 - x), (y1 - y) * (x - x0), (y - y0) * (x1 - x),
+                   (y - y0) * (x - x0)]
+    rows, cols, weights = np.stack(rows), np.stack(cols), np.stack(weights)
+    valid = (rows >= 0) & (rows <= height - 1) & (cols >= 0) & (cols <= width - 1) & usable
+    rows = np.clip(rows, 0, height - 1).astype(np.intp)
+    cols = np.clip(cols, 0, width - 1).astype(np.intp)
+    return rows, cols, weights.astype(dtype), valid, usable
+
+
+def image_affine_transform(images, transforms, interpolation, fill_mode, fill_value):
+    batch = images.shape[0]
+    rows, cols, weights, valid, usable = _image_affine_taps(
+        images.shape, transforms, interpolation, fill_mode)
+    b = np.arange(batch)[None, :, None, None]
+    fill = images.dtype.type(fill_value)
+    values = np.where(valid[..., None], images[b, rows, cols], fill)
+    if interpolation == "nearest":
+        out = values[0]
+    else:
+        # TensorFlow's order: lerp along x in each row, then along y.
+        w = weights[..., None]
+        top = w[0] * values[0] + w[1] * values[1]
+        bottom = w[2] * values[2] + w[3] * values[3]
+        out = top + bottom
+    out = np.where(usable[..., None], out, fill)
+    return out.astype(images.dtype, copy=False)
+
+
+def image_affine_transform_grad(cotangent, transforms, height, width, interpolation,
+                                fill_mode):
+    batch, channels = cotangent.shape[0], cotangent.shape[3]
+    shape = (batch, height, width, channels)
+    rows, cols, weights, valid, _ = _image_affine_taps(
+        shape, transforms, interpolation, fill_mode)
+    out = np.zeros(shape, dtype=cotangent.dtype)
+    b = np.broadcast_to(np.arange(batch)[None, :, None, None], rows.shape)
+    contributions = np.where(valid[..., None], weights[..., None] * cotangent[None], 0)
+    np.add.at(out, (b, rows, cols), contributions)
+    return out
+
+
+# ---- strings (helper)
+def _bytes_of(value):
+    return value.encode("utf-8") if isinstance(value, str) else bytes(value)
+
+
+def _string_map(x, fn):
+    out = np.empty(np.shape(x), dtype=object)
+    flat_in, flat_out = np.asarray(x, dtype=object).reshape(-1), out.reshape(-1)
+    for i, value in enumerate(flat_in):
+        flat_out[i] = fn(_bytes_of(value))
+    return out
+
+
+def string_case(x, upper):
+    return _string_map(x, bytes.upper if upper else bytes.lower)
+
+
+def string_regex_replace(x, pattern, rewrite, replace_global):
+    import re
+
+    compiled = re.compile(pattern)
+    count = 0 if replace_global else 1
+    return _string_map(x, lambda s: compiled.sub(rewrite, s, count=count))
+
+
+def _padded_rows(rows, leading_shape):
+    width = max((len(r) for r in rows), default=0)
+    out = np.full((len(rows), width), b"", dtype=object)
+    for i, row in enumerate(rows):
+        out[i, :len(row)] = row
+    lengths = np.array([len(r) for r in rows], dtype=np.int64)
+    return out.reshape(leading_shape + (width,)), lengths.reshape(leading_shape)
+
+
+def string_split(x, sep, maxsplit):
+    flat = np.asarray(x, dtype=object).reshape(-1)
+    rows = [_bytes_of(s).split(sep, maxsplit) for s in flat]
+    if sep is not None:
+        # tf.strings.split of an empty string gives no tokens
+        rows = [[] if r == [b""] else r for r in rows]
+    return _padded_rows(rows, np.shape(x))
+
+
+def string_ngrams(tokens, lengths, widths, separator):
+    tokens = np.asarray(tokens, dtype=object)
+    leading = tokens.shape[:-1]
+    flat = tokens.reshape(-1, tokens.shape[-1]) if tokens.size else \
+        np.empty((int(np.prod(leading)), 0), dtype=object)
+    rows = []
+    for row, length in zip(flat, np.asarray(lengths).reshape(-1)):
+        row = [_bytes_of(t) for t in row[:int(length)]]
+        grams = []
+        for width in widths:
+            grams.extend(separator.join(row[i:i + width]) for i in range(len(row) - width + 1))
+        rows.append(grams)
+    return _padded_rows(rows, leading)
+
+
+def lookup_index(x, keys):
+    keys = np.asarray(keys)
+    if keys.dtype == object:
+        table = {_bytes_of(k): i for i, k in enumerate(keys.tolist())}
+        flat = [table.get(_bytes_of(v), -1) for v in np.asarray(x, dtype=object).reshape(-1)]
+    else:
+        table = {k: i for i, k in enumerate(keys.tolist())}
+        flat = [table.get(v, -1) for v in np.asarray(x).reshape(-1).tolist()]
+    return np.array(flat, dtype=np.int64).reshape(np.shape(x))

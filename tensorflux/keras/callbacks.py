@@ -20,7 +20,7 @@ from tensorflux.io.atomic import atomic_write
 
 __all__ = ["Callback", "CallbackList", "History", "ProgbarLogger", "EarlyStopping",
            "ModelCheckpoint", "ReduceLROnPlateau", "LearningRateScheduler", "CSVLogger",
-           "TerminateOnNaN", "LambdaCallback", "BackupAndRestore"]
+           "TerminateOnNaN", "LambdaCallback", "BackupAndRestore", "TensorBoard"]
 
 
 def _print(message):
@@ -968,3 +968,7 @@ class BackupAndRestore(Callback):
     def on_train_end(self, logs=None):
         if self.delete_checkpoint and os.path.exists(self.backup_dir):
             shutil.rmtree(self.backup_dir)
+
+
+# At the end: callbacks_tensorboard subclasses Callback from this module.
+from tensorflux.keras.callbacks_tensorboard import TensorBoard  # noqa: E402

@@ -2,7 +2,7 @@
 dropout, convolution and pooling."""
 
 from tensorflux import dtypes, errors
-from tensorflux.ops import array, math, reduction
+from tensorflux.ops import array, linalg, math, reduction
 from tensorflux.ops import random as _random
 from tensorflux.ops._core import (
     as_operand,
@@ -22,7 +22,7 @@ __all__ = [
     "softmax_cross_entropy_with_logits", "sparse_softmax_cross_entropy_with_logits",
     "l2_loss", "moments", "batch_normalization", "dropout", "bias_add", "conv1d", "conv2d",
     "depthwise_conv2d", "conv2d_transpose", "max_pool1d", "max_pool2d", "avg_pool1d",
-    "avg_pool2d", "max_pool", "avg_pool",
+    "avg_pool2d", "max_pool", "avg_pool", "conv3d", "max_pool3d", "avg_pool3d",
 ]
 
 sigmoid = math.sigmoid
@@ -480,7 +480,7 @@ def _out_sizes(in_sizes, ksizes, strides, padding, dilations):
 
 
 def _data_format(op, data_format, spatial):
-    last, first = {1: ("NWC", "NCW"), 2: ("NHWC", "NCHW")}[spatial]
+    last, first = {1: ("NWC", "NCW"), 2: ("NHWC", "NCHW"), 3: ("NDHWC", "NCDHW")}[spatial]
     if data_format is None:
         return last
     fmt = str(data_format).upper()
@@ -737,8 +737,10 @@ def conv2d_transpose(input, filters, output_shape, strides, padding="SAME",  # n
     data_format = _data_format(op, data_format, 2)
     if isinstance(output_shape, _TensorLike):
         output_shape = host(op, output_shape, "output_shape").tolist()
-    output_shape = tuple(int(d) for d in output_shape)
-    if len(output_shape) != 4:
+    # An unknown batch (None or -1, e.g. a Keras layer traced on a symbolic batch) is the
+    # input's batch: the kernel reads it from the cotangent's shape.
+    output_shape = tuple(None if d is None or int(d) == -1 else int(d) for d in output_shape)
+    if len(output_shape) != 4 or None in output_shape[1:]:
         raise errors.InvalidArgumentError(
             f"{op}: output_shape must have 4 entries, received {list(output_shape)}", op)
     strides = _int_list(op, "strides", strides, 2, data_format)
@@ -749,7 +751,7 @@ def conv2d_transpose(input, filters, output_shape, strides, padding="SAME",  # n
     x_n, x_sizes, x_channels = _spatial(x.shape, data_format)
     expected = _out_sizes(sizes, tuple(w.shape)[:2], strides, padding, dilations)
     consistent = (channels == w.shape[2] and x_channels in (None, w.shape[3])
-                  and x_n in (None, n)
+                  and (n is None or x_n in (None, n))
                   and all(e == s or s is None for e, s in zip(expected, x_sizes)))
     if not consistent:
         raise errors.InvalidArgumentError(
@@ -757,6 +759,8 @@ def conv2d_transpose(input, filters, output_shape, strides, padding="SAME",  # n
             f"shape {tuple(x.shape)} and filter shape {tuple(w.shape)}: a conv2d of that "
             f"output shape would have spatial size {tuple(expected)} and {w.shape[3]} channels",
             op)
+    if n is None and x_n is not None:
+        output_shape = (x_n,) + output_shape[1:]
     return _conv2d_backprop_input.bind(w, x, input_shape=output_shape, strides=strides,
                                        padding=padding, dilations=dilations,
                                        data_format=data_format)
@@ -887,14 +891,15 @@ def _pool_by_rank(op, pool1d, pool2d, x, ksize, strides, padding, data_format):
     if rank == 4:
         return pool2d(x, ksize, strides, padding, data_format or "NHWC")
     if rank == 5:
-        raise errors.UnimplementedError(f"{op}: 3-D pooling (rank-5 input) is not supported",
-                                        op)
+        pool3d = max_pool3d if pool2d is max_pool2d else avg_pool3d
+        return pool3d(x, ksize, strides, padding, data_format or "NDHWC")
     raise errors.InvalidArgumentError(
-        f"{op}: expected an input of rank 3 or 4, received shape {tuple(x.shape)}", op)
+        f"{op}: expected an input of rank 3 or 4 (or 5 for 3-D pooling), received shape "
+        f"{tuple(x.shape)}", op)
 
 
 def max_pool(input, ksize, strides, padding, data_format=None, name=None):  # noqa: A002
-    """max_pool1d or max_pool2d, chosen by the input's rank (3 or 4).
+    """max_pool1d, max_pool2d or max_pool3d, chosen by the input's rank (3, 4 or 5).
 
     >>> import tensorflux as tf
     >>> tf.nn.max_pool(tf.ones([1, 2, 2, 1]), 2, 2, "VALID").shape
@@ -905,7 +910,7 @@ def max_pool(input, ksize, strides, padding, data_format=None, name=None):  # no
 
 
 def avg_pool(input, ksize, strides, padding, data_format=None, name=None):  # noqa: A002
-    """avg_pool1d or avg_pool2d, chosen by the input's rank (3 or 4).
+    """avg_pool1d, avg_pool2d or avg_pool3d, chosen by the input's rank (3, 4 or 5).
 
     >>> import tensorflux as tf
     >>> tf.nn.avg_pool(tf.ones([1, 4, 1]), 2, 2, "VALID").shape
@@ -913,3 +918,285 @@ def avg_pool(input, ksize, strides, padding, data_format=None, name=None):  # no
     """
     return _pool_by_rank("avg_pool", avg_pool1d, avg_pool2d, input, ksize, strides, padding,
                          data_format)
+
+
+# ------------------------------------------------------------------ 3-D convolution and pooling
+# Composites of the 2-D primitives (so their gradients, of any order, come for free and the
+# backends need no 3-D kernels): a conv3d is one conv2d whose channels are the kd depth taps
+# stacked; a 3-D max or average pool is separable into a (h, w) pool then a depth pool (the
+# max of maxes is the max; SAME averages count real elements, whose number is the product of
+# the per-dimension counts, so the average of averages is the average).
+
+def _to_ndhwc(x, data_format):
+    return linalg.transpose(x, [0, 2, 3, 4, 1]) if data_format == "NCDHW" else x
+
+
+def _from_ndhwc(y, data_format):
+    return linalg.transpose(y, [0, 4, 1, 2, 3]) if data_format == "NCDHW" else y
+
+
+def _dims(shape):
+    return [d if d is not None else -1 for d in shape]
+
+
+def conv3d(input, filters, strides, padding, data_format="NDHWC", dilations=None,  # noqa: A002
+           name=None):
+    """3-D convolution of NDHWC/NCDHW input with [d, h, w, in, out] filters.
+
+    >>> import tensorflux as tf
+    >>> y = tf.nn.conv3d(tf.ones([1, 3, 3, 3, 1]), tf.ones([2, 2, 2, 1, 1]), [1, 1, 1, 1, 1],
+    ...                  "VALID")
+    >>> y.shape, float(y[0, 0, 0, 0, 0])
+    (TensorShape([1, 2, 2, 2, 1]), 8.0)
+    """
+    op = "conv3d"
+    x, w = _conv_operands(op, input, filters, 5)
+    data_format = _data_format(op, data_format, 3)
+    strides = _int_list(op, "strides", strides, 3, data_format)
+    dilations = _int_list(op, "dilations", 1 if dilations is None else dilations, 3,
+                          data_format)
+    padding = _padding(op, padding, 3, data_format, explicit=False)
+    n, (d, h, wd), c = _spatial(tuple(x.shape), data_format)
+    kd, kh, kw, depth, out_channels = tuple(w.shape)
+    _check_channels(op, tuple(x.shape), tuple(w.shape), data_format)
+    _check_window_fits(op, tuple(x.shape), data_format, (kd, kh, kw), strides, padding,
+                       dilations, f"filter of shape {tuple(w.shape)}")
+    if d is None or c is None:
+        raise errors.InvalidArgumentError(
+            f"{op}: the depth and channel dimensions must be known, received input shape "
+            f"{tuple(x.shape)} ({data_format})", op)
+    x = _to_ndhwc(x, data_format)
+    (sd, sh, sw), (dd, dh, dw) = strides, dilations
+    before, after = _same_pads(d, kd, sd, dd) if padding == "SAME" else (0, 0)
+    if before or after:
+        x = array.pad(x, [[0, 0], [before, after], [0, 0], [0, 0], [0, 0]])
+    d_out = (d + before + after - (kd - 1) * dd - 1) // sd + 1
+    taps = [x[:, i * dd:i * dd + sd * (d_out - 1) + 1:sd] for i in range(kd)]
+    stacked = array.stack(taps, axis=4) if kd > 1 else array.expand_dims(taps[0], 4)
+    # (n, d_out, h, w, kd, c) -> (n * d_out, h, w, channels) with the channel order
+    # (group, tap, channel in group) that the reshaped (kh, kw, kd * depth, out) filter reads.
+    groups = c // depth
+    rows = _dims(tuple(stacked.shape))
+    if groups > 1:
+        stacked = array.reshape(stacked, rows[:5] + [groups, depth])
+        stacked = linalg.transpose(stacked, [0, 1, 2, 3, 5, 4, 6])
+    planes = array.reshape(stacked, [-1, rows[2], rows[3], kd * c])
+    w2 = array.reshape(linalg.transpose(w, [1, 2, 0, 3, 4]), [kh, kw, kd * depth, out_channels])
+    y = _conv2d.bind(planes, w2, strides=(sh, sw), padding=padding, dilations=(dh, dw),
+                     data_format="NHWC")
+    y = array.reshape(y, [-1, d_out] + _dims(tuple(y.shape))[1:])
+    return _from_ndhwc(y, data_format)
+
+
+def _pool3d(op, pool2d, x, ksize, strides, padding, data_format):
+    x = as_operand(op, x)
+    if x.shape.rank != 5:
+        raise errors.InvalidArgumentError(
+            f"{op}: expected an input of rank 5, received shape {tuple(x.shape)}", op)
+    data_format = _data_format(op, data_format, 3)
+    ksize = _int_list(op, "ksize", ksize, 3, data_format)
+    strides = _int_list(op, "strides", strides, 3, data_format)
+    padding = _padding(op, padding, 3, data_format, explicit=False)
+    _check_window_fits(op, tuple(x.shape), data_format, ksize, strides, padding, (1, 1, 1),
+                       f"pooling window {list(ksize)}")
+    _, (d, h, w), c = _spatial(tuple(x.shape), data_format)
+    if None in (d, h, w, c):
+        raise errors.InvalidArgumentError(
+            f"{op}: the spatial and channel dimensions must be known, received input shape "
+            f"{tuple(x.shape)} ({data_format})", op)
+    x = _to_ndhwc(x, data_format)
+    planes = pool2d(array.reshape(x, [-1, h, w, c]), ksize[1:], strides[1:], padding)
+    ho, wo = tuple(planes.shape)[1:3]
+    columns = pool2d(array.reshape(planes, [-1, d, ho * wo, c]), (ksize[0], 1),
+                     (strides[0], 1), padding)
+    y = array.reshape(columns, [-1, tuple(columns.shape)[1], ho, wo, c])
+    return _from_ndhwc(y, data_format)
+
+
+def max_pool3d(input, ksize, strides, padding, data_format="NDHWC", name=None):  # noqa: A002
+    """The max over each ksize window of an NDHWC/NCDHW tensor.
+
+    >>> import tensorflux as tf
+    >>> x = tf.reshape(tf.constant([float(i) for i in range(8)]), [1, 2, 2, 2, 1])
+    >>> tf.nn.max_pool3d(x, 2, 2, "VALID").numpy().ravel().tolist()
+    [7.0]
+    """
+    return _pool3d("max_pool3d", max_pool2d, input, ksize, strides, padding, data_format)
+
+
+def avg_pool3d(input, ksize, strides, padding, data_format="NDHWC", name=None):  # noqa: A002
+    """The mean over each ksize window; with SAME, only real elements are averaged.
+
+    >>> import tensorflux as tf
+    >>> x = tf.reshape(tf.constant([float(i) for i in range(8)]), [1, 2, 2, 2, 1])
+    >>> tf.nn.avg_pool3d(x, 2, 2, "VALID").numpy().ravel().tolist()
+    [3.5]
+    """
+    return _pool3d("avg_pool3d", avg_pool2d, input, ksize, strides, padding, data_format)
+
+
+# ------------------------------------------------------------------ recurrent sequences (helper)
+# Whole-sequence LSTM/GRU recurrences: one primitive runs every timestep (the input projection
+# x@W is one matmul done by the caller before it), and keeps the gate activations that its
+# backward-sequence primitive (BPTT in one kernel) needs. First-order gradients are exact; the
+# backward primitives have no VJP of their own, so second-order gradients through a fused
+# recurrence raise (use the per-step cell ops when they are needed).
+
+def _rnn_operands(op, xw, states, kernel, mask, gates):
+    xw = _float_operand(op, xw, "input projection")
+    dtype = xw.dtype
+    if len(xw.shape) != 3:
+        raise errors.InvalidArgumentError(
+            f"{op}: the input projection must have shape (batch, time, {gates}*units), "
+            f"received shape {tuple(xw.shape)}", op)
+    kernel = as_operand(op, kernel, dtype)
+    if kernel.dtype is not dtype:
+        raise errors.InvalidArgumentError(
+            f"{op}: the recurrent kernel must be {dtype.name} like the input, received "
+            f"{kernel.dtype.name}", op)
+    ks = tuple(kernel.shape)
+    if len(ks) != 2 or (ks[0] is not None and ks[1] is not None and ks[1] != gates * ks[0]):
+        raise errors.InvalidArgumentError(
+            f"{op}: the recurrent kernel must have shape (units, {gates}*units), received "
+            f"shape {ks}", op)
+    units = ks[0]
+    b, t, width = tuple(xw.shape)
+    if width is not None and units is not None and width != gates * units:
+        raise errors.InvalidArgumentError(
+            f"{op}: the input projection's last dimension must be {gates}*units = "
+            f"{gates * units}, received shape {tuple(xw.shape)}", op)
+    checked = []
+    for what, s in states:
+        s = as_operand(op, s, dtype)
+        shape = tuple(s.shape)
+        if len(shape) != 2 or any(a is not None and e is not None and a != e
+                                  for a, e in zip(shape, (b, units))):
+            raise errors.InvalidArgumentError(
+                f"{op}: the initial {what} must have shape (batch, units) = {(b, units)}, "
+                f"received shape {shape}", op)
+        checked.append(s)
+    extra = ()
+    if mask is not None:
+        mask = as_operand(op, mask)
+        shape = tuple(mask.shape)
+        if len(shape) != 2 or any(a is not None and e is not None and a != e
+                                  for a, e in zip(shape, (b, t))):
+            raise errors.InvalidArgumentError(
+                f"{op}: the mask must have shape (batch, time) = {(b, t)}, received shape "
+                f"{tuple(mask.shape)}", op)
+        if mask.dtype is not dtype:
+            mask = math.cast(mask, dtype)
+        extra = (mask,)
+    return xw, checked, kernel, extra
+
+
+def _lstm_sequence_rule(xw, h0, c0, kernel, *mask, go_backwards):
+    b, t, width = xw.shape
+    return (aval((b, t, kernel.shape[0]), xw.dtype), aval((b, t, kernel.shape[0]), xw.dtype),
+            aval((b, t, width), xw.dtype))
+
+
+def _lstm_sequence_vjp(g, xw, h0, c0, kernel, *mask, out, go_backwards):
+    hs, cs, gates = out
+    ghs, gcs, ggates = g
+    dxw, dh0, dc0, dkernel = _lstm_sequence_grad.bind(
+        h0, c0, kernel, hs, cs, gates, ghs, gcs, ggates, *mask, go_backwards=go_backwards)
+    return (dxw, dh0, dc0, dkernel) + (None,) * len(mask)
+
+
+def _lstm_sequence_grad_rule(h0, c0, kernel, hs, cs, gates, *rest, go_backwards):
+    return (aval(gates.shape, gates.dtype), aval(h0.shape, h0.dtype), aval(c0.shape, c0.dtype),
+            aval(kernel.shape, kernel.dtype))
+
+
+# lstm_sequence: (hs, cs, gates) of the whole recurrence, gates [i, f, c, o] post-activation;
+# its VJP is lstm_sequence_grad, the fused backward-through-time kernel.
+_lstm_sequence = Primitive("lstm_sequence", vjp=_lstm_sequence_vjp,
+                           shape_rule=_lstm_sequence_rule, multiple_results=True)
+_lstm_sequence_grad = Primitive("lstm_sequence_grad", shape_rule=_lstm_sequence_grad_rule,
+                                multiple_results=True)
+
+
+def lstm_sequence(xw, h0, c0, recurrent_kernel, mask=None, go_backwards=False, name=None):
+    """Runs a Keras LSTM (sigmoid gates, tanh) over a whole sequence in one fused kernel.
+
+    `xw` is the input projection x@W + b of shape (batch, time, 4*units), gate blocks
+    [i, f, c, o]; returns (hs, cs): the hidden and carry states after each step, in processing
+    order (reversed time when `go_backwards`). Where `mask` (batch, time) is 0 a step keeps
+    the previous states.
+
+    >>> import tensorflux as tf
+    >>> from tensorflux.ops import nn
+    >>> hs, cs = nn.lstm_sequence(tf.zeros([1, 2, 4]), tf.zeros([1, 1]), tf.ones([1, 1]),
+    ...                           tf.zeros([1, 4]))
+    >>> [round(v, 4) for v in cs.numpy().ravel().tolist()]
+    [0.5, 0.25]
+    """
+    xw, (h0, c0), kernel, extra = _rnn_operands(
+        "lstm_sequence", xw, (("hidden state", h0), ("carry state", c0)), recurrent_kernel,
+        mask, 4)
+    hs, cs, _ = _lstm_sequence.bind(xw, h0, c0, kernel, *extra,
+                                    go_backwards=bool(go_backwards))
+    return hs, cs
+
+
+def _gru_sequence_rule(xw, h0, kernel, bias, *mask, reset_after, go_backwards):
+    b, t, width = xw.shape
+    units = kernel.shape[0]
+    return (aval((b, t, units), xw.dtype), aval((b, t, width), xw.dtype),
+            aval((b, t, units), xw.dtype))
+
+
+def _gru_sequence_vjp(g, xw, h0, kernel, bias, *mask, out, reset_after, go_backwards):
+    hs, gates, aux = out
+    ghs, ggates, gaux = g
+    dxw, dh0, dkernel, dbias = _gru_sequence_grad.bind(
+        h0, kernel, hs, gates, aux, ghs, ggates, gaux, *mask, reset_after=reset_after,
+        go_backwards=go_backwards)
+    return (dxw, dh0, dkernel, dbias) + (None,) * len(mask)
+
+
+def _gru_sequence_grad_rule(h0, kernel, hs, gates, aux, *rest, reset_after, go_backwards):
+    return (aval(gates.shape, gates.dtype), aval(h0.shape, h0.dtype),
+            aval(kernel.shape, kernel.dtype), aval((kernel.shape[1],), kernel.dtype))
+
+
+# gru_sequence: (hs, gates [z, r, hh], aux) of the whole recurrence; aux is h@U_h + b_h
+# (reset_after) or r*h (reset before), kept for the fused backward kernel gru_sequence_grad.
+_gru_sequence = Primitive("gru_sequence", vjp=_gru_sequence_vjp, shape_rule=_gru_sequence_rule,
+                          multiple_results=True)
+_gru_sequence_grad = Primitive("gru_sequence_grad", shape_rule=_gru_sequence_grad_rule,
+                               multiple_results=True)
+
+
+def gru_sequence(xw, h0, recurrent_kernel, recurrent_bias=None, mask=None, reset_after=True,
+                 go_backwards=False, name=None):
+    """Runs a Keras GRU (sigmoid gates, tanh) over a whole sequence in one fused kernel.
+
+    `xw` is the input projection x@W + b_input of shape (batch, time, 3*units), gate blocks
+    [z, r, h]; `recurrent_bias` (3*units,) is added to h@U when `reset_after`. Returns the
+    hidden state after each step, in processing order; masked steps keep the previous state.
+
+    >>> import tensorflux as tf
+    >>> from tensorflux.ops import nn
+    >>> hs = nn.gru_sequence(tf.zeros([1, 2, 3]), tf.ones([1, 1]), tf.zeros([1, 3]))
+    >>> [round(v, 4) for v in hs.numpy().ravel().tolist()]
+    [0.5, 0.25]
+    """
+    xw, (h0,), kernel, extra = _rnn_operands("gru_sequence", xw, (("hidden state", h0),),
+                                             recurrent_kernel, mask, 3)
+    width = tuple(kernel.shape)[1]
+    if recurrent_bias is None:
+        bias = array.zeros([width], dtype=xw.dtype)
+    else:
+        bias = as_operand("gru_sequence", recurrent_bias, xw.dtype)
+        if tuple(bias.shape) != (width,):
+            raise errors.InvalidArgumentError(
+                f"gru_sequence: the recurrent bias must have shape ({width},), received shape "
+                f"{tuple(bias.shape)}", "gru_sequence")
+    hs, _, _ = _gru_sequence.bind(xw, h0, kernel, bias, *extra, reset_after=bool(reset_after),
+                                  go_backwards=bool(go_backwards))
+    return hs
+
+
+__all__ += ["lstm_sequence", "gru_sequence"]

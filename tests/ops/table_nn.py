@@ -211,6 +211,43 @@ def ref_avg_pool_grad(x_shape, g, ksize, strides, padding):
     return dx
 
 
+def ref_conv3d(x, w, strides, padding, dilations=(1, 1, 1), fmt="NDHWC"):
+    """Direct loops over every output position and kernel tap (grouped as conv2d)."""
+    if fmt == "NCDHW":
+        x = x.transpose(0, 2, 3, 4, 1)
+    n, d, h, wd, c = x.shape
+    kd, kh, kw, depth, o = w.shape
+    per_group = o // (c // depth)
+    geo = [_geometry(size, k, s, dl, padding, 0) for size, k, s, dl in
+           zip((d, h, wd), (kd, kh, kw), strides, dilations)]
+    out = np.zeros((n,) + tuple(g[1] for g in geo) + (o,))
+    for b, i, j, m, oc in np.ndindex(out.shape):
+        first = (oc // per_group) * depth
+        for a, e, f in np.ndindex(kd, kh, kw):
+            pos = [q * s + t * dl - g[0] for q, s, t, dl, g in
+                   zip((i, j, m), strides, (a, e, f), dilations, geo)]
+            if all(0 <= p < size for p, size in zip(pos, (d, h, wd))):
+                out[b, i, j, m, oc] += np.dot(x[b, pos[0], pos[1], pos[2], first:first + depth],
+                                              w[a, e, f, :, oc])
+    return out.transpose(0, 4, 1, 2, 3) if fmt == "NCDHW" else out
+
+
+def ref_pool3d(x, ksize, strides, padding, kind):
+    """Max or mean of the real elements of every 3-D window (NDHWC)."""
+    n, d, h, wd, c = x.shape
+    geo = [_geometry(size, k, s, 1, padding, 0) for size, k, s in
+           zip((d, h, wd), ksize, strides)]
+    out = np.zeros((n,) + tuple(g[1] for g in geo) + (c,))
+    for b, i, j, m, ch in np.ndindex(out.shape):
+        values = []
+        for a, e, f in np.ndindex(*ksize):
+            pos = [q * s + t - g[0] for q, s, t, g in zip((i, j, m), strides, (a, e, f), geo)]
+            if all(0 <= p < size for p, size in zip(pos, (d, h, wd))):
+                values.append(x[b, pos[0], pos[1], pos[2], ch])
+        out[b, i, j, m, ch] = max(values) if kind == "max" else sum(values) / len(values)
+    return out
+
+
 def _distribution(shape):
     def sample(rng):
         p = rng.uniform(0.1, 1.0, size=shape)
@@ -331,6 +368,17 @@ _CONV = [
         lambda x, w, g: _gradient(lambda v: nn.conv2d(x, v, 2, "SAME"), w, g),
         lambda x, w, g: ref_conv2d_filter_grad(x, g, (3, 3), (2, 2), "SAME"),
         uniform((1, 5, 5, 2), (3, 3, 2, 2), (1, 3, 3, 2)), grad=(0, 2), second_order=True),
+    Row("nn_conv3d_valid", lambda x, w: nn.conv3d(x, w, [1, 1, 1, 1, 1], "VALID"),
+        lambda x, w: ref_conv3d(x, w, (1, 1, 1), "VALID"),
+        uniform((1, 3, 3, 3, 1), (2, 2, 2, 1, 2)), second_order=True),
+    Row("nn_conv3d_same_strided",
+        lambda x, w: nn.conv3d(x, w, [1, 2, 1, 2, 1], "SAME"),
+        lambda x, w: ref_conv3d(x, w, (2, 1, 2), "SAME"),
+        uniform((1, 3, 2, 3, 2), (2, 2, 2, 2, 2))),
+    Row("nn_conv3d_grouped_dilated_ncdhw",
+        lambda x, w: nn.conv3d(x, w, 1, "VALID", data_format="NCDHW", dilations=[1, 1, 2, 1, 1]),
+        lambda x, w: ref_conv3d(x, w, (1, 1, 1), "VALID", (2, 1, 1), "NCDHW"),
+        uniform((1, 2, 3, 2, 2), (2, 1, 1, 1, 4))),
 ]
 
 _POOL = [
@@ -378,6 +426,28 @@ _POOL = [
         lambda x, g: _gradient(lambda v: nn.avg_pool2d(v, 3, 2, "SAME"), x, g),
         lambda x, g: ref_avg_pool_grad(x.shape, g, (3, 3), (2, 2), "SAME"),
         uniform((1, 5, 5, 2), (1, 3, 3, 2)), grad=(1,)),
+    Row("nn_max_pool3d_valid", lambda x: nn.max_pool3d(x, 2, 2, "VALID"),
+        lambda x: ref_pool3d(x, (2, 2, 2), (2, 2, 2), "VALID", "max"),
+        uniform((1, 2, 4, 2, 2)), second_order=True),
+    Row("nn_max_pool3d_same_overlapping", lambda x: nn.max_pool3d(x, [2, 3, 2], 1, "SAME"),
+        lambda x: ref_pool3d(x, (2, 3, 2), (1, 1, 1), "SAME", "max"), uniform((1, 2, 3, 3, 1))),
+    Row("nn_avg_pool3d_same", lambda x: nn.avg_pool3d(x, [2, 2, 3], [1, 2, 2], "SAME"),
+        lambda x: ref_pool3d(x, (2, 2, 3), (1, 2, 2), "SAME", "avg"),
+        uniform((1, 3, 3, 3, 1)), second_order=True),
+    Row("nn_avg_pool3d_ncdhw", lambda x: nn.avg_pool(x, 2, 1, "VALID", data_format="NCDHW"),
+        lambda x: ref_pool3d(x.transpose(0, 2, 3, 4, 1), (2, 2, 2), (1, 1, 1), "VALID",
+                             "avg").transpose(0, 4, 1, 2, 3),
+        uniform((1, 2, 2, 3, 3))),
+    Row("nn_max_pool2d_grad_disjoint",
+        lambda x, g: _gradient(lambda v: nn.max_pool2d(v, 2, 2, "VALID"), x, g),
+        lambda x, g: ref_max_pool_grad(x, g, (2, 2), (2, 2), "VALID"),
+        uniform((1, 5, 4, 2), (1, 2, 2, 2))),
+    Row("nn_max_pool2d_grad_nchw_overlapping",
+        lambda x, g: _gradient(lambda v: nn.max_pool2d(v, 2, 1, "SAME", data_format="NCHW"),
+                               x, g),
+        lambda x, g: ref_max_pool_grad(x.transpose(0, 2, 3, 1), g.transpose(0, 2, 3, 1),
+                                       (2, 2), (1, 1), "SAME").transpose(0, 3, 1, 2),
+        uniform((1, 2, 3, 3), (1, 2, 3, 3))),
 ]
 
 
@@ -392,3 +462,168 @@ def _max_pool_gather(x, v):
 
 
 ROWS = _ACTIVATIONS + _SOFTMAX + _NORMALIZATION + _CONV + _POOL
+
+
+# ------------------------------------------------------------------ recurrent sequences (helper)
+# References: plain float64 loops over time with the Keras cell formulas (sigmoid as
+# 1/(1+exp(-x))). The *_grad rows take the fused VJP inside `fn` and compare it with central
+# differences of the reference loop, which puts the backward kernels through the table too.
+
+def _sig(x):
+    return 1.0 / (1.0 + np.exp(-x))
+
+
+def _ref_lstm(xw, h0, c0, k, mask=None, go_backwards=False):
+    b, t, w = xw.shape
+    u = w // 4
+    h, c, hs, cs = h0, c0, [], []
+    for s in range(t):
+        i = t - 1 - s if go_backwards else s
+        z = xw[:, i] + h @ k
+        ig, fg, gg, og = (z[:, :u], z[:, u:2 * u], z[:, 2 * u:3 * u], z[:, 3 * u:])
+        c_new = _sig(fg) * c + _sig(ig) * np.tanh(gg)
+        h_new = _sig(og) * np.tanh(c_new)
+        if mask is not None:
+            m = mask[:, i:i + 1] > 0
+            h_new, c_new = np.where(m, h_new, h), np.where(m, c_new, c)
+        h, c = h_new, c_new
+        hs.append(h)
+        cs.append(c)
+    return [np.stack(hs, 1), np.stack(cs, 1)]
+
+
+def _ref_gru(xw, h0, k, bias, mask=None, reset_after=True, go_backwards=False):
+    b, t, w = xw.shape
+    u = w // 3
+    h, hs = h0, []
+    for s in range(t):
+        i = t - 1 - s if go_backwards else s
+        x = xw[:, i]
+        if reset_after:
+            hu = h @ k + bias
+            z = _sig(x[:, :u] + hu[:, :u])
+            r = _sig(x[:, u:2 * u] + hu[:, u:2 * u])
+            hh = np.tanh(x[:, 2 * u:] + r * hu[:, 2 * u:])
+        else:
+            z = _sig(x[:, :u] + h @ k[:, :u])
+            r = _sig(x[:, u:2 * u] + h @ k[:, u:2 * u])
+            hh = np.tanh(x[:, 2 * u:] + (r * h) @ k[:, 2 * u:])
+        h_new = z * h + (1 - z) * hh
+        if mask is not None:
+            h_new = np.where(mask[:, i:i + 1] > 0, h_new, h)
+        h = h_new
+        hs.append(h)
+    return np.stack(hs, 1)
+
+
+def _fd_grads(ref, arrays, cot, eps=1e-6):
+    """Central differences of sum(ref(*arrays) * cot) with respect to every array."""
+    def loss(args):
+        outs = ref(*args)
+        outs = outs if isinstance(outs, list) else [outs]
+        return sum(float(np.sum(o * c)) for o, c in zip(outs, cot))
+
+    grads = []
+    for index, a in enumerate(arrays):
+        g = np.zeros_like(a)
+        for pos in np.ndindex(a.shape):
+            args = [x.copy() for x in arrays]
+            args[index][pos] += eps
+            up = loss(args)
+            args[index][pos] -= 2 * eps
+            g[pos] = (up - loss(args)) / (2 * eps)
+        grads.append(g)
+    return grads
+
+
+def _tape_grads(fn, inputs, cot):
+    with tf.GradientTape() as tape:
+        for x in inputs:
+            tape.watch(x)
+        outs = fn(*inputs)
+        outs = list(outs) if isinstance(outs, (list, tuple)) else [outs]
+    return tape.gradient(outs, list(inputs), output_gradients=list(cot))
+
+
+_MASK = np.array([[1.0, 0.0, 1.0], [1.0, 1.0, 0.0]])
+
+
+def _lstm_sample(rng):
+    return [rng.uniform(-1.5, 1.5, (2, 3, 8)), rng.uniform(-1, 1, (2, 2)),
+            rng.uniform(-1, 1, (2, 2)), rng.uniform(-1, 1, (2, 8))]
+
+
+def _gru_sample(rng):
+    return [rng.uniform(-1.5, 1.5, (2, 3, 6)), rng.uniform(-1, 1, (2, 2)),
+            rng.uniform(-1, 1, (2, 6)), rng.uniform(-0.5, 0.5, (6,))]
+
+
+def _lstm_cot(rng):
+    return [rng.uniform(-1, 1, (2, 3, 2)), rng.uniform(-1, 1, (2, 3, 2))]
+
+
+def _lstm_grad_fn(mask, go_backwards):
+    def fn(xw, h0, c0, k, g1, g2):
+        m = None if mask is None else tf.constant(mask.astype(xw.dtype.name))
+        return _tape_grads(lambda *a: nn.lstm_sequence(*a, mask=m, go_backwards=go_backwards),
+                           [xw, h0, c0, k], [g1, g2])
+    return fn
+
+
+def _lstm_grad_ref(mask, go_backwards):
+    return lambda xw, h0, c0, k, g1, g2: _fd_grads(
+        lambda *a: _ref_lstm(*a, mask=mask, go_backwards=go_backwards), [xw, h0, c0, k],
+        [g1, g2])
+
+
+def _gru_grad_fn(mask, reset_after, go_backwards):
+    def fn(xw, h0, k, bias, g):
+        m = None if mask is None else tf.constant(mask.astype(xw.dtype.name))
+        return _tape_grads(lambda *a: nn.gru_sequence(*a, mask=m, reset_after=reset_after,
+                                                      go_backwards=go_backwards),
+                           [xw, h0, k, bias], [g])
+    return fn
+
+
+def _gru_grad_ref(mask, reset_after, go_backwards):
+    def ref(xw, h0, k, bias, g):
+        grads = _fd_grads(lambda *a: _ref_gru(*a, mask=mask, reset_after=reset_after,
+                                              go_backwards=go_backwards),
+                          [xw, h0, k, bias], [g])
+        if not reset_after:
+            grads[3] = np.zeros_like(bias)  # the recurrent bias is unused before the reset
+        return grads
+    return ref
+
+
+_RNN_TOL = {"rtol": 1e-5, "atol": 1e-6}
+_RNN = [
+    Row("nn_lstm_sequence", lambda xw, h, c, k: list(nn.lstm_sequence(xw, h, c, k)),
+        _ref_lstm, _lstm_sample),
+    Row("nn_lstm_sequence_masked_backwards",
+        lambda xw, h, c, k: list(nn.lstm_sequence(
+            xw, h, c, k, mask=tf.constant(_MASK.astype(xw.dtype.name)), go_backwards=True)),
+        lambda xw, h, c, k: _ref_lstm(xw, h, c, k, _MASK, True), _lstm_sample),
+    Row("nn_gru_sequence", lambda xw, h, k, b: nn.gru_sequence(xw, h, k, b),
+        _ref_gru, _gru_sample),
+    Row("nn_gru_sequence_reset_before_masked",
+        lambda xw, h, k, b: nn.gru_sequence(
+            xw, h, k, b, mask=tf.constant(_MASK > 0), reset_after=False),
+        lambda xw, h, k, b: _ref_gru(xw, h, k, b, _MASK, False), _gru_sample, grad=(0, 1, 2)),
+    Row("nn_gru_sequence_backwards_masked",
+        lambda xw, h, k, b: nn.gru_sequence(
+            xw, h, k, b, mask=tf.constant(_MASK.astype(xw.dtype.name)), go_backwards=True),
+        lambda xw, h, k, b: _ref_gru(xw, h, k, b, _MASK, True, True), _gru_sample),
+    Row("nn_lstm_sequence_grad", _lstm_grad_fn(None, False), _lstm_grad_ref(None, False),
+        combine(_lstm_sample, _lstm_cot), grad=(), **_RNN_TOL),
+    Row("nn_lstm_sequence_grad_masked_backwards", _lstm_grad_fn(_MASK, True),
+        _lstm_grad_ref(_MASK, True), combine(_lstm_sample, _lstm_cot), grad=(), **_RNN_TOL),
+    Row("nn_gru_sequence_grad", _gru_grad_fn(None, True, False),
+        _gru_grad_ref(None, True, False),
+        combine(_gru_sample, lambda rng: [rng.uniform(-1, 1, (2, 3, 2))]), grad=(), **_RNN_TOL),
+    Row("nn_gru_sequence_grad_reset_before_masked_backwards", _gru_grad_fn(_MASK, False, True),
+        _gru_grad_ref(_MASK, False, True),
+        combine(_gru_sample, lambda rng: [rng.uniform(-1, 1, (2, 3, 2))]), grad=(), **_RNN_TOL),
+]
+
+ROWS += _RNN

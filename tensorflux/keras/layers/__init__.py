@@ -71,3 +71,74 @@ __all__ += [
     "Subtract", "add", "average", "concatenate", "dot", "maximum", "minimum", "multiply",
     "subtract",
 ]
+
+# ---- convolution, pooling, padding/cropping/upsampling (helper "conv")
+from tensorflux.keras.layers import convolutional as _convolutional  # noqa: E402
+from tensorflux.keras.layers import pooling as _pooling  # noqa: E402
+from tensorflux.keras.layers.convolutional import (  # noqa: E402
+    Conv1D,
+    Conv1DTranspose,
+    Conv2D,
+    Conv2DTranspose,
+    Conv3D,
+    DepthwiseConv2D,
+    SeparableConv1D,
+    SeparableConv2D,
+)
+from tensorflux.keras.layers.pooling import (  # noqa: E402
+    AveragePooling1D,
+    AveragePooling2D,
+    AveragePooling3D,
+    AvgPool1D,
+    AvgPool2D,
+    AvgPool3D,
+    GlobalAveragePooling1D,
+    GlobalAveragePooling2D,
+    GlobalAveragePooling3D,
+    GlobalAvgPool1D,
+    GlobalAvgPool2D,
+    GlobalAvgPool3D,
+    GlobalMaxPool1D,
+    GlobalMaxPool2D,
+    GlobalMaxPool3D,
+    GlobalMaxPooling1D,
+    GlobalMaxPooling2D,
+    GlobalMaxPooling3D,
+    MaxPool1D,
+    MaxPool2D,
+    MaxPool3D,
+    MaxPooling1D,
+    MaxPooling2D,
+    MaxPooling3D,
+)
+from tensorflux.keras.layers.reshaping import (  # noqa: E402
+    Cropping1D,
+    Cropping2D,
+    UpSampling1D,
+    UpSampling2D,
+    ZeroPadding1D,
+    ZeroPadding2D,
+)
+
+__all__ += _convolutional.__all__ + _pooling.__all__ + [
+    "Cropping1D", "Cropping2D", "UpSampling1D", "UpSampling2D", "ZeroPadding1D",
+    "ZeroPadding2D",
+]
+
+# ---- recurrent layers (helper "rnn")
+from tensorflux.keras.layers.rnn import (  # noqa: E402
+    GRU,
+    LSTM,
+    RNN,
+    Bidirectional,
+    ConvLSTM2D,
+    GRUCell,
+    LSTMCell,
+    SimpleRNN,
+    SimpleRNNCell,
+    StackedRNNCells,
+    TimeDistributed,
+)
+
+__all__ += ["Bidirectional", "ConvLSTM2D", "GRU", "GRUCell", "LSTM", "LSTMCell", "RNN",
+            "SimpleRNN", "SimpleRNNCell", "StackedRNNCells", "TimeDistributed"]

@@ -6,7 +6,8 @@ from tensorflux.keras import backend
 from tensorflux.keras.engine.keras_tensor import trace_state
 from tensorflux.keras.layers.base import InputSpec, Layer, _describe, _format_shape
 
-__all__ = ["Flatten", "Permute", "RepeatVector", "Reshape"]
+__all__ = ["Cropping1D", "Cropping2D", "Flatten", "Permute", "RepeatVector", "Reshape",
+           "UpSampling1D", "UpSampling2D", "ZeroPadding1D", "ZeroPadding2D"]
 
 
 def _tf():
@@ -196,3 +197,245 @@ class RepeatVector(Layer):
 
     def get_config(self):
         return {**super().get_config(), "n": self.n}
+
+
+# ---------------------------------------------------------------------- padding, cropping and
+# upsampling (helper "conv"): ZeroPadding1D/2D, Cropping1D/2D, UpSampling1D/2D.
+def _pairs(owner, value, what):
+    """An int, 2 ints (symmetric per dimension) or 2 pairs, as ((a, b), (c, d))."""
+    from tensorflux.keras.layers.convolutional import standardize_tuple
+
+    if isinstance(value, int) and not isinstance(value, bool):
+        if value < 0:
+            raise ValueError(f"{owner}: `{what}` cannot be negative. Received: {what}={value}.")
+        return ((value, value), (value, value))
+    if not hasattr(value, "__len__") or len(value) != 2:
+        raise ValueError(f"{owner}: `{what}` should be either an int, a tuple of 2 ints or a "
+                         f"tuple of 2 tuples of 2 ints. Received: {what}={value}.")
+    return (standardize_tuple(value[0], 2, f"1st entry of {what}", allow_zero=True),
+            standardize_tuple(value[1], 2, f"2nd entry of {what}", allow_zero=True))
+
+
+def _spatial_axes(data_format, rank):
+    return list(range(2, rank + 2)) if data_format == "channels_first" else list(
+        range(1, rank + 1))
+
+
+class ZeroPadding1D(Layer):
+    """Pads the steps dimension with zeros: `padding` an int or (before, after).
+
+    >>> import tensorflux as tf
+    >>> from tensorflux import keras
+    >>> keras.layers.ZeroPadding1D((1, 2))(tf.ones((1, 2, 1))).numpy().ravel().tolist()
+    [0.0, 1.0, 1.0, 0.0, 0.0]
+    """
+
+    def __init__(self, padding=1, data_format=None, **kwargs):
+        from tensorflux.keras.layers.convolutional import standardize_tuple
+
+        super().__init__(**kwargs)
+        self.data_format = _standardize_data_format(data_format)
+        self.padding = standardize_tuple(padding, 2, "padding", allow_zero=True)
+        self.input_spec = InputSpec(ndim=3)
+        self.built = True
+
+    def call(self, inputs):
+        pads = [[0, 0], [0, 0], [0, 0]]
+        pads[_spatial_axes(self.data_format, 1)[0]] = list(self.padding)
+        return _tf().pad(inputs, pads)
+
+    def get_config(self):
+        return {**super().get_config(), "padding": self.padding,
+                "data_format": self.data_format}
+
+
+class ZeroPadding2D(Layer):
+    """Pads height and width with zeros: `padding` an int, (h, w) or ((top, bottom),
+    (left, right)).
+
+    >>> import tensorflux as tf
+    >>> from tensorflux import keras
+    >>> keras.layers.ZeroPadding2D(((1, 0), (2, 1)))(tf.ones((1, 2, 2, 3))).shape
+    TensorShape([1, 3, 5, 3])
+    """
+
+    def __init__(self, padding=(1, 1), data_format=None, **kwargs):
+        super().__init__(**kwargs)
+        self.data_format = _standardize_data_format(data_format)
+        self.padding = _pairs(_describe(self), padding, "padding")
+        self.input_spec = InputSpec(ndim=4)
+        self.built = True
+
+    def call(self, inputs):
+        pads = [[0, 0]] * 4
+        for axis, pair in zip(_spatial_axes(self.data_format, 2), self.padding):
+            pads[axis] = list(pair)
+        return _tf().pad(inputs, pads)
+
+    def get_config(self):
+        return {**super().get_config(), "padding": self.padding,
+                "data_format": self.data_format}
+
+
+def _crop(layer, inputs, axes, cropping):
+    shape = tuple(inputs.shape)
+    index = [slice(None)] * len(shape)
+    for axis, (before, after) in zip(axes, cropping):
+        size = shape[axis]
+        if size is not None and before + after >= size:
+            raise ValueError(f"{_describe(layer)}: `cropping` {layer.cropping} must leave at "
+                             f"least one element, received input shape "
+                             f"{_format_shape(shape)}")
+        index[axis] = slice(before, None if after == 0 else -after)
+    return inputs[tuple(index)]
+
+
+class Cropping1D(Layer):
+    """Crops (before, after) steps from the steps dimension (axis 1).
+
+    >>> import tensorflux as tf
+    >>> from tensorflux import keras
+    >>> x = tf.reshape(tf.range(5.0), (1, 5, 1))
+    >>> keras.layers.Cropping1D((1, 2))(x).numpy().ravel().tolist()
+    [1.0, 2.0]
+    """
+
+    def __init__(self, cropping=(1, 1), **kwargs):
+        from tensorflux.keras.layers.convolutional import standardize_tuple
+
+        super().__init__(**kwargs)
+        self.cropping = standardize_tuple(cropping, 2, "cropping", allow_zero=True)
+        self.input_spec = InputSpec(ndim=3)
+        self.built = True
+
+    def call(self, inputs):
+        return _crop(self, inputs, [1], [self.cropping])
+
+    def get_config(self):
+        return {**super().get_config(), "cropping": self.cropping}
+
+
+class Cropping2D(Layer):
+    """Crops height and width: `cropping` an int, (h, w) or ((top, bottom), (left, right)).
+
+    >>> import tensorflux as tf
+    >>> from tensorflux import keras
+    >>> keras.layers.Cropping2D(((1, 0), (0, 2)))(tf.ones((1, 4, 5, 3))).shape
+    TensorShape([1, 3, 3, 3])
+    """
+
+    def __init__(self, cropping=((0, 0), (0, 0)), data_format=None, **kwargs):
+        super().__init__(**kwargs)
+        self.data_format = _standardize_data_format(data_format)
+        self.cropping = _pairs(_describe(self), cropping, "cropping")
+        self.input_spec = InputSpec(ndim=4)
+        self.built = True
+
+    def call(self, inputs):
+        return _crop(self, inputs, _spatial_axes(self.data_format, 2), self.cropping)
+
+    def get_config(self):
+        return {**super().get_config(), "cropping": self.cropping,
+                "data_format": self.data_format}
+
+
+def _repeat_axis(layer, x, size, axis):
+    """Each element along `axis` repeated `size` times (tf.repeat needs the whole shape
+    known; here only the batch may be unknown, as on a symbolic Keras input)."""
+    tf = _tf()
+    shape = list(_static_shape(x))
+    if any(d is None for d in shape[1:]):
+        raise ValueError(f"{_describe(layer)} needs the non-batch dimensions of its input, "
+                         f"received shape {_format_shape(shape)}")
+    multiples = [1] * (len(shape) + 1)
+    multiples[axis + 1] = size
+    tiled = tf.tile(tf.expand_dims(x, axis + 1), multiples)
+    shape[axis] *= size
+    return _reshape(layer, tiled, [None] + shape[1:])
+
+
+class UpSampling1D(Layer):
+    """Repeats each step `size` times.
+
+    >>> import tensorflux as tf
+    >>> from tensorflux import keras
+    >>> keras.layers.UpSampling1D(2)(tf.constant([[[1.0], [2.0]]])).numpy().ravel().tolist()
+    [1.0, 1.0, 2.0, 2.0]
+    """
+
+    def __init__(self, size=2, **kwargs):
+        super().__init__(**kwargs)
+        if not isinstance(size, int) or isinstance(size, bool):
+            raise TypeError(f"Expected an integer value for `size`, got {type(size)}.")
+        if size <= 0:
+            raise ValueError(f"Argument `size` should be a positive integer. Received: "
+                             f"size={size}")
+        self.size = size
+        self.input_spec = InputSpec(ndim=3)
+        self.built = True
+
+    def call(self, inputs):
+        return _repeat_axis(self, inputs, self.size, 1)
+
+    def get_config(self):
+        return {**super().get_config(), "size": self.size}
+
+
+def _bilinear_matrix(size, factor):
+    """(size * factor, size) weights of half-pixel-centre bilinear upsampling (TF's resize
+    without antialiasing), as plain Python rows."""
+    rows = []
+    for out in range(size * factor):
+        centre = min(max((out + 0.5) / factor - 0.5, 0.0), size - 1.0)
+        low = int(centre)
+        high = min(low + 1, size - 1)
+        row = [0.0] * size
+        row[low] += 1.0 - (centre - low)
+        row[high] += centre - low
+        rows.append(row)
+    return rows
+
+
+class UpSampling2D(Layer):
+    """Upsamples height and width by `size`: 'nearest' repeats rows and columns, 'bilinear'
+    interpolates with half-pixel centres (as keras.ops.image.resize).
+
+    >>> import tensorflux as tf
+    >>> from tensorflux import keras
+    >>> keras.layers.UpSampling2D((2, 3))(tf.ones((1, 2, 2, 1))).shape
+    TensorShape([1, 4, 6, 1])
+    """
+
+    def __init__(self, size=(2, 2), data_format=None, interpolation="nearest", **kwargs):
+        from tensorflux.keras.layers.convolutional import standardize_tuple
+
+        super().__init__(**kwargs)
+        self.data_format = _standardize_data_format(data_format)
+        self.size = standardize_tuple(size, 2, "size")
+        self.interpolation = interpolation.lower()
+        if self.interpolation not in ("nearest", "bilinear"):
+            raise NotImplementedError(
+                f"{_describe(self)}: interpolation={interpolation!r} is not supported by "
+                "tensorflux yet; use 'nearest' or 'bilinear'.")
+        self.input_spec = InputSpec(ndim=4)
+        self.built = True
+
+    def call(self, inputs):
+        tf = _tf()
+        h_axis, w_axis = _spatial_axes(self.data_format, 2)
+        if self.interpolation == "nearest":
+            x = _repeat_axis(self, inputs, self.size[0], h_axis)
+            return _repeat_axis(self, x, self.size[1], w_axis)
+        shape = tuple(inputs.shape)
+        if shape[h_axis] is None or shape[w_axis] is None:
+            raise ValueError(f"{_describe(self)}: bilinear upsampling needs the spatial size, "
+                             f"received shape {_format_shape(shape)}")
+        rows = tf.constant(_bilinear_matrix(shape[h_axis], self.size[0]), dtype=inputs.dtype)
+        cols = tf.constant(_bilinear_matrix(shape[w_axis], self.size[1]), dtype=inputs.dtype)
+        if self.data_format == "channels_first":
+            return tf.einsum("ih,nchw,jw->ncij", rows, inputs, cols)
+        return tf.einsum("ih,nhwc,jw->nijc", rows, inputs, cols)
+
+    def get_config(self):
+        return {**super().get_config(), "size": self.size, "data_format": self.data_format,
+                "interpolation": self.interpolation}

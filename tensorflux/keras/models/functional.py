@@ -241,8 +241,11 @@ class Functional(Model):
         shape = shape_of(x)
         if spec.shape is None or shape is None:
             return
+        # Keras checks inputs against shape_with_no_batch_size: a model first built on a batch
+        # of 32 (a deferred Sequential) must still take the last, partial batch.
         bad = len(shape) != len(spec.shape) or any(
-            a is not None and b is not None and a != b for a, b in zip(spec.shape, shape))
+            a is not None and b is not None and a != b
+            for a, b in zip(spec.shape[1:], shape[1:]))
         if bad:
             raise ValueError(f"Functional '{self.name}' expected an input of shape "
                              f"{_format_shape(spec.shape)} for input '{spec.name}', received "
@@ -255,15 +258,44 @@ class Functional(Model):
         def fill(x):
             return values[id(x)] if isinstance(x, KerasTensor) else x
 
+        # Keras masks (Embedding(mask_zero=True), Masking) ride on the symbolic tensors;
+        # their values are computed here, only along the paths where the graph has them.
+        masks = {}
+        if mask is not None:
+            for kt, value in zip(self._inputs, tree.flatten(mask)):
+                if value is not None:
+                    masks[id(kt)] = value
         for node in self._run_order:
             if any(id(x) not in values for x in node.input_tensors):
                 continue
             args = tree.map_structure(fill, node.call_args)
             kwargs = tree.map_structure(fill, node.call_kwargs)
-            outputs = node.operation(*args, **kwargs)
-            for kt, value in zip(node.output_tensors, tree.flatten(outputs)):
+            first = node.call_args[0] if node.call_args else None
+            in_mask = masks.get(id(first)) if isinstance(first, KerasTensor) else None
+            operation = node.operation
+            if in_mask is not None and kwargs.get("mask") is None and \
+                    getattr(operation, "_call_has_mask_arg", False):
+                kwargs["mask"] = in_mask
+            outputs = operation(*args, **kwargs)
+            flat_outputs = tree.flatten(outputs)
+            for kt, value in zip(node.output_tensors, flat_outputs):
                 values[id(kt)] = value
+            if any(kt._keras_mask is not None for kt in node.output_tensors):
+                self._propagate_masks(node, args, kwargs, in_mask, masks)
         return tree.map_structure(lambda x: values[id(x)], self._outputs_struct)
+
+    @staticmethod
+    def _propagate_masks(node, args, kwargs, in_mask, masks):
+        operation = node.operation
+        if not getattr(operation, "supports_masking", False):
+            return
+        first = args[0] if args else None
+        out_masks = operation.compute_mask(first, kwargs.get("mask", in_mask))
+        if out_masks is None:
+            return
+        for kt, value in zip(node.output_tensors, tree.flatten(out_masks)):
+            if value is not None and kt._keras_mask is not None:
+                masks[id(kt)] = value
 
     def compute_output_shape(self, input_shape):
         return tree.map_structure(lambda x: x.shape, self._outputs_struct)

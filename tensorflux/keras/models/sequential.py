@@ -126,8 +126,9 @@ class Sequential(Model):
             if layer._call_has_training_arg and training is not None:
                 kwargs["training"] = training
             outputs = layer(inputs, **kwargs)
+            # Keras masks (Embedding(mask_zero=True), Masking) flow to the next layer.
+            mask = layer.compute_mask(inputs, mask) if layer.supports_masking else None
             inputs = outputs
-            mask = None
         return outputs
 
     def _maybe_build(self, args, kwargs, first):

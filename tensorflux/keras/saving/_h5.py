@@ -3,8 +3,8 @@ every dataset's shape and dtype checked against what the model expects before it
 
 import numpy as np
 
-__all__ = ["CorruptFileError", "open_h5_for_reading", "read_dataset", "require_h5py",
-           "safe_child", "safe_group"]
+__all__ = ["CorruptFileError", "config_errors", "open_h5_for_reading", "read_dataset",
+           "require_h5py", "safe_child", "safe_group", "translate_errors"]
 
 # Bytes a single dataset may hold, checked before anything is allocated (checked product of
 # the declared shape times the item size); real weights are far below it.
@@ -206,3 +206,42 @@ def read_string_attribute(obj, name, where):
         raise CorruptFileError(f"Attribute '{where}' should be a string, found "
                                f"{type(value).__name__}.")
     return value
+
+
+class translate_errors:  # noqa: N801 - a context manager
+    """Turns the low-level errors h5py raises on damaged files (KeyError, RuntimeError,
+    OSError...) into CorruptFileError naming the file; ValueErrors pass through."""
+
+    def __init__(self, what):
+        self.what = what
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, kind, error, traceback):
+        if error is None or isinstance(error, ValueError):
+            return False
+        if isinstance(error, (KeyError, RuntimeError, OSError, TypeError, AttributeError,
+                              IndexError, SystemError)) and \
+                not isinstance(error, FileNotFoundError):
+            raise CorruptFileError(f"Cannot read {self.what}: the file is truncated or "
+                                   f"corrupt ({type(error).__name__}: {error}).") from error
+        return False
+
+
+class config_errors:  # noqa: N801 - a context manager
+    """Rebuilding a model from a damaged config: lookups that fail deep in the engine
+    (KeyError, IndexError, AttributeError, RecursionError) become one ValueError naming the
+    file. TypeErrors (Keras's "Could not locate class ...") pass through."""
+
+    def __init__(self, what):
+        self.what = what
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, kind, error, traceback):
+        if isinstance(error, (KeyError, IndexError, AttributeError, RecursionError)):
+            raise CorruptFileError(f"Invalid model config in {self.what}: "
+                                   f"{type(error).__name__}: {error}") from error
+        return False

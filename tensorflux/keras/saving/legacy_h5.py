@@ -210,8 +210,9 @@ def load_weights_from_hdf5(model, filepath, by_name=False, skip_mismatch=False):
         raise FileNotFoundError(f"No such file: {filepath}")
     h5file = _h5.open_h5_for_reading(filepath, filepath)
     try:
-        pending = read_legacy_weights(model, _weights_root(h5file), by_name=by_name,
-                                      skip_mismatch=skip_mismatch)
+        with _h5.translate_errors(filepath):
+            pending = read_legacy_weights(model, _weights_root(h5file), by_name=by_name,
+                                          skip_mismatch=skip_mismatch)
     finally:
         h5file.close()
     assign_all(pending)
@@ -273,7 +274,8 @@ def load_model_from_hdf5(filepath, custom_objects=None, compile=True,  # noqa: A
         raise FileNotFoundError(f"No such file: {filepath}")
     h5file = _h5.open_h5_for_reading(filepath, filepath)
     try:
-        raw = _h5.read_string_attribute(h5file, "model_config", "model_config")
+        with _h5.translate_errors(filepath):
+            raw = _h5.read_string_attribute(h5file, "model_config", "model_config")
         if raw is None:
             raise ValueError(f"No model config found in the file at {filepath}.")
         if len(raw) > _MAX_CONFIG_CHARS:
@@ -285,18 +287,17 @@ def load_model_from_hdf5(filepath, custom_objects=None, compile=True,  # noqa: A
                 from error
         if not isinstance(config, dict) or "class_name" not in config:
             raise CorruptFileError(f"{filepath}: model_config is not a model config.")
-        with SafeModeScope(safe_mode), CustomObjectScope(custom_objects or {}):
-            try:
-                model = deserialize_keras_object(config, custom_objects=custom_objects,
-                                                 safe_mode=safe_mode)
-            except RecursionError as error:
-                raise CorruptFileError(f"{filepath}: model_config is nested too deeply.") \
-                    from error
+        with SafeModeScope(safe_mode), CustomObjectScope(custom_objects or {}), \
+                _h5.config_errors(f"{filepath} (model_config)"):
+            model = deserialize_keras_object(config, custom_objects=custom_objects,
+                                             safe_mode=safe_mode)
         if not isinstance(model, Layer):
             raise ValueError(f"{filepath}: model_config does not describe a Keras model.")
-        pending = read_legacy_weights(model, _h5.safe_child(h5file, "model_weights",
-                                                            "model_weights") or h5file)
-        training = _h5.read_string_attribute(h5file, "training_config", "training_config")
+        with _h5.translate_errors(filepath):
+            pending = read_legacy_weights(model, _h5.safe_child(h5file, "model_weights",
+                                                                "model_weights") or h5file)
+            training = _h5.read_string_attribute(h5file, "training_config",
+                                                 "training_config")
         optimizer_weights = None
         if compile and training is not None:
             try:
@@ -312,7 +313,8 @@ def load_model_from_hdf5(filepath, custom_objects=None, compile=True,  # noqa: A
                 warnings.warn(f"{filepath}: the training configuration could not be applied "
                               f"({error}); the model is returned uncompiled.", stacklevel=2)
             else:
-                optimizer_weights = _read_optimizer_weights(model, h5file, filepath)
+                with _h5.translate_errors(filepath):
+                    optimizer_weights = _read_optimizer_weights(model, h5file, filepath)
         assign_all(pending)
         if optimizer_weights:
             model.optimizer.set_weights(optimizer_weights)

@@ -18,7 +18,18 @@ def _proceed(filepath, overwrite):
 
 
 def save_model(model, filepath, overwrite=True, zipped=None, **kwargs):
-    """Saves `model` to `x.keras` (Keras 3 zip) or `x.h5` (legacy tf.keras HDF5)."""
+    """Saves `model` to `x.keras` (Keras 3 zip) or `x.h5` (legacy tf.keras HDF5); the file
+    is written next to the target and renamed over it, so a crash never leaves it torn.
+
+    >>> import os, tempfile
+    >>> from tensorflux import keras
+    >>> model = keras.Sequential([keras.Input((2,)), keras.layers.Dense(1)])
+    >>> path = os.path.join(tempfile.mkdtemp(), "model.keras")
+    >>> keras.saving.save_model(model, path)
+    >>> loaded = keras.saving.load_model(path)
+    >>> [w.shape for w in loaded.get_weights()]
+    [(2, 1), (1,)]
+    """
     filepath = os.fspath(filepath)
     include_optimizer = kwargs.pop("include_optimizer", True)
     kwargs.pop("save_format", None)

@@ -226,6 +226,11 @@ def read_weights_h5(model, h5file, skip_mismatch=False, where="the weights file"
         label = getattr(obj, "name", path or "model")
         if not variables:
             continue
+        if _is_optimizer(obj) and len(keys) < len(variables) and \
+                len(keys) == _unbuilt_optimizer_count(obj):
+            # Saved before its first step (only iterations and learning_rate exist yet):
+            # restore those and keep the fresh slots, instead of Keras's warning.
+            variables = variables[:len(keys)]
         if len(keys) != len(variables):
             message = (f"{'Optimizer' if _is_optimizer(obj) else 'Layer'} '{label}' expected "
                        f"{len(variables)} variables, but received {len(keys)} variables "
@@ -247,6 +252,12 @@ def read_weights_h5(model, h5file, skip_mismatch=False, where="the weights file"
             raise
         pending.extend(zip(variables, arrays))
     return pending
+
+
+def _unbuilt_optimizer_count(optimizer):
+    from tensorflux.variable import Variable
+
+    return 1 + isinstance(getattr(optimizer, "_learning_rate", None), Variable)
 
 
 def _group_keys(group, where):
@@ -293,7 +304,9 @@ def _load_weights_file(model, path, skip_mismatch, label):
         raise FileNotFoundError(f"No such file: {label}")
     h5file = _h5.open_h5_for_reading(path, label)
     try:
-        pending = read_weights_h5(model, h5file, skip_mismatch=skip_mismatch, where=label)
+        with _h5.translate_errors(label):
+            pending = read_weights_h5(model, h5file, skip_mismatch=skip_mismatch,
+                                      where=label)
     finally:
         h5file.close()
     assign_all(pending)
@@ -498,17 +511,15 @@ def load_model(filepath, custom_objects=None, compile=True, safe_mode=True):  # 
         with _extracted_weights(archive, filepath) as weights_path:
             h5file = _h5.open_h5_for_reading(weights_path, f"{filepath}/model.weights.h5")
             try:
-                with SafeModeScope(safe_mode), CustomObjectScope(custom_objects or {}):
-                    try:
-                        model = deserialize_keras_object(config, custom_objects=custom_objects,
-                                                         safe_mode=safe_mode)
-                    except RecursionError as error:
-                        raise CorruptFileError(f"{filepath}: config.json is nested too "
-                                               "deeply.") from error
+                with SafeModeScope(safe_mode), CustomObjectScope(custom_objects or {}), \
+                        _h5.config_errors(f"{filepath} (config.json)"):
+                    model = deserialize_keras_object(config, custom_objects=custom_objects,
+                                                     safe_mode=safe_mode)
                 if not isinstance(model, Layer):
                     raise ValueError(f"{filepath}: config.json does not describe a Keras "
                                      f"model or layer (got {type(model).__name__}).")
-                pending = read_weights_h5(model, h5file, where=filepath)
+                with _h5.translate_errors(filepath):
+                    pending = read_weights_h5(model, h5file, where=filepath)
             finally:
                 h5file.close()
     assign_all(pending)

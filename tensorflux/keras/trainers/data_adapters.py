@@ -9,7 +9,7 @@ import warnings
 import tensorflux as tf
 
 __all__ = [
-    "ArrayDataAdapter", "DataAdapter", "EpochIterator", "GeneratorDataAdapter",
+    "ArrayDataAdapter", "DataAdapter", "DatasetAdapter", "EpochIterator", "GeneratorDataAdapter",
     "PyDatasetAdapter", "class_weight_to_sample_weights", "get_data_adapter",
     "pack_x_y_sample_weight", "register_data_adapter", "train_validation_split",
     "unpack_x_y_sample_weight",
@@ -310,11 +310,17 @@ class GeneratorDataAdapter(DataAdapter):
 class PyDatasetAdapter(DataAdapter):
     """A keras.utils.PyDataset (`__len__` + `__getitem__`); `shuffle` permutes batch order.
 
-    Batches are produced in this thread: `workers`/`use_multiprocessing` are accepted and
-    ignored.
+    With `workers > 1` a pool of threads fetches up to `max_queue_size` batches ahead, handed
+    out in order; `use_multiprocessing=True` is refused (it would need pickling the dataset).
     """
 
     def __init__(self, dataset, class_weight=None, shuffle=False):
+        if getattr(dataset, "use_multiprocessing", False):
+            raise NotImplementedError(
+                "PyDataset(use_multiprocessing=True) is not supported by tensorflux: its "
+                "workers are threads in this process (multiprocessing would need to pickle the "
+                "dataset). Pass use_multiprocessing=False and workers=N: threads overlap file "
+                "I/O and NumPy work, which release the GIL.")
         self._dataset = dataset
         self._class_weight = class_weight
         self._shuffle = shuffle
@@ -347,6 +353,14 @@ class PyDatasetAdapter(DataAdapter):
         order = list(range(size))
         if self._shuffle:
             order = [int(i) for i in tf.random.shuffle(tf.range(size)).numpy().tolist()]
+        workers = int(getattr(self._dataset, "workers", 1) or 1)
+        if workers > 1:
+            from tensorflux.data._threads import parallel_map_iterator
+
+            ahead = max(workers, int(getattr(self._dataset, "max_queue_size", 10) or 1))
+            yield from parallel_map_iterator(iter(order), self._batch, workers,
+                                             in_flight=ahead)
+            return
         for index in order:
             yield self._batch(index)
 
@@ -378,6 +392,64 @@ def register_data_adapter(predicate, factory):
     """Plugs in a new input kind: `factory(x, y, sample_weight, batch_size, steps_per_epoch,
     shuffle, class_weight)` is used for every `x` where `predicate(x)` is true."""
     _REGISTERED.append((predicate, factory))
+
+
+class DatasetAdapter(DataAdapter):
+    """A tensorflux.data.Dataset of batches (`x`, `(x, y)` or `(x, y, sample_weight)`).
+
+    The dataset is iterated as it is: `shuffle` does not apply (shuffle the dataset), and its
+    cardinality gives the number of batches when known.
+    """
+
+    def __init__(self, dataset, class_weight=None):
+        self._dataset = dataset
+        self._class_weight = class_weight
+
+    @property
+    def num_batches(self):
+        size = int(self._dataset.cardinality())
+        return size if size >= 0 else None
+
+    def _convert(self, batch):
+        if self._class_weight is not None:
+            x, y, sample_weight = unpack_x_y_sample_weight(batch)
+            if sample_weight is None and y is not None:
+                batch = (x, y, class_weight_to_sample_weights(y, self._class_weight))
+        return _convert_batch(batch)
+
+    def get_iterator(self):
+        iterator = iter(self._dataset)
+        try:
+            for batch in iterator:
+                yield self._convert(batch)
+        finally:
+            iterator.close()
+
+    def peek(self):
+        iterator = iter(self._dataset)
+        try:
+            return self._convert(next(iterator))
+        except StopIteration as error:
+            raise ValueError("The dataset passed as `x` is empty.") from error
+        finally:
+            iterator.close()
+
+
+def _is_tf_dataset(x):
+    module = type(x).__module__ or ""
+    if not module.startswith("tensorflux.data"):
+        return False
+    from tensorflux.data import Dataset
+
+    return isinstance(x, Dataset)
+
+
+def _dataset_adapter(x, y, sample_weight, batch_size, steps_per_epoch, shuffle, class_weight):
+    if y is not None:
+        _raise_unsupported_arg("y", "the targets", "tf.data.Dataset")
+    if sample_weight is not None:
+        _raise_unsupported_arg("sample_weights", "the sample weights", "tf.data.Dataset")
+    return DatasetAdapter(x, class_weight=class_weight)
 
 
 def _is_py_dataset(x):
@@ -427,6 +499,9 @@ def get_data_adapter(x, y=None, sample_weight=None, batch_size=None, steps_per_e
                           "already-shuffled data.", stacklevel=3)
         return GeneratorDataAdapter(x)
     raise ValueError(f"Unrecognized data type: x={x} (of type {type(x)})")
+
+
+register_data_adapter(_is_tf_dataset, _dataset_adapter)
 
 
 # ------------------------------------------------------------------ epochs

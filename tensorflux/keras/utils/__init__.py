@@ -1,20 +1,30 @@
-"""keras.utils: Progbar, PyDataset, set_random_seed and the x/y/sample_weight packing helpers."""
+"""keras.utils: Progbar, PyDataset, set_random_seed, the x/y/sample_weight packing helpers,
+array helpers (to_categorical, normalize, pad_sequences), dataset builders and plot_model."""
 
 import random
 import sys
 
+from tensorflux.keras.utils.dataset_utils import (
+    image_dataset_from_directory,
+    split_dataset,
+    text_dataset_from_directory,
+)
 from tensorflux.keras.utils.io_utils import (
     disable_interactive_logging,
     enable_interactive_logging,
     is_interactive_logging_enabled,
 )
+from tensorflux.keras.utils.model_visualization import model_to_dot, plot_model
+from tensorflux.keras.utils.numerical_utils import normalize, to_categorical
 from tensorflux.keras.utils.progbar import Progbar
 from tensorflux.keras.utils.py_dataset import PyDataset
+from tensorflux.keras.utils.sequence_utils import pad_sequences
 
 __all__ = [
     "Progbar", "PyDataset", "disable_interactive_logging", "enable_interactive_logging",
-    "is_interactive_logging_enabled", "pack_x_y_sample_weight", "set_random_seed",
-    "unpack_x_y_sample_weight",
+    "image_dataset_from_directory", "is_interactive_logging_enabled", "model_to_dot",
+    "normalize", "pack_x_y_sample_weight", "pad_sequences", "plot_model", "set_random_seed",
+    "split_dataset", "text_dataset_from_directory", "to_categorical", "unpack_x_y_sample_weight",
 ]
 
 

@@ -8,8 +8,9 @@ class PyDataset:
     """A dataset of batches: subclass it, call `super().__init__(**kwargs)`, and implement
     `__getitem__(index)` (a batch: `x`, `(x, y)` or `(x, y, sample_weight)`) and `__len__`.
 
-    tensorflux produces the batches in the calling thread: `workers`, `use_multiprocessing`
-    and `max_queue_size` are stored for compatibility only.
+    With `workers > 1`, fit/evaluate/predict fetch batches in that many threads, up to
+    `max_queue_size` ahead, in order; `use_multiprocessing=True` is not supported (fit raises
+    NotImplementedError): tensorflux never pickles a dataset into other processes.
 
     >>> from tensorflux.keras.utils import PyDataset
     >>> class Two(PyDataset):

@@ -1,0 +1,15 @@
+"""tf.data: input pipelines (Dataset, its iterators and specs) and tf.data.experimental."""
+
+from tensorflux.data import experimental
+from tensorflux.data.dataset import (
+    AUTOTUNE,
+    INFINITE_CARDINALITY,
+    UNKNOWN_CARDINALITY,
+    Dataset,
+    DatasetSpec,
+    Iterator,
+    Options,
+)
+
+__all__ = ["AUTOTUNE", "INFINITE_CARDINALITY", "UNKNOWN_CARDINALITY", "Dataset", "DatasetSpec",
+           "Iterator", "Options", "experimental"]

@@ -1,0 +1,127 @@
+"""Nested element structures of tf.data (tuples, namedtuples, dicts) and their leaves.
+
+Inside a pipeline a leaf is a host NumPy array (or a Dataset, for `window`); user functions
+see tensorflux Tensors. Lists are values, not structure, as in tf.data: `[1, 2]` is one tensor.
+"""
+
+import numpy as np
+
+import tensorflux as tf
+
+__all__ = ["flatten", "map_structure", "pack_as", "same_structure", "spec_of", "to_leaf",
+           "to_numpy_structure", "to_tensor_structure"]
+
+
+def _is_namedtuple(value):
+    return isinstance(value, tuple) and hasattr(value, "_fields")
+
+
+def is_nested(value):
+    return isinstance(value, (tuple, dict))
+
+
+def map_structure(fn, structure):
+    """Applies `fn` to each leaf; tuples, namedtuples and dicts are rebuilt around the results."""
+    if isinstance(structure, dict):
+        return {key: map_structure(fn, structure[key]) for key in structure}
+    if _is_namedtuple(structure):
+        return type(structure)(*[map_structure(fn, v) for v in structure])
+    if isinstance(structure, tuple):
+        return tuple(map_structure(fn, v) for v in structure)
+    return fn(structure)
+
+
+def flatten(structure):
+    """The leaves in order (dict values by insertion order)."""
+    leaves = []
+    map_structure(leaves.append, structure)
+    return leaves
+
+
+def pack_as(structure, leaves):
+    """Rebuilds `structure` with `leaves` (an iterable in flatten's order)."""
+    leaves = iter(leaves)
+    return map_structure(lambda _: next(leaves), structure)
+
+
+def same_structure(a, b):
+    """Whether two structures have the same nesting, keys and number of leaves."""
+    if isinstance(a, dict) or isinstance(b, dict):
+        return (isinstance(a, dict) and isinstance(b, dict) and list(a) == list(b)
+                and all(same_structure(a[k], b[k]) for k in a))
+    if isinstance(a, tuple) or isinstance(b, tuple):
+        return (isinstance(a, tuple) and isinstance(b, tuple) and len(a) == len(b)
+                and all(same_structure(x, y) for x, y in zip(a, b)))
+    return True
+
+
+def _is_dataset(value):
+    from tensorflux.data.dataset import Dataset
+
+    return isinstance(value, Dataset)
+
+
+def to_leaf(value, dtype=None):
+    """One leaf as a host NumPy array, with TensorFlow's conversion rules (Python floats are
+    float32, ints int32, strings bytes objects); Datasets stay Datasets."""
+    if isinstance(value, np.ndarray) and value.dtype.kind in "biufc?" and dtype is None:
+        return value
+    if tf.is_tensor(value):
+        if dtype is not None and tf.as_dtype(dtype) is not value.dtype:
+            value = tf.cast(value, dtype)
+        return np.asarray(value.numpy())
+    if _is_dataset(value):
+        return value
+    if isinstance(value, np.generic) and dtype is None and value.dtype.kind in "biufc?":
+        return np.asarray(value)
+    if dtype is not None and tf.as_dtype(dtype) is not tf.string:
+        return np.asarray(tf.constant(value, dtype=dtype).numpy())
+    return np.asarray(tf.convert_to_tensor(value).numpy())
+
+
+def to_numpy_structure(value):
+    """A user value (tensors, arrays, Python values, nested) as an element of NumPy leaves;
+    lists returned by map functions become tuples, as tf.data does."""
+    if isinstance(value, list):
+        value = tuple(value)
+    if isinstance(value, dict):
+        return {key: to_numpy_structure(value[key]) for key in value}
+    if _is_namedtuple(value):
+        return type(value)(*[to_numpy_structure(v) for v in value])
+    if isinstance(value, tuple):
+        return tuple(to_numpy_structure(v) for v in value)
+    return to_leaf(value)
+
+
+def to_tensor(leaf):
+    if isinstance(leaf, np.ndarray) or isinstance(leaf, np.generic):
+        return tf.convert_to_tensor(leaf)
+    return leaf
+
+
+def to_tensor_structure(element):
+    return map_structure(to_tensor, element)
+
+
+def spec_of(leaf, drop_first=False):
+    """The TensorSpec (or DatasetSpec) of one leaf; drop_first for the slices of a leaf."""
+    if _is_dataset(leaf):
+        from tensorflux.data.dataset import DatasetSpec
+
+        return DatasetSpec(leaf.element_spec)
+    shape = tuple(leaf.shape)[1:] if drop_first else tuple(leaf.shape)
+    return tf.TensorSpec(shape, dtype_of(leaf))
+
+
+def dtype_of(array):
+    if array.dtype.kind in "OSU":
+        return tf.string
+    return tf.as_dtype(array.dtype)
+
+
+def numpy_dtype(dtype):
+    """The NumPy dtype that holds a tensorflux dtype on the host."""
+    dtype = tf.as_dtype(dtype)
+    if dtype is tf.string:
+        return np.dtype(object)
+    return tf.zeros([0], dtype).numpy().dtype

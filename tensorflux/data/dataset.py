@@ -1,0 +1,1247 @@
+"""tf.data.Dataset: lazy input pipelines (sources, transformations, iterators).
+
+Each Dataset describes a pipeline; `iter(ds)` starts one independent pass over it. Elements
+travel between stages as nested structures of host NumPy arrays and are handed to user
+functions and to the consumer as tensorflux Tensors. Background work (prefetch, parallel map)
+runs in daemon threads with bounded queues; see _threads.py.
+"""
+
+import collections
+import os
+import secrets
+import threading
+
+import numpy as np
+
+import tensorflux as tf
+from tensorflux import errors
+from tensorflux.data import _structure as structure
+from tensorflux.data._threads import parallel_map_iterator, prefetch_iterator
+
+__all__ = ["AUTOTUNE", "INFINITE_CARDINALITY", "UNKNOWN_CARDINALITY", "Dataset", "DatasetSpec",
+           "Iterator", "Options"]
+
+AUTOTUNE = -1
+INFINITE_CARDINALITY = -1
+UNKNOWN_CARDINALITY = -2
+# What AUTOTUNE means for a prefetch buffer: two elements already hide one slow step.
+_AUTOTUNE_PREFETCH = 2
+
+
+def _threads_for(num_parallel_calls):
+    if num_parallel_calls == AUTOTUNE:
+        return os.cpu_count() or 1
+    count = int(num_parallel_calls)
+    if count <= 0:
+        raise errors.InvalidArgumentError(
+            f"num_parallel_calls must be positive or tf.data.AUTOTUNE, received {count}")
+    return count
+
+
+def _positive(op, name, value):
+    value = int(value.numpy()) if tf.is_tensor(value) else int(value)
+    if value <= 0:
+        raise errors.InvalidArgumentError(f"{op}: {name} must be greater than zero, "
+                                          f"received {value}", op)
+    return value
+
+
+def _count(value):
+    return int(value.numpy()) if tf.is_tensor(value) else int(value)
+
+
+def _call_user(fn, element):
+    """Calls a user function on an element, TF-style: a plain tuple is unpacked into
+    positional arguments, anything else is passed as one argument."""
+    args = structure.to_tensor_structure(element)
+    if type(args) is tuple:
+        return fn(*args)
+    return fn(args)
+
+
+class DatasetSpec:
+    """The spec of a Dataset-valued element (as produced by `window`)."""
+
+    def __init__(self, element_spec):
+        self.element_spec = element_spec
+
+    def __eq__(self, other):
+        return isinstance(other, DatasetSpec) and other.element_spec == self.element_spec
+
+    def __hash__(self):
+        return hash(repr(self.element_spec))
+
+    def __repr__(self):
+        return f"DatasetSpec({self.element_spec!r}, TensorShape([]))"
+
+
+class Options:
+    """tf.data.Options: accepted for compatibility; tensorflux pipelines need no tuning."""
+
+    def __init__(self):
+        self.deterministic = None
+        self.experimental_deterministic = None
+
+    def merge(self, options):
+        merged = Options()
+        merged.__dict__.update(self.__dict__)
+        merged.__dict__.update({k: v for k, v in options.__dict__.items() if v is not None})
+        return merged
+
+
+class Iterator:
+    """One pass over a Dataset, yielding tensorflux Tensors; `close()` stops its threads."""
+
+    def __init__(self, dataset, numpy=False):
+        self._dataset = dataset
+        self._source = iter(dataset._iterate())
+        self._numpy = numpy
+
+    @property
+    def element_spec(self):
+        return self._dataset.element_spec
+
+    def __iter__(self):
+        return self
+
+    def __next__(self):
+        if self._source is None:
+            raise StopIteration
+        try:
+            element = next(self._source)
+        except StopIteration:
+            self.close()
+            raise
+        except BaseException:
+            self.close()
+            raise
+        if self._numpy:
+            return structure.map_structure(_numpy_value, element)
+        return structure.to_tensor_structure(element)
+
+    def get_next(self):
+        try:
+            return next(self)
+        except StopIteration:
+            raise errors.OutOfRangeError("End of sequence", "IteratorGetNext") from None
+
+    def next(self):
+        return next(self)
+
+    def close(self):
+        source, self._source = self._source, None
+        close = getattr(source, "close", None)
+        if close is not None:
+            close()
+
+    def __del__(self):
+        self.close()
+
+
+def _numpy_value(leaf):
+    if isinstance(leaf, np.ndarray) and leaf.ndim == 0:
+        return leaf[()]
+    return leaf
+
+
+# ------------------------------------------------------------------ the base class
+
+class Dataset:
+    """A sequence of elements, each a tensor or a nested tuple/dict of tensors.
+
+    >>> import tensorflux as tf
+    >>> from tensorflux import data
+    >>> ds = data.Dataset.range(6).map(lambda x: x * 2).batch(4)
+    >>> [b.numpy().tolist() for b in ds]
+    [[0, 2, 4, 6], [8, 10]]
+    """
+
+    _spec = None
+
+    # -- what subclasses provide
+    def _iterate(self):
+        raise NotImplementedError
+
+    def _cardinality(self):
+        return UNKNOWN_CARDINALITY
+
+    def _compute_spec(self):
+        """The element spec by looking at the first element (for user-function outputs)."""
+        iterator = iter(self._iterate())
+        try:
+            first = next(iterator)
+        except StopIteration:
+            return None
+        finally:
+            close = getattr(iterator, "close", None)
+            if close is not None:
+                close()
+        return structure.map_structure(structure.spec_of, first)
+
+    # -- inspection
+    @property
+    def element_spec(self):
+        """The structure of TensorSpecs that describes one element."""
+        if self._spec is None:
+            self._spec = self._compute_spec()
+        return self._spec
+
+    def cardinality(self):
+        """The number of elements as an int64 scalar: INFINITE (-1) or UNKNOWN (-2) too.
+
+        >>> from tensorflux import data
+        >>> int(data.Dataset.range(5).repeat().cardinality())
+        -1
+        """
+        return tf.constant(self._cardinality(), dtype=tf.int64)
+
+    def __len__(self):
+        length = self._cardinality()
+        if length == INFINITE_CARDINALITY:
+            raise TypeError("The dataset is infinite.")
+        if length == UNKNOWN_CARDINALITY:
+            raise TypeError("The dataset length is unknown.")
+        return length
+
+    def __bool__(self):
+        return True
+
+    def __iter__(self):
+        return Iterator(self)
+
+    def as_numpy_iterator(self):
+        """Iterates over the elements as NumPy values (scalars for rank-0 tensors).
+
+        >>> from tensorflux import data
+        >>> [int(v) for v in data.Dataset.range(3).as_numpy_iterator()]
+        [0, 1, 2]
+        """
+        return Iterator(self, numpy=True)
+
+    def options(self):
+        return getattr(self, "_options", None) or Options()
+
+    def with_options(self, options, name=None):
+        self._options = self.options().merge(options)
+        return self
+
+    def __repr__(self):
+        name = type(self).__name__.lstrip("_")
+        return f"<{name} element_spec={self.element_spec!r}>"
+
+    # -- sources
+    @staticmethod
+    def from_tensor_slices(tensors, name=None):
+        """One element per slice of the first dimension of every component.
+
+        >>> from tensorflux import data
+        >>> [(int(a), b.numpy().decode()) for a, b in
+        ...  data.Dataset.from_tensor_slices(([1, 2], ["a", "b"]))]
+        [(1, 'a'), (2, 'b')]
+        """
+        return _TensorSliceDataset(tensors)
+
+    @staticmethod
+    def from_tensors(tensors, name=None):
+        """A dataset of exactly one element, `tensors`."""
+        return _TensorDataset(tensors)
+
+    @staticmethod
+    def range(*args, output_type=tf.int64, name=None):
+        """range(stop), range(start, stop) or range(start, stop, step), as Python's.
+
+        >>> from tensorflux import data
+        >>> list(data.Dataset.range(1, 8, 3).as_numpy_iterator())
+        [np.int64(1), np.int64(4), np.int64(7)]
+        """
+        return _RangeDataset(*args, output_type=output_type)
+
+    @staticmethod
+    def from_generator(generator, output_types=None, output_shapes=None, args=None,
+                       output_signature=None, name=None):
+        """Elements from `generator()` (a callable), checked against `output_signature`.
+
+        >>> import tensorflux as tf
+        >>> from tensorflux import data
+        >>> def gen():
+        ...     yield 1, [2.0]
+        >>> ds = data.Dataset.from_generator(gen, output_signature=(
+        ...     tf.TensorSpec((), tf.int32), tf.TensorSpec((None,), tf.float32)))
+        >>> [(int(a), b.numpy().tolist()) for a, b in ds]
+        [(1, [2.0])]
+        """
+        return _GeneratorDataset(generator, output_types, output_shapes, args,
+                                 output_signature)
+
+    @staticmethod
+    def zip(*datasets, name=None):
+        """Elements of several datasets side by side (a tuple or dict of datasets)."""
+        if len(datasets) == 1:
+            datasets = datasets[0]
+        return _ZipDataset(datasets)
+
+    # -- transformations
+    def concatenate(self, dataset, name=None):
+        return _ConcatenateDataset(self, dataset)
+
+    def map(self, map_func, num_parallel_calls=None, deterministic=None, name=None):
+        """Applies `map_func` to each element (a tuple element is unpacked into arguments).
+
+        With `num_parallel_calls` (an int or AUTOTUNE) a pool of threads runs the calls;
+        results keep the input order unless `deterministic=False`.
+        """
+        return _MapDataset(self, map_func, num_parallel_calls, deterministic)
+
+    def filter(self, predicate, name=None):
+        return _FilterDataset(self, predicate)
+
+    def batch(self, batch_size, drop_remainder=False, num_parallel_calls=None,
+              deterministic=None, name=None):
+        """Stacks consecutive elements; the last batch may be smaller unless drop_remainder.
+
+        >>> from tensorflux import data
+        >>> [b.numpy().tolist() for b in data.Dataset.range(5).batch(2)]
+        [[0, 1], [2, 3], [4]]
+        """
+        return _BatchDataset(self, batch_size, drop_remainder)
+
+    def padded_batch(self, batch_size, padded_shapes=None, padding_values=None,
+                     drop_remainder=False, name=None):
+        """Batches elements of different shapes, padding each component to a common shape."""
+        return _PaddedBatchDataset(self, batch_size, padded_shapes, padding_values,
+                                   drop_remainder)
+
+    def unbatch(self, name=None):
+        return _UnbatchDataset(self)
+
+    def shuffle(self, buffer_size, seed=None, reshuffle_each_iteration=True, name=None):
+        """Samples uniformly from a buffer of `buffer_size` elements, refilled from the input.
+
+        Deterministic given `seed` (or a global seed from tf.random.set_seed); each new pass
+        reshuffles unless `reshuffle_each_iteration=False`.
+        """
+        return _ShuffleDataset(self, buffer_size, seed, reshuffle_each_iteration)
+
+    def repeat(self, count=None, name=None):
+        return _RepeatDataset(self, count)
+
+    def take(self, count, name=None):
+        return _TakeDataset(self, count)
+
+    def skip(self, count, name=None):
+        return _SkipDataset(self, count)
+
+    def prefetch(self, buffer_size, name=None):
+        """Produces up to `buffer_size` elements ahead in a background thread."""
+        return _PrefetchDataset(self, buffer_size)
+
+    def cache(self, filename="", name=None):
+        """Keeps the elements of the first complete pass in memory, or in `filename` (.npz)."""
+        return _CacheDataset(self, filename)
+
+    def interleave(self, map_func, cycle_length=None, block_length=None,
+                   num_parallel_calls=None, deterministic=None, name=None):
+        """Maps each element to a dataset and interleaves `cycle_length` of them,
+        `block_length` elements at a time (the order is always tf.data's deterministic one).
+
+        >>> from tensorflux import data
+        >>> ds = data.Dataset.range(1, 4).interleave(
+        ...     lambda x: data.Dataset.from_tensors(x).repeat(2), cycle_length=2)
+        >>> [int(v) for v in ds]
+        [1, 2, 1, 2, 3, 3]
+        """
+        return _InterleaveDataset(self, map_func, cycle_length, block_length,
+                                  num_parallel_calls)
+
+    def flat_map(self, map_func, name=None):
+        return _InterleaveDataset(self, map_func, 1, 1, None)
+
+    def window(self, size, shift=None, stride=1, drop_remainder=False, name=None):
+        """Groups elements into windows; each window is a (structure of) Dataset."""
+        return _WindowDataset(self, size, shift, stride, drop_remainder)
+
+    def enumerate(self, start=0, name=None):
+        return Dataset.zip((_RangeDataset(start, None, 1), self))
+
+    def apply(self, transformation_func):
+        return transformation_func(self)
+
+    def reduce(self, initial_state, reduce_func, name=None):
+        """Folds the elements into one value with `reduce_func(state, element)`."""
+        state = initial_state
+        for element in self:
+            args = element if type(element) is tuple else (element,)
+            state = reduce_func(state, *args)
+        return state
+
+
+# ------------------------------------------------------------------ sources
+
+def _source_structure(value):
+    """A source's structure: tuples/dicts nest, anything else (lists too) is one tensor."""
+    if isinstance(value, dict):
+        return {key: _source_structure(value[key]) for key in value}
+    if isinstance(value, tuple):
+        if hasattr(value, "_fields"):
+            return type(value)(*[_source_structure(v) for v in value])
+        return tuple(_source_structure(v) for v in value)
+    return structure.to_leaf(value)
+
+
+class _TensorSliceDataset(Dataset):
+    def __init__(self, tensors):
+        self._tensors = _source_structure(tensors)
+        leaves = structure.flatten(self._tensors)
+        if not leaves:
+            raise errors.InvalidArgumentError(
+                "from_tensor_slices: expected at least one tensor, received an empty structure",
+                "from_tensor_slices")
+        for leaf in leaves:
+            if leaf.ndim == 0:
+                raise errors.InvalidArgumentError(
+                    "from_tensor_slices: every component needs rank >= 1 to be sliced, "
+                    "received a scalar", "from_tensor_slices")
+        sizes = [leaf.shape[0] for leaf in leaves]
+        if len(set(sizes)) > 1:
+            raise errors.InvalidArgumentError(
+                "from_tensor_slices: all components must have the same size in the first "
+                f"dimension, received shapes {[tuple(leaf.shape) for leaf in leaves]}",
+                "from_tensor_slices")
+        self._size = int(sizes[0])
+        self._spec = structure.map_structure(
+            lambda leaf: structure.spec_of(leaf, drop_first=True), self._tensors)
+
+    def _iterate(self):
+        tensors = self._tensors
+        for i in range(self._size):
+            yield structure.map_structure(lambda leaf, i=i: leaf[i], tensors)
+
+    def _slices(self, batch_size, drop_remainder):
+        """Batches cut directly from the arrays (the fast path of batch())."""
+        stop = self._size - self._size % batch_size if drop_remainder else self._size
+        for start in range(0, stop, batch_size):
+            end = min(start + batch_size, stop)
+            yield structure.map_structure(
+                lambda leaf, s=start, e=end: leaf[s:e], self._tensors)
+
+    def _cardinality(self):
+        return self._size
+
+
+class _TensorDataset(Dataset):
+    def __init__(self, tensors):
+        self._tensors = _source_structure(tensors)
+        self._spec = structure.map_structure(structure.spec_of, self._tensors)
+
+    def _iterate(self):
+        yield self._tensors
+
+    def _cardinality(self):
+        return 1
+
+
+class _ElementsDataset(Dataset):
+    """A fixed list of elements (the windows made by `window`)."""
+
+    def __init__(self, elements, spec):
+        self._elements = elements
+        self._spec = spec
+
+    def _iterate(self):
+        return iter(self._elements)
+
+    def _cardinality(self):
+        return len(self._elements)
+
+
+class _RangeDataset(Dataset):
+    def __init__(self, *args, output_type=tf.int64):
+        if not 1 <= len(args) <= 3:
+            raise errors.InvalidArgumentError(
+                f"range: expected 1 to 3 arguments (start, stop, step), received {len(args)}",
+                "range")
+        values = [None if a is None else _count(a) for a in args]
+        if len(values) == 1:
+            values = [0] + values
+        start, stop = values[0], values[1]
+        step = values[2] if len(values) == 3 else 1
+        if step == 0:
+            raise errors.InvalidArgumentError("range: step must not be 0", "range")
+        self._start, self._stop, self._step = start, stop, step
+        self._dtype = structure.numpy_dtype(output_type)
+        self._spec = tf.TensorSpec((), output_type)
+
+    def _iterate(self):
+        value, dtype = self._start, self._dtype
+        while self._stop is None or (value < self._stop if self._step > 0
+                                     else value > self._stop):
+            yield np.asarray(value, dtype=dtype)
+            value += self._step
+
+    def _cardinality(self):
+        if self._stop is None:
+            return INFINITE_CARDINALITY
+        return len(range(self._start, self._stop, self._step))
+
+
+def _signature_structure(signature):
+    """A user's output_signature with lists read as tuples (tf.nest treats both as nests)."""
+    if isinstance(signature, dict):
+        return {k: _signature_structure(v) for k, v in signature.items()}
+    if isinstance(signature, (list, tuple)) and not hasattr(signature, "_fields"):
+        return tuple(_signature_structure(v) for v in signature)
+    if not isinstance(signature, tf.TensorSpec):
+        raise TypeError("from_generator: every component of `output_signature` must be a "
+                        f"tf.TensorSpec, received {signature!r} of type "
+                        f"{type(signature).__name__}")
+    return signature
+
+
+def _legacy_signature(output_types, output_shapes):
+    if isinstance(output_types, dict):
+        return {k: _legacy_signature(output_types[k],
+                                     None if output_shapes is None else output_shapes[k])
+                for k in output_types}
+    if isinstance(output_types, (list, tuple)):
+        shapes = output_shapes if output_shapes is not None else [None] * len(output_types)
+        if len(shapes) != len(output_types):
+            raise ValueError("from_generator: `output_shapes` must have the same structure "
+                             f"as `output_types`, received {output_shapes!r} for "
+                             f"{output_types!r}")
+        return tuple(_legacy_signature(t, s) for t, s in zip(output_types, shapes))
+    return tf.TensorSpec(output_shapes, output_types)
+
+
+def _match_signature(value, spec):
+    """One yielded value converted to the signature's structure, dtypes and shapes."""
+    if isinstance(spec, dict):
+        if not isinstance(value, dict) or set(value) != set(spec):
+            raise _structure_mismatch(value, spec)
+        return {key: _match_signature(value[key], spec[key]) for key in spec}
+    if isinstance(spec, tuple):
+        if not isinstance(value, (tuple, list)) or len(value) != len(spec):
+            raise _structure_mismatch(value, spec)
+        return tuple(_match_signature(v, s) for v, s in zip(value, spec))
+    try:
+        leaf = structure.to_leaf(value, dtype=spec.dtype)
+    except (TypeError, ValueError) as error:
+        raise TypeError("`generator` yielded an element that could not be converted to the "
+                        f"expected type. The expected type was {spec.dtype.name}, but the "
+                        f"yielded element was {value!r}.") from error
+    if structure.dtype_of(leaf) is not spec.dtype:
+        raise TypeError("`generator` yielded an element that could not be converted to the "
+                        f"expected type. The expected type was {spec.dtype.name}, but the "
+                        f"yielded element was {value!r}.")
+    if not spec.shape.is_compatible_with(tf.TensorShape(leaf.shape)):
+        raise ValueError(f"`generator` yielded an element of shape {tuple(leaf.shape)} where "
+                         f"an element of shape {_shape_text(spec.shape)} was expected.")
+    return leaf
+
+
+def _shape_text(shape):
+    if shape.rank is None:
+        return "<unknown>"
+    return str(tuple(shape.as_list()))
+
+
+def _structure_mismatch(value, spec):
+    expected = structure.map_structure(lambda s: s.dtype, spec)
+    return TypeError("`generator` yielded an element that did not match the expected "
+                     f"structure. The expected structure was {expected}, but the yielded "
+                     f"element was {value!r}.")
+
+
+class _GeneratorDataset(Dataset):
+    def __init__(self, generator, output_types, output_shapes, args, output_signature):
+        if not callable(generator):
+            raise TypeError("from_generator: `generator` must be a callable that returns an "
+                            f"iterator, received {type(generator).__name__}")
+        if output_signature is not None:
+            if output_types is not None or output_shapes is not None:
+                raise TypeError("from_generator: pass either `output_signature` or the "
+                                "deprecated `output_types`/`output_shapes`, not both")
+            signature = _signature_structure(output_signature)
+        elif output_types is not None:
+            signature = _legacy_signature(output_types, output_shapes)
+        else:
+            raise TypeError("from_generator: `output_signature` must be given (or the "
+                            "deprecated `output_types`)")
+        self._generator = generator
+        self._args = tuple(structure.to_leaf(a) for a in (args or ()))
+        self._spec = signature
+
+    def _iterate(self):
+        iterator = iter(self._generator(*self._args))
+        try:
+            for value in iterator:
+                yield _match_signature(value, self._spec)
+        finally:
+            close = getattr(iterator, "close", None)
+            if close is not None:
+                close()
+
+
+# ------------------------------------------------------------------ combining datasets
+
+def _check_dataset(op, value):
+    if not isinstance(value, Dataset):
+        raise TypeError(f"{op}: expected a tf.data.Dataset, received {type(value).__name__}")
+    return value
+
+
+class _ZipDataset(Dataset):
+    def __init__(self, datasets):
+        if isinstance(datasets, list):
+            datasets = tuple(datasets)
+        structure.map_structure(lambda d: _check_dataset("zip", d), datasets)
+        self._datasets = datasets
+
+    def _compute_spec(self):
+        return structure.map_structure(lambda d: d.element_spec, self._datasets)
+
+    def _iterate(self):
+        datasets = structure.flatten(self._datasets)
+        iterators = [iter(d._iterate()) for d in datasets]
+        try:
+            while True:
+                try:
+                    values = [next(it) for it in iterators]
+                except StopIteration:
+                    return
+                yield structure.pack_as(self._datasets, values)
+        finally:
+            for it in iterators:
+                _close(it)
+
+    def _cardinality(self):
+        sizes = [d._cardinality() for d in structure.flatten(self._datasets)]
+        finite = [s for s in sizes if s >= 0]
+        if finite:
+            return min(finite)
+        if UNKNOWN_CARDINALITY in sizes:
+            return UNKNOWN_CARDINALITY
+        return INFINITE_CARDINALITY
+
+
+def _close(iterator):
+    close = getattr(iterator, "close", None)
+    if close is not None:
+        close()
+
+
+def _most_specific_common(a, b):
+    if isinstance(a, DatasetSpec) or a.dtype is not b.dtype:
+        raise TypeError(f"concatenate: incompatible element types {a!r} and {b!r}")
+    if a.shape.rank is None or b.shape.rank is None or a.shape.rank != b.shape.rank:
+        return tf.TensorSpec(None, a.dtype)
+    dims = [x if x == y else None for x, y in zip(a.shape.as_list(), b.shape.as_list())]
+    return tf.TensorSpec(dims, a.dtype)
+
+
+class _ConcatenateDataset(Dataset):
+    def __init__(self, first, second):
+        self._first = first
+        self._second = _check_dataset("concatenate", second)
+
+    def _compute_spec(self):
+        a, b = self._first.element_spec, self._second.element_spec
+        if not structure.same_structure(a, b):
+            raise TypeError(f"concatenate: the two datasets have different structures: {a} "
+                            f"and {b}")
+        return structure.pack_as(a, [_most_specific_common(x, y) for x, y in
+                                     zip(structure.flatten(a), structure.flatten(b))])
+
+    def _iterate(self):
+        self._compute_spec()
+        yield from self._first._iterate()
+        yield from self._second._iterate()
+
+    def _cardinality(self):
+        sizes = [self._first._cardinality(), self._second._cardinality()]
+        if INFINITE_CARDINALITY in sizes:
+            return INFINITE_CARDINALITY
+        if UNKNOWN_CARDINALITY in sizes:
+            return UNKNOWN_CARDINALITY
+        return sum(sizes)
+
+
+# ------------------------------------------------------------------ per-element work
+
+class _UnaryDataset(Dataset):
+    def __init__(self, input_dataset):
+        self._input = input_dataset
+
+    def _cardinality(self):
+        return self._input._cardinality()
+
+    def _compute_spec(self):
+        return self._input.element_spec
+
+
+class _MapDataset(_UnaryDataset):
+    def __init__(self, input_dataset, map_func, num_parallel_calls, deterministic):
+        super().__init__(input_dataset)
+        if not callable(map_func):
+            raise TypeError(f"map: `map_func` must be callable, received "
+                            f"{type(map_func).__name__}")
+        self._fn = map_func
+        self._threads = None if num_parallel_calls is None else _threads_for(num_parallel_calls)
+        self._deterministic = True if deterministic is None else bool(deterministic)
+
+    _compute_spec = Dataset._compute_spec
+
+    def _apply(self, element):
+        return structure.to_numpy_structure(_call_user(self._fn, element))
+
+    def _iterate(self):
+        source = iter(self._input._iterate())
+        if self._threads is None:
+            try:
+                for element in source:
+                    yield self._apply(element)
+            finally:
+                _close(source)
+            return
+        yield from parallel_map_iterator(source, self._apply, self._threads,
+                                         deterministic=self._deterministic,
+                                         in_flight=2 * self._threads)
+
+
+class _FilterDataset(_UnaryDataset):
+    def __init__(self, input_dataset, predicate):
+        super().__init__(input_dataset)
+        self._predicate = predicate
+
+    def _keep(self, element):
+        result = _call_user(self._predicate, element)
+        value = np.asarray(result.numpy() if tf.is_tensor(result) else result)
+        if value.shape != () or value.dtype != np.bool_:
+            raise errors.InvalidArgumentError(
+                "filter: `predicate` must return a scalar boolean tensor, received dtype "
+                f"{value.dtype} and shape {value.shape}", "filter")
+        return bool(value)
+
+    def _iterate(self):
+        source = iter(self._input._iterate())
+        try:
+            for element in source:
+                if self._keep(element):
+                    yield element
+        finally:
+            _close(source)
+
+    def _cardinality(self):
+        size = self._input._cardinality()
+        return INFINITE_CARDINALITY if size == INFINITE_CARDINALITY else UNKNOWN_CARDINALITY
+
+
+# ------------------------------------------------------------------ batching
+
+def _stack(leaves, op):
+    first = leaves[0]
+    for index, leaf in enumerate(leaves[1:], start=1):
+        if leaf.shape != first.shape:
+            raise errors.InvalidArgumentError(
+                f"{op}: cannot batch tensors with different shapes in a component: the first "
+                f"element had shape {list(first.shape)} and element {index} had shape "
+                f"{list(leaf.shape)}", op)
+    return np.stack(leaves)
+
+
+def _batched_spec(spec, batch_dim):
+    def widen(s):
+        if isinstance(s, DatasetSpec):
+            raise TypeError("batch: cannot batch Dataset-valued elements")
+        dims = None if s.shape.rank is None else [batch_dim] + s.shape.as_list()
+        return tf.TensorSpec(dims, s.dtype)
+
+    return structure.map_structure(widen, spec)
+
+
+def _batch_cardinality(size, batch_size, drop_remainder):
+    if size < 0:
+        return size
+    return size // batch_size if drop_remainder else -(-size // batch_size)
+
+
+class _BatchDataset(_UnaryDataset):
+    def __init__(self, input_dataset, batch_size, drop_remainder):
+        super().__init__(input_dataset)
+        self._batch_size = _positive("batch", "batch_size", batch_size)
+        self._drop_remainder = bool(drop_remainder)
+
+    def _compute_spec(self):
+        return _batched_spec(self._input.element_spec,
+                             self._batch_size if self._drop_remainder else None)
+
+    def _iterate(self):
+        if isinstance(self._input, _TensorSliceDataset):
+            yield from self._input._slices(self._batch_size, self._drop_remainder)
+            return
+        source = iter(self._input._iterate())
+        try:
+            while True:
+                elements = []
+                for element in source:
+                    elements.append(element)
+                    if len(elements) == self._batch_size:
+                        break
+                if not elements or (len(elements) < self._batch_size and self._drop_remainder):
+                    return
+                yield self._combine(elements)
+                if len(elements) < self._batch_size:
+                    return
+        finally:
+            _close(source)
+
+    def _combine(self, elements):
+        columns = zip(*[structure.flatten(e) for e in elements])
+        return structure.pack_as(elements[0], [_stack(list(c), "batch") for c in columns])
+
+    def _cardinality(self):
+        return _batch_cardinality(self._input._cardinality(), self._batch_size,
+                                  self._drop_remainder)
+
+
+def _pad_value(value, dtype):
+    if value is None:
+        return b"" if dtype.kind == "O" else 0
+    return np.asarray(structure.to_leaf(value)).item() if not isinstance(value, bytes) else value
+
+
+class _PaddedBatchDataset(_BatchDataset):
+    def __init__(self, input_dataset, batch_size, padded_shapes, padding_values,
+                 drop_remainder):
+        super().__init__(input_dataset, batch_size, drop_remainder)
+        self._padded_shapes = padded_shapes
+        self._padding_values = padding_values
+
+    def _per_leaf(self, value, element, what):
+        """A per-leaf list from `value`: None, one value for every leaf, or a structure
+        mirroring the element's (a padded shape is a leaf, even as a tuple or list)."""
+        count = len(structure.flatten(element))
+        if value is None:
+            return [None] * count
+        if what == "padding_values" and not isinstance(value, (tuple, dict)):
+            return [value] * count
+        found = []
+
+        def walk(given, part):
+            if isinstance(part, dict):
+                if not isinstance(given, dict) or set(given) != set(part):
+                    raise ValueError(f"padded_batch: `{what}` must have the structure of the "
+                                     f"elements, received {value!r}")
+                for key in part:
+                    walk(given[key], part[key])
+            elif isinstance(part, tuple):
+                if not isinstance(given, (tuple, list)) or len(given) != len(part):
+                    raise ValueError(f"padded_batch: `{what}` must have the structure of the "
+                                     f"elements, received {value!r}")
+                for g, p in zip(given, part):
+                    walk(g, p)
+            else:
+                found.append(given)
+
+        walk(value, element)
+        return found
+
+    def _combine(self, elements):
+        leaves_per_element = [structure.flatten(e) for e in elements]
+        shapes = self._per_leaf(self._padded_shapes, elements[0], "padded_shapes")
+        values = self._per_leaf(self._padding_values, elements[0], "padding_values")
+        batched = []
+        for j, column in enumerate(zip(*leaves_per_element)):
+            batched.append(_pad_column(list(column), shapes[j], values[j]))
+        return structure.pack_as(elements[0], batched)
+
+    def _compute_spec(self):
+        spec = self._input.element_spec
+        batch_dim = self._batch_size if self._drop_remainder else None
+        if self._padded_shapes is None:
+            return _batched_spec(structure.map_structure(
+                lambda s: tf.TensorSpec([None] * (s.shape.rank or 0), s.dtype), spec),
+                batch_dim)
+        shapes = iter(self._per_leaf(self._padded_shapes, spec, "padded_shapes"))
+        return structure.map_structure(
+            lambda s: tf.TensorSpec([batch_dim] + list(_dims(next(shapes), s)), s.dtype), spec)
+
+
+def _dims(shape, spec):
+    if shape is None:
+        return [None] * (spec.shape.rank or 0)
+    if isinstance(shape, tf.TensorShape):
+        return shape.as_list()
+    if isinstance(shape, int) or tf.is_tensor(shape) and shape.shape.rank == 0:
+        shape = [shape]
+    return [None if d is None or int(d) == -1 else int(d) for d in shape]
+
+
+def _pad_column(column, shape, value):
+    rank = column[0].ndim
+    for leaf in column:
+        if leaf.ndim != rank:
+            raise errors.InvalidArgumentError(
+                f"padded_batch: all elements of a component must have the same rank, "
+                f"received shapes {[list(c.shape) for c in column]}", "padded_batch")
+    wanted = _dims(shape, tf.TensorSpec([None] * rank))
+    if len(wanted) != rank:
+        raise errors.InvalidArgumentError(
+            f"padded_batch: padded shape {wanted} does not have the rank of the elements "
+            f"(shape {list(column[0].shape)})", "padded_batch")
+    largest = [max(leaf.shape[d] for leaf in column) for d in range(rank)]
+    target = []
+    for d in range(rank):
+        if wanted[d] is None:
+            target.append(largest[d])
+        elif wanted[d] < largest[d]:
+            raise errors.InvalidArgumentError(
+                "padded_batch: attempted to pad to a smaller size than the input element: "
+                f"padded shape {wanted}, element shape "
+                f"{[int(s) for s in column[largest.index(largest[d])].shape]}", "padded_batch")
+        else:
+            target.append(wanted[d])
+    dtype = column[0].dtype
+    out = np.full([len(column)] + target, _pad_value(value, dtype), dtype=dtype)
+    for i, leaf in enumerate(column):
+        out[(i,) + tuple(slice(0, s) for s in leaf.shape)] = leaf
+    return out
+
+
+class _UnbatchDataset(_UnaryDataset):
+    def _compute_spec(self):
+        def narrow(s):
+            if s.shape.rank == 0:
+                raise errors.InvalidArgumentError("unbatch: elements must have rank >= 1",
+                                                  "unbatch")
+            return tf.TensorSpec(None if s.shape.rank is None else s.shape.as_list()[1:],
+                                 s.dtype)
+
+        return structure.map_structure(narrow, self._input.element_spec)
+
+    def _iterate(self):
+        source = iter(self._input._iterate())
+        try:
+            for element in source:
+                leaves = structure.flatten(element)
+                sizes = {leaf.shape[0] if leaf.ndim else None for leaf in leaves}
+                if None in sizes or len(sizes) != 1:
+                    raise errors.InvalidArgumentError(
+                        "unbatch: every component needs the same first dimension, received "
+                        f"shapes {[list(leaf.shape) for leaf in leaves]}", "unbatch")
+                for i in range(sizes.pop()):
+                    yield structure.map_structure(lambda leaf, i=i: leaf[i], element)
+        finally:
+            _close(source)
+
+    def _cardinality(self):
+        size = self._input._cardinality()
+        return INFINITE_CARDINALITY if size == INFINITE_CARDINALITY else UNKNOWN_CARDINALITY
+
+
+# ------------------------------------------------------------------ order and count
+
+class _ShuffleDataset(_UnaryDataset):
+    def __init__(self, input_dataset, buffer_size, seed, reshuffle_each_iteration):
+        super().__init__(input_dataset)
+        self._buffer_size = _positive("shuffle", "buffer_size", buffer_size)
+        global_seed, op_seed = tf.random.get_seed(None if seed is None else _count(seed))
+        if global_seed is None:
+            # Unseeded: one random key per dataset, so reshuffle_each_iteration=False repeats.
+            self._key = [secrets.randbits(63)]
+        else:
+            self._key = [global_seed & (2**63 - 1), op_seed & (2**63 - 1)]
+        self._reshuffle = bool(reshuffle_each_iteration)
+        self._passes = 0
+        self._lock = threading.Lock()
+
+    def _rng(self):
+        with self._lock:
+            epoch = self._passes if self._reshuffle else 0
+            self._passes += 1
+        return np.random.Generator(np.random.PCG64(self._key + [epoch]))
+
+    def _iterate(self):
+        rng = self._rng()
+        source = iter(self._input._iterate())
+        buffer = []
+        try:
+            for element in source:
+                buffer.append(element)
+                if len(buffer) == self._buffer_size:
+                    break
+            while buffer:
+                index = int(rng.integers(len(buffer)))
+                element = buffer[index]
+                try:
+                    buffer[index] = next(source)
+                except StopIteration:
+                    buffer[index] = buffer[-1]
+                    buffer.pop()
+                yield element
+        finally:
+            _close(source)
+
+
+class _RepeatDataset(_UnaryDataset):
+    def __init__(self, input_dataset, count):
+        super().__init__(input_dataset)
+        self._count = -1 if count is None else _count(count)
+
+    def _iterate(self):
+        done = 0
+        while self._count < 0 or done < self._count:
+            empty = True
+            source = iter(self._input._iterate())
+            try:
+                for element in source:
+                    empty = False
+                    yield element
+            finally:
+                _close(source)
+            done += 1
+            if empty:
+                return
+
+    def _cardinality(self):
+        size = self._input._cardinality()
+        if self._count < 0:
+            return 0 if size == 0 else (UNKNOWN_CARDINALITY if size == UNKNOWN_CARDINALITY
+                                        else INFINITE_CARDINALITY)
+        if size < 0:
+            return 0 if self._count == 0 else size
+        return size * self._count
+
+
+class _TakeDataset(_UnaryDataset):
+    def __init__(self, input_dataset, count):
+        super().__init__(input_dataset)
+        self._count = _count(count)
+
+    def _iterate(self):
+        if self._count == 0:
+            return
+        source = iter(self._input._iterate())
+        try:
+            for taken, element in enumerate(source, start=1):
+                yield element
+                if taken == self._count:
+                    return
+        finally:
+            _close(source)
+
+    def _cardinality(self):
+        size = self._input._cardinality()
+        if self._count < 0:
+            return size
+        if size == INFINITE_CARDINALITY:
+            return self._count
+        if size == UNKNOWN_CARDINALITY:
+            return UNKNOWN_CARDINALITY
+        return min(size, self._count)
+
+
+class _SkipDataset(_UnaryDataset):
+    def __init__(self, input_dataset, count):
+        super().__init__(input_dataset)
+        self._count = _count(count)
+
+    def _iterate(self):
+        source = iter(self._input._iterate())
+        try:
+            skipped = 0
+            for element in source:
+                if self._count < 0 or skipped < self._count:
+                    skipped += 1
+                    continue
+                yield element
+        finally:
+            _close(source)
+
+    def _cardinality(self):
+        size = self._input._cardinality()
+        if size < 0:
+            return size
+        return 0 if self._count < 0 else max(0, size - self._count)
+
+
+class _PrefetchDataset(_UnaryDataset):
+    def __init__(self, input_dataset, buffer_size):
+        super().__init__(input_dataset)
+        size = _count(buffer_size)
+        if size < 0 and size != AUTOTUNE:
+            raise errors.InvalidArgumentError(
+                f"prefetch: buffer_size must be >= 0 or tf.data.AUTOTUNE, received {size}",
+                "prefetch")
+        self._buffer_size = _AUTOTUNE_PREFETCH if size == AUTOTUNE else size
+
+    def _iterate(self):
+        if self._buffer_size == 0:
+            return self._input._iterate()
+        return prefetch_iterator(self._input._iterate, self._buffer_size)
+
+
+# ------------------------------------------------------------------ caching
+
+class _CacheDataset(_UnaryDataset):
+    def __init__(self, input_dataset, filename):
+        super().__init__(input_dataset)
+        self._filename = os.fspath(filename) if filename else ""
+        self._elements = None
+        self._lock = threading.Lock()
+
+    @property
+    def _path(self):
+        name = self._filename
+        return name if name.endswith(".npz") else name + ".npz"
+
+    def _iterate(self):
+        if self._elements is None and self._filename and os.path.exists(self._path):
+            from tensorflux.data import _cache_file
+
+            self._elements = _cache_file.read(self._path)
+        if self._elements is not None:
+            yield from self._elements
+            return
+        collected = []
+        source = iter(self._input._iterate())
+        try:
+            for element in source:
+                collected.append(element)
+                yield element
+        finally:
+            _close(source)
+        with self._lock:
+            if self._elements is None:
+                if self._filename:
+                    from tensorflux.data import _cache_file
+
+                    _cache_file.write(self._path, collected)
+                self._elements = collected
+
+
+# ------------------------------------------------------------------ nested datasets
+
+def _dataset_of(op, value):
+    if not isinstance(value, Dataset):
+        raise TypeError(f"{op}: `map_func` must return a tf.data.Dataset, received "
+                        f"{type(value).__name__}")
+    return value
+
+
+class _InterleaveDataset(_UnaryDataset):
+    def __init__(self, input_dataset, map_func, cycle_length, block_length,
+                 num_parallel_calls):
+        super().__init__(input_dataset)
+        self._fn = map_func
+        if cycle_length is None or cycle_length == AUTOTUNE:
+            cycle_length = os.cpu_count() or 1
+        self._cycle_length = _positive("interleave", "cycle_length", cycle_length)
+        self._block_length = _positive("interleave", "block_length",
+                                       1 if block_length is None else block_length)
+        self._parallel = num_parallel_calls is not None
+
+    _compute_spec = Dataset._compute_spec
+
+    def _open(self, element):
+        dataset = _dataset_of("interleave", _call_user(self._fn, element))
+        if self._parallel:
+            return prefetch_iterator(dataset._iterate, self._block_length,
+                                     name="tensorflux-interleave")
+        return iter(dataset._iterate())
+
+    def _iterate(self):
+        # tf.data's InterleaveDataset loop, step for step, so the order matches.
+        source = iter(self._input._iterate())
+        cycle = [None] * self._cycle_length
+        index = block = open_count = 0
+        end_of_input = False
+        try:
+            while not end_of_input or open_count > 0:
+                if cycle[index] is not None:
+                    try:
+                        element = next(cycle[index])
+                    except StopIteration:
+                        cycle[index] = None
+                        open_count -= 1
+                        index, block = (index + 1) % self._cycle_length, 0
+                        continue
+                    block += 1
+                    if block == self._block_length:
+                        index, block = (index + 1) % self._cycle_length, 0
+                    yield element
+                elif not end_of_input:
+                    try:
+                        element = next(source)
+                    except StopIteration:
+                        end_of_input = True
+                        continue
+                    cycle[index] = self._open(element)
+                    open_count += 1
+                else:
+                    index, block = (index + 1) % self._cycle_length, 0
+        finally:
+            for it in cycle:
+                if it is not None:
+                    _close(it)
+            _close(source)
+
+    def _cardinality(self):
+        size = self._input._cardinality()
+        return INFINITE_CARDINALITY if size == INFINITE_CARDINALITY else UNKNOWN_CARDINALITY
+
+
+class _WindowDataset(_UnaryDataset):
+    def __init__(self, input_dataset, size, shift, stride, drop_remainder):
+        super().__init__(input_dataset)
+        self._size = _positive("window", "size", size)
+        self._shift = self._size if shift is None else _positive("window", "shift", shift)
+        self._stride = _positive("window", "stride", stride)
+        self._drop_remainder = bool(drop_remainder)
+
+    def _compute_spec(self):
+        return structure.map_structure(DatasetSpec, self._input.element_spec)
+
+    def _iterate(self):
+        span = (self._size - 1) * self._stride + 1
+        source = iter(self._input._iterate())
+        buffer = collections.deque()  # elements from absolute index `first` on
+        first = start = 0
+        exhausted = False
+        spec = None
+        try:
+            while True:
+                while not exhausted and first + len(buffer) < start + span:
+                    try:
+                        buffer.append(next(source))
+                    except StopIteration:
+                        exhausted = True
+                while first < start and buffer:
+                    buffer.popleft()
+                    first += 1
+                if first < start:  # the input ended before this window's start
+                    return
+                picked = [buffer[k] for k in range(0, span, self._stride) if k < len(buffer)]
+                if not picked or (len(picked) < self._size and self._drop_remainder):
+                    return
+                if spec is None:
+                    spec = self._input._spec or structure.map_structure(structure.spec_of,
+                                                                        picked[0])
+                yield self._window(picked, spec)
+                start += self._shift
+        finally:
+            _close(source)
+
+    def _window(self, elements, spec):
+        columns = list(zip(*[structure.flatten(e) for e in elements]))
+        specs = structure.flatten(spec)
+        return structure.pack_as(spec, [_ElementsDataset(list(c), s)
+                                        for c, s in zip(columns, specs)])
+
+    def _cardinality(self):
+        size = self._input._cardinality()
+        if size < 0:
+            return size
+        if not self._drop_remainder:
+            return -(-size // self._shift)
+        span = (self._size - 1) * self._stride + 1
+        return 0 if size < span else (size - span) // self._shift + 1

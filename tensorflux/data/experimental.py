@@ -1,0 +1,15 @@
+"""tf.data.experimental: the names that moved to tf.data, kept as aliases."""
+
+from tensorflux.data.dataset import AUTOTUNE, INFINITE_CARDINALITY, UNKNOWN_CARDINALITY
+
+__all__ = ["AUTOTUNE", "INFINITE_CARDINALITY", "UNKNOWN_CARDINALITY", "cardinality"]
+
+
+def cardinality(dataset):
+    """The dataset's cardinality as an int64 scalar (INFINITE -1, UNKNOWN -2).
+
+    >>> from tensorflux import data
+    >>> int(data.experimental.cardinality(data.Dataset.range(3)))
+    3
+    """
+    return dataset.cardinality()

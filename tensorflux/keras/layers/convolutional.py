@@ -1,0 +1,685 @@
+"""keras.layers convolution layers: Conv1D/2D/3D, Conv1DTranspose/2DTranspose,
+SeparableConv1D/2D and DepthwiseConv2D (Keras 3's arguments, weight layouts and configs)."""
+
+from tensorflux.keras import activations, backend, constraints, initializers, regularizers
+from tensorflux.keras.layers.base import InputSpec, Layer, _describe, _format_shape
+
+__all__ = ["Conv1D", "Conv1DTranspose", "Conv2D", "Conv2DTranspose", "Conv3D",
+           "DepthwiseConv2D", "SeparableConv1D", "SeparableConv2D"]
+
+
+def _nn():
+    from tensorflux.ops import nn
+
+    return nn
+
+
+def standardize_tuple(value, n, name, allow_zero=False):
+    """An int or n ints as a tuple of n ints (Keras's argument rule and message)."""
+    message = f"The `{name}` argument must be a tuple of {n} integers. Received {name}={value}"
+    if isinstance(value, int) and not isinstance(value, bool):
+        values = (value,) * n
+    else:
+        try:
+            values = tuple(int(v) for v in value)
+        except (TypeError, ValueError):
+            raise ValueError(message) from None
+        if len(values) != n:
+            raise ValueError(message)
+    low = 0 if allow_zero else 1
+    if any(v < low for v in values):
+        raise ValueError(f"{message}, including values that are not "
+                         f"{'>= 0' if allow_zero else '> 0'}.")
+    return values
+
+
+def standardize_padding(owner, value, allow_causal=False):
+    allowed = ("valid", "same", "causal") if allow_causal else ("valid", "same")
+    padding = value.lower() if isinstance(value, str) else value
+    if padding not in allowed:
+        causal = " ('causal' only for Conv1D)" if not allow_causal else ""
+        raise ValueError(f"{owner}: the `padding` argument must be one of "
+                         f"{', '.join(repr(a) for a in allowed)}{causal}. "
+                         f"Received: padding={value!r}")
+    return padding
+
+
+def standardize_data_format(data_format):
+    if data_format is None:
+        return backend.image_data_format()
+    value = str(data_format).lower()
+    if value not in ("channels_first", "channels_last"):
+        raise ValueError("The `data_format` argument must be one of {'channels_first', "
+                         f"'channels_last'}}. Received: data_format={data_format}")
+    return value
+
+
+def tf_format(data_format, rank):
+    last, first = {1: ("NWC", "NCW"), 2: ("NHWC", "NCHW"), 3: ("NDHWC", "NCDHW")}[rank]
+    return first if data_format == "channels_first" else last
+
+
+def spatial_dims(shape, data_format):
+    return list(shape[2:]) if data_format == "channels_first" else list(shape[1:-1])
+
+
+def conv_output_length(size, kernel, stride, padding, dilation):
+    if size is None:
+        return None
+    span = (kernel - 1) * dilation + 1
+    if padding == "same":
+        return -(-size // stride)
+    if padding == "causal":
+        return (size - 1) // stride + 1
+    return (size - span) // stride + 1
+
+
+def check_window_fits(layer, input_shape, data_format, kernel, strides, padding, dilation,
+                      what="kernel"):
+    """ValueError naming the layer when the window is larger than the padded input."""
+    sizes = spatial_dims(input_shape, data_format)
+    out = [conv_output_length(n, k, s, padding, d)
+           for n, k, s, d in zip(sizes, kernel, strides, dilation)]
+    if any(o is not None and o <= 0 for o in out):
+        raise ValueError(
+            f"{_describe(layer)}: the {what} of size {tuple(kernel)} (dilation_rate "
+            f"{tuple(dilation)}) is larger than the padded input: input shape "
+            f"{_format_shape(input_shape)} ({data_format}) with padding '{padding}' would give "
+            f"an output of spatial size {tuple(out)}.")
+
+
+def _channels(layer, input_shape, data_format):
+    channel = input_shape[1] if data_format == "channels_first" else input_shape[-1]
+    if channel is None:
+        raise ValueError(f"{_describe(layer)} cannot be built: the channel dimension of its "
+                         f"input is unknown, received shape {_format_shape(input_shape)} "
+                         f"({data_format}).")
+    return channel
+
+
+def _channel_spec(rank, data_format, channels):
+    axis = 1 if data_format == "channels_first" else -1
+    return InputSpec(min_ndim=rank + 2, axes={axis: channels})
+
+
+def _add_bias(layer, outputs, bias, rank):
+    if bias is None:
+        return outputs
+    return _nn().bias_add(outputs, bias, data_format=tf_format(layer.data_format, rank))
+
+
+class _Common(Layer):
+    """Argument handling shared by every convolution layer."""
+
+    def _common_init(self, rank, kernel_size, strides, padding, data_format, dilation_rate,
+                     activation, use_bias, bias_initializer, bias_regularizer,
+                     bias_constraint, allow_causal=False):
+        self.rank = rank
+        self.kernel_size = standardize_tuple(kernel_size, rank, "kernel_size")
+        self.strides = standardize_tuple(strides, rank, "strides")
+        self.dilation_rate = standardize_tuple(dilation_rate, rank, "dilation_rate")
+        self.padding = standardize_padding(_describe(self), padding, allow_causal)
+        self.data_format = standardize_data_format(data_format)
+        self.activation = activations.get(activation)
+        self.use_bias = use_bias
+        self.bias_initializer = initializers.get(bias_initializer)
+        self.bias_regularizer = regularizers.get(bias_regularizer)
+        self.bias_constraint = constraints.get(bias_constraint)
+        self.input_spec = InputSpec(min_ndim=rank + 2)
+        if max(self.strides) > 1 and max(self.dilation_rate) > 1:
+            raise ValueError(f"{_describe(self)}: `strides > 1` not supported in conjunction "
+                             f"with `dilation_rate > 1`. Received: strides={self.strides} "
+                             f"and dilation_rate={self.dilation_rate}")
+
+    def _check_rank(self, input_shape):
+        if len(input_shape) != self.rank + 2:
+            raise ValueError(f"{_describe(self)} expected an input of rank {self.rank + 2}, "
+                             f"received shape {_format_shape(input_shape)}")
+
+    def _bias_weight(self, size):
+        if not self.use_bias:
+            return None
+        return self.add_weight(name="bias", shape=(size,), initializer=self.bias_initializer,
+                               regularizer=self.bias_regularizer,
+                               constraint=self.bias_constraint)
+
+    def _finish(self, outputs):
+        outputs = _add_bias(self, outputs, self.bias, self.rank)
+        return self.activation(outputs) if self.activation is not None else outputs
+
+    def _common_config(self):
+        return {
+            "kernel_size": self.kernel_size,
+            "strides": self.strides,
+            "padding": self.padding,
+            "data_format": self.data_format,
+            "dilation_rate": self.dilation_rate,
+        }
+
+    def _tail_config(self):
+        return {
+            "activation": activations.serialize(self.activation),
+            "use_bias": self.use_bias,
+        }
+
+
+def _conv(x, kernel, rank, strides, padding, dilation, data_format):
+    """The N-D convolution of Keras's ops.conv (padding 'valid'/'same'/'causal')."""
+    nn = _nn()
+    fmt = tf_format(data_format, rank)
+    if padding == "causal":
+        left = dilation[0] * (kernel.shape[0] - 1)
+        pad = [[0, 0], [0, 0], [left, 0]] if fmt == "NCW" else [[0, 0], [left, 0], [0, 0]]
+        return nn.conv1d(x, kernel, strides[0], pad, data_format=fmt, dilations=dilation[0])
+    if rank == 1:
+        return nn.conv1d(x, kernel, strides[0], padding.upper(), data_format=fmt,
+                         dilations=dilation[0])
+    if rank == 2:
+        return nn.conv2d(x, kernel, strides, padding.upper(), data_format=fmt,
+                         dilations=dilation)
+    return nn.conv3d(x, kernel, strides, padding.upper(), data_format=fmt, dilations=dilation)
+
+
+class BaseConv(_Common):
+    """The N-D convolution layer: `activation(conv(inputs, kernel) + bias)`, with kernel of
+    shape `kernel_size + (input_channels // groups, filters)`."""
+
+    def __init__(self, rank, filters, kernel_size, strides=1, padding="valid",
+                 data_format=None, dilation_rate=1, groups=1, activation=None, use_bias=True,
+                 kernel_initializer="glorot_uniform", bias_initializer="zeros",
+                 kernel_regularizer=None, bias_regularizer=None, activity_regularizer=None,
+                 kernel_constraint=None, bias_constraint=None, lora_rank=None,
+                 lora_alpha=None, **kwargs):
+        super().__init__(activity_regularizer=activity_regularizer, **kwargs)
+        if lora_rank:
+            raise NotImplementedError(f"{_describe(self)}: `lora_rank` is not supported by "
+                                      f"tensorflux yet (received lora_rank={lora_rank!r}).")
+        self._common_init(rank, kernel_size, strides, padding, data_format, dilation_rate,
+                          activation, use_bias, bias_initializer, bias_regularizer,
+                          bias_constraint, allow_causal=rank == 1)
+        self.filters = filters
+        self.groups = groups
+        self.kernel_initializer = initializers.get(kernel_initializer)
+        self.kernel_regularizer = regularizers.get(kernel_regularizer)
+        self.kernel_constraint = constraints.get(kernel_constraint)
+        self.lora_rank = None
+        if filters is not None and (isinstance(filters, bool) or not isinstance(filters, int)
+                                    or filters <= 0):
+            raise ValueError("Invalid value for argument `filters`. Expected a strictly "
+                             f"positive value. Received filters={filters}.")
+        if isinstance(groups, bool) or not isinstance(groups, int) or groups <= 0:
+            raise ValueError("The number of groups must be a positive integer. "
+                             f"Received: groups={groups}.")
+        if filters is not None and filters % groups:
+            raise ValueError("The number of filters must be evenly divisible by the number of "
+                             f"groups. Received: groups={groups}, filters={filters}.")
+
+    def build(self, input_shape):
+        self._check_rank(input_shape)
+        channels = _channels(self, input_shape, self.data_format)
+        if channels % self.groups:
+            raise ValueError(f"{_describe(self)}: the number of input channels must be evenly "
+                             f"divisible by the number of groups. Received groups="
+                             f"{self.groups}, but the input has {channels} channels (full "
+                             f"input shape is {_format_shape(input_shape)}).")
+        check_window_fits(self, input_shape, self.data_format, self.kernel_size,
+                          self.strides, self.padding, self.dilation_rate)
+        self.input_spec = _channel_spec(self.rank, self.data_format, channels)
+        self.kernel = self.add_weight(
+            name="kernel", shape=self.kernel_size + (channels // self.groups, self.filters),
+            initializer=self.kernel_initializer, regularizer=self.kernel_regularizer,
+            constraint=self.kernel_constraint)
+        self.bias = self._bias_weight(self.filters)
+
+    def call(self, inputs):
+        outputs = _conv(inputs, self.kernel, self.rank, self.strides, self.padding,
+                        self.dilation_rate, self.data_format)
+        return self._finish(outputs)
+
+    def get_config(self):
+        return {
+            **super().get_config(),
+            "filters": self.filters,
+            **self._common_config(),
+            "groups": self.groups,
+            **self._tail_config(),
+            "kernel_initializer": initializers.serialize(self.kernel_initializer),
+            "bias_initializer": initializers.serialize(self.bias_initializer),
+            "kernel_regularizer": regularizers.serialize(self.kernel_regularizer),
+            "bias_regularizer": regularizers.serialize(self.bias_regularizer),
+            "activity_regularizer": regularizers.serialize(self.activity_regularizer),
+            "kernel_constraint": constraints.serialize(self.kernel_constraint),
+            "bias_constraint": constraints.serialize(self.bias_constraint),
+        }
+
+
+class Conv1D(BaseConv):
+    """1-D convolution (temporal): kernel `(kernel_size, in // groups, filters)`; padding
+    'valid', 'same' or 'causal' (left padding only, WaveNet-style).
+
+    >>> import tensorflux as tf
+    >>> from tensorflux import keras
+    >>> layer = keras.layers.Conv1D(2, 3, padding="causal", kernel_initializer="ones")
+    >>> layer(tf.ones((1, 4, 1))).numpy()[0, :, 0].tolist()
+    [1.0, 2.0, 3.0, 3.0]
+    """
+
+    def __init__(self, filters, kernel_size, strides=1, padding="valid", data_format=None,
+                 dilation_rate=1, groups=1, activation=None, use_bias=True,
+                 kernel_initializer="glorot_uniform", bias_initializer="zeros",
+                 kernel_regularizer=None, bias_regularizer=None, activity_regularizer=None,
+                 kernel_constraint=None, bias_constraint=None, **kwargs):
+        super().__init__(1, filters, kernel_size, strides, padding, data_format, dilation_rate,
+                         groups, activation, use_bias, kernel_initializer, bias_initializer,
+                         kernel_regularizer, bias_regularizer, activity_regularizer,
+                         kernel_constraint, bias_constraint, **kwargs)
+
+
+class Conv2D(BaseConv):
+    """2-D convolution: kernel `(kh, kw, in // groups, filters)` (HWIO, Keras's layout).
+
+    >>> import tensorflux as tf
+    >>> from tensorflux import keras
+    >>> layer = keras.layers.Conv2D(4, 3, kernel_initializer="ones")
+    >>> layer(tf.ones((1, 5, 5, 2))).shape
+    TensorShape([1, 3, 3, 4])
+    >>> tuple(layer.kernel.shape)
+    (3, 3, 2, 4)
+    """
+
+    def __init__(self, filters, kernel_size, strides=(1, 1), padding="valid",
+                 data_format=None, dilation_rate=(1, 1), groups=1, activation=None,
+                 use_bias=True, kernel_initializer="glorot_uniform", bias_initializer="zeros",
+                 kernel_regularizer=None, bias_regularizer=None, activity_regularizer=None,
+                 kernel_constraint=None, bias_constraint=None, **kwargs):
+        super().__init__(2, filters, kernel_size, strides, padding, data_format, dilation_rate,
+                         groups, activation, use_bias, kernel_initializer, bias_initializer,
+                         kernel_regularizer, bias_regularizer, activity_regularizer,
+                         kernel_constraint, bias_constraint, **kwargs)
+
+
+class Conv3D(BaseConv):
+    """3-D convolution: kernel `(kd, kh, kw, in // groups, filters)`.
+
+    >>> import tensorflux as tf
+    >>> from tensorflux import keras
+    >>> keras.layers.Conv3D(2, 2)(tf.ones((1, 3, 3, 3, 1))).shape
+    TensorShape([1, 2, 2, 2, 2])
+    """
+
+    def __init__(self, filters, kernel_size, strides=(1, 1, 1), padding="valid",
+                 data_format=None, dilation_rate=(1, 1, 1), groups=1, activation=None,
+                 use_bias=True, kernel_initializer="glorot_uniform", bias_initializer="zeros",
+                 kernel_regularizer=None, bias_regularizer=None, activity_regularizer=None,
+                 kernel_constraint=None, bias_constraint=None, **kwargs):
+        super().__init__(3, filters, kernel_size, strides, padding, data_format, dilation_rate,
+                         groups, activation, use_bias, kernel_initializer, bias_initializer,
+                         kernel_regularizer, bias_regularizer, activity_regularizer,
+                         kernel_constraint, bias_constraint, **kwargs)
+
+
+# ---------------------------------------------------------------------- transposed
+def transpose_output_length(size, kernel, stride, padding, output_padding, dilation):
+    """Keras's (TF's) transposed-convolution output size."""
+    if size is None:
+        return None
+    span = (kernel - 1) * dilation + 1
+    if padding == "valid":
+        extra = max(span, stride) - span if output_padding is None else output_padding
+        return (size - 1) * stride + span + extra
+    if output_padding is None:
+        return size * stride
+    return (size - 1) * stride + span % 2 + output_padding
+
+
+class BaseConvTranspose(_Common):
+    """The transposed convolution (the gradient of a convolution with respect to its input):
+    kernel `kernel_size + (filters, input_channels)`."""
+
+    def __init__(self, rank, filters, kernel_size, strides=1, padding="valid",
+                 output_padding=None, data_format=None, dilation_rate=1, activation=None,
+                 use_bias=True, kernel_initializer="glorot_uniform", bias_initializer="zeros",
+                 kernel_regularizer=None, bias_regularizer=None, activity_regularizer=None,
+                 kernel_constraint=None, bias_constraint=None, **kwargs):
+        super().__init__(activity_regularizer=activity_regularizer, **kwargs)
+        self._common_init(rank, kernel_size, strides, padding, data_format, dilation_rate,
+                          activation, use_bias, bias_initializer, bias_regularizer,
+                          bias_constraint)
+        self.filters = filters
+        self.kernel_initializer = initializers.get(kernel_initializer)
+        self.kernel_regularizer = regularizers.get(kernel_regularizer)
+        self.kernel_constraint = constraints.get(kernel_constraint)
+        if isinstance(filters, bool) or not isinstance(filters, int) or filters <= 0:
+            raise ValueError("Invalid value for argument `filters`. Expected a strictly "
+                             f"positive value. Received filters={filters}.")
+        self.output_padding = None if output_padding is None else standardize_tuple(
+            output_padding, rank, "output_padding", allow_zero=True)
+        if self.output_padding is not None:
+            for i, (extra, stride) in enumerate(zip(self.output_padding, self.strides)):
+                if extra >= stride:
+                    raise ValueError(
+                        f"{_describe(self)}: `output_padding` must be strictly less than "
+                        f"`strides` for all dimensions. At dimension {i}, `output_padding` "
+                        f"is {extra} but `strides` is {stride}. Received: output_padding="
+                        f"{self.output_padding}, strides={self.strides}")
+
+    def build(self, input_shape):
+        self._check_rank(input_shape)
+        channels = _channels(self, input_shape, self.data_format)
+        self.input_spec = _channel_spec(self.rank, self.data_format, channels)
+        self.kernel = self.add_weight(
+            name="kernel", shape=self.kernel_size + (self.filters, channels),
+            initializer=self.kernel_initializer, regularizer=self.kernel_regularizer,
+            constraint=self.kernel_constraint)
+        self.bias = self._bias_weight(self.filters)
+
+    def _output_sizes(self, input_shape):
+        extras = self.output_padding or (None,) * self.rank
+        return [transpose_output_length(n, k, s, self.padding, e, d) for n, k, s, e, d in
+                zip(spatial_dims(input_shape, self.data_format), self.kernel_size,
+                    self.strides, extras, self.dilation_rate)]
+
+    def call(self, inputs):
+        nn = _nn()
+        shape = tuple(inputs.shape)
+        sizes = self._output_sizes(shape)
+        if None in sizes:
+            raise ValueError(f"{_describe(self)} needs the spatial dimensions of its input, "
+                             f"received shape {_format_shape(shape)}")
+        kernel, strides, dilation = self.kernel, self.strides, self.dilation_rate
+        x = inputs
+        channels_first = self.data_format == "channels_first"
+        if self.rank == 1:  # as a 2-D transpose over a height of 1
+            x = _nn_expand(x, 2 if channels_first else 1)
+            kernel = _nn_expand(kernel, 0)
+            sizes, strides, dilation = [1] + sizes, (1,) + strides, (1,) + dilation
+        fmt = "NCHW" if channels_first else "NHWC"
+        out_shape = ([shape[0], self.filters] + sizes if channels_first
+                     else [shape[0]] + sizes + [self.filters])
+        outputs = nn.conv2d_transpose(x, kernel, out_shape, strides, self.padding.upper(),
+                                      data_format=fmt, dilations=dilation)
+        if self.rank == 1:
+            outputs = _nn_squeeze(outputs, 2 if channels_first else 1)
+        return self._finish(outputs)
+
+    def get_config(self):
+        config = {**super().get_config(), "filters": self.filters, **self._common_config()}
+        config["output_padding"] = self.output_padding
+        config["data_format"] = config.pop("data_format")
+        config["dilation_rate"] = config.pop("dilation_rate")
+        return {
+            **config,
+            **self._tail_config(),
+            "kernel_initializer": initializers.serialize(self.kernel_initializer),
+            "bias_initializer": initializers.serialize(self.bias_initializer),
+            "kernel_regularizer": regularizers.serialize(self.kernel_regularizer),
+            "bias_regularizer": regularizers.serialize(self.bias_regularizer),
+            "activity_regularizer": regularizers.serialize(self.activity_regularizer),
+            "kernel_constraint": constraints.serialize(self.kernel_constraint),
+            "bias_constraint": constraints.serialize(self.bias_constraint),
+        }
+
+
+def _nn_expand(x, axis):
+    import tensorflux as tf
+
+    return tf.expand_dims(x, axis)
+
+
+def _nn_squeeze(x, axis):
+    import tensorflux as tf
+
+    return tf.squeeze(x, axis=[axis])
+
+
+class Conv1DTranspose(BaseConvTranspose):
+    """1-D transposed convolution: kernel `(kernel_size, filters, input_channels)`.
+
+    >>> import tensorflux as tf
+    >>> from tensorflux import keras
+    >>> keras.layers.Conv1DTranspose(3, 2, strides=2)(tf.ones((1, 4, 2))).shape
+    TensorShape([1, 8, 3])
+    """
+
+    def __init__(self, filters, kernel_size, strides=1, padding="valid", output_padding=None,
+                 data_format=None, dilation_rate=1, activation=None, use_bias=True,
+                 kernel_initializer="glorot_uniform", bias_initializer="zeros",
+                 kernel_regularizer=None, bias_regularizer=None, activity_regularizer=None,
+                 kernel_constraint=None, bias_constraint=None, **kwargs):
+        super().__init__(1, filters, kernel_size, strides, padding, output_padding,
+                         data_format, dilation_rate, activation, use_bias, kernel_initializer,
+                         bias_initializer, kernel_regularizer, bias_regularizer,
+                         activity_regularizer, kernel_constraint, bias_constraint, **kwargs)
+
+
+class Conv2DTranspose(BaseConvTranspose):
+    """2-D transposed convolution: kernel `(kh, kw, filters, input_channels)`.
+
+    >>> import tensorflux as tf
+    >>> from tensorflux import keras
+    >>> keras.layers.Conv2DTranspose(3, 3, strides=2, padding="same")(
+    ...     tf.ones((1, 4, 4, 2))).shape
+    TensorShape([1, 8, 8, 3])
+    """
+
+    def __init__(self, filters, kernel_size, strides=(1, 1), padding="valid",
+                 output_padding=None, data_format=None, dilation_rate=(1, 1), activation=None,
+                 use_bias=True, kernel_initializer="glorot_uniform", bias_initializer="zeros",
+                 kernel_regularizer=None, bias_regularizer=None, activity_regularizer=None,
+                 kernel_constraint=None, bias_constraint=None, **kwargs):
+        super().__init__(2, filters, kernel_size, strides, padding, output_padding,
+                         data_format, dilation_rate, activation, use_bias, kernel_initializer,
+                         bias_initializer, kernel_regularizer, bias_regularizer,
+                         activity_regularizer, kernel_constraint, bias_constraint, **kwargs)
+
+
+# ---------------------------------------------------------------------- depthwise, separable
+def _depthwise(x, kernel, rank, strides, padding, dilation, data_format):
+    """Depthwise convolution (rank 1 runs as rank 2 over a height of 1)."""
+    nn = _nn()
+    channels_first = data_format == "channels_first"
+    if rank == 1:
+        x = _nn_expand(x, 2 if channels_first else 1)
+        kernel = _nn_expand(kernel, 0)
+        strides, dilation = (1,) + strides, (1,) + dilation
+    fmt = "NCHW" if channels_first else "NHWC"
+    y = nn.depthwise_conv2d(x, kernel, strides, padding.upper(), data_format=fmt,
+                            dilations=dilation)
+    return _nn_squeeze(y, 2 if channels_first else 1) if rank == 1 else y
+
+
+class BaseDepthwiseConv(_Common):
+    """Each input channel convolved with its own `depth_multiplier` filters: kernel
+    `kernel_size + (input_channels, depth_multiplier)`; output channel c * multiplier + m."""
+
+    def __init__(self, rank, depth_multiplier, kernel_size, strides=1, padding="valid",
+                 data_format=None, dilation_rate=1, activation=None, use_bias=True,
+                 depthwise_initializer="glorot_uniform", bias_initializer="zeros",
+                 depthwise_regularizer=None, bias_regularizer=None, activity_regularizer=None,
+                 depthwise_constraint=None, bias_constraint=None, **kwargs):
+        super().__init__(activity_regularizer=activity_regularizer, **kwargs)
+        self._common_init(rank, kernel_size, strides, padding, data_format, dilation_rate,
+                          activation, use_bias, bias_initializer, bias_regularizer,
+                          bias_constraint)
+        if (isinstance(depth_multiplier, bool) or not isinstance(depth_multiplier, int)
+                or depth_multiplier <= 0):
+            raise ValueError("Invalid value for argument `depth_multiplier`. Expected a "
+                             f"strictly positive value. Received depth_multiplier="
+                             f"{depth_multiplier}.")
+        self.depth_multiplier = depth_multiplier
+        self.depthwise_initializer = initializers.get(depthwise_initializer)
+        self.depthwise_regularizer = regularizers.get(depthwise_regularizer)
+        self.depthwise_constraint = constraints.get(depthwise_constraint)
+
+    def build(self, input_shape):
+        self._check_rank(input_shape)
+        channels = _channels(self, input_shape, self.data_format)
+        check_window_fits(self, input_shape, self.data_format, self.kernel_size,
+                          self.strides, self.padding, self.dilation_rate)
+        self.input_spec = _channel_spec(self.rank, self.data_format, channels)
+        self.kernel = self.add_weight(
+            name="kernel", shape=self.kernel_size + (channels, self.depth_multiplier),
+            initializer=self.depthwise_initializer, regularizer=self.depthwise_regularizer,
+            constraint=self.depthwise_constraint)
+        self.bias = self._bias_weight(channels * self.depth_multiplier)
+
+    def call(self, inputs):
+        outputs = _depthwise(inputs, self.kernel, self.rank, self.strides, self.padding,
+                             self.dilation_rate, self.data_format)
+        return self._finish(outputs)
+
+    def get_config(self):
+        return {
+            **super().get_config(),
+            "depth_multiplier": self.depth_multiplier,
+            **self._common_config(),
+            **self._tail_config(),
+            "depthwise_initializer": initializers.serialize(self.depthwise_initializer),
+            "bias_initializer": initializers.serialize(self.bias_initializer),
+            "depthwise_regularizer": regularizers.serialize(self.depthwise_regularizer),
+            "bias_regularizer": regularizers.serialize(self.bias_regularizer),
+            "activity_regularizer": regularizers.serialize(self.activity_regularizer),
+            "depthwise_constraint": constraints.serialize(self.depthwise_constraint),
+            "bias_constraint": constraints.serialize(self.bias_constraint),
+        }
+
+
+class DepthwiseConv2D(BaseDepthwiseConv):
+    """Depthwise 2-D convolution: kernel `(kh, kw, input_channels, depth_multiplier)`.
+
+    >>> import tensorflux as tf
+    >>> from tensorflux import keras
+    >>> keras.layers.DepthwiseConv2D(3, depth_multiplier=2)(tf.ones((1, 5, 5, 3))).shape
+    TensorShape([1, 3, 3, 6])
+    """
+
+    def __init__(self, kernel_size, strides=(1, 1), padding="valid", depth_multiplier=1,
+                 data_format=None, dilation_rate=(1, 1), activation=None, use_bias=True,
+                 depthwise_initializer="glorot_uniform", bias_initializer="zeros",
+                 depthwise_regularizer=None, bias_regularizer=None, activity_regularizer=None,
+                 depthwise_constraint=None, bias_constraint=None, **kwargs):
+        super().__init__(2, depth_multiplier, kernel_size, strides, padding, data_format,
+                         dilation_rate, activation, use_bias, depthwise_initializer,
+                         bias_initializer, depthwise_regularizer, bias_regularizer,
+                         activity_regularizer, depthwise_constraint, bias_constraint, **kwargs)
+
+
+class BaseSeparableConv(_Common):
+    """A depthwise convolution then a pointwise (1x1) one: `depthwise_kernel`
+    `kernel_size + (input_channels, depth_multiplier)`, `pointwise_kernel`
+    `(1,) * rank + (input_channels * depth_multiplier, filters)`."""
+
+    def __init__(self, rank, depth_multiplier, filters, kernel_size, strides=1,
+                 padding="valid", data_format=None, dilation_rate=1, activation=None,
+                 use_bias=True, depthwise_initializer="glorot_uniform",
+                 pointwise_initializer="glorot_uniform", bias_initializer="zeros",
+                 depthwise_regularizer=None, pointwise_regularizer=None, bias_regularizer=None,
+                 activity_regularizer=None, depthwise_constraint=None,
+                 pointwise_constraint=None, bias_constraint=None, **kwargs):
+        super().__init__(activity_regularizer=activity_regularizer, **kwargs)
+        self._common_init(rank, kernel_size, strides, padding, data_format, dilation_rate,
+                          activation, use_bias, bias_initializer, bias_regularizer,
+                          bias_constraint)
+        for arg, value in (("depth_multiplier", depth_multiplier), ("filters", filters)):
+            if isinstance(value, bool) or not isinstance(value, int) or value <= 0:
+                raise ValueError(f"Invalid value for argument `{arg}`. Expected a strictly "
+                                 f"positive value. Received {arg}={value}.")
+        self.depth_multiplier = depth_multiplier
+        self.filters = filters
+        self.depthwise_initializer = initializers.get(depthwise_initializer)
+        self.pointwise_initializer = initializers.get(pointwise_initializer)
+        self.depthwise_regularizer = regularizers.get(depthwise_regularizer)
+        self.pointwise_regularizer = regularizers.get(pointwise_regularizer)
+        self.depthwise_constraint = constraints.get(depthwise_constraint)
+        self.pointwise_constraint = constraints.get(pointwise_constraint)
+
+    def build(self, input_shape):
+        self._check_rank(input_shape)
+        channels = _channels(self, input_shape, self.data_format)
+        check_window_fits(self, input_shape, self.data_format, self.kernel_size,
+                          self.strides, self.padding, self.dilation_rate)
+        self.input_spec = _channel_spec(self.rank, self.data_format, channels)
+        self.depthwise_kernel = self.add_weight(
+            name="depthwise_kernel", shape=self.kernel_size + (channels, self.depth_multiplier),
+            initializer=self.depthwise_initializer, regularizer=self.depthwise_regularizer,
+            constraint=self.depthwise_constraint)
+        self.pointwise_kernel = self.add_weight(
+            name="pointwise_kernel",
+            shape=(1,) * self.rank + (channels * self.depth_multiplier, self.filters),
+            initializer=self.pointwise_initializer, regularizer=self.pointwise_regularizer,
+            constraint=self.pointwise_constraint)
+        self.bias = self._bias_weight(self.filters)
+
+    def call(self, inputs):
+        y = _depthwise(inputs, self.depthwise_kernel, self.rank, self.strides, self.padding,
+                       self.dilation_rate, self.data_format)
+        ones = (1,) * self.rank
+        y = _conv(y, self.pointwise_kernel, self.rank, ones, "valid", ones, self.data_format)
+        return self._finish(y)
+
+    def get_config(self):
+        return {
+            **super().get_config(),
+            "depth_multiplier": self.depth_multiplier,
+            "filters": self.filters,
+            **self._common_config(),
+            **self._tail_config(),
+            "depthwise_initializer": initializers.serialize(self.depthwise_initializer),
+            "pointwise_initializer": initializers.serialize(self.pointwise_initializer),
+            "bias_initializer": initializers.serialize(self.bias_initializer),
+            "depthwise_regularizer": regularizers.serialize(self.depthwise_regularizer),
+            "pointwise_regularizer": regularizers.serialize(self.pointwise_regularizer),
+            "bias_regularizer": regularizers.serialize(self.bias_regularizer),
+            "activity_regularizer": regularizers.serialize(self.activity_regularizer),
+            "depthwise_constraint": constraints.serialize(self.depthwise_constraint),
+            "pointwise_constraint": constraints.serialize(self.pointwise_constraint),
+            "bias_constraint": constraints.serialize(self.bias_constraint),
+        }
+
+
+class SeparableConv1D(BaseSeparableConv):
+    """Depthwise-separable 1-D convolution.
+
+    >>> import tensorflux as tf
+    >>> from tensorflux import keras
+    >>> keras.layers.SeparableConv1D(4, 3, depth_multiplier=2)(tf.ones((1, 6, 3))).shape
+    TensorShape([1, 4, 4])
+    """
+
+    def __init__(self, filters, kernel_size, strides=1, padding="valid", data_format=None,
+                 dilation_rate=1, depth_multiplier=1, activation=None, use_bias=True,
+                 depthwise_initializer="glorot_uniform",
+                 pointwise_initializer="glorot_uniform", bias_initializer="zeros",
+                 depthwise_regularizer=None, pointwise_regularizer=None, bias_regularizer=None,
+                 activity_regularizer=None, depthwise_constraint=None,
+                 pointwise_constraint=None, bias_constraint=None, **kwargs):
+        super().__init__(1, depth_multiplier, filters, kernel_size, strides, padding,
+                         data_format, dilation_rate, activation, use_bias,
+                         depthwise_initializer, pointwise_initializer, bias_initializer,
+                         depthwise_regularizer, pointwise_regularizer, bias_regularizer,
+                         activity_regularizer, depthwise_constraint, pointwise_constraint,
+                         bias_constraint, **kwargs)
+
+
+class SeparableConv2D(BaseSeparableConv):
+    """Depthwise-separable 2-D convolution.
+
+    >>> import tensorflux as tf
+    >>> from tensorflux import keras
+    >>> keras.layers.SeparableConv2D(4, 3)(tf.ones((1, 5, 5, 3))).shape
+    TensorShape([1, 3, 3, 4])
+    """
+
+    def __init__(self, filters, kernel_size, strides=(1, 1), padding="valid",
+                 data_format=None, dilation_rate=(1, 1), depth_multiplier=1, activation=None,
+                 use_bias=True, depthwise_initializer="glorot_uniform",
+                 pointwise_initializer="glorot_uniform", bias_initializer="zeros",
+                 depthwise_regularizer=None, pointwise_regularizer=None, bias_regularizer=None,
+                 activity_regularizer=None, depthwise_constraint=None,
+                 pointwise_constraint=None, bias_constraint=None, **kwargs):
+        super().__init__(2, depth_multiplier, filters, kernel_size, strides, padding,
+                         data_format, dilation_rate, activation, use_bias,
+                         depthwise_initializer, pointwise_initializer, bias_initializer,
+                         depthwise_regularizer, pointwise_regularizer, bias_regularizer,
+                         activity_regularizer, depthwise_constraint, pointwise_constraint,
+                         bias_constraint, **kwargs)

@@ -1,0 +1,221 @@
+"""keras.layers.EinsumDense: a dense layer whose contraction is an einsum equation."""
+
+import re
+
+from tensorflux.keras import activations, constraints, initializers, regularizers
+from tensorflux.keras.layers.base import InputSpec, Layer, _describe, _format_shape
+
+__all__ = ["EinsumDense"]
+
+
+def _tf():
+    import tensorflux as tf
+
+    return tf
+
+
+def analyze_einsum(equation, bias_axes, input_shape, output_shape, owner="EinsumDense"):
+    """(kernel shape, bias shape or None, full output shape, kernel input axes, kernel output
+    axes) for `equation` applied to an input of `input_shape` (Keras's rules: "ab,bc->ac",
+    "...ab,bc->...ac" or "ab...,bc->ac...")."""
+    text = equation.replace("...", "0")
+    forms = (("([a-zA-Z]+),([a-zA-Z]+)->([a-zA-Z]+)$", False),
+             ("0([a-zA-Z]+),([a-zA-Z]+)->0([a-zA-Z]+)$", True),
+             ("([a-zA-Z]{2,})0,([a-zA-Z]+)->([a-zA-Z]+)0$", False))
+    for pattern, left_elided in forms:
+        match = re.match(pattern, text)
+        if match:
+            break
+    else:
+        raise ValueError(f"{owner}: invalid einsum equation '{equation}'. Equations must be "
+                         "in the form [X],[Y]->[Z], ...[X],[Y]->...[Z], or [X]...,[Y]->[Z]...")
+    input_spec, weight_spec, output_spec = match.groups()
+    input_shape = tuple(input_shape)
+    elided = len(input_shape) - len(input_spec)
+    if elided < 0 or (elided > 0 and text == equation):
+        raise ValueError(f"{owner}: the equation '{equation}' expects an input of rank "
+                         f"{len(input_spec)}, received shape {_format_shape(input_shape)}")
+    output = [output_shape] if isinstance(output_shape, int) else list(output_shape)
+    output.insert(0, input_shape[0])
+    if elided > 0 and left_elided:
+        for i in range(1, elided):
+            output.insert(1, input_shape[i])
+    elif elided > 0:
+        output.extend(input_shape[len(input_shape) - elided:])
+    if left_elided:
+        input_index = {d: i + elided - len(input_shape) for i, d in enumerate(input_spec)}
+        output_index = {d: i + elided for i, d in enumerate(output_spec)}
+    else:
+        input_index = {d: i for i, d in enumerate(input_spec)}
+        output_index = {d: i for i, d in enumerate(output_spec)}
+    for dim in input_spec:
+        if dim in output_index:
+            index = output_index[dim]
+            if index >= len(output):
+                raise ValueError(f"{owner}: output_shape {tuple(output_shape)} does not cover "
+                                 f"the output '{output_spec}' of the equation '{equation}'")
+            size_in, size_out = input_shape[input_index[dim]], output[index]
+            if size_out is not None and size_in is not None and size_out != size_in:
+                raise ValueError(f"{owner}: input shape and output shape do not match at shared "
+                                 f"dimension '{dim}'. Input shape is {size_in}, and output "
+                                 f"shape is {size_out} (input shape "
+                                 f"{_format_shape(input_shape)}).")
+    for dim in output_spec:
+        if dim not in input_spec and dim not in weight_spec:
+            raise ValueError(f"{owner}: dimension '{dim}' was specified in the output "
+                             f"'{output_spec}' but has no corresponding dim in the input spec "
+                             f"'{input_spec}' or weight spec '{weight_spec}'")
+    if len(output) < max(output_index.values(), default=-1) + 1:
+        raise ValueError(f"{owner}: output_shape {tuple(output_shape)} has too few dimensions "
+                         f"for the output '{output_spec}' of the equation '{equation}'")
+    kernel_shape, input_axes, output_axes = [], [], []
+    for i, dim in enumerate(weight_spec):
+        if dim in output_index:
+            kernel_shape.append(output[output_index[dim]])
+            output_axes.append(i)
+        elif dim in input_index:
+            kernel_shape.append(input_shape[input_index[dim]])
+            input_axes.append(i)
+        else:
+            raise ValueError(f"{owner}: weight dimension '{dim}' did not have a match in either "
+                             f"the input spec '{input_spec}' or the output spec "
+                             f"'{output_spec}'. For this layer, the weight must be fully "
+                             "specified.")
+    bias_shape = None
+    if bias_axes is not None:
+        offset = elided if left_elided else 0
+        sizes = {d: output[i + offset] for i, d in enumerate(output_spec)}
+        for char in bias_axes:
+            if char not in output_spec:
+                raise ValueError(f"{owner}: bias dimension '{char}' was requested, but is not "
+                                 f"part of the output spec '{output_spec}'")
+        first = min(output_spec.find(char) for char in bias_axes)
+        bias_shape = [sizes[d] if d in bias_axes else 1 for d in output_spec[first:]]
+        if not left_elided:
+            bias_shape.extend([1] * max(elided, 0))
+    return kernel_shape, bias_shape, output, input_axes, output_axes
+
+
+class EinsumDense(Layer):
+    """A dense layer computing `activation(einsum(equation, inputs, kernel) + bias)`.
+
+    `output_shape` gives the output's dimensions after the batch one (None where the input
+    decides); `bias_axes` names the output letters that get a bias.
+
+    >>> import tensorflux as tf
+    >>> from tensorflux import keras
+    >>> layer = keras.layers.EinsumDense("abc,cd->abd", output_shape=(None, 2), bias_axes="d",
+    ...                                  kernel_initializer="ones")
+    >>> layer(tf.ones((1, 3, 4))).shape
+    TensorShape([1, 3, 2])
+    >>> [tuple(w.shape) for w in layer.weights]
+    [(4, 2), (2,)]
+    """
+
+    def __init__(self, equation, output_shape, activation=None, bias_axes=None,
+                 kernel_initializer="glorot_uniform", bias_initializer="zeros",
+                 kernel_regularizer=None, bias_regularizer=None, kernel_constraint=None,
+                 bias_constraint=None, lora_rank=None, lora_alpha=None,
+                 gptq_unpacked_column_size=None, quantization_config=None, **kwargs):
+        super().__init__(**kwargs)
+        for arg, value in (("lora_rank", lora_rank), ("quantization_config",
+                                                      quantization_config)):
+            if value:
+                raise NotImplementedError(f"{_describe(self)}: `{arg}` is not supported by "
+                                          f"tensorflux yet (received {arg}={value!r}).")
+        if not isinstance(equation, str):
+            raise ValueError(f"{_describe(self)}: `equation` must be a string, received "
+                             f"{equation!r}")
+        self.equation = equation
+        self.partial_output_shape = ((output_shape,) if isinstance(output_shape, int)
+                                     else tuple(output_shape))
+        self.bias_axes = bias_axes
+        self.activation = activations.get(activation)
+        self.kernel_initializer = initializers.get(kernel_initializer)
+        self.bias_initializer = initializers.get(bias_initializer)
+        self.kernel_regularizer = regularizers.get(kernel_regularizer)
+        self.bias_regularizer = regularizers.get(bias_regularizer)
+        self.kernel_constraint = constraints.get(kernel_constraint)
+        self.bias_constraint = constraints.get(bias_constraint)
+        self.lora_rank = None
+        self.lora_alpha = None
+        self.lora_enabled = False
+        self.quantization_config = None
+
+    def _analyze(self, input_shape):
+        return analyze_einsum(self.equation, self.bias_axes, input_shape,
+                              self.partial_output_shape, owner=_describe(self))
+
+    def build(self, input_shape):
+        kernel_shape, bias_shape, _, input_axes, output_axes = self._analyze(input_shape)
+        self.input_spec = InputSpec(ndim=len(input_shape))
+        kernel_initializer = self.kernel_initializer
+        if isinstance(kernel_initializer, initializers.VarianceScaling) and (
+                kernel_initializer.input_axes is None or kernel_initializer.output_axes is None):
+            # Keras computes the fans of an einsum kernel over its input and output axes.
+            config = kernel_initializer.get_config()
+            config.update(seed=kernel_initializer.seed, input_axes=input_axes,
+                          output_axes=output_axes)
+            kernel_initializer = type(kernel_initializer).from_config(config)
+        for name, shape in (("kernel", kernel_shape), ("bias", bias_shape or ())):
+            if any(d is None for d in shape):
+                raise ValueError(f"{_describe(self)} cannot create its {name}: its shape "
+                                 f"{_format_shape(shape)} has an unknown dimension for the "
+                                 f"input shape {_format_shape(input_shape)}; give the unknown "
+                                 "sizes in `output_shape` or the input.")
+        self._kernel = self.add_weight(name="kernel", shape=tuple(kernel_shape),
+                                       initializer=kernel_initializer,
+                                       regularizer=self.kernel_regularizer,
+                                       constraint=self.kernel_constraint)
+        if bias_shape is not None:
+            self.bias = self.add_weight(name="bias", shape=tuple(bias_shape),
+                                        initializer=self.bias_initializer,
+                                        regularizer=self.bias_regularizer,
+                                        constraint=self.bias_constraint)
+        else:
+            self.bias = None
+
+    @property
+    def kernel(self):
+        if not self.built:
+            raise AttributeError("You must build the layer before accessing `kernel`.")
+        return self._kernel
+
+    def compute_output_shape(self, input_shape):
+        return tuple(self._analyze(input_shape)[2])
+
+    def call(self, inputs, training=None):
+        tf = _tf()
+        x = tf.einsum(self.equation, inputs, self._kernel)
+        if self.bias is not None:
+            x = tf.add(x, self.bias)
+        if self.activation is not None:
+            x = self.activation(x)
+        return x
+
+    def get_config(self):
+        config = super().get_config()
+        config.pop("activity_regularizer", None)
+        return {
+            **config,
+            "output_shape": self.partial_output_shape,
+            "equation": self.equation,
+            "activation": activations.serialize(self.activation),
+            "bias_axes": self.bias_axes,
+            "kernel_initializer": initializers.serialize(self.kernel_initializer),
+            "bias_initializer": initializers.serialize(self.bias_initializer),
+            "kernel_regularizer": regularizers.serialize(self.kernel_regularizer),
+            "bias_regularizer": regularizers.serialize(self.bias_regularizer),
+            "activity_regularizer": regularizers.serialize(self.activity_regularizer),
+            "kernel_constraint": constraints.serialize(self.kernel_constraint),
+            "bias_constraint": constraints.serialize(self.bias_constraint),
+            "quantization_config": None,
+        }
+
+    @classmethod
+    def from_config(cls, config):
+        config = dict(config)
+        if config.get("output_shape") is not None and not isinstance(config["output_shape"],
+                                                                     int):
+            config["output_shape"] = tuple(config["output_shape"])
+        return super().from_config(config)

@@ -1,0 +1,55 @@
+"""keras.utils.to_categorical and keras.utils.normalize."""
+
+import tensorflux as tf
+
+__all__ = ["normalize", "to_categorical"]
+
+
+def to_categorical(x, num_classes=None):
+    """Class indices to one-hot rows (float64, as Keras returns for array input); a trailing
+    dimension of size 1 is dropped first.
+
+    >>> from tensorflux.keras.utils import to_categorical
+    >>> to_categorical([0, 2], num_classes=3).tolist()
+    [[1.0, 0.0, 0.0], [0.0, 0.0, 1.0]]
+    """
+    is_tensor = tf.is_tensor(x)
+    x = tf.cast(tf.convert_to_tensor(x), tf.int64)
+    shape = x.shape.as_list()
+    if len(shape) > 1 and shape[-1] == 1:
+        shape = shape[:-1]
+    flat = tf.reshape(x, [-1])
+    if not num_classes:
+        num_classes = int(tf.reduce_max(flat).numpy()) + 1
+    if flat.shape[0] and (int(tf.reduce_min(flat).numpy()) < 0
+                          or int(tf.reduce_max(flat).numpy()) >= num_classes):
+        raise IndexError(f"to_categorical: class indices must lie in [0, {num_classes}), "
+                         f"received values from {int(tf.reduce_min(flat).numpy())} to "
+                         f"{int(tf.reduce_max(flat).numpy())}")
+    one_hot = tf.reshape(tf.one_hot(flat, int(num_classes), dtype=tf.float64),
+                         shape + [int(num_classes)])
+    if is_tensor:
+        return tf.cast(one_hot, "float32")
+    return one_hot.numpy()
+
+
+def normalize(x, axis=-1, order=2):
+    """Scales `x` to unit `order`-norm along `axis` (zero vectors stay zero).
+
+    >>> from tensorflux.keras.utils import normalize
+    >>> normalize([[3.0, 4.0]]).tolist()
+    [[0.6, 0.8]]
+    """
+    is_tensor = tf.is_tensor(x)
+    value = tf.convert_to_tensor(x) if is_tensor else tf.constant(x, dtype=_float_of(x))
+    axis = -1 if axis is None else axis
+    norm = tf.norm(value, ord=order, axis=axis, keepdims=True)
+    norm = tf.where(tf.equal(norm, 0), tf.ones_like(norm), norm)
+    result = value / norm
+    return result if is_tensor else result.numpy()
+
+
+def _float_of(x):
+    dtype = getattr(x, "dtype", None)
+    name = str(dtype) if dtype is not None else "float64"
+    return name if name in ("float16", "float32", "float64") else "float64"

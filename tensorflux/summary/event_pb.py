@@ -1,0 +1,78 @@
+"""TensorBoard's Event and Summary messages (event.proto, summary.proto, histogram.proto) as
+wire schemas for tensorflux.proto.wire.
+
+Field numbers are those of tensorflow/core/util/event.proto and
+tensorflow/core/framework/summary.proto, checked against the compiled copies the `tensorboard`
+package ships (tensorboard/compat/proto/event_pb2.py, summary_pb2.py). Unmodelled fields
+(Event.log_message, session_log, tagged_run_metadata, meta_graph_def, source_metadata;
+Summary.Value.audio, obsolete_old_style_histogram) are skipped when decoding.
+
+>>> data = encode_event({"wall_time": 1.5, "step": 3, "file_version": "brain.Event:2"})
+>>> decode_event(data)
+{'wall_time': 1.5, 'step': 3, 'file_version': 'brain.Event:2'}
+"""
+
+from tensorflux.proto.graph_pb import TENSOR_PROTO
+from tensorflux.proto.wire import Field, Message, decode, encode
+
+__all__ = ["DATA_CLASS_BLOB_SEQUENCE", "DATA_CLASS_SCALAR", "DATA_CLASS_TENSOR", "EVENT",
+           "HISTOGRAM_PROTO", "SUMMARY", "SUMMARY_IMAGE", "SUMMARY_METADATA", "SUMMARY_VALUE",
+           "decode_event", "encode_event"]
+
+# SummaryMetadata.data_class (summary.proto's DataClass enum).
+DATA_CLASS_SCALAR, DATA_CLASS_TENSOR, DATA_CLASS_BLOB_SEQUENCE = 1, 2, 3
+
+PLUGIN_DATA = Message("SummaryMetadata.PluginData", [
+    Field("plugin_name", 1, "string"),
+    Field("content", 2, "bytes"),  # the plugin's own serialized message
+])
+SUMMARY_METADATA = Message("SummaryMetadata", [
+    Field("plugin_data", 1, "message", message=PLUGIN_DATA),
+    Field("display_name", 2, "string"),
+    Field("summary_description", 3, "string"),
+    Field("data_class", 4, "enum"),
+])
+HISTOGRAM_PROTO = Message("HistogramProto", [
+    Field("min", 1, "double"),
+    Field("max", 2, "double"),
+    Field("num", 3, "double"),
+    Field("sum", 4, "double"),
+    Field("sum_squares", 5, "double"),
+    Field("bucket_limit", 6, "double", repeated=True),
+    Field("bucket", 7, "double", repeated=True),
+])
+SUMMARY_IMAGE = Message("Summary.Image", [
+    Field("height", 1, "int32"),
+    Field("width", 2, "int32"),
+    Field("colorspace", 3, "int32"),  # 1 grayscale, 2 grayscale+alpha, 3 RGB, 4 RGBA
+    Field("encoded_image_string", 4, "bytes"),
+])
+SUMMARY_VALUE = Message("Summary.Value", [
+    Field("tag", 1, "string"),
+    Field("simple_value", 2, "float", oneof="value"),
+    Field("image", 4, "message", message=SUMMARY_IMAGE, oneof="value"),
+    Field("histo", 5, "message", message=HISTOGRAM_PROTO, oneof="value"),
+    Field("node_name", 7, "string"),
+    Field("tensor", 8, "message", message=TENSOR_PROTO, oneof="value"),
+    Field("metadata", 9, "message", message=SUMMARY_METADATA),
+])
+SUMMARY = Message("Summary", [
+    Field("value", 1, "message", repeated=True, message=SUMMARY_VALUE),
+])
+EVENT = Message("Event", [
+    Field("wall_time", 1, "double"),
+    Field("step", 2, "int64"),
+    Field("file_version", 3, "string", oneof="what"),
+    Field("graph_def", 4, "bytes", oneof="what"),  # a serialized GraphDef
+    Field("summary", 5, "message", message=SUMMARY, oneof="what"),
+])
+
+
+def encode_event(event):
+    """The serialized bytes of an Event given as a dict."""
+    return encode(EVENT, event)
+
+
+def decode_event(data):
+    """The dict of serialized Event bytes (fields at their default are absent)."""
+    return decode(EVENT, data)
