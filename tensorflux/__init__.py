@@ -175,6 +175,22 @@ from tensorflux.variable import Variable, VariableAggregation, VariableSynchroni
 newaxis = None
 __version__ = "0.1.0"
 
+# Namespaces that load NumPy-backed I/O (event files, input pipelines, Keras) on first use,
+# so that `import tensorflux` stays light.
+_LAZY = {"summary": "tensorflux.summary", "data": "tensorflux.data",
+         "keras": "tensorflux.keras", "io": "tensorflux.io"}
+
+
+def __getattr__(name):
+    module = _LAZY.get(name)
+    if module is None:
+        raise AttributeError(f"module 'tensorflux' has no attribute {name!r}")
+    import importlib
+
+    value = importlib.import_module(module)
+    globals()[name] = value
+    return value
+
 __all__ = [
     "config", "function", "cond", "while_loop", "gradients", "get_static_value", "print",
     "DType", "GradientTape", "Tensor", "TensorShape", "TensorSpec", "UnconnectedGradients",
