@@ -5,6 +5,7 @@ GradientTape and the tf.math / tf.linalg / tf.nn / tf.random namespaces.
 """
 
 from tensorflux import config, dtypes, errors, linalg, math, nn, random
+from tensorflux.ops import image, strings
 from tensorflux.autodiff import GradientTape, UnconnectedGradients, custom_gradient
 from tensorflux.context import device
 from tensorflux.dtypes import (
@@ -192,7 +193,7 @@ def __getattr__(name):
     return value
 
 __all__ = [
-    "config", "function", "cond", "while_loop", "gradients", "get_static_value", "print",
+    "config", "function", "image", "strings", "cond", "while_loop", "gradients", "get_static_value", "print",
     "DType", "GradientTape", "Tensor", "TensorShape", "TensorSpec", "UnconnectedGradients",
     "Variable", "VariableAggregation", "VariableSynchronization", "abs", "acos", "add", "add_n",
     "angle", "argmax", "argmin", "argsort", "as_dtype", "asin", "atan", "atan2", "bfloat16", "bool",

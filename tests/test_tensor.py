@@ -360,3 +360,8 @@ def test_bfloat16_without_ml_dtypes_says_what_to_install():
     with pytest.raises(TypeError, match="ml_dtypes"):
         tf.constant([1.0], dtype=tf.bfloat16)
     assert tf.bfloat16.is_floating and tf.bfloat16.max > 3e38  # the DType itself needs nothing
+
+
+def test_fill_accepts_string_values():
+    filled = tf.fill([2], "ab")
+    assert filled.dtype == tf.string and filled.numpy().tolist() == [b"ab", b"ab"]

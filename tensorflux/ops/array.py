@@ -58,7 +58,7 @@ def fill(dims, value, name=None):
     if value._value is None:
         # A value computed in a traced function: known only at run time.
         return broadcast_to(value, dims)
-    return _fill.bind(shape=tuple(dims), value=value.numpy().item(), dtype=value.dtype)
+    return _fill.bind(shape=tuple(dims), value=_scalar(value), dtype=value.dtype)
 
 
 def zeros(shape, dtype=dtypes.float32, name=None):
