@@ -26,7 +26,7 @@ multiply-adds: forward, input gradient and weight gradient). Latency is the medi
 one call on one sample of the W1 (and W4) model: `model.predict(x)` and `model(x)` for the
 Keras APIs, `model(x)` under torch.no_grad() and a jitted forward for JAX.
 
-    python benchmarks/keras_workloads.py [--epochs 7] [--workloads w1 w4]
+    python benchmarks/keras_workloads.py [--epochs 7] [--workloads w1 w4] [--threads N]
         [--peers tensorflux keras keras-xla torch jax]
 """
 
@@ -39,7 +39,26 @@ import subprocess
 import sys
 import time
 
-import numpy as np
+
+def _limit_threads_from_argv():
+    """--threads N: every library's thread pool (BLAS, OpenMP, TensorFlow, XLA) sized N, set
+    before any of them loads; the subprocesses inherit it. A machine shared with other work
+    makes spinning multi-threaded BLAS erratic; one thread per peer compares more steadily."""
+    if "--threads" not in sys.argv[:-1]:
+        return
+    n = sys.argv[sys.argv.index("--threads") + 1]
+    for name in ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS",
+                 "TF_NUM_INTRAOP_THREADS"):
+        os.environ[name] = n
+    os.environ["TF_NUM_INTEROP_THREADS"] = "1"
+    if n == "1":
+        os.environ["XLA_FLAGS"] = (os.environ.get("XLA_FLAGS", "") +
+                                   " --xla_cpu_multi_thread_eigen=false").strip()
+
+
+_limit_threads_from_argv()
+
+import numpy as np  # noqa: E402
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 
@@ -244,7 +263,8 @@ def run_jax(workloads, epochs):
                           activation(forward(p, x)))
         one = jnp.asarray(x[:1])
         result[f"{workload}_call_s"] = median_call_seconds(
-            lambda predict=predict, one=one: predict(holder[0][0], one).block_until_ready())
+            lambda predict=predict, one=one, params=holder[0][0]:
+            predict(params, one).block_until_ready())
     return result
 
 
@@ -277,15 +297,22 @@ def _timed(fn):
 
 
 def run_peer(peer, workloads, epochs):
+    # The sgemm rate is measured again around each peer's run: on a shared machine the rate
+    # drifts, and each peer's fraction of the W4 limit is only meaningful against its own.
+    before = sgemm_flops()
     if peer == "tensorflux":
-        return run_tensorflux(workloads, epochs)
-    if peer in ("keras", "keras-xla"):
-        return run_keras(workloads, epochs, jit_compile=True if peer == "keras-xla" else None)
-    if peer == "torch":
-        return run_torch(workloads, epochs)
-    if peer == "jax":
-        return run_jax(workloads, epochs)
-    raise ValueError(f"unknown peer {peer!r}; choose from {PEERS}")
+        result = run_tensorflux(workloads, epochs)
+    elif peer in ("keras", "keras-xla"):
+        result = run_keras(workloads, epochs, jit_compile=True if peer == "keras-xla" else None)
+    elif peer == "torch":
+        result = run_torch(workloads, epochs)
+    elif peer == "jax":
+        result = run_jax(workloads, epochs)
+    else:
+        raise ValueError(f"unknown peer {peer!r}; choose from {PEERS}")
+    result["sgemm"] = statistics.mean([before, sgemm_flops()])
+    result["load"] = os.getloadavg()[0]
+    return result
 
 
 def spawn(peer, workloads, epochs, backend=None):
@@ -294,6 +321,8 @@ def spawn(peer, workloads, epochs, backend=None):
         env["KERAS_BACKEND"] = backend
     command = [sys.executable, os.path.abspath(__file__), "--peer", peer, "--epochs",
                str(epochs), "--workloads", *workloads]
+    if "--threads" in sys.argv[:-1]:
+        command += ["--threads", sys.argv[sys.argv.index("--threads") + 1]]
     done = subprocess.run(command, env=env, capture_output=True, text=True)
     for line in done.stdout.splitlines():
         if line.startswith(MARK):
@@ -330,6 +359,8 @@ def main():
     parser.add_argument("--epochs", type=int, default=7)
     parser.add_argument("--workloads", nargs="+", default=["w1", "w4"], choices=list(WORKLOADS))
     parser.add_argument("--peers", nargs="+", default=PEERS, choices=PEERS)
+    parser.add_argument("--threads", type=int, default=None,
+                        help="size every library's thread pool (default: each library's own)")
     parser.add_argument("--peer", help=argparse.SUPPRESS)  # internal: run one peer and report
     args = parser.parse_args()
 
@@ -337,7 +368,8 @@ def main():
         print(MARK + json.dumps(run_peer(args.peer, args.workloads, args.epochs)), flush=True)
         return 0
 
-    print(versions())
+    print(versions() + (f"; --threads {args.threads}" if args.threads else
+                        "; each library's default threads"))
     sgemm_before = sgemm_flops()
     results, labels, notes = {}, {}, []
     for peer in args.peers:
@@ -368,6 +400,16 @@ def main():
         if workload == "w4":
             row += f"{fmt_rate(sgemm / W4_FLOP_PER_SAMPLE):>12}"
         print(row)
+
+    if "w4" in args.workloads:
+        fractions = []
+        for p in columns:
+            limit = results[p].get("sgemm") and results[p]["sgemm"] / W4_FLOP_PER_SAMPLE
+            fractions.append(f"{labels[p]} {ratio(results[p].get('w4'), limit)}")
+        print("W4 / the limit from the sgemm rate measured around the same peer's run: "
+              + ", ".join(fractions))
+    print("load average (1 min) after each peer: " + ", ".join(
+        f"{labels[p]} {results[p]['load']:.1f}" for p in columns if "load" in results[p]))
 
     ours = results.get("tensorflux", {})
     print("\nratios (tensorflux / peer; > 1 means tensorflux is faster)")

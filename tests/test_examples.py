@@ -41,3 +41,25 @@ def test_gradient_tape_example_learns_two_moons(tmp_path):
     assert len(losses) >= 3 and losses[-1] < 0.5 * losses[0], out
     final = float(lines[-1].rsplit(":", 1)[1])
     assert final >= 0.9, out  # logistic regression stops near 0.88 here
+
+
+def test_digits_cnn_example_reaches_97_percent(tmp_path):
+    out = _run("digits_cnn.py", tmp_path)
+    assert "Epoch 30/30" in out and "conv2d (Conv2D)" in out, out
+    line = [line for line in out.splitlines() if line.startswith("test accuracy")][0]
+    # This CNN reached 0.981-0.986 over seeds 0-3 here; the issue asks for at least 0.97.
+    assert float(line.split(":")[1].split()[0]) >= 0.97, out
+
+
+def test_sequence_gru_example_learns_a_running_sum_property(tmp_path):
+    out = _run("sequence_gru.py", tmp_path)
+    lines = out.splitlines()
+    positive = float([line for line in lines if line.startswith("positive fraction")][0]
+                     .rsplit(" ", 1)[1])
+    summary = [line for line in lines if line.startswith("loss went from")][0]
+    first, last = float(summary.split()[3]), float(summary.split()[5])
+    assert last < 0.5 * first, summary
+    accuracy = float([line for line in lines if line.startswith("held-out accuracy")][0]
+                     .split(":")[1])
+    # the majority class is max(positive, 1 - positive) of the test set (about 0.6 here)
+    assert accuracy >= 0.9 and accuracy > max(positive, 1 - positive) + 0.2, out

@@ -22,9 +22,15 @@ KERNELS = {}
 
 
 def _declare(text):
-    for line in text.strip().splitlines():
+    """Adds `name: contract` lines to KERNELS; an indented line continues the one above."""
+    name = None
+    for line in text.strip("\n").splitlines():
+        if line[:1].isspace() and name is not None:
+            KERNELS[name] += " " + line.strip()
+            continue
         name, _, doc = line.partition(":")
-        KERNELS[name.strip()] = doc.strip()
+        name = name.strip()
+        KERNELS[name] = doc.strip()
 
 
 _declare("""
@@ -310,7 +316,8 @@ gru_sequence_grad: (h0, kernel, hs, gates, aux, ghs, ggates, gaux, mask=None) ->
 # Images (helper "preprocessing", tensorflux/ops/image.py).
 _declare("""
 image_affine_transform: (images, transforms, interpolation, fill_mode, fill_value) -> sampled
-image_affine_transform_grad: (cotangent, transforms, height, width, interpolation, fill_mode) -> d images
+image_affine_transform_grad: (cotangent, transforms, height, width, interpolation, fill_mode)
+    -> the images' cotangent
 """)
 
 # Strings and vocabulary lookups (helper "preprocessing", tensorflux/ops/strings.py).

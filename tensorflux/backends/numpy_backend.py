@@ -695,7 +695,10 @@ def conv2d(x, filters, strides, padding, dilations, data_format):
     cols = _nn_windows(_nn_pad(x, pads), (kh, kw), strides, dilations, (ho, wo))
     groups = c // cg
     if groups == 1:
-        out = np.tensordot(cols, w, axes=([3, 4, 5], [0, 1, 2]))
+        # One contiguous im2col copy and one 2-D GEMM (tensordot would transpose and copy
+        # the strided view again, and its internal reshapes cost as much as the GEMM).
+        cols2d = np.ascontiguousarray(cols).reshape(n * ho * wo, kh * kw * cg)
+        out = np.matmul(cols2d, w.reshape(kh * kw * cg, o)).reshape(n, ho, wo, o)
     else:
         og = o // groups
         cols_g = np.moveaxis(cols.reshape(n, ho, wo, kh, kw, groups, cg), 5, 0)
@@ -717,7 +720,9 @@ def conv2d_backprop_filter(x, grad, filter_shape, strides, padding, dilations, d
     cols = _nn_windows(_nn_pad(x, pads), (kh, kw), strides, dilations, (ho, wo))
     groups = c // cg
     if groups == 1:
-        out = np.tensordot(cols, g, axes=([0, 1, 2], [0, 1, 2]))
+        cols2d = np.ascontiguousarray(cols).reshape(n * ho * wo, kh * kw * cg)
+        g2d = np.ascontiguousarray(g).reshape(n * ho * wo, o)
+        out = np.matmul(cols2d.T, g2d).reshape(kh, kw, cg, o)  # .T: a BLAS flag, no copy
     else:
         og = o // groups
         cols_g = np.moveaxis(cols.reshape(n, ho, wo, kh, kw, groups, cg), 5, 0)
@@ -735,14 +740,16 @@ def conv2d_backprop_input(filters, grad, input_shape, strides, padding, dilation
     w = _nn_upcast(filters)
     g = _nn_upcast(_nn_nhwc(grad, data_format))
     kh, kw, cg, o = w.shape
-    n, h, wd, c = _nn_nhwc_shape(input_shape, data_format)
+    _, h, wd, c = _nn_nhwc_shape(input_shape, data_format)
+    n = g.shape[0]  # input_shape's batch may be unknown (None) in a traced graph
     pads, (ho, wo) = _nn_geometry((h, wd), (kh, kw), strides, padding, dilations)
     if (ho, wo) != g.shape[1:3]:
         raise ValueError(f"the input shape {tuple(input_shape)} would give an output of "
                          f"spatial size {(ho, wo)}, but the gradient has shape {grad.shape}")
     groups = c // cg
     if groups == 1:
-        cols = np.tensordot(g, w, axes=([3], [3]))
+        g2d = np.ascontiguousarray(g).reshape(n * ho * wo, o)
+        cols = np.matmul(g2d, w.reshape(kh * kw * cg, o).T).reshape(n, ho, wo, kh, kw, c)
     else:
         og = o // groups
         g_g = np.moveaxis(g.reshape(n * ho * wo, groups, og), 1, 0)
@@ -1519,21 +1526,19 @@ def _image_map_coord(coord, size, fill_mode):
     if size <= 1:
         return np.zeros_like(coord)
     coord = coord.copy()
+    # Both masks from the original positions: TensorFlow's branches are if / else-if.
+    low, high = coord < 0, coord > size - 1
     if fill_mode == "reflect":
         size2 = 2 * size
-        low = coord < 0
         c = coord[low]
         c = size2 * np.trunc(-c / size2) + c
         coord[low] = np.where(c < -size, c + size2, -c - 1)
-        high = coord > size - 1
         c = coord[high]
         c = c - size2 * np.trunc(c / size2)
         coord[high] = np.where(c >= size, size2 - c - 1, c)
     elif fill_mode == "wrap":
         span = size - 1
-        low = coord < 0
         coord[low] += size * (np.trunc(-coord[low] / span) + 1)
-        high = coord > size - 1
         coord[high] -= size * np.trunc(coord[high] / span)
     return np.clip(coord, 0, size - 1)
 

@@ -94,9 +94,9 @@ def to_numpy_structure(value):
 
 
 def to_tensor(leaf):
-    if isinstance(leaf, np.ndarray) or isinstance(leaf, np.generic):
-        return tf.convert_to_tensor(leaf)
-    return leaf
+    if _is_dataset(leaf):
+        return leaf
+    return tf.convert_to_tensor(leaf)
 
 
 def to_tensor_structure(element):

@@ -14,7 +14,7 @@ import threading
 import numpy as np
 
 import tensorflux as tf
-from tensorflux import errors
+from tensorflux import dtypes, errors
 from tensorflux.data import _structure as structure
 from tensorflux.data._threads import parallel_map_iterator, prefetch_iterator
 
@@ -247,12 +247,12 @@ class Dataset:
         return _TensorDataset(tensors)
 
     @staticmethod
-    def range(*args, output_type=tf.int64, name=None):
+    def range(*args, output_type=dtypes.int64, name=None):
         """range(stop), range(start, stop) or range(start, stop, step), as Python's.
 
         >>> from tensorflux import data
-        >>> list(data.Dataset.range(1, 8, 3).as_numpy_iterator())
-        [np.int64(1), np.int64(4), np.int64(7)]
+        >>> [int(v) for v in data.Dataset.range(1, 8, 3)]
+        [1, 4, 7]
         """
         return _RangeDataset(*args, output_type=output_type)
 
@@ -388,6 +388,15 @@ def _source_structure(value):
     return structure.to_leaf(value)
 
 
+def _row(leaf, index):
+    """leaf[index] as an array (indexing an object vector gives the bare bytes object)."""
+    row = leaf[index]
+    if leaf.dtype.kind == "O" and leaf.ndim == 1:
+        row = np.empty((), dtype=object)
+        row[()] = leaf[index]
+    return row
+
+
 class _TensorSliceDataset(Dataset):
     def __init__(self, tensors):
         self._tensors = _source_structure(tensors)
@@ -414,7 +423,7 @@ class _TensorSliceDataset(Dataset):
     def _iterate(self):
         tensors = self._tensors
         for i in range(self._size):
-            yield structure.map_structure(lambda leaf, i=i: leaf[i], tensors)
+            yield structure.map_structure(lambda leaf, i=i: _row(leaf, i), tensors)
 
     def _slices(self, batch_size, drop_remainder):
         """Batches cut directly from the arrays (the fast path of batch())."""
@@ -455,7 +464,7 @@ class _ElementsDataset(Dataset):
 
 
 class _RangeDataset(Dataset):
-    def __init__(self, *args, output_type=tf.int64):
+    def __init__(self, *args, output_type=dtypes.int64):
         if not 1 <= len(args) <= 3:
             raise errors.InvalidArgumentError(
                 f"range: expected 1 to 3 arguments (start, stop, step), received {len(args)}",
@@ -929,7 +938,7 @@ class _UnbatchDataset(_UnaryDataset):
                         "unbatch: every component needs the same first dimension, received "
                         f"shapes {[list(leaf.shape) for leaf in leaves]}", "unbatch")
                 for i in range(sizes.pop()):
-                    yield structure.map_structure(lambda leaf, i=i: leaf[i], element)
+                    yield structure.map_structure(lambda leaf, i=i: _row(leaf, i), element)
         finally:
             _close(source)
 

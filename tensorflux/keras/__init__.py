@@ -4,20 +4,21 @@ Code written for Keras runs with its import changed to `from tensorflux import k
 """
 
 from tensorflux.keras import (
-                              activations,
-                              backend,
-                              callbacks,
-                              constraints,
-                              datasets,
-                              initializers,
-                              layers,
-                              losses,
-                              metrics,
-                              models,
-                              optimizers,
-                              regularizers,
-                              saving,
-                              utils,
+    activations,
+    applications,
+    backend,
+    callbacks,
+    constraints,
+    datasets,
+    initializers,
+    layers,
+    losses,
+    metrics,
+    models,
+    optimizers,
+    regularizers,
+    saving,
+    utils,
 )
 from tensorflux.keras.engine.input_layer import Input, InputLayer
 from tensorflux.keras.engine.keras_tensor import KerasTensor
@@ -27,6 +28,6 @@ from tensorflux.keras.models import Functional, Model, Sequential
 __version__ = "3.15.1"  # the Keras API version this module follows
 
 __all__ = ["Functional", "Input", "InputLayer", "KerasTensor", "Layer", "Model", "Sequential",
-           "activations", "backend", "callbacks", "constraints", "datasets", "initializers",
-           "layers", "losses", "metrics", "models", "optimizers", "regularizers", "saving",
-           "utils"]
+           "activations", "applications", "backend", "callbacks", "constraints", "datasets",
+           "initializers", "layers", "losses", "metrics", "models", "optimizers", "regularizers",
+           "saving", "utils"]

@@ -1,6 +1,7 @@
 """tensorflux.keras.callbacks: Keras 3's training callbacks (History, ProgbarLogger,
 EarlyStopping, ModelCheckpoint, ReduceLROnPlateau, LearningRateScheduler, CSVLogger,
-TerminateOnNaN, LambdaCallback, BackupAndRestore) and CallbackList.
+TerminateOnNaN, LambdaCallback, BackupAndRestore; TensorBoard lives in
+callbacks_tensorboard.py) and CallbackList.
 
 Callbacks talk to the model only through `get_weights`/`set_weights`, `optimizer`
 (`learning_rate`), `stop_training`, `save`/`save_weights`/`load_weights` and

@@ -128,6 +128,10 @@ def resize(images, size, method="bilinear", preserve_aspect_ratio=False, antiali
         raise errors.InvalidArgumentError(
             f"resize: the image height and width must be known, received shape "
             f"{tuple(images.shape)}", "resize")
+    if in_h == 0 or in_w == 0:
+        raise errors.InvalidArgumentError(
+            f"resize: the images must not be empty, received shape {tuple(images.shape)}",
+            "resize")
     if preserve_aspect_ratio:
         scale = min(out_h / in_h, out_w / in_w)
         out_h, out_w = int(round(in_h * scale)), int(round(in_w * scale))

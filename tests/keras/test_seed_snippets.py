@@ -332,3 +332,36 @@ def test_e_vgg16_base_at_224_builds():
     # VGG16's 14,714,688 convolution parameters plus the heads.
     assert base_model.count_params() == 14_714_688
     assert model.count_params() == 14_714_688 + 25088 * 1024 + 1024 + 1024 * 10 + 10
+
+
+def _applications_vgg16():
+    try:
+        from tensorflux.keras.applications import VGG16 as applications_vgg16
+    except ImportError:
+        pytest.skip("tensorflux.keras.applications.VGG16 is not written yet (issue 6)")
+    return applications_vgg16
+
+
+def test_e_applications_vgg16_as_written_raises_at_the_dense():
+    VGG16 = _applications_vgg16()
+    num_classes = 5
+    # The seed passes weights='imagenet'; weights=None keeps the test offline.
+    base_model = VGG16(weights=None, include_top=False)
+    x = base_model.output
+    x = Flatten()(x)
+    with pytest.raises(ValueError) as info:
+        x = Dense(1024, activation='relu', name="fc1")(x)
+        predictions = Dense(num_classes, activation='softmax')(x)
+        Model(inputs=base_model.input, outputs=predictions)
+    _assert_actionable_flatten_error(info.value, "fc1")
+
+
+def test_e_applications_vgg16_with_input_shape_matches_the_stand_in():
+    base_model = _applications_vgg16()(weights=None, include_top=False, input_shape=(32, 32, 3))
+    stand_in = VGG16(weights=None, include_top=False, input_shape=(32, 32, 3))
+    assert [w.shape for w in base_model.get_weights()] == \
+        [w.shape for w in stand_in.get_weights()]
+    x = Flatten()(base_model.output)
+    predictions = Dense(5, activation='softmax')(Dense(1024, activation='relu')(x))
+    model = Model(inputs=base_model.input, outputs=predictions)
+    assert model.count_params() == 14_714_688 + 512 * 1024 + 1024 + 1024 * 5 + 5

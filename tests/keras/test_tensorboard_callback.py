@@ -33,7 +33,8 @@ def f32(values):
 
 
 def make_model():
-    model = keras.Sequential([keras.Input((3,)), keras.layers.Dense(4, activation="relu"),
+    model = keras.Sequential([keras.Input((3,)),
+                              keras.layers.Dense(4, activation="relu", name="hidden"),
                               keras.layers.Dense(1, name="out")])
     model.compile(optimizer=keras.optimizers.SGD(0.05), loss="mse", metrics=["mae"])
     return model
@@ -110,12 +111,12 @@ def test_weight_histograms_and_images(trained):
             assert buckets[:, 2].sum() == np.prod(weight.shape)
             final = weight.numpy()
             assert buckets[0, 0] == final.min() and buckets[-1, 1] == final.max()
-    assert train.SummaryMetadata("dense/kernel/histogram").plugin_data.plugin_name == \
+    assert train.SummaryMetadata("hidden/kernel/histogram").plugin_data.plugin_name == \
         "histograms"
     # A dense kernel (3, 4) is shown as one [1, 3, 4, 1] image; a bias (4,) as [1, 4, 1, 1].
-    (_, kernel_image) = series(train, "dense/kernel/image")[-1]
+    (_, kernel_image) = series(train, "hidden/kernel/image")[-1]
     assert (int(kernel_image[0]), int(kernel_image[1])) == (4, 3)
-    (_, bias_image) = series(train, "dense/bias/image")[-1]
+    (_, bias_image) = series(train, "hidden/bias/image")[-1]
     assert (int(bias_image[0]), int(bias_image[1])) == (1, 4)
 
 

@@ -4,6 +4,7 @@ from tests.ops import (
     table_array,
     table_autodiff,
     table_graph,
+    table_image,
     table_linalg,
     table_math,
     table_nn,
@@ -12,7 +13,8 @@ from tests.ops import (
 )
 
 ROWS = (table_math.ROWS + table_reduction.ROWS + table_linalg.ROWS + table_array.ROWS
-        + table_nn.ROWS + table_random.ROWS + table_autodiff.ROWS + table_graph.ROWS)
+        + table_nn.ROWS + table_random.ROWS + table_autodiff.ROWS + table_graph.ROWS
+        + table_image.ROWS)
 
 _names = [row.name for row in ROWS]
 _repeated = {n for n in _names if _names.count(n) > 1}

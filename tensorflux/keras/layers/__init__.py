@@ -73,8 +73,6 @@ __all__ += [
 ]
 
 # ---- convolution, pooling, padding/cropping/upsampling (helper "conv")
-from tensorflux.keras.layers import convolutional as _convolutional  # noqa: E402
-from tensorflux.keras.layers import pooling as _pooling  # noqa: E402
 from tensorflux.keras.layers.convolutional import (  # noqa: E402
     Conv1D,
     Conv1DTranspose,
@@ -120,9 +118,15 @@ from tensorflux.keras.layers.reshaping import (  # noqa: E402
     ZeroPadding2D,
 )
 
-__all__ += _convolutional.__all__ + _pooling.__all__ + [
-    "Cropping1D", "Cropping2D", "UpSampling1D", "UpSampling2D", "ZeroPadding1D",
-    "ZeroPadding2D",
+__all__ += [
+    "AveragePooling1D", "AveragePooling2D", "AveragePooling3D", "AvgPool1D", "AvgPool2D",
+    "AvgPool3D", "Conv1D", "Conv1DTranspose", "Conv2D", "Conv2DTranspose", "Conv3D",
+    "Cropping1D", "Cropping2D", "DepthwiseConv2D", "GlobalAveragePooling1D",
+    "GlobalAveragePooling2D", "GlobalAveragePooling3D", "GlobalAvgPool1D", "GlobalAvgPool2D",
+    "GlobalAvgPool3D", "GlobalMaxPool1D", "GlobalMaxPool2D", "GlobalMaxPool3D",
+    "GlobalMaxPooling1D", "GlobalMaxPooling2D", "GlobalMaxPooling3D", "MaxPool1D", "MaxPool2D",
+    "MaxPool3D", "MaxPooling1D", "MaxPooling2D", "MaxPooling3D", "SeparableConv1D",
+    "SeparableConv2D", "UpSampling1D", "UpSampling2D", "ZeroPadding1D", "ZeroPadding2D",
 ]
 
 # ---- recurrent layers (helper "rnn")
@@ -142,3 +146,35 @@ from tensorflux.keras.layers.rnn import (  # noqa: E402
 
 __all__ += ["Bidirectional", "ConvLSTM2D", "GRU", "GRUCell", "LSTM", "LSTMCell", "RNN",
             "SimpleRNN", "SimpleRNNCell", "StackedRNNCells", "TimeDistributed"]
+
+# ---- attention (helper "attention")
+from tensorflux.keras.layers.attention import (  # noqa: E402
+    AdditiveAttention,
+    Attention,
+    MultiHeadAttention,
+)
+from tensorflux.keras.layers.einsum_dense import EinsumDense  # noqa: E402
+
+__all__ += ["AdditiveAttention", "Attention", "EinsumDense", "MultiHeadAttention"]
+
+# ---- preprocessing and augmentation (helper "preprocessing")
+from tensorflux.keras.layers.preprocessing import (  # noqa: E402
+    CenterCrop,
+    IntegerLookup,
+    Normalization,
+    RandomContrast,
+    RandomCrop,
+    RandomFlip,
+    RandomRotation,
+    RandomTranslation,
+    RandomZoom,
+    Resizing,
+    StringLookup,
+    TextVectorization,
+)
+
+__all__ += [
+    "CenterCrop", "IntegerLookup", "Normalization", "RandomContrast", "RandomCrop",
+    "RandomFlip", "RandomRotation", "RandomTranslation", "RandomZoom", "Resizing",
+    "StringLookup", "TextVectorization",
+]

@@ -22,13 +22,11 @@ def analyze_einsum(equation, bias_axes, input_shape, output_shape, owner="Einsum
     forms = (("([a-zA-Z]+),([a-zA-Z]+)->([a-zA-Z]+)$", False),
              ("0([a-zA-Z]+),([a-zA-Z]+)->0([a-zA-Z]+)$", True),
              ("([a-zA-Z]{2,})0,([a-zA-Z]+)->([a-zA-Z]+)0$", False))
-    for pattern, left_elided in forms:
-        match = re.match(pattern, text)
-        if match:
-            break
-    else:
+    found = [(m, left) for m, left in ((re.match(p, text), left) for p, left in forms) if m]
+    if not found:
         raise ValueError(f"{owner}: invalid einsum equation '{equation}'. Equations must be "
                          "in the form [X],[Y]->[Z], ...[X],[Y]->...[Z], or [X]...,[Y]->[Z]...")
+    match, left_elided = found[0]
     input_spec, weight_spec, output_spec = match.groups()
     input_shape = tuple(input_shape)
     elided = len(input_shape) - len(input_spec)

@@ -60,16 +60,23 @@ class BasePooling(Layer):
 
 
 def _pooling_class(name, rank, mode, default_size, example):
-    def __init__(self, pool_size=default_size, strides=None, padding="valid",
+    if default_size is None:  # Keras 3: average pooling has no default pool_size
+        def init(self, pool_size, strides=None, padding="valid", data_format=None,
+                 name=None, **kwargs):
+            BasePooling.__init__(self, pool_size, strides, rank, mode, padding, data_format,
+                                 name=name, **kwargs)
+    else:
+        def init(self, pool_size=default_size, strides=None, padding="valid",
                  data_format=None, name=None, **kwargs):
-        BasePooling.__init__(self, pool_size, strides, rank, mode, padding, data_format,
-                             name=name, **kwargs)
+            BasePooling.__init__(self, pool_size, strides, rank, mode, padding, data_format,
+                                 name=name, **kwargs)
 
     kind = "maximum" if mode == "max" else "average"
-    doc = (f"{rank}-D {kind} pooling over `pool_size` windows (default {default_size}).\n\n"
+    default = "required" if default_size is None else f"default {default_size}"
+    doc = (f"{rank}-D {kind} pooling over `pool_size` windows ({default}).\n\n"
            f"    >>> import tensorflux as tf\n    >>> from tensorflux import keras\n"
            f"{example}\n    ")
-    return type(name, (BasePooling,), {"__init__": __init__, "__doc__": doc,
+    return type(name, (BasePooling,), {"__init__": init, "__doc__": doc,
                                        "__module__": __name__})
 
 
@@ -86,16 +93,16 @@ MaxPooling3D = _pooling_class(
     "    >>> keras.layers.MaxPooling3D()(tf.ones((1, 4, 4, 4, 3))).shape\n"
     "    TensorShape([1, 2, 2, 2, 3])")
 AveragePooling1D = _pooling_class(
-    "AveragePooling1D", 1, "average", 2,
-    "    >>> keras.layers.AveragePooling1D()(tf.constant([[[1.0], [3.0], [2.0], [0.0]]]))"
+    "AveragePooling1D", 1, "average", None,
+    "    >>> keras.layers.AveragePooling1D(2)(tf.constant([[[1.0], [3.0], [2.0], [0.0]]]))"
     ".numpy().ravel().tolist()\n    [2.0, 1.0]")
 AveragePooling2D = _pooling_class(
-    "AveragePooling2D", 2, "average", (2, 2),
-    "    >>> keras.layers.AveragePooling2D(padding='same')(tf.ones((1, 3, 3, 1))).shape\n"
+    "AveragePooling2D", 2, "average", None,
+    "    >>> keras.layers.AveragePooling2D(2, padding='same')(tf.ones((1, 3, 3, 1))).shape\n"
     "    TensorShape([1, 2, 2, 1])")
 AveragePooling3D = _pooling_class(
-    "AveragePooling3D", 3, "average", (2, 2, 2),
-    "    >>> keras.layers.AveragePooling3D()(tf.ones((1, 2, 2, 2, 1))).numpy().ravel()"
+    "AveragePooling3D", 3, "average", None,
+    "    >>> keras.layers.AveragePooling3D(2)(tf.ones((1, 2, 2, 2, 1))).numpy().ravel()"
     ".tolist()\n    [1.0]")
 MaxPool1D, MaxPool2D, MaxPool3D = MaxPooling1D, MaxPooling2D, MaxPooling3D
 AvgPool1D, AvgPool2D, AvgPool3D = AveragePooling1D, AveragePooling2D, AveragePooling3D
@@ -157,14 +164,14 @@ class GlobalAveragePooling1D(BaseGlobalPooling):
 
 
 def _global_class(name, rank, mode, example):
-    def __init__(self, data_format=None, keepdims=False, **kwargs):
+    def init(self, data_format=None, keepdims=False, **kwargs):
         BaseGlobalPooling.__init__(self, rank, data_format, keepdims, **kwargs)
 
     kind = "maximum" if mode == "max" else "mean"
     doc = (f"The {kind} over the {rank} spatial dimension(s).\n\n"
            f"    >>> import tensorflux as tf\n    >>> from tensorflux import keras\n"
            f"{example}\n    ")
-    return type(name, (BaseGlobalPooling,), {"__init__": __init__, "__doc__": doc,
+    return type(name, (BaseGlobalPooling,), {"__init__": init, "__doc__": doc,
                                              "mode": mode, "__module__": __name__})
 
 

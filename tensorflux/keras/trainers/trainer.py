@@ -320,7 +320,7 @@ class Trainer:
         one_step_on_data.__name__ = name
         if self.run_eagerly:
             return one_step_on_data
-        return tf.function(one_step_on_data, jit_compile=self.jit_compile or None)
+        return _FlatStepFunction(step, name, self.jit_compile or None)
 
     def make_train_function(self, force=False):
         if self.train_function is None or force:
@@ -580,6 +580,69 @@ class Trainer:
 
 
 # ------------------------------------------------------------------ helpers
+
+class _FlatStepFunction:
+    """A step over one nested `data` batch, compiled with tf.function and called with the
+    batch's leaves as positional tensors: steady-state calls then take tf.function's fast path
+    (one dict lookup on the tensors' shapes) instead of binding the signature and flattening
+    the structure every batch. One tf.function per nesting of the batch ((x, y), (x, y, w),
+    dicts...), so a new structure traces once, as it would with the nested argument."""
+
+    def __init__(self, step, name, jit_compile):
+        self._step = step
+        self._jit_compile = jit_compile
+        self._functions = {}
+        self.__name__ = name
+
+    def __call__(self, data):
+        leaves = []
+        structure = _structure_of(data, leaves)
+        function = self._functions.get(structure)
+        if function is None:
+            step = self._step
+
+            def flat_step(*flat):
+                return step(_rebuild(structure, iter(flat)))
+
+            flat_step.__name__ = self.__name__
+            function = tf.function(flat_step, jit_compile=self._jit_compile)
+            self._functions[structure] = function
+        return function(*leaves)
+
+    def experimental_get_tracing_count(self):
+        return sum(f.experimental_get_tracing_count() for f in self._functions.values())
+
+    @property
+    def _cache(self):
+        """Every traced ConcreteFunction, oldest first (read by the TensorBoard callback)."""
+        cache = {}
+        for number, function in enumerate(self._functions.values()):
+            for key, concrete in function._cache.items():
+                cache[(number, key)] = concrete
+        return cache
+
+
+def _structure_of(value, leaves):
+    """Appends the leaves of nested lists/tuples/dicts to `leaves`; returns the nesting as a
+    hashable description that _rebuild turns back into the structure."""
+    if isinstance(value, dict):
+        keys = tuple(value)
+        return (dict, keys, tuple(_structure_of(value[k], leaves) for k in keys))
+    if isinstance(value, (list, tuple)):
+        return (type(value), tuple(_structure_of(v, leaves) for v in value))
+    leaves.append(value)
+    return None
+
+
+def _rebuild(structure, leaves):
+    if structure is None:
+        return next(leaves)
+    kind = structure[0]
+    if kind is dict:
+        return {k: _rebuild(s, leaves) for k, s in zip(structure[1], structure[2])}
+    items = [_rebuild(s, leaves) for s in structure[1]]
+    return kind(*items) if hasattr(kind, "_fields") else kind(items)
+
 
 def _output_names(model):
     """The model's output names (Keras's Functional `output_names`), when it has them."""

@@ -9,6 +9,7 @@ from tensorflux.keras.utils.dataset_utils import (
     split_dataset,
     text_dataset_from_directory,
 )
+from tensorflux.keras.utils.file_utils import get_file
 from tensorflux.keras.utils.io_utils import (
     disable_interactive_logging,
     enable_interactive_logging,
@@ -22,6 +23,7 @@ from tensorflux.keras.utils.sequence_utils import pad_sequences
 
 __all__ = [
     "Progbar", "PyDataset", "disable_interactive_logging", "enable_interactive_logging",
+    "get_file",
     "image_dataset_from_directory", "is_interactive_logging_enabled", "model_to_dot",
     "normalize", "pack_x_y_sample_weight", "pad_sequences", "plot_model", "set_random_seed",
     "split_dataset", "text_dataset_from_directory", "to_categorical", "unpack_x_y_sample_weight",

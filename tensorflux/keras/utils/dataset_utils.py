@@ -64,8 +64,11 @@ def _as_columns(dataset):
 
         columns = zip(*[flatten(e) for e in elements])
         return pack_as(elements[0], [tf.stack(list(c)) for c in columns]), batch_size
-    if isinstance(dataset, list):
-        dataset = tuple(dataset)
+    if isinstance(dataset, list) and dataset and all(
+            tf.is_tensor(part) or hasattr(part, "__array__") for part in dataset):
+        dataset = tuple(dataset)  # a list of arrays, as Keras reads it
+    elif isinstance(dataset, list):
+        return tf.convert_to_tensor(dataset), None
     if isinstance(dataset, (tuple, dict)):
         from tensorflux.data._structure import map_structure
 
@@ -231,7 +234,7 @@ def image_dataset_from_directory(directory, labels="inferred", label_mode="int",
     image_size = tuple(int(s) for s in image_size)
 
     def load(path):
-        pixels = files.load_image(path.numpy().item(), image_size, color_mode, interpolation)
+        pixels = files.load_image(path.numpy(), image_size, color_mode, interpolation)
         return tf.convert_to_tensor(pixels)
 
     return _from_files(directory, labels, label_mode, class_names, batch_size, shuffle, seed,
@@ -248,7 +251,7 @@ def text_dataset_from_directory(directory, labels="inferred", label_mode="int",
     from tensorflux.data import files
 
     def load(path):
-        return tf.convert_to_tensor(files.read_text(path.numpy().item(), max_length))
+        return tf.convert_to_tensor(files.read_text(path.numpy(), max_length))
 
     return _from_files(directory, labels, label_mode, class_names, batch_size, shuffle, seed,
                        validation_split, subset, follow_links, verbose,

@@ -59,6 +59,11 @@ class _RecurrentLayer(RNN):
             return getattr(cell, name)
         raise AttributeError(f"'{type(self).__name__}' object has no attribute '{name}'")
 
+    def build(self, sequences_shape, initial_state_shape=None):
+        super().build(sequences_shape, initial_state_shape)
+        # the built kernel fixes the feature size: a mismatch is an error naming the layer
+        self.input_spec = InputSpec(ndim=3, axes={-1: tuple(sequences_shape)[-1]})
+
     def call(self, sequences, initial_state=None, mask=None, training=False):
         return super().call(sequences, mask=mask, training=training,
                             initial_state=initial_state)
@@ -149,6 +154,11 @@ class SimpleRNN(_RecurrentLayer):
         if name == "recurrent_activation":
             raise AttributeError(name)
         return super().__getattr__(name)
+
+    def get_config(self):
+        config = super().get_config()
+        config.pop("seed", None)  # Keras 3's SimpleRNN config has no seed
+        return config
 
 
 class LSTM(_RecurrentLayer):

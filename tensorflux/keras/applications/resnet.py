@@ -1,0 +1,139 @@
+"""keras.applications.resnet: ResNet50/101/152 (v1, He et al. 2015) with Keras's names."""
+
+from tensorflux.keras import backend
+from tensorflux.keras.applications import imagenet_utils
+
+__all__ = ["ResNet50", "ResNet101", "ResNet152", "decode_predictions", "preprocess_input"]
+
+BASE_WEIGHTS_PATH = "https://storage.googleapis.com/tensorflow/keras-applications/resnet/"
+WEIGHTS_HASHES = {
+    "resnet50": ("2cb95161c43110f7111970584f804107", "4d473c1dd8becc155b73f8504c6f6626"),
+    "resnet101": ("f1aeb4b969a6efcfb50fad2f0c20cfc5", "88cf7a10940856eca736dc7b7e228a21"),
+    "resnet152": ("100835be76be38e30d865e96f2aaae62", "ee4c566cf9a93f14d82f913c2dc6dd0c"),
+}
+
+
+def _bn_axis():
+    return 3 if backend.image_data_format() == "channels_last" else 1
+
+
+def residual_block_v1(x, filters, kernel_size=3, stride=1, conv_shortcut=True, name=None):
+    from tensorflux.keras import layers
+
+    bn_axis = _bn_axis()
+    if conv_shortcut:
+        shortcut = layers.Conv2D(4 * filters, 1, strides=stride, name=f"{name}_0_conv")(x)
+        shortcut = layers.BatchNormalization(axis=bn_axis, epsilon=1.001e-5,
+                                             name=f"{name}_0_bn")(shortcut)
+    else:
+        shortcut = x
+    x = layers.Conv2D(filters, 1, strides=stride, name=f"{name}_1_conv")(x)
+    x = layers.BatchNormalization(axis=bn_axis, epsilon=1.001e-5, name=f"{name}_1_bn")(x)
+    x = layers.Activation("relu", name=f"{name}_1_relu")(x)
+    x = layers.Conv2D(filters, kernel_size, padding="SAME", name=f"{name}_2_conv")(x)
+    x = layers.BatchNormalization(axis=bn_axis, epsilon=1.001e-5, name=f"{name}_2_bn")(x)
+    x = layers.Activation("relu", name=f"{name}_2_relu")(x)
+    x = layers.Conv2D(4 * filters, 1, name=f"{name}_3_conv")(x)
+    x = layers.BatchNormalization(axis=bn_axis, epsilon=1.001e-5, name=f"{name}_3_bn")(x)
+    x = layers.Add(name=f"{name}_add")([shortcut, x])
+    return layers.Activation("relu", name=f"{name}_out")(x)
+
+
+def stack_residual_blocks_v1(x, filters, blocks, stride1=2, name=None):
+    x = residual_block_v1(x, filters, stride=stride1, name=f"{name}_block1")
+    for i in range(2, blocks + 1):
+        x = residual_block_v1(x, filters, conv_shortcut=False, name=f"{name}_block{i}")
+    return x
+
+
+def ResNet(stack_fn, preact, use_bias, include_top=True, weights="imagenet",
+           input_tensor=None, input_shape=None, pooling=None, classes=1000,
+           classifier_activation="softmax", name="resnet", weights_name=None):
+    """The ResNet trunk around `stack_fn` (Keras's `keras.applications.resnet.ResNet`)."""
+    from tensorflux.keras import layers
+
+    imagenet_utils.validate_weights(weights)
+    imagenet_utils.check_classes(weights, include_top, classes)
+    input_shape = imagenet_utils.obtain_input_shape(
+        input_shape, default_size=224, min_size=32, data_format=backend.image_data_format(),
+        require_flatten=include_top, weights=weights)
+    img_input = imagenet_utils.image_input(input_tensor, input_shape)
+    bn_axis = _bn_axis()
+    x = layers.ZeroPadding2D(padding=((3, 3), (3, 3)), name="conv1_pad")(img_input)
+    x = layers.Conv2D(64, 7, strides=2, use_bias=use_bias, name="conv1_conv")(x)
+    if not preact:
+        x = layers.BatchNormalization(axis=bn_axis, epsilon=1.001e-5, name="conv1_bn")(x)
+        x = layers.Activation("relu", name="conv1_relu")(x)
+    x = layers.ZeroPadding2D(padding=((1, 1), (1, 1)), name="pool1_pad")(x)
+    x = layers.MaxPooling2D(3, strides=2, name="pool1_pool")(x)
+    x = stack_fn(x)
+    if preact:
+        x = layers.BatchNormalization(axis=bn_axis, epsilon=1.001e-5, name="post_bn")(x)
+        x = layers.Activation("relu", name="post_relu")(x)
+    if include_top:
+        x = layers.GlobalAveragePooling2D(name="avg_pool")(x)
+        imagenet_utils.validate_activation(classifier_activation, weights)
+        x = layers.Dense(classes, activation=classifier_activation, name="predictions")(x)
+    else:
+        x = imagenet_utils.pool_features(x, pooling, "avg_pool", "max_pool")
+    model = imagenet_utils.finish_model(img_input, input_tensor, x, name)
+    if weights == "imagenet" and weights_name in WEIGHTS_HASHES:
+        suffix = "" if include_top else "_notop"
+        file_name = f"{weights_name}_weights_tf_dim_ordering_tf_kernels{suffix}.h5"
+        file_hash = WEIGHTS_HASHES[weights_name][0 if include_top else 1]
+        imagenet_utils.load_imagenet_weights(model, file_name, BASE_WEIGHTS_PATH + file_name,
+                                             file_hash)
+    elif weights is not None and weights != "imagenet":
+        imagenet_utils.load_weights(model, weights)
+    return model
+
+
+def _resnet(blocks, weights_name, include_top, weights, input_tensor, input_shape, pooling,
+            classes, classifier_activation, name):
+    def stack_fn(x):
+        x = stack_residual_blocks_v1(x, 64, blocks[0], stride1=1, name="conv2")
+        x = stack_residual_blocks_v1(x, 128, blocks[1], name="conv3")
+        x = stack_residual_blocks_v1(x, 256, blocks[2], name="conv4")
+        return stack_residual_blocks_v1(x, 512, blocks[3], name="conv5")
+
+    return ResNet(stack_fn, False, True, name=name, weights_name=weights_name,
+                  include_top=include_top, weights=weights, input_tensor=input_tensor,
+                  input_shape=input_shape, pooling=pooling, classes=classes,
+                  classifier_activation=classifier_activation)
+
+
+def ResNet50(include_top=True, weights="imagenet", input_tensor=None, input_shape=None,
+             pooling=None, classes=1000, classifier_activation="softmax", name="resnet50"):
+    """Instantiates ResNet50 (stacks of 3, 4, 6, 3 bottleneck blocks); `preprocess_input`
+    uses caffe mode.
+
+    >>> from tensorflux.keras.applications import ResNet50
+    >>> ResNet50(weights=None, include_top=False, input_shape=(32, 32, 3)).count_params()
+    23587712
+    """
+    return _resnet((3, 4, 6, 3), "resnet50", include_top, weights, input_tensor, input_shape,
+                   pooling, classes, classifier_activation, name)
+
+
+def ResNet101(include_top=True, weights="imagenet", input_tensor=None, input_shape=None,
+              pooling=None, classes=1000, classifier_activation="softmax", name="resnet101"):
+    """Instantiates ResNet101 (stacks of 3, 4, 23, 3 blocks)."""
+    return _resnet((3, 4, 23, 3), "resnet101", include_top, weights, input_tensor,
+                   input_shape, pooling, classes, classifier_activation, name)
+
+
+def ResNet152(include_top=True, weights="imagenet", input_tensor=None, input_shape=None,
+              pooling=None, classes=1000, classifier_activation="softmax", name="resnet152"):
+    """Instantiates ResNet152 (stacks of 3, 8, 36, 3 blocks)."""
+    return _resnet((3, 8, 36, 3), "resnet152", include_top, weights, input_tensor,
+                   input_shape, pooling, classes, classifier_activation, name)
+
+
+def preprocess_input(x, data_format=None):
+    """Caffe mode: RGB -> BGR and minus the ImageNet means, 0-255 inputs."""
+    return imagenet_utils.preprocess_input(x, data_format=data_format, mode="caffe")
+
+
+def decode_predictions(preds, top=5):
+    """See `imagenet_utils.decode_predictions`."""
+    return imagenet_utils.decode_predictions(preds, top=top)

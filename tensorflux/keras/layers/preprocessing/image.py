@@ -1,0 +1,577 @@
+"""keras.layers image preprocessing and augmentation: Resizing, CenterCrop, RandomFlip,
+RandomRotation, RandomZoom, RandomTranslation, RandomContrast and RandomCrop.
+
+Augmentation layers follow Keras 3: `call(inputs, training=True)`, so a direct call augments
+while `predict`/`evaluate` (training=False) pass images through (cast to the compute dtype).
+Random draws come from tf.random (a Generator of the layer's own when `seed` is given), so a
+seeded layer repeats its sequence; the numbers differ from Keras's generator, the transforms
+applied for given draws do not. Geometric transforms sample with
+tensorflux.ops.image.affine_transform (TensorFlow's ImageProjectiveTransformV3).
+"""
+
+import math
+
+from tensorflux.keras import backend
+from tensorflux.keras.layers.base import Layer, _describe
+from tensorflux.keras.layers.regularization import _RandomSource
+
+__all__ = ["CenterCrop", "RandomContrast", "RandomCrop", "RandomFlip", "RandomRotation",
+           "RandomTranslation", "RandomZoom", "Resizing"]
+
+_FILL_MODES = ("reflect", "wrap", "constant", "nearest")
+_INTERPOLATIONS = ("nearest", "bilinear")
+
+
+def _tf():
+    import tensorflux as tf
+
+    return tf
+
+
+def _image_ops():
+    from tensorflux.ops import image
+
+    return image
+
+
+def _data_format(value):
+    value = backend.image_data_format() if value is None else str(value).lower()
+    if value not in ("channels_last", "channels_first"):
+        raise ValueError("The `data_format` argument must be one of {'channels_first', "
+                         f"'channels_last'}}. Received: data_format={value}")
+    return value
+
+
+def _static_shape(x):
+    shape = x.shape
+    return tuple(shape.as_list()) if hasattr(shape, "as_list") else tuple(shape)
+
+
+class _ImageLayer(Layer):
+    """Shared plumbing: data_format, rank checks, channels_last views of the images."""
+
+    def __init__(self, data_format=None, **kwargs):
+        super().__init__(**kwargs)
+        self.data_format = _data_format(data_format)
+        self.built = True
+
+    def _check_rank(self, inputs):
+        shape = _static_shape(inputs)
+        if len(shape) not in (3, 4):
+            raise ValueError(f"{_describe(self)} expected images of rank 3 (one image) or 4 "
+                             f"(a batch), received shape {shape}")
+        return shape
+
+    def _to_last(self, images):
+        """Batched channels_last images, and a function undoing that view."""
+        tf = _tf()
+        unbatched = len(_static_shape(images)) == 3
+        if unbatched:
+            images = tf.expand_dims(images, 0)
+        first = self.data_format == "channels_first"
+        if first:
+            images = tf.transpose(images, (0, 2, 3, 1))
+
+        def restore(out):
+            if first:
+                out = tf.transpose(out, (0, 3, 1, 2))
+            return tf.squeeze(out, 0) if unbatched else out
+
+        return images, restore
+
+    def _hw_axes(self, rank):
+        return (rank - 2, rank - 1) if self.data_format == "channels_first" else \
+            (rank - 3, rank - 2)
+
+    def get_config(self):
+        return {**super().get_config(), "data_format": self.data_format}
+
+
+def _crop_or_pad_box(height, width, target_h, target_w, pad):
+    """Keras's crop_to_aspect_ratio / pad_to_aspect_ratio box arithmetic."""
+    if pad:
+        box_h = max(height, int(float(width * target_h) / target_w))
+        box_w = max(width, int(float(height * target_w) / target_h))
+        return box_h, box_w, int(float(box_h - height) / 2), int(float(box_w - width) / 2)
+    box_h = max(min(height, int(float(width * target_h) / target_w)), 1)
+    box_w = max(min(width, int(float(height * target_w) / target_h)), 1)
+    return box_h, box_w, int(float(height - box_h) / 2), int(float(width - box_w) / 2)
+
+
+def _resize_images(images, size, interpolation, crop_to_aspect_ratio=False,
+                   pad_to_aspect_ratio=False, fill_value=0.0):
+    """Batched channels_last images resized as keras.ops.image.resize (TensorFlow)."""
+    tf = _tf()
+    height, width = _static_shape(images)[1:3]
+    target_h, target_w = size
+    if crop_to_aspect_ratio:
+        box_h, box_w, top, left = _crop_or_pad_box(height, width, target_h, target_w, False)
+        images = images[:, top:top + box_h, left:left + box_w, :]
+    elif pad_to_aspect_ratio:
+        box_h, box_w, top, left = _crop_or_pad_box(height, width, target_h, target_w, True)
+        if top > 0 or left > 0:
+            images = tf.pad(images, [[0, 0], [top, top], [left, left], [0, 0]],
+                            constant_values=fill_value)
+    return _image_ops().resize(images, (target_h, target_w), method=interpolation)
+
+
+class Resizing(_ImageLayer):
+    """Resizes images to (height, width) with TensorFlow's half-pixel interpolation,
+    optionally cropping or padding to the target aspect ratio first.
+
+    >>> import tensorflux as tf
+    >>> from tensorflux import keras
+    >>> keras.layers.Resizing(2, 3)(tf.ones((1, 4, 4, 1))).shape
+    TensorShape([1, 2, 3, 1])
+    """
+
+    def __init__(self, height, width, interpolation="bilinear", crop_to_aspect_ratio=False,
+                 pad_to_aspect_ratio=False, fill_mode="constant", fill_value=0.0,
+                 antialias=False, data_format=None, **kwargs):
+        super().__init__(data_format=data_format, **kwargs)
+        if interpolation not in ("bilinear", "nearest", "bicubic"):
+            raise ValueError("Invalid value for argument `interpolation`. Expected of one "
+                             "{'bilinear', 'nearest', 'bicubic'}. Received: "
+                             f"interpolation={interpolation}")
+        if crop_to_aspect_ratio and pad_to_aspect_ratio:
+            raise ValueError("Only one of `pad_to_aspect_ratio` & `crop_to_aspect_ratio` "
+                             "can be True.")
+        if antialias:
+            raise NotImplementedError("Resizing(antialias=True) is not supported")
+        self.height = int(height)
+        self.width = int(width)
+        self.interpolation = interpolation
+        self.crop_to_aspect_ratio = crop_to_aspect_ratio
+        self.pad_to_aspect_ratio = pad_to_aspect_ratio
+        self.fill_mode = fill_mode
+        self.fill_value = fill_value
+        self.antialias = antialias
+
+    def call(self, inputs):
+        tf = _tf()
+        self._check_rank(inputs)
+        images, restore = self._to_last(inputs)
+        dtype = self.compute_dtype
+        if not images.dtype.is_floating or images.dtype.name != dtype:
+            images = tf.cast(images, dtype)
+        out = _resize_images(images, (self.height, self.width), self.interpolation,
+                             self.crop_to_aspect_ratio, self.pad_to_aspect_ratio,
+                             self.fill_value)
+        return restore(tf.cast(out, dtype) if out.dtype.name != dtype else out)
+
+    def get_config(self):
+        return {**super().get_config(), "height": self.height, "width": self.width,
+                "interpolation": self.interpolation,
+                "crop_to_aspect_ratio": self.crop_to_aspect_ratio,
+                "pad_to_aspect_ratio": self.pad_to_aspect_ratio, "fill_mode": self.fill_mode,
+                "fill_value": self.fill_value, "antialias": self.antialias}
+
+
+def _center_crop(images, target_h, target_w):
+    """Keras's CenterCrop on batched channels_last images: a plain center crop when the
+    image is large enough, else crop to the target aspect ratio and resize (bilinear)."""
+    height, width = _static_shape(images)[1:3]
+    if height >= target_h and width >= target_w:
+        top, left = (height - target_h) // 2, (width - target_w) // 2
+        return images[:, top:top + target_h, left:left + target_w, :]
+    return _resize_images(images, (target_h, target_w), "bilinear",
+                          crop_to_aspect_ratio=True)
+
+
+class CenterCrop(_ImageLayer):
+    """Crops the central (height, width) region; smaller images are cropped to the target
+    aspect ratio and resized, as Keras.
+
+    >>> import tensorflux as tf
+    >>> from tensorflux import keras
+    >>> image = tf.reshape(tf.range(16.0), (4, 4, 1))
+    >>> keras.layers.CenterCrop(2, 2)(image)[..., 0].numpy().tolist()
+    [[5.0, 6.0], [9.0, 10.0]]
+    """
+
+    def __init__(self, height, width, data_format=None, **kwargs):
+        super().__init__(data_format=data_format, **kwargs)
+        self.height = int(height)
+        self.width = int(width)
+
+    def call(self, inputs):
+        tf = _tf()
+        self._check_rank(inputs)
+        images, restore = self._to_last(inputs)
+        if images.dtype.name != self.compute_dtype:
+            images = tf.cast(images, self.compute_dtype)
+        return restore(_center_crop(images, self.height, self.width))
+
+    def get_config(self):
+        return {**super().get_config(), "height": self.height, "width": self.width}
+
+
+class _RandomLayer(_ImageLayer):
+    def __init__(self, seed=None, data_format=None, **kwargs):
+        super().__init__(data_format=data_format, **kwargs)
+        self.seed = seed
+        self._random = _RandomSource(seed)
+
+    def _uniform(self, shape, low, high, dtype="float32"):
+        return low + (high - low) * self._random.uniform(shape, dtype)
+
+    def _cast(self, inputs):
+        tf = _tf()
+        if inputs.dtype.name != self.compute_dtype:
+            return tf.cast(inputs, self.compute_dtype)
+        return inputs
+
+
+HORIZONTAL, VERTICAL, HORIZONTAL_AND_VERTICAL = "horizontal", "vertical", \
+    "horizontal_and_vertical"
+
+
+class RandomFlip(_RandomLayer):
+    """While training, flips each image left-right and/or up-down with probability 1/2
+    (one draw per image: with "horizontal_and_vertical" both flips happen together).
+
+    >>> import tensorflux as tf
+    >>> from tensorflux import keras
+    >>> x = tf.reshape(tf.range(4.0), (1, 2, 2, 1))
+    >>> keras.layers.RandomFlip("horizontal")(x, training=False)[0, ..., 0].numpy().tolist()
+    [[0.0, 1.0], [2.0, 3.0]]
+    """
+
+    def __init__(self, mode=HORIZONTAL_AND_VERTICAL, seed=None, data_format=None, **kwargs):
+        super().__init__(seed=seed, data_format=data_format, **kwargs)
+        if mode not in (HORIZONTAL, VERTICAL, HORIZONTAL_AND_VERTICAL):
+            raise ValueError(f"RandomFlip layer {self.name} received an unknown mode "
+                             f"argument {mode}")
+        self.mode = mode
+
+    def call(self, inputs, training=True):
+        tf = _tf()
+        self._check_rank(inputs)
+        inputs = self._cast(inputs)
+        if not training:
+            return inputs
+        images, restore = self._to_last(inputs)
+        batch = _draw_count(_static_shape(images)[0])
+        flips = tf.less_equal(self._random.uniform((batch, 1, 1, 1), "float32"), 0.5)
+        out = images
+        if self.mode in (HORIZONTAL, HORIZONTAL_AND_VERTICAL):
+            out = tf.where(flips, tf.reverse(out, [2]), out)
+        if self.mode in (VERTICAL, HORIZONTAL_AND_VERTICAL):
+            out = tf.where(flips, tf.reverse(out, [1]), out)
+        return restore(out)
+
+    def get_config(self):
+        return {**super().get_config(), "mode": self.mode, "seed": self.seed}
+
+
+def _check_fill(layer, fill_mode, interpolation):
+    if fill_mode not in _FILL_MODES:
+        raise NotImplementedError(f"Unknown `fill_mode` {fill_mode}. Expected of one "
+                                  f"{_FILL_MODES}.")
+    if interpolation not in _INTERPOLATIONS:
+        raise NotImplementedError(f"Unknown `interpolation` {interpolation}. Expected of "
+                                  f"one {_INTERPOLATIONS}.")
+
+
+def _factor_pair(factor, name, check):
+    """(lower, upper) from a number f (-|f|, |f|) or a pair (sorted), as Keras."""
+    if isinstance(factor, (tuple, list)):
+        if len(factor) != 2:
+            raise ValueError(f"The `{name}` argument should be a number or a list of two "
+                             f"numbers. Received: {name}={factor}")
+        for value in factor:
+            check(value)
+        lower, upper = sorted(factor)
+        return float(lower), float(upper)
+    if isinstance(factor, (int, float)) and not isinstance(factor, bool):
+        check(factor)
+        factor = abs(factor)
+        return -float(factor), float(factor)
+    raise ValueError(f"The `{name}` argument should be a number or a list of two numbers. "
+                     f"Received: {name}={factor}")
+
+
+class _GeometricLayer(_RandomLayer):
+    """Rotation, zoom and translation: one projective transform per image while training."""
+
+    def __init__(self, fill_mode="reflect", interpolation="bilinear", seed=None,
+                 fill_value=0.0, data_format=None, **kwargs):
+        super().__init__(seed=seed, data_format=data_format, **kwargs)
+        _check_fill(self, fill_mode, interpolation)
+        self.fill_mode = fill_mode
+        self.interpolation = interpolation
+        self.fill_value = fill_value
+
+    def call(self, inputs, training=True):
+        self._check_rank(inputs)
+        inputs = self._cast(inputs)
+        if not training:
+            return inputs
+        images, restore = self._to_last(inputs)
+        batch, height, width = _static_shape(images)[:3]
+        batch = _draw_count(batch)
+        if height is None or width is None:
+            raise ValueError(f"{_describe(self)} needs images of known height and width, "
+                             f"received shape {_static_shape(inputs)}")
+        transforms = self._transforms(batch, height, width)
+        out = _image_ops().affine_transform(images, transforms,
+                                            interpolation=self.interpolation,
+                                            fill_mode=self.fill_mode,
+                                            fill_value=self.fill_value)
+        return restore(out)
+
+    def get_config(self):
+        return {**super().get_config(), "fill_mode": self.fill_mode,
+                "interpolation": self.interpolation, "seed": self.seed,
+                "fill_value": self.fill_value}
+
+
+def _batch_shape(batch, *rest):
+    return (batch,) + rest
+
+
+def _draw_count(batch):
+    """Draws per image when the batch size is static; a graph traced with an unknown batch
+    size (a symbolic shape trace) draws once for the whole batch, since random shapes must
+    be static in tensorflux graphs."""
+    return 1 if batch is None else batch
+
+
+class RandomRotation(_GeometricLayer):
+    """While training, rotates each image by an angle drawn uniformly from
+    [factor[0], factor[1]] * 360 degrees about its center (Keras's affine matrix).
+
+    >>> import tensorflux as tf
+    >>> from tensorflux import keras
+    >>> layer = keras.layers.RandomRotation(0.1, seed=3)
+    >>> layer(tf.ones((2, 5, 5, 1))).shape
+    TensorShape([2, 5, 5, 1])
+    """
+
+    def __init__(self, factor, fill_mode="reflect", interpolation="bilinear", seed=None,
+                 fill_value=0.0, data_format=None, **kwargs):
+        super().__init__(fill_mode=fill_mode, interpolation=interpolation, seed=seed,
+                         fill_value=fill_value, data_format=data_format, **kwargs)
+        self.factor = _factor_pair(factor, "factor", _no_check)
+        self._factor_arg = factor
+
+    def _transforms(self, batch, height, width):
+        tf = _tf()
+        angle = self._uniform(_batch_shape(batch), self.factor[0] * 360.0,
+                              self.factor[1] * 360.0)
+        angle = angle * (math.pi / 180.0)
+        cos, sin = tf.cos(angle), tf.sin(angle)
+        cx, cy = 0.5 * (width - 1), 0.5 * (height - 1)
+        a0, a1 = cos, -sin
+        b0, b1 = sin, cos
+        a2 = cx - cx * a0 - cy * a1
+        b2 = cy - cx * b0 - cy * b1
+        zeros = tf.zeros_like(angle)
+        return tf.stack([a0, a1, a2, b0, b1, b2, zeros, zeros], axis=1)
+
+    def get_config(self):
+        return {**super().get_config(), "factor": list(self.factor),
+                "data_format": self.data_format}
+
+
+def _no_check(value):
+    return None
+
+
+def _json_factor(factor):
+    return list(factor) if isinstance(factor, tuple) else factor
+
+
+def _check_unit(value):
+    if value > 1.0 or value <= -1.0:
+        raise ValueError("The `factor` argument should be a number (or a list of two numbers) "
+                         f"in the range (-1.0, 1.0]. Received: input_number={value}")
+
+
+class RandomZoom(_GeometricLayer):
+    """While training, zooms each image by 1 + a factor drawn from [lower, upper] (positive:
+    zoom out); `width_factor=None` keeps the aspect ratio.
+
+    >>> import tensorflux as tf
+    >>> from tensorflux import keras
+    >>> keras.layers.RandomZoom(0.2, seed=1)(tf.ones((1, 4, 4, 1))).shape
+    TensorShape([1, 4, 4, 1])
+    """
+
+    def __init__(self, height_factor, width_factor=None, fill_mode="reflect",
+                 interpolation="bilinear", seed=None, fill_value=0.0, data_format=None,
+                 **kwargs):
+        super().__init__(fill_mode=fill_mode, interpolation=interpolation, seed=seed,
+                         fill_value=fill_value, data_format=data_format, **kwargs)
+        self.height_factor = height_factor
+        self.width_factor = width_factor
+        self.height_lower, self.height_upper = _factor_pair(height_factor, "height_factor",
+                                                            _check_unit)
+        if width_factor is not None:
+            self.width_lower, self.width_upper = _factor_pair(width_factor, "width_factor",
+                                                              _check_unit)
+
+    def _transforms(self, batch, height, width):
+        tf = _tf()
+        shape = _batch_shape(batch, 1)
+        zoom_h = self._uniform(shape, 1.0 + self.height_lower, 1.0 + self.height_upper)
+        if self.width_factor is not None:
+            zoom_w = self._uniform(shape, 1.0 + self.width_lower, 1.0 + self.width_upper)
+        else:
+            zoom_w = zoom_h
+        x_offset = (width - 1.0) / 2.0 * (1.0 - zoom_w)
+        y_offset = (height - 1.0) / 2.0 * (1.0 - zoom_h)
+        zeros = tf.zeros_like(zoom_h)
+        return tf.concat([zoom_w, zeros, x_offset, zeros, zoom_h, y_offset, zeros, zeros],
+                         axis=1)
+
+    def get_config(self):
+        return {**super().get_config(), "height_factor": _json_factor(self.height_factor),
+                "width_factor": _json_factor(self.width_factor),
+                "data_format": self.data_format}
+
+
+class RandomTranslation(_GeometricLayer):
+    """While training, shifts each image by fractions of its height and width drawn from
+    the factor ranges.
+
+    >>> import tensorflux as tf
+    >>> from tensorflux import keras
+    >>> keras.layers.RandomTranslation(0.2, 0.2, seed=1)(tf.ones((1, 4, 4, 1))).shape
+    TensorShape([1, 4, 4, 1])
+    """
+
+    def __init__(self, height_factor, width_factor, fill_mode="reflect",
+                 interpolation="bilinear", seed=None, fill_value=0.0, data_format=None,
+                 **kwargs):
+        super().__init__(fill_mode=fill_mode, interpolation=interpolation, seed=seed,
+                         fill_value=fill_value, data_format=data_format, **kwargs)
+        self.height_factor = height_factor
+        self.width_factor = width_factor
+        self.height_lower, self.height_upper = _factor_pair(height_factor, "height_factor",
+                                                            _check_unit)
+        self.width_lower, self.width_upper = _factor_pair(width_factor, "width_factor",
+                                                          _check_unit)
+
+    def _transforms(self, batch, height, width):
+        tf = _tf()
+        shape = _batch_shape(batch, 1)
+        dy = self._uniform(shape, self.height_lower, self.height_upper) * float(height)
+        dx = self._uniform(shape, self.width_lower, self.width_upper) * float(width)
+        ones, zeros = tf.ones_like(dx), tf.zeros_like(dx)
+        return tf.concat([ones, zeros, -dx, zeros, ones, -dy, zeros, zeros], axis=1)
+
+    def get_config(self):
+        return {**super().get_config(), "height_factor": _json_factor(self.height_factor),
+                "width_factor": _json_factor(self.width_factor),
+                "data_format": self.data_format}
+
+
+class RandomContrast(_RandomLayer):
+    """While training, scales each image's deviation from its per-channel mean by a factor
+    drawn from [1 - lower, 1 + upper], then clips to `value_range`.
+
+    >>> import tensorflux as tf
+    >>> from tensorflux import keras
+    >>> out = keras.layers.RandomContrast(0.5, seed=1)(tf.ones((1, 2, 2, 1)) * 9.0)
+    >>> out[0, ..., 0].numpy().tolist()
+    [[9.0, 9.0], [9.0, 9.0]]
+    """
+
+    def __init__(self, factor, value_range=(0, 255), seed=None, **kwargs):
+        super().__init__(seed=seed, **kwargs)
+
+        def check(value):
+            if value < 0 or value > 1:
+                raise ValueError("The `factor` argument should be a number (or a list of two "
+                                 f"numbers) in the range [0, 1]. Received: factor={factor}")
+
+        if isinstance(factor, (tuple, list)):
+            if len(factor) != 2 or factor[0] > 1 or factor[1] < 0:
+                raise ValueError("The `factor` argument should be a number (or a list of two "
+                                 f"numbers) in the range [0, 1]. Received: factor={factor}")
+            self.factor = tuple(sorted(factor))
+        else:
+            check(factor)
+            factor = abs(factor)
+            self.factor = (max(-factor, 0), factor)
+        self._factor_arg = factor
+        self.value_range = tuple(value_range)
+
+    def call(self, inputs, training=True):
+        tf = _tf()
+        shape = self._check_rank(inputs)
+        inputs = self._cast(inputs)
+        if not training:
+            return inputs
+        if len(shape) == 4:
+            factor_shape = (_draw_count(shape[0]), 1, 1, 1)
+        else:
+            factor_shape = (1, 1, 1)
+        factor = self._uniform(factor_shape, 1.0 - self.factor[0], 1.0 + self.factor[1],
+                               dtype=self.compute_dtype)
+        h_axis, w_axis = self._hw_axes(len(shape))
+        mean = tf.reduce_mean(inputs, axis=h_axis, keepdims=True)
+        mean = tf.reduce_mean(mean, axis=w_axis, keepdims=True)
+        out = (inputs - mean) * factor + mean
+        return tf.clip_by_value(out, self.value_range[0], self.value_range[1])
+
+    def get_config(self):
+        return {**super().get_config(), "factor": list(self.factor),
+                "value_range": list(self.value_range), "seed": self.seed}
+
+
+class RandomCrop(_RandomLayer):
+    """While training, crops a random (height, width) window of each batch (one offset for
+    the whole batch, as Keras); images not larger than the crop get Keras's aspect-ratio
+    window, resized. At inference the images pass through unchanged, as Keras 3.15.
+
+    >>> import tensorflux as tf
+    >>> from tensorflux import keras
+    >>> keras.layers.RandomCrop(2, 3, seed=1)(tf.ones((4, 5, 6, 1))).shape
+    TensorShape([4, 2, 3, 1])
+    """
+
+    def __init__(self, height, width, seed=None, data_format=None, name=None, **kwargs):
+        super().__init__(seed=seed, data_format=data_format, name=name, **kwargs)
+        self.height = int(height)
+        self.width = int(width)
+
+    def call(self, inputs, training=True):
+        self._check_rank(inputs)
+        inputs = self._cast(inputs)
+        if not training:
+            # Keras 3.15 returns the images unchanged at inference (its transform runs
+            # only when training), even though compute_output_shape says (height, width).
+            return inputs
+        images, restore = self._to_last(inputs)
+        height, width = _static_shape(images)[1:3]
+        if height is None or width is None:
+            raise ValueError("RandomCrop requires the input to have a fully defined height "
+                             f"and width. Received: images.shape={_static_shape(inputs)}")
+        if height > self.height and width > self.width:
+            top = self._offset(height - self.height + 1)
+            left = self._offset(width - self.width + 1)
+            return restore(_image_ops_crop(images, top, left, self.height, self.width))
+        # Keras: a window at the aspect-ratio crop's corner, resized when it falls short.
+        _, _, top, left = _crop_or_pad_box(height, width, self.height, self.width, False)
+        out = images[:, top:top + self.height, left:left + self.width, :]
+        if tuple(_static_shape(out)[1:3]) != (self.height, self.width):
+            out = _image_ops().resize(out, (self.height, self.width), method="bilinear")
+        return restore(out)
+
+    def _offset(self, span):
+        tf = _tf()
+        draw = self._uniform((), 0.0, float(span))
+        return tf.cast(draw, "int32")
+
+    def get_config(self):
+        return {**super().get_config(), "height": self.height, "width": self.width,
+                "seed": self.seed}
+
+
+def _image_ops_crop(images, top, left, height, width):
+    """images[:, top:top + height, left:left + width, :] for tensor offsets."""
+    tf = _tf()
+    begin = tf.stack([0, top, left, 0])
+    return tf.slice(images, begin, [-1, height, width, -1])

@@ -1,0 +1,392 @@
+"""keras.layers.StringLookup and IntegerLookup: vocabularies (given or adapted) mapped to
+indices, or to multi_hot/count/one_hot/tf_idf encodings, and back with invert=True.
+
+Index layout as Keras: [mask token] + num_oov_indices OOV slots + the vocabulary. With more
+than one OOV slot, integers go to slot `x mod num_oov_indices`; strings would need
+TensorFlow's FarmHash, which tensorflux does not have, so StringLookup takes 0 or 1 slots.
+adapt() counts tokens on the host (Python lists of the data's values) and orders them by
+count, ties by the token, both descending (Keras's lexsort).
+"""
+
+import math
+from collections import Counter
+
+from tensorflux.keras import backend
+from tensorflux.keras.layers.base import Layer, _describe
+
+__all__ = ["IntegerLookup", "StringLookup"]
+
+_MODES = ("int", "one_hot", "multi_hot", "count", "tf_idf")
+
+
+def _tf():
+    import tensorflux as tf
+
+    return tf
+
+
+def _strings():
+    from tensorflux.ops import strings
+
+    return strings
+
+
+def _host_values(data):
+    """The flat Python values of an array, tensor, list, or dataset/iterable of batches."""
+    if hasattr(data, "element_spec") and hasattr(data, "batch"):
+        values = []
+        for batch in data:
+            values.extend(_host_values(batch[0] if isinstance(batch, tuple) else batch))
+        return values
+    if hasattr(data, "numpy"):
+        data = data.numpy()
+    if hasattr(data, "tolist"):
+        data = data.tolist()
+    if isinstance(data, (list, tuple)):
+        values = []
+        for item in data:
+            values.extend(_host_values(item) if isinstance(item, (list, tuple)) or
+                          hasattr(item, "tolist") else [item])
+        return values
+    return [data]
+
+
+def _rows(data):
+    """Documents (one list of tokens each) of an adapt() input, for document frequencies."""
+    if hasattr(data, "element_spec") and hasattr(data, "batch"):
+        rows = []
+        for batch in data:
+            rows.extend(_rows(batch[0] if isinstance(batch, tuple) else batch))
+        return rows
+    if hasattr(data, "numpy"):
+        data = data.numpy()
+    if hasattr(data, "tolist"):
+        data = data.tolist()
+    if not isinstance(data, (list, tuple)):
+        return [[data]]
+    return [_host_values(row) if isinstance(row, (list, tuple)) else [row] for row in data]
+
+
+class _IndexLookup(Layer):
+    _string = True
+
+    def __init__(self, max_tokens, num_oov_indices, mask_token, oov_token, vocabulary_dtype,
+                 vocabulary=None, idf_weights=None, invert=False, output_mode="int",
+                 sparse=False, pad_to_max_tokens=False, **kwargs):
+        super().__init__(**kwargs)
+        if max_tokens is not None and max_tokens <= 1:
+            raise ValueError("If set, `max_tokens` must be greater than 1. Received: "
+                             f"max_tokens={max_tokens}")
+        if pad_to_max_tokens and max_tokens is None:
+            raise ValueError("If pad_to_max_tokens is True, must set `max_tokens`. Received: "
+                             f"max_tokens={max_tokens}")
+        if num_oov_indices < 0:
+            raise ValueError("`num_oov_indices` must be greater than or equal to 0. "
+                             f"Received: num_oov_indices={num_oov_indices}")
+        if self._string and num_oov_indices > 1:
+            raise NotImplementedError("StringLookup with num_oov_indices > 1 hashes strings "
+                                      "with FarmHash, which tensorflux does not implement")
+        if output_mode not in _MODES:
+            raise ValueError(f"Invalid value for argument `output_mode`. Expected one of "
+                             f"{_MODES}. Received: output_mode={output_mode}")
+        if invert and output_mode != "int":
+            raise ValueError("`output_mode` must be `'int'` when `invert` is true. Received: "
+                             f"output_mode={output_mode}")
+        if sparse:
+            raise NotImplementedError("sparse outputs are not supported by tensorflux")
+        if idf_weights is not None and output_mode != "tf_idf":
+            raise ValueError("`idf_weights` should only be set if `output_mode` is "
+                             f"`'tf_idf'`. Received: output_mode={output_mode}")
+        self.max_tokens = max_tokens
+        self.num_oov_indices = num_oov_indices
+        self.mask_token = mask_token
+        self.oov_token = oov_token
+        self.vocabulary_dtype = vocabulary_dtype
+        self.invert = invert
+        self.output_mode = output_mode
+        self.sparse = sparse
+        self.pad_to_max_tokens = pad_to_max_tokens
+        self._tokens = []
+        self._idf = None
+        self._vocabulary_arg = vocabulary
+        self._idf_weights_arg = idf_weights
+        self._keys = None
+        self.built = True
+        if vocabulary is not None:
+            self.set_vocabulary(vocabulary, idf_weights)
+
+    # ------------------------------------------------------------------ vocabulary
+    def _token_start_index(self):
+        return (0 if self.mask_token is None else 1) + self.num_oov_indices
+
+    def _normalize_token(self, token):
+        return token
+
+    def set_vocabulary(self, vocabulary, idf_weights=None):
+        """Sets the vocabulary (a list, array or tensor, or a file path of lines for
+        StringLookup); with special tokens first it must match this layer's layout."""
+        if isinstance(vocabulary, str):
+            with open(vocabulary, encoding="utf-8") as handle:
+                vocabulary = [line.rstrip("\n") for line in handle]
+        tokens = [self._normalize_token(t) for t in _host_values(vocabulary)]
+        specials = self._special_tokens()
+        if tokens[:len(specials)] == specials and specials:
+            tokens = tokens[len(specials):]
+        if len(set(tokens)) != len(tokens):
+            repeated = sorted({repr(t) for t in tokens if tokens.count(t) > 1})
+            raise ValueError(f"The passed vocabulary has at least one repeated term. Please "
+                             f"uniquify your dataset. The repeated terms are: {repeated}")
+        for special in specials:
+            if special in tokens:
+                raise ValueError(f"Found reserved token {special!r} in the vocabulary at "
+                                 f"index {tokens.index(special)}.")
+        if self.max_tokens is not None and \
+                len(tokens) + self._token_start_index() > self.max_tokens:
+            raise ValueError(f"Attempted to set a vocabulary larger than the maximum vocab "
+                             f"size. Received vocabulary size is "
+                             f"{len(tokens) + self._token_start_index()}; `max_tokens` is "
+                             f"{self.max_tokens}.")
+        self._tokens = tokens
+        self._keys = None
+        if self.output_mode == "tf_idf":
+            if idf_weights is None:
+                raise ValueError("`idf_weights` must be set if output_mode is 'tf_idf'")
+            weights = [float(w) for w in _host_values(idf_weights)]
+            if len(weights) == len(tokens) + self._token_start_index():
+                weights = weights[self._token_start_index():]
+            if len(weights) != len(tokens):
+                raise ValueError(f"`idf_weights` must be the same length as vocabulary. "
+                                 f"len(idf_weights) is {len(weights)}; len(vocabulary) is "
+                                 f"{len(tokens)}")
+            self._set_idf(weights)
+
+    def _set_idf(self, weights):
+        mean = sum(weights) / len(weights) if weights else 0.0
+        idf = [mean] * self._token_start_index() + list(weights)
+        if self.pad_to_max_tokens and self.max_tokens is not None:
+            idf += [0.0] * (self.max_tokens - len(idf))
+        self._idf = idf
+
+    def _special_tokens(self):
+        specials = [] if self.mask_token is None else [self._normalize_token(self.mask_token)]
+        return specials + [self._normalize_token(self.oov_token)] * self.num_oov_indices
+
+    def get_vocabulary(self, include_special_tokens=True):
+        """The tokens by index (special tokens first unless include_special_tokens=False)."""
+        tokens = [self._decode(t) for t in self._tokens]
+        if not include_special_tokens:
+            return tokens
+        return [self._decode(t) for t in self._special_tokens()] + tokens
+
+    def _decode(self, token):
+        return token
+
+    def vocabulary_size(self):
+        return len(self._tokens) + self._token_start_index()
+
+    def adapt(self, data, steps=None):
+        """Learns the vocabulary (and document frequencies for tf_idf) from data."""
+        values = [self._normalize_token(v) for v in _host_values(data)]
+        counts = Counter(values)
+        for special in self._special_tokens()[:1] if self.mask_token is not None else []:
+            counts.pop(special, None)
+        ordered = sorted(counts.items(), key=lambda kv: (kv[1], kv[0]), reverse=True)
+        if self.max_tokens:
+            ordered = ordered[:self.max_tokens - self._token_start_index()]
+        self._tokens = [token for token, _ in ordered]
+        self._keys = None
+        if self.output_mode == "tf_idf":
+            documents = [{self._normalize_token(t) for t in row} for row in _rows(data)]
+            frequency = Counter(t for doc in documents for t in doc)
+            self._set_idf([math.log(1 + len(documents) / (1 + frequency[t]))
+                           for t in self._tokens])
+
+    # ------------------------------------------------------------------ call
+    def _key_tensor(self):
+        tf = _tf()
+        if self._keys is None:
+            dtype = "string" if self._string else self.vocabulary_dtype
+            self._keys = tf.constant(self._tokens, dtype=dtype) if self._tokens else \
+                tf.zeros((0,), dtype=dtype)
+        return self._keys
+
+    def _lookup(self, inputs, valid=None):
+        """int64 indices of the (dense) inputs; `valid` (bool) marks real tokens."""
+        tf = _tf()
+        positions = _strings().lookup_index(inputs, self._key_tensor())
+        found = tf.greater_equal(positions, 0)
+        start = self._token_start_index()
+        indices = positions + start
+        if self.num_oov_indices == 0:
+            unknown = tf.logical_not(found)
+            if valid is not None:
+                unknown = tf.logical_and(unknown, valid)
+            if self.mask_token is not None:
+                unknown = tf.logical_and(unknown, tf.not_equal(inputs, self._mask_key()))
+            if _any(unknown):
+                raise ValueError(f"{_describe(self)}: found out-of-vocabulary values with "
+                                 "num_oov_indices=0")
+            oov = tf.zeros_like(indices)
+        elif self.num_oov_indices == 1:
+            oov = tf.zeros_like(indices) + (start - 1)
+        else:
+            oov = tf.math.floormod(tf.cast(inputs, "int64"), self.num_oov_indices) + \
+                (start - self.num_oov_indices)
+        indices = tf.where(found, indices, oov)
+        if self.mask_token is not None:
+            indices = tf.where(tf.equal(inputs, self._mask_key()), tf.zeros_like(indices),
+                               indices)
+        return indices
+
+    def _mask_key(self):
+        tf = _tf()
+        dtype = "string" if self._string else self.vocabulary_dtype
+        return tf.constant(self._normalize_token(self.mask_token), dtype=dtype)
+
+    def _invert(self, inputs):
+        tf = _tf()
+        tokens = self.get_vocabulary()
+        dtype = "string" if self._string else self.vocabulary_dtype
+        table = tf.constant([self._normalize_token(t) for t in tokens], dtype=dtype)
+        indices = tf.cast(inputs, "int64")
+        inside = tf.logical_and(tf.greater_equal(indices, 0),
+                                tf.less(indices, len(tokens)))
+        safe = tf.where(inside, indices, tf.zeros_like(indices))
+        values = tf.gather(table, safe)
+        oov = tf.constant(self._normalize_token(self.oov_token), dtype=dtype)
+        return tf.where(inside, values, oov)
+
+    def _prepare(self, inputs):
+        tf = _tf()
+        if self._string:
+            return tf.convert_to_tensor(inputs, dtype="string") \
+                if not hasattr(inputs, "dtype") else inputs
+        inputs = tf.convert_to_tensor(inputs)
+        return tf.cast(inputs, self.vocabulary_dtype) \
+            if inputs.dtype.name != self.vocabulary_dtype else inputs
+
+    def call(self, inputs):
+        if self.invert:
+            return self._invert(inputs)
+        inputs = self._prepare(inputs)
+        return self._encode(self._lookup(inputs))
+
+    def _encode(self, indices, valid=None):
+        """Keras's encode_categorical_inputs for the lookup results."""
+        tf = _tf()
+        if self.output_mode == "int":
+            return indices
+        depth = self.max_tokens if self.pad_to_max_tokens else self.vocabulary_size()
+        rank = indices.shape.rank
+        if rank == 0:
+            indices = tf.expand_dims(indices, -1)
+            rank = 1
+        if self.output_mode == "one_hot":
+            if indices.shape[-1] != 1:
+                indices = tf.expand_dims(indices, -1)
+            rank = indices.shape.rank
+        if rank > 2:
+            raise ValueError(f"{_describe(self)}: output_mode {self.output_mode!r} accepts "
+                             f"inputs of rank <= 2, received shape {tuple(indices.shape)}")
+        hot = tf.one_hot(indices, depth, dtype=backend.floatx())
+        if valid is not None:
+            hot = hot * tf.expand_dims(tf.cast(valid, hot.dtype), -1)
+        counts = tf.reduce_sum(hot, axis=-2)
+        if self.output_mode in ("multi_hot", "one_hot"):
+            return tf.minimum(counts, 1.0)
+        if self.output_mode == "count":
+            return counts
+        return counts * tf.constant(self._idf, dtype=backend.floatx())
+
+    def compute_output_spec(self, inputs):
+        from tensorflux.keras.engine.keras_tensor import KerasTensor
+
+        shape = tuple(inputs.shape)
+        if self.invert:
+            return KerasTensor(shape, "string" if self._string else self.vocabulary_dtype)
+        if self.output_mode == "int":
+            return KerasTensor(shape, "int64")
+        depth = self.max_tokens if self.pad_to_max_tokens else self.vocabulary_size()
+        if self.output_mode == "one_hot" and (not shape or shape[-1] != 1):
+            return KerasTensor(shape + (depth,), backend.floatx())
+        return KerasTensor(shape[:-1] + (depth,) if len(shape) > 1 else (depth,),
+                           backend.floatx())
+
+    def get_config(self):
+        vocabulary = self._vocabulary_arg
+        if vocabulary is not None and not isinstance(vocabulary, str):
+            vocabulary = [self._decode(self._normalize_token(t))
+                          for t in _host_values(vocabulary)]
+        idf = self._idf_weights_arg
+        if idf is not None:
+            idf = [float(w) for w in _host_values(idf)]
+        return {**super().get_config(), "max_tokens": self.max_tokens,
+                "num_oov_indices": self.num_oov_indices, "mask_token": self.mask_token,
+                "oov_token": self.oov_token, "vocabulary": vocabulary,
+                "idf_weights": idf, "invert": self.invert, "output_mode": self.output_mode,
+                "sparse": self.sparse, "pad_to_max_tokens": self.pad_to_max_tokens,
+                "vocabulary_dtype": self.vocabulary_dtype}
+
+
+def _any(flags):
+    tf = _tf()
+    return bool(tf.reduce_any(flags).numpy()) if flags.shape.num_elements() else False
+
+
+class StringLookup(_IndexLookup):
+    """Maps strings to integer indices through a vocabulary (or encodes them).
+
+    >>> from tensorflux import keras
+    >>> layer = keras.layers.StringLookup(vocabulary=["a", "b"])
+    >>> layer(["b", "z", "a"]).numpy().tolist()
+    [2, 0, 1]
+    """
+
+    def __init__(self, max_tokens=None, num_oov_indices=1, mask_token=None, oov_token="[UNK]",
+                 vocabulary=None, idf_weights=None, invert=False, output_mode="int",
+                 pad_to_max_tokens=False, sparse=False, encoding="utf-8", **kwargs):
+        kwargs.pop("vocabulary_dtype", None)
+        self.encoding = encoding
+        super().__init__(max_tokens=max_tokens, num_oov_indices=num_oov_indices,
+                         mask_token=mask_token, oov_token=oov_token,
+                         vocabulary_dtype="string", vocabulary=vocabulary,
+                         idf_weights=idf_weights, invert=invert, output_mode=output_mode,
+                         sparse=sparse, pad_to_max_tokens=pad_to_max_tokens, **kwargs)
+
+    def _normalize_token(self, token):
+        return token.encode(self.encoding) if isinstance(token, str) else bytes(token)
+
+    def _decode(self, token):
+        return token.decode(self.encoding) if isinstance(token, bytes) else token
+
+    def get_config(self):
+        config = super().get_config()
+        config["encoding"] = self.encoding
+        return config
+
+
+class IntegerLookup(_IndexLookup):
+    """Maps integers to contiguous indices through a vocabulary (or encodes them).
+
+    >>> from tensorflux import keras
+    >>> layer = keras.layers.IntegerLookup(vocabulary=[12, 36])
+    >>> layer([36, 7, 12]).numpy().tolist()
+    [2, 0, 1]
+    """
+
+    _string = False
+
+    def __init__(self, max_tokens=None, num_oov_indices=1, mask_token=None, oov_token=-1,
+                 output_mode="int", pad_to_max_tokens=False, sparse=False, vocabulary=None,
+                 vocabulary_dtype="int64", idf_weights=None, invert=False, **kwargs):
+        if vocabulary_dtype not in ("int32", "int64"):
+            raise ValueError("vocabulary_dtype must be an integer dtype. Received: "
+                             f"vocabulary_dtype={vocabulary_dtype}")
+        super().__init__(max_tokens=max_tokens, num_oov_indices=num_oov_indices,
+                         mask_token=mask_token, oov_token=oov_token,
+                         vocabulary_dtype=vocabulary_dtype, vocabulary=vocabulary,
+                         idf_weights=idf_weights, invert=invert, output_mode=output_mode,
+                         sparse=sparse, pad_to_max_tokens=pad_to_max_tokens, **kwargs)
+
+    def _normalize_token(self, token):
+        return int(token)

@@ -1,0 +1,204 @@
+"""keras.layers.TextVectorization: standardize, split, ngrams, then a StringLookup.
+
+Splitting gives padded token rows (tensorflux has no RaggedTensor; see ops/strings.py): in
+"int" mode the padding b"" is the mask token "" (index 0), as TensorFlow's ragged-to-dense
+padding; in the other modes padded positions are left out of the counts.
+"""
+
+from tensorflux.keras.layers.base import Layer, _describe
+from tensorflux.keras.layers.preprocessing.index_lookup import StringLookup
+
+__all__ = ["TextVectorization"]
+
+# Keras's DEFAULT_STRIP_REGEX.
+_STRIP_REGEX = r'[!"#$%&()\*\+,-\./:;<=>?@\[\\\]^_`{|}~\']'
+_STANDARDIZE = (None, "lower_and_strip_punctuation", "lower", "strip_punctuation")
+
+
+def _tf():
+    import tensorflux as tf
+
+    return tf
+
+
+def _strings():
+    from tensorflux.ops import strings
+
+    return strings
+
+
+class TextVectorization(Layer):
+    """Turns strings into token indices (int, padded or cut to output_sequence_length) or
+    into multi_hot/count/tf_idf vectors over a vocabulary given or learned by adapt().
+
+    >>> from tensorflux import keras
+    >>> layer = keras.layers.TextVectorization(vocabulary=["the", "cat"])
+    >>> layer(["The cat, the end."]).numpy().tolist()
+    [[2, 3, 2, 1]]
+    """
+
+    def __init__(self, max_tokens=None, standardize="lower_and_strip_punctuation",
+                 split="whitespace", ngrams=None, output_mode="int",
+                 output_sequence_length=None, pad_to_max_tokens=False, vocabulary=None,
+                 idf_weights=None, sparse=False, ragged=False, encoding="utf-8", **kwargs):
+        kwargs.pop("vocabulary_size", None)
+        super().__init__(**kwargs)
+        if not (standardize in _STANDARDIZE or callable(standardize)):
+            raise ValueError(f"Invalid value for argument `standardize`. Expected one of "
+                             f"{_STANDARDIZE} or a callable. Received: standardize="
+                             f"{standardize}")
+        if split not in (None, "whitespace", "character") and not callable(split):
+            raise ValueError("Invalid value for argument `split`. Expected one of (None, "
+                             f"'whitespace', 'character') or a callable. Received: "
+                             f"split={split}")
+        if split == "character":
+            raise NotImplementedError("TextVectorization(split='character') is not supported")
+        if ngrams is not None and not (isinstance(ngrams, int) or (
+                isinstance(ngrams, (tuple, list)) and all(isinstance(n, int) for n in ngrams))):
+            raise ValueError("`ngrams` must be None, an integer, or a tuple of integers. "
+                             f"Received: ngrams={ngrams}")
+        if output_mode == "int" and output_sequence_length is not None and \
+                output_sequence_length <= 0:
+            raise ValueError("`output_sequence_length` must be positive, received "
+                             f"{output_sequence_length}")
+        if output_sequence_length is not None and output_mode != "int":
+            raise ValueError("`output_sequence_length` must not be set if `output_mode` is "
+                             f"not 'int'. Received output_sequence_length="
+                             f"{output_sequence_length}.")
+        if ragged:
+            raise NotImplementedError("ragged outputs are not supported by tensorflux")
+        self._standardize = standardize
+        self._split = split
+        self._ngrams_arg = ngrams
+        self._ngrams = tuple(range(1, ngrams + 1)) if isinstance(ngrams, int) else (
+            tuple(ngrams) if ngrams is not None else None)
+        self._output_mode = output_mode
+        self._output_sequence_length = output_sequence_length
+        self._encoding = encoding
+        self._lookup_layer = StringLookup(
+            max_tokens=max_tokens, vocabulary=vocabulary, idf_weights=idf_weights,
+            pad_to_max_tokens=pad_to_max_tokens,
+            mask_token="" if output_mode == "int" else None, output_mode=output_mode,
+            sparse=sparse, encoding=encoding, name=f"{self.name}_lookup")
+        self._pad_to_max_tokens = pad_to_max_tokens
+        self._max_tokens = max_tokens
+        self.built = True
+
+    def _preprocess(self, inputs):
+        """(tokens, valid mask or None): dense tokens after standardize/split/ngrams."""
+        tf = _tf()
+        strings = _strings()
+        inputs = tf.convert_to_tensor(inputs, dtype="string") \
+            if not hasattr(inputs, "dtype") else inputs
+        if inputs.dtype.name != "string":
+            raise ValueError(f"{_describe(self)} expected string inputs, received dtype "
+                             f"{inputs.dtype.name} with shape {tuple(inputs.shape)}")
+        if self._standardize in ("lower", "lower_and_strip_punctuation"):
+            inputs = strings.lower(inputs)
+        if self._standardize in ("strip_punctuation", "lower_and_strip_punctuation"):
+            inputs = strings.regex_replace(inputs, _STRIP_REGEX, "")
+        if callable(self._standardize):
+            inputs = self._standardize(inputs)
+        if self._split is None:
+            return inputs, None
+        if inputs.shape.rank > 1:
+            if inputs.shape[-1] != 1:
+                raise ValueError("When using `TextVectorization` to tokenize strings, the "
+                                 "input rank must be 1 or the last shape dimension must be 1. "
+                                 f"Received: inputs.shape={tuple(inputs.shape)} with rank="
+                                 f"{inputs.shape.rank}")
+            inputs = tf.squeeze(inputs, axis=-1)
+        if callable(self._split):
+            tokens = self._split(inputs)
+            lengths = None
+        else:
+            tokens, lengths = strings.split(inputs)
+        if self._ngrams is not None:
+            if lengths is None:
+                raise NotImplementedError("ngrams after a custom split are not supported")
+            tokens, lengths = strings.ngrams(tokens, lengths, self._ngrams, separator=" ")
+        if lengths is None:
+            return tokens, None
+        # Whitespace tokens and their ngrams are never empty: b"" marks the padding.
+        return tokens, tf.not_equal(tokens, tf.constant(b"", dtype="string"))
+
+    def adapt(self, data, batch_size=None, steps=None):
+        """Learns the vocabulary from strings (an array, tensor, list or Dataset)."""
+        rows = []
+        for batch in _batches(data):
+            tokens, valid = self._preprocess(batch)
+            tokens = tokens.numpy().tolist()
+            if valid is None:
+                rows.extend([t] if not isinstance(t, list) else t
+                            for t in (tokens if isinstance(tokens, list) else [tokens]))
+                continue
+            valid = valid.numpy().tolist()
+            if not isinstance(valid, list) or not valid or not isinstance(valid[0], list):
+                tokens, valid = [tokens], [valid]  # one unbatched string
+            for row, keep in zip(tokens, valid):
+                rows.append([t for t, k in zip(row, keep) if k])
+        self._lookup_layer.adapt(_Documents(rows))
+
+    def call(self, inputs):
+        tf = _tf()
+        tokens, valid = self._preprocess(inputs)
+        lookup = self._lookup_layer
+        indices = lookup._lookup(tokens, valid)
+        if self._output_mode != "int":
+            if valid is None:
+                return lookup._encode(indices)
+            return lookup._encode(indices, valid)
+        if valid is not None:
+            indices = tf.where(valid, indices, tf.zeros_like(indices))
+        length = self._output_sequence_length
+        if length is not None:
+            # Pad by the full length, then cut: static paddings, so it also traces.
+            paddings = [[0, 0]] * (indices.shape.rank - 1) + [[0, length]]
+            indices = tf.pad(indices, paddings)[..., :length]
+            if indices.shape.rank == 2:
+                indices = tf.reshape(indices, [-1, length])  # a static last dimension
+        return indices
+
+    def compute_output_spec(self, inputs):
+        from tensorflux.keras import backend
+        from tensorflux.keras.engine.keras_tensor import KerasTensor
+
+        shape = tuple(inputs.shape)
+        if len(shape) > 1 and shape[-1] == 1 and self._split is not None:
+            shape = shape[:-1]
+        if self._output_mode == "int":
+            return KerasTensor(shape + (self._output_sequence_length,), "int64")
+        depth = self._max_tokens if self._pad_to_max_tokens else \
+            self._lookup_layer.vocabulary_size()
+        return KerasTensor(shape[:1] + (depth,), backend.floatx())
+
+    def get_vocabulary(self, include_special_tokens=True):
+        return self._lookup_layer.get_vocabulary(include_special_tokens)
+
+    def vocabulary_size(self):
+        return self._lookup_layer.vocabulary_size()
+
+    def set_vocabulary(self, vocabulary, idf_weights=None):
+        self._lookup_layer.set_vocabulary(vocabulary, idf_weights)
+
+    def get_config(self):
+        lookup = self._lookup_layer.get_config()
+        return {**super().get_config(), "max_tokens": lookup["max_tokens"],
+                "standardize": self._standardize, "split": self._split,
+                "ngrams": self._ngrams_arg, "output_mode": self._output_mode,
+                "output_sequence_length": self._output_sequence_length,
+                "pad_to_max_tokens": self._pad_to_max_tokens, "sparse": False,
+                "ragged": False, "vocabulary": lookup["vocabulary"],
+                "idf_weights": lookup["idf_weights"], "encoding": self._encoding}
+
+
+class _Documents(list):
+    """Token rows handed to StringLookup.adapt (one document per row, for tf_idf)."""
+
+
+def _batches(data):
+    if hasattr(data, "element_spec") and hasattr(data, "batch"):
+        for batch in data:
+            yield batch[0] if isinstance(batch, tuple) else batch
+        return
+    yield data
