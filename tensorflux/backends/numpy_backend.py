@@ -1224,8 +1224,10 @@ def _fused_compile(program, n_inputs):
     for j, (_, refs, _, _) in enumerate(program):
         for r in refs:
             last[r] = j
+    # __name__ makes NumPy's floating-point warnings from this code count as this module's,
+    # which the warnings filter at the top keeps quiet, as for every other kernel.
     env = {"_fits": _fits, "_reaches": _reaches, "_MIN": _FUSED_REUSE_MIN_SIZE,
-           "_ndarray": np.ndarray}
+           "_ndarray": np.ndarray, "__name__": __name__}
     inputs = ", ".join(f"r{i}" for i in range(n_inputs))
     lines = [f"def fused({inputs}, out=None):"]
     ufunc_results = set()  # registers that a ufunc of this call allocated

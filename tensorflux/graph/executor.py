@@ -193,7 +193,7 @@ class Plan:
 
 
 def _generate_runner(plan, out_slots):
-    env = {"_owned": _owned}
+    env = {"_owned": _owned, "__name__": __name__}
     lines = ["def run(inputs, captures):"]
     if plan.input_slots:
         lines.append("    " + ", ".join(f"s{i}" for i in plan.input_slots) + ", = inputs")

@@ -138,6 +138,25 @@ class Model(Trainer, Layer):
 
         saving_api.load_weights(self, filepath, skip_mismatch=skip_mismatch, **kwargs)
 
+    def export(self, filepath, format="tf_saved_model", verbose=True,  # noqa: A002 - Keras
+               input_signature=None, **kwargs):
+        """Exports the model for inference: format="onnx" writes an ONNX file (opset 17;
+        `opset_version=` 13 to 17), atomically. Keras's other formats need TensorFlow,
+        OpenVINO or LiteRT and raise NotImplementedError."""
+        if format == "onnx":
+            from tensorflux.keras.export.onnx import export_onnx
+
+            export_onnx(self, filepath, verbose=verbose, input_signature=input_signature,
+                        **kwargs)
+            return
+        if format in ("tf_saved_model", "openvino", "litert"):
+            raise NotImplementedError(
+                f"Model.export: format={format!r} is not supported by tensorflux (it needs "
+                "TensorFlow, OpenVINO or LiteRT); use format='onnx'.")
+        raise ValueError(f"Unrecognized format={format!r}. Supported formats are: "
+                         "'tf_saved_model', 'onnx', 'openvino', 'litert' (tensorflux "
+                         "implements 'onnx').")
+
     def get_config(self):
         return Layer.get_config(self)
 
