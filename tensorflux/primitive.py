@@ -87,7 +87,14 @@ class Primitive:
             if backend is not self._backend:
                 self._kernel_fn = getattr(backend, self.kernel)
                 self._backend = backend
-            out = self._kernel_fn(*[x._value for x in inputs], **attrs)
+            count = len(inputs)
+            # The common arities without building a list: this line runs for every op.
+            if count == 2:
+                out = self._kernel_fn(inputs[0]._value, inputs[1]._value, **attrs)
+            elif count == 1:
+                out = self._kernel_fn(inputs[0]._value, **attrs)
+            else:
+                out = self._kernel_fn(*[x._value for x in inputs], **attrs)
             if self.aliases and _reads_variable(inputs):
                 out = _copy_outputs(backend, out, self.multiple_results)
         except errors.OpError:

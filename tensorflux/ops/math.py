@@ -14,7 +14,7 @@ from tensorflux.ops._core import (
     unchanged,
 )
 from tensorflux.primitive import Primitive
-from tensorflux.tensor import _TensorLike
+from tensorflux.tensor import Tensor, _TensorLike
 
 __all__ = [
     "add", "subtract", "multiply", "divide", "truediv", "floordiv", "floormod", "mod", "pow",
@@ -29,7 +29,16 @@ __all__ = [
 ]
 
 
+# NumPy kind letters of the dtypes each check allows: lets eager tensors skip the DType lookup.
+_KINDS = {"is_floating": "f", "is_numeric": "iufc", "is_differentiable": "fc", "is_bool": "b",
+          "is_integer": "iu", None: None}
+
+
 def _operand(op, x, allowed=None):
+    if x.__class__ is Tensor:
+        kinds = _KINDS[allowed]
+        if kinds is None or x._value.dtype.kind in kinds:
+            return x
     x = as_operand(op, x)
     if allowed is not None and not getattr(x.dtype, allowed):
         kind = {"is_floating": "a floating-point", "is_numeric": "a numeric",
@@ -43,6 +52,9 @@ def _operand(op, x, allowed=None):
 
 def _binary(op, x, y, allowed="is_numeric"):
     x, y = binary_operands(op, x, y)
+    kinds = _KINDS[allowed]
+    if kinds is None or (x.__class__ is Tensor and x._value.dtype.kind in kinds):
+        return x, y
     if allowed is not None and not getattr(x.dtype, allowed):
         raise errors.InvalidArgumentError(
             f"{op}: expected {allowed.replace('is_', '')} tensors, received dtype "
@@ -68,7 +80,8 @@ def add(x, y, name=None):
     [2.0, 3.0]
     """
     x, y = binary_operands("add", x, y)
-    if x.dtype is dtypes.string:
+    value = x._value
+    if (value.dtype.kind == "O") if value is not None else (x.dtype is dtypes.string):
         return _string_join.bind(x, y)
     return _add.bind(x, y)
 

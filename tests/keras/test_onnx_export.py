@@ -243,6 +243,24 @@ def test_multi_head_attention(tmp_path, causal):
                atol=1e-5)
 
 
+def test_attention_mask_input_and_bidirectional_states(tmp_path):
+    query = keras.Input((4, 6))
+    mask = keras.Input((4, 4), dtype="bool")
+    x = L.MultiHeadAttention(num_heads=2, key_dim=3)(query, query, attention_mask=mask)
+    out, fh, fc, bh, bc = L.Bidirectional(L.LSTM(3, return_state=True))(x)
+    model = keras.Model([query, mask], [out, fh, fc, bh, bc])
+    _randomize(model)
+    bool_mask = np.random.default_rng(4).random((2, 4, 4)) > 0.3
+    _roundtrip(model, [_rand(2, 4, 6), bool_mask], tmp_path, rtol=1e-4, atol=1e-5)
+
+
+def test_non_float32_models_are_refused(tmp_path):
+    model = keras.Sequential([keras.Input((3,), dtype="float64"),
+                              L.Dense(2, dtype="float64", name="d64")])
+    with pytest.raises(NotImplementedError, match="float32"):
+        model.export(os.path.join(tmp_path, "m.onnx"), format="onnx", verbose=False)
+
+
 # ---------------------------------------------------------------- model kinds
 
 def test_nested_sequential_in_functional(tmp_path):
@@ -269,7 +287,9 @@ def test_subclassed_model(tmp_path):
     model = _Net()
     model(_rand(1, 6, 6, 3))
     _randomize(model)
+    before = [len(layer._inbound_nodes) for layer in model.layers]
     _roundtrip(model, _rand(2, 6, 6, 3), tmp_path)
+    assert [len(layer._inbound_nodes) for layer in model.layers] == before
     model2 = _Net()
     model2(_rand(1, 6, 6, 3))
     _roundtrip(model2, _rand(2, 6, 6, 3), tmp_path,

@@ -1069,6 +1069,10 @@ def _convert_call(b, layer, args, kwargs):
             inputs = args[0] if len(args) == 1 else list(args)
             result = _convert_model(b, layer, inputs)
             return tree.map_structure(lambda s: s.name, result)
+        dtype = getattr(layer, "compute_dtype", "float32")
+        if dtype not in ("float32", None):
+            raise ExportError(f"ONNX export: {_describe(layer)} computes in {dtype}; the "
+                              "exporter writes float32 models only")
         converter = _find_converter(layer)
         if converter is None:
             raise ExportError(
@@ -1167,8 +1171,26 @@ def _trace_subclassed(b, model, inputs):
         raise ExportError(f"ONNX export: the call of {_describe(model)} returned values that "
                           "are not symbolic tensors")
     ordered, _ = _build_map(tensors, flat_outputs)
-    result = _run_nodes(b, ordered, tensors, flat, flat_outputs)
+    try:
+        result = _run_nodes(b, ordered, tensors, flat, flat_outputs)
+    finally:
+        _forget_nodes(ordered)
     return tree.pack_sequence_as(outputs, result)
+
+
+def _forget_nodes(nodes):
+    """Removes the nodes a trace added from the layers' histories, so that exporting
+    leaves the model as it was."""
+    for node in reversed(nodes):
+        inbound = node.operation._inbound_nodes
+        if inbound and inbound[-1] is node:
+            inbound.pop()
+        for tensor in node.input_tensors:
+            history = tensor._keras_history
+            if history is not None:
+                outbound = history.operation._outbound_nodes
+                if node in outbound:
+                    outbound.remove(node)
 
 
 def _model_inputs(model, input_signature):
@@ -1242,6 +1264,9 @@ def model_to_onnx_bytes(model, input_signature=None, opset_version=None):
     syms = []
     graph_inputs = []
     for name, shape, dtype in entries:
+        if dtype in ("float16", "float64", "bfloat16"):
+            raise ExportError(f"ONNX export: the input {name!r} is {dtype}; the exporter "
+                              "writes float32 models only")
         name = b.unique(name)
         syms.append(_Sym(name, shape, dtype))
         graph_inputs.append(_value_info(name, shape, dtype,
