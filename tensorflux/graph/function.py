@@ -453,7 +453,7 @@ class Function:
                 "None:`).")
         graph.outputs = [leaf for leaf in output_leaves if isinstance(leaf, SymbolicTensor)]
         traced = _TracedGraph.snapshot(graph)
-        _optimize(graph)
+        graph = _optimize(graph)
         concrete = ConcreteFunction(graph, skeleton, specs, output_skeleton, output_leaves,
                                     self.__name__)
         concrete._traced = traced
@@ -488,11 +488,10 @@ def _graph_output(graph, leaf):
 
 
 def _optimize(graph):
-    try:
-        from tensorflux.graph import passes
-    except ImportError:
-        return
-    passes.optimize(graph)
+    """The optimized copy of a freshly traced graph (passes leave their input unchanged)."""
+    from tensorflux.graph import passes
+
+    return passes.optimize(graph)
 
 
 def skeleton_key(skeleton):

@@ -2,8 +2,9 @@
 constant folding, common-subexpression elimination, dead-code elimination and fusion of
 elementwise chains into one `fused_elementwise` kernel.
 
-Every pass rewrites the graph it is given in place and returns it (a pass is a function
-Graph -> Graph; `clone` gives an untouched copy to compare against). The rules all passes keep:
+Every pass is a pure function Graph -> Graph: it rewrites a clone of its argument and returns
+that, so the graph it was given stays as it was for before/after comparisons (the `_name`
+helpers below do the in-place work on the clone). The rules all passes keep:
 
 - Nodes of stateful primitives (assign, print) and random draws are never removed, merged,
   folded or moved, and neither are the nodes they depend on.
@@ -252,6 +253,7 @@ def eliminate_dead_code(graph):
     >>> [n.type for n in passes.eliminate_dead_code(g).nodes]
     ['placeholder', 'const', 'multiply']
     """
+    graph = clone(graph)
     _dead_code(graph)
     return graph
 
@@ -290,6 +292,7 @@ def fold_constants(graph, limit=FOLD_LIMIT):
     >>> [n.type for n in passes.fold_constants(g).nodes]
     ['placeholder', 'const', 'const', 'const', 'multiply']
     """
+    graph = clone(graph)
     _fold(graph, limit)
     return graph
 
@@ -345,6 +348,7 @@ def eliminate_common_subexpressions(graph):
     >>> [n.type for n in passes.eliminate_common_subexpressions(g).nodes]
     ['placeholder', 'exp', 'add']
     """
+    graph = clone(graph)
     _cse(graph)
     return graph
 
@@ -439,6 +443,7 @@ def simplify(graph):
     >>> [n.type for n in passes.eliminate_dead_code(passes.simplify(g)).nodes]
     ['placeholder', 'exp']
     """
+    graph = clone(graph)
     _simplify(graph)
     return graph
 
@@ -540,6 +545,7 @@ def fuse_elementwise(graph):
     >>> [n.type for n in passes.fuse_elementwise(g).nodes]
     ['placeholder', 'const', 'const', 'fused_elementwise']
     """
+    graph = clone(graph)
     _fuse(graph)
     return graph
 
@@ -645,8 +651,9 @@ def _fused_node(graph, members):
 
 def optimize(graph):
     """All passes, in order: simplify, fold constants and merge common subexpressions until
-    nothing changes, then remove dead code and fuse elementwise chains. Idempotent; does
-    nothing inside a `disabled()` block.
+    nothing changes, then remove dead code and fuse elementwise chains. Like every pass here
+    it returns a new Graph and leaves its argument as it was. Idempotent; does nothing
+    inside a `disabled()` block.
 
     >>> import tensorflux as tf
     >>> f = tf.function(lambda x: tf.nn.relu(x * 2.0 + 1.0) * 1.0)
@@ -656,6 +663,7 @@ def optimize(graph):
     """
     if not _state.enabled:
         return graph
+    graph = clone(graph)
     for _ in range(8):
         changed = _simplify(graph)
         changed = _fold(graph) or changed
