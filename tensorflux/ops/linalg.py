@@ -14,7 +14,7 @@ from tensorflux.ops._core import (
 )
 from tensorflux.ops._static import host
 from tensorflux.primitive import Primitive
-from tensorflux.tensor import _TensorLike, convert_to_tensor
+from tensorflux.tensor import Tensor, _TensorLike, convert_to_tensor
 
 __all__ = ["matmul", "transpose", "matrix_transpose", "adjoint", "tensordot", "einsum", "norm",
            "det", "inv", "trace", "diag", "diag_part"]
@@ -87,11 +87,16 @@ def matmul(a, b, transpose_a=False, transpose_b=False, adjoint_a=False, adjoint_
         a, transpose_a = math.conj(a), not transpose_a
     if adjoint_b:
         b, transpose_b = math.conj(b), not transpose_b
-    sa, sb = tuple(a.shape), tuple(b.shape)
+    if a.__class__ is Tensor and b.__class__ is Tensor:  # eager: raw shapes, no TensorShape
+        sa, sb = a._value.shape, b._value.shape
+        numeric = a._value.dtype.kind in "iufc" or a.dtype.kind in "iufc"
+    else:
+        sa, sb = tuple(a.shape), tuple(b.shape)
+        numeric = a.dtype.kind in "iufc"
     if len(sa) < 2 or len(sb) < 2:
         raise errors.InvalidArgumentError(
             f"matmul: both inputs must have rank >= 2, received shapes {sa} and {sb}", "matmul")
-    if a.dtype.kind not in "iufc":
+    if not numeric:
         raise errors.InvalidArgumentError(f"matmul: unsupported dtype {a.dtype.name}", "matmul")
     k_a = sa[-2] if transpose_a else sa[-1]
     k_b = sb[-1] if transpose_b else sb[-2]

@@ -4,6 +4,7 @@ from tensorflux import dtypes, errors
 from tensorflux.ops import array, math
 from tensorflux.ops._core import as_operand, aval, normalize_axes, normalize_axis, unary_rule
 from tensorflux.primitive import Primitive
+from tensorflux.tensor import Tensor
 
 __all__ = [
     "reduce_sum", "reduce_mean", "reduce_max", "reduce_min", "reduce_prod", "reduce_any",
@@ -26,6 +27,10 @@ def _operand(op, x, allowed):
             f"{op}: expected {_KINDS[allowed]} tensor, received dtype {dtype.name} with shape "
             f"{tuple(x.shape)}", op)
     return x
+
+
+# tuple(range(rank)) for every rank NumPy supports: the `axis=None` reductions.
+_ALL_AXES = [tuple(range(rank)) for rank in range(65)]
 
 
 def _axes(op, x, axis):
@@ -97,6 +102,9 @@ def reduce_sum(input_tensor, axis=None, keepdims=False, name=None):
     [4, 6]
     """
     x = as_operand("reduce_sum", input_tensor)
+    if axis is None and x.__class__ is Tensor and x._value.dtype.kind in "iufc":
+        # The most common call, all axes of an eager tensor: no axis normalization needed.
+        return _reduce_sum.bind(x, axis=_ALL_AXES[x._value.ndim], keepdims=bool(keepdims))
     if x.dtype.is_bool:
         raise errors.InvalidArgumentError("reduce_sum: bool tensors cannot be summed; cast "
                                           "them first", "reduce_sum")
