@@ -39,6 +39,9 @@ def atomic_write(path, write_fn, mode="wb"):
                 write_fn(handle)
                 handle.flush()
                 os.fsync(handle.fileno())
+        # mkstemp creates the file readable by its owner only; give the result the
+        # permissions a plain open() would (the old file's, or 0666 less the umask).
+        os.chmod(temp, _permissions(path))
         os.replace(temp, path)
         _fsync_dir(folder)
     except BaseException:
@@ -48,6 +51,15 @@ def atomic_write(path, write_fn, mode="wb"):
             os.remove(temp)
         raise
     return path
+
+
+def _permissions(path):
+    try:
+        return os.stat(path).st_mode & 0o7777
+    except OSError:
+        umask = os.umask(0)
+        os.umask(umask)
+        return 0o666 & ~umask
 
 
 def _fsync_path(path):

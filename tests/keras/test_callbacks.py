@@ -365,3 +365,24 @@ def test_real_fit_backup_and_restore(tmp_path):
     for a, b in zip(seen[0], saved):
         np.testing.assert_allclose(a, b)
     assert not backup.exists()
+
+
+def test_atomic_write_gives_files_ordinary_permissions(tmp_path):
+    """mkstemp's owner-only mode must not leak into saved models: a new file gets 0666 less
+    the umask, as open() would give it, and a replaced file keeps its mode."""
+    import os
+
+    from tensorflux.io.atomic import atomic_write
+
+    umask = os.umask(0o022)
+    try:
+        fresh = tmp_path / "fresh.bin"
+        atomic_write(fresh, lambda f: f.write(b"x"))
+        assert fresh.stat().st_mode & 0o777 == 0o644
+        kept = tmp_path / "kept.bin"
+        kept.write_bytes(b"old")
+        kept.chmod(0o640)
+        atomic_write(kept, lambda f: f.write(b"new"))
+        assert kept.stat().st_mode & 0o777 == 0o640 and kept.read_bytes() == b"new"
+    finally:
+        os.umask(umask)
