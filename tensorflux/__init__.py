@@ -4,7 +4,7 @@
 GradientTape and the tf.math / tf.linalg / tf.nn / tf.random namespaces.
 """
 
-from tensorflux import config, dtypes, errors, linalg, math, nn, random
+from tensorflux import config, dtypes, errors, linalg, math, nest, nn, random
 from tensorflux.autodiff import GradientTape, UnconnectedGradients, custom_gradient
 from tensorflux.context import device
 from tensorflux.dtypes import (
@@ -193,7 +193,7 @@ def __getattr__(name):
     return value
 
 __all__ = [
-    "config", "function", "image", "strings", "cond", "while_loop", "gradients",
+    "config", "function", "image", "nest", "strings", "cond", "while_loop", "gradients",
     "get_static_value", "print",
     "DType", "GradientTape", "Tensor", "TensorShape", "TensorSpec", "UnconnectedGradients",
     "Variable", "VariableAggregation", "VariableSynchronization", "abs", "acos", "add", "add_n",

@@ -136,7 +136,7 @@ def _wrap(value):
 
 def _kernel_error(primitive, inputs, attrs, error):
     """Turns a backend's exception into an InvalidArgumentError naming the op and its inputs."""
-    described = ", ".join(f"{tuple(x._value.shape)} {_dtype_name(x)}" for x in inputs)
+    described = ", ".join(f"{tuple(x.shape)} {_dtype_name(x)}" for x in inputs)
     shown = {k: v for k, v in attrs.items() if not callable(v)}
     attr_text = f" with {shown}" if shown else ""
     return errors.InvalidArgumentError(

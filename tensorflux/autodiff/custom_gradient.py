@@ -4,6 +4,7 @@ import functools
 import inspect
 
 from tensorflux.context import context
+from tensorflux.nest import flatten, pack_with
 from tensorflux.ops._core import aval
 from tensorflux.primitive import Primitive
 from tensorflux.tensor import _TensorLike, convert_to_tensor
@@ -73,13 +74,13 @@ def custom_gradient(f=None):
             result, grad_fn = f(*args, **kwargs)
         finally:
             context.tapes.remove(watcher)
-        flat_args = list(_flatten(args))
+        flat_args = flatten(args)
         variables = [v for v in watcher.variables.values()
                      if all(v is not a for a in flat_args)]
         if variables and not _accepts_variables(grad_fn):
             raise TypeError("@tf.custom_gradient grad_fn must accept keyword argument "
                             f"'variables', since function uses variables: {variables}")
-        flat_result = list(_flatten(result))
+        flat_result = flatten(result)
         results = [_tensor(r) for r in flat_result]
         inputs = [a if isinstance(a, _TensorLike) else _tensor(a) for a in flat_args]
         n_results, n_args = len(results), len(inputs)
@@ -87,13 +88,13 @@ def custom_gradient(f=None):
         def grad_wrapper(*upstream):
             if variables:
                 input_grads, variable_grads = grad_fn(*upstream, variables=variables)
-                variable_grads = list(_flatten(variable_grads))
+                variable_grads = flatten(variable_grads)
                 if len(variable_grads) != len(variables):
                     raise ValueError("Must return gradient for each variable from "
                                      "@custom_gradient grad_fn.")
             else:
                 input_grads, variable_grads = grad_fn(*upstream), []
-            input_grads = list(_flatten(input_grads))
+            input_grads = flatten(input_grads)
             if len(input_grads) != n_args:
                 raise ValueError(f"custom_gradient function expected to return {n_args} "
                                  f"gradients, but returned {len(input_grads)} instead.")
@@ -101,7 +102,7 @@ def custom_gradient(f=None):
 
         outputs = _custom_gradient.bind(*results, *inputs, *variables, n_results=n_results,
                                         n_args=n_args, grad_fn=grad_wrapper)
-        return _pack_like(result, list(outputs))
+        return pack_with(result, outputs, _rebuild)
 
     return decorated
 
@@ -120,28 +121,8 @@ def _tensor(x):
     return x if isinstance(x, _TensorLike) else convert_to_tensor(x)
 
 
-def _flatten(structure):
-    if isinstance(structure, (list, tuple)):
-        for item in structure:
-            yield from _flatten(item)
-    elif isinstance(structure, dict):
-        for key in sorted(structure, key=str):
-            yield from _flatten(structure[key])
-    else:
-        yield structure
-
-
-def _pack_like(structure, flat):
-    iterator = iter(flat)
-
-    def pack(s):
-        if isinstance(s, list):
-            return [pack(item) for item in s]
-        if isinstance(s, tuple):
-            packed = [pack(item) for item in s]
-            return type(s)(*packed) if hasattr(s, "_fields") else tuple(packed)
-        if isinstance(s, dict):
-            return {k: pack(s[k]) for k in sorted(s, key=str)}
-        return next(iterator)
-
-    return pack(structure)
+def _rebuild(original, packed):
+    # Results come back as plain lists, tuples and (sorted-key) dicts; namedtuples keep their type.
+    if isinstance(original, tuple):
+        return type(original)(*packed) if hasattr(original, "_fields") else tuple(packed)
+    return packed

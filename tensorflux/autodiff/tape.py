@@ -5,6 +5,7 @@ import contextlib
 from tensorflux import errors
 from tensorflux.autodiff.backward import UnconnectedGradients, backward
 from tensorflux.context import context
+from tensorflux.nest import flatten, pack_with
 from tensorflux.primitive import Node
 from tensorflux.tensor import Tensor, _TensorLike
 from tensorflux.variable import Variable
@@ -68,7 +69,7 @@ class GradientTape:
     # -- what to record
     def watch(self, tensor):
         """Ensures `tensor` (a Tensor, Variable, or nested structure of them) is traced."""
-        for t in _flatten(tensor):
+        for t in flatten(tensor):
             if not isinstance(t, _TensorLike):
                 raise ValueError(f"Passed in object {t!r} of type {type(t).__name__!r}, "
                                  "not tf.Tensor or tf.Variable.")
@@ -111,8 +112,8 @@ class GradientTape:
                                "set of gradients (or jacobians)")
         self._used = True
         unconnected = _unconnected(unconnected_gradients)
-        flat_targets = [_as_tensor(t, "target") for t in _flatten(target)]
-        flat_sources = list(_flatten(sources))
+        flat_targets = [_as_tensor(t, "target") for t in flatten(target)]
+        flat_sources = flatten(sources)
         for s in flat_sources:
             if not isinstance(s, _TensorLike):
                 raise ValueError(f"Sources must be Tensors or Variables, received {s!r}")
@@ -122,7 +123,7 @@ class GradientTape:
             seeds = [array.ones_like(t) for t in flat_targets]
         else:
             seeds = [_as_tensor(g, "output_gradients") if g is not None else None
-                     for g in _flatten(output_gradients)]
+                     for g in flatten(output_gradients)]
             seeds = [array_ones(t) if g is None else g for t, g in zip(flat_targets, seeds)]
         with self._gradient_context():
             grads = backward(list(self._nodes), flat_targets, seeds, flat_sources, unconnected)
@@ -135,7 +136,7 @@ class GradientTape:
         if not self._persistent:
             self._nodes = []
             self._tracked = {}
-        return _pack_like(sources, grads)
+        return pack_with(sources, grads, _rebuild)
 
     def jacobian(self, target, sources, unconnected_gradients=UnconnectedGradients.NONE,
                  parallel_iterations=None, experimental_use_pfor=True):
@@ -148,7 +149,7 @@ class GradientTape:
         self._used = True
         unconnected = _unconnected(unconnected_gradients)
         target = _as_tensor(target, "target")
-        flat_sources = list(_flatten(sources))
+        flat_sources = flatten(sources)
         size = target.shape.num_elements()
         rows = [[] for _ in flat_sources]
         nodes = list(self._nodes)
@@ -173,7 +174,7 @@ class GradientTape:
         if not self._persistent:
             self._nodes = []
             self._tracked = {}
-        return _pack_like(sources, jacobians)
+        return pack_with(sources, jacobians, _rebuild)
 
     def batch_jacobian(self, target, source, unconnected_gradients=UnconnectedGradients.NONE,
                        parallel_iterations=None, experimental_use_pfor=True):
@@ -257,27 +258,8 @@ def _as_tensor(value, what):
                                           f"received {value!r}") from error
 
 
-def _flatten(structure):
-    if isinstance(structure, (list, tuple)):
-        for item in structure:
-            yield from _flatten(item)
-    elif isinstance(structure, dict):
-        for key in sorted(structure, key=str):
-            yield from _flatten(structure[key])
-    else:
-        yield structure
-
-
-def _pack_like(structure, flat):
-    iterator = iter(flat)
-
-    def pack(s):
-        if isinstance(s, (list, tuple)):
-            packed = [pack(item) for item in s]
-            return type(s)(packed) if isinstance(s, tuple) and not hasattr(s, "_fields") \
-                else (type(s)(*packed) if isinstance(s, tuple) else packed)
-        if isinstance(s, dict):
-            return {k: pack(s[k]) for k in sorted(s, key=str)}
-        return next(iterator)
-
-    return pack(structure)
+def _rebuild(original, packed):
+    # Gradients come back as plain lists and (sorted-key) dicts; tuples keep their type.
+    if isinstance(original, tuple):
+        return type(original)(*packed) if hasattr(original, "_fields") else type(original)(packed)
+    return packed

@@ -682,6 +682,20 @@ def _nn_padded_shape(n, in_hw, pads, c):
     return (n, in_hw[0] + sum(pads[0]), in_hw[1] + sum(pads[1]), c)
 
 
+def _nn_im2col(x, filter_hwc, strides, padding, dilations):
+    """The windows of NHWC `x` under an (kh, kw, cg) filter as GEMM rows: (n*ho*wo, kh*kw*cg)
+    for one group, else (groups, n*ho*wo, kh*kw*cg); with the group count and (ho, wo)."""
+    kh, kw, cg = filter_hwc
+    n, h, wd, c = x.shape
+    pads, (ho, wo) = _nn_geometry((h, wd), (kh, kw), strides, padding, dilations)
+    cols = _nn_windows(_nn_pad(x, pads), (kh, kw), strides, dilations, (ho, wo))
+    groups = c // cg
+    if groups == 1:
+        return np.ascontiguousarray(cols).reshape(n * ho * wo, kh * kw * cg), groups, (ho, wo)
+    cols_g = np.moveaxis(cols.reshape(n, ho, wo, kh, kw, groups, cg), 5, 0)
+    return cols_g.reshape(groups, n * ho * wo, kh * kw * cg), groups, (ho, wo)
+
+
 @_quiet
 def conv2d(x, filters, strides, padding, dilations, data_format):
     """Cross-correlation with HWIO filters; input channels / filter depth = groups.
@@ -690,19 +704,14 @@ def conv2d(x, filters, strides, padding, dilations, data_format):
     x = _nn_upcast(_nn_nhwc(x, data_format))
     w = _nn_upcast(filters)
     kh, kw, cg, o = w.shape
-    n, h, wd, c = x.shape
-    pads, (ho, wo) = _nn_geometry((h, wd), (kh, kw), strides, padding, dilations)
-    cols = _nn_windows(_nn_pad(x, pads), (kh, kw), strides, dilations, (ho, wo))
-    groups = c // cg
+    n = x.shape[0]
+    cols_g, groups, (ho, wo) = _nn_im2col(x, (kh, kw, cg), strides, padding, dilations)
     if groups == 1:
         # One contiguous im2col copy and one 2-D GEMM (tensordot would transpose and copy
         # the strided view again, and its internal reshapes cost as much as the GEMM).
-        cols2d = np.ascontiguousarray(cols).reshape(n * ho * wo, kh * kw * cg)
-        out = np.matmul(cols2d, w.reshape(kh * kw * cg, o)).reshape(n, ho, wo, o)
+        out = np.matmul(cols_g, w.reshape(kh * kw * cg, o)).reshape(n, ho, wo, o)
     else:
         og = o // groups
-        cols_g = np.moveaxis(cols.reshape(n, ho, wo, kh, kw, groups, cg), 5, 0)
-        cols_g = cols_g.reshape(groups, n * ho * wo, kh * kw * cg)
         w_g = np.moveaxis(w.reshape(kh, kw, cg, groups, og), 3, 0).reshape(groups, -1, og)
         out = np.moveaxis(np.matmul(cols_g, w_g), 0, 1).reshape(n, ho, wo, o)
     return _nn_from_nhwc(out.astype(dtype, copy=False), data_format)
@@ -715,18 +724,13 @@ def conv2d_backprop_filter(x, grad, filter_shape, strides, padding, dilations, d
     x = _nn_upcast(_nn_nhwc(x, data_format))
     g = _nn_upcast(_nn_nhwc(grad, data_format))
     kh, kw, cg, o = filter_shape
-    n, h, wd, c = x.shape
-    pads, (ho, wo) = _nn_geometry((h, wd), (kh, kw), strides, padding, dilations)
-    cols = _nn_windows(_nn_pad(x, pads), (kh, kw), strides, dilations, (ho, wo))
-    groups = c // cg
+    n = x.shape[0]
+    cols_g, groups, (ho, wo) = _nn_im2col(x, (kh, kw, cg), strides, padding, dilations)
     if groups == 1:
-        cols2d = np.ascontiguousarray(cols).reshape(n * ho * wo, kh * kw * cg)
         g2d = np.ascontiguousarray(g).reshape(n * ho * wo, o)
-        out = np.matmul(cols2d.T, g2d).reshape(kh, kw, cg, o)  # .T: a BLAS flag, no copy
+        out = np.matmul(cols_g.T, g2d).reshape(kh, kw, cg, o)  # .T: a BLAS flag, no copy
     else:
         og = o // groups
-        cols_g = np.moveaxis(cols.reshape(n, ho, wo, kh, kw, groups, cg), 5, 0)
-        cols_g = cols_g.reshape(groups, n * ho * wo, kh * kw * cg)
         g_g = np.moveaxis(g.reshape(n * ho * wo, groups, og), 1, 0)
         out = np.matmul(np.swapaxes(cols_g, 1, 2), g_g).reshape(groups, kh, kw, cg, og)
         out = np.moveaxis(out, 0, 3).reshape(kh, kw, cg, o)

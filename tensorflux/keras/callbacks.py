@@ -172,56 +172,35 @@ class CallbackList(Callback):
         for callback in self.callbacks:
             getattr(callback, hook)(*args)
 
-    def on_batch_begin(self, batch, logs=None):
-        self._call("on_batch_begin", batch, logs)
-
-    def on_batch_end(self, batch, logs=None):
-        self._call("on_batch_end", batch, logs)
-
-    def on_epoch_begin(self, epoch, logs=None):
-        self._call("on_epoch_begin", epoch, logs)
-
-    def on_epoch_end(self, epoch, logs=None):
-        self._call("on_epoch_end", epoch, logs)
-
-    def on_train_batch_begin(self, batch, logs=None):
-        self._call("on_train_batch_begin", batch, logs)
-
-    def on_train_batch_end(self, batch, logs=None):
-        self._call("on_train_batch_end", batch, logs)
-
-    def on_test_batch_begin(self, batch, logs=None):
-        self._call("on_test_batch_begin", batch, logs)
-
-    def on_test_batch_end(self, batch, logs=None):
-        self._call("on_test_batch_end", batch, logs)
-
-    def on_predict_batch_begin(self, batch, logs=None):
-        self._call("on_predict_batch_begin", batch, logs)
-
-    def on_predict_batch_end(self, batch, logs=None):
-        self._call("on_predict_batch_end", batch, logs)
-
-    def on_train_begin(self, logs=None):
-        self._call("on_train_begin", logs)
-
-    def on_train_end(self, logs=None):
-        self._call("on_train_end", logs)
-
-    def on_test_begin(self, logs=None):
-        self._call("on_test_begin", logs)
-
-    def on_test_end(self, logs=None):
-        self._call("on_test_end", logs)
-
-    def on_predict_begin(self, logs=None):
-        self._call("on_predict_begin", logs)
-
-    def on_predict_end(self, logs=None):
-        self._call("on_predict_end", logs)
-
     def __iter__(self):
         return iter(self.callbacks)
+
+
+def _forwarding_hook(cls, hook, dispatch):
+    """`cls`'s method `hook`, with Callback's signature for it, that hands its arguments on
+    as `self.<dispatch>(hook, ...)`."""
+    if "batch" in hook:
+        def forward(self, batch, logs=None):
+            getattr(self, dispatch)(hook, batch, logs)
+    elif "epoch" in hook:
+        def forward(self, epoch, logs=None):
+            getattr(self, dispatch)(hook, epoch, logs)
+    else:
+        def forward(self, logs=None):
+            getattr(self, dispatch)(hook, logs)
+    forward.__name__ = hook
+    forward.__qualname__ = f"{cls.__name__}.{hook}"
+    return forward
+
+
+def _forward_hooks(cls, hooks, dispatch):
+    for hook in hooks:
+        setattr(cls, hook, _forwarding_hook(cls, hook, dispatch))
+
+
+# CallbackList passes every hook of Callback on to its callbacks.
+_forward_hooks(CallbackList, [name for name in vars(Callback) if name.startswith("on_")],
+               "_call")
 
 
 def _flatten(callbacks):
@@ -481,7 +460,26 @@ class EarlyStopping(MonitorCallback):
         return value
 
 
-class ModelCheckpoint(MonitorCallback):
+class _SavesEveryNBatches:
+    """Shared by ModelCheckpoint and BackupAndRestore: counts the batches seen towards an
+    integer `save_freq` (the batch index restarts at 0 each epoch)."""
+
+    def _should_save_on_batch(self, batch):
+        if self.save_freq == "epoch":
+            return False
+        if self._last_batch_seen is None or batch <= self._last_batch_seen:
+            add_batches = batch + 1
+        else:
+            add_batches = batch - self._last_batch_seen
+        self._batches_seen_since_last_saving += add_batches
+        self._last_batch_seen = batch
+        if self._batches_seen_since_last_saving >= self.save_freq:
+            self._batches_seen_since_last_saving = 0
+            return True
+        return False
+
+
+class ModelCheckpoint(_SavesEveryNBatches, MonitorCallback):
     """Saves the model (or its weights) every epoch or every `save_freq` batches; the path
     may hold `{epoch}` and log fields such as `{val_loss:.2f}`.
 
@@ -526,20 +524,6 @@ class ModelCheckpoint(MonitorCallback):
             self._set_monitor_op()
         if self.save_freq == "epoch":
             self._save_model(epoch=epoch, batch=None, logs=logs)
-
-    def _should_save_on_batch(self, batch):
-        if self.save_freq == "epoch":
-            return False
-        if self._last_batch_seen is None or batch <= self._last_batch_seen:
-            add_batches = batch + 1
-        else:
-            add_batches = batch - self._last_batch_seen
-        self._batches_seen_since_last_saving += add_batches
-        self._last_batch_seen = batch
-        if self._batches_seen_since_last_saving >= self.save_freq:
-            self._batches_seen_since_last_saving = 0
-            return True
-        return False
 
     def _should_save_model(self, epoch, batch, logs, filepath):
         logs = logs or {}
@@ -642,12 +626,7 @@ class ReduceLROnPlateau(MonitorCallback):
         if self.monitor_op is None:
             self._set_monitor_op()
         logs = logs if logs is not None else {}
-        optimizers = _sub_optimizers(self.model.optimizer)
-        if optimizers is not None:
-            for opt in optimizers:
-                logs[f"learning_rate_{opt.name}"] = _to_float(opt.learning_rate)
-        else:
-            logs["learning_rate"] = _to_float(self.model.optimizer.learning_rate)
+        optimizers = _log_learning_rates(self.model.optimizer, logs)
         current = logs.get(self.monitor)
         if current is None:
             warnings.warn(f"Learning rate reduction is conditioned on metric `{self.monitor}` "
@@ -678,6 +657,18 @@ class ReduceLROnPlateau(MonitorCallback):
 
 def _sub_optimizers(optimizer):
     return getattr(optimizer, "optimizers", None)
+
+
+def _log_learning_rates(optimizer, logs):
+    """Writes the learning rate into `logs` (one `learning_rate_<name>` per sub-optimizer of
+    a multi-optimizer); returns the sub-optimizers, or None."""
+    optimizers = _sub_optimizers(optimizer)
+    if optimizers is not None:
+        for opt in optimizers:
+            logs[f"learning_rate_{opt.name}"] = _to_float(opt.learning_rate)
+    else:
+        logs["learning_rate"] = _to_float(optimizer.learning_rate)
+    return optimizers
 
 
 def _float32(value):
@@ -725,13 +716,7 @@ class LearningRateScheduler(Callback):
                        f"rate to {learning_rate}.")
 
     def on_epoch_end(self, epoch, logs=None):
-        logs = logs if logs is not None else {}
-        optimizers = _sub_optimizers(self.model.optimizer)
-        if optimizers is not None:
-            for opt in optimizers:
-                logs[f"learning_rate_{opt.name}"] = _to_float(opt.learning_rate)
-        else:
-            logs["learning_rate"] = _to_float(self.model.optimizer.learning_rate)
+        _log_learning_rates(self.model.optimizer, logs if logs is not None else {})
 
 
 class CSVLogger(Callback):
@@ -832,9 +817,9 @@ class LambdaCallback(Callback):
     done 3
     """
 
-    # The hooks are methods of the class (not instance attributes, as in Keras) so that a
-    # training loop that skips per-batch work when no class overrides a batch hook still
-    # calls on_train_batch_* here.
+    # The hooks are methods of the class (forwarded to `_run` below; not instance attributes,
+    # as in Keras) so that a training loop that skips per-batch work when no class overrides
+    # a batch hook still calls on_train_batch_* here.
     def __init__(self, on_epoch_begin=None, on_epoch_end=None, on_train_begin=None,
                  on_train_end=None, on_train_batch_begin=None, on_train_batch_end=None,
                  **kwargs):
@@ -850,26 +835,13 @@ class LambdaCallback(Callback):
         if fn is not None:
             fn(*args)
 
-    def on_epoch_begin(self, epoch, logs=None):
-        self._run("on_epoch_begin", epoch, logs)
 
-    def on_epoch_end(self, epoch, logs=None):
-        self._run("on_epoch_end", epoch, logs)
-
-    def on_train_begin(self, logs=None):
-        self._run("on_train_begin", logs)
-
-    def on_train_end(self, logs=None):
-        self._run("on_train_end", logs)
-
-    def on_train_batch_begin(self, batch, logs=None):
-        self._run("on_train_batch_begin", batch, logs)
-
-    def on_train_batch_end(self, batch, logs=None):
-        self._run("on_train_batch_end", batch, logs)
+_forward_hooks(LambdaCallback, ["on_epoch_begin", "on_epoch_end", "on_train_begin",
+                                "on_train_end", "on_train_batch_begin", "on_train_batch_end"],
+               "_run")
 
 
-class BackupAndRestore(Callback):
+class BackupAndRestore(_SavesEveryNBatches, Callback):
     """Backs up the model's weights (with the optimizer state) and the epoch at each epoch
     end, atomically; when fit starts again after a crash it restores them and resumes at the
     next epoch. The backup is deleted when training ends (delete_checkpoint=True).
@@ -951,20 +923,6 @@ class BackupAndRestore(Callback):
         self.model.save_weights(filepath=self._weights_path, overwrite=True)
         metadata = json.dumps({"epoch": self._current_epoch, "batch": self._last_batch_seen})
         atomic_write(self._training_metadata_path, lambda f: f.write(metadata), mode="w")
-
-    def _should_save_on_batch(self, batch):
-        if self.save_freq == "epoch":
-            return False
-        if batch <= self._last_batch_seen:
-            add_batches = batch + 1
-        else:
-            add_batches = batch - self._last_batch_seen
-        self._batches_seen_since_last_saving += add_batches
-        self._last_batch_seen = batch
-        if self._batches_seen_since_last_saving >= self.save_freq:
-            self._batches_seen_since_last_saving = 0
-            return True
-        return False
 
     def on_train_end(self, logs=None):
         if self.delete_checkpoint and os.path.exists(self.backup_dir):

@@ -220,7 +220,61 @@ def _auto_name(class_name):
     return backend.auto_name(class_name)
 
 
-class Loss:
+def _from_config(cls, config):
+    return cls(**config)
+
+
+class _Named:
+    """What Loss and keras.metrics.Metric share: `name`, `dtype`, the label that names the
+    object in error messages, the config round trip and the repr."""
+
+    @property
+    def dtype(self):
+        return self._dtype
+
+    def _label(self):
+        return f"{type(self).__name__} '{self.name}'"
+
+    from_config = classmethod(_from_config)
+
+    def __repr__(self):
+        return f"<{type(self).__name__} name={self.name}>"
+
+
+def _bind_arguments(class_name, order, values, args, kwargs):
+    """`values` (the defaults) updated with `args` (by `order`) and `kwargs`, refusing what
+    Python's own signature would refuse."""
+    if len(args) > len(order):
+        raise TypeError(f"{class_name}() takes at most {len(order)} positional arguments")
+    values.update(zip(order, args))
+    for key, value in kwargs.items():
+        if key not in values:
+            raise TypeError(f"{class_name}() got an unexpected keyword argument {key!r}")
+        values[key] = value
+    return values
+
+
+def _call_fn(owner, fn, y_true, y_pred, kwargs):
+    """(values, mask) of the loss function `fn` (through its masked form where it has one);
+    its errors are relabelled with `owner`'s label."""
+    masked = _MASKED.get(fn)
+    try:
+        if masked is not None:
+            return masked(y_true, y_pred, **kwargs)
+        return fn(y_true, y_pred, **kwargs), None
+    except errors.InvalidArgumentError as error:
+        raise errors.InvalidArgumentError(f"{owner._label()}: {error.message}",
+                                          error.op) from None
+
+
+def _fn_from_config(cls, config, deserialize_fn):
+    config = dict(config)
+    if "fn" in config:
+        config["fn"] = deserialize_fn(config["fn"])
+    return cls(**config)
+
+
+class Loss(_Named):
     """Base class: subclasses implement `call(y_true, y_pred)` -> per-sample losses.
 
     `__call__` converts both inputs to the loss dtype, applies `sample_weight` and reduces
@@ -231,13 +285,6 @@ class Loss:
         self.name = name or _auto_name(type(self).__name__)
         self.reduction = standardize_reduction(reduction)
         self._dtype = _dtype_name(dtype)
-
-    @property
-    def dtype(self):
-        return self._dtype
-
-    def _label(self):
-        return f"{type(self).__name__} '{self.name}'"
 
     def _call_with_mask(self, y_true, y_pred):
         return self.call(y_true, y_pred), None
@@ -261,13 +308,6 @@ class Loss:
     def get_config(self):
         return {"name": self.name, "reduction": self.reduction}
 
-    @classmethod
-    def from_config(cls, config):
-        return cls(**config)
-
-    def __repr__(self):
-        return f"<{type(self).__name__} name={self.name}>"
-
 
 class LossFunctionWrapper(Loss):
     """A Loss around a per-sample loss function `fn(y_true, y_pred, **kwargs)`."""
@@ -279,14 +319,7 @@ class LossFunctionWrapper(Loss):
 
     def _call_with_mask(self, y_true, y_pred):
         y_true, y_pred = squeeze_or_expand_to_same_rank(y_true, y_pred)
-        masked = _MASKED.get(self.fn)
-        try:
-            if masked is not None:
-                return masked(y_true, y_pred, **self._fn_kwargs)
-            return self.fn(y_true, y_pred, **self._fn_kwargs), None
-        except errors.InvalidArgumentError as error:
-            raise errors.InvalidArgumentError(f"{self._label()}: {error.message}",
-                                              error.op) from None
+        return _call_fn(self, self.fn, y_true, y_pred, self._fn_kwargs)
 
     def call(self, y_true, y_pred):
         return self._call_with_mask(y_true, y_pred)[0]
@@ -299,10 +332,7 @@ class LossFunctionWrapper(Loss):
 
     @classmethod
     def from_config(cls, config):
-        config = dict(config)
-        if "fn" in config:
-            config["fn"] = deserialize(config["fn"])
-        return cls(**config)
+        return _fn_from_config(cls, config, deserialize)
 
     def __repr__(self):
         return f"<LossFunctionWrapper({self.fn}, kwargs={self._fn_kwargs})>"
@@ -319,15 +349,8 @@ def _wrapper_class(class_name, fn, default_name, doc, params=(), config_params=N
     order = [p for p, _ in params] + ["reduction", "name", "dtype"]
 
     def __init__(self, *args, **kwargs):  # noqa: N807 - becomes the class's __init__
-        if len(args) > len(order):
-            raise TypeError(f"{class_name}() takes at most {len(order)} positional arguments")
-        values = dict(params, reduction="sum_over_batch_size", name=default_name, dtype=None)
-        for key, value in zip(order, args):
-            values[key] = value
-        for key, value in kwargs.items():
-            if key not in values:
-                raise TypeError(f"{class_name}() got an unexpected keyword argument {key!r}")
-            values[key] = value
+        values = _bind_arguments(class_name, order, dict(
+            params, reduction="sum_over_batch_size", name=default_name, dtype=None), args, kwargs)
         reduction, name, dtype = values.pop("reduction"), values.pop("name"), values.pop("dtype")
         LossFunctionWrapper.__init__(self, fn, reduction=reduction, name=name, dtype=dtype,
                                      **values)
@@ -339,11 +362,8 @@ def _wrapper_class(class_name, fn, default_name, doc, params=(), config_params=N
         config.update({key: getattr(self, key) for key in config_params})
         return config
 
-    def from_config(cls, config):
-        return cls(**config)
-
     return type(class_name, (LossFunctionWrapper,), {
-        "__init__": __init__, "get_config": get_config, "from_config": classmethod(from_config),
+        "__init__": __init__, "get_config": get_config, "from_config": classmethod(_from_config),
         "__doc__": doc, "__module__": __name__})
 
 

@@ -61,7 +61,7 @@ def _rank(x):
 
 # ------------------------------------------------------------------ base classes
 
-class Metric:
+class Metric(_losses._Named):
     """Base class: state in `self.variables`; subclasses implement update_state and result.
 
     >>> from tensorflux.keras import metrics
@@ -76,10 +76,6 @@ class Metric:
         self._dtype = _losses._dtype_name(dtype)
         self._variables = []
         self._metrics = []
-
-    @property
-    def dtype(self):
-        return self._dtype
 
     @property
     def variables(self):
@@ -134,17 +130,7 @@ class Metric:
     def get_config(self):
         return {"name": self.name, "dtype": self.dtype}
 
-    @classmethod
-    def from_config(cls, config):
-        return cls(**config)
-
-    def _label(self):
-        return f"{type(self).__name__} '{self.name}'"
-
-    def __repr__(self):
-        return f"<{type(self).__name__} name={self.name}>"
-
-    __str__ = __repr__
+    __str__ = _losses._Named.__repr__
 
 
 def _check_broadcast(op, weight_shape, value_shape):
@@ -266,15 +252,7 @@ class MeanMetricWrapper(Mean):
 
     def update_state(self, y_true, y_pred, sample_weight=None):
         in_mask = getattr(y_pred, "_keras_mask", None)
-        masked = _losses._MASKED.get(self._fn)
-        try:
-            if masked is not None:
-                values, out_mask = masked(y_true, y_pred, **self._fn_kwargs)
-            else:
-                values, out_mask = self._fn(y_true, y_pred, **self._fn_kwargs), None
-        except errors.InvalidArgumentError as error:
-            raise errors.InvalidArgumentError(f"{self._label()}: {error.message}",
-                                              error.op) from None
+        values, out_mask = _losses._call_fn(self, self._fn, y_true, y_pred, self._fn_kwargs)
         sample_weight = _losses.apply_mask(sample_weight, in_mask, self.dtype, "sum")
         return super().update_state(values, sample_weight=sample_weight, _mask=out_mask)
 
@@ -285,10 +263,7 @@ class MeanMetricWrapper(Mean):
 
     @classmethod
     def from_config(cls, config):
-        config = dict(config)
-        if "fn" in config:
-            config["fn"] = deserialize(config["fn"])
-        return cls(**config)
+        return _losses._fn_from_config(cls, config, deserialize)
 
 
 def _wrapper_class(class_name, fn, default_name, doc, params=(), config_params=None):
@@ -297,14 +272,9 @@ def _wrapper_class(class_name, fn, default_name, doc, params=(), config_params=N
     config_params = [p for p, _ in params] if config_params is None else config_params
 
     def __init__(self, *args, **kwargs):  # noqa: N807 - becomes the class's __init__
-        values = dict(params, name=default_name, dtype=None)
-        if len(args) > len(order):
-            raise TypeError(f"{class_name}() takes at most {len(order)} positional arguments")
-        values.update(zip(order, args))
-        for key, value in kwargs.items():
-            if key not in values:
-                raise TypeError(f"{class_name}() got an unexpected keyword argument {key!r}")
-            values[key] = value
+        values = _losses._bind_arguments(class_name, order,
+                                         dict(params, name=default_name, dtype=None), args,
+                                         kwargs)
         name, dtype = values.pop("name"), values.pop("dtype")
         MeanMetricWrapper.__init__(self, fn, name=name, dtype=dtype, **values)
         for key, value in values.items():
@@ -315,11 +285,9 @@ def _wrapper_class(class_name, fn, default_name, doc, params=(), config_params=N
         config.update({key: getattr(self, key) for key in config_params})
         return config
 
-    def from_config(cls, config):
-        return cls(**config)
-
     return type(class_name, (MeanMetricWrapper,), {
-        "__init__": __init__, "get_config": get_config, "from_config": classmethod(from_config),
+        "__init__": __init__, "get_config": get_config,
+        "from_config": classmethod(_losses._from_config),
         "__doc__": doc, "__module__": __name__})
 
 
@@ -732,25 +700,40 @@ def update_confusion_matrix_variables(variables, y_true, y_pred, thresholds, top
                                sample_weight, label_weights)
 
 
-class _ConfusionMatrixConditionCount(Metric):
+class _Thresholded(Metric):
+    """A metric of confusion-matrix counts kept per threshold."""
+
+    def _init_thresholds(self, thresholds, default_threshold):
+        self.init_thresholds = thresholds
+        self.thresholds = parse_init_thresholds(thresholds, default_threshold=default_threshold)
+        self._thresholds_distributed_evenly = is_evenly_distributed_thresholds(self.thresholds)
+
+    def _threshold_variable(self, name):
+        return self.add_variable(shape=(len(self.thresholds),), name=name)
+
+    def _update_counts(self, variables, y_true, y_pred, sample_weight, **options):
+        update_confusion_matrix_variables(
+            variables, y_true, y_pred, thresholds=self.thresholds,
+            thresholds_distributed_evenly=self._thresholds_distributed_evenly,
+            sample_weight=sample_weight, op=self._label(), **options)
+
+    def _per_threshold(self, value):
+        return value[0] if len(self.thresholds) == 1 else value
+
+
+class _ConfusionMatrixConditionCount(_Thresholded):
     _CONDITION = _TP
 
     def __init__(self, thresholds=None, name=None, dtype=None):
         super().__init__(name=name, dtype=dtype)
-        self.init_thresholds = thresholds
-        self.thresholds = parse_init_thresholds(thresholds, default_threshold=0.5)
-        self._thresholds_distributed_evenly = is_evenly_distributed_thresholds(self.thresholds)
-        self.accumulator = self.add_variable(shape=(len(self.thresholds),), name="accumulator")
+        self._init_thresholds(thresholds, 0.5)
+        self.accumulator = self._threshold_variable("accumulator")
 
     def update_state(self, y_true, y_pred, sample_weight=None):
-        update_confusion_matrix_variables(
-            {self._CONDITION: self.accumulator}, y_true, y_pred, thresholds=self.thresholds,
-            thresholds_distributed_evenly=self._thresholds_distributed_evenly,
-            sample_weight=sample_weight, op=self._label())
+        self._update_counts({self._CONDITION: self.accumulator}, y_true, y_pred, sample_weight)
 
     def result(self):
-        value = self.accumulator.read_value()
-        return value[0] if len(self.thresholds) == 1 else value
+        return self._per_threshold(self.accumulator.read_value())
 
     def get_config(self):
         return {**super().get_config(), "thresholds": self.init_thresholds}
@@ -787,37 +770,28 @@ class FalseNegatives(_ConfusionMatrixConditionCount):
     _CONDITION = _FN
 
 
-class _PrecisionRecall(Metric):
+class _PrecisionRecall(_Thresholded):
     _OTHER = _FP
     _OTHER_NAME = "false_positives"
 
     def __init__(self, thresholds=None, top_k=None, class_id=None, name=None, dtype=None):
         super().__init__(name=name, dtype=dtype)
-        self.init_thresholds = thresholds
         self.top_k = top_k
         self.class_id = class_id
-        default = 0.5 if top_k is None else NEG_INF
-        self.thresholds = parse_init_thresholds(thresholds, default_threshold=default)
-        self._thresholds_distributed_evenly = is_evenly_distributed_thresholds(self.thresholds)
-        self.true_positives = self.add_variable(shape=(len(self.thresholds),),
-                                                name="true_positives")
-        other = self.add_variable(shape=(len(self.thresholds),), name=self._OTHER_NAME)
-        setattr(self, self._OTHER_NAME, other)
+        self._init_thresholds(thresholds, 0.5 if top_k is None else NEG_INF)
+        self.true_positives = self._threshold_variable("true_positives")
+        setattr(self, self._OTHER_NAME, self._threshold_variable(self._OTHER_NAME))
 
     def update_state(self, y_true, y_pred, sample_weight=None):
-        update_confusion_matrix_variables(
+        self._update_counts(
             {_TP: self.true_positives, self._OTHER: getattr(self, self._OTHER_NAME)},
-            y_true, y_pred, thresholds=self.thresholds,
-            thresholds_distributed_evenly=self._thresholds_distributed_evenly,
-            top_k=self.top_k, class_id=self.class_id, sample_weight=sample_weight,
-            op=self._label())
+            y_true, y_pred, sample_weight, top_k=self.top_k, class_id=self.class_id)
 
     def result(self):
         tf = _tf()
         tp = self.true_positives.read_value()
         other = getattr(self, self._OTHER_NAME).read_value()
-        value = tf.math.divide_no_nan(tp, tp + other)
-        return value[0] if len(self.thresholds) == 1 else value
+        return self._per_threshold(tf.math.divide_no_nan(tp, tp + other))
 
     def get_config(self):
         return {**super().get_config(), "thresholds": self.init_thresholds,

@@ -578,3 +578,18 @@ def test_string_ops_trace_in_a_graph():
     index, lengths = lower_tokens(tf.constant([b"A B", b"b"]))
     assert index.numpy().tolist() == [[1, 0], [0, -1]]
     assert lengths.numpy().tolist() == [2, 1]
+
+
+def test_text_vectorization_takes_numpy_string_arrays():
+    """Keras adapts on np.array([...str...]) (dtype '<U…'), not only on lists."""
+    import numpy as np
+
+    from tensorflux.keras import layers as tfx_layers
+
+    from_list = tfx_layers.TextVectorization(max_tokens=20, output_sequence_length=4)
+    from_list.adapt(["the cat sat", "the dog ran far"])
+    from_array = tfx_layers.TextVectorization(max_tokens=20, output_sequence_length=4)
+    from_array.adapt(np.array(["the cat sat", "the dog ran far"]))
+    assert from_array.get_vocabulary() == from_list.get_vocabulary()
+    np.testing.assert_array_equal(from_array(np.array(["the cat ran"])).numpy(),
+                                  from_list(["the cat ran"]).numpy())

@@ -650,3 +650,150 @@ def test_subclassed_weights_layout_matches_real_keras(real_keras, tmp_path):
     ours.load_weights(tmp_path / "theirs.weights.h5")
     np.testing.assert_allclose(ours.predict(x, verbose=0),
                                _to_numpy(theirs.predict(x, verbose=0)), rtol=1e-5, atol=1e-6)
+
+
+# ---------------------------------------------------------------- assets (vocabularies)
+_TEXTS = [["the cat sat on the mat"], ["the dog ate my homework"], ["a cat and a dog"]]
+
+
+def _assets_model(kind):
+    if kind in ("int", "tf_idf"):
+        layer = keras.layers.TextVectorization(
+            output_mode=kind, output_sequence_length=6 if kind == "int" else None, name="tv")
+        layer.adapt([t[0] for t in _TEXTS])
+        inp = keras.Input((1,), dtype="string")
+        x = np.array([["the cat ate a mat"], ["zebra dog dog the"]])
+    elif kind == "string":
+        layer = keras.layers.StringLookup(mask_token="[MASK]", name="sl")
+        layer.adapt(["b", "a", "b", "c", "b", "a"])
+        inp = keras.Input((3,), dtype="string")
+        x = np.array([["a", "b", "zz"], ["[MASK]", "c", "a"]])
+    else:
+        layer = keras.layers.IntegerLookup(output_mode="multi_hot", name="il")
+        layer.adapt(np.array([7, 3, 7, 42, 7, 3]))
+        inp = keras.Input((3,), dtype="int64")
+        x = np.array([[7, 42, 5], [3, 3, 9]], dtype="int64")
+    return keras.Model(inp, layer(inp)), layer, x
+
+
+@pytest.mark.parametrize("kind", ["int", "tf_idf", "string", "integer"])
+def test_adapted_lookup_layers_round_trip_with_assets(kind, tmp_path):
+    model, layer, x = _assets_model(kind)
+    expected = model.predict(x, verbose=0)
+    path = tmp_path / "m.keras"
+    model.save(path)
+    with zipfile.ZipFile(path) as archive:
+        names = archive.namelist()
+        assert names[:3] == ["metadata.json", "config.json", "model.weights.h5"]
+        assets = [n for n in names if n.startswith("assets/")]
+        assert all(i.compress_type == zipfile.ZIP_STORED for i in archive.infolist())
+        vocab_member = next(n for n in assets if n.endswith("vocabulary.txt"))
+        text = archive.read(vocab_member).decode("utf-8")
+    if kind in ("int", "tf_idf"):
+        assert sorted(assets) == ["assets/layers/text_vectorization/_lookup_layer/"
+                                  "vocabulary.txt",
+                                  "assets/layers/text_vectorization/vocabulary.txt"]
+    else:
+        folder = "string_lookup" if kind == "string" else "integer_lookup"
+        assert assets == [f"assets/layers/{folder}/vocabulary.txt"]
+    # Keras's format: str() of every token, special tokens first, "\n"-joined, no final "\n".
+    if kind == "string":
+        assert text == "[MASK]\n[UNK]\nb\na\nc"
+    elif kind == "integer":
+        assert text == "-1\n7\n3\n42"
+    elif kind == "int":
+        assert text.startswith("\n[UNK]\nthe\n") and not text.endswith("\n")
+    else:
+        assert text.startswith("[UNK]\nthe\n")
+    loaded = keras.models.load_model(path)
+    np.testing.assert_array_equal(loaded.predict(x, verbose=0), expected)
+    new_layer = loaded.layers[-1]
+    assert new_layer.get_vocabulary() == layer.get_vocabulary()
+
+
+def test_tf_idf_weights_are_saved_as_keras_idf_weights_datasets(tmp_path):
+    model, layer, x = _assets_model("tf_idf")
+    path = tmp_path / "m.keras"
+    model.save(path)
+    with zipfile.ZipFile(path) as archive:
+        (tmp_path / "w.h5").write_bytes(archive.read("model.weights.h5"))
+    layout = _h5_layout(tmp_path / "w.h5")
+    size = layer.vocabulary_size()
+    assert layout["layers/text_vectorization/vars/idf_weights"] == (size,)
+    assert layout["layers/text_vectorization/_lookup_layer/vars/idf_weights"] == (size,)
+    with h5py.File(tmp_path / "w.h5") as f:
+        idf = f["layers/text_vectorization/vars/idf_weights"][()]
+    # Keras's adapt: log(1 + documents / (1 + document frequency)); "the" is in 2 of 3.
+    vocab = layer.get_vocabulary()
+    np.testing.assert_allclose(idf[vocab.index("the")], np.log(1 + 3 / 3), rtol=1e-6)
+    np.testing.assert_allclose(idf[0], np.mean(idf[1:]), rtol=1e-5)
+
+
+def test_vocabulary_given_in_config_writes_no_assets(tmp_path):
+    inp = keras.Input((2,), dtype="string")
+    model = keras.Model(inp, keras.layers.StringLookup(vocabulary=["x", "y"])(inp))
+    model.save(tmp_path / "m.keras")
+    with zipfile.ZipFile(tmp_path / "m.keras") as archive:
+        assert len(archive.namelist()) == 3
+    loaded = keras.models.load_model(tmp_path / "m.keras")
+    assert loaded.predict(np.array([["y", "q"]]), verbose=0).tolist() == [[2, 0]]
+
+
+def _with_extra_member(source, target, info, data=b"x"):
+    with zipfile.ZipFile(source) as old, zipfile.ZipFile(target, "w") as new:
+        for item in old.infolist():
+            new.writestr(item, old.read(item.filename))
+        new.writestr(info, data)
+
+
+@pytest.mark.parametrize("name", ["assets/../../evil.txt", "assets/layers/../../../evil.txt",
+                                  "assets//evil.txt", "assets/./evil.txt",
+                                  "assets/..\\evil.txt"])
+def test_hostile_assets_members_are_refused(name, tmp_path, monkeypatch):
+    model, _, _ = _assets_model("string")
+    model.save(tmp_path / "ok.keras")
+    work = tmp_path / "work"
+    work.mkdir()
+    monkeypatch.chdir(work)
+    _with_extra_member(tmp_path / "ok.keras", tmp_path / "bad.keras",
+                       zipfile.ZipInfo(name), b"pwned")
+    before = set(os.listdir(tmp_path)) | set(os.listdir(work))
+    with pytest.raises(CorruptFileError, match="unsafe"):
+        keras.models.load_model(tmp_path / "bad.keras")
+    assert set(os.listdir(tmp_path)) | set(os.listdir(work)) == before
+
+
+def test_assets_symlink_member_is_refused(tmp_path):
+    model, _, _ = _assets_model("string")
+    model.save(tmp_path / "ok.keras")
+    info = zipfile.ZipInfo("assets/layers/string_lookup/link")
+    info.external_attr = (0o120777 << 16)
+    _with_extra_member(tmp_path / "ok.keras", tmp_path / "bad.keras", info, b"/etc/passwd")
+    with pytest.raises(CorruptFileError, match="symbolic link"):
+        keras.models.load_model(tmp_path / "bad.keras")
+
+
+def test_assets_temporary_folder_is_removed(tmp_path, monkeypatch):
+    import tempfile
+
+    monkeypatch.setattr(tempfile, "tempdir", str(tmp_path / "tmp"))
+    (tmp_path / "tmp").mkdir()
+    model, _, x = _assets_model("integer")
+    model.save(tmp_path / "m.keras")
+    keras.models.load_model(tmp_path / "m.keras")
+    assert os.listdir(tmp_path / "tmp") == []
+
+
+@pytest.mark.keras_oracle
+def test_lookup_assets_written_here_load_in_real_keras(real_keras, tmp_path):
+    k = real_keras
+    try:
+        k.layers.StringLookup(vocabulary=["a"])
+    except ImportError as error:
+        pytest.skip(f"real Keras's lookup layers need TensorFlow here: {error}")
+    for kind in ("string", "integer"):
+        model, _, x = _assets_model(kind)
+        model.save(tmp_path / f"{kind}.keras")
+        theirs = k.models.load_model(tmp_path / f"{kind}.keras")
+        np.testing.assert_array_equal(_to_numpy(theirs.predict(x, verbose=0)),
+                                      model.predict(x, verbose=0))

@@ -57,12 +57,8 @@ def DenseNet(blocks, include_top=True, weights="imagenet", input_tensor=None,
         raise ValueError("DenseNet does not support the `channels_first` image data format. "
                          "Switch to `channels_last` by editing your local config file at "
                          "~/.keras/keras.json")
-    imagenet_utils.validate_weights(weights)
-    imagenet_utils.check_classes(weights, include_top, classes)
-    input_shape = imagenet_utils.obtain_input_shape(
-        input_shape, default_size=224, min_size=32, data_format=backend.image_data_format(),
-        require_flatten=include_top, weights=weights)
-    img_input = imagenet_utils.image_input(input_tensor, input_shape)
+    img_input = imagenet_utils.model_input(weights, include_top, classes, input_tensor,
+                                           input_shape)
     bn_axis = 3
     x = layers.ZeroPadding2D(padding=((3, 3), (3, 3)))(img_input)
     x = layers.Conv2D(64, 7, strides=2, use_bias=False, name="conv1_conv")(x)
@@ -79,12 +75,8 @@ def DenseNet(blocks, include_top=True, weights="imagenet", input_tensor=None,
     x = dense_block(x, blocks[3], name="conv5")
     x = layers.BatchNormalization(axis=bn_axis, epsilon=1.001e-5, name="bn")(x)
     x = layers.Activation("relu", name="relu")(x)
-    if include_top:
-        x = layers.GlobalAveragePooling2D(name="avg_pool")(x)
-        imagenet_utils.validate_activation(classifier_activation, weights)
-        x = layers.Dense(classes, activation=classifier_activation, name="predictions")(x)
-    else:
-        x = imagenet_utils.pool_features(x, pooling, "avg_pool", "max_pool")
+    x = imagenet_utils.classifier_top(x, include_top, pooling, classes, classifier_activation,
+                                      weights, "avg_pool", "max_pool")
     model = imagenet_utils.finish_model(img_input, input_tensor, x, name)
     if weights == "imagenet":
         entry = WEIGHTS.get(tuple(blocks))

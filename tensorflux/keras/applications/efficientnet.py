@@ -95,12 +95,8 @@ def EfficientNet(width_coefficient, depth_coefficient, default_size, dropout_rat
 
     if blocks_args == "default":
         blocks_args = DEFAULT_BLOCKS_ARGS
-    imagenet_utils.validate_weights(weights)
-    imagenet_utils.check_classes(weights, include_top, classes)
-    input_shape = imagenet_utils.obtain_input_shape(
-        input_shape, default_size=default_size, min_size=32,
-        data_format=backend.image_data_format(), require_flatten=include_top, weights=weights)
-    img_input = imagenet_utils.image_input(input_tensor, input_shape)
+    img_input = imagenet_utils.model_input(weights, include_top, classes, input_tensor,
+                                           input_shape, default_size=default_size)
     bn_axis = 3 if backend.image_data_format() == "channels_last" else 1
 
     def round_filters(filters, divisor=depth_divisor):

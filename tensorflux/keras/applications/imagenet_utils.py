@@ -52,9 +52,8 @@ def preprocess_input(x, data_format=None, mode="caffe"):
     return _preprocess_tensor_input(x, data_format, mode)
 
 
-def _preprocess_numpy_input(x, data_format, mode):
-    if x.dtype.kind != "f":
-        x = x.astype(backend.floatx(), copy=False)
+def _preprocess(x, data_format, mode, to_bgr, center):
+    """Keras's three modes, with the array kind's own channel flip and mean/std step."""
     if mode == "tf":
         x /= 127.5
         x -= 1.0
@@ -63,11 +62,24 @@ def _preprocess_numpy_input(x, data_format, mode):
         x /= 255.0
         mean, std = _TORCH_MEAN, _TORCH_STD
     else:
-        if data_format == "channels_first":
-            x = x[::-1, ...] if len(x.shape) == 3 else x[:, ::-1, ...]
-        else:
-            x = x[..., ::-1]
+        x = to_bgr(x, data_format)
         mean, std = _CAFFE_MEAN, None
+    return center(x, data_format, mean, std)
+
+
+def _preprocess_numpy_input(x, data_format, mode):
+    if x.dtype.kind != "f":
+        x = x.astype(backend.floatx(), copy=False)
+    return _preprocess(x, data_format, mode, _numpy_to_bgr, _numpy_center)
+
+
+def _numpy_to_bgr(x, data_format):
+    if data_format == "channels_first":
+        return x[::-1, ...] if len(x.shape) == 3 else x[:, ::-1, ...]
+    return x[..., ::-1]
+
+
+def _numpy_center(x, data_format, mean, std):
     for c in range(3):
         if data_format == "channels_first":
             index = (c, Ellipsis) if len(x.shape) == 3 else (slice(None), c, Ellipsis)
@@ -80,25 +92,23 @@ def _preprocess_numpy_input(x, data_format, mode):
 
 
 def _preprocess_tensor_input(x, data_format, mode):
+    return _preprocess(x, data_format, mode, _tensor_to_bgr, _tensor_center)
+
+
+def _tensor_to_bgr(x, data_format):
+    import tensorflux as tf
+
+    if data_format == "channels_first":
+        if len(x.shape) == 3:
+            return tf.stack([x[i, ...] for i in (2, 1, 0)], axis=0)
+        return tf.stack([x[:, i, :] for i in (2, 1, 0)], axis=1)
+    return tf.stack([x[..., i] for i in (2, 1, 0)], axis=-1)
+
+
+def _tensor_center(x, data_format, mean, std):
     import tensorflux as tf
 
     ndim = len(x.shape)
-    if mode == "tf":
-        x /= 127.5
-        x -= 1.0
-        return x
-    if mode == "torch":
-        x /= 255.0
-        mean, std = _TORCH_MEAN, _TORCH_STD
-    else:
-        if data_format == "channels_first":
-            if ndim == 3:
-                x = tf.stack([x[i, ...] for i in (2, 1, 0)], axis=0)
-            else:
-                x = tf.stack([x[:, i, :] for i in (2, 1, 0)], axis=1)
-        else:
-            x = tf.stack([x[..., i] for i in (2, 1, 0)], axis=-1)
-        mean, std = _CAFFE_MEAN, None
     if data_format == "channels_first":
         shape = (3, 1, 1) if ndim == 3 else (1, 3) + (1,) * (ndim - 2)
     else:
@@ -305,3 +315,38 @@ def load_imagenet_weights(model, file_name, origin, file_hash):
     """Fetches (or reuses from Keras's cache `models/`) and loads a pretrained weight file."""
     path = file_utils.get_file(file_name, origin, cache_subdir="models", file_hash=file_hash)
     load_weights(model, path)
+
+
+def model_input(weights, include_top, classes, input_tensor, input_shape, default_size=224,
+                min_size=32):
+    """Checks `weights` and `classes`, settles the input shape and returns the model's image
+    input (Keras's common prologue of the applications)."""
+    validate_weights(weights)
+    check_classes(weights, include_top, classes)
+    input_shape = obtain_input_shape(
+        input_shape, default_size=default_size, min_size=min_size,
+        data_format=backend.image_data_format(), require_flatten=include_top, weights=weights)
+    return image_input(input_tensor, input_shape)
+
+
+def classifier_top(x, include_top, pooling, classes, classifier_activation, weights,
+                   avg_name=None, max_name=None, top_pool_name="avg_pool"):
+    """The global-average-pooled `predictions` Dense layer when `include_top`, else the
+    optional `pooling` of the features."""
+    from tensorflux.keras import layers
+
+    if include_top:
+        x = layers.GlobalAveragePooling2D(name=top_pool_name)(x)
+        validate_activation(classifier_activation, weights)
+        return layers.Dense(classes, activation=classifier_activation, name="predictions")(x)
+    return pool_features(x, pooling, avg_name, max_name)
+
+
+def load_model_weights(model, weights, file_name, origin, file_hash):
+    """Loads `weights` into `model` and returns it: "imagenet" is Keras's file `file_name`
+    from `origin`, None nothing, anything else a weights file path."""
+    if weights == "imagenet":
+        load_imagenet_weights(model, file_name, origin, file_hash)
+    elif weights is not None:
+        load_weights(model, weights)
+    return model

@@ -37,12 +37,8 @@ def InceptionV3(include_top=True, weights="imagenet", input_tensor=None, input_s
     `preprocess_input` uses tf mode."""
     from tensorflux.keras import layers
 
-    imagenet_utils.validate_weights(weights)
-    imagenet_utils.check_classes(weights, include_top, classes)
-    input_shape = imagenet_utils.obtain_input_shape(
-        input_shape, default_size=299, min_size=75, data_format=backend.image_data_format(),
-        require_flatten=include_top, weights=weights)
-    img_input = imagenet_utils.image_input(input_tensor, input_shape)
+    img_input = imagenet_utils.model_input(weights, include_top, classes, input_tensor,
+                                           input_shape, default_size=299, min_size=75)
     axis = 1 if backend.image_data_format() == "channels_first" else 3
 
     def concat(tensors, name=None):
@@ -114,23 +110,15 @@ def InceptionV3(include_top=True, weights="imagenet", input_tensor=None, input_s
         branch_pool = _avg_branch(x, 192)
         x = concat([branch1x1, branch3x3, branch3x3dbl, branch_pool], f"mixed{9 + i}")
 
-    if include_top:
-        x = layers.GlobalAveragePooling2D(name="avg_pool")(x)
-        imagenet_utils.validate_activation(classifier_activation, weights)
-        x = layers.Dense(classes, activation=classifier_activation, name="predictions")(x)
-    else:
-        x = imagenet_utils.pool_features(x, pooling)
+    x = imagenet_utils.classifier_top(x, include_top, pooling, classes, classifier_activation,
+                                      weights)
     model = imagenet_utils.finish_model(img_input, input_tensor, x, name)
-    if weights == "imagenet":
-        if include_top:
-            origin, file_hash = WEIGHTS_PATH, "9a0d58056eeedaa3f26cb7ebd46da564"
-        else:
-            origin, file_hash = WEIGHTS_PATH_NO_TOP, "bcbd6486424b2319ff4ef7d526e38f63"
-        imagenet_utils.load_imagenet_weights(model, origin.rsplit("/", 1)[1], origin,
+    if include_top:
+        origin, file_hash = WEIGHTS_PATH, "9a0d58056eeedaa3f26cb7ebd46da564"
+    else:
+        origin, file_hash = WEIGHTS_PATH_NO_TOP, "bcbd6486424b2319ff4ef7d526e38f63"
+    return imagenet_utils.load_model_weights(model, weights, origin.rsplit("/", 1)[1], origin,
                                              file_hash)
-    elif weights is not None:
-        imagenet_utils.load_weights(model, weights)
-    return model
 
 
 def preprocess_input(x, data_format=None):

@@ -137,25 +137,17 @@ def MobileNetV2(input_shape=None, alpha=1.0, include_top=True, weights="imagenet
     x = layers.BatchNormalization(axis=channel_axis, epsilon=1e-3, momentum=0.999,
                                   name="Conv_1_bn")(x)
     x = layers.ReLU(6.0, name="out_relu")(x)
-    if include_top:
-        x = layers.GlobalAveragePooling2D()(x)
-        imagenet_utils.validate_activation(classifier_activation, weights)
-        x = layers.Dense(classes, activation=classifier_activation, name="predictions")(x)
-    else:
-        x = imagenet_utils.pool_features(x, pooling)
+    x = imagenet_utils.classifier_top(x, include_top, pooling, classes, classifier_activation,
+                                      weights, top_pool_name=None)
     if name is None:
         name = f"mobilenetv2_{alpha:0.2f}_{rows}"
     model = imagenet_utils.finish_model(img_input, input_tensor, x, name)
-    if weights == "imagenet":
-        suffix = ".h5" if include_top else "_no_top.h5"
-        model_name = f"mobilenet_v2_weights_tf_dim_ordering_tf_kernels_{float(alpha)}_{rows}"
-        model_name += suffix
-        # Keras gives no hash for these files.
-        imagenet_utils.load_imagenet_weights(model, model_name, BASE_WEIGHT_PATH + model_name,
-                                             None)
-    elif weights is not None:
-        imagenet_utils.load_weights(model, weights)
-    return model
+    suffix = ".h5" if include_top else "_no_top.h5"
+    model_name = f"mobilenet_v2_weights_tf_dim_ordering_tf_kernels_{float(alpha)}_{rows}"
+    model_name += suffix
+    # Keras gives no hash for these files.
+    return imagenet_utils.load_model_weights(model, weights, model_name,
+                                             BASE_WEIGHT_PATH + model_name, None)
 
 
 def preprocess_input(x, data_format=None):

@@ -52,12 +52,8 @@ def ResNet(stack_fn, preact, use_bias, include_top=True, weights="imagenet",
     """The ResNet trunk around `stack_fn` (Keras's `keras.applications.resnet.ResNet`)."""
     from tensorflux.keras import layers
 
-    imagenet_utils.validate_weights(weights)
-    imagenet_utils.check_classes(weights, include_top, classes)
-    input_shape = imagenet_utils.obtain_input_shape(
-        input_shape, default_size=224, min_size=32, data_format=backend.image_data_format(),
-        require_flatten=include_top, weights=weights)
-    img_input = imagenet_utils.image_input(input_tensor, input_shape)
+    img_input = imagenet_utils.model_input(weights, include_top, classes, input_tensor,
+                                           input_shape)
     bn_axis = _bn_axis()
     x = layers.ZeroPadding2D(padding=((3, 3), (3, 3)), name="conv1_pad")(img_input)
     x = layers.Conv2D(64, 7, strides=2, use_bias=use_bias, name="conv1_conv")(x)
@@ -70,12 +66,8 @@ def ResNet(stack_fn, preact, use_bias, include_top=True, weights="imagenet",
     if preact:
         x = layers.BatchNormalization(axis=bn_axis, epsilon=1.001e-5, name="post_bn")(x)
         x = layers.Activation("relu", name="post_relu")(x)
-    if include_top:
-        x = layers.GlobalAveragePooling2D(name="avg_pool")(x)
-        imagenet_utils.validate_activation(classifier_activation, weights)
-        x = layers.Dense(classes, activation=classifier_activation, name="predictions")(x)
-    else:
-        x = imagenet_utils.pool_features(x, pooling, "avg_pool", "max_pool")
+    x = imagenet_utils.classifier_top(x, include_top, pooling, classes, classifier_activation,
+                                      weights, "avg_pool", "max_pool")
     model = imagenet_utils.finish_model(img_input, input_tensor, x, name)
     if weights == "imagenet" and weights_name in WEIGHTS_HASHES:
         suffix = "" if include_top else "_notop"

@@ -1,6 +1,5 @@
 """keras.applications.vgg16: VGG16 (Simonyan & Zisserman, 2014) with Keras's layer names."""
 
-from tensorflux.keras import backend
 from tensorflux.keras.applications import imagenet_utils
 
 __all__ = ["VGG16", "decode_predictions", "preprocess_input"]
@@ -23,12 +22,8 @@ def build_vgg(convs_per_block, family, include_top, weights, input_tensor, input
     """VGG16 ([2, 2, 3, 3, 3]) or VGG19 ([2, 2, 4, 4, 4])."""
     from tensorflux.keras import layers
 
-    imagenet_utils.validate_weights(weights)
-    imagenet_utils.check_classes(weights, include_top, classes)
-    input_shape = imagenet_utils.obtain_input_shape(
-        input_shape, default_size=224, min_size=32, data_format=backend.image_data_format(),
-        require_flatten=include_top, weights=weights)
-    img_input = imagenet_utils.image_input(input_tensor, input_shape)
+    img_input = imagenet_utils.model_input(weights, include_top, classes, input_tensor,
+                                           input_shape)
     x = img_input
     for block, (filters, convs) in enumerate(zip((64, 128, 256, 512, 512), convs_per_block),
                                              start=1):
@@ -45,13 +40,9 @@ def build_vgg(convs_per_block, family, include_top, weights, input_tensor, input
     else:
         x = imagenet_utils.pool_features(x, pooling)
     model = imagenet_utils.finish_model(img_input, input_tensor, x, name)
-    if weights == "imagenet":
-        origin, file_hash = WEIGHTS[family][0 if include_top else 1]
-        imagenet_utils.load_imagenet_weights(model, origin.rsplit("/", 1)[1], origin,
+    origin, file_hash = WEIGHTS[family][0 if include_top else 1]
+    return imagenet_utils.load_model_weights(model, weights, origin.rsplit("/", 1)[1], origin,
                                              file_hash)
-    elif weights is not None:
-        imagenet_utils.load_weights(model, weights)
-    return model
 
 
 def VGG16(include_top=True, weights="imagenet", input_tensor=None, input_shape=None,

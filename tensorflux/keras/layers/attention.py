@@ -208,6 +208,18 @@ class MultiHeadAttention(Layer):
         }
 
     # ------------------------------------------------------------------ build
+    def _checked_shapes(self, query_shape, value_shape, key_shape):
+        """The three shapes as tuples (key defaults to value), value and key checked."""
+        query_shape = tuple(query_shape)
+        value_shape = tuple(value_shape)
+        key_shape = value_shape if key_shape is None else tuple(key_shape)
+        if value_shape[1:-1] != key_shape[1:-1]:
+            raise ValueError(f"{_describe(self)}: all dimensions of `value` and `key`, except "
+                             f"the last one, must be equal. Received: value_shape="
+                             f"{_format_shape(value_shape)} and key_shape="
+                             f"{_format_shape(key_shape)}")
+        return query_shape, value_shape, key_shape
+
     def _maybe_build(self, args, kwargs, first):
         tensors = self._tensor_arguments(args, kwargs)
         if "value" not in tensors:
@@ -217,14 +229,8 @@ class MultiHeadAttention(Layer):
                       for name in ("query", "value", "key") if name in tensors})
 
     def build(self, query_shape, value_shape, key_shape=None):
-        query_shape = tuple(query_shape)
-        value_shape = tuple(value_shape)
-        key_shape = value_shape if key_shape is None else tuple(key_shape)
-        if value_shape[1:-1] != key_shape[1:-1]:
-            raise ValueError(f"{_describe(self)}: all dimensions of `value` and `key`, except "
-                             f"the last one, must be equal. Received: value_shape="
-                             f"{_format_shape(value_shape)} and key_shape="
-                             f"{_format_shape(key_shape)}")
+        query_shape, value_shape, key_shape = self._checked_shapes(query_shape, value_shape,
+                                                                   key_shape)
         if len(query_shape) != len(value_shape):
             raise ValueError(f"{_describe(self)} expected `query` and `value` of the same rank, "
                              f"received query_shape={_format_shape(query_shape)} and "
@@ -444,14 +450,8 @@ class MultiHeadAttention(Layer):
         return previous_mask  # the output is masked like the query
 
     def compute_output_shape(self, query_shape, value_shape, key_shape=None):
-        query_shape = tuple(query_shape)
-        value_shape = tuple(value_shape)
-        key_shape = value_shape if key_shape is None else tuple(key_shape)
-        if value_shape[1:-1] != key_shape[1:-1]:
-            raise ValueError(f"{_describe(self)}: all dimensions of `value` and `key`, except "
-                             f"the last one, must be equal. Received: value_shape="
-                             f"{_format_shape(value_shape)} and key_shape="
-                             f"{_format_shape(key_shape)}")
+        query_shape, value_shape, key_shape = self._checked_shapes(query_shape, value_shape,
+                                                                   key_shape)
         if self._output_shape:
             return query_shape[:-1] + tuple(self._output_shape)
         return query_shape

@@ -1,7 +1,12 @@
 """keras.layers convolution layers: Conv1D/2D/3D, Conv1DTranspose/2DTranspose,
 SeparableConv1D/2D and DepthwiseConv2D (Keras 3's arguments, weight layouts and configs)."""
 
-from tensorflux.keras import activations, backend, constraints, initializers, regularizers
+from tensorflux.keras import activations, backend
+from tensorflux.keras.layers._weight_args import (
+    add_weight_from_args,
+    set_weight_args,
+    weight_args_config,
+)
 from tensorflux.keras.layers.base import InputSpec, Layer, _describe, _format_shape
 
 __all__ = ["Conv1D", "Conv1DTranspose", "Conv2D", "Conv2DTranspose", "Conv3D",
@@ -122,9 +127,7 @@ class _Common(Layer):
         self.data_format = standardize_data_format(data_format)
         self.activation = activations.get(activation)
         self.use_bias = use_bias
-        self.bias_initializer = initializers.get(bias_initializer)
-        self.bias_regularizer = regularizers.get(bias_regularizer)
-        self.bias_constraint = constraints.get(bias_constraint)
+        set_weight_args(self, bias=(bias_initializer, bias_regularizer, bias_constraint))
         self.input_spec = InputSpec(min_ndim=rank + 2)
         if max(self.strides) > 1 and max(self.dilation_rate) > 1:
             raise ValueError(f"{_describe(self)}: `strides > 1` not supported in conjunction "
@@ -136,12 +139,24 @@ class _Common(Layer):
             raise ValueError(f"{_describe(self)} expected an input of rank {self.rank + 2}, "
                              f"received shape {_format_shape(input_shape)}")
 
+    def _prepare_build(self, input_shape, check_window=True):
+        """Checks the input and fixes the input spec's channels; returns the channels."""
+        self._check_rank(input_shape)
+        channels = _channels(self, input_shape, self.data_format)
+        self._check_channels(channels, input_shape)
+        if check_window:
+            check_window_fits(self, input_shape, self.data_format, self.kernel_size,
+                              self.strides, self.padding, self.dilation_rate)
+        self.input_spec = _channel_spec(self.rank, self.data_format, channels)
+        return channels
+
+    def _check_channels(self, channels, input_shape):
+        pass
+
     def _bias_weight(self, size):
         if not self.use_bias:
             return None
-        return self.add_weight(name="bias", shape=(size,), initializer=self.bias_initializer,
-                               regularizer=self.bias_regularizer,
-                               constraint=self.bias_constraint)
+        return add_weight_from_args(self, "bias", (size,))
 
     def _finish(self, outputs):
         outputs = _add_bias(self, outputs, self.bias, self.rank)
@@ -199,9 +214,7 @@ class BaseConv(_Common):
                           bias_constraint, allow_causal=rank == 1)
         self.filters = filters
         self.groups = groups
-        self.kernel_initializer = initializers.get(kernel_initializer)
-        self.kernel_regularizer = regularizers.get(kernel_regularizer)
-        self.kernel_constraint = constraints.get(kernel_constraint)
+        set_weight_args(self, kernel=(kernel_initializer, kernel_regularizer, kernel_constraint))
         self.lora_rank = None
         if filters is not None and (isinstance(filters, bool) or not isinstance(filters, int)
                                     or filters <= 0):
@@ -214,21 +227,17 @@ class BaseConv(_Common):
             raise ValueError("The number of filters must be evenly divisible by the number of "
                              f"groups. Received: groups={groups}, filters={filters}.")
 
-    def build(self, input_shape):
-        self._check_rank(input_shape)
-        channels = _channels(self, input_shape, self.data_format)
+    def _check_channels(self, channels, input_shape):
         if channels % self.groups:
             raise ValueError(f"{_describe(self)}: the number of input channels must be evenly "
                              f"divisible by the number of groups. Received groups="
                              f"{self.groups}, but the input has {channels} channels (full "
                              f"input shape is {_format_shape(input_shape)}).")
-        check_window_fits(self, input_shape, self.data_format, self.kernel_size,
-                          self.strides, self.padding, self.dilation_rate)
-        self.input_spec = _channel_spec(self.rank, self.data_format, channels)
-        self.kernel = self.add_weight(
-            name="kernel", shape=self.kernel_size + (channels // self.groups, self.filters),
-            initializer=self.kernel_initializer, regularizer=self.kernel_regularizer,
-            constraint=self.kernel_constraint)
+
+    def build(self, input_shape):
+        channels = self._prepare_build(input_shape)
+        self.kernel = add_weight_from_args(
+            self, "kernel", self.kernel_size + (channels // self.groups, self.filters))
         self.bias = self._bias_weight(self.filters)
 
     def call(self, inputs):
@@ -243,13 +252,7 @@ class BaseConv(_Common):
             **self._common_config(),
             "groups": self.groups,
             **self._tail_config(),
-            "kernel_initializer": initializers.serialize(self.kernel_initializer),
-            "bias_initializer": initializers.serialize(self.bias_initializer),
-            "kernel_regularizer": regularizers.serialize(self.kernel_regularizer),
-            "bias_regularizer": regularizers.serialize(self.bias_regularizer),
-            "activity_regularizer": regularizers.serialize(self.activity_regularizer),
-            "kernel_constraint": constraints.serialize(self.kernel_constraint),
-            "bias_constraint": constraints.serialize(self.bias_constraint),
+            **weight_args_config(self, "kernel", "bias"),
         }
 
 
@@ -346,9 +349,7 @@ class BaseConvTranspose(_Common):
                           activation, use_bias, bias_initializer, bias_regularizer,
                           bias_constraint)
         self.filters = filters
-        self.kernel_initializer = initializers.get(kernel_initializer)
-        self.kernel_regularizer = regularizers.get(kernel_regularizer)
-        self.kernel_constraint = constraints.get(kernel_constraint)
+        set_weight_args(self, kernel=(kernel_initializer, kernel_regularizer, kernel_constraint))
         if isinstance(filters, bool) or not isinstance(filters, int) or filters <= 0:
             raise ValueError("Invalid value for argument `filters`. Expected a strictly "
                              f"positive value. Received filters={filters}.")
@@ -364,13 +365,9 @@ class BaseConvTranspose(_Common):
                         f"{self.output_padding}, strides={self.strides}")
 
     def build(self, input_shape):
-        self._check_rank(input_shape)
-        channels = _channels(self, input_shape, self.data_format)
-        self.input_spec = _channel_spec(self.rank, self.data_format, channels)
-        self.kernel = self.add_weight(
-            name="kernel", shape=self.kernel_size + (self.filters, channels),
-            initializer=self.kernel_initializer, regularizer=self.kernel_regularizer,
-            constraint=self.kernel_constraint)
+        channels = self._prepare_build(input_shape, check_window=False)
+        self.kernel = add_weight_from_args(self, "kernel",
+                                           self.kernel_size + (self.filters, channels))
         self.bias = self._bias_weight(self.filters)
 
     def _output_sizes(self, input_shape):
@@ -410,13 +407,7 @@ class BaseConvTranspose(_Common):
         return {
             **config,
             **self._tail_config(),
-            "kernel_initializer": initializers.serialize(self.kernel_initializer),
-            "bias_initializer": initializers.serialize(self.bias_initializer),
-            "kernel_regularizer": regularizers.serialize(self.kernel_regularizer),
-            "bias_regularizer": regularizers.serialize(self.bias_regularizer),
-            "activity_regularizer": regularizers.serialize(self.activity_regularizer),
-            "kernel_constraint": constraints.serialize(self.kernel_constraint),
-            "bias_constraint": constraints.serialize(self.bias_constraint),
+            **weight_args_config(self, "kernel", "bias"),
         }
 
 
@@ -507,20 +498,13 @@ class BaseDepthwiseConv(_Common):
                              f"strictly positive value. Received depth_multiplier="
                              f"{depth_multiplier}.")
         self.depth_multiplier = depth_multiplier
-        self.depthwise_initializer = initializers.get(depthwise_initializer)
-        self.depthwise_regularizer = regularizers.get(depthwise_regularizer)
-        self.depthwise_constraint = constraints.get(depthwise_constraint)
+        set_weight_args(self, depthwise=(depthwise_initializer, depthwise_regularizer,
+                                         depthwise_constraint))
 
     def build(self, input_shape):
-        self._check_rank(input_shape)
-        channels = _channels(self, input_shape, self.data_format)
-        check_window_fits(self, input_shape, self.data_format, self.kernel_size,
-                          self.strides, self.padding, self.dilation_rate)
-        self.input_spec = _channel_spec(self.rank, self.data_format, channels)
-        self.kernel = self.add_weight(
-            name="kernel", shape=self.kernel_size + (channels, self.depth_multiplier),
-            initializer=self.depthwise_initializer, regularizer=self.depthwise_regularizer,
-            constraint=self.depthwise_constraint)
+        channels = self._prepare_build(input_shape)
+        self.kernel = add_weight_from_args(
+            self, "kernel", self.kernel_size + (channels, self.depth_multiplier), "depthwise")
         self.bias = self._bias_weight(channels * self.depth_multiplier)
 
     def call(self, inputs):
@@ -534,13 +518,7 @@ class BaseDepthwiseConv(_Common):
             "depth_multiplier": self.depth_multiplier,
             **self._common_config(),
             **self._tail_config(),
-            "depthwise_initializer": initializers.serialize(self.depthwise_initializer),
-            "bias_initializer": initializers.serialize(self.bias_initializer),
-            "depthwise_regularizer": regularizers.serialize(self.depthwise_regularizer),
-            "bias_regularizer": regularizers.serialize(self.bias_regularizer),
-            "activity_regularizer": regularizers.serialize(self.activity_regularizer),
-            "depthwise_constraint": constraints.serialize(self.depthwise_constraint),
-            "bias_constraint": constraints.serialize(self.bias_constraint),
+            **weight_args_config(self, "depthwise", "bias"),
         }
 
 
@@ -586,28 +564,18 @@ class BaseSeparableConv(_Common):
                                  f"positive value. Received {arg}={value}.")
         self.depth_multiplier = depth_multiplier
         self.filters = filters
-        self.depthwise_initializer = initializers.get(depthwise_initializer)
-        self.pointwise_initializer = initializers.get(pointwise_initializer)
-        self.depthwise_regularizer = regularizers.get(depthwise_regularizer)
-        self.pointwise_regularizer = regularizers.get(pointwise_regularizer)
-        self.depthwise_constraint = constraints.get(depthwise_constraint)
-        self.pointwise_constraint = constraints.get(pointwise_constraint)
+        set_weight_args(
+            self, depthwise=(depthwise_initializer, depthwise_regularizer, depthwise_constraint),
+            pointwise=(pointwise_initializer, pointwise_regularizer, pointwise_constraint))
 
     def build(self, input_shape):
-        self._check_rank(input_shape)
-        channels = _channels(self, input_shape, self.data_format)
-        check_window_fits(self, input_shape, self.data_format, self.kernel_size,
-                          self.strides, self.padding, self.dilation_rate)
-        self.input_spec = _channel_spec(self.rank, self.data_format, channels)
-        self.depthwise_kernel = self.add_weight(
-            name="depthwise_kernel", shape=self.kernel_size + (channels, self.depth_multiplier),
-            initializer=self.depthwise_initializer, regularizer=self.depthwise_regularizer,
-            constraint=self.depthwise_constraint)
-        self.pointwise_kernel = self.add_weight(
-            name="pointwise_kernel",
-            shape=(1,) * self.rank + (channels * self.depth_multiplier, self.filters),
-            initializer=self.pointwise_initializer, regularizer=self.pointwise_regularizer,
-            constraint=self.pointwise_constraint)
+        channels = self._prepare_build(input_shape)
+        self.depthwise_kernel = add_weight_from_args(
+            self, "depthwise_kernel", self.kernel_size + (channels, self.depth_multiplier),
+            "depthwise")
+        self.pointwise_kernel = add_weight_from_args(
+            self, "pointwise_kernel",
+            (1,) * self.rank + (channels * self.depth_multiplier, self.filters), "pointwise")
         self.bias = self._bias_weight(self.filters)
 
     def call(self, inputs):
@@ -624,16 +592,7 @@ class BaseSeparableConv(_Common):
             "filters": self.filters,
             **self._common_config(),
             **self._tail_config(),
-            "depthwise_initializer": initializers.serialize(self.depthwise_initializer),
-            "pointwise_initializer": initializers.serialize(self.pointwise_initializer),
-            "bias_initializer": initializers.serialize(self.bias_initializer),
-            "depthwise_regularizer": regularizers.serialize(self.depthwise_regularizer),
-            "pointwise_regularizer": regularizers.serialize(self.pointwise_regularizer),
-            "bias_regularizer": regularizers.serialize(self.bias_regularizer),
-            "activity_regularizer": regularizers.serialize(self.activity_regularizer),
-            "depthwise_constraint": constraints.serialize(self.depthwise_constraint),
-            "pointwise_constraint": constraints.serialize(self.pointwise_constraint),
-            "bias_constraint": constraints.serialize(self.bias_constraint),
+            **weight_args_config(self, "depthwise", "pointwise", "bias"),
         }
 
 

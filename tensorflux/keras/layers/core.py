@@ -3,8 +3,13 @@
 import inspect
 import types
 
-from tensorflux.keras import activations, constraints, initializers, regularizers
+from tensorflux.keras import activations
 from tensorflux.keras.engine.keras_tensor import KerasTensor
+from tensorflux.keras.layers._weight_args import (
+    add_weight_from_args,
+    set_weight_args,
+    weight_args_config,
+)
 from tensorflux.keras.layers.base import InputSpec, Layer, _describe, _format_shape
 
 __all__ = ["Activation", "Dense", "Embedding", "Identity", "Lambda", "Masking"]
@@ -27,6 +32,15 @@ def _unsupported(layer_name, **options):
         if value:
             raise NotImplementedError(f"{layer_name}: `{arg}` is not supported by tensorflux "
                                       f"yet (received {arg}={value!r}).")
+
+
+def bias_and_activation(layer, x):
+    """`layer.activation(x + layer.bias)`, without the parts the layer does not have."""
+    if layer.bias is not None:
+        x = _tf().add(x, layer.bias)
+    if layer.activation is not None:
+        x = layer.activation(x)
+    return x
 
 
 class Dense(Layer):
@@ -57,12 +71,8 @@ class Dense(Layer):
         self.units = units
         self.activation = activations.get(activation)
         self.use_bias = use_bias
-        self.kernel_initializer = initializers.get(kernel_initializer)
-        self.bias_initializer = initializers.get(bias_initializer)
-        self.kernel_regularizer = regularizers.get(kernel_regularizer)
-        self.bias_regularizer = regularizers.get(bias_regularizer)
-        self.kernel_constraint = constraints.get(kernel_constraint)
-        self.bias_constraint = constraints.get(bias_constraint)
+        set_weight_args(self, kernel=(kernel_initializer, kernel_regularizer, kernel_constraint),
+                        bias=(bias_initializer, bias_regularizer, bias_constraint))
         self.quantization_config = None
         self.input_spec = InputSpec(min_ndim=2)
         self.supports_masking = True
@@ -80,15 +90,9 @@ class Dense(Layer):
         input_dim = input_shape[-1]
         if input_dim is None:
             raise ValueError(self._unknown_input_dim_message(input_shape))
-        self.kernel = self.add_weight(name="kernel", shape=(input_dim, self.units),
-                                      initializer=self.kernel_initializer,
-                                      regularizer=self.kernel_regularizer,
-                                      constraint=self.kernel_constraint)
+        self.kernel = add_weight_from_args(self, "kernel", (input_dim, self.units))
         if self.use_bias:
-            self.bias = self.add_weight(name="bias", shape=(self.units,),
-                                        initializer=self.bias_initializer,
-                                        regularizer=self.bias_regularizer,
-                                        constraint=self.bias_constraint)
+            self.bias = add_weight_from_args(self, "bias", (self.units,))
         else:
             self.bias = None
         self.input_spec = InputSpec(min_ndim=2, axes={-1: input_dim})
@@ -116,13 +120,7 @@ class Dense(Layer):
                 "`Flatten()`.")
 
     def call(self, inputs, training=None):
-        tf = _tf()
-        x = tf.matmul(inputs, self.kernel)
-        if self.bias is not None:
-            x = tf.add(x, self.bias)
-        if self.activation is not None:
-            x = self.activation(x)
-        return x
+        return bias_and_activation(self, _tf().matmul(inputs, self.kernel))
 
     def get_config(self):
         return {
@@ -130,12 +128,7 @@ class Dense(Layer):
             "units": self.units,
             "activation": activations.serialize(self.activation),
             "use_bias": self.use_bias,
-            "kernel_initializer": initializers.serialize(self.kernel_initializer),
-            "bias_initializer": initializers.serialize(self.bias_initializer),
-            "kernel_regularizer": regularizers.serialize(self.kernel_regularizer),
-            "bias_regularizer": regularizers.serialize(self.bias_regularizer),
-            "kernel_constraint": constraints.serialize(self.kernel_constraint),
-            "bias_constraint": constraints.serialize(self.bias_constraint),
+            **weight_args_config(self, "kernel", "bias", activity_regularizer=False),
             "quantization_config": None,
         }
 
@@ -187,9 +180,8 @@ class Embedding(Layer):
                      quantization_config=quantization_config)
         self.input_dim = input_dim
         self.output_dim = output_dim
-        self.embeddings_initializer = initializers.get(embeddings_initializer)
-        self.embeddings_regularizer = regularizers.get(embeddings_regularizer)
-        self.embeddings_constraint = constraints.get(embeddings_constraint)
+        set_weight_args(self, embeddings=(embeddings_initializer, embeddings_regularizer,
+                                          embeddings_constraint))
         self.mask_zero = mask_zero
         self.supports_masking = mask_zero
         self.autocast = False
@@ -202,12 +194,8 @@ class Embedding(Layer):
     def build(self, input_shape=None):
         if "embeddings" in self.__dict__:
             return
-        self.embeddings = self.add_weight(shape=(self.input_dim, self.output_dim),
-                                          initializer=self.embeddings_initializer,
-                                          name="embeddings",
-                                          regularizer=self.embeddings_regularizer,
-                                          constraint=self.embeddings_constraint,
-                                          trainable=True)
+        self.embeddings = add_weight_from_args(self, "embeddings",
+                                               (self.input_dim, self.output_dim))
 
     def call(self, inputs):
         tf = _tf()
@@ -234,10 +222,7 @@ class Embedding(Layer):
             **super().get_config(),
             "input_dim": self.input_dim,
             "output_dim": self.output_dim,
-            "embeddings_initializer": initializers.serialize(self.embeddings_initializer),
-            "embeddings_regularizer": regularizers.serialize(self.embeddings_regularizer),
-            "activity_regularizer": regularizers.serialize(self.activity_regularizer),
-            "embeddings_constraint": constraints.serialize(self.embeddings_constraint),
+            **weight_args_config(self, "embeddings"),
             "mask_zero": self.mask_zero,
             "quantization_config": None,
         }

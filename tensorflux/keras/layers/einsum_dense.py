@@ -2,8 +2,14 @@
 
 import re
 
-from tensorflux.keras import activations, constraints, initializers, regularizers
+from tensorflux.keras import activations, initializers
+from tensorflux.keras.layers._weight_args import (
+    add_weight_from_args,
+    set_weight_args,
+    weight_args_config,
+)
 from tensorflux.keras.layers.base import InputSpec, Layer, _describe, _format_shape
+from tensorflux.keras.layers.core import bias_and_activation
 
 __all__ = ["EinsumDense"]
 
@@ -129,12 +135,8 @@ class EinsumDense(Layer):
                                      else tuple(output_shape))
         self.bias_axes = bias_axes
         self.activation = activations.get(activation)
-        self.kernel_initializer = initializers.get(kernel_initializer)
-        self.bias_initializer = initializers.get(bias_initializer)
-        self.kernel_regularizer = regularizers.get(kernel_regularizer)
-        self.bias_regularizer = regularizers.get(bias_regularizer)
-        self.kernel_constraint = constraints.get(kernel_constraint)
-        self.bias_constraint = constraints.get(bias_constraint)
+        set_weight_args(self, kernel=(kernel_initializer, kernel_regularizer, kernel_constraint),
+                        bias=(bias_initializer, bias_regularizer, bias_constraint))
         self.lora_rank = None
         self.lora_alpha = None
         self.lora_enabled = False
@@ -161,15 +163,10 @@ class EinsumDense(Layer):
                                  f"{_format_shape(shape)} has an unknown dimension for the "
                                  f"input shape {_format_shape(input_shape)}; give the unknown "
                                  "sizes in `output_shape` or the input.")
-        self._kernel = self.add_weight(name="kernel", shape=tuple(kernel_shape),
-                                       initializer=kernel_initializer,
-                                       regularizer=self.kernel_regularizer,
-                                       constraint=self.kernel_constraint)
+        self._kernel = add_weight_from_args(self, "kernel", tuple(kernel_shape),
+                                            initializer=kernel_initializer)
         if bias_shape is not None:
-            self.bias = self.add_weight(name="bias", shape=tuple(bias_shape),
-                                        initializer=self.bias_initializer,
-                                        regularizer=self.bias_regularizer,
-                                        constraint=self.bias_constraint)
+            self.bias = add_weight_from_args(self, "bias", tuple(bias_shape))
         else:
             self.bias = None
 
@@ -183,13 +180,7 @@ class EinsumDense(Layer):
         return tuple(self._analyze(input_shape)[2])
 
     def call(self, inputs, training=None):
-        tf = _tf()
-        x = tf.einsum(self.equation, inputs, self._kernel)
-        if self.bias is not None:
-            x = tf.add(x, self.bias)
-        if self.activation is not None:
-            x = self.activation(x)
-        return x
+        return bias_and_activation(self, _tf().einsum(self.equation, inputs, self._kernel))
 
     def get_config(self):
         config = super().get_config()
@@ -200,13 +191,7 @@ class EinsumDense(Layer):
             "equation": self.equation,
             "activation": activations.serialize(self.activation),
             "bias_axes": self.bias_axes,
-            "kernel_initializer": initializers.serialize(self.kernel_initializer),
-            "bias_initializer": initializers.serialize(self.bias_initializer),
-            "kernel_regularizer": regularizers.serialize(self.kernel_regularizer),
-            "bias_regularizer": regularizers.serialize(self.bias_regularizer),
-            "activity_regularizer": regularizers.serialize(self.activity_regularizer),
-            "kernel_constraint": constraints.serialize(self.kernel_constraint),
-            "bias_constraint": constraints.serialize(self.bias_constraint),
+            **weight_args_config(self, "kernel", "bias"),
             "quantization_config": None,
         }
 

@@ -2,9 +2,11 @@
 
 import math
 
-from tensorflux.keras import backend
 from tensorflux.keras.engine.keras_tensor import trace_state
 from tensorflux.keras.layers.base import InputSpec, Layer, _describe, _format_shape
+from tensorflux.keras.layers.convolutional import (
+    standardize_data_format as _standardize_data_format,
+)
 
 __all__ = ["Cropping1D", "Cropping2D", "Flatten", "Permute", "RepeatVector", "Reshape",
            "UpSampling1D", "UpSampling2D", "ZeroPadding1D", "ZeroPadding2D"]
@@ -78,16 +80,6 @@ class Flatten(Layer):
 
     def get_config(self):
         return {**super().get_config(), "data_format": self.data_format}
-
-
-def _standardize_data_format(data_format):
-    if data_format is None:
-        return backend.image_data_format()
-    value = str(data_format).lower()
-    if value not in ("channels_first", "channels_last"):
-        raise ValueError("The `data_format` argument must be one of {'channels_first', "
-                         f"'channels_last'}}. Received: data_format={data_format}")
-    return value
 
 
 def _validate_target_shape(target_shape):

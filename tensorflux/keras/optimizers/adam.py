@@ -11,7 +11,31 @@ def _power(base, step, dtype):
     return tf.pow(tf.cast(base, dtype), step)
 
 
-class Adam(Optimizer):
+class _AdamFamily(Optimizer):
+    """Shared by Adam, Adamax and Nadam: beta_1, beta_2 and epsilon with their config, and
+    the casts every update step starts with."""
+
+    def __init__(self, learning_rate=0.001, beta_1=0.9, beta_2=0.999, epsilon=1e-7,
+                 **kwargs):
+        base, rest = split_base_kwargs(kwargs)
+        super().__init__(learning_rate=learning_rate, **base, **rest)
+        self.beta_1 = beta_1
+        self.beta_2 = beta_2
+        self.epsilon = epsilon
+
+    def _step_inputs(self, gradient, variable, learning_rate):
+        """(dtype, learning rate, gradient, step number t) in the variable's dtype."""
+        dtype = variable.dtype
+        return (dtype, tf.cast(learning_rate, dtype), tf.cast(gradient, dtype),
+                tf.cast(self.iterations + 1, dtype))
+
+    def get_config(self):
+        config = super().get_config()
+        config.update({"beta_1": self.beta_1, "beta_2": self.beta_2, "epsilon": self.epsilon})
+        return config
+
+
+class Adam(_AdamFamily):
     """`var -= m * lr*sqrt(1-b2^t)/(1-b1^t) / (sqrt(v) + epsilon)` (epsilon outside the sqrt).
 
     >>> import tensorflux as tf
@@ -26,11 +50,8 @@ class Adam(Optimizer):
 
     def __init__(self, learning_rate=0.001, beta_1=0.9, beta_2=0.999, epsilon=1e-7,
                  amsgrad=False, **kwargs):
-        base, rest = split_base_kwargs(kwargs)
-        super().__init__(learning_rate=learning_rate, **base, **rest)
-        self.beta_1 = beta_1
-        self.beta_2 = beta_2
-        self.epsilon = epsilon
+        super().__init__(learning_rate=learning_rate, beta_1=beta_1, beta_2=beta_2,
+                         epsilon=epsilon, **kwargs)
         self.amsgrad = amsgrad
 
     def build(self, var_list):
@@ -43,10 +64,7 @@ class Adam(Optimizer):
             self._velocity_hats = self.add_optimizer_variables(var_list, "velocity_hat")
 
     def update_step(self, gradient, variable, learning_rate):
-        dtype = variable.dtype
-        lr = tf.cast(learning_rate, dtype)
-        gradient = tf.cast(gradient, dtype)
-        local_step = tf.cast(self.iterations + 1, dtype)
+        dtype, lr, gradient, local_step = self._step_inputs(gradient, variable, learning_rate)
         beta_1_power = _power(self.beta_1, local_step, dtype)
         beta_2_power = _power(self.beta_2, local_step, dtype)
         m = self._slot(self._momentums, variable)
@@ -62,8 +80,7 @@ class Adam(Optimizer):
 
     def get_config(self):
         config = super().get_config()
-        config.update({"beta_1": self.beta_1, "beta_2": self.beta_2, "epsilon": self.epsilon,
-                       "amsgrad": self.amsgrad})
+        config["amsgrad"] = self.amsgrad
         return config
 
 
@@ -84,7 +101,7 @@ class AdamW(Adam):
                              "weight_decay=None")
 
 
-class Adamax(Optimizer):
+class Adamax(_AdamFamily):
     """Adam with the infinity norm: `u = max(b2*u, |g|); var -= lr*m/((1-b1^t)*(u+eps))`.
 
     >>> import tensorflux as tf
@@ -97,14 +114,6 @@ class Adamax(Optimizer):
 
     _supports_flat = True
 
-    def __init__(self, learning_rate=0.001, beta_1=0.9, beta_2=0.999, epsilon=1e-7,
-                 **kwargs):
-        base, rest = split_base_kwargs(kwargs)
-        super().__init__(learning_rate=learning_rate, **base, **rest)
-        self.beta_1 = beta_1
-        self.beta_2 = beta_2
-        self.epsilon = epsilon
-
     def build(self, var_list):
         if self.built:
             return
@@ -112,10 +121,7 @@ class Adamax(Optimizer):
         self._m, self._u = self.add_optimizer_variables(var_list, ["momentum", "norm"])
 
     def update_step(self, gradient, variable, learning_rate):
-        dtype = variable.dtype
-        lr = tf.cast(learning_rate, dtype)
-        gradient = tf.cast(gradient, dtype)
-        local_step = tf.cast(self.iterations + 1, dtype)
+        dtype, lr, gradient, local_step = self._step_inputs(gradient, variable, learning_rate)
         beta_1_power = _power(self.beta_1, local_step, dtype)
         m = self._slot(self._m, variable)
         u = self._slot(self._u, variable)
@@ -123,13 +129,8 @@ class Adamax(Optimizer):
         self.assign(u, tf.maximum(self.beta_2 * u, tf.abs(gradient)))
         self.assign_sub(variable, lr * m / ((1 - beta_1_power) * (u + self.epsilon)))
 
-    def get_config(self):
-        config = super().get_config()
-        config.update({"beta_1": self.beta_1, "beta_2": self.beta_2, "epsilon": self.epsilon})
-        return config
 
-
-class Nadam(Optimizer):
+class Nadam(_AdamFamily):
     """Adam with Nesterov momentum and Keras's momentum schedule
     `u_t = beta_1 * (1 - 0.5 * 0.96^t)`.
 
@@ -142,14 +143,6 @@ class Nadam(Optimizer):
     """
 
     _supports_flat = True
-
-    def __init__(self, learning_rate=0.001, beta_1=0.9, beta_2=0.999, epsilon=1e-7,
-                 **kwargs):
-        base, rest = split_base_kwargs(kwargs)
-        super().__init__(learning_rate=learning_rate, **base, **rest)
-        self.beta_1 = beta_1
-        self.beta_2 = beta_2
-        self.epsilon = epsilon
 
     def build(self, var_list):
         if self.built:
@@ -168,10 +161,7 @@ class Nadam(Optimizer):
         super()._backend_update_step(grads, trainable_variables, learning_rate)
 
     def update_step(self, gradient, variable, learning_rate):
-        dtype = variable.dtype
-        lr = tf.cast(learning_rate, dtype)
-        gradient = tf.cast(gradient, dtype)
-        local_step = tf.cast(self.iterations + 1, dtype)
+        dtype, lr, gradient, local_step = self._step_inputs(gradient, variable, learning_rate)
         next_step = tf.cast(self.iterations + 2, dtype)
         decay = tf.constant(0.96, dtype)
         beta_1 = tf.cast(self.beta_1, dtype)
@@ -188,8 +178,3 @@ class Nadam(Optimizer):
         m_hat = u_t_1 * m / (1 - u_product_t_1) + (1 - u_t) * gradient / (1 - u_product_t)
         v_hat = v / (1 - beta_2_power)
         self.assign_sub(variable, m_hat * lr / (tf.sqrt(v_hat) + self.epsilon))
-
-    def get_config(self):
-        config = super().get_config()
-        config.update({"beta_1": self.beta_1, "beta_2": self.beta_2, "epsilon": self.epsilon})
-        return config

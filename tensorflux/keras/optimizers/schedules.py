@@ -36,7 +36,35 @@ def _check_steps(name, value):
         raise ValueError(f"Argument `{name}` must be > 0. Received: {name}={value}")
 
 
-class ExponentialDecay(LearningRateSchedule):
+class _StaircaseDecay(LearningRateSchedule):
+    """Shared by ExponentialDecay and InverseTimeDecay: the same arguments, config and
+    decay progress `step / decay_steps` (floored if staircase); subclasses apply it."""
+
+    def __init__(self, initial_learning_rate, decay_steps, decay_rate, staircase, name):
+        super().__init__()
+        self.initial_learning_rate = initial_learning_rate
+        self.decay_steps = decay_steps
+        self.decay_rate = decay_rate
+        self.staircase = staircase
+        self.name = name
+        _check_steps("decay_steps", decay_steps)
+
+    def _progress(self, step):
+        """(initial learning rate as a tensor, its dtype, the decay progress)."""
+        initial_learning_rate = _as_float_tensor(self.initial_learning_rate)
+        dtype = initial_learning_rate.dtype
+        p = tf.cast(step, dtype) / tf.cast(self.decay_steps, dtype)
+        if self.staircase:
+            p = tf.floor(p)
+        return initial_learning_rate, dtype, p
+
+    def get_config(self):
+        return {"initial_learning_rate": self.initial_learning_rate,
+                "decay_steps": self.decay_steps, "decay_rate": self.decay_rate,
+                "staircase": self.staircase, "name": self.name}
+
+
+class ExponentialDecay(_StaircaseDecay):
     """`initial_learning_rate * decay_rate ** (step / decay_steps)` (floored if staircase).
 
     >>> from tensorflux.keras.optimizers import schedules
@@ -46,26 +74,11 @@ class ExponentialDecay(LearningRateSchedule):
 
     def __init__(self, initial_learning_rate, decay_steps, decay_rate, staircase=False,
                  name="ExponentialDecay"):
-        super().__init__()
-        self.initial_learning_rate = initial_learning_rate
-        self.decay_steps = decay_steps
-        self.decay_rate = decay_rate
-        self.staircase = staircase
-        self.name = name
-        _check_steps("decay_steps", decay_steps)
+        super().__init__(initial_learning_rate, decay_steps, decay_rate, staircase, name)
 
     def __call__(self, step):
-        initial_learning_rate = _as_float_tensor(self.initial_learning_rate)
-        dtype = initial_learning_rate.dtype
-        p = tf.cast(step, dtype) / tf.cast(self.decay_steps, dtype)
-        if self.staircase:
-            p = tf.floor(p)
+        initial_learning_rate, dtype, p = self._progress(step)
         return initial_learning_rate * tf.pow(tf.cast(self.decay_rate, dtype), p)
-
-    def get_config(self):
-        return {"initial_learning_rate": self.initial_learning_rate,
-                "decay_steps": self.decay_steps, "decay_rate": self.decay_rate,
-                "staircase": self.staircase, "name": self.name}
 
 
 class PiecewiseConstantDecay(LearningRateSchedule):
@@ -146,7 +159,7 @@ class PolynomialDecay(LearningRateSchedule):
                 "power": self.power, "cycle": self.cycle, "name": self.name}
 
 
-class InverseTimeDecay(LearningRateSchedule):
+class InverseTimeDecay(_StaircaseDecay):
     """`initial_learning_rate / (1 + decay_rate * step / decay_steps)`.
 
     >>> from tensorflux.keras.optimizers import schedules
@@ -156,27 +169,12 @@ class InverseTimeDecay(LearningRateSchedule):
 
     def __init__(self, initial_learning_rate, decay_steps, decay_rate, staircase=False,
                  name="InverseTimeDecay"):
-        super().__init__()
-        self.initial_learning_rate = initial_learning_rate
-        self.decay_steps = decay_steps
-        self.decay_rate = decay_rate
-        self.staircase = staircase
-        self.name = name
-        _check_steps("decay_steps", decay_steps)
+        super().__init__(initial_learning_rate, decay_steps, decay_rate, staircase, name)
 
     def __call__(self, step):
-        initial_learning_rate = _as_float_tensor(self.initial_learning_rate)
-        dtype = initial_learning_rate.dtype
-        p = tf.cast(step, dtype) / tf.cast(self.decay_steps, dtype)
-        if self.staircase:
-            p = tf.floor(p)
+        initial_learning_rate, dtype, p = self._progress(step)
         denom = tf.cast(1, dtype) + tf.cast(self.decay_rate, dtype) * p
         return initial_learning_rate / denom
-
-    def get_config(self):
-        return {"initial_learning_rate": self.initial_learning_rate,
-                "decay_steps": self.decay_steps, "decay_rate": self.decay_rate,
-                "staircase": self.staircase, "name": self.name}
 
 
 class CosineDecay(LearningRateSchedule):

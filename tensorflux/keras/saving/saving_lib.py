@@ -1,6 +1,7 @@
 """Keras 3's native files: the `.weights.h5` layout (the walk over layers and optimizer that
 names every `vars` group) and the `.keras` zip (metadata.json, config.json,
-model.weights.h5). Writes are atomic; reads validate everything before any assignment."""
+model.weights.h5, then assets/<inner path>/... from the layers' save_assets). Writes are
+atomic; reads validate everything before any assignment."""
 
 import datetime
 import json
@@ -25,12 +26,15 @@ __all__ = ["load_model", "load_weights_only", "save_model", "save_weights_only",
 _CONFIG_FILENAME = "config.json"
 _METADATA_FILENAME = "metadata.json"
 _VARS_FILENAME = "model.weights.h5"
+_ASSETS_DIRNAME = "assets"
 # Bounds for reading archives: member count, config size, expansion ratio of compressed
 # members (Keras's own guard is 100x past 4 GiB; stored members expand 1x).
 _MAX_MEMBERS = 10000
 _MAX_CONFIG_BYTES = 64 << 20
 _MAX_WEIGHTS_BYTES = 1 << 40
 _MAX_RATIO = 100
+# Bound on everything extracted from assets/ (vocabularies and the like).
+_MAX_ASSETS_BYTES = 4 << 30
 
 
 # ---------------------------------------------------------------------- the walk
@@ -185,6 +189,52 @@ def write_weights_h5(model, h5file):
             group.attrs["name"] = name
         for index, variable in enumerate(_own_variables(obj)):
             group.create_dataset(str(index), data=_to_array(variable))
+        # Named datasets Keras's save_own_variables adds (a tf_idf layer's idf_weights).
+        for key, value in _extra_vars(obj).items():
+            group.create_dataset(key, data=_to_array(value))
+
+
+def _extra_vars(obj):
+    hook = getattr(type(obj), "_save_extra_vars", None)
+    return hook(obj) if callable(hook) else {}
+
+
+def read_extra_h5(model, h5file, where="the weights file"):
+    """[(object, {name: array})] for the named (non-index) datasets of every object that
+    takes them (`_load_extra_vars`), each validated as read_weights_h5 does."""
+    h5py = _h5.require_h5py()
+    found = []
+    for path, obj in walk_saveables(model):
+        if not callable(getattr(type(obj), "_load_extra_vars", None)):
+            continue
+        group = _h5.safe_group(h5file, _vars_path(path))
+        if group is None:
+            continue
+        arrays = {}
+        for key in _group_keys(group, _vars_path(path)):
+            if key.isdigit():
+                continue
+            label = f"{_vars_path(path)}/{key}"
+            dataset = _h5.safe_child(group, key, label)
+            if not isinstance(dataset, h5py.Dataset):
+                continue
+            try:
+                shape = dataset.shape
+            except (OSError, ValueError, RuntimeError) as error:
+                raise CorruptFileError(f"Cannot read dataset '{label}' in {where}: the file "
+                                       f"is corrupt ({error}).") from error
+            if shape is None or len(shape) != 1:
+                raise CorruptFileError(f"Dataset '{label}' in {where} should be 1-D, found "
+                                       f"shape {shape}.")
+            arrays[key] = _h5.read_dataset(group, key, tuple(shape), label)
+        if arrays:
+            found.append((obj, arrays))
+    return found
+
+
+def apply_extra(found):
+    for obj, arrays in found:
+        obj._load_extra_vars(arrays)
 
 
 def save_weights_only(model, filepath):
@@ -307,9 +357,11 @@ def _load_weights_file(model, path, skip_mismatch, label):
         with _h5.translate_errors(label):
             pending = read_weights_h5(model, h5file, skip_mismatch=skip_mismatch,
                                       where=label)
+            extra = read_extra_h5(model, h5file, where=label)
     finally:
         h5file.close()
     assign_all(pending)
+    apply_extra(extra)
 
 
 # ---------------------------------------------------------------------- .keras
@@ -342,9 +394,11 @@ def save_model(model, filepath):
     fd, weights_path = tempfile.mkstemp(prefix=".model.weights.", suffix=".h5.tmp",
                                         dir=folder)
     os.close(fd)
+    assets_folder = tempfile.mkdtemp(prefix="tfx_keras_assets_")
     try:
         with h5py.File(weights_path, "w") as h5file:
             write_weights_h5(model, h5file)
+        assets = _save_assets(model, assets_folder)
 
         def write(handle):
             with zipfile.ZipFile(handle, "w", compression=zipfile.ZIP_STORED) as archive:
@@ -352,11 +406,39 @@ def save_model(model, filepath):
                 archive.writestr(_member_info(_CONFIG_FILENAME), config_json)
                 archive.write(weights_path, _VARS_FILENAME,
                               compress_type=zipfile.ZIP_STORED)
+                for source, member in assets:
+                    archive.write(source, member, compress_type=zipfile.ZIP_STORED)
 
         atomic_write(filepath, write, mode="wb")
     finally:
         if os.path.exists(weights_path):
             os.remove(weights_path)
+        shutil.rmtree(assets_folder, ignore_errors=True)
+
+
+def _assets_dir(root, path):
+    return os.path.join(root, *path.split("/")) if path else root
+
+
+def _save_assets(model, folder):
+    """Calls every object's save_assets(<folder>/<inner path>) (the walk that names the
+    `vars` groups) and returns [(file, "assets/<inner path>/<name>")], files only, as
+    Keras's DiskIOStore writes them."""
+    for path, obj in walk_saveables(model):
+        hook = getattr(obj, "save_assets", None)
+        if callable(hook):
+            target = _assets_dir(folder, path)
+            os.makedirs(target, exist_ok=True)
+            hook(target)
+    found = []
+    for current, dirs, files in os.walk(folder):
+        dirs.sort()
+        relative = os.path.relpath(current, folder)
+        for name in sorted(files):
+            parts = [] if relative == "." else relative.split(os.sep)
+            found.append((os.path.join(current, name),
+                          "/".join([_ASSETS_DIRNAME] + parts + [name])))
+    return found
 
 
 def _member_info(name):
@@ -482,6 +564,97 @@ class _extracted_weights:  # noqa: N801 - a context manager
         return False
 
 
+class _extracted_assets:  # noqa: N801 - a context manager
+    """Extracts the archive's assets/ members (regular files only, names checked, sizes
+    bounded) into a fresh private temporary folder and yields <folder>/assets, or None when
+    the archive has none (Keras opens an asset store only past 3 members); removes the
+    folder afterwards."""
+
+    def __init__(self, archive, filepath):
+        self.archive = archive
+        self.filepath = filepath
+        self.folder = None
+
+    def _refuse(self, name, why):
+        raise CorruptFileError(f"Refusing to load {self.filepath}: archive member {name!r} "
+                               f"{why}.")
+
+    def __enter__(self):
+        infos = self.archive.infolist()
+        members = [i for i in infos if i.filename.startswith(_ASSETS_DIRNAME + "/")]
+        if len(infos) <= 3 or not members:
+            return None
+        self.folder = tempfile.mkdtemp(prefix="tfx_keras_load_assets_")
+        root = os.path.realpath(self.folder)
+        total = 0
+        try:
+            for info in members:
+                name = info.filename
+                parts = name.split("/")
+                if info.is_dir():
+                    parts = parts[:-1]
+                if "\\" in name or "\x00" in name or name.startswith("/") or \
+                        any(part in ("", ".", "..") for part in parts) or \
+                        re.match(r"^[A-Za-z]:", name):
+                    self._refuse(name, "has an unsafe name (empty, '.', '..', absolute, "
+                                 "drive or backslash)")
+                mode = info.external_attr >> 16
+                if info.is_dir():
+                    continue
+                if mode and not stat.S_ISREG(mode):
+                    self._refuse(name, "is not a regular file")
+                total += info.file_size
+                if total > _MAX_ASSETS_BYTES:
+                    self._refuse(name, f"takes the assets past {_MAX_ASSETS_BYTES} bytes")
+                target = os.path.realpath(os.path.join(root, *parts))
+                if os.path.commonpath([root, target]) != root or target == root:
+                    self._refuse(name, "would be extracted outside the temporary folder")
+                os.makedirs(os.path.dirname(target), exist_ok=True)
+                self._copy(info, target)
+        except BaseException:
+            shutil.rmtree(self.folder, ignore_errors=True)
+            raise
+        return os.path.join(self.folder, _ASSETS_DIRNAME)
+
+    def _copy(self, info, target):
+        try:
+            with self.archive.open(info) as source, open(target, "xb") as handle:
+                remaining = info.file_size
+                while True:
+                    chunk = source.read(min(1 << 22, remaining + 1))
+                    if not chunk:
+                        break
+                    remaining -= len(chunk)
+                    if remaining < 0:
+                        self._refuse(info.filename, "is larger than the archive declares")
+                    handle.write(chunk)
+        except CorruptFileError:
+            raise
+        except (zipfile.BadZipFile, OSError, ValueError, EOFError, zlib.error) as error:
+            raise CorruptFileError(f"Cannot read {info.filename} from {self.filepath}: the "
+                                   f"archive is corrupt or truncated ({error}).") from error
+
+    def __exit__(self, *exc_info):
+        if self.folder is not None:
+            shutil.rmtree(self.folder, ignore_errors=True)
+        return False
+
+
+def _load_assets(model, assets_root, filepath):
+    for path, obj in walk_saveables(model):
+        hook = getattr(obj, "load_assets", None)
+        if not callable(hook):
+            continue
+        folder = None if assets_root is None else _assets_dir(assets_root, path)
+        if folder is not None and os.path.isdir(folder):
+            hook(folder)
+        elif getattr(obj, "_vocabulary_arg", None) is None and \
+                hasattr(obj, "_vocabulary_arg"):
+            warnings.warn(f"{filepath} has no assets for '{path}' "
+                          f"({type(obj).__name__} '{getattr(obj, 'name', path)}'): its "
+                          "vocabulary is left empty.", stacklevel=3)
+
+
 def load_model(filepath, custom_objects=None, compile=True, safe_mode=True):  # noqa: A002
     """The model stored in a `.keras` file; classes come only from the allowlist,
     registered objects and `custom_objects`."""
@@ -520,7 +693,11 @@ def load_model(filepath, custom_objects=None, compile=True, safe_mode=True):  # 
                                      f"model or layer (got {type(model).__name__}).")
                 with _h5.translate_errors(filepath):
                     pending = read_weights_h5(model, h5file, where=filepath)
+                    extra = read_extra_h5(model, h5file, where=filepath)
             finally:
                 h5file.close()
-    assign_all(pending)
+        with _extracted_assets(archive, filepath) as assets_root:
+            assign_all(pending)
+            apply_extra(extra)
+            _load_assets(model, assets_root, filepath)
     return model

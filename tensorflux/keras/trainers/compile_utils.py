@@ -119,6 +119,12 @@ class _Outputs:
             self.names = [output_names[0] if output_names else None]
         self.count = len(self.names)
 
+    @classmethod
+    def aligned(cls, y_true, y_pred, output_names):
+        """The layout of `y_pred`, with `y_true` and `y_pred` as flat lists in output order."""
+        outputs = cls(y_pred, output_names)
+        return outputs, outputs.align(y_true, "y"), outputs.align(y_pred, "y_pred")
+
     def align(self, y, what):
         """`y` (labels, predictions or sample weights) as one entry per output."""
         if y is None:
@@ -201,9 +207,7 @@ class CompileLoss:
         return [v for m in self._metrics for v in m.variables]
 
     def build(self, y_true, y_pred):
-        outputs = _Outputs(y_pred, self.output_names)
-        flat_true = outputs.align(y_true, "y")
-        flat_pred = outputs.align(y_pred, "y_pred")
+        outputs, flat_true, flat_pred = _Outputs.aligned(y_true, y_pred, self.output_names)
         loss = self._user_loss
         if isinstance(loss, (list, tuple)) and len(loss) == 1 and outputs.count > 1:
             loss = loss[0]
@@ -300,9 +304,7 @@ class CompileMetrics:
         return [v for m in self.metrics for v in m.variables]
 
     def build(self, y_true, y_pred):
-        outputs = _Outputs(y_pred, self.output_names)
-        flat_true = outputs.align(y_true, "y")
-        flat_pred = outputs.align(y_pred, "y_pred")
+        outputs, flat_true, flat_pred = _Outputs.aligned(y_true, y_pred, self.output_names)
         self._outputs = outputs
         prefix_names = outputs.names if outputs.count > 1 else [None]
         self._prefixes = prefix_names

@@ -408,15 +408,8 @@ class Trainer:
         for epoch in range(initial_epoch, epochs):
             self.reset_metrics()
             callbacks.on_epoch_begin(epoch)
-            logs = {}
-            for step, data in epoch_iterator:
-                if batch_hooks:
-                    callbacks.on_train_batch_begin(step)
-                logs = train_function(data)
-                if batch_hooks:
-                    callbacks.on_train_batch_end(step, pythonify_logs(logs))
-                if self.stop_training:
-                    break
+            logs = self._run_batches(epoch_iterator, train_function, callbacks, "train",
+                                     batch_hooks)
             epoch_logs = dict(self._get_metrics_result_or_logs(logs))
             if validation_data is not None and self._should_eval(epoch, validation_freq):
                 if self._eval_epoch_iterator is None:
@@ -492,16 +485,8 @@ class Trainer:
         test_function = self.make_test_function()
         self.stop_evaluating = False
         callbacks.on_test_begin()
-        logs = {}
         self.reset_metrics()
-        for step, data in epoch_iterator:
-            if batch_hooks:
-                callbacks.on_test_batch_begin(step)
-            logs = test_function(data)
-            if batch_hooks:
-                callbacks.on_test_batch_end(step, pythonify_logs(logs))
-            if self.stop_evaluating:
-                break
+        logs = self._run_batches(epoch_iterator, test_function, callbacks, "test", batch_hooks)
         logs = pythonify_logs(self._get_metrics_result_or_logs(logs))
         callbacks.on_test_end(logs)
         if return_dict:
@@ -521,20 +506,18 @@ class Trainer:
         self.stop_predicting = False
         callbacks.on_predict_begin()
         structure, parts = None, None
-        for step, data in epoch_iterator:
-            if batch_hooks:
-                callbacks.on_predict_batch_begin(step)
-            batch_outputs = predict_function(data)
+
+        def collect(batch_outputs):
+            nonlocal structure, parts
             if parts is None:
                 structure = batch_outputs
                 parts = [[t] for t in flatten(batch_outputs)]
             else:
                 for part, value in zip(parts, flatten(batch_outputs)):
                     part.append(value)
-            if batch_hooks:
-                callbacks.on_predict_batch_end(step, {"outputs": batch_outputs})
-            if self.stop_predicting:
-                break
+
+        self._run_batches(epoch_iterator, predict_function, callbacks, "predict", batch_hooks,
+                          collect)
         callbacks.on_predict_end()
         if parts is None:
             raise ValueError("Unexpected result of `predict_function` (Empty batch_outputs). "
@@ -543,6 +526,27 @@ class Trainer:
                              "where went wrong, or file a issue/bug to `keras`.")
         arrays = iter([_concatenate(part) for part in parts])
         return map_structure(lambda _: next(arrays), structure)
+
+    def _run_batches(self, epoch_iterator, function, callbacks, mode, batch_hooks,
+                     collect=None):
+        """Runs `function` on each batch between the per-batch callbacks, passing each result to
+        `collect` before the batch-end callback; stops after the batch in which a callback set
+        `stop_training` (evaluating, predicting). Returns the last result ({} if none)."""
+        stop = {"train": "stop_training", "test": "stop_evaluating",
+                "predict": "stop_predicting"}[mode]
+        result = {}
+        for step, data in epoch_iterator:
+            if batch_hooks:
+                getattr(callbacks, f"on_{mode}_batch_begin")(step)
+            result = function(data)
+            if collect is not None:
+                collect(result)
+            if batch_hooks:
+                logs = {"outputs": result} if mode == "predict" else pythonify_logs(result)
+                getattr(callbacks, f"on_{mode}_batch_end")(step, logs)
+            if getattr(self, stop):
+                break
+        return result
 
     # ------------------------------------------------------------------ single batches
 

@@ -9,6 +9,7 @@ count, ties by the token, both descending (Keras's lexsort).
 """
 
 import math
+import os
 from collections import Counter
 
 from tensorflux.keras import backend
@@ -108,6 +109,7 @@ class _IndexLookup(Layer):
         self.pad_to_max_tokens = pad_to_max_tokens
         self._tokens = []
         self._idf = None
+        self._loaded_idf = None
         self._vocabulary_arg = vocabulary
         self._idf_weights_arg = idf_weights
         self._keys = None
@@ -201,6 +203,58 @@ class _IndexLookup(Layer):
             self._set_idf([math.log(1 + len(documents) / (1 + frequency[t]))
                            for t in self._tokens])
 
+    # ------------------------------------------------------------------ saving
+    def save_assets(self, dir_path):
+        """Writes assets/<path>/vocabulary.txt as Keras does: every token of
+        get_vocabulary() (special tokens included) as str(), joined by newlines, no final
+        newline. A vocabulary given to the constructor lives in the config instead."""
+        if self._vocabulary_arg is not None:
+            return
+        vocabulary = self.get_vocabulary(include_special_tokens=True)
+        with open(os.path.join(dir_path, "vocabulary.txt"), "w", encoding="utf-8") as f:
+            f.write("\n".join(str(w) for w in vocabulary))
+
+    def load_assets(self, dir_path):
+        """Reads vocabulary.txt back (Keras's reader: splitlines, trailing empty lines
+        dropped); in tf_idf mode the idf weights come from the weights file beforehand."""
+        if self._vocabulary_arg is not None:
+            return
+        with open(os.path.join(dir_path, "vocabulary.txt"), encoding="utf-8") as f:
+            lines = f.read().splitlines()
+        while lines and lines[-1] == "":
+            lines.pop()
+        values = lines if self._string else [int(line) for line in lines]
+        if self.output_mode != "tf_idf":
+            self.set_vocabulary(values)
+            return
+        idf = self._loaded_idf
+        if idf is None:
+            raise ValueError(f"{_describe(self)}: output_mode 'tf_idf' needs the "
+                             "`idf_weights` saved with the vocabulary; the weights file has "
+                             "none.")
+        specials = [self._decode(t) for t in self._special_tokens()]
+        has_specials = bool(specials) and values[:len(specials)] == specials
+        count = len(values) - (len(specials) if has_specials else 0)
+        start = self._token_start_index() if has_specials else 0
+        if len(idf) < start + count:
+            raise ValueError(f"{_describe(self)}: the saved idf_weights hold {len(idf)} "
+                             f"values for a vocabulary of {len(values)} tokens.")
+        self.set_vocabulary(values, idf_weights=idf[start:start + count])
+        if has_specials and len(idf) == len(self._idf):
+            self._idf = list(idf)  # Keras keeps the saved front (and back) padding as is
+
+    def _save_extra_vars(self):
+        """Datasets Keras's save_own_variables writes into this layer's vars group."""
+        if self.output_mode != "tf_idf" or self._idf is None:
+            return {}
+        return {"idf_weights": _tf().constant(self._idf, dtype=backend.floatx())}
+
+    def _load_extra_vars(self, arrays):
+        if self.output_mode == "tf_idf" and "idf_weights" in arrays:
+            self._loaded_idf = [float(w) for w in _host_values(arrays["idf_weights"])]
+            if self._tokens and len(self._loaded_idf) == len(self._idf or []):
+                self._idf = list(self._loaded_idf)
+
     # ------------------------------------------------------------------ call
     def _key_tensor(self):
         tf = _tf()
@@ -277,6 +331,10 @@ class _IndexLookup(Layer):
         if self.output_mode == "int":
             return indices
         depth = self.max_tokens if self.pad_to_max_tokens else self.vocabulary_size()
+        if valid is not None:
+            # Padding goes to index `depth`, which one_hot turns into a zero row (a mask
+            # multiply would need expand_dims over two unknown dims, which does not trace).
+            indices = tf.where(valid, indices, tf.zeros_like(indices) + depth)
         rank = indices.shape.rank
         if rank == 0:
             indices = tf.expand_dims(indices, -1)
@@ -289,8 +347,6 @@ class _IndexLookup(Layer):
             raise ValueError(f"{_describe(self)}: output_mode {self.output_mode!r} accepts "
                              f"inputs of rank <= 2, received shape {tuple(indices.shape)}")
         hot = tf.one_hot(indices, depth, dtype=backend.floatx())
-        if valid is not None:
-            hot = hot * tf.expand_dims(tf.cast(valid, hot.dtype), -1)
         counts = tf.reduce_sum(hot, axis=-2)
         if self.output_mode in ("multi_hot", "one_hot"):
             return tf.minimum(counts, 1.0)

@@ -88,8 +88,9 @@ class TextVectorization(Layer):
         """(tokens, valid mask or None): dense tokens after standardize/split/ngrams."""
         tf = _tf()
         strings = _strings()
-        inputs = tf.convert_to_tensor(inputs, dtype="string") \
-            if not hasattr(inputs, "dtype") else inputs
+        if not tf.is_tensor(inputs):
+            # Lists and NumPy arrays of str or bytes (NumPy's '<U…' included), as Keras takes.
+            inputs = tf.convert_to_tensor(inputs, dtype="string")
         if inputs.dtype.name != "string":
             raise ValueError(f"{_describe(self)} expected string inputs, received dtype "
                              f"{inputs.dtype.name} with shape {tuple(inputs.shape)}")
@@ -180,6 +181,18 @@ class TextVectorization(Layer):
 
     def set_vocabulary(self, vocabulary, idf_weights=None):
         self._lookup_layer.set_vocabulary(vocabulary, idf_weights)
+
+    def save_assets(self, dir_path):
+        self._lookup_layer.save_assets(dir_path)
+
+    def load_assets(self, dir_path):
+        self._lookup_layer.load_assets(dir_path)
+
+    def _save_extra_vars(self):
+        return self._lookup_layer._save_extra_vars()
+
+    def _load_extra_vars(self, arrays):
+        self._lookup_layer._load_extra_vars(arrays)
 
     def get_config(self):
         lookup = self._lookup_layer.get_config()

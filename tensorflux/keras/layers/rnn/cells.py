@@ -24,6 +24,66 @@ def _rate(value):
     return min(1.0, max(0.0, float(value)))
 
 
+# The arguments every Keras cell shares (ConvLSTM2DCell too), in Keras's config order.
+CELL_ARGS = ("activation", "recurrent_activation", "use_bias", "kernel_initializer",
+             "recurrent_initializer", "bias_initializer", "kernel_regularizer",
+             "recurrent_regularizer", "bias_regularizer", "kernel_constraint",
+             "recurrent_constraint", "bias_constraint", "dropout", "recurrent_dropout")
+
+
+def pick(arguments, names):
+    """The entries of `arguments` (a constructor's `locals()`) named in `names`, in that
+    order: how the cells and layers with Keras's explicit signatures pass them on."""
+    return {name: arguments[name] for name in names if name in arguments}
+
+
+def _codec(name):
+    """The module that deserializes (`get`) and serializes a cell argument, by its name."""
+    for suffix, module in (("activation", activations), ("_initializer", initializers),
+                           ("_regularizer", regularizers), ("_constraint", constraints)):
+        if name.endswith(suffix):
+            return module
+    return None
+
+
+def set_cell_args(cell, arguments):
+    """Sets a cell's Keras arguments (activations, initializers, ... dropout rates) as
+    attributes, deserialized, and empties its dropout state."""
+    for name, value in arguments.items():
+        codec = _codec(name)
+        if codec is not None:
+            value = codec.get(value)
+        elif name in ("dropout", "recurrent_dropout"):
+            value = _rate(value)
+        setattr(cell, name, value)
+    cell._random = None
+    cell._dropout_mask = None
+    cell._recurrent_dropout_mask = None
+
+
+def cell_args_config(cell, names):
+    """The config entries of a cell's arguments `names`, serialized, in that order."""
+    config = {}
+    for name in names:
+        codec = _codec(name)
+        value = getattr(cell, name)
+        config[name] = value if codec is None else codec.serialize(value)
+    return config
+
+
+def unit_forget_bias_initializer(base, units):
+    """Keras's LSTM bias with `unit_forget_bias`: `base` for the [i, f, c, o] gate blocks but
+    ones for the forget gate."""
+    tf = _tf()
+    ones = initializers.get("ones")
+
+    def bias_initializer(_, dtype=None):
+        return tf.concat([base((units,), dtype=dtype), ones((units,), dtype=dtype),
+                          base((units * 2,), dtype=dtype)], axis=0)
+
+    return bias_initializer
+
+
 class DropoutRNNCell:
     """Mixin of cells with `dropout`/`recurrent_dropout`: one mask per sequence (Keras's
     variational dropout), drawn on the first step and reused until the RNN resets it."""
@@ -79,24 +139,14 @@ class _GatedCell(DropoutRNNCell, Layer):
         _positive_units(units)
         super().__init__(**kwargs)
         self.units = units
-        self.activation = activations.get(activation)
-        self.recurrent_activation = activations.get(recurrent_activation)
-        self.use_bias = use_bias
-        self.kernel_initializer = initializers.get(kernel_initializer)
-        self.recurrent_initializer = initializers.get(recurrent_initializer)
-        self.bias_initializer = initializers.get(bias_initializer)
-        self.kernel_regularizer = regularizers.get(kernel_regularizer)
-        self.recurrent_regularizer = regularizers.get(recurrent_regularizer)
-        self.bias_regularizer = regularizers.get(bias_regularizer)
-        self.kernel_constraint = constraints.get(kernel_constraint)
-        self.recurrent_constraint = constraints.get(recurrent_constraint)
-        self.bias_constraint = constraints.get(bias_constraint)
-        self.dropout = _rate(dropout)
-        self.recurrent_dropout = _rate(recurrent_dropout)
+        set_cell_args(self, pick(locals(), CELL_ARGS))
         self.seed = seed
-        self._random = None
-        self._dropout_mask = None
-        self._recurrent_dropout_mask = None
+
+    def _set_implementation(self, implementation, gates):
+        # implementation 1 (a matmul per gate) is the one with a dropout mask per gate
+        self.implementation = 1 if self.recurrent_dropout else implementation
+        if self.implementation == 1:
+            self.dropout_mask_count = gates
 
     def _weight(self, name, shape, initializer, kind):
         return self.add_weight(shape=shape, name=name, initializer=initializer,
@@ -111,24 +161,7 @@ class _GatedCell(DropoutRNNCell, Layer):
                                              self.recurrent_initializer, "recurrent")
 
     def get_config(self):
-        config = {
-            "units": self.units,
-            "activation": activations.serialize(self.activation),
-            "recurrent_activation": activations.serialize(self.recurrent_activation),
-            "use_bias": self.use_bias,
-            "kernel_initializer": initializers.serialize(self.kernel_initializer),
-            "recurrent_initializer": initializers.serialize(self.recurrent_initializer),
-            "bias_initializer": initializers.serialize(self.bias_initializer),
-            "kernel_regularizer": regularizers.serialize(self.kernel_regularizer),
-            "recurrent_regularizer": regularizers.serialize(self.recurrent_regularizer),
-            "bias_regularizer": regularizers.serialize(self.bias_regularizer),
-            "kernel_constraint": constraints.serialize(self.kernel_constraint),
-            "recurrent_constraint": constraints.serialize(self.recurrent_constraint),
-            "bias_constraint": constraints.serialize(self.bias_constraint),
-            "dropout": self.dropout,
-            "recurrent_dropout": self.recurrent_dropout,
-            "seed": self.seed,
-        }
+        config = cell_args_config(self, ("units",) + CELL_ARGS + ("seed",))
         for key in self._extra_config:
             config[key] = getattr(self, key)
         return {**super().get_config(), **config}
@@ -167,16 +200,7 @@ class SimpleRNNCell(_GatedCell):
                  bias_regularizer=None, kernel_constraint=None, recurrent_constraint=None,
                  bias_constraint=None, dropout=0.0, recurrent_dropout=0.0, seed=None,
                  **kwargs):
-        super().__init__(units, activation=activation, use_bias=use_bias,
-                         kernel_initializer=kernel_initializer,
-                         recurrent_initializer=recurrent_initializer,
-                         bias_initializer=bias_initializer,
-                         kernel_regularizer=kernel_regularizer,
-                         recurrent_regularizer=recurrent_regularizer,
-                         bias_regularizer=bias_regularizer, kernel_constraint=kernel_constraint,
-                         recurrent_constraint=recurrent_constraint,
-                         bias_constraint=bias_constraint, dropout=dropout,
-                         recurrent_dropout=recurrent_dropout, seed=seed, **kwargs)
+        super().__init__(units, **pick(locals(), CELL_ARGS + ("seed",)), **kwargs)
         self.state_size = units
         self.output_size = units
 
@@ -230,20 +254,8 @@ class LSTMCell(_GatedCell):
                  recurrent_constraint=None, bias_constraint=None, dropout=0.0,
                  recurrent_dropout=0.0, seed=None, **kwargs):
         implementation = kwargs.pop("implementation", 2)
-        super().__init__(units, activation=activation,
-                         recurrent_activation=recurrent_activation, use_bias=use_bias,
-                         kernel_initializer=kernel_initializer,
-                         recurrent_initializer=recurrent_initializer,
-                         bias_initializer=bias_initializer,
-                         kernel_regularizer=kernel_regularizer,
-                         recurrent_regularizer=recurrent_regularizer,
-                         bias_regularizer=bias_regularizer, kernel_constraint=kernel_constraint,
-                         recurrent_constraint=recurrent_constraint,
-                         bias_constraint=bias_constraint, dropout=dropout,
-                         recurrent_dropout=recurrent_dropout, seed=seed, **kwargs)
-        self.implementation = 1 if self.recurrent_dropout else implementation
-        if self.implementation == 1:
-            self.dropout_mask_count = 4
+        super().__init__(units, **pick(locals(), CELL_ARGS + ("seed",)), **kwargs)
+        self._set_implementation(implementation, 4)
         self.unit_forget_bias = unit_forget_bias
         self.state_size = [units, units]
         self.output_size = units
@@ -253,17 +265,8 @@ class LSTMCell(_GatedCell):
         if not self.use_bias:
             self.bias = None
             return
-        if self.unit_forget_bias:
-            tf = _tf()
-            base = self.bias_initializer
-            ones = initializers.get("ones")
-
-            def bias_initializer(_, dtype=None):
-                return tf.concat([base((self.units,), dtype=dtype),
-                                  ones((self.units,), dtype=dtype),
-                                  base((self.units * 2,), dtype=dtype)], axis=0)
-        else:
-            bias_initializer = self.bias_initializer
+        bias_initializer = unit_forget_bias_initializer(self.bias_initializer, self.units) \
+            if self.unit_forget_bias else self.bias_initializer
         self.bias = self._weight("bias", (4 * self.units,), bias_initializer, "bias")
 
     def call(self, inputs, states, training=False):
@@ -318,20 +321,8 @@ class GRUCell(_GatedCell):
                  bias_constraint=None, dropout=0.0, recurrent_dropout=0.0, reset_after=True,
                  seed=None, **kwargs):
         implementation = kwargs.pop("implementation", 2)
-        super().__init__(units, activation=activation,
-                         recurrent_activation=recurrent_activation, use_bias=use_bias,
-                         kernel_initializer=kernel_initializer,
-                         recurrent_initializer=recurrent_initializer,
-                         bias_initializer=bias_initializer,
-                         kernel_regularizer=kernel_regularizer,
-                         recurrent_regularizer=recurrent_regularizer,
-                         bias_regularizer=bias_regularizer, kernel_constraint=kernel_constraint,
-                         recurrent_constraint=recurrent_constraint,
-                         bias_constraint=bias_constraint, dropout=dropout,
-                         recurrent_dropout=recurrent_dropout, seed=seed, **kwargs)
-        self.implementation = 1 if self.recurrent_dropout else implementation
-        if self.implementation == 1:
-            self.dropout_mask_count = 3
+        super().__init__(units, **pick(locals(), CELL_ARGS + ("seed",)), **kwargs)
+        self._set_implementation(implementation, 3)
         self.reset_after = reset_after
         self.state_size = units
         self.output_size = units

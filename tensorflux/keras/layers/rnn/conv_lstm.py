@@ -1,10 +1,16 @@
 """keras.layers ConvLSTM2D and its cell: an LSTM whose input and recurrent transforms are 2-D
 convolutions (per-step tf.nn.conv2d; gates [i, f, c, o] along the kernel's output axis)."""
 
-from tensorflux.keras import activations, constraints, initializers, regularizers
 from tensorflux.keras.layers.base import InputSpec, Layer
-from tensorflux.keras.layers.rnn.cells import DropoutRNNCell, _rate
-from tensorflux.keras.layers.rnn.rnn import RNN
+from tensorflux.keras.layers.rnn.cells import (
+    CELL_ARGS,
+    DropoutRNNCell,
+    cell_args_config,
+    pick,
+    set_cell_args,
+    unit_forget_bias_initializer,
+)
+from tensorflux.keras.layers.rnn.rnn import _CellOwningRNN
 
 __all__ = ["ConvLSTM2D", "ConvLSTM2DCell"]
 
@@ -32,6 +38,14 @@ def _conv_out(size, k, stride, padding, dilation):
     if padding == "same":
         return -(-size // stride)
     return (size - extent) // stride + 1
+
+
+_LAYER_KEYS = ("filters", "kernel_size", "strides", "padding", "data_format", "dilation_rate",
+               "activation", "recurrent_activation", "use_bias", "kernel_initializer",
+               "recurrent_initializer", "bias_initializer", "unit_forget_bias",
+               "kernel_regularizer", "recurrent_regularizer", "bias_regularizer",
+               "kernel_constraint", "recurrent_constraint", "bias_constraint", "dropout",
+               "recurrent_dropout")
 
 
 class ConvLSTM2DCell(DropoutRNNCell, Layer):
@@ -67,25 +81,9 @@ class ConvLSTM2DCell(DropoutRNNCell, Layer):
             raise ValueError("Specifying `strides > 1` is not compatible with `dilation_rate "
                              f"> 1`. Received: strides={self.strides} and dilation_rate="
                              f"{self.dilation_rate}")
-        self.activation = activations.get(activation)
-        self.recurrent_activation = activations.get(recurrent_activation)
-        self.use_bias = use_bias
-        self.kernel_initializer = initializers.get(kernel_initializer)
-        self.recurrent_initializer = initializers.get(recurrent_initializer)
-        self.bias_initializer = initializers.get(bias_initializer)
+        set_cell_args(self, pick(locals(), CELL_ARGS))
         self.unit_forget_bias = unit_forget_bias
-        self.kernel_regularizer = regularizers.get(kernel_regularizer)
-        self.recurrent_regularizer = regularizers.get(recurrent_regularizer)
-        self.bias_regularizer = regularizers.get(bias_regularizer)
-        self.kernel_constraint = constraints.get(kernel_constraint)
-        self.recurrent_constraint = constraints.get(recurrent_constraint)
-        self.bias_constraint = constraints.get(bias_constraint)
-        self.dropout = _rate(dropout)
-        self.recurrent_dropout = _rate(recurrent_dropout)
         self.dropout_mask_count = 4
-        self._random = None
-        self._dropout_mask = None
-        self._recurrent_dropout_mask = None
         self.state_size = -1  # set by build: (rows, cols, filters) per state
 
     def build(self, inputs_shape, states_shape=None):
@@ -113,16 +111,9 @@ class ConvLSTM2DCell(DropoutRNNCell, Layer):
             initializer=self.recurrent_initializer, regularizer=self.recurrent_regularizer,
             constraint=self.recurrent_constraint)
         if self.use_bias:
+            bias_initializer = self.bias_initializer
             if self.unit_forget_bias:
-                tf = _tf()
-                base, ones = self.bias_initializer, initializers.get("ones")
-
-                def bias_initializer(_, dtype=None):
-                    return tf.concat([base((self.filters,), dtype=dtype),
-                                      ones((self.filters,), dtype=dtype),
-                                      base((2 * self.filters,), dtype=dtype)], axis=0)
-            else:
-                bias_initializer = self.bias_initializer
+                bias_initializer = unit_forget_bias_initializer(bias_initializer, self.filters)
             self.bias = self.add_weight(shape=(4 * self.filters,), name="bias",
                                         initializer=bias_initializer,
                                         regularizer=self.bias_regularizer,
@@ -176,38 +167,10 @@ class ConvLSTM2DCell(DropoutRNNCell, Layer):
                 tf.zeros(shape, dtype=self.compute_dtype)]
 
     def get_config(self):
-        config = {
-            "filters": self.filters, "kernel_size": self.kernel_size,
-            "strides": self.strides, "padding": self.padding,
-            "data_format": self.data_format, "dilation_rate": self.dilation_rate,
-            "activation": activations.serialize(self.activation),
-            "recurrent_activation": activations.serialize(self.recurrent_activation),
-            "use_bias": self.use_bias,
-            "kernel_initializer": initializers.serialize(self.kernel_initializer),
-            "recurrent_initializer": initializers.serialize(self.recurrent_initializer),
-            "bias_initializer": initializers.serialize(self.bias_initializer),
-            "unit_forget_bias": self.unit_forget_bias,
-            "kernel_regularizer": regularizers.serialize(self.kernel_regularizer),
-            "recurrent_regularizer": regularizers.serialize(self.recurrent_regularizer),
-            "bias_regularizer": regularizers.serialize(self.bias_regularizer),
-            "kernel_constraint": constraints.serialize(self.kernel_constraint),
-            "recurrent_constraint": constraints.serialize(self.recurrent_constraint),
-            "bias_constraint": constraints.serialize(self.bias_constraint),
-            "dropout": self.dropout, "recurrent_dropout": self.recurrent_dropout,
-            "seed": self.seed,
-        }
-        return {**super().get_config(), **config}
+        return {**super().get_config(), **cell_args_config(self, _LAYER_KEYS + ("seed",))}
 
 
-_LAYER_KEYS = ("filters", "kernel_size", "strides", "padding", "data_format", "dilation_rate",
-               "activation", "recurrent_activation", "use_bias", "kernel_initializer",
-               "recurrent_initializer", "bias_initializer", "unit_forget_bias",
-               "kernel_regularizer", "recurrent_regularizer", "bias_regularizer",
-               "kernel_constraint", "recurrent_constraint", "bias_constraint", "dropout",
-               "recurrent_dropout")
-
-
-class ConvLSTM2D(RNN):
+class ConvLSTM2D(_CellOwningRNN):
     """2-D convolutional LSTM over (batch, time, rows, cols, channels) inputs.
 
     >>> import tensorflux as tf
@@ -268,15 +231,3 @@ class ConvLSTM2D(RNN):
             initial_state = [state, state]
         return super().call(sequences, initial_state=initial_state, mask=mask,
                             training=training)
-
-    def get_config(self):
-        config = self.cell.get_config()
-        for key in ("name", "trainable", "dtype"):
-            config.pop(key, None)
-        base = super().get_config()
-        del base["cell"]
-        return {**base, **config, "activity_regularizer": base.get("activity_regularizer")}
-
-    @classmethod
-    def from_config(cls, config):
-        return cls(**config)

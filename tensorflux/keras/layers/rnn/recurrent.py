@@ -4,8 +4,8 @@ gru_sequence, after one input-projection matmul); other configurations step the 
 
 from tensorflux.keras import activations
 from tensorflux.keras.layers.base import InputSpec
-from tensorflux.keras.layers.rnn.cells import GRUCell, LSTMCell, SimpleRNNCell
-from tensorflux.keras.layers.rnn.rnn import RNN, masked_outputs
+from tensorflux.keras.layers.rnn.cells import CELL_ARGS, GRUCell, LSTMCell, SimpleRNNCell, pick
+from tensorflux.keras.layers.rnn.rnn import _CellOwningRNN, masked_outputs
 
 __all__ = ["GRU", "LSTM", "SimpleRNN"]
 
@@ -16,13 +16,12 @@ def _tf():
     return tf
 
 
-_CELL_ARGS = ("activation", "use_bias", "kernel_initializer", "recurrent_initializer",
-              "bias_initializer", "kernel_regularizer", "recurrent_regularizer",
-              "bias_regularizer", "kernel_constraint", "recurrent_constraint",
-              "bias_constraint", "dropout", "recurrent_dropout")
+# What the subclasses' constructors pass on to _RecurrentLayer's, besides the cell's arguments
+_LAYER_ARGS = ("return_sequences", "return_state", "go_backwards", "stateful", "unroll",
+               "activity_regularizer", "seed", "use_cudnn")
 
 
-class _RecurrentLayer(RNN):
+class _RecurrentLayer(_CellOwningRNN):
     """An RNN owning a Keras cell: the cell's arguments are the layer's, and its config is
     the cell's config (without "cell") plus the RNN flags, as in Keras."""
 
@@ -54,10 +53,15 @@ class _RecurrentLayer(RNN):
         if name.startswith("_") or name in ("cell", "states"):
             raise AttributeError(name)
         cell = self.__dict__.get("cell")
-        if cell is not None and (name in _CELL_ARGS or name in self._cell_only_args or
-                                 name in ("units", "recurrent_activation")):
+        if cell is not None and name in CELL_ARGS + self._cell_only_args + ("units",):
             return getattr(cell, name)
         raise AttributeError(f"'{type(self).__name__}' object has no attribute '{name}'")
+
+    def _forwarded(self, arguments):
+        """This constructor's keyword arguments from a subclass constructor's explicit ones
+        (its `locals()`): the cell's go in `cell_kwargs`, the layer's stay as they are."""
+        return {"cell_kwargs": pick(arguments, CELL_ARGS + self._cell_only_args),
+                **pick(arguments, _LAYER_ARGS)}
 
     def build(self, sequences_shape, initial_state_shape=None):
         super().build(sequences_shape, initial_state_shape)
@@ -68,21 +72,14 @@ class _RecurrentLayer(RNN):
         return super().call(sequences, mask=mask, training=training,
                             initial_state=initial_state)
 
-    def get_config(self):
-        config = self.cell.get_config()
-        for key in ("name", "trainable", "dtype"):
-            config.pop(key, None)
-        base = super().get_config()
-        del base["cell"]
-        config = {**base, **config}
-        config["activity_regularizer"] = base.get("activity_regularizer")
-        return config
-
-    @classmethod
-    def from_config(cls, config):
-        return cls(**config)
-
     # -- the fused path
+    _fused_loop = None  # (projected inputs, initial_state, mask) -> inner_loop's result
+
+    def inner_loop(self, sequences, initial_state, mask, training=False):
+        if self._fused_loop is None or not self._fusable(training):
+            return super().inner_loop(sequences, initial_state, mask, training=training)
+        return self._fused_loop(self._projected_inputs(sequences, training), initial_state, mask)
+
     def _fusable(self, training):
         cell = self.cell
         return (cell.activation is activations.tanh and
@@ -134,21 +131,7 @@ class SimpleRNN(_RecurrentLayer):
                  recurrent_constraint=None, bias_constraint=None, dropout=0.0,
                  recurrent_dropout=0.0, return_sequences=False, return_state=False,
                  go_backwards=False, stateful=False, unroll=False, seed=None, **kwargs):
-        cell_kwargs = dict(activation=activation, use_bias=use_bias,
-                           kernel_initializer=kernel_initializer,
-                           recurrent_initializer=recurrent_initializer,
-                           bias_initializer=bias_initializer,
-                           kernel_regularizer=kernel_regularizer,
-                           recurrent_regularizer=recurrent_regularizer,
-                           bias_regularizer=bias_regularizer,
-                           kernel_constraint=kernel_constraint,
-                           recurrent_constraint=recurrent_constraint,
-                           bias_constraint=bias_constraint, dropout=dropout,
-                           recurrent_dropout=recurrent_dropout)
-        super().__init__(units, return_sequences=return_sequences, return_state=return_state,
-                         go_backwards=go_backwards, stateful=stateful, unroll=unroll,
-                         activity_regularizer=activity_regularizer, seed=seed,
-                         cell_kwargs=cell_kwargs, **kwargs)
+        super().__init__(units, **self._forwarded(locals()), **kwargs)
 
     def __getattr__(self, name):
         if name == "recurrent_activation":
@@ -185,30 +168,12 @@ class LSTM(_RecurrentLayer):
                  dropout=0.0, recurrent_dropout=0.0, seed=None, return_sequences=False,
                  return_state=False, go_backwards=False, stateful=False, unroll=False,
                  use_cudnn="auto", **kwargs):
-        cell_kwargs = dict(activation=activation, recurrent_activation=recurrent_activation,
-                           use_bias=use_bias, kernel_initializer=kernel_initializer,
-                           unit_forget_bias=unit_forget_bias,
-                           recurrent_initializer=recurrent_initializer,
-                           bias_initializer=bias_initializer,
-                           kernel_regularizer=kernel_regularizer,
-                           recurrent_regularizer=recurrent_regularizer,
-                           bias_regularizer=bias_regularizer,
-                           kernel_constraint=kernel_constraint,
-                           recurrent_constraint=recurrent_constraint,
-                           bias_constraint=bias_constraint, dropout=dropout,
-                           recurrent_dropout=recurrent_dropout)
-        super().__init__(units, return_sequences=return_sequences, return_state=return_state,
-                         go_backwards=go_backwards, stateful=stateful, unroll=unroll,
-                         activity_regularizer=activity_regularizer, seed=seed,
-                         use_cudnn=use_cudnn, cell_kwargs=cell_kwargs, **kwargs)
+        super().__init__(units, **self._forwarded(locals()), **kwargs)
 
-    def inner_loop(self, sequences, initial_state, mask, training=False):
-        if not self._fusable(training):
-            return super().inner_loop(sequences, initial_state, mask, training=training)
+    def _fused_loop(self, xw, initial_state, mask):
         from tensorflux.ops import nn
 
         cell = self.cell
-        xw = self._projected_inputs(sequences, training)
         if cell.use_bias:
             xw = xw + cell.bias
         hs, cs = nn.lstm_sequence(xw, initial_state[0], initial_state[1],
@@ -241,29 +206,12 @@ class GRU(_RecurrentLayer):
                  recurrent_dropout=0.0, seed=None, return_sequences=False, return_state=False,
                  go_backwards=False, stateful=False, unroll=False, reset_after=True,
                  use_cudnn="auto", **kwargs):
-        cell_kwargs = dict(activation=activation, recurrent_activation=recurrent_activation,
-                           use_bias=use_bias, kernel_initializer=kernel_initializer,
-                           recurrent_initializer=recurrent_initializer,
-                           bias_initializer=bias_initializer,
-                           kernel_regularizer=kernel_regularizer,
-                           recurrent_regularizer=recurrent_regularizer,
-                           bias_regularizer=bias_regularizer,
-                           kernel_constraint=kernel_constraint,
-                           recurrent_constraint=recurrent_constraint,
-                           bias_constraint=bias_constraint, dropout=dropout,
-                           recurrent_dropout=recurrent_dropout, reset_after=reset_after)
-        super().__init__(units, return_sequences=return_sequences, return_state=return_state,
-                         go_backwards=go_backwards, stateful=stateful, unroll=unroll,
-                         activity_regularizer=activity_regularizer, seed=seed,
-                         use_cudnn=use_cudnn, cell_kwargs=cell_kwargs, **kwargs)
+        super().__init__(units, **self._forwarded(locals()), **kwargs)
 
-    def inner_loop(self, sequences, initial_state, mask, training=False):
-        if not self._fusable(training):
-            return super().inner_loop(sequences, initial_state, mask, training=training)
+    def _fused_loop(self, xw, initial_state, mask):
         from tensorflux.ops import nn
 
         cell = self.cell
-        xw = self._projected_inputs(sequences, training)
         input_bias, recurrent_bias = cell._biases()
         if input_bias is not None:
             xw = xw + input_bias

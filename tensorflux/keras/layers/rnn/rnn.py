@@ -339,3 +339,20 @@ class RNN(Layer):
         config = dict(config)
         cell = deserialize_keras_object(config.pop("cell"), custom_objects=custom_objects)
         return cls(cell, **config)
+
+
+class _CellOwningRNN(RNN):
+    """An RNN layer that builds its own cell from its arguments (LSTM, ConvLSTM2D...): its
+    config is the cell's (without name, trainable, dtype) plus the RNN flags, as in Keras."""
+
+    def get_config(self):
+        config = self.cell.get_config()
+        for key in ("name", "trainable", "dtype"):
+            config.pop(key, None)
+        base = super().get_config()
+        del base["cell"]
+        return {**base, **config, "activity_regularizer": base.get("activity_regularizer")}
+
+    @classmethod
+    def from_config(cls, config):
+        return cls(**config)
