@@ -1,6 +1,7 @@
 """keras.layers normalization layers: BatchNormalization and LayerNormalization."""
 
 from tensorflux.keras import constraints, initializers, regularizers
+from tensorflux.keras.layers._weight_args import set_weight_args, weight_args_config
 from tensorflux.keras.layers.base import InputSpec, Layer, _describe, _format_shape
 
 __all__ = ["BatchNormalization", "LayerNormalization"]
@@ -16,6 +17,15 @@ def _stats_dtype(dtype):
     """Keras computes normalization statistics in at least float32."""
     return "float64" if dtype == "float64" else "float32"
 
+
+
+def _add_affine_weight(layer, name, shape):
+    """gamma or beta of a normalization layer: trainable, kept in float32 (no autocast)."""
+    return layer.add_weight(shape=shape, name=name,
+                            initializer=getattr(layer, f"{name}_initializer"),
+                            regularizer=getattr(layer, f"{name}_regularizer"),
+                            constraint=getattr(layer, f"{name}_constraint"), trainable=True,
+                            autocast=False)
 
 class BatchNormalization(Layer):
     """Normalizes over the batch (and spatial) axes, per feature of `axis`.
@@ -53,14 +63,10 @@ class BatchNormalization(Layer):
         self.epsilon = float(epsilon)
         self.center = center
         self.scale = scale
-        self.beta_initializer = initializers.get(beta_initializer)
-        self.gamma_initializer = initializers.get(gamma_initializer)
+        set_weight_args(self, beta=(beta_initializer, beta_regularizer, beta_constraint),
+                        gamma=(gamma_initializer, gamma_regularizer, gamma_constraint))
         self.moving_mean_initializer = initializers.get(moving_mean_initializer)
         self.moving_variance_initializer = initializers.get(moving_variance_initializer)
-        self.beta_regularizer = regularizers.get(beta_regularizer)
-        self.gamma_regularizer = regularizers.get(gamma_regularizer)
-        self.beta_constraint = constraints.get(beta_constraint)
-        self.gamma_constraint = constraints.get(gamma_constraint)
         # One device only: synchronized statistics are the local ones.
         self.synchronized = synchronized
         self.renorm = renorm
@@ -82,17 +88,9 @@ class BatchNormalization(Layer):
                              f"{_format_shape(input_shape)}")
         shape = (channels,)
         if self.scale:
-            self.gamma = self.add_weight(shape=shape, name="gamma",
-                                         initializer=self.gamma_initializer,
-                                         regularizer=self.gamma_regularizer,
-                                         constraint=self.gamma_constraint, trainable=True,
-                                         autocast=False)
+            self.gamma = _add_affine_weight(self, "gamma", shape)
         if self.center:
-            self.beta = self.add_weight(shape=shape, name="beta",
-                                        initializer=self.beta_initializer,
-                                        regularizer=self.beta_regularizer,
-                                        constraint=self.beta_constraint, trainable=True,
-                                        autocast=False)
+            self.beta = _add_affine_weight(self, "beta", shape)
         self.moving_mean = self.add_weight(shape=shape, name="moving_mean",
                                            initializer=self.moving_mean_initializer,
                                            trainable=False, autocast=False)
@@ -207,12 +205,8 @@ class LayerNormalization(Layer):
         self.center = center
         self.scale = scale
         self.rms_scaling = rms_scaling
-        self.beta_initializer = initializers.get(beta_initializer)
-        self.gamma_initializer = initializers.get(gamma_initializer)
-        self.beta_regularizer = regularizers.get(beta_regularizer)
-        self.gamma_regularizer = regularizers.get(gamma_regularizer)
-        self.beta_constraint = constraints.get(beta_constraint)
-        self.gamma_constraint = constraints.get(gamma_constraint)
+        set_weight_args(self, beta=(beta_initializer, beta_regularizer, beta_constraint),
+                        gamma=(gamma_initializer, gamma_regularizer, gamma_constraint))
         self.supports_masking = True
         self.autocast = False
         self.gamma = None
@@ -233,17 +227,9 @@ class LayerNormalization(Layer):
             raise ValueError(f"{_describe(self)} needs known sizes for the normalized axes "
                              f"{self.axis}, received shape {_format_shape(input_shape)}")
         if self.scale or self.rms_scaling:
-            self.gamma = self.add_weight(name="gamma", shape=shape,
-                                         initializer=self.gamma_initializer,
-                                         regularizer=self.gamma_regularizer,
-                                         constraint=self.gamma_constraint, trainable=True,
-                                         autocast=False)
+            self.gamma = _add_affine_weight(self, "gamma", shape)
         if self.center and not self.rms_scaling:
-            self.beta = self.add_weight(name="beta", shape=shape,
-                                        initializer=self.beta_initializer,
-                                        regularizer=self.beta_regularizer,
-                                        constraint=self.beta_constraint, trainable=True,
-                                        autocast=False)
+            self.beta = _add_affine_weight(self, "beta", shape)
 
     def call(self, inputs):
         tf = _tf()
@@ -280,10 +266,5 @@ class LayerNormalization(Layer):
             "center": self.center,
             "scale": self.scale,
             "rms_scaling": self.rms_scaling,
-            "beta_initializer": initializers.serialize(self.beta_initializer),
-            "gamma_initializer": initializers.serialize(self.gamma_initializer),
-            "beta_regularizer": regularizers.serialize(self.beta_regularizer),
-            "gamma_regularizer": regularizers.serialize(self.gamma_regularizer),
-            "beta_constraint": constraints.serialize(self.beta_constraint),
-            "gamma_constraint": constraints.serialize(self.gamma_constraint),
+            **weight_args_config(self, "beta", "gamma", activity_regularizer=False),
         }
