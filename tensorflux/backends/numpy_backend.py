@@ -1,5 +1,6 @@
 """The CPU backend: every kernel of backends.KERNELS on NumPy arrays."""
 
+import itertools
 import warnings
 
 import numpy as np
@@ -373,13 +374,26 @@ def _highest(dtype):
     return np.inf if dtype.kind == "f" else np.iinfo(dtype).max
 
 
+def _empty_reduction(x, axis, keepdims, identity):
+    """TensorFlow's identity element where the reduced axes are empty (NumPy would raise);
+    built with `full` rather than ufunc.reduce's `initial`, which CuPy lacks."""
+    axes = range(x.ndim) if axis is None else \
+        [a % x.ndim for a in (axis if isinstance(axis, (tuple, list)) else (axis,))]
+    shape = [1 if i in axes else n for i, n in enumerate(x.shape)] if keepdims else \
+        [n for i, n in enumerate(x.shape) if i not in axes]
+    return np.full(shape, identity, dtype=x.dtype)
+
+
 def reduce_max(x, axis, keepdims):
-    # `initial` gives TensorFlow's identity element when an axis is empty.
-    return np.asarray(np.maximum.reduce(x, axis=axis, keepdims=keepdims, initial=_lowest(x.dtype)))
+    if x.size == 0:
+        return _empty_reduction(x, axis, keepdims, _lowest(x.dtype))
+    return np.asarray(np.max(x, axis=axis, keepdims=keepdims))
 
 
 def reduce_min(x, axis, keepdims):
-    return np.asarray(np.minimum.reduce(x, axis=axis, keepdims=keepdims, initial=_highest(x.dtype)))
+    if x.size == 0:
+        return _empty_reduction(x, axis, keepdims, _highest(x.dtype))
+    return np.asarray(np.min(x, axis=axis, keepdims=keepdims))
 
 
 def reduce_prod(x, axis, keepdims):
@@ -396,7 +410,7 @@ def reduce_all(x, axis, keepdims):
 
 def reduce_logsumexp(x, axis, keepdims):
     # Shift by the (finite) maximum so that exp never overflows and the largest term is 1.
-    shift = np.maximum.reduce(x, axis=axis, keepdims=True, initial=-np.inf)
+    shift = reduce_max(x, axis, True)
     shift = np.where(np.isfinite(shift), shift, 0).astype(x.dtype)
     total = np.add.reduce(np.exp(x - shift), axis=axis, keepdims=True, dtype=x.dtype)
     with np.errstate(divide="ignore"):  # log(0) = -inf is the answer for all -inf inputs
@@ -911,7 +925,7 @@ def concat(*xs, axis):
 
 
 def split(x, sizes, axis):
-    offsets = np.cumsum(sizes)[:-1]
+    offsets = list(itertools.accumulate(sizes))[:-1]
     return tuple(part.copy() for part in np.split(x, offsets, axis=axis))
 
 
@@ -924,7 +938,7 @@ _PAD_MODES = {"CONSTANT": "constant", "REFLECT": "reflect", "SYMMETRIC": "symmet
 
 def pad(x, paddings, mode, constant_values):
     if mode == "CONSTANT":
-        return np.pad(x, paddings, constant_values=np.asarray(constant_values, x.dtype))
+        return np.pad(x, paddings, constant_values=x.dtype.type(constant_values))
     return np.pad(x, paddings, mode=_PAD_MODES[mode])
 
 

@@ -3,6 +3,7 @@ planning) and, for callers that need tapes or are themselves tracing, an interpr
 re-binds each node."""
 
 from tensorflux import errors
+from tensorflux.backends import backend_of
 from tensorflux.graph.ir import SymbolicTensor, const_primitive, placeholder_primitive
 from tensorflux.graph.passes import _ELEMENTWISE, expand_fused, fused_elementwise_primitive
 from tensorflux.tensor import Tensor
@@ -70,7 +71,7 @@ class Plan:
                                                f"{node.name} is neither an input nor a capture")
                 continue
             if prim is const_primitive:
-                new_slot(id(node.outputs), node.attrs["value"])
+                new_slot(id(node.outputs), _on_backend(backend, node.attrs["value"]))
                 continue
             in_slots = []
             reads_variable = False
@@ -261,6 +262,14 @@ def _owned(buffer):
         return buffer.base is None and buffer.flags.writeable
     except AttributeError:
         return False
+
+
+def _on_backend(backend, value):
+    """A constant traced on one device, moved once to the device the plan runs on."""
+    owner = backend_of(value)
+    if owner is backend or getattr(value, "dtype", None) is None or value.dtype.kind in "OSU":
+        return value
+    return backend.infer_array(owner.to_numpy(value))
 
 
 def _kernel(backend, prim):

@@ -1,6 +1,7 @@
 """What every op module shares: operand conversion with TF's dtype rules, and shape rules."""
 
 from tensorflux import dtypes, errors
+from tensorflux.context import context
 from tensorflux.tensor import Tensor, TensorShape, _TensorLike, convert_to_tensor
 from tensorflux.variable import Variable
 
@@ -15,7 +16,8 @@ _CONSTANTS_LIMIT = 4096
 
 def const_like(value, dtype):
     """A cached scalar Tensor of `dtype` holding the Python scalar `value`."""
-    key = (value.__class__, value, dtype.name)
+    # Keyed by backend too: a constant made on the CPU is not an operand for GPU kernels.
+    key = (value.__class__, value, dtype.name, context.backend)
     try:
         return _CONSTANTS[key]
     except KeyError:
@@ -89,11 +91,12 @@ def binary_operands(op, x, y):
                 raise _dtype_mismatch(op, x.dtype, y)
             return x, y
         if cy is float or cy is int:  # the common `x * 2.0`: one cache lookup
-            scalar = _SCALARS.get((cy, y, x._value.dtype))
+            key = (cy, y, x._value.dtype, context.backend)
+            scalar = _SCALARS.get(key)
             if scalar is not None:
                 return x, scalar
             scalar = as_operand(op, y, x.dtype)
-            _remember_scalar((cy, y, x._value.dtype), scalar)
+            _remember_scalar(key, scalar)
             return x, scalar
     if isinstance(x, _TensorLike) and not hasattr(y, "_as_tensor"):
         return x, as_operand(op, y, x.dtype)
