@@ -42,14 +42,24 @@ _HOST_KERNELS = {"random_normal", "random_uniform", "random_truncated_normal",
 
 def _rebind(obj):
     if isinstance(obj, types.FunctionType):
+        closure = obj.__closure__
+        if closure is not None:
+            # A decorated kernel (numpy_backend._quiet) closes over the NumPy-bound kernel.
+            closure = tuple(types.CellType(_rebind(cell.cell_contents))
+                            if _is_numpy_backend_function(cell.cell_contents) else cell
+                            for cell in closure)
         rebound = types.FunctionType(obj.__code__, _GLOBALS, obj.__name__, obj.__defaults__,
-                                     obj.__closure__)
+                                     closure)
         rebound.__kwdefaults__ = obj.__kwdefaults__
         rebound.__doc__ = obj.__doc__
         return rebound
     if isinstance(obj, numpy.ufunc) or getattr(obj, "__module__", "").startswith("numpy"):
         return getattr(cupy, obj.__name__)
     return obj
+
+
+def _is_numpy_backend_function(obj):
+    return isinstance(obj, types.FunctionType) and obj.__globals__ is vars(numpy_backend)
 
 
 def _host_kernel(kernel):
