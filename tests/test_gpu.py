@@ -145,3 +145,19 @@ def test_a_model_trained_on_gpu_saves_and_reloads_on_cpu(tmp_path):
         model.save(tmp_path / "m.keras")
     restored = keras.models.load_model(tmp_path / "m.keras")
     np.testing.assert_allclose(restored.predict(x, verbose=0), expected, rtol=RTOL, atol=ATOL)
+
+
+def test_fused_elementwise_chains_match_cpu_at_the_edges():
+    # A traced chain of elementwise ops becomes one generated CUDA kernel on the GPU; its
+    # NaN, inf and overflow behaviour must be the NumPy kernels'.
+    x = np.array([-np.inf, -100.0, -1.0, -0.0, 0.0, 0.5, 100.0, np.inf, np.nan], np.float32)
+    y = np.array([1.0, np.nan, 2.0, -3.0, 0.0, np.inf, -1.0, 4.0, 5.0], np.float32)
+
+    @tf.function
+    def chain(a, b):
+        pos = tf.cast(a > b, a.dtype)
+        return (tf.nn.relu(a) * 0.5 + tf.maximum(a, b) - tf.minimum(b, a) * pos
+                + tf.sigmoid(a) + tf.where(a < b, tf.exp(-tf.abs(a)), tf.square(b)))
+
+    cpu, gpu = _both(lambda: chain(tf.constant(x), tf.constant(y)).numpy())
+    np.testing.assert_allclose(gpu, cpu, rtol=1e-6, equal_nan=True)

@@ -145,3 +145,101 @@ def host_array(x, dtype=None, copy=None):
 
 def dlpack(x, *args, **kwargs):
     return x.__dlpack__(*args, **kwargs)
+
+
+# ---- fused elementwise chains as one generated CUDA kernel
+# graph/passes.py fuses trees of elementwise primitives into one `fused_elementwise` node with
+# a program (kernel name, input registers, attrs, result DType). On the GPU such a program
+# becomes one cupy.ElementwiseKernel, one launch instead of one per instruction; programs with
+# an instruction or dtype not covered below run instruction by instruction, as on the CPU.
+
+_C_TYPES = {"float32": "float", "float64": "double", "bool": "bool", "int32": "int",
+            "int64": "long long"}
+_FLOATS = ("float32", "float64")
+
+# Each instruction as C++ over its operands {0}, {1}, ...: floating operands only, except
+# comparisons, logic, select and cast. Semantics are the NumPy kernels': maximum/minimum and
+# relu propagate NaN, sigmoid is split at 0 so exp never overflows.
+_C_FLOAT_EXPR = {
+    "add": "({0} + {1})", "subtract": "({0} - {1})", "multiply": "({0} * {1})",
+    "divide": "({0} / {1})", "negative": "(-{0})", "abs": "fabs({0})",
+    "square": "({0} * {0})", "sqrt": "sqrt({0})", "rsqrt": "(1 / sqrt({0}))",
+    "reciprocal": "(1 / {0})", "exp": "exp({0})", "expm1": "expm1({0})", "log": "log({0})",
+    "log1p": "log1p({0})", "sin": "sin({0})", "cos": "cos({0})", "tanh": "tanh({0})",
+    "maximum": "tfx_max({0}, {1})", "minimum": "tfx_min({0}, {1})",
+    "relu": "tfx_max({0}, ({T}) 0)",
+    "sigmoid": "({0} >= 0 ? 1 / (1 + exp(-{0})) : exp({0}) / (1 + exp({0})))",
+}
+_C_ANY_EXPR = {
+    "equal": "({0} == {1})", "not_equal": "({0} != {1})", "less": "({0} < {1})",
+    "less_equal": "({0} <= {1})", "greater": "({0} > {1})", "greater_equal": "({0} >= {1})",
+    "logical_and": "({0} && {1})", "logical_or": "({0} || {1})", "logical_xor": "({0} != {1})",
+    "logical_not": "(!{0})", "select": "({0} ? {1} : {2})",
+}
+_C_PREAMBLE = """
+template <typename T> __device__ T tfx_max(T a, T b) { return (a != a || a > b) ? a : b; }
+template <typename T> __device__ T tfx_min(T a, T b) { return (a != a || a < b) ? a : b; }
+"""
+_CUDA_FUSED = {}  # (id(program), input dtypes) -> (program, ElementwiseKernel or None)
+
+
+def _cuda_fused_source(program, in_dtypes):
+    """The body of an ElementwiseKernel for program, or None where an instruction or dtype
+    has no CUDA form here."""
+    names = [d.name for d in in_dtypes] + [dtype.name for *_, dtype in program]
+    if any(n not in _C_TYPES for n in names):
+        return None
+    lines = []
+    n_inputs = len(in_dtypes)
+    for j, (kernel, refs, attrs, dtype) in enumerate(program):
+        args = [f"r{r}" for r in refs]
+        operand_types = {names[r] for r in refs}
+        if kernel == "cast":
+            expr = f"(({_C_TYPES[dtype.name]}) {args[0]})"
+        elif attrs:
+            return None
+        elif kernel in _C_FLOAT_EXPR and operand_types <= set(_FLOATS):
+            expr = _C_FLOAT_EXPR[kernel].format(*args, T=_C_TYPES[dtype.name])
+        elif kernel in _C_ANY_EXPR:
+            expr = _C_ANY_EXPR[kernel].format(*args)
+        else:
+            return None
+        lines.append(f"{_C_TYPES[dtype.name]} r{n_inputs + j} = {expr};")
+    lines.append(f"result = r{n_inputs + len(program) - 1};")
+    return "\n".join(lines)
+
+
+def _cuda_fused_kernel(program, inputs):
+    in_dtypes = tuple(numpy.dtype(x.dtype) for x in inputs)
+    key = (id(program), in_dtypes)
+    entry = _CUDA_FUSED.get(key)
+    if entry is not None and entry[0] is program:
+        return entry[1]
+    body = _cuda_fused_source(program, in_dtypes)
+    kernel = None
+    if body is not None:
+        params = ", ".join(f"{d.name} r{i}" for i, d in enumerate(in_dtypes))
+        kernel = cupy.ElementwiseKernel(params, f"{program[-1][3].name} result", body,
+                                        f"tfx_fused_{len(program)}", preamble=_C_PREAMBLE)
+    if len(_CUDA_FUSED) > 4096:
+        _CUDA_FUSED.clear()
+    _CUDA_FUSED[key] = (program, kernel)
+    return kernel
+
+
+_fused_by_instruction = _GLOBALS["fused_elementwise"]
+
+
+def _fused_elementwise(*inputs, program, out=None):
+    if not all(isinstance(x, cupy.ndarray) for x in inputs):
+        inputs = tuple(cupy.asarray(x) for x in inputs)
+    kernel = _cuda_fused_kernel(program, inputs)
+    if kernel is None:
+        return _fused_by_instruction(*inputs, program=program, out=out)
+    if out is not None and out.dtype == numpy.dtype(program[-1][3].name) and \
+            out.shape == numpy.broadcast_shapes(*(x.shape for x in inputs)):
+        return kernel(*inputs, out)
+    return kernel(*inputs)
+
+
+fused_elementwise = functools.wraps(_fused_by_instruction)(_fused_elementwise)
