@@ -982,7 +982,28 @@ def gather(params, indices, axis, batch_dims):
     return np.ascontiguousarray(out.transpose(perm)) if perm else out
 
 
+def _scatter_add_rows(out, rows, values):
+    """out[rows[j]] += values[j] for every j in order, rows repeating (np.add.at's result and
+    summation order), in a few vectorised rounds instead of add.at's per-element loop: a
+    stable sort groups equal rows, and round r adds the r-th occurrence of every row."""
+    order = np.argsort(rows, kind="stable")
+    rows = rows[order]
+    values = np.take(values, order, axis=0)
+    rank = np.arange(rows.size) - np.searchsorted(rows, rows)  # occurrence number of its row
+    first = rank == 0
+    out[rows[first]] = values[first]  # out is zeros there, so this is the first addition
+    for r in range(1, int(rank.max()) + 1):
+        chosen = rank == r
+        out[rows[chosen]] += values[chosen]  # distinct rows within a round
+
+
 def gather_grad(indices, g, shape, axis, batch_dims):
+    if axis == 0 and batch_dims == 0 and indices.size:
+        # The embedding case: rows of a table. Indices are in range (gather checked them).
+        out = np.zeros(shape, g.dtype)
+        rows = indices.reshape(-1)
+        _scatter_add_rows(out, rows, g.reshape((rows.size,) + tuple(shape[1:])))
+        return out
     key, perm = _gather_key(shape, indices, axis, batch_dims)
     if perm:
         g = g.transpose(np.argsort(perm))
