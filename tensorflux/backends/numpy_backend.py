@@ -1340,6 +1340,24 @@ def _rnn_time_index(s, t, go_backwards):
     return t - 1 - s if go_backwards else s
 
 
+def _time_major(x, go_backwards):
+    """(batch, time, ...) as a contiguous (time, batch, ...) copy in processing order."""
+    out = np.empty((x.shape[1], x.shape[0]) + x.shape[2:], x.dtype)
+    np.copyto(out, (x[:, ::-1] if go_backwards else x).swapaxes(0, 1))
+    return out
+
+
+def _rnn_keep(mask, go_backwards):
+    """The mask as (time, batch, 1) booleans in processing order: kept, and masked."""
+    keep = (mask != 0).T[::-1 if go_backwards else None, :, None]
+    return keep, ~keep
+
+
+# The LSTM kernels keep every per-step array in a time-major buffer (time, batch, ...) in
+# processing order, so a step's slices are contiguous and each NumPy call writes its result
+# in place: a step is one GEMM and nine small elementwise calls. The outputs are (batch, time)
+# views of those buffers; lstm_sequence_grad reads them back time-major without a copy.
+
 def lstm_sequence(xw, h0, c0, kernel, mask=None, *, go_backwards):
     b, t, w = xw.shape
     u = w // 4
@@ -1349,32 +1367,45 @@ def lstm_sequence(xw, h0, c0, kernel, mask=None, *, go_backwards):
     shift = np.full(w, 0.5, dt)
     shift[2 * u:3 * u] = 0
     ks = kernel * scale
-    xws = xw * scale
-    hs = np.empty((b, t, u), dt)
-    cs = np.empty((b, t, u), dt)
-    gates = np.empty((b, t, w), dt)
-    keep = None if mask is None else (mask != 0)
+    gates = _time_major(xw, go_backwards)  # the scaled pre-activations, then the gates
+    gates *= scale
+    hs = np.empty((t, b, u), dt)
+    cs = np.empty((t, b, u), dt)
+    hu = np.empty((b, w), dt)
+    ig = np.empty((b, u), dt)
+    if mask is not None:
+        _, dropped = _rnn_keep(mask, go_backwards)
     h, c = h0, c0
     for s in range(t):
-        k = _rnn_time_index(s, t, go_backwards)
-        z = h @ ks
-        z += xws[:, k]
+        z = gates[s]
+        np.matmul(h, ks, out=hu)
+        z += hu
         np.tanh(z, out=z)
         z *= scale
         z += shift
-        gates[:, s] = z
-        c_new = z[:, u:2 * u] * c
-        c_new += z[:, :u] * z[:, 2 * u:3 * u]
-        h_new = np.tanh(c_new)
+        c_new = cs[s]
+        np.multiply(z[:, u:2 * u], c, out=c_new)
+        np.multiply(z[:, :u], z[:, 2 * u:3 * u], out=ig)
+        c_new += ig
+        h_new = hs[s]
+        np.tanh(c_new, out=h_new)
         h_new *= z[:, 3 * u:]
-        if keep is not None:
-            m = keep[:, k:k + 1]
-            h_new = np.where(m, h_new, h)
-            c_new = np.where(m, c_new, c)
-        hs[:, s] = h_new
-        cs[:, s] = c_new
+        if mask is not None:
+            np.copyto(c_new, c, where=dropped[s])
+            np.copyto(h_new, h, where=dropped[s])
         h, c = h_new, c_new
-    return hs, cs, gates
+    return hs.swapaxes(0, 1), cs.swapaxes(0, 1), gates.swapaxes(0, 1)
+
+
+def _rnn_hits(g):
+    """Per processing step (axis 1 of a (batch, time, ...) cotangent), whether it has any
+    nonzero entry; reducing over the batch first keeps the reductions vectorised."""
+    return (g != 0).any(axis=0).reshape(g.shape[1], -1).any(axis=1).tolist()
+
+
+# Steps per block of lstm_sequence_grad: its scratch then stays small enough to be reused
+# from the heap and the cache, instead of freshly faulted-in pages for whole-sequence arrays.
+_RNN_BLOCK = 16
 
 
 def lstm_sequence_grad(h0, c0, kernel, hs, cs, gates, ghs, gcs, ggates, mask=None, *,
@@ -1382,45 +1413,99 @@ def lstm_sequence_grad(h0, c0, kernel, hs, cs, gates, ghs, gcs, ggates, mask=Non
     b, t, u = hs.shape
     w = 4 * u
     dt = hs.dtype
-    deriv = gates * (1 - gates)  # sigmoid' for i, f, o
-    g_block = gates[:, :, 2 * u:3 * u]
-    deriv[:, :, 2 * u:3 * u] = 1 - g_block * g_block  # tanh' for the candidate
-    tc = np.tanh(cs)
-    o_dtanh = gates[:, :, 3 * u:] * (1 - tc * tc)
-    keep = None if mask is None else (mask != 0)
-    dz_all = np.empty((b, t, w), dt)
+    # time-major views (no copy for lstm_sequence's own outputs)
+    hs, cs, gates = hs.swapaxes(0, 1), cs.swapaxes(0, 1), gates.swapaxes(0, 1)
+    # Cotangents of the states and gates are mostly zero (only the last step's states are
+    # used): steps without any skip the addition.
+    h_hit, c_hit, g_hit = _rnn_hits(ghs), _rnn_hits(gcs), _rnn_hits(ggates)
+    if mask is not None:
+        keep, dropped = _rnn_keep(mask, go_backwards)
+        dh_kept = np.empty((b, u), dt)
+        dc_kept = np.empty((b, u), dt)
     kernel_t = np.ascontiguousarray(kernel.T)
     dh = np.zeros((b, u), dt)
     dc = np.zeros((b, u), dt)
-    dgate = np.empty((b, w), dt)
-    for s in range(t - 1, -1, -1):
-        dh = dh + ghs[:, s]
-        dc = dc + gcs[:, s]
-        if keep is not None:
-            m = keep[:, _rnn_time_index(s, t, go_backwards)][:, None]
-            dh_keep = np.where(m, 0, dh)
-            dc_keep = np.where(m, 0, dc)
-            dh = np.where(m, dh, 0)
-            dc = np.where(m, dc, 0)
-        gt = gates[:, s]
-        c_prev = cs[:, s - 1] if s > 0 else c0
-        dc = dc + dh * o_dtanh[:, s]
-        np.multiply(dc, gt[:, 2 * u:3 * u], out=dgate[:, :u])
-        np.multiply(dc, c_prev, out=dgate[:, u:2 * u])
-        np.multiply(dc, gt[:, :u], out=dgate[:, 2 * u:3 * u])
-        np.multiply(dh, tc[:, s], out=dgate[:, 3 * u:])
-        dgate += ggates[:, s]
-        dz = dz_all[:, s]
-        np.multiply(dgate, deriv[:, s], out=dz)
-        dc = dc * gt[:, u:2 * u]
-        dh = dz @ kernel_t
-        if keep is not None:
-            dh += dh_keep
-            dc += dc_keep
-    h_prev = np.concatenate([h0[:, None], hs[:, :-1]], axis=1).reshape(-1, u)
-    dkernel = h_prev.T @ dz_all.reshape(-1, w)
-    dxw = np.ascontiguousarray(dz_all[:, ::-1]) if go_backwards else dz_all
-    return dxw, dh, dc, dkernel.astype(dt, copy=False)
+    dc_row = dc[:, None]
+    dh_row = dh[:, None]
+    dxw = np.empty((b, t, w), dt)
+    dkernel = np.zeros((u, w), dt)
+    # A step is dc += dh*odt; dz = [dc*ai, dc*af, dc*ag, dh*bo]; dc *= f; dh = dz @ kernel.T.
+    # The factors that do not depend on the recurrence are computed for a block of steps at
+    # once, laid out so that a step needs two broadcast multiplies: dh times (bo, odt), whose
+    # results land in dz's o block and a fifth scratch block, and dc times (ai, af, ag).
+    n = min(t, _RNN_BLOCK)
+    deriv_buffer = np.empty((n, b, w), dt)
+    tc_buffer = np.empty((n, b, u), dt)
+    by_dh_buffer = np.empty((n, b, 2, u), dt)
+    by_dc_buffer = np.empty((n, b, 3, u), dt)
+    dz_buffer = np.empty((n, b, 5, u), dt)  # blocks i, f, c, o of dz, then dh*odt
+    for end in range(t, 0, -n):
+        start = max(end - n, 0)
+        m = end - start
+        block = gates[start:end]
+        i, f, g, o = (block[:, :, k * u:(k + 1) * u] for k in range(4))
+        deriv = deriv_buffer[:m]
+        np.subtract(1, block, out=deriv)
+        deriv *= block  # sigmoid' of the i, f, o blocks
+        tc = np.tanh(cs[start:end], out=tc_buffer[:m])
+        by_dh = by_dh_buffer[:m]
+        np.multiply(deriv[:, :, 3 * u:], tc, out=by_dh[:, :, 0])
+        odt = by_dh[:, :, 1]
+        np.multiply(tc, tc, out=odt)
+        np.subtract(1, odt, out=odt)
+        odt *= o
+        by_dc = by_dc_buffer[:m]
+        np.multiply(deriv[:, :, :u], g, out=by_dc[:, :, 0])
+        if start == 0:
+            np.multiply(deriv[0, :, u:2 * u], c0, out=by_dc[0, :, 1])
+            np.multiply(deriv[1:, :, u:2 * u], cs[:end - 1], out=by_dc[1:, :, 1])
+        else:
+            np.multiply(deriv[:, :, u:2 * u], cs[start - 1:end - 1], out=by_dc[:, :, 1])
+        ag = by_dc[:, :, 2]
+        np.multiply(g, g, out=ag)
+        np.subtract(1, ag, out=ag)
+        ag *= i
+        if any(g_hit[start:end]):
+            np.subtract(1, g * g, out=deriv[:, :, 2 * u:3 * u])  # tanh' of the candidate
+            deriv *= ggates[:, start:end].swapaxes(0, 1)
+        dz_all = dz_buffer[:m]
+        for s in range(end - 1, start - 1, -1):
+            j = s - start
+            if h_hit[s]:
+                dh += ghs[:, s]
+            if c_hit[s]:
+                dc += gcs[:, s]
+            if mask is not None:
+                # a masked step passes the state cotangents straight to the previous step
+                np.multiply(dh, dropped[s], out=dh_kept)
+                np.multiply(dc, dropped[s], out=dc_kept)
+                dh *= keep[s]
+                dc *= keep[s]
+            blocks = dz_all[j]
+            np.multiply(dh_row, by_dh[j], out=blocks[:, 3:])
+            dc += blocks[:, 4]
+            np.multiply(dc_row, by_dc[j], out=blocks[:, :3])
+            dz = blocks[:, :4].reshape(b, w)
+            if g_hit[s]:
+                dz += deriv[j]
+            dc *= f[j]
+            np.matmul(dz, kernel_t, out=dh)
+            if mask is not None:
+                dh += dh_kept
+                dc += dc_kept
+        dz_all = dz_all[:, :, :4].reshape(m, b, w)  # a view: rows of stride 5u
+        # the hidden state before each step of the block
+        if start == 0:
+            dkernel += h0.T @ dz_all[0]
+            if m > 1:
+                dkernel += hs[:end - 1].reshape(-1, u).T @ dz_all[1:].reshape(-1, w)
+        else:
+            dkernel += hs[start - 1:end - 1].reshape(-1, u).T @ dz_all.reshape(-1, w)
+        if go_backwards:
+            np.copyto(dxw[:, t - end:t - start], dz_all[::-1].swapaxes(0, 1))
+        else:
+            np.copyto(dxw[:, start:end], dz_all.swapaxes(0, 1))
+    return dxw, dh, dc, dkernel
 
 
 def gru_sequence(xw, h0, kernel, bias, mask=None, *, reset_after, go_backwards):
