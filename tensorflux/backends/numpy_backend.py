@@ -315,6 +315,10 @@ def one_hot(indices, depth, on_value, off_value, axis, dtype):
 # ---------------------------------------------------------------- linear algebra
 
 def matmul(a, b, transpose_a, transpose_b):
+    if b.ndim == 2 and a.ndim > 2 and not transpose_a and a.flags.c_contiguous:
+        # one GEMM over all rows instead of NumPy's loop of one per batch matrix
+        out = np.matmul(a.reshape(-1, a.shape[-1]), b.T if transpose_b else b)
+        return out.reshape(a.shape[:-1] + out.shape[-1:])
     if transpose_a:
         a = np.swapaxes(a, -1, -2)
     if transpose_b:
