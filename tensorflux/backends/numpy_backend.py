@@ -1513,58 +1513,159 @@ def lstm_sequence_grad(h0, c0, kernel, hs, cs, gates, ghs, gcs, ggates, mask=Non
 
 
 def gru_sequence(xw, h0, kernel, bias, mask=None, *, reset_after, go_backwards):
+    # time-major buffers written in place, as lstm_sequence
     b, t, w = xw.shape
     u = w // 3
     dt = xw.dtype
     scale = np.ones(w, dt)
     scale[:2 * u] = 0.5  # z and r are sigmoids: 0.5 + 0.5*tanh(x/2)
-    xws = xw * scale
+    gates = _time_major(xw, go_backwards)  # the scaled pre-activations, then the gates
+    gates *= scale
     if reset_after:
         ks = kernel * scale
         bs = bias * scale
+        hu = np.empty((b, w), dt)
     else:
         ks = kernel[:, :2 * u] * 0.5
         kh = kernel[:, 2 * u:]
-    hs = np.empty((b, t, u), dt)
-    gates = np.empty((b, t, w), dt)
-    aux = np.empty((b, t, u), dt)
-    keep = None if mask is None else (mask != 0)
+        hu = np.empty((b, 2 * u), dt)
+    hs = np.empty((t, b, u), dt)
+    aux = np.empty((t, b, u), dt)
+    tmp = np.empty((b, u), dt)
+    if mask is not None:
+        _, dropped = _rnn_keep(mask, go_backwards)
     h = h0
     for s in range(t):
-        k = _rnn_time_index(s, t, go_backwards)
-        x = xws[:, k]
-        hu = h @ ks
+        z = gates[s]
+        np.matmul(h, ks, out=hu)
         if reset_after:
             hu += bs
-        zr = hu[:, :2 * u]
-        zr += x[:, :2 * u]
+        zr = z[:, :2 * u]
+        zr += hu[:, :2 * u]
         np.tanh(zr, out=zr)
         zr *= 0.5
         zr += 0.5
-        r = zr[:, u:]
+        r = z[:, u:2 * u]
+        hh = z[:, 2 * u:]
+        a = aux[s]
         if reset_after:
-            aux[:, s] = hu[:, 2 * u:]
-            hh = r * hu[:, 2 * u:]
+            np.copyto(a, hu[:, 2 * u:])
+            np.multiply(r, a, out=tmp)
         else:
-            rh = r * h
-            aux[:, s] = rh
-            hh = rh @ kh
-        hh += x[:, 2 * u:]
+            np.multiply(r, h, out=a)
+            np.matmul(a, kh, out=tmp)
+        hh += tmp
         np.tanh(hh, out=hh)
-        gates[:, s, :2 * u] = zr
-        gates[:, s, 2 * u:] = hh
-        h_new = h - hh
-        h_new *= zr[:, :u]
+        h_new = hs[s]
+        np.subtract(h, hh, out=h_new)
+        h_new *= z[:, :u]
         h_new += hh
-        if keep is not None:
-            h_new = np.where(keep[:, k:k + 1], h_new, h)
-        hs[:, s] = h_new
+        if mask is not None:
+            np.copyto(h_new, h, where=dropped[s])
         h = h_new
-    return hs, gates, aux
+    return hs.swapaxes(0, 1), gates.swapaxes(0, 1), aux.swapaxes(0, 1)
 
 
 def gru_sequence_grad(h0, kernel, hs, gates, aux, ghs, ggates, gaux, mask=None, *,
                       reset_after, go_backwards):
+    if not reset_after:
+        return _gru_sequence_grad_stepwise(h0, kernel, hs, gates, aux, ghs, ggates, gaux, mask,
+                                           reset_after=False, go_backwards=go_backwards)
+    b, t, u = hs.shape
+    w = 3 * u
+    dt = hs.dtype
+    hs, gates, aux = hs.swapaxes(0, 1), gates.swapaxes(0, 1), aux.swapaxes(0, 1)
+    h_hit, g_hit, a_hit = _rnn_hits(ghs), _rnn_hits(ggates), _rnn_hits(gaux)
+    if mask is not None:
+        keep, dropped = _rnn_keep(mask, go_backwards)
+        dh_kept = np.empty((b, u), dt)
+    kernel_t = np.ascontiguousarray(kernel.T)
+    dh = np.zeros((b, u), dt)
+    dh_row = dh[:, None]
+    tmp = np.empty((b, u), dt)
+    dxw = np.empty((b, t, w), dt)
+    dkernel = np.zeros((u, w), dt)
+    dbias = np.zeros(w, dt)
+    # A step, with dah the cotangent of the candidate's pre-activation and dhuh that of
+    # h@U_h + b_h: [dah, dz] = dh*(a_hh, a_z); [dr, dhuh] = dah*(aux*r', r);
+    # dh = dh*z + [dz, dr, dhuh] @ kernel.T. Blocks are laid out [dah, dz, dr, dhuh] so that
+    # each product is one broadcast multiply and the GEMM reads three adjacent blocks; the
+    # factors are computed for a block of steps at once, as in lstm_sequence_grad.
+    n = min(t, _RNN_BLOCK)
+    deriv_buffer = np.empty((n, b, w), dt)
+    by_dh_buffer = np.empty((n, b, 2, u), dt)
+    by_dah_buffer = np.empty((n, b, 2, u), dt)
+    dz_buffer = np.empty((n, b, 4, u), dt)
+    for end in range(t, 0, -n):
+        start = max(end - n, 0)
+        m = end - start
+        block = gates[start:end]
+        z, r, hh = (block[:, :, k * u:(k + 1) * u] for k in range(3))
+        deriv = deriv_buffer[:m]
+        np.subtract(1, block, out=deriv)
+        deriv *= block  # sigmoid' of z and r
+        d_hh = deriv[:, :, 2 * u:]
+        np.multiply(hh, hh, out=d_hh)
+        np.subtract(1, d_hh, out=d_hh)  # tanh' of the candidate
+        by_dh = by_dh_buffer[:m]
+        np.subtract(1, z, out=by_dh[:, :, 0])
+        by_dh[:, :, 0] *= d_hh
+        a_z = by_dh[:, :, 1]
+        if start == 0:
+            np.subtract(h0, hh[0], out=a_z[0])
+            np.subtract(hs[:end - 1], hh[1:], out=a_z[1:])
+        else:
+            np.subtract(hs[start - 1:end - 1], hh, out=a_z)
+        a_z *= deriv[:, :, :u]
+        by_dah = by_dah_buffer[:m]
+        np.multiply(aux[start:end], deriv[:, :, u:2 * u], out=by_dah[:, :, 0])
+        np.copyto(by_dah[:, :, 1], r)
+        if any(g_hit[start:end]):
+            deriv *= ggates[:, start:end].swapaxes(0, 1)
+        dz_all = dz_buffer[:m]
+        for s in range(end - 1, start - 1, -1):
+            j = s - start
+            if h_hit[s]:
+                dh += ghs[:, s]
+            if mask is not None:
+                # a masked step passes the state cotangent straight to the previous step
+                np.multiply(dh, dropped[s], out=dh_kept)
+                dh *= keep[s]
+            blocks = dz_all[j]
+            np.multiply(dh_row, by_dh[j], out=blocks[:, :2])
+            if g_hit[s]:
+                blocks[:, 0] += deriv[j, :, 2 * u:]
+                blocks[:, 1] += deriv[j, :, :u]
+            np.multiply(blocks[:, :1], by_dah[j], out=blocks[:, 2:])
+            if g_hit[s]:
+                blocks[:, 2] += deriv[j, :, u:2 * u]
+            if a_hit[s]:
+                blocks[:, 3] += gaux[:, s]
+            np.matmul(blocks[:, 1:].reshape(b, w), kernel_t, out=tmp)
+            dh *= z[j]
+            dh += tmp
+            if mask is not None:
+                dh += dh_kept
+        dzrh = dz_all[:, :, 1:].reshape(m, b, w)  # [dz, dr, dhuh]: a view, rows of stride 4u
+        if start == 0:
+            dkernel += h0.T @ dzrh[0]
+            if m > 1:
+                dkernel += hs[:end - 1].reshape(-1, u).T @ dzrh[1:].reshape(-1, w)
+        else:
+            dkernel += hs[start - 1:end - 1].reshape(-1, u).T @ dzrh.reshape(-1, w)
+        dbias += dzrh.reshape(-1, w).sum(axis=0)
+        where = slice(t - end, t - start) if go_backwards else slice(start, end)
+        order = slice(None, None, -1) if go_backwards else slice(None)
+        np.copyto(dxw[:, where, :2 * u],
+                  dz_all[order, :, 1:3].reshape(m, b, 2 * u).swapaxes(0, 1))
+        np.copyto(dxw[:, where, 2 * u:], dz_all[order, :, 0].swapaxes(0, 1))
+    return dxw, dh, dkernel, dbias
+
+
+def _gru_sequence_grad_stepwise(h0, kernel, hs, gates, aux, ghs, ggates, gaux, mask, *,
+                                reset_after, go_backwards):
+    """gru_sequence_grad one step at a time (reset before the recurrent matmul needs a
+    second GEMM per step that depends on the first)."""
     b, t, u = hs.shape
     w = 3 * u
     dt = hs.dtype
