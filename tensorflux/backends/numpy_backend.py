@@ -1344,10 +1344,11 @@ def _rnn_time_index(s, t, go_backwards):
     return t - 1 - s if go_backwards else s
 
 
-def _time_major(x, go_backwards):
-    """(batch, time, ...) as a contiguous (time, batch, ...) copy in processing order."""
+def _time_major(x, go_backwards, scale):
+    """(batch, time, features) times scale (features,) as a contiguous (time, batch,
+    features) array in processing order."""
     out = np.empty((x.shape[1], x.shape[0]) + x.shape[2:], x.dtype)
-    np.copyto(out, (x[:, ::-1] if go_backwards else x).swapaxes(0, 1))
+    np.multiply((x[:, ::-1] if go_backwards else x).swapaxes(0, 1), scale, out=out)
     return out
 
 
@@ -1371,8 +1372,7 @@ def lstm_sequence(xw, h0, c0, kernel, mask=None, *, go_backwards):
     shift = np.full(w, 0.5, dt)
     shift[2 * u:3 * u] = 0
     ks = kernel * scale
-    gates = _time_major(xw, go_backwards)  # the scaled pre-activations, then the gates
-    gates *= scale
+    gates = _time_major(xw, go_backwards, scale)  # the scaled pre-activations, then gates
     hs = np.empty((t, b, u), dt)
     cs = np.empty((t, b, u), dt)
     hu = np.empty((b, w), dt)
@@ -1519,8 +1519,7 @@ def gru_sequence(xw, h0, kernel, bias, mask=None, *, reset_after, go_backwards):
     dt = xw.dtype
     scale = np.ones(w, dt)
     scale[:2 * u] = 0.5  # z and r are sigmoids: 0.5 + 0.5*tanh(x/2)
-    gates = _time_major(xw, go_backwards)  # the scaled pre-activations, then the gates
-    gates *= scale
+    gates = _time_major(xw, go_backwards, scale)  # the scaled pre-activations, then gates
     if reset_after:
         ks = kernel * scale
         bs = bias * scale
