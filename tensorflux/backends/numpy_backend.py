@@ -1404,6 +1404,8 @@ def lstm_sequence(xw, h0, c0, kernel, mask=None, *, go_backwards):
 def _rnn_hits(g):
     """Per processing step (axis 1 of a (batch, time, ...) cotangent), whether it has any
     nonzero entry; reducing over the batch first keeps the reductions vectorised."""
+    if not g.any():  # the usual case for the gates' cotangent, and a cheaper scan
+        return [False] * g.shape[1]
     return (g != 0).any(axis=0).reshape(g.shape[1], -1).any(axis=1).tolist()
 
 
