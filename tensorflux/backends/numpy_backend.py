@@ -316,6 +316,10 @@ def one_hot(indices, depth, on_value, off_value, axis, dtype):
 # ---------------------------------------------------------------- linear algebra
 
 def matmul(a, b, transpose_a, transpose_b):
+    if b.ndim == 2 and a.ndim > 2 and not transpose_a and a.flags.c_contiguous:
+        # one GEMM over all rows instead of NumPy's loop of one per batch matrix
+        out = np.matmul(a.reshape(-1, a.shape[-1]), b.T if transpose_b else b)
+        return out.reshape(a.shape[:-1] + out.shape[-1:])
     if transpose_a:
         a = np.swapaxes(a, -1, -2)
     if transpose_b:
@@ -996,7 +1000,28 @@ def gather(params, indices, axis, batch_dims):
     return np.ascontiguousarray(out.transpose(perm)) if perm else out
 
 
+def _scatter_add_rows(out, rows, values):
+    """out[rows[j]] += values[j] for every j in order, rows repeating (np.add.at's result and
+    summation order), in a few vectorised rounds instead of add.at's per-element loop: a
+    stable sort groups equal rows, and round r adds the r-th occurrence of every row."""
+    order = np.argsort(rows, kind="stable")
+    rows = rows[order]
+    values = np.take(values, order, axis=0)
+    rank = np.arange(rows.size) - np.searchsorted(rows, rows)  # occurrence number of its row
+    first = rank == 0
+    out[rows[first]] = values[first]  # out is zeros there, so this is the first addition
+    for r in range(1, int(rank.max()) + 1):
+        chosen = rank == r
+        out[rows[chosen]] += values[chosen]  # distinct rows within a round
+
+
 def gather_grad(indices, g, shape, axis, batch_dims):
+    if axis == 0 and batch_dims == 0 and indices.size:
+        # The embedding case: rows of a table. Indices are in range (gather checked them).
+        out = np.zeros(shape, g.dtype)
+        rows = indices.reshape(-1)
+        _scatter_add_rows(out, rows, g.reshape((rows.size,) + tuple(shape[1:])))
+        return out
     key, perm = _gather_key(shape, indices, axis, batch_dims)
     if perm:
         g = g.transpose(np.argsort(perm))
@@ -1333,6 +1358,25 @@ def _rnn_time_index(s, t, go_backwards):
     return t - 1 - s if go_backwards else s
 
 
+def _time_major(x, go_backwards, scale):
+    """(batch, time, features) times scale (features,) as a contiguous (time, batch,
+    features) array in processing order."""
+    out = np.empty((x.shape[1], x.shape[0]) + x.shape[2:], x.dtype)
+    np.multiply((x[:, ::-1] if go_backwards else x).swapaxes(0, 1), scale, out=out)
+    return out
+
+
+def _rnn_keep(mask, go_backwards):
+    """The mask as (time, batch, 1) booleans in processing order: kept, and masked."""
+    keep = (mask != 0).T[::-1 if go_backwards else None, :, None]
+    return keep, ~keep
+
+
+# The LSTM kernels keep every per-step array in a time-major buffer (time, batch, ...) in
+# processing order, so a step's slices are contiguous and each NumPy call writes its result
+# in place: a step is one GEMM and nine small elementwise calls. The outputs are (batch, time)
+# views of those buffers; lstm_sequence_grad reads them back time-major without a copy.
+
 def lstm_sequence(xw, h0, c0, kernel, mask=None, *, go_backwards):
     b, t, w = xw.shape
     u = w // 4
@@ -1342,32 +1386,46 @@ def lstm_sequence(xw, h0, c0, kernel, mask=None, *, go_backwards):
     shift = np.full(w, 0.5, dt)
     shift[2 * u:3 * u] = 0
     ks = kernel * scale
-    xws = xw * scale
-    hs = np.empty((b, t, u), dt)
-    cs = np.empty((b, t, u), dt)
-    gates = np.empty((b, t, w), dt)
-    keep = None if mask is None else (mask != 0)
+    gates = _time_major(xw, go_backwards, scale)  # the scaled pre-activations, then gates
+    hs = np.empty((t, b, u), dt)
+    cs = np.empty((t, b, u), dt)
+    hu = np.empty((b, w), dt)
+    ig = np.empty((b, u), dt)
+    if mask is not None:
+        _, dropped = _rnn_keep(mask, go_backwards)
     h, c = h0, c0
     for s in range(t):
-        k = _rnn_time_index(s, t, go_backwards)
-        z = h @ ks
-        z += xws[:, k]
+        z = gates[s]
+        np.matmul(h, ks, out=hu)
+        z += hu
         np.tanh(z, out=z)
         z *= scale
         z += shift
-        gates[:, s] = z
-        c_new = z[:, u:2 * u] * c
-        c_new += z[:, :u] * z[:, 2 * u:3 * u]
-        h_new = np.tanh(c_new)
+        c_new = cs[s]
+        np.multiply(z[:, u:2 * u], c, out=c_new)
+        np.multiply(z[:, :u], z[:, 2 * u:3 * u], out=ig)
+        c_new += ig
+        h_new = hs[s]
+        np.tanh(c_new, out=h_new)
         h_new *= z[:, 3 * u:]
-        if keep is not None:
-            m = keep[:, k:k + 1]
-            h_new = np.where(m, h_new, h)
-            c_new = np.where(m, c_new, c)
-        hs[:, s] = h_new
-        cs[:, s] = c_new
+        if mask is not None:
+            np.copyto(c_new, c, where=dropped[s])
+            np.copyto(h_new, h, where=dropped[s])
         h, c = h_new, c_new
-    return hs, cs, gates
+    return hs.swapaxes(0, 1), cs.swapaxes(0, 1), gates.swapaxes(0, 1)
+
+
+def _rnn_hits(g):
+    """Per processing step (axis 1 of a (batch, time, ...) cotangent), whether it has any
+    nonzero entry; reducing over the batch first keeps the reductions vectorised."""
+    if not g.any():  # the usual case for the gates' cotangent, and a cheaper scan
+        return [False] * g.shape[1]
+    return (g != 0).any(axis=0).reshape(g.shape[1], -1).any(axis=1).tolist()
+
+
+# Steps per block of lstm_sequence_grad: its scratch then stays small enough to be reused
+# from the heap and the cache, instead of freshly faulted-in pages for whole-sequence arrays.
+_RNN_BLOCK = 16
 
 
 def lstm_sequence_grad(h0, c0, kernel, hs, cs, gates, ghs, gcs, ggates, mask=None, *,
@@ -1375,100 +1433,254 @@ def lstm_sequence_grad(h0, c0, kernel, hs, cs, gates, ghs, gcs, ggates, mask=Non
     b, t, u = hs.shape
     w = 4 * u
     dt = hs.dtype
-    deriv = gates * (1 - gates)  # sigmoid' for i, f, o
-    g_block = gates[:, :, 2 * u:3 * u]
-    deriv[:, :, 2 * u:3 * u] = 1 - g_block * g_block  # tanh' for the candidate
-    tc = np.tanh(cs)
-    o_dtanh = gates[:, :, 3 * u:] * (1 - tc * tc)
-    keep = None if mask is None else (mask != 0)
-    dz_all = np.empty((b, t, w), dt)
+    # time-major views (no copy for lstm_sequence's own outputs)
+    hs, cs, gates = hs.swapaxes(0, 1), cs.swapaxes(0, 1), gates.swapaxes(0, 1)
+    # Cotangents of the states and gates are mostly zero (only the last step's states are
+    # used): steps without any skip the addition.
+    h_hit, c_hit, g_hit = _rnn_hits(ghs), _rnn_hits(gcs), _rnn_hits(ggates)
+    if mask is not None:
+        keep, dropped = _rnn_keep(mask, go_backwards)
+        dh_kept = np.empty((b, u), dt)
+        dc_kept = np.empty((b, u), dt)
     kernel_t = np.ascontiguousarray(kernel.T)
     dh = np.zeros((b, u), dt)
     dc = np.zeros((b, u), dt)
-    dgate = np.empty((b, w), dt)
-    for s in range(t - 1, -1, -1):
-        dh = dh + ghs[:, s]
-        dc = dc + gcs[:, s]
-        if keep is not None:
-            m = keep[:, _rnn_time_index(s, t, go_backwards)][:, None]
-            dh_keep = np.where(m, 0, dh)
-            dc_keep = np.where(m, 0, dc)
-            dh = np.where(m, dh, 0)
-            dc = np.where(m, dc, 0)
-        gt = gates[:, s]
-        c_prev = cs[:, s - 1] if s > 0 else c0
-        dc = dc + dh * o_dtanh[:, s]
-        np.multiply(dc, gt[:, 2 * u:3 * u], out=dgate[:, :u])
-        np.multiply(dc, c_prev, out=dgate[:, u:2 * u])
-        np.multiply(dc, gt[:, :u], out=dgate[:, 2 * u:3 * u])
-        np.multiply(dh, tc[:, s], out=dgate[:, 3 * u:])
-        dgate += ggates[:, s]
-        dz = dz_all[:, s]
-        np.multiply(dgate, deriv[:, s], out=dz)
-        dc = dc * gt[:, u:2 * u]
-        dh = dz @ kernel_t
-        if keep is not None:
-            dh += dh_keep
-            dc += dc_keep
-    h_prev = np.concatenate([h0[:, None], hs[:, :-1]], axis=1).reshape(-1, u)
-    dkernel = h_prev.T @ dz_all.reshape(-1, w)
-    dxw = np.ascontiguousarray(dz_all[:, ::-1]) if go_backwards else dz_all
-    return dxw, dh, dc, dkernel.astype(dt, copy=False)
+    dc_row = dc[:, None]
+    dh_row = dh[:, None]
+    dxw = np.empty((b, t, w), dt)
+    dkernel = np.zeros((u, w), dt)
+    # A step is dc += dh*odt; dz = [dc*ai, dc*af, dc*ag, dh*bo]; dc *= f; dh = dz @ kernel.T.
+    # The factors that do not depend on the recurrence are computed for a block of steps at
+    # once, laid out so that a step needs two broadcast multiplies: dh times (bo, odt), whose
+    # results land in dz's o block and a fifth scratch block, and dc times (ai, af, ag).
+    n = min(t, _RNN_BLOCK)
+    deriv_buffer = np.empty((n, b, w), dt)
+    tc_buffer = np.empty((n, b, u), dt)
+    by_dh_buffer = np.empty((n, b, 2, u), dt)
+    by_dc_buffer = np.empty((n, b, 3, u), dt)
+    dz_buffer = np.empty((n, b, 5, u), dt)  # blocks i, f, c, o of dz, then dh*odt
+    for end in range(t, 0, -n):
+        start = max(end - n, 0)
+        m = end - start
+        block = gates[start:end]
+        i, f, g, o = (block[:, :, k * u:(k + 1) * u] for k in range(4))
+        deriv = deriv_buffer[:m]
+        np.subtract(1, block, out=deriv)
+        deriv *= block  # sigmoid' of the i, f, o blocks
+        tc = np.tanh(cs[start:end], out=tc_buffer[:m])
+        by_dh = by_dh_buffer[:m]
+        np.multiply(deriv[:, :, 3 * u:], tc, out=by_dh[:, :, 0])
+        odt = by_dh[:, :, 1]
+        np.multiply(tc, tc, out=odt)
+        np.subtract(1, odt, out=odt)
+        odt *= o
+        by_dc = by_dc_buffer[:m]
+        np.multiply(deriv[:, :, :u], g, out=by_dc[:, :, 0])
+        if start == 0:
+            np.multiply(deriv[0, :, u:2 * u], c0, out=by_dc[0, :, 1])
+            np.multiply(deriv[1:, :, u:2 * u], cs[:end - 1], out=by_dc[1:, :, 1])
+        else:
+            np.multiply(deriv[:, :, u:2 * u], cs[start - 1:end - 1], out=by_dc[:, :, 1])
+        ag = by_dc[:, :, 2]
+        np.multiply(g, g, out=ag)
+        np.subtract(1, ag, out=ag)
+        ag *= i
+        if any(g_hit[start:end]):
+            np.subtract(1, g * g, out=deriv[:, :, 2 * u:3 * u])  # tanh' of the candidate
+            deriv *= ggates[:, start:end].swapaxes(0, 1)
+        dz_all = dz_buffer[:m]
+        for s in range(end - 1, start - 1, -1):
+            j = s - start
+            if h_hit[s]:
+                dh += ghs[:, s]
+            if c_hit[s]:
+                dc += gcs[:, s]
+            if mask is not None:
+                # a masked step passes the state cotangents straight to the previous step
+                np.multiply(dh, dropped[s], out=dh_kept)
+                np.multiply(dc, dropped[s], out=dc_kept)
+                dh *= keep[s]
+                dc *= keep[s]
+            blocks = dz_all[j]
+            np.multiply(dh_row, by_dh[j], out=blocks[:, 3:])
+            dc += blocks[:, 4]
+            np.multiply(dc_row, by_dc[j], out=blocks[:, :3])
+            dz = blocks[:, :4].reshape(b, w)
+            if g_hit[s]:
+                dz += deriv[j]
+            dc *= f[j]
+            np.matmul(dz, kernel_t, out=dh)
+            if mask is not None:
+                dh += dh_kept
+                dc += dc_kept
+        dz_all = dz_all[:, :, :4].reshape(m, b, w)  # a view: rows of stride 5u
+        # the hidden state before each step of the block
+        if start == 0:
+            dkernel += h0.T @ dz_all[0]
+            if m > 1:
+                dkernel += hs[:end - 1].reshape(-1, u).T @ dz_all[1:].reshape(-1, w)
+        else:
+            dkernel += hs[start - 1:end - 1].reshape(-1, u).T @ dz_all.reshape(-1, w)
+        if go_backwards:
+            np.copyto(dxw[:, t - end:t - start], dz_all[::-1].swapaxes(0, 1))
+        else:
+            np.copyto(dxw[:, start:end], dz_all.swapaxes(0, 1))
+    return dxw, dh, dc, dkernel
 
 
 def gru_sequence(xw, h0, kernel, bias, mask=None, *, reset_after, go_backwards):
+    # time-major buffers written in place, as lstm_sequence
     b, t, w = xw.shape
     u = w // 3
     dt = xw.dtype
     scale = np.ones(w, dt)
     scale[:2 * u] = 0.5  # z and r are sigmoids: 0.5 + 0.5*tanh(x/2)
-    xws = xw * scale
+    gates = _time_major(xw, go_backwards, scale)  # the scaled pre-activations, then gates
     if reset_after:
         ks = kernel * scale
         bs = bias * scale
+        hu = np.empty((b, w), dt)
     else:
         ks = kernel[:, :2 * u] * 0.5
         kh = kernel[:, 2 * u:]
-    hs = np.empty((b, t, u), dt)
-    gates = np.empty((b, t, w), dt)
-    aux = np.empty((b, t, u), dt)
-    keep = None if mask is None else (mask != 0)
+        hu = np.empty((b, 2 * u), dt)
+    hs = np.empty((t, b, u), dt)
+    aux = np.empty((t, b, u), dt)
+    tmp = np.empty((b, u), dt)
+    if mask is not None:
+        _, dropped = _rnn_keep(mask, go_backwards)
     h = h0
     for s in range(t):
-        k = _rnn_time_index(s, t, go_backwards)
-        x = xws[:, k]
-        hu = h @ ks
+        z = gates[s]
+        np.matmul(h, ks, out=hu)
         if reset_after:
             hu += bs
-        zr = hu[:, :2 * u]
-        zr += x[:, :2 * u]
+        zr = z[:, :2 * u]
+        zr += hu[:, :2 * u]
         np.tanh(zr, out=zr)
         zr *= 0.5
         zr += 0.5
-        r = zr[:, u:]
+        r = z[:, u:2 * u]
+        hh = z[:, 2 * u:]
+        a = aux[s]
         if reset_after:
-            aux[:, s] = hu[:, 2 * u:]
-            hh = r * hu[:, 2 * u:]
+            np.copyto(a, hu[:, 2 * u:])
+            np.multiply(r, a, out=tmp)
         else:
-            rh = r * h
-            aux[:, s] = rh
-            hh = rh @ kh
-        hh += x[:, 2 * u:]
+            np.multiply(r, h, out=a)
+            np.matmul(a, kh, out=tmp)
+        hh += tmp
         np.tanh(hh, out=hh)
-        gates[:, s, :2 * u] = zr
-        gates[:, s, 2 * u:] = hh
-        h_new = h - hh
-        h_new *= zr[:, :u]
+        h_new = hs[s]
+        np.subtract(h, hh, out=h_new)
+        h_new *= z[:, :u]
         h_new += hh
-        if keep is not None:
-            h_new = np.where(keep[:, k:k + 1], h_new, h)
-        hs[:, s] = h_new
+        if mask is not None:
+            np.copyto(h_new, h, where=dropped[s])
         h = h_new
-    return hs, gates, aux
+    return hs.swapaxes(0, 1), gates.swapaxes(0, 1), aux.swapaxes(0, 1)
 
 
 def gru_sequence_grad(h0, kernel, hs, gates, aux, ghs, ggates, gaux, mask=None, *,
                       reset_after, go_backwards):
+    if not reset_after:
+        return _gru_sequence_grad_stepwise(h0, kernel, hs, gates, aux, ghs, ggates, gaux, mask,
+                                           reset_after=False, go_backwards=go_backwards)
+    b, t, u = hs.shape
+    w = 3 * u
+    dt = hs.dtype
+    hs, gates, aux = hs.swapaxes(0, 1), gates.swapaxes(0, 1), aux.swapaxes(0, 1)
+    h_hit, g_hit, a_hit = _rnn_hits(ghs), _rnn_hits(ggates), _rnn_hits(gaux)
+    if mask is not None:
+        keep, dropped = _rnn_keep(mask, go_backwards)
+        dh_kept = np.empty((b, u), dt)
+    kernel_t = np.ascontiguousarray(kernel.T)
+    dh = np.zeros((b, u), dt)
+    dh_row = dh[:, None]
+    tmp = np.empty((b, u), dt)
+    dxw = np.empty((b, t, w), dt)
+    dkernel = np.zeros((u, w), dt)
+    dbias = np.zeros(w, dt)
+    # A step, with dah the cotangent of the candidate's pre-activation and dhuh that of
+    # h@U_h + b_h: [dah, dz] = dh*(a_hh, a_z); [dr, dhuh] = dah*(aux*r', r);
+    # dh = dh*z + [dz, dr, dhuh] @ kernel.T. Blocks are laid out [dah, dz, dr, dhuh] so that
+    # each product is one broadcast multiply and the GEMM reads three adjacent blocks; the
+    # factors are computed for a block of steps at once, as in lstm_sequence_grad.
+    n = min(t, _RNN_BLOCK)
+    deriv_buffer = np.empty((n, b, w), dt)
+    by_dh_buffer = np.empty((n, b, 2, u), dt)
+    by_dah_buffer = np.empty((n, b, 2, u), dt)
+    dz_buffer = np.empty((n, b, 4, u), dt)
+    for end in range(t, 0, -n):
+        start = max(end - n, 0)
+        m = end - start
+        block = gates[start:end]
+        z, r, hh = (block[:, :, k * u:(k + 1) * u] for k in range(3))
+        deriv = deriv_buffer[:m]
+        np.subtract(1, block, out=deriv)
+        deriv *= block  # sigmoid' of z and r
+        d_hh = deriv[:, :, 2 * u:]
+        np.multiply(hh, hh, out=d_hh)
+        np.subtract(1, d_hh, out=d_hh)  # tanh' of the candidate
+        by_dh = by_dh_buffer[:m]
+        np.subtract(1, z, out=by_dh[:, :, 0])
+        by_dh[:, :, 0] *= d_hh
+        a_z = by_dh[:, :, 1]
+        if start == 0:
+            np.subtract(h0, hh[0], out=a_z[0])
+            np.subtract(hs[:end - 1], hh[1:], out=a_z[1:])
+        else:
+            np.subtract(hs[start - 1:end - 1], hh, out=a_z)
+        a_z *= deriv[:, :, :u]
+        by_dah = by_dah_buffer[:m]
+        np.multiply(aux[start:end], deriv[:, :, u:2 * u], out=by_dah[:, :, 0])
+        np.copyto(by_dah[:, :, 1], r)
+        if any(g_hit[start:end]):
+            deriv *= ggates[:, start:end].swapaxes(0, 1)
+        dz_all = dz_buffer[:m]
+        for s in range(end - 1, start - 1, -1):
+            j = s - start
+            if h_hit[s]:
+                dh += ghs[:, s]
+            if mask is not None:
+                # a masked step passes the state cotangent straight to the previous step
+                np.multiply(dh, dropped[s], out=dh_kept)
+                dh *= keep[s]
+            blocks = dz_all[j]
+            np.multiply(dh_row, by_dh[j], out=blocks[:, :2])
+            if g_hit[s]:
+                blocks[:, 0] += deriv[j, :, 2 * u:]
+                blocks[:, 1] += deriv[j, :, :u]
+            np.multiply(blocks[:, :1], by_dah[j], out=blocks[:, 2:])
+            if g_hit[s]:
+                blocks[:, 2] += deriv[j, :, u:2 * u]
+            if a_hit[s]:
+                blocks[:, 3] += gaux[:, s]
+            np.matmul(blocks[:, 1:].reshape(b, w), kernel_t, out=tmp)
+            dh *= z[j]
+            dh += tmp
+            if mask is not None:
+                dh += dh_kept
+        dzrh = dz_all[:, :, 1:].reshape(m, b, w)  # [dz, dr, dhuh]: a view, rows of stride 4u
+        if start == 0:
+            dkernel += h0.T @ dzrh[0]
+            if m > 1:
+                dkernel += hs[:end - 1].reshape(-1, u).T @ dzrh[1:].reshape(-1, w)
+        else:
+            dkernel += hs[start - 1:end - 1].reshape(-1, u).T @ dzrh.reshape(-1, w)
+        dbias += dzrh.reshape(-1, w).sum(axis=0)
+        where = slice(t - end, t - start) if go_backwards else slice(start, end)
+        order = slice(None, None, -1) if go_backwards else slice(None)
+        np.copyto(dxw[:, where, :2 * u],
+                  dz_all[order, :, 1:3].reshape(m, b, 2 * u).swapaxes(0, 1))
+        np.copyto(dxw[:, where, 2 * u:], dz_all[order, :, 0].swapaxes(0, 1))
+    return dxw, dh, dkernel, dbias
+
+
+def _gru_sequence_grad_stepwise(h0, kernel, hs, gates, aux, ghs, ggates, gaux, mask, *,
+                                reset_after, go_backwards):
+    """gru_sequence_grad one step at a time (reset before the recurrent matmul needs a
+    second GEMM per step that depends on the first)."""
     b, t, u = hs.shape
     w = 3 * u
     dt = hs.dtype

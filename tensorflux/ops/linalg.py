@@ -57,6 +57,20 @@ def _matmul_rule(a, b, transpose_a, transpose_b):
 def _matmul_vjp(g, a, b, out, transpose_a, transpose_b):
     # With A = op(a), B = op(b): dA = g B^H, dB = A^H g; then undo each op. Broadcast batch
     # dims come back with the broadcast shape; the walker sums them to each input's shape.
+    sa = tuple(a.shape)
+    if len(sa) > 2 and len(tuple(b.shape)) == 2 and not transpose_a and sa[-1] is not None \
+            and tuple(g.shape)[-1] is not None:
+        # rows (of any batch shape) times one matrix, as in Dense or an RNN's input
+        # projection: the matrix's cotangent is one GEMM over all rows, not a batched
+        # product summed over the batch afterwards
+        rows = array.reshape(a, [-1, sa[-1]])
+        g_rows = array.reshape(g, [-1, tuple(g.shape)[-1]])
+        ga = matmul(g, b, transpose_b=not transpose_b)
+        gb = (matmul(g_rows, rows, transpose_a=True) if transpose_b
+              else matmul(rows, g_rows, transpose_a=True))
+        if a.dtype.is_complex:
+            ga, gb = math.conj(ga), math.conj(gb)
+        return ga, gb
     if transpose_a:
         ga = matmul(b, g, transpose_a=transpose_b, transpose_b=True)
     else:
