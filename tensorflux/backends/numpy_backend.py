@@ -192,7 +192,32 @@ bitwise_not = np.invert
 is_nan = np.isnan
 is_finite = np.isfinite
 is_inf = np.isinf
-select = np.where
+# Same-size unsigned integers to select 2/4/8-byte values through, bit for bit.
+_SELECT_BITS = {2: np.uint16, 4: np.uint32, 8: np.uint64}
+# Below this many elements np.where is as fast as the extra passes of the bitwise select.
+_SELECT_BITWISE_MIN = 4096
+
+
+def select(condition, x, y):
+    """x where condition else y, broadcasting. np.where branches per element, which costs
+    ~10x a plain ufunc pass on unpredictable masks (e.g. a ReLU gradient); large selects
+    between values of one numeric dtype are done branch-free on the values' bits instead:
+    y ^ ((x ^ y) & m) with m all ones where the condition holds. It copies the bits, so
+    NaN payloads, -0.0 and infinities come through exactly as np.where gives them."""
+    bits = _SELECT_BITS.get(x.dtype.itemsize)
+    if (bits is None or x.dtype != y.dtype or x.dtype.kind not in "fiuc"
+            or condition.dtype != np.bool_ or not condition.ndim
+            or max(condition.size, x.size, y.size) < _SELECT_BITWISE_MIN):
+        return np.where(condition, x, y)
+    mask = condition.astype(bits)
+    np.negative(mask, out=mask)  # 0 or all ones (unsigned negation wraps)
+    x_bits, y_bits = x.view(bits), y.view(bits)
+    # The mask's buffer takes the result when it has the broadcast shape (the usual case).
+    out = mask if _fits(mask.shape, (x_bits, y_bits)) else None
+    if not y.ndim and not y_bits.item():  # y is +0 (all bits clear): x & m
+        return np.bitwise_and(mask, x_bits, out=out).view(x.dtype)
+    out = np.bitwise_and(mask, np.bitwise_xor(x_bits, y_bits), out=out)  # y ^ ((x ^ y) & m)
+    return np.bitwise_xor(out, y_bits, out=out).view(x.dtype)
 
 
 def string_join(x, y):
@@ -690,6 +715,12 @@ def _nn_im2col(x, filter_hwc, strides, padding, dilations):
     pads, (ho, wo) = _nn_geometry((h, wd), (kh, kw), strides, padding, dilations)
     cols = _nn_windows(_nn_pad(x, pads), (kh, kw), strides, dilations, (ho, wo))
     groups = c // cg
+    if c == 1:
+        # One channel: copy tap by tap, (kh*kw, n*ho*wo), and hand back its transpose (a
+        # BLAS flag). Each tap reads whole image rows; the window-major copy would move
+        # kw-float runs (4x slower for a 3x3 filter).
+        taps = np.ascontiguousarray(cols.transpose(3, 4, 5, 0, 1, 2))
+        return taps.reshape(kh * kw, n * ho * wo).T, groups, (ho, wo)
     if groups == 1:
         return np.ascontiguousarray(cols).reshape(n * ho * wo, kh * kw * cg), groups, (ho, wo)
     cols_g = np.moveaxis(cols.reshape(n, ho, wo, kh, kw, groups, cg), 5, 0)
@@ -751,9 +782,16 @@ def conv2d_backprop_input(filters, grad, input_shape, strides, padding, dilation
         raise ValueError(f"the input shape {tuple(input_shape)} would give an output of "
                          f"spatial size {(ho, wo)}, but the gradient has shape {grad.shape}")
     groups = c // cg
-    if groups == 1:
+    if groups == 1 and cg == 1:
         g2d = np.ascontiguousarray(g).reshape(n * ho * wo, o)
-        cols = np.matmul(g2d, w.reshape(kh * kw * cg, o).T).reshape(n, ho, wo, kh, kw, c)
+        cols = np.matmul(g2d, w.reshape(kh * kw, o).T).reshape(n, ho, wo, kh, kw, c)
+    elif groups == 1:
+        # One batched GEMM with a (kh*kw, o, c) stack of filter taps: each tap's columns come
+        # out as one contiguous block, so the scatter below adds whole (wo, c) rows; the
+        # (n*ho*wo, kh*kw*c) product would interleave the taps and add 32-float runs.
+        g2d = np.ascontiguousarray(g).reshape(1, n * ho * wo, o)
+        taps = np.swapaxes(w.reshape(kh * kw, cg, o), 1, 2)
+        cols = np.matmul(g2d, taps).reshape(kh, kw, n, ho, wo, c).transpose(2, 3, 4, 0, 1, 5)
     else:
         og = o // groups
         g_g = np.moveaxis(g.reshape(n * ho * wo, groups, og), 1, 0)
@@ -822,10 +860,62 @@ def max_pool2d(x, ksize, strides, padding, data_format):
     return _nn_from_nhwc(_nn_pool_max(x, ksize, strides, padding, data_format)[4], data_format)
 
 
+def _nn_finite(a):
+    """Whether a float array holds no inf/NaN, from one sum (an overflow to inf only sends
+    the caller down its general path)."""
+    return a.dtype.kind != "f" or bool(np.isfinite(np.add.reduce(a, axis=None)))
+
+
+# Kernels that make several passes over a batch go through it in slices of about this many
+# input bytes, so that a slice and its temporaries stay in cache between the passes.
+_NN_SLICE_BYTES = 1 << 19
+
+
+def _nn_batch_slices(x):
+    step = max(1, _NN_SLICE_BYTES // max(1, x[:1].nbytes))
+    return [slice(start, start + step) for start in range(0, x.shape[0], step)]
+
+
+def _nn_pool_2x2_grad(xp, g, out):
+    """max_pool2d_grad for 2x2 windows at stride 2, or None where x or g is not finite.
+
+    A tournament gives each window's first maximum in row-major order: the left element of
+    each row pair wins unless the right one is greater, then the top row unless the bottom
+    row's maximum is greater. This reads each window once through four strided views instead
+    of the general path's per-offset compare / mask / scatter passes."""
+    if not _nn_finite(g):
+        return None  # inf * 0 below would make NaN: the general path selects instead
+    tiled = all(2 * o == s for o, s in zip(out, xp.shape[1:3]))
+    dxp = (np.empty if tiled else np.zeros)(xp.shape, g.dtype)
+    i00, i01, i10, i11 = _nn_offsets((2, 2), (2, 2), out)
+    for rows in _nn_batch_slices(xp):
+        x_rows, g_rows, d_rows = xp[rows], g[rows], dxp[rows]
+        v00, v01, v10, v11 = x_rows[i00], x_rows[i01], x_rows[i10], x_rows[i11]
+        top_max, bottom_max = np.maximum(v00, v01), np.maximum(v10, v11)
+        if not (_nn_finite(top_max) and _nn_finite(bottom_max)):
+            return None  # NaN windows follow the general path's rule
+        # Finite g times a 0/1 mask, and g minus that, route g exactly to one element each.
+        upper = np.multiply(g_rows, top_max >= bottom_max)
+        lower = np.subtract(g_rows, upper)
+        for row, (left, right), (a, b) in ((upper, (i00, i01), (v00, v01)),
+                                           (lower, (i10, i11), (v10, v11))):
+            np.multiply(row, a >= b, out=d_rows[left])
+            np.subtract(row, d_rows[left], out=d_rows[right])
+    return dxp
+
+
 def max_pool2d_grad(x, grad, ksize, strides, padding, data_format):
     """Routes each output's cotangent to the input element its window's max came from."""
-    xn, pads, out, xp, peak = _nn_pool_max(x, ksize, strides, padding, data_format)
     g = _nn_nhwc(grad, data_format)
+    if tuple(ksize) == (2, 2) and tuple(strides) == (2, 2):
+        xn = _nn_nhwc(x, data_format)
+        pads, out = _nn_geometry(xn.shape[1:3], ksize, strides, padding, (1, 1))
+        dxp = _nn_pool_2x2_grad(_nn_pad(xn, pads, _nn_lowest(x.dtype)), g, out)
+        if dxp is not None:
+            (pt, _), (pl, _) = pads
+            n, h, w, c = xn.shape
+            return _nn_from_nhwc(dxp[:, pt:pt + h, pl:pl + w, :], data_format)
+    xn, pads, out, xp, peak = _nn_pool_max(x, ksize, strides, padding, data_format)
     dxp = np.zeros(xp.shape, g.dtype)
     # g * mask is a branch-free pass (a masked select on random masks is ~20x slower); it
     # is exact unless g holds inf/NaN (inf * 0 = NaN), where the select is used instead.
