@@ -709,7 +709,9 @@ def _nn_padded_shape(n, in_hw, pads, c):
 
 def _nn_im2col(x, filter_hwc, strides, padding, dilations):
     """The windows of NHWC `x` under an (kh, kw, cg) filter as GEMM rows: (n*ho*wo, kh*kw*cg)
-    for one group, else (groups, n*ho*wo, kh*kw*cg); with the group count and (ho, wo)."""
+    for one group, else (groups, n*ho*wo, kh*kw*cg); with the group count and (ho, wo).
+    For one group of several channels the rows are a strided view: _nn_row_slices copies
+    them."""
     kh, kw, cg = filter_hwc
     n, h, wd, c = x.shape
     pads, (ho, wo) = _nn_geometry((h, wd), (kh, kw), strides, padding, dilations)
@@ -722,9 +724,30 @@ def _nn_im2col(x, filter_hwc, strides, padding, dilations):
         taps = np.ascontiguousarray(cols.transpose(3, 4, 5, 0, 1, 2))
         return taps.reshape(kh * kw, n * ho * wo).T, groups, (ho, wo)
     if groups == 1:
-        return np.ascontiguousarray(cols).reshape(n * ho * wo, kh * kw * cg), groups, (ho, wo)
+        return cols, groups, (ho, wo)
     cols_g = np.moveaxis(cols.reshape(n, ho, wo, kh, kw, groups, cg), 5, 0)
     return cols_g.reshape(groups, n * ho * wo, kh * kw * cg), groups, (ho, wo)
+
+
+# The im2col copy is made this many bytes at a time, into one buffer, so that each part is
+# still in cache when its GEMM reads it (not written out to memory and read back).
+_NN_COLS_BYTES = 1 << 22
+
+
+def _nn_row_slices(windows):
+    """(batch slice, its contiguous GEMM rows (m*ho*wo, kh*kw*c)) over an im2col window view
+    (n, ho, wo, kh, kw, c), a few images at a time."""
+    n = windows.shape[0]
+    depth = windows.shape[3] * windows.shape[4] * windows.shape[5]
+    step = max(1, _NN_COLS_BYTES // max(1, windows[:1].size * windows.itemsize))
+    if step >= n:
+        yield slice(None), np.ascontiguousarray(windows).reshape(-1, depth)
+        return
+    buffer = np.empty((step,) + windows.shape[1:], windows.dtype)
+    for start in range(0, n, step):
+        part = buffer[:min(step, n - start)]
+        np.copyto(part, windows[start:start + step])
+        yield slice(start, start + step), part.reshape(-1, depth)
 
 
 @_quiet
@@ -737,10 +760,15 @@ def conv2d(x, filters, strides, padding, dilations, data_format):
     kh, kw, cg, o = w.shape
     n = x.shape[0]
     cols_g, groups, (ho, wo) = _nn_im2col(x, (kh, kw, cg), strides, padding, dilations)
-    if groups == 1:
-        # One contiguous im2col copy and one 2-D GEMM (tensordot would transpose and copy
-        # the strided view again, and its internal reshapes cost as much as the GEMM).
-        out = np.matmul(cols_g, w.reshape(kh * kw * cg, o)).reshape(n, ho, wo, o)
+    if groups == 1 and cg == 1:
+        out = np.matmul(cols_g, w.reshape(kh * kw, o)).reshape(n, ho, wo, o)
+    elif groups == 1:
+        # Contiguous im2col parts and 2-D GEMMs (tensordot would transpose and copy the
+        # strided view again, and its internal reshapes cost as much as the GEMM).
+        w2d = w.reshape(kh * kw * cg, o)
+        out = np.empty((n, ho, wo, o), np.result_type(x.dtype, w.dtype))
+        for rows, cols in _nn_row_slices(cols_g):
+            np.matmul(cols, w2d, out=out[rows].reshape(-1, o))
     else:
         og = o // groups
         w_g = np.moveaxis(w.reshape(kh, kw, cg, groups, og), 3, 0).reshape(groups, -1, og)
@@ -757,9 +785,15 @@ def conv2d_backprop_filter(x, grad, filter_shape, strides, padding, dilations, d
     kh, kw, cg, o = filter_shape
     n = x.shape[0]
     cols_g, groups, (ho, wo) = _nn_im2col(x, (kh, kw, cg), strides, padding, dilations)
-    if groups == 1:
+    if groups == 1 and cg == 1:
         g2d = np.ascontiguousarray(g).reshape(n * ho * wo, o)
         out = np.matmul(cols_g.T, g2d).reshape(kh, kw, cg, o)  # .T: a BLAS flag, no copy
+    elif groups == 1:
+        out = None
+        for rows, cols in _nn_row_slices(cols_g):
+            part = np.matmul(cols.T, np.ascontiguousarray(g[rows]).reshape(-1, o))
+            out = part if out is None else np.add(out, part, out=out)
+        out = out.reshape(kh, kw, cg, o)
     else:
         og = o // groups
         g_g = np.moveaxis(g.reshape(n * ho * wo, groups, og), 1, 0)
