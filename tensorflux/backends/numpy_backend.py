@@ -1,5 +1,6 @@
 """The CPU backend: every kernel of backends.KERNELS on NumPy arrays."""
 
+import math
 import warnings
 
 import numpy as np
@@ -1391,6 +1392,10 @@ def _fused_compile(program, n_inputs):
     code = compile("\n".join(lines), f"<fused_elementwise {len(program)} ops>", "exec")
     exec(code, env)  # noqa: S102 - our own generated source, built from kernel names only
     fused = env["fused"]
+    # Worth running by row blocks (see _fused_by_rows) when an intermediate is as wide as
+    # the result: that temporary is what would go out to memory and back.
+    fused.by_rows = any(dtype.itemsize >= program[-1][3].itemsize for _, _, _, dtype in
+                        program[:-1])
     if len(_FUSED_COMPILED) > 4096:
         _FUSED_COMPILED.clear()
     _FUSED_COMPILED[id(program)] = (program, fused)
@@ -1430,7 +1435,54 @@ def fused_elementwise(*inputs, program, out=None):
     entry = _FUSED_COMPILED.get(id(program))
     fused = entry[1] if entry is not None and entry[0] is program else \
         _fused_compile(program, len(inputs))
+    if fused.by_rows:
+        result = _fused_by_rows(fused, inputs, out)
+        if result is not None:
+            return result
     return fused(*inputs, out=out)
+
+
+# A fused program over a large result (at least 8 blocks) runs on row blocks of about this
+# many bytes (counting 8 per element), so that each instruction's temporary is still in cache
+# for the next one; below that the per-block calls cost more than they save.
+_FUSED_BLOCK_BYTES = 1 << 20
+
+
+def _fused_by_rows(fused, inputs, out):
+    """`fused` over blocks of the leading axis (inputs without that axis are broadcast
+    whole), into one result; None where that does not apply (small or rank-0 results).
+    Elementwise instructions give the same values block by block."""
+    shapes = [np.shape(a) for a in inputs]
+    try:
+        full = np.broadcast_shapes(*shapes)
+    except ValueError:
+        return None  # the whole-array call reports it
+    if not full:
+        return None
+    lead = full[0]
+    row_bytes = 8 * max(1, math.prod(full[1:]))
+    step = max(1, _FUSED_BLOCK_BYTES // row_bytes)
+    if 8 * step >= lead:
+        return None
+    rows = [len(s) == len(full) and s[0] == lead for s in shapes]
+    result = None
+    for start in range(0, lead, step):
+        block = slice(start, start + step)
+        args = [a[block] if r else a for a, r in zip(inputs, rows)]
+        if result is None:
+            first = fused(*args)
+            if first.shape != (min(step, lead),) + full[1:]:
+                return None  # not a plain broadcast of the inputs: run it whole
+            reuse = (out is not None and out.shape == full and out.dtype == first.dtype
+                     and out.flags.c_contiguous)
+            result = out if reuse else np.empty(full, first.dtype)
+            result[block] = first
+            continue
+        target = result[block]
+        value = fused(*args, out=target)
+        if value is not target:
+            target[...] = value
+    return result
 
 
 # ---- rnn (helper)
