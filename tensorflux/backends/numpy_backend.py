@@ -569,7 +569,18 @@ def _nn_upcast(x):
 
 
 def relu(x):
-    return np.maximum(x, np.zeros((), x.dtype))
+    zero = np.zeros((), x.dtype)
+    if x.size < 4096 or not x.flags.c_contiguous:
+        return np.maximum(x, zero)
+    # np.maximum against a scalar runs a slower loop than against a contiguous row: take
+    # the max with a row of zeros over 1024-wide rows of the flat values, then the tail.
+    row = np.zeros(1024, x.dtype)
+    out = np.empty(x.shape, x.dtype)
+    flat, flat_out = x.reshape(-1), out.reshape(-1)
+    body = flat.size - flat.size % row.size
+    np.maximum(flat[:body].reshape(-1, row.size), row, out=flat_out[:body].reshape(-1, row.size))
+    np.maximum(flat[body:], zero, out=flat_out[body:])
+    return out
 
 
 def relu6(x):
