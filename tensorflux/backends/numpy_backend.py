@@ -878,13 +878,15 @@ def _nn_pool_max(x, ksize, strides, padding, data_format):
     n, h, w, c = xn.shape
     pads, out = _nn_geometry((h, w), ksize, strides, padding, (1, 1))
     xp = _nn_pad(xn, pads, _nn_lowest(x.dtype))
-    peak = None
+    first = peak = None
     for index in _nn_offsets(ksize, strides, out):
-        if peak is None:
-            peak = xp[index].copy()
+        if first is None:
+            first = xp[index]
+        elif peak is None:  # the first maximum allocates: no copy of the first view
+            peak = np.maximum(first, xp[index])
         else:
             np.maximum(peak, xp[index], out=peak)
-    return xn, pads, out, xp, peak
+    return xn, pads, out, xp, first.copy() if peak is None else peak
 
 
 def _nn_first_max(xp, peak, ksize, strides, out):
