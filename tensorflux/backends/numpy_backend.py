@@ -934,7 +934,8 @@ def _nn_batch_slices(x):
 
 
 def _nn_pool_2x2_grad(xp, g, out):
-    """max_pool2d_grad for 2x2 windows at stride 2, or None where x or g is not finite.
+    """max_pool2d_grad for 2x2 windows at stride 2 that tile xp, or None where x or g is not
+    finite.
 
     A tournament gives each window's first maximum in row-major order: the left element of
     each row pair wins unless the right one is greater, then the top row unless the bottom
@@ -942,8 +943,7 @@ def _nn_pool_2x2_grad(xp, g, out):
     of the general path's per-offset compare / mask / scatter passes."""
     if not _nn_finite(g):
         return None  # inf * 0 below would make NaN: the general path selects instead
-    tiled = all(2 * o == s for o, s in zip(out, xp.shape[1:3]))
-    dxp = (np.empty if tiled else np.zeros)(xp.shape, g.dtype)
+    dxp = np.empty(xp.shape, g.dtype)  # the windows tile xp: every element is written
     i00, i01, i10, i11 = _nn_offsets((2, 2), (2, 2), out)
     for rows in _nn_batch_slices(xp):
         x_rows, g_rows, d_rows = xp[rows], g[rows], dxp[rows]
@@ -967,7 +967,11 @@ def max_pool2d_grad(x, grad, ksize, strides, padding, data_format):
     if tuple(ksize) == (2, 2) and tuple(strides) == (2, 2):
         xn = _nn_nhwc(x, data_format)
         pads, out = _nn_geometry(xn.shape[1:3], ksize, strides, padding, (1, 1))
-        dxp = _nn_pool_2x2_grad(_nn_pad(xn, pads, _nn_lowest(x.dtype)), g, out)
+        xp = _nn_pad(xn, pads, _nn_lowest(x.dtype))
+        # Windows that tile the (padded) input only; with a leftover row or column the
+        # general path is as fast.
+        tiled = all(2 * o == size for o, size in zip(out, xp.shape[1:3]))
+        dxp = _nn_pool_2x2_grad(xp, g, out) if tiled else None
         if dxp is not None:
             (pt, _), (pl, _) = pads
             n, h, w, c = xn.shape

@@ -155,6 +155,32 @@ def test_max_pool_padding_never_wins_and_ties_go_to_the_first():
     assert grad == [1.0, 0.0, 0.0, 0.0]
 
 
+def _max_pool_2x2_gradient(x, g):
+    x = tf.constant(x)
+    with tf.GradientTape() as tape:
+        tape.watch(x)
+        y = nn.max_pool2d(x, 2, 2, "VALID")
+        total = tf.reduce_sum(y * tf.constant(g))
+    return tape.gradient(total, x).numpy()
+
+
+def test_max_pool_2x2_gradient_matches_the_general_path_on_ties_nan_and_inf():
+    # 2x2 windows that tile the input take their own path; one extra row (ignored by VALID
+    # pooling) sends the same windows down the general path, which must agree bit for bit.
+    rng = np.random.default_rng(3)
+    x = rng.integers(0, 3, (2, 4, 6, 3)).astype(np.float32)  # small integers: many ties
+    g = rng.standard_normal((2, 2, 3, 3)).astype(np.float32)
+    x_nan = x.copy()
+    x_nan[0, 0, 1, 0] = x_nan[0, 1, 0, 0] = np.nan  # the window's first NaN takes g
+    g_inf = g.copy()
+    g_inf[1, 1, 2, 2] = np.inf
+    for xs, gs in ((x, g), (x_nan, g), (x, g_inf), (-np.abs(x), g)):
+        extra = np.concatenate([xs, np.zeros_like(xs[:, :1])], axis=1)
+        general = _max_pool_2x2_gradient(extra, gs)[:, :4]
+        np.testing.assert_array_equal(_max_pool_2x2_gradient(xs, gs), general)
+    assert _max_pool_2x2_gradient(x_nan, g)[0, 0, 1, 0] == g[0, 0, 0, 0]
+
+
 def test_conv2d_nchw_matches_nhwc_and_grouped_matches_split():
     rng = np.random.default_rng(1)
     x = rng.standard_normal((2, 6, 5, 4))
