@@ -376,3 +376,19 @@ def test_conv1d_explicit_padding_follows_the_data_format():
     nwc = nn.conv1d(tf.constant(x.transpose(0, 2, 1)), w, 1, [[0, 0], [1, 2], [0, 0]])
     assert ncw.shape == tf.TensorShape([1, 2, 7])
     np.testing.assert_allclose(ncw.numpy(), nwc.numpy().transpose(0, 2, 1), rtol=1e-12)
+
+
+def test_large_relu_and_its_compiled_bias_add_are_bit_exact():
+    # Large ReLUs take the max against a zero row (with a tail), and a compiled bias add +
+    # ReLU runs by row blocks: both give np.maximum's bits (NaN, -0.0, -inf included).
+    rng = np.random.default_rng(6)
+    x = rng.standard_normal((48, 13, 13, 8)).astype(np.float32)  # 64896: 1024-rows + tail
+    x.reshape(-1)[:4] = [np.nan, -0.0, -np.inf, np.inf]
+    b = rng.standard_normal(8).astype(np.float32)
+    assert nn.relu(tf.constant(x)).numpy().tobytes() == np.maximum(x, 0).tobytes()
+    fused = tf.function(lambda t, u: nn.relu(t + u))
+    assert fused(tf.constant(x), tf.constant(b)).numpy().tobytes() == np.maximum(x + b,
+                                                                                  0).tobytes()
+    big = rng.standard_normal((96, 26, 26, 32)).astype(np.float32)  # large enough for blocks
+    got = fused(tf.constant(big), tf.constant(b.repeat(4)))
+    assert got.numpy().tobytes() == np.maximum(big + b.repeat(4), 0).tobytes()
