@@ -1,6 +1,7 @@
 """The CPU backend: every kernel of backends.KERNELS on NumPy arrays."""
 
 import itertools
+import math
 import warnings
 
 import numpy as np
@@ -11,6 +12,15 @@ name = "numpy"
 
 # NumPy warns on 1/0, log(0), inf-inf...; TensorFlow returns inf/nan silently, and so do we.
 warnings.filterwarnings("ignore", category=RuntimeWarning, module=r"tensorflux(\.|$)")
+
+# glibc gives freed heap memory back to the OS once the free space at the heap's top passes a
+# trim threshold, which it raises (with the mmap threshold) to the size of the largest block
+# it has mmapped and then freed, up to 32 MiB (mallopt(3), M_MMAP_THRESHOLD). With the
+# default thresholds every training step returns its activations' memory and faults it in
+# again: ~3000 page faults and 5-9 ms of system time per step of the MNIST convnet (W2).
+# One untouched 31 MiB block, allocated and freed here, raises both thresholds once for the
+# process (freed memory up to 62 MiB stays with it); elsewhere it only costs two calls.
+np.empty(31 << 20, np.uint8)
 
 _NATIVE = {d: np.dtype(d.name) for d in dtypes._ALL if d.name not in ("bfloat16", "string")}
 _NATIVE[dtypes.string] = np.dtype(object)
@@ -193,7 +203,32 @@ bitwise_not = np.invert
 is_nan = np.isnan
 is_finite = np.isfinite
 is_inf = np.isinf
-select = np.where
+# Same-size unsigned integers to select 2/4/8-byte values through, bit for bit.
+_SELECT_BITS = {2: np.uint16, 4: np.uint32, 8: np.uint64}
+# Below this many elements np.where is as fast as the extra passes of the bitwise select.
+_SELECT_BITWISE_MIN = 4096
+
+
+def select(condition, x, y):
+    """x where condition else y, broadcasting. np.where branches per element, which costs
+    ~10x a plain ufunc pass on unpredictable masks (e.g. a ReLU gradient); large selects
+    between values of one numeric dtype are done branch-free on the values' bits instead:
+    y ^ ((x ^ y) & m) with m all ones where the condition holds. It copies the bits, so
+    NaN payloads, -0.0 and infinities come through exactly as np.where gives them."""
+    bits = _SELECT_BITS.get(x.dtype.itemsize)
+    if (bits is None or x.dtype != y.dtype or x.dtype.kind not in "fiuc"
+            or condition.dtype != np.bool_ or not condition.ndim
+            or max(condition.size, x.size, y.size) < _SELECT_BITWISE_MIN):
+        return np.where(condition, x, y)
+    mask = condition.astype(bits)
+    np.negative(mask, out=mask)  # 0 or all ones (unsigned negation wraps)
+    x_bits, y_bits = x.view(bits), y.view(bits)
+    # The mask's buffer takes the result when it has the broadcast shape (the usual case).
+    out = mask if _fits(mask.shape, (x_bits, y_bits)) else None
+    if not y.ndim and not y_bits.item():  # y is +0 (all bits clear): x & m
+        return np.bitwise_and(mask, x_bits, out=out).view(x.dtype)
+    out = np.bitwise_and(mask, np.bitwise_xor(x_bits, y_bits), out=out)  # y ^ ((x ^ y) & m)
+    return np.bitwise_xor(out, y_bits, out=out).view(x.dtype)
 
 
 def string_join(x, y):
@@ -561,7 +596,18 @@ def _nn_upcast(x):
 
 
 def relu(x):
-    return np.maximum(x, np.zeros((), x.dtype))
+    zero = np.zeros((), x.dtype)
+    if x.size < 4096 or not x.flags.c_contiguous:
+        return np.maximum(x, zero)
+    # np.maximum against a scalar runs a slower loop than against a contiguous row: take
+    # the max with a row of zeros over 1024-wide rows of the flat values, then the tail.
+    row = np.zeros(1024, x.dtype)
+    out = np.empty(x.shape, x.dtype)
+    flat, flat_out = x.reshape(-1), out.reshape(-1)
+    body = flat.size - flat.size % row.size
+    np.maximum(flat[:body].reshape(-1, row.size), row, out=flat_out[:body].reshape(-1, row.size))
+    np.maximum(flat[body:], zero, out=flat_out[body:])
+    return out
 
 
 def relu6(x):
@@ -702,16 +748,45 @@ def _nn_padded_shape(n, in_hw, pads, c):
 
 def _nn_im2col(x, filter_hwc, strides, padding, dilations):
     """The windows of NHWC `x` under an (kh, kw, cg) filter as GEMM rows: (n*ho*wo, kh*kw*cg)
-    for one group, else (groups, n*ho*wo, kh*kw*cg); with the group count and (ho, wo)."""
+    for one group, else (groups, n*ho*wo, kh*kw*cg); with the group count and (ho, wo).
+    For one group of several channels the rows are a strided view: _nn_row_slices copies
+    them."""
     kh, kw, cg = filter_hwc
     n, h, wd, c = x.shape
     pads, (ho, wo) = _nn_geometry((h, wd), (kh, kw), strides, padding, dilations)
     cols = _nn_windows(_nn_pad(x, pads), (kh, kw), strides, dilations, (ho, wo))
     groups = c // cg
+    if c == 1:
+        # One channel: copy tap by tap, (kh*kw, n*ho*wo), and hand back its transpose (a
+        # BLAS flag). Each tap reads whole image rows; the window-major copy would move
+        # kw-float runs (4x slower for a 3x3 filter).
+        taps = np.ascontiguousarray(cols.transpose(3, 4, 5, 0, 1, 2))
+        return taps.reshape(kh * kw, n * ho * wo).T, groups, (ho, wo)
     if groups == 1:
-        return np.ascontiguousarray(cols).reshape(n * ho * wo, kh * kw * cg), groups, (ho, wo)
+        return cols, groups, (ho, wo)
     cols_g = np.moveaxis(cols.reshape(n, ho, wo, kh, kw, groups, cg), 5, 0)
     return cols_g.reshape(groups, n * ho * wo, kh * kw * cg), groups, (ho, wo)
+
+
+# The im2col copy is made this many bytes at a time, into one buffer, so that each part is
+# still in cache when its GEMM reads it (not written out to memory and read back).
+_NN_COLS_BYTES = 1 << 22
+
+
+def _nn_row_slices(windows):
+    """(batch slice, its contiguous GEMM rows (m*ho*wo, kh*kw*c)) over an im2col window view
+    (n, ho, wo, kh, kw, c), a few images at a time."""
+    n = windows.shape[0]
+    depth = windows.shape[3] * windows.shape[4] * windows.shape[5]
+    step = max(1, _NN_COLS_BYTES // max(1, windows[:1].size * windows.itemsize))
+    if step >= n:
+        yield slice(None), np.ascontiguousarray(windows).reshape(-1, depth)
+        return
+    buffer = np.empty((step,) + windows.shape[1:], windows.dtype)
+    for start in range(0, n, step):
+        part = buffer[:min(step, n - start)]
+        np.copyto(part, windows[start:start + step])
+        yield slice(start, start + step), part.reshape(-1, depth)
 
 
 @_quiet
@@ -724,10 +799,15 @@ def conv2d(x, filters, strides, padding, dilations, data_format):
     kh, kw, cg, o = w.shape
     n = x.shape[0]
     cols_g, groups, (ho, wo) = _nn_im2col(x, (kh, kw, cg), strides, padding, dilations)
-    if groups == 1:
-        # One contiguous im2col copy and one 2-D GEMM (tensordot would transpose and copy
-        # the strided view again, and its internal reshapes cost as much as the GEMM).
-        out = np.matmul(cols_g, w.reshape(kh * kw * cg, o)).reshape(n, ho, wo, o)
+    if groups == 1 and cg == 1:
+        out = np.matmul(cols_g, w.reshape(kh * kw, o)).reshape(n, ho, wo, o)
+    elif groups == 1:
+        # Contiguous im2col parts and 2-D GEMMs (tensordot would transpose and copy the
+        # strided view again, and its internal reshapes cost as much as the GEMM).
+        w2d = w.reshape(kh * kw * cg, o)
+        out = np.empty((n, ho, wo, o), np.result_type(x.dtype, w.dtype))
+        for rows, cols in _nn_row_slices(cols_g):
+            np.matmul(cols, w2d, out=out[rows].reshape(-1, o))
     else:
         og = o // groups
         w_g = np.moveaxis(w.reshape(kh, kw, cg, groups, og), 3, 0).reshape(groups, -1, og)
@@ -744,9 +824,15 @@ def conv2d_backprop_filter(x, grad, filter_shape, strides, padding, dilations, d
     kh, kw, cg, o = filter_shape
     n = x.shape[0]
     cols_g, groups, (ho, wo) = _nn_im2col(x, (kh, kw, cg), strides, padding, dilations)
-    if groups == 1:
+    if groups == 1 and cg == 1:
         g2d = np.ascontiguousarray(g).reshape(n * ho * wo, o)
         out = np.matmul(cols_g.T, g2d).reshape(kh, kw, cg, o)  # .T: a BLAS flag, no copy
+    elif groups == 1:
+        out = None
+        for rows, cols in _nn_row_slices(cols_g):
+            part = np.matmul(cols.T, np.ascontiguousarray(g[rows]).reshape(-1, o))
+            out = part if out is None else np.add(out, part, out=out)
+        out = out.reshape(kh, kw, cg, o)
     else:
         og = o // groups
         g_g = np.moveaxis(g.reshape(n * ho * wo, groups, og), 1, 0)
@@ -769,9 +855,16 @@ def conv2d_backprop_input(filters, grad, input_shape, strides, padding, dilation
         raise ValueError(f"the input shape {tuple(input_shape)} would give an output of "
                          f"spatial size {(ho, wo)}, but the gradient has shape {grad.shape}")
     groups = c // cg
-    if groups == 1:
+    if groups == 1 and cg == 1:
         g2d = np.ascontiguousarray(g).reshape(n * ho * wo, o)
-        cols = np.matmul(g2d, w.reshape(kh * kw * cg, o).T).reshape(n, ho, wo, kh, kw, c)
+        cols = np.matmul(g2d, w.reshape(kh * kw, o).T).reshape(n, ho, wo, kh, kw, c)
+    elif groups == 1:
+        # One batched GEMM with a (kh*kw, o, c) stack of filter taps: each tap's columns come
+        # out as one contiguous block, so the scatter below adds whole (wo, c) rows; the
+        # (n*ho*wo, kh*kw*c) product would interleave the taps and add 32-float runs.
+        g2d = np.ascontiguousarray(g).reshape(1, n * ho * wo, o)
+        taps = np.swapaxes(w.reshape(kh * kw, cg, o), 1, 2)
+        cols = np.matmul(g2d, taps).reshape(kh, kw, n, ho, wo, c).transpose(2, 3, 4, 0, 1, 5)
     else:
         og = o // groups
         g_g = np.moveaxis(g.reshape(n * ho * wo, groups, og), 1, 0)
@@ -812,13 +905,15 @@ def _nn_pool_max(x, ksize, strides, padding, data_format):
     n, h, w, c = xn.shape
     pads, out = _nn_geometry((h, w), ksize, strides, padding, (1, 1))
     xp = _nn_pad(xn, pads, _nn_lowest(x.dtype))
-    peak = None
+    first = peak = None
     for index in _nn_offsets(ksize, strides, out):
-        if peak is None:
-            peak = xp[index].copy()
+        if first is None:
+            first = xp[index]
+        elif peak is None:  # the first maximum allocates: no copy of the first view
+            peak = np.maximum(first, xp[index])
         else:
             np.maximum(peak, xp[index], out=peak)
-    return xn, pads, out, xp, peak
+    return xn, pads, out, xp, first.copy() if peak is None else peak
 
 
 def _nn_first_max(xp, peak, ksize, strides, out):
@@ -840,10 +935,66 @@ def max_pool2d(x, ksize, strides, padding, data_format):
     return _nn_from_nhwc(_nn_pool_max(x, ksize, strides, padding, data_format)[4], data_format)
 
 
+def _nn_finite(a):
+    """Whether a float array holds no inf/NaN, from one sum (an overflow to inf only sends
+    the caller down its general path)."""
+    return a.dtype.kind != "f" or bool(np.isfinite(np.add.reduce(a, axis=None)))
+
+
+# Kernels that make several passes over a batch go through it in slices of about this many
+# input bytes, so that a slice and its temporaries stay in cache between the passes.
+_NN_SLICE_BYTES = 1 << 19
+
+
+def _nn_batch_slices(x):
+    step = max(1, _NN_SLICE_BYTES // max(1, x[:1].nbytes))
+    return [slice(start, start + step) for start in range(0, x.shape[0], step)]
+
+
+def _nn_pool_2x2_grad(xp, g, out):
+    """max_pool2d_grad for 2x2 windows at stride 2 that tile xp, or None where x or g is not
+    finite.
+
+    A tournament gives each window's first maximum in row-major order: the left element of
+    each row pair wins unless the right one is greater, then the top row unless the bottom
+    row's maximum is greater. This reads each window once through four strided views instead
+    of the general path's per-offset compare / mask / scatter passes."""
+    if not _nn_finite(g):
+        return None  # inf * 0 below would make NaN: the general path selects instead
+    dxp = np.empty(xp.shape, g.dtype)  # the windows tile xp: every element is written
+    i00, i01, i10, i11 = _nn_offsets((2, 2), (2, 2), out)
+    for rows in _nn_batch_slices(xp):
+        x_rows, g_rows, d_rows = xp[rows], g[rows], dxp[rows]
+        v00, v01, v10, v11 = x_rows[i00], x_rows[i01], x_rows[i10], x_rows[i11]
+        top_max, bottom_max = np.maximum(v00, v01), np.maximum(v10, v11)
+        if not (_nn_finite(top_max) and _nn_finite(bottom_max)):
+            return None  # NaN windows follow the general path's rule
+        # Finite g times a 0/1 mask, and g minus that, route g exactly to one element each.
+        upper = np.multiply(g_rows, top_max >= bottom_max)
+        lower = np.subtract(g_rows, upper)
+        for row, (left, right), (a, b) in ((upper, (i00, i01), (v00, v01)),
+                                           (lower, (i10, i11), (v10, v11))):
+            np.multiply(row, a >= b, out=d_rows[left])
+            np.subtract(row, d_rows[left], out=d_rows[right])
+    return dxp
+
+
 def max_pool2d_grad(x, grad, ksize, strides, padding, data_format):
     """Routes each output's cotangent to the input element its window's max came from."""
-    xn, pads, out, xp, peak = _nn_pool_max(x, ksize, strides, padding, data_format)
     g = _nn_nhwc(grad, data_format)
+    if tuple(ksize) == (2, 2) and tuple(strides) == (2, 2):
+        xn = _nn_nhwc(x, data_format)
+        pads, out = _nn_geometry(xn.shape[1:3], ksize, strides, padding, (1, 1))
+        xp = _nn_pad(xn, pads, _nn_lowest(x.dtype))
+        # Windows that tile the (padded) input only; with a leftover row or column the
+        # general path is as fast.
+        tiled = all(2 * o == size for o, size in zip(out, xp.shape[1:3]))
+        dxp = _nn_pool_2x2_grad(xp, g, out) if tiled else None
+        if dxp is not None:
+            (pt, _), (pl, _) = pads
+            n, h, w, c = xn.shape
+            return _nn_from_nhwc(dxp[:, pt:pt + h, pl:pl + w, :], data_format)
+    xn, pads, out, xp, peak = _nn_pool_max(x, ksize, strides, padding, data_format)
     dxp = np.zeros(xp.shape, g.dtype)
     # g * mask is a branch-free pass (a masked select on random masks is ~20x slower); it
     # is exact unless g holds inf/NaN (inf * 0 = NaN), where the select is used instead.
@@ -1306,6 +1457,10 @@ def _fused_compile(program, n_inputs):
     code = compile("\n".join(lines), f"<fused_elementwise {len(program)} ops>", "exec")
     exec(code, env)  # noqa: S102 - our own generated source, built from kernel names only
     fused = env["fused"]
+    # Worth running by row blocks (see _fused_by_rows) when an intermediate is as wide as
+    # the result: that temporary is what would go out to memory and back.
+    fused.by_rows = any(dtype.itemsize >= program[-1][3].itemsize for _, _, _, dtype in
+                        program[:-1])
     if len(_FUSED_COMPILED) > 4096:
         _FUSED_COMPILED.clear()
     _FUSED_COMPILED[id(program)] = (program, fused)
@@ -1345,7 +1500,54 @@ def fused_elementwise(*inputs, program, out=None):
     entry = _FUSED_COMPILED.get(id(program))
     fused = entry[1] if entry is not None and entry[0] is program else \
         _fused_compile(program, len(inputs))
+    if fused.by_rows:
+        result = _fused_by_rows(fused, inputs, out)
+        if result is not None:
+            return result
     return fused(*inputs, out=out)
+
+
+# A fused program over a large result (at least 8 blocks) runs on row blocks of about this
+# many bytes (counting 8 per element), so that each instruction's temporary is still in cache
+# for the next one; below that the per-block calls cost more than they save.
+_FUSED_BLOCK_BYTES = 1 << 20
+
+
+def _fused_by_rows(fused, inputs, out):
+    """`fused` over blocks of the leading axis (inputs without that axis are broadcast
+    whole), into one result; None where that does not apply (small or rank-0 results).
+    Elementwise instructions give the same values block by block."""
+    shapes = [np.shape(a) for a in inputs]
+    try:
+        full = np.broadcast_shapes(*shapes)
+    except ValueError:
+        return None  # the whole-array call reports it
+    if not full:
+        return None
+    lead = full[0]
+    row_bytes = 8 * max(1, math.prod(full[1:]))
+    step = max(1, _FUSED_BLOCK_BYTES // row_bytes)
+    if 8 * step >= lead:
+        return None
+    rows = [len(s) == len(full) and s[0] == lead for s in shapes]
+    result = None
+    for start in range(0, lead, step):
+        block = slice(start, start + step)
+        args = [a[block] if r else a for a, r in zip(inputs, rows)]
+        if result is None:
+            first = fused(*args)
+            if first.shape != (min(step, lead),) + full[1:]:
+                return None  # not a plain broadcast of the inputs: run it whole
+            reuse = (out is not None and out.shape == full and out.dtype == first.dtype
+                     and out.flags.c_contiguous)
+            result = out if reuse else np.empty(full, first.dtype)
+            result[block] = first
+            continue
+        target = result[block]
+        value = fused(*args, out=target)
+        if value is not target:
+            target[...] = value
+    return result
 
 
 # ---- rnn (helper)

@@ -47,9 +47,10 @@ def _zero(x):
 # ------------------------------------------------------------------ activations
 
 # relu: max(x, 0) in one kernel; the cotangent passes where the output is positive (0 at 0).
+# The zero is a broadcast scalar: no zeros tensor is filled and read for each gradient.
 _relu = Primitive("relu", shape_rule=unary_rule,
                   vjp=lambda g, x, out: (math.where(math.greater(out, _zero(out)), g,
-                                                    math.zeros_like_(g)),))
+                                                    _zero(g)),))
 
 
 def relu(features, name=None):

@@ -383,3 +383,24 @@ def test_scalar_mul_needs_a_scalar():
     assert tfm.scalar_mul(3, tf.constant([1, 2])).numpy().tolist() == [3, 6]
     with pytest.raises(InvalidArgument, match=r"scalar_mul.*\(2,\)"):
         tfm.scalar_mul(tf.constant([1.0, 2.0]), tf.constant([1.0, 2.0]))
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64, np.float16, np.int32, np.int64,
+                                   np.complex64])
+def test_large_where_is_bit_exact_with_nan_signed_zero_and_broadcasting(dtype):
+    # Large selects go through the values' bits instead of np.where: same bits out.
+    rng = np.random.default_rng(5)
+    x = (rng.standard_normal((64, 96)) * 8).astype(dtype)
+    y = (rng.standard_normal((64, 96)) * 8).astype(dtype)
+    if np.dtype(dtype).kind == "f":
+        x[0, :4] = [np.nan, -0.0, np.inf, -np.inf]
+        y[0, 4:8] = [np.nan, -0.0, np.inf, -np.inf]
+    condition = rng.random((64, 96)) > 0.5
+    cases = [(condition, x, y), (condition, x, np.zeros((), dtype)),
+             (condition, x, np.asarray(-0.0 if np.dtype(dtype).kind == "f" else 3, dtype)),
+             (condition[:, :1], x, y[:1]), (condition[0], x, y), (condition, x[:1], y[:, :1])]
+    for c, a, b in cases:
+        got = tfm.where(tf.constant(c), tf.constant(a), tf.constant(b)).numpy()
+        want = np.where(c, a, b)
+        assert got.dtype == want.dtype and got.shape == want.shape
+        assert got.tobytes() == np.ascontiguousarray(want).tobytes()

@@ -155,6 +155,32 @@ def test_max_pool_padding_never_wins_and_ties_go_to_the_first():
     assert grad == [1.0, 0.0, 0.0, 0.0]
 
 
+def _max_pool_2x2_gradient(x, g):
+    x = tf.constant(x)
+    with tf.GradientTape() as tape:
+        tape.watch(x)
+        y = nn.max_pool2d(x, 2, 2, "VALID")
+        total = tf.reduce_sum(y * tf.constant(g))
+    return tape.gradient(total, x).numpy()
+
+
+def test_max_pool_2x2_gradient_matches_the_general_path_on_ties_nan_and_inf():
+    # 2x2 windows that tile the input take their own path; one extra row (ignored by VALID
+    # pooling) sends the same windows down the general path, which must agree bit for bit.
+    rng = np.random.default_rng(3)
+    x = rng.integers(0, 3, (2, 4, 6, 3)).astype(np.float32)  # small integers: many ties
+    g = rng.standard_normal((2, 2, 3, 3)).astype(np.float32)
+    x_nan = x.copy()
+    x_nan[0, 0, 1, 0] = x_nan[0, 1, 0, 0] = np.nan  # the window's first NaN takes g
+    g_inf = g.copy()
+    g_inf[1, 1, 2, 2] = np.inf
+    for xs, gs in ((x, g), (x_nan, g), (x, g_inf), (-np.abs(x), g)):
+        extra = np.concatenate([xs, np.zeros_like(xs[:, :1])], axis=1)
+        general = _max_pool_2x2_gradient(extra, gs)[:, :4]
+        np.testing.assert_array_equal(_max_pool_2x2_gradient(xs, gs), general)
+    assert _max_pool_2x2_gradient(x_nan, g)[0, 0, 1, 0] == g[0, 0, 0, 0]
+
+
 def test_conv2d_nchw_matches_nhwc_and_grouped_matches_split():
     rng = np.random.default_rng(1)
     x = rng.standard_normal((2, 6, 5, 4))
@@ -350,3 +376,19 @@ def test_conv1d_explicit_padding_follows_the_data_format():
     nwc = nn.conv1d(tf.constant(x.transpose(0, 2, 1)), w, 1, [[0, 0], [1, 2], [0, 0]])
     assert ncw.shape == tf.TensorShape([1, 2, 7])
     np.testing.assert_allclose(ncw.numpy(), nwc.numpy().transpose(0, 2, 1), rtol=1e-12)
+
+
+def test_large_relu_and_its_compiled_bias_add_are_bit_exact():
+    # Large ReLUs take the max against a zero row (with a tail), and a compiled bias add +
+    # ReLU runs by row blocks: both give np.maximum's bits (NaN, -0.0, -inf included).
+    rng = np.random.default_rng(6)
+    x = rng.standard_normal((48, 13, 13, 8)).astype(np.float32)  # 64896: 1024-rows + tail
+    x.reshape(-1)[:4] = [np.nan, -0.0, -np.inf, np.inf]
+    b = rng.standard_normal(8).astype(np.float32)
+    assert nn.relu(tf.constant(x)).numpy().tobytes() == np.maximum(x, 0).tobytes()
+    fused = tf.function(lambda t, u: nn.relu(t + u))
+    assert fused(tf.constant(x), tf.constant(b)).numpy().tobytes() == np.maximum(x + b,
+                                                                                  0).tobytes()
+    big = rng.standard_normal((96, 26, 26, 32)).astype(np.float32)  # large enough for blocks
+    got = fused(tf.constant(big), tf.constant(b.repeat(4)))
+    assert got.numpy().tobytes() == np.maximum(big + b.repeat(4), 0).tobytes()
