@@ -94,8 +94,60 @@ class Plan:
             self.kernel_count += 1
         self.template = template
         self.slot_of = slot_of
+        self.fused_assigns = self._fuse_assigns(produced)
         self._program, self.donations = self._plan_buffers(produced)
         self._runners = {}
+
+    def _fuse_assigns(self, produced):
+        """Folds `assign(variable, fused_elementwise(...))` into the fused step: it writes its
+        last result straight into the variable's buffer (an assign_add or assign_sub becomes
+        one more add or subtract in the program), saving the assign's pass over memory and
+        the temporary. Only when the value has no other reader, matches the variable's shape
+        and dtype, and no step in between reads a variable (a view of the same buffer would
+        see the new values early). Returns how many assigns were folded."""
+        kept = {self.slot_of[id(t)] for t in self.graph.outputs if id(t) in self.slot_of}
+        readers = {}
+        for k, step in enumerate(self.steps):
+            for i in step[1]:
+                readers.setdefault(i, []).append(k)
+        variable_slots = {i for _, i in self.variable_slots}
+        producer_step = {step[3]: k for k, step in enumerate(self.steps) if not step[4]}
+        folded = {}
+        for k, step in enumerate(self.steps):
+            node = step[5]
+            if node.primitive.name != "assign" or len(step[1]) != 2:
+                continue
+            target_slot, value_slot = step[1]
+            kind = node.attrs.get("kind")
+            j = producer_step.get(value_slot)
+            if (kind not in _FOLDED_KINDS or j is None or j in folded
+                    or target_slot not in variable_slots or value_slot in kept
+                    or readers.get(value_slot) != [k]):
+                continue
+            fused = self.steps[j][5]
+            variable, value = node.inputs[0], produced[value_slot][1]
+            if (fused.primitive is not fused_elementwise_primitive
+                    or not value.shape.is_fully_defined()
+                    or tuple(value.shape) != tuple(variable.shape)
+                    or value.dtype is not variable.dtype
+                    or any(i in variable_slots for step_between in self.steps[j + 1:k]
+                           for i in step_between[1])):
+                continue
+            program = fused.attrs["program"]
+            n = len(fused.inputs)
+            if kind != "assign":
+                # The variable becomes input n: results move up one register.
+                program = tuple((name, tuple(r if r < n else r + 1 for r in refs), attrs, dtype)
+                                for name, refs, attrs, dtype in program)
+                program += ((_FOLDED_KINDS[kind], (n, n + len(program)), (), value.dtype),)
+            kernel = _fused_assign(_kernel(self.backend, fused_elementwise_primitive),
+                                   self.backend.assign, program, kind != "assign")
+            folded[j] = (kernel, self.steps[j][1] + (target_slot,), {}, (), True, fused)
+            folded[k] = None
+        if folded:
+            self.steps = [folded.get(k, step) for k, step in enumerate(self.steps)
+                          if folded.get(k, step) is not None]
+        return len(folded) // 2
 
     def _plan_buffers(self, produced):
         """Per step: the slot whose buffer it may write into (or None), and the slots to
@@ -290,6 +342,29 @@ def _unfused(backend):
                                                     **dict(attrs)))
         return registers[-1]
     return fused_elementwise
+
+
+_FOLDED_KINDS = {"assign": None, "assign_add": "add", "assign_sub": "subtract"}
+
+
+def _fused_assign(fused, assign, program, reads_target):
+    """A fused elementwise kernel writing into `target` (its last argument): through out= when
+    the kernel can, else by an assign of its result."""
+    if reads_target:
+        def fused_assign(*inputs):
+            target = inputs[-1]
+            result = fused(*inputs, program=program, out=target)
+            if result is not target:
+                assign(target, result, kind="assign")
+            return ()
+    else:
+        def fused_assign(*inputs):
+            target = inputs[-1]
+            result = fused(*inputs[:-1], program=program, out=target)
+            if result is not target:
+                assign(target, result, kind="assign")
+            return ()
+    return fused_assign
 
 
 def _copying(kernel, backend, multiple):
