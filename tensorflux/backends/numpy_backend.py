@@ -1248,6 +1248,14 @@ def _fused_compile(program, n_inputs):
            "_ndarray": np.ndarray, "__name__": __name__}
     inputs = ", ".join(f"r{i}" for i in range(n_inputs))
     lines = [f"def fused({inputs}, out=None):"]
+    if isinstance(_FUSED_UFUNCS.get(program[-1][0]) or globals()[program[-1][0]], np.ufunc):
+        # Writing a long 1-D `out` (an optimizer's flat buffer): chunk by chunk.
+        env.update(_program=program, _chunked=_fused_chunked, _CHUNK=_FUSED_CHUNK,
+                   _CHUNKED_MIN=_FUSED_CHUNKED_MIN_SIZE)
+        lines += ["    if out is not None and out.ndim == 1 and out.size >= _CHUNKED_MIN:",
+                  f"        chunked = _chunked(_program, ({inputs},), out)",
+                  "        if chunked is not None:",
+                  f"            return chunked({inputs}, out=out, chunk=_CHUNK)"]
     ufunc_results = set()  # registers that a ufunc of this call allocated
     final = len(program) - 1
     for j, (kernel_name, refs, attrs, dtype) in enumerate(program):
@@ -1321,6 +1329,125 @@ def fused_elementwise(*inputs, program, out=None):
     fused = entry[1] if entry is not None and entry[0] is program else \
         _fused_compile(program, len(inputs))
     return fused(*inputs, out=out)
+
+
+def specialize(kernel_name, attrs, n_inputs):
+    """A callable taking only the inputs (and `out=` where the kernel takes it) that does
+    what `kernel(*inputs, **attrs)` does, with the attributes bound once, or None. The
+    compiled plan calls these: a tiny step is then one NumPy call, not a wrapper deciding
+    on its attributes every time."""
+    if kernel_name == "fused_elementwise":
+        program = attrs["program"]
+        entry = _FUSED_COMPILED.get(id(program))
+        return entry[1] if entry is not None and entry[0] is program else \
+            _fused_compile(program, n_inputs)
+    if kernel_name == "matmul" and set(attrs) == {"transpose_a", "transpose_b"}:
+        transpose_a, transpose_b = attrs["transpose_a"], attrs["transpose_b"]
+        if not transpose_a and not transpose_b:
+            return np.matmul
+        if transpose_a and transpose_b:
+            return lambda a, b: np.matmul(a.swapaxes(-1, -2), b.swapaxes(-1, -2))
+        if transpose_a:
+            return lambda a, b: np.matmul(a.swapaxes(-1, -2), b)
+        return lambda a, b: np.matmul(a, b.swapaxes(-1, -2))
+    if kernel_name == "reduce_sum" and set(attrs) == {"axis", "keepdims"}:
+        axis, keepdims = attrs["axis"], attrs["keepdims"]
+        add_reduce = np.add.reduce
+        return lambda x: add_reduce(x, axis, x.dtype, None, keepdims)
+    if kernel_name == "reshape" and set(attrs) == {"shape"}:
+        shape = tuple(attrs["shape"])
+        return lambda x: np.asarray(x).reshape(shape)
+    return None
+
+
+# A long 1-D program (an optimizer's update of a flat buffer) runs chunk by chunk, so that
+# its temporaries stay in cache: one pass over memory instead of one per instruction.
+_FUSED_CHUNK = 1 << 16
+_FUSED_CHUNKED_MIN_SIZE = 4 * _FUSED_CHUNK
+# (id(program), which inputs are long) -> (program, generated function or None)
+_FUSED_CHUNKED = {}
+
+
+def _fused_chunked(program, inputs, out):
+    """The chunked form of `program` for these inputs, or None when it does not apply: every
+    input is either `out`'s shape or a single element, the result has out's dtype and the
+    last instruction is a ufunc that can write into out."""
+    shape = out.shape
+    long = []
+    for a in inputs:
+        a_shape = getattr(a, "shape", None)
+        if a_shape == shape:
+            long.append(True)
+        elif a_shape is not None and a.size == 1 and len(a_shape) <= 1:
+            long.append(False)
+        else:
+            return None
+    key = (id(program), tuple(long))
+    entry = _FUSED_CHUNKED.get(key)
+    if entry is None or entry[0] is not program:
+        entry = (program, _fused_compile_chunked(program, long))
+        if len(_FUSED_CHUNKED) > 4096:
+            _FUSED_CHUNKED.clear()
+        _FUSED_CHUNKED[key] = entry
+    fused = entry[1]
+    if fused is None or out.dtype != native_dtype(program[-1][3]):
+        return None
+    return fused
+
+
+def _fused_compile_chunked(program, long):
+    """Like _fused_compile, with the instructions that read only single elements run once
+    before a loop over chunks of the long inputs; the last writes each chunk of `out`."""
+    n_inputs = len(long)
+    is_long = list(long)
+    for _, refs, _, _ in program:
+        is_long.append(any(is_long[r] for r in refs))
+    final = len(program) - 1
+    name, _, attrs, _ = program[final]
+    fn = _FUSED_UFUNCS.get(name) or globals()[name]
+    if not is_long[-1] or attrs or not isinstance(fn, np.ufunc) or fn.nout != 1:
+        return None
+    last = {}
+    for j, (_, refs, _, _) in enumerate(program):
+        for r in refs:
+            last[r] = j
+    env = {"_ndarray": np.ndarray, "_MIN": _FUSED_REUSE_MIN_SIZE, "__name__": __name__}
+
+    def ref(r):
+        return f"x{r}" if r < n_inputs and long[r] else f"r{r}"
+
+    head = [f"def fused({', '.join(f'r{i}' for i in range(n_inputs))}, out, chunk):"]
+    body = ["    for i in range(0, out.shape[0], chunk):", "        e = i + chunk"]
+    body += [f"        x{i} = r{i}[i:e]" for i in range(n_inputs) if long[i]]
+    allocated = set()  # long registers a ufunc of this chunk allocated (same shape as a chunk)
+    for j, (kernel_name, refs, attrs, dtype) in enumerate(program):
+        fn = _FUSED_UFUNCS.get(kernel_name) or globals()[kernel_name]
+        env[f"f{j}"] = fn
+        reg = n_inputs + j
+        args = ", ".join(ref(r) for r in refs)
+        is_ufunc = not attrs and isinstance(fn, np.ufunc) and fn.nout == 1
+        if attrs:
+            env[f"a{j}"] = dict(attrs)
+        call = f"f{j}({args}, **a{j})" if attrs else f"f{j}({args})"
+        if not is_long[reg]:
+            head.append(f"    r{reg} = {call}")
+            continue
+        dying = sorted({r for r in refs if r >= n_inputs and is_long[r] and last[r] == j})
+        if j == final:
+            call = f"f{j}({args}, out=out[i:e])"
+        elif is_ufunc:
+            env[f"d{j}"] = native_dtype(dtype)
+            donors = [r for r in dying if r in allocated]
+            if donors:
+                d = donors[0]
+                call = f"f{j}({args}, out=r{d}) if r{d}.dtype == d{j} else {call}"
+            allocated.add(reg)
+        body.append(f"        r{reg} = {call}")
+        body += [f"        del r{r}" for r in dying]
+    lines = head + body + ["    return out"]
+    code = compile("\n".join(lines), f"<fused_elementwise {len(program)} ops, chunked>", "exec")
+    exec(code, env)  # noqa: S102 - our own generated source, built from kernel names only
+    return env["fused"]
 
 
 # ---- rnn (helper)

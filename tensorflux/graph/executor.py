@@ -140,8 +140,8 @@ class Plan:
                 program = tuple((name, tuple(r if r < n else r + 1 for r in refs), attrs, dtype)
                                 for name, refs, attrs, dtype in program)
                 program += ((_FOLDED_KINDS[kind], (n, n + len(program)), (), value.dtype),)
-            kernel = _fused_assign(_kernel(self.backend, fused_elementwise_primitive),
-                                   self.backend.assign, program, kind != "assign")
+            kernel = _fused_assign(self.backend, program, n + (kind != "assign"),
+                                   kind != "assign")
             folded[j] = (kernel, self.steps[j][1] + (target_slot,), {}, (), True, fused)
             folded[k] = None
         if folded:
@@ -260,8 +260,23 @@ def _generate_runner(plan, out_slots):
             env[f"C{i}"] = value
             lines.append(f"    s{i} = C{i}")
     step_of_line = {}  # generated line number (1-based) -> step index, to name failing nodes
-    for k, (kernel, in_slots, attrs, target, multiple, _, donor, release) in enumerate(
+    specialize = getattr(plan.backend, "specialize", None)
+    live = _live_steps(plan._program, out_slots)
+    defined = set(plan.input_slots) | set(plan.capture_slots)
+    defined.update(i for _, i in plan.variable_slots)
+    defined.update(i for i, value in enumerate(plan.template) if value is not None)
+    for k, (kernel, in_slots, attrs, target, multiple, node, donor, release) in enumerate(
             plan._program):
+        if k not in live:
+            continue
+        if donor is not None and donor not in defined:
+            donor = None
+        defined.update(target if multiple else (target,))
+        if specialize is not None and attrs and kernel is _own_kernel(plan.backend, node):
+            # The backend's kernel with these attributes bound, when it offers one.
+            special = specialize(node.primitive.kernel, attrs, len(in_slots))
+            if special is not None:
+                kernel, attrs = special, {}
         env[f"K{k}"] = kernel
         args = [f"s{i}" for i in in_slots]
         for j, (name, value) in enumerate(attrs.items()):
@@ -281,7 +296,8 @@ def _generate_runner(plan, out_slots):
             lines.append(f"    {lhs} = {call}")
         step_of_line[len(lines)] = k
         for i in release:
-            lines.append(f"    del s{i}")
+            if i in defined:
+                lines.append(f"    del s{i}")
     lines.append("    return (" + "".join(f"s{i}, " for i in out_slots) + ")")
     source = "\n".join(lines)
     code = compile(source, f"<plan {plan.graph.name}>", "exec")
@@ -306,6 +322,33 @@ def _generate_runner(plan, out_slots):
                     node.primitive.name) from error
             raise
     return run
+
+
+def _live_steps(program, out_slots):
+    """The steps a run returning `out_slots` needs: those whose results lead to an output,
+    and every stateful step (assigns, random draws) with what it reads. A train step whose
+    logs are not wanted then skips computing them."""
+    from tensorflux.graph.passes import _pinned
+
+    needed = set(out_slots)
+    live = set()
+    for k in range(len(program) - 1, -1, -1):
+        _, in_slots, _, target, multiple, node = program[k][:6]
+        outs = target if multiple else (target,)
+        # (A step with no results at all, such as a folded assign, is there for its effect.)
+        if (_pinned(node) or (multiple and not target)
+                or any(i in needed for i in outs)):
+            live.add(k)
+            needed.update(in_slots)
+    return live
+
+
+def _own_kernel(backend, node):
+    """The backend's kernel for the node's primitive, or None when it has none."""
+    try:
+        return getattr(backend, node.primitive.kernel, None)
+    except NotImplementedError:
+        return None
 
 
 def _owned(buffer):
@@ -347,20 +390,28 @@ def _unfused(backend):
 _FOLDED_KINDS = {"assign": None, "assign_add": "add", "assign_sub": "subtract"}
 
 
-def _fused_assign(fused, assign, program, reads_target):
+def _fused_assign(backend, program, n_inputs, reads_target):
     """A fused elementwise kernel writing into `target` (its last argument): through out= when
     the kernel can, else by an assign of its result."""
+    specialize = getattr(backend, "specialize", None)
+    fused = specialize and specialize("fused_elementwise", {"program": program}, n_inputs)
+    if fused is None:
+        kernel = _kernel(backend, fused_elementwise_primitive)
+
+        def fused(*inputs, out):
+            return kernel(*inputs, program=program, out=out)
+    assign = backend.assign
     if reads_target:
         def fused_assign(*inputs):
             target = inputs[-1]
-            result = fused(*inputs, program=program, out=target)
+            result = fused(*inputs, out=target)
             if result is not target:
                 assign(target, result, kind="assign")
             return ()
     else:
         def fused_assign(*inputs):
             target = inputs[-1]
-            result = fused(*inputs[:-1], program=program, out=target)
+            result = fused(*inputs[:-1], out=target)
             if result is not target:
                 assign(target, result, kind="assign")
             return ()
