@@ -1233,11 +1233,13 @@ _FUSED_COMPILED = {}
 _FUSED_REUSE_MIN_SIZE = 1024
 
 
-def _fused_compile(program, n_inputs):
+def _fused_compile(program, n_inputs, out_fits=False):
     """Generates straight-line Python for `program`: one line per instruction, no loop, no
     per-instruction lookups. A ufunc instruction may write into a temporary of this call
     that dies there (when large enough and of the result's shape and dtype); the last one
-    may write into `out`. Temporaries are dropped at their last use."""
+    may write into `out` (with `out_fits`, the caller vouches that out has the result's shape
+    and dtype whenever it is given, and the checks are left out). Temporaries are dropped at
+    their last use. Cached by program, except with `out_fits`."""
     last = {}
     for j, (_, refs, _, _) in enumerate(program):
         for r in refs:
@@ -1265,7 +1267,13 @@ def _fused_compile(program, n_inputs):
         args = ", ".join(f"r{r}" for r in refs)
         dying = sorted({r for r in refs if r >= n_inputs and last[r] == j})
         is_ufunc = not attrs and isinstance(fn, np.ufunc) and fn.nout == 1
-        if not is_ufunc:
+        if (kernel_name == "cast" and j != final and len(refs) == 1 and refs[0] >= n_inputs
+                and program[refs[0] - n_inputs][3] == dtypes.bool
+                and set(dict(attrs)) == {"dtype"}):
+            # A comparison's mask as numbers: cast's own path for bool arrays, inlined.
+            env[f"d{j}"] = native_dtype(dict(attrs)["dtype"])
+            lines.append(f"    r{reg} = r{refs[0]}.astype(d{j})")
+        elif not is_ufunc:
             env[f"a{j}"] = dict(attrs)
             lines.append(f"    r{reg} = f{j}({args}, **a{j})" if attrs else
                          f"    r{reg} = f{j}({args})")
@@ -1277,7 +1285,9 @@ def _fused_compile(program, n_inputs):
                 d = donors[0]
                 call = (f"f{j}({args}, out=r{d}) if (type(r{d}) is _ndarray and r{d}.size >= _MIN"
                         f" and r{d}.dtype == d{j} and _fits(r{d}.shape, ({args},))) else {call}")
-            if j == final:
+            if j == final and out_fits:
+                call = f"f{j}({args}, out=out)"
+            elif j == final:
                 call = (f"f{j}({args}, out=out) if (out is not None and out.dtype == d{j} and "
                         f"_fits(out.shape, ({args},)) and _reaches(out.shape, ({args},))) "
                         f"else {call}")
@@ -1289,6 +1299,8 @@ def _fused_compile(program, n_inputs):
     code = compile("\n".join(lines), f"<fused_elementwise {len(program)} ops>", "exec")
     exec(code, env)  # noqa: S102 - our own generated source, built from kernel names only
     fused = env["fused"]
+    if out_fits:
+        return fused
     if len(_FUSED_COMPILED) > 4096:
         _FUSED_COMPILED.clear()
     _FUSED_COMPILED[id(program)] = (program, fused)
@@ -1336,6 +1348,10 @@ def specialize(kernel_name, attrs, n_inputs):
     what `kernel(*inputs, **attrs)` does, with the attributes bound once, or None. The
     compiled plan calls these: a tiny step is then one NumPy call, not a wrapper deciding
     on its attributes every time."""
+    if kernel_name == "fused_elementwise" and set(attrs) == {"program", "out_fits"}:
+        # Not an attribute of the kernel: the caller vouches that every `out` it passes has
+        # the result's shape and dtype (an assign folded into the program).
+        return _fused_compile(attrs["program"], n_inputs, out_fits=True)
     if kernel_name == "fused_elementwise":
         program = attrs["program"]
         entry = _FUSED_COMPILED.get(id(program))

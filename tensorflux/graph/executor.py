@@ -394,7 +394,9 @@ def _fused_assign(backend, program, n_inputs, reads_target):
     """A fused elementwise kernel writing into `target` (its last argument): through out= when
     the kernel can, else by an assign of its result."""
     specialize = getattr(backend, "specialize", None)
-    fused = specialize and specialize("fused_elementwise", {"program": program}, n_inputs)
+    # The folding checked that the value has the variable's shape and dtype.
+    fused = specialize and specialize("fused_elementwise",
+                                      {"program": program, "out_fits": True}, n_inputs)
     if fused is None:
         kernel = _kernel(backend, fused_elementwise_primitive)
 
