@@ -1378,10 +1378,25 @@ def specialize(kernel_name, attrs, n_inputs):
         axis, keepdims = attrs["axis"], attrs["keepdims"]
         add_reduce = np.add.reduce
         return lambda x: add_reduce(x, axis, x.dtype, None, keepdims)
+    if kernel_name == "assign" and set(attrs) == {"kind"}:
+        # (The plan ignores what an assign returns.)
+        return {"assign": np.copyto, "assign_add": _add_into,
+                "assign_sub": _subtract_into}.get(attrs["kind"])
+    if kernel_name == "concat" and set(attrs) == {"axis"}:
+        axis = attrs["axis"]
+        return lambda *xs: np.concatenate(xs, axis)
     if kernel_name == "reshape" and set(attrs) == {"shape"}:
         shape = tuple(attrs["shape"])
         return lambda x: np.asarray(x).reshape(shape)
     return None
+
+
+def _add_into(target, value):
+    return np.add(target, value, out=target)
+
+
+def _subtract_into(target, value):
+    return np.subtract(target, value, out=target)
 
 
 # A long 1-D program (an optimizer's update of a flat buffer) runs chunk by chunk, so that
