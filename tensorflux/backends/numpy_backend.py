@@ -220,7 +220,8 @@ def sigmoid(x):
         return 1 / (1 + np.exp(-x))
     # exp of a non-positive number never overflows; the two branches meet at 0.
     e = np.exp(-np.abs(x))
-    return np.where(x >= 0, 1 / (1 + e), e / (1 + e)).astype(x.dtype, copy=False)
+    d = 1 + e
+    return np.where(x >= 0, 1 / d, e / d).astype(x.dtype, copy=False)
 
 
 def softplus(x):
@@ -1385,6 +1386,21 @@ def specialize(kernel_name, attrs, n_inputs):
     if kernel_name == "concat" and set(attrs) == {"axis"}:
         axis = attrs["axis"]
         return lambda *xs: np.concatenate(xs, axis)
+    if kernel_name == "reduce_mean" and set(attrs) == {"axis", "keepdims"}:
+        axis, keepdims = attrs["axis"], attrs["keepdims"]
+        if axis is None or not all(isinstance(a, int) for a in axis):
+            return None
+        add_reduce = np.add.reduce
+
+        def mean(x):
+            if x.dtype.kind in "iu":
+                return reduce_mean(x, axis, keepdims)
+            count = 1
+            for a in axis:
+                count *= x.shape[a]
+            total = add_reduce(x, axis, x.dtype, None, keepdims)
+            return np.true_divide(total, x.dtype.type(count) if count else x.dtype.type(0))
+        return mean
     if kernel_name == "reshape" and set(attrs) == {"shape"}:
         shape = tuple(attrs["shape"])
         return lambda x: np.asarray(x).reshape(shape)
