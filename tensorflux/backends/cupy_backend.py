@@ -94,6 +94,7 @@ for _name, _obj in vars(numpy_backend).items():
 # Module state that holds NumPy objects gets this backend's own copy.
 _GLOBALS["_FUSED_UFUNCS"] = {"abs": cupy.absolute, "pow": cupy.power}
 _GLOBALS["_FUSED_COMPILED"] = {}
+_GLOBALS["_FUSED_CHUNKED"] = {}
 for _name in KERNELS:
     if _name in _HOST_KERNELS:
         globals()[_name] = _host_kernel(getattr(numpy_backend, _name))

@@ -1,6 +1,5 @@
 """The CPU backend: every kernel of backends.KERNELS on NumPy arrays."""
 
-import itertools
 import math
 import warnings
 
@@ -256,7 +255,8 @@ def sigmoid(x):
         return 1 / (1 + np.exp(-x))
     # exp of a non-positive number never overflows; the two branches meet at 0.
     e = np.exp(-np.abs(x))
-    return np.where(x >= 0, 1 / (1 + e), e / (1 + e)).astype(x.dtype, copy=False)
+    d = 1 + e
+    return np.where(x >= 0, 1 / d, e / d).astype(x.dtype, copy=False)
 
 
 def softplus(x):
@@ -1080,8 +1080,17 @@ def concat(*xs, axis):
 
 
 def split(x, sizes, axis):
-    offsets = list(itertools.accumulate(sizes))[:-1]
-    return tuple(part.copy() for part in np.split(x, offsets, axis=axis))
+    # The pieces are views of one private copy: they share no memory with x (nor with each
+    # other), and splitting an epoch into batches is one copy instead of one per batch.
+    x = np.array(x, copy=True)
+    index = [slice(None)] * x.ndim
+    pieces = []
+    start = 0
+    for size in sizes:
+        index[axis] = slice(start, start + size)
+        pieces.append(x[tuple(index)])
+        start += size
+    return tuple(pieces)
 
 
 def tile(x, multiples):
@@ -1409,11 +1418,13 @@ _FUSED_COMPILED = {}
 _FUSED_REUSE_MIN_SIZE = 1024
 
 
-def _fused_compile(program, n_inputs):
+def _fused_compile(program, n_inputs, out_fits=False):
     """Generates straight-line Python for `program`: one line per instruction, no loop, no
     per-instruction lookups. A ufunc instruction may write into a temporary of this call
     that dies there (when large enough and of the result's shape and dtype); the last one
-    may write into `out`. Temporaries are dropped at their last use."""
+    may write into `out` (with `out_fits`, the caller vouches that out has the result's shape
+    and dtype whenever it is given, and the checks are left out). Temporaries are dropped at
+    their last use. Cached by program, except with `out_fits`."""
     last = {}
     for j, (_, refs, _, _) in enumerate(program):
         for r in refs:
@@ -1424,6 +1435,14 @@ def _fused_compile(program, n_inputs):
            "_ndarray": np.ndarray, "__name__": __name__}
     inputs = ", ".join(f"r{i}" for i in range(n_inputs))
     lines = [f"def fused({inputs}, out=None):"]
+    if isinstance(_FUSED_UFUNCS.get(program[-1][0]) or globals()[program[-1][0]], np.ufunc):
+        # Writing a long 1-D `out` (an optimizer's flat buffer): chunk by chunk.
+        env.update(_program=program, _chunked=_fused_chunked, _CHUNK=_FUSED_CHUNK,
+                   _CHUNKED_MIN=_FUSED_CHUNKED_MIN_SIZE)
+        lines += ["    if out is not None and out.ndim == 1 and out.size >= _CHUNKED_MIN:",
+                  f"        chunked = _chunked(_program, ({inputs},), out)",
+                  "        if chunked is not None:",
+                  f"            return chunked({inputs}, out=out, chunk=_CHUNK)"]
     ufunc_results = set()  # registers that a ufunc of this call allocated
     final = len(program) - 1
     for j, (kernel_name, refs, attrs, dtype) in enumerate(program):
@@ -1433,7 +1452,13 @@ def _fused_compile(program, n_inputs):
         args = ", ".join(f"r{r}" for r in refs)
         dying = sorted({r for r in refs if r >= n_inputs and last[r] == j})
         is_ufunc = not attrs and isinstance(fn, np.ufunc) and fn.nout == 1
-        if not is_ufunc:
+        if (kernel_name == "cast" and j != final and len(refs) == 1 and refs[0] >= n_inputs
+                and program[refs[0] - n_inputs][3] == dtypes.bool
+                and set(dict(attrs)) == {"dtype"}):
+            # A comparison's mask as numbers: cast's own path for bool arrays, inlined.
+            env[f"d{j}"] = native_dtype(dict(attrs)["dtype"])
+            lines.append(f"    r{reg} = r{refs[0]}.astype(d{j})")
+        elif not is_ufunc:
             env[f"a{j}"] = dict(attrs)
             lines.append(f"    r{reg} = f{j}({args}, **a{j})" if attrs else
                          f"    r{reg} = f{j}({args})")
@@ -1445,7 +1470,9 @@ def _fused_compile(program, n_inputs):
                 d = donors[0]
                 call = (f"f{j}({args}, out=r{d}) if (type(r{d}) is _ndarray and r{d}.size >= _MIN"
                         f" and r{d}.dtype == d{j} and _fits(r{d}.shape, ({args},))) else {call}")
-            if j == final:
+            if j == final and out_fits:
+                call = f"f{j}({args}, out=out)"
+            elif j == final:
                 call = (f"f{j}({args}, out=out) if (out is not None and out.dtype == d{j} and "
                         f"_fits(out.shape, ({args},)) and _reaches(out.shape, ({args},))) "
                         f"else {call}")
@@ -1461,6 +1488,8 @@ def _fused_compile(program, n_inputs):
     # the result: that temporary is what would go out to memory and back.
     fused.by_rows = any(dtype.itemsize >= program[-1][3].itemsize for _, _, _, dtype in
                         program[:-1])
+    if out_fits:
+        return fused
     if len(_FUSED_COMPILED) > 4096:
         _FUSED_COMPILED.clear()
     _FUSED_COMPILED[id(program)] = (program, fused)
@@ -1548,6 +1577,166 @@ def _fused_by_rows(fused, inputs, out):
         if value is not target:
             target[...] = value
     return result
+
+
+def specialize(kernel_name, attrs, n_inputs):
+    """A callable taking only the inputs (and `out=` where the kernel takes it) that does
+    what `kernel(*inputs, **attrs)` does, with the attributes bound once, or None. The
+    compiled plan calls these: a tiny step is then one NumPy call, not a wrapper deciding
+    on its attributes every time."""
+    if kernel_name == "fused_elementwise" and set(attrs) == {"program", "out_fits"}:
+        # Not an attribute of the kernel: the caller vouches that every `out` it passes has
+        # the result's shape and dtype (an assign folded into the program).
+        return _fused_compile(attrs["program"], n_inputs, out_fits=True)
+    if kernel_name == "fused_elementwise":
+        program = attrs["program"]
+        entry = _FUSED_COMPILED.get(id(program))
+        fused = entry[1] if entry is not None and entry[0] is program else \
+            _fused_compile(program, n_inputs)
+        if not fused.by_rows:
+            return fused
+
+        def by_rows_or_whole(*inputs, out=None):
+            result = _fused_by_rows(fused, inputs, out)
+            return fused(*inputs, out=out) if result is None else result
+        return by_rows_or_whole
+    if kernel_name == "matmul" and set(attrs) == {"transpose_a", "transpose_b"}:
+        transpose_a, transpose_b = attrs["transpose_a"], attrs["transpose_b"]
+        if not transpose_a and not transpose_b:
+            return np.matmul
+        if transpose_a and transpose_b:
+            return lambda a, b: np.matmul(a.swapaxes(-1, -2), b.swapaxes(-1, -2))
+        if transpose_a:
+            return lambda a, b: np.matmul(a.swapaxes(-1, -2), b)
+        return lambda a, b: np.matmul(a, b.swapaxes(-1, -2))
+    if kernel_name == "reduce_sum" and set(attrs) == {"axis", "keepdims"}:
+        axis, keepdims = attrs["axis"], attrs["keepdims"]
+        add_reduce = np.add.reduce
+        return lambda x: add_reduce(x, axis, x.dtype, None, keepdims)
+    if kernel_name == "assign" and set(attrs) == {"kind"}:
+        # (The plan ignores what an assign returns.)
+        return {"assign": np.copyto, "assign_add": _add_into,
+                "assign_sub": _subtract_into}.get(attrs["kind"])
+    if kernel_name == "concat" and set(attrs) == {"axis"}:
+        axis = attrs["axis"]
+        return lambda *xs: np.concatenate(xs, axis)
+    if kernel_name == "reduce_mean" and set(attrs) == {"axis", "keepdims"}:
+        axis, keepdims = attrs["axis"], attrs["keepdims"]
+        if axis is None or not all(isinstance(a, int) for a in axis):
+            return None
+        add_reduce = np.add.reduce
+
+        def mean(x):
+            if x.dtype.kind in "iu":
+                return reduce_mean(x, axis, keepdims)
+            count = 1
+            for a in axis:
+                count *= x.shape[a]
+            total = add_reduce(x, axis, x.dtype, None, keepdims)
+            return np.true_divide(total, x.dtype.type(count) if count else x.dtype.type(0))
+        return mean
+    if kernel_name == "reshape" and set(attrs) == {"shape"}:
+        shape = tuple(attrs["shape"])
+        return lambda x: np.asarray(x).reshape(shape)
+    return None
+
+
+def _add_into(target, value):
+    return np.add(target, value, out=target)
+
+
+def _subtract_into(target, value):
+    return np.subtract(target, value, out=target)
+
+
+# A long 1-D program (an optimizer's update of a flat buffer) runs chunk by chunk, so that
+# its temporaries stay in cache: one pass over memory instead of one per instruction.
+_FUSED_CHUNK = 1 << 16
+_FUSED_CHUNKED_MIN_SIZE = 4 * _FUSED_CHUNK
+# (id(program), which inputs are long) -> (program, generated function or None)
+_FUSED_CHUNKED = {}
+
+
+def _fused_chunked(program, inputs, out):
+    """The chunked form of `program` for these inputs, or None when it does not apply: every
+    input is either `out`'s shape or a single element, the result has out's dtype and the
+    last instruction is a ufunc that can write into out."""
+    shape = out.shape
+    long = []
+    for a in inputs:
+        a_shape = getattr(a, "shape", None)
+        if a_shape == shape:
+            long.append(True)
+        elif a_shape is not None and a.size == 1 and len(a_shape) <= 1:
+            long.append(False)
+        else:
+            return None
+    key = (id(program), tuple(long))
+    entry = _FUSED_CHUNKED.get(key)
+    if entry is None or entry[0] is not program:
+        entry = (program, _fused_compile_chunked(program, long))
+        if len(_FUSED_CHUNKED) > 4096:
+            _FUSED_CHUNKED.clear()
+        _FUSED_CHUNKED[key] = entry
+    fused = entry[1]
+    if fused is None or out.dtype != native_dtype(program[-1][3]):
+        return None
+    return fused
+
+
+def _fused_compile_chunked(program, long):
+    """Like _fused_compile, with the instructions that read only single elements run once
+    before a loop over chunks of the long inputs; the last writes each chunk of `out`."""
+    n_inputs = len(long)
+    is_long = list(long)
+    for _, refs, _, _ in program:
+        is_long.append(any(is_long[r] for r in refs))
+    final = len(program) - 1
+    name, _, attrs, _ = program[final]
+    fn = _FUSED_UFUNCS.get(name) or globals()[name]
+    if not is_long[-1] or attrs or not isinstance(fn, np.ufunc) or fn.nout != 1:
+        return None
+    last = {}
+    for j, (_, refs, _, _) in enumerate(program):
+        for r in refs:
+            last[r] = j
+    env = {"_ndarray": np.ndarray, "_MIN": _FUSED_REUSE_MIN_SIZE, "__name__": __name__}
+
+    def ref(r):
+        return f"x{r}" if r < n_inputs and long[r] else f"r{r}"
+
+    head = [f"def fused({', '.join(f'r{i}' for i in range(n_inputs))}, out, chunk):"]
+    body = ["    for i in range(0, out.shape[0], chunk):", "        e = i + chunk"]
+    body += [f"        x{i} = r{i}[i:e]" for i in range(n_inputs) if long[i]]
+    allocated = set()  # long registers a ufunc of this chunk allocated (same shape as a chunk)
+    for j, (kernel_name, refs, attrs, dtype) in enumerate(program):
+        fn = _FUSED_UFUNCS.get(kernel_name) or globals()[kernel_name]
+        env[f"f{j}"] = fn
+        reg = n_inputs + j
+        args = ", ".join(ref(r) for r in refs)
+        is_ufunc = not attrs and isinstance(fn, np.ufunc) and fn.nout == 1
+        if attrs:
+            env[f"a{j}"] = dict(attrs)
+        call = f"f{j}({args}, **a{j})" if attrs else f"f{j}({args})"
+        if not is_long[reg]:
+            head.append(f"    r{reg} = {call}")
+            continue
+        dying = sorted({r for r in refs if r >= n_inputs and is_long[r] and last[r] == j})
+        if j == final:
+            call = f"f{j}({args}, out=out[i:e])"
+        elif is_ufunc:
+            env[f"d{j}"] = native_dtype(dtype)
+            donors = [r for r in dying if r in allocated]
+            if donors:
+                d = donors[0]
+                call = f"f{j}({args}, out=r{d}) if r{d}.dtype == d{j} else {call}"
+            allocated.add(reg)
+        body.append(f"        r{reg} = {call}")
+        body += [f"        del r{r}" for r in dying]
+    lines = head + body + ["    return out"]
+    code = compile("\n".join(lines), f"<fused_elementwise {len(program)} ops, chunked>", "exec")
+    exec(code, env)  # noqa: S102 - our own generated source, built from kernel names only
+    return env["fused"]
 
 
 # ---- rnn (helper)

@@ -94,8 +94,60 @@ class Plan:
             self.kernel_count += 1
         self.template = template
         self.slot_of = slot_of
+        self.fused_assigns = self._fuse_assigns(produced)
         self._program, self.donations = self._plan_buffers(produced)
         self._runners = {}
+
+    def _fuse_assigns(self, produced):
+        """Folds `assign(variable, fused_elementwise(...))` into the fused step: it writes its
+        last result straight into the variable's buffer (an assign_add or assign_sub becomes
+        one more add or subtract in the program), saving the assign's pass over memory and
+        the temporary. Only when the value has no other reader, matches the variable's shape
+        and dtype, and no step in between reads a variable (a view of the same buffer would
+        see the new values early). Returns how many assigns were folded."""
+        kept = {self.slot_of[id(t)] for t in self.graph.outputs if id(t) in self.slot_of}
+        readers = {}
+        for k, step in enumerate(self.steps):
+            for i in step[1]:
+                readers.setdefault(i, []).append(k)
+        variable_slots = {i for _, i in self.variable_slots}
+        producer_step = {step[3]: k for k, step in enumerate(self.steps) if not step[4]}
+        folded = {}
+        for k, step in enumerate(self.steps):
+            node = step[5]
+            if node.primitive.name != "assign" or len(step[1]) != 2:
+                continue
+            target_slot, value_slot = step[1]
+            kind = node.attrs.get("kind")
+            j = producer_step.get(value_slot)
+            if (kind not in _FOLDED_KINDS or j is None or j in folded
+                    or target_slot not in variable_slots or value_slot in kept
+                    or readers.get(value_slot) != [k]):
+                continue
+            fused = self.steps[j][5]
+            variable, value = node.inputs[0], produced[value_slot][1]
+            if (fused.primitive is not fused_elementwise_primitive
+                    or not value.shape.is_fully_defined()
+                    or tuple(value.shape) != tuple(variable.shape)
+                    or value.dtype is not variable.dtype
+                    or any(i in variable_slots for step_between in self.steps[j + 1:k]
+                           for i in step_between[1])):
+                continue
+            program = fused.attrs["program"]
+            n = len(fused.inputs)
+            if kind != "assign":
+                # The variable becomes input n: results move up one register.
+                program = tuple((name, tuple(r if r < n else r + 1 for r in refs), attrs, dtype)
+                                for name, refs, attrs, dtype in program)
+                program += ((_FOLDED_KINDS[kind], (n, n + len(program)), (), value.dtype),)
+            kernel = _fused_assign(self.backend, program, n + (kind != "assign"),
+                                   kind != "assign")
+            folded[j] = (kernel, self.steps[j][1] + (target_slot,), {}, (), True, fused)
+            folded[k] = None
+        if folded:
+            self.steps = [folded.get(k, step) for k, step in enumerate(self.steps)
+                          if folded.get(k, step) is not None]
+        return len(folded) // 2
 
     def _plan_buffers(self, produced):
         """Per step: the slot whose buffer it may write into (or None), and the slots to
@@ -208,8 +260,23 @@ def _generate_runner(plan, out_slots):
             env[f"C{i}"] = value
             lines.append(f"    s{i} = C{i}")
     step_of_line = {}  # generated line number (1-based) -> step index, to name failing nodes
-    for k, (kernel, in_slots, attrs, target, multiple, _, donor, release) in enumerate(
+    specialize = getattr(plan.backend, "specialize", None)
+    live = _live_steps(plan._program, out_slots)
+    defined = set(plan.input_slots) | set(plan.capture_slots)
+    defined.update(i for _, i in plan.variable_slots)
+    defined.update(i for i, value in enumerate(plan.template) if value is not None)
+    for k, (kernel, in_slots, attrs, target, multiple, node, donor, release) in enumerate(
             plan._program):
+        if k not in live:
+            continue
+        if donor is not None and donor not in defined:
+            donor = None
+        defined.update(target if multiple else (target,))
+        if specialize is not None and attrs and kernel is _own_kernel(plan.backend, node):
+            # The backend's kernel with these attributes bound, when it offers one.
+            special = specialize(node.primitive.kernel, attrs, len(in_slots))
+            if special is not None:
+                kernel, attrs = special, {}
         env[f"K{k}"] = kernel
         args = [f"s{i}" for i in in_slots]
         for j, (name, value) in enumerate(attrs.items()):
@@ -229,7 +296,8 @@ def _generate_runner(plan, out_slots):
             lines.append(f"    {lhs} = {call}")
         step_of_line[len(lines)] = k
         for i in release:
-            lines.append(f"    del s{i}")
+            if i in defined:
+                lines.append(f"    del s{i}")
     lines.append("    return (" + "".join(f"s{i}, " for i in out_slots) + ")")
     source = "\n".join(lines)
     code = compile(source, f"<plan {plan.graph.name}>", "exec")
@@ -254,6 +322,33 @@ def _generate_runner(plan, out_slots):
                     node.primitive.name) from error
             raise
     return run
+
+
+def _live_steps(program, out_slots):
+    """The steps a run returning `out_slots` needs: those whose results lead to an output,
+    and every stateful step (assigns, random draws) with what it reads. A train step whose
+    logs are not wanted then skips computing them."""
+    from tensorflux.graph.passes import _pinned
+
+    needed = set(out_slots)
+    live = set()
+    for k in range(len(program) - 1, -1, -1):
+        _, in_slots, _, target, multiple, node = program[k][:6]
+        outs = target if multiple else (target,)
+        # (A step with no results at all, such as a folded assign, is there for its effect.)
+        if (_pinned(node) or (multiple and not target)
+                or any(i in needed for i in outs)):
+            live.add(k)
+            needed.update(in_slots)
+    return live
+
+
+def _own_kernel(backend, node):
+    """The backend's kernel for the node's primitive, or None when it has none."""
+    try:
+        return getattr(backend, node.primitive.kernel, None)
+    except NotImplementedError:
+        return None
 
 
 def _owned(buffer):
@@ -290,6 +385,39 @@ def _unfused(backend):
                                                     **dict(attrs)))
         return registers[-1]
     return fused_elementwise
+
+
+_FOLDED_KINDS = {"assign": None, "assign_add": "add", "assign_sub": "subtract"}
+
+
+def _fused_assign(backend, program, n_inputs, reads_target):
+    """A fused elementwise kernel writing into `target` (its last argument): through out= when
+    the kernel can, else by an assign of its result."""
+    specialize = getattr(backend, "specialize", None)
+    # The folding checked that the value has the variable's shape and dtype.
+    fused = specialize and specialize("fused_elementwise",
+                                      {"program": program, "out_fits": True}, n_inputs)
+    if fused is None:
+        kernel = _kernel(backend, fused_elementwise_primitive)
+
+        def fused(*inputs, out):
+            return kernel(*inputs, program=program, out=out)
+    assign = backend.assign
+    if reads_target:
+        def fused_assign(*inputs):
+            target = inputs[-1]
+            result = fused(*inputs, out=target)
+            if result is not target:
+                assign(target, result, kind="assign")
+            return ()
+    else:
+        def fused_assign(*inputs):
+            target = inputs[-1]
+            result = fused(*inputs[:-1], out=target)
+            if result is not target:
+                assign(target, result, kind="assign")
+            return ()
+    return fused_assign
 
 
 def _copying(kernel, backend, multiple):

@@ -154,6 +154,12 @@ class ConcreteFunction:
         results = [_result_from_env(env, leaf) for leaf in self._output_leaves]
         return _pack(self._output_skeleton, iter(results))
 
+    def _run_for_effects(self, values):
+        """Runs the plan on raw input arrays for its effects on variables only: steps that
+        just compute the outputs are skipped, and nothing is returned."""
+        plan, _, captures, _ = self._plan()
+        plan.runner(())(values, [c._value for c in captures])
+
     def _call_compiled(self, values):
         """Runs the plan on raw input arrays: the path of every steady-state call."""
         plan, recipe, captures, runner = self._plan()
@@ -346,6 +352,19 @@ class Function:
             if key is not None and len(self._fast) < _FAST_CACHE_LIMIT:
                 self._fast[key] = concrete
         return concrete._call_flat(leaves)
+
+    def _call_for_effects(self, *args):
+        """Calls with positional eager tensors when only the effects on variables matter (a
+        training step whose logs nobody reads): on the steady-state path the outputs are
+        neither computed nor returned; otherwise this is an ordinary call."""
+        if not config.run_functions_eagerly and context.graph is None and not context.tapes:
+            key = _fast_key(args)
+            if key is not None:
+                concrete = self._fast.get(key)
+                if concrete is not None:
+                    concrete._run_for_effects([a._value for a in args])
+                    return
+        self(*args)
 
     def get_concrete_function(self, *args, **kwargs):
         """The ConcreteFunction for these arguments (tensors or TensorSpecs), tracing if new."""

@@ -387,6 +387,101 @@ def test_fused_kernel_chain_holds_one_temporary():
     np.testing.assert_allclose(result, (x - np.exp(x)) ** 2, rtol=1.3e-6, atol=1e-6)
 
 
+def test_fused_kernel_writes_a_long_out_chunk_by_chunk_with_the_same_numbers():
+    from tensorflux.backends import numpy_backend as nb
+
+    # An Adam-like update: scalar instructions (run once) feed the long ones (per chunk).
+    program = (("pow", (0, 1), (), tf.float32), ("sqrt", (5,), (), tf.float32),
+               ("multiply", (2, 6), (), tf.float32), ("multiply", (3, 7), (), tf.float32),
+               ("sqrt", (4,), (), tf.float32), ("add", (9, 2), (), tf.float32),
+               ("divide", (8, 10), (), tf.float32), ("subtract", (3, 11), (), tf.float32))
+    n = nb._FUSED_CHUNKED_MIN_SIZE + nb._FUSED_CHUNK // 3  # a partial last chunk
+    rng = np.random.default_rng(0)
+    m = rng.standard_normal(n).astype(np.float32)
+    v = np.abs(rng.standard_normal(n)).astype(np.float32)
+    inputs = (np.float32(0.999), np.array([3.0], np.float32), np.array(1e-3, np.float32), m, v)
+    expected = nb._fused_compile(program, 5)(*inputs)  # the unchunked code
+    out = np.empty(n, np.float32)
+    assert nb.fused_elementwise(*inputs, program=program, out=out) is out
+    np.testing.assert_array_equal(out, expected)
+    assert nb._fused_chunked(program, inputs, out) is not None
+    # In place over an input, as an optimizer's update writes its slot.
+    target = m.copy()
+    assert nb.fused_elementwise(*inputs[:3], target, v, program=program, out=target) is target
+    np.testing.assert_array_equal(target, expected)
+    # Inputs of another shape, or another dtype of out: not chunked, still right.
+    assert nb._fused_chunked(program, inputs[:3] + (m.reshape(1, n), v), out) is None
+    out64 = np.empty(n, np.float64)
+    np.testing.assert_array_equal(nb.fused_elementwise(*inputs, program=program, out=out64),
+                                  expected)
+
+
+def test_plan_folds_assigns_of_fused_values_into_the_kernel():
+    v = tf.Variable(np.linspace(-1, 1, 6, dtype=np.float32))
+    w = tf.Variable(np.linspace(1, 2, 6, dtype=np.float32))
+    u = tf.Variable(np.ones(6, np.float32))
+
+    def f(x):
+        v.assign_add((x - v) * 0.5)
+        w.assign_sub(w * x * 0.25)
+        u.assign(tf.exp(x) + 1.0)
+        return tf.reduce_sum(x)
+
+    def reference(v0, w0, x):
+        return (v0 + (x - v0) * np.float32(0.5), w0 - w0 * x * np.float32(0.25),
+                np.exp(x) + np.float32(1))
+    x = np.linspace(0.5, 1.5, 6, dtype=np.float32)
+    function = tf.function(f)
+    concrete = function.get_concrete_function(spec(6))
+    plan = concrete._plan()[0]
+    assert plan.fused_assigns == 3
+    assert not [step for step in plan.steps if step[5].primitive.name == "assign"]
+    for _ in range(2):
+        expected = reference(v.numpy(), w.numpy(), x)
+        function(tf.constant(x))
+        for variable, value in zip((v, w, u), expected):
+            np.testing.assert_array_equal(variable.numpy(), value)
+
+
+def test_plan_keeps_an_assign_when_a_variable_is_read_before_it():
+    v = tf.Variable(np.linspace(-1, 1, 6, dtype=np.float32))
+    w = tf.Variable(np.zeros(6, np.float32))
+
+    def f(x):
+        new = v * 2.0 + x
+        w.assign(v * 1.0)  # reads v between computing `new` and assigning it
+        v.assign(new)
+        return w.read_value()
+
+    x = np.ones(6, np.float32)
+    v0 = v.numpy().copy()
+    tf.function(f)(tf.constant(x))
+    np.testing.assert_array_equal(w.numpy(), v0)
+    np.testing.assert_array_equal(v.numpy(), v0 * np.float32(2) + x)
+
+
+def test_runner_without_outputs_skips_them_and_keeps_the_updates():
+    v = tf.Variable(np.zeros(4, np.float32))
+
+    def f(x):
+        v.assign_add(x * 2.0)
+        return tf.exp(x) * 3.0
+
+    function = tf.function(f)
+    x = tf.constant(np.arange(4, dtype=np.float32))
+    np.testing.assert_allclose(function(x).numpy(), np.exp(x.numpy()) * 3, rtol=1e-6)
+    concrete = function.get_concrete_function(x)
+    plan = concrete._plan()[0]
+    for_effects = plan.runner(())
+    assert for_effects([x._value], []) == ()
+    function._call_for_effects(x)
+    np.testing.assert_array_equal(v.numpy(), x.numpy() * 6)
+    from tensorflux.graph.executor import _live_steps
+
+    # exp(x) * 3 is computed only for the output: skipped.
+    assert len(_live_steps(plan._program, ())) < len(plan._program)
+
+
 # ------------------------------------------------------------------ executor buffers
 
 def test_plan_releases_intermediates_and_keeps_outputs():

@@ -342,6 +342,26 @@ def test_run_eagerly_gives_the_same_history():
         np.testing.assert_allclose(histories[0][key], histories[1][key], rtol=1e-6)
 
 
+def test_custom_train_step_logs_come_from_the_epochs_last_step():
+    # Steps before an epoch's last run for their updates only (no batch callback reads their
+    # logs); the History still holds the last step's own logs, not the metrics' results.
+    class Counting(Sequential):
+        def train_step(self, data):
+            x, _ = data
+            super().train_step(data)
+            return {"batch_mean": tf.reduce_mean(x), "loss": tf.constant(7.0)}
+
+    x = np.arange(10 * 4, dtype="float32").reshape(10, 4)
+    y = np.ones((10, 1), "float32")
+    model = Counting([Input((4,)), _dense_class()(1)])
+    model.compile(optimizer="sgd", loss="mse")
+    before = model.optimizer.iterations.numpy() if model.optimizer.built else 0
+    history = model.fit(x, y, batch_size=4, epochs=2, shuffle=False, verbose=0).history
+    assert history["batch_mean"] == [float(x[8:].mean())] * 2
+    assert history["loss"] == [7.0, 7.0]
+    assert int(model.optimizer.iterations.numpy()) - before == 6  # every step updated
+
+
 def test_dict_inputs_for_a_multi_input_model():
     dense = _dense_class()
     a, b = Input((2,), name="a"), Input((2,), name="b")

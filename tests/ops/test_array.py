@@ -170,6 +170,25 @@ def test_split_and_unstack_counts():
     assert [tuple(p.shape) for p in pieces] == [(1, 2), (3, 2), (2, 2)]
 
 
+def test_split_pieces_share_no_memory_with_the_input_or_each_other():
+    from tensorflux.backends import numpy_backend
+
+    x = np.arange(24, dtype=np.float32).reshape(4, 6)
+    for axis, sizes in ((0, (1, 3)), (1, (2, 1, 3))):
+        pieces = numpy_backend.split(x, sizes, axis)
+        expected = np.split(x.copy(), np.cumsum(sizes)[:-1], axis=axis)
+        for piece, want in zip(pieces, expected):
+            np.testing.assert_array_equal(piece, want)
+            assert not np.shares_memory(piece, x)
+        for i, a in enumerate(pieces):
+            assert not any(np.shares_memory(a, b) for b in pieces[i + 1:])
+    before = [p.copy() for p in pieces]
+    x[...] = -1
+    pieces[0][...] = 7
+    for piece, want in zip(pieces[1:], before[1:]):
+        np.testing.assert_array_equal(piece, want)
+
+
 def test_argsort_is_stable_in_both_directions():
     values = [2, 1, 2, 3, 1, 2]
     assert tf.argsort(values).numpy().tolist() == [1, 4, 0, 2, 5, 3]

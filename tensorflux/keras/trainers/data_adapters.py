@@ -264,6 +264,11 @@ class ArrayDataAdapter(DataAdapter):
         leaves = flatten(inputs)
         pieces = [tf.split(leaf, sizes, axis=0) if len(sizes) > 1 else [leaf]
                   for leaf in leaves]
+        if type(inputs) is tuple and len(inputs) == len(leaves) and all(
+                leaf is item for leaf, item in zip(leaves, inputs)):
+            # (x, y) or (x, y, sample_weight) of arrays: each batch is the tuple of pieces.
+            yield from zip(*pieces)
+            return
         for i in range(self._size):
             batch = iter([p[i] for p in pieces])
             yield map_structure(lambda _, batch=batch: next(batch), inputs)

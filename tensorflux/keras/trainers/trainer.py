@@ -15,6 +15,7 @@ from tensorflux.keras.trainers.data_adapters import (
     train_validation_split,
     unpack_x_y_sample_weight,
 )
+from tensorflux.tensor import Tensor
 
 __all__ = ["Trainer"]
 
@@ -534,8 +535,21 @@ class Trainer:
         `stop_training` (evaluating, predicting). Returns the last result ({} if none)."""
         stop = {"train": "stop_training", "test": "stop_evaluating",
                 "predict": "stop_predicting"}[mode]
+        # With no per-batch callback, only the last training step's logs are ever read: the
+        # steps before it run for their updates alone, when the number of steps is known.
+        for_effects = getattr(function, "run_for_effects", None)
+        last = None
+        if (for_effects is not None and mode == "train" and not batch_hooks
+                and collect is None and epoch_iterator.steps_per_epoch is None
+                and isinstance(epoch_iterator.data_adapter, data_adapters.ArrayDataAdapter)):
+            last = epoch_iterator.num_batches - 1
         result = {}
         for step, data in epoch_iterator:
+            if last is not None and step != last:
+                for_effects(data)
+                if self.stop_training:
+                    break
+                continue
             if batch_hooks:
                 getattr(callbacks, f"on_{mode}_batch_begin")(step)
             result = function(data)
@@ -599,8 +613,24 @@ class _FlatStepFunction:
         self.__name__ = name
 
     def __call__(self, data):
-        leaves = []
-        structure = _structure_of(data, leaves)
+        function, leaves = self._function_for(data)
+        return function(*leaves)
+
+    def run_for_effects(self, data):
+        """The step's updates without its results (see Function._call_for_effects)."""
+        function, leaves = self._function_for(data)
+        function._call_for_effects(*leaves)
+
+    def _function_for(self, data):
+        if type(data) is tuple and all(type(leaf) is Tensor for leaf in data):
+            # The usual batch, (x, y) of tensors: its leaves are itself.
+            leaves = data
+            structure = _FLAT_TUPLES.get(len(data))
+            if structure is None:
+                structure = _FLAT_TUPLES[len(data)] = _structure_of(data, [])
+        else:
+            leaves = []
+            structure = _structure_of(data, leaves)
         function = self._functions.get(structure)
         if function is None:
             step = self._step
@@ -611,7 +641,7 @@ class _FlatStepFunction:
             flat_step.__name__ = self.__name__
             function = tf.function(flat_step, jit_compile=self._jit_compile)
             self._functions[structure] = function
-        return function(*leaves)
+        return function, leaves
 
     def experimental_get_tracing_count(self):
         return sum(f.experimental_get_tracing_count() for f in self._functions.values())
@@ -624,6 +654,9 @@ class _FlatStepFunction:
             for key, concrete in function._cache.items():
                 cache[(number, key)] = concrete
         return cache
+
+
+_FLAT_TUPLES = {}  # length -> _structure_of of a tuple of that many tensors
 
 
 def _structure_of(value, leaves):
