@@ -74,10 +74,10 @@ class Primitive:
         self.stateful = stateful
         # The kernel of the last backend used, so that bind does no attribute lookup. The
         # hottest ops (add, multiply, exp, matmul, reduce_sum) also read this pair for their
-        # eager fast path, which skips bind when `context.graph is None and not
-        # context.tapes and prim._backend is context.backend` and their inputs are plain
-        # Tensors that need no validation; anything else, a kernel error included, takes
-        # the ordinary path through bind.
+        # eager fast path, which skips bind when `prim._backend is context.eager_backend
+        # and not context.tapes` (not tracing, no tape recording, this backend) and their
+        # inputs are plain Tensors that need no validation; anything else, a kernel error
+        # included, takes the ordinary path through bind.
         self._backend = _UNBOUND
         self._kernel_fn = None
         registry[name] = self
@@ -89,9 +89,11 @@ class Primitive:
 
     def bind(self, *inputs, **attrs):
         ctx = context
-        if ctx.graph is not None:
-            return ctx.graph.add_node(self, inputs, attrs)
-        backend = ctx.backend or current_backend()
+        backend = ctx.eager_backend  # None while tracing (or before the first backend)
+        if backend is None:
+            if ctx.graph is not None:
+                return ctx.graph.add_node(self, inputs, attrs)
+            backend = current_backend()
         try:
             if backend is not self._backend:
                 self._kernel_fn = getattr(backend, self.kernel)

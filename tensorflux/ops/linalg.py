@@ -86,8 +86,7 @@ def matmul(a, b, transpose_a=False, transpose_b=False, adjoint_a=False, adjoint_
     if (a.__class__ is Tensor and b.__class__ is Tensor
             and not (transpose_a or transpose_b or adjoint_a or adjoint_b)):
         # Eager fast path (see Primitive.__init__): two matrices of one numeric dtype.
-        ctx = context
-        if ctx.graph is None and not ctx.tapes and _matmul._backend is ctx.backend:
+        if _matmul._backend is context.eager_backend and not context.tapes:
             va, vb = a._value, b._value
             if (va.dtype is vb.dtype and va.ndim >= 2 and vb.ndim >= 2
                     and va.dtype.kind in "iufc"):

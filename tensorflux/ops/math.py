@@ -83,8 +83,7 @@ def add(x, y, name=None):
     """
     if x.__class__ is Tensor and y.__class__ is Tensor:
         # Eager fast path (see Primitive.__init__): two tensors of one non-string dtype.
-        ctx = context
-        if ctx.graph is None and not ctx.tapes and _add._backend is ctx.backend:
+        if _add._backend is context.eager_backend and not context.tapes:
             xv, yv = x._value, y._value
             if xv.dtype is yv.dtype and xv.dtype.kind != "O":
                 try:
@@ -135,8 +134,7 @@ def multiply(x, y, name=None):
     if x.__class__ is Tensor:
         # Eager fast path (see Primitive.__init__): a tensor times a tensor of its dtype, or
         # times a Python number already converted to that dtype (binary_operands' cache).
-        ctx = context
-        if ctx.graph is None and not ctx.tapes and _multiply._backend is ctx.backend:
+        if _multiply._backend is context.eager_backend and not context.tapes:
             xv = x._value
             cy = y.__class__
             if cy is Tensor:
@@ -554,8 +552,7 @@ def exp(x, name=None):
     """
     if x.__class__ is Tensor:
         # Eager fast path (see Primitive.__init__): a float or complex tensor.
-        ctx = context
-        if ctx.graph is None and not ctx.tapes and _exp._backend is ctx.backend:
+        if _exp._backend is context.eager_backend and not context.tapes:
             xv = x._value
             if xv.dtype.kind in "fc":
                 try:

@@ -107,9 +107,8 @@ def reduce_sum(input_tensor, axis=None, keepdims=False, name=None):
     x = input_tensor
     if x.__class__ is Tensor and (keepdims is False or keepdims is True):
         # Eager fast path (see Primitive.__init__): no axis or one int axis, numeric dtype.
-        ctx = context
         value = x._value
-        if (ctx.graph is None and not ctx.tapes and _reduce_sum._backend is ctx.backend
+        if (_reduce_sum._backend is context.eager_backend and not context.tapes
                 and value.dtype.kind in "iufc"):
             rank = value.ndim
             if axis is None:
