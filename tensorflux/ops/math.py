@@ -142,7 +142,7 @@ def multiply(x, y, name=None):
                 if xv.dtype is not yv.dtype:
                     yv = None
             elif cy is float or cy is int:
-                yv = _SCALARS.get((cy, y, xv.dtype))
+                yv = _SCALARS.get((cy, y, xv.dtype, context.backend))
                 if yv is not None:
                     yv = yv._value
             else:
