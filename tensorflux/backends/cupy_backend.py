@@ -95,6 +95,12 @@ for _name, _obj in vars(numpy_backend).items():
 _GLOBALS["_FUSED_UFUNCS"] = {"abs": cupy.absolute, "pow": cupy.power}
 _GLOBALS["_FUSED_COMPILED"] = {}
 _GLOBALS["_FUSED_CHUNKED"] = {}
+# The NumPy kernels cut large arrays into cache-sized blocks (im2col parts, batch slices,
+# fused programs by rows or chunks, RNN steps in blocks of 16). On a GPU each block is more
+# kernel launches and nothing is gained: one block, the whole array.
+_WHOLE = 1 << 62
+_GLOBALS.update(_NN_COLS_BYTES=_WHOLE, _NN_SLICE_BYTES=_WHOLE, _FUSED_BLOCK_BYTES=_WHOLE,
+                _FUSED_CHUNKED_MIN_SIZE=_WHOLE, _RNN_BLOCK=_WHOLE)
 for _name in KERNELS:
     if _name in _HOST_KERNELS:
         globals()[_name] = _host_kernel(getattr(numpy_backend, _name))
