@@ -184,6 +184,9 @@ _C_FLOAT_EXPR = {
     "square": "({0} * {0})", "sqrt": "sqrt({0})", "rsqrt": "(1 / sqrt({0}))",
     "reciprocal": "(1 / {0})", "exp": "exp({0})", "expm1": "expm1({0})", "log": "log({0})",
     "log1p": "log1p({0})", "sin": "sin({0})", "cos": "cos({0})", "tanh": "tanh({0})",
+    "pow": "pow({0}, {1})", "floor": "floor({0})", "ceil": "ceil({0})",
+    "round": "rint({0})", "is_nan": "isnan({0})", "is_finite": "isfinite({0})",
+    "is_inf": "isinf({0})",
     "maximum": "tfx_max({0}, {1})", "minimum": "tfx_min({0}, {1})",
     "relu": "tfx_max({0}, ({T}) 0)",
     "sigmoid": "({0} >= 0 ? 1 / (1 + exp(-{0})) : exp({0}) / (1 + exp({0})))",
@@ -252,12 +255,18 @@ def _fused_elementwise(*inputs, program, out=None):
     if not all(isinstance(x, cupy.ndarray) for x in inputs):
         inputs = tuple(cupy.asarray(x) for x in inputs)
     kernel = _cuda_fused_kernel(program, inputs)
-    if kernel is None:
-        return _fused_by_instruction(*inputs, program=program, out=out)
-    if out is not None and out.dtype == numpy.dtype(program[-1][3].name) and \
-            out.shape == numpy.broadcast_shapes(*(x.shape for x in inputs)):
-        return kernel(*inputs, out)
-    return kernel(*inputs)
+    if kernel is not None:
+        try:
+            if out is not None and out.dtype == numpy.dtype(program[-1][3].name) and \
+                    out.shape == numpy.broadcast_shapes(*(x.shape for x in inputs)):
+                return kernel(*inputs, out)
+            return kernel(*inputs)
+        except cupy.cuda.compiler.CompileException:
+            # NVRTC refused the generated source (it is compiled on first use): this
+            # program runs instruction by instruction from now on.
+            _CUDA_FUSED[(id(program), tuple(numpy.dtype(x.dtype) for x in inputs))] = \
+                (program, None)
+    return _fused_by_instruction(*inputs, program=program, out=out)
 
 
 fused_elementwise = functools.wraps(_fused_by_instruction)(_fused_elementwise)
