@@ -1597,6 +1597,8 @@ def specialize(kernel_name, attrs, n_inputs):
             return fused
 
         def by_rows_or_whole(*inputs, out=None):
+            if _below_row_blocks(inputs):
+                return fused(*inputs, out=out)
             result = _fused_by_rows(fused, inputs, out)
             return fused(*inputs, out=out) if result is None else result
         return by_rows_or_whole
@@ -1639,6 +1641,25 @@ def specialize(kernel_name, attrs, n_inputs):
         shape = tuple(attrs["shape"])
         return lambda x: np.asarray(x).reshape(shape)
     return None
+
+
+def _below_row_blocks(inputs):
+    """Whether the broadcast result of `inputs` certainly has too few elements for
+    _fused_by_rows (at most _FUSED_BLOCK_BYTES / 8 of them): a step's small fused programs
+    then skip its shape work (np.broadcast_shapes costs more than a 10x10 add). Inputs of
+    one element never add elements to a broadcast; those of one common shape give its size;
+    otherwise the product of the sizes bounds the broadcast size from above."""
+    shape = None
+    size = product = 1
+    for a in inputs:
+        n = getattr(a, "size", 1)
+        if n > 1:
+            product *= n
+            if shape is None:
+                shape, size = a.shape, n
+            elif a.shape != shape:
+                size = product
+    return size <= _FUSED_BLOCK_BYTES >> 3
 
 
 def _add_into(target, value):

@@ -2,6 +2,8 @@
 small traced graphs (node counts before and after, results equal to eager), and fusion on a
 model-sized training step."""
 
+import itertools
+import math
 from collections import Counter
 
 import numpy as np
@@ -414,6 +416,25 @@ def test_fused_kernel_writes_a_long_out_chunk_by_chunk_with_the_same_numbers():
     out64 = np.empty(n, np.float64)
     np.testing.assert_array_equal(nb.fused_elementwise(*inputs, program=program, out=out64),
                                   expected)
+
+
+def test_small_fused_programs_skip_row_blocks_only_when_certainly_small():
+    from tensorflux.backends import numpy_backend as nb
+
+    # The cheap size bound must never call a result small that broadcasting makes large.
+    limit = nb._FUSED_BLOCK_BYTES >> 3
+    shapes = [(), (1,), (3,), (3, 1), (1, 3), (4, 3), (1, 1, 3), (0,), (600, 300), (300,),
+              (600, 1), (1, 300), (2000, 600)]
+    for combo in itertools.product(shapes, repeat=3):
+        try:
+            full = np.broadcast_shapes(*combo)
+        except ValueError:
+            continue
+        arrays = [np.empty(shape, np.float32) for shape in combo]
+        if nb._below_row_blocks(arrays):
+            assert math.prod(full) <= limit, combo
+    assert nb._below_row_blocks([np.empty((10, 10)), np.empty(10), 2.0])
+    assert not nb._below_row_blocks([np.empty((600, 1)), np.empty((1, 300))])
 
 
 def test_plan_folds_assigns_of_fused_values_into_the_kernel():
