@@ -256,7 +256,8 @@ def sigmoid(x):
     # exp of a non-positive number never overflows; the two branches meet at 0.
     e = np.exp(-np.abs(x))
     d = 1 + e
-    return np.where(x >= 0, 1 / d, e / d).astype(x.dtype, copy=False)
+    # 1/d where x >= 0, else e/d: the numerator is picked first, then one division.
+    return np.divide(np.where(x >= 0, 1, e), d).astype(x.dtype, copy=False)
 
 
 def softplus(x):
@@ -1758,6 +1759,157 @@ def _fused_compile_chunked(program, long):
     code = compile("\n".join(lines), f"<fused_elementwise {len(program)} ops, chunked>", "exec")
     exec(code, env)  # noqa: S102 - our own generated source, built from kernel names only
     return env["fused"]
+
+
+# Several folded updates in a row (an optimizer's m, v and variable updates over flat
+# buffers) run as one loop over chunks: chunk i of each update in turn, so that what one
+# update writes is still in cache when the next one reads it.
+# (programs, longs) -> (programs, generated function or None)
+_FUSED_GROUPS = {}
+
+
+def fused_update_group(parts, kernels, size):
+    """One callable for consecutive folded updates, or None where grouping cannot help
+    (buffers shorter than the chunked minimum). `parts` are (program, inputs, reads_target)
+    per update, whose kernel (in `kernels`) takes those inputs then the target it writes;
+    `size` is the targets' element count. The callable takes every update's arguments in
+    order and runs them chunk by chunk together when all are chunkable over aligned,
+    non-overlapping buffers, else one after another through `kernels`."""
+    if size < _FUSED_CHUNKED_MIN_SIZE or len(parts) < 2:
+        return None
+    counts = [n_inputs + (not reads_target) for _, n_inputs, reads_target in parts]
+    programs = tuple(program for program, _, _ in parts)
+
+    def run_group(*args):
+        generated = _fused_group_for(programs, parts, counts, args)
+        if generated is not None:
+            generated(args, _FUSED_CHUNK)
+            return ()
+        start = 0
+        for kernel, count in zip(kernels, counts):
+            kernel(*args[start:start + count])
+            start += count
+        return ()
+    return run_group
+
+
+def _fused_group_for(programs, parts, counts, args):
+    """The generated group loop for these arguments, or None when they do not allow it."""
+    longs = []
+    targets = []
+    start = 0
+    for (program, n_inputs, _), count in zip(parts, counts):
+        chunk_args = args[start:start + count]
+        start += count
+        target = chunk_args[-1]
+        if (type(target) is not np.ndarray or target.ndim != 1 or not target.flags.c_contiguous
+                or target.dtype != native_dtype(program[-1][3])):
+            return None
+        targets.append(target)
+        long = []
+        for a in chunk_args[:n_inputs]:
+            a_shape = getattr(a, "shape", None)
+            if a_shape == target.shape:
+                long.append(True)
+            elif a_shape is not None and a.size == 1 and len(a_shape) <= 1:
+                long.append(False)
+            else:
+                return None
+        longs.append(tuple(long))
+    if any(t.shape != targets[0].shape for t in targets):
+        return None
+    # Chunk i of a later update must see exactly what the earlier ones wrote there: every
+    # argument is a target itself or shares no memory with any target.
+    for a in args:
+        for t in targets:
+            if a is not t and np.may_share_memory(a, t):
+                return None
+    key = (tuple(id(p) for p in programs), tuple(longs))
+    entry = _FUSED_GROUPS.get(key)
+    if entry is None or entry[0] is not programs:
+        entry = (programs, _fused_group_compile(programs, parts, longs))
+        if len(_FUSED_GROUPS) > 256:
+            _FUSED_GROUPS.clear()
+        _FUSED_GROUPS[key] = entry
+    return entry[1]
+
+
+def _fused_group_compile(programs, parts, longs):
+    """Generated code: each update's single-element instructions once, then one loop over
+    chunks running each update's long instructions in turn (as _fused_compile_chunked does
+    for one program), the last of each writing its target's chunk."""
+    env = {"__name__": __name__}
+    names = []
+    head, body = [], []
+    for u, (program, longs_u, (_, n_inputs, reads_target)) in enumerate(
+            zip(programs, longs, parts)):
+        lines = _fused_group_part(program, longs_u, f"u{u}_", env)
+        if lines is None:
+            return None
+        names += [f"u{u}_r{i}" for i in range(n_inputs)]
+        if reads_target:
+            head.append(f"    u{u}_target = u{u}_r{n_inputs - 1}")
+        else:
+            names.append(f"u{u}_target")
+        head += lines[0]
+        body += lines[1]
+    source = ["def group(args, chunk):", f"    {', '.join(names)}, = args"]
+    source += head + ["    for i in range(0, u0_target.shape[0], chunk):", "        e = i + chunk"]
+    source += body + ["    return None"]
+    code = compile("\n".join(source), f"<fused update group of {len(programs)}>", "exec")
+    exec(code, env)  # noqa: S102 - our own generated source, built from kernel names only
+    return env["group"]
+
+
+def _fused_group_part(program, long, tag, env):
+    """(head lines, loop body lines) of one update in a group, its names prefixed by `tag`;
+    its target is `{tag}target` (the last input when the program reads it). None when the
+    program's last instruction cannot write a chunk of the target."""
+    n_inputs = len(long)
+    is_long = list(long)
+    for _, refs, _, _ in program:
+        is_long.append(any(is_long[r] for r in refs))
+    final = len(program) - 1
+    name, _, attrs, _ = program[final]
+    fn = _FUSED_UFUNCS.get(name) or globals()[name]
+    if not is_long[-1] or attrs or not isinstance(fn, np.ufunc) or fn.nout != 1:
+        return None
+    last = {}
+    for j, (_, refs, _, _) in enumerate(program):
+        for r in refs:
+            last[r] = j
+    head = []
+
+    def ref(r):
+        return f"{tag}x{r}" if r < n_inputs and long[r] else f"{tag}r{r}"
+
+    body = [f"        {tag}x{i} = {tag}r{i}[i:e]" for i in range(n_inputs) if long[i]]
+    allocated = set()
+    for j, (kernel_name, refs, attrs, dtype) in enumerate(program):
+        fn = _FUSED_UFUNCS.get(kernel_name) or globals()[kernel_name]
+        env[f"{tag}f{j}"] = fn
+        reg = n_inputs + j
+        args = ", ".join(ref(r) for r in refs)
+        is_ufunc = not attrs and isinstance(fn, np.ufunc) and fn.nout == 1
+        if attrs:
+            env[f"{tag}a{j}"] = dict(attrs)
+        call = f"{tag}f{j}({args}, **{tag}a{j})" if attrs else f"{tag}f{j}({args})"
+        if not is_long[reg]:
+            head.append(f"    {tag}r{reg} = {call}")
+            continue
+        dying = sorted({r for r in refs if r >= n_inputs and is_long[r] and last[r] == j})
+        if j == final:
+            call = f"{tag}f{j}({args}, out={tag}target[i:e])"
+        elif is_ufunc:
+            env[f"{tag}d{j}"] = native_dtype(dtype)
+            donors = [r for r in dying if r in allocated]
+            if donors:
+                d = f"{tag}r{donors[0]}"
+                call = f"{tag}f{j}({args}, out={d}) if {d}.dtype == {tag}d{j} else {call}"
+            allocated.add(reg)
+        body.append(f"        {tag}r{reg} = {call}")
+        body += [f"        del {tag}r{r}" for r in dying]
+    return head, body
 
 
 # ---- rnn (helper)

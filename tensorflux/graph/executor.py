@@ -95,6 +95,7 @@ class Plan:
         self.template = template
         self.slot_of = slot_of
         self.fused_assigns = self._fuse_assigns(produced)
+        self.update_groups = self._group_updates()
         self._program, self.donations = self._plan_buffers(produced)
         self._runners = {}
 
@@ -142,12 +143,50 @@ class Plan:
                 program += ((_FOLDED_KINDS[kind], (n, n + len(program)), (), value.dtype),)
             kernel = _fused_assign(self.backend, program, n + (kind != "assign"),
                                    kind != "assign")
+            kernel.update = (program, n + (kind != "assign"), kind != "assign",
+                             value.shape.num_elements())
             folded[j] = (kernel, self.steps[j][1] + (target_slot,), {}, (), True, fused)
             folded[k] = None
         if folded:
             self.steps = [folded.get(k, step) for k, step in enumerate(self.steps)
                           if folded.get(k, step) is not None]
         return len(folded) // 2
+
+    def _group_updates(self):
+        """Runs of consecutive folded assigns over equally long buffers (an optimizer's
+        slot and variable updates) become one step, when the backend offers a kernel that
+        runs them together (see numpy_backend.fused_update_group). Elementwise updates give
+        the same values interleaved chunk by chunk as one after another. Returns how many
+        groups were made."""
+        make_group = getattr(self.backend, "fused_update_group", None)
+        if make_group is None:
+            return 0
+        steps, run, groups = [], [], 0
+
+        def flush():
+            nonlocal groups
+            sizes = {step[0].update[3] for step in run}
+            group = None
+            if len(run) > 1 and len(sizes) == 1:
+                parts = [step[0].update[:3] for step in run]
+                group = make_group(parts, [step[0] for step in run], sizes.pop())
+            if group is None:
+                steps.extend(run)
+            else:
+                in_slots = tuple(i for step in run for i in step[1])
+                steps.append((group, in_slots, {}, (), True, run[-1][5]))
+                groups += 1
+            run.clear()
+
+        for step in self.steps:
+            if getattr(step[0], "update", None) is not None and not step[3]:
+                run.append(step)
+                continue
+            flush()
+            steps.append(step)
+        flush()
+        self.steps = steps
+        return groups
 
     def _plan_buffers(self, produced):
         """Per step: the slot whose buffer it may write into (or None), and the slots to

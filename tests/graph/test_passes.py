@@ -247,6 +247,18 @@ def test_simplify_removes_same_dtype_casts_identities_and_double_negation():
     check_same(g, f, X)
 
 
+def test_simplify_removes_reductions_over_no_axes():
+    def f(x):
+        total = tf.reduce_sum(tf.exp(x))
+        return tf.reduce_sum(total, axis=[]) + tf.reduce_max(tf.reduce_mean(total, axis=[]))
+    g = trace(f, spec(2, 3))
+    assert types(g)["reduce_sum"] == 2
+    g = passes.eliminate_dead_code(passes.simplify(g))
+    assert types(g)["reduce_sum"] == 1 and types(g)["reduce_mean"] == 0
+    assert types(g)["reduce_max"] == 0  # a scalar's max over all (no) axes
+    check_same(g, f, X)
+
+
 def test_simplify_keeps_variable_reads_in_place():
     v = tf.Variable(np.ones((2, 3), np.float32))
 
@@ -462,6 +474,72 @@ def test_plan_folds_assigns_of_fused_values_into_the_kernel():
         function(tf.constant(x))
         for variable, value in zip((v, w, u), expected):
             np.testing.assert_array_equal(variable.numpy(), value)
+
+
+def test_plan_runs_consecutive_long_updates_as_one_chunked_loop_with_the_same_numbers():
+    from tensorflux.backends import numpy_backend as nb
+
+    n = nb._FUSED_CHUNKED_MIN_SIZE + nb._FUSED_CHUNK // 3  # a partial last chunk
+    rng = np.random.default_rng(0)
+    p0, m0, s0 = (rng.standard_normal(n).astype(np.float32) for _ in range(3))
+    s0 = np.abs(s0)
+    p, m, s = tf.Variable(p0), tf.Variable(m0), tf.Variable(s0)
+
+    def f(g, t):
+        # Adam's shape: the later update reads what the earlier ones wrote.
+        m.assign_add((g - m) * 0.1)
+        s.assign_add((tf.square(g) - s) * 0.001)
+        p.assign_sub(m * (0.01 * tf.sqrt(1.0 - tf.pow(0.999, t))) / (tf.sqrt(s) + 1e-7))
+        return t
+
+    def reference(p, m, s, g, t):
+        m = m + (g - m) * np.float32(0.1)
+        s = s + (np.square(g) - s) * np.float32(0.001)
+        alpha = np.float32(0.01) * np.sqrt(np.float32(1) - np.power(np.float32(0.999), t))
+        return p - m * alpha / (np.sqrt(s) + np.float32(1e-7)), m, s
+    function = tf.function(f)
+    plan = function.get_concrete_function(spec(n), spec())._plan()[0]
+    assert plan.fused_assigns == 3 and plan.update_groups == 1
+    for step in range(1, 3):
+        g = rng.standard_normal(n).astype(np.float32)
+        t = np.float32(step)
+        expected = reference(p.numpy(), m.numpy(), s.numpy(), g, t)
+        function(tf.constant(g), tf.constant(t))
+        for variable, value in zip((p, m, s), expected):
+            np.testing.assert_array_equal(variable.numpy(), value)
+
+
+def test_update_group_runs_one_by_one_when_buffers_overlap_or_do_not_align():
+    from tensorflux.backends import numpy_backend as nb
+
+    n = nb._FUSED_CHUNKED_MIN_SIZE
+    add = (("add", (0, 1), (), tf.float32),)  # target += x, the target read as input 1
+    calls = []
+
+    def kernel(x, target):
+        calls.append(1)
+        np.add(target, x, out=target)
+        return ()
+    parts = [(add, 2, True), (add, 2, True)]
+    group = nb.fused_update_group(parts, [kernel, kernel], n)
+    assert nb.fused_update_group(parts, [kernel, kernel], n - 1) is None
+    buffer = np.zeros(n + 1, np.float32)
+    x = np.arange(n + 1, dtype=np.float32)
+    a, b = buffer[:n], buffer[1:]  # overlapping targets: chunks would see each other early
+    assert nb._fused_group_for((add, add), parts, [2, 2], (x[:n], a, a, b)) is None
+    group(x[:n], a, a, b)
+    assert len(calls) == 2
+    expected = np.zeros(n + 1, np.float32)
+    expected[:n] += x[:n]
+    expected[1:] += expected[:n].copy()
+    np.testing.assert_array_equal(buffer, expected)
+    # Aligned, separate targets: the generated loop, same numbers as one after another.
+    u, v = np.ones(n, np.float32), np.full(n, 2, np.float32)
+    assert nb._fused_group_for((add, add), parts, [2, 2], (x[:n], u, u, v)) is not None
+    group(x[:n], u, u, v)
+    assert len(calls) == 2
+    np.testing.assert_array_equal(u, 1 + x[:n])
+    np.testing.assert_array_equal(v, 3 + x[:n])
 
 
 def test_plan_keeps_an_assign_when_a_variable_is_read_before_it():
