@@ -1580,11 +1580,12 @@ def _fused_by_rows(fused, inputs, out):
     return result
 
 
-def specialize(kernel_name, attrs, n_inputs):
+def specialize(kernel_name, attrs, n_inputs, result_size=None):
     """A callable taking only the inputs (and `out=` where the kernel takes it) that does
     what `kernel(*inputs, **attrs)` does, with the attributes bound once, or None. The
     compiled plan calls these: a tiny step is then one NumPy call, not a wrapper deciding
-    on its attributes every time."""
+    on its attributes every time. `result_size`, where the plan knows it statically, is the
+    result's element count."""
     if kernel_name == "fused_elementwise" and set(attrs) == {"program", "out_fits"}:
         # Not an attribute of the kernel: the caller vouches that every `out` it passes has
         # the result's shape and dtype (an assign folded into the program).
@@ -1594,8 +1595,9 @@ def specialize(kernel_name, attrs, n_inputs):
         entry = _FUSED_COMPILED.get(id(program))
         fused = entry[1] if entry is not None and entry[0] is program else \
             _fused_compile(program, n_inputs)
-        if not fused.by_rows:
-            return fused
+        if not fused.by_rows or (result_size is not None
+                                 and result_size <= _FUSED_BLOCK_BYTES >> 3):
+            return fused  # (a result this small is never run by row blocks)
 
         def by_rows_or_whole(*inputs, out=None):
             if _below_row_blocks(inputs):

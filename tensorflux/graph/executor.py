@@ -313,7 +313,8 @@ def _generate_runner(plan, out_slots):
         defined.update(target if multiple else (target,))
         if specialize is not None and attrs and kernel is _own_kernel(plan.backend, node):
             # The backend's kernel with these attributes bound, when it offers one.
-            special = specialize(node.primitive.kernel, attrs, len(in_slots))
+            special = specialize(node.primitive.kernel, attrs, len(in_slots),
+                                 result_size=_static_size(node))
             if special is not None:
                 kernel, attrs = special, {}
         env[f"K{k}"] = kernel
@@ -380,6 +381,14 @@ def _live_steps(program, out_slots):
             live.add(k)
             needed.update(in_slots)
     return live
+
+
+def _static_size(node):
+    """The element count of a single-output node's result when its shape is static."""
+    if node.primitive.multiple_results:
+        return None
+    shape = node.outputs.shape
+    return shape.num_elements() if shape.is_fully_defined() else None
 
 
 def _own_kernel(backend, node):
