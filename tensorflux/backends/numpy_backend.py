@@ -1580,16 +1580,72 @@ def _fused_by_rows(fused, inputs, out):
     return result
 
 
-def specialize(kernel_name, attrs, n_inputs, result_size=None):
+# Instructions on rank-0 values that run as Python operators on NumPy scalars: NumPy's
+# scalar arithmetic rounds as its ufunc loops do (IEEE for + - * /, the same promotion),
+# at a tenth of a ufunc call's cost on a 0-d array.
+_SCALAR_OPERATORS = {"add": "{} + {}", "subtract": "{} - {}", "multiply": "{} * {}",
+                     "divide": "{} / {}", "negative": "-{}", "less": "{} < {}",
+                     "less_equal": "{} <= {}", "greater": "{} > {}",
+                     "greater_equal": "{} >= {}", "equal": "{} == {}",
+                     "not_equal": "{} != {}"}
+# (Integer arithmetic keeps its ufuncs: NumPy's integer scalars warn on overflow, which
+# the ufuncs silently wrap as TensorFlow does.)
+_SCALAR_COMPARISONS = {"less", "less_equal", "greater", "greater_equal", "equal", "not_equal"}
+
+
+def _fused_compile_scalar(program, n_inputs, into_out=False):
+    """Generated code for a program whose inputs are all rank 0 (an optimizer's step
+    scalars, a loss mean): inputs become NumPy scalars, arithmetic and comparisons Python
+    operators, select a conditional expression; other instructions call their kernel as
+    _fused_compile does. With `into_out`, the result is written into the rank-0 `out` (of
+    the result's dtype), which is returned. None when an instruction's dtype rules it out."""
+    env = {"_ndarray": np.ndarray, "__name__": __name__}
+    inputs = ", ".join(f"r{i}" for i in range(n_inputs))
+    lines = [f"def fused({inputs}, out=None):"]
+    lines += [f"    r{i} = r{i}[()] if type(r{i}) is _ndarray else r{i}" for i in range(n_inputs)]
+    for j, (kernel_name, refs, attrs, dtype) in enumerate(program):
+        reg = n_inputs + j
+        args = [f"r{r}" for r in refs]
+        pattern = _SCALAR_OPERATORS.get(kernel_name)
+        if not dtype.is_numeric and not dtype.is_bool:
+            return None
+        if pattern is not None and not attrs and (
+                (dtype.is_bool and kernel_name in _SCALAR_COMPARISONS) or dtype.is_floating):
+            lines.append(f"    r{reg} = {pattern.format(*args)}")
+        elif kernel_name == "select" and not attrs:
+            lines.append(f"    r{reg} = {args[1]} if {args[0]} else {args[2]}")
+        else:
+            env[f"f{j}"] = _FUSED_UFUNCS.get(kernel_name) or globals()[kernel_name]
+            env[f"a{j}"] = dict(attrs)
+            lines.append(f"    r{reg} = f{j}({', '.join(args)}, **a{j})")
+    if into_out:
+        lines += [f"    out[()] = r{n_inputs + len(program) - 1}", "    return out"]
+    else:
+        lines.append(f"    return r{n_inputs + len(program) - 1}")
+    code = compile("\n".join(lines), f"<fused_elementwise {len(program)} ops, scalar>", "exec")
+    exec(code, env)  # noqa: S102 - our own generated source, built from kernel names only
+    return env["fused"]
+
+
+def specialize(kernel_name, attrs, n_inputs, result_size=None, scalar_inputs=False):
     """A callable taking only the inputs (and `out=` where the kernel takes it) that does
     what `kernel(*inputs, **attrs)` does, with the attributes bound once, or None. The
     compiled plan calls these: a tiny step is then one NumPy call, not a wrapper deciding
     on its attributes every time. `result_size`, where the plan knows it statically, is the
-    result's element count."""
+    result's element count; `scalar_inputs`, that every input is statically rank 0."""
+    if kernel_name == "fused_elementwise" and set(attrs) == {"program", "out_fits"} and \
+            scalar_inputs:
+        fused = _fused_compile_scalar(attrs["program"], n_inputs, into_out=True)
+        if fused is not None:
+            return fused
     if kernel_name == "fused_elementwise" and set(attrs) == {"program", "out_fits"}:
         # Not an attribute of the kernel: the caller vouches that every `out` it passes has
         # the result's shape and dtype (an assign folded into the program).
         return _fused_compile(attrs["program"], n_inputs, out_fits=True)
+    if kernel_name == "fused_elementwise" and scalar_inputs and set(attrs) == {"program"}:
+        fused = _fused_compile_scalar(attrs["program"], n_inputs)
+        if fused is not None:
+            return fused
     if kernel_name == "fused_elementwise":
         program = attrs["program"]
         entry = _FUSED_COMPILED.get(id(program))

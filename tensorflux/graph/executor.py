@@ -141,8 +141,9 @@ class Plan:
                 program = tuple((name, tuple(r if r < n else r + 1 for r in refs), attrs, dtype)
                                 for name, refs, attrs, dtype in program)
                 program += ((_FOLDED_KINDS[kind], (n, n + len(program)), (), value.dtype),)
+            scalar = variable.shape.rank == 0 and all(x.shape.rank == 0 for x in fused.inputs)
             kernel = _fused_assign(self.backend, program, n + (kind != "assign"),
-                                   kind != "assign")
+                                   kind != "assign", scalar)
             kernel.update = (program, n + (kind != "assign"), kind != "assign",
                              value.shape.num_elements())
             folded[j] = (kernel, self.steps[j][1] + (target_slot,), {}, (), True, fused)
@@ -314,7 +315,8 @@ def _generate_runner(plan, out_slots):
         if specialize is not None and attrs and kernel is _own_kernel(plan.backend, node):
             # The backend's kernel with these attributes bound, when it offers one.
             special = specialize(node.primitive.kernel, attrs, len(in_slots),
-                                 result_size=_static_size(node))
+                                 result_size=_static_size(node),
+                                 scalar_inputs=all(x.shape.rank == 0 for x in node.inputs))
             if special is not None:
                 kernel, attrs = special, {}
         env[f"K{k}"] = kernel
@@ -438,13 +440,15 @@ def _unfused(backend):
 _FOLDED_KINDS = {"assign": None, "assign_add": "add", "assign_sub": "subtract"}
 
 
-def _fused_assign(backend, program, n_inputs, reads_target):
+def _fused_assign(backend, program, n_inputs, reads_target, scalar=False):
     """A fused elementwise kernel writing into `target` (its last argument): through out= when
-    the kernel can, else by an assign of its result."""
+    the kernel can, else by an assign of its result. `scalar`: every input and the target
+    are rank 0."""
     specialize = getattr(backend, "specialize", None)
     # The folding checked that the value has the variable's shape and dtype.
     fused = specialize and specialize("fused_elementwise",
-                                      {"program": program, "out_fits": True}, n_inputs)
+                                      {"program": program, "out_fits": True}, n_inputs,
+                                      scalar_inputs=scalar)
     if fused is None:
         kernel = _kernel(backend, fused_elementwise_primitive)
 

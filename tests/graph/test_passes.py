@@ -449,6 +449,38 @@ def test_small_fused_programs_skip_row_blocks_only_when_certainly_small():
     assert not nb._below_row_blocks([np.empty((600, 1)), np.empty((1, 300))])
 
 
+@pytest.mark.parametrize("dtype", [tf.float16, tf.float32, tf.float64, tf.int32, tf.int64])
+def test_scalar_fused_programs_give_the_ufunc_results_bit_for_bit(dtype):
+    from tensorflux.backends import numpy_backend as nb
+
+    floating = dtype.is_floating
+    program = (("add", (0, 1), (), dtype), ("subtract", (3, 2), (), dtype),
+               ("multiply", (4, 0), (), dtype), ("negative", (5,), (), dtype),
+               ("less", (6, 1), (), tf.bool), ("select", (7, 6, 3), (), dtype),
+               ("greater_equal", (8, 2), (), tf.bool), ("select", (9, 8, 0), (), dtype))
+    if floating:
+        program += (("divide", (10, 1), (), dtype), ("sqrt", (11,), (), dtype),
+                    ("pow", (12, 2), (), dtype))
+    program += (("cast", (len(program) + 2,), (("dtype", tf.float64),), tf.float64),)
+    scalar = nb._fused_compile_scalar(program, 3)
+    reference = nb._fused_compile(program, 3)
+    native = nb.native_dtype(dtype)
+    values = [0, 1, -3, 7, 2] + ([-0.0, 0.5, 1e-30, 3e38, np.inf, -np.inf, np.nan]
+                                 if floating else [2**31 - 1, -(2**31)])
+    for a, b, c in itertools.product(values, repeat=3):
+        with np.errstate(all="ignore"):  # (inf and NaN on purpose)
+            inputs = [np.array(a, native), np.array(b, native), np.array(c, native)]
+            got, expected = scalar(*inputs), reference(*inputs)
+        assert np.asarray(got).dtype == np.asarray(expected).dtype
+        assert np.asarray(got).tobytes() == np.asarray(expected).tobytes(), (a, b, c)
+        # Written into a rank-0 target (a folded assign), with numpy scalars as inputs.
+        target = np.zeros((), np.float64)
+        into = nb._fused_compile_scalar(program, 3, into_out=True)
+        with np.errstate(all="ignore"):
+            assert into(*[x[()] for x in inputs], out=target) is target
+        assert target.tobytes() == np.asarray(expected).tobytes()
+
+
 def test_plan_folds_assigns_of_fused_values_into_the_kernel():
     v = tf.Variable(np.linspace(-1, 1, 6, dtype=np.float32))
     w = tf.Variable(np.linspace(1, 2, 6, dtype=np.float32))
