@@ -257,7 +257,8 @@ def sigmoid(x):
     e = np.exp(-np.abs(x))
     d = 1 + e
     # 1/d where x >= 0, else e/d: the numerator is picked first, then one division.
-    return np.divide(np.where(x >= 0, 1, e), d).astype(x.dtype, copy=False)
+    out = np.divide(np.where(x >= 0, 1, e), d)
+    return out if out.dtype == x.dtype else out.astype(x.dtype)
 
 
 def softplus(x):
@@ -1694,6 +1695,8 @@ def specialize(kernel_name, attrs, n_inputs, result_size=None, scalar_inputs=Fal
             for a in axis:
                 count *= x.shape[a]
             total = add_reduce(x, axis, x.dtype, None, keepdims)
+            if count == 1:
+                return total  # (x / 1 is x: a mean over axes of length 1, as of a [n, 1] loss)
             return np.true_divide(total, x.dtype.type(count) if count else x.dtype.type(0))
         return mean
     if kernel_name == "reshape" and set(attrs) == {"shape"}:
