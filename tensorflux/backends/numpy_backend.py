@@ -1166,15 +1166,27 @@ def _scatter_add_rows(out, rows, values):
     """out[rows[j]] += values[j] for every j in order, rows repeating (np.add.at's result and
     summation order), in a few vectorised rounds instead of add.at's per-element loop: a
     stable sort groups equal rows, and round r adds the r-th occurrence of every row."""
-    order = np.argsort(rows, kind="stable")
-    rows = rows[order]
-    values = np.take(values, order, axis=0)
+    order, rows = _stable_order(rows, out.shape[0])
     rank = np.arange(rows.size) - np.searchsorted(rows, rows)  # occurrence number of its row
     first = rank == 0
-    out[rows[first]] = values[first]  # out is zeros there, so this is the first addition
+    # out is zeros there, so this is the first addition; each round gathers its own values.
+    out[rows[first]] = np.take(values, order[first], axis=0)
     for r in range(1, int(rank.max()) + 1):
         chosen = rank == r
-        out[rows[chosen]] += values[chosen]  # distinct rows within a round
+        out[rows[chosen]] += np.take(values, order[chosen], axis=0)  # distinct rows
+
+
+def _stable_order(rows, bound):
+    """(the stable argsort of rows, rows sorted) for rows in [0, bound). One sort of 64-bit
+    keys (row, position) when both fit 32 bits: unique keys need no stable sort, and
+    NumPy's plain sort of int64 is ~10x its stable argsort of the rows."""
+    if bound <= 1 << 31 and rows.size <= 1 << 31:
+        keys = rows.astype(np.int64) << 32
+        keys |= np.arange(rows.size, dtype=np.int64)
+        keys.sort()
+        return keys & 0xFFFFFFFF, keys >> 32
+    order = np.argsort(rows, kind="stable")
+    return order, rows[order]
 
 
 def gather_grad(indices, g, shape, axis, batch_dims):
