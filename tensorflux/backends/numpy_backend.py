@@ -1736,6 +1736,53 @@ def _below_row_blocks(inputs):
     return size <= _FUSED_BLOCK_BYTES >> 3
 
 
+# Concat pieces smaller than this are copied: writing them in place saves less than the
+# slicing it takes.
+_WRITER_MIN_SIZE = 1 << 14
+
+
+def writer(kernel_name, attrs, n_inputs, size):
+    """For a plan that gives a kernel its result's buffer (a piece of a concat planned in
+    place): a callable (*inputs, out) writing what `kernel(*inputs, **attrs)` returns into
+    `out` (of the result's shape and dtype, `size` elements), or None for kernels without
+    one and for small results."""
+    if size < _WRITER_MIN_SIZE:
+        return None
+    if kernel_name == "matmul" and set(attrs) == {"transpose_a", "transpose_b"}:
+        multiply = specialize(kernel_name, attrs, n_inputs)
+        if multiply is np.matmul:
+            return np.matmul
+        transpose_a, transpose_b = attrs["transpose_a"], attrs["transpose_b"]
+
+        def matmul_into(a, b, out):
+            return np.matmul(a.swapaxes(-1, -2) if transpose_a else a,
+                             b.swapaxes(-1, -2) if transpose_b else b, out=out)
+        return matmul_into
+    if kernel_name == "reduce_sum" and set(attrs) == {"axis", "keepdims"}:
+        axis, keepdims = attrs["axis"], attrs["keepdims"]
+        add_reduce = np.add.reduce
+        return lambda x, out: add_reduce(x, axis, x.dtype, out, keepdims)
+    if kernel_name == "gather_grad" and set(attrs) == {"shape", "axis", "batch_dims"}:
+        shape, axis, batch_dims = attrs["shape"], attrs["axis"], attrs["batch_dims"]
+
+        def gather_grad_into(indices, g, out):
+            if axis == 0 and batch_dims == 0 and indices.size and out.dtype == g.dtype:
+                out.fill(0)
+                rows = indices.reshape(-1)
+                _scatter_add_rows(out, rows, g.reshape((rows.size,) + tuple(shape[1:])))
+            else:
+                out[...] = gather_grad(indices, g, shape, axis, batch_dims)
+            return out
+        return gather_grad_into
+    return None
+
+
+def empty_buffer(size, dtype):
+    """A new uninitialised 1-D array of `size` elements of a DType (a concat's buffer that
+    its pieces' kernels write into)."""
+    return np.empty(size, native_dtype(dtype))
+
+
 def _add_into(target, value):
     return np.add(target, value, out=target)
 

@@ -574,6 +574,38 @@ def test_update_group_runs_one_by_one_when_buffers_overlap_or_do_not_align():
     np.testing.assert_array_equal(v, 3 + x[:n])
 
 
+def test_plan_writes_large_concat_pieces_in_place_with_the_same_numbers():
+    rng = np.random.default_rng(0)
+    a = rng.standard_normal((64, 300)).astype(np.float32)
+    b = rng.standard_normal((64, 256)).astype(np.float32)
+    table = tf.Variable(rng.standard_normal((500, 40)).astype(np.float32))
+    indices = rng.integers(0, 500, size=(30, 20)).astype(np.int32)
+
+    def f(a, b, indices):
+        with tf.GradientTape() as tape:
+            loss = tf.reduce_sum(tf.gather(table, indices) * 0.5)
+        (rows,) = tape.gradient(loss, [table])  # gather_grad, dense
+        product = tf.matmul(a, b, transpose_a=True)  # (300, 256): written in place
+        shared = tf.reduce_sum(b, axis=0)  # small and read again: copied in
+        flat = tf.concat([tf.reshape(product, [-1]), shared, tf.reshape(rows, [-1]),
+                          tf.reduce_sum(tf.square(a), axis=1)], 0)
+        return flat, shared * 2.0
+    function = tf.function(f)
+    plan = function.get_concrete_function(spec(64, 300), spec(64, 256),
+                                          tf.TensorSpec([30, 20], tf.int32))._plan()[0]
+    assert plan.concats_in_place == 1
+    assert not [step for step in plan.steps if step[5].primitive.name == "reshape"]
+    flat, doubled = function(tf.constant(a), tf.constant(b), tf.constant(indices))
+    rows = np.zeros((500, 40), np.float32)
+    np.add.at(rows, indices.reshape(-1), np.full((600, 40), 0.5, np.float32))
+    expected = np.concatenate([(a.T @ b).reshape(-1), b.sum(0), rows.reshape(-1),
+                               np.square(a).sum(1)])
+    eager_flat, _ = f(tf.constant(a), tf.constant(b), tf.constant(indices))
+    np.testing.assert_array_equal(flat.numpy(), eager_flat.numpy())
+    np.testing.assert_allclose(flat.numpy(), expected, rtol=1e-5, atol=1e-4)
+    np.testing.assert_array_equal(doubled.numpy(), b.sum(0, dtype=np.float32) * 2)
+
+
 def test_plan_keeps_an_assign_when_a_variable_is_read_before_it():
     v = tf.Variable(np.linspace(-1, 1, 6, dtype=np.float32))
     w = tf.Variable(np.zeros(6, np.float32))
