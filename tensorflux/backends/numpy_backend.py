@@ -214,6 +214,9 @@ def select(condition, x, y):
     between values of one numeric dtype are done branch-free on the values' bits instead:
     y ^ ((x ^ y) & m) with m all ones where the condition holds. It copies the bits, so
     NaN payloads, -0.0 and infinities come through exactly as np.where gives them."""
+    if condition.size < _SELECT_BITWISE_MIN and x.size < _SELECT_BITWISE_MIN and \
+            y.size < _SELECT_BITWISE_MIN:
+        return np.where(condition, x, y)  # (small: decided before the dtype checks)
     bits = _SELECT_BITS.get(x.dtype.itemsize)
     if (bits is None or x.dtype != y.dtype or x.dtype.kind not in "fiuc"
             or condition.dtype != np.bool_ or not condition.ndim
