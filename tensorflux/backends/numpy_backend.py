@@ -1630,6 +1630,13 @@ def _fused_compile_scalar(program, n_inputs, into_out=False):
             lines.append(f"    r{reg} = {pattern.format(*args)}")
         elif kernel_name == "select" and not attrs:
             lines.append(f"    r{reg} = {args[1]} if {args[0]} else {args[2]}")
+        elif (kernel_name == "cast" and set(dict(attrs)) == {"dtype"} and refs[0] >= n_inputs
+              and (dtype.is_floating or dtype.is_bool)
+              and not program[refs[0] - n_inputs][3].is_complex):
+            # A computed scalar of a known real dtype to a float or bool: astype does what
+            # cast does then (no truncation toward zero to apply).
+            env[f"d{j}"] = native_dtype(dtype)
+            lines.append(f"    r{reg} = {args[0]}.astype(d{j})")
         else:
             env[f"f{j}"] = _FUSED_UFUNCS.get(kernel_name) or globals()[kernel_name]
             env[f"a{j}"] = dict(attrs)
