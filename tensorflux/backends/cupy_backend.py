@@ -95,6 +95,7 @@ for _name, _obj in vars(numpy_backend).items():
 _GLOBALS["_FUSED_UFUNCS"] = {"abs": cupy.absolute, "pow": cupy.power}
 _GLOBALS["_FUSED_COMPILED"] = {}
 _GLOBALS["_FUSED_CHUNKED"] = {}
+_GLOBALS["_FUSED_GROUPS"] = {}
 # The NumPy kernels cut large arrays into cache-sized blocks (im2col parts, batch slices,
 # fused programs by rows or chunks, RNN steps in blocks of 16). On a GPU each block is more
 # kernel launches and nothing is gained: one block, the whole array.
