@@ -100,6 +100,8 @@ _GLOBALS["_FUSED_GROUPS"] = {}
 # fused programs by rows or chunks, RNN steps in blocks of 16). On a GPU each block is more
 # kernel launches and nothing is gained: one block, the whole array.
 _WHOLE = 1 << 62
+# (The ones-vector sums of small arrays are a CPU saving: on a GPU, one reduction.)
+_GLOBALS["_SUM_BY_DOT_MAX"] = 0
 _GLOBALS.update(_NN_COLS_BYTES=_WHOLE, _NN_SLICE_BYTES=_WHOLE, _FUSED_BLOCK_BYTES=_WHOLE,
                 _FUSED_CHUNKED_MIN_SIZE=_WHOLE, _RNN_BLOCK=_WHOLE)
 for _name in KERNELS:

@@ -304,7 +304,32 @@ def cast(x, dtype):
 
 # ---------------------------------------------------------------- reductions
 
+# A float32/float64 sum of 16 to _SUM_BY_DOT_MAX elements of a C-contiguous array, over all
+# axes or over the last axis of a matrix, is a product with a ones vector (BLAS dot/gemv):
+# 2x cheaper than ufunc.reduce there, whose cost at these sizes is its per-call set-up. The
+# results differ from NumPy's pairwise sum by rounding only (both add in SIMD lanes), and an
+# all -0.0 sum is +0.0, as in TensorFlow.
+_SUM_BY_DOT_MAX = 1024
+_SUM_FLOATS = (np.dtype(np.float32), np.dtype(np.float64))
+_SUM_ONES = ([None] * (_SUM_BY_DOT_MAX + 1), [None] * (_SUM_BY_DOT_MAX + 1))
+
+
+def _sum_ones(n, dtype):
+    table = _SUM_ONES[dtype is _SUM_FLOATS[1]]
+    ones = table[n]
+    if ones is None:
+        ones = table[n] = np.ones(n, dtype)
+    return ones
+
+
 def reduce_sum(x, axis, keepdims):
+    dtype = x.dtype
+    if (dtype is _SUM_FLOATS[0] or dtype is _SUM_FLOATS[1]) and not keepdims and \
+            16 <= x.size <= _SUM_BY_DOT_MAX and x.flags.c_contiguous:
+        if axis is None or len(axis) == x.ndim:
+            return x.reshape(-1).dot(_sum_ones(x.size, dtype))
+        if axis == (1,) and x.ndim == 2:
+            return x.dot(_sum_ones(x.shape[1], dtype))
     # Positional arguments (axis, dtype, out, keepdims): the cheapest call of a hot kernel.
     if keepdims:
         return np.add.reduce(x, axis, x.dtype, None, True)
@@ -359,6 +384,20 @@ def one_hot(indices, depth, on_value, off_value, axis, dtype):
 # ---------------------------------------------------------------- linear algebra
 
 def matmul(a, b, transpose_a, transpose_b):
+    if a.ndim == 2 and b.ndim == 2:
+        if transpose_a:
+            a = a.T
+        if transpose_b:
+            b = b.T
+        if (a.dtype.char in "fdFD"  # b has a's dtype (the op)
+                and (a.flags.c_contiguous or a.flags.f_contiguous)
+                and (b.flags.c_contiguous or b.flags.f_contiguous)):
+            # ndarray.dot skips the gufunc set-up np.matmul pays (and np.dot's dispatch),
+            # about half of a small product. For contiguous float matrices both make the same
+            # BLAS call (gemm, gemv or syrk), so the result is bit-identical; strided operands
+            # can differ (matmul may loop without BLAS), so they keep np.matmul.
+            return a.dot(b)
+        return np.matmul(a, b)
     if b.ndim == 2 and a.ndim > 2 and not transpose_a and a.flags.c_contiguous:
         # one GEMM over all rows instead of NumPy's loop of one per batch matrix
         out = np.matmul(a.reshape(-1, a.shape[-1]), b.T if transpose_b else b)
@@ -367,14 +406,6 @@ def matmul(a, b, transpose_a, transpose_b):
         a = np.swapaxes(a, -1, -2)
     if transpose_b:
         b = np.swapaxes(b, -1, -2)
-    if (a.ndim == 2 and b.ndim == 2 and a.dtype.char in "fdFD"  # b has a's dtype (the op)
-            and (a.flags.c_contiguous or a.flags.f_contiguous)
-            and (b.flags.c_contiguous or b.flags.f_contiguous)):
-        # np.dot skips the gufunc set-up np.matmul pays (about 0.35 us, half of a small
-        # product). For contiguous float matrices both make the same BLAS call (gemm, gemv
-        # or syrk), so the result is bit-identical; strided operands can differ (matmul
-        # may loop without BLAS), so they keep np.matmul.
-        return np.dot(a, b)
     return np.matmul(a, b)
 
 
@@ -1706,6 +1737,9 @@ def specialize(kernel_name, attrs, n_inputs, result_size=None, scalar_inputs=Fal
         return lambda a, b: np.matmul(a, b.swapaxes(-1, -2))
     if kernel_name == "reduce_sum" and set(attrs) == {"axis", "keepdims"}:
         axis, keepdims = attrs["axis"], attrs["keepdims"]
+        if not keepdims and (axis is None or axis == tuple(range(len(axis))) or axis == (1,)):
+            # Sums that reduce_sum may run as a product with ones: the same kernel as eagerly.
+            return lambda x: reduce_sum(x, axis, keepdims)
         add_reduce = np.add.reduce
         return lambda x: add_reduce(x, axis, x.dtype, None, keepdims)
     if kernel_name == "assign" and set(attrs) == {"kind"}:
@@ -1781,6 +1815,7 @@ def writer(kernel_name, attrs, n_inputs, size):
         return matmul_into
     if kernel_name == "reduce_sum" and set(attrs) == {"axis", "keepdims"}:
         axis, keepdims = attrs["axis"], attrs["keepdims"]
+        # (Results this large are never reduce_sum's products with ones.)
         add_reduce = np.add.reduce
         return lambda x, out: add_reduce(x, axis, x.dtype, out, keepdims)
     if kernel_name == "gather_grad" and set(attrs) == {"shape", "axis", "batch_dims"}:

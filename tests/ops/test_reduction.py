@@ -228,3 +228,32 @@ def test_count_nonzero():
 def test_variance_of_complex_is_real():
     out = r.reduce_variance(tf.constant([1 + 1j, -1 - 1j]))
     assert out.dtype is tf.float64 and float(out) == pytest.approx(2.0)
+
+
+# ------------------------------------------------------------------ small float sums
+# Sums of 16 to 1024 float elements over all axes or a matrix's last axis run as a product
+# with a ones vector (numpy_backend.reduce_sum); larger, smaller, keepdims and other axes go
+# through ufunc.reduce. Every route must agree with float64 NumPy, and eager with traced.
+
+@pytest.mark.parametrize("shape", [(4, 4), (32, 32), (3, 7), (40, 30), (2, 3, 8), (1, 16)])
+@pytest.mark.parametrize("axis", [None, 1, 0, -1])
+@pytest.mark.parametrize("keepdims", [False, True])
+@pytest.mark.parametrize("dtype", ["float32", "float64"])
+def test_small_sums_match_float64_numpy_and_the_traced_kernel(shape, axis, keepdims, dtype):
+    x = np.random.default_rng(0).standard_normal(shape).astype(dtype) * 100
+    expected = np.sum(x.astype(np.float64), axis=axis, keepdims=keepdims)
+    eager = tf.reduce_sum(tf.constant(x), axis=axis, keepdims=keepdims).numpy()
+    traced = tf.function(lambda t: tf.reduce_sum(t, axis=axis, keepdims=keepdims))(
+        tf.constant(x)).numpy()
+    tol = 1e-5 if dtype == "float32" else 1e-12
+    assert eager.dtype == np.dtype(dtype) and eager.shape == expected.shape
+    np.testing.assert_allclose(eager, expected, rtol=tol, atol=tol * np.abs(x).sum())
+    np.testing.assert_array_equal(traced, eager)
+
+
+def test_small_sums_propagate_nan_and_inf():
+    x = np.ones((4, 8), np.float32)
+    x[0, 3], x[1, 2], x[2, 5], x[2, 6] = np.nan, np.inf, np.inf, -np.inf
+    rows = tf.reduce_sum(tf.constant(x), axis=1).numpy()
+    assert np.isnan(rows[0]) and rows[1] == np.inf and np.isnan(rows[2]) and rows[3] == 8
+    assert np.isnan(tf.reduce_sum(tf.constant(x)).numpy())
