@@ -1884,55 +1884,19 @@ def _fused_chunked(program, inputs, out):
 
 def _fused_compile_chunked(program, long):
     """Like _fused_compile, with the instructions that read only single elements run once
-    before a loop over chunks of the long inputs; the last writes each chunk of `out`."""
-    n_inputs = len(long)
-    is_long = list(long)
-    for _, refs, _, _ in program:
-        is_long.append(any(is_long[r] for r in refs))
-    final = len(program) - 1
-    name, _, attrs, _ = program[final]
-    fn = _FUSED_UFUNCS.get(name) or globals()[name]
-    if not is_long[-1] or attrs or not isinstance(fn, np.ufunc) or fn.nout != 1:
+    before a loop over chunks of the long inputs; the last writes each chunk of `out`. The
+    lines are a one-update group's (see _fused_group_part); None where it does not apply."""
+    env = {"__name__": __name__}
+    lines = _fused_group_part(program, long, "", env)
+    if lines is None:
         return None
-    last = {}
-    for j, (_, refs, _, _) in enumerate(program):
-        for r in refs:
-            last[r] = j
-    env = {"_ndarray": np.ndarray, "_MIN": _FUSED_REUSE_MIN_SIZE, "__name__": __name__}
-
-    def ref(r):
-        return f"x{r}" if r < n_inputs and long[r] else f"r{r}"
-
-    head = [f"def fused({', '.join(f'r{i}' for i in range(n_inputs))}, out, chunk):"]
-    body = ["    for i in range(0, out.shape[0], chunk):", "        e = i + chunk"]
-    body += [f"        x{i} = r{i}[i:e]" for i in range(n_inputs) if long[i]]
-    allocated = set()  # long registers a ufunc of this chunk allocated (same shape as a chunk)
-    for j, (kernel_name, refs, attrs, dtype) in enumerate(program):
-        fn = _FUSED_UFUNCS.get(kernel_name) or globals()[kernel_name]
-        env[f"f{j}"] = fn
-        reg = n_inputs + j
-        args = ", ".join(ref(r) for r in refs)
-        is_ufunc = not attrs and isinstance(fn, np.ufunc) and fn.nout == 1
-        if attrs:
-            env[f"a{j}"] = dict(attrs)
-        call = f"f{j}({args}, **a{j})" if attrs else f"f{j}({args})"
-        if not is_long[reg]:
-            head.append(f"    r{reg} = {call}")
-            continue
-        dying = sorted({r for r in refs if r >= n_inputs and is_long[r] and last[r] == j})
-        if j == final:
-            call = f"f{j}({args}, out=out[i:e])"
-        elif is_ufunc:
-            env[f"d{j}"] = native_dtype(dtype)
-            donors = [r for r in dying if r in allocated]
-            if donors:
-                d = donors[0]
-                call = f"f{j}({args}, out=r{d}) if r{d}.dtype == d{j} else {call}"
-            allocated.add(reg)
-        body.append(f"        r{reg} = {call}")
-        body += [f"        del r{r}" for r in dying]
-    lines = head + body + ["    return out"]
-    code = compile("\n".join(lines), f"<fused_elementwise {len(program)} ops, chunked>", "exec")
+    head, body = lines
+    source = [f"def fused({', '.join(f'r{i}' for i in range(len(long)))}, out, chunk):",
+              "    target = out"]
+    source += head + ["    for i in range(0, out.shape[0], chunk):", "        e = i + chunk"]
+    source += body + ["    return out"]
+    code = compile("\n".join(source), f"<fused_elementwise {len(program)} ops, chunked>",
+                   "exec")
     exec(code, env)  # noqa: S102 - our own generated source, built from kernel names only
     return env["fused"]
 
