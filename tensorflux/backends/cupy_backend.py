@@ -71,6 +71,9 @@ def _host_kernel(kernel):
     return on_host
 
 
+_HOST_TYPES = (numpy.ndarray, numpy.generic)
+
+
 def _accepting_host_arrays(kernel):
     """A kernel that copies NumPy inputs to the device, as TensorFlow copies a CPU tensor
     used on the GPU; the copy happens only when CuPy has refused the host array."""
@@ -79,10 +82,10 @@ def _accepting_host_arrays(kernel):
         try:
             return kernel(*args, **kwargs)
         except TypeError:
-            if not any(isinstance(a, (numpy.ndarray, numpy.generic)) for a in args):
+            if not any(isinstance(a, _HOST_TYPES) for a in args):
                 raise
-        return kernel(*[cupy.asarray(a) if isinstance(a, (numpy.ndarray, numpy.generic))
-                        else a for a in args], **kwargs)
+        return kernel(*[cupy.asarray(a) if isinstance(a, _HOST_TYPES) else a for a in args],
+                      **kwargs)
     return on_device
 
 
@@ -91,19 +94,19 @@ for _name, _obj in vars(numpy_backend).items():
         continue
     if callable(_obj):
         _GLOBALS[_name] = _rebind(_obj)
-# Module state that holds NumPy objects gets this backend's own copy.
-_GLOBALS["_FUSED_UFUNCS"] = {"abs": cupy.absolute, "pow": cupy.power}
-_GLOBALS["_FUSED_COMPILED"] = {}
-_GLOBALS["_FUSED_CHUNKED"] = {}
-_GLOBALS["_FUSED_GROUPS"] = {}
-# The NumPy kernels cut large arrays into cache-sized blocks (im2col parts, batch slices,
-# fused programs by rows or chunks, RNN steps in blocks of 16). On a GPU each block is more
-# kernel launches and nothing is gained: one block, the whole array.
+# Module state of numpy_backend, as this backend needs it:
+# - caches and tables holding NumPy objects get this backend's own;
+# - the cache-sized blocks the NumPy kernels cut large arrays into (im2col parts, batch
+#   slices, fused programs by rows or chunks, RNN steps in blocks of 16) become the whole
+#   array: on a GPU each block is more kernel launches and nothing is gained;
+# - small sums as products with a ones vector (a CPU saving) are off: one reduction here.
 _WHOLE = 1 << 62
-# (The ones-vector sums of small arrays are a CPU saving: on a GPU, one reduction.)
-_GLOBALS["_SUM_BY_DOT_MAX"] = 0
-_GLOBALS.update(_NN_COLS_BYTES=_WHOLE, _NN_SLICE_BYTES=_WHOLE, _FUSED_BLOCK_BYTES=_WHOLE,
-                _FUSED_CHUNKED_MIN_SIZE=_WHOLE, _RNN_BLOCK=_WHOLE)
+_GLOBALS.update(
+    _FUSED_UFUNCS={"abs": cupy.absolute, "pow": cupy.power}, _FUSED_COMPILED={},
+    _FUSED_CHUNKED={}, _FUSED_GROUPS={},
+    _NN_COLS_BYTES=_WHOLE, _NN_SLICE_BYTES=_WHOLE, _FUSED_BLOCK_BYTES=_WHOLE,
+    _FUSED_CHUNKED_MIN_SIZE=_WHOLE, _RNN_BLOCK=_WHOLE,
+    _SUM_BY_DOT_MAX=0)
 for _name in KERNELS:
     if _name in _HOST_KERNELS:
         globals()[_name] = _host_kernel(getattr(numpy_backend, _name))
