@@ -95,6 +95,9 @@ for _name, _obj in vars(numpy_backend).items():
 _GLOBALS["_FUSED_UFUNCS"] = {"abs": cupy.absolute, "pow": cupy.power}
 _GLOBALS["_FUSED_COMPILED"] = {}
 _GLOBALS["_FUSED_CHUNKED"] = {}
+# Kernels run on the GPU's stream: the host threads that split NumPy work (numpy_backend's
+# _in_parallel) would only add launches, so every piece of work stays whole on this thread.
+_GLOBALS["_THREADS"] = 1
 for _name in KERNELS:
     if _name in _HOST_KERNELS:
         globals()[_name] = _host_kernel(getattr(numpy_backend, _name))

@@ -1,6 +1,9 @@
 """The CPU backend: every kernel of backends.KERNELS on NumPy arrays."""
 
 import math
+import os
+import queue
+import threading
 import warnings
 
 import numpy as np
@@ -41,6 +44,172 @@ def _quiet(kernel):
     quiet_kernel.__name__ = kernel.__name__
     quiet_kernel.__doc__ = kernel.__doc__
     return quiet_kernel
+
+
+# ---- threads (helper)
+# NumPy runs its ufunc loops, copies and reductions on one core, with the GIL released for
+# large arrays; only BLAS uses more. Kernels over large arrays cut their work into pieces
+# (blocks of rows, slices of a batch) and hand them to _in_parallel, which runs them on a few
+# threads at once. TENSORFLUX_NUM_THREADS=1 turns this off; the CuPy backend sets _THREADS
+# to 1.
+
+
+def _thread_count():
+    value = os.environ.get("TENSORFLUX_NUM_THREADS", "").strip()
+    if value:
+        try:
+            return max(1, int(value))
+        except ValueError:
+            raise ValueError(f"TENSORFLUX_NUM_THREADS must be a whole number of threads, "
+                             f"received {value!r}") from None
+    try:
+        cores = len(os.sched_getaffinity(0))
+    except AttributeError:  # not on Linux
+        cores = os.cpu_count() or 1
+    # Two threads take most of what splitting a memory-bound loop can give; more only
+    # where asked for.
+    return max(1, min(2, cores))
+
+
+_THREADS = _thread_count()
+# Work over fewer bytes than this (read and written) runs on the calling thread alone:
+# waking a worker and waiting for it costs about as much as a loop over this much memory.
+_PARALLEL_MIN_BYTES = 1 << 20
+_pool_tasks = []  # one task queue per worker thread, started on first use
+_pool_lock = threading.Lock()  # one split at a time; a nested or concurrent one runs serially
+# OpenBLAS's threads busy-wait for about 0.1 s after each GEMM, longer than the gaps between
+# a training step's GEMMs, so a woken worker waits for one of them to use up its time slice
+# (a millisecond or more) and the split loses time. While a split runs, the threads of this
+# process that Python did not start (BLAS's) are set to the lowest priority, which hands their
+# core to the worker at once, and then set back. [(thread id, its priority)] once the pool
+# has started; None where their priorities could not be set back (there are such threads and
+# this process may not raise a priority: then every split runs on the calling thread).
+_pool_spinners = []
+
+
+def _pool_work(tasks):
+    while True:
+        run, pieces, claim, done = tasks.get()
+        for i in claim:
+            try:
+                run(pieces[i])
+            except BaseException as error:  # handed to the caller, which raises it
+                done.put(error)
+            else:
+                done.put(None)
+
+
+def _pool_start(workers):
+    """Starts worker threads up to `workers`; on the first start, finds the threads to set
+    back while a split runs."""
+    global _pool_spinners
+    first = not _pool_tasks
+    started = []
+    while len(_pool_tasks) < workers:
+        tasks = queue.SimpleQueue()
+        thread = threading.Thread(target=_pool_work, args=(tasks,), daemon=True,
+                                  name=f"tensorflux-kernels-{len(_pool_tasks) + 1}")
+        thread.start()
+        started.append(thread.native_id)
+        _pool_tasks.append(tasks)
+    if first:
+        _pool_spinners = _native_threads(started[0])
+
+
+def _native_threads(worker):
+    """[(thread id, priority)] of this process's threads that Python did not start, or None
+    where there are some and a priority lowered here could not be raised back (tried on the
+    `worker` thread)."""
+    try:
+        known = {thread.native_id for thread in threading.enumerate()}
+        others = [int(tid) for tid in os.listdir("/proc/self/task") if int(tid) not in known]
+    except (OSError, ValueError):  # not Linux: no per-thread priorities to set
+        return None
+    if not others:
+        return []
+    try:
+        os.setpriority(os.PRIO_PROCESS, worker, 1)
+        os.setpriority(os.PRIO_PROCESS, worker, 0)
+        return [(tid, os.getpriority(os.PRIO_PROCESS, tid)) for tid in others]
+    except OSError:  # no privilege to raise a priority, or a thread has gone
+        return None
+
+
+def _pool_demote(spinners, lowest):
+    for tid, priority in spinners:
+        # A thread id of this process, not one reused by another since its thread ended.
+        if os.path.exists(f"/proc/self/task/{tid}"):
+            try:
+                os.setpriority(os.PRIO_PROCESS, tid, 19 if lowest else priority)
+            except OSError:
+                pass
+
+
+def _pool_reset():
+    # After fork the child has none of the parent's threads.
+    global _pool_lock, _pool_spinners
+    _pool_tasks.clear()
+    _pool_lock = threading.Lock()
+    _pool_spinners = []
+
+
+if hasattr(os, "register_at_fork"):
+    os.register_at_fork(after_in_child=_pool_reset)
+
+
+def _pieces(count, nbytes):
+    """Slices of range(count) for _in_parallel to run work over `nbytes` in: one where that
+    work stays on this thread, else a few per thread (a thread that starts late takes fewer)."""
+    if _THREADS < 2 or nbytes < _PARALLEL_MIN_BYTES:
+        return [slice(None)]
+    step = -(-count // min(count, 4 * _THREADS))
+    return [slice(start, start + step) for start in range(0, count, step)]
+
+
+def _in_parallel(run, pieces, nbytes):
+    """Calls run(piece) once for every piece, in any order, on this thread and the pool's
+    worker threads at once when the work spans at least _PARALLEL_MIN_BYTES; returns when all
+    are done, raising the first exception any of them raised. Each piece must write memory
+    of its own.
+
+    Each thread claims the next unclaimed piece until none is left, so a worker that the
+    OS schedules late costs little: this thread does the pieces meanwhile."""
+    threads = min(_THREADS, len(pieces))
+    if (threads < 2 or nbytes < _PARALLEL_MIN_BYTES or _pool_spinners is None
+            or not _pool_lock.acquire(blocking=False)):
+        for piece in pieces:
+            run(piece)
+        return
+    spinners = ()
+    try:
+        if len(_pool_tasks) < threads - 1:
+            _pool_start(threads - 1)
+            if _pool_spinners is None:
+                for piece in pieces:
+                    run(piece)
+                return
+        spinners = _pool_spinners
+        _pool_demote(spinners, True)
+        claim = iter(range(len(pieces)))  # next() on it is atomic under the GIL
+        done = queue.SimpleQueue()
+        for i in range(threads - 1):
+            _pool_tasks[i].put((run, pieces, claim, done))
+        error = None
+        mine = 0
+        for i in claim:
+            mine += 1
+            try:
+                run(pieces[i])
+            except BaseException as caught:
+                error = error or caught
+        for _ in range(len(pieces) - mine):  # the workers' pieces may still be running
+            caught = done.get()
+            error = error or caught
+        if error is not None:
+            raise error
+    finally:
+        _pool_demote(spinners, False)
+        _pool_lock.release()
 
 
 def native_dtype(dtype):
@@ -299,8 +468,36 @@ def cast(x, dtype):
 
 # ---------------------------------------------------------------- reductions
 
+# A large float sum over leading axes (a bias gradient: over the batch and positions) adds
+# this many partial sums, one per range of rows, each a piece of work for _in_parallel. NumPy
+# adds the rows one after another whatever the thread count: with threads on, the pieces'
+# partial sums are always cut the same way and added in the same order (the same numbers
+# every run); with threads off (TENSORFLUX_NUM_THREADS=1), one NumPy reduction, as before.
+_SUM_PIECES = 8
+
+
+def _add_reduce(x, axis, keepdims):
+    """np.add.reduce(x, axis, x.dtype, keepdims=keepdims), by pieces where that applies."""
+    if (_THREADS < 2 or x.nbytes < _PARALLEL_MIN_BYTES or x.dtype.kind != "f"
+            or type(axis) is not tuple or not axis or axis != tuple(range(len(axis)))
+            or len(axis) >= x.ndim or not x.flags.c_contiguous):
+        return np.add.reduce(x, axis, x.dtype, None, keepdims)
+    kept = x.shape[len(axis):]
+    rows = x.reshape(-1, math.prod(kept))
+    if rows.shape[0] < 2 * _SUM_PIECES:
+        return np.add.reduce(x, axis, x.dtype, None, keepdims)
+    partials = np.empty((_SUM_PIECES, rows.shape[1]), x.dtype)
+    bounds = [rows.shape[0] * i // _SUM_PIECES for i in range(_SUM_PIECES + 1)]
+
+    def run(i):
+        np.add.reduce(rows[bounds[i]:bounds[i + 1]], 0, x.dtype, partials[i])
+    _in_parallel(run, range(_SUM_PIECES), x.nbytes)
+    total = np.add.reduce(partials, 0, x.dtype)
+    return total.reshape((1,) * len(axis) + kept if keepdims else kept)
+
+
 def reduce_sum(x, axis, keepdims):
-    return np.add.reduce(x, axis=axis, keepdims=keepdims, dtype=x.dtype)
+    return _add_reduce(x, axis, keepdims)
 
 
 def reduce_mean(x, axis, keepdims):
@@ -317,7 +514,7 @@ def reduce_mean(x, axis, keepdims):
     for a in axis:
         count *= x.shape[a]
     # add.reduce then divide, called from here so NumPy's empty-slice warning stays quiet.
-    total = np.add.reduce(x, axis=axis, keepdims=keepdims, dtype=x.dtype)
+    total = _add_reduce(x, axis, keepdims)
     return np.true_divide(total, x.dtype.type(count) if count else x.dtype.type(0))
 
 
@@ -733,11 +930,17 @@ def _nn_scatter_windows(cols, padded_shape, pads, in_hw, strides, dilations):
     _nn_windows), looping over the kh*kw kernel offsets only; crops the padding."""
     n, ho, wo, kh, kw, c = cols.shape
     (sh, sw), (dh, dw) = strides, dilations
-    xp = np.zeros(padded_shape, cols.dtype)
-    for i in range(kh):
-        for j in range(kw):
-            xp[:, i * dh:i * dh + sh * (ho - 1) + 1:sh,
-               j * dw:j * dw + sw * (wo - 1) + 1:sw, :] += cols[:, :, :, i, j, :]
+    xp = np.empty(padded_shape, cols.dtype)
+
+    def run(rows):
+        x_rows, cols_rows = xp[rows], cols[rows]
+        x_rows.fill(0)
+        for i in range(kh):
+            for j in range(kw):
+                x_rows[:, i * dh:i * dh + sh * (ho - 1) + 1:sh,
+                       j * dw:j * dw + sw * (wo - 1) + 1:sw, :] += cols_rows[:, :, :, i, j, :]
+    nbytes = 2 * cols.size * cols.itemsize + xp.nbytes
+    _in_parallel(run, _pieces(n, nbytes), nbytes)
     (pt, _), (pl, _) = pads
     return xp[:, pt:pt + in_hw[0], pl:pl + in_hw[1], :]
 
@@ -760,7 +963,7 @@ def _nn_im2col(x, filter_hwc, strides, padding, dilations):
         # One channel: copy tap by tap, (kh*kw, n*ho*wo), and hand back its transpose (a
         # BLAS flag). Each tap reads whole image rows; the window-major copy would move
         # kw-float runs (4x slower for a 3x3 filter).
-        taps = np.ascontiguousarray(cols.transpose(3, 4, 5, 0, 1, 2))
+        taps = _nn_copy(cols.transpose(3, 4, 5, 0, 1, 2), axis=3)
         return taps.reshape(kh * kw, n * ho * wo).T, groups, (ho, wo)
     if groups == 1:
         return cols, groups, (ho, wo)
@@ -773,6 +976,16 @@ def _nn_im2col(x, filter_hwc, strides, padding, dilations):
 _NN_COLS_BYTES = 1 << 22
 
 
+def _nn_copy(source, axis=0, out=None):
+    """A C-contiguous copy of `source` (into `out` where given), made by slices along `axis`
+    (its batch) on the pool's threads."""
+    target = np.empty(source.shape, source.dtype) if out is None else out
+    lead = (slice(None),) * axis
+    _in_parallel(lambda rows: np.copyto(target[lead + (rows,)], source[lead + (rows,)]),
+                 _pieces(target.shape[axis], 2 * target.nbytes), 2 * target.nbytes)
+    return target
+
+
 def _nn_row_slices(windows):
     """(batch slice, its contiguous GEMM rows (m*ho*wo, kh*kw*c)) over an im2col window view
     (n, ho, wo, kh, kw, c), a few images at a time."""
@@ -780,12 +993,13 @@ def _nn_row_slices(windows):
     depth = windows.shape[3] * windows.shape[4] * windows.shape[5]
     step = max(1, _NN_COLS_BYTES // max(1, windows[:1].size * windows.itemsize))
     if step >= n:
-        yield slice(None), np.ascontiguousarray(windows).reshape(-1, depth)
+        rows = windows if windows.flags.c_contiguous else _nn_copy(windows)
+        yield slice(None), rows.reshape(-1, depth)
         return
     buffer = np.empty((step,) + windows.shape[1:], windows.dtype)
     for start in range(0, n, step):
         part = buffer[:min(step, n - start)]
-        np.copyto(part, windows[start:start + step])
+        _nn_copy(windows[start:start + step], out=part)
         yield slice(start, start + step), part.reshape(-1, depth)
 
 
@@ -900,25 +1114,31 @@ def _nn_offsets(ksize, strides, out):
 
 def _nn_pool_max(x, ksize, strides, padding, data_format):
     """(NHWC input, pads, output sizes, padded input, window maxima): a running maximum over
-    the kh*kw shifted strided views (no window copy, no reduction over a strided axis)."""
+    the kh*kw shifted strided views (no window copy, no reduction over a strided axis), by
+    slices of the batch."""
     xn = _nn_nhwc(x, data_format)
     n, h, w, c = xn.shape
     pads, out = _nn_geometry((h, w), ksize, strides, padding, (1, 1))
     xp = _nn_pad(xn, pads, _nn_lowest(x.dtype))
-    first = peak = None
-    for index in _nn_offsets(ksize, strides, out):
-        if first is None:
-            first = xp[index]
-        elif peak is None:  # the first maximum allocates: no copy of the first view
-            peak = np.maximum(first, xp[index])
-        else:
-            np.maximum(peak, xp[index], out=peak)
-    return xn, pads, out, xp, first.copy() if peak is None else peak
+    peak = np.empty((n,) + tuple(out) + (c,), xp.dtype)
+    offsets = list(_nn_offsets(ksize, strides, out))
+
+    def run(rows):
+        x_rows, peak_rows = xp[rows], peak[rows]
+        if len(offsets) == 1:
+            np.copyto(peak_rows, x_rows[offsets[0]])
+            return
+        np.maximum(x_rows[offsets[0]], x_rows[offsets[1]], out=peak_rows)
+        for index in offsets[2:]:
+            np.maximum(peak_rows, x_rows[index], out=peak_rows)
+    _in_parallel(run, _nn_thread_slices(xp), xp.nbytes + peak.nbytes)
+    return xn, pads, out, xp, peak
 
 
 def _nn_first_max(xp, peak, ksize, strides, out):
     """Per kernel offset, (slices, mask of the windows whose first maximum is there): TF's
-    CPU tie rule (the first maximum wins; a NaN counts as the maximum it produced)."""
+    CPU tie rule (the first maximum wins; a NaN counts as the maximum it produced). Works on
+    any slice of the batch (xp and peak sliced alike)."""
     taken = np.zeros(peak.shape, bool)
     nan_peak = np.isnan(peak) if peak.dtype.kind == "f" and np.isnan(peak).any() else None
     for index in _nn_offsets(ksize, strides, out):
@@ -951,6 +1171,12 @@ def _nn_batch_slices(x):
     return [slice(start, start + step) for start in range(0, x.shape[0], step)]
 
 
+def _nn_thread_slices(x):
+    """_nn_batch_slices where the work may be split over threads, else the whole batch (as
+    these kernels ran before there were threads, and as the GPU runs them)."""
+    return _nn_batch_slices(x) if _THREADS > 1 else [slice(None)]
+
+
 def _nn_pool_2x2_grad(xp, g, out):
     """max_pool2d_grad for 2x2 windows at stride 2 that tile xp, or None where x or g is not
     finite.
@@ -959,16 +1185,20 @@ def _nn_pool_2x2_grad(xp, g, out):
     each row pair wins unless the right one is greater, then the top row unless the bottom
     row's maximum is greater. This reads each window once through four strided views instead
     of the general path's per-offset compare / mask / scatter passes."""
-    if not _nn_finite(g):
-        return None  # inf * 0 below would make NaN: the general path selects instead
     dxp = np.empty(xp.shape, g.dtype)  # the windows tile xp: every element is written
     i00, i01, i10, i11 = _nn_offsets((2, 2), (2, 2), out)
-    for rows in _nn_batch_slices(xp):
+    failed = []
+
+    def run(rows):
         x_rows, g_rows, d_rows = xp[rows], g[rows], dxp[rows]
+        if not _nn_finite(g_rows):
+            failed.append(rows)  # inf * 0 below would make NaN: the general path selects
+            return
         v00, v01, v10, v11 = x_rows[i00], x_rows[i01], x_rows[i10], x_rows[i11]
         top_max, bottom_max = np.maximum(v00, v01), np.maximum(v10, v11)
         if not (_nn_finite(top_max) and _nn_finite(bottom_max)):
-            return None  # NaN windows follow the general path's rule
+            failed.append(rows)  # NaN windows follow the general path's rule
+            return
         # Finite g times a 0/1 mask, and g minus that, route g exactly to one element each.
         upper = np.multiply(g_rows, top_max >= bottom_max)
         lower = np.subtract(g_rows, upper)
@@ -976,7 +1206,8 @@ def _nn_pool_2x2_grad(xp, g, out):
                                            (lower, (i10, i11), (v10, v11))):
             np.multiply(row, a >= b, out=d_rows[left])
             np.subtract(row, d_rows[left], out=d_rows[right])
-    return dxp
+    _in_parallel(run, _nn_batch_slices(xp), xp.nbytes + 2 * g.nbytes + dxp.nbytes)
+    return None if failed else dxp
 
 
 def max_pool2d_grad(x, grad, ksize, strides, padding, data_format):
@@ -996,16 +1227,21 @@ def max_pool2d_grad(x, grad, ksize, strides, padding, data_format):
             return _nn_from_nhwc(dxp[:, pt:pt + h, pl:pl + w, :], data_format)
     xn, pads, out, xp, peak = _nn_pool_max(x, ksize, strides, padding, data_format)
     dxp = np.zeros(xp.shape, g.dtype)
-    # g * mask is a branch-free pass (a masked select on random masks is ~20x slower); it
-    # is exact unless g holds inf/NaN (inf * 0 = NaN), where the select is used instead.
-    finite = g.dtype.kind != "f" or bool(np.isfinite(g).all())
     disjoint = all(k <= s for k, s in zip(ksize, strides))
-    for index, hit in _nn_first_max(xp, peak, ksize, strides, out):
-        routed = np.multiply(g, hit) if finite else np.where(hit, g, np.zeros((), g.dtype))
-        if disjoint:  # each input element is read by at most one window
-            dxp[index] = routed
-        else:
-            dxp[index] += routed
+
+    def run(rows):
+        g_rows, d_rows = g[rows], dxp[rows]
+        # g * mask is a branch-free pass (a masked select on random masks is ~20x slower);
+        # it is exact unless g holds inf/NaN (inf * 0 = NaN), where the select is used.
+        finite = g.dtype.kind != "f" or bool(np.isfinite(g_rows).all())
+        for index, hit in _nn_first_max(xp[rows], peak[rows], ksize, strides, out):
+            routed = (np.multiply(g_rows, hit) if finite else
+                      np.where(hit, g_rows, np.zeros((), g.dtype)))
+            if disjoint:  # each input element is read by at most one window
+                d_rows[index] = routed
+            else:
+                d_rows[index] += routed
+    _in_parallel(run, _nn_thread_slices(xp), xp.nbytes + 2 * g.nbytes + dxp.nbytes)
     (pt, _), (pl, _) = pads
     n, h, w, c = xn.shape
     return _nn_from_nhwc(dxp[:, pt:pt + h, pl:pl + w, :], data_format)
@@ -1437,12 +1673,12 @@ def _fused_compile(program, n_inputs, out_fits=False):
     lines = [f"def fused({inputs}, out=None):"]
     if isinstance(_FUSED_UFUNCS.get(program[-1][0]) or globals()[program[-1][0]], np.ufunc):
         # Writing a long 1-D `out` (an optimizer's flat buffer): chunk by chunk.
-        env.update(_program=program, _chunked=_fused_chunked, _CHUNK=_FUSED_CHUNK,
+        env.update(_program=program, _chunked=_fused_chunked, _run=_fused_run_chunked,
                    _CHUNKED_MIN=_FUSED_CHUNKED_MIN_SIZE)
         lines += ["    if out is not None and out.ndim == 1 and out.size >= _CHUNKED_MIN:",
                   f"        chunked = _chunked(_program, ({inputs},), out)",
                   "        if chunked is not None:",
-                  f"            return chunked({inputs}, out=out, chunk=_CHUNK)"]
+                  f"            return _run(chunked, ({inputs},), out)"]
     ufunc_results = set()  # registers that a ufunc of this call allocated
     final = len(program) - 1
     for j, (kernel_name, refs, attrs, dtype) in enumerate(program):
@@ -1559,23 +1795,22 @@ def _fused_by_rows(fused, inputs, out):
     if 8 * step >= lead:
         return None
     rows = [len(s) == len(full) and s[0] == lead for s in shapes]
-    result = None
-    for start in range(0, lead, step):
-        block = slice(start, start + step)
-        args = [a[block] if r else a for a, r in zip(inputs, rows)]
-        if result is None:
-            first = fused(*args)
-            if first.shape != (min(step, lead),) + full[1:]:
-                return None  # not a plain broadcast of the inputs: run it whole
-            reuse = (out is not None and out.shape == full and out.dtype == first.dtype
-                     and out.flags.c_contiguous)
-            result = out if reuse else np.empty(full, first.dtype)
-            result[block] = first
-            continue
+    block = slice(0, step)
+    first = fused(*[a[block] if r else a for a, r in zip(inputs, rows)])
+    if first.shape != (step,) + full[1:]:
+        return None  # not a plain broadcast of the inputs: run it whole
+    reuse = (out is not None and out.shape == full and out.dtype == first.dtype
+             and out.flags.c_contiguous)
+    result = out if reuse else np.empty(full, first.dtype)
+    result[block] = first
+
+    def run(block):
         target = result[block]
-        value = fused(*args, out=target)
+        value = fused(*[a[block] if r else a for a, r in zip(inputs, rows)], out=target)
         if value is not target:
             target[...] = value
+    blocks = [slice(start, start + step) for start in range(step, lead, step)]
+    _in_parallel(run, blocks, result.nbytes + sum(a.nbytes for a, r in zip(inputs, rows) if r))
     return result
 
 
@@ -1611,8 +1846,7 @@ def specialize(kernel_name, attrs, n_inputs):
         return lambda a, b: np.matmul(a, b.swapaxes(-1, -2))
     if kernel_name == "reduce_sum" and set(attrs) == {"axis", "keepdims"}:
         axis, keepdims = attrs["axis"], attrs["keepdims"]
-        add_reduce = np.add.reduce
-        return lambda x: add_reduce(x, axis, x.dtype, None, keepdims)
+        return lambda x: _add_reduce(x, axis, keepdims)
     if kernel_name == "assign" and set(attrs) == {"kind"}:
         # (The plan ignores what an assign returns.)
         return {"assign": np.copyto, "assign_add": _add_into,
@@ -1624,7 +1858,6 @@ def specialize(kernel_name, attrs, n_inputs):
         axis, keepdims = attrs["axis"], attrs["keepdims"]
         if axis is None or not all(isinstance(a, int) for a in axis):
             return None
-        add_reduce = np.add.reduce
 
         def mean(x):
             if x.dtype.kind in "iu":
@@ -1632,7 +1865,7 @@ def specialize(kernel_name, attrs, n_inputs):
             count = 1
             for a in axis:
                 count *= x.shape[a]
-            total = add_reduce(x, axis, x.dtype, None, keepdims)
+            total = _add_reduce(x, axis, keepdims)
             return np.true_divide(total, x.dtype.type(count) if count else x.dtype.type(0))
         return mean
     if kernel_name == "reshape" and set(attrs) == {"shape"}:
@@ -1653,8 +1886,23 @@ def _subtract_into(target, value):
 # its temporaries stay in cache: one pass over memory instead of one per instruction.
 _FUSED_CHUNK = 1 << 16
 _FUSED_CHUNKED_MIN_SIZE = 4 * _FUSED_CHUNK
+# Chunks are handed to threads this many at a time.
+_FUSED_CHUNKS_PER_PIECE = 4
 # (id(program), which inputs are long) -> (program, generated function or None)
 _FUSED_CHUNKED = {}
+
+
+def _fused_run_chunked(fused, inputs, out):
+    """Runs the chunked form `fused` of a program over all of `out`, a few chunks per piece
+    of work (see _in_parallel)."""
+    span = _FUSED_CHUNK * _FUSED_CHUNKS_PER_PIECE
+    size = out.shape[0]
+    pieces = [(start, min(start + span, size)) for start in range(0, size, span)]
+    long_bytes = sum(a.nbytes for a in inputs if getattr(a, "shape", None) == out.shape)
+    _in_parallel(lambda piece: fused(*inputs, out=out, chunk=_FUSED_CHUNK, begin=piece[0],
+                                     end=piece[1]),
+                 pieces, out.nbytes + long_bytes)
+    return out
 
 
 def _fused_chunked(program, inputs, out):
@@ -1686,7 +1934,8 @@ def _fused_chunked(program, inputs, out):
 
 def _fused_compile_chunked(program, long):
     """Like _fused_compile, with the instructions that read only single elements run once
-    before a loop over chunks of the long inputs; the last writes each chunk of `out`."""
+    before a loop over the chunks of the long inputs from `begin` to `end` (a multiple of
+    `chunk` or the end of `out`); the last instruction writes each chunk of `out`."""
     n_inputs = len(long)
     is_long = list(long)
     for _, refs, _, _ in program:
@@ -1705,8 +1954,9 @@ def _fused_compile_chunked(program, long):
     def ref(r):
         return f"x{r}" if r < n_inputs and long[r] else f"r{r}"
 
-    head = [f"def fused({', '.join(f'r{i}' for i in range(n_inputs))}, out, chunk):"]
-    body = ["    for i in range(0, out.shape[0], chunk):", "        e = i + chunk"]
+    head = [f"def fused({', '.join(f'r{i}' for i in range(n_inputs))}, out, chunk, begin, "
+            "end):"]
+    body = ["    for i in range(begin, end, chunk):", "        e = i + chunk"]
     body += [f"        x{i} = r{i}[i:e]" for i in range(n_inputs) if long[i]]
     allocated = set()  # long registers a ufunc of this chunk allocated (same shape as a chunk)
     for j, (kernel_name, refs, attrs, dtype) in enumerate(program):

@@ -1,0 +1,167 @@
+"""The NumPy backend's kernel threads (numpy_backend._in_parallel): kernels that split their
+work give the same numbers on one thread and on several, and failures reach the caller."""
+
+import os
+import subprocess
+import sys
+import threading
+
+import numpy as np
+import pytest
+
+import tensorflux as tf
+from tensorflux.backends import numpy_backend as nb
+
+
+@pytest.fixture
+def threads(monkeypatch):
+    """Sets the thread count, with split thresholds and slice sizes small enough for
+    test-sized arrays; `threads.splits` counts the splits into more than one piece."""
+    monkeypatch.setattr(nb, "_NN_SLICE_BYTES", 4096)
+    monkeypatch.setattr(nb, "_NN_COLS_BYTES", 1 << 15)
+    monkeypatch.setattr(nb, "_FUSED_BLOCK_BYTES", 1 << 14)
+    in_parallel = nb._in_parallel
+
+    def counted(run, pieces, nbytes):
+        use.splits += len(pieces) > 1
+        return in_parallel(run, pieces, nbytes)
+    monkeypatch.setattr(nb, "_in_parallel", counted)
+
+    def use(count, min_bytes=1):
+        monkeypatch.setattr(nb, "_THREADS", count)
+        monkeypatch.setattr(nb, "_PARALLEL_MIN_BYTES", min_bytes)
+    use.splits = 0
+    return use
+
+
+def _both(threads, fn):
+    threads(1, min_bytes=1 << 62)
+    serial = fn()
+    threads(2)
+    threads.splits = 0
+    split = fn()
+    assert threads.splits, "the kernel did not split its work"
+    return serial, split
+
+
+CONV = dict(strides=(1, 1), padding="VALID", dilations=(1, 1), data_format="NHWC")
+POOL = dict(ksize=(2, 2), strides=(2, 2), padding="VALID", data_format="NHWC")
+rng = np.random.default_rng(0)
+X1 = rng.standard_normal((40, 12, 12, 1), dtype=np.float32)
+X4 = rng.standard_normal((40, 12, 12, 4), dtype=np.float32)
+W4 = rng.standard_normal((3, 3, 4, 6), dtype=np.float32)
+G = rng.standard_normal((40, 10, 10, 6), dtype=np.float32)
+X5 = rng.standard_normal((40, 11, 11, 4), dtype=np.float32)
+
+KERNELS = {
+    "conv2d one channel": lambda: nb.conv2d(X1, W4[:, :, :1], **CONV),
+    "conv2d": lambda: nb.conv2d(X4, W4, **CONV),
+    "conv2d_backprop_filter": lambda: nb.conv2d_backprop_filter(X4, G, W4.shape, **CONV),
+    "conv2d_backprop_input": lambda: nb.conv2d_backprop_input(W4, G, X4.shape, **CONV),
+    "max_pool2d": lambda: nb.max_pool2d(X4, **POOL),
+    "max_pool2d_grad 2x2": lambda: nb.max_pool2d_grad(X4, X4[:, ::2, ::2], **POOL),
+    "max_pool2d_grad general": lambda: nb.max_pool2d_grad(
+        X5, X5[:, :5, :5], ksize=(3, 3), strides=(2, 2), padding="VALID", data_format="NHWC"),
+    "avg_pool2d_grad": lambda: nb.avg_pool2d_grad(X4[:, ::2, ::2], X4.shape, **POOL),
+    "fused by rows": lambda: nb.fused_elementwise(
+        np.tile(X4, (8, 1, 1, 1)), X4[0, 0, 0],
+        program=(("add", (0, 1), (), tf.float32), ("relu", (2,), (), tf.float32))),
+}
+
+
+@pytest.mark.parametrize("name", sorted(KERNELS))
+def test_split_kernels_give_the_same_bits_on_two_threads(threads, name):
+    serial, split = _both(threads, KERNELS[name])
+    assert split.dtype == serial.dtype and split.shape == serial.shape
+    np.testing.assert_array_equal(split, serial)
+
+
+def test_max_pool_gradient_keeps_the_nan_and_inf_rules_on_two_threads(threads):
+    x = X4.copy()
+    x[3, 0, 0, 0] = np.nan
+    g = X4[:, ::2, ::2].copy()
+    g[30, 1, 1, 1] = np.inf
+    serial, split = _both(threads, lambda: nb.max_pool2d_grad(x, g, **POOL))
+    np.testing.assert_array_equal(split, serial)
+
+
+def test_chunked_update_of_a_long_buffer_is_the_same_on_two_threads(threads, monkeypatch):
+    monkeypatch.setattr(nb, "_FUSED_CHUNKS_PER_PIECE", 1)
+    program = (("multiply", (0, 1), (), tf.float32), ("sqrt", (2,), (), tf.float32),
+               ("add", (4, 3), (), tf.float32))
+    n = 5 * nb._FUSED_CHUNK + 17
+    m, v = rng.standard_normal(n).astype(np.float32), np.abs(rng.standard_normal(n))
+    v = v.astype(np.float32)
+
+    def update():
+        out = np.empty(n, np.float32)
+        assert nb.fused_elementwise(np.float32(0.9), m, v, program=program, out=out) is out
+        return out
+    serial, split = _both(threads, update)
+    np.testing.assert_array_equal(split, serial)
+
+
+def test_a_sum_over_the_batch_adds_the_same_partial_sums_every_time(threads):
+    x = rng.standard_normal((64, 9, 9, 8), dtype=np.float32)
+    serial, split = _both(threads, lambda: nb.reduce_sum(x, (0, 1, 2), False))
+    np.testing.assert_allclose(split, serial, rtol=1e-5, atol=1e-4)
+    np.testing.assert_array_equal(nb.reduce_sum(x, (0, 1, 2), False), split)
+    threads(2)
+    kept = nb.reduce_sum(x, (0, 1, 2), True)
+    assert kept.shape == (1, 1, 1, 8)
+    np.testing.assert_array_equal(kept.reshape(8), split)
+    mean = nb.specialize("reduce_mean", {"axis": (0, 1, 2), "keepdims": False}, 1)(x)
+    np.testing.assert_allclose(mean, serial / (64 * 81), rtol=1e-5, atol=1e-6)
+
+
+def test_an_error_in_a_worker_reaches_the_caller_and_the_pool_still_works(threads):
+    threads(2)
+    done = []
+
+    def run(piece):
+        if piece == 5:
+            raise ZeroDivisionError("piece 5")
+        done.append(piece)
+    with pytest.raises(ZeroDivisionError, match="piece 5"):
+        nb._in_parallel(run, list(range(12)), 1 << 30)
+    assert sorted(done) == [p for p in range(12) if p != 5]  # every other piece ran
+    done.clear()
+    nb._in_parallel(done.append, list(range(12)), 1 << 30)
+    assert sorted(done) == list(range(12))
+
+
+def test_nested_and_concurrent_splits_run_every_piece_once(threads):
+    threads(2)
+    counts = np.zeros(64, int)
+    lock = threading.Lock()
+
+    def inner(piece):
+        with lock:
+            counts[piece] += 1
+
+    def outer(block):
+        nb._in_parallel(inner, list(range(block * 8, block * 8 + 8)), 1 << 30)
+    callers = [threading.Thread(target=nb._in_parallel, args=(outer, list(range(8)), 1 << 30))
+               for _ in range(3)]
+    for caller in callers:
+        caller.start()
+    for caller in callers:
+        caller.join()
+    np.testing.assert_array_equal(counts, 3)
+
+
+def test_priorities_of_other_threads_are_set_back_after_a_split(threads):
+    threads(2)
+    nb._in_parallel(lambda piece: None, list(range(4)), 1 << 30)
+    for tid, priority in nb._pool_spinners or ():
+        assert os.getpriority(os.PRIO_PROCESS, tid) == priority
+
+
+def test_the_thread_count_comes_from_the_environment():
+    code = "from tensorflux.backends import numpy_backend as nb; print(nb._THREADS)"
+    env = dict(os.environ, TENSORFLUX_NUM_THREADS="1")
+    out = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True)
+    assert out.stdout.strip() == "1"
+    env["TENSORFLUX_NUM_THREADS"] = "two"
+    out = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True)
+    assert out.returncode != 0 and "TENSORFLUX_NUM_THREADS" in out.stderr
