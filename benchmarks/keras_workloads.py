@@ -41,14 +41,15 @@ import time
 
 
 def _limit_threads_from_argv():
-    """--threads N: every library's thread pool (BLAS, OpenMP, TensorFlow, XLA) sized N, set
-    before any of them loads; the subprocesses inherit it. A machine shared with other work
-    makes spinning multi-threaded BLAS erratic; one thread per peer compares more steadily."""
+    """--threads N: every library's thread pool (BLAS, OpenMP, TensorFlow, XLA, tensorflux's
+    kernel threads) sized N, set before any of them loads; the subprocesses inherit it. A
+    machine shared with other work makes spinning multi-threaded BLAS erratic; one thread per
+    peer compares more steadily."""
     if "--threads" not in sys.argv[:-1]:
         return
     n = sys.argv[sys.argv.index("--threads") + 1]
     for name in ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS",
-                 "TF_NUM_INTRAOP_THREADS"):
+                 "TF_NUM_INTRAOP_THREADS", "TENSORFLUX_NUM_THREADS"):
         os.environ[name] = n
     os.environ["TF_NUM_INTEROP_THREADS"] = "1"
     if n == "1":
