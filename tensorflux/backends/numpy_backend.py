@@ -468,36 +468,8 @@ def cast(x, dtype):
 
 # ---------------------------------------------------------------- reductions
 
-# A large float sum over leading axes (a bias gradient: over the batch and positions) adds
-# this many partial sums, one per range of rows, each a piece of work for _in_parallel. NumPy
-# adds the rows one after another whatever the thread count: with threads on, the pieces'
-# partial sums are always cut the same way and added in the same order (the same numbers
-# every run); with threads off (TENSORFLUX_NUM_THREADS=1), one NumPy reduction, as before.
-_SUM_PIECES = 8
-
-
-def _add_reduce(x, axis, keepdims):
-    """np.add.reduce(x, axis, x.dtype, keepdims=keepdims), by pieces where that applies."""
-    if (_THREADS < 2 or x.nbytes < _PARALLEL_MIN_BYTES or x.dtype.kind != "f"
-            or type(axis) is not tuple or not axis or axis != tuple(range(len(axis)))
-            or len(axis) >= x.ndim or not x.flags.c_contiguous):
-        return np.add.reduce(x, axis, x.dtype, None, keepdims)
-    kept = x.shape[len(axis):]
-    rows = x.reshape(-1, math.prod(kept))
-    if rows.shape[0] < 2 * _SUM_PIECES:
-        return np.add.reduce(x, axis, x.dtype, None, keepdims)
-    partials = np.empty((_SUM_PIECES, rows.shape[1]), x.dtype)
-    bounds = [rows.shape[0] * i // _SUM_PIECES for i in range(_SUM_PIECES + 1)]
-
-    def run(i):
-        np.add.reduce(rows[bounds[i]:bounds[i + 1]], 0, x.dtype, partials[i])
-    _in_parallel(run, range(_SUM_PIECES), x.nbytes)
-    total = np.add.reduce(partials, 0, x.dtype)
-    return total.reshape((1,) * len(axis) + kept if keepdims else kept)
-
-
 def reduce_sum(x, axis, keepdims):
-    return _add_reduce(x, axis, keepdims)
+    return np.add.reduce(x, axis=axis, keepdims=keepdims, dtype=x.dtype)
 
 
 def reduce_mean(x, axis, keepdims):
@@ -514,7 +486,7 @@ def reduce_mean(x, axis, keepdims):
     for a in axis:
         count *= x.shape[a]
     # add.reduce then divide, called from here so NumPy's empty-slice warning stays quiet.
-    total = _add_reduce(x, axis, keepdims)
+    total = np.add.reduce(x, axis=axis, keepdims=keepdims, dtype=x.dtype)
     return np.true_divide(total, x.dtype.type(count) if count else x.dtype.type(0))
 
 
@@ -1137,8 +1109,7 @@ def _nn_pool_max(x, ksize, strides, padding, data_format):
 
 def _nn_first_max(xp, peak, ksize, strides, out):
     """Per kernel offset, (slices, mask of the windows whose first maximum is there): TF's
-    CPU tie rule (the first maximum wins; a NaN counts as the maximum it produced). Works on
-    any slice of the batch (xp and peak sliced alike)."""
+    CPU tie rule (the first maximum wins; a NaN counts as the maximum it produced)."""
     taken = np.zeros(peak.shape, bool)
     nan_peak = np.isnan(peak) if peak.dtype.kind == "f" and np.isnan(peak).any() else None
     for index in _nn_offsets(ksize, strides, out):
@@ -1227,21 +1198,18 @@ def max_pool2d_grad(x, grad, ksize, strides, padding, data_format):
             return _nn_from_nhwc(dxp[:, pt:pt + h, pl:pl + w, :], data_format)
     xn, pads, out, xp, peak = _nn_pool_max(x, ksize, strides, padding, data_format)
     dxp = np.zeros(xp.shape, g.dtype)
+    # g * mask is a branch-free pass (a masked select on random masks is ~20x slower); it
+    # is exact unless g holds inf/NaN (inf * 0 = NaN), where the select is used instead.
+    # (Many small passes: split over threads, they lose more to handing the GIL back and
+    # forth than they gain.)
+    finite = g.dtype.kind != "f" or bool(np.isfinite(g).all())
     disjoint = all(k <= s for k, s in zip(ksize, strides))
-
-    def run(rows):
-        g_rows, d_rows = g[rows], dxp[rows]
-        # g * mask is a branch-free pass (a masked select on random masks is ~20x slower);
-        # it is exact unless g holds inf/NaN (inf * 0 = NaN), where the select is used.
-        finite = g.dtype.kind != "f" or bool(np.isfinite(g_rows).all())
-        for index, hit in _nn_first_max(xp[rows], peak[rows], ksize, strides, out):
-            routed = (np.multiply(g_rows, hit) if finite else
-                      np.where(hit, g_rows, np.zeros((), g.dtype)))
-            if disjoint:  # each input element is read by at most one window
-                d_rows[index] = routed
-            else:
-                d_rows[index] += routed
-    _in_parallel(run, _nn_thread_slices(xp), xp.nbytes + 2 * g.nbytes + dxp.nbytes)
+    for index, hit in _nn_first_max(xp, peak, ksize, strides, out):
+        routed = np.multiply(g, hit) if finite else np.where(hit, g, np.zeros((), g.dtype))
+        if disjoint:  # each input element is read by at most one window
+            dxp[index] = routed
+        else:
+            dxp[index] += routed
     (pt, _), (pl, _) = pads
     n, h, w, c = xn.shape
     return _nn_from_nhwc(dxp[:, pt:pt + h, pl:pl + w, :], data_format)
@@ -1846,7 +1814,8 @@ def specialize(kernel_name, attrs, n_inputs):
         return lambda a, b: np.matmul(a, b.swapaxes(-1, -2))
     if kernel_name == "reduce_sum" and set(attrs) == {"axis", "keepdims"}:
         axis, keepdims = attrs["axis"], attrs["keepdims"]
-        return lambda x: _add_reduce(x, axis, keepdims)
+        add_reduce = np.add.reduce
+        return lambda x: add_reduce(x, axis, x.dtype, None, keepdims)
     if kernel_name == "assign" and set(attrs) == {"kind"}:
         # (The plan ignores what an assign returns.)
         return {"assign": np.copyto, "assign_add": _add_into,
@@ -1858,6 +1827,7 @@ def specialize(kernel_name, attrs, n_inputs):
         axis, keepdims = attrs["axis"], attrs["keepdims"]
         if axis is None or not all(isinstance(a, int) for a in axis):
             return None
+        add_reduce = np.add.reduce
 
         def mean(x):
             if x.dtype.kind in "iu":
@@ -1865,7 +1835,7 @@ def specialize(kernel_name, attrs, n_inputs):
             count = 1
             for a in axis:
                 count *= x.shape[a]
-            total = _add_reduce(x, axis, keepdims)
+            total = add_reduce(x, axis, x.dtype, None, keepdims)
             return np.true_divide(total, x.dtype.type(count) if count else x.dtype.type(0))
         return mean
     if kernel_name == "reshape" and set(attrs) == {"shape"}:
