@@ -18,6 +18,22 @@ class _Context(threading.local):
         self.graph = None  # the Graph being traced, or None when eager
         self.device_stack = []
 
+    # `eager_backend` is `backend` while no graph is being traced, else None: with `not
+    # context.tapes`, all the ops' eager fast paths read (a thread-local lookup costs about
+    # a tenth of a small op). Only assignments change graph and backend, so this keeps it
+    # current.
+    def __setattr__(self, name, value):
+        _set(self, name, value)
+        if name == "graph" or name == "backend":
+            try:
+                backend = self.backend if self.graph is None else None
+            except AttributeError:  # in __init__, before both are set
+                return
+            _set(self, "eager_backend", backend)
+
+
+_set = threading.local.__setattr__
+
 
 context = _Context()
 

@@ -20,6 +20,10 @@ registry = {}
 
 _new_tensor = object.__new__
 
+# What Primitive._backend holds before the first bind: unlike None, no context.backend (None
+# in a thread that has run nothing yet) is ever this object.
+_UNBOUND = object()
+
 
 class Node:
     """One op application: the IR unit shared by GradientTape records and traced graphs."""
@@ -68,8 +72,13 @@ class Primitive:
         # Stateful primitives (assign, print, random streams) are never removed, merged,
         # folded or reordered by graph passes.
         self.stateful = stateful
-        # The kernel of the last backend used, so that bind does no attribute lookup.
-        self._backend = None
+        # The kernel of the last backend used, so that bind does no attribute lookup. The
+        # hottest ops (add, multiply, exp, matmul, reduce_sum) also read this pair for their
+        # eager fast path, which skips bind when `prim._backend is context.eager_backend
+        # and not context.tapes` (not tracing, no tape recording, this backend) and their
+        # inputs are plain Tensors that need no validation; anything else, a kernel error
+        # included, takes the ordinary path through bind.
+        self._backend = _UNBOUND
         self._kernel_fn = None
         registry[name] = self
 
@@ -80,9 +89,11 @@ class Primitive:
 
     def bind(self, *inputs, **attrs):
         ctx = context
-        if ctx.graph is not None:
-            return ctx.graph.add_node(self, inputs, attrs)
-        backend = ctx.backend or current_backend()
+        backend = ctx.eager_backend  # None while tracing (or before the first backend)
+        if backend is None:
+            if ctx.graph is not None:
+                return ctx.graph.add_node(self, inputs, attrs)
+            backend = current_backend()
         try:
             if backend is not self._backend:
                 self._kernel_fn = getattr(backend, self.kernel)

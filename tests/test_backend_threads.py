@@ -101,6 +101,24 @@ def test_chunked_update_of_a_long_buffer_is_the_same_on_two_threads(threads, mon
     np.testing.assert_array_equal(split, serial)
 
 
+def test_a_group_of_flat_updates_is_the_same_on_two_threads(threads, monkeypatch):
+    monkeypatch.setattr(nb, "_FUSED_CHUNKS_PER_PIECE", 1)
+    n = nb._FUSED_CHUNKED_MIN_SIZE + nb._FUSED_CHUNK // 3
+    add = (("add", (0, 1), (), tf.float32),)  # target += x
+    scale = (("multiply", (0, 1), (), tf.float32), ("add", (3, 2), (), tf.float32))
+    parts = [(add, 2, True), (scale, 3, True)]  # the second reads what the first wrote
+    group = nb.fused_update_group(parts, [None, None], n)
+    x = rng.standard_normal(n).astype(np.float32)
+
+    def update():
+        u, v = np.ones(n, np.float32), np.full(n, 2, np.float32)
+        group(x, u, np.float32(0.5), u, v)
+        return np.stack([u, v])
+    serial, split = _both(threads, update)
+    np.testing.assert_array_equal(split, serial)
+    np.testing.assert_array_equal(split[0], 1 + x)
+
+
 def test_an_error_in_a_worker_reaches_the_caller_and_the_pool_still_works(threads):
     threads(2)
     done = []

@@ -95,6 +95,13 @@ for _name, _obj in vars(numpy_backend).items():
 _GLOBALS["_FUSED_UFUNCS"] = {"abs": cupy.absolute, "pow": cupy.power}
 _GLOBALS["_FUSED_COMPILED"] = {}
 _GLOBALS["_FUSED_CHUNKED"] = {}
+_GLOBALS["_FUSED_GROUPS"] = {}
+# The NumPy kernels cut large arrays into cache-sized blocks (im2col parts, batch slices,
+# fused programs by rows or chunks, RNN steps in blocks of 16). On a GPU each block is more
+# kernel launches and nothing is gained: one block, the whole array.
+_WHOLE = 1 << 62
+_GLOBALS.update(_NN_COLS_BYTES=_WHOLE, _NN_SLICE_BYTES=_WHOLE, _FUSED_BLOCK_BYTES=_WHOLE,
+                _FUSED_CHUNKED_MIN_SIZE=_WHOLE, _RNN_BLOCK=_WHOLE)
 # Kernels run on the GPU's stream: the host threads that split NumPy work (numpy_backend's
 # _in_parallel) would only add launches, so every piece of work stays whole on this thread.
 _GLOBALS["_THREADS"] = 1
@@ -105,6 +112,17 @@ for _name in KERNELS:
         globals()[_name] = _accepting_host_arrays(_GLOBALS[_name])
 native_dtype = numpy_backend.native_dtype
 dtype_of = numpy_backend.dtype_of
+
+
+# Kernels whose NumPy form works around CPU costs (branch mispredictions, slow scalar loops)
+# with extra passes: on the GPU the direct call is one launch.
+def _relu(x):
+    return cupy.maximum(x, x.dtype.type(0))
+
+
+relu = _accepting_host_arrays(_relu)
+select = _accepting_host_arrays(cupy.where)
+_GLOBALS.update(relu=_relu, select=cupy.where)
 
 
 def is_available():
@@ -170,6 +188,9 @@ _C_FLOAT_EXPR = {
     "square": "({0} * {0})", "sqrt": "sqrt({0})", "rsqrt": "(1 / sqrt({0}))",
     "reciprocal": "(1 / {0})", "exp": "exp({0})", "expm1": "expm1({0})", "log": "log({0})",
     "log1p": "log1p({0})", "sin": "sin({0})", "cos": "cos({0})", "tanh": "tanh({0})",
+    "pow": "pow({0}, {1})", "floor": "floor({0})", "ceil": "ceil({0})",
+    "round": "rint({0})", "is_nan": "isnan({0})", "is_finite": "isfinite({0})",
+    "is_inf": "isinf({0})",
     "maximum": "tfx_max({0}, {1})", "minimum": "tfx_min({0}, {1})",
     "relu": "tfx_max({0}, ({T}) 0)",
     "sigmoid": "({0} >= 0 ? 1 / (1 + exp(-{0})) : exp({0}) / (1 + exp({0})))",
@@ -238,12 +259,18 @@ def _fused_elementwise(*inputs, program, out=None):
     if not all(isinstance(x, cupy.ndarray) for x in inputs):
         inputs = tuple(cupy.asarray(x) for x in inputs)
     kernel = _cuda_fused_kernel(program, inputs)
-    if kernel is None:
-        return _fused_by_instruction(*inputs, program=program, out=out)
-    if out is not None and out.dtype == numpy.dtype(program[-1][3].name) and \
-            out.shape == numpy.broadcast_shapes(*(x.shape for x in inputs)):
-        return kernel(*inputs, out)
-    return kernel(*inputs)
+    if kernel is not None:
+        try:
+            if out is not None and out.dtype == numpy.dtype(program[-1][3].name) and \
+                    out.shape == numpy.broadcast_shapes(*(x.shape for x in inputs)):
+                return kernel(*inputs, out)
+            return kernel(*inputs)
+        except cupy.cuda.compiler.CompileException:
+            # NVRTC refused the generated source (it is compiled on first use): this
+            # program runs instruction by instruction from now on.
+            _CUDA_FUSED[(id(program), tuple(numpy.dtype(x.dtype) for x in inputs))] = \
+                (program, None)
+    return _fused_by_instruction(*inputs, program=program, out=out)
 
 
 fused_elementwise = functools.wraps(_fused_by_instruction)(_fused_elementwise)

@@ -383,6 +383,9 @@ def select(condition, x, y):
     between values of one numeric dtype are done branch-free on the values' bits instead:
     y ^ ((x ^ y) & m) with m all ones where the condition holds. It copies the bits, so
     NaN payloads, -0.0 and infinities come through exactly as np.where gives them."""
+    if condition.size < _SELECT_BITWISE_MIN and x.size < _SELECT_BITWISE_MIN and \
+            y.size < _SELECT_BITWISE_MIN:
+        return np.where(condition, x, y)  # (small: decided before the dtype checks)
     bits = _SELECT_BITS.get(x.dtype.itemsize)
     if (bits is None or x.dtype != y.dtype or x.dtype.kind not in "fiuc"
             or condition.dtype != np.bool_ or not condition.ndim
@@ -425,7 +428,9 @@ def sigmoid(x):
     # exp of a non-positive number never overflows; the two branches meet at 0.
     e = np.exp(-np.abs(x))
     d = 1 + e
-    return np.where(x >= 0, 1 / d, e / d).astype(x.dtype, copy=False)
+    # 1/d where x >= 0, else e/d: the numerator is picked first, then one division.
+    out = np.divide(np.where(x >= 0, 1, e), d)
+    return out if out.dtype == x.dtype else out.astype(x.dtype)
 
 
 def softplus(x):
@@ -469,7 +474,10 @@ def cast(x, dtype):
 # ---------------------------------------------------------------- reductions
 
 def reduce_sum(x, axis, keepdims):
-    return np.add.reduce(x, axis=axis, keepdims=keepdims, dtype=x.dtype)
+    # Positional arguments (axis, dtype, out, keepdims): the cheapest call of a hot kernel.
+    if keepdims:
+        return np.add.reduce(x, axis, x.dtype, None, True)
+    return np.add.reduce(x, axis, x.dtype)
 
 
 def reduce_mean(x, axis, keepdims):
@@ -528,6 +536,14 @@ def matmul(a, b, transpose_a, transpose_b):
         a = np.swapaxes(a, -1, -2)
     if transpose_b:
         b = np.swapaxes(b, -1, -2)
+    if (a.ndim == 2 and b.ndim == 2 and a.dtype.char in "fdFD"  # b has a's dtype (the op)
+            and (a.flags.c_contiguous or a.flags.f_contiguous)
+            and (b.flags.c_contiguous or b.flags.f_contiguous)):
+        # np.dot skips the gufunc set-up np.matmul pays (about 0.35 us, half of a small
+        # product). For contiguous float matrices both make the same BLAS call (gemm, gemv
+        # or syrk), so the result is bit-identical; strided operands can differ (matmul
+        # may loop without BLAS), so they keep np.matmul.
+        return np.dot(a, b)
     return np.matmul(a, b)
 
 
@@ -1368,15 +1384,27 @@ def _scatter_add_rows(out, rows, values):
     """out[rows[j]] += values[j] for every j in order, rows repeating (np.add.at's result and
     summation order), in a few vectorised rounds instead of add.at's per-element loop: a
     stable sort groups equal rows, and round r adds the r-th occurrence of every row."""
-    order = np.argsort(rows, kind="stable")
-    rows = rows[order]
-    values = np.take(values, order, axis=0)
+    order, rows = _stable_order(rows, out.shape[0])
     rank = np.arange(rows.size) - np.searchsorted(rows, rows)  # occurrence number of its row
     first = rank == 0
-    out[rows[first]] = values[first]  # out is zeros there, so this is the first addition
+    # out is zeros there, so this is the first addition; each round gathers its own values.
+    out[rows[first]] = np.take(values, order[first], axis=0)
     for r in range(1, int(rank.max()) + 1):
         chosen = rank == r
-        out[rows[chosen]] += values[chosen]  # distinct rows within a round
+        out[rows[chosen]] += np.take(values, order[chosen], axis=0)  # distinct rows
+
+
+def _stable_order(rows, bound):
+    """(the stable argsort of rows, rows sorted) for rows in [0, bound). One sort of 64-bit
+    keys (row, position) when both fit 32 bits: unique keys need no stable sort, and
+    NumPy's plain sort of int64 is ~10x its stable argsort of the rows."""
+    if bound <= 1 << 31 and rows.size <= 1 << 31:
+        keys = rows.astype(np.int64) << 32
+        keys |= np.arange(rows.size, dtype=np.int64)
+        keys.sort()
+        return keys & 0xFFFFFFFF, keys >> 32
+    order = np.argsort(rows, kind="stable")
+    return order, rows[order]
 
 
 def gather_grad(indices, g, shape, axis, batch_dims):
@@ -1782,24 +1810,91 @@ def _fused_by_rows(fused, inputs, out):
     return result
 
 
-def specialize(kernel_name, attrs, n_inputs):
+# Instructions on rank-0 values that run as Python operators on NumPy scalars: NumPy's
+# scalar arithmetic rounds as its ufunc loops do (IEEE for + - * /, the same promotion),
+# at a tenth of a ufunc call's cost on a 0-d array.
+_SCALAR_OPERATORS = {"add": "{} + {}", "subtract": "{} - {}", "multiply": "{} * {}",
+                     "divide": "{} / {}", "negative": "-{}", "less": "{} < {}",
+                     "less_equal": "{} <= {}", "greater": "{} > {}",
+                     "greater_equal": "{} >= {}", "equal": "{} == {}",
+                     "not_equal": "{} != {}"}
+# (Integer arithmetic keeps its ufuncs: NumPy's integer scalars warn on overflow, which
+# the ufuncs silently wrap as TensorFlow does.)
+_SCALAR_COMPARISONS = {"less", "less_equal", "greater", "greater_equal", "equal", "not_equal"}
+
+
+def _fused_compile_scalar(program, n_inputs, into_out=False):
+    """Generated code for a program whose inputs are all rank 0 (an optimizer's step
+    scalars, a loss mean): inputs become NumPy scalars, arithmetic and comparisons Python
+    operators, select a conditional expression; other instructions call their kernel as
+    _fused_compile does. With `into_out`, the result is written into the rank-0 `out` (of
+    the result's dtype), which is returned. None when an instruction's dtype rules it out."""
+    env = {"_ndarray": np.ndarray, "__name__": __name__}
+    inputs = ", ".join(f"r{i}" for i in range(n_inputs))
+    lines = [f"def fused({inputs}, out=None):"]
+    lines += [f"    r{i} = r{i}[()] if type(r{i}) is _ndarray else r{i}" for i in range(n_inputs)]
+    for j, (kernel_name, refs, attrs, dtype) in enumerate(program):
+        reg = n_inputs + j
+        args = [f"r{r}" for r in refs]
+        pattern = _SCALAR_OPERATORS.get(kernel_name)
+        if not dtype.is_numeric and not dtype.is_bool:
+            return None
+        if pattern is not None and not attrs and (
+                (dtype.is_bool and kernel_name in _SCALAR_COMPARISONS) or dtype.is_floating):
+            lines.append(f"    r{reg} = {pattern.format(*args)}")
+        elif kernel_name == "select" and not attrs:
+            lines.append(f"    r{reg} = {args[1]} if {args[0]} else {args[2]}")
+        elif (kernel_name == "cast" and set(dict(attrs)) == {"dtype"} and refs[0] >= n_inputs
+              and (dtype.is_floating or dtype.is_bool)
+              and not program[refs[0] - n_inputs][3].is_complex):
+            # A computed scalar of a known real dtype to a float or bool: astype does what
+            # cast does then (no truncation toward zero to apply).
+            env[f"d{j}"] = native_dtype(dtype)
+            lines.append(f"    r{reg} = {args[0]}.astype(d{j})")
+        else:
+            env[f"f{j}"] = _FUSED_UFUNCS.get(kernel_name) or globals()[kernel_name]
+            env[f"a{j}"] = dict(attrs)
+            lines.append(f"    r{reg} = f{j}({', '.join(args)}, **a{j})")
+    if into_out:
+        lines += [f"    out[()] = r{n_inputs + len(program) - 1}", "    return out"]
+    else:
+        lines.append(f"    return r{n_inputs + len(program) - 1}")
+    code = compile("\n".join(lines), f"<fused_elementwise {len(program)} ops, scalar>", "exec")
+    exec(code, env)  # noqa: S102 - our own generated source, built from kernel names only
+    return env["fused"]
+
+
+def specialize(kernel_name, attrs, n_inputs, result_size=None, scalar_inputs=False):
     """A callable taking only the inputs (and `out=` where the kernel takes it) that does
     what `kernel(*inputs, **attrs)` does, with the attributes bound once, or None. The
     compiled plan calls these: a tiny step is then one NumPy call, not a wrapper deciding
-    on its attributes every time."""
+    on its attributes every time. `result_size`, where the plan knows it statically, is the
+    result's element count; `scalar_inputs`, that every input is statically rank 0."""
+    if kernel_name == "fused_elementwise" and set(attrs) == {"program", "out_fits"} and \
+            scalar_inputs:
+        fused = _fused_compile_scalar(attrs["program"], n_inputs, into_out=True)
+        if fused is not None:
+            return fused
     if kernel_name == "fused_elementwise" and set(attrs) == {"program", "out_fits"}:
         # Not an attribute of the kernel: the caller vouches that every `out` it passes has
         # the result's shape and dtype (an assign folded into the program).
         return _fused_compile(attrs["program"], n_inputs, out_fits=True)
+    if kernel_name == "fused_elementwise" and scalar_inputs and set(attrs) == {"program"}:
+        fused = _fused_compile_scalar(attrs["program"], n_inputs)
+        if fused is not None:
+            return fused
     if kernel_name == "fused_elementwise":
         program = attrs["program"]
         entry = _FUSED_COMPILED.get(id(program))
         fused = entry[1] if entry is not None and entry[0] is program else \
             _fused_compile(program, n_inputs)
-        if not fused.by_rows:
-            return fused
+        if not fused.by_rows or (result_size is not None
+                                 and result_size <= _FUSED_BLOCK_BYTES >> 3):
+            return fused  # (a result this small is never run by row blocks)
 
         def by_rows_or_whole(*inputs, out=None):
+            if _below_row_blocks(inputs):
+                return fused(*inputs, out=out)
             result = _fused_by_rows(fused, inputs, out)
             return fused(*inputs, out=out) if result is None else result
         return by_rows_or_whole
@@ -1836,12 +1931,80 @@ def specialize(kernel_name, attrs, n_inputs):
             for a in axis:
                 count *= x.shape[a]
             total = add_reduce(x, axis, x.dtype, None, keepdims)
+            if count == 1:
+                return total  # (x / 1 is x: a mean over axes of length 1, as of a [n, 1] loss)
             return np.true_divide(total, x.dtype.type(count) if count else x.dtype.type(0))
         return mean
     if kernel_name == "reshape" and set(attrs) == {"shape"}:
         shape = tuple(attrs["shape"])
         return lambda x: np.asarray(x).reshape(shape)
     return None
+
+
+def _below_row_blocks(inputs):
+    """Whether the broadcast result of `inputs` certainly has too few elements for
+    _fused_by_rows (at most _FUSED_BLOCK_BYTES / 8 of them): a step's small fused programs
+    then skip its shape work (np.broadcast_shapes costs more than a 10x10 add). Inputs of
+    one element never add elements to a broadcast; those of one common shape give its size;
+    otherwise the product of the sizes bounds the broadcast size from above."""
+    shape = None
+    size = product = 1
+    for a in inputs:
+        n = getattr(a, "size", 1)
+        if n > 1:
+            product *= n
+            if shape is None:
+                shape, size = a.shape, n
+            elif a.shape != shape:
+                size = product
+    return size <= _FUSED_BLOCK_BYTES >> 3
+
+
+# Concat pieces smaller than this are copied: writing them in place saves less than the
+# slicing it takes.
+_WRITER_MIN_SIZE = 1 << 14
+
+
+def writer(kernel_name, attrs, n_inputs, size):
+    """For a plan that gives a kernel its result's buffer (a piece of a concat planned in
+    place): a callable (*inputs, out) writing what `kernel(*inputs, **attrs)` returns into
+    `out` (of the result's shape and dtype, `size` elements), or None for kernels without
+    one and for small results."""
+    if size < _WRITER_MIN_SIZE:
+        return None
+    if kernel_name == "matmul" and set(attrs) == {"transpose_a", "transpose_b"}:
+        multiply = specialize(kernel_name, attrs, n_inputs)
+        if multiply is np.matmul:
+            return np.matmul
+        transpose_a, transpose_b = attrs["transpose_a"], attrs["transpose_b"]
+
+        def matmul_into(a, b, out):
+            return np.matmul(a.swapaxes(-1, -2) if transpose_a else a,
+                             b.swapaxes(-1, -2) if transpose_b else b, out=out)
+        return matmul_into
+    if kernel_name == "reduce_sum" and set(attrs) == {"axis", "keepdims"}:
+        axis, keepdims = attrs["axis"], attrs["keepdims"]
+        add_reduce = np.add.reduce
+        return lambda x, out: add_reduce(x, axis, x.dtype, out, keepdims)
+    if kernel_name == "gather_grad" and set(attrs) == {"shape", "axis", "batch_dims"}:
+        shape, axis, batch_dims = attrs["shape"], attrs["axis"], attrs["batch_dims"]
+
+        def gather_grad_into(indices, g, out):
+            if axis == 0 and batch_dims == 0 and indices.size and out.dtype == g.dtype:
+                out.fill(0)
+                rows = indices.reshape(-1)
+                _scatter_add_rows(out, rows, g.reshape((rows.size,) + tuple(shape[1:])))
+            else:
+                out[...] = gather_grad(indices, g, shape, axis, batch_dims)
+            return out
+        return gather_grad_into
+    return None
+
+
+def empty_buffer(size, dtype):
+    """A new uninitialised 1-D array of `size` elements of a DType (a concat's buffer that
+    its pieces' kernels write into)."""
+    return np.empty(size, native_dtype(dtype))
 
 
 def _add_into(target, value):
@@ -1957,6 +2120,163 @@ def _fused_compile_chunked(program, long):
     code = compile("\n".join(lines), f"<fused_elementwise {len(program)} ops, chunked>", "exec")
     exec(code, env)  # noqa: S102 - our own generated source, built from kernel names only
     return env["fused"]
+
+
+# Several folded updates in a row (an optimizer's m, v and variable updates over flat
+# buffers) run as one loop over chunks: chunk i of each update in turn, so that what one
+# update writes is still in cache when the next one reads it.
+# (programs, longs) -> (programs, generated function or None)
+_FUSED_GROUPS = {}
+
+
+def fused_update_group(parts, kernels, size):
+    """One callable for consecutive folded updates, or None where grouping cannot help
+    (buffers shorter than the chunked minimum). `parts` are (program, inputs, reads_target)
+    per update, whose kernel (in `kernels`) takes those inputs then the target it writes;
+    `size` is the targets' element count. The callable takes every update's arguments in
+    order and runs them chunk by chunk together when all are chunkable over aligned,
+    non-overlapping buffers, else one after another through `kernels`."""
+    if size < _FUSED_CHUNKED_MIN_SIZE or len(parts) < 2:
+        return None
+    counts = [n_inputs + (not reads_target) for _, n_inputs, reads_target in parts]
+    programs = tuple(program for program, _, _ in parts)
+
+    def run_group(*args):
+        generated = _fused_group_for(programs, parts, counts, args)
+        if generated is not None:
+            # Pieces of a few chunks, each running every update in turn (see _in_parallel).
+            span = _FUSED_CHUNK * _FUSED_CHUNKS_PER_PIECE
+            length = args[counts[0] - 1].shape[0]  # of every target
+            pieces = [(begin, min(begin + span, length)) for begin in range(0, length, span)]
+            nbytes = sum(a.nbytes for a in args if getattr(a, "size", 0) == length)
+            _in_parallel(lambda piece: generated(args, _FUSED_CHUNK, *piece), pieces, nbytes)
+            return ()
+        start = 0
+        for kernel, count in zip(kernels, counts):
+            kernel(*args[start:start + count])
+            start += count
+        return ()
+    return run_group
+
+
+def _fused_group_for(programs, parts, counts, args):
+    """The generated group loop for these arguments, or None when they do not allow it."""
+    longs = []
+    targets = []
+    start = 0
+    for (program, n_inputs, _), count in zip(parts, counts):
+        chunk_args = args[start:start + count]
+        start += count
+        target = chunk_args[-1]
+        if (type(target) is not np.ndarray or target.ndim != 1 or not target.flags.c_contiguous
+                or target.dtype != native_dtype(program[-1][3])):
+            return None
+        targets.append(target)
+        long = []
+        for a in chunk_args[:n_inputs]:
+            a_shape = getattr(a, "shape", None)
+            if a_shape == target.shape:
+                long.append(True)
+            elif a_shape is not None and a.size == 1 and len(a_shape) <= 1:
+                long.append(False)
+            else:
+                return None
+        longs.append(tuple(long))
+    if any(t.shape != targets[0].shape for t in targets):
+        return None
+    # Chunk i of a later update must see exactly what the earlier ones wrote there: every
+    # argument is a target itself or shares no memory with any target.
+    for a in args:
+        for t in targets:
+            if a is not t and np.may_share_memory(a, t):
+                return None
+    key = (tuple(id(p) for p in programs), tuple(longs))
+    entry = _FUSED_GROUPS.get(key)
+    if entry is None or entry[0] is not programs:
+        entry = (programs, _fused_group_compile(programs, parts, longs))
+        if len(_FUSED_GROUPS) > 256:
+            _FUSED_GROUPS.clear()
+        _FUSED_GROUPS[key] = entry
+    return entry[1]
+
+
+def _fused_group_compile(programs, parts, longs):
+    """Generated code: each update's single-element instructions once, then one loop over
+    the chunks from `begin` to `end` running each update's long instructions in turn (as
+    _fused_compile_chunked does for one program), the last of each writing its target's
+    chunk."""
+    env = {"__name__": __name__}
+    names = []
+    head, body = [], []
+    for u, (program, longs_u, (_, n_inputs, reads_target)) in enumerate(
+            zip(programs, longs, parts)):
+        lines = _fused_group_part(program, longs_u, f"u{u}_", env)
+        if lines is None:
+            return None
+        names += [f"u{u}_r{i}" for i in range(n_inputs)]
+        if reads_target:
+            head.append(f"    u{u}_target = u{u}_r{n_inputs - 1}")
+        else:
+            names.append(f"u{u}_target")
+        head += lines[0]
+        body += lines[1]
+    source = ["def group(args, chunk, begin, end):", f"    {', '.join(names)}, = args"]
+    source += head + ["    for i in range(begin, end, chunk):", "        e = i + chunk"]
+    source += body + ["    return None"]
+    code = compile("\n".join(source), f"<fused update group of {len(programs)}>", "exec")
+    exec(code, env)  # noqa: S102 - our own generated source, built from kernel names only
+    return env["group"]
+
+
+def _fused_group_part(program, long, tag, env):
+    """(head lines, loop body lines) of one update in a group, its names prefixed by `tag`;
+    its target is `{tag}target` (the last input when the program reads it). None when the
+    program's last instruction cannot write a chunk of the target."""
+    n_inputs = len(long)
+    is_long = list(long)
+    for _, refs, _, _ in program:
+        is_long.append(any(is_long[r] for r in refs))
+    final = len(program) - 1
+    name, _, attrs, _ = program[final]
+    fn = _FUSED_UFUNCS.get(name) or globals()[name]
+    if not is_long[-1] or attrs or not isinstance(fn, np.ufunc) or fn.nout != 1:
+        return None
+    last = {}
+    for j, (_, refs, _, _) in enumerate(program):
+        for r in refs:
+            last[r] = j
+    head = []
+
+    def ref(r):
+        return f"{tag}x{r}" if r < n_inputs and long[r] else f"{tag}r{r}"
+
+    body = [f"        {tag}x{i} = {tag}r{i}[i:e]" for i in range(n_inputs) if long[i]]
+    allocated = set()
+    for j, (kernel_name, refs, attrs, dtype) in enumerate(program):
+        fn = _FUSED_UFUNCS.get(kernel_name) or globals()[kernel_name]
+        env[f"{tag}f{j}"] = fn
+        reg = n_inputs + j
+        args = ", ".join(ref(r) for r in refs)
+        is_ufunc = not attrs and isinstance(fn, np.ufunc) and fn.nout == 1
+        if attrs:
+            env[f"{tag}a{j}"] = dict(attrs)
+        call = f"{tag}f{j}({args}, **{tag}a{j})" if attrs else f"{tag}f{j}({args})"
+        if not is_long[reg]:
+            head.append(f"    {tag}r{reg} = {call}")
+            continue
+        dying = sorted({r for r in refs if r >= n_inputs and is_long[r] and last[r] == j})
+        if j == final:
+            call = f"{tag}f{j}({args}, out={tag}target[i:e])"
+        elif is_ufunc:
+            env[f"{tag}d{j}"] = native_dtype(dtype)
+            donors = [r for r in dying if r in allocated]
+            if donors:
+                d = f"{tag}r{donors[0]}"
+                call = f"{tag}f{j}({args}, out={d}) if {d}.dtype == {tag}d{j} else {call}"
+            allocated.add(reg)
+        body.append(f"        {tag}r{reg} = {call}")
+        body += [f"        del {tag}r{r}" for r in dying]
+    return head, body
 
 
 # ---- rnn (helper)

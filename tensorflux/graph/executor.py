@@ -95,6 +95,8 @@ class Plan:
         self.template = template
         self.slot_of = slot_of
         self.fused_assigns = self._fuse_assigns(produced)
+        self.update_groups = self._group_updates()
+        self.concats_in_place = self._concat_in_place()
         self._program, self.donations = self._plan_buffers(produced)
         self._runners = {}
 
@@ -140,14 +142,148 @@ class Plan:
                 program = tuple((name, tuple(r if r < n else r + 1 for r in refs), attrs, dtype)
                                 for name, refs, attrs, dtype in program)
                 program += ((_FOLDED_KINDS[kind], (n, n + len(program)), (), value.dtype),)
+            scalar = variable.shape.rank == 0 and all(x.shape.rank == 0 for x in fused.inputs)
             kernel = _fused_assign(self.backend, program, n + (kind != "assign"),
-                                   kind != "assign")
+                                   kind != "assign", scalar)
+            kernel.update = (program, n + (kind != "assign"), kind != "assign",
+                             value.shape.num_elements())
             folded[j] = (kernel, self.steps[j][1] + (target_slot,), {}, (), True, fused)
             folded[k] = None
         if folded:
             self.steps = [folded.get(k, step) for k, step in enumerate(self.steps)
                           if folded.get(k, step) is not None]
         return len(folded) // 2
+
+    def _group_updates(self):
+        """Runs of consecutive folded assigns over equally long buffers (an optimizer's
+        slot and variable updates) become one step, when the backend offers a kernel that
+        runs them together (see numpy_backend.fused_update_group). Elementwise updates give
+        the same values interleaved chunk by chunk as one after another. Returns how many
+        groups were made."""
+        make_group = getattr(self.backend, "fused_update_group", None)
+        if make_group is None:
+            return 0
+        steps, run, groups = [], [], 0
+
+        def flush():
+            nonlocal groups
+            sizes = {step[0].update[3] for step in run}
+            group = None
+            if len(run) > 1 and len(sizes) == 1:
+                parts = [step[0].update[:3] for step in run]
+                group = make_group(parts, [step[0] for step in run], sizes.pop())
+            if group is None:
+                steps.extend(run)
+            else:
+                in_slots = tuple(i for step in run for i in step[1])
+                steps.append((group, in_slots, {}, (), True, run[-1][5]))
+                groups += 1
+            run.clear()
+
+        for step in self.steps:
+            if getattr(step[0], "update", None) is not None and not step[3]:
+                run.append(step)
+                continue
+            flush()
+            steps.append(step)
+        flush()
+        self.steps = steps
+        return groups
+
+    def _concat_in_place(self):
+        """A 1-D concat along axis 0 (an optimizer's flat gradient) whose pieces come from
+        kernels that can write into a given buffer (matmul, reduce_sum, gather_grad; through
+        a reshape or not) gets its buffer first, and those kernels write their pieces
+        straight into it: one copy of every gradient fewer. Only pieces with no other
+        reader qualify; the others are copied in where the concat was. Returns how many
+        concats were planned that way."""
+        writer_for = getattr(self.backend, "writer", None)
+        if writer_for is None:
+            return 0
+        kept = {self.slot_of[id(t)] for t in self.graph.outputs if id(t) in self.slot_of}
+        readers = {}
+        producer = {}
+        for k, step in enumerate(self.steps):
+            for i in step[1]:
+                readers.setdefault(i, []).append(k)
+            if not step[4]:
+                producer[step[3]] = k
+        replaced = {}  # step index -> new step (None: dropped)
+        before = {}  # step index -> step to insert before it
+        count = 0
+        for k, step in enumerate(self.steps):
+            node = step[5]
+            if (node.primitive.name != "concat" or step[4] or node.attrs.get("axis") != 0
+                    or node.outputs.shape.rank != 1
+                    or not node.outputs.shape.is_fully_defined()):
+                continue
+            direct, offset = [], 0
+            for i, x in zip(step[1], node.inputs):
+                size = x.shape.num_elements() if x.shape.is_fully_defined() else None
+                if size is None:
+                    direct = None
+                    break
+                found = self._piece_writer(i, k, kept, readers, producer, writer_for,
+                                           replaced, size)
+                if found is not None:
+                    direct.append((i, offset, size) + found)
+                offset += size
+            if not direct:
+                continue
+            target = step[3]
+            total = node.outputs.shape.num_elements()
+            first = min(j for *_, j, _, _ in direct)
+            before[first] = (_allocator(self.backend, total, node.outputs.dtype), (), {},
+                             target, False, node)
+            done = {i for i, *_ in direct}
+            for _, offset, size, j, reshape_step, write in direct:
+                kernel = _writing(write, offset, size, tuple(self.steps[j][5].outputs.shape))
+                replaced[j] = (kernel, self.steps[j][1] + (target,), {}, (), True,
+                               self.steps[j][5])
+                if reshape_step is not None:
+                    replaced[reshape_step] = None
+            rest = [(i, offset) for (i, offset) in _offsets(step[1], node.inputs)
+                    if i not in done]
+            if rest:
+                replaced[k] = (_copying_in(self.backend, [o for _, o in rest]),
+                               tuple(i for i, _ in rest) + (target,), {}, (), True, node)
+            else:
+                replaced[k] = None
+            count += 1
+        if count:
+            steps = []
+            for k, step in enumerate(self.steps):
+                if k in before:
+                    steps.append(before[k])
+                new = replaced.get(k, step)
+                if new is not None:
+                    steps.append(new)
+            self.steps = steps
+        return count
+
+    def _piece_writer(self, slot, concat_step, kept, readers, producer, writer_for,
+                      replaced, size):
+        """(producing step, reshape step or None, writer) for a concat piece whose kernel can
+        write into the concat's buffer, else None."""
+        if slot in kept or readers.get(slot) != [concat_step] or slot not in producer:
+            return None
+        j = producer[slot]
+        reshape_step = None
+        if self.steps[j][5].primitive.name == "reshape":
+            inner = self.steps[j][1][0]
+            if inner in kept or readers.get(inner) != [j] or inner not in producer:
+                return None
+            reshape_step, j = j, producer[inner]
+        if j in replaced or (reshape_step is not None and reshape_step in replaced):
+            return None
+        step = self.steps[j]
+        node = step[5]
+        if step[4] or not node.outputs.shape.is_fully_defined():
+            return None
+        if _own_kernel(self.backend, node) is not step[0]:
+            return None
+        write = writer_for(node.primitive.kernel, node.attrs, len(step[1]), size)
+        return None if write is None else (j, reshape_step, write)
 
     def _plan_buffers(self, produced):
         """Per step: the slot whose buffer it may write into (or None), and the slots to
@@ -274,7 +410,9 @@ def _generate_runner(plan, out_slots):
         defined.update(target if multiple else (target,))
         if specialize is not None and attrs and kernel is _own_kernel(plan.backend, node):
             # The backend's kernel with these attributes bound, when it offers one.
-            special = specialize(node.primitive.kernel, attrs, len(in_slots))
+            special = specialize(node.primitive.kernel, attrs, len(in_slots),
+                                 result_size=_static_size(node),
+                                 scalar_inputs=all(x.shape.rank == 0 for x in node.inputs))
             if special is not None:
                 kernel, attrs = special, {}
         env[f"K{k}"] = kernel
@@ -343,6 +481,14 @@ def _live_steps(program, out_slots):
     return live
 
 
+def _static_size(node):
+    """The element count of a single-output node's result when its shape is static."""
+    if node.primitive.multiple_results:
+        return None
+    shape = node.outputs.shape
+    return shape.num_elements() if shape.is_fully_defined() else None
+
+
 def _own_kernel(backend, node):
     """The backend's kernel for the node's primitive, or None when it has none."""
     try:
@@ -390,13 +536,50 @@ def _unfused(backend):
 _FOLDED_KINDS = {"assign": None, "assign_add": "add", "assign_sub": "subtract"}
 
 
-def _fused_assign(backend, program, n_inputs, reads_target):
+def _offsets(slots, inputs):
+    offset = 0
+    for i, x in zip(slots, inputs):
+        yield i, offset
+        offset += x.shape.num_elements()
+
+
+def _allocator(backend, size, dtype):
+    """A kernel returning a new uninitialised 1-D buffer (a concat planned in place)."""
+    empty = backend.empty_buffer
+
+    def allocate():
+        return empty(size, dtype)
+    return allocate
+
+
+def _writing(write, offset, size, shape):
+    """A kernel writing its result into buffer[offset:offset + size] (its last argument)."""
+    def write_piece(*inputs):
+        write(*inputs[:-1], out=inputs[-1][offset:offset + size].reshape(shape))
+        return ()
+    return write_piece
+
+
+def _copying_in(backend, offsets):
+    """A kernel copying the concat pieces that no kernel wrote in place into the buffer."""
+    def copy_pieces(*inputs):
+        buffer = inputs[-1]
+        for value, offset in zip(inputs[:-1], offsets):
+            flat = value.reshape(-1)
+            buffer[offset:offset + flat.shape[0]] = flat
+        return ()
+    return copy_pieces
+
+
+def _fused_assign(backend, program, n_inputs, reads_target, scalar=False):
     """A fused elementwise kernel writing into `target` (its last argument): through out= when
-    the kernel can, else by an assign of its result."""
+    the kernel can, else by an assign of its result. `scalar`: every input and the target
+    are rank 0."""
     specialize = getattr(backend, "specialize", None)
     # The folding checked that the value has the variable's shape and dtype.
     fused = specialize and specialize("fused_elementwise",
-                                      {"program": program, "out_fits": True}, n_inputs)
+                                      {"program": program, "out_fits": True}, n_inputs,
+                                      scalar_inputs=scalar)
     if fused is None:
         kernel = _kernel(backend, fused_elementwise_primitive)
 

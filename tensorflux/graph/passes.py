@@ -433,7 +433,8 @@ def _attr_key(value):
 def simplify(graph):
     """Algebraic rewrites: x*1, 1*x, x+0, 0+x, x-0, x/1 (when broadcasting the constant does
     not change the result's shape or dtype), transpose of transpose, reshape of reshape, cast
-    to the same dtype, identity of a computed tensor, negative(negative(x)).
+    to the same dtype, identity of a computed tensor, negative(negative(x)), a reduction over
+    no axes.
 
     >>> import tensorflux as tf
     >>> from tensorflux.graph import passes
@@ -468,6 +469,10 @@ def _simplify(graph):
     return changed
 
 
+_REDUCTIONS = frozenset({"reduce_sum", "reduce_mean", "reduce_max", "reduce_min",
+                         "reduce_prod"})
+
+
 def _simplified(node):
     """(whether node was rewritten in place, a tensor equal to its output or None)."""
     name = node.primitive.name
@@ -486,6 +491,11 @@ def _simplified(node):
         if inputs[0].dtype is node.attrs["dtype"] and _same_type(inputs[0], out):
             return False, inputs[0]
     elif name == "identity":
+        if _same_type(inputs[0], out):
+            return False, inputs[0]
+    elif name in _REDUCTIONS and tuple(node.attrs.get("axis", (0,))) == ():
+        # Reducing over no axes returns the input's values (a loss already reduced to a
+        # scalar gets one more reduce_sum in Keras's loss wrapper).
         if _same_type(inputs[0], out):
             return False, inputs[0]
     elif name == "negative":

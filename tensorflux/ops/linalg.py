@@ -3,6 +3,7 @@
 import string
 
 from tensorflux import dtypes, errors
+from tensorflux.context import context
 from tensorflux.ops import array, math, reduction
 from tensorflux.ops._core import (
     as_operand,
@@ -13,7 +14,7 @@ from tensorflux.ops._core import (
     unchanged,
 )
 from tensorflux.ops._static import host
-from tensorflux.primitive import Primitive
+from tensorflux.primitive import Primitive, _new_tensor
 from tensorflux.tensor import Tensor, _TensorLike, convert_to_tensor
 
 __all__ = ["matmul", "transpose", "matrix_transpose", "adjoint", "tensordot", "einsum", "norm",
@@ -96,6 +97,21 @@ def matmul(a, b, transpose_a=False, transpose_b=False, adjoint_a=False, adjoint_
     >>> tf.matmul([[1.0, 2.0]], [[3.0], [4.0]]).numpy().tolist()
     [[11.0]]
     """
+    if (a.__class__ is Tensor and b.__class__ is Tensor
+            and not (transpose_a or transpose_b or adjoint_a or adjoint_b)):
+        # Eager fast path (see Primitive.__init__): two matrices of one numeric dtype.
+        if _matmul._backend is context.eager_backend and not context.tapes:
+            va, vb = a._value, b._value
+            if (va.dtype is vb.dtype and va.ndim >= 2 and vb.ndim >= 2
+                    and va.dtype.kind in "iufc"):
+                try:
+                    value = _matmul._kernel_fn(va, vb, False, False)
+                except Exception:  # noqa: BLE001 - the checks below explain the error
+                    pass
+                else:
+                    out = _new_tensor(Tensor)
+                    out._value = value
+                    return out
     a, b = binary_operands("matmul", a, b)
     if adjoint_a:
         a, transpose_a = math.conj(a), not transpose_a

@@ -4,7 +4,9 @@ import builtins
 import struct
 
 from tensorflux import dtypes, errors
+from tensorflux.context import context
 from tensorflux.ops._core import (
+    _SCALARS,
     as_operand,
     aval,
     binary_operands,
@@ -13,7 +15,7 @@ from tensorflux.ops._core import (
     unary_rule,
     unchanged,
 )
-from tensorflux.primitive import Primitive
+from tensorflux.primitive import Primitive, _new_tensor
 from tensorflux.tensor import Tensor, _TensorLike
 
 __all__ = [
@@ -79,6 +81,19 @@ def add(x, y, name=None):
     >>> tf.add([1.0, 2.0], 1.0).numpy().tolist()
     [2.0, 3.0]
     """
+    if x.__class__ is Tensor and y.__class__ is Tensor:
+        # Eager fast path (see Primitive.__init__): two tensors of one non-string dtype.
+        if _add._backend is context.eager_backend and not context.tapes:
+            xv, yv = x._value, y._value
+            if xv.dtype is yv.dtype and xv.dtype.kind != "O":
+                try:
+                    value = _add._kernel_fn(xv, yv)
+                except Exception:  # noqa: BLE001 - the ordinary path reports the error
+                    pass
+                else:
+                    out = _new_tensor(Tensor)
+                    out._value = value
+                    return out
     x, y = binary_operands("add", x, y)
     value = x._value
     if (value.dtype.kind == "O") if value is not None else (x.dtype is dtypes.string):
@@ -116,6 +131,31 @@ def multiply(x, y, name=None):
     >>> tf.multiply([1.0, 2.0], [3.0, 4.0]).numpy().tolist()
     [3.0, 8.0]
     """
+    if x.__class__ is Tensor:
+        # Eager fast path (see Primitive.__init__): a tensor times a tensor of its dtype, or
+        # times a Python number already converted to that dtype (binary_operands' cache).
+        if _multiply._backend is context.eager_backend and not context.tapes:
+            xv = x._value
+            cy = y.__class__
+            if cy is Tensor:
+                yv = y._value
+                if xv.dtype is not yv.dtype:
+                    yv = None
+            elif cy is float or cy is int:
+                yv = _SCALARS.get((cy, y, xv.dtype, context.backend))
+                if yv is not None:
+                    yv = yv._value
+            else:
+                yv = None
+            if yv is not None:
+                try:
+                    value = _multiply._kernel_fn(xv, yv)
+                except Exception:  # noqa: BLE001 - the ordinary path reports the error
+                    pass
+                else:
+                    out = _new_tensor(Tensor)
+                    out._value = value
+                    return out
     return _multiply.bind(*_binary("multiply", x, y, allowed=None))
 
 
@@ -510,6 +550,19 @@ def exp(x, name=None):
     >>> tf.exp(0.0).numpy()
     np.float32(1.0)
     """
+    if x.__class__ is Tensor:
+        # Eager fast path (see Primitive.__init__): a float or complex tensor.
+        if _exp._backend is context.eager_backend and not context.tapes:
+            xv = x._value
+            if xv.dtype.kind in "fc":
+                try:
+                    value = _exp._kernel_fn(xv)
+                except Exception:  # noqa: BLE001 - the ordinary path reports the error
+                    pass
+                else:
+                    out = _new_tensor(Tensor)
+                    out._value = value
+                    return out
     return _exp.bind(_operand("exp", x, "is_differentiable"))
 
 

@@ -1,9 +1,10 @@
 """Reductions and scans (tf.reduce_sum, tf.reduce_mean, tf.argmax, tf.cumsum, ...)."""
 
 from tensorflux import dtypes, errors
+from tensorflux.context import context
 from tensorflux.ops import array, math
 from tensorflux.ops._core import as_operand, aval, normalize_axes, normalize_axis, unary_rule
-from tensorflux.primitive import Primitive
+from tensorflux.primitive import Primitive, _new_tensor
 from tensorflux.tensor import Tensor
 
 __all__ = [
@@ -31,6 +32,8 @@ def _operand(op, x, allowed):
 
 # tuple(range(rank)) for every rank NumPy supports: the `axis=None` reductions.
 _ALL_AXES = [tuple(range(rank)) for rank in range(65)]
+# (axis,) for every axis: the one-int-axis reductions, without building a tuple per call.
+_ONE_AXIS = [(axis,) for axis in range(64)]
 
 
 def _axes(op, x, axis):
@@ -101,6 +104,28 @@ def reduce_sum(input_tensor, axis=None, keepdims=False, name=None):
     >>> tf.reduce_sum([[1, 2], [3, 4]], axis=0).numpy().tolist()
     [4, 6]
     """
+    x = input_tensor
+    if x.__class__ is Tensor and (keepdims is False or keepdims is True):
+        # Eager fast path (see Primitive.__init__): no axis or one int axis, numeric dtype.
+        value = x._value
+        if (_reduce_sum._backend is context.eager_backend and not context.tapes
+                and value.dtype.kind in "iufc"):
+            rank = value.ndim
+            if axis is None:
+                axes = _ALL_AXES[rank]
+            elif axis.__class__ is int and -rank <= axis < rank:
+                axes = _ONE_AXIS[axis % rank]
+            else:
+                axes = None
+            if axes is not None:
+                try:
+                    result = _reduce_sum._kernel_fn(value, axes, keepdims)
+                except Exception:  # noqa: BLE001 - the ordinary path reports the error
+                    pass
+                else:
+                    out = _new_tensor(Tensor)
+                    out._value = result
+                    return out
     x = as_operand("reduce_sum", input_tensor)
     if axis is None and x.__class__ is Tensor and x._value.dtype.kind in "iufc":
         # The most common call, all axes of an eager tensor: no axis normalization needed.

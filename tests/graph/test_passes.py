@@ -2,6 +2,8 @@
 small traced graphs (node counts before and after, results equal to eager), and fusion on a
 model-sized training step."""
 
+import itertools
+import math
 from collections import Counter
 
 import numpy as np
@@ -245,6 +247,18 @@ def test_simplify_removes_same_dtype_casts_identities_and_double_negation():
     check_same(g, f, X)
 
 
+def test_simplify_removes_reductions_over_no_axes():
+    def f(x):
+        total = tf.reduce_sum(tf.exp(x))
+        return tf.reduce_sum(total, axis=[]) + tf.reduce_max(tf.reduce_mean(total, axis=[]))
+    g = trace(f, spec(2, 3))
+    assert types(g)["reduce_sum"] == 2
+    g = passes.eliminate_dead_code(passes.simplify(g))
+    assert types(g)["reduce_sum"] == 1 and types(g)["reduce_mean"] == 0
+    assert types(g)["reduce_max"] == 0  # a scalar's max over all (no) axes
+    check_same(g, f, X)
+
+
 def test_simplify_keeps_variable_reads_in_place():
     v = tf.Variable(np.ones((2, 3), np.float32))
 
@@ -416,6 +430,57 @@ def test_fused_kernel_writes_a_long_out_chunk_by_chunk_with_the_same_numbers():
                                   expected)
 
 
+def test_small_fused_programs_skip_row_blocks_only_when_certainly_small():
+    from tensorflux.backends import numpy_backend as nb
+
+    # The cheap size bound must never call a result small that broadcasting makes large.
+    limit = nb._FUSED_BLOCK_BYTES >> 3
+    shapes = [(), (1,), (3,), (3, 1), (1, 3), (4, 3), (1, 1, 3), (0,), (600, 300), (300,),
+              (600, 1), (1, 300), (2000, 600)]
+    for combo in itertools.product(shapes, repeat=3):
+        try:
+            full = np.broadcast_shapes(*combo)
+        except ValueError:
+            continue
+        arrays = [np.empty(shape, np.float32) for shape in combo]
+        if nb._below_row_blocks(arrays):
+            assert math.prod(full) <= limit, combo
+    assert nb._below_row_blocks([np.empty((10, 10)), np.empty(10), 2.0])
+    assert not nb._below_row_blocks([np.empty((600, 1)), np.empty((1, 300))])
+
+
+@pytest.mark.parametrize("dtype", [tf.float16, tf.float32, tf.float64, tf.int32, tf.int64])
+def test_scalar_fused_programs_give_the_ufunc_results_bit_for_bit(dtype):
+    from tensorflux.backends import numpy_backend as nb
+
+    floating = dtype.is_floating
+    program = (("add", (0, 1), (), dtype), ("subtract", (3, 2), (), dtype),
+               ("multiply", (4, 0), (), dtype), ("negative", (5,), (), dtype),
+               ("less", (6, 1), (), tf.bool), ("select", (7, 6, 3), (), dtype),
+               ("greater_equal", (8, 2), (), tf.bool), ("select", (9, 8, 0), (), dtype))
+    if floating:
+        program += (("divide", (10, 1), (), dtype), ("sqrt", (11,), (), dtype),
+                    ("pow", (12, 2), (), dtype))
+    program += (("cast", (len(program) + 2,), (("dtype", tf.float64),), tf.float64),)
+    scalar = nb._fused_compile_scalar(program, 3)
+    reference = nb._fused_compile(program, 3)
+    native = nb.native_dtype(dtype)
+    values = [0, 1, -3, 7, 2] + ([-0.0, 0.5, 1e-30, 3e38, np.inf, -np.inf, np.nan]
+                                 if floating else [2**31 - 1, -(2**31)])
+    for a, b, c in itertools.product(values, repeat=3):
+        with np.errstate(all="ignore"):  # (inf and NaN on purpose)
+            inputs = [np.array(a, native), np.array(b, native), np.array(c, native)]
+            got, expected = scalar(*inputs), reference(*inputs)
+        assert np.asarray(got).dtype == np.asarray(expected).dtype
+        assert np.asarray(got).tobytes() == np.asarray(expected).tobytes(), (a, b, c)
+        # Written into a rank-0 target (a folded assign), with numpy scalars as inputs.
+        target = np.zeros((), np.float64)
+        into = nb._fused_compile_scalar(program, 3, into_out=True)
+        with np.errstate(all="ignore"):
+            assert into(*[x[()] for x in inputs], out=target) is target
+        assert target.tobytes() == np.asarray(expected).tobytes()
+
+
 def test_plan_folds_assigns_of_fused_values_into_the_kernel():
     v = tf.Variable(np.linspace(-1, 1, 6, dtype=np.float32))
     w = tf.Variable(np.linspace(1, 2, 6, dtype=np.float32))
@@ -441,6 +506,104 @@ def test_plan_folds_assigns_of_fused_values_into_the_kernel():
         function(tf.constant(x))
         for variable, value in zip((v, w, u), expected):
             np.testing.assert_array_equal(variable.numpy(), value)
+
+
+def test_plan_runs_consecutive_long_updates_as_one_chunked_loop_with_the_same_numbers():
+    from tensorflux.backends import numpy_backend as nb
+
+    n = nb._FUSED_CHUNKED_MIN_SIZE + nb._FUSED_CHUNK // 3  # a partial last chunk
+    rng = np.random.default_rng(0)
+    p0, m0, s0 = (rng.standard_normal(n).astype(np.float32) for _ in range(3))
+    s0 = np.abs(s0)
+    p, m, s = tf.Variable(p0), tf.Variable(m0), tf.Variable(s0)
+
+    def f(g, t):
+        # Adam's shape: the later update reads what the earlier ones wrote.
+        m.assign_add((g - m) * 0.1)
+        s.assign_add((tf.square(g) - s) * 0.001)
+        p.assign_sub(m * (0.01 * tf.sqrt(1.0 - tf.pow(0.999, t))) / (tf.sqrt(s) + 1e-7))
+        return t
+
+    def reference(p, m, s, g, t):
+        m = m + (g - m) * np.float32(0.1)
+        s = s + (np.square(g) - s) * np.float32(0.001)
+        alpha = np.float32(0.01) * np.sqrt(np.float32(1) - np.power(np.float32(0.999), t))
+        return p - m * alpha / (np.sqrt(s) + np.float32(1e-7)), m, s
+    function = tf.function(f)
+    plan = function.get_concrete_function(spec(n), spec())._plan()[0]
+    assert plan.fused_assigns == 3 and plan.update_groups == 1
+    for step in range(1, 3):
+        g = rng.standard_normal(n).astype(np.float32)
+        t = np.float32(step)
+        expected = reference(p.numpy(), m.numpy(), s.numpy(), g, t)
+        function(tf.constant(g), tf.constant(t))
+        for variable, value in zip((p, m, s), expected):
+            np.testing.assert_array_equal(variable.numpy(), value)
+
+
+def test_update_group_runs_one_by_one_when_buffers_overlap_or_do_not_align():
+    from tensorflux.backends import numpy_backend as nb
+
+    n = nb._FUSED_CHUNKED_MIN_SIZE
+    add = (("add", (0, 1), (), tf.float32),)  # target += x, the target read as input 1
+    calls = []
+
+    def kernel(x, target):
+        calls.append(1)
+        np.add(target, x, out=target)
+        return ()
+    parts = [(add, 2, True), (add, 2, True)]
+    group = nb.fused_update_group(parts, [kernel, kernel], n)
+    assert nb.fused_update_group(parts, [kernel, kernel], n - 1) is None
+    buffer = np.zeros(n + 1, np.float32)
+    x = np.arange(n + 1, dtype=np.float32)
+    a, b = buffer[:n], buffer[1:]  # overlapping targets: chunks would see each other early
+    assert nb._fused_group_for((add, add), parts, [2, 2], (x[:n], a, a, b)) is None
+    group(x[:n], a, a, b)
+    assert len(calls) == 2
+    expected = np.zeros(n + 1, np.float32)
+    expected[:n] += x[:n]
+    expected[1:] += expected[:n].copy()
+    np.testing.assert_array_equal(buffer, expected)
+    # Aligned, separate targets: the generated loop, same numbers as one after another.
+    u, v = np.ones(n, np.float32), np.full(n, 2, np.float32)
+    assert nb._fused_group_for((add, add), parts, [2, 2], (x[:n], u, u, v)) is not None
+    group(x[:n], u, u, v)
+    assert len(calls) == 2
+    np.testing.assert_array_equal(u, 1 + x[:n])
+    np.testing.assert_array_equal(v, 3 + x[:n])
+
+
+def test_plan_writes_large_concat_pieces_in_place_with_the_same_numbers():
+    rng = np.random.default_rng(0)
+    a = rng.standard_normal((64, 300)).astype(np.float32)
+    b = rng.standard_normal((64, 256)).astype(np.float32)
+    table = tf.Variable(rng.standard_normal((500, 40)).astype(np.float32))
+    indices = rng.integers(0, 500, size=(30, 20)).astype(np.int32)
+
+    def f(a, b, indices):
+        with tf.GradientTape() as tape:
+            loss = tf.reduce_sum(tf.gather(table, indices) * 0.5)
+        (rows,) = tape.gradient(loss, [table])  # gather_grad, dense
+        product = tf.matmul(a, b, transpose_a=True)  # (300, 256): written in place
+        shared = tf.reduce_sum(b, axis=0)  # small and read again: copied in
+        flat = tf.concat([tf.reshape(product, [-1]), shared, tf.reshape(rows, [-1]),
+                          tf.reduce_sum(tf.square(a), axis=1)], 0)
+        return flat, shared * 2.0
+    function = tf.function(f)
+    plan = function.get_concrete_function(spec(64, 300), spec(64, 256),
+                                          tf.TensorSpec([30, 20], tf.int32))._plan()[0]
+    assert plan.concats_in_place == 1
+    assert not [step for step in plan.steps if step[5].primitive.name == "reshape"]
+    flat, doubled = function(tf.constant(a), tf.constant(b), tf.constant(indices))
+    rows = np.zeros((500, 40), np.float32)
+    np.add.at(rows, indices.reshape(-1), np.full((600, 40), 0.5, np.float32))
+    expected = np.concatenate([(a.T @ b).reshape(-1), b.sum(0), rows.reshape(-1),
+                               np.square(a).sum(1)])
+    eager_flat, _ = f(tf.constant(a), tf.constant(b), tf.constant(indices))
+    np.testing.assert_array_equal(flat.numpy(), eager_flat.numpy())
+    np.testing.assert_allclose(flat.numpy(), expected, rtol=1e-5, atol=1e-4)
+    np.testing.assert_array_equal(doubled.numpy(), b.sum(0, dtype=np.float32) * 2)
 
 
 def test_plan_keeps_an_assign_when_a_variable_is_read_before_it():
