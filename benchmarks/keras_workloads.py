@@ -31,6 +31,7 @@ Keras APIs, `model(x)` under torch.no_grad() and a jitted forward for JAX.
 """
 
 import argparse
+import contextlib
 import json
 import os
 import platform
@@ -41,14 +42,15 @@ import time
 
 
 def _limit_threads_from_argv():
-    """--threads N: every library's thread pool (BLAS, OpenMP, TensorFlow, XLA) sized N, set
-    before any of them loads; the subprocesses inherit it. A machine shared with other work
-    makes spinning multi-threaded BLAS erratic; one thread per peer compares more steadily."""
+    """--threads N: every library's thread pool (BLAS, OpenMP, TensorFlow, XLA, tensorflux's
+    kernel threads) sized N, set before any of them loads; the subprocesses inherit it. A
+    machine shared with other work makes spinning multi-threaded BLAS erratic; one thread per
+    peer compares more steadily."""
     if "--threads" not in sys.argv[:-1]:
         return
     n = sys.argv[sys.argv.index("--threads") + 1]
     for name in ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS",
-                 "TF_NUM_INTRAOP_THREADS"):
+                 "TF_NUM_INTRAOP_THREADS", "TENSORFLUX_NUM_THREADS"):
         os.environ[name] = n
     os.environ["TF_NUM_INTEROP_THREADS"] = "1"
     if n == "1":
@@ -285,8 +287,12 @@ def sgemm_flops(n=2048, repeats=5):
     rng = np.random.default_rng(0)
     a = rng.standard_normal((n, n)).astype(np.float32)
     b = rng.standard_normal((n, n)).astype(np.float32)
-    a @ b
-    best = min(_timed(lambda: a @ b) for _ in range(repeats))
+    # BLAS on its own threads, as NumPy runs it: tensorflux's kernels set OpenBLAS to one
+    # thread once they split work themselves (numpy_backend), and give it back in here.
+    backend = sys.modules.get("tensorflux.backends.numpy_backend")
+    with backend.blas_as_found() if backend else contextlib.nullcontext():
+        a @ b
+        best = min(_timed(lambda: a @ b) for _ in range(repeats))
     return 2.0 * n ** 3 / best
 
 

@@ -106,7 +106,7 @@ _GLOBALS.update(
     _FUSED_CHUNKED={}, _FUSED_GROUPS={},
     _NN_COLS_BYTES=_WHOLE, _NN_SLICE_BYTES=_WHOLE, _FUSED_BLOCK_BYTES=_WHOLE,
     _FUSED_CHUNKED_MIN_SIZE=_WHOLE, _RNN_BLOCK=_WHOLE,
-    _SUM_BY_DOT_MAX=0)
+    _SUM_BY_DOT_MAX=0, _THREADS=1)
 for _name in KERNELS:
     if _name in _HOST_KERNELS:
         globals()[_name] = _host_kernel(getattr(numpy_backend, _name))

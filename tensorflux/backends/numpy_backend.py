@@ -1,6 +1,11 @@
 """The CPU backend: every kernel of backends.KERNELS on NumPy arrays."""
 
+import contextlib
+import ctypes
 import math
+import os
+import queue
+import threading
 import warnings
 
 import numpy as np
@@ -41,6 +46,244 @@ def _quiet(kernel):
     quiet_kernel.__name__ = kernel.__name__
     quiet_kernel.__doc__ = kernel.__doc__
     return quiet_kernel
+
+
+# ---- threads (helper)
+# NumPy runs its ufunc loops, copies and reductions on one core, with the GIL released for
+# large arrays; only BLAS uses more, on threads of its own. Those threads busy-wait for about
+# 0.1 s after each GEMM (OpenBLAS), longer than the gaps between a training step's GEMMs, so
+# no other thread gets their cores. This backend therefore owns the threading: once its first
+# split runs, OpenBLAS is set to one thread, and kernels over large arrays cut their work into
+# pieces (blocks of rows, slices of a batch, the rows or columns of a GEMM) for _in_parallel to
+# run on this thread and the pool's workers at once. Where OpenBLAS's thread count cannot be
+# set (another BLAS, no /proc/self/maps), nothing is split and BLAS keeps its own threads.
+# TENSORFLUX_NUM_THREADS or tf.config.threading.set_intra_op_parallelism_threads sets the
+# count (1: no pool, BLAS left as it was); the CuPy backend sets _THREADS to 1.
+
+# Beyond this many cores BLAS's own threads are kept: a GEMM split more ways than this on
+# Python threads gains less than OpenBLAS's own split.
+_OWNED_CORES_MAX = 8
+
+
+def _default_threads():
+    try:
+        cores = len(os.sched_getaffinity(0))
+    except AttributeError:  # not on Linux
+        cores = os.cpu_count() or 1
+    return cores if cores <= _OWNED_CORES_MAX else 1
+
+
+def _thread_count():
+    value = os.environ.get("TENSORFLUX_NUM_THREADS", "").strip()
+    if value:
+        try:
+            count = int(value)
+        except ValueError:
+            count = -1
+        if count < 0:
+            raise ValueError(f"TENSORFLUX_NUM_THREADS must be a whole number of threads (0 for "
+                             f"the default), received {value!r}")
+        if count:
+            return count
+    return _default_threads()
+
+
+_THREADS = _thread_count()
+# Work over fewer bytes than this (read and written) runs on the calling thread alone:
+# waking a worker and waiting for it costs about as much as a loop over this much memory.
+_PARALLEL_MIN_BYTES = 1 << 20
+_pool_tasks = []  # one task queue per worker thread, started on first use
+_pool_lock = threading.Lock()  # one split at a time; a nested or concurrent one runs serially
+# OpenBLAS's (set_num_threads, get_num_threads, the count it had) once this backend has set
+# it to one thread; None before the first split; False where it could not be found.
+_blas = None
+
+
+def _find_openblas():
+    """(set_num_threads, get_num_threads) of the OpenBLAS that NumPy calls, found among the
+    libraries this process has loaded (its own copy in numpy.libs first), or None."""
+    try:
+        with open("/proc/self/maps") as maps:
+            paths = {line.split(None, 5)[5].strip() for line in maps
+                     if "openblas" in line.lower() and len(line.split(None, 5)) == 6}
+    except OSError:  # not Linux
+        return None
+    numpy_dir = os.path.dirname(os.path.dirname(np.__file__))
+    for path in sorted(paths, key=lambda path: not path.startswith(numpy_dir)):
+        try:
+            library = ctypes.CDLL(path)  # already loaded: the same handle, nothing runs
+        except OSError:
+            continue
+        for prefix in ("scipy_openblas", "openblas"):
+            for suffix in ("64_", ""):
+                set_threads = getattr(library, f"{prefix}_set_num_threads{suffix}", None)
+                get_threads = getattr(library, f"{prefix}_get_num_threads{suffix}", None)
+                if set_threads is not None and get_threads is not None:
+                    set_threads.argtypes, set_threads.restype = [ctypes.c_int], None
+                    get_threads.argtypes, get_threads.restype = [], ctypes.c_int
+                    return set_threads, get_threads
+    return None
+
+
+def _own_blas():
+    """Whether BLAS runs on one thread, so that splits may use the other cores: on the
+    first call, sets OpenBLAS to one thread where it is found."""
+    global _blas
+    if _blas is None:
+        found = _find_openblas()
+        if found is None:
+            _blas = False
+        else:
+            set_threads, get_threads = found
+            _blas = (set_threads, get_threads, get_threads())
+            set_threads(1)
+    return _blas is not False
+
+
+def set_threads(count):
+    """Sets the number of threads this backend's kernels use (0: the default, from
+    TENSORFLUX_NUM_THREADS or this machine). Below 2, OpenBLAS gets back the thread count it
+    had."""
+    global _THREADS
+    _THREADS = _thread_count() if count == 0 else count
+    if _blas:
+        set_threads_, _, original = _blas
+        set_threads_(1 if _THREADS > 1 else original)
+
+
+@contextlib.contextmanager
+def blas_as_found():
+    """Within the block, OpenBLAS runs with the thread count it had before this backend set
+    it to one (for measuring BLAS alone, as a benchmark's sgemm rate)."""
+    owned = _blas
+    if owned:
+        owned[0](owned[2])
+    try:
+        yield
+    finally:
+        if owned:
+            owned[0](1 if _THREADS > 1 else owned[2])
+
+
+def _pool_work(tasks):
+    while True:
+        run, pieces, claim, done = tasks.get()
+        for i in claim:
+            try:
+                run(pieces[i])
+            except BaseException as error:  # handed to the caller, which raises it
+                done.put(error)
+            else:
+                done.put(None)
+
+
+def _pool_start(workers):
+    while len(_pool_tasks) < workers:
+        tasks = queue.SimpleQueue()
+        thread = threading.Thread(target=_pool_work, args=(tasks,), daemon=True,
+                                  name=f"tensorflux-kernels-{len(_pool_tasks) + 1}")
+        thread.start()
+        _pool_tasks.append(tasks)
+
+
+def _pool_reset():
+    # After fork the child has none of the parent's threads (OpenBLAS keeps its setting).
+    global _pool_lock
+    _pool_tasks.clear()
+    _pool_lock = threading.Lock()
+
+
+if hasattr(os, "register_at_fork"):
+    os.register_at_fork(after_in_child=_pool_reset)
+
+
+def _pieces(count, nbytes):
+    """Slices of range(count) for _in_parallel to run work over `nbytes` in: one where that
+    work stays on this thread, else a few per thread (a thread that starts late takes fewer)."""
+    if _THREADS < 2 or nbytes < _PARALLEL_MIN_BYTES:
+        return [slice(None)]
+    step = -(-count // min(count, 4 * _THREADS))
+    return [slice(start, start + step) for start in range(0, count, step)]
+
+
+def _in_parallel(run, pieces, nbytes):
+    """Calls run(piece) once for every piece, in any order, on this thread and the pool's
+    worker threads at once when the work spans at least _PARALLEL_MIN_BYTES; returns when all
+    are done, raising the first exception any of them raised. Each piece must write memory
+    of its own.
+
+    Each thread claims the next unclaimed piece until none is left, so a worker that the
+    OS schedules late costs little: this thread does the pieces meanwhile."""
+    threads = min(_THREADS, len(pieces))
+    if (threads < 2 or nbytes < _PARALLEL_MIN_BYTES or not _own_blas()
+            or not _pool_lock.acquire(blocking=False)):
+        for piece in pieces:
+            run(piece)
+        return
+    try:
+        if len(_pool_tasks) < threads - 1:
+            _pool_start(threads - 1)
+        claim = iter(range(len(pieces)))  # next() on it is atomic under the GIL
+        done = queue.SimpleQueue()
+        for i in range(threads - 1):
+            _pool_tasks[i].put((run, pieces, claim, done))
+        error = None
+        mine = 0
+        for i in claim:
+            mine += 1
+            try:
+                run(pieces[i])
+            except BaseException as caught:
+                error = error or caught
+        for _ in range(len(pieces) - mine):  # the workers' pieces may still be running
+            caught = done.get()
+            error = error or caught
+        if error is not None:
+            raise error
+    finally:
+        _pool_lock.release()
+
+
+# A GEMM of fewer multiply-adds than this runs whole on this thread: splitting it saves less
+# than handing half to a worker costs (about 50 us).
+_GEMM_SPLIT_MIN = 1 << 24
+
+
+def _matmul_2d(a, b, out=None):
+    """np.matmul(a, b, out=out), through _gemm where it may split: 2-D float operands that
+    BLAS takes as they are."""
+    if (_THREADS > 1 and a.ndim == 2 and b.ndim == 2 and a.dtype.char in "fdFD"
+            and a.shape[0] * a.shape[1] * b.shape[1] >= _GEMM_SPLIT_MIN
+            and a.dtype == b.dtype and (out is None or out.dtype == a.dtype)
+            and (a.flags.c_contiguous or a.flags.f_contiguous)
+            and (b.flags.c_contiguous or b.flags.f_contiguous)):
+        return _gemm(a, b, out)
+    return np.matmul(a, b, out=out)
+
+
+def _gemm(a, b, out=None):
+    """a @ b for 2-D float arrays that BLAS takes as they are (C- or F-ordered), into `out`
+    where given: a GEMM large enough is split over the threads by the rows of a or the
+    columns of b, the longer, each piece one single-threaded BLAS call (the sum over the
+    shared dimension is never split, so the pieces' numbers are those of the whole)."""
+    m, k = a.shape
+    n = b.shape[1]
+    threads = _THREADS
+    # (NumPy runs a.T @ a as one syrk, which a split would change to GEMMs: kept whole.)
+    if (threads < 2 or m * n * k < _GEMM_SPLIT_MIN or np.may_share_memory(a, b)
+            or not _own_blas()):
+        return a.dot(b) if out is None else np.matmul(a, b, out=out)
+    if out is None:
+        out = np.empty((m, n), np.result_type(a.dtype, b.dtype))
+    long = max(m, n)
+    step = -(-long // threads)
+    pieces = [slice(start, start + step) for start in range(0, long, step)]
+    if m >= n:
+        run = lambda rows: np.matmul(a[rows], b, out=out[rows])  # noqa: E731
+    else:
+        run = lambda cols: np.matmul(a, b[:, cols], out=out[:, cols])  # noqa: E731
+    _in_parallel(run, pieces, _PARALLEL_MIN_BYTES)
+    return out
 
 
 def native_dtype(dtype):
@@ -395,12 +638,13 @@ def matmul(a, b, transpose_a, transpose_b):
             # ndarray.dot skips the gufunc set-up np.matmul pays (and np.dot's dispatch),
             # about half of a small product. For contiguous float matrices both make the same
             # BLAS call (gemm, gemv or syrk), so the result is bit-identical; strided operands
-            # can differ (matmul may loop without BLAS), so they keep np.matmul.
-            return a.dot(b)
+            # can differ (matmul may loop without BLAS), so they keep np.matmul. A large
+            # product is split over the kernel threads (_gemm).
+            return _gemm(a, b)
         return np.matmul(a, b)
     if b.ndim == 2 and a.ndim > 2 and not transpose_a and a.flags.c_contiguous:
         # one GEMM over all rows instead of NumPy's loop of one per batch matrix
-        out = np.matmul(a.reshape(-1, a.shape[-1]), b.T if transpose_b else b)
+        out = _matmul_2d(a.reshape(-1, a.shape[-1]), b.T if transpose_b else b)
         return out.reshape(a.shape[:-1] + out.shape[-1:])
     if transpose_a:
         a = np.swapaxes(a, -1, -2)
@@ -780,11 +1024,17 @@ def _nn_scatter_windows(cols, padded_shape, pads, in_hw, strides, dilations):
     _nn_windows), looping over the kh*kw kernel offsets only; crops the padding."""
     n, ho, wo, kh, kw, c = cols.shape
     (sh, sw), (dh, dw) = strides, dilations
-    xp = np.zeros(padded_shape, cols.dtype)
-    for i in range(kh):
-        for j in range(kw):
-            xp[:, i * dh:i * dh + sh * (ho - 1) + 1:sh,
-               j * dw:j * dw + sw * (wo - 1) + 1:sw, :] += cols[:, :, :, i, j, :]
+    xp = np.empty(padded_shape, cols.dtype)
+
+    def run(rows):
+        x_rows, cols_rows = xp[rows], cols[rows]
+        x_rows.fill(0)
+        for i in range(kh):
+            for j in range(kw):
+                x_rows[:, i * dh:i * dh + sh * (ho - 1) + 1:sh,
+                       j * dw:j * dw + sw * (wo - 1) + 1:sw, :] += cols_rows[:, :, :, i, j, :]
+    nbytes = 2 * cols.size * cols.itemsize + xp.nbytes
+    _in_parallel(run, _pieces(n, nbytes), nbytes)
     (pt, _), (pl, _) = pads
     return xp[:, pt:pt + in_hw[0], pl:pl + in_hw[1], :]
 
@@ -807,7 +1057,7 @@ def _nn_im2col(x, filter_hwc, strides, padding, dilations):
         # One channel: copy tap by tap, (kh*kw, n*ho*wo), and hand back its transpose (a
         # BLAS flag). Each tap reads whole image rows; the window-major copy would move
         # kw-float runs (4x slower for a 3x3 filter).
-        taps = np.ascontiguousarray(cols.transpose(3, 4, 5, 0, 1, 2))
+        taps = _nn_copy(cols.transpose(3, 4, 5, 0, 1, 2), axis=3)
         return taps.reshape(kh * kw, n * ho * wo).T, groups, (ho, wo)
     if groups == 1:
         return cols, groups, (ho, wo)
@@ -820,6 +1070,16 @@ def _nn_im2col(x, filter_hwc, strides, padding, dilations):
 _NN_COLS_BYTES = 1 << 22
 
 
+def _nn_copy(source, axis=0, out=None):
+    """A C-contiguous copy of `source` (into `out` where given), made by slices along `axis`
+    (its batch) on the pool's threads."""
+    target = np.empty(source.shape, source.dtype) if out is None else out
+    lead = (slice(None),) * axis
+    _in_parallel(lambda rows: np.copyto(target[lead + (rows,)], source[lead + (rows,)]),
+                 _pieces(target.shape[axis], 2 * target.nbytes), 2 * target.nbytes)
+    return target
+
+
 def _nn_row_slices(windows):
     """(batch slice, its contiguous GEMM rows (m*ho*wo, kh*kw*c)) over an im2col window view
     (n, ho, wo, kh, kw, c), a few images at a time."""
@@ -827,12 +1087,13 @@ def _nn_row_slices(windows):
     depth = windows.shape[3] * windows.shape[4] * windows.shape[5]
     step = max(1, _NN_COLS_BYTES // max(1, windows[:1].size * windows.itemsize))
     if step >= n:
-        yield slice(None), np.ascontiguousarray(windows).reshape(-1, depth)
+        rows = windows if windows.flags.c_contiguous else _nn_copy(windows)
+        yield slice(None), rows.reshape(-1, depth)
         return
     buffer = np.empty((step,) + windows.shape[1:], windows.dtype)
     for start in range(0, n, step):
         part = buffer[:min(step, n - start)]
-        np.copyto(part, windows[start:start + step])
+        _nn_copy(windows[start:start + step], out=part)
         yield slice(start, start + step), part.reshape(-1, depth)
 
 
@@ -847,18 +1108,18 @@ def conv2d(x, filters, strides, padding, dilations, data_format):
     n = x.shape[0]
     cols_g, groups, (ho, wo) = _nn_im2col(x, (kh, kw, cg), strides, padding, dilations)
     if groups == 1 and cg == 1:
-        out = np.matmul(cols_g, w.reshape(kh * kw, o)).reshape(n, ho, wo, o)
+        out = _matmul_2d(cols_g, w.reshape(kh * kw, o)).reshape(n, ho, wo, o)
     elif groups == 1:
         # Contiguous im2col parts and 2-D GEMMs (tensordot would transpose and copy the
         # strided view again, and its internal reshapes cost as much as the GEMM).
         w2d = w.reshape(kh * kw * cg, o)
         out = np.empty((n, ho, wo, o), np.result_type(x.dtype, w.dtype))
         for rows, cols in _nn_row_slices(cols_g):
-            np.matmul(cols, w2d, out=out[rows].reshape(-1, o))
+            _matmul_2d(cols, w2d, out=out[rows].reshape(-1, o))
     else:
         og = o // groups
         w_g = np.moveaxis(w.reshape(kh, kw, cg, groups, og), 3, 0).reshape(groups, -1, og)
-        out = np.moveaxis(np.matmul(cols_g, w_g), 0, 1).reshape(n, ho, wo, o)
+        out = np.moveaxis(_matmul_2d(cols_g, w_g), 0, 1).reshape(n, ho, wo, o)
     return _nn_from_nhwc(out.astype(dtype, copy=False), data_format)
 
 
@@ -873,17 +1134,17 @@ def conv2d_backprop_filter(x, grad, filter_shape, strides, padding, dilations, d
     cols_g, groups, (ho, wo) = _nn_im2col(x, (kh, kw, cg), strides, padding, dilations)
     if groups == 1 and cg == 1:
         g2d = np.ascontiguousarray(g).reshape(n * ho * wo, o)
-        out = np.matmul(cols_g.T, g2d).reshape(kh, kw, cg, o)  # .T: a BLAS flag, no copy
+        out = _matmul_2d(cols_g.T, g2d).reshape(kh, kw, cg, o)  # .T: a BLAS flag, no copy
     elif groups == 1:
         out = None
         for rows, cols in _nn_row_slices(cols_g):
-            part = np.matmul(cols.T, np.ascontiguousarray(g[rows]).reshape(-1, o))
+            part = _matmul_2d(cols.T, np.ascontiguousarray(g[rows]).reshape(-1, o))
             out = part if out is None else np.add(out, part, out=out)
         out = out.reshape(kh, kw, cg, o)
     else:
         og = o // groups
         g_g = np.moveaxis(g.reshape(n * ho * wo, groups, og), 1, 0)
-        out = np.matmul(np.swapaxes(cols_g, 1, 2), g_g).reshape(groups, kh, kw, cg, og)
+        out = _matmul_2d(np.swapaxes(cols_g, 1, 2), g_g).reshape(groups, kh, kw, cg, og)
         out = np.moveaxis(out, 0, 3).reshape(kh, kw, cg, o)
     return out.astype(dtype, copy=False)
 
@@ -904,19 +1165,19 @@ def conv2d_backprop_input(filters, grad, input_shape, strides, padding, dilation
     groups = c // cg
     if groups == 1 and cg == 1:
         g2d = np.ascontiguousarray(g).reshape(n * ho * wo, o)
-        cols = np.matmul(g2d, w.reshape(kh * kw, o).T).reshape(n, ho, wo, kh, kw, c)
+        cols = _matmul_2d(g2d, w.reshape(kh * kw, o).T).reshape(n, ho, wo, kh, kw, c)
     elif groups == 1:
         # One batched GEMM with a (kh*kw, o, c) stack of filter taps: each tap's columns come
         # out as one contiguous block, so the scatter below adds whole (wo, c) rows; the
         # (n*ho*wo, kh*kw*c) product would interleave the taps and add 32-float runs.
         g2d = np.ascontiguousarray(g).reshape(1, n * ho * wo, o)
         taps = np.swapaxes(w.reshape(kh * kw, cg, o), 1, 2)
-        cols = np.matmul(g2d, taps).reshape(kh, kw, n, ho, wo, c).transpose(2, 3, 4, 0, 1, 5)
+        cols = _matmul_2d(g2d, taps).reshape(kh, kw, n, ho, wo, c).transpose(2, 3, 4, 0, 1, 5)
     else:
         og = o // groups
         g_g = np.moveaxis(g.reshape(n * ho * wo, groups, og), 1, 0)
         w_g = np.moveaxis(w.reshape(kh, kw, cg, groups, og), 3, 0).reshape(groups, -1, og)
-        cols = np.matmul(g_g, np.swapaxes(w_g, 1, 2)).reshape(groups, n, ho, wo, kh, kw, cg)
+        cols = _matmul_2d(g_g, np.swapaxes(w_g, 1, 2)).reshape(groups, n, ho, wo, kh, kw, cg)
         cols = np.moveaxis(cols, 0, 5).reshape(n, ho, wo, kh, kw, c)
     dx = _nn_scatter_windows(cols, _nn_padded_shape(n, (h, wd), pads, c), pads, (h, wd),
                              strides, dilations)
@@ -947,20 +1208,25 @@ def _nn_offsets(ksize, strides, out):
 
 def _nn_pool_max(x, ksize, strides, padding, data_format):
     """(NHWC input, pads, output sizes, padded input, window maxima): a running maximum over
-    the kh*kw shifted strided views (no window copy, no reduction over a strided axis)."""
+    the kh*kw shifted strided views (no window copy, no reduction over a strided axis), by
+    slices of the batch."""
     xn = _nn_nhwc(x, data_format)
     n, h, w, c = xn.shape
     pads, out = _nn_geometry((h, w), ksize, strides, padding, (1, 1))
     xp = _nn_pad(xn, pads, _nn_lowest(x.dtype))
-    first = peak = None
-    for index in _nn_offsets(ksize, strides, out):
-        if first is None:
-            first = xp[index]
-        elif peak is None:  # the first maximum allocates: no copy of the first view
-            peak = np.maximum(first, xp[index])
-        else:
-            np.maximum(peak, xp[index], out=peak)
-    return xn, pads, out, xp, first.copy() if peak is None else peak
+    peak = np.empty((n,) + tuple(out) + (c,), xp.dtype)
+    offsets = list(_nn_offsets(ksize, strides, out))
+
+    def run(rows):
+        x_rows, peak_rows = xp[rows], peak[rows]
+        if len(offsets) == 1:
+            np.copyto(peak_rows, x_rows[offsets[0]])
+            return
+        np.maximum(x_rows[offsets[0]], x_rows[offsets[1]], out=peak_rows)
+        for index in offsets[2:]:
+            np.maximum(peak_rows, x_rows[index], out=peak_rows)
+    _in_parallel(run, _nn_thread_slices(xp), xp.nbytes + peak.nbytes)
+    return xn, pads, out, xp, peak
 
 
 def _nn_first_max(xp, peak, ksize, strides, out):
@@ -998,6 +1264,12 @@ def _nn_batch_slices(x):
     return [slice(start, start + step) for start in range(0, x.shape[0], step)]
 
 
+def _nn_thread_slices(x):
+    """_nn_batch_slices where the work may be split over threads, else the whole batch (as
+    these kernels ran before there were threads, and as the GPU runs them)."""
+    return _nn_batch_slices(x) if _THREADS > 1 else [slice(None)]
+
+
 def _nn_pool_2x2_grad(xp, g, out):
     """max_pool2d_grad for 2x2 windows at stride 2 that tile xp, or None where x or g is not
     finite.
@@ -1006,16 +1278,20 @@ def _nn_pool_2x2_grad(xp, g, out):
     each row pair wins unless the right one is greater, then the top row unless the bottom
     row's maximum is greater. This reads each window once through four strided views instead
     of the general path's per-offset compare / mask / scatter passes."""
-    if not _nn_finite(g):
-        return None  # inf * 0 below would make NaN: the general path selects instead
     dxp = np.empty(xp.shape, g.dtype)  # the windows tile xp: every element is written
     i00, i01, i10, i11 = _nn_offsets((2, 2), (2, 2), out)
-    for rows in _nn_batch_slices(xp):
+    failed = []
+
+    def run(rows):
         x_rows, g_rows, d_rows = xp[rows], g[rows], dxp[rows]
+        if not _nn_finite(g_rows):
+            failed.append(rows)  # inf * 0 below would make NaN: the general path selects
+            return
         v00, v01, v10, v11 = x_rows[i00], x_rows[i01], x_rows[i10], x_rows[i11]
         top_max, bottom_max = np.maximum(v00, v01), np.maximum(v10, v11)
         if not (_nn_finite(top_max) and _nn_finite(bottom_max)):
-            return None  # NaN windows follow the general path's rule
+            failed.append(rows)  # NaN windows follow the general path's rule
+            return
         # Finite g times a 0/1 mask, and g minus that, route g exactly to one element each.
         upper = np.multiply(g_rows, top_max >= bottom_max)
         lower = np.subtract(g_rows, upper)
@@ -1023,7 +1299,8 @@ def _nn_pool_2x2_grad(xp, g, out):
                                            (lower, (i10, i11), (v10, v11))):
             np.multiply(row, a >= b, out=d_rows[left])
             np.subtract(row, d_rows[left], out=d_rows[right])
-    return dxp
+    _in_parallel(run, _nn_batch_slices(xp), xp.nbytes + 2 * g.nbytes + dxp.nbytes)
+    return None if failed else dxp
 
 
 def max_pool2d_grad(x, grad, ksize, strides, padding, data_format):
@@ -1045,6 +1322,8 @@ def max_pool2d_grad(x, grad, ksize, strides, padding, data_format):
     dxp = np.zeros(xp.shape, g.dtype)
     # g * mask is a branch-free pass (a masked select on random masks is ~20x slower); it
     # is exact unless g holds inf/NaN (inf * 0 = NaN), where the select is used instead.
+    # (Many small passes: split over threads, they lose more to handing the GIL back and
+    # forth than they gain.)
     finite = g.dtype.kind != "f" or bool(np.isfinite(g).all())
     disjoint = all(k <= s for k, s in zip(ksize, strides))
     for index, hit in _nn_first_max(xp, peak, ksize, strides, out):
@@ -1496,12 +1775,12 @@ def _fused_compile(program, n_inputs, out_fits=False):
     lines = [f"def fused({inputs}, out=None):"]
     if isinstance(_FUSED_UFUNCS.get(program[-1][0]) or globals()[program[-1][0]], np.ufunc):
         # Writing a long 1-D `out` (an optimizer's flat buffer): chunk by chunk.
-        env.update(_program=program, _chunked=_fused_chunked, _CHUNK=_FUSED_CHUNK,
+        env.update(_program=program, _chunked=_fused_chunked, _run=_fused_run_chunked,
                    _CHUNKED_MIN=_FUSED_CHUNKED_MIN_SIZE)
         lines += ["    if out is not None and out.ndim == 1 and out.size >= _CHUNKED_MIN:",
                   f"        chunked = _chunked(_program, ({inputs},), out)",
                   "        if chunked is not None:",
-                  f"            return chunked({inputs}, out=out, chunk=_CHUNK)"]
+                  f"            return _run(chunked, ({inputs},), out)"]
     ufunc_results = set()  # registers that a ufunc of this call allocated
     final = len(program) - 1
     for j, (kernel_name, refs, attrs, dtype) in enumerate(program):
@@ -1618,23 +1897,22 @@ def _fused_by_rows(fused, inputs, out):
     if 8 * step >= lead:
         return None
     rows = [len(s) == len(full) and s[0] == lead for s in shapes]
-    result = None
-    for start in range(0, lead, step):
-        block = slice(start, start + step)
-        args = [a[block] if r else a for a, r in zip(inputs, rows)]
-        if result is None:
-            first = fused(*args)
-            if first.shape != (min(step, lead),) + full[1:]:
-                return None  # not a plain broadcast of the inputs: run it whole
-            reuse = (out is not None and out.shape == full and out.dtype == first.dtype
-                     and out.flags.c_contiguous)
-            result = out if reuse else np.empty(full, first.dtype)
-            result[block] = first
-            continue
+    block = slice(0, step)
+    first = fused(*[a[block] if r else a for a, r in zip(inputs, rows)])
+    if first.shape != (step,) + full[1:]:
+        return None  # not a plain broadcast of the inputs: run it whole
+    reuse = (out is not None and out.shape == full and out.dtype == first.dtype
+             and out.flags.c_contiguous)
+    result = out if reuse else np.empty(full, first.dtype)
+    result[block] = first
+
+    def run(block):
         target = result[block]
-        value = fused(*args, out=target)
+        value = fused(*[a[block] if r else a for a, r in zip(inputs, rows)], out=target)
         if value is not target:
             target[...] = value
+    blocks = [slice(start, start + step) for start in range(step, lead, step)]
+    _in_parallel(run, blocks, result.nbytes + sum(a.nbytes for a, r in zip(inputs, rows) if r))
     return result
 
 
@@ -1729,12 +2007,12 @@ def specialize(kernel_name, attrs, n_inputs, result_size=None, scalar_inputs=Fal
     if kernel_name == "matmul" and set(attrs) == {"transpose_a", "transpose_b"}:
         transpose_a, transpose_b = attrs["transpose_a"], attrs["transpose_b"]
         if not transpose_a and not transpose_b:
-            return np.matmul
+            return _matmul_2d
         if transpose_a and transpose_b:
-            return lambda a, b: np.matmul(a.swapaxes(-1, -2), b.swapaxes(-1, -2))
+            return lambda a, b: _matmul_2d(a.swapaxes(-1, -2), b.swapaxes(-1, -2))
         if transpose_a:
-            return lambda a, b: np.matmul(a.swapaxes(-1, -2), b)
-        return lambda a, b: np.matmul(a, b.swapaxes(-1, -2))
+            return lambda a, b: _matmul_2d(a.swapaxes(-1, -2), b)
+        return lambda a, b: _matmul_2d(a, b.swapaxes(-1, -2))
     if kernel_name == "reduce_sum" and set(attrs) == {"axis", "keepdims"}:
         axis, keepdims = attrs["axis"], attrs["keepdims"]
         if not keepdims and (axis is None or axis == tuple(range(len(axis))) or axis == (1,)):
@@ -1804,14 +2082,11 @@ def writer(kernel_name, attrs, n_inputs, size):
     if size < _WRITER_MIN_SIZE:
         return None
     if kernel_name == "matmul" and set(attrs) == {"transpose_a", "transpose_b"}:
-        multiply = specialize(kernel_name, attrs, n_inputs)
-        if multiply is np.matmul:
-            return np.matmul
         transpose_a, transpose_b = attrs["transpose_a"], attrs["transpose_b"]
 
         def matmul_into(a, b, out):
-            return np.matmul(a.swapaxes(-1, -2) if transpose_a else a,
-                             b.swapaxes(-1, -2) if transpose_b else b, out=out)
+            return _matmul_2d(a.swapaxes(-1, -2) if transpose_a else a,
+                              b.swapaxes(-1, -2) if transpose_b else b, out)
         return matmul_into
     if kernel_name == "reduce_sum" and set(attrs) == {"axis", "keepdims"}:
         axis, keepdims = attrs["axis"], attrs["keepdims"]
@@ -1851,8 +2126,23 @@ def _subtract_into(target, value):
 # its temporaries stay in cache: one pass over memory instead of one per instruction.
 _FUSED_CHUNK = 1 << 16
 _FUSED_CHUNKED_MIN_SIZE = 4 * _FUSED_CHUNK
+# Chunks are handed to threads this many at a time.
+_FUSED_CHUNKS_PER_PIECE = 4
 # (id(program), which inputs are long) -> (program, generated function or None)
 _FUSED_CHUNKED = {}
+
+
+def _fused_run_chunked(fused, inputs, out):
+    """Runs the chunked form `fused` of a program over all of `out`, a few chunks per piece
+    of work (see _in_parallel)."""
+    span = _FUSED_CHUNK * _FUSED_CHUNKS_PER_PIECE
+    size = out.shape[0]
+    pieces = [(start, min(start + span, size)) for start in range(0, size, span)]
+    long_bytes = sum(a.nbytes for a in inputs if getattr(a, "shape", None) == out.shape)
+    _in_parallel(lambda piece: fused(*inputs, out=out, chunk=_FUSED_CHUNK, begin=piece[0],
+                                     end=piece[1]),
+                 pieces, out.nbytes + long_bytes)
+    return out
 
 
 def _fused_chunked(program, inputs, out):
@@ -1884,16 +2174,17 @@ def _fused_chunked(program, inputs, out):
 
 def _fused_compile_chunked(program, long):
     """Like _fused_compile, with the instructions that read only single elements run once
-    before a loop over chunks of the long inputs; the last writes each chunk of `out`. The
-    lines are a one-update group's (see _fused_group_part); None where it does not apply."""
+    before a loop over the chunks of the long inputs from `begin` to `end` (a multiple of
+    `chunk` or the end of `out`); the last instruction writes each chunk of `out`. The lines
+    are a one-update group's (see _fused_group_part); None where it does not apply."""
     env = {"__name__": __name__}
     lines = _fused_group_part(program, long, "", env)
     if lines is None:
         return None
     head, body = lines
-    source = [f"def fused({', '.join(f'r{i}' for i in range(len(long)))}, out, chunk):",
-              "    target = out"]
-    source += head + ["    for i in range(0, out.shape[0], chunk):", "        e = i + chunk"]
+    source = [f"def fused({', '.join(f'r{i}' for i in range(len(long)))}, out, chunk, begin, "
+              "end):", "    target = out"]
+    source += head + ["    for i in range(begin, end, chunk):", "        e = i + chunk"]
     source += body + ["    return out"]
     code = compile("\n".join(source), f"<fused_elementwise {len(program)} ops, chunked>",
                    "exec")
@@ -1923,7 +2214,12 @@ def fused_update_group(parts, kernels, size):
     def run_group(*args):
         generated = _fused_group_for(programs, parts, counts, args)
         if generated is not None:
-            generated(args, _FUSED_CHUNK)
+            # Pieces of a few chunks, each running every update in turn (see _in_parallel).
+            span = _FUSED_CHUNK * _FUSED_CHUNKS_PER_PIECE
+            length = args[counts[0] - 1].shape[0]  # of every target
+            pieces = [(begin, min(begin + span, length)) for begin in range(0, length, span)]
+            nbytes = sum(a.nbytes for a in args if getattr(a, "size", 0) == length)
+            _in_parallel(lambda piece: generated(args, _FUSED_CHUNK, *piece), pieces, nbytes)
             return ()
         start = 0
         for kernel, count in zip(kernels, counts):
@@ -1976,8 +2272,9 @@ def _fused_group_for(programs, parts, counts, args):
 
 def _fused_group_compile(programs, parts, longs):
     """Generated code: each update's single-element instructions once, then one loop over
-    chunks running each update's long instructions in turn (as _fused_compile_chunked does
-    for one program), the last of each writing its target's chunk."""
+    the chunks from `begin` to `end` running each update's long instructions in turn (as
+    _fused_compile_chunked does for one program), the last of each writing its target's
+    chunk."""
     env = {"__name__": __name__}
     names = []
     head, body = [], []
@@ -1993,8 +2290,8 @@ def _fused_group_compile(programs, parts, longs):
             names.append(f"u{u}_target")
         head += lines[0]
         body += lines[1]
-    source = ["def group(args, chunk):", f"    {', '.join(names)}, = args"]
-    source += head + ["    for i in range(0, u0_target.shape[0], chunk):", "        e = i + chunk"]
+    source = ["def group(args, chunk, begin, end):", f"    {', '.join(names)}, = args"]
+    source += head + ["    for i in range(begin, end, chunk):", "        e = i + chunk"]
     source += body + ["    return None"]
     code = compile("\n".join(source), f"<fused update group of {len(programs)}>", "exec")
     exec(code, env)  # noqa: S102 - our own generated source, built from kernel names only
@@ -2100,7 +2397,7 @@ def lstm_sequence(xw, h0, c0, kernel, mask=None, *, go_backwards):
     h, c = h0, c0
     for s in range(t):
         z = gates[s]
-        np.matmul(h, ks, out=hu)
+        _matmul_2d(h, ks, out=hu)
         z += hu
         np.tanh(z, out=z)
         z *= scale
@@ -2213,7 +2510,7 @@ def lstm_sequence_grad(h0, c0, kernel, hs, cs, gates, ghs, gcs, ggates, mask=Non
             if g_hit[s]:
                 dz += deriv[j]
             dc *= f[j]
-            np.matmul(dz, kernel_t, out=dh)
+            _matmul_2d(dz, kernel_t, out=dh)
             if mask is not None:
                 dh += dh_kept
                 dc += dc_kept
@@ -2256,7 +2553,7 @@ def gru_sequence(xw, h0, kernel, bias, mask=None, *, reset_after, go_backwards):
     h = h0
     for s in range(t):
         z = gates[s]
-        np.matmul(h, ks, out=hu)
+        _matmul_2d(h, ks, out=hu)
         if reset_after:
             hu += bs
         zr = z[:, :2 * u]
@@ -2272,7 +2569,7 @@ def gru_sequence(xw, h0, kernel, bias, mask=None, *, reset_after, go_backwards):
             np.multiply(r, a, out=tmp)
         else:
             np.multiply(r, h, out=a)
-            np.matmul(a, kh, out=tmp)
+            _matmul_2d(a, kh, out=tmp)
         hh += tmp
         np.tanh(hh, out=hh)
         h_new = hs[s]
@@ -2360,7 +2657,7 @@ def gru_sequence_grad(h0, kernel, hs, gates, aux, ghs, ggates, gaux, mask=None, 
                 blocks[:, 2] += deriv[j, :, u:2 * u]
             if a_hit[s]:
                 blocks[:, 3] += gaux[:, s]
-            np.matmul(blocks[:, 1:].reshape(b, w), kernel_t, out=tmp)
+            _matmul_2d(blocks[:, 1:].reshape(b, w), kernel_t, out=tmp)
             dh *= z[j]
             dh += tmp
             if mask is not None:

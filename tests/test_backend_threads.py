@@ -1,0 +1,260 @@
+"""The NumPy backend's kernel threads (numpy_backend._in_parallel): kernels that split their
+work give the same numbers on one thread and on several, and failures reach the caller."""
+
+import os
+import subprocess
+import sys
+import threading
+
+import numpy as np
+import pytest
+
+import tensorflux as tf
+from tensorflux.backends import numpy_backend as nb
+
+
+@pytest.fixture
+def threads(monkeypatch):
+    """Sets the thread count, with split thresholds and slice sizes small enough for
+    test-sized arrays; `threads.splits` counts the splits into more than one piece."""
+    monkeypatch.setattr(nb, "_NN_SLICE_BYTES", 4096)
+    monkeypatch.setattr(nb, "_NN_COLS_BYTES", 1 << 15)
+    monkeypatch.setattr(nb, "_FUSED_BLOCK_BYTES", 1 << 14)
+    in_parallel = nb._in_parallel
+
+    def counted(run, pieces, nbytes):
+        use.splits += len(pieces) > 1
+        return in_parallel(run, pieces, nbytes)
+    monkeypatch.setattr(nb, "_in_parallel", counted)
+
+    def use(count, min_bytes=1):
+        monkeypatch.setattr(nb, "_THREADS", count)
+        monkeypatch.setattr(nb, "_PARALLEL_MIN_BYTES", min_bytes)
+    use.splits = 0
+    return use
+
+
+def _both(threads, fn):
+    threads(1, min_bytes=1 << 62)
+    serial = fn()
+    threads(2)
+    threads.splits = 0
+    split = fn()
+    assert threads.splits, "the kernel did not split its work"
+    return serial, split
+
+
+CONV = dict(strides=(1, 1), padding="VALID", dilations=(1, 1), data_format="NHWC")
+POOL = dict(ksize=(2, 2), strides=(2, 2), padding="VALID", data_format="NHWC")
+rng = np.random.default_rng(0)
+X1 = rng.standard_normal((40, 12, 12, 1), dtype=np.float32)
+X4 = rng.standard_normal((40, 12, 12, 4), dtype=np.float32)
+W4 = rng.standard_normal((3, 3, 4, 6), dtype=np.float32)
+G = rng.standard_normal((40, 10, 10, 6), dtype=np.float32)
+X5 = rng.standard_normal((40, 11, 11, 4), dtype=np.float32)
+A = rng.standard_normal((300, 70), dtype=np.float32)
+B = rng.standard_normal((70, 90), dtype=np.float32)
+C = rng.standard_normal((100, 70), dtype=np.float32)
+
+KERNELS = {
+    "conv2d one channel": lambda: nb.conv2d(X1, W4[:, :, :1], **CONV),
+    "conv2d": lambda: nb.conv2d(X4, W4, **CONV),
+    "conv2d_backprop_filter": lambda: nb.conv2d_backprop_filter(X4, G, W4.shape, **CONV),
+    "conv2d_backprop_input": lambda: nb.conv2d_backprop_input(W4, G, X4.shape, **CONV),
+    "max_pool2d": lambda: nb.max_pool2d(X4, **POOL),
+    "max_pool2d_grad 2x2": lambda: nb.max_pool2d_grad(X4, X4[:, ::2, ::2], **POOL),
+    "max_pool2d_grad general, its forward split": lambda: nb.max_pool2d_grad(
+        X5, X5[:, :5, :5], ksize=(3, 3), strides=(2, 2), padding="VALID", data_format="NHWC"),
+    "avg_pool2d_grad": lambda: nb.avg_pool2d_grad(X4[:, ::2, ::2], X4.shape, **POOL),
+    "fused by rows": lambda: nb.fused_elementwise(
+        np.tile(X4, (8, 1, 1, 1)), X4[0, 0, 0],
+        program=(("add", (0, 1), (), tf.float32), ("relu", (2,), (), tf.float32))),
+}
+
+
+def _into(matmul_into, a, b):
+    out = np.full((a.shape[0], 2 * b.shape[0]), np.nan, np.float32)
+    matmul_into(a, b, out[:, ::2])  # a strided target, as a piece of a concat
+    assert np.isnan(out[:, 1::2]).all()
+    return out[:, ::2]
+
+
+GEMMS = {
+    "matmul split by rows": (lambda: nb.matmul(A, B, False, False), lambda: A @ B),
+    "matmul split by columns": (lambda: nb.matmul(B, A, True, True), lambda: B.T @ A.T),
+    "matmul of a transposed operand": (lambda: nb.matmul(A, A[:, :50].copy(), True, False),
+                                       lambda: A.T @ A[:, :50]),
+    "traced matmul into a buffer": (
+        lambda: _into(nb.writer("matmul", {"transpose_a": False, "transpose_b": True}, 2,
+                                1 << 20), A, C),
+        lambda: A @ C.T),
+    "conv2d with its GEMM split": (lambda: nb.conv2d(X4, W4, **CONV), None),
+}
+
+
+@pytest.mark.parametrize("name", sorted(GEMMS))
+def test_split_gemms_give_the_product_and_the_same_bits_every_time(threads, monkeypatch,
+                                                                  name):
+    # BLAS may round the edge rows of a piece differently from the whole product (its
+    # register blocks fall elsewhere), so a split GEMM is checked against float64 and against
+    # itself, not bit for bit against one thread.
+    monkeypatch.setattr(nb, "_GEMM_SPLIT_MIN", 1 << 12)
+    kernel, reference = GEMMS[name]
+    serial, split = _both(threads, kernel)
+    expected = serial.astype(np.float64) if reference is None else reference().astype(
+        np.float64)
+    assert split.dtype == serial.dtype and split.shape == expected.shape
+    np.testing.assert_allclose(split, expected, rtol=1e-5, atol=1e-4 * np.abs(expected).max())
+    np.testing.assert_array_equal(kernel(), split)
+
+
+def test_a_matmul_of_an_array_with_its_own_transpose_is_not_split(threads, monkeypatch):
+    # NumPy runs a.T @ a as one syrk; split into GEMMs it would round differently.
+    monkeypatch.setattr(nb, "_GEMM_SPLIT_MIN", 1 << 12)
+    threads(2)
+    threads.splits = 0
+    np.testing.assert_array_equal(nb._gemm(A.T, A), A.T.dot(A))
+    assert threads.splits == 0
+
+
+@pytest.mark.parametrize("name", sorted(KERNELS))
+def test_split_kernels_give_the_same_bits_on_two_threads(threads, name):
+    serial, split = _both(threads, KERNELS[name])
+    assert split.dtype == serial.dtype and split.shape == serial.shape
+    np.testing.assert_array_equal(split, serial)
+
+
+def test_max_pool_gradient_keeps_the_nan_and_inf_rules_on_two_threads(threads):
+    x = X4.copy()
+    x[3, 0, 0, 0] = np.nan
+    g = X4[:, ::2, ::2].copy()
+    g[30, 1, 1, 1] = np.inf
+    serial, split = _both(threads, lambda: nb.max_pool2d_grad(x, g, **POOL))
+    np.testing.assert_array_equal(split, serial)
+
+
+def test_chunked_update_of_a_long_buffer_is_the_same_on_two_threads(threads, monkeypatch):
+    monkeypatch.setattr(nb, "_FUSED_CHUNKS_PER_PIECE", 1)
+    program = (("multiply", (0, 1), (), tf.float32), ("sqrt", (2,), (), tf.float32),
+               ("add", (4, 3), (), tf.float32))
+    n = 5 * nb._FUSED_CHUNK + 17
+    m, v = rng.standard_normal(n).astype(np.float32), np.abs(rng.standard_normal(n))
+    v = v.astype(np.float32)
+
+    def update():
+        out = np.empty(n, np.float32)
+        assert nb.fused_elementwise(np.float32(0.9), m, v, program=program, out=out) is out
+        return out
+    serial, split = _both(threads, update)
+    np.testing.assert_array_equal(split, serial)
+
+
+def test_a_group_of_flat_updates_is_the_same_on_two_threads(threads, monkeypatch):
+    monkeypatch.setattr(nb, "_FUSED_CHUNKS_PER_PIECE", 1)
+    n = nb._FUSED_CHUNKED_MIN_SIZE + nb._FUSED_CHUNK // 3
+    add = (("add", (0, 1), (), tf.float32),)  # target += x
+    scale = (("multiply", (0, 1), (), tf.float32), ("add", (3, 2), (), tf.float32))
+    parts = [(add, 2, True), (scale, 3, True)]  # the second reads what the first wrote
+    group = nb.fused_update_group(parts, [None, None], n)
+    x = rng.standard_normal(n).astype(np.float32)
+
+    def update():
+        u, v = np.ones(n, np.float32), np.full(n, 2, np.float32)
+        group(x, u, np.float32(0.5), u, v)
+        return np.stack([u, v])
+    serial, split = _both(threads, update)
+    np.testing.assert_array_equal(split, serial)
+    np.testing.assert_array_equal(split[0], 1 + x)
+
+
+def test_an_error_in_a_worker_reaches_the_caller_and_the_pool_still_works(threads):
+    threads(2)
+    done = []
+
+    def run(piece):
+        if piece == 5:
+            raise ZeroDivisionError("piece 5")
+        done.append(piece)
+    with pytest.raises(ZeroDivisionError, match="piece 5"):
+        nb._in_parallel(run, list(range(12)), 1 << 30)
+    assert sorted(done) == [p for p in range(12) if p != 5]  # every other piece ran
+    done.clear()
+    nb._in_parallel(done.append, list(range(12)), 1 << 30)
+    assert sorted(done) == list(range(12))
+
+
+def test_nested_and_concurrent_splits_run_every_piece_once(threads):
+    threads(2)
+    counts = np.zeros(64, int)
+    lock = threading.Lock()
+
+    def inner(piece):
+        with lock:
+            counts[piece] += 1
+
+    def outer(block):
+        nb._in_parallel(inner, list(range(block * 8, block * 8 + 8)), 1 << 30)
+    callers = [threading.Thread(target=nb._in_parallel, args=(outer, list(range(8)), 1 << 30))
+               for _ in range(3)]
+    for caller in callers:
+        caller.start()
+    for caller in callers:
+        caller.join()
+    np.testing.assert_array_equal(counts, 3)
+
+
+def test_the_backend_takes_openblas_to_one_thread_and_gives_its_count_back():
+    # In a child process: what OpenBLAS reports before the first split, after it, and after
+    # the threads are set to one.
+    code = """if True:
+        from tensorflux.backends import numpy_backend as nb
+        found = nb._find_openblas()
+        if found is None:
+            print("none")
+        else:
+            before = found[1]()
+            nb._in_parallel(lambda piece: None, [0, 1, 2, 3], 1 << 30)
+            during = found[1]()
+            with nb.blas_as_found():
+                inside = found[1]()
+            after = found[1]()
+            nb.set_threads(1)
+            print(before, during, inside, after, found[1](), nb._THREADS)"""
+    env = dict(os.environ, TENSORFLUX_NUM_THREADS="2", OPENBLAS_NUM_THREADS="2")
+    out = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True)
+    assert out.returncode == 0, out.stderr
+    if out.stdout.strip() == "none":
+        pytest.skip("NumPy does not run on OpenBLAS here")
+    assert out.stdout.split() == ["2", "1", "2", "1", "2", "1"]
+
+
+def test_the_thread_count_comes_from_the_environment():
+    code = "from tensorflux.backends import numpy_backend as nb; print(nb._THREADS)"
+    env = dict(os.environ, TENSORFLUX_NUM_THREADS="1")
+    out = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True)
+    assert out.stdout.strip() == "1"
+    env["TENSORFLUX_NUM_THREADS"] = "two"
+    out = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True)
+    assert out.returncode != 0 and "TENSORFLUX_NUM_THREADS" in out.stderr
+
+
+def test_config_threading_sets_the_kernel_threads_and_checks_its_argument():
+    threading_ = tf.config.threading
+    default = nb._thread_count()
+    try:
+        threading_.set_intra_op_parallelism_threads(1)
+        assert threading_.get_intra_op_parallelism_threads() == 1 and nb._THREADS == 1
+        threading_.set_intra_op_parallelism_threads(3)
+        assert nb._THREADS == 3
+        for bad in (-1, 1.5, "2", True, None):
+            with pytest.raises(ValueError, match="whole number of threads.*received"):
+                threading_.set_intra_op_parallelism_threads(bad)
+            with pytest.raises(ValueError, match="inter_op"):
+                threading_.set_inter_op_parallelism_threads(bad)
+        assert nb._THREADS == 3  # a refused value changes nothing
+        threading_.set_inter_op_parallelism_threads(2)
+        assert threading_.get_inter_op_parallelism_threads() == 2
+    finally:
+        threading_.set_intra_op_parallelism_threads(0)
+        threading_.set_inter_op_parallelism_threads(0)
+    assert threading_.get_intra_op_parallelism_threads() == 0 and nb._THREADS == default
