@@ -108,8 +108,8 @@ def _find_openblas():
                      if "openblas" in line.lower() and len(line.split(None, 5)) == 6}
     except OSError:  # not Linux
         return None
-    numpy_dir = os.path.dirname(os.path.dirname(np.__file__))
-    for path in sorted(paths, key=lambda path: not path.startswith(numpy_dir)):
+    # NumPy's wheels carry their own copy in numpy.libs (SciPy's has another in scipy.libs).
+    for path in sorted(paths, key=lambda path: "numpy" not in os.path.dirname(path)):
         try:
             library = ctypes.CDLL(path)  # already loaded: the same handle, nothing runs
         except OSError:
