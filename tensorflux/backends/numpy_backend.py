@@ -547,9 +547,9 @@ def cast(x, dtype):
 
 # ---------------------------------------------------------------- reductions
 
-# A float32/float64 sum of 16 to _SUM_BY_DOT_MAX elements of a C-contiguous array, over all
-# axes or over the last axis of a matrix, is a product with a ones vector (BLAS dot/gemv):
-# 2x cheaper than ufunc.reduce there, whose cost at these sizes is its per-call set-up. The
+# A float32/float64 sum of 1 to _SUM_BY_DOT_MAX elements of a C-contiguous array, over all
+# axes or over either axis of a matrix, is a product with a ones vector (BLAS dot/gemv): 2-3x
+# cheaper than ufunc.reduce there, whose cost at these sizes is its per-call set-up. The
 # results differ from NumPy's pairwise sum by rounding only (both add in SIMD lanes), and an
 # all -0.0 sum is +0.0, as in TensorFlow.
 _SUM_BY_DOT_MAX = 1024
@@ -568,11 +568,14 @@ def _sum_ones(n, dtype):
 def reduce_sum(x, axis, keepdims):
     dtype = x.dtype
     if (dtype is _SUM_FLOATS[0] or dtype is _SUM_FLOATS[1]) and not keepdims and \
-            16 <= x.size <= _SUM_BY_DOT_MAX and x.flags.c_contiguous:
+            0 < x.size <= _SUM_BY_DOT_MAX and x.flags.c_contiguous:
         if axis is None or len(axis) == x.ndim:
             return x.reshape(-1).dot(_sum_ones(x.size, dtype))
-        if axis == (1,) and x.ndim == 2:
-            return x.dot(_sum_ones(x.shape[1], dtype))
+        if x.ndim == 2:
+            if axis == (1,):
+                return x.dot(_sum_ones(x.shape[1], dtype))
+            if axis == (0,):  # (a bias gradient)
+                return _sum_ones(x.shape[0], dtype).dot(x)
     # Positional arguments (axis, dtype, out, keepdims): the cheapest call of a hot kernel.
     if keepdims:
         return np.add.reduce(x, axis, x.dtype, None, True)
@@ -1970,12 +1973,15 @@ def _fused_compile_scalar(program, n_inputs, into_out=False):
     return env["fused"]
 
 
-def specialize(kernel_name, attrs, n_inputs, result_size=None, scalar_inputs=False):
+def specialize(kernel_name, attrs, n_inputs, result_size=None, scalar_inputs=False,
+               input_types=None):
     """A callable taking only the inputs (and `out=` where the kernel takes it) that does
     what `kernel(*inputs, **attrs)` does, with the attributes bound once, or None. The
     compiled plan calls these: a tiny step is then one NumPy call, not a wrapper deciding
     on its attributes every time. `result_size`, where the plan knows it statically, is the
-    result's element count; `scalar_inputs`, that every input is statically rank 0."""
+    result's element count; `scalar_inputs`, that every input is statically rank 0;
+    `input_types`, per input, its static shape (a tuple, None for unknown dimensions; None
+    for an unknown rank) and DType."""
     if kernel_name == "fused_elementwise" and set(attrs) == {"program", "out_fits"} and \
             scalar_inputs:
         fused = _fused_compile_scalar(attrs["program"], n_inputs, into_out=True)
@@ -2006,6 +2012,8 @@ def specialize(kernel_name, attrs, n_inputs, result_size=None, scalar_inputs=Fal
         return by_rows_or_whole
     if kernel_name == "matmul" and set(attrs) == {"transpose_a", "transpose_b"}:
         transpose_a, transpose_b = attrs["transpose_a"], attrs["transpose_b"]
+        if _small_float_matrices(input_types, transpose_a, transpose_b):
+            return _small_matmul(transpose_a, transpose_b)
         if not transpose_a and not transpose_b:
             return _matmul_2d
         if transpose_a and transpose_b:
@@ -2015,6 +2023,9 @@ def specialize(kernel_name, attrs, n_inputs, result_size=None, scalar_inputs=Fal
         return lambda a, b: _matmul_2d(a, b.swapaxes(-1, -2))
     if kernel_name == "reduce_sum" and set(attrs) == {"axis", "keepdims"}:
         axis, keepdims = attrs["axis"], attrs["keepdims"]
+        by_dot = _sum_by_dot(input_types, axis, keepdims)
+        if by_dot is not None:
+            return by_dot
         if not keepdims and (axis is None or axis == tuple(range(len(axis))) or axis == (1,)):
             # Sums that reduce_sum may run as a product with ones: the same kernel as eagerly.
             return lambda x: reduce_sum(x, axis, keepdims)
@@ -2048,6 +2059,63 @@ def specialize(kernel_name, attrs, n_inputs, result_size=None, scalar_inputs=Fal
         shape = tuple(attrs["shape"])
         return lambda x: np.asarray(x).reshape(shape)
     return None
+
+
+def _sum_by_dot(input_types, axis, keepdims):
+    """reduce_sum's product with ones for an input of static shape and float dtype where
+    reduce_sum takes that route: the ones vector found once, only contiguity left to check."""
+    if input_types is None or len(input_types) != 1 or keepdims:
+        return None
+    shape, dtype = input_types[0]
+    if shape is None or None in shape:
+        return None
+    dtype = native_dtype(dtype)
+    size = math.prod(shape)
+    if dtype not in _SUM_FLOATS or not 0 < size <= _SUM_BY_DOT_MAX:
+        return None
+    if axis is None or len(axis) == len(shape):
+        ones = _sum_ones(size, dtype)
+        if len(shape) == 1:
+            return lambda x: x.dot(ones) if x.flags.c_contiguous else reduce_sum(x, axis, False)
+        return lambda x: (x.reshape(-1).dot(ones) if x.flags.c_contiguous
+                          else reduce_sum(x, axis, False))
+    if len(shape) == 2 and axis == (1,):
+        ones = _sum_ones(shape[1], dtype)
+        return lambda x: x.dot(ones) if x.flags.c_contiguous else reduce_sum(x, axis, False)
+    if len(shape) == 2 and axis == (0,):
+        ones = _sum_ones(shape[0], dtype)
+        return lambda x: ones.dot(x) if x.flags.c_contiguous else reduce_sum(x, axis, False)
+    return None
+
+
+def _small_float_matrices(input_types, transpose_a, transpose_b):
+    """Whether a matmul's inputs are statically float matrices of known shapes whose product
+    never splits over the threads (see _gemm)."""
+    if input_types is None or len(input_types) != 2:
+        return False
+    (a, a_dtype), (b, b_dtype) = input_types
+    if (a is None or b is None or len(a) != 2 or len(b) != 2 or None in a or None in b
+            or a_dtype != b_dtype or native_dtype(a_dtype).char not in "fdFD"):
+        return False
+    return a[0] * a[1] * b[0 if transpose_b else 1] < _GEMM_SPLIT_MIN  # m * k * n
+
+
+def _small_matmul(transpose_a, transpose_b):
+    """matmul's 2-D float path for products too small to split, without its checks: for
+    operands BLAS takes as they are, ndarray.dot (half of np.matmul's cost at these sizes,
+    the same BLAS call); for others np.matmul, as the kernel does."""
+    matmul = np.matmul
+
+    def small_matmul(a, b):
+        if transpose_a:
+            a = a.T
+        if transpose_b:
+            b = b.T
+        if ((a.flags.c_contiguous or a.flags.f_contiguous)
+                and (b.flags.c_contiguous or b.flags.f_contiguous)):
+            return a.dot(b)
+        return matmul(a, b)
+    return small_matmul
 
 
 def _below_row_blocks(inputs):

@@ -412,7 +412,8 @@ def _generate_runner(plan, out_slots):
             # The backend's kernel with these attributes bound, when it offers one.
             special = specialize(node.primitive.kernel, attrs, len(in_slots),
                                  result_size=_static_size(node),
-                                 scalar_inputs=all(x.shape.rank == 0 for x in node.inputs))
+                                 scalar_inputs=all(x.shape.rank == 0 for x in node.inputs),
+                                 input_types=_static_types(node))
             if special is not None:
                 kernel, attrs = special, {}
         env[f"K{k}"] = kernel
@@ -487,6 +488,13 @@ def _static_size(node):
         return None
     shape = node.outputs.shape
     return shape.num_elements() if shape.is_fully_defined() else None
+
+
+def _static_types(node):
+    """Per input of a node: (its static shape as a tuple, None for unknown dimensions, or
+    None for an unknown rank; its DType)."""
+    return tuple((None if x.shape.rank is None else tuple(x.shape), x.dtype)
+                 for x in node.inputs)
 
 
 def _own_kernel(backend, node):
