@@ -499,11 +499,14 @@ def reciprocal(x):
 def sigmoid(x):
     if x.dtype.kind == "c":  # no ordering to split on; TF's complex sigmoid is the formula
         return 1 / (1 + np.exp(-x))
-    # exp of a non-positive number never overflows; the two branches meet at 0.
-    e = np.exp(-np.abs(x))
-    d = 1 + e
-    # 1/d where x >= 0, else e/d: the numerator is picked first, then one division.
-    out = np.divide(np.where(x >= 0, 1, e), d)
+    # exp of a non-positive number never overflows; the two branches meet at 0. The result
+    # is 1/d where x >= 0, else e/d, with e = exp(-|x|) and d = 1 + e; that numerator is
+    # exp(min(x, 0)): exp of the same number where x < 0, exp(0) == 1 elsewhere (NaN stays
+    # NaN), without a select. (_fused_sigmoid_lines is this, inlined in fused programs.)
+    d = np.exp(-np.abs(x))
+    d += 1
+    out = np.exp(np.minimum(x, 0))
+    out /= d
     return out if out.dtype == x.dtype else out.astype(x.dtype)
 
 
@@ -1837,6 +1840,88 @@ def _fused_compile(program, n_inputs, out_fits=False):
     return fused
 
 
+def _fused_compile_small(program, n_inputs, out_fits=False, scalar_inputs=()):
+    """_fused_compile for a program whose result statically has fewer elements than
+    _FUSED_REUSE_MIN_SIZE (and so has every register): no chunks, row blocks or reused
+    temporaries to decide on, so plain calls. Kernels whose small-array path is a ufunc call
+    or a few are inlined with their constants made once (select as np.where, relu as maximum
+    with zero, sigmoid as its ufunc passes). Instructions whose operands are all rank 0
+    (`scalar_inputs`: the input registers that statically are; an optimizer's step scalars
+    inside its update) run as _fused_compile_scalar runs them: Python operators on NumPy
+    scalars for float arithmetic and comparisons, select as a conditional."""
+    env = {"_ndarray": np.ndarray, "_where": np.where, "_maximum": np.maximum,
+           "_fits": _fits, "_reaches": _reaches, "__name__": __name__}
+    inputs = ", ".join(f"r{i}" for i in range(n_inputs))
+    lines = [f"def fused({inputs}, out=None):"]
+    scalar = set(scalar_inputs)
+    taken = set()  # inputs taken out of their 0-d arrays (as q<i>)
+    final = len(program) - 1
+    for j, (kernel_name, refs, attrs, dtype) in enumerate(program):
+        reg = n_inputs + j
+        args = [f"r{r}" for r in refs]
+        pattern = _SCALAR_OPERATORS.get(kernel_name)
+        if j != final and refs and not attrs and all(r in scalar for r in refs) and (
+                (pattern is not None and (dtype.is_floating or (
+                    dtype.is_bool and kernel_name in _SCALAR_COMPARISONS)))
+                or (kernel_name == "select" and (dtype.is_numeric or dtype.is_bool))):
+            for r in refs:
+                if r < n_inputs and r not in taken:
+                    taken.add(r)
+                    lines.append(f"    q{r} = r{r}[()] if type(r{r}) is _ndarray else r{r}")
+            names = [f"q{r}" if r < n_inputs else f"r{r}" for r in refs]
+            lines.append(f"    r{reg} = " + (pattern.format(*names) if pattern is not None else
+                                             f"{names[1]} if {names[0]} else {names[2]}"))
+            scalar.add(reg)
+            continue
+        if refs and all(r in scalar for r in refs):
+            scalar.add(reg)  # (an elementwise result of rank-0 operands is rank 0)
+        fn = _FUSED_UFUNCS.get(kernel_name) or globals()[kernel_name]
+        env[f"f{j}"] = fn
+        call = f"f{j}({', '.join(args)})"
+        if kernel_name == "select" and not attrs:
+            call = f"_where({', '.join(args)})"  # (select's own path below 4096 elements)
+        elif kernel_name == "relu" and not attrs and dtype.is_numeric and not dtype.is_complex:
+            env[f"z{j}"] = np.zeros((), native_dtype(dtype))
+            call = f"_maximum({args[0]}, z{j})"  # (relu's own path below 4096 elements)
+        elif kernel_name == "sigmoid" and not attrs and dtype.is_floating:
+            lines += _fused_sigmoid_lines(f"r{reg}", args[0], j, native_dtype(dtype), env)
+            continue
+        elif (kernel_name == "cast" and len(refs) == 1 and refs[0] >= n_inputs
+                and program[refs[0] - n_inputs][3] == dtypes.bool
+                and set(dict(attrs)) == {"dtype"}):
+            env[f"d{j}"] = native_dtype(dict(attrs)["dtype"])
+            call = f"{args[0]}.astype(d{j})"
+        elif attrs:
+            env[f"a{j}"] = dict(attrs)
+            call = f"f{j}({', '.join(args)}, **a{j})"
+        elif j == final and isinstance(fn, np.ufunc) and fn.nout == 1:
+            env[f"d{j}"] = native_dtype(dtype)
+            listed = ", ".join(args)
+            if out_fits:
+                call = f"f{j}({listed}, out=out)"
+            else:
+                call = (f"f{j}({listed}, out=out) if (out is not None and out.dtype == d{j} "
+                        f"and _fits(out.shape, ({listed},)) and _reaches(out.shape, "
+                        f"({listed},))) else {call}")
+        lines.append(f"    r{reg} = {call}")
+    lines.append(f"    return r{n_inputs + final}")
+    code = compile("\n".join(lines), f"<fused_elementwise {len(program)} ops, small>", "exec")
+    exec(code, env)  # noqa: S102 - our own generated source, built from kernel names only
+    fused = env["fused"]
+    fused.by_rows = False
+    return fused
+
+
+def _fused_sigmoid_lines(target, source, tag, dtype, env):
+    """sigmoid(source) into `target` as the sigmoid kernel computes it, for a float dtype."""
+    env.update({"_exp": np.exp, "_abs": np.absolute, "_negative": np.negative,
+                "_add": np.add, "_minimum": np.minimum, "_divide": np.divide,
+                f"z{tag}": np.zeros((), dtype), f"o{tag}": np.ones((), dtype)})
+    return [f"    _d = _abs({source})", "    _negative(_d, _d)", "    _exp(_d, _d)",
+            f"    _add(_d, o{tag}, _d)", f"    {target} = _exp(_minimum({source}, z{tag}))",
+            f"    _divide({target}, _d, {target})"]
+
+
 def _fits(shape, args):
     """Whether every arg broadcasts into shape."""
     ndim = len(shape)
@@ -1987,14 +2072,22 @@ def specialize(kernel_name, attrs, n_inputs, result_size=None, scalar_inputs=Fal
         fused = _fused_compile_scalar(attrs["program"], n_inputs, into_out=True)
         if fused is not None:
             return fused
+    small = (kernel_name == "fused_elementwise" and result_size is not None
+             and result_size < _FUSED_REUSE_MIN_SIZE)
+    rank_0 = () if input_types is None else tuple(
+        i for i, (shape, _) in enumerate(input_types) if shape == ())
     if kernel_name == "fused_elementwise" and set(attrs) == {"program", "out_fits"}:
         # Not an attribute of the kernel: the caller vouches that every `out` it passes has
         # the result's shape and dtype (an assign folded into the program).
+        if small:
+            return _fused_compile_small(attrs["program"], n_inputs, True, rank_0)
         return _fused_compile(attrs["program"], n_inputs, out_fits=True)
     if kernel_name == "fused_elementwise" and scalar_inputs and set(attrs) == {"program"}:
         fused = _fused_compile_scalar(attrs["program"], n_inputs)
         if fused is not None:
             return fused
+    if kernel_name == "fused_elementwise" and small and set(attrs) == {"program"}:
+        return _fused_compile_small(attrs["program"], n_inputs, False, rank_0)
     if kernel_name == "fused_elementwise":
         program = attrs["program"]
         entry = _FUSED_COMPILED.get(id(program))

@@ -143,8 +143,10 @@ class Plan:
                                 for name, refs, attrs, dtype in program)
                 program += ((_FOLDED_KINDS[kind], (n, n + len(program)), (), value.dtype),)
             scalar = variable.shape.rank == 0 and all(x.shape.rank == 0 for x in fused.inputs)
+            types = _static_types(fused) + (
+                ((tuple(variable.shape), variable.dtype),) if kind != "assign" else ())
             kernel = _fused_assign(self.backend, program, n + (kind != "assign"),
-                                   kind != "assign", scalar)
+                                   kind != "assign", scalar, value.shape.num_elements(), types)
             kernel.update = (program, n + (kind != "assign"), kind != "assign",
                              value.shape.num_elements())
             folded[j] = (kernel, self.steps[j][1] + (target_slot,), {}, (), True, fused)
@@ -579,15 +581,18 @@ def _copying_in(backend, offsets):
     return copy_pieces
 
 
-def _fused_assign(backend, program, n_inputs, reads_target, scalar=False):
+def _fused_assign(backend, program, n_inputs, reads_target, scalar=False, size=None,
+                  input_types=None):
     """A fused elementwise kernel writing into `target` (its last argument): through out= when
     the kernel can, else by an assign of its result. `scalar`: every input and the target
-    are rank 0."""
+    are rank 0; `size`, the target's element count; `input_types`, the program's inputs'
+    static shapes and dtypes."""
     specialize = getattr(backend, "specialize", None)
     # The folding checked that the value has the variable's shape and dtype.
     fused = specialize and specialize("fused_elementwise",
                                       {"program": program, "out_fits": True}, n_inputs,
-                                      scalar_inputs=scalar)
+                                      result_size=size, scalar_inputs=scalar,
+                                      input_types=input_types)
     if fused is None:
         kernel = _kernel(backend, fused_elementwise_primitive)
 

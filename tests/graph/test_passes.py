@@ -481,6 +481,42 @@ def test_scalar_fused_programs_give_the_ufunc_results_bit_for_bit(dtype):
         assert target.tobytes() == np.asarray(expected).tobytes()
 
 
+@pytest.mark.parametrize("dtype", [tf.float16, tf.float32, tf.float64])
+def test_small_fused_programs_give_the_general_results_bit_for_bit(dtype):
+    from tensorflux.backends import numpy_backend as nb
+
+    # Rank-0 inputs 0 and 1 (step scalars: Python operators, a conditional), a [4, 3] input
+    # 2 and a [3] input 3; select, relu and sigmoid inlined, a comparison's mask as numbers.
+    program = (("pow", (0, 1), (), dtype), ("subtract", (1, 4), (), dtype),
+               ("divide", (5, 0), (), dtype), ("less", (6, 1), (), tf.bool),
+               ("select", (7, 6, 0), (), dtype), ("multiply", (2, 8), (), dtype),
+               ("sigmoid", (9,), (), dtype), ("relu", (3,), (), dtype),
+               ("greater", (9, 11), (), tf.bool), ("cast", (12,), (("dtype", dtype),), dtype),
+               ("select", (12, 10, 11), (), dtype), ("add", (14, 13), (), dtype))
+    general = nb._fused_compile(program, 4)
+    native = nb.native_dtype(dtype)
+    rng = np.random.default_rng(0)
+    special = [0.0, -0.0, np.inf, -np.inf, np.nan, 30.0, -30.0, 1e-3]
+    for a, b in itertools.product([0.5, 2.0, -1.5, 0.0, np.nan], [3.0, 0.0, -2.0, np.inf]):
+        x = (rng.standard_normal((4, 3)) * 10).astype(native)
+        x.flat[:8] = special
+        y = rng.standard_normal(3).astype(native)
+        inputs = (np.array(a, native), np.array(b, native), x, y)
+        with np.errstate(all="ignore"):  # (inf and NaN on purpose)
+            expected = general(*inputs)
+            got = nb._fused_compile_small(program, 4, False, (0, 1))(*inputs)
+            out = np.empty((4, 3), native)
+            into = nb._fused_compile_small(program, 4, True, (0, 1))(*inputs, out=out)
+        assert got.dtype == expected.dtype == native and got.shape == expected.shape
+        assert got.tobytes() == expected.tobytes(), (a, b)
+        assert into is out and out.tobytes() == expected.tobytes()
+        # The eager sigmoid is what the inlined passes compute.
+        with np.errstate(all="ignore"):
+            z = nb.multiply(x, nb.divide(nb.subtract(b, nb.pow(a, b)), a)).astype(native)
+            np.testing.assert_array_equal(
+                nb._fused_compile_small((("sigmoid", (0,), (), dtype),), 1)(z), nb.sigmoid(z))
+
+
 def test_plan_folds_assigns_of_fused_values_into_the_kernel():
     v = tf.Variable(np.linspace(-1, 1, 6, dtype=np.float32))
     w = tf.Variable(np.linspace(1, 2, 6, dtype=np.float32))
