@@ -1840,7 +1840,18 @@ def _fused_compile(program, n_inputs, out_fits=False):
     return fused
 
 
-def _fused_compile_small(program, n_inputs, out_fits=False, scalar_inputs=()):
+def _into_target_signature(n_inputs, into_target):
+    """The first line of a generated program that writes its result into an assign's target
+    (an assign folded into it) and returns nothing, as the plan's folded-assign kernels do:
+    with into_target "read" the target is the last input (assign_add, assign_sub), with
+    "write" it follows the inputs. Returns ([line], the target's name)."""
+    names = [f"r{i}" for i in range(n_inputs)]
+    if into_target == "write":
+        return [f"def fused({', '.join(names + ['out'])}):"], "out"
+    return [f"def fused({', '.join(names)}):"], names[-1]
+
+
+def _fused_compile_small(program, n_inputs, out_fits=False, scalar_inputs=(), into_target=None):
     """_fused_compile for a program whose result statically has fewer elements than
     _FUSED_REUSE_MIN_SIZE (and so has every register): no chunks, row blocks or reused
     temporaries to decide on, so plain calls. Kernels whose small-array path is a ufunc call
@@ -1848,11 +1859,19 @@ def _fused_compile_small(program, n_inputs, out_fits=False, scalar_inputs=()):
     with zero, sigmoid as its ufunc passes). Instructions whose operands are all rank 0
     (`scalar_inputs`: the input registers that statically are; an optimizer's step scalars
     inside its update) run as _fused_compile_scalar runs them: Python operators on NumPy
-    scalars for float arithmetic and comparisons, select as a conditional."""
+    scalars for float arithmetic and comparisons, select as a conditional. With
+    `into_target` (see _into_target_signature) the last instruction, a ufunc, writes into
+    the target and nothing is returned (None where the last instruction is no ufunc)."""
     env = {"_ndarray": np.ndarray, "_where": np.where, "_maximum": np.maximum,
            "_fits": _fits, "_reaches": _reaches, "__name__": __name__}
     inputs = ", ".join(f"r{i}" for i in range(n_inputs))
     lines = [f"def fused({inputs}, out=None):"]
+    if into_target is not None:
+        last = _FUSED_UFUNCS.get(program[-1][0]) or globals()[program[-1][0]]
+        if program[-1][2] or not isinstance(last, np.ufunc) or last.nout != 1:
+            return None
+        lines, target = _into_target_signature(n_inputs, into_target)
+        out_fits = True
     scalar = set(scalar_inputs)
     taken = set()  # inputs taken out of their 0-d arrays (as q<i>)
     final = len(program) - 1
@@ -1897,14 +1916,17 @@ def _fused_compile_small(program, n_inputs, out_fits=False, scalar_inputs=()):
         elif j == final and isinstance(fn, np.ufunc) and fn.nout == 1:
             env[f"d{j}"] = native_dtype(dtype)
             listed = ", ".join(args)
-            if out_fits:
+            if into_target is not None:
+                call = f"f{j}({listed}, {target})"
+            elif out_fits:
                 call = f"f{j}({listed}, out=out)"
             else:
                 call = (f"f{j}({listed}, out=out) if (out is not None and out.dtype == d{j} "
                         f"and _fits(out.shape, ({listed},)) and _reaches(out.shape, "
                         f"({listed},))) else {call}")
         lines.append(f"    r{reg} = {call}")
-    lines.append(f"    return r{n_inputs + final}")
+    lines.append("    return ()" if into_target is not None else
+                 f"    return r{n_inputs + final}")
     code = compile("\n".join(lines), f"<fused_elementwise {len(program)} ops, small>", "exec")
     exec(code, env)  # noqa: S102 - our own generated source, built from kernel names only
     fused = env["fused"]
@@ -2017,26 +2039,41 @@ _SCALAR_OPERATORS = {"add": "{} + {}", "subtract": "{} - {}", "multiply": "{} * 
 _SCALAR_COMPARISONS = {"less", "less_equal", "greater", "greater_equal", "equal", "not_equal"}
 
 
-def _fused_compile_scalar(program, n_inputs, into_out=False):
+def _fused_compile_scalar(program, n_inputs, into_out=False, into_target=None):
     """Generated code for a program whose inputs are all rank 0 (an optimizer's step
     scalars, a loss mean): inputs become NumPy scalars, arithmetic and comparisons Python
     operators, select a conditional expression; other instructions call their kernel as
     _fused_compile does. With `into_out`, the result is written into the rank-0 `out` (of
-    the result's dtype), which is returned. None when an instruction's dtype rules it out."""
+    the result's dtype), which is returned. With `into_target` (see _into_target_signature)
+    it is written into the target and nothing returned. None when an instruction's dtype
+    rules it out."""
     env = {"_ndarray": np.ndarray, "__name__": __name__}
     inputs = ", ".join(f"r{i}" for i in range(n_inputs))
     lines = [f"def fused({inputs}, out=None):"]
-    lines += [f"    r{i} = r{i}[()] if type(r{i}) is _ndarray else r{i}" for i in range(n_inputs)]
+    if into_target is not None:
+        lines, target = _into_target_signature(n_inputs, into_target)
+    taken = set()  # inputs taken out of their 0-d arrays (as q<i>), for Python operators
+
+    def operands(refs):
+        for r in refs:
+            if r < n_inputs and r not in taken:
+                taken.add(r)
+                lines.append(f"    q{r} = r{r}[()] if type(r{r}) is _ndarray else r{r}")
+        return [f"q{r}" if r < n_inputs else f"r{r}" for r in refs]
+
     for j, (kernel_name, refs, attrs, dtype) in enumerate(program):
         reg = n_inputs + j
+        # (Ufuncs take the inputs as they come: on 0-d arrays they cost half what they cost
+        # on NumPy scalars.)
         args = [f"r{r}" for r in refs]
         pattern = _SCALAR_OPERATORS.get(kernel_name)
         if not dtype.is_numeric and not dtype.is_bool:
             return None
         if pattern is not None and not attrs and (
                 (dtype.is_bool and kernel_name in _SCALAR_COMPARISONS) or dtype.is_floating):
-            lines.append(f"    r{reg} = {pattern.format(*args)}")
+            lines.append(f"    r{reg} = {pattern.format(*operands(refs))}")
         elif kernel_name == "select" and not attrs:
+            args = operands(refs)
             lines.append(f"    r{reg} = {args[1]} if {args[0]} else {args[2]}")
         elif (kernel_name == "cast" and set(dict(attrs)) == {"dtype"} and refs[0] >= n_inputs
               and (dtype.is_floating or dtype.is_bool)
@@ -2045,11 +2082,16 @@ def _fused_compile_scalar(program, n_inputs, into_out=False):
             # cast does then (no truncation toward zero to apply).
             env[f"d{j}"] = native_dtype(dtype)
             lines.append(f"    r{reg} = {args[0]}.astype(d{j})")
-        else:
+        elif attrs:
             env[f"f{j}"] = _FUSED_UFUNCS.get(kernel_name) or globals()[kernel_name]
             env[f"a{j}"] = dict(attrs)
             lines.append(f"    r{reg} = f{j}({', '.join(args)}, **a{j})")
-    if into_out:
+        else:
+            env[f"f{j}"] = _FUSED_UFUNCS.get(kernel_name) or globals()[kernel_name]
+            lines.append(f"    r{reg} = f{j}({', '.join(args)})")
+    if into_target is not None:
+        lines += [f"    {target}[()] = r{n_inputs + len(program) - 1}", "    return ()"]
+    elif into_out:
         lines += [f"    out[()] = r{n_inputs + len(program) - 1}", "    return out"]
     else:
         lines.append(f"    return r{n_inputs + len(program) - 1}")
@@ -2076,6 +2118,16 @@ def specialize(kernel_name, attrs, n_inputs, result_size=None, scalar_inputs=Fal
              and result_size < _FUSED_REUSE_MIN_SIZE)
     rank_0 = () if input_types is None else tuple(
         i for i, (shape, _) in enumerate(input_types) if shape == ())
+    if kernel_name == "fused_elementwise" and set(attrs) == {"program", "into_target"}:
+        # Not an attribute of the kernel either: an assign folded into the program (see
+        # _into_target_signature), for the plan to call as it is.
+        if scalar_inputs:
+            return _fused_compile_scalar(attrs["program"], n_inputs,
+                                         into_target=attrs["into_target"])
+        if small:
+            return _fused_compile_small(attrs["program"], n_inputs, True, rank_0,
+                                        into_target=attrs["into_target"])
+        return None
     if kernel_name == "fused_elementwise" and set(attrs) == {"program", "out_fits"}:
         # Not an attribute of the kernel: the caller vouches that every `out` it passes has
         # the result's shape and dtype (an assign folded into the program).
@@ -2126,6 +2178,9 @@ def specialize(kernel_name, attrs, n_inputs, result_size=None, scalar_inputs=Fal
         return lambda x: add_reduce(x, axis, x.dtype, None, keepdims)
     if kernel_name == "assign" and set(attrs) == {"kind"}:
         # (The plan ignores what an assign returns.)
+        if input_types is not None and len(input_types) == 2 and \
+                input_types[0][0] == input_types[1][0] == ():
+            return _RANK_0_ASSIGNS.get((attrs["kind"], input_types[0][1].is_floating))
         return {"assign": np.copyto, "assign_add": _add_into,
                 "assign_sub": _subtract_into}.get(attrs["kind"])
     if kernel_name == "concat" and set(attrs) == {"axis"}:
@@ -2135,6 +2190,9 @@ def specialize(kernel_name, attrs, n_inputs, result_size=None, scalar_inputs=Fal
         axis, keepdims = attrs["axis"], attrs["keepdims"]
         if axis is None or not all(isinstance(a, int) for a in axis):
             return None
+        over_ones = _mean_over_ones(input_types, axis, keepdims)
+        if over_ones is not None:
+            return over_ones
         add_reduce = np.add.reduce
 
         def mean(x):
@@ -2152,6 +2210,51 @@ def specialize(kernel_name, attrs, n_inputs, result_size=None, scalar_inputs=Fal
         shape = tuple(attrs["shape"])
         return lambda x: np.asarray(x).reshape(shape)
     return None
+
+
+def _assign_rank_0(target, value):
+    target[()] = value
+
+
+def _assign_add_rank_0(target, value):  # (a ufunc: integers wrap silently, as in TF)
+    target[()] = target + value
+
+
+def _assign_sub_rank_0(target, value):
+    target[()] = target - value
+
+
+def _assign_add_float_rank_0(target, value):  # (scalar arithmetic: the ufunc's IEEE result)
+    target[()] = target[()] + value[()]
+
+
+def _assign_sub_float_rank_0(target, value):
+    target[()] = target[()] - value[()]
+
+
+# An assign between rank-0 arrays (a step counter, a metric's total): ufuncs writing into a
+# 0-d `out` cost twice as much as computing the value and storing it.
+_RANK_0_ASSIGNS = {("assign", False): _assign_rank_0, ("assign", True): _assign_rank_0,
+                   ("assign_add", False): _assign_add_rank_0,
+                   ("assign_sub", False): _assign_sub_rank_0,
+                   ("assign_add", True): _assign_add_float_rank_0,
+                   ("assign_sub", True): _assign_sub_float_rank_0}
+
+
+def _mean_over_ones(input_types, axis, keepdims):
+    """A float mean over axes of static length 1 (Keras's mean of a [batch, 1] loss over its
+    last axis): the values themselves, plus zero as the sum does it (-0.0 becomes +0.0)."""
+    if input_types is None or len(input_types) != 1:
+        return None
+    shape, dtype = input_types[0]
+    if (shape is None or None in shape or not dtype.is_floating or dtype.is_complex
+            or not all(-len(shape) <= a < len(shape) and shape[a] == 1 for a in axis)):
+        return None
+    dropped = {a % len(shape) for a in axis}
+    target = shape if keepdims else tuple(d for i, d in enumerate(shape) if i not in dropped)
+    zero = np.zeros((), native_dtype(dtype))
+    add = np.add
+    return lambda x: add(x.reshape(target), zero)
 
 
 def _sum_by_dot(input_types, axis, keepdims):

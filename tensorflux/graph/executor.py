@@ -589,6 +589,12 @@ def _fused_assign(backend, program, n_inputs, reads_target, scalar=False, size=N
     static shapes and dtypes."""
     specialize = getattr(backend, "specialize", None)
     # The folding checked that the value has the variable's shape and dtype.
+    into = specialize and specialize(
+        "fused_elementwise", {"program": program,
+                              "into_target": "read" if reads_target else "write"},
+        n_inputs, result_size=size, scalar_inputs=scalar, input_types=input_types)
+    if into:
+        return into  # (the backend's program writes the target itself)
     fused = specialize and specialize("fused_elementwise",
                                       {"program": program, "out_fits": True}, n_inputs,
                                       result_size=size, scalar_inputs=scalar,

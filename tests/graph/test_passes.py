@@ -517,6 +517,78 @@ def test_small_fused_programs_give_the_general_results_bit_for_bit(dtype):
                 nb._fused_compile_small((("sigmoid", (0,), (), dtype),), 1)(z), nb.sigmoid(z))
 
 
+@pytest.mark.parametrize("into_target", ["read", "write"])
+def test_small_and_scalar_programs_write_an_assigns_target_with_the_general_results(
+        into_target):
+    from tensorflux.backends import numpy_backend as nb
+
+    # An Adam-like variable update: step scalars (inputs 0-2), then the [5] slots and target.
+    program = (("pow", (0, 1), (), tf.float32), ("subtract", (2, 6), (), tf.float32),
+               ("sqrt", (4,), (), tf.float32), ("add", (8, 2), (), tf.float32),
+               ("divide", (3, 9), (), tf.float32), ("multiply", (10, 7), (), tf.float32),
+               ("subtract", (5, 11), (), tf.float32))
+    rng = np.random.default_rng(0)
+    inputs = (np.array(0.9, np.float32), np.array(3.0, np.float32), np.array(1.0, np.float32),
+              rng.standard_normal(5).astype(np.float32),
+              np.abs(rng.standard_normal(5)).astype(np.float32),
+              rng.standard_normal(5).astype(np.float32))
+    expected = nb._fused_compile(program, 6)(*inputs)
+    target = inputs[5].copy() if into_target == "read" else np.empty(5, np.float32)
+    fused = nb.specialize("fused_elementwise", {"program": program, "into_target": into_target},
+                          6, result_size=5, input_types=tuple(
+                              (x.shape, tf.float32) for x in inputs))
+    args = inputs[:5] + (target,) if into_target == "read" else inputs + (target,)
+    assert fused(*args) == ()
+    assert target.tobytes() == expected.tobytes()
+    # Rank 0 throughout: the scalar compile, also writing the target itself.
+    scalar_program = program[:2] + (("multiply", (7, 3), (), tf.float32),
+                                    ("add", (8, 5), (), tf.float32))
+    scalars = inputs[:3] + (np.array(0.25, np.float32), np.array(2.0, np.float32),
+                            np.array(-1.5, np.float32))
+    expected = nb._fused_compile(scalar_program, 6)(*scalars)
+    target = scalars[5].copy() if into_target == "read" else np.empty((), np.float32)
+    fused = nb.specialize("fused_elementwise",
+                          {"program": scalar_program, "into_target": into_target}, 6,
+                          scalar_inputs=True)
+    args = scalars[:5] + (target,) if into_target == "read" else scalars + (target,)
+    assert fused(*args) == ()
+    assert target.tobytes() == np.asarray(expected).tobytes()
+
+
+@pytest.mark.parametrize("dtype", [tf.float32, tf.float64, tf.int32, tf.int64])
+def test_rank_0_assigns_in_a_plan_match_eager(dtype):
+    native = dtype.as_numpy_dtype if hasattr(dtype, "as_numpy_dtype") else None
+    big = np.iinfo(native).max if dtype.is_integer else 1e30
+    total = tf.Variable(tf.constant(big if dtype.is_integer else 0.5, dtype))
+    low = tf.Variable(tf.constant(-3 if dtype.is_integer else -0.0, dtype))
+    kept = tf.Variable(tf.constant(7, dtype))
+
+    @tf.function
+    def step(x):
+        total.assign_add(x)  # (wraps around for integers, as TensorFlow's kernel does)
+        low.assign_sub(x)
+        kept.assign(x)
+        return x
+    for value in (1, 2, 0):
+        x = tf.constant(value, dtype)
+        with np.errstate(over="ignore"):
+            expected = (total.numpy() + x.numpy(), low.numpy() - x.numpy(), x.numpy())
+        step(x)
+        for variable, want in zip((total, low, kept), expected):
+            assert variable.numpy().tobytes() == np.asarray(want, native).tobytes()
+
+
+def test_means_over_axes_of_length_one_in_a_plan_are_the_values_plus_zero():
+    x = np.array([[-0.0], [1.5], [np.nan], [-np.inf], [3e38]], np.float32)
+    eager = tf.reduce_mean(tf.constant(x), axis=1).numpy()
+    traced = tf.function(lambda t: tf.reduce_mean(t, axis=-1))(tf.constant(x)).numpy()
+    kept = tf.function(lambda t: tf.reduce_mean(t, axis=1, keepdims=True))(tf.constant(x))
+    assert traced.shape == (5,) and kept.shape == (5, 1)
+    assert traced.tobytes() == eager.tobytes() == np.array([0.0, 1.5, np.nan, -np.inf, 3e38],
+                                                           np.float32).tobytes()
+    assert kept.numpy().tobytes() == eager.tobytes()
+
+
 def test_plan_folds_assigns_of_fused_values_into_the_kernel():
     v = tf.Variable(np.linspace(-1, 1, 6, dtype=np.float32))
     w = tf.Variable(np.linspace(1, 2, 6, dtype=np.float32))
