@@ -1916,8 +1916,9 @@ def _fused_compile_small(program, n_inputs, out_fits=False, scalar_inputs=(), in
         elif j == final and isinstance(fn, np.ufunc) and fn.nout == 1:
             env[f"d{j}"] = native_dtype(dtype)
             listed = ", ".join(args)
-            if into_target is not None:
-                call = f"f{j}({listed}, {target})"
+            if into_target is not None:  # (NumPy deprecates maximum's positional out)
+                call = (f"f{j}({listed}, out={target})" if fn in (np.maximum, np.minimum)
+                        else f"f{j}({listed}, {target})")
             elif out_fits:
                 call = f"f{j}({listed}, out=out)"
             else:

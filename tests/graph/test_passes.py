@@ -578,6 +578,17 @@ def test_rank_0_assigns_in_a_plan_match_eager(dtype):
             assert variable.numpy().tobytes() == np.asarray(want, native).tobytes()
 
 
+def test_a_folded_assign_of_a_maximum_writes_the_target_through_out():
+    v = tf.Variable(np.zeros(5, np.float32))
+
+    @tf.function
+    def f(x):
+        v.assign(tf.maximum(x * 2.0, 3.0))  # (NumPy deprecates maximum's positional out)
+        return x
+    f(tf.constant(np.arange(5, dtype=np.float32)))
+    np.testing.assert_array_equal(v.numpy(), [3, 3, 4, 6, 8])
+
+
 def test_means_over_axes_of_length_one_in_a_plan_are_the_values_plus_zero():
     x = np.array([[-0.0], [1.5], [np.nan], [-np.inf], [3e38]], np.float32)
     eager = tf.reduce_mean(tf.constant(x), axis=1).numpy()
