@@ -502,8 +502,9 @@ def sigmoid(x):
     # exp of a non-positive number never overflows; the two branches meet at 0. The result
     # is 1/d where x >= 0, else e/d, with e = exp(-|x|) and d = 1 + e; that numerator is
     # exp(min(x, 0)): exp of the same number where x < 0, exp(0) == 1 elsewhere (NaN stays
-    # NaN), without a select. (_fused_sigmoid_lines is this, inlined in fused programs.)
-    d = np.exp(-np.abs(x))
+    # NaN), without a select. -|x| is copysign(x, -1), bit for bit, in one pass.
+    # (_fused_sigmoid_lines is this, inlined in fused programs.)
+    d = np.exp(np.copysign(x, -1))
     d += 1
     out = np.exp(np.minimum(x, 0))
     out /= d
@@ -1937,10 +1938,10 @@ def _fused_compile_small(program, n_inputs, out_fits=False, scalar_inputs=(), in
 
 def _fused_sigmoid_lines(target, source, tag, dtype, env):
     """sigmoid(source) into `target` as the sigmoid kernel computes it, for a float dtype."""
-    env.update({"_exp": np.exp, "_abs": np.absolute, "_negative": np.negative,
-                "_add": np.add, "_minimum": np.minimum, "_divide": np.divide,
-                f"z{tag}": np.zeros((), dtype), f"o{tag}": np.ones((), dtype)})
-    return [f"    _d = _abs({source})", "    _negative(_d, _d)", "    _exp(_d, _d)",
+    env.update({"_exp": np.exp, "_copysign": np.copysign, "_add": np.add,
+                "_minimum": np.minimum, "_divide": np.divide, f"z{tag}": np.zeros((), dtype),
+                f"o{tag}": np.ones((), dtype), f"m{tag}": -np.ones((), dtype)})
+    return [f"    _d = _copysign({source}, m{tag})", "    _exp(_d, _d)",
             f"    _add(_d, o{tag}, _d)", f"    {target} = _exp(_minimum({source}, z{tag}))",
             f"    _divide({target}, _d, {target})"]
 
@@ -2303,15 +2304,34 @@ def _small_matmul(transpose_a, transpose_b):
     the same BLAS call); for others np.matmul, as the kernel does."""
     matmul = np.matmul
 
-    def small_matmul(a, b):
-        if transpose_a:
+    # (A transposed operand is F-contiguous when its array is C-contiguous: checked first.)
+    if not transpose_a and not transpose_b:
+        def small_matmul(a, b):
+            if ((a.flags.c_contiguous or a.flags.f_contiguous)
+                    and (b.flags.c_contiguous or b.flags.f_contiguous)):
+                return a.dot(b)
+            return matmul(a, b)
+    elif transpose_a and not transpose_b:
+        def small_matmul(a, b):
             a = a.T
-        if transpose_b:
+            if ((a.flags.f_contiguous or a.flags.c_contiguous)
+                    and (b.flags.c_contiguous or b.flags.f_contiguous)):
+                return a.dot(b)
+            return matmul(a, b)
+    elif transpose_b and not transpose_a:
+        def small_matmul(a, b):
             b = b.T
-        if ((a.flags.c_contiguous or a.flags.f_contiguous)
-                and (b.flags.c_contiguous or b.flags.f_contiguous)):
-            return a.dot(b)
-        return matmul(a, b)
+            if ((a.flags.c_contiguous or a.flags.f_contiguous)
+                    and (b.flags.f_contiguous or b.flags.c_contiguous)):
+                return a.dot(b)
+            return matmul(a, b)
+    else:
+        def small_matmul(a, b):
+            a, b = a.T, b.T
+            if ((a.flags.f_contiguous or a.flags.c_contiguous)
+                    and (b.flags.f_contiguous or b.flags.c_contiguous)):
+                return a.dot(b)
+            return matmul(a, b)
     return small_matmul
 
 

@@ -578,6 +578,30 @@ def test_rank_0_assigns_in_a_plan_match_eager(dtype):
             assert variable.numpy().tobytes() == np.asarray(want, native).tobytes()
 
 
+@pytest.mark.parametrize("transpose_a", [False, True])
+@pytest.mark.parametrize("transpose_b", [False, True])
+@pytest.mark.parametrize("strided", [False, True])
+def test_small_matmuls_of_static_shapes_in_a_plan_match_eager(transpose_a, transpose_b, strided):
+    # A strided operand is no BLAS operand as it is: np.matmul's own loop, as eagerly.
+    rng = np.random.default_rng(0)
+    a = rng.standard_normal((6, 10)).astype(np.float32)
+    b = rng.standard_normal((6, 10) if transpose_b else (10, 6)).astype(np.float32)
+    if transpose_a:
+        a = np.ascontiguousarray(a.T)
+
+    def f(x, y):
+        if strided:
+            x = x[::2] if transpose_a else x[:, ::2]
+            y = y[:, ::2] if transpose_b else y[::2]
+        return tf.matmul(x, y, transpose_a=transpose_a, transpose_b=transpose_b)
+    eager = f(tf.constant(a), tf.constant(b)).numpy()
+    traced = tf.function(f)(tf.constant(a), tf.constant(b)).numpy()
+    assert traced.tobytes() == eager.tobytes()
+    np.testing.assert_allclose(traced, f(tf.constant(a.astype(np.float64)),
+                                         tf.constant(b.astype(np.float64))).numpy(), rtol=1e-5,
+                               atol=1e-5)
+
+
 def test_a_folded_assign_of_a_maximum_writes_the_target_through_out():
     v = tf.Variable(np.zeros(5, np.float32))
 
