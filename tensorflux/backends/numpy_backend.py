@@ -1861,7 +1861,8 @@ def _into_target_signature(n_inputs, into_target):
     return [f"def fused({', '.join(names)}):"], names[-1]
 
 
-def _fused_compile_small(program, n_inputs, out_fits=False, scalar_inputs=(), into_target=None):
+def _fused_compile_small(program, n_inputs, out_fits=False, scalar_inputs=(), into_target=None,
+                         input_shapes=None):
     """_fused_compile for a program whose result statically has fewer elements than
     _FUSED_REUSE_MIN_SIZE (and so has every register): no chunks, row blocks or reused
     temporaries to decide on, so plain calls. Kernels whose small-array path is a ufunc call
@@ -1871,7 +1872,11 @@ def _fused_compile_small(program, n_inputs, out_fits=False, scalar_inputs=(), in
     inside its update) run as _fused_compile_scalar runs them: Python operators on NumPy
     scalars for float arithmetic and comparisons, select as a conditional. With
     `into_target` (see _into_target_signature) the last instruction, a ufunc, writes into
-    the target and nothing is returned (None where the last instruction is no ufunc)."""
+    the target and nothing is returned (None where the last instruction is no ufunc). With
+    the inputs' static shapes (`input_shapes`), a one-element input that a ufunc broadcasts
+    over a larger operand (a [1] bias added to a [batch, 1] layer output) is given to it as
+    a 0-d array: the same values and dtype, without the broadcasting loop's set-up (2.5x the
+    call at these sizes)."""
     env = {"_ndarray": np.ndarray, "_where": np.where, "_maximum": np.maximum,
            "_fits": _fits, "_reaches": _reaches, "__name__": __name__}
     inputs = ", ".join(f"r{i}" for i in range(n_inputs))
@@ -1885,9 +1890,25 @@ def _fused_compile_small(program, n_inputs, out_fits=False, scalar_inputs=(), in
     scalar = set(scalar_inputs)
     taken = set()  # inputs taken out of their 0-d arrays (as q<i>)
     final = len(program) - 1
+    shapes = _register_shapes(program, n_inputs, input_shapes)
+    as_0d = set()  # one-element inputs also bound as 0-d views (as u<i>)
     for j, (kernel_name, refs, attrs, dtype) in enumerate(program):
         reg = n_inputs + j
         args = [f"r{r}" for r in refs]
+        fn = _FUSED_UFUNCS.get(kernel_name) or globals()[kernel_name]
+        if isinstance(fn, np.ufunc) and not attrs and shapes[reg] is not None:
+            operand_shapes = [shapes[r] for r in refs]
+            for position, r in enumerate(refs):
+                if not (r < n_inputs and shapes[r] and math.prod(shapes[r]) == 1):
+                    continue
+                operand_shapes[position] = ()
+                if np.broadcast_shapes(*operand_shapes) != shapes[reg]:
+                    operand_shapes[position] = shapes[r]  # (it shapes the result)
+                else:
+                    if r not in as_0d:
+                        as_0d.add(r)
+                        lines.append(f"    u{r} = r{r}.reshape(())")
+                    args[position] = f"u{r}"
         pattern = _SCALAR_OPERATORS.get(kernel_name)
         if j != final and refs and not attrs and all(r in scalar for r in refs) and (
                 (pattern is not None and (dtype.is_floating or (
@@ -1904,7 +1925,6 @@ def _fused_compile_small(program, n_inputs, out_fits=False, scalar_inputs=(), in
             continue
         if refs and all(r in scalar for r in refs):
             scalar.add(reg)  # (an elementwise result of rank-0 operands is rank 0)
-        fn = _FUSED_UFUNCS.get(kernel_name) or globals()[kernel_name]
         env[f"f{j}"] = fn
         call = f"f{j}({', '.join(args)})"
         if kernel_name == "select" and not attrs:
@@ -1943,6 +1963,22 @@ def _fused_compile_small(program, n_inputs, out_fits=False, scalar_inputs=(), in
     fused = env["fused"]
     fused.by_rows = False
     return fused
+
+
+def _register_shapes(program, n_inputs, input_shapes):
+    """Per register of an elementwise program, its static shape (broadcast from its
+    operands'), or None where unknown (every register, when an input's shape is)."""
+    shapes = dict.fromkeys(range(n_inputs + len(program)))
+    if input_shapes is None or len(input_shapes) != n_inputs or any(
+            shape is None or None in shape for shape in input_shapes):
+        return shapes
+    shapes.update(enumerate(input_shapes))
+    for j, (_, refs, _, _) in enumerate(program):
+        try:
+            shapes[n_inputs + j] = np.broadcast_shapes(*[shapes[r] for r in refs])
+        except (TypeError, ValueError):
+            pass
+    return shapes
 
 
 def _fused_sigmoid_lines(target, source, tag, dtype, env):
@@ -2129,6 +2165,7 @@ def specialize(kernel_name, attrs, n_inputs, result_size=None, scalar_inputs=Fal
              and result_size < _FUSED_REUSE_MIN_SIZE)
     rank_0 = () if input_types is None else tuple(
         i for i, (shape, _) in enumerate(input_types) if shape == ())
+    shapes = None if input_types is None else tuple(shape for shape, _ in input_types)
     if kernel_name == "fused_elementwise" and set(attrs) == {"program", "into_target"}:
         # Not an attribute of the kernel either: an assign folded into the program (see
         # _into_target_signature), for the plan to call as it is.
@@ -2137,20 +2174,22 @@ def specialize(kernel_name, attrs, n_inputs, result_size=None, scalar_inputs=Fal
                                          into_target=attrs["into_target"])
         if small:
             return _fused_compile_small(attrs["program"], n_inputs, True, rank_0,
-                                        into_target=attrs["into_target"])
+                                        into_target=attrs["into_target"], input_shapes=shapes)
         return None
     if kernel_name == "fused_elementwise" and set(attrs) == {"program", "out_fits"}:
         # Not an attribute of the kernel: the caller vouches that every `out` it passes has
         # the result's shape and dtype (an assign folded into the program).
         if small:
-            return _fused_compile_small(attrs["program"], n_inputs, True, rank_0)
+            return _fused_compile_small(attrs["program"], n_inputs, True, rank_0,
+                                        input_shapes=shapes)
         return _fused_compile(attrs["program"], n_inputs, out_fits=True)
     if kernel_name == "fused_elementwise" and scalar_inputs and set(attrs) == {"program"}:
         fused = _fused_compile_scalar(attrs["program"], n_inputs)
         if fused is not None:
             return fused
     if kernel_name == "fused_elementwise" and small and set(attrs) == {"program"}:
-        return _fused_compile_small(attrs["program"], n_inputs, False, rank_0)
+        return _fused_compile_small(attrs["program"], n_inputs, False, rank_0,
+                                    input_shapes=shapes)
     if kernel_name == "fused_elementwise":
         program = attrs["program"]
         entry = _FUSED_COMPILED.get(id(program))

@@ -517,6 +517,22 @@ def test_small_fused_programs_give_the_general_results_bit_for_bit(dtype):
                 nb._fused_compile_small((("sigmoid", (0,), (), dtype),), 1)(z), nb.sigmoid(z))
 
 
+def test_small_programs_take_one_element_inputs_as_0d_only_where_the_shape_stays():
+    from tensorflux.backends import numpy_backend as nb
+
+    program = (("add", (0, 1), (), tf.float32), ("sigmoid", (3,), (), tf.float32),
+               ("multiply", (4, 2), (), tf.float32))
+    rng = np.random.default_rng(0)
+    for x_shape, b_shape, c_shape in [((10, 1), (1,), (1,)), ((1,), (1,), (1,)),
+                                      ((1, 1), (1,), (1, 1, 1)), ((3,), (1,), ())]:
+        inputs = [rng.standard_normal(shape).astype(np.float32)
+                  for shape in (x_shape, b_shape, c_shape)]
+        expected = nb._fused_compile(program, 3)(*inputs)
+        fused = nb._fused_compile_small(program, 3, input_shapes=(x_shape, b_shape, c_shape))
+        got = fused(*inputs)
+        assert got.shape == expected.shape and got.tobytes() == expected.tobytes()
+
+
 @pytest.mark.parametrize("into_target", ["read", "write"])
 def test_small_and_scalar_programs_write_an_assigns_target_with_the_general_results(
         into_target):
