@@ -2258,7 +2258,13 @@ def specialize(kernel_name, attrs, n_inputs, result_size=None, scalar_inputs=Fal
         return mean
     if kernel_name == "reshape" and set(attrs) == {"shape"}:
         shape = tuple(attrs["shape"])
-        return lambda x: np.asarray(x).reshape(shape)
+
+        def reshape_to(x):
+            try:
+                return x.reshape(shape)  # (arrays and NumPy scalars: no asarray call)
+            except AttributeError:
+                return np.asarray(x).reshape(shape)
+        return reshape_to
     return None
 
 
