@@ -1892,9 +1892,17 @@ def _fused_compile_small(program, n_inputs, out_fits=False, scalar_inputs=(), in
     final = len(program) - 1
     shapes = _register_shapes(program, n_inputs, input_shapes)
     as_0d = set()  # one-element inputs also bound as 0-d views (as u<i>)
+    rank_0 = set(scalar_inputs)
+    for j, (_, refs, _, _) in enumerate(program):
+        if refs and all(r in rank_0 for r in refs):
+            rank_0.add(n_inputs + j)
+    merged = _merged_selects(program, n_inputs, final, rank_0)
+    env["_logical_and"] = np.logical_and
     for j, (kernel_name, refs, attrs, dtype) in enumerate(program):
         reg = n_inputs + j
         args = [f"r{r}" for r in refs]
+        if j in merged:
+            continue  # (computed by the select that reads it, see _merged_selects)
         fn = _FUSED_UFUNCS.get(kernel_name) or globals()[kernel_name]
         if isinstance(fn, np.ufunc) and not attrs and shapes[reg] is not None:
             operand_shapes = [shapes[r] for r in refs]
@@ -1927,7 +1935,10 @@ def _fused_compile_small(program, n_inputs, out_fits=False, scalar_inputs=(), in
             scalar.add(reg)  # (an elementwise result of rank-0 operands is rank 0)
         env[f"f{j}"] = fn
         call = f"f{j}({', '.join(args)})"
-        if kernel_name == "select" and not attrs:
+        if kernel_name == "select" and not attrs and refs[1] - n_inputs in merged:
+            inner = program[refs[1] - n_inputs][1]
+            call = f"_where(_logical_and({args[0]}, r{inner[0]}), r{inner[1]}, {args[2]})"
+        elif kernel_name == "select" and not attrs:
             call = f"_where({', '.join(args)})"  # (select's own path below 4096 elements)
         elif kernel_name == "relu" and not attrs and dtype.is_numeric and not dtype.is_complex:
             env[f"z{j}"] = np.zeros((), native_dtype(dtype))
@@ -1963,6 +1974,29 @@ def _fused_compile_small(program, n_inputs, out_fits=False, scalar_inputs=(), in
     fused = env["fused"]
     fused.by_rows = False
     return fused
+
+
+def _merged_selects(program, n_inputs, final, rank_0):
+    """The instructions `select(c1, x, y)` read only by a `select(c2, <it>, y)` of the same y
+    (chained gradients of clips, as in a clipped cross-entropy): that pair is one
+    `select(c1 and c2, x, y)`, the same elements picked, with a logical_and (a ufunc call)
+    in place of a select (np.where, 2-3x one). The outer one may not be statically rank 0
+    (`rank_0`: such selects are conditionals on NumPy scalars)."""
+    readers = {}
+    for j, (_, refs, _, _) in enumerate(program):
+        for r in refs:
+            readers.setdefault(r, []).append(j)
+    merged = set()
+    for j, (kernel_name, refs, attrs, _) in enumerate(program):
+        if (kernel_name != "select" or attrs or refs[1] < n_inputs
+                or all(r in rank_0 for r in refs)):
+            continue
+        i = refs[1] - n_inputs
+        inner_name, inner_refs, inner_attrs, _ = program[i]
+        if (inner_name == "select" and not inner_attrs and inner_refs[2] == refs[2]
+                and readers[refs[1]] == [j] and i not in merged and i != final):
+            merged.add(i)
+    return merged
 
 
 def _register_shapes(program, n_inputs, input_shapes):

@@ -517,6 +517,33 @@ def test_small_fused_programs_give_the_general_results_bit_for_bit(dtype):
                 nb._fused_compile_small((("sigmoid", (0,), (), dtype),), 1)(z), nb.sigmoid(z))
 
 
+def test_small_programs_merge_chained_selects_of_one_fallback_with_the_same_picks():
+    from tensorflux.backends import numpy_backend as nb
+
+    # select(c2, select(c1, x, y), y) as select(c1 and c2, x, y); not when the inner one
+    # has another reader, another fallback, or everything is rank 0 (conditionals).
+    def program(y2, extra):
+        body = (("greater", (0, 2), (), tf.bool), ("less", (0, 3), (), tf.bool),
+                ("select", (4, 1, 2), (), tf.float32), ("select", (5, 6, y2), (), tf.float32))
+        if extra:
+            body += (("add", (7, 6), (), tf.float32),)
+        return body
+    rng = np.random.default_rng(0)
+    for shapes in [((4, 3), (4, 3), (), ()), ((), (), (), ()), ((3,), (), (3,), ())]:
+        inputs = [(rng.standard_normal(shape) * 2).astype(np.float32) for shape in shapes]
+        inputs[1].flat[:1] = np.nan
+        for y2, extra in [(2, False), (3, False), (2, True)]:
+            body = program(y2, extra)
+            scalar = tuple(i for i, shape in enumerate(shapes) if shape == ())
+            expected = nb._fused_compile(body, 4)(*inputs)
+            got = nb._fused_compile_small(body, 4, False, scalar, input_shapes=shapes)(*inputs)
+            assert np.asarray(got).tobytes() == np.asarray(expected).tobytes()
+            assert np.shape(got) == np.shape(expected)
+    assert nb._merged_selects(program(2, False), 4, 3, set()) == {2}
+    assert not nb._merged_selects(program(3, False), 4, 3, set())
+    assert not nb._merged_selects(program(2, True), 4, 4, set())
+
+
 def test_small_programs_take_one_element_inputs_as_0d_only_where_the_shape_stays():
     from tensorflux.backends import numpy_backend as nb
 
