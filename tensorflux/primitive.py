@@ -115,7 +115,7 @@ class Primitive:
         except (ValueError, TypeError, IndexError, ArithmeticError) as error:
             raise _kernel_error(self, inputs, attrs, error) from error
         if self.multiple_results:
-            outputs = tuple(_wrap(o) for o in out)
+            outputs = tuple(map(_wrap, out))
         else:
             outputs = _new_tensor(Tensor)
             outputs._value = out

@@ -499,11 +499,15 @@ def reciprocal(x):
 def sigmoid(x):
     if x.dtype.kind == "c":  # no ordering to split on; TF's complex sigmoid is the formula
         return 1 / (1 + np.exp(-x))
-    # exp of a non-positive number never overflows; the two branches meet at 0.
-    e = np.exp(-np.abs(x))
-    d = 1 + e
-    # 1/d where x >= 0, else e/d: the numerator is picked first, then one division.
-    out = np.divide(np.where(x >= 0, 1, e), d)
+    # exp of a non-positive number never overflows; the two branches meet at 0. The result
+    # is 1/d where x >= 0, else e/d, with e = exp(-|x|) and d = 1 + e; that numerator is
+    # exp(min(x, 0)): exp of the same number where x < 0, exp(0) == 1 elsewhere (NaN stays
+    # NaN), without a select. -|x| is copysign(x, -1), bit for bit, in one pass.
+    # (_fused_sigmoid_lines is this, inlined in fused programs.)
+    d = np.exp(np.copysign(x, -1))
+    d += 1
+    out = np.exp(np.minimum(x, 0))
+    out /= d
     return out if out.dtype == x.dtype else out.astype(x.dtype)
 
 
@@ -547,9 +551,9 @@ def cast(x, dtype):
 
 # ---------------------------------------------------------------- reductions
 
-# A float32/float64 sum of 16 to _SUM_BY_DOT_MAX elements of a C-contiguous array, over all
-# axes or over the last axis of a matrix, is a product with a ones vector (BLAS dot/gemv):
-# 2x cheaper than ufunc.reduce there, whose cost at these sizes is its per-call set-up. The
+# A float32/float64 sum of 1 to _SUM_BY_DOT_MAX elements of a C-contiguous array, over all
+# axes or over either axis of a matrix, is a product with a ones vector (BLAS dot/gemv): 2-3x
+# cheaper than ufunc.reduce there, whose cost at these sizes is its per-call set-up. The
 # results differ from NumPy's pairwise sum by rounding only (both add in SIMD lanes), and an
 # all -0.0 sum is +0.0, as in TensorFlow.
 _SUM_BY_DOT_MAX = 1024
@@ -568,11 +572,14 @@ def _sum_ones(n, dtype):
 def reduce_sum(x, axis, keepdims):
     dtype = x.dtype
     if (dtype is _SUM_FLOATS[0] or dtype is _SUM_FLOATS[1]) and not keepdims and \
-            16 <= x.size <= _SUM_BY_DOT_MAX and x.flags.c_contiguous:
+            0 < x.size <= _SUM_BY_DOT_MAX and x.flags.c_contiguous:
         if axis is None or len(axis) == x.ndim:
             return x.reshape(-1).dot(_sum_ones(x.size, dtype))
-        if axis == (1,) and x.ndim == 2:
-            return x.dot(_sum_ones(x.shape[1], dtype))
+        if x.ndim == 2:
+            if axis == (1,):
+                return x.dot(_sum_ones(x.shape[1], dtype))
+            if axis == (0,):  # (a bias gradient)
+                return _sum_ones(x.shape[0], dtype).dot(x)
     # Positional arguments (axis, dtype, out, keepdims): the cheapest call of a hot kernel.
     if keepdims:
         return np.add.reduce(x, axis, x.dtype, None, True)
@@ -1412,6 +1419,15 @@ def split(x, sizes, axis):
     index = [slice(None)] * x.ndim
     pieces = []
     start = 0
+    # Leading pieces of one size along axis 0 (an epoch's batches) come from iterating one
+    # reshaped view: half the cost of slicing each.
+    size, count = (sizes[0], 0) if len(sizes) else (0, 0)
+    while count < len(sizes) and sizes[count] == size:
+        count += 1
+    if axis == 0 and size > 0 and count > 2:
+        start = size * count
+        pieces = list(x[:start].reshape((count, size) + x.shape[1:]))
+        sizes = sizes[count:]
     for size in sizes:
         index[axis] = slice(start, start + size)
         pieces.append(x[tuple(index)])
@@ -1834,6 +1850,181 @@ def _fused_compile(program, n_inputs, out_fits=False):
     return fused
 
 
+def _into_target_signature(n_inputs, into_target):
+    """The first line of a generated program that writes its result into an assign's target
+    (an assign folded into it) and returns nothing, as the plan's folded-assign kernels do:
+    with into_target "read" the target is the last input (assign_add, assign_sub), with
+    "write" it follows the inputs. Returns ([line], the target's name)."""
+    names = [f"r{i}" for i in range(n_inputs)]
+    if into_target == "write":
+        return [f"def fused({', '.join(names + ['out'])}):"], "out"
+    return [f"def fused({', '.join(names)}):"], names[-1]
+
+
+def _fused_compile_small(program, n_inputs, out_fits=False, scalar_inputs=(), into_target=None,
+                         input_shapes=None):
+    """_fused_compile for a program whose result statically has fewer elements than
+    _FUSED_REUSE_MIN_SIZE (and so has every register): no chunks, row blocks or reused
+    temporaries to decide on, so plain calls. Kernels whose small-array path is a ufunc call
+    or a few are inlined with their constants made once (select as np.where, relu as maximum
+    with zero, sigmoid as its ufunc passes). Instructions whose operands are all rank 0
+    (`scalar_inputs`: the input registers that statically are; an optimizer's step scalars
+    inside its update) run as _fused_compile_scalar runs them: Python operators on NumPy
+    scalars for float arithmetic and comparisons, select as a conditional. With
+    `into_target` (see _into_target_signature) the last instruction, a ufunc, writes into
+    the target and nothing is returned (None where the last instruction is no ufunc). With
+    the inputs' static shapes (`input_shapes`), a one-element input that a ufunc broadcasts
+    over a larger operand (a [1] bias added to a [batch, 1] layer output) is given to it as
+    a 0-d array: the same values and dtype, without the broadcasting loop's set-up (2.5x the
+    call at these sizes)."""
+    env = {"_ndarray": np.ndarray, "_where": np.where, "_maximum": np.maximum,
+           "_fits": _fits, "_reaches": _reaches, "__name__": __name__}
+    inputs = ", ".join(f"r{i}" for i in range(n_inputs))
+    lines = [f"def fused({inputs}, out=None):"]
+    if into_target is not None:
+        last = _FUSED_UFUNCS.get(program[-1][0]) or globals()[program[-1][0]]
+        if program[-1][2] or not isinstance(last, np.ufunc) or last.nout != 1:
+            return None
+        lines, target = _into_target_signature(n_inputs, into_target)
+        out_fits = True
+    scalar = set(scalar_inputs)
+    taken = set()  # inputs taken out of their 0-d arrays (as q<i>)
+    final = len(program) - 1
+    shapes = _register_shapes(program, n_inputs, input_shapes)
+    as_0d = set()  # one-element inputs also bound as 0-d views (as u<i>)
+    rank_0 = set(scalar_inputs)
+    for j, (_, refs, _, _) in enumerate(program):
+        if refs and all(r in rank_0 for r in refs):
+            rank_0.add(n_inputs + j)
+    merged = _merged_selects(program, n_inputs, final, rank_0)
+    env["_logical_and"] = np.logical_and
+    for j, (kernel_name, refs, attrs, dtype) in enumerate(program):
+        reg = n_inputs + j
+        args = [f"r{r}" for r in refs]
+        if j in merged:
+            continue  # (computed by the select that reads it, see _merged_selects)
+        fn = _FUSED_UFUNCS.get(kernel_name) or globals()[kernel_name]
+        if isinstance(fn, np.ufunc) and not attrs and shapes[reg] is not None:
+            operand_shapes = [shapes[r] for r in refs]
+            for position, r in enumerate(refs):
+                if not (r < n_inputs and shapes[r] and math.prod(shapes[r]) == 1):
+                    continue
+                operand_shapes[position] = ()
+                if np.broadcast_shapes(*operand_shapes) != shapes[reg]:
+                    operand_shapes[position] = shapes[r]  # (it shapes the result)
+                else:
+                    if r not in as_0d:
+                        as_0d.add(r)
+                        lines.append(f"    u{r} = r{r}.reshape(())")
+                    args[position] = f"u{r}"
+        pattern = _SCALAR_OPERATORS.get(kernel_name)
+        if j != final and refs and not attrs and all(r in scalar for r in refs) and (
+                (pattern is not None and (dtype.is_floating or (
+                    dtype.is_bool and kernel_name in _SCALAR_COMPARISONS)))
+                or (kernel_name == "select" and (dtype.is_numeric or dtype.is_bool))):
+            for r in refs:
+                if r < n_inputs and r not in taken:
+                    taken.add(r)
+                    lines.append(f"    q{r} = r{r}[()] if type(r{r}) is _ndarray else r{r}")
+            names = [f"q{r}" if r < n_inputs else f"r{r}" for r in refs]
+            lines.append(f"    r{reg} = " + (pattern.format(*names) if pattern is not None else
+                                             f"{names[1]} if {names[0]} else {names[2]}"))
+            scalar.add(reg)
+            continue
+        if refs and all(r in scalar for r in refs):
+            scalar.add(reg)  # (an elementwise result of rank-0 operands is rank 0)
+        env[f"f{j}"] = fn
+        call = f"f{j}({', '.join(args)})"
+        if kernel_name == "select" and not attrs and refs[1] - n_inputs in merged:
+            inner = program[refs[1] - n_inputs][1]
+            call = f"_where(_logical_and({args[0]}, r{inner[0]}), r{inner[1]}, {args[2]})"
+        elif kernel_name == "select" and not attrs:
+            call = f"_where({', '.join(args)})"  # (select's own path below 4096 elements)
+        elif kernel_name == "relu" and not attrs and dtype.is_numeric and not dtype.is_complex:
+            env[f"z{j}"] = np.zeros((), native_dtype(dtype))
+            call = f"_maximum({args[0]}, z{j})"  # (relu's own path below 4096 elements)
+        elif kernel_name == "sigmoid" and not attrs and dtype.is_floating:
+            lines += _fused_sigmoid_lines(f"r{reg}", args[0], j, native_dtype(dtype), env)
+            continue
+        elif (kernel_name == "cast" and len(refs) == 1 and refs[0] >= n_inputs
+                and program[refs[0] - n_inputs][3] == dtypes.bool
+                and set(dict(attrs)) == {"dtype"}):
+            env[f"d{j}"] = native_dtype(dict(attrs)["dtype"])
+            call = f"{args[0]}.astype(d{j})"
+        elif attrs:
+            env[f"a{j}"] = dict(attrs)
+            call = f"f{j}({', '.join(args)}, **a{j})"
+        elif j == final and isinstance(fn, np.ufunc) and fn.nout == 1:
+            env[f"d{j}"] = native_dtype(dtype)
+            listed = ", ".join(args)
+            if into_target is not None:  # (NumPy deprecates maximum's positional out)
+                call = (f"f{j}({listed}, out={target})" if fn in (np.maximum, np.minimum)
+                        else f"f{j}({listed}, {target})")
+            elif out_fits:
+                call = f"f{j}({listed}, out=out)"
+            else:
+                call = (f"f{j}({listed}, out=out) if (out is not None and out.dtype == d{j} "
+                        f"and _fits(out.shape, ({listed},)) and _reaches(out.shape, "
+                        f"({listed},))) else {call}")
+        lines.append(f"    r{reg} = {call}")
+    lines.append("    return ()" if into_target is not None else
+                 f"    return r{n_inputs + final}")
+    code = compile("\n".join(lines), f"<fused_elementwise {len(program)} ops, small>", "exec")
+    exec(code, env)  # noqa: S102 - our own generated source, built from kernel names only
+    fused = env["fused"]
+    fused.by_rows = False
+    return fused
+
+
+def _merged_selects(program, n_inputs, final, rank_0):
+    """The instructions `select(c1, x, y)` read only by a `select(c2, <it>, y)` of the same y
+    (chained gradients of clips, as in a clipped cross-entropy): that pair is one
+    `select(c1 and c2, x, y)`, the same elements picked, with a logical_and (a ufunc call)
+    in place of a select (np.where, 2-3x one). The outer one may not be statically rank 0
+    (`rank_0`: such selects are conditionals on NumPy scalars)."""
+    readers = {}
+    for j, (_, refs, _, _) in enumerate(program):
+        for r in refs:
+            readers.setdefault(r, []).append(j)
+    merged = set()
+    for j, (kernel_name, refs, attrs, _) in enumerate(program):
+        if (kernel_name != "select" or attrs or refs[1] < n_inputs
+                or all(r in rank_0 for r in refs)):
+            continue
+        i = refs[1] - n_inputs
+        inner_name, inner_refs, inner_attrs, _ = program[i]
+        if (inner_name == "select" and not inner_attrs and inner_refs[2] == refs[2]
+                and readers[refs[1]] == [j] and i not in merged and i != final):
+            merged.add(i)
+    return merged
+
+
+def _register_shapes(program, n_inputs, input_shapes):
+    """Per register of an elementwise program, its static shape (broadcast from its
+    operands'), or None where unknown (every register, when an input's shape is)."""
+    shapes = dict.fromkeys(range(n_inputs + len(program)))
+    if input_shapes is None or len(input_shapes) != n_inputs or any(
+            shape is None or None in shape for shape in input_shapes):
+        return shapes
+    shapes.update(enumerate(input_shapes))
+    for j, (_, refs, _, _) in enumerate(program):
+        try:
+            shapes[n_inputs + j] = np.broadcast_shapes(*[shapes[r] for r in refs])
+        except (TypeError, ValueError):
+            pass
+    return shapes
+
+
+def _fused_sigmoid_lines(target, source, tag, dtype, env):
+    """sigmoid(source) into `target` as the sigmoid kernel computes it, for a float dtype."""
+    env.update({"_exp": np.exp, "_copysign": np.copysign, "_add": np.add,
+                "_minimum": np.minimum, "_divide": np.divide, f"z{tag}": np.zeros((), dtype),
+                f"o{tag}": np.ones((), dtype), f"m{tag}": -np.ones((), dtype)})
+    return [f"    _d = _copysign({source}, m{tag})", "    _exp(_d, _d)",
+            f"    _add(_d, o{tag}, _d)", f"    {target} = _exp(_minimum({source}, z{tag}))",
+            f"    _divide({target}, _d, {target})"]
+
+
 def _fits(shape, args):
     """Whether every arg broadcasts into shape."""
     ndim = len(shape)
@@ -1929,26 +2120,41 @@ _SCALAR_OPERATORS = {"add": "{} + {}", "subtract": "{} - {}", "multiply": "{} * 
 _SCALAR_COMPARISONS = {"less", "less_equal", "greater", "greater_equal", "equal", "not_equal"}
 
 
-def _fused_compile_scalar(program, n_inputs, into_out=False):
+def _fused_compile_scalar(program, n_inputs, into_out=False, into_target=None):
     """Generated code for a program whose inputs are all rank 0 (an optimizer's step
     scalars, a loss mean): inputs become NumPy scalars, arithmetic and comparisons Python
     operators, select a conditional expression; other instructions call their kernel as
     _fused_compile does. With `into_out`, the result is written into the rank-0 `out` (of
-    the result's dtype), which is returned. None when an instruction's dtype rules it out."""
+    the result's dtype), which is returned. With `into_target` (see _into_target_signature)
+    it is written into the target and nothing returned. None when an instruction's dtype
+    rules it out."""
     env = {"_ndarray": np.ndarray, "__name__": __name__}
     inputs = ", ".join(f"r{i}" for i in range(n_inputs))
     lines = [f"def fused({inputs}, out=None):"]
-    lines += [f"    r{i} = r{i}[()] if type(r{i}) is _ndarray else r{i}" for i in range(n_inputs)]
+    if into_target is not None:
+        lines, target = _into_target_signature(n_inputs, into_target)
+    taken = set()  # inputs taken out of their 0-d arrays (as q<i>), for Python operators
+
+    def operands(refs):
+        for r in refs:
+            if r < n_inputs and r not in taken:
+                taken.add(r)
+                lines.append(f"    q{r} = r{r}[()] if type(r{r}) is _ndarray else r{r}")
+        return [f"q{r}" if r < n_inputs else f"r{r}" for r in refs]
+
     for j, (kernel_name, refs, attrs, dtype) in enumerate(program):
         reg = n_inputs + j
+        # (Ufuncs take the inputs as they come: on 0-d arrays they cost half what they cost
+        # on NumPy scalars.)
         args = [f"r{r}" for r in refs]
         pattern = _SCALAR_OPERATORS.get(kernel_name)
         if not dtype.is_numeric and not dtype.is_bool:
             return None
         if pattern is not None and not attrs and (
                 (dtype.is_bool and kernel_name in _SCALAR_COMPARISONS) or dtype.is_floating):
-            lines.append(f"    r{reg} = {pattern.format(*args)}")
+            lines.append(f"    r{reg} = {pattern.format(*operands(refs))}")
         elif kernel_name == "select" and not attrs:
+            args = operands(refs)
             lines.append(f"    r{reg} = {args[1]} if {args[0]} else {args[2]}")
         elif (kernel_name == "cast" and set(dict(attrs)) == {"dtype"} and refs[0] >= n_inputs
               and (dtype.is_floating or dtype.is_bool)
@@ -1957,11 +2163,16 @@ def _fused_compile_scalar(program, n_inputs, into_out=False):
             # cast does then (no truncation toward zero to apply).
             env[f"d{j}"] = native_dtype(dtype)
             lines.append(f"    r{reg} = {args[0]}.astype(d{j})")
-        else:
+        elif attrs:
             env[f"f{j}"] = _FUSED_UFUNCS.get(kernel_name) or globals()[kernel_name]
             env[f"a{j}"] = dict(attrs)
             lines.append(f"    r{reg} = f{j}({', '.join(args)}, **a{j})")
-    if into_out:
+        else:
+            env[f"f{j}"] = _FUSED_UFUNCS.get(kernel_name) or globals()[kernel_name]
+            lines.append(f"    r{reg} = f{j}({', '.join(args)})")
+    if into_target is not None:
+        lines += [f"    {target}[()] = r{n_inputs + len(program) - 1}", "    return ()"]
+    elif into_out:
         lines += [f"    out[()] = r{n_inputs + len(program) - 1}", "    return out"]
     else:
         lines.append(f"    return r{n_inputs + len(program) - 1}")
@@ -1970,25 +2181,49 @@ def _fused_compile_scalar(program, n_inputs, into_out=False):
     return env["fused"]
 
 
-def specialize(kernel_name, attrs, n_inputs, result_size=None, scalar_inputs=False):
+def specialize(kernel_name, attrs, n_inputs, result_size=None, scalar_inputs=False,
+               input_types=None):
     """A callable taking only the inputs (and `out=` where the kernel takes it) that does
     what `kernel(*inputs, **attrs)` does, with the attributes bound once, or None. The
     compiled plan calls these: a tiny step is then one NumPy call, not a wrapper deciding
     on its attributes every time. `result_size`, where the plan knows it statically, is the
-    result's element count; `scalar_inputs`, that every input is statically rank 0."""
+    result's element count; `scalar_inputs`, that every input is statically rank 0;
+    `input_types`, per input, its static shape (a tuple, None for unknown dimensions; None
+    for an unknown rank) and DType."""
     if kernel_name == "fused_elementwise" and set(attrs) == {"program", "out_fits"} and \
             scalar_inputs:
         fused = _fused_compile_scalar(attrs["program"], n_inputs, into_out=True)
         if fused is not None:
             return fused
+    small = (kernel_name == "fused_elementwise" and result_size is not None
+             and result_size < _FUSED_REUSE_MIN_SIZE)
+    rank_0 = () if input_types is None else tuple(
+        i for i, (shape, _) in enumerate(input_types) if shape == ())
+    shapes = None if input_types is None else tuple(shape for shape, _ in input_types)
+    if kernel_name == "fused_elementwise" and set(attrs) == {"program", "into_target"}:
+        # Not an attribute of the kernel either: an assign folded into the program (see
+        # _into_target_signature), for the plan to call as it is.
+        if scalar_inputs:
+            return _fused_compile_scalar(attrs["program"], n_inputs,
+                                         into_target=attrs["into_target"])
+        if small:
+            return _fused_compile_small(attrs["program"], n_inputs, True, rank_0,
+                                        into_target=attrs["into_target"], input_shapes=shapes)
+        return None
     if kernel_name == "fused_elementwise" and set(attrs) == {"program", "out_fits"}:
         # Not an attribute of the kernel: the caller vouches that every `out` it passes has
         # the result's shape and dtype (an assign folded into the program).
+        if small:
+            return _fused_compile_small(attrs["program"], n_inputs, True, rank_0,
+                                        input_shapes=shapes)
         return _fused_compile(attrs["program"], n_inputs, out_fits=True)
     if kernel_name == "fused_elementwise" and scalar_inputs and set(attrs) == {"program"}:
         fused = _fused_compile_scalar(attrs["program"], n_inputs)
         if fused is not None:
             return fused
+    if kernel_name == "fused_elementwise" and small and set(attrs) == {"program"}:
+        return _fused_compile_small(attrs["program"], n_inputs, False, rank_0,
+                                    input_shapes=shapes)
     if kernel_name == "fused_elementwise":
         program = attrs["program"]
         entry = _FUSED_COMPILED.get(id(program))
@@ -2006,6 +2241,8 @@ def specialize(kernel_name, attrs, n_inputs, result_size=None, scalar_inputs=Fal
         return by_rows_or_whole
     if kernel_name == "matmul" and set(attrs) == {"transpose_a", "transpose_b"}:
         transpose_a, transpose_b = attrs["transpose_a"], attrs["transpose_b"]
+        if _small_float_matrices(input_types, transpose_a, transpose_b):
+            return _small_matmul(transpose_a, transpose_b)
         if not transpose_a and not transpose_b:
             return _matmul_2d
         if transpose_a and transpose_b:
@@ -2015,6 +2252,9 @@ def specialize(kernel_name, attrs, n_inputs, result_size=None, scalar_inputs=Fal
         return lambda a, b: _matmul_2d(a, b.swapaxes(-1, -2))
     if kernel_name == "reduce_sum" and set(attrs) == {"axis", "keepdims"}:
         axis, keepdims = attrs["axis"], attrs["keepdims"]
+        by_dot = _sum_by_dot(input_types, axis, keepdims)
+        if by_dot is not None:
+            return by_dot
         if not keepdims and (axis is None or axis == tuple(range(len(axis))) or axis == (1,)):
             # Sums that reduce_sum may run as a product with ones: the same kernel as eagerly.
             return lambda x: reduce_sum(x, axis, keepdims)
@@ -2022,6 +2262,9 @@ def specialize(kernel_name, attrs, n_inputs, result_size=None, scalar_inputs=Fal
         return lambda x: add_reduce(x, axis, x.dtype, None, keepdims)
     if kernel_name == "assign" and set(attrs) == {"kind"}:
         # (The plan ignores what an assign returns.)
+        if input_types is not None and len(input_types) == 2 and \
+                input_types[0][0] == input_types[1][0] == ():
+            return _RANK_0_ASSIGNS.get((attrs["kind"], input_types[0][1].is_floating))
         return {"assign": np.copyto, "assign_add": _add_into,
                 "assign_sub": _subtract_into}.get(attrs["kind"])
     if kernel_name == "concat" and set(attrs) == {"axis"}:
@@ -2031,6 +2274,9 @@ def specialize(kernel_name, attrs, n_inputs, result_size=None, scalar_inputs=Fal
         axis, keepdims = attrs["axis"], attrs["keepdims"]
         if axis is None or not all(isinstance(a, int) for a in axis):
             return None
+        over_ones = _mean_over_ones(input_types, axis, keepdims)
+        if over_ones is not None:
+            return over_ones
         add_reduce = np.add.reduce
 
         def mean(x):
@@ -2046,8 +2292,135 @@ def specialize(kernel_name, attrs, n_inputs, result_size=None, scalar_inputs=Fal
         return mean
     if kernel_name == "reshape" and set(attrs) == {"shape"}:
         shape = tuple(attrs["shape"])
-        return lambda x: np.asarray(x).reshape(shape)
+
+        def reshape_to(x):
+            try:
+                return x.reshape(shape)  # (arrays and NumPy scalars: no asarray call)
+            except AttributeError:
+                return np.asarray(x).reshape(shape)
+        return reshape_to
     return None
+
+
+def _assign_rank_0(target, value):
+    target[()] = value
+
+
+def _assign_add_rank_0(target, value):  # (a ufunc: integers wrap silently, as in TF)
+    target[()] = target + value
+
+
+def _assign_sub_rank_0(target, value):
+    target[()] = target - value
+
+
+def _assign_add_float_rank_0(target, value):  # (scalar arithmetic: the ufunc's IEEE result)
+    target[()] = target[()] + value[()]
+
+
+def _assign_sub_float_rank_0(target, value):
+    target[()] = target[()] - value[()]
+
+
+# An assign between rank-0 arrays (a step counter, a metric's total): ufuncs writing into a
+# 0-d `out` cost twice as much as computing the value and storing it.
+_RANK_0_ASSIGNS = {("assign", False): _assign_rank_0, ("assign", True): _assign_rank_0,
+                   ("assign_add", False): _assign_add_rank_0,
+                   ("assign_sub", False): _assign_sub_rank_0,
+                   ("assign_add", True): _assign_add_float_rank_0,
+                   ("assign_sub", True): _assign_sub_float_rank_0}
+
+
+def _mean_over_ones(input_types, axis, keepdims):
+    """A float mean over axes of static length 1 (Keras's mean of a [batch, 1] loss over its
+    last axis): the values themselves, plus zero as the sum does it (-0.0 becomes +0.0)."""
+    if input_types is None or len(input_types) != 1:
+        return None
+    shape, dtype = input_types[0]
+    if (shape is None or None in shape or not dtype.is_floating or dtype.is_complex
+            or not all(-len(shape) <= a < len(shape) and shape[a] == 1 for a in axis)):
+        return None
+    dropped = {a % len(shape) for a in axis}
+    target = shape if keepdims else tuple(d for i, d in enumerate(shape) if i not in dropped)
+    zero = np.zeros((), native_dtype(dtype))
+    add = np.add
+    return lambda x: add(x.reshape(target), zero)
+
+
+def _sum_by_dot(input_types, axis, keepdims):
+    """reduce_sum's product with ones for an input of static shape and float dtype where
+    reduce_sum takes that route: the ones vector found once, only contiguity left to check."""
+    if input_types is None or len(input_types) != 1 or keepdims:
+        return None
+    shape, dtype = input_types[0]
+    if shape is None or None in shape:
+        return None
+    dtype = native_dtype(dtype)
+    size = math.prod(shape)
+    if dtype not in _SUM_FLOATS or not 0 < size <= _SUM_BY_DOT_MAX:
+        return None
+    if axis is None or len(axis) == len(shape):
+        ones = _sum_ones(size, dtype)
+        if len(shape) == 1:
+            return lambda x: x.dot(ones) if x.flags.c_contiguous else reduce_sum(x, axis, False)
+        return lambda x: (x.reshape(-1).dot(ones) if x.flags.c_contiguous
+                          else reduce_sum(x, axis, False))
+    if len(shape) == 2 and axis == (1,):
+        ones = _sum_ones(shape[1], dtype)
+        return lambda x: x.dot(ones) if x.flags.c_contiguous else reduce_sum(x, axis, False)
+    if len(shape) == 2 and axis == (0,):
+        ones = _sum_ones(shape[0], dtype)
+        return lambda x: ones.dot(x) if x.flags.c_contiguous else reduce_sum(x, axis, False)
+    return None
+
+
+def _small_float_matrices(input_types, transpose_a, transpose_b):
+    """Whether a matmul's inputs are statically float matrices of known shapes whose product
+    never splits over the threads (see _gemm)."""
+    if input_types is None or len(input_types) != 2:
+        return False
+    (a, a_dtype), (b, b_dtype) = input_types
+    if (a is None or b is None or len(a) != 2 or len(b) != 2 or None in a or None in b
+            or a_dtype != b_dtype or native_dtype(a_dtype).char not in "fdFD"):
+        return False
+    return a[0] * a[1] * b[0 if transpose_b else 1] < _GEMM_SPLIT_MIN  # m * k * n
+
+
+def _small_matmul(transpose_a, transpose_b):
+    """matmul's 2-D float path for products too small to split, without its checks: for
+    operands BLAS takes as they are, ndarray.dot (half of np.matmul's cost at these sizes,
+    the same BLAS call); for others np.matmul, as the kernel does."""
+    matmul = np.matmul
+
+    # (A transposed operand is F-contiguous when its array is C-contiguous: checked first.)
+    if not transpose_a and not transpose_b:
+        def small_matmul(a, b):
+            if ((a.flags.c_contiguous or a.flags.f_contiguous)
+                    and (b.flags.c_contiguous or b.flags.f_contiguous)):
+                return a.dot(b)
+            return matmul(a, b)
+    elif transpose_a and not transpose_b:
+        def small_matmul(a, b):
+            a = a.T
+            if ((a.flags.f_contiguous or a.flags.c_contiguous)
+                    and (b.flags.c_contiguous or b.flags.f_contiguous)):
+                return a.dot(b)
+            return matmul(a, b)
+    elif transpose_b and not transpose_a:
+        def small_matmul(a, b):
+            b = b.T
+            if ((a.flags.c_contiguous or a.flags.f_contiguous)
+                    and (b.flags.f_contiguous or b.flags.c_contiguous)):
+                return a.dot(b)
+            return matmul(a, b)
+    else:
+        def small_matmul(a, b):
+            a, b = a.T, b.T
+            if ((a.flags.f_contiguous or a.flags.c_contiguous)
+                    and (b.flags.f_contiguous or b.flags.c_contiguous)):
+                return a.dot(b)
+            return matmul(a, b)
+    return small_matmul
 
 
 def _below_row_blocks(inputs):

@@ -143,8 +143,10 @@ class Plan:
                                 for name, refs, attrs, dtype in program)
                 program += ((_FOLDED_KINDS[kind], (n, n + len(program)), (), value.dtype),)
             scalar = variable.shape.rank == 0 and all(x.shape.rank == 0 for x in fused.inputs)
+            types = _static_types(fused) + (
+                ((tuple(variable.shape), variable.dtype),) if kind != "assign" else ())
             kernel = _fused_assign(self.backend, program, n + (kind != "assign"),
-                                   kind != "assign", scalar)
+                                   kind != "assign", scalar, value.shape.num_elements(), types)
             kernel.update = (program, n + (kind != "assign"), kind != "assign",
                              value.shape.num_elements())
             folded[j] = (kernel, self.steps[j][1] + (target_slot,), {}, (), True, fused)
@@ -412,7 +414,8 @@ def _generate_runner(plan, out_slots):
             # The backend's kernel with these attributes bound, when it offers one.
             special = specialize(node.primitive.kernel, attrs, len(in_slots),
                                  result_size=_static_size(node),
-                                 scalar_inputs=all(x.shape.rank == 0 for x in node.inputs))
+                                 scalar_inputs=all(x.shape.rank == 0 for x in node.inputs),
+                                 input_types=_static_types(node))
             if special is not None:
                 kernel, attrs = special, {}
         env[f"K{k}"] = kernel
@@ -487,6 +490,13 @@ def _static_size(node):
         return None
     shape = node.outputs.shape
     return shape.num_elements() if shape.is_fully_defined() else None
+
+
+def _static_types(node):
+    """Per input of a node: (its static shape as a tuple, None for unknown dimensions, or
+    None for an unknown rank; its DType)."""
+    return tuple((None if x.shape.rank is None else tuple(x.shape), x.dtype)
+                 for x in node.inputs)
 
 
 def _own_kernel(backend, node):
@@ -571,15 +581,24 @@ def _copying_in(backend, offsets):
     return copy_pieces
 
 
-def _fused_assign(backend, program, n_inputs, reads_target, scalar=False):
+def _fused_assign(backend, program, n_inputs, reads_target, scalar=False, size=None,
+                  input_types=None):
     """A fused elementwise kernel writing into `target` (its last argument): through out= when
     the kernel can, else by an assign of its result. `scalar`: every input and the target
-    are rank 0."""
+    are rank 0; `size`, the target's element count; `input_types`, the program's inputs'
+    static shapes and dtypes."""
     specialize = getattr(backend, "specialize", None)
     # The folding checked that the value has the variable's shape and dtype.
+    into = specialize and specialize(
+        "fused_elementwise", {"program": program,
+                              "into_target": "read" if reads_target else "write"},
+        n_inputs, result_size=size, scalar_inputs=scalar, input_types=input_types)
+    if into:
+        return into  # (the backend's program writes the target itself)
     fused = specialize and specialize("fused_elementwise",
                                       {"program": program, "out_fits": True}, n_inputs,
-                                      scalar_inputs=scalar)
+                                      result_size=size, scalar_inputs=scalar,
+                                      input_types=input_types)
     if fused is None:
         kernel = _kernel(backend, fused_elementwise_primitive)
 

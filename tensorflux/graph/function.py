@@ -98,6 +98,7 @@ class ConcreteFunction:
         self._output_skeleton = output_skeleton
         self._output_leaves = output_leaves  # SymbolicTensor, Variable or Python value
         self._plans = {}
+        self._effects = {}  # backend -> (runner with no outputs, captured outer tensors)
 
     @property
     def structured_input_signature(self):
@@ -154,11 +155,19 @@ class ConcreteFunction:
         results = [_result_from_env(env, leaf) for leaf in self._output_leaves]
         return _pack(self._output_skeleton, iter(results))
 
+    def _steady(self):
+        """Whether a call now takes the steady-state path (see Function._call_for_effects)."""
+        return not config.run_functions_eagerly and context.graph is None and not context.tapes
+
     def _run_for_effects(self, values):
         """Runs the plan on raw input arrays for its effects on variables only: steps that
         just compute the outputs are skipped, and nothing is returned."""
-        plan, _, captures, _ = self._plan()
-        plan.runner(())(values, [c._value for c in captures])
+        found = self._effects.get(context.backend or current_backend())
+        if found is None:
+            plan, _, captures, _ = self._plan()
+            found = self._effects[plan.backend] = (plan.runner(()), captures)
+        runner, captures = found
+        runner(values, [c._value for c in captures] if captures else ())
 
     def _call_compiled(self, values):
         """Runs the plan on raw input arrays: the path of every steady-state call."""
@@ -356,15 +365,17 @@ class Function:
     def _call_for_effects(self, *args):
         """Calls with positional eager tensors when only the effects on variables matter (a
         training step whose logs nobody reads): on the steady-state path the outputs are
-        neither computed nor returned; otherwise this is an ordinary call."""
+        neither computed nor returned; otherwise this is an ordinary call. Returns the
+        ConcreteFunction that ran on the steady-state path, else None."""
         if not config.run_functions_eagerly and context.graph is None and not context.tapes:
             key = _fast_key(args)
             if key is not None:
                 concrete = self._fast.get(key)
                 if concrete is not None:
                     concrete._run_for_effects([a._value for a in args])
-                    return
+                    return concrete
         self(*args)
+        return None
 
     def get_concrete_function(self, *args, **kwargs):
         """The ConcreteFunction for these arguments (tensors or TensorSpecs), tracing if new."""

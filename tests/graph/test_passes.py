@@ -481,6 +481,192 @@ def test_scalar_fused_programs_give_the_ufunc_results_bit_for_bit(dtype):
         assert target.tobytes() == np.asarray(expected).tobytes()
 
 
+@pytest.mark.parametrize("dtype", [tf.float16, tf.float32, tf.float64])
+def test_small_fused_programs_give_the_general_results_bit_for_bit(dtype):
+    from tensorflux.backends import numpy_backend as nb
+
+    # Rank-0 inputs 0 and 1 (step scalars: Python operators, a conditional), a [4, 3] input
+    # 2 and a [3] input 3; select, relu and sigmoid inlined, a comparison's mask as numbers.
+    program = (("pow", (0, 1), (), dtype), ("subtract", (1, 4), (), dtype),
+               ("divide", (5, 0), (), dtype), ("less", (6, 1), (), tf.bool),
+               ("select", (7, 6, 0), (), dtype), ("multiply", (2, 8), (), dtype),
+               ("sigmoid", (9,), (), dtype), ("relu", (3,), (), dtype),
+               ("greater", (9, 11), (), tf.bool), ("cast", (12,), (("dtype", dtype),), dtype),
+               ("select", (12, 10, 11), (), dtype), ("add", (14, 13), (), dtype))
+    general = nb._fused_compile(program, 4)
+    native = nb.native_dtype(dtype)
+    rng = np.random.default_rng(0)
+    special = [0.0, -0.0, np.inf, -np.inf, np.nan, 30.0, -30.0, 1e-3]
+    for a, b in itertools.product([0.5, 2.0, -1.5, 0.0, np.nan], [3.0, 0.0, -2.0, np.inf]):
+        x = (rng.standard_normal((4, 3)) * 10).astype(native)
+        x.flat[:8] = special
+        y = rng.standard_normal(3).astype(native)
+        inputs = (np.array(a, native), np.array(b, native), x, y)
+        with np.errstate(all="ignore"):  # (inf and NaN on purpose)
+            expected = general(*inputs)
+            got = nb._fused_compile_small(program, 4, False, (0, 1))(*inputs)
+            out = np.empty((4, 3), native)
+            into = nb._fused_compile_small(program, 4, True, (0, 1))(*inputs, out=out)
+        assert got.dtype == expected.dtype == native and got.shape == expected.shape
+        assert got.tobytes() == expected.tobytes(), (a, b)
+        assert into is out and out.tobytes() == expected.tobytes()
+        # The eager sigmoid is what the inlined passes compute.
+        with np.errstate(all="ignore"):
+            z = nb.multiply(x, nb.divide(nb.subtract(b, nb.pow(a, b)), a)).astype(native)
+            np.testing.assert_array_equal(
+                nb._fused_compile_small((("sigmoid", (0,), (), dtype),), 1)(z), nb.sigmoid(z))
+
+
+def test_small_programs_merge_chained_selects_of_one_fallback_with_the_same_picks():
+    from tensorflux.backends import numpy_backend as nb
+
+    # select(c2, select(c1, x, y), y) as select(c1 and c2, x, y); not when the inner one
+    # has another reader, another fallback, or everything is rank 0 (conditionals).
+    def program(y2, extra):
+        body = (("greater", (0, 2), (), tf.bool), ("less", (0, 3), (), tf.bool),
+                ("select", (4, 1, 2), (), tf.float32), ("select", (5, 6, y2), (), tf.float32))
+        if extra:
+            body += (("add", (7, 6), (), tf.float32),)
+        return body
+    rng = np.random.default_rng(0)
+    for shapes in [((4, 3), (4, 3), (), ()), ((), (), (), ()), ((3,), (), (3,), ())]:
+        inputs = [(rng.standard_normal(shape) * 2).astype(np.float32) for shape in shapes]
+        inputs[1].flat[:1] = np.nan
+        for y2, extra in [(2, False), (3, False), (2, True)]:
+            body = program(y2, extra)
+            scalar = tuple(i for i, shape in enumerate(shapes) if shape == ())
+            expected = nb._fused_compile(body, 4)(*inputs)
+            got = nb._fused_compile_small(body, 4, False, scalar, input_shapes=shapes)(*inputs)
+            assert np.asarray(got).tobytes() == np.asarray(expected).tobytes()
+            assert np.shape(got) == np.shape(expected)
+    assert nb._merged_selects(program(2, False), 4, 3, set()) == {2}
+    assert not nb._merged_selects(program(3, False), 4, 3, set())
+    assert not nb._merged_selects(program(2, True), 4, 4, set())
+
+
+def test_small_programs_take_one_element_inputs_as_0d_only_where_the_shape_stays():
+    from tensorflux.backends import numpy_backend as nb
+
+    program = (("add", (0, 1), (), tf.float32), ("sigmoid", (3,), (), tf.float32),
+               ("multiply", (4, 2), (), tf.float32))
+    rng = np.random.default_rng(0)
+    for x_shape, b_shape, c_shape in [((10, 1), (1,), (1,)), ((1,), (1,), (1,)),
+                                      ((1, 1), (1,), (1, 1, 1)), ((3,), (1,), ())]:
+        inputs = [rng.standard_normal(shape).astype(np.float32)
+                  for shape in (x_shape, b_shape, c_shape)]
+        expected = nb._fused_compile(program, 3)(*inputs)
+        fused = nb._fused_compile_small(program, 3, input_shapes=(x_shape, b_shape, c_shape))
+        got = fused(*inputs)
+        assert got.shape == expected.shape and got.tobytes() == expected.tobytes()
+
+
+@pytest.mark.parametrize("into_target", ["read", "write"])
+def test_small_and_scalar_programs_write_an_assigns_target_with_the_general_results(
+        into_target):
+    from tensorflux.backends import numpy_backend as nb
+
+    # An Adam-like variable update: step scalars (inputs 0-2), then the [5] slots and target.
+    program = (("pow", (0, 1), (), tf.float32), ("subtract", (2, 6), (), tf.float32),
+               ("sqrt", (4,), (), tf.float32), ("add", (8, 2), (), tf.float32),
+               ("divide", (3, 9), (), tf.float32), ("multiply", (10, 7), (), tf.float32),
+               ("subtract", (5, 11), (), tf.float32))
+    rng = np.random.default_rng(0)
+    inputs = (np.array(0.9, np.float32), np.array(3.0, np.float32), np.array(1.0, np.float32),
+              rng.standard_normal(5).astype(np.float32),
+              np.abs(rng.standard_normal(5)).astype(np.float32),
+              rng.standard_normal(5).astype(np.float32))
+    expected = nb._fused_compile(program, 6)(*inputs)
+    target = inputs[5].copy() if into_target == "read" else np.empty(5, np.float32)
+    fused = nb.specialize("fused_elementwise", {"program": program, "into_target": into_target},
+                          6, result_size=5, input_types=tuple(
+                              (x.shape, tf.float32) for x in inputs))
+    args = inputs[:5] + (target,) if into_target == "read" else inputs + (target,)
+    assert fused(*args) == ()
+    assert target.tobytes() == expected.tobytes()
+    # Rank 0 throughout: the scalar compile, also writing the target itself.
+    scalar_program = program[:2] + (("multiply", (7, 3), (), tf.float32),
+                                    ("add", (8, 5), (), tf.float32))
+    scalars = inputs[:3] + (np.array(0.25, np.float32), np.array(2.0, np.float32),
+                            np.array(-1.5, np.float32))
+    expected = nb._fused_compile(scalar_program, 6)(*scalars)
+    target = scalars[5].copy() if into_target == "read" else np.empty((), np.float32)
+    fused = nb.specialize("fused_elementwise",
+                          {"program": scalar_program, "into_target": into_target}, 6,
+                          scalar_inputs=True)
+    args = scalars[:5] + (target,) if into_target == "read" else scalars + (target,)
+    assert fused(*args) == ()
+    assert target.tobytes() == np.asarray(expected).tobytes()
+
+
+@pytest.mark.parametrize("dtype", [tf.float32, tf.float64, tf.int32, tf.int64])
+def test_rank_0_assigns_in_a_plan_match_eager(dtype):
+    native = dtype.as_numpy_dtype if hasattr(dtype, "as_numpy_dtype") else None
+    big = np.iinfo(native).max if dtype.is_integer else 1e30
+    total = tf.Variable(tf.constant(big if dtype.is_integer else 0.5, dtype))
+    low = tf.Variable(tf.constant(-3 if dtype.is_integer else -0.0, dtype))
+    kept = tf.Variable(tf.constant(7, dtype))
+
+    @tf.function
+    def step(x):
+        total.assign_add(x)  # (wraps around for integers, as TensorFlow's kernel does)
+        low.assign_sub(x)
+        kept.assign(x)
+        return x
+    for value in (1, 2, 0):
+        x = tf.constant(value, dtype)
+        with np.errstate(over="ignore"):
+            expected = (total.numpy() + x.numpy(), low.numpy() - x.numpy(), x.numpy())
+        step(x)
+        for variable, want in zip((total, low, kept), expected):
+            assert variable.numpy().tobytes() == np.asarray(want, native).tobytes()
+
+
+@pytest.mark.parametrize("transpose_a", [False, True])
+@pytest.mark.parametrize("transpose_b", [False, True])
+@pytest.mark.parametrize("strided", [False, True])
+def test_small_matmuls_of_static_shapes_in_a_plan_match_eager(transpose_a, transpose_b, strided):
+    # A strided operand is no BLAS operand as it is: np.matmul's own loop, as eagerly.
+    rng = np.random.default_rng(0)
+    a = rng.standard_normal((6, 10)).astype(np.float32)
+    b = rng.standard_normal((6, 10) if transpose_b else (10, 6)).astype(np.float32)
+    if transpose_a:
+        a = np.ascontiguousarray(a.T)
+
+    def f(x, y):
+        if strided:
+            x = x[::2] if transpose_a else x[:, ::2]
+            y = y[:, ::2] if transpose_b else y[::2]
+        return tf.matmul(x, y, transpose_a=transpose_a, transpose_b=transpose_b)
+    eager = f(tf.constant(a), tf.constant(b)).numpy()
+    traced = tf.function(f)(tf.constant(a), tf.constant(b)).numpy()
+    assert traced.tobytes() == eager.tobytes()
+    np.testing.assert_allclose(traced, f(tf.constant(a.astype(np.float64)),
+                                         tf.constant(b.astype(np.float64))).numpy(), rtol=1e-5,
+                               atol=1e-5)
+
+
+def test_a_folded_assign_of_a_maximum_writes_the_target_through_out():
+    v = tf.Variable(np.zeros(5, np.float32))
+
+    @tf.function
+    def f(x):
+        v.assign(tf.maximum(x * 2.0, 3.0))  # (NumPy deprecates maximum's positional out)
+        return x
+    f(tf.constant(np.arange(5, dtype=np.float32)))
+    np.testing.assert_array_equal(v.numpy(), [3, 3, 4, 6, 8])
+
+
+def test_means_over_axes_of_length_one_in_a_plan_are_the_values_plus_zero():
+    x = np.array([[-0.0], [1.5], [np.nan], [-np.inf], [3e38]], np.float32)
+    eager = tf.reduce_mean(tf.constant(x), axis=1).numpy()
+    traced = tf.function(lambda t: tf.reduce_mean(t, axis=-1))(tf.constant(x)).numpy()
+    kept = tf.function(lambda t: tf.reduce_mean(t, axis=1, keepdims=True))(tf.constant(x))
+    assert traced.shape == (5,) and kept.shape == (5, 1)
+    assert traced.tobytes() == eager.tobytes() == np.array([0.0, 1.5, np.nan, -np.inf, 3e38],
+                                                           np.float32).tobytes()
+    assert kept.numpy().tobytes() == eager.tobytes()
+
+
 def test_plan_folds_assigns_of_fused_values_into_the_kernel():
     v = tf.Variable(np.linspace(-1, 1, 6, dtype=np.float32))
     w = tf.Variable(np.linspace(1, 2, 6, dtype=np.float32))

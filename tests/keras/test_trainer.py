@@ -519,3 +519,28 @@ def test_compile_config_round_trip():
     assert clone.optimizer.learning_rate.numpy() == pytest.approx(0.01)
     x, y = _data(n=16)
     assert sorted(clone.fit(x, y, verbose=0).history) == ["accuracy", "auc", "loss"]
+
+
+def test_steps_run_for_their_effects_follow_run_functions_eagerly_between_fits():
+    # (x, y) steps before an epoch's last reuse the step found on the first such step; a
+    # later fit under run_functions_eagerly still runs them eagerly (python side effects).
+    calls = []
+
+    class Counting(Sequential):
+        def train_step(self, data):
+            calls.append(1)
+            return super().train_step(data)
+
+    x, y = _data(n=40)
+    model = Counting([Input((4,)), _dense_class()(1)])
+    model.compile(optimizer="sgd", loss="mse")
+    model.fit(x, y, batch_size=4, epochs=2, shuffle=False, verbose=0)
+    traced = len(calls)
+    assert traced <= 2  # traced, not run in Python per step
+    tf.config.run_functions_eagerly(True)
+    try:
+        model.fit(x, y, batch_size=4, epochs=1, shuffle=False, verbose=0)
+    finally:
+        tf.config.run_functions_eagerly(False)
+    assert len(calls) - traced == 10
+    assert int(model.optimizer.iterations.numpy()) == 30

@@ -174,7 +174,9 @@ def test_split_pieces_share_no_memory_with_the_input_or_each_other():
     from tensorflux.backends import numpy_backend
 
     x = np.arange(24, dtype=np.float32).reshape(4, 6)
-    for axis, sizes in ((0, (1, 3)), (1, (2, 1, 3))):
+    # (Three or more leading pieces of one size along axis 0 come from one reshaped view.)
+    for axis, sizes in ((0, (1, 3)), (1, (2, 1, 3)), (0, (1, 1, 1, 1)), (0, (1, 1, 1, 0, 1)),
+                        (1, (2, 2, 2))):
         pieces = numpy_backend.split(x, sizes, axis)
         expected = np.split(x.copy(), np.cumsum(sizes)[:-1], axis=axis)
         for piece, want in zip(pieces, expected):

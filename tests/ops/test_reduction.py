@@ -231,11 +231,13 @@ def test_variance_of_complex_is_real():
 
 
 # ------------------------------------------------------------------ small float sums
-# Sums of 16 to 1024 float elements over all axes or a matrix's last axis run as a product
-# with a ones vector (numpy_backend.reduce_sum); larger, smaller, keepdims and other axes go
-# through ufunc.reduce. Every route must agree with float64 NumPy, and eager with traced.
+# Sums of 1 to 1024 float elements over all axes or either axis of a matrix run as a product
+# with a ones vector (numpy_backend.reduce_sum; the traced kernel finds the ones vector once);
+# larger, keepdims and other axes go through ufunc.reduce. Every route must agree with float64
+# NumPy, and eager with traced.
 
-@pytest.mark.parametrize("shape", [(4, 4), (32, 32), (3, 7), (40, 30), (2, 3, 8), (1, 16)])
+@pytest.mark.parametrize("shape", [(4, 4), (32, 32), (3, 7), (40, 30), (2, 3, 8), (1, 16),
+                                   (10, 1), (10, 10), (1, 1), (2, 5), (50, 30)])
 @pytest.mark.parametrize("axis", [None, 1, 0, -1])
 @pytest.mark.parametrize("keepdims", [False, True])
 @pytest.mark.parametrize("dtype", ["float32", "float64"])

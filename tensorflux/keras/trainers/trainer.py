@@ -610,6 +610,9 @@ class _FlatStepFunction:
         self._step = step
         self._jit_compile = jit_compile
         self._functions = {}
+        # (x shape, y shape, x dtype, y dtype) -> ConcreteFunction, for (x, y) batches run
+        # for their effects: a fit's steps before an epoch's last skip the lookups.
+        self._effects = {}
         self.__name__ = name
 
     def __call__(self, data):
@@ -618,8 +621,20 @@ class _FlatStepFunction:
 
     def run_for_effects(self, data):
         """The step's updates without its results (see Function._call_for_effects)."""
+        key = None
+        if type(data) is tuple and len(data) == 2:
+            x, y = data
+            if x.__class__ is Tensor and y.__class__ is Tensor:
+                x, y = x._value, y._value
+                key = (x.shape, y.shape, x.dtype, y.dtype)
+                concrete = self._effects.get(key)
+                if concrete is not None and concrete._steady():
+                    concrete._run_for_effects([x, y])
+                    return
         function, leaves = self._function_for(data)
-        function._call_for_effects(*leaves)
+        concrete = function._call_for_effects(*leaves)
+        if key is not None and concrete is not None and len(self._effects) < 64:
+            self._effects[key] = concrete
 
     def _function_for(self, data):
         if type(data) is tuple and all(type(leaf) is Tensor for leaf in data):
