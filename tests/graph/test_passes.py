@@ -786,10 +786,12 @@ def test_plan_writes_large_concat_pieces_in_place_with_the_same_numbers():
     np.add.at(rows, indices.reshape(-1), np.full((600, 40), 0.5, np.float32))
     expected = np.concatenate([(a.T @ b).reshape(-1), b.sum(0), rows.reshape(-1),
                                np.square(a).sum(1)])
-    eager_flat, _ = f(tf.constant(a), tf.constant(b), tf.constant(indices))
+    eager_flat, eager_doubled = f(tf.constant(a), tf.constant(b), tf.constant(indices))
     np.testing.assert_array_equal(flat.numpy(), eager_flat.numpy())
     np.testing.assert_allclose(flat.numpy(), expected, rtol=1e-5, atol=1e-4)
-    np.testing.assert_array_equal(doubled.numpy(), b.sum(0, dtype=np.float32) * 2)
+    np.testing.assert_array_equal(doubled.numpy(), eager_doubled.numpy())
+    np.testing.assert_allclose(doubled.numpy(), b.sum(0, dtype=np.float64) * 2, rtol=1e-5,
+                               atol=1e-5 * np.abs(b).sum(0).max())
 
 
 def test_plan_keeps_an_assign_when_a_variable_is_read_before_it():
