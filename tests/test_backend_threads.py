@@ -124,6 +124,30 @@ def test_split_kernels_give_the_same_bits_on_two_threads(threads, name):
     np.testing.assert_array_equal(split, serial)
 
 
+def test_convolutions_of_large_images_by_output_rows_match_whole_images(threads, monkeypatch):
+    # Images with more im2col columns than a piece holds are cut into pieces of output rows
+    # (the filter gradient sums the pieces' products); the input gradient keeps whole images.
+    x = rng.standard_normal((2, 30, 30, 4)).astype(np.float32)
+    g = rng.standard_normal((2, 28, 28, 6)).astype(np.float32)
+    kernels = [lambda: nb.conv2d(x, W4, **CONV),
+               lambda: nb.conv2d_backprop_filter(x, g, W4.shape, **CONV),
+               lambda: nb.conv2d_backprop_input(W4, g, x.shape, **CONV)]
+    threads(1, min_bytes=1 << 62)
+    monkeypatch.setattr(nb, "_NN_COLS_BYTES", 1 << 62)
+    whole = [kernel() for kernel in kernels]
+    threads(2)
+    monkeypatch.setattr(nb, "_NN_COLS_BYTES", 1 << 12)
+    assert len(nb._nn_pieces((2, 28, 28, 3, 3, 4), 6, 4)[0]) > 2
+    threads.splits = 0
+    for kernel, expected in zip(kernels, whole):
+        split = kernel()
+        assert split.dtype == expected.dtype and split.shape == expected.shape
+        np.testing.assert_allclose(split, expected, rtol=1e-5,
+                                   atol=1e-5 * np.abs(expected).max())
+        np.testing.assert_array_equal(kernel(), split)
+    assert threads.splits >= 3
+
+
 def test_max_pool_gradient_keeps_the_nan_and_inf_rules_on_two_threads(threads):
     x = X4.copy()
     x[3, 0, 0, 0] = np.nan

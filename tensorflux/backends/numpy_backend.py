@@ -1050,22 +1050,27 @@ def _nn_pad(x, pads, value=0):
     return np.pad(x, ((0, 0),) + tuple(pads) + ((0, 0),), constant_values=value)
 
 
+def _nn_scatter_into(x_rows, cols_rows, strides, dilations):
+    """Sets x_rows to the sum of the windows cols_rows (m, ho, wo, kh, kw, c) put back at the
+    input positions they were read from (the adjoint of _nn_windows), zero where none was:
+    a loop over the kh*kw kernel offsets only."""
+    _, ho, wo, kh, kw, _ = cols_rows.shape
+    (sh, sw), (dh, dw) = strides, dilations
+    x_rows.fill(0)
+    for i in range(kh):
+        for j in range(kw):
+            x_rows[:, i * dh:i * dh + sh * (ho - 1) + 1:sh,
+                   j * dw:j * dw + sw * (wo - 1) + 1:sw, :] += cols_rows[:, :, :, i, j, :]
+
+
 def _nn_scatter_windows(cols, padded_shape, pads, in_hw, strides, dilations):
     """Adds each window's values back to the input positions it read (the adjoint of
-    _nn_windows), looping over the kh*kw kernel offsets only; crops the padding."""
-    n, ho, wo, kh, kw, c = cols.shape
-    (sh, sw), (dh, dw) = strides, dilations
+    _nn_windows); crops the padding."""
+    n = cols.shape[0]
     xp = np.empty(padded_shape, cols.dtype)
-
-    def run(rows):
-        x_rows, cols_rows = xp[rows], cols[rows]
-        x_rows.fill(0)
-        for i in range(kh):
-            for j in range(kw):
-                x_rows[:, i * dh:i * dh + sh * (ho - 1) + 1:sh,
-                       j * dw:j * dw + sw * (wo - 1) + 1:sw, :] += cols_rows[:, :, :, i, j, :]
     nbytes = 2 * cols.size * cols.itemsize + xp.nbytes
-    _in_parallel(run, _pieces(n, nbytes), nbytes)
+    _in_parallel(lambda rows: _nn_scatter_into(xp[rows], cols[rows], strides, dilations),
+                 _pieces(n, nbytes), nbytes)
     (pt, _), (pl, _) = pads
     return xp[:, pt:pt + in_hw[0], pl:pl + in_hw[1], :]
 
@@ -1074,115 +1079,144 @@ def _nn_padded_shape(n, in_hw, pads, c):
     return (n, in_hw[0] + sum(pads[0]), in_hw[1] + sum(pads[1]), c)
 
 
-def _nn_im2col(x, filter_hwc, strides, padding, dilations):
-    """The windows of NHWC `x` under an (kh, kw, cg) filter as GEMM rows: (n*ho*wo, kh*kw*cg)
-    for one group, else (groups, n*ho*wo, kh*kw*cg); with the group count and (ho, wo).
-    For one group of several channels the rows are a strided view: _nn_row_slices copies
-    them."""
-    kh, kw, cg = filter_hwc
+def _nn_conv_windows(x, filter_hw, strides, padding, dilations):
+    """(the (n, ho, wo, kh, kw, c) window view of NHWC x, padded, and (ho, wo))."""
     n, h, wd, c = x.shape
-    pads, (ho, wo) = _nn_geometry((h, wd), (kh, kw), strides, padding, dilations)
-    cols = _nn_windows(_nn_pad(x, pads), (kh, kw), strides, dilations, (ho, wo))
+    pads, out = _nn_geometry((h, wd), filter_hw, strides, padding, dilations)
+    return _nn_windows(_nn_pad(x, pads), filter_hw, strides, dilations, out), out
+
+
+def _nn_grouped_cols(windows, cg):
+    """The windows as (groups, n*ho*wo, kh*kw*cg) GEMM rows, one stack per group (a copy)."""
+    n, ho, wo, kh, kw, c = windows.shape
     groups = c // cg
+    cols_g = np.moveaxis(windows.reshape(n, ho, wo, kh, kw, groups, cg), 5, 0)
+    return cols_g.reshape(groups, n * ho * wo, kh * kw * cg)
+
+
+def _nn_cols(windows):
+    """The GEMM rows (m*ho*wo, kh*kw*c) of a window view (m, ho, wo, kh, kw, c), copied. For
+    one channel the copy is made tap by tap, (kh*kw, m*ho*wo), and handed back transposed (a
+    BLAS flag): each tap reads whole image rows, where the window-major copy would move
+    kw-float runs (4x slower for a 3x3 filter)."""
+    m, ho, wo, kh, kw, c = windows.shape
     if c == 1:
-        # One channel: copy tap by tap, (kh*kw, n*ho*wo), and hand back its transpose (a
-        # BLAS flag). Each tap reads whole image rows; the window-major copy would move
-        # kw-float runs (4x slower for a 3x3 filter).
-        taps = _nn_copy(cols.transpose(3, 4, 5, 0, 1, 2), axis=3)
-        return taps.reshape(kh * kw, n * ho * wo).T, groups, (ho, wo)
-    if groups == 1:
-        return cols, groups, (ho, wo)
-    cols_g = np.moveaxis(cols.reshape(n, ho, wo, kh, kw, groups, cg), 5, 0)
-    return cols_g.reshape(groups, n * ho * wo, kh * kw * cg), groups, (ho, wo)
+        taps = np.ascontiguousarray(windows.transpose(3, 4, 5, 0, 1, 2))
+        return taps.reshape(kh * kw, m * ho * wo).T
+    return np.ascontiguousarray(windows).reshape(m * ho * wo, kh * kw * c)
 
 
-# The im2col copy is made this many bytes at a time, into one buffer, so that each part is
-# still in cache when its GEMM reads it (not written out to memory and read back).
-_NN_COLS_BYTES = 1 << 22
+# A convolution of one group runs over pieces of its batch with about this many bytes of
+# im2col columns and outputs each (a few images, or a few output rows of a large image): with
+# small filters, a piece's copy and its GEMM run on one thread, one piece per thread at a
+# time, so that the columns are still in that core's cache (1 MB of L2 here) when the GEMM
+# reads them, with one hand-off per piece.
+_NN_COLS_BYTES = 1 << 19
 
 
-def _nn_copy(source, axis=0, out=None):
-    """A C-contiguous copy of `source` (into `out` where given), made by slices along `axis`
-    (its batch) on the pool's threads."""
-    target = np.empty(source.shape, source.dtype) if out is None else out
-    lead = (slice(None),) * axis
-    _in_parallel(lambda rows: np.copyto(target[lead + (rows,)], source[lead + (rows,)]),
-                 _pieces(target.shape[axis], 2 * target.nbytes), 2 * target.nbytes)
-    return target
+def _nn_pieces(cols_shape, o, itemsize, whole_images=False):
+    """(image slice, output-row slice) pieces of a batch with im2col columns of shape
+    (n, ho, wo, kh, kw, c) and o output channels (whole images only where `whole_images`),
+    and whether they run on the threads at once.
+
+    Filters of more than half the budget (deep layers) make larger pieces, of at least 4
+    output pixels per output channel, whose GEMMs split over the threads instead: a GEMM of
+    fewer rows than that spends as long packing the filters as multiplying."""
+    n, ho, wo = cols_shape[:3]
+    depth = math.prod(cols_shape[3:])
+    pixel_bytes = max(1, (depth + o) * itemsize)
+    small = 2 * depth * o * itemsize <= _NN_COLS_BYTES
+    pixels = _NN_COLS_BYTES // pixel_bytes if small else max(
+        8 * _NN_COLS_BYTES // pixel_bytes, 4 * o)
+    if ho * wo <= pixels or whole_images:
+        step = max(1, pixels // (ho * wo))
+        if small and _THREADS > 1:
+            step = max(1, min(step, -(-n // (4 * _THREADS))))
+        pieces = [(slice(start, start + step), slice(None)) for start in range(0, n, step)]
+    else:
+        step = max(1, pixels // wo)
+        pieces = [(slice(image, image + 1), slice(start, start + step))
+                  for image in range(n) for start in range(0, ho, step)]
+    return pieces, small and len(pieces) >= _THREADS > 1
 
 
-def _nn_row_slices(windows):
-    """(batch slice, its contiguous GEMM rows (m*ho*wo, kh*kw*c)) over an im2col window view
-    (n, ho, wo, kh, kw, c), a few images at a time."""
-    n = windows.shape[0]
-    depth = windows.shape[3] * windows.shape[4] * windows.shape[5]
-    step = max(1, _NN_COLS_BYTES // max(1, windows[:1].size * windows.itemsize))
-    if step >= n:
-        rows = windows if windows.flags.c_contiguous else _nn_copy(windows)
-        yield slice(None), rows.reshape(-1, depth)
-        return
-    buffer = np.empty((step,) + windows.shape[1:], windows.dtype)
-    for start in range(0, n, step):
-        part = buffer[:min(step, n - start)]
-        _nn_copy(windows[start:start + step], out=part)
-        yield slice(start, start + step), part.reshape(-1, depth)
+def _nn_by_pieces(run, pieces, parallel, nbytes):
+    """Calls run(index, piece, matmul) for each piece: on the threads at once where
+    `parallel`, each GEMM then single-threaded (np.matmul); else one piece after another,
+    with GEMMs split over the threads (_matmul_2d)."""
+    if parallel:
+        _in_parallel(lambda item: run(item[0], item[1], np.matmul), list(enumerate(pieces)),
+                     nbytes)
+    else:
+        for index, piece in enumerate(pieces):
+            run(index, piece, _matmul_2d)
 
 
 @_quiet
 def conv2d(x, filters, strides, padding, dilations, data_format):
     """Cross-correlation with HWIO filters; input channels / filter depth = groups.
-    im2col as a strided view, then one matmul (one batched matmul per group)."""
+    im2col (a strided view, copied a piece at a time) and a GEMM per piece of the batch; one
+    batched matmul over the groups for several."""
     dtype = x.dtype
     x = _nn_upcast(_nn_nhwc(x, data_format))
     w = _nn_upcast(filters)
     kh, kw, cg, o = w.shape
-    n = x.shape[0]
-    cols_g, groups, (ho, wo) = _nn_im2col(x, (kh, kw, cg), strides, padding, dilations)
-    if groups == 1 and cg == 1:
-        out = _matmul_2d(cols_g, w.reshape(kh * kw, o)).reshape(n, ho, wo, o)
-    elif groups == 1:
-        # Contiguous im2col parts and 2-D GEMMs (tensordot would transpose and copy the
-        # strided view again, and its internal reshapes cost as much as the GEMM).
+    n, c = x.shape[0], x.shape[3]
+    windows, (ho, wo) = _nn_conv_windows(x, (kh, kw), strides, padding, dilations)
+    groups = c // cg
+    if groups == 1:
         w2d = w.reshape(kh * kw * cg, o)
         out = np.empty((n, ho, wo, o), np.result_type(x.dtype, w.dtype))
-        for rows, cols in _nn_row_slices(cols_g):
-            _matmul_2d(cols, w2d, out=out[rows].reshape(-1, o))
+
+        def run(index, piece, matmul):
+            matmul(_nn_cols(windows[piece]), w2d, out=out[piece].reshape(-1, o))
+        pieces, parallel = _nn_pieces(windows.shape, o, windows.itemsize)
+        _nn_by_pieces(run, pieces, parallel, windows.size * windows.itemsize + out.nbytes)
     else:
         og = o // groups
         w_g = np.moveaxis(w.reshape(kh, kw, cg, groups, og), 3, 0).reshape(groups, -1, og)
-        out = np.moveaxis(_matmul_2d(cols_g, w_g), 0, 1).reshape(n, ho, wo, o)
+        out = np.matmul(_nn_grouped_cols(windows, cg), w_g)
+        out = np.moveaxis(out, 0, 1).reshape(n, ho, wo, o)
     return _nn_from_nhwc(out.astype(dtype, copy=False), data_format)
 
 
 @_quiet
 def conv2d_backprop_filter(x, grad, filter_shape, strides, padding, dilations, data_format):
-    """The filter gradient of conv2d: windows of x contracted with the output cotangent."""
+    """The filter gradient of conv2d: windows of x contracted with the output cotangent, one
+    GEMM per piece of the batch, the pieces' products summed in order."""
     dtype = x.dtype
     x = _nn_upcast(_nn_nhwc(x, data_format))
     g = _nn_upcast(_nn_nhwc(grad, data_format))
     kh, kw, cg, o = filter_shape
-    n = x.shape[0]
-    cols_g, groups, (ho, wo) = _nn_im2col(x, (kh, kw, cg), strides, padding, dilations)
-    if groups == 1 and cg == 1:
-        g2d = np.ascontiguousarray(g).reshape(n * ho * wo, o)
-        out = _matmul_2d(cols_g.T, g2d).reshape(kh, kw, cg, o)  # .T: a BLAS flag, no copy
-    elif groups == 1:
-        out = None
-        for rows, cols in _nn_row_slices(cols_g):
-            part = _matmul_2d(cols.T, np.ascontiguousarray(g[rows]).reshape(-1, o))
-            out = part if out is None else np.add(out, part, out=out)
+    n, c = x.shape[0], x.shape[3]
+    windows, (ho, wo) = _nn_conv_windows(x, (kh, kw), strides, padding, dilations)
+    groups = c // cg
+    if groups == 1:
+        pieces, parallel = _nn_pieces(windows.shape, o, windows.itemsize)
+        parts = [None] * len(pieces)
+
+        def run(index, piece, matmul):
+            # (_nn_cols(...).T: a BLAS flag, no copy)
+            g_rows = np.ascontiguousarray(g[piece]).reshape(-1, o)
+            parts[index] = matmul(_nn_cols(windows[piece]).T, g_rows)
+        _nn_by_pieces(run, pieces, parallel, windows.size * windows.itemsize + g.nbytes)
+        out = parts[0] if parts else np.zeros((kh * kw * cg, o), np.result_type(x, g))
+        for part in parts[1:]:
+            np.add(out, part, out=out)
         out = out.reshape(kh, kw, cg, o)
     else:
         og = o // groups
         g_g = np.moveaxis(g.reshape(n * ho * wo, groups, og), 1, 0)
-        out = _matmul_2d(np.swapaxes(cols_g, 1, 2), g_g).reshape(groups, kh, kw, cg, og)
+        cols_g = _nn_grouped_cols(windows, cg)
+        out = np.matmul(np.swapaxes(cols_g, 1, 2), g_g).reshape(groups, kh, kw, cg, og)
         out = np.moveaxis(out, 0, 3).reshape(kh, kw, cg, o)
     return out.astype(dtype, copy=False)
 
 
 @_quiet
 def conv2d_backprop_input(filters, grad, input_shape, strides, padding, dilations, data_format):
-    """The input gradient of conv2d (a transposed convolution): col2im of grad @ filters^T."""
+    """The input gradient of conv2d (a transposed convolution): col2im of grad @ filters^T,
+    a few images at a time."""
     dtype = grad.dtype
     w = _nn_upcast(filters)
     g = _nn_upcast(_nn_nhwc(grad, data_format))
@@ -1194,24 +1228,32 @@ def conv2d_backprop_input(filters, grad, input_shape, strides, padding, dilation
         raise ValueError(f"the input shape {tuple(input_shape)} would give an output of "
                          f"spatial size {(ho, wo)}, but the gradient has shape {grad.shape}")
     groups = c // cg
-    if groups == 1 and cg == 1:
-        g2d = np.ascontiguousarray(g).reshape(n * ho * wo, o)
-        cols = _matmul_2d(g2d, w.reshape(kh * kw, o).T).reshape(n, ho, wo, kh, kw, c)
-    elif groups == 1:
-        # One batched GEMM with a (kh*kw, o, c) stack of filter taps: each tap's columns come
-        # out as one contiguous block, so the scatter below adds whole (wo, c) rows; the
-        # (n*ho*wo, kh*kw*c) product would interleave the taps and add 32-float runs.
-        g2d = np.ascontiguousarray(g).reshape(1, n * ho * wo, o)
+    padded_shape = _nn_padded_shape(n, (h, wd), pads, c)
+    if groups == 1:
+        # One batched GEMM per piece with a (kh*kw, o, c) stack of filter taps: each tap's
+        # columns come out as one contiguous block, so the scatter adds whole (wo, c) rows;
+        # the (m*ho*wo, kh*kw*c) product would interleave the taps and add c-float runs.
         taps = np.swapaxes(w.reshape(kh * kw, cg, o), 1, 2)
-        cols = _matmul_2d(g2d, taps).reshape(kh, kw, n, ho, wo, c).transpose(2, 3, 4, 0, 1, 5)
+        dxp = np.empty(padded_shape, np.result_type(g.dtype, w.dtype))
+        cols_shape = (n, ho, wo, kh, kw, c)  # of the whole batch, never made at once
+
+        def run(index, piece, matmul):
+            rows = piece[0]
+            g_rows = np.ascontiguousarray(g[rows]).reshape(1, -1, o)
+            cols = np.matmul(g_rows, taps).reshape(kh, kw, -1, ho, wo, c)
+            _nn_scatter_into(dxp[rows], cols.transpose(2, 3, 4, 0, 1, 5), strides, dilations)
+        pieces, parallel = _nn_pieces(cols_shape, o, dxp.itemsize, whole_images=True)
+        _nn_by_pieces(run, pieces, parallel,
+                      2 * math.prod(cols_shape) * dxp.itemsize + dxp.nbytes)
+        (pt, _), (pl, _) = pads
+        dx = dxp[:, pt:pt + h, pl:pl + wd, :]
     else:
         og = o // groups
         g_g = np.moveaxis(g.reshape(n * ho * wo, groups, og), 1, 0)
         w_g = np.moveaxis(w.reshape(kh, kw, cg, groups, og), 3, 0).reshape(groups, -1, og)
-        cols = _matmul_2d(g_g, np.swapaxes(w_g, 1, 2)).reshape(groups, n, ho, wo, kh, kw, cg)
+        cols = np.matmul(g_g, np.swapaxes(w_g, 1, 2)).reshape(groups, n, ho, wo, kh, kw, cg)
         cols = np.moveaxis(cols, 0, 5).reshape(n, ho, wo, kh, kw, c)
-    dx = _nn_scatter_windows(cols, _nn_padded_shape(n, (h, wd), pads, c), pads, (h, wd),
-                             strides, dilations)
+        dx = _nn_scatter_windows(cols, padded_shape, pads, (h, wd), strides, dilations)
     return _nn_from_nhwc(dx.astype(dtype, copy=False), data_format)
 
 
