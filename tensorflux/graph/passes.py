@@ -29,7 +29,7 @@ from tensorflux.variable import Variable
 
 __all__ = ["optimize", "simplify", "fold_constants", "eliminate_common_subexpressions",
            "eliminate_dead_code", "fuse_elementwise", "clone", "expand_fused",
-           "fused_elementwise_primitive", "disabled", "FOLD_LIMIT"]
+           "fused_elementwise_primitive", "disabled", "FOLD_LIMIT", "mask_pool_gradients"]
 
 # Constant folding leaves results with more elements than this to run time: a folded
 # constant lives as long as the graph does.
@@ -657,6 +657,107 @@ def _fused_node(graph, members):
     return fused
 
 
+# ------------------------------------------------------------------ 6. pool-gradient masks
+
+def mask_pool_gradients(graph):
+    """Moves a mask on a max-pool gradient to the pooled side: multiply(max_pool2d_grad(y, g),
+    cast(greater(y, c))) becomes max_pool2d_grad(y, g * cast(greater(max_pool2d(y), c))),
+    where the graph already computes that max_pool2d(y) and the windows do not overlap. This
+    is the gradient of relu followed by max pooling (Conv2D(activation="relu") then
+    MaxPooling2D): the mask is then computed and applied at the pooled size, a pass over a
+    quarter of the data, and the full-size product is not made at all.
+
+    The values are the same: each window's gradient reaches only the element holding its
+    first maximum, which equals the window's maximum (or both are NaN), so the mask is the
+    same there; every other element's gradient is zero either way (only the sign of a zero
+    may differ).
+
+    >>> import tensorflux as tf
+    >>> from tensorflux.graph import passes
+    >>> def f(x):
+    ...     with tf.GradientTape() as tape:
+    ...         tape.watch(x)
+    ...         y = tf.nn.max_pool2d(tf.nn.relu(x), 2, 2, "VALID")
+    ...     return tape.gradient(y, x)
+    >>> with passes.disabled():
+    ...     g = tf.function(f).get_concrete_function(tf.TensorSpec([1, 4, 4, 1])).graph
+    >>> [n.type for n in passes.eliminate_dead_code(passes.mask_pool_gradients(g)).nodes][3:]
+    ['fill_like', 'const', 'greater', 'cast', 'multiply', 'max_pool2d_grad']
+    """
+    graph = clone(graph)
+    _mask_pool_gradients(graph)
+    return graph
+
+
+def _mask_pool_gradients(graph):
+    uses = {}
+    for node in graph.nodes:
+        for x in node.inputs:
+            uses[id(x)] = uses.get(id(x), 0) + 1
+    for t in graph.outputs:
+        uses[id(t)] = uses.get(id(t), 0) + 1
+    pools = {}  # (id(y), attrs) -> a max_pool2d node of y
+    kept = []
+    changed = False
+    for node in graph.nodes:
+        kept.append(node)
+        if node.primitive.name == "max_pool2d":
+            key = (id(node.inputs[0]), _attrs_key(node.attrs))
+            pools.setdefault(key, node)
+        elif node.primitive.name == "multiply":
+            new_nodes = _masked_pool_gradient(graph, node, pools, uses)
+            if new_nodes:
+                kept[-1:] = new_nodes
+                changed = True
+    graph.nodes = kept
+    return changed
+
+
+def _new_node(graph, primitive, inputs, attrs, out):
+    made = GraphNode(primitive, inputs, dict(attrs), out, graph.unique_name(primitive.name),
+                     graph)
+    out.node, out.index = made, 0
+    return made
+
+
+def _attrs_key(attrs):
+    return tuple((k, _attr_key(v)) for k, v in sorted(attrs.items()))
+
+
+def _masked_pool_gradient(graph, node, pools, uses):
+    """The nodes replacing `node` (a multiply) where it masks a max-pool gradient, else
+    None."""
+    for gradient, mask in (node.inputs, node.inputs[::-1]):
+        pool_grad = _producer(gradient, "max_pool2d_grad")
+        cast = _producer(mask, "cast")
+        compare = _producer(cast.inputs[0], "greater") if cast is not None else None
+        if pool_grad is None or compare is None or uses.get(id(gradient)) != 1:
+            continue
+        y, g = pool_grad.inputs
+        threshold = compare.inputs[1]
+        values = _const_values(threshold)
+        attrs = pool_grad.attrs
+        forward = pools.get((id(y), _attrs_key(attrs)))
+        if (compare.inputs[0] is not y or values is None or len(values) != 1
+                or threshold.shape.rank != 0 or forward is None
+                or any(k > s for k, s in zip(attrs["ksize"], attrs["strides"]))
+                or g.shape.rank is None or forward.outputs.shape.rank is None
+                or tuple(g.shape) != tuple(forward.outputs.shape)
+                or node.outputs.dtype is not g.dtype or gradient.dtype is not g.dtype):
+            continue
+        pooled = forward.outputs
+        new_compare = _new_node(graph, compare.primitive, (pooled, threshold), compare.attrs,
+                                SymbolicTensor(pooled.shape, compare.outputs.dtype, None, 0))
+        new_cast = _new_node(graph, cast.primitive, (new_compare.outputs,), cast.attrs,
+                             SymbolicTensor(pooled.shape, cast.outputs.dtype, None, 0))
+        masked = _new_node(graph, node.primitive, (g, new_cast.outputs), node.attrs,
+                           SymbolicTensor(g.shape, g.dtype, None, 0))
+        # node's output tensor, now made by the new gradient node: its uses stay as they are
+        routed = _new_node(graph, pool_grad.primitive, (y, masked.outputs), attrs, node.outputs)
+        return [new_compare, new_cast, masked, routed]
+    return None
+
+
 # ------------------------------------------------------------------ the pipeline
 
 def optimize(graph):
@@ -681,6 +782,8 @@ def optimize(graph):
         changed = _dead_code(graph) or changed
         if not changed:
             break
+    if _mask_pool_gradients(graph):
+        _dead_code(graph)
     _fuse(graph)
     _dead_code(graph)
     return graph

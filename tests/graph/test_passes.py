@@ -996,3 +996,63 @@ def test_every_pass_is_pure(name):
     assert len(result.nodes) <= len(g.nodes)
     check_same(result, f, X)
     check_same(g, f, X)
+
+
+# ------------------------------------------------------------------ pool-gradient masks
+
+def _relu_pool_loss(ksize=2, strides=2, share_pool_gradient=False):
+    """The gradient of relu -> max-pool -> weighted sum with respect to its input, and the
+    pooled values (used, as in a model's forward pass); or the relu mask applied by hand to
+    a max-pool gradient that is also returned."""
+    def f(x, w):
+        y = tf.nn.relu(x)
+        with tf.GradientTape() as tape:
+            tape.watch(x)
+            tape.watch(y)
+            pooled = tf.nn.max_pool2d(tf.nn.relu(x) if not share_pool_gradient else y, ksize,
+                                      strides, "VALID")
+            loss = tf.reduce_sum(pooled * w)
+        if share_pool_gradient:
+            routed = tape.gradient(loss, y)
+            return routed * tf.cast(y > 0.0, tf.float32), routed, pooled
+        return tape.gradient(loss, x), pooled
+    return f
+
+
+def _relu_pool_data(shape, pooled_shape, seed):
+    rng = np.random.default_rng(seed)
+    x = rng.integers(-2, 3, shape).astype(np.float32)  # relu zeros and ties in many windows
+    w = rng.standard_normal(pooled_shape).astype(np.float32)
+    return x, w
+
+
+def _full_size_masks(graph):
+    return [n for n in graph.nodes if n.type == "fused_elementwise"
+            and n.attrs["program"][0][0] == "greater" and n.outputs.shape[1] > 3]
+
+
+def test_a_relu_mask_on_a_max_pool_gradient_moves_to_the_pooled_side():
+    f = _relu_pool_loss()
+    g = passes.optimize(trace(f, spec(2, 6, 7, 3), spec(2, 3, 3, 3)))
+    (pool_grad,) = [n for n in g.nodes if n.type == "max_pool2d_grad"]
+    masked = pool_grad.inputs[1].node  # the mask applied to the pooled gradient
+    assert masked.type == "fused_elementwise" and tuple(masked.outputs.shape) == (2, 3, 3, 3)
+    assert [step[0] for step in masked.attrs["program"]] == ["greater", "cast", "multiply"]
+    assert g.outputs[0].node is pool_grad and not _full_size_masks(g)
+    x, w = _relu_pool_data((2, 6, 7, 3), (2, 3, 3, 3), 0)
+    x[0, 0, 0, 0], x[1, 2, 3, 1] = np.nan, np.inf
+    w[1, 0, 0, 2] = np.inf  # inf * 0 where the window's maximum is not positive: NaN
+    eager = [t.numpy() for t in f(tf.constant(x), tf.constant(w))]
+    for got, expected in zip(run(g, x, w), eager):
+        np.testing.assert_array_equal(got, expected)
+
+
+def test_a_pool_gradient_mask_stays_for_overlapping_windows_or_a_shared_gradient():
+    for f, shapes in ((_relu_pool_loss(3, 2), ((2, 7, 7, 3), (2, 3, 3, 3))),
+                      (_relu_pool_loss(share_pool_gradient=True), ((2, 6, 6, 3), (2, 3, 3, 3)))):
+        g = passes.optimize(trace(f, *[spec(*s) for s in shapes]))
+        assert len(_full_size_masks(g)) == 1
+        x, w = _relu_pool_data(*shapes, 1)
+        eager = [t.numpy() for t in f(tf.constant(x), tf.constant(w))]
+        for got, expected in zip(run(g, x, w), eager):
+            np.testing.assert_array_equal(got, expected)
