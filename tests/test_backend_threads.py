@@ -20,6 +20,7 @@ def threads(monkeypatch):
     monkeypatch.setattr(nb, "_NN_SLICE_BYTES", 4096)
     monkeypatch.setattr(nb, "_NN_COLS_BYTES", 1 << 15)
     monkeypatch.setattr(nb, "_FUSED_BLOCK_BYTES", 1 << 14)
+    monkeypatch.setattr(nb, "_NN_EPILOGUE_MIN_BYTES", 0)
     in_parallel = nb._in_parallel
 
     def counted(run, pieces, nbytes):
@@ -59,6 +60,9 @@ C = rng.standard_normal((100, 70), dtype=np.float32)
 KERNELS = {
     "conv2d one channel": lambda: nb.conv2d(X1, W4[:, :, :1], **CONV),
     "conv2d": lambda: nb.conv2d(X4, W4, **CONV),
+    "conv2d with a bias and relu by pieces": lambda: nb.fused_conv2d(
+        X4, W4, W4[0, 0, 0], program=(("add", (0, 1), (), tf.float32),
+                                      ("relu", (2,), (), tf.float32)), register=0, **CONV),
     "conv2d_backprop_filter": lambda: nb.conv2d_backprop_filter(X4, G, W4.shape, **CONV),
     "conv2d_backprop_input": lambda: nb.conv2d_backprop_input(W4, G, X4.shape, **CONV),
     "max_pool2d": lambda: nb.max_pool2d(X4, **POOL),

@@ -29,7 +29,8 @@ from tensorflux.variable import Variable
 
 __all__ = ["optimize", "simplify", "fold_constants", "eliminate_common_subexpressions",
            "eliminate_dead_code", "fuse_elementwise", "clone", "expand_fused",
-           "fused_elementwise_primitive", "disabled", "FOLD_LIMIT", "mask_pool_gradients"]
+           "fused_elementwise_primitive", "fused_conv2d_primitive", "disabled", "FOLD_LIMIT",
+           "mask_pool_gradients", "fuse_conv2d_epilogues"]
 
 # Constant folding leaves results with more elements than this to run time: a folded
 # constant lives as long as the graph does.
@@ -97,10 +98,31 @@ select cast
 """.split())
 
 
+def _fused_conv2d_rule(x, filters, *inputs, program, register, **conv_attrs):
+    from tensorflux.ops._core import aval
+
+    conv = registry["conv2d"].shape_rule(x, filters, **conv_attrs)
+    return aval(conv.shape, program[-1][3])
+
+
+# fused_conv2d: conv2d(x, filters) followed by a fused_elementwise program on its output (a
+# bias and an activation) with the other inputs, broadcast over its channels; the output is
+# the program's input number `register`. The backend may run the program on each part of the
+# convolution's output as it is made. Like fused_elementwise, it exists only after the passes
+# and is expanded back into its primitives for tapes (expand_fused).
+fused_conv2d_primitive = Primitive("fused_conv2d", shape_rule=_fused_conv2d_rule)
+_CONV_ATTRS = ("strides", "padding", "dilations", "data_format")
+
+
 def expand_fused(node, args):
     """Runs a fused node's program by binding each original primitive on `args` (tensors):
     used when a tape watches a call, or when the graph is inlined into another trace."""
     registers = list(args)
+    if node.primitive is fused_conv2d_primitive:
+        conv = registry["conv2d"].bind(args[0], args[1],
+                                       **{k: node.attrs[k] for k in _CONV_ATTRS})
+        registers = list(args[2:])
+        registers.insert(node.attrs["register"], conv)
     for name, refs, attrs, _ in node.attrs["program"]:
         registers.append(registry[name].bind(*[registers[r] for r in refs], **dict(attrs)))
     return registers[-1]
@@ -758,6 +780,84 @@ def _masked_pool_gradient(graph, node, pools, uses):
     return None
 
 
+# ------------------------------------------------------------------ 7. convolution epilogues
+
+def fuse_conv2d_epilogues(graph):
+    """Folds an elementwise node (or a fused chain) that follows an NHWC conv2d (its
+    output's only use) into one `fused_conv2d` node, when the node's other inputs are
+    scalars or vectors over the output channels (a bias) and it keeps the convolution's
+    shape and dtype: the backend then applies it to each part of the convolution's output
+    while that is in cache, instead of in a pass over the whole output afterwards.
+
+    >>> import tensorflux as tf
+    >>> from tensorflux.graph import passes
+    >>> w, b = tf.ones([3, 3, 1, 4]), tf.zeros([4])
+    >>> f = lambda x: tf.nn.relu(tf.nn.conv2d(x, w, 1, "VALID") + b)
+    >>> with passes.disabled():
+    ...     g = tf.function(f).get_concrete_function(tf.TensorSpec([1, 5, 5, 1])).graph
+    >>> [n.type for n in passes.fuse_conv2d_epilogues(passes.fuse_elementwise(g)).nodes][-1]
+    'fused_conv2d'
+    """
+    graph = clone(graph)
+    _fuse_conv2d_epilogues(graph)
+    return graph
+
+
+def _fuse_conv2d_epilogues(graph):
+    uses = {}
+    for node in graph.nodes:
+        for x in node.inputs:
+            uses[id(x)] = uses.get(id(x), 0) + 1
+    for t in graph.outputs:
+        uses[id(t)] = uses.get(id(t), 0) + 1
+    position = {id(node): i for i, node in enumerate(graph.nodes)}
+    folded = {}  # id(conv2d node) -> the fused node replacing its consumer
+    for node in graph.nodes:
+        if node.primitive is fused_elementwise_primitive:
+            program = node.attrs["program"]
+        elif _fusable(node) and not _pinned(node):  # one elementwise primitive
+            program = ((node.primitive.name, tuple(range(len(node.inputs))),
+                        tuple(sorted(node.attrs.items())), node.outputs.dtype),)
+        else:
+            continue
+        for register, x in enumerate(node.inputs):
+            conv = _producer(x, "conv2d")
+            if conv is not None and id(conv) not in folded and _epilogue_fits(
+                    graph, node, register, conv, uses, position):
+                others = node.inputs[:register] + node.inputs[register + 1:]
+                attrs = {k: conv.attrs[k] for k in _CONV_ATTRS}
+                attrs.update(program=program, register=register)
+                fused = GraphNode(fused_conv2d_primitive, tuple(conv.inputs) + others, attrs,
+                                  node.outputs, graph.unique_name("fused_conv2d"), graph)
+                node.outputs.node, node.outputs.index = fused, 0
+                folded[id(conv)] = None
+                folded[id(node)] = fused
+                break
+    if not folded:
+        return False
+    graph.nodes = [folded.get(id(n), n) for n in graph.nodes
+                   if id(n) not in folded or folded[id(n)] is not None]
+    return True
+
+
+def _epilogue_fits(graph, node, register, conv, uses, position):
+    x = node.inputs[register]
+    out = node.outputs
+    if (uses.get(id(x)) != 1 or conv.attrs["data_format"] != "NHWC"
+            or x.shape.rank != 4 or not _same_type(x, out)):
+        return False
+    channels = x.shape[3]
+    for other in node.inputs[:register] + node.inputs[register + 1:]:
+        shape = other.shape
+        if shape.rank is None or shape.rank > 1 or (
+                shape.rank == 1 and (channels is None or shape[0] not in (1, channels))):
+            return False
+    # The convolution runs at the elementwise node's place: nothing stateful in between
+    # (no assignment to the filters it reads).
+    start, end = position[id(conv)], position[id(node)]
+    return not any(_pinned(n) for n in graph.nodes[start + 1:end])
+
+
 # ------------------------------------------------------------------ the pipeline
 
 def optimize(graph):
@@ -786,6 +886,7 @@ def optimize(graph):
         _dead_code(graph)
     _fuse(graph)
     _dead_code(graph)
+    _fuse_conv2d_epilogues(graph)
     return graph
 
 

@@ -1056,3 +1056,75 @@ def test_a_pool_gradient_mask_stays_for_overlapping_windows_or_a_shared_gradient
         eager = [t.numpy() for t in f(tf.constant(x), tf.constant(w))]
         for got, expected in zip(run(g, x, w), eager):
             np.testing.assert_array_equal(got, expected)
+
+
+# ------------------------------------------------------------------ convolution epilogues
+
+def _conv_bias_relu(data_format="NHWC", groups=1, dtype=tf.float32):
+    rng = np.random.default_rng(5)
+    channels = 4 * groups
+    w = tf.constant(rng.standard_normal((3, 3, channels // groups, 6)).astype(dtype.name))
+    b = tf.constant(rng.standard_normal(6).astype(dtype.name))
+
+    def f(x):
+        y = tf.nn.conv2d(x, w, 1, "VALID", data_format=data_format)
+        if data_format == "NCHW":
+            return tf.nn.relu(y + tf.reshape(b, [6, 1, 1])) * 0.5
+        return tf.nn.relu(y + b) * 0.5
+    shape = [10, 9, 9, channels] if data_format == "NHWC" else [10, channels, 9, 9]
+    x = rng.standard_normal(shape).astype(dtype.name)
+    return f, x
+
+
+def test_a_bias_and_activation_after_conv2d_run_inside_the_convolution(monkeypatch):
+    from tensorflux.backends import numpy_backend as nb
+
+    # Small pieces, each given the bias and relu right after its GEMM.
+    monkeypatch.setattr(nb, "_NN_COLS_BYTES", 1 << 13)
+    monkeypatch.setattr(nb, "_NN_EPILOGUE_MIN_BYTES", 0)
+    f, x = _conv_bias_relu()
+    g = passes.optimize(trace(f, tf.TensorSpec(x.shape, tf.float32)))
+    assert [n.type for n in g.nodes if n.type not in ("placeholder", "const")] == [
+        "fused_conv2d"]
+    np.testing.assert_array_equal(run(g, x)[0], f(tf.constant(x)).numpy())
+    np.testing.assert_array_equal(tf.function(f)(tf.constant(x)).numpy(),
+                                  f(tf.constant(x)).numpy())
+
+
+@pytest.mark.parametrize("case", ["NCHW", "grouped", "float16"])
+def test_conv2d_epilogues_elsewhere_give_the_unfused_values(case):
+    f, x = _conv_bias_relu(data_format="NCHW" if case == "NCHW" else "NHWC",
+                           groups=2 if case == "grouped" else 1,
+                           dtype=tf.float16 if case == "float16" else tf.float32)
+    traced = tf.function(f)(tf.constant(x)).numpy()
+    np.testing.assert_array_equal(traced, f(tf.constant(x)).numpy())
+    g = passes.optimize(trace(f, tf.TensorSpec(x.shape, tf.as_dtype(x.dtype.name))))
+    assert types(g)["fused_conv2d"] == (0 if case == "NCHW" else 1)
+
+
+def test_a_tape_sees_the_primitives_of_a_fused_convolution():
+    f, x = _conv_bias_relu()
+    x = tf.constant(x)
+    function = tf.function(f)
+    with tf.GradientTape() as tape:
+        tape.watch(x)
+        traced = tf.reduce_sum(function(x) ** 2)
+    with tf.GradientTape() as tape2:
+        tape2.watch(x)
+        eager = tf.reduce_sum(f(x) ** 2)
+    np.testing.assert_allclose(tape.gradient(traced, x).numpy(),
+                               tape2.gradient(eager, x).numpy(), rtol=1e-6, atol=1e-6)
+
+
+def test_a_backend_without_fused_conv2d_runs_its_parts():
+    from tensorflux.graph import executor
+
+    f, x = _conv_bias_relu()
+    g = passes.optimize(trace(f, tf.TensorSpec(x.shape, tf.float32)))
+    (node,) = [n for n in g.nodes if n.type == "fused_conv2d"]
+    backend = default_backend()
+    inputs = [x] + [n.attrs["value"] if n.type == "const" else None
+                    for n in (t.node for t in node.inputs[1:])]
+    unfused = executor._unfused_conv2d(backend)(*inputs, **node.attrs)
+    np.testing.assert_array_equal(unfused, backend.fused_conv2d(*inputs, **node.attrs))
+    np.testing.assert_array_equal(unfused, f(tf.constant(x)).numpy())
