@@ -1,6 +1,7 @@
 """Graph optimization passes that tf.function runs after each trace: algebraic simplification,
-constant folding, common-subexpression elimination, dead-code elimination and fusion of
-elementwise chains into one `fused_elementwise` kernel.
+constant folding, common-subexpression elimination, dead-code elimination, masks moved to
+the pooled side of max-pool gradients, fusion of elementwise chains into one
+`fused_elementwise` kernel, and of a convolution's bias and activation into `fused_conv2d`.
 
 Every pass is a pure function Graph -> Graph: it rewrites a clone of its argument and returns
 that, so the graph it was given stays as it was for before/after comparisons (the `_name`
@@ -862,7 +863,8 @@ def _epilogue_fits(graph, node, register, conv, uses, position):
 
 def optimize(graph):
     """All passes, in order: simplify, fold constants and merge common subexpressions until
-    nothing changes, then remove dead code and fuse elementwise chains. Like every pass here
+    nothing changes, then move max-pool gradient masks, remove dead code, fuse elementwise
+    chains and fold them into the convolutions before them. Like every pass here
     it returns a new Graph and leaves its argument as it was. Idempotent; does nothing
     inside a `disabled()` block.
 
