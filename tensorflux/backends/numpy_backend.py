@@ -1179,10 +1179,11 @@ def fused_conv2d(x, filters, *inputs, strides, padding, dilations, data_format, 
                       native_dtype(program[-1][3]))
 
 
-# A convolution's epilogue runs on each piece of its output only where the whole output is
-# at least this large: a smaller one is still in cache for a pass over it afterwards, which
-# then costs less than one call per piece (measured: the (128, 26, 26, 32) bias + relu of
-# W2 gains ~0.5-1 ms by pieces, the (128, 11, 11, 64) one loses ~0.3 ms).
+# A convolution's epilogue runs on each piece of its output (where the pieces run on the
+# threads at once) only where the whole output is at least this large: a smaller one is
+# still in cache for a pass over it afterwards, which then costs less than one call per
+# piece (measured: W2's (128, 26, 26, 32) bias + relu gains ~0.5-1 ms by pieces, its
+# (128, 11, 11, 64) one loses ~0.3 ms).
 _NN_EPILOGUE_MIN_BYTES = 1 << 23
 
 
@@ -1201,7 +1202,10 @@ def _nn_conv2d(x, filters, strides, padding, dilations, data_format, epilogue=No
     if groups == 1:
         w2d = w.reshape(kh * kw * cg, o)
         out = np.empty((n, ho, wo, o), np.result_type(x.dtype, w.dtype))
-        by_piece = (epilogue is not None and data_format == "NHWC"
+        pieces, parallel = _nn_pieces(windows.shape, o, windows.itemsize)
+        # (Pieces one after another leave the other threads idle: the epilogue then runs at
+        # the end, where fused_elementwise splits it.)
+        by_piece = (epilogue is not None and parallel and data_format == "NHWC"
                     and out.dtype == dtype == epilogue_dtype
                     and out.nbytes >= _NN_EPILOGUE_MIN_BYTES)
 
@@ -1209,7 +1213,6 @@ def _nn_conv2d(x, filters, strides, padding, dilations, data_format, epilogue=No
             matmul(_nn_cols(windows[piece]), w2d, out=out[piece].reshape(-1, o))
             if by_piece:
                 epilogue(out[piece])
-        pieces, parallel = _nn_pieces(windows.shape, o, windows.itemsize)
         _nn_by_pieces(run, pieces, parallel, windows.size * windows.itemsize + out.nbytes)
         if by_piece:
             return out
