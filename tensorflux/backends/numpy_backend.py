@@ -577,16 +577,20 @@ _SUM_ROWS_BY_DOT_MIN = 1 << 14
 _SUM_ROWS_ONES = {}  # (row count, dtype) -> ones vector
 
 
-def _sum_rows(x, lead, dtype):
-    count = 1
-    for size in x.shape[:lead]:
-        count *= size
+def _ones(count, dtype):
     ones = _SUM_ROWS_ONES.get((count, dtype))
     if ones is None:
         if len(_SUM_ROWS_ONES) >= 16:  # a few shapes recur in training; bound the rest
             _SUM_ROWS_ONES.clear()
         ones = _SUM_ROWS_ONES[(count, dtype)] = np.ones(count, dtype)
-    return ones.dot(x.reshape(count, -1)).reshape(x.shape[lead:])
+    return ones
+
+
+def _sum_rows(x, lead, dtype):
+    count = 1
+    for size in x.shape[:lead]:
+        count *= size
+    return _ones(count, dtype).dot(x.reshape(count, -1)).reshape(x.shape[lead:])
 
 
 def reduce_sum(x, axis, keepdims):
@@ -1370,8 +1374,15 @@ def max_pool2d(x, ksize, strides, padding, data_format):
 
 def _nn_finite(a):
     """Whether a float array holds no inf/NaN, from one sum (an overflow to inf only sends
-    the caller down its general path)."""
-    return a.dtype.kind != "f" or bool(np.isfinite(np.add.reduce(a, axis=None)))
+    the caller down its general path): for a contiguous float32/float64 one a dot product
+    with ones (BLAS), 3x cheaper than np.add.reduce at the sizes of a pooling slice."""
+    if a.dtype.kind != "f":
+        return True
+    if a.dtype in _SUM_FLOATS and a.flags.c_contiguous and a.size:
+        total = a.reshape(-1).dot(_ones(a.size, a.dtype))
+    else:
+        total = np.add.reduce(a, axis=None)
+    return bool(np.isfinite(total))
 
 
 # Kernels that make several passes over a batch go through it in slices of about this many
