@@ -1128,3 +1128,45 @@ def test_a_backend_without_fused_conv2d_runs_its_parts():
     unfused = executor._unfused_conv2d(backend)(*inputs, **node.attrs)
     np.testing.assert_array_equal(unfused, backend.fused_conv2d(*inputs, **node.attrs))
     np.testing.assert_array_equal(unfused, f(tf.constant(x)).numpy())
+
+
+def _program(*steps):
+    return tuple((name, refs, (), tf.float32) for name, refs in steps)
+
+
+# (program, inputs besides the convolution's output, its register): chains run in place by
+# rows, and programs that are not chains through the generic path.
+_EPILOGUES = {
+    "bias and relu": (_program(("add", (0, 1)), ("relu", (2,))), "b", 0),
+    "bias first, scale, relu": (_program(("add", (0, 1)), ("multiply", (2, 3)),
+                                          ("relu", (4,))), "b0", 1),
+    "subtract from and divide a scalar": (_program(("subtract", (1, 0)), ("divide", (2, 3))),
+                                          "0s", 1),
+    "a one-element vector, then minimum": (_program(("maximum", (0, 1)),
+                                                    ("minimum", (2, 1))), "1", 0),
+    "the output read twice (generic)": (_program(("add", (0, 1)), ("multiply", (2, 0))),
+                                        "b", 0),
+}
+
+
+@pytest.mark.parametrize("name", sorted(_EPILOGUES))
+@pytest.mark.parametrize("by_piece", [False, True])
+def test_fused_conv2d_gives_the_program_of_the_convolution(name, by_piece, monkeypatch):
+    from tensorflux.backends import numpy_backend as nb
+
+    if by_piece:
+        monkeypatch.setattr(nb, "_NN_COLS_BYTES", 1 << 13)
+        monkeypatch.setattr(nb, "_NN_EPILOGUE_MIN_BYTES", 0)
+    program, kinds, register = _EPILOGUES[name]
+    rng = np.random.default_rng(7)
+    x = rng.standard_normal((10, 9, 9, 4)).astype(np.float32)
+    w = rng.standard_normal((3, 3, 4, 6)).astype(np.float32)
+    values = {"b": rng.standard_normal(6).astype(np.float32), "0": np.float32(0.75),
+              "s": np.float32(-1.5), "1": rng.standard_normal(1).astype(np.float32)}
+    inputs = [values[k] for k in kinds]
+    conv = dict(strides=(1, 1), padding="VALID", dilations=(1, 1), data_format="NHWC")
+    expected = nb.fused_elementwise(*inputs[:register], nb.conv2d(x, w, **conv),
+                                    *inputs[register:], program=program)
+    got = nb.fused_conv2d(x, w, *inputs, program=program, register=register, **conv)
+    assert got.dtype == expected.dtype and got.shape == expected.shape
+    np.testing.assert_array_equal(got, expected)
