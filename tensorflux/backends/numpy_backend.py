@@ -1232,15 +1232,19 @@ def _nn_epilogue_chain(program, register, inputs):
         while 2 * k * c <= 1024 and pixels % (2 * k) == 0:
             k *= 2
         rows = result.reshape(-1, k * c)
-        for ufunc, other, first in steps:
-            if other is None:
-                other = np.zeros(k * c, rows.dtype)
-            elif np.ndim(other) == 1:
-                other = np.tile(other, k * c // other.shape[0])
-            if first:
-                ufunc(rows, other, out=rows)
-            else:
-                ufunc(other, rows, out=rows)
+        operands = [(ufunc, np.zeros(k * c, rows.dtype) if other is None else
+                     np.tile(other, k * c // other.shape[0]) if np.ndim(other) == 1 else other,
+                     first) for ufunc, other, first in steps]
+
+        def apply(block):
+            part = rows[block]
+            for ufunc, other, first in operands:
+                if first:
+                    ufunc(part, other, out=part)
+                else:
+                    ufunc(other, part, out=part)
+        # (A piece of a convolution's output, on a worker already, runs whole.)
+        _in_parallel(apply, _pieces(rows.shape[0], 2 * result.nbytes), 2 * result.nbytes)
         return result
     return run
 
