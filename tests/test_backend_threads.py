@@ -20,6 +20,7 @@ def threads(monkeypatch):
     monkeypatch.setattr(nb, "_NN_SLICE_BYTES", 4096)
     monkeypatch.setattr(nb, "_NN_COLS_BYTES", 1 << 15)
     monkeypatch.setattr(nb, "_FUSED_BLOCK_BYTES", 1 << 14)
+    monkeypatch.setattr(nb, "_NN_EPILOGUE_MIN_BYTES", 0)
     in_parallel = nb._in_parallel
 
     def counted(run, pieces, nbytes):
@@ -59,6 +60,9 @@ C = rng.standard_normal((100, 70), dtype=np.float32)
 KERNELS = {
     "conv2d one channel": lambda: nb.conv2d(X1, W4[:, :, :1], **CONV),
     "conv2d": lambda: nb.conv2d(X4, W4, **CONV),
+    "conv2d with a bias and relu by pieces": lambda: nb.fused_conv2d(
+        X4, W4, W4[0, 0, 0], program=(("add", (0, 1), (), tf.float32),
+                                      ("relu", (2,), (), tf.float32)), register=0, **CONV),
     "conv2d_backprop_filter": lambda: nb.conv2d_backprop_filter(X4, G, W4.shape, **CONV),
     "conv2d_backprop_input": lambda: nb.conv2d_backprop_input(W4, G, X4.shape, **CONV),
     "max_pool2d": lambda: nb.max_pool2d(X4, **POOL),
@@ -122,6 +126,30 @@ def test_split_kernels_give_the_same_bits_on_two_threads(threads, name):
     serial, split = _both(threads, KERNELS[name])
     assert split.dtype == serial.dtype and split.shape == serial.shape
     np.testing.assert_array_equal(split, serial)
+
+
+def test_convolutions_of_large_images_by_output_rows_match_whole_images(threads, monkeypatch):
+    # Images with more im2col columns than a piece holds are cut into pieces of output rows
+    # (the filter gradient sums the pieces' products); the input gradient keeps whole images.
+    x = rng.standard_normal((2, 30, 30, 4)).astype(np.float32)
+    g = rng.standard_normal((2, 28, 28, 6)).astype(np.float32)
+    kernels = [lambda: nb.conv2d(x, W4, **CONV),
+               lambda: nb.conv2d_backprop_filter(x, g, W4.shape, **CONV),
+               lambda: nb.conv2d_backprop_input(W4, g, x.shape, **CONV)]
+    threads(1, min_bytes=1 << 62)
+    monkeypatch.setattr(nb, "_NN_COLS_BYTES", 1 << 62)
+    whole = [kernel() for kernel in kernels]
+    threads(2)
+    monkeypatch.setattr(nb, "_NN_COLS_BYTES", 1 << 12)
+    assert len(nb._nn_pieces((2, 28, 28, 3, 3, 4), 6, 4)[0]) > 2
+    threads.splits = 0
+    for kernel, expected in zip(kernels, whole):
+        split = kernel()
+        assert split.dtype == expected.dtype and split.shape == expected.shape
+        np.testing.assert_allclose(split, expected, rtol=1e-5,
+                                   atol=1e-5 * np.abs(expected).max())
+        np.testing.assert_array_equal(kernel(), split)
+    assert threads.splits >= 3
 
 
 def test_max_pool_gradient_keeps_the_nan_and_inf_rules_on_two_threads(threads):

@@ -209,6 +209,9 @@ random_seed_stream: (source) -> uint64 seed vector source.next_seed(); seed_inpu
 # Graph (tensorflux/graph/passes.py).
 _declare("""
 fused_elementwise: (*inputs, program, out=None) -> elementwise kernels run as one; may fill out
+fused_conv2d: (x, filters, *inputs, strides, padding, dilations, data_format, program,
+    register) -> fused_elementwise(program) of inputs with conv2d(x, filters) inserted at
+    `register`
 """)
 
 # Autodiff.

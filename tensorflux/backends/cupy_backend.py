@@ -99,14 +99,14 @@ for _name, _obj in vars(numpy_backend).items():
 # - the cache-sized blocks the NumPy kernels cut large arrays into (im2col parts, batch
 #   slices, fused programs by rows or chunks, RNN steps in blocks of 16) become the whole
 #   array: on a GPU each block is more kernel launches and nothing is gained;
-# - small sums as products with a ones vector (a CPU saving) are off: one reduction here.
+# - sums as products with a ones vector (a CPU saving) are off: one reduction here.
 _WHOLE = 1 << 62
 _GLOBALS.update(
     _FUSED_UFUNCS={"abs": cupy.absolute, "pow": cupy.power}, _FUSED_COMPILED={},
     _FUSED_CHUNKED={}, _FUSED_GROUPS={},
     _NN_COLS_BYTES=_WHOLE, _NN_SLICE_BYTES=_WHOLE, _FUSED_BLOCK_BYTES=_WHOLE,
     _FUSED_CHUNKED_MIN_SIZE=_WHOLE, _RNN_BLOCK=_WHOLE,
-    _SUM_BY_DOT_MAX=0, _THREADS=1)
+    _SUM_BY_DOT_MAX=0, _SUM_ROWS_BY_DOT_MIN=_WHOLE, _THREADS=1)
 for _name in KERNELS:
     if _name in _HOST_KERNELS:
         globals()[_name] = _host_kernel(getattr(numpy_backend, _name))

@@ -569,17 +569,45 @@ def _sum_ones(n, dtype):
     return ones
 
 
+# A float sum over the leading axes of a larger C-contiguous array (a bias gradient over a
+# batch of images: (n*h*w, channels) rows) is ones @ rows, a GEMV: NumPy's reduction adds
+# such rows one at a time into a short accumulator, ~7x slower than the GEMV, and no more
+# accurately (both sum each column in order; the GEMV in several partial sums).
+_SUM_ROWS_BY_DOT_MIN = 1 << 14
+_SUM_ROWS_ONES = {}  # (row count, dtype) -> ones vector
+
+
+def _ones(count, dtype):
+    ones = _SUM_ROWS_ONES.get((count, dtype))
+    if ones is None:
+        if len(_SUM_ROWS_ONES) >= 16:  # a few shapes recur in training; bound the rest
+            _SUM_ROWS_ONES.clear()
+        ones = _SUM_ROWS_ONES[(count, dtype)] = np.ones(count, dtype)
+    return ones
+
+
+def _sum_rows(x, lead, dtype):
+    count = 1
+    for size in x.shape[:lead]:
+        count *= size
+    return _ones(count, dtype).dot(x.reshape(count, -1)).reshape(x.shape[lead:])
+
+
 def reduce_sum(x, axis, keepdims):
     dtype = x.dtype
     if (dtype is _SUM_FLOATS[0] or dtype is _SUM_FLOATS[1]) and not keepdims and \
-            0 < x.size <= _SUM_BY_DOT_MAX and x.flags.c_contiguous:
-        if axis is None or len(axis) == x.ndim:
-            return x.reshape(-1).dot(_sum_ones(x.size, dtype))
-        if x.ndim == 2:
-            if axis == (1,):
-                return x.dot(_sum_ones(x.shape[1], dtype))
-            if axis == (0,):  # (a bias gradient)
-                return _sum_ones(x.shape[0], dtype).dot(x)
+            x.flags.c_contiguous:
+        if 0 < x.size <= _SUM_BY_DOT_MAX:
+            if axis is None or len(axis) == x.ndim:
+                return x.reshape(-1).dot(_sum_ones(x.size, dtype))
+            if x.ndim == 2:
+                if axis == (1,):
+                    return x.dot(_sum_ones(x.shape[1], dtype))
+                if axis == (0,):  # (a bias gradient)
+                    return _sum_ones(x.shape[0], dtype).dot(x)
+        elif (x.size >= _SUM_ROWS_BY_DOT_MIN and axis is not None
+              and 0 < len(axis) < x.ndim and axis == tuple(range(len(axis)))):
+            return _sum_rows(x, len(axis), dtype)
     # Positional arguments (axis, dtype, out, keepdims): the cheapest call of a hot kernel.
     if keepdims:
         return np.add.reduce(x, axis, x.dtype, None, True)
@@ -1026,22 +1054,27 @@ def _nn_pad(x, pads, value=0):
     return np.pad(x, ((0, 0),) + tuple(pads) + ((0, 0),), constant_values=value)
 
 
+def _nn_scatter_into(x_rows, cols_rows, strides, dilations):
+    """Sets x_rows to the sum of the windows cols_rows (m, ho, wo, kh, kw, c) put back at the
+    input positions they were read from (the adjoint of _nn_windows), zero where none was:
+    a loop over the kh*kw kernel offsets only."""
+    _, ho, wo, kh, kw, _ = cols_rows.shape
+    (sh, sw), (dh, dw) = strides, dilations
+    x_rows.fill(0)
+    for i in range(kh):
+        for j in range(kw):
+            x_rows[:, i * dh:i * dh + sh * (ho - 1) + 1:sh,
+                   j * dw:j * dw + sw * (wo - 1) + 1:sw, :] += cols_rows[:, :, :, i, j, :]
+
+
 def _nn_scatter_windows(cols, padded_shape, pads, in_hw, strides, dilations):
     """Adds each window's values back to the input positions it read (the adjoint of
-    _nn_windows), looping over the kh*kw kernel offsets only; crops the padding."""
-    n, ho, wo, kh, kw, c = cols.shape
-    (sh, sw), (dh, dw) = strides, dilations
+    _nn_windows); crops the padding."""
+    n = cols.shape[0]
     xp = np.empty(padded_shape, cols.dtype)
-
-    def run(rows):
-        x_rows, cols_rows = xp[rows], cols[rows]
-        x_rows.fill(0)
-        for i in range(kh):
-            for j in range(kw):
-                x_rows[:, i * dh:i * dh + sh * (ho - 1) + 1:sh,
-                       j * dw:j * dw + sw * (wo - 1) + 1:sw, :] += cols_rows[:, :, :, i, j, :]
     nbytes = 2 * cols.size * cols.itemsize + xp.nbytes
-    _in_parallel(run, _pieces(n, nbytes), nbytes)
+    _in_parallel(lambda rows: _nn_scatter_into(xp[rows], cols[rows], strides, dilations),
+                 _pieces(n, nbytes), nbytes)
     (pt, _), (pl, _) = pads
     return xp[:, pt:pt + in_hw[0], pl:pl + in_hw[1], :]
 
@@ -1050,115 +1083,257 @@ def _nn_padded_shape(n, in_hw, pads, c):
     return (n, in_hw[0] + sum(pads[0]), in_hw[1] + sum(pads[1]), c)
 
 
-def _nn_im2col(x, filter_hwc, strides, padding, dilations):
-    """The windows of NHWC `x` under an (kh, kw, cg) filter as GEMM rows: (n*ho*wo, kh*kw*cg)
-    for one group, else (groups, n*ho*wo, kh*kw*cg); with the group count and (ho, wo).
-    For one group of several channels the rows are a strided view: _nn_row_slices copies
-    them."""
-    kh, kw, cg = filter_hwc
+def _nn_conv_windows(x, filter_hw, strides, padding, dilations):
+    """(the (n, ho, wo, kh, kw, c) window view of NHWC x, padded, and (ho, wo))."""
     n, h, wd, c = x.shape
-    pads, (ho, wo) = _nn_geometry((h, wd), (kh, kw), strides, padding, dilations)
-    cols = _nn_windows(_nn_pad(x, pads), (kh, kw), strides, dilations, (ho, wo))
+    pads, out = _nn_geometry((h, wd), filter_hw, strides, padding, dilations)
+    return _nn_windows(_nn_pad(x, pads), filter_hw, strides, dilations, out), out
+
+
+def _nn_grouped_cols(windows, cg):
+    """The windows as (groups, n*ho*wo, kh*kw*cg) GEMM rows, one stack per group (a copy)."""
+    n, ho, wo, kh, kw, c = windows.shape
     groups = c // cg
+    cols_g = np.moveaxis(windows.reshape(n, ho, wo, kh, kw, groups, cg), 5, 0)
+    return cols_g.reshape(groups, n * ho * wo, kh * kw * cg)
+
+
+def _nn_cols(windows):
+    """The GEMM rows (m*ho*wo, kh*kw*c) of a window view (m, ho, wo, kh, kw, c), copied. For
+    one channel the copy is made tap by tap, (kh*kw, m*ho*wo), and handed back transposed (a
+    BLAS flag): each tap reads whole image rows, where the window-major copy would move
+    kw-float runs (4x slower for a 3x3 filter)."""
+    m, ho, wo, kh, kw, c = windows.shape
     if c == 1:
-        # One channel: copy tap by tap, (kh*kw, n*ho*wo), and hand back its transpose (a
-        # BLAS flag). Each tap reads whole image rows; the window-major copy would move
-        # kw-float runs (4x slower for a 3x3 filter).
-        taps = _nn_copy(cols.transpose(3, 4, 5, 0, 1, 2), axis=3)
-        return taps.reshape(kh * kw, n * ho * wo).T, groups, (ho, wo)
-    if groups == 1:
-        return cols, groups, (ho, wo)
-    cols_g = np.moveaxis(cols.reshape(n, ho, wo, kh, kw, groups, cg), 5, 0)
-    return cols_g.reshape(groups, n * ho * wo, kh * kw * cg), groups, (ho, wo)
+        taps = np.ascontiguousarray(windows.transpose(3, 4, 5, 0, 1, 2))
+        return taps.reshape(kh * kw, m * ho * wo).T
+    return np.ascontiguousarray(windows).reshape(m * ho * wo, kh * kw * c)
 
 
-# The im2col copy is made this many bytes at a time, into one buffer, so that each part is
-# still in cache when its GEMM reads it (not written out to memory and read back).
-_NN_COLS_BYTES = 1 << 22
+# A convolution of one group runs over pieces of its batch with about this many bytes of
+# im2col columns and outputs each (a few images, or a few output rows of a large image): with
+# small filters, a piece's copy and its GEMM run on one thread, one piece per thread at a
+# time, so that the columns are still in that core's cache (1 MB of L2 here) when the GEMM
+# reads them, with one hand-off per piece.
+_NN_COLS_BYTES = 1 << 19
 
 
-def _nn_copy(source, axis=0, out=None):
-    """A C-contiguous copy of `source` (into `out` where given), made by slices along `axis`
-    (its batch) on the pool's threads."""
-    target = np.empty(source.shape, source.dtype) if out is None else out
-    lead = (slice(None),) * axis
-    _in_parallel(lambda rows: np.copyto(target[lead + (rows,)], source[lead + (rows,)]),
-                 _pieces(target.shape[axis], 2 * target.nbytes), 2 * target.nbytes)
-    return target
+def _nn_pieces(cols_shape, o, itemsize, whole_images=False):
+    """(image slice, output-row slice) pieces of a batch with im2col columns of shape
+    (n, ho, wo, kh, kw, c) and o output channels (whole images only where `whole_images`),
+    and whether they run on the threads at once.
+
+    Filters of more than half the budget (deep layers) make larger pieces, of at least 4
+    output pixels per output channel, whose GEMMs split over the threads instead: a GEMM of
+    fewer rows than that spends as long packing the filters as multiplying."""
+    n, ho, wo = cols_shape[:3]
+    depth = math.prod(cols_shape[3:])
+    pixel_bytes = max(1, (depth + o) * itemsize)
+    small = 2 * depth * o * itemsize <= _NN_COLS_BYTES
+    pixels = _NN_COLS_BYTES // pixel_bytes if small else max(
+        8 * _NN_COLS_BYTES // pixel_bytes, 4 * o)
+    if ho * wo <= pixels or whole_images:
+        step = max(1, pixels // (ho * wo))
+        if small and _THREADS > 1:
+            step = max(1, min(step, -(-n // (4 * _THREADS))))
+        pieces = [(slice(start, start + step), slice(None)) for start in range(0, n, step)]
+    else:
+        step = max(1, pixels // wo)
+        pieces = [(slice(image, image + 1), slice(start, start + step))
+                  for image in range(n) for start in range(0, ho, step)]
+    return pieces, small and len(pieces) >= _THREADS > 1
 
 
-def _nn_row_slices(windows):
-    """(batch slice, its contiguous GEMM rows (m*ho*wo, kh*kw*c)) over an im2col window view
-    (n, ho, wo, kh, kw, c), a few images at a time."""
-    n = windows.shape[0]
-    depth = windows.shape[3] * windows.shape[4] * windows.shape[5]
-    step = max(1, _NN_COLS_BYTES // max(1, windows[:1].size * windows.itemsize))
-    if step >= n:
-        rows = windows if windows.flags.c_contiguous else _nn_copy(windows)
-        yield slice(None), rows.reshape(-1, depth)
-        return
-    buffer = np.empty((step,) + windows.shape[1:], windows.dtype)
-    for start in range(0, n, step):
-        part = buffer[:min(step, n - start)]
-        _nn_copy(windows[start:start + step], out=part)
-        yield slice(start, start + step), part.reshape(-1, depth)
+def _nn_by_pieces(run, pieces, parallel, nbytes):
+    """Calls run(index, piece, matmul) for each piece: on the threads at once where
+    `parallel`, each GEMM then single-threaded (np.matmul); else one piece after another,
+    with GEMMs split over the threads (_matmul_2d)."""
+    if parallel:
+        _in_parallel(lambda item: run(item[0], item[1], np.matmul), list(enumerate(pieces)),
+                     nbytes)
+    else:
+        for index, piece in enumerate(pieces):
+            run(index, piece, _matmul_2d)
 
 
 @_quiet
 def conv2d(x, filters, strides, padding, dilations, data_format):
     """Cross-correlation with HWIO filters; input channels / filter depth = groups.
-    im2col as a strided view, then one matmul (one batched matmul per group)."""
+    im2col (a strided view, copied a piece at a time) and a GEMM per piece of the batch; one
+    batched matmul over the groups for several."""
+    return _nn_conv2d(x, filters, strides, padding, dilations, data_format)
+
+
+@_quiet
+def fused_conv2d(x, filters, *inputs, strides, padding, dilations, data_format, program,
+                 register):
+    """conv2d, then the elementwise `program` (fused_elementwise's) on its output, which is
+    the program's input number `register` (the others are `inputs`, broadcast over the
+    output's last axis): a bias and an activation. Where conv2d runs by pieces of the batch,
+    each piece gets the program right after its GEMM, while it is still in cache; elsewhere
+    the whole output gets it. Either way the values are the program's on the output."""
+    chain = _nn_epilogue_chain(program, register, inputs)
+
+    def epilogue(result, in_place=True):
+        if in_place and chain is not None and result.flags.c_contiguous and \
+                chain(result) is not None:
+            return result
+        args = inputs[:register] + (result,) + inputs[register:]
+        value = fused_elementwise(*args, program=program, out=result if in_place else None)
+        if in_place and value is not result:
+            np.copyto(result, value)
+            return result
+        return value
+    return _nn_conv2d(x, filters, strides, padding, dilations, data_format, epilogue,
+                      native_dtype(program[-1][3]))
+
+
+# Instructions an epilogue chain runs in place: binary ufuncs, and relu as the maximum with
+# a row of zeros (what the relu kernel computes).
+_NN_CHAIN_UFUNCS = {"add": np.add, "subtract": np.subtract, "multiply": np.multiply,
+                    "divide": np.true_divide, "maximum": np.maximum, "minimum": np.minimum}
+
+
+def _nn_epilogue_chain(program, register, inputs):
+    """For a program that is a chain, each instruction taking the previous result (the
+    convolution's output first) and at most one input that is a scalar or a vector over the
+    channels, in one float dtype throughout (a bias, then relu): a function running it in
+    place on a C-contiguous part of the output, as rows of several pixels with the vectors
+    tiled to that length (NumPy broadcasts a short vector over rows of its own length ~2x
+    slower, and the generic path allocates and copies each result); else None."""
+    n_inputs = len(inputs) + 1
+    dtype = program[-1][3]
+    steps = []
+    previous = register
+    for j, (name, refs, attrs, result_dtype) in enumerate(program):
+        if attrs or result_dtype is not dtype or previous not in refs:
+            return None
+        others = [r for r in refs if r != previous]
+        if name == "relu" and len(refs) == 1:
+            steps.append((np.maximum, None, True))
+        elif name in _NN_CHAIN_UFUNCS and len(refs) == 2 and len(others) == 1 \
+                and others[0] < n_inputs and others[0] != register:
+            other = inputs[others[0] - (others[0] > register)]
+            if np.ndim(other) > 1 or np.asarray(other).dtype != native_dtype(dtype):
+                return None
+            steps.append((_NN_CHAIN_UFUNCS[name], other, refs[0] == previous))
+        else:
+            return None
+        previous = n_inputs + j
+
+    def run(result):
+        """result with the chain applied in place, or None where a vector is not one over
+        its last axis."""
+        c = result.shape[-1]
+        if any(np.ndim(other) == 1 and other.shape[0] not in (1, c) for _, other, _ in steps):
+            return None
+        pixels = result.size // max(1, c)
+        k = 1
+        while 2 * k * c <= 1024 and pixels % (2 * k) == 0:
+            k *= 2
+        rows = result.reshape(-1, k * c)
+        operands = [(ufunc, np.zeros(k * c, rows.dtype) if other is None else
+                     np.tile(other, k * c // other.shape[0]) if np.ndim(other) == 1 else other,
+                     first) for ufunc, other, first in steps]
+
+        def apply(block):
+            part = rows[block]
+            for ufunc, other, first in operands:
+                if first:
+                    ufunc(part, other, out=part)
+                else:
+                    ufunc(other, part, out=part)
+        # (A piece of a convolution's output, on a worker already, runs whole.)
+        _in_parallel(apply, _pieces(rows.shape[0], 2 * result.nbytes), 2 * result.nbytes)
+        return result
+    return run
+
+
+# A convolution's epilogue runs on each piece of its output (where the pieces run on the
+# threads at once) only where the whole output is at least this large: a smaller one is
+# still in cache for a pass over it afterwards, which then costs less than one call per
+# piece (measured on one core: W2's (128, 26, 26, 32) bias + relu takes 0.6 ms less by
+# pieces than in a pass afterwards, its (128, 11, 11, 64) one 0.3 ms more).
+_NN_EPILOGUE_MIN_BYTES = 1 << 23
+
+
+def _nn_conv2d(x, filters, strides, padding, dilations, data_format, epilogue=None,
+               epilogue_dtype=None):
+    """conv2d, with epilogue(part of the output, in place) run on each piece as it is made
+    where the output is NHWC of epilogue_dtype already, else on the whole output at the
+    end (in place where it can)."""
     dtype = x.dtype
     x = _nn_upcast(_nn_nhwc(x, data_format))
     w = _nn_upcast(filters)
     kh, kw, cg, o = w.shape
-    n = x.shape[0]
-    cols_g, groups, (ho, wo) = _nn_im2col(x, (kh, kw, cg), strides, padding, dilations)
-    if groups == 1 and cg == 1:
-        out = _matmul_2d(cols_g, w.reshape(kh * kw, o)).reshape(n, ho, wo, o)
-    elif groups == 1:
-        # Contiguous im2col parts and 2-D GEMMs (tensordot would transpose and copy the
-        # strided view again, and its internal reshapes cost as much as the GEMM).
+    n, c = x.shape[0], x.shape[3]
+    windows, (ho, wo) = _nn_conv_windows(x, (kh, kw), strides, padding, dilations)
+    groups = c // cg
+    if groups == 1:
         w2d = w.reshape(kh * kw * cg, o)
         out = np.empty((n, ho, wo, o), np.result_type(x.dtype, w.dtype))
-        for rows, cols in _nn_row_slices(cols_g):
-            _matmul_2d(cols, w2d, out=out[rows].reshape(-1, o))
+        pieces, parallel = _nn_pieces(windows.shape, o, windows.itemsize)
+        # (Pieces one after another leave the other threads idle: the epilogue then runs at
+        # the end, where fused_elementwise splits it.)
+        by_piece = (epilogue is not None and parallel and data_format == "NHWC"
+                    and out.dtype == dtype == epilogue_dtype
+                    and out.nbytes >= _NN_EPILOGUE_MIN_BYTES)
+
+        def run(index, piece, matmul):
+            matmul(_nn_cols(windows[piece]), w2d, out=out[piece].reshape(-1, o))
+            if by_piece:
+                epilogue(out[piece])
+        _nn_by_pieces(run, pieces, parallel, windows.size * windows.itemsize + out.nbytes)
+        if by_piece:
+            return out
     else:
         og = o // groups
         w_g = np.moveaxis(w.reshape(kh, kw, cg, groups, og), 3, 0).reshape(groups, -1, og)
-        out = np.moveaxis(_matmul_2d(cols_g, w_g), 0, 1).reshape(n, ho, wo, o)
-    return _nn_from_nhwc(out.astype(dtype, copy=False), data_format)
+        out = np.matmul(_nn_grouped_cols(windows, cg), w_g)
+        out = np.moveaxis(out, 0, 1).reshape(n, ho, wo, o)
+    out = _nn_from_nhwc(out.astype(dtype, copy=False), data_format)
+    if epilogue is None:
+        return out
+    return epilogue(out, out.dtype == epilogue_dtype and out.flags.c_contiguous)
 
 
 @_quiet
 def conv2d_backprop_filter(x, grad, filter_shape, strides, padding, dilations, data_format):
-    """The filter gradient of conv2d: windows of x contracted with the output cotangent."""
+    """The filter gradient of conv2d: windows of x contracted with the output cotangent, one
+    GEMM per piece of the batch, the pieces' products summed in order."""
     dtype = x.dtype
     x = _nn_upcast(_nn_nhwc(x, data_format))
     g = _nn_upcast(_nn_nhwc(grad, data_format))
     kh, kw, cg, o = filter_shape
-    n = x.shape[0]
-    cols_g, groups, (ho, wo) = _nn_im2col(x, (kh, kw, cg), strides, padding, dilations)
-    if groups == 1 and cg == 1:
-        g2d = np.ascontiguousarray(g).reshape(n * ho * wo, o)
-        out = _matmul_2d(cols_g.T, g2d).reshape(kh, kw, cg, o)  # .T: a BLAS flag, no copy
-    elif groups == 1:
-        out = None
-        for rows, cols in _nn_row_slices(cols_g):
-            part = _matmul_2d(cols.T, np.ascontiguousarray(g[rows]).reshape(-1, o))
-            out = part if out is None else np.add(out, part, out=out)
+    n, c = x.shape[0], x.shape[3]
+    windows, (ho, wo) = _nn_conv_windows(x, (kh, kw), strides, padding, dilations)
+    groups = c // cg
+    if groups == 1:
+        pieces, parallel = _nn_pieces(windows.shape, o, windows.itemsize)
+        parts = [None] * len(pieces)
+
+        def run(index, piece, matmul):
+            # (_nn_cols(...).T: a BLAS flag, no copy)
+            g_rows = np.ascontiguousarray(g[piece]).reshape(-1, o)
+            parts[index] = matmul(_nn_cols(windows[piece]).T, g_rows)
+        _nn_by_pieces(run, pieces, parallel, windows.size * windows.itemsize + g.nbytes)
+        out = parts[0] if parts else np.zeros((kh * kw * cg, o), np.result_type(x, g))
+        for part in parts[1:]:
+            np.add(out, part, out=out)
         out = out.reshape(kh, kw, cg, o)
     else:
         og = o // groups
         g_g = np.moveaxis(g.reshape(n * ho * wo, groups, og), 1, 0)
-        out = _matmul_2d(np.swapaxes(cols_g, 1, 2), g_g).reshape(groups, kh, kw, cg, og)
+        cols_g = _nn_grouped_cols(windows, cg)
+        out = np.matmul(np.swapaxes(cols_g, 1, 2), g_g).reshape(groups, kh, kw, cg, og)
         out = np.moveaxis(out, 0, 3).reshape(kh, kw, cg, o)
     return out.astype(dtype, copy=False)
 
 
 @_quiet
 def conv2d_backprop_input(filters, grad, input_shape, strides, padding, dilations, data_format):
-    """The input gradient of conv2d (a transposed convolution): col2im of grad @ filters^T."""
+    """The input gradient of conv2d (a transposed convolution): col2im of grad @ filters^T,
+    a few images at a time."""
     dtype = grad.dtype
     w = _nn_upcast(filters)
     g = _nn_upcast(_nn_nhwc(grad, data_format))
@@ -1170,24 +1345,32 @@ def conv2d_backprop_input(filters, grad, input_shape, strides, padding, dilation
         raise ValueError(f"the input shape {tuple(input_shape)} would give an output of "
                          f"spatial size {(ho, wo)}, but the gradient has shape {grad.shape}")
     groups = c // cg
-    if groups == 1 and cg == 1:
-        g2d = np.ascontiguousarray(g).reshape(n * ho * wo, o)
-        cols = _matmul_2d(g2d, w.reshape(kh * kw, o).T).reshape(n, ho, wo, kh, kw, c)
-    elif groups == 1:
-        # One batched GEMM with a (kh*kw, o, c) stack of filter taps: each tap's columns come
-        # out as one contiguous block, so the scatter below adds whole (wo, c) rows; the
-        # (n*ho*wo, kh*kw*c) product would interleave the taps and add 32-float runs.
-        g2d = np.ascontiguousarray(g).reshape(1, n * ho * wo, o)
+    padded_shape = _nn_padded_shape(n, (h, wd), pads, c)
+    if groups == 1:
+        # One batched GEMM per piece with a (kh*kw, o, c) stack of filter taps: each tap's
+        # columns come out as one contiguous block, so the scatter adds whole (wo, c) rows;
+        # the (m*ho*wo, kh*kw*c) product would interleave the taps and add c-float runs.
         taps = np.swapaxes(w.reshape(kh * kw, cg, o), 1, 2)
-        cols = _matmul_2d(g2d, taps).reshape(kh, kw, n, ho, wo, c).transpose(2, 3, 4, 0, 1, 5)
+        dxp = np.empty(padded_shape, np.result_type(g.dtype, w.dtype))
+        cols_shape = (n, ho, wo, kh, kw, c)  # of the whole batch, never made at once
+
+        def run(index, piece, matmul):
+            rows = piece[0]
+            g_rows = np.ascontiguousarray(g[rows]).reshape(1, -1, o)
+            cols = np.matmul(g_rows, taps).reshape(kh, kw, -1, ho, wo, c)
+            _nn_scatter_into(dxp[rows], cols.transpose(2, 3, 4, 0, 1, 5), strides, dilations)
+        pieces, parallel = _nn_pieces(cols_shape, o, dxp.itemsize, whole_images=True)
+        _nn_by_pieces(run, pieces, parallel,
+                      2 * math.prod(cols_shape) * dxp.itemsize + dxp.nbytes)
+        (pt, _), (pl, _) = pads
+        dx = dxp[:, pt:pt + h, pl:pl + wd, :]
     else:
         og = o // groups
         g_g = np.moveaxis(g.reshape(n * ho * wo, groups, og), 1, 0)
         w_g = np.moveaxis(w.reshape(kh, kw, cg, groups, og), 3, 0).reshape(groups, -1, og)
-        cols = _matmul_2d(g_g, np.swapaxes(w_g, 1, 2)).reshape(groups, n, ho, wo, kh, kw, cg)
+        cols = np.matmul(g_g, np.swapaxes(w_g, 1, 2)).reshape(groups, n, ho, wo, kh, kw, cg)
         cols = np.moveaxis(cols, 0, 5).reshape(n, ho, wo, kh, kw, c)
-    dx = _nn_scatter_windows(cols, _nn_padded_shape(n, (h, wd), pads, c), pads, (h, wd),
-                             strides, dilations)
+        dx = _nn_scatter_windows(cols, padded_shape, pads, (h, wd), strides, dilations)
     return _nn_from_nhwc(dx.astype(dtype, copy=False), data_format)
 
 
@@ -1257,8 +1440,15 @@ def max_pool2d(x, ksize, strides, padding, data_format):
 
 def _nn_finite(a):
     """Whether a float array holds no inf/NaN, from one sum (an overflow to inf only sends
-    the caller down its general path)."""
-    return a.dtype.kind != "f" or bool(np.isfinite(np.add.reduce(a, axis=None)))
+    the caller down its general path): for a contiguous float32/float64 one a dot product
+    with ones (BLAS), 3x cheaper than np.add.reduce at the sizes of a pooling slice."""
+    if a.dtype.kind != "f":
+        return True
+    if a.dtype in _SUM_FLOATS and a.flags.c_contiguous and a.size:
+        total = a.reshape(-1).dot(_ones(a.size, a.dtype))
+    else:
+        total = np.add.reduce(a, axis=None)
+    return bool(np.isfinite(total))
 
 
 # Kernels that make several passes over a batch go through it in slices of about this many
@@ -1277,16 +1467,16 @@ def _nn_thread_slices(x):
     return _nn_batch_slices(x) if _THREADS > 1 else [slice(None)]
 
 
-def _nn_pool_2x2_grad(xp, g, out):
-    """max_pool2d_grad for 2x2 windows at stride 2 that tile xp, or None where x or g is not
-    finite.
+def _nn_pool_2x2_grad(xp, g, out, dxp):
+    """max_pool2d_grad for 2x2 windows at stride 2 that tile xp, written into dxp (xp's
+    shape), or None where x or g is not finite.
 
     A tournament gives each window's first maximum in row-major order: the left element of
     each row pair wins unless the right one is greater, then the top row unless the bottom
-    row's maximum is greater. This reads each window once through four strided views instead
-    of the general path's per-offset compare / mask / scatter passes."""
-    dxp = np.empty(xp.shape, g.dtype)  # the windows tile xp: every element is written
-    i00, i01, i10, i11 = _nn_offsets((2, 2), (2, 2), out)
+    row's maximum is greater. The windows' four elements are copied out as four contiguous
+    arrays first, and the results copied back in: NumPy's arithmetic on strided views costs
+    ~2.5x that on contiguous arrays, a copy less."""
+    ho, wo = out
     failed = []
 
     def run(rows):
@@ -1294,19 +1484,26 @@ def _nn_pool_2x2_grad(xp, g, out):
         if not _nn_finite(g_rows):
             failed.append(rows)  # inf * 0 below would make NaN: the general path selects
             return
-        v00, v01, v10, v11 = x_rows[i00], x_rows[i01], x_rows[i10], x_rows[i11]
+        m, c = x_rows.shape[0], x_rows.shape[3]
+        # (row in the window, column in the window, m, ho, wo, c)
+        quads = (2, 2, m, ho, wo, c)
+        windows = np.empty(quads, x_rows.dtype)
+        np.copyto(windows, x_rows.reshape(m, ho, 2, wo, 2, c).transpose(2, 4, 0, 1, 3, 5))
+        (v00, v01), (v10, v11) = windows
         top_max, bottom_max = np.maximum(v00, v01), np.maximum(v10, v11)
         if not (_nn_finite(top_max) and _nn_finite(bottom_max)):
             failed.append(rows)  # NaN windows follow the general path's rule
             return
+        routed = np.empty(quads, g.dtype)
         # Finite g times a 0/1 mask, and g minus that, route g exactly to one element each.
         upper = np.multiply(g_rows, top_max >= bottom_max)
         lower = np.subtract(g_rows, upper)
-        for row, (left, right), (a, b) in ((upper, (i00, i01), (v00, v01)),
-                                           (lower, (i10, i11), (v10, v11))):
-            np.multiply(row, a >= b, out=d_rows[left])
-            np.subtract(row, d_rows[left], out=d_rows[right])
-    _in_parallel(run, _nn_batch_slices(xp), xp.nbytes + 2 * g.nbytes + dxp.nbytes)
+        for row, (a, b), (left, right) in ((upper, (v00, v01), routed[0]),
+                                           (lower, (v10, v11), routed[1])):
+            np.multiply(row, a >= b, out=left)
+            np.subtract(row, left, out=right)
+        np.copyto(d_rows.reshape(m, ho, 2, wo, 2, c).transpose(2, 4, 0, 1, 3, 5), routed)
+    _in_parallel(run, _nn_batch_slices(xp), 2 * xp.size * xp.itemsize + 2 * g.nbytes)
     return None if failed else dxp
 
 
@@ -1317,11 +1514,13 @@ def max_pool2d_grad(x, grad, ksize, strides, padding, data_format):
         xn = _nn_nhwc(x, data_format)
         pads, out = _nn_geometry(xn.shape[1:3], ksize, strides, padding, (1, 1))
         xp = _nn_pad(xn, pads, _nn_lowest(x.dtype))
-        # Windows that tile the (padded) input only; with a leftover row or column the
-        # general path is as fast.
-        tiled = all(2 * o == size for o, size in zip(out, xp.shape[1:3]))
-        dxp = _nn_pool_2x2_grad(xp, g, out) if tiled else None
-        if dxp is not None:
+        # The windows tile the (padded) input but for a last row or column that VALID
+        # padding leaves out of every window (an odd size): its gradient is zero.
+        ht, wt = 2 * out[0], 2 * out[1]
+        dxp = np.empty(xp.shape, g.dtype)
+        if _nn_pool_2x2_grad(xp[:, :ht, :wt], g, out, dxp[:, :ht, :wt]) is not None:
+            dxp[:, ht:].fill(0)
+            dxp[:, :ht, wt:].fill(0)
             (pt, _), (pl, _) = pads
             n, h, w, c = xn.shape
             return _nn_from_nhwc(dxp[:, pt:pt + h, pl:pl + w, :], data_format)

@@ -5,7 +5,12 @@ re-binds each node."""
 from tensorflux import errors
 from tensorflux.backends import backend_of
 from tensorflux.graph.ir import SymbolicTensor, const_primitive, placeholder_primitive
-from tensorflux.graph.passes import _ELEMENTWISE, expand_fused, fused_elementwise_primitive
+from tensorflux.graph.passes import (
+    _ELEMENTWISE,
+    expand_fused,
+    fused_conv2d_primitive,
+    fused_elementwise_primitive,
+)
 from tensorflux.tensor import Tensor
 from tensorflux.variable import Variable
 
@@ -527,9 +532,23 @@ def _kernel(backend, prim):
     try:
         return getattr(backend, prim.kernel)
     except NotImplementedError:
+        if prim is fused_conv2d_primitive:
+            return _unfused_conv2d(backend)
         if prim is not fused_elementwise_primitive:
             raise
         return _unfused(backend)
+
+
+def _unfused_conv2d(backend):
+    """fused_conv2d for a backend without its own: conv2d, then the program."""
+    conv2d = backend.conv2d
+    fused = _kernel(backend, fused_elementwise_primitive)
+
+    def fused_conv2d(x, filters, *inputs, program, register, **conv_attrs):
+        registers = list(inputs)
+        registers.insert(register, conv2d(x, filters, **conv_attrs))
+        return fused(*registers, program=program)
+    return fused_conv2d
 
 
 def _unfused(backend):
@@ -645,7 +664,7 @@ def interpret(graph, input_tensors, capture_tensors=(), inputs=None):
             env[id(node.outputs)] = Tensor(node.attrs["value"])
             continue
         args = [x if isinstance(x, Variable) else env[id(x)] for x in node.inputs]
-        if prim is fused_elementwise_primitive:
+        if prim is fused_elementwise_primitive or prim is fused_conv2d_primitive:
             # Tapes and enclosing traces see the original primitives (they have VJPs).
             out = expand_fused(node, args)
         else:

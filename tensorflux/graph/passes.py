@@ -1,6 +1,7 @@
 """Graph optimization passes that tf.function runs after each trace: algebraic simplification,
-constant folding, common-subexpression elimination, dead-code elimination and fusion of
-elementwise chains into one `fused_elementwise` kernel.
+constant folding, common-subexpression elimination, dead-code elimination, masks moved to
+the pooled side of max-pool gradients, fusion of elementwise chains into one
+`fused_elementwise` kernel, and of a convolution's bias and activation into `fused_conv2d`.
 
 Every pass is a pure function Graph -> Graph: it rewrites a clone of its argument and returns
 that, so the graph it was given stays as it was for before/after comparisons (the `_name`
@@ -29,7 +30,8 @@ from tensorflux.variable import Variable
 
 __all__ = ["optimize", "simplify", "fold_constants", "eliminate_common_subexpressions",
            "eliminate_dead_code", "fuse_elementwise", "clone", "expand_fused",
-           "fused_elementwise_primitive", "disabled", "FOLD_LIMIT"]
+           "fused_elementwise_primitive", "fused_conv2d_primitive", "disabled", "FOLD_LIMIT",
+           "mask_pool_gradients", "fuse_conv2d_epilogues"]
 
 # Constant folding leaves results with more elements than this to run time: a folded
 # constant lives as long as the graph does.
@@ -97,10 +99,31 @@ select cast
 """.split())
 
 
+def _fused_conv2d_rule(x, filters, *inputs, program, register, **conv_attrs):
+    from tensorflux.ops._core import aval
+
+    conv = registry["conv2d"].shape_rule(x, filters, **conv_attrs)
+    return aval(conv.shape, program[-1][3])
+
+
+# fused_conv2d: conv2d(x, filters) followed by a fused_elementwise program on its output (a
+# bias and an activation) with the other inputs, broadcast over its channels; the output is
+# the program's input number `register`. The backend may run the program on each part of the
+# convolution's output as it is made. Like fused_elementwise, it exists only after the passes
+# and is expanded back into its primitives for tapes (expand_fused).
+fused_conv2d_primitive = Primitive("fused_conv2d", shape_rule=_fused_conv2d_rule)
+_CONV_ATTRS = ("strides", "padding", "dilations", "data_format")
+
+
 def expand_fused(node, args):
     """Runs a fused node's program by binding each original primitive on `args` (tensors):
     used when a tape watches a call, or when the graph is inlined into another trace."""
     registers = list(args)
+    if node.primitive is fused_conv2d_primitive:
+        conv = registry["conv2d"].bind(args[0], args[1],
+                                       **{k: node.attrs[k] for k in _CONV_ATTRS})
+        registers = list(args[2:])
+        registers.insert(node.attrs["register"], conv)
     for name, refs, attrs, _ in node.attrs["program"]:
         registers.append(registry[name].bind(*[registers[r] for r in refs], **dict(attrs)))
     return registers[-1]
@@ -657,11 +680,191 @@ def _fused_node(graph, members):
     return fused
 
 
+# ------------------------------------------------------------------ 6. pool-gradient masks
+
+def mask_pool_gradients(graph):
+    """Moves a mask on a max-pool gradient to the pooled side: multiply(max_pool2d_grad(y, g),
+    cast(greater(y, c))) becomes max_pool2d_grad(y, g * cast(greater(max_pool2d(y), c))),
+    where the graph already computes that max_pool2d(y) and the windows do not overlap. This
+    is the gradient of relu followed by max pooling (Conv2D(activation="relu") then
+    MaxPooling2D): the mask is then computed and applied at the pooled size, a pass over a
+    quarter of the data, and the full-size product is not made at all.
+
+    The values are the same: each window's gradient reaches only the element holding its
+    first maximum, which equals the window's maximum (or both are NaN), so the mask is the
+    same there; every other element's gradient is zero either way (only the sign of a zero
+    may differ).
+
+    >>> import tensorflux as tf
+    >>> from tensorflux.graph import passes
+    >>> def f(x):
+    ...     with tf.GradientTape() as tape:
+    ...         tape.watch(x)
+    ...         y = tf.nn.max_pool2d(tf.nn.relu(x), 2, 2, "VALID")
+    ...     return tape.gradient(y, x)
+    >>> with passes.disabled():
+    ...     g = tf.function(f).get_concrete_function(tf.TensorSpec([1, 4, 4, 1])).graph
+    >>> [n.type for n in passes.eliminate_dead_code(passes.mask_pool_gradients(g)).nodes][3:]
+    ['fill_like', 'const', 'greater', 'cast', 'multiply', 'max_pool2d_grad']
+    """
+    graph = clone(graph)
+    _mask_pool_gradients(graph)
+    return graph
+
+
+def _mask_pool_gradients(graph):
+    uses = {}
+    for node in graph.nodes:
+        for x in node.inputs:
+            uses[id(x)] = uses.get(id(x), 0) + 1
+    for t in graph.outputs:
+        uses[id(t)] = uses.get(id(t), 0) + 1
+    pools = {}  # (id(y), attrs) -> a max_pool2d node of y
+    kept = []
+    changed = False
+    for node in graph.nodes:
+        kept.append(node)
+        if node.primitive.name == "max_pool2d":
+            key = (id(node.inputs[0]), _attrs_key(node.attrs))
+            pools.setdefault(key, node)
+        elif node.primitive.name == "multiply":
+            new_nodes = _masked_pool_gradient(graph, node, pools, uses)
+            if new_nodes:
+                kept[-1:] = new_nodes
+                changed = True
+    graph.nodes = kept
+    return changed
+
+
+def _new_node(graph, primitive, inputs, attrs, out):
+    made = GraphNode(primitive, inputs, dict(attrs), out, graph.unique_name(primitive.name),
+                     graph)
+    out.node, out.index = made, 0
+    return made
+
+
+def _attrs_key(attrs):
+    return tuple((k, _attr_key(v)) for k, v in sorted(attrs.items()))
+
+
+def _masked_pool_gradient(graph, node, pools, uses):
+    """The nodes replacing `node` (a multiply) where it masks a max-pool gradient, else
+    None."""
+    for gradient, mask in (node.inputs, node.inputs[::-1]):
+        pool_grad = _producer(gradient, "max_pool2d_grad")
+        cast = _producer(mask, "cast")
+        compare = _producer(cast.inputs[0], "greater") if cast is not None else None
+        if pool_grad is None or compare is None or uses.get(id(gradient)) != 1:
+            continue
+        y, g = pool_grad.inputs
+        threshold = compare.inputs[1]
+        values = _const_values(threshold)
+        attrs = pool_grad.attrs
+        forward = pools.get((id(y), _attrs_key(attrs)))
+        if (compare.inputs[0] is not y or values is None or len(values) != 1
+                or threshold.shape.rank != 0 or forward is None
+                or any(k > s for k, s in zip(attrs["ksize"], attrs["strides"]))
+                or g.shape.rank is None or forward.outputs.shape.rank is None
+                or tuple(g.shape) != tuple(forward.outputs.shape)
+                or node.outputs.dtype is not g.dtype or gradient.dtype is not g.dtype):
+            continue
+        pooled = forward.outputs
+        new_compare = _new_node(graph, compare.primitive, (pooled, threshold), compare.attrs,
+                                SymbolicTensor(pooled.shape, compare.outputs.dtype, None, 0))
+        new_cast = _new_node(graph, cast.primitive, (new_compare.outputs,), cast.attrs,
+                             SymbolicTensor(pooled.shape, cast.outputs.dtype, None, 0))
+        masked = _new_node(graph, node.primitive, (g, new_cast.outputs), node.attrs,
+                           SymbolicTensor(g.shape, g.dtype, None, 0))
+        # node's output tensor, now made by the new gradient node: its uses stay as they are
+        routed = _new_node(graph, pool_grad.primitive, (y, masked.outputs), attrs, node.outputs)
+        return [new_compare, new_cast, masked, routed]
+    return None
+
+
+# ------------------------------------------------------------------ 7. convolution epilogues
+
+def fuse_conv2d_epilogues(graph):
+    """Folds an elementwise node (or a fused chain) that follows an NHWC conv2d (its
+    output's only use) into one `fused_conv2d` node, when the node's other inputs are
+    scalars or vectors over the output channels (a bias) and it keeps the convolution's
+    shape and dtype: the backend then applies it to each part of the convolution's output
+    while that is in cache, instead of in a pass over the whole output afterwards.
+
+    >>> import tensorflux as tf
+    >>> from tensorflux.graph import passes
+    >>> w, b = tf.ones([3, 3, 1, 4]), tf.zeros([4])
+    >>> f = lambda x: tf.nn.relu(tf.nn.conv2d(x, w, 1, "VALID") + b)
+    >>> with passes.disabled():
+    ...     g = tf.function(f).get_concrete_function(tf.TensorSpec([1, 5, 5, 1])).graph
+    >>> [n.type for n in passes.fuse_conv2d_epilogues(passes.fuse_elementwise(g)).nodes][-1]
+    'fused_conv2d'
+    """
+    graph = clone(graph)
+    _fuse_conv2d_epilogues(graph)
+    return graph
+
+
+def _fuse_conv2d_epilogues(graph):
+    uses = {}
+    for node in graph.nodes:
+        for x in node.inputs:
+            uses[id(x)] = uses.get(id(x), 0) + 1
+    for t in graph.outputs:
+        uses[id(t)] = uses.get(id(t), 0) + 1
+    position = {id(node): i for i, node in enumerate(graph.nodes)}
+    folded = {}  # id(conv2d node) -> the fused node replacing its consumer
+    for node in graph.nodes:
+        if node.primitive is fused_elementwise_primitive:
+            program = node.attrs["program"]
+        elif _fusable(node) and not _pinned(node):  # one elementwise primitive
+            program = ((node.primitive.name, tuple(range(len(node.inputs))),
+                        tuple(sorted(node.attrs.items())), node.outputs.dtype),)
+        else:
+            continue
+        for register, x in enumerate(node.inputs):
+            conv = _producer(x, "conv2d")
+            if conv is not None and id(conv) not in folded and _epilogue_fits(
+                    graph, node, register, conv, uses, position):
+                others = node.inputs[:register] + node.inputs[register + 1:]
+                attrs = {k: conv.attrs[k] for k in _CONV_ATTRS}
+                attrs.update(program=program, register=register)
+                fused = GraphNode(fused_conv2d_primitive, tuple(conv.inputs) + others, attrs,
+                                  node.outputs, graph.unique_name("fused_conv2d"), graph)
+                node.outputs.node, node.outputs.index = fused, 0
+                folded[id(conv)] = None
+                folded[id(node)] = fused
+                break
+    if not folded:
+        return False
+    graph.nodes = [folded.get(id(n), n) for n in graph.nodes
+                   if id(n) not in folded or folded[id(n)] is not None]
+    return True
+
+
+def _epilogue_fits(graph, node, register, conv, uses, position):
+    x = node.inputs[register]
+    out = node.outputs
+    if (uses.get(id(x)) != 1 or conv.attrs["data_format"] != "NHWC"
+            or x.shape.rank != 4 or not _same_type(x, out)):
+        return False
+    channels = x.shape[3]
+    for other in node.inputs[:register] + node.inputs[register + 1:]:
+        shape = other.shape
+        if shape.rank is None or shape.rank > 1 or (
+                shape.rank == 1 and (channels is None or shape[0] not in (1, channels))):
+            return False
+    # The convolution runs at the elementwise node's place: nothing stateful in between
+    # (no assignment to the filters it reads).
+    start, end = position[id(conv)], position[id(node)]
+    return not any(_pinned(n) for n in graph.nodes[start + 1:end])
+
+
 # ------------------------------------------------------------------ the pipeline
 
 def optimize(graph):
     """All passes, in order: simplify, fold constants and merge common subexpressions until
-    nothing changes, then remove dead code and fuse elementwise chains. Like every pass here
+    nothing changes, then move max-pool gradient masks, remove dead code, fuse elementwise
+    chains and fold them into the convolutions before them. Like every pass here
     it returns a new Graph and leaves its argument as it was. Idempotent; does nothing
     inside a `disabled()` block.
 
@@ -681,8 +884,11 @@ def optimize(graph):
         changed = _dead_code(graph) or changed
         if not changed:
             break
+    if _mask_pool_gradients(graph):
+        _dead_code(graph)
     _fuse(graph)
     _dead_code(graph)
+    _fuse_conv2d_epilogues(graph)
     return graph
 
 

@@ -786,10 +786,12 @@ def test_plan_writes_large_concat_pieces_in_place_with_the_same_numbers():
     np.add.at(rows, indices.reshape(-1), np.full((600, 40), 0.5, np.float32))
     expected = np.concatenate([(a.T @ b).reshape(-1), b.sum(0), rows.reshape(-1),
                                np.square(a).sum(1)])
-    eager_flat, _ = f(tf.constant(a), tf.constant(b), tf.constant(indices))
+    eager_flat, eager_doubled = f(tf.constant(a), tf.constant(b), tf.constant(indices))
     np.testing.assert_array_equal(flat.numpy(), eager_flat.numpy())
     np.testing.assert_allclose(flat.numpy(), expected, rtol=1e-5, atol=1e-4)
-    np.testing.assert_array_equal(doubled.numpy(), b.sum(0, dtype=np.float32) * 2)
+    np.testing.assert_array_equal(doubled.numpy(), eager_doubled.numpy())
+    np.testing.assert_allclose(doubled.numpy(), b.sum(0, dtype=np.float64) * 2, rtol=1e-5,
+                               atol=1e-5 * np.abs(b).sum(0).max())
 
 
 def test_plan_keeps_an_assign_when_a_variable_is_read_before_it():
@@ -994,3 +996,177 @@ def test_every_pass_is_pure(name):
     assert len(result.nodes) <= len(g.nodes)
     check_same(result, f, X)
     check_same(g, f, X)
+
+
+# ------------------------------------------------------------------ pool-gradient masks
+
+def _relu_pool_loss(ksize=2, strides=2, share_pool_gradient=False):
+    """The gradient of relu -> max-pool -> weighted sum with respect to its input, and the
+    pooled values (used, as in a model's forward pass); or the relu mask applied by hand to
+    a max-pool gradient that is also returned."""
+    def f(x, w):
+        y = tf.nn.relu(x)
+        with tf.GradientTape() as tape:
+            tape.watch(x)
+            tape.watch(y)
+            pooled = tf.nn.max_pool2d(tf.nn.relu(x) if not share_pool_gradient else y, ksize,
+                                      strides, "VALID")
+            loss = tf.reduce_sum(pooled * w)
+        if share_pool_gradient:
+            routed = tape.gradient(loss, y)
+            return routed * tf.cast(y > 0.0, tf.float32), routed, pooled
+        return tape.gradient(loss, x), pooled
+    return f
+
+
+def _relu_pool_data(shape, pooled_shape, seed):
+    rng = np.random.default_rng(seed)
+    x = rng.integers(-2, 3, shape).astype(np.float32)  # relu zeros and ties in many windows
+    w = rng.standard_normal(pooled_shape).astype(np.float32)
+    return x, w
+
+
+def _full_size_masks(graph):
+    return [n for n in graph.nodes if n.type == "fused_elementwise"
+            and n.attrs["program"][0][0] == "greater" and n.outputs.shape[1] > 3]
+
+
+def test_a_relu_mask_on_a_max_pool_gradient_moves_to_the_pooled_side():
+    f = _relu_pool_loss()
+    g = passes.optimize(trace(f, spec(2, 6, 7, 3), spec(2, 3, 3, 3)))
+    (pool_grad,) = [n for n in g.nodes if n.type == "max_pool2d_grad"]
+    masked = pool_grad.inputs[1].node  # the mask applied to the pooled gradient
+    assert masked.type == "fused_elementwise" and tuple(masked.outputs.shape) == (2, 3, 3, 3)
+    assert [step[0] for step in masked.attrs["program"]] == ["greater", "cast", "multiply"]
+    assert g.outputs[0].node is pool_grad and not _full_size_masks(g)
+    x, w = _relu_pool_data((2, 6, 7, 3), (2, 3, 3, 3), 0)
+    x[0, 0, 0, 0], x[1, 2, 3, 1] = np.nan, np.inf
+    w[1, 0, 0, 2] = np.inf  # inf * 0 where the window's maximum is not positive: NaN
+    eager = [t.numpy() for t in f(tf.constant(x), tf.constant(w))]
+    for got, expected in zip(run(g, x, w), eager):
+        np.testing.assert_array_equal(got, expected)
+
+
+def test_a_pool_gradient_mask_stays_for_overlapping_windows_or_a_shared_gradient():
+    for f, shapes in ((_relu_pool_loss(3, 2), ((2, 7, 7, 3), (2, 3, 3, 3))),
+                      (_relu_pool_loss(share_pool_gradient=True), ((2, 6, 6, 3), (2, 3, 3, 3)))):
+        g = passes.optimize(trace(f, *[spec(*s) for s in shapes]))
+        assert len(_full_size_masks(g)) == 1
+        x, w = _relu_pool_data(*shapes, 1)
+        eager = [t.numpy() for t in f(tf.constant(x), tf.constant(w))]
+        for got, expected in zip(run(g, x, w), eager):
+            np.testing.assert_array_equal(got, expected)
+
+
+# ------------------------------------------------------------------ convolution epilogues
+
+def _conv_bias_relu(data_format="NHWC", groups=1, dtype=tf.float32):
+    rng = np.random.default_rng(5)
+    channels = 4 * groups
+    w = tf.constant(rng.standard_normal((3, 3, channels // groups, 6)).astype(dtype.name))
+    b = tf.constant(rng.standard_normal(6).astype(dtype.name))
+
+    def f(x):
+        y = tf.nn.conv2d(x, w, 1, "VALID", data_format=data_format)
+        if data_format == "NCHW":
+            return tf.nn.relu(y + tf.reshape(b, [6, 1, 1])) * 0.5
+        return tf.nn.relu(y + b) * 0.5
+    shape = [10, 9, 9, channels] if data_format == "NHWC" else [10, channels, 9, 9]
+    x = rng.standard_normal(shape).astype(dtype.name)
+    return f, x
+
+
+def test_a_bias_and_activation_after_conv2d_run_inside_the_convolution(monkeypatch):
+    from tensorflux.backends import numpy_backend as nb
+
+    # Small pieces, each given the bias and relu right after its GEMM.
+    monkeypatch.setattr(nb, "_NN_COLS_BYTES", 1 << 13)
+    monkeypatch.setattr(nb, "_NN_EPILOGUE_MIN_BYTES", 0)
+    f, x = _conv_bias_relu()
+    g = passes.optimize(trace(f, tf.TensorSpec(x.shape, tf.float32)))
+    assert [n.type for n in g.nodes if n.type not in ("placeholder", "const")] == [
+        "fused_conv2d"]
+    np.testing.assert_array_equal(run(g, x)[0], f(tf.constant(x)).numpy())
+    np.testing.assert_array_equal(tf.function(f)(tf.constant(x)).numpy(),
+                                  f(tf.constant(x)).numpy())
+
+
+@pytest.mark.parametrize("case", ["NCHW", "grouped", "float16"])
+def test_conv2d_epilogues_elsewhere_give_the_unfused_values(case):
+    f, x = _conv_bias_relu(data_format="NCHW" if case == "NCHW" else "NHWC",
+                           groups=2 if case == "grouped" else 1,
+                           dtype=tf.float16 if case == "float16" else tf.float32)
+    traced = tf.function(f)(tf.constant(x)).numpy()
+    np.testing.assert_array_equal(traced, f(tf.constant(x)).numpy())
+    g = passes.optimize(trace(f, tf.TensorSpec(x.shape, tf.as_dtype(x.dtype.name))))
+    assert types(g)["fused_conv2d"] == (0 if case == "NCHW" else 1)
+
+
+def test_a_tape_sees_the_primitives_of_a_fused_convolution():
+    f, x = _conv_bias_relu()
+    x = tf.constant(x)
+    function = tf.function(f)
+    with tf.GradientTape() as tape:
+        tape.watch(x)
+        traced = tf.reduce_sum(function(x) ** 2)
+    with tf.GradientTape() as tape2:
+        tape2.watch(x)
+        eager = tf.reduce_sum(f(x) ** 2)
+    np.testing.assert_allclose(tape.gradient(traced, x).numpy(),
+                               tape2.gradient(eager, x).numpy(), rtol=1e-6, atol=1e-6)
+
+
+def test_a_backend_without_fused_conv2d_runs_its_parts():
+    from tensorflux.graph import executor
+
+    f, x = _conv_bias_relu()
+    g = passes.optimize(trace(f, tf.TensorSpec(x.shape, tf.float32)))
+    (node,) = [n for n in g.nodes if n.type == "fused_conv2d"]
+    backend = default_backend()
+    inputs = [x] + [n.attrs["value"] if n.type == "const" else None
+                    for n in (t.node for t in node.inputs[1:])]
+    unfused = executor._unfused_conv2d(backend)(*inputs, **node.attrs)
+    np.testing.assert_array_equal(unfused, backend.fused_conv2d(*inputs, **node.attrs))
+    np.testing.assert_array_equal(unfused, f(tf.constant(x)).numpy())
+
+
+def _program(*steps):
+    return tuple((name, refs, (), tf.float32) for name, refs in steps)
+
+
+# (program, inputs besides the convolution's output, its register): chains run in place by
+# rows, and programs that are not chains through the generic path.
+_EPILOGUES = {
+    "bias and relu": (_program(("add", (0, 1)), ("relu", (2,))), "b", 0),
+    "bias first, scale, relu": (_program(("add", (0, 1)), ("multiply", (2, 3)),
+                                          ("relu", (4,))), "b0", 1),
+    "subtract from and divide a scalar": (_program(("subtract", (1, 0)), ("divide", (2, 3))),
+                                          "0s", 1),
+    "a one-element vector, then minimum": (_program(("maximum", (0, 1)),
+                                                    ("minimum", (2, 1))), "1", 0),
+    "the output read twice (generic)": (_program(("add", (0, 1)), ("multiply", (2, 0))),
+                                        "b", 0),
+}
+
+
+@pytest.mark.parametrize("name", sorted(_EPILOGUES))
+@pytest.mark.parametrize("by_piece", [False, True])
+def test_fused_conv2d_gives_the_program_of_the_convolution(name, by_piece, monkeypatch):
+    from tensorflux.backends import numpy_backend as nb
+
+    if by_piece:
+        monkeypatch.setattr(nb, "_NN_COLS_BYTES", 1 << 13)
+        monkeypatch.setattr(nb, "_NN_EPILOGUE_MIN_BYTES", 0)
+    program, kinds, register = _EPILOGUES[name]
+    rng = np.random.default_rng(7)
+    x = rng.standard_normal((10, 9, 9, 4)).astype(np.float32)
+    w = rng.standard_normal((3, 3, 4, 6)).astype(np.float32)
+    values = {"b": rng.standard_normal(6).astype(np.float32), "0": np.float32(0.75),
+              "s": np.float32(-1.5), "1": rng.standard_normal(1).astype(np.float32)}
+    inputs = [values[k] for k in kinds]
+    conv = dict(strides=(1, 1), padding="VALID", dilations=(1, 1), data_format="NHWC")
+    expected = nb.fused_elementwise(*inputs[:register], nb.conv2d(x, w, **conv),
+                                    *inputs[register:], program=program)
+    got = nb.fused_conv2d(x, w, *inputs, program=program, register=register, **conv)
+    assert got.dtype == expected.dtype and got.shape == expected.shape
+    np.testing.assert_array_equal(got, expected)

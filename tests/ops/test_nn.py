@@ -164,9 +164,11 @@ def _max_pool_2x2_gradient(x, g):
     return tape.gradient(total, x).numpy()
 
 
-def test_max_pool_2x2_gradient_matches_the_general_path_on_ties_nan_and_inf():
-    # 2x2 windows that tile the input take their own path; one extra row (ignored by VALID
-    # pooling) sends the same windows down the general path, which must agree bit for bit.
+def test_max_pool_2x2_gradient_matches_the_general_path_on_ties_nan_and_inf(monkeypatch):
+    # 2x2 windows at stride 2 take their own path, also where VALID pooling leaves a last row
+    # or column out of every window (zero gradient there); the general path (the fast one
+    # turned off) must agree bit for bit.
+    from tensorflux.backends import numpy_backend
     rng = np.random.default_rng(3)
     x = rng.integers(0, 3, (2, 4, 6, 3)).astype(np.float32)  # small integers: many ties
     g = rng.standard_normal((2, 2, 3, 3)).astype(np.float32)
@@ -174,11 +176,17 @@ def test_max_pool_2x2_gradient_matches_the_general_path_on_ties_nan_and_inf():
     x_nan[0, 0, 1, 0] = x_nan[0, 1, 0, 0] = np.nan  # the window's first NaN takes g
     g_inf = g.copy()
     g_inf[1, 1, 2, 2] = np.inf
+    cases = []
     for xs, gs in ((x, g), (x_nan, g), (x, g_inf), (-np.abs(x), g)):
-        extra = np.concatenate([xs, np.zeros_like(xs[:, :1])], axis=1)
-        general = _max_pool_2x2_gradient(extra, gs)[:, :4]
-        np.testing.assert_array_equal(_max_pool_2x2_gradient(xs, gs), general)
+        extra_row = np.concatenate([xs, np.full_like(xs[:, :1], 7)], axis=1)
+        extra_both = np.concatenate([extra_row, np.full_like(extra_row[:, :, :1], 7)], axis=2)
+        cases += [(xs, gs), (extra_row, gs), (extra_both, gs)]
+    fast = [_max_pool_2x2_gradient(xs, gs) for xs, gs in cases]
     assert _max_pool_2x2_gradient(x_nan, g)[0, 0, 1, 0] == g[0, 0, 0, 0]
+    assert not fast[2][:, 4:].any() and not fast[2][:, :, 6:].any()
+    monkeypatch.setattr(numpy_backend, "_nn_pool_2x2_grad", lambda *args: None)
+    for (xs, gs), result in zip(cases, fast):
+        np.testing.assert_array_equal(result, _max_pool_2x2_gradient(xs, gs))
 
 
 def test_conv2d_nchw_matches_nhwc_and_grouped_matches_split():

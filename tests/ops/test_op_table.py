@@ -61,6 +61,7 @@ NOT_IN_TABLE = {
     "string_split",  # string tensors: tests/keras/test_preprocessing.py
     "string_ngrams",  # string tensors: tests/keras/test_preprocessing.py
     "lookup_index",  # hash-table lookups: tests/keras/test_preprocessing.py
+    "fused_conv2d",  # graph-only: made by the passes, tests/graph/test_passes.py
     "const",  # graph-only: made by tracing, tests/graph/
     "placeholder",  # graph-only: made by tracing, tests/graph/
     # Control flow, printing and graph seeds: built by tracing (or print with no outputs),
