@@ -5,6 +5,7 @@ import ctypes
 import math
 import os
 import queue
+import sys
 import threading
 import warnings
 
@@ -850,9 +851,54 @@ def random_normal(*seed_input, shape, dtype, seed):
     return out.astype(native, copy=False)
 
 
+# A draw of at least this many values is made from the bit generator's raw words (see
+# _uniform_words); a smaller one by Generator.random.
+_UNIFORM_WORDS_MIN = 1 << 12
+
+
+def _uniform_words(seed, shape, draw):
+    """Generator(Philox(SeedSequence(seed))).random(shape, dtype=draw), the same values, from
+    the bit generator's raw 64-bit words: a float32 is the top 24 bits of a word's low then
+    high 32-bit half, a float64 the top 53 bits of a word, times 2**-24 or 2**-53 (exact), as
+    NumPy draws them. NumPy's float32 fill costs ~1.5x the raw words and their conversion,
+    and random_raw releases the GIL, so pieces of the stream (Philox's counter advanced to
+    each piece's first block of 4 words) run on the threads at once."""
+    count = math.prod(shape)
+    out = np.empty(count, draw)
+    half = draw == np.float32
+    per_word = 2 if half else 1
+    words = -(-count // per_word)
+    blocks = -(-words // 4)
+    # Pieces of at least ~32k words: each costs a generator (~10 us).
+    parts = max(1, min(2 * _THREADS, blocks >> 13))
+    step = -(-blocks // parts)
+    pieces = [slice(start, start + step) for start in range(0, blocks, step)]
+    sequence = np.random.SeedSequence(seed)
+
+    def run(piece):
+        first, stop, _ = piece.indices(blocks)
+        generator = np.random.Philox(sequence)
+        if first:
+            generator.advance(first)
+        lo, hi = 4 * first * per_word, min(count, 4 * stop * per_word)
+        raw = generator.random_raw(-(-(hi - lo) // per_word))
+        bits = raw.view(np.uint32)[:hi - lo] if half else raw
+        # The shift leaves at most 24 (53) bits: the cast to the float type is exact.
+        np.right_shift(bits, 8 if half else 11, out=bits)
+        np.multiply(bits, 2.0 ** (-24 if half else -53), out=out[lo:hi], dtype=draw,
+                    casting="unsafe")
+    _in_parallel(run, pieces, 2 * out.nbytes)
+    return out.reshape(shape)
+
+
 def random_uniform(*seed_input, shape, dtype, seed):
     native = native_dtype(dtype)
-    out = _philox(seed_input, seed).random(shape, dtype=_draw_dtype(native))
+    draw = _draw_dtype(native)
+    if math.prod(shape) >= _UNIFORM_WORDS_MIN and sys.byteorder == "little":
+        seed = seed_input[0] if seed_input else seed
+        out = _uniform_words([int(s) for s in seed], tuple(shape), draw)
+    else:
+        out = _philox(seed_input, seed).random(shape, dtype=draw)
     out = out.astype(native, copy=False)
     if native.itemsize < 4:
         # Rounding to a half type can reach 1.0; keep the interval half-open, as TF does.
