@@ -1103,14 +1103,23 @@ def _nn_pad(x, pads, value=0):
 def _nn_scatter_into(x_rows, cols_rows, strides, dilations):
     """Sets x_rows to the sum of the windows cols_rows (m, ho, wo, kh, kw, c) put back at the
     input positions they were read from (the adjoint of _nn_windows), zero where none was:
-    a loop over the kh*kw kernel offsets only."""
+    a loop over the kh*kw kernel offsets only. At stride 1 the first offset's windows cover
+    one block of x_rows: they are copied there, and only the rest is zeroed (a pass less)."""
     _, ho, wo, kh, kw, _ = cols_rows.shape
     (sh, sw), (dh, dw) = strides, dilations
-    x_rows.fill(0)
-    for i in range(kh):
-        for j in range(kw):
-            x_rows[:, i * dh:i * dh + sh * (ho - 1) + 1:sh,
-                   j * dw:j * dw + sw * (wo - 1) + 1:sw, :] += cols_rows[:, :, :, i, j, :]
+    hspan, wspan = sh * (ho - 1) + 1, sw * (wo - 1) + 1
+    first = 0
+    if (sh, sw) == (1, 1) and kh * kw:
+        x_rows[:, hspan:].fill(0)
+        x_rows[:, :hspan, wspan:].fill(0)
+        np.copyto(x_rows[:, :hspan, :wspan], cols_rows[:, :, :, 0, 0, :])
+        first = 1
+    else:
+        x_rows.fill(0)
+    for offset in range(first, kh * kw):
+        i, j = divmod(offset, kw)
+        x_rows[:, i * dh:i * dh + hspan:sh, j * dw:j * dw + wspan:sw, :] += \
+            cols_rows[:, :, :, i, j, :]
 
 
 def _nn_scatter_windows(cols, padded_shape, pads, in_hw, strides, dilations):
