@@ -1,6 +1,7 @@
 """Graph optimization passes that tf.function runs after each trace: algebraic simplification,
 constant folding, common-subexpression elimination, dead-code elimination, masks moved to
-the pooled side of max-pool gradients, fusion of elementwise chains into one
+the pooled side of max-pool gradients and sums of those gradients taken over their pooled
+cotangents, fusion of elementwise chains into one
 `fused_elementwise` kernel, and of a convolution's bias and activation into `fused_conv2d`.
 
 Every pass is a pure function Graph -> Graph: it rewrites a clone of its argument and returns
@@ -31,7 +32,7 @@ from tensorflux.variable import Variable
 __all__ = ["optimize", "simplify", "fold_constants", "eliminate_common_subexpressions",
            "eliminate_dead_code", "fuse_elementwise", "clone", "expand_fused",
            "fused_elementwise_primitive", "fused_conv2d_primitive", "disabled", "FOLD_LIMIT",
-           "mask_pool_gradients", "fuse_conv2d_epilogues"]
+           "mask_pool_gradients", "sum_pool_gradients", "fuse_conv2d_epilogues"]
 
 # Constant folding leaves results with more elements than this to run time: a folded
 # constant lives as long as the graph does.
@@ -781,6 +782,65 @@ def _masked_pool_gradient(graph, node, pools, uses):
     return None
 
 
+def sum_pool_gradients(graph):
+    """Sums a max-pool gradient's cotangent instead of the gradient: reduce_sum(
+    max_pool2d_grad(y, g)) over axes that include the spatial ones becomes reduce_sum(g), for
+    VALID windows that do not overlap. That is a bias gradient under MaxPooling2D (after
+    mask_pool_gradients moved the relu mask to the pooled side): the sum then reads the pooled
+    cotangent instead of the full-size gradient, a quarter of the data for 2x2 pools.
+
+    The sums are equal: each window routes its cotangent whole to one element of its own
+    (VALID windows hold only real elements, and a row or column that no window reads gets
+    zero), so both sums add the same terms, the gradient's with zeros among them; the
+    rounding of a float sum may differ in the last bits, as between two summation orders.
+
+    >>> import tensorflux as tf
+    >>> from tensorflux.graph import passes
+    >>> def f(x):
+    ...     with tf.GradientTape() as tape:
+    ...         tape.watch(x)
+    ...         y = tf.reduce_sum(tf.nn.max_pool2d(x, 2, 2, "VALID") ** 2)
+    ...     return tf.reduce_sum(tape.gradient(y, x), axis=[0, 1, 2])
+    >>> with passes.disabled():
+    ...     g = tf.function(f).get_concrete_function(tf.TensorSpec([1, 4, 4, 2])).graph
+    >>> g = passes.eliminate_dead_code(passes.sum_pool_gradients(g))
+    >>> [n.type for n in g.nodes if n.type in ("max_pool2d_grad", "reduce_sum")]
+    ['reduce_sum', 'reduce_sum']
+    >>> g.outputs[0].node.inputs[0].shape  # the pooled cotangent
+    TensorShape([1, 2, 2, 2])
+    """
+    graph = clone(graph)
+    _sum_pool_gradients(graph)
+    return graph
+
+
+def _sum_pool_gradients(graph):
+    changed = False
+    for position, node in enumerate(graph.nodes):
+        if node.primitive.name != "reduce_sum" or len(node.inputs) != 1:
+            continue
+        pool_grad = _producer(node.inputs[0], "max_pool2d_grad")
+        if pool_grad is None:
+            continue
+        attrs = pool_grad.attrs
+        y, g = pool_grad.inputs
+        rank = g.shape.rank
+        axis = node.attrs.get("axis")
+        if (attrs["padding"] != "VALID" or rank != 4 or y.shape.rank != 4
+                or any(k > s for k, s in zip(attrs["ksize"], attrs["strides"]))
+                or g.dtype is not node.inputs[0].dtype):
+            continue
+        axes = set(range(rank)) if axis is None else {
+            a % rank for a in (axis if isinstance(axis, (tuple, list)) else (axis,))}
+        spatial = {1, 2} if attrs["data_format"] == "NHWC" else {2, 3}
+        if not spatial <= axes:
+            continue
+        graph.nodes[position] = _new_node(graph, node.primitive, (g,), node.attrs,
+                                          node.outputs)
+        changed = True
+    return changed
+
+
 # ------------------------------------------------------------------ 7. convolution epilogues
 
 def fuse_conv2d_epilogues(graph):
@@ -863,7 +923,8 @@ def _epilogue_fits(graph, node, register, conv, uses, position):
 
 def optimize(graph):
     """All passes, in order: simplify, fold constants and merge common subexpressions until
-    nothing changes, then move max-pool gradient masks, remove dead code, fuse elementwise
+    nothing changes, then move max-pool gradient masks, sum max-pool cotangents in place of
+    their gradients, remove dead code, fuse elementwise
     chains and fold them into the convolutions before them. Like every pass here
     it returns a new Graph and leaves its argument as it was. Idempotent; does nothing
     inside a `disabled()` block.
@@ -884,7 +945,7 @@ def optimize(graph):
         changed = _dead_code(graph) or changed
         if not changed:
             break
-    if _mask_pool_gradients(graph):
+    if _mask_pool_gradients(graph) | _sum_pool_gradients(graph):
         _dead_code(graph)
     _fuse(graph)
     _dead_code(graph)
