@@ -1544,19 +1544,22 @@ def _nn_pool_2x2_grad(xp, g, out, dxp):
         quads = (2, 2, m, ho, wo, c)
         windows = np.empty(quads, x_rows.dtype)
         np.copyto(windows, x_rows.reshape(m, ho, 2, wo, 2, c).transpose(2, 4, 0, 1, 3, 5))
-        (v00, v01), (v10, v11) = windows
-        top_max, bottom_max = np.maximum(v00, v01), np.maximum(v10, v11)
-        if not (_nn_finite(top_max) and _nn_finite(bottom_max)):
+        # Each step covers both rows of the windows in one call (fewer, larger passes).
+        left, right = windows[:, 0], windows[:, 1]
+        row_max = np.maximum(left, right)  # (top, bottom)
+        if not _nn_finite(row_max):
             failed.append(rows)  # NaN windows follow the general path's rule
             return
+        left_first = np.greater_equal(left, right)
         routed = np.empty(quads, g.dtype)
-        # Finite g times a 0/1 mask, and g minus that, route g exactly to one element each.
-        upper = np.multiply(g_rows, top_max >= bottom_max)
-        lower = np.subtract(g_rows, upper)
-        for row, (a, b), (left, right) in ((upper, (v00, v01), routed[0]),
-                                           (lower, (v10, v11), routed[1])):
-            np.multiply(row, a >= b, out=left)
-            np.subtract(row, left, out=right)
+        # Finite g times a 0/1 mask, and g minus that, route g exactly to one element each:
+        # to the top or bottom row (held where the right elements go until they are
+        # written), then to the left or right element of that row.
+        by_row = routed[:, 1]
+        np.multiply(g_rows, row_max[0] >= row_max[1], out=by_row[0])
+        np.subtract(g_rows, by_row[0], out=by_row[1])
+        np.multiply(by_row, left_first, out=routed[:, 0])
+        np.subtract(by_row, routed[:, 0], out=routed[:, 1])
         np.copyto(d_rows.reshape(m, ho, 2, wo, 2, c).transpose(2, 4, 0, 1, 3, 5), routed)
     _in_parallel(run, _nn_batch_slices(xp), 2 * xp.size * xp.itemsize + 2 * g.nbytes)
     return None if failed else dxp
