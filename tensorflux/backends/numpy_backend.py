@@ -1405,6 +1405,55 @@ _NN_INPUT_GRAD_SCALE = 8
 
 
 @_quiet
+def fused_conv2d_backprop_filter(x, y, grad, filter_shape, strides, padding, dilations,
+                                 data_format, pool_ksize, pool_strides, pool_padding):
+    """conv2d_backprop_filter(x, max_pool2d_grad(y, grad)) (the pool's attributes prefixed
+    pool_, its data_format the convolution's). For float32/float64 NHWC of one group with
+    2x2 windows at stride 2 (VALID), by slices of the batch: each slice's pool gradient is
+    routed into a buffer of its own and contracted with its columns while in cache, the
+    slices' products summed in order (the full-size gradient is never made); a non-finite
+    cotangent or input, or any other case, runs the two kernels."""
+    kh, kw, cg, o = filter_shape
+    windows = None
+    if (data_format == "NHWC" and tuple(pool_ksize) == (2, 2)
+            and tuple(pool_strides) == (2, 2) and pool_padding == "VALID"
+            and x.ndim == y.ndim == grad.ndim == 4 and x.shape[3] == cg
+            and x.dtype == y.dtype == grad.dtype and x.dtype in _SUM_FLOATS):
+        windows, (ho, wo) = _nn_conv_windows(x, (kh, kw), strides, padding, dilations)
+        pooled_hw = (y.shape[1] // 2, y.shape[2] // 2)
+        if y.shape[:3] != (x.shape[0], ho, wo) or y.shape[3] != o or \
+                grad.shape != (x.shape[0],) + pooled_hw + (o,):
+            windows = None
+    if windows is not None:
+        slices = _nn_batch_slices(y)
+        parts = [None] * len(slices)
+        failed = []
+        ht, wt = 2 * pooled_hw[0], 2 * pooled_hw[1]
+
+        def run(item):
+            index, images = item
+            y_rows = y[images]
+            routed = np.empty(y_rows.shape, y.dtype)
+            if _nn_pool_2x2_grad(y_rows[:, :ht, :wt], grad[images], pooled_hw,
+                                 routed[:, :ht, :wt]) is None:
+                failed.append(index)
+                return
+            routed[:, ht:].fill(0)
+            routed[:, :ht, wt:].fill(0)
+            # (_nn_cols(...).T: a BLAS flag, no copy)
+            parts[index] = np.matmul(_nn_cols(windows[images]).T, routed.reshape(-1, o))
+        _in_parallel(run, list(enumerate(slices)), 2 * y.nbytes + windows.size * x.itemsize)
+        if not failed:
+            out = parts[0]
+            for part in parts[1:]:
+                np.add(out, part, out=out)
+            return out.reshape(kh, kw, cg, o)
+    routed = max_pool2d_grad(y, grad, pool_ksize, pool_strides, pool_padding, data_format)
+    return conv2d_backprop_filter(x, routed, filter_shape, strides, padding, dilations,
+                                  data_format)
+
+
+@_quiet
 def conv2d_backprop_input(filters, grad, input_shape, strides, padding, dilations, data_format):
     """The input gradient of conv2d (a transposed convolution): col2im of grad @ filters^T,
     a few images at a time."""
