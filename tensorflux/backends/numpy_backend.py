@@ -901,6 +901,14 @@ def relu(x):
     return out
 
 
+def _relu_into(x, out=None):
+    """relu(x) for fused programs, into `out` (x's shape and dtype, possibly x) where given:
+    np.maximum against a row of zeros (relu's faster loop, see above) on any layout."""
+    if not isinstance(x, np.ndarray) or x.ndim == 0 or x.shape[-1] < 16:
+        return np.maximum(x, np.zeros((), x.dtype), out=out)
+    return np.maximum(x, np.zeros(x.shape[-1], x.dtype), out=out)
+
+
 def relu6(x):
     return np.minimum(np.maximum(x, np.zeros((), x.dtype)), np.asarray(6, x.dtype))
 
@@ -1796,6 +1804,20 @@ def _fused_compile(program, n_inputs, out_fits=False):
             # A comparison's mask as numbers: cast's own path for bool arrays, inlined.
             env[f"d{j}"] = native_dtype(dict(attrs)["dtype"])
             lines.append(f"    r{reg} = r{refs[0]}.astype(d{j})")
+        elif kernel_name == "relu" and not attrs:
+            # As a ufunc: into a temporary that dies here, or into out when last.
+            env[f"f{j}"] = _relu_into
+            x = f"r{refs[0]}"
+            into = "None"
+            if refs[0] in dying and refs[0] in ufunc_results:
+                into = f"({x} if type({x}) is _ndarray and {x}.size >= _MIN else None)"
+            if j == final and out_fits:
+                into = f"(out if out is not None else {into})"
+            elif j == final:
+                into = (f"(out if out is not None and type({x}) is _ndarray and out.dtype == "
+                        f"{x}.dtype and out.shape == {x}.shape else {into})")
+            lines.append(f"    r{reg} = f{j}({x}, {into})")
+            ufunc_results.add(reg)
         elif not is_ufunc:
             env[f"a{j}"] = dict(attrs)
             lines.append(f"    r{reg} = f{j}({args}, **a{j})" if attrs else
@@ -1808,9 +1830,13 @@ def _fused_compile(program, n_inputs, out_fits=False):
                 d = donors[0]
                 call = (f"f{j}({args}, out=r{d}) if (type(r{d}) is _ndarray and r{d}.size >= _MIN"
                         f" and r{d}.dtype == d{j} and _fits(r{d}.shape, ({args},))) else {call}")
-            if j == final and out_fits:
+            # A last relu of this result runs in place on it: this one writes into out.
+            into_out = j == final or (j == final - 1 and program[final][0] == "relu"
+                                      and not program[final][2]
+                                      and program[final][1] == (reg,))
+            if into_out and out_fits:
                 call = f"f{j}({args}, out=out)"
-            elif j == final:
+            elif into_out:
                 call = (f"f{j}({args}, out=out) if (out is not None and out.dtype == d{j} and "
                         f"_fits(out.shape, ({args},)) and _reaches(out.shape, ({args},))) "
                         f"else {call}")

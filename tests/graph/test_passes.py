@@ -380,6 +380,30 @@ def test_fused_kernel_reuses_temporaries_and_fills_out():
     np.testing.assert_array_equal(x, np.linspace(-1, 1, 6, dtype=np.float32).reshape(2, 3))
 
 
+@pytest.mark.parametrize("shape", [(3, 40), (2, 5), (64,), ()])
+def test_fused_relu_writes_in_place_or_into_out_with_relus_values(shape):
+    from tensorflux.backends import numpy_backend as nb
+
+    program = (("add", (0, 1), (), tf.float32), ("relu", (2,), (), tf.float32))
+    inner = (("add", (0, 1), (), tf.float32), ("relu", (2,), (), tf.float32),
+             ("multiply", (3, 1), (), tf.float32))  # a relu that is not last
+    x = np.linspace(-2, 2, math.prod(shape), dtype=np.float32).reshape(shape)
+    x.reshape(-1)[:3] = [np.nan, -0.0, 0.0] if x.size >= 3 else x.reshape(-1)[:3]
+    b = np.linspace(1, -1, shape[-1] if shape else 1, dtype=np.float32).reshape(shape[-1:])
+    expected = nb.relu(x + b)
+    np.testing.assert_array_equal(nb.fused_elementwise(x, b, program=program), expected)
+    out = np.full(shape, np.inf, np.float32)
+    assert nb.fused_elementwise(x, b, program=program, out=out) is out
+    np.testing.assert_array_equal(out, expected)
+    np.testing.assert_array_equal(np.signbit(out), np.signbit(expected))
+    np.testing.assert_array_equal(nb.fused_elementwise(x, b, program=inner), expected * b)
+    wrong = np.empty((7,), np.float32)  # not the result's shape: ignored
+    assert nb.fused_elementwise(x, b, program=program, out=wrong) is not wrong
+    transposed = np.asfortranarray(np.full(shape, np.inf, np.float32))
+    result = nb.fused_elementwise(x, b, program=program, out=transposed)
+    np.testing.assert_array_equal(result, expected)
+
+
 def test_fused_kernel_chain_holds_one_temporary():
     import tracemalloc
 
