@@ -2113,6 +2113,8 @@ def writer(kernel_name, attrs, n_inputs, size):
         def matmul_into(a, b, out):
             return _matmul_2d(a.swapaxes(-1, -2) if transpose_a else a,
                               b.swapaxes(-1, -2) if transpose_b else b, out)
+        matmul_into.operands = lambda a, b: (a.swapaxes(-1, -2) if transpose_a else a,
+                                             b.swapaxes(-1, -2) if transpose_b else b)
         return matmul_into
     if kernel_name == "reduce_sum" and set(attrs) == {"axis", "keepdims"}:
         axis, keepdims = attrs["axis"], attrs["keepdims"]
@@ -2132,6 +2134,85 @@ def writer(kernel_name, attrs, n_inputs, size):
             return out
         return gather_grad_into
     return None
+
+
+def update_after_product(write, offset, size, shape, group):
+    """For a plan whose last gradient product is written into a flat buffer that an update
+    group (see fused_update_group) then reads: a callable (a, b, buffer, *group_args) doing
+    both, `write(a, b, out)` writing the product into buffer[offset:offset + size] (of
+    `shape`); None where it does not apply (not a matmul writer).
+
+    On several threads they overlap: the product is computed in blocks of rows, this thread
+    taking them first, while the workers update the rest of the buffers (the other
+    variables, whose gradients are already there); the range of each block of rows is
+    updated once that block is written. The GEMM releases the GIL, so the updates beside it
+    run at one thread's full speed (two updates at once contend for it), and no thread waits
+    at the end of the GEMM. The values are those of the GEMM split by rows followed by the
+    group over the whole buffer (the updates are elementwise)."""
+    operands = getattr(write, "operands", None)
+    ranges = getattr(group, "ranges", None)
+    if operands is None or ranges is None or len(shape) != 2:
+        return None
+
+    def run(a, b, buffer, *args):
+        target = buffer[offset:offset + size].reshape(shape)
+        a2, b2 = operands(a, b)
+        found = ranges(args) if _THREADS > 1 else None
+        if (found is None or a2.ndim != 2 or b2.ndim != 2
+                or a2.shape[0] * a2.shape[1] * b2.shape[1] < _GEMM_SPLIT_MIN or not _own_blas()
+                or np.may_share_memory(a2, b2) or a2.dtype != b2.dtype
+                or a2.dtype.char not in "fdFD"
+                or not (a2.flags.c_contiguous or a2.flags.f_contiguous)
+                or not (b2.flags.c_contiguous or b2.flags.f_contiguous)):
+            write(a, b, out=target)
+            group(*args)
+            return ()
+        update, length = found
+        _product_and_update(a2, b2, target, offset, update, length)
+        return ()
+    return run
+
+
+# The product's blocks of rows in update_after_product: about this many per thread.
+_PRODUCT_BLOCKS_PER_THREAD = 2
+
+
+def _product_and_update(a, b, target, offset, update, length):
+    rows, columns = target.shape
+    blocks = min(rows, _PRODUCT_BLOCKS_PER_THREAD * _THREADS)
+    step = -(-rows // blocks)
+    products = [slice(start, min(start + step, rows)) for start in range(0, rows, step)]
+    span = _FUSED_CHUNK * _FUSED_CHUNKS_PER_PIECE
+    others = [(begin, min(begin + span, end)) for first, end in
+              ((0, offset), (offset + rows * columns, length)) for begin in range(first, end, span)]
+    done = [threading.Event() for _ in products]
+    written = [False] * len(products)
+    claims = (iter(range(len(products))), iter(others), iter(range(len(products))))
+
+    def product(i):
+        try:
+            np.matmul(a[products[i]], b, out=target[products[i]])
+            written[i] = True
+        finally:
+            done[i].set()
+
+    def after(i):
+        done[i].wait()
+        if written[i]:  # else its error reaches the caller, and nothing reads the block
+            block = products[i]
+            update(offset + block.start * columns, offset + block.stop * columns)
+
+    def work(first_the_product):
+        # The GEMM blocks first on this thread (a worker starts late), the other updates
+        # first on the workers; the updates of written blocks last on every thread. A block
+        # is waited for only once every block was claimed, so it is being computed.
+        tasks = ((claims[0], product), (claims[1], lambda piece: update(*piece)))
+        for claim, task in (tasks if first_the_product else tasks[::-1]):
+            for piece in claim:
+                task(piece)
+        for i in claims[2]:
+            after(i)
+    _in_parallel(work, [True] + [False] * (_THREADS - 1), _PARALLEL_MIN_BYTES)
 
 
 def empty_buffer(size, dtype):
@@ -2210,7 +2291,7 @@ def _fused_compile_chunked(program, long):
     head, body = lines
     source = [f"def fused({', '.join(f'r{i}' for i in range(len(long)))}, out, chunk, begin, "
               "end):", "    target = out"]
-    source += head + ["    for i in range(begin, end, chunk):", "        e = i + chunk"]
+    source += head + ["    for i in range(begin, end, chunk):", "        e = min(i + chunk, end)"]
     source += body + ["    return out"]
     code = compile("\n".join(source), f"<fused_elementwise {len(program)} ops, chunked>",
                    "exec")
@@ -2252,6 +2333,16 @@ def fused_update_group(parts, kernels, size):
             kernel(*args[start:start + count])
             start += count
         return ()
+
+    def ranges(args):
+        """A callable (begin, end) running the group over that range of its buffers on this
+        thread, with the targets' length; None where run_group would not run the loop."""
+        generated = _fused_group_for(programs, parts, counts, args)
+        if generated is None:
+            return None
+        return (lambda begin, end: generated(args, _FUSED_CHUNK, begin, end),
+                args[counts[0] - 1].shape[0])
+    run_group.ranges = ranges
     return run_group
 
 
@@ -2317,7 +2408,7 @@ def _fused_group_compile(programs, parts, longs):
         head += lines[0]
         body += lines[1]
     source = ["def group(args, chunk, begin, end):", f"    {', '.join(names)}, = args"]
-    source += head + ["    for i in range(begin, end, chunk):", "        e = i + chunk"]
+    source += head + ["    for i in range(begin, end, chunk):", "        e = min(i + chunk, end)"]
     source += body + ["    return None"]
     code = compile("\n".join(source), f"<fused update group of {len(programs)}>", "exec")
     exec(code, env)  # noqa: S102 - our own generated source, built from kernel names only

@@ -97,6 +97,7 @@ class Plan:
         self.fused_assigns = self._fuse_assigns(produced)
         self.update_groups = self._group_updates()
         self.concats_in_place = self._concat_in_place()
+        self.updates_overlapped = self._overlap_update()
         self._program, self.donations = self._plan_buffers(produced)
         self._runners = {}
 
@@ -260,6 +261,46 @@ class Plan:
                     steps.append(new)
             self.steps = steps
         return count
+
+    def _overlap_update(self):
+        """The last gradient product written into a flat buffer and the update group that
+        reads the buffer run as one step, when the backend offers one (see
+        numpy_backend.update_after_product): the other variables' updates then overlap the
+        product. The steps in between (copying the small gradients in, the step count) move
+        before it, when they neither read the buffer (a copy into other parts of it aside)
+        nor write into what the product reads. Returns how many pairs were made."""
+        combine = getattr(self.backend, "update_after_product", None)
+        if combine is None:
+            return 0
+        for k, group in enumerate(self.steps):
+            if getattr(group[0], "ranges", None) is None:
+                continue
+            j = k - 1
+            while j >= 0 and getattr(self.steps[j][0], "piece", None) is None:
+                j -= 1
+            if j < 0:
+                return 0
+            write = self.steps[j]
+            buffer = write[1][-1]
+            if buffer not in group[1]:
+                return 0
+            for between in self.steps[j + 1:k]:
+                writes_last = getattr(between[0], "writes_last", False)
+                outs = between[3] if between[4] else (between[3],)
+                if set(outs) & set(write[1]):
+                    return 0
+                if buffer in (between[1][:-1] if writes_last else between[1]):
+                    return 0
+                if between[4] and not between[3] and set(
+                        between[1][-1:] if writes_last else between[1]) & set(write[1][:-1]):
+                    return 0
+            kernel = combine(*write[0].piece, group[0])
+            if kernel is None:
+                return 0
+            self.steps[j:k + 1] = self.steps[j + 1:k] + [
+                (kernel, write[1] + group[1], {}, (), True, group[5])]
+            return 1
+        return 0
 
     def _piece_writer(self, slot, concat_step, kept, readers, producer, writer_for,
                       replaced, size):
@@ -557,6 +598,8 @@ def _writing(write, offset, size, shape):
     def write_piece(*inputs):
         write(*inputs[:-1], out=inputs[-1][offset:offset + size].reshape(shape))
         return ()
+    write_piece.piece = (write, offset, size, shape)
+    write_piece.writes_last = True
     return write_piece
 
 
@@ -568,6 +611,7 @@ def _copying_in(backend, offsets):
             flat = value.reshape(-1)
             buffer[offset:offset + flat.shape[0]] = flat
         return ()
+    copy_pieces.writes_last = True
     return copy_pieces
 
 

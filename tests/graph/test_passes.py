@@ -565,6 +565,46 @@ def test_plan_runs_consecutive_long_updates_as_one_chunked_loop_with_the_same_nu
             np.testing.assert_array_equal(variable.numpy(), value)
 
 
+def test_plan_overlaps_the_last_gradient_product_with_the_update_reading_it(monkeypatch):
+    from tensorflux.backends import numpy_backend as nb
+
+    monkeypatch.setattr(nb, "_THREADS", 2)
+    monkeypatch.setattr(nb, "_GEMM_SPLIT_MIN", 1 << 12)
+    monkeypatch.setattr(nb, "_FUSED_CHUNK", 1024)
+    monkeypatch.setattr(nb, "_FUSED_CHUNKED_MIN_SIZE", 4096)
+    rng = np.random.default_rng(0)
+    a = rng.standard_normal((64, 300)).astype(np.float32)
+    b = rng.standard_normal((64, 256)).astype(np.float32)
+    n = 300 * 256 + 256
+    p0, m0, s0 = (rng.standard_normal(n).astype(np.float32) for _ in range(3))
+    p, m, s = tf.Variable(p0), tf.Variable(m0), tf.Variable(np.abs(s0))
+
+    def f(a, b, t):
+        g = tf.concat([tf.reshape(tf.matmul(a, b, transpose_a=True), [-1]),
+                       tf.reduce_sum(b, axis=0)], 0)  # written in place, then copied in
+        m.assign_add((g - m) * 0.1)
+        s.assign_add((tf.square(g) - s) * 0.001)
+        p.assign_sub(m * (0.01 * tf.sqrt(1.0 - tf.pow(0.999, t))) / (tf.sqrt(s) + 1e-7))
+        return t
+
+    def reference(p, m, s, g, t):
+        m = m + (g - m) * np.float32(0.1)
+        s = s + (np.square(g) - s) * np.float32(0.001)
+        alpha = np.float32(0.01) * np.sqrt(np.float32(1) - np.power(np.float32(0.999), t))
+        return p - m * alpha / (np.sqrt(s) + np.float32(1e-7)), m, s
+    function = tf.function(f)
+    plan = function.get_concrete_function(spec(64, 300), spec(64, 256), spec())._plan()[0]
+    assert plan.concats_in_place == 1 and plan.update_groups == 1
+    assert plan.updates_overlapped == 1
+    g = np.concatenate([(a.T @ b).reshape(-1), b.sum(0)])
+    for step in range(1, 3):
+        t = np.float32(step)
+        expected = reference(p.numpy(), m.numpy(), s.numpy(), g, t)
+        function(tf.constant(a), tf.constant(b), tf.constant(t))
+        for variable, value in zip((p, m, s), expected):
+            np.testing.assert_allclose(variable.numpy(), value, rtol=1e-4, atol=1e-5)
+
+
 def test_update_group_runs_one_by_one_when_buffers_overlap_or_do_not_align():
     from tensorflux.backends import numpy_backend as nb
 
