@@ -2173,8 +2173,9 @@ def update_after_product(write, offset, size, shape, group):
     return run
 
 
-# The product's blocks of rows in update_after_product: about this many per thread.
-_PRODUCT_BLOCKS_PER_THREAD = 2
+# The product's blocks of rows in update_after_product, per thread: smaller blocks would let
+# the updates of its range start earlier, but cost the GEMM more than that saves (W4).
+_PRODUCT_BLOCKS_PER_THREAD = 1
 
 
 def _product_and_update(a, b, target, offset, update, length):
@@ -2185,9 +2186,14 @@ def _product_and_update(a, b, target, offset, update, length):
     span = _FUSED_CHUNK * _FUSED_CHUNKS_PER_PIECE
     others = [(begin, min(begin + span, end)) for first, end in
               ((0, offset), (offset + rows * columns, length)) for begin in range(first, end, span)]
+    # A written block's range in pieces of a chunk, so that the threads finish together.
+    afters = [(i, begin, min(begin + _FUSED_CHUNK, offset + block.stop * columns))
+              for i, block in enumerate(products)
+              for begin in range(offset + block.start * columns, offset + block.stop * columns,
+                                 _FUSED_CHUNK)]
     done = [threading.Event() for _ in products]
     written = [False] * len(products)
-    claims = (iter(range(len(products))), iter(others), iter(range(len(products))))
+    claims = (iter(range(len(products))), iter(others), iter(afters))
 
     def product(i):
         try:
@@ -2196,11 +2202,10 @@ def _product_and_update(a, b, target, offset, update, length):
         finally:
             done[i].set()
 
-    def after(i):
+    def after(i, begin, end):
         done[i].wait()
         if written[i]:  # else its error reaches the caller, and nothing reads the block
-            block = products[i]
-            update(offset + block.start * columns, offset + block.stop * columns)
+            update(begin, end)
 
     def work(first_the_product):
         # The GEMM blocks first on this thread (a worker starts late), the other updates
@@ -2210,8 +2215,8 @@ def _product_and_update(a, b, target, offset, update, length):
         for claim, task in (tasks if first_the_product else tasks[::-1]):
             for piece in claim:
                 task(piece)
-        for i in claims[2]:
-            after(i)
+        for piece in claims[2]:
+            after(*piece)
     _in_parallel(work, [True] + [False] * (_THREADS - 1), _PARALLEL_MIN_BYTES)
 
 
