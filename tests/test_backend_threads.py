@@ -225,6 +225,34 @@ def test_a_failing_product_updates_nothing_it_did_not_write(threads, monkeypatch
     assert not u[:64 * 64].any()  # the rows it failed to write were never read
 
 
+def test_two_products_as_one_split_give_the_bits_of_each_split_alone(threads, monkeypatch):
+    monkeypatch.setattr(nb, "_GEMM_SPLIT_MIN", 1 << 12)
+    attrs = {"transpose_a": False, "transpose_b": True}
+    write = nb.writer("matmul", {"transpose_a": True, "transpose_b": False}, 2, 300 * 90)
+
+    def write_piece(a, b, buffer):  # as the plan's piece of a concat buffer
+        write(a, b, out=buffer[500:500 + 300 * 90].reshape(300, 90))
+        return ()
+    write_piece.piece = (write, 500, 300 * 90, (300, 90))
+    together = nb.products_together((nb.matmul, 2, attrs), (write_piece, 3, None))
+    x = rng.standard_normal((64, 300), dtype=np.float32)
+    rows = rng.standard_normal((64, 90), dtype=np.float32)
+
+    def run():
+        buffer = np.full(500 + 300 * 90 + 7, np.nan, np.float32)
+        (product,) = together(C, A, x, rows, buffer)
+        return product, buffer
+    for count in (2, 1):
+        threads(count)
+        threads.splits = 0
+        product, buffer = run()
+        assert threads.splits == (count > 1)  # one split for both
+        np.testing.assert_array_equal(product, nb.matmul(C, A, False, True))
+        expected = np.full_like(buffer, np.nan)
+        write_piece(x, rows, expected)
+        np.testing.assert_array_equal(buffer, expected)
+
+
 def test_an_error_in_a_worker_reaches_the_caller_and_the_pool_still_works(threads):
     threads(2)
     done = []

@@ -266,24 +266,36 @@ def _gemm(a, b, out=None):
     where given: a GEMM large enough is split over the threads by the rows of a or the
     columns of b, the longer, each piece one single-threaded BLAS call (the sum over the
     shared dimension is never split, so the pieces' numbers are those of the whole)."""
+    pieces = _gemm_pieces(a, b)
+    if pieces is None:
+        return a.dot(b) if out is None else np.matmul(a, b, out=out)
+    if out is None:
+        out = np.empty((a.shape[0], b.shape[1]), np.result_type(a.dtype, b.dtype))
+    _in_parallel(lambda piece: _gemm_piece(a, b, out, piece), pieces, _PARALLEL_MIN_BYTES)
+    return out
+
+
+def _gemm_pieces(a, b):
+    """The pieces _gemm splits a @ b into ((True, rows of a) or (False, columns of b), the
+    longer), or None where it runs whole."""
     m, k = a.shape
     n = b.shape[1]
     threads = _THREADS
     # (NumPy runs a.T @ a as one syrk, which a split would change to GEMMs: kept whole.)
     if (threads < 2 or m * n * k < _GEMM_SPLIT_MIN or np.may_share_memory(a, b)
             or not _own_blas()):
-        return a.dot(b) if out is None else np.matmul(a, b, out=out)
-    if out is None:
-        out = np.empty((m, n), np.result_type(a.dtype, b.dtype))
+        return None
     long = max(m, n)
     step = -(-long // threads)
-    pieces = [slice(start, start + step) for start in range(0, long, step)]
-    if m >= n:
-        run = lambda rows: np.matmul(a[rows], b, out=out[rows])  # noqa: E731
+    return [(m >= n, slice(start, start + step)) for start in range(0, long, step)]
+
+
+def _gemm_piece(a, b, out, piece):
+    by_rows, part = piece
+    if by_rows:
+        np.matmul(a[part], b, out=out[part])
     else:
-        run = lambda cols: np.matmul(a, b[:, cols], out=out[:, cols])  # noqa: E731
-    _in_parallel(run, pieces, _PARALLEL_MIN_BYTES)
-    return out
+        np.matmul(a, b[:, part], out=out[:, part])
 
 
 def native_dtype(dtype):
@@ -2134,6 +2146,72 @@ def writer(kernel_name, attrs, n_inputs, size):
             return out
         return gather_grad_into
     return None
+
+
+def products_together(first, second):
+    """For a plan with two large 2-D GEMMs in a row that do not depend on each other (the
+    backward pass's product for the layer below and the gradient of a kernel): a callable
+    (*first's inputs, *second's inputs) running both as one split over the threads, one
+    hand-off instead of two and no wait between them; it returns first's result, then
+    second's where it has one. Each of `first` and `second` is (kernel, input count, matmul
+    attributes) for a matmul step, or (write_piece, input count, None) for a product written
+    into a buffer (its writer has `operands`, see `writer`); None where that does not apply.
+    The pieces are those _gemm would split each GEMM into: the same numbers."""
+    described = []
+    for kernel, count, attrs in (first, second):
+        if attrs is not None:
+            if set(attrs) != {"transpose_a", "transpose_b"} or count != 2:
+                return None
+            transpose_a, transpose_b = attrs["transpose_a"], attrs["transpose_b"]
+            described.append((count, lambda a, b, transpose_a=transpose_a,
+                              transpose_b=transpose_b: (a.T if transpose_a else a,
+                                                        b.T if transpose_b else b), None))
+        else:
+            write, offset, size, shape = kernel.piece
+            operands = getattr(write, "operands", None)
+            if operands is None or count != 3 or len(shape) != 2:
+                return None
+            described.append((count, operands, (offset, size, shape)))
+
+    def run(*inputs):
+        gemms, results = [], []
+        start = 0
+        for count, operands, place in described:
+            a, b = operands(*inputs[start:start + 2])
+            if place is None:
+                out = None
+            else:
+                offset, size, shape = place
+                out = inputs[start + 2][offset:offset + size].reshape(shape)
+            gemms.append((a, b, out))
+            start += count
+        pieces = []
+        for g, (a, b, out) in enumerate(gemms):
+            split = (_gemm_pieces(a, b) if a.ndim == 2 and b.ndim == 2 and a.dtype == b.dtype
+                     and a.dtype.char in "fdFD" and (a.flags.c_contiguous or a.flags.f_contiguous)
+                     and (b.flags.c_contiguous or b.flags.f_contiguous) else None)
+            if split is None:
+                pieces = None
+                break
+            if out is None:
+                out = np.empty((a.shape[0], b.shape[1]), a.dtype)
+                gemms[g] = (a, b, out)
+                results.append(out)
+            pieces += [(g, piece) for piece in split]
+        if pieces is None:  # each as its step would run it
+            results = []
+            start = 0
+            for kernel, count, attrs in (first, second):
+                if attrs is None:
+                    kernel(*inputs[start:start + count])
+                else:
+                    results.append(kernel(*inputs[start:start + count], **attrs))
+                start += count
+            return tuple(results)
+        _in_parallel(lambda piece: _gemm_piece(*gemms[piece[0]], piece[1]), pieces,
+                     _PARALLEL_MIN_BYTES)
+        return tuple(results)
+    return run
 
 
 def update_after_product(write, offset, size, shape, group):

@@ -28,6 +28,9 @@ _NO_VIEW = _ELEMENTWISE | frozenset({
 _FRESH = _ELEMENTWISE | frozenset({"fused_elementwise", "matmul"})
 # Buffers smaller than this are not handed on: checking them costs more than allocating.
 _MIN_DONATION = 1024
+# GEMMs of fewer multiply-adds than this are not paired (see Plan._products_together): as
+# numpy_backend splits only GEMMs this large.
+_TOGETHER_MIN = 1 << 24
 
 
 class Plan:
@@ -98,6 +101,7 @@ class Plan:
         self.update_groups = self._group_updates()
         self.concats_in_place = self._concat_in_place()
         self.updates_overlapped = self._overlap_update()
+        self.products_together = self._products_together()
         self._program, self.donations = self._plan_buffers(produced)
         self._runners = {}
 
@@ -301,6 +305,61 @@ class Plan:
                 (kernel, write[1] + group[1], {}, (), True, group[5])]
             return 1
         return 0
+
+    def _gemm_step(self, step):
+        """(kernel, input count, matmul attributes or None) of a step that is one large 2-D
+        GEMM (a matmul, or a product written into a concat's buffer), else None."""
+        node = step[5]
+        if node.primitive.name != "matmul" or any(
+                not x.shape.is_fully_defined() or x.shape.rank != 2 for x in node.inputs):
+            return None
+        a, b = (tuple(x.shape) for x in node.inputs)
+        shared = a[0] if node.attrs.get("transpose_a") else a[1]
+        if node.outputs.shape.num_elements() * shared < _TOGETHER_MIN:
+            return None
+        if getattr(step[0], "piece", None) is not None:
+            return step[0], len(step[1]), None
+        if step[4] or step[0] is not _own_kernel(self.backend, node):
+            return None
+        return step[0], len(step[1]), node.attrs
+
+    def _products_together(self):
+        """Two large GEMMs with only pure steps between them that neither reads the other's
+        result nor depends on the first (a layer's backward product and its kernel's gradient)
+        run as one step, when the backend offers one (numpy_backend.products_together): one
+        split over the threads instead of two. Returns how many pairs were made."""
+        together = getattr(self.backend, "products_together", None)
+        if together is None:
+            return 0
+        count = 0
+        k = 0
+        while k < len(self.steps):
+            first = self._gemm_step(self.steps[k])
+            j = k + 1
+            while j < len(self.steps) and j - k <= 3 and self._gemm_step(self.steps[j]) is None:
+                j += 1
+            if first is None or j >= len(self.steps) or j - k > 3:
+                k += 1
+                continue
+            second = self._gemm_step(self.steps[j])
+            made = self.steps[k][3] if not self.steps[k][4] else None
+            between = self.steps[k + 1:j]
+            reads = set(self.steps[j][1]).union(*(set(step[1]) for step in between))
+            if (made is None or made in reads or any(
+                    step[4] and not step[3] for step in between)):
+                k += 1
+                continue
+            kernel = together(first, second)
+            if kernel is None:
+                k += 1
+                continue
+            targets = tuple(step[3] for step in (self.steps[k], self.steps[j]) if not step[4])
+            kernel.effect = self.steps[j][4]  # writes a buffer: run even if nothing reads
+            self.steps[k:j + 1] = between + [(kernel, self.steps[k][1] + self.steps[j][1], {},
+                                              targets, True, self.steps[k][5])]
+            count += 1
+            k += len(between) + 1
+        return count
 
     def _piece_writer(self, slot, concat_step, kept, readers, producer, writer_for,
                       replaced, size):
@@ -516,6 +575,7 @@ def _live_steps(program, out_slots):
         outs = target if multiple else (target,)
         # (A step with no results at all, such as a folded assign, is there for its effect.)
         if (_pinned(node) or (multiple and not target)
+                or getattr(program[k][0], "effect", False)
                 or any(i in needed for i in outs)):
             live.add(k)
             needed.update(in_slots)

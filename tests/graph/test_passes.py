@@ -605,6 +605,62 @@ def test_plan_overlaps_the_last_gradient_product_with_the_update_reading_it(monk
             np.testing.assert_allclose(variable.numpy(), value, rtol=1e-4, atol=1e-5)
 
 
+def test_plan_runs_two_independent_large_products_as_one_step(monkeypatch):
+    from tensorflux.backends import numpy_backend as nb
+    from tensorflux.graph import executor
+
+    monkeypatch.setattr(nb, "_THREADS", 2)
+    monkeypatch.setattr(nb, "_GEMM_SPLIT_MIN", 1 << 12)
+    monkeypatch.setattr(executor, "_TOGETHER_MIN", 1 << 12)
+    rng = np.random.default_rng(2)
+    w = tf.Variable(rng.standard_normal((96, 64)).astype(np.float32))
+    x = rng.standard_normal((80, 64)).astype(np.float32)
+    g = rng.standard_normal((80, 96)).astype(np.float32)
+
+    def f(x, g):
+        # A Dense layer's backward pass: the product for the layer below, the kernel's
+        # gradient (into the flat buffer), and a product that needs the first (kept apart).
+        below = tf.matmul(g, w)
+        flat = tf.concat([tf.reshape(tf.matmul(x, g, transpose_a=True), [-1]),
+                          tf.reduce_sum(g, axis=0)], 0)
+        return tf.matmul(below, x, transpose_b=True), flat
+    function = tf.function(f)
+    plan = function.get_concrete_function(spec(80, 64), spec(80, 96))._plan()[0]
+    assert plan.products_together == 1
+    for got, expected in zip(function(tf.constant(x), tf.constant(g)),
+                             f(tf.constant(x), tf.constant(g))):
+        np.testing.assert_array_equal(got.numpy(), expected.numpy())
+
+
+def test_plan_keeps_a_buffer_written_by_paired_products_when_nothing_reads_the_other(
+        monkeypatch):
+    from tensorflux.backends import numpy_backend as nb
+    from tensorflux.graph import executor
+
+    monkeypatch.setattr(nb, "_THREADS", 2)
+    monkeypatch.setattr(nb, "_GEMM_SPLIT_MIN", 1 << 12)
+    monkeypatch.setattr(executor, "_TOGETHER_MIN", 1 << 12)
+    rng = np.random.default_rng(3)
+    x = rng.standard_normal((80, 160)).astype(np.float32)
+    g = rng.standard_normal((80, 128)).astype(np.float32)
+    w = tf.Variable(rng.standard_normal((128, 160)).astype(np.float32))
+
+    def f(x, g):
+        unused = tf.matmul(g, w)  # nothing reads it: the pair still runs for the buffer
+        flat = tf.concat([tf.reshape(tf.matmul(x, g, transpose_a=True), [-1]),
+                          tf.reduce_sum(g, axis=0)], 0)
+        return flat, unused
+    function = tf.function(f)
+    concrete = function.get_concrete_function(spec(80, 160), spec(80, 128))
+    plan = concrete._plan()[0]
+    assert plan.concats_in_place == 1 and plan.products_together == 1
+    run = plan.runner([plan.output_slot(concrete.graph.outputs[0])])
+    for scale in (1, -3):  # (a stale buffer would hold the other call's product)
+        (flat,) = run([x * scale, g], [c._value for c, _ in concrete.graph.captures.values()])
+        np.testing.assert_allclose(np.asarray(flat)[:160 * 128], (scale * x.T @ g).reshape(-1),
+                                   rtol=1e-5, atol=1e-4)
+
+
 def test_update_group_runs_one_by_one_when_buffers_overlap_or_do_not_align():
     from tensorflux.backends import numpy_backend as nb
 
