@@ -2629,34 +2629,15 @@ def _small_matmul(transpose_a, transpose_b):
     the same BLAS call); for others np.matmul, as the kernel does."""
     matmul = np.matmul
 
-    # (A transposed operand is F-contiguous when its array is C-contiguous: checked first.)
-    if not transpose_a and not transpose_b:
-        def small_matmul(a, b):
-            if ((a.flags.c_contiguous or a.flags.f_contiguous)
-                    and (b.flags.c_contiguous or b.flags.f_contiguous)):
-                return a.dot(b)
-            return matmul(a, b)
-    elif transpose_a and not transpose_b:
-        def small_matmul(a, b):
+    def small_matmul(a, b):
+        if transpose_a:
             a = a.T
-            if ((a.flags.f_contiguous or a.flags.c_contiguous)
-                    and (b.flags.c_contiguous or b.flags.f_contiguous)):
-                return a.dot(b)
-            return matmul(a, b)
-    elif transpose_b and not transpose_a:
-        def small_matmul(a, b):
+        if transpose_b:
             b = b.T
-            if ((a.flags.c_contiguous or a.flags.f_contiguous)
-                    and (b.flags.f_contiguous or b.flags.c_contiguous)):
-                return a.dot(b)
-            return matmul(a, b)
-    else:
-        def small_matmul(a, b):
-            a, b = a.T, b.T
-            if ((a.flags.f_contiguous or a.flags.c_contiguous)
-                    and (b.flags.f_contiguous or b.flags.c_contiguous)):
-                return a.dot(b)
-            return matmul(a, b)
+        if ((a.flags.c_contiguous or a.flags.f_contiguous)
+                and (b.flags.c_contiguous or b.flags.f_contiguous)):
+            return a.dot(b)
+        return matmul(a, b)
     return small_matmul
 
 
