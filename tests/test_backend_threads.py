@@ -195,6 +195,92 @@ def test_a_group_of_flat_updates_is_the_same_on_two_threads(threads, monkeypatch
     np.testing.assert_array_equal(split[0], 1 + x)
 
 
+def test_a_product_and_the_update_reading_it_overlap_with_the_numbers_of_both(threads,
+                                                                             monkeypatch):
+    monkeypatch.setattr(nb, "_GEMM_SPLIT_MIN", 1 << 12)
+    monkeypatch.setattr(nb, "_FUSED_CHUNK", 512)
+    monkeypatch.setattr(nb, "_FUSED_CHUNKED_MIN_SIZE", 2048)
+    monkeypatch.setattr(nb, "_FUSED_CHUNKS_PER_PIECE", 1)
+    a = rng.standard_normal((64, 300), dtype=np.float32)
+    b = rng.standard_normal((64, 90), dtype=np.float32)
+    offset, size = 1000, 300 * 90  # the product among the other gradients of the buffer
+    n = offset + size + 777
+    add = (("add", (0, 1), (), tf.float32),)  # u += buffer
+    scale = (("multiply", (0, 1), (), tf.float32), ("add", (3, 2), (), tf.float32))  # v += u/2
+    group = nb.fused_update_group([(add, 2, True), (scale, 3, True)], [None, None], n)
+    write = nb.writer("matmul", {"transpose_a": True, "transpose_b": False}, 2, size)
+    combined = nb.update_after_product(write, offset, size, (300, 90), group)
+    gradients = rng.standard_normal(n).astype(np.float32)
+
+    def run():
+        buffer, u, v = gradients.copy(), np.ones(n, np.float32), np.full(n, 2, np.float32)
+        assert combined(a, b, buffer, buffer, u, np.float32(0.5), u, v) == ()
+        return buffer, u, v
+
+    def check(buffer, u, v):
+        np.testing.assert_array_equal(np.delete(buffer, np.s_[offset:offset + size]),
+                                      np.delete(gradients, np.s_[offset:offset + size]))
+        expected = a.T.astype(np.float64) @ b
+        np.testing.assert_allclose(buffer[offset:offset + size].reshape(300, 90), expected,
+                                   rtol=1e-5, atol=1e-4 * np.abs(expected).max())
+        # The updates are exactly the group's over the buffer as written.
+        np.testing.assert_array_equal(u, 1 + buffer)
+        np.testing.assert_array_equal(v, 2 + u * np.float32(0.5))
+    threads(2)
+    threads.splits = 0
+    check(*run())
+    assert threads.splits == 1
+    threads(1, min_bytes=1 << 62)
+    buffer, u, v = run()
+    check(buffer, u, v)
+    np.testing.assert_array_equal(buffer[offset:offset + size].reshape(300, 90), a.T @ b)
+
+
+def test_a_failing_product_updates_nothing_it_did_not_write(threads, monkeypatch):
+    monkeypatch.setattr(nb, "_GEMM_SPLIT_MIN", 1 << 12)
+    monkeypatch.setattr(nb, "_FUSED_CHUNK", 512)
+    monkeypatch.setattr(nb, "_FUSED_CHUNKED_MIN_SIZE", 2048)
+    n = 4096
+    add = (("add", (0, 1), (), tf.float32),)
+    group = nb.fused_update_group([(add, 2, True), (add, 2, True)], [None, None], n)
+    write = nb.writer("matmul", {"transpose_a": False, "transpose_b": False}, 2, 1 << 14)
+    combined = nb.update_after_product(write, 0, 64 * 64, (64, 64), group)
+    threads(2)
+    buffer, u, w = np.zeros(n, np.float32), np.zeros(n, np.float32), np.zeros(n, np.float32)
+    with pytest.raises(ValueError):
+        combined(np.ones((64, 3), np.float32), np.ones((4, 64), np.float32), buffer, buffer,
+                 u, buffer, w)
+    assert not u[:64 * 64].any()  # the rows it failed to write were never read
+
+
+def test_two_products_as_one_split_give_the_bits_of_each_split_alone(threads, monkeypatch):
+    monkeypatch.setattr(nb, "_GEMM_SPLIT_MIN", 1 << 12)
+    attrs = {"transpose_a": False, "transpose_b": True}
+    write = nb.writer("matmul", {"transpose_a": True, "transpose_b": False}, 2, 300 * 90)
+
+    def write_piece(a, b, buffer):  # as the plan's piece of a concat buffer
+        write(a, b, out=buffer[500:500 + 300 * 90].reshape(300, 90))
+        return ()
+    write_piece.piece = (write, 500, 300 * 90, (300, 90))
+    together = nb.products_together((nb.matmul, 2, attrs), (write_piece, 3, None))
+    x = rng.standard_normal((64, 300), dtype=np.float32)
+    rows = rng.standard_normal((64, 90), dtype=np.float32)
+
+    def run():
+        buffer = np.full(500 + 300 * 90 + 7, np.nan, np.float32)
+        (product,) = together(C, A, x, rows, buffer)
+        return product, buffer
+    for count in (2, 1):
+        threads(count)
+        threads.splits = 0
+        product, buffer = run()
+        assert threads.splits == (count > 1)  # one split for both
+        np.testing.assert_array_equal(product, nb.matmul(C, A, False, True))
+        expected = np.full_like(buffer, np.nan)
+        write_piece(x, rows, expected)
+        np.testing.assert_array_equal(buffer, expected)
+
+
 def test_an_error_in_a_worker_reaches_the_caller_and_the_pool_still_works(threads):
     threads(2)
     done = []

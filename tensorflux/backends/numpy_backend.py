@@ -267,24 +267,36 @@ def _gemm(a, b, out=None):
     where given: a GEMM large enough is split over the threads by the rows of a or the
     columns of b, the longer, each piece one single-threaded BLAS call (the sum over the
     shared dimension is never split, so the pieces' numbers are those of the whole)."""
+    pieces = _gemm_pieces(a, b)
+    if pieces is None:
+        return a.dot(b) if out is None else np.matmul(a, b, out=out)
+    if out is None:
+        out = np.empty((a.shape[0], b.shape[1]), np.result_type(a.dtype, b.dtype))
+    _in_parallel(lambda piece: _gemm_piece(a, b, out, piece), pieces, _PARALLEL_MIN_BYTES)
+    return out
+
+
+def _gemm_pieces(a, b):
+    """The pieces _gemm splits a @ b into ((True, rows of a) or (False, columns of b), the
+    longer), or None where it runs whole."""
     m, k = a.shape
     n = b.shape[1]
     threads = _THREADS
     # (NumPy runs a.T @ a as one syrk, which a split would change to GEMMs: kept whole.)
     if (threads < 2 or m * n * k < _GEMM_SPLIT_MIN or np.may_share_memory(a, b)
             or not _own_blas()):
-        return a.dot(b) if out is None else np.matmul(a, b, out=out)
-    if out is None:
-        out = np.empty((m, n), np.result_type(a.dtype, b.dtype))
+        return None
     long = max(m, n)
     step = -(-long // threads)
-    pieces = [slice(start, start + step) for start in range(0, long, step)]
-    if m >= n:
-        run = lambda rows: np.matmul(a[rows], b, out=out[rows])  # noqa: E731
+    return [(m >= n, slice(start, start + step)) for start in range(0, long, step)]
+
+
+def _gemm_piece(a, b, out, piece):
+    by_rows, part = piece
+    if by_rows:
+        np.matmul(a[part], b, out=out[part])
     else:
-        run = lambda cols: np.matmul(a, b[:, cols], out=out[:, cols])  # noqa: E731
-    _in_parallel(run, pieces, _PARALLEL_MIN_BYTES)
-    return out
+        np.matmul(a, b[:, part], out=out[:, part])
 
 
 def native_dtype(dtype):
@@ -980,6 +992,14 @@ def relu(x):
     np.maximum(flat[:body].reshape(-1, row.size), row, out=flat_out[:body].reshape(-1, row.size))
     np.maximum(flat[body:], zero, out=flat_out[body:])
     return out
+
+
+def _relu_into(x, out=None):
+    """relu(x) for fused programs, into `out` (x's shape and dtype, possibly x) where given:
+    np.maximum against a row of zeros (relu's faster loop, see above) on any layout."""
+    if not isinstance(x, np.ndarray) or x.ndim == 0 or x.shape[-1] < 16:
+        return np.maximum(x, np.zeros((), x.dtype), out=out)
+    return np.maximum(x, np.zeros(x.shape[-1], x.dtype), out=out)
 
 
 def relu6(x):
@@ -2139,6 +2159,20 @@ def _fused_compile(program, n_inputs, out_fits=False):
             # A comparison's mask as numbers: cast's own path for bool arrays, inlined.
             env[f"d{j}"] = native_dtype(dict(attrs)["dtype"])
             lines.append(f"    r{reg} = r{refs[0]}.astype(d{j})")
+        elif kernel_name == "relu" and not attrs:
+            # As a ufunc: into a temporary that dies here, or into out when last.
+            env[f"f{j}"] = _relu_into
+            x = f"r{refs[0]}"
+            into = "None"
+            if refs[0] in dying and refs[0] in ufunc_results:
+                into = f"({x} if type({x}) is _ndarray and {x}.size >= _MIN else None)"
+            if j == final and out_fits:
+                into = f"(out if out is not None else {into})"
+            elif j == final:
+                into = (f"(out if out is not None and type({x}) is _ndarray and out.dtype == "
+                        f"{x}.dtype and out.shape == {x}.shape else {into})")
+            lines.append(f"    r{reg} = f{j}({x}, {into})")
+            ufunc_results.add(reg)
         elif not is_ufunc:
             env[f"a{j}"] = dict(attrs)
             lines.append(f"    r{reg} = f{j}({args}, **a{j})" if attrs else
@@ -2151,9 +2185,13 @@ def _fused_compile(program, n_inputs, out_fits=False):
                 d = donors[0]
                 call = (f"f{j}({args}, out=r{d}) if (type(r{d}) is _ndarray and r{d}.size >= _MIN"
                         f" and r{d}.dtype == d{j} and _fits(r{d}.shape, ({args},))) else {call}")
-            if j == final and out_fits:
+            # A last relu of this result runs in place on it: this one writes into out.
+            into_out = j == final or (j == final - 1 and program[final][0] == "relu"
+                                      and not program[final][2]
+                                      and program[final][1] == (reg,))
+            if into_out and out_fits:
                 call = f"f{j}({args}, out=out)"
-            elif j == final:
+            elif into_out:
                 call = (f"f{j}({args}, out=out) if (out is not None and out.dtype == d{j} and "
                         f"_fits(out.shape, ({args},)) and _reaches(out.shape, ({args},))) "
                         f"else {call}")
@@ -2719,34 +2757,15 @@ def _small_matmul(transpose_a, transpose_b):
     the same BLAS call); for others np.matmul, as the kernel does."""
     matmul = np.matmul
 
-    # (A transposed operand is F-contiguous when its array is C-contiguous: checked first.)
-    if not transpose_a and not transpose_b:
-        def small_matmul(a, b):
-            if ((a.flags.c_contiguous or a.flags.f_contiguous)
-                    and (b.flags.c_contiguous or b.flags.f_contiguous)):
-                return a.dot(b)
-            return matmul(a, b)
-    elif transpose_a and not transpose_b:
-        def small_matmul(a, b):
+    def small_matmul(a, b):
+        if transpose_a:
             a = a.T
-            if ((a.flags.f_contiguous or a.flags.c_contiguous)
-                    and (b.flags.c_contiguous or b.flags.f_contiguous)):
-                return a.dot(b)
-            return matmul(a, b)
-    elif transpose_b and not transpose_a:
-        def small_matmul(a, b):
+        if transpose_b:
             b = b.T
-            if ((a.flags.c_contiguous or a.flags.f_contiguous)
-                    and (b.flags.f_contiguous or b.flags.c_contiguous)):
-                return a.dot(b)
-            return matmul(a, b)
-    else:
-        def small_matmul(a, b):
-            a, b = a.T, b.T
-            if ((a.flags.f_contiguous or a.flags.c_contiguous)
-                    and (b.flags.f_contiguous or b.flags.c_contiguous)):
-                return a.dot(b)
-            return matmul(a, b)
+        if ((a.flags.c_contiguous or a.flags.f_contiguous)
+                and (b.flags.c_contiguous or b.flags.f_contiguous)):
+            return a.dot(b)
+        return matmul(a, b)
     return small_matmul
 
 
@@ -2787,6 +2806,8 @@ def writer(kernel_name, attrs, n_inputs, size):
         def matmul_into(a, b, out):
             return _matmul_2d(a.swapaxes(-1, -2) if transpose_a else a,
                               b.swapaxes(-1, -2) if transpose_b else b, out)
+        matmul_into.operands = lambda a, b: (a.swapaxes(-1, -2) if transpose_a else a,
+                                             b.swapaxes(-1, -2) if transpose_b else b)
         return matmul_into
     if kernel_name == "reduce_sum" and set(attrs) == {"axis", "keepdims"}:
         axis, keepdims = attrs["axis"], attrs["keepdims"]
@@ -2806,6 +2827,156 @@ def writer(kernel_name, attrs, n_inputs, size):
             return out
         return gather_grad_into
     return None
+
+
+def products_together(first, second):
+    """For a plan with two large 2-D GEMMs in a row that do not depend on each other (the
+    backward pass's product for the layer below and the gradient of a kernel): a callable
+    (*first's inputs, *second's inputs) running both as one split over the threads, one
+    hand-off instead of two and no wait between them; it returns first's result, then
+    second's where it has one. Each of `first` and `second` is (kernel, input count, matmul
+    attributes) for a matmul step, or (write_piece, input count, None) for a product written
+    into a buffer (its writer has `operands`, see `writer`); None where that does not apply.
+    The pieces are those _gemm would split each GEMM into: the same numbers."""
+    described = []
+    for kernel, count, attrs in (first, second):
+        if attrs is not None:
+            if set(attrs) != {"transpose_a", "transpose_b"} or count != 2:
+                return None
+            transpose_a, transpose_b = attrs["transpose_a"], attrs["transpose_b"]
+            described.append((count, lambda a, b, transpose_a=transpose_a,
+                              transpose_b=transpose_b: (a.T if transpose_a else a,
+                                                        b.T if transpose_b else b), None))
+        else:
+            write, offset, size, shape = kernel.piece
+            operands = getattr(write, "operands", None)
+            if operands is None or count != 3 or len(shape) != 2:
+                return None
+            described.append((count, operands, (offset, size, shape)))
+
+    def run(*inputs):
+        gemms, results = [], []
+        start = 0
+        for count, operands, place in described:
+            a, b = operands(*inputs[start:start + 2])
+            if place is None:
+                out = None
+            else:
+                offset, size, shape = place
+                out = inputs[start + 2][offset:offset + size].reshape(shape)
+            gemms.append((a, b, out))
+            start += count
+        pieces = []
+        for g, (a, b, out) in enumerate(gemms):
+            split = (_gemm_pieces(a, b) if a.ndim == 2 and b.ndim == 2 and a.dtype == b.dtype
+                     and a.dtype.char in "fdFD" and (a.flags.c_contiguous or a.flags.f_contiguous)
+                     and (b.flags.c_contiguous or b.flags.f_contiguous) else None)
+            if split is None:
+                pieces = None
+                break
+            if out is None:
+                out = np.empty((a.shape[0], b.shape[1]), a.dtype)
+                gemms[g] = (a, b, out)
+                results.append(out)
+            pieces += [(g, piece) for piece in split]
+        if pieces is None:  # each as its step would run it
+            results = []
+            start = 0
+            for kernel, count, attrs in (first, second):
+                if attrs is None:
+                    kernel(*inputs[start:start + count])
+                else:
+                    results.append(kernel(*inputs[start:start + count], **attrs))
+                start += count
+            return tuple(results)
+        _in_parallel(lambda piece: _gemm_piece(*gemms[piece[0]], piece[1]), pieces,
+                     _PARALLEL_MIN_BYTES)
+        return tuple(results)
+    return run
+
+
+def update_after_product(write, offset, size, shape, group):
+    """For a plan whose last gradient product is written into a flat buffer that an update
+    group (see fused_update_group) then reads: a callable (a, b, buffer, *group_args) doing
+    both, `write(a, b, out)` writing the product into buffer[offset:offset + size] (of
+    `shape`); None where it does not apply (not a matmul writer).
+
+    On several threads they overlap: the product is computed in blocks of rows, this thread
+    taking them first, while the workers update the rest of the buffers (the other
+    variables, whose gradients are already there); the range of each block of rows is
+    updated once that block is written. The GEMM releases the GIL, so the updates beside it
+    run at one thread's full speed (two updates at once contend for it), and no thread waits
+    at the end of the GEMM. The values are those of the GEMM split by rows followed by the
+    group over the whole buffer (the updates are elementwise)."""
+    operands = getattr(write, "operands", None)
+    ranges = getattr(group, "ranges", None)
+    if operands is None or ranges is None or len(shape) != 2:
+        return None
+
+    def run(a, b, buffer, *args):
+        target = buffer[offset:offset + size].reshape(shape)
+        a2, b2 = operands(a, b)
+        found = ranges(args) if _THREADS > 1 else None
+        if (found is None or a2.ndim != 2 or b2.ndim != 2
+                or a2.shape[0] * a2.shape[1] * b2.shape[1] < _GEMM_SPLIT_MIN or not _own_blas()
+                or np.may_share_memory(a2, b2) or a2.dtype != b2.dtype
+                or a2.dtype.char not in "fdFD"
+                or not (a2.flags.c_contiguous or a2.flags.f_contiguous)
+                or not (b2.flags.c_contiguous or b2.flags.f_contiguous)):
+            write(a, b, out=target)
+            group(*args)
+            return ()
+        update, length = found
+        _product_and_update(a2, b2, target, offset, update, length)
+        return ()
+    return run
+
+
+# The product's blocks of rows in update_after_product, per thread: smaller blocks would let
+# the updates of its range start earlier, but cost the GEMM more than that saves (W4).
+_PRODUCT_BLOCKS_PER_THREAD = 1
+
+
+def _product_and_update(a, b, target, offset, update, length):
+    rows, columns = target.shape
+    blocks = min(rows, _PRODUCT_BLOCKS_PER_THREAD * _THREADS)
+    step = -(-rows // blocks)
+    products = [slice(start, min(start + step, rows)) for start in range(0, rows, step)]
+    span = _FUSED_CHUNK * _FUSED_CHUNKS_PER_PIECE
+    others = [(begin, min(begin + span, end)) for first, end in
+              ((0, offset), (offset + rows * columns, length)) for begin in range(first, end, span)]
+    # A written block's range in pieces of a chunk, so that the threads finish together.
+    afters = [(i, begin, min(begin + _FUSED_CHUNK, offset + block.stop * columns))
+              for i, block in enumerate(products)
+              for begin in range(offset + block.start * columns, offset + block.stop * columns,
+                                 _FUSED_CHUNK)]
+    done = [threading.Event() for _ in products]
+    written = [False] * len(products)
+    claims = (iter(range(len(products))), iter(others), iter(afters))
+
+    def product(i):
+        try:
+            np.matmul(a[products[i]], b, out=target[products[i]])
+            written[i] = True
+        finally:
+            done[i].set()
+
+    def after(i, begin, end):
+        done[i].wait()
+        if written[i]:  # else its error reaches the caller, and nothing reads the block
+            update(begin, end)
+
+    def work(first_the_product):
+        # The GEMM blocks first on this thread (a worker starts late), the other updates
+        # first on the workers; the updates of written blocks last on every thread. A block
+        # is waited for only once every block was claimed, so it is being computed.
+        tasks = ((claims[0], product), (claims[1], lambda piece: update(*piece)))
+        for claim, task in (tasks if first_the_product else tasks[::-1]):
+            for piece in claim:
+                task(piece)
+        for piece in claims[2]:
+            after(*piece)
+    _in_parallel(work, [True] + [False] * (_THREADS - 1), _PARALLEL_MIN_BYTES)
 
 
 def empty_buffer(size, dtype):
@@ -2884,7 +3055,7 @@ def _fused_compile_chunked(program, long):
     head, body = lines
     source = [f"def fused({', '.join(f'r{i}' for i in range(len(long)))}, out, chunk, begin, "
               "end):", "    target = out"]
-    source += head + ["    for i in range(begin, end, chunk):", "        e = i + chunk"]
+    source += head + ["    for i in range(begin, end, chunk):", "        e = min(i + chunk, end)"]
     source += body + ["    return out"]
     code = compile("\n".join(source), f"<fused_elementwise {len(program)} ops, chunked>",
                    "exec")
@@ -2926,6 +3097,16 @@ def fused_update_group(parts, kernels, size):
             kernel(*args[start:start + count])
             start += count
         return ()
+
+    def ranges(args):
+        """A callable (begin, end) running the group over that range of its buffers on this
+        thread, with the targets' length; None where run_group would not run the loop."""
+        generated = _fused_group_for(programs, parts, counts, args)
+        if generated is None:
+            return None
+        return (lambda begin, end: generated(args, _FUSED_CHUNK, begin, end),
+                args[counts[0] - 1].shape[0])
+    run_group.ranges = ranges
     return run_group
 
 
@@ -2991,7 +3172,7 @@ def _fused_group_compile(programs, parts, longs):
         head += lines[0]
         body += lines[1]
     source = ["def group(args, chunk, begin, end):", f"    {', '.join(names)}, = args"]
-    source += head + ["    for i in range(begin, end, chunk):", "        e = i + chunk"]
+    source += head + ["    for i in range(begin, end, chunk):", "        e = min(i + chunk, end)"]
     source += body + ["    return None"]
     code = compile("\n".join(source), f"<fused update group of {len(programs)}>", "exec")
     exec(code, env)  # noqa: S102 - our own generated source, built from kernel names only

@@ -34,6 +34,9 @@ _NO_VIEW = _ELEMENTWISE | frozenset({
 _FRESH = _ELEMENTWISE | frozenset({"fused_elementwise", "matmul"})
 # Buffers smaller than this are not handed on: checking them costs more than allocating.
 _MIN_DONATION = 1024
+# GEMMs of fewer multiply-adds than this are not paired (see Plan._products_together): as
+# numpy_backend splits only GEMMs this large.
+_TOGETHER_MIN = 1 << 24
 
 
 class Plan:
@@ -103,6 +106,8 @@ class Plan:
         self.fused_assigns = self._fuse_assigns(produced)
         self.update_groups = self._group_updates()
         self.concats_in_place = self._concat_in_place()
+        self.updates_overlapped = self._overlap_update()
+        self.products_together = self._products_together()
         self._program, self.donations = self._plan_buffers(produced)
         self._runners = {}
 
@@ -267,6 +272,101 @@ class Plan:
                 if new is not None:
                     steps.append(new)
             self.steps = steps
+        return count
+
+    def _overlap_update(self):
+        """The last gradient product written into a flat buffer and the update group that
+        reads the buffer run as one step, when the backend offers one (see
+        numpy_backend.update_after_product): the other variables' updates then overlap the
+        product. The steps in between (copying the small gradients in, the step count) move
+        before it, when they neither read the buffer (a copy into other parts of it aside)
+        nor write into what the product reads. Returns how many pairs were made."""
+        combine = getattr(self.backend, "update_after_product", None)
+        if combine is None:
+            return 0
+        for k, group in enumerate(self.steps):
+            if getattr(group[0], "ranges", None) is None:
+                continue
+            j = k - 1
+            while j >= 0 and getattr(self.steps[j][0], "piece", None) is None:
+                j -= 1
+            if j < 0:
+                return 0
+            write = self.steps[j]
+            buffer = write[1][-1]
+            if buffer not in group[1]:
+                return 0
+            for between in self.steps[j + 1:k]:
+                writes_last = getattr(between[0], "writes_last", False)
+                outs = between[3] if between[4] else (between[3],)
+                if set(outs) & set(write[1]):
+                    return 0
+                if buffer in (between[1][:-1] if writes_last else between[1]):
+                    return 0
+                if between[4] and not between[3] and set(
+                        between[1][-1:] if writes_last else between[1]) & set(write[1][:-1]):
+                    return 0
+            kernel = combine(*write[0].piece, group[0])
+            if kernel is None:
+                return 0
+            self.steps[j:k + 1] = self.steps[j + 1:k] + [
+                (kernel, write[1] + group[1], {}, (), True, group[5])]
+            return 1
+        return 0
+
+    def _gemm_step(self, step):
+        """(kernel, input count, matmul attributes or None) of a step that is one large 2-D
+        GEMM (a matmul, or a product written into a concat's buffer), else None."""
+        node = step[5]
+        if node.primitive.name != "matmul" or any(
+                not x.shape.is_fully_defined() or x.shape.rank != 2 for x in node.inputs):
+            return None
+        a, b = (tuple(x.shape) for x in node.inputs)
+        shared = a[0] if node.attrs.get("transpose_a") else a[1]
+        if node.outputs.shape.num_elements() * shared < _TOGETHER_MIN:
+            return None
+        if getattr(step[0], "piece", None) is not None:
+            return step[0], len(step[1]), None
+        if step[4] or step[0] is not _own_kernel(self.backend, node):
+            return None
+        return step[0], len(step[1]), node.attrs
+
+    def _products_together(self):
+        """Two large GEMMs with only pure steps between them that neither reads the other's
+        result nor depends on the first (a layer's backward product and its kernel's gradient)
+        run as one step, when the backend offers one (numpy_backend.products_together): one
+        split over the threads instead of two. Returns how many pairs were made."""
+        together = getattr(self.backend, "products_together", None)
+        if together is None:
+            return 0
+        count = 0
+        k = 0
+        while k < len(self.steps):
+            first = self._gemm_step(self.steps[k])
+            j = k + 1
+            while j < len(self.steps) and j - k <= 3 and self._gemm_step(self.steps[j]) is None:
+                j += 1
+            if first is None or j >= len(self.steps) or j - k > 3:
+                k += 1
+                continue
+            second = self._gemm_step(self.steps[j])
+            made = self.steps[k][3] if not self.steps[k][4] else None
+            between = self.steps[k + 1:j]
+            reads = set(self.steps[j][1]).union(*(set(step[1]) for step in between))
+            if (made is None or made in reads or any(
+                    step[4] and not step[3] for step in between)):
+                k += 1
+                continue
+            kernel = together(first, second)
+            if kernel is None:
+                k += 1
+                continue
+            targets = tuple(step[3] for step in (self.steps[k], self.steps[j]) if not step[4])
+            kernel.effect = self.steps[j][4]  # writes a buffer: run even if nothing reads
+            self.steps[k:j + 1] = between + [(kernel, self.steps[k][1] + self.steps[j][1], {},
+                                              targets, True, self.steps[k][5])]
+            count += 1
+            k += len(between) + 1
         return count
 
     def _piece_writer(self, slot, concat_step, kept, readers, producer, writer_for,
@@ -484,6 +584,7 @@ def _live_steps(program, out_slots):
         outs = target if multiple else (target,)
         # (A step with no results at all, such as a folded assign, is there for its effect.)
         if (_pinned(node) or (multiple and not target)
+                or getattr(program[k][0], "effect", False)
                 or any(i in needed for i in outs)):
             live.add(k)
             needed.update(in_slots)
@@ -602,6 +703,8 @@ def _writing(write, offset, size, shape):
     def write_piece(*inputs):
         write(*inputs[:-1], out=inputs[-1][offset:offset + size].reshape(shape))
         return ()
+    write_piece.piece = (write, offset, size, shape)
+    write_piece.writes_last = True
     return write_piece
 
 
@@ -613,6 +716,7 @@ def _copying_in(backend, offsets):
             flat = value.reshape(-1)
             buffer[offset:offset + flat.shape[0]] = flat
         return ()
+    copy_pieces.writes_last = True
     return copy_pieces
 
 

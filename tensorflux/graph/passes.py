@@ -740,13 +740,19 @@ def mask_pool_gradients(graph):
     return graph
 
 
-def _mask_pool_gradients(graph):
+def _use_counts(graph):
+    """id(tensor) -> how many node inputs and graph outputs read it."""
     uses = {}
     for node in graph.nodes:
         for x in node.inputs:
             uses[id(x)] = uses.get(id(x), 0) + 1
     for t in graph.outputs:
         uses[id(t)] = uses.get(id(t), 0) + 1
+    return uses
+
+
+def _mask_pool_gradients(graph):
+    uses = _use_counts(graph)
     pools = {}  # (id(y), attrs) -> a max_pool2d node of y
     kept = []
     changed = False
@@ -893,12 +899,7 @@ def fuse_conv2d_epilogues(graph):
 
 
 def _fuse_conv2d_epilogues(graph):
-    uses = {}
-    for node in graph.nodes:
-        for x in node.inputs:
-            uses[id(x)] = uses.get(id(x), 0) + 1
-    for t in graph.outputs:
-        uses[id(t)] = uses.get(id(t), 0) + 1
+    uses = _use_counts(graph)
     position = {id(node): i for i, node in enumerate(graph.nodes)}
     folded = {}  # id(conv2d node) -> the fused node replacing its consumer
     for node in graph.nodes:

@@ -380,6 +380,30 @@ def test_fused_kernel_reuses_temporaries_and_fills_out():
     np.testing.assert_array_equal(x, np.linspace(-1, 1, 6, dtype=np.float32).reshape(2, 3))
 
 
+@pytest.mark.parametrize("shape", [(3, 40), (2, 5), (64,), ()])
+def test_fused_relu_writes_in_place_or_into_out_with_relus_values(shape):
+    from tensorflux.backends import numpy_backend as nb
+
+    program = (("add", (0, 1), (), tf.float32), ("relu", (2,), (), tf.float32))
+    inner = (("add", (0, 1), (), tf.float32), ("relu", (2,), (), tf.float32),
+             ("multiply", (3, 1), (), tf.float32))  # a relu that is not last
+    x = np.linspace(-2, 2, math.prod(shape), dtype=np.float32).reshape(shape)
+    x.reshape(-1)[:3] = [np.nan, -0.0, 0.0] if x.size >= 3 else x.reshape(-1)[:3]
+    b = np.linspace(1, -1, shape[-1] if shape else 1, dtype=np.float32).reshape(shape[-1:])
+    expected = nb.relu(x + b)
+    np.testing.assert_array_equal(nb.fused_elementwise(x, b, program=program), expected)
+    out = np.full(shape, np.inf, np.float32)
+    assert nb.fused_elementwise(x, b, program=program, out=out) is out
+    np.testing.assert_array_equal(out, expected)
+    np.testing.assert_array_equal(np.signbit(out), np.signbit(expected))
+    np.testing.assert_array_equal(nb.fused_elementwise(x, b, program=inner), expected * b)
+    wrong = np.empty((7,), np.float32)  # not the result's shape: ignored
+    assert nb.fused_elementwise(x, b, program=program, out=wrong) is not wrong
+    transposed = np.asfortranarray(np.full(shape, np.inf, np.float32))
+    result = nb.fused_elementwise(x, b, program=program, out=transposed)
+    np.testing.assert_array_equal(result, expected)
+
+
 def test_fused_kernel_chain_holds_one_temporary():
     import tracemalloc
 
@@ -725,6 +749,102 @@ def test_plan_runs_consecutive_long_updates_as_one_chunked_loop_with_the_same_nu
         function(tf.constant(g), tf.constant(t))
         for variable, value in zip((p, m, s), expected):
             np.testing.assert_array_equal(variable.numpy(), value)
+
+
+def test_plan_overlaps_the_last_gradient_product_with_the_update_reading_it(monkeypatch):
+    from tensorflux.backends import numpy_backend as nb
+
+    monkeypatch.setattr(nb, "_THREADS", 2)
+    monkeypatch.setattr(nb, "_GEMM_SPLIT_MIN", 1 << 12)
+    monkeypatch.setattr(nb, "_FUSED_CHUNK", 1024)
+    monkeypatch.setattr(nb, "_FUSED_CHUNKED_MIN_SIZE", 4096)
+    rng = np.random.default_rng(0)
+    a = rng.standard_normal((64, 300)).astype(np.float32)
+    b = rng.standard_normal((64, 256)).astype(np.float32)
+    n = 300 * 256 + 256
+    p0, m0, s0 = (rng.standard_normal(n).astype(np.float32) for _ in range(3))
+    p, m, s = tf.Variable(p0), tf.Variable(m0), tf.Variable(np.abs(s0))
+
+    def f(a, b, t):
+        g = tf.concat([tf.reshape(tf.matmul(a, b, transpose_a=True), [-1]),
+                       tf.reduce_sum(b, axis=0)], 0)  # written in place, then copied in
+        m.assign_add((g - m) * 0.1)
+        s.assign_add((tf.square(g) - s) * 0.001)
+        p.assign_sub(m * (0.01 * tf.sqrt(1.0 - tf.pow(0.999, t))) / (tf.sqrt(s) + 1e-7))
+        return t
+
+    def reference(p, m, s, g, t):
+        m = m + (g - m) * np.float32(0.1)
+        s = s + (np.square(g) - s) * np.float32(0.001)
+        alpha = np.float32(0.01) * np.sqrt(np.float32(1) - np.power(np.float32(0.999), t))
+        return p - m * alpha / (np.sqrt(s) + np.float32(1e-7)), m, s
+    function = tf.function(f)
+    plan = function.get_concrete_function(spec(64, 300), spec(64, 256), spec())._plan()[0]
+    assert plan.concats_in_place == 1 and plan.update_groups == 1
+    assert plan.updates_overlapped == 1
+    g = np.concatenate([(a.T @ b).reshape(-1), b.sum(0)])
+    for step in range(1, 3):
+        t = np.float32(step)
+        expected = reference(p.numpy(), m.numpy(), s.numpy(), g, t)
+        function(tf.constant(a), tf.constant(b), tf.constant(t))
+        for variable, value in zip((p, m, s), expected):
+            np.testing.assert_allclose(variable.numpy(), value, rtol=1e-4, atol=1e-5)
+
+
+def test_plan_runs_two_independent_large_products_as_one_step(monkeypatch):
+    from tensorflux.backends import numpy_backend as nb
+    from tensorflux.graph import executor
+
+    monkeypatch.setattr(nb, "_THREADS", 2)
+    monkeypatch.setattr(nb, "_GEMM_SPLIT_MIN", 1 << 12)
+    monkeypatch.setattr(executor, "_TOGETHER_MIN", 1 << 12)
+    rng = np.random.default_rng(2)
+    w = tf.Variable(rng.standard_normal((96, 64)).astype(np.float32))
+    x = rng.standard_normal((80, 64)).astype(np.float32)
+    g = rng.standard_normal((80, 96)).astype(np.float32)
+
+    def f(x, g):
+        # A Dense layer's backward pass: the product for the layer below, the kernel's
+        # gradient (into the flat buffer), and a product that needs the first (kept apart).
+        below = tf.matmul(g, w)
+        flat = tf.concat([tf.reshape(tf.matmul(x, g, transpose_a=True), [-1]),
+                          tf.reduce_sum(g, axis=0)], 0)
+        return tf.matmul(below, x, transpose_b=True), flat
+    function = tf.function(f)
+    plan = function.get_concrete_function(spec(80, 64), spec(80, 96))._plan()[0]
+    assert plan.products_together == 1
+    for got, expected in zip(function(tf.constant(x), tf.constant(g)),
+                             f(tf.constant(x), tf.constant(g))):
+        np.testing.assert_array_equal(got.numpy(), expected.numpy())
+
+
+def test_plan_keeps_a_buffer_written_by_paired_products_when_nothing_reads_the_other(
+        monkeypatch):
+    from tensorflux.backends import numpy_backend as nb
+    from tensorflux.graph import executor
+
+    monkeypatch.setattr(nb, "_THREADS", 2)
+    monkeypatch.setattr(nb, "_GEMM_SPLIT_MIN", 1 << 12)
+    monkeypatch.setattr(executor, "_TOGETHER_MIN", 1 << 12)
+    rng = np.random.default_rng(3)
+    x = rng.standard_normal((80, 160)).astype(np.float32)
+    g = rng.standard_normal((80, 128)).astype(np.float32)
+    w = tf.Variable(rng.standard_normal((128, 160)).astype(np.float32))
+
+    def f(x, g):
+        unused = tf.matmul(g, w)  # nothing reads it: the pair still runs for the buffer
+        flat = tf.concat([tf.reshape(tf.matmul(x, g, transpose_a=True), [-1]),
+                          tf.reduce_sum(g, axis=0)], 0)
+        return flat, unused
+    function = tf.function(f)
+    concrete = function.get_concrete_function(spec(80, 160), spec(80, 128))
+    plan = concrete._plan()[0]
+    assert plan.concats_in_place == 1 and plan.products_together == 1
+    run = plan.runner([plan.output_slot(concrete.graph.outputs[0])])
+    for scale in (1, -3):  # (a stale buffer would hold the other call's product)
+        (flat,) = run([x * scale, g], [c._value for c, _ in concrete.graph.captures.values()])
+        np.testing.assert_allclose(np.asarray(flat)[:160 * 128], (scale * x.T @ g).reshape(-1),
+                                   rtol=1e-5, atol=1e-4)
 
 
 def test_update_group_runs_one_by_one_when_buffers_overlap_or_do_not_align():

@@ -246,8 +246,17 @@ class ArrayDataAdapter(DataAdapter):
 
     def get_iterator(self):
         inputs = self._inputs
+        sizes = [self._batch_size] * (self._num_samples // self._batch_size)
+        if self._partial_batch_size:
+            sizes.append(self._partial_batch_size)
         if self._shuffle and self._shuffle != "batch":
             order = tf.random.shuffle(tf.range(self._num_samples))
+            if len(sizes) > 1:
+                # Each batch gathered on its own: one copy of the data per epoch, not a
+                # shuffled copy and then a split's copy of that.
+                for rows in tf.split(order, sizes, axis=0):
+                    yield map_structure(lambda t, rows=rows: tf.gather(t, rows), inputs)
+                return
             inputs = map_structure(lambda t: tf.gather(t, order), inputs)
         if self._shuffle == "batch":
             for i in range(self._size):
@@ -258,9 +267,6 @@ class ArrayDataAdapter(DataAdapter):
             return
         # One split per array per epoch: the batches are views, and the per-batch Python
         # work is only packing the structure.
-        sizes = [self._batch_size] * (self._num_samples // self._batch_size)
-        if self._partial_batch_size:
-            sizes.append(self._partial_batch_size)
         leaves = flatten(inputs)
         pieces = [tf.split(leaf, sizes, axis=0) if len(sizes) > 1 else [leaf]
                   for leaf in leaves]
