@@ -978,12 +978,7 @@ def fuse_pool_gradient_filters(graph):
 
 
 def _fuse_pool_gradient_filters(graph):
-    uses = {}
-    for node in graph.nodes:
-        for x in node.inputs:
-            uses[id(x)] = uses.get(id(x), 0) + 1
-    for t in graph.outputs:
-        uses[id(t)] = uses.get(id(t), 0) + 1
+    uses = _use_counts(graph)
     position = {id(node): i for i, node in enumerate(graph.nodes)}
     dropped = set()
     for k, node in enumerate(graph.nodes):
