@@ -212,6 +212,9 @@ fused_elementwise: (*inputs, program, out=None) -> elementwise kernels run as on
 fused_conv2d: (x, filters, *inputs, strides, padding, dilations, data_format, program,
     register) -> fused_elementwise(program) of inputs with conv2d(x, filters) inserted at
     `register`
+fused_conv2d_backprop_filter: (x, y, grad, filter_shape, strides, padding, dilations,
+    data_format, pool_ksize, pool_strides, pool_padding) -> conv2d_backprop_filter of x and
+    max_pool2d_grad(y, grad)
 """)
 
 # Autodiff.

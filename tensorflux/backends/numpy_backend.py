@@ -5,6 +5,7 @@ import ctypes
 import math
 import os
 import queue
+import sys
 import threading
 import warnings
 
@@ -862,9 +863,54 @@ def random_normal(*seed_input, shape, dtype, seed):
     return out.astype(native, copy=False)
 
 
+# A draw of at least this many values is made from the bit generator's raw words (see
+# _uniform_words); a smaller one by Generator.random.
+_UNIFORM_WORDS_MIN = 1 << 12
+
+
+def _uniform_words(seed, shape, draw):
+    """Generator(Philox(SeedSequence(seed))).random(shape, dtype=draw), the same values, from
+    the bit generator's raw 64-bit words: a float32 is the top 24 bits of a word's low then
+    high 32-bit half, a float64 the top 53 bits of a word, times 2**-24 or 2**-53 (exact), as
+    NumPy draws them. NumPy's float32 fill costs ~1.5x the raw words and their conversion,
+    and random_raw releases the GIL, so pieces of the stream (Philox's counter advanced to
+    each piece's first block of 4 words) run on the threads at once."""
+    count = math.prod(shape)
+    out = np.empty(count, draw)
+    half = draw == np.float32
+    per_word = 2 if half else 1
+    words = -(-count // per_word)
+    blocks = -(-words // 4)
+    # Pieces of at least ~32k words: each costs a generator (~10 us).
+    parts = max(1, min(2 * _THREADS, blocks >> 13))
+    step = -(-blocks // parts)
+    pieces = [slice(start, start + step) for start in range(0, blocks, step)]
+    sequence = np.random.SeedSequence(seed)
+
+    def run(piece):
+        first, stop, _ = piece.indices(blocks)
+        generator = np.random.Philox(sequence)
+        if first:
+            generator.advance(first)
+        lo, hi = 4 * first * per_word, min(count, 4 * stop * per_word)
+        raw = generator.random_raw(-(-(hi - lo) // per_word))
+        bits = raw.view(np.uint32)[:hi - lo] if half else raw
+        # The shift leaves at most 24 (53) bits: the cast to the float type is exact.
+        np.right_shift(bits, 8 if half else 11, out=bits)
+        np.multiply(bits, 2.0 ** (-24 if half else -53), out=out[lo:hi], dtype=draw,
+                    casting="unsafe")
+    _in_parallel(run, pieces, 2 * out.nbytes)
+    return out.reshape(shape)
+
+
 def random_uniform(*seed_input, shape, dtype, seed):
     native = native_dtype(dtype)
-    out = _philox(seed_input, seed).random(shape, dtype=_draw_dtype(native))
+    draw = _draw_dtype(native)
+    if math.prod(shape) >= _UNIFORM_WORDS_MIN and sys.byteorder == "little":
+        seed = seed_input[0] if seed_input else seed
+        out = _uniform_words([int(s) for s in seed], tuple(shape), draw)
+    else:
+        out = _philox(seed_input, seed).random(shape, dtype=draw)
     out = out.astype(native, copy=False)
     if native.itemsize < 4:
         # Rounding to a half type can reach 1.0; keep the interval half-open, as TF does.
@@ -1077,14 +1123,23 @@ def _nn_pad(x, pads, value=0):
 def _nn_scatter_into(x_rows, cols_rows, strides, dilations):
     """Sets x_rows to the sum of the windows cols_rows (m, ho, wo, kh, kw, c) put back at the
     input positions they were read from (the adjoint of _nn_windows), zero where none was:
-    a loop over the kh*kw kernel offsets only."""
+    a loop over the kh*kw kernel offsets only. At stride 1 the first offset's windows cover
+    one block of x_rows: they are copied there, and only the rest is zeroed (a pass less)."""
     _, ho, wo, kh, kw, _ = cols_rows.shape
     (sh, sw), (dh, dw) = strides, dilations
-    x_rows.fill(0)
-    for i in range(kh):
-        for j in range(kw):
-            x_rows[:, i * dh:i * dh + sh * (ho - 1) + 1:sh,
-                   j * dw:j * dw + sw * (wo - 1) + 1:sw, :] += cols_rows[:, :, :, i, j, :]
+    hspan, wspan = sh * (ho - 1) + 1, sw * (wo - 1) + 1
+    first = 0
+    if (sh, sw) == (1, 1) and kh * kw:
+        x_rows[:, hspan:].fill(0)
+        x_rows[:, :hspan, wspan:].fill(0)
+        np.copyto(x_rows[:, :hspan, :wspan], cols_rows[:, :, :, 0, 0, :])
+        first = 1
+    else:
+        x_rows.fill(0)
+    for offset in range(first, kh * kw):
+        i, j = divmod(offset, kw)
+        x_rows[:, i * dh:i * dh + hspan:sh, j * dw:j * dw + wspan:sw, :] += \
+            cols_rows[:, :, :, i, j, :]
 
 
 def _nn_scatter_windows(cols, padded_shape, pads, in_hw, strides, dilations):
@@ -1138,10 +1193,12 @@ def _nn_cols(windows):
 _NN_COLS_BYTES = 1 << 19
 
 
-def _nn_pieces(cols_shape, o, itemsize, whole_images=False):
+def _nn_pieces(cols_shape, o, itemsize, whole_images=False, budget=None, per_thread=4):
     """(image slice, output-row slice) pieces of a batch with im2col columns of shape
     (n, ho, wo, kh, kw, c) and o output channels (whole images only where `whole_images`),
-    and whether they run on the threads at once.
+    and whether they run on the threads at once: pieces of about _NN_COLS_BYTES, or of
+    `budget` where they are whole images, at least `per_thread` per thread where they run at
+    once.
 
     Filters of more than half the budget (deep layers) make larger pieces, of at least 4
     output pixels per output channel, whose GEMMs split over the threads instead: a GEMM of
@@ -1153,9 +1210,11 @@ def _nn_pieces(cols_shape, o, itemsize, whole_images=False):
     pixels = _NN_COLS_BYTES // pixel_bytes if small else max(
         8 * _NN_COLS_BYTES // pixel_bytes, 4 * o)
     if ho * wo <= pixels or whole_images:
+        if budget:
+            pixels = budget // pixel_bytes if small else max(8 * budget // pixel_bytes, 4 * o)
         step = max(1, pixels // (ho * wo))
         if small and _THREADS > 1:
-            step = max(1, min(step, -(-n // (4 * _THREADS))))
+            step = max(1, min(step, -(-n // (per_thread * _THREADS))))
         pieces = [(slice(start, start + step), slice(None)) for start in range(0, n, step)]
     else:
         step = max(1, pixels // wo)
@@ -1277,6 +1336,13 @@ def _nn_epilogue_chain(program, register, inputs):
 _NN_EPILOGUE_MIN_BYTES = 1 << 23
 
 
+# A convolution of small images takes pieces of whole images of this many times
+# _NN_COLS_BYTES: fewer pieces, less Python per piece, where the columns' reuse from L2 gains
+# less (W2's first layer, (128, 28, 28, 1) * (3, 3, 1, 32) + bias + relu: pieces of 16 images
+# instead of 4, 1.53-1.68 -> 1.21-1.36 ms; its second layer is as fast either way).
+_NN_FORWARD_IMAGES_SCALE = 4
+
+
 def _nn_conv2d(x, filters, strides, padding, dilations, data_format, epilogue=None,
                epilogue_dtype=None):
     """conv2d, with epilogue(part of the output, in place) run on each piece as it is made
@@ -1292,7 +1358,8 @@ def _nn_conv2d(x, filters, strides, padding, dilations, data_format, epilogue=No
     if groups == 1:
         w2d = w.reshape(kh * kw * cg, o)
         out = np.empty((n, ho, wo, o), np.result_type(x.dtype, w.dtype))
-        pieces, parallel = _nn_pieces(windows.shape, o, windows.itemsize)
+        pieces, parallel = _nn_pieces(windows.shape, o, windows.itemsize,
+                                      budget=_NN_FORWARD_IMAGES_SCALE * _NN_COLS_BYTES)
         # (Pieces one after another leave the other threads idle: the epilogue then runs at
         # the end, where fused_elementwise splits it.)
         by_piece = (epilogue is not None and parallel and data_format == "NHWC"
@@ -1350,6 +1417,62 @@ def conv2d_backprop_filter(x, grad, filter_shape, strides, padding, dilations, d
     return out.astype(dtype, copy=False)
 
 
+# The input gradient's pieces are this many times larger than the others' (its batched GEMM,
+# one product per kernel offset, gains from longer ones more than its col2im loses to the
+# columns leaving L2): W2's (128, 11, 11, 64) -> (128, 13, 13, 32) takes 2.5-2.7 ms in
+# pieces of 16 images, 2.9-3.2 ms in pieces of 3.
+_NN_INPUT_GRAD_SCALE = 8
+
+
+@_quiet
+def fused_conv2d_backprop_filter(x, y, grad, filter_shape, strides, padding, dilations,
+                                 data_format, pool_ksize, pool_strides, pool_padding):
+    """conv2d_backprop_filter(x, max_pool2d_grad(y, grad)) (the pool's attributes prefixed
+    pool_, its data_format the convolution's). For float32/float64 NHWC of one group with
+    2x2 windows at stride 2 (VALID), by slices of the batch: each slice's pool gradient is
+    routed into a buffer of its own and contracted with its columns while in cache, the
+    slices' products summed in order (the full-size gradient is never made); a non-finite
+    cotangent or input, or any other case, runs the two kernels."""
+    kh, kw, cg, o = filter_shape
+    windows = None
+    if (data_format == "NHWC" and tuple(pool_ksize) == (2, 2)
+            and tuple(pool_strides) == (2, 2) and pool_padding == "VALID"
+            and x.ndim == y.ndim == grad.ndim == 4 and x.shape[3] == cg
+            and x.dtype == y.dtype == grad.dtype and x.dtype in _SUM_FLOATS):
+        windows, (ho, wo) = _nn_conv_windows(x, (kh, kw), strides, padding, dilations)
+        pooled_hw = (y.shape[1] // 2, y.shape[2] // 2)
+        if y.shape[:3] != (x.shape[0], ho, wo) or y.shape[3] != o or \
+                grad.shape != (x.shape[0],) + pooled_hw + (o,):
+            windows = None
+    if windows is not None:
+        slices = _nn_batch_slices(y)
+        parts = [None] * len(slices)
+        failed = []
+        ht, wt = 2 * pooled_hw[0], 2 * pooled_hw[1]
+
+        def run(item):
+            index, images = item
+            y_rows = y[images]
+            routed = np.empty(y_rows.shape, y.dtype)
+            if _nn_pool_2x2_grad(y_rows[:, :ht, :wt], grad[images], pooled_hw,
+                                 routed[:, :ht, :wt]) is None:
+                failed.append(index)
+                return
+            routed[:, ht:].fill(0)
+            routed[:, :ht, wt:].fill(0)
+            # (_nn_cols(...).T: a BLAS flag, no copy)
+            parts[index] = np.matmul(_nn_cols(windows[images]).T, routed.reshape(-1, o))
+        _in_parallel(run, list(enumerate(slices)), 2 * y.nbytes + windows.size * x.itemsize)
+        if not failed:
+            out = parts[0]
+            for part in parts[1:]:
+                np.add(out, part, out=out)
+            return out.reshape(kh, kw, cg, o)
+    routed = max_pool2d_grad(y, grad, pool_ksize, pool_strides, pool_padding, data_format)
+    return conv2d_backprop_filter(x, routed, filter_shape, strides, padding, dilations,
+                                  data_format)
+
+
 @_quiet
 def conv2d_backprop_input(filters, grad, input_shape, strides, padding, dilations, data_format):
     """The input gradient of conv2d (a transposed convolution): col2im of grad @ filters^T,
@@ -1379,7 +1502,8 @@ def conv2d_backprop_input(filters, grad, input_shape, strides, padding, dilation
             g_rows = np.ascontiguousarray(g[rows]).reshape(1, -1, o)
             cols = np.matmul(g_rows, taps).reshape(kh, kw, -1, ho, wo, c)
             _nn_scatter_into(dxp[rows], cols.transpose(2, 3, 4, 0, 1, 5), strides, dilations)
-        pieces, parallel = _nn_pieces(cols_shape, o, dxp.itemsize, whole_images=True)
+        pieces, parallel = _nn_pieces(cols_shape, o, dxp.itemsize, whole_images=True,
+                                      budget=_NN_INPUT_GRAD_SCALE * _NN_COLS_BYTES)
         _nn_by_pieces(run, pieces, parallel,
                       2 * math.prod(cols_shape) * dxp.itemsize + dxp.nbytes)
         (pt, _), (pl, _) = pads
@@ -1472,8 +1596,9 @@ def _nn_finite(a):
 
 
 # Kernels that make several passes over a batch go through it in slices of about this many
-# input bytes, so that a slice and its temporaries stay in cache between the passes.
-_NN_SLICE_BYTES = 1 << 19
+# input bytes, so that a slice and its temporaries stay in cache between the passes (mostly:
+# W2's max-pool gradients run faster in slices of 1 MB than of 512 KB, fewer calls each).
+_NN_SLICE_BYTES = 1 << 20
 
 
 def _nn_batch_slices(x):
@@ -1509,19 +1634,22 @@ def _nn_pool_2x2_grad(xp, g, out, dxp):
         quads = (2, 2, m, ho, wo, c)
         windows = np.empty(quads, x_rows.dtype)
         np.copyto(windows, x_rows.reshape(m, ho, 2, wo, 2, c).transpose(2, 4, 0, 1, 3, 5))
-        (v00, v01), (v10, v11) = windows
-        top_max, bottom_max = np.maximum(v00, v01), np.maximum(v10, v11)
-        if not (_nn_finite(top_max) and _nn_finite(bottom_max)):
+        # Each step covers both rows of the windows in one call (fewer, larger passes).
+        left, right = windows[:, 0], windows[:, 1]
+        row_max = np.maximum(left, right)  # (top, bottom)
+        if not _nn_finite(row_max):
             failed.append(rows)  # NaN windows follow the general path's rule
             return
+        left_first = np.greater_equal(left, right)
         routed = np.empty(quads, g.dtype)
-        # Finite g times a 0/1 mask, and g minus that, route g exactly to one element each.
-        upper = np.multiply(g_rows, top_max >= bottom_max)
-        lower = np.subtract(g_rows, upper)
-        for row, (a, b), (left, right) in ((upper, (v00, v01), routed[0]),
-                                           (lower, (v10, v11), routed[1])):
-            np.multiply(row, a >= b, out=left)
-            np.subtract(row, left, out=right)
+        # Finite g times a 0/1 mask, and g minus that, route g exactly to one element each:
+        # to the top or bottom row (held where the right elements go until they are
+        # written), then to the left or right element of that row.
+        by_row = routed[:, 1]
+        np.multiply(g_rows, row_max[0] >= row_max[1], out=by_row[0])
+        np.subtract(g_rows, by_row[0], out=by_row[1])
+        np.multiply(by_row, left_first, out=routed[:, 0])
+        np.subtract(by_row, routed[:, 0], out=routed[:, 1])
         np.copyto(d_rows.reshape(m, ho, 2, wo, 2, c).transpose(2, 4, 0, 1, 3, 5), routed)
     _in_parallel(run, _nn_batch_slices(xp), 2 * xp.size * xp.itemsize + 2 * g.nbytes)
     return None if failed else dxp

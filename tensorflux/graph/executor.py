@@ -8,6 +8,7 @@ from tensorflux.graph.ir import SymbolicTensor, const_primitive, placeholder_pri
 from tensorflux.graph.passes import (
     _ELEMENTWISE,
     expand_fused,
+    fused_conv2d_backprop_filter_primitive,
     fused_conv2d_primitive,
     fused_elementwise_primitive,
 )
@@ -635,6 +636,8 @@ def _kernel(backend, prim):
     except NotImplementedError:
         if prim is fused_conv2d_primitive:
             return _unfused_conv2d(backend)
+        if prim is fused_conv2d_backprop_filter_primitive:
+            return _unfused_conv2d_backprop_filter(backend)
         if prim is not fused_elementwise_primitive:
             raise
         return _unfused(backend)
@@ -650,6 +653,19 @@ def _unfused_conv2d(backend):
         registers.insert(register, conv2d(x, filters, **conv_attrs))
         return fused(*registers, program=program)
     return fused_conv2d
+
+
+def _unfused_conv2d_backprop_filter(backend):
+    """fused_conv2d_backprop_filter for a backend without its own: max_pool2d_grad, then
+    conv2d_backprop_filter."""
+    pool_grad, filter_grad = backend.max_pool2d_grad, backend.conv2d_backprop_filter
+
+    def fused_conv2d_backprop_filter(x, y, g, *, pool_ksize, pool_strides, pool_padding,
+                                     **attrs):
+        routed = pool_grad(y, g, ksize=pool_ksize, strides=pool_strides,
+                           padding=pool_padding, data_format=attrs["data_format"])
+        return filter_grad(x, routed, **attrs)
+    return fused_conv2d_backprop_filter
 
 
 def _unfused(backend):
@@ -768,7 +784,8 @@ def interpret(graph, input_tensors, capture_tensors=(), inputs=None):
             env[id(node.outputs)] = Tensor(node.attrs["value"])
             continue
         args = [x if isinstance(x, Variable) else env[id(x)] for x in node.inputs]
-        if prim is fused_elementwise_primitive or prim is fused_conv2d_primitive:
+        if prim in (fused_elementwise_primitive, fused_conv2d_primitive,
+                    fused_conv2d_backprop_filter_primitive):
             # Tapes and enclosing traces see the original primitives (they have VJPs).
             out = expand_fused(node, args)
         else:

@@ -1,7 +1,10 @@
 """Graph optimization passes that tf.function runs after each trace: algebraic simplification,
 constant folding, common-subexpression elimination, dead-code elimination, masks moved to
-the pooled side of max-pool gradients, fusion of elementwise chains into one
-`fused_elementwise` kernel, and of a convolution's bias and activation into `fused_conv2d`.
+the pooled side of max-pool gradients and sums of those gradients taken over their pooled
+cotangents, fusion of elementwise chains into one
+`fused_elementwise` kernel, of a convolution's bias and activation into `fused_conv2d`, and of
+a max-pool gradient into the filter gradient that alone reads it
+(`fused_conv2d_backprop_filter`).
 
 Every pass is a pure function Graph -> Graph: it rewrites a clone of its argument and returns
 that, so the graph it was given stays as it was for before/after comparisons (the `_name`
@@ -31,7 +34,8 @@ from tensorflux.variable import Variable
 __all__ = ["optimize", "simplify", "fold_constants", "eliminate_common_subexpressions",
            "eliminate_dead_code", "fuse_elementwise", "clone", "expand_fused",
            "fused_elementwise_primitive", "fused_conv2d_primitive", "disabled", "FOLD_LIMIT",
-           "mask_pool_gradients", "fuse_conv2d_epilogues"]
+           "mask_pool_gradients", "sum_pool_gradients", "fuse_conv2d_epilogues",
+           "fused_conv2d_backprop_filter_primitive", "fuse_pool_gradient_filters"]
 
 # Constant folding leaves results with more elements than this to run time: a folded
 # constant lives as long as the graph does.
@@ -115,9 +119,33 @@ fused_conv2d_primitive = Primitive("fused_conv2d", shape_rule=_fused_conv2d_rule
 _CONV_ATTRS = ("strides", "padding", "dilations", "data_format")
 
 
+def _pool_filter_grad_rule(x, y, g, *, filter_shape, **attrs):
+    from tensorflux.ops._core import aval
+
+    return aval(tuple(filter_shape), x.dtype)
+
+
+# fused_conv2d_backprop_filter: conv2d_backprop_filter(x, max_pool2d_grad(y, g)), the filter
+# gradient of a convolution followed by max pooling, where nothing else reads the pool's
+# gradient: the backend may make that gradient a piece of the batch at a time and contract
+# it with the piece's columns while in cache. Attributes: conv2d_backprop_filter's, and the
+# pool's as pool_ksize, pool_strides, pool_padding (its data_format is the convolution's).
+# It exists only after the passes and is expanded back into its primitives for tapes.
+fused_conv2d_backprop_filter_primitive = Primitive("fused_conv2d_backprop_filter",
+                                                   shape_rule=_pool_filter_grad_rule)
+_POOL_ATTRS = {"pool_ksize": "ksize", "pool_strides": "strides", "pool_padding": "padding"}
+
+
 def expand_fused(node, args):
     """Runs a fused node's program by binding each original primitive on `args` (tensors):
     used when a tape watches a call, or when the graph is inlined into another trace."""
+    if node.primitive is fused_conv2d_backprop_filter_primitive:
+        x, y, g = args
+        attrs = dict(node.attrs)
+        pool = {name: attrs.pop(key) for key, name in _POOL_ATTRS.items()}
+        routed = registry["max_pool2d_grad"].bind(y, g, data_format=attrs["data_format"],
+                                                  **pool)
+        return registry["conv2d_backprop_filter"].bind(x, routed, **attrs)
     registers = list(args)
     if node.primitive is fused_conv2d_primitive:
         conv = registry["conv2d"].bind(args[0], args[1],
@@ -787,6 +815,65 @@ def _masked_pool_gradient(graph, node, pools, uses):
     return None
 
 
+def sum_pool_gradients(graph):
+    """Sums a max-pool gradient's cotangent instead of the gradient: reduce_sum(
+    max_pool2d_grad(y, g)) over axes that include the spatial ones becomes reduce_sum(g), for
+    VALID windows that do not overlap. That is a bias gradient under MaxPooling2D (after
+    mask_pool_gradients moved the relu mask to the pooled side): the sum then reads the pooled
+    cotangent instead of the full-size gradient, a quarter of the data for 2x2 pools.
+
+    The sums are equal: each window routes its cotangent whole to one element of its own
+    (VALID windows hold only real elements, and a row or column that no window reads gets
+    zero), so both sums add the same terms, the gradient's with zeros among them; the
+    rounding of a float sum may differ in the last bits, as between two summation orders.
+
+    >>> import tensorflux as tf
+    >>> from tensorflux.graph import passes
+    >>> def f(x):
+    ...     with tf.GradientTape() as tape:
+    ...         tape.watch(x)
+    ...         y = tf.reduce_sum(tf.nn.max_pool2d(x, 2, 2, "VALID") ** 2)
+    ...     return tf.reduce_sum(tape.gradient(y, x), axis=[0, 1, 2])
+    >>> with passes.disabled():
+    ...     g = tf.function(f).get_concrete_function(tf.TensorSpec([1, 4, 4, 2])).graph
+    >>> g = passes.eliminate_dead_code(passes.sum_pool_gradients(g))
+    >>> [n.type for n in g.nodes if n.type in ("max_pool2d_grad", "reduce_sum")]
+    ['reduce_sum', 'reduce_sum']
+    >>> g.outputs[0].node.inputs[0].shape  # the pooled cotangent
+    TensorShape([1, 2, 2, 2])
+    """
+    graph = clone(graph)
+    _sum_pool_gradients(graph)
+    return graph
+
+
+def _sum_pool_gradients(graph):
+    changed = False
+    for position, node in enumerate(graph.nodes):
+        if node.primitive.name != "reduce_sum" or len(node.inputs) != 1:
+            continue
+        pool_grad = _producer(node.inputs[0], "max_pool2d_grad")
+        if pool_grad is None:
+            continue
+        attrs = pool_grad.attrs
+        y, g = pool_grad.inputs
+        rank = g.shape.rank
+        axis = node.attrs.get("axis")
+        if (attrs["padding"] != "VALID" or rank != 4 or y.shape.rank != 4
+                or any(k > s for k, s in zip(attrs["ksize"], attrs["strides"]))
+                or g.dtype is not node.inputs[0].dtype):
+            continue
+        axes = set(range(rank)) if axis is None else {
+            a % rank for a in (axis if isinstance(axis, (tuple, list)) else (axis,))}
+        spatial = {1, 2} if attrs["data_format"] == "NHWC" else {2, 3}
+        if not spatial <= axes:
+            continue
+        graph.nodes[position] = _new_node(graph, node.primitive, (g,), node.attrs,
+                                          node.outputs)
+        changed = True
+    return changed
+
+
 # ------------------------------------------------------------------ 7. convolution epilogues
 
 def fuse_conv2d_epilogues(graph):
@@ -807,6 +894,7 @@ def fuse_conv2d_epilogues(graph):
     """
     graph = clone(graph)
     _fuse_conv2d_epilogues(graph)
+    _fuse_pool_gradient_filters(graph)
     return graph
 
 
@@ -860,14 +948,73 @@ def _epilogue_fits(graph, node, register, conv, uses, position):
     return not any(_pinned(n) for n in graph.nodes[start + 1:end])
 
 
+# ------------------------------------------------------------------ 8. pool-gradient filters
+
+def fuse_pool_gradient_filters(graph):
+    """Folds a max_pool2d_grad whose only reader is a conv2d_backprop_filter (the filter
+    gradient of a convolution followed by max pooling, with no input gradient below it: a
+    model's first layer) into one `fused_conv2d_backprop_filter` node, for NHWC: the backend
+    may then route the pool's gradient a piece of the batch at a time and contract each piece
+    with its columns while in cache, instead of writing the full-size gradient and reading
+    it back.
+
+    >>> import tensorflux as tf
+    >>> from tensorflux.graph import passes
+    >>> w = tf.Variable(tf.ones([3, 3, 1, 4]))
+    >>> def f(x):
+    ...     with tf.GradientTape() as tape:
+    ...         y = tf.nn.max_pool2d(tf.nn.conv2d(x, w, 1, "VALID"), 2, 2, "VALID")
+    ...         loss = tf.reduce_sum(y * y)
+    ...     return tape.gradient(loss, w)
+    >>> with passes.disabled():
+    ...     g = tf.function(f).get_concrete_function(tf.TensorSpec([1, 6, 6, 1])).graph
+    >>> g = passes.eliminate_dead_code(g)  # (the unused gradient of x reads the pool's too)
+    >>> [n.type for n in passes.fuse_pool_gradient_filters(g).nodes][-1]
+    'fused_conv2d_backprop_filter'
+    """
+    graph = clone(graph)
+    _fuse_pool_gradient_filters(graph)
+    return graph
+
+
+def _fuse_pool_gradient_filters(graph):
+    uses = _use_counts(graph)
+    position = {id(node): i for i, node in enumerate(graph.nodes)}
+    dropped = set()
+    for k, node in enumerate(graph.nodes):
+        if node.primitive.name != "conv2d_backprop_filter" or len(node.inputs) != 2:
+            continue
+        x, routed = node.inputs
+        pool_grad = _producer(routed, "max_pool2d_grad")
+        if (pool_grad is None or uses.get(id(routed)) != 1
+                or node.attrs["data_format"] != "NHWC"
+                or pool_grad.attrs["data_format"] != "NHWC"
+                or routed.dtype is not x.dtype or pool_grad.inputs[1].dtype is not x.dtype
+                or any(_pinned(n) for n in graph.nodes[position[id(pool_grad)] + 1:k])):
+            continue
+        attrs = dict(node.attrs)
+        attrs.update({key: pool_grad.attrs[name] for key, name in _POOL_ATTRS.items()})
+        fused = GraphNode(fused_conv2d_backprop_filter_primitive, tuple(
+            [x] + list(pool_grad.inputs)), attrs, node.outputs,
+            graph.unique_name("fused_conv2d_backprop_filter"), graph)
+        node.outputs.node, node.outputs.index = fused, 0
+        graph.nodes[k] = fused
+        dropped.add(id(pool_grad))
+    if not dropped:
+        return False
+    graph.nodes = [n for n in graph.nodes if id(n) not in dropped]
+    return True
+
+
 # ------------------------------------------------------------------ the pipeline
 
 def optimize(graph):
     """All passes, in order: simplify, fold constants and merge common subexpressions until
-    nothing changes, then move max-pool gradient masks, remove dead code, fuse elementwise
-    chains and fold them into the convolutions before them. Like every pass here
-    it returns a new Graph and leaves its argument as it was. Idempotent; does nothing
-    inside a `disabled()` block.
+    nothing changes, then move max-pool gradient masks, sum max-pool cotangents in place of
+    their gradients, remove dead code, fuse elementwise chains and fold them into the
+    convolutions before them, and fold max-pool gradients into the filter gradients that
+    alone read them. Like every pass here it returns a new Graph and leaves its argument as
+    it was. Idempotent; does nothing inside a `disabled()` block.
 
     >>> import tensorflux as tf
     >>> f = tf.function(lambda x: tf.nn.relu(x * 2.0 + 1.0) * 1.0)
@@ -885,11 +1032,12 @@ def optimize(graph):
         changed = _dead_code(graph) or changed
         if not changed:
             break
-    if _mask_pool_gradients(graph):
+    if _mask_pool_gradients(graph) | _sum_pool_gradients(graph):
         _dead_code(graph)
     _fuse(graph)
     _dead_code(graph)
     _fuse_conv2d_epilogues(graph)
+    _fuse_pool_gradient_filters(graph)
     return graph
 
 

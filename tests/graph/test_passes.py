@@ -1178,6 +1178,53 @@ def test_a_pool_gradient_mask_stays_for_overlapping_windows_or_a_shared_gradient
             np.testing.assert_array_equal(got, expected)
 
 
+def _pool_gradient_sum(ksize=2, strides=2, padding="VALID", axis=(0, 1, 2)):
+    """The sum over `axis` of a max-pool gradient (a bias gradient under a pool)."""
+    def f(x, w):
+        with tf.GradientTape() as tape:
+            tape.watch(x)
+            loss = tf.reduce_sum(tf.nn.max_pool2d(x, ksize, strides, padding) * w)
+        return tf.reduce_sum(tape.gradient(loss, x), axis=axis)
+    return f
+
+
+def _sums_of_pool_gradients(graph):
+    return [n for n in graph.nodes if n.type == "reduce_sum"
+            and n.inputs[0].node.type == "max_pool2d_grad"]
+
+
+@pytest.mark.parametrize("axis", [(0, 1, 2), (1, 2), (-3, -2), None])
+def test_a_sum_of_a_max_pool_gradient_sums_its_cotangent(axis):
+    f = _pool_gradient_sum(axis=axis)
+    g = passes.optimize(trace(f, spec(2, 6, 7, 3), spec(2, 3, 3, 3)))
+    assert not _sums_of_pool_gradients(g)
+    assert not [n for n in g.nodes if n.type == "max_pool2d_grad"]  # nothing else reads it
+    # Whole numbers: the float sums are exact in any order, so equal to eager's bit for bit.
+    x, _ = _relu_pool_data((2, 6, 7, 3), (2, 3, 3, 3), 2)
+    w = np.random.default_rng(2).integers(-3, 4, (2, 3, 3, 3)).astype(np.float32)
+    x[0, 0, 0, 0], x[1, 2, 3, 1] = np.nan, np.inf
+    w[1, 0, 0, 2] = np.inf
+    expected = f(tf.constant(x), tf.constant(w)).numpy()
+    np.testing.assert_array_equal(run(g, x, w)[0], expected)
+    x, w = (np.random.default_rng(3).standard_normal(s).astype(np.float32)
+            for s in ((2, 6, 7, 3), (2, 3, 3, 3)))
+    np.testing.assert_allclose(run(g, x, w)[0], f(tf.constant(x), tf.constant(w)).numpy(),
+                               rtol=1e-5, atol=1e-6)
+
+
+@pytest.mark.parametrize("kind", ["same", "overlap", "not spatial"])
+def test_a_sum_of_a_max_pool_gradient_stays_where_windows_may_lose_it(kind):
+    f = {"same": _pool_gradient_sum(padding="SAME"),
+         "overlap": _pool_gradient_sum(3, 2),
+         "not spatial": _pool_gradient_sum(axis=(0, 1))}[kind]
+    shapes = ((2, 7, 7, 3), (2, 4, 4, 3) if kind == "same" else (2, 3, 3, 3))
+    g = passes.optimize(trace(f, *[spec(*s) for s in shapes]))
+    assert len(_sums_of_pool_gradients(g)) == 1
+    x, w = _relu_pool_data(*shapes, 4)
+    np.testing.assert_allclose(run(g, x, w)[0], f(tf.constant(x), tf.constant(w)).numpy(),
+                               rtol=1e-6)
+
+
 # ------------------------------------------------------------------ convolution epilogues
 
 def _conv_bias_relu(data_format="NHWC", groups=1, dtype=tf.float32):

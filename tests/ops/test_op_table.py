@@ -62,6 +62,7 @@ NOT_IN_TABLE = {
     "string_ngrams",  # string tensors: tests/keras/test_preprocessing.py
     "lookup_index",  # hash-table lookups: tests/keras/test_preprocessing.py
     "fused_conv2d",  # graph-only: made by the passes, tests/graph/test_passes.py
+    "fused_conv2d_backprop_filter",  # graph-only: tests/test_pool_filter_gradient.py
     "const",  # graph-only: made by tracing, tests/graph/
     "placeholder",  # graph-only: made by tracing, tests/graph/
     # Control flow, printing and graph seeds: built by tracing (or print with no outputs),
