@@ -372,3 +372,21 @@ def test_config_threading_sets_the_kernel_threads_and_checks_its_argument():
         threading_.set_intra_op_parallelism_threads(0)
         threading_.set_inter_op_parallelism_threads(0)
     assert threading_.get_intra_op_parallelism_threads() == 0 and nb._THREADS == default
+
+
+def test_a_few_rows_over_a_large_matrix_run_on_blas_threads_and_give_them_back(monkeypatch):
+    # Single-sample inference: too small to split, but a pass over a large matrix; OpenBLAS
+    # gets its own thread count for that one call (recorded here by a stand-in setter).
+    calls = []
+    monkeypatch.setattr(nb, "_blas", (calls.append, lambda: 1, 7))
+    monkeypatch.setattr(nb, "_THREADS", 2)
+    monkeypatch.setattr(nb, "_BLAS_THREADS_MIN_SIZE", B.size)
+    x = A[:1]
+    np.testing.assert_array_equal(nb.matmul(x, B, False, False), x.dot(B))
+    assert calls == [7, 1]
+    with pytest.raises(ValueError):
+        nb._gemm(A[:1, :5], B)  # a refused product still gives the threads back
+    assert calls == [7, 1, 7, 1]
+    np.testing.assert_array_equal(nb.matmul(x, B[:, :-1].copy(), False, False),
+                                  x.dot(B[:, :-1]))
+    assert calls == [7, 1, 7, 1]  # a smaller matrix stays on this thread

@@ -248,13 +248,24 @@ def _in_parallel(run, pieces, nbytes):
 # A GEMM of fewer multiply-adds than this runs whole on this thread: splitting it saves less
 # than handing half to a worker costs (about 50 us).
 _GEMM_SPLIT_MIN = 1 << 24
+# A product too small to split whose second matrix has at least this many elements (a few
+# rows times a layer's weights: single-sample inference) is a pass over memory that two
+# threads read faster, and too short for a hand-off to the pool: it runs on OpenBLAS's own
+# threads (784x1024 weights: 37 -> 28 us). Its workers then spin for a while, as they do
+# for NumPy's own products.
+_BLAS_THREADS_MIN_SIZE = 1 << 18
+
+
+def _threaded_product(a, b):
+    """Whether _gemm runs a @ b (2-D) on more than this thread: split, or on BLAS's threads."""
+    return _THREADS > 1 and (a.shape[0] * a.shape[1] * b.shape[1] >= _GEMM_SPLIT_MIN
+                             or b.size >= _BLAS_THREADS_MIN_SIZE)
 
 
 def _matmul_2d(a, b, out=None):
-    """np.matmul(a, b, out=out), through _gemm where it may split: 2-D float operands that
-    BLAS takes as they are."""
-    if (_THREADS > 1 and a.ndim == 2 and b.ndim == 2 and a.dtype.char in "fdFD"
-            and a.shape[0] * a.shape[1] * b.shape[1] >= _GEMM_SPLIT_MIN
+    """np.matmul(a, b, out=out), through _gemm where it may use the threads: 2-D float
+    operands that BLAS takes as they are."""
+    if (a.ndim == 2 and b.ndim == 2 and a.dtype.char in "fdFD" and _threaded_product(a, b)
             and a.dtype == b.dtype and (out is None or out.dtype == a.dtype)
             and (a.flags.c_contiguous or a.flags.f_contiguous)
             and (b.flags.c_contiguous or b.flags.f_contiguous)):
@@ -266,9 +277,17 @@ def _gemm(a, b, out=None):
     """a @ b for 2-D float arrays that BLAS takes as they are (C- or F-ordered), into `out`
     where given: a GEMM large enough is split over the threads by the rows of a or the
     columns of b, the longer, each piece one single-threaded BLAS call (the sum over the
-    shared dimension is never split, so the pieces' numbers are those of the whole)."""
+    shared dimension is never split, so the pieces' numbers are those of the whole); a few
+    rows over a large matrix run on OpenBLAS's own threads."""
     pieces = _gemm_pieces(a, b)
     if pieces is None:
+        owned = _blas
+        if owned and _THREADS > 1 and b.size >= _BLAS_THREADS_MIN_SIZE:
+            owned[0](owned[2])
+            try:
+                return a.dot(b) if out is None else np.matmul(a, b, out=out)
+            finally:
+                owned[0](1)
         return a.dot(b) if out is None else np.matmul(a, b, out=out)
     if out is None:
         out = np.empty((a.shape[0], b.shape[1]), np.result_type(a.dtype, b.dtype))
@@ -687,7 +706,11 @@ def matmul(a, b, transpose_a, transpose_b):
             # about half of a small product. For contiguous float matrices both make the same
             # BLAS call (gemm, gemv or syrk), so the result is bit-identical; strided operands
             # can differ (matmul may loop without BLAS), so they keep np.matmul. A large
-            # product is split over the kernel threads (_gemm).
+            # product runs on the threads (_gemm). (m*k*n <= a.size * b.size: a cheap first
+            # test for the small products that never do.)
+            b_size = b.size
+            if b_size < _BLAS_THREADS_MIN_SIZE and a.size * b_size < _GEMM_SPLIT_MIN:
+                return a.dot(b)
             return _gemm(a, b)
         return np.matmul(a, b)
     if b.ndim == 2 and a.ndim > 2 and not transpose_a and a.flags.c_contiguous:
@@ -997,7 +1020,9 @@ def relu(x):
 def _relu_into(x, out=None):
     """relu(x) for fused programs, into `out` (x's shape and dtype, possibly x) where given:
     np.maximum against a row of zeros (relu's faster loop, see above) on any layout."""
-    if not isinstance(x, np.ndarray) or x.ndim == 0 or x.shape[-1] < 16:
+    if not isinstance(x, np.ndarray) or x.size < 4096 or x.shape[-1] < 16:
+        # (small arrays: the row's allocation costs more than its faster loop saves, as in
+        # relu)
         return np.maximum(x, np.zeros((), x.dtype), out=out)
     return np.maximum(x, np.zeros(x.shape[-1], x.dtype), out=out)
 
@@ -2748,7 +2773,9 @@ def _small_float_matrices(input_types, transpose_a, transpose_b):
     if (a is None or b is None or len(a) != 2 or len(b) != 2 or None in a or None in b
             or a_dtype != b_dtype or native_dtype(a_dtype).char not in "fdFD"):
         return False
-    return a[0] * a[1] * b[0 if transpose_b else 1] < _GEMM_SPLIT_MIN  # m * k * n
+    # m * k * n; the size of b (see _threaded_product)
+    return (a[0] * a[1] * b[0 if transpose_b else 1] < _GEMM_SPLIT_MIN
+            and b[0] * b[1] < _BLAS_THREADS_MIN_SIZE)
 
 
 def _small_matmul(transpose_a, transpose_b):
