@@ -904,8 +904,12 @@ def _uniform_words(seed, shape, draw):
     per_word = 2 if half else 1
     words = -(-count // per_word)
     blocks = -(-words // 4)
-    # Pieces of at least ~32k words: each costs a generator (~10 us).
+    # Pieces of at least ~32k words: each costs a generator (~10 us). A whole number of
+    # pieces per thread: W2's dropout draw (102400 words) in 2 pieces instead of 3 on two
+    # threads, 0.26 -> 0.24 ms.
     parts = max(1, min(2 * _THREADS, blocks >> 13))
+    if parts > _THREADS:
+        parts -= parts % _THREADS
     step = -(-blocks // parts)
     pieces = [slice(start, start + step) for start in range(0, blocks, step)]
     sequence = np.random.SeedSequence(seed)
