@@ -2895,9 +2895,17 @@ def products_together(first, second):
             start += count
         pieces = []
         for g, (a, b, out) in enumerate(gemms):
-            split = (_gemm_pieces(a, b) if a.ndim == 2 and b.ndim == 2 and a.dtype == b.dtype
-                     and a.dtype.char in "fdFD" and (a.flags.c_contiguous or a.flags.f_contiguous)
-                     and (b.flags.c_contiguous or b.flags.f_contiguous) else None)
+            split = None
+            if (a.ndim == 2 and b.ndim == 2 and a.dtype == b.dtype and a.dtype.char in "fdFD"
+                    and (a.flags.c_contiguous or a.flags.f_contiguous)
+                    and (b.flags.c_contiguous or b.flags.f_contiguous)):
+                split = _gemm_pieces(a, b)
+                if (split is None and _THREADS > 1 and _own_blas()
+                        and a.shape[0] * a.shape[1] * b.shape[1] >= _PAIRED_WHOLE_MIN
+                        and not _threaded_product(a, b) and not np.may_share_memory(a, b)):
+                    # Too small to split but long enough to run beside the other product
+                    # on another thread: whole, as its step would run it.
+                    split = [(True, slice(None))]
             if split is None:
                 pieces = None
                 break
@@ -2916,10 +2924,27 @@ def products_together(first, second):
                     results.append(kernel(*inputs[start:start + count], **attrs))
                 start += count
             return tuple(results)
+        # The longest pieces first: this thread starts on the first while a worker wakes.
+        pieces.sort(key=lambda piece: -_piece_size(gemms[piece[0]], piece[1]))
         _in_parallel(lambda piece: _gemm_piece(*gemms[piece[0]], piece[1]), pieces,
                      _PARALLEL_MIN_BYTES)
         return tuple(results)
     return run
+
+
+# A product too small for _gemm to split runs whole beside the other of products_together
+# when it has at least this many multiply-adds (W4's 256x1024x10 products, 70-100 us each:
+# the pair 213 -> 140 us), not in a row.
+_PAIRED_WHOLE_MIN = 1 << 21
+
+
+def _piece_size(gemm, piece):
+    """The multiply-adds of one piece of a products_together split."""
+    a, b, _ = gemm
+    by_rows, part = piece
+    rows = len(range(a.shape[0])[part]) if by_rows else a.shape[0]
+    columns = b.shape[1] if by_rows else len(range(b.shape[1])[part])
+    return rows * columns * a.shape[1]
 
 
 def update_after_product(write, offset, size, shape, group):
