@@ -1036,9 +1036,20 @@ def elu(x):
     return np.where(x > 0, x, np.expm1(np.minimum(x, np.zeros((), x.dtype))))
 
 
+# Rows this short (a classifier's classes) are maximised over a transposed copy: NumPy's
+# reduction along a short last axis pays a loop call per row (256x10: 11.8 us; copy and
+# reduction over the rows, 2.2 us).
+_SHORT_ROW = 32
+
+
 def _nn_max_shift(x, axis):
     if x.shape[axis] == 0:  # no classes: empty results, as TF gives
         return x
+    if (x.ndim == 2 and axis in (1, -1) and 1 < x.shape[1] <= _SHORT_ROW
+            and x.shape[0] >= 4 * _SHORT_ROW and x.flags.c_contiguous):
+        # Maxima are exact; NaN propagates either way; a row's +0 and -0 may swap as its
+        # maximum, which shifts a zero to a zero (and exp of either is 1).
+        return x - np.maximum.reduce(x.T.copy(), axis=0)[:, None]
     return x - np.max(x, axis=axis, keepdims=True)
 
 
