@@ -281,6 +281,30 @@ def test_two_products_as_one_split_give_the_bits_of_each_split_alone(threads, mo
         np.testing.assert_array_equal(buffer, expected)
 
 
+def test_two_products_too_small_to_split_run_whole_beside_each_other(threads, monkeypatch):
+    # (W4's 256x1024x10 products: the gradient for the layer below and the kernel's.)
+    monkeypatch.setattr(nb, "_PAIRED_WHOLE_MIN", 1 << 10)
+    below = {"transpose_a": False, "transpose_b": True}
+    kernel = {"transpose_a": True, "transpose_b": False}
+    together = nb.products_together((nb.matmul, 2, below), (nb.matmul, 2, kernel))
+    g = rng.standard_normal((64, 10), dtype=np.float32)
+    w = rng.standard_normal((90, 10), dtype=np.float32)
+    x = rng.standard_normal((64, 90), dtype=np.float32)
+    for count in (2, 1):
+        threads(count)
+        threads.splits = 0
+        first, second = together(g, w, x, g)
+        assert threads.splits == (count > 1)  # the two products as the two pieces of a split
+        np.testing.assert_array_equal(first, nb.matmul(g, w, False, True))
+        np.testing.assert_array_equal(second, nb.matmul(x, g, True, False))
+    monkeypatch.setattr(nb, "_PAIRED_WHOLE_MIN", 1 << 62)  # too small: one after the other
+    threads(2)
+    threads.splits = 0
+    first, second = together(g, w, x, g)
+    assert threads.splits == 0
+    np.testing.assert_array_equal(second, nb.matmul(x, g, True, False))
+
+
 def test_an_error_in_a_worker_reaches_the_caller_and_the_pool_still_works(threads):
     threads(2)
     done = []

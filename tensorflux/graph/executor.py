@@ -35,8 +35,8 @@ _FRESH = _ELEMENTWISE | frozenset({"fused_elementwise", "matmul"})
 # Buffers smaller than this are not handed on: checking them costs more than allocating.
 _MIN_DONATION = 1024
 # GEMMs of fewer multiply-adds than this are not paired (see Plan._products_together): as
-# numpy_backend splits only GEMMs this large.
-_TOGETHER_MIN = 1 << 24
+# numpy_backend runs only products this large beside each other (_PAIRED_WHOLE_MIN).
+_TOGETHER_MIN = 1 << 21
 
 
 class Plan:

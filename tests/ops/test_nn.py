@@ -36,6 +36,25 @@ def test_softmax_and_log_softmax_with_large_logits(dtype):
     np.testing.assert_allclose(pair.numpy(), [-math.log(2)] * 2, rtol=1e-6)
 
 
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+def test_softmax_over_many_short_rows_is_the_row_by_row_formula(dtype):
+    # (Rows of a few classes take the maximum over a transposed copy: the same numbers.)
+    rng = np.random.default_rng(4)
+    x = (rng.standard_normal((256, 10)) * 30).astype(dtype)
+    x[3, 1] = np.nan
+    x[5, :] = -np.inf
+    x[6, 0] = np.inf
+    x[7, :] = 0.0
+    x[7, 0] = -0.0
+    shifted = x - np.max(x, axis=-1, keepdims=True)
+    e = np.exp(shifted)
+    with np.errstate(all="ignore"):
+        expected_softmax = e / np.add.reduce(e, axis=-1, keepdims=True)
+        expected_log = shifted - np.log(np.add.reduce(e, axis=-1, keepdims=True))
+    np.testing.assert_array_equal(nn.softmax(tf.constant(x)).numpy(), expected_softmax)
+    np.testing.assert_array_equal(nn.log_softmax(tf.constant(x)).numpy(), expected_log)
+
+
 def _tf_test_sigmoid_xent(logits, targets):
     # nn_xent_test.py's own reference: clipped probabilities, float64 Python math.
     losses = []
