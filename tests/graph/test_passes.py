@@ -718,6 +718,20 @@ def test_plan_folds_assigns_of_fused_values_into_the_kernel():
             np.testing.assert_array_equal(variable.numpy(), value)
 
 
+def _adam_like(p, m, s, g, t):
+    # Adam's shape: the later update reads what the earlier ones wrote.
+    m.assign_add((g - m) * 0.1)
+    s.assign_add((tf.square(g) - s) * 0.001)
+    p.assign_sub(m * (0.01 * tf.sqrt(1.0 - tf.pow(0.999, t))) / (tf.sqrt(s) + 1e-7))
+
+
+def _adam_like_reference(p, m, s, g, t):
+    m = m + (g - m) * np.float32(0.1)
+    s = s + (np.square(g) - s) * np.float32(0.001)
+    alpha = np.float32(0.01) * np.sqrt(np.float32(1) - np.power(np.float32(0.999), t))
+    return p - m * alpha / (np.sqrt(s) + np.float32(1e-7)), m, s
+
+
 def test_plan_runs_consecutive_long_updates_as_one_chunked_loop_with_the_same_numbers():
     from tensorflux.backends import numpy_backend as nb
 
@@ -728,24 +742,16 @@ def test_plan_runs_consecutive_long_updates_as_one_chunked_loop_with_the_same_nu
     p, m, s = tf.Variable(p0), tf.Variable(m0), tf.Variable(s0)
 
     def f(g, t):
-        # Adam's shape: the later update reads what the earlier ones wrote.
-        m.assign_add((g - m) * 0.1)
-        s.assign_add((tf.square(g) - s) * 0.001)
-        p.assign_sub(m * (0.01 * tf.sqrt(1.0 - tf.pow(0.999, t))) / (tf.sqrt(s) + 1e-7))
+        _adam_like(p, m, s, g, t)
         return t
 
-    def reference(p, m, s, g, t):
-        m = m + (g - m) * np.float32(0.1)
-        s = s + (np.square(g) - s) * np.float32(0.001)
-        alpha = np.float32(0.01) * np.sqrt(np.float32(1) - np.power(np.float32(0.999), t))
-        return p - m * alpha / (np.sqrt(s) + np.float32(1e-7)), m, s
     function = tf.function(f)
     plan = function.get_concrete_function(spec(n), spec())._plan()[0]
     assert plan.fused_assigns == 3 and plan.update_groups == 1
     for step in range(1, 3):
         g = rng.standard_normal(n).astype(np.float32)
         t = np.float32(step)
-        expected = reference(p.numpy(), m.numpy(), s.numpy(), g, t)
+        expected = _adam_like_reference(p.numpy(), m.numpy(), s.numpy(), g, t)
         function(tf.constant(g), tf.constant(t))
         for variable, value in zip((p, m, s), expected):
             np.testing.assert_array_equal(variable.numpy(), value)
@@ -768,16 +774,9 @@ def test_plan_overlaps_the_last_gradient_product_with_the_update_reading_it(monk
     def f(a, b, t):
         g = tf.concat([tf.reshape(tf.matmul(a, b, transpose_a=True), [-1]),
                        tf.reduce_sum(b, axis=0)], 0)  # written in place, then copied in
-        m.assign_add((g - m) * 0.1)
-        s.assign_add((tf.square(g) - s) * 0.001)
-        p.assign_sub(m * (0.01 * tf.sqrt(1.0 - tf.pow(0.999, t))) / (tf.sqrt(s) + 1e-7))
+        _adam_like(p, m, s, g, t)
         return t
 
-    def reference(p, m, s, g, t):
-        m = m + (g - m) * np.float32(0.1)
-        s = s + (np.square(g) - s) * np.float32(0.001)
-        alpha = np.float32(0.01) * np.sqrt(np.float32(1) - np.power(np.float32(0.999), t))
-        return p - m * alpha / (np.sqrt(s) + np.float32(1e-7)), m, s
     function = tf.function(f)
     plan = function.get_concrete_function(spec(64, 300), spec(64, 256), spec())._plan()[0]
     assert plan.concats_in_place == 1 and plan.update_groups == 1
@@ -785,7 +784,7 @@ def test_plan_overlaps_the_last_gradient_product_with_the_update_reading_it(monk
     g = np.concatenate([(a.T @ b).reshape(-1), b.sum(0)])
     for step in range(1, 3):
         t = np.float32(step)
-        expected = reference(p.numpy(), m.numpy(), s.numpy(), g, t)
+        expected = _adam_like_reference(p.numpy(), m.numpy(), s.numpy(), g, t)
         function(tf.constant(a), tf.constant(b), tf.constant(t))
         for variable, value in zip((p, m, s), expected):
             np.testing.assert_allclose(variable.numpy(), value, rtol=1e-4, atol=1e-5)
