@@ -230,6 +230,8 @@ def test_a_product_and_the_update_reading_it_overlap_with_the_numbers_of_both(th
     threads.splits = 0
     check(*run())
     assert threads.splits == 1
+    check(*run())  # again, with the pieces the first call built
+    assert threads.splits == 2
     threads(1, min_bytes=1 << 62)
     buffer, u, v = run()
     check(buffer, u, v)
