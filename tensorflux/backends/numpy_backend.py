@@ -1582,6 +1582,9 @@ def conv2d_backprop_input(filters, grad, input_shape, strides, padding, dilation
 
         def run(index, piece, matmul):
             rows = piece[0]
+            if matmul is np.matmul and tuple(strides) == (1, 1):
+                _nn_input_grad_by_tap(dxp[rows], g[rows], taps, (kh, kw), dilations)
+                return
             g_rows = np.ascontiguousarray(g[rows]).reshape(1, -1, o)
             cols = np.matmul(g_rows, taps).reshape(kh, kw, -1, ho, wo, c)
             _nn_scatter_into(dxp[rows], cols.transpose(2, 3, 4, 0, 1, 5), strides, dilations)
@@ -1599,6 +1602,28 @@ def conv2d_backprop_input(filters, grad, input_shape, strides, padding, dilation
         cols = np.moveaxis(cols, 0, 5).reshape(n, ho, wo, kh, kw, c)
         dx = _nn_scatter_windows(cols, padded_shape, pads, (h, wd), strides, dilations)
     return _nn_from_nhwc(dx.astype(dtype, copy=False), data_format)
+
+
+def _nn_input_grad_by_tap(x_rows, g_rows, taps, filter_hw, dilations):
+    """_nn_scatter_into(x_rows, windows of g_rows @ taps) at stride 1, one filter tap at a
+    time: each tap's product (the same GEMM as a batched matmul's) lands in a buffer that
+    stays in cache while it is added in, instead of all taps' columns leaving L2 first."""
+    m, ho, wo, o = g_rows.shape
+    c = x_rows.shape[3]
+    kh, kw = filter_hw
+    dh, dw = dilations
+    g_flat = np.ascontiguousarray(g_rows).reshape(-1, o)
+    buffer = np.empty((m * ho * wo, c), np.result_type(g_rows.dtype, taps.dtype))
+    block = buffer.reshape(m, ho, wo, c)
+    x_rows[:, ho:].fill(0)
+    x_rows[:, :ho, wo:].fill(0)
+    for offset in range(kh * kw):
+        i, j = divmod(offset, kw)
+        np.matmul(g_flat, taps[offset], out=buffer)
+        if offset:
+            x_rows[:, i * dh:i * dh + ho, j * dw:j * dw + wo] += block
+        else:
+            np.copyto(x_rows[:, :ho, :wo], block)
 
 
 def _nn_lowest(dtype):
