@@ -53,6 +53,7 @@ X4 = rng.standard_normal((40, 12, 12, 4), dtype=np.float32)
 W4 = rng.standard_normal((3, 3, 4, 6), dtype=np.float32)
 G = rng.standard_normal((40, 10, 10, 6), dtype=np.float32)
 X5 = rng.standard_normal((40, 11, 11, 4), dtype=np.float32)
+G12 = rng.standard_normal((40, 12, 12, 6), dtype=np.float32)
 A = rng.standard_normal((300, 70), dtype=np.float32)
 B = rng.standard_normal((70, 90), dtype=np.float32)
 C = rng.standard_normal((100, 70), dtype=np.float32)
@@ -65,6 +66,9 @@ KERNELS = {
                                       ("relu", (2,), (), tf.float32)), register=0, **CONV),
     "conv2d_backprop_filter": lambda: nb.conv2d_backprop_filter(X4, G, W4.shape, **CONV),
     "conv2d_backprop_input": lambda: nb.conv2d_backprop_input(W4, G, X4.shape, **CONV),
+    "conv2d_backprop_input dilated, SAME": lambda: nb.conv2d_backprop_input(
+        W4, G12, X4.shape, strides=(1, 1), padding="SAME", dilations=(2, 2),
+        data_format="NHWC"),
     "max_pool2d": lambda: nb.max_pool2d(X4, **POOL),
     "max_pool2d_grad 2x2": lambda: nb.max_pool2d_grad(X4, X4[:, ::2, ::2], **POOL),
     "max_pool2d_grad general, its forward split": lambda: nb.max_pool2d_grad(
