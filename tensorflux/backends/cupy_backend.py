@@ -103,6 +103,9 @@ for _name, _obj in vars(numpy_backend).items():
 _WHOLE = 1 << 62
 _GLOBALS.update(
     _FUSED_UFUNCS={"abs": cupy.absolute, "pow": cupy.power}, _FUSED_COMPILED={},
+    _NN_CHAIN_UFUNCS={"add": cupy.add, "subtract": cupy.subtract, "multiply": cupy.multiply,
+                      "divide": cupy.true_divide, "maximum": cupy.maximum,
+                      "minimum": cupy.minimum},
     _FUSED_CHUNKED={}, _FUSED_GROUPS={},
     _NN_COLS_BYTES=_WHOLE, _NN_SLICE_BYTES=_WHOLE, _FUSED_BLOCK_BYTES=_WHOLE,
     _FUSED_CHUNKED_MIN_SIZE=_WHOLE, _RNN_BLOCK=_WHOLE,
