@@ -10,7 +10,10 @@ The workloads of shared/reference/workloads.md:
 Peers, each in its own subprocess of this one invocation (frameworks' thread pools do not mix,
 and Keras's backend is fixed per process):
 
-- tensorflux `model.fit` (the Keras code below, with `keras` = `tensorflux.keras`);
+- tensorflux `model.fit` (the Keras code below, with `keras` = `tensorflux.keras`), default
+  compile, and jit_compile=True (tensorflux-jit: a small model's whole step compiled into one
+  native call with Numba, the `jit` extra; a plan with large products keeps the NumPy runner,
+  and the run says which);
 - Keras 3 on TensorFlow `model.fit` (tensorflow-cpu + keras, the `benchmark` extra), default
   compile (on a CPU-only machine Keras's jit_compile="auto" means no XLA) and jit_compile=True.
   Without TensorFlow the Keras peer runs on its torch backend and is labelled so;
@@ -27,7 +30,7 @@ one call on one sample of the W1 (and W4) model: `model.predict(x)` and `model(x
 Keras APIs, `model(x)` under torch.no_grad() and a jitted forward for JAX.
 
     python benchmarks/keras_workloads.py [--epochs 7] [--workloads w1 w4] [--threads N]
-        [--peers tensorflux keras keras-xla torch jax]
+        [--peers tensorflux tensorflux-jit keras keras-xla torch jax]
 """
 
 import argparse
@@ -71,7 +74,8 @@ WORKLOADS = {
 }
 W4_FLOP_PER_SAMPLE = 6 * (784 * 1024 + 1024 * 1024 + 1024 * 10)  # ~11.2e6
 LR, BETA1, BETA2, EPS = 1e-3, 0.9, 0.999, 1e-7
-PEERS = ["tensorflux", "keras", "keras-xla", "torch", "jax"]
+PEERS = ["tensorflux", "tensorflux-jit", "keras", "keras-xla", "torch", "jax"]
+OURS = ("tensorflux", "tensorflux-jit")
 MARK = "@@RESULT@@ "
 
 
@@ -135,6 +139,11 @@ def keras_peer(keras, workloads, epochs, jit_compile=None):
         timer = EpochTimer()
         model.fit(x, y, batch_size=batch, epochs=epochs + 1, verbose=0, callbacks=[timer])
         result[workload] = samples / statistics.median(timer.seconds[1:])
+        if jit_compile and keras.__name__.startswith("tensorflux"):
+            plans = [concrete._plan()[0]
+                     for concrete in model.train_function._effects.values()]
+            result[f"{workload}_native"] = "; ".join(
+                plan.native_reason or "compiled" for plan in plans) or "no plan"
         if jit_compile is None:
             one = x[:1]
             result[f"{workload}_predict_s"] = median_call_seconds(
@@ -144,11 +153,11 @@ def keras_peer(keras, workloads, epochs, jit_compile=None):
     return result
 
 
-def run_tensorflux(workloads, epochs):
+def run_tensorflux(workloads, epochs, jit_compile=None):
     sys.path.insert(0, ROOT)  # the checkout this script belongs to
     from tensorflux import keras
 
-    return keras_peer(keras, workloads, epochs)
+    return keras_peer(keras, workloads, epochs, jit_compile=jit_compile)
 
 
 def run_keras(workloads, epochs, jit_compile=None):
@@ -306,8 +315,9 @@ def run_peer(peer, workloads, epochs):
     # The sgemm rate is measured again around each peer's run: on a shared machine the rate
     # drifts, and each peer's fraction of the W4 limit is only meaningful against its own.
     before = sgemm_flops()
-    if peer == "tensorflux":
-        result = run_tensorflux(workloads, epochs)
+    if peer in OURS:
+        result = run_tensorflux(workloads, epochs,
+                                jit_compile=True if peer == "tensorflux-jit" else None)
     elif peer in ("keras", "keras-xla"):
         result = run_keras(workloads, epochs, jit_compile=True if peer == "keras-xla" else None)
     elif peer == "torch":
@@ -417,22 +427,26 @@ def main():
     print("load average (1 min) after each peer: " + ", ".join(
         f"{labels[p]} {results[p]['load']:.1f}" for p in columns if "load" in results[p]))
 
-    ours = results.get("tensorflux", {})
     print("\nratios (tensorflux / peer; > 1 means tensorflux is faster)")
-    for workload in args.workloads:
-        parts = [f"{labels[p]} {ratio(ours.get(workload), results[p].get(workload))}"
-                 for p in columns if p != "tensorflux"]
-        if workload == "w4":
-            parts.append(f"limit {ratio(ours.get(workload), sgemm / W4_FLOP_PER_SAMPLE)}")
-        print(f"{workload.upper():<6}" + ", ".join(parts))
+    for mine in (p for p in OURS if p in columns):
+        ours = results[mine]
+        for workload in args.workloads:
+            parts = [f"{labels[p]} {ratio(ours.get(workload), results[p].get(workload))}"
+                     for p in columns if p not in OURS]
+            if workload == "w4":
+                parts.append(f"limit {ratio(ours.get(workload), sgemm / W4_FLOP_PER_SAMPLE)}")
+            print(f"{mine + ' ' + workload.upper():<20}" + ", ".join(parts))
+            if f"{workload}_native" in ours:
+                print(f"{'':<20}(jit: {ours[f'{workload}_native']})")
 
     print("\nsingle-sample latency, median microseconds per call")
-    print(f"{'':<16}" + "".join(f"{labels[p]:>18}" for p in columns if p != "keras-xla"))
+    no_latency = ("keras-xla", "tensorflux-jit")
+    print(f"{'':<16}" + "".join(f"{labels[p]:>18}" for p in columns if p not in no_latency))
     for workload in args.workloads:
         for what in ("predict", "call"):
             row = f"{workload.upper() + ' ' + what:<16}"
             for p in columns:
-                if p != "keras-xla":
+                if p not in no_latency:
                     row += f"{fmt_us(results[p].get(f'{workload}_{what}_s')):>18}"
             print(row)
     print("(torch and jax have no predict(): their 'call' is a no-grad / jitted forward)")

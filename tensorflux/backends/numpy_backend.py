@@ -3956,3 +3956,13 @@ def lookup_index(x, keys):
         table = {k: i for i, k in enumerate(keys.tolist())}
         flat = [table.get(v, -1) for v in np.asarray(x).reshape(-1).tolist()]
     return np.array(flat, dtype=np.int64).reshape(np.shape(x))
+
+
+# ---------------------------------------------------------------- the native step
+
+def native_runner(plan, out_slots):
+    """The plan as one Numba-compiled call (jit_compile=True; numpy_native), or None with
+    plan.native_reason saying why it keeps the generated NumPy runner."""
+    from tensorflux.backends import numpy_native
+
+    return numpy_native.compile_runner(plan, out_slots)

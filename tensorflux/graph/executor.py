@@ -68,6 +68,8 @@ class Plan:
         inputs = graph.inputs if inputs is None else inputs
         self.input_slots = [new_slot(id(t)) for t in inputs]
         self.capture_slots = [new_slot(id(inner)) for _, inner in captures]
+        self._fed = dict(zip(self.input_slots, inputs))
+        self._fed.update(zip(self.capture_slots, (inner for _, inner in captures)))
         self.variable_slots = []
         self.steps = []
         self.kernel_count = 0
@@ -103,6 +105,10 @@ class Plan:
             self.kernel_count += 1
         self.template = template
         self.slot_of = slot_of
+        # One step per node, before the passes below fold them into in-place kernels: what
+        # a backend's native_runner compiles.
+        self.node_steps = list(self.steps)
+        self.native_reason = "not asked for"
         self.fused_assigns = self._fuse_assigns(produced)
         self.update_groups = self._group_updates()
         self.concats_in_place = self._concat_in_place()
@@ -440,17 +446,30 @@ class Plan:
     def output_slot(self, tensor):
         return self.slot_of[id(tensor)]
 
-    def runner(self, out_slots):
+    def slot_tensor(self, slot):
+        """The graph input or capture fed into `slot`."""
+        return self._fed[slot]
+
+    def runner(self, out_slots, native=False):
         """A function run(input_values, capture_values) -> the values of `out_slots`: the
         plan as generated straight-line Python, one line per kernel call, locals for slots.
 
         It does what run() does, without the per-step loop, tuple unpacking and list
         indexing; a failing kernel is reported with its node, as run() reports it.
+
+        native=True (jit_compile): the whole plan as one native call where the backend can
+        compile it (numpy_backend.native_runner: a small static plan, Numba installed);
+        `native_reason` says why not otherwise.
         """
         out_slots = tuple(out_slots)
-        found = self._runners.get(out_slots)
+        key = (out_slots, native)
+        found = self._runners.get(key)
         if found is None:
-            found = self._runners[out_slots] = _generate_runner(self, out_slots)
+            if native:
+                found = _native_runner(self, out_slots)
+            if found is None:
+                found = _generate_runner(self, out_slots)
+            self._runners[key] = found
         return found
 
     def run(self, input_values, capture_values=()):
@@ -487,6 +506,15 @@ class Plan:
             for i in release:
                 slots[i] = None
         return slots
+
+
+def _native_runner(plan, out_slots):
+    """The backend's whole-plan native runner (numpy_backend.native_runner), or None."""
+    compile_plan = getattr(plan.backend, "native_runner", None)
+    if compile_plan is None:
+        plan.native_reason = f"the {plan.backend.name} backend has no native step"
+        return None
+    return compile_plan(plan, out_slots)
 
 
 def _generate_runner(plan, out_slots):

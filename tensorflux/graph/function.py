@@ -99,6 +99,8 @@ class ConcreteFunction:
         self._output_leaves = output_leaves  # SymbolicTensor, Variable or Python value
         self._plans = {}
         self._effects = {}  # backend -> (runner with no outputs, captured outer tensors)
+        # jit_compile=True: run the plan as one native call where graph.native can.
+        self.jit_compile = False
 
     @property
     def structured_input_signature(self):
@@ -134,7 +136,8 @@ class ConcreteFunction:
                     recipe.append((1, leaf))
                 else:
                     recipe.append((2, leaf))
-            runner = plan.runner([item for kind, item in recipe if kind in (0, 3)])
+            runner = plan.runner([item for kind, item in recipe if kind in (0, 3)],
+                                 native=self.jit_compile)
             entry = self._plans[backend] = (plan, recipe, [outer for outer, _ in captures],
                                             runner)
         return entry
@@ -165,7 +168,8 @@ class ConcreteFunction:
         found = self._effects.get(context.backend or current_backend())
         if found is None:
             plan, _, captures, _ = self._plan()
-            found = self._effects[plan.backend] = (plan.runner(()), captures)
+            found = self._effects[plan.backend] = (
+                plan.runner((), native=self.jit_compile), captures)
         runner, captures = found
         runner(values, [c._value for c in captures] if captures else ())
 
@@ -487,6 +491,7 @@ class Function:
         concrete = ConcreteFunction(graph, skeleton, specs, output_skeleton, output_leaves,
                                     self.__name__)
         concrete._traced = traced
+        concrete.jit_compile = bool(self.jit_compile)
         return concrete
 
     def __repr__(self):

@@ -1,0 +1,577 @@
+"""The NumPy backend's native step: a small Plan compiled into one function with Numba (the
+optional `jit` extra), so that a small model's train step is one call, not one NumPy call per op.
+
+A model like the seed's MLP (8 -> 10 -> 10 -> 1, batch 10) does a few thousand multiply-adds a
+step; its step costs what NumPy charges per call, about 0.3 us each, times the ~80 calls of
+forward, loss, gradients, Adam and metrics. Here the plan's node-level steps (before the NumPy
+backend's in-place passes) become the source of one Python function, every elementwise program
+a loop over its static shape with each register a local scalar, every small product and
+reduction a loop nest. Numba compiles it once per plan. Plans that are large (a product past
+_LOOP_PRODUCT_MAX multiply-adds, where BLAS and the thread pool win), not fully static, or that
+use a primitive this file cannot lower keep the NumPy runner: `compile_runner` returns None and
+says why in `plan.native_reason`.
+
+Numerics: each operation rounds to its dtype as NumPy's does (+, -, *, /, sqrt are correctly
+rounded either way); products add in float32 in index order and float sums add in float64, so
+results differ from the NumPy runner's (BLAS's blocking, pairwise sums) by rounding only, and
+exp/log use the platform's libm instead of NumPy's SIMD loops (both within an ulp or two).
+"""
+
+import math
+import threading
+
+import numpy as np
+
+from tensorflux import errors
+from tensorflux.graph.ir import const_primitive, placeholder_primitive
+
+__all__ = ["available", "compile_runner"]
+
+# A product of more multiply-adds than this makes the plan keep the NumPy runner: a loop nest
+# adds about 4-8 GFLOP/s on one core, BLAS many times that once its ~1 us call is paid.
+_LOOP_PRODUCT_MAX = 1 << 15
+# Nor is a plan compiled whose elementwise work is this large (elements, all steps together):
+# NumPy's SIMD loops and the thread pool win there, and nothing is left to save per call.
+_ELEMENTS_MAX = 1 << 18
+
+# A plan is compiled once it has been called this often (a fit's steady-state step), not for
+# the one-off calls around it (an epoch's short last batch, evaluate): compiling takes Numba
+# about 2 s a plan.
+_HOT_CALLS = 32
+
+_SUPPORTED_DTYPES = frozenset(np.dtype(t) for t in (
+    np.float32, np.float64, np.int32, np.int64, np.bool_))
+
+_numba = None
+_numba_lock = threading.Lock()
+
+
+def available():
+    """Whether Numba can be imported (the `jit` extra). Imported on first use only: it costs
+    about 0.15 s, which `import tensorflux` does not pay."""
+    global _numba
+    if _numba is None:
+        with _numba_lock:
+            if _numba is None:
+                try:
+                    import numba
+                except ImportError:
+                    _numba = False
+                else:
+                    _numba = numba
+    return _numba is not False
+
+
+class _NotLoweredError(Exception):
+    """A step this file cannot lower: the plan keeps the NumPy runner."""
+
+
+def compile_runner(plan, out_slots):
+    """A function run(input_values, capture_values) -> the values of `out_slots`, running the
+    plan's live steps as one Numba-compiled call; None (with plan.native_reason set) when the
+    plan cannot or should not be compiled."""
+    if not available():
+        plan.native_reason = "Numba is not installed (pip install tensorflux[jit])"
+        return None
+    try:
+        source, env, arguments, outputs = _Lowering(plan, out_slots).generate()
+    except _NotLoweredError as why:
+        plan.native_reason = str(why)
+        return None
+    plan.native_reason = None
+    plan.native_source = source
+    namespace = dict(env)
+    exec(compile(source, f"<native plan {plan.graph.name}>", "exec"), namespace)  # noqa: S102
+    function = _numba.njit(namespace["step"], nogil=True, error_model="numpy", cache=False)
+    return _Runner(plan, out_slots, function, arguments, outputs)
+
+
+class _Runner:
+    """Runs a plan through the NumPy runner until it has been called _HOT_CALLS times, then
+    compiles it (for the arrays' exact types) and calls the native step from then on with the
+    plan's inputs, captures, Variable buffers and array constants. A plan Numba cannot type
+    stays with the NumPy runner (plan.native_reason says why)."""
+
+    def __init__(self, plan, out_slots, function, arguments, outputs):
+        self._plan = plan
+        self._numpy = plan.runner(out_slots)
+        self._pending = function
+        self._function = None
+        self._calls = 0
+        self._lock = threading.Lock()
+        self._inputs = [(k, shape) for kind, k, shape in arguments if kind == "input"]
+        self._captures = [k for kind, k, _ in arguments if kind == "capture"]
+        self._variables = [v for kind, v, _ in arguments if kind == "variable"]
+        self._constants = [value for kind, value, _ in arguments if kind == "const"]
+        # Rank-0 results come back from Numba as Python numbers: made 0-d arrays again.
+        self._scalars = [(k, dtype) for k, dtype in enumerate(outputs) if dtype is not None]
+
+    def __call__(self, input_values, capture_values=()):
+        function = self._function
+        if function is None:
+            self._calls += 1
+            if self._calls < _HOT_CALLS or self._pending is None or not self._compile(
+                    input_values, capture_values):
+                return self._numpy(input_values, capture_values)
+            function = self._function
+        results = function(*self._values(input_values, capture_values))
+        if self._scalars:
+            results = list(results)
+            for k, dtype in self._scalars:
+                results[k] = np.asarray(results[k], dtype)
+        return results
+
+    def _values(self, input_values, capture_values):
+        values = []
+        for k, shape in self._inputs:
+            value = input_values[k]
+            if value.shape != shape:  # (the loops index without bounds checks)
+                raise errors.InvalidArgumentError(
+                    f"{self._plan.graph.name}: input {k} expected shape {shape}, received "
+                    f"{value.shape}")
+            values.append(value if value.flags.c_contiguous else np.ascontiguousarray(value))
+        for k in self._captures:
+            values.append(np.ascontiguousarray(capture_values[k]))
+        values += [variable._value for variable in self._variables]
+        values += self._constants
+        return values
+
+    def _compile(self, input_values, capture_values):
+        with self._lock:
+            if self._function is not None:
+                return True
+            function, self._pending = self._pending, None
+            if function is None:
+                return False
+            values = self._values(input_values, capture_values)
+            try:
+                function.compile(tuple(_numba.typeof(v) for v in values))
+            except Exception as error:  # noqa: BLE001 - any typing failure: the NumPy runner
+                self._plan.native_reason = f"Numba could not compile the step: {error}"
+                return False
+            self._function = function
+            return True
+
+
+# ------------------------------------------------------------------ lowering
+
+class _Lowering:
+    """Writes the plan's live node-level steps as the source of `def step(...)`."""
+
+    def __init__(self, plan, out_slots):
+        self.plan = plan
+        self.out_slots = tuple(out_slots)
+        self.lines = []
+        self.env = {"np": np, "math": math}
+        self.info = {}  # slot -> (shape tuple, numpy dtype)
+        self.boxed = set()  # rank-0 slots that are 0-d arrays (read with [()])
+        self.variables = set()
+        self.arguments = []
+        self.parameters = []
+        self.elements = 0
+
+    # -- slots
+
+    def _dtype(self, tensor):
+        dtype = np.dtype(tensor.dtype.as_numpy_dtype)
+        if dtype not in _SUPPORTED_DTYPES:
+            raise _NotLoweredError(f"dtype {dtype} is not lowered")
+        return dtype
+
+    def _shape(self, tensor):
+        if not tensor.shape.is_fully_defined():
+            raise _NotLoweredError(f"{getattr(tensor, 'name', tensor)} has no static shape")
+        return tuple(int(d) for d in tensor.shape)
+
+    def _parameter(self, slot, kind, item, shape, dtype, boxed=True):
+        self.info[slot] = (shape, dtype)
+        if not shape and boxed:
+            self.boxed.add(slot)
+        self.parameters.append(f"s{slot}")
+        self.arguments.append((kind, item, shape))
+
+    def read(self, slot):
+        """An expression for a rank-0 slot's value, or an array slot's name."""
+        return f"s{slot}[()]" if slot in self.boxed else f"s{slot}"
+
+    # -- the function
+
+    def generate(self):
+        plan = self.plan
+        steps = plan.node_steps
+        from tensorflux.graph.executor import _live_steps
+
+        live = _live_steps(steps, self.out_slots)
+        graph_inputs = plan.input_slots
+        for k, slot in enumerate(graph_inputs):
+            tensor = plan.slot_tensor(slot)
+            self._parameter(slot, "input", k, self._shape(tensor), self._dtype(tensor))
+        for k, slot in enumerate(plan.capture_slots):
+            tensor = plan.slot_tensor(slot)
+            self._parameter(slot, "capture", k, self._shape(tensor), self._dtype(tensor))
+        for variable, slot in plan.variable_slots:
+            self.variables.add(slot)
+            self._parameter(slot, "variable", variable, self._shape(variable),
+                            self._dtype(variable))
+        for slot, value in enumerate(plan.template):
+            if value is None:
+                continue
+            if isinstance(value, (np.generic, bool, int, float)):
+                value = np.asarray(value)
+            if not isinstance(value, np.ndarray) or value.dtype not in _SUPPORTED_DTYPES:
+                if any(slot in step[1] for k, step in enumerate(steps) if k in live):
+                    raise _NotLoweredError(
+                        f"constant of type {type(value).__name__} is not lowered")
+                continue
+            if value.ndim == 0:
+                self.env[f"C{slot}"] = value.dtype.type(value[()])
+                self.lines.append(f"    s{slot} = C{slot}")
+                self.info[slot] = ((), value.dtype)
+            else:
+                self._parameter(slot, "const", np.ascontiguousarray(value), value.shape,
+                                value.dtype)
+        for k, step in enumerate(steps):
+            if k in live:
+                self._step(step)
+        if self.elements > _ELEMENTS_MAX:
+            raise _NotLoweredError(f"{self.elements} elements a step: NumPy's loops win")
+        outputs = []
+        for slot in self.out_slots:
+            shape, dtype = self.info[slot]
+            outputs.append(dtype if not shape else None)
+        returned = "".join(f"{self.read(slot)}, " for slot in self.out_slots)
+        source = "\n".join([f"def step({', '.join(self.parameters)}):", *self.lines,
+                            f"    return ({returned})"])
+        return source, self.env, self.arguments, outputs
+
+    def _step(self, step):
+        _, in_slots, attrs, target, multiple, node = step
+        name = node.primitive.name
+        if node.primitive is placeholder_primitive or node.primitive is const_primitive:
+            return
+        lower = getattr(self, f"_lower_{name}", None)
+        if name in _SCALAR_OPS:
+            lower = self._lower_elementwise_primitive
+        if lower is None:
+            raise _NotLoweredError(f"primitive {name!r} ({node.name}) is not lowered")
+        if multiple and name != "assign":
+            raise _NotLoweredError(f"{name!r} has several results")
+        for slot in in_slots:
+            if slot not in self.info:
+                raise _NotLoweredError(f"{node.name} reads a value of an unknown kind")
+        if not multiple:
+            self.info[target] = (self._shape(node.outputs), self._dtype(node.outputs))
+        lower(node, in_slots, dict(attrs), target)
+
+    # -- elementwise
+
+    def _lower_elementwise_primitive(self, node, in_slots, attrs, target):
+        shape, dtype = self.info[target]
+        program = ((node.primitive.name, tuple(range(len(in_slots))), tuple(attrs.items()),
+                    dtype),)
+        self._loop(in_slots, program, shape, dtype, target)
+
+    def _lower_fused_elementwise(self, node, in_slots, attrs, target):
+        shape, dtype = self.info[target]
+        program = tuple((name, refs, op_attrs, np.dtype(op_dtype.as_numpy_dtype))
+                        for name, refs, op_attrs, op_dtype in attrs["program"])
+        self._loop(in_slots, program, shape, dtype, target)
+
+    def _loop(self, in_slots, program, shape, dtype, target, into=None):
+        """One loop nest over `shape` computing `program` per element into a new array (or,
+        with `into`, a Variable's buffer), or straight-line code for a rank-0 result."""
+        self.elements += math.prod(shape) if shape else 1
+        rank = len(shape)
+        indent = "    "
+        body = []
+        types = []
+        for j, slot in enumerate(in_slots):
+            in_shape, in_dtype = self.info[slot]
+            types.append(in_dtype)
+            if not in_shape:
+                self.lines.append(f"    r{target}_{j} = {self.read(slot)}")
+                continue
+            if len(in_shape) > rank or any(
+                    d not in (1, s) for d, s in zip(in_shape[::-1], shape[::-1])):
+                raise _NotLoweredError(f"shape {in_shape} does not broadcast to {shape}")
+            offset = rank - len(in_shape)
+            index = ", ".join("0" if d == 1 else f"i{offset + a}"
+                              for a, d in enumerate(in_shape))
+            body.append(f"r{target}_{j} = s{slot}[{index}]")
+        n = len(in_slots)
+        for k, (name, refs, op_attrs, op_dtype) in enumerate(program):
+            expression = _scalar(name, [f"r{target}_{r}" for r in refs],
+                                 [types[r] for r in refs], dict(op_attrs), op_dtype)
+            types.append(op_dtype)
+            body.append(f"r{target}_{n + k} = {expression}")
+        last = f"r{target}_{n + len(program) - 1}"
+        if not rank:
+            self.lines.extend(indent + line for line in body)
+            if into is not None:
+                self.lines.append(f"    {into}[()] = {last}")
+            else:
+                self.lines.append(f"    s{target} = {last}")
+            return
+        if into is None:
+            self.lines.append(f"    s{target} = np.empty({shape!r}, np.{dtype.name})")
+            destination = f"s{target}"
+        else:
+            destination = into
+        depth = 1
+        for a, size in enumerate(shape):
+            if size != 1:  # (a dimension of one is index 0, without a loop)
+                self.lines.append(indent * depth + f"for i{a} in range({size}):")
+                depth += 1
+        self.lines.extend(indent * depth + line for line in body)
+        index = ", ".join("0" if size == 1 else f"i{a}" for a, size in enumerate(shape))
+        self.lines.append(indent * depth + f"{destination}[{index}] = {last}")
+
+    # -- the rest
+
+    def _lower_matmul(self, node, in_slots, attrs, target):
+        a, b = in_slots
+        (a_shape, _), (b_shape, _) = self.info[a], self.info[b]
+        shape, dtype = self.info[target]
+        if len(a_shape) != 2 or len(b_shape) != 2 or dtype.kind != "f":
+            raise _NotLoweredError(f"matmul of {a_shape} and {b_shape} ({dtype}) is not lowered")
+        m, n = shape
+        k = a_shape[0] if attrs.get("transpose_a") else a_shape[1]
+        if m * n * k > _LOOP_PRODUCT_MAX:
+            raise _NotLoweredError(f"a product of {m * n * k} multiply-adds: BLAS wins")
+        a_at = "s{a}[p, i]" if attrs.get("transpose_a") else "s{a}[i, p]"
+        b_at = "s{b}[j, p]" if attrs.get("transpose_b") else "s{b}[p, j]"
+        self.lines += [
+            f"    s{target} = np.zeros(({m}, {n}), np.{dtype.name})",
+            f"    for i in range({m}):",
+            f"        for p in range({k}):",
+            f"            x = {a_at.format(a=a)}",
+            f"            for j in range({n}):",
+            f"                s{target}[i, j] += x * {b_at.format(b=b)}",
+        ]
+
+    def _reduction(self, node, in_slots, attrs, target, kind):
+        (x,) = in_slots
+        in_shape, in_dtype = self.info[x]
+        shape, dtype = self.info[target]
+        if not in_shape:  # a reduction of a scalar is the scalar
+            self.lines.append(f"    s{target} = np.{dtype.name}({self.read(x)})")
+            return
+        axis = attrs.get("axis")
+        axes = {a % len(in_shape) for a in (range(len(in_shape)) if axis is None else axis)}
+        kept = [a for a in range(len(in_shape)) if a not in axes]
+        self.elements += math.prod(in_shape)
+        wide = "float64" if in_dtype.kind == "f" else in_dtype.name
+        if kind in ("sum", "mean"):
+            start, combine = f"np.{wide}(0)", "t + v"
+        elif kind == "max":
+            start, combine = f"np.{wide}(-np.inf)" if in_dtype.kind == "f" else \
+                f"np.{wide}({np.iinfo(in_dtype).min})", _max("t", "v")
+        elif kind == "min":
+            start, combine = f"np.{wide}(np.inf)" if in_dtype.kind == "f" else \
+                f"np.{wide}({np.iinfo(in_dtype).max})", _min("t", "v")
+        else:
+            raise _NotLoweredError(f"reduce_{kind} is not lowered")
+        if kind == "mean" and in_dtype.kind != "f":
+            raise _NotLoweredError("an integer mean is not lowered")
+        kept_shape = tuple(in_shape[a] for a in kept)
+        total = f"t{target}"
+        if kept_shape:
+            self.lines.append(f"    {total} = np.full({kept_shape!r}, {start}, np.{wide})")
+        else:
+            self.lines.append(f"    {total} = {start}")
+        indent = "    "
+        depth = 1
+        for a, size in enumerate(in_shape):
+            if size != 1:
+                self.lines.append(indent * depth + f"for i{a} in range({size}):")
+                depth += 1
+        inner = indent * depth
+
+        def at(axes):
+            return ", ".join("0" if in_shape[a] == 1 else f"i{a}" for a in axes)
+        at_kept = f"[{at(kept)}]" if kept_shape else ""
+        self.lines.append(inner + f"v = s{x}[{at(range(len(in_shape)))}]")
+        self.lines.append(inner + f"t = {total}{at_kept}")
+        self.lines.append(inner + f"{total}{at_kept} = {combine}")
+        count = math.prod(in_shape[a] for a in axes)
+        cast = f"np.{dtype.name}"
+        if not shape:
+            value = f"{cast}({total})"
+            if kind == "mean":  # (TensorFlow's: the sum in the dtype, then the division)
+                value = f"{cast}({value} / {cast}({count}))"
+            self.lines.append(f"    s{target} = {value}")
+            return
+        self.lines.append(f"    s{target} = {total}.astype({cast})")
+        if kind == "mean":
+            self.lines.append(f"    s{target} = s{target} / {cast}({count})")
+        if kept_shape != shape:  # (keepdims only inserts ones: the same elements in order)
+            self.lines.append(f"    s{target} = s{target}.reshape({shape!r})")
+
+    def _lower_reduce_sum(self, *args):
+        self._reduction(*args, "sum")
+
+    def _lower_reduce_mean(self, *args):
+        self._reduction(*args, "mean")
+
+    def _lower_reduce_max(self, *args):
+        self._reduction(*args, "max")
+
+    def _lower_reduce_min(self, *args):
+        self._reduction(*args, "min")
+
+    def _lower_reshape(self, node, in_slots, attrs, target):
+        x = in_slots[0]
+        in_shape, _ = self.info[x]
+        shape, dtype = self.info[target]
+        if not shape:
+            value = self.read(x) if not in_shape else f"s{x}.reshape(-1)[0]"
+            self.lines.append(f"    s{target} = {value}")
+        elif not in_shape:
+            self.lines.append(f"    s{target} = np.full({shape!r}, {self.read(x)}, "
+                              f"np.{dtype.name})")
+        else:
+            # A Variable's buffer is copied: a later assign must not change the reshaped value.
+            copy = ".copy()" if x in self.variables else ""
+            self.lines.append(f"    s{target} = s{x}{copy}.reshape({shape!r})")
+
+    def _lower_identity(self, node, in_slots, attrs, target):
+        x = in_slots[0]
+        shape, _ = self.info[target]
+        self.lines.append(f"    s{target} = {self.read(x)}" if not shape
+                          else f"    s{target} = s{x}.copy()")
+
+    def _lower_concat(self, node, in_slots, attrs, target):
+        shape, dtype = self.info[target]
+        axis = attrs["axis"] % len(shape)
+        self.lines.append(f"    s{target} = np.empty({shape!r}, np.{dtype.name})")
+        offset = 0
+        for x in in_slots:
+            in_shape, _ = self.info[x]
+            if len(in_shape) != len(shape):
+                raise _NotLoweredError("concat of a scalar")
+            size = in_shape[axis]
+            index = ", ".join(f"{offset}:{offset + size}" if a == axis else ":"
+                              for a in range(len(shape)))
+            self.lines.append(f"    s{target}[{index}] = s{x}")
+            offset += size
+        self.elements += math.prod(shape)
+
+    def _lower_assign(self, node, in_slots, attrs, target):
+        variable, value = in_slots
+        if variable not in self.variables or len(in_slots) != 2:
+            raise _NotLoweredError("an assign to something other than a Variable")
+        shape, dtype = self.info[variable]
+        kind = attrs.get("kind", "assign")
+        if kind == "assign":
+            program, inputs = (("cast", (0,), (("dtype", None),), dtype),), (value,)
+        elif kind in ("assign_add", "assign_sub"):
+            op = "add" if kind == "assign_add" else "subtract"
+            program, inputs = ((op, (0, 1), (), dtype),), (variable, value)
+        else:
+            raise _NotLoweredError(f"assign of kind {kind!r}")
+        self._loop(inputs, program, shape, dtype, f"a{len(self.lines)}", into=f"s{variable}")
+
+
+# ------------------------------------------------------------------ per-element expressions
+
+def _max(a, b):
+    """np.maximum of two register names: NaN in either wins (both are plain names, so
+    repeating them costs nothing)."""
+    return f"({a} if ({a} >= {b} or {a} != {a}) else {b})"
+
+
+def _min(a, b):
+    return f"({a} if ({a} <= {b} or {a} != {a}) else {b})"
+
+
+def _typed(template, floats_only=False):
+    """An op whose Numba result has the op's dtype when its inputs have it (floats of one
+    width); otherwise (integers widen to int64 in Numba, literals are float64) the result is
+    cast to the dtype."""
+    def expression(args, types, attrs, dtype):
+        if floats_only and (dtype.kind != "f" or any(t.kind != "f" for t in types)):
+            raise _NotLoweredError("a floating-point op on other types")
+        kind = f"np.{dtype.name}"
+        text = template(*args, T=kind) if callable(template) else template.format(*args, T=kind)
+        if dtype.kind == "f" and all(t == dtype for t in types):
+            return text
+        return f"{kind}({text})"
+    return expression
+
+
+def _predicate(template):
+    def expression(args, types, attrs, dtype):
+        return template.format(*args)
+    return expression
+
+
+def _cast(args, types, attrs, dtype):
+    (x,), (source,) = args, types
+    if dtype.kind == "b":
+        return f"({x} != 0)"
+    if source.kind == "b":
+        return f"np.{dtype.name}(1 if {x} else 0)"
+    return f"np.{dtype.name}({x})"
+
+
+_SCALAR_OPS = {
+    "add": _typed("{0} + {1}"),
+    "subtract": _typed("{0} - {1}"),
+    "multiply": _typed("{0} * {1}"),
+    "divide": _typed("{0} / {1}", floats_only=True),
+    "pow": _typed("{0} ** {1}", floats_only=True),
+    "maximum": _typed(lambda a, b, T: _max(a, b)),
+    "minimum": _typed(lambda a, b, T: _min(a, b)),
+    "mul_no_nan": _typed("({T}(0) if {1} == 0 else {0} * {1})", floats_only=True),
+    "atan2": _typed("np.arctan2({0}, {1})", floats_only=True),
+    "negative": _typed("-{0}"),
+    "abs": _typed("abs({0})"),
+    "sign": _typed("np.sign({0})"),
+    "square": _typed("{0} * {0}"),
+    "sqrt": _typed("np.sqrt({0})", floats_only=True),
+    "rsqrt": _typed("{T}(1) / np.sqrt({0})", floats_only=True),
+    "reciprocal": _typed("{T}(1) / {0}", floats_only=True),
+    "exp": _typed("np.exp({0})", floats_only=True),
+    "expm1": _typed("np.expm1({0})", floats_only=True),
+    "log": _typed("np.log({0})", floats_only=True),
+    "log1p": _typed("np.log1p({0})", floats_only=True),
+    "sin": _typed("np.sin({0})", floats_only=True),
+    "cos": _typed("np.cos({0})", floats_only=True),
+    "tan": _typed("np.tan({0})", floats_only=True),
+    "tanh": _typed("np.tanh({0})", floats_only=True),
+    "sinh": _typed("np.sinh({0})", floats_only=True),
+    "cosh": _typed("np.cosh({0})", floats_only=True),
+    "asin": _typed("np.arcsin({0})", floats_only=True),
+    "acos": _typed("np.arccos({0})", floats_only=True),
+    "atan": _typed("np.arctan({0})", floats_only=True),
+    "erf": _typed("{T}(math.erf({0}))", floats_only=True),
+    # numpy_backend.sigmoid: exp(min(x, 0)) / (1 + exp(-|x|)), never overflowing.
+    "sigmoid": _typed(lambda x, T: f"np.exp({_min(x, T + '(0)')}) / ({T}(1) + np.exp(-abs({x})))",
+                      floats_only=True),
+    "softsign": _typed("{0} / ({T}(1) + abs({0}))", floats_only=True),
+    "floor": _typed("np.floor({0})", floats_only=True),
+    "ceil": _typed("np.ceil({0})", floats_only=True),
+    "relu": _typed(lambda x, T: _max(x, T + "(0)")),
+    "relu6": _typed(lambda x, T: _min(_max(x, T + "(0)"), T + "(6)")),
+    "elu": _typed("({0} if {0} > 0 else np.expm1({0}))", floats_only=True),
+    "equal": _predicate("({0} == {1})"),
+    "not_equal": _predicate("({0} != {1})"),
+    "less": _predicate("({0} < {1})"),
+    "less_equal": _predicate("({0} <= {1})"),
+    "greater": _predicate("({0} > {1})"),
+    "greater_equal": _predicate("({0} >= {1})"),
+    "logical_and": _predicate("({0} and {1})"),
+    "logical_or": _predicate("({0} or {1})"),
+    "logical_xor": _predicate("({0} != {1})"),
+    "logical_not": _predicate("(not {0})"),
+    "select": _predicate("({1} if {0} else {2})"),
+    "cast": _cast,
+}
+
+
+def _scalar(name, args, types, attrs, dtype):
+    lower = _SCALAR_OPS.get(name)
+    if lower is None:
+        raise _NotLoweredError(f"elementwise {name!r} is not lowered")
+    return lower(args, types, attrs, dtype)
+
