@@ -546,3 +546,34 @@ def test_steps_run_for_their_effects_follow_run_functions_eagerly_between_fits()
         tf.config.run_functions_eagerly(False)
     assert len(calls) - traced == 10
     assert int(model.optimizer.iterations.numpy()) == 30
+
+
+def test_predict_of_one_batch_without_callbacks_equals_the_batch_loop():
+    # verbose=0 and no callbacks on an array that fits one batch calls the predict function
+    # directly; with a callback the loop runs. Both give the same array, and a float64 input
+    # becomes float32 on either path, as Keras converts it.
+    x, _ = _data(n=5)
+    model = _model()
+    model.compile(optimizer="sgd", loss="binary_crossentropy")
+    seen = []
+
+    class Counter(callbacks_module.Callback):
+        def on_predict_batch_end(self, batch, logs=None):
+            seen.append(batch)
+
+    counter = Counter()
+    looped = model.predict(x, verbose=0, callbacks=[counter])
+    assert seen == [0]
+    # A hook given to LambdaCallback (set on the instance, not the class) is called too.
+    lambda_seen = []
+    model.predict(x, verbose=0, callbacks=[callbacks_module.LambdaCallback(
+        on_predict_batch_end=lambda batch, logs: lambda_seen.append(batch))])
+    assert lambda_seen == [0]
+    direct = model.predict(x, verbose=0)
+    assert direct.dtype == looped.dtype == np.float32
+    np.testing.assert_array_equal(direct, looped)
+    np.testing.assert_array_equal(model.predict(x.astype("float64"), verbose=0), looped)
+    # Larger than one batch: the loop, with the same values row by row.
+    many = np.concatenate([x] * 8)
+    np.testing.assert_array_equal(model.predict(many, batch_size=8, verbose=0),
+                                  np.concatenate([looped] * 8))

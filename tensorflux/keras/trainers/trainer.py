@@ -496,6 +496,9 @@ class Trainer:
 
     def predict(self, x, batch_size=None, verbose="auto", steps=None, callbacks=None):
         """The model's outputs on `x`, batch by batch, concatenated into NumPy arrays."""
+        outputs = self._predict_one_batch(x, batch_size, verbose, steps, callbacks)
+        if outputs is not None:
+            return outputs
         epoch_iterator = EpochIterator(x=x, batch_size=batch_size, steps_per_epoch=steps,
                                        shuffle=False,
                                        steps_per_execution=self.steps_per_execution)
@@ -527,6 +530,22 @@ class Trainer:
                              "where went wrong, or file a issue/bug to `keras`.")
         arrays = iter([_concatenate(part) for part in parts])
         return map_structure(lambda _: next(arrays), structure)
+
+    def _predict_one_batch(self, x, batch_size, verbose, steps, callbacks):
+        """predict's result when `x` is one array that fits in one batch and there is nothing
+        to report (no callbacks, verbose=0): the predict function on it directly, the batch
+        the loop below would make, without building the loop (most of a single sample's
+        predict time otherwise). None when the loop is needed."""
+        if (callbacks is not None or verbose != 0 or steps is not None or self.run_eagerly
+                or not getattr(self, "built", False) or data_adapters._is_nested(x)
+                or not data_adapters.can_slice_array(x) or x is None):
+            return None
+        tensor = data_adapters._to_tensor(x)
+        if not tensor.shape.rank or not 0 < (tensor.shape[0] or 0) <= (batch_size or 32):
+            return None
+        self.stop_predicting = False
+        outputs = self.make_predict_function()((tensor,))
+        return map_structure(lambda t: _concatenate([t]), outputs)
 
     def _run_batches(self, epoch_iterator, function, callbacks, mode, batch_hooks,
                      collect=None):
@@ -745,7 +764,9 @@ def _wants_batch_logs(callbacks, mode):
              "predict": ("on_predict_batch_begin", "on_predict_batch_end")}[mode]
     for callback in callbacks.callbacks:
         for name in names:
-            if getattr(type(callback), name, None) is not getattr(base, name, None):
+            # (a hook set on the instance counts too: LambdaCallback(on_predict_batch_end=f))
+            if (getattr(type(callback), name, None) is not getattr(base, name, None)
+                    or name in getattr(callback, "__dict__", {})):
                 return True
     return False
 
