@@ -255,9 +255,10 @@ class ArrayDataAdapter(DataAdapter):
                 # Each batch gathered on its own: one copy of the data per epoch, not a
                 # shuffled copy and then a split's copy of that.
                 leaves = flatten(inputs)
-                if type(inputs) is tuple and all(
+                if type(inputs) is tuple and len(leaves) == len(inputs) and all(
                         type(leaf) is tf.Tensor and leaf is item
-                        for leaf, item in zip(leaves, inputs)) and len(leaves) == len(inputs):
+                        and type(leaf._value) is type(order._value)  # (on one device)
+                        for leaf, item in zip(leaves, inputs)):
                     # (x, y) of tensors: the rows taken on the raw arrays. A permutation's
                     # indices are in range, so tf.gather's checks and dispatch (most of a
                     # small model's step) have nothing to catch.
