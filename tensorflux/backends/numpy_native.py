@@ -124,14 +124,14 @@ class _Runner:
     def _values(self, input_values, capture_values):
         values = []
         for k, shape in self._inputs:
-            value = input_values[k]
+            value = _array(input_values[k])
             if value.shape != shape:  # (the loops index without bounds checks)
                 raise errors.InvalidArgumentError(
                     f"{self._plan.graph.name}: input {k} expected shape {shape}, received "
                     f"{value.shape}")
-            values.append(value if value.flags.c_contiguous else np.ascontiguousarray(value))
+            values.append(value)
         for k in self._captures:
-            values.append(np.ascontiguousarray(capture_values[k]))
+            values.append(_array(capture_values[k]))
         values += [variable._value for variable in self._variables]
         values += self._constants
         return values
@@ -151,6 +151,15 @@ class _Runner:
                 return False
             self._function = function
             return True
+
+
+def _array(value):
+    """The value as a C-contiguous ndarray. A tensor made from a NumPy scalar (np.float32(1))
+    holds the scalar, which Numba types as a number the step cannot read with [()]; and
+    np.ascontiguousarray would make a 0-d array 1-d."""
+    if type(value) is not np.ndarray:
+        value = np.asarray(value)
+    return value if value.flags.c_contiguous else np.ascontiguousarray(value)
 
 
 # ------------------------------------------------------------------ lowering
