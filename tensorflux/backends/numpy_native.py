@@ -410,10 +410,14 @@ class _Lowering:
                 value = f"{cast}({value} / {cast}({count}))"
             self.lines.append(f"    s{target} = {value}")
             return
-        self.lines.append(f"    s{target} = {total}.astype({cast})")
+        if kept_shape:
+            self.lines.append(f"    s{target} = {total}.astype({cast})")
+        else:  # (every axis reduced, kept as ones: the total is a number)
+            self.lines.append(f"    s{target} = np.full({shape!r}, {cast}({total}), "
+                              f"np.{dtype.name})")
         if kind == "mean":
             self.lines.append(f"    s{target} = s{target} / {cast}({count})")
-        if kept_shape != shape:  # (keepdims only inserts ones: the same elements in order)
+        if kept_shape and kept_shape != shape:  # (keepdims only inserts ones: the same order)
             self.lines.append(f"    s{target} = s{target}.reshape({shape!r})")
 
     def _lower_reduce_sum(self, *args):
