@@ -488,13 +488,14 @@ class _Lowering:
 # ------------------------------------------------------------------ per-element expressions
 
 def _max(a, b):
-    """np.maximum of two register names: NaN in either wins (both are plain names, so
-    repeating them costs nothing)."""
-    return f"({a} if ({a} >= {b} or {a} != {a}) else {b})"
+    """np.maximum of two register names: NaN in either wins, and of equal values (-0.0 and
+    0.0) the second, as NumPy's loops give (both are plain names, so repeating them costs
+    nothing)."""
+    return f"({a} if ({a} > {b} or {a} != {a}) else {b})"
 
 
 def _min(a, b):
-    return f"({a} if ({a} <= {b} or {a} != {a}) else {b})"
+    return f"({a} if ({a} < {b} or {a} != {a}) else {b})"
 
 
 def _typed(template, floats_only=False):
