@@ -540,7 +540,9 @@ _SCALAR_OPS = {
     "atan2": _typed("np.arctan2({0}, {1})", floats_only=True),
     "negative": _typed("-{0}"),
     "abs": _typed("abs({0})"),
-    "sign": _typed("np.sign({0})"),
+    # (Numba's np.sign keeps -0.0; NumPy's gives 0.0.)
+    "sign": _typed("({T}(1) if {0} > 0 else {T}(-1) if {0} < 0 else {0} if {0} != {0} "
+                   "else {T}(0))"),
     "square": _typed("{0} * {0}"),
     "sqrt": _typed("np.sqrt({0})", floats_only=True),
     "rsqrt": _typed("{T}(1) / np.sqrt({0})", floats_only=True),
