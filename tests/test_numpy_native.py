@@ -573,6 +573,39 @@ def test_without_numba_the_reason_says_so(hot, monkeypatch):
                                            "not installed")
 
 
+def test_a_step_numba_cannot_compile_keeps_the_numpy_runner(hot, monkeypatch):
+    class Refusing:
+        def compile(self, signature):
+            raise TypeError("no typing for this")
+
+    class Numba:
+        typeof = staticmethod(numba.typeof)
+
+        @staticmethod
+        def njit(function, **options):
+            return Refusing()
+
+    monkeypatch.setattr(numpy_native, "_numba", Numba())
+    native, plain = _twins(lambda x: {"y": tf.tanh(x) * 3.0})
+    x = np.linspace(-2, 2, 6, dtype=np.float32)
+    for _ in range(3):
+        np.testing.assert_array_equal(native(x)["y"].numpy(), plain(x)["y"].numpy())
+    plan, runner = _plan_and_runner(native, x)
+    assert runner._function is None
+    assert plan.native_reason == "Numba could not compile the step: no typing for this"
+
+
+def test_the_numpy_runner_runs_until_the_plan_is_hot(monkeypatch):
+    monkeypatch.setattr(numpy_native, "_HOT_CALLS", 3)
+    native, plain = _twins(lambda x: {"y": tf.exp(x) - x})
+    x = np.linspace(-2, 2, 6, dtype=np.float32)
+    for call in range(1, 5):
+        got = native(x)["y"].numpy()
+        _, runner = _plan_and_runner(native, x)
+        assert (runner._function is not None) == (call >= 3), call
+        np.testing.assert_allclose(got, plain(x)["y"].numpy(), rtol=1e-6)
+
+
 def test_the_runner_checks_shapes_and_copies_strided_inputs(hot):
     native, plain = _twins(lambda x, b: tf.nn.relu(tf.matmul(x, b) - 0.5) * x)
     rng = np.random.default_rng(7)
