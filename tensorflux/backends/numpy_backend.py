@@ -2427,7 +2427,8 @@ def _fused_compile_small(program, n_inputs, out_fits=False, scalar_inputs=(), in
             env[f"z{j}"] = np.zeros((), native_dtype(dtype))
             call = f"_maximum({args[0]}, z{j})"  # (relu's own path below 4096 elements)
         elif kernel_name == "sigmoid" and not attrs and dtype.is_floating:
-            lines += _fused_sigmoid_lines(f"r{reg}", args[0], j, native_dtype(dtype), env)
+            lines += _fused_sigmoid_lines(f"r{reg}", args[0], j, native_dtype(dtype), env,
+                                          refs[0] in rank_0)
             continue
         elif (kernel_name == "cast" and len(refs) == 1 and refs[0] >= n_inputs
                 and program[refs[0] - n_inputs][3] == dtypes.bool
@@ -2498,11 +2499,15 @@ def _register_shapes(program, n_inputs, input_shapes):
     return shapes
 
 
-def _fused_sigmoid_lines(target, source, tag, dtype, env):
-    """sigmoid(source) into `target` as the sigmoid kernel computes it, for a float dtype."""
+def _fused_sigmoid_lines(target, source, tag, dtype, env, rank_0=False):
+    """sigmoid(source) into `target` as the sigmoid kernel computes it, for a float dtype.
+    A rank-0 source's ufunc results are NumPy scalars, which cannot be written into."""
     env.update({"_exp": np.exp, "_copysign": np.copysign, "_add": np.add,
                 "_minimum": np.minimum, "_divide": np.divide, f"z{tag}": np.zeros((), dtype),
                 f"o{tag}": np.ones((), dtype), f"m{tag}": -np.ones((), dtype)})
+    if rank_0:
+        return [f"    {target} = _divide(_exp(_minimum({source}, z{tag})), "
+                f"_add(_exp(_copysign({source}, m{tag})), o{tag}))"]
     return [f"    _d = _copysign({source}, m{tag})", "    _exp(_d, _d)",
             f"    _add(_d, o{tag}, _d)", f"    {target} = _exp(_minimum({source}, z{tag}))",
             f"    _divide({target}, _d, {target})"]

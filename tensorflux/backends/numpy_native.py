@@ -124,14 +124,14 @@ class _Runner:
     def _values(self, input_values, capture_values):
         values = []
         for k, shape in self._inputs:
-            value = input_values[k]
+            value = _array(input_values[k])
             if value.shape != shape:  # (the loops index without bounds checks)
                 raise errors.InvalidArgumentError(
                     f"{self._plan.graph.name}: input {k} expected shape {shape}, received "
                     f"{value.shape}")
-            values.append(value if value.flags.c_contiguous else np.ascontiguousarray(value))
+            values.append(value)
         for k in self._captures:
-            values.append(np.ascontiguousarray(capture_values[k]))
+            values.append(_array(capture_values[k]))
         values += [variable._value for variable in self._variables]
         values += self._constants
         return values
@@ -151,6 +151,15 @@ class _Runner:
                 return False
             self._function = function
             return True
+
+
+def _array(value):
+    """The value as a C-contiguous ndarray. A tensor made from a NumPy scalar (np.float32(1))
+    holds the scalar, which Numba types as a number the step cannot read with [()]; and
+    np.ascontiguousarray would make a 0-d array 1-d."""
+    if type(value) is not np.ndarray:
+        value = np.asarray(value)
+    return value if value.flags.c_contiguous else np.ascontiguousarray(value)
 
 
 # ------------------------------------------------------------------ lowering
@@ -401,10 +410,14 @@ class _Lowering:
                 value = f"{cast}({value} / {cast}({count}))"
             self.lines.append(f"    s{target} = {value}")
             return
-        self.lines.append(f"    s{target} = {total}.astype({cast})")
+        if kept_shape:
+            self.lines.append(f"    s{target} = {total}.astype({cast})")
+        else:  # (every axis reduced, kept as ones: the total is a number)
+            self.lines.append(f"    s{target} = np.full({shape!r}, {cast}({total}), "
+                              f"np.{dtype.name})")
         if kind == "mean":
             self.lines.append(f"    s{target} = s{target} / {cast}({count})")
-        if kept_shape != shape:  # (keepdims only inserts ones: the same elements in order)
+        if kept_shape and kept_shape != shape:  # (keepdims only inserts ones: the same order)
             self.lines.append(f"    s{target} = s{target}.reshape({shape!r})")
 
     def _lower_reduce_sum(self, *args):
@@ -475,13 +488,14 @@ class _Lowering:
 # ------------------------------------------------------------------ per-element expressions
 
 def _max(a, b):
-    """np.maximum of two register names: NaN in either wins (both are plain names, so
-    repeating them costs nothing)."""
-    return f"({a} if ({a} >= {b} or {a} != {a}) else {b})"
+    """np.maximum of two register names: NaN in either wins, and of equal values (-0.0 and
+    0.0) the second, as NumPy's loops give (both are plain names, so repeating them costs
+    nothing)."""
+    return f"({a} if ({a} > {b} or {a} != {a}) else {b})"
 
 
 def _min(a, b):
-    return f"({a} if ({a} <= {b} or {a} != {a}) else {b})"
+    return f"({a} if ({a} < {b} or {a} != {a}) else {b})"
 
 
 def _typed(template, floats_only=False):
@@ -526,7 +540,9 @@ _SCALAR_OPS = {
     "atan2": _typed("np.arctan2({0}, {1})", floats_only=True),
     "negative": _typed("-{0}"),
     "abs": _typed("abs({0})"),
-    "sign": _typed("np.sign({0})"),
+    # (Numba's np.sign keeps -0.0; NumPy's gives 0.0.)
+    "sign": _typed("({T}(1) if {0} > 0 else {T}(-1) if {0} < 0 else {0} if {0} != {0} "
+                   "else {T}(0))"),
     "square": _typed("{0} * {0}"),
     "sqrt": _typed("np.sqrt({0})", floats_only=True),
     "rsqrt": _typed("{T}(1) / np.sqrt({0})", floats_only=True),

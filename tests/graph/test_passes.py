@@ -404,6 +404,23 @@ def test_fused_relu_writes_in_place_or_into_out_with_relus_values(shape):
     np.testing.assert_array_equal(result, expected)
 
 
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+def test_fused_sigmoid_of_a_rank_0_value_broadcast_over_an_array(dtype):
+    """sigmoid(scalar) * array as one fused program: the sigmoid of the rank-0 register is a
+    NumPy scalar, which the kernel's in-place ufunc calls cannot write into."""
+    step = tf.function(lambda s, ones: tf.sigmoid(s) * ones)
+    ones = tf.ones((2, 3), dtype)
+    for value in (0.5, -30.0, 30.0, -0.0, np.inf, -np.inf):
+        s = tf.constant(np.asarray(value, dtype))
+        want = 1 / (1 + np.exp(-np.float64(value)))
+        got = step(s, ones).numpy()
+        assert got.dtype == dtype and got.shape == (2, 3)
+        np.testing.assert_array_equal(got, tf.sigmoid(s).numpy() * np.ones((2, 3), dtype))
+        np.testing.assert_allclose(got, np.full((2, 3), want), rtol=1e-6)
+    graph = step.get_concrete_function(s, ones).graph
+    assert types(graph)["fused_elementwise"] == 1
+
+
 def test_fused_kernel_chain_holds_one_temporary():
     import tracemalloc
 
