@@ -269,6 +269,10 @@ _MODELS = {
     "adamw_leaky_relu_mse": (
         lambda: _regressor(hidden_activation=None, extra=[keras.layers.LeakyReLU(0.1)]),
         lambda: keras.optimizers.AdamW(0.01, weight_decay=0.01), "mse", ["mae"], "target"),
+    # Dropout's draws: its NumPy kernel's, made before each native step (the same masks).
+    "dropout_tanh_mse": (
+        lambda: _regressor(hidden_activation="tanh", extra=[keras.layers.Dropout(0.3)]),
+        lambda: keras.optimizers.Adam(0.01), "mse", [], "target"),
 }
 
 

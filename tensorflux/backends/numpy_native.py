@@ -84,7 +84,8 @@ def compile_runner(plan, out_slots):
     namespace = dict(env)
     exec(compile(source, f"<native plan {plan.graph.name}>", "exec"), namespace)  # noqa: S102
     function = _numba.njit(namespace["step"], nogil=True, error_model="numpy", cache=False)
-    return _Runner(plan, out_slots, function, arguments, outputs, lowering.checks)
+    return _Runner(plan, out_slots, function, arguments, outputs, lowering.checks,
+                   lowering.draws)
 
 
 class _Runner:
@@ -93,7 +94,7 @@ class _Runner:
     plan's inputs, captures, Variable buffers and array constants. A plan Numba cannot type
     stays with the NumPy runner (plan.native_reason says why)."""
 
-    def __init__(self, plan, out_slots, function, arguments, outputs, checks=()):
+    def __init__(self, plan, out_slots, function, arguments, outputs, checks=(), draws=()):
         self._plan = plan
         self._numpy = plan.runner(out_slots)
         self._pending = function
@@ -107,6 +108,8 @@ class _Runner:
         # Rank-0 results come back from Numba as Python numbers: made 0-d arrays again.
         self._scalars = [(k, dtype) for k, dtype in enumerate(outputs) if dtype is not None]
         self._checks = list(checks)
+        self._draws = list(draws)
+        self._drawn = [(item, shape) for kind, item, shape in arguments if kind == "drawn"]
 
     def __call__(self, input_values, capture_values=()):
         function = self._function
@@ -116,7 +119,7 @@ class _Runner:
                     input_values, capture_values):
                 return self._numpy(input_values, capture_values)
             function = self._function
-        results = function(*self._values(input_values, capture_values))
+        results = function(*self._values(input_values, capture_values), *self._draw())
         if self._checks:
             if results[0]:
                 raise _index_error(self._checks[results[0] - 1], results[1], results[2])
@@ -142,6 +145,15 @@ class _Runner:
         values += self._constants
         return values
 
+    def _draw(self):
+        """The plan's random draws, by their NumPy kernels, in the plan's order."""
+        if not self._draws:
+            return ()
+        values = {}
+        for kernel, in_slots, attrs, target in self._draws:
+            values[target] = kernel(*[values[slot] for slot in in_slots], **attrs)
+        return [values[slot] for (slot, _), _ in self._drawn]
+
     def _compile(self, input_values, capture_values):
         with self._lock:
             if self._function is not None:
@@ -150,6 +162,8 @@ class _Runner:
             if function is None:
                 return False
             values = self._values(input_values, capture_values)
+            # (placeholders of the draws' types: drawing would advance the seed stream)
+            values += [np.empty(shape, dtype) for (_, dtype), shape in self._drawn]
             try:
                 function.compile(tuple(_numba.typeof(v) for v in values))
             except Exception as error:  # noqa: BLE001 - any typing failure: the NumPy runner
@@ -183,6 +197,10 @@ def _index_error(check, position, value):
 
 # ------------------------------------------------------------------ lowering
 
+# Random draws and their seed streams: run by their NumPy kernels before the native step.
+_DRAWS = frozenset({"random_seed_stream", "random_uniform", "random_normal",
+                    "random_truncated_normal"})
+
 # Written where a failed index check returns, replaced by the results' placeholders once all
 # the steps are lowered.
 _PLACEHOLDERS = "<placeholders>"
@@ -206,6 +224,8 @@ class _Lowering:
         self.checks = []
         self.checked = set()  # (slot, bound) already checked
         self.assigned = False  # whether a Variable has been written yet
+        self.draws = []  # (kernel, in_slots, attrs, target) run before the step, in order
+        self.drawn = set()  # their result slots
 
     # -- slots
 
@@ -293,6 +313,9 @@ class _Lowering:
         name = node.primitive.name
         if node.primitive is placeholder_primitive or node.primitive is const_primitive:
             return
+        if name in _DRAWS:
+            self._draw(step)
+            return
         lower = getattr(self, f"_lower_{name}", None)
         if name in _SCALAR_OPS:
             lower = self._lower_elementwise_primitive
@@ -306,6 +329,21 @@ class _Lowering:
         if not multiple:
             self.info[target] = (self._shape(node.outputs), self._dtype(node.outputs))
         lower(node, in_slots, dict(attrs), target)
+
+    def _draw(self, step):
+        """A random draw (or the seed stream feeding it) is left to its NumPy kernel, which
+        the runner calls before the native step: the values are the NumPy runner's, bit for
+        bit (Philox, SeedSequence), and its result is one more argument of the step."""
+        kernel, in_slots, attrs, target, multiple, node = step
+        if multiple or any(slot not in self.drawn for slot in in_slots):
+            raise _NotLoweredError(f"{node.name}: a random op seeded by a computed value")
+        if self.checks:  # (a failed check must not have advanced the seed stream)
+            raise _NotLoweredError(f"{node.name}: a random draw after an index check")
+        self.draws.append((kernel, in_slots, dict(attrs), target))
+        self.drawn.add(target)
+        if node.outputs.shape.is_fully_defined():
+            shape, dtype = self._shape(node.outputs), self._dtype(node.outputs)
+            self._parameter(target, "drawn", (target, dtype), shape, dtype)
 
     # -- elementwise
 
