@@ -79,7 +79,20 @@ def _reductions(x5, x20, x150, p5, k, rows, xn, ints, divisors, hot_index):
             "argmin": tf.math.argmin(xn, axis=0, output_type=tf.int32),
             "argmax_ints": tf.math.argmax(ints, axis=1, output_type=tf.int32),
             "any": tf.reduce_any(x5 > 1.0, axis=1),
-            "all": tf.reduce_all(x5 > -2.0)}
+            "all": tf.reduce_all(x5 > -2.0),
+            "top_k": tf.math.top_k(xn, k=4)[0], "top_k_indices": tf.math.top_k(xn, k=4)[1],
+            "top_k_ints": tf.math.top_k(ints, k=2)[1],
+            "cumsum": tf.math.cumsum(x5, axis=1),
+            "cumsum_exclusive_reverse": tf.math.cumsum(x5, axis=0, exclusive=True,
+                                                       reverse=True),
+            "cumprod_reverse": tf.math.cumprod(x5 * 0.5, axis=1, reverse=True)}
+
+
+def _top_k64(x, k):
+    """Per row: descending, NaN first, the lower index first among equals."""
+    order = [sorted(range(x.shape[1]), key=lambda j: (not np.isnan(row[j]), -row[j], j))[:k]
+             for row in x]
+    return np.take_along_axis(x, np.array(order), axis=1), np.array(order)
 
 
 def _elementwise(x5, x20, x150, p5, k, rows, xn, ints, divisors, hot_index):
@@ -140,6 +153,12 @@ def _references(x5, x20, x150, p5, k, rows, xn, ints, divisors, hot_index):
     out["broadcast"] = np.broadcast_to(x5[0], (3, 6, 5))
     out["stop_gradient"] = x5 * 2
     out["any"] = (x5 > 1).any(axis=1)
+    out["top_k"], out["top_k_indices"] = _top_k64(xn, 4)
+    out["top_k_ints"] = _top_k64(ints.astype(np.float64), 2)[1]
+    out["cumsum"] = np.cumsum(x5, axis=1)
+    out["cumsum_exclusive_reverse"] = np.concatenate(
+        [np.cumsum(x5[::-1], axis=0)[::-1][1:], np.zeros((1, 5))])
+    out["cumprod_reverse"] = np.cumprod((x5 * 0.5)[:, ::-1], axis=1)[:, ::-1]
     out["all"] = (x5 > -2).all()
     out["softplus"] = np.logaddexp(0, xn)
     out["sigmoid_xent"] = np.maximum(x5, 0) - x5 * p5 + np.log1p(np.exp(-np.abs(x5)))

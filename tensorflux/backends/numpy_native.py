@@ -321,7 +321,7 @@ class _Lowering:
             lower = self._lower_elementwise_primitive
         if lower is None:
             raise _NotLoweredError(f"primitive {name!r} ({node.name}) is not lowered")
-        if multiple and name != "assign":
+        if multiple and name not in ("assign", "top_k"):
             raise _NotLoweredError(f"{name!r} has several results")
         for slot in in_slots:
             if slot not in self.info:
@@ -758,6 +758,86 @@ class _Lowering:
         indent, _, _, kept, _ = self._shifted_row(x, -1, target)
         self.lines.append(indent + f"{self._at(target, kept)} = "
                                    f"l{target} - w{target}[{self._at(labels, kept)}]")
+
+    def _scan(self, in_slots, attrs, target, op, identity):
+        """numpy_backend._scan: ufunc.accumulate along the axis in the dtype (each partial
+        result from the last), reversed or shifted by one (exclusive) as asked."""
+        (x,) = in_slots
+        shape, dtype = self.info[target]
+        if not shape or not math.prod(shape) or dtype.kind not in "fiu":
+            raise _NotLoweredError(f"a scan over {shape} ({dtype})")
+        axis = attrs["axis"] % len(shape)
+        n = shape[axis]
+        self._new(target)
+        indent, names = self._open(shape, skip=axis)
+
+        def at(slot, j):
+            return f"s{slot}[{', '.join(str(j) if name is None else name for name in names)}]"
+        order = list(range(n))[::-1] if attrs["reverse"] else list(range(n))
+        cast = f"np.{dtype.name}"
+        acc = f"a{target}"
+        first = order[0]
+        self.lines.append(indent + f"{acc} = {at(x, first)}")
+        self.lines.append(indent + f"{at(target, first)} = " +
+                          (f"{cast}({identity})" if attrs["exclusive"] else acc))
+        if n > 1:
+            step = -1 if attrs["reverse"] else 1
+            self.lines.append(indent + f"for j in range({order[1]}, {order[-1] + step}, {step}):")
+            update = f"    {acc} = {cast}({acc} {op} {at(x, 'j')})"
+            if attrs["exclusive"]:
+                self.lines += [indent + f"    {at(target, 'j')} = {acc}", indent + update]
+            else:
+                self.lines += [indent + update, indent + f"    {at(target, 'j')} = {acc}"]
+
+    def _lower_top_k(self, node, in_slots, attrs, targets):
+        """numpy_backend.top_k's order: descending, the lower index first among equals, NaN
+        above everything; each of the k picks the best entry not yet picked."""
+        (x,) = in_slots
+        shape, dtype = self.info[x]
+        k = attrs["k"]
+        values, indices = targets
+        outputs = node.output_list()
+        for slot, tensor in zip(targets, outputs):
+            self.info[slot] = (self._shape(tensor), self._dtype(tensor))
+        if not shape or dtype.kind not in "fiu" or not 0 < k <= shape[-1]:
+            raise _NotLoweredError(f"top_k of {shape} ({dtype})")
+        self._new(values)
+        self._new(indices)
+        n = shape[-1]
+        taken = f"p{values}"
+        self.lines.append(f"    {taken} = np.zeros({n}, np.bool_)")
+        indent, names = self._open(shape, skip=len(shape) - 1)
+        row = names[:-1]
+
+        def at(slot, j):
+            return f"s{slot}[{', '.join(row + [str(j)])}]"
+        best, where = f"b{values}", f"w{values}"
+        self.lines += [
+            indent + f"{taken}[:] = False",
+            indent + f"for t in range({k}):",
+            indent + f"    {where} = -1",
+            indent + f"    {best} = {at(x, 0)}",
+            indent + f"    for j in range({n}):",
+            indent + f"        if {taken}[j]:",
+            indent + "            continue",
+            indent + f"        v = {at(x, 'j')}",
+            # (strictly better, so that the lower index stays among equals; NaN beats all
+            # but an earlier NaN)
+            indent + f"        if {where} < 0 or (v > {best} and {best} == {best}) or "
+                     f"(v != v and {best} == {best}):",
+            indent + f"            {best} = v",
+            indent + f"            {where} = j",
+            indent + f"    {taken}[{where}] = True",
+            indent + f"    {at(values, 't')} = {best}",
+            indent + f"    {at(indices, 't')} = {where}",
+        ]
+        self.elements += k * math.prod(shape)
+
+    def _lower_cumsum(self, node, in_slots, attrs, target):
+        self._scan(in_slots, attrs, target, "+", 0)
+
+    def _lower_cumprod(self, node, in_slots, attrs, target):
+        self._scan(in_slots, attrs, target, "*", 1)
 
     # -- indexing
 
