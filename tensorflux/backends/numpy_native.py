@@ -15,6 +15,15 @@ Numerics: each operation rounds to its dtype as NumPy's does (+, -, *, /, sqrt a
 rounded either way); products add in float32 in index order and float sums add in float64, so
 results differ from the NumPy runner's (BLAS's blocking, pairwise sums) by rounding only, and
 exp/log use the platform's libm instead of NumPy's SIMD loops (both within an ulp or two).
+Softmax, log_softmax and their cross entropies follow numpy_backend's formulas and sum as
+np.add.reduce does (pairwise along a contiguous row, in order along another axis), in the
+dtype: they differ from the NumPy runner only where exp and log do. Arg-extrema, top_k,
+gather and its gradient, one_hot, slices and cumulative sums are exact.
+
+Indices (gather's, sparse labels) are checked before any Variable is written: a bad one makes
+the step return at once, and the runner raises the NumPy kernel's own error. Random draws
+(Dropout) are made by their NumPy kernels before the native call, so their values are the
+NumPy runner's.
 """
 
 import math
