@@ -215,12 +215,14 @@ def test_new_lowerings_against_float64_and_the_numpy_runner(hot, group, dtype):
 
 
 def test_labels_out_of_range_raise_the_numpy_error_and_change_nothing(hot):
-    counter = tf.Variable(0.0)
+    counter, total = tf.Variable(0.0), tf.Variable(0.0)
 
     def step(logits, labels, indices):
         loss = tf.nn.sparse_softmax_cross_entropy_with_logits(labels=labels, logits=logits)
-        taken = tf.gather(logits, indices)
-        counter.assign_add(tf.reduce_sum(loss) + tf.reduce_sum(taken))
+        counter.assign_add(tf.reduce_sum(loss))
+        # (indices cast after an update: cast again and checked natively before it, as a
+        # metric's labels may be)
+        total.assign_add(tf.reduce_sum(tf.gather(logits, tf.cast(indices, tf.int64))))
         return {"loss": loss}
 
     rng = np.random.default_rng(3)
@@ -229,22 +231,24 @@ def test_labels_out_of_range_raise_the_numpy_error_and_change_nothing(hot):
     good_indices = np.array([[0, 3], [1, 1], [2, 0]], np.int32)
     native, numpy_runner = tf.function(step, jit_compile=True), tf.function(step)
     native(logits, good_labels, good_indices)
-    _assert_native(native.get_concrete_function(logits, good_labels, good_indices))
+    concrete = native.get_concrete_function(logits, good_labels, good_indices)
+    _assert_native(concrete)
+    source = concrete._plan()[0].native_source
+    assert source.index("return (np.int64(2)") < source.index("[()] = ")  # (before the writes)
     for labels, indices, message in [
             (np.array([0, 3, 1, -1], np.int64), good_indices, "received a label value of 3"),
             (np.array([0, 2, -5, 1], np.int64), good_indices, "label value of -5"),
             (good_labels, np.array([[0, 3], [1, 4], [-1, 0]], np.int32), "indices[1,1] = 4")]:
-        errors_seen = []
-        for function in (native, numpy_runner):
-            before = counter.numpy()
-            with pytest.raises(errors.InvalidArgumentError) as raised:
-                function(logits, labels, indices)
-            assert counter.numpy() == before
-            errors_seen.append(str(raised.value))
-        assert message in errors_seen[0]
-        assert errors_seen[0] == errors_seen[1]
+        before = counter.numpy(), total.numpy()
+        with pytest.raises(errors.InvalidArgumentError) as raised:
+            native(logits, labels, indices)
+        assert (counter.numpy(), total.numpy()) == before
+        assert message in str(raised.value)
+        with pytest.raises(errors.InvalidArgumentError) as expected:
+            numpy_runner(logits, labels, indices)
+        assert str(raised.value) == str(expected.value)
     native(logits, good_labels, good_indices)  # still runs after a failed step
-    assert counter.numpy() != 0
+    assert counter.numpy() != 0 and total.numpy() != 0
 
 
 # ------------------------------------------------------------------ small Keras models
@@ -275,9 +279,10 @@ _MODELS = {
     "softmax_categorical": (
         _classifier, lambda: keras.optimizers.Adam(0.01), "categorical_crossentropy",
         ["accuracy"], "one_hot"),
+    # (top-k accuracy gathers labels cast after the loss's update: checked before it)
     "softmax_sparse": (
         _classifier, lambda: keras.optimizers.Adam(0.01), "sparse_categorical_crossentropy",
-        ["accuracy"], "labels"),
+        ["accuracy", "sparse_top_k_categorical_accuracy"], "labels"),
     "sgd_nesterov_l2_mse": (
         lambda: _regressor(keras.regularizers.l2(0.01)),
         lambda: keras.optimizers.SGD(0.02, momentum=0.9, nesterov=True), "mse", ["mae"],

@@ -233,6 +233,9 @@ class _Lowering:
         self.checks = []
         self.checked = set()  # (slot, bound) already checked
         self.assigned = False  # whether a Variable has been written yet
+        self.checks_at = None  # the line of the first write, where later checks go
+        self.late = set()  # the slots computed after it
+        self.producer = {}  # slot -> the step computing it
         self.draws = []  # (kernel, in_slots, attrs, target) run before the step, in order
         self.drawn = set()  # their result slots
 
@@ -338,6 +341,10 @@ class _Lowering:
         if not multiple:
             self.info[target] = (self._shape(node.outputs), self._dtype(node.outputs))
         lower(node, in_slots, dict(attrs), target)
+        if not multiple:
+            self.producer[target] = step
+        if self.assigned:
+            self.late.update(target if multiple else (target,))
 
     def _draw(self, step):
         """A random draw (or the seed stream feeding it) is left to its NumPy kernel, which
@@ -628,16 +635,20 @@ class _Lowering:
     def _check(self, slot, bound, node, what):
         """Checks (once) that an index slot's values are in [0, bound), as the NumPy kernel
         does before it reads with them: the loops index without bounds checks. Every check
-        comes before any Variable is written, so a step that fails changes nothing."""
+        comes before any Variable is written (one on indices known by then moves there), so
+        a step that fails changes nothing."""
         if (slot, bound) in self.checked:
             return
         shape, dtype = self.info[slot]
         if dtype.kind not in "iu":
             raise _NotLoweredError(f"indices of type {dtype}")
-        if self.assigned:
-            raise _NotLoweredError(f"{node.name} checks indices after a Variable's update")
+        if self.assigned and slot in self.variables:
+            raise _NotLoweredError(f"{node.name} checks a Variable's values after an update")
+        if slot in self.late:
+            self._hoist(slot, node)
         self.checked.add((slot, bound))
         self.checks.append((node, what, bound, shape, dtype))
+        lines, self.lines = self.lines, []
         indent, names = self._open(shape)
         strides = [math.prod(shape[a + 1:]) for a in range(len(shape))]
         flat = " + ".join(f"{name} * {stride}" for name, stride in zip(names, strides)
@@ -646,7 +657,38 @@ class _Lowering:
                        indent + f"if v < 0 or v >= {bound}:",
                        indent + f"    return (np.int64({len(self.checks)}), np.int64({flat}), "
                                 f"np.int64(v), {_PLACEHOLDERS})"]
+        check, self.lines = self.lines, lines
+        if self.assigned:
+            # (indices known before the first update, checked there: a metric's gather that
+            # follows the loss's update, say)
+            self.lines[self.checks_at:self.checks_at] = check
+            self.checks_at += len(check)
+        else:
+            self.lines += check
         self.elements += math.prod(shape)
+
+    def _hoist(self, slot, node):
+        """Computes a slot once more before the first update (where checks go), when it
+        depends on values known there only (not on a Variable): the labels a metric casts
+        after the loss's update, say."""
+        step = self.producer.get(slot)
+        if step is None or step[5].primitive.name in _DRAWS or any(
+                source in self.variables for source in step[1]):
+            raise _NotLoweredError(f"{node.name} checks indices computed after a Variable's "
+                                   "update")
+        for source in step[1]:
+            if source in self.late:
+                self._hoist(source, node)
+        lines, self.lines = self.lines, []
+        self.assigned = False
+        try:
+            self._step(step)
+        finally:
+            self.assigned = True
+        hoisted, self.lines = self.lines, lines
+        self.lines[self.checks_at:self.checks_at] = hoisted
+        self.checks_at += len(hoisted)
+        self.late.discard(slot)
 
     # -- rows: softmax and its cross entropies
 
@@ -948,7 +990,9 @@ class _Lowering:
 
     def _lower_assign(self, node, in_slots, attrs, target):
         variable, value = in_slots
-        self.assigned = True
+        if not self.assigned:
+            self.assigned = True
+            self.checks_at = len(self.lines)
         if variable not in self.variables or len(in_slots) != 2:
             raise _NotLoweredError("an assign to something other than a Variable")
         shape, dtype = self.info[variable]
