@@ -776,8 +776,7 @@ class _Lowering:
     def _shifted_row(self, x, axis, target):
         """Per row of x: w{target} holds x - max, l{target} the log of the sum of its exp
         (numpy_backend._nn_shifted); returns what _rows does."""
-        _, dtype = self.info[x]
-        shape, _ = self.info[x]
+        shape, dtype = self.info[x]
         w = f"w{target}"
         self.lines.append(f"    {w} = np.empty({shape[axis % len(shape)]}, np.{dtype.name})")
         indent, element, n, kept, contiguous = self._rows(x, axis, target)
