@@ -15,6 +15,15 @@ Numerics: each operation rounds to its dtype as NumPy's does (+, -, *, /, sqrt a
 rounded either way); products add in float32 in index order and float sums add in float64, so
 results differ from the NumPy runner's (BLAS's blocking, pairwise sums) by rounding only, and
 exp/log use the platform's libm instead of NumPy's SIMD loops (both within an ulp or two).
+Softmax, log_softmax and their cross entropies follow numpy_backend's formulas and sum as
+np.add.reduce does (pairwise along a contiguous row, in order along another axis), in the
+dtype: they differ from the NumPy runner only where exp and log do. Arg-extrema, top_k,
+gather and its gradient, one_hot, slices and cumulative sums are exact.
+
+Indices (gather's, sparse labels) are checked before any Variable is written: a bad one makes
+the step return at once, and the runner raises the NumPy kernel's own error. Random draws
+(Dropout) are made by their NumPy kernels before the native call, so their values are the
+NumPy runner's.
 """
 
 import math
@@ -74,7 +83,8 @@ def compile_runner(plan, out_slots):
         plan.native_reason = "Numba is not installed (pip install tensorflux[jit])"
         return None
     try:
-        source, env, arguments, outputs = _Lowering(plan, out_slots).generate()
+        lowering = _Lowering(plan, out_slots)
+        source, env, arguments, outputs = lowering.generate()
     except _NotLoweredError as why:
         plan.native_reason = str(why)
         return None
@@ -83,7 +93,8 @@ def compile_runner(plan, out_slots):
     namespace = dict(env)
     exec(compile(source, f"<native plan {plan.graph.name}>", "exec"), namespace)  # noqa: S102
     function = _numba.njit(namespace["step"], nogil=True, error_model="numpy", cache=False)
-    return _Runner(plan, out_slots, function, arguments, outputs)
+    return _Runner(plan, out_slots, function, arguments, outputs, lowering.checks,
+                   lowering.draws)
 
 
 class _Runner:
@@ -92,7 +103,7 @@ class _Runner:
     plan's inputs, captures, Variable buffers and array constants. A plan Numba cannot type
     stays with the NumPy runner (plan.native_reason says why)."""
 
-    def __init__(self, plan, out_slots, function, arguments, outputs):
+    def __init__(self, plan, out_slots, function, arguments, outputs, checks=(), draws=()):
         self._plan = plan
         self._numpy = plan.runner(out_slots)
         self._pending = function
@@ -105,6 +116,9 @@ class _Runner:
         self._constants = [value for kind, value, _ in arguments if kind == "const"]
         # Rank-0 results come back from Numba as Python numbers: made 0-d arrays again.
         self._scalars = [(k, dtype) for k, dtype in enumerate(outputs) if dtype is not None]
+        self._checks = list(checks)
+        self._draws = list(draws)
+        self._drawn = [(item, shape) for kind, item, shape in arguments if kind == "drawn"]
 
     def __call__(self, input_values, capture_values=()):
         function = self._function
@@ -114,7 +128,11 @@ class _Runner:
                     input_values, capture_values):
                 return self._numpy(input_values, capture_values)
             function = self._function
-        results = function(*self._values(input_values, capture_values))
+        results = function(*self._values(input_values, capture_values), *self._draw())
+        if self._checks:
+            if results[0]:
+                raise _index_error(self._checks[results[0] - 1], results[1], results[2])
+            results = results[3:]
         if self._scalars:
             results = list(results)
             for k, dtype in self._scalars:
@@ -136,6 +154,15 @@ class _Runner:
         values += self._constants
         return values
 
+    def _draw(self):
+        """The plan's random draws, by their NumPy kernels, in the plan's order."""
+        if not self._draws:
+            return ()
+        values = {}
+        for kernel, in_slots, attrs, target in self._draws:
+            values[target] = kernel(*[values[slot] for slot in in_slots], **attrs)
+        return [values[slot] for (slot, _), _ in self._drawn]
+
     def _compile(self, input_values, capture_values):
         with self._lock:
             if self._function is not None:
@@ -144,6 +171,8 @@ class _Runner:
             if function is None:
                 return False
             values = self._values(input_values, capture_values)
+            # (placeholders of the draws' types: drawing would advance the seed stream)
+            values += [np.empty(shape, dtype) for (_, dtype), shape in self._drawn]
             try:
                 function.compile(tuple(_numba.typeof(v) for v in values))
             except Exception as error:  # noqa: BLE001 - any typing failure: the NumPy runner
@@ -162,7 +191,37 @@ def _array(value):
     return value if value.flags.c_contiguous else np.ascontiguousarray(value)
 
 
+def _index_error(check, position, value):
+    """The error the NumPy runner raises for an index out of range: the NumPy kernel's own
+    check, run on an array with the bad value where the native step found it (the first in
+    index order, as the kernel's), named by the node as the runner names it."""
+    from tensorflux.backends import numpy_backend
+
+    node, what, bound, shape, dtype = check
+    indices = np.zeros(shape, dtype)
+    indices.reshape(-1)[position] = value
+    try:
+        if what == "labels":
+            numpy_backend._nn_check_labels(indices, bound)
+        else:
+            numpy_backend._check_range("indices", indices, bound)
+    except (ValueError, IndexError) as error:
+        found = errors.InvalidArgumentError(f"{node.name} ({node.primitive.name}): {error}",
+                                            node.primitive.name)
+        found.__cause__ = error
+        return found
+    return errors.InternalError(f"{node.name}: index {value} failed the native check only")
+
+
 # ------------------------------------------------------------------ lowering
+
+# Random draws and their seed streams: run by their NumPy kernels before the native step.
+_DRAWS = frozenset({"random_seed_stream", "random_uniform", "random_normal",
+                    "random_truncated_normal"})
+
+# Written where a failed index check returns, replaced by the results' placeholders once all
+# the steps are lowered.
+_PLACEHOLDERS = "<placeholders>"
 
 class _Lowering:
     """Writes the plan's live node-level steps as the source of `def step(...)`."""
@@ -178,6 +237,16 @@ class _Lowering:
         self.arguments = []
         self.parameters = []
         self.elements = 0
+        # Index checks, in step order: (node, what, bound, shape, dtype); the step returns
+        # the number of the first that fails (0: none), where and what, before its results.
+        self.checks = []
+        self.checked = set()  # (slot, bound) already checked
+        self.assigned = False  # whether a Variable has been written yet
+        self.checks_at = None  # the line of the first write, where later checks go
+        self.late = set()  # the slots computed after it
+        self.producer = {}  # slot -> the step computing it
+        self.draws = []  # (kernel, in_slots, attrs, target) run before the step, in order
+        self.drawn = set()  # their result slots
 
     # -- slots
 
@@ -249,6 +318,13 @@ class _Lowering:
             shape, dtype = self.info[slot]
             outputs.append(dtype if not shape else None)
         returned = "".join(f"{self.read(slot)}, " for slot in self.out_slots)
+        if self.checks:
+            # A failed check returns at once, with placeholders of the results' types.
+            placeholders = "".join(
+                f"np.empty({shape!r}, np.{dtype.name}), " if shape else f"np.{dtype.name}(0), "
+                for shape, dtype in (self.info[slot] for slot in self.out_slots))
+            self.lines = [line.replace(_PLACEHOLDERS, placeholders) for line in self.lines]
+            returned = "np.int64(0), np.int64(0), np.int64(0), " + returned
         source = "\n".join([f"def step({', '.join(self.parameters)}):", *self.lines,
                             f"    return ({returned})"])
         return source, self.env, self.arguments, outputs
@@ -258,12 +334,15 @@ class _Lowering:
         name = node.primitive.name
         if node.primitive is placeholder_primitive or node.primitive is const_primitive:
             return
+        if name in _DRAWS:
+            self._draw(step)
+            return
         lower = getattr(self, f"_lower_{name}", None)
         if name in _SCALAR_OPS:
             lower = self._lower_elementwise_primitive
         if lower is None:
             raise _NotLoweredError(f"primitive {name!r} ({node.name}) is not lowered")
-        if multiple and name != "assign":
+        if multiple and name not in ("assign", "top_k"):
             raise _NotLoweredError(f"{name!r} has several results")
         for slot in in_slots:
             if slot not in self.info:
@@ -271,6 +350,25 @@ class _Lowering:
         if not multiple:
             self.info[target] = (self._shape(node.outputs), self._dtype(node.outputs))
         lower(node, in_slots, dict(attrs), target)
+        if not multiple:
+            self.producer[target] = step
+        if self.assigned:
+            self.late.update(target if multiple else (target,))
+
+    def _draw(self, step):
+        """A random draw (or the seed stream feeding it) is left to its NumPy kernel, which
+        the runner calls before the native step: the values are the NumPy runner's, bit for
+        bit (Philox, SeedSequence), and its result is one more argument of the step."""
+        kernel, in_slots, attrs, target, multiple, node = step
+        if multiple or any(slot not in self.drawn for slot in in_slots):
+            raise _NotLoweredError(f"{node.name}: a random op seeded by a computed value")
+        if self.checks:  # (a failed check must not have advanced the seed stream)
+            raise _NotLoweredError(f"{node.name}: a random draw after an index check")
+        self.draws.append((kernel, in_slots, dict(attrs), target))
+        self.drawn.add(target)
+        if node.outputs.shape.is_fully_defined():
+            shape, dtype = self._shape(node.outputs), self._dtype(node.outputs)
+            self._parameter(target, "drawn", (target, dtype), shape, dtype)
 
     # -- elementwise
 
@@ -366,28 +464,45 @@ class _Lowering:
             self.lines.append(f"    s{target} = np.{dtype.name}({self.read(x)})")
             return
         axis = attrs.get("axis")
+        if kind in ("argmax", "argmin"):
+            axis = (axis,)
         axes = {a % len(in_shape) for a in (range(len(in_shape)) if axis is None else axis)}
         kept = [a for a in range(len(in_shape)) if a not in axes]
         self.elements += math.prod(in_shape)
         wide = "float64" if in_dtype.kind == "f" else in_dtype.name
+        if (in_dtype.kind == "b") != (kind in ("any", "all")):
+            raise _NotLoweredError(f"reduce_{kind} of {in_dtype} is not lowered")
         if kind in ("sum", "mean"):
             start, combine = f"np.{wide}(0)", "t + v"
-        elif kind == "max":
+        elif kind in ("max", "argmax"):
             start, combine = f"np.{wide}(-np.inf)" if in_dtype.kind == "f" else \
                 f"np.{wide}({np.iinfo(in_dtype).min})", _max("t", "v")
-        elif kind == "min":
+        elif kind in ("min", "argmin"):
             start, combine = f"np.{wide}(np.inf)" if in_dtype.kind == "f" else \
                 f"np.{wide}({np.iinfo(in_dtype).max})", _min("t", "v")
+        elif kind in ("any", "all"):
+            start, combine = f"{kind == 'all'}", f"(t {'and' if kind == 'all' else 'or'} v)"
         else:
             raise _NotLoweredError(f"reduce_{kind} is not lowered")
         if kind == "mean" and in_dtype.kind != "f":
             raise _NotLoweredError("an integer mean is not lowered")
+        if kind in ("argmax", "argmin"):
+            # np.argmax: the first extremum (-inf, or the type's least, is found at 0 when
+            # nothing beats it), and the first NaN once one is seen.
+            better = ">" if kind == "argmax" else "<"
+            combine = f"(v {better} t or (v != v and t == t))"
         kept_shape = tuple(in_shape[a] for a in kept)
         total = f"t{target}"
+        found = f"k{target}"  # (argmax, argmin: the index of the extremum so far)
+        arg = kind in ("argmax", "argmin")
         if kept_shape:
             self.lines.append(f"    {total} = np.full({kept_shape!r}, {start}, np.{wide})")
+            if arg:
+                self.lines.append(f"    {found} = np.zeros({kept_shape!r}, np.int64)")
         else:
             self.lines.append(f"    {total} = {start}")
+            if arg:
+                self.lines.append(f"    {found} = 0")
         indent = "    "
         depth = 1
         for a, size in enumerate(in_shape):
@@ -401,9 +516,17 @@ class _Lowering:
         at_kept = f"[{at(kept)}]" if kept_shape else ""
         self.lines.append(inner + f"v = s{x}[{at(range(len(in_shape)))}]")
         self.lines.append(inner + f"t = {total}{at_kept}")
+        cast = f"np.{dtype.name}"
+        if arg:
+            (a,) = axes
+            self.lines += [inner + f"if {combine}:",
+                           inner + f"    {total}{at_kept} = v",
+                           inner + f"    {found}{at_kept} = {at((a,))}"]
+            self.lines.append(f"    s{target} = " + (f"{found}.astype({cast})" if shape
+                                                      else f"{cast}({found})"))
+            return
         self.lines.append(inner + f"{total}{at_kept} = {combine}")
         count = math.prod(in_shape[a] for a in axes)
-        cast = f"np.{dtype.name}"
         if not shape:
             value = f"{cast}({total})"
             if kind == "mean":  # (TensorFlow's: the sum in the dtype, then the division)
@@ -431,6 +554,18 @@ class _Lowering:
 
     def _lower_reduce_min(self, *args):
         self._reduction(*args, "min")
+
+    def _lower_reduce_any(self, *args):
+        self._reduction(*args, "any")
+
+    def _lower_reduce_all(self, *args):
+        self._reduction(*args, "all")
+
+    def _lower_argmax(self, *args):
+        self._reduction(*args, "argmax")
+
+    def _lower_argmin(self, *args):
+        self._reduction(*args, "argmin")
 
     def _lower_reshape(self, node, in_slots, attrs, target):
         x = in_slots[0]
@@ -469,8 +604,407 @@ class _Lowering:
             offset += size
         self.elements += math.prod(shape)
 
+    def _lower_stop_gradient(self, node, in_slots, attrs, target):
+        x = in_slots[0]
+        if x in self.variables:  # (a later assign must not change the value)
+            self._lower_identity(node, in_slots, attrs, target)
+        else:  # (nothing but a Variable's buffer is written in place: sharing is safe)
+            self.lines.append(f"    s{target} = {self.read(x)}")
+
+    def _lower_broadcast_to(self, node, in_slots, attrs, target):
+        shape, dtype = self.info[target]
+        self._loop(in_slots[:1], (("cast", (0,), (), dtype),), shape, dtype, target)
+
+    # -- loops over a shape's indices
+
+    def _open(self, shape, skip=None):
+        """Opens a loop over each dimension of `shape` but `skip` (those of size one are
+        index 0, without a loop); returns the body's indentation and each dimension's index
+        (None at `skip`)."""
+        depth = 1
+        names = []
+        for a, size in enumerate(shape):
+            if a == skip:
+                names.append(None)
+            elif size == 1:
+                names.append("0")
+            else:
+                self.lines.append("    " * depth + f"for i{a} in range({size}):")
+                depth += 1
+                names.append(f"i{a}")
+        return "    " * depth, names
+
+    def _at(self, slot, names):
+        """An element of a slot at the given indices (a rank-0 slot's value)."""
+        return f"s{slot}[{', '.join(names)}]" if names else self.read(slot)
+
+    def _new(self, target):
+        """Allocates an array result (a rank-0 result is a local, assigned later)."""
+        shape, dtype = self.info[target]
+        if shape:
+            self.lines.append(f"    s{target} = np.empty({shape!r}, np.{dtype.name})")
+        self.elements += math.prod(shape)
+
+    def _check(self, slot, bound, node, what):
+        """Checks (once) that an index slot's values are in [0, bound), as the NumPy kernel
+        does before it reads with them: the loops index without bounds checks. Every check
+        comes before any Variable is written (one on indices known by then moves there), so
+        a step that fails changes nothing."""
+        if (slot, bound) in self.checked:
+            return
+        shape, dtype = self.info[slot]
+        if dtype.kind not in "iu":
+            raise _NotLoweredError(f"indices of type {dtype}")
+        if self.assigned and slot in self.variables:
+            raise _NotLoweredError(f"{node.name} checks a Variable's values after an update")
+        if slot in self.late:
+            self._hoist(slot, node)
+        self.checked.add((slot, bound))
+        self.checks.append((node, what, bound, shape, dtype))
+        lines, self.lines = self.lines, []
+        indent, names = self._open(shape)
+        strides = [math.prod(shape[a + 1:]) for a in range(len(shape))]
+        flat = " + ".join(f"{name} * {stride}" for name, stride in zip(names, strides)
+                          if name != "0") or "0"
+        self.lines += [indent + f"v = {self._at(slot, names)}",
+                       indent + f"if v < 0 or v >= {bound}:",
+                       indent + f"    return (np.int64({len(self.checks)}), np.int64({flat}), "
+                                f"np.int64(v), {_PLACEHOLDERS})"]
+        check, self.lines = self.lines, lines
+        if self.assigned:
+            # (indices known before the first update, checked there: a metric's gather that
+            # follows the loss's update, say)
+            self.lines[self.checks_at:self.checks_at] = check
+            self.checks_at += len(check)
+        else:
+            self.lines += check
+        self.elements += math.prod(shape)
+
+    def _hoist(self, slot, node):
+        """Computes a slot once more before the first update (where checks go), when it
+        depends on values known there only (not on a Variable): the labels a metric casts
+        after the loss's update, say."""
+        step = self.producer.get(slot)
+        if step is None or step[5].primitive.name in _DRAWS or any(
+                source in self.variables for source in step[1]):
+            raise _NotLoweredError(f"{node.name} checks indices computed after a Variable's "
+                                   "update")
+        for source in step[1]:
+            if source in self.late:
+                self._hoist(source, node)
+        lines, self.lines = self.lines, []
+        self.assigned = False
+        try:
+            self._step(step)
+        finally:
+            self.assigned = True
+        hoisted, self.lines = self.lines, lines
+        self.lines[self.checks_at:self.checks_at] = hoisted
+        self.checks_at += len(hoisted)
+        self.late.discard(slot)
+
+    # -- rows: softmax and its cross entropies
+
+    def _sum(self, indent, total, term, n, dtype, contiguous):
+        """Lines setting `total` to the sum of term(j), j in range(n), in the dtype and in the
+        order np.add.reduce adds: pairwise along a contiguous run (under 8 terms in order; up
+        to 128 in eight interleaved partial sums; longer runs halved at a multiple of 8), in
+        index order along any other axis; both from 0, the identity."""
+        cast = f"np.{dtype.name}"
+
+        def run(name, first, count):
+            if count < 8 or not contiguous:
+                self.lines += [indent + f"{name} = {cast}(0)",
+                               indent + f"for j in range({first}, {first + count}):",
+                               indent + f"    {name} += {term('j')}"]
+            elif count <= 128:
+                body = count - count % 8
+                self.lines += [indent + f"{name}_{k} = {term(str(first + k))}" for k in range(8)]
+                if body > 8:
+                    self.lines.append(indent + f"for j in range({first + 8}, {first + body}, 8):")
+                    self.lines += [indent + f"    {name}_{k} += {term(f'j + {k}')}"
+                                   for k in range(8)]
+                self.lines.append(indent + f"{name} = (({name}_0 + {name}_1) + ({name}_2 + "
+                                  f"{name}_3)) + (({name}_4 + {name}_5) + ({name}_6 + {name}_7))")
+                if body < count:
+                    self.lines += [indent + f"for j in range({first + body}, {first + count}):",
+                                   indent + f"    {name} += {term('j')}"]
+            else:
+                half = count // 2 - count // 2 % 8
+                run(name + "a", first, half)
+                run(name + "b", first + half, count - half)
+                self.lines.append(indent + f"{name} = {name}a + {name}b")
+        run(total, 0, n)
+
+    def _rows(self, x, axis, target):
+        """Opens loops over the rows of x along `axis` and writes each row's maximum into
+        m{target} (np.max's: NaN wins); returns (indentation, element(slot, j), the row's
+        length, the other dimensions' indices, whether a row is contiguous)."""
+        shape, dtype = self.info[x]
+        if dtype.kind != "f" or not shape:
+            raise _NotLoweredError(f"a softmax over {shape} ({dtype})")
+        axis %= len(shape)
+        n = shape[axis]
+        if n == 0:
+            raise _NotLoweredError("a softmax over no classes")
+        indent, names = self._open(shape, skip=axis)
+
+        def element(slot, j):
+            return f"s{slot}[{', '.join(j if name is None else name for name in names)}]"
+        m = f"m{target}"
+        self.lines += [indent + f"{m} = {element(x, '0')}",
+                       indent + f"for j in range(1, {n}):",
+                       indent + f"    v = {element(x, 'j')}",
+                       indent + f"    {m} = {_max(m, 'v')}"]
+        self.elements += 2 * math.prod(shape)
+        kept = [name for name in names if name is not None]
+        return indent, element, n, kept, math.prod(shape[axis + 1:]) == 1
+
+    def _softmax(self, x, axis, target, log):
+        """numpy_backend.softmax (log=False), log_softmax (log=True): exp(x - max) over its
+        sum, or x - max - log of that sum; the sum as np.add.reduce adds."""
+        _, dtype = self.info[x]
+        self._new(target)
+        indent, element, n, _, contiguous = self._rows(x, axis, target)
+        out, m, total = (lambda j: element(target, j)), f"m{target}", f"e{target}"
+        shifted = f"{element(x, 'j')} - {m}"
+        self.lines += [indent + f"for j in range({n}):",
+                       indent + f"    {out('j')} = " + (shifted if log else f"np.exp({shifted})")]
+        if log:
+            self._sum(indent, total, lambda j: f"np.exp({out(j)})", n, dtype, contiguous)
+            self.lines += [indent + f"l{target} = np.log({total})",
+                           indent + f"for j in range({n}):",
+                           indent + f"    {out('j')} = {out('j')} - l{target}"]
+        else:
+            self._sum(indent, total, out, n, dtype, contiguous)
+            self.lines += [indent + f"for j in range({n}):",
+                           indent + f"    {out('j')} = {out('j')} / {total}"]
+
+    def _lower_softmax(self, node, in_slots, attrs, target):
+        self._softmax(in_slots[0], attrs["axis"], target, log=False)
+
+    def _lower_log_softmax(self, node, in_slots, attrs, target):
+        self._softmax(in_slots[0], attrs["axis"], target, log=True)
+
+    def _shifted_row(self, x, axis, target):
+        """Per row of x: w{target} holds x - max, l{target} the log of the sum of its exp
+        (numpy_backend._nn_shifted); returns what _rows does."""
+        shape, dtype = self.info[x]
+        w = f"w{target}"
+        self.lines.append(f"    {w} = np.empty({shape[axis % len(shape)]}, np.{dtype.name})")
+        indent, element, n, kept, contiguous = self._rows(x, axis, target)
+        self.lines += [indent + f"for j in range({n}):",
+                       indent + f"    {w}[j] = {element(x, 'j')} - m{target}"]
+        self._sum(indent, f"e{target}", lambda j: f"np.exp({w}[{j}])", n, dtype, contiguous)
+        self.lines.append(indent + f"l{target} = np.log(e{target})")
+        return indent, element, n, kept, contiguous
+
+    def _lower_softmax_cross_entropy_with_logits(self, node, in_slots, attrs, target):
+        labels, x = in_slots
+        if self.info[labels] != self.info[x]:
+            raise _NotLoweredError("labels of another shape or type than the logits")
+        self._new(target)
+        indent, element, n, kept, contiguous = self._shifted_row(x, attrs["axis"], target)
+        _, dtype = self.info[x]
+        self._sum(indent, f"c{target}",
+                  lambda j: f"{element(labels, j)} * (l{target} - w{target}[{j}])", n, dtype,
+                  contiguous)
+        self.lines.append(indent + f"{self._at(target, kept)} = c{target}")
+
+    def _lower_sparse_softmax_cross_entropy_with_logits(self, node, in_slots, attrs, target):
+        labels, x = in_slots
+        shape, _ = self.info[x]
+        if not shape or self.info[labels][0] != shape[:-1]:
+            raise _NotLoweredError("labels of a shape other than the logits' batch")
+        self._check(labels, shape[-1], node, "labels")
+        self._new(target)
+        indent, _, _, kept, _ = self._shifted_row(x, -1, target)
+        self.lines.append(indent + f"{self._at(target, kept)} = "
+                                   f"l{target} - w{target}[{self._at(labels, kept)}]")
+
+    def _scan(self, in_slots, attrs, target, op, identity):
+        """numpy_backend._scan: ufunc.accumulate along the axis in the dtype (each partial
+        result from the last), reversed or shifted by one (exclusive) as asked."""
+        (x,) = in_slots
+        shape, dtype = self.info[target]
+        if not shape or not math.prod(shape) or dtype.kind not in "fiu":
+            raise _NotLoweredError(f"a scan over {shape} ({dtype})")
+        axis = attrs["axis"] % len(shape)
+        n = shape[axis]
+        self._new(target)
+        indent, names = self._open(shape, skip=axis)
+
+        def at(slot, j):
+            return f"s{slot}[{', '.join(str(j) if name is None else name for name in names)}]"
+        order = list(range(n))[::-1] if attrs["reverse"] else list(range(n))
+        cast = f"np.{dtype.name}"
+        acc = f"a{target}"
+        first = order[0]
+        self.lines.append(indent + f"{acc} = {at(x, first)}")
+        self.lines.append(indent + f"{at(target, first)} = " +
+                          (f"{cast}({identity})" if attrs["exclusive"] else acc))
+        if n > 1:
+            step = -1 if attrs["reverse"] else 1
+            self.lines.append(indent + f"for j in range({order[1]}, {order[-1] + step}, {step}):")
+            update = f"    {acc} = {cast}({acc} {op} {at(x, 'j')})"
+            if attrs["exclusive"]:
+                self.lines += [indent + f"    {at(target, 'j')} = {acc}", indent + update]
+            else:
+                self.lines += [indent + update, indent + f"    {at(target, 'j')} = {acc}"]
+
+    def _lower_top_k(self, node, in_slots, attrs, targets):
+        """numpy_backend.top_k's order: descending, the lower index first among equals, NaN
+        above everything; each of the k picks the best entry not yet picked."""
+        (x,) = in_slots
+        shape, dtype = self.info[x]
+        k = attrs["k"]
+        values, indices = targets
+        outputs = node.output_list()
+        for slot, tensor in zip(targets, outputs):
+            self.info[slot] = (self._shape(tensor), self._dtype(tensor))
+        if not shape or dtype.kind not in "fiu" or not 0 < k <= shape[-1]:
+            raise _NotLoweredError(f"top_k of {shape} ({dtype})")
+        self._new(values)
+        self._new(indices)
+        n = shape[-1]
+        taken = f"p{values}"
+        self.lines.append(f"    {taken} = np.zeros({n}, np.bool_)")
+        indent, names = self._open(shape, skip=len(shape) - 1)
+        row = names[:-1]
+
+        def at(slot, j):
+            return f"s{slot}[{', '.join(row + [str(j)])}]"
+        best, where = f"b{values}", f"w{values}"
+        self.lines += [
+            indent + f"{taken}[:] = False",
+            indent + f"for t in range({k}):",
+            indent + f"    {where} = -1",
+            indent + f"    {best} = {at(x, 0)}",
+            indent + f"    for j in range({n}):",
+            indent + f"        if {taken}[j]:",
+            indent + "            continue",
+            indent + f"        v = {at(x, 'j')}",
+            # (strictly better, so that the lower index stays among equals; NaN beats all
+            # but an earlier NaN)
+            indent + f"        if {where} < 0 or (v > {best} and {best} == {best}) or "
+                     f"(v != v and {best} == {best}):",
+            indent + f"            {best} = v",
+            indent + f"            {where} = j",
+            indent + f"    {taken}[{where}] = True",
+            indent + f"    {at(values, 't')} = {best}",
+            indent + f"    {at(indices, 't')} = {where}",
+        ]
+        self.elements += k * math.prod(shape)
+
+    def _lower_cumsum(self, node, in_slots, attrs, target):
+        self._scan(in_slots, attrs, target, "+", 0)
+
+    def _lower_cumprod(self, node, in_slots, attrs, target):
+        self._scan(in_slots, attrs, target, "*", 1)
+
+    # -- indexing
+
+    def _gathered(self, indices, axis, batch_dims, names):
+        """The params index of the gather result's element at `names` (TensorFlow's order:
+        params' dimensions before axis, the indices' past the batch, params' after axis)."""
+        rank = len(self.info[indices][0])
+        index = self._at(indices, names[:batch_dims] + names[axis:axis + rank - batch_dims])
+        return names[:axis] + [index] + names[axis + rank - batch_dims:]
+
+    def _lower_gather(self, node, in_slots, attrs, target):
+        params, indices = in_slots
+        params_shape, _ = self.info[params]
+        axis, batch_dims = attrs["axis"], attrs["batch_dims"]
+        self._check(indices, params_shape[axis], node, "indices")
+        self._new(target)
+        shape, _ = self.info[target]
+        indent, names = self._open(shape)
+        at = self._gathered(indices, axis, batch_dims, names)
+        self.lines.append(indent + f"{self._at(target, names)} = {self._at(params, at)}")
+
+    def _lower_gather_grad(self, node, in_slots, attrs, target):
+        indices, g = in_slots
+        shape, dtype = self.info[target]
+        axis, batch_dims = attrs["axis"], attrs["batch_dims"]
+        if batch_dims and axis != batch_dims:
+            # (NumPy's key puts the indices' dimensions first there: another order of adds)
+            raise _NotLoweredError("gather_grad with dimensions between batch and axis")
+        self._check(indices, shape[axis], node, "indices")
+        self.lines.append(f"    s{target} = np.zeros({shape!r}, np.{dtype.name})")
+        self.elements += math.prod(shape)
+        g_shape, _ = self.info[g]
+        indent, names = self._open(g_shape)
+        at = self._at(target, self._gathered(indices, axis, batch_dims, names))
+        # np.add.at's order: each element of g in turn, added to what is there.
+        self.lines.append(indent + f"{at} = {at} + {self._at(g, names)}")
+
+    def _basic_key(self, in_shape, key, names):
+        """The input index of the element at `names` of x[key], for a key of ints, slices and
+        newaxis (an Ellipsis among them); index arrays and masks are not lowered."""
+        if any(isinstance(k, str) or not (k is None or k is Ellipsis or isinstance(
+                k, (int, tuple))) for k in key):
+            raise _NotLoweredError("getitem with index arrays")
+        key = tuple(key)
+        rest = len(in_shape) - sum(1 for k in key if k is not None and k is not Ellipsis)
+        at = next((a for a, k in enumerate(key) if k is Ellipsis), len(key))
+        key = key[:at] + ((None, None, None),) * rest + key[at + 1:]
+        index, out = [], iter(names)
+        for k in key:
+            if k is None:  # (a new dimension of one)
+                next(out)
+                continue
+            size = in_shape[len(index)]
+            if isinstance(k, int):
+                if not -size <= k < size:
+                    raise _NotLoweredError(f"index {k} out of range {size}")
+                index.append(str(k % size))
+                continue
+            start, _, step = slice(*k).indices(size)
+            name = next(out)
+            index.append(f"{start} + {step} * {name}" if name != "0" else str(start))
+        return index
+
+    def _lower_getitem(self, node, in_slots, attrs, target):
+        if len(in_slots) != 1:
+            raise _NotLoweredError("getitem with index arrays")
+        (x,) = in_slots
+        self._new(target)
+        shape, _ = self.info[target]
+        indent, names = self._open(shape)
+        at = self._basic_key(self.info[x][0], attrs["key"], names)
+        self.lines.append(indent + f"{self._at(target, names)} = {self._at(x, at)}")
+
+    def _lower_getitem_grad(self, node, in_slots, attrs, target):
+        if len(in_slots) != 1:
+            raise _NotLoweredError("getitem_grad with index arrays")
+        (g,) = in_slots
+        shape, dtype = self.info[target]
+        self.lines.append(f"    s{target} = np.zeros({shape!r}, np.{dtype.name})")
+        self.elements += math.prod(shape)
+        indent, names = self._open(self.info[g][0])
+        at = self._basic_key(shape, attrs["key"], names)
+        self.lines.append(indent + f"{self._at(target, at)} = {self._at(g, names)}")
+
+    def _lower_one_hot(self, node, in_slots, attrs, target):
+        (indices,) = in_slots
+        shape, dtype = self.info[target]
+        axis = attrs["axis"] % len(shape)
+        for name in ("on_value", "off_value"):
+            value = attrs[name]
+            if not isinstance(value, (bool, int, float, np.generic)):
+                raise _NotLoweredError(f"one_hot with a {type(value).__name__} {name}")
+            self.env[f"{name}{target}"] = np.asarray(value, dtype)[()]
+        self._new(target)
+        indent, names = self._open(shape)
+        index = self._at(indices, names[:axis] + names[axis + 1:])
+        self.lines.append(indent + f"{self._at(target, names)} = on_value{target} if {index} == "
+                                   f"{names[axis]} else off_value{target}")
+
     def _lower_assign(self, node, in_slots, attrs, target):
         variable, value = in_slots
+        if not self.assigned:
+            self.assigned = True
+            self.checks_at = len(self.lines)
         if variable not in self.variables or len(in_slots) != 2:
             raise _NotLoweredError("an assign to something other than a Variable")
         shape, dtype = self.info[variable]
@@ -510,6 +1044,16 @@ def _typed(template, floats_only=False):
         if dtype.kind == "f" and all(t == dtype for t in types):
             return text
         return f"{kind}({text})"
+    return expression
+
+
+def _integer_division(template):
+    """floordiv, floormod of integers (NumPy's: by zero gives 0, and by -1 cannot trap on
+    the least integer); floats, whose NumPy loops adjust fmod's result, are not lowered."""
+    def expression(args, types, attrs, dtype):
+        if dtype.kind not in "iu" or any(t.kind not in "iu" for t in types):
+            raise _NotLoweredError("floordiv or floormod of floats")
+        return f"np.{dtype.name}({template.format(*args, T=f'np.{dtype.name}')})"
     return expression
 
 
@@ -570,6 +1114,20 @@ _SCALAR_OPS = {
     "relu": _typed(lambda x, T: _max(x, T + "(0)")),
     "relu6": _typed(lambda x, T: _min(_max(x, T + "(0)"), T + "(6)")),
     "elu": _typed("({0} if {0} > 0 else np.expm1({0}))", floats_only=True),
+    # numpy_backend.softplus: np.logaddexp(0, x), as NumPy's npy_logaddexp branches.
+    "softplus": _typed("({T}(0.6931471805599453) if {0} == 0 else np.log1p(np.exp({0})) if "
+                       "{0} < 0 else {0} + np.log1p(np.exp(-{0})) if {0} > 0 else -{0})",
+                       floats_only=True),
+    # numpy_backend.sigmoid_cross_entropy_with_logits(labels z, logits x).
+    "sigmoid_cross_entropy_with_logits": _typed(
+        lambda z, x, T: f"({_max(x, T + '(0)')} - {x} * {z}) + np.log1p(np.exp(-abs({x})))",
+        floats_only=True),
+    "floordiv": _integer_division("0 if {1} == 0 else -{0} if {1} == -1 else {0} // {1}"),
+    "floormod": _integer_division("0 if {1} == 0 or {1} == -1 else {0} % {1}"),
+    "round": _typed("np.rint({0})", floats_only=True),
+    "is_nan": _predicate("({0} != {0})"),
+    "is_inf": _predicate("(abs({0}) == np.inf)"),
+    "is_finite": _predicate("(abs({0}) < np.inf)"),
     "equal": _predicate("({0} == {1})"),
     "not_equal": _predicate("({0} != {1})"),
     "less": _predicate("({0} < {1})"),
