@@ -1113,7 +1113,9 @@ _SCALAR_OPS = {
     "ceil": _typed("np.ceil({0})", floats_only=True),
     "relu": _typed(lambda x, T: _max(x, T + "(0)")),
     "relu6": _typed(lambda x, T: _min(_max(x, T + "(0)"), T + "(6)")),
-    "elu": _typed("({0} if {0} > 0 else np.expm1({0}))", floats_only=True),
+    # numpy_backend.elu: expm1 of min(x, 0), so elu(-0.0) is expm1(0.0) == +0.0 there too.
+    "elu": _typed(lambda x, T: f"({x} if {x} > 0 else np.expm1({_min(x, T + '(0)')}))",
+                  floats_only=True),
     # numpy_backend.softplus: np.logaddexp(0, x), as NumPy's npy_logaddexp branches.
     "softplus": _typed("({T}(0.6931471805599453) if {0} == 0 else np.log1p(np.exp({0})) if "
                        "{0} < 0 else {0} + np.log1p(np.exp(-{0})) if {0} > 0 else -{0})",
