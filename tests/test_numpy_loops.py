@@ -29,10 +29,10 @@ def threads(request, monkeypatch):
         state.splits += len(pieces) > 1
         return in_parallel(run, pieces, nbytes)
     monkeypatch.setattr(nb, "_in_parallel", counted)
-    update_group, layout = numpy_loops.update_group, numpy_loops._layout
+    bind, layout = numpy_loops._bind, numpy_loops._layout
 
-    def counted_group(*args):
-        found = update_group(*args)
+    def counted_bind(*args):
+        found = bind(*args)
         state.loops += found is not None
         return found
 
@@ -40,7 +40,7 @@ def threads(request, monkeypatch):
         found = layout(*args)
         state.loops += found is not None
         return found
-    monkeypatch.setattr(numpy_loops, "update_group", counted_group)
+    monkeypatch.setattr(numpy_loops, "_bind", counted_bind)
     monkeypatch.setattr(numpy_loops, "_layout", counted_layout)
 
     class state:

@@ -3274,9 +3274,10 @@ def fused_update_group(parts, kernels, size, native=False):
     counts = [n_inputs + (not reads_target) for _, n_inputs, reads_target in parts]
     programs = tuple(program for program, _, _ in parts)
     loops = _loops() if native else None
+    bind = loops and loops.update_group(parts, counts)
 
     def run_group(*args):
-        looped = loops and _native_group(loops, parts, counts, args)
+        looped = bind and _native_group(bind, parts, counts, args)
         if looped:
             length = args[counts[0] - 1].shape[0]
             span = _FUSED_CHUNK * _FUSED_CHUNKS_PER_PIECE
@@ -3302,7 +3303,7 @@ def fused_update_group(parts, kernels, size, native=False):
     def ranges(args):
         """A callable (begin, end) running the group over that range of its buffers on this
         thread, with the targets' length; None where run_group would not run the loop."""
-        looped = loops and _native_group(loops, parts, counts, args)
+        looped = bind and _native_group(bind, parts, counts, args)
         if looped:
             return looped, args[counts[0] - 1].shape[0]
         generated = _fused_group_for(programs, parts, counts, args)
@@ -3322,11 +3323,11 @@ def _loops():
     return numpy_loops if numpy_loops.available() else None
 
 
-def _native_group(loops, parts, counts, args):
-    """numpy_loops' loop (begin, end) over the group's buffers for these arguments, or None
-    where they or the programs do not allow it."""
+def _native_group(bind, parts, counts, args):
+    """numpy_loops' loop (begin, end) over the group's buffers for these arguments (`bind`,
+    from numpy_loops.update_group), or None where they or the programs do not allow it."""
     longs = _fused_group_longs(parts, counts, args)
-    return None if longs is None else loops.update_group(parts, counts, longs, args)
+    return None if longs is None else bind(tuple(longs), args)
 
 
 def _fused_group_for(programs, parts, counts, args):

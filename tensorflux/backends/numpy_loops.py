@@ -181,7 +181,8 @@ def _scalar(value, dtype):
 # ------------------------------------------------------------------ update groups
 
 class _Group:
-    """The loop of one fused_update_group for one layout of its arguments."""
+    """The loop of one fused_update_group for one layout of its arguments (which are the
+    same arrays, their dtypes)."""
 
     def __init__(self, source, starts, lowered, arrays, scalars):
         self.loop = _njit(source, "group")
@@ -189,60 +190,52 @@ class _Group:
         self.lowered = lowered  # per update, (program, input count, head instructions)
         self.arrays = arrays  # argument positions of the distinct long arrays
         self.scalars = scalars  # (update, register, argument position or None, dtype)
+        self.called = False
 
 
-_GROUPS = {}
-
-
-def update_group(parts, counts, longs, args):
-    """For numpy_backend.fused_update_group: a callable (begin, end) running every update of
-    the group over that range of its buffers as one loop, for these arguments (whose
-    layout fused_update_group checked: `longs` per update, which inputs are long), or None
-    where a program is not lowered here. `parts` are (program, input count, reads_target)."""
+def update_group(parts, counts):
+    """For numpy_backend.fused_update_group: a function (longs, args) -> a callable (begin,
+    end) running every update of the group over that range of its buffers as one loop, for
+    these arguments (whose layout fused_update_group checked: `longs` per update, which
+    inputs are long), or None where a program is not lowered here. `parts` are (program,
+    input count, reads_target); `counts` the arguments of each update."""
     if not available():
         return None
-    # Arrays that are the same object become one argument of the loop: a later update then
-    # reads what an earlier one stored at the same index.
-    position = {}
-    first = []
-    start = 0
-    layout = []
-    for (_, n_inputs, _), count, long in zip(parts, counts, longs):
-        refs = []
-        for k in range(count):
-            a = args[start + k]
-            is_long = long[k] if k < n_inputs else True
-            if not is_long:
-                refs.append(None)
-                continue
-            key = id(a)
-            if key not in position:
-                position[key] = len(first)
-                first.append(start + k)
-            refs.append(position[key])
-        layout.append((tuple(refs), tuple(a.dtype for a in args[start:start + count]
-                                          if getattr(a, "dtype", None) is not None)))
-        start += count
-    key = (tuple(id(program) for program, _, _ in parts), tuple(layout), tuple(counts))
-    entry = _GROUPS.get(key)
-    if entry is None or entry[0] != tuple(program for program, _, _ in parts):
-        group = _group(parts, counts, longs, args, layout, first)
-        if len(_GROUPS) > 256:
-            _GROUPS.clear()
-        entry = _GROUPS[key] = (tuple(program for program, _, _ in parts), group)
-    group = entry[1]
-    if group is None:
-        return None
-    return _bind(group, args)
+    groups = {}  # (longs, same arrays, dtypes) -> _Group or None
+    flags = [(n_inputs, count) for (_, n_inputs, _), count in zip(parts, counts)]
+
+    def bind(longs, args):
+        # Arrays that are the same object become one argument of the loop: a later update
+        # then reads what an earlier one stored at the same index.
+        ids = [id(a) for a in args]
+        same = []
+        start = 0
+        for (n_inputs, count), long in zip(flags, longs):
+            for k in range(count):
+                same.append(ids.index(ids[start + k]) if k >= n_inputs or long[k] else -1)
+            start += count
+        key = (longs, tuple(same), tuple([a.dtype for a in args]))
+        group = groups.get(key, False)
+        if group is False:
+            if len(groups) > 16:
+                groups.clear()
+            group = groups[key] = _group(parts, counts, longs, args, same)
+        return None if group is None else _bind(group, args)
+    return bind
 
 
-def _group(parts, counts, longs, args, layout, first):
+def _group(parts, counts, longs, args, same):
+    """The _Group of these updates for arguments of these dtypes, where `same[k]` is the
+    first position of the array at position k (-1 for single elements); None where a
+    program is not lowered here."""
+    first = sorted({k for k in same if k >= 0})
+    slot = {k: i for i, k in enumerate(first)}
     lowered = []
     lines = []
     scalars = []
     start = 0
-    for u, ((program, n_inputs, _), count, long, (refs, _)) in enumerate(
-            zip(parts, counts, longs, layout)):
+    for u, ((program, n_inputs, _), count, long) in enumerate(zip(parts, counts, longs)):
+        refs = [slot.get(same[start + k]) for k in range(count)]
         kinds = ["long" if is_long else "scalar" for is_long in long]
         dtypes = [_dtype_of(a) for a in args[start:start + n_inputs]]
         if any(d is None for d in dtypes):
@@ -298,8 +291,9 @@ def _bind(group, args):
         scalars.append(value)
     arrays = [args[k] for k in group.arrays]
     loop = group.loop
-    if not loop.signatures:
+    if not group.called:
         loop(*arrays, *scalars, 0, 0)  # compiled here, not by two threads at once
+        group.called = True
 
     def run(begin, end):
         loop(*arrays, *scalars, begin, end)
@@ -425,6 +419,7 @@ def _layout(program, inputs, fallback):
     nbytes_per_item = dtype.itemsize + sum(types[i].itemsize for i in arrays
                                            if kinds[i] == "long")
     out_shape = (size,) if flat else (rows, columns)
+    called = []
 
     def run(inputs, out):
         registers = list(inputs) + [None] * len(program)
@@ -442,8 +437,9 @@ def _layout(program, inputs, fallback):
             out = np.empty(shape, dtype)
         arguments = [inputs[i].reshape(s) for i, s in shaped] + scalars
         target = out.reshape(out_shape)
-        if not loop.signatures:
+        if not called:
             loop(*arguments, target, 0, 0)  # compiled here, not by two threads at once
+            called.append(True)
         nbytes = size * nbytes_per_item
         if nbytes < _SPLIT_MIN_BYTES or nb._THREADS < 2:
             loop(*arguments, target, 0, count)
