@@ -305,3 +305,30 @@ def test_a_wide_mlp_trains_to_the_same_bits_with_jit_compile(threads):
                              model.weights + model.optimizer.variables):
         _bits_equal(got.numpy(), expected.numpy())
     assert np.isfinite(losses).all() and losses[-1] < losses[0]
+
+
+def test_a_loop_numba_cannot_compile_leaves_the_numpy_path(threads, monkeypatch):
+    tried = []
+
+    def untypable(source, name):
+        def loop(*arguments):
+            tried.append(name)
+            raise TypeError("Numba cannot type this")
+        return loop
+    monkeypatch.setattr(numpy_loops, "_njit", untypable)
+    monkeypatch.setattr(numpy_loops, "_LOOPS", {})
+    rng = np.random.default_rng(6)
+    x, b = _special(rng, (300, 70)), _special(rng, 70)
+    loop_run = nb.specialize("fused_elementwise", {"program": BIAS_RELU}, 2,
+                             result_size=x.size, native=True)
+    for _ in range(2):
+        _bits_equal(loop_run(x, b), nb.fused_elementwise(x, b, program=BIAS_RELU))
+    n = nb._FUSED_CHUNKED_MIN_SIZE + 3
+    parts = _adam_parts()
+    state = _adam_state(rng, n)
+    expected, got = [a.copy() for a in state], [a.copy() for a in state]
+    nb.fused_update_group(parts, [None] * 3, n)(*_adam_args(*expected, 1))
+    nb.fused_update_group(parts, [None] * 3, n, native=True)(*_adam_args(*got, 1))
+    for e, g in zip(expected, got):
+        _bits_equal(g, e)
+    assert tried == ["loop", "group"]  # once each: not on every call

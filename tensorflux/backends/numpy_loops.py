@@ -190,7 +190,7 @@ class _Group:
         self.lowered = lowered  # per update, (program, input count, head instructions)
         self.arrays = arrays  # argument positions of the distinct long arrays
         self.scalars = scalars  # (update, register, argument position or None, dtype)
-        self.called = False
+        self.compiled = None  # whether Numba compiled the loop, after the first call
 
 
 def update_group(parts, counts):
@@ -271,6 +271,17 @@ def _group(parts, counts, longs, args, same):
     return _Group("\n".join(source) + "\n", starts, lowered, first, scalars)
 
 
+def _compiles(loop, arguments):
+    """Whether Numba compiles `loop` for these arguments (an empty range: here, on this
+    thread, not on two threads at once). Each loop is lowered from instructions of known
+    types, so this holds; where it would not, the NumPy path runs instead."""
+    try:
+        loop(*arguments, 0, 0)
+    except Exception:  # noqa: BLE001 - any typing failure: the NumPy runner's path
+        return False
+    return True
+
+
 def _dtype_of(a):
     dtype = getattr(a, "dtype", None)
     return None if dtype is None else np.dtype(dtype)
@@ -291,9 +302,10 @@ def _bind(group, args):
         scalars.append(value)
     arrays = [args[k] for k in group.arrays]
     loop = group.loop
-    if not group.called:
-        loop(*arrays, *scalars, 0, 0)  # compiled here, not by two threads at once
-        group.called = True
+    if group.compiled is None:
+        group.compiled = _compiles(loop, arrays + scalars)
+    if not group.compiled:
+        return None
 
     def run(begin, end):
         loop(*arrays, *scalars, begin, end)
@@ -419,7 +431,7 @@ def _layout(program, inputs, fallback):
     nbytes_per_item = dtype.itemsize + sum(types[i].itemsize for i in arrays
                                            if kinds[i] == "long")
     out_shape = (size,) if flat else (rows, columns)
-    called = []
+    compiled = []  # [whether Numba compiled the loop], after the first call
 
     def run(inputs, out):
         registers = list(inputs) + [None] * len(program)
@@ -437,9 +449,10 @@ def _layout(program, inputs, fallback):
             out = np.empty(shape, dtype)
         arguments = [inputs[i].reshape(s) for i, s in shaped] + scalars
         target = out.reshape(out_shape)
-        if not called:
-            loop(*arguments, target, 0, 0)  # compiled here, not by two threads at once
-            called.append(True)
+        if not compiled:
+            compiled.append(_compiles(loop, arguments + [target]))
+        if not compiled[0]:
+            return fallback(*inputs, out=out)
         nbytes = size * nbytes_per_item
         if nbytes < _SPLIT_MIN_BYTES or nb._THREADS < 2:
             loop(*arguments, target, 0, count)
