@@ -2690,7 +2690,7 @@ def specialize(kernel_name, attrs, n_inputs, result_size=None, scalar_inputs=Fal
             if fallback is None:
                 def fallback(*inputs, out=None):
                     return fused_elementwise(*inputs, program=program, out=out)
-            return loops.elementwise(program, n_inputs, fallback)
+            return loops.elementwise(program, fallback)
     if kernel_name == "fused_elementwise" and set(attrs) == {"program", "out_fits"} and \
             scalar_inputs:
         fused = _fused_compile_scalar(attrs["program"], n_inputs, into_out=True)

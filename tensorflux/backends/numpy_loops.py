@@ -314,7 +314,7 @@ def _bind(group, args):
 
 # ------------------------------------------------------------------ elementwise programs
 
-def elementwise(program, n_inputs, fallback):
+def elementwise(program, fallback):
     """For numpy_backend.specialize: a callable (*inputs, out=None) computing `program` as
     `fallback` (the NumPy runner's callable with that signature) does, by one loop over
     the result where the inputs allow it (C-contiguous, each the result's shape, a single
