@@ -176,11 +176,14 @@ def test_a_product_and_a_looped_update_overlap_with_the_numpy_bits(threads, monk
         combined = nb.update_after_product(write, offset, size, (300, 90), group)
         _, m, v, var = (x.copy() for x in state)
         buffer = gradients.copy()
+        threads.splits = 0
         assert combined(a, b, buffer, *_adam_args(buffer, m, v, var, 1)) == ()
         results.append((buffer, m, v, var))
     for got, expected in zip(*results[::-1]):
         _bits_equal(got, expected)
     assert threads.loops == 1
+    if threads.count > 1:  # the product and the updates at once: one split, not two
+        assert threads.splits == 1
 
 
 # ------------------------------------------------------------------ fused elementwise programs
