@@ -281,7 +281,16 @@ def test_what_the_loops_do_not_lower_runs_as_the_numpy_runner_runs_it(threads):
 
 # ------------------------------------------------------------------ a training step
 
-def _fit(jit_compile, width):
+OPTIMIZERS = {
+    "adam": lambda: keras.optimizers.Adam(1e-3),
+    "adam amsgrad": lambda: keras.optimizers.Adam(1e-3, amsgrad=True),
+    "adamax": lambda: keras.optimizers.Adamax(1e-3),
+    "rmsprop centered": lambda: keras.optimizers.RMSprop(1e-3, centered=True, momentum=0.5),
+    "sgd nesterov": lambda: keras.optimizers.SGD(0.01, momentum=0.9, nesterov=True),
+}
+
+
+def _fit(jit_compile, width, optimizer):
     keras.utils.set_random_seed(7)
     rng = np.random.default_rng(8)
     x = rng.standard_normal((192, 784)).astype(np.float32)
@@ -290,18 +299,20 @@ def _fit(jit_compile, width):
                               keras.layers.Dense(width, activation="relu"),
                               keras.layers.Dense(width, activation="relu"),
                               keras.layers.Dense(10, activation="softmax")])
-    model.compile(optimizer=keras.optimizers.Adam(1e-3), loss="categorical_crossentropy",
+    model.compile(optimizer=OPTIMIZERS[optimizer](), loss="categorical_crossentropy",
                   jit_compile=jit_compile)
     history = model.fit(x, y, batch_size=64, epochs=2, verbose=0)
     return model, history.history["loss"]
 
 
-def test_a_wide_mlp_trains_to_the_same_bits_with_jit_compile(threads):
-    # 784 -> 256 -> 256 -> 10: Adam over 270k parameters (an update group), bias + relu and
-    # relu gradients over (64, 256) activations: too large for the whole-plan native step.
-    model, losses = _fit(False, 256)
+@pytest.mark.parametrize("optimizer", sorted(OPTIMIZERS))
+def test_a_wide_mlp_trains_to_the_same_bits_with_jit_compile(threads, optimizer):
+    # 784 -> 256 -> 256 -> 10: the optimizer's updates of 270k parameters (an update group),
+    # bias + relu and relu gradients over (64, 256) activations: too large for the
+    # whole-plan native step.
+    model, losses = _fit(False, 256, optimizer)
     assert threads.loops == 0  # the default plan keeps NumPy
-    jit_model, jit_losses = _fit(True, 256)
+    jit_model, jit_losses = _fit(True, 256, optimizer)
     assert threads.loops >= 3
     assert jit_losses == losses
     for got, expected in zip(jit_model.weights + jit_model.optimizer.variables,
