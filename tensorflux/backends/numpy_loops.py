@@ -7,7 +7,9 @@ bias + relu over (256, 1024) activations, its relu gradients, Adam over its 1.9M
 The NumPy runner keeps its GEMMs, reductions and threads; a program here becomes a Python
 wrapper that takes the arrays apart and one Numba function (nogil, so the backend's thread
 pool runs pieces of it at once) looping over the elements with each register a local scalar,
-where NumPy makes a pass over memory (or over a cache-sized chunk) per instruction.
+where NumPy makes a pass over memory (or over a cache-sized chunk) per instruction: W4's
+Adam (three updates over 1.86M float32 parameters) takes 0.6 ms on one thread instead of
+2.3 ms, its (256, 1024) bias + relu 26 us instead of 68 us.
 
 Numerics: the same operations on the same dtypes in the same order, each rounded to its
 dtype as NumPy's loops round it (+, -, *, /, sqrt are IEEE; LLVM does not contract a*b + c
