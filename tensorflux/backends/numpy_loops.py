@@ -34,8 +34,9 @@ _LOOPS = {}
 _LOOPS_LOCK = threading.Lock()
 
 # A loop over fewer bytes than this (read and written) runs on the calling thread alone: it
-# goes through cached data at tens of GB/s, so a worker's wake-up (about 50 us) costs more
-# than half of it saves ((256, 1024) bias + relu: 26 us on one thread, 50 us split in two).
+# goes through memory at tens of GB/s, so a worker's wake-up (about 50 us) costs more than
+# half of it saves (W4's (256, 1024) bias + relu, its input not in cache: 61 us on one
+# thread, 110 us split in two; 26 and 50 us from cache).
 _SPLIT_MIN_BYTES = 1 << 23
 
 _FLOATS = frozenset(np.dtype(t) for t in (np.float32, np.float64))
