@@ -2670,14 +2670,27 @@ def _fused_compile_scalar(program, n_inputs, into_out=False, into_target=None):
 
 
 def specialize(kernel_name, attrs, n_inputs, result_size=None, scalar_inputs=False,
-               input_types=None):
+               input_types=None, native=False):
     """A callable taking only the inputs (and `out=` where the kernel takes it) that does
     what `kernel(*inputs, **attrs)` does, with the attributes bound once, or None. The
     compiled plan calls these: a tiny step is then one NumPy call, not a wrapper deciding
     on its attributes every time. `result_size`, where the plan knows it statically, is the
     result's element count; `scalar_inputs`, that every input is statically rank 0;
     `input_types`, per input, its static shape (a tuple, None for unknown dimensions; None
-    for an unknown rank) and DType."""
+    for an unknown rank) and DType; `native`, that the plan is for jit_compile: a large
+    fused program then runs as one Numba loop where numpy_loops lowers it."""
+    if (native and kernel_name == "fused_elementwise" and not scalar_inputs
+            and set(attrs) in ({"program"}, {"program", "out_fits"})
+            and result_size is not None and result_size >= _LOOP_MIN_SIZE):
+        loops = _loops()
+        if loops is not None:
+            program = attrs["program"]
+            fallback = specialize(kernel_name, attrs, n_inputs, result_size, scalar_inputs,
+                                  input_types)
+            if fallback is None:
+                def fallback(*inputs, out=None):
+                    return fused_elementwise(*inputs, program=program, out=out)
+            return loops.elementwise(program, fallback)
     if kernel_name == "fused_elementwise" and set(attrs) == {"program", "out_fits"} and \
             scalar_inputs:
         fused = _fused_compile_scalar(attrs["program"], n_inputs, into_out=True)
@@ -2788,6 +2801,12 @@ def specialize(kernel_name, attrs, n_inputs, result_size=None, scalar_inputs=Fal
                 return np.asarray(x).reshape(shape)
         return reshape_to
     return None
+
+
+# A fused program over fewer elements than this keeps NumPy in a plan for jit_compile too:
+# the loop's call and its Python wrapper cost about what NumPy's few calls cost there, and
+# each distinct program would take Numba a compile.
+_LOOP_MIN_SIZE = 1 << 14
 
 
 def _assign_rank_0(target, value):
@@ -3241,19 +3260,31 @@ def _fused_compile_chunked(program, long):
 _FUSED_GROUPS = {}
 
 
-def fused_update_group(parts, kernels, size):
+def fused_update_group(parts, kernels, size, native=False):
     """One callable for consecutive folded updates, or None where grouping cannot help
     (buffers shorter than the chunked minimum). `parts` are (program, inputs, reads_target)
     per update, whose kernel (in `kernels`) takes those inputs then the target it writes;
     `size` is the targets' element count. The callable takes every update's arguments in
     order and runs them chunk by chunk together when all are chunkable over aligned,
-    non-overlapping buffers, else one after another through `kernels`."""
+    non-overlapping buffers, else one after another through `kernels`. With `native` (a
+    plan for jit_compile) the updates run as one Numba loop where numpy_loops lowers them
+    (the same values, one pass over the buffers)."""
     if size < _FUSED_CHUNKED_MIN_SIZE or len(parts) < 2:
         return None
     counts = [n_inputs + (not reads_target) for _, n_inputs, reads_target in parts]
     programs = tuple(program for program, _, _ in parts)
+    loops = _loops() if native else None
+    bind = loops and loops.update_group(parts, counts)
 
     def run_group(*args):
+        looped = bind and _native_group(bind, parts, counts, args)
+        if looped:
+            length = args[counts[0] - 1].shape[0]
+            span = _FUSED_CHUNK * _FUSED_CHUNKS_PER_PIECE
+            pieces = [(begin, min(begin + span, length)) for begin in range(0, length, span)]
+            nbytes = sum(a.nbytes for a in args if getattr(a, "size", 0) == length)
+            _in_parallel(lambda piece: looped(*piece), pieces, nbytes)
+            return ()
         generated = _fused_group_for(programs, parts, counts, args)
         if generated is not None:
             # Pieces of a few chunks, each running every update in turn (see _in_parallel).
@@ -3272,6 +3303,9 @@ def fused_update_group(parts, kernels, size):
     def ranges(args):
         """A callable (begin, end) running the group over that range of its buffers on this
         thread, with the targets' length; None where run_group would not run the loop."""
+        looped = bind and _native_group(bind, parts, counts, args)
+        if looped:
+            return looped, args[counts[0] - 1].shape[0]
         generated = _fused_group_for(programs, parts, counts, args)
         if generated is None:
             return None
@@ -3281,8 +3315,41 @@ def fused_update_group(parts, kernels, size):
     return run_group
 
 
+def _loops():
+    """numpy_loops where Numba is installed, else None (imported on use: it is for plans
+    built for jit_compile only)."""
+    from tensorflux.backends import numpy_loops
+
+    return numpy_loops if numpy_loops.available() else None
+
+
+def _native_group(bind, parts, counts, args):
+    """numpy_loops' loop (begin, end) over the group's buffers for these arguments (`bind`,
+    from numpy_loops.update_group), or None where they or the programs do not allow it."""
+    longs = _fused_group_longs(parts, counts, args)
+    return None if longs is None else bind(tuple(longs), args)
+
+
 def _fused_group_for(programs, parts, counts, args):
     """The generated group loop for these arguments, or None when they do not allow it."""
+    longs = _fused_group_longs(parts, counts, args)
+    if longs is None:
+        return None
+    key = (tuple(id(p) for p in programs), tuple(longs))
+    entry = _FUSED_GROUPS.get(key)
+    if entry is None or entry[0] is not programs:
+        entry = (programs, _fused_group_compile(programs, parts, longs))
+        if len(_FUSED_GROUPS) > 256:
+            _FUSED_GROUPS.clear()
+        _FUSED_GROUPS[key] = entry
+    return entry[1]
+
+
+def _fused_group_longs(parts, counts, args):
+    """Per update, which of its inputs are long (the targets' shape; the others are single
+    elements), when the arguments allow running the updates chunk by chunk together: 1-D
+    contiguous targets of one length, each argument a target or sharing no memory with any;
+    else None."""
     longs = []
     targets = []
     start = 0
@@ -3312,14 +3379,7 @@ def _fused_group_for(programs, parts, counts, args):
         for t in targets:
             if a is not t and np.may_share_memory(a, t):
                 return None
-    key = (tuple(id(p) for p in programs), tuple(longs))
-    entry = _FUSED_GROUPS.get(key)
-    if entry is None or entry[0] is not programs:
-        entry = (programs, _fused_group_compile(programs, parts, longs))
-        if len(_FUSED_GROUPS) > 256:
-            _FUSED_GROUPS.clear()
-        _FUSED_GROUPS[key] = entry
-    return entry[1]
+    return longs
 
 
 def _fused_group_compile(programs, parts, longs):

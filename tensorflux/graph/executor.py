@@ -54,9 +54,13 @@ class Plan:
     view of that buffer can be alive; `donations` counts the steps planned that way.
     """
 
-    def __init__(self, graph, backend, inputs=None, captures=()):
+    def __init__(self, graph, backend, inputs=None, captures=(), native=False):
         self.graph = graph
         self.backend = backend
+        # For jit_compile: the backend's hooks may compile the steps they build (native=True
+        # to each), and runner(native=True) may compile the whole plan.
+        self.native = native
+        self._native_kw = {"native": True} if native else {}
         slot_of = {}
         template = []
 
@@ -163,7 +167,8 @@ class Plan:
             types = _static_types(fused) + (
                 ((tuple(variable.shape), variable.dtype),) if kind != "assign" else ())
             kernel = _fused_assign(self.backend, program, n + (kind != "assign"),
-                                   kind != "assign", scalar, value.shape.num_elements(), types)
+                                   kind != "assign", scalar, value.shape.num_elements(), types,
+                                   self._native_kw)
             kernel.update = (program, n + (kind != "assign"), kind != "assign",
                              value.shape.num_elements())
             folded[j] = (kernel, self.steps[j][1] + (target_slot,), {}, (), True, fused)
@@ -190,7 +195,8 @@ class Plan:
             group = None
             if len(run) > 1 and len(sizes) == 1:
                 parts = [step[0].update[:3] for step in run]
-                group = make_group(parts, [step[0] for step in run], sizes.pop())
+                group = make_group(parts, [step[0] for step in run], sizes.pop(),
+                                   **self._native_kw)
             if group is None:
                 steps.extend(run)
             else:
@@ -549,7 +555,7 @@ def _generate_runner(plan, out_slots):
             special = specialize(node.primitive.kernel, attrs, len(in_slots),
                                  result_size=_static_size(node),
                                  scalar_inputs=all(x.shape.rank == 0 for x in node.inputs),
-                                 input_types=_static_types(node))
+                                 input_types=_static_types(node), **plan._native_kw)
             if special is not None:
                 kernel, attrs = special, {}
         env[f"K{k}"] = kernel
@@ -749,23 +755,25 @@ def _copying_in(backend, offsets):
 
 
 def _fused_assign(backend, program, n_inputs, reads_target, scalar=False, size=None,
-                  input_types=None):
+                  input_types=None, native_kw=None):
     """A fused elementwise kernel writing into `target` (its last argument): through out= when
     the kernel can, else by an assign of its result. `scalar`: every input and the target
     are rank 0; `size`, the target's element count; `input_types`, the program's inputs'
-    static shapes and dtypes."""
+    static shapes and dtypes; `native_kw`, the plan's keywords for the backend's hooks."""
     specialize = getattr(backend, "specialize", None)
+    native_kw = native_kw or {}
     # The folding checked that the value has the variable's shape and dtype.
     into = specialize and specialize(
         "fused_elementwise", {"program": program,
                               "into_target": "read" if reads_target else "write"},
-        n_inputs, result_size=size, scalar_inputs=scalar, input_types=input_types)
+        n_inputs, result_size=size, scalar_inputs=scalar, input_types=input_types,
+        **native_kw)
     if into:
         return into  # (the backend's program writes the target itself)
     fused = specialize and specialize("fused_elementwise",
                                       {"program": program, "out_fits": True}, n_inputs,
                                       result_size=size, scalar_inputs=scalar,
-                                      input_types=input_types)
+                                      input_types=input_types, **native_kw)
     if fused is None:
         kernel = _kernel(backend, fused_elementwise_primitive)
 

@@ -120,7 +120,7 @@ class ConcreteFunction:
         entry = self._plans.get(backend)
         if entry is None:
             captures = list(self.graph.captures.values())
-            plan = Plan(self.graph, backend, captures=captures)
+            plan = Plan(self.graph, backend, captures=captures, native=self.jit_compile)
             # Passes may replace output tensors; graph.outputs lists the current ones.
             symbolic = iter(self.graph.outputs)
             recipe = []
