@@ -242,6 +242,30 @@ def test_a_product_and_the_update_reading_it_overlap_with_the_numbers_of_both(th
     np.testing.assert_array_equal(buffer[offset:offset + size].reshape(300, 90), a.T @ b)
 
 
+@pytest.mark.parametrize("count", [2, 4])
+def test_the_products_first_block_takes_the_share_of_the_other_updates(monkeypatch, count):
+    # This thread computes the first block while the workers update the other variables:
+    # it is larger by the updates' share, so that the threads end together; the blocks
+    # cover every row once, in order, in multiples of 16, and depend on the shapes only.
+    monkeypatch.setattr(nb, "_THREADS", count)
+    for rows, columns, depth, others in ((784, 1024, 256, 1_060_874), (784, 1024, 256, 0),
+                                         (300, 90, 64, 10_000), (100, 1024, 256, 10 ** 9)):
+        blocks = nb._product_blocks(rows, columns, depth, others)
+        assert blocks == nb._product_blocks(rows, columns, depth, others)
+        assert [b.start for b in blocks] == [0] + [b.stop for b in blocks[:-1]]
+        assert blocks[-1].stop == rows and len(blocks) <= count
+        assert all(b.stop % 16 == 0 for b in blocks[:-1])
+        sizes = [b.stop - b.start for b in blocks]
+        work = rows * columns * depth + nb._UPDATE_COST * others
+        # the first block's share of all the work is within 16 rows of 1/count
+        assert abs(sizes[0] * columns * depth - min(work / count, rows * columns * depth)) \
+            <= 16 * columns * depth
+        if others == 0:
+            assert max(sizes) - min(sizes) <= 16 * (count - 1)
+    monkeypatch.setattr(nb, "_THREADS", 1)
+    assert nb._product_blocks(784, 1024, 256, 10 ** 6) == [slice(0, 784)]
+
+
 def test_a_failing_product_updates_nothing_it_did_not_write(threads, monkeypatch):
     monkeypatch.setattr(nb, "_GEMM_SPLIT_MIN", 1 << 12)
     monkeypatch.setattr(nb, "_FUSED_CHUNK", 512)

@@ -3101,28 +3101,48 @@ def update_after_product(write, offset, size, shape, group):
     return run
 
 
-# The product's blocks of rows in update_after_product, per thread: smaller blocks would let
-# the updates of its range start earlier, but cost the GEMM more than that saves (W4).
-_PRODUCT_BLOCKS_PER_THREAD = 1
-
-
 # (rows, columns, offset, length and the constants below) -> the pieces of
 # _product_and_update: built once per shape, not on every step before the GEMM starts (W4's
 # pair 15-20 us sooner; the workers wait for this thread meanwhile).
 _PRODUCT_AND_UPDATE_PIECES = {}
 
 
-def _product_and_update_pieces(rows, columns, offset, length):
+def _product_blocks(rows, columns, depth, others):
+    """The product's blocks of rows in _product_and_update: the first, which this thread
+    computes while the workers update the `others` elements of the other variables, is
+    larger by its share of those updates, so that every thread ends its part of product and
+    updates together (one block each otherwise equal, in multiples of 16 rows). The blocks
+    depend on the shapes only, so the product's values do not depend on timing."""
+    threads = min(_THREADS, max(1, rows // 16))
+    product = rows * columns * depth
+    share = min(1.0, (product + _UPDATE_COST * others) / (threads * product))
+    # (the builtin round is shadowed here by the round kernel)
+    first = rows if threads == 1 else min(rows, max(16, int(rows * share / 16 + 0.5) * 16))
+    blocks = [slice(0, first)]
+    rest = rows - first
+    if rest:
+        count = min(threads - 1, -(-rest // 16))
+        step = -(-rest // count)
+        step = -(-step // 16) * 16
+        blocks += [slice(start, min(start + step, rows)) for start in range(first, rows, step)]
+    return blocks
+
+
+# What updating one element of a flat buffer costs beside the product in
+# _product_and_update, in its multiply-adds (W4: Adam over the other 1.06M parameters as one
+# loop took 390-460 us while a 103M multiply-add block took 950 us on the other thread).
+_UPDATE_COST = 46
+
+
+def _product_and_update_pieces(rows, columns, depth, offset, length):
     """(the product's blocks of rows, the other ranges to update, (block, begin, end) of the
     ranges of the written blocks) of _product_and_update."""
-    key = (rows, columns, offset, length, _THREADS, _PRODUCT_BLOCKS_PER_THREAD, _FUSED_CHUNK,
+    key = (rows, columns, depth, offset, length, _THREADS, _UPDATE_COST, _FUSED_CHUNK,
            _FUSED_CHUNKS_PER_PIECE)
     found = _PRODUCT_AND_UPDATE_PIECES.get(key)
     if found is not None:
         return found
-    blocks = min(rows, _PRODUCT_BLOCKS_PER_THREAD * _THREADS)
-    step = -(-rows // blocks)
-    products = [slice(start, min(start + step, rows)) for start in range(0, rows, step)]
+    products = _product_blocks(rows, columns, depth, length - rows * columns)
     span = _FUSED_CHUNK * _FUSED_CHUNKS_PER_PIECE
     others = [(begin, min(begin + span, end)) for first, end in
               ((0, offset), (offset + rows * columns, length)) for begin in range(first, end, span)]
@@ -3139,7 +3159,8 @@ def _product_and_update_pieces(rows, columns, offset, length):
 
 def _product_and_update(a, b, target, offset, update, length):
     rows, columns = target.shape
-    products, others, afters = _product_and_update_pieces(rows, columns, offset, length)
+    products, others, afters = _product_and_update_pieces(rows, columns, a.shape[1], offset,
+                                                          length)
     done = [threading.Event() for _ in products]
     written = [False] * len(products)
     claims = (iter(range(len(products))), iter(others), iter(afters))
