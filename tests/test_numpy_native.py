@@ -629,6 +629,29 @@ def test_the_runner_checks_shapes_and_copies_strided_inputs(hot):
             rtol=1e-6, atol=1e-6)
 
 
+def test_a_variable_buffer_of_another_layout_hands_the_plan_to_the_numpy_runner(hot):
+    # The step is compiled for the buffers' types once; a buffer replaced by one of another
+    # layout is not compiled again mid-fit: the NumPy runner takes over, with the same values.
+    rng = np.random.default_rng(9)
+    start = rng.normal(size=(3, 3)).astype(np.float32)
+    x = rng.normal(size=(3, 3)).astype(np.float32)
+    results = {}
+    for jit in (True, False):
+        weights = tf.Variable(start)
+        step = tf.function(lambda x, w=weights: w.assign_add(tf.matmul(x, w) * 0.1),
+                           jit_compile=jit)
+        step(x)
+        if jit:
+            plan, runner = _plan_and_runner(step, x)
+            assert runner._function is not None, plan.native_reason
+        weights._value = np.asfortranarray(weights._value)  # (as no public API would)
+        step(x)
+        step(x)
+        results[jit] = weights.numpy()
+    assert "new types" in plan.native_reason and runner._function is None
+    np.testing.assert_allclose(results[True], results[False], rtol=1e-6, atol=1e-6)
+
+
 def test_inputs_made_from_numpy_scalars_run_natively(hot):
     """A tensor made from np.float32(...) holds the NumPy scalar, not a 0-d array."""
     native, plain = _twins(lambda x, s, flag: {"y": tf.where(flag, x * s, x - s)})

@@ -128,7 +128,17 @@ class _Runner:
                     input_values, capture_values):
                 return self._numpy(input_values, capture_values)
             function = self._function
-        results = function(*self._values(input_values, capture_values), *self._draw())
+        values = self._values(input_values, capture_values)
+        try:
+            results = function(*values, *self._draw())
+        except TypeError as error:
+            if not str(error).startswith("No matching definition"):
+                raise
+            # A Variable's buffer replaced by one of another type or layout: the step is not
+            # compiled again (seconds, mid-fit); the NumPy runner takes the plan over.
+            self._function = None
+            self._plan.native_reason = f"arguments of new types: {error}"
+            return self._numpy(input_values, capture_values)
         if self._checks:
             if results[0]:
                 raise _index_error(self._checks[results[0] - 1], results[1], results[2])
@@ -178,6 +188,7 @@ class _Runner:
             except Exception as error:  # noqa: BLE001 - any typing failure: the NumPy runner
                 self._plan.native_reason = f"Numba could not compile the step: {error}"
                 return False
+            function.disable_compile()  # (other argument types: see __call__)
             self._function = function
             return True
 
