@@ -3300,20 +3300,12 @@ def fused_update_group(parts, kernels, size, native=False):
     def run_group(*args):
         looped = bind and _native_group(bind, parts, counts, args)
         if looped:
-            length = args[counts[0] - 1].shape[0]
-            span = _FUSED_CHUNK * _FUSED_CHUNKS_PER_PIECE
-            pieces = [(begin, min(begin + span, length)) for begin in range(0, length, span)]
-            nbytes = sum(a.nbytes for a in args if getattr(a, "size", 0) == length)
-            _in_parallel(lambda piece: looped(*piece), pieces, nbytes)
+            _in_parallel(lambda piece: looped(*piece), *_group_pieces(args, counts))
             return ()
         generated = _fused_group_for(programs, parts, counts, args)
         if generated is not None:
-            # Pieces of a few chunks, each running every update in turn (see _in_parallel).
-            span = _FUSED_CHUNK * _FUSED_CHUNKS_PER_PIECE
-            length = args[counts[0] - 1].shape[0]  # of every target
-            pieces = [(begin, min(begin + span, length)) for begin in range(0, length, span)]
-            nbytes = sum(a.nbytes for a in args if getattr(a, "size", 0) == length)
-            _in_parallel(lambda piece: generated(args, _FUSED_CHUNK, *piece), pieces, nbytes)
+            _in_parallel(lambda piece: generated(args, _FUSED_CHUNK, *piece),
+                         *_group_pieces(args, counts))
             return ()
         start = 0
         for kernel, count in zip(kernels, counts):
@@ -3334,6 +3326,15 @@ def fused_update_group(parts, kernels, size, native=False):
                 args[counts[0] - 1].shape[0])
     run_group.ranges = ranges
     return run_group
+
+
+def _group_pieces(args, counts):
+    """(pieces, bytes) for _in_parallel over an update group's buffers: pieces of a few
+    chunks, each running every update in turn."""
+    length = args[counts[0] - 1].shape[0]  # (of every target)
+    span = _FUSED_CHUNK * _FUSED_CHUNKS_PER_PIECE
+    pieces = [(begin, min(begin + span, length)) for begin in range(0, length, span)]
+    return pieces, sum(a.nbytes for a in args if getattr(a, "size", 0) == length)
 
 
 def _loops():
