@@ -26,6 +26,7 @@ the step return at once, and the runner raises the NumPy kernel's own error. Ran
 NumPy runner's.
 """
 
+import functools
 import math
 import threading
 
@@ -42,6 +43,11 @@ _LOOP_PRODUCT_MAX = 1 << 15
 # Nor is a plan compiled whose elementwise work is this large (elements, all steps together):
 # NumPy's SIMD loops and the thread pool win there, and nothing is left to save per call.
 _ELEMENTS_MAX = 1 << 18
+
+# Primitives lowered by _Lowering._reduction, with its kind of reduction.
+_REDUCTIONS = {"reduce_sum": "sum", "reduce_mean": "mean", "reduce_max": "max",
+               "reduce_min": "min", "reduce_any": "any", "reduce_all": "all",
+               "argmax": "argmax", "argmin": "argmin"}
 
 # A plan is compiled once it has been called this often (a fit's steady-state step), not for
 # the one-off calls around it (an epoch's short last batch, evaluate): compiling takes Numba
@@ -351,6 +357,8 @@ class _Lowering:
         lower = getattr(self, f"_lower_{name}", None)
         if name in _SCALAR_OPS:
             lower = self._lower_elementwise_primitive
+        elif name in _REDUCTIONS:
+            lower = functools.partial(self._reduction, kind=_REDUCTIONS[name])
         if lower is None:
             raise _NotLoweredError(f"primitive {name!r} ({node.name}) is not lowered")
         if multiple and name not in ("assign", "top_k"):
@@ -553,30 +561,6 @@ class _Lowering:
             self.lines.append(f"    s{target} = s{target} / {cast}({count})")
         if kept_shape and kept_shape != shape:  # (keepdims only inserts ones: the same order)
             self.lines.append(f"    s{target} = s{target}.reshape({shape!r})")
-
-    def _lower_reduce_sum(self, *args):
-        self._reduction(*args, "sum")
-
-    def _lower_reduce_mean(self, *args):
-        self._reduction(*args, "mean")
-
-    def _lower_reduce_max(self, *args):
-        self._reduction(*args, "max")
-
-    def _lower_reduce_min(self, *args):
-        self._reduction(*args, "min")
-
-    def _lower_reduce_any(self, *args):
-        self._reduction(*args, "any")
-
-    def _lower_reduce_all(self, *args):
-        self._reduction(*args, "all")
-
-    def _lower_argmax(self, *args):
-        self._reduction(*args, "argmax")
-
-    def _lower_argmin(self, *args):
-        self._reduction(*args, "argmin")
 
     def _lower_reshape(self, node, in_slots, attrs, target):
         x = in_slots[0]

@@ -59,7 +59,6 @@ class Plan:
         self.backend = backend
         # For jit_compile: the backend's hooks may compile the steps they build (native=True
         # to each), and runner(native=True) may compile the whole plan.
-        self.native = native
         self._native_kw = {"native": True} if native else {}
         slot_of = {}
         template = []

@@ -99,7 +99,7 @@ class ConcreteFunction:
         self._output_leaves = output_leaves  # SymbolicTensor, Variable or Python value
         self._plans = {}
         self._effects = {}  # backend -> (runner with no outputs, captured outer tensors)
-        # jit_compile=True: run the plan as one native call where graph.native can.
+        # jit_compile=True: the plan built for it (see Plan's `native`).
         self.jit_compile = False
 
     @property
@@ -158,7 +158,8 @@ class ConcreteFunction:
         results = [_result_from_env(env, leaf) for leaf in self._output_leaves]
         return _pack(self._output_skeleton, iter(results))
 
-    def _steady(self):
+    @staticmethod
+    def _steady():
         """Whether a call now takes the steady-state path (see Function._call_for_effects)."""
         return not config.run_functions_eagerly and context.graph is None and not context.tapes
 
@@ -371,7 +372,7 @@ class Function:
         training step whose logs nobody reads): on the steady-state path the outputs are
         neither computed nor returned; otherwise this is an ordinary call. Returns the
         ConcreteFunction that ran on the steady-state path, else None."""
-        if not config.run_functions_eagerly and context.graph is None and not context.tapes:
+        if ConcreteFunction._steady():
             key = _fast_key(args)
             if key is not None:
                 concrete = self._fast.get(key)
