@@ -4053,3 +4053,11 @@ def native_runner(plan, out_slots):
     from tensorflux.backends import numpy_native
 
     return numpy_native.compile_runner(plan, out_slots)
+
+
+def native_segments(plan, program, plain, live, out_slots):
+    """Under jit_compile, for a plan native_runner does not compile whole: its runs of small
+    steps, each compiled as one native call (numpy_native.compile_segments)."""
+    from tensorflux.backends import numpy_native
+
+    return numpy_native.compile_segments(plan, program, plain, live, out_slots)

@@ -9,7 +9,9 @@ a loop over its static shape with each register a local scalar, every small prod
 reduction a loop nest. Numba compiles it once per plan. Plans that are large (a product past
 _LOOP_PRODUCT_MAX multiply-adds, where BLAS and the thread pool win), not fully static, or that
 use a primitive this file cannot lower keep the NumPy runner: `compile_runner` returns None and
-says why in `plan.native_reason`.
+says why in `plan.native_reason`. Such a plan's runs of small lowerable steps (a classifier's
+head and loss after its last large product) become native segments instead: one compiled call
+each inside the generated NumPy runner (`compile_segments`), lowered the same way.
 
 Numerics: each operation rounds to its dtype as NumPy's does (+, -, *, /, sqrt are correctly
 rounded either way); products add in float32 in index order and float sums add in float64, so
@@ -35,7 +37,7 @@ import numpy as np
 from tensorflux import errors
 from tensorflux.graph.ir import const_primitive, placeholder_primitive
 
-__all__ = ["available", "compile_runner"]
+__all__ = ["available", "compile_runner", "compile_segments"]
 
 # A product of more multiply-adds than this makes the plan keep the NumPy runner: a loop nest
 # adds about 4-8 GFLOP/s on one core, BLAS many times that once its ~1 us call is paid.
@@ -145,15 +147,7 @@ class _Runner:
             self._function = None
             self._plan.native_reason = f"arguments of new types: {error}"
             return self._numpy(input_values, capture_values)
-        if self._checks:
-            if results[0]:
-                raise _index_error(self._checks[results[0] - 1], results[1], results[2])
-            results = results[3:]
-        if self._scalars:
-            results = list(results)
-            for k, dtype in self._scalars:
-                results[k] = np.asarray(results[k], dtype)
-        return results
+        return _results(results, self._checks, self._scalars)
 
     def _values(self, input_values, capture_values):
         values = []
@@ -197,6 +191,176 @@ class _Runner:
             function.disable_compile()  # (other argument types: see __call__)
             self._function = function
             return True
+
+
+# A plan too large to compile whole keeps its NumPy runner, but its runs of small steps (a
+# classifier's (256, 10) head, loss and their gradients: two dozen NumPy calls of 1-40 us
+# each for a few thousand elements) become native segments (compile_segments): every array
+# such a step reads or computes has at most this many elements...
+_SEGMENT_ELEMENTS = 1 << 14
+# ...and a run has at least this many live steps (a native call with its arguments' checks
+# costs what two or three small NumPy calls do).
+_SEGMENT_STEPS = 4
+
+
+def compile_segments(plan, program, plain, live, out_slots):
+    """For a plan that keeps its generated NumPy runner under jit_compile: its runs of
+    consecutive live steps that are small (see _SEGMENT_ELEMENTS) and can be lowered, each
+    as one native function the runner calls in place of those steps. `program` is the
+    plan's final step list (the runner's), `plain[k]` whether step k is its node's own
+    kernel, untouched by the plan's passes (only such steps are lowered from their node);
+    `live`, the steps the runner returning `out_slots` runs. Returns [(first, last,
+    segment)]: a _Segment computing steps first..last (the dead among them are not run
+    either way) from its in_slots into its out_slots, those that later steps read or the
+    runner returns."""
+    if not available():
+        return []
+    tensors = _slot_tensors(plan)
+    runs, run = [], []
+    for k, step in enumerate(program):
+        if k not in live:
+            continue
+        if plain[k] and _small(step[5]) and _lowers(plan, step[:6], tensors):
+            run.append(k)
+            continue
+        if len(run) >= _SEGMENT_STEPS:
+            runs.append(run)
+        run = []
+    if len(run) >= _SEGMENT_STEPS:
+        runs.append(run)
+    segments = []
+    for run in runs:
+        steps = [program[k][:6] for k in run]
+        in_slots, produced = _reads(steps)
+        after = set(out_slots)
+        after.update(slot for j in live if j > run[-1] for slot in program[j][1])
+        results = [slot for slot in produced if slot in after]
+        lowering = _Lowering(plan, results, segment=True)
+        try:
+            source, env, arguments, outputs = lowering.generate_segment(steps, in_slots,
+                                                                        tensors)
+        except _NotLoweredError:  # (the steps lower one by one, not together: left as they are)
+            continue
+        namespace = dict(env)
+        exec(compile(source, f"<native segment of {plan.graph.name}>", "exec"),  # noqa: S102
+             namespace)
+        function = _numba.njit(namespace["step"], nogil=True, error_model="numpy", cache=False)
+        parameters = [slot for _, slot, _ in arguments]  # (rank-0 constants are inlined)
+        segments.append((run[0], run[-1], _Segment(plan, function, parameters, results,
+                                                   outputs, lowering.checks, source)))
+    return segments
+
+
+def _slot_tensors(plan):
+    """slot -> the Tensor or Variable it holds (not constants), for shapes and dtypes."""
+    tensors = {slot: plan.slot_tensor(slot) for slot in (*plan.input_slots,
+                                                         *plan.capture_slots)}
+    tensors.update((slot, variable) for variable, slot in plan.variable_slots)
+    for _, _, _, target, multiple, node in plan.node_steps:
+        tensors.update(zip(target if multiple else (target,), node.output_list()))
+    return tensors
+
+
+def _small(node):
+    """Whether a step's inputs and results all have static shapes of at most
+    _SEGMENT_ELEMENTS elements."""
+    for tensor in (*node.inputs, *node.output_list()):
+        shape = tensor.shape
+        if not shape.is_fully_defined() or shape.num_elements() > _SEGMENT_ELEMENTS:
+            return False
+    return True
+
+
+def _reads(steps):
+    """(the slots the steps read before computing them, in order; those they compute)."""
+    reads, produced = [], []
+    for _, in_slots, _, target, multiple, _ in steps:
+        reads += [slot for slot in in_slots if slot not in produced and slot not in reads]
+        produced += list(target) if multiple else [target]
+    return reads, produced
+
+
+def _lowers(plan, step, tensors):
+    """Whether one step lowers by itself as a segment."""
+    in_slots, _ = _reads([step])
+    try:
+        _Lowering(plan, (), segment=True).generate_segment([step], in_slots, tensors)
+    except _NotLoweredError:
+        return False
+    return True
+
+
+class _Segment:
+    """A run of a plan's steps compiled as one native function (see compile_segments). The
+    generated runner calls `segment(*values)` (the values of in_slots) once it is `ready`,
+    and otherwise `segment.warm(*values)` and then the steps' own kernels: it is compiled,
+    for the values' types, on the _HOT_CALLS-th call, as a whole plan's step is. A call
+    whose values' types changed since returns None (and the segment is not ready again):
+    the runner then runs the steps' kernels."""
+
+    def __init__(self, plan, function, in_slots, out_slots, outputs, checks, source):
+        self.in_slots = tuple(in_slots)
+        self.out_slots = tuple(out_slots)
+        self.source = source
+        self.ready = False
+        self.reason = "not compiled yet"
+        self._plan = plan
+        self._pending = function
+        self._function = None
+        self._calls = 0
+        self._lock = threading.Lock()
+        self._scalars = [(k, dtype) for k, dtype in enumerate(outputs) if dtype is not None]
+        self._checks = list(checks)
+        # (a Variable's buffer is passed as it is, never a copy: the segment may write it)
+        variables = {slot for _, slot in plan.variable_slots}
+        self._raw = [slot in variables for slot in self.in_slots]
+
+    def _arguments(self, values):
+        return [value if raw else _array(value) for value, raw in zip(values, self._raw)]
+
+    def warm(self, *values):
+        self._calls += 1
+        if self._calls < _HOT_CALLS or self._pending is None:
+            return
+        with self._lock:
+            function, self._pending = self._pending, None
+            if function is None:
+                return
+            try:
+                function.compile(tuple(_numba.typeof(v) for v in self._arguments(values)))
+            except Exception as error:  # noqa: BLE001 - any typing failure: the kernels stay
+                self.reason = f"Numba could not compile the segment: {error}"
+                return
+            function.disable_compile()
+            self._function = function
+            self.reason = None
+            self.ready = True
+
+    def __call__(self, *values):
+        try:
+            results = self._function(*self._arguments(values))
+        except TypeError as error:
+            if not str(error).startswith("No matching definition"):
+                raise
+            self.ready = False
+            self.reason = f"arguments of new types: {error}"
+            return None
+        return _results(results, self._checks, self._scalars)
+
+
+def _results(results, checks, scalars):
+    """A native step's results as the NumPy runner gives them: the error of a failed index
+    check raised (the step returns its number, the position and the value first when it has
+    checks), rank-0 results made 0-d arrays again (Numba returns Python numbers)."""
+    if checks:
+        if results[0]:
+            raise _index_error(checks[results[0] - 1], results[1], results[2])
+        results = results[3:]
+    if scalars:
+        results = list(results)
+        for k, dtype in scalars:
+            results[k] = np.asarray(results[k], dtype)
+    return results
 
 
 def _array(value):
@@ -243,7 +407,7 @@ _PLACEHOLDERS = "<placeholders>"
 class _Lowering:
     """Writes the plan's live node-level steps as the source of `def step(...)`."""
 
-    def __init__(self, plan, out_slots):
+    def __init__(self, plan, out_slots, segment=False):
         self.plan = plan
         self.out_slots = tuple(out_slots)
         self.lines = []
@@ -264,6 +428,7 @@ class _Lowering:
         self.producer = {}  # slot -> the step computing it
         self.draws = []  # (kernel, in_slots, attrs, target) run before the step, in order
         self.drawn = set()  # their result slots
+        self.segment = segment  # lowering a run of a larger plan's steps (generate_segment)
 
     # -- slots
 
@@ -328,6 +493,41 @@ class _Lowering:
         for k, step in enumerate(steps):
             if k in live:
                 self._step(step)
+        return self._function()
+
+    def generate_segment(self, steps, in_slots, tensors):
+        """Like generate, for a run of a larger plan's steps (see compile_segments): the
+        parameters are the slots the run reads that it does not compute (their `tensors`
+        give the shapes and dtypes; rank-0 constants are inlined), the results those in
+        self.out_slots."""
+        plan = self.plan
+        variables = {slot for _, slot in plan.variable_slots}
+        for slot in in_slots:
+            value = plan.template[slot]
+            if isinstance(value, (np.generic, bool, int, float)):
+                value = np.asarray(value)
+            if value is not None:
+                if not isinstance(value, np.ndarray) or value.dtype not in _SUPPORTED_DTYPES:
+                    raise _NotLoweredError(
+                        f"constant of type {type(value).__name__} is not lowered")
+                if value.ndim == 0:
+                    self.env[f"C{slot}"] = value.dtype.type(value[()])
+                    self.lines.append(f"    s{slot} = C{slot}")
+                    self.info[slot] = ((), value.dtype)
+                else:  # (passed as the runner has it)
+                    self._parameter(slot, "slot", slot, value.shape, value.dtype)
+                continue
+            tensor = tensors[slot]
+            if slot in variables:
+                self.variables.add(slot)
+            self._parameter(slot, "slot", slot, self._shape(tensor), self._dtype(tensor))
+        for step in steps:
+            self._step(step)
+        return self._function()
+
+    def _function(self):
+        """The source of `def step(...)` once every step is lowered, with its environment,
+        its arguments and, per result, its dtype where it is rank-0 (else None)."""
         if self.elements > _ELEMENTS_MAX:
             raise _NotLoweredError(f"{self.elements} elements a step: NumPy's loops win")
         outputs = []
@@ -352,6 +552,8 @@ class _Lowering:
         if node.primitive is placeholder_primitive or node.primitive is const_primitive:
             return
         if name in _DRAWS:
+            if self.segment:
+                raise _NotLoweredError(f"{node.name}: a random draw in a segment")
             self._draw(step)
             return
         lower = getattr(self, f"_lower_{name}", None)

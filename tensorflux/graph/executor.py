@@ -112,6 +112,7 @@ class Plan:
         # a backend's native_runner compiles.
         self.node_steps = list(self.steps)
         self.native_reason = "not asked for"
+        self.native_segments = []  # those of its runner under jit_compile, when not whole
         self.fused_assigns = self._fuse_assigns(produced)
         self.update_groups = self._group_updates()
         self.concats_in_place = self._concat_in_place()
@@ -473,7 +474,7 @@ class Plan:
             if native:
                 found = _native_runner(self, out_slots)
             if found is None:
-                found = _generate_runner(self, out_slots)
+                found = _generate_runner(self, out_slots, native)
             self._runners[key] = found
         return found
 
@@ -522,7 +523,21 @@ def _native_runner(plan, out_slots):
     return compile_plan(plan, out_slots)
 
 
-def _generate_runner(plan, out_slots):
+def _native_segments(plan, live, out_slots):
+    """{first step: (last step, segment)} for the runs of steps the backend compiles as one
+    native call each (numpy_backend.native_segments, under jit_compile), within a plan it
+    does not compile whole. Only steps running their node's own kernel qualify."""
+    find = getattr(plan.backend, "native_segments", None)
+    if find is None:
+        return {}
+    plain = [k in live and step[0] is _own_kernel(plan.backend, step[5])
+             for k, step in enumerate(plan._program)]
+    found = find(plan, plan._program, plain, live, out_slots)
+    plan.native_segments = [segment for _, _, segment in found]
+    return {first: (last, segment) for first, last, segment in found}
+
+
+def _generate_runner(plan, out_slots, native=False):
     env = {"_owned": _owned, "__name__": __name__}
     lines = ["def run(inputs, captures):"]
     if plan.input_slots:
@@ -542,9 +557,33 @@ def _generate_runner(plan, out_slots):
     defined = set(plan.input_slots) | set(plan.capture_slots)
     defined.update(i for _, i in plan.variable_slots)
     defined.update(i for i, value in enumerate(plan.template) if value is not None)
+    segments = _native_segments(plan, live, out_slots) if native else {}
+    indent = "    "
+    ends = {}  # the last step of a segment -> the slots it computes that later steps lack
     for k, (kernel, in_slots, attrs, target, multiple, node, donor, release) in enumerate(
             plan._program):
+        if k in segments:
+            # The segment's one native call once it is compiled (it returns None if its
+            # arguments' types changed), else its steps as they are, below.
+            last, segment = segments[k]
+            env[f"N{k}"] = segment
+            args = "".join(f"s{i}, " for i in segment.in_slots)
+            results = "".join(f"s{i}, " for i in segment.out_slots)
+            inside = [plan._program[j] for j in range(k, last + 1) if j in live]
+            made = {i for step in inside for i in (step[3] if step[4] else (step[3],))}
+            freed = [i for step in inside for i in (*step[7], step[6])
+                     if i in defined and i not in made]  # (released or donated inside)
+            lines += [f"    _n = N{k}({args}) if N{k}.ready else None",
+                      "    if _n is not None:",
+                      f"        ({results}) = _n" if results else "        pass"]
+            lines += [f"        del s{i}" for i in freed]
+            lines += ["    else:", f"        N{k}.warm({args})"]
+            indent = "        "
+            ends[last] = made - set(segment.out_slots)
         if k not in live:
+            if k in ends:
+                indent = "    "
+                defined -= ends[k]
             continue
         if donor is not None and donor not in defined:
             donor = None
@@ -569,15 +608,18 @@ def _generate_runner(plan, out_slots):
         if donor is not None:
             # The dead buffer goes to the kernel as out= when it still owns its memory.
             with_out = f"K{k}({', '.join(args + ['out=_b'])})"
-            lines.append(f"    _b = s{donor}")
-            lines.append(f"    del s{donor}")
-            lines.append(f"    {lhs} = {with_out} if _owned(_b) else {call}")
+            lines.append(f"{indent}_b = s{donor}")
+            lines.append(f"{indent}del s{donor}")
+            lines.append(f"{indent}{lhs} = {with_out} if _owned(_b) else {call}")
         else:
-            lines.append(f"    {lhs} = {call}")
+            lines.append(f"{indent}{lhs} = {call}")
         step_of_line[len(lines)] = k
         for i in release:
             if i in defined:
-                lines.append(f"    del s{i}")
+                lines.append(f"{indent}del s{i}")
+        if k in ends:  # (the segment's own values are defined on one branch only)
+            indent = "    "
+            defined -= ends[k]
     lines.append("    return (" + "".join(f"s{i}, " for i in out_slots) + ")")
     source = "\n".join(lines)
     code = compile(source, f"<plan {plan.graph.name}>", "exec")
@@ -593,7 +635,10 @@ def _generate_runner(plan, out_slots):
                 tb = tb.tb_next
             if tb is None:
                 raise
-            node = plan._program[step_of_line[tb.tb_lineno]][5]
+            k = step_of_line.get(tb.tb_lineno)
+            if k is None:  # a native segment's call: its errors name their node
+                raise
+            node = plan._program[k][5]
             if isinstance(error, errors.OpError):
                 raise type(error)(f"{node.name}: {error}", node.primitive.name) from error
             if isinstance(error, (ValueError, TypeError, IndexError, ArithmeticError)):
