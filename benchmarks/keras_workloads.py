@@ -143,7 +143,8 @@ def keras_peer(keras, workloads, epochs, jit_compile=None):
             plans = [concrete._plan()[0]
                      for concrete in model.train_function._effects.values()]
             result[f"{workload}_native"] = "; ".join(
-                plan.native_reason or "compiled" for plan in plans) or "no plan"
+                (plan.native_reason or "compiled") + _segments(plan) for plan in plans) \
+                or "no plan"
         if jit_compile is None:
             one = x[:1]
             result[f"{workload}_predict_s"] = median_call_seconds(
@@ -151,6 +152,15 @@ def keras_peer(keras, workloads, epochs, jit_compile=None):
             result[f"{workload}_call_s"] = median_call_seconds(
                 lambda model=model, one=one: model(one))
     return result
+
+
+def _segments(plan):
+    """How many runs of a plan's small steps its runner calls as native segments."""
+    ready = [segment for segment in plan.native_segments if segment.ready]
+    if not ready:
+        return ""
+    steps = sum(segment.steps for segment in ready)
+    return f"; its small steps as {len(ready)} native segments ({steps} steps)"
 
 
 def run_tensorflux(workloads, epochs, jit_compile=None):

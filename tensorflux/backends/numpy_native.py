@@ -247,7 +247,8 @@ def compile_segments(plan, program, plain, live, out_slots):
         function = _numba.njit(namespace["step"], nogil=True, error_model="numpy", cache=False)
         parameters = [slot for _, slot, _ in arguments]  # (rank-0 constants are inlined)
         segments.append((run[0], run[-1], _Segment(plan, function, parameters, results,
-                                                   outputs, lowering.checks, source)))
+                                                   outputs, lowering.checks, source,
+                                                   len(run))))
     return segments
 
 
@@ -298,10 +299,11 @@ class _Segment:
     whose values' types changed since returns None (and the segment is not ready again):
     the runner then runs the steps' kernels."""
 
-    def __init__(self, plan, function, in_slots, out_slots, outputs, checks, source):
+    def __init__(self, plan, function, in_slots, out_slots, outputs, checks, source, steps):
         self.in_slots = tuple(in_slots)
         self.out_slots = tuple(out_slots)
         self.source = source
+        self.steps = steps  # (how many of the plan's steps it runs)
         self.ready = False
         self.reason = "not compiled yet"
         self._plan = plan

@@ -112,7 +112,9 @@ class Plan:
         # a backend's native_runner compiles.
         self.node_steps = list(self.steps)
         self.native_reason = "not asked for"
-        self.native_segments = []  # those of its runner under jit_compile, when not whole
+        # Under jit_compile, for a plan not compiled whole: the native segments of the runner
+        # generated last (numpy_native.compile_segments).
+        self.native_segments = []
         self.fused_assigns = self._fuse_assigns(produced)
         self.update_groups = self._group_updates()
         self.concats_in_place = self._concat_in_place()
