@@ -452,6 +452,24 @@ class _Lowering:
         self.parameters.append(f"s{slot}")
         self.arguments.append((kind, item, shape))
 
+    def _constant(self, slot, value, read, kind):
+        """A constant slot: a rank-0 one becomes a constant of the function, an array one a
+        parameter of `kind` ("const": the array is passed; "slot": the runner passes the
+        slot's value). One of a type this file does not lower is an error where it is read."""
+        if isinstance(value, (np.generic, bool, int, float)):
+            value = np.asarray(value)
+        if not isinstance(value, np.ndarray) or value.dtype not in _SUPPORTED_DTYPES:
+            if read:
+                raise _NotLoweredError(f"constant of type {type(value).__name__} is not lowered")
+            return
+        if value.ndim == 0:
+            self.env[f"C{slot}"] = value.dtype.type(value[()])
+            self.lines.append(f"    s{slot} = C{slot}")
+            self.info[slot] = ((), value.dtype)
+        else:
+            item = np.ascontiguousarray(value) if kind == "const" else slot
+            self._parameter(slot, kind, item, value.shape, value.dtype)
+
     def read(self, slot):
         """An expression for a rank-0 slot's value, or an array slot's name."""
         return f"s{slot}[()]" if slot in self.boxed else f"s{slot}"
@@ -475,23 +493,10 @@ class _Lowering:
             self.variables.add(slot)
             self._parameter(slot, "variable", variable, self._shape(variable),
                             self._dtype(variable))
+        read = {slot for k, step in enumerate(steps) if k in live for slot in step[1]}
         for slot, value in enumerate(plan.template):
-            if value is None:
-                continue
-            if isinstance(value, (np.generic, bool, int, float)):
-                value = np.asarray(value)
-            if not isinstance(value, np.ndarray) or value.dtype not in _SUPPORTED_DTYPES:
-                if any(slot in step[1] for k, step in enumerate(steps) if k in live):
-                    raise _NotLoweredError(
-                        f"constant of type {type(value).__name__} is not lowered")
-                continue
-            if value.ndim == 0:
-                self.env[f"C{slot}"] = value.dtype.type(value[()])
-                self.lines.append(f"    s{slot} = C{slot}")
-                self.info[slot] = ((), value.dtype)
-            else:
-                self._parameter(slot, "const", np.ascontiguousarray(value), value.shape,
-                                value.dtype)
+            if value is not None:
+                self._constant(slot, value, slot in read, "const")
         for k, step in enumerate(steps):
             if k in live:
                 self._step(step)
@@ -506,18 +511,8 @@ class _Lowering:
         variables = {slot for _, slot in plan.variable_slots}
         for slot in in_slots:
             value = plan.template[slot]
-            if isinstance(value, (np.generic, bool, int, float)):
-                value = np.asarray(value)
             if value is not None:
-                if not isinstance(value, np.ndarray) or value.dtype not in _SUPPORTED_DTYPES:
-                    raise _NotLoweredError(
-                        f"constant of type {type(value).__name__} is not lowered")
-                if value.ndim == 0:
-                    self.env[f"C{slot}"] = value.dtype.type(value[()])
-                    self.lines.append(f"    s{slot} = C{slot}")
-                    self.info[slot] = ((), value.dtype)
-                else:  # (passed as the runner has it)
-                    self._parameter(slot, "slot", slot, value.shape, value.dtype)
+                self._constant(slot, value, True, "slot")
                 continue
             tensor = tensors[slot]
             if slot in variables:

@@ -573,8 +573,9 @@ def _generate_runner(plan, out_slots, native=False):
             results = "".join(f"s{i}, " for i in segment.out_slots)
             inside = [plan._program[j] for j in range(k, last + 1) if j in live]
             made = {i for step in inside for i in (step[3] if step[4] else (step[3],))}
+            # (what a step inside releases or takes as its buffer: gone on either branch)
             freed = [i for step in inside for i in (*step[7], step[6])
-                     if i in defined and i not in made]  # (released or donated inside)
+                     if i in defined and i not in made]
             lines += [f"    _n = N{k}({args}) if N{k}.ready else None",
                       "    if _n is not None:",
                       f"        ({results}) = _n" if results else "        pass"]
@@ -582,10 +583,7 @@ def _generate_runner(plan, out_slots, native=False):
             lines += ["    else:", f"        N{k}.warm({args})"]
             indent = "        "
             ends[last] = made - set(segment.out_slots)
-        if k not in live:
-            if k in ends:
-                indent = "    "
-                defined -= ends[k]
+        if k not in live:  # (a segment's last step is live)
             continue
         if donor is not None and donor not in defined:
             donor = None
