@@ -68,6 +68,8 @@ def _indexing(x5, x20, x150, p5, k, rows, xn, ints, divisors, hot_index):
     results["getitem"] = x5[1]
     results["getitem_slices"] = sliced
     results["getitem_newaxis"] = x5[..., None, -1]
+    results["transpose"] = tf.transpose(x5)
+    results["transpose_3d"] = tf.transpose(tf.reshape(x150, (3, 6, 25)), (2, 0, 1))
     results["gather_grad"] = tape.gradient(loss, x5)
     results["one_hot"] = tf.one_hot(hot_index, 5)
     results["one_hot_axis0"] = tf.one_hot(hot_index, 4, on_value=2.0, off_value=-1.0, axis=0)
@@ -143,6 +145,8 @@ def _references(x5, x20, x150, p5, k, rows, xn, ints, divisors, hot_index):
     out["getitem"] = x5[1]
     out["getitem_slices"] = x5[::-2, 1:]
     out["getitem_newaxis"] = x5[..., None, -1]
+    out["transpose"] = x5.T
+    out["transpose_3d"] = x150.reshape(3, 6, 25).transpose(2, 0, 1)
     grad = np.zeros_like(x5)
     grad[np.arange(6), k] = 2 * picked
     np.add.at(grad, rows, p5[: rows.shape[0]])

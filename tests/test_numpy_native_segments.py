@@ -197,3 +197,64 @@ def test_a_keras_fit_with_segments_matches_the_numpy_runner(monkeypatch, calls):
                      model_b.evaluate(x, classes, batch_size=24, verbose=0), rtol=1e-6)
         assert_close(model_a.predict(x, batch_size=24, verbose=0),
                      model_b.predict(x, batch_size=24, verbose=0), rtol=1e-6, atol=1e-7)
+
+
+def _random_program(seed):
+    """A random straight-line function of small (6, 7) values with large products in
+    between (each 40^3 multiply-adds: BLAS, so the plan is not compiled whole), returning a
+    random subset of its values: segments start, end and are read from at random places."""
+    def body(x, big):
+        rng = np.random.default_rng(seed)  # (the choices are made while tracing)
+        values = [x]
+
+        def pick():
+            return values[int(rng.integers(len(values)))]
+        for _ in range(int(rng.integers(8, 20))):
+            kind = int(rng.integers(7))
+            if kind == 0:
+                product = tf.matmul(big, big + pick()[0, 0])
+                values.append(tf.reshape(product[:6, :7], (6, 7)) * 0.01)
+            elif kind == 1:
+                values.append(tf.tanh(pick()) * 0.5 + pick())
+            elif kind == 2:
+                values.append(pick() * pick() - tf.abs(pick()))
+            elif kind == 3:
+                values.append(tf.reduce_sum(pick(), axis=1, keepdims=True) * 0.1 + pick())
+            elif kind == 4:
+                values.append(tf.nn.softmax(pick()) + tf.reduce_max(pick(), axis=0))
+            elif kind == 5:
+                values.append(tf.exp(tf.minimum(pick(), 2.0)) / (1.0 + tf.square(pick())))
+            else:
+                values.append(tf.transpose(tf.reshape(pick(), (7, 6)))[:, :1] * pick())
+        kept = rng.permutation(len(values))[: int(rng.integers(1, 4))]
+        return {f"v{k}": values[k] for k in sorted(kept)}
+    return body
+
+
+@pytest.mark.parametrize("seed", range(10))
+def test_random_programs_with_segments_match_the_numpy_runner(hot, calls, seed):
+    rng = np.random.default_rng(100 + seed)
+    x = rng.normal(size=(6, 7)).astype(np.float32)
+    big = rng.normal(size=(40, 40)).astype(np.float32) * 0.2
+    native = tf.function(_random_program(seed), jit_compile=True)
+    plain = tf.function(_random_program(seed))
+    native(x, big)  # (compiles the segments, running the kernels)
+    got = {k: v.numpy() for k, v in native(x, big).items()}
+    want = {k: v.numpy() for k, v in plain(x, big).items()}
+    segments = _plan(native, x, big).native_segments
+    assert all(calls.get(id(segment)) == 1 for segment in segments), calls
+    assert got.keys() == want.keys()
+    for key in want:
+        assert_close(got[key], want[key], rtol=1e-5, atol=1e-6, what=key)
+
+
+def test_most_random_programs_have_segments(hot):
+    rng = np.random.default_rng(7)
+    x = rng.normal(size=(6, 7)).astype(np.float32)
+    big = rng.normal(size=(40, 40)).astype(np.float32)
+    counts = []
+    for seed in range(10):
+        native = tf.function(_random_program(seed), jit_compile=True)
+        native(x, big)
+        counts.append(len(_plan(native, x, big).native_segments))
+    assert sum(count > 0 for count in counts) >= 7, counts

@@ -20,7 +20,7 @@ exp/log use the platform's libm instead of NumPy's SIMD loops (both within an ul
 Softmax, log_softmax and their cross entropies follow numpy_backend's formulas and sum as
 np.add.reduce does (pairwise along a contiguous row, in order along another axis), in the
 dtype: they differ from the NumPy runner only where exp and log do. Arg-extrema, top_k,
-gather and its gradient, one_hot, slices and cumulative sums are exact.
+gather and its gradient, one_hot, slices, transposes and cumulative sums are exact.
 
 Indices (gather's, sparse labels) are checked before any Variable is written: a bad one makes
 the step return at once, and the runner raises the NumPy kernel's own error. Random draws
@@ -797,6 +797,19 @@ class _Lowering:
             self.lines.append(f"    s{target}[{index}] = s{x}")
             offset += size
         self.elements += math.prod(shape)
+
+    def _lower_transpose(self, node, in_slots, attrs, target):
+        x = in_slots[0]
+        shape, _ = self.info[target]
+        if not shape:
+            self.lines.append(f"    s{target} = {self.read(x)}")
+            return
+        self._new(target)  # (a copy: a later assign must not change a Variable's transpose)
+        indent, names = self._open(shape)
+        source = [None] * len(shape)
+        for a, p in enumerate(attrs["perm"]):
+            source[p] = names[a]
+        self.lines.append(indent + f"s{target}[{', '.join(names)}] = s{x}[{', '.join(source)}]")
 
     def _lower_stop_gradient(self, node, in_slots, attrs, target):
         x = in_slots[0]
