@@ -306,7 +306,6 @@ class _Segment:
         self.steps = steps  # (how many of the plan's steps it runs)
         self.ready = False
         self.reason = "not compiled yet"
-        self._plan = plan
         self._pending = function
         self._function = None
         self._calls = 0
