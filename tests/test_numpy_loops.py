@@ -157,6 +157,32 @@ def test_an_update_group_reading_a_later_updates_target_keeps_the_order(threads)
     assert threads.loops == 1
 
 
+def test_an_update_group_reads_what_earlier_updates_stored_in_the_same_element(threads):
+    # u += v; v *= u; u -= v: the third update reads the u the first stored and the v the
+    # second stored (the loop keeps both in registers rather than reading them back), and
+    # stores into u a second time.
+    n = nb._FUSED_CHUNKED_MIN_SIZE + 9
+    add = (("add", (1, 0), (), F32),)
+    scale = (("multiply", (1, 0), (), F32),)
+    take = (("subtract", (1, 0), (), F32),)
+    parts = [(add, 2, True), (scale, 2, True), (take, 2, True)]
+    rng = np.random.default_rng(2)
+    u0, v0 = _special(rng, n), _special(rng, n)
+    results = []
+    for native in (False, True):
+        group = nb.fused_update_group(parts, [None] * 3, n, native=native)
+        u, v = u0.copy(), v0.copy()
+        group(v, u, u, v, v, u)
+        results.append((u, v))
+    (u_numpy, v_numpy), (u, v) = results
+    _bits_equal(u, u_numpy)
+    _bits_equal(v, v_numpy)
+    first = u0 + v0
+    np.testing.assert_array_equal(v, first * v0)
+    np.testing.assert_array_equal(u, first - first * v0)
+    assert threads.loops == 1
+
+
 def test_a_product_and_a_looped_update_overlap_with_the_numpy_bits(threads, monkeypatch):
     monkeypatch.setattr(nb, "_GEMM_SPLIT_MIN", 1 << 12)
     monkeypatch.setattr(nb, "_FUSED_CHUNK", 512)
