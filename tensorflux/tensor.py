@@ -153,7 +153,10 @@ class Tensor(_TensorLike):
     ([[2.0, 3.0], [4.0, 5.0]], TensorShape([2, 2]), tf.float32)
     """
 
-    __slots__ = ("_value", "__weakref__")
+    # _keras_mask: Keras's mask of the tensor's steps (Embedding(mask_zero=True), Masking),
+    # set by tensorflux.keras layers as TensorFlow's Keras sets it on its tensors; unset on
+    # most tensors (read it with getattr and a default).
+    __slots__ = ("_value", "_keras_mask", "__weakref__")
 
     def __init__(self, value):
         self._value = value

@@ -617,7 +617,14 @@ class Layer:
             Node(self, args, kwargs, outputs)
             self._set_symbolic_masks(first, outputs, kwargs)
             return outputs
-        return self._eager_call(args, kwargs)
+        previous = _mask_of(first)
+        if previous is not None and self._call_has_mask_arg and kwargs.get("mask") is None \
+                and len(self._tensor_arguments(args, kwargs)) == 1:
+            kwargs["mask"] = previous
+        outputs = self._eager_call(args, kwargs)
+        if self.supports_masking:
+            self._set_eager_masks(first, outputs, kwargs.get("mask", previous))
+        return outputs
 
     def _eager_call(self, args, kwargs):
         context = _call_context
@@ -716,6 +723,19 @@ class Layer:
         for tensor, mask in zip(tree.flatten(outputs), tree.flatten(masks)):
             if isinstance(tensor, KerasTensor) and tensor._keras_mask is None:
                 tensor._keras_mask = mask
+
+    def _set_eager_masks(self, first, outputs, previous):
+        """Keras masks ride on eager and traced tensors too, as `_keras_mask` (TensorFlow's
+        attribute): an output not carrying one gets what compute_mask makes of the input's."""
+        flat = tree.flatten(outputs)
+        if all(getattr(x, "_keras_mask", None) is not None for x in flat):
+            return
+        masks = self.compute_mask(first, previous)
+        if masks is None:
+            return
+        for tensor, mask in zip(flat, tree.flatten(masks)):
+            if mask is not None and getattr(tensor, "_keras_mask", None) is None:
+                _set_mask(tensor, mask)
 
     @property
     def supports_masking(self):
@@ -905,6 +925,23 @@ def _has_arrays(args, kwargs):
     return any(type(x).__name__ == "ndarray" for x in tree.flatten((args, kwargs)))
 
 
+def _mask_of(x):
+    """The `_keras_mask` of a tensor, a list of the masks of a list of tensors where any has
+    one, else None."""
+    if type(x) in (list, tuple):
+        masks = [getattr(t, "_keras_mask", None) for t in x]
+        return None if all(m is None for m in masks) else masks
+    return getattr(x, "_keras_mask", None)
+
+
+def _set_mask(tensor, mask):
+    """Attaches a Keras mask to an eager or traced tensor (not to a Variable or an array)."""
+    try:
+        tensor._keras_mask = mask
+    except AttributeError:
+        pass
+
+
 def _convert_input(x, dtype, autocast):
     """Keras's DTypePolicy.convert_input: arrays become tensors; floats cast to `dtype`."""
     from tensorflux.tensor import Tensor, _TensorLike
@@ -919,7 +956,11 @@ def _convert_input(x, dtype, autocast):
         if autocast and x.dtype.is_floating and x.dtype.name != dtype:
             import tensorflux as tf
 
-            return tf.cast(x, dtype)
+            cast = tf.cast(x, dtype)
+            mask = getattr(x, "_keras_mask", None)
+            if mask is not None:  # (the same values, in another dtype)
+                _set_mask(cast, mask)
+            return cast
         return x
     if type(x).__name__ == "ndarray" and hasattr(x, "dtype"):
         import tensorflux as tf

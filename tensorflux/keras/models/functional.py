@@ -7,7 +7,7 @@ import copy
 from tensorflux.keras.engine import tree
 from tensorflux.keras.engine.keras_tensor import KerasTensor, shape_of
 from tensorflux.keras.engine.op_layers import OpLayer
-from tensorflux.keras.layers.base import Layer, _format_shape
+from tensorflux.keras.layers.base import Layer, _format_shape, _set_mask
 from tensorflux.keras.models.model import Model, _trainer_init
 
 __all__ = ["Functional", "functional_from_config", "map_graph"]
@@ -262,9 +262,10 @@ class Functional(Model):
         # their values are computed here, only along the paths where the graph has them.
         masks = {}
         if mask is not None:
-            for kt, value in zip(self._inputs, tree.flatten(mask)):
+            for kt, x, value in zip(self._inputs, flat, tree.flatten(mask)):
                 if value is not None:
                     masks[id(kt)] = value
+                    _set_mask(x, value)
         for node in self._run_order:
             if any(id(x) not in values for x in node.input_tensors):
                 continue
@@ -281,19 +282,30 @@ class Functional(Model):
             for kt, value in zip(node.output_tensors, flat_outputs):
                 values[id(kt)] = value
             if any(kt._keras_mask is not None for kt in node.output_tensors):
-                self._propagate_masks(node, args, kwargs, in_mask, masks)
-        return tree.map_structure(lambda x: values[id(x)], self._outputs_struct)
+                self._propagate_masks(node, args, kwargs, in_mask, masks, flat_outputs)
+        outputs = tree.map_structure(lambda x: values[id(x)], self._outputs_struct)
+        if masks:  # the outputs carry their masks, for the losses and metrics (as in Keras)
+            for kt in self._outputs:
+                mask = masks.get(id(kt))
+                if mask is not None and getattr(values[id(kt)], "_keras_mask", None) is None:
+                    _set_mask(values[id(kt)], mask)
+        return outputs
 
     @staticmethod
-    def _propagate_masks(node, args, kwargs, in_mask, masks):
+    def _propagate_masks(node, args, kwargs, in_mask, masks, flat_outputs):
         operation = node.operation
         if not getattr(operation, "supports_masking", False):
             return
-        first = args[0] if args else None
-        out_masks = operation.compute_mask(first, kwargs.get("mask", in_mask))
-        if out_masks is None:
-            return
-        for kt, value in zip(node.output_tensors, tree.flatten(out_masks)):
+        # A layer's call leaves its outputs' masks on them (Layer.__call__).
+        attached = [getattr(value, "_keras_mask", None) for value in flat_outputs]
+        if any(mask is None for mask, kt in zip(attached, node.output_tensors)
+               if kt._keras_mask is not None):
+            first = args[0] if args else None
+            out_masks = operation.compute_mask(first, kwargs.get("mask", in_mask))
+            if out_masks is None:
+                return
+            attached = tree.flatten(out_masks)
+        for kt, value in zip(node.output_tensors, attached):
             if value is not None and kt._keras_mask is not None:
                 masks[id(kt)] = value
 
