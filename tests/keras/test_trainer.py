@@ -601,3 +601,37 @@ def test_predict_of_one_batch_without_callbacks_equals_the_batch_loop():
     many = np.concatenate([x] * 8)
     np.testing.assert_array_equal(model.predict(many, batch_size=8, verbose=0),
                                   np.concatenate([looped] * 8))
+
+
+@pytest.mark.keras_oracle
+@pytest.mark.parametrize("output_order,loss_order", [
+    (("price", "dept", "zeta"), ("price", "dept", "zeta")),
+    (("price", "dept", "zeta"), ("zeta", "price", "dept")),
+    (("zeta", "dept", "price"), ("price", "zeta", "dept")),
+])
+def test_evaluate_lists_a_dict_models_losses_in_the_loss_dicts_order(keras, output_order,
+                                                                     loss_order):
+    # Code that unpacks evaluate's list must get the same values from both.
+    from tensorflux import keras as ours_keras
+
+    rng = np.random.default_rng(8)
+    x = rng.normal(size=(8, 3)).astype("float32")
+    y = {"price": rng.normal(size=(8, 1)).astype("float32"),
+         "dept": rng.normal(size=(8, 2)).astype("float32"),
+         "zeta": rng.normal(size=(8, 1)).astype("float32")}
+    losses_by_name = {"price": "mse", "dept": "mae", "zeta": "mse"}
+    results = []
+    for k in (ours_keras, keras):
+        inputs = k.Input((3,), name="a")
+        outputs = {name: k.layers.Dense(y[name].shape[1], name=name)(inputs)
+                   for name in output_order}
+        model = k.Model(inputs, outputs)
+        if results:
+            model.set_weights(results[0][0])
+        model.compile(optimizer="sgd", loss={n: losses_by_name[n] for n in loss_order},
+                      metrics={"dept": ["mae"], "price": ["mse"]})
+        results.append((model.get_weights(), model.metrics_names,
+                        model.evaluate(x, y, batch_size=8, verbose=0)))
+    (_, names, got), (_, expected_names, want) = results
+    assert names == expected_names
+    np.testing.assert_allclose(got, want, rtol=1e-6)

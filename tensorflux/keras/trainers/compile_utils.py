@@ -217,8 +217,14 @@ class CompileLoss:
                    else [None] * outputs.count)
         self._outputs = outputs
         self._entries = []
-        for index, (spec, weight, yt, yp, name) in enumerate(
-                zip(losses, weights, flat_true, flat_pred, outputs.names)):
+        order = range(outputs.count)
+        if isinstance(loss, dict) and outputs.kind == "dict":
+            # Keras takes a dict of losses for a dict of outputs in the loss dict's order: the
+            # order of the per-output losses in evaluate's list, and of their sum.
+            order = [outputs.names.index(key) for key in loss if key in outputs.names]
+        for index in order:
+            spec, weight, yt, yp, name = (losses[index], weights[index], flat_true[index],
+                                          flat_pred[index], outputs.names[index])
             if spec is None:
                 continue
             loss_obj = get_loss(spec, yt, yp)
