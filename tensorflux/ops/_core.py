@@ -53,7 +53,9 @@ def as_operand(op, x, dtype=None):
         if dtype is not None and x.dtype is not dtype:
             raise _dtype_mismatch(op, dtype, x)
         return x
-    if isinstance(x, _TensorLike):
+    if isinstance(x, _TensorLike):  # (subclasses: traced tensors, Keras variables)
+        if dtype is not None and x.dtype != dtype:
+            raise _dtype_mismatch(op, dtype, x)
         return x
     if hasattr(x, "_as_tensor"):
         return x._as_tensor(dtype)

@@ -925,6 +925,23 @@ def _has_arrays(args, kwargs):
     return any(type(x).__name__ == "ndarray" for x in tree.flatten((args, kwargs)))
 
 
+def floating_input(x, dtype):
+    """An integer or bool input as `dtype`, where a layer's arithmetic is floating (Keras's
+    ops promote int32 with float32 to float32: Dense(2) of int32 features gives float32, as it
+    trains); any other input as it is. TensorFlow's ops, which tensorflux's layers call, never
+    promote."""
+    dtype_of = getattr(x, "dtype", None)
+    if isinstance(dtype_of, str):  # (a KerasTensor's)
+        integral = dtype_of.startswith(("int", "uint", "bool"))
+    else:
+        integral = getattr(dtype_of, "kind", None) in ("i", "u", "b")
+    if integral:
+        import tensorflux as tf
+
+        return tf.cast(x, dtype)
+    return x
+
+
 def _mask_of(x):
     """The `_keras_mask` of a tensor, a list of the masks of a list of tensors where any has
     one, else None."""

@@ -10,7 +10,13 @@ from tensorflux.keras.layers._weight_args import (
     set_weight_args,
     weight_args_config,
 )
-from tensorflux.keras.layers.base import InputSpec, Layer, _describe, _format_shape
+from tensorflux.keras.layers.base import (
+    InputSpec,
+    Layer,
+    _describe,
+    _format_shape,
+    floating_input,
+)
 
 __all__ = ["Activation", "Dense", "Embedding", "Identity", "Lambda", "Masking"]
 
@@ -120,6 +126,7 @@ class Dense(Layer):
                 "`Flatten()`.")
 
     def call(self, inputs, training=None):
+        inputs = floating_input(inputs, self.compute_dtype)
         return bias_and_activation(self, _tf().matmul(inputs, self.kernel))
 
     def get_config(self):

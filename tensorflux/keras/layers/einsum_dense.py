@@ -8,7 +8,13 @@ from tensorflux.keras.layers._weight_args import (
     set_weight_args,
     weight_args_config,
 )
-from tensorflux.keras.layers.base import InputSpec, Layer, _describe, _format_shape
+from tensorflux.keras.layers.base import (
+    InputSpec,
+    Layer,
+    _describe,
+    _format_shape,
+    floating_input,
+)
 from tensorflux.keras.layers.core import bias_and_activation
 
 __all__ = ["EinsumDense"]
@@ -180,6 +186,7 @@ class EinsumDense(Layer):
         return tuple(self._analyze(input_shape)[2])
 
     def call(self, inputs, training=None):
+        inputs = floating_input(inputs, self.compute_dtype)
         return bias_and_activation(self, _tf().einsum(self.equation, inputs, self._kernel))
 
     def get_config(self):

@@ -1,7 +1,7 @@
 """keras.layers pooling layers: Max/AveragePooling1D/2D/3D and GlobalMax/GlobalAverage
 Pooling1D/2D/3D (Keras 3's arguments, defaults and configs)."""
 
-from tensorflux.keras.layers.base import InputSpec, Layer, _describe
+from tensorflux.keras.layers.base import InputSpec, Layer, _describe, floating_input
 from tensorflux.keras.layers.convolutional import (
     check_window_fits,
     standardize_data_format,
@@ -126,6 +126,8 @@ class BaseGlobalPooling(Layer):
 
     def call(self, inputs):
         tf = _tf()
+        if self.mode != "max":  # (a mean of integers is a float, as in Keras)
+            inputs = floating_input(inputs, self.compute_dtype)
         reduce = tf.reduce_max if self.mode == "max" else tf.reduce_mean
         return reduce(inputs, axis=self._axes(), keepdims=self.keepdims)
 

@@ -2,7 +2,7 @@
 go_backwards, return_sequences/return_state), the generic per-step loop of all RNN layers."""
 
 from tensorflux.keras.engine import tree
-from tensorflux.keras.layers.base import Layer, _describe, _format_shape
+from tensorflux.keras.layers.base import Layer, _describe, _format_shape, floating_input
 from tensorflux.keras.layers.rnn.cells import DropoutRNNCell, StackedRNNCells
 
 __all__ = ["RNN"]
@@ -252,6 +252,7 @@ class RNN(Layer):
 
     def call(self, sequences, initial_state=None, mask=None, training=False):
         tf = _tf()
+        sequences = floating_input(sequences, self.compute_dtype)
         timesteps = _static_dim(sequences, 1)
         if self.unroll and timesteps is None and not _in_graph():
             raise ValueError("Cannot unroll a RNN if the time dimension is undefined.")
