@@ -4,8 +4,8 @@ TerminateOnNaN, LambdaCallback, BackupAndRestore; TensorBoard lives in
 callbacks_tensorboard.py) and CallbackList.
 
 Callbacks talk to the model only through `get_weights`/`set_weights`, `optimizer`
-(`learning_rate`), `stop_training`, `save`/`save_weights`/`load_weights` and
-`_initial_epoch`, so any object with those works as a model.
+(`learning_rate`), `stop_training`, `save`/`save_weights`/`load_weights`, `_initial_epoch`
+and `metrics` (read by mode="auto"), so any object with those works as a model.
 """
 
 import collections
@@ -322,12 +322,17 @@ class ProgbarLogger(Callback):
         self.progbar.update(self.target, list(logs.items()), finalize=True)
 
 
-_UP_NAMES = ("acc", "accuracy", "auc", "precision", "recall", "f1_score", "fbeta_score",
-             "r2_score", "iou", "mean_io_u")
-
-
 class MonitorCallback(Callback):
-    """Shared by callbacks that watch one logged value: mode, min_delta and the comparison."""
+    """Shared by callbacks that watch one logged value: mode, min_delta and the comparison.
+
+    mode="auto" decides the direction as Keras 3 does, from the model alone: "loss" and
+    "val_loss" are minimized; any other monitor must name (without its "val_" prefix) one of
+    the model's compiled metrics, whose `_direction` ("up" or "down") decides. Nothing is
+    guessed from a name: a monitor that names no compiled metric, a metric without a
+    direction (e.g. TruePositives or a plain function), or a multi-output key such as
+    "val_out_accuracy" (its metric is named "accuracy") raises a ValueError asking for
+    mode="min" or mode="max".
+    """
 
     def __init__(self, monitor="val_loss", mode="auto", baseline=None, min_delta=0):
         super().__init__()
@@ -347,40 +352,44 @@ class MonitorCallback(Callback):
         elif self.mode == "max":
             self.monitor_op = _greater
         else:
-            metric_name = self.monitor.removeprefix("val_")
-            if metric_name == "loss":
-                self.monitor_op = _less
-            direction = self._metric_direction(metric_name)
-            if direction is not None:
-                self.monitor_op = _greater if direction == "up" else _less
-            if self.monitor_op is None:
-                raise ValueError(
-                    f"{self.__class__.__name__} callback received monitor={self.monitor}, but "
-                    "Keras isn't able to automatically determine whether that metric should "
-                    "be maximized or minimized. Pass `mode='max'` in order to monitor based "
-                    "on the highest metric value, or pass `mode='min'` in order to use the "
-                    "lowest value.")
+            self.monitor_op = self._auto_monitor_op()
         if self.monitor_op is _less:
             self.min_delta *= -1
 
-    def _metric_direction(self, metric_name):
-        """The `_direction` of the model's metric with that name ("up"/"down"), or a guess
-        from Keras's well-known names (accuracy, auc, ...) when the metric has none."""
-        metrics = []
-        for m in getattr(self.model, "metrics", None) or []:
-            inner = getattr(m, "metrics", None)
-            metrics.extend(inner if isinstance(inner, (list, tuple)) else [m])
-        for m in metrics:
-            if getattr(m, "name", None) == metric_name and hasattr(m, "_direction"):
-                return m._direction
-        if metric_name in _UP_NAMES or metric_name.endswith("accuracy"):
-            return "up"
-        return None
+    def _auto_monitor_op(self):
+        metric_name = self.monitor.removeprefix("val_")
+        op = _less if metric_name == "loss" else None
+        # Every compiled metric of that name is consulted and the last with a direction wins,
+        # as in Keras (so a compiled metric named "loss" would override the default).
+        for metric in _compiled_metrics(self.model):
+            direction = getattr(metric, "_direction", None)
+            if getattr(metric, "name", None) == metric_name and direction is not None:
+                op = _greater if direction == "up" else _less
+        if op is None:
+            raise ValueError(
+                f"{self.__class__.__name__}(monitor={self.monitor!r}, mode='auto') cannot tell "
+                "whether that quantity should be maximized or minimized: only 'loss' and the "
+                "model's compiled metrics that define a direction are known. Pass "
+                "`mode='max'` to monitor based on the highest metric value, or `mode='min'` "
+                "to use the lowest value.")
+        return op
 
     def _is_improvement(self, monitor_value, reference_value):
         if reference_value is None:
             return True
         return self.monitor_op(monitor_value - self.min_delta, reference_value)
+
+
+def _compiled_metrics(model):
+    """The metric objects of the model's compiled metrics: the contents of the containers
+    (CompileMetrics) in `model.metrics`, not the loss trackers beside them, as Keras reads
+    them."""
+    found = []
+    for entry in getattr(model, "metrics", None) or []:
+        inner = getattr(entry, "metrics", None)
+        if isinstance(inner, (list, tuple)):
+            found.extend(inner)
+    return found
 
 
 def _less(a, b):

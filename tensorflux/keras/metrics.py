@@ -29,10 +29,10 @@ from tensorflux.keras.losses import (
 
 __all__ = [
     "AUC", "Accuracy", "BinaryAccuracy", "BinaryCrossentropy", "CategoricalAccuracy",
-    "CategoricalCrossentropy", "CategoricalHinge", "CosineSimilarity", "FalseNegatives",
-    "FalsePositives", "Hinge", "KLDivergence", "LogCoshError", "Mean", "MeanAbsoluteError",
-    "MeanAbsolutePercentageError", "MeanMetricWrapper", "MeanSquaredError",
-    "MeanSquaredLogarithmicError", "Metric", "Poisson", "Precision", "Recall",
+    "CategoricalCrossentropy", "CategoricalHinge", "CosineSimilarity", "F1Score", "FBetaScore",
+    "FalseNegatives", "FalsePositives", "Hinge", "KLDivergence", "LogCoshError", "Mean",
+    "MeanAbsoluteError", "MeanAbsolutePercentageError", "MeanMetricWrapper", "MeanSquaredError",
+    "MeanSquaredLogarithmicError", "Metric", "Poisson", "Precision", "R2Score", "Recall",
     "RootMeanSquaredError", "SparseCategoricalAccuracy", "SparseCategoricalCrossentropy",
     "SparseTopKCategoricalAccuracy", "SquaredHinge", "Sum", "TopKCategoricalAccuracy",
     "TrueNegatives", "TruePositives", "accuracy", "binary_accuracy", "binary_crossentropy",
@@ -249,6 +249,10 @@ class MeanMetricWrapper(Mean):
         super().__init__(name=name, dtype=dtype)
         self._fn = fn
         self._fn_kwargs = kwargs
+        # As in Keras, a wrapped built-in loss is known to be minimized; any other function
+        # has no direction, so callbacks in mode="auto" ask for an explicit mode.
+        if _is_builtin_loss(fn):
+            self._direction = "down"
 
     def update_state(self, y_true, y_pred, sample_weight=None):
         in_mask = getattr(y_pred, "_keras_mask", None)
@@ -266,8 +270,17 @@ class MeanMetricWrapper(Mean):
         return _losses._fn_from_config(cls, config, deserialize)
 
 
-def _wrapper_class(class_name, fn, default_name, doc, params=(), config_params=None):
-    """A MeanMetricWrapper subclass with Keras's signature (name, dtype, then params)."""
+def _is_builtin_loss(fn):
+    """Whether `fn` is one of keras.losses' functions, or an instance of one of its classes
+    (exactly that class, not a subclass, as Keras checks it)."""
+    return (any(fn is known for known in _losses._FUNCTIONS + _losses._CLASSES)
+            or type(fn) in _losses._CLASSES)
+
+
+def _wrapper_class(class_name, fn, default_name, direction, doc, params=(),
+                   config_params=None):
+    """A MeanMetricWrapper subclass with Keras's signature (name, dtype, then params) whose
+    `_direction` ("up" or "down") tells callbacks in mode="auto" which way is better."""
     order = ["name", "dtype"] + [p for p, _ in params]
     config_params = [p for p, _ in params] if config_params is None else config_params
 
@@ -277,6 +290,7 @@ def _wrapper_class(class_name, fn, default_name, doc, params=(), config_params=N
                                          kwargs)
         name, dtype = values.pop("name"), values.pop("dtype")
         MeanMetricWrapper.__init__(self, fn, name=name, dtype=dtype, **values)
+        self._direction = direction
         for key, value in values.items():
             setattr(self, key, value)
 
@@ -435,21 +449,23 @@ def cosine_similarity(y_true, y_pred, axis=-1):
 
 # ------------------------------------------------------------------ accuracy classes
 
-Accuracy = _wrapper_class("Accuracy", accuracy, "accuracy",
+Accuracy = _wrapper_class("Accuracy", accuracy, "accuracy", "up",
                           "How often predictions equal labels.")
-BinaryAccuracy = _wrapper_class("BinaryAccuracy", binary_accuracy, "binary_accuracy",
+BinaryAccuracy = _wrapper_class("BinaryAccuracy", binary_accuracy, "binary_accuracy", "up",
                                 "How often thresholded predictions match binary labels.",
                                 (("threshold", 0.5),))
 CategoricalAccuracy = _wrapper_class("CategoricalAccuracy", categorical_accuracy,
-                                     "categorical_accuracy",
+                                     "categorical_accuracy", "up",
                                      "How often argmax(y_pred) matches one-hot labels.")
 SparseCategoricalAccuracy = _wrapper_class(
     "SparseCategoricalAccuracy", sparse_categorical_accuracy, "sparse_categorical_accuracy",
-    "How often argmax(y_pred) matches integer labels.")
+    "up", "How often argmax(y_pred) matches integer labels.")
 
 
 class TopKCategoricalAccuracy(MeanMetricWrapper):
     """How often one-hot targets are in the top `k` predictions (default 5)."""
+
+    _direction = "up"
 
     def __init__(self, k=5, name="top_k_categorical_accuracy", dtype=None):
         super().__init__(top_k_categorical_accuracy, name=name, dtype=dtype, k=k)
@@ -465,6 +481,8 @@ class TopKCategoricalAccuracy(MeanMetricWrapper):
 
 class SparseTopKCategoricalAccuracy(MeanMetricWrapper):
     """How often integer targets are in the top `k` predictions (default 5)."""
+
+    _direction = "up"
 
     def __init__(self, k=5, name="sparse_top_k_categorical_accuracy", dtype=None,
                  from_sorted_ids=False):
@@ -487,40 +505,44 @@ class SparseTopKCategoricalAccuracy(MeanMetricWrapper):
 # ------------------------------------------------------------------ regression / probabilistic
 
 MeanSquaredError = _wrapper_class("MeanSquaredError", mean_squared_error, "mean_squared_error",
-                                  "Running mean of the mean squared error.")
+                                  "down", "Running mean of the mean squared error.")
 MeanAbsoluteError = _wrapper_class("MeanAbsoluteError", mean_absolute_error,
-                                   "mean_absolute_error",
+                                   "mean_absolute_error", "down",
                                    "Running mean of the mean absolute error.")
 MeanAbsolutePercentageError = _wrapper_class(
     "MeanAbsolutePercentageError", mean_absolute_percentage_error,
-    "mean_absolute_percentage_error", "Running mean of the mean absolute percentage error.")
+    "mean_absolute_percentage_error", "down",
+    "Running mean of the mean absolute percentage error.")
 MeanSquaredLogarithmicError = _wrapper_class(
     "MeanSquaredLogarithmicError", mean_squared_logarithmic_error,
-    "mean_squared_logarithmic_error", "Running mean of the mean squared logarithmic error.")
+    "mean_squared_logarithmic_error", "down",
+    "Running mean of the mean squared logarithmic error.")
 CosineSimilarity = _wrapper_class("CosineSimilarity", cosine_similarity, "cosine_similarity",
-                                  "Running mean of the cosine similarity.", (("axis", -1),),
-                                  config_params=[])
-LogCoshError = _wrapper_class("LogCoshError", log_cosh, "logcosh",
+                                  "up", "Running mean of the cosine similarity.",
+                                  (("axis", -1),), config_params=[])
+LogCoshError = _wrapper_class("LogCoshError", log_cosh, "logcosh", "down",
                               "Running mean of the log-cosh error.")
-KLDivergence = _wrapper_class("KLDivergence", kl_divergence, "kl_divergence",
+KLDivergence = _wrapper_class("KLDivergence", kl_divergence, "kl_divergence", "down",
                               "Running mean of the KL divergence.")
-Poisson = _wrapper_class("Poisson", poisson, "poisson", "Running mean of the Poisson loss.")
-Hinge = _wrapper_class("Hinge", hinge, "hinge", "Running mean of the hinge loss.")
-SquaredHinge = _wrapper_class("SquaredHinge", squared_hinge, "squared_hinge",
+Poisson = _wrapper_class("Poisson", poisson, "poisson", "down",
+                         "Running mean of the Poisson loss.")
+Hinge = _wrapper_class("Hinge", hinge, "hinge", "down", "Running mean of the hinge loss.")
+SquaredHinge = _wrapper_class("SquaredHinge", squared_hinge, "squared_hinge", "down",
                               "Running mean of the squared hinge loss.")
 CategoricalHinge = _wrapper_class("CategoricalHinge", categorical_hinge, "categorical_hinge",
-                                  "Running mean of the categorical hinge loss.")
+                                  "down", "Running mean of the categorical hinge loss.")
 BinaryCrossentropy = _wrapper_class(
-    "BinaryCrossentropy", binary_crossentropy, "binary_crossentropy",
+    "BinaryCrossentropy", binary_crossentropy, "binary_crossentropy", "down",
     "Running mean of the binary crossentropy.", (("from_logits", False),
                                                  ("label_smoothing", 0)))
 CategoricalCrossentropy = _wrapper_class(
-    "CategoricalCrossentropy", categorical_crossentropy, "categorical_crossentropy",
+    "CategoricalCrossentropy", categorical_crossentropy, "categorical_crossentropy", "down",
     "Running mean of the categorical crossentropy.",
     (("from_logits", False), ("label_smoothing", 0), ("axis", -1)))
 SparseCategoricalCrossentropy = _wrapper_class(
     "SparseCategoricalCrossentropy", sparse_categorical_crossentropy,
-    "sparse_categorical_crossentropy", "Running mean of the sparse categorical crossentropy.",
+    "sparse_categorical_crossentropy", "down",
+    "Running mean of the sparse categorical crossentropy.",
     (("from_logits", False), ("ignore_class", None), ("axis", -1)))
 
 
@@ -533,6 +555,8 @@ class RootMeanSquaredError(Mean):
     >>> round(float(m.result()), 5)
     3.53553
     """
+
+    _direction = "down"
 
     def __init__(self, name="root_mean_squared_error", dtype=None):
         super().__init__(name=name, dtype=dtype)
@@ -773,6 +797,7 @@ class FalseNegatives(_ConfusionMatrixConditionCount):
 class _PrecisionRecall(_Thresholded):
     _OTHER = _FP
     _OTHER_NAME = "false_positives"
+    _direction = "up"
 
     def __init__(self, thresholds=None, top_k=None, class_id=None, name=None, dtype=None):
         super().__init__(name=name, dtype=dtype)
@@ -838,6 +863,8 @@ class AUC(Metric):
     >>> round(float(m.result()), 6)
     0.75
     """
+
+    _direction = "up"
 
     def __init__(self, num_thresholds=200, curve="ROC", summation_method="interpolation",
                  name=None, dtype=None, thresholds=None, multi_label=False, num_labels=None,
@@ -997,6 +1024,11 @@ class AUC(Metric):
         return {**super().get_config(), **config}
 
 
+# ------------------------------------------------------------------ F-scores and R2
+
+# Here, not at the top: metrics_scores subclasses Metric from this module.
+from tensorflux.keras.metrics_scores import F1Score, FBetaScore, R2Score  # noqa: E402
+
 # ------------------------------------------------------------------ lookup
 
 _CLASSES = (Metric, Mean, Sum, MeanMetricWrapper, MeanSquaredError, RootMeanSquaredError,
@@ -1005,7 +1037,8 @@ _CLASSES = (Metric, Mean, Sum, MeanMetricWrapper, MeanSquaredError, RootMeanSqua
             Recall, TrueNegatives, TruePositives, Hinge, SquaredHinge, CategoricalHinge,
             KLDivergence, Poisson, BinaryCrossentropy, CategoricalCrossentropy,
             SparseCategoricalCrossentropy, Accuracy, BinaryAccuracy, CategoricalAccuracy,
-            SparseCategoricalAccuracy, TopKCategoricalAccuracy, SparseTopKCategoricalAccuracy)
+            SparseCategoricalAccuracy, TopKCategoricalAccuracy, SparseTopKCategoricalAccuracy,
+            F1Score, FBetaScore, R2Score)
 ALL_OBJECTS_DICT = {cls.__name__: cls for cls in _CLASSES}
 ALL_OBJECTS_DICT.update({_objects.snake_case(cls.__name__): cls for cls in _CLASSES})
 ALL_OBJECTS_DICT.update({

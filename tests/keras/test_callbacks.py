@@ -284,17 +284,29 @@ def test_history_lr_scheduler_and_lambda():
         fit(FakeModel(), [cbks.LearningRateScheduler(lambda epoch: 1)], [{"loss": 1.0}])
 
 
-def test_monitor_mode_errors_and_auto_direction():
-    stopper = cbks.EarlyStopping(monitor="val_custom")
-    stopper.set_model(FakeModel())
-    with pytest.raises(ValueError, match="mode='max'"):
-        stopper.on_epoch_end(0, {"val_custom": 1.0})
-    accuracy = cbks.EarlyStopping(monitor="val_accuracy", patience=0)
-    model = FakeModel()
-    fit(model, [accuracy], [{"loss": 1.0, "val_accuracy": a} for a in (0.5, 0.75, 0.7)])
-    assert accuracy.stopped_epoch == 2
+@pytest.mark.keras_oracle
+@pytest.mark.parametrize("monitor", ["val_custom", "val_accuracy", "accuracy"])
+def test_monitor_mode_errors_and_auto_direction(keras, monitor):
+    """Keras guesses nothing from a name: a model without compiled metrics (as FakeModel)
+    only knows "loss"; "accuracy" needs an explicit mode there too (real compiled metrics
+    are covered in test_callback_monitor_mode.py)."""
+    logs = [{"loss": 1.0, monitor: a} for a in (0.5, 0.75, 0.7)]
+    for module in (keras.callbacks, cbks):
+        stopper = module.EarlyStopping(monitor=monitor)
+        stopper.set_model(FakeModel())
+        with pytest.raises(ValueError, match="mode='max'"):
+            stopper.on_epoch_end(0, dict(logs[0]))
+    stopped = []
+    for module in (keras.callbacks, cbks):
+        stopper = module.EarlyStopping(monitor=monitor, mode="max", patience=0)
+        fit(FakeModel(), [stopper], logs, module=module)
+        stopped.append((stopper.stopped_epoch, stopper.best))
+    assert stopped[1] == stopped[0] == (2, 0.75)
+
+
+def test_unknown_mode_falls_back_to_auto():
     with pytest.warns(UserWarning, match="unknown"):
-        cbks.EarlyStopping(mode="sideways")
+        assert cbks.EarlyStopping(mode="sideways").mode == "auto"
 
 
 def test_progbar_logger_prints_epochs(capsys):
