@@ -912,12 +912,25 @@ ALL_OBJECTS_DICT.update({
 
 
 def serialize(loss):
-    """Keras 3's dict form of a Loss instance or a built-in loss function."""
+    """Keras 3's dict form of a Loss instance or a loss function (a user's one under its
+    registered "package>name")."""
+    from tensorflux.keras.saving import serialization
+
+    custom = serialization.serialize_custom_object(loss, ALL_OBJECTS_DICT)
+    if custom is not None:
+        return custom
     return _objects.serialize_object(loss, "keras.losses", ALL_OBJECTS_DICT)
 
 
 def deserialize(name, custom_objects=None):
-    """A Loss instance or loss function from a name or a Keras config dict."""
+    """A Loss instance or loss function from a name or a Keras config dict; a user's loss
+    comes only from the registry, a custom object scope or `custom_objects`."""
+    from tensorflux.keras.saving import serialization
+
+    custom = serialization.deserialize_custom_object(name, ALL_OBJECTS_DICT, custom_objects,
+                                                     "loss")
+    if custom is not None:
+        return custom
     return _objects.deserialize_object(name, ALL_OBJECTS_DICT, "loss", custom_objects)
 
 

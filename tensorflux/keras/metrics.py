@@ -1058,12 +1058,25 @@ _SERIALIZABLE = {**_FUNCTIONS, **{cls.__name__: cls for cls in _CLASSES}}
 
 
 def serialize(metric):
-    """Keras 3's dict form of a metric instance or a built-in metric function."""
+    """Keras 3's dict form of a metric instance or a metric function (a user's one under
+    its registered "package>name")."""
+    from tensorflux.keras.saving import serialization
+
+    custom = serialization.serialize_custom_object(metric, _SERIALIZABLE)
+    if custom is not None:
+        return custom
     return _objects.serialize_object(metric, "keras.metrics", _SERIALIZABLE)
 
 
 def deserialize(config, custom_objects=None):
-    """A metric (instance or function) from a name or a Keras config dict."""
+    """A metric (instance or function) from a name or a Keras config dict; a user's metric
+    comes only from the registry, a custom object scope or `custom_objects`."""
+    from tensorflux.keras.saving import serialization
+
+    custom = serialization.deserialize_custom_object(
+        config, {**ALL_OBJECTS_DICT, **_FUNCTIONS}, custom_objects, "metric")
+    if custom is not None:
+        return custom
     if isinstance(config, dict) and config.get("class_name") == "function":
         return _objects.deserialize_object(config, _FUNCTIONS, "metric", custom_objects)
     return _objects.deserialize_object(config, ALL_OBJECTS_DICT, "metric", custom_objects)

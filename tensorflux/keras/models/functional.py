@@ -190,6 +190,19 @@ class Functional(Model):
         return list(self._outputs)
 
     @property
+    def output_names(self):
+        """Names of the layers producing the outputs, in flattened output order (Keras's
+        Functional attribute; assignable, as in Keras)."""
+        names = self.__dict__.get("_output_names")
+        if names is None:
+            names = [x._keras_history.operation.name for x in self._outputs]
+        return list(names)
+
+    @output_names.setter
+    def output_names(self, names):
+        self._output_names = list(names)
+
+    @property
     def input(self):
         return self._inputs_struct
 

@@ -1,6 +1,8 @@
 """keras.Model: a Layer with training methods (from the Trainer mixin), `layers`, `summary`;
 `Model(inputs, outputs)` builds a Functional model, as in Keras."""
 
+import inspect
+
 from tensorflux.keras.engine import tree
 from tensorflux.keras.engine.keras_tensor import KerasTensor
 from tensorflux.keras.layers.base import Layer
@@ -66,7 +68,12 @@ class Model(Trainer, Layer):
             from tensorflux.keras.models.functional import Functional
 
             return Functional.__new__(Functional, *args, **kwargs)
-        return object.__new__(cls)
+        instance = object.__new__(cls)
+        # What the constructor received, for the config of a subclass without get_config
+        # (Keras's auto-config); object.__setattr__ skips the layer tracking not set up yet.
+        object.__setattr__(instance, "_constructor_arguments", _bind_arguments(cls, args,
+                                                                               kwargs))
+        return instance
 
     def __init__(self, *args, **kwargs):
         if functional_init_arguments(args, kwargs):
@@ -158,7 +165,27 @@ class Model(Trainer, Layer):
                          "implements 'onnx').")
 
     def get_config(self):
-        return Layer.get_config(self)
+        """The model's config. A subclass that does not override get_config gets Keras's
+        automatic one: its constructor's arguments, when each is a plain value (a number,
+        string, bool, None, or a list/dict of them) that `cls(**config)` can take back;
+        otherwise NotImplementedError, before a file that could not be loaded is written."""
+        config = Layer.get_config(self)
+        if type(self).get_config is not Model.get_config or _is_graph_model(self):
+            return config
+        return _auto_config(self, config)
+
+    def to_json(self, **kwargs):
+        """The model's Keras 3 config (`serialize_keras_object(model)`) as a JSON string;
+        `kwargs` go to `json.dumps`.
+
+        >>> from tensorflux import keras
+        >>> model = keras.Sequential([keras.Input((2,)), keras.layers.Dense(1)])
+        >>> keras.models.model_from_json(model.to_json()).count_params()
+        3
+        """
+        from tensorflux.keras.saving import saving_api
+
+        return saving_api.model_to_json(self, **kwargs)
 
     @classmethod
     def from_config(cls, config, custom_objects=None):
@@ -172,3 +199,94 @@ class Model(Trainer, Layer):
 
     def _symbolic_inputs_like(self, shape):
         return tree.map_structure(KerasTensor, shape)
+
+
+# ---------------------------------------------------------------------- automatic config
+_PLAIN_VALUES = (str, int, float, bool, type(None))
+_MISSING = object()
+
+
+def _bind_arguments(cls, args, kwargs):
+    """{parameter: value} for a subclass's constructor call, defaults applied and **kwargs
+    spread; None when the call cannot be bound."""
+    try:
+        signature = inspect.signature(cls.__init__)
+        bound = signature.bind(None, *args, **kwargs)
+    except (TypeError, ValueError):
+        return None
+    bound.apply_defaults()
+    arguments = dict(bound.arguments)
+    parameters = list(signature.parameters.values())
+    arguments.pop(parameters[0].name, None)
+    for parameter in parameters:
+        if parameter.kind is parameter.VAR_KEYWORD:
+            arguments.update(arguments.pop(parameter.name, {}))
+        elif parameter.kind is parameter.VAR_POSITIONAL:
+            arguments[parameter.name] = tuple(arguments.get(parameter.name, ()))
+    return arguments
+
+
+def _is_graph_model(model):
+    from tensorflux.keras.models.functional import Functional
+    from tensorflux.keras.models.sequential import Sequential
+
+    return isinstance(model, (Functional, Sequential))
+
+
+def _is_plain(value):
+    if isinstance(value, _PLAIN_VALUES):
+        return True
+    if isinstance(value, (list, tuple)):
+        return all(_is_plain(v) for v in value)
+    if isinstance(value, dict):
+        return all(isinstance(k, str) and _is_plain(v) for k, v in value.items())
+    return False
+
+
+def _auto_config(model, base_config):
+    """Keras's automatic config for a subclassed model: raises, naming the class, when the
+    constructor has arguments a config cannot carry back (Keras raises in the same cases:
+    a parameter without a default, positional-only or *args parameters); else the recorded
+    argument values plus the base keys the constructor accepts."""
+    cls = type(model)
+    try:
+        parameters = list(inspect.signature(cls.__init__).parameters.values())[1:]
+    except (TypeError, ValueError):
+        return base_config
+    arguments = getattr(model, "_constructor_arguments", None)
+    required = [p.name for p in parameters if p.default is p.empty and
+                p.kind in (p.POSITIONAL_OR_KEYWORD, p.KEYWORD_ONLY)]
+    positional = [p.name for p in parameters if p.kind is p.POSITIONAL_ONLY or
+                  (p.kind is p.VAR_POSITIONAL and arguments and arguments.get(p.name))]
+    if required or positional or arguments is None:
+        why = (f"its __init__() takes {_names(required)}, which must be given (Keras "
+               "does not recover constructor arguments without defaults)" if required else
+               f"its __init__() takes positional-only or *args parameters "
+               f"({_names(positional)})" if positional else
+               "its constructor arguments could not be recorded")
+        raise NotImplementedError(_override_message(cls, why))
+    variadic = {p.name for p in parameters if p.kind is p.VAR_POSITIONAL}
+    values = {k: v for k, v in arguments.items() if k != "name" and k not in variadic}
+    not_plain = [k for k, v in values.items() if not _is_plain(v)]
+    if not_plain:
+        raise NotImplementedError(_override_message(
+            cls, f"the value of {_names(not_plain)} is not a plain value (a number, string, "
+                 "bool, None, or a list or dict of them) that a config can hold"))
+    accepts_any = any(p.kind is p.VAR_KEYWORD for p in parameters)
+    accepted = {p.name for p in parameters}
+    config = {k: v for k, v in base_config.items() if accepts_any or k in accepted}
+    config.update(values)
+    return config
+
+
+def _names(names):
+    return ", ".join(f"'{name}'" for name in names)
+
+
+def _override_message(cls, why):
+    return (f"{cls.__name__}.get_config() cannot be generated automatically: {why}. A "
+            f"subclassed Model whose constructor takes arguments must override get_config() "
+            f"to return them (and from_config() if cls(**config) cannot rebuild it), so "
+            f"that a saved {cls.__name__} can be loaded. For example:\n\n"
+            f"    def get_config(self):\n"
+            f"        return {{**super().get_config(), \"units\": self.units}}")

@@ -3,7 +3,8 @@ every dataset's shape and dtype checked against what the model expects before it
 
 import numpy as np
 
-__all__ = ["CorruptFileError", "config_errors", "open_h5_for_reading", "read_dataset",
+__all__ = ["CorruptFileError", "FileNotFoundValueError", "WeightShapeMismatchError",
+           "config_errors", "open_h5_for_reading", "read_dataset",
            "require_h5py", "safe_child", "safe_group", "translate_errors"]
 
 # Bytes a single dataset may hold, checked before anything is allocated (checked product of
@@ -15,6 +16,23 @@ MAX_ATTRIBUTE_ITEMS = 1 << 20
 
 class CorruptFileError(ValueError):
     """A weights or model file that is truncated, corrupt or refused for safety reasons."""
+
+
+class FileNotFoundValueError(FileNotFoundError, ValueError):
+    """A model or weights file that does not exist: Keras raises ValueError, Python code
+    expects FileNotFoundError; this is both."""
+
+
+class WeightShapeMismatchError(ValueError):
+    """A weight in a file whose shape differs from the model's variable: the file is fine,
+    the model is not the one it was saved from."""
+
+    def __init__(self, where, expected, received, message=None):
+        super().__init__(message or f"Dataset '{where}' has shape {tuple(received)}, the "
+                         f"model's variable expects shape {tuple(expected)}.")
+        self.where = where
+        self.expected = tuple(expected)
+        self.received = tuple(received)
 
 
 def require_h5py():
@@ -130,9 +148,7 @@ def read_dataset(group, name, expected_shape, where):
                                "numeric weight dtype.")
     _checked_bytes(shape, dtype.itemsize, where)
     if tuple(shape) != tuple(expected_shape):
-        raise CorruptFileError(f"Shape mismatch for '{where}': the model's variable has "
-                               f"shape {tuple(expected_shape)}, the file holds shape "
-                               f"{tuple(shape)}.")
+        raise WeightShapeMismatchError(where, expected_shape, shape)
     try:
         value = dataset[()]
     except (OSError, ValueError, RuntimeError, KeyError) as error:

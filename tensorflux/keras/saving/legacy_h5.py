@@ -9,7 +9,11 @@ import numpy as np
 
 from tensorflux.io.atomic import atomic_write
 from tensorflux.keras.saving import _h5
-from tensorflux.keras.saving._h5 import CorruptFileError
+from tensorflux.keras.saving._h5 import (
+    CorruptFileError,
+    FileNotFoundValueError,
+    WeightShapeMismatchError,
+)
 from tensorflux.keras.saving.saving_lib import _json_default, _keras_version, assign_all
 
 __all__ = ["load_model_from_hdf5", "load_weights_from_hdf5", "save_model_to_hdf5"]
@@ -156,8 +160,23 @@ def _read_layer(layer_label, group, weight_names, variables, where):
         raise ValueError(f"Weight count mismatch for layer {layer_label}: the model's layer "
                          f"expects {len(variables)} weight(s), but the saved weights have "
                          f"{len(weight_names)} element(s).")
-    return [(v, _dataset_at(group, name, tuple(v.shape), where))
-            for v, name in zip(variables, weight_names)]
+    found = []
+    for variable, name in zip(variables, weight_names):
+        try:
+            found.append((variable, _dataset_at(group, name, tuple(variable.shape), where)))
+        except WeightShapeMismatchError as error:
+            raise WeightShapeMismatchError(error.where, error.expected, error.received,
+                                           _shape_message(layer_label, variable, error)) \
+                from None
+    return found
+
+
+def _shape_message(layer_label, variable, error):
+    return (f"Layer {layer_label} cannot load its weight '{variable.name}': expected shape "
+            f"{error.expected}, received shape {error.received} (dataset '{error.where}'). "
+            "The file was saved from a model whose layer has a different shape; build the "
+            "model as it was saved, or pass skip_mismatch=True (with by_name=True) to skip "
+            "this layer.")
 
 
 def read_legacy_weights(model, root, by_name=False, skip_mismatch=False):
@@ -175,8 +194,7 @@ def read_legacy_weights(model, root, by_name=False, skip_mismatch=False):
                     pending.extend(_read_layer(f"'{layer.name}'", group, weight_names,
                                                variables, name))
                 except ValueError as error:
-                    if not skip_mismatch or (isinstance(error, CorruptFileError) and
-                                             "Shape mismatch" not in str(error)):
+                    if not skip_mismatch or isinstance(error, CorruptFileError):
                         raise
                     warnings.warn(f"Skipping loading weights for layer '{layer.name}': "
                                   f"{error}", stacklevel=3)
@@ -207,7 +225,7 @@ def load_weights_from_hdf5(model, filepath, by_name=False, skip_mismatch=False):
     positional by default (names are never matched), or by layer name."""
     filepath = os.fspath(filepath)
     if not os.path.isfile(filepath):
-        raise FileNotFoundError(f"No such file: {filepath}")
+        raise FileNotFoundValueError(f"File not found: filepath={filepath}.")
     h5file = _h5.open_h5_for_reading(filepath, filepath)
     try:
         with _h5.translate_errors(filepath):
@@ -271,7 +289,7 @@ def load_model_from_hdf5(filepath, custom_objects=None, compile=True,  # noqa: A
 
     filepath = os.fspath(filepath)
     if not os.path.isfile(filepath):
-        raise FileNotFoundError(f"No such file: {filepath}")
+        raise FileNotFoundValueError(f"File not found: filepath={filepath}.")
     h5file = _h5.open_h5_for_reading(filepath, filepath)
     try:
         with _h5.translate_errors(filepath):
@@ -308,7 +326,8 @@ def load_model_from_hdf5(filepath, custom_objects=None, compile=True,  # noqa: A
             assign_all(pending)
             pending = []
             try:
-                _compile_from_training_config(model, training_config, custom_objects)
+                with CustomObjectScope(custom_objects or {}):
+                    _compile_from_training_config(model, training_config, custom_objects)
             except (ValueError, TypeError, KeyError) as error:
                 warnings.warn(f"{filepath}: the training configuration could not be applied "
                               f"({error}); the model is returned uncompiled.", stacklevel=2)
@@ -341,9 +360,7 @@ def _read_optimizer_weights(model, h5file, filepath):
     try:
         return [_dataset_at(group, name, tuple(v.shape), "optimizer_weights")
                 for v, name in zip(variables, names)]
-    except CorruptFileError as error:
-        if "Shape mismatch" not in str(error):
-            raise
+    except WeightShapeMismatchError as error:
         warnings.warn(f"{filepath}: error in loading the saved optimizer state ({error}). "
                       "The optimizer starts fresh.", stacklevel=3)
         return None

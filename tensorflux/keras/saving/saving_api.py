@@ -1,11 +1,17 @@
 """keras.saving.save_model / load_model and the Model.save / save_weights / load_weights
 entry points: dispatch on the file suffix exactly as Keras 3's saving_api."""
 
+import json
 import os
 
 from tensorflux.keras.saving import legacy_h5, saving_lib
+from tensorflux.keras.saving._h5 import FileNotFoundValueError
 
-__all__ = ["load_model", "load_weights", "save_model", "save_weights"]
+__all__ = ["FileNotFoundValueError", "load_model", "load_weights", "model_from_json",
+           "model_to_json", "save_model", "save_weights"]
+
+# model_from_json refuses strings longer than this (a config is kilobytes to a few megabytes).
+_MAX_JSON_CHARS = 1 << 28
 
 _LEGACY = (".h5", ".hdf5")
 
@@ -61,6 +67,8 @@ def load_model(filepath, custom_objects=None, compile=True, safe_mode=True):  # 
     `custom_objects`; Lambda code runs only with safe_mode=False.
     """
     filepath = os.fspath(filepath)
+    if filepath.endswith((".keras",) + _LEGACY):
+        _require_file(filepath)
     if filepath.endswith(".keras"):
         return saving_lib.load_model(filepath, custom_objects=custom_objects,
                                      compile=compile, safe_mode=safe_mode)
@@ -90,6 +98,8 @@ def save_weights(model, filepath, overwrite=True, **kwargs):
 def load_weights(model, filepath, skip_mismatch=False, **kwargs):
     """model.load_weights: `.keras`, `.weights.h5` or legacy `.h5`/`.hdf5` (by_name=)."""
     filepath = os.fspath(filepath)
+    if filepath.endswith((".keras", ".weights.h5") + _LEGACY):
+        _require_file(filepath)
     if filepath.endswith(".keras"):
         if kwargs:
             raise ValueError(f"Invalid keyword arguments: {kwargs}")
@@ -107,3 +117,60 @@ def load_weights(model, filepath, skip_mismatch=False, **kwargs):
     else:
         raise ValueError(f"File format not supported: filepath={filepath}. tensorflux.keras "
                          "supports `.keras`, `.weights.h5` and legacy `.h5` files.")
+
+
+def _require_file(filepath):
+    if not os.path.isfile(filepath):
+        raise FileNotFoundValueError(f"File not found: filepath={filepath}. Please ensure the "
+                                     "file exists and is a readable file.")
+
+
+def model_to_json(model, **kwargs):
+    """`model.to_json()`: the model's Keras 3 config as a JSON string (no weights); `kwargs`
+    go to `json.dumps`."""
+    from tensorflux.keras.saving.serialization import serialize_keras_object
+
+    return json.dumps(serialize_keras_object(model), default=saving_lib._json_default,
+                      **kwargs)
+
+
+def model_from_json(json_string, custom_objects=None):
+    """A new model (fresh weights) from `model.to_json()`'s string, from Keras 3 or tf.keras.
+    Classes resolve only from tensorflux's Keras classes, registered objects and
+    `custom_objects`; nothing named in the string is imported or run.
+
+    >>> from tensorflux import keras
+    >>> model = keras.Sequential([keras.Input((3,)), keras.layers.Dense(2, name="d")])
+    >>> [layer.name for layer in keras.models.model_from_json(model.to_json()).layers]
+    ['d']
+    """
+    from tensorflux.keras.layers.base import Layer
+    from tensorflux.keras.saving.serialization import (
+        CustomObjectScope,
+        SafeModeScope,
+        deserialize_keras_object,
+    )
+
+    if isinstance(json_string, (bytes, bytearray)):
+        json_string = json_string.decode("utf-8")
+    if not isinstance(json_string, str):
+        raise TypeError("model_from_json expects a JSON string (from `model.to_json()`), "
+                        f"received {type(json_string).__name__}.")
+    if len(json_string) > _MAX_JSON_CHARS:
+        raise ValueError(f"model_from_json: the string is {len(json_string)} characters, "
+                         f"more than the {_MAX_JSON_CHARS} a model config may have.")
+    try:
+        config = json.loads(json_string)
+    except (ValueError, RecursionError) as error:
+        raise ValueError(f"model_from_json: the string is not valid JSON ({error}).") \
+            from error
+    config = legacy_h5._fix_legacy_config(config)
+    if not isinstance(config, dict) or "class_name" not in config:
+        raise ValueError("model_from_json: the JSON does not hold a model config (an object "
+                         "with 'class_name' and 'config').")
+    with SafeModeScope(True), CustomObjectScope(custom_objects or {}):
+        model = deserialize_keras_object(config, custom_objects=custom_objects)
+    if not isinstance(model, Layer):
+        raise ValueError("model_from_json: the JSON does not describe a Keras model (got "
+                         f"{type(model).__name__}).")
+    return model

@@ -18,7 +18,11 @@ import numpy as np
 
 from tensorflux.io.atomic import atomic_write
 from tensorflux.keras.saving import _h5
-from tensorflux.keras.saving._h5 import CorruptFileError
+from tensorflux.keras.saving._h5 import (
+    CorruptFileError,
+    FileNotFoundValueError,
+    WeightShapeMismatchError,
+)
 
 __all__ = ["load_model", "load_weights_only", "save_model", "save_weights_only",
            "walk_saveables"]
@@ -290,18 +294,35 @@ def read_weights_h5(model, h5file, skip_mismatch=False, where="the weights file"
                 warnings.warn(message, stacklevel=3)
                 continue
             raise ValueError(message)
-        try:
-            arrays = [_h5.read_dataset(group, str(i), tuple(v.shape),
-                                       f"{_vars_path(file_path)}/{i}")
-                      for i, v in enumerate(variables)]
-        except CorruptFileError as error:
-            if skip_mismatch and "Shape mismatch" in str(error):
-                warnings.warn(f"Skipping loading weights for '{label}': {error}",
+        arrays = []
+        for i, variable in enumerate(variables):
+            try:
+                arrays.append(_h5.read_dataset(group, str(i), tuple(variable.shape),
+                                               f"{_vars_path(file_path)}/{i}"))
+            except WeightShapeMismatchError as error:
+                message = shape_mismatch_message(obj, label, variable, error, where)
+                if not skip_mismatch:
+                    raise ValueError(message) from None
+                warnings.warn(f"Skipping loading weights for '{label}': {message}",
                               stacklevel=3)
-                continue
-            raise
-        pending.extend(zip(variables, arrays))
+                break
+        else:
+            pending.extend(zip(variables, arrays))
     return pending
+
+
+def shape_mismatch_message(obj, label, variable, error, where):
+    """Names the layer (or optimizer), the weight and both shapes: a shape mismatch means a
+    model built differently from the saved one, not a damaged file."""
+    if _is_optimizer(obj):
+        kind = f"Optimizer '{label}'"
+    else:
+        kind = f"Layer '{label}' ({type(obj).__name__})"
+    return (f"{kind} cannot load its weight '{variable.name}' (variable "
+            f"'{_variable_label(variable)}'): expected shape {tuple(variable.shape)}, received "
+            f"shape {error.received} from {where} (dataset '{error.where}'). The file was "
+            "saved from a model whose layer has a different shape; build the model as it was "
+            "saved, or pass skip_mismatch=True to skip this layer.")
 
 
 def _unbuilt_optimizer_count(optimizer):
@@ -351,7 +372,7 @@ def load_weights_only(model, filepath, skip_mismatch=False):
 
 def _load_weights_file(model, path, skip_mismatch, label):
     if not os.path.isfile(path):
-        raise FileNotFoundError(f"No such file: {label}")
+        raise FileNotFoundValueError(f"File not found: filepath={label}.")
     h5file = _h5.open_h5_for_reading(path, label)
     try:
         with _h5.translate_errors(label):
@@ -456,8 +477,8 @@ class _open_archive:  # noqa: N801 - used as a context manager like open()
 
     def __enter__(self):
         if not os.path.isfile(self.filepath):
-            raise FileNotFoundError(f"File not found: filepath={self.filepath}. Please ensure "
-                                    "the file is an accessible `.keras` zip file.")
+            raise FileNotFoundValueError(f"File not found: filepath={self.filepath}. Please "
+                                         "ensure the file is an accessible `.keras` zip file.")
         try:
             self.archive = zipfile.ZipFile(self.filepath, "r")
         except (zipfile.BadZipFile, OSError, ValueError, EOFError) as error:

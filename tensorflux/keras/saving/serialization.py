@@ -290,8 +290,15 @@ def _serialize_function(fn):
         raise ValueError(f"Cannot serialize the function {fn.__name__!r}: it is not a Keras "
                          "function; register it with "
                          "@keras.saving.register_keras_serializable().")
-    return {"module": fn.__module__, "class_name": "function", "config": registered or
-            fn.__name__, "registered_name": registered or fn.__name__}
+    return custom_function_config(fn)
+
+
+def custom_function_config(fn):
+    """What Keras 3 writes for a user's function (registered or not): the registered name
+    ("package>name", else `__name__`) as the config, under the `function` class of the
+    `builtins` module."""
+    return {"module": "builtins", "class_name": "function",
+            "config": get_registered_name(fn), "registered_name": "function"}
 
 
 # Public Keras modules whose own `get`/allowlists resolve names (written by other files).
@@ -489,7 +496,97 @@ def _resolve_function(name, registered, module, custom_objects, module_objects):
         table = _module_table(module_name)
         if table and name in table and callable(table[name]):
             return table[name]
+    found = _find_by_short_name(name, custom_objects)
+    if found is not None:
+        return found
     raise TypeError(f"Could not locate function '{name}' (module {module!r}). Make sure custom "
                     "functions are decorated with "
                     "`@keras.saving.register_keras_serializable()` or passed in "
                     "`custom_objects`.")
+
+
+# ---------------------------------------------------------------------- custom objects of
+# the object modules (losses, metrics): found by name in custom_objects, the scopes and the
+# registry only; nothing a config names is imported.
+def _find_custom(name, custom_objects):
+    if not isinstance(name, str) or not name:
+        return None
+    return get_registered_object(name, {**(custom_objects or {}), **_scope_objects()})
+
+
+def _find_by_short_name(name, custom_objects):
+    """A registered or custom object for a name its file wrote in another form: "p>fn" when
+    the caller passed custom_objects={"fn": fn}, or a bare "fn" (what Keras <= 3.6 and
+    earlier tensorflux wrote) when exactly one object is registered as "<package>>fn"."""
+    if not isinstance(name, str) or not name:
+        return None
+    objects = {**(custom_objects or {}), **_scope_objects()}
+    if ">" in name:
+        return objects.get(name.split(">", 1)[1])
+    suffix = f">{name}"
+    for table in (objects, _GLOBAL_CUSTOM_OBJECTS):
+        matches = {id(obj): obj for key, obj in table.items() if key.endswith(suffix)}
+        if len(matches) == 1:
+            return next(iter(matches.values()))
+    return None
+
+
+def _is_tensorflux(obj):
+    module = getattr(obj, "__module__", None) or ""
+    return (module == "tensorflux" or module.startswith("tensorflux.")) and \
+        id(obj) not in _GLOBAL_CUSTOM_NAMES
+
+
+def serialize_custom_object(obj, allowlist):
+    """Keras 3's config for a loss or metric that is not one of `allowlist`'s built-ins (a
+    user's function, a subclass of Loss or Metric): the registered name ("package>Name")
+    goes into the file, as Keras writes it. None for a built-in object."""
+    if inspect.isfunction(obj):
+        if allowlist.get(obj.__name__) is obj or obj.__name__ == "<lambda>" or \
+                _is_tensorflux(obj):
+            return None
+        return custom_function_config(obj)
+    cls = type(obj)
+    if inspect.isclass(obj) or allowlist.get(cls.__name__) is cls or _is_tensorflux(cls) or \
+            not hasattr(obj, "get_config"):
+        return None
+    config = obj.get_config()
+    if not isinstance(config, dict):
+        raise TypeError(f"The `get_config()` method of {obj} should return a dict. It "
+                        f"returned: {config}")
+    module = cls.__module__
+    return {"module": None if module == "__main__" else module, "class_name": cls.__name__,
+            "config": serialize_keras_object(config),
+            "registered_name": _GLOBAL_CUSTOM_NAMES.get(id(cls), cls.__name__)}
+
+
+def deserialize_custom_object(config, allowlist, custom_objects=None, kind="object"):
+    """The user's object (registered, in a custom object scope or in `custom_objects`) that a
+    Keras config of a loss or metric (`kind`) names, instantiated from its config; None when
+    the config names none (a built-in, left to the module's allowlist)."""
+    if not isinstance(config, dict) or "class_name" not in config:
+        return None
+    class_name = config["class_name"]
+    inner = config.get("config")
+    if class_name == "function":
+        found = _find_custom(inner, custom_objects)
+        if found is None and isinstance(inner, str) and inner not in allowlist:
+            found = _find_by_short_name(inner, custom_objects)
+            if found is None:
+                raise ValueError(
+                    f"Could not interpret {kind} identifier: {inner!r}: no function is "
+                    "registered under that name. Decorate it with "
+                    "`@keras.saving.register_keras_serializable()` (with the same package "
+                    "and name) or pass it in `custom_objects` (under its full or short "
+                    "name); tensorflux never imports what a file names.")
+        return found
+    registered = config.get("registered_name")
+    if not registered:
+        return None  # Keras writes registered_name None for its own classes
+    cls = _find_custom(registered, custom_objects) or _find_custom(class_name, custom_objects)
+    if cls is None and registered not in allowlist:
+        cls = _find_by_short_name(registered, custom_objects)
+    if cls is None or not inspect.isclass(cls):
+        return cls
+    with CustomObjectScope(custom_objects or {}):
+        return cls.from_config(dict(inner or {}))

@@ -1,9 +1,21 @@
 """keras.utils: Progbar, PyDataset, set_random_seed, the x/y/sample_weight packing helpers,
-array helpers (to_categorical, normalize, pad_sequences), dataset builders and plot_model."""
+array helpers (to_categorical, normalize, pad_sequences), dataset builders, plot_model, and
+Keras's aliases of keras.saving's registration functions and keras.backend.clear_session."""
 
 import random
 import sys
 
+from tensorflux.keras.backend import clear_session
+from tensorflux.keras.saving.serialization import (
+    CustomObjectScope,
+    custom_object_scope,
+    deserialize_keras_object,
+    get_custom_objects,
+    get_registered_name,
+    get_registered_object,
+    register_keras_serializable,
+    serialize_keras_object,
+)
 from tensorflux.keras.utils.dataset_utils import (
     image_dataset_from_directory,
     split_dataset,
@@ -22,8 +34,10 @@ from tensorflux.keras.utils.py_dataset import PyDataset
 from tensorflux.keras.utils.sequence_utils import pad_sequences
 
 __all__ = [
-    "Progbar", "PyDataset", "disable_interactive_logging", "enable_interactive_logging",
-    "get_file",
+    "CustomObjectScope", "Progbar", "PyDataset", "clear_session", "custom_object_scope",
+    "deserialize_keras_object", "disable_interactive_logging", "enable_interactive_logging",
+    "get_custom_objects", "get_file", "get_registered_name", "get_registered_object",
+    "register_keras_serializable", "serialize_keras_object",
     "image_dataset_from_directory", "is_interactive_logging_enabled", "model_to_dot",
     "normalize", "pack_x_y_sample_weight", "pad_sequences", "plot_model", "set_random_seed",
     "split_dataset", "text_dataset_from_directory", "to_categorical", "unpack_x_y_sample_weight",
