@@ -151,3 +151,21 @@ def test_terminate_on_nan_stops_a_diverging_fit_mid_epoch(run_eagerly):
     assert not np.isfinite(batch_losses[-1])
     assert np.all(np.isfinite(batch_losses[:-1]))
     assert model.stop_training
+
+
+def test_a_layer_called_on_a_nested_python_list_names_itself_and_what_it_received():
+    # Keras takes only tensors positionally; the list used to fail deep in the kernel's
+    # initializer with "int() argument must be ... not 'tuple'".
+    layer = Dense(2, name="head")
+    with pytest.raises(ValueError, match=r"Layer 'head' \(Dense\) takes tensors .* received "
+                                         r"\[\[1\.0, 2\.0, 3\.0\]\].*np\.array"):
+        layer([[1.0, 2.0, 3.0]])
+    assert not layer.built  # nothing was built from the list
+    model = Sequential([tf.keras.Input((3,)), Dense(2)])
+    with pytest.raises(ValueError, match="takes tensors"):
+        model([[1.0, 2.0, 3.0]])
+    # Arrays, tensors, lists of them, and the preprocessing layers' lists of strings are fine.
+    assert layer(np.ones((1, 3), "float32")).shape == (1, 2)
+    assert tf.keras.layers.Concatenate()([np.ones((1, 2)), tf.ones((1, 2))]).shape == (1, 4)
+    lookup = tf.keras.layers.StringLookup(vocabulary=["a", "b"])
+    assert lookup(["b", "a", "z"]).numpy().tolist() == [2, 1, 0]

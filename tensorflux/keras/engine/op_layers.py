@@ -27,6 +27,7 @@ class OpLayer(Layer):
 
     op_name = None
     keras_module = "keras.src.ops.numpy"
+    _allow_non_tensor_positional_args = True  # (an op's attributes: axes, slices, shapes)
 
     def __init__(self, name=None, **kwargs):
         super().__init__(name=name or backend.auto_name(type(self).__name__), **kwargs)

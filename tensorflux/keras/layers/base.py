@@ -259,6 +259,10 @@ class Layer:
     ([[1.0, 2.0]], True)
     """
 
+    # Keras takes only tensors (or None) as positional arguments; preprocessing layers, which
+    # take Python lists of strings or numbers, allow others.
+    _allow_non_tensor_positional_args = False
+
     def __init_subclass__(cls, **kwargs):
         super().__init_subclass__(**kwargs)
         if "build" in cls.__dict__:
@@ -605,6 +609,8 @@ class Layer:
             raise RuntimeError(f"In layer '{self.__class__.__name__}', you forgot to call "
                                "`super().__init__()` as the first statement in the "
                                "`__init__()` method. Go add it!")
+        if args and not self._allow_non_tensor_positional_args:
+            _check_positional(self, args)
         args, kwargs = self._convert_inputs(args, kwargs)
         first = args[0] if args else next(iter(kwargs.values()), None)
         symbolic = any_symbolic_tensors(args, kwargs)
@@ -923,6 +929,34 @@ def _is_tensor_like(x):
 
 def _has_arrays(args, kwargs):
     return any(type(x).__name__ == "ndarray" for x in tree.flatten((args, kwargs)))
+
+
+def _check_positional(layer, args):
+    """Raises a ValueError naming the layer where a positional argument holds something other
+    than tensors, arrays and None (a nested Python list of numbers, say), as Keras refuses
+    them; before any build, which would otherwise fail on its shape."""
+    from tensorflux.tensor import _TensorLike
+
+    pending = list(args)
+    while pending:
+        x = pending.pop()
+        if x is None or isinstance(x, (_TensorLike, KerasTensor)) or (
+                type(x).__name__ == "ndarray" and hasattr(x, "dtype")):
+            continue
+        if type(x) in (list, tuple):
+            pending.extend(x)
+            continue
+        if type(x) is dict:
+            pending.extend(x.values())
+            continue
+        shown = repr(args[0] if len(args) == 1 else args)
+        if len(shown) > 120:
+            shown = shown[:117] + "..."
+        raise ValueError(
+            f"Layer '{layer.name}' ({type(layer).__name__}) takes tensors as its positional "
+            f"arguments, but received {shown}, which holds {x!r} of type "
+            f"{type(x).__name__}. Pass a tensor or a NumPy array (np.array(...)), or pass a "
+            "value that is not a tensor as a keyword argument.")
 
 
 def floating_input(x, dtype):

@@ -50,6 +50,8 @@ def _static_shape(x):
 class _ImageLayer(Layer):
     """Shared plumbing: data_format, rank checks, channels_last views of the images."""
 
+    _allow_non_tensor_positional_args = True  # (nested lists of pixel values)
+
     def __init__(self, data_format=None, **kwargs):
         super().__init__(**kwargs)
         self.data_format = _data_format(data_format)

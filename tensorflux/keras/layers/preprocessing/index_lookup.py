@@ -70,6 +70,7 @@ def _rows(data):
 
 class _IndexLookup(Layer):
     _string = True
+    _allow_non_tensor_positional_args = True  # (lists of strings, numbers)
 
     def __init__(self, max_tokens, num_oov_indices, mask_token, oov_token, vocabulary_dtype,
                  vocabulary=None, idf_weights=None, invert=False, output_mode="int",

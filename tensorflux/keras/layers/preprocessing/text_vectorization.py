@@ -37,6 +37,8 @@ class TextVectorization(Layer):
     [[2, 3, 2, 1]]
     """
 
+    _allow_non_tensor_positional_args = True  # (lists of strings, numbers)
+
     def __init__(self, max_tokens=None, standardize="lower_and_strip_punctuation",
                  split="whitespace", ngrams=None, output_mode="int",
                  output_sequence_length=None, pad_to_max_tokens=False, vocabulary=None,
