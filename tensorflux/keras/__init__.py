@@ -22,12 +22,35 @@ from tensorflux.keras import (
 )
 from tensorflux.keras.engine.input_layer import Input, InputLayer
 from tensorflux.keras.engine.keras_tensor import KerasTensor
-from tensorflux.keras.layers.base import Layer
+from tensorflux.keras.initializers import Initializer
+from tensorflux.keras.layers.base import InputSpec, Layer
+from tensorflux.keras.losses import Loss
+from tensorflux.keras.metrics import Metric
 from tensorflux.keras.models import Functional, Model, Sequential
+from tensorflux.keras.optimizers import Optimizer
+from tensorflux.keras.regularizers import Regularizer
+from tensorflux.variable import Variable  # layer, optimizer and metric variables all are one
 
 __version__ = "3.15.1"  # the Keras API version this module follows
 
-__all__ = ["Functional", "Input", "InputLayer", "KerasTensor", "Layer", "Model", "Sequential",
-           "activations", "applications", "backend", "callbacks", "constraints", "datasets",
-           "initializers", "layers", "losses", "metrics", "models", "optimizers", "regularizers",
-           "saving", "utils"]
+# Loaded on first use, so that `from tensorflux import keras` stays fast.
+_LAZY = {"ops": "tensorflux.keras.ops", "random": "tensorflux.keras.random",
+         "config": "tensorflux.keras.config"}
+
+
+def __getattr__(name):
+    module = _LAZY.get(name)
+    if module is None:
+        raise AttributeError(f"module 'tensorflux.keras' has no attribute {name!r}")
+    import importlib
+
+    value = importlib.import_module(module)
+    globals()[name] = value
+    return value
+
+
+__all__ = ["Functional", "Initializer", "Input", "InputLayer", "InputSpec", "KerasTensor",
+           "Layer", "Loss", "Metric", "Model", "Optimizer", "Regularizer", "Sequential",
+           "Variable", "activations", "applications", "backend", "callbacks", "config",
+           "constraints", "datasets", "initializers", "layers", "losses", "metrics", "models",
+           "ops", "optimizers", "random", "regularizers", "saving", "utils"]

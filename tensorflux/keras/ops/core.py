@@ -1,0 +1,240 @@
+"""keras.ops.core: conversion, dtypes and shapes, control flow, scatter and slice updates."""
+
+import tensorflux as tf
+from tensorflux.keras import backend
+from tensorflux.keras.engine.keras_tensor import KerasTensor
+from tensorflux.keras.ops._dispatch import convert, keras_op, static_shape
+from tensorflux.tensor import _TensorLike
+
+__all__ = ["cast", "cond", "convert_to_numpy", "convert_to_tensor", "custom_gradient", "dtype",
+           "fori_loop", "is_tensor", "map", "saturate_cast", "scan", "scatter",
+           "scatter_update", "shape", "slice", "slice_update", "stop_gradient", "switch",
+           "unstack", "vectorized_map", "while_loop"]
+
+
+def convert_to_tensor(x, dtype=None, sparse=None, ragged=None):
+    """A tensor for `x`; Python ints become int32 and floats floatx, as in Keras.
+
+    >>> from tensorflux.keras import ops
+    >>> ops.convert_to_tensor([1, 2]).dtype.name, ops.convert_to_tensor(2.0).dtype.name
+    ('int32', 'float32')
+    """
+    if sparse or ragged:
+        raise ValueError("convert_to_tensor: tensorflux has no sparse or ragged tensors "
+                         f"(received sparse={sparse}, ragged={ragged}).")
+    if isinstance(x, KerasTensor):
+        return x if dtype is None else cast(x, dtype)
+    return convert(x, None if dtype is None else backend.standardize_dtype(dtype))
+
+
+def convert_to_numpy(x):
+    """A NumPy array holding the value of `x` (a tensor, a Variable or an array)."""
+    if isinstance(x, KerasTensor):
+        raise ValueError(f"convert_to_numpy: a symbolic KerasTensor ({x.name}) has no value; "
+                         "call the model on data instead.")
+    return convert(x).numpy()
+
+
+def is_tensor(x):
+    """True for tensorflux tensors and Variables (not for NumPy arrays)."""
+    return isinstance(x, _TensorLike)
+
+
+@keras_op
+def cast(x, dtype):
+    """`x` converted to `dtype`.
+
+    >>> from tensorflux.keras import ops
+    >>> ops.cast([1.7, -1.7], "int32").numpy().tolist()
+    [1, -1]
+    """
+    return tf.cast(convert(x), backend.standardize_dtype(dtype))
+
+
+@keras_op
+def saturate_cast(x, dtype):
+    """`x` converted to `dtype`, clamping values to its range first."""
+    return tf.saturate_cast(convert(x), backend.standardize_dtype(dtype))
+
+
+def dtype(x):
+    """The dtype name of `x` ("float32").
+
+    >>> from tensorflux.keras import ops
+    >>> ops.dtype(ops.ones((2,)))
+    'float32'
+    """
+    if isinstance(x, KerasTensor):
+        return x.dtype
+    return backend.standardize_dtype(convert(x).dtype)
+
+
+def shape(x):
+    """The shape of `x` as a tuple: ints, or for a dimension unknown until run time a scalar
+    tensor (and None for a KerasTensor's unknown dimensions).
+
+    >>> from tensorflux.keras import ops
+    >>> ops.shape(ops.zeros((2, 3)))
+    (2, 3)
+    """
+    if isinstance(x, KerasTensor):
+        return x.shape
+    x = convert(x)
+    dims = static_shape(x)
+    if None not in dims:
+        return dims
+    dynamic = tf.shape(x)
+    return tuple(dynamic[i] if d is None else d for i, d in enumerate(dims))
+
+
+@keras_op
+def stop_gradient(variable):
+    """`variable` itself, with no gradient flowing back through it."""
+    return tf.stop_gradient(convert(variable))
+
+
+@keras_op
+def unstack(x, num=None, axis=0):
+    """The slices of `x` along `axis`, as a list."""
+    return tf.unstack(convert(x), num=num, axis=axis)
+
+
+def cond(pred, true_fn, false_fn):
+    """`true_fn()` if `pred` else `false_fn()`; one graph node when traced.
+
+    >>> from tensorflux.keras import ops
+    >>> float(ops.cond(ops.convert_to_tensor(True), lambda: 1.0, lambda: 2.0))
+    1.0
+    """
+    return tf.cond(pred, true_fn, false_fn)
+
+
+def while_loop(cond, body, loop_vars, maximum_iterations=None):
+    """Repeats `loop_vars = body(*loop_vars)` while `cond(*loop_vars)`; a single (non-tuple)
+    `loop_vars` is passed and returned as itself, as in Keras.
+
+    >>> from tensorflux.keras import ops
+    >>> int(ops.while_loop(lambda i: i < 10, lambda i: i + 3, 0))
+    12
+    """
+    is_tuple = isinstance(loop_vars, (tuple, list))
+    loop_vars = tuple(loop_vars) if is_tuple else (loop_vars,)
+    loop_vars = tuple(convert(v) if isinstance(v, (int, float)) else v for v in loop_vars)
+
+    def wrapped_body(*args):
+        outputs = body(*args)
+        return tuple(outputs) if is_tuple else (outputs,)
+
+    outputs = tf.while_loop(cond, wrapped_body, loop_vars,
+                            maximum_iterations=maximum_iterations)
+    return tuple(outputs) if is_tuple else outputs[0]
+
+
+def fori_loop(lower, upper, body_fun, init_val):
+    """`init_val` updated by `body_fun(i, value)` for i in [lower, upper).
+
+    >>> from tensorflux.keras import ops
+    >>> float(ops.fori_loop(0, 4, lambda i, v: v + 1.5, 0.0))
+    6.0
+    """
+    def body(i, value):
+        return i + 1, body_fun(i, value)
+
+    def keep_going(i, value):
+        return i < upper
+
+    return while_loop(keep_going, body, (lower, init_val))[1]
+
+
+def switch(index, branches, *operands):
+    """`branches[index](*operands)`, with `index` clamped to the valid range.
+
+    >>> from tensorflux.keras import ops
+    >>> float(ops.switch(1, [lambda x: x + 1.0, lambda x: x * 10.0], 2.0))
+    20.0
+    """
+    last = len(branches) - 1
+    static = tf.get_static_value(index) if isinstance(index, _TensorLike) else index
+    if static is not None:
+        return branches[max(0, min(int(static), last))](*operands)
+    index = tf.clip_by_value(tf.cast(index, "int32"), 0, last)
+    return _switch_from(index, branches, operands, 0)
+
+
+def _switch_from(index, branches, operands, first):
+    if first == len(branches) - 1:
+        return branches[first](*operands)
+    return tf.cond(tf.equal(index, first), lambda: branches[first](*operands),
+                   lambda: _switch_from(index, branches, operands, first + 1))
+
+
+def map(f, xs):  # noqa: A001 - Keras's name
+    """`f` applied to each slice of `xs` along its first axis, results stacked."""
+    xs = convert(xs)
+    return tf.stack([f(x) for x in tf.unstack(xs)])
+
+
+def vectorized_map(function, elements):
+    """`function` applied to each slice of `elements` along its first axis (a loop here)."""
+    return map(function, elements)
+
+
+def scan(f, init, xs=None, length=None, reverse=False, unroll=1):
+    """(final carry, stacked outputs) of `carry, y = f(carry, x)` over `xs` (or `length`
+    steps with x None), as JAX's lax.scan."""
+    if xs is None:
+        items = [None] * int(length)
+    else:
+        items = list(tf.unstack(convert(xs)))
+    if reverse:
+        items = items[::-1]
+    carry, ys = init, []
+    for x in items:
+        carry, y = f(carry, x)
+        ys.append(y)
+    if reverse:
+        ys = ys[::-1]
+    stacked = tf.stack([convert(y) for y in ys]) if ys and ys[0] is not None else None
+    return carry, stacked
+
+
+@keras_op
+def scatter(indices, values, shape):
+    """A zero tensor of `shape` with `values` added at `indices` (duplicates accumulate)."""
+    return tf.scatter_nd(convert(indices), convert(values), list(shape))
+
+
+@keras_op
+def scatter_update(inputs, indices, updates):
+    """`inputs` with the entries at `indices` replaced by `updates`."""
+    inputs = convert(inputs)
+    return tf.tensor_scatter_nd_update(inputs, convert(indices), convert(updates, inputs.dtype))
+
+
+@keras_op
+def slice(inputs, start_indices, shape):  # noqa: A001 - Keras's name
+    """The block of `inputs` of size `shape` starting at `start_indices`."""
+    return tf.slice(convert(inputs), list(start_indices), list(shape))
+
+
+@keras_op
+def slice_update(inputs, start_indices, updates):
+    """`inputs` with the block starting at `start_indices` replaced by `updates`.
+
+    >>> from tensorflux.keras import ops
+    >>> ops.slice_update(ops.zeros((4,)), (1,), ops.ones((2,))).numpy().tolist()
+    [0.0, 1.0, 1.0, 0.0]
+    """
+    inputs = convert(inputs)
+    updates = convert(updates, inputs.dtype)
+    starts = [int(s) for s in start_indices]
+    paddings = [[s, n - s - u] for s, n, u in zip(starts, static_shape(inputs),
+                                                  static_shape(updates))]
+    inside = tf.pad(tf.ones_like(updates, dtype="bool"), paddings, constant_values=False)
+    return tf.where(inside, tf.pad(updates, paddings), inputs)
+
+
+def custom_gradient(f):
+    """Decorates `f(*x) -> (y, grad_fn)` so gradients of y use grad_fn (TensorFlow's form,
+    `grad_fn(upstream)`)."""
+    return tf.custom_gradient(f)
