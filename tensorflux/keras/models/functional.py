@@ -231,6 +231,18 @@ class Functional(Model):
                 raise ValueError(f"Functional '{self.name}' is missing the inputs {missing}; "
                                  f"it received the keys {sorted(inputs)}")
             flat = [inputs[k] for k in sorted(self._inputs_struct, key=str)]
+        elif isinstance(inputs, dict):
+            # A model built on a list of Inputs (or one) takes a dict by the Inputs' names, as
+            # Keras does; other keys (an id column, say) are left alone.
+            names = [kt.name for kt in self._inputs]
+            missing = [name for name in names if name not in inputs]
+            if missing:
+                raise ValueError(
+                    f"Functional '{self.name}' takes its inputs {names} from a dict by name, "
+                    f"but the dict has no {'key' if len(missing) == 1 else 'keys'} "
+                    f"{', '.join(repr(name) for name in missing)}; it has the keys "
+                    f"{sorted(map(str, inputs))}")
+            flat = [inputs[name] for name in names]
         else:
             flat = tree.flatten(inputs)
         if len(flat) != len(self._inputs):
