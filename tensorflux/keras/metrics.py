@@ -28,18 +28,20 @@ from tensorflux.keras.losses import (
 )
 
 __all__ = [
-    "AUC", "Accuracy", "BinaryAccuracy", "BinaryCrossentropy", "CategoricalAccuracy",
-    "CategoricalCrossentropy", "CategoricalHinge", "CosineSimilarity", "F1Score", "FBetaScore",
+    "AUC", "Accuracy", "BinaryAccuracy", "BinaryCrossentropy", "BinaryIoU", "CategoricalAccuracy",
+    "CategoricalCrossentropy", "CategoricalHinge", "ConcordanceCorrelation", "CosineSimilarity",
+    "F1Score", "FBetaScore", "IoU", "MeanIoU", "OneHotIoU", "OneHotMeanIoU", "PearsonCorrelation",
     "FalseNegatives", "FalsePositives", "Hinge", "KLDivergence", "LogCoshError", "Mean",
     "MeanAbsoluteError", "MeanAbsolutePercentageError", "MeanMetricWrapper", "MeanSquaredError",
     "MeanSquaredLogarithmicError", "Metric", "Poisson", "Precision", "R2Score", "Recall",
     "RootMeanSquaredError", "SparseCategoricalAccuracy", "SparseCategoricalCrossentropy",
     "SparseTopKCategoricalAccuracy", "SquaredHinge", "Sum", "TopKCategoricalAccuracy",
     "TrueNegatives", "TruePositives", "accuracy", "binary_accuracy", "binary_crossentropy",
-    "categorical_accuracy", "categorical_crossentropy", "categorical_hinge", "deserialize",
+    "categorical_accuracy", "categorical_crossentropy", "categorical_hinge",
+    "concordance_correlation", "deserialize",
     "get", "hinge", "huber", "kl_divergence", "log_cosh", "mean_absolute_error",
     "mean_absolute_percentage_error", "mean_squared_error", "mean_squared_logarithmic_error",
-    "poisson", "resolve_accuracy", "resolve_metric", "serialize",
+    "pearson_correlation", "poisson", "resolve_accuracy", "resolve_metric", "serialize",
     "sparse_categorical_accuracy", "sparse_categorical_crossentropy",
     "sparse_top_k_categorical_accuracy", "squared_hinge", "top_k_categorical_accuracy",
 ]
@@ -1024,9 +1026,20 @@ class AUC(Metric):
         return {**super().get_config(), **config}
 
 
-# ------------------------------------------------------------------ F-scores and R2
+# ------------------------------------------------------------------ F-scores, R2, IoU, correlation
 
-# Here, not at the top: metrics_scores subclasses Metric from this module.
+# Here, not at the top: metrics_scores and metrics_iou subclass Metric from this module.
+from tensorflux.keras.metrics_iou import (  # noqa: E402
+    BinaryIoU,
+    ConcordanceCorrelation,
+    IoU,
+    MeanIoU,
+    OneHotIoU,
+    OneHotMeanIoU,
+    PearsonCorrelation,
+    concordance_correlation,
+    pearson_correlation,
+)
 from tensorflux.keras.metrics_scores import F1Score, FBetaScore, R2Score  # noqa: E402
 
 # ------------------------------------------------------------------ lookup
@@ -1038,7 +1051,8 @@ _CLASSES = (Metric, Mean, Sum, MeanMetricWrapper, MeanSquaredError, RootMeanSqua
             KLDivergence, Poisson, BinaryCrossentropy, CategoricalCrossentropy,
             SparseCategoricalCrossentropy, Accuracy, BinaryAccuracy, CategoricalAccuracy,
             SparseCategoricalAccuracy, TopKCategoricalAccuracy, SparseTopKCategoricalAccuracy,
-            F1Score, FBetaScore, R2Score)
+            F1Score, FBetaScore, R2Score, PearsonCorrelation, ConcordanceCorrelation, IoU,
+            BinaryIoU, MeanIoU, OneHotIoU, OneHotMeanIoU)
 ALL_OBJECTS_DICT = {cls.__name__: cls for cls in _CLASSES}
 ALL_OBJECTS_DICT.update({_objects.snake_case(cls.__name__): cls for cls in _CLASSES})
 ALL_OBJECTS_DICT.update({
@@ -1053,7 +1067,8 @@ _FUNCTIONS = {fn.__name__: fn for fn in (
     top_k_categorical_accuracy, sparse_top_k_categorical_accuracy, hinge, squared_hinge,
     categorical_hinge, kl_divergence, poisson, binary_crossentropy, categorical_crossentropy,
     sparse_categorical_crossentropy, mean_squared_error, mean_absolute_error,
-    mean_absolute_percentage_error, mean_squared_logarithmic_error, log_cosh, huber)}
+    mean_absolute_percentage_error, mean_squared_logarithmic_error, log_cosh, huber,
+    pearson_correlation, concordance_correlation)}
 _SERIALIZABLE = {**_FUNCTIONS, **{cls.__name__: cls for cls in _CLASSES}}
 
 

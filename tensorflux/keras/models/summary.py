@@ -1,6 +1,9 @@
 """Model.summary(): Keras 3's table (rich's heavy-head box, rows separated), drawn without
-rich: same column widths, wrapping, alignment, totals and byte sizes."""
+rich: same column widths, word wrapping, "…" for words wider than a column, alignment,
+cropping at the console width, totals and byte sizes."""
 
+import builtins
+import os
 import re
 import shutil
 import sys
@@ -57,8 +60,9 @@ def _layer_shape(layer):
     if not nodes and not layer._build_shapes_dict:
         return "?"
     if nodes:
-        outputs = nodes[-1].outputs
-        shapes = tree.map_structure(lambda x: _format_shape(x.shape), outputs)
+        # A node's output tensors, flattened into a list as Keras keeps them: several
+        # outputs print as "[(...), (...)]" whatever structure the layer returned.
+        shapes = [_format_shape(x.shape) for x in nodes[-1].output_tensors]
     else:
         try:
             shape_dict = layer._build_shapes_dict
@@ -110,26 +114,56 @@ def _column_widths(line_length, positions, count):
     return padded
 
 
-def _wrap(text, width):
-    """Word-wraps like rich: break at spaces, fold words longer than the width."""
-    if width <= 0:
-        return [text]
+# A word as rich sees it: leading whitespace (only at the start of a line), non-space
+# characters, trailing whitespace.
+_WORD = re.compile(r"\s*\S+\s*")
+
+
+def _break_offsets(text, width):
+    """Where rich breaks `text` into lines of at most `width` cells when words may not be
+    folded: before each word that does not fit the rest of the line; a word longer than
+    the width gets a line of its own (and is cut with an ellipsis later)."""
+    offsets = []
+    used = 0
+    for match in _WORD.finditer(text):
+        start, word = match.start(), match.group(0)
+        length = len(word.rstrip())
+        if width - used >= length:
+            used += len(word)
+        elif length > width or (used and start):
+            if start:
+                offsets.append(start)
+            used = len(word)
+    return offsets
+
+
+def _truncate(line, width):
+    return line if len(line) <= width else line[:max(width - 1, 0)] + "…"
+
+
+def _justify(line, width, align):
+    """One wrapped line as rich's Lines.justify lays it out in `width` cells."""
+    if align == "left":
+        return _truncate(line, width).ljust(width)
+    line = _truncate(line.rstrip(), width)
+    if align == "center":
+        # rich puts the odd space on the right; str.center may put it on the left.
+        return (" " * ((width - len(line)) // 2) + line).ljust(width)
+    return line.rjust(width)
+
+
+def _wrap(text, width, align="left"):
+    """A cell's lines as rich draws them in a column with overflow="ellipsis": word-wrapped,
+    each line cut with "…" where a single word is wider than the column, then justified."""
     lines = []
     for paragraph in text.split("\n"):
-        words = paragraph.split(" ")
-        line = ""
-        for word in words:
-            candidate = word if not line else f"{line} {word}"
-            if len(candidate) <= width:
-                line = candidate
-                continue
-            if line:
-                lines.append(line)
-            while len(word) > width:
-                lines.append(word[:width])
-                word = word[width:]
-            line = word
-        lines.append(line)
+        offsets = _break_offsets(paragraph, width)
+        for begin, end in zip([0, *offsets], [*offsets, len(paragraph)]):
+            line = paragraph[begin:end]
+            if len(line) > width:  # trailing whitespace past the width is dropped
+                excess = len(line) - width
+                line = line[:len(line) - min(excess, len(line) - len(line.rstrip()))]
+            lines.append(_justify(line, width, align))
     return lines
 
 
@@ -137,26 +171,18 @@ def _render_table(header, rows, widths, alignment):
     def border(left, fill, middle, right):
         return left + middle.join(fill * w for w in widths) + right
 
-    def row_lines(cells, bar):
-        wrapped = [_wrap(cell, w - 2) for cell, w in zip(cells, widths)]
+    def row_lines(cells, bar, bottom=False):
+        wrapped = [_wrap(cell, w - 2, align)
+                   for cell, w, align in zip(cells, widths, alignment)]
         height = max(len(c) for c in wrapped)
-        lines = []
-        for i in range(height):
-            parts = []
-            for cell_lines, w, align in zip(wrapped, widths, alignment):
-                text = cell_lines[i] if i < len(cell_lines) else ""
-                if align == "right":
-                    text = text.rjust(w - 2)
-                elif align == "center":
-                    text = text.center(w - 2)
-                else:
-                    text = text.ljust(w - 2)
-                parts.append(f" {text} ")
-            lines.append(bar + bar.join(parts) + bar)
-        return lines
+        # Body cells sit at the top of their row, header cells at the bottom (rich's rule).
+        wrapped = [[" " * (w - 2)] * (height - len(c)) + c if bottom else
+                   c + [" " * (w - 2)] * (height - len(c)) for c, w in zip(wrapped, widths)]
+        return [bar + bar.join(f" {cell[i]} " for cell in wrapped) + bar
+                for i in range(height)]
 
     out = [border("┏", "━", "┳", "┓")]
-    out += row_lines(header, "┃")
+    out += row_lines(header, "┃", bottom=True)
     out.append(border("┡", "━", "╇", "┩"))
     for index, row in enumerate(rows):
         if index:
@@ -164,6 +190,49 @@ def _render_table(header, rows, widths, alignment):
         out += row_lines(row, "│")
     out.append(border("└", "─", "┴", "┘"))
     return out
+
+
+def _in_notebook():
+    """Whether this runs in a Jupyter (or Colab, Databricks) kernel, as rich detects it."""
+    get_ipython = getattr(builtins, "get_ipython", None)
+    if get_ipython is None:
+        return False
+    shell = get_ipython()
+    return ("google.colab" in str(type(shell)) or bool(os.getenv("DATABRICKS_RUNTIME_VERSION"))
+            or type(shell).__name__ == "ZMQInteractiveShell")
+
+
+def _isatty(stream):
+    try:
+        return stream.isatty()
+    except (AttributeError, ValueError):
+        return False
+
+
+def _env_int(name):
+    value = os.environ.get(name)
+    return int(value) if value is not None and value.isdigit() else None
+
+
+def _console_width(to_terminal):
+    """The width rich's Console gives itself: 115 columns (or JUPYTER_COLUMNS) in a
+    notebook; else $COLUMNS, the size of the first of stdin, stdout, stderr that is a
+    terminal, or 80 (also 80 on a dumb terminal, unless $COLUMNS and $LINES are both set)."""
+    if _in_notebook():
+        return _env_int("JUPYTER_COLUMNS") or 115
+    columns = _env_int("COLUMNS")
+    if columns is not None and _env_int("LINES") is not None:
+        return columns
+    if to_terminal and os.environ.get("TERM", "").lower() in ("dumb", "unknown"):
+        return 80
+    width = None
+    for descriptor in (0, 1, 2):
+        try:
+            width = os.get_terminal_size(descriptor).columns
+            break
+        except (AttributeError, ValueError, OSError):
+            continue
+    return columns or width or 80
 
 
 def _layer_range(layers, layer_range):
@@ -289,8 +358,8 @@ def print_summary(model, line_length=None, positions=None, print_fn=None, expand
     total = trainable_count + non_trainable_count + _count(optimizer_vars)
     total_size = trainable_size + non_trainable_size + _memory(optimizer_vars)
 
-    # rich crops table lines at the console width (the terminal's, 80 when not a terminal).
-    console_width = shutil.get_terminal_size().columns
+    # rich crops table lines at its console's width, which it measures its own way.
+    console_width = _console_width(to_terminal=print_fn is None and _isatty(sys.stdout))
     lines = [f'Model: "{model.name}"']
     lines += [line[:console_width] for line in _render_table(header, rows, widths, alignment)]
     lines.append(f" Total params: {total:,} ({readable_memory_size(total_size)})")
