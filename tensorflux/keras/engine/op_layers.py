@@ -1,5 +1,7 @@
 """Op layers: what Python operators on KerasTensors (x + y, x[:, 0], -x) become in a
-Functional graph, named and serialized as Keras 3's op classes (`keras.src.ops.numpy.Add`)."""
+Functional graph, named and serialized as Keras 3's op classes (`keras.src.ops.numpy.Add`).
+keras.ops calls become OpLayer subclasses too (keras/ops/_dispatch.py's KerasOp), saved the
+same way."""
 
 from tensorflux.keras import backend
 from tensorflux.keras.layers.base import Layer
@@ -27,6 +29,10 @@ class OpLayer(Layer):
 
     op_name = None
     keras_module = "keras.src.ops.numpy"
+    # Whether a Keras file's op class of this name loads as this class rather than as the
+    # keras.ops function's node (saving/serialization.py): only where the file's format is
+    # this class's and it does more than the function (tuple keys, ONNX attributes).
+    loads_keras_format = False
     _allow_non_tensor_positional_args = True  # (an op's attributes: axes, slices, shapes)
 
     def __init__(self, name=None, **kwargs):
@@ -42,6 +48,7 @@ class OpLayer(Layer):
 
 class GetItem(OpLayer):
     op_name = "get_item"
+    loads_keras_format = True  # Keras's GetItem node, loaded as this class
 
     def call(self, x, key):
         if isinstance(key, list):
@@ -52,6 +59,7 @@ class GetItem(OpLayer):
 class Cast(OpLayer):
     op_name = "cast"
     keras_module = "keras.src.ops.core"
+    loads_keras_format = True
 
     def __init__(self, dtype=None, name=None, **kwargs):
         super().__init__(name=name, **kwargs)

@@ -10,46 +10,122 @@ from tensorflux.keras.engine.keras_tensor import KerasTensor, any_symbolic_tenso
 from tensorflux.keras.engine.op_layers import OpLayer
 from tensorflux.tensor import _TensorLike
 
-__all__ = ["KerasOp", "keras_op", "result_type", "dtype_name", "convert", "promote",
-           "float_operand", "static_shape"]
+__all__ = ["KerasOp", "UnsavableKerasOp", "keras_op", "result_type", "dtype_name", "convert",
+           "promote", "float_operand", "static_shape"]
 
 _CONTAINERS = (list, tuple, dict)
 
 
 class KerasOp(OpLayer):
-    """One keras.ops call on KerasTensors: a weightless node of a Functional graph.
+    """One keras.ops call on KerasTensors: a weightless node of a Functional graph, saved as
+    Keras 3's op class (`keras.src.ops.numpy.Sum`).
 
-    The arguments holding KerasTensors are the node's inputs; the others (axis=1, 2.0, ...)
-    are kept on the op. It never autocasts: Keras ops are not layers, so `ops.exp` of a
+    Each op has its own subclass named as Keras's class (ops/_saving.py makes them from its
+    table): the op's settings that Keras's class takes in its constructor are its config
+    (`Sum(axis=-1, keepdims=True)`), the rest are the node's call arguments (the tensors, and
+    what Keras passes with them: `ops.take`'s indices, `ops.add`'s Python scalar), so files go
+    both ways with Keras. It never autocasts: Keras ops are not layers, so `ops.exp` of a
     float64 input stays float64.
     """
 
+    op_name = None
     keras_module = "keras.src.ops"
 
+    def __init__(self, name=None, **config):
+        from tensorflux.keras.ops._saving import op_spec
+
+        spec = op_spec(self.op_name)
+        known = spec.config_defaults()
+        unknown = sorted(set(config) - set(known))
+        if unknown:
+            raise TypeError(f"Keras op {type(self).__name__} (keras.ops.{self.op_name}) got "
+                            f"argument(s) {unknown} that tensorflux's keras.ops."
+                            f"{self.op_name} does not take; it takes {sorted(known)}")
+        for key, argument, constant in spec.config:
+            if argument is None and key in config and config[key] != constant:
+                raise ValueError(f"Keras op {type(self).__name__}: tensorflux's keras.ops."
+                                 f"{self.op_name} supports only {key}={constant!r}, received "
+                                 f"{key}={config[key]!r}")
+        self._spec = spec
+        self._op_config = {**known, **config}
+        self._extra_arguments = {}  # tensorflux-only settings; they cannot be saved
+        super().__init__(name=name or backend.auto_name(spec.name), autocast=False)
+        # call(*args, **kwargs) takes whatever Keras's class takes; `training` is not of it
+        object.__setattr__(self, "_call_has_training_arg", False)
+
+    def call(self, *args, **kwargs):
+        from tensorflux.keras.ops._saving import function_arguments
+
+        values = function_arguments(self._spec, self._op_config, args, kwargs)
+        values.update(self._extra_arguments)
+        if self._spec.name == "get_item" and isinstance(values.get("key"), list):
+            values["key"] = tuple(values["key"])  # a JSON list stands for Keras's tuple key
+        return _call_with(self._spec.function, values)
+
+    def get_config(self):
+        from tensorflux.keras.ops._saving import check_representable
+
+        where = f"keras.ops.{self.op_name} node '{self.name}'"
+        if self._extra_arguments:
+            raise TypeError(f"Cannot save {where}: its argument(s) "
+                            f"{sorted(self._extra_arguments)} have no place in Keras's "
+                            f"{type(self).__name__} op, so a model file cannot hold them. "
+                            "Leave them at their defaults to save the model.")
+        config = {"name": self.name}
+        for key, value in self._op_config.items():
+            if key == "dtype" and value is not None:
+                value = backend.standardize_dtype(value)
+            check_representable(value, f"{where} (argument {key!r})")
+            config[key] = value
+        for node in self._inbound_nodes:
+            check_representable((node.call_args, node.call_kwargs),
+                                 f"{where} (its call arguments)", allow_symbolic=True)
+        return config
+
+    @classmethod
+    def from_config(cls, config):
+        return cls(**config)
+
+
+class UnsavableKerasOp(KerasOp):
+    """A keras.ops call that Keras's op class cannot express (a tensor where Keras's class
+    keeps a setting, or an op Keras has no class for): it runs, but saving the model raises."""
+
     def __init__(self, fn=None, op_name=None, tensor_names=(), static_arguments=None,
-                 name=None, **kwargs):
+                 reason=None, name=None):
         self.op_name = op_name
         self._op_fn = fn
         self._tensor_names = tuple(tensor_names)
         self._static_arguments = dict(static_arguments or {})
-        super().__init__(name=name or backend.auto_name(op_name or "keras_op"), autocast=False,
-                         **kwargs)
+        self._reason = reason or "Keras has no op class for it"
+        OpLayer.__init__(self, name=name or backend.auto_name(op_name or "keras_op"),
+                         autocast=False)
 
     def call(self, *tensors):
-        signature = inspect.signature(self._op_fn)
         values = dict(self._static_arguments)
         values.update(zip(self._tensor_names, tensors))
-        ordered = {}
-        for name, parameter in signature.parameters.items():
-            if name in values:
-                value = values[name]
-                ordered[name] = tuple(value) if parameter.kind is parameter.VAR_POSITIONAL \
-                    else value
-        bound = inspect.BoundArguments(signature, ordered)
-        return self._op_fn(*bound.args, **bound.kwargs)
+        return _call_with(self._op_fn, values)
 
     def get_config(self):
-        return {"name": self.name, "op_name": self.op_name}
+        raise TypeError(f"Cannot save keras.ops.{self.op_name} node '{self.name}': "
+                        f"{self._reason}, so a model file cannot represent it.")
+
+    @classmethod
+    def from_config(cls, config):
+        raise TypeError("An UnsavableKerasOp cannot be made from a config.")
+
+
+def _call_with(fn, values):
+    """fn called with `values` (argument name -> value), *args and **kwargs spread."""
+    signature = inspect.signature(fn)
+    ordered = {}
+    for name, parameter in signature.parameters.items():
+        if name in values:
+            value = values[name]
+            ordered[name] = tuple(value) if parameter.kind is parameter.VAR_POSITIONAL \
+                else value
+    bound = inspect.BoundArguments(signature, ordered)
+    return fn(*bound.args, **bound.kwargs)
 
 
 def _symbolic(args, kwargs):
@@ -62,9 +138,21 @@ def _symbolic(args, kwargs):
 
 
 def _symbolic_call(fn, op_name, args, kwargs):
-    """A KerasOp node for fn(*args, **kwargs): arguments with KerasTensors become its
-    inputs (a layer's positional arguments must be tensors), the rest its settings."""
+    """A KerasOp node for fn(*args, **kwargs), its arguments split as Keras's op class splits
+    them between config and call; an UnsavableKerasOp when Keras's class cannot hold them."""
+    from tensorflux.keras.ops._saving import op_classes, op_spec, split_arguments
+
     bound = inspect.signature(fn).bind(*args, **kwargs)
+    spec = op_spec(op_name)
+    split = split_arguments(spec, bound.arguments) if spec is not None else None
+    if split is not None:
+        layer = op_classes()[spec.name](**split.config)
+        layer._extra_arguments = split.extras
+        return layer(*split.args, **split.kwargs)
+    reason = ("Keras has no op class for it" if spec is None else
+              "a tensor is given for an argument that Keras's "
+              f"{spec.class_name} op keeps in its config (only the tensors of "
+              f"{[a for kind, _, a in spec.call]} can be symbolic)")
     tensor_names, tensors, static = [], [], {}
     for name, value in bound.arguments.items():
         if any_symbolic_tensors((value,)):
@@ -72,7 +160,7 @@ def _symbolic_call(fn, op_name, args, kwargs):
             tensors.append(list(value) if isinstance(value, tuple) else value)
         else:
             static[name] = value
-    return KerasOp(fn, op_name, tensor_names, static)(*tensors)
+    return UnsavableKerasOp(fn, op_name, tensor_names, static, reason)(*tensors)
 
 
 def keras_op(fn):

@@ -83,6 +83,23 @@ def _ensure_public_tables():
     _PUBLIC_NAMES[id(Functional)] = "keras.src.models.functional.Functional"
     for class_name, cls in OP_CLASSES.items():
         export_public(f"{cls.keras_module}.{class_name}", cls)
+    _export_keras_ops(OP_CLASSES)
+
+
+def _export_keras_ops(operator_classes):
+    """The keras.ops nodes, saved and loaded as Keras 3's op classes (`keras.src.ops.numpy.Sum`).
+    A class name shared with an operator class (Add, ...) loads as the keras.ops function, as
+    in Keras, where `x + y` is `ops.add`, except where the operator class is written for
+    Keras's format and kept for what it adds (GetItem's tuple keys, Cast's ONNX dtype). They
+    are not registered by short name: a legacy config's "Softmax" stays the layer."""
+    from tensorflux.keras.ops._saving import op_classes
+
+    for cls in op_classes().values():
+        api_name = f"{cls.keras_module}.{cls.__name__}"
+        _PUBLIC_NAMES.setdefault(id(cls), api_name)
+        kept = operator_classes.get(cls.__name__)
+        if kept is None or not getattr(kept, "loads_keras_format", False):
+            _PUBLIC[api_name] = cls
 
 
 # ---------------------------------------------------------------------- registration
@@ -224,7 +241,7 @@ def serialize_keras_object(obj):
         module, class_name = public.rsplit(".", 1)
         registered = "Functional" if class_name == "Functional" and module.startswith(
             "keras.src") else None
-        if cls.__module__.startswith("tensorflux.keras.engine.op_layers"):
+        if module.startswith("keras.src.ops."):  # Keras writes its op classes' names
             registered = class_name
         result = {"module": module, "class_name": class_name, "config": inner,
                   "registered_name": registered}
@@ -459,6 +476,8 @@ def _resolve_class(class_name, registered, module, custom_objects, module_object
     _ensure_public_tables()
     if module is not None and f"{module}.{class_name}" in _PUBLIC:
         return _PUBLIC[f"{module}.{class_name}"]
+    if module is not None and module.startswith("keras.src.ops."):
+        return _resolve_op_class(module, class_name)
     if module is None or module == "keras" or module.startswith("keras.") or \
             module.startswith("tensorflux.keras"):
         names = _PUBLIC_BY_SHORT_NAME.get(class_name, [])
@@ -466,6 +485,16 @@ def _resolve_class(class_name, registered, module, custom_objects, module_object
         for name in preferred + names:
             return _PUBLIC[name]
     return None
+
+
+def _resolve_op_class(module, class_name):
+    """A Keras op class of another `keras.src.ops.*` module than tensorflux's table says
+    (classes move between Keras versions), by class name, from the keras.ops allowlist only;
+    an unknown op raises a ValueError naming it."""
+    from tensorflux.keras.ops._saving import op_class_for
+
+    cls = op_class_for(module, class_name)
+    return _PUBLIC.get(f"{cls.keras_module}.{class_name}", cls)
 
 
 def _delegate(module, config, custom_objects):
