@@ -35,7 +35,7 @@ __version__ = "3.15.1"  # the Keras API version this module follows
 
 # Loaded on first use, so that `from tensorflux import keras` stays fast.
 _LAZY = {"ops": "tensorflux.keras.ops", "random": "tensorflux.keras.random",
-         "config": "tensorflux.keras.config"}
+         "config": "tensorflux.keras.config", "preprocessing": "tensorflux.keras.preprocessing"}
 
 
 def __getattr__(name):
@@ -53,4 +53,4 @@ __all__ = ["Functional", "Initializer", "Input", "InputLayer", "InputSpec", "Ker
            "Layer", "Loss", "Metric", "Model", "Optimizer", "Regularizer", "Sequential",
            "Variable", "activations", "applications", "backend", "callbacks", "config",
            "constraints", "datasets", "initializers", "layers", "losses", "metrics", "models",
-           "ops", "optimizers", "random", "regularizers", "saving", "utils"]
+           "ops", "optimizers", "preprocessing", "random", "regularizers", "saving", "utils"]

@@ -14,6 +14,11 @@ __all__ = [
     "Initializer", "LecunNormal", "LecunUniform", "Ones", "Orthogonal", "RandomNormal",
     "RandomUniform", "TruncatedNormal", "VarianceScaling", "Zeros", "compute_fans",
     "deserialize", "get", "serialize",
+    # Keras 3's alias names of the same classes
+    "IdentityInitializer", "OrthogonalInitializer", "constant", "glorot_normal",
+    "glorot_uniform", "he_normal", "he_uniform", "identity", "lecun_normal", "lecun_uniform",
+    "ones", "orthogonal", "random_normal", "random_uniform", "truncated_normal",
+    "variance_scaling", "zeros",
 ]
 
 # 1 / stddev of a unit normal truncated to [-2, 2], as Keras uses for truncated_normal.
@@ -405,6 +410,26 @@ ALL_OBJECTS_DICT.update({_objects.snake_case(cls.__name__): cls for cls in _CLAS
 ALL_OBJECTS_DICT.update({"IdentityInitializer": Identity, "normal": RandomNormal, "one": Ones,
                          "OrthogonalInitializer": Orthogonal, "uniform": RandomUniform,
                          "zero": Zeros})
+
+# Keras 3 exports each class under its snake_case name too (keras.initializers.he_normal is
+# HeNormal); configs and saved files still name the class.
+IdentityInitializer = Identity
+OrthogonalInitializer = Orthogonal
+constant = Constant
+glorot_normal = GlorotNormal
+glorot_uniform = GlorotUniform
+he_normal = HeNormal
+he_uniform = HeUniform
+identity = Identity
+lecun_normal = LecunNormal
+lecun_uniform = LecunUniform
+ones = Ones
+orthogonal = Orthogonal
+random_normal = RandomNormal
+random_uniform = RandomUniform
+truncated_normal = TruncatedNormal
+variance_scaling = VarianceScaling
+zeros = Zeros
 
 
 def serialize(initializer):

@@ -43,7 +43,9 @@ from tensorflux.keras.layers.merging import (  # noqa: E402
 )
 from tensorflux.keras.layers.normalization import (  # noqa: E402
     BatchNormalization,
+    GroupNormalization,
     LayerNormalization,
+    UnitNormalization,
 )
 from tensorflux.keras.layers.regularization import (  # noqa: E402
     ActivityRegularization,
@@ -65,10 +67,12 @@ from tensorflux.keras.layers.reshaping import (  # noqa: E402
 __all__ += [
     "Activation", "ActivityRegularization", "Add", "Average", "BatchNormalization",
     "Concatenate", "Dense", "Dot", "Dropout", "ELU", "Embedding", "Flatten", "GaussianDropout",
-    "GaussianNoise", "Identity", "Lambda", "LayerNormalization", "LeakyReLU", "Masking",
+    "GaussianNoise", "GroupNormalization", "Identity", "Lambda", "LayerNormalization",
+    "LeakyReLU", "Masking",
     "Maximum", "Minimum", "Multiply", "PReLU", "ReLU", "RepeatVector", "Rescaling", "Reshape",
     "Permute", "Softmax", "SpatialDropout1D", "SpatialDropout2D", "SpatialDropout3D",
-    "Subtract", "add", "average", "concatenate", "dot", "maximum", "minimum", "multiply",
+    "Subtract", "UnitNormalization", "add", "average", "concatenate", "dot", "maximum",
+    "minimum", "multiply",
     "subtract",
 ]
 
@@ -79,9 +83,16 @@ from tensorflux.keras.layers.convolutional import (  # noqa: E402
     Conv2D,
     Conv2DTranspose,
     Conv3D,
+    Convolution1D,
+    Convolution1DTranspose,
+    Convolution2D,
+    Convolution2DTranspose,
+    Convolution3D,
     DepthwiseConv2D,
     SeparableConv1D,
     SeparableConv2D,
+    SeparableConvolution1D,
+    SeparableConvolution2D,
 )
 from tensorflux.keras.layers.pooling import (  # noqa: E402
     AveragePooling1D,
@@ -121,12 +132,14 @@ from tensorflux.keras.layers.reshaping import (  # noqa: E402
 __all__ += [
     "AveragePooling1D", "AveragePooling2D", "AveragePooling3D", "AvgPool1D", "AvgPool2D",
     "AvgPool3D", "Conv1D", "Conv1DTranspose", "Conv2D", "Conv2DTranspose", "Conv3D",
-    "Cropping1D", "Cropping2D", "DepthwiseConv2D", "GlobalAveragePooling1D",
+    "Convolution1D", "Convolution1DTranspose", "Convolution2D", "Convolution2DTranspose",
+    "Convolution3D", "Cropping1D", "Cropping2D", "DepthwiseConv2D", "GlobalAveragePooling1D",
     "GlobalAveragePooling2D", "GlobalAveragePooling3D", "GlobalAvgPool1D", "GlobalAvgPool2D",
     "GlobalAvgPool3D", "GlobalMaxPool1D", "GlobalMaxPool2D", "GlobalMaxPool3D",
     "GlobalMaxPooling1D", "GlobalMaxPooling2D", "GlobalMaxPooling3D", "MaxPool1D", "MaxPool2D",
     "MaxPool3D", "MaxPooling1D", "MaxPooling2D", "MaxPooling3D", "SeparableConv1D",
-    "SeparableConv2D", "UpSampling1D", "UpSampling2D", "ZeroPadding1D", "ZeroPadding2D",
+    "SeparableConv2D", "SeparableConvolution1D", "SeparableConvolution2D",
+    "UpSampling1D", "UpSampling2D", "ZeroPadding1D", "ZeroPadding2D",
 ]
 
 # ---- recurrent layers (helper "rnn")
@@ -159,9 +172,13 @@ __all__ += ["AdditiveAttention", "Attention", "EinsumDense", "MultiHeadAttention
 
 # ---- preprocessing and augmentation (helper "preprocessing")
 from tensorflux.keras.layers.preprocessing import (  # noqa: E402
+    CategoryEncoding,
     CenterCrop,
+    Discretization,
+    Hashing,
     IntegerLookup,
     Normalization,
+    RandomBrightness,
     RandomContrast,
     RandomCrop,
     RandomFlip,
@@ -174,7 +191,26 @@ from tensorflux.keras.layers.preprocessing import (  # noqa: E402
 )
 
 __all__ += [
-    "CenterCrop", "IntegerLookup", "Normalization", "RandomContrast", "RandomCrop",
+    "CategoryEncoding", "CenterCrop", "Discretization", "Hashing", "IntegerLookup",
+    "Normalization", "RandomBrightness", "RandomContrast", "RandomCrop",
     "RandomFlip", "RandomRotation", "RandomTranslation", "RandomZoom", "Resizing",
     "StringLookup", "TextVectorization",
 ]
+
+
+def serialize(layer):
+    """A layer's Keras 3 config dict (keras.layers.serialize)."""
+    from tensorflux.keras.saving.serialization import serialize_keras_object
+
+    return serialize_keras_object(layer)
+
+
+def deserialize(config, custom_objects=None):
+    """A layer from its Keras config dict (keras.layers.deserialize): classes resolve
+    through tensorflux's allowlist and registered objects only."""
+    from tensorflux.keras.saving.serialization import deserialize_keras_object
+
+    return deserialize_keras_object(config, custom_objects=custom_objects)
+
+
+__all__ += ["deserialize", "serialize"]

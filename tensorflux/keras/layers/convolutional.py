@@ -10,7 +10,9 @@ from tensorflux.keras.layers._weight_args import (
 from tensorflux.keras.layers.base import InputSpec, Layer, _describe, _format_shape
 
 __all__ = ["Conv1D", "Conv1DTranspose", "Conv2D", "Conv2DTranspose", "Conv3D",
-           "DepthwiseConv2D", "SeparableConv1D", "SeparableConv2D"]
+           "Convolution1D", "Convolution1DTranspose", "Convolution2D", "Convolution2DTranspose",
+           "Convolution3D", "DepthwiseConv2D", "SeparableConv1D", "SeparableConv2D",
+           "SeparableConvolution1D", "SeparableConvolution2D"]
 
 
 def _nn():
@@ -642,3 +644,13 @@ class SeparableConv2D(BaseSeparableConv):
                          depthwise_regularizer, pointwise_regularizer, bias_regularizer,
                          activity_regularizer, depthwise_constraint, pointwise_constraint,
                          bias_constraint, **kwargs)
+
+
+# Keras 3's alias names: the same classes (configs and saved files name the classes above).
+Convolution1D = Conv1D
+Convolution2D = Conv2D
+Convolution3D = Conv3D
+Convolution1DTranspose = Conv1DTranspose
+Convolution2DTranspose = Conv2DTranspose
+SeparableConvolution1D = SeparableConv1D
+SeparableConvolution2D = SeparableConv2D

@@ -1,10 +1,18 @@
-"""keras.layers normalization layers: BatchNormalization and LayerNormalization."""
+"""keras.layers normalization layers: BatchNormalization, LayerNormalization,
+GroupNormalization and UnitNormalization."""
 
 from tensorflux.keras import constraints, initializers, regularizers
 from tensorflux.keras.layers._weight_args import set_weight_args, weight_args_config
-from tensorflux.keras.layers.base import InputSpec, Layer, _describe, _format_shape
+from tensorflux.keras.layers.base import (
+    InputSpec,
+    Layer,
+    _describe,
+    _format_shape,
+    floating_input,
+)
 
-__all__ = ["BatchNormalization", "LayerNormalization"]
+__all__ = ["BatchNormalization", "GroupNormalization", "LayerNormalization",
+           "UnitNormalization"]
 
 
 def _tf():
@@ -268,3 +276,146 @@ class LayerNormalization(Layer):
             "rms_scaling": self.rms_scaling,
             **weight_args_config(self, "beta", "gamma", activity_regularizer=False),
         }
+
+
+class GroupNormalization(Layer):
+    """Splits the channels of `axis` into `groups` groups and normalizes each sample over
+    every group (its channels and all non-batch axes), then applies per-channel `gamma` and
+    `beta`. `groups=-1` is instance normalization, `groups=1` layer normalization over all
+    axes. Statistics as Keras's: variance = E[x^2] - E[x]^2, in at least float32.
+
+    >>> import tensorflux as tf
+    >>> from tensorflux import keras
+    >>> layer = keras.layers.GroupNormalization(groups=2, epsilon=0.0)
+    >>> layer(tf.constant([[1.0, 3.0, 5.0, 5.0]])).numpy().tolist()
+    [[-1.0, 1.0, 0.0, 0.0]]
+    """
+
+    def __init__(self, groups=32, axis=-1, epsilon=1e-3, center=True, scale=True,
+                 beta_initializer="zeros", gamma_initializer="ones", beta_regularizer=None,
+                 gamma_regularizer=None, beta_constraint=None, gamma_constraint=None,
+                 **kwargs):
+        if isinstance(groups, bool) or not isinstance(groups, int) or (
+                groups <= 0 and groups != -1):
+            raise ValueError("Received an invalid value for argument `groups`, expected a "
+                             "positive integer (or `-1` for instance normalization). "
+                             f"Received: groups={groups}")
+        super().__init__(**kwargs)
+        self.supports_masking = True
+        self.autocast = False
+        self.groups = groups
+        self.axis = axis
+        self.epsilon = epsilon
+        self.center = center
+        self.scale = scale
+        set_weight_args(self, beta=(beta_initializer, beta_regularizer, beta_constraint),
+                        gamma=(gamma_initializer, gamma_regularizer, gamma_constraint))
+        self.gamma = None
+        self.beta = None
+
+    def build(self, input_shape):
+        rank = len(input_shape)
+        if not -rank <= self.axis < rank:
+            raise ValueError(f"{_describe(self)}: axis {self.axis} is out of bounds for an "
+                             f"input of shape {_format_shape(input_shape)}")
+        dim = input_shape[self.axis]
+        if dim is None:
+            raise ValueError(f"Axis {self.axis} of input tensor should have a defined "
+                             "dimension but the layer received an input with shape "
+                             f"{_format_shape(input_shape)}.")
+        if self.groups == -1:
+            self.groups = dim
+        if dim < self.groups:
+            raise ValueError(f"Number of groups ({self.groups}) cannot be more than the "
+                             f"number of channels ({dim}).")
+        if dim % self.groups != 0:
+            raise ValueError(f"Number of groups ({self.groups}) must be a multiple of the "
+                             f"number of channels ({dim}).")
+        self.input_spec = InputSpec(ndim=rank, axes={self.axis: dim})
+        if self.scale:
+            self.gamma = _add_affine_weight(self, "gamma", (dim,))
+        if self.center:
+            self.beta = _add_affine_weight(self, "beta", (dim,))
+
+    def call(self, inputs):
+        tf = _tf()
+        shape = tuple(inputs.shape)
+        rank = len(shape)
+        axis = self.axis % rank
+        # (batch, ..., groups, channels per group, ...): the group axis just before `axis`.
+        original_shape = self._static_shape(shape)
+        grouped_shape = list(original_shape)
+        grouped_shape[axis] = shape[axis] // self.groups
+        grouped_shape.insert(axis, self.groups)
+        dtype = _stats_dtype(inputs.dtype.name)
+        x = tf.cast(tf.reshape(inputs, grouped_shape), dtype)
+        reduction_axes = [d for d in range(1, rank + 1) if d != axis]
+        mean = tf.reduce_mean(x, axis=reduction_axes, keepdims=True)
+        variance = tf.reduce_mean(tf.square(x), axis=reduction_axes, keepdims=True) - \
+            tf.square(mean)
+        inv = tf.math.rsqrt(variance + self.epsilon)
+        broadcast_shape = [1] * (rank + 1)
+        broadcast_shape[axis] = self.groups
+        broadcast_shape[axis + 1] = shape[axis] // self.groups
+        if self.gamma is not None:
+            inv = inv * tf.cast(tf.reshape(self.gamma, broadcast_shape), dtype)
+        offset = -mean * inv
+        if self.beta is not None:
+            offset = offset + tf.cast(tf.reshape(self.beta, broadcast_shape), dtype)
+        outputs = tf.cast(x * inv + offset, inputs.dtype)
+        outputs = tf.reshape(outputs, original_shape)
+        return tf.cast(outputs, self.compute_dtype)
+
+    def _static_shape(self, shape):
+        """The input shape for reshape, -1 for the one unknown dimension (the batch)."""
+        unknown = [d for d in range(len(shape)) if shape[d] is None]
+        if len(unknown) > 1 or (unknown and unknown[0] != 0):
+            raise ValueError(f"{_describe(self)} needs every dimension but the batch known, "
+                             f"received shape {_format_shape(shape)}")
+        return [-1 if d is None else d for d in shape]
+
+    def get_config(self):
+        return {
+            **super().get_config(),
+            "groups": self.groups,
+            "axis": self.axis,
+            "epsilon": self.epsilon,
+            "center": self.center,
+            "scale": self.scale,
+            **weight_args_config(self, "beta", "gamma", activity_regularizer=False),
+        }
+
+
+class UnitNormalization(Layer):
+    """Scales each sample to unit L2 norm over `axis` (an int or a list):
+    `x * min(1 / sqrt(sum(x ** 2)), 1e12)`.
+
+    >>> import tensorflux as tf
+    >>> from tensorflux import keras
+    >>> keras.layers.UnitNormalization()(tf.constant([[3.0, 4.0]])).numpy().tolist()
+    [[0.6000000238418579, 0.800000011920929]]
+    """
+
+    def __init__(self, axis=-1, **kwargs):
+        super().__init__(**kwargs)
+        if isinstance(axis, (list, tuple)):
+            self.axis = list(axis)
+        elif isinstance(axis, int) and not isinstance(axis, bool):
+            self.axis = axis
+        else:
+            raise TypeError("Invalid value for `axis` argument: expected an int or a "
+                            f"list/tuple of ints. Received: axis={axis}")
+        self.supports_masking = True
+        self.built = True
+
+    def call(self, inputs):
+        tf = _tf()
+        x = floating_input(inputs, self.compute_dtype)
+        if x.shape.rank == 0:
+            x = tf.expand_dims(x, 0)
+        square_sum = tf.reduce_sum(tf.square(x), axis=self.axis, keepdims=True)
+        inv_norm = tf.minimum(tf.math.rsqrt(square_sum), tf.cast(1e12, x.dtype))
+        return x * inv_norm
+
+    def get_config(self):
+        return {**super().get_config(), "axis": self.axis}

@@ -1,11 +1,13 @@
 """keras.utils: Progbar, PyDataset, set_random_seed, the x/y/sample_weight packing helpers,
-array helpers (to_categorical, normalize, pad_sequences), dataset builders, plot_model, and
-Keras's aliases of keras.saving's registration functions and keras.backend.clear_session."""
+array helpers (to_categorical, normalize, pad_sequences), dataset builders, image helpers
+(Pillow optional), plot_model, and Keras's aliases of keras.saving's registration functions,
+keras.backend's clear_session/standardize_dtype/is_keras_tensor and Sequence (PyDataset)."""
 
 import random
 import sys
 
-from tensorflux.keras.backend import clear_session
+from tensorflux.keras.backend import clear_session, standardize_dtype
+from tensorflux.keras.engine.keras_tensor import is_keras_tensor
 from tensorflux.keras.saving.serialization import (
     CustomObjectScope,
     custom_object_scope,
@@ -22,6 +24,7 @@ from tensorflux.keras.utils.dataset_utils import (
     text_dataset_from_directory,
 )
 from tensorflux.keras.utils.file_utils import get_file
+from tensorflux.keras.utils.image_utils import array_to_img, img_to_array, load_img, save_img
 from tensorflux.keras.utils.io_utils import (
     disable_interactive_logging,
     enable_interactive_logging,
@@ -32,6 +35,9 @@ from tensorflux.keras.utils.numerical_utils import normalize, to_categorical
 from tensorflux.keras.utils.progbar import Progbar
 from tensorflux.keras.utils.py_dataset import PyDataset
 from tensorflux.keras.utils.sequence_utils import pad_sequences
+from tensorflux.keras.utils.timeseries_dataset_utils import timeseries_dataset_from_array
+
+Sequence = PyDataset  # Keras 3 keeps its Keras 2 name as an alias
 
 __all__ = [
     "CustomObjectScope", "Progbar", "PyDataset", "clear_session", "custom_object_scope",
@@ -41,6 +47,8 @@ __all__ = [
     "image_dataset_from_directory", "is_interactive_logging_enabled", "model_to_dot",
     "normalize", "pack_x_y_sample_weight", "pad_sequences", "plot_model", "set_random_seed",
     "split_dataset", "text_dataset_from_directory", "to_categorical", "unpack_x_y_sample_weight",
+    "Sequence", "array_to_img", "get_source_inputs", "img_to_array", "is_keras_tensor",
+    "load_img", "save_img", "standardize_dtype", "timeseries_dataset_from_array",
 ]
 
 
@@ -76,3 +84,20 @@ def pack_x_y_sample_weight(x, y=None, sample_weight=None):
     from tensorflux.keras.trainers.data_adapters import pack_x_y_sample_weight as pack
 
     return pack(x, y, sample_weight)
+
+
+def get_source_inputs(tensor):
+    """The Input KerasTensors that `tensor` was computed from (keras.utils.get_source_inputs).
+    """
+    history = getattr(tensor, "_keras_history", None)
+    if history is None:
+        return [tensor]
+    node = history[0]._inbound_nodes[history[1]]
+    if node.is_input:
+        return [tensor]
+    found = []
+    for parent in node.input_tensors:
+        for source in get_source_inputs(parent):
+            if all(source is not seen for seen in found):
+                found.append(source)
+    return found

@@ -1,0 +1,154 @@
+"""keras.layers.Hashing: strings or integers to `num_bins` bins by a stable hash.
+
+Keras 3 computes this layer with TensorFlow on every backend (on torch or JAX without
+TensorFlow installed, it cannot be constructed): FarmHash Fingerprint64 of each value's string
+form modulo the bin count, or keyed SipHash-2-4 when `salt` is given. tensorflux computes the
+same two functions in pure Python (`_fingerprint`), so its bins equal Keras's. The hashing runs
+on the host, eagerly, as Keras's does on its non-TensorFlow backends: use the layer in a data
+pipeline or on eager tensors, not inside a traced `tf.function` (a traced call raises).
+"""
+
+from tensorflux.keras import backend
+from tensorflux.keras.layers.base import Layer, _describe
+from tensorflux.keras.layers.preprocessing._fingerprint import fingerprint64, siphash24
+from tensorflux.keras.layers.preprocessing.category_encoding import encode_categorical
+
+__all__ = ["Hashing"]
+
+_MODES = ("int", "one_hot", "multi_hot", "count")
+
+
+def _tf():
+    import tensorflux as tf
+
+    return tf
+
+
+def _as_text(value):
+    """The bytes TensorFlow's as_string gives a value (floats were truncated to int64)."""
+    if isinstance(value, bytes):
+        return value
+    if isinstance(value, str):
+        return value.encode("utf-8")
+    if isinstance(value, bool):
+        return b"true" if value else b"false"
+    return str(int(value)).encode("ascii")
+
+
+def _nested_map(fn, values):
+    if isinstance(values, list):
+        return [_nested_map(fn, v) for v in values]
+    return fn(values)
+
+
+class Hashing(Layer):
+    """Hashes each string or integer into one of `num_bins` bins (FarmHash64, or SipHash64
+    with `salt`); with `mask_value`, that value goes to bin 0 and the others to bins
+    1..num_bins - 1. `output_mode` "one_hot", "multi_hot" or "count" encodes the bins as
+    CategoryEncoding does.
+
+    >>> from tensorflux import keras
+    >>> layer = keras.layers.Hashing(num_bins=3)
+    >>> layer([["A"], ["B"], ["C"], ["D"], ["E"]]).numpy().ravel().tolist()
+    [1, 0, 1, 1, 2]
+    """
+
+    _allow_non_tensor_positional_args = True  # (lists of strings or numbers)
+
+    def __init__(self, num_bins, mask_value=None, salt=None, output_mode="int", sparse=False,
+                 **kwargs):
+        if kwargs.get("dtype") is None:
+            kwargs["dtype"] = "int64" if output_mode == "int" else backend.floatx()
+        super().__init__(**kwargs)
+        if num_bins is None or num_bins <= 0:
+            raise ValueError("The `num_bins` for `Hashing` cannot be `None` or non-positive "
+                             f"values. Received: num_bins={num_bins}.")
+        if output_mode == "int" and self.dtype not in ("int32", "int64"):
+            raise ValueError('When `output_mode="int"`, `dtype` should be an integer type, '
+                             f"'int32' or 'in64'. Received: dtype={kwargs['dtype']}")
+        if output_mode not in _MODES:
+            raise ValueError(f"Invalid value for argument `output_mode`. Expected one of "
+                             f"{_MODES}. Received: output_mode={output_mode}")
+        if sparse and output_mode == "int":
+            raise ValueError('`sparse` may only be true if `output_mode` is `"one_hot"`, '
+                             f'`"multi_hot"`, or `"count"`. Received: sparse={sparse} and '
+                             f"output_mode={output_mode}")
+        if sparse:
+            raise NotImplementedError(f"{_describe(self)}: sparse=True (a SparseTensor output) "
+                                      "is not supported by tensorflux")
+        self.num_bins = num_bins
+        self.mask_value = mask_value
+        self.strong_hash = salt is not None
+        self.output_mode = output_mode
+        self.sparse = sparse
+        self.salt = None
+        if salt is not None:
+            if isinstance(salt, (tuple, list)) and len(salt) == 2:
+                self.salt = list(salt)
+            elif isinstance(salt, int):
+                self.salt = [salt, salt]
+            else:
+                raise ValueError("The `salt` argument for `Hashing` can only be a tuple of size "
+                                 f"2 integers, or a single integer. Received: salt={salt}.")
+        self.autocast = False  # (float inputs are truncated to integers, not cast)
+        self.built = True
+
+    def _bin(self, value, bins):
+        text = _as_text(value)
+        digest = siphash24(self.salt, text) if self.strong_hash else fingerprint64(text)
+        return digest % bins
+
+    def _hash_to_bins(self, inputs):
+        from tensorflux.graph.ir import SymbolicTensor
+
+        tf = _tf()
+        bins = self.num_bins
+        mask = None
+        if self.mask_value is not None and bins > 1:
+            bins -= 1
+            mask = _as_text(self.mask_value) if isinstance(self.mask_value, (str, bytes)) \
+                else self.mask_value
+        if isinstance(inputs, SymbolicTensor):
+            return self._symbolic_bins(inputs)
+        if inputs.dtype.is_floating:
+            inputs = tf.cast(inputs, "int64")
+        values = inputs.numpy().tolist()
+
+        def to_bin(value):
+            if mask is not None and value == mask:
+                return 0
+            return self._bin(value, bins) + (1 if mask is not None else 0)
+
+        return tf.constant(_nested_map(to_bin, values), dtype="int64")
+
+    def _symbolic_bins(self, inputs):
+        from tensorflux.keras.engine.keras_tensor import trace_state
+
+        tf = _tf()
+        if trace_state.depth > 0:
+            # Working out a Functional model's output shapes: only the shape matters.
+            if inputs.dtype.name == "string":
+                from tensorflux.ops import strings
+
+                empty = tf.constant([""], dtype="string")
+                return tf.cast(strings.lookup_index(inputs, empty), "int64")
+            return tf.zeros_like(tf.cast(inputs, "int64"))
+        raise NotImplementedError(
+            f"{_describe(self)} hashes on the host and runs eagerly only (as Keras's Hashing "
+            "on its non-TensorFlow backends); it cannot run inside a traced tf.function. "
+            "Apply it in the data pipeline, on eager tensors, or compile the model with "
+            "run_eagerly=True.")
+
+    def call(self, inputs):
+        tf = _tf()
+        if not hasattr(inputs, "dtype"):
+            inputs = tf.convert_to_tensor(inputs)
+        if self.output_mode == "one_hot" and inputs.shape.rank and inputs.shape[-1] == 1:
+            inputs = tf.squeeze(inputs, -1)
+        indices = self._hash_to_bins(inputs)
+        return encode_categorical(self, indices, self.output_mode, self.num_bins, self.dtype)
+
+    def get_config(self):
+        return {**super().get_config(), "num_bins": self.num_bins, "salt": self.salt,
+                "mask_value": self.mask_value, "output_mode": self.output_mode,
+                "sparse": self.sparse}
