@@ -3,25 +3,54 @@ weight files (from Keras's cache `~/.keras/models`, downloaded when missing) and
 preprocessing."""
 
 from tensorflux.keras.applications import (
+    convnext,
     densenet,
     efficientnet,
     imagenet_utils,
     inception_v3,
+    mobilenet,
     mobilenet_v2,
+    mobilenet_v3,
     resnet,
     resnet50,
+    resnet_v2,
     vgg16,
     vgg19,
+    xception,
+)
+from tensorflux.keras.applications.convnext import (
+    ConvNeXtBase,
+    ConvNeXtLarge,
+    ConvNeXtSmall,
+    ConvNeXtTiny,
+    ConvNeXtXLarge,
 )
 from tensorflux.keras.applications.densenet import DenseNet121
-from tensorflux.keras.applications.efficientnet import EfficientNetB0
+from tensorflux.keras.applications.efficientnet import (
+    EfficientNetB0,
+    EfficientNetB1,
+    EfficientNetB2,
+    EfficientNetB3,
+    EfficientNetB4,
+    EfficientNetB5,
+    EfficientNetB6,
+    EfficientNetB7,
+)
 from tensorflux.keras.applications.inception_v3 import InceptionV3
+from tensorflux.keras.applications.mobilenet import MobileNet
 from tensorflux.keras.applications.mobilenet_v2 import MobileNetV2
+from tensorflux.keras.applications.mobilenet_v3 import MobileNetV3Large, MobileNetV3Small
 from tensorflux.keras.applications.resnet import ResNet50, ResNet101, ResNet152
+from tensorflux.keras.applications.resnet_v2 import ResNet50V2, ResNet101V2, ResNet152V2
 from tensorflux.keras.applications.vgg16 import VGG16
 from tensorflux.keras.applications.vgg19 import VGG19
+from tensorflux.keras.applications.xception import Xception
 
-__all__ = ["DenseNet121", "EfficientNetB0", "InceptionV3", "MobileNetV2", "ResNet50",
-           "ResNet101", "ResNet152", "VGG16", "VGG19", "densenet", "efficientnet",
-           "imagenet_utils", "inception_v3", "mobilenet_v2", "resnet", "resnet50", "vgg16",
-           "vgg19"]
+__all__ = ["ConvNeXtBase", "ConvNeXtLarge", "ConvNeXtSmall", "ConvNeXtTiny", "ConvNeXtXLarge",
+           "DenseNet121", "EfficientNetB0", "EfficientNetB1", "EfficientNetB2",
+           "EfficientNetB3", "EfficientNetB4", "EfficientNetB5", "EfficientNetB6",
+           "EfficientNetB7", "InceptionV3", "MobileNet", "MobileNetV2", "MobileNetV3Large",
+           "MobileNetV3Small", "ResNet50", "ResNet101", "ResNet152", "ResNet50V2",
+           "ResNet101V2", "ResNet152V2", "VGG16", "VGG19", "Xception", "convnext", "densenet",
+           "efficientnet", "imagenet_utils", "inception_v3", "mobilenet", "mobilenet_v2",
+           "mobilenet_v3", "resnet", "resnet50", "resnet_v2", "vgg16", "vgg19", "xception"]

@@ -1,4 +1,4 @@
-"""keras.applications.efficientnet: EfficientNetB0 (Tan & Le, 2019) as Keras builds it,
+"""keras.applications.efficientnet: EfficientNetB0..B7 (Tan & Le, 2019) as Keras builds them,
 preprocessing (rescale, normalize) included in the model."""
 
 import copy
@@ -7,11 +7,26 @@ import math
 from tensorflux.keras import backend
 from tensorflux.keras.applications import imagenet_utils
 
-__all__ = ["EfficientNetB0", "decode_predictions", "preprocess_input"]
+__all__ = ["EfficientNetB0", "EfficientNetB1", "EfficientNetB2", "EfficientNetB3",
+           "EfficientNetB4", "EfficientNetB5", "EfficientNetB6", "EfficientNetB7",
+           "decode_predictions", "preprocess_input"]
 
 BASE_WEIGHTS_PATH = "https://storage.googleapis.com/keras-applications/"
 WEIGHTS_HASHES = {
     "b0": ("902e53a9f72be733fc0bcb005b3ebbac", "50bc09e76180e00e4465e1a485ddc09d"),
+    "b1": ("1d254153d4ab51201f1646940f018540", "74c4e6b3e1f6a1eea24c589628592432"),
+    "b2": ("b15cce36ff4dcbd00b6dd88e7857a6ad", "111f8e2ac8aa800a7a99e3239f7bfb39"),
+    "b3": ("ffd1fdc53d0ce67064dc6a9c7960ede0", "af6d107764bb5b1abb91932881670226"),
+    "b4": ("18c95ad55216b8f92d7e70b3a046e2fc", "ebc24e6d6c33eaebbd558eafbeedf1ba"),
+    "b5": ("ace28f2a6363774853a83a0b21b9421a", "38879255a25d3c92d5e44e04ae6cec6f"),
+    "b6": ("165f6e37dce68623721b423839de8be5", "9ecce42647a20130c1f39a5d4cb75743"),
+    "b7": ("8c03f828fec3ef71311cd463b6759d99", "cbcfe4450ddf6f3ad90b1b398090fe4a"),
+}
+# (width coefficient, depth coefficient, default input size, top dropout) of B0..B7.
+SCALINGS = {
+    "b0": (1.0, 1.0, 224, 0.2), "b1": (1.0, 1.1, 240, 0.2), "b2": (1.1, 1.2, 260, 0.3),
+    "b3": (1.2, 1.4, 300, 0.3), "b4": (1.4, 1.8, 380, 0.4), "b5": (1.6, 2.2, 456, 0.4),
+    "b6": (1.8, 2.6, 528, 0.5), "b7": (2.0, 3.1, 600, 0.5),
 }
 
 
@@ -162,15 +177,78 @@ def EfficientNet(width_coefficient, depth_coefficient, default_size, dropout_rat
     return model
 
 
+def _scaled(variant, include_top, weights, input_tensor, input_shape, pooling, classes,
+            classifier_activation, name):
+    width, depth, size, dropout = SCALINGS[variant]
+    return EfficientNet(width, depth, size, dropout, name=name, include_top=include_top,
+                        weights=weights, input_tensor=input_tensor, input_shape=input_shape,
+                        pooling=pooling, classes=classes,
+                        classifier_activation=classifier_activation, weights_name=variant)
+
+
 def EfficientNetB0(include_top=True, weights="imagenet", input_tensor=None, input_shape=None,
                    pooling=None, classes=1000, classifier_activation="softmax",
                    name="efficientnetb0"):
-    """Instantiates EfficientNetB0. The model rescales and normalizes its 0-255 inputs
-    itself; `preprocess_input` is the identity."""
-    return EfficientNet(1.0, 1.0, 224, 0.2, name=name, include_top=include_top,
-                        weights=weights, input_tensor=input_tensor, input_shape=input_shape,
-                        pooling=pooling, classes=classes,
-                        classifier_activation=classifier_activation, weights_name="b0")
+    """Instantiates EfficientNetB0 (default input 224x224). The model rescales and
+    normalizes its 0-255 inputs itself; `preprocess_input` is the identity."""
+    return _scaled("b0", include_top, weights, input_tensor, input_shape, pooling, classes,
+                   classifier_activation, name)
+
+
+def EfficientNetB1(include_top=True, weights="imagenet", input_tensor=None, input_shape=None,
+                   pooling=None, classes=1000, classifier_activation="softmax",
+                   name="efficientnetb1"):
+    """Instantiates EfficientNetB1 (width 1.0, depth 1.1, default input 240x240)."""
+    return _scaled("b1", include_top, weights, input_tensor, input_shape, pooling, classes,
+                   classifier_activation, name)
+
+
+def EfficientNetB2(include_top=True, weights="imagenet", input_tensor=None, input_shape=None,
+                   pooling=None, classes=1000, classifier_activation="softmax",
+                   name="efficientnetb2"):
+    """Instantiates EfficientNetB2 (width 1.1, depth 1.2, default input 260x260)."""
+    return _scaled("b2", include_top, weights, input_tensor, input_shape, pooling, classes,
+                   classifier_activation, name)
+
+
+def EfficientNetB3(include_top=True, weights="imagenet", input_tensor=None, input_shape=None,
+                   pooling=None, classes=1000, classifier_activation="softmax",
+                   name="efficientnetb3"):
+    """Instantiates EfficientNetB3 (width 1.2, depth 1.4, default input 300x300)."""
+    return _scaled("b3", include_top, weights, input_tensor, input_shape, pooling, classes,
+                   classifier_activation, name)
+
+
+def EfficientNetB4(include_top=True, weights="imagenet", input_tensor=None, input_shape=None,
+                   pooling=None, classes=1000, classifier_activation="softmax",
+                   name="efficientnetb4"):
+    """Instantiates EfficientNetB4 (width 1.4, depth 1.8, default input 380x380)."""
+    return _scaled("b4", include_top, weights, input_tensor, input_shape, pooling, classes,
+                   classifier_activation, name)
+
+
+def EfficientNetB5(include_top=True, weights="imagenet", input_tensor=None, input_shape=None,
+                   pooling=None, classes=1000, classifier_activation="softmax",
+                   name="efficientnetb5"):
+    """Instantiates EfficientNetB5 (width 1.6, depth 2.2, default input 456x456)."""
+    return _scaled("b5", include_top, weights, input_tensor, input_shape, pooling, classes,
+                   classifier_activation, name)
+
+
+def EfficientNetB6(include_top=True, weights="imagenet", input_tensor=None, input_shape=None,
+                   pooling=None, classes=1000, classifier_activation="softmax",
+                   name="efficientnetb6"):
+    """Instantiates EfficientNetB6 (width 1.8, depth 2.6, default input 528x528)."""
+    return _scaled("b6", include_top, weights, input_tensor, input_shape, pooling, classes,
+                   classifier_activation, name)
+
+
+def EfficientNetB7(include_top=True, weights="imagenet", input_tensor=None, input_shape=None,
+                   pooling=None, classes=1000, classifier_activation="softmax",
+                   name="efficientnetb7"):
+    """Instantiates EfficientNetB7 (width 2.0, depth 3.1, default input 600x600)."""
+    return _scaled("b7", include_top, weights, input_tensor, input_shape, pooling, classes,
+                   classifier_activation, name)
 
 
 def preprocess_input(x, data_format=None):
