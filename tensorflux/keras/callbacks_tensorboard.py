@@ -4,7 +4,8 @@ written as TensorBoard event files (through tensorflux.summary), in Keras 3's la
 Runs `<log_dir>/train` and `<log_dir>/validation` hold one writer each. Per epoch:
 `epoch_<name>` scalars at step `epoch` (validation logs without their `val_` prefix),
 `epoch_learning_rate`, and optionally `epoch_steps_per_second`; weight histograms
-`<layer>/<weight>/histogram` (and images `<layer>/<weight>/image`) every `histogram_freq`
+`<weight path>/histogram` (and images `<weight path>/image`; a path is
+`model/layer/kernel`, as in Keras) every `histogram_freq`
 epochs. With an integer `update_freq`, `batch_<name>` scalars every that many batches. After
 the first training batch, the graph of the compiled train function (when it is a
 tf.function) goes to the graph dashboard.

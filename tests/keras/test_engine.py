@@ -156,9 +156,11 @@ def test_weights_order_trainable_first_then_sublayers_in_creation_order():
     block = Block()
     block(tf.ones([2, 5]))
     paths = [w.path for w in block.weights]
-    assert paths == ["block/scale", "first/kernel", "first/bias", "norm/gamma", "norm/stat",
-                     "h0/kernel", "h0/bias", "h1/kernel", "h1/bias"]
-    assert [w.path for w in block.non_trainable_weights] == ["norm/stat"]
+    # (Keras's paths: the sublayers' weights are created inside the block's name scope)
+    assert paths == ["block/scale", "block/first/kernel", "block/first/bias",
+                     "block/norm/gamma", "block/norm/stat", "block/h0/kernel", "block/h0/bias",
+                     "block/h1/kernel", "block/h1/bias"]
+    assert [w.path for w in block.non_trainable_weights] == ["block/norm/stat"]
     assert len(block.trainable_weights) == 8
     assert [layer.name for layer in block._flatten_layers(include_self=False)] == [
         "first", "norm", "h0", "h1"]
@@ -169,14 +171,16 @@ def test_freezing_makes_weights_non_trainable_and_unfreezing_restores():
                               Dense(1, name="b")])
     assert len(model.trainable_variables) == 5
     model.layers[0].trainable = False
-    assert [v.path for v in model.trainable_variables] == ["m/gamma", "b/kernel", "b/bias"]
-    assert [v.path for v in model.non_trainable_variables] == ["a/kernel", "a/bias", "m/stat"]
+    assert [v.path for v in model.trainable_variables] == [
+        "sequential/m/gamma", "sequential/b/kernel", "sequential/b/bias"]
+    assert [v.path for v in model.non_trainable_variables] == [
+        "sequential/a/kernel", "sequential/a/bias", "sequential/m/stat"]
     model.layers[0].trainable = True
     assert len(model.trainable_variables) == 5
     model.trainable = False
     assert model.trainable_variables == [] and len(model.non_trainable_variables) == 6
     model.trainable = True
-    assert [v.path for v in model.non_trainable_variables] == ["m/stat"]
+    assert [v.path for v in model.non_trainable_variables] == ["sequential/m/stat"]
 
 
 def test_set_weights_checks_count_and_shapes_naming_the_layer():
@@ -561,3 +565,17 @@ def test_summary_matches_keras():
         captured = []
         small_ours.summary(line_length=length, print_fn=captured.append)
         assert captured == [_summary_text_with(small_theirs, line_length=length)]
+
+
+def test_a_training_argument_is_dropped_for_a_call_that_takes_none():
+    # Keras drops `training=` for a layer whose call() has no such parameter, eagerly and in
+    # a Functional model, and still passes it to the sublayers that take one.
+    class Doubler(keras.layers.Layer):
+        def call(self, x):
+            return x * 2.0
+
+    x = np.ones((2, 3), "float32")
+    np.testing.assert_array_equal(Doubler()(x, training=True), 2 * x)
+    inputs = keras.Input((3,))
+    model = keras.Model(inputs, keras.layers.Dropout(0.5)(Doubler()(inputs, training=False)))
+    np.testing.assert_array_equal(model(x, training=False), 2 * x)

@@ -102,7 +102,8 @@ def test_weight_histograms_and_images(trained):
     tags = set(train.Tags()["tensors"])
     for layer in model.layers:
         for weight in layer.weights:
-            tag = f"{layer.name}/{weight.name}/histogram"
+            tag = f"{weight.path}/histogram"  # (Keras's tag: the weight's path)
+            assert tag.startswith(f"{model.name}/{layer.name}/")
             assert tag in tags
             points = series(train, tag)
             assert [step for step, _ in points] == [0, 2]  # histogram_freq=2
@@ -111,12 +112,13 @@ def test_weight_histograms_and_images(trained):
             assert buckets[:, 2].sum() == np.prod(weight.shape)
             final = weight.numpy()
             assert buckets[0, 0] == final.min() and buckets[-1, 1] == final.max()
-    assert train.SummaryMetadata("hidden/kernel/histogram").plugin_data.plugin_name == \
+    prefix = f"{model.name}/hidden"
+    assert train.SummaryMetadata(f"{prefix}/kernel/histogram").plugin_data.plugin_name == \
         "histograms"
     # A dense kernel (3, 4) is shown as one [1, 3, 4, 1] image; a bias (4,) as [1, 4, 1, 1].
-    (_, kernel_image) = series(train, "hidden/kernel/image")[-1]
+    (_, kernel_image) = series(train, f"{prefix}/kernel/image")[-1]
     assert (int(kernel_image[0]), int(kernel_image[1])) == (4, 3)
-    (_, bias_image) = series(train, "hidden/bias/image")[-1]
+    (_, bias_image) = series(train, f"{prefix}/bias/image")[-1]
     assert (int(bias_image[0]), int(bias_image[1])) == (1, 4)
 
 

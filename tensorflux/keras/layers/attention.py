@@ -272,10 +272,6 @@ class MultiHeadAttention(Layer):
         dense_input = list(self._query_dense.compute_output_shape(query_shape))
         dense_input[-1] = self._value_dim
         self._output_dense.build(tuple(dense_input))
-        # Keras creates the sublayers' weights inside this layer's name scope.
-        for sublayer in self._layers:
-            for weight in sublayer.weights:
-                weight.path = f"{self.name}/{weight.path}"
 
     def _einsum(self, equation, output_shape, bias_axes, name, activation=None):
         # Each sublayer gets its own initializer instances, as in Keras (a seeded initializer

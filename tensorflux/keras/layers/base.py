@@ -15,6 +15,7 @@ from tensorflux.keras.engine.keras_tensor import (
     trace_output_spec,
     trace_state,
 )
+from tensorflux.keras.engine.name_scope import current_path, name_scope
 from tensorflux.variable import Variable
 
 __all__ = ["InputSpec", "KerasVariable", "Layer"]
@@ -23,13 +24,16 @@ __all__ = ["InputSpec", "KerasVariable", "Layer"]
 class KerasVariable(Variable):
     """A tf.Variable made by `Layer.add_weight`: it also knows its layer path and regularizer.
 
-    `name` is the weight's own name ("kernel") and `path` adds the layer ("dense/kernel"),
-    as in Keras 3.
+    `name` is the weight's own name ("kernel") and `path` adds the name scopes open when it
+    was created ("model/dense/kernel"), as in Keras 3.
     """
 
     def __init__(self, *args, path=None, regularizer=None, **kwargs):
         super().__init__(*args, **kwargs)
-        self.path = path or self._name
+        if path is None:
+            scope = current_path()
+            path = f"{scope}/{self._name}" if scope else self._name
+        self.path = path
         self.regularizer = regularizer
         self.overwrite_with_gradient = False
 
@@ -188,7 +192,9 @@ def _wrap_build(build):
 
     @functools.wraps(build)
     def wrapped(self, *args, **kwargs):
-        build(self, *args, **kwargs)
+        with self._open_name_scope():
+            object.__setattr__(self, "_path", current_path())
+            build(self, *args, **kwargs)
         try:
             bound = signature.bind(self, *args, **kwargs).arguments
         except TypeError:
@@ -298,6 +304,10 @@ class Layer:
         if not isinstance(self.name, str) or "/" in self.name:
             raise ValueError("Argument `name` must be a string and cannot contain character "
                              f"`/`. Received: name={self.name} (of type {type(self.name)})")
+        # Name scopes (Keras 3): the path this layer's scope opens under, recorded the first
+        # time it builds or is called, and its own path once built.
+        object.__setattr__(self, "_parent_path", None)
+        object.__setattr__(self, "_path", None)
         self._dtype_policy_name, self._compute_dtype, self._variable_dtype = \
             _resolve_dtype_policy(dtype)
         self._trainable = bool(trainable)
@@ -385,6 +395,20 @@ class Layer:
         if not self._trainable:
             variable.trainable = False
 
+    # ------------------------------------------------------------------ name scopes
+    def _open_name_scope(self):
+        """This layer's name scope; the first one records the path it opens under, and every
+        later one starts from there (Keras 3's variable path rule)."""
+        if getattr(self, "_parent_path", None) is None:
+            object.__setattr__(self, "_parent_path", current_path())
+        return name_scope(self.name, caller=self)
+
+    @property
+    def path(self):
+        """The layer's path ("model/block/dense"): its name below the scopes it was first
+        built in; None until built."""
+        return getattr(self, "_path", None)
+
     # ------------------------------------------------------------------ dtypes
     @property
     def dtype(self):
@@ -455,9 +479,12 @@ class Layer:
         def initial_value():
             return _initial_value(init_fn, shape, dtype)
 
+        # As in Keras, this layer's scope without recording it: a weight made in __init__ is
+        # placed under whatever scope is open then.
+        with name_scope(self.name, caller=self):
+            path = f"{current_path()}/{name}"
         variable = KerasVariable(initial_value, trainable=trainable, name=name,
-                                 constraint=_get_constraint(constraint),
-                                 path=f"{self.name}/{name}",
+                                 constraint=_get_constraint(constraint), path=path,
                                  regularizer=_get_regularizer(regularizer))
         variable.overwrite_with_gradient = overwrite_with_gradient
         self._track_variable(variable)
@@ -592,12 +619,14 @@ class Layer:
         its own is traced once on a symbolic input of that shape so that they build."""
         shape = _freeze_shape(input_shape)
         self._build_shapes_dict = {"input_shape": shape}
-        if shape is not None and any(not layer.built for layer in self._layers):
-            try:
-                inputs = _map_shapes(lambda s: KerasTensor(s, self._compute_dtype), shape)
-                trace_output_spec(self.call, (inputs,), {})
-            except Exception:  # noqa: BLE001 - Keras: the first real call builds instead
-                pass
+        with self._open_name_scope():
+            object.__setattr__(self, "_path", current_path())
+            if shape is not None and any(not layer.built for layer in self._layers):
+                try:
+                    inputs = _map_shapes(lambda s: KerasTensor(s, self._compute_dtype), shape)
+                    trace_output_spec(self.call, (inputs,), {})
+                except Exception:  # noqa: BLE001 - Keras: the first real call builds instead
+                    pass
         self.built = True
 
     def call(self, *args, **kwargs):
@@ -616,10 +645,14 @@ class Layer:
         symbolic = any_symbolic_tensors(args, kwargs)
         check_input_spec(self, self.input_spec, first)
         if not self.built:
-            self._maybe_build(args, kwargs, first)
+            with self._open_name_scope():
+                self._maybe_build(args, kwargs, first)
+                if getattr(self, "_path", None) is None:
+                    object.__setattr__(self, "_path", current_path())
             check_input_spec(self, self.input_spec, first)
         if symbolic:
-            outputs = trace_output_spec(self.__call__, args, kwargs)
+            with self._open_name_scope():
+                outputs = trace_output_spec(self.__call__, args, kwargs)
             Node(self, args, kwargs, outputs)
             self._set_symbolic_masks(first, outputs, kwargs)
             return outputs
@@ -642,9 +675,12 @@ class Layer:
         try:
             training, positional = self._resolve_training(args, kwargs)
             context.training = training
-            if training is not None and self._call_has_training_arg and not positional:
+            if not self._call_has_training_arg:
+                kwargs.pop("training", None)  # (Keras drops it for a call without one)
+            elif training is not None and not positional:
                 kwargs["training"] = training
-            outputs = self.call(*args, **kwargs)
+            with self._open_name_scope():
+                outputs = self.call(*args, **kwargs)
         finally:
             context.training = saved_training
             if is_entry:

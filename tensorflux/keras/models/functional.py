@@ -6,6 +6,7 @@ import copy
 
 from tensorflux.keras.engine import tree
 from tensorflux.keras.engine.keras_tensor import KerasTensor, shape_of
+from tensorflux.keras.engine.name_scope import current_path
 from tensorflux.keras.engine.op_layers import OpLayer
 from tensorflux.keras.layers.base import Layer, _format_shape, _set_mask
 from tensorflux.keras.models.model import Model, _trainer_init
@@ -163,6 +164,10 @@ class Functional(Model):
         self._run_order = [node for depth in sorted(nodes_by_depth, reverse=True)
                            for node in nodes_by_depth[depth] if not node.is_input]
         self._build_shapes_dict = {"input_shape": None}
+        # Built here, as Keras's Functional builds in its constructor: its path is its name
+        # below the scopes open now.
+        with self._open_name_scope():
+            object.__setattr__(self, "_path", current_path())
         self.built = True
         if not self._trainable:
             Layer.trainable.fset(self, False)

@@ -240,6 +240,36 @@ class Trainer:
             self._compile_metrics.update_state(y, y_pred, sample_weight)
         return self.get_metrics_result()
 
+    # ------------------------------------------------------------------ tf.keras shims
+
+    @property
+    def compiled_metrics(self):
+        """Deprecated tf.keras API, kept as Keras 3 keeps it: `update_state(y, y_pred,
+        sample_weight=None)` updates every metric of `model.metrics`, each `Mean` (the loss
+        tracker among them) with `y_pred` alone, the others with `(y, y_pred)`."""
+        return _DeprecatedCompiledMetric(self)
+
+    def _compiled_metrics_update_state(self, y, y_pred, sample_weight=None):
+        warnings.warn("`model.compiled_metrics()` is deprecated. Instead, use e.g.:\n```\n"
+                      "for metric in self.metrics:\n    metric.update_state(y, y_pred)\n"
+                      "```\n", stacklevel=3)
+        mean = _metrics_module().Mean
+        for metric in self.metrics:
+            if isinstance(metric, mean):
+                metric.update_state(y_pred, sample_weight=sample_weight)
+            else:
+                metric.update_state(y, y_pred, sample_weight=sample_weight)
+
+    def compiled_loss(self, y, y_pred, sample_weight=None, regularization_losses=None):
+        """Deprecated tf.keras API, kept as Keras 3 keeps it: `compute_loss(x=None, y, y_pred,
+        sample_weight)`, which already adds `model.losses`; `regularization_losses` is
+        ignored. It does not update the loss tracker."""
+        del regularization_losses
+        warnings.warn("`model.compiled_loss()` is deprecated. Instead, use "
+                      "`model.compute_loss(x, y, y_pred, sample_weight, training)`.",
+                      stacklevel=2)
+        return self.compute_loss(x=None, y=y, y_pred=y_pred, sample_weight=sample_weight)
+
     # ------------------------------------------------------------------ loss
 
     def compute_loss(self, x=None, y=None, y_pred=None, sample_weight=None, training=True):
@@ -617,6 +647,17 @@ class Trainer:
 
 
 # ------------------------------------------------------------------ helpers
+
+class _DeprecatedCompiledMetric:
+    """What `model.compiled_metrics` returns (Keras 3's DeprecatedCompiledMetric)."""
+
+    def __init__(self, model):
+        self._model = model
+
+    def update_state(self, y, y_pred, sample_weight=None):
+        return self._model._compiled_metrics_update_state(y, y_pred,
+                                                          sample_weight=sample_weight)
+
 
 class _FlatStepFunction:
     """A step over one nested `data` batch, compiled with tf.function and called with the
