@@ -287,8 +287,8 @@ class GroupNormalization(Layer):
     >>> import tensorflux as tf
     >>> from tensorflux import keras
     >>> layer = keras.layers.GroupNormalization(groups=2, epsilon=0.0)
-    >>> layer(tf.constant([[1.0, 3.0, 5.0, 5.0]])).numpy().tolist()
-    [[-1.0, 1.0, 0.0, 0.0]]
+    >>> layer(tf.constant([[1.0, 3.0, 4.0, 8.0]])).numpy().tolist()
+    [[-1.0, 1.0, -1.0, 1.0]]
     """
 
     def __init__(self, groups=32, axis=-1, epsilon=1e-3, center=True, scale=True,
