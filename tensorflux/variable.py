@@ -2,7 +2,7 @@
 
 import itertools
 
-from tensorflux.tensor import Tensor, TensorShape, _TensorLike, convert_to_tensor
+from tensorflux.tensor import _BY_NATIVE, Tensor, TensorShape, _TensorLike, convert_to_tensor
 
 __all__ = ["Variable", "VariableAggregation", "VariableSynchronization"]
 
@@ -79,7 +79,8 @@ class Variable(_TensorLike):
 
     @property
     def dtype(self):
-        return Tensor(self._value).dtype
+        found = _BY_NATIVE.get(self._value.dtype)
+        return found if found is not None else Tensor(self._value).dtype
 
     @property
     def shape(self):

@@ -54,8 +54,10 @@ def as_operand(op, x, dtype=None):
             raise _dtype_mismatch(op, dtype, x)
         return x
     if isinstance(x, _TensorLike):  # (subclasses: traced tensors, Keras variables)
-        if dtype is not None and x.dtype != dtype:
-            raise _dtype_mismatch(op, dtype, x)
+        if dtype is not None:
+            found = x.dtype
+            if found is not dtype and found != dtype:
+                raise _dtype_mismatch(op, dtype, x)
         return x
     if hasattr(x, "_as_tensor"):
         return x._as_tensor(dtype)

@@ -16,6 +16,8 @@ from tensorflux.keras.engine.keras_tensor import (
     trace_state,
 )
 from tensorflux.keras.engine.name_scope import current_path, name_scope
+from tensorflux.tensor import Tensor as _Tensor
+from tensorflux.tensor import _TensorLike
 from tensorflux.variable import Variable
 
 __all__ = ["InputSpec", "KerasVariable", "Layer"]
@@ -638,7 +640,9 @@ class Layer:
             raise RuntimeError(f"In layer '{self.__class__.__name__}', you forgot to call "
                                "`super().__init__()` as the first statement in the "
                                "`__init__()` method. Go add it!")
-        if args and not self._allow_non_tensor_positional_args:
+        if args and not self._allow_non_tensor_positional_args and (
+                len(args) != 1 or not (isinstance(args[0], _TENSOR_TYPES)
+                                       or type(args[0]).__name__ == "ndarray")):
             _check_positional(self, args)
         args, kwargs = self._convert_inputs(args, kwargs)
         first = args[0] if args else next(iter(kwargs.values()), None)
@@ -656,12 +660,14 @@ class Layer:
             Node(self, args, kwargs, outputs)
             self._set_symbolic_masks(first, outputs, kwargs)
             return outputs
-        previous = _mask_of(first)
+        previous = _mask_of(first) if _MASKS_ATTACHED[0] else None
         if previous is not None and self._call_has_mask_arg and kwargs.get("mask") is None \
                 and len(self._tensor_arguments(args, kwargs)) == 1:
             kwargs["mask"] = previous
         outputs = self._eager_call(args, kwargs)
-        if self.supports_masking:
+        # (compute_mask passes no mask on unless there is one, or the layer makes its own)
+        if self.supports_masking and (previous is not None or kwargs.get("mask") is not None
+                                      or _computes_masks(type(self))):
             self._set_eager_masks(first, outputs, kwargs.get("mask", previous))
         return outputs
 
@@ -679,7 +685,10 @@ class Layer:
                 kwargs.pop("training", None)  # (Keras drops it for a call without one)
             elif training is not None and not positional:
                 kwargs["training"] = training
-            with self._open_name_scope():
+            if self._layers or not self.built:
+                with self._open_name_scope():
+                    outputs = self.call(*args, **kwargs)
+            else:  # (a built layer without sublayers: add_weight opens its own scope)
                 outputs = self.call(*args, **kwargs)
         finally:
             context.training = saved_training
@@ -967,6 +976,9 @@ def _has_arrays(args, kwargs):
     return any(type(x).__name__ == "ndarray" for x in tree.flatten((args, kwargs)))
 
 
+_TENSOR_TYPES = (_TensorLike, KerasTensor)
+
+
 def _check_positional(layer, args):
     """Raises a ValueError naming the layer where a positional argument holds something other
     than tensors, arrays and None (a nested Python list of numbers, say), as Keras refuses
@@ -1000,6 +1012,8 @@ def floating_input(x, dtype):
     ops promote int32 with float32 to float32: Dense(2) of int32 features gives float32, as it
     trains); any other input as it is. TensorFlow's ops, which tensorflux's layers call, never
     promote."""
+    if x.__class__ is _Tensor and x._value.dtype.kind in "fc":  # (the common case)
+        return x
     dtype_of = getattr(x, "dtype", None)
     if isinstance(dtype_of, str):  # (a KerasTensor's)
         integral = dtype_of.startswith(("int", "uint", "bool"))
@@ -1021,12 +1035,29 @@ def _mask_of(x):
     return getattr(x, "_keras_mask", None)
 
 
+_OWN_COMPUTE_MASK = {}
+
+
+def _computes_masks(cls):
+    """Whether a layer class overrides compute_mask (it may make a mask of its own)."""
+    found = _OWN_COMPUTE_MASK.get(cls)
+    if found is None:
+        found = _OWN_COMPUTE_MASK[cls] = cls.compute_mask is not Layer.compute_mask
+    return found
+
+
+# Whether a layer ever attached a mask to a tensor in this process: until one does, a layer
+# call does not look for masks on its inputs (an unset slot costs an AttributeError).
+_MASKS_ATTACHED = [False]
+
+
 def _set_mask(tensor, mask):
     """Attaches a Keras mask to an eager or traced tensor (not to a Variable or an array)."""
     try:
         tensor._keras_mask = mask
     except AttributeError:
-        pass
+        return
+    _MASKS_ATTACHED[0] = True
 
 
 def _convert_input(x, dtype, autocast):
