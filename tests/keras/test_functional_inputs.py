@@ -38,3 +38,33 @@ def test_a_dict_missing_an_input_names_it_and_the_keys_it_has():
                                          r"but the dict has no key 'b'; it has the keys "
                                          r"\['a', 'id'\]"):
         model.predict({"a": np.ones((2, 3), "float32"), "id": np.arange(2)}, verbose=0)
+
+
+@pytest.mark.keras_oracle
+def test_the_model_calls_training_flag_overrides_one_given_when_the_graph_was_built():
+    # Keras 3 (its transfer-learning guide says so since keras-team/keras#20285): fit trains
+    # a BatchNormalization built with training=False; predict does not apply a Dropout built
+    # with training=True; a direct call without a flag keeps what the graph says.
+    real = import_keras()
+    rng = np.random.default_rng(0)
+    x = rng.normal(size=(16, 4)).astype("float32")
+    y = rng.normal(size=(16, 1)).astype("float32")
+    means = []
+    for k in (keras, real):
+        inputs = k.Input((4,))
+        normed = k.layers.BatchNormalization(name="bn")(inputs, training=False)
+        model = k.Model(inputs, k.layers.Dense(1)(normed))
+        if means:
+            model.set_weights(means[0][1])
+        model.compile(optimizer="sgd", loss="mse")
+        weights = model.get_weights()
+        model.fit(x, y, batch_size=8, epochs=1, shuffle=False, verbose=0)
+        means.append((np.asarray(model.get_layer("bn").moving_mean), weights))
+    assert np.abs(means[0][0]).max() > 0  # trained: the moving mean moved off zero
+    assert_matches(means[0][0], means[1][0], rtol=1e-5, atol=1e-7, what="moving_mean")
+
+    inputs = keras.Input((4,), batch_size=4)
+    model = keras.Model(inputs, keras.layers.Dropout(0.5)(inputs, training=True))
+    ones = np.ones((4, 4), "float32")
+    np.testing.assert_array_equal(model.predict(ones, verbose=0), ones)
+    assert (np.asarray(model(ones)) == 0).any()

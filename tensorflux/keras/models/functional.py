@@ -307,6 +307,11 @@ class Functional(Model):
             if in_mask is not None and kwargs.get("mask") is None and \
                     getattr(operation, "_call_has_mask_arg", False):
                 kwargs["mask"] = in_mask
+            if training is not None and getattr(operation, "_call_has_training_arg", False):
+                # Keras 3: the model call's training flag overrides one given to a layer
+                # when the graph was built (`base(x, training=False)` trains in fit; a frozen
+                # BatchNormalization keeps inference mode through `trainable=False`).
+                kwargs["training"] = training
             outputs = operation(*args, **kwargs)
             flat_outputs = tree.flatten(outputs)
             for kt, value in zip(node.output_tensors, flat_outputs):
