@@ -325,18 +325,22 @@ def _load_lambda(config):
             "named function registered with @keras.saving.register_keras_serializable() (or "
             "passed in `custom_objects`), whose config stores its name.")
     raise NotImplementedError(
-        "Loading the Python bytecode of a Lambda layer saved by Keras is not supported yet: "
-        "tensorflux does not unmarshal code. Recreate the Lambda layer in code, or use a "
-        "named function passed in `custom_objects`.")
+        "This Lambda layer's function is Python bytecode stored in the file, which tensorflux "
+        "never runs, even with safe_mode=False (model files are data). Build the model in "
+        "code with the same function and load the file's weights into it "
+        "(`model.load_weights(path)` reads a `.keras` file), or save the model with a named "
+        "function, registered with @keras.saving.register_keras_serializable() or passed in "
+        "`custom_objects`, whose config stores only its name.")
 
 
 def _lambda_refusal():
     return ValueError(
         "Requested the deserialization of a `Lambda` layer whose `function` is a Python "
-        "lambda. Loading it runs Python bytecode stored in the config, which can execute "
-        "arbitrary code, so it is refused by default. If you trust the source, pass "
-        "`safe_mode=False` to the loading function (Lambda.from_config(config, "
-        "safe_mode=False)); otherwise define the function in your code and pass it in "
+        "lambda. Loading it would run Python bytecode stored in the file, which can execute "
+        "arbitrary code; tensorflux never does, with or without safe_mode. Build the model in "
+        "code with the same function and load the file's weights into it "
+        "(`model.load_weights(path)` reads a `.keras` file), or save it with a named function "
+        "registered with @keras.saving.register_keras_serializable() or passed in "
         "`custom_objects`.")
 
 
@@ -345,7 +349,7 @@ class Lambda(Layer):
 
     Configs store a named function by name (it loads back when registered or passed in
     `custom_objects`) and a Python lambda as Keras's `__lambda__` marker, which loading
-    refuses unless `safe_mode=False` (and tensorflux stores no bytecode to run).
+    refuses: tensorflux never runs code from a model file.
 
     >>> import tensorflux as tf
     >>> from tensorflux import keras

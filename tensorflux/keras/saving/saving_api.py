@@ -64,7 +64,8 @@ def load_model(filepath, custom_objects=None, compile=True, safe_mode=True):  # 
     """Loads a model from `x.keras` or a legacy `x.h5`.
 
     Classes resolve only from tensorflux's Keras classes, registered objects and
-    `custom_objects`; Lambda code runs only with safe_mode=False.
+    `custom_objects`; code stored in a file (a Lambda's Python bytecode) never runs, with or
+    without safe_mode.
     """
     filepath = os.fspath(filepath)
     if filepath.endswith((".keras",) + _LEGACY):
