@@ -4,9 +4,19 @@
 GradientTape and the tf.math / tf.linalg / tf.nn / tf.random namespaces.
 """
 
-from tensorflux import config, dtypes, errors, linalg, math, nest, nn, random
+from tensorflux import config, debugging, dtypes, errors, linalg, math, nest, nn, random
 from tensorflux.autodiff import GradientTape, UnconnectedGradients, custom_gradient
 from tensorflux.context import device
+from tensorflux.control import (
+    control_dependencies,
+    executing_eagerly,
+    map_fn,
+    name_scope,
+    numpy_function,
+    py_function,
+    scan,
+    switch_case,
+)
 from tensorflux.dtypes import (
     DType,
     as_dtype,
@@ -33,6 +43,7 @@ from tensorflux.graph import function
 from tensorflux.graph.control_flow import cond, while_loop
 from tensorflux.graph.gradients import gradients
 from tensorflux.graph.static import get_static_value
+from tensorflux.module import Module
 from tensorflux.ops import image, strings
 from tensorflux.ops.array import (
     argsort,
@@ -63,6 +74,16 @@ from tensorflux.ops.array import (
     unstack,
     zeros,
     zeros_like,
+)
+from tensorflux.ops.composite import (
+    clip_by_global_norm,
+    clip_by_norm,
+    ensure_shape,
+    global_norm,
+    meshgrid,
+    roll,
+    searchsorted,
+    sequence_mask,
 )
 from tensorflux.ops.indexing import (
     boolean_mask,
@@ -170,10 +191,15 @@ from tensorflux.ops.reduction import (
     reduce_sum,
 )
 from tensorflux.tensor import Tensor, TensorSpec, constant, convert_to_tensor, is_tensor
+from tensorflux.tensor_array import TensorArray
 from tensorflux.tensor_shape import TensorShape
 from tensorflux.variable import Variable, VariableAggregation, VariableSynchronization
 
 newaxis = None
+
+if not hasattr(linalg, "global_norm"):
+    # tf.linalg.global_norm, until tensorflux/linalg.py re-exports it itself.
+    linalg.global_norm = global_norm
 __version__ = "0.1.0"
 
 # Namespaces that load NumPy-backed I/O (event files, input pipelines, Keras) on first use,
@@ -195,6 +221,10 @@ def __getattr__(name):
 __all__ = [
     "config", "function", "image", "nest", "strings", "cond", "while_loop", "gradients",
     "get_static_value", "print",
+    "Module", "TensorArray", "clip_by_global_norm", "clip_by_norm", "control_dependencies",
+    "debugging", "ensure_shape", "executing_eagerly", "map_fn", "meshgrid", "name_scope",
+    "numpy_function", "py_function", "roll", "scan", "searchsorted", "sequence_mask",
+    "switch_case",
     "DType", "GradientTape", "Tensor", "TensorShape", "TensorSpec", "UnconnectedGradients",
     "Variable", "VariableAggregation", "VariableSynchronization", "abs", "acos", "add", "add_n",
     "angle", "argmax", "argmin", "argsort", "as_dtype", "asin", "atan", "atan2", "bfloat16", "bool",

@@ -5,21 +5,40 @@ from tensorflux.ops.array import (
 )
 from tensorflux.ops.linalg import (
     adjoint,
+    band_part,
+    cholesky,
+    cholesky_solve,
+    cross,
     det,
     diag,
     diag_part,
+    eigh,
+    eigvalsh,
     einsum,
+    expm,
     inv,
+    logdet,
+    lstsq,
     matmul,
     matrix_transpose,
+    matvec,
     norm,
+    pinv,
+    qr,
+    set_diag,
+    slogdet,
+    solve,
+    svd,
     tensordot,
     trace,
+    triangular_solve,
 )
 
 __all__ = [
-    "adjoint", "det", "diag", "diag_part", "einsum", "eye", "inv", "matmul", "matrix_transpose",
-    "norm", "tensordot", "trace",
+    "adjoint", "band_part", "cholesky", "cholesky_solve", "cross", "det", "diag", "diag_part",
+    "eigh", "eigvalsh", "einsum", "expm", "eye", "inv", "logdet", "lstsq", "matmul",
+    "matrix_transpose", "matvec", "norm", "pinv", "qr", "set_diag", "slogdet", "solve", "svd",
+    "tensordot", "trace", "triangular_solve",
 ]
 
 # tf.linalg.transpose swaps the last two axes, unlike tf.transpose.

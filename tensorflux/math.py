@@ -1,5 +1,16 @@
 """tf.math: elementwise math, comparisons, logic and reductions."""
 
+from tensorflux.ops.composite import (
+    bincount,
+    confusion_matrix,
+    in_top_k,
+    l2_normalize,
+    segment_sum,
+    unsorted_segment_max,
+    unsorted_segment_mean,
+    unsorted_segment_min,
+    unsorted_segment_sum,
+)
 from tensorflux.ops.math import (
     abs,
     acos,
@@ -92,6 +103,9 @@ from tensorflux.ops.reduction import (
 )
 
 __all__ = [
+    "bincount", "confusion_matrix", "in_top_k", "l2_normalize", "segment_sum",
+    "unsorted_segment_max", "unsorted_segment_mean", "unsorted_segment_min",
+    "unsorted_segment_sum",
     "abs", "acos", "add", "add_n", "angle", "argmax", "argmin", "asin", "atan", "atan2", "cast",
     "ceil", "clip_by_value", "complex", "conj", "cos", "cosh", "count_nonzero", "cumprod", "cumsum",
     "divide", "divide_no_nan", "equal", "erf", "exp", "expm1", "floor", "floordiv", "floormod",

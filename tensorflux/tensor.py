@@ -136,6 +136,10 @@ class _TensorLike:
     def __getitem__(self, key):
         return _array.getitem(self, key)
 
+    def _numpy(self):
+        """The value as NumPy for tensorflux's own reads; a Variable's is a snapshot (a copy)."""
+        return self.numpy()
+
     def ref(self):
         """A hashable reference to this object, for sets and dict keys (TF's `Tensor.ref`)."""
         return _Reference(self)
@@ -192,11 +196,29 @@ class Tensor(_TensorLike):
         raise AttributeError("Tensor.name is undefined when eager execution is enabled.")
 
     def numpy(self):
-        """The value as a NumPy array (a NumPy scalar for rank 0)."""
-        return backend_of(self._value).to_numpy(self._value)
+        """The value as a NumPy array (a NumPy scalar for rank 0): a copy, as in TensorFlow, so
+        writing into it never changes the tensor."""
+        value = self._value
+        host = backend_of(value).to_numpy(value)
+        # The host backend hands back the tensor's own array; other backends a fresh host copy.
+        return host.copy() if host is value else host
+
+    def _numpy(self):
+        """The value as a NumPy array without a copy, for tensorflux's own code that only reads
+        it (or copies it anyway): the array is the tensor's, never to be written into."""
+        if self.__class__ is not Tensor:  # symbolic tensors keep their numpy() and its errors
+            return self.numpy()
+        value = self._value
+        return backend_of(value).to_numpy(value)
 
     def __array__(self, dtype=None, copy=None):
-        return backend_of(self._value).host_array(self.numpy(), dtype, copy)
+        value = self._value
+        array = backend_of(value).host_array(value, dtype, copy)
+        if array is value:
+            # np.asarray(tensor) is a view, read-only as in TensorFlow: the tensor stays as made.
+            array = array.view()
+            array.flags.writeable = False
+        return array
 
     def __dlpack__(self, *args, **kwargs):
         return backend_of(self._value).dlpack(self._value, *args, **kwargs)
@@ -334,12 +356,23 @@ def convert_to_tensor(value, dtype=None, dtype_hint=None, name=None):
     """Converts Python values, NumPy arrays and Variables to a Tensor.
 
     Python floats become float32 and ints int32 unless `dtype` (or `dtype_hint`) says
-    otherwise; a Tensor of another dtype than the one asked for is an error, not a cast.
+    otherwise; a Tensor of another dtype than the one asked for is an error, not a cast. A
+    NumPy array is copied, as in TensorFlow: writing into it later leaves the tensor as it was.
 
     >>> import tensorflux as tf
     >>> tf.convert_to_tensor([1, 2]).dtype, tf.convert_to_tensor(1.5, tf.float64).dtype
     (tf.int32, tf.float64)
     """
+    return _convert(value, dtype, dtype_hint, False)
+
+
+def _convert_owned(value, dtype=None):
+    """convert_to_tensor for an array tensorflux itself made and hands over (a batch it
+    gathered, a pipeline element): kept without a copy. Never for a caller's array."""
+    return _convert(value, dtype, None, True)
+
+
+def _convert(value, dtype, dtype_hint, owned):
     if isinstance(value, Tensor):
         if dtype is not None and dtypes.as_dtype(dtype) is not value.dtype:
             raise ValueError(f"Tensor conversion requested dtype {dtypes.as_dtype(dtype).name} "
@@ -351,7 +384,8 @@ def convert_to_tensor(value, dtype=None, dtype_hint=None, name=None):
         return value._as_tensor(dtype)
     backend = current_backend()
     if dtype is not None:
-        return Tensor(_asarray_checked(backend, value, dtypes.as_dtype(dtype)))
+        array_value = _asarray_checked(backend, value, dtypes.as_dtype(dtype))
+        return Tensor(array_value if owned else _private(array_value, value))
     if isinstance(value, (list, tuple)) and any(isinstance(v, _TensorLike) for v in value):
         from tensorflux.ops import array
 
@@ -362,7 +396,29 @@ def convert_to_tensor(value, dtype=None, dtype_hint=None, name=None):
         inferred = _BY_NATIVE.get(array_value.dtype)
         if inferred is not None and inferred is not hint and _safe_cast(inferred, hint):
             array_value = backend.cast(array_value, hint)
-    return Tensor(array_value)
+    return Tensor(array_value if owned else _private(array_value, value))
+
+
+# Values whose conversion always builds a new array: nothing outside can write into it.
+_BUILT_ANEW = frozenset([list, tuple, int, float, bool, complex, str, bytes])
+
+
+def _private(array, source):
+    """`array`, converted from the caller's `source`, as memory only the tensor holds.
+
+    It is kept where the conversion made it anew (from Python values, immutable scalars, or
+    a NumPy array cast to another dtype or moved to a device); else it may share memory with
+    `source` (the array itself, a view of it, a buffer an array-like exposes) and is copied.
+    (Not flagged read-only: that costs more than the copy of a small array, on every call.)
+    """
+    if array is not source:  # (an ndarray of the asked dtype comes back as itself: copied)
+        kind = type(source)
+        if kind in _BUILT_ANEW or not hasattr(source, "__setitem__"):
+            return array
+        if (getattr(array, "base", None) is None and kind.__module__ == "numpy"
+                and kind.__name__ == "ndarray"):
+            return array
+    return array.copy()  # NumPy's and CuPy's arrays alike
 
 
 def _safe_cast(source, target):
@@ -395,8 +451,11 @@ def constant(value, dtype=None, shape=None, name=None):
     [0.0, 0.0]
     """
     if isinstance(value, _TensorLike):
-        value = value.numpy()
-    tensor = convert_to_tensor(value, dtype=dtype)
+        # A Tensor's array is immutable and a Variable's numpy() a snapshot: neither needs a
+        # second copy.
+        tensor = _convert_owned(value._numpy(), dtype=dtype)
+    else:
+        tensor = convert_to_tensor(value, dtype=dtype)
     if shape is not None:
         from tensorflux.ops import array
 

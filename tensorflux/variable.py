@@ -1,6 +1,7 @@
 """Variable: the only mutable tensor (assign, assign_add, assign_sub, trainable, name)."""
 
 import itertools
+import weakref
 
 from tensorflux.tensor import _BY_NATIVE, Tensor, TensorShape, _TensorLike, convert_to_tensor
 
@@ -107,7 +108,7 @@ class Variable(_TensorLike):
 
     def numpy(self):
         """A copy of the current value as a NumPy array."""
-        return Tensor(context_backend_copy(self._value)).numpy()
+        return Tensor(self._value).numpy()  # numpy() copies
 
     def __array__(self, dtype=None, copy=None):
         return Tensor(self._value).__array__(dtype, copy=True)
@@ -159,14 +160,31 @@ class Variable(_TensorLike):
         return _assign(self, "assign_sub", delta, read_value)
 
     def scatter_nd_update(self, indices, updates, name=None):
-        from tensorflux.ops import array
+        """Writes `updates` at `indices` (as tf.tensor_scatter_nd_update) and returns self."""
+        from tensorflux.ops import indexing
 
-        return self.assign(array.tensor_scatter_nd_update(self.read_value(), indices, updates))
+        return self.assign(indexing.tensor_scatter_nd_update(self.read_value(), indices,
+                                                             updates))
 
     def scatter_nd_add(self, indices, updates, name=None):
+        from tensorflux.ops import indexing
+
+        return self.assign(indexing.tensor_scatter_nd_add(self.read_value(), indices, updates))
+
+    def scatter_nd_sub(self, indices, updates, name=None):
+        from tensorflux.ops import indexing
+
+        return self.assign(indexing.tensor_scatter_nd_sub(self.read_value(), indices, updates))
+
+    # -- slices: v[key] is a tensor whose .assign writes back into v (TF's sliced assign)
+    def __getitem__(self, key):
         from tensorflux.ops import array
 
-        return self.assign(array.tensor_scatter_nd_add(self.read_value(), indices, updates))
+        return _mark_slice(array.getitem(self, key), self, key)
+
+    def __hash__(self):
+        raise TypeError("Variable is unhashable. Instead, use variable.ref() as the key. "
+                        f"(Variable: {self!r})")
 
     def _as_graph_element(self):
         return self
@@ -176,6 +194,90 @@ def _assign(variable, kind, value, read_value):
     from tensorflux.ops import array
 
     array.assign_op(variable, kind, value)
+    return variable if read_value else None
+
+
+# ------------------------------------------------------------------ sliced assignment
+# v[key] returns an ordinary tensor of the slice's value whose class also carries assign,
+# assign_add and assign_sub bound to (v, key). The class is swapped in place rather than the
+# tensor copied, because tapes and graphs know tensors by identity; the (variable, key) pair
+# lives in _SLICES, keyed by the tensor's id and dropped with the tensor.
+
+_SLICES = {}
+_SLICE_CLASSES = {}
+
+
+class _SliceAssign:
+    """assign/assign_add/assign_sub of a tensor read as a slice of a Variable."""
+
+    __slots__ = ()
+
+    def _slice_of(self):
+        entry = _SLICES.get(id(self))
+        if entry is None or entry[0]() is not self:
+            raise AttributeError("this tensor is no longer linked to the variable it was "
+                                 "sliced from")
+        return entry[1], entry[2]
+
+    def assign(self, value, use_locking=None, name=None, read_value=True):
+        """Writes `value` (broadcast to the slice's shape) into the slice of the variable."""
+        variable, key = self._slice_of()
+        return _assign_slice(variable, key, "assign", value, read_value)
+
+    def assign_add(self, delta, use_locking=None, name=None, read_value=True):
+        variable, key = self._slice_of()
+        return _assign_slice(variable, key, "assign_add", delta, read_value)
+
+    def assign_sub(self, delta, use_locking=None, name=None, read_value=True):
+        variable, key = self._slice_of()
+        return _assign_slice(variable, key, "assign_sub", delta, read_value)
+
+
+def _slice_class(cls):
+    found = _SLICE_CLASSES.get(cls)
+    if found is None:
+        found = _SLICE_CLASSES[cls] = type(cls.__name__, (cls, _SliceAssign), {"__slots__": ()})
+    return found
+
+
+def _mark_slice(tensor, variable, key):
+    if not isinstance(tensor, Tensor) or tensor.__class__ in _SLICE_CLASSES.values():
+        return tensor
+    try:
+        tensor.__class__ = _slice_class(tensor.__class__)
+    except TypeError:  # a tensor class whose layout forbids it: a plain read-only slice
+        return tensor
+    ident = id(tensor)
+    _SLICES[ident] = (weakref.ref(tensor, lambda _, ident=ident: _SLICES.pop(ident, None)),
+                      variable, key)
+    return tensor
+
+
+def _assign_slice(variable, key, kind, value, read_value):
+    """Scatters the new slice values into the variable: the flat positions of the slice are
+    found by slicing a tensor of positions with the same key, so every key getitem accepts
+    (ints, slices, ellipsis, newaxis, tensors) works, eagerly and while tracing."""
+    from tensorflux.ops import array, indexing, math
+
+    current = variable.read_value()
+    count = current.shape.num_elements()
+    if count is None:
+        raise ValueError(f"Variable {variable.name}: sliced assignment needs a fully known "
+                         f"shape, the variable has shape {current.shape}")
+    positions = array.getitem(array.reshape(array.range(count), list(current.shape)), key)
+    value = convert_to_tensor(value, dtype=variable.dtype) if not isinstance(
+        value, _TensorLike) else value
+    if kind != "assign":
+        old = array.getitem(current, key)
+        value = math.add(old, value) if kind == "assign_add" else math.subtract(old, value)
+    if not positions.shape.is_compatible_with(value.shape) and value.shape.rank != 0:
+        raise ValueError(f"Variable {variable.name}: cannot assign a value of shape "
+                         f"{value.shape} to a slice of shape {positions.shape}")
+    value = array.broadcast_to(value, list(positions.shape))
+    flat = indexing.tensor_scatter_nd_update(
+        array.reshape(current, [-1]), array.reshape(positions, [-1, 1]),
+        array.reshape(value, [-1]))
+    array.assign_op(variable, "assign", array.reshape(flat, list(current.shape)))
     return variable if read_value else None
 
 

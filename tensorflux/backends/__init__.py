@@ -175,6 +175,18 @@ matrix_diag_part: (x, k) -> k-th diagonal of [..., M, N]
 matrix_diag: (d, k, num_rows, num_cols, padding_value) -> matrices with d on diagonal k
 """)
 
+# Linear-algebra decompositions and solves (tensorflux/ops/linalg.py): [..., M, N] batches.
+_declare("""
+matrix_solve: (matrix, rhs, adjoint) -> X with op(matrix) X = rhs, batch dims broadcast
+matrix_triangular_solve: (matrix, rhs, lower, adjoint) -> X with op(tril or triu(matrix)) X = rhs
+cholesky: (x) -> lower Cholesky factor from the lower triangle; not positive definite raises
+log_matrix_determinant: (x) -> (sign, log|det|), log|det| real
+self_adjoint_eig: (x, compute_v) -> (ascending eigenvalues, eigenvector columns) or (values,)
+    from the lower triangle
+svd: (x, full_matrices, compute_uv) -> (s descending, u, v) with x = u diag(s) v^H, or (s,)
+qr: (x, full_matrices) -> (q, r), reduced unless full_matrices
+""")
+
 # Neural-network kernels: fused where that is faster or numerically safer.
 _declare("""
 relu: (x) -> max(x, 0)
@@ -204,6 +216,13 @@ random_uniform_int: (minval, maxval, *seed_input, shape, dtype, seed) -> ints in
 random_shuffle: (x, *seed_input, seed) -> x permuted along axis 0
 random_categorical: (logits, *seed_input, num_samples, dtype, seed) -> [batch, samples] indices
 random_seed_stream: (source) -> uint64 seed vector source.next_seed(); seed_input of graph draws
+""")
+
+# Random draws with parameters (tensorflux/ops/random.py): output shape = shape + param shape.
+_declare("""
+random_gamma: (alpha, *seed_input, shape, dtype, seed) -> Gamma(alpha, 1) samples, shape + alpha
+random_poisson: (lam, *seed_input, shape, dtype, seed) -> Poisson(lam) samples, shape + lam
+random_binomial: (counts, probs, *seed_input, shape, dtype, seed) -> Binomial samples of shape
 """)
 
 # Graph (tensorflux/graph/passes.py).

@@ -37,7 +37,7 @@ _HOST_ONLY = {"native_dtype", "dtype_of", "np"}
 # gives the same numbers on every device (CuPy has no Philox bit generator).
 _HOST_KERNELS = {"random_normal", "random_uniform", "random_truncated_normal",
                  "random_uniform_int", "random_shuffle", "random_categorical",
-                 "random_seed_stream"}
+                 "random_seed_stream", "random_gamma", "random_poisson", "random_binomial"}
 
 
 def _rebind(obj):

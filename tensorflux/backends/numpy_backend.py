@@ -4061,3 +4061,108 @@ def native_segments(plan, program, plain, live, out_slots):
     from tensorflux.backends import numpy_native
 
     return numpy_native.compile_segments(plan, program, plain, live, out_slots)
+
+
+# ---- linalg decompositions and parameterized random draws (helper)
+# NumPy's (or, re-bound, CuPy's) numpy.linalg on stacks of matrices; the random kernels draw
+# from the same per-seed Philox generator as the random kernels above.
+
+def _broadcast_batch(matrix, rhs):
+    """matrix [..., M, M] and rhs [..., M, K] with their batch dims broadcast together."""
+    a_batch, b_batch = matrix.shape[:-2], rhs.shape[:-2]
+    width = max(len(a_batch), len(b_batch))
+    a_batch = (1,) * (width - len(a_batch)) + a_batch
+    b_batch = (1,) * (width - len(b_batch)) + b_batch
+    batch = tuple(a if b == 1 else b for a, b in zip(a_batch, b_batch))
+    return (np.broadcast_to(matrix, batch + matrix.shape[-2:]),
+            np.broadcast_to(rhs, batch + rhs.shape[-2:]))
+
+
+def _adjoint(x):
+    return np.conj(np.swapaxes(x, -1, -2))
+
+
+@_quiet
+def matrix_solve(matrix, rhs, adjoint):
+    matrix, rhs = _broadcast_batch(matrix, rhs)
+    if adjoint:
+        matrix = _adjoint(matrix)
+    return np.asarray(np.linalg.solve(matrix, rhs), dtype=rhs.dtype)
+
+
+@_quiet
+def matrix_triangular_solve(matrix, rhs, lower, adjoint):
+    size = matrix.shape[-1]
+    keep = np.tri(size, size, dtype=bool)
+    triangle = np.where(keep if lower else keep.T, matrix, np.zeros((), matrix.dtype))
+    triangle, rhs = _broadcast_batch(triangle, rhs)
+    if adjoint:
+        triangle = _adjoint(triangle)
+    return np.asarray(np.linalg.solve(triangle, rhs), dtype=rhs.dtype)
+
+
+@_quiet
+def cholesky(x):
+    return np.asarray(np.linalg.cholesky(x), dtype=x.dtype)
+
+
+@_quiet
+def log_matrix_determinant(x):
+    sign, logabs = np.linalg.slogdet(x)
+    return np.asarray(sign, dtype=x.dtype), np.asarray(logabs, dtype=x.real.dtype)
+
+
+@_quiet
+def self_adjoint_eig(x, compute_v):
+    if not compute_v:
+        return (np.ascontiguousarray(np.linalg.eigvalsh(x)),)
+    values, vectors = np.linalg.eigh(x)
+    return np.ascontiguousarray(values), np.ascontiguousarray(vectors)
+
+
+@_quiet
+def svd(x, full_matrices, compute_uv):
+    if not compute_uv:
+        return (np.ascontiguousarray(np.linalg.svd(x, compute_uv=False)),)
+    u, s, vh = np.linalg.svd(x, full_matrices=full_matrices)
+    return (np.ascontiguousarray(s), np.ascontiguousarray(u),
+            np.ascontiguousarray(_adjoint(vh)))
+
+
+@_quiet
+def qr(x, full_matrices):
+    q, r = np.linalg.qr(x, mode="complete" if full_matrices else "reduced")
+    return np.ascontiguousarray(q), np.ascontiguousarray(r)
+
+
+def _draw_params(params, shape):
+    """Each parameter as float64 broadcast to shape + (their broadcast shape)."""
+    full = tuple(shape) + np.broadcast_shapes(*(np.shape(p) for p in params))
+    return [np.broadcast_to(np.asarray(p, dtype=np.float64), full) for p in params]
+
+
+def random_gamma(alpha, *seed_input, shape, dtype, seed):
+    (alpha,) = _draw_params([alpha], shape)
+    valid = alpha > 0
+    out = _philox(seed_input, seed).standard_gamma(np.where(valid, alpha, 1.0))
+    # NaN for a non-positive concentration, as TensorFlow's kernel.
+    return np.where(valid, out, np.nan).astype(native_dtype(dtype))
+
+
+def random_poisson(lam, *seed_input, shape, dtype, seed):
+    (lam,) = _draw_params([lam], shape)
+    valid = lam >= 0
+    # (asarray: a draw of shape () comes back as a Python number)
+    out = np.asarray(_philox(seed_input, seed).poisson(np.where(valid, lam, 0.0)))
+    native = native_dtype(dtype)
+    if native.kind == "f":
+        return np.where(valid, out, np.nan).astype(native)
+    return out.astype(native)
+
+
+def random_binomial(counts, probs, *seed_input, shape, dtype, seed):
+    counts = np.broadcast_to(np.asarray(counts, dtype=np.float64), tuple(shape))
+    probs = np.broadcast_to(np.asarray(probs, dtype=np.float64), tuple(shape))
+    out = np.asarray(_philox(seed_input, seed).binomial(np.floor(counts).astype(np.int64),
+                                                        np.clip(probs, 0.0, 1.0)))
+    return out.astype(native_dtype(dtype))

@@ -7,6 +7,7 @@ see tensorflux Tensors. Lists are values, not structure, as in tf.data: `[1, 2]`
 import numpy as np
 
 import tensorflux as tf
+from tensorflux.tensor import _convert_owned
 
 __all__ = ["flatten", "map_structure", "pack_as", "same_structure", "spec_of", "to_leaf",
            "to_numpy_structure", "to_tensor_structure"]
@@ -63,20 +64,40 @@ def _is_dataset(value):
 
 def to_leaf(value, dtype=None):
     """One leaf as a host NumPy array, with TensorFlow's conversion rules (Python floats are
-    float32, ints int32, strings bytes objects); Datasets stay Datasets."""
+    float32, ints int32, strings bytes objects); Datasets stay Datasets.
+
+    A leaf is never written into and never shares memory with an array the user may still
+    write into: a user's NumPy array is copied (read-only), a Tensor's own array is kept (a
+    tensor is immutable), a Variable's value is a snapshot.
+    """
     if isinstance(value, np.ndarray) and value.dtype.kind in "biufc?" and dtype is None:
-        return value
+        return read_only(value.copy())
     if tf.is_tensor(value):
         if dtype is not None and tf.as_dtype(dtype) is not value.dtype:
             value = tf.cast(value, dtype)
-        return np.asarray(value.numpy())
+        return np.asarray(value._numpy())
     if _is_dataset(value):
         return value
     if isinstance(value, np.generic) and dtype is None and value.dtype.kind in "biufc?":
         return np.asarray(value)
     if dtype is not None and tf.as_dtype(dtype) is not tf.string:
-        return np.asarray(tf.constant(value, dtype=dtype).numpy())
-    return np.asarray(tf.convert_to_tensor(value).numpy())
+        return np.asarray(tf.constant(value, dtype=dtype)._numpy())
+    return np.asarray(tf.convert_to_tensor(value)._numpy())
+
+
+def read_only(array):
+    """`array`, flagged read-only: a pipeline's arrays are shared between passes and tensors."""
+    array.flags.writeable = False
+    return array
+
+
+def read_only_view(array):
+    """What a consumer may hold of a pipeline's array: a view it cannot write through."""
+    if not isinstance(array, np.ndarray) or not array.flags.writeable:
+        return array
+    view = array.view()
+    view.flags.writeable = False
+    return view
 
 
 def to_numpy_structure(value):
@@ -96,7 +117,9 @@ def to_numpy_structure(value):
 def to_tensor(leaf):
     if _is_dataset(leaf):
         return leaf
-    return tf.convert_to_tensor(leaf)
+    # A leaf is the pipeline's own array (to_leaf copied what came from the user), and a
+    # Tensor never writes into its array: no copy.
+    return _convert_owned(leaf)
 
 
 def to_tensor_structure(element):
@@ -124,4 +147,4 @@ def numpy_dtype(dtype):
     dtype = tf.as_dtype(dtype)
     if dtype is tf.string:
         return np.dtype(object)
-    return tf.zeros([0], dtype).numpy().dtype
+    return tf.zeros([0], dtype)._numpy().dtype

@@ -141,7 +141,8 @@ class Iterator:
 def _numpy_value(leaf):
     if isinstance(leaf, np.ndarray) and leaf.ndim == 0:
         return leaf[()]
-    return leaf
+    # Read-only, as TF's as_numpy_iterator gives: the array may be the pipeline's own.
+    return structure.read_only_view(leaf)
 
 
 # ------------------------------------------------------------------ the base class
@@ -166,17 +167,8 @@ class Dataset:
         return UNKNOWN_CARDINALITY
 
     def _compute_spec(self):
-        """The element spec by looking at the first element (for user-function outputs)."""
-        iterator = iter(self._iterate())
-        try:
-            first = next(iterator)
-        except StopIteration:
-            return None
-        finally:
-            close = getattr(iterator, "close", None)
-            if close is not None:
-                close()
-        return structure.map_structure(structure.spec_of, first)
+        """The element spec without reading data; sources set `_spec` when they are made."""
+        return None
 
     # -- inspection
     @property
@@ -687,7 +679,97 @@ class _UnaryDataset(Dataset):
         return self._input.element_spec
 
 
-class _MapDataset(_UnaryDataset):
+# ------------------------------------------------------------------ specs of user functions
+
+class _UntraceableError(Exception):
+    """A user function whose output spec tracing cannot tell."""
+
+
+def _traced_spec(fn, input_spec):
+    """The spec of `fn`'s output, from one call on symbolic tensors shaped as `input_spec`,
+    as TF traces a map function: no data is read and no op runs (a Variable's assign_add is
+    a graph node, not an update). Dimensions that depend on the data come out None (the
+    length of tf.range(n)). Raises _UntraceableError for a function that needs values (.numpy(),
+    a Python `if` on a tensor, NumPy calls) or returns a Dataset."""
+    from tensorflux.context import context
+    from tensorflux.graph.ir import Graph
+
+    specs = structure.flatten(input_spec)
+    if input_spec is None or not all(isinstance(s, tf.TensorSpec) for s in specs):
+        raise _UntraceableError("the input has no TensorSpec structure")
+    graph = Graph(name="map_spec", outer=context.graph)
+    saved_tapes, saved_graph = context.tapes, context.graph
+    context.tapes, context.graph = [], graph
+    try:
+        args = structure.pack_as(input_spec, [graph.placeholder(s.shape, s.dtype)
+                                              for s in specs])
+        result = fn(*args) if type(args) is tuple else fn(args)
+        return _output_spec(result)
+    except _UntraceableError:
+        raise
+    except Exception as error:  # any failure on symbolic values: the caller runs the data
+        raise _UntraceableError(str(error)) from error
+    finally:
+        context.tapes, context.graph = saved_tapes, saved_graph
+
+
+def _output_spec(value):
+    """The spec of a traced output, nested as structure.to_numpy_structure nests elements."""
+    if isinstance(value, list):
+        value = tuple(value)
+    if isinstance(value, dict):
+        return {key: _output_spec(value[key]) for key in value}
+    if isinstance(value, tuple):
+        specs = [_output_spec(v) for v in value]
+        return type(value)(*specs) if hasattr(value, "_fields") else tuple(specs)
+    if isinstance(value, Dataset):
+        raise _UntraceableError("a Dataset output")
+    if tf.is_tensor(value):
+        return tf.TensorSpec(value.shape, value.dtype)
+    return structure.spec_of(structure.to_leaf(value))  # a Python or NumPy constant
+
+
+_STASH_LOCK = threading.Lock()
+
+
+class _FirstElementSpec:
+    """For a dataset whose spec may need its first element (a user function tracing cannot
+    follow): that element is kept with the pass that made it, and the next pass starts with
+    them, so no generator or user function runs twice for the spec and nothing is lost."""
+
+    _stash = None
+
+    def _spec_from_first_element(self):
+        source = iter(self._generate())
+        try:
+            first = next(source)
+        except StopIteration:
+            _close(source)
+            return None
+        except BaseException:
+            _close(source)
+            raise
+        with _STASH_LOCK:
+            stale, self._stash = self._stash, (first, source)
+        if stale is not None:
+            _close(stale[1])
+        return structure.map_structure(structure.spec_of, first)
+
+    def _iterate(self):
+        with _STASH_LOCK:
+            stash, self._stash = self._stash, None
+        if stash is None:
+            yield from self._generate()
+            return
+        first, source = stash
+        try:
+            yield first
+            yield from source
+        finally:
+            _close(source)
+
+
+class _MapDataset(_FirstElementSpec, _UnaryDataset):
     def __init__(self, input_dataset, map_func, num_parallel_calls, deterministic):
         super().__init__(input_dataset)
         if not callable(map_func):
@@ -697,12 +779,16 @@ class _MapDataset(_UnaryDataset):
         self._threads = None if num_parallel_calls is None else _threads_for(num_parallel_calls)
         self._deterministic = True if deterministic is None else bool(deterministic)
 
-    _compute_spec = Dataset._compute_spec
+    def _compute_spec(self):
+        try:
+            return _traced_spec(self._fn, self._input.element_spec)
+        except _UntraceableError:
+            return self._spec_from_first_element()
 
     def _apply(self, element):
         return structure.to_numpy_structure(_call_user(self._fn, element))
 
-    def _iterate(self):
+    def _generate(self):
         source = iter(self._input._iterate())
         if self._threads is None:
             try:
@@ -723,7 +809,7 @@ class _FilterDataset(_UnaryDataset):
 
     def _keep(self, element):
         result = _call_user(self._predicate, element)
-        value = np.asarray(result.numpy() if tf.is_tensor(result) else result)
+        value = np.asarray(result._numpy() if tf.is_tensor(result) else result)
         if value.shape != () or value.dtype != np.bool_:
             raise errors.InvalidArgumentError(
                 "filter: `predicate` must return a scalar boolean tensor, received dtype "
@@ -1137,7 +1223,7 @@ def _dataset_of(op, value):
     return value
 
 
-class _InterleaveDataset(_UnaryDataset):
+class _InterleaveDataset(_FirstElementSpec, _UnaryDataset):
     def __init__(self, input_dataset, map_func, cycle_length, block_length,
                  num_parallel_calls):
         super().__init__(input_dataset)
@@ -1149,7 +1235,9 @@ class _InterleaveDataset(_UnaryDataset):
                                        1 if block_length is None else block_length)
         self._parallel = num_parallel_calls is not None
 
-    _compute_spec = Dataset._compute_spec
+    def _compute_spec(self):
+        # The inner datasets are made from values, so their spec needs a first element.
+        return self._spec_from_first_element()
 
     def _open(self, element):
         dataset = _dataset_of("interleave", _call_user(self._fn, element))
@@ -1158,7 +1246,7 @@ class _InterleaveDataset(_UnaryDataset):
                                      name="tensorflux-interleave")
         return iter(dataset._iterate())
 
-    def _iterate(self):
+    def _generate(self):
         # tf.data's InterleaveDataset loop, step for step, so the order matches.
         source = iter(self._input._iterate())
         cycle = [None] * self._cycle_length

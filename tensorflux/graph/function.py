@@ -308,9 +308,7 @@ class Function:
     def __init__(self, python_function, input_signature=None, autograph=True,
                  jit_compile=None, reduce_retracing=False, name=None, **unused_options):
         self._python_function = python_function
-        self._input_signature = (None if input_signature is None
-                                 else [s if isinstance(s, TensorSpec) else TensorSpec(*s)
-                                       for s in input_signature])
+        self._input_signature = _checked_signature(input_signature)
         self._reduce_retracing = reduce_retracing
         self.jit_compile = jit_compile
         self._cache = {}
@@ -403,6 +401,9 @@ class Function:
         leaves = []
         skeleton = _flatten((args, kwargs), leaves)
         if self._input_signature is not None:
+            args = self._bind_signature(args)
+            leaves = []
+            skeleton = _flatten((args, kwargs), leaves)
             specs = self._signature_specs(leaves)
             key = ("signature", skeleton_key(skeleton),
                    tuple(_leaf_key(v) if s is None else ("S",) for v, s in zip(leaves, specs)))
@@ -418,16 +419,31 @@ class Function:
             self._cache[key] = concrete
         return concrete, leaves
 
+    def _bind_signature(self, args):
+        """The positional arguments the input_signature covers, each leaf converted to its
+        TensorSpec's dtype (Python numbers, lists and NumPy arrays, as TF converts them) and
+        checked against the spec's shape; the structures (dicts, tuples) must match."""
+        signature = self._input_signature
+        if len(args) < len(signature):
+            raise TypeError(f"{self.__name__}: the input_signature has {len(signature)} "
+                            f"entries ({signature}), but the call passed {len(args)} "
+                            "positional arguments")
+        matched = [_match_spec(self.__name__, [position], arg, spec)
+                   for position, (arg, spec) in enumerate(zip(args, signature))]
+        return tuple(matched) + tuple(args[len(signature):])
+
     def _signature_specs(self, leaves):
         tensor_positions = [i for i, v in enumerate(leaves)
                             if _is_tensor_leaf(v) or isinstance(v, (Variable, TensorSpec))]
-        if len(tensor_positions) != len(self._input_signature):
+        signature = []
+        _flatten(list(self._input_signature), signature)
+        if len(tensor_positions) != len(signature):
             raise errors.InvalidArgumentError(
-                f"{self.__name__}: the input_signature has {len(self._input_signature)} "
+                f"{self.__name__}: the input_signature has {len(signature)} "
                 f"TensorSpecs ({self._input_signature}), but the call passed "
                 f"{len(tensor_positions)} tensors")
         specs = [None] * len(leaves)
-        for i, spec in zip(tensor_positions, self._input_signature):
+        for i, spec in zip(tensor_positions, signature):
             leaf = leaves[i]
             got = leaf if isinstance(leaf, TensorSpec) else TensorSpec.from_tensor(
                 leaf if isinstance(leaf, _TensorLike) else convert_to_tensor(leaf,
@@ -500,6 +516,76 @@ class Function:
 
 
 _FAST_CACHE_LIMIT = 256
+
+
+def _checked_signature(input_signature):
+    """input_signature as a list whose leaves are TensorSpecs (nested dicts, lists and tuples
+    of them allowed; a (shape, dtype) tuple is shorthand for a TensorSpec)."""
+    if input_signature is None:
+        return None
+    if not isinstance(input_signature, (list, tuple)):
+        raise TypeError("input_signature must be either a tuple or a list, got "
+                        f"{type(input_signature)}.")
+    return [_spec_structure(entry) for entry in input_signature]
+
+
+def _spec_structure(entry):
+    if isinstance(entry, TensorSpec):
+        return entry
+    leaves = []
+    skeleton = _flatten(entry, leaves)
+    if leaves and all(isinstance(leaf, TensorSpec) for leaf in leaves):
+        return _pack(skeleton, iter(leaves))
+    try:
+        return TensorSpec(*entry)
+    except (TypeError, ValueError) as error:
+        raise TypeError(f"input_signature must contain TensorSpecs (possibly nested in lists, "
+                        f"tuples and dicts), got {entry!r}") from error
+
+
+def _match_spec(name, path, value, spec):
+    """value with each leaf under a TensorSpec of `spec` converted by _to_spec; the nesting
+    of dicts and of lists/tuples must be spec's."""
+    if isinstance(spec, TensorSpec):
+        return _to_spec(name, path, value, spec)
+    if isinstance(spec, dict):
+        if not isinstance(value, dict) or set(value) != set(spec):
+            raise TypeError(f"{name}: argument {_where(path)} should be a dict with keys "
+                            f"{sorted(spec, key=str)} (the input_signature), got {value!r}")
+        return type(spec)((k, _match_spec(name, path + [k], value[k], spec[k]))
+                          for k in spec)
+    if not isinstance(value, (list, tuple)) or len(value) != len(spec):
+        raise TypeError(f"{name}: argument {_where(path)} should be a sequence of "
+                        f"{len(spec)} values (the input_signature {spec}), got {value!r}")
+    items = [_match_spec(name, path + [i], v, s) for i, (v, s) in enumerate(zip(value, spec))]
+    # The signature's containers, so that a tuple and a list passed for it trace once.
+    return type(spec)(*items) if hasattr(spec, "_fields") else type(spec)(items)
+
+
+def _where(path):
+    return str(path[0]) + "".join(f"[{p!r}]" for p in path[1:])
+
+
+def _to_spec(name, position, leaf, spec):
+    """One argument leaf as a tensor of spec's dtype (a TensorSpec leaf stays a spec)."""
+    if isinstance(leaf, TensorSpec):
+        got = leaf
+    else:
+        if isinstance(leaf, Variable):
+            leaf = leaf.read_value()
+        if not isinstance(leaf, _TensorLike):
+            try:
+                leaf = convert_to_tensor(leaf, dtype=spec.dtype)
+            except (TypeError, ValueError) as error:
+                raise TypeError(f"{name}: argument {_where(position)} expected {spec}, received "
+                                f"{leaf!r}, which does not convert to {spec.dtype.name}") \
+                    from error
+        got = leaf
+    if got.dtype is not spec.dtype or not spec.shape.is_compatible_with(got.shape):
+        raise errors.InvalidArgumentError(
+            f"{name}: argument {_where(position)} expected {spec}, received shape {got.shape} and "
+            f"dtype {got.dtype.name}")
+    return leaf
 
 
 def _fast_key(args):

@@ -6,15 +6,17 @@ from tensorflux.context import context
 from tensorflux.tensor import Tensor
 from tensorflux.variable import Variable
 
-__all__ = ["get_static_value", "static_numpy", "lift"]
+__all__ = ["get_static_value", "static_numpy", "lift", "static_dims", "static_scalar"]
 
 
-def _evaluate(tensor, allow_stateful):
+def _evaluate(tensor, allow_stateful, shapes=False):
     """An eager Tensor with `tensor`'s value when it depends on constants only, else None.
 
     Stateless nodes are re-run eagerly through bind; with allow_stateful (Variable
     initializers, which TensorFlow lifts out of the function), stateful nodes such as random
     draws run once too and Variables are read. Placeholders (inputs, captures) are unknown.
+    With shapes (shape-like op arguments), an element or slice of tf.shape(x) is known where
+    x's static shape knows those dims, even when other dims of x are unknown.
     """
     from tensorflux.graph.ir import SymbolicTensor, const_primitive
 
@@ -36,6 +38,11 @@ def _evaluate(tensor, allow_stateful):
             prim = node.primitive
             if prim is const_primitive:
                 values[id(node)] = Tensor(node.attrs["value"])
+                stack.pop()
+                continue
+            known = _known_dims_of_shape(node) if shapes else None
+            if known is not None:
+                values[id(node)] = known
                 stack.pop()
                 continue
             if prim.kernel is None or (prim.stateful and not allow_stateful):
@@ -78,6 +85,83 @@ def _evaluate(tensor, allow_stateful):
 
 def _multiple(node):
     return node.primitive.multiple_results
+
+
+def _known_dims_of_shape(node):
+    """tf.shape(x)[k] or tf.shape(x)[a:b] as a constant Tensor when x's static shape knows
+    those dims (the rest of x's shape may be unknown), else None."""
+    from tensorflux.graph.ir import SymbolicTensor
+
+    if node.primitive.name != "getitem" or len(node.inputs) != 1:
+        return None
+    source = node.inputs[0]
+    if not isinstance(source, SymbolicTensor) or source.node.primitive.name != "dynamic_shape":
+        return None
+    dims = source.node.inputs[0].shape
+    key = node.attrs["key"]
+    if dims.rank is None or len(key) != 1:
+        return None
+    (entry,) = key
+    dims = list(dims)
+    if isinstance(entry, tuple):
+        picked = dims[slice(*entry)]
+    elif isinstance(entry, int) and -len(dims) <= entry < len(dims):
+        picked = dims[entry]
+    else:
+        return None
+    if picked is None or isinstance(picked, list) and None in picked:
+        return None
+    from tensorflux.tensor import convert_to_tensor
+
+    return convert_to_tensor(picked, dtype=node.outputs.dtype)
+
+
+def static_scalar(tensor):
+    """A scalar tensor's value as a Python number if it is known while tracing (constants,
+    static dims of tf.shape and arithmetic on them), else None."""
+    if not isinstance(tensor, Tensor):  # an abstract value (shape rules): nothing known
+        return None
+    if tensor._value is not None:
+        return tensor.numpy().item()
+    value = _evaluate(tensor, allow_stateful=False, shapes=True)
+    return None if value is None else value.numpy().item()
+
+
+def static_dims(tensor):
+    """What tracing knows of a 1-D int tensor used as a shape (TF's constant_value_as_shape):
+    a list of ints with None where an entry is known only at run time, or None if even its
+    length is unknown. Knows constants, tf.shape(x) (x's static dims), tf.stack of scalars,
+    tf.concat along axis 0, casts, and slices of those."""
+    if not isinstance(tensor, Tensor):  # an abstract value (shape rules): its length only
+        pass
+    elif tensor._value is not None:
+        return [int(v) for v in tensor.numpy().reshape(-1).tolist()]
+    elif (value := _evaluate(tensor, allow_stateful=False, shapes=True)) is not None:
+        return [int(v) for v in value.numpy().reshape(-1).tolist()]
+    from tensorflux.graph.ir import SymbolicTensor
+
+    if isinstance(tensor, SymbolicTensor):
+        node = tensor.node
+        name = node.primitive.name
+        dims = None
+        if name == "dynamic_shape":
+            dims = node.inputs[0].shape
+            dims = None if dims.rank is None else list(dims)
+        elif name == "stack" and node.attrs["axis"] == 0:
+            dims = [static_scalar(x) for x in node.inputs]
+        elif name == "concat" and node.attrs["axis"] == 0:
+            parts = [static_dims(x) for x in node.inputs]
+            dims = None if None in parts else [d for part in parts for d in part]
+        elif name in ("cast", "identity"):
+            dims = static_dims(node.inputs[0])
+        elif name == "getitem" and len(node.inputs) == 1 and len(node.attrs["key"]) == 1 \
+                and isinstance(node.attrs["key"][0], tuple):
+            whole = static_dims(node.inputs[0])
+            dims = None if whole is None else whole[slice(*node.attrs["key"][0])]
+        if dims is not None:
+            return dims
+    length = tensor.shape[0] if tensor.shape.rank == 1 else None
+    return None if length is None else [None] * length
 
 
 def get_static_value(tensor, partial=False):

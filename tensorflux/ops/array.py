@@ -4,7 +4,7 @@ import builtins
 
 from tensorflux import dtypes, errors
 from tensorflux.ops._core import as_operand, aval, normalize_axis, unary_rule, unchanged
-from tensorflux.ops._static import host
+from tensorflux.ops._static import RuntimeShape, fold, host, scalar_operand, shape_operand
 from tensorflux.primitive import Primitive
 from tensorflux.tensor import Tensor, TensorShape, _TensorLike, convert_to_tensor
 from tensorflux.variable import Variable
@@ -17,21 +17,50 @@ __all__ = [
 ]
 
 
-def _shape_list(op, shape):
-    """A shape argument (list, tuple, TensorShape or 1-D int tensor) as a list of ints."""
-    if isinstance(shape, _TensorLike):
-        shape = host(op, shape, "shape").tolist()
-        shape = [shape] if isinstance(shape, int) else shape
-    elif isinstance(shape, TensorShape):
-        shape = shape.as_list()
-    elif isinstance(shape, int):
-        shape = [shape]
-    try:
-        dims = [int(d) for d in shape]
-    except (TypeError, ValueError) as error:
+def _shape_list(op, shape, what="shape"):
+    """A shape argument (list, tuple, TensorShape or 1-D int tensor, its entries possibly
+    tensors that tracing can fold) as a list of ints, for ops that need it at trace time."""
+    dims, runtime = shape_operand(op, shape, what)
+    if runtime is not None:
         raise errors.InvalidArgumentError(
-            f"{op}: shape must be a list of ints, received {shape!r}", op) from error
+            f"{op}: the {what} must be known when the tf.function is traced, but it is known "
+            f"only at run time (static value {_describe_dims(dims)}, from {runtime.name}); "
+            f"{op} does not take its {what} at run time: give the function an input_signature "
+            "with static dims, or compute it from constants and static shapes.", op)
     return dims
+
+
+def _describe_dims(dims):
+    return "unknown" if dims is None else "[" + ", ".join(
+        "?" if d is None else str(d) for d in dims) + "]"
+
+
+def _check_runtime_dims(op, dims, what="shape"):
+    """The trace-time part of a run-time shape: its known entries must be non-negative."""
+    if dims is not None and any(d is not None and d < 0 for d in dims):
+        raise errors.InvalidArgumentError(
+            f"{op}: {what} must have non-negative entries, received {_describe_dims(dims)}", op)
+
+
+def _runtime_dims(shape):
+    """The static knowledge of a run-time shape input, for shape rules: a list with None
+    entries, or None for an unknown length."""
+    from tensorflux.graph.static import static_dims
+
+    return static_dims(shape)
+
+
+def _dims_aval(shape, dtype):
+    dims = _runtime_dims(shape)
+    return aval(TensorShape(None) if dims is None else
+                [None if d is None or d < 0 else d for d in dims], dtype)
+
+
+def _host_shape(op, what, dims):
+    if any(d < 0 for d in dims):
+        raise errors.InvalidArgumentError(
+            f"{op}: {what} must have non-negative entries, received {dims} at run time", op)
+    return tuple(dims)
 
 
 # ------------------------------------------------------------------ creation
@@ -51,7 +80,12 @@ def fill(dims, value, name=None):
     if value.shape.rank != 0:
         raise errors.InvalidArgumentError(
             f"fill: value must be a scalar, received shape {tuple(value.shape)}", "fill")
-    dims = _shape_list("fill", dims)
+    dims, runtime = shape_operand("fill", dims, "dims")
+    if runtime is not None:
+        _check_runtime_dims("fill", dims, "dims")
+        if value._value is None:
+            return broadcast_to(value, runtime)
+        return _fill_at_run_time(runtime, _scalar(value, "fill"), value.dtype, "fill")
     if any(d < 0 for d in dims):
         raise errors.InvalidArgumentError(f"fill: dims must be non-negative, received {dims}",
                                           "fill")
@@ -69,7 +103,10 @@ def zeros(shape, dtype=dtypes.float32, name=None):
     [[0.0], [0.0]]
     """
     dtype = dtypes.as_dtype(dtype)
-    return _fill.bind(shape=tuple(_shape_list("zeros", shape)), value=0, dtype=dtype)
+    dims, runtime = shape_operand("zeros", shape)
+    if runtime is not None:
+        return _fill_at_run_time(runtime, 0, dtype, "zeros", dims)
+    return _fill.bind(shape=tuple(dims), value=0, dtype=dtype)
 
 
 def ones(shape, dtype=dtypes.float32, name=None):
@@ -80,7 +117,27 @@ def ones(shape, dtype=dtypes.float32, name=None):
     [1, 1]
     """
     dtype = dtypes.as_dtype(dtype)
-    return _fill.bind(shape=tuple(_shape_list("ones", shape)), value=1, dtype=dtype)
+    dims, runtime = shape_operand("ones", shape)
+    if runtime is not None:
+        return _fill_at_run_time(runtime, 1, dtype, "ones", dims)
+    return _fill.bind(shape=tuple(dims), value=1, dtype=dtype)
+
+
+def _fill_kernel(backend, shape, value, dtype, op):
+    return backend.fill(_host_shape(op, "shape", shape), value, dtype)
+
+
+# fill_dynamic: fill with a shape known only at run time (an input); no gradient.
+_fill_dynamic = Primitive("fill_dynamic", kernel="cond", vjp=lambda g, shape, out,
+                          branches: (None,),
+                          shape_rule=lambda shape, branches: _dims_aval(
+                              shape, branches.attrs["dtype"]))
+
+
+def _fill_at_run_time(shape, value, dtype, op, dims=None):
+    _check_runtime_dims(op, dims)
+    return _fill_dynamic.bind(shape, branches=RuntimeShape(
+        _fill_kernel, (0,), value=value, dtype=dtype, op=op))
 
 
 def zeros_like(input, dtype=None, name=None):  # noqa: A002 - TensorFlow's argument name
@@ -187,8 +244,33 @@ def _reshape_rule(x, shape):
 
 # reshape: same elements, new shape; the cotangent is reshaped back.
 _reshape = Primitive("reshape", shape_rule=_reshape_rule,
-                     vjp=lambda g, x, out, shape: (reshape(g, inferable_shape(x)),),
+                     vjp=lambda g, x, out, shape: (reshape(g, _shape_of(x)),),
                      aliases=True)
+
+
+def _shape_of(x):
+    """x's shape for reshaping a cotangent back: static where tracing knows it (one unknown
+    dim as -1), else tf.shape(x) at run time."""
+    if list(x.shape).count(None) > 1:
+        return shape(x)
+    return inferable_shape(x)
+
+
+def _reshape_kernel(backend, x, shape):
+    try:
+        return backend.reshape(x, tuple(shape))
+    except ValueError as error:
+        raise errors.InvalidArgumentError(
+            f"reshape: cannot reshape a tensor of shape {tuple(x.shape)} ({x.size} elements) "
+            f"into the shape {shape} computed at run time ({error})", "reshape") from error
+
+
+# reshape_dynamic: reshape to a shape known only at run time (an int tensor input); the
+# cotangent is reshaped back to x's shape.
+_reshape_dynamic = Primitive(
+    "reshape_dynamic", kernel="cond", aliases=True,
+    shape_rule=lambda x, shape, branches: _dims_aval(shape, x.dtype),
+    vjp=lambda g, x, shape, out, branches: (reshape(g, _shape_of(x)), None))
 
 
 def inferable_shape(x):
@@ -211,7 +293,14 @@ def reshape(tensor, shape, name=None):
     TensorShape([2, 3])
     """
     x = as_operand("reshape", tensor)
-    dims = _shape_list("reshape", shape)
+    dims, runtime = shape_operand("reshape", shape)
+    if runtime is not None:
+        if dims is not None and (any(d is not None and d < -1 for d in dims)
+                                 or dims.count(-1) > 1):
+            raise errors.InvalidArgumentError(
+                f"reshape: shape {_describe_dims(dims)} may contain at most one -1 and no "
+                "other negative dims", "reshape")
+        return _reshape_dynamic.bind(x, runtime, branches=RuntimeShape(_reshape_kernel, (1,)))
     size = 1
     for d in tuple(x.shape):
         size = None if d is None or size is None else size * d
@@ -318,6 +407,20 @@ def _one_hot_rule(indices, depth, on_value, off_value, axis, dtype):
     return aval(shape, dtype)
 
 
+def _one_hot_kernel(backend, indices, depth, **attrs):
+    if depth < 0:
+        raise errors.InvalidArgumentError(
+            f"one_hot: depth must be >= 0, received {depth} at run time", "one_hot")
+    return backend.one_hot(indices, depth, **attrs)
+
+
+# one_hot_dynamic: one_hot with a depth known only at run time (a scalar int input).
+_one_hot_dynamic = Primitive(
+    "one_hot_dynamic", kernel="cond", vjp=lambda g, indices, depth, out, branches: (None, None),
+    shape_rule=lambda indices, depth, branches: _one_hot_rule(
+        indices, None, None, None, branches.attrs["axis"], branches.attrs["dtype"]))
+
+
 # one_hot: integer indices to one-hot vectors; out-of-range indices give all off_value.
 _one_hot = Primitive("one_hot", shape_rule=_one_hot_rule,
                      vjp=lambda g, indices, out, **attrs: (None,))
@@ -334,28 +437,50 @@ def one_hot(indices, depth, on_value=None, off_value=None, axis=None, dtype=None
     if not indices.dtype.is_integer:
         raise errors.InvalidArgumentError(
             f"one_hot: indices must be integers, received {indices.dtype.name}", "one_hot")
-    if dtype is None:
-        dtype = (on_value.dtype if isinstance(on_value, _TensorLike) else
-                 off_value.dtype if isinstance(off_value, _TensorLike) else dtypes.float32)
-    dtype = dtypes.as_dtype(dtype)
+    dtype = _one_hot_dtype(on_value, off_value, dtype)
     rank = indices.shape.rank
     axis = -1 if axis is None else int(axis)
     if not -1 <= axis <= rank:
         raise errors.InvalidArgumentError(
             f"one_hot: axis must be -1 or in [0, {rank}], received {axis}", "one_hot")
+    depth, runtime = scalar_operand("one_hot", depth, "depth")
+    on = 1 if on_value is None else _scalar(on_value)
+    off = 0 if off_value is None else _scalar(off_value)
+    if runtime is not None:
+        if not runtime.dtype.is_integer:
+            raise errors.InvalidArgumentError(
+                f"one_hot: depth must be an integer, received {runtime.dtype.name}", "one_hot")
+        return _one_hot_dynamic.bind(indices, runtime, branches=RuntimeShape(
+            _one_hot_kernel, (1,), on_value=on, off_value=off, axis=axis, dtype=dtype))
     depth = int(depth)
     if depth < 0:
         raise errors.InvalidArgumentError(f"one_hot: depth must be >= 0, received {depth}",
                                           "one_hot")
-    on = 1 if on_value is None else _scalar(on_value)
-    off = 0 if off_value is None else _scalar(off_value)
     return _one_hot.bind(indices, depth=depth, on_value=on, off_value=off, axis=axis,
                          dtype=dtype)
 
 
+def _one_hot_dtype(on_value, off_value, dtype):
+    """TF's rule: `dtype` if given, else the dtype of on_value/off_value (a Python int gives
+    int32), which must agree; float32 when neither is given."""
+    found = [convert_to_tensor(v).dtype if not isinstance(v, _TensorLike) else v.dtype
+             for v in (on_value, off_value) if v is not None]
+    if dtype is not None:
+        dtype = dtypes.as_dtype(dtype)
+        for v, what in ((on_value, "on_value"), (off_value, "off_value")):
+            if isinstance(v, _TensorLike) and v.dtype is not dtype:
+                raise TypeError(f"one_hot: dtype {v.dtype!r} of {what} does not match dtype "
+                                f"parameter {dtype!r}")
+        return dtype
+    if len(found) == 2 and found[0] is not found[1]:
+        raise TypeError(f"one_hot: dtype {found[0]!r} of on_value does not match dtype "
+                        f"{found[1]!r} of off_value")
+    return found[0] if found else dtypes.float32
+
+
 def _scalar(value, op="one_hot"):
     if isinstance(value, _TensorLike):
-        value = host(op, value, "scalar value")
+        value = fold(op, value, "scalar value")
     return value.item() if hasattr(value, "item") else value
 
 
@@ -461,6 +586,34 @@ _broadcast_to = Primitive("broadcast_to", shape_rule=_broadcast_to_rule,
                           aliases=True)
 
 
+def _broadcast_to_kernel(backend, x, shape):
+    try:
+        return backend.broadcast_to(x, tuple(shape))
+    except ValueError as error:
+        raise errors.InvalidArgumentError(
+            f"broadcast_to: cannot broadcast a tensor of shape {tuple(x.shape)} to the shape "
+            f"{shape} computed at run time", "broadcast_to") from error
+
+
+def _broadcast_to_dynamic_rule(x, shape, branches):
+    out = _dims_aval(shape, x.dtype)
+    if out.shape.rank is None or x.shape.rank is None or x.shape.rank > out.shape.rank:
+        return out
+    # A target entry known only at run time equals x's aligned dim when that is not 1.
+    lead = out.shape.rank - x.shape.rank
+    aligned = [None] * lead + list(x.shape)
+    return aval([d if d is not None else (a if a != 1 else None)
+                 for d, a in zip(out.shape, aligned)], x.dtype)
+
+
+# broadcast_to_dynamic: broadcast_to a shape known only at run time; the cotangent is summed
+# back to x's run-time shape (the walker cannot tell which unknown dims were broadcast).
+_broadcast_to_dynamic = Primitive("broadcast_to_dynamic", kernel="cond", aliases=True,
+                                  shape_rule=_broadcast_to_dynamic_rule,
+                                  vjp=lambda g, x, shape, out, branches: (
+                                      _sum_to_like.bind(g, x), None))
+
+
 def broadcast_to(input, shape, name=None):  # noqa: A002
     """Broadcasts `input` to `shape` with NumPy's rules.
 
@@ -469,7 +622,11 @@ def broadcast_to(input, shape, name=None):  # noqa: A002
     [[1, 2], [1, 2]]
     """
     x = as_operand("broadcast_to", input)
-    dims = _shape_list("broadcast_to", shape)
+    dims, runtime = shape_operand("broadcast_to", shape)
+    if runtime is not None:
+        _check_runtime_dims("broadcast_to", dims)
+        return _broadcast_to_dynamic.bind(x, runtime,
+                                          branches=RuntimeShape(_broadcast_to_kernel, (1,)))
     if tuple(dims) == tuple(x.shape):
         return unchanged(x)
     return _broadcast_to.bind(x, shape=tuple(dims))
@@ -513,7 +670,11 @@ def range(start, limit=None, delta=1, dtype=None, name="range"):  # noqa: A001 -
     if not (dtype.is_integer or dtype.is_floating):
         raise errors.InvalidArgumentError(
             f"range: dtype must be an integer or float type, received {dtype.name}", "range")
-    start, limit, delta = (_range_scalar(v, dtype) for v in (start, limit, delta))
+    operands = [scalar_operand("range", v, "start, limit and delta") for v in
+                (start, limit, delta)]
+    if any(runtime is not None for _, runtime in operands):
+        return _range_at_run_time(operands, dtype)
+    start, limit, delta = (_range_scalar(v, dtype) for v, _ in operands)
     if delta == 0:
         raise errors.InvalidArgumentError("range: delta must be non-zero", "range")
     if delta > 0 and start > limit or delta < 0 and start < limit:
@@ -528,6 +689,42 @@ def range(start, limit=None, delta=1, dtype=None, name="range"):  # noqa: A001 -
 
         size = builtins.max(0, math.ceil((limit - start) / delta))
     return _range.bind(start=start, delta=delta, size=int(size), dtype=dtype)
+
+
+def _range_kernel(backend, start, limit, delta, dtype):
+    import math
+
+    if delta == 0:
+        raise errors.InvalidArgumentError("range: delta must be non-zero", "range")
+    if delta > 0 and start > limit or delta < 0 and start < limit:
+        raise errors.InvalidArgumentError(
+            f"range: requires start {'<=' if delta > 0 else '>='} limit when delta "
+            f"{'>' if delta > 0 else '<'} 0, received start={start}, limit={limit}, "
+            f"delta={delta} at run time", "range")
+    size = -(-(limit - start) // delta) if dtype.is_integer else \
+        builtins.max(0, math.ceil((limit - start) / delta))
+    return backend.arange(start, delta, int(size), dtype)
+
+
+# range_dynamic: tf.range with start, limit or delta known only at run time (scalar inputs);
+# the length is unknown while tracing. No gradient, as TensorFlow's Range.
+_range_dynamic = Primitive("range_dynamic", kernel="cond",
+                           vjp=lambda g, *inputs, out, branches: (None,) * len(inputs),
+                           shape_rule=lambda start, limit, delta, branches: aval(
+                               [None], branches.attrs["dtype"]))
+
+
+def _range_at_run_time(operands, dtype):
+    from tensorflux.ops.math import cast
+
+    inputs = []
+    for value, runtime in operands:
+        if runtime is None:
+            inputs.append(convert_to_tensor(_range_scalar(value, dtype), dtype=dtype))
+        else:
+            inputs.append(runtime if runtime.dtype == dtype else cast(runtime, dtype))
+    return _range_dynamic.bind(*inputs, branches=RuntimeShape(_range_kernel, (0, 1, 2),
+                                                              dtype=dtype))
 
 
 def _range_scalar(value, dtype):
@@ -593,7 +790,7 @@ def eye(num_rows, num_columns=None, batch_shape=None, dtype=dtypes.float32, name
     """
     rows = int(_range_scalar(num_rows, dtypes.int32))
     columns = rows if num_columns is None else int(_range_scalar(num_columns, dtypes.int32))
-    batch = () if batch_shape is None else tuple(_shape_list("eye", batch_shape))
+    batch = () if batch_shape is None else tuple(_shape_list("eye", batch_shape, "batch_shape"))
     if rows < 0 or columns < 0 or any(d < 0 for d in batch):
         raise errors.InvalidArgumentError(
             f"eye: dimensions must be non-negative, received num_rows={rows}, "
@@ -621,7 +818,13 @@ def expand_dims(input, axis, name=None):  # noqa: A002
     TensorShape([2, 1])
     """
     x = as_operand("expand_dims", input)
-    axis = normalize_axis("expand_dims", axis, x.shape.rank + 1)
+    rank = x.shape.rank
+    if isinstance(axis, int) and not -rank - 1 <= axis <= rank:
+        # normalize_axis would name the output's rank; TF's message names the input's.
+        raise errors.InvalidArgumentError(
+            f"expand_dims: tried to expand dim index {axis} for tensor with {rank} dimensions "
+            f"(expected -{rank + 1} <= axis <= {rank})", "expand_dims")
+    axis = normalize_axis("expand_dims", axis, rank + 1)
     dims = list(x.shape)
     dims.insert(axis, 1)
     return reshape(x, _reshape_dims(dims))
@@ -771,6 +974,8 @@ def split(value, num_or_size_splits, axis=0, num=None, name="split"):
 def _tile_vjp(g, x, out, multiples):
     from tensorflux.ops.reduction import reduce_sum
 
+    if None in x.shape:
+        return (_tile_grad_at_run_time(g, x, multiples),)
     dims = list(x.shape)
     interleaved = [n for m, d in zip(multiples, dims) for n in (m, d)]
     summed = reduce_sum(reshape(g, interleaved), axis=list(builtins.range(0, 2 * len(dims), 2)))
@@ -782,6 +987,45 @@ _tile = Primitive("tile", vjp=_tile_vjp, shape_rule=lambda x, multiples: aval(
     [None if d is None else d * m for d, m in zip(x.shape, multiples)], x.dtype))
 
 
+def _tile_grad_at_run_time(g, x, multiples):
+    """Sums the copies of g back to x's run-time shape: g reshaped to [m0, d0, m1, d1, ...]
+    and summed over the multiples' axes."""
+    from tensorflux.ops.reduction import reduce_sum
+
+    dims = shape(x)
+    if not isinstance(multiples, _TensorLike):
+        multiples = convert_to_tensor(list(multiples), dtype=dims.dtype)
+    elif multiples.dtype != dims.dtype:
+        from tensorflux.ops.math import cast
+
+        multiples = cast(multiples, dims.dtype)
+    interleaved = reshape(stack([multiples, dims], axis=1), [-1])
+    rank = x.shape.rank
+    summed = reduce_sum(reshape(g, interleaved), axis=list(builtins.range(0, 2 * rank, 2)))
+    return reshape(summed, dims)
+
+
+def _tile_kernel(backend, x, multiples):
+    if len(multiples) != x.ndim or any(m < 0 for m in multiples):
+        raise errors.InvalidArgumentError(
+            f"tile: expected {x.ndim} non-negative multiples for the input of shape "
+            f"{tuple(x.shape)}, received {multiples} at run time", "tile")
+    return backend.tile(x, tuple(multiples))
+
+
+def _tile_dynamic_rule(x, multiples, branches):
+    found = _runtime_dims(multiples)
+    found = [None] * (x.shape.rank or 0) if found is None else found
+    return aval([None if d is None or m is None else d * m for d, m in zip(x.shape, found)],
+                x.dtype)
+
+
+# tile_dynamic: tile with multiples known only at run time; the copies' cotangents are summed.
+_tile_dynamic = Primitive("tile_dynamic", kernel="cond", shape_rule=_tile_dynamic_rule,
+                          vjp=lambda g, x, multiples, out, branches: (
+                              _tile_grad_at_run_time(g, x, multiples), None))
+
+
 def tile(input, multiples, name=None):  # noqa: A002
     """Repeats `input` multiples[i] times along axis i.
 
@@ -790,7 +1034,15 @@ def tile(input, multiples, name=None):  # noqa: A002
     [[1, 2, 1, 2], [1, 2, 1, 2]]
     """
     x = as_operand("tile", input)
-    multiples = _shape_list("tile", multiples)
+    multiples, runtime = shape_operand("tile", multiples, "multiples")
+    if runtime is not None:
+        if x.shape.rank is None or multiples is not None and (
+                len(multiples) != x.shape.rank or any(m is not None and m < 0
+                                                      for m in multiples)):
+            raise errors.InvalidArgumentError(
+                f"tile: expected {x.shape.rank} non-negative multiples for the input of shape "
+                f"{x.shape}, received {_describe_dims(multiples)}", "tile")
+        return _tile_dynamic.bind(x, runtime, branches=RuntimeShape(_tile_kernel, (1,)))
     if len(multiples) != x.shape.rank or any(m < 0 for m in multiples):
         raise errors.InvalidArgumentError(
             f"tile: expected {x.shape.rank} non-negative multiples for the input of shape "
@@ -824,8 +1076,7 @@ def pad(tensor, paddings, mode="CONSTANT", constant_values=0, name=None):
     [3, 2, 1, 2, 3, 2]
     """
     x = as_operand("pad", tensor)
-    if isinstance(paddings, _TensorLike):
-        paddings = host("pad", paddings, "paddings").tolist()
+    paddings = fold("pad", paddings, "paddings")
     try:
         pairs = tuple((int(b), int(a)) for b, a in paddings)
     except (TypeError, ValueError) as error:

@@ -1,16 +1,24 @@
-"""Image ops (tf.image subset): resize with TensorFlow's half-pixel kernels and the projective
-transform that Keras's geometric augmentation layers sample images with."""
+"""Image ops (tf.image): resize with TensorFlow's half-pixel kernels, the projective transform
+that Keras's geometric augmentation layers sample images with, and the flips, crops, pads,
+colour and dtype adjustments and quality metrics built from ordinary ops."""
 
 import math as _pymath
 
 from tensorflux import dtypes, errors
-from tensorflux.ops import array, indexing, linalg
+from tensorflux.ops import array, indexing, linalg, reduction
 from tensorflux.ops import math as tmath
+from tensorflux.ops import random as trandom
 from tensorflux.ops._core import as_operand, aval
 from tensorflux.primitive import Primitive
-from tensorflux.tensor import convert_to_tensor
+from tensorflux.tensor import _TensorLike, convert_to_tensor
 
-__all__ = ["resize", "resize_weights", "affine_transform", "ResizeMethod"]
+__all__ = ["resize", "resize_weights", "affine_transform", "ResizeMethod", "flip_left_right",
+           "flip_up_down", "random_flip_left_right", "random_flip_up_down", "rot90", "transpose",
+           "crop_to_bounding_box", "pad_to_bounding_box", "central_crop",
+           "resize_with_crop_or_pad", "random_crop", "rgb_to_grayscale", "grayscale_to_rgb",
+           "convert_image_dtype", "per_image_standardization", "adjust_brightness",
+           "adjust_contrast", "adjust_gamma", "random_brightness", "random_contrast",
+           "extract_patches", "psnr", "ssim"]
 
 
 class ResizeMethod:
@@ -243,3 +251,622 @@ def affine_transform(images, transforms, interpolation="bilinear", fill_mode="co
     out = _affine.bind(images, transforms, interpolation=interpolation, fill_mode=fill_mode,
                        fill_value=float(fill_value))
     return array.squeeze(out, 0) if unbatched else out
+
+
+# ------------------------------------------------------------------ geometry
+# Compositions of reverse, transpose, slicing and pad: gradients come from those ops.
+
+def _images(op, image, ranks=(3, 4)):
+    """image as a tensor of rank 3 ([h, w, c]) or 4 ([batch, h, w, c]), or an error."""
+    image = as_operand(op, image)
+    if image.shape.rank not in ranks:
+        raise errors.InvalidArgumentError(
+            f"{op}: expected an image of rank 3 [height, width, channels] or a batch of rank 4 "
+            f"[batch, height, width, channels], received shape {tuple(image.shape)}", op)
+    return image
+
+
+def flip_left_right(image):
+    """Reverses the width axis of an image [h, w, c] or a batch [b, h, w, c].
+
+    >>> import tensorflux as tf
+    >>> tf.image.flip_left_right([[[1], [2], [3]]])[..., 0].numpy().tolist()
+    [[3, 2, 1]]
+    """
+    image = _images("flip_left_right", image)
+    return indexing.reverse(image, [image.shape.rank - 2])
+
+
+def flip_up_down(image):
+    """Reverses the height axis of an image [h, w, c] or a batch [b, h, w, c].
+
+    >>> import tensorflux as tf
+    >>> tf.image.flip_up_down([[[1]], [[2]]])[..., 0].numpy().tolist()
+    [[2], [1]]
+    """
+    image = _images("flip_up_down", image)
+    return indexing.reverse(image, [image.shape.rank - 3])
+
+
+def _random_flip(op, image, axis, seed):
+    image = _images(op, image)
+    flipped = indexing.reverse(image, [image.shape.rank + axis])
+    if image.shape.rank == 3:
+        coin = trandom.uniform([], 0, 1.0, seed=seed)
+        return tmath.where(tmath.less(coin, 0.5), flipped, image)
+    # One coin per image of the batch, as TensorFlow.
+    batch = array.shape(image)[0] if image.shape[0] is None else image.shape[0]
+    coins = trandom.uniform([batch], 0, 1.0, seed=seed)
+    return tmath.where(array.reshape(tmath.less(coins, 0.5), [-1, 1, 1, 1]), flipped, image)
+
+
+def random_flip_left_right(image, seed=None):
+    """Flips each image left to right with probability 1/2 (one draw per image of a batch).
+    Seeded draws follow tf.random's seed rules with tensorflux's own generator, not
+    TensorFlow's numbers.
+
+    >>> import tensorflux as tf
+    >>> out = tf.image.random_flip_left_right([[[1], [2]]], seed=3)[0, :, 0].numpy().tolist()
+    >>> out in ([1, 2], [2, 1])
+    True
+    """
+    return _random_flip("random_flip_left_right", image, -2, seed)
+
+
+def random_flip_up_down(image, seed=None):
+    """Flips each image upside down with probability 1/2 (one draw per image of a batch);
+    tensorflux's own generator, not TensorFlow's numbers.
+
+    >>> import tensorflux as tf
+    >>> out = tf.image.random_flip_up_down([[[1]], [[2]]], seed=3)[:, 0, 0].numpy().tolist()
+    >>> out in ([1, 2], [2, 1])
+    True
+    """
+    return _random_flip("random_flip_up_down", image, -3, seed)
+
+
+def _swap_hw(image):
+    rank = image.shape.rank
+    perm = list(range(rank))
+    perm[rank - 3], perm[rank - 2] = perm[rank - 2], perm[rank - 3]
+    return linalg.transpose(image, perm)
+
+
+def transpose(image, name=None):
+    """Swaps the height and width axes of an image or a batch of images.
+
+    >>> import tensorflux as tf
+    >>> tf.image.transpose([[[1], [2]]])[..., 0].numpy().tolist()
+    [[1], [2]]
+    """
+    return _swap_hw(_images("transpose", image))
+
+
+def rot90(image, k=1, name=None):
+    """Rotates images counter-clockwise by k * 90 degrees.
+
+    >>> import tensorflux as tf
+    >>> tf.image.rot90([[[1], [2]], [[3], [4]]])[..., 0].numpy().tolist()
+    [[2, 4], [1, 3]]
+    """
+    image = _images("rot90", image)
+    try:
+        k = int(k) % 4
+    except (TypeError, ValueError) as error:
+        raise errors.InvalidArgumentError(f"rot90: k must be an int, received {k!r}",
+                                          "rot90") from error
+    rank = image.shape.rank
+    h_axis, w_axis = rank - 3, rank - 2
+    if k == 0:
+        return image
+    if k == 1:
+        return _swap_hw(indexing.reverse(image, [w_axis]))
+    if k == 2:
+        return indexing.reverse(image, [h_axis, w_axis])
+    return indexing.reverse(_swap_hw(image), [w_axis])
+
+
+def _int_arg(op, value, what):
+    if isinstance(value, _TensorLike):
+        from tensorflux.ops._static import host
+
+        value = host(op, value, what)
+    try:
+        return int(value)
+    except (TypeError, ValueError) as error:
+        raise errors.InvalidArgumentError(f"{op}: {what} must be an int, received {value!r}",
+                                          op) from error
+
+
+def _hw(op, image):
+    rank = image.shape.rank
+    height, width = image.shape[rank - 3], image.shape[rank - 2]
+    if height is None or width is None:
+        raise errors.InvalidArgumentError(
+            f"{op}: the image height and width must be known, received shape "
+            f"{tuple(image.shape)}", op)
+    return height, width
+
+
+def crop_to_bounding_box(image, offset_height, offset_width, target_height, target_width):
+    """The [target_height, target_width] window of each image whose top-left corner is at
+    (offset_height, offset_width).
+
+    >>> import tensorflux as tf
+    >>> image = tf.reshape(tf.range(9), (3, 3, 1))
+    >>> tf.image.crop_to_bounding_box(image, 1, 1, 2, 2)[..., 0].numpy().tolist()
+    [[4, 5], [7, 8]]
+    """
+    op = "crop_to_bounding_box"
+    image = _images(op, image)
+    top, left = _int_arg(op, offset_height, "offset_height"), _int_arg(op, offset_width,
+                                                                       "offset_width")
+    rows, cols = _int_arg(op, target_height, "target_height"), _int_arg(op, target_width,
+                                                                        "target_width")
+    height, width = _hw(op, image)
+    if top < 0 or left < 0:
+        raise errors.InvalidArgumentError(
+            f"{op}: offsets must be >= 0, received ({top}, {left})", op)
+    if rows <= 0 or cols <= 0:
+        raise errors.InvalidArgumentError(
+            f"{op}: target size must be > 0, received ({rows}, {cols})", op)
+    if top + rows > height or left + cols > width:
+        raise errors.InvalidArgumentError(
+            f"{op}: the box at ({top}, {left}) of size ({rows}, {cols}) does not fit an image "
+            f"of height {height} and width {width}", op)
+    return image[..., top:top + rows, left:left + cols, :]
+
+
+def pad_to_bounding_box(image, offset_height, offset_width, target_height, target_width):
+    """Pads each image with zeros to [target_height, target_width], placing it with its
+    top-left corner at (offset_height, offset_width).
+
+    >>> import tensorflux as tf
+    >>> tf.image.pad_to_bounding_box([[[1]]], 1, 0, 2, 2)[..., 0].numpy().tolist()
+    [[0, 0], [1, 0]]
+    """
+    op = "pad_to_bounding_box"
+    image = _images(op, image)
+    top, left = _int_arg(op, offset_height, "offset_height"), _int_arg(op, offset_width,
+                                                                       "offset_width")
+    rows, cols = _int_arg(op, target_height, "target_height"), _int_arg(op, target_width,
+                                                                        "target_width")
+    height, width = _hw(op, image)
+    bottom, right = rows - top - height, cols - left - width
+    if top < 0 or left < 0:
+        raise errors.InvalidArgumentError(
+            f"{op}: offsets must be >= 0, received ({top}, {left})", op)
+    if bottom < 0 or right < 0:
+        raise errors.InvalidArgumentError(
+            f"{op}: an image of height {height} and width {width} at ({top}, {left}) does not "
+            f"fit the target size ({rows}, {cols})", op)
+    paddings = [[0, 0]] * (image.shape.rank - 3) + [[top, bottom], [left, right], [0, 0]]
+    return array.pad(image, paddings)
+
+
+def central_crop(image, central_fraction):
+    """The central `central_fraction` (in (0, 1]) of each image along height and width; the
+    margin is int((size - size * fraction) / 2) on each side, as TensorFlow.
+
+    >>> import tensorflux as tf
+    >>> image = tf.reshape(tf.range(16), (4, 4, 1))
+    >>> tf.image.central_crop(image, 0.5)[..., 0].numpy().tolist()
+    [[5, 6], [9, 10]]
+    """
+    op = "central_crop"
+    image = _images(op, image)
+    fraction = float(central_fraction)
+    if not 0.0 < fraction <= 1.0:
+        raise errors.InvalidArgumentError(
+            f"{op}: central_fraction must be in (0, 1], received {central_fraction!r}", op)
+    if fraction == 1.0:
+        return image
+    height, width = _hw(op, image)
+    top = int((height - height * fraction) / 2)
+    left = int((width - width * fraction) / 2)
+    return image[..., top:height - top, left:width - left, :]
+
+
+def resize_with_crop_or_pad(image, target_height, target_width):
+    """Crops (centrally) or zero-pads (evenly) each image to [target_height, target_width].
+
+    >>> import tensorflux as tf
+    >>> image = tf.reshape(tf.range(1, 5), (2, 2, 1))
+    >>> tf.image.resize_with_crop_or_pad(image, 1, 4)[..., 0].numpy().tolist()
+    [[0, 1, 2, 0]]
+    """
+    op = "resize_with_crop_or_pad"
+    image = _images(op, image)
+    rows, cols = _int_arg(op, target_height, "target_height"), _int_arg(op, target_width,
+                                                                        "target_width")
+    if rows <= 0 or cols <= 0:
+        raise errors.InvalidArgumentError(
+            f"{op}: target size must be > 0, received ({rows}, {cols})", op)
+    height, width = _hw(op, image)
+    dh, dw = rows - height, cols - width
+    cropped = crop_to_bounding_box(image, max(-dh // 2, 0), max(-dw // 2, 0),
+                                   min(rows, height), min(cols, width))
+    return pad_to_bounding_box(cropped, max(dh // 2, 0), max(dw // 2, 0), rows, cols)
+
+
+def random_crop(value, size, seed=None, name=None):
+    """A window of shape `size` at a uniformly random offset of `value` (any rank); uses
+    tensorflux's own generator with tf.random's seed rules, not TensorFlow's numbers.
+
+    >>> import tensorflux as tf
+    >>> tf.image.random_crop(tf.zeros([5, 5, 3]), [2, 3, 3], seed=1).shape
+    TensorShape([2, 3, 3])
+    """
+    op = "random_crop"
+    value = as_operand(op, value)
+    try:
+        size = [int(s) for s in (size.numpy().tolist() if isinstance(size, _TensorLike)
+                                 else size)]
+    except (TypeError, ValueError) as error:
+        raise errors.InvalidArgumentError(f"{op}: size must be a list of ints, received "
+                                          f"{size!r}", op) from error
+    shape = list(value.shape)
+    if len(size) != len(shape):
+        raise errors.InvalidArgumentError(
+            f"{op}: size {size} must have one entry per dimension of the value's shape "
+            f"{tuple(shape)}", op)
+    if any(d is None for d in shape) or any(s < 0 or s > d for s, d in zip(size, shape)):
+        raise errors.InvalidArgumentError(
+            f"{op}: need 0 <= size <= shape, received size {size} for shape {tuple(shape)}", op)
+    limits = convert_to_tensor([d - s + 1 for d, s in zip(shape, size)], dtype=dtypes.int32)
+    raw = trandom.uniform([len(size)], 0, dtypes.int32.max, dtype=dtypes.int32, seed=seed)
+    return indexing.slice(value, tmath.floormod(raw, limits), size)
+
+
+# ------------------------------------------------------------------ dtypes and colour
+
+def _image_dtype(op, dtype):
+    dtype = dtypes.as_dtype(dtype)
+    if not (dtype.is_floating or dtype.is_integer):
+        raise errors.InvalidArgumentError(
+            f"{op}: image dtypes must be integer or floating point, received {dtype.name}", op)
+    return dtype
+
+
+def convert_image_dtype(image, dtype, saturate=False, name=None):
+    """Converts an image to `dtype`, rescaling values, as TensorFlow: floats span [0, 1) and
+    integers [0, MAX]; integer-to-integer conversions shift by the bit-width difference,
+    float to int multiplies by MAX + 0.5 and truncates (saturate=True clamps first).
+
+    >>> import tensorflux as tf
+    >>> tf.image.convert_image_dtype(tf.constant([255, 0], tf.uint8), tf.float32).numpy().tolist()
+    [1.0, 0.0]
+    >>> tf.image.convert_image_dtype([1.0, 0.5], tf.uint8).numpy().tolist()
+    [255, 127]
+    """
+    op = "convert_image_dtype"
+    image = as_operand(op, image)
+    dtype = _image_dtype(op, dtype)
+    _image_dtype(op, image.dtype)
+    if image.dtype is dtype:
+        return array.identity(image)
+    cast = tmath.saturate_cast if saturate else tmath.cast
+    source = image.dtype
+    if source.is_integer and dtype.is_integer:
+        scale_in, scale_out = source.max, dtype.max
+        if scale_in > scale_out:
+            scale = (scale_in + 1) // (scale_out + 1)
+            return cast(tmath.floordiv(image, as_operand(op, scale, source)), dtype)
+        scale = (scale_out + 1) // (scale_in + 1)
+        return tmath.multiply(cast(image, dtype), as_operand(op, scale, dtype))
+    if source.is_floating and dtype.is_floating:
+        return tmath.cast(image, dtype)
+    if source.is_integer:
+        return tmath.multiply(tmath.cast(image, dtype), as_operand(op, 1.0 / source.max, dtype))
+    scaled = tmath.multiply(image, as_operand(op, dtype.max + 0.5, source))
+    return cast(scaled, dtype)
+
+
+def _as_float(op, image):
+    """(the image in float, its original dtype): integers through convert_image_dtype."""
+    image = as_operand(op, image)
+    original = _image_dtype(op, image.dtype)
+    if original.is_floating:
+        return image, original
+    return convert_image_dtype(image, dtypes.float32), original
+
+
+def _restore(image, original):
+    if image.dtype is original:
+        return image
+    return convert_image_dtype(image, original, saturate=True)
+
+
+_GRAY_WEIGHTS = (0.2989, 0.5870, 0.1140)
+
+
+def rgb_to_grayscale(images, name=None):
+    """Luma Y = 0.2989 R + 0.5870 G + 0.1140 B of [..., 3] images, keeping a last axis of 1
+    and the input dtype (integers are converted through float32 and back).
+
+    >>> import tensorflux as tf
+    >>> round(float(tf.image.rgb_to_grayscale([[[1.0, 1.0, 1.0]]])[0, 0, 0]), 4)
+    0.9999
+    """
+    op = "rgb_to_grayscale"
+    images = as_operand(op, images)
+    if images.shape.rank is None or images.shape.rank < 1 or images.shape[-1] != 3:
+        raise errors.InvalidArgumentError(
+            f"{op}: expected images with a last dimension of 3 (RGB), received shape "
+            f"{tuple(images.shape)}", op)
+    flt, original = _as_float(op, images)
+    weights = convert_to_tensor(list(_GRAY_WEIGHTS), dtype=flt.dtype)
+    gray = reduction.reduce_sum(flt * weights, axis=-1, keepdims=True)
+    return convert_image_dtype(gray, original) if original is not flt.dtype else gray
+
+
+def grayscale_to_rgb(images, name=None):
+    """Repeats the single channel of [..., 1] images three times.
+
+    >>> import tensorflux as tf
+    >>> tf.image.grayscale_to_rgb([[[0.5]]]).numpy().tolist()
+    [[[0.5, 0.5, 0.5]]]
+    """
+    op = "grayscale_to_rgb"
+    images = as_operand(op, images)
+    if images.shape.rank is None or images.shape.rank < 2 or images.shape[-1] != 1:
+        raise errors.InvalidArgumentError(
+            f"{op}: expected images of rank >= 2 with a last dimension of 1, received shape "
+            f"{tuple(images.shape)}", op)
+    return array.tile(images, [1] * (images.shape.rank - 1) + [3])
+
+
+def per_image_standardization(image):
+    """(x - mean) / max(stddev, 1 / sqrt(N)) over each image's N = h * w * c values;
+    integer images become float32.
+
+    >>> import tensorflux as tf
+    >>> tf.image.per_image_standardization([[[1.0], [3.0]]])[..., 0].numpy().tolist()
+    [[-1.0, 1.0]]
+    """
+    op = "per_image_standardization"
+    image = as_operand(op, image)
+    if image.shape.rank is None or image.shape.rank < 3:
+        raise errors.InvalidArgumentError(
+            f"{op}: expected an image of rank >= 3, received shape {tuple(image.shape)}", op)
+    if not image.dtype.is_floating:
+        image = tmath.cast(image, dtypes.float32)
+    dims = list(image.shape)[-3:]
+    if None in dims:
+        raise errors.InvalidArgumentError(
+            f"{op}: the image dimensions must be known, received shape {tuple(image.shape)}", op)
+    pixels = dims[0] * dims[1] * dims[2]
+    axes = [-3, -2, -1]
+    mean = reduction.reduce_mean(image, axis=axes, keepdims=True)
+    stddev = reduction.reduce_std(image, axis=axes, keepdims=True)
+    floor = as_operand(op, 1.0 / _pymath.sqrt(max(pixels, 1)), image.dtype)
+    return tmath.divide(image - mean, tmath.maximum(stddev, floor))
+
+
+def adjust_brightness(image, delta):
+    """Adds `delta` to every value (integer images are shifted in float and saturated back).
+
+    >>> import tensorflux as tf
+    >>> tf.image.adjust_brightness([[[0.5]]], 0.25)[..., 0].numpy().tolist()
+    [[0.75]]
+    """
+    flt, original = _as_float("adjust_brightness", image)
+    shifted = flt + as_operand("adjust_brightness", delta, flt.dtype)
+    return _restore(shifted, original)
+
+
+def adjust_contrast(images, contrast_factor):
+    """(x - mean) * contrast_factor + mean, the mean per channel over each image's height
+    and width.
+
+    >>> import tensorflux as tf
+    >>> tf.image.adjust_contrast([[[1.0], [3.0]]], 2.0)[..., 0].numpy().tolist()
+    [[0.0, 4.0]]
+    """
+    op = "adjust_contrast"
+    flt, original = _as_float(op, images)
+    if flt.shape.rank is None or flt.shape.rank < 3:
+        raise errors.InvalidArgumentError(
+            f"{op}: expected images of rank >= 3, received shape {tuple(flt.shape)}", op)
+    mean = reduction.reduce_mean(flt, axis=[-3, -2], keepdims=True)
+    factor = as_operand(op, contrast_factor, flt.dtype)
+    return _restore((flt - mean) * factor + mean, original)
+
+
+def adjust_gamma(image, gamma=1, gain=1):
+    """gain * x ** gamma on images scaled to [0, 1] (integer images converted and back).
+
+    >>> import tensorflux as tf
+    >>> tf.image.adjust_gamma([[[0.25]]], gamma=0.5)[..., 0].numpy().tolist()
+    [[0.5]]
+    """
+    op = "adjust_gamma"
+    flt, original = _as_float(op, image)
+    gamma_t = as_operand(op, gamma, flt.dtype)
+    if gamma_t._value is not None and float(gamma_t.numpy().min()) < 0:
+        raise errors.InvalidArgumentError(f"{op}: gamma must be >= 0, received {gamma!r}", op)
+    adjusted = as_operand(op, gain, flt.dtype) * tmath.pow(flt, gamma_t)
+    return _restore(adjusted, original)
+
+
+def random_brightness(image, max_delta, seed=None):
+    """adjust_brightness by a delta uniform in [-max_delta, max_delta); tensorflux's own
+    generator with tf.random's seed rules, not TensorFlow's numbers.
+
+    >>> import tensorflux as tf
+    >>> out = tf.image.random_brightness([[[0.5]]], 0.1, seed=2)
+    >>> bool(0.4 <= float(out[0, 0, 0]) <= 0.6)
+    True
+    """
+    if max_delta < 0:
+        raise ValueError(f"random_brightness: max_delta must be non-negative, received "
+                         f"{max_delta!r}")
+    delta = trandom.uniform([], -max_delta, max_delta, seed=seed)
+    return adjust_brightness(image, delta)
+
+
+def random_contrast(image, lower, upper, seed=None):
+    """adjust_contrast by a factor uniform in [lower, upper); tensorflux's own generator.
+
+    >>> import tensorflux as tf
+    >>> tf.image.random_contrast([[[1.0], [3.0]]], 0.5, 1.5, seed=2).shape
+    TensorShape([1, 2, 1])
+    """
+    if upper <= lower:
+        raise ValueError(f"random_contrast: upper must be > lower, received lower={lower!r} "
+                         f"and upper={upper!r}")
+    if lower < 0:
+        raise ValueError(f"random_contrast: lower must be non-negative, received {lower!r}")
+    factor = trandom.uniform([], lower, upper, seed=seed)
+    return adjust_contrast(image, factor)
+
+
+# ------------------------------------------------------------------ patches and metrics
+
+def _window_list(op, value, what):
+    try:
+        values = [int(v) for v in value]
+    except (TypeError, ValueError) as error:
+        raise errors.InvalidArgumentError(f"{op}: {what} must be a list of 4 ints, received "
+                                          f"{value!r}", op) from error
+    if len(values) != 4 or values[0] != 1 or values[3] != 1 or min(values) < 1:
+        raise errors.InvalidArgumentError(
+            f"{op}: {what} must be [1, rows, cols, 1] with positive entries, received "
+            f"{value!r}", op)
+    return values[1], values[2]
+
+
+def _patch_geometry(size, window, stride, rate, padding):
+    """(output size, padding before) of one axis, as TensorFlow's convolution geometry."""
+    effective = (window - 1) * rate + 1
+    if padding == "VALID":
+        return max(-(-(size - effective + 1) // stride), 0), 0
+    out = -(-size // stride)
+    total = max((out - 1) * stride + effective - size, 0)
+    return out, total // 2
+
+
+def extract_patches(images, sizes, strides, rates, padding, name=None):
+    """The [rows, cols] patches of [batch, h, w, c] images, flattened into the last axis as
+    [rows, cols, c] (TensorFlow's ExtractImagePatches): output [batch, out_h, out_w,
+    rows * cols * c]. SAME zero-pads as a convolution would.
+
+    >>> import tensorflux as tf
+    >>> images = tf.reshape(tf.range(1, 5), (1, 2, 2, 1))
+    >>> tf.image.extract_patches(images, [1, 2, 2, 1], [1, 1, 1, 1], [1, 1, 1, 1],
+    ...                          "VALID").numpy().tolist()
+    [[[[1, 2, 3, 4]]]]
+    """
+    op = "extract_patches"
+    images = _images(op, images, ranks=(4,))
+    k_h, k_w = _window_list(op, sizes, "sizes")
+    s_h, s_w = _window_list(op, strides, "strides")
+    r_h, r_w = _window_list(op, rates, "rates")
+    padding = str(padding).upper()
+    if padding not in ("SAME", "VALID"):
+        raise errors.InvalidArgumentError(
+            f"{op}: padding must be 'SAME' or 'VALID', received {padding!r}", op)
+    height, width = _hw(op, images)
+    out_h, top = _patch_geometry(height, k_h, s_h, r_h, padding)
+    out_w, left = _patch_geometry(width, k_w, s_w, r_w, padding)
+    need_h = max((out_h - 1) * s_h + (k_h - 1) * r_h + 1, height + top)
+    need_w = max((out_w - 1) * s_w + (k_w - 1) * r_w + 1, width + left)
+    padded = array.pad(images, [[0, 0], [top, need_h - height - top],
+                                [left, need_w - width - left], [0, 0]])
+    pieces = []
+    for i in range(k_h):
+        for j in range(k_w):
+            r0, c0 = i * r_h, j * r_w
+            pieces.append(padded[:, r0:r0 + (out_h - 1) * s_h + 1:s_h,
+                                 c0:c0 + (out_w - 1) * s_w + 1:s_w, :])
+    if out_h == 0 or out_w == 0:
+        channels = images.shape[3]
+        return array.zeros([images.shape[0], out_h, out_w, k_h * k_w * channels],
+                           dtype=images.dtype)
+    return array.concat(pieces, axis=3)
+
+
+def _metric_inputs(op, a, b, max_val):
+    """a, b and max_val in float32, as TensorFlow's psnr and ssim compute (integer images
+    and max_val rescaled to [0, 1] by convert_image_dtype)."""
+    a = as_operand(op, a)
+    b = as_operand(op, b, a.dtype)
+    if a.dtype is not b.dtype:
+        raise errors.InvalidArgumentError(
+            f"{op}: both images must have one dtype, received {a.dtype.name} and "
+            f"{b.dtype.name}", op)
+    if a.shape.rank is None or a.shape.rank < 3:
+        raise errors.InvalidArgumentError(
+            f"{op}: expected images of rank >= 3, received shape {tuple(a.shape)}", op)
+    _image_dtype(op, a.dtype)
+    max_val = convert_image_dtype(tmath.cast(as_operand(op, max_val), a.dtype), dtypes.float32)
+    return (convert_image_dtype(a, dtypes.float32), convert_image_dtype(b, dtypes.float32),
+            max_val)
+
+
+def psnr(a, b, max_val, name=None):
+    """Peak signal-to-noise ratio 10 log10(max_val^2 / mse) per image (over the last three
+    axes), in float32 for integer inputs, as TensorFlow.
+
+    >>> import tensorflux as tf
+    >>> round(float(tf.image.psnr([[[0.0]]], [[[0.1]]], 1.0)), 3)
+    20.0
+    """
+    op = "psnr"
+    a, b, max_val = _metric_inputs(op, a, b, max_val)
+    mse = reduction.reduce_mean(tmath.squared_difference(a, b), axis=[-3, -2, -1])
+    scale = 10.0 / _pymath.log(10.0)
+    return (tmath.log(max_val) * (2.0 * scale)) - tmath.log(mse) * scale
+
+
+def _gaussian_window(size, sigma):
+    coords = [i - (size - 1) / 2.0 for i in range(size)]
+    g = [_pymath.exp(-c * c / (2.0 * sigma * sigma)) for c in coords]
+    # TensorFlow normalizes the 2-D window through a softmax of -(x^2 + y^2) / (2 sigma^2).
+    total = sum(g)
+    g = [v / total for v in g]
+    return [[gi * gj for gj in g] for gi in g]
+
+
+def ssim(img1, img2, max_val, filter_size=11, filter_sigma=1.5, k1=0.01, k2=0.03,
+         return_index_map=False):
+    """Structural similarity of images [..., h, w, c] with TensorFlow's definition: a
+    Gaussian window (filter_size, filter_sigma) over VALID positions, constants
+    (k1 max_val)^2 and (k2 max_val)^2, averaged over positions and channels.
+
+    >>> import tensorflux as tf
+    >>> x = tf.reshape(tf.range(64.0) / 64.0, (8, 8, 1))
+    >>> round(float(tf.image.ssim(x, x, 1.0, filter_size=3)), 6)
+    1.0
+    """
+    from tensorflux.ops import nn
+
+    op = "ssim"
+    x, y, max_val = _metric_inputs(op, img1, img2, max_val)
+    max_val = float(max_val.numpy()) if max_val._value is not None else max_val
+    height, width = _hw(op, x)
+    size = min(int(filter_size), height, width)
+    channels = x.shape[-1]
+    lead = list(x.shape)[:-3]
+    x4 = array.reshape(x, [-1, height, width, channels])
+    y4 = array.reshape(y, [-1, height, width, channels])
+    window = convert_to_tensor(_gaussian_window(size, float(filter_sigma)), dtype=x.dtype)
+    kernel = array.tile(array.reshape(window, [size, size, 1, 1]), [1, 1, channels, 1])
+
+    def blur(z):
+        return nn.depthwise_conv2d(z, kernel, [1, 1, 1, 1], "VALID")
+
+    c1 = (float(k1) * float(max_val)) ** 2
+    c2 = (float(k2) * float(max_val)) ** 2
+    mu_x, mu_y = blur(x4), blur(y4)
+    mean_xy = mu_x * mu_y
+    mean_sq = tmath.square(mu_x) + tmath.square(mu_y)
+    luminance = (2.0 * mean_xy + c1) / (mean_sq + c1)
+    cov = blur(x4 * y4) * 2.0 - 2.0 * mean_xy
+    var = blur(tmath.square(x4) + tmath.square(y4)) - mean_sq
+    contrast_structure = (cov + c2) / (var + c2)
+    index_map = luminance * contrast_structure
+    if return_index_map:
+        return array.reshape(index_map, lead + list(index_map.shape)[1:])
+    per_image = reduction.reduce_mean(index_map, axis=[1, 2, 3])
+    return array.reshape(per_image, lead)

@@ -4,7 +4,7 @@ import builtins
 
 from tensorflux import dtypes, errors
 from tensorflux.ops._core import as_operand, aval, broadcast_shapes, normalize_axis, unchanged
-from tensorflux.ops._static import host
+from tensorflux.ops._static import RuntimeShape, host, scalar_operand
 from tensorflux.primitive import Primitive
 from tensorflux.tensor import TensorShape, _TensorLike, convert_to_tensor
 
@@ -30,6 +30,12 @@ def _normalize_key(key):
     for k in key:
         if isinstance(k, builtins.slice):
             entries.append(tuple(_index_value(v) for v in (k.start, k.stop, k.step)))
+            if isinstance(entries[-1][2], _TensorLike):
+                raise errors.InvalidArgumentError(
+                    f"getitem: the slice step must be known when the tf.function is traced, "
+                    f"but it is the symbolic tensor {entries[-1][2].name} whose value depends "
+                    "on the function's inputs (slice bounds may be run-time tensors, steps "
+                    "may not)", "getitem")
             if entries[-1][2] == 0:
                 raise errors.InvalidArgumentError("getitem: slice step cannot be zero",
                                                   "getitem")
@@ -45,9 +51,11 @@ def _normalize_key(key):
                 raise errors.InvalidArgumentError(
                     f"getitem: index tensors must be integer or bool, received {k.dtype.name} "
                     f"with shape {tuple(k.shape)}", "getitem")
-            if k.dtype.is_integer and k.shape.rank == 0 and _known(k):
-                entries.append(int(k.numpy()))
-                continue
+            if k.dtype.is_integer and k.shape.rank == 0:
+                folded, _ = scalar_operand("getitem", k, "index")
+                if folded is not None:
+                    entries.append(int(folded))
+                    continue
             entries.append(INPUT)
             tensors.append(k)
             continue
@@ -61,10 +69,18 @@ def _normalize_key(key):
 
 
 def _index_value(v):
+    """A slice bound as an int (folded while tracing where possible), None, or the symbolic
+    scalar tensor that holds it at run time."""
     if v is None:
         return None
     if isinstance(v, _TensorLike):
-        v = host("getitem", v, "slice bound")
+        if not v.dtype.is_integer:
+            raise errors.InvalidArgumentError(
+                f"getitem: slice bounds must be ints or integer scalars, received {v.dtype.name}"
+                f" with shape {tuple(v.shape)}", "getitem")
+        v, runtime = scalar_operand("getitem", v, "slice bound")
+        if runtime is not None:
+            return runtime
     try:
         return int(v)
     except (TypeError, ValueError) as error:
@@ -151,8 +167,23 @@ def _getitem_rule(x, *indices, key):
 
 
 def _getitem_vjp(g, x, *indices, out, key):
+    if not x.shape.is_fully_defined():
+        from tensorflux.ops.array import shape
+
+        return (_getitem_grad_dynamic.bind(g, shape(x), *indices, branches=RuntimeShape(
+            _getitem_grad_kernel, (1,), key=key)),) + (None,) * len(indices)
     return (_getitem_grad.bind(g, *indices, shape=tuple(x.shape), key=key),) \
         + (None,) * len(indices)
+
+
+def _getitem_grad_kernel(backend, g, shape, *indices, key):
+    return backend.getitem_grad(g, *indices, shape=tuple(shape), key=key)
+
+
+def _getitem_grad_dynamic_rule(g, shape, *indices, branches):
+    from tensorflux.ops.array import _dims_aval
+
+    return _dims_aval(shape, g.dtype)
 
 
 def _getitem_grad_vjp(gg, g, *indices, out, shape, key):
@@ -164,6 +195,12 @@ _getitem = Primitive("getitem", vjp=_getitem_vjp, shape_rule=_getitem_rule)
 # getitem_grad: zeros of `shape` with g added at x[key]; linear in g, so its VJP is getitem.
 _getitem_grad = Primitive("getitem_grad", vjp=_getitem_grad_vjp,
                           shape_rule=lambda g, *indices, shape, key: aval(shape, g.dtype))
+# getitem_grad_dynamic: getitem_grad for an x whose shape is known only at run time (traced
+# with unknown dims): the shape is an input.
+_getitem_grad_dynamic = Primitive(
+    "getitem_grad_dynamic", kernel="cond", shape_rule=_getitem_grad_dynamic_rule,
+    vjp=lambda gg, g, shape, *indices, out, branches: (
+        _getitem.bind(gg, *indices, key=branches.attrs["key"]), None) + (None,) * len(indices))
 
 
 def getitem(tensor, key):
@@ -177,6 +214,11 @@ def getitem(tensor, key):
     """
     x = as_operand("getitem", tensor)
     entries, tensors = _normalize_key(key)
+    if any(isinstance(k, tuple) and any(isinstance(v, _TensorLike) for v in k[:2])
+           for k in entries):
+        x, entries = _slice_at_run_time(x, entries, tensors)
+        if all(k == (None, None, None) for k in entries):
+            return x
     description = _describe(entries, tensors)
     try:
         _index_shape("getitem", x.shape, entries, [aval(t.shape, t.dtype) for t in tensors])
@@ -186,6 +228,67 @@ def getitem(tensor, key):
         raise errors.InvalidArgumentError(
             f"getitem: index {description} is invalid for a tensor of shape "
             f"{tuple(x.shape)}: {error}", "getitem") from error
+
+
+def _slice_at_run_time(x, entries, tensors):
+    """Applies the slices whose bounds are known only at run time, each as a gather of the
+    indices tf.range(start, stop, step) computed in the graph, and returns the key with those
+    slices made whole (`:`); the axis gets an unknown length, as in TensorFlow."""
+    rank = x.shape.rank
+    if rank is None:
+        raise errors.InvalidArgumentError(
+            "getitem: slicing with bounds known only at run time needs a tensor of known rank, "
+            f"received shape {x.shape}", "getitem")
+    pairs = _pair(entries, tensors)
+    used = builtins.sum(1 if k != INPUT else (t.shape.rank if t.dtype.is_bool else 1)
+                        for k, t in pairs if k is not None and k is not Ellipsis)
+    if used > rank:
+        raise errors.InvalidArgumentError(
+            f"getitem: too many indices: the key uses {used} dimensions but the tensor has "
+            f"rank {rank}", "getitem")
+    axis, whole = 0, []
+    for k, t in pairs:
+        if isinstance(k, tuple) and any(isinstance(v, _TensorLike) for v in k[:2]):
+            x = gather(x, _slice_indices(x, axis, *k), axis=axis)
+            k = (None, None, None)
+        whole.append(k)
+        if k is Ellipsis:
+            axis += rank - used
+        elif k == INPUT and t.dtype.is_bool:
+            axis += t.shape.rank
+        elif k is not None:
+            axis += 1
+    return x, tuple(whole)
+
+
+def _slice_indices(x, axis, start, stop, step):
+    """The indices x[start:stop:step] takes along `axis`, with NumPy's rules for negative and
+    out-of-range bounds, computed in the graph (int32, or int64 if a bound is)."""
+    from tensorflux.ops import array, math
+
+    step = 1 if step is None else step
+    bounds = [v for v in (start, stop) if isinstance(v, _TensorLike)]
+    dtype = dtypes.int64 if any(v.dtype == dtypes.int64 for v in bounds) else dtypes.int32
+    dim = x.shape[axis]
+    dim = array.shape(x, dtype)[axis] if dim is None else convert_to_tensor(dim, dtype=dtype)
+
+    def clamp(value, default):
+        if value is None:
+            return convert_to_tensor(default, dtype=dtype) if isinstance(default, int) \
+                else default
+        value = math.cast(value, dtype) if isinstance(value, _TensorLike) else \
+            convert_to_tensor(value, dtype=dtype)
+        value = math.add(value, math.multiply(math.cast(math.less(value, 0), dtype), dim))
+        low, high = (0, dim) if step > 0 else (-1, math.subtract(dim, 1))
+        return math.minimum(math.maximum(value, convert_to_tensor(low, dtype=dtype)), high)
+
+    if step > 0:
+        first, last = clamp(start, 0), clamp(stop, dim)
+        last = math.maximum(first, last)
+    else:
+        first, last = clamp(start, math.subtract(dim, 1)), clamp(stop, -1)
+        last = math.minimum(first, last)
+    return array.range(first, last, step, dtype=dtype)
 
 
 def _check_index_values(x, entries, tensors):
@@ -385,8 +488,23 @@ def _gather_rule(params, indices, axis, batch_dims):
 
 
 def _gather_vjp(g, params, indices, out, axis, batch_dims):
+    if not params.shape.is_fully_defined():
+        from tensorflux.ops.array import shape
+
+        return (_gather_grad_dynamic.bind(indices, g, shape(params), branches=RuntimeShape(
+            _gather_grad_kernel, (2,), axis=axis, batch_dims=batch_dims)), None)
     return (_gather_grad.bind(indices, g, shape=tuple(params.shape), axis=axis,
                               batch_dims=batch_dims), None)
+
+
+def _gather_grad_kernel(backend, indices, g, shape, **attrs):
+    return backend.gather_grad(indices, g, tuple(shape), **attrs)
+
+
+def _gather_grad_dynamic_rule(indices, g, shape, branches):
+    from tensorflux.ops.array import _dims_aval
+
+    return _dims_aval(shape, g.dtype)
 
 
 # gather: slices of params along `axis` at `indices` (batched over the first batch_dims dims,
@@ -397,6 +515,13 @@ _gather_grad = Primitive(
     "gather_grad", shape_rule=lambda indices, g, shape, axis, batch_dims: aval(shape, g.dtype),
     vjp=lambda gg, indices, g, out, shape, axis, batch_dims:
         (None, _gather.bind(gg, indices, axis=axis, batch_dims=batch_dims)))
+# gather_grad_dynamic: gather_grad for params whose shape is known only at run time (traced
+# with unknown dims): the shape is an input.
+_gather_grad_dynamic = Primitive(
+    "gather_grad_dynamic", kernel="cond", shape_rule=_gather_grad_dynamic_rule,
+    vjp=lambda gg, indices, g, shape, out, branches: (None, _gather.bind(
+        gg, indices, axis=branches.attrs["axis"], batch_dims=branches.attrs["batch_dims"]),
+        None))
 
 
 def gather(params, indices, validate_indices=None, axis=None, batch_dims=0, name=None):

@@ -18,7 +18,9 @@ from tensorflux.primitive import Primitive, _new_tensor
 from tensorflux.tensor import Tensor, _TensorLike, convert_to_tensor
 
 __all__ = ["matmul", "transpose", "matrix_transpose", "adjoint", "tensordot", "einsum", "norm",
-           "det", "inv", "trace", "diag", "diag_part"]
+           "det", "inv", "trace", "diag", "diag_part", "band_part", "set_diag", "matvec", "cross",
+           "solve", "triangular_solve", "cholesky", "cholesky_solve", "lstsq", "slogdet",
+           "logdet", "eigh", "eigvalsh", "svd", "pinv", "qr", "expm"]
 
 
 def _matrices(op, x, square=False, allowed="is_numeric"):
@@ -429,9 +431,7 @@ def _matrix_norm(x, ord, axes, keepdims):  # noqa: A002
     if ord in ("euclidean", "fro"):
         return _safe_sqrt(_sum_of_squares(x, tuple(sorted(axes)), keepdims))
     if ord == 2:
-        raise errors.UnimplementedError(
-            "norm: the spectral matrix norm (ord=2, the largest singular value) is not "
-            "supported; use ord='fro', 1 or inf", "norm")
+        return _spectral_norm(x, axes, keepdims)
     # ord 1: the largest column sum of |x|; ord inf: the largest row sum.
     summed, maxed = (rows, cols) if ord == 1 else (cols, rows)
     magnitude = math.abs(x)
@@ -440,6 +440,19 @@ def _matrix_norm(x, ord, axes, keepdims):  # noqa: A002
     if keepdims:
         return result
     return array.reshape(result, [d for i, d in enumerate(x.shape) if i not in axes])
+
+
+def _spectral_norm(x, axes, keepdims):
+    """The largest singular value of the matrices spanning `axes` (moved last for the SVD)."""
+    rank = x.shape.rank
+    rows, cols = axes
+    others = [i for i in range(rank) if i not in axes]
+    matrices = transpose(x, others + [rows, cols])
+    result = reduction.reduce_max(svd(matrices, compute_uv=False), axis=-1)
+    if keepdims:
+        shape = [1 if i in axes else d for i, d in enumerate(x.shape)]
+        result = array.reshape(result, shape)
+    return result
 
 
 def norm(tensor, ord="euclidean", axis=None, keepdims=None, name=None):  # noqa: A002
@@ -629,3 +642,563 @@ def trace(x, name=None):
     5.0
     """
     return reduction.reduce_sum(diag_part(x), axis=-1)
+
+
+# ------------------------------------------------------------------ bands, diagonals, products
+# Composites of the primitives above, so gradients come for free.
+
+def _band_mask(op, x, num_lower, num_upper):
+    """The [M, N] bool mask of the band kept by band_part (negative bounds keep everything)."""
+    rows, cols = x.shape[-2], x.shape[-1]
+    if rows is None or cols is None:
+        raise errors.InvalidArgumentError(
+            f"{op}: the matrix dimensions must be known, received shape {tuple(x.shape)}", op)
+    i = array.reshape(array.range(rows, dtype=dtypes.int32), [rows, 1])
+    j = array.reshape(array.range(cols, dtype=dtypes.int32), [1, cols])
+    keep = array.ones([rows, cols], dtype=dtypes.bool)
+    if num_lower >= 0:
+        keep = math.logical_and(keep, math.less_equal(i - j, num_lower))
+    if num_upper >= 0:
+        keep = math.logical_and(keep, math.less_equal(j - i, num_upper))
+    return keep
+
+
+def band_part(input, num_lower, num_upper, name=None):  # noqa: A002 - TensorFlow's name
+    """Keeps the band of each matrix with `num_lower` subdiagonals and `num_upper`
+    superdiagonals (a negative count keeps that whole triangle), zeroing the rest.
+
+    >>> import tensorflux as tf
+    >>> tf.linalg.band_part([[1, 2, 3], [4, 5, 6], [7, 8, 9]], 0, -1).numpy().tolist()
+    [[1, 2, 3], [0, 5, 6], [0, 0, 9]]
+    """
+    x = _matrices("band_part", input, allowed="is_numeric")
+    lower = _diagonal_index("band_part", host("band_part", num_lower, "num_lower").item()
+                            if isinstance(num_lower, _TensorLike) else num_lower)
+    upper = _diagonal_index("band_part", host("band_part", num_upper, "num_upper").item()
+                            if isinstance(num_upper, _TensorLike) else num_upper)
+    if lower < 0 and upper < 0:
+        return unchanged(x)
+    keep = _band_mask("band_part", x, lower, upper)
+    return math.where(keep, x, array.zeros_like(x))
+
+
+def set_diag(input, diagonal, name="set_diag", k=0, align="RIGHT_LEFT"):  # noqa: A002
+    """Each matrix of `input` with its k-th diagonal replaced by `diagonal`.
+
+    >>> import tensorflux as tf
+    >>> tf.linalg.set_diag([[1, 2], [3, 4]], [7, 8]).numpy().tolist()
+    [[7, 2], [3, 8]]
+    """
+    x = _matrices("set_diag", input, allowed="is_numeric")
+    d = as_operand("set_diag", diagonal, x.dtype)
+    k = _diagonal_index("set_diag", k)
+    rows, cols = x.shape[-2], x.shape[-1]
+    old = diag_part(x, k=k)
+    if tuple(d.shape)[-1:] != tuple(old.shape)[-1:]:
+        raise errors.InvalidArgumentError(
+            f"set_diag: diagonal k={k} of matrices of shape {tuple(x.shape)} has length "
+            f"{old.shape[-1]}, received a diagonal of shape {tuple(d.shape)}", "set_diag")
+    # x - (its diagonal) + (the new one): exact, and linear in both inputs.
+    return (x - _diag.bind(old, k=k, num_rows=rows, num_cols=cols, padding_value=0)
+            + _diag.bind(d + array.zeros_like(old), k=k, num_rows=rows, num_cols=cols,
+                         padding_value=0))
+
+
+def matvec(a, b, transpose_a=False, adjoint_a=False, a_is_sparse=False, b_is_sparse=False,
+           name=None):
+    """The product of each matrix of `a` with the matching vector of `b` ([..., N] -> [..., M]).
+
+    >>> import tensorflux as tf
+    >>> tf.linalg.matvec([[1.0, 2.0], [3.0, 4.0]], [1.0, 1.0]).numpy().tolist()
+    [3.0, 7.0]
+    """
+    a, b = binary_operands("matvec", a, b)
+    if b.shape.rank is not None and b.shape.rank < 1:
+        raise errors.InvalidArgumentError(
+            f"matvec: b must be a vector (rank >= 1), received shape {tuple(b.shape)}",
+            "matvec")
+    product = matmul(a, array.expand_dims(b, -1), transpose_a=transpose_a, adjoint_a=adjoint_a)
+    return array.squeeze(product, -1)
+
+
+def cross(a, b, name=None):
+    """The cross product of 3-vectors along the last axis (leading dims broadcast).
+
+    >>> import tensorflux as tf
+    >>> tf.linalg.cross([1.0, 0.0, 0.0], [0.0, 1.0, 0.0]).numpy().tolist()
+    [0.0, 0.0, 1.0]
+    """
+    a, b = binary_operands("cross", a, b)
+    if tuple(a.shape)[-1:] != (3,) or tuple(b.shape)[-1:] != (3,):
+        raise errors.InvalidArgumentError(
+            f"cross: both inputs must have last dimension 3, received shapes "
+            f"{tuple(a.shape)} and {tuple(b.shape)}", "cross")
+    a0, a1, a2 = a[..., 0], a[..., 1], a[..., 2]
+    b0, b1, b2 = b[..., 0], b[..., 1], b[..., 2]
+    return array.stack([a1 * b2 - a2 * b1, a2 * b0 - a0 * b2, a0 * b1 - a1 * b0], axis=-1)
+
+
+def _identity_like(x):
+    """Identity matrices of x's dtype and last dimension (broadcasting over any batch)."""
+    n = x.shape[-1]
+    return _eye(n, x.dtype)
+
+
+# ------------------------------------------------------------------ solves
+
+def _solve_rule(matrix, rhs, adjoint):
+    batch = broadcast_shapes("solve", list(matrix.shape)[:-2], list(rhs.shape)[:-2])
+    return aval(list(batch) + list(rhs.shape)[-2:], rhs.dtype)
+
+
+def _solve_vjp(g, matrix, rhs, out, adjoint):
+    # X = op(A)^-1 B: dB = op(A)^-H g, dA = -dB X^H (or -X dB^H when op is the adjoint).
+    grad_rhs = _solve.bind(matrix, g, adjoint=not adjoint)
+    if adjoint:
+        grad_matrix = -matmul(out, grad_rhs, adjoint_b=True)
+    else:
+        grad_matrix = -matmul(grad_rhs, out, adjoint_b=True)
+    return grad_matrix, grad_rhs
+
+
+# matrix_solve: X with op(A) X = B (LU with partial pivoting in the backend); batch dims
+# broadcast. A primitive because solving is faster and more accurate than inv(A) @ B.
+_solve = Primitive("matrix_solve", vjp=_solve_vjp, shape_rule=_solve_rule)
+
+
+def _square_system(op, matrix, rhs):
+    a = _matrices(op, matrix, square=True, allowed="is_differentiable")
+    b = _matrices(op, as_operand(op, rhs, a.dtype), allowed="is_differentiable")
+    if b.dtype is not a.dtype:
+        raise errors.InvalidArgumentError(
+            f"{op}: matrix and rhs must have one dtype, received {a.dtype.name} and "
+            f"{b.dtype.name}", op)
+    m, rows = a.shape[-1], b.shape[-2]
+    if m is not None and rows is not None and m != rows:
+        raise errors.InvalidArgumentError(
+            f"{op}: matrix of shape {tuple(a.shape)} needs rhs with {m} rows, received shape "
+            f"{tuple(b.shape)}", op)
+    broadcast_shapes(op, list(a.shape)[:-2], list(b.shape)[:-2])
+    return a, b
+
+
+def solve(matrix, rhs, adjoint=False, name=None):
+    """Solves matrix @ X = rhs (adjoint(matrix) @ X = rhs when adjoint=True) for each matrix
+    of a [..., M, M] tensor and rhs [..., M, K].
+
+    >>> import tensorflux as tf
+    >>> tf.linalg.solve([[2.0, 0.0], [0.0, 4.0]], [[2.0], [2.0]]).numpy().tolist()
+    [[1.0], [0.5]]
+    """
+    a, b = _square_system("solve", matrix, rhs)
+    return _solve.bind(a, b, adjoint=bool(adjoint))
+
+
+def _triangular_solve_vjp(g, matrix, rhs, out, lower, adjoint):
+    grad_rhs = _triangular_solve.bind(matrix, g, lower=lower, adjoint=not adjoint)
+    if adjoint:
+        grad_matrix = -matmul(out, grad_rhs, adjoint_b=True)
+    else:
+        grad_matrix = -matmul(grad_rhs, out, adjoint_b=True)
+    # Only the triangle the solve reads gets a cotangent.
+    grad_matrix = band_part(grad_matrix, -1, 0) if lower else band_part(grad_matrix, 0, -1)
+    return grad_matrix, grad_rhs
+
+
+# matrix_triangular_solve: X with op(T) X = B, T the lower (or upper) triangle of A; the
+# other triangle is never read. Batch dims broadcast.
+_triangular_solve = Primitive("matrix_triangular_solve", vjp=_triangular_solve_vjp,
+                              shape_rule=lambda matrix, rhs, lower, adjoint: _solve_rule(
+                                  matrix, rhs, adjoint))
+
+
+def triangular_solve(matrix, rhs, lower=True, adjoint=False, name=None):
+    """Solves T @ X = rhs where T is the lower (lower=True) or upper triangle of each matrix;
+    the other triangle is ignored.
+
+    >>> import tensorflux as tf
+    >>> tf.linalg.triangular_solve([[2.0, 9.0], [1.0, 1.0]], [[2.0], [2.0]]).numpy().tolist()
+    [[1.0], [1.0]]
+    """
+    a, b = _square_system("triangular_solve", matrix, rhs)
+    return _triangular_solve.bind(a, b, lower=bool(lower), adjoint=bool(adjoint))
+
+
+def _cholesky_vjp(g, x, out):
+    # Murray (2016), as TensorFlow: with L the factor, Phi(L^H g) (lower triangle, halved
+    # diagonal) pulled back through L^-H ... L^-1 and symmetrized.
+    eye = _identity_like(out)
+    l_inverse = _triangular_solve.bind(out, eye + array.zeros_like(out), lower=True,
+                                       adjoint=False)
+    middle = matmul(out, g, adjoint_a=True)
+    middle = set_diag(middle, 0.5 * diag_part(middle))
+    middle = band_part(middle, -1, 0)
+    grad = matmul(matmul(l_inverse, middle, adjoint_a=True), l_inverse)
+    return (0.5 * (grad + adjoint(grad)),)
+
+
+# cholesky: the lower Cholesky factor of each Hermitian positive-definite matrix (reads the
+# lower triangle); a matrix that is not positive definite is an InvalidArgumentError.
+_cholesky = Primitive("cholesky", vjp=_cholesky_vjp, shape_rule=lambda x: aval(x.shape, x.dtype))
+
+
+def cholesky(input, name=None):  # noqa: A002
+    """The lower-triangular L with L @ adjoint(L) = input, for each Hermitian positive-definite
+    matrix of a [..., M, M] tensor (only its lower triangle is read).
+
+    >>> import tensorflux as tf
+    >>> tf.linalg.cholesky([[4.0, 2.0], [2.0, 5.0]]).numpy().tolist()
+    [[2.0, 0.0], [1.0, 2.0]]
+    """
+    return _cholesky.bind(_matrices("cholesky", input, square=True, allowed="is_differentiable"))
+
+
+def cholesky_solve(chol, rhs, name=None):
+    """Solves A X = rhs given chol = cholesky(A).
+
+    >>> import tensorflux as tf
+    >>> chol = tf.linalg.cholesky([[4.0, 0.0], [0.0, 9.0]])
+    >>> tf.linalg.cholesky_solve(chol, [[4.0], [9.0]]).numpy().tolist()
+    [[1.0], [1.0]]
+    """
+    a, b = _square_system("cholesky_solve", chol, rhs)
+    y = _triangular_solve.bind(a, b, lower=True, adjoint=False)
+    return _triangular_solve.bind(a, y, lower=True, adjoint=True)
+
+
+def lstsq(matrix, rhs, l2_regularizer=0.0, fast=True, name=None):
+    """The least-squares solution X of matrix @ X ~= rhs for [..., M, N] matrices and
+    [..., M, K] right-hand sides (l2_regularizer adds lambda ||X||^2).
+
+    fast=True (TensorFlow's default) solves the regularized normal equations through a
+    Cholesky factorization, as TensorFlow does: the matrix must have full rank unless
+    l2_regularizer > 0. fast=False returns the minimum-norm solution pinv(matrix) @ rhs.
+
+    >>> import tensorflux as tf
+    >>> x = tf.linalg.lstsq([[1.0, 0.0], [0.0, 1.0], [1.0, 1.0]], [[1.0], [2.0], [3.0]])
+    >>> [round(v, 6) for v in x.numpy().ravel().tolist()]
+    [1.0, 2.0]
+    """
+    a = _matrices("lstsq", matrix, allowed="is_differentiable")
+    b = _matrices("lstsq", as_operand("lstsq", rhs, a.dtype), allowed="is_differentiable")
+    m, n = a.shape[-2], a.shape[-1]
+    if m is not None and b.shape[-2] is not None and m != b.shape[-2]:
+        raise errors.InvalidArgumentError(
+            f"lstsq: matrix of shape {tuple(a.shape)} needs rhs with {m} rows, received shape "
+            f"{tuple(b.shape)}", "lstsq")
+    if not fast:
+        if l2_regularizer != 0.0:
+            raise errors.UnimplementedError(
+                "lstsq: fast=False supports only l2_regularizer=0", "lstsq")
+        return matmul(pinv(a), b)
+    reg = as_operand("lstsq", l2_regularizer, a.dtype)
+    if m is not None and n is not None and m < n:
+        # Underdetermined: X = A^H (A A^H + lambda I)^-1 B, the minimum-norm solution.
+        gram = matmul(a, a, adjoint_b=True) + reg * _eye(m, a.dtype)
+        return matmul(a, cholesky_solve(cholesky(gram), b), adjoint_a=True)
+    gram = matmul(a, a, adjoint_a=True) + reg * _eye(n, a.dtype)
+    return cholesky_solve(cholesky(gram), matmul(a, b, adjoint_a=True))
+
+
+# ------------------------------------------------------------------ determinants
+
+def _slogdet_rule(x):
+    batch = list(x.shape)[:-2]
+    real = dtypes.float64 if x.dtype is dtypes.complex128 else (
+        dtypes.float32 if x.dtype is dtypes.complex64 else x.dtype)
+    return aval(batch, x.dtype), aval(batch, real)
+
+
+def _slogdet_vjp(g, x, out):
+    # d log|det x| / dx = inv(x)^H; the sign is piecewise constant (no gradient).
+    g_log = g[1]
+    scale = array.reshape(g_log, list(g_log.shape) + [1, 1])
+    if x.dtype.is_complex:
+        scale = math.cast(scale, x.dtype)
+    return (scale * adjoint(inv(x)),)
+
+
+# log_matrix_determinant: (sign, log|det|) of each matrix, from an LU factorization, so that
+# determinants beyond the float range stay finite.
+_slogdet = Primitive("log_matrix_determinant", vjp=_slogdet_vjp, shape_rule=_slogdet_rule,
+                     multiple_results=True)
+
+
+def slogdet(input, name=None):  # noqa: A002
+    """(sign, log|det|) of each square matrix: det = sign * exp(log_abs_det).
+
+    >>> import tensorflux as tf
+    >>> sign, logabs = tf.linalg.slogdet([[-2.0, 0.0], [0.0, 1.0]])
+    >>> float(sign), round(float(logabs), 6)
+    (-1.0, 0.693147)
+    """
+    x = _matrices("slogdet", input, square=True, allowed="is_differentiable")
+    return _slogdet.bind(x)
+
+
+def logdet(matrix, name=None):
+    """log(det(matrix)) of each Hermitian positive-definite matrix, through its Cholesky
+    factor (2 * sum(log(diag(L)))), as TensorFlow.
+
+    >>> import tensorflux as tf
+    >>> round(float(tf.linalg.logdet([[4.0, 0.0], [0.0, 1.0]])), 6)
+    1.386294
+    """
+    chol = cholesky(matrix)
+    diagonal = diag_part(chol)
+    if diagonal.dtype.is_complex:
+        diagonal = math.real(diagonal)
+    return 2.0 * reduction.reduce_sum(math.log(diagonal), axis=-1)
+
+
+# ------------------------------------------------------------------ eigen and singular values
+
+def _real_dtype(dtype):
+    return {dtypes.complex64: dtypes.float32, dtypes.complex128: dtypes.float64}.get(dtype, dtype)
+
+
+def _gap_reciprocal(values):
+    """F[i, j] = 1 / (values[j] - values[i]) off the diagonal, 0 on it and where values repeat
+    (TensorFlow gives inf * 0 = NaN there when the vectors get no cotangent)."""
+    gaps = array.expand_dims(values, -2) - array.expand_dims(values, -1)
+    return math.divide_no_nan(array.ones_like(gaps), gaps)
+
+
+def _eigh_rule(x, compute_v):
+    e = aval(list(x.shape)[:-1], _real_dtype(x.dtype))
+    return (e, aval(x.shape, x.dtype)) if compute_v else (e,)
+
+
+def _eigh_vjp(g, x, out, compute_v):
+    if compute_v:
+        e, v = out
+        grad_e, grad_v = g
+    else:
+        e, v = _eigh.bind(x, compute_v=True)
+        grad_e, grad_v = g[0], None
+    middle = _diag.bind(math.cast(grad_e, x.dtype), k=0, num_rows=x.shape[-1],
+                        num_cols=x.shape[-1], padding_value=0)
+    if grad_v is not None:
+        f = math.cast(_gap_reciprocal(e), x.dtype)
+        middle = middle + f * matmul(v, grad_v, adjoint_a=True)
+    grad = matmul(v, matmul(middle, v, adjoint_b=True))
+    # The kernel reads only the lower triangle: symmetrize onto it, as TensorFlow.
+    grad = band_part(grad + adjoint(grad), -1, 0)
+    return (set_diag(grad, 0.5 * diag_part(grad)),)
+
+
+# self_adjoint_eig: eigenvalues (ascending) and eigenvectors (columns) of each Hermitian
+# matrix, from its lower triangle; compute_v=False gives the eigenvalues alone.
+_eigh = Primitive("self_adjoint_eig", vjp=_eigh_vjp, shape_rule=_eigh_rule,
+                  multiple_results=True)
+
+
+def eigh(tensor, name=None):
+    """(eigenvalues, eigenvectors) of each Hermitian matrix of a [..., N, N] tensor:
+    eigenvalues ascending, eigenvectors as columns; only the lower triangle is read.
+    Gradients assume distinct eigenvalues (as TensorFlow's).
+
+    >>> import tensorflux as tf
+    >>> e, v = tf.linalg.eigh([[2.0, 0.0], [0.0, 1.0]])
+    >>> e.numpy().tolist()
+    [1.0, 2.0]
+    """
+    x = _matrices("eigh", tensor, square=True, allowed="is_differentiable")
+    return _eigh.bind(x, compute_v=True)
+
+
+def eigvalsh(tensor, name=None):
+    """The eigenvalues (ascending) of each Hermitian matrix of a [..., N, N] tensor.
+
+    >>> import tensorflux as tf
+    >>> tf.linalg.eigvalsh([[2.0, 1.0], [1.0, 2.0]]).numpy().tolist()
+    [1.0, 3.0]
+    """
+    x = _matrices("eigvalsh", tensor, square=True, allowed="is_differentiable")
+    return _eigh.bind(x, compute_v=False)[0]
+
+
+def _svd_rule(x, full_matrices, compute_uv):
+    shape = list(x.shape)
+    batch, m, n = shape[:-2], shape[-2], shape[-1]
+    p = None if m is None or n is None else min(m, n)
+    s = aval(batch + [p], _real_dtype(x.dtype))
+    if not compute_uv:
+        return (s,)
+    cols_u, cols_v = (m, n) if full_matrices else (p, p)
+    return s, aval(batch + [m, cols_u], x.dtype), aval(batch + [n, cols_v], x.dtype)
+
+
+def _svd_vjp(g, x, out, full_matrices, compute_uv):
+    if x.dtype.is_complex:
+        raise errors.UnimplementedError("svd: gradients of complex inputs are not supported",
+                                        "svd")
+    m, n = x.shape[-2], x.shape[-1]
+    if not compute_uv:
+        s, u, v = _svd.bind(x, full_matrices=False, compute_uv=True)
+        grad_s, grad_u, grad_v = g[0], None, None
+    else:
+        s, u, v = out
+        grad_s, grad_u, grad_v = g
+    if full_matrices and m != n and (grad_u is not None or grad_v is not None):
+        # The extra columns of the full factors are not unique; with zero cotangents on them
+        # the reduced formula applies.
+        p = min(m, n)
+        u, v = u[..., :p], v[..., :p]
+        grad_u, grad_v = grad_u[..., :p], grad_v[..., :p]
+    grad_s_mat = _diag.bind(grad_s, k=0, num_rows=min(m, n), num_cols=min(m, n),
+                            padding_value=0)
+    if grad_u is None:
+        return (matmul(u, matmul(grad_s_mat, v, adjoint_b=True)),)
+    # Townsend (2016) / TensorFlow's SvdGrad for the reduced SVD, written for m <= n (a tall
+    # matrix goes through its transpose).
+    transposed = m > n
+    if transposed:
+        u, v, grad_u, grad_v = v, u, grad_v, grad_u
+    s_mat = _diag.bind(s, k=0, num_rows=min(m, n), num_cols=min(m, n), padding_value=0)
+    f = _gap_reciprocal(math.square(s))
+    f_u = f * matmul(u, grad_u, adjoint_a=True)
+    f_v = f * matmul(v, grad_v, adjoint_a=True)
+    inner = (grad_s_mat + matmul(f_u + adjoint(f_u), s_mat)
+             + matmul(s_mat, f_v + adjoint(f_v)))
+    grad = matmul(u, matmul(inner, v, adjoint_b=True))
+    if min(m, n) != max(m, n):
+        grad_vt = adjoint(grad_v)
+        term = grad_vt - matmul(matmul(grad_vt, v), v, adjoint_b=True)
+        s_inv = _diag.bind(math.divide_no_nan(array.ones_like(s), s), k=0, num_rows=min(m, n),
+                           num_cols=min(m, n), padding_value=0)
+        grad = grad + matmul(matmul(u, s_inv), term)
+    return (adjoint(grad) if transposed else grad,)
+
+
+# svd: singular values (descending) and, with compute_uv, the factors U and V of each matrix
+# (x = U diag(s) V^H), reduced unless full_matrices.
+_svd = Primitive("svd", vjp=_svd_vjp, shape_rule=_svd_rule, multiple_results=True)
+
+
+def svd(tensor, full_matrices=False, compute_uv=True, name=None):
+    """The singular value decomposition of each matrix of a [..., M, N] tensor, as
+    TensorFlow: (s, u, v) with tensor = u @ diag(s) @ adjoint(v), or s alone when
+    compute_uv=False. Singular values are descending; the gradient with respect to u and v
+    assumes distinct singular values.
+
+    >>> import tensorflux as tf
+    >>> tf.linalg.svd([[3.0, 0.0], [0.0, -4.0]], compute_uv=False).numpy().tolist()
+    [4.0, 3.0]
+    """
+    x = _matrices("svd", tensor, allowed="is_differentiable")
+    out = _svd.bind(x, full_matrices=bool(full_matrices), compute_uv=bool(compute_uv))
+    return out if compute_uv else out[0]
+
+
+def pinv(a, rcond=None, validate_args=False, name=None):
+    """The Moore-Penrose pseudo-inverse of each matrix, from its SVD: singular values below
+    rcond * max(s) are treated as zero (rcond defaults to 10 * max(M, N) * eps, as
+    TensorFlow).
+
+    >>> import tensorflux as tf
+    >>> tf.linalg.pinv([[2.0, 0.0], [0.0, 0.0]]).numpy().tolist()
+    [[0.5, 0.0], [0.0, 0.0]]
+    """
+    x = _matrices("pinv", a, allowed="is_floating")
+    m, n = x.shape[-2], x.shape[-1]
+    if rcond is None:
+        eps = {dtypes.float16: 2.0 ** -10, dtypes.bfloat16: 2.0 ** -7,
+               dtypes.float32: 2.0 ** -23}.get(x.dtype, 2.0 ** -52)
+        rcond = 10.0 * max(m, n) * eps
+    s, u, v = svd(x, full_matrices=False, compute_uv=True)
+    cutoff = as_operand("pinv", rcond, x.dtype) * reduction.reduce_max(s, axis=-1,
+                                                                      keepdims=True)
+    kept = math.greater(s, cutoff)
+    s_inv = math.where(kept, math.reciprocal(math.where(kept, s, array.ones_like(s))),
+                       array.zeros_like(s))
+    return matmul(v * array.expand_dims(s_inv, -2), u, adjoint_b=True)
+
+
+# ------------------------------------------------------------------ QR
+
+def _qr_rule(x, full_matrices):
+    shape = list(x.shape)
+    batch, m, n = shape[:-2], shape[-2], shape[-1]
+    k = m if full_matrices or m is None or n is None else min(m, n)
+    return aval(batch + [m, k], x.dtype), aval(batch + [k, n], x.dtype)
+
+
+def _upper_solve_right(x, r):
+    """x @ inv(r)^H for upper-triangular r, through a triangular solve (TensorFlow's
+    _TriangularSolve in QrGrad)."""
+    return adjoint(_triangular_solve.bind(r, adjoint(x), lower=False, adjoint=False))
+
+
+def _qr_vjp(g, x, out, full_matrices):
+    q, r = out
+    grad_q, grad_r = g
+    m, n = x.shape[-2], x.shape[-1]
+    if m < n or (full_matrices and m != n):
+        raise errors.UnimplementedError(
+            f"qr: gradients are supported for matrices with rows >= columns and the reduced "
+            f"factorization (full_matrices=False), received shape {tuple(x.shape)} and "
+            f"full_matrices={full_matrices}", "qr")
+    # Walter & Lehmann / TensorFlow's QrGrad for M >= N.
+    qdq = matmul(q, grad_q, adjoint_a=True)
+    rdr = matmul(r, grad_r, adjoint_b=True)
+    lower = band_part(qdq - adjoint(qdq) + rdr - adjoint(rdr), -1, 0)
+    grad_a = matmul(q, grad_r + _upper_solve_right(lower, r))
+    grad_b = _upper_solve_right(grad_q - matmul(q, qdq), r)
+    return (grad_a + grad_b,)
+
+
+# qr: Q with orthonormal columns and upper-triangular R, x = Q R (Householder in the backend).
+_qr = Primitive("qr", vjp=_qr_vjp, shape_rule=_qr_rule, multiple_results=True)
+
+
+def qr(input, full_matrices=False, name=None):  # noqa: A002
+    """The QR decomposition of each matrix of a [..., M, N] tensor: (q, r) with input = q @ r,
+    q [..., M, K] with orthonormal columns and r [..., K, N] upper triangular (K = min(M, N),
+    or M with full_matrices).
+
+    >>> import tensorflux as tf
+    >>> q, r = tf.linalg.qr([[3.0], [4.0]])
+    >>> [abs(round(v, 6)) for v in r.numpy().ravel().tolist()]
+    [5.0]
+    """
+    x = _matrices("qr", input, allowed="is_differentiable")
+    return _qr.bind(x, full_matrices=bool(full_matrices))
+
+
+# ------------------------------------------------------------------ matrix exponential
+
+def expm(input, name=None):  # noqa: A002
+    """The matrix exponential of each square matrix: scaling and squaring with a degree-8
+    Taylor polynomial, the scaling chosen from the largest 1-norm in the batch (eagerly) so
+    that the scaled matrices have norm <= 1/2. Differentiable (a composite of matmuls).
+
+    >>> import tensorflux as tf
+    >>> import math
+    >>> round(float(tf.linalg.expm([[1.0]])[0, 0]), 6) == round(math.e, 6)
+    True
+    """
+    x = _matrices("expm", input, square=True, allowed="is_floating")
+    n = x.shape[-1]
+    if n is None:
+        raise errors.InvalidArgumentError(
+            f"expm: the matrix size must be known, received shape {tuple(x.shape)}", "expm")
+    norm_1 = reduction.reduce_max(reduction.reduce_sum(math.abs(x), axis=-2))
+    if context.graph is not None:
+        raise errors.UnimplementedError("expm: not supported inside tf.function yet", "expm")
+    largest = float(host("expm", norm_1, "norm"))
+    squarings = 0
+    while largest > 0.5 and squarings < 64:
+        largest /= 2.0
+        squarings += 1
+    scaled = x * (0.5 ** squarings)
+    eye = _eye(n, x.dtype)
+    # Horner: I + A (I + A/2 (I + A/3 (...))). A 1-norm <= 1/2 leaves a truncation error
+    # below 0.5**9 / 9! ~ 5e-9 relative, refined by float64 rounding only.
+    order = 12 if x.dtype is dtypes.float64 else 8
+    result = eye
+    for k in range(order, 0, -1):
+        result = eye + matmul(scaled, result) * (1.0 / k)
+    for _ in range(squarings):
+        result = matmul(result, result)
+    return result

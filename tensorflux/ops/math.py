@@ -4,7 +4,7 @@ import builtins
 import struct
 
 from tensorflux import dtypes, errors
-from tensorflux.context import context
+from tensorflux.context import context, current_backend
 from tensorflux.ops._core import (
     _SCALARS,
     as_operand,
@@ -97,8 +97,17 @@ def add(x, y, name=None):
     x, y = binary_operands("add", x, y)
     value = x._value
     if (value.dtype.kind == "O") if value is not None else (x.dtype is dtypes.string):
-        return _string_join.bind(x, y)
+        return _joined_strings(_string_join.bind(x, y))
     return _add.bind(x, y)
+
+
+def _joined_strings(out):
+    """The kernel joins 0-d object arrays into a bare bytes object: wrap it back in an array
+    (in place, so that a tape that recorded `out` still sees the same tensor)."""
+    value = out._value
+    if value is not None and not hasattr(value, "dtype"):
+        out._value = current_backend().asarray(value, dtypes.string)
+    return out
 
 
 # string concatenation: TensorFlow's `+` on string tensors.

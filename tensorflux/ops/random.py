@@ -17,22 +17,26 @@ import weakref
 
 from tensorflux import dtypes, errors
 from tensorflux.context import context
-from tensorflux.ops import math
-from tensorflux.ops._core import as_operand, aval
+from tensorflux.ops import array, math
+from tensorflux.ops._core import as_operand, aval, broadcast_shapes
+from tensorflux.ops._static import RuntimeShape, shape_operand
 from tensorflux.ops.array import _shape_list
 from tensorflux.primitive import Primitive
 from tensorflux.tensor import _TensorLike
 
 __all__ = ["set_seed", "get_seed", "normal", "uniform", "truncated_normal", "shuffle",
-           "categorical", "Generator", "get_global_generator", "set_global_generator"]
+           "categorical", "Generator", "get_global_generator", "set_global_generator", "gamma",
+           "poisson", "stateless_normal", "stateless_uniform", "stateless_truncated_normal",
+           "stateless_categorical", "stateless_binomial", "stateless_gamma",
+           "stateless_poisson"]
 
 _FLOATS = (dtypes.float16, dtypes.bfloat16, dtypes.float32, dtypes.float64)
 _INTS = (dtypes.int32, dtypes.int64)
 _MASK = 2**64 - 1
 # TensorFlow's default global seed, used when only an op-level seed is given.
 DEFAULT_GRAPH_SEED = 87654321
-# First element of every seed tuple, so the three sources of seeds never share a stream.
-_OP_SEEDED, _UNSEEDED, _GENERATOR = 1, 2, 3
+# First element of every seed tuple, so the four sources of seeds never share a stream.
+_OP_SEEDED, _UNSEEDED, _GENERATOR, _STATELESS = 1, 2, 3, 4
 
 
 # ------------------------------------------------------------------ seeds
@@ -241,22 +245,85 @@ _random_categorical = Primitive(
         (logits.shape[0], num_samples), dtype))
 
 
+# ------------------------------------------------------------------ shapes known at run time
+
+def _draw_kernel(backend, shape, *inputs, kernel, dtype, op):
+    if any(d < 0 for d in shape):
+        raise errors.InvalidArgumentError(
+            f"{op}: shape must have non-negative dimensions, received {shape} at run time", op)
+    return getattr(backend, kernel)(*inputs, shape=tuple(shape), dtype=dtype, seed=None)
+
+
+def _dynamic_draw_rule(shape, *inputs, branches):
+    from tensorflux.graph.static import static_dims
+
+    dims = static_dims(shape)
+    return aval(None if dims is None else [None if d is None or d < 0 else d for d in dims],
+                branches.attrs["dtype"])
+
+
+# random_draw_dynamic: any of the draws above with a shape known only at run time (the first
+# input; then the draw's own inputs and its seed from the graph's seed stream).
+_random_draw_dynamic = Primitive("random_draw_dynamic", kernel="cond", vjp=_no_gradient,
+                                 shape_rule=_dynamic_draw_rule)
+
+
+def _draw(op, primitive, inputs, seed, shape, dtype):
+    """Binds a draw of `shape` (a list of ints, or an int tensor known at run time)."""
+    if isinstance(shape, tuple):
+        return _bind_draw(primitive, inputs, seed, shape=shape, dtype=dtype)
+    if not isinstance(seed, (_OpSeedStream, _GeneratorSeedStream)):
+        raise errors.InvalidArgumentError(
+            f"{op}: a shape known only at run time needs a traced function", op)
+    stream = _random_seed_stream.bind(source=seed)
+    return _random_draw_dynamic.bind(shape, *inputs, stream, branches=RuntimeShape(
+        _draw_kernel, (0,), kernel=primitive.kernel, dtype=dtype, op=op))
+
+
+def _shape_or_runtime(op, shape):
+    """A draw's shape: a tuple of ints, or the int tensor holding it at run time."""
+    dims, runtime = shape_operand(op, shape)
+    if runtime is None:
+        return _shape(op, dims)
+    if dims is not None and any(d is not None and d < 0 for d in dims):
+        raise errors.InvalidArgumentError(
+            f"{op}: shape must have non-negative dimensions, received {dims}", op)
+    return runtime
+
+
+# random_gamma: Gamma(alpha, 1) samples of shape + alpha.shape. No gradient to alpha (TensorFlow
+# differentiates through alpha by implicit reparameterization; not implemented here).
+_random_gamma = Primitive(
+    "random_gamma", vjp=_no_gradient,
+    shape_rule=lambda alpha, *seed_input, shape, dtype, seed: aval(
+        tuple(shape) + tuple(alpha.shape), dtype))
+# random_poisson: Poisson(lam) counts of shape + lam.shape, in a float or integer dtype.
+_random_poisson = Primitive(
+    "random_poisson", vjp=_no_gradient,
+    shape_rule=lambda lam, *seed_input, shape, dtype, seed: aval(
+        tuple(shape) + tuple(lam.shape), dtype))
+# random_binomial: Binomial(counts, probs) counts of `shape` (counts and probs broadcast to it).
+_random_binomial = Primitive(
+    "random_binomial", vjp=_no_gradient,
+    shape_rule=lambda counts, probs, *seed_input, shape, dtype, seed: aval(shape, dtype))
+
+
 def _normal(op, shape, mean, stddev, dtype, seed_tuple):
-    shape = _shape(op, shape)
+    shape = _shape_or_runtime(op, shape)
     dtype = _dtype(op, dtype, _FLOATS)
-    raw = _bind_draw(_random_normal, (), seed_tuple, shape=shape, dtype=dtype)
+    raw = _draw(op, _random_normal, (), seed_tuple, shape, dtype)
     return _scaled(raw, stddev, mean, dtype, op)
 
 
 def _truncated(op, shape, mean, stddev, dtype, seed_tuple):
-    shape = _shape(op, shape)
+    shape = _shape_or_runtime(op, shape)
     dtype = _dtype(op, dtype, _FLOATS)
-    raw = _bind_draw(_random_truncated_normal, (), seed_tuple, shape=shape, dtype=dtype)
+    raw = _draw(op, _random_truncated_normal, (), seed_tuple, shape, dtype)
     return _scaled(raw, stddev, mean, dtype, op)
 
 
 def _uniform(op, shape, minval, maxval, dtype, seed_tuple):
-    shape = _shape(op, shape)
+    shape = _shape_or_runtime(op, shape)
     dtype = _dtype(op, dtype, _FLOATS + _INTS)
     if dtype.is_integer:
         if maxval is None:
@@ -272,9 +339,9 @@ def _uniform(op, shape, minval, maxval, dtype, seed_tuple):
             raise errors.InvalidArgumentError(
                 f"{op}: need minval < maxval, received minval={int(lo.numpy())} and "
                 f"maxval={int(hi.numpy())}", op)
-        return _bind_draw(_random_uniform_int, (lo, hi), seed_tuple, shape=shape, dtype=dtype)
+        return _draw(op, _random_uniform_int, (lo, hi), seed_tuple, shape, dtype)
     maxval = 1 if maxval is None else maxval
-    raw = _bind_draw(_random_uniform, (), seed_tuple, shape=shape, dtype=dtype)
+    raw = _draw(op, _random_uniform, (), seed_tuple, shape, dtype)
     lo = as_operand(op, minval, dtype)
     hi = as_operand(op, maxval, dtype)
     return math.add(math.multiply(raw, math.subtract(hi, lo)), lo)
@@ -485,3 +552,226 @@ def set_global_generator(generator):
         raise TypeError(f"set_global_generator: expected a tf.random.Generator, received "
                         f"{type(generator).__name__}")
     _global_generator = generator
+
+
+# ------------------------------------------------------------------ gamma and Poisson
+
+def _gamma(op, shape, alpha, beta, dtype, seed):
+    shape = _shape(op, shape)
+    dtype = _dtype(op, dtype, _FLOATS)
+    alpha = as_operand(op, alpha, dtype)
+    if beta is not None:
+        beta = as_operand(op, beta, dtype)
+        # Samples are drawn for the broadcast shape of alpha and beta, as TensorFlow.
+        alpha = alpha + array.zeros_like(beta)
+    raw = _bind_draw(_random_gamma, (alpha,), seed, shape=shape, dtype=dtype)
+    return raw if beta is None else math.divide(raw, beta)
+
+
+def _poisson(op, shape, lam, dtype, seed):
+    shape = _shape(op, shape)
+    dtype = _dtype(op, dtype, _FLOATS + _INTS)
+    lam = as_operand(op, lam)
+    if not (lam.dtype.is_floating or lam.dtype.is_integer):
+        raise errors.InvalidArgumentError(
+            f"{op}: lam must be a real number or tensor, received dtype {lam.dtype.name}", op)
+    return _bind_draw(_random_poisson, (lam,), seed, shape=shape, dtype=dtype)
+
+
+def gamma(shape, alpha, beta=None, dtype=dtypes.float32, seed=None, name=None):
+    """Gamma(alpha, beta) samples (beta a rate: mean alpha / beta) of shape
+    `shape + broadcast(alpha, beta).shape`. Seeded draws follow tf.random's seed rules but use
+    tensorflux's own generator, so the numbers are not TensorFlow's.
+
+    >>> import tensorflux as tf
+    >>> tf.random.gamma([4], [1.0, 2.0], seed=1).shape
+    TensorShape([4, 2])
+    """
+    return _gamma("gamma", shape, alpha, beta, dtype, _op_seed(seed))
+
+
+def poisson(shape, lam, dtype=dtypes.float32, seed=None, name=None):
+    """Poisson(lam) samples of shape `shape + lam.shape` (tensorflux's own generator, with
+    tf.random's seed rules).
+
+    >>> import tensorflux as tf
+    >>> tf.random.poisson([3], [0.5, 4.0], seed=1).shape
+    TensorShape([3, 2])
+    """
+    return _poisson("poisson", shape, lam, dtype, _op_seed(seed))
+
+
+# ------------------------------------------------------------------ stateless ops
+# A stateless op is a pure function of its seed, a shape-[2] integer tensor: the same seed
+# gives the same numbers on every call, eagerly or in a traced graph (the seed travels as a
+# uint64 input, tagged so no stateful stream can coincide with it). The numbers are
+# tensorflux's Philox stream, not TensorFlow's: only the contract is TensorFlow's.
+
+def _stateless_seed(op, seed):
+    seed = as_operand(op, seed)
+    if not seed.dtype.is_integer or tuple(seed.shape) != (2,):
+        raise errors.InvalidArgumentError(
+            f"{op}: seed must be an integer tensor of shape [2], received "
+            f"{seed.dtype.name} with shape {tuple(seed.shape)}", op)
+    tag = as_operand(op, [_STATELESS], dtypes.uint64)
+    return array.concat([tag, math.cast(seed, dtypes.uint64)], 0)
+
+
+def _stateless_draw(primitive, inputs, seed_vector, **attrs):
+    return primitive.bind(*inputs, seed_vector, seed=None, **attrs)
+
+
+def stateless_normal(shape, seed, mean=0.0, stddev=1.0, dtype=dtypes.float32, name=None,
+                     alg="auto_select"):
+    """Normal samples determined by `seed` (shape [2]) alone.
+
+    >>> import tensorflux as tf
+    >>> a = tf.random.stateless_normal([3], seed=[1, 2])
+    >>> bool(tf.reduce_all(a == tf.random.stateless_normal([3], seed=[1, 2])))
+    True
+    """
+    op = "stateless_normal"
+    shape, dtype = _shape(op, shape), _dtype(op, dtype, _FLOATS)
+    raw = _stateless_draw(_random_normal, (), _stateless_seed(op, seed), shape=shape, dtype=dtype)
+    return _scaled(raw, stddev, mean, dtype, op)
+
+
+def stateless_truncated_normal(shape, seed, mean=0.0, stddev=1.0, dtype=dtypes.float32,
+                               name=None, alg="auto_select"):
+    """Normal samples within 2 standard deviations of the mean, determined by `seed`.
+
+    >>> import tensorflux as tf
+    >>> x = tf.random.stateless_truncated_normal([1000], seed=[3, 4]).numpy()
+    >>> bool(abs(x).max() <= 2.0)
+    True
+    """
+    op = "stateless_truncated_normal"
+    shape, dtype = _shape(op, shape), _dtype(op, dtype, _FLOATS)
+    raw = _stateless_draw(_random_truncated_normal, (), _stateless_seed(op, seed), shape=shape,
+                          dtype=dtype)
+    return _scaled(raw, stddev, mean, dtype, op)
+
+
+def stateless_uniform(shape, seed, minval=0, maxval=None, dtype=dtypes.float32, name=None,
+                      alg="auto_select"):
+    """Uniform samples in [minval, maxval) determined by `seed`. For integer dtypes give
+    both minval and maxval, or neither for (almost) the dtype's full range [min, max).
+
+    >>> import tensorflux as tf
+    >>> x = tf.random.stateless_uniform([50], [5, 6], minval=2, maxval=5, dtype=tf.int32)
+    >>> sorted(set(x.numpy().tolist()))
+    [2, 3, 4]
+    """
+    op = "stateless_uniform"
+    shape, dtype = _shape(op, shape), _dtype(op, dtype, _FLOATS + _INTS)
+    seed_vector = _stateless_seed(op, seed)
+    if dtype.is_integer:
+        if maxval is None and minval in (0, None):
+            minval, maxval = dtype.min, dtype.max
+        elif maxval is None or minval is None:
+            raise errors.InvalidArgumentError(
+                f"{op}: for the integer dtype {dtype.name} give both minval and maxval, or "
+                f"neither", op)
+        lo, hi = as_operand(op, minval, dtype), as_operand(op, maxval, dtype)
+        if lo.shape.rank != 0 or hi.shape.rank != 0:
+            raise errors.InvalidArgumentError(
+                f"{op}: minval and maxval must be scalars for integer dtypes, received shapes "
+                f"{tuple(lo.shape)} and {tuple(hi.shape)}", op)
+        if context.graph is None and int(lo.numpy()) >= int(hi.numpy()) and 0 not in shape:
+            raise errors.InvalidArgumentError(
+                f"{op}: need minval < maxval, received minval={int(lo.numpy())} and "
+                f"maxval={int(hi.numpy())}", op)
+        return _stateless_draw(_random_uniform_int, (lo, hi), seed_vector, shape=shape,
+                               dtype=dtype)
+    raw = _stateless_draw(_random_uniform, (), seed_vector, shape=shape, dtype=dtype)
+    lo = as_operand(op, minval, dtype)
+    hi = as_operand(op, 1 if maxval is None else maxval, dtype)
+    return math.add(math.multiply(raw, math.subtract(hi, lo)), lo)
+
+
+def stateless_categorical(logits, num_samples, seed, dtype=dtypes.int64, name=None):
+    """`num_samples` class indices per row of logits [batch, classes], determined by `seed`.
+
+    >>> import tensorflux as tf
+    >>> tf.random.stateless_categorical([[-1e9, 0.0]], 2, seed=[1, 1]).numpy().tolist()
+    [[1, 1]]
+    """
+    op = "stateless_categorical"
+    logits = as_operand(op, logits)
+    if not logits.dtype.is_floating or logits.shape.rank != 2 or logits.shape[1] == 0:
+        raise errors.InvalidArgumentError(
+            f"{op}: logits must be a floating-point matrix [batch_size, num_classes] with at "
+            f"least one class, received {logits.dtype.name} with shape {tuple(logits.shape)}",
+            op)
+    num_samples = _int_seed(op, num_samples)
+    if num_samples < 0:
+        raise errors.InvalidArgumentError(
+            f"{op}: num_samples must be non-negative, received {num_samples}", op)
+    dtype = _dtype(op, dtype, _INTS)
+    return _stateless_draw(_random_categorical, (logits,), _stateless_seed(op, seed),
+                           num_samples=num_samples, dtype=dtype)
+
+
+def _broadcast_to_shape(op, x, shape, what):
+    try:
+        full = broadcast_shapes(op, list(x.shape), list(shape))
+    except errors.InvalidArgumentError as error:
+        raise errors.InvalidArgumentError(
+            f"{op}: {what} of shape {tuple(x.shape)} does not broadcast to the sample shape "
+            f"{tuple(shape)}", op) from error
+    if tuple(full) != tuple(shape):
+        raise errors.InvalidArgumentError(
+            f"{op}: {what} of shape {tuple(x.shape)} does not broadcast to the sample shape "
+            f"{tuple(shape)}", op)
+    return array.broadcast_to(x, list(shape))
+
+
+def stateless_binomial(shape, seed, counts, probs, output_dtype=dtypes.int32, name=None):
+    """Binomial(counts, probs) samples of `shape` (counts and probs broadcast to it),
+    determined by `seed`.
+
+    >>> import tensorflux as tf
+    >>> tf.random.stateless_binomial([3], [1, 2], counts=5.0, probs=1.0).numpy().tolist()
+    [5, 5, 5]
+    """
+    op = "stateless_binomial"
+    shape = _shape(op, shape)
+    dtype = _dtype(op, output_dtype, _FLOATS + _INTS)
+    counts = as_operand(op, counts)
+    probs = as_operand(op, probs, counts.dtype if counts.dtype.is_floating else None)
+    counts = _broadcast_to_shape(op, counts, shape, "counts")
+    probs = _broadcast_to_shape(op, probs, shape, "probs")
+    return _stateless_draw(_random_binomial, (counts, probs), _stateless_seed(op, seed),
+                           shape=shape, dtype=dtype)
+
+
+def stateless_gamma(shape, seed, alpha, beta=None, dtype=dtypes.float32, name=None):
+    """Gamma(alpha, beta) samples of `shape` (alpha and beta broadcast to it, beta a rate),
+    determined by `seed`.
+
+    >>> import tensorflux as tf
+    >>> tf.random.stateless_gamma([2, 3], [1, 2], alpha=[1.0, 2.0, 3.0]).shape
+    TensorShape([2, 3])
+    """
+    op = "stateless_gamma"
+    shape, dtype = _shape(op, shape), _dtype(op, dtype, _FLOATS)
+    alpha = _broadcast_to_shape(op, as_operand(op, alpha, dtype), shape, "alpha")
+    raw = _stateless_draw(_random_gamma, (alpha,), _stateless_seed(op, seed), shape=(),
+                          dtype=dtype)
+    if beta is None:
+        return raw
+    return math.divide(raw, _broadcast_to_shape(op, as_operand(op, beta, dtype), shape, "beta"))
+
+
+def stateless_poisson(shape, seed, lam, dtype=dtypes.int32, name=None):
+    """Poisson(lam) samples of `shape` (lam broadcast to it), determined by `seed`.
+
+    >>> import tensorflux as tf
+    >>> tf.random.stateless_poisson([4], [1, 2], lam=0.0).numpy().tolist()
+    [0, 0, 0, 0]
+    """
+    op = "stateless_poisson"
+    shape, dtype = _shape(op, shape), _dtype(op, dtype, _FLOATS + _INTS)
+    lam = _broadcast_to_shape(op, as_operand(op, lam), shape, "lam")
+    return _stateless_draw(_random_poisson, (lam,), _stateless_seed(op, seed), shape=(),
+                           dtype=dtype)

@@ -1,5 +1,7 @@
 """Reductions and scans (tf.reduce_sum, tf.reduce_mean, tf.argmax, tf.cumsum, ...)."""
 
+import collections
+
 from tensorflux import dtypes, errors
 from tensorflux.context import context
 from tensorflux.ops import array, math
@@ -133,6 +135,7 @@ def reduce_sum(input_tensor, axis=None, keepdims=False, name=None):
     if x.dtype.is_bool:
         raise errors.InvalidArgumentError("reduce_sum: bool tensors cannot be summed; cast "
                                           "them first", "reduce_sum")
+    x = _operand("reduce_sum", x, "is_numeric")  # strings: TF's dtype error, not a join
     axes = _axes("reduce_sum", x, axis)
     return _reduce_sum.bind(x, axis=axes, keepdims=bool(keepdims))
 
@@ -475,4 +478,8 @@ def top_k(input, k=1, sorted=True, index_type=dtypes.int32, name=None):  # noqa:
     if index_type not in (dtypes.int32, dtypes.int64):
         raise errors.InvalidArgumentError(
             f"top_k: index_type must be int32 or int64, received {index_type.name}", "top_k")
-    return _top_k.bind(x, k=k, sorted=bool(sorted), index_type=index_type)
+    return TopKV2(*_top_k.bind(x, k=k, sorted=bool(sorted), index_type=index_type))
+
+
+# What tf.math.top_k returns: a namedtuple, so `.values`/`.indices` and unpacking both work.
+TopKV2 = collections.namedtuple("TopKV2", ["values", "indices"])

@@ -24,7 +24,7 @@ DEFAULT_BUCKET_COUNT = 30  # tensorboard/plugins/histogram/summary_v2.py
 
 def _to_numpy(data):
     if hasattr(data, "numpy"):
-        data = data.numpy()
+        data = data._numpy() if hasattr(data, "_numpy") else data.numpy()
     return np.asarray(data)
 
 

@@ -218,10 +218,14 @@ def test_numpy_inside_a_function_is_a_clear_error():
         f(tf.constant(1.0))
 
 
-def test_a_shape_argument_that_depends_on_inputs_is_a_clear_error():
+def test_a_shape_argument_that_depends_on_inputs_is_fed_at_run_time():
+    # As TensorFlow: reshape takes its shape as a run-time input (tests/graph/
+    # test_dynamic_shapes.py has the rest); ops that cannot say so clearly.
     f = function(lambda x, n: tf.reshape(x, n))
-    with pytest.raises(tf.errors.InvalidArgumentError, match="reshape: the shape must be known"):
-        f(tf.zeros([4]), tf.constant([2, 2]))
+    assert f(tf.zeros([4]), tf.constant([2, 2])).shape == (2, 2)
+    g = function(lambda x, n: tf.eye(2, batch_shape=n))
+    with pytest.raises(tf.errors.InvalidArgumentError, match="eye: the batch_shape must be known"):
+        g(tf.zeros([4]), tf.constant([2]))
 
 
 def test_static_arguments_computed_from_shapes_fold_while_tracing():

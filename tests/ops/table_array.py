@@ -3,7 +3,8 @@
 import numpy as np
 
 import tensorflux as tf
-from tensorflux.ops import array, indexing
+from tensorflux.ops import array, indexing, random
+from tensorflux.ops._static import RuntimeShape
 from tests.ops.harness import Row, combine, fixed, ints, uniform
 
 # ------------------------------------------------------------------ NumPy references
@@ -273,4 +274,43 @@ ROWS += [
         second_order=True),
     Row("dynamic_shape", lambda x: array._dynamic_shape.bind(x, dtype=tf.int32),
         lambda x: np.array(x.shape, np.int32), uniform((2, 3)), grad=()),
+]
+
+# Shape-like arguments known only at run time (ops/_static.py RuntimeShape), bound eagerly
+# here; tests/graph/test_dynamic_shapes.py traces them.
+ROWS += [
+    Row("reshape_dynamic", lambda x: array._reshape_dynamic.bind(
+        x, tf.constant([3, -1]), branches=RuntimeShape(array._reshape_kernel, (1,))),
+        lambda x: x.reshape(3, -1), uniform((2, 3)), grad=(0,)),
+    Row("broadcast_to_dynamic", lambda x: array._broadcast_to_dynamic.bind(
+        x, tf.constant([2, 3, 2]), branches=RuntimeShape(array._broadcast_to_kernel, (1,))),
+        lambda x: np.broadcast_to(x, (2, 3, 2)), uniform((3, 1)), grad=(0,)),
+    Row("tile_dynamic", lambda x: array._tile_dynamic.bind(
+        x, tf.constant([2, 3]), branches=RuntimeShape(array._tile_kernel, (1,))),
+        lambda x: np.tile(x, (2, 3)), uniform((2, 2)), grad=(0,)),
+    Row("fill_dynamic", lambda x: x + array._fill_dynamic.bind(
+        tf.constant([2, 3]), branches=RuntimeShape(array._fill_kernel, (0,), value=1,
+                                                   dtype=x.dtype, op="ones")),
+        lambda x: x + 1, uniform((2, 3)), grad=()),
+    Row("range_dynamic", lambda x: array._range_dynamic.bind(
+        tf.constant(1), tf.constant(8), tf.constant(3),
+        branches=RuntimeShape(array._range_kernel, (0, 1, 2), dtype=tf.int32)),
+        lambda x: np.arange(1, 8, 3, dtype=np.int32), uniform((1,)), grad=()),
+    Row("one_hot_dynamic", lambda x: array._one_hot_dynamic.bind(
+        tf.constant([0, 2, 5]), tf.constant(4), branches=RuntimeShape(
+            array._one_hot_kernel, (1,), on_value=1, off_value=0, axis=-1, dtype=x.dtype)),
+        lambda x: np.concatenate([np.eye(4)[[0, 2]], np.zeros((1, 4))]), uniform((1,)),
+        grad=()),
+    Row("getitem_grad_dynamic", lambda g: indexing._getitem_grad_dynamic.bind(
+        g, tf.constant([3, 2]), branches=RuntimeShape(
+            indexing._getitem_grad_kernel, (1,), key=((1, None, None),))),
+        lambda g: np.concatenate([np.zeros((1, 2)), g]), uniform((2, 2)), grad=(0,)),
+    Row("gather_grad_dynamic", lambda g: indexing._gather_grad_dynamic.bind(
+        tf.constant([0, 2]), g, tf.constant([3, 2]), branches=RuntimeShape(
+            indexing._gather_grad_kernel, (2,), axis=0, batch_dims=0)),
+        lambda g: np.stack([g[0], np.zeros(2), g[1]]), uniform((2, 2)), grad=(0,)),
+    Row("random_draw_dynamic", lambda x: x + 0 * tf.reduce_sum(random._random_draw_dynamic.bind(
+        tf.constant([2, 3]), tf.constant([1, 2, 3, 4], tf.uint64), branches=RuntimeShape(
+            random._draw_kernel, (0,), kernel="random_normal", dtype=x.dtype, op="normal"))),
+        lambda x: x, uniform((1,)), grad=()),
 ]

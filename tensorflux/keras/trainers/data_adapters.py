@@ -104,7 +104,7 @@ def class_weight_to_sample_weights(y, class_weight):
         y = tf.argmax(y, axis=-1) if y.shape[-1] != 1 else tf.squeeze(y, axis=-1)
     if y.dtype.is_floating:
         y = tf.round(y)
-    labels = [int(v) for v in tf.cast(y, tf.int64).numpy().tolist()]
+    labels = [int(v) for v in tf.cast(y, tf.int64)._numpy().tolist()]
     return tf.constant([float(class_weight.get(label, 1.0)) for label in labels],
                        dtype=_floatx())
 
@@ -378,7 +378,7 @@ class PyDatasetAdapter(DataAdapter):
                 index += 1
         order = list(range(size))
         if self._shuffle:
-            order = [int(i) for i in tf.random.shuffle(tf.range(size)).numpy().tolist()]
+            order = [int(i) for i in tf.random.shuffle(tf.range(size))._numpy().tolist()]
         workers = int(getattr(self._dataset, "workers", 1) or 1)
         if workers > 1:
             from tensorflux.data._threads import parallel_map_iterator
@@ -430,6 +430,9 @@ class DatasetAdapter(DataAdapter):
     def __init__(self, dataset, class_weight=None):
         self._dataset = dataset
         self._class_weight = class_weight
+        # (first batch, the iterator it came from) after peek(): the next epoch starts with
+        # them, so peeking reads no element twice (a one-shot generator loses none).
+        self._peeked = None
 
     @property
     def num_batches(self):
@@ -444,21 +447,32 @@ class DatasetAdapter(DataAdapter):
         return _convert_batch(batch)
 
     def get_iterator(self):
-        iterator = iter(self._dataset)
+        peeked, self._peeked = self._peeked, None
+        if peeked is None:
+            iterator = iter(self._dataset)
+        else:
+            first, iterator = peeked
         try:
+            if peeked is not None:
+                yield first
             for batch in iterator:
                 yield self._convert(batch)
         finally:
             iterator.close()
 
     def peek(self):
-        iterator = iter(self._dataset)
-        try:
-            return self._convert(next(iterator))
-        except StopIteration as error:
-            raise ValueError("The dataset passed as `x` is empty.") from error
-        finally:
-            iterator.close()
+        if self._peeked is None:
+            iterator = iter(self._dataset)
+            try:
+                first = self._convert(next(iterator))
+            except StopIteration as error:
+                iterator.close()
+                raise ValueError("The dataset passed as `x` is empty.") from error
+            except BaseException:
+                iterator.close()
+                raise
+            self._peeked = (first, iterator)
+        return self._peeked[0]
 
 
 def _is_tf_dataset(x):

@@ -1,0 +1,118 @@
+"""tf.Module: a container whose Variables and sub-Modules are found by walking its attributes."""
+
+import re
+
+from tensorflux.control import name_scope
+from tensorflux.variable import Variable
+
+__all__ = ["Module"]
+
+_VALID_NAME = re.compile(r"^[A-Za-z_.][A-Za-z0-9_.\-/>]*$")
+
+
+def _snake_case(name):
+    name = re.sub(r"(.)([A-Z][a-z]+)", r"\1_\2", name)
+    return re.sub(r"([a-z0-9])([A-Z])", r"\1_\2", name).lower()
+
+
+class Module:
+    """Base class for objects that own Variables and other Modules.
+
+    `variables`, `trainable_variables` and `submodules` walk the attributes (and lists,
+    tuples and dicts in them) depth first, each object reported once.
+
+    >>> import tensorflux as tf
+    >>> class Dense(tf.Module):
+    ...     def __init__(self):
+    ...         super().__init__()
+    ...         self.w = tf.Variable([[1.0]])
+    ...         self.b = tf.Variable([0.0], trainable=False)
+    >>> m = Dense()
+    >>> len(m.variables), len(m.trainable_variables), m.name
+    (2, 1, 'dense')
+    """
+
+    # Attributes the walk skips (as TF skips its own bookkeeping).
+    _TF_MODULE_IGNORED_PROPERTIES = frozenset()
+
+    def __init__(self, name=None):
+        if name is None:
+            name = _snake_case(type(self).__name__)
+        elif not _VALID_NAME.match(name):
+            raise ValueError(f"{name!r} is not a valid module name. Module names must be valid "
+                             "Python identifiers (e.g. a valid class name).")
+        self._name = name
+        with name_scope(name) as scope:
+            self._scope_name = scope
+
+    @property
+    def name(self):
+        return self._name
+
+    @property
+    def name_scope(self):
+        """A name_scope for this module's name (naming only)."""
+        return name_scope(self._scope_name)
+
+    @property
+    def variables(self):
+        """Every Variable of this module and its submodules, each once."""
+        return tuple(self._flatten(lambda v: isinstance(v, Variable)))
+
+    @property
+    def trainable_variables(self):
+        """The trainable Variables of this module and its submodules."""
+        return tuple(self._flatten(lambda v: isinstance(v, Variable) and v.trainable))
+
+    @property
+    def non_trainable_variables(self):
+        return tuple(self._flatten(lambda v: isinstance(v, Variable) and not v.trainable))
+
+    @property
+    def submodules(self):
+        """Every Module reachable from this one (not itself), each once."""
+        return tuple(self._flatten(lambda v: isinstance(v, Module)))
+
+    def _flatten(self, predicate, recursive=True):
+        found, seen = [], {id(self)}
+        self._walk(self, predicate, found, seen, recursive)
+        return found
+
+    @classmethod
+    def _walk(cls, module, predicate, found, seen, recursive):
+        ignored = getattr(module, "_TF_MODULE_IGNORED_PROPERTIES", frozenset())
+        attributes = vars(module)
+        for key in sorted(attributes):
+            if key in ignored:
+                continue
+            cls._visit(attributes[key], predicate, found, seen, recursive)
+
+    @classmethod
+    def _visit(cls, value, predicate, found, seen, recursive):
+        if isinstance(value, (Variable, Module)):
+            if id(value) in seen:
+                return
+            seen.add(id(value))
+            if predicate(value):
+                found.append(value)
+            if isinstance(value, Module) and recursive:
+                cls._walk(value, predicate, found, seen, recursive)
+        elif isinstance(value, dict):
+            for key in sorted(value, key=str):
+                cls._visit(value[key], predicate, found, seen, recursive)
+        elif isinstance(value, (list, tuple)):
+            for item in value:
+                cls._visit(item, predicate, found, seen, recursive)
+
+    @classmethod
+    def with_name_scope(cls, method):
+        """Decorator kept for TF compatibility: calls `method` inside the module's scope."""
+        def wrapped(self, *args, **kwargs):
+            with self.name_scope:
+                return method(self, *args, **kwargs)
+        wrapped.__name__ = getattr(method, "__name__", "method")
+        wrapped.__doc__ = getattr(method, "__doc__", None)
+        return wrapped
+
+    def __repr__(self):
+        return f"<{type(self).__module__}.{type(self).__name__} object named {self._name!r}>"
