@@ -35,22 +35,34 @@ __version__ = "3.15.1"  # the Keras API version this module follows
 
 # Loaded on first use, so that `from tensorflux import keras` stays fast.
 _LAZY = {"ops": "tensorflux.keras.ops", "random": "tensorflux.keras.random",
-         "config": "tensorflux.keras.config", "preprocessing": "tensorflux.keras.preprocessing"}
+         "config": "tensorflux.keras.config", "preprocessing": "tensorflux.keras.preprocessing",
+         "dtype_policies": "tensorflux.keras.dtype_policies",
+         "mixed_precision": "tensorflux.keras.mixed_precision"}
+# Classes loaded on first use too: (module, attribute).
+_LAZY_ATTRIBUTES = {"DTypePolicy": ("tensorflux.keras.dtype_policies", "DTypePolicy"),
+                    "FloatDTypePolicy": ("tensorflux.keras.dtype_policies", "FloatDTypePolicy")}
 
 
 def __getattr__(name):
-    module = _LAZY.get(name)
-    if module is None:
-        raise AttributeError(f"module 'tensorflux.keras' has no attribute {name!r}")
     import importlib
 
+    module = _LAZY.get(name)
+    if module is None:
+        if name not in _LAZY_ATTRIBUTES:
+            raise AttributeError(f"module 'tensorflux.keras' has no attribute {name!r}")
+        module, attribute = _LAZY_ATTRIBUTES[name]
+        value = getattr(importlib.import_module(module), attribute)
+        globals()[name] = value
+        return value
     value = importlib.import_module(module)
     globals()[name] = value
     return value
 
 
-__all__ = ["Functional", "Initializer", "Input", "InputLayer", "InputSpec", "KerasTensor",
+__all__ = ["DTypePolicy", "FloatDTypePolicy", "Functional", "Initializer", "Input",
+           "InputLayer", "InputSpec", "KerasTensor",
            "Layer", "Loss", "Metric", "Model", "Optimizer", "Regularizer", "Sequential",
            "Variable", "activations", "applications", "backend", "callbacks", "config",
-           "constraints", "datasets", "initializers", "layers", "losses", "metrics", "models",
+           "constraints", "datasets", "dtype_policies", "initializers", "layers", "losses",
+           "metrics", "mixed_precision", "models",
            "ops", "optimizers", "preprocessing", "random", "regularizers", "saving", "utils"]

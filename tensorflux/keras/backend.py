@@ -66,7 +66,8 @@ def set_image_data_format(data_format):
 
 
 def clear_session(free_memory=True):
-    """Resets the auto-naming counters, so the next Dense is named "dense" again.
+    """Resets the auto-naming counters, so the next Dense is named "dense" again, and the
+    global dtype policy (as Keras does).
 
     >>> from tensorflux import keras
     >>> from tensorflux.keras import backend
@@ -75,6 +76,11 @@ def clear_session(free_memory=True):
     'layer'
     """
     _NAME_UIDS.clear()
+    import sys
+
+    policies = sys.modules.get("tensorflux.keras.dtype_policies")  # (set only once loaded)
+    if policies is not None:
+        policies._GLOBAL["policy"] = None
 
 
 def get_uid(prefix=""):

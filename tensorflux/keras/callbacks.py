@@ -1,7 +1,7 @@
 """tensorflux.keras.callbacks: Keras 3's training callbacks (History, ProgbarLogger,
 EarlyStopping, ModelCheckpoint, ReduceLROnPlateau, LearningRateScheduler, CSVLogger,
-TerminateOnNaN, LambdaCallback, BackupAndRestore; TensorBoard lives in
-callbacks_tensorboard.py) and CallbackList.
+TerminateOnNaN, LambdaCallback, BackupAndRestore, SwapEMAWeights, RemoteMonitor; TensorBoard
+lives in callbacks_tensorboard.py) and CallbackList.
 
 Callbacks talk to the model only through `get_weights`/`set_weights`, `optimizer`
 (`learning_rate`), `stop_training`, `save`/`save_weights`/`load_weights`, `_initial_epoch`
@@ -21,7 +21,8 @@ from tensorflux.io.atomic import atomic_write
 
 __all__ = ["Callback", "CallbackList", "History", "ProgbarLogger", "EarlyStopping",
            "ModelCheckpoint", "ReduceLROnPlateau", "LearningRateScheduler", "CSVLogger",
-           "TerminateOnNaN", "LambdaCallback", "BackupAndRestore", "TensorBoard"]
+           "TerminateOnNaN", "LambdaCallback", "BackupAndRestore", "TensorBoard",
+           "SwapEMAWeights", "RemoteMonitor"]
 
 
 def _print(message):
@@ -936,6 +937,164 @@ class BackupAndRestore(_SavesEveryNBatches, Callback):
     def on_train_end(self, logs=None):
         if self.delete_checkpoint and os.path.exists(self.backup_dir):
             shutil.rmtree(self.backup_dir)
+
+
+class SwapEMAWeights(Callback):
+    """Puts the optimizer's EMA weights (use_ema=True) into the model for evaluation and
+    prediction, and the training weights back afterwards; with `swap_on_epoch=True` also
+    for the callbacks that run at epoch end (e.g. ModelCheckpoint), and after the last epoch
+    the EMA weights stay in the model.
+
+    The swap is exact (a copy, not the add/subtract trick Keras's TensorFlow backend uses).
+
+    >>> from tensorflux.keras.callbacks import SwapEMAWeights
+    >>> SwapEMAWeights(swap_on_epoch=True).swap_on_epoch
+    True
+    """
+
+    def __init__(self, swap_on_epoch=False):
+        super().__init__()
+        self.swap_on_epoch = swap_on_epoch
+        self._ema_weights_in_model = False
+
+    def _ema_optimizers(self):
+        optimizer = self.model.optimizer
+        optimizer = getattr(optimizer, "inner_optimizer", optimizer)
+        inner = _sub_optimizers(optimizer)
+        if inner is None:
+            candidates = [optimizer]
+        else:
+            candidates = [opt for opt in inner if getattr(opt, "use_ema", False)]
+            if not candidates:
+                raise ValueError("SwapEMAWeights must be used when at least one inner "
+                                 "optimizer has `use_ema=True` set. Received a "
+                                 "MultiOptimizer with all inner optimizers having "
+                                 "`use_ema=False`.")
+        for opt in candidates:
+            if not hasattr(opt, "_model_variables_moving_average"):
+                raise ValueError("SwapEMAWeights must be used when `use_ema=True` is set on "
+                                 f"the optimizer. Received: use_ema={opt.use_ema}")
+        return candidates
+
+    @staticmethod
+    def _pairs(optimizer):
+        return zip(optimizer._trainable_variables, optimizer._model_variables_moving_average)
+
+    def _swap_variables(self):
+        import tensorflux as tf
+
+        for optimizer in self._ema_optimizers():
+            for variable, average in self._pairs(optimizer):
+                held = tf.constant(variable.numpy().copy())
+                variable.assign(average)
+                average.assign(held)
+
+    def _finalize_ema_values(self):
+        for optimizer in self._ema_optimizers():
+            for variable, average in self._pairs(optimizer):
+                average.assign(variable)
+
+    def on_epoch_begin(self, epoch, logs=None):
+        if self.swap_on_epoch and self._ema_weights_in_model:
+            self._swap_variables()
+            self._ema_weights_in_model = False
+
+    def on_epoch_end(self, epoch, logs=None):
+        if self.swap_on_epoch and not self._ema_weights_in_model:
+            self._swap_variables()
+            self._ema_weights_in_model = True
+            # Training ends here: keep the EMA weights in the model and in the averages.
+            if epoch == self.params["epochs"] - 1:
+                self._finalize_ema_values()
+
+    def on_test_begin(self, logs=None):
+        if not self._ema_weights_in_model:
+            self._swap_variables()
+            self._ema_weights_in_model = True
+
+    def on_test_end(self, logs=None):
+        if self._ema_weights_in_model:
+            self._swap_variables()
+            self._ema_weights_in_model = False
+
+    def on_predict_begin(self, logs=None):
+        if not self._ema_weights_in_model:
+            self._swap_variables()
+            self._ema_weights_in_model = True
+
+    def on_predict_end(self, logs=None):
+        # Keras 3.15 tests `not self._ema_weights_in_model` here, so after predict() the EMA
+        # weights stay in the model (it swaps only if they were not in); kept for parity.
+        if not self._ema_weights_in_model:
+            self._swap_variables()
+            self._ema_weights_in_model = False
+
+
+def _plain(value):
+    """A JSON-ready log value: NumPy scalars and 0-d arrays become Python numbers."""
+    if callable(getattr(value, "numpy", None)):  # a tensorflux Tensor
+        value = value.numpy()
+    item = getattr(value, "item", None)
+    if callable(item) and getattr(value, "ndim", 0) == 0 and hasattr(value, "dtype"):
+        return item()
+    if hasattr(value, "tolist") and hasattr(value, "dtype"):
+        return value.tolist()
+    return value
+
+
+class RemoteMonitor(Callback):
+    """POSTs `{"epoch": epoch, **logs}` to `root + path` at each epoch end, as JSON when
+    `send_as_json`, else as a form with the JSON under `field`. Uses urllib (no `requests`);
+    only http(s) URLs; an unreachable server gives a warning, not an error.
+
+    >>> from tensorflux.keras.callbacks import RemoteMonitor
+    >>> RemoteMonitor().root + RemoteMonitor().path
+    'http://localhost:9000/publish/epoch/end/'
+    """
+
+    def __init__(self, root="http://localhost:9000", path="/publish/epoch/end/", field="data",
+                 headers=None, send_as_json=False):
+        super().__init__()
+        self.root = root
+        self.path = path
+        self.field = field
+        self.headers = headers
+        self.send_as_json = send_as_json
+
+    def _request(self, send):
+        import urllib.parse
+        import urllib.request
+
+        url = self.root + self.path
+        scheme = urllib.parse.urlsplit(url).scheme.lower()
+        if scheme not in ("http", "https"):
+            raise ValueError(f"RemoteMonitor posts to http(s) URLs only, received {url!r}")
+        if self.send_as_json:
+            body = json.dumps(send).encode("utf-8")
+            content_type = "application/json"
+        else:
+            body = urllib.parse.urlencode({self.field: json.dumps(send)}).encode("utf-8")
+            content_type = "application/x-www-form-urlencoded"
+        headers = {"Content-Type": content_type}
+        headers.update(self.headers or {})
+        return urllib.request.Request(url, data=body, headers=headers, method="POST")
+
+    def on_epoch_end(self, epoch, logs=None):
+        import urllib.error
+        import urllib.request
+
+        send = {"epoch": epoch}
+        for key, value in (logs or {}).items():
+            send[key] = _plain(value)
+        request = self._request(send)
+        try:
+            with urllib.request.urlopen(request) as response:
+                response.read()
+        except urllib.error.HTTPError:
+            pass  # the server answered: like `requests.post`, a status code is not an error
+        except (urllib.error.URLError, OSError):
+            warnings.warn(f"Could not reach RemoteMonitor root server at {self.root}",
+                          stacklevel=2)
 
 
 # At the end: callbacks_tensorboard subclasses Callback from this module.

@@ -1,5 +1,5 @@
-"""keras.config: global Keras settings (floatx, epsilon, image data format, backend name,
-unsafe deserialization, traceback filtering and interactive logging).
+"""keras.config: global Keras settings (floatx, the dtype policy, epsilon, image data format,
+backend name, unsafe deserialization, traceback filtering and interactive logging).
 
 >>> from tensorflux import keras
 >>> keras.config.floatx(), keras.config.image_data_format(), keras.config.backend()
@@ -16,6 +16,7 @@ from tensorflux.keras.backend import (
     set_floatx,
     set_image_data_format,
 )
+from tensorflux.keras.dtype_policies import dtype_policy, set_dtype_policy
 from tensorflux.keras.utils.io_utils import (
     disable_interactive_logging,
     enable_interactive_logging,
@@ -27,7 +28,8 @@ __all__ = ["backend", "disable_interactive_logging", "disable_traceback_filterin
            "enable_unsafe_deserialization", "disable_unsafe_deserialization", "epsilon",
            "floatx", "image_data_format", "is_interactive_logging_enabled",
            "is_traceback_filtering_enabled", "is_unsafe_deserialization_enabled",
-           "set_epsilon", "set_floatx", "set_image_data_format"]
+           "set_epsilon", "set_floatx", "set_image_data_format", "dtype_policy",
+           "set_dtype_policy"]
 
 _settings = {"traceback_filtering": True}
 

@@ -563,3 +563,21 @@ def test_batchnorm_inside_fit_matches_keras(real_keras):
     theirs.fit(x, y, epochs=1, batch_size=8, shuffle=False, verbose=0)
     for w, w_k in zip(ours.weights, theirs.weights):
         assert_matches(w, w_k.value, rtol=1e-5, atol=1e-6, what=w.path)
+
+
+@pytest.mark.parametrize("make", [
+    lambda L: L.Dropout(0.5), lambda L: L.GaussianNoise(0.5), lambda L: L.GaussianDropout(0.5),
+    lambda L: L.SpatialDropout1D(0.5)], ids=["Dropout", "GaussianNoise", "GaussianDropout",
+                                             "SpatialDropout1D"])
+def test_noise_layers_called_with_training_true_build_on_an_unknown_batch(make):
+    # The Monte Carlo dropout pattern: Keras builds it on Input((...)) with a None batch; the
+    # mask is drawn at the batch's run-time size.
+    inputs = keras.Input((4, 3))
+    model = keras.Model(inputs, make(keras.layers)(inputs, training=True))
+    x = np.ones((5, 4, 3), "float32")
+    first, second = np.asarray(model(x)), np.asarray(model(x))
+    assert first.shape == (5, 4, 3) and not np.array_equal(first, second)
+    # (predict's training=False overrides the one given when building, as in Keras 3)
+    np.testing.assert_array_equal(model.predict(x, verbose=0), x)
+    model.compile(optimizer="sgd", loss="mse")
+    assert np.isfinite(model.fit(x, x, epochs=1, verbose=0).history["loss"][0])

@@ -49,6 +49,7 @@ from tensorflux.keras.layers.normalization import (  # noqa: E402
 )
 from tensorflux.keras.layers.regularization import (  # noqa: E402
     ActivityRegularization,
+    AlphaDropout,
     Dropout,
     GaussianDropout,
     GaussianNoise,
@@ -75,6 +76,7 @@ __all__ += [
     "minimum", "multiply",
     "subtract",
 ]
+__all__ += ["AlphaDropout"]
 
 # ---- convolution, pooling, padding/cropping/upsampling (helper "conv")
 from tensorflux.keras.layers.convolutional import (  # noqa: E402

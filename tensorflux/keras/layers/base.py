@@ -5,7 +5,7 @@ import functools
 import inspect
 import threading
 
-from tensorflux.keras import backend
+from tensorflux.keras import backend, dtype_policies
 from tensorflux.keras.engine import tree
 from tensorflux.keras.engine.keras_tensor import (
     KerasTensor,
@@ -143,6 +143,12 @@ class _CallContext(threading.local):
     def __init__(self):
         self.entry = None  # the outermost layer being called
         self.training = None
+        # The open autocast scope (Keras 3's AutocastScope): None when there is none, else
+        # the dtype float variables are read in, "" for a scope that casts nothing.
+        self.autocast = None
+        # While a scope is open: (layer id, attribute) -> the variable (or list of them) an
+        # attribute held before a cast value replaced it.
+        self.autocast_originals = {}
 
 
 _call_context = _CallContext()
@@ -231,22 +237,27 @@ def _is_default_method(obj, name, base):
 
 
 def _resolve_dtype_policy(dtype):
-    """(policy name, compute dtype, variable dtype) from None, a string, a DType or a policy."""
+    """(policy name, compute dtype, variable dtype) from None (the global policy), a string,
+    a DType, a DTypePolicy or its config dict."""
     if dtype is None:
-        name = backend.floatx()
+        name = dtype_policies.global_policy_name()
+    elif isinstance(dtype, dtype_policies.DTypePolicy):
+        return dtype.name, dtype.compute_dtype, dtype.variable_dtype
     elif isinstance(dtype, dict):
         inner = dtype.get("config", dtype)
-        name = inner.get("name", backend.floatx())
+        name = inner.get("name", None) if isinstance(inner, dict) else None
+        if name is None:
+            name = dtype_policies.global_policy_name()
     elif isinstance(dtype, str):
         name = dtype
     elif hasattr(dtype, "name"):
         name = dtype.name
     else:
         name = str(dtype)
-    name = backend.standardize_dtype(name)
-    if name.startswith("mixed_"):
-        return name, name[len("mixed_"):], "float32"
-    return name, name, name
+    if not name.startswith("mixed_"):
+        name = backend.standardize_dtype(name)
+    compute, variable = dtype_policies.parse_policy_name(name)
+    return name, compute, variable
 
 
 class Layer:
@@ -310,8 +321,7 @@ class Layer:
         # time it builds or is called, and its own path once built.
         object.__setattr__(self, "_parent_path", None)
         object.__setattr__(self, "_path", None)
-        self._dtype_policy_name, self._compute_dtype, self._variable_dtype = \
-            _resolve_dtype_policy(dtype)
+        self._set_dtype_policy(dtype)
         self._trainable = bool(trainable)
         self.autocast = autocast
         self.activity_regularizer = _get_regularizer(activity_regularizer)
@@ -431,8 +441,21 @@ class Layer:
 
     @property
     def dtype_policy(self):
-        return _DTypePolicyView(self._dtype_policy_name, self._compute_dtype,
-                                self._variable_dtype)
+        return dtype_policies.DTypePolicy(self._dtype_policy_name)
+
+    @dtype_policy.setter
+    def dtype_policy(self, value):
+        self._set_dtype_policy(value)
+
+    def _set_dtype_policy(self, dtype):
+        name, compute, variable = _resolve_dtype_policy(dtype)
+        object.__setattr__(self, "_dtype_policy_name", name)
+        object.__setattr__(self, "_compute_dtype", compute)
+        object.__setattr__(self, "_variable_dtype", variable)
+        # The dtype this layer's call reads its float variables in, where it differs from
+        # theirs ("mixed_float16": float16); None for a plain policy, so that the common call
+        # path tests one attribute.
+        object.__setattr__(self, "_autocast_dtype", compute if compute != variable else None)
 
     # ------------------------------------------------------------------ weights
     def add_weight(self, *args, shape=None, initializer=None, dtype=None, trainable=True,
@@ -461,9 +484,10 @@ class Layer:
             regularizer = given.get("regularizer", regularizer)
             trainable = given.get("trainable", trainable)
             constraint = given.get("constraint", constraint)
+            autocast = given.get("autocast", autocast)
         kwargs.pop("use_resource", None)
         kwargs.pop("synchronization", None)
-        kwargs.pop("experimental_autocast", None)
+        autocast = kwargs.pop("experimental_autocast", autocast)
         if kwargs:
             raise TypeError(f"add_weight() got unexpected keyword arguments {sorted(kwargs)}")
         shape = () if shape is None else tuple(_freeze_shape(shape))
@@ -489,6 +513,7 @@ class Layer:
                                  constraint=_get_constraint(constraint), path=path,
                                  regularizer=_get_regularizer(regularizer))
         variable.overwrite_with_gradient = overwrite_with_gradient
+        variable._autocast = bool(autocast)
         self._track_variable(variable)
         return variable
 
@@ -685,7 +710,9 @@ class Layer:
                 kwargs.pop("training", None)  # (Keras drops it for a call without one)
             elif training is not None and not positional:
                 kwargs["training"] = training
-            if self._layers or not self.built:
+            if self._autocast_dtype is not None or context.autocast is not None:
+                outputs = self._autocast_call(context, args, kwargs)
+            elif self._layers or not self.built:
                 with self._open_name_scope():
                     outputs = self.call(*args, **kwargs)
             else:  # (a built layer without sublayers: add_weight opens its own scope)
@@ -698,6 +725,36 @@ class Layer:
         if self.activity_regularizer is not None:
             self._add_activity_loss(outputs)
         return outputs
+
+    def _autocast_call(self, context, args, kwargs):
+        """`call` inside Keras 3's autocast scope: a mixed policy opens one (a float16 call
+        reads its float32 variables as float16); a layer inside one opens its own where its
+        compute dtype differs, or one that casts nothing where it does not autocast."""
+        current = context.autocast
+        target = None
+        if current is not None:
+            if not self.autocast or not _is_float_name(self._compute_dtype):
+                target = ""
+            elif current != self._compute_dtype:
+                target = self._compute_dtype
+        else:
+            target = self._autocast_dtype
+        # With the scope unchanged, only this layer's own variables may still be uncast (it
+        # was built inside the scope); a new scope recasts every sublayer's too, since a call
+        # may read a sublayer's weights directly (an RNN its cell's).
+        if target is None:
+            changes = _autocast_attributes([self], current, context.autocast_originals, False)
+        else:
+            changes = _autocast_attributes(self._flatten_layers(), target,
+                                           context.autocast_originals, True)
+        if target is not None:
+            context.autocast = target
+        try:
+            with self._open_name_scope():
+                return self.call(*args, **kwargs)
+        finally:
+            context.autocast = current
+            _restore_attributes(changes, context.autocast_originals)
 
     def _resolve_training(self, args, kwargs):
         """(training value, whether it was passed positionally): the explicit argument, else
@@ -898,16 +955,6 @@ class Layer:
     __str__ = __repr__
 
 
-class _DTypePolicyView:
-    def __init__(self, name, compute_dtype, variable_dtype):
-        self.name = name
-        self.compute_dtype = compute_dtype
-        self.variable_dtype = variable_dtype
-
-    def __repr__(self):
-        return f'<DTypePolicy "{self.name}">'
-
-
 def _dtype_policy_config(name):
     return {"module": "keras", "class_name": "DTypePolicy", "config": {"name": name},
             "registered_name": None}
@@ -1060,6 +1107,74 @@ def _set_mask(tensor, mask):
     _MASKS_ATTACHED[0] = True
 
 
+def _is_float_name(dtype):
+    return dtype in ("float16", "bfloat16", "float32", "float64")
+
+
+def _autocast_variable(value):
+    """Whether a layer attribute is a variable the autocast scope casts: a float KerasVariable
+    made with autocast=True, or a list or tuple holding one."""
+    if isinstance(value, KerasVariable):
+        return getattr(value, "_autocast", True) and value.dtype.is_floating
+    if type(value) in (list, tuple, _TrackedList):
+        return any(isinstance(v, KerasVariable) and getattr(v, "_autocast", True)
+                   and v.dtype.is_floating for v in value)
+    return False
+
+
+def _read_as(value, dtype):
+    """A variable (or a list of them) as the scope reads it: cast to `dtype` ("" or its
+    own dtype: the variable itself). The cast is an op on the variable, so gradients reach
+    it in its own dtype."""
+    if type(value) in (list, tuple, _TrackedList):
+        values = [_read_as(v, dtype) for v in value]
+        return tuple(values) if type(value) is tuple else values
+    if not isinstance(value, KerasVariable) or not dtype or value.dtype.name == dtype or \
+            not value.dtype.is_floating or not getattr(value, "_autocast", True):
+        return value
+    import tensorflux as tf
+
+    return tf.cast(value, dtype)
+
+
+def _autocast_attributes(layers, dtype, originals, recast):
+    """Points the autocast variable attributes of `layers` at their values read as `dtype`:
+    those still holding a variable, and with `recast` those an outer scope already cast.
+    Returns what to restore: (layer, attribute, previous value, previous original)."""
+    changes = []
+    for layer in layers:
+        key_base = id(layer)
+        for name, value in list(layer.__dict__.items()):
+            key = (key_base, name)
+            original = originals.get(key)
+            if original is None:
+                if name in _UNTRACKED or not _autocast_variable(value):
+                    continue
+                original = value
+            elif not recast:
+                continue
+            read = _read_as(original, dtype)
+            if read is value:
+                continue
+            changes.append((layer, name, value, originals.get(key)))
+            object.__setattr__(layer, name, read)
+            if read is original:
+                originals.pop(key, None)
+            else:
+                originals[key] = original
+    return changes
+
+
+def _restore_attributes(changes, originals):
+    for layer, name, value, original in reversed(changes):
+        object.__setattr__(layer, name, value)
+        key = (id(layer), name)
+        if original is None:
+            originals.pop(key, None)
+        else:
+            originals[key] = original
+
+
 def _convert_input(x, dtype, autocast):
     """Keras's DTypePolicy.convert_input: arrays become tensors; floats cast to `dtype`."""
     from tensorflux.tensor import Tensor, _TensorLike
@@ -1068,7 +1183,8 @@ def _convert_input(x, dtype, autocast):
         if autocast and x.dtype.startswith("float") and x.dtype != dtype:
             from tensorflux.keras.engine import op_layers
 
-            return op_layers.make_op_layer("cast", dtype=dtype)(x)
+            # (a cast node that does not convert its own input: Keras's ops never autocast)
+            return op_layers.make_op_layer("cast", dtype=dtype, autocast=False)(x)
         return x
     if isinstance(x, _TensorLike):
         if autocast and x.dtype.is_floating and x.dtype.name != dtype:

@@ -1,12 +1,12 @@
 """keras.layers regularization layers: Dropout, SpatialDropout1D/2D/3D, GaussianNoise,
-GaussianDropout and ActivityRegularization."""
+GaussianDropout, AlphaDropout and ActivityRegularization."""
 
 import math
 
 from tensorflux.keras import regularizers
 from tensorflux.keras.layers.base import InputSpec, Layer, _describe
 
-__all__ = ["ActivityRegularization", "Dropout", "GaussianDropout", "GaussianNoise",
+__all__ = ["ActivityRegularization", "AlphaDropout", "Dropout", "GaussianDropout", "GaussianNoise",
            "SpatialDropout1D", "SpatialDropout2D", "SpatialDropout3D"]
 
 
@@ -47,6 +47,15 @@ def _shape(x):
     return tuple(x.shape.as_list()) if hasattr(x.shape, "as_list") else tuple(x.shape)
 
 
+def _runtime_dims(inputs, shape):
+    """`shape` with each unknown dimension (a batch of None while tracing, say) taken from
+    the input's run-time shape, for the random draws."""
+    if all(d is not None for d in shape):
+        return shape
+    runtime = _tf().shape(inputs)
+    return [runtime[i] if d is None else d for i, d in enumerate(shape)]
+
+
 def _dropout(layer, inputs, rate, noise_shape, source):
     """Inverted dropout: each kept unit is scaled by 1 / (1 - rate), dropped units are 0."""
     tf = _tf()
@@ -60,9 +69,7 @@ def _dropout(layer, inputs, rate, noise_shape, source):
             raise ValueError(f"{_describe(layer)}: noise_shape {tuple(noise_shape)} must have "
                              f"the rank of the input, received shape {shape}")
         noise_shape = tuple(s if n is None else n for n, s in zip(noise_shape, shape))
-    if any(d is None for d in noise_shape):
-        raise ValueError(f"{_describe(layer)} needs a fully known input shape to draw its "
-                         f"dropout mask, received shape {shape}")
+    noise_shape = _runtime_dims(inputs, noise_shape)
     keep = tf.greater_equal(source.uniform(noise_shape, inputs.dtype), rate)
     return inputs * tf.cast(keep, inputs.dtype) / (1.0 - rate)
 
@@ -214,7 +221,8 @@ class GaussianNoise(Layer):
 
     def call(self, inputs, training=False):
         if training and self.stddev > 0:
-            noise = self._random.normal(_shape(inputs), 0.0, self.stddev, self.compute_dtype)
+            noise = self._random.normal(_runtime_dims(inputs, _shape(inputs)), 0.0,
+                                        self.stddev, self.compute_dtype)
             return inputs + _tf().cast(noise, inputs.dtype)
         return inputs
 
@@ -244,12 +252,74 @@ class GaussianDropout(Layer):
     def call(self, inputs, training=False):
         if training and self.rate > 0:
             stddev = math.sqrt(self.rate / (1.0 - self.rate))
-            noise = self._random.normal(_shape(inputs), 1.0, stddev, self.compute_dtype)
+            noise = self._random.normal(_runtime_dims(inputs, _shape(inputs)), 1.0, stddev,
+                                        self.compute_dtype)
             return inputs * _tf().cast(noise, inputs.dtype)
         return inputs
 
     def get_config(self):
         return {**super().get_config(), "rate": self.rate, "seed": self.seed}
+
+
+# SELU's constants (Klambauer et al., 2017), as Keras writes them.
+_SELU_ALPHA = 1.6732632423543772848170429916717
+_SELU_SCALE = 1.0507009873554804934193349852946
+
+
+class AlphaDropout(Layer):
+    """Dropout that keeps SELU's self-normalization: only with `training=True`, each unit is
+    set to SELU's negative saturation `-alpha*scale` with probability `rate`, then all units
+    go through the affine map `a*x + b` that restores the input's mean and variance.
+
+    >>> import tensorflux as tf
+    >>> from tensorflux import keras
+    >>> layer = keras.layers.AlphaDropout(0.2, seed=1)
+    >>> layer(tf.ones((1, 3))).numpy().tolist()
+    [[1.0, 1.0, 1.0]]
+    >>> layer(tf.ones((1, 3)), training=True).shape
+    TensorShape([1, 3])
+    """
+
+    def __init__(self, rate, noise_shape=None, seed=None, **kwargs):
+        super().__init__(**kwargs)
+        if not 0 <= rate <= 1:
+            raise ValueError("Invalid value received for argument `rate`. Expected a float "
+                             f"value between 0 and 1. Received: rate={rate}")
+        self.rate = rate
+        self.seed = seed
+        self.noise_shape = noise_shape
+        self._random = _RandomSource(seed) if rate > 0 else None
+        self.supports_masking = True
+        self.built = True
+
+    def _concrete_noise_shape(self, inputs):
+        shape = _shape(inputs)
+        if self.noise_shape is None:
+            noise_shape = shape
+        else:
+            if len(self.noise_shape) != len(shape):
+                raise ValueError(f"{_describe(self)}: noise_shape {tuple(self.noise_shape)} "
+                                 f"must have the rank of the input, received shape {shape}")
+            noise_shape = tuple(s if n is None else n for n, s in zip(self.noise_shape, shape))
+        if any(d is None for d in noise_shape):
+            raise ValueError(f"{_describe(self)} needs a fully known input shape to draw its "
+                             f"dropout mask, received shape {shape}")
+        return noise_shape
+
+    def call(self, inputs, training=False):
+        if not (training and self.rate > 0):
+            return inputs
+        tf = _tf()
+        alpha_p = -_SELU_ALPHA * _SELU_SCALE
+        uniform = self._random.uniform(self._concrete_noise_shape(inputs), inputs.dtype)
+        kept = tf.cast(tf.greater_equal(uniform, self.rate), inputs.dtype)
+        a = ((1 - self.rate) * (1 + self.rate * alpha_p**2)) ** -0.5
+        b = -a * alpha_p * self.rate
+        return a * (inputs * kept + alpha_p * (1 - kept)) + b
+
+    def get_config(self):
+        return {**super().get_config(), "rate": self.rate, "seed": self.seed,
+                "noise_shape": self.noise_shape}
 
 
 class ActivityRegularization(Layer):

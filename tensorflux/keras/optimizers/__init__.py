@@ -1,19 +1,29 @@
 """tensorflux.keras.optimizers: Keras 3's optimizers, `get`, `serialize` and `deserialize`."""
 
 from tensorflux.keras.optimizers import schedules
+from tensorflux.keras.optimizers.adafactor import Adafactor
 from tensorflux.keras.optimizers.adagrad import Adadelta, Adagrad, Ftrl
 from tensorflux.keras.optimizers.adam import Adam, Adamax, AdamW, Nadam
 from tensorflux.keras.optimizers.base import Optimizer
+from tensorflux.keras.optimizers.lamb import Lamb
 from tensorflux.keras.optimizers.lion import Lion
+from tensorflux.keras.optimizers.loss_scale_optimizer import LossScaleOptimizer
+from tensorflux.keras.optimizers.muon import Muon
 from tensorflux.keras.optimizers.rmsprop import RMSprop
+from tensorflux.keras.optimizers.schedule_free_adamw import ScheduleFreeAdamW
 from tensorflux.keras.optimizers.sgd import SGD
 
 __all__ = ["Optimizer", "SGD", "RMSprop", "Adam", "AdamW", "Adagrad", "Adadelta", "Adamax",
            "Nadam", "Lion", "Ftrl", "schedules", "get", "serialize", "deserialize"]
+__all__ += ["Adafactor", "Lamb", "Muon", "ScheduleFreeAdamW"]
+__all__ += ["LossScaleOptimizer"]
 
 # The allowlist a config may name (Keras resolves these case-insensitively).
 ALL_OBJECTS_DICT = {cls.__name__.lower(): cls for cls in (
     SGD, RMSprop, Adam, AdamW, Adagrad, Adadelta, Adamax, Nadam, Lion, Ftrl)}
+ALL_OBJECTS_DICT.update({cls.__name__.lower(): cls for cls in (
+    Adafactor, Lamb, Muon, ScheduleFreeAdamW)})
+ALL_OBJECTS_DICT["lossscaleoptimizer"] = LossScaleOptimizer
 
 
 def serialize(optimizer):

@@ -30,21 +30,12 @@ class OptimizerVariable(Variable):
     __slots__ = ("path", "_flat_base")
 
 
-_name_counts = {}
-
-
-def _to_snake_case(name):
-    name = re.sub(r"\W+", "", name)
-    name = re.sub("(.)([A-Z][a-z]+)", r"\1_\2", name)
-    return re.sub("([a-z])([A-Z])", r"\1_\2", name).lower()
-
-
 def _auto_name(class_name):
-    """Keras's auto_name: snake case, then `adam`, `adam_1`, `adam_2`, ..."""
-    base = _to_snake_case(class_name)
-    count = _name_counts.get(base, 0)
-    _name_counts[base] = count + 1
-    return base if count == 0 else f"{base}_{count}"
+    """Keras's auto_name: snake case, then `adam`, `adam_1`, `adam_2`, ..., on the shared
+    counters that keras.backend.clear_session resets (as Keras's does)."""
+    from tensorflux.keras import backend
+
+    return backend.auto_name(class_name)
 
 
 @contextmanager

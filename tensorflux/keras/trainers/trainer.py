@@ -95,7 +95,15 @@ class Trainer:
         """Configures the model for training (Keras 3's arguments and defaults)."""
         from tensorflux.keras import optimizers
 
-        self.optimizer = optimizers.get(optimizer)
+        optimizer = optimizers.get(optimizer)
+        self.optimizer = optimizer
+        if auto_scale_loss and optimizer is not None and \
+                getattr(self, "dtype_policy", None) is not None and \
+                self.dtype_policy.name == "mixed_float16" and \
+                not isinstance(optimizer, optimizers.LossScaleOptimizer):
+            # Keras: float16 training scales its loss dynamically unless told not to.
+            self.optimizer = optimizers.LossScaleOptimizer(optimizer,
+                                                           name="loss_scale_optimizer")
         output_names = _output_names(self)
         self._compile_loss = None
         if loss is not None:
@@ -121,7 +129,7 @@ class Trainer:
         self.test_function = None
         self.predict_function = None
         self._compile_config = dict(
-            optimizer=self.optimizer, loss=loss, loss_weights=loss_weights, metrics=metrics,
+            optimizer=optimizer, loss=loss, loss_weights=loss_weights, metrics=metrics,
             weighted_metrics=weighted_metrics, run_eagerly=run_eagerly,
             steps_per_execution=steps_per_execution, jit_compile=jit_compile)
 
@@ -791,7 +799,7 @@ def _batch_size(x):
 def _concatenate(parts):
     if len(parts) == 1:
         return parts[0].numpy()
-    return tf.concat(parts, axis=0).numpy()
+    return tf.concat(parts, axis=0)._numpy()  # a new array, the caller's alone: no copy
 
 
 def _wants_batch_logs(callbacks, mode):
