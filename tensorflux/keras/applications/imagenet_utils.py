@@ -6,7 +6,7 @@ import os
 import warnings
 
 from tensorflux.keras import backend
-from tensorflux.keras.utils import file_utils
+from tensorflux.keras.utils import file_utils, get_source_inputs
 
 __all__ = ["CLASS_INDEX_PATH", "decode_predictions", "obtain_input_shape", "preprocess_input"]
 
@@ -248,23 +248,6 @@ def image_input(input_tensor, input_shape):
     if not is_keras_tensor(input_tensor):
         return Input(tensor=input_tensor, shape=input_shape)
     return input_tensor
-
-
-def get_source_inputs(tensor):
-    """The Input tensors a KerasTensor was computed from."""
-    history = getattr(tensor, "_keras_history", None)
-    if history is None:
-        return [tensor]
-    operation, node_index = history[0], history[1]
-    node = operation._inbound_nodes[node_index]
-    if node.is_input:
-        return [tensor]
-    found = []
-    for parent in node.input_tensors:
-        for source in get_source_inputs(parent):
-            if all(source is not seen for seen in found):
-                found.append(source)
-    return found
 
 
 def finish_model(img_input, input_tensor, x, name):
