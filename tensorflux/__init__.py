@@ -205,7 +205,7 @@ __version__ = "0.1.0"
 # Namespaces that load NumPy-backed I/O (event files, input pipelines, Keras) on first use,
 # so that `import tensorflux` stays light.
 _LAZY = {"summary": "tensorflux.summary", "data": "tensorflux.data",
-         "keras": "tensorflux.keras", "io": "tensorflux.io"}
+         "keras": "tensorflux.keras", "io": "tensorflux.io", "train": "tensorflux.train"}
 
 
 def __getattr__(name):

@@ -1,0 +1,650 @@
+"""tf.train: object-graph checkpoints (Checkpoint, CheckpointManager, latest_checkpoint).
+
+Checkpoints follow TF2's object-graph semantics: an object's dependencies are its attributes
+(Variables, tf.Modules, Keras layers, models and optimizers, and lists/tuples/dicts of them),
+named by attribute; restoring walks the saved graph and the live one together from the root
+and matches them edge by edge, so a variable is found by the path it was saved under.
+
+The file format is tensorflux's own, not TensorFlow's TensorBundle (.index/.data files are
+neither written nor read): one file `<prefix>.tfxckpt` per checkpoint, a zip of a JSON index
+and .npy arrays, written atomically and read without pickle (tensorflux/io/checkpoint_file.py).
+"""
+
+import os
+import re
+import time
+
+from tensorflux import errors
+from tensorflux.io.atomic import atomic_write
+from tensorflux.io.checkpoint_file import (
+    SUFFIX,
+    data_path,
+    read_checkpoint_file,
+    write_checkpoint_file,
+)
+from tensorflux.module import Module
+from tensorflux.variable import Variable
+
+__all__ = ["Checkpoint", "CheckpointManager", "CheckpointOptions", "latest_checkpoint",
+           "get_checkpoint_state", "list_variables", "load_variable", "load_checkpoint"]
+
+_STATE_FILE = "checkpoint"
+_VALUE_SUFFIX = "/.ATTRIBUTES/VARIABLE_VALUE"
+# Keras base classes that are trackable, looked up only once Keras has been imported (so
+# that tf.train never imports Keras itself).
+_KERAS_TRACKABLES = (("tensorflux.keras.layers.base", "Layer"),
+                     ("tensorflux.keras.optimizers.base", "Optimizer"))
+
+
+# ------------------------------------------------------------------ the object graph
+def _keras_classes():
+    import sys
+
+    found = []
+    for module_name, class_name in _KERAS_TRACKABLES:
+        module = sys.modules.get(module_name)
+        if module is not None and hasattr(module, class_name):
+            found.append(getattr(module, class_name))
+    return tuple(found)
+
+
+def _is_trackable(value, keras_classes):
+    return isinstance(value, (Variable, Module, Checkpoint)) or (
+        bool(keras_classes) and isinstance(value, keras_classes))
+
+
+def _children(obj, keras_classes):
+    """[(edge name, child)] of a trackable object, in a stable order."""
+    if isinstance(obj, Variable):
+        return []
+    if isinstance(obj, Checkpoint):
+        items = sorted(obj._dependencies.items())
+        if obj._save_counter is not None:
+            items.append(("save_counter", obj._save_counter))
+        return items
+    ignored = getattr(obj, "_TF_MODULE_IGNORED_PROPERTIES", frozenset())
+    found = []
+    for name in sorted(vars(obj)):
+        if name in ignored or name.startswith("__"):
+            continue
+        _collect(name, vars(obj)[name], keras_classes, found, depth=0)
+    return found
+
+
+def _collect(name, value, keras_classes, found, depth):
+    if _is_trackable(value, keras_classes):
+        found.append((name, value))
+    elif depth < 8 and isinstance(value, (list, tuple)):
+        for position, item in enumerate(value):
+            _collect(f"{name}/{position}", item, keras_classes, found, depth + 1)
+    elif depth < 8 and isinstance(value, dict):
+        for key in sorted(value, key=str):
+            if isinstance(key, (str, int)):
+                _collect(f"{name}/{key}", value[key], keras_classes, found, depth + 1)
+
+
+def _walk(root):
+    """Breadth-first: (objects in order with their first path, {id: node number}, edges)."""
+    keras_classes = _keras_classes()
+    order, numbers, edges = [(root, "")], {id(root): 0}, [[]]
+    position = 0
+    while position < len(order):
+        obj, path = order[position]
+        for name, child in _children(obj, keras_classes):
+            if id(child) not in numbers:
+                numbers[id(child)] = len(order)
+                order.append((child, f"{path}/{name}" if path else name))
+                edges.append([])
+            edges[position].append((name, numbers[id(child)]))
+        position += 1
+    return order, numbers, edges
+
+
+def _variable_key(path):
+    return path + _VALUE_SUFFIX
+
+
+# ------------------------------------------------------------------ restore status
+class CheckpointLoadStatus:
+    """What a restore matched. Values the file holds for objects that do not exist yet (a
+    Keras optimizer's slots before its first step, an unbuilt layer's weights) are restored
+    when the object builds them, as TF defers them.
+
+    assert_consumed() raises AssertionError while any checkpointed value is unmatched or any
+    variable of the live object graph got no value; assert_existing_objects_matched() only
+    checks the variables that exist now.
+    """
+
+    def __init__(self, root, path, nodes, arrays):
+        self._root = root
+        self._path = path
+        self._nodes = nodes
+        self._arrays = arrays
+        self._matched_nodes = set()
+        self._restored = set()  # ids of live variables given a value
+        self._live = {}  # id -> live object, keeps matched objects alive for the checks
+        self._expect_partial = False
+
+    # -- matching
+    def _match(self, obj, node):
+        keras_classes = _keras_classes()
+        queue = [(obj, node)]
+        while queue:
+            live, number = queue.pop(0)
+            if number in self._matched_nodes and id(live) in self._live:
+                continue
+            self._matched_nodes.add(number)
+            self._live[id(live)] = live
+            entry = self._nodes[number]
+            if isinstance(live, Variable):
+                self._assign(live, entry)
+                continue
+            saved_children = entry.get("children", {})
+            live_names = set()
+            for name, child in _children(live, keras_classes):
+                live_names.add(name)
+                target = saved_children.get(name)
+                if target is not None and target not in self._matched_nodes:
+                    queue.append((child, target))
+            if set(saved_children) - live_names:
+                self._defer(live, number)
+
+    def _assign(self, variable, entry):
+        key = entry.get("variable")
+        if key is None or key not in self._arrays:
+            return
+        value = self._arrays[key]
+        if tuple(value.shape) != tuple(variable.shape):
+            raise ValueError(
+                f"Received incompatible tensor with shape {tuple(value.shape)} when attempting "
+                f"to restore variable with shape {tuple(variable.shape)} and name "
+                f"{variable.name} (checkpoint key {key!r} in {self._path}).")
+        variable.assign(value)
+        self._restored.add(id(variable))
+
+    def _defer(self, live, number):
+        """Re-matches `live` after its build() runs (creating the missing children)."""
+        build = getattr(live, "build", None)
+        if build is None or getattr(live, "built", True) or "build" in vars(live):
+            return
+        status = self
+
+        def build_then_restore(*args, **kwargs):
+            object.__delattr__(live, "build")  # the class's build from now on
+            result = build(*args, **kwargs)
+            status._matched_nodes.discard(number)
+            status._live.pop(id(live), None)
+            status._match(live, number)
+            return result
+
+        object.__setattr__(live, "build", build_then_restore)
+
+    # -- checks
+    def _unmatched_values(self):
+        return [entry.get("variable") for number, entry in enumerate(self._nodes)
+                if entry.get("variable") is not None and number not in self._matched_nodes]
+
+    def _unrestored_variables(self):
+        order, _, _ = _walk(self._root)
+        return [(path, obj) for obj, path in order
+                if isinstance(obj, Variable) and id(obj) not in self._restored]
+
+    def assert_consumed(self):
+        """Raises AssertionError unless every value was matched and every variable restored."""
+        unmatched = self._unmatched_values()
+        if unmatched:
+            raise AssertionError(
+                f"Unresolved objects in checkpoint {self._path}: {len(unmatched)} values were "
+                f"not matched to a variable (not created yet, or the program changed): "
+                f"{unmatched[:10]}")
+        self.assert_existing_objects_matched()
+        return self
+
+    def assert_existing_objects_matched(self):
+        """Raises AssertionError if a variable that exists now got no value."""
+        missing = self._unrestored_variables()
+        if missing:
+            raise AssertionError(
+                f"Found {len(missing)} Python objects that were not bound to checkpointed "
+                f"values, likely due to changes in the Python program. Showing "
+                f"{min(len(missing), 10)} of {len(missing)} unmatched objects: "
+                f"{[path for path, _ in missing[:10]]}")
+        return self
+
+    def assert_nontrivial_match(self):
+        """Raises AssertionError if nothing but the root was matched."""
+        if not self._restored:
+            raise AssertionError(f"Nothing except the root object matched a checkpointed "
+                                 f"value in {self._path}.")
+        return self
+
+    def expect_partial(self):
+        """Marks a partial restore as intended (tensorflux never warns about it); returns self."""
+        self._expect_partial = True
+        return self
+
+    def run_restore_ops(self, session=None):
+        """Values are assigned eagerly; nothing to run (TF 1 compatibility)."""
+
+    def initialize_or_restore(self, session=None):
+        """Values are assigned eagerly; nothing to run (TF 1 compatibility)."""
+
+
+class InitializationOnlyStatus(CheckpointLoadStatus):
+    """The status of restore(None): nothing restored, every assert raises but expect_partial."""
+
+    def __init__(self, root):
+        super().__init__(root, None, [], {})
+
+    def assert_consumed(self):
+        raise AssertionError("No checkpoint specified (save_path=None); nothing is being "
+                             "restored.")
+
+    def assert_existing_objects_matched(self):
+        return self.assert_consumed()
+
+    def assert_nontrivial_match(self):
+        return self.assert_consumed()
+
+
+# ------------------------------------------------------------------ Checkpoint
+class CheckpointOptions:
+    """Accepted for API compatibility; tensorflux checkpoints have no options yet."""
+
+    def __init__(self, experimental_io_device=None, experimental_enable_async_checkpoint=False,
+                 experimental_write_callbacks=None, enable_async=False,
+                 experimental_skip_slot_variables=False, experimental_sharding_callback=None):
+        self.experimental_io_device = experimental_io_device
+        self.enable_async = enable_async or experimental_enable_async_checkpoint
+
+
+class Checkpoint:
+    """Saves and restores a group of trackable objects (Variables, tf.Modules, Keras models,
+    layers and optimizers), each named by its keyword.
+
+    Format: tensorflux's own single file `<path>.tfxckpt` (a zip of a JSON index and .npy
+    arrays, no pickle), written atomically; TensorFlow's TensorBundle files are not read or
+    written. `save(prefix)` returns `prefix-N`, N the save counter; `restore` takes that path.
+
+    >>> import os, tempfile
+    >>> import tensorflux as tf
+    >>> step = tf.Variable(3)
+    >>> ckpt = tf.train.Checkpoint(step=step)
+    >>> path = ckpt.save(os.path.join(tempfile.mkdtemp(), "ckpt"))
+    >>> os.path.basename(path)
+    'ckpt-1'
+    >>> _ = step.assign(7)
+    >>> ckpt.restore(path).assert_consumed() and int(step)
+    3
+    """
+
+    def __init__(self, root=None, **kwargs):
+        object.__setattr__(self, "_dependencies", {})
+        object.__setattr__(self, "_save_counter", None)
+        if root is not None:
+            kwargs = {"root": root, **kwargs}
+        for name, value in kwargs.items():
+            setattr(self, name, value)
+
+    def __setattr__(self, name, value):
+        if name.startswith("_"):
+            object.__setattr__(self, name, value)
+            return
+        if name == "save_counter":
+            raise AttributeError("save_counter is managed by the Checkpoint")
+        if not _is_trackable(value, _keras_classes()):
+            raise ValueError(
+                f"`Checkpoint` was expecting {name} to be a trackable object (an object "
+                f"derived from `Trackable`), got {value!r}. If you believe this object should "
+                "be trackable (i.e. it is part of the TensorFlow Python API and manages "
+                "state), please open an issue.")
+        self._dependencies[name] = value
+
+    def __getattr__(self, name):
+        dependencies = self.__dict__.get("_dependencies", {})
+        if name in dependencies:
+            return dependencies[name]
+        raise AttributeError(f"'Checkpoint' object has no attribute {name!r}")
+
+    @property
+    def save_counter(self):
+        """An int64 Variable counting save() calls (created on first save or restore)."""
+        self._maybe_create_save_counter()
+        return self._save_counter
+
+    def _maybe_create_save_counter(self):
+        if self._save_counter is None:
+            from tensorflux import dtypes
+
+            object.__setattr__(self, "_save_counter",
+                               Variable(0, dtype=dtypes.int64, trainable=False,
+                                        name="save_counter"))
+
+    # -- writing
+    def write(self, file_prefix, options=None):
+        """Writes the checkpoint to `file_prefix` (no counter, no state file); returns it."""
+        file_prefix = os.fspath(file_prefix)
+        order, numbers, edges = _walk(self)
+        nodes, arrays = [], {}
+        for (obj, path), children in zip(order, edges):
+            node = {"children": dict(children)}
+            if isinstance(obj, Variable):
+                key = _variable_key(path)
+                node["variable"] = key
+                arrays[key] = obj.numpy()
+            nodes.append(node)
+        write_checkpoint_file(file_prefix, nodes, arrays)
+        return file_prefix
+
+    def save(self, file_prefix, options=None):
+        """Increments save_counter, writes `file_prefix-N` and records it in the folder's
+        `checkpoint` state file (for latest_checkpoint); returns `file_prefix-N`."""
+        file_prefix = os.fspath(file_prefix)
+        counter = self.save_counter
+        counter.assign_add(1)
+        try:
+            path = self.write(f"{file_prefix}-{int(counter)}", options)
+        except BaseException:
+            counter.assign_sub(1)
+            raise
+        folder = os.path.dirname(os.path.abspath(path))
+        state = get_checkpoint_state(folder)
+        previous = list(state.all_model_checkpoint_paths) if state else []
+        _write_state(folder, path, [p for p in previous if p != path] + [path])
+        return path
+
+    # -- reading
+    def read(self, save_path, options=None):
+        """Restores from `save_path` (as restore, without creating save_counter)."""
+        return self._restore(save_path)
+
+    def restore(self, save_path, options=None):
+        """Restores the values saved at `save_path` into the objects of this checkpoint,
+        matching them by the attribute paths they were saved under; returns a status with
+        assert_consumed(), assert_existing_objects_matched() and expect_partial().
+        restore(None) restores nothing."""
+        if save_path is None:
+            return InitializationOnlyStatus(self)
+        self._maybe_create_save_counter()
+        return self._restore(save_path)
+
+    def _restore(self, save_path):
+        save_path = os.fspath(save_path)
+        nodes, arrays = read_checkpoint_file(save_path)
+        _validate_nodes(save_path, nodes, arrays)
+        status = CheckpointLoadStatus(self, save_path, nodes, arrays)
+        status._match(self, 0)
+        return status
+
+
+def _validate_nodes(path, nodes, arrays):
+    if not nodes:
+        raise errors.DataLossError(f"The checkpoint file {data_path(path)} has no objects.")
+    for entry in nodes:
+        children = entry.get("children") if isinstance(entry, dict) else None
+        if not isinstance(children, dict) or not all(
+                isinstance(k, str) and isinstance(v, int) and 0 <= v < len(nodes)
+                for k, v in children.items()):
+            raise errors.DataLossError(
+                f"The checkpoint file {data_path(path)} has a malformed object graph.")
+        key = entry.get("variable")
+        if key is not None and key not in arrays:
+            raise errors.DataLossError(
+                f"The checkpoint file {data_path(path)} names a value {key!r} it lacks.")
+
+
+# ------------------------------------------------------------------ the state file
+class CheckpointState:
+    """The `checkpoint` file of a folder: the latest checkpoint and all those kept."""
+
+    def __init__(self, model_checkpoint_path, all_model_checkpoint_paths):
+        self.model_checkpoint_path = model_checkpoint_path
+        self.all_model_checkpoint_paths = all_model_checkpoint_paths
+
+    def __repr__(self):
+        return (f"CheckpointState(model_checkpoint_path={self.model_checkpoint_path!r}, "
+                f"all_model_checkpoint_paths={self.all_model_checkpoint_paths!r})")
+
+
+def _quote(text):
+    return '"' + text.replace("\\", "\\\\").replace('"', '\\"') + '"'
+
+
+_STATE_LINE = re.compile(r'^(model_checkpoint_path|all_model_checkpoint_paths):\s*"((?:[^"\\]|'
+                         r'\\.)*)"\s*$')
+
+
+def _write_state(folder, latest, all_paths):
+    """Writes the state file (TF's text format, paths relative to `folder`) atomically."""
+    def relative(path):
+        absolute = os.path.abspath(path)
+        if os.path.dirname(absolute) == os.path.abspath(folder):
+            return os.path.basename(absolute)
+        return absolute
+
+    lines = [f"model_checkpoint_path: {_quote(relative(latest))}"]
+    lines += [f"all_model_checkpoint_paths: {_quote(relative(p))}" for p in all_paths]
+    lines.append(f"last_preserved_timestamp: {time.time()}")
+    atomic_write(os.path.join(folder, _STATE_FILE),
+                 lambda handle: handle.write("\n".join(lines) + "\n"), mode="w")
+
+
+def get_checkpoint_state(checkpoint_dir, latest_filename=None):
+    """The CheckpointState of `checkpoint_dir`'s state file, or None if it has none."""
+    path = os.path.join(os.fspath(checkpoint_dir), latest_filename or _STATE_FILE)
+    if not os.path.isfile(path):
+        return None
+    latest, all_paths = None, []
+    with open(path, encoding="utf-8", errors="replace") as handle:
+        for line in handle:
+            match = _STATE_LINE.match(line.strip())
+            if not match:
+                continue
+            value = re.sub(r"\\(.)", r"\1", match.group(2))
+            if not os.path.isabs(value):
+                value = os.path.join(os.fspath(checkpoint_dir), value)
+            if match.group(1) == "model_checkpoint_path":
+                latest = value
+            else:
+                all_paths.append(value)
+    if latest is None:
+        return None
+    return CheckpointState(latest, all_paths)
+
+
+def latest_checkpoint(checkpoint_dir, latest_filename=None):
+    """The prefix of the newest checkpoint recorded in `checkpoint_dir`, or None.
+
+    >>> import tempfile
+    >>> import tensorflux as tf
+    >>> tf.train.latest_checkpoint(tempfile.mkdtemp()) is None
+    True
+    """
+    state = get_checkpoint_state(checkpoint_dir, latest_filename)
+    if state is None or not os.path.isfile(data_path(state.model_checkpoint_path)):
+        return None
+    return state.model_checkpoint_path
+
+
+# ------------------------------------------------------------------ reading without objects
+class CheckpointReader:
+    """Reads a checkpoint's values by key (tf.train.load_checkpoint)."""
+
+    def __init__(self, save_path):
+        self._path = os.fspath(save_path)
+        _, self._arrays = read_checkpoint_file(self._path)
+
+    def get_variable_to_shape_map(self):
+        return {key[:-len(_VALUE_SUFFIX)]: list(value.shape)
+                for key, value in self._arrays.items()}
+
+    def has_tensor(self, name):
+        return _variable_key(name) in self._arrays or name in self._arrays
+
+    def get_tensor(self, name):
+        for key in (name, _variable_key(name)):
+            if key in self._arrays:
+                return self._arrays[key].copy()
+        raise errors.NotFoundError(f"Key {name} not found in checkpoint {self._path}")
+
+
+def load_checkpoint(ckpt_dir_or_file):
+    """A CheckpointReader for a checkpoint prefix, or a folder's latest checkpoint."""
+    return CheckpointReader(_resolve(ckpt_dir_or_file))
+
+
+def _resolve(ckpt_dir_or_file):
+    path = os.fspath(ckpt_dir_or_file)
+    if os.path.isdir(path):
+        latest = latest_checkpoint(path)
+        if latest is None:
+            raise ValueError(f"Couldn't find 'checkpoint' file or checkpoints in given "
+                             f"directory {path}")
+        return latest
+    return path
+
+
+def list_variables(ckpt_dir_or_file):
+    """[(key, shape)] of the values in a checkpoint, sorted by key (keys end in
+    /.ATTRIBUTES/VARIABLE_VALUE, as TF's)."""
+    _, arrays = read_checkpoint_file(_resolve(ckpt_dir_or_file))
+    return sorted((key, list(value.shape)) for key, value in arrays.items())
+
+
+def load_variable(ckpt_dir_or_file, name):
+    """The NumPy value saved under `name` (with or without /.ATTRIBUTES/VARIABLE_VALUE)."""
+    return load_checkpoint(ckpt_dir_or_file).get_tensor(name)
+
+
+# ------------------------------------------------------------------ CheckpointManager
+class CheckpointManager:
+    """Saves numbered checkpoints of `checkpoint` into `directory`, keeping the newest
+    `max_to_keep` (None keeps all) and deleting older ones; picks up the checkpoints a
+    previous run recorded in the folder's state file.
+
+    >>> import os, tempfile
+    >>> import tensorflux as tf
+    >>> manager = tf.train.CheckpointManager(tf.train.Checkpoint(v=tf.Variable(1.0)),
+    ...                                      tempfile.mkdtemp(), max_to_keep=2)
+    >>> [os.path.basename(manager.save()) for _ in range(3)]
+    ['ckpt-1', 'ckpt-2', 'ckpt-3']
+    >>> [os.path.basename(p) for p in manager.checkpoints]
+    ['ckpt-2', 'ckpt-3']
+    """
+
+    def __init__(self, checkpoint, directory, max_to_keep, keep_checkpoint_every_n_hours=None,
+                 checkpoint_name="ckpt", step_counter=None, checkpoint_interval=None,
+                 init_fn=None):
+        if max_to_keep is not None and (not isinstance(max_to_keep, int) or max_to_keep <= 0):
+            raise ValueError(f"Expected a positive integer or `None` for `max_to_keep`, got "
+                             f"{max_to_keep}.")
+        if checkpoint_interval is not None and step_counter is None:
+            raise ValueError("`step_counter` should be passed if `checkpoint_interval` is not "
+                             "None.")
+        self._checkpoint = checkpoint
+        self._directory = os.fspath(directory)
+        self._max_to_keep = max_to_keep
+        self._keep_every_seconds = (None if keep_checkpoint_every_n_hours is None
+                                    else keep_checkpoint_every_n_hours * 3600.0)
+        self._prefix = os.path.join(self._directory, checkpoint_name)
+        self._step_counter = step_counter
+        self._checkpoint_interval = checkpoint_interval
+        self._last_checkpoint_step = None
+        self._init_fn = init_fn
+        self._last_preserved = time.time()
+        state = get_checkpoint_state(self._directory)
+        self._checkpoints = []
+        if state is not None:
+            kept = [p for p in state.all_model_checkpoint_paths if os.path.isfile(data_path(p))]
+            self._checkpoints = [(p, os.path.getmtime(data_path(p))) for p in kept]
+            if self._max_to_keep is not None:
+                self._checkpoints = self._checkpoints[-self._max_to_keep:]
+
+    @property
+    def directory(self):
+        return self._directory
+
+    @property
+    def checkpoint(self):
+        return self._checkpoint
+
+    @property
+    def checkpoint_interval(self):
+        return self._checkpoint_interval
+
+    @property
+    def checkpoints(self):
+        """The kept checkpoint prefixes, oldest first."""
+        return [path for path, _ in self._checkpoints]
+
+    @property
+    def latest_checkpoint(self):
+        """The newest kept checkpoint's prefix, or None."""
+        return self._checkpoints[-1][0] if self._checkpoints else None
+
+    def save(self, checkpoint_number=None, check_interval=True, options=None):
+        """Writes `<directory>/<checkpoint_name>-N` (N = checkpoint_number or the checkpoint's
+        incremented save_counter), deletes checkpoints beyond max_to_keep, updates the state
+        file; returns the new prefix, or None when checkpoint_interval skips this step."""
+        if self._checkpoint_interval is not None and check_interval:
+            step = int(self._step_counter)
+            if (self._last_checkpoint_step is not None
+                    and step - self._last_checkpoint_step < self._checkpoint_interval):
+                return None
+        counter = self._checkpoint.save_counter
+        counter.assign_add(1)
+        if checkpoint_number is None:
+            checkpoint_number = int(counter)
+        os.makedirs(self._directory, exist_ok=True)
+        prefix = f"{self._prefix}-{int(checkpoint_number)}"
+        try:
+            self._checkpoint.write(prefix, options)
+        except BaseException:
+            counter.assign_sub(1)
+            raise
+        if self._step_counter is not None:
+            self._last_checkpoint_step = int(self._step_counter)
+        self._checkpoints = [(p, t) for p, t in self._checkpoints if p != prefix]
+        self._checkpoints.append((prefix, time.time()))
+        # The state file names only kept checkpoints before any file is deleted, so that a
+        # crash between the two never leaves it pointing at a missing checkpoint.
+        removed = self._sweep()
+        _write_state(self._directory, prefix, self.checkpoints)
+        for path in removed:
+            _remove_checkpoint(path)
+        return prefix
+
+    def _sweep(self):
+        if self._max_to_keep is None:
+            return []
+        removed = []
+        while len(self._checkpoints) > self._max_to_keep:
+            path, timestamp = self._checkpoints.pop(0)
+            if (self._keep_every_seconds is not None
+                    and timestamp - self._last_preserved > self._keep_every_seconds):
+                self._last_preserved = timestamp
+                continue
+            removed.append(path)
+        return removed
+
+    def restore_or_initialize(self):
+        """Restores the latest checkpoint and returns its path, or calls init_fn and returns
+        None when the folder has none."""
+        latest = self.latest_checkpoint
+        if latest is not None:
+            self._checkpoint.restore(latest)
+            return latest
+        if self._init_fn is not None:
+            self._init_fn()
+        return None
+
+
+def _remove_checkpoint(prefix):
+    try:
+        os.remove(data_path(prefix))
+    except FileNotFoundError:
+        pass
+
+
+# Re-exported for code that inspects suffixes (tests, tools).
+CHECKPOINT_SUFFIX = SUFFIX
