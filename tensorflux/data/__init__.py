@@ -1,6 +1,7 @@
 """tf.data: input pipelines (Dataset, its iterators and specs) and tf.data.experimental."""
 
 from tensorflux.data import experimental
+from tensorflux.data._transforms import TextLineDataset
 from tensorflux.data.dataset import (
     AUTOTUNE,
     INFINITE_CARDINALITY,
@@ -12,4 +13,4 @@ from tensorflux.data.dataset import (
 )
 
 __all__ = ["AUTOTUNE", "INFINITE_CARDINALITY", "UNKNOWN_CARDINALITY", "Dataset", "DatasetSpec",
-           "Iterator", "Options", "experimental"]
+           "Iterator", "Options", "TextLineDataset", "experimental"]

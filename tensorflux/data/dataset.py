@@ -128,6 +128,14 @@ class Iterator:
     def next(self):
         return next(self)
 
+    def get_next_as_optional(self):
+        """The next element as a tf.experimental.Optional, empty at the end."""
+        optional = _transforms().Optional
+        try:
+            return optional(next(self), self.element_spec)
+        except StopIteration:
+            return optional.empty(self.element_spec)
+
     def close(self):
         source, self._source = self._source, None
         close = getattr(source, "close", None)
@@ -358,6 +366,119 @@ class Dataset:
     def apply(self, transformation_func):
         return transformation_func(self)
 
+    def shard(self, num_shards, index, name=None):
+        """Every `num_shards`-th element, starting at `index`.
+
+        >>> from tensorflux import data
+        >>> [int(v) for v in data.Dataset.range(10).shard(3, 1)]
+        [1, 4, 7]
+        """
+        return _transforms().ShardDataset(self, num_shards, index)
+
+    def take_while(self, predicate, name=None):
+        """The elements up to (not including) the first for which `predicate` is False."""
+        return _transforms().TakeWhileDataset(self, predicate)
+
+    def unique(self, name=None):
+        """The first occurrence of each element (scalar int32, int64 or string elements)."""
+        return _transforms().UniqueDataset(self)
+
+    def rebatch(self, batch_size, drop_remainder=False, name=None):
+        """Re-cuts the batches into batches of `batch_size` (an int or a list used in turn).
+
+        >>> from tensorflux import data
+        >>> [b.numpy().tolist() for b in data.Dataset.range(5).batch(4).rebatch(3)]
+        [[0, 1, 2], [3, 4]]
+        """
+        return _transforms().RebatchDataset(self, batch_size, drop_remainder)
+
+    def group_by_window(self, key_func, reduce_func, window_size=None, window_size_func=None,
+                        name=None):
+        """Groups elements by `key_func` (an int64 key) into windows that
+        `reduce_func(key, window_dataset)` turns into a dataset."""
+        return _transforms().GroupByWindowDataset(self, key_func, reduce_func, window_size,
+                                                  window_size_func)
+
+    def bucket_by_sequence_length(self, element_length_func, bucket_boundaries,
+                                  bucket_batch_sizes, padded_shapes=None, padding_values=None,
+                                  pad_to_bucket_boundary=False, no_padding=False,
+                                  drop_remainder=False, name=None):
+        """Batches elements of similar length together, padded to the longest of each batch
+        (or to the bucket boundary minus one with `pad_to_bucket_boundary`)."""
+        return _transforms().bucket_by_sequence_length(
+            self, element_length_func, bucket_boundaries, bucket_batch_sizes, padded_shapes,
+            padding_values, pad_to_bucket_boundary, no_padding, drop_remainder)
+
+    def scan(self, initial_state, scan_func, name=None):
+        """Carries a state: `scan_func(state, element)` returns `(new_state, output)`.
+
+        >>> from tensorflux import data
+        >>> ds = data.Dataset.range(4).scan(0, lambda s, x: (s + int(x), s))
+        >>> [int(v) for v in ds]
+        [0, 0, 1, 3]
+        """
+        return _transforms().ScanDataset(self, initial_state, scan_func)
+
+    def ignore_errors(self, log_warning=False, name=None):
+        """Drops the elements whose making raised an error."""
+        return _transforms().IgnoreErrorsDataset(self, log_warning)
+
+    def get_single_element(self, name=None):
+        """The only element of the dataset; InvalidArgumentError if it has none or more.
+
+        >>> from tensorflux import data
+        >>> int(data.Dataset.range(1).get_single_element())
+        0
+        """
+        iterator = iter(self._iterate())
+        try:
+            try:
+                element = next(iterator)
+            except StopIteration:
+                raise errors.InvalidArgumentError("Dataset was empty.",
+                                                  "DatasetToSingleElement") from None
+            try:
+                next(iterator)
+            except StopIteration:
+                return structure.to_tensor_structure(element)
+            raise errors.InvalidArgumentError("Dataset had more than one element.",
+                                              "DatasetToSingleElement")
+        finally:
+            _close(iterator)
+
+    @staticmethod
+    def random(seed=None, rerandomize_each_iteration=None, name=None):
+        """An infinite dataset of random int64 values in [0, 2**32)."""
+        return _transforms().RandomDataset(seed, rerandomize_each_iteration)
+
+    @staticmethod
+    def sample_from_datasets(datasets, weights=None, seed=None, stop_on_empty_dataset=False,
+                             rerandomize_each_iteration=None):
+        """Draws each element from a dataset picked at random with `weights`."""
+        return _transforms().SampleFromDatasets(datasets, weights, seed, stop_on_empty_dataset,
+                                                rerandomize_each_iteration)
+
+    @staticmethod
+    def choose_from_datasets(datasets, choice_dataset, stop_on_empty_dataset=True):
+        """Takes each element from `datasets[i]`, `i` read from `choice_dataset` (int64).
+
+        >>> import tensorflux as tf
+        >>> from tensorflux import data
+        >>> choice = data.Dataset.from_tensor_slices(tf.constant([1, 0, 1], tf.int64))
+        >>> ds = data.Dataset.choose_from_datasets([data.Dataset.range(3),
+        ...                                         data.Dataset.range(10, 13)], choice)
+        >>> [int(v) for v in ds]
+        [10, 0, 11]
+        """
+        return _transforms().ChooseFromDatasets(datasets, choice_dataset,
+                                                stop_on_empty_dataset)
+
+    @staticmethod
+    def list_files(file_pattern, shuffle=None, seed=None, name=None):
+        """The paths matching `file_pattern` (one glob or a list), shuffled unless
+        `shuffle=False` (then sorted)."""
+        return _transforms().list_files(file_pattern, shuffle, seed)
+
     def reduce(self, initial_state, reduce_func, name=None):
         """Folds the elements into one value with `reduce_func(state, element)`."""
         state = initial_state
@@ -365,6 +486,12 @@ class Dataset:
             args = element if type(element) is tuple else (element,)
             state = reduce_func(state, *args)
         return state
+
+
+def _transforms():
+    from tensorflux.data import _transforms as module  # imports this module: import late
+
+    return module
 
 
 # ------------------------------------------------------------------ sources

@@ -1,8 +1,13 @@
 """tf.data.experimental: the names that moved to tf.data, kept as aliases."""
 
-from tensorflux.data.dataset import AUTOTUNE, INFINITE_CARDINALITY, UNKNOWN_CARDINALITY
+from tensorflux.data._transforms import Optional
+from tensorflux.data.dataset import AUTOTUNE, INFINITE_CARDINALITY, UNKNOWN_CARDINALITY, Dataset
 
-__all__ = ["AUTOTUNE", "INFINITE_CARDINALITY", "UNKNOWN_CARDINALITY", "cardinality"]
+__all__ = ["AUTOTUNE", "INFINITE_CARDINALITY", "UNKNOWN_CARDINALITY", "Optional",
+           "cardinality", "choose_from_datasets", "sample_from_datasets"]
+
+choose_from_datasets = Dataset.choose_from_datasets
+sample_from_datasets = Dataset.sample_from_datasets
 
 
 def cardinality(dataset):

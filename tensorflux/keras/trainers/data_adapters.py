@@ -2,6 +2,7 @@
 generators, keras.utils.PyDataset, and any registered later, e.g. tf.data), the epoch iterator,
 and Keras's data helpers (validation split, class weights, x/y/sample_weight packing)."""
 
+import itertools
 import math
 import types
 import warnings
@@ -14,6 +15,10 @@ __all__ = [
     "pack_x_y_sample_weight", "register_data_adapter", "train_validation_split",
     "unpack_x_y_sample_weight",
 ]
+
+# How many batches of a Python generator are read up front (Keras's
+# NUM_BATCHES_FOR_TENSOR_SPEC); each pass over the generator starts with them again.
+_PEEKED_BATCHES = 2
 
 
 # ------------------------------------------------------------------ nested structures
@@ -312,24 +317,27 @@ class ArrayDataAdapter(DataAdapter):
 
 
 class GeneratorDataAdapter(DataAdapter):
-    """A Python generator yielding `x`, `(x, y)` or `(x, y, sample_weight)` batches."""
+    """A Python generator yielding `x`, `(x, y)` or `(x, y, sample_weight)` batches.
+
+    As Keras 3 does, the first `_PEEKED_BATCHES` batches are read when the adapter is made
+    (an empty generator fails here, with Keras's message) and every pass starts with them
+    again: an epoch after the generator ran out replays those batches (and warns that the
+    input ran out), and `validation_steps` no larger than them validates on the same batches
+    each epoch.
+    """
 
     def __init__(self, generator):
         self._generator = generator
-        self._peeked = []
+        self._first_batches = list(itertools.islice(generator, _PEEKED_BATCHES))
+        if not self._first_batches:
+            raise ValueError("When passing a Python generator to a Keras model, the generator "
+                             "must yield at least one batch. Received an empty generator.")
 
     def peek(self):
-        if not self._peeked:
-            try:
-                self._peeked.append(next(self._generator))
-            except StopIteration as error:
-                raise ValueError("The generator passed as `x` yielded no batches.") from error
-        return _convert_batch(self._peeked[0])
+        return _convert_batch(self._first_batches[0])
 
     def get_iterator(self):
-        while self._peeked:
-            yield _convert_batch(self._peeked.pop(0))
-        for batch in self._generator:
+        for batch in itertools.chain(self._first_batches, self._generator):
             yield _convert_batch(batch)
 
 
@@ -593,8 +601,7 @@ class EpochIterator:
             except StopIteration:
                 if self._num_batches is None:
                     self._num_batches = self._steps_seen
-                if steps > 0 or self.steps_per_epoch:
-                    _interrupted_warning()
+                _interrupted_warning()
                 self._current_iterator = None
                 break
             self._steps_seen += 1
