@@ -4,19 +4,9 @@
 GradientTape and the tf.math / tf.linalg / tf.nn / tf.random namespaces.
 """
 
-from tensorflux import config, debugging, dtypes, errors, linalg, math, nest, nn, random
+from tensorflux import config, dtypes, errors, linalg, math, nest, nn, random
 from tensorflux.autodiff import GradientTape, UnconnectedGradients, custom_gradient
 from tensorflux.context import device
-from tensorflux.control import (
-    control_dependencies,
-    executing_eagerly,
-    map_fn,
-    name_scope,
-    numpy_function,
-    py_function,
-    scan,
-    switch_case,
-)
 from tensorflux.dtypes import (
     DType,
     as_dtype,
@@ -43,7 +33,6 @@ from tensorflux.graph import function
 from tensorflux.graph.control_flow import cond, while_loop
 from tensorflux.graph.gradients import gradients
 from tensorflux.graph.static import get_static_value
-from tensorflux.module import Module
 from tensorflux.ops import image, strings
 from tensorflux.ops.array import (
     argsort,
@@ -191,7 +180,6 @@ from tensorflux.ops.reduction import (
     reduce_sum,
 )
 from tensorflux.tensor import Tensor, TensorSpec, constant, convert_to_tensor, is_tensor
-from tensorflux.tensor_array import TensorArray
 from tensorflux.tensor_shape import TensorShape
 from tensorflux.variable import Variable, VariableAggregation, VariableSynchronization
 
@@ -205,16 +193,28 @@ __version__ = "0.1.0"
 # Namespaces that load NumPy-backed I/O (event files, input pipelines, Keras) on first use,
 # so that `import tensorflux` stays light.
 _LAZY = {"summary": "tensorflux.summary", "data": "tensorflux.data",
-         "keras": "tensorflux.keras", "io": "tensorflux.io", "train": "tensorflux.train"}
+         "keras": "tensorflux.keras", "io": "tensorflux.io", "train": "tensorflux.train",
+         "debugging": "tensorflux.debugging"}
+# Names from modules that only some programs use (control flow helpers, tf.Module,
+# TensorArray), also loaded on first use.
+_LAZY_NAMES = {
+    **{name: "tensorflux.control" for name in (
+        "control_dependencies", "executing_eagerly", "map_fn", "name_scope", "numpy_function",
+        "py_function", "scan", "switch_case")},
+    "Module": "tensorflux.module", "TensorArray": "tensorflux.tensor_array",
+}
 
 
 def __getattr__(name):
-    module = _LAZY.get(name)
-    if module is None:
-        raise AttributeError(f"module 'tensorflux' has no attribute {name!r}")
     import importlib
 
-    value = importlib.import_module(module)
+    module = _LAZY.get(name)
+    if module is not None:
+        value = importlib.import_module(module)
+    elif name in _LAZY_NAMES:
+        value = getattr(importlib.import_module(_LAZY_NAMES[name]), name)
+    else:
+        raise AttributeError(f"module 'tensorflux' has no attribute {name!r}")
     globals()[name] = value
     return value
 
