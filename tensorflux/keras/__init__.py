@@ -5,11 +5,9 @@ Code written for Keras runs with its import changed to `from tensorflux import k
 
 from tensorflux.keras import (
     activations,
-    applications,
     backend,
     callbacks,
     constraints,
-    datasets,
     initializers,
     layers,
     losses,
@@ -34,7 +32,9 @@ from tensorflux.variable import Variable  # layer, optimizer and metric variable
 __version__ = "3.15.1"  # the Keras API version this module follows
 
 # Loaded on first use, so that `from tensorflux import keras` stays fast.
-_LAZY = {"ops": "tensorflux.keras.ops", "random": "tensorflux.keras.random",
+_LAZY = {"applications": "tensorflux.keras.applications",
+         "datasets": "tensorflux.keras.datasets",
+         "ops": "tensorflux.keras.ops", "random": "tensorflux.keras.random",
          "config": "tensorflux.keras.config", "preprocessing": "tensorflux.keras.preprocessing",
          "dtype_policies": "tensorflux.keras.dtype_policies",
          "mixed_precision": "tensorflux.keras.mixed_precision"}

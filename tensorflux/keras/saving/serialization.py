@@ -65,6 +65,9 @@ def _ensure_public_tables():
     """Registers the engine's own public classes (idempotent; lazy to avoid import cycles)."""
     if "keras.Sequential" in _PUBLIC:
         return
+    # keras.applications loads on first use; its modules register classes that files name
+    # (ConvNeXt's LayerScale), so they are loaded before any config is resolved.
+    import tensorflux.keras.applications  # noqa: F401
     from tensorflux.keras.engine.input_layer import InputLayer
     from tensorflux.keras.engine.op_layers import OP_CLASSES
     from tensorflux.keras.layers.base import Layer
