@@ -270,6 +270,8 @@ def _matmul_2d(a, b, out=None):
             and (a.flags.c_contiguous or a.flags.f_contiguous)
             and (b.flags.c_contiguous or b.flags.f_contiguous)):
         return _gemm(a, b, out)
+    if out is None:
+        return _in_dtype(np.matmul(a, b), a)
     return np.matmul(a, b, out=out)
 
 
@@ -712,7 +714,7 @@ def matmul(a, b, transpose_a, transpose_b):
             if b_size < _BLAS_THREADS_MIN_SIZE and a.size * b_size < _GEMM_SPLIT_MIN:
                 return a.dot(b)
             return _gemm(a, b)
-        return np.matmul(a, b)
+        return _in_dtype(np.matmul(a, b), a)
     if b.ndim == 2 and a.ndim > 2 and not transpose_a and a.flags.c_contiguous:
         # one GEMM over all rows instead of NumPy's loop of one per batch matrix
         out = _matmul_2d(a.reshape(-1, a.shape[-1]), b.T if transpose_b else b)
@@ -721,7 +723,13 @@ def matmul(a, b, transpose_a, transpose_b):
         a = np.swapaxes(a, -1, -2)
     if transpose_b:
         b = np.swapaxes(b, -1, -2)
-    return np.matmul(a, b)
+    return _in_dtype(np.matmul(a, b), a)
+
+
+def _in_dtype(result, a):
+    """A product in its operands' dtype: ml_dtypes' bfloat16 matmul returns float32 (its
+    accumulator); TensorFlow's rounds back to bfloat16."""
+    return result if result.dtype == a.dtype else result.astype(a.dtype)
 
 
 # ---------------------------------------------------------------- indexing

@@ -337,3 +337,32 @@ def test_mixed_model_files_round_trip_with_keras(direction, tmp_path):
     assert type(loaded.optimizer).__name__ == "SGD"
     assert_matches(loaded.predict(x, verbose=0), model.predict(x, verbose=0), rtol=1e-2,
                    atol=1e-2)
+
+
+@pytest.mark.keras_oracle
+@pytest.mark.parametrize("make", [lambda L: L.Dense(3, dtype="mixed_bfloat16"),
+                                  lambda L: L.LSTM(3, dtype="mixed_bfloat16")],
+                         ids=["Dense", "LSTM"])
+def test_mixed_bfloat16_layers_compute_in_bfloat16_as_keras_does(make):
+    # (ml_dtypes' bfloat16 matmul returns float32; the backend rounds back as TF does)
+    real = import_keras()
+    x = np.random.default_rng(0).normal(size=(2, 4, 5)).astype("float32")
+    ours, theirs = make(keras.layers), make(real.layers)
+    got = ours(x if isinstance(ours, keras.layers.LSTM) else x[:, 0])
+    theirs(x if isinstance(ours, keras.layers.LSTM) else x[:, 0])
+    theirs.set_weights(ours.get_weights())
+    want = theirs(x if isinstance(ours, keras.layers.LSTM) else x[:, 0])
+    assert got.dtype.name == "bfloat16" and "bfloat16" in str(want.dtype)
+    assert all(w.dtype.name == "float32" for w in ours.weights)
+    want = to_numpy(want.float())  # (torch has no NumPy bfloat16)
+    assert_matches(np.asarray(tf.cast(got, tf.float32)), want, rtol=3e-2, atol=3e-2,
+                   what="bfloat16 outputs")
+
+
+def test_a_bfloat16_product_stays_bfloat16():
+    a = tf.cast(tf.constant([[1.0, 2.0, 3.0]]), tf.bfloat16)
+    b = tf.cast(tf.constant([[1.0], [0.5], [0.25]]), tf.bfloat16)
+    assert tf.matmul(a, b).dtype == tf.bfloat16
+    assert tf.cast(tf.matmul(a, b), tf.float32).numpy().tolist() == [[2.75]]
+    batched = tf.cast(tf.ones((4, 1, 3)), tf.bfloat16)
+    assert tf.matmul(batched, b).dtype == tf.bfloat16
