@@ -19,9 +19,10 @@ class _TensorLike:
     """Operator overloads shared by Tensor and Variable (TensorFlow's semantics)."""
 
     __slots__ = ()
-    # NumPy defers to these overloads (ndarray + Tensor gives a Tensor).
+    # NumPy defers to these overloads (ndarray + Tensor gives a Tensor), as with TensorFlow's
+    # tensors; a NumPy function called on a tensor (np.exp(t)) reads it through __array__ and
+    # returns an ndarray, as it does on TensorFlow's.
     __array_priority__ = 100
-    __array_ufunc__ = None
 
     def __add__(self, other):
         return _math.add(self, other)

@@ -365,3 +365,19 @@ def test_bfloat16_without_ml_dtypes_says_what_to_install():
 def test_fill_accepts_string_values():
     filled = tf.fill([2], "ab")
     assert filled.dtype == tf.string and filled.numpy().tolist() == [b"ab", b"ab"]
+
+
+def test_numpy_functions_on_tensors_return_arrays_and_operators_return_tensors():
+    # As with TensorFlow's tensors (observed with TF 2.21): a NumPy function reads the tensor
+    # and returns an ndarray; an operator with an ndarray defers to the tensor's overload.
+    t = tf.constant([1.0, 4.0])
+    exp = np.exp(t)
+    assert type(exp) is np.ndarray and np.allclose(exp, np.exp([1.0, 4.0]))
+    assert type(np.add(t, 1.0)) is np.ndarray and np.maximum(t, 2.0).tolist() == [2.0, 4.0]
+    assert type(np.sqrt(tf.Variable([4.0]))) is np.ndarray
+    mixed = np.ones(2, np.float32) + t
+    assert isinstance(mixed, tf.Tensor) and mixed.numpy().tolist() == [2.0, 5.0]
+    assert isinstance(t * np.ones(2, np.float32), tf.Tensor)
+    # The tensor itself never changes through NumPy.
+    np.exp(t, out=np.empty(2, np.float32))
+    assert t.numpy().tolist() == [1.0, 4.0]
