@@ -7,7 +7,7 @@ from tensorflux.backends import available_backends
 from tensorflux.graph.function import config as _function_config
 
 __all__ = ["run_functions_eagerly", "functions_run_eagerly", "list_physical_devices",
-           "list_logical_devices", "PhysicalDevice", "threading"]
+           "list_logical_devices", "LogicalDevice", "PhysicalDevice", "threading"]
 
 
 def run_functions_eagerly(run_eagerly):
@@ -57,8 +57,28 @@ def list_physical_devices(device_type=None):
     return [d for d in devices if d.device_type == str(device_type).upper()]
 
 
+class LogicalDevice(PhysicalDevice):
+    """A device as ops name it ('/device:CPU:0'), one per physical device here."""
+
+    def __repr__(self):
+        return f"LogicalDevice(name={self.name!r}, device_type={self.device_type!r})"
+
+    def __eq__(self, other):
+        return isinstance(other, LogicalDevice) and other.name == self.name
+
+    def __hash__(self):
+        return hash(self.name)
+
+
 def list_logical_devices(device_type=None):
-    return list_physical_devices(device_type)
+    """The logical devices, named as ops place on them ('/device:GPU:0'), as TensorFlow's.
+
+    >>> import tensorflux as tf
+    >>> tf.config.list_logical_devices("CPU")
+    [LogicalDevice(name='/device:CPU:0', device_type='CPU')]
+    """
+    return [LogicalDevice(d.name.replace("/physical_device:", "/device:"), d.device_type)
+            for d in list_physical_devices(device_type)]
 
 
 # ---- threading
