@@ -149,7 +149,8 @@ def test_py_function_and_numpy_function():
 
 def test_executing_eagerly_name_scope_control_dependencies():
     assert tf.executing_eagerly() is True
-    assert tf.function(lambda: tf.executing_eagerly())() is False
+    # (a tf.function returns Python values as tensors, as TF's does)
+    assert bool(tf.function(lambda: tf.executing_eagerly())()) is False
     with tf.name_scope("outer"):
         with tf.name_scope("inner") as scope:
             assert scope == "outer/inner/"

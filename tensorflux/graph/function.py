@@ -606,6 +606,11 @@ def _graph_output(graph, leaf):
         return leaf
     if isinstance(leaf, Tensor):
         return graph.constant(leaf)
+    if isinstance(leaf, (bool, int, float, str, bytes)) or type(leaf).__module__ == "numpy":
+        # TF returns a Python number, string or NumPy value as a tensor (None stays None).
+        from tensorflux.tensor import convert_to_tensor
+
+        return graph.constant(convert_to_tensor(leaf))
     return leaf
 
 

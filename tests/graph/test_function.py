@@ -342,3 +342,21 @@ def test_run_functions_eagerly():
     assert [float(c) for c in calls] == [1.0, 2.0]
     assert f.experimental_get_tracing_count() == 0
     assert function_config.run_functions_eagerly is False
+
+
+def test_python_values_returned_by_a_function_become_tensors_as_in_tensorflow():
+    # (observed with TF 2.21: numbers, strings, bools and NumPy scalars come back as tensors
+    # of TF's default dtypes; None stays None)
+    import numpy as np
+
+    @tf.function
+    def f(x):
+        return x.shape[0], None, {"a": 1.5, "b": x}, "text", True, np.float64(2.0)
+
+    count, nothing, mapping, text, flag, wide = f(tf.ones([3]))
+    assert nothing is None
+    assert isinstance(count, tf.Tensor) and count.dtype == tf.int32 and int(count) == 3
+    assert mapping["a"].dtype == tf.float32 and float(mapping["a"]) == 1.5
+    assert text.dtype == tf.string and text.numpy() == b"text"
+    assert flag.dtype == tf.bool and bool(flag) is True
+    assert wide.dtype == tf.float64
