@@ -373,6 +373,19 @@ def _convert_owned(value, dtype=None):
     return _convert(value, dtype, None, True)
 
 
+def _non_rectangular(value, error):
+    """TensorFlow's error for nested lists of unequal lengths, in place of NumPy's
+    "inhomogeneous shape" (any other ValueError is returned as it is)."""
+    if "inhomogeneous" not in str(error):
+        return error
+    shown = repr(value)
+    if len(shown) > 80:
+        shown = shown[:77] + "..."
+    return ValueError("Can't convert non-rectangular Python sequence to Tensor: the nested "
+                      f"lists must have equal lengths at each depth, received {shown}. Pad "
+                      "them (keras.utils.pad_sequences) or use one tensor per row.")
+
+
 def _convert(value, dtype, dtype_hint, owned):
     if isinstance(value, Tensor):
         if dtype is not None and dtypes.as_dtype(dtype) is not value.dtype:
@@ -391,7 +404,10 @@ def _convert(value, dtype, dtype_hint, owned):
         from tensorflux.ops import array
 
         return array.stack([convert_to_tensor(v, dtype_hint=dtype_hint) for v in value])
-    array_value = backend.infer_array(value)
+    try:
+        array_value = backend.infer_array(value)
+    except ValueError as error:
+        raise _non_rectangular(value, error) from error
     if dtype_hint is not None:
         hint = dtypes.as_dtype(dtype_hint)
         inferred = _BY_NATIVE.get(array_value.dtype)
@@ -432,7 +448,10 @@ def _safe_cast(source, target):
 def _asarray_checked(backend, value, dtype):
     """Converts `value` to `dtype`, refusing conversions that lose information (1.5 -> int32)."""
     if dtype.is_integer or dtype.is_bool:
-        probe = backend.infer_array(value)
+        try:
+            probe = backend.infer_array(value)
+        except ValueError as error:
+            raise _non_rectangular(value, error) from error
         kind = getattr(probe, "dtype", None)
         if kind is not None and kind.kind in "fc" and not dtype.is_bool:
             if probe.size and not bool((probe == probe.astype("int64")).all()):
@@ -440,6 +459,8 @@ def _asarray_checked(backend, value, dtype):
     try:
         return backend.asarray(value, dtype)
     except (TypeError, ValueError, OverflowError) as error:
+        if "inhomogeneous" in str(error):
+            raise _non_rectangular(value, error) from error
         raise TypeError(f"Cannot convert {value!r} to EagerTensor of dtype {dtype.name}: "
                         f"{error}") from error
 

@@ -381,3 +381,14 @@ def test_numpy_functions_on_tensors_return_arrays_and_operators_return_tensors()
     # The tensor itself never changes through NumPy.
     np.exp(t, out=np.empty(2, np.float32))
     assert t.numpy().tolist() == [1.0, 4.0]
+
+
+def test_nested_lists_of_unequal_lengths_get_tensorflows_error():
+    # (TF 2.21: "Can't convert non-rectangular Python sequence to Tensor.")
+    for make in (lambda: tf.constant([[1, 2], [3]]),
+                 lambda: tf.constant([[1, 2], [3]], dtype=tf.float32),
+                 lambda: tf.constant([[1, 2], [3]], dtype=tf.int32),
+                 lambda: tf.data.Dataset.from_tensor_slices([[1, 2], [3]])):
+        with pytest.raises(ValueError, match=r"non-rectangular Python sequence.*\[\[1, 2\], "
+                                             r"\[3\]\].*pad_sequences"):
+            make()
