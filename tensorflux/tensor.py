@@ -132,7 +132,8 @@ class _TensorLike:
             return True
 
     # Elementwise __eq__ makes tensors unhashable, as in TF2; use `.ref()` as a dict key.
-    __hash__ = None
+    def __hash__(self):
+        raise TypeError("Tensor is unhashable. Instead, use tensor.ref() as the key.")
 
     def __getitem__(self, key):
         return _array.getitem(self, key)

@@ -392,3 +392,10 @@ def test_nested_lists_of_unequal_lengths_get_tensorflows_error():
         with pytest.raises(ValueError, match=r"non-rectangular Python sequence.*\[\[1, 2\], "
                                              r"\[3\]\].*pad_sequences"):
             make()
+
+
+def test_hashing_a_tensor_says_to_use_ref_as_tensorflow_does():
+    t = tf.constant([1.0])
+    with pytest.raises(TypeError, match=r"Tensor is unhashable\. Instead, use tensor\.ref\(\)"):
+        hash(t)
+    assert {t.ref(): "kept"}[t.ref()] == "kept"
