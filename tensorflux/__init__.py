@@ -68,7 +68,6 @@ from tensorflux.ops.composite import (
     clip_by_global_norm,
     clip_by_norm,
     ensure_shape,
-    global_norm,
     meshgrid,
     roll,
     searchsorted,
@@ -185,9 +184,6 @@ from tensorflux.variable import Variable, VariableAggregation, VariableSynchroni
 
 newaxis = None
 
-if not hasattr(linalg, "global_norm"):
-    # tf.linalg.global_norm, until tensorflux/linalg.py re-exports it itself.
-    linalg.global_norm = global_norm
 __version__ = "0.1.0"
 
 # Namespaces that load NumPy-backed I/O (event files, input pipelines, Keras) on first use,

@@ -3,6 +3,7 @@
 from tensorflux.ops.array import (
     eye,
 )
+from tensorflux.ops.composite import global_norm
 from tensorflux.ops.linalg import (
     adjoint,
     band_part,
@@ -36,7 +37,8 @@ from tensorflux.ops.linalg import (
 
 __all__ = [
     "adjoint", "band_part", "cholesky", "cholesky_solve", "cross", "det", "diag", "diag_part",
-    "eigh", "eigvalsh", "einsum", "expm", "eye", "inv", "logdet", "lstsq", "matmul",
+    "eigh", "eigvalsh", "einsum", "expm", "eye", "global_norm", "inv", "logdet", "lstsq",
+    "matmul",
     "matrix_transpose", "matvec", "norm", "pinv", "qr", "set_diag", "slogdet", "solve", "svd",
     "tensordot", "trace", "triangular_solve",
 ]
