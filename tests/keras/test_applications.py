@@ -12,16 +12,9 @@ import pytest
 from tensorflux.keras import applications
 from tensorflux.keras import backend as tfx_backend
 from tensorflux.keras.applications import imagenet_utils, resnet, vgg16
+from tests.keras._oracle import import_keras as _keras
 
 h5py = pytest.importorskip("h5py", reason="weight files are HDF5")
-
-
-def _keras():
-    os.environ.setdefault("KERAS_BACKEND", "torch")
-    keras = pytest.importorskip("keras", reason="real Keras 3 is the oracle")
-    if not keras.__version__.startswith("3."):
-        pytest.skip(f"needs Keras 3, found {keras.__version__}")
-    return keras
 
 
 @pytest.fixture(autouse=True)

@@ -4,7 +4,6 @@ predict as Keras with Keras's weights (set_weights, `.weights.h5` and the legacy
 `.h5` layout), and their modules' preprocess_input equal Keras's."""
 
 import hashlib
-import os
 
 import numpy as np
 import pytest
@@ -20,16 +19,9 @@ from tensorflux.keras.applications import (
     resnet_v2,
     xception,
 )
+from tests.keras._oracle import import_keras as _keras
 
 h5py = pytest.importorskip("h5py", reason="weight files are HDF5")
-
-
-def _keras():
-    os.environ.setdefault("KERAS_BACKEND", "torch")
-    keras = pytest.importorskip("keras", reason="real Keras 3 is the oracle")
-    if not keras.__version__.startswith("3."):
-        pytest.skip(f"needs Keras 3, found {keras.__version__}")
-    return keras
 
 
 @pytest.fixture(autouse=True)
