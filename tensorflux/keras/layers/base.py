@@ -1013,8 +1013,6 @@ def _is_shape_structure(shape):
 
 
 def _is_tensor_like(x):
-    from tensorflux.tensor import _TensorLike
-
     return isinstance(x, (_TensorLike, KerasTensor)) or (
         type(x).__name__ == "ndarray" and hasattr(x, "dtype"))
 
@@ -1030,13 +1028,10 @@ def _check_positional(layer, args):
     """Raises a ValueError naming the layer where a positional argument holds something other
     than tensors, arrays and None (a nested Python list of numbers, say), as Keras refuses
     them; before any build, which would otherwise fail on its shape."""
-    from tensorflux.tensor import _TensorLike
-
     pending = list(args)
     while pending:
         x = pending.pop()
-        if x is None or isinstance(x, (_TensorLike, KerasTensor)) or (
-                type(x).__name__ == "ndarray" and hasattr(x, "dtype")):
+        if x is None or _is_tensor_like(x):
             continue
         if type(x) in (list, tuple):
             pending.extend(x)
