@@ -1,16 +1,36 @@
-"""Keras's global backend state: floatx, epsilon, image data format, object-name counters."""
+"""Keras's global backend state: floatx, epsilon, image data format, object-name counters,
+the debugging caps on fit's epochs and steps, and dtype helpers."""
 
 import collections
+import os
 import re
 
-__all__ = ["clear_session", "epsilon", "floatx", "get_uid", "image_data_format",
-           "set_epsilon", "set_floatx", "set_image_data_format", "standardize_dtype"]
+__all__ = ["backend", "clear_session", "epsilon", "floatx", "get_uid", "image_data_format",
+           "is_float_dtype", "is_int_dtype", "is_keras_tensor", "result_type", "set_epsilon",
+           "set_floatx", "set_image_data_format", "standardize_dtype"]
 
 _FLOATX = "float32"
 _EPSILON = 1e-7
 _IMAGE_DATA_FORMAT = "channels_last"
+# Caps on every fit's epochs and steps per epoch, for quick debugging runs (None: no cap).
+_MAX_EPOCHS = int(os.environ["KERAS_MAX_EPOCHS"]) if "KERAS_MAX_EPOCHS" in os.environ else None
+_MAX_STEPS_PER_EPOCH = (int(os.environ["KERAS_MAX_STEPS_PER_EPOCH"])
+                        if "KERAS_MAX_STEPS_PER_EPOCH" in os.environ else None)
 # prefix -> how many objects were auto-named with it (Keras's `object_name_uids`).
 _NAME_UIDS = collections.defaultdict(int)
+
+
+def backend():
+    """The name of the backend running Keras: always "tensorflux".
+
+    Keras scripts compare this with "tensorflow", "jax" or "torch" to pick code that calls
+    that framework directly; none of those branches would run here, so no such name is given.
+
+    >>> from tensorflux.keras import backend
+    >>> backend.backend()
+    'tensorflux'
+    """
+    return "tensorflux"
 
 
 def floatx():
@@ -118,3 +138,79 @@ def standardize_dtype(dtype):
         name = getattr(dtype, "name", None) or str(dtype)
     aliases = {"float": "float32", "double": "float64", "int": "int64", "half": "float16"}
     return aliases.get(name, name)
+
+
+def is_float_dtype(dtype):
+    """True for float16, bfloat16, float32, float64 (by name, DType or NumPy dtype).
+
+    >>> from tensorflux.keras import backend
+    >>> backend.is_float_dtype("bfloat16"), backend.is_float_dtype("int8")
+    (True, False)
+    """
+    name = standardize_dtype(dtype)
+    return name.startswith("float") or name.startswith("bfloat")
+
+
+def is_int_dtype(dtype):
+    """True for the signed and unsigned integer dtypes.
+
+    >>> from tensorflux.keras import backend
+    >>> backend.is_int_dtype("uint8"), backend.is_int_dtype("bool")
+    (True, False)
+    """
+    name = standardize_dtype(dtype)
+    return name.startswith("int") or name.startswith("uint")
+
+
+def is_keras_tensor(x):
+    """True for a symbolic KerasTensor (a functional model's input or intermediate value).
+
+    >>> from tensorflux import keras
+    >>> keras.backend.is_keras_tensor(keras.Input((3,))), keras.backend.is_keras_tensor(1.0)
+    (True, False)
+    """
+    from tensorflux.keras.engine.keras_tensor import KerasTensor  # (it imports this module)
+
+    return isinstance(x, KerasTensor)
+
+
+def result_type(*dtypes):
+    """The dtype Keras's promotion rules give an op over `dtypes` (names, DTypes, or the
+    Python types int and float, which are weak); None stands for floatx, and no dtypes at all
+    give floatx.
+
+    >>> from tensorflux.keras import backend
+    >>> backend.result_type("int32", "float16"), backend.result_type("bfloat16", int)
+    ('float16', 'bfloat16')
+    """
+    if not dtypes:
+        return floatx()
+    from tensorflux.keras.ops import _dispatch
+
+    def name(dtype):
+        # (identity: NumPy and tensorflux dtypes compare equal to the Python types)
+        if dtype is int or dtype is float:
+            return dtype
+        return standardize_dtype(dtype)
+
+    return _dispatch.result_type(*(name(d) for d in dtypes))
+
+
+def max_epochs():
+    """The cap on the epochs of every fit, or None (keras.config.max_epochs)."""
+    return _MAX_EPOCHS
+
+
+def set_max_epochs(max_epochs):
+    global _MAX_EPOCHS
+    _MAX_EPOCHS = max_epochs
+
+
+def max_steps_per_epoch():
+    """The cap on the steps of every fit epoch, evaluate and predict, or None."""
+    return _MAX_STEPS_PER_EPOCH
+
+
+def set_max_steps_per_epoch(max_steps_per_epoch):
+    global _MAX_STEPS_PER_EPOCH
+    _MAX_STEPS_PER_EPOCH = max_steps_per_epoch

@@ -1,5 +1,6 @@
 """keras.config: global Keras settings (floatx, the dtype policy, epsilon, image data format,
-backend name, unsafe deserialization, traceback filtering and interactive logging).
+backend name, unsafe deserialization, traceback filtering, interactive logging, flash
+attention, and the debugging caps on fit's epochs and steps).
 
 >>> from tensorflux import keras
 >>> keras.config.floatx(), keras.config.image_data_format(), keras.config.backend()
@@ -9,12 +10,17 @@ backend name, unsafe deserialization, traceback filtering and interactive loggin
 import warnings
 
 from tensorflux.keras.backend import (
+    backend,
     epsilon,
     floatx,
     image_data_format,
+    max_epochs,
+    max_steps_per_epoch,
     set_epsilon,
     set_floatx,
     set_image_data_format,
+    set_max_epochs,
+    set_max_steps_per_epoch,
 )
 from tensorflux.keras.dtype_policies import dtype_policy, set_dtype_policy
 from tensorflux.keras.utils.io_utils import (
@@ -23,20 +29,29 @@ from tensorflux.keras.utils.io_utils import (
     is_interactive_logging_enabled,
 )
 
-__all__ = ["backend", "disable_interactive_logging", "disable_traceback_filtering",
+__all__ = ["backend", "disable_flash_attention", "disable_interactive_logging",
+           "disable_traceback_filtering", "enable_flash_attention",
            "enable_interactive_logging", "enable_traceback_filtering",
            "enable_unsafe_deserialization", "disable_unsafe_deserialization", "epsilon",
-           "floatx", "image_data_format", "is_interactive_logging_enabled",
+           "floatx", "image_data_format", "is_flash_attention_enabled",
+           "is_interactive_logging_enabled", "is_nnx_enabled",
            "is_traceback_filtering_enabled", "is_unsafe_deserialization_enabled",
-           "set_epsilon", "set_floatx", "set_image_data_format", "dtype_policy",
-           "set_dtype_policy"]
+           "max_epochs", "max_steps_per_epoch", "set_backend", "set_epsilon", "set_floatx",
+           "set_image_data_format", "set_max_epochs", "set_max_steps_per_epoch",
+           "dtype_policy", "set_dtype_policy"]
 
-_settings = {"traceback_filtering": True}
+# flash_attention: None (the default, as in Keras) means enabled where a layer supports it.
+_settings = {"traceback_filtering": True, "flash_attention": None}
 
 
-def backend():
-    """The name of the backend running Keras: always "tensorflux"."""
-    return "tensorflux"
+def set_backend(backend):
+    """Accepts only "tensorflux": Keras reloads itself on another framework here, and
+    tensorflux.keras runs on tensorflux alone."""
+    if backend != "tensorflux":
+        raise ValueError(
+            f"keras.config.set_backend({backend!r}): tensorflux.keras runs only on the "
+            "tensorflux backend; to run on TensorFlow, JAX or PyTorch import real Keras "
+            "with KERAS_BACKEND set instead.")
 
 
 def enable_unsafe_deserialization():
@@ -75,3 +90,28 @@ def disable_traceback_filtering():
 
 def is_traceback_filtering_enabled():
     return _settings["traceback_filtering"]
+
+
+def enable_flash_attention():
+    """Records the setting (Keras's default); tensorflux's attention layers read it only
+    through `is_flash_attention_enabled`."""
+    _settings["flash_attention"] = None
+
+
+def disable_flash_attention():
+    _settings["flash_attention"] = False
+
+
+def is_flash_attention_enabled():
+    """False once disabled; otherwise None, as in Keras (meaning: used where supported).
+
+    >>> from tensorflux import keras
+    >>> keras.config.is_flash_attention_enabled() is None
+    True
+    """
+    return _settings["flash_attention"]
+
+
+def is_nnx_enabled():
+    """Always False: Flax NNX integration belongs to Keras's JAX backend."""
+    return False

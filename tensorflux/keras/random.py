@@ -13,8 +13,8 @@ True
 import tensorflux as tf
 from tensorflux.keras import backend
 
-__all__ = ["SeedGenerator", "categorical", "dropout", "normal", "randint", "shuffle",
-           "truncated_normal", "uniform"]
+__all__ = ["SeedGenerator", "beta", "binomial", "categorical", "dropout", "gamma", "normal",
+           "randint", "shuffle", "truncated_normal", "uniform"]
 
 
 class SeedGenerator:
@@ -172,3 +172,54 @@ def categorical(logits, num_samples, dtype="int32", seed=None):
     gumbel = -tf.math.log(-tf.math.log(u + tiny) + tiny)
     scores = tf.expand_dims(tf.cast(logits, "float32"), 1) + gumbel
     return tf.cast(tf.argmax(scores, axis=-1), backend.standardize_dtype(dtype))
+
+
+def _seed_pair(seed):
+    """A shape-[2] seed for tf.random's stateless samplers, drawn from `seed` as the other
+    functions here draw their numbers (so an int seed repeats and a SeedGenerator advances)."""
+    return _source(seed).uniform([2], 0, 2**62, "int64")
+
+
+def gamma(shape, alpha, dtype=None, seed=None):
+    """Samples from Gamma(alpha, 1); `alpha` broadcasts to `shape`.
+
+    >>> from tensorflux import keras
+    >>> keras.random.gamma((2, 3), alpha=[1.0, 2.0, 3.0], seed=1).shape
+    TensorShape([2, 3])
+    """
+    return tf.random.stateless_gamma(_shape(shape), _seed_pair(seed), alpha=alpha,
+                                     dtype=_float_dtype(dtype))
+
+
+def binomial(shape, counts, probabilities, dtype=None, seed=None):
+    """The number of successes in `counts` trials of probability `probabilities` (both
+    broadcast to `shape`), as floats by default.
+
+    >>> from tensorflux import keras
+    >>> keras.random.binomial((3,), counts=4, probabilities=1.0, seed=1).numpy().tolist()
+    [4.0, 4.0, 4.0]
+    """
+    dtype = backend.standardize_dtype(dtype)
+    return tf.random.stateless_binomial(_shape(shape), _seed_pair(seed),
+                                        counts=tf.cast(counts, "float32"),
+                                        probs=tf.cast(probabilities, "float32"),
+                                        output_dtype=dtype)
+
+
+def beta(shape, alpha, beta, dtype=None, seed=None):
+    """Samples from Beta(alpha, beta), as X / (X + Y) for X ~ Gamma(alpha) and
+    Y ~ Gamma(beta); `alpha` and `beta` broadcast to `shape`.
+
+    >>> from tensorflux import keras
+    >>> x = keras.random.beta((1000,), alpha=2.0, beta=5.0, seed=1).numpy()
+    >>> bool(0 < x.min() and x.max() < 1), round(float(x.mean()), 1)
+    (True, 0.3)
+    """
+    dtype = _float_dtype(dtype)
+    shape = _shape(shape)
+    # One draw for both gammas: the stacked parameters make independent halves.
+    alphas = tf.stack([tf.broadcast_to(tf.cast(alpha, dtype), shape),
+                       tf.broadcast_to(tf.cast(beta, dtype), shape)])
+    x, y = tf.unstack(tf.random.stateless_gamma([2] + shape, _seed_pair(seed), alpha=alphas,
+                                                dtype=dtype))
+    return x / (x + y)

@@ -8,6 +8,7 @@ import types
 import warnings
 
 import tensorflux as tf
+from tensorflux.keras import backend
 
 __all__ = [
     "ArrayDataAdapter", "DataAdapter", "DatasetAdapter", "EpochIterator", "GeneratorDataAdapter",
@@ -560,6 +561,10 @@ class EpochIterator:
 
     def __init__(self, x, y=None, sample_weight=None, batch_size=None, steps_per_epoch=None,
                  shuffle=False, class_weight=None, steps_per_execution=1):
+        max_steps = backend.max_steps_per_epoch()  # keras.config.set_max_steps_per_epoch
+        if max_steps and (not steps_per_epoch or max_steps < steps_per_epoch):
+            warnings.warn(f"Limiting steps_per_epoch to {max_steps}", stacklevel=2)
+            steps_per_epoch = max_steps
         self.steps_per_epoch = steps_per_epoch
         self.steps_per_execution = steps_per_execution
         self.data_adapter = get_data_adapter(

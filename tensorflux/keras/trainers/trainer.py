@@ -6,6 +6,7 @@ import inspect
 import warnings
 
 import tensorflux as tf
+from tensorflux.keras import backend
 from tensorflux.keras.trainers import data_adapters
 from tensorflux.keras.trainers.compile_utils import CompileLoss, CompileMetrics
 from tensorflux.keras.trainers.data_adapters import (
@@ -304,8 +305,6 @@ class Trainer:
 
     def _aggregate_additional_loss(self, loss):
         loss = tf.convert_to_tensor(loss)
-        from tensorflux.keras import backend
-
         if loss.dtype.name != backend.floatx():
             loss = tf.cast(loss, backend.floatx())
         return tf.reduce_sum(loss)
@@ -424,6 +423,10 @@ class Trainer:
             validation_batch_size=None, validation_freq=1):
         """Trains the model for `epochs` epochs; returns the History callback."""
         self._assert_compile_called("fit")
+        max_epochs = backend.max_epochs()  # keras.config.set_max_epochs, for debugging runs
+        if max_epochs and max_epochs < epochs:
+            warnings.warn(f"Limiting epochs to {max_epochs}", stacklevel=2)
+            epochs = max_epochs
         self._eval_epoch_iterator = None
         if validation_split and validation_data is None:
             (x, y, sample_weight), validation_data = train_validation_split(
