@@ -12,13 +12,13 @@ from tensorflux.keras import _objects
 __all__ = [
     "Constant", "GlorotNormal", "GlorotUniform", "HeNormal", "HeUniform", "Identity",
     "Initializer", "LecunNormal", "LecunUniform", "Ones", "Orthogonal", "RandomNormal",
-    "RandomUniform", "TruncatedNormal", "VarianceScaling", "Zeros", "compute_fans",
+    "RandomUniform", "STFT", "TruncatedNormal", "VarianceScaling", "Zeros", "compute_fans",
     "deserialize", "get", "serialize",
     # Keras 3's alias names of the same classes
-    "IdentityInitializer", "OrthogonalInitializer", "constant", "glorot_normal",
-    "glorot_uniform", "he_normal", "he_uniform", "identity", "lecun_normal", "lecun_uniform",
-    "ones", "orthogonal", "random_normal", "random_uniform", "truncated_normal",
-    "variance_scaling", "zeros",
+    "IdentityInitializer", "OrthogonalInitializer", "STFTInitializer", "constant",
+    "glorot_normal", "glorot_uniform", "he_normal", "he_uniform", "identity", "lecun_normal",
+    "lecun_uniform", "ones", "orthogonal", "random_normal", "random_uniform", "stft",
+    "truncated_normal", "variance_scaling", "zeros",
 ]
 
 # 1 / stddev of a unit normal truncated to [-2, 2], as Keras uses for truncated_normal.
@@ -402,19 +402,136 @@ class Orthogonal(RandomInitializer):
         return {**super().get_config(), "gain": self.gain}
 
 
+def _cosine_sum(coefficients, length, periodic):
+    """The generalized cosine window sum_k (-1)^k a_k cos(2 pi k n / (M - 1)) (scipy's
+    general_cosine): a periodic window is the symmetric one of length + 1 less its last
+    point."""
+    if length <= 1:
+        return [1.0] * length
+    size = length + 1 if periodic else length
+    values = [sum((-1) ** k * a * _math.cos(2.0 * _math.pi * k * n / (size - 1))
+                  for k, a in enumerate(coefficients)) for n in range(size)]
+    return values[:length]
+
+
+def _bartlett(length, periodic):
+    if length <= 1:
+        return [1.0] * length
+    size = length + 1 if periodic else length
+    half = (size - 1) / 2.0
+    values = [2.0 * n / (size - 1) if n <= half else 2.0 - 2.0 * n / (size - 1)
+              for n in range(size)]
+    return values[:length]
+
+
+# scipy.signal.get_window's names for the windows tensorflux computes itself (Keras asks
+# scipy, which tensorflux does not depend on).
+_WINDOWS = {
+    "hann": lambda m, p: _cosine_sum((0.5, 0.5), m, p),
+    "hamming": lambda m, p: _cosine_sum((0.54, 0.46), m, p),
+    "blackman": lambda m, p: _cosine_sum((0.42, 0.5, 0.08), m, p),
+    "bartlett": _bartlett,
+    "boxcar": lambda m, p: [1.0] * m,
+}
+_WINDOWS.update({"hanning": _WINDOWS["hann"], "han": _WINDOWS["hann"],
+                 "hamm": _WINDOWS["hamming"], "ham": _WINDOWS["hamming"],
+                 "black": _WINDOWS["blackman"], "blk": _WINDOWS["blackman"],
+                 "bart": _WINDOWS["bartlett"], "brt": _WINDOWS["bartlett"],
+                 "ones": _WINDOWS["boxcar"], "rect": _WINDOWS["boxcar"],
+                 "rectangular": _WINDOWS["boxcar"], "box": _WINDOWS["boxcar"]})
+
+
+def get_window(window, length, periodic=False):
+    """The values (a list of floats) of the window named `window` (scipy.signal.get_window's
+    names: "hann", "hamming", "blackman", "bartlett", "boxcar" and their aliases), symmetric
+    or `periodic` (the DFT-even form spectral analysis uses).
+
+    >>> [round(v, 6) for v in get_window("hann", 4, periodic=True)]
+    [0.0, 0.5, 1.0, 0.5]
+    """
+    maker = _WINDOWS.get(window.lower()) if isinstance(window, str) else None
+    if maker is None:
+        raise ValueError(f"Unknown window type {window!r}: tensorflux computes the windows "
+                         f"{', '.join(sorted(_WINDOWS))}; pass other windows as values.")
+    return maker(int(length), bool(periodic))
+
+
+class STFT(Initializer):
+    """The kernel `(frame_length, 1, fft_length // 2 + 1)` of a convolution that computes a
+    short-time Fourier transform: the real (`side="real"`, cosines) or imaginary (sines) part
+    of the DFT basis, times `window` (a window name, its values, or None), scaled by the
+    window's L2 norm (`scaling="density"`) or L1 norm ("spectrum").
+
+    >>> from tensorflux.keras import initializers
+    >>> kernel = initializers.STFT("real", window=None, scaling=None)((4, 1, 3))
+    >>> kernel.numpy()[:, 0, 0].tolist()
+    [1.0, 1.0, 1.0, 1.0]
+    """
+
+    def __init__(self, side="real", window="hann", scaling="density", periodic=False):
+        if side not in ("real", "imag"):
+            raise ValueError(f"side should be 'real' or 'imag', not {side}")
+        if isinstance(window, str):
+            get_window(window, 1)  # an unknown name fails now, not when a layer builds
+        if scaling is not None and scaling not in ("density", "spectrum"):
+            raise ValueError("Scaling is invalid, it must be `None`, 'density' or 'spectrum'. "
+                             f"Received scaling={scaling}")
+        self.side = side
+        self.window = window
+        self.scaling = scaling
+        self.periodic = periodic
+
+    def __call__(self, shape, dtype=None):
+        tf = _tf()
+        dtype = _dtype(dtype)
+        frame_length, _, bins = _shape(shape)
+        # Keras's arithmetic, in `dtype` step by step: -2 * t * (k / fft_length) * pi.
+        fft_length = (bins - 1) * 2
+        freq = tf.reshape(tf.range(bins, dtype=dtype), (1, 1, bins)) / tf.constant(
+            fft_length, dtype)
+        time = tf.reshape(tf.range(frame_length, dtype=dtype), (frame_length, 1, 1))
+        args = (tf.constant(-2, dtype) * time) * freq * tf.constant(_math.pi, dtype)
+        kernel = tf.cos(args) if self.side == "real" else tf.sin(args)
+        if self.window is None:
+            return kernel
+        window = self.window
+        if isinstance(window, str):
+            window = get_window(window, frame_length, self.periodic)
+        window = tf.cast(tf.convert_to_tensor(window), dtype)
+        if tuple(window.shape) != (frame_length,):
+            raise ValueError("The shape of `window` must be equal to [frame_length]."
+                             f"Received: window shape={tuple(window.shape)}")
+        window = tf.reshape(window, (frame_length, 1, 1))
+        if self.scaling == "density":
+            kernel = kernel * window / tf.sqrt(tf.reduce_sum(tf.square(window)))
+        elif self.scaling == "spectrum":
+            kernel = kernel * window / tf.reduce_sum(tf.abs(window))
+        else:
+            kernel = kernel * window
+        return kernel
+
+    def get_config(self):
+        window = self.window
+        if hasattr(window, "numpy"):
+            window = window.numpy().tolist()
+        return {"side": self.side, "window": window, "periodic": self.periodic,
+                "scaling": self.scaling}
+
+
 _CLASSES = (Initializer, Constant, Identity, Ones, Zeros, GlorotNormal, GlorotUniform, HeNormal,
             HeUniform, LecunNormal, LecunUniform, Orthogonal, RandomNormal, RandomUniform,
-            TruncatedNormal, VarianceScaling)
+            STFT, TruncatedNormal, VarianceScaling)
 ALL_OBJECTS_DICT = {cls.__name__: cls for cls in _CLASSES}
 ALL_OBJECTS_DICT.update({_objects.snake_case(cls.__name__): cls for cls in _CLASSES})
 ALL_OBJECTS_DICT.update({"IdentityInitializer": Identity, "normal": RandomNormal, "one": Ones,
                          "OrthogonalInitializer": Orthogonal, "uniform": RandomUniform,
-                         "zero": Zeros})
+                         "zero": Zeros, "STFTInitializer": STFT})
 
 # Keras 3 exports each class under its snake_case name too (keras.initializers.he_normal is
 # HeNormal); configs and saved files still name the class.
 IdentityInitializer = Identity
 OrthogonalInitializer = Orthogonal
+STFTInitializer = STFT
 constant = Constant
 glorot_normal = GlorotNormal
 glorot_uniform = GlorotUniform
@@ -427,6 +544,7 @@ ones = Ones
 orthogonal = Orthogonal
 random_normal = RandomNormal
 random_uniform = RandomUniform
+stft = STFT
 truncated_normal = TruncatedNormal
 variance_scaling = VarianceScaling
 zeros = Zeros

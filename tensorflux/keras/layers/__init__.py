@@ -22,6 +22,8 @@ from tensorflux.keras.layers.core import (  # noqa: E402
     Identity,
     Lambda,
     Masking,
+    ReversibleEmbedding,
+    Wrapper,
 )
 from tensorflux.keras.layers.merging import (  # noqa: E402
     Add,
@@ -45,6 +47,8 @@ from tensorflux.keras.layers.normalization import (  # noqa: E402
     BatchNormalization,
     GroupNormalization,
     LayerNormalization,
+    RMSNormalization,
+    SpectralNormalization,
     UnitNormalization,
 )
 from tensorflux.keras.layers.regularization import (  # noqa: E402
@@ -77,6 +81,14 @@ __all__ += [
     "subtract",
 ]
 __all__ += ["AlphaDropout"]
+__all__ += ["RMSNormalization", "ReversibleEmbedding", "SpectralNormalization", "Wrapper"]
+# (Keras files these under preprocessing; their modules are tensorflux's own, not the
+# preprocessing package's.)
+from tensorflux.keras.layers.hashed_crossing import HashedCrossing  # noqa: E402
+from tensorflux.keras.layers.pipeline import Pipeline  # noqa: E402
+from tensorflux.keras.layers.spectral import MelSpectrogram, STFTSpectrogram  # noqa: E402
+
+__all__ += ["HashedCrossing", "MelSpectrogram", "Pipeline", "STFTSpectrogram"]
 
 # ---- convolution, pooling, padding/cropping/upsampling (helper "conv")
 from tensorflux.keras.layers.convolutional import (  # noqa: E402
@@ -85,11 +97,14 @@ from tensorflux.keras.layers.convolutional import (  # noqa: E402
     Conv2D,
     Conv2DTranspose,
     Conv3D,
+    Conv3DTranspose,
     Convolution1D,
     Convolution1DTranspose,
     Convolution2D,
     Convolution2DTranspose,
     Convolution3D,
+    Convolution3DTranspose,
+    DepthwiseConv1D,
     DepthwiseConv2D,
     SeparableConv1D,
     SeparableConv2D,
@@ -97,6 +112,12 @@ from tensorflux.keras.layers.convolutional import (  # noqa: E402
     SeparableConvolution2D,
 )
 from tensorflux.keras.layers.pooling import (  # noqa: E402
+    AdaptiveAveragePooling1D,
+    AdaptiveAveragePooling2D,
+    AdaptiveAveragePooling3D,
+    AdaptiveMaxPooling1D,
+    AdaptiveMaxPooling2D,
+    AdaptiveMaxPooling3D,
     AveragePooling1D,
     AveragePooling2D,
     AveragePooling3D,
@@ -125,10 +146,13 @@ from tensorflux.keras.layers.pooling import (  # noqa: E402
 from tensorflux.keras.layers.reshaping import (  # noqa: E402
     Cropping1D,
     Cropping2D,
+    Cropping3D,
     UpSampling1D,
     UpSampling2D,
+    UpSampling3D,
     ZeroPadding1D,
     ZeroPadding2D,
+    ZeroPadding3D,
 )
 
 __all__ += [
@@ -143,6 +167,10 @@ __all__ += [
     "SeparableConv2D", "SeparableConvolution1D", "SeparableConvolution2D",
     "UpSampling1D", "UpSampling2D", "ZeroPadding1D", "ZeroPadding2D",
 ]
+__all__ += ["AdaptiveAveragePooling1D", "AdaptiveAveragePooling2D", "AdaptiveAveragePooling3D",
+            "AdaptiveMaxPooling1D", "AdaptiveMaxPooling2D", "AdaptiveMaxPooling3D",
+            "Conv3DTranspose", "Convolution3DTranspose", "Cropping3D", "DepthwiseConv1D",
+            "UpSampling3D", "ZeroPadding3D"]
 
 # ---- recurrent layers (helper "rnn")
 from tensorflux.keras.layers.rnn import (  # noqa: E402
@@ -158,19 +186,23 @@ from tensorflux.keras.layers.rnn import (  # noqa: E402
     StackedRNNCells,
     TimeDistributed,
 )
+from tensorflux.keras.layers.rnn.conv_lstm import ConvLSTM1D, ConvLSTM3D  # noqa: E402
 
-__all__ += ["Bidirectional", "ConvLSTM2D", "GRU", "GRUCell", "LSTM", "LSTMCell", "RNN",
-            "SimpleRNN", "SimpleRNNCell", "StackedRNNCells", "TimeDistributed"]
+__all__ += ["Bidirectional", "ConvLSTM1D", "ConvLSTM2D", "ConvLSTM3D", "GRU", "GRUCell", "LSTM",
+            "LSTMCell", "RNN", "SimpleRNN", "SimpleRNNCell", "StackedRNNCells",
+            "TimeDistributed"]
 
 # ---- attention (helper "attention")
 from tensorflux.keras.layers.attention import (  # noqa: E402
     AdditiveAttention,
     Attention,
+    GroupQueryAttention,
     MultiHeadAttention,
 )
 from tensorflux.keras.layers.einsum_dense import EinsumDense  # noqa: E402
 
-__all__ += ["AdditiveAttention", "Attention", "EinsumDense", "MultiHeadAttention"]
+__all__ += ["AdditiveAttention", "Attention", "EinsumDense", "GroupQueryAttention",
+            "MultiHeadAttention"]
 
 # ---- preprocessing and augmentation (helper "preprocessing")
 from tensorflux.keras.layers.preprocessing import (  # noqa: E402

@@ -1,5 +1,6 @@
-"""keras.layers attention layers: MultiHeadAttention, Attention (dot-product, Luong) and
-AdditiveAttention (Bahdanau), with Keras 3's masks, weight layouts and numerics."""
+"""keras.layers attention layers: MultiHeadAttention, GroupQueryAttention, Attention
+(dot-product, Luong) and AdditiveAttention (Bahdanau), with Keras 3's masks, weight layouts and
+numerics."""
 
 import math
 import string
@@ -11,7 +12,7 @@ from tensorflux.keras.layers.base import Layer, _describe, _format_shape
 from tensorflux.keras.layers.einsum_dense import EinsumDense
 from tensorflux.keras.layers.regularization import Dropout, _check_rate, _dropout, _RandomSource
 
-__all__ = ["AdditiveAttention", "Attention", "MultiHeadAttention"]
+__all__ = ["AdditiveAttention", "Attention", "GroupQueryAttention", "MultiHeadAttention"]
 
 
 def _tf():
@@ -98,6 +99,73 @@ def _build_attention_equation(rank, attn_axes):
     product = ("".join(target[i] for i in batch_dims) + "".join(target[i] for i in attn_axes)
                + "".join(source[i] for i in attn_axes))
     return f"{source},{target}->{product}", f"{product},{source}->{target}", len(product)
+
+
+def _build_from_call(layer, args, kwargs):
+    """Builds an attention layer from the shapes of the query, value and (optional) key it
+    is first called with."""
+    tensors = layer._tensor_arguments(args, kwargs)
+    if "value" not in tensors:
+        raise ValueError(f"{_describe(layer)} must be called with a query and a value tensor: "
+                         "`layer(query, value)`.")
+    layer.build(**{f"{name}_shape": _static_shape(tensors[name])
+                   for name in ("query", "value", "key") if name in tensors})
+
+
+def _combine_masks(query_mask, value_mask, key_mask, attention_mask, *position_masks):
+    """The boolean mask `(B, T, S)` combining the query/value/key masks, the position masks
+    (causal, sliding window; None when unused) and `attention_mask` with a logical AND
+    (Keras's rules)."""
+    tf = _tf()
+    auto_mask = None
+    if query_mask is not None:
+        auto_mask = tf.expand_dims(tf.cast(query_mask, "bool"), -1)
+    masks = [None if m is None else tf.expand_dims(tf.cast(m, "bool"), -2)
+             for m in (value_mask, key_mask)]
+    for mask in masks + list(position_masks):
+        if mask is not None:
+            auto_mask = mask if auto_mask is None else tf.logical_and(auto_mask, mask)
+    if attention_mask is not None:
+        attention_mask = tf.cast(attention_mask, "bool")
+    if auto_mask is not None:
+        attention_mask = auto_mask if attention_mask is None else tf.logical_and(
+            attention_mask, auto_mask)
+    return attention_mask
+
+
+def _causal_mask(query, value=None):
+    """The lower-triangular boolean mask `(1, T, S)`: position i attends to j <= i."""
+    value = query if value is None else value
+    rows, cols = _positions(_length(query, 1), _length(value, 1))
+    return _tf().greater_equal(rows, cols)
+
+
+def _sliding_window_mask(query, value, window):
+    """The band `(1, T, S)` of positions closer than `window`."""
+    tf = _tf()
+    value = query if value is None else value
+    rows, cols = _positions(_length(query, 1), _length(value, 1))
+    return tf.less(tf.abs(rows - cols), window)
+
+
+def _masked_softmax(softmax, scores, mask, axis):
+    """`softmax(scores)` where the entries `mask` is False at get probability 0; the mask
+    gets size-1 axes inserted at `axis` until it has the rank of the scores."""
+    tf = _tf()
+    if mask is None:
+        return softmax(scores)
+    for _ in range(len(scores.shape) - len(mask.shape)):
+        mask = tf.expand_dims(mask, axis)
+    # Keras's Softmax layer with a mask: masked scores become -1e9 (-3e4 in float16) and
+    # masked probabilities 0, so a fully masked row gives zeros, not a uniform distribution.
+    # Done here with broadcasting `where`s, which work for unknown (None) batch sizes while
+    # tracing.
+    dtype = scores.dtype
+    mask = tf.cast(mask, "bool")
+    negative = -3e4 if dtype.name == "float16" else -1e9
+    scores = tf.where(mask, scores, tf.constant(negative, dtype))
+    probabilities = softmax(scores)
+    return tf.where(mask, probabilities, tf.zeros_like(probabilities))
 
 
 class MultiHeadAttention(Layer):
@@ -221,12 +289,7 @@ class MultiHeadAttention(Layer):
         return query_shape, value_shape, key_shape
 
     def _maybe_build(self, args, kwargs, first):
-        tensors = self._tensor_arguments(args, kwargs)
-        if "value" not in tensors:
-            raise ValueError(f"{_describe(self)} must be called with a query and a value "
-                             "tensor: `layer(query, value)`.")
-        self.build(**{f"{name}_shape": _static_shape(tensors[name])
-                      for name in ("query", "value", "key") if name in tensors})
+        _build_from_call(self, args, kwargs)
 
     def build(self, query_shape, value_shape, key_shape=None):
         query_shape, value_shape, key_shape = self._checked_shapes(query_shape, value_shape,
@@ -367,61 +430,22 @@ class MultiHeadAttention(Layer):
                                 key_mask=None, attention_mask=None, use_causal_mask=False):
         """The boolean mask `(B, T, S)` combining the query/value/key masks, the causal and
         sliding-window masks and `attention_mask` with a logical AND (Keras's rules)."""
-        tf = _tf()
-        auto_mask = None
-        if query_mask is not None:
-            auto_mask = tf.expand_dims(tf.cast(query_mask, "bool"), -1)
-        for mask in (value_mask, key_mask):
-            if mask is not None:
-                mask = tf.expand_dims(tf.cast(mask, "bool"), -2)
-                auto_mask = mask if auto_mask is None else tf.logical_and(auto_mask, mask)
-        if use_causal_mask:
-            mask = self._compute_causal_mask(query, value)
-            auto_mask = mask if auto_mask is None else tf.logical_and(auto_mask, mask)
-        if self._sliding_window is not None:
-            mask = self._compute_sliding_window_mask(query, value)
-            auto_mask = mask if auto_mask is None else tf.logical_and(auto_mask, mask)
-        if attention_mask is not None:
-            attention_mask = tf.cast(attention_mask, "bool")
-        if auto_mask is not None:
-            attention_mask = auto_mask if attention_mask is None else tf.logical_and(
-                attention_mask, auto_mask)
-        return attention_mask
-
-    @staticmethod
-    def _positions(query, value):
-        return _positions(_length(query, 1), _length(value, 1))
+        return _combine_masks(
+            query_mask, value_mask, key_mask, attention_mask,
+            self._compute_causal_mask(query, value) if use_causal_mask else None,
+            None if self._sliding_window is None
+            else self._compute_sliding_window_mask(query, value))
 
     def _compute_causal_mask(self, query, value=None):
-        """The lower-triangular boolean mask `(1, T, S)`: position i attends to j <= i."""
-        rows, cols = self._positions(query, query if value is None else value)
-        return _tf().greater_equal(rows, cols)
+        return _causal_mask(query, value)
 
     def _compute_sliding_window_mask(self, query, value=None):
-        """The band `(1, T, S)` of positions closer than `sliding_window`."""
-        tf = _tf()
-        rows, cols = self._positions(query, query if value is None else value)
-        return tf.less(tf.abs(rows - cols), self._sliding_window)
+        return _sliding_window_mask(query, value, self._sliding_window)
 
     def _masked_softmax(self, attention_scores, attention_mask=None):
-        tf = _tf()
-        if attention_mask is not None:
-            # The mask has no head axis: it is inserted before the attention axes.
-            axis = -len(self._attention_axes) * 2 - 1
-            for _ in range(len(attention_scores.shape) - len(attention_mask.shape)):
-                attention_mask = tf.expand_dims(attention_mask, axis)
-            # Keras's Softmax layer with a mask: masked scores become -1e9 (-3e4 in float16)
-            # and masked probabilities 0, so a fully masked row gives zeros, not a uniform
-            # distribution. Done here with broadcasting `where`s, which work for unknown
-            # (None) batch sizes while tracing.
-            dtype = attention_scores.dtype
-            attention_mask = tf.cast(attention_mask, "bool")
-            negative = -3e4 if dtype.name == "float16" else -1e9
-            attention_scores = tf.where(attention_mask, attention_scores,
-                                        tf.constant(negative, dtype))
-            probabilities = self._softmax(attention_scores)
-            return tf.where(attention_mask, probabilities, tf.zeros_like(probabilities))
-        return self._softmax(attention_scores)
+        # The mask has no head axis: it is inserted before the attention axes.
+        return _masked_softmax(self._softmax, attention_scores, attention_mask,
+                               -len(self._attention_axes) * 2 - 1)
 
     def _compute_attention(self, query, key, value, attention_mask=None, training=None,
                            return_attention_scores=False):
@@ -451,6 +475,229 @@ class MultiHeadAttention(Layer):
         if self._output_shape:
             return query_shape[:-1] + tuple(self._output_shape)
         return query_shape
+
+
+def _positive_int(name, value):
+    if isinstance(value, bool) or not isinstance(value, int) or value <= 0:
+        raise ValueError(f"Received an invalid value for argument `{name}`, expected a "
+                         f"positive integer. Received: {name}={value}")
+
+
+class GroupQueryAttention(Layer):
+    """Grouped-query attention (Ainslie et al., 2023): `num_query_heads` query heads share
+    `num_key_value_heads` key/value heads, each key/value head serving
+    `num_query_heads // num_key_value_heads` consecutive query heads.
+
+    Projections are EinsumDense sublayers "query" (kernel `(dim, query_heads, head_dim)`),
+    "key" and "value" (`(dim, kv_heads, head_dim)`), an optional sigmoid "gate" like the query,
+    and "attention_output" (`(query_heads, head_dim, dim)`); scores are scaled by
+    `1/sqrt(head_dim)`. Keras's class is GroupedQueryAttention, exported under this name.
+
+    >>> import tensorflux as tf
+    >>> from tensorflux import keras
+    >>> gqa = keras.layers.GroupQueryAttention(head_dim=2, num_query_heads=4,
+    ...                                        num_key_value_heads=2)
+    >>> out, scores = gqa(tf.ones((1, 3, 5)), tf.ones((1, 6, 5)), return_attention_scores=True)
+    >>> out.shape, scores.shape
+    (TensorShape([1, 3, 5]), TensorShape([1, 4, 3, 6]))
+    >>> [tuple(w.shape) for w in gqa.weights][::2]
+    [(5, 4, 2), (5, 2, 2), (5, 2, 2), (4, 2, 5)]
+    """
+
+    def __init__(self, head_dim, num_query_heads, num_key_value_heads, dropout=0.0,
+                 use_bias=True, sliding_window=None, flash_attention=None,
+                 kernel_initializer="glorot_uniform", bias_initializer="zeros",
+                 kernel_regularizer=None, bias_regularizer=None, activity_regularizer=None,
+                 kernel_constraint=None, bias_constraint=None, use_gate=False, seed=None,
+                 **kwargs):
+        for name, value in (("head_dim", head_dim), ("num_query_heads", num_query_heads),
+                            ("num_key_value_heads", num_key_value_heads)):
+            _positive_int(name, value)
+        super().__init__(**kwargs)
+        _check_rate(dropout, "dropout")
+        self.supports_masking = True
+        self.head_dim = head_dim
+        self.num_query_heads = num_query_heads
+        self.num_key_value_heads = num_key_value_heads
+        if num_query_heads % num_key_value_heads != 0:
+            raise ValueError("`num_query_heads` must be divisible by `num_key_value_heads`. "
+                             f"Received: num_query_heads={num_query_heads}, "
+                             f"num_key_value_heads={num_key_value_heads}")
+        self.num_repeats = num_query_heads // num_key_value_heads
+        self.dropout = dropout
+        self.use_bias = use_bias
+        self.use_gate = use_gate
+        if sliding_window is not None:
+            _positive_int("sliding_window", sliding_window)
+        self.sliding_window = sliding_window
+        self._flash_attention = bool(flash_attention)
+        self.kernel_initializer = initializers.get(kernel_initializer)
+        self.bias_initializer = initializers.get(bias_initializer)
+        self.kernel_regularizer = regularizers.get(kernel_regularizer)
+        self.bias_regularizer = regularizers.get(bias_regularizer)
+        self.activity_regularizer = regularizers.get(activity_regularizer)
+        self.kernel_constraint = constraints.get(kernel_constraint)
+        self.bias_constraint = constraints.get(bias_constraint)
+        self.seed = seed
+        self._inverse_sqrt_head_dim = 1.0 / math.sqrt(float(head_dim))
+        if self._flash_attention and self.dropout > 0.0:
+            raise ValueError("Dropout is not supported when flash attention is enabled. "
+                             "Please set dropout to 0.0 to use flash attention.")
+
+    def _maybe_build(self, args, kwargs, first):
+        _build_from_call(self, args, kwargs)
+
+    def build(self, query_shape, value_shape, key_shape=None):
+        query_shape, value_shape = tuple(query_shape), tuple(value_shape)
+        key_shape = value_shape if key_shape is None else tuple(key_shape)
+        for what, shape in (("query", query_shape), ("value", value_shape), ("key", key_shape)):
+            if len(shape) != 3 or shape[-1] is None:
+                raise ValueError(f"{_describe(self)} expected a {what} of shape (batch, "
+                                 "length, features) with known features, received shape "
+                                 f"{_format_shape(shape)}")
+        self.feature_dim = query_shape[-1]
+        query_heads = (None, self.num_query_heads, self.head_dim)
+        kv_heads = (None, self.num_key_value_heads, self.head_dim)
+        self._query_dense = self._einsum("bqm,muh->bquh", query_heads, "uh", "query")
+        self._query_dense.build(query_shape)
+        self._key_dense = self._einsum("bkm,mvh->bkvh", kv_heads, "vh", "key")
+        self._key_dense.build(key_shape)
+        if self.use_gate:
+            self._gate_dense = self._einsum("bqm,muh->bquh", query_heads, "uh", "gate",
+                                            activation="sigmoid")
+            self._gate_dense.build(query_shape)
+        self._value_dense = self._einsum("bkm,mvh->bkvh", kv_heads, "vh", "value")
+        self._value_dense.build(value_shape)
+        self._softmax = Softmax(axis=-1, dtype=self._dtype_policy_name)
+        self._dropout_layer = Dropout(rate=self.dropout, dtype=self._dtype_policy_name,
+                                      seed=self.seed)
+        self._dot_product_equation = "bquh,bkuh->buqk"
+        self._combine_equation = "buqk,bkuh->bquh"
+        self._output_dense = self._einsum("bquh,uhm->bqm", (None, self.feature_dim), "m",
+                                          "attention_output")
+        self._output_dense.build((None, None, self.num_query_heads, self.head_dim))
+
+    def _einsum(self, equation, output_shape, bias_axes, name, activation=None):
+        # Fresh initializer instances per sublayer, as Keras makes (see MultiHeadAttention).
+        kernel_init = type(self.kernel_initializer).from_config(
+            self.kernel_initializer.get_config())
+        bias_init = type(self.bias_initializer).from_config(self.bias_initializer.get_config())
+        return EinsumDense(equation, output_shape=output_shape, activation=activation,
+                           bias_axes=bias_axes if self.use_bias else None,
+                           kernel_initializer=kernel_init, bias_initializer=bias_init,
+                           kernel_regularizer=self.kernel_regularizer,
+                           bias_regularizer=self.bias_regularizer,
+                           activity_regularizer=self.activity_regularizer,
+                           kernel_constraint=self.kernel_constraint,
+                           bias_constraint=self.bias_constraint,
+                           dtype=self._dtype_policy_name, name=name)
+
+    def call(self, query, value, key=None, query_mask=None, value_mask=None, key_mask=None,
+             attention_mask=None, return_attention_scores=False, training=None,
+             use_causal_mask=False):
+        tf = _tf()
+        if key is None:
+            key = value
+        self._check_call(query, value, key)
+        attention_mask = self._compute_attention_mask(
+            query, value, query_mask=query_mask, value_mask=value_mask, key_mask=key_mask,
+            attention_mask=attention_mask, use_causal_mask=use_causal_mask)
+        gate = self._gate_dense(query) if self.use_gate else None
+        query = self._query_dense(query)
+        key = self._key_dense(key)
+        value = self._value_dense(value)
+        # Query head u reads key/value head u // num_repeats (Keras's ops.repeat on the head
+        # axis); a gather needs no reshape, so unknown batch and lengths trace.
+        heads = [u // self.num_repeats for u in range(self.num_query_heads)]
+        key = tf.gather(key, heads, axis=2)
+        value = tf.gather(value, heads, axis=2)
+        output, scores = self._compute_attention(query, key, value, attention_mask, training,
+                                                 return_attention_scores)
+        if gate is not None:
+            output = tf.multiply(output, gate)
+        output = self._output_dense(output)
+        if return_attention_scores:
+            return output, scores
+        return output
+
+    def _check_call(self, query, value, key):
+        shapes = [_static_shape(x) for x in (query, value, key)]
+        if None in shapes:
+            return
+        query_shape, value_shape, key_shape = shapes
+        if not _compatible(query_shape[-1], value_shape[-1]):
+            raise ValueError("The last dimension of `query_shape` and `value_shape` must be "
+                             f"equal, but are {query_shape[-1]}, {value_shape[-1]}. Received: "
+                             f"query_shape={_format_shape(query_shape)}, "
+                             f"value_shape={_format_shape(value_shape)}")
+        if not all(map(_compatible, value_shape[:-1], key_shape[:-1])):
+            raise ValueError(f"{_describe(self)}: all dimensions of `value` and `key`, except "
+                             f"the last one, must be equal. Received: value_shape="
+                             f"{_format_shape(value_shape)} and key_shape="
+                             f"{_format_shape(key_shape)}")
+
+    def _compute_attention_mask(self, query, value, query_mask=None, value_mask=None,
+                                key_mask=None, attention_mask=None, use_causal_mask=False):
+        return _combine_masks(
+            query_mask, value_mask, key_mask, attention_mask,
+            self._compute_causal_mask(query, value) if use_causal_mask else None,
+            None if self.sliding_window is None
+            else self._compute_sliding_window_mask(query, value))
+
+    def _compute_causal_mask(self, query, value=None):
+        return _causal_mask(query, value)
+
+    def _compute_sliding_window_mask(self, query, value=None):
+        return _sliding_window_mask(query, value, self.sliding_window)
+
+    def _compute_attention(self, query, key, value, attention_mask=None, training=None,
+                           return_attention_scores=False):
+        """Scaled dot-product attention of `(B, T, heads, head_dim)` tensors; returns (output
+        `(B, T, heads, head_dim)`, scores `(B, heads, T, S)`)."""
+        tf = _tf()
+        if self._flash_attention and return_attention_scores:
+            raise ValueError("Returning attention scores is not supported when flash "
+                             "attention is enabled. Please disable flash attention to access "
+                             "attention scores.")
+        query = tf.multiply(query, tf.constant(self._inverse_sqrt_head_dim, query.dtype))
+        scores = tf.einsum(self._dot_product_equation, query, key)
+        scores = _masked_softmax(self._softmax, scores, attention_mask, -3)
+        dropped = (self._dropout_layer(scores, training=training) if self.dropout > 0.0
+                   else scores)
+        return tf.einsum(self._combine_equation, dropped, value), scores
+
+    def compute_mask(self, inputs, previous_mask=None):
+        return previous_mask  # the output is masked like the query
+
+    def compute_output_shape(self, query_shape, value_shape, key_shape=None):
+        return tuple(query_shape)
+
+    def get_config(self):
+        return {
+            **super().get_config(),
+            "head_dim": self.head_dim,
+            "num_query_heads": self.num_query_heads,
+            "num_key_value_heads": self.num_key_value_heads,
+            "use_bias": self.use_bias,
+            "use_gate": self.use_gate,
+            "sliding_window": self.sliding_window,
+            "dropout": self.dropout,
+            "kernel_initializer": initializers.serialize(self.kernel_initializer),
+            "bias_initializer": initializers.serialize(self.bias_initializer),
+            "kernel_regularizer": regularizers.serialize(self.kernel_regularizer),
+            "bias_regularizer": regularizers.serialize(self.bias_regularizer),
+            "activity_regularizer": regularizers.serialize(self.activity_regularizer),
+            "kernel_constraint": constraints.serialize(self.kernel_constraint),
+            "bias_constraint": constraints.serialize(self.bias_constraint),
+            "seed": self.seed,
+        }
+
+
+# Keras's class is named GroupedQueryAttention (default layer names and weight paths in saved
+# files come from that name) but is exported, and written into configs, as
+# keras.layers.GroupQueryAttention. Defining the class under the exported name registered it
+# under that name; it now takes Keras's class name.
+GroupQueryAttention.__name__ = GroupQueryAttention.__qualname__ = "GroupedQueryAttention"
 
 
 class Attention(Layer):

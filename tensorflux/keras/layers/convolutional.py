@@ -1,5 +1,5 @@
-"""keras.layers convolution layers: Conv1D/2D/3D, Conv1DTranspose/2DTranspose,
-SeparableConv1D/2D and DepthwiseConv2D (Keras 3's arguments, weight layouts and configs)."""
+"""keras.layers convolution layers: Conv1D/2D/3D, Conv1D/2D/3DTranspose, SeparableConv1D/2D
+and DepthwiseConv1D/2D (Keras 3's arguments, weight layouts and configs)."""
 
 from tensorflux.keras import activations, backend
 from tensorflux.keras.layers._weight_args import (
@@ -10,8 +10,9 @@ from tensorflux.keras.layers._weight_args import (
 from tensorflux.keras.layers.base import InputSpec, Layer, _describe, _format_shape
 
 __all__ = ["Conv1D", "Conv1DTranspose", "Conv2D", "Conv2DTranspose", "Conv3D",
-           "Convolution1D", "Convolution1DTranspose", "Convolution2D", "Convolution2DTranspose",
-           "Convolution3D", "DepthwiseConv2D", "SeparableConv1D", "SeparableConv2D",
+           "Conv3DTranspose", "Convolution1D", "Convolution1DTranspose", "Convolution2D",
+           "Convolution2DTranspose", "Convolution3D", "Convolution3DTranspose",
+           "DepthwiseConv1D", "DepthwiseConv2D", "SeparableConv1D", "SeparableConv2D",
            "SeparableConvolution1D", "SeparableConvolution2D"]
 
 
@@ -385,6 +386,10 @@ class BaseConvTranspose(_Common):
         if None in sizes:
             raise ValueError(f"{_describe(self)} needs the spatial dimensions of its input, "
                              f"received shape {_format_shape(shape)}")
+        if self.rank == 3:
+            return self._finish(_conv_transpose_by_dilation(
+                inputs, self.kernel, self.strides, self.padding, self.output_padding,
+                self.dilation_rate, self.data_format))
         kernel, strides, dilation = self.kernel, self.strides, self.dilation_rate
         x = inputs
         channels_first = self.data_format == "channels_first"
@@ -411,6 +416,64 @@ class BaseConvTranspose(_Common):
             **self._tail_config(),
             **weight_args_config(self, "kernel", "bias"),
         }
+
+
+def transpose_pads(kernel, stride, padding, output_padding, dilation):
+    """(before, after) zeros around the stride-dilated input that turn a transposed
+    convolution into a plain one with the flipped kernel (Keras's rule, as on JAX)."""
+    span = (kernel - 1) * dilation + 1
+    if padding == "valid":
+        extra = max(span, stride) - span if output_padding is None else output_padding
+        return span - 1, span - 1 + extra
+    if output_padding is None:
+        total = stride + span - 2
+    else:
+        total = span + span % 2 - 2 + output_padding
+    before = min(total // 2 + total % 2, span - 1)
+    return before, total - before
+
+
+def _dilate(x, axis, stride):
+    """`stride - 1` zeros between consecutive elements along `axis` (the batch may be
+    unknown)."""
+    import tensorflux as tf
+
+    if stride == 1:
+        return x
+    shape = list(x.shape)
+    pads = [[0, 0]] * (len(shape) + 1)
+    pads[axis + 1] = [0, stride - 1]
+    spread = tf.pad(tf.expand_dims(x, axis + 1), pads)
+    target = [-1 if d is None else d for d in shape]
+    target[axis] = shape[axis] * stride
+    spread = tf.reshape(spread, target)
+    index = [slice(None)] * len(shape)
+    index[axis] = slice(0, (shape[axis] - 1) * stride + 1)
+    return spread[tuple(index)]
+
+
+def _conv_transpose_by_dilation(x, kernel, strides, padding, output_padding, dilation,
+                                data_format):
+    """A transposed convolution of any rank as a plain one: the input spread out by the
+    strides and padded (transpose_pads), convolved with the spatially flipped kernel whose
+    last two axes `(filters, input_channels)` are swapped. Built from differentiable ops, so
+    its gradients (of any order) come from theirs."""
+    import tensorflux as tf
+
+    rank = len(strides)
+    axes = list(range(2, rank + 2)) if data_format == "channels_first" else list(
+        range(1, rank + 1))
+    extras = output_padding or (None,) * rank
+    pads = [[0, 0]] * (rank + 2)
+    for i, axis in enumerate(axes):
+        x = _dilate(x, axis, strides[i])
+        pads[axis] = list(transpose_pads(kernel.shape[i], strides[i], padding, extras[i],
+                                         dilation[i]))
+    x = tf.pad(x, pads)
+    flipped = tf.reverse(kernel, list(range(rank)))
+    flipped = tf.transpose(flipped, list(range(rank)) + [rank + 1, rank])
+    ones = (1,) * rank
+    return _conv(x, flipped, rank, ones, "valid", tuple(dilation), data_format)
 
 
 def _nn_expand(x, axis):
@@ -461,6 +524,27 @@ class Conv2DTranspose(BaseConvTranspose):
                  kernel_regularizer=None, bias_regularizer=None, activity_regularizer=None,
                  kernel_constraint=None, bias_constraint=None, **kwargs):
         super().__init__(2, filters, kernel_size, strides, padding, output_padding,
+                         data_format, dilation_rate, activation, use_bias, kernel_initializer,
+                         bias_initializer, kernel_regularizer, bias_regularizer,
+                         activity_regularizer, kernel_constraint, bias_constraint, **kwargs)
+
+
+class Conv3DTranspose(BaseConvTranspose):
+    """3-D transposed convolution: kernel `(kd, kh, kw, filters, input_channels)`.
+
+    >>> import tensorflux as tf
+    >>> from tensorflux import keras
+    >>> keras.layers.Conv3DTranspose(2, 2, strides=2)(tf.ones((1, 2, 3, 2, 4))).shape
+    TensorShape([1, 4, 6, 4, 2])
+    """
+
+    def __init__(self, filters, kernel_size, strides=(1, 1, 1), padding="valid",
+                 data_format=None, output_padding=None, dilation_rate=(1, 1, 1),
+                 activation=None, use_bias=True, kernel_initializer="glorot_uniform",
+                 bias_initializer="zeros", kernel_regularizer=None, bias_regularizer=None,
+                 activity_regularizer=None, kernel_constraint=None, bias_constraint=None,
+                 **kwargs):
+        super().__init__(3, filters, kernel_size, strides, padding, output_padding,
                          data_format, dilation_rate, activation, use_bias, kernel_initializer,
                          bias_initializer, kernel_regularizer, bias_regularizer,
                          activity_regularizer, kernel_constraint, bias_constraint, **kwargs)
@@ -539,6 +623,26 @@ class DepthwiseConv2D(BaseDepthwiseConv):
                  depthwise_regularizer=None, bias_regularizer=None, activity_regularizer=None,
                  depthwise_constraint=None, bias_constraint=None, **kwargs):
         super().__init__(2, depth_multiplier, kernel_size, strides, padding, data_format,
+                         dilation_rate, activation, use_bias, depthwise_initializer,
+                         bias_initializer, depthwise_regularizer, bias_regularizer,
+                         activity_regularizer, depthwise_constraint, bias_constraint, **kwargs)
+
+
+class DepthwiseConv1D(BaseDepthwiseConv):
+    """Depthwise 1-D convolution: kernel `(kernel_size, input_channels, depth_multiplier)`.
+
+    >>> import tensorflux as tf
+    >>> from tensorflux import keras
+    >>> keras.layers.DepthwiseConv1D(3, depth_multiplier=2)(tf.ones((1, 5, 3))).shape
+    TensorShape([1, 3, 6])
+    """
+
+    def __init__(self, kernel_size, strides=1, padding="valid", depth_multiplier=1,
+                 data_format=None, dilation_rate=1, activation=None, use_bias=True,
+                 depthwise_initializer="glorot_uniform", bias_initializer="zeros",
+                 depthwise_regularizer=None, bias_regularizer=None, activity_regularizer=None,
+                 depthwise_constraint=None, bias_constraint=None, **kwargs):
+        super().__init__(1, depth_multiplier, kernel_size, strides, padding, data_format,
                          dilation_rate, activation, use_bias, depthwise_initializer,
                          bias_initializer, depthwise_regularizer, bias_regularizer,
                          activity_regularizer, depthwise_constraint, bias_constraint, **kwargs)
@@ -652,5 +756,6 @@ Convolution2D = Conv2D
 Convolution3D = Conv3D
 Convolution1DTranspose = Conv1DTranspose
 Convolution2DTranspose = Conv2DTranspose
+Convolution3DTranspose = Conv3DTranspose
 SeparableConvolution1D = SeparableConv1D
 SeparableConvolution2D = SeparableConv2D

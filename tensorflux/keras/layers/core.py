@@ -1,4 +1,5 @@
-"""keras.layers core layers: Dense, Activation, Embedding, Lambda, Identity and Masking."""
+"""keras.layers core layers: Dense, Activation, Embedding, ReversibleEmbedding, Lambda,
+Identity, Masking, and Wrapper (the base class of layers that wrap another layer)."""
 
 import inspect
 import types
@@ -15,10 +16,12 @@ from tensorflux.keras.layers.base import (
     Layer,
     _describe,
     _format_shape,
+    _set_mask,
     floating_input,
 )
 
-__all__ = ["Activation", "Dense", "Embedding", "Identity", "Lambda", "Masking"]
+__all__ = ["Activation", "Dense", "Embedding", "Identity", "Lambda", "Masking",
+           "ReversibleEmbedding", "Wrapper"]
 
 
 def _tf():
@@ -235,6 +238,76 @@ class Embedding(Layer):
         }
 
 
+class ReversibleEmbedding(Embedding):
+    """An Embedding that also maps vectors back to logits over its vocabulary:
+    `layer(ids)` looks rows up, `layer(x, reverse=True)` is `x @ embeddings.T` (or `x @
+    reverse_embeddings`, a separate `(output_dim, input_dim)` weight, with
+    `tie_weights=False`), optionally soft-capped as `tanh(logits / cap) * cap`.
+
+    >>> import tensorflux as tf
+    >>> from tensorflux import keras
+    >>> layer = keras.layers.ReversibleEmbedding(10, 4)
+    >>> layer(layer(tf.constant([[1, 2]])), reverse=True).shape
+    TensorShape([1, 2, 10])
+    """
+
+    def __init__(self, input_dim, output_dim, tie_weights=True,
+                 embeddings_initializer="uniform", embeddings_regularizer=None,
+                 embeddings_constraint=None, mask_zero=False, reverse_dtype=None,
+                 logit_soft_cap=None, **kwargs):
+        super().__init__(input_dim, output_dim, embeddings_initializer=embeddings_initializer,
+                         embeddings_regularizer=embeddings_regularizer,
+                         embeddings_constraint=embeddings_constraint, mask_zero=mask_zero,
+                         **kwargs)
+        self.tie_weights = tie_weights
+        self.reverse_dtype = reverse_dtype
+        self.logit_soft_cap = logit_soft_cap
+
+    def build(self, input_shape=None):
+        if "embeddings" in self.__dict__:
+            return
+        super().build(input_shape)
+        if not self.tie_weights:
+            self.reverse_embeddings = self.add_weight(
+                name="reverse_embeddings", shape=(self.output_dim, self.input_dim),
+                initializer=self.embeddings_initializer)
+
+    def call(self, inputs, reverse=False):
+        tf = _tf()
+        if not reverse:
+            outputs = super().call(inputs)
+            if self.mask_zero:
+                # Keras attaches the mask here, to eager outputs only (compute_mask is None).
+                _set_mask(outputs, tf.not_equal(inputs, 0))
+            return outputs
+        kernel = (tf.transpose(self.embeddings) if self.tie_weights
+                  else self.reverse_embeddings)
+        if self.reverse_dtype is not None:
+            inputs = tf.cast(inputs, self.reverse_dtype)
+            kernel = tf.cast(kernel, self.reverse_dtype)
+        elif inputs.dtype != kernel.dtype:
+            kernel = tf.cast(kernel, inputs.dtype)
+        logits = tf.matmul(inputs, kernel)
+        if self.logit_soft_cap is not None:
+            cap = tf.cast(self.logit_soft_cap, logits.dtype)
+            logits = tf.tanh(logits / cap) * cap
+        return logits
+
+    def compute_mask(self, inputs, mask=None):
+        return None
+
+    def compute_output_shape(self, input_shape, reverse=False):
+        # (written out: tracing `call` cannot be told `reverse`)
+        shape = list(input_shape)
+        if reverse:
+            return tuple(shape[:-1] + [self.input_dim])
+        return tuple(shape + [self.output_dim])
+
+    def get_config(self):
+        return {**super().get_config(), "tie_weights": self.tie_weights,
+                "reverse_dtype": self.reverse_dtype, "logit_soft_cap": self.logit_soft_cap}
+
+
 class Identity(Layer):
     """Returns its input unchanged (a placeholder layer).
 
@@ -425,3 +498,42 @@ class Lambda(Layer):
                                                            custom_objects=custom_objects,
                                                            safe_mode=safe)
         return super().from_config(config)
+
+
+class Wrapper(Layer):
+    """The base class of layers that wrap another layer (`self.layer`), such as
+    TimeDistributed and SpectralNormalization: builds the wrapped layer and keeps its
+    serialized config under "layer".
+
+    >>> from tensorflux import keras
+    >>> class Twice(keras.layers.Wrapper):
+    ...     def call(self, x):
+    ...         return self.layer(self.layer(x))
+    >>> Twice(keras.layers.Dense(2)).get_config()["layer"]["class_name"]
+    'Dense'
+    """
+
+    def __init__(self, layer, **kwargs):
+        if not isinstance(layer, Layer):
+            raise ValueError(f"Layer {layer} supplied to Wrapper isn't a supported layer type. "
+                             "Please ensure wrapped layer is a valid Keras layer.")
+        super().__init__(**kwargs)
+        self.layer = layer
+
+    def build(self, input_shape=None):
+        if not self.layer.built:
+            self.layer.build(input_shape)
+            self.layer.built = True
+
+    def get_config(self):
+        from tensorflux.keras.saving.serialization import serialize_keras_object
+
+        return {**super().get_config(), "layer": serialize_keras_object(self.layer)}
+
+    @classmethod
+    def from_config(cls, config, custom_objects=None):
+        from tensorflux.keras.saving.serialization import deserialize_keras_object
+
+        config = dict(config)
+        layer = deserialize_keras_object(config.pop("layer"), custom_objects=custom_objects)
+        return cls(layer, **config)

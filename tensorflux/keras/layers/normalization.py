@@ -1,5 +1,5 @@
 """keras.layers normalization layers: BatchNormalization, LayerNormalization,
-GroupNormalization and UnitNormalization."""
+GroupNormalization, RMSNormalization, UnitNormalization and SpectralNormalization."""
 
 from tensorflux.keras import constraints, initializers, regularizers
 from tensorflux.keras.layers._weight_args import set_weight_args, weight_args_config
@@ -10,9 +10,10 @@ from tensorflux.keras.layers.base import (
     _format_shape,
     floating_input,
 )
+from tensorflux.keras.layers.core import Wrapper
 
 __all__ = ["BatchNormalization", "GroupNormalization", "LayerNormalization",
-           "UnitNormalization"]
+           "RMSNormalization", "SpectralNormalization", "UnitNormalization"]
 
 
 def _tf():
@@ -419,3 +420,132 @@ class UnitNormalization(Layer):
 
     def get_config(self):
         return {**super().get_config(), "axis": self.axis}
+
+
+class RMSNormalization(Layer):
+    """Root-mean-square normalization (Zhang and Sennrich, 2019) over `axis`:
+    `x * rsqrt(mean(x ** 2) + epsilon) * scale`, with no centering and no offset.
+
+    >>> import tensorflux as tf
+    >>> from tensorflux import keras
+    >>> layer = keras.layers.RMSNormalization(epsilon=0.0)
+    >>> layer(tf.constant([[4.0, 0.0, 0.0, 0.0]])).numpy().tolist()
+    [[2.0, 0.0, 0.0, 0.0]]
+    >>> [w.name for w in layer.weights]
+    ['scale']
+    """
+
+    def __init__(self, axis=-1, epsilon=1e-6, **kwargs):
+        super().__init__(**kwargs)
+        if not isinstance(axis, (int, list, tuple)) or isinstance(axis, bool):
+            raise TypeError("Expected an int or a list/tuple of ints for the argument 'axis', "
+                            f"but received: {axis!r}")
+        self.axis = axis
+        self.epsilon = epsilon
+
+    def build(self, input_shape):
+        rank = len(input_shape)
+        axes = sorted(self.axis) if isinstance(self.axis, (list, tuple)) else [self.axis]
+        for axis in axes:
+            if not -rank <= axis < rank:
+                raise ValueError(f"{_describe(self)}: axis {axis} is out of bounds for an "
+                                 f"input of shape {_format_shape(input_shape)}. Received: "
+                                 f"axis={self.axis}")
+        shape = tuple(input_shape[d] for d in axes)
+        if None in shape:
+            raise ValueError(f"{_describe(self)} needs known sizes for the normalized axes "
+                             f"{axes}, received shape {_format_shape(input_shape)}")
+        # Keras keeps the axes as a list from here on (its config then shows a list).
+        self.axis = axes
+        self.scale = self.add_weight(name="scale", shape=shape, initializer="ones")
+
+    def call(self, inputs):
+        tf = _tf()
+        x = tf.cast(inputs, _stats_dtype(inputs.dtype.name))
+        rank = len(x.shape)
+        axes = [a % rank for a in self.axis]
+        mean_square = tf.reduce_mean(tf.square(x), axis=axes, keepdims=True)
+        scale = tf.reshape(tf.cast(self.scale, x.dtype),
+                           [x.shape[d] if d in axes else 1 for d in range(rank)])
+        outputs = x * tf.math.rsqrt(mean_square + self.epsilon) * scale
+        return tf.cast(outputs, inputs.dtype)
+
+    def get_config(self):
+        return {**super().get_config(), "axis": self.axis, "epsilon": self.epsilon}
+
+
+def _unit(x):
+    """`x` divided by its L2 norm (at least Keras's epsilon), over all its elements."""
+    from tensorflux.keras import backend
+
+    tf = _tf()
+    norm = tf.sqrt(tf.reduce_sum(tf.square(x)))
+    return x / tf.maximum(norm, tf.cast(backend.epsilon(), x.dtype))
+
+
+class SpectralNormalization(Wrapper):
+    """Divides the kernel (or embeddings) of the wrapped layer by its spectral norm, estimated
+    by `power_iterations` steps of the power method from the persistent vector `vector_u`
+    (Miyato et al., 2018). Training calls update the kernel in place; other calls use it as
+    it is.
+
+    >>> import tensorflux as tf
+    >>> from tensorflux import keras
+    >>> layer = keras.layers.SpectralNormalization(keras.layers.Dense(2))
+    >>> layer(tf.ones((1, 3)), training=True).shape
+    TensorShape([1, 2])
+    >>> [w.name for w in layer.weights]
+    ['kernel', 'vector_u', 'bias']
+    """
+
+    def __init__(self, layer, power_iterations=1, **kwargs):
+        super().__init__(layer, **kwargs)
+        if power_iterations <= 0:
+            raise ValueError("`power_iterations` should be greater than zero. Received: "
+                             f"`power_iterations={power_iterations}`")
+        self.power_iterations = power_iterations
+
+    def build(self, input_shape):
+        super().build(input_shape)
+        self.input_spec = InputSpec(min_ndim=1, axes={-1: input_shape[-1]})
+        if hasattr(self.layer, "kernel"):
+            self.kernel = self.layer.kernel
+        elif hasattr(self.layer, "embeddings"):
+            self.kernel = self.layer.embeddings
+        else:
+            raise ValueError(f"{type(self.layer).__name__} object has no attribute 'kernel' "
+                             "nor 'embeddings'")
+        self.kernel_shape = tuple(self.kernel.shape)
+        self.vector_u = self.add_weight(
+            shape=(1, self.kernel_shape[-1]), name="vector_u", trainable=False,
+            initializer=initializers.TruncatedNormal(stddev=0.02), dtype=self.kernel.dtype)
+
+    def call(self, inputs, training=False):
+        if training:
+            tf = _tf()
+            vector_u, kernel = self.normalized_weights()
+            # An all-zero kernel has no direction to normalize: both stay as they are.
+            unchanged = tf.reduce_all(tf.equal(self.kernel, 0))
+            self.vector_u.assign(tf.where(unchanged, self.vector_u, vector_u))
+            self.kernel.assign(tf.where(unchanged, self.kernel, kernel))
+        outputs = self.layer(inputs)
+        return _tf().cast(outputs, inputs.dtype)
+
+    def normalized_weights(self):
+        """(the next `vector_u`, the kernel divided by its estimated spectral norm)."""
+        tf = _tf()
+        weights = tf.reshape(self.kernel, [-1, self.kernel_shape[-1]])
+        vector_u = tf.convert_to_tensor(self.vector_u)
+        for _ in range(self.power_iterations):
+            vector_v = _unit(tf.matmul(vector_u, weights, transpose_b=True))
+            vector_u = _unit(tf.matmul(vector_v, weights))
+        vector_u = tf.stop_gradient(vector_u)
+        vector_v = tf.stop_gradient(vector_v)
+        sigma = tf.matmul(tf.matmul(vector_v, weights), vector_u, transpose_b=True)
+        # (an all-zero kernel, which call leaves as it is, must not divide 0 by 0)
+        sigma = tf.where(tf.equal(sigma, 0), tf.ones_like(sigma), sigma)
+        kernel = tf.reshape(tf.convert_to_tensor(self.kernel) / sigma, self.kernel_shape)
+        return (tf.cast(vector_u, self.vector_u.dtype), tf.cast(kernel, self.kernel.dtype))
+
+    def get_config(self):
+        return {**super().get_config(), "power_iterations": self.power_iterations}

@@ -1,5 +1,7 @@
-"""keras.layers pooling layers: Max/AveragePooling1D/2D/3D and GlobalMax/GlobalAverage
-Pooling1D/2D/3D (Keras 3's arguments, defaults and configs)."""
+"""keras.layers pooling layers: Max/AveragePooling1D/2D/3D, GlobalMax/GlobalAverage
+Pooling1D/2D/3D and AdaptiveMax/AdaptiveAveragePooling1D/2D/3D (Keras 3's arguments, defaults
+and configs), and `adaptive_pool`, the op behind keras.ops.adaptive_average_pool and
+adaptive_max_pool."""
 
 from tensorflux.keras.layers.base import InputSpec, Layer, _describe, floating_input
 from tensorflux.keras.layers.convolutional import (
@@ -11,6 +13,8 @@ from tensorflux.keras.layers.convolutional import (
 )
 
 __all__ = [
+    "AdaptiveAveragePooling1D", "AdaptiveAveragePooling2D", "AdaptiveAveragePooling3D",
+    "AdaptiveMaxPooling1D", "AdaptiveMaxPooling2D", "AdaptiveMaxPooling3D", "adaptive_pool",
     "AveragePooling1D", "AveragePooling2D", "AveragePooling3D", "AvgPool1D", "AvgPool2D",
     "AvgPool3D", "GlobalAveragePooling1D", "GlobalAveragePooling2D", "GlobalAveragePooling3D",
     "GlobalAvgPool1D", "GlobalAvgPool2D", "GlobalAvgPool3D", "GlobalMaxPool1D",
@@ -201,3 +205,139 @@ GlobalMaxPool1D, GlobalMaxPool2D, GlobalMaxPool3D = (
     GlobalMaxPooling1D, GlobalMaxPooling2D, GlobalMaxPooling3D)
 GlobalAvgPool1D, GlobalAvgPool2D, GlobalAvgPool3D = (
     GlobalAveragePooling1D, GlobalAveragePooling2D, GlobalAveragePooling3D)
+
+
+# ---------------------------------------------------------------------- adaptive pooling
+def adaptive_bins(size, output_size):
+    """The [start, end) windows that split `size` elements into `output_size` bins as Keras
+    and PyTorch do: bin i covers floor(i * size / n) to ceil((i + 1) * size / n), so windows
+    differ in length by at most one and overlap where `size` is not a multiple of n.
+
+    >>> adaptive_bins(5, 3)
+    [(0, 2), (1, 4), (3, 5)]
+    """
+    return [((i * size) // output_size, -(-((i + 1) * size) // output_size))
+            for i in range(output_size)]
+
+
+def _adaptive_pool_axis(x, axis, output_size, kind):
+    """Adaptive pooling along one axis: the windows are gathered as a new axis after `axis`
+    (short windows repeat their last index, which leaves a max unchanged and gets weight 0 in
+    a mean), then reduced."""
+    tf = _tf()
+    size = tuple(x.shape)[axis]
+    bins = adaptive_bins(size, output_size)
+    width = max(end - start for start, end in bins)
+    indices = [[min(start + j, end - 1) for j in range(width)] for start, end in bins]
+    windows = tf.gather(x, indices, axis=axis)
+    if kind == "max":
+        return tf.reduce_max(windows, axis=axis + 1)
+    weights = [[1.0 / (end - start) if start + j < end else 0.0 for j in range(width)]
+               for start, end in bins]
+    shape = [1] * len(windows.shape)
+    shape[axis], shape[axis + 1] = output_size, width
+    weights = tf.reshape(tf.constant(weights, dtype=x.dtype), shape)
+    return tf.reduce_sum(windows * weights, axis=axis + 1)
+
+
+def adaptive_pool(x, output_size, kind="average", data_format=None):
+    """Average (`kind="average"`) or max (`kind="max"`) pooling of a 1-D, 2-D or 3-D input
+    (rank 3, 4 or 5) to spatial size `output_size` (an int for every spatial dimension, or
+    one int per dimension), whatever the input size: keras.ops.adaptive_average_pool and
+    adaptive_max_pool. The windows are adaptive_bins'; pooling is separable, so each spatial
+    axis is pooled in turn.
+
+    >>> import tensorflux as tf
+    >>> x = tf.reshape(tf.range(5.0), (1, 5, 1))
+    >>> adaptive_pool(x, 3).numpy().ravel().tolist()
+    [0.5, 2.0, 3.5]
+    >>> adaptive_pool(x, 2, "max").numpy().ravel().tolist()
+    [2.0, 4.0]
+    """
+    tf = _tf()
+    if kind not in ("average", "max"):
+        raise ValueError(f"adaptive_pool: `kind` must be 'average' or 'max', received "
+                         f"kind={kind!r}")
+    data_format = standardize_data_format(data_format)
+    x = tf.convert_to_tensor(x)
+    shape = tuple(x.shape)
+    rank = len(shape) - 2
+    if rank not in (1, 2, 3):
+        raise ValueError(f"Inputs to adaptive {kind} pooling must have ndim=3, 4 or 5, "
+                         f"received input shape: {shape}.")
+    sizes = standardize_tuple(output_size, rank, "output_size")
+    axes = list(range(2, rank + 2)) if data_format == "channels_first" else list(
+        range(1, rank + 1))
+    if any(shape[axis] is None for axis in axes):
+        raise ValueError(f"Adaptive {kind} pooling needs the spatial dimensions of its input, "
+                         f"received shape {shape} ({data_format}).")
+    if kind == "average" and not x.dtype.is_floating:
+        x = tf.cast(x, "float32")
+    for axis, size in zip(axes, sizes):
+        x = _adaptive_pool_axis(x, axis, size, kind)
+    return x
+
+
+class BaseAdaptivePooling(Layer):
+    """Pools every input, whatever its spatial size, to spatial size `output_size`."""
+
+    kind = "average"
+
+    def __init__(self, output_size, data_format=None, **kwargs):
+        rank = self.rank
+        if isinstance(output_size, int) and not isinstance(output_size, bool):
+            output_size = (output_size,) * rank
+        elif isinstance(output_size, (tuple, list)) and len(output_size) == rank:
+            output_size = tuple(output_size)
+        else:
+            raise TypeError(f"`output_size` must be an integer or a tuple of {rank} integers. "
+                            f"Received: {output_size} of type {type(output_size)}")
+        super().__init__(**kwargs)
+        self.output_size = standardize_tuple(output_size, rank, "output_size")
+        self.data_format = standardize_data_format(data_format)
+        self.input_spec = InputSpec(ndim=rank + 2)
+        self.built = True
+
+    def call(self, inputs):
+        return adaptive_pool(inputs, self.output_size, self.kind, self.data_format)
+
+    def get_config(self):
+        return {**super().get_config(), "output_size": self.output_size,
+                "data_format": self.data_format}
+
+
+def _adaptive_class(name, rank, kind, example):
+    doc = (f"Adaptive {rank}-D {kind} pooling: every input to spatial size `output_size`"
+           f" (an int or {rank} ints; windows as keras.ops.adaptive_{kind}_pool's).\n\n"
+           f"    >>> import tensorflux as tf\n    >>> from tensorflux import keras\n"
+           f"{example}\n    ")
+    return type(name, (BaseAdaptivePooling,), {"rank": rank, "kind": kind, "__doc__": doc,
+                                                "__module__": __name__})
+
+
+AdaptiveAveragePooling1D = _adaptive_class(
+    "AdaptiveAveragePooling1D", 1, "average",
+    "    >>> x = tf.reshape(tf.range(5.0), (1, 5, 1))\n"
+    "    >>> keras.layers.AdaptiveAveragePooling1D(3)(x).numpy().ravel().tolist()\n"
+    "    [0.5, 2.0, 3.5]")
+AdaptiveAveragePooling2D = _adaptive_class(
+    "AdaptiveAveragePooling2D", 2, "average",
+    "    >>> keras.layers.AdaptiveAveragePooling2D((2, 3))(tf.ones((1, 7, 5, 4))).shape\n"
+    "    TensorShape([1, 2, 3, 4])")
+AdaptiveAveragePooling3D = _adaptive_class(
+    "AdaptiveAveragePooling3D", 3, "average",
+    "    >>> keras.layers.AdaptiveAveragePooling3D(2)(tf.ones((1, 3, 4, 5, 2))).shape\n"
+    "    TensorShape([1, 2, 2, 2, 2])")
+AdaptiveMaxPooling1D = _adaptive_class(
+    "AdaptiveMaxPooling1D", 1, "max",
+    "    >>> x = tf.reshape(tf.range(5.0), (1, 5, 1))\n"
+    "    >>> keras.layers.AdaptiveMaxPooling1D(2)(x).numpy().ravel().tolist()\n"
+    "    [2.0, 4.0]")
+AdaptiveMaxPooling2D = _adaptive_class(
+    "AdaptiveMaxPooling2D", 2, "max",
+    "    >>> keras.layers.AdaptiveMaxPooling2D(3, data_format='channels_first')("
+    "tf.ones((1, 4, 7, 5))).shape\n    TensorShape([1, 4, 3, 3])")
+AdaptiveMaxPooling3D = _adaptive_class(
+    "AdaptiveMaxPooling3D", 3, "max",
+    "    >>> keras.layers.AdaptiveMaxPooling3D((1, 2, 3))(tf.ones((1, 3, 4, 5, 2))).shape\n"
+    "    TensorShape([1, 1, 2, 3, 2])")

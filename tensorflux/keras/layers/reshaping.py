@@ -1,4 +1,5 @@
-"""keras.layers reshaping layers: Flatten, Reshape, Permute and RepeatVector."""
+"""keras.layers reshaping layers: Flatten, Reshape, Permute, RepeatVector, and the 1-D to 3-D
+zero padding, cropping and upsampling layers."""
 
 import math
 
@@ -8,8 +9,9 @@ from tensorflux.keras.layers.convolutional import (
     standardize_data_format as _standardize_data_format,
 )
 
-__all__ = ["Cropping1D", "Cropping2D", "Flatten", "Permute", "RepeatVector", "Reshape",
-           "UpSampling1D", "UpSampling2D", "ZeroPadding1D", "ZeroPadding2D"]
+__all__ = ["Cropping1D", "Cropping2D", "Cropping3D", "Flatten", "Permute", "RepeatVector",
+           "Reshape", "UpSampling1D", "UpSampling2D", "UpSampling3D", "ZeroPadding1D",
+           "ZeroPadding2D", "ZeroPadding3D"]
 
 
 def _tf():
@@ -192,20 +194,22 @@ class RepeatVector(Layer):
 
 
 # ---------------------------------------------------------------------- padding, cropping and
-# upsampling (helper "conv"): ZeroPadding1D/2D, Cropping1D/2D, UpSampling1D/2D.
-def _pairs(owner, value, what):
-    """An int, 2 ints (symmetric per dimension) or 2 pairs, as ((a, b), (c, d))."""
+# upsampling: ZeroPadding1D/2D/3D, Cropping1D/2D/3D, UpSampling1D/2D/3D.
+def _pairs(owner, value, what, rank=2):
+    """An int, `rank` ints (symmetric per dimension) or `rank` pairs, as a tuple of `rank`
+    (before, after) pairs."""
     from tensorflux.keras.layers.convolutional import standardize_tuple
 
     if isinstance(value, int) and not isinstance(value, bool):
         if value < 0:
             raise ValueError(f"{owner}: `{what}` cannot be negative. Received: {what}={value}.")
-        return ((value, value), (value, value))
-    if not hasattr(value, "__len__") or len(value) != 2:
-        raise ValueError(f"{owner}: `{what}` should be either an int, a tuple of 2 ints or a "
-                         f"tuple of 2 tuples of 2 ints. Received: {what}={value}.")
-    return (standardize_tuple(value[0], 2, f"1st entry of {what}", allow_zero=True),
-            standardize_tuple(value[1], 2, f"2nd entry of {what}", allow_zero=True))
+        return ((value, value),) * rank
+    if not hasattr(value, "__len__") or len(value) != rank:
+        raise ValueError(f"{owner}: `{what}` should be either an int, a tuple of {rank} ints "
+                         f"or a tuple of {rank} tuples of 2 ints. Received: {what}={value}.")
+    ordinals = ("1st", "2nd", "3rd")
+    return tuple(standardize_tuple(entry, 2, f"{ordinals[i]} entry of {what}", allow_zero=True)
+                 for i, entry in enumerate(value))
 
 
 def _spatial_axes(data_format, rank):
@@ -259,10 +263,40 @@ class ZeroPadding2D(Layer):
         self.built = True
 
     def call(self, inputs):
-        pads = [[0, 0]] * 4
-        for axis, pair in zip(_spatial_axes(self.data_format, 2), self.padding):
-            pads[axis] = list(pair)
-        return _tf().pad(inputs, pads)
+        return _pad_spatial(inputs, self.data_format, self.padding)
+
+    def get_config(self):
+        return {**super().get_config(), "padding": self.padding,
+                "data_format": self.data_format}
+
+
+def _pad_spatial(inputs, data_format, padding):
+    """Zeros around the spatial dimensions: `padding` one (before, after) pair per dimension."""
+    pads = [[0, 0]] * len(inputs.shape)
+    for axis, pair in zip(_spatial_axes(data_format, len(padding)), padding):
+        pads[axis] = list(pair)
+    return _tf().pad(inputs, pads)
+
+
+class ZeroPadding3D(Layer):
+    """Pads the three spatial dimensions with zeros: `padding` an int, 3 ints or 3 (before,
+    after) pairs.
+
+    >>> import tensorflux as tf
+    >>> from tensorflux import keras
+    >>> keras.layers.ZeroPadding3D(((1, 0), (0, 2), 1))(tf.ones((1, 2, 2, 2, 3))).shape
+    TensorShape([1, 3, 4, 4, 3])
+    """
+
+    def __init__(self, padding=((1, 1), (1, 1), (1, 1)), data_format=None, **kwargs):
+        super().__init__(**kwargs)
+        self.data_format = _standardize_data_format(data_format)
+        self.padding = _pairs(_describe(self), padding, "padding", rank=3)
+        self.input_spec = InputSpec(ndim=5)
+        self.built = True
+
+    def call(self, inputs):
+        return _pad_spatial(inputs, self.data_format, self.padding)
 
     def get_config(self):
         return {**super().get_config(), "padding": self.padding,
@@ -325,6 +359,31 @@ class Cropping2D(Layer):
 
     def call(self, inputs):
         return _crop(self, inputs, _spatial_axes(self.data_format, 2), self.cropping)
+
+    def get_config(self):
+        return {**super().get_config(), "cropping": self.cropping,
+                "data_format": self.data_format}
+
+
+class Cropping3D(Layer):
+    """Crops the three spatial dimensions: `cropping` an int, 3 ints or 3 (before, after)
+    pairs.
+
+    >>> import tensorflux as tf
+    >>> from tensorflux import keras
+    >>> keras.layers.Cropping3D(((1, 0), 0, (1, 1)))(tf.ones((1, 3, 2, 4, 3))).shape
+    TensorShape([1, 2, 2, 2, 3])
+    """
+
+    def __init__(self, cropping=((1, 1), (1, 1), (1, 1)), data_format=None, **kwargs):
+        super().__init__(**kwargs)
+        self.data_format = _standardize_data_format(data_format)
+        self.cropping = _pairs(_describe(self), cropping, "cropping", rank=3)
+        self.input_spec = InputSpec(ndim=5)
+        self.built = True
+
+    def call(self, inputs):
+        return _crop(self, inputs, _spatial_axes(self.data_format, 3), self.cropping)
 
     def get_config(self):
         return {**super().get_config(), "cropping": self.cropping,
@@ -431,3 +490,30 @@ class UpSampling2D(Layer):
     def get_config(self):
         return {**super().get_config(), "size": self.size, "data_format": self.data_format,
                 "interpolation": self.interpolation}
+
+
+class UpSampling3D(Layer):
+    """Repeats each element `size[i]` times along spatial dimension i (nearest neighbour).
+
+    >>> import tensorflux as tf
+    >>> from tensorflux import keras
+    >>> keras.layers.UpSampling3D((2, 1, 3))(tf.ones((1, 2, 2, 2, 1))).shape
+    TensorShape([1, 4, 2, 6, 1])
+    """
+
+    def __init__(self, size=(2, 2, 2), data_format=None, **kwargs):
+        from tensorflux.keras.layers.convolutional import standardize_tuple
+
+        super().__init__(**kwargs)
+        self.data_format = _standardize_data_format(data_format)
+        self.size = standardize_tuple(size, 3, "size")
+        self.input_spec = InputSpec(ndim=5)
+        self.built = True
+
+    def call(self, inputs):
+        for axis, size in zip(_spatial_axes(self.data_format, 3), self.size):
+            inputs = _repeat_axis(self, inputs, size, axis)
+        return inputs
+
+    def get_config(self):
+        return {**super().get_config(), "size": self.size, "data_format": self.data_format}

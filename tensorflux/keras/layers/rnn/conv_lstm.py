@@ -1,7 +1,15 @@
-"""keras.layers ConvLSTM2D and its cell: an LSTM whose input and recurrent transforms are 2-D
-convolutions (per-step tf.nn.conv2d; gates [i, f, c, o] along the kernel's output axis)."""
+"""keras.layers ConvLSTM1D/2D/3D and their cell: an LSTM whose input and recurrent transforms
+are 1-D, 2-D or 3-D convolutions (gates [i, f, c, o] along the kernel's output axis)."""
 
 from tensorflux.keras.layers.base import InputSpec, Layer
+from tensorflux.keras.layers.convolutional import (
+    _conv,
+    conv_output_length,
+    standardize_data_format,
+    standardize_padding,
+    standardize_tuple,
+    tf_format,
+)
 from tensorflux.keras.layers.rnn.cells import (
     CELL_ARGS,
     DropoutRNNCell,
@@ -12,32 +20,13 @@ from tensorflux.keras.layers.rnn.cells import (
 )
 from tensorflux.keras.layers.rnn.rnn import _CellOwningRNN
 
-__all__ = ["ConvLSTM2D", "ConvLSTM2DCell"]
+__all__ = ["ConvLSTM1D", "ConvLSTM2D", "ConvLSTM2DCell", "ConvLSTM3D", "ConvLSTMCell"]
 
 
 def _tf():
     import tensorflux as tf
 
     return tf
-
-
-def _pair(value, name):
-    if isinstance(value, int):
-        return (value, value)
-    value = tuple(value)
-    if len(value) != 2 or not all(isinstance(v, int) for v in value):
-        raise ValueError(f"The `{name}` argument must be a tuple of 2 integers. Received: "
-                         f"{name}={value}")
-    return value
-
-
-def _conv_out(size, k, stride, padding, dilation):
-    if size is None:
-        return None
-    extent = (k - 1) * dilation + 1
-    if padding == "same":
-        return -(-size // stride)
-    return (size - extent) // stride + 1
 
 
 _LAYER_KEYS = ("filters", "kernel_size", "strides", "padding", "data_format", "dilation_rate",
@@ -48,35 +37,30 @@ _LAYER_KEYS = ("filters", "kernel_size", "strides", "padding", "data_format", "d
                "recurrent_dropout")
 
 
-class ConvLSTM2DCell(DropoutRNNCell, Layer):
-    """The cell of ConvLSTM2D: states [h, c] of shape (batch, rows, cols, filters)."""
+class ConvLSTMCell(DropoutRNNCell, Layer):
+    """The cell of the ConvLSTM layers, for inputs of `rank` spatial dimensions: states
+    [h, c] of the convolution's output shape with `filters` channels."""
 
-    def __init__(self, filters, kernel_size, strides=1, padding="valid", data_format=None,
-                 dilation_rate=1, activation="tanh", recurrent_activation="sigmoid",
-                 use_bias=True, kernel_initializer="glorot_uniform",
-                 recurrent_initializer="orthogonal", bias_initializer="zeros",
-                 unit_forget_bias=True, kernel_regularizer=None, recurrent_regularizer=None,
-                 bias_regularizer=None, kernel_constraint=None, recurrent_constraint=None,
-                 bias_constraint=None, dropout=0.0, recurrent_dropout=0.0, seed=None,
-                 **kwargs):
-        kwargs.pop("rank", None)
+    def __init__(self, rank, filters, kernel_size, strides=1, padding="valid",
+                 data_format=None, dilation_rate=1, activation="tanh",
+                 recurrent_activation="sigmoid", use_bias=True,
+                 kernel_initializer="glorot_uniform", recurrent_initializer="orthogonal",
+                 bias_initializer="zeros", unit_forget_bias=True, kernel_regularizer=None,
+                 recurrent_regularizer=None, bias_regularizer=None, kernel_constraint=None,
+                 recurrent_constraint=None, bias_constraint=None, dropout=0.0,
+                 recurrent_dropout=0.0, seed=None, **kwargs):
         super().__init__(**kwargs)
+        if rank not in (1, 2, 3):
+            raise ValueError(f"Rank {rank} convolutions are not currently implemented. "
+                             f"Received: rank={rank}")
         self.seed = seed
-        self.rank = 2
+        self.rank = rank
         self.filters = filters
-        self.kernel_size = _pair(kernel_size, "kernel_size")
-        self.strides = _pair(strides, "strides")
-        padding = str(padding).lower()
-        if padding not in ("valid", "same"):
-            raise ValueError(f"The `padding` argument must be one of 'valid', 'same'. "
-                             f"Received: padding={padding}")
-        self.padding = padding
-        data_format = data_format or "channels_last"
-        if data_format not in ("channels_last", "channels_first"):
-            raise ValueError(f"The `data_format` argument must be one of 'channels_last', "
-                             f"'channels_first'. Received: data_format={data_format}")
-        self.data_format = data_format
-        self.dilation_rate = _pair(dilation_rate, "dilation_rate")
+        self.kernel_size = standardize_tuple(kernel_size, rank, "kernel_size")
+        self.strides = standardize_tuple(strides, rank, "strides")
+        self.padding = standardize_padding(type(self).__name__, padding)
+        self.data_format = standardize_data_format(data_format)
+        self.dilation_rate = standardize_tuple(dilation_rate, rank, "dilation_rate")
         if max(self.strides) > 1 and max(self.dilation_rate) > 1:
             raise ValueError("Specifying `strides > 1` is not compatible with `dilation_rate "
                              f"> 1`. Received: strides={self.strides} and dilation_rate="
@@ -84,7 +68,8 @@ class ConvLSTM2DCell(DropoutRNNCell, Layer):
         set_cell_args(self, pick(locals(), CELL_ARGS))
         self.unit_forget_bias = unit_forget_bias
         self.dropout_mask_count = 4
-        self.state_size = -1  # set by build: (rows, cols, filters) per state
+        self.input_spec = InputSpec(ndim=rank + 2)
+        self.state_size = -1  # set by build: the convolution's output shape per state
 
     def build(self, inputs_shape, states_shape=None):
         inputs_shape = tuple(inputs_shape)
@@ -120,49 +105,61 @@ class ConvLSTM2DCell(DropoutRNNCell, Layer):
                                         constraint=self.bias_constraint)
         else:
             self.bias = None
-        rows = _conv_out(spatial[0], self.kernel_size[0], self.strides[0], self.padding,
-                         self.dilation_rate[0])
-        cols = _conv_out(spatial[1], self.kernel_size[1], self.strides[1], self.padding,
-                         self.dilation_rate[1])
-        self.output_spatial = (rows, cols)
+        self.output_spatial = self._output_spatial(spatial)
 
-    def _nhwc(self, x):
-        return _tf().transpose(x, [0, 2, 3, 1]) if self.data_format == "channels_first" else x
+    def _output_spatial(self, spatial):
+        return tuple(conv_output_length(n, k, s, self.padding, d) for n, k, s, d in
+                     zip(spatial, self.kernel_size, self.strides, self.dilation_rate))
 
-    def _from_nhwc(self, x):
-        return _tf().transpose(x, [0, 3, 1, 2]) if self.data_format == "channels_first" else x
+    def _gate_transforms(self, x, kernel, masks, strides, padding, dilation):
+        """The four gates' convolutions of `x`: one convolution with the whole kernel, or one
+        per gate when each gate sees its own dropout mask."""
+        tf = _tf()
+        f = self.filters
+        if masks is None:
+            out = _conv(x, kernel, self.rank, strides, padding, dilation, self.data_format)
+            axis = 1 if self.data_format == "channels_first" else -1
+            return tf.split(out, 4, axis=axis)
+        return [_conv(x * masks[g], kernel[..., g * f:(g + 1) * f], self.rank, strides,
+                      padding, dilation, self.data_format) for g in range(4)]
 
     def call(self, inputs, states, training=False):
         tf = _tf()
-        h_tm1, c_tm1 = self._nhwc(states[0]), self._nhwc(states[1])
-        inputs = self._nhwc(inputs)
-        f = self.filters
+        h_tm1, c_tm1 = states[0], states[1]
         dp = self.get_dropout_mask(inputs) if training and 0 < self.dropout < 1 else None
         rdp = self.get_recurrent_dropout_mask(h_tm1) \
             if training and 0 < self.recurrent_dropout < 1 else None
+        x_gates = self._gate_transforms(inputs, self.kernel, dp, self.strides, self.padding,
+                                        self.dilation_rate)
+        ones = (1,) * self.rank
+        h_gates = self._gate_transforms(h_tm1, self.recurrent_kernel, rdp, ones, "same", ones)
+        fmt = tf_format(self.data_format, self.rank)
+        f = self.filters
         gates = []
         for g in range(4):
-            x = inputs * dp[g] if dp is not None else inputs
-            h = h_tm1 * rdp[g] if rdp is not None else h_tm1
-            xg = tf.nn.conv2d(x, self.kernel[:, :, :, g * f:(g + 1) * f], self.strides,
-                              self.padding.upper(), dilations=self.dilation_rate)
+            x = x_gates[g]
             if self.bias is not None:
-                xg = xg + self.bias[g * f:(g + 1) * f]
-            hg = tf.nn.conv2d(h, self.recurrent_kernel[:, :, :, g * f:(g + 1) * f], 1, "SAME")
-            gates.append(xg + hg)
+                x = tf.nn.bias_add(x, self.bias[g * f:(g + 1) * f], data_format=fmt)
+            gates.append(x + h_gates[g])
         i = self.recurrent_activation(gates[0])
-        fg = self.recurrent_activation(gates[1])
-        c = fg * c_tm1 + i * self.activation(gates[2])
+        forget = self.recurrent_activation(gates[1])
+        c = forget * c_tm1 + i * self.activation(gates[2])
         o = self.recurrent_activation(gates[3])
         h = o * self.activation(c)
-        h, c = self._from_nhwc(h), self._from_nhwc(c)
         return h, [h, c]
+
+    def state_shape(self, batch_size=None, spatial=None):
+        """The shape of each state: the convolution's output for one step (of input spatial
+        size `spatial`, by default the one the cell was built for)."""
+        output_spatial = self.output_spatial if spatial is None else self._output_spatial(
+            spatial)
+        if self.data_format == "channels_first":
+            return (batch_size, self.filters) + output_spatial
+        return (batch_size,) + output_spatial + (self.filters,)
 
     def get_initial_state(self, batch_size=None):
         tf = _tf()
-        rows, cols = self.output_spatial
-        shape = (batch_size, self.filters, rows, cols) if self.data_format == \
-            "channels_first" else (batch_size, rows, cols, self.filters)
+        shape = self.state_shape(batch_size)
         return [tf.zeros(shape, dtype=self.compute_dtype),
                 tf.zeros(shape, dtype=self.compute_dtype)]
 
@@ -170,28 +167,30 @@ class ConvLSTM2DCell(DropoutRNNCell, Layer):
         return {**super().get_config(), **cell_args_config(self, _LAYER_KEYS + ("seed",))}
 
 
-class ConvLSTM2D(_CellOwningRNN):
-    """2-D convolutional LSTM over (batch, time, rows, cols, channels) inputs.
+class ConvLSTM2DCell(ConvLSTMCell):
+    """ConvLSTMCell for 2-D inputs (the rank fixed)."""
 
-    >>> import tensorflux as tf
-    >>> from tensorflux import keras
-    >>> layer = keras.layers.ConvLSTM2D(2, 3, padding="same", return_sequences=True)
-    >>> tuple(layer(tf.ones((1, 3, 4, 4, 1))).shape)
-    (1, 3, 4, 4, 2)
-    """
+    def __init__(self, filters, kernel_size, **kwargs):
+        kwargs.pop("rank", None)
+        super().__init__(2, filters, kernel_size, **kwargs)
 
-    def __init__(self, filters, kernel_size, strides=1, padding="valid", data_format=None,
-                 dilation_rate=1, activation="tanh", recurrent_activation="sigmoid",
-                 use_bias=True, kernel_initializer="glorot_uniform",
-                 recurrent_initializer="orthogonal", bias_initializer="zeros",
-                 unit_forget_bias=True, kernel_regularizer=None, recurrent_regularizer=None,
-                 bias_regularizer=None, activity_regularizer=None, kernel_constraint=None,
-                 recurrent_constraint=None, bias_constraint=None, dropout=0.0,
-                 recurrent_dropout=0.0, seed=None, return_sequences=False, return_state=False,
-                 go_backwards=False, stateful=False, **kwargs):
-        cell = ConvLSTM2DCell(
-            filters, kernel_size, strides=strides, padding=padding, data_format=data_format,
-            dilation_rate=dilation_rate, activation=activation,
+
+class ConvLSTM(_CellOwningRNN):
+    """The convolutional LSTM over (batch, time, *spatial, channels) inputs (channels first:
+    (batch, time, channels, *spatial)), `rank` spatial dimensions."""
+
+    def __init__(self, rank, filters, kernel_size, strides=1, padding="valid",
+                 data_format=None, dilation_rate=1, activation="tanh",
+                 recurrent_activation="sigmoid", use_bias=True,
+                 kernel_initializer="glorot_uniform", recurrent_initializer="orthogonal",
+                 bias_initializer="zeros", unit_forget_bias=True, kernel_regularizer=None,
+                 recurrent_regularizer=None, bias_regularizer=None, activity_regularizer=None,
+                 kernel_constraint=None, recurrent_constraint=None, bias_constraint=None,
+                 dropout=0.0, recurrent_dropout=0.0, seed=None, return_sequences=False,
+                 return_state=False, go_backwards=False, stateful=False, **kwargs):
+        cell = ConvLSTMCell(
+            rank, filters, kernel_size, strides=strides, padding=padding,
+            data_format=data_format, dilation_rate=dilation_rate, activation=activation,
             recurrent_activation=recurrent_activation, use_bias=use_bias,
             kernel_initializer=kernel_initializer, recurrent_initializer=recurrent_initializer,
             bias_initializer=bias_initializer, unit_forget_bias=unit_forget_bias,
@@ -203,7 +202,7 @@ class ConvLSTM2D(_CellOwningRNN):
         super().__init__(cell, return_sequences=return_sequences, return_state=return_state,
                          go_backwards=go_backwards, stateful=stateful,
                          activity_regularizer=activity_regularizer, **kwargs)
-        self.input_spec = InputSpec(ndim=5)
+        self.input_spec = InputSpec(ndim=rank + 3)
 
     def __getattr__(self, name):
         cell = self.__dict__.get("cell")
@@ -214,20 +213,108 @@ class ConvLSTM2D(_CellOwningRNN):
     def build(self, sequences_shape, initial_state_shape=None):
         super().build(sequences_shape, initial_state_shape)
 
+    def compute_output_shape(self, sequences_shape, initial_state_shape=None):
+        batch, steps = sequences_shape[0], sequences_shape[1]
+        step = tuple(sequences_shape[2:])
+        spatial = step[1:] if self.data_format == "channels_first" else step[:-1]
+        state = self.cell.state_shape(batch, spatial)
+        output = (batch, steps) + state[1:] if self.return_sequences else state
+        return (output, state, state) if self.return_state else output
+
     def _check_initial_state(self, initial_state):
         if len(initial_state) != 2:
-            raise ValueError(f"ConvLSTM2D '{self.name}' expects 2 initial states, received "
-                             f"{len(initial_state)}")
+            raise ValueError(f"{type(self).__name__} '{self.name}' expects 2 initial states, "
+                             f"received {len(initial_state)}")
 
     def call(self, sequences, initial_state=None, mask=None, training=False):
         if initial_state is None and not self.stateful and tuple(sequences.shape)[0] is None:
-            # unknown batch in a symbolic trace: zero states shaped from the sequences
+            # An unknown batch in a symbolic trace: zero states shaped from the sequences (a
+            # (batch, 1, ..., 1) column of zeros broadcast against one state's shape).
             tf = _tf()
-            cell = self.cell
-            rows, cols = cell.output_spatial
-            column = tf.zeros_like(self.cell._nhwc(sequences[:, 0])[:, :1, :1, :1])
-            state = column + tf.zeros((rows, cols, cell.filters), dtype=column.dtype)
-            state = cell._from_nhwc(state)
+            first = sequences[:, 0]
+            column = tf.zeros_like(first[(slice(None),) + (slice(0, 1),) *
+                                         (len(first.shape) - 1)])
+            state = column + tf.zeros(self.cell.state_shape()[1:], dtype=column.dtype)
             initial_state = [state, state]
         return super().call(sequences, initial_state=initial_state, mask=mask,
                             training=training)
+
+
+class ConvLSTM1D(ConvLSTM):
+    """1-D convolutional LSTM over (batch, time, steps, channels) inputs.
+
+    >>> import tensorflux as tf
+    >>> from tensorflux import keras
+    >>> layer = keras.layers.ConvLSTM1D(2, 3, padding="same", return_sequences=True)
+    >>> tuple(layer(tf.ones((1, 3, 4, 1))).shape)
+    (1, 3, 4, 2)
+    """
+    def __init__(self, filters, kernel_size, strides=1, padding="valid", data_format=None,
+                 dilation_rate=1, activation="tanh", recurrent_activation="sigmoid",
+                 use_bias=True, kernel_initializer="glorot_uniform",
+                 recurrent_initializer="orthogonal", bias_initializer="zeros",
+                 unit_forget_bias=True, kernel_regularizer=None, recurrent_regularizer=None,
+                 bias_regularizer=None, activity_regularizer=None, kernel_constraint=None,
+                 recurrent_constraint=None, bias_constraint=None, dropout=0.0,
+                 recurrent_dropout=0.0, seed=None, return_sequences=False, return_state=False,
+                 go_backwards=False, stateful=False, **kwargs):
+        super().__init__(1, filters, kernel_size, strides, padding, data_format,
+                         dilation_rate, activation, recurrent_activation, use_bias,
+                         kernel_initializer, recurrent_initializer, bias_initializer,
+                         unit_forget_bias, kernel_regularizer, recurrent_regularizer,
+                         bias_regularizer, activity_regularizer, kernel_constraint,
+                         recurrent_constraint, bias_constraint, dropout, recurrent_dropout, seed,
+                         return_sequences, return_state, go_backwards, stateful, **kwargs)
+
+
+class ConvLSTM2D(ConvLSTM):
+    """2-D convolutional LSTM over (batch, time, rows, cols, channels) inputs.
+
+    >>> import tensorflux as tf
+    >>> from tensorflux import keras
+    >>> layer = keras.layers.ConvLSTM2D(2, 3, padding="same", return_sequences=True)
+    >>> tuple(layer(tf.ones((1, 3, 4, 4, 1))).shape)
+    (1, 3, 4, 4, 2)
+    """
+    def __init__(self, filters, kernel_size, strides=1, padding="valid", data_format=None,
+                 dilation_rate=1, activation="tanh", recurrent_activation="sigmoid",
+                 use_bias=True, kernel_initializer="glorot_uniform",
+                 recurrent_initializer="orthogonal", bias_initializer="zeros",
+                 unit_forget_bias=True, kernel_regularizer=None, recurrent_regularizer=None,
+                 bias_regularizer=None, activity_regularizer=None, kernel_constraint=None,
+                 recurrent_constraint=None, bias_constraint=None, dropout=0.0,
+                 recurrent_dropout=0.0, seed=None, return_sequences=False, return_state=False,
+                 go_backwards=False, stateful=False, **kwargs):
+        super().__init__(2, filters, kernel_size, strides, padding, data_format,
+                         dilation_rate, activation, recurrent_activation, use_bias,
+                         kernel_initializer, recurrent_initializer, bias_initializer,
+                         unit_forget_bias, kernel_regularizer, recurrent_regularizer,
+                         bias_regularizer, activity_regularizer, kernel_constraint,
+                         recurrent_constraint, bias_constraint, dropout, recurrent_dropout, seed,
+                         return_sequences, return_state, go_backwards, stateful, **kwargs)
+
+
+class ConvLSTM3D(ConvLSTM):
+    """3-D convolutional LSTM over (batch, time, depth, rows, cols, channels) inputs.
+
+    >>> import tensorflux as tf
+    >>> from tensorflux import keras
+    >>> tuple(keras.layers.ConvLSTM3D(2, 2)(tf.ones((1, 3, 3, 3, 3, 1))).shape)
+    (1, 2, 2, 2, 2)
+    """
+    def __init__(self, filters, kernel_size, strides=1, padding="valid", data_format=None,
+                 dilation_rate=1, activation="tanh", recurrent_activation="sigmoid",
+                 use_bias=True, kernel_initializer="glorot_uniform",
+                 recurrent_initializer="orthogonal", bias_initializer="zeros",
+                 unit_forget_bias=True, kernel_regularizer=None, recurrent_regularizer=None,
+                 bias_regularizer=None, activity_regularizer=None, kernel_constraint=None,
+                 recurrent_constraint=None, bias_constraint=None, dropout=0.0,
+                 recurrent_dropout=0.0, seed=None, return_sequences=False, return_state=False,
+                 go_backwards=False, stateful=False, **kwargs):
+        super().__init__(3, filters, kernel_size, strides, padding, data_format,
+                         dilation_rate, activation, recurrent_activation, use_bias,
+                         kernel_initializer, recurrent_initializer, bias_initializer,
+                         unit_forget_bias, kernel_regularizer, recurrent_regularizer,
+                         bias_regularizer, activity_regularizer, kernel_constraint,
+                         recurrent_constraint, bias_constraint, dropout, recurrent_dropout, seed,
+                         return_sequences, return_state, go_backwards, stateful, **kwargs)

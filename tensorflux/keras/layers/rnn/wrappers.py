@@ -2,6 +2,7 @@
 time, or on every timestep."""
 
 from tensorflux.keras.layers.base import Layer, _describe, _format_shape
+from tensorflux.keras.layers.core import Wrapper
 
 __all__ = ["Bidirectional", "TimeDistributed"]
 
@@ -179,7 +180,7 @@ class Bidirectional(Layer):
         return cls(**config)
 
 
-class TimeDistributed(Layer):
+class TimeDistributed(Wrapper):
     """Applies `layer` to every timestep (axis 1) of its input.
 
     >>> import tensorflux as tf
@@ -192,8 +193,7 @@ class TimeDistributed(Layer):
         if not isinstance(layer, Layer):
             raise ValueError("Please initialize `TimeDistributed` layer with a "
                              f"`keras.layers.Layer` instance. Received: {layer}")
-        super().__init__(**kwargs)
-        self.layer = layer
+        super().__init__(layer, **kwargs)
         self.supports_masking = True
 
     def _child_shape(self, input_shape):
@@ -246,12 +246,3 @@ class TimeDistributed(Layer):
 
     def compute_mask(self, inputs, mask=None):
         return mask
-
-    def get_config(self):
-        return {**super().get_config(), "layer": _serialize(self.layer)}
-
-    @classmethod
-    def from_config(cls, config, custom_objects=None):
-        config = dict(config)
-        config["layer"] = _deserialize(config["layer"], custom_objects)
-        return cls(**config)

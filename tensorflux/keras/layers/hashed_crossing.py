@@ -1,0 +1,145 @@
+"""keras.layers.HashedCrossing: the cross of categorical features hashed into `num_bins` bins.
+
+Keras 3 computes it with TensorFlow's `tf.sparse.cross_hashed` on every backend (without
+TensorFlow it cannot be constructed). tensorflux computes the same function in pure Python:
+each value's hash (an integer's own 64-bit pattern, a string's FarmHash Fingerprint64) folded
+into the key 0xDECAFCAFFE with TensorFlow's FingerprintCat64, modulo the bin count. Like
+Hashing, it runs on the host, eagerly.
+"""
+
+from tensorflux.keras.layers.base import Layer, _describe
+from tensorflux.keras.layers.preprocessing._fingerprint import fingerprint64
+from tensorflux.keras.layers.preprocessing.category_encoding import encode_categorical
+
+__all__ = ["HashedCrossing"]
+
+_MASK64 = (1 << 64) - 1
+_CROSS_KEY = 0xDECAFCAFFE  # tf.sparse.cross_hashed's default hash key
+_MUL = 0xC6A4A7935BD1E995
+
+
+def _tf():
+    import tensorflux as tf
+
+    return tf
+
+
+def _shift_mix(value):
+    return value ^ (value >> 47)
+
+
+def fingerprint_cat64(first, second):
+    """TensorFlow's FingerprintCat64: combines two 64-bit fingerprints, order-dependently.
+
+    >>> fingerprint_cat64(0, 0)
+    6351753276682545529
+    """
+    result = first ^ _MUL
+    result ^= (_shift_mix((second * _MUL) & _MASK64) * _MUL) & _MASK64
+    result = (result * _MUL) & _MASK64
+    result = (_shift_mix(result) * _MUL) & _MASK64
+    return _shift_mix(result)
+
+
+def _feature_hash(value):
+    if isinstance(value, bytes):
+        return fingerprint64(value)
+    if isinstance(value, str):
+        return fingerprint64(value.encode("utf-8"))
+    return int(value) & _MASK64
+
+
+def hashed_cross(values, num_bins):
+    """The bin of one crossed feature tuple, as tf.sparse.cross_hashed computes it."""
+    output = _CROSS_KEY
+    for value in values:
+        output = fingerprint_cat64(output, _feature_hash(value))
+    return output % num_bins
+
+
+class HashedCrossing(Layer):
+    """Crosses two or more categorical features (integers or strings of equal shape `()`,
+    `(batch,)` or `(batch, 1)`) and hashes each combination into one of `num_bins` bins;
+    `output_mode="one_hot"` one-hot encodes the bins.
+
+    >>> from tensorflux import keras
+    >>> layer = keras.layers.HashedCrossing(num_bins=5)
+    >>> layer((["A", "B", "A", "B", "A"], [101, 101, 101, 102, 102])).numpy().tolist()
+    [1, 4, 1, 1, 3]
+    """
+
+    _allow_non_tensor_positional_args = True  # (lists of strings or numbers)
+
+    def __init__(self, num_bins, output_mode="int", sparse=False, name=None, dtype=None,
+                 **kwargs):
+        if output_mode == "int" and dtype is None:
+            dtype = "int64"
+        super().__init__(name=name, dtype=dtype, **kwargs)
+        if output_mode not in ("int", "one_hot"):
+            raise ValueError(f"Invalid value for argument `output_mode`. Expected one of "
+                             f"('int', 'one_hot'). Received: output_mode={output_mode}")
+        if sparse:
+            raise NotImplementedError(f"{_describe(self)}: sparse=True (a SparseTensor output) "
+                                      "is not supported by tensorflux")
+        self.num_bins = num_bins
+        self.output_mode = output_mode
+        self.sparse = sparse
+        self.autocast = False
+        self.built = True
+
+    def _as_tensors(self, inputs):
+        tf = _tf()
+        if not isinstance(inputs, (list, tuple)):
+            raise ValueError("`HashedCrossing` should be called on a list or tuple of inputs. "
+                             f"Received: inputs={inputs}")
+        if len(inputs) < 2:
+            raise ValueError("`HashedCrossing` should be called on at least two inputs. "
+                             f"Received: inputs={inputs}")
+        tensors = [tf.convert_to_tensor(x) for x in inputs]
+        shape = tuple(tensors[0].shape)
+        if len(shape) > 2 or (len(shape) == 2 and shape[-1] != 1):
+            raise ValueError("All `HashedCrossing` inputs should have shape `()`, "
+                             "`(batch_size)` or `(batch_size, 1)`. Received: input shapes "
+                             f"{[tuple(x.shape) for x in tensors]}")
+        if any(tuple(x.shape) != shape for x in tensors[1:]):
+            raise ValueError("All `HashedCrossing` inputs should have equal shape. Received: "
+                             f"input shapes {[tuple(x.shape) for x in tensors]}")
+        if not all(x.dtype.is_integer or x.dtype.name == "string" for x in tensors):
+            raise ValueError("All `HashedCrossing` inputs should have an integer or string "
+                             f"dtype. Received: dtypes {[x.dtype.name for x in tensors]}")
+        return tensors, shape
+
+    def call(self, inputs):
+        from tensorflux.graph.ir import SymbolicTensor
+        from tensorflux.keras.engine.keras_tensor import trace_state
+        from tensorflux.keras.layers.reshaping import _symbolic_placeholder
+
+        tf = _tf()
+        tensors, shape = self._as_tensors(inputs)
+        if any(isinstance(x, SymbolicTensor) for x in tensors):
+            if not trace_state.depth:
+                raise NotImplementedError(
+                    f"{_describe(self)} hashes on the host and runs eagerly only (as Keras's "
+                    "HashedCrossing on its non-TensorFlow backends); apply it in the data "
+                    "pipeline or on eager tensors.")
+            # Working out a Functional model's output shapes: only the shape matters.
+            indices = _symbolic_placeholder(self, shape, tf.int64)
+        else:
+            columns = [tf.reshape(x, [-1]).numpy().tolist() for x in tensors]
+            bins = [hashed_cross(row, self.num_bins) for row in zip(*columns)]
+            indices = tf.reshape(tf.constant(bins, dtype="int64"), shape)
+        return encode_categorical(self, indices, self.output_mode, self.num_bins, self.dtype)
+
+    def compute_output_shape(self, input_shape):
+        # (written out: the bins are computed on the host, so a call cannot be traced)
+        shape = tuple(input_shape[0])
+        if self.output_mode == "int":
+            return shape
+        if shape and shape[-1] == 1:
+            shape = shape[:-1]
+        return shape + (self.num_bins,)
+
+    def get_config(self):
+        # Keras's config: these five entries only, `dtype` as the plain dtype name.
+        return {"num_bins": self.num_bins, "output_mode": self.output_mode,
+                "sparse": self.sparse, "name": self.name, "dtype": self.dtype}

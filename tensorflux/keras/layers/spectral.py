@@ -1,0 +1,346 @@
+"""keras.layers audio front ends: STFTSpectrogram (a short-time Fourier transform as a
+trainable convolution) and MelSpectrogram (a log-mel spectrogram); and `stft`, the transform
+keras.ops.stft computes, written as framing and a matrix product with the DFT basis."""
+
+import math
+
+from tensorflux.keras import backend
+from tensorflux.keras.initializers import STFT, get_window
+from tensorflux.keras.layers.base import InputSpec, Layer, _describe, _format_shape
+from tensorflux.keras.layers.convolutional import (
+    _conv,
+    standardize_data_format,
+    standardize_padding,
+)
+
+__all__ = ["MelSpectrogram", "STFTSpectrogram", "stft"]
+
+_FLOATS = ("float16", "float32", "float64")
+
+
+def _tf():
+    import tensorflux as tf
+
+    return tf
+
+
+def _check_float(layer, inputs):
+    if inputs.dtype.name not in _FLOATS:
+        raise TypeError(f"{_describe(layer)}: invalid input type. Expected `float16`, "
+                        f"`float32` or `float64`. Received: input type={inputs.dtype.name}")
+
+
+class STFTSpectrogram(Layer):
+    """The spectrogram of each channel of (batch, time, channels) signals (channels first:
+    (batch, channels, time)), computed by strided convolutions with STFT kernels
+    (`real_kernel`, `imag_kernel`, trainable) of `frame_length` taps every `frame_step`
+    (default `frame_length // 2`), `fft_length // 2 + 1` frequencies (default: the next power
+    of two). `mode`: "log" (log magnitude), "magnitude", "psd", "real", "imag", "angle" or
+    "stft" (real then imaginary bins). Output (batch, frames, channels * bins), or (batch,
+    frames, bins, channels) with `expand_dims`.
+
+    >>> import tensorflux as tf
+    >>> from tensorflux import keras
+    >>> layer = keras.layers.STFTSpectrogram(frame_length=8, frame_step=4)
+    >>> layer(tf.ones((2, 32, 3))).shape
+    TensorShape([2, 7, 15])
+    """
+
+    _MODES = ("log", "magnitude", "psd", "real", "imag", "angle", "stft")
+
+    def __init__(self, mode="log", frame_length=256, frame_step=None, fft_length=None,
+                 window="hann", periodic=False, scaling="density", padding="valid",
+                 expand_dims=False, data_format=None, **kwargs):
+        if frame_step is not None and (frame_step > frame_length or frame_step < 1):
+            raise ValueError("`frame_step` should be a positive integer not greater than "
+                             f"`frame_length`. Received frame_step={frame_step}, "
+                             f"frame_length={frame_length}")
+        if fft_length is not None and fft_length < frame_length:
+            raise ValueError("`fft_length` should be not less than `frame_length`. Received "
+                             f"fft_length={fft_length}, frame_length={frame_length}")
+        if mode not in self._MODES:
+            raise ValueError(f"Output mode is invalid, it must be one of "
+                             f"{', '.join(self._MODES)}. Received: mode={mode}")
+        if scaling is not None and scaling not in ("density", "spectrum"):
+            raise ValueError("Scaling is invalid, it must be `None`, 'density' or 'spectrum'. "
+                             f"Received scaling={scaling}")
+        if padding not in ("valid", "same"):
+            raise ValueError("Padding is invalid, it should be 'valid', 'same'. Received: "
+                             f"padding={padding}")
+        if isinstance(window, str):
+            get_window(window, 1)
+        super().__init__(**kwargs)
+        self.mode = mode
+        self.frame_length = frame_length
+        self.frame_step = frame_step
+        self._frame_step = frame_step or frame_length // 2
+        self.fft_length = fft_length
+        self._fft_length = fft_length or 2 ** int(math.ceil(math.log2(frame_length)))
+        self.window = window
+        self.periodic = periodic
+        self.scaling = scaling
+        self.padding = standardize_padding(_describe(self), padding)
+        self.expand_dims = expand_dims
+        self.data_format = standardize_data_format(data_format)
+        self.input_spec = InputSpec(ndim=3)
+
+    def build(self, input_shape):
+        shape = (self.frame_length, 1, self._fft_length // 2 + 1)
+        if self.mode != "imag":
+            self.real_kernel = self.add_weight(
+                name="real_kernel", shape=shape,
+                initializer=STFT("real", self.window, self.scaling, self.periodic))
+        if self.mode != "real":
+            self.imag_kernel = self.add_weight(
+                name="imag_kernel", shape=shape,
+                initializer=STFT("imag", self.window, self.scaling, self.periodic))
+
+    def _apply_conv(self, inputs, kernel):
+        """Each channel convolved on its own: (batch, channels, bins, frames)."""
+        tf = _tf()
+        channels_last = self.data_format == "channels_last"
+        shape = tuple(inputs.shape)
+        channels, steps = (shape[2], shape[1]) if channels_last else (shape[1], shape[2])
+        if steps is None or channels is None:
+            raise ValueError(f"{_describe(self)} needs the time and channel dimensions of its "
+                             f"input, received shape {_format_shape(shape)}")
+        if channels_last:
+            signals = tf.reshape(tf.transpose(inputs, [0, 2, 1]), [-1, steps, 1])
+        else:
+            signals = tf.reshape(inputs, [-1, 1, steps])
+        outputs = _conv(signals, tf.cast(kernel, inputs.dtype), 1, (self._frame_step,),
+                        self.padding, (1,), self.data_format)
+        if channels_last:
+            outputs = tf.transpose(outputs, [0, 2, 1])
+        bins, frames = tuple(outputs.shape)[1:]
+        return tf.reshape(outputs, [-1, channels, bins, frames])
+
+    def _adjust_shapes(self, outputs):
+        tf = _tf()
+        _, channels, bins, frames = tuple(outputs.shape)
+        if self.expand_dims:
+            order = [0, 3, 2, 1] if self.data_format == "channels_last" else [0, 1, 3, 2]
+            return tf.transpose(outputs, order)
+        outputs = tf.reshape(outputs, [-1, channels * bins, frames])
+        if self.data_format == "channels_last":
+            outputs = tf.transpose(outputs, [0, 2, 1])
+        return outputs
+
+    def call(self, inputs):
+        tf = _tf()
+        _check_float(self, inputs)
+        real = self._apply_conv(inputs, self.real_kernel) if self.mode != "imag" else None
+        imag = self._apply_conv(inputs, self.imag_kernel) if self.mode != "real" else None
+        if self.mode == "real":
+            return self._adjust_shapes(real)
+        if self.mode == "imag":
+            return self._adjust_shapes(imag)
+        if self.mode == "angle":
+            return self._adjust_shapes(tf.math.atan2(imag, real))
+        if self.mode == "stft":
+            return self._adjust_shapes(tf.concat([real, imag], axis=2))
+        power = tf.square(real) + tf.square(imag)
+        if self.mode == "psd":
+            # The one-sided density: every bin but DC and Nyquist counts twice.
+            return self._adjust_shapes(
+                power + tf.pad(power[:, :, 1:-1, :], [[0, 0], [0, 0], [1, 1], [0, 0]]))
+        epsilon = tf.constant(backend.epsilon(), power.dtype)
+        magnitude = self._adjust_shapes(tf.sqrt(tf.maximum(power, epsilon)))
+        if self.mode == "magnitude":
+            return magnitude
+        return tf.math.log(tf.maximum(magnitude, epsilon))
+
+    def get_config(self):
+        return {
+            **super().get_config(),
+            "mode": self.mode,
+            "frame_length": self.frame_length,
+            "frame_step": self.frame_step,
+            "fft_length": self.fft_length,
+            "window": self.window,
+            "periodic": self.periodic,
+            "scaling": self.scaling,
+            "padding": self.padding,
+            "data_format": self.data_format,
+            "expand_dims": self.expand_dims,
+        }
+
+
+def _dft_basis(fft_length, window, dtype):
+    """(cos, -sin) matrices `(fft_length, fft_length // 2 + 1)` of the one-sided DFT, each row
+    scaled by the window's value; angles from the exact integer `n * k mod N`."""
+    tf = _tf()
+    bins = fft_length // 2 + 1
+    n = tf.reshape(tf.range(fft_length, dtype="int64"), (-1, 1))
+    k = tf.reshape(tf.range(bins, dtype="int64"), (1, -1))
+    turns = tf.cast(tf.math.floormod(n * k, fft_length), "float64") / fft_length
+    angles = turns * (2.0 * math.pi)
+    weights = tf.reshape(tf.constant(window, dtype="float64"), (-1, 1))
+    return (tf.cast(tf.cos(angles) * weights, dtype), tf.cast(-tf.sin(angles) * weights, dtype))
+
+
+def _stft_window(window, sequence_length, fft_length):
+    """The analysis window's values, zero-padded on both sides to `fft_length`."""
+    if window is None:
+        values = [1.0] * sequence_length
+    elif isinstance(window, str):
+        if window not in ("hann", "hamming"):
+            raise ValueError('If a string is passed to `window`, it must be one of `"hann"`, '
+                             f'`"hamming"`. Received: window={window}')
+        values = get_window(window, sequence_length, periodic=True)
+    else:
+        values = [float(v) for v in (window.numpy().tolist() if hasattr(window, "numpy")
+                                     else window)]
+        if len(values) != sequence_length:
+            raise ValueError("The shape of `window` must be equal to [sequence_length]. "
+                             f"Received: window shape=({len(values)},)")
+    left = (fft_length - sequence_length) // 2
+    return [0.0] * left + list(values) + [0.0] * (fft_length - sequence_length - left)
+
+
+def stft(x, sequence_length, sequence_stride, fft_length, window="hann", center=True):
+    """The short-time Fourier transform of the last axis of `x` (keras.ops.stft): `(real,
+    imag)`, each `(..., frames, fft_length // 2 + 1)`. Frames of `fft_length` samples start
+    every `sequence_stride`; the window ("hann", "hamming" (periodic), values, or None) of
+    `sequence_length` sits in the middle of each; `center` pads `fft_length // 2` reflected
+    samples at both ends first.
+
+    >>> import tensorflux as tf
+    >>> real, imag = stft(tf.ones((2, 16)), 8, 4, 8, window=None)
+    >>> real.shape, float(real[0, 2, 0]), float(real[0, 2, 1])
+    (TensorShape([2, 5, 5]), 8.0, 0.0)
+    """
+    tf = _tf()
+    x = tf.convert_to_tensor(x)
+    if x.dtype.name not in ("float32", "float64"):
+        raise TypeError("Invalid input type. Expected `float32` or `float64`. Received: input "
+                        f"type={x.dtype.name}")
+    if fft_length < sequence_length:
+        raise ValueError("`fft_length` must equal or larger than `sequence_length`. Received: "
+                         f"sequence_length={sequence_length}, fft_length={fft_length}")
+    window = _stft_window(window, sequence_length, fft_length)
+    rank = len(x.shape)
+    if center:
+        pad = fft_length // 2
+        x = tf.pad(x, [[0, 0]] * (rank - 1) + [[pad, pad]], mode="REFLECT")
+    samples = tuple(x.shape)[-1]
+    if samples is None or samples < fft_length:
+        raise ValueError(f"stft needs at least fft_length={fft_length} samples per signal "
+                         f"(after padding), received shape {tuple(x.shape)}")
+    frames = 1 + (samples - fft_length) // sequence_stride
+    indices = [[f * sequence_stride + j for j in range(fft_length)] for f in range(frames)]
+    framed = tf.gather(x, indices, axis=rank - 1)
+    cos, sin = _dft_basis(fft_length, window, x.dtype)
+    return tf.matmul(framed, cos), tf.matmul(framed, sin)
+
+
+_MEL_BREAK_FREQUENCY_HERTZ = 700.0
+_MEL_HIGH_FREQUENCY_Q = 1127.0
+
+
+def _hertz_to_mel(hertz):
+    return _MEL_HIGH_FREQUENCY_Q * math.log(1.0 + hertz / _MEL_BREAK_FREQUENCY_HERTZ)
+
+
+def linear_to_mel_weight_matrix(num_mel_bins, num_spectrogram_bins, sampling_rate,
+                                lower_edge_hertz, upper_edge_hertz):
+    """The `(num_spectrogram_bins, num_mel_bins)` matrix of triangular HTK mel filters
+    (TensorFlow's and Keras's): filter m rises from mel edge m to m + 1 and falls to m + 2,
+    the edges evenly spaced in mel between the two frequencies; the DC bin gets no weight."""
+    low, high = _hertz_to_mel(lower_edge_hertz), _hertz_to_mel(upper_edge_hertz)
+    edges = [low + (high - low) * i / (num_mel_bins + 1) for i in range(num_mel_bins + 2)]
+    nyquist = sampling_rate / 2.0
+    rows = [[0.0] * num_mel_bins]
+    for b in range(1, num_spectrogram_bins):
+        mel = _hertz_to_mel(nyquist * b / (num_spectrogram_bins - 1))
+        rows.append([max(0.0, min((mel - edges[m]) / (edges[m + 1] - edges[m]),
+                                  (edges[m + 2] - mel) / (edges[m + 2] - edges[m + 1])))
+                     for m in range(num_mel_bins)])
+    return rows
+
+
+class MelSpectrogram(Layer):
+    """The mel spectrogram of raw audio (batch, samples) or (samples,): |STFT| ** `mag_exp`
+    (hann window of `sequence_length`, every `sequence_stride` samples, centered frames),
+    `num_mel_bins` triangular mel filters between `min_freq` and `max_freq`, then, with
+    `power_to_db`, decibels relative to `ref_power` clipped to `top_db` below the maximum.
+    Output (batch, num_mel_bins, frames).
+
+    >>> import tensorflux as tf
+    >>> from tensorflux import keras
+    >>> layer = keras.layers.MelSpectrogram(fft_length=64, sequence_stride=16, num_mel_bins=8)
+    >>> layer(tf.random.uniform((2, 200))).shape
+    TensorShape([2, 8, 13])
+    """
+
+    def __init__(self, fft_length=2048, sequence_stride=512, sequence_length=None,
+                 window="hann", sampling_rate=16000, num_mel_bins=128, min_freq=20.0,
+                 max_freq=None, power_to_db=True, top_db=80.0, mag_exp=2.0, min_power=1e-10,
+                 ref_power=1.0, **kwargs):
+        self.fft_length = fft_length
+        self.sequence_stride = sequence_stride
+        self.sequence_length = sequence_length or fft_length
+        if self.fft_length < self.sequence_length:
+            raise ValueError("`fft_length` must be greater than or equal to `sequence_length`. "
+                             f"Received: `sequence_length`={self.sequence_length}, "
+                             f"`fft_length`={self.fft_length}.")
+        self.window = window
+        self.sampling_rate = sampling_rate
+        self.num_mel_bins = num_mel_bins
+        self.min_freq = min_freq
+        self.max_freq = max_freq or int(sampling_rate / 2)
+        self.power_to_db = power_to_db
+        self.top_db = top_db
+        self.mag_exp = mag_exp
+        self.min_power = min_power
+        self.ref_power = ref_power
+        super().__init__(**kwargs)
+        self.built = True
+
+    def call(self, inputs):
+        tf = _tf()
+        dtype = self.compute_dtype if self.compute_dtype in ("float32", "float64") \
+            else "float32"
+        inputs = tf.cast(inputs, dtype)
+        real, imag = stft(inputs, self.sequence_length, self.sequence_stride, self.fft_length,
+                          self.window, center=True)
+        spectrum = tf.pow(tf.sqrt(tf.square(real) + tf.square(imag)),
+                          tf.constant(self.mag_exp, dtype))
+        matrix = tf.constant(linear_to_mel_weight_matrix(
+            self.num_mel_bins, tuple(spectrum.shape)[-1], self.sampling_rate, self.min_freq,
+            self.max_freq), dtype=dtype)
+        outputs = tf.matmul(spectrum, matrix)
+        if self.power_to_db:
+            outputs = self._dbscale(outputs)
+        rank = len(outputs.shape)
+        outputs = tf.transpose(outputs, list(range(rank - 2)) + [rank - 1, rank - 2])
+        return tf.cast(outputs, self.compute_dtype)
+
+    def _dbscale(self, power):
+        tf = _tf()
+        floor = tf.constant(self.min_power, power.dtype)
+        ten = tf.constant(10.0, power.dtype)
+        log10 = tf.constant(math.log(10.0), power.dtype)
+        db = ten * tf.math.log(tf.maximum(power, floor)) / log10
+        ref = max(abs(self.ref_power), self.min_power)
+        db = db - tf.constant(10.0 * math.log10(ref), power.dtype)
+        # Keras clips against the maximum over the whole batch.
+        return tf.maximum(db, tf.reduce_max(db) - tf.constant(self.top_db, power.dtype))
+
+    def get_config(self):
+        return {
+            **super().get_config(),
+            "fft_length": self.fft_length,
+            "sequence_stride": self.sequence_stride,
+            "sequence_length": self.sequence_length,
+            "window": self.window,
+            "sampling_rate": self.sampling_rate,
+            "num_mel_bins": self.num_mel_bins,
+            "min_freq": self.min_freq,
+            "max_freq": self.max_freq,
+            "power_to_db": self.power_to_db,
+            "top_db": self.top_db,
+            "mag_exp": self.mag_exp,
+            "min_power": self.min_power,
+            "ref_power": self.ref_power,
+        }
