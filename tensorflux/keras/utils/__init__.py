@@ -1,7 +1,8 @@
 """keras.utils: Progbar, PyDataset, set_random_seed, the x/y/sample_weight packing helpers,
 array helpers (to_categorical, normalize, pad_sequences), dataset builders, image helpers
-(Pillow optional), plot_model, and Keras's aliases of keras.saving's registration functions,
-keras.backend's clear_session/standardize_dtype/is_keras_tensor and Sequence (PyDataset)."""
+(Pillow optional), plot_model, FeatureSpace, and Keras's aliases of keras.saving's
+registration functions, keras.backend's clear_session/standardize_dtype/is_keras_tensor and
+Sequence (PyDataset)."""
 
 import random
 import sys
@@ -23,6 +24,7 @@ from tensorflux.keras.utils.dataset_utils import (
     split_dataset,
     text_dataset_from_directory,
 )
+from tensorflux.keras.utils.feature_space import FeatureSpace
 from tensorflux.keras.utils.file_utils import get_file
 from tensorflux.keras.utils.image_utils import array_to_img, img_to_array, load_img, save_img
 from tensorflux.keras.utils.io_utils import (
@@ -40,7 +42,8 @@ from tensorflux.keras.utils.timeseries_dataset_utils import timeseries_dataset_f
 Sequence = PyDataset  # Keras 3 keeps its Keras 2 name as an alias
 
 __all__ = [
-    "CustomObjectScope", "Progbar", "PyDataset", "clear_session", "custom_object_scope",
+    "CustomObjectScope", "FeatureSpace", "Progbar", "PyDataset", "clear_session",
+    "custom_object_scope",
     "deserialize_keras_object", "disable_interactive_logging", "enable_interactive_logging",
     "get_custom_objects", "get_file", "get_registered_name", "get_registered_object",
     "register_keras_serializable", "serialize_keras_object",
