@@ -1,6 +1,7 @@
-"""tf.nn: activations, losses, normalization, convolution and pooling."""
+"""tf.nn: activations, losses (CTC included), normalization, convolution and pooling."""
 
 from tensorflux.ops.composite import embedding_lookup, l2_normalize
+from tensorflux.ops.ctc import ctc_beam_search_decoder, ctc_greedy_decoder, ctc_loss
 from tensorflux.ops.nn import (
     avg_pool,
     avg_pool1d,
@@ -46,6 +47,7 @@ from tensorflux.ops.reduction import (
 
 __all__ = [
     "embedding_lookup", "l2_normalize",
+    "ctc_beam_search_decoder", "ctc_greedy_decoder", "ctc_loss",
     "gru_sequence", "lstm_sequence",
     "avg_pool", "avg_pool1d", "avg_pool2d", "batch_normalization", "bias_add", "conv1d", "conv2d",
     "conv2d_transpose", "depthwise_conv2d", "dropout", "elu", "gelu", "l2_loss", "leaky_relu",

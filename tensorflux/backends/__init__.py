@@ -353,3 +353,13 @@ string_split: (x, sep, maxsplit) -> (tokens padded with b"" [..., width], int64 
 string_ngrams: (tokens, lengths, widths, separator) -> (ngrams padded with b"", int64 lengths)
 lookup_index: (x, keys) -> int64 position of each element of x in 1-D keys, -1 if absent
 """)
+
+# CTC (helper "ctc-losses-metrics", tensorflux/ops/ctc.py; NumPy kernels in numpy_ctc.py).
+_declare("""
+ctc_loss: (labels, logits [B, T, C], label_length, logit_length, blank) -> (loss [B], float64
+    log alphas [T, B, 2 * max_labels + 1])
+ctc_loss_grad: (labels, logits, label_length, logit_length, log_alpha, loss, blank) -> d loss_b
+    / d logits [B, T, C], zero past each logit_length
+ctc_beam_search_decode: (logits [B, T, C], sequence_length, beam_width, top_paths, blank) ->
+    (int32 paths [top_paths, B, T] padded with -1, log-probabilities [B, top_paths])
+""")

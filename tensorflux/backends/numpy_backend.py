@@ -12,6 +12,11 @@ import warnings
 import numpy as np
 
 from tensorflux import dtypes
+from tensorflux.backends.numpy_ctc import (  # CTC's kernels have a module of their own
+    ctc_beam_search_decode,
+    ctc_loss,
+    ctc_loss_grad,
+)
 
 name = "numpy"
 

@@ -12,13 +12,15 @@ from tensorflux import errors
 from tensorflux.keras import _objects
 
 __all__ = [
-    "BinaryCrossentropy", "BinaryFocalCrossentropy", "CategoricalCrossentropy",
-    "CategoricalFocalCrossentropy", "CategoricalHinge", "CosineSimilarity", "Dice", "Hinge",
+    "BinaryCrossentropy", "BinaryFocalCrossentropy", "CTC", "CategoricalCrossentropy",
+    "CategoricalFocalCrossentropy", "CategoricalGeneralizedCrossEntropy", "CategoricalHinge",
+    "Circle", "CosineSimilarity", "Dice", "Hinge",
     "Huber", "KLDivergence", "LogCosh", "Loss", "LossFunctionWrapper", "MeanAbsoluteError",
     "MeanAbsolutePercentageError", "MeanSquaredError", "MeanSquaredLogarithmicError",
     "Poisson", "SparseCategoricalCrossentropy", "SquaredHinge", "Tversky",
     "binary_crossentropy", "binary_focal_crossentropy", "categorical_crossentropy",
-    "categorical_focal_crossentropy", "categorical_hinge", "cosine_similarity", "deserialize",
+    "categorical_focal_crossentropy", "categorical_generalized_cross_entropy",
+    "categorical_hinge", "circle", "cosine_similarity", "ctc", "deserialize",
     "dice", "get", "hinge", "huber", "kl_divergence", "kld", "log_cosh", "logcosh", "mae",
     "mape", "mean_absolute_error", "mean_absolute_percentage_error", "mean_squared_error",
     "mean_squared_logarithmic_error", "mse", "msle", "poisson", "serialize",
@@ -798,6 +800,110 @@ def tversky(y_true, y_pred, alpha=0.5, beta=0.5, axis=None):
     return one - score
 
 
+def categorical_generalized_cross_entropy(y_true, y_pred, q):
+    """(1 - p^q) / q, p the predicted probability of each sample's integer class: between
+    crossentropy (q -> 0) and mean absolute error (q = 1), robust to noisy labels.
+
+    Labels of shape (batch, 1) are read as (batch,), the documented meaning (Keras 3.15
+    broadcasts them to a (batch, batch) result).
+
+    >>> from tensorflux.keras import losses
+    >>> losses.categorical_generalized_cross_entropy([1], [[0.75, 0.25]], q=0.5).numpy().tolist()
+    [1.0]
+    """
+    tf = _tf()
+    op = "categorical_generalized_cross_entropy"
+    y_pred = _prediction(y_pred)
+    labels = tf.cast(_sparse_labels(op, y_true, y_pred, -1), tf.int32)
+    _check_label_range(op, labels, y_pred.shape[-1])
+    p = tf.reduce_sum(y_pred * tf.one_hot(labels, tf.shape(y_pred)[-1], dtype=y_pred.dtype),
+                      axis=-1)
+    q = _const(q, y_pred)
+    return (_const(1.0, y_pred) - tf.pow(p, q)) / q
+
+
+# ------------------------------------------------------------------ similarity losses
+
+def _label_column(labels):
+    return _tf().reshape(labels, [-1, 1]) if labels.shape.rank == 1 else labels
+
+
+def _circle(y_true, y_pred, ref_labels=None, ref_embeddings=None, remove_diagonal=True,
+            gamma=80, margin=0.4):
+    """(losses, mask of the samples with a positive loss), Keras's circle."""
+    tf = _tf()
+    y_pred = _prediction(y_pred)
+    labels = tf.cast(convert(y_true), tf.int32)
+    refs = y_pred if ref_embeddings is None else convert(ref_embeddings, y_pred.dtype)
+    ref_labels = labels if ref_labels is None else tf.cast(convert(ref_labels), tf.int32)
+    distances = tf.maximum(_const(1.0, y_pred) - tf.matmul(y_pred, refs, transpose_b=True),
+                           _const(0.0, y_pred))
+    positive = tf.equal(_label_column(labels), tf.transpose(_label_column(ref_labels)))
+    negative = tf.logical_not(positive)
+    if remove_diagonal:
+        rows = tf.range(tf.size(labels))
+        columns = tf.range(tf.size(ref_labels))
+        positive = tf.logical_and(positive, tf.not_equal(tf.expand_dims(rows, 1),
+                                                         tf.expand_dims(columns, 0)))
+    zero = _const(0.0, y_pred)
+    positive_weights = tf.maximum((_const(margin, y_pred) + distances) * tf.cast(
+        positive, y_pred.dtype), zero)
+    negative_weights = tf.maximum((_const(1.0 + margin, y_pred) - distances) * tf.cast(
+        negative, y_pred.dtype), zero)
+    positive_terms = _const(-gamma, y_pred) * positive_weights * (_const(margin, y_pred)
+                                                                 - distances)
+    negative_terms = _const(gamma, y_pred) * negative_weights * (_const(1.0 - margin, y_pred)
+                                                                - distances)
+    excluded = _const(-_math.inf, y_pred)
+    positive_loss = tf.reduce_logsumexp(tf.where(positive, positive_terms, excluded), axis=1)
+    negative_loss = tf.reduce_logsumexp(tf.where(negative, negative_terms, excluded), axis=1)
+    losses = tf.math.softplus(positive_loss + negative_loss)
+    return losses, tf.greater(losses, zero)
+
+
+def circle(y_true, y_pred, ref_labels=None, ref_embeddings=None, remove_diagonal=True,
+           gamma=80, margin=0.4):
+    """Circle loss of L2-normalized embeddings y_pred with integer labels y_true, against
+    reference embeddings and labels (the batch itself by default): pulls same-label pairs
+    together and pushes the others apart, weighting each pair by how far it is from its
+    optimum. Samples with a zero loss are left out of the mean (as Keras masks them).
+
+    >>> from tensorflux.keras import losses
+    >>> loss = losses.circle([0, 0, 1], [[1.0, 0.0], [0.6, 0.8], [0.0, 1.0]], gamma=4)
+    >>> [round(float(v), 4) for v in loss]  # the last sample has no same-label partner
+    [0.4235, 2.0568, 0.0]
+    """
+    return _circle(y_true, y_pred, ref_labels, ref_embeddings, remove_diagonal, gamma,
+                   margin)[0]
+
+
+# ------------------------------------------------------------------ sequence losses
+
+def ctc(y_true, y_pred):
+    """CTC loss of integer label rows y_true (batch, max_length), 0 being the blank that also
+    pads them, against logits y_pred (batch, frames, classes), every frame counted.
+
+    >>> from tensorflux.keras import losses
+    >>> [round(float(v), 6) for v in losses.ctc([[1]], [[[0.0, 0.0], [0.0, 0.0]]])]
+    [0.287682]
+    """
+    tf = _tf()
+    y_true, y_pred = convert(y_true), _prediction(y_pred)
+    if y_true.shape.rank != 2:
+        raise ValueError("Targets `y_true` are expected to be a tensor of shape `(batch_size, "
+                         f"max_length)` in integer format. Received: y_true.shape="
+                         f"{_shape(y_true)}")
+    if y_pred.shape.rank != 3:
+        raise ValueError("Logits `y_pred` are expected to be a tensor of shape `(batch_size, "
+                         f"max_length, num_classes)`. Received: y_pred.shape={_shape(y_pred)}")
+    labels = tf.cast(y_true, tf.int32)
+    label_length = tf.reduce_sum(tf.cast(tf.not_equal(labels, 0), tf.int32), axis=-1)
+    frames = y_pred.shape[1] if y_pred.shape[1] is not None else tf.shape(y_pred)[1]
+    logit_length = tf.fill(tf.shape(y_pred)[:1], tf.cast(frames, tf.int32))
+    return tf.nn.ctc_loss(labels, y_pred, label_length, logit_length, logits_time_major=False,
+                          blank_index=0)
+
+
 # ------------------------------------------------------------------ classes
 
 _SMOOTH = (("from_logits", False), ("label_smoothing", 0.0), ("axis", -1))
@@ -847,6 +953,36 @@ CategoricalFocalCrossentropy = _wrapper_class(
 Dice = _wrapper_class("Dice", dice, "dice", "Dice loss.", (("axis", None),))
 Tversky = _wrapper_class("Tversky", tversky, "tversky", "Tversky loss.",
                          (("alpha", 0.5), ("beta", 0.5), ("axis", None)))
+Circle = _wrapper_class(
+    "Circle", circle, "circle",
+    "Circle loss of L2-normalized embeddings against integer labels (metric learning).",
+    (("gamma", 80.0), ("margin", 0.4), ("remove_diagonal", True)))
+CTC = _wrapper_class("CTC", ctc, "ctc",
+                     "CTC loss of integer label rows (0 the blank and padding) against logits.")
+
+
+class CategoricalGeneralizedCrossEntropy(LossFunctionWrapper):
+    """Generalized crossentropy (1 - p^q) / q of integer labels, q in (0, 1).
+
+    >>> from tensorflux.keras import losses
+    >>> float(losses.CategoricalGeneralizedCrossEntropy()([1, 0], [[0.75, 0.25], [0.25, 0.75]]))
+    1.0
+    """
+
+    def __init__(self, q=0.5, reduction="sum_over_batch_size",
+                 name="categorical_generalized_cross_entropy", dtype=None):
+        if not 0 < q < 1:
+            raise ValueError("q must be in the interval (0, 1)")
+        super().__init__(categorical_generalized_cross_entropy, name=name, reduction=reduction,
+                         dtype=dtype, q=q)
+        self.q = q
+
+    def get_config(self):
+        return {**Loss.get_config(self), "q": self.q}
+
+    @classmethod
+    def from_config(cls, config):
+        return cls(**config)
 
 
 class SparseCategoricalCrossentropy(LossFunctionWrapper):
@@ -886,19 +1022,20 @@ kld = KLD = kullback_leibler_divergence = kl_divergence
 logcosh = log_cosh
 
 # Functions whose Keras version attaches a mask of valid entries to its result.
-_MASKED = {sparse_categorical_crossentropy: _sparse_cce}
+_MASKED = {sparse_categorical_crossentropy: _sparse_cce, circle: _circle}
 
 _CLASSES = (Loss, LossFunctionWrapper, KLDivergence, Poisson, BinaryCrossentropy,
             BinaryFocalCrossentropy, CategoricalCrossentropy, CategoricalFocalCrossentropy,
             SparseCategoricalCrossentropy, MeanSquaredError, MeanAbsoluteError,
             MeanAbsolutePercentageError, MeanSquaredLogarithmicError, CosineSimilarity,
-            LogCosh, Huber, Hinge, SquaredHinge, CategoricalHinge, Dice, Tversky)
+            LogCosh, Huber, Hinge, SquaredHinge, CategoricalHinge, Dice, Tversky, Circle, CTC,
+            CategoricalGeneralizedCrossEntropy)
 _FUNCTIONS = (kl_divergence, poisson, binary_crossentropy, binary_focal_crossentropy,
               categorical_crossentropy, categorical_focal_crossentropy,
               sparse_categorical_crossentropy, mean_squared_error, mean_absolute_error,
               mean_absolute_percentage_error, mean_squared_logarithmic_error,
               cosine_similarity, log_cosh, huber, hinge, squared_hinge, categorical_hinge,
-              dice, tversky)
+              dice, tversky, circle, ctc, categorical_generalized_cross_entropy)
 ALL_OBJECTS_DICT = {obj.__name__: obj for obj in _CLASSES + _FUNCTIONS}
 ALL_OBJECTS_DICT.update({
     "bce": binary_crossentropy, "BCE": binary_crossentropy, "kld": kl_divergence,

@@ -11,7 +11,9 @@ from tensorflux.keras import _objects
 from tensorflux.keras import losses as _losses
 from tensorflux.keras.losses import (
     binary_crossentropy,
+    binary_focal_crossentropy,
     categorical_crossentropy,
+    categorical_focal_crossentropy,
     categorical_hinge,
     hinge,
     huber,
@@ -33,11 +35,14 @@ __all__ = [
     "F1Score", "FBetaScore", "IoU", "MeanIoU", "OneHotIoU", "OneHotMeanIoU", "PearsonCorrelation",
     "FalseNegatives", "FalsePositives", "Hinge", "KLDivergence", "LogCoshError", "Mean",
     "MeanAbsoluteError", "MeanAbsolutePercentageError", "MeanMetricWrapper", "MeanSquaredError",
-    "MeanSquaredLogarithmicError", "Metric", "Poisson", "Precision", "R2Score", "Recall",
-    "RootMeanSquaredError", "SparseCategoricalAccuracy", "SparseCategoricalCrossentropy",
+    "MeanSquaredLogarithmicError", "Metric", "Poisson", "Precision", "PrecisionAtRecall",
+    "R2Score", "Recall", "RecallAtPrecision", "RootMeanSquaredError",
+    "SensitivityAtSpecificity", "SparseCategoricalAccuracy", "SparseCategoricalCrossentropy",
+    "SpecificityAtSensitivity",
     "SparseTopKCategoricalAccuracy", "SquaredHinge", "Sum", "TopKCategoricalAccuracy",
     "TrueNegatives", "TruePositives", "accuracy", "binary_accuracy", "binary_crossentropy",
-    "categorical_accuracy", "categorical_crossentropy", "categorical_hinge",
+    "binary_focal_crossentropy", "categorical_accuracy", "categorical_crossentropy",
+    "categorical_focal_crossentropy", "categorical_hinge",
     "concordance_correlation", "deserialize",
     "get", "hinge", "huber", "kl_divergence", "log_cosh", "mean_absolute_error",
     "mean_absolute_percentage_error", "mean_squared_error", "mean_squared_logarithmic_error",
@@ -851,6 +856,135 @@ class Recall(_PrecisionRecall):
     _OTHER, _OTHER_NAME = _FN, "false_negatives"
 
 
+class _AtConstraint(_Thresholded):
+    """The best of one rate (sensitivity, specificity, precision, recall) over the thresholds
+    where another reaches `value`: confusion counts at num_thresholds thresholds evenly spaced
+    in [0, 1] (0.5 alone when num_thresholds is 1). Subclasses name the pair in _RATES."""
+
+    _direction = "up"
+    _VALUE_NAME = None
+    _RATES = None  # (constrained rate, maximized rate)
+
+    def __init__(self, value, num_thresholds=200, class_id=None, name=None, dtype=None):
+        if value < 0 or value > 1:
+            raise ValueError(f"Argument `{self._VALUE_NAME}` must be in the range [0, 1]. "
+                             f"Received: {self._VALUE_NAME}={value}")
+        if num_thresholds <= 0:
+            raise ValueError(f"Argument `num_thresholds` must be an integer > 0. Received: "
+                             f"num_thresholds={num_thresholds}")
+        super().__init__(name=name, dtype=dtype)
+        setattr(self, self._VALUE_NAME, value)
+        self.value = value
+        self.num_thresholds = num_thresholds
+        self.class_id = class_id
+        if num_thresholds == 1:
+            self.thresholds = [0.5]
+        else:
+            self.thresholds = [0.0] + [(i + 1) / (num_thresholds - 1)
+                                       for i in range(num_thresholds - 2)] + [1.0]
+        self._thresholds_distributed_evenly = num_thresholds > 1
+        self.true_positives = self._threshold_variable("true_positives")
+        self.false_positives = self._threshold_variable("false_positives")
+        self.true_negatives = self._threshold_variable("true_negatives")
+        self.false_negatives = self._threshold_variable("false_negatives")
+
+    def update_state(self, y_true, y_pred, sample_weight=None):
+        self._update_counts(
+            {_TP: self.true_positives, _FP: self.false_positives, _TN: self.true_negatives,
+             _FN: self.false_negatives}, y_true, y_pred, sample_weight, class_id=self.class_id)
+
+    def _rate(self, which):
+        tf = _tf()
+        tp, fp = self.true_positives.read_value(), self.false_positives.read_value()
+        tn, fn = self.true_negatives.read_value(), self.false_negatives.read_value()
+        hits, misses = {"sensitivity": (tp, fn), "recall": (tp, fn), "specificity": (tn, fp),
+                        "precision": (tp, fp)}[which]
+        return tf.math.divide_no_nan(hits, hits + misses)
+
+    def result(self):
+        tf = _tf()
+        constrained, maximized = (self._rate(which) for which in self._RATES)
+        feasible = constrained >= tf.constant(self.value, dtype=constrained.dtype)
+        # 0 when no threshold reaches the value.
+        return tf.reduce_max(tf.where(feasible, maximized, tf.zeros_like(maximized)))
+
+    def get_config(self):
+        return {**super().get_config(), "class_id": self.class_id,
+                "num_thresholds": self.num_thresholds, self._VALUE_NAME: self.value}
+
+    @classmethod
+    def from_config(cls, config):
+        return cls(**config)
+
+
+class SensitivityAtSpecificity(_AtConstraint):
+    """The best sensitivity TP / (TP + FN) where specificity TN / (TN + FP) >= `specificity`.
+
+    >>> from tensorflux.keras import metrics
+    >>> m = metrics.SensitivityAtSpecificity(0.5, num_thresholds=3)
+    >>> m.update_state([0, 0, 1, 1], [0.1, 0.6, 0.4, 0.9])
+    >>> float(m.result())
+    0.5
+    """
+
+    _VALUE_NAME = "specificity"
+    _RATES = ("specificity", "sensitivity")
+
+    def __init__(self, specificity, num_thresholds=200, class_id=None, name=None, dtype=None):
+        super().__init__(specificity, num_thresholds, class_id, name, dtype)
+
+
+class SpecificityAtSensitivity(_AtConstraint):
+    """The best specificity TN / (TN + FP) where sensitivity TP / (TP + FN) >= `sensitivity`.
+
+    >>> from tensorflux.keras import metrics
+    >>> m = metrics.SpecificityAtSensitivity(0.5, num_thresholds=3)
+    >>> m.update_state([0, 0, 1, 1], [0.1, 0.6, 0.4, 0.9])
+    >>> float(m.result())
+    0.5
+    """
+
+    _VALUE_NAME = "sensitivity"
+    _RATES = ("sensitivity", "specificity")
+
+    def __init__(self, sensitivity, num_thresholds=200, class_id=None, name=None, dtype=None):
+        super().__init__(sensitivity, num_thresholds, class_id, name, dtype)
+
+
+class PrecisionAtRecall(_AtConstraint):
+    """The best precision TP / (TP + FP) where recall TP / (TP + FN) >= `recall`.
+
+    >>> from tensorflux.keras import metrics
+    >>> m = metrics.PrecisionAtRecall(0.5, num_thresholds=3)
+    >>> m.update_state([0, 0, 1, 1], [0.1, 0.6, 0.4, 0.9])
+    >>> float(m.result())
+    0.5
+    """
+
+    _VALUE_NAME = "recall"
+    _RATES = ("recall", "precision")
+
+    def __init__(self, recall, num_thresholds=200, class_id=None, name=None, dtype=None):
+        super().__init__(recall, num_thresholds, class_id, name, dtype)
+
+
+class RecallAtPrecision(_AtConstraint):
+    """The best recall TP / (TP + FN) where precision TP / (TP + FP) >= `precision`.
+
+    >>> from tensorflux.keras import metrics
+    >>> m = metrics.RecallAtPrecision(0.5, num_thresholds=3)
+    >>> m.update_state([0, 0, 1, 1], [0.1, 0.6, 0.4, 0.9])
+    >>> float(m.result())
+    1.0
+    """
+
+    _VALUE_NAME = "precision"
+    _RATES = ("precision", "recall")
+
+    def __init__(self, precision, num_thresholds=200, class_id=None, name=None, dtype=None):
+        super().__init__(precision, num_thresholds, class_id, name, dtype)
+
+
 _CURVES = {"roc": "ROC", "pr": "PR", "prgain": "PRGAIN"}
 _SUMMATIONS = {"interpolation": "interpolation", "majoring": "majoring",
                "minoring": "minoring"}
@@ -1052,7 +1186,8 @@ _CLASSES = (Metric, Mean, Sum, MeanMetricWrapper, MeanSquaredError, RootMeanSqua
             SparseCategoricalCrossentropy, Accuracy, BinaryAccuracy, CategoricalAccuracy,
             SparseCategoricalAccuracy, TopKCategoricalAccuracy, SparseTopKCategoricalAccuracy,
             F1Score, FBetaScore, R2Score, PearsonCorrelation, ConcordanceCorrelation, IoU,
-            BinaryIoU, MeanIoU, OneHotIoU, OneHotMeanIoU)
+            BinaryIoU, MeanIoU, OneHotIoU, OneHotMeanIoU, PrecisionAtRecall, RecallAtPrecision,
+            SensitivityAtSpecificity, SpecificityAtSensitivity)
 ALL_OBJECTS_DICT = {cls.__name__: cls for cls in _CLASSES}
 ALL_OBJECTS_DICT.update({_objects.snake_case(cls.__name__): cls for cls in _CLASSES})
 ALL_OBJECTS_DICT.update({
@@ -1068,7 +1203,8 @@ _FUNCTIONS = {fn.__name__: fn for fn in (
     categorical_hinge, kl_divergence, poisson, binary_crossentropy, categorical_crossentropy,
     sparse_categorical_crossentropy, mean_squared_error, mean_absolute_error,
     mean_absolute_percentage_error, mean_squared_logarithmic_error, log_cosh, huber,
-    pearson_correlation, concordance_correlation)}
+    pearson_correlation, concordance_correlation, binary_focal_crossentropy,
+    categorical_focal_crossentropy)}
 _SERIALIZABLE = {**_FUNCTIONS, **{cls.__name__: cls for cls in _CLASSES}}
 
 
