@@ -214,8 +214,18 @@ class _RandomLayer(_ImageLayer):
         self.seed = seed
         self._random = _RandomSource(seed)
 
-    def _uniform(self, shape, low, high, dtype="float32"):
-        return low + (high - low) * self._random.uniform(shape, dtype)
+    def _uniform(self, shape, low, high, dtype="float32", source=None):
+        """Uniform draws from `source`: this layer's, another layer's, or a new one seeded
+        with an int."""
+        if source is None:
+            source = self._random
+        elif isinstance(source, int):
+            source = _RandomSource(source)
+        return low + (high - low) * source.uniform(shape, dtype)
+
+    def _batch_draws(self, shape):
+        """How many images one call draws for: the batch size (see _draw_count), or 1."""
+        return _draw_count(shape[0]) if len(shape) == 4 else 1
 
     def _cast(self, inputs):
         tf = _tf()
@@ -294,7 +304,12 @@ def _factor_pair(factor, name, check):
 
 
 class _GeometricLayer(_RandomLayer):
-    """Rotation, zoom and translation: one projective transform per image while training."""
+    """Rotation, zoom and translation: one projective transform per image while training.
+
+    As Keras 3, `get_random_transformation(data, training, seed)` draws the parameters of one
+    call (`seed`: another layer's random source, as RandAugment passes) and
+    `transform_images(images, transformation, training)` applies them, so composite layers
+    draw first and apply later."""
 
     def __init__(self, fill_mode="reflect", interpolation="bilinear", seed=None,
                  fill_value=0.0, data_format=None, **kwargs):
@@ -306,18 +321,38 @@ class _GeometricLayer(_RandomLayer):
 
     def call(self, inputs, training=True):
         self._check_rank(inputs)
-        inputs = self._cast(inputs)
+        transformation = self.get_random_transformation(inputs, training=training)
+        return self.transform_images(inputs, transformation, training=training)
+
+    def get_random_transformation(self, data, training=True, seed=None):
         if not training:
-            return inputs
-        images, restore = self._to_last(inputs)
-        batch, height, width = _static_shape(images)[:3]
-        batch = _draw_count(batch)
+            return None
+        images = data["images"] if isinstance(data, dict) else data
+        shape = self._check_rank(images)
+        height, width = (shape[axis] for axis in self._hw_axes(len(shape)))
         if height is None or width is None:
             raise ValueError(f"{_describe(self)} needs images of known height and width, "
-                             f"received shape {_static_shape(inputs)}")
-        transforms = self._transforms(batch, height, width)
-        out = _image_ops().affine_transform(images, transforms,
-                                            interpolation=self.interpolation,
+                             f"received shape {shape}")
+        return self._draw(self._batch_draws(shape), height, width, shape,
+                          self._random if seed is None else seed)
+
+    def transform_images(self, images, transformation, training=True):
+        images = self._cast(images)
+        if not training or transformation is None:
+            return images
+        return self._warp(images, transformation, self.interpolation)
+
+    def transform_segmentation_masks(self, segmentation_masks, transformation, training=True):
+        """Masks move with their images, nearest-neighbour so that class ids stay whole."""
+        if not training or transformation is None:
+            return segmentation_masks
+        return self._warp(segmentation_masks, transformation, "nearest")
+
+    def _warp(self, images, transformation, interpolation):
+        images, restore = self._to_last(images)
+        height, width = _static_shape(images)[1:3]
+        out = _image_ops().affine_transform(images, self._matrix(transformation, height, width),
+                                            interpolation=interpolation,
                                             fill_mode=self.fill_mode,
                                             fill_value=self.fill_value)
         return restore(out)
@@ -326,10 +361,6 @@ class _GeometricLayer(_RandomLayer):
         return {**super().get_config(), "fill_mode": self.fill_mode,
                 "interpolation": self.interpolation, "seed": self.seed,
                 "fill_value": self.fill_value}
-
-
-def _batch_shape(batch, *rest):
-    return (batch,) + rest
 
 
 def _draw_count(batch):
@@ -357,19 +388,24 @@ class RandomRotation(_GeometricLayer):
         self.factor = _factor_pair(factor, "factor", _no_check)
         self._factor_arg = factor
 
-    def _transforms(self, batch, height, width):
+    def _draw(self, batch, height, width, shape, source):
         tf = _tf()
-        angle = self._uniform(_batch_shape(batch), self.factor[0] * 360.0,
-                              self.factor[1] * 360.0)
-        angle = angle * (math.pi / 180.0)
-        cos, sin = tf.cos(angle), tf.sin(angle)
+        angle = self._uniform((batch,), self.factor[0] * 360.0, self.factor[1] * 360.0,
+                              source=source)
+        radians = angle * (math.pi / 180.0)
+        cos, sin = tf.cos(radians), tf.sin(radians)
         cx, cy = 0.5 * (width - 1), 0.5 * (height - 1)
         a0, a1 = cos, -sin
         b0, b1 = sin, cos
         a2 = cx - cx * a0 - cy * a1
         b2 = cy - cx * b0 - cy * b1
         zeros = tf.zeros_like(angle)
-        return tf.stack([a0, a1, a2, b0, b1, b2, zeros, zeros], axis=1)
+        matrix = tf.stack([a0, a1, a2, b0, b1, b2, zeros, zeros], axis=1)
+        return {"angle": angle, "rotation_matrix": matrix, "image_height": height,
+                "image_width": width, "batch_size": batch}
+
+    def _matrix(self, transformation, height, width):
+        return _tf().reshape(transformation["rotation_matrix"], (-1, 8))
 
     def get_config(self):
         return {**super().get_config(), "factor": list(self.factor),
@@ -413,14 +449,19 @@ class RandomZoom(_GeometricLayer):
             self.width_lower, self.width_upper = _factor_pair(width_factor, "width_factor",
                                                               _check_unit)
 
-    def _transforms(self, batch, height, width):
-        tf = _tf()
-        shape = _batch_shape(batch, 1)
-        zoom_h = self._uniform(shape, 1.0 + self.height_lower, 1.0 + self.height_upper)
+    def _draw(self, batch, height, width, shape, source):
+        zoom_h = self._uniform((batch, 1), 1.0 + self.height_lower, 1.0 + self.height_upper,
+                               source=source)
+        zoom_w = zoom_h
         if self.width_factor is not None:
-            zoom_w = self._uniform(shape, 1.0 + self.width_lower, 1.0 + self.width_upper)
-        else:
-            zoom_w = zoom_h
+            zoom_w = self._uniform((batch, 1), 1.0 + self.width_lower, 1.0 + self.width_upper,
+                                   source=source)
+        return {"height_zoom": zoom_h, "width_zoom": zoom_w, "input_shape": shape}
+
+    def _matrix(self, transformation, height, width):
+        tf = _tf()
+        zoom_h = tf.cast(transformation["height_zoom"], "float32")
+        zoom_w = tf.cast(transformation["width_zoom"], "float32")
         x_offset = (width - 1.0) / 2.0 * (1.0 - zoom_w)
         y_offset = (height - 1.0) / 2.0 * (1.0 - zoom_h)
         zeros = tf.zeros_like(zoom_h)
@@ -455,11 +496,18 @@ class RandomTranslation(_GeometricLayer):
         self.width_lower, self.width_upper = _factor_pair(width_factor, "width_factor",
                                                           _check_unit)
 
-    def _transforms(self, batch, height, width):
+    def _draw(self, batch, height, width, shape, source):
         tf = _tf()
-        shape = _batch_shape(batch, 1)
-        dy = self._uniform(shape, self.height_lower, self.height_upper) * float(height)
-        dx = self._uniform(shape, self.width_lower, self.width_upper) * float(width)
+        dy = self._uniform((batch, 1), self.height_lower, self.height_upper,
+                           source=source) * float(height)
+        dx = self._uniform((batch, 1), self.width_lower, self.width_upper,
+                           source=source) * float(width)
+        return {"translations": tf.concat([dx, dy], axis=1), "input_shape": shape}
+
+    def _matrix(self, transformation, height, width):
+        tf = _tf()
+        translations = tf.cast(transformation["translations"], "float32")
+        dx, dy = translations[:, 0:1], translations[:, 1:2]
         ones, zeros = tf.ones_like(dx), tf.zeros_like(dx)
         return tf.concat([ones, zeros, -dx, zeros, ones, -dy, zeros, zeros], axis=1)
 
@@ -501,22 +549,37 @@ class RandomContrast(_RandomLayer):
         self.value_range = tuple(value_range)
 
     def call(self, inputs, training=True):
-        tf = _tf()
-        shape = self._check_rank(inputs)
+        self._check_rank(inputs)
         inputs = self._cast(inputs)
         if not training:
             return inputs
-        if len(shape) == 4:
-            factor_shape = (_draw_count(shape[0]), 1, 1, 1)
-        else:
-            factor_shape = (1, 1, 1)
+        transformation = self.get_random_transformation(inputs, training=training)
+        return self.transform_images(inputs, transformation, training=training)
+
+    def get_random_transformation(self, data, training=True, seed=None):
+        """{"contrast_factor": one factor per image}; zeros at inference, as Keras."""
+        images = data["images"] if isinstance(data, dict) else data
+        shape = self._check_rank(images)
+        factor_shape = (self._batch_draws(shape), 1, 1, 1) if len(shape) == 4 else (1, 1, 1)
+        if not training:
+            return {"contrast_factor": _tf().zeros(factor_shape)}
         factor = self._uniform(factor_shape, 1.0 - self.factor[0], 1.0 + self.factor[1],
-                               dtype=self.compute_dtype)
-        h_axis, w_axis = self._hw_axes(len(shape))
-        mean = tf.reduce_mean(inputs, axis=h_axis, keepdims=True)
+                               dtype=self.compute_dtype, source=seed)
+        return {"contrast_factor": factor}
+
+    def transform_images(self, images, transformation, training=True):
+        if not training:
+            return images
+        tf = _tf()
+        h_axis, w_axis = self._hw_axes(len(_static_shape(images)))
+        mean = tf.reduce_mean(images, axis=h_axis, keepdims=True)
         mean = tf.reduce_mean(mean, axis=w_axis, keepdims=True)
-        out = (inputs - mean) * factor + mean
+        factor = tf.cast(transformation["contrast_factor"], images.dtype)
+        out = (images - mean) * factor + mean
         return tf.clip_by_value(out, self.value_range[0], self.value_range[1])
+
+    def transform_segmentation_masks(self, segmentation_masks, transformation, training=True):
+        return segmentation_masks
 
     def get_config(self):
         return {**super().get_config(), "factor": list(self.factor),

@@ -52,19 +52,35 @@ class RandomBrightness(_RandomLayer):
         self.value_range = sorted(value_range)
 
     def call(self, inputs, training=True):
-        tf = _tf()
-        shape = self._check_rank(inputs)
+        self._check_rank(inputs)
         if not training:
             return inputs
-        if len(shape) == 4:
-            delta_shape = (1 if shape[0] is None else shape[0], 1, 1, 1)
-        else:
-            delta_shape = (1, 1, 1)
+        transformation = self.get_random_transformation(inputs, training=training)
+        return self.transform_images(inputs, transformation, training=training)
+
+    def get_random_transformation(self, data, training=True, seed=None):
+        """{"rgb_delta": one offset per image} (zeros at inference, as Keras); `seed` is
+        another layer's random source, as RandAugment passes."""
+        images = data["images"] if isinstance(data, dict) else data
+        shape = self._check_rank(images)
+        delta_shape = (self._batch_draws(shape), 1, 1, 1) if len(shape) == 4 else (1, 1, 1)
+        if not training:
+            return {"rgb_delta": _tf().zeros(delta_shape)}
         low, high = self.value_range
-        delta = self._uniform(delta_shape, self.factor[0], self.factor[1]) * (high - low)
-        images = inputs + tf.cast(delta, inputs.dtype)
+        delta = self._uniform(delta_shape, self.factor[0], self.factor[1], source=seed)
+        return {"rgb_delta": delta * (high - low)}
+
+    def transform_images(self, images, transformation, training=True):
+        if not training:
+            return images
+        tf = _tf()
+        low, high = self.value_range
+        images = images + tf.cast(transformation["rgb_delta"], images.dtype)
         return tf.clip_by_value(images, tf.cast(low, images.dtype),
                                 tf.cast(high, images.dtype))
+
+    def transform_segmentation_masks(self, segmentation_masks, transformation, training=True):
+        return segmentation_masks
 
     def get_config(self):
         return {**super().get_config(), "factor": list(self.factor),

@@ -1,0 +1,316 @@
+"""The base of Keras 3's newer image augmentation layers and what they share: factor and
+value-range arguments, the random draws, value-range rescaling, grayscale, Gaussian blur and
+sampling images at arbitrary coordinates.
+
+A layer draws the parameters of one call with `get_random_transformation(data, training,
+seed)` and applies them with `transform_images` (and `transform_labels`,
+`transform_segmentation_masks`, `transform_bounding_boxes`), as Keras 3's
+BaseImagePreprocessingLayer: composite layers (RandAugment, AugMix, RandomColorJitter) draw
+from their sub-layers with their own random source (`seed`) and apply later, and a
+transformation Keras drew applies here to the same effect.
+"""
+
+import itertools
+
+from tensorflux.keras.layers.base import _describe
+from tensorflux.keras.layers.preprocessing.image import (
+    _RandomLayer,
+    _static_shape,
+)
+from tensorflux.keras.layers.regularization import _RandomSource
+
+
+def _tf():
+    import tensorflux as tf
+
+    return tf
+
+
+# ---------------------------------------------------------------------- arguments
+
+def _factor_range(factor, bounds=(-1, 1), name="factor"):
+    """Keras's `_set_factor`: a number f within `bounds` gives (max(-|f|, low), |f|); a pair
+    that overlaps `bounds` is sorted."""
+    low, high = bounds
+    message = (f"The `{name}` argument should be a number (or a list of two numbers) in the "
+               f"range [{low}, {high}]. Received: {name}={factor}")
+    if isinstance(factor, (tuple, list)):
+        if len(factor) != 2 or factor[0] > high or factor[1] < low:
+            raise ValueError(message)
+        lower, upper = sorted(factor)
+        return lower, upper
+    if isinstance(factor, (int, float)) and not isinstance(factor, bool):
+        if factor < low or factor > high:
+            raise ValueError(message)
+        factor = abs(factor)
+        return max(-factor, low), factor
+    raise ValueError(message)
+
+
+def _value_range(value_range, sort=True):
+    """A checked (low, high) pair; sorted into a list where the Keras layer sorts it."""
+    if not isinstance(value_range, (tuple, list)) or len(value_range) != 2:
+        raise ValueError("The `value_range` argument should be a list of two numbers. "
+                         f"Received: value_range={value_range}")
+    return sorted(value_range) if sort else value_range
+
+
+# ---------------------------------------------------------------------- random draws
+
+class _Source(_RandomSource):
+    """A layer's random draws (see _RandomSource) plus the gamma draws that MixUp, CutMix and
+    AugMix need: stateless gamma keyed from the layer's generator when it is seeded."""
+
+    def gamma(self, shape, alpha, dtype="float32"):
+        tf = _tf()
+        if self._generator is None:
+            return tf.random.gamma(shape, alpha, dtype=dtype)
+        seed = self._generator.make_seeds(1)[:, 0]
+        return tf.random.stateless_gamma(shape, seed, alpha, dtype=dtype)
+
+
+def _uniform(source, shape, low=0.0, high=1.0, dtype="float32"):
+    return low + (high - low) * source.uniform(shape, dtype)
+
+
+def _randint(source, shape, low, high):
+    """Integers uniform in [low, high)."""
+    tf = _tf()
+    return tf.cast(tf.floor(_uniform(source, shape, low, high)), "int32")
+
+
+def _permutation(source, count):
+    """A random ordering of range(count)."""
+    return _tf().argsort(source.uniform((count,), "float32"))
+
+
+def _beta(source, shape, alpha, beta, dtype="float32"):
+    """Beta(alpha, beta) as X / (X + Y) of two gamma draws."""
+    first = source.gamma(shape, alpha, dtype)
+    second = source.gamma(shape, beta, dtype)
+    return first / (first + second)
+
+
+# ---------------------------------------------------------------------- image math
+
+def _rescale(images, source_range, target_range, dtype="float32"):
+    """Keras's `_transform_value_range`: values mapped linearly from one range to another, in
+    `dtype` (a no-op when the ranges are equal)."""
+    if source_range[0] == target_range[0] and source_range[1] == target_range[1]:
+        return images
+    tf = _tf()
+    images = tf.cast(images, dtype)
+    low, high = (tf.constant(value, dtype) for value in source_range)
+    target_low, target_high = (tf.constant(value, dtype) for value in target_range)
+    images = (images - low) / (high - low)
+    return images * (target_high - target_low) + target_low
+
+
+def _grayscale(images, channel_axis):
+    """Keras's rgb_to_grayscale of batched images: the luma of tf.image.rgb_to_grayscale with
+    one channel kept, in the input dtype (integers truncated, as Keras); single-channel images
+    pass through."""
+    tf = _tf()
+    if _static_shape(images)[channel_axis] == 1:
+        return images
+    dtype = images.dtype
+    flt = images if dtype.is_floating else tf.cast(images, "float32")
+    if channel_axis != -1:
+        flt = tf.transpose(flt, (0, 2, 3, 1))
+    gray = tf.image.rgb_to_grayscale(flt)
+    if channel_axis != -1:
+        gray = tf.transpose(gray, (0, 3, 1, 2))
+    return gray if gray.dtype == dtype else tf.cast(gray, dtype)
+
+
+def _gaussian_kernel(size, sigma, dtype):
+    tf = _tf()
+    x = tf.range(size, dtype=dtype) - (size - 1) / 2
+    kernel = tf.exp(-0.5 * (x / tf.cast(sigma, dtype)) ** 2)
+    return kernel / tf.reduce_sum(kernel)
+
+
+def _gaussian_blur(images, kernel_size, sigma):
+    """Keras's gaussian_blur of batched channels_last images: columns weighted by a
+    (kernel_size[0], sigma[0]) Gaussian, rows by (kernel_size[1], sigma[1]), zero padding.
+    The kernel is separable, so it runs as two 1-D depthwise convolutions."""
+    tf = _tf()
+    channels = _static_shape(images)[-1]
+    across = _gaussian_kernel(kernel_size[0], sigma[0], images.dtype)
+    down = _gaussian_kernel(kernel_size[1], sigma[1], images.dtype)
+    across = tf.tile(tf.reshape(across, (1, -1, 1, 1)), [1, 1, channels, 1])
+    down = tf.tile(tf.reshape(down, (-1, 1, 1, 1)), [1, 1, channels, 1])
+    images = tf.nn.depthwise_conv2d(images, across, [1, 1, 1, 1], "SAME")
+    return tf.nn.depthwise_conv2d(images, down, [1, 1, 1, 1], "SAME")
+
+
+def _mirror_index(index, size):
+    tf = _tf()
+    period = size - 1
+    return tf.abs(tf.math.floormod(index + period, 2 * period) - period)
+
+
+_INDEX_FIXERS = {
+    "constant": lambda index, size: _tf().clip_by_value(index, 0, size - 1),
+    "nearest": lambda index, size: _tf().clip_by_value(index, 0, size - 1),
+    "wrap": lambda index, size: _tf().math.floormod(index, size),
+    "mirror": _mirror_index,
+    "reflect": lambda index, size: _tf().math.floordiv(
+        _mirror_index(2 * index + 1, 2 * size + 1) - 1, 2),
+}
+
+
+def _interpolation_nodes(coordinate, order):
+    """(index, weight) pairs of order 0 (round half to even) or 1 (linear) interpolation."""
+    tf = _tf()
+    if order == 0:
+        return [(tf.cast(tf.round(coordinate), "int32"), 1.0)]
+    lower = tf.floor(coordinate)
+    upper_weight = coordinate - lower
+    index = tf.cast(lower, "int32")
+    return [(index, 1.0 - upper_weight), (index + 1, upper_weight)]
+
+
+def _sample(images, rows, cols, order, fill_mode="constant", fill_value=0.0):
+    """Keras's map_coordinates over the height and width of batched channels_last images:
+    output (b, i, j) reads images[b] at (rows[b, i, j], cols[b, i, j]) with nearest (order
+    0) or bilinear (order 1) interpolation; out-of-range taps follow `fill_mode` (scipy's
+    names), and with "constant" each tap outside the image reads `fill_value`."""
+    tf = _tf()
+    height, width, channels = _static_shape(images)[1:]
+    flat = tf.reshape(images, (-1, channels))
+    offsets = tf.reshape(tf.range(tf.shape(images)[0]) * (height * width), (-1, 1, 1))
+    fix = _INDEX_FIXERS[fill_mode]
+    out = None
+    for (row, row_weight), (col, col_weight) in itertools.product(
+            _interpolation_nodes(rows, order), _interpolation_nodes(cols, order)):
+        index = offsets + fix(row, height) * width + fix(col, width)
+        value = tf.gather(flat, index)
+        if fill_mode == "constant":
+            inside = (row >= 0) & (row < height) & (col >= 0) & (col < width)
+            value = tf.where(inside[..., None], value, tf.cast(fill_value, value.dtype))
+        weight = row_weight * col_weight
+        if not isinstance(weight, float):
+            weight = tf.cast(weight, value.dtype)[..., None]
+        term = weight * value
+        out = term if out is None else out + term
+    return out
+
+
+# ---------------------------------------------------------------------- the base layer
+
+class _AugmentationLayer(_RandomLayer):
+    """Keras 3's image augmentation protocol (see the module docstring).
+
+    `call(data, training=True)` takes images (a batch, or one image treated as a batch of
+    one) or a dict with "images" and optionally "labels", "segmentation_masks" and
+    "bounding_boxes" ({"boxes", "labels"}, which need `bounding_box_format`). Labels, masks
+    and boxes pass through unless a layer transforms them.
+    """
+
+    def __init__(self, seed=None, data_format=None, bounding_box_format=None, **kwargs):
+        super().__init__(seed=seed, data_format=data_format, **kwargs)
+        self._random = _Source(seed)
+        self.bounding_box_format = bounding_box_format
+
+    def call(self, data, training=True):
+        if isinstance(data, dict):
+            return self._call_dict(data, training)
+        batched = len(self._check_rank(data)) == 4
+        transformation = self.get_random_transformation(data, training=training)
+        return _on_batch(self.transform_images, data, transformation, training, batched)
+
+    def _call_dict(self, data, training):
+        tf = _tf()
+        if "images" not in data:
+            raise ValueError(f"{_describe(self)} expected a dict with an 'images' key, "
+                             f"received keys {sorted(data)}")
+        batched = len(self._check_rank(data["images"])) == 4
+        transformation = self.get_random_transformation(data, training=training)
+        out = dict(data)
+        out["images"] = _on_batch(self.transform_images, data["images"], transformation,
+                                  training, batched)
+        if "bounding_boxes" in data:
+            if not self.bounding_box_format:
+                raise ValueError(
+                    "You passed an input with a 'bounding_boxes' key, but you didn't specify a "
+                    f"bounding box format. Pass a `bounding_box_format` argument to your "
+                    f"{type(self).__name__} layer, e.g. `bounding_box_format='xyxy'`.")
+            out["bounding_boxes"] = self._boxes(data["bounding_boxes"], transformation,
+                                                training, batched)
+        for key, transform in (("labels", self.transform_labels),
+                               ("segmentation_masks", self.transform_segmentation_masks)):
+            if key in data:
+                out[key] = _on_batch(transform, tf.convert_to_tensor(data[key]),
+                                     transformation, training, batched)
+        return out
+
+    def _boxes(self, boxes, transformation, training, batched):
+        tf = _tf()
+        if not isinstance(boxes, dict) or not {"boxes", "labels"} <= set(boxes):
+            received = sorted(boxes) if isinstance(boxes, dict) else type(boxes).__name__
+            raise ValueError(f"{_describe(self)} expected bounding_boxes as a dict with "
+                             f"'boxes' and 'labels', received {received}")
+        boxes = {**boxes, "boxes": tf.cast(tf.convert_to_tensor(boxes["boxes"]), "float32"),
+                 "labels": tf.convert_to_tensor(boxes["labels"])}
+        if batched:
+            return self.transform_bounding_boxes(boxes, transformation, training=training)
+        single = {**boxes, "boxes": boxes["boxes"][None], "labels": boxes["labels"][None]}
+        out = self.transform_bounding_boxes(single, transformation, training=training)
+        return {**out, "boxes": out["boxes"][0], "labels": out["labels"][0]}
+
+    def get_random_transformation(self, data, training=True, seed=None):
+        return None
+
+    def transform_images(self, images, transformation, training=True):
+        raise NotImplementedError(f"{type(self).__name__} does not define transform_images")
+
+    def transform_labels(self, labels, transformation, training=True):
+        return labels
+
+    def transform_segmentation_masks(self, segmentation_masks, transformation, training=True):
+        return segmentation_masks
+
+    def transform_bounding_boxes(self, bounding_boxes, transformation, training=True):
+        return bounding_boxes
+
+    # -- helpers for subclasses
+    def _source(self, seed):
+        """The random source of one draw: this layer's, another layer's (as composite layers
+        pass), or a new one seeded with an int."""
+        if seed is None:
+            return self._random
+        return _Source(seed) if isinstance(seed, int) else seed
+
+    def _images_of(self, data):
+        return data["images"] if isinstance(data, dict) else data
+
+    def _draws(self, data):
+        """(draw count per call, static shape) of the images in `data`."""
+        shape = self._check_rank(self._images_of(data))
+        return self._batch_draws(shape), shape
+
+    def _channel_axis(self):
+        return -1 if self.data_format == "channels_last" else -3
+
+    def _last(self, images):
+        """Batched images as channels_last, and the function undoing that view."""
+        tf = _tf()
+        if self.data_format == "channels_last":
+            return images, lambda out: out
+        return tf.transpose(images, (0, 2, 3, 1)), lambda out: tf.transpose(out, (0, 3, 1, 2))
+
+    def get_config(self):
+        config = super().get_config()
+        if self.bounding_box_format is not None:
+            config["bounding_box_format"] = self.bounding_box_format
+        return config
+
+
+def _on_batch(transform, values, transformation, training, batched):
+    """`transform` of a batch; a single image (or its labels, masks) as a batch of one."""
+    tf = _tf()
+    if batched:
+        return transform(values, transformation, training=training)
+    out = transform(tf.expand_dims(values, 0), transformation, training=training)
+    return tf.squeeze(out, 0)
