@@ -301,8 +301,9 @@ def reshape(tensor, shape, name=None):
                 f"reshape: shape {_describe_dims(dims)} may contain at most one -1 and no "
                 "other negative dims", "reshape")
         return _reshape_dynamic.bind(x, runtime, branches=RuntimeShape(_reshape_kernel, (1,)))
-    size = 1
-    for d in tuple(x.shape):
+    known_rank = x.shape.rank is not None  # (a py_function's result may have no rank)
+    size = 1 if known_rank else None
+    for d in tuple(x.shape) if known_rank else ():
         size = None if d is None or size is None else size * d
     unknown = [i for i, d in enumerate(dims) if d == -1]
     if len(unknown) > 1 or any(d < -1 for d in dims):
@@ -323,7 +324,7 @@ def reshape(tensor, shape, name=None):
             raise errors.InvalidArgumentError(
                 f"reshape: cannot reshape a tensor of shape {tuple(x.shape)} ({size} elements) "
                 f"into shape {dims} ({known} elements)", "reshape")
-    if tuple(dims) == tuple(x.shape):
+    if known_rank and tuple(dims) == tuple(x.shape):
         return unchanged(x)
     return _reshape.bind(x, shape=tuple(dims))
 

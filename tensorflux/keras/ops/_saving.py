@@ -89,6 +89,55 @@ zeros_like          numpy.ZerosLike         dtype                   -> x
 ones_like           numpy.OnesLike          dtype                   -> x
 empty_like          numpy.EmptyLike         dtype                   -> x
 full_like           numpy.FullLike          dtype                   -> x fill_value
+array               numpy.Array             dtype                   -> x
+view                numpy.View              dtype                   -> x
+argpartition        numpy.Argpartition      kth axis                -> x
+array_split         numpy.ArraySplit        indices_or_sections axis -> x
+hsplit              numpy.Hsplit            indices_or_sections     -> x
+vsplit              numpy.Vsplit            indices_or_sections     -> x
+dsplit              numpy.Dsplit            indices_or_sections     -> x
+rot90               numpy.Rot90             k axes                  -> array
+diagflat            numpy.Diagflat          k                       -> x
+vander              numpy.Vander            N increasing            -> x
+unravel_index       numpy.UnravelIndex      shape                   -> indices
+correlate           numpy.Correlate         mode                    -> x1 x2
+cross               numpy.Cross             axisa axisb axisc axis  -> x1 x2
+trapezoid           numpy.Trapezoid         x dx axis               -> y
+bitwise_and         numpy.BitwiseAnd                                -> x y
+bitwise_or          numpy.BitwiseOr                                 -> x y
+bitwise_xor         numpy.BitwiseXor                                -> x y
+bitwise_left_shift  numpy.BitwiseLeftShift                          -> x y
+bitwise_right_shift numpy.BitwiseRightShift                         -> x y
+left_shift          numpy.LeftShift                                 -> x y
+right_shift         numpy.RightShift                                -> x y
+nansum              numpy.Nansum            axis keepdims           -> x
+nanprod             numpy.Nanprod           axis keepdims           -> x
+nanmax              numpy.Nanmax            axis keepdims           -> x
+nanmin              numpy.Nanmin            axis keepdims           -> x
+nanmean             numpy.Nanmean           axis keepdims           -> x
+nanvar              numpy.Nanvar            axis keepdims           -> x
+nanstd              numpy.Nanstd            axis keepdims           -> x
+nanargmax           numpy.Nanargmax         axis keepdims           -> x
+nanargmin           numpy.Nanargmin         axis keepdims           -> x
+nanmedian           numpy.Nanmedian         axis keepdims           -> x
+median              numpy.Median            axis keepdims           -> x
+ptp                 numpy.Ptp               axis keepdims           -> x
+nancumsum           numpy.Nancumsum         axis dtype              -> x
+nancumprod          numpy.Nancumprod        axis dtype              -> x
+quantile            numpy.Quantile          axis method keepdims    -> x q
+nanquantile         numpy.Nanquantile       axis method keepdims    -> x q
+percentile          numpy.Percentile        axis method keepdims    -> x q
+nanpercentile       numpy.Nanpercentile     axis method keepdims    -> x q
+searchsorted        numpy.SearchSorted      side                    -> sorted_sequence values
+digitize            numpy.Digitize                                  -> x bins
+isin                numpy.IsIn              assume_unique invert    -> x1 x2
+bincount            numpy.Bincount          weights minlength sparse -> x
+histogram           numpy.Histogram         bins range              -> x
+unique numpy.Unique sorted return_index return_inverse return_counts axis size fill_value -> x
+geomspace           numpy.Geomspace         num endpoint dtype axis -> start stop
+logspace            numpy.Logspace          num endpoint base dtype axis -> start stop
+associative_scan    core.AssociativeScan    reverse axis            -> f elems
+rearrange           einops.Rearrange                                -> tensor pattern **axes_lengths
 elu                 nn.Elu                  alpha                   -> x
 celu                nn.Celu                 alpha                   -> x
 leaky_relu          nn.LeakyRelu            negative_slope          -> x
@@ -106,6 +155,10 @@ multi_hot           nn.MultiHot             num_classes axis dtype sparse -> inp
 binary_crossentropy nn.BinaryCrossentropy   from_logits             -> target output
 categorical_crossentropy nn.CategoricalCrossentropy from_logits axis -> target output
 sparse_categorical_crossentropy nn.SparseCategoricalCrossentropy from_logits axis -> target output
+ctc_loss            nn.CTCLoss              mask_index              -> target output target_length output_length
+ctc_decode          nn.CTCDecode            strategy beam_width top_paths merge_repeated mask_index -> inputs sequence_lengths
+adaptive_average_pool nn.AdaptiveAveragePool output_size data_format -> inputs
+adaptive_max_pool   nn.AdaptiveMaxPool      output_size data_format -> inputs
 moments             nn.Moments              axes keepdims synchronized -> x
 batch_normalization nn.BatchNorm            axis epsilon            -> x mean variance offset scale
 normalize           nn.Normalize            axis order epsilon      -> x
@@ -120,6 +173,58 @@ logsumexp           math.Logsumexp          axis keepdims           -> x
 segment_sum         math.SegmentSum         num_segments sorted     -> data segment_ids
 top_k               math.TopK               k sorted                -> x
 norm                linalg.Norm             ord axis keepdims       -> x
+segment_max         math.SegmentMax         num_segments sorted     -> data segment_ids
+segment_min         math.SegmentMin         num_segments sorted     -> data segment_ids
+segment_prod        math.SegmentProd        num_segments sorted     -> data segment_ids
+cdist               math.CDist                                      -> x y
+extract_sequences   math.ExtractSequences   sequence_length sequence_stride -> x
+fft                 math.FFT                                        -> x
+fft2                math.FFT2                                       -> x
+ifft2               math.IFFT2                                      -> x
+rfft                math.RFFT               fft_length              -> x
+irfft               math.IRFFT              fft_length              -> x
+stft                math.STFT   sequence_length sequence_stride fft_length window center -> x
+istft               math.ISTFT  sequence_length sequence_stride fft_length length window center -> x
+erfc                math.Erfc                                       -> x
+erfinv              math.Erfinv                                     -> x
+logdet              math.Logdet                                     -> x
+view_as_complex     math.ViewAsComplex                              -> x
+view_as_real        math.ViewAsReal                                 -> x
+cholesky            linalg.Cholesky         upper                   -> x
+cholesky_inverse    linalg.CholeskyInverse  upper                   -> x
+eigh                linalg.Eigh                                     -> x
+lu_factor           linalg.LuFactor                                 -> x
+qr                  linalg.Qr               mode                    -> x
+solve               linalg.Solve                                    -> a b
+solve_triangular    linalg.SolveTriangular  lower                   -> a b
+svd                 linalg.SVD              full_matrices compute_uv -> x
+lstsq               linalg.Lstsq            rcond                   -> a b
+matrix_rank         linalg.MatrixRank       tol                     -> x
+pinv                linalg.Pinv             rcond                   -> x
+separable_conv      nn.SeparableConv strides padding data_format dilation_rate -> inputs depthwise_kernel pointwise_kernel
+conv_transpose      nn.ConvTranspose strides padding output_padding data_format dilation_rate -> inputs kernel
+psnr                nn.PSNR                 max_val                 -> x1 x2
+dot_product_attention nn.DotProductAttention is_causal flash_attention attn_logits_soft_cap -> query key value bias= mask= scale=
+polar               nn.Polar                                        -> abs_ angle
+unfold              nn.Unfold    kernel_size dilation padding stride -> x
+fold                nn.Fold      output_size kernel_size dilation padding stride -> x
+depth_to_space      nn.DepthToSpace         block_size data_format  -> x
+space_to_depth      nn.SpaceToDepth         block_size data_format  -> x
+rgb_to_grayscale    image.RGBToGrayscale    data_format             -> images
+rgb_to_hsv          image.RGBToHSV          data_format             -> images
+hsv_to_rgb          image.HSVToRGB          data_format             -> images
+resize              image.Resize size interpolation antialias crop_to_aspect_ratio pad_to_aspect_ratio fill_mode fill_value data_format -> images
+affine_transform    image.AffineTransform   interpolation fill_mode fill_value data_format -> images transform
+extract_patches     image.ExtractPatches    size strides dilation_rate padding data_format -> images
+map_coordinates     image.MapCoordinates    order fill_mode fill_value -> inputs coordinates
+pad_images          image.PadImages top_padding left_padding bottom_padding right_padding target_height target_width data_format -> images
+crop_images         image.CropImages top_cropping left_cropping bottom_cropping right_cropping target_height target_width data_format -> images
+perspective_transform image.PerspectiveTransform interpolation fill_value data_format -> images start_points end_points
+gaussian_blur       image.GaussianBlur      kernel_size sigma data_format -> images
+elastic_transform   image.ElasticTransform  alpha sigma interpolation fill_mode fill_value seed data_format -> images
+scale_and_translate image.ScaleAndTranslate spatial_dims method antialias -> images output_shape scale translation
+sobel_edges         image.SobelEdges        data_format             -> images
+ssim                image.SSIM  max_val filter_size filter_sigma k1 k2 data_format -> image1 image2
 """
 
 # No config, the function's first argument as the call's: class = the name in CamelCase.
@@ -127,7 +232,9 @@ _UNARY = {
     "core": "stop_gradient",
     "numpy": """logical_not absolute negative square sign sqrt exp expm1 log log1p sin cos tan
         tanh sinh cosh arcsin arccos arctan reciprocal floor ceil real imag conjugate copy log2
-        log10 exp2 trunc isnan isinf isfinite nonzero size ravel""",
+        log10 exp2 trunc isnan isinf isfinite nonzero size ravel angle arcsinh arccosh arctanh
+        cbrt deg2rad rad2deg fabs sinc i0 isneginf isposinf isreal signbit bitwise_invert
+        bitwise_not corrcoef slogdet fliplr flipud dstack""",
     "nn": """relu6 sigmoid softplus softsign silu selu hard_sigmoid hard_silu log_sigmoid
         tanh_shrink sparse_plus sparse_sigmoid hard_tanh relu""",
     "math": "erf rsqrt",
@@ -137,7 +244,8 @@ _UNARY = {
 _BINARY = {
     "numpy": """add subtract multiply divide true_divide divide_no_nan floor_divide mod power
         maximum minimum arctan2 logaddexp equal not_equal greater greater_equal less
-        less_equal logical_and logical_or logical_xor matmul dot inner vdot outer""",
+        less_equal logical_and logical_or logical_xor matmul dot inner vdot outer fmax fmin fmod
+        gcd lcm heaviside hypot ldexp logaddexp2 nextafter kron""",
 }
 # keras.ops functions that Keras writes as another op's class.
 _ALIASES = {"abs": "absolute", "conj": "conjugate", "swish": "silu", "hard_swish": "hard_silu"}
@@ -147,7 +255,7 @@ _CLASS_NAMES = {"isclose": "Isclose", "logaddexp": "Logaddexp", "arctan2": "Arct
                 "expm1": "Expm1", "log2": "Log2", "log10": "Log10", "exp2": "Exp2",
                 "relu6": "Relu6", "matmul": "Matmul", "vdot": "Vdot"}
 
-_THEMES = ("core", "numpy", "nn", "math", "linalg")
+_THEMES = ("core", "numpy", "nn", "math", "linalg", "einops", "image")
 
 
 class OpSpec:

@@ -1,4 +1,7 @@
-"""keras.ops.core: conversion, dtypes and shapes, control flow, scatter and slice updates."""
+"""keras.ops.core: conversion, dtypes and shapes, control flow, scans, scatter and slice
+updates."""
+
+import builtins
 
 import tensorflux as tf
 from tensorflux.keras import backend
@@ -6,10 +9,10 @@ from tensorflux.keras.engine.keras_tensor import KerasTensor
 from tensorflux.keras.ops._dispatch import convert, keras_op, static_shape
 from tensorflux.tensor import _TensorLike
 
-__all__ = ["cast", "cond", "convert_to_numpy", "convert_to_tensor", "custom_gradient", "dtype",
-           "fori_loop", "is_tensor", "map", "saturate_cast", "scan", "scatter",
-           "scatter_update", "shape", "slice", "slice_update", "stop_gradient", "switch",
-           "unstack", "vectorized_map", "while_loop"]
+__all__ = ["associative_scan", "cast", "cond", "convert_to_numpy", "convert_to_tensor",
+           "custom_gradient", "dtype", "fori_loop", "is_tensor", "map", "saturate_cast", "scan",
+           "scatter", "scatter_update", "shape", "slice", "slice_update", "stop_gradient",
+           "switch", "unstack", "vectorized_map", "while_loop"]
 
 
 def convert_to_tensor(x, dtype=None, sparse=None, ragged=None):
@@ -196,6 +199,48 @@ def scan(f, init, xs=None, length=None, reverse=False, unroll=1):
         ys = ys[::-1]
     stacked = tf.stack([convert(y) for y in ys]) if ys and ys[0] is not None else None
     return carry, stacked
+
+
+@keras_op
+def associative_scan(f, elems, reverse=False, axis=0):
+    """The running combinations [a, f(a, b), f(f(a, b), c), ...] of `elems` along `axis` (a
+    tensor or a nested structure of tensors of one length there), for an associative `f`:
+    log2(length) rounds, each combining every entry with the one `shift` places earlier.
+
+    >>> from tensorflux.keras import ops
+    >>> ops.associative_scan(lambda a, b: a + b, ops.arange(1, 5)).numpy().tolist()
+    [1, 3, 6, 10]
+    """
+    if not callable(f):
+        raise TypeError(f"associative_scan: `f` must be callable; received {f!r}")
+    flat = [convert(x) for x in tf.nest.flatten(elems)]
+    lengths = {static_shape(x)[axis] for x in flat}
+    if len(lengths) != 1:
+        raise ValueError("associative_scan: the tensors of `elems` must have one length "
+                         f"along axis {axis}; received shapes "
+                         f"{[static_shape(x) for x in flat]}")
+    length = lengths.pop()
+    if length is None:
+        raise ValueError(f"associative_scan needs the length along axis {axis} known; "
+                         f"received shapes {[static_shape(x) for x in flat]}")
+    if reverse:
+        flat = [tf.reverse(x, [axis]) for x in flat]
+
+    def part(x, start, stop):
+        index = [builtins.slice(None)] * len(static_shape(x))
+        index[axis] = builtins.slice(start, stop)
+        return x[tuple(index)]
+
+    shift = 1
+    while shift < length:
+        earlier = tf.nest.pack_sequence_as(elems, [part(x, 0, length - shift) for x in flat])
+        later = tf.nest.pack_sequence_as(elems, [part(x, shift, length) for x in flat])
+        combined = [convert(c) for c in tf.nest.flatten(f(earlier, later))]
+        flat = [tf.concat([part(x, 0, shift), c], axis=axis) for x, c in zip(flat, combined)]
+        shift *= 2
+    if reverse:
+        flat = [tf.reverse(x, [axis]) for x in flat]
+    return tf.nest.pack_sequence_as(elems, flat)
 
 
 @keras_op

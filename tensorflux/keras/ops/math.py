@@ -1,7 +1,22 @@
-"""keras.ops.math: top_k, in_top_k, logsumexp, segment sums, rsqrt and erf."""
+"""keras.ops.math: top_k, in_top_k, logsumexp, segment reductions, rsqrt, erf and its
+relatives, cdist, log-determinants, complex views, and Fourier transforms.
+
+Keras passes complex signals as (real, imaginary) pairs of float tensors. The transforms are
+discrete Fourier transforms written as products with twiddle matrices (so they run on every
+backend and differentiate like any matmul); their cost grows as n^2 in the transform length,
+which the frame lengths of spectrograms and images keep small.
+"""
+
+import math as _math
 
 import tensorflux as tf
-from tensorflux.keras.ops._dispatch import convert, float_operand, keras_op, static_shape
+from tensorflux.keras.ops._dispatch import (
+    convert,
+    float_operand,
+    keras_op,
+    result_type,
+    static_shape,
+)
 
 
 @keras_op
@@ -45,14 +60,455 @@ def erf(x):
 
 
 @keras_op
-def segment_sum(data, segment_ids, num_segments=None, sorted=False):  # noqa: A002
-    """Sums of the rows of `data` sharing a segment id (ids in [0, num_segments))."""
+def erfc(x):
+    """1 - erf(x), accurate where erf(x) is close to 1.
+
+    >>> from tensorflux.keras import ops
+    >>> [round(v, 7) for v in ops.erfc([0.0, 3.0]).numpy().tolist()]
+    [1.0, 2.21e-05]
+    """
+    return _erfc(float_operand(x))
+
+
+def _erfc(x):
+    magnitude = tf.abs(x)
+    # Below 2, 1 - erf loses under 3 digits; beyond, the continued fraction
+    # erfc(z) = exp(-z^2) / sqrt(pi) / (z + (1/2) / (z + 1 / (z + (3/2) / (z + ...))))
+    # reaches float64 precision in 40 terms. It is evaluated at z >= 2 only, so the branch
+    # not taken stays finite and passes no NaN into gradients.
+    z = tf.maximum(magnitude, tf.cast(2.0, x.dtype))
+    fraction = tf.zeros_like(z)
+    for k in range(40, 0, -1):
+        fraction = (k / 2) / (z + fraction)
+    tail = tf.exp(-tf.square(z)) / (_math.sqrt(_math.pi) * (z + fraction))
+    upper = tf.where(magnitude < 2.0, 1.0 - tf.math.erf(magnitude), tail)
+    return tf.where(x < 0, 2.0 - upper, upper)
+
+
+# Giles's single-precision approximation of erfinv ("Approximating the erfinv function",
+# 2010): polynomials in w = -log(1 - x^2), for w < 5 (in w - 2.5) and beyond (in sqrt(w) - 3).
+_ERFINV_CENTRAL = (2.81022636e-08, 3.43273939e-07, -3.5233877e-06, -4.39150654e-06,
+                   0.00021858087, -0.00125372503, -0.00417768164, 0.246640727, 1.50140941)
+_ERFINV_TAIL = (-0.000200214257, 0.000100950558, 0.00134934322, -0.00367342844,
+                0.00573950773, -0.0076224613, 0.00943887047, 1.00167406, 2.83297682)
+
+
+def _polynomial(coefficients, w):
+    total = tf.zeros_like(w) + coefficients[0]
+    for c in coefficients[1:]:
+        total = total * w + c
+    return total
+
+
+@keras_op
+def erfinv(x):
+    """The inverse of erf on (-1, 1) (+-inf at +-1).
+
+    Giles's approximation refined by Newton steps on erf; the last step is written so that
+    its gradient is the exact derivative sqrt(pi) / 2 * exp(erfinv(x)^2).
+
+    >>> from tensorflux.keras import ops
+    >>> round(float(ops.erfinv(0.5)), 6)
+    0.476936
+    """
+    x = float_operand(x)
+    edge = tf.abs(x) == 1.0
+    infinity = tf.constant(float("inf"), x.dtype)
+    edge_values = tf.where(x > 0, infinity, -infinity)
+    x = tf.where(edge, tf.zeros_like(x), x)  # (computed as 0, the edges are set at the end)
+    w = -tf.math.log((1.0 - x) * (1.0 + x))
+    central = _polynomial(_ERFINV_CENTRAL, w - 2.5)
+    tail = _polynomial(_ERFINV_TAIL, tf.sqrt(tf.maximum(w, tf.cast(5.0, x.dtype))) - 3.0)
+    y = tf.where(w < 5.0, central, tail) * x
+    half_root_pi = _math.sqrt(_math.pi) / 2
+
+    def residual(y):  # erf(y) - x; near +-1 as (1 - |x|) - erfc(|y|), which keeps its digits
+        near_one = tf.sign(x) * ((1.0 - tf.abs(x)) - _erfc(tf.abs(y)))
+        return tf.where(tf.abs(x) < 0.5, tf.math.erf(y) - x, near_one)
+
+    if x.dtype.name == "float64":  # (float32 needs the one step below only)
+        y = y - residual(y) * half_root_pi * tf.exp(tf.square(y))
+    y = tf.stop_gradient(y)
+    y = y - residual(y) * tf.stop_gradient(half_root_pi * tf.exp(tf.square(y)))
+    return tf.where(edge, edge_values, y)
+
+
+@keras_op
+def logdet(x):
+    """log(det(x)) of square matrices, as torch.logdet: NaN where the determinant is negative
+    (its log is not real), -inf where it is zero."""
+    sign, log_abs = tf.linalg.slogdet(float_operand(x))
+    nan = tf.constant(float("nan"), log_abs.dtype)
+    return tf.where(sign < 0, nan, log_abs)  # (a zero determinant's log_abs is already -inf)
+
+
+@keras_op
+def cdist(x, y):
+    """Euclidean distances between the rows of x (..., m, d) and y (..., n, d): (..., m, n).
+
+    >>> from tensorflux.keras import ops
+    >>> ops.cdist([[0.0, 0.0]], [[3.0, 4.0], [0.0, 1.0]]).numpy().tolist()
+    [[5.0, 1.0]]
+    """
+    dtype = result_type(x, y, float)
+    x, y = convert(x, dtype), convert(y, dtype)
+    if len(static_shape(x)) < 2 or len(static_shape(y)) < 2:
+        raise ValueError(f"cdist: inputs must have rank >= 2 (..., rows, features), received "
+                         f"shapes {static_shape(x)} and {static_shape(y)}")
+    if static_shape(x)[-1] != static_shape(y)[-1]:
+        raise ValueError(f"cdist: the inputs' last dimensions must match, received shapes "
+                         f"{static_shape(x)} and {static_shape(y)}")
+    difference = tf.expand_dims(x, -2) - tf.expand_dims(y, -3)
+    return tf.sqrt(tf.reduce_sum(tf.square(difference), axis=-1))
+
+
+@keras_op
+def view_as_complex(x):
+    """A real tensor (..., 2) of (real, imaginary) pairs as a complex64 tensor (...)."""
+    x = convert(x)
+    if not static_shape(x) or static_shape(x)[-1] != 2:
+        raise ValueError("view_as_complex: the last dimension must be 2 (real and imaginary), "
+                         f"received shape {static_shape(x)}")
+    return tf.complex(tf.cast(x[..., 0], "float32"), tf.cast(x[..., 1], "float32"))
+
+
+@keras_op
+def view_as_real(x):
+    """A complex tensor (...) as a real tensor (..., 2) of (real, imaginary) pairs."""
+    x = convert(x)
+    return tf.stack([tf.math.real(x), tf.math.imag(x)], axis=-1)
+
+
+# ---------------------------------------------------------------------- segments
+def _segments(data, segment_ids, num_segments):
     data = convert(data)
     segment_ids = tf.cast(convert(segment_ids), "int32")
+    if len(static_shape(segment_ids)) != 1:
+        raise ValueError("segment_ids must be a vector (one id per row of data), received "
+                         f"shape {static_shape(segment_ids)}")
     if num_segments is None:
         num_segments = int(tf.reduce_max(segment_ids)) + 1
+    return data, segment_ids, num_segments
+
+
+@keras_op
+def segment_sum(data, segment_ids, num_segments=None, sorted=False):  # noqa: A002
+    """Sums of the rows of `data` sharing a segment id (ids in [0, num_segments))."""
+    data, segment_ids, num_segments = _segments(data, segment_ids, num_segments)
     shape = [num_segments] + list(static_shape(data))[1:]
     return tf.scatter_nd(tf.expand_dims(segment_ids, -1), data, shape)
 
 
-__all__ = ["erf", "in_top_k", "logsumexp", "rsqrt", "segment_sum", "top_k"]
+@keras_op
+def segment_max(data, segment_ids, num_segments=None, sorted=False):  # noqa: A002
+    """Maxima of the rows of `data` per segment id; an empty segment holds the dtype's
+    lowest value (TensorFlow's convention) and ids outside [0, num_segments) are dropped.
+
+    >>> from tensorflux.keras import ops
+    >>> ops.segment_max([1, 2, 10, 20], [0, 0, 1, 1], 2).numpy().tolist()
+    [2, 20]
+    """
+    return tf.math.unsorted_segment_max(*_segments(data, segment_ids, num_segments))
+
+
+@keras_op
+def segment_min(data, segment_ids, num_segments=None, sorted=False):  # noqa: A002
+    """Minima of the rows of `data` per segment id (an empty segment holds the highest)."""
+    return tf.math.unsorted_segment_min(*_segments(data, segment_ids, num_segments))
+
+
+@keras_op
+def segment_prod(data, segment_ids, num_segments=None, sorted=False):  # noqa: A002
+    """Products of the rows of `data` per segment id (an empty segment holds 1).
+
+    >>> from tensorflux.keras import ops
+    >>> ops.segment_prod([1, 2, 10, 20], [0, 0, 1, 1]).numpy().tolist()
+    [2, 200]
+    """
+    data, segment_ids, num_segments = _segments(data, segment_ids, num_segments)
+    # members[n, s]: row n belongs to segment s; other rows count as the product's identity.
+    members = tf.one_hot(segment_ids, num_segments, on_value=True, off_value=False,
+                         dtype="bool")
+    members = tf.reshape(members, static_shape(members) + (1,) * (len(static_shape(data)) - 1))
+    picked = tf.where(members, tf.expand_dims(data, 1), tf.ones_like(tf.expand_dims(data, 1)))
+    return tf.reduce_prod(picked, axis=0)
+
+
+# ---------------------------------------------------------------------- Fourier transforms
+def _complex_pair(x, what):
+    """The (real, imaginary) float tensors of a Keras complex pair, checked."""
+    if not isinstance(x, (tuple, list)) or len(x) != 2:
+        raise ValueError(f"{what}: expected a tuple of two tensors, the real and imaginary "
+                         f"parts; received {type(x).__name__} {x!r}")
+    real, imag = convert(x[0]), convert(x[1])
+    if static_shape(real) != static_shape(imag):
+        raise ValueError(f"{what}: the real and imaginary parts must have one shape, received "
+                         f"{static_shape(real)} and {static_shape(imag)}")
+    if not (real.dtype.is_floating and imag.dtype.is_floating):
+        raise ValueError(f"{what}: the real and imaginary parts must be floating point, "
+                         f"received {real.dtype.name} and {imag.dtype.name}")
+    if not static_shape(real):
+        raise ValueError(f"{what}: expected inputs of rank >= 1, received a scalar")
+    dtype = result_type(real, imag)
+    return tf.cast(real, dtype), tf.cast(imag, dtype)
+
+
+def _twiddles(rows, columns, n, dtype, sign):
+    """cos and sin of sign * 2 pi r c / n for r < rows, c < columns: the DFT's matrices
+    (sign -1 for the forward transform, +1 for the inverse). r c is reduced mod n in integers
+    first, so long transforms keep their phase precision, and quarter turns are exact."""
+    r = tf.range(rows, dtype="int64")[:, None]
+    c = tf.range(columns, dtype="int64")[None, :]
+    turns = (r * c) % n
+    phase = tf.cast(turns, "float64") * (sign * 2 * _math.pi / n)
+    quarter = (4 * turns) % n == 0
+    which = (4 * turns) // n % 4
+    cos = tf.where(quarter, tf.gather(tf.constant([1.0, 0.0, -1.0, 0.0], "float64"), which),
+                   tf.cos(phase))
+    sin = tf.where(quarter, tf.gather(tf.constant([0.0, sign * 1.0, 0.0, -sign * 1.0],
+                                                  "float64"), which), tf.sin(phase))
+    return tf.cast(cos, dtype), tf.cast(sin, dtype)
+
+
+def _times(x, matrix):
+    """The rows of x (along its last axis) times a matrix; a vector x is one row."""
+    if len(static_shape(x)) == 1:
+        return tf.matmul(x[None, :], matrix)[0]
+    return tf.matmul(x, matrix)
+
+
+def _dft(real, imag, inverse=False):
+    """The DFT of real + i imag along the last axis (the inverse one, scaled by 1/n, when
+    `inverse`)."""
+    n = static_shape(real)[-1]
+    cos, sin = _twiddles(n, n, n, real.dtype, 1 if inverse else -1)
+    out_real = _times(real, cos) - _times(imag, sin)
+    out_imag = _times(imag, cos) + _times(real, sin)
+    if inverse:
+        out_real, out_imag = out_real / n, out_imag / n
+    return out_real, out_imag
+
+
+def _dft2(real, imag, inverse=False):
+    """The DFT (or its inverse) over the last two axes: along rows, then along columns."""
+    real, imag = _dft(real, imag, inverse)
+    real, imag = _dft(tf.linalg.matrix_transpose(real), tf.linalg.matrix_transpose(imag),
+                      inverse)
+    return tf.linalg.matrix_transpose(real), tf.linalg.matrix_transpose(imag)
+
+
+def _fit_last_axis(x, n):
+    """x cropped or zero-padded along its last axis to length n."""
+    size = static_shape(x)[-1]
+    if size > n:
+        return x[..., :n]
+    if size < n:
+        return tf.pad(x, [[0, 0]] * (len(static_shape(x)) - 1) + [[0, n - size]])
+    return x
+
+
+@keras_op
+def fft(x):
+    """The discrete Fourier transform along the last axis of a (real, imag) pair.
+
+    >>> from tensorflux.keras import ops
+    >>> real, imag = ops.fft(([1.0, 2.0, 3.0, 4.0], [0.0, 0.0, 0.0, 0.0]))
+    >>> real.numpy().tolist(), imag.numpy().tolist()
+    ([10.0, -2.0, -2.0, -2.0], [0.0, 2.0, 0.0, -2.0])
+    """
+    return _dft(*_complex_pair(x, "fft"))
+
+
+@keras_op
+def fft2(x):
+    """The 2-D discrete Fourier transform over the last two axes of a (real, imag) pair."""
+    real, imag = _complex_pair(x, "fft2")
+    return _dft2(real, imag)
+
+
+@keras_op
+def ifft2(x):
+    """The inverse of fft2 (scaled by 1 / (rows * columns))."""
+    real, imag = _complex_pair(x, "ifft2")
+    return _dft2(real, imag, inverse=True)
+
+
+def _rfft(x, n):
+    """The n // 2 + 1 non-negative-frequency terms of the DFT of real x (fitted to n)."""
+    x = _fit_last_axis(x, n)
+    cos, sin = _twiddles(n, n // 2 + 1, n, x.dtype, -1)
+    return _times(x, cos), _times(x, sin)
+
+
+@keras_op
+def rfft(x, fft_length=None):
+    """The DFT of a real signal along its last axis: the fft_length // 2 + 1 terms of
+    non-negative frequency as a (real, imag) pair; the signal is cropped or zero-padded to
+    fft_length (default: its length).
+
+    >>> from tensorflux.keras import ops
+    >>> real, imag = ops.rfft([0.0, 1.0, 2.0, 3.0])
+    >>> real.numpy().tolist(), imag.numpy().tolist()
+    ([6.0, -2.0, -2.0], [0.0, 2.0, 0.0])
+    """
+    x = float_operand(x)
+    if not static_shape(x):
+        raise ValueError("rfft: expected an input of rank >= 1, received a scalar")
+    return _rfft(x, static_shape(x)[-1] if fft_length is None else int(fft_length))
+
+
+def _irfft(real, imag, n):
+    """The real signal of length n whose rfft is (real, imag), fitted to n // 2 + 1 terms.
+    Each term but the zero (and, for even n, the n/2) frequency stands for itself and its
+    conjugate; the imaginary parts of those two self-conjugate terms drop out."""
+    bins = n // 2 + 1
+    real, imag = _fit_last_axis(real, bins), _fit_last_axis(imag, bins)
+    counts = [1.0] + [2.0] * (bins - 1)
+    if n % 2 == 0:
+        counts[-1] = 1.0
+    counts = tf.constant(counts, dtype=real.dtype) / n
+    cos, sin = _twiddles(bins, n, n, real.dtype, 1)
+    return _times(real * counts, cos) - _times(imag * counts, sin)
+
+
+@keras_op
+def irfft(x, fft_length=None):
+    """The inverse of rfft: a real signal of length fft_length (default 2 * (bins - 1))
+    from the non-negative-frequency terms of a (real, imag) pair.
+
+    >>> from tensorflux.keras import ops
+    >>> ops.irfft(([6.0, -2.0, -2.0], [0.0, 2.0, 0.0])).numpy().tolist()
+    [0.0, 1.0, 2.0, 3.0]
+    """
+    real, imag = _complex_pair(x, "irfft")
+    n = 2 * (static_shape(real)[-1] - 1) if fft_length is None else int(fft_length)
+    return _irfft(real, imag, n)
+
+
+def _window(window, sequence_length, fft_length, dtype):
+    """The analysis window (periodic Hann or Hamming, a given one, or ones), zero-padded on
+    both sides to fft_length as torch.stft centres it."""
+    if window is None:
+        values = tf.ones([sequence_length], dtype)
+    elif isinstance(window, str):
+        if window not in ("hann", "hamming"):
+            raise ValueError("window: a string window must be 'hann' or 'hamming', received "
+                             f"{window!r}")
+        phase = tf.cast(tf.range(sequence_length), "float64") * (2 * _math.pi /
+                                                                  sequence_length)
+        a = 0.5 if window == "hann" else 0.54
+        values = tf.cast(a - (1 - a) * tf.cos(phase), dtype)
+    else:
+        values = convert(window, dtype)
+        if static_shape(values) != (sequence_length,):
+            raise ValueError(f"window: expected a window of shape ({sequence_length},) "
+                             f"(sequence_length), received shape {static_shape(values)}")
+    left = (fft_length - sequence_length) // 2
+    return tf.pad(values, [[left, fft_length - sequence_length - left]])
+
+
+def _check_frames(sequence_length, sequence_stride, fft_length):
+    if isinstance(sequence_stride, bool) or not isinstance(sequence_stride, int) or \
+            sequence_stride <= 0:
+        raise ValueError("sequence_stride must be a positive integer, received "
+                         f"{sequence_stride!r}")
+    if fft_length < sequence_length:
+        raise ValueError(f"fft_length ({fft_length}) must be at least sequence_length "
+                         f"({sequence_length})")
+
+
+@keras_op
+def extract_sequences(x, sequence_length, sequence_stride):
+    """Windows of `sequence_length` along the last axis, `sequence_stride` apart:
+    (..., n) -> (..., 1 + (n - sequence_length) // sequence_stride, sequence_length).
+
+    >>> from tensorflux.keras import ops
+    >>> ops.extract_sequences([1, 2, 3, 4, 5, 6], 3, 2).numpy().tolist()
+    [[1, 2, 3], [3, 4, 5]]
+    """
+    x = convert(x)
+    if not static_shape(x):
+        raise ValueError("extract_sequences: expected an input of rank >= 1, received a scalar")
+    count = 1 + (static_shape(x)[-1] - sequence_length) // sequence_stride
+    starts = tf.range(count)[:, None] * sequence_stride
+    return tf.gather(x, starts + tf.range(sequence_length)[None, :], axis=-1)
+
+
+@keras_op
+def stft(x, sequence_length, sequence_stride, fft_length, window="hann", center=True):
+    """The short-time Fourier transform along the last axis: (real, imag) of shape
+    (..., frames, fft_length // 2 + 1). Frames of fft_length samples, sequence_stride apart,
+    are multiplied by the window (of sequence_length samples, centred) before their rfft;
+    `center` reflect-pads the signal by fft_length // 2 on both sides first."""
+    x = convert(x)
+    if x.dtype.name not in ("float32", "float64"):
+        raise TypeError(f"stft: expected a float32 or float64 signal, received {x.dtype.name}")
+    _check_frames(sequence_length, sequence_stride, fft_length)
+    if center:
+        half = fft_length // 2
+        x = tf.pad(x, [[0, 0]] * (len(static_shape(x)) - 1) + [[half, half]], mode="REFLECT")
+    frames = extract_sequences(x, fft_length, sequence_stride)
+    return _rfft(frames * _window(window, sequence_length, fft_length, x.dtype), fft_length)
+
+
+def _overlap_add(frames, stride):
+    """Frames (..., count, length) placed `stride` apart and summed: (..., (count - 1) *
+    stride + length). Each frame is cut into stride-long pieces; piece j of frame f lands
+    in output block f + j, so the sum is a few shifted pads."""
+    count, length = static_shape(frames)[-2:]
+    pieces = -(-length // stride)
+    lead = [[0, 0]] * (len(static_shape(frames)) - 2)
+    frames = tf.pad(frames, lead + [[0, 0], [0, pieces * stride - length]])
+    shape = tf.shape(frames)
+    frames = tf.reshape(frames, tf.concat([shape[:-1], [pieces, stride]], 0))
+    total = 0
+    for j in range(pieces):
+        total = total + tf.pad(frames[..., j, :], lead + [[j, pieces - 1 - j], [0, 0]])
+    total = tf.reshape(total, tf.concat([shape[:-2], [(count + pieces - 1) * stride]], 0))
+    return total[..., :(count - 1) * stride + length]
+
+
+@keras_op
+def istft(x, sequence_length, sequence_stride, fft_length, length=None, window="hann",
+          center=True):
+    """The inverse of stft: the frames' irfft, windowed and overlap-added, divided by the
+    summed squared window; `center` removes stft's padding, `length` crops or zero-pads the
+    result.
+
+    The default case (sequence_length == fft_length, centred, a window) divides by the
+    squared windows actually overlapping each sample, as torch.istft; the others divide by
+    their periodic sum, as tf.signal.inverse_stft_window_fn, both as Keras does."""
+    real, imag = _complex_pair(x, "istft")
+    if len(static_shape(real)) < 2:
+        raise ValueError("istft: expected inputs of rank >= 2 (..., frames, bins), received "
+                         f"shape {static_shape(real)}")
+    _check_frames(sequence_length, sequence_stride, fft_length)
+    frames = _irfft(real, imag, fft_length)
+    if window is None:
+        signal = _overlap_add(frames, sequence_stride)
+    elif sequence_length == fft_length and center:
+        win = _window(window, sequence_length, fft_length, frames.dtype)
+        count = static_shape(frames)[-2]
+        envelope = _overlap_add(tf.tile(tf.square(win)[None, :], [count, 1]), sequence_stride)
+        signal = _overlap_add(frames * win, sequence_stride)
+        signal = signal / tf.where(envelope > 1e-11, envelope, tf.ones_like(envelope))
+    else:
+        win = _window(window, sequence_length, fft_length, frames.dtype)
+        periods = -(-fft_length // sequence_stride)
+        squares = tf.pad(tf.square(win), [[0, periods * sequence_stride - fft_length]])
+        period_sum = tf.reduce_sum(tf.reshape(squares, [periods, sequence_stride]), axis=0)
+        signal = _overlap_add(frames * (win / tf.tile(period_sum, [periods])[:fft_length]),
+                              sequence_stride)
+    start = fft_length // 2 if center else 0
+    total = static_shape(signal)[-1]
+    if length is not None:
+        signal = _fit_last_axis(signal[..., start:], int(length))
+    else:
+        signal = signal[..., start:total - start]
+    return signal
+
+
+__all__ = ["cdist", "erf", "erfc", "erfinv", "extract_sequences", "fft", "fft2", "ifft2",
+           "in_top_k", "irfft", "istft", "logdet", "logsumexp", "rfft", "rsqrt",
+           "segment_max", "segment_min", "segment_prod", "segment_sum", "stft", "top_k",
+           "view_as_complex", "view_as_real"]
