@@ -14,6 +14,7 @@ only through this table: no module or attribute a file names is ever imported or
 import ast
 import functools
 import inspect
+import re
 
 __all__ = ["OpSpec", "op_spec", "op_classes", "op_class_for", "check_representable",
            "split_arguments", "function_arguments"]
@@ -22,6 +23,7 @@ __all__ = ["OpSpec", "op_spec", "op_classes", "op_class_for", "check_representab
 #   config `key` is the function's argument `key`; `key=literal` is an argument of Keras's
 #   class that tensorflux's function does not take, always that value.
 #   call `p` goes positionally, `p=` as a keyword, `*p` spreads, `**p` merges keywords.
+#   An indented line continues the row above it.
 # Ops with no config and one or two call arguments are listed compactly after the table.
 _TABLE = """
 cast                core.Cast               dtype                   -> x
@@ -155,8 +157,10 @@ multi_hot           nn.MultiHot             num_classes axis dtype sparse -> inp
 binary_crossentropy nn.BinaryCrossentropy   from_logits             -> target output
 categorical_crossentropy nn.CategoricalCrossentropy from_logits axis -> target output
 sparse_categorical_crossentropy nn.SparseCategoricalCrossentropy from_logits axis -> target output
-ctc_loss            nn.CTCLoss              mask_index              -> target output target_length output_length
-ctc_decode          nn.CTCDecode            strategy beam_width top_paths merge_repeated mask_index -> inputs sequence_lengths
+ctc_loss            nn.CTCLoss              mask_index
+    -> target output target_length output_length
+ctc_decode          nn.CTCDecode            strategy beam_width top_paths merge_repeated mask_index
+    -> inputs sequence_lengths
 adaptive_average_pool nn.AdaptiveAveragePool output_size data_format -> inputs
 adaptive_max_pool   nn.AdaptiveMaxPool      output_size data_format -> inputs
 moments             nn.Moments              axes keepdims synchronized -> x
@@ -201,10 +205,13 @@ svd                 linalg.SVD              full_matrices compute_uv -> x
 lstsq               linalg.Lstsq            rcond                   -> a b
 matrix_rank         linalg.MatrixRank       tol                     -> x
 pinv                linalg.Pinv             rcond                   -> x
-separable_conv      nn.SeparableConv strides padding data_format dilation_rate -> inputs depthwise_kernel pointwise_kernel
-conv_transpose      nn.ConvTranspose strides padding output_padding data_format dilation_rate -> inputs kernel
+separable_conv      nn.SeparableConv strides padding data_format dilation_rate
+    -> inputs depthwise_kernel pointwise_kernel
+conv_transpose      nn.ConvTranspose strides padding output_padding data_format dilation_rate
+    -> inputs kernel
 psnr                nn.PSNR                 max_val                 -> x1 x2
-dot_product_attention nn.DotProductAttention is_causal flash_attention attn_logits_soft_cap -> query key value bias= mask= scale=
+dot_product_attention nn.DotProductAttention is_causal flash_attention attn_logits_soft_cap
+    -> query key value bias= mask= scale=
 polar               nn.Polar                                        -> abs_ angle
 unfold              nn.Unfold    kernel_size dilation padding stride -> x
 fold                nn.Fold      output_size kernel_size dilation padding stride -> x
@@ -213,16 +220,27 @@ space_to_depth      nn.SpaceToDepth         block_size data_format  -> x
 rgb_to_grayscale    image.RGBToGrayscale    data_format             -> images
 rgb_to_hsv          image.RGBToHSV          data_format             -> images
 hsv_to_rgb          image.HSVToRGB          data_format             -> images
-resize              image.Resize size interpolation antialias crop_to_aspect_ratio pad_to_aspect_ratio fill_mode fill_value data_format -> images
-affine_transform    image.AffineTransform   interpolation fill_mode fill_value data_format -> images transform
+resize              image.Resize size interpolation antialias crop_to_aspect_ratio
+    pad_to_aspect_ratio fill_mode fill_value data_format
+    -> images
+affine_transform    image.AffineTransform   interpolation fill_mode fill_value data_format
+    -> images transform
 extract_patches     image.ExtractPatches    size strides dilation_rate padding data_format -> images
 map_coordinates     image.MapCoordinates    order fill_mode fill_value -> inputs coordinates
-pad_images          image.PadImages top_padding left_padding bottom_padding right_padding target_height target_width data_format -> images
-crop_images         image.CropImages top_cropping left_cropping bottom_cropping right_cropping target_height target_width data_format -> images
-perspective_transform image.PerspectiveTransform interpolation fill_value data_format -> images start_points end_points
+pad_images          image.PadImages top_padding left_padding bottom_padding right_padding
+    target_height target_width data_format
+    -> images
+crop_images         image.CropImages top_cropping left_cropping bottom_cropping right_cropping
+    target_height target_width data_format
+    -> images
+perspective_transform image.PerspectiveTransform interpolation fill_value data_format
+    -> images start_points end_points
 gaussian_blur       image.GaussianBlur      kernel_size sigma data_format -> images
-elastic_transform   image.ElasticTransform  alpha sigma interpolation fill_mode fill_value seed data_format -> images
-scale_and_translate image.ScaleAndTranslate spatial_dims method antialias -> images output_shape scale translation
+elastic_transform   image.ElasticTransform  alpha sigma interpolation fill_mode fill_value seed
+    data_format
+    -> images
+scale_and_translate image.ScaleAndTranslate spatial_dims method antialias
+    -> images output_shape scale translation
 sobel_edges         image.SobelEdges        data_format             -> images
 ssim                image.SSIM  max_val filter_size filter_sigma k1 k2 data_format -> image1 image2
 """
@@ -322,7 +340,7 @@ def _camel(name):
 @functools.cache
 def _specs():
     specs = {}
-    for line in _TABLE.strip().splitlines():
+    for line in re.sub(r"\n\s+", " ", _TABLE.strip()).splitlines():
         spec = _parse_row(line)
         specs[spec.name] = spec
     for theme, names in _UNARY.items():
