@@ -1,9 +1,11 @@
-"""keras.applications.densenet: DenseNet121 (Huang et al., 2016) with Keras's layer names."""
+"""keras.applications.densenet: DenseNet121, DenseNet169 and DenseNet201 (Huang et al., 2016)
+with Keras's layer names."""
 
 from tensorflux.keras import backend
 from tensorflux.keras.applications import imagenet_utils
 
-__all__ = ["DenseNet121", "decode_predictions", "preprocess_input"]
+__all__ = ["DenseNet121", "DenseNet169", "DenseNet201", "decode_predictions",
+           "preprocess_input"]
 
 BASE_WEIGHTS_PATH = "https://storage.googleapis.com/tensorflow/keras-applications/densenet/"
 WEIGHTS = {
@@ -97,6 +99,22 @@ def DenseNet121(include_top=True, weights="imagenet", input_tensor=None, input_s
                 name="densenet121"):
     """Instantiates DenseNet121; `preprocess_input` uses torch mode."""
     return DenseNet([6, 12, 24, 16], include_top, weights, input_tensor, input_shape, pooling,
+                    classes, classifier_activation, name=name)
+
+
+def DenseNet169(include_top=True, weights="imagenet", input_tensor=None, input_shape=None,
+                pooling=None, classes=1000, classifier_activation="softmax",
+                name="densenet169"):
+    """Instantiates DenseNet169 (dense blocks of 6, 12, 32 and 32 conv blocks)."""
+    return DenseNet([6, 12, 32, 32], include_top, weights, input_tensor, input_shape, pooling,
+                    classes, classifier_activation, name=name)
+
+
+def DenseNet201(include_top=True, weights="imagenet", input_tensor=None, input_shape=None,
+                pooling=None, classes=1000, classifier_activation="softmax",
+                name="densenet201"):
+    """Instantiates DenseNet201 (dense blocks of 6, 12, 48 and 32 conv blocks)."""
+    return DenseNet([6, 12, 48, 32], include_top, weights, input_tensor, input_shape, pooling,
                     classes, classifier_activation, name=name)
 
 
