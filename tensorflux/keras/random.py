@@ -87,7 +87,31 @@ def _source(seed):
 
 
 def _shape(shape):
-    return [shape] if isinstance(shape, int) else [int(d) for d in shape]
+    """`shape` as a list of ints for tf.random, except where a value is known only when a
+    traced graph runs (a Functional model's batch size: `ops.shape(x)[0]`, `tf.shape(x)`):
+    those tensors stay as they are, and tf.random draws the shape at run time."""
+    if isinstance(shape, int):
+        return [shape]
+    if tf.is_tensor(shape):
+        value = tf.get_static_value(shape)
+        if value is None:
+            return shape
+        value = value.tolist()
+        return [value] if isinstance(value, int) else value
+    return [_dim(d) for d in shape]
+
+
+def _dim(d):
+    if tf.is_tensor(d):
+        value = tf.get_static_value(d)
+        return d if value is None else int(value)
+    return int(d)
+
+
+def _size(x, axis):
+    """The size of `x` along `axis`: an int, or a scalar tensor while tracing an unknown one."""
+    size = x.shape[axis]
+    return tf.shape(x)[axis] if size is None else size
 
 
 def _float_dtype(dtype):
@@ -134,12 +158,9 @@ def dropout(inputs, rate, noise_shape=None, seed=None):
         raise ValueError(f"dropout: `rate` must be in [0, 1). Received: rate={rate}")
     if rate == 0:
         return inputs
-    static = tuple(inputs.shape)
-    shape = list(static if noise_shape is None else noise_shape)
-    shape = [static[i] if d is None else d for i, d in enumerate(shape)]
-    if None in shape:
-        raise ValueError(f"dropout: the noise shape {tuple(shape)} has unknown dimensions; "
-                         "pass a fully known `noise_shape`.")
+    # (None entries of noise_shape, and all of it when it is None, are the inputs' sizes)
+    noise_shape = [None] * inputs.shape.rank if noise_shape is None else list(noise_shape)
+    shape = [_size(inputs, axis) if d is None else d for axis, d in enumerate(noise_shape)]
     keep = tf.greater_equal(uniform(shape, dtype=inputs.dtype.name, seed=seed), rate)
     scaled = inputs / tf.constant(1.0 - rate, dtype=inputs.dtype)
     return tf.where(keep, scaled, tf.zeros_like(inputs))
@@ -155,7 +176,7 @@ def shuffle(x, axis=0, seed=None):
     x = tf.convert_to_tensor(x)
     # The argsort of uniform keys is a uniformly random permutation (ties have probability
     # ~n^2 / 2^24 in float32, so the keys are float64 draws).
-    keys = uniform([x.shape[axis]], dtype="float64", seed=seed)
+    keys = uniform([_size(x, axis)], dtype="float64", seed=seed)
     return tf.gather(x, tf.argsort(keys), axis=axis)
 
 
@@ -166,9 +187,9 @@ def categorical(logits, num_samples, dtype="int32", seed=None):
     if logits.shape.rank != 2:
         raise ValueError(f"categorical: `logits` should be a 2-D tensor [batch_size, "
                          f"num_classes]. Received: shape={tuple(logits.shape)}")
-    batch, classes = logits.shape
     tiny = 1e-20
-    u = uniform([batch, int(num_samples), classes], dtype="float32", seed=seed)
+    u = uniform([_size(logits, 0), int(num_samples), _size(logits, 1)], dtype="float32",
+                seed=seed)
     gumbel = -tf.math.log(-tf.math.log(u + tiny) + tiny)
     scores = tf.expand_dims(tf.cast(logits, "float32"), 1) + gumbel
     return tf.cast(tf.argmax(scores, axis=-1), backend.standardize_dtype(dtype))

@@ -7,6 +7,8 @@ import warnings
 
 import tensorflux as tf
 from tensorflux.keras import backend
+from tensorflux.keras.engine.keras_tensor import KerasTensor, trace_output_spec
+from tensorflux.keras.layers.base import Layer
 from tensorflux.keras.trainers import data_adapters
 from tensorflux.keras.trainers.compile_utils import CompileLoss, CompileMetrics
 from tensorflux.keras.trainers.data_adapters import (
@@ -387,21 +389,36 @@ class Trainer:
             optimizer.build(self.trainable_variables)
 
     def _symbolic_build(self, iterator=None, data_batch=None):
-        """Creates every variable (model, compiled metrics and losses, optimizer) eagerly on
-        the first batch, so that tracing the step creates none."""
+        """Creates every variable (model, compiled metrics and losses, optimizer) before the
+        step is traced, as Keras 3's trainer does: the model runs on symbolic stand-ins for
+        the first batch, so the state its `call` updates (counters, statistics, seeds) does
+        not move. A step that runs eagerly, or a model without `call()` (its custom
+        `train_step` does the work, as in the keras.io GAN and VAE examples), builds what it
+        uses in its first step instead, as Keras's TensorFlow backend lets every model."""
+        if not self._builds_ahead():
+            return
         model_unbuilt = not getattr(self, "built", True)
         metrics_unbuilt = self._compile_metrics is not None and not self._compile_metrics.built
         loss_unbuilt = self._compile_loss is not None and not self._compile_loss.built
         if model_unbuilt or metrics_unbuilt or loss_unbuilt:
             if data_batch is None:
                 data_batch = iterator.peek()
-            x, y, sample_weight = unpack_x_y_sample_weight(data_batch)
-            y_pred = self._call_model(x, training=False)
+            x, y, _ = unpack_x_y_sample_weight(map_structure(_symbolic_input, data_batch))
+            y_pred = self._symbolic_call(x)
             if metrics_unbuilt and y is not None:
                 self._compile_metrics.build(y, y_pred)
             if loss_unbuilt and y is not None:
                 self._compile_loss.build(y, y_pred)
         self._build_optimizer()
+
+    def _builds_ahead(self):
+        """Whether the trainer builds the model before its first step (see _symbolic_build)."""
+        return not self.run_eagerly and _implements_call(self)
+
+    def _symbolic_call(self, x):
+        """The model's output specs (KerasTensors) for inputs `x` (KerasTensors), from a
+        call traced into a throwaway graph: it builds the layers, and nothing runs."""
+        return trace_output_spec(self._call_model, (x,), {"training": False})
 
     def _callback_list(self, callbacks, add_history, verbose, epochs, steps):
         callbacks_module = _callbacks_module()
@@ -543,8 +560,9 @@ class Trainer:
         epoch_iterator = EpochIterator(x=x, batch_size=batch_size, steps_per_epoch=steps,
                                        shuffle=False,
                                        steps_per_execution=self.steps_per_execution)
-        if not getattr(self, "built", True):
-            self._call_model(unpack_x_y_sample_weight(epoch_iterator.peek())[0], False)
+        if not getattr(self, "built", True) and self._builds_ahead():
+            batch = map_structure(_symbolic_input, epoch_iterator.peek())
+            self._symbolic_call(unpack_x_y_sample_weight(batch)[0])
         callbacks = self._callback_list(callbacks, False, verbose, 1, epoch_iterator.num_batches)
         batch_hooks = _wants_batch_logs(callbacks, "predict")
         predict_function = self.make_predict_function()
@@ -783,6 +801,18 @@ def _output_names(model):
             return None
         names.append(history.operation.name)
     return names or None
+
+
+def _implements_call(model):
+    """False for a model whose class leaves `call()` to Layer's, which only raises."""
+    return type(model).call is not Layer.call
+
+
+def _symbolic_input(value):
+    """A KerasTensor with the shape and dtype of a batch leaf (None stays None)."""
+    if value is None:
+        return None
+    return KerasTensor(tuple(value.shape), value.dtype.name)
 
 
 def _batch(x, y, sample_weight):
