@@ -190,7 +190,7 @@ __version__ = "0.1.0"
 # so that `import tensorflux` stays light.
 _LAZY = {"summary": "tensorflux.summary", "data": "tensorflux.data",
          "keras": "tensorflux.keras", "io": "tensorflux.io", "train": "tensorflux.train",
-         "debugging": "tensorflux.debugging"}
+         "debugging": "tensorflux.debugging", "signal": "tensorflux.signal"}
 # Names from modules that only some programs use (control flow helpers, tf.Module,
 # TensorArray), also loaded on first use.
 _LAZY_NAMES = {
@@ -216,7 +216,7 @@ def __getattr__(name):
 
 __all__ = [
     "config", "function", "image", "nest", "strings", "cond", "while_loop", "gradients",
-    "get_static_value", "print",
+    "get_static_value", "print", "signal",
     "Module", "TensorArray", "clip_by_global_norm", "clip_by_norm", "control_dependencies",
     "debugging", "ensure_shape", "executing_eagerly", "map_fn", "meshgrid", "name_scope",
     "numpy_function", "py_function", "roll", "scan", "searchsorted", "sequence_mask",

@@ -13,6 +13,8 @@ from tensorflux.primitive import registry
 
 
 def _used_kernels():
+    import tensorflux.signal  # noqa: F401 - a lazily loaded namespace registers its primitives
+
     return {p.kernel for p in registry.values() if p.kernel is not None}
 
 

@@ -363,3 +363,16 @@ ctc_loss_grad: (labels, logits, label_length, logit_length, log_alpha, loss, bla
 ctc_beam_search_decode: (logits [B, T, C], sequence_length, beam_width, top_paths, blank) ->
     (int32 paths [top_paths, B, T] padded with -1, log-probabilities [B, top_paths])
 """)
+
+# Fourier transforms (helper "signal", tensorflux/signal.py; NumPy kernels in numpy_fft.py):
+# over the innermost axes, in the input's precision.
+_declare("""
+fft: (x, rank, inverse) -> the complex DFT of x over its last `rank` axes; inverse: the
+    inverse DFT (conjugate twiddles, scaled by 1 / n)
+rfft: (x, fft_length) -> the DFT of real x over its last len(fft_length) axes, x cropped or
+    zero-padded to fft_length first; the last axis keeps fft_length[-1] // 2 + 1 terms
+    (complex64 from float32, complex128 from float64)
+irfft: (x, fft_length) -> the real signal of shape fft_length (last axes) whose rfft is x,
+    x cropped or zero-padded to rfft's shape; the imaginary parts of self-conjugate terms
+    are ignored
+""")

@@ -12,11 +12,12 @@ import warnings
 import numpy as np
 
 from tensorflux import dtypes
-from tensorflux.backends.numpy_ctc import (  # CTC's kernels have a module of their own
+from tensorflux.backends.numpy_ctc import (  # noqa: F401 - kernels, by name
     ctc_beam_search_decode,
     ctc_loss,
     ctc_loss_grad,
 )
+from tensorflux.backends.numpy_fft import fft, irfft, rfft  # noqa: F401 - kernels, by name
 
 name = "numpy"
 

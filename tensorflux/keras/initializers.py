@@ -403,15 +403,13 @@ class Orthogonal(RandomInitializer):
 
 
 def _cosine_sum(coefficients, length, periodic):
-    """The generalized cosine window sum_k (-1)^k a_k cos(2 pi k n / (M - 1)) (scipy's
-    general_cosine): a periodic window is the symmetric one of length + 1 less its last
-    point."""
-    if length <= 1:
-        return [1.0] * length
-    size = length + 1 if periodic else length
-    values = [sum((-1) ** k * a * _math.cos(2.0 * _math.pi * k * n / (size - 1))
-                  for k, a in enumerate(coefficients)) for n in range(size)]
-    return values[:length]
+    """scipy's general_cosine window sum_k (-1)^k a_k cos(2 pi k n / (M - 1)) as a list: the
+    cosine window of tf.signal, of period `length` when periodic (scipy's symmetric window of
+    length + 1 less its last point), else length - 1."""
+    from tensorflux.signal import _cosine_window
+
+    period = length if periodic else length - 1
+    return _cosine_window(coefficients, length, period, "float64").numpy().tolist()
 
 
 def _bartlett(length, periodic):

@@ -1,6 +1,6 @@
 """Image ops (tf.image): resize with TensorFlow's half-pixel kernels, the projective transform
 that Keras's geometric augmentation layers sample images with, and the flips, crops, pads,
-colour and dtype adjustments and quality metrics built from ordinary ops."""
+colour (HSV included) and dtype adjustments and quality metrics built from ordinary ops."""
 
 import math as _pymath
 
@@ -18,6 +18,8 @@ __all__ = ["resize", "resize_weights", "affine_transform", "ResizeMethod", "flip
            "resize_with_crop_or_pad", "random_crop", "rgb_to_grayscale", "grayscale_to_rgb",
            "convert_image_dtype", "per_image_standardization", "adjust_brightness",
            "adjust_contrast", "adjust_gamma", "random_brightness", "random_contrast",
+           "rgb_to_hsv", "hsv_to_rgb", "adjust_hue", "adjust_saturation", "random_hue",
+           "random_saturation",
            "extract_patches", "psnr", "ssim"]
 
 
@@ -577,6 +579,18 @@ def _restore(image, original):
     return convert_image_dtype(image, original, saturate=True)
 
 
+def _rgb_images(op, images, floats_only=True):
+    images = as_operand(op, images)
+    if images.shape.rank is None or images.shape.rank < 1 or images.shape[-1] != 3:
+        raise errors.InvalidArgumentError(
+            f"{op}: expected images with a last dimension of 3 (RGB), received shape "
+            f"{tuple(images.shape)}", op)
+    if floats_only and not images.dtype.is_floating:
+        raise errors.InvalidArgumentError(
+            f"{op}: expected float images, received {images.dtype.name}", op)
+    return images
+
+
 _GRAY_WEIGHTS = (0.2989, 0.5870, 0.1140)
 
 
@@ -589,12 +603,7 @@ def rgb_to_grayscale(images, name=None):
     0.9999
     """
     op = "rgb_to_grayscale"
-    images = as_operand(op, images)
-    if images.shape.rank is None or images.shape.rank < 1 or images.shape[-1] != 3:
-        raise errors.InvalidArgumentError(
-            f"{op}: expected images with a last dimension of 3 (RGB), received shape "
-            f"{tuple(images.shape)}", op)
-    flt, original = _as_float(op, images)
+    flt, original = _as_float(op, _rgb_images(op, images, floats_only=False))
     weights = convert_to_tensor(list(_GRAY_WEIGHTS), dtype=flt.dtype)
     gray = reduction.reduce_sum(flt * weights, axis=-1, keepdims=True)
     return convert_image_dtype(gray, original) if original is not flt.dtype else gray
@@ -719,6 +728,154 @@ def random_contrast(image, lower, upper, seed=None):
         raise ValueError(f"random_contrast: lower must be non-negative, received {lower!r}")
     factor = trandom.uniform([], lower, upper, seed=seed)
     return adjust_contrast(image, factor)
+
+
+# ------------------------------------------------------------------ HSV
+
+def _hue(red, green, blue, value, spread):
+    """The hue in [0, 1) of RGB planes given their largest channel and spread (TensorFlow's
+    formula): the sixth of the colour circle named by the largest channel plus the others'
+    difference over 6 * spread; 0 for grays."""
+    ones, zeros = array.ones_like(value), array.zeros_like(value)
+    norm = 1.0 / (6.0 * tmath.where(spread > 0, spread, ones))
+    hue = tmath.where(value == green, norm * (blue - red) + 2.0 / 6.0,
+                      norm * (red - green) + 4.0 / 6.0)
+    hue = tmath.where(value == red, norm * (green - blue), hue)
+    hue = tmath.where(spread > 0, hue, zeros)
+    return hue + tmath.cast(hue < 0, hue.dtype)
+
+
+def _hue_weights(hue):
+    """The (red, green, blue) weights in [0, 1] of a fully saturated colour of hue in [0, 1]:
+    piecewise linear in the sixths of the colour circle."""
+    sixths = hue * 6.0
+    return (tmath.clip_by_value(tmath.abs(sixths - 3.0) - 1.0, 0.0, 1.0),
+            tmath.clip_by_value(2.0 - tmath.abs(sixths - 2.0), 0.0, 1.0),
+            tmath.clip_by_value(2.0 - tmath.abs(sixths - 4.0), 0.0, 1.0))
+
+
+def _hsv_planes(red, green, blue):
+    """(hue, saturation, value) planes of RGB planes: value the largest channel, saturation
+    the channels' spread over value (0 where value <= 0), hue as _hue."""
+    value = tmath.maximum(tmath.maximum(red, green), blue)
+    spread = value - tmath.minimum(tmath.minimum(red, green), blue)
+    positive = value > 0
+    saturation = tmath.where(positive, spread / tmath.where(positive, value, array.ones_like(
+        value)), array.zeros_like(value))
+    return _hue(red, green, blue, value, spread), saturation, value
+
+
+def _rgb_planes(hue, saturation, value):
+    """The RGB planes of (hue, saturation, value) planes, the inverse of _hsv_planes for hue
+    in [0, 1]: value * (1 - saturation + saturation * weight) per channel."""
+    grey = 1.0 - saturation
+    return tuple(value * (grey + saturation * weight) for weight in _hue_weights(hue))
+
+
+def rgb_to_hsv(images, name=None):
+    """RGB images [..., 3] to (hue, saturation, value), each in [0, 1] for RGB in [0, 1].
+
+    >>> import tensorflux as tf
+    >>> [round(v, 4) for v in tf.image.rgb_to_hsv([[0.0, 0.5, 1.0]])[0].numpy().tolist()]
+    [0.5833, 1.0, 1.0]
+    """
+    images = _rgb_images("rgb_to_hsv", images)
+    return array.stack(_hsv_planes(*array.unstack(images, axis=-1)), axis=-1)
+
+
+def hsv_to_rgb(images, name=None):
+    """(hue, saturation, value) images [..., 3] in [0, 1] to RGB, the inverse of rgb_to_hsv.
+
+    >>> import tensorflux as tf
+    >>> tf.image.hsv_to_rgb([[0.5, 1.0, 1.0]]).numpy().tolist()
+    [[0.0, 1.0, 1.0]]
+    """
+    images = _rgb_images("hsv_to_rgb", images)
+    return array.stack(_rgb_planes(*array.unstack(images, axis=-1)), axis=-1)
+
+
+def _colour_float32(op, image):
+    """(RGB images in float32, their dtype): TensorFlow's hue and saturation kernels compute
+    in float32, float16 widened and other dtypes through convert_image_dtype."""
+    image = _rgb_images(op, image, floats_only=False)
+    original = _image_dtype(op, image.dtype)
+    if original is dtypes.float16:
+        return tmath.cast(image, dtypes.float32), original
+    return convert_image_dtype(image, dtypes.float32), original
+
+
+def _from_float32(image, original):
+    if original is dtypes.float16:
+        return tmath.cast(image, original)
+    return convert_image_dtype(image, original)
+
+
+def adjust_hue(image, delta, name=None):
+    """Turns the hue of RGB images [..., 3] by `delta` (in [-1, 1]) of the colour circle,
+    keeping each pixel's largest and smallest channel: works for any value range.
+
+    >>> import tensorflux as tf
+    >>> tf.image.adjust_hue([[1.0, 0.0, 0.0]], 1 / 3).numpy().round(5).tolist()
+    [[0.0, 1.0, 0.0]]
+    """
+    op = "adjust_hue"
+    if not isinstance(delta, _TensorLike) and not -1 <= delta <= 1:
+        raise errors.InvalidArgumentError(f"{op}: delta must be in [-1, 1], received {delta!r}",
+                                          op)
+    flt, original = _colour_float32(op, image)
+    red, green, blue = array.unstack(flt, axis=-1)
+    top = tmath.maximum(tmath.maximum(red, green), blue)
+    bottom = tmath.minimum(tmath.minimum(red, green), blue)
+    spread = top - bottom
+    hue = _hue(red, green, blue, top, spread) + as_operand(op, delta, dtypes.float32)
+    hue = hue - tmath.floor(hue)
+    turned = array.stack([bottom + spread * weight for weight in _hue_weights(hue)], axis=-1)
+    return _from_float32(turned, original)
+
+
+def adjust_saturation(image, saturation_factor, name=None):
+    """Multiplies the HSV saturation of RGB images [..., 3] by saturation_factor, clipped to
+    [0, 1].
+
+    >>> import tensorflux as tf
+    >>> gray = tf.image.adjust_saturation([[0.2, 0.4, 0.8]], 0.0)
+    >>> [round(v, 5) for v in gray[0].numpy().tolist()]
+    [0.8, 0.8, 0.8]
+    """
+    op = "adjust_saturation"
+    flt, original = _colour_float32(op, image)
+    hue, saturation, value = _hsv_planes(*array.unstack(flt, axis=-1))
+    factor = as_operand(op, saturation_factor, dtypes.float32)
+    saturation = tmath.clip_by_value(saturation * factor, 0.0, 1.0)
+    return _from_float32(array.stack(_rgb_planes(hue, saturation, value), axis=-1), original)
+
+
+def random_hue(image, max_delta, seed=None):
+    """adjust_hue by a delta uniform in [-max_delta, max_delta) (max_delta in [0, 0.5]);
+    tensorflux's own generator.
+
+    >>> import tensorflux as tf
+    >>> tf.image.random_hue([[[0.5, 0.5, 0.5]]], 0.2, seed=2).numpy().tolist()
+    [[[0.5, 0.5, 0.5]]]
+    """
+    if not 0 <= max_delta <= 0.5:
+        raise ValueError(f"random_hue: max_delta must be in [0, 0.5], received {max_delta!r}")
+    return adjust_hue(image, trandom.uniform([], -max_delta, max_delta, seed=seed))
+
+
+def random_saturation(image, lower, upper, seed=None):
+    """adjust_saturation by a factor uniform in [lower, upper); tensorflux's own generator.
+
+    >>> import tensorflux as tf
+    >>> tf.image.random_saturation([[[0.5, 0.5, 0.5]]], 0.5, 1.5, seed=2).numpy().tolist()
+    [[[0.5, 0.5, 0.5]]]
+    """
+    if upper <= lower:
+        raise ValueError(f"random_saturation: upper must be > lower, received lower={lower!r} "
+                         f"and upper={upper!r}")
+    if lower < 0:
+        raise ValueError(f"random_saturation: lower must be non-negative, received {lower!r}")
+    return adjust_saturation(image, trandom.uniform([], lower, upper, seed=seed))
 
 
 # ------------------------------------------------------------------ patches and metrics

@@ -1,6 +1,6 @@
 """keras.layers audio front ends: STFTSpectrogram (a short-time Fourier transform as a
-trainable convolution) and MelSpectrogram (a log-mel spectrogram); and `stft`, the transform
-keras.ops.stft computes, written as framing and a matrix product with the DFT basis."""
+trainable convolution) and MelSpectrogram (a log-mel spectrogram on keras.ops.stft and
+tf.signal's mel filters)."""
 
 import math
 
@@ -166,97 +166,18 @@ class STFTSpectrogram(Layer):
         }
 
 
-def _dft_basis(fft_length, window, dtype):
-    """(cos, -sin) matrices `(fft_length, fft_length // 2 + 1)` of the one-sided DFT, each row
-    scaled by the window's value; angles from the exact integer `n * k mod N`."""
-    tf = _tf()
-    bins = fft_length // 2 + 1
-    n = tf.reshape(tf.range(fft_length, dtype="int64"), (-1, 1))
-    k = tf.reshape(tf.range(bins, dtype="int64"), (1, -1))
-    turns = tf.cast(tf.math.floormod(n * k, fft_length), "float64") / fft_length
-    angles = turns * (2.0 * math.pi)
-    weights = tf.reshape(tf.constant(window, dtype="float64"), (-1, 1))
-    return (tf.cast(tf.cos(angles) * weights, dtype), tf.cast(-tf.sin(angles) * weights, dtype))
-
-
-def _stft_window(window, sequence_length, fft_length):
-    """The analysis window's values, zero-padded on both sides to `fft_length`."""
-    if window is None:
-        values = [1.0] * sequence_length
-    elif isinstance(window, str):
-        if window not in ("hann", "hamming"):
-            raise ValueError('If a string is passed to `window`, it must be one of `"hann"`, '
-                             f'`"hamming"`. Received: window={window}')
-        values = get_window(window, sequence_length, periodic=True)
-    else:
-        values = [float(v) for v in (window.numpy().tolist() if hasattr(window, "numpy")
-                                     else window)]
-        if len(values) != sequence_length:
-            raise ValueError("The shape of `window` must be equal to [sequence_length]. "
-                             f"Received: window shape=({len(values)},)")
-    left = (fft_length - sequence_length) // 2
-    return [0.0] * left + list(values) + [0.0] * (fft_length - sequence_length - left)
-
-
 def stft(x, sequence_length, sequence_stride, fft_length, window="hann", center=True):
-    """The short-time Fourier transform of the last axis of `x` (keras.ops.stft): `(real,
-    imag)`, each `(..., frames, fft_length // 2 + 1)`. Frames of `fft_length` samples start
-    every `sequence_stride`; the window ("hann", "hamming" (periodic), values, or None) of
-    `sequence_length` sits in the middle of each; `center` pads `fft_length // 2` reflected
-    samples at both ends first.
+    """keras.ops.stft, which MelSpectrogram computes (imported on first use: the layers load
+    before keras.ops).
 
     >>> import tensorflux as tf
     >>> real, imag = stft(tf.ones((2, 16)), 8, 4, 8, window=None)
     >>> real.shape, float(real[0, 2, 0]), float(real[0, 2, 1])
     (TensorShape([2, 5, 5]), 8.0, 0.0)
     """
-    tf = _tf()
-    x = tf.convert_to_tensor(x)
-    if x.dtype.name not in ("float32", "float64"):
-        raise TypeError("Invalid input type. Expected `float32` or `float64`. Received: input "
-                        f"type={x.dtype.name}")
-    if fft_length < sequence_length:
-        raise ValueError("`fft_length` must equal or larger than `sequence_length`. Received: "
-                         f"sequence_length={sequence_length}, fft_length={fft_length}")
-    window = _stft_window(window, sequence_length, fft_length)
-    rank = len(x.shape)
-    if center:
-        pad = fft_length // 2
-        x = tf.pad(x, [[0, 0]] * (rank - 1) + [[pad, pad]], mode="REFLECT")
-    samples = tuple(x.shape)[-1]
-    if samples is None or samples < fft_length:
-        raise ValueError(f"stft needs at least fft_length={fft_length} samples per signal "
-                         f"(after padding), received shape {tuple(x.shape)}")
-    frames = 1 + (samples - fft_length) // sequence_stride
-    indices = [[f * sequence_stride + j for j in range(fft_length)] for f in range(frames)]
-    framed = tf.gather(x, indices, axis=rank - 1)
-    cos, sin = _dft_basis(fft_length, window, x.dtype)
-    return tf.matmul(framed, cos), tf.matmul(framed, sin)
+    from tensorflux.keras.ops.math import stft as ops_stft
 
-
-_MEL_BREAK_FREQUENCY_HERTZ = 700.0
-_MEL_HIGH_FREQUENCY_Q = 1127.0
-
-
-def _hertz_to_mel(hertz):
-    return _MEL_HIGH_FREQUENCY_Q * math.log(1.0 + hertz / _MEL_BREAK_FREQUENCY_HERTZ)
-
-
-def linear_to_mel_weight_matrix(num_mel_bins, num_spectrogram_bins, sampling_rate,
-                                lower_edge_hertz, upper_edge_hertz):
-    """The `(num_spectrogram_bins, num_mel_bins)` matrix of triangular HTK mel filters
-    (TensorFlow's and Keras's): filter m rises from mel edge m to m + 1 and falls to m + 2,
-    the edges evenly spaced in mel between the two frequencies; the DC bin gets no weight."""
-    low, high = _hertz_to_mel(lower_edge_hertz), _hertz_to_mel(upper_edge_hertz)
-    edges = [low + (high - low) * i / (num_mel_bins + 1) for i in range(num_mel_bins + 2)]
-    nyquist = sampling_rate / 2.0
-    rows = [[0.0] * num_mel_bins]
-    for b in range(1, num_spectrogram_bins):
-        mel = _hertz_to_mel(nyquist * b / (num_spectrogram_bins - 1))
-        rows.append([max(0.0, min((mel - edges[m]) / (edges[m + 1] - edges[m]),
-                                  (edges[m + 2] - mel) / (edges[m + 2] - edges[m + 1])))
-                     for m in range(num_mel_bins)])
-    return rows
+    return ops_stft(x, sequence_length, sequence_stride, fft_length, window, center)
 
 
 class MelSpectrogram(Layer):
@@ -298,6 +219,8 @@ class MelSpectrogram(Layer):
         self.built = True
 
     def call(self, inputs):
+        from tensorflux.signal import _mel_weights
+
         tf = _tf()
         dtype = self.compute_dtype if self.compute_dtype in ("float32", "float64") \
             else "float32"
@@ -306,9 +229,8 @@ class MelSpectrogram(Layer):
                           self.window, center=True)
         spectrum = tf.pow(tf.sqrt(tf.square(real) + tf.square(imag)),
                           tf.constant(self.mag_exp, dtype))
-        matrix = tf.constant(linear_to_mel_weight_matrix(
-            self.num_mel_bins, tuple(spectrum.shape)[-1], self.sampling_rate, self.min_freq,
-            self.max_freq), dtype=dtype)
+        matrix = _mel_weights(self.num_mel_bins, tuple(spectrum.shape)[-1],
+                              self.sampling_rate, self.min_freq, self.max_freq, dtype)
         outputs = tf.matmul(spectrum, matrix)
         if self.power_to_db:
             outputs = self._dbscale(outputs)

@@ -27,6 +27,7 @@ from tensorflux.keras.ops.nn import (
     conv,
     depthwise_conv,
 )
+from tensorflux.ops.image import _hsv_planes, _rgb_planes
 
 __all__ = ["affine_transform", "crop_images", "elastic_transform", "extract_patches",
            "extract_patches_3d", "gaussian_blur", "hsv_to_rgb", "map_coordinates",
@@ -97,43 +98,36 @@ def _float_images(images, op):
     return images
 
 
+def _rgb_planes_of(images, op, data_format):
+    """The three channel planes of float images, and their channel axis."""
+    images = _float_images(images, op)
+    axis = _channel_axis(data_format)
+    if static_shape(images)[axis] != 3:
+        raise ValueError(f"{op}: expected 3 channels, received shape {static_shape(images)}")
+    return tf.unstack(images, axis=axis), axis
+
+
 @keras_op
 def rgb_to_hsv(images, data_format=None):
-    """RGB in [0, 1] to (hue, saturation, value), each in [0, 1].
+    """RGB in [0, 1] to (hue, saturation, value), each in [0, 1]: tf.image.rgb_to_hsv after
+    zeroing the values below the dtype's machine epsilon, as Keras does.
 
     >>> from tensorflux.keras import ops
     >>> [round(v, 4) for v in ops.image.rgb_to_hsv([[[0.0, 0.5, 1.0]]])[0, 0].numpy().tolist()]
     [0.5833, 1.0, 1.0]
     """
-    images = _float_images(images, "rgb_to_hsv")
-    axis = _channel_axis(data_format)
-    eps = 2.0 ** {"float16": -10, "bfloat16": -7, "float32": -23}.get(images.dtype.name, -52)
-    images = tf.where(tf.abs(images) < eps, tf.zeros_like(images), images)
-    red, green, blue = tf.unstack(images, axis=axis)
-    value = tf.maximum(tf.maximum(red, green), blue)
-    spread = value - tf.minimum(tf.minimum(red, green), blue)
-    ones = tf.ones_like(value)
-    saturation = tf.where(value > 0, spread / tf.where(value > 0, value, ones), 0.0 * ones)
-    norm = 1.0 / (6.0 * tf.where(spread > 0, spread, ones))
-    hue = tf.where(value == green, norm * (blue - red) + 2.0 / 6.0,
-                   norm * (red - green) + 4.0 / 6.0)
-    hue = tf.where(value == red, norm * (green - blue), hue)
-    hue = tf.where(spread > 0, hue, 0.0 * ones) + tf.cast(hue < 0.0, hue.dtype)
-    return tf.stack([hue, saturation, value], axis=axis)
+    planes, axis = _rgb_planes_of(images, "rgb_to_hsv", data_format)
+    eps = 2.0 ** {"float16": -10, "bfloat16": -7, "float32": -23}.get(planes[0].dtype.name, -52)
+    planes = [tf.where(tf.abs(p) < eps, tf.zeros_like(p), p) for p in planes]
+    return tf.stack(_hsv_planes(*planes), axis=axis)
 
 
 @keras_op
 def hsv_to_rgb(images, data_format=None):
-    """(hue, saturation, value) in [0, 1] to RGB, the inverse of rgb_to_hsv."""
-    images = _float_images(images, "hsv_to_rgb")
-    axis = _channel_axis(data_format)
-    hue, saturation, value = tf.unstack(images, axis=axis)
-    sixths = tf.math.floormod(hue, 1.0) * 6.0
-    red = tf.clip_by_value(tf.abs(sixths - 3.0) - 1.0, 0.0, 1.0)
-    green = tf.clip_by_value(2.0 - tf.abs(sixths - 2.0), 0.0, 1.0)
-    blue = tf.clip_by_value(2.0 - tf.abs(sixths - 4.0), 0.0, 1.0)
-    planes = [value * (1.0 - saturation + saturation * c) for c in (red, green, blue)]
-    return tf.stack(planes, axis=axis)
+    """(hue, saturation, value) in [0, 1] to RGB, the inverse of rgb_to_hsv: tf.image's
+    hsv_to_rgb of the hue modulo 1."""
+    (hue, saturation, value), axis = _rgb_planes_of(images, "hsv_to_rgb", data_format)
+    return tf.stack(_rgb_planes(tf.math.floormod(hue, 1.0), saturation, value), axis=axis)
 
 
 # ---------------------------------------------------------------------- resizing
@@ -564,11 +558,12 @@ def extract_patches_3d(volumes, size, strides=None, dilation_rate=1, padding="va
 
 
 # ---------------------------------------------------------------------- filters
-def _gaussian(size, sigma):
-    """A normalized Gaussian window of `size` taps (Python floats)."""
-    values = [math.exp(-0.5 * ((i - (size - 1) / 2) / sigma) ** 2) for i in range(size)]
-    total = sum(values)
-    return [v / total for v in values]
+def _gaussian_kernel(size, sigma, dtype):
+    """A normalized Gaussian window of `size` taps; sigma may be a tensor (Keras's blur layer
+    draws it)."""
+    x = tf.cast(tf.range(size), dtype) - (size - 1) / 2
+    kernel = tf.exp(-0.5 * tf.square(x / tf.cast(sigma, dtype)))
+    return kernel / tf.reduce_sum(kernel)
 
 
 def _depthwise_same(images, kernel_2d, data_format):
@@ -583,15 +578,16 @@ def _depthwise_same(images, kernel_2d, data_format):
 def gaussian_blur(images, kernel_size=(3, 3), sigma=(1.0, 1.0), data_format=None):
     """Images blurred per channel by a Gaussian ("same" size, zero-padded). As Keras's
     backends compute it, kernel_size[0] and sigma[0] act across the width (columns) and
-    kernel_size[1] and sigma[1] down the height."""
+    kernel_size[1] and sigma[1] down the height; the sigmas may be tensors. The kernel is
+    separable, so it runs as two 1-D convolutions."""
     images = float_operand(_images(images, "gaussian_blur"))
     unbatched = len(static_shape(images)) == 3
     if unbatched:
         images = tf.expand_dims(images, 0)
-    rows = _gaussian(int(kernel_size[1]), float(sigma[1]))
-    columns = _gaussian(int(kernel_size[0]), float(sigma[0]))
-    kernel = tf.constant([[r * c for c in columns] for r in rows], dtype=images.dtype)
-    out = _depthwise_same(images, kernel, data_format)
+    across = _gaussian_kernel(int(kernel_size[0]), sigma[0], images.dtype)
+    down = _gaussian_kernel(int(kernel_size[1]), sigma[1], images.dtype)
+    out = _depthwise_same(images, tf.reshape(across, (1, -1)), data_format)
+    out = _depthwise_same(out, tf.reshape(down, (-1, 1)), data_format)
     return tf.squeeze(out, 0) if unbatched else out
 
 
@@ -631,9 +627,9 @@ def ssim(image1, image2, max_val=1.0, filter_size=11, filter_sigma=1.5, k1=0.01,
     x, _ = _batched_channels_last(tf.cast(image1, compute), data_format)
     y, _ = _batched_channels_last(tf.cast(image2, compute), data_format)
     channels = static_shape(x)[-1]
-    window = _gaussian(int(filter_size), float(filter_sigma))
-    kernel = tf.constant([[a * b for b in window] for a in window], dtype=compute)
-    kernel = tf.tile(tf.reshape(kernel, [filter_size, filter_size, 1, 1]), [1, 1, channels, 1])
+    window = _gaussian_kernel(int(filter_size), filter_sigma, compute)
+    kernel = tf.tile(tf.reshape(window[:, None] * window[None, :],
+                                [filter_size, filter_size, 1, 1]), [1, 1, channels, 1])
 
     def mean(z):
         return depthwise_conv(z, kernel, 1, "valid", "channels_last")

@@ -1,10 +1,8 @@
 """keras.ops.math: top_k, in_top_k, logsumexp, segment reductions, rsqrt, erf and its
 relatives, cdist, log-determinants, complex views, and Fourier transforms.
 
-Keras passes complex signals as (real, imaginary) pairs of float tensors. The transforms are
-discrete Fourier transforms written as products with twiddle matrices (so they run on every
-backend and differentiate like any matmul); their cost grows as n^2 in the transform length,
-which the frame lengths of spectrograms and images keep small.
+Keras passes complex signals as (real, imaginary) pairs of float tensors; the transforms run
+tf.signal's FFTs on the complex tensor of the pair and give the pair of the result.
 """
 
 import math as _math
@@ -253,58 +251,20 @@ def _complex_pair(x, what):
     return tf.cast(real, dtype), tf.cast(imag, dtype)
 
 
-def _twiddles(rows, columns, n, dtype, sign):
-    """cos and sin of sign * 2 pi r c / n for r < rows, c < columns: the DFT's matrices
-    (sign -1 for the forward transform, +1 for the inverse). r c is reduced mod n in integers
-    first, so long transforms keep their phase precision, and quarter turns are exact."""
-    r = tf.range(rows, dtype="int64")[:, None]
-    c = tf.range(columns, dtype="int64")[None, :]
-    turns = (r * c) % n
-    phase = tf.cast(turns, "float64") * (sign * 2 * _math.pi / n)
-    quarter = (4 * turns) % n == 0
-    which = (4 * turns) // n % 4
-    cos = tf.where(quarter, tf.gather(tf.constant([1.0, 0.0, -1.0, 0.0], "float64"), which),
-                   tf.cos(phase))
-    sin = tf.where(quarter, tf.gather(tf.constant([0.0, sign * 1.0, 0.0, -sign * 1.0],
-                                                  "float64"), which), tf.sin(phase))
-    return tf.cast(cos, dtype), tf.cast(sin, dtype)
+def _transform_dtype(x):
+    """The float dtype a transform of x runs in: x's own, half precision widened to float32."""
+    return x.dtype if x.dtype.name in ("float32", "float64") else "float32"
 
 
-def _times(x, matrix):
-    """The rows of x (along its last axis) times a matrix; a vector x is one row."""
-    if len(static_shape(x)) == 1:
-        return tf.matmul(x[None, :], matrix)[0]
-    return tf.matmul(x, matrix)
+def _as_complex(real, imag):
+    """The complex tensor of a float pair."""
+    dtype = _transform_dtype(real)
+    return tf.complex(tf.cast(real, dtype), tf.cast(imag, dtype))
 
 
-def _dft(real, imag, inverse=False):
-    """The DFT of real + i imag along the last axis (the inverse one, scaled by 1/n, when
-    `inverse`)."""
-    n = static_shape(real)[-1]
-    cos, sin = _twiddles(n, n, n, real.dtype, 1 if inverse else -1)
-    out_real = _times(real, cos) - _times(imag, sin)
-    out_imag = _times(imag, cos) + _times(real, sin)
-    if inverse:
-        out_real, out_imag = out_real / n, out_imag / n
-    return out_real, out_imag
-
-
-def _dft2(real, imag, inverse=False):
-    """The DFT (or its inverse) over the last two axes: along rows, then along columns."""
-    real, imag = _dft(real, imag, inverse)
-    real, imag = _dft(tf.linalg.matrix_transpose(real), tf.linalg.matrix_transpose(imag),
-                      inverse)
-    return tf.linalg.matrix_transpose(real), tf.linalg.matrix_transpose(imag)
-
-
-def _fit_last_axis(x, n):
-    """x cropped or zero-padded along its last axis to length n."""
-    size = static_shape(x)[-1]
-    if size > n:
-        return x[..., :n]
-    if size < n:
-        return tf.pad(x, [[0, 0]] * (len(static_shape(x)) - 1) + [[0, n - size]])
-    return x
+def _as_pair(z, dtype):
+    """A complex tensor as its (real, imaginary) pair in `dtype`."""
+    return tf.cast(tf.math.real(z), dtype), tf.cast(tf.math.imag(z), dtype)
 
 
 @keras_op
@@ -316,28 +276,27 @@ def fft(x):
     >>> real.numpy().tolist(), imag.numpy().tolist()
     ([10.0, -2.0, -2.0, -2.0], [0.0, 2.0, 0.0, -2.0])
     """
-    return _dft(*_complex_pair(x, "fft"))
+    real, imag = _complex_pair(x, "fft")
+    return _as_pair(tf.signal.fft(_as_complex(real, imag)), real.dtype)
 
 
 @keras_op
 def fft2(x):
     """The 2-D discrete Fourier transform over the last two axes of a (real, imag) pair."""
     real, imag = _complex_pair(x, "fft2")
-    return _dft2(real, imag)
+    return _as_pair(tf.signal.fft2d(_as_complex(real, imag)), real.dtype)
 
 
 @keras_op
 def ifft2(x):
     """The inverse of fft2 (scaled by 1 / (rows * columns))."""
     real, imag = _complex_pair(x, "ifft2")
-    return _dft2(real, imag, inverse=True)
+    return _as_pair(tf.signal.ifft2d(_as_complex(real, imag)), real.dtype)
 
 
 def _rfft(x, n):
     """The n // 2 + 1 non-negative-frequency terms of the DFT of real x (fitted to n)."""
-    x = _fit_last_axis(x, n)
-    cos, sin = _twiddles(n, n // 2 + 1, n, x.dtype, -1)
-    return _times(x, cos), _times(x, sin)
+    return tf.signal.rfft(tf.cast(x, _transform_dtype(x)), [n])
 
 
 @keras_op
@@ -354,21 +313,8 @@ def rfft(x, fft_length=None):
     x = float_operand(x)
     if not static_shape(x):
         raise ValueError("rfft: expected an input of rank >= 1, received a scalar")
-    return _rfft(x, static_shape(x)[-1] if fft_length is None else int(fft_length))
-
-
-def _irfft(real, imag, n):
-    """The real signal of length n whose rfft is (real, imag), fitted to n // 2 + 1 terms.
-    Each term but the zero (and, for even n, the n/2) frequency stands for itself and its
-    conjugate; the imaginary parts of those two self-conjugate terms drop out."""
-    bins = n // 2 + 1
-    real, imag = _fit_last_axis(real, bins), _fit_last_axis(imag, bins)
-    counts = [1.0] + [2.0] * (bins - 1)
-    if n % 2 == 0:
-        counts[-1] = 1.0
-    counts = tf.constant(counts, dtype=real.dtype) / n
-    cos, sin = _twiddles(bins, n, n, real.dtype, 1)
-    return _times(real * counts, cos) - _times(imag * counts, sin)
+    n = static_shape(x)[-1] if fft_length is None else int(fft_length)
+    return _as_pair(_rfft(x, n), x.dtype)
 
 
 @keras_op
@@ -382,22 +328,25 @@ def irfft(x, fft_length=None):
     """
     real, imag = _complex_pair(x, "irfft")
     n = 2 * (static_shape(real)[-1] - 1) if fft_length is None else int(fft_length)
-    return _irfft(real, imag, n)
+    return tf.cast(tf.signal.irfft(_as_complex(real, imag), [n]), real.dtype)
+
+
+# Keras's (torch's) string windows: periodic cosine windows of these coefficients.
+_WINDOWS = {"hann": (0.5, 0.5), "hamming": (0.54, 0.46)}
 
 
 def _window(window, sequence_length, fft_length, dtype):
     """The analysis window (periodic Hann or Hamming, a given one, or ones), zero-padded on
     both sides to fft_length as torch.stft centres it."""
+    from tensorflux.signal import _cosine_window
+
     if window is None:
         values = tf.ones([sequence_length], dtype)
     elif isinstance(window, str):
-        if window not in ("hann", "hamming"):
+        if window not in _WINDOWS:
             raise ValueError("window: a string window must be 'hann' or 'hamming', received "
                              f"{window!r}")
-        phase = tf.cast(tf.range(sequence_length), "float64") * (2 * _math.pi /
-                                                                  sequence_length)
-        a = 0.5 if window == "hann" else 0.54
-        values = tf.cast(a - (1 - a) * tf.cos(phase), dtype)
+        values = _cosine_window(_WINDOWS[window], sequence_length, sequence_length, dtype)
     else:
         values = convert(window, dtype)
         if static_shape(values) != (sequence_length,):
@@ -429,9 +378,7 @@ def extract_sequences(x, sequence_length, sequence_stride):
     x = convert(x)
     if not static_shape(x):
         raise ValueError("extract_sequences: expected an input of rank >= 1, received a scalar")
-    count = 1 + (static_shape(x)[-1] - sequence_length) // sequence_stride
-    starts = tf.range(count)[:, None] * sequence_stride
-    return tf.gather(x, starts + tf.range(sequence_length)[None, :], axis=-1)
+    return tf.signal.frame(x, sequence_length, sequence_stride)
 
 
 @keras_op
@@ -447,25 +394,9 @@ def stft(x, sequence_length, sequence_stride, fft_length, window="hann", center=
     if center:
         half = fft_length // 2
         x = tf.pad(x, [[0, 0]] * (len(static_shape(x)) - 1) + [[half, half]], mode="REFLECT")
-    frames = extract_sequences(x, fft_length, sequence_stride)
-    return _rfft(frames * _window(window, sequence_length, fft_length, x.dtype), fft_length)
-
-
-def _overlap_add(frames, stride):
-    """Frames (..., count, length) placed `stride` apart and summed: (..., (count - 1) *
-    stride + length). Each frame is cut into stride-long pieces; piece j of frame f lands
-    in output block f + j, so the sum is a few shifted pads."""
-    count, length = static_shape(frames)[-2:]
-    pieces = -(-length // stride)
-    lead = [[0, 0]] * (len(static_shape(frames)) - 2)
-    frames = tf.pad(frames, lead + [[0, 0], [0, pieces * stride - length]])
-    shape = tf.shape(frames)
-    frames = tf.reshape(frames, tf.concat([shape[:-1], [pieces, stride]], 0))
-    total = 0
-    for j in range(pieces):
-        total = total + tf.pad(frames[..., j, :], lead + [[j, pieces - 1 - j], [0, 0]])
-    total = tf.reshape(total, tf.concat([shape[:-2], [(count + pieces - 1) * stride]], 0))
-    return total[..., :(count - 1) * stride + length]
+    frames = tf.signal.frame(x, fft_length, sequence_stride)
+    spectrum = _rfft(frames * _window(window, sequence_length, fft_length, x.dtype), fft_length)
+    return _as_pair(spectrum, x.dtype)
 
 
 @keras_op
@@ -478,34 +409,34 @@ def istft(x, sequence_length, sequence_stride, fft_length, length=None, window="
     The default case (sequence_length == fft_length, centred, a window) divides by the
     squared windows actually overlapping each sample, as torch.istft; the others divide by
     their periodic sum, as tf.signal.inverse_stft_window_fn, both as Keras does."""
+    from tensorflux.signal import _dual_window, _fit
+
     real, imag = _complex_pair(x, "istft")
     if len(static_shape(real)) < 2:
         raise ValueError("istft: expected inputs of rank >= 2 (..., frames, bins), received "
                          f"shape {static_shape(real)}")
     _check_frames(sequence_length, sequence_stride, fft_length)
-    frames = _irfft(real, imag, fft_length)
+    frames = tf.signal.irfft(_as_complex(real, imag), [fft_length])
+    overlap_and_add = tf.signal.overlap_and_add
     if window is None:
-        signal = _overlap_add(frames, sequence_stride)
+        signal = overlap_and_add(frames, sequence_stride)
     elif sequence_length == fft_length and center:
         win = _window(window, sequence_length, fft_length, frames.dtype)
         count = static_shape(frames)[-2]
-        envelope = _overlap_add(tf.tile(tf.square(win)[None, :], [count, 1]), sequence_stride)
-        signal = _overlap_add(frames * win, sequence_stride)
+        envelope = overlap_and_add(tf.tile(tf.square(win)[None, :], [count, 1]),
+                                   sequence_stride)
+        signal = overlap_and_add(frames * win, sequence_stride)
         signal = signal / tf.where(envelope > 1e-11, envelope, tf.ones_like(envelope))
     else:
         win = _window(window, sequence_length, fft_length, frames.dtype)
-        periods = -(-fft_length // sequence_stride)
-        squares = tf.pad(tf.square(win), [[0, periods * sequence_stride - fft_length]])
-        period_sum = tf.reduce_sum(tf.reshape(squares, [periods, sequence_stride]), axis=0)
-        signal = _overlap_add(frames * (win / tf.tile(period_sum, [periods])[:fft_length]),
-                              sequence_stride)
+        signal = overlap_and_add(frames * _dual_window(win, sequence_stride), sequence_stride)
     start = fft_length // 2 if center else 0
     total = static_shape(signal)[-1]
     if length is not None:
-        signal = _fit_last_axis(signal[..., start:], int(length))
+        signal = _fit(signal[..., start:], (int(length),))
     else:
         signal = signal[..., start:total - start]
-    return signal
+    return tf.cast(signal, real.dtype)
 
 
 __all__ = ["cdist", "erf", "erfc", "erfinv", "extract_sequences", "fft", "fft2", "ifft2",

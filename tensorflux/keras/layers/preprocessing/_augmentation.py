@@ -1,6 +1,6 @@
 """The base of Keras 3's newer image augmentation layers and what they share: factor and
-value-range arguments, the random draws, value-range rescaling, grayscale, Gaussian blur and
-sampling images at arbitrary coordinates.
+value-range arguments, the random draws, value-range rescaling, and keras.ops.image's Gaussian
+blur and sampler of images at arbitrary coordinates.
 
 A layer draws the parameters of one call with `get_random_transformation(data, training,
 seed)` and applies them with `transform_images` (and `transform_labels`,
@@ -10,13 +10,8 @@ from their sub-layers with their own random source (`seed`) and apply later, and
 transformation Keras drew applies here to the same effect.
 """
 
-import itertools
-
 from tensorflux.keras.layers.base import _describe
-from tensorflux.keras.layers.preprocessing.image import (
-    _RandomLayer,
-    _static_shape,
-)
+from tensorflux.keras.layers.preprocessing.image import _RandomLayer
 from tensorflux.keras.layers.regularization import _RandomSource
 
 
@@ -106,95 +101,28 @@ def _rescale(images, source_range, target_range, dtype="float32"):
     return images * (target_high - target_low) + target_low
 
 
-def _grayscale(images, channel_axis):
-    """Keras's rgb_to_grayscale of batched images: the luma of tf.image.rgb_to_grayscale with
-    one channel kept, in the input dtype (integers truncated, as Keras); single-channel images
-    pass through."""
-    tf = _tf()
-    if _static_shape(images)[channel_axis] == 1:
-        return images
-    dtype = images.dtype
-    flt = images if dtype.is_floating else tf.cast(images, "float32")
-    if channel_axis != -1:
-        flt = tf.transpose(flt, (0, 2, 3, 1))
-    gray = tf.image.rgb_to_grayscale(flt)
-    if channel_axis != -1:
-        gray = tf.transpose(gray, (0, 3, 1, 2))
-    return gray if gray.dtype == dtype else tf.cast(gray, dtype)
+def _keras_image_ops():
+    """keras.ops.image, whose blur, grayscale and sampler the layers share (imported on first
+    use: the layers load before keras.ops)."""
+    from tensorflux.keras.ops import image
 
-
-def _gaussian_kernel(size, sigma, dtype):
-    tf = _tf()
-    x = tf.range(size, dtype=dtype) - (size - 1) / 2
-    kernel = tf.exp(-0.5 * (x / tf.cast(sigma, dtype)) ** 2)
-    return kernel / tf.reduce_sum(kernel)
+    return image
 
 
 def _gaussian_blur(images, kernel_size, sigma):
-    """Keras's gaussian_blur of batched channels_last images: columns weighted by a
-    (kernel_size[0], sigma[0]) Gaussian, rows by (kernel_size[1], sigma[1]), zero padding.
-    The kernel is separable, so it runs as two 1-D depthwise convolutions."""
-    tf = _tf()
-    channels = _static_shape(images)[-1]
-    across = _gaussian_kernel(kernel_size[0], sigma[0], images.dtype)
-    down = _gaussian_kernel(kernel_size[1], sigma[1], images.dtype)
-    across = tf.tile(tf.reshape(across, (1, -1, 1, 1)), [1, 1, channels, 1])
-    down = tf.tile(tf.reshape(down, (-1, 1, 1, 1)), [1, 1, channels, 1])
-    images = tf.nn.depthwise_conv2d(images, across, [1, 1, 1, 1], "SAME")
-    return tf.nn.depthwise_conv2d(images, down, [1, 1, 1, 1], "SAME")
-
-
-def _mirror_index(index, size):
-    tf = _tf()
-    period = size - 1
-    return tf.abs(tf.math.floormod(index + period, 2 * period) - period)
-
-
-_INDEX_FIXERS = {
-    "constant": lambda index, size: _tf().clip_by_value(index, 0, size - 1),
-    "nearest": lambda index, size: _tf().clip_by_value(index, 0, size - 1),
-    "wrap": lambda index, size: _tf().math.floormod(index, size),
-    "mirror": _mirror_index,
-    "reflect": lambda index, size: _tf().math.floordiv(
-        _mirror_index(2 * index + 1, 2 * size + 1) - 1, 2),
-}
-
-
-def _interpolation_nodes(coordinate, order):
-    """(index, weight) pairs of order 0 (round half to even) or 1 (linear) interpolation."""
-    tf = _tf()
-    if order == 0:
-        return [(tf.cast(tf.round(coordinate), "int32"), 1.0)]
-    lower = tf.floor(coordinate)
-    upper_weight = coordinate - lower
-    index = tf.cast(lower, "int32")
-    return [(index, 1.0 - upper_weight), (index + 1, upper_weight)]
+    """keras.ops.image.gaussian_blur of batched channels_last images (sigmas may be
+    tensors)."""
+    return _keras_image_ops().gaussian_blur(images, kernel_size, sigma, "channels_last")
 
 
 def _sample(images, rows, cols, order, fill_mode="constant", fill_value=0.0):
     """Keras's map_coordinates over the height and width of batched channels_last images:
     output (b, i, j) reads images[b] at (rows[b, i, j], cols[b, i, j]) with nearest (order
-    0) or bilinear (order 1) interpolation; out-of-range taps follow `fill_mode` (scipy's
-    names), and with "constant" each tap outside the image reads `fill_value`."""
-    tf = _tf()
-    height, width, channels = _static_shape(images)[1:]
-    flat = tf.reshape(images, (-1, channels))
-    offsets = tf.reshape(tf.range(tf.shape(images)[0]) * (height * width), (-1, 1, 1))
-    fix = _INDEX_FIXERS[fill_mode]
-    out = None
-    for (row, row_weight), (col, col_weight) in itertools.product(
-            _interpolation_nodes(rows, order), _interpolation_nodes(cols, order)):
-        index = offsets + fix(row, height) * width + fix(col, width)
-        value = tf.gather(flat, index)
-        if fill_mode == "constant":
-            inside = (row >= 0) & (row < height) & (col >= 0) & (col < width)
-            value = tf.where(inside[..., None], value, tf.cast(fill_value, value.dtype))
-        weight = row_weight * col_weight
-        if not isinstance(weight, float):
-            weight = tf.cast(weight, value.dtype)[..., None]
-        term = weight * value
-        out = term if out is None else out + term
-    return out
+    0) or bilinear (order 1) interpolation, each tap through `fill_mode` (keras.ops.image's
+    sampler)."""
+    image_ops = _keras_image_ops()
+    return image_ops._sample(images, rows, cols, image_ops._INTERPOLATIONS[order], fill_mode,
+                             fill_value)
 
 
 # ---------------------------------------------------------------------- the base layer

@@ -11,7 +11,7 @@ from tensorflux.keras.layers.preprocessing._augmentation import (
     _AugmentationLayer,
     _factor_range,
     _gaussian_blur,
-    _grayscale,
+    _keras_image_ops,
     _randint,
     _rescale,
     _uniform,
@@ -24,48 +24,11 @@ __all__ = ["RandomColorDegeneration", "RandomColorJitter", "RandomGaussianBlur",
            "RandomGrayscale", "RandomHue", "RandomInvert", "RandomPosterization",
            "RandomSaturation", "RandomSharpness", "Solarization"]
 
-# The machine epsilon of each float dtype: rgb_to_hsv zeroes values smaller than it.
-_EPSILON = {"float16": 2.0 ** -10, "bfloat16": 2.0 ** -7, "float32": 2.0 ** -23,
-            "float64": 2.0 ** -52}
-
 
 def _tf():
     import tensorflux as tf
 
     return tf
-
-
-def _rgb_to_hsv(images):
-    """Hue, saturation and value of channels_last RGB images, each in [0, 1] for inputs in
-    [0, 1] (Keras's rgb_to_hsv, after dm_pix)."""
-    tf = _tf()
-    dtype = images.dtype
-    images = tf.where(tf.abs(images) < _EPSILON[dtype.name], tf.zeros_like(images), images)
-    red, green, blue = tf.unstack(images, axis=-1)
-    value = tf.maximum(tf.maximum(red, green), blue)
-    minimum = tf.minimum(tf.minimum(red, green), blue)
-    spread = value - minimum
-    ones, zeros = tf.ones_like(value), tf.zeros_like(value)
-    saturation = tf.where(value > 0, spread / tf.where(value > 0, value, ones), zeros)
-    norm = 1.0 / (6.0 * tf.where(spread > 0, spread, ones))
-    hue = tf.where(value == green, norm * (blue - red) + 2.0 / 6.0,
-                   norm * (red - green) + 4.0 / 6.0)
-    hue = tf.where(value == red, norm * (green - blue), hue)
-    hue = tf.where(spread > 0, hue, zeros) + tf.cast(hue < 0.0, dtype)
-    return tf.stack([hue, saturation, value], axis=-1)
-
-
-def _hsv_to_rgb(images):
-    """The inverse of _rgb_to_hsv (Keras's hsv_to_rgb); hue is taken modulo 1."""
-    tf = _tf()
-    hue, saturation, value = tf.unstack(images, axis=-1)
-    sector = tf.math.floormod(hue, 1.0) * 6.0
-    red = tf.clip_by_value(tf.abs(sector - 3.0) - 1.0, 0.0, 1.0)
-    green = tf.clip_by_value(2.0 - tf.abs(sector - 2.0), 0.0, 1.0)
-    blue = tf.clip_by_value(2.0 - tf.abs(sector - 4.0), 0.0, 1.0)
-    grey = 1.0 - saturation
-    return tf.stack([value * (grey + saturation * red), value * (grey + saturation * green),
-                     value * (grey + saturation * blue)], axis=-1)
 
 
 def _per_image(values, dtype):
@@ -106,11 +69,14 @@ class RandomHue(_AugmentationLayer):
         tf = _tf()
         images = tf.cast(images, self.compute_dtype)
         images, restore = self._last(_rescale(images, self.value_range, (0, 1)))
-        hue, saturation, value = tf.unstack(_rgb_to_hsv(images), axis=-1)
+        image_ops = _keras_image_ops()
+        hue, saturation, value = tf.unstack(image_ops.rgb_to_hsv(images, "channels_last"),
+                                            axis=-1)
         hue = hue + _per_image(transformation["factor"], images.dtype)
         hue = tf.where(hue > 1.0, hue - 1.0, hue)
         hue = tf.where(hue < 0.0, hue + 1.0, hue)
-        images = _hsv_to_rgb(tf.stack([hue, saturation, value], axis=-1))
+        images = image_ops.hsv_to_rgb(tf.stack([hue, saturation, value], axis=-1),
+                                      "channels_last")
         images = _rescale(tf.clip_by_value(images, 0.0, 1.0), (0, 1), self.value_range)
         return tf.cast(restore(images), self.compute_dtype)
 
@@ -149,11 +115,14 @@ class RandomSaturation(_AugmentationLayer):
             return images
         tf = _tf()
         images, restore = self._last(tf.cast(images, self.compute_dtype))
-        hue, saturation, value = tf.unstack(_rgb_to_hsv(images), axis=-1)
+        image_ops = _keras_image_ops()
+        hue, saturation, value = tf.unstack(image_ops.rgb_to_hsv(images, "channels_last"),
+                                            axis=-1)
         saturation = tf.clip_by_value(
             saturation * _per_image(transformation["factor"], images.dtype),
             self.value_range[0], self.value_range[1])
-        return restore(_hsv_to_rgb(tf.stack([hue, saturation, value], axis=-1)))
+        return restore(image_ops.hsv_to_rgb(tf.stack([hue, saturation, value], axis=-1),
+                                            "channels_last"))
 
     def get_config(self):
         return {**super().get_config(), "factor": self.factor,
@@ -191,7 +160,7 @@ class RandomGrayscale(_AugmentationLayer):
             return images
         if transformation is None:
             transformation = self.get_random_transformation(images)
-        gray = _grayscale(images, self._channel_axis())
+        gray = _keras_image_ops().rgb_to_grayscale(images, self.data_format)
         return _tf().where(transformation, gray, images)
 
     def get_config(self):
@@ -425,7 +394,7 @@ class RandomColorDegeneration(_AugmentationLayer):
         tf = _tf()
         images = tf.cast(images, self.compute_dtype)
         factor = tf.cast(transformation["factor"], self.compute_dtype)
-        gray = _grayscale(images, self._channel_axis())
+        gray = _keras_image_ops().rgb_to_grayscale(images, self.data_format)
         images = images + factor * (gray - images)
         return tf.clip_by_value(images, self.value_range[0], self.value_range[1])
 
