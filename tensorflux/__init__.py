@@ -82,6 +82,8 @@ from tensorflux.ops.indexing import (
     slice,
     strided_slice,
     tensor_scatter_nd_add,
+    tensor_scatter_nd_max,
+    tensor_scatter_nd_min,
     tensor_scatter_nd_sub,
     tensor_scatter_nd_update,
 )
@@ -239,7 +241,8 @@ __all__ = [
     "round", "rsqrt", "saturate_cast", "scalar_mul", "scatter_nd", "shape", "sigmoid", "sign",
     "sin", "sinh", "size", "slice", "softplus", "softsign", "sort", "split", "sqrt", "square",
     "squared_difference", "squeeze", "stack", "stop_gradient", "strided_slice", "string",
-    "subtract", "tan", "tanh", "tensor_scatter_nd_add", "tensor_scatter_nd_sub",
+    "subtract", "tan", "tanh", "tensor_scatter_nd_add", "tensor_scatter_nd_max",
+    "tensor_scatter_nd_min", "tensor_scatter_nd_sub",
     "tensor_scatter_nd_update", "tensordot", "tile", "transpose", "truediv", "uint16", "uint32",
     "uint64", "uint8", "unique", "unstack", "where", "xlogy", "zeros", "zeros_like",
 ]

@@ -159,7 +159,8 @@ gather: (params, indices, axis, batch_dims) -> gathered slices; bad indices rais
 gather_grad: (g, indices, shape, axis, batch_dims) -> scatter-add of g into zeros of shape
 gather_nd: (params, indices, batch_dims) -> slices at index tuples
 scatter_nd: (indices, updates, shape) -> zeros of shape with updates added at indices
-tensor_scatter_nd_update: (x, indices, updates) -> a copy of x with updates written
+tensor_scatter_nd_update: (x, indices, updates, reduction, batch_dims) -> a copy of x with
+    updates written ("update") or combined ("add", "sub", "max", "min")
 take_along_axis: (x, indices, axis) -> values at indices along axis
 take_along_axis_grad: (g, indices, shape, axis) -> scatter-add of g along axis
 where_indices: (condition) -> int64 [n, rank] coordinates of True entries

@@ -2050,9 +2050,18 @@ def scatter_nd(indices, updates, shape, batch_dims):
     return out
 
 
-def tensor_scatter_nd_update(tensor, indices, updates):
+# The ufunc (by name: the CuPy backend's `np` differs) that combines an update with its
+# destination entry in tensor_scatter_nd_update.
+_SCATTER_UFUNCS = {"add": "add", "sub": "subtract", "max": "maximum", "min": "minimum"}
+
+
+def tensor_scatter_nd_update(tensor, indices, updates, reduction="update", batch_dims=0):
     out = tensor.copy()
-    out[_nd_key(tensor.shape, indices, 0)] = updates
+    key = _nd_key(tensor.shape, indices, batch_dims)
+    if reduction == "update":
+        out[key] = updates
+    else:  # repeated indices apply in turn
+        getattr(np, _SCATTER_UFUNCS[reduction]).at(out, key, updates)
     return out
 
 

@@ -1,5 +1,6 @@
-"""tensorflux.io (tf.io): file-level helpers (atomic writes, read_file, write_file, gfile) and
-serialize_tensor / parse_tensor in tensorflux's own pickle-free format."""
+"""tensorflux.io (tf.io): file-level helpers (atomic writes, read_file, write_file, gfile),
+serialize_tensor / parse_tensor in tensorflux's own pickle-free format, and the image codecs
+(decode_png, decode_jpeg, decode_image, ..., in io/images.py)."""
 
 import io as _stdio
 import json
@@ -10,9 +11,18 @@ import numpy as np
 from tensorflux import dtypes, errors
 from tensorflux.io import gfile
 from tensorflux.io.atomic import atomic_write
+from tensorflux.io.images import (
+    decode_bmp,
+    decode_gif,
+    decode_image,
+    decode_jpeg,
+    decode_png,
+    encode_png,
+)
 
 __all__ = ["atomic_write", "gfile", "read_file", "write_file", "serialize_tensor",
-           "parse_tensor"]
+           "parse_tensor", "decode_bmp", "decode_gif", "decode_image", "decode_jpeg",
+           "decode_png", "encode_png"]
 
 # serialize_tensor's format: magic, a 4-byte little-endian header length, a JSON header
 # {"dtype", "shape"}, then the values as a .npy payload (allow_pickle=False). Not TF's
@@ -25,7 +35,7 @@ def _path(filename):
 
     if isinstance(filename, (str, bytes, os.PathLike)):
         return os.fsdecode(filename)
-    value = convert_to_tensor(filename).numpy()
+    value = filename if hasattr(filename, "item") else convert_to_tensor(filename).numpy()
     return os.fsdecode(value.item() if hasattr(value, "item") else value)
 
 
@@ -38,14 +48,27 @@ def read_file(filename, name=None):
     >>> tf.io.write_file(path, b"abc")
     >>> tf.io.read_file(path).numpy()
     b'abc'
-    """
-    from tensorflux.tensor import constant
 
-    path = _path(filename)
+    Inside a traced function (or a Dataset.map trace) a symbolic `filename` is read when
+    the function runs, as TensorFlow's ReadFile op is.
+    """
+    from tensorflux.tensor import _TensorLike, constant
+
+    if isinstance(filename, _TensorLike) and filename._value is None:
+        from tensorflux.control import numpy_function
+        from tensorflux.ops.array import reshape
+
+        contents = numpy_function(lambda value: _read(_path(value)), [filename],
+                                  Tout=dtypes.string)
+        return reshape(contents, [])
+    return constant(_read(_path(filename)), dtype=dtypes.string)
+
+
+def _read(path):
     if not os.path.isfile(path):
         raise errors.NotFoundError(f"{path}; No such file or directory")
     with open(path, "rb") as handle:
-        return constant(handle.read(), dtype=dtypes.string)
+        return handle.read()
 
 
 def write_file(filename, contents, name=None):

@@ -7,7 +7,7 @@ None of these is a primitive: each is a few primitives whose VJPs give its gradi
 from tensorflux import dtypes, errors
 from tensorflux.ops import array, indexing, math, reduction
 from tensorflux.ops._core import as_operand, normalize_axis
-from tensorflux.ops._static import host
+from tensorflux.ops._static import host, scalar_operand
 from tensorflux.tensor import TensorShape, _TensorLike, convert_to_tensor
 
 __all__ = [
@@ -159,17 +159,44 @@ def _segment_operands(op, data, segment_ids):
     return data, math.cast(ids, dtypes.int32) if ids.dtype is not dtypes.int32 else ids
 
 
+def _num_segments(op, value):
+    """num_segments as an int, or as an int32 scalar tensor known only at run time (as TF
+    takes it)."""
+    count, runtime = scalar_operand(op, value, "num_segments")
+    if runtime is None:
+        return _int(op, count, "num_segments")
+    if not runtime.dtype.is_integer:
+        raise errors.InvalidArgumentError(
+            f"{op}: num_segments must be an integer, received {runtime.dtype.name}", op)
+    return math.cast(runtime, dtypes.int32)
+
+
 def _segment_totals(op, data, ids, num_segments):
     """Sums of data's rows per segment id; ids outside [0, num_segments) are dropped (they go
     to one extra row that is cut off)."""
     inside = math.logical_and(math.greater_equal(ids, 0), math.less(ids, num_segments))
     target = math.where(inside, ids, array.ones_like(ids) * num_segments)
     outer = [num_segments + 1] + list(data.shape[ids.shape.rank:])
-    if not TensorShape(outer).is_fully_defined():
-        raise errors.UnimplementedError(f"{op}: data's trailing dimensions must be known",
-                                        op)
+    if not TensorShape([None if isinstance(d, _TensorLike) else d
+                        for d in outer]).is_fully_defined():
+        # Known only at run time: the count, or data's trailing dimensions.
+        outer = array.concat([array.reshape(num_segments + 1, [1]),
+                              array.shape(data, out_type=dtypes.int32)[ids.shape.rank:]], 0)
     totals = indexing.scatter_nd(array.expand_dims(target, -1), data, outer)
     return totals[:num_segments]
+
+
+def _unit_axes(x, axis, count):
+    """x with `count` axes of size 1 inserted at `axis` (to broadcast segments against data's
+    rows): a reshape to a computed shape, which also runs on dims known only at run time."""
+    if count == 0:
+        return x
+    if x.shape.is_fully_defined():
+        dims = list(x.shape)
+        return array.reshape(x, dims[:axis] + [1] * count + dims[axis:])
+    dims = array.shape(x, out_type=dtypes.int32)
+    ones = convert_to_tensor([1] * count, dtype=dtypes.int32)
+    return array.reshape(x, array.concat([dims[:axis], ones, dims[axis:]], 0))
 
 
 def unsorted_segment_sum(data, segment_ids, num_segments, name=None):
@@ -180,7 +207,7 @@ def unsorted_segment_sum(data, segment_ids, num_segments, name=None):
     [6.0, 0.0, 4.0, 0.0]
     """
     data, ids = _segment_operands("unsorted_segment_sum", data, segment_ids)
-    count = _int("unsorted_segment_sum", num_segments, "num_segments")
+    count = _num_segments("unsorted_segment_sum", num_segments)
     return _segment_totals("unsorted_segment_sum", data, ids, count)
 
 
@@ -213,23 +240,22 @@ def unsorted_segment_mean(data, segment_ids, num_segments, name=None):
     [3.0, 0.0, 2.0, 0.0]
     """
     data, ids = _segment_operands("unsorted_segment_mean", data, segment_ids)
-    count = _int("unsorted_segment_mean", num_segments, "num_segments")
+    count = _num_segments("unsorted_segment_mean", num_segments)
     totals = _segment_totals("unsorted_segment_mean", data, ids, count)
-    ones = array.ones(list(ids.shape), data.dtype)
+    ones = array.ones_like(ids, dtype=data.dtype)
     sizes = _segment_totals("unsorted_segment_mean", ones, ids, count)
-    sizes = array.reshape(sizes, [count] + [1] * (data.shape.rank - ids.shape.rank))
+    sizes = _unit_axes(sizes, sizes.shape.rank, data.shape.rank - ids.shape.rank)
     return totals / math.maximum(sizes, 1)
 
 
 def _segment_extremum(op, data, segment_ids, num_segments, largest):
     data, ids = _segment_operands(op, data, segment_ids)
-    count = _int(op, num_segments, "num_segments")
+    count = _num_segments(op, num_segments)
     # members[n, s]: row n belongs to segment s; rows outside a segment hold the identity
     # of the reduction (the dtype's lowest or highest value), which empty segments keep.
     members = array.one_hot(ids, count, on_value=True, off_value=False, dtype=dtypes.bool)
-    inner = data.shape.rank - ids.shape.rank
-    members = array.reshape(members, list(members.shape) + [1] * inner)
-    rows = array.expand_dims(data, ids.shape.rank)
+    members = _unit_axes(members, members.shape.rank, data.shape.rank - ids.shape.rank)
+    rows = _unit_axes(data, ids.shape.rank, 1)
     fill = data.dtype.min if largest else data.dtype.max
     picked = math.where(members, rows, convert_to_tensor(fill, data.dtype))
     axes = list(range(ids.shape.rank))

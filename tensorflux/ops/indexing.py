@@ -4,14 +4,14 @@ import builtins
 
 from tensorflux import dtypes, errors
 from tensorflux.ops._core import as_operand, aval, broadcast_shapes, normalize_axis, unchanged
-from tensorflux.ops._static import RuntimeShape, host, scalar_operand
+from tensorflux.ops._static import RuntimeShape, host, scalar_operand, shape_operand
 from tensorflux.primitive import Primitive
 from tensorflux.tensor import TensorShape, _TensorLike, convert_to_tensor
 
 __all__ = [
     "getitem", "where_indices", "gather", "gather_nd", "scatter_nd", "tensor_scatter_nd_update",
-    "tensor_scatter_nd_add", "tensor_scatter_nd_sub", "slice", "strided_slice", "reverse",
-    "boolean_mask",
+    "tensor_scatter_nd_add", "tensor_scatter_nd_sub", "tensor_scatter_nd_max",
+    "tensor_scatter_nd_min", "slice", "strided_slice", "reverse", "boolean_mask",
 ]
 
 # A getitem key is a hashable tuple (primitive attributes are hashed by graph passes):
@@ -574,12 +574,20 @@ def _gather_nd_rule(params, indices, batch_dims):
     return aval(None if tail is None else list(indices.shape)[:-1] + tail, params.dtype)
 
 
+def _gather_nd_vjp(g, params, indices, out, batch_dims):
+    if params.shape.is_fully_defined():
+        return _scatter_nd.bind(indices, g, shape=tuple(params.shape),
+                                batch_dims=batch_dims), None
+    from tensorflux.ops.array import zeros_like
+
+    # A shape known only at run time: add into zeros shaped like params instead.
+    return _scatter.bind(zeros_like(params), indices, g, reduction="add",
+                         batch_dims=batch_dims), None
+
+
 # gather_nd: params at index tuples (the last axis of indices), batched over batch_dims; the
 # VJP scatter-adds with the batched scatter_nd below.
-_gather_nd = Primitive("gather_nd", shape_rule=_gather_nd_rule,
-                       vjp=lambda g, params, indices, out, batch_dims: (
-                           _scatter_nd.bind(indices, g, shape=tuple(params.shape),
-                                            batch_dims=batch_dims), None))
+_gather_nd = Primitive("gather_nd", shape_rule=_gather_nd_rule, vjp=_gather_nd_vjp)
 # scatter_nd: zeros of `shape` with updates added at index tuples (duplicates sum, as TF's);
 # linear in updates, so its VJP is gather_nd.
 _scatter_nd = Primitive("scatter_nd",
@@ -629,16 +637,24 @@ def _check_updates(op, shape, indices, updates):
 
 def scatter_nd(indices, updates, shape, name=None):
     """Zeros of `shape` with `updates` added at the index tuples of `indices` (duplicates sum).
+    `shape` may be a tensor known only at run time (tf.shape of a traced input).
 
     >>> import tensorflux as tf
     >>> tf.scatter_nd([[1], [3], [1]], [1.0, 2.0, 3.0], [4]).numpy().tolist()
     [0.0, 4.0, 0.0, 2.0]
     """
-    from tensorflux.ops.array import _shape_list
+    from tensorflux.ops.array import _check_runtime_dims, zeros
 
     indices = _indices_operand("scatter_nd", indices)
     updates = as_operand("scatter_nd", updates)
-    dims = _shape_list("scatter_nd", shape)
+    dims, runtime = shape_operand("scatter_nd", shape)
+    if runtime is not None:
+        _check_runtime_dims("scatter_nd", dims)
+        target = zeros(runtime, updates.dtype)
+        if dims is not None:
+            _check_nd("scatter_nd", target.shape, indices, 0)
+            _check_updates("scatter_nd", target.shape, indices, updates)
+        return _scatter.bind(target, indices, updates, reduction="add", batch_dims=0)
     if any(d < 0 for d in dims):
         raise errors.InvalidArgumentError(
             f"scatter_nd: shape must be non-negative, received {dims}", "scatter_nd")
@@ -647,18 +663,36 @@ def scatter_nd(indices, updates, shape, name=None):
     return _scatter_nd.bind(indices, updates, shape=tuple(dims), batch_dims=0)
 
 
-def _scatter_update_vjp(g, tensor, indices, updates, out):
+def _scatter_vjp(g, tensor, indices, updates, out, reduction, batch_dims):
     from tensorflux.ops.array import zeros_like
+    from tensorflux.ops.math import cast, divide, equal, multiply, negative
 
-    return (_scatter_update.bind(g, indices, zeros_like(updates)), None,
-            _gather_nd.bind(g, indices, batch_dims=0))
+    def gathered(x):
+        return _gather_nd.bind(x, indices, batch_dims=batch_dims)
+
+    if reduction == "update":
+        return (_scatter.bind(g, indices, zeros_like(updates), reduction="update",
+                              batch_dims=batch_dims), None, gathered(g))
+    if reduction in ("add", "sub"):
+        return g, None, gathered(g) if reduction == "add" else negative(gathered(g))
+    # max/min: the cotangent goes to the entries equal to the result, split evenly between
+    # ties (TensorFlow's rule); every entry of `tensor` is counted once.
+    tensor_won = cast(equal(tensor, out), g.dtype)
+    update_won = cast(equal(updates, gathered(out)), g.dtype)
+    winners = _scatter.bind(tensor_won, indices, update_won, reduction="add",
+                            batch_dims=batch_dims)
+    share = divide(g, winners)
+    return multiply(share, tensor_won), None, multiply(gathered(share), update_won)
 
 
-# tensor_scatter_nd_update: a copy of tensor with entries replaced; the replaced entries get
-# no cotangent and each update gets the cotangent of its destination.
-_scatter_update = Primitive("tensor_scatter_nd_update", vjp=_scatter_update_vjp,
-                            shape_rule=lambda tensor, indices, updates:
-                                aval(tensor.shape, tensor.dtype))
+# tensor_scatter_nd_update: a copy of tensor whose entries at index tuples are replaced by
+# the updates (`reduction` "update") or combined with them ("add", "sub", "max", "min"; each
+# repeated index applies in turn). The tensor gives the shape, so it also runs where the
+# shape is known only at run time. With "update", replaced entries get no cotangent and each
+# update gets the cotangent of its destination.
+_scatter = Primitive("tensor_scatter_nd_update", vjp=_scatter_vjp,
+                     shape_rule=lambda tensor, indices, updates, reduction, batch_dims:
+                         aval(tensor.shape, tensor.dtype))
 
 
 def _scatter_operands(op, tensor, indices, updates):
@@ -670,6 +704,11 @@ def _scatter_operands(op, tensor, indices, updates):
     return tensor, indices, updates
 
 
+def _tensor_scatter(op, reduction, tensor, indices, updates):
+    tensor, indices, updates = _scatter_operands(op, tensor, indices, updates)
+    return _scatter.bind(tensor, indices, updates, reduction=reduction, batch_dims=0)
+
+
 def tensor_scatter_nd_update(tensor, indices, updates, name=None):
     """A copy of `tensor` with the entries at `indices` replaced by `updates`.
 
@@ -677,9 +716,7 @@ def tensor_scatter_nd_update(tensor, indices, updates, name=None):
     >>> tf.tensor_scatter_nd_update([1, 2, 3], [[0], [2]], [9, 8]).numpy().tolist()
     [9, 2, 8]
     """
-    tensor, indices, updates = _scatter_operands("tensor_scatter_nd_update", tensor, indices,
-                                                 updates)
-    return _scatter_update.bind(tensor, indices, updates)
+    return _tensor_scatter("tensor_scatter_nd_update", "update", tensor, indices, updates)
 
 
 def tensor_scatter_nd_add(tensor, indices, updates, name=None):
@@ -689,12 +726,7 @@ def tensor_scatter_nd_add(tensor, indices, updates, name=None):
     >>> tf.tensor_scatter_nd_add([1, 2, 3], [[0], [0]], [5, 5]).numpy().tolist()
     [11, 2, 3]
     """
-    from tensorflux.ops.math import add
-
-    tensor, indices, updates = _scatter_operands("tensor_scatter_nd_add", tensor, indices,
-                                                 updates)
-    return add(tensor, _scatter_nd.bind(indices, updates, shape=tuple(tensor.shape),
-                                        batch_dims=0))
+    return _tensor_scatter("tensor_scatter_nd_add", "add", tensor, indices, updates)
 
 
 def tensor_scatter_nd_sub(tensor, indices, updates, name=None):
@@ -704,9 +736,24 @@ def tensor_scatter_nd_sub(tensor, indices, updates, name=None):
     >>> tf.tensor_scatter_nd_sub([1, 2, 3], [[1]], [2]).numpy().tolist()
     [1, 0, 3]
     """
-    from tensorflux.ops.math import subtract
+    return _tensor_scatter("tensor_scatter_nd_sub", "sub", tensor, indices, updates)
 
-    tensor, indices, updates = _scatter_operands("tensor_scatter_nd_sub", tensor, indices,
-                                                 updates)
-    return subtract(tensor, _scatter_nd.bind(indices, updates, shape=tuple(tensor.shape),
-                                             batch_dims=0))
+
+def tensor_scatter_nd_max(tensor, indices, updates, name=None):
+    """`tensor` with each entry at `indices` replaced by its maximum with the updates there.
+
+    >>> from tensorflux.ops import indexing
+    >>> indexing.tensor_scatter_nd_max([1, 5, 3], [[1], [2], [2]], [4, 6, 7]).numpy().tolist()
+    [1, 5, 7]
+    """
+    return _tensor_scatter("tensor_scatter_nd_max", "max", tensor, indices, updates)
+
+
+def tensor_scatter_nd_min(tensor, indices, updates, name=None):
+    """`tensor` with each entry at `indices` replaced by its minimum with the updates there.
+
+    >>> from tensorflux.ops import indexing
+    >>> indexing.tensor_scatter_nd_min([1, 5, 3], [[1], [2], [2]], [4, 6, 7]).numpy().tolist()
+    [1, 4, 3]
+    """
+    return _tensor_scatter("tensor_scatter_nd_min", "min", tensor, indices, updates)

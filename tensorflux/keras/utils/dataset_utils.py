@@ -210,6 +210,12 @@ def _from_files(directory, labels, label_mode, class_names, batch_size, shuffle,
     return tuple(datasets) if subset == "both" else datasets[0]
 
 
+_INTERPOLATIONS = ("bilinear", "nearest", "bicubic", "area", "lanczos3", "lanczos5", "gaussian",
+                   "mitchellcubic")
+_RESIZE_METHODS = ("bilinear", "nearest", "bicubic")  # those tensorflux's tf.image.resize has
+_CHANNELS = {"rgb": 3, "rgba": 4, "grayscale": 1}
+
+
 def image_dataset_from_directory(directory, labels="inferred", label_mode="int",
                                  class_names=None, color_mode="rgb", batch_size=32,
                                  image_size=(256, 256), shuffle=True, seed=None,
@@ -218,28 +224,79 @@ def image_dataset_from_directory(directory, labels="inferred", label_mode="int",
                                  pad_to_aspect_ratio=False, data_format=None, verbose=True):
     """A Dataset of (images, labels) batches from `directory/<class name>/<image file>`.
 
-    Images (bmp, gif, jpeg, png; decoding needs Pillow) become float32 [height, width,
-    channels] arrays resized with tf.image.resize's bilinear rule. Labels come from the sorted
-    subfolder names (`class_names` on the result); label_mode "int" (int32), "categorical"
-    (one-hot float32), "binary" (float32, shape (1,)) or None (images only).
+    Each image is loaded as Keras does with TensorFlow: tf.io.decode_image (PNG and BMP in
+    NumPy, JPEG and GIF through Pillow) to `color_mode`'s channels, then tf.image.resize to
+    `image_size` (float32; "nearest" keeps uint8). `crop_to_aspect_ratio` first crops the
+    largest central window of the target aspect ratio (smart_resize); `pad_to_aspect_ratio`
+    resizes to fit inside and pads with zeros (tf.image.resize_with_pad). Labels come from
+    the sorted subfolder names (`class_names` on the result); label_mode "int" (int32),
+    "categorical" (one-hot float32), "binary" (float32, shape (1,)) or None (images only).
     """
     from tensorflux.data import files
+    from tensorflux.keras import backend
 
-    if crop_to_aspect_ratio or pad_to_aspect_ratio:
-        raise NotImplementedError("image_dataset_from_directory: crop_to_aspect_ratio and "
-                                  "pad_to_aspect_ratio are not supported by tensorflux yet")
-    if data_format not in (None, "channels_last"):
-        raise NotImplementedError("image_dataset_from_directory: tensorflux produces "
-                                  "channels_last images only")
+    if color_mode not in _CHANNELS:
+        raise ValueError('`color_mode` must be one of {"rgb", "rgba", "grayscale"}. '
+                         f"Received: color_mode={color_mode}")
+    if image_size is None or len(image_size) != 2:
+        raise ValueError("Invalid `image_size` value. Expected a tuple of 2 integers. "
+                         f"Received: image_size={image_size}")
+    interpolation = interpolation.lower()
+    if interpolation not in _INTERPOLATIONS:
+        raise ValueError(f"Argument `interpolation` should be one of {_INTERPOLATIONS}. "
+                         f"Received: interpolation={interpolation}")
+    if interpolation not in _RESIZE_METHODS:
+        raise NotImplementedError(f"image_dataset_from_directory: tensorflux resizes with "
+                                  f"{_RESIZE_METHODS}, received interpolation={interpolation}")
+    if crop_to_aspect_ratio and pad_to_aspect_ratio:
+        raise ValueError("Only one of `pad_to_aspect_ratio`, `crop_to_aspect_ratio` can be "
+                         "set to `True`.")
+    data_format = backend.image_data_format() if data_format is None else data_format
+    if data_format not in ("channels_last", "channels_first"):
+        raise ValueError("The `data_format` argument must be one of {'channels_first', "
+                         f"'channels_last'}}. Received: data_format={data_format}")
     image_size = tuple(int(s) for s in image_size)
+    fit = "crop" if crop_to_aspect_ratio else "pad" if pad_to_aspect_ratio else None
 
     def load(path):
-        pixels = files.load_image(path.numpy(), image_size, color_mode, interpolation)
-        return tf.convert_to_tensor(pixels)
+        return _load_image(path, image_size, _CHANNELS[color_mode], interpolation, fit,
+                           data_format)
 
     return _from_files(directory, labels, label_mode, class_names, batch_size, shuffle, seed,
                        validation_split, subset, follow_links, verbose,
                        files.IMAGE_EXTENSIONS, load, "images")
+
+
+def _load_image(path, image_size, channels, interpolation, fit, data_format):
+    """One image file resized to image_size: Keras's TensorFlow loader."""
+    from tensorflux.keras.utils.image_utils import smart_resize
+    from tensorflux.ops import image as image_ops
+
+    image = tf.io.decode_image(tf.io.read_file(path), channels=channels,
+                               expand_animations=False)
+    if fit == "crop":
+        image = smart_resize(image, image_size, interpolation=interpolation)
+    elif fit == "pad":
+        image = _resize_with_pad(image, image_size, interpolation)
+    else:
+        image = image_ops.resize(image, image_size, method=interpolation)
+    return tf.transpose(image, (2, 0, 1)) if data_format == "channels_first" else image
+
+
+def _resize_with_pad(image, size, interpolation):
+    """tf.image.resize_with_pad: the largest resize that fits `size` keeping the aspect
+    ratio, centred on zeros; sizes computed in float32 as TensorFlow does."""
+    from tensorflux.ops import image as image_ops
+
+    height, width = (tf.constant(float(d), tf.float32) for d in image.shape[:2])
+    target_height, target_width = (tf.constant(float(d), tf.float32) for d in size)
+    ratio = tf.maximum(width / target_width, height / target_height)
+    new_height, new_width = height / ratio, width / ratio
+    resized = image_ops.resize(image, (int(tf.floor(new_height)), int(tf.floor(new_width))),
+                               method=interpolation)
+    top = max(0, int(tf.floor((target_height - new_height) / 2)))
+    left = max(0, int(tf.floor((target_width - new_width) / 2)))
+    return image_ops.pad_to_bounding_box(resized, top, left, size[0], size[1])
 
 
 def text_dataset_from_directory(directory, labels="inferred", label_mode="int",

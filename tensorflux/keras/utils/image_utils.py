@@ -149,7 +149,8 @@ def load_img(path, color_mode="rgb", target_size=None, interpolation="nearest",
 
 def smart_resize(x, size, interpolation="bilinear", data_format="channels_last"):
     """Resizes an image (or batch) to `size` without distorting it: the largest central
-    window of the target aspect ratio is cropped, then resized."""
+    window of the target aspect ratio is cropped, then resized (image_dataset_from_directory's
+    crop_to_aspect_ratio)."""
     import tensorflux as tf
     from tensorflux.ops import image as image_ops
 
@@ -173,8 +174,8 @@ def smart_resize(x, size, interpolation="bilinear", data_format="channels_last")
     left = int(float(width - crop_width) / 2)
     img = img[..., top:top + crop_height, left:left + crop_width, :]
     batched = img if rank == 4 else tf.expand_dims(img, 0)
-    if not batched.dtype.is_floating:
-        batched = tf.cast(batched, backend.floatx())
+    # tf.image.resize's dtypes, as Keras's TensorFlow backend: float32 from integer images,
+    # except "nearest", which keeps them.
     out = image_ops.resize(batched, (target_height, target_width), method=interpolation)
     if rank == 3:
         out = tf.squeeze(out, 0)

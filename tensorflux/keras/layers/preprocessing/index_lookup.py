@@ -74,7 +74,11 @@ class _IndexLookup(Layer):
 
     def __init__(self, max_tokens, num_oov_indices, mask_token, oov_token, vocabulary_dtype,
                  vocabulary=None, idf_weights=None, invert=False, output_mode="int",
-                 sparse=False, pad_to_max_tokens=False, **kwargs):
+                 sparse=False, pad_to_max_tokens=False, oov_method="floormod", salt=None,
+                 **kwargs):
+        # The vocabulary size a saved config records: the encodings' depth until the
+        # vocabulary itself is loaded from the assets.
+        frozen_size = kwargs.pop("vocabulary_size", None)
         super().__init__(**kwargs)
         if max_tokens is not None and max_tokens <= 1:
             raise ValueError("If set, `max_tokens` must be greater than 1. Received: "
@@ -85,9 +89,16 @@ class _IndexLookup(Layer):
         if num_oov_indices < 0:
             raise ValueError("`num_oov_indices` must be greater than or equal to 0. "
                              f"Received: num_oov_indices={num_oov_indices}")
-        if self._string and num_oov_indices > 1:
-            raise NotImplementedError("StringLookup with num_oov_indices > 1 hashes strings "
-                                      "with FarmHash, which tensorflux does not implement")
+        if oov_method not in ("floormod", "farmhash"):
+            raise ValueError(f"Unknown value for `oov_method` argument of "
+                             f"{type(self).__name__}. Allowed values are: ('floormod', "
+                             f"'farmhash'). Received: oov_method={oov_method}")
+        salt = _salt(salt, self._string or oov_method == "farmhash")
+        if (self._string or oov_method == "farmhash") and num_oov_indices > 1:
+            raise NotImplementedError(f"{type(self).__name__} with num_oov_indices > 1 hashes "
+                                      "with FarmHash (or SipHash with a salt), which tensorflux "
+                                      "does not implement; IntegerLookup's default "
+                                      "oov_method='floormod' works")
         if output_mode not in _MODES:
             raise ValueError(f"Invalid value for argument `output_mode`. Expected one of "
                              f"{_MODES}. Received: output_mode={output_mode}")
@@ -108,6 +119,9 @@ class _IndexLookup(Layer):
         self.output_mode = output_mode
         self.sparse = sparse
         self.pad_to_max_tokens = pad_to_max_tokens
+        self.oov_method = oov_method
+        self.salt = salt
+        self._frozen_vocab_size = frozen_size
         self._tokens = []
         self._idf = None
         self._loaded_idf = None
@@ -151,6 +165,7 @@ class _IndexLookup(Layer):
                              f"{self.max_tokens}.")
         self._tokens = tokens
         self._keys = None
+        self._frozen_vocab_size = self.vocabulary_size()
         if self.output_mode == "tf_idf":
             if idf_weights is None:
                 raise ValueError("`idf_weights` must be set if output_mode is 'tf_idf'")
@@ -187,6 +202,14 @@ class _IndexLookup(Layer):
     def vocabulary_size(self):
         return len(self._tokens) + self._token_start_index()
 
+    def _depth(self):
+        """The width of multi_hot/count/one_hot/tf_idf outputs."""
+        if self.pad_to_max_tokens:
+            return self.max_tokens
+        if not self._tokens and self._frozen_vocab_size is not None:
+            return self._frozen_vocab_size
+        return self.vocabulary_size()
+
     def adapt(self, data, steps=None):
         """Learns the vocabulary (and document frequencies for tf_idf) from data."""
         values = [self._normalize_token(v) for v in _host_values(data)]
@@ -198,6 +221,7 @@ class _IndexLookup(Layer):
             ordered = ordered[:self.max_tokens - self._token_start_index()]
         self._tokens = [token for token, _ in ordered]
         self._keys = None
+        self._frozen_vocab_size = self.vocabulary_size()
         if self.output_mode == "tf_idf":
             documents = [{self._normalize_token(t) for t in row} for row in _rows(data)]
             frequency = Counter(t for doc in documents for t in doc)
@@ -278,9 +302,9 @@ class _IndexLookup(Layer):
                 unknown = tf.logical_and(unknown, valid)
             if self.mask_token is not None:
                 unknown = tf.logical_and(unknown, tf.not_equal(inputs, self._mask_key()))
-            if _any(unknown):
-                raise ValueError(f"{_describe(self)}: found out-of-vocabulary values with "
-                                 "num_oov_indices=0")
+            # A host call, so that traced calls (fit, predict, Dataset.map) check each batch
+            # when they run, as Keras's tf.Assert does.
+            tf.numpy_function(_check_in_vocabulary, [inputs, unknown], Tout=[])
             oov = tf.zeros_like(indices)
         elif self.num_oov_indices == 1:
             oov = tf.zeros_like(indices) + (start - 1)
@@ -331,7 +355,7 @@ class _IndexLookup(Layer):
         tf = _tf()
         if self.output_mode == "int":
             return indices
-        depth = self.max_tokens if self.pad_to_max_tokens else self.vocabulary_size()
+        depth = self._depth()
         if valid is not None:
             # Padding goes to index `depth`, which one_hot turns into a zero row (a mask
             # multiply would need expand_dims over two unknown dims, which does not trace).
@@ -363,7 +387,7 @@ class _IndexLookup(Layer):
             return KerasTensor(shape, "string" if self._string else self.vocabulary_dtype)
         if self.output_mode == "int":
             return KerasTensor(shape, "int64")
-        depth = self.max_tokens if self.pad_to_max_tokens else self.vocabulary_size()
+        depth = self._depth()
         if self.output_mode == "one_hot" and (not shape or shape[-1] != 1):
             return KerasTensor(shape + (depth,), backend.floatx())
         return KerasTensor(shape[:-1] + (depth,) if len(shape) > 1 else (depth,),
@@ -377,17 +401,45 @@ class _IndexLookup(Layer):
         idf = self._idf_weights_arg
         if idf is not None:
             idf = [float(w) for w in _host_values(idf)]
-        return {**super().get_config(), "max_tokens": self.max_tokens,
-                "num_oov_indices": self.num_oov_indices, "mask_token": self.mask_token,
-                "oov_token": self.oov_token, "vocabulary": vocabulary,
-                "idf_weights": idf, "invert": self.invert, "output_mode": self.output_mode,
+        return {**super().get_config(), "invert": self.invert, "max_tokens": self.max_tokens,
+                "num_oov_indices": self.num_oov_indices, "oov_token": self.oov_token,
+                "mask_token": self.mask_token, "output_mode": self.output_mode,
                 "sparse": self.sparse, "pad_to_max_tokens": self.pad_to_max_tokens,
-                "vocabulary_dtype": self.vocabulary_dtype}
+                "vocabulary_dtype": self.vocabulary_dtype, "idf_weights": idf,
+                "vocabulary": vocabulary, "vocabulary_size": self._frozen_vocab_size,
+                "oov_method": self.oov_method, "salt": self.salt}
 
 
-def _any(flags):
-    tf = _tf()
-    return bool(tf.reduce_any(flags).numpy()) if flags.shape.num_elements() else False
+def _check_in_vocabulary(values, unknown):
+    """Raises Keras's error when any value is flagged out of vocabulary (NumPy arrays)."""
+    if not unknown.any():
+        return
+    from tensorflux import errors
+
+    found = values[unknown].tolist() if getattr(values, "ndim", 0) else [
+        values.item() if hasattr(values, "item") else values]
+    shown = [(f'"{v.decode("utf-8", "replace")}"' if isinstance(v, bytes) else str(v))
+             for v in found]
+    if len(shown) > 6:  # tf.strings.format's summary: the first and last three
+        shown = shown[:3] + ["..."] + shown[-3:]
+    raise errors.InvalidArgumentError(
+        "When `num_oov_indices=0` all inputs should be in vocabulary, found OOV values "
+        f"[{' '.join(shown)}], consider setting `num_oov_indices=1`.", "lookup")
+
+
+def _salt(salt, hashed):
+    """Keras's salt: None, or two ints (one int is used twice); only for hashing layers."""
+    if salt is None:
+        return None
+    if not hashed:
+        raise ValueError("`salt` can only be used when `oov_method='farmhash'`. Received: "
+                         "oov_method=floormod")
+    if isinstance(salt, (tuple, list)) and len(salt) == 2:
+        return list(salt)
+    if isinstance(salt, int):
+        return [salt, salt]
+    raise ValueError("The `salt` argument for `IndexLookup` can only be a tuple of 2 "
+                     f"integers, or a single integer. Received: salt={salt}.")
 
 
 class StringLookup(_IndexLookup):
@@ -401,14 +453,16 @@ class StringLookup(_IndexLookup):
 
     def __init__(self, max_tokens=None, num_oov_indices=1, mask_token=None, oov_token="[UNK]",
                  vocabulary=None, idf_weights=None, invert=False, output_mode="int",
-                 pad_to_max_tokens=False, sparse=False, encoding="utf-8", **kwargs):
+                 pad_to_max_tokens=False, sparse=False, encoding="utf-8", salt=None,
+                 **kwargs):
         kwargs.pop("vocabulary_dtype", None)
         self.encoding = encoding
         super().__init__(max_tokens=max_tokens, num_oov_indices=num_oov_indices,
                          mask_token=mask_token, oov_token=oov_token,
                          vocabulary_dtype="string", vocabulary=vocabulary,
                          idf_weights=idf_weights, invert=invert, output_mode=output_mode,
-                         sparse=sparse, pad_to_max_tokens=pad_to_max_tokens, **kwargs)
+                         sparse=sparse, pad_to_max_tokens=pad_to_max_tokens, salt=salt,
+                         **kwargs)
 
     def _normalize_token(self, token):
         return token.encode(self.encoding) if isinstance(token, str) else bytes(token)
@@ -418,6 +472,7 @@ class StringLookup(_IndexLookup):
 
     def get_config(self):
         config = super().get_config()
+        del config["vocabulary_dtype"]  # always "string", and Keras leaves it out
         config["encoding"] = self.encoding
         return config
 
@@ -435,7 +490,8 @@ class IntegerLookup(_IndexLookup):
 
     def __init__(self, max_tokens=None, num_oov_indices=1, mask_token=None, oov_token=-1,
                  output_mode="int", pad_to_max_tokens=False, sparse=False, vocabulary=None,
-                 vocabulary_dtype="int64", idf_weights=None, invert=False, **kwargs):
+                 vocabulary_dtype="int64", idf_weights=None, invert=False,
+                 oov_method="floormod", salt=None, **kwargs):
         if vocabulary_dtype not in ("int32", "int64"):
             raise ValueError("vocabulary_dtype must be an integer dtype. Received: "
                              f"vocabulary_dtype={vocabulary_dtype}")
@@ -443,7 +499,8 @@ class IntegerLookup(_IndexLookup):
                          mask_token=mask_token, oov_token=oov_token,
                          vocabulary_dtype=vocabulary_dtype, vocabulary=vocabulary,
                          idf_weights=idf_weights, invert=invert, output_mode=output_mode,
-                         sparse=sparse, pad_to_max_tokens=pad_to_max_tokens, **kwargs)
+                         sparse=sparse, pad_to_max_tokens=pad_to_max_tokens,
+                         oov_method=oov_method, salt=salt, **kwargs)
 
     def _normalize_token(self, token):
         return int(token)

@@ -2,7 +2,8 @@
 
 Splitting gives padded token rows (tensorflux has no RaggedTensor; see ops/strings.py): in
 "int" mode the padding b"" is the mask token "" (index 0), as TensorFlow's ragged-to-dense
-padding; in the other modes padded positions are left out of the counts.
+padding; in the other modes padded positions are left out of the counts. Whitespace tokens,
+characters and their ngrams are never empty, so b"" marks the padding unambiguously.
 """
 
 from tensorflux.keras.layers.base import Layer, _describe
@@ -43,7 +44,7 @@ class TextVectorization(Layer):
                  split="whitespace", ngrams=None, output_mode="int",
                  output_sequence_length=None, pad_to_max_tokens=False, vocabulary=None,
                  idf_weights=None, sparse=False, ragged=False, encoding="utf-8", **kwargs):
-        kwargs.pop("vocabulary_size", None)
+        vocabulary_size = kwargs.pop("vocabulary_size", None)
         super().__init__(**kwargs)
         if not (standardize in _STANDARDIZE or callable(standardize)):
             raise ValueError(f"Invalid value for argument `standardize`. Expected one of "
@@ -53,8 +54,6 @@ class TextVectorization(Layer):
             raise ValueError("Invalid value for argument `split`. Expected one of (None, "
                              f"'whitespace', 'character') or a callable. Received: "
                              f"split={split}")
-        if split == "character":
-            raise NotImplementedError("TextVectorization(split='character') is not supported")
         if ngrams is not None and not (isinstance(ngrams, int) or (
                 isinstance(ngrams, (tuple, list)) and all(isinstance(n, int) for n in ngrams))):
             raise ValueError("`ngrams` must be None, an integer, or a tuple of integers. "
@@ -68,7 +67,12 @@ class TextVectorization(Layer):
                              f"not 'int'. Received output_sequence_length="
                              f"{output_sequence_length}.")
         if ragged:
-            raise NotImplementedError("ragged outputs are not supported by tensorflux")
+            raise ValueError("TextVectorization(ragged=True) returns a tf.RaggedTensor, which "
+                             "tensorflux does not have (as Keras on its JAX and torch "
+                             "backends). Use ragged=False: each batch comes padded with 0 "
+                             "(the mask index) to its longest sequence, or to "
+                             "`output_sequence_length` when it is set; "
+                             "keras.layers.Embedding(mask_zero=True) masks the padding.")
         self._standardize = standardize
         self._split = split
         self._ngrams_arg = ngrams
@@ -81,7 +85,8 @@ class TextVectorization(Layer):
             max_tokens=max_tokens, vocabulary=vocabulary, idf_weights=idf_weights,
             pad_to_max_tokens=pad_to_max_tokens,
             mask_token="" if output_mode == "int" else None, output_mode=output_mode,
-            sparse=sparse, encoding=encoding, name=f"{self.name}_lookup")
+            sparse=sparse, encoding=encoding, vocabulary_size=vocabulary_size,
+            name=f"{self.name}_lookup")
         self._pad_to_max_tokens = pad_to_max_tokens
         self._max_tokens = max_tokens
         self.built = True
@@ -114,6 +119,8 @@ class TextVectorization(Layer):
         if callable(self._split):
             tokens = self._split(inputs)
             lengths = None
+        elif self._split == "character":
+            tokens, lengths = _characters(inputs, self._encoding)
         else:
             tokens, lengths = strings.split(inputs)
         if self._ngrams is not None:
@@ -122,7 +129,6 @@ class TextVectorization(Layer):
             tokens, lengths = strings.ngrams(tokens, lengths, self._ngrams, separator=" ")
         if lengths is None:
             return tokens, None
-        # Whitespace tokens and their ngrams are never empty: b"" marks the padding.
         return tokens, tf.not_equal(tokens, tf.constant(b"", dtype="string"))
 
     def adapt(self, data, batch_size=None, steps=None):
@@ -202,9 +208,32 @@ class TextVectorization(Layer):
                 "standardize": self._standardize, "split": self._split,
                 "ngrams": self._ngrams_arg, "output_mode": self._output_mode,
                 "output_sequence_length": self._output_sequence_length,
-                "pad_to_max_tokens": self._pad_to_max_tokens, "sparse": False,
+                "pad_to_max_tokens": self._pad_to_max_tokens, "sparse": lookup["sparse"],
                 "ragged": False, "vocabulary": lookup["vocabulary"],
-                "idf_weights": lookup["idf_weights"], "encoding": self._encoding}
+                "idf_weights": lookup["idf_weights"], "encoding": self._encoding,
+                "vocabulary_size": self.vocabulary_size()}
+
+
+def _characters(inputs, encoding):
+    """(characters padded with b"", lengths) of a rank-0 or rank-1 string tensor: the
+    padded form of tf.strings.unicode_split, computed on the host."""
+    tf = _tf()
+
+    def split(values):
+        rows = [values] if not hasattr(values, "ndim") or values.ndim == 0 else values.tolist()
+        rows = [row.item() if hasattr(row, "item") else row for row in rows]
+        pieces = [[c.encode(encoding) for c in row.decode(encoding, "replace")]
+                  for row in rows]
+        width = max((len(p) for p in pieces), default=0)
+        return ([p + [b""] * (width - len(p)) for p in pieces],
+                [len(p) for p in pieces])
+
+    tokens, lengths = tf.numpy_function(split, [inputs], Tout=["string", "int64"])
+    if inputs.shape.rank == 0:
+        return tf.reshape(tokens, [-1]), tf.reshape(lengths, [])
+    # The host result has no static shape (and an empty batch comes back as shape (0,)).
+    tokens = tf.reshape(tokens, tf.stack([tf.shape(inputs)[0], tf.shape(tokens)[-1]]))
+    return tokens, tf.reshape(lengths, [-1])
 
 
 class _Documents(list):
