@@ -4,6 +4,9 @@
 GradientTape and the tf.math / tf.linalg / tf.nn / tf.random namespaces.
 """
 
+import sys as _sys
+import types as _types
+
 from tensorflux import config, dtypes, errors, linalg, math, nest, nn, random
 from tensorflux.autodiff import GradientTape, UnconnectedGradients, custom_gradient
 from tensorflux.context import device
@@ -188,10 +191,10 @@ newaxis = None
 
 __version__ = "0.1.0"
 
-# Namespaces that load NumPy-backed I/O (event files, input pipelines, Keras) on first use,
-# so that `import tensorflux` stays light.
+# Namespaces that load NumPy-backed I/O (event files, input pipelines) on first use, so that
+# `import tensorflux` stays light. `keras` loads on first use too (see _Package below).
 _LAZY = {"summary": "tensorflux.summary", "data": "tensorflux.data",
-         "keras": "tensorflux.keras", "io": "tensorflux.io", "train": "tensorflux.train",
+         "io": "tensorflux.io", "train": "tensorflux.train",
          "debugging": "tensorflux.debugging", "signal": "tensorflux.signal"}
 # Names from modules that only some programs use (control flow helpers, tf.Module,
 # TensorArray), also loaded on first use.
@@ -216,9 +219,37 @@ def __getattr__(name):
     globals()[name] = value
     return value
 
+
+class _Package(_types.ModuleType):
+    """tensorflux's module type, for one attribute: `keras`, however it is reached (`tf.keras`,
+    `from tensorflux import keras`, `import tensorflux.keras as keras`), is TensorFlow's
+    tf.keras namespace, as `from tensorflow import keras` is in TF 2.16+: every name of the
+    tensorflux.keras package (Keras 3, the same objects) plus the Keras 1/2 APIs that TF keeps
+    there (tensorflux.keras._tf_keras). Python records an imported submodule as an attribute
+    of its package, so a property is what keeps the namespace in that attribute."""
+
+    @property
+    def keras(self):
+        module = _sys.modules.get("tensorflux.keras._tf_keras")
+        if module is None:
+            import importlib
+
+            module = importlib.import_module("tensorflux.keras._tf_keras")
+        return module
+
+    @keras.setter
+    def keras(self, value):
+        # (the import system storing the tensorflux.keras package here: the namespace stays)
+        if value is not _sys.modules.get("tensorflux.keras"):
+            raise AttributeError("tf.keras is tensorflux's tf.keras namespace; it cannot be "
+                                 f"replaced (received {value!r})")
+
+
+_sys.modules[__name__].__class__ = _Package
+
 __all__ = [
     "config", "function", "image", "nest", "strings", "cond", "while_loop", "gradients",
-    "get_static_value", "print", "signal",
+    "get_static_value", "print", "signal", "distribute",
     "Module", "TensorArray", "clip_by_global_norm", "clip_by_norm", "control_dependencies",
     "debugging", "ensure_shape", "executing_eagerly", "map_fn", "meshgrid", "name_scope",
     "numpy_function", "py_function", "roll", "scan", "searchsorted", "sequence_mask",
