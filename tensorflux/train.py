@@ -23,10 +23,24 @@ from tensorflux.io.checkpoint_file import (
     write_checkpoint_file,
 )
 from tensorflux.module import Module
+from tensorflux.proto.example_pb import (
+    BytesList,
+    Example,
+    Feature,
+    FeatureList,
+    FeatureLists,
+    Features,
+    FloatList,
+    Int64List,
+    SequenceExample,
+)
 from tensorflux.variable import Variable
 
 __all__ = ["Checkpoint", "CheckpointManager", "CheckpointOptions", "latest_checkpoint",
            "get_checkpoint_state", "list_variables", "load_variable", "load_checkpoint"]
+# The Example protocol buffers (tensorflow/core/example), in tensorflux/proto/example_pb.py.
+__all__ += ["BytesList", "Example", "Feature", "FeatureList", "FeatureLists", "Features",
+            "FloatList", "Int64List", "SequenceExample"]
 
 _STATE_FILE = "checkpoint"
 _VALUE_SUFFIX = "/.ATTRIBUTES/VARIABLE_VALUE"

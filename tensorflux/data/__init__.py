@@ -11,6 +11,8 @@ from tensorflux.data.dataset import (
     Iterator,
     Options,
 )
+from tensorflux.data.tfrecord import FixedLengthRecordDataset, TFRecordDataset
 
 __all__ = ["AUTOTUNE", "INFINITE_CARDINALITY", "UNKNOWN_CARDINALITY", "Dataset", "DatasetSpec",
            "Iterator", "Options", "TextLineDataset", "experimental"]
+__all__ += ["FixedLengthRecordDataset", "TFRecordDataset"]

@@ -1,16 +1,32 @@
 """tensorflux.io (tf.io): file-level helpers (atomic writes, read_file, write_file, gfile),
-serialize_tensor / parse_tensor in tensorflux's own pickle-free format, and the image codecs
-(decode_png, decode_jpeg, decode_image, ..., in io/images.py)."""
+the image codecs (decode_png, decode_jpeg, decode_image, ..., in io/images.py), TFRecord
+files (io/tfrecord.py), Example parsing (io/example.py) and the byte codecs: decode_raw,
+decode_csv, base64, decode_compressed, serialize_tensor / parse_tensor in TensorFlow's
+TensorProto format (io/codecs.py)."""
 
-import io as _stdio
-import json
 import os
-
-import numpy as np
 
 from tensorflux import dtypes, errors
 from tensorflux.io import gfile
 from tensorflux.io.atomic import atomic_write
+from tensorflux.io.codecs import (
+    decode_base64,
+    decode_compressed,
+    decode_csv,
+    decode_raw,
+    encode_base64,
+    parse_tensor,
+    serialize_tensor,
+)
+from tensorflux.io.example import (
+    FixedLenFeature,
+    FixedLenSequenceFeature,
+    VarLenFeature,
+    parse_example,
+    parse_sequence_example,
+    parse_single_example,
+    parse_single_sequence_example,
+)
 from tensorflux.io.images import (
     decode_bmp,
     decode_gif,
@@ -19,15 +35,15 @@ from tensorflux.io.images import (
     decode_png,
     encode_png,
 )
+from tensorflux.io.tfrecord import TFRecordOptions, TFRecordWriter
 
 __all__ = ["atomic_write", "gfile", "read_file", "write_file", "serialize_tensor",
            "parse_tensor", "decode_bmp", "decode_gif", "decode_image", "decode_jpeg",
            "decode_png", "encode_png"]
-
-# serialize_tensor's format: magic, a 4-byte little-endian header length, a JSON header
-# {"dtype", "shape"}, then the values as a .npy payload (allow_pickle=False). Not TF's
-# TensorProto: tensors serialized by TensorFlow do not parse here, and the reverse.
-_MAGIC = b"TFXT\x01"
+__all__ += ["TFRecordOptions", "TFRecordWriter", "FixedLenFeature", "FixedLenSequenceFeature",
+            "VarLenFeature", "parse_example", "parse_sequence_example", "parse_single_example",
+            "parse_single_sequence_example", "decode_base64", "decode_compressed", "decode_csv",
+            "decode_raw", "encode_base64"]
 
 
 def _path(filename):
@@ -92,64 +108,3 @@ def write_file(filename, contents, name=None):
     folder = os.path.dirname(os.path.abspath(path))
     os.makedirs(folder, exist_ok=True)
     atomic_write(path, lambda handle: handle.write(data))
-
-
-def serialize_tensor(tensor, name=None):
-    """A scalar string tensor holding `tensor` in tensorflux's format (see parse_tensor).
-
-    >>> import tensorflux as tf
-    >>> data = tf.io.serialize_tensor(tf.constant([1, 2]))
-    >>> tf.io.parse_tensor(data, tf.int32).numpy().tolist()
-    [1, 2]
-    """
-    from tensorflux.tensor import constant, convert_to_tensor
-
-    tensor = convert_to_tensor(tensor)
-    value = np.asarray(tensor.numpy())
-    if tensor.dtype is dtypes.string:
-        value = np.asarray([_as_bytes(x) for x in value.reshape(-1).tolist()],
-                           dtype=np.bytes_).reshape(value.shape)
-    header = json.dumps({"dtype": tensor.dtype.name, "shape": list(value.shape)}).encode()
-    payload = _stdio.BytesIO()
-    np.lib.format.write_array(payload, value, allow_pickle=False)
-    data = _MAGIC + len(header).to_bytes(4, "little") + header + payload.getvalue()
-    return constant(data, dtype=dtypes.string)
-
-
-def _as_bytes(value):
-    return value.encode("utf-8") if isinstance(value, str) else bytes(value)
-
-
-def parse_tensor(serialized, out_type, name=None):
-    """The tensor that serialize_tensor wrote; InvalidArgumentError if `serialized` is not
-    one, or holds another dtype than `out_type`."""
-    from tensorflux.tensor import constant, convert_to_tensor
-
-    if isinstance(serialized, (bytes, str)):
-        data = _as_bytes(serialized)
-    else:
-        raw = convert_to_tensor(serialized).numpy()
-        data = raw.item() if hasattr(raw, "item") else raw
-    out_type = dtypes.as_dtype(out_type)
-    if not isinstance(data, bytes) or not data.startswith(_MAGIC) or len(data) < 9:
-        raise errors.InvalidArgumentError(
-            "parse_tensor: could not parse `serialized` as a tensorflux serialized tensor",
-            "parse_tensor")
-    size = int.from_bytes(data[5:9], "little")
-    try:
-        header = json.loads(data[9:9 + size].decode("utf-8"))
-        value = np.lib.format.read_array(_stdio.BytesIO(data[9 + size:]), allow_pickle=False)
-        stored = dtypes.as_dtype(header["dtype"])
-    except (ValueError, KeyError, TypeError, UnicodeDecodeError) as error:
-        raise errors.InvalidArgumentError(
-            f"parse_tensor: `serialized` is damaged ({error})", "parse_tensor") from error
-    if list(value.shape) != header.get("shape"):
-        raise errors.InvalidArgumentError("parse_tensor: shape does not match its header",
-                                          "parse_tensor")
-    if stored is not out_type:
-        raise errors.InvalidArgumentError(
-            f"Type mismatch between parsed tensor ({stored.name}) and dtype "
-            f"({out_type.name})", "parse_tensor")
-    if stored is dtypes.string:
-        value = np.array(value.tolist(), dtype=object).reshape(value.shape)
-    return constant(value, dtype=stored)

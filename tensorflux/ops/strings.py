@@ -7,6 +7,7 @@ regex_replace uses Python's `re` on bytes, which agrees with RE2 for ordinary pa
 """
 
 import builtins
+import codecs
 
 from tensorflux import dtypes, errors
 from tensorflux.ops._core import as_operand, aval
@@ -305,7 +306,7 @@ def as_string(input, precision=-1, scientific=False, shortest=False, width=-1,  
     def render(value):
         if spec is None:
             return b"true" if value else b"false"
-        return format(value, spec).encode("ascii")
+        return builtins.format(value, spec).encode("ascii")  # `format` is tf.strings.format
 
     return _elementwise("as_string", x, render, dtypes.string)
 
@@ -360,15 +361,14 @@ def regex_full_match(input, pattern, name=None):  # noqa: A002
                         lambda value: compiled.fullmatch(value) is not None, dtypes.bool)
 
 
-def _split_scalar(op, value, pieces):
+def _split_scalar(op, value, pieces, dtype=dtypes.string):
     from tensorflux.control import numpy_function
 
     x = _strings(op, value)
     if x.shape.rank != 0:
         raise errors.UnimplementedError(
             f"{op}: only scalar strings are supported (tensorflux has no RaggedTensor)", op)
-    return numpy_function(lambda a: [pieces(_flat(a)[0])], [x],
-                          Tout=[dtypes.string])[0]
+    return numpy_function(lambda a: [pieces(_flat(a)[0])], [x], Tout=[dtype])[0]
 
 
 def bytes_split(input, name=None):  # noqa: A002
@@ -390,6 +390,338 @@ def unicode_split(input, input_encoding, errors="replace", replacement_char=6553
     >>> strings.unicode_split("héy", "UTF-8").numpy().tolist()
     [b'h', b'\\xc3\\xa9', b'y']
     """
-    encoding = input_encoding.lower()
-    return _split_scalar("unicode_split", input,
-                         lambda b: [c.encode(encoding) for c in b.decode(encoding, "replace")])
+    op = "unicode_split"
+    encoding = _input_encoding(op, input_encoding)
+    mode = _error_mode(op, errors)
+    return _split_scalar(op, input, lambda data: [
+        _encode_points(op, [point], encoding, mode, replacement_char)
+        for point in _codepoints(op, data, encoding, mode, replacement_char, False)])
+
+
+# ---------------------------------------------------------------- hash buckets
+__all__ += ["to_hash_bucket", "to_hash_bucket_fast", "to_hash_bucket_strong"]
+
+
+def _buckets(op, num_buckets):
+    count = int(num_buckets)
+    if count < 1:
+        raise errors.InvalidArgumentError(
+            f"{op}: num_buckets must be >= 1, received {num_buckets}", op)
+    return count
+
+
+def to_hash_bucket_fast(input, num_buckets, name=None):  # noqa: A002
+    """The bucket of each string: FarmHash Fingerprint64 modulo num_buckets (int64), the
+    buckets TensorFlow computes.
+
+    >>> from tensorflux.ops import strings
+    >>> strings.to_hash_bucket_fast(["hello"], 1000003).numpy().tolist()
+    [497363]
+    """
+    from tensorflux.ops._string_hash import fingerprint64
+
+    count = _buckets("to_hash_bucket_fast", num_buckets)
+    return _elementwise("to_hash_bucket_fast", _strings("to_hash_bucket_fast", input),
+                        lambda value: fingerprint64(value) % count, dtypes.int64)
+
+
+def to_hash_bucket_strong(input, num_buckets, key, name=None):  # noqa: A002
+    """The bucket of each string under keyed SipHash-2-4; `key` is two unsigned 64-bit ints.
+
+    >>> from tensorflux.ops import strings
+    >>> strings.to_hash_bucket_strong(["hello"], 1000003, [1, 2]).numpy().tolist()
+    [430577]
+    """
+    from tensorflux.ops._string_hash import siphash24
+
+    op = "to_hash_bucket_strong"
+    count = _buckets(op, num_buckets)
+    key = list(key)
+    if builtins_len(key) != 2:
+        raise errors.InvalidArgumentError(
+            f"{op}: key must be a list of two ints, received {key!r}", op)
+    return _elementwise(op, _strings(op, input), lambda value: siphash24(key, value) % count,
+                        dtypes.int64)
+
+
+def to_hash_bucket(string_tensor, num_buckets, name=None):
+    """The bucket of each string under TensorFlow's legacy Hash64 (MurmurHash64A seeded
+    0xDECAFCAFFE). Prefer to_hash_bucket_fast, as TensorFlow advises.
+
+    >>> from tensorflux.ops import strings
+    >>> strings.to_hash_bucket(["hello"], 1000003).numpy().tolist()
+    [546981]
+    """
+    from tensorflux.ops._string_hash import hash64
+
+    count = _buckets("to_hash_bucket", num_buckets)
+    return _elementwise("to_hash_bucket", _strings("to_hash_bucket", string_tensor),
+                        lambda value: hash64(value) % count, dtypes.int64)
+
+
+# ---------------------------------------------------------------- Unicode
+__all__ += ["unicode_decode", "unicode_encode", "unicode_transcode"]
+
+# What the "tensorflux.mark" error handler leaves for each undecodable byte sequence: a lone
+# surrogate, which no decoder produces from valid input (UTF-8/16/32 reject surrogates).
+_INVALID = "\udcff"
+_OUTPUT_ENCODINGS = {"UTF-8": "utf-8", "UTF-16-BE": "utf-16-be", "UTF-32-BE": "utf-32-be"}
+
+
+def _mark_invalid(error):
+    if isinstance(error, UnicodeDecodeError):
+        return _INVALID, error.end
+    raise error
+
+
+codecs.register_error("tensorflux.mark", _mark_invalid)
+
+
+def _input_encoding(op, encoding):
+    try:
+        return codecs.lookup(encoding).name
+    except LookupError:
+        raise errors.InvalidArgumentError(
+            f"{op}: unknown input_encoding {encoding!r}", op) from None
+
+
+def _output_encoding(op, encoding):
+    name = _OUTPUT_ENCODINGS.get(str(encoding).upper())
+    if name is None:
+        raise errors.InvalidArgumentError(
+            f"{op}: output_encoding must be one of {sorted(_OUTPUT_ENCODINGS)}, received "
+            f"{encoding!r}", op)
+    return name
+
+
+def _error_mode(op, mode):
+    if mode not in ("strict", "replace", "ignore"):
+        raise errors.InvalidArgumentError(
+            f"{op}: errors must be 'strict', 'replace' or 'ignore', received {mode!r}", op)
+    return mode
+
+
+def _codepoints(op, data, encoding, mode, replacement, controls, strict_controls=False):
+    """The code points of `data`; an invalid sequence raises (strict), is replaced by
+    `replacement` (replace; one per maximal invalid subsequence, as ICU) or dropped
+    (ignore). With `controls`, C0 control characters count as invalid too, except that
+    strict mode replaces them unless `strict_controls` (TensorFlow's transcode raises)."""
+    points = []
+    for char in data.decode(encoding, "tensorflux.mark"):
+        point = ord(char)
+        control = controls and point <= 0x1F
+        if char != _INVALID and not control:
+            points.append(point)
+        elif mode == "ignore":
+            continue
+        elif mode == "strict" and (char == _INVALID or strict_controls):
+            raise errors.InvalidArgumentError(
+                f"{op}: Invalid formatting on input string {data!r}", op)
+        else:
+            points.append(replacement)
+    return points
+
+
+def _encode_points(op, points, encoding, mode, replacement):
+    chars = []
+    for point in points:
+        if 0 <= point <= 0x10FFFF and not 0xD800 <= point <= 0xDFFF:
+            chars.append(chr(point))
+        elif mode == "strict":
+            raise errors.InvalidArgumentError(
+                f"{op}: Code point {point} is out of range for Unicode, or is a surrogate.", op)
+        elif mode == "replace":
+            chars.append(chr(replacement))
+    return "".join(chars).encode(encoding)
+
+
+def unicode_decode(input, input_encoding, errors="replace", replacement_char=65533,  # noqa: A002
+                   replace_control_characters=False, name=None):
+    """The code points of a scalar string, as a 1-D int32 tensor.
+
+    TensorFlow returns a RaggedTensor for a batch of strings; tensorflux has none, so only
+    scalars are decoded (map over a dataset of strings, or use unicode_transcode).
+
+    >>> from tensorflux.ops import strings
+    >>> strings.unicode_decode("h€", "UTF-8").numpy().tolist()
+    [104, 8364]
+    """
+    op = "unicode_decode"
+    encoding = _input_encoding(op, input_encoding)
+    mode = _error_mode(op, errors)
+    return _split_scalar(op, input, lambda data: _codepoints(
+        op, data, encoding, mode, replacement_char, replace_control_characters), dtypes.int32)
+
+
+def _code_point_rows(op, value):
+    x = as_operand(op, value)
+    if not x.dtype.is_integer or x.shape.rank == 0:
+        raise errors.InvalidArgumentError(
+            f"{op}: expected an integer tensor of rank >= 1, received {x.dtype.name} with "
+            f"shape {tuple(x.shape)}", op)
+    return x
+
+
+def unicode_encode(input, output_encoding, errors="replace", replacement_char=65533,  # noqa: A002
+                   name=None):
+    """Encodes rows of code points (the last axis of an int32 tensor) into strings:
+    output_encoding 'UTF-8', 'UTF-16-BE' or 'UTF-32-BE'; the result drops the last axis.
+
+    >>> from tensorflux.ops import strings
+    >>> strings.unicode_encode([[104, 105], [8364, 33]], "UTF-8").numpy().tolist()
+    [b'hi', b'\\xe2\\x82\\xac!']
+    """
+    from tensorflux.control import numpy_function
+    from tensorflux.ops.array import reshape, shape
+
+    op = "unicode_encode"
+    encoding = _output_encoding(op, output_encoding)
+    mode = _error_mode(op, errors)
+    x = _code_point_rows(op, input)
+
+    def run(values):
+        rows = 1
+        for size in values.shape[:-1]:
+            rows *= size
+        flat = values.reshape(rows, values.shape[-1]).tolist()
+        return [[_encode_points(op, row, encoding, mode, replacement_char) for row in flat]]
+
+    flat = numpy_function(run, [x], Tout=[dtypes.string])[0]
+    return reshape(flat, shape(x)[:-1])
+
+
+def unicode_transcode(input, input_encoding, output_encoding, errors="replace",  # noqa: A002
+                      replacement_char=65533, replace_control_characters=False, name=None):
+    """Re-encodes each string from input_encoding (any Python codec name, such as 'UTF-8'
+    or 'ISO-8859-1') to 'UTF-8', 'UTF-16-BE' or 'UTF-32-BE'.
+
+    >>> from tensorflux.ops import strings
+    >>> strings.unicode_transcode([b"caf\\xe9"], "ISO-8859-1", "UTF-8").numpy().tolist()
+    [b'caf\\xc3\\xa9']
+    """
+    op = "unicode_transcode"
+    source = _input_encoding(op, input_encoding)
+    target = _output_encoding(op, output_encoding)
+    mode = _error_mode(op, errors)
+
+    def transcode(data):
+        points = _codepoints(op, data, source, mode, replacement_char,
+                             replace_control_characters, strict_controls=True)
+        return _encode_points(op, points, target, mode, replacement_char)
+
+    return _elementwise(op, _strings(op, input), transcode, dtypes.string)
+
+
+# ---------------------------------------------------------------- format
+__all__ += ["format"]
+
+
+def _escape(data):
+    """TensorFlow's (absl's UTF-8-safe) C escaping of a string element, quoted; bytes are
+    held as the characters of the same numbers (latin-1), as in _summarize."""
+    special = {0x0A: "\\n", 0x0D: "\\r", 0x09: "\\t", 0x22: '\\"', 0x27: "\\'", 0x5C: "\\\\"}
+    out = []
+    for byte in data:
+        if byte in special:
+            out.append(special[byte])
+        elif byte < 0x20 or byte == 0x7F:
+            out.append(f"\\{byte:03o}")
+        else:
+            out.append(chr(byte))
+    return '"' + "".join(out) + '"'
+
+
+def _element_text(dtype):
+    """How TensorFlow prints one element of a tensor of `dtype` (Tensor::SummarizeValue)."""
+    from tensorflux.proto.message import double_text, float_text
+
+    if dtype is dtypes.string:
+        return lambda value: _escape(_as_bytes(value))
+    if dtype is dtypes.bool:
+        return lambda value: "1" if value else "0"
+    if dtype is dtypes.float64:
+        return double_text
+    if dtype.is_floating:
+        return lambda value: float_text(float(value))
+    if dtype.is_complex:
+        return lambda value: "?"
+    return lambda value: str(int(value))
+
+
+def _spacing(dim, rank, out):
+    if dim == rank - 1:
+        out.append(" ")
+    else:
+        out.append("\n" * (rank - dim - 1) + " " * (dim + 1))
+
+
+def _print_dim(dim, dims, ends, flat, start, out, text):
+    """TensorFlow's PrintOneDimV2: `ends` items at each end of every axis, '...' between."""
+    if dim == builtins_len(dims):
+        out.append(text(flat[start]))
+        return
+    out.append("[")
+    count = dims[dim]
+    step = 1
+    for size in dims[dim + 1:]:
+        step *= size
+    for index in range(min(ends, count)):
+        if index > 0:
+            _spacing(dim, builtins_len(dims), out)
+        _print_dim(dim + 1, dims, ends, flat, start + step * index, out, text)
+    if count > 2 * ends:
+        _spacing(dim, builtins_len(dims), out)
+        out.append("...")
+    for index in range(max(ends, count - ends), count):
+        _spacing(dim, builtins_len(dims), out)
+        _print_dim(dim + 1, dims, ends, flat, start + step * index, out, text)
+    out.append("]")
+
+
+def _summarize(value, dtype, summarize):
+    text = _element_text(dtype)
+    dims = () if isinstance(value, (bytes, str)) else tuple(value.shape)
+    flat = _flat(value)
+    count = builtins_len(flat)
+    limit = count if summarize < 0 else min(summarize, count)
+    if not dims:
+        return " ".join(text(v) for v in flat[:limit]) + ("..." if count > limit else "")
+    out = []
+    _print_dim(0, dims, limit, flat, 0, out, text)
+    return "".join(out)
+
+
+def format(template, inputs, placeholder="{}", summarize=3, name=None):  # noqa: A001
+    """`template` with each `placeholder` replaced by one input tensor, printed as
+    TensorFlow prints tensors (`summarize` items at each end of every axis; -1: all).
+
+    >>> import tensorflux as tf
+    >>> from tensorflux.ops import strings
+    >>> strings.format("x={} y={}", (1, tf.range(10))).numpy()
+    b'x=1 y=[0 1 2 ... 7 8 9]'
+    """
+    from tensorflux.control import numpy_function
+    from tensorflux.ops.array import reshape
+
+    tensors = [as_operand("format", x)
+               for x in (inputs if isinstance(inputs, (list, tuple)) else [inputs])]
+    # Work on bytes as latin-1 text, so string elements that are not UTF-8 pass unchanged.
+    pieces = template.encode("utf-8").decode("latin-1").split(
+        placeholder.encode("utf-8").decode("latin-1"))
+    if builtins_len(pieces) - 1 != builtins_len(tensors):
+        raise ValueError(f"The template expects {builtins_len(pieces) - 1} tensors, but the "
+                         f"inputs only has {builtins_len(tensors)}. Please ensure the number "
+                         "of placeholders in template matches inputs length.")
+    kinds = [t.dtype for t in tensors]
+
+    def run(*values):
+        parts = [pieces[0]]
+        for value, dtype, piece in zip(values, kinds, pieces[1:]):
+            parts += [_summarize(value, dtype, int(summarize)), piece]
+        return "".join(parts).encode("latin-1")
+
+    if not tensors:
+        from tensorflux.tensor import constant
+
+        return constant(template.encode("utf-8"), dtype=dtypes.string)
+    return reshape(numpy_function(run, tensors, Tout=dtypes.string), [])

@@ -9,11 +9,11 @@ import pytest
 
 import tensorflux as tf
 from tensorflux import keras
-from tensorflux.keras.layers.preprocessing._fingerprint import fingerprint64, siphash24
 from tensorflux.keras.saving.serialization import (
     deserialize_keras_object,
     serialize_keras_object,
 )
+from tensorflux.ops._string_hash import fingerprint64, siphash24
 from tests.keras._oracle import assert_matches, fresh_names, import_keras, to_numpy  # noqa: F401
 
 

@@ -8,8 +8,8 @@ Hashing, it runs on the host, eagerly.
 """
 
 from tensorflux.keras.layers.base import Layer, _describe
-from tensorflux.keras.layers.preprocessing._fingerprint import fingerprint64
 from tensorflux.keras.layers.preprocessing.category_encoding import encode_categorical
+from tensorflux.ops._string_hash import fingerprint64
 
 __all__ = ["HashedCrossing"]
 

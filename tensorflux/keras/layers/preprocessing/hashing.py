@@ -3,15 +3,16 @@
 Keras 3 computes this layer with TensorFlow on every backend (on torch or JAX without
 TensorFlow installed, it cannot be constructed): FarmHash Fingerprint64 of each value's string
 form modulo the bin count, or keyed SipHash-2-4 when `salt` is given. tensorflux computes the
-same two functions in pure Python (`_fingerprint`), so its bins equal Keras's. The hashing runs
-on the host, eagerly, as Keras's does on its non-TensorFlow backends: use the layer in a data
-pipeline or on eager tensors, not inside a traced `tf.function` (a traced call raises).
+same two functions in pure Python (tensorflux.ops._string_hash, which tf.strings shares), so
+its bins equal Keras's. The hashing runs on the host, eagerly, as Keras's does on its
+non-TensorFlow backends: use the layer in a data pipeline or on eager tensors, not inside a
+traced `tf.function` (a traced call raises).
 """
 
 from tensorflux.keras import backend
 from tensorflux.keras.layers.base import Layer, _describe
-from tensorflux.keras.layers.preprocessing._fingerprint import fingerprint64, siphash24
 from tensorflux.keras.layers.preprocessing.category_encoding import encode_categorical
+from tensorflux.ops._string_hash import fingerprint64, siphash24
 
 __all__ = ["Hashing"]
 

@@ -1,13 +1,14 @@
-"""The two string hashes behind keras.layers.Hashing, in pure Python: FarmHash's
-Fingerprint64 (TensorFlow's `to_hash_bucket_fast`) and keyed SipHash-2-4 (its
-`to_hash_bucket_strong`). Both are fixed, published functions, so a bin computed here equals
-the bin Keras computes through TensorFlow on any platform.
+"""The string hashes of tf.strings' hash buckets, in pure Python: FarmHash's Fingerprint64
+(`to_hash_bucket_fast`, and keras.layers.Hashing), keyed SipHash-2-4 (`to_hash_bucket_strong`)
+and TensorFlow's legacy Hash64 (`to_hash_bucket`, MurmurHash64A with TF's seed). All are
+fixed, published functions, so a bin computed here equals the bin TensorFlow computes on any
+platform.
 
 >>> fingerprint64(b"")  # FarmHash's k2 constant: the fingerprint of no bytes
 11160318154034397263
 """
 
-__all__ = ["fingerprint64", "siphash24"]
+__all__ = ["fingerprint64", "hash64", "siphash24"]
 
 _MASK = (1 << 64) - 1
 _K0 = 0xC3A5C85C97CB3127
@@ -186,3 +187,24 @@ def siphash24(key, data):
     v[2] ^= 0xFF
     v = _sip_rounds(v, 4)
     return v[0] ^ v[1] ^ v[2] ^ v[3]
+
+
+_MURMUR_MUL = 0xC6A4A7935BD1E995
+_LEGACY_SEED = 0xDECAFCAFFE
+
+
+def hash64(data, seed=_LEGACY_SEED):
+    """TensorFlow's Hash64 (tensorflow/core/lib/hash/hash.cc): MurmurHash64A of `data`
+    (bytes), seeded with 0xDECAFCAFFE by default; an unsigned 64-bit int."""
+    s = bytes(data)
+    length = len(s)
+    h = (seed ^ (length * _MURMUR_MUL)) & _MASK
+    full = length - length % 8
+    for at in range(0, full, 8):
+        k = (_fetch64(s, at) * _MURMUR_MUL) & _MASK
+        k = ((k ^ (k >> 47)) * _MURMUR_MUL) & _MASK
+        h = ((h ^ k) * _MURMUR_MUL) & _MASK
+    if full < length:
+        h = ((h ^ int.from_bytes(s[full:], "little")) * _MURMUR_MUL) & _MASK
+    h = ((h ^ (h >> 47)) * _MURMUR_MUL) & _MASK
+    return h ^ (h >> 47)

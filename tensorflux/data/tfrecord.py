@@ -1,0 +1,137 @@
+"""The record-file sources of tf.data: TFRecordDataset and FixedLengthRecordDataset.
+
+Each yields one scalar string per record. With num_parallel_reads, files are read as
+tf.data reads them: `cycle_length` files interleaved one record at a time, in a fixed order.
+The file formats and their checks live in tensorflux/io/tfrecord.py.
+"""
+
+import numpy as np
+
+import tensorflux as tf
+from tensorflux import errors
+from tensorflux.data._transforms import _path_list
+from tensorflux.data.dataset import AUTOTUNE, Dataset
+from tensorflux.io import tfrecord
+
+__all__ = ["FixedLengthRecordDataset", "TFRecordDataset"]
+
+
+def _cell(record):
+    cell = np.empty((), dtype=object)
+    cell[()] = record
+    return cell
+
+
+def _parallel_reads(op, value):
+    if value is None:
+        return None
+    value = int(value.numpy() if tf.is_tensor(value) else value)
+    if value != AUTOTUNE and value <= 0:
+        raise errors.InvalidArgumentError(
+            f"{op}: num_parallel_reads must be positive or tf.data.AUTOTUNE, received {value}",
+            op)
+    return value
+
+
+class _RecordFiles(Dataset):
+    """A source whose elements are the records of a list of files (`_read(path)`)."""
+
+    def __init__(self, op, filenames, num_parallel_reads):
+        self._op = op
+        self._filenames = filenames
+        self._parallel = _parallel_reads(op, num_parallel_reads)
+        self._spec = tf.TensorSpec((), tf.string)
+
+    def _read(self, path):
+        raise NotImplementedError
+
+    def _records(self, path):
+        for record in self._read(path):
+            yield _cell(record)
+
+    def _iterate(self):
+        paths = _path_list(self._op, self._filenames)
+        if self._parallel is None or not paths:
+            for path in paths:
+                yield from self._records(path)
+            return
+        names = Dataset.from_tensor_slices(np.asarray([p.encode() for p in paths],
+                                                      dtype=object))
+        files = names.interleave(lambda name: _OneFile(self, name.numpy().decode()),
+                                 cycle_length=self._parallel, block_length=1,
+                                 num_parallel_calls=self._parallel)
+        yield from files._iterate()
+
+
+class _OneFile(Dataset):
+    def __init__(self, owner, path):
+        self._owner = owner
+        self._path = path
+        self._spec = owner._spec
+
+    def _iterate(self):
+        return self._owner._records(self._path)
+
+
+class TFRecordDataset(_RecordFiles):
+    """The records of one or more TFRecord files, each checksum verified (DataLossError,
+    naming the file and offset, on damage).
+
+    `filenames`: a path, a list or 1-D string tensor of paths, or a Dataset of them;
+    `compression_type`: '' | 'GZIP' | 'ZLIB'; `buffer_size`: bytes read at a time;
+    `num_parallel_reads`: how many files are interleaved (tf.data's order).
+
+    >>> import os, tempfile
+    >>> import tensorflux as tf
+    >>> path = os.path.join(tempfile.mkdtemp(), "a.tfrecord.gz")
+    >>> with tf.io.TFRecordWriter(path, "GZIP") as writer:
+    ...     writer.write(b"x")
+    >>> list(tf.data.TFRecordDataset(path, "GZIP").as_numpy_iterator())
+    [b'x']
+    """
+
+    def __init__(self, filenames, compression_type=None, buffer_size=None,
+                 num_parallel_reads=None, name=None):
+        super().__init__("TFRecordDataset", filenames, num_parallel_reads)
+        self._compression = tfrecord.compression_name("TFRecordDataset", compression_type)
+        self._buffer_size = buffer_size
+
+    def _read(self, path):
+        return tfrecord.read_records(path, self._compression, self._buffer_size)
+
+
+def _size(op, name, value, minimum):
+    value = int(value.numpy() if tf.is_tensor(value) else value)
+    if value < minimum:
+        raise errors.InvalidArgumentError(
+            f"{op}: {name} must be at least {minimum}, received {value}", op)
+    return value
+
+
+class FixedLengthRecordDataset(_RecordFiles):
+    """The `record_bytes`-long records of one or more files, after `header_bytes` and
+    before `footer_bytes` of each (a body that is not a whole number of records is an
+    InvalidArgumentError, as in TensorFlow).
+
+    >>> import os, tempfile
+    >>> from tensorflux import data
+    >>> path = os.path.join(tempfile.mkdtemp(), "a.bin")
+    >>> _ = open(path, "wb").write(b"HHabcdef")
+    >>> list(data.FixedLengthRecordDataset(path, 3, header_bytes=2).as_numpy_iterator())
+    [b'abc', b'def']
+    """
+
+    def __init__(self, filenames, record_bytes, header_bytes=None, footer_bytes=None,
+                 buffer_size=None, compression_type=None, num_parallel_reads=None, name=None):
+        op = "FixedLengthRecordDataset"
+        super().__init__(op, filenames, num_parallel_reads)
+        self._record_bytes = _size(op, "record_bytes", record_bytes, 1)
+        self._header_bytes = _size(op, "header_bytes", header_bytes or 0, 0)
+        self._footer_bytes = _size(op, "footer_bytes", footer_bytes or 0, 0)
+        self._compression = tfrecord.compression_name(op, compression_type)
+        self._buffer_size = buffer_size
+
+    def _read(self, path):
+        return tfrecord.read_fixed_length_records(
+            path, self._record_bytes, self._header_bytes, self._footer_bytes,
+            self._compression, self._buffer_size)
