@@ -195,7 +195,8 @@ __version__ = "0.1.0"
 # `import tensorflux` stays light. `keras` loads on first use too (see _Package below).
 _LAZY = {"summary": "tensorflux.summary", "data": "tensorflux.data",
          "io": "tensorflux.io", "train": "tensorflux.train",
-         "debugging": "tensorflux.debugging", "signal": "tensorflux.signal"}
+         "debugging": "tensorflux.debugging", "signal": "tensorflux.signal",
+         "distribute": "tensorflux.distribute"}
 # Names from modules that only some programs use (control flow helpers, tf.Module,
 # TensorArray), also loaded on first use.
 _LAZY_NAMES = {

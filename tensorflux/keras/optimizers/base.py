@@ -14,6 +14,7 @@ the same formula on the per-variable views, so the numbers are Keras's either wa
 import itertools
 import numbers
 import re
+import sys
 import warnings
 from contextlib import contextmanager
 
@@ -440,6 +441,9 @@ class Optimizer:
         grads, trainable_variables = self._filter_empty_gradients(grads, trainable_variables)
         grads = [g if isinstance(g, (tf.Tensor, Variable)) else tf.convert_to_tensor(g)
                  for g in grads]
+        replica = multi_worker_replica()
+        if replica is not None:
+            grads = replica._aggregate_gradients(self, grads, trainable_variables)
         if self.loss_scale_factor is not None:
             grads = [g / self.loss_scale_factor for g in grads]
         self._backend_apply_gradients(grads, trainable_variables)
@@ -736,6 +740,14 @@ class Optimizer:
 
     def __repr__(self):
         return f"<{type(self).__name__} name={self.name}>"
+
+
+def multi_worker_replica():
+    """The tf.distribute replica context whose gradients an optimizer combines over the
+    worker processes before applying them (a multi-worker `strategy.run`, or Model.fit under
+    MultiWorkerMirroredStrategy); None otherwise, without loading tensorflux.distribute."""
+    distribute = sys.modules.get("tensorflux.distribute")
+    return None if distribute is None else distribute._multi_worker_replica()
 
 
 def _keras_name(variable):

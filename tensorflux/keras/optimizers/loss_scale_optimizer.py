@@ -1,8 +1,10 @@
 """LossScaleOptimizer: Keras 3's dynamic loss scaling around another optimizer, for float16
 training (`compile` wraps the optimizer in one under the "mixed_float16" policy)."""
 
+from contextlib import nullcontext
+
 import tensorflux as tf
-from tensorflux.keras.optimizers.base import Optimizer, _eager
+from tensorflux.keras.optimizers.base import Optimizer, _eager, multi_worker_replica
 
 __all__ = ["LossScaleOptimizer"]
 
@@ -90,6 +92,10 @@ class LossScaleOptimizer(Optimizer):
                 self.build(trainable_variables)
         grads = [g if g is None or isinstance(g, (tf.Tensor, tf.Variable))
                  else tf.convert_to_tensor(g) for g in grads]
+        replica = multi_worker_replica()
+        if replica is not None:  # combined here, so that every worker sees the same `finite`
+            grads = replica._aggregate_gradients(self.inner_optimizer, grads,
+                                                 trainable_variables)
         finite = self.check_finite(grads)
         scale = self.dynamic_scale
         unscaled = [g if g is None or getattr(v, "overwrite_with_gradient", False)
@@ -99,7 +105,8 @@ class LossScaleOptimizer(Optimizer):
         # previous state where a gradient was not finite.
         state = self._inner_state(trainable_variables)
         saved = [tf.identity(buffer) for buffer in state]
-        self.inner_optimizer.apply(unscaled, trainable_variables)
+        with replica._aggregated() if replica is not None else nullcontext():
+            self.inner_optimizer.apply(unscaled, trainable_variables)
         for buffer, old in zip(state, saved):
             buffer.assign(tf.where(finite, buffer, old))
         self._update_scale(finite)

@@ -3,13 +3,14 @@ with Keras 3's semantics (keras_compat.md 4.5). The train step is traced once pe
 by tensorflux.function and replayed every batch."""
 
 import inspect
+import sys
 import warnings
 
 import tensorflux as tf
 from tensorflux.keras import backend
 from tensorflux.keras.engine.keras_tensor import KerasTensor, trace_output_spec
 from tensorflux.keras.layers.base import Layer
-from tensorflux.keras.trainers import data_adapters
+from tensorflux.keras.trainers import _distributed, data_adapters
 from tensorflux.keras.trainers.compile_utils import CompileLoss, CompileMetrics
 from tensorflux.keras.trainers.data_adapters import (
     EpochIterator,
@@ -77,8 +78,10 @@ class Trainer:
     _initial_epoch = None
     _eval_epoch_iterator = None
     _compile_config = None
+    _distribute_strategy = None
 
     def __init__(self):
+        self._distribute_strategy = _strategy_in_scope()
         self.compiled = False
         self.loss = None
         self.steps_per_execution = 1
@@ -135,6 +138,16 @@ class Trainer:
             optimizer=optimizer, loss=loss, loss_weights=loss_weights, metrics=metrics,
             weighted_metrics=weighted_metrics, run_eagerly=run_eagerly,
             steps_per_execution=steps_per_execution, jit_compile=jit_compile)
+
+    @property
+    def distribute_strategy(self):
+        """The tf.distribute strategy whose scope the model was made in, else the current
+        one (the default strategy outside any scope)."""
+        if self._distribute_strategy is not None:
+            return self._distribute_strategy
+        from tensorflux import distribute
+
+        return distribute.get_strategy()
 
     @property
     def run_eagerly(self):
@@ -364,12 +377,18 @@ class Trainer:
 
     def make_train_function(self, force=False):
         if self.train_function is None or force:
-            self.train_function = self._compiled(self.train_step, "train_function")
+            step, workers = self.train_step, _multi_worker(self)
+            if workers is not None:
+                step = _distributed.step_function(workers, self, step, training=True)
+            self.train_function = self._compiled(step, "train_function")
         return self.train_function
 
     def make_test_function(self, force=False):
         if self.test_function is None or force:
-            self.test_function = self._compiled(self.test_step, "test_function")
+            step, workers = self.test_step, _multi_worker(self)
+            if workers is not None:
+                step = _distributed.step_function(workers, self, step, training=False)
+            self.test_function = self._compiled(step, "test_function")
         return self.test_function
 
     def make_predict_function(self, force=False):
@@ -450,11 +469,23 @@ class Trainer:
                 (x, y, sample_weight), validation_split=validation_split)
         if validation_data is not None:
             val_x, val_y, val_sample_weight = unpack_x_y_sample_weight(validation_data)
+        workers = _multi_worker(self)
+        if workers is not None:  # one replica per process: each takes its part of the data
+            x = _distributed.shard(workers, x, y, sample_weight, batch_size, steps_per_epoch,
+                                   shuffle, class_weight)
+            y = sample_weight = class_weight = None
+            if validation_data is not None:
+                val_x = _distributed.shard(workers, val_x, val_y, val_sample_weight,
+                                           validation_batch_size or batch_size,
+                                           validation_steps)
+                val_y = val_sample_weight = None
         epoch_iterator = EpochIterator(
             x=x, y=y, sample_weight=sample_weight, batch_size=batch_size,
             steps_per_epoch=steps_per_epoch, shuffle=shuffle, class_weight=class_weight,
             steps_per_execution=self.steps_per_execution)
         self._symbolic_build(iterator=epoch_iterator)
+        if workers is not None:
+            _distributed.start_training(workers, self)
         epoch_iterator.reset()
         callbacks = self._callback_list(callbacks, True, verbose, epochs,
                                         epoch_iterator.num_batches)
@@ -505,6 +536,9 @@ class Trainer:
                          f"{type(validation_freq)}.")
 
     def _get_metrics_result_or_logs(self, logs):
+        workers = _multi_worker(self)
+        if workers is not None:
+            _distributed.combine_results(workers, self)
         metric_logs = self.get_metrics_result()
         if isinstance(logs, dict) and set(logs) == set(metric_logs):
             return metric_logs
@@ -533,6 +567,10 @@ class Trainer:
         if use_cached and self._eval_epoch_iterator is not None:
             epoch_iterator = self._eval_epoch_iterator
         else:
+            workers = _multi_worker(self)
+            if workers is not None:
+                x = _distributed.shard(workers, x, y, sample_weight, batch_size, steps)
+                y = sample_weight = None
             epoch_iterator = EpochIterator(
                 x=x, y=y, sample_weight=sample_weight, batch_size=batch_size,
                 steps_per_epoch=steps, shuffle=False,
@@ -676,6 +714,24 @@ class Trainer:
 
 
 # ------------------------------------------------------------------ helpers
+
+def _strategy_in_scope():
+    """The tf.distribute strategy whose scope is active, else None (tensorflux.distribute is
+    not loaded by this: without it, no scope can be active)."""
+    distribute = sys.modules.get("tensorflux.distribute")
+    if distribute is None or not distribute.has_strategy():
+        return None
+    return distribute.get_strategy()
+
+
+def _multi_worker(model):
+    """The model's strategy when its replicas are separate processes (the trainer then
+    distributes fit and evaluate, see _distributed.py), else None."""
+    strategy = model._distribute_strategy or _strategy_in_scope()
+    if strategy is None or strategy.extended._communicator is None:
+        return None
+    return strategy
+
 
 class _DeprecatedCompiledMetric:
     """What `model.compiled_metrics` returns (Keras 3's DeprecatedCompiledMetric)."""

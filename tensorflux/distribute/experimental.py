@@ -1,0 +1,31 @@
+"""tf.distribute.experimental: the collective options and the older names of strategies."""
+
+import warnings
+
+from tensorflux.distribute.distribute_lib import ValueContext
+from tensorflux.distribute.strategies import (
+    CommunicationImplementation,
+    CommunicationOptions,
+    TPUStrategy,
+)
+from tensorflux.distribute.strategies import (
+    MultiWorkerMirroredStrategy as _MultiWorkerMirroredStrategy,
+)
+
+__all__ = ["CommunicationImplementation", "CommunicationOptions", "CollectiveCommunication",
+           "MultiWorkerMirroredStrategy", "TPUStrategy", "ValueContext"]
+
+CollectiveCommunication = CommunicationImplementation
+
+
+class MultiWorkerMirroredStrategy(_MultiWorkerMirroredStrategy):
+    """The deprecated experimental name, which takes `communication` first."""
+
+    def __init__(self, communication=CollectiveCommunication.AUTO, cluster_resolver=None,
+                 communication_options=None, communicator=None):
+        warnings.warn("tf.distribute.experimental.MultiWorkerMirroredStrategy is deprecated: "
+                      "use tf.distribute.MultiWorkerMirroredStrategy instead.",
+                      DeprecationWarning, stacklevel=2)
+        if communication_options is None:
+            communication_options = CommunicationOptions(implementation=communication)
+        super().__init__(cluster_resolver, communication_options, communicator)
