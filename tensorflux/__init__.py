@@ -204,6 +204,22 @@ _LAZY_NAMES = {
         "control_dependencies", "executing_eagerly", "map_fn", "name_scope", "numpy_function",
         "py_function", "scan", "switch_case")},
     "Module": "tensorflux.module", "TensorArray": "tensorflux.tensor_array",
+    # More of TF's numeric and framework API (helper "tf-numeric").
+    **{name: "tensorflux.ops.array_extra" for name in (
+        "batch_to_space", "broadcast_dynamic_shape", "broadcast_static_shape",
+        "dynamic_partition", "dynamic_stitch", "histogram_fixed_width",
+        "histogram_fixed_width_bins", "identity_n", "parallel_stack", "reverse_sequence",
+        "shape_n", "space_to_batch", "space_to_batch_nd", "unique_with_counts", "unravel_index")},
+    **{name: "tensorflux.ops.framework" for name in (
+        "case", "foldl", "foldr", "get_logger", "grad_pass_through", "group", "hessians",
+        "init_scope", "is_symbolic_tensor", "make_ndarray", "make_tensor_proto", "no_op",
+        "recompute_grad", "vectorized_map")},
+    **{name: "tensorflux.ops.initializers" for name in (
+        "constant_initializer", "ones_initializer", "random_normal_initializer",
+        "random_uniform_initializer", "zeros_initializer")},
+    **{name: "tensorflux.ops.special" for name in ("acosh", "asinh", "atanh")},
+    **{name: "tensorflux.ops.math_extra" for name in ("realdiv", "truncatediv", "truncatemod")},
+    "as_string": "tensorflux.ops.strings", "matrix_square_root": "tensorflux.ops.linalg_extra",
 }
 
 
@@ -278,3 +294,4 @@ __all__ = [
     "tensor_scatter_nd_update", "tensordot", "tile", "transpose", "truediv", "uint16", "uint32",
     "uint64", "uint8", "unique", "unstack", "where", "xlogy", "zeros", "zeros_like",
 ]
+__all__ += [name for name in _LAZY_NAMES if name not in __all__]

@@ -1,13 +1,19 @@
 """tf.config: process-wide switches (running functions eagerly, kernel threads) and device
 listing."""
 
+import collections
 import types
 
 from tensorflux.backends import available_backends
 from tensorflux.graph.function import config as _function_config
 
 __all__ = ["run_functions_eagerly", "functions_run_eagerly", "list_physical_devices",
-           "list_logical_devices", "LogicalDevice", "PhysicalDevice", "threading"]
+           "list_logical_devices", "LogicalDevice", "PhysicalDevice", "threading",
+           "experimental_run_functions_eagerly", "experimental_functions_run_eagerly",
+           "get_visible_devices", "set_visible_devices", "get_soft_device_placement",
+           "set_soft_device_placement", "LogicalDeviceConfiguration",
+           "get_logical_device_configuration", "set_logical_device_configuration",
+           "experimental"]
 
 
 def run_functions_eagerly(run_eagerly):
@@ -71,14 +77,189 @@ class LogicalDevice(PhysicalDevice):
 
 
 def list_logical_devices(device_type=None):
-    """The logical devices, named as ops place on them ('/device:GPU:0'), as TensorFlow's.
+    """The logical devices of the visible physical ones, named as ops place on them
+    ('/device:GPU:0'), as TensorFlow's: one each, or one per LogicalDeviceConfiguration set
+    for a CPU (tf.device("CPU:1") then runs on the NumPy backend like CPU:0).
 
     >>> import tensorflux as tf
     >>> tf.config.list_logical_devices("CPU")
     [LogicalDevice(name='/device:CPU:0', device_type='CPU')]
     """
-    return [LogicalDevice(d.name.replace("/physical_device:", "/device:"), d.device_type)
-            for d in list_physical_devices(device_type)]
+    devices = []
+    for physical in get_visible_devices(device_type):
+        count = len(_LOGICAL.get(physical) or [None]) if physical.device_type == "CPU" else 1
+        devices += [LogicalDevice(f"/device:{physical.device_type}:{i}", physical.device_type)
+                    for i in range(count)]
+    return devices
+
+
+def experimental_run_functions_eagerly(run_eagerly):
+    """The former name of run_functions_eagerly."""
+    run_functions_eagerly(run_eagerly)
+
+
+def experimental_functions_run_eagerly():
+    """The former name of functions_run_eagerly."""
+    return functions_run_eagerly()
+
+
+# ---- device configuration
+# Recorded as TensorFlow records it, before any op runs or after: tensorflux creates no
+# devices up front, so nothing is refused for having been initialized. Visibility and
+# logical CPUs show in list_logical_devices; memory limits and growth are only recorded.
+
+_HIDDEN = set()
+_LOGICAL = {}
+_MEMORY_GROWTH = {}
+_SOFT_PLACEMENT = {"enabled": True}
+
+LogicalDeviceConfiguration = collections.namedtuple(
+    "LogicalDeviceConfiguration",
+    ["memory_limit", "experimental_priority", "experimental_device_ordinal"],
+    defaults=(None, None, None))
+LogicalDeviceConfiguration.__doc__ = """How one logical device of a physical one is set up
+(tf.config.set_logical_device_configuration)."""
+
+
+def _physical(device, what):
+    if not isinstance(device, PhysicalDevice) or isinstance(device, LogicalDevice) \
+            or device not in list_physical_devices():
+        raise ValueError(f"{what} expects one of tf.config.list_physical_devices(), received "
+                         f"{device!r}")
+    return device
+
+
+def get_visible_devices(device_type=None):
+    """The physical devices ops may use: all, unless set_visible_devices hid some.
+
+    >>> import tensorflux as tf
+    >>> [d.name for d in tf.config.get_visible_devices("CPU")]
+    ['/physical_device:CPU:0']
+    """
+    return [d for d in list_physical_devices(device_type) if d not in _HIDDEN]
+
+
+def set_visible_devices(devices, device_type=None):
+    """Makes `devices` (of device_type, when given: devices of other types keep their
+    visibility) the visible physical devices. The CPU cannot be hidden.
+
+    >>> import tensorflux as tf
+    >>> tf.config.set_visible_devices([], "GPU")
+    >>> tf.config.list_logical_devices("GPU")
+    []
+    """
+    if isinstance(devices, PhysicalDevice):
+        devices = [devices]
+    wanted = {_physical(d, "set_visible_devices") for d in devices}
+    kind = None if device_type is None else str(device_type).upper()
+    affected = [d for d in list_physical_devices() if kind is None or d.device_type == kind]
+    if any(d.device_type == "CPU" and d not in wanted for d in affected):
+        raise ValueError("set_visible_devices: the CPU cannot be hidden (tensorflux always "
+                         "runs on it); list it among the visible devices")
+    for d in affected:
+        if d in wanted:
+            _HIDDEN.discard(d)
+        else:
+            _HIDDEN.add(d)
+
+
+def get_soft_device_placement():
+    """Whether ops may fall back to another device when the one asked for cannot run them."""
+    return _SOFT_PLACEMENT["enabled"]
+
+
+def set_soft_device_placement(enabled):
+    """Records whether ops may fall back to another device (TensorFlow's soft placement).
+
+    >>> import tensorflux as tf
+    >>> tf.config.set_soft_device_placement(True); tf.config.get_soft_device_placement()
+    True
+    """
+    _SOFT_PLACEMENT["enabled"] = bool(enabled)
+
+
+def get_logical_device_configuration(device):
+    """The LogicalDeviceConfigurations set for a physical device, or None."""
+    configs = _LOGICAL.get(_physical(device, "get_logical_device_configuration"))
+    return None if configs is None else list(configs)
+
+
+def set_logical_device_configuration(device, logical_devices):
+    """Splits a physical device into logical ones, one per LogicalDeviceConfiguration (None
+    restores the default of one).
+
+    >>> import tensorflux as tf
+    >>> cpu = tf.config.list_physical_devices("CPU")[0]
+    >>> two = [tf.config.LogicalDeviceConfiguration()] * 2
+    >>> tf.config.set_logical_device_configuration(cpu, two)
+    >>> [d.name for d in tf.config.list_logical_devices("CPU")]
+    ['/device:CPU:0', '/device:CPU:1']
+    >>> tf.config.set_logical_device_configuration(cpu, None)
+    """
+    device = _physical(device, "set_logical_device_configuration")
+    if logical_devices is None:
+        _LOGICAL.pop(device, None)
+        return
+    configs = list(logical_devices)
+    if not configs or not all(isinstance(c, LogicalDeviceConfiguration) for c in configs):
+        raise ValueError("set_logical_device_configuration expects a non-empty list of "
+                         f"tf.config.LogicalDeviceConfiguration, received {logical_devices!r}")
+    _LOGICAL[device] = configs
+
+
+def _gpu(device, what):
+    device = _physical(device, what)
+    if device.device_type != "GPU":
+        raise ValueError(f"{what}: memory growth applies to GPUs only, received {device!r}")
+    return device
+
+
+def set_memory_growth(device, enable):
+    """Records whether a GPU's memory is allocated as needed (CuPy's pool always is)."""
+    _MEMORY_GROWTH[_gpu(device, "set_memory_growth")] = bool(enable)
+
+
+def get_memory_growth(device):
+    return _MEMORY_GROWTH.get(_gpu(device, "get_memory_growth"), False)
+
+
+def get_device_details(device):
+    """Details of a physical device; TensorFlow's keys (device_name, compute_capability)
+    are GPU-only, and tensorflux has none to report: {}."""
+    _physical(device, "get_device_details")
+    return {}
+
+
+def enable_op_determinism():
+    """A no-op: tensorflux's ops are deterministic given their seeds."""
+
+
+_TF32 = {"enabled": False}
+
+
+def enable_tensor_float_32_execution(enabled):
+    """Records the setting; tensorflux computes float32 in float32 on every device."""
+    _TF32["enabled"] = bool(enabled)
+
+
+def tensor_float_32_execution_enabled():
+    return _TF32["enabled"]
+
+
+experimental = types.SimpleNamespace(
+    VirtualDeviceConfiguration=LogicalDeviceConfiguration,
+    enable_op_determinism=enable_op_determinism,
+    enable_tensor_float_32_execution=enable_tensor_float_32_execution,
+    get_device_details=get_device_details,
+    get_memory_growth=get_memory_growth,
+    get_virtual_device_configuration=get_logical_device_configuration,
+    get_visible_devices=get_visible_devices,
+    list_logical_devices=list_logical_devices,
+    list_physical_devices=list_physical_devices,
+    set_memory_growth=set_memory_growth,
+    set_virtual_device_configuration=set_logical_device_configuration,
+    set_visible_devices=set_visible_devices,
+    tensor_float_32_execution_enabled=tensor_float_32_execution_enabled)
 
 
 # ---- threading

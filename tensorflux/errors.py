@@ -18,11 +18,39 @@ __all__ = [
     "UnavailableError",
     "DataLossError",
     "UnauthenticatedError",
+    "OperatorNotAllowedInGraphError",
+    "exception_type_from_error_code",
+    "error_code_from_exception_type",
+    "OK", "CANCELLED", "UNKNOWN", "INVALID_ARGUMENT", "DEADLINE_EXCEEDED", "NOT_FOUND",
+    "ALREADY_EXISTS", "PERMISSION_DENIED", "RESOURCE_EXHAUSTED", "FAILED_PRECONDITION",
+    "ABORTED", "OUT_OF_RANGE", "UNIMPLEMENTED", "INTERNAL", "UNAVAILABLE", "DATA_LOSS",
+    "UNAUTHENTICATED",
 ]
+
+# TensorFlow's canonical error codes (each error class's `error_code`).
+OK = 0
+CANCELLED = 1
+UNKNOWN = 2
+INVALID_ARGUMENT = 3
+DEADLINE_EXCEEDED = 4
+NOT_FOUND = 5
+ALREADY_EXISTS = 6
+PERMISSION_DENIED = 7
+RESOURCE_EXHAUSTED = 8
+FAILED_PRECONDITION = 9
+ABORTED = 10
+OUT_OF_RANGE = 11
+UNIMPLEMENTED = 12
+INTERNAL = 13
+UNAVAILABLE = 14
+DATA_LOSS = 15
+UNAUTHENTICATED = 16
 
 
 class OpError(Exception):
     """Base of the errors an op raises; `op` names the op that failed, when known."""
+
+    error_code = UNKNOWN
 
     def __init__(self, message, op=None):
         super().__init__(message)
@@ -31,11 +59,11 @@ class OpError(Exception):
 
 
 class CancelledError(OpError):
-    pass
+    error_code = CANCELLED
 
 
 class UnknownError(OpError):
-    pass
+    error_code = UNKNOWN
 
 
 class InvalidArgumentError(OpError, ValueError):
@@ -44,54 +72,82 @@ class InvalidArgumentError(OpError, ValueError):
     It is also a ValueError, so code written against NumPy's conventions catches it.
     """
 
+    error_code = INVALID_ARGUMENT
+
 
 class DeadlineExceededError(OpError):
-    pass
+    error_code = DEADLINE_EXCEEDED
 
 
 class NotFoundError(OpError):
-    pass
+    error_code = NOT_FOUND
 
 
 class AlreadyExistsError(OpError):
-    pass
+    error_code = ALREADY_EXISTS
 
 
 class PermissionDeniedError(OpError):
-    pass
+    error_code = PERMISSION_DENIED
 
 
 class ResourceExhaustedError(OpError, MemoryError):
-    pass
+    error_code = RESOURCE_EXHAUSTED
 
 
 class FailedPreconditionError(OpError):
-    pass
+    error_code = FAILED_PRECONDITION
 
 
 class AbortedError(OpError):
-    pass
+    error_code = ABORTED
 
 
 class OutOfRangeError(OpError, IndexError):
-    pass
+    error_code = OUT_OF_RANGE
 
 
 class UnimplementedError(OpError, NotImplementedError):
-    pass
+    error_code = UNIMPLEMENTED
 
 
 class InternalError(OpError):
-    pass
+    error_code = INTERNAL
 
 
 class UnavailableError(OpError):
-    pass
+    error_code = UNAVAILABLE
 
 
 class DataLossError(OpError):
-    pass
+    error_code = DATA_LOSS
 
 
 class UnauthenticatedError(OpError):
-    pass
+    error_code = UNAUTHENTICATED
+
+class OperatorNotAllowedInGraphError(TypeError):
+    """A Python operation (bool(), iteration) on a symbolic tensor that a traced function
+    cannot run."""
+
+
+_BY_CODE = {cls.error_code: cls for cls in (
+    CancelledError, UnknownError, InvalidArgumentError, DeadlineExceededError, NotFoundError,
+    AlreadyExistsError, PermissionDeniedError, ResourceExhaustedError, FailedPreconditionError,
+    AbortedError, OutOfRangeError, UnimplementedError, InternalError, UnavailableError,
+    DataLossError, UnauthenticatedError)}
+
+
+def exception_type_from_error_code(error_code):
+    """The error class of a canonical error code (3 -> InvalidArgumentError)."""
+    try:
+        return _BY_CODE[error_code]
+    except KeyError:
+        raise KeyError(f"No exception type for error code {error_code!r}") from None
+
+
+def error_code_from_exception_type(cls):
+    """The canonical error code of an error class (InvalidArgumentError -> 3)."""
+    if not (isinstance(cls, type) and issubclass(cls, OpError)):
+        raise KeyError(f"No error code for {cls!r}")
+    return cls.error_code

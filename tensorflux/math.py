@@ -1,5 +1,7 @@
 """tf.math: elementwise math, comparisons, logic and reductions."""
 
+from tensorflux import dtypes as _dtypes
+from tensorflux.ops._lazy import lazy_attributes
 from tensorflux.ops.composite import (
     bincount,
     confusion_matrix,
@@ -118,3 +120,23 @@ __all__ = [
     "sign", "sin", "sinh", "softplus", "softsign", "sqrt", "square", "squared_difference",
     "subtract", "tan", "tanh", "top_k", "truediv", "where", "xlogy",
 ]
+
+# Names whose modules load on first use, so that `import tensorflux` stays fast.
+_LAZY = {
+    **{name: "tensorflux.ops.special" for name in (
+        "acosh", "asinh", "atanh", "bessel_i0", "bessel_i0e", "bessel_i1", "bessel_i1e",
+        "betainc", "cumulative_logsumexp", "digamma", "erfc", "erfcinv", "erfinv", "igamma",
+        "igammac", "lbeta", "lgamma", "ndtri", "nextafter", "polygamma", "zeta")},
+    **{name: "tensorflux.ops.math_extra" for name in (
+        "accumulate_n", "invert_permutation", "is_non_decreasing", "is_strictly_increasing",
+        "polyval", "reduce_euclidean_norm", "rint", "segment_max", "segment_mean",
+        "segment_min", "segment_prod", "unsorted_segment_prod", "unsorted_segment_sqrt_n",
+        "xdivy", "xlog1py", "zero_fraction")},
+    "log_softmax": "tensorflux.ops.nn", "softmax": "tensorflux.ops.nn",
+}
+__all__ += sorted(_LAZY)
+__getattr__, __dir__ = lazy_attributes(__name__, _LAZY)
+
+# tf.dtypes offers these casts too; dtypes.py imports no ops (tests/test_architecture.py), so
+# the namespace receives them here, where tf.math is put together.
+_dtypes.cast, _dtypes.complex, _dtypes.saturate_cast = cast, complex, saturate_cast

@@ -1,6 +1,7 @@
 """Nested structures (lists, tuples, namedtuples, dicts): flatten, pack and map, as tf.nest."""
 
-__all__ = ["flatten", "map_structure", "pack_sequence_as", "is_nested"]
+__all__ = ["flatten", "map_structure", "pack_sequence_as", "is_nested",
+           "assert_same_structure"]
 
 
 def is_nested(value):
@@ -83,3 +84,52 @@ def _sequence_like(instance, packed):
 
 def _is_namedtuple(value):
     return isinstance(value, tuple) and hasattr(value, "_fields")
+
+
+def assert_same_structure(nest1, nest2, check_types=True, expand_composites=False):
+    """Raises ValueError unless the two structures nest alike (the same lengths and dict
+    keys), and TypeError, with check_types, where their containers' types differ.
+
+    >>> from tensorflux import nest
+    >>> nest.assert_same_structure({"a": [1, 2]}, {"a": [3, 4]})
+    >>> nest.assert_same_structure([1, 2], [1])
+    Traceback (most recent call last):
+    ...
+    ValueError: The two structures don't have the same nested structure: [1, 2] and [1] ...
+    """
+    _check_same(nest1, nest2, check_types, nest1, nest2, "the top level")
+
+
+def _check_same(a, b, check_types, whole1, whole2, where):
+    def fail(why):
+        raise ValueError(f"The two structures don't have the same nested structure: "
+                         f"{whole1!r} and {whole2!r} (at {where}: {why})")
+
+    if is_nested(a) != is_nested(b):
+        fail(f"{_kind(a)} and {_kind(b)}")
+    if not is_nested(a):
+        return
+    if check_types and type(a) is not type(b):
+        raise TypeError(f"The two structures don't have the same sequence type: "
+                        f"{type(a).__name__} and {type(b).__name__} at {where} of {whole1!r} "
+                        f"and {whole2!r}")
+    if isinstance(a, dict) != isinstance(b, dict):
+        fail(f"{_kind(a)} and {_kind(b)}")
+    if isinstance(a, dict):
+        if set(a) != set(b):
+            fail(f"dict keys {sorted(a, key=str)} and {sorted(b, key=str)}")
+        for key in sorted(a, key=str):
+            _check_same(a[key], b[key], check_types, whole1, whole2, f"key {key!r}")
+        return
+    if len(a) != len(b):
+        fail(f"{_kind(a)} and {_kind(b)}")
+    for i, (x, y) in enumerate(zip(a, b)):
+        _check_same(x, y, check_types, whole1, whole2, f"index {i}")
+
+
+def _kind(value):
+    if isinstance(value, dict):
+        return f"a dict of {len(value)} entries"
+    if is_nested(value):
+        return f"a sequence of {len(value)} element{'s' if len(value) != 1 else ''}"
+    return "a leaf"

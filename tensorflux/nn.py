@@ -1,6 +1,7 @@
 """tf.nn: activations, losses (CTC included), normalization, convolution and pooling."""
 
-from tensorflux.ops.composite import embedding_lookup, l2_normalize
+from tensorflux.ops._lazy import lazy_attributes
+from tensorflux.ops.composite import embedding_lookup, in_top_k, l2_normalize
 from tensorflux.ops.ctc import ctc_beam_search_decoder, ctc_greedy_decoder, ctc_loss
 from tensorflux.ops.nn import (
     avg_pool,
@@ -55,5 +56,25 @@ __all__ = [
     "sigmoid", "sigmoid_cross_entropy_with_logits", "silu", "softmax",
     "softmax_cross_entropy_with_logits", "softplus", "softsign",
     "sparse_softmax_cross_entropy_with_logits", "swish", "tanh", "top_k",
-    "avg_pool3d", "conv3d", "max_pool3d",
+    "avg_pool3d", "conv3d", "max_pool3d", "in_top_k",
 ]
+
+# Names whose modules load on first use, so that `import tensorflux` stays fast.
+_LAZY = {
+    **{name: "tensorflux.ops.nn_extra" for name in (
+        "atrous_conv2d", "atrous_conv2d_transpose", "conv1d_transpose",
+        "conv3d_transpose", "conv_transpose", "convolution", "crelu", "depth_to_space",
+        "dilation2d", "erosion2d", "local_response_normalization", "log_poisson_loss", "lrn",
+        "max_pool_with_argmax", "normalize_moments",
+        "separable_conv2d", "space_to_depth", "sufficient_statistics",
+        "weighted_cross_entropy_with_logits", "weighted_moments")},
+    **{name: "tensorflux.ops.sampling" for name in (
+        "compute_accidental_hits", "nce_loss", "sampled_softmax_loss")},
+    # (per replica of the current tf.distribute strategy, as TF's)
+    **{name: "tensorflux.distribute.losses" for name in (
+        "compute_average_loss", "scale_regularization_loss")},
+    "space_to_batch": "tensorflux.ops.array_extra",
+    "zero_fraction": "tensorflux.ops.math_extra",
+}
+__all__ += sorted(_LAZY)
+__getattr__, __dir__ = lazy_attributes(__name__, _LAZY)

@@ -377,3 +377,33 @@ irfft: (x, fft_length) -> the real signal of shape fft_length (last axes) whose 
     x cropped or zero-padded to rfft's shape; the imaginary parts of self-conjugate terms
     are ignored
 """)
+
+# Special functions and other numeric kernels (helper "tf-numeric", tensorflux/ops/special.py,
+# linalg_extra.py and sampling.py; NumPy kernels in numpy_special.py): elementwise ones
+# broadcast their inputs and keep the (floating) dtype of the first.
+_declare("""
+asinh: (x) -> inverse hyperbolic sine
+acosh: (x) -> inverse hyperbolic cosine, NaN below 1
+atanh: (x) -> inverse hyperbolic tangent, +-inf at +-1
+lgamma: (x) -> log|Gamma(x)|, inf at the non-positive integers
+digamma: (x) -> d lgamma / dx, NaN at the non-positive integers
+polygamma: (n, x) -> the n-th derivative of digamma for whole n >= 0, NaN for other n
+zeta: (x, q) -> Hurwitz zeta sum_k (q + k)^-x; inf at x == 1, NaN for x < 1
+igamma: (a, x) -> regularized lower incomplete gamma P(a, x); NaN for a <= 0 or x < 0
+igammac: (a, x) -> regularized upper incomplete gamma Q(a, x) = 1 - P(a, x)
+igamma_grad_a: (a, x) -> d P(a, x) / da
+betainc: (a, b, x) -> regularized incomplete beta I_x(a, b); NaN outside a, b > 0, 0 <= x <= 1
+erfc: (x) -> 1 - erf(x), relatively accurate in the tails
+erfinv: (x) -> inverse of erf on [-1, 1]
+erfcinv: (x) -> inverse of erfc on [0, 2]
+ndtri: (p) -> inverse of the standard normal CDF on [0, 1]
+bessel_i0e: (x) -> exp(-|x|) I0(x)
+bessel_i1e: (x) -> exp(-|x|) I1(x)
+nextafter: (x1, x2) -> the next representable value after x1 towards x2
+cumulative_logsumexp: (x, axis, exclusive, reverse) -> log(cumsum(exp(x))) without overflow
+lu: (x, output_idx_type) -> (lu, p) with x[..., p, :] = L U, partial pivoting; L unit lower
+    below lu's diagonal, U on and above it
+random_candidates: (probabilities, *seed_input, num_sampled, unique, seed) -> (int64 ids drawn
+    from the probability vector, float64 number of draws made); with unique, drawing repeats
+    until num_sampled distinct ids have come up
+""")

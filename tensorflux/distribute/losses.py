@@ -39,7 +39,13 @@ def compute_average_loss(per_example_loss, sample_weight=None, global_batch_size
 
 
 def scale_regularization_loss(regularization_loss):
-    """`regularization_loss` divided by the number of replicas (added once per replica)."""
+    """The sum of the regularization losses divided by the number of replicas (each replica
+    adds it once).
+
+    >>> import tensorflux as tf
+    >>> float(tf.nn.scale_regularization_loss([1.0, 2.0]))
+    3.0
+    """
     replicas = _replicas("scale_regularization_loss")
-    loss = tf.convert_to_tensor(regularization_loss)
+    loss = tf.reduce_sum(tf.convert_to_tensor(regularization_loss))
     return loss / tf.cast(replicas, loss.dtype)

@@ -13,12 +13,14 @@ from tests.ops import (
     test_image_additions,
     test_linalg_additions,
     test_stateless_random,
+    test_tf_numeric_more,
 )
 
 ROWS = (table_math.ROWS + table_reduction.ROWS + table_linalg.ROWS + table_array.ROWS
         + table_nn.ROWS + table_random.ROWS + table_autodiff.ROWS + table_graph.ROWS
         + table_image.ROWS + test_linalg_additions.ROWS + test_image_additions.ROWS
-        + test_stateless_random.ROWS)
+        + test_stateless_random.ROWS
+        + test_tf_numeric_more.ROWS)
 
 _names = [row.name for row in ROWS]
 _repeated = {n for n in _names if _names.count(n) > 1}

@@ -1,0 +1,331 @@
+"""TensorFlow's top-level helpers around the op library: folds, case, grouping no-ops,
+Hessians, gradient pass-through and recomputation, init_scope, the logger, symbolic-tensor
+tests, vectorized_map, and TensorProto conversion.
+"""
+
+import contextlib
+import functools
+
+from tensorflux import errors, nest
+from tensorflux.context import context
+from tensorflux.ops import array
+from tensorflux.tensor import _TensorLike, convert_to_tensor
+
+__all__ = ["foldl", "foldr", "case", "group", "no_op", "hessians", "grad_pass_through",
+           "recompute_grad", "init_scope", "get_logger", "is_symbolic_tensor",
+           "vectorized_map", "TensorProto", "make_tensor_proto", "make_ndarray"]
+
+
+# ------------------------------------------------------------------ folds and case
+
+def _fold(op, fn, elems, initializer, reverse):
+    from tensorflux import control
+
+    if not callable(fn):
+        raise TypeError(f"{op}: fn must be callable, received {fn!r}")
+    flat, count = control._rows(op, elems)
+    order = list(range(count))[::-1] if reverse else list(range(count))
+    if initializer is None:
+        if not count:
+            raise ValueError(f"{op}: elems is empty and there is no initializer")
+        accumulator = control._element(elems, flat, order[0])
+        order = order[1:]
+    else:
+        accumulator = nest.map_structure(
+            lambda v: v if isinstance(v, _TensorLike) else convert_to_tensor(v), initializer)
+    for i in order:
+        accumulator = fn(accumulator, control._element(elems, flat, i))
+    return accumulator
+
+
+def foldl(fn, elems, initializer=None, parallel_iterations=10, back_prop=True,
+          swap_memory=False, name=None):
+    """fn(...fn(fn(initializer, elems[0]), elems[1])..., elems[n-1]): the slices of elems
+    along axis 0 folded from the left (elems[0] starts when there is no initializer).
+
+    >>> import tensorflux as tf
+    >>> int(tf.foldl(lambda a, x: a + x, tf.constant([1, 2, 3]), initializer=10))
+    16
+    """
+    return _fold("foldl", fn, elems, initializer, reverse=False)
+
+
+def foldr(fn, elems, initializer=None, parallel_iterations=10, back_prop=True,
+          swap_memory=False, name=None):
+    """The fold of foldl from the right: the last slice first.
+
+    >>> import tensorflux as tf
+    >>> int(tf.foldr(lambda a, x: a * 10 + x, tf.constant([1, 2, 3])))
+    321
+    """
+    return _fold("foldr", fn, elems, initializer, reverse=True)
+
+
+def case(pred_fn_pairs, default=None, exclusive=False, strict=False, name="case"):
+    """The result of the fn of the first pair whose predicate is True, else default().
+
+    Without a default, no true predicate is an error when it is known (eagerly); a traced
+    function then runs the last pair's fn. `exclusive` is not checked, as TensorFlow does not
+    check it eagerly either.
+
+    >>> import tensorflux as tf
+    >>> int(tf.case([(tf.constant(False), lambda: tf.constant(1)),
+    ...              (tf.constant(True), lambda: tf.constant(2))], default=lambda: tf.constant(3)))
+    2
+    """
+    from tensorflux.graph.control_flow import cond
+
+    if isinstance(pred_fn_pairs, dict):
+        pred_fn_pairs = list(pred_fn_pairs.items())
+    pairs = list(pred_fn_pairs)
+    if not pairs or not all(isinstance(p, (list, tuple)) and len(p) == 2 and callable(p[1])
+                            for p in pairs):
+        raise TypeError("case: pred_fn_pairs must be a non-empty list of (predicate, "
+                        f"callable) pairs, received {pred_fn_pairs!r}")
+    if default is not None and not callable(default):
+        raise TypeError(f"case: default must be callable, received {default!r}")
+    predicates = [convert_to_tensor(p) for p, _ in pairs]
+    if all(p._value is not None for p in predicates):
+        for p, (_, fn) in zip(predicates, pairs):
+            if bool(p.numpy()):
+                return fn()
+        if default is None:
+            raise errors.InvalidArgumentError(
+                "case: none of the predicates is True and there is no default", "case")
+        return default()
+    if default is None:
+        default = pairs[-1][1]
+        pairs, predicates = pairs[:-1], predicates[:-1]
+    branch = default
+    for p, (_, fn) in reversed(list(zip(predicates, pairs))):
+        branch = functools.partial(cond, p, fn, branch)
+    return branch()
+
+
+def group(*inputs, **kwargs):
+    """An op that only orders `inputs`: tensorflux runs ops in program order (stateful ones
+    in traced functions too), so there is nothing to group; returns None, as TF eagerly.
+
+    >>> import tensorflux as tf
+    >>> tf.group(tf.constant(1)) is None
+    True
+    """
+    return None
+
+
+def no_op(name=None):
+    """An op that does nothing; None.
+
+    >>> import tensorflux as tf
+    >>> tf.no_op() is None
+    True
+    """
+    return None
+
+
+# ------------------------------------------------------------------ gradients
+
+def hessians(ys, xs, gate_gradients=False, aggregation_method=None, name="hessians"):
+    """The Hessian of sum(ys) for each x in xs, of shape x.shape + x.shape; inside a traced
+    function only, as tf.gradients.
+
+    >>> import tensorflux as tf
+    >>> @tf.function
+    ... def h(x):
+    ...     return tf.hessians(tf.reduce_sum(x ** 3), x)[0]
+    >>> h(tf.constant([1.0, 2.0])).numpy().tolist()
+    [[6.0, 0.0], [0.0, 12.0]]
+    """
+    from tensorflux.graph.gradients import gradients
+
+    xs = list(xs) if isinstance(xs, (list, tuple)) else [xs]
+    first = gradients(ys, xs)
+    out = []
+    for x, g in zip(xs, first):
+        dims = list(x.shape)
+        if None in dims:
+            raise errors.InvalidArgumentError(
+                f"hessians: x must have a known shape, received {tuple(x.shape)}", "hessians")
+        if g is None:
+            out.append(None)
+            continue
+        flat = array.reshape(g, [-1])
+        rows = []
+        for i in range(flat.shape[0]):
+            (row,) = gradients(flat[i], [x])
+            rows.append(array.zeros_like(x) if row is None else row)
+        out.append(array.reshape(array.stack(rows), dims + dims))
+    return out
+
+
+def grad_pass_through(f):
+    """f, with the gradient of its result passed straight to its arguments (the identity),
+    as if f were tf.identity: for non-differentiable steps such as rounding or an
+    assignment. f's result must have its arguments' structure.
+
+    >>> import tensorflux as tf
+    >>> x = tf.constant(1.3)
+    >>> with tf.GradientTape() as tape:
+    ...     tape.watch(x)
+    ...     y = tf.grad_pass_through(tf.round)(x)
+    >>> float(y), float(tape.gradient(y, x))
+    (1.0, 1.0)
+    """
+    from tensorflux.autodiff import custom_gradient
+
+    @functools.wraps(f)
+    def passed(*args, **kwargs):
+        @custom_gradient
+        def inner(*inputs):
+            def grad(*upstream, variables=None):
+                if variables:
+                    return list(upstream), [None] * len(variables)
+                return list(upstream)
+            return f(*inputs, **kwargs), grad
+        return inner(*args)
+    return passed
+
+
+def recompute_grad(f):
+    """f, computing its gradient by running f again (under a tape) in the backward pass
+    instead of keeping what f recorded: the values and gradients are f's.
+
+    >>> import tensorflux as tf
+    >>> g = tf.recompute_grad(lambda x: x * x)
+    >>> x = tf.constant(3.0)
+    >>> with tf.GradientTape() as tape:
+    ...     tape.watch(x)
+    ...     y = g(x)
+    >>> float(tape.gradient(y, x))
+    6.0
+    """
+    from tensorflux.autodiff import GradientTape, custom_gradient
+
+    @functools.wraps(f)
+    def recomputed(*args, **kwargs):
+        @custom_gradient
+        def inner(*inputs):
+            def grad(*upstream, variables=None):
+                watched = [x for x in inputs if isinstance(x, _TensorLike)]
+                with GradientTape() as tape:
+                    tape.watch(watched)
+                    again = nest.flatten(f(*inputs, **kwargs))
+                sources = list(inputs) + list(variables or [])
+                grads = tape.gradient(again, sources, output_gradients=list(upstream))
+                input_grads = grads[:len(inputs)]
+                return (input_grads, grads[len(inputs):]) if variables else input_grads
+            return f(*inputs, **kwargs), grad
+        return inner(*args)
+    return recomputed
+
+
+# ------------------------------------------------------------------ contexts and tests
+
+@contextlib.contextmanager
+def init_scope():
+    """Runs its block eagerly, outside any function being traced and with gradient tapes
+    paused: for creating variables and other state once, from inside a tf.function.
+
+    >>> import tensorflux as tf
+    >>> @tf.function
+    ... def f():
+    ...     with tf.init_scope():
+    ...         return tf.executing_eagerly()
+    >>> bool(f())
+    True
+    """
+    graph, tapes = context.graph, context.tapes
+    context.graph, context.tapes = None, []
+    try:
+        yield
+    finally:
+        context.graph, context.tapes = graph, tapes
+
+
+def get_logger():
+    """The logger of tensorflux's messages (logging's "tensorflux" logger).
+
+    >>> import tensorflux as tf
+    >>> tf.get_logger().name
+    'tensorflux'
+    """
+    import logging
+
+    return logging.getLogger("tensorflux")
+
+
+def is_symbolic_tensor(tensor):
+    """Whether tensor is a symbolic tensor of a function being traced (not an eager one).
+
+    >>> import tensorflux as tf
+    >>> tf.is_symbolic_tensor(tf.constant(1.0))
+    False
+    """
+    from tensorflux.graph.ir import SymbolicTensor
+
+    return isinstance(tensor, SymbolicTensor)
+
+
+def vectorized_map(fn, elems, fallback_to_while_loop=True, warn=True):
+    """fn applied to each slice of elems along axis 0, the results stacked (tf.map_fn's
+    result; tensorflux runs it as map_fn).
+
+    >>> import tensorflux as tf
+    >>> tf.vectorized_map(lambda x: x * 2, tf.constant([[1.0, 2.0]])).numpy().tolist()
+    [[2.0, 4.0]]
+    """
+    from tensorflux.control import map_fn
+
+    return map_fn(fn, elems)
+
+
+# ------------------------------------------------------------------ TensorProto
+
+class TensorProto:
+    """A tensor as data: dtype, shape and its values (little-endian bytes in
+    tensor_content), as tf.make_tensor_proto makes and tf.make_ndarray reads."""
+
+    def __init__(self, tensor):
+        self._tensor = tensor
+        self.dtype = tensor.dtype
+        self.tensor_shape = list(tensor.shape)
+
+    @property
+    def tensor_content(self):
+        value = self._tensor.numpy()
+        return value.astype(value.dtype.newbyteorder("<")).tobytes() \
+            if self.dtype.name != "string" else b"".join(value.ravel().tolist())
+
+    def __repr__(self):
+        return f"TensorProto(dtype={self.dtype.name}, tensor_shape={self.tensor_shape})"
+
+
+def make_tensor_proto(values, dtype=None, shape=None, verify_shape=False,
+                      allow_broadcast=False):
+    """A TensorProto of values (converted like tf.constant, reshaped or broadcast to shape).
+
+    >>> import tensorflux as tf
+    >>> tf.make_tensor_proto([1.0, 2.0], shape=[2, 1])
+    TensorProto(dtype=float32, tensor_shape=[2, 1])
+    """
+    from tensorflux.tensor import constant
+
+    tensor = constant(values, dtype=dtype, shape=shape)
+    if verify_shape and shape is not None and list(convert_to_tensor(values).shape) != \
+            list(shape):
+        raise TypeError(f"make_tensor_proto: expected shape {list(shape)}, received "
+                        f"{list(convert_to_tensor(values).shape)}")
+    return TensorProto(tensor)
+
+
+def make_ndarray(tensor):
+    """The NumPy array that a TensorProto holds.
+
+    >>> import tensorflux as tf
+    >>> tf.make_ndarray(tf.make_tensor_proto([1, 2])).tolist()
+    [1, 2]
+    """
+    if not isinstance(tensor, TensorProto):
+        raise TypeError(f"make_ndarray: expected a TensorProto, received "
+                        f"{type(tensor).__name__}")
+    return tensor._tensor.numpy()
