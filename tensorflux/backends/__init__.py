@@ -407,3 +407,27 @@ random_candidates: (probabilities, *seed_input, num_sampled, unique, seed) -> (i
     from the probability vector, float64 number of draws made); with unique, drawing repeats
     until num_sampled distinct ids have come up
 """)
+
+# Bounding boxes (helper "tf-image", tensorflux/ops/image_boxes.py; NumPy kernels in
+# numpy_image.py): boxes are [y1, x1, y2, x2], either corner first.
+_declare("""
+image_non_max_suppression: (boxes or overlaps, scores, iou_threshold, score_threshold,
+    soft_nms_sigma, max_output_size, overlaps, tiled, padded) -> (int32 indices, their scores,
+    int32 count): greedy NMS in descending score, ties in index order; soft-NMS when sigma > 0;
+    tiled: suppress at IoU >= threshold, union + 1e-8; padded: zero-padded to max_output_size
+image_combined_non_max_suppression: (boxes [B, N, q, 4], scores [B, N, C], iou_threshold,
+    score_threshold, max_output_size_per_class, max_total_size, pad_per_class, clip_boxes) ->
+    (float32 boxes [B, n, 4], scores [B, n], classes [B, n], int32 valid [B])
+image_crop_and_resize: (image [B, H, W, C], boxes [N, 4], box_indices [N], crop_size, method,
+    extrapolation_value) -> float32 crops [N, crop_h, crop_w, C]
+image_crop_and_resize_grad_image: (grads, boxes, box_indices, image_shape, method) -> float32
+    d loss / d image
+image_crop_and_resize_grad_boxes: (grads, image, boxes, box_indices) -> float32 d loss / d
+    boxes [N, 4] of bilinear sampling (whatever the forward method)
+image_draw_bounding_boxes: (images [B, H, W, D], boxes [B, K, 4], colors [M, >= D]) -> the
+    images with each box's outline drawn in colors[k % M]
+image_sample_distorted_bounding_box: (image_size [3], boxes [B, K, 4], uniforms [attempts, 4],
+    min_object_covered, aspect_ratio_range, area_range) -> (begin [3], size [3] in
+    image_size's dtype, float32 bboxes [1, 1, 4]): the first acceptable drawn crop, else the
+    whole image
+""")

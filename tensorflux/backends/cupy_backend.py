@@ -110,8 +110,16 @@ _GLOBALS.update(
     _NN_COLS_BYTES=_WHOLE, _NN_SLICE_BYTES=_WHOLE, _FUSED_BLOCK_BYTES=_WHOLE,
     _FUSED_CHUNKED_MIN_SIZE=_WHOLE, _RNN_BLOCK=_WHOLE,
     _SUM_BY_DOT_MAX=0, _SUM_ROWS_BY_DOT_MIN=_WHOLE, _THREADS=1)
+def _from_a_kernel_module(kernel):
+    """Whether a kernel comes from one of numpy_backend's own kernel modules (numpy_ctc,
+    numpy_fft, numpy_special, numpy_image): re-binding reaches numpy_backend's globals only,
+    so these run on the host (their loops are sequential or host-bound anyway)."""
+    module = getattr(kernel, "__module__", None) or type(kernel).__module__
+    return module.startswith("tensorflux.backends.numpy_") and module != numpy_backend.__name__
+
+
 for _name in KERNELS:
-    if _name in _HOST_KERNELS:
+    if _name in _HOST_KERNELS or _from_a_kernel_module(getattr(numpy_backend, _name, None)):
         globals()[_name] = _host_kernel(getattr(numpy_backend, _name))
     elif callable(_GLOBALS.get(_name)):
         globals()[_name] = _accepting_host_arrays(_GLOBALS[_name])

@@ -18,6 +18,7 @@ from tensorflux.backends.numpy_ctc import (  # noqa: F401 - kernels, by name
     ctc_loss_grad,
 )
 from tensorflux.backends.numpy_fft import fft, irfft, rfft  # noqa: F401 - kernels, by name
+from tensorflux.backends.numpy_image import *  # noqa: F403 - kernels, by name
 from tensorflux.backends.numpy_special import *  # noqa: F403 - kernels, by name
 
 name = "numpy"

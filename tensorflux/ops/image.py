@@ -1,26 +1,66 @@
 """Image ops (tf.image): resize with TensorFlow's half-pixel kernels, the projective transform
 that Keras's geometric augmentation layers sample images with, and the flips, crops, pads,
-colour (HSV included) and dtype adjustments and quality metrics built from ordinary ops."""
+colour (HSV, YIQ, YUV) and dtype adjustments, random and stateless-random augmentations,
+edge filters and quality metrics built from ordinary ops. Bounding-box ops (non-max
+suppression, crop_and_resize, ...) live in image_boxes.py; tf.io's image codecs are
+reachable here under their tf.image names."""
 
 import math as _pymath
+import struct as _struct
 
 from tensorflux import dtypes, errors
 from tensorflux.ops import array, indexing, linalg, reduction
 from tensorflux.ops import math as tmath
 from tensorflux.ops import random as trandom
 from tensorflux.ops._core import as_operand, aval
+from tensorflux.ops.image_boxes import (
+    combined_non_max_suppression,
+    crop_and_resize,
+    draw_bounding_boxes,
+    extract_glimpse,
+    non_max_suppression,
+    non_max_suppression_overlaps,
+    non_max_suppression_padded,
+    non_max_suppression_with_scores,
+    sample_distorted_bounding_box,
+    stateless_sample_distorted_bounding_box,
+)
 from tensorflux.primitive import Primitive
 from tensorflux.tensor import _TensorLike, convert_to_tensor
 
 __all__ = ["resize", "resize_weights", "affine_transform", "ResizeMethod", "flip_left_right",
            "flip_up_down", "random_flip_left_right", "random_flip_up_down", "rot90", "transpose",
            "crop_to_bounding_box", "pad_to_bounding_box", "central_crop",
-           "resize_with_crop_or_pad", "random_crop", "rgb_to_grayscale", "grayscale_to_rgb",
-           "convert_image_dtype", "per_image_standardization", "adjust_brightness",
-           "adjust_contrast", "adjust_gamma", "random_brightness", "random_contrast",
-           "rgb_to_hsv", "hsv_to_rgb", "adjust_hue", "adjust_saturation", "random_hue",
-           "random_saturation",
-           "extract_patches", "psnr", "ssim"]
+           "resize_with_crop_or_pad", "resize_with_pad", "random_crop", "rgb_to_grayscale",
+           "grayscale_to_rgb", "convert_image_dtype", "per_image_standardization",
+           "adjust_brightness", "adjust_contrast", "adjust_gamma", "random_brightness",
+           "random_contrast", "rgb_to_hsv", "hsv_to_rgb", "adjust_hue", "adjust_saturation",
+           "random_hue", "random_saturation", "rgb_to_yiq", "yiq_to_rgb", "rgb_to_yuv",
+           "yuv_to_rgb", "stateless_random_brightness", "stateless_random_contrast",
+           "stateless_random_crop", "stateless_random_flip_left_right",
+           "stateless_random_flip_up_down", "stateless_random_hue",
+           "stateless_random_saturation", "adjust_jpeg_quality", "random_jpeg_quality",
+           "stateless_random_jpeg_quality", "extract_patches", "psnr", "ssim",
+           "ssim_multiscale", "sobel_edges", "total_variation", "image_gradients",
+           "non_max_suppression", "non_max_suppression_with_scores",
+           "non_max_suppression_overlaps", "non_max_suppression_padded",
+           "combined_non_max_suppression", "crop_and_resize", "extract_glimpse",
+           "draw_bounding_boxes", "sample_distorted_bounding_box",
+           "stateless_sample_distorted_bounding_box"]
+
+# tf.image's names for tf.io's image codecs, looked up in tensorflux.io on first use.
+_CODECS = ("decode_and_crop_jpeg", "decode_bmp", "decode_gif", "decode_image", "decode_jpeg",
+           "decode_png", "decode_webp", "encode_jpeg", "encode_png", "extract_jpeg_shape",
+           "is_jpeg")
+
+
+def __getattr__(name):
+    if name in _CODECS:
+        from tensorflux import io
+
+        if hasattr(io, name):
+            return getattr(io, name)
+    raise AttributeError(f"module 'tensorflux.image' has no attribute {name!r}")
 
 
 class ResizeMethod:
@@ -290,15 +330,24 @@ def flip_up_down(image):
     return indexing.reverse(image, [image.shape.rank - 3])
 
 
-def _random_flip(op, image, axis, seed):
+def _seeded(seed):
+    """draw(shape): uniforms in [0, 1) from tf.random's stateful stream under `seed`."""
+    return lambda shape: trandom.uniform(shape, 0, 1.0, seed=seed)
+
+
+def _stateless(seed):
+    """draw(shape): uniforms in [0, 1) determined by the stateless `seed` alone."""
+    return lambda shape: trandom.stateless_uniform(shape, seed, 0, 1.0)
+
+
+def _random_flip(op, image, axis, draw):
     image = _images(op, image)
     flipped = indexing.reverse(image, [image.shape.rank + axis])
     if image.shape.rank == 3:
-        coin = trandom.uniform([], 0, 1.0, seed=seed)
-        return tmath.where(tmath.less(coin, 0.5), flipped, image)
+        return tmath.where(tmath.less(draw([]), 0.5), flipped, image)
     # One coin per image of the batch, as TensorFlow.
     batch = array.shape(image)[0] if image.shape[0] is None else image.shape[0]
-    coins = trandom.uniform([batch], 0, 1.0, seed=seed)
+    coins = draw([batch])
     return tmath.where(array.reshape(tmath.less(coins, 0.5), [-1, 1, 1, 1]), flipped, image)
 
 
@@ -312,7 +361,19 @@ def random_flip_left_right(image, seed=None):
     >>> out in ([1, 2], [2, 1])
     True
     """
-    return _random_flip("random_flip_left_right", image, -2, seed)
+    return _random_flip("random_flip_left_right", image, -2, _seeded(seed))
+
+
+def stateless_random_flip_left_right(image, seed):
+    """random_flip_left_right determined by `seed` (shape [2]) alone.
+
+    >>> import tensorflux as tf
+    >>> image = tf.reshape(tf.range(6), (1, 3, 2, 1))
+    >>> a = tf.image.stateless_random_flip_left_right(image, [1, 2])
+    >>> bool(tf.reduce_all(a == tf.image.stateless_random_flip_left_right(image, [1, 2])))
+    True
+    """
+    return _random_flip("stateless_random_flip_left_right", image, -2, _stateless(seed))
 
 
 def random_flip_up_down(image, seed=None):
@@ -324,7 +385,19 @@ def random_flip_up_down(image, seed=None):
     >>> out in ([1, 2], [2, 1])
     True
     """
-    return _random_flip("random_flip_up_down", image, -3, seed)
+    return _random_flip("random_flip_up_down", image, -3, _seeded(seed))
+
+
+def stateless_random_flip_up_down(image, seed):
+    """random_flip_up_down determined by `seed` (shape [2]) alone.
+
+    >>> import tensorflux as tf
+    >>> image = tf.reshape(tf.range(6), (3, 2, 1))
+    >>> a = tf.image.stateless_random_flip_up_down(image, [1, 2])
+    >>> bool(tf.reduce_all(a == tf.image.stateless_random_flip_up_down(image, [1, 2])))
+    True
+    """
+    return _random_flip("stateless_random_flip_up_down", image, -3, _stateless(seed))
 
 
 def _swap_hw(image):
@@ -491,6 +564,38 @@ def resize_with_crop_or_pad(image, target_height, target_width):
     return pad_to_bounding_box(cropped, max(dh // 2, 0), max(dw // 2, 0), rows, cols)
 
 
+def _f32(value):
+    """value rounded to float32: one float32 operation on float32 operands, done in float64
+    (exactly, for + - * / of such operands) and rounded once."""
+    return _struct.unpack("f", _struct.pack("f", value))[0]
+
+
+def resize_with_pad(image, target_height, target_width, method="bilinear", antialias=False):
+    """Resizes images to fit [target_height, target_width] keeping their aspect ratio, then
+    zero-pads them evenly to that size; the sizes are computed in float32 as TensorFlow.
+
+    >>> import tensorflux as tf
+    >>> image = tf.ones([2, 4, 1])
+    >>> tf.image.resize_with_pad(image, 4, 4)[..., 0].numpy().tolist()
+    [[0.0, 0.0, 0.0, 0.0], [1.0, 1.0, 1.0, 1.0], [1.0, 1.0, 1.0, 1.0], [0.0, 0.0, 0.0, 0.0]]
+    """
+    op = "resize_with_pad"
+    image = _images(op, image)
+    rows, cols = _int_arg(op, target_height, "target_height"), _int_arg(op, target_width,
+                                                                        "target_width")
+    if rows <= 0 or cols <= 0:
+        raise errors.InvalidArgumentError(
+            f"{op}: target size must be > 0, received ({rows}, {cols})", op)
+    height, width = _hw(op, image)
+    ratio = max(_f32(width / _f32(cols)), _f32(height / _f32(rows)))
+    new_h, new_w = _f32(height / ratio), _f32(width / ratio)
+    top = max(0, _pymath.floor(_f32(_f32(rows - new_h) / 2)))
+    left = max(0, _pymath.floor(_f32(_f32(cols - new_w) / 2)))
+    resized = resize(image, (_pymath.floor(new_h), _pymath.floor(new_w)), method=method,
+                     antialias=antialias)
+    return pad_to_bounding_box(resized, top, left, rows, cols)
+
+
 def random_crop(value, size, seed=None, name=None):
     """A window of shape `size` at a uniformly random offset of `value` (any rank); uses
     tensorflux's own generator with tf.random's seed rules, not TensorFlow's numbers.
@@ -499,7 +604,26 @@ def random_crop(value, size, seed=None, name=None):
     >>> tf.image.random_crop(tf.zeros([5, 5, 3]), [2, 3, 3], seed=1).shape
     TensorShape([2, 3, 3])
     """
-    op = "random_crop"
+    return _random_window("random_crop", value, size, lambda shape: trandom.uniform(
+        shape, 0, dtypes.int32.max, dtype=dtypes.int32, seed=seed))
+
+
+def stateless_random_crop(value, size, seed, name=None):
+    """random_crop determined by `seed` (shape [2]) alone.
+
+    >>> import tensorflux as tf
+    >>> value = tf.reshape(tf.range(25), (5, 5))
+    >>> a = tf.image.stateless_random_crop(value, [2, 3], seed=[4, 2])
+    >>> bool(tf.reduce_all(a == tf.image.stateless_random_crop(value, [2, 3], seed=[4, 2])))
+    True
+    """
+    return _random_window("stateless_random_crop", value, size, lambda shape: (
+        trandom.stateless_uniform(shape, seed, 0, dtypes.int32.max, dtype=dtypes.int32)))
+
+
+def _random_window(op, value, size, draw):
+    """The window of shape `size` of `value` at the offsets draw([rank]) (int32 in [0,
+    int32 max)) modulo the number of positions along each axis, as TensorFlow."""
     value = as_operand(op, value)
     try:
         size = [int(s) for s in (size.numpy().tolist() if isinstance(size, _TensorLike)
@@ -516,8 +640,7 @@ def random_crop(value, size, seed=None, name=None):
         raise errors.InvalidArgumentError(
             f"{op}: need 0 <= size <= shape, received size {size} for shape {tuple(shape)}", op)
     limits = convert_to_tensor([d - s + 1 for d, s in zip(shape, size)], dtype=dtypes.int32)
-    raw = trandom.uniform([len(size)], 0, dtypes.int32.max, dtype=dtypes.int32, seed=seed)
-    return indexing.slice(value, tmath.floormod(raw, limits), size)
+    return indexing.slice(value, tmath.floormod(draw([len(size)]), limits), size)
 
 
 # ------------------------------------------------------------------ dtypes and colour
@@ -714,6 +837,20 @@ def random_brightness(image, max_delta, seed=None):
     return adjust_brightness(image, delta)
 
 
+def stateless_random_brightness(image, max_delta, seed):
+    """random_brightness with the delta determined by `seed` (shape [2]) alone.
+
+    >>> import tensorflux as tf
+    >>> a = tf.image.stateless_random_brightness([[[0.5]]], 0.1, seed=[1, 2])
+    >>> bool(a == tf.image.stateless_random_brightness([[[0.5]]], 0.1, seed=[1, 2]))
+    True
+    """
+    if max_delta < 0:
+        raise ValueError(f"stateless_random_brightness: max_delta must be non-negative, "
+                         f"received {max_delta!r}")
+    return adjust_brightness(image, trandom.stateless_uniform([], seed, -max_delta, max_delta))
+
+
 def random_contrast(image, lower, upper, seed=None):
     """adjust_contrast by a factor uniform in [lower, upper); tensorflux's own generator.
 
@@ -721,13 +858,28 @@ def random_contrast(image, lower, upper, seed=None):
     >>> tf.image.random_contrast([[[1.0], [3.0]]], 0.5, 1.5, seed=2).shape
     TensorShape([1, 2, 1])
     """
-    if upper <= lower:
-        raise ValueError(f"random_contrast: upper must be > lower, received lower={lower!r} "
-                         f"and upper={upper!r}")
-    if lower < 0:
-        raise ValueError(f"random_contrast: lower must be non-negative, received {lower!r}")
+    _factor_range("random_contrast", lower, upper)
     factor = trandom.uniform([], lower, upper, seed=seed)
     return adjust_contrast(image, factor)
+
+
+def _factor_range(op, lower, upper):
+    if upper <= lower:
+        raise ValueError(f"{op}: upper must be > lower, received lower={lower!r} and "
+                         f"upper={upper!r}")
+    if lower < 0:
+        raise ValueError(f"{op}: lower must be non-negative, received {lower!r}")
+
+
+def stateless_random_contrast(image, lower, upper, seed):
+    """random_contrast with the factor determined by `seed` (shape [2]) alone.
+
+    >>> import tensorflux as tf
+    >>> tf.image.stateless_random_contrast([[[1.0], [3.0]]], 0.5, 1.5, seed=[1, 2]).shape
+    TensorShape([1, 2, 1])
+    """
+    _factor_range("stateless_random_contrast", lower, upper)
+    return adjust_contrast(image, trandom.stateless_uniform([], seed, lower, upper))
 
 
 # ------------------------------------------------------------------ HSV
@@ -792,6 +944,68 @@ def hsv_to_rgb(images, name=None):
     """
     images = _rgb_images("hsv_to_rgb", images)
     return array.stack(_rgb_planes(*array.unstack(images, axis=-1)), axis=-1)
+
+
+# ------------------------------------------------------------------ YIQ and YUV
+# TensorFlow's conversion matrices, applied as pixel [r, g, b] @ matrix: columns give Y, I, Q
+# (or Y, U, V); the inverses are theirs too, not recomputed, so round trips match its own.
+
+_RGB_TO_YIQ = ((0.299, 0.59590059, 0.2115), (0.587, -0.27455667, -0.52273617),
+               (0.114, -0.32134392, 0.31119955))
+_YIQ_TO_RGB = ((1.0, 1.0, 1.0), (0.95598634, -0.27201283, -1.10674021),
+               (0.6208248, -0.64720424, 1.70423049))
+_RGB_TO_YUV = ((0.299, -0.14714119, 0.61497538), (0.587, -0.28886916, -0.51496512),
+               (0.114, 0.43601035, -0.10001026))
+_YUV_TO_RGB = ((1.0, 1.0, 1.0), (0.0, -0.394642334, 2.03206185),
+               (1.13988303, -0.58062185, 0.0))
+
+
+def _colour_matrix(op, images, matrix):
+    images = _rgb_images(op, images)
+    return linalg.tensordot(images, convert_to_tensor(matrix, dtype=images.dtype),
+                            [[images.shape.rank - 1], [0]])
+
+
+def rgb_to_yiq(images):
+    """RGB images [..., 3] (float) to YIQ: luma Y in [0, 1], chroma I in [-0.5957, 0.5957]
+    and Q in [-0.5226, 0.5226] for RGB in [0, 1].
+
+    >>> import tensorflux as tf
+    >>> [round(v, 4) for v in tf.image.rgb_to_yiq([[1.0, 0.0, 0.0]])[0].numpy().tolist()]
+    [0.299, 0.5959, 0.2115]
+    """
+    return _colour_matrix("rgb_to_yiq", images, _RGB_TO_YIQ)
+
+
+def yiq_to_rgb(images):
+    """YIQ images [..., 3] back to RGB, the inverse of rgb_to_yiq.
+
+    >>> import tensorflux as tf
+    >>> [round(v, 4) for v in tf.image.yiq_to_rgb([[0.5, 0.0, 0.0]])[0].numpy().tolist()]
+    [0.5, 0.5, 0.5]
+    """
+    return _colour_matrix("yiq_to_rgb", images, _YIQ_TO_RGB)
+
+
+def rgb_to_yuv(images):
+    """RGB images [..., 3] (float) to YUV: luma Y in [0, 1], chroma U in [-0.436, 0.436]
+    and V in [-0.615, 0.615] for RGB in [0, 1].
+
+    >>> import tensorflux as tf
+    >>> [round(v, 4) for v in tf.image.rgb_to_yuv([[0.0, 0.0, 1.0]])[0].numpy().tolist()]
+    [0.114, 0.436, -0.1]
+    """
+    return _colour_matrix("rgb_to_yuv", images, _RGB_TO_YUV)
+
+
+def yuv_to_rgb(images):
+    """YUV images [..., 3] back to RGB, the inverse of rgb_to_yuv.
+
+    >>> import tensorflux as tf
+    >>> [round(v, 4) for v in tf.image.yuv_to_rgb([[0.5, 0.0, 0.0]])[0].numpy().tolist()]
+    [0.5, 0.5, 0.5]
+    """
+    return _colour_matrix("yuv_to_rgb", images, _YUV_TO_RGB)
 
 
 def _colour_float32(op, image):
@@ -863,6 +1077,19 @@ def random_hue(image, max_delta, seed=None):
     return adjust_hue(image, trandom.uniform([], -max_delta, max_delta, seed=seed))
 
 
+def stateless_random_hue(image, max_delta, seed):
+    """random_hue with the delta determined by `seed` (shape [2]) alone.
+
+    >>> import tensorflux as tf
+    >>> tf.image.stateless_random_hue([[[0.5, 0.5, 0.5]]], 0.2, seed=[1, 2]).numpy().tolist()
+    [[[0.5, 0.5, 0.5]]]
+    """
+    if not 0 <= max_delta <= 0.5:
+        raise ValueError(f"stateless_random_hue: max_delta must be in [0, 0.5], received "
+                         f"{max_delta!r}")
+    return adjust_hue(image, trandom.stateless_uniform([], seed, -max_delta, max_delta))
+
+
 def random_saturation(image, lower, upper, seed=None):
     """adjust_saturation by a factor uniform in [lower, upper); tensorflux's own generator.
 
@@ -870,12 +1097,42 @@ def random_saturation(image, lower, upper, seed=None):
     >>> tf.image.random_saturation([[[0.5, 0.5, 0.5]]], 0.5, 1.5, seed=2).numpy().tolist()
     [[[0.5, 0.5, 0.5]]]
     """
-    if upper <= lower:
-        raise ValueError(f"random_saturation: upper must be > lower, received lower={lower!r} "
-                         f"and upper={upper!r}")
-    if lower < 0:
-        raise ValueError(f"random_saturation: lower must be non-negative, received {lower!r}")
+    _factor_range("random_saturation", lower, upper)
     return adjust_saturation(image, trandom.uniform([], lower, upper, seed=seed))
+
+
+def stateless_random_saturation(image, lower, upper, seed=None):
+    """random_saturation with the factor determined by `seed` (shape [2]) alone.
+
+    >>> import tensorflux as tf
+    >>> gray = [[[0.5, 0.5, 0.5]]]
+    >>> tf.image.stateless_random_saturation(gray, 0.5, 1.5, seed=[1, 2]).numpy().tolist()
+    [[[0.5, 0.5, 0.5]]]
+    """
+    _factor_range("stateless_random_saturation", lower, upper)
+    return adjust_saturation(image, trandom.stateless_uniform([], seed, lower, upper))
+
+
+def _no_jpeg(op):
+    raise errors.UnimplementedError(
+        f"{op}: tensorflux has no JPEG encoder (tf.io.encode_jpeg), which this op needs to "
+        "re-encode the image; use adjust_brightness / adjust_contrast style augmentations "
+        "instead", op)
+
+
+def adjust_jpeg_quality(image, jpeg_quality, dct_method="", name=None):
+    """Not available: re-encoding as JPEG needs an encoder tensorflux does not have."""
+    _no_jpeg("adjust_jpeg_quality")
+
+
+def random_jpeg_quality(image, min_jpeg_quality, max_jpeg_quality, seed=None):
+    """Not available: re-encoding as JPEG needs an encoder tensorflux does not have."""
+    _no_jpeg("random_jpeg_quality")
+
+
+def stateless_random_jpeg_quality(image, min_jpeg_quality, max_jpeg_quality, seed):
+    """Not available: re-encoding as JPEG needs an encoder tensorflux does not have."""
+    _no_jpeg("stateless_random_jpeg_quality")
 
 
 # ------------------------------------------------------------------ patches and metrics
@@ -943,6 +1200,87 @@ def extract_patches(images, sizes, strides, rates, padding, name=None):
     return array.concat(pieces, axis=3)
 
 
+# ------------------------------------------------------------------ edges and variation
+
+_SOBEL_Y = ((-1.0, -2.0, -1.0), (0.0, 0.0, 0.0), (1.0, 2.0, 1.0))
+
+
+def _float_images(op, image, ranks=(4,)):
+    image = _images(op, image, ranks)
+    if not image.dtype.is_floating:
+        raise errors.InvalidArgumentError(
+            f"{op}: expected float images, received {image.dtype.name}", op)
+    return image
+
+
+def sobel_edges(image):
+    """Sobel responses of float images [batch, h, w, c] as [batch, h, w, c, 2]: the vertical
+    (dy) then the horizontal (dx) 3x3 filter, over the image mirrored by one pixel (REFLECT).
+
+    >>> import tensorflux as tf
+    >>> image = tf.reshape(tf.constant([0.0, 0, 1, 1] * 3), (1, 3, 4, 1))
+    >>> tf.image.sobel_edges(image)[0, 1, :, 0, 1].numpy().tolist()
+    [0.0, 4.0, 4.0, 0.0]
+    """
+    image = _float_images("sobel_edges", image)
+    height, width = _hw("sobel_edges", image)
+    padded = array.pad(image, [[0, 0], [1, 1], [1, 1], [0, 0]], mode="REFLECT")
+    edges = []
+    for kernel in (_SOBEL_Y, tuple(zip(*_SOBEL_Y))):
+        total = None
+        for i, row in enumerate(kernel):
+            for j, weight in enumerate(row):
+                if weight:
+                    term = padded[:, i:i + height, j:j + width, :] * weight
+                    total = term if total is None else total + term
+        edges.append(total)
+    return array.stack(edges, axis=-1)
+
+
+def _differences(image, axis):
+    """image[1:] - image[:-1] along axis (a slice on each side of the subtraction)."""
+    rank = image.shape.rank
+    head = [slice(None)] * rank
+    tail = [slice(None)] * rank
+    head[axis], tail[axis] = slice(1, None), slice(None, -1)
+    return image[tuple(head)] - image[tuple(tail)]
+
+
+def total_variation(images, name=None):
+    """The sum of absolute differences between neighbouring pixels, vertically and
+    horizontally: a scalar for an image [h, w, c], one per image for a batch.
+
+    >>> import tensorflux as tf
+    >>> float(tf.image.total_variation([[[1.0], [4.0]], [[0.0], [2.0]]]))
+    8.0
+    """
+    op = "total_variation"
+    images = _images(op, images)
+    if images.dtype.is_unsigned or images.dtype is dtypes.bool:
+        raise errors.InvalidArgumentError(
+            f"{op}: expected float or signed integer images, received {images.dtype.name}", op)
+    rank = images.shape.rank
+    axes = [-3, -2, -1]
+    return (reduction.reduce_sum(tmath.abs(_differences(images, rank - 3)), axis=axes)
+            + reduction.reduce_sum(tmath.abs(_differences(images, rank - 2)), axis=axes))
+
+
+def image_gradients(image):
+    """(dy, dx): forward differences of images [batch, h, w, c] down and across, each of the
+    image's shape, zero in the last row (dy) and last column (dx).
+
+    >>> import tensorflux as tf
+    >>> dy, dx = tf.image.image_gradients(tf.reshape(tf.range(4.0), (1, 2, 2, 1)))
+    >>> dy[0, ..., 0].numpy().tolist(), dx[0, ..., 0].numpy().tolist()
+    ([[2.0, 2.0], [0.0, 0.0]], [[1.0, 0.0], [1.0, 0.0]])
+    """
+    image = _images("image_gradients", image, ranks=(4,))
+    dy, dx = _differences(image, 1), _differences(image, 2)
+    dy = array.concat([dy, array.zeros_like(image[:, :1])], axis=1)
+    dx = array.concat([dx, array.zeros_like(image[:, :, :1])], axis=2)
+    return dy, dx
+
+
 def _metric_inputs(op, a, b, max_val):
     """a, b and max_val in float32, as TensorFlow's psnr and ssim compute (integer images
     and max_val rescaled to [0, 1] by convert_image_dtype)."""
@@ -985,29 +1323,15 @@ def _gaussian_window(size, sigma):
     return [[gi * gj for gj in g] for gi in g]
 
 
-def ssim(img1, img2, max_val, filter_size=11, filter_sigma=1.5, k1=0.01, k2=0.03,
-         return_index_map=False):
-    """Structural similarity of images [..., h, w, c] with TensorFlow's definition: a
-    Gaussian window (filter_size, filter_sigma) over VALID positions, constants
-    (k1 max_val)^2 and (k2 max_val)^2, averaged over positions and channels.
-
-    >>> import tensorflux as tf
-    >>> x = tf.reshape(tf.range(64.0) / 64.0, (8, 8, 1))
-    >>> round(float(tf.image.ssim(x, x, 1.0, filter_size=3)), 6)
-    1.0
-    """
+def _ssim_maps(x4, y4, max_val, size, filter_sigma, k1, k2):
+    """(luminance, contrast-structure) maps [n, h', w', c] of images [n, h, w, c]: statistics
+    under a Gaussian window (size, filter_sigma) at VALID positions, with TensorFlow's
+    constants (k1 max_val)^2 and (k2 max_val)^2."""
     from tensorflux.ops import nn
 
-    op = "ssim"
-    x, y, max_val = _metric_inputs(op, img1, img2, max_val)
     max_val = float(max_val.numpy()) if max_val._value is not None else max_val
-    height, width = _hw(op, x)
-    size = min(int(filter_size), height, width)
-    channels = x.shape[-1]
-    lead = list(x.shape)[:-3]
-    x4 = array.reshape(x, [-1, height, width, channels])
-    y4 = array.reshape(y, [-1, height, width, channels])
-    window = convert_to_tensor(_gaussian_window(size, float(filter_sigma)), dtype=x.dtype)
+    channels = x4.shape[-1]
+    window = convert_to_tensor(_gaussian_window(size, float(filter_sigma)), dtype=x4.dtype)
     kernel = array.tile(array.reshape(window, [size, size, 1, 1]), [1, 1, channels, 1])
 
     def blur(z):
@@ -1021,9 +1345,89 @@ def ssim(img1, img2, max_val, filter_size=11, filter_sigma=1.5, k1=0.01, k2=0.03
     luminance = (2.0 * mean_xy + c1) / (mean_sq + c1)
     cov = blur(x4 * y4) * 2.0 - 2.0 * mean_xy
     var = blur(tmath.square(x4) + tmath.square(y4)) - mean_sq
-    contrast_structure = (cov + c2) / (var + c2)
+    return luminance, (cov + c2) / (var + c2)
+
+
+def ssim(img1, img2, max_val, filter_size=11, filter_sigma=1.5, k1=0.01, k2=0.03,
+         return_index_map=False):
+    """Structural similarity of images [..., h, w, c] with TensorFlow's definition: a
+    Gaussian window (filter_size, filter_sigma) over VALID positions, constants
+    (k1 max_val)^2 and (k2 max_val)^2, averaged over positions and channels.
+
+    >>> import tensorflux as tf
+    >>> x = tf.reshape(tf.range(64.0) / 64.0, (8, 8, 1))
+    >>> round(float(tf.image.ssim(x, x, 1.0, filter_size=3)), 6)
+    1.0
+    """
+    op = "ssim"
+    x, y, max_val = _metric_inputs(op, img1, img2, max_val)
+    height, width = _hw(op, x)
+    size = min(int(filter_size), height, width)
+    channels = x.shape[-1]
+    lead = list(x.shape)[:-3]
+    x4 = array.reshape(x, [-1, height, width, channels])
+    y4 = array.reshape(y, [-1, height, width, channels])
+    luminance, contrast_structure = _ssim_maps(x4, y4, max_val, size, filter_sigma, k1, k2)
     index_map = luminance * contrast_structure
     if return_index_map:
         return array.reshape(index_map, lead + list(index_map.shape)[1:])
     per_image = reduction.reduce_mean(index_map, axis=[1, 2, 3])
     return array.reshape(per_image, lead)
+
+
+# The scale weights of Wang, Simoncelli and Bovik's MS-SSIM paper (TensorFlow's defaults).
+_MS_SSIM_WEIGHTS = (0.0448, 0.2856, 0.3001, 0.2363, 0.1333)
+
+
+def _halve(images):
+    """Images [n, h, w, c] averaged over 2x2 blocks, an odd last row or column repeated."""
+    from tensorflux.ops import nn
+
+    height, width = images.shape[1], images.shape[2]
+    images = array.pad(images, [[0, 0], [0, height % 2], [0, width % 2], [0, 0]],
+                       mode="SYMMETRIC")
+    return nn.avg_pool(images, [1, 2, 2, 1], [1, 2, 2, 1], "VALID")
+
+
+def ssim_multiscale(img1, img2, max_val, power_factors=_MS_SSIM_WEIGHTS, filter_size=11,
+                    filter_sigma=1.5, k1=0.01, k2=0.03):
+    """Multi-scale SSIM of images [..., h, w, c], one scale per power factor, each half the
+    size of the one before (2x2 averages): the product of the contrast-structure terms of
+    all scales but the last and the SSIM of the last, each clipped at 0 and raised to its
+    factor, averaged over channels. Every scale must be at least filter_size pixels high
+    and wide (176 for the defaults).
+
+    >>> import tensorflux as tf
+    >>> x = tf.reshape(tf.range(144.0) % 7.0 / 7.0, (12, 12, 1))
+    >>> round(float(tf.image.ssim_multiscale(x, x, 1.0, (0.5, 0.5), filter_size=3)), 6)
+    1.0
+    """
+    from tensorflux.ops import nn
+
+    op = "ssim_multiscale"
+    x, y, max_val = _metric_inputs(op, img1, img2, max_val)
+    height, width = _hw(op, x)
+    channels = x.shape[-1]
+    lead = list(x.shape)[:-3]
+    x4 = array.reshape(x, [-1, height, width, channels])
+    y4 = array.reshape(y, [-1, height, width, channels])
+    factors = [float(p) for p in power_factors]
+    size = int(filter_size)
+    terms = []
+    for scale in range(len(factors)):
+        if scale:
+            x4, y4 = _halve(x4), _halve(y4)
+        if min(x4.shape[1], x4.shape[2]) < size:
+            raise errors.InvalidArgumentError(
+                f"{op}: scale {scale} of the images is {x4.shape[1]}x{x4.shape[2]}, smaller "
+                f"than filter_size {size}: images of {height}x{width} are too small for "
+                f"{len(factors)} scales", op)
+        luminance, contrast_structure = _ssim_maps(x4, y4, max_val, size, filter_sigma, k1, k2)
+        if scale < len(factors) - 1:
+            term = reduction.reduce_mean(contrast_structure, axis=[1, 2])
+        else:
+            term = reduction.reduce_mean(luminance * contrast_structure, axis=[1, 2])
+        terms.append(nn.relu(term))
+    weights = convert_to_tensor(factors, dtype=x4.dtype)
+    per_channel = reduction.reduce_prod(tmath.pow(array.stack(terms, axis=-1), weights), axis=-1)
+    return array.reshape(reduction.reduce_mean(per_channel, axis=-1), lead)
