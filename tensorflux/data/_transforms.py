@@ -155,15 +155,19 @@ class RebatchDataset(_UnaryDataset):
             raise errors.InvalidArgumentError("rebatch: batch_size must not be empty",
                                               "rebatch")
         self._drop_remainder = bool(drop_remainder)
+        # As TF, at once: scalar elements have no batch dimension to cut (iterating would
+        # otherwise yield nothing).
+        spec = input_dataset.element_spec
+        if any(leaf.shape.rank == 0 for leaf in structure.flatten(spec)):
+            raise ValueError("rebatch: the elements must have rank >= 1 (a batch dimension to "
+                             f"re-cut), but this dataset has scalar elements ({spec}); "
+                             "batch it first, e.g. with `.batch(n)`.")
 
     def _compute_spec(self):
         fixed = (self._sizes[0] if self._drop_remainder and len(set(self._sizes)) == 1
                  else None)
 
         def respec(spec):
-            if spec.shape.rank == 0:
-                raise errors.InvalidArgumentError("rebatch: elements must have rank >= 1",
-                                                  "rebatch")
             dims = None if spec.shape.rank is None else [fixed] + spec.shape.as_list()[1:]
             return tf.TensorSpec(dims, spec.dtype)
 
@@ -174,7 +178,11 @@ class RebatchDataset(_UnaryDataset):
         try:
             for element in source:
                 leaves = structure.flatten(element)
-                for i in range(leaves[0].shape[0] if leaves and leaves[0].ndim else 0):
+                if any(leaf.ndim == 0 for leaf in leaves):  # a shape the spec left unknown
+                    raise errors.InvalidArgumentError(
+                        "rebatch: every element component must have rank >= 1, received a "
+                        "scalar", "rebatch")
+                for i in range(leaves[0].shape[0] if leaves else 0):
                     yield structure.map_structure(lambda leaf, i=i: _row(leaf, i), element)
         finally:
             _close(source)

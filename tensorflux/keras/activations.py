@@ -71,8 +71,7 @@ def leaky_relu(x, negative_slope=0.2):
     >>> activations.leaky_relu([-1.0, 2.0]).numpy().tolist()
     [-0.20000000298023224, 2.0]
     """
-    x = _tensor(x)
-    return _tf().maximum(x, x * _const(negative_slope, x))
+    return _tf().nn.leaky_relu(_tensor(x), alpha=negative_slope)
 
 
 def relu6(x):
@@ -309,10 +308,8 @@ def hard_sigmoid(x):
     >>> activations.hard_sigmoid([-4.0, 0.0, 4.0]).numpy().tolist()
     [0.0, 0.5, 1.0]
     """
-    tf = _tf()
-    x = _tensor(x)
-    y = x / _const(6.0, x) + _const(0.5, x)
-    return tf.clip_by_value(y, _const(0.0, x), _const(1.0, x))
+    x = _tensor(x)  # (Keras-TF's form, whose second derivative is zero rather than None)
+    return _tf().nn.relu6(x + _const(3.0, x)) / _const(6.0, x)
 
 
 def hard_silu(x):

@@ -18,6 +18,7 @@ import shutil
 import warnings
 
 from tensorflux.io.atomic import atomic_write
+from tensorflux.tensor import is_tensor
 
 __all__ = ["Callback", "CallbackList", "History", "ProgbarLogger", "EarlyStopping",
            "ModelCheckpoint", "ReduceLROnPlateau", "LearningRateScheduler", "CSVLogger",
@@ -37,12 +38,21 @@ def _to_float(value):
 
 
 def _pythonify_logs(logs):
+    """Logs as Keras's CallbackList hands them to each callback: always a dict (None gives
+    {}), sorted by key, nested dicts merged in, tensors read as NumPy arrays and every value
+    that converts made a Python float (so `logs["outputs"]` of predict is an ndarray)."""
     result = {}
-    for key, value in (logs or {}).items():
+    for key, value in sorted((logs or {}).items()):
+        if isinstance(value, dict):
+            result.update(_pythonify_logs(value))
+            continue
+        if is_tensor(value):
+            value = value.numpy()
         try:
-            result[key] = value if isinstance(value, (str, int, float)) else _to_float(value)
+            value = _to_float(value)
         except (TypeError, ValueError):
-            result[key] = value
+            pass
+        result[key] = value
     return result
 
 
@@ -167,9 +177,7 @@ class CallbackList(Callback):
             callback.set_model(model)
 
     def _call(self, hook, *args):
-        logs = _pythonify_logs(args[-1]) if args and isinstance(args[-1], dict) else None
-        if args and (args[-1] is None or isinstance(args[-1], dict)):
-            args = args[:-1] + (logs,)
+        args = args[:-1] + (_pythonify_logs(args[-1]),)
         for callback in self.callbacks:
             getattr(callback, hook)(*args)
 

@@ -2,6 +2,7 @@
 dropout, convolution and pooling."""
 
 from tensorflux import dtypes, errors
+from tensorflux.context import context
 from tensorflux.ops import array, linalg, math, reduction
 from tensorflux.ops import random as _random
 from tensorflux.ops._core import (
@@ -44,14 +45,25 @@ def _zero(x):
     return math.const(0, x)
 
 
+def _linked(grad, x):
+    """`grad`, the gradient of a piecewise-linear activation at `x`; while an outer tape
+    records its computation (a gradient of a gradient), plus a term that is exactly 0 and
+    depends on `x`, so that differentiating `grad` by `x` gives zeros, as TF's ReluGrad-style
+    kernels do, where the comparison mask alone would leave it unconnected (None). Only then:
+    first-order gradients, on every training step, keep their three-op form."""
+    if not context.tapes:
+        return grad
+    return grad + math.cast(math.multiply_no_nan(x, _zero(x)), grad.dtype)
+
+
 # ------------------------------------------------------------------ activations
 
 # relu: max(x, 0) in one kernel; the cotangent passes where the output is positive (0 at 0).
 # As TF's ReluGrad, `g * (out > 0)`: a multiply by the 0/1 mask has no data-dependent branch,
 # where a select over a random sign pattern mispredicts half the time (16x slower in NumPy).
 _relu = Primitive("relu", shape_rule=unary_rule,
-                  vjp=lambda g, x, out: (math.multiply(
-                      g, math.cast(math.greater(out, _zero(out)), g.dtype)),))
+                  vjp=lambda g, x, out: (_linked(math.multiply(
+                      g, math.cast(math.greater(out, _zero(out)), g.dtype)), out),))
 
 
 def relu(features, name=None):
@@ -70,7 +82,7 @@ def relu(features, name=None):
 
 def _relu6_vjp(g, x, out):
     inside = math.logical_and(math.greater(x, _zero(x)), math.less(x, math.const(6, x)))
-    return (math.where(inside, g, math.zeros_like_(g)),)
+    return (_linked(math.where(inside, g, math.zeros_like_(g)), x),)
 
 
 # relu6: min(max(x, 0), 6); the cotangent passes strictly inside (0, 6), as TF's Relu6Grad.
@@ -98,7 +110,10 @@ def leaky_relu(features, alpha=0.2, name=None):
     if x.dtype.is_integer:
         x = math.cast(x, dtypes.float32)
     x = _float_operand("leaky_relu", x)
-    return math.where(math.greater(x, _zero(x)), x, x * alpha)
+    # relu(x) + alpha * min(x, 0): the same values as where(x > 0, x, alpha * x) (one of the
+    # two terms is exactly 0) and the same gradient (alpha at 0, as TF's), but through relu,
+    # whose gradient has a second derivative (zeros) where a select's has none.
+    return relu(x) + math.minimum(x, _zero(x)) * alpha
 
 
 # elu: x where x > 0, exp(x) - 1 elsewhere; d = 1 or out + 1, read from the output.

@@ -72,9 +72,9 @@ class LeakyReLU(Layer):
         self.built = True
 
     def call(self, inputs):
-        tf = _tf()
-        slope = tf.constant(self.negative_slope, dtype=inputs.dtype)
-        return tf.where(inputs >= 0, inputs, inputs * slope)
+        # (tf.nn.leaky_relu, as Keras: its gradient has a second derivative, which WGAN-GP's
+        # gradient penalty differentiates)
+        return _tf().nn.leaky_relu(inputs, alpha=self.negative_slope)
 
     def get_config(self):
         return {**super().get_config(), "negative_slope": self.negative_slope}

@@ -293,6 +293,15 @@ class Layer:
 
             export_public(f"keras.layers.{cls.__name__}", cls)
 
+    def __new__(cls, *args, **kwargs):
+        instance = object.__new__(cls)
+        if cls.get_config is Layer.get_config:
+            # What the constructor received, for Keras's automatic config of a class that does
+            # not write get_config; kept only when every value is one a config can hold.
+            arguments = (args, kwargs) if _is_plain(args) and _is_plain(kwargs) else None
+            object.__setattr__(instance, "_constructor_call", arguments)
+        return instance
+
     def __init__(self, *, activity_regularizer=None, trainable=True, dtype=None,
                  autocast=True, name=None, **kwargs):
         self._init_tracking()
@@ -872,13 +881,15 @@ class Layer:
 
     # ------------------------------------------------------------------ graph connectivity
     def _node_attribute(self, attribute, node_index=0):
+        """The input or output tensor(s) of the layer's `node_index`-th call on symbolic
+        inputs; `input` and `output` are those of its first call, as in Keras 3."""
         if not self._inbound_nodes:
-            raise AttributeError(f"Layer '{self.name}' has no inbound nodes: it was never "
-                                 "called on a symbolic input (keras.Input).")
-        if len(self._inbound_nodes) > 1 and attribute in ("input", "output"):
-            raise AttributeError(f"Layer '{self.name}' has multiple inbound nodes, so its "
-                                 f"{attribute} is ill-defined; use "
-                                 f"`get_{attribute}_at(node_index)` instead.")
+            raise AttributeError(f"Layer '{self.name}' has never been called on a symbolic "
+                                 f"input (keras.Input), so it has no {attribute}.")
+        if node_index >= len(self._inbound_nodes):
+            raise ValueError(f"Asked for the {attribute} of call (node) {node_index} of layer "
+                             f"'{self.name}', but it has only {len(self._inbound_nodes)} "
+                             "inbound nodes.")
         node = self._inbound_nodes[node_index]
         values = node.input_tensors if attribute == "input" else node.output_tensors
         return values[0] if len(values) == 1 else list(values)
@@ -892,10 +903,10 @@ class Layer:
         return self._node_attribute("output")
 
     def get_input_at(self, node_index):
-        return self._node_attribute("input_at", node_index)
+        return self._node_attribute("input", node_index)
 
     def get_output_at(self, node_index):
-        return self._node_attribute("output_at", node_index)
+        return self._node_attribute("output", node_index)
 
     @property
     def input_shape(self):
@@ -909,18 +920,18 @@ class Layer:
 
     # ------------------------------------------------------------------ config
     def get_config(self):
-        config = {"name": self.name, "trainable": self.trainable,
-                  "dtype": _dtype_policy_config(self._dtype_policy_name)}
+        """The layer's config. A class that does not override it gets Keras's automatic
+        config: the arguments its constructor was called with (defaults included), when all
+        of them are plain values; NotImplementedError otherwise."""
+        automatic = type(self).get_config is Layer.get_config
+        config = {"name": self.name, **(_constructor_arguments(self) if automatic else {})}
+        config["trainable"] = self.trainable
+        config["dtype"] = _dtype_policy_config(self._dtype_policy_name)
         if self.activity_regularizer is not None:
             from tensorflux.keras.saving.serialization import serialize_keras_object
 
             config["activity_regularizer"] = serialize_keras_object(self.activity_regularizer)
-        if type(self).get_config is Layer.get_config and \
-                type(self).__init__ is not Layer.__init__ and not _init_accepts(self, config):
-            raise NotImplementedError(
-                f"Layer {self.__class__.__name__} has arguments in `__init__()` and therefore "
-                "must override `get_config()`.")
-        return config
+        return _keys_init_takes(type(self), config) if automatic else config
 
     @classmethod
     def from_config(cls, config):
@@ -960,19 +971,85 @@ def _dtype_policy_config(name):
             "registered_name": None}
 
 
-def _init_accepts(layer, config):
-    """Whether a subclass's __init__ takes only the base config keys (then no override is
-    needed): its extra parameters must all have defaults."""
-    try:
-        parameters = inspect.signature(type(layer).__init__).parameters
-    except (TypeError, ValueError):
+# ---------------------------------------------------------------------- automatic config
+_PLAIN_VALUES = (str, int, float, bool, type(None))
+
+
+def _is_plain(value):
+    """Whether `value` is one Keras's automatic config keeps: a str, int, float, bool or None,
+    or a list, tuple or dict (with str keys) holding only such values."""
+    if isinstance(value, _PLAIN_VALUES):
         return True
-    for name, p in list(parameters.items())[1:]:
-        if p.kind in (p.VAR_POSITIONAL, p.VAR_KEYWORD):
-            continue
-        if name not in config and p.default is inspect.Parameter.empty:
-            return False
-    return True
+    if isinstance(value, (list, tuple)):
+        return all(_is_plain(v) for v in value)
+    if isinstance(value, dict):
+        return all(isinstance(k, str) and _is_plain(v) for k, v in value.items())
+    return False
+
+
+def _constructor_arguments(layer):
+    """The constructor arguments recorded by Layer.__new__, bound to the parameters of
+    `__init__` with its defaults and **kwargs spread, as Keras 3 generates the config of a
+    layer that does not override get_config. Raises NotImplementedError, naming the class,
+    when a config could not rebuild the layer: an argument or default that is not a plain
+    value, or positional-only or *args parameters."""
+    cls = type(layer)
+    call = getattr(layer, "_constructor_call", None)
+    parameters = list(inspect.signature(cls.__init__).parameters.values())[1:]
+    positional = [p.name for p in parameters if p.kind is p.POSITIONAL_ONLY]
+    if positional:
+        raise NotImplementedError(_override_message(
+            cls, f"its __init__() has positional-only parameters ({_names(positional)})"))
+    if call is None:
+        raise NotImplementedError(_override_message(
+            cls, "it was given arguments that are not plain values (a str, int, float, bool, "
+                 "None, or a list, tuple or dict of them)"))
+    try:
+        bound = inspect.Signature(parameters).bind(*call[0], **call[1])
+    except TypeError as error:
+        raise NotImplementedError(_override_message(
+            cls, f"its arguments do not match its __init__() ({error})")) from None
+    bound.apply_defaults()
+    arguments = {}
+    for parameter in parameters:
+        value = bound.arguments[parameter.name]
+        if parameter.kind is parameter.VAR_POSITIONAL:
+            if value:
+                raise NotImplementedError(_override_message(
+                    cls, f"it was given *{parameter.name} arguments, which a config cannot "
+                         "pass back"))
+        elif parameter.kind is parameter.VAR_KEYWORD:
+            arguments.update(value)
+        else:
+            arguments[parameter.name] = value
+    arguments.pop("name", None)
+    not_plain = [k for k, v in arguments.items() if not _is_plain(v)]
+    if not_plain:
+        raise NotImplementedError(_override_message(
+            cls, f"the value of {_names(not_plain)} is not a plain value (a str, int, float, "
+                 "bool, None, or a list, tuple or dict of them)"))
+    return arguments
+
+
+def _keys_init_takes(cls, config):
+    """`config` without the keys `cls.__init__` cannot take (it has no **kwargs), so that
+    `cls(**config)` rebuilds the layer. (Keras keeps name, trainable and dtype there, and
+    its file then fails to load.)"""
+    parameters = inspect.signature(cls.__init__).parameters
+    if any(p.kind is p.VAR_KEYWORD for p in parameters.values()):
+        return config
+    return {k: v for k, v in config.items() if k in parameters}
+
+
+def _names(names):
+    return ", ".join(f"'{name}'" for name in names)
+
+
+def _override_message(cls, why):
+    return (f"{cls.__name__}.get_config() cannot be generated automatically: {why}. Override "
+            f"get_config() to return the arguments that rebuild the layer, for example:\n\n"
+            f"    def get_config(self):\n"
+            f"        return {{**super().get_config(), \"factor\": self.factor}}")
 
 
 def _count(weights):

@@ -40,6 +40,11 @@ class _Merge(Layer):
         self.supports_masking = True
         self._reshape_required = False
 
+    def get_config(self):
+        # (defined, so that Layer's auto-config, which records constructor arguments such as
+        # input_shape, stays off: Keras's merge layers write the base config only)
+        return super().get_config()
+
     def _check_list(self, input_shape):
         if not _is_shape_list(input_shape):
             raise ValueError(f"{_describe(self)}: a merge layer should be called on a list of "

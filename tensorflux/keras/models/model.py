@@ -5,7 +5,7 @@ import inspect
 
 from tensorflux.keras.engine import tree
 from tensorflux.keras.engine.keras_tensor import KerasTensor
-from tensorflux.keras.layers.base import Layer
+from tensorflux.keras.layers.base import Layer, _is_plain
 
 __all__ = ["Model"]
 
@@ -202,7 +202,6 @@ class Model(Trainer, Layer):
 
 
 # ---------------------------------------------------------------------- automatic config
-_PLAIN_VALUES = (str, int, float, bool, type(None))
 _MISSING = object()
 
 
@@ -231,16 +230,6 @@ def _is_graph_model(model):
     from tensorflux.keras.models.sequential import Sequential
 
     return isinstance(model, (Functional, Sequential))
-
-
-def _is_plain(value):
-    if isinstance(value, _PLAIN_VALUES):
-        return True
-    if isinstance(value, (list, tuple)):
-        return all(_is_plain(v) for v in value)
-    if isinstance(value, dict):
-        return all(isinstance(k, str) and _is_plain(v) for k, v in value.items())
-    return False
 
 
 def _auto_config(model, base_config):

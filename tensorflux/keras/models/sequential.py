@@ -174,12 +174,18 @@ class Sequential(Model):
     def outputs(self):
         return self._require_functional("outputs").outputs
 
+    # Once the model has been called on a symbolic input (it is a layer of an outer model),
+    # Keras 3 gives that first call's tensors, as for any layer; before, its own graph's.
     @property
     def input(self):
+        if self._inbound_nodes:
+            return self._node_attribute("input")
         return self._require_functional("input").input
 
     @property
     def output(self):
+        if self._inbound_nodes:
+            return self._node_attribute("output")
         return self._require_functional("output").output
 
     @property
