@@ -9,33 +9,21 @@ import os
 from tensorflux import dtypes, errors
 from tensorflux.io import gfile
 from tensorflux.io.atomic import atomic_write
-from tensorflux.io.codecs import (
-    decode_base64,
-    decode_compressed,
-    decode_csv,
-    decode_raw,
-    encode_base64,
-    parse_tensor,
-    serialize_tensor,
-)
-from tensorflux.io.example import (
-    FixedLenFeature,
-    FixedLenSequenceFeature,
-    VarLenFeature,
-    parse_example,
-    parse_sequence_example,
-    parse_single_example,
-    parse_single_sequence_example,
-)
-from tensorflux.io.images import (
-    decode_bmp,
-    decode_gif,
-    decode_image,
-    decode_jpeg,
-    decode_png,
-    encode_png,
-)
-from tensorflux.io.tfrecord import TFRecordOptions, TFRecordWriter
+from tensorflux.ops._lazy import lazy_attributes
+
+# The codecs, Example parsing and TFRecord files load on first use (Keras imports tf.io for
+# its atomic writes; few programs need the rest).
+__getattr__, __dir__ = lazy_attributes(__name__, {
+    **{name: "tensorflux.io.codecs" for name in (
+        "decode_base64", "decode_compressed", "decode_csv", "decode_raw", "encode_base64",
+        "parse_tensor", "serialize_tensor")},
+    **{name: "tensorflux.io.example" for name in (
+        "FixedLenFeature", "FixedLenSequenceFeature", "VarLenFeature", "parse_example",
+        "parse_sequence_example", "parse_single_example", "parse_single_sequence_example")},
+    **{name: "tensorflux.io.images" for name in (
+        "decode_bmp", "decode_gif", "decode_image", "decode_jpeg", "decode_png", "encode_png")},
+    **{name: "tensorflux.io.tfrecord" for name in ("TFRecordOptions", "TFRecordWriter")},
+})
 
 __all__ = ["atomic_write", "gfile", "read_file", "write_file", "serialize_tensor",
            "parse_tensor", "decode_bmp", "decode_gif", "decode_image", "decode_jpeg",
