@@ -196,7 +196,8 @@ __version__ = "0.1.0"
 _LAZY = {"summary": "tensorflux.summary", "data": "tensorflux.data",
          "io": "tensorflux.io", "train": "tensorflux.train",
          "debugging": "tensorflux.debugging", "signal": "tensorflux.signal",
-         "distribute": "tensorflux.distribute"}
+         "distribute": "tensorflux.distribute", "sparse": "tensorflux.sparse",
+         "ragged": "tensorflux.ragged"}
 # Names from modules that only some programs use (control flow helpers, tf.Module,
 # TensorArray), also loaded on first use.
 _LAZY_NAMES = {
@@ -220,6 +221,8 @@ _LAZY_NAMES = {
     **{name: "tensorflux.ops.special" for name in ("acosh", "asinh", "atanh")},
     **{name: "tensorflux.ops.math_extra" for name in ("realdiv", "truncatediv", "truncatemod")},
     "as_string": "tensorflux.ops.strings", "matrix_square_root": "tensorflux.ops.linalg_extra",
+    "SparseTensor": "tensorflux.sparse", "SparseTensorSpec": "tensorflux.sparse",
+    "RaggedTensor": "tensorflux.ragged", "RaggedTensorSpec": "tensorflux.ragged",
 }
 
 
@@ -266,7 +269,7 @@ _sys.modules[__name__].__class__ = _Package
 
 __all__ = [
     "config", "function", "image", "nest", "strings", "cond", "while_loop", "gradients",
-    "get_static_value", "print", "signal", "distribute",
+    "get_static_value", "print", "signal", "distribute", "sparse", "ragged",
     "Module", "TensorArray", "clip_by_global_norm", "clip_by_norm", "control_dependencies",
     "debugging", "ensure_shape", "executing_eagerly", "map_fn", "meshgrid", "name_scope",
     "numpy_function", "py_function", "roll", "scan", "searchsorted", "sequence_mask",

@@ -3,6 +3,7 @@
 import builtins
 
 from tensorflux import dtypes, errors
+from tensorflux.composite_tensor import CompositeTensor
 from tensorflux.ops._core import as_operand, aval, normalize_axis, unary_rule, unchanged
 from tensorflux.ops._static import RuntimeShape, fold, host, scalar_operand, shape_operand
 from tensorflux.primitive import Primitive
@@ -883,6 +884,9 @@ def concat(values, axis, name="concat"):
     if not values:
         raise errors.InvalidArgumentError("concat: expected a non-empty list of tensors",
                                           "concat")
+    for v in values:
+        if isinstance(v, CompositeTensor):  # RaggedTensors (TF dispatches them)
+            return v._dispatch("concat", values, axis)
     first = as_operand("concat", values[0])
     xs = [first] + [as_operand("concat", v) for v in values[1:]]
     shapes = [tuple(x.shape) for x in xs]

@@ -244,7 +244,9 @@ def _sparse(decoded):
     values = math.cast(indexing.gather_nd(decoded, indices), dtypes.int64)
     longest = reduction.reduce_max(reduction.reduce_sum(math.cast(kept, dtypes.int64), axis=1))
     batch = math.cast(array.shape(decoded)[0], dtypes.int64)
-    return SparseTensorValue(indices, values, array.stack([batch, longest]))
+    from tensorflux.sparse import SparseTensor  # (above ops/: loaded when a decoder runs)
+
+    return SparseTensor(indices, values, array.stack([batch, longest]))
 
 
 def ctc_greedy_decoder(inputs, sequence_length, merge_repeated=True, blank_index=None):

@@ -4,6 +4,7 @@ import builtins
 import struct
 
 from tensorflux import dtypes, errors
+from tensorflux.composite_tensor import CompositeTensor
 from tensorflux.context import context, current_backend
 from tensorflux.ops._core import (
     _SCALARS,
@@ -1177,6 +1178,8 @@ def cast(x, dtype, name=None):
     if isinstance(x, _TensorLike) and x.dtype is dtype:
         return unchanged(x)
     if not isinstance(x, _TensorLike):
+        if isinstance(x, CompositeTensor):  # SparseTensor / RaggedTensor: cast their values
+            return x._dispatch("cast", x, dtype)
         x = as_operand("cast", x)
         if x.dtype is dtype:
             return x

@@ -3,6 +3,7 @@
 import collections
 
 from tensorflux import dtypes, errors
+from tensorflux.composite_tensor import CompositeTensor
 from tensorflux.context import context
 from tensorflux.ops import array, math
 from tensorflux.ops._core import as_operand, aval, normalize_axes, normalize_axis, unary_rule
@@ -106,6 +107,8 @@ def reduce_sum(input_tensor, axis=None, keepdims=False, name=None):
     >>> tf.reduce_sum([[1, 2], [3, 4]], axis=0).numpy().tolist()
     [4, 6]
     """
+    if isinstance(input_tensor, CompositeTensor):  # a RaggedTensor (TF dispatches it)
+        return input_tensor._dispatch("reduce_sum", axis=axis, keepdims=keepdims)
     x = input_tensor
     if x.__class__ is Tensor and (keepdims is False or keepdims is True):
         # Eager fast path (see Primitive.__init__): no axis or one int axis, numeric dtype.
@@ -147,6 +150,8 @@ def reduce_mean(input_tensor, axis=None, keepdims=False, name=None):
     >>> tf.reduce_mean([1.0, 2.0]).numpy()
     np.float32(1.5)
     """
+    if isinstance(input_tensor, CompositeTensor):  # a RaggedTensor (TF dispatches it)
+        return input_tensor._dispatch("reduce_mean", axis=axis, keepdims=keepdims)
     x = _operand("reduce_mean", input_tensor, "is_numeric")
     axes = _axes("reduce_mean", x, axis)
     return _reduce_mean.bind(x, axis=axes, keepdims=bool(keepdims))
@@ -168,6 +173,8 @@ def reduce_prod(input_tensor, axis=None, keepdims=False, name=None):
     >>> tf.reduce_prod([[1.0, 2.0], [3.0, 4.0]], axis=1).numpy().tolist()
     [2.0, 12.0]
     """
+    if isinstance(input_tensor, CompositeTensor):  # a RaggedTensor (TF dispatches it)
+        return input_tensor._dispatch("reduce_prod", axis=axis, keepdims=keepdims)
     x = _operand("reduce_prod", input_tensor, "is_numeric")
     axes = _axes("reduce_prod", x, axis)
     return _reduce_prod.bind(x, axis=axes, keepdims=bool(keepdims))
@@ -270,6 +277,8 @@ def reduce_max(input_tensor, axis=None, keepdims=False, name=None):
     >>> tf.reduce_max([[1, 5], [3, 4]], axis=1).numpy().tolist()
     [5, 4]
     """
+    if isinstance(input_tensor, CompositeTensor):  # a RaggedTensor (TF dispatches it)
+        return input_tensor._dispatch("reduce_max", axis=axis, keepdims=keepdims)
     x = _operand("reduce_max", input_tensor, "is_real")
     axes = _axes("reduce_max", x, axis)
     return _reduce_max.bind(x, axis=axes, keepdims=bool(keepdims))
@@ -282,6 +291,8 @@ def reduce_min(input_tensor, axis=None, keepdims=False, name=None):
     >>> tf.reduce_min([[1, 5], [3, 4]], axis=0).numpy().tolist()
     [1, 4]
     """
+    if isinstance(input_tensor, CompositeTensor):  # a RaggedTensor (TF dispatches it)
+        return input_tensor._dispatch("reduce_min", axis=axis, keepdims=keepdims)
     x = _operand("reduce_min", input_tensor, "is_real")
     axes = _axes("reduce_min", x, axis)
     return _reduce_min.bind(x, axis=axes, keepdims=bool(keepdims))
@@ -299,6 +310,8 @@ def reduce_any(input_tensor, axis=None, keepdims=False, name=None):
     >>> tf.reduce_any([[True, False], [False, False]], axis=1).numpy().tolist()
     [True, False]
     """
+    if isinstance(input_tensor, CompositeTensor):  # a RaggedTensor (TF dispatches it)
+        return input_tensor._dispatch("reduce_any", axis=axis, keepdims=keepdims)
     x = _operand("reduce_any", input_tensor, "is_bool")
     axes = _axes("reduce_any", x, axis)
     return _reduce_any.bind(x, axis=axes, keepdims=bool(keepdims))
@@ -311,6 +324,8 @@ def reduce_all(input_tensor, axis=None, keepdims=False, name=None):
     >>> tf.reduce_all([[True, False], [True, True]], axis=1).numpy().tolist()
     [False, True]
     """
+    if isinstance(input_tensor, CompositeTensor):  # a RaggedTensor (TF dispatches it)
+        return input_tensor._dispatch("reduce_all", axis=axis, keepdims=keepdims)
     x = _operand("reduce_all", input_tensor, "is_bool")
     axes = _axes("reduce_all", x, axis)
     return _reduce_all.bind(x, axis=axes, keepdims=bool(keepdims))

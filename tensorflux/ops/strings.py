@@ -1,7 +1,8 @@
 """String ops (tf.strings subset) for text preprocessing, and the index lookup of vocabularies.
 
-tensorflux has no RaggedTensor: `split` and `ngrams` return a dense tensor padded with b""
-plus the row lengths (int64), which is what TextVectorization needs internally. The strings
+`split` returns a RaggedTensor of tokens, as tf.strings.split; `split_padded` and `ngrams`
+work on a dense tensor padded with b"" plus the row lengths (int64), the form
+TextVectorization uses internally. The strings
 are bytes in NumPy object arrays; lower is ASCII-only (tf.strings.lower with encoding="");
 regex_replace uses Python's `re` on bytes, which agrees with RE2 for ordinary patterns.
 """
@@ -14,7 +15,8 @@ from tensorflux.ops._core import as_operand, aval
 from tensorflux.primitive import Primitive
 from tensorflux.tensor import TensorShape
 
-__all__ = ["lower", "upper", "regex_replace", "split", "ngrams", "lookup_index"]
+__all__ = ["lower", "upper", "regex_replace", "split", "split_padded", "ngrams",
+           "lookup_index"]
 
 
 def _strings(op, x):
@@ -83,13 +85,29 @@ _split = Primitive("string_split", shape_rule=_split_rule, multiple_results=True
 
 
 def split(input, sep=None, maxsplit=-1, name=None):  # noqa: A002
-    """Splits each string of a rank-0 or rank-1 tensor: (tokens padded with b"", lengths).
+    """The tokens of each string: a 1-D tensor for a scalar, a RaggedTensor [n, None] for a
+    vector (tf.strings.split).
 
-    sep=None splits on runs of whitespace and drops leading/trailing whitespace, as
-    tf.strings.split; a ragged result is returned in this padded form.
+    sep=None splits on runs of whitespace and drops leading/trailing whitespace; with `sep`,
+    every occurrence splits (empty tokens kept). maxsplit >= 0 caps the splits per string.
+
+    >>> import tensorflux as tf
+    >>> tf.strings.split(["a b", " c "]).to_list()
+    [[b'a', b'b'], [b'c']]
+    """
+    tokens, lengths = split_padded(input, sep, maxsplit)
+    if tokens.shape.rank == 1:
+        return tokens
+    from tensorflux.ragged import RaggedTensor  # (above ops/: loaded only when used)
+
+    return RaggedTensor.from_tensor(tokens, lengths=lengths)
+
+
+def split_padded(input, sep=None, maxsplit=-1, name=None):  # noqa: A002
+    """`split` as a dense tensor: (tokens padded with b"" to the longest row, row lengths).
 
     >>> from tensorflux.ops import strings
-    >>> tokens, lengths = strings.split(["a b", " c "])
+    >>> tokens, lengths = strings.split_padded(["a b", " c "])
     >>> tokens.numpy().tolist(), lengths.numpy().tolist()
     ([[b'a', b'b'], [b'c', b'']], [2, 1])
     """
@@ -111,13 +129,14 @@ _ngrams = Primitive("string_ngrams", shape_rule=_ngrams_rule, multiple_results=T
 
 
 def ngrams(tokens, lengths, ngram_width, separator=" ", name=None):
-    """The ngrams of padded token rows (as from `split`): (ngrams padded with b"", lengths).
+    """The ngrams of padded token rows (as from `split_padded`): (ngrams padded with b"",
+    lengths).
 
     For each width in `ngram_width` (an int or a tuple), all the row's ngrams of that width
     joined by `separator`, widths in the given order (tf.strings.ngrams' order).
 
     >>> from tensorflux.ops import strings
-    >>> tokens, lengths = strings.split(["a b c"])
+    >>> tokens, lengths = strings.split_padded(["a b c"])
     >>> strings.ngrams(tokens, lengths, (1, 2))[0].numpy().tolist()
     [[b'a', b'b', b'c', b'a b', b'b c']]
     """

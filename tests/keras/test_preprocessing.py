@@ -555,7 +555,7 @@ def test_string_ops():
     assert strings.lower(x).numpy().tolist() == [b"hello, world!", b"  a  b "]
     assert strings.regex_replace(x, r"[,!]", "").numpy().tolist() == [b"Hello World",
                                                                          b"  a  b "]
-    tokens, lengths = strings.split(x)
+    tokens, lengths = strings.split_padded(x)
     assert tokens.numpy().tolist() == [[b"Hello,", b"World!"], [b"a", b"b"]]
     assert lengths.numpy().tolist() == [2, 2]
     grams, counts = strings.ngrams(tokens, lengths, 2, separator="_")
@@ -572,7 +572,7 @@ def test_string_ops():
 def test_string_ops_trace_in_a_graph():
     @tf.function
     def lower_tokens(x):
-        tokens, lengths = strings.split(strings.lower(x))
+        tokens, lengths = strings.split_padded(strings.lower(x))
         return strings.lookup_index(tokens, tf.constant([b"b", b"a"])), lengths
 
     index, lengths = lower_tokens(tf.constant([b"A B", b"b"]))

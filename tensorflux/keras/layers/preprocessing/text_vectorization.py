@@ -122,7 +122,7 @@ class TextVectorization(Layer):
         elif self._split == "character":
             tokens, lengths = _characters(inputs, self._encoding)
         else:
-            tokens, lengths = strings.split(inputs)
+            tokens, lengths = strings.split_padded(inputs)
         if self._ngrams is not None:
             if lengths is None:
                 raise NotImplementedError("ngrams after a custom split are not supported")

@@ -1,0 +1,17 @@
+"""tf.ragged: RaggedTensor (rows of different lengths) and the ops that build and map them."""
+
+from tensorflux.ragged.ops import (
+    boolean_mask,
+    constant,
+    map_flat_values,
+    range,  # noqa: A004 - tf.ragged.range
+    row_splits_to_segment_ids,
+    segment_ids_to_row_splits,
+    stack,
+)
+
+# tf.RaggedTensor and tf.RaggedTensorSpec (TensorFlow's tf.ragged does not list them)
+from tensorflux.ragged.ragged_tensor import RaggedTensor, RaggedTensorSpec  # noqa: F401
+
+__all__ = ["boolean_mask", "constant", "map_flat_values", "range",
+           "row_splits_to_segment_ids", "segment_ids_to_row_splits", "stack"]

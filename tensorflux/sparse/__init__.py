@@ -1,0 +1,34 @@
+"""tf.sparse: SparseTensor and the ops on it (conversion, shape changes, arithmetic,
+reductions, sparse-dense matmul)."""
+
+from tensorflux.sparse.ops import (
+    add,
+    bincount,
+    concat,
+    expand_dims,
+    eye,
+    fill_empty_rows,
+    from_dense,
+    map_values,
+    reduce_max,
+    reduce_sum,
+    reorder,
+    reshape,
+    retain,
+    segment_mean,
+    segment_sqrt_n,
+    segment_sum,
+    slice,  # noqa: A004 - tf.sparse.slice
+    sparse_dense_matmul,
+    to_dense,
+    to_indicator,
+    transpose,
+)
+
+# (SparseTensorSpec is tf.SparseTensorSpec; TensorFlow has no tf.sparse.SparseTensorSpec)
+from tensorflux.sparse.sparse_tensor import SparseTensor, SparseTensorSpec  # noqa: F401
+
+__all__ = ["SparseTensor", "add", "bincount", "concat", "expand_dims",
+           "eye", "fill_empty_rows", "from_dense", "map_values", "reduce_max", "reduce_sum",
+           "reorder", "reshape", "retain", "segment_mean", "segment_sqrt_n", "segment_sum",
+           "slice", "sparse_dense_matmul", "to_dense", "to_indicator", "transpose"]
