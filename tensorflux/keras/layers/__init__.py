@@ -206,42 +206,20 @@ __all__ += ["AdditiveAttention", "Attention", "EinsumDense", "GroupQueryAttentio
 
 # ---- preprocessing and augmentation (helper "preprocessing")
 from tensorflux.keras.layers.preprocessing import (  # noqa: E402
-    AugMix,
-    AutoContrast,
     CategoryEncoding,
     CenterCrop,
-    ContrastLimitedAdaptiveHistogramEqualization,
-    CutMix,
     Discretization,
-    Equalization,
     Hashing,
     IntegerLookup,
-    MaxNumBoundingBoxes,
-    MixUp,
     Normalization,
-    RandAugment,
     RandomBrightness,
-    RandomColorDegeneration,
-    RandomColorJitter,
     RandomContrast,
     RandomCrop,
-    RandomElasticTransform,
-    RandomErasing,
     RandomFlip,
-    RandomGaussianBlur,
-    RandomGrayscale,
-    RandomHue,
-    RandomInvert,
-    RandomPerspective,
-    RandomPosterization,
     RandomRotation,
-    RandomSaturation,
-    RandomSharpness,
-    RandomShear,
     RandomTranslation,
     RandomZoom,
     Resizing,
-    Solarization,
     StringLookup,
     TextVectorization,
 )
@@ -257,6 +235,21 @@ __all__ += [
     "RandomSaturation", "RandomSharpness", "RandomShear", "RandomTranslation", "RandomZoom",
     "Resizing", "Solarization", "StringLookup", "TextVectorization",
 ]
+
+# (the augmentation families that load on first use: see layers/preprocessing/__init__.py)
+from tensorflux.keras.layers import preprocessing as _preprocessing  # noqa: E402
+
+
+def __getattr__(name):
+    if name in _preprocessing._LAZY:
+        value = getattr(_preprocessing, name)
+        globals()[name] = value
+        return value
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+
+
+def __dir__():
+    return sorted(set(globals()) | set(_preprocessing._LAZY))
 
 
 def serialize(layer):

@@ -67,9 +67,17 @@ def _ensure_public_tables():
         return
     # keras.applications loads on first use; its modules register classes that files name
     # (ConvNeXt's LayerScale), so they are loaded before any config is resolved.
+    # (and the augmentation layers that keras.layers loads on first use)
+    import importlib
+
     import tensorflux.keras.applications  # noqa: F401
+
     # (and the legacy layers TF's files name as keras._legacy.layers: ThresholdedReLU, ...)
     import tensorflux.keras.legacy.layers  # noqa: F401
+    from tensorflux.keras.layers.preprocessing import AUGMENTATION_MODULES
+
+    for module in AUGMENTATION_MODULES:
+        importlib.import_module(module)
     from tensorflux.keras.engine.input_layer import InputLayer
     from tensorflux.keras.engine.op_layers import OP_CLASSES
     from tensorflux.keras.layers.base import Layer
