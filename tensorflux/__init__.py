@@ -197,7 +197,7 @@ _LAZY = {"summary": "tensorflux.summary", "data": "tensorflux.data",
          "io": "tensorflux.io", "train": "tensorflux.train",
          "debugging": "tensorflux.debugging", "signal": "tensorflux.signal",
          "distribute": "tensorflux.distribute", "sparse": "tensorflux.sparse",
-         "ragged": "tensorflux.ragged"}
+         "ragged": "tensorflux.ragged", "autograph": "tensorflux.autograph"}
 # Names from modules that only some programs use (control flow helpers, tf.Module,
 # TensorArray), also loaded on first use.
 _LAZY_NAMES = {
@@ -269,7 +269,7 @@ _sys.modules[__name__].__class__ = _Package
 
 __all__ = [
     "config", "function", "image", "nest", "strings", "cond", "while_loop", "gradients",
-    "get_static_value", "print", "signal", "distribute", "sparse", "ragged",
+    "get_static_value", "print", "signal", "distribute", "sparse", "ragged", "autograph",
     "Module", "TensorArray", "clip_by_global_norm", "clip_by_norm", "control_dependencies",
     "debugging", "ensure_shape", "executing_eagerly", "map_fn", "meshgrid", "name_scope",
     "numpy_function", "py_function", "roll", "scan", "searchsorted", "sequence_mask",

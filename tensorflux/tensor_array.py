@@ -118,6 +118,16 @@ class TensorArray(collections.namedtuple("TensorArray", ["flow"])):
                 length = position + 1
         index = convert_to_tensor(index, dtypes.int32) if not isinstance(
             index, _TensorLike) else math.cast(index, dtypes.int32)
+        if position is None and self._static.dynamic_size:
+            # The array cannot grow at an index known only at run time (its length is part of
+            # the traced graph): a write past the end fails when it runs, rather than being
+            # dropped.
+            from tensorflux import debugging
+
+            debugging.assert_less(
+                index, length, message=f"TensorArray: a dynamic_size array (length {length} "
+                "when traced) cannot grow at an index computed at run time; give it a size "
+                "large enough, or write at Python-int indices")
         # [*E, n]: a flow made before E was known ([n] zeros) broadcasts to it.
         full = _broadcast(flow, list(value.shape) + [length])
         picked = array.one_hot(index, length, on_value=True, off_value=False,

@@ -308,6 +308,8 @@ class Function:
     def __init__(self, python_function, input_signature=None, autograph=True,
                  jit_compile=None, reduce_retracing=False, name=None, **unused_options):
         self._python_function = python_function
+        self._autograph = bool(autograph)
+        self._traced_function = None  # what traces run: see _graph_function
         self._input_signature = _checked_signature(input_signature)
         self._reduce_retracing = reduce_retracing
         self.jit_compile = jit_compile
@@ -324,6 +326,19 @@ class Function:
     def python_function(self):
         return self._python_function
 
+    def _graph_function(self):
+        """The Python function a trace runs: with autograph=True, its AutoGraph conversion
+        (Python control flow on traced tensors staged as tf.cond / tf.while_loop), made on
+        the first trace; the function itself for library code and autograph=False."""
+        if self._traced_function is None:
+            function = self._python_function
+            if self._autograph:
+                from tensorflux.autograph import impl
+
+                function = impl.for_trace(function)
+            self._traced_function = function
+        return self._traced_function
+
     @property
     def input_signature(self):
         return self._input_signature
@@ -339,16 +354,18 @@ class Function:
         bound = self._bound.get(instance)
         if bound is None:
             bound = Function(functools.partial(self._python_function, instance),
-                             self._input_signature, reduce_retracing=self._reduce_retracing,
-                             name=self.__name__)
+                             self._input_signature, autograph=self._autograph,
+                             reduce_retracing=self._reduce_retracing, name=self.__name__)
             self._bound[instance] = bound
         return bound
 
     def __call__(self, *args, **kwargs):
-        if config.run_functions_eagerly or context.graph is not None:
-            # Debugging, or called while tracing another function: run the Python directly
-            # (TensorFlow inlines nested functions the same way).
-            return self._python_function(*args, **kwargs)
+        if config.run_functions_eagerly:
+            return self._python_function(*args, **kwargs)  # debugging: the Python as written
+        if context.graph is not None:
+            # Called while tracing another function: run the Python directly (TensorFlow
+            # inlines nested functions the same way), converted as its own trace would be.
+            return self._graph_function()(*args, **kwargs)
         if not kwargs and not context.tapes:
             # Steady state: positional eager tensors of shapes already seen, no tape. One
             # dict lookup replaces binding the signature and checking every input.
@@ -489,7 +506,7 @@ class Function:
                 else:
                     symbolic.append(graph.placeholder(spec.shape, spec.dtype))
             args, kwargs = _pack(skeleton, iter(symbolic))
-            result = self._python_function(*args, **kwargs)
+            result = self._graph_function()(*args, **kwargs)
             output_leaves = []
             output_skeleton = _flatten(result, output_leaves)
             output_leaves = [_graph_output(graph, leaf) for leaf in output_leaves]
