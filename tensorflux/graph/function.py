@@ -6,6 +6,7 @@ import inspect
 import weakref
 
 from tensorflux import errors
+from tensorflux.composite_tensor import CompositeTensor
 from tensorflux.context import context, current_backend
 from tensorflux.graph.executor import Plan, interpret
 from tensorflux.graph.ir import Graph, SymbolicTensor
@@ -28,7 +29,11 @@ config = _Config()
 # ------------------------------------------------------------------ nested structures
 
 def _flatten(value, leaves):
-    """Appends the leaves of a nested list/tuple/dict to `leaves`; returns the skeleton."""
+    """Appends the leaves of a nested list/tuple/dict to `leaves`; returns the skeleton.
+    A composite (SparseTensor, RaggedTensor) contributes its component tensors."""
+    if isinstance(value, CompositeTensor):
+        spec = value._type_spec
+        return ("composite", spec, [_flatten(c, leaves) for c in spec._to_components(value)])
     if isinstance(value, (list, tuple)) and not isinstance(value, _TensorLike):
         skeleton = [_flatten(v, leaves) for v in value]
         if isinstance(value, tuple) and hasattr(value, "_fields"):
@@ -45,6 +50,9 @@ def _pack(skeleton, leaves):
     """Inverse of _flatten: rebuilds the structure from an iterator of leaves."""
     if skeleton is None:
         return next(leaves)
+    if skeleton[0] == "composite":
+        _, spec, children = skeleton
+        return spec._from_components([_pack(c, leaves) for c in children])
     if skeleton[0] == "dict":
         _, kind, keys, children = skeleton
         return kind((k, _pack(c, leaves)) for k, c in zip(keys, children))
@@ -425,7 +433,7 @@ class Function:
             key = ("signature", skeleton_key(skeleton),
                    tuple(_leaf_key(v) if s is None else ("S",) for v, s in zip(leaves, specs)))
         else:
-            keys = tuple(_leaf_key(v) for v in leaves)
+            keys = _component_keys(skeleton, [_leaf_key(v) for v in leaves])
             if self._reduce_retracing:
                 keys = self._relaxed(skeleton, keys)
             specs = [TensorSpec(k[1], k[2]) if k[0] == "T" else None for k in keys]
@@ -638,10 +646,34 @@ def _optimize(graph):
     return passes.optimize(graph)
 
 
+def _component_keys(skeleton, keys):
+    """The leaf keys with each composite's components keyed by its component specs (rows
+    counted as None), so that a SparseTensor or RaggedTensor argument with another number of
+    values reuses the trace, as in TensorFlow."""
+    found = iter(keys)
+    relaxed = []
+
+    def walk(node, spec=None):
+        if node is None:
+            key = next(found)
+            relaxed.append(("T", spec.shape, spec.dtype) if spec is not None else key)
+        elif node[0] == "composite":
+            for child, part in zip(node[2], node[1]._component_specs):
+                walk(child, part)
+        else:
+            for child in node[-1]:
+                walk(child)
+
+    walk(skeleton)
+    return tuple(relaxed)
+
+
 def skeleton_key(skeleton):
     """A hashable form of a structure skeleton (types and dict keys, no leaves)."""
     if skeleton is None:
         return None
+    if skeleton[0] == "composite":
+        return ("composite", skeleton[1], tuple(skeleton_key(c) for c in skeleton[2]))
     if skeleton[0] == "dict":
         return ("dict", skeleton[1], tuple(skeleton[2]),
                 tuple(skeleton_key(c) for c in skeleton[3]))
