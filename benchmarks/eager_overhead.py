@@ -85,7 +85,7 @@ def main(argv=None):
         torch.set_num_threads(1)
 
     print(f"python {platform.python_version()}, numpy {np.__version__}, tensorflux "
-          f"{tf.__version__}, torch {torch.__version__ if torch else 'not installed'}; "
+          f"{tf.__tensorflux_version__}, torch {torch.__version__ if torch else 'not installed'}; "
           f"{platform.machine()} {platform.system()}")
     print("median microseconds per call over", args.repeat, "runs (float32, CPU)")
     header = (f"{'op':<20}{'shape':>8}{'numpy':>9}{'tfx':>9}{'torch':>9}"

@@ -189,7 +189,11 @@ from tensorflux.variable import Variable, VariableAggregation, VariableSynchroni
 
 newaxis = None
 
-__version__ = "0.1.0"
+# The TensorFlow API version tensorflux follows (as tensorflux.keras.__version__ is the Keras
+# one), for scripts that check it; the package's own version is __tensorflux_version__.
+__version__ = "2.21.0"
+__tensorflux_version__ = "0.1.0"
+version = _types.SimpleNamespace(VERSION=__version__)
 
 # Namespaces that load NumPy-backed I/O (event files, input pipelines) on first use, so that
 # `import tensorflux` stays light. `keras` loads on first use too (see _Package below).
@@ -198,6 +202,9 @@ _LAZY = {"summary": "tensorflux.summary", "data": "tensorflux.data",
          "debugging": "tensorflux.debugging", "signal": "tensorflux.signal",
          "distribute": "tensorflux.distribute", "sparse": "tensorflux.sparse",
          "ragged": "tensorflux.ragged", "autograph": "tensorflux.autograph"}
+# tf.test, tf.compat (v1's preamble subset) and tf.lookup (helper "tf-compat").
+_LAZY.update({"test": "tensorflux.test", "compat": "tensorflux.compat",
+              "lookup": "tensorflux.lookup"})
 # Names from modules that only some programs use (control flow helpers, tf.Module,
 # TensorArray), also loaded on first use.
 _LAZY_NAMES = {
@@ -298,3 +305,4 @@ __all__ = [
     "uint64", "uint8", "unique", "unstack", "where", "xlogy", "zeros", "zeros_like",
 ]
 __all__ += [name for name in _LAZY_NAMES if name not in __all__]
+__all__ += ["test", "compat", "lookup", "version"]

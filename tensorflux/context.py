@@ -50,6 +50,10 @@ def current_backend():
 class device:  # noqa: N801 - TensorFlow's public name
     """`with tf.device("GPU:0"):` runs the ops inside on that device's backend.
 
+    As in TensorFlow 2, placement is soft by default: a device that is not here (a GPU on a
+    machine without one, a TPU) runs the ops on the CPU; tf.config.set_soft_device_placement
+    (False) makes that an InvalidArgumentError. None or "" names no device.
+
     >>> import tensorflux as tf
     >>> with tf.device("CPU:0"):
     ...     tf.constant(1.0).device.endswith("CPU:0")
@@ -57,13 +61,20 @@ class device:  # noqa: N801 - TensorFlow's public name
     """
 
     def __init__(self, device_name):
-        self.device_name = device_name
+        if callable(device_name):
+            raise RuntimeError("tf.device does not support functions when eager execution "
+                               "is enabled.")
+        # A tf.config.LogicalDevice (or PhysicalDevice) stands for its name.
+        name = getattr(device_name, "name", device_name)
+        self.device_name = name if name is None or isinstance(name, str) else str(name)
 
     def __enter__(self):
-        from tensorflux.backends import backend_for_device
+        from tensorflux.backends import placement
 
+        backend = placement(self.device_name)
         context.device_stack.append(current_backend())
-        context.backend = backend_for_device(self.device_name)
+        if backend is not None:
+            context.backend = backend
         return self
 
     def __exit__(self, *exc_info):

@@ -11,7 +11,8 @@ from tensorflux.tensor import Tensor, TensorShape, convert_to_tensor
 
 __all__ = ["assert_all_finite", "assert_equal", "assert_greater", "assert_greater_equal",
            "assert_less", "assert_less_equal", "assert_near", "assert_non_negative",
-           "assert_positive", "assert_rank", "assert_shapes", "check_numerics", "ensure_shape"]
+           "assert_positive", "assert_rank", "assert_shapes", "check_numerics", "ensure_shape",
+           "get_log_device_placement", "set_log_device_placement"]
 
 
 def _run_check(check, tensors):
@@ -363,3 +364,16 @@ def assert_all_finite(x, message, name=None):
     [1.0]
     """
     return check_numerics(x, message)
+
+
+_LOG_DEVICE_PLACEMENT = {"enabled": False}
+
+
+def set_log_device_placement(enabled):
+    """Records the switch (TF then logs each op's device; tensorflux places ops only as
+    tf.device says, so it has nothing to log)."""
+    _LOG_DEVICE_PLACEMENT["enabled"] = bool(enabled)
+
+
+def get_log_device_placement():
+    return _LOG_DEVICE_PLACEMENT["enabled"]

@@ -5,7 +5,9 @@ a shape, a dtype and the graph node that makes them. Everything else (ops, gradi
 in ops/ and autodiff/; the overloads below only forward to those ops.
 """
 
-from tensorflux import dtypes
+import numbers as _numbers
+
+from tensorflux import dtypes, errors
 from tensorflux.backends import backend_of
 from tensorflux.context import current_backend
 from tensorflux.tensor_shape import TensorShape, shape_from_tuple
@@ -13,6 +15,7 @@ from tensorflux.tensor_shape import TensorShape, shape_from_tuple
 __all__ = ["Tensor", "TensorSpec", "constant", "convert_to_tensor", "is_tensor"]
 
 _BY_NATIVE = dtypes._BY_NATIVE
+_INDEX_DTYPES = frozenset([dtypes.int16, dtypes.int32, dtypes.int64])
 
 
 class _TensorLike:
@@ -136,7 +139,7 @@ class _TensorLike:
         raise TypeError("Tensor is unhashable. Instead, use tensor.ref() as the key.")
 
     def __getitem__(self, key):
-        return _array.getitem(self, key)
+        return _array.getitem(self, _tf_key(key))
 
     def _numpy(self):
         """The value as NumPy for tensorflux's own reads; a Variable's is a snapshot (a copy)."""
@@ -148,6 +151,64 @@ class _TensorLike:
 
     def experimental_ref(self):
         return _Reference(self)
+
+
+_INDEX_ERROR = ("Only integers, slices (`:`), ellipsis (`...`), tf.newaxis (`None`) and scalar "
+                "tf.int32/tf.int64 tensors are valid indices")
+
+
+def _tf_key(key):
+    """`key` as TensorFlow's Tensor.__getitem__ reads it, for ops.indexing.getitem (which
+    also takes NumPy's advanced keys, for tensorflux's own use).
+
+    A bool tensor or array is a mask (tf.boolean_mask). Otherwise a list is read as a tuple
+    (x[[0, 1]] is x[0, 1]) and each entry must be an int, a slice of ints, Ellipsis,
+    tf.newaxis or a scalar int16/int32/int64 tensor: others (index arrays, nested lists,
+    floats) raise TF's TypeError.
+    """
+    kind = type(key)
+    if kind is int or kind is slice and _plain_slice(key):
+        return key
+    if kind is not tuple and kind is not list:
+        dtype = getattr(key, "dtype", None)
+        # (a NumPy bool array is a mask, NumPy's bool scalar, which has no __setitem__, not)
+        if kind is bool or dtype is dtypes.bool or (getattr(dtype, "kind", None) == "b"
+                                                    and hasattr(key, "__setitem__")):
+            if kind is bool or not getattr(key, "ndim", 1):
+                # (TF's ValueError; InvalidArgumentError is one)
+                raise errors.InvalidArgumentError("mask cannot be scalar.", "boolean_mask")
+            return key
+        key = (key,)
+    for entry in key:
+        if type(entry) is slice:
+            for bound in (entry.start, entry.stop, entry.step):
+                if bound is not None:
+                    _check_index(bound)
+        elif entry is not None and entry is not Ellipsis:
+            _check_index(entry)
+    if key and all(type(entry) is bool for entry in key):
+        raise errors.InvalidArgumentError(
+            f"getitem: index entries are integers, not bools (received {key!r}); use a bool "
+            "tensor as the whole key for a mask", "getitem")
+    return tuple(int(entry) if type(entry) is bool else entry for entry in key)
+
+
+def _plain_slice(key):
+    return all(type(b) is int or b is None for b in (key.start, key.stop, key.step))
+
+
+def _check_index(entry):
+    if isinstance(entry, _numbers.Integral):
+        return
+    dtype = getattr(entry, "dtype", None)
+    try:
+        allowed = dtype is not None and dtypes.as_dtype(dtype) in _INDEX_DTYPES
+    except TypeError:
+        allowed = False
+    shape = getattr(entry, "shape", ())
+    rank = shape.rank if isinstance(shape, TensorShape) else len(shape)
+    if not allowed or rank:  # (a traced tensor of unknown rank passes, as in TF)
+        raise TypeError(f"{_INDEX_ERROR}, got {entry!r}")
 
 
 class Tensor(_TensorLike):
@@ -401,20 +462,145 @@ def _convert(value, dtype, dtype_hint, owned):
     if dtype is not None:
         array_value = _asarray_checked(backend, value, dtypes.as_dtype(dtype))
         return Tensor(array_value if owned else _private(array_value, value))
-    if isinstance(value, (list, tuple)) and any(isinstance(v, _TensorLike) for v in value):
-        from tensorflux.ops import array
+    kind = type(value)
+    if kind is list or kind is tuple:
+        packed = next((v.dtype for v in value if isinstance(v, _TensorLike)), None)
+        if packed is not None:
+            # TF packs a list holding tensors in the dtype of the first tensor.
+            from tensorflux.ops import array
 
-        return array.stack([convert_to_tensor(v, dtype_hint=dtype_hint) for v in value])
-    try:
-        array_value = backend.infer_array(value)
-    except ValueError as error:
-        raise _non_rectangular(value, error) from error
+            return array.stack([convert_to_tensor(v, dtype=packed) for v in value])
+        array_value = _sequence_array(backend, value)
+    else:
+        if value is None or kind is dict or kind is set:
+            raise _unsupported(value)
+        if kind is int and not -2**63 <= value < 2**63 or kind is float and (
+                _FLOAT32_MAX < abs(value) < float("inf")):
+            raise _out_of_range(kind)
+        try:
+            array_value = backend.infer_array(value)
+        except ValueError as error:
+            raise _non_rectangular(value, error) from error
     if dtype_hint is not None:
         hint = dtypes.as_dtype(dtype_hint)
         inferred = _BY_NATIVE.get(array_value.dtype)
         if inferred is not None and inferred is not hint and _safe_cast(inferred, hint):
             array_value = backend.cast(array_value, hint)
     return Tensor(array_value if owned else _private(array_value, value))
+
+
+_FLOAT32_MAX = 3.4028234663852886e38
+
+
+def _unsupported(value):
+    return ValueError(f"Attempt to convert a value ({value!r}) with an unsupported type "
+                      f"({type(value)!r}) to a Tensor.")
+
+
+def _out_of_range(kind):
+    if kind is float:
+        return ValueError("Can't convert Python sequence with a value out of range for a "
+                          "double-precision float.")
+    return ValueError("Can't convert Python sequence with out-of-range integer to Tensor.")
+
+
+_MIXED = "Can't convert Python sequence with mixed types to Tensor."
+_EMPTY = object()
+
+
+def _first_leaf(value):
+    """What decides a Python sequence's dtype in TensorFlow: its first scalar, reached
+    through the first element at each depth (a NumPy array there: its dtype); _EMPTY for
+    an empty sequence."""
+    while True:
+        kind = type(value)
+        if kind is list or kind is tuple:
+            if not value:
+                return _EMPTY
+            value = value[0]
+            continue
+        if isinstance(value, _TensorLike):
+            return value.dtype
+        native = getattr(value, "dtype", None)
+        if native is not None and hasattr(value, "ndim"):  # a NumPy array or scalar
+            return native if getattr(value, "size", 1) else _EMPTY
+        return value
+
+
+def _leaf_dtype(leaf):
+    """TF's dtype for a sequence whose first scalar is `leaf`: NumPy float64 stays float64
+    and float16 float16, other floats give float32; ints int32 (int64 when a value does
+    not fit, float32 when a float follows); None and other objects are unsupported."""
+    if leaf is _EMPTY:
+        return dtypes.float32
+    if isinstance(leaf, dtypes.DType):
+        return leaf
+    kind = type(leaf)
+    if kind is bool:
+        return dtypes.bool
+    if kind is int:
+        return dtypes.int32
+    if kind is float:
+        return dtypes.float32
+    if kind is complex:
+        return dtypes.complex128
+    if kind is str or kind is bytes:
+        return dtypes.string
+    code = getattr(leaf, "kind", None)  # a NumPy dtype
+    if code == "f":
+        return {8: dtypes.float64, 2: dtypes.float16}.get(leaf.itemsize, dtypes.float32)
+    found = _KIND_DTYPES.get(code)
+    if found is None:
+        raise _unsupported(leaf)
+    return found
+
+
+_KIND_DTYPES = {"b": dtypes.bool, "i": dtypes.int32, "u": dtypes.int32, "c": dtypes.complex128,
+                "U": dtypes.string, "S": dtypes.string}
+
+
+def _all_ints(value):
+    """Whether every scalar in a nested Python sequence is an int."""
+    if type(value) is list or type(value) is tuple:
+        return all(_all_ints(v) for v in value)
+    return isinstance(value, int)
+
+
+def _sequence_array(backend, value):
+    """A Python list or tuple as an array with TensorFlow's dtype inference (the first
+    scalar decides, see _leaf_dtype) and TF's errors for mixed and out-of-range values."""
+    dtype = _leaf_dtype(_first_leaf(value))
+    try:
+        if dtype in (dtypes.float64, dtypes.float16) or dtype.name not in _SEQUENCE_KINDS:
+            return backend.asarray(value, dtype)  # (Python floats in full precision)
+        array = backend.infer_array(value)
+    except (TypeError, ValueError) as error:
+        if "inhomogeneous" in str(error):
+            raise _non_rectangular(value, error) from error
+        # text or None among numbers (or numbers among text), ints beyond 64 bits
+        raise (_out_of_range(int) if dtype is dtypes.int32 and _all_ints(value)
+               else ValueError(_MIXED)) from None
+    code = array.dtype.kind
+    if dtype is dtypes.string or code == _OWN_KIND[dtype.name]:
+        return array
+    if code not in _SEQUENCE_KINDS[dtype.name]:
+        raise ValueError(_MIXED)
+    if dtype is dtypes.int32:
+        if code == "f":
+            return array  # [1, 2.5]: ints, then a float, give float32 (infer_array's)
+        # unsigned NumPy values ([np.uint8(1)]): int32, or int64 when they do not fit
+        if array.size and array.max() >= 2**31:
+            if array.max() >= 2**63:
+                raise _out_of_range(int)
+            dtype = dtypes.int64
+    return backend.cast(array, dtype)
+
+
+# The NumPy kind of each dtype a sequence's first scalar gives, and the other kinds the
+# whole sequence may have (numbers that convert to it).
+_OWN_KIND = {"bool": "b", "int32": "i", "float32": "f", "complex128": "c", "string": "O"}
+_SEQUENCE_KINDS = {"bool": "", "int32": "uf", "float32": "biu", "complex128": "biuf",
+                   "string": ""}
 
 
 # Values whose conversion always builds a new array: nothing outside can write into it.
@@ -446,17 +632,42 @@ def _safe_cast(source, target):
     return False
 
 
+# The NumPy kinds of Python values each dtype accepts (TF refuses floats into integers,
+# numbers into bools, complex into floats, text into numbers).
+_PYTHON_KINDS = {"bool": "b", "integer": "biu", "floating": "biuf", "complex": "biufc"}
+_PYTHON_VALUES = (list, tuple, int, float, complex, str, bytes)
+
+
 def _asarray_checked(backend, value, dtype):
-    """Converts `value` to `dtype`, refusing conversions that lose information (1.5 -> int32)."""
-    if dtype.is_integer or dtype.is_bool:
+    """Converts `value` to `dtype` as TensorFlow does. NumPy arrays and scalars (and other
+    array-likes) are cast: floats truncate into integers. Python values must suit the dtype
+    (1.0 does not become an int32, nor 1 a bool: TypeError), and Python ints outside an
+    integer dtype's range wrap as TF's cast wraps them (2**31 -> -2**31 in int32; beyond
+    int64: ValueError)."""
+    if (isinstance(value, _PYTHON_VALUES) and type(value).__module__ != "numpy"
+            and dtype is not dtypes.string):
+        group = ("bool" if dtype.is_bool else "integer" if dtype.is_integer else
+                 "floating" if dtype.is_floating else "complex" if dtype.is_complex else None)
         try:
-            probe = backend.infer_array(value)
+            probe = backend.infer_array(value)  # (its kind says what the values are)
+        except TypeError:  # objects: ints beyond 64 bits, None, ...
+            if not _all_ints(value) or group not in ("floating", "complex"):
+                raise (_out_of_range(int) if _all_ints(value) and group == "integer" else
+                       TypeError(f"Cannot convert {value!r} to EagerTensor of dtype "
+                                 f"{dtype.name}")) from None
+            probe = None
         except ValueError as error:
             raise _non_rectangular(value, error) from error
-        kind = getattr(probe, "dtype", None)
-        if kind is not None and kind.kind in "fc" and not dtype.is_bool:
-            if probe.size and not bool((probe == probe.astype("int64")).all()):
+        if probe is not None and group is not None:
+            code = probe.dtype.kind
+            if probe.size and code not in _PYTHON_KINDS[group]:
                 raise TypeError(f"Cannot convert {value!r} to EagerTensor of dtype {dtype.name}")
+            if group == "integer" and probe.size and (
+                    (code == "u" and dtype is not dtypes.uint64 and probe.max() >= 2**63)
+                    or (code == "i" and dtype is dtypes.uint64 and probe.min() < 0)):
+                raise _out_of_range(int)
+            if group in ("integer", "bool"):
+                value = probe  # cast from there: out-of-range ints wrap
     try:
         return backend.asarray(value, dtype)
     except (TypeError, ValueError, OverflowError) as error:

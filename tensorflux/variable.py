@@ -3,7 +3,14 @@
 import itertools
 import weakref
 
-from tensorflux.tensor import _BY_NATIVE, Tensor, TensorShape, _TensorLike, convert_to_tensor
+from tensorflux.tensor import (
+    _BY_NATIVE,
+    Tensor,
+    TensorShape,
+    _TensorLike,
+    _tf_key,
+    convert_to_tensor,
+)
 
 __all__ = ["Variable", "VariableAggregation", "VariableSynchronization"]
 
@@ -150,7 +157,30 @@ class Variable(_TensorLike):
 
     # -- mutation
     def assign(self, value, use_locking=None, name=None, read_value=True):
-        """Writes `value` into the variable (same shape and dtype) and returns it."""
+        """Writes `value` into the variable (its dtype, a compatible shape: TF's ValueError
+        otherwise) and returns it. A variable made with unknown dims (shape=[None, 2]) takes
+        a value of any compatible shape."""
+        if value.__class__ is Tensor and value._value.shape == self._value.shape:
+            return _assign(self, "assign", value, read_value)  # the common case, checked there
+        if isinstance(value, Variable):
+            value = value.read_value()
+        elif not isinstance(value, _TensorLike):
+            from tensorflux.ops._core import as_operand
+
+            value = as_operand("assign", value, self.dtype)
+        if not self._shape.is_compatible_with(value.shape):
+            from tensorflux import errors
+
+            # TF's ValueError (InvalidArgumentError is one), with its message
+            raise errors.InvalidArgumentError(
+                f"Cannot assign value to variable '{self.name}': Shape mismatch. The "
+                f"variable shape {self._shape}, and the assigned value shape {value.shape} "
+                "are incompatible.", "assign")
+        if (value.__class__ is Tensor and value.dtype is self.dtype
+                and tuple(value.shape) != tuple(self._value.shape)):
+            # (only where the declared shape has unknown dims) the value becomes a new buffer
+            self._value = context_backend_copy(value._value)
+            return self if read_value else None
         return _assign(self, "assign", value, read_value)
 
     def assign_add(self, delta, use_locking=None, name=None, read_value=True):
@@ -176,10 +206,28 @@ class Variable(_TensorLike):
 
         return self.assign(indexing.tensor_scatter_nd_sub(self.read_value(), indices, updates))
 
+    # -- Python's augmented assignments would rebind the name to a new tensor and leave the
+    # variable as it was; TensorFlow refuses them (//=, %=, @= and the bitwise ones rebind).
+    def __iadd__(self, other):
+        raise _in_place("variable += value", "variable.assign_add(value)", "variable + value")
+
+    def __isub__(self, other):
+        raise _in_place("variable -= value", "variable.assign_sub(value)", "variable - value")
+
+    def __imul__(self, other):
+        raise _in_place("var *= value", "var.assign(var * value)", "var * value")
+
+    def __itruediv__(self, other):
+        raise _in_place("var /= value", "var.assign(var / value)", "var / value")
+
+    def __ipow__(self, other):
+        raise _in_place("var **= value", "var.assign(var ** value)", "var ** value")
+
     # -- slices: v[key] is a tensor whose .assign writes back into v (TF's sliced assign)
     def __getitem__(self, key):
         from tensorflux.ops import array
 
+        key = _tf_key(key)
         return _mark_slice(array.getitem(self, key), self, key)
 
     def __hash__(self):
@@ -188,6 +236,12 @@ class Variable(_TensorLike):
 
     def _as_graph_element(self):
         return self
+
+
+def _in_place(statement, method, expression):
+    return RuntimeError(f"`{statement}` with `tf.Variable`s is not supported. Use `{method}` "
+                        f"to modify the variable, or `out = {expression}` if you need to get a "
+                        "new output Tensor.")
 
 
 def _assign(variable, kind, value, read_value):

@@ -136,8 +136,9 @@ def _references(x5, x20, x150, p5, k, rows, xn, ints, divisors, hot_index):
     out["log_softmax_axis0"] = _log_softmax64(x5, 0)
     out["xent"] = -(p5 * _log_softmax64(x5)).sum(-1)
     out["sparse"] = -_log_softmax64(x5)[np.arange(6), k]
-    out["argmax"] = np.argmax(xn, axis=1)
-    out["argmin"] = np.argmin(xn, axis=0)
+    # (TensorFlow's argmax / argmin skip NaN; index 0 when all are NaN)
+    out["argmax"] = np.argmax(np.where(np.isnan(xn), -np.inf, xn), axis=1)
+    out["argmin"] = np.argmin(np.where(np.isnan(xn), np.inf, xn), axis=0)
     out["argmax_ints"] = np.argmax(ints, axis=1)
     picked = x5[np.arange(6), k]
     out["picked"] = picked

@@ -14,7 +14,7 @@ Conventions every kernel follows:
 import importlib
 
 __all__ = ["KERNELS", "Backend", "default_backend", "backend_for_device", "backend_of",
-           "available_backends"]
+           "available_backends", "parse_device", "placement"]
 
 # name: contract. The op library binds only these names; tests check both directions.
 # (Kept in sorted sections; tests/test_backends.py checks every Primitive's kernel is here.)
@@ -299,17 +299,112 @@ def default_backend():
     return _load("CPU")
 
 
+# Device types TensorFlow's device strings may name ("GPU:0", "/TPU:1"); tensorflux has
+# backends for CPU and GPU, and places ops for the others as it places them for a device
+# that is not here.
+_DEVICE_TYPES = frozenset({"CPU", "GPU", "TPU", "CUSTOM", "EPU"})
+
+
+def parse_device(device_name):
+    """(job, replica, task, device type, index) of a TensorFlow device string, each None
+    where the string does not say: 'GPU:0', '/gpu:1', '/device:CPU:0', 'CPU',
+    '/job:localhost/replica:0/task:0/device:GPU:*' (any index: None).
+
+    >>> parse_device("/job:localhost/device:GPU:1")
+    ('localhost', None, None, 'GPU', 1)
+    """
+    job = replica = task = device_type = index = None
+    for part in str(device_name or "").split("/"):
+        fields = part.split(":")
+        key = fields[0]
+        if len(fields) == 2 and key in ("job", "replica", "task"):
+            if key == "job":
+                job = fields[1]
+            elif key == "replica":
+                replica = fields[1]
+            else:
+                task = fields[1]
+        elif (len(fields) <= 2 and key.upper() in _DEVICE_TYPES) or (
+                len(fields) == 3 and key == "device"):
+            if device_type is not None:
+                raise ValueError("Multiple device types are not allowed while parsing the "
+                                 f"device spec: {device_name}.")
+            device_type, number = (key.upper(), fields[1:]) if len(fields) <= 2 \
+                else (fields[1].upper(), fields[2:])
+            if number and number[0] != "*":
+                index = int(number[0])
+        elif key:
+            raise ValueError(f"Unknown attribute '{key}' is encountered while parsing the "
+                             f"device spec: '{device_name}'.")
+    return job, replica, task, device_type, index
+
+
+def _full_name(job, replica, task, device_type, index):
+    return (f"/job:{job or 'localhost'}/replica:{replica or 0}/task:{task or 0}"
+            f"/device:{device_type or 'CPU'}:{0 if index is None else index}")
+
+
 def backend_for_device(device_name):
-    """Parses 'GPU:0', '/device:CPU:0', '/job:localhost/.../device:GPU:1' into a Backend."""
-    spec = str(device_name).upper().rsplit("DEVICE:", 1)[-1].lstrip("/")
-    device_type, _, index = spec.partition(":")
+    """The Backend of a device string ('GPU:0', '/device:CPU:0',
+    '/job:localhost/.../device:GPU:1'); ValueError for a device type without a backend,
+    RuntimeError when the GPU's package is missing. (tf.device places ops with `placement`,
+    which falls back to the CPU as TensorFlow does.)"""
+    _, _, _, device_type, index = parse_device(device_name)
     if device_type not in _MODULES:
         raise ValueError(f"Unknown device {device_name!r}; expected 'CPU:<n>' or 'GPU:<n>'.")
     try:
-        return _load(device_type, int(index or 0))
+        return _load(device_type, index or 0)
     except ImportError as error:
         raise RuntimeError(f"Device {device_name!r} needs the {_MODULES[device_type][0]} "
                            f"package: install tensorflux[gpu]. ({error})") from error
+
+
+def placement(device_name):
+    """The Backend that ops inside `tf.device(device_name)` run on, or None when the string
+    names no device (None, '', '/job:localhost'): ops then stay where they run.
+
+    As in TensorFlow, a device that is not here (a GPU without CuPy or hidden by
+    tf.config.set_visible_devices, a TPU, CPU:3) gives the CPU while soft placement is on
+    (tf.config's default); with tf.config.set_soft_device_placement(False) it is an
+    InvalidArgumentError listing the devices there are.
+    """
+    from tensorflux import errors
+
+    job, replica, task, device_type, index = parse_device(device_name)
+    full = _full_name(job, replica, task, device_type, index)
+    if job not in (None, "localhost") or replica not in (None, "0") or task not in (None, "0"):
+        raise errors.InvalidArgumentError(f"{full} unknown device.", "device")
+    if index is not None and index < 0:
+        raise errors.InvalidArgumentError(f"Malformed device specification '{full}'", "device")
+    if device_type is None:
+        return None
+    if device_type == "CPU" and not index:
+        return _load("CPU")
+    from tensorflux import config
+
+    if _device_exists(config, device_type, index or 0):
+        return _load(device_type, index or 0)
+    if config.get_soft_device_placement():
+        return _load("CPU")
+    here = [_full_name(None, None, None, d.device_type, int(d.name.rsplit(":", 1)[1]))
+            for d in config.list_logical_devices()]
+    kinds = sorted({d.device_type for d in config.list_logical_devices()}, reverse=True)
+    raise errors.InvalidArgumentError(
+        f"Could not satisfy device specification '{full}'. enable_soft_placement=0. "
+        f"Supported device types [{', '.join(kinds)}]. All available devices "
+        f"[{', '.join(here)}].", "device")
+
+
+def _device_exists(config, device_type, index):
+    if device_type == "CPU":
+        return index < len(config.list_logical_devices("CPU"))
+    if device_type != "GPU" or not config.list_logical_devices("GPU"):
+        return False
+    try:
+        _load("GPU", index)  # a GPU index past the machine's GPUs fails to select
+    except Exception:  # noqa: BLE001 - CuPy raises its own CUDA runtime errors
+        return False
+    return True
 
 
 def backend_of(array):
@@ -322,14 +417,17 @@ def backend_of(array):
 
 def available_backends():
     """Names of the backends that can load here: 'numpy' always, 'cupy' with a GPU."""
-    names = ["numpy"]
-    try:
-        module = importlib.import_module("tensorflux.backends.cupy_backend")
-        if module.is_available():
-            names.append("cupy")
-    except ImportError:
-        pass
-    return names
+    if _GPU_PRESENT[0] is None:
+        try:
+            module = importlib.import_module("tensorflux.backends.cupy_backend")
+            _GPU_PRESENT[0] = bool(module.is_available())
+        except ImportError:
+            _GPU_PRESENT[0] = False
+    return ["numpy", "cupy"] if _GPU_PRESENT[0] else ["numpy"]
+
+
+# Whether CuPy loads and sees a GPU: asked once (a failed import is retried on every call).
+_GPU_PRESENT = [None]
 
 # Recurrent sequences (helper "rnn"): whole-sequence fused recurrences and their BPTT kernels.
 _declare("""

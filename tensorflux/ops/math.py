@@ -391,13 +391,19 @@ def add_n(inputs, name=None):
 
 
 def divide_no_nan(x, y, name=None):
-    """x / y, but 0 where y == 0 (with a gradient that stays finite there).
+    """x / y, but 0 where y == 0 (with a gradient that stays finite there). Integers divide
+    as truediv does (int8/16 -> float32, int32/64 -> float64), as in TensorFlow.
 
     >>> import tensorflux as tf
     >>> tf.math.divide_no_nan([1.0, 1.0], [0.0, 2.0]).numpy().tolist()
     [0.0, 0.5]
+    >>> tf.math.divide_no_nan(tf.constant([3, 3]), tf.constant([0, 4])).numpy().tolist()
+    [0.0, 0.75]
     """
-    x, y = _binary("divide_no_nan", x, y, allowed="is_differentiable")
+    x, y = _binary("divide_no_nan", x, y, allowed="is_numeric")
+    if x.dtype.is_integer:
+        target = dtypes.float32 if x.dtype.itemsize <= 2 else dtypes.float64
+        x, y = cast(x, target), cast(y, target)
     nonzero = not_equal(y, const(0, y))
     # The double where keeps 1/0 out of both the value and the gradient.
     safe_y = where(nonzero, y, ones_like_(y))

@@ -374,6 +374,13 @@ def _arg_extremum(op, primitive, input, axis, output_type):  # noqa: A002
     if x.shape[axis] == 0:
         raise errors.InvalidArgumentError(
             f"{op}: reduction axis {axis} is empty in shape {tuple(x.shape)}", op)
+    if x.dtype.is_floating:
+        # TensorFlow skips NaN entries (index 0 when all are NaN): they become the value
+        # that never wins (eagerly, only when there are some).
+        nan = math.is_nan(x)
+        if context.graph is not None or bool(reduce_any(nan)):
+            losing = float("-inf") if primitive is _argmax else float("inf")
+            x = math.where(nan, as_operand(op, losing, x.dtype), x)
     return primitive.bind(x, axis=axis, output_type=output_type)
 
 

@@ -1285,7 +1285,7 @@ def model_to_onnx_bytes(model, input_signature=None, opset_version=None):
         graph_outputs.append(_value_info(name, sym.shape, sym.dtype, None))
     graph = {"node": b.nodes, "name": model.name, "initializer": b.initializers,
              "input": graph_inputs, "output": graph_outputs}
-    from tensorflux import __version__ as version
+    from tensorflux import __tensorflux_version__ as version
 
     proto = {"ir_version": IR_VERSION, "producer_name": "tensorflux",
              "producer_version": str(version), "graph": graph,

@@ -47,6 +47,22 @@ class KerasVariable(Variable):
         return (f"<KerasVariable path={self.path}, shape={tuple(self.shape)}, "
                 f"dtype={self.dtype.name}, trainable={self.trainable}>")
 
+    # Keras 3's variables let `v += x` rebind the name to a new tensor (tf.Variable refuses).
+    def __iadd__(self, other):
+        return self + other
+
+    def __isub__(self, other):
+        return self - other
+
+    def __imul__(self, other):
+        return self * other
+
+    def __itruediv__(self, other):
+        return self / other
+
+    def __ipow__(self, other):
+        return self ** other
+
 
 class InputSpec:
     """What a layer accepts: dtype, rank (ndim/min_ndim/max_ndim), full shape or some axes.

@@ -30,6 +30,22 @@ class OptimizerVariable(Variable):
 
     __slots__ = ("path", "_flat_base")
 
+    # Keras 3's variables let `v += x` rebind the name to a new tensor (tf.Variable refuses).
+    def __iadd__(self, other):
+        return self + other
+
+    def __isub__(self, other):
+        return self - other
+
+    def __imul__(self, other):
+        return self * other
+
+    def __itruediv__(self, other):
+        return self / other
+
+    def __ipow__(self, other):
+        return self ** other
+
 
 def _auto_name(class_name):
     """Keras's auto_name: snake case, then `adam`, `adam_1`, `adam_2`, ..., on the shared
