@@ -1,7 +1,6 @@
-"""tf.data: input pipelines (Dataset, its iterators and specs) and tf.data.experimental."""
+"""tf.data: input pipelines (Dataset, its iterators, specs and options) and tf.data.experimental."""
 
 from tensorflux.data import experimental
-from tensorflux.data._transforms import TextLineDataset
 from tensorflux.data.dataset import (
     AUTOTUNE,
     INFINITE_CARDINALITY,
@@ -9,10 +8,11 @@ from tensorflux.data.dataset import (
     Dataset,
     DatasetSpec,
     Iterator,
-    Options,
 )
+from tensorflux.data.options import Options, ThreadingOptions
+from tensorflux.data.readers import TextLineDataset
 from tensorflux.data.tfrecord import FixedLengthRecordDataset, TFRecordDataset
 
 __all__ = ["AUTOTUNE", "INFINITE_CARDINALITY", "UNKNOWN_CARDINALITY", "Dataset", "DatasetSpec",
-           "Iterator", "Options", "TextLineDataset", "experimental"]
-__all__ += ["FixedLengthRecordDataset", "TFRecordDataset"]
+           "FixedLengthRecordDataset", "Iterator", "Options", "TFRecordDataset",
+           "TextLineDataset", "ThreadingOptions", "experimental"]

@@ -41,20 +41,25 @@ def _build(skeleton, leaves):
 
 
 def _storable(array):
+    if not isinstance(array, np.ndarray):
+        raise ValueError(f"cache(filename): elements holding {type(array).__name__}s cannot "
+                         "be cached in a file; cache them in memory (cache())")
     if array.dtype.kind == "O":
         return np.asarray(array.tolist() if array.ndim else array.item(), dtype=np.bytes_), True
     return array, False
 
 
-def write(path, elements):
-    """Writes `elements` (structures of NumPy arrays) to `path` atomically."""
+def write(path, elements, compress=False):
+    """Writes `elements` (structures of NumPy arrays) to `path` atomically (deflated with
+    `compress`)."""
     arrays = {}
     meta = {"format": _FORMAT, "count": len(elements), "skeleton": None, "leaves": []}
     if elements:
         meta["skeleton"] = _skeleton(elements[0])
         columns = list(zip(*[_leaves(e) for e in elements]))
         for j, column in enumerate(columns):
-            stored = [_storable(np.asarray(leaf)) for leaf in column]
+            stored = [_storable(leaf if hasattr(leaf, "_type_spec") else np.asarray(leaf))
+                      for leaf in column]
             strings = stored[0][1]
             uniform = len({(a.shape, a.dtype.str) for a, _ in stored}) == 1
             if uniform and not strings:
@@ -64,7 +69,8 @@ def write(path, elements):
                     arrays[f"leaf_{j}_{i}"] = a
             meta["leaves"].append({"stacked": uniform and not strings, "strings": strings})
     arrays["__meta__"] = np.frombuffer(json.dumps(meta).encode("utf-8"), dtype=np.uint8)
-    atomic_write(path, lambda handle: np.savez(handle, **arrays))
+    save = np.savez_compressed if compress else np.savez
+    atomic_write(path, lambda handle: save(handle, **arrays))
 
 
 def read(path):

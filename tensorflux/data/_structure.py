@@ -1,12 +1,16 @@
 """Nested element structures of tf.data (tuples, namedtuples, dicts) and their leaves.
 
-Inside a pipeline a leaf is a host NumPy array (or a Dataset, for `window`); user functions
-see tensorflux Tensors. Lists are values, not structure, as in tf.data: `[1, 2]` is one tensor.
+Inside a pipeline a leaf is a host NumPy array, a composite tensor (a RaggedTensor, as
+`ragged_batch` makes) or a Dataset (for `window`); user functions see tensorflux Tensors.
+Lists are values, not structure, as in tf.data: `[1, 2]` is one tensor.
 """
+
+import collections
 
 import numpy as np
 
 import tensorflux as tf
+from tensorflux.composite_tensor import CompositeTensor, TypeSpec
 from tensorflux.tensor import _convert_owned
 
 __all__ = ["flatten", "map_structure", "pack_as", "same_structure", "spec_of", "to_leaf",
@@ -22,14 +26,21 @@ def is_nested(value):
 
 
 def map_structure(fn, structure):
-    """Applies `fn` to each leaf; tuples, namedtuples and dicts are rebuilt around the results."""
+    """Applies `fn` to each leaf; tuples, namedtuples and dicts (OrderedDicts stay so) are
+    rebuilt around the results."""
     if isinstance(structure, dict):
-        return {key: map_structure(fn, structure[key]) for key in structure}
+        return like(structure, {key: map_structure(fn, structure[key]) for key in structure})
     if _is_namedtuple(structure):
         return type(structure)(*[map_structure(fn, v) for v in structure])
     if isinstance(structure, tuple):
         return tuple(map_structure(fn, v) for v in structure)
     return fn(structure)
+
+
+def like(mapping, items):
+    """`items` (a dict) as an OrderedDict where `mapping` is one: elements keep that type."""
+    return collections.OrderedDict(items) if isinstance(mapping, collections.OrderedDict) \
+        else items
 
 
 def flatten(structure):
@@ -72,6 +83,8 @@ def to_leaf(value, dtype=None):
     """
     if isinstance(value, np.ndarray) and value.dtype.kind in "biufc?" and dtype is None:
         return read_only(value.copy())
+    if isinstance(value, CompositeTensor) and dtype is None:
+        return value
     if tf.is_tensor(value):
         if dtype is not None and tf.as_dtype(dtype) is not value.dtype:
             value = tf.cast(value, dtype)
@@ -106,7 +119,7 @@ def to_numpy_structure(value):
     if isinstance(value, list):
         value = tuple(value)
     if isinstance(value, dict):
-        return {key: to_numpy_structure(value[key]) for key in value}
+        return like(value, {key: to_numpy_structure(value[key]) for key in value})
     if _is_namedtuple(value):
         return type(value)(*[to_numpy_structure(v) for v in value])
     if isinstance(value, tuple):
@@ -115,7 +128,7 @@ def to_numpy_structure(value):
 
 
 def to_tensor(leaf):
-    if _is_dataset(leaf):
+    if _is_dataset(leaf) or isinstance(leaf, CompositeTensor):
         return leaf
     # A leaf is the pipeline's own array (to_leaf copied what came from the user), and a
     # Tensor never writes into its array: no copy.
@@ -132,8 +145,35 @@ def spec_of(leaf, drop_first=False):
         from tensorflux.data.dataset import DatasetSpec
 
         return DatasetSpec(leaf.element_spec)
+    if isinstance(leaf, CompositeTensor):
+        return leaf._type_spec._unbatch() if drop_first else leaf._type_spec
     shape = tuple(leaf.shape)[1:] if drop_first else tuple(leaf.shape)
     return tf.TensorSpec(shape, dtype_of(leaf))
+
+
+def is_composite(leaf):
+    """Whether a leaf is a composite tensor (a RaggedTensor, ...)."""
+    return isinstance(leaf, CompositeTensor)
+
+
+def is_composite_spec(spec):
+    """Whether a leaf spec describes composite tensors (RaggedTensorSpec, ...)."""
+    return isinstance(spec, TypeSpec)
+
+
+def rank_of(leaf):
+    """The rank of a pipeline leaf (None where unknown)."""
+    if isinstance(leaf, CompositeTensor):
+        return leaf.shape.rank
+    return leaf.ndim
+
+
+def length_of(leaf):
+    """The size of a leaf's first dimension."""
+    if isinstance(leaf, CompositeTensor):
+        size = leaf.shape[0]
+        return int(size) if size is not None else int(leaf.nrows())
+    return leaf.shape[0]
 
 
 def dtype_of(array):

@@ -9,9 +9,18 @@ import collections
 import queue
 import threading
 
-__all__ = ["WorkerPool", "prefetch_iterator"]
+__all__ = ["WorkerPool", "active_options", "prefetch_iterator"]
 
 _POLL_SECONDS = 0.05
+
+# The tf.data.Options of the pipeline being read in this thread: set by the Iterator around
+# each element, and handed on to the prefetch threads that pipeline starts.
+ACTIVE = threading.local()
+
+
+def active_options():
+    """The Options of the pipeline whose element this thread is making, or None."""
+    return getattr(ACTIVE, "options", None)
 
 
 class _End:
@@ -34,7 +43,8 @@ def _put(channel, item, stop):
     return False
 
 
-def _produce(make_iterator, channel, stop):
+def _produce(make_iterator, channel, stop, options):
+    ACTIVE.options = options
     iterator = None
     try:
         iterator = make_iterator()
@@ -62,7 +72,8 @@ class prefetch_iterator:  # noqa: N801 - used like a generator function
         self._stop = threading.Event()
         self._finished = False
         thread = threading.Thread(target=_produce, args=(make_iterator, self._channel,
-                                                         self._stop), name=name, daemon=True)
+                                                         self._stop, active_options()),
+                                  name=name, daemon=True)
         thread.start()
 
     def __iter__(self):

@@ -1,17 +1,12 @@
 """The less common tf.data transformations and sources: shard, take_while, unique, rebatch,
 group_by_window (and bucket_by_sequence_length on it), scan, ignore_errors, random,
-sample_from_datasets / choose_from_datasets, TextLineDataset, list_files, Optional.
+sample_from_datasets / choose_from_datasets, Optional.
 
 Each one is a Dataset subclass of dataset.py's kind: `_iterate` yields host NumPy structures,
 `_compute_spec` derives the element spec without reading data, `_cardinality` follows TF.
 """
 
-import bz2
-import glob
-import gzip
 import logging
-import os
-import zlib
 
 import numpy as np
 
@@ -22,6 +17,8 @@ from tensorflux.data.dataset import (
     INFINITE_CARDINALITY,
     UNKNOWN_CARDINALITY,
     Dataset,
+    _BatchDataset,
+    _batched_spec,
     _call_user,
     _close,
     _count,
@@ -31,12 +28,14 @@ from tensorflux.data.dataset import (
     _MapDataset,
     _positive,
     _row,
+    _source_structure,
+    _stack,
     _traced_spec,
     _UnaryDataset,
     _UntraceableError,
 )
 
-__all__ = ["Optional", "TextLineDataset"]
+__all__ = ["Optional"]
 
 _LOG = logging.getLogger("tensorflux.data")
 
@@ -418,8 +417,13 @@ def _state_dtype_error(old, new):
 
 def _elements_skipping_errors(dataset, on_error):
     """The elements of `dataset`, leaving out those whose making raised. Per-element stages
-    (map, filter) are resumed after a failing element, as tf.data's are; any other stage
-    that raises ends the pass (a Python generator cannot go on after raising)."""
+    (map, filter) and sources that can skip a bad record (`_iterate_skipping_errors`, as
+    CsvDataset) go on after a failing element, as tf.data's do; any other stage that raises
+    ends the pass (a Python generator cannot go on after raising)."""
+    skipping = getattr(dataset, "_iterate_skipping_errors", None)
+    if skipping is not None:
+        yield from skipping(on_error)
+        return
     if isinstance(dataset, (_MapDataset, _FilterDataset)) and (
             not isinstance(dataset, _MapDataset) or dataset._threads is None):
         for element in _elements_skipping_errors(dataset._input, on_error):
@@ -540,6 +544,9 @@ class _ChooseDataset(Dataset):
                                 f"{type(d).__name__}")
         self._stop = bool(stop_on_empty_dataset)
 
+    def _inputs(self):
+        return list(self._datasets)
+
     def _compute_spec(self):
         return _common_spec(self._op, self._datasets)
 
@@ -631,91 +638,256 @@ class SampleFromDatasets(_ChooseDataset):
                 else UNKNOWN_CARDINALITY)
 
 
-# ------------------------------------------------------------------ files
+# ------------------------------------------------------------------ ragged_batch
 
-_OPENERS = {"": open, "GZIP": gzip.open, "ZLIB": None, "BZ2": bz2.open}
-
-
-def _path_list(op, filenames):
-    if isinstance(filenames, Dataset):
-        filenames = list(filenames._iterate())
-    if tf.is_tensor(filenames):
-        filenames = filenames._numpy().reshape(-1).tolist()
-    if isinstance(filenames, (str, bytes, os.PathLike)):
-        filenames = [filenames]
-    paths = []
-    for name in filenames:
-        if isinstance(name, np.ndarray):
-            name = name.item()
-        if isinstance(name, bytes):
-            name = name.decode("utf-8")
-        if not isinstance(name, (str, os.PathLike)):
-            raise TypeError(f"{op}: `filenames` must be strings, received {name!r}")
-        paths.append(os.fspath(name))
-    return paths
+def _ragged_element_spec(spec, row_splits_dtype):
+    """The spec an element component takes in ragged_batch: a tensor whose static shape has
+    an unknown dimension becomes ragged up to its last unknown one; others stay as they are."""
+    if not isinstance(spec, tf.TensorSpec) or not spec.shape.rank or \
+            spec.shape.is_fully_defined():
+        return spec
+    dims = spec.shape.as_list()
+    last_unknown = max(i for i, d in enumerate(dims) if d is None)
+    return tf.RaggedTensorSpec(spec.shape, spec.dtype, last_unknown, row_splits_dtype)
 
 
-def _read_lines(path, compression_type):
-    compression = (compression_type or "").upper()
-    if compression not in _OPENERS:
-        raise errors.InvalidArgumentError(
-            f"TextLineDataset: compression_type must be '', 'GZIP' or 'ZLIB', received "
-            f"{compression_type!r}", "TextLineDataset")
-    try:
-        if compression == "ZLIB":
-            with open(path, "rb") as handle:
-                data = zlib.decompress(handle.read())
-        else:
-            with _OPENERS[compression](path, "rb") as handle:
-                data = handle.read()
-    except FileNotFoundError:
-        raise errors.NotFoundError(f"{path}; No such file or directory",
-                                   "TextLineDataset") from None
-    lines = data.split(b"\n")
-    if lines and lines[-1] == b"":
-        lines.pop()
-    for line in lines:
-        cell = np.empty((), dtype=object)
-        cell[()] = line[:-1] if line.endswith(b"\r") else line
-        yield cell
+class RaggedBatchDataset(_BatchDataset):
+    """Batches whose components of varying shape are RaggedTensors (one row per element)."""
+
+    def __init__(self, input_dataset, batch_size, drop_remainder, row_splits_dtype):
+        super().__init__(input_dataset, batch_size, drop_remainder)
+        self._row_splits_dtype = tf.as_dtype(row_splits_dtype)
+
+    def _element_specs(self):
+        return structure.map_structure(
+            lambda s: _ragged_element_spec(s, self._row_splits_dtype),
+            self._input.element_spec)
+
+    def _compute_spec(self):
+        return _batched_spec(self._element_specs(),
+                             self._batch_size if self._drop_remainder else None)
+
+    def _combine(self, elements):
+        columns = zip(*[structure.flatten(e) for e in elements])
+        specs = structure.flatten(self._element_specs())
+        return structure.pack_as(elements[0], [self._column(list(c), spec)
+                                               for c, spec in zip(columns, specs)])
+
+    def _column(self, leaves, spec):
+        if isinstance(spec, tf.RaggedTensorSpec) and spec.ragged_rank > 0:
+            leaves = [leaf if not isinstance(leaf, np.ndarray) else tf.RaggedTensor.from_tensor(
+                structure.to_tensor(leaf), ragged_rank=spec.ragged_rank,
+                row_splits_dtype=self._row_splits_dtype) for leaf in leaves]
+        return _stack(leaves, "ragged_batch", spec)
 
 
-class TextLineDataset(Dataset):
-    """The lines of one or more text files, without their line endings (\\n or \\r\\n).
+# ------------------------------------------------------------------ counter, cardinality
 
-    >>> import os, tempfile
-    >>> from tensorflux import data
-    >>> path = os.path.join(tempfile.mkdtemp(), "a.txt")
-    >>> _ = open(path, "w").write("one\\ntwo\\n")
-    >>> [line.decode() for line in data.TextLineDataset(path).as_numpy_iterator()]
-    ['one', 'two']
-    """
+class CounterDataset(Dataset):
+    """start, start + step, start + 2 * step, ... forever, in `dtype` (each value the last
+    plus `step`, as TF's scan computes it)."""
 
-    def __init__(self, filenames, compression_type=None, buffer_size=None,
-                 num_parallel_reads=None, name=None):
-        self._filenames = filenames
-        self._compression_type = compression_type
-        self._spec = tf.TensorSpec((), tf.string)
+    def __init__(self, start, step, dtype):
+        self._start = structure.to_leaf(start, dtype=dtype)
+        self._step = structure.to_leaf(step, dtype=dtype)
+        self._spec = tf.TensorSpec((), dtype)
 
     def _iterate(self):
-        for path in _path_list("TextLineDataset", self._filenames):
-            yield from _read_lines(path, self._compression_type)
+        value, step, dtype = self._start, self._step, self._start.dtype
+        with np.errstate(over="ignore"):  # integers wrap around, as in TF
+            while True:
+                yield value
+                value = np.asarray(value + step, dtype=dtype)
+
+    def _cardinality(self):
+        return INFINITE_CARDINALITY
 
 
-def list_files(file_pattern, shuffle, seed):
-    """The files matching one or more glob patterns, as a dataset of path strings, sorted,
-    then shuffled (each pass anew) unless `shuffle=False`."""
-    patterns = _path_list("list_files", file_pattern)
-    matches = sorted({path for pattern in patterns for path in glob.glob(pattern)})
-    if not matches:
-        raise errors.InvalidArgumentError(
-            f"Expected 'tf.Tensor(False, shape=(), dtype=bool)' to be true. Summarized data: "
-            f"b'No files matched pattern: {', '.join(patterns)}'", "list_files")
-    dataset = Dataset.from_tensor_slices(np.asarray([p.encode() for p in matches],
-                                                     dtype=object))
-    if shuffle is None or shuffle:
-        dataset = dataset.shuffle(len(matches), seed=seed)
-    return dataset
+def _elements(count):
+    return f"{count} element{'' if count == 1 else 's'}"
+
+
+class AssertCardinalityDataset(_UnaryDataset):
+    """The input, with the cardinality `expected`; FailedPreconditionError when a pass finds
+    another number of elements."""
+
+    def __init__(self, input_dataset, expected):
+        super().__init__(input_dataset)
+        self._expected = _count(expected)
+
+    def _cardinality(self):
+        return self._expected
+
+    def _iterate(self):
+        expected, count = self._expected, 0
+        wanted = ("an infinite number of elements" if expected == INFINITE_CARDINALITY
+                  else f"{expected} elements")
+        source = iter(self._input._iterate())
+        try:
+            for element in source:
+                count += 1
+                if expected != INFINITE_CARDINALITY and count > expected:
+                    raise errors.FailedPreconditionError(
+                        f"Input dataset was expected to contain {wanted} but contained at "
+                        f"least {_elements(count)}.", "AssertCardinality")
+                yield element
+        finally:
+            _close(source)
+        if expected == INFINITE_CARDINALITY or count < expected:
+            raise errors.FailedPreconditionError(
+                f"Input dataset was expected to contain {wanted} but contained only "
+                f"{_elements(count)}.", "AssertCardinality")
+
+
+# ------------------------------------------------------------------ rejection_resample
+
+def _distribution(name, value, size=None):
+    dist = np.asarray(value._numpy() if tf.is_tensor(value) else value, dtype=np.float64)
+    if dist.ndim != 1 or (size is not None and dist.shape[0] != size):
+        wanted = "a 1-D tensor" if size is None else f"a 1-D tensor of {size} values"
+        raise ValueError(f"rejection_resample: `{name}` must be {wanted} (one probability "
+                         f"per class), received shape {list(dist.shape)}")
+    if np.any(dist < 0):
+        raise errors.InvalidArgumentError(f"rejection_resample: `{name}` must not be "
+                                          f"negative, received {dist.tolist()}",
+                                          "rejection_resample")
+    return dist
+
+
+def _mixing(initial, target):
+    """(the probability of taking an element as it comes, the acceptance probability of
+    each class for the others): the mix of the input and its rejection-sampled stream
+    that has the `target` distribution and rejects the fewest elements."""
+    ratio = target / (initial + np.finfo(np.float64).tiny)
+    low, high = ratio.min(), ratio.max()
+    if high - low <= 0:
+        return 1.0, np.ones_like(ratio)
+    return float(min(low, 1.0)), (ratio - low) / (high - low)
+
+
+class RejectionResampleDataset(_FirstElementSpec, _UnaryDataset):
+    """(class, element) pairs whose classes follow `target_dist`: each element is taken as
+    it comes with some probability, else drawn from a second pass over the input that keeps
+    each element with its class's acceptance probability (so elements may repeat, as in TF).
+    Without `initial_dist`, the input's class distribution is estimated as it is read."""
+
+    def __init__(self, input_dataset, class_func, target_dist, initial_dist, seed):
+        super().__init__(input_dataset)
+        self._class_func = class_func
+        self._target = _distribution("target_dist", target_dist)
+        self._initial = None if initial_dist is None else _distribution(
+            "initial_dist", initial_dist, self._target.shape[0])
+        self._seeds = _Seeded(seed, True)
+        self._direct_only = (self._initial is not None
+                             and _mixing(self._initial, self._target)[0] >= 1.0)
+
+    def _compute_spec(self):
+        element_spec = self._input.element_spec
+        try:
+            class_spec = _traced_spec(self._class_func, element_spec)
+        except _UntraceableError:
+            return self._spec_from_first_element()
+        return class_spec, element_spec
+
+    def _classify(self, element):
+        value = structure.to_leaf(_call_user(self._class_func, element))
+        if value.shape != () or value.dtype.kind not in "iu":
+            raise TypeError("rejection_resample: `class_func` must return a scalar integer "
+                            f"tensor, received dtype {value.dtype} and shape {value.shape}")
+        return value
+
+    def _class_index(self, value):
+        index = int(value)
+        if not 0 <= index < self._target.shape[0]:
+            raise errors.InvalidArgumentError(
+                f"rejection_resample: class {index} is outside [0, {self._target.shape[0]}), "
+                "the classes of `target_dist`", "rejection_resample")
+        return index
+
+    def _generate(self):
+        if self._direct_only:
+            yield from ((self._classify(e), e) for e in self._input._iterate())
+            return
+        rng = self._seeds.next_generator()
+        seen = np.full(self._target.shape[0], 10.0)  # a smoothed estimate of the input's
+        direct = iter(self._input._iterate())
+        sampled = iter(self._input._iterate())
+        try:
+            while True:
+                initial = self._initial if self._initial is not None else seen / seen.sum()
+                take_direct, accept = _mixing(initial, self._target)
+                source = direct if rng.random() < take_direct else sampled
+                while True:
+                    element = next(source, None)
+                    if element is None:
+                        return
+                    label = self._classify(element)
+                    index = self._class_index(label)
+                    seen[index] += 1
+                    if source is direct or rng.random() < accept[index]:
+                        break
+                yield label, element
+        finally:
+            _close(direct)
+            _close(sampled)
+
+    def _cardinality(self):
+        size = self._input._cardinality()
+        return size if self._direct_only else _unknown_unless_infinite(size)
+
+
+# ------------------------------------------------------------------ experimental helpers
+
+def from_list(elements):
+    """A dataset of the given elements (each a nested structure of tensors)."""
+    elements = list(elements)
+    if not elements:
+        raise ValueError("Invalid `elements`. `elements` should not be empty.")
+    leaves = [_source_structure(e) for e in elements]
+    specs = [structure.map_structure(structure.spec_of, e) for e in leaves]
+    for spec in specs[1:]:
+        if not structure.same_structure(specs[0], spec):
+            raise ValueError(f"from_list: every element must have the structure of the first, "
+                             f"{specs[0]}; received {spec}")
+    datasets = [_ElementsDataset([e], s) for e, s in zip(leaves, specs)]
+    return _ElementsDataset(leaves, _common_spec("from_list", datasets))
+
+
+def at(dataset, index):
+    """The element at `index` of a dataset of known cardinality."""
+    index = _count(index)
+    size = dataset._cardinality()
+    if size >= 0 and not 0 <= index < size:
+        raise errors.OutOfRangeError(f"Index out of range [0, {size}):{index}",
+                                     "GetElementAtIndex")
+    return dataset.skip(index).take(1).get_single_element()
+
+
+def pad_dataset_to_cardinality(dataset, cardinality, mask_key):
+    """A dict-element dataset padded with zero elements up to `cardinality`, each element
+    with a boolean `mask_key` entry telling the real ones."""
+    spec = dataset.element_spec
+    if not isinstance(spec, dict):
+        raise ValueError("`pad_to_cardinality` requires its input dataset to be a dictionary.")
+    size = dataset._cardinality()
+    if size < 0:
+        raise ValueError("The dataset passed into `pad_to_cardinality` must have a known "
+                         f"cardinalty, but has cardinality {size}")
+    if size > cardinality:
+        raise ValueError("The dataset passed into `pad_to_cardinality` must have a cardinalty "
+                         f"less than the target cardinality ({cardinality}), but has "
+                         f"cardinality {size}")
+    for name, leaf in spec.items():
+        if not leaf.shape.is_fully_defined():
+            raise ValueError(f"pad_to_cardinality: the shape of `{name}`, {leaf.shape}, must "
+                             "be fully defined to make padding elements")
+
+    def mark(valid):
+        return lambda element: {**element, mask_key: tf.constant(valid)}
+
+    padding = {name: tf.zeros(leaf.shape, leaf.dtype) for name, leaf in spec.items()}
+    filler = Dataset.from_tensors(padding).repeat(cardinality - size)
+    return dataset.map(mark(True)).concatenate(filler.map(mark(False)))
 
 
 # ------------------------------------------------------------------ Optional

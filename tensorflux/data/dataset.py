@@ -16,7 +16,13 @@ import numpy as np
 import tensorflux as tf
 from tensorflux import dtypes, errors
 from tensorflux.data import _structure as structure
-from tensorflux.data._threads import parallel_map_iterator, prefetch_iterator
+from tensorflux.data._threads import (
+    ACTIVE,
+    active_options,
+    parallel_map_iterator,
+    prefetch_iterator,
+)
+from tensorflux.data.options import Options
 
 __all__ = ["AUTOTUNE", "INFINITE_CARDINALITY", "UNKNOWN_CARDINALITY", "Dataset", "DatasetSpec",
            "Iterator", "Options"]
@@ -29,13 +35,22 @@ _AUTOTUNE_PREFETCH = 2
 
 
 def _threads_for(num_parallel_calls):
+    """The worker count of a parallel stage: AUTOTUNE is resolved when a pass starts."""
     if num_parallel_calls == AUTOTUNE:
-        return os.cpu_count() or 1
+        return AUTOTUNE
     count = int(num_parallel_calls)
     if count <= 0:
         raise errors.InvalidArgumentError(
             f"num_parallel_calls must be positive or tf.data.AUTOTUNE, received {count}")
     return count
+
+
+def _autotuned_threads():
+    """AUTOTUNE's thread count: every CPU, within threading.private_threadpool_size."""
+    count = os.cpu_count() or 1
+    options = active_options()
+    cap = None if options is None else options.threading.private_threadpool_size
+    return min(count, cap) if cap and cap > 0 else count
 
 
 def _positive(op, name, value):
@@ -75,27 +90,25 @@ class DatasetSpec:
         return f"DatasetSpec({self.element_spec!r}, TensorShape([]))"
 
 
-class Options:
-    """tf.data.Options: accepted for compatibility; tensorflux pipelines need no tuning."""
-
-    def __init__(self):
-        self.deterministic = None
-        self.experimental_deterministic = None
-
-    def merge(self, options):
-        merged = Options()
-        merged.__dict__.update(self.__dict__)
-        merged.__dict__.update({k: v for k, v in options.__dict__.items() if v is not None})
-        return merged
-
-
 class Iterator:
     """One pass over a Dataset, yielding tensorflux Tensors; `close()` stops its threads."""
 
     def __init__(self, dataset, numpy=False):
         self._dataset = dataset
-        self._source = iter(dataset._iterate())
+        self._options = dataset.options()
+        self._source = None
+        self._source = self._step(lambda: iter(dataset._iterate()))
         self._numpy = numpy
+
+    def _step(self, work):
+        """Runs `work` with the pipeline's options visible to its stages (see
+        _threads.ACTIVE): some stages start threads, or read the options, as they begin."""
+        outer = getattr(ACTIVE, "options", None)
+        ACTIVE.options = self._options
+        try:
+            return work()
+        finally:
+            ACTIVE.options = outer
 
     @property
     def element_spec(self):
@@ -107,14 +120,15 @@ class Iterator:
     def __next__(self):
         if self._source is None:
             raise StopIteration
+        outer = getattr(ACTIVE, "options", None)
+        ACTIVE.options = self._options  # (as in _step, inline: this runs per element)
         try:
             element = next(self._source)
-        except StopIteration:
-            self.close()
-            raise
         except BaseException:
             self.close()
             raise
+        finally:
+            ACTIVE.options = outer
         if self._numpy:
             return structure.map_structure(_numpy_value, element)
         return structure.to_tensor_structure(element)
@@ -149,6 +163,8 @@ class Iterator:
 def _numpy_value(leaf):
     if isinstance(leaf, np.ndarray) and leaf.ndim == 0:
         return leaf[()]
+    if structure.is_composite(leaf):
+        return leaf.numpy()  # a RaggedTensor: object arrays of rows, as TF gives
     # Read-only, as TF's as_numpy_iterator gives: the array may be the pipeline's own.
     return structure.read_only_view(leaf)
 
@@ -218,12 +234,31 @@ class Dataset:
         """
         return Iterator(self, numpy=True)
 
+    def _inputs(self):
+        """The datasets this one reads (their options are this one's too)."""
+        return []
+
     def options(self):
-        return getattr(self, "_options", None) or Options()
+        """The tf.data.Options of this dataset: those set on it and on its inputs, the
+        later (nearer this dataset) winning."""
+        options = Options()
+        for dataset in self._inputs():
+            options = options.merge(dataset.options())
+        return options
 
     def with_options(self, options, name=None):
-        self._options = self.options().merge(options)
-        return self
+        """A dataset with `options` (tf.data.Options) over those of this one.
+
+        >>> from tensorflux import data
+        >>> options = data.Options()
+        >>> options.deterministic = False
+        >>> data.Dataset.range(3).with_options(options).options().deterministic
+        False
+        """
+        if not isinstance(options, Options):
+            raise TypeError(f"with_options: `options` must be a tf.data.Options, received "
+                            f"{type(options).__name__}")
+        return _OptionsDataset(self, options)
 
     def __repr__(self):
         name = type(self).__name__.lstrip("_")
@@ -304,6 +339,20 @@ class Dataset:
         [[0, 1], [2, 3], [4]]
         """
         return _BatchDataset(self, batch_size, drop_remainder)
+
+    def ragged_batch(self, batch_size, drop_remainder=False, row_splits_dtype=dtypes.int64,
+                     name=None):
+        """Batches elements whose shapes differ: a component whose static shape has unknown
+        dimensions becomes a RaggedTensor (one row per element); the others batch as
+        `batch` does.
+
+        >>> import tensorflux as tf
+        >>> ds = tf.data.Dataset.range(1, 4).map(tf.range).ragged_batch(2)
+        >>> [b.to_list() for b in ds]
+        [[[0], [0, 1]], [[0, 1, 2]]]
+        """
+        return _transforms().RaggedBatchDataset(self, batch_size, drop_remainder,
+                                                row_splits_dtype)
 
     def padded_batch(self, batch_size, padded_shapes=None, padding_values=None,
                      drop_remainder=False, name=None):
@@ -447,6 +496,48 @@ class Dataset:
             _close(iterator)
 
     @staticmethod
+    def counter(start=0, step=1, dtype=dtypes.int64, name=None):
+        """start, start + step, ... forever (a scalar of `dtype` each).
+
+        >>> from tensorflux import data
+        >>> [int(v) for v in data.Dataset.counter(5, -2).take(3)]
+        [5, 3, 1]
+        """
+        return _transforms().CounterDataset(start, step, dtype)
+
+    def rejection_resample(self, class_func, target_dist, initial_dist=None, seed=None,
+                           name=None):
+        """(class, element) pairs resampled so that the classes (`class_func(element)`, a
+        scalar integer) follow `target_dist`; elements may be dropped or repeated.
+        `initial_dist` is the input's class distribution, estimated as it is read if None."""
+        return _transforms().RejectionResampleDataset(self, class_func, target_dist,
+                                                      initial_dist, seed)
+
+    def save(self, path, compression=None, shard_func=None, checkpoint_args=None):
+        """Writes the elements under the folder `path` for Dataset.load, in tensorflux's
+        own format (JSON and NumPy arrays; see data/_save.py). `shard_func(element)`, a
+        scalar int64, groups them into shards; `checkpoint_args` is not used.
+
+        >>> import os, tempfile
+        >>> from tensorflux import data
+        >>> path = os.path.join(tempfile.mkdtemp(), "saved")
+        >>> data.Dataset.range(3).save(path)
+        >>> [int(v) for v in data.Dataset.load(path)]
+        [0, 1, 2]
+        """
+        from tensorflux.data import _save
+
+        _save.save(self, path, compression, shard_func, checkpoint_args)
+
+    @staticmethod
+    def load(path, element_spec=None, compression=None, reader_func=None, wait=False):
+        """The dataset Dataset.save wrote to `path` (`reader_func(shards)` may combine its
+        dataset of shard datasets); loading runs no code from the files."""
+        from tensorflux.data import _save
+
+        return _save.load(path, element_spec, compression, reader_func, wait)
+
+    @staticmethod
     def random(seed=None, rerandomize_each_iteration=None, name=None):
         """An infinite dataset of random int64 values in [0, 2**32)."""
         return _transforms().RandomDataset(seed, rerandomize_each_iteration)
@@ -477,7 +568,9 @@ class Dataset:
     def list_files(file_pattern, shuffle=None, seed=None, name=None):
         """The paths matching `file_pattern` (one glob or a list), shuffled unless
         `shuffle=False` (then sorted)."""
-        return _transforms().list_files(file_pattern, shuffle, seed)
+        from tensorflux.data import readers
+
+        return readers.list_files(file_pattern, shuffle, seed)
 
     def reduce(self, initial_state, reduce_func, name=None):
         """Folds the elements into one value with `reduce_func(state, element)`."""
@@ -499,7 +592,7 @@ def _transforms():
 def _source_structure(value):
     """A source's structure: tuples/dicts nest, anything else (lists too) is one tensor."""
     if isinstance(value, dict):
-        return {key: _source_structure(value[key]) for key in value}
+        return structure.like(value, {key: _source_structure(value[key]) for key in value})
     if isinstance(value, tuple):
         if hasattr(value, "_fields"):
             return type(value)(*[_source_structure(v) for v in value])
@@ -508,7 +601,10 @@ def _source_structure(value):
 
 
 def _row(leaf, index):
-    """leaf[index] as an array (indexing an object vector gives the bare bytes object)."""
+    """leaf[index] as an array (indexing an object vector gives the bare bytes object), or
+    as a leaf of the composite tensor's row type."""
+    if structure.is_composite(leaf):
+        return structure.to_leaf(leaf._row(index))
     row = leaf[index]
     if leaf.dtype.kind == "O" and leaf.ndim == 1:
         row = np.empty((), dtype=object)
@@ -525,11 +621,11 @@ class _TensorSliceDataset(Dataset):
                 "from_tensor_slices: expected at least one tensor, received an empty structure",
                 "from_tensor_slices")
         for leaf in leaves:
-            if leaf.ndim == 0:
+            if structure.rank_of(leaf) == 0:
                 raise errors.InvalidArgumentError(
                     "from_tensor_slices: every component needs rank >= 1 to be sliced, "
                     "received a scalar", "from_tensor_slices")
-        sizes = [leaf.shape[0] for leaf in leaves]
+        sizes = [structure.length_of(leaf) for leaf in leaves]
         if len(set(sizes)) > 1:
             raise errors.InvalidArgumentError(
                 "from_tensor_slices: all components must have the same size in the first "
@@ -550,7 +646,8 @@ class _TensorSliceDataset(Dataset):
         for start in range(0, stop, batch_size):
             end = min(start + batch_size, stop)
             yield structure.map_structure(
-                lambda leaf, s=start, e=end: leaf[s:e], self._tensors)
+                lambda leaf, s=start, e=end: leaf._rows(s, e) if structure.is_composite(leaf)
+                else leaf[s:e], self._tensors)
 
     def _cardinality(self):
         return self._size
@@ -724,6 +821,9 @@ class _ZipDataset(Dataset):
         structure.map_structure(lambda d: _check_dataset("zip", d), datasets)
         self._datasets = datasets
 
+    def _inputs(self):
+        return structure.flatten(self._datasets)
+
     def _compute_spec(self):
         return structure.map_structure(lambda d: d.element_spec, self._datasets)
 
@@ -771,6 +871,9 @@ class _ConcatenateDataset(Dataset):
         self._first = first
         self._second = _check_dataset("concatenate", second)
 
+    def _inputs(self):
+        return [self._first, self._second]
+
     def _compute_spec(self):
         a, b = self._first.element_spec, self._second.element_spec
         if not structure.same_structure(a, b):
@@ -799,11 +902,28 @@ class _UnaryDataset(Dataset):
     def __init__(self, input_dataset):
         self._input = input_dataset
 
+    def _inputs(self):
+        return [self._input]
+
     def _cardinality(self):
         return self._input._cardinality()
 
     def _compute_spec(self):
         return self._input.element_spec
+
+    def _iterate(self):
+        return self._input._iterate()
+
+
+class _OptionsDataset(_UnaryDataset):
+    """The input, with tf.data.Options set on it (see Dataset.with_options)."""
+
+    def __init__(self, input_dataset, options):
+        super().__init__(input_dataset)
+        self._own_options = options
+
+    def options(self):
+        return super().options().merge(self._own_options)
 
 
 # ------------------------------------------------------------------ specs of user functions
@@ -822,14 +942,20 @@ def _traced_spec(fn, input_spec):
     from tensorflux.graph.ir import Graph
 
     specs = structure.flatten(input_spec)
-    if input_spec is None or not all(isinstance(s, tf.TensorSpec) for s in specs):
+    if input_spec is None or not all(isinstance(s, tf.TensorSpec)
+                                     or structure.is_composite_spec(s) for s in specs):
         raise _UntraceableError("the input has no TensorSpec structure")
     graph = Graph(name="map_spec", outer=context.graph)
     saved_tapes, saved_graph = context.tapes, context.graph
     context.tapes, context.graph = [], graph
+
+    def placeholder(spec):
+        if isinstance(spec, tf.TensorSpec):
+            return graph.placeholder(spec.shape, spec.dtype)
+        return spec._from_components([placeholder(c) for c in spec._component_specs])
+
     try:
-        args = structure.pack_as(input_spec, [graph.placeholder(s.shape, s.dtype)
-                                              for s in specs])
+        args = structure.pack_as(input_spec, [placeholder(s) for s in specs])
         result = fn(*args) if type(args) is tuple else fn(args)
         return _output_spec(result)
     except _UntraceableError:
@@ -845,7 +971,7 @@ def _output_spec(value):
     if isinstance(value, list):
         value = tuple(value)
     if isinstance(value, dict):
-        return {key: _output_spec(value[key]) for key in value}
+        return structure.like(value, {key: _output_spec(value[key]) for key in value})
     if isinstance(value, tuple):
         specs = [_output_spec(v) for v in value]
         return type(value)(*specs) if hasattr(value, "_fields") else tuple(specs)
@@ -853,6 +979,8 @@ def _output_spec(value):
         raise _UntraceableError("a Dataset output")
     if tf.is_tensor(value):
         return tf.TensorSpec(value.shape, value.dtype)
+    if structure.is_composite(value):
+        return value._type_spec
     return structure.spec_of(structure.to_leaf(value))  # a Python or NumPy constant
 
 
@@ -904,7 +1032,7 @@ class _MapDataset(_FirstElementSpec, _UnaryDataset):
                             f"{type(map_func).__name__}")
         self._fn = map_func
         self._threads = None if num_parallel_calls is None else _threads_for(num_parallel_calls)
-        self._deterministic = True if deterministic is None else bool(deterministic)
+        self._deterministic = None if deterministic is None else bool(deterministic)
 
     def _compute_spec(self):
         try:
@@ -924,9 +1052,14 @@ class _MapDataset(_FirstElementSpec, _UnaryDataset):
             finally:
                 _close(source)
             return
-        yield from parallel_map_iterator(source, self._apply, self._threads,
-                                         deterministic=self._deterministic,
-                                         in_flight=2 * self._threads)
+        # Unset here, the order follows the pipeline's Options (deterministic by default).
+        deterministic = self._deterministic
+        if deterministic is None:
+            options = active_options()
+            deterministic = options is None or options.deterministic is not False
+        threads = _autotuned_threads() if self._threads == AUTOTUNE else self._threads
+        yield from parallel_map_iterator(source, self._apply, threads,
+                                         deterministic=deterministic, in_flight=2 * threads)
 
 
 class _FilterDataset(_UnaryDataset):
@@ -959,8 +1092,14 @@ class _FilterDataset(_UnaryDataset):
 
 # ------------------------------------------------------------------ batching
 
-def _stack(leaves, op):
+def _stack(leaves, op, spec=None):
+    """Elements' leaves as one batch leaf: NumPy stacking, or the stacking of a composite
+    `spec` (by default, that of composite leaves)."""
     first = leaves[0]
+    if spec is None and structure.is_composite(first):
+        spec = first._type_spec
+    if structure.is_composite_spec(spec):
+        return spec._stack([structure.to_tensor(leaf) for leaf in leaves])
     for index, leaf in enumerate(leaves[1:], start=1):
         if leaf.shape != first.shape:
             raise errors.InvalidArgumentError(
@@ -974,6 +1113,8 @@ def _batched_spec(spec, batch_dim):
     def widen(s):
         if isinstance(s, DatasetSpec):
             raise TypeError("batch: cannot batch Dataset-valued elements")
+        if structure.is_composite_spec(s):
+            return s._batch(batch_dim)
         dims = None if s.shape.rank is None else [batch_dim] + s.shape.as_list()
         return tf.TensorSpec(dims, s.dtype)
 
@@ -1068,6 +1209,7 @@ class _PaddedBatchDataset(_BatchDataset):
         return found
 
     def _combine(self, elements):
+        _ = self.element_spec  # (its checks, made once)
         leaves_per_element = [structure.flatten(e) for e in elements]
         shapes = self._per_leaf(self._padded_shapes, elements[0], "padded_shapes")
         values = self._per_leaf(self._padding_values, elements[0], "padding_values")
@@ -1078,6 +1220,11 @@ class _PaddedBatchDataset(_BatchDataset):
 
     def _compute_spec(self):
         spec = self._input.element_spec
+        for leaf in structure.flatten(spec):
+            if not isinstance(leaf, tf.TensorSpec):
+                raise TypeError("`padded_batch` is only supported for datasets that produce "
+                                "tensor elements but type spec of elements in the input "
+                                f"dataset is not a subclass of TensorSpec: `{leaf}`.")
         batch_dim = self._batch_size if self._drop_remainder else None
         if self._padded_shapes is None:
             return _batched_spec(structure.map_structure(
@@ -1132,6 +1279,8 @@ def _pad_column(column, shape, value):
 class _UnbatchDataset(_UnaryDataset):
     def _compute_spec(self):
         def narrow(s):
+            if structure.is_composite_spec(s):
+                return s._unbatch()
             if s.shape.rank == 0:
                 raise errors.InvalidArgumentError("unbatch: elements must have rank >= 1",
                                                   "unbatch")
@@ -1145,7 +1294,8 @@ class _UnbatchDataset(_UnaryDataset):
         try:
             for element in source:
                 leaves = structure.flatten(element)
-                sizes = {leaf.shape[0] if leaf.ndim else None for leaf in leaves}
+                sizes = {structure.length_of(leaf) if structure.rank_of(leaf) else None
+                         for leaf in leaves}
                 if None in sizes or len(sizes) != 1:
                     raise errors.InvalidArgumentError(
                         "unbatch: every component needs the same first dimension, received "
@@ -1226,9 +1376,8 @@ class _RepeatDataset(_UnaryDataset):
 
     def _cardinality(self):
         size = self._input._cardinality()
-        if self._count < 0:
-            return 0 if size == 0 else (UNKNOWN_CARDINALITY if size == UNKNOWN_CARDINALITY
-                                        else INFINITE_CARDINALITY)
+        if self._count < 0:  # forever: infinite unless known to be empty, as in TF
+            return 0 if size == 0 else INFINITE_CARDINALITY
         if size < 0:
             return 0 if self._count == 0 else size
         return size * self._count

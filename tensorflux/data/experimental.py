@@ -1,13 +1,34 @@
-"""tf.data.experimental: the names that moved to tf.data, kept as aliases."""
+"""tf.data.experimental: CSV input, the options enums, and the transformations TF keeps here
+(most now Dataset methods; here as functions for `dataset.apply`)."""
 
-from tensorflux.data._transforms import Optional
+from tensorflux.data import _transforms
+from tensorflux.data._transforms import Optional, at, from_list
 from tensorflux.data.dataset import AUTOTUNE, INFINITE_CARDINALITY, UNKNOWN_CARDINALITY, Dataset
+from tensorflux.data.options import (
+    AutoShardPolicy,
+    AutotuneAlgorithm,
+    AutotuneOptions,
+    DistributeOptions,
+    ExternalStatePolicy,
+    OptimizationOptions,
+    ThreadingOptions,
+)
+from tensorflux.data.readers import CsvDataset, make_csv_dataset
 
-__all__ = ["AUTOTUNE", "INFINITE_CARDINALITY", "UNKNOWN_CARDINALITY", "Optional",
-           "cardinality", "choose_from_datasets", "sample_from_datasets"]
+__all__ = ["AUTOTUNE", "AutoShardPolicy", "AutotuneAlgorithm", "AutotuneOptions", "Counter",
+           "CsvDataset", "DistributeOptions", "ExternalStatePolicy", "INFINITE_CARDINALITY",
+           "OptimizationOptions", "Optional", "RandomDataset", "ThreadingOptions",
+           "UNKNOWN_CARDINALITY", "assert_cardinality", "at", "bucket_by_sequence_length",
+           "cardinality", "choose_from_datasets", "dense_to_ragged_batch", "enumerate_dataset",
+           "from_list", "get_next_as_optional", "get_single_element", "get_structure",
+           "group_by_window", "ignore_errors", "load", "make_csv_dataset", "map_and_batch",
+           "pad_to_cardinality", "parallel_interleave", "rejection_resample",
+           "sample_from_datasets", "save", "scan", "shuffle_and_repeat", "take_while", "unbatch",
+           "unique"]
 
 choose_from_datasets = Dataset.choose_from_datasets
 sample_from_datasets = Dataset.sample_from_datasets
+load = Dataset.load
 
 
 def cardinality(dataset):
@@ -18,3 +39,123 @@ def cardinality(dataset):
     3
     """
     return dataset.cardinality()
+
+
+def Counter(start=0, step=1, dtype=None):  # noqa: N802 - TensorFlow's name
+    """Dataset.counter under its tf.data.experimental name."""
+    return Dataset.counter(start, step, *(() if dtype is None else (dtype,)))
+
+
+def RandomDataset(seed=None):  # noqa: N802 - TensorFlow's name
+    return Dataset.random(seed)
+
+
+def save(dataset, path, compression=None, shard_func=None, checkpoint_args=None):
+    dataset.save(path, compression, shard_func, checkpoint_args)
+
+
+def get_single_element(dataset):
+    return dataset.get_single_element()
+
+
+def get_next_as_optional(iterator):
+    return iterator.get_next_as_optional()
+
+
+def get_structure(dataset_or_iterator):
+    """The element spec of a Dataset or Iterator."""
+    spec = getattr(dataset_or_iterator, "element_spec", None)
+    if spec is None:
+        raise TypeError("get_structure: expected a tf.data.Dataset or Iterator, received "
+                        f"{type(dataset_or_iterator).__name__}")
+    return spec
+
+
+# -- transformations for dataset.apply(...)
+
+def assert_cardinality(expected_cardinality):
+    """The dataset with the cardinality `expected_cardinality`; reading it fails
+    (FailedPreconditionError) if it has another number of elements.
+
+    >>> from tensorflux import data
+    >>> ds = data.Dataset.range(3).filter(lambda x: x >= 0)
+    >>> int(ds.apply(data.experimental.assert_cardinality(3)).cardinality())
+    3
+    """
+    return lambda dataset: _transforms.AssertCardinalityDataset(dataset, expected_cardinality)
+
+
+def pad_to_cardinality(cardinality, mask_key="valid"):
+    """Pads a dataset of dict elements with zero elements up to `cardinality`; a boolean
+    `mask_key` entry tells the real elements (True) from the padding."""
+    return lambda dataset: _transforms.pad_dataset_to_cardinality(dataset, cardinality,
+                                                                   mask_key)
+
+
+def ignore_errors(log_warning=False):
+    return lambda dataset: dataset.ignore_errors(log_warning)
+
+
+def rejection_resample(class_func, target_dist, initial_dist=None, seed=None):
+    return lambda dataset: dataset.rejection_resample(class_func, target_dist, initial_dist,
+                                                      seed)
+
+
+def dense_to_ragged_batch(batch_size, drop_remainder=False, row_splits_dtype=None):
+    """Dataset.ragged_batch, for `dataset.apply`."""
+    extra = () if row_splits_dtype is None else (row_splits_dtype,)
+    return lambda dataset: dataset.ragged_batch(batch_size, drop_remainder, *extra)
+
+
+def enumerate_dataset(start=0):
+    return lambda dataset: dataset.enumerate(start)
+
+
+def unbatch():
+    return lambda dataset: dataset.unbatch()
+
+
+def unique():
+    return lambda dataset: dataset.unique()
+
+
+def scan(initial_state, scan_func):
+    return lambda dataset: dataset.scan(initial_state, scan_func)
+
+
+def take_while(predicate):
+    return lambda dataset: dataset.take_while(predicate)
+
+
+def group_by_window(key_func, reduce_func, window_size=None, window_size_func=None):
+    return lambda dataset: dataset.group_by_window(key_func, reduce_func, window_size,
+                                                   window_size_func)
+
+
+def bucket_by_sequence_length(element_length_func, bucket_boundaries, bucket_batch_sizes,
+                              padded_shapes=None, padding_values=None,
+                              pad_to_bucket_boundary=False, no_padding=False,
+                              drop_remainder=False):
+    return lambda dataset: dataset.bucket_by_sequence_length(
+        element_length_func, bucket_boundaries, bucket_batch_sizes, padded_shapes,
+        padding_values, pad_to_bucket_boundary, no_padding, drop_remainder)
+
+
+def map_and_batch(map_func, batch_size, num_parallel_batches=None, drop_remainder=False,
+                  num_parallel_calls=None):
+    """map then batch (TF fuses them; the result is the same)."""
+    calls = num_parallel_calls if num_parallel_calls is not None else num_parallel_batches
+    return lambda dataset: dataset.map(map_func, num_parallel_calls=calls).batch(
+        batch_size, drop_remainder=drop_remainder)
+
+
+def parallel_interleave(map_func, cycle_length, block_length=1, sloppy=False,
+                        buffer_output_elements=None, prefetch_input_elements=None):
+    """interleave with parallel reads (in interleave's deterministic order)."""
+    return lambda dataset: dataset.interleave(map_func, cycle_length, block_length,
+                                              num_parallel_calls=cycle_length)
+
+
+def shuffle_and_repeat(buffer_size, count=None, seed=None):
+    """shuffle (a new order each pass) then repeat."""
+    return lambda dataset: dataset.shuffle(buffer_size, seed).repeat(count)

@@ -5,75 +5,16 @@ tf.data reads them: `cycle_length` files interleaved one record at a time, in a 
 The file formats and their checks live in tensorflux/io/tfrecord.py.
 """
 
-import numpy as np
 
 import tensorflux as tf
 from tensorflux import errors
-from tensorflux.data._transforms import _path_list
-from tensorflux.data.dataset import AUTOTUNE, Dataset
+from tensorflux.data.readers import RecordFiles
 from tensorflux.io import tfrecord
 
 __all__ = ["FixedLengthRecordDataset", "TFRecordDataset"]
 
 
-def _cell(record):
-    cell = np.empty((), dtype=object)
-    cell[()] = record
-    return cell
-
-
-def _parallel_reads(op, value):
-    if value is None:
-        return None
-    value = int(value.numpy() if tf.is_tensor(value) else value)
-    if value != AUTOTUNE and value <= 0:
-        raise errors.InvalidArgumentError(
-            f"{op}: num_parallel_reads must be positive or tf.data.AUTOTUNE, received {value}",
-            op)
-    return value
-
-
-class _RecordFiles(Dataset):
-    """A source whose elements are the records of a list of files (`_read(path)`)."""
-
-    def __init__(self, op, filenames, num_parallel_reads):
-        self._op = op
-        self._filenames = filenames
-        self._parallel = _parallel_reads(op, num_parallel_reads)
-        self._spec = tf.TensorSpec((), tf.string)
-
-    def _read(self, path):
-        raise NotImplementedError
-
-    def _records(self, path):
-        for record in self._read(path):
-            yield _cell(record)
-
-    def _iterate(self):
-        paths = _path_list(self._op, self._filenames)
-        if self._parallel is None or not paths:
-            for path in paths:
-                yield from self._records(path)
-            return
-        names = Dataset.from_tensor_slices(np.asarray([p.encode() for p in paths],
-                                                      dtype=object))
-        files = names.interleave(lambda name: _OneFile(self, name.numpy().decode()),
-                                 cycle_length=self._parallel, block_length=1,
-                                 num_parallel_calls=self._parallel)
-        yield from files._iterate()
-
-
-class _OneFile(Dataset):
-    def __init__(self, owner, path):
-        self._owner = owner
-        self._path = path
-        self._spec = owner._spec
-
-    def _iterate(self):
-        return self._owner._records(self._path)
-
-
-class TFRecordDataset(_RecordFiles):
+class TFRecordDataset(RecordFiles):
     """The records of one or more TFRecord files, each checksum verified (DataLossError,
     naming the file and offset, on damage).
 
@@ -92,7 +33,8 @@ class TFRecordDataset(_RecordFiles):
 
     def __init__(self, filenames, compression_type=None, buffer_size=None,
                  num_parallel_reads=None, name=None):
-        super().__init__("TFRecordDataset", filenames, num_parallel_reads)
+        super().__init__("TFRecordDataset", filenames, num_parallel_reads,
+                         tf.TensorSpec((), tf.string))
         self._compression = tfrecord.compression_name("TFRecordDataset", compression_type)
         self._buffer_size = buffer_size
 
@@ -108,7 +50,7 @@ def _size(op, name, value, minimum):
     return value
 
 
-class FixedLengthRecordDataset(_RecordFiles):
+class FixedLengthRecordDataset(RecordFiles):
     """The `record_bytes`-long records of one or more files, after `header_bytes` and
     before `footer_bytes` of each (a body that is not a whole number of records is an
     InvalidArgumentError, as in TensorFlow).
@@ -124,7 +66,7 @@ class FixedLengthRecordDataset(_RecordFiles):
     def __init__(self, filenames, record_bytes, header_bytes=None, footer_bytes=None,
                  buffer_size=None, compression_type=None, num_parallel_reads=None, name=None):
         op = "FixedLengthRecordDataset"
-        super().__init__(op, filenames, num_parallel_reads)
+        super().__init__(op, filenames, num_parallel_reads, tf.TensorSpec((), tf.string))
         self._record_bytes = _size(op, "record_bytes", record_bytes, 1)
         self._header_bytes = _size(op, "header_bytes", header_bytes or 0, 0)
         self._footer_bytes = _size(op, "footer_bytes", footer_bytes or 0, 0)

@@ -75,7 +75,7 @@ class Metric(_losses._Named):
     >>> m = metrics.Mean()
     >>> m.update_state([1.0, 3.0])
     >>> float(m.result()), [v.name for v in m.variables]
-    (2.0, ['total:0', 'count:0'])
+    (2.0, ['total', 'count'])
     """
 
     def __init__(self, dtype=None, name=None):
@@ -101,17 +101,18 @@ class Metric(_losses._Named):
         return []
 
     def add_variable(self, shape, initializer="zeros", dtype=None, aggregation="sum", name=None):
-        """A non-trainable tf.Variable holding part of this metric's state."""
-        from tensorflux.keras import initializers
+        """A non-trainable variable holding part of this metric's state, named as in Keras 3:
+        `name` "total" and `path` "mean/total" (under the name scopes open now)."""
+        from tensorflux.keras import backend, initializers
+        from tensorflux.keras.engine.name_scope import name_scope
+        from tensorflux.keras.layers.base import KerasVariable
 
         tf = _tf()
         init = initializers.get(initializer)
         dtype = tf.as_dtype(dtype or self._dtype)
-        variable = tf.Variable(init(tuple(shape), dtype=dtype), trainable=False, name=name)
-        try:
-            variable.path = f"{self.name}/{name}"
-        except AttributeError:
-            pass
+        with name_scope(self.name.replace("/", ">"), caller=self):
+            variable = KerasVariable(init(tuple(shape), dtype=dtype), trainable=False,
+                                     name=name or backend.auto_name("variable"))
         self._variables.append(variable)
         return variable
 

@@ -227,7 +227,7 @@ def test_repeat_take_skip_interplay():
     (lambda: Dataset.range(10).batch(3), 4),
     (lambda: Dataset.range(10).batch(3, drop_remainder=True), 3),
     (lambda: Dataset.range(10).filter(lambda x: x > 2), data.UNKNOWN_CARDINALITY),
-    (lambda: Dataset.range(10).filter(lambda x: x > 2).repeat(), data.UNKNOWN_CARDINALITY),
+    (lambda: Dataset.range(10).filter(lambda x: x > 2).repeat(), data.INFINITE_CARDINALITY),
     (lambda: Dataset.range(10).map(lambda x: x).shuffle(4).prefetch(2).cache(), 10),
     (lambda: Dataset.range(10).window(3), 4),
     (lambda: Dataset.range(10).window(3, 2, 2, drop_remainder=True), 3),

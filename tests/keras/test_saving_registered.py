@@ -203,7 +203,7 @@ def test_keras_file_with_registered_function_loads_with_custom_objects_only(tmp_
         assert ours.loss is half_sq_tfx
         assert_matches(ours.evaluate(x, y, verbose=0), theirs.evaluate(x, y, verbose=0),
                        rtol=1e-5, what="loss")
-    with pytest.raises(ValueError, match="only_in_keras>half_sq"):
+    with pytest.raises(TypeError, match="only_in_keras>half_sq"):
         keras.models.load_model(path)
 
 

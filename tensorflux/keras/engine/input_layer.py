@@ -1,10 +1,38 @@
 """InputLayer and keras.Input: the entry points of a Functional graph."""
 
 from tensorflux.keras import backend
-from tensorflux.keras.engine.keras_tensor import KerasTensor, Node, _standard_shape
+from tensorflux.keras.engine.keras_tensor import KerasTensor, Node
 from tensorflux.keras.layers.base import Layer
 
 __all__ = ["Input", "InputLayer"]
+
+
+def _checked_shape(shape):
+    """A user's shape as a tuple of non-negative ints and Nones, refused with Keras's
+    ValueError otherwise (an int such as `shape=4` is not a shape; strings and floats are not
+    dimensions, even where int() would take them)."""
+    if shape is None:
+        raise ValueError("Undefined shapes are not supported.")
+    if hasattr(shape, "as_list"):
+        shape = shape.as_list()
+    if not hasattr(shape, "__iter__"):
+        raise ValueError(f"Cannot convert '{shape}' to a shape.")
+    shape = tuple(shape)
+    dims = []
+    for dim in shape:
+        if dim is not None:
+            try:
+                if isinstance(dim, (str, float)):
+                    raise TypeError
+                dim = int(dim)
+            except (TypeError, ValueError):
+                raise ValueError(f"Cannot convert '{shape}' to a shape. Found invalid "
+                                 f"dimension '{dim}' of type '{type(dim)}'. ") from None
+            if dim < 0:
+                raise ValueError(f"Cannot convert '{shape}' to a shape. Negative dimensions "
+                                 "are not allowed.")
+        dims.append(dim)
+    return tuple(dims)
 
 
 class InputLayer(Layer):
@@ -40,8 +68,8 @@ class InputLayer(Layer):
             batch_shape = input_tensor.shape
             dtype = dtype or input_tensor.dtype
         elif batch_shape is None:
-            batch_shape = (batch_size,) + _standard_shape(shape)
-        self._batch_shape = _standard_shape(batch_shape)
+            batch_shape = (batch_size,) + _checked_shape(shape)
+        self._batch_shape = _checked_shape(batch_shape)
         self._dtype = backend.standardize_dtype(dtype)
         self.sparse = bool(sparse)
         self.optional = optional

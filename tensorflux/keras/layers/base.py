@@ -627,6 +627,14 @@ class Layer:
                              "`layer.build(input_shape)`.")
         return _count(self.weights)
 
+    def add_metric(self, *args, **kwargs):
+        """Gone in Keras 3 (Keras 2's symbolic metrics): raises its migration message."""
+        raise NotImplementedError(
+            "Layer `add_metric()` method is deprecated. Add your metric in "
+            "`Model.compile(metrics=[...])`, or create metric trackers in init() or build() "
+            "when subclassing the layer or model, then call `metric.update_state()` whenever "
+            "necessary.")
+
     # ------------------------------------------------------------------ losses
     def add_loss(self, loss):
         """Adds a scalar loss (summed into the training loss); kept until the next call."""

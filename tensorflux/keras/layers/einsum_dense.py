@@ -3,6 +3,7 @@
 import re
 
 from tensorflux.keras import activations, initializers
+from tensorflux.keras.engine.keras_tensor import KerasTensor
 from tensorflux.keras.layers._weight_args import (
     add_weight_from_args,
     set_weight_args,
@@ -184,6 +185,21 @@ class EinsumDense(Layer):
 
     def compute_output_shape(self, input_shape):
         return tuple(self._analyze(input_shape)[2])
+
+    def __call__(self, *args, **kwargs):
+        outputs = super().__call__(*args, **kwargs)
+        inputs = args[0] if args else kwargs.get("inputs")
+        if isinstance(outputs, KerasTensor) and isinstance(inputs, KerasTensor):
+            # Keras's symbolic output has compute_output_shape's shape: a None in
+            # `output_shape` stays unknown even where the input's size is known. (Only where
+            # that shape agrees with the traced one: Keras orders the dims of an elided
+            # "...ab" input of rank > 3 differently from the einsum it computes.)
+            declared = self.compute_output_shape(inputs.shape)
+            traced = outputs.shape
+            if len(declared) == len(traced) and all(
+                    d is None or d == t for d, t in zip(declared, traced)):
+                outputs._shape = declared
+        return outputs
 
     def call(self, inputs, training=None):
         inputs = floating_input(inputs, self.compute_dtype)

@@ -3,9 +3,11 @@ ordered as Keras's map_graph, run node by node, serialized in Keras 3's config f
 
 import collections
 import copy
+import warnings
 
+from tensorflux.keras import tree as keras_tree
 from tensorflux.keras.engine import tree
-from tensorflux.keras.engine.keras_tensor import KerasTensor, shape_of
+from tensorflux.keras.engine.keras_tensor import KerasTensor, shape_of, trace_state
 from tensorflux.keras.engine.name_scope import current_path
 from tensorflux.keras.engine.op_layers import OpLayer
 from tensorflux.keras.layers.base import Layer, _format_shape, _set_mask
@@ -230,12 +232,14 @@ class Functional(Model):
     def _standardize_inputs(self, inputs):
         import tensorflux as tf
 
-        if isinstance(self._inputs_struct, dict) and isinstance(inputs, dict):
-            missing = [k for k in self._inputs_struct if k not in inputs]
+        struct = self._inputs_struct
+        as_keras_sees = inputs  # the inputs as Keras compares them with the model's structure
+        if isinstance(struct, dict) and isinstance(inputs, dict):
+            missing = [k for k in struct if k not in inputs]
             if missing:
                 raise ValueError(f"Functional '{self.name}' is missing the inputs {missing}; "
                                  f"it received the keys {sorted(inputs)}")
-            flat = [inputs[k] for k in sorted(self._inputs_struct, key=str)]
+            flat = [inputs[k] for k in sorted(struct, key=str)]
         elif isinstance(inputs, dict):
             # A model built on a list of Inputs (or one) takes a dict by the Inputs' names, as
             # Keras does; other keys (an id column, say) are left alone.
@@ -247,9 +251,17 @@ class Functional(Model):
                     f"but the dict has no {'key' if len(missing) == 1 else 'keys'} "
                     f"{', '.join(repr(name) for name in missing)}; it has the keys "
                     f"{sorted(map(str, inputs))}")
-            flat = [inputs[name] for name in names]
+            flat = as_keras_sees = [inputs[name] for name in names]
         else:
             flat = tree.flatten(inputs)
+            if isinstance(struct, list) and len(struct) == 1 and tf.is_tensor(inputs):
+                as_keras_sees = [inputs]
+        if not trace_state.depth:  # (Keras checks eager calls only, not symbolic ones)
+            # A dict model whose keys are not in sorted order cannot take its inputs by
+            # position: Keras refuses a list there rather than guess the order.
+            refuse = isinstance(struct, dict) and not isinstance(inputs, dict) and \
+                list(struct) != sorted(struct)
+            self._maybe_warn_inputs_struct_mismatch(as_keras_sees, refuse)
         if len(flat) != len(self._inputs):
             raise ValueError(f"Functional '{self.name}' expects {len(self._inputs)} input(s), "
                              f"but it received {len(flat)} input tensors.")
@@ -263,9 +275,60 @@ class Functional(Model):
             if x.dtype.name != spec.dtype and (x.dtype.is_floating or
                                                spec.dtype.startswith("float")):
                 x = tf.cast(x, spec.dtype)
+            x = self._adjust_input_rank(spec, x)
             self._check_input_shape(spec, x)
             converted.append(x)
         return converted
+
+    def _maybe_warn_inputs_struct_mismatch(self, inputs, raise_exception=False):
+        """Keras's warning (or, with `raise_exception`, ValueError) for inputs nested unlike
+        the model's Inputs: a one-tensor list for a single Input, a list for a dict, extra
+        keys. Lists and tuples count as alike."""
+        try:
+            keras_tree.assert_same_structure(keras_tree.lists_to_tuples(inputs),
+                                             keras_tree.lists_to_tuples(self._inputs_struct))
+            return
+        except (ValueError, TypeError):
+            pass
+
+        def describe(x):
+            if x is None:
+                return "None"
+            shape = shape_of(x)
+            return f"Tensor(shape={_format_shape(shape) if shape is not None else None})"
+
+        expected = keras_tree.map_structure(lambda x: x.name, self._inputs_struct)
+        message = ("The structure of `inputs` doesn't match the expected structure.\n"
+                   f"Expected: {expected}\n"
+                   f"Received: inputs={keras_tree.map_structure(describe, inputs)}")
+        if raise_exception:
+            raise ValueError(message)
+        warnings.warn(message, stacklevel=2)
+
+    def _adjust_input_rank(self, spec, x):
+        """Keras's one-axis leniency: an input one rank short of its Input gets a trailing
+        axis when the Input's last dimension is 1 (a batch of scalars for `Input((1,))`), and
+        one a rank over loses a trailing axis of size 1; any other rank is an error."""
+        import tensorflux as tf
+
+        shape = shape_of(x)
+        if spec.shape is None or shape is None or len(shape) == len(spec.shape):
+            return x
+        if len(shape) == len(spec.shape) + 1 and shape[-1] == 1:
+            adjusted = tf.squeeze(x, axis=-1)
+        elif len(shape) == len(spec.shape) - 1 and spec.shape[-1] == 1:
+            adjusted = tf.expand_dims(x, axis=-1)
+        else:
+            path = next(p for p, leaf in keras_tree.flatten_with_path(self._inputs_struct)
+                        if leaf is spec)
+            raise ValueError(
+                f"Invalid input shape for input {x} with name '{spec.name}' and path "
+                f"'{'.'.join(map(str, path))}'. Expected shape {_format_shape(spec.shape)}, "
+                f"but input has incompatible shape {_format_shape(shape)}")
+        mask = getattr(x, "_keras_mask", None)
+        if mask is not None:
+            _set_mask(adjusted, mask)
+        return adjusted
 
     def _check_input_shape(self, spec, x):
         shape = shape_of(x)

@@ -2,10 +2,12 @@
 `Model(inputs, outputs)` builds a Functional model, as in Keras."""
 
 import inspect
+import warnings
 
 from tensorflux.keras.engine import tree
-from tensorflux.keras.engine.keras_tensor import KerasTensor
-from tensorflux.keras.layers.base import Layer, _is_plain
+from tensorflux.keras.engine.keras_tensor import KerasTensor, shape_of, trace_output_spec
+from tensorflux.keras.engine.name_scope import current_path
+from tensorflux.keras.layers.base import Layer, _freeze_shape, _is_plain, _map_shapes
 
 __all__ = ["Model"]
 
@@ -122,7 +124,71 @@ class Model(Trainer, Layer):
                       layer_range=layer_range)
 
     def build(self, input_shape=None):
-        Layer.build(self, input_shape)
+        """Keras 3's default build: marks the model built and creates no weights; its
+        layers build on the first call. Called on a model whose class has no build of its
+        own while some of its layers are unbuilt, it warns as Keras does."""
+        if type(self).build is Model.build and any(not layer.built for layer in self._layers):
+            warnings.warn(
+                f"`build()` was called on layer '{self.name}', however the layer does not "
+                "have a `build()` method implemented and it looks like it has unbuilt state. "
+                "This will cause the layer to be marked as built, despite not being actually "
+                "built, which may cause failures down the line. Make sure to implement a "
+                "proper `build()` method.", stacklevel=3)  # (the caller of the build wrapper)
+        self.built = True
+
+    def _maybe_build(self, args, kwargs, first):
+        if type(self).build is not Model.build:
+            Layer._maybe_build(self, args, kwargs, first)
+            return
+        # The first call of a model without a build of its own traces `call` on symbolic
+        # inputs first, so that its layers build.
+        self._build_by_run(tree.map_structure(shape_of, first) if first is not None else None)
+
+    def _build_by_run(self, input_shape):
+        """Keras's build by run: records `input_shape` and traces `call` once on symbolic
+        inputs of that shape, so that the layers build. True when every layer got built."""
+        shape = _freeze_shape(input_shape)
+        self._build_shapes_dict = {"input_shape": shape}
+        with self._open_name_scope():
+            object.__setattr__(self, "_path", current_path())
+            if shape is not None and any(not layer.built for layer in self._layers):
+                try:
+                    inputs = _map_shapes(lambda s: KerasTensor(s, self._compute_dtype), shape)
+                    trace_output_spec(self.call, (inputs,), {})
+                except Exception:  # noqa: BLE001 - Keras: the first real call builds instead
+                    pass
+        self.built = True
+        return all(layer.built for layer in self._layers)
+
+    def compute_output_shape(self, input_shape):
+        if not self.built and type(self).build is Model.build:
+            self._build_by_run(input_shape)  # (not build(): that would only warn)
+        return Layer.compute_output_shape(self, input_shape)
+
+    def build_from_config(self, config):
+        """Rebuilds a loaded model from its build config: by tracing `call` when its class
+        has no build of its own, else with its build; warns as Keras does when neither
+        works."""
+        if not config:
+            return
+        built = False
+        if type(self).build is Model.build and "input_shape" in config:
+            built = self._build_by_run(config["input_shape"])
+        elif type(self).build is not Model.build:
+            try:
+                Layer.build_from_config(self, config)
+                built = True
+            except Exception:  # noqa: BLE001 - Keras: a failed build only warns
+                pass
+        if not built:
+            warnings.warn(
+                f"Model '{self.name}' had a build config, but the model cannot be built "
+                "automatically in `build_from_config(config)`. You should implement `def "
+                "build_from_config(self, config)`, and you might also want to implement the "
+                "method  that generates the config at saving time, `def "
+                "get_build_config(self)`. The method `build_from_config()` is meant to create "
+                "the state of the model (i.e. its variables) upon deserialization.",
+                stacklevel=2)
 
     # ------------------------------------------------------------------ saving
     def save(self, filepath, overwrite=True, zipped=None, **kwargs):
@@ -149,20 +215,18 @@ class Model(Trainer, Layer):
                input_signature=None, **kwargs):
         """Exports the model for inference: format="onnx" writes an ONNX file (opset 17;
         `opset_version=` 13 to 17), atomically. Keras's other formats need TensorFlow,
-        OpenVINO or LiteRT and raise NotImplementedError."""
-        if format == "onnx":
-            from tensorflux.keras.export.onnx import export_onnx
-
-            export_onnx(self, filepath, verbose=verbose, input_signature=input_signature,
-                        **kwargs)
-            return
-        if format in ("tf_saved_model", "openvino", "litert"):
+        OpenVINO, LiteRT or PyTorch and raise NotImplementedError."""
+        available = ("tf_saved_model", "onnx", "openvino", "litert", "torch")
+        if format not in available:
+            raise ValueError(f"Unrecognized format={format}. Supported formats are: "
+                             f"{list(available)}.")
+        if format != "onnx":
             raise NotImplementedError(
                 f"Model.export: format={format!r} is not supported by tensorflux (it needs "
-                "TensorFlow, OpenVINO or LiteRT); use format='onnx'.")
-        raise ValueError(f"Unrecognized format={format!r}. Supported formats are: "
-                         "'tf_saved_model', 'onnx', 'openvino', 'litert' (tensorflux "
-                         "implements 'onnx').")
+                "TensorFlow, OpenVINO, LiteRT or PyTorch); use format='onnx'.")
+        from tensorflux.keras.export.onnx import export_onnx
+
+        export_onnx(self, filepath, verbose=verbose, input_signature=input_signature, **kwargs)
 
     def get_config(self):
         """The model's config. A subclass that does not override get_config gets Keras's

@@ -20,13 +20,15 @@ from contextlib import contextmanager
 
 import tensorflux as tf
 from tensorflux.context import context
+from tensorflux.keras.engine.name_scope import current_path
 from tensorflux.variable import Variable
 
 __all__ = ["Optimizer", "OptimizerVariable", "global_norm", "clip_by_global_norm"]
 
 
 class OptimizerVariable(Variable):
-    """A Variable an optimizer owns, with Keras's `path` ("adam/kernel_momentum")."""
+    """A Variable an optimizer owns, with Keras 3's `name` ("dense_kernel_momentum", no ":0")
+    and `path` ("adam/dense_kernel_momentum")."""
 
     __slots__ = ("path", "_flat_base")
 
@@ -45,6 +47,10 @@ class OptimizerVariable(Variable):
 
     def __ipow__(self, other):
         return self ** other
+
+    @property
+    def name(self):
+        return self._name
 
 
 def _auto_name(class_name):
@@ -261,9 +267,15 @@ class Optimizer:
         return self._variables[:]
 
     # ------------------------------------------------------------------ variables
+    def _variable_path(self, name):
+        """Keras's path of a new variable: the name scopes open now, the optimizer's name,
+        then the variable's ("adam/iteration"; "block/adam/iteration" in a layer's build)."""
+        scope = current_path()
+        return f"{scope}/{self.name}/{name}" if scope else f"{self.name}/{name}"
+
     def _make_variable(self, initial_value, name):
         variable = OptimizerVariable(initial_value, trainable=False, name=name)
-        variable.path = f"{self.name}/{name}"
+        variable.path = self._variable_path(name)
         variable._flat_base = None
         self._variables.append(variable)
         return variable
@@ -311,13 +323,13 @@ class Optimizer:
                         tf.fill([group.total], tf.cast(fill if fill is not None else 0.0,
                                                        group.dtype)),
                         trainable=False, name=f"{slot}_flat_{group.dtype.name}")
-                    buffer.path = f"{self.name}/{buffer._name}"
+                    buffer.path = self._variable_path(buffer._name)
                     buffer._flat_base = None
                     out.flat[group.index] = buffer
                     for position, variable, raw in zip(group.positions, group.variables,
                                                        group.slices(buffer._value)):
-                        view = _view_variable(raw, _slot_name(variable, slot),
-                                              f"{self.name}/{_slot_name(variable, slot)}")
+                        name = _slot_name(variable, slot)
+                        view = _view_variable(raw, name, self._variable_path(name))
                         view._flat_base = buffer
                         if fill is None:
                             view.assign(_initial_value(init, tuple(variable.shape),
@@ -370,7 +382,7 @@ class Optimizer:
             initial = tf.concat(values, 0) if values else tf.zeros([0], dtype)
             group.buffer = OptimizerVariable(initial, trainable=False,
                                              name=f"model_flat_{dtype.name}")
-            group.buffer.path = f"{self.name}/{group.buffer._name}"
+            group.buffer.path = self._variable_path(group.buffer._name)
             group.buffer._flat_base = None
             self._flat_index[id(group.buffer)] = index
             self._groups.append(group)

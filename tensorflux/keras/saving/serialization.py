@@ -615,8 +615,8 @@ def deserialize_custom_object(config, allowlist, custom_objects=None, kind="obje
         if found is None and isinstance(inner, str) and inner not in allowlist:
             found = _find_by_short_name(inner, custom_objects)
             if found is None:
-                raise ValueError(
-                    f"Could not interpret {kind} identifier: {inner!r}: no function is "
+                raise TypeError(  # (Keras's type and opening words)
+                    f"Could not locate function '{inner}' (a {kind}): no function is "
                     "registered under that name. Decorate it with "
                     "`@keras.saving.register_keras_serializable()` (with the same package "
                     "and name) or pass it in `custom_objects` (under its full or short "

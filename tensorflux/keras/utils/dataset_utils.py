@@ -185,8 +185,10 @@ def _from_files(directory, labels, label_mode, class_names, batch_size, shuffle,
             usage = "training" if part == "training" else "validation"
             print(f"Using {len(part_paths)} files for {usage}.")
         if not part_paths:
-            raise ValueError(f"No {kind} files found in directory {directory}. Allowed "
-                             f"formats: {formats}")
+            which = f"{part} " if subset == "both" else ""
+            allowed = (f"Allowed formats: {formats}" if kind == "images" else
+                       f"Allowed format: {', '.join(formats)}")
+            raise ValueError(f"No {which}{kind} found in directory {directory}. {allowed}")
         path_ds = Dataset.from_tensor_slices(tf.constant(part_paths, tf.string))
         if label_mode is not None:
             label_ds = Dataset.from_tensor_slices(_label_tensor(part_labels, label_mode,
@@ -312,4 +314,4 @@ def text_dataset_from_directory(directory, labels="inferred", label_mode="int",
 
     return _from_files(directory, labels, label_mode, class_names, batch_size, shuffle, seed,
                        validation_split, subset, follow_links, verbose,
-                       files.TEXT_EXTENSIONS, load, "text")
+                       files.TEXT_EXTENSIONS, load, "text files")
