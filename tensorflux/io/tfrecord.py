@@ -32,12 +32,11 @@ import zlib
 import numpy as np
 
 from tensorflux import errors
+from tensorflux.summary.crc32c import _MASK_DELTA, _TABLE  # (event files' CRC, shared)
 
 __all__ = ["TFRecordOptions", "TFRecordWriter", "compression_name", "crc32c", "crc32c_many",
            "frames", "mask", "masked_crc32c", "read_fixed_length_records", "read_records"]
 
-_POLY = 0x82F63B78  # Castagnoli's polynomial, bit-reflected
-_MASK_DELTA = 0xA282EAD8
 _ROW = 64  # bytes per row of the vectorized CRC
 _SHORT = 256  # records up to this size are summed in plain Python when alone
 _COMPRESSIONS = ("", "GZIP", "ZLIB")
@@ -47,17 +46,6 @@ _READ_CHUNK = 1 << 20  # bytes read (and decompressed) at a time
 _WRITE_BATCH = (1 << 20, 4096)
 
 
-def _byte_table():
-    table = []
-    for byte in range(256):
-        crc = byte
-        for _ in range(8):
-            crc = (crc >> 1) ^ _POLY if crc & 1 else crc >> 1
-        table.append(crc)
-    return tuple(table)
-
-
-_TABLE = _byte_table()
 
 
 def _crc_python(data, crc=0xFFFFFFFF):

@@ -16,6 +16,7 @@ from tensorflux.keras.engine.keras_tensor import (
     trace_state,
 )
 from tensorflux.keras.engine.name_scope import current_path, name_scope
+from tensorflux.keras.engine.variables import RebindsInPlace
 from tensorflux.tensor import Tensor as _Tensor
 from tensorflux.tensor import _TensorLike
 from tensorflux.variable import Variable
@@ -23,7 +24,7 @@ from tensorflux.variable import Variable
 __all__ = ["InputSpec", "KerasVariable", "Layer"]
 
 
-class KerasVariable(Variable):
+class KerasVariable(RebindsInPlace, Variable):
     """A tf.Variable made by `Layer.add_weight`: it also knows its layer path and regularizer.
 
     `name` is the weight's own name ("kernel") and `path` adds the name scopes open when it
@@ -46,22 +47,6 @@ class KerasVariable(Variable):
     def __repr__(self):
         return (f"<KerasVariable path={self.path}, shape={tuple(self.shape)}, "
                 f"dtype={self.dtype.name}, trainable={self.trainable}>")
-
-    # Keras 3's variables let `v += x` rebind the name to a new tensor (tf.Variable refuses).
-    def __iadd__(self, other):
-        return self + other
-
-    def __isub__(self, other):
-        return self - other
-
-    def __imul__(self, other):
-        return self * other
-
-    def __itruediv__(self, other):
-        return self / other
-
-    def __ipow__(self, other):
-        return self ** other
 
 
 class InputSpec:

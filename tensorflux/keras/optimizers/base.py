@@ -21,32 +21,17 @@ from contextlib import contextmanager
 import tensorflux as tf
 from tensorflux.context import context
 from tensorflux.keras.engine.name_scope import current_path
+from tensorflux.keras.engine.variables import RebindsInPlace
 from tensorflux.variable import Variable
 
 __all__ = ["Optimizer", "OptimizerVariable", "global_norm", "clip_by_global_norm"]
 
 
-class OptimizerVariable(Variable):
+class OptimizerVariable(RebindsInPlace, Variable):
     """A Variable an optimizer owns, with Keras 3's `name` ("dense_kernel_momentum", no ":0")
     and `path` ("adam/dense_kernel_momentum")."""
 
     __slots__ = ("path", "_flat_base")
-
-    # Keras 3's variables let `v += x` rebind the name to a new tensor (tf.Variable refuses).
-    def __iadd__(self, other):
-        return self + other
-
-    def __isub__(self, other):
-        return self - other
-
-    def __imul__(self, other):
-        return self * other
-
-    def __itruediv__(self, other):
-        return self / other
-
-    def __ipow__(self, other):
-        return self ** other
 
     @property
     def name(self):
