@@ -1,6 +1,7 @@
 """Variable: the only mutable tensor (assign, assign_add, assign_sub, trainable, name)."""
 
 import itertools
+import threading
 import weakref
 
 from tensorflux.tensor import (
@@ -15,6 +16,16 @@ from tensorflux.tensor import (
 __all__ = ["Variable", "VariableAggregation", "VariableSynchronization"]
 
 _uid = itertools.count()
+
+
+class _Creations(threading.local):
+    """Per thread: how many Variables it has created (tf.function counts its own trace's, as
+    TF's variable creator scope sees only its thread's)."""
+
+    count = 0
+
+
+_creations = _Creations()
 
 
 class VariableSynchronization:
@@ -77,6 +88,7 @@ class Variable(_TensorLike):
                              f"initial value has shape {value.shape}")
         self._constraint = constraint
         self._unique_id = next(_uid)
+        _creations.count += 1
         self.synchronization = synchronization
         self.aggregation = aggregation
 

@@ -1,12 +1,14 @@
 """Functional control flow (tf.cond, tf.while_loop): Python control flow eagerly, and nodes
 holding traced sub-graphs when the predicate or loop is part of a traced function."""
 
+import itertools
+
 from tensorflux import errors
 from tensorflux.context import context, current_backend
 from tensorflux.dtypes import bool as bool_dtype
 from tensorflux.dtypes import int32
 from tensorflux.graph.executor import Plan, interpret
-from tensorflux.graph.function import _flatten, _pack
+from tensorflux.graph.function import _children, _flatten, _pack, skeleton_key
 from tensorflux.graph.ir import Graph, SymbolicTensor
 from tensorflux.ops._core import aval
 from tensorflux.primitive import Primitive
@@ -427,9 +429,12 @@ def while_loop(cond, body, loop_vars, shape_invariants=None, parallel_iterations
                back_prop=True, swap_memory=False, maximum_iterations=None, name=None):
     """Repeats `loop_vars = body(*loop_vars)` while `cond(*loop_vars)` is true.
 
-    `loop_vars` is a list or tuple (nested structures allowed); the result has its structure.
-    Eagerly it is a Python loop. In a traced function it is one `while` node; the body must
-    keep each loop variable's dtype and shape (or a shape in `shape_invariants`).
+    `loop_vars` is a list or tuple (nested structures allowed). As in TF, in a traced
+    function the result has loop_vars' structure, and a body may return a single tensor for
+    a single loop variable; eagerly the loop is a Python loop whose result is the body's last
+    return value (a list or tuple, holding loop_vars' nested structures), or loop_vars if it
+    never ran. In a traced function it is one `while` node; the body must keep each loop
+    variable's dtype and shape (or a shape in `shape_invariants`).
 
     >>> import tensorflux as tf
     >>> from tensorflux.graph.control_flow import while_loop
@@ -440,20 +445,26 @@ def while_loop(cond, body, loop_vars, shape_invariants=None, parallel_iterations
     if not callable(cond) or not callable(body):
         raise TypeError(f"while_loop: cond and body must be callable, received {cond!r} and "
                         f"{body!r}")
-    single = not isinstance(loop_vars, (list, tuple))
-    structure = [loop_vars] if single else loop_vars
+    if not isinstance(loop_vars, (list, tuple)):
+        raise TypeError("while_loop: loop_vars must be a list or tuple of the loop variables "
+                        f"(as TF's tf.while_loop), received {loop_vars!r}")
+    eager = context.graph is None
+    if eager and not loop_vars:
+        raise ValueError("'loop_vars' must be provided.")
     leaves = []
-    skeleton = _flatten(structure, leaves)
+    skeleton = _flatten(loop_vars, leaves)
     leaves = [_loop_tensor(x) for x in leaves]
-    functions = _LoopFunctions(cond, body, skeleton, single, [x.dtype for x in leaves],
-                               len(structure))
-    if context.graph is None:
+    functions = _LoopFunctions(cond, body, skeleton, [x.dtype for x in leaves], eager)
+    if eager:
         result = _eager_loop(functions, leaves, maximum_iterations)
     else:
-        invariants = _invariants(leaves, shape_invariants, single)
+        invariants = _invariants(leaves, shape_invariants)
         result = _traced_loop(functions, leaves, invariants, maximum_iterations)
     packed = _pack(skeleton, iter(result))
-    return packed[0] if single else packed
+    kind = functions.result_kind
+    if kind is None or kind is type(packed):
+        return packed
+    return kind(*packed) if hasattr(kind, "_fields") else kind(packed)
 
 
 def _loop_tensor(x):
@@ -464,33 +475,57 @@ def _loop_tensor(x):
     return convert_to_tensor(x)
 
 
+def _is_nested(value):
+    """Whether tf.nest sees a structure (a TensorArray, a tuple here, is one value)."""
+    from tensorflux.tensor_array import TensorArray
+
+    return isinstance(value, (list, tuple, dict)) and not isinstance(value, TensorArray)
+
+
 class _LoopFunctions:
     """cond and body called on flat leaves (packed into loop_vars' structure), with the
-    body's results checked against that structure and converted to the loop dtypes."""
+    body's results checked against that structure and converted to the loop dtypes.
 
-    def __init__(self, cond, body, skeleton, single, dtypes, width):
-        self.cond_fn, self.body_fn, self.width = cond, body, width
-        self.skeleton, self.single, self.dtypes = skeleton, single, dtypes
+    As TF checks it: traced, a body's result that is not a structure is the single loop
+    variable, and lists and tuples match each other; eagerly, the result is iterated as the
+    loop variables (their nested lists and tuples must be loop_vars' own), and its type is
+    the loop's result type (`result_kind`)."""
+
+    def __init__(self, cond, body, skeleton, dtypes, eager):
+        self.cond_fn, self.body_fn = cond, body
+        self.skeleton, self.dtypes, self.eager = skeleton, dtypes, eager
+        self.result_kind = None
 
     def _call(self, fn, leaves):
-        structure = _pack(self.skeleton, iter(leaves))
-        return fn(structure[0]) if self.single else fn(*structure)
+        return fn(*_pack(self.skeleton, iter(leaves)))
 
     def cond(self, *leaves):
         return self._call(self.cond_fn, leaves)
 
     def body(self, *leaves):
         result = self._call(self.body_fn, leaves)
-        if self.single or (self.width == 1 and not isinstance(result, (list, tuple))):
+        if self.eager:
+            if not isinstance(result, (list, tuple)):
+                result = list(result)  # as TF: a scalar tensor or a number is an error here
+            self.result_kind = type(result)
+        elif not _is_nested(result):
             result = [result]
         found = []
-        got = _flatten(result, found)
+        got = _flatten(list(result) if self.eager else result, found)
         if _same_structure(got) != _same_structure(self.skeleton):
-            raise errors.InvalidArgumentError(
-                f"while_loop: body must return the structure of loop_vars "
-                f"({len(leaves)} tensors), received {result!r}", "while_loop")
+            raise ValueError(_structure_message(self.skeleton, result))
+        if self.eager and [skeleton_key(c) for c in _children(got)] != [
+                skeleton_key(c) for c in _children(self.skeleton)]:
+            raise TypeError(_structure_message(self.skeleton, result))
         return [_loop_tensor(x) if isinstance(x, _TensorLike)
                 else convert_to_tensor(x, dtype=dtype) for x, dtype in zip(found, self.dtypes)]
+
+
+def _structure_message(skeleton, result):
+    expected = _pack(skeleton, itertools.repeat("."))
+    return ("The two structures don't have the same nested structure.\n\n"
+            f"First structure (loop_vars): {expected!r}\n\n"
+            f"Second structure (what the body returned): {result!r}")
 
 
 def _eager_loop(functions, leaves, maximum_iterations):
@@ -541,11 +576,11 @@ def _traced_loop(functions, leaves, invariants, maximum_iterations):
     return list(outputs[:-1])
 
 
-def _invariants(leaves, shape_invariants, single):
+def _invariants(leaves, shape_invariants):
     if shape_invariants is None:
         return [x.shape for x in leaves]
     given = []
-    _flatten([shape_invariants] if single else shape_invariants, given)
+    _flatten(shape_invariants, given)
     if len(given) != len(leaves):
         raise errors.InvalidArgumentError(
             f"while_loop: shape_invariants must have the structure of loop_vars "

@@ -6,15 +6,16 @@ import inspect
 import weakref
 
 from tensorflux import errors
-from tensorflux.composite_tensor import CompositeTensor
+from tensorflux import variable as variable_module
+from tensorflux.composite_tensor import CompositeTensor, TypeSpec
 from tensorflux.context import context, current_backend
 from tensorflux.graph.executor import Plan, interpret
 from tensorflux.graph.ir import Graph, SymbolicTensor
+from tensorflux.graph.static import Lifting
 from tensorflux.primitive import Node
 from tensorflux.tensor import Tensor, TensorSpec, _TensorLike, convert_to_tensor
 from tensorflux.tensor_shape import TensorShape
 from tensorflux.variable import Variable
-from tensorflux.variable import _uid as variable_ids
 
 __all__ = ["function", "Function", "ConcreteFunction"]
 
@@ -40,34 +41,134 @@ def _flatten(value, leaves):
             return ("namedtuple", type(value), skeleton)
         return (type(value), skeleton)
     if isinstance(value, dict):
+        # Leaves in sorted-key order (TF's nest), so that insertion order does not retrace;
+        # the insertion order is kept to rebuild the dict as it was (None: already sorted).
         keys = sorted(value, key=str)
-        return ("dict", type(value), keys, [_flatten(value[k], leaves) for k in keys])
+        order = list(value)
+        return ("dict", type(value), keys, [_flatten(value[k], leaves) for k in keys],
+                None if order == keys else order)
     leaves.append(value)
     return None
 
 
-def _pack(skeleton, leaves):
-    """Inverse of _flatten: rebuilds the structure from an iterator of leaves."""
+def _pack(skeleton, leaves, describe=False):
+    """Inverse of _flatten: rebuilds the structure from an iterator of leaves. With
+    `describe` (leaves that describe tensors: specs, shapes), a composite is its type spec."""
     if skeleton is None:
         return next(leaves)
     if skeleton[0] == "composite":
         _, spec, children = skeleton
-        return spec._from_components([_pack(c, leaves) for c in children])
+        parts = [_pack(c, leaves, describe) for c in children]
+        return spec if describe else spec._from_components(parts)
     if skeleton[0] == "dict":
-        _, kind, keys, children = skeleton
-        return kind((k, _pack(c, leaves)) for k, c in zip(keys, children))
+        _, kind, keys, children, order = skeleton
+        items = [(k, _pack(c, leaves, describe)) for k, c in zip(keys, children)]
+        if order is not None:
+            found = dict(items)
+            items = [(k, found[k]) for k in order]
+        return kind(items)
     if skeleton[0] == "namedtuple":
         _, kind, children = skeleton
-        return kind(*[_pack(c, leaves) for c in children])
+        return kind(*[_pack(c, leaves, describe) for c in children])
     kind, children = skeleton
-    return kind(_pack(c, leaves) for c in children)
+    return kind(_pack(c, leaves, describe) for c in children)
+
+
+def _pack_specs(skeleton, leaves):
+    return _pack(skeleton, leaves, describe=True)
+
+
+def _children(skeleton):
+    """The child skeletons of a list, tuple, namedtuple, dict or composite skeleton."""
+    if skeleton[0] == "dict":
+        return skeleton[3]
+    if skeleton[0] in ("namedtuple", "composite"):
+        return skeleton[2]
+    return skeleton[1]
+
+
+def _leaf_paths(skeleton, prefix, out):
+    """Appends, per leaf under `skeleton`, `prefix` extended with the dict keys, namedtuple
+    fields and list indices leading to it (TF's names for nested arguments: `inputs_a_0`)."""
+    if skeleton is None:
+        out.append(prefix)
+        return
+    kind = skeleton[0]
+    children = _children(skeleton)
+    if kind == "dict":
+        labels = skeleton[2]
+    elif kind == "namedtuple":
+        labels = skeleton[1]._fields
+    elif kind == "composite":
+        labels = [None] * len(children)
+    else:
+        labels = range(len(children))
+    for label, child in zip(labels, children):
+        _leaf_paths(child, prefix if label is None else f"{prefix}_{label}", out)
+
+
+def _flatten_like(skeleton, value, leaves):
+    """Appends value's leaves where the traced structure `skeleton` has its leaves (so a
+    list given for a tensor is one leaf, converted later, as TF does); TypeError where the
+    nesting differs."""
+    if skeleton is None:
+        leaves.append(value)
+        return
+    kind = skeleton[0]
+    if kind == "composite":
+        found = []
+        if skeleton_key(_flatten(value, found)) != skeleton_key(skeleton):
+            raise TypeError(f"Can not cast {value!r} to {skeleton[1]!r}")
+        leaves.extend(found)
+        return
+    if kind == "dict":
+        if not isinstance(value, dict) or set(value) != set(skeleton[2]):
+            raise TypeError(f"Can not cast {value!r} to a dict with keys {list(skeleton[2])}")
+        for key, child in zip(skeleton[2], skeleton[3]):
+            _flatten_like(child, value[key], leaves)
+        return
+    children = _children(skeleton)
+    if (kind == "namedtuple" and not isinstance(value, skeleton[1])) or not isinstance(
+            value, (list, tuple)) or len(value) != len(children):
+        raise TypeError(f"Can not cast {value!r} to a sequence of {len(children)} values")
+    for child, item in zip(children, value):
+        _flatten_like(child, item, leaves)
+
+
+def _holds_specs(value):
+    leaves = []
+    _flatten(value, leaves)
+    return any(isinstance(leaf, TensorSpec) for leaf in leaves)
+
+
+def _trace_type(value):
+    """How TF prints the type of an argument or result: a TensorSpec (also for a tensor),
+    Literal[value] for a Python value, and List[...], Tuple[...], Dict[[key, type], ...] or
+    Name[[field, type], ...] (a namedtuple) around those."""
+    if isinstance(value, (TensorSpec, TypeSpec)):
+        return repr(value)
+    if isinstance(value, CompositeTensor):
+        return repr(value._type_spec)
+    if isinstance(value, _TensorLike):
+        return repr(TensorSpec(value.shape, value.dtype))
+    if isinstance(value, dict):
+        return "Dict[" + ", ".join(f"[{k!r}, {_trace_type(v)}]" for k, v in value.items()) + "]"
+    if isinstance(value, tuple) and hasattr(value, "_fields"):
+        return (f"{type(value).__name__}[" + ", ".join(
+            f"[{f!r}, {_trace_type(v)}]" for f, v in zip(value._fields, value)) + "]")
+    if isinstance(value, (list, tuple)):
+        kind = "List" if isinstance(value, list) else "Tuple"
+        return f"{kind}[" + ", ".join(_trace_type(v) for v in value) + "]"
+    return f"Literal[{value!r}]"
 
 
 def _is_tensor_leaf(value):
     if isinstance(value, (Tensor, TensorSpec)):
         return True
-    # NumPy arrays are tensors to tf.function (TF converts them); detected without NumPy.
-    return type(value).__name__ == "ndarray" and hasattr(value, "dtype")
+    # NumPy arrays and scalars are tensors to tf.function (TF converts them); detected
+    # without importing NumPy.
+    return (type(value).__module__ == "numpy" and hasattr(value, "dtype")
+            and hasattr(value, "shape"))
 
 
 def _leaf_key(value):
@@ -82,7 +183,8 @@ def _leaf_key(value):
         hash(value)
     except TypeError:
         return ("O", id(value))
-    return ("P", type(value), value)
+    # A Python value is TF's Literal: equal values (2 and 2.0) share a trace.
+    return ("P", value)
 
 
 # ------------------------------------------------------------------ concrete functions
@@ -90,19 +192,29 @@ def _leaf_key(value):
 class ConcreteFunction:
     """One traced Graph with its input signature; calling it runs the compiled plan.
 
+    It is called as the Python function is: positional or keyword arguments, a Python
+    argument left out taking the value it was traced with (a different value is a
+    TypeError, as in TF).
+
     >>> import tensorflux as tf
-    >>> f = tf.function(lambda x: x * 2.0)
+    >>> f = tf.function(lambda x, scale=2.0: x * scale)
     >>> cf = f.get_concrete_function(tf.TensorSpec([None], tf.float32))
     >>> cf(tf.constant([1.0, 2.0])).numpy().tolist()
     [2.0, 4.0]
+    >>> cf.structured_input_signature
+    ((TensorSpec(shape=(None,), dtype=tf.float32, name='x'), 2.0), {})
     """
 
     def __init__(self, graph, input_skeleton, input_specs, output_skeleton, output_leaves,
-                 name):
+                 name, input_values=None, signature=None):
         self.graph = graph
         self.name = name
         self._input_skeleton = input_skeleton
         self._input_specs = input_specs  # per flat argument leaf: TensorSpec or None
+        # per flat argument leaf: its TensorSpec, or the Python value it was traced with
+        self._input_values = input_values if input_values is not None else list(input_specs)
+        self._signature = signature  # the Python function's inspect.Signature, if known
+        self._arguments = None  # see _traced_arguments
         self._output_skeleton = output_skeleton
         self._output_leaves = output_leaves  # SymbolicTensor, Variable or Python value
         self._plans = {}
@@ -110,9 +222,31 @@ class ConcreteFunction:
         # jit_compile=True: the plan built for it (see Plan's `native`).
         self.jit_compile = False
 
+    # -- what it takes and returns (TF's attributes)
     @property
     def structured_input_signature(self):
-        return [s for s in self._input_specs if s is not None]
+        """(args, kwargs) as traced: a TensorSpec per tensor argument, named after its
+        parameter (`x`, `inputs_a` for a dict entry, `args_0` for *args) unless it has a name,
+        and each Python argument's value."""
+        values = [value if spec is None or spec.name is not None else
+                  TensorSpec(spec.shape, spec.dtype, path) for value, spec, path in
+                  zip(self._input_values, self._input_specs, self._leaf_names())]
+        return _pack_specs(self._input_skeleton, iter(values))
+
+    @property
+    def structured_outputs(self):
+        """The returned structure, with the graph's symbolic tensors as its tensors."""
+        return _pack_specs(self._output_skeleton, iter(self._output_leaves))
+
+    @property
+    def output_shapes(self):
+        return _pack_specs(self._output_skeleton, iter(
+            TensorShape(None) if leaf is None else leaf.shape for leaf in self._output_leaves))
+
+    @property
+    def output_dtypes(self):
+        return _pack_specs(self._output_skeleton, iter(
+            None if leaf is None else leaf.dtype for leaf in self._output_leaves))
 
     @property
     def inputs(self):
@@ -121,6 +255,134 @@ class ConcreteFunction:
     @property
     def outputs(self):
         return list(self.graph.outputs)
+
+    @property
+    def variables(self):
+        """The Variables the function reads or writes, in first-use order."""
+        found = {}
+        for node in self._traced.nodes:
+            for x in node.inputs:
+                if isinstance(x, Variable):
+                    found.setdefault(id(x), x)
+        for leaf in self._output_leaves:
+            if isinstance(leaf, Variable):
+                found.setdefault(id(leaf), leaf)
+        return tuple(found.values())
+
+    @property
+    def trainable_variables(self):
+        return tuple(v for v in self.variables if v.trainable)
+
+    @property
+    def captured_inputs(self):
+        """The outer tensors and Variables the graph captures."""
+        return [outer for outer, _ in self.graph.captures.values()] + list(self.variables)
+
+    def pretty_printed_signature(self, verbose=True):
+        """The signature as TF prints it: each parameter with its kind and trace type (a
+        TensorSpec, or Literal[value] for a Python value), the output type and captures."""
+        args, kwargs = _pack_specs(self._input_skeleton, iter(self._input_values))
+        output = _trace_type(self.structured_outputs)
+        params = [(name, kind, _trace_type(value))
+                  for (name, kind), value in zip(self._parameter_names(len(args)), args)]
+        params += [(key, "KEYWORD_ONLY", _trace_type(value)) for key, value in kwargs.items()]
+        if not verbose:
+            return "(" + ", ".join(f"{n}: {t}" for n, _, t in params) + f") -> {output}"
+        lines = ["Input Parameters:"]
+        lines += [f"  {n} ({kind}): {t}" for n, kind, t in params]
+        lines += ["Output Type:", f"  {output}", "Captures:"]
+        captures = [f"  {id(outer)}: {TensorSpec(outer.shape, outer.dtype)!r}"
+                    for outer, _ in self.graph.captures.values()]
+        captures += [f"  {id(v)}: TensorSpec(shape=(), dtype=tf.resource, name=None)"
+                     for v in self.variables]
+        lines += captures or ["  None"]
+        return "\n".join(lines)
+
+    def _parameter_names(self, count):
+        """(name, kind) of each of `count` positional arguments: the parameter's, and
+        `rest_0`, `rest_1`... for a `*rest` (TF then calls them all POSITIONAL_ONLY)."""
+        names, rest = [], "args"
+        params = self._signature.parameters.values() if self._signature is not None else ()
+        variadic = any(p.kind is p.VAR_POSITIONAL for p in params)
+        for p in params:
+            if p.kind is p.VAR_POSITIONAL:
+                rest = p.name
+            elif p.kind in (p.POSITIONAL_ONLY, p.POSITIONAL_OR_KEYWORD):
+                kind = "POSITIONAL_ONLY" if variadic else p.kind.name
+                names.append((p.name, kind))
+        extra = [(f"{rest}_{i}", "POSITIONAL_ONLY") for i in range(count - len(names))]
+        return (names + extra)[:count]
+
+    def _leaf_names(self):
+        """TF's name for each flat argument leaf: its parameter's name, extended with the
+        dict keys, field names and indices that lead to it."""
+        args_skeleton, kwargs_skeleton = _children(self._input_skeleton)
+        found = []
+        positional = self._parameter_names(len(_children(args_skeleton)))
+        for (name, _), child in zip(positional, _children(args_skeleton)):
+            _leaf_paths(child, name, found)
+        for key, child in zip(kwargs_skeleton[2], kwargs_skeleton[3]):
+            _leaf_paths(child, str(key), found)
+        return found
+
+    # -- calling
+    def __call__(self, *args, **kwargs):
+        return self._call_flat(self._bind(args, kwargs))
+
+    def _bind(self, args, kwargs):
+        """The flat argument leaves of a call, bound as the traced function's parameters.
+
+        A Python argument left out takes the value it was traced with, and one passed must
+        equal it; when that fails, positional tensors alone may be the graph's inputs in
+        order (TF's flat signature)."""
+        try:
+            return self._structured_leaves(args, kwargs)
+        except TypeError as error:
+            flat = self._flat_leaves(args, kwargs)
+            if flat is None:
+                raise TypeError(
+                    f"Binding inputs to tf.function failed due to `{error}`. Received args: "
+                    f"{args!r} and kwargs: {kwargs!r} for signature: "
+                    f"{self.pretty_printed_signature(verbose=False)}.") from None
+            return flat
+
+    def _structured_leaves(self, args, kwargs):
+        signature = self._signature
+        if signature is not None:
+            bound = signature.bind_partial(*args, **kwargs)
+            traced = self._traced_arguments()
+            for name in signature.parameters:
+                if name in bound.arguments or name not in traced:
+                    continue
+                value = traced[name]
+                if _holds_specs(value):
+                    raise TypeError(f"missing a required argument: {name!r}")
+                bound.arguments[name] = value
+            args, kwargs = bound.args, bound.kwargs
+        leaves = []
+        _flatten_like(self._input_skeleton, (args, kwargs), leaves)
+        for leaf, spec, value in zip(leaves, self._input_specs, self._input_values):
+            if spec is None and _leaf_key(leaf) != _leaf_key(value):
+                raise TypeError(f"Can not cast {leaf!r} to {_trace_type(value)}")
+        return leaves
+
+    def _flat_leaves(self, args, kwargs):
+        """The leaves when `args` are exactly the tensor inputs in order, else None."""
+        count = sum(spec is not None for spec in self._input_specs)
+        if kwargs or len(args) != count or not all(
+                _is_tensor_leaf(a) or isinstance(a, Variable) for a in args):
+            return None
+        given = iter(args)
+        return [value if spec is None else next(given)
+                for spec, value in zip(self._input_specs, self._input_values)]
+
+    def _traced_arguments(self):
+        """Parameter name -> the argument as traced (TensorSpecs and Python values)."""
+        found = self._arguments
+        if found is None:
+            args, kwargs = _pack_specs(self._input_skeleton, iter(self._input_values))
+            found = self._arguments = dict(self._signature.bind(*args, **kwargs).arguments)
+        return found
 
     def _plan(self):
         """(plan, output recipe, captured outer tensors, runner) for the current backend."""
@@ -149,11 +411,6 @@ class ConcreteFunction:
             entry = self._plans[backend] = (plan, recipe, [outer for outer, _ in captures],
                                             runner)
         return entry
-
-    def __call__(self, *args, **kwargs):
-        leaves = []
-        _flatten((args, kwargs), leaves)
-        return self._call_flat(leaves)
 
     def _call_flat(self, leaves):
         tensors = self._check_inputs(leaves)
@@ -216,24 +473,23 @@ class ConcreteFunction:
         for position, (leaf, spec) in enumerate(zip(leaves, self._input_specs)):
             if spec is None:
                 continue
-            try:
-                tensor = leaf if isinstance(leaf, Tensor) else convert_to_tensor(
-                    leaf, dtype=spec.dtype)
-            except (TypeError, ValueError) as error:
-                raise errors.InvalidArgumentError(
-                    f"{self.name}: argument {position} expected {spec}, received {leaf!r}") \
-                    from error
             if isinstance(leaf, Variable):
                 tensor = leaf.read_value()
+            elif isinstance(leaf, Tensor):
+                tensor = leaf
+            else:
+                # As TF: Python values and NumPy arrays convert to the spec's dtype.
+                try:
+                    tensor = convert_to_tensor(leaf, dtype=spec.dtype)
+                except (TypeError, ValueError) as error:
+                    raise TypeError(f"{self.name}: argument {position} expected {spec}, "
+                                    f"received {leaf!r} ({error})") from None
             if tensor.dtype is not spec.dtype or not spec.shape.is_compatible_with(tensor.shape):
                 raise errors.InvalidArgumentError(
                     f"{self.name}: argument {position} expected {spec}, received a tensor of "
                     f"shape {tensor.shape} and dtype {tensor.dtype.name}")
             tensors.append(tensor)
         return tensors
-
-    def pretty_printed_signature(self):
-        return str(self.graph).splitlines()[0]
 
     def __repr__(self):
         return f"<ConcreteFunction {self.name} ({len(self.graph.nodes)} nodes)>"
@@ -311,6 +567,11 @@ class Function:
 
     Calling it with tensors of a shape and dtype it has seen replays the compiled graph;
     a new shape, dtype or Python argument value traces it again, as TensorFlow does.
+
+    Variables follow TF's rule: only the first trace may create them (later ones raise
+    ValueError). Their initial values are computed once, outside the graph (from the first
+    call's inputs where they depend on them), and the function is then traced again without
+    creating any: that second trace is the one kept, as in TF.
     """
 
     def __init__(self, python_function, input_signature=None, autograph=True,
@@ -325,7 +586,11 @@ class Function:
         self._fast = {}  # (shape, dtype) of each positional tensor -> ConcreteFunction
         self._shape_history = {}
         self._tracing_count = 0
+        self._initialized = False  # whether the first trace (the one that may create
+        self._created_variables = False  # Variables) ran, and whether it created some
         self._signature = _safe_signature(python_function)
+        if self._input_signature is not None and self._signature is not None:
+            _check_signature_fits(self._signature, self._input_signature)
         self._bound = weakref.WeakKeyDictionary()
         functools.update_wrapper(self, python_function)
         self.__name__ = name or getattr(python_function, "__name__", "function")
@@ -352,8 +617,14 @@ class Function:
         return self._input_signature
 
     def experimental_get_tracing_count(self):
-        """How many times the Python function has been traced."""
+        """How many times the Python function has been traced (traces that raised do not
+        count)."""
         return self._tracing_count
+
+    def pretty_printed_concrete_signatures(self, verbose=True):
+        """Every traced signature, as ConcreteFunction.pretty_printed_signature prints it."""
+        return "\n\n".join(concrete.pretty_printed_signature(verbose)
+                           for concrete in self._cache.values())
 
     def __get__(self, instance, owner):
         # A tf.function decorating a method: one Function (and cache) per instance.
@@ -363,6 +634,7 @@ class Function:
         if bound is None:
             bound = Function(functools.partial(self._python_function, instance),
                              self._input_signature, autograph=self._autograph,
+                             jit_compile=self.jit_compile,
                              reduce_retracing=self._reduce_retracing, name=self.__name__)
             self._bound[instance] = bound
         return bound
@@ -382,7 +654,7 @@ class Function:
                 concrete = self._fast.get(key)
                 if concrete is not None:
                     return concrete._call_compiled([a._value for a in args])
-        concrete, leaves = self._concrete_for(args, kwargs)
+        concrete, leaves = self._concrete_for(args, kwargs, from_call=True)
         if not kwargs and len(leaves) == len(args) and all(
                 leaf is arg for leaf, arg in zip(leaves, args)):
             key = _fast_key(args)
@@ -411,72 +683,97 @@ class Function:
             args = tuple(self._input_signature)
         return self._concrete_for(args, kwargs)[0]
 
+    # -- binding a call's arguments
+    def _binding_error(self, reason, args, kwargs):
+        return TypeError(f"Binding inputs to tf.function failed due to `{reason}`. Received "
+                         f"args: {args!r} and kwargs: {kwargs!r} for signature: "
+                         f"{self._signature_text()}.")
+
+    def _signature_text(self):
+        """The Python signature as TF's binding errors show it: each parameter with its
+        input_signature entry, defaults as `=<captured_default_value>`."""
+        if self._signature is None:
+            return "(*args, **kwargs)"
+        specs = iter(self._input_signature or ())
+        parts = []
+        for p in self._signature.parameters.values():
+            if p.kind is p.VAR_POSITIONAL:
+                parts.append(f"*{p.name}")
+                continue
+            if p.kind is p.VAR_KEYWORD:
+                parts.append(f"**{p.name}")
+                continue
+            spec = next(specs, None) if p.kind is not p.KEYWORD_ONLY else None
+            if spec is not None:
+                parts.append(f"{p.name}: {_trace_type(spec)}")
+            elif p.default is not p.empty:
+                parts.append(f"{p.name}=<captured_default_value>")
+            else:
+                parts.append(p.name)
+        return "(" + ", ".join(parts) + ")"
+
     def _canonical(self, args, kwargs):
         if self._signature is None:
             return args, kwargs
         try:
             bound = self._signature.bind(*args, **kwargs)
         except TypeError as error:
-            raise TypeError(f"{self.__name__}(): {error}") from error
+            raise self._binding_error(error, args, kwargs) from None
         bound.apply_defaults()
         return bound.args, bound.kwargs
 
-    def _concrete_for(self, args, kwargs):
+    def _concrete_for(self, args, kwargs, from_call=False):
+        given = args, kwargs
         args, kwargs = self._canonical(args, kwargs)
         leaves = []
         skeleton = _flatten((args, kwargs), leaves)
         if self._input_signature is not None:
-            args = self._bind_signature(args)
+            args = self._bind_signature(args, given)
             leaves = []
             skeleton = _flatten((args, kwargs), leaves)
-            specs = self._signature_specs(leaves)
+            specs = self._signature_specs(leaves, given)
             key = ("signature", skeleton_key(skeleton),
                    tuple(_leaf_key(v) if s is None else ("S",) for v, s in zip(leaves, specs)))
         else:
             keys = _component_keys(skeleton, [_leaf_key(v) for v in leaves])
             if self._reduce_retracing:
                 keys = self._relaxed(skeleton, keys)
-            specs = [TensorSpec(k[1], k[2]) if k[0] == "T" else None for k in keys]
+            # A TensorSpec argument keeps its name (cf.structured_input_signature shows it).
+            specs = [TensorSpec(k[1], k[2], v.name if isinstance(v, TensorSpec) else None)
+                     if k[0] == "T" else None for k, v in zip(keys, leaves)]
             key = (skeleton_key(skeleton), keys)
         concrete = self._cache.get(key)
         if concrete is None:
-            concrete = self._trace(skeleton, leaves, specs)
+            concrete = self._trace(skeleton, leaves, specs, from_call)
             self._cache[key] = concrete
         return concrete, leaves
 
-    def _bind_signature(self, args):
+    def _bind_signature(self, args, given):
         """The positional arguments the input_signature covers, each leaf converted to its
         TensorSpec's dtype (Python numbers, lists and NumPy arrays, as TF converts them) and
-        checked against the spec's shape; the structures (dicts, tuples) must match."""
+        checked against the spec's shape; the structures (dicts, lists, tuples) must match."""
         signature = self._input_signature
         if len(args) < len(signature):
-            raise TypeError(f"{self.__name__}: the input_signature has {len(signature)} "
-                            f"entries ({signature}), but the call passed {len(args)} "
-                            "positional arguments")
-        matched = [_match_spec(self.__name__, [position], arg, spec)
-                   for position, (arg, spec) in enumerate(zip(args, signature))]
+            raise self._binding_error(
+                f"the input_signature has {len(signature)} entries, but the call passed "
+                f"{len(args)} positional arguments", *given)
+        try:
+            matched = [_match_spec(arg, spec) for arg, spec in zip(args, signature)]
+        except _CastError as error:
+            raise self._binding_error(error, *given) from None
         return tuple(matched) + tuple(args[len(signature):])
 
-    def _signature_specs(self, leaves):
+    def _signature_specs(self, leaves, given):
         tensor_positions = [i for i, v in enumerate(leaves)
                             if _is_tensor_leaf(v) or isinstance(v, (Variable, TensorSpec))]
         signature = []
         _flatten(list(self._input_signature), signature)
         if len(tensor_positions) != len(signature):
-            raise errors.InvalidArgumentError(
-                f"{self.__name__}: the input_signature has {len(signature)} "
-                f"TensorSpecs ({self._input_signature}), but the call passed "
-                f"{len(tensor_positions)} tensors")
+            raise self._binding_error(
+                f"the input_signature has {len(signature)} TensorSpecs, but the call passed "
+                f"{len(tensor_positions)} tensors", *given)
         specs = [None] * len(leaves)
         for i, spec in zip(tensor_positions, signature):
-            leaf = leaves[i]
-            got = leaf if isinstance(leaf, TensorSpec) else TensorSpec.from_tensor(
-                leaf if isinstance(leaf, _TensorLike) else convert_to_tensor(leaf,
-                                                                             dtype=spec.dtype))
-            if got.dtype is not spec.dtype or not spec.shape.is_compatible_with(got.shape):
-                raise errors.InvalidArgumentError(
-                    f"{self.__name__}: argument {len([p for p in tensor_positions if p < i])} "
-                    f"expected {spec}, received shape {got.shape} and dtype {got.dtype.name}")
             specs[i] = spec
         return specs
 
@@ -500,10 +797,49 @@ class Function:
         self._shape_history[family] = relaxed
         return relaxed
 
-    def _trace(self, skeleton, leaves, specs):
+    # -- tracing
+    def _trace(self, skeleton, leaves, specs, from_call=False):
+        """The ConcreteFunction for one signature, under TF's rule for Variables: the first
+        trace may create them; if it does, it is traced again (creating any is then an
+        error) and that trace is kept. A trace that raises is not counted."""
+        first = not self._initialized
+        self._initialized = True
+        error = None if first else _SINGLETON if self._created_variables else _NOT_FIRST_CALL
+        concrete, created, used_inputs = self._trace_counting_variables(
+            skeleton, leaves, specs, Lifting(error), from_call and first, first)
+        if created and not first:
+            raise ValueError(error)
         self._tracing_count += 1
-        first_variable_id = next(variable_ids)
+        if not created:
+            return concrete
+        if used_inputs and self.jit_compile:
+            raise errors.UnimplementedError(
+                "We failed to lift variable creations out of this tf.function, so this "
+                "tf.function cannot be run on XLA. A possible workaround is to move variable "
+                "creation outside of the XLA compiled function.")
+        concrete, created, _ = self._trace_counting_variables(
+            skeleton, leaves, specs, Lifting(_SINGLETON), False, False)
+        if created:
+            raise ValueError(_SINGLETON)
+        self._tracing_count += 1
+        return concrete
+
+    def _trace_counting_variables(self, skeleton, leaves, specs, lifting, feed_inputs, first):
+        """(ConcreteFunction, whether the trace created Variables, whether an initial value
+        was computed from the call's inputs). Variables made eagerly during the trace
+        (tf.init_scope) count too, as in TF."""
+        before = _variables_created()
+        try:
+            concrete = self._trace_graph(skeleton, leaves, specs, lifting, feed_inputs)
+        finally:
+            created = _variables_created() > before
+            if first:
+                self._created_variables = created
+        return concrete, created, lifting.used_inputs
+
+    def _trace_graph(self, skeleton, leaves, specs, lifting, feed_inputs):
         graph = Graph(name=self.__name__, outer=context.graph)
+        graph.lifting = lifting
         symbolic = []
         saved_tapes, saved_graph = context.tapes, context.graph
         context.tapes, context.graph = [], graph
@@ -511,8 +847,11 @@ class Function:
             for leaf, spec in zip(leaves, specs):
                 if spec is None:
                     symbolic.append(leaf)
-                else:
-                    symbolic.append(graph.placeholder(spec.shape, spec.dtype))
+                    continue
+                placeholder = graph.placeholder(spec.shape, spec.dtype)
+                if feed_inputs and not isinstance(leaf, TensorSpec):
+                    lifting.call_values[id(placeholder.node)] = _as_input(leaf, spec)
+                symbolic.append(placeholder)
             args, kwargs = _pack(skeleton, iter(symbolic))
             result = self._graph_function()(*args, **kwargs)
             output_leaves = []
@@ -520,18 +859,13 @@ class Function:
             output_leaves = [_graph_output(graph, leaf) for leaf in output_leaves]
         finally:
             context.tapes, context.graph = saved_tapes, saved_graph
-        if self._tracing_count > 1 and next(variable_ids) > first_variable_id + 1:
-            # TF: variables are created once, on the first call, then captured by reference.
-            raise ValueError(
-                f"{self.__name__}: tf.function only supports creating tf.Variables on the "
-                "first trace; this trace (for new argument shapes, dtypes or Python values) "
-                "created more. Create them outside the function, or once (e.g. `if self.v is "
-                "None:`).")
+            graph.lifting = None
         graph.outputs = [leaf for leaf in output_leaves if isinstance(leaf, SymbolicTensor)]
         traced = _TracedGraph.snapshot(graph)
         graph = _optimize(graph)
+        values = [leaf if spec is None else spec for leaf, spec in zip(leaves, specs)]
         concrete = ConcreteFunction(graph, skeleton, specs, output_skeleton, output_leaves,
-                                    self.__name__)
+                                    self.__name__, values, self._signature)
         concrete._traced = traced
         concrete.jit_compile = bool(self.jit_compile)
         return concrete
@@ -540,18 +874,59 @@ class Function:
         return f"<tf.function {self.__name__}>"
 
 
+_SINGLETON = ("tf.function only supports singleton tf.Variables created on the first call. "
+              "Make sure the tf.Variable is only created once or created outside tf.function. "
+              "See https://www.tensorflow.org/guide/function#creating_tfvariables for more "
+              "information.")
+_NOT_FIRST_CALL = ("Creating variables on a non-first call to a function decorated with "
+                   "tf.function.")
 _FAST_CACHE_LIMIT = 256
 
 
+def _variables_created():
+    """How many Variables this thread has created: only the tracing thread's Variables count
+    toward its trace, as TF's variable creator scope sees only its own thread's."""
+    return variable_module._creations.count
+
+
+def _as_input(leaf, spec):
+    """A call's argument leaf as the eager tensor its placeholder stands for."""
+    if isinstance(leaf, Variable):
+        return leaf.read_value()
+    if isinstance(leaf, Tensor):
+        return leaf
+    return convert_to_tensor(leaf, dtype=spec.dtype)
+
+
+def _check_signature_fits(signature, input_signature):
+    """TF's checks, when tf.function is applied, that input_signature gives one entry per
+    positional parameter (a leading `self` aside) without a default."""
+    params = list(signature.parameters.values())
+    if params and params[0].name == "self":
+        params = params[1:]
+    positional = [p for p in params if p.kind in (p.POSITIONAL_ONLY, p.POSITIONAL_OR_KEYWORD)]
+    variadic = any(p.kind is p.VAR_POSITIONAL for p in params)
+    if len(input_signature) > len(positional) and not variadic:
+        raise TypeError(f"input_signature contains {len(input_signature) - len(positional)} "
+                        "extra type constraints.")
+    for p in positional[len(input_signature):]:
+        if p.default is p.empty:
+            raise TypeError(f"input_signature missing type constraint for {p.name}")
+    for p in params:
+        if p.kind is p.KEYWORD_ONLY and p.default is p.empty:
+            raise TypeError("Since input_signature is defined, keyword-only parameter "
+                            f"`{p.name}` must have a default value")
+
+
 def _checked_signature(input_signature):
-    """input_signature as a list whose leaves are TensorSpecs (nested dicts, lists and tuples
+    """input_signature as a tuple whose leaves are TensorSpecs (nested dicts, lists and tuples
     of them allowed; a (shape, dtype) tuple is shorthand for a TensorSpec)."""
     if input_signature is None:
         return None
     if not isinstance(input_signature, (list, tuple)):
         raise TypeError("input_signature must be either a tuple or a list, got "
                         f"{type(input_signature)}.")
-    return [_spec_structure(entry) for entry in input_signature]
+    return tuple(_spec_structure(entry) for entry in input_signature)
 
 
 def _spec_structure(entry):
@@ -568,48 +943,43 @@ def _spec_structure(entry):
                         f"tuples and dicts), got {entry!r}") from error
 
 
-def _match_spec(name, path, value, spec):
-    """value with each leaf under a TensorSpec of `spec` converted by _to_spec; the nesting
-    of dicts and of lists/tuples must be spec's."""
+class _CastError(Exception):
+    """An argument that does not fit its input_signature entry (TF's reason text)."""
+
+
+def _match_spec(value, spec):
+    """value with each leaf under a TensorSpec of `spec` converted by _to_spec. As in TF, the
+    containers must be spec's: a dict with its keys, a list for a list, a tuple for a tuple,
+    of its length."""
     if isinstance(spec, TensorSpec):
-        return _to_spec(name, path, value, spec)
+        return _to_spec(value, spec)
     if isinstance(spec, dict):
-        if not isinstance(value, dict) or set(value) != set(spec):
-            raise TypeError(f"{name}: argument {_where(path)} should be a dict with keys "
-                            f"{sorted(spec, key=str)} (the input_signature), got {value!r}")
-        return type(spec)((k, _match_spec(name, path + [k], value[k], spec[k]))
-                          for k in spec)
-    if not isinstance(value, (list, tuple)) or len(value) != len(spec):
-        raise TypeError(f"{name}: argument {_where(path)} should be a sequence of "
-                        f"{len(spec)} values (the input_signature {spec}), got {value!r}")
-    items = [_match_spec(name, path + [i], v, s) for i, (v, s) in enumerate(zip(value, spec))]
-    # The signature's containers, so that a tuple and a list passed for it trace once.
+        if not isinstance(value, dict):
+            raise _CastError(f"Can not cast {value!r} to a Dict type.")
+        if set(value) != set(spec):
+            raise _CastError(f"{value!r} has different keys with the TraceType "
+                             f"{_trace_type(spec)}.")
+        return type(spec)((k, _match_spec(value[k], spec[k])) for k in spec)
+    kind = list if isinstance(spec, list) else tuple
+    if not isinstance(value, kind):
+        raise _CastError(f"Can not cast {value!r} to {kind.__name__} type.")
+    if len(value) != len(spec):
+        raise _CastError(f"Expected {value!r} to have length of {len(spec)}")
+    items = [_match_spec(v, s) for v, s in zip(value, spec)]
     return type(spec)(*items) if hasattr(spec, "_fields") else type(spec)(items)
 
 
-def _where(path):
-    return str(path[0]) + "".join(f"[{p!r}]" for p in path[1:])
-
-
-def _to_spec(name, position, leaf, spec):
+def _to_spec(leaf, spec):
     """One argument leaf as a tensor of spec's dtype (a TensorSpec leaf stays a spec)."""
-    if isinstance(leaf, TensorSpec):
-        got = leaf
-    else:
-        if isinstance(leaf, Variable):
-            leaf = leaf.read_value()
-        if not isinstance(leaf, _TensorLike):
-            try:
-                leaf = convert_to_tensor(leaf, dtype=spec.dtype)
-            except (TypeError, ValueError) as error:
-                raise TypeError(f"{name}: argument {_where(position)} expected {spec}, received "
-                                f"{leaf!r}, which does not convert to {spec.dtype.name}") \
-                    from error
-        got = leaf
-    if got.dtype is not spec.dtype or not spec.shape.is_compatible_with(got.shape):
-        raise errors.InvalidArgumentError(
-            f"{name}: argument {_where(position)} expected {spec}, received shape {got.shape} and "
-            f"dtype {got.dtype.name}")
+    if isinstance(leaf, Variable):
+        leaf = leaf.read_value()
+    elif not isinstance(leaf, (_TensorLike, TensorSpec)):
+        try:
+            leaf = convert_to_tensor(leaf, dtype=spec.dtype)
+        except (TypeError, ValueError) as error:
+            raise _CastError(str(error)) from None
+    if leaf.dtype is not spec.dtype or not spec.shape.is_compatible_with(leaf.shape):
+        raise _CastError(f"Can not cast {TensorSpec(leaf.shape, leaf.dtype)!r} to {spec!r}")
     return leaf
 
 
@@ -661,7 +1031,7 @@ def _component_keys(skeleton, keys):
             for child, part in zip(node[2], node[1]._component_specs):
                 walk(child, part)
         else:
-            for child in node[-1]:
+            for child in _children(node):
                 walk(child)
 
     walk(skeleton)

@@ -157,6 +157,9 @@ class Graph:
         self.inputs = []  # placeholder tensors, in call order
         self.outputs = []  # flat list of output tensors
         self.captures = {}  # id(outer tensor) -> (outer tensor, placeholder here)
+        # A tf.function's trace: how Variables it creates get their initial values
+        # (static.Lifting); None elsewhere.
+        self.lifting = None
         self._constants = {}  # id(eager tensor) -> (tensor, const output), kept alive
         self._names = {}
         self._counter = itertools.count()

@@ -6,19 +6,22 @@ from tensorflux.context import context
 from tensorflux.tensor import Tensor
 from tensorflux.variable import Variable
 
-__all__ = ["get_static_value", "static_numpy", "lift", "static_dims", "static_scalar"]
+__all__ = ["get_static_value", "static_numpy", "lift", "static_dims", "static_scalar",
+           "Lifting"]
 
 
-def _evaluate(tensor, allow_stateful, shapes=False):
+def _evaluate(tensor, allow_stateful, shapes=False, inputs=False):
     """An eager Tensor with `tensor`'s value when it depends on constants only, else None.
 
     Stateless nodes are re-run eagerly through bind; with allow_stateful (Variable
     initializers, which TensorFlow lifts out of the function), stateful nodes such as random
-    draws run once too and Variables are read. Placeholders (inputs, captures) are unknown.
-    With shapes (shape-like op arguments), an element or slice of tf.shape(x) is known where
-    x's static shape knows those dims, even when other dims of x are unknown.
+    draws run once too and Variables are read. A placeholder capturing an outer tensor has
+    that tensor's value; the function's inputs are unknown, unless `inputs` (a Variable's
+    initial value computed from the call being traced: Lifting.call_values). With shapes
+    (shape-like op arguments), an element or slice of tf.shape(x) is known where x's static
+    shape knows those dims, even when other dims of x are unknown.
     """
-    from tensorflux.graph.ir import SymbolicTensor, const_primitive
+    from tensorflux.graph.ir import SymbolicTensor, const_primitive, placeholder_primitive
 
     if not isinstance(tensor, SymbolicTensor):
         if isinstance(tensor, Variable):
@@ -38,6 +41,17 @@ def _evaluate(tensor, allow_stateful, shapes=False):
             prim = node.primitive
             if prim is const_primitive:
                 values[id(node)] = Tensor(node.attrs["value"])
+                stack.pop()
+                continue
+            if prim is placeholder_primitive:
+                source = _placeholder_source(node, inputs)
+                if isinstance(source, SymbolicTensor):  # a capture: the outer tensor's value
+                    if id(source.node) not in values:
+                        stack.append(source.node)
+                        continue
+                    out = values[id(source.node)]
+                    source = out if out is unknown else _output(out, source)
+                values[id(node)] = unknown if source is None else source
                 stack.pop()
                 continue
             known = _known_dims_of_shape(node) if shapes else None
@@ -60,8 +74,12 @@ def _evaluate(tensor, allow_stateful, shapes=False):
                 if isinstance(x, SymbolicTensor):
                     out = values[id(x.node)]
                     if out is unknown:
-                        break
-                    args.append(out[x.index] if _multiple(x.node) else out)
+                        out = _shape_stand_in(node, x)
+                        if out is None:
+                            break
+                        args.append(out)
+                        continue
+                    args.append(_output(out, x))
                 elif isinstance(x, Variable):
                     if not allow_stateful:
                         break
@@ -80,7 +98,59 @@ def _evaluate(tensor, allow_stateful, shapes=False):
     out = values[id(tensor.node)]
     if out is unknown:
         return None
-    return out[tensor.index] if _multiple(tensor.node) else out
+    return _output(out, tensor)
+
+
+def _output(value, tensor):
+    """The part of a node's evaluated result that `tensor` (one of its outputs) is."""
+    return value[tensor.index] if _multiple(tensor.node) else value
+
+
+def _placeholder_source(node, inputs):
+    """What a placeholder stands for: the outer tensor it captures, the call's input (only
+    with `inputs`, see Lifting), or None (unknown)."""
+    graph = node.graph
+    for outer, inner in graph.captures.values():
+        if inner.node is node:
+            return outer
+    lifting = graph.lifting
+    if inputs and lifting is not None and id(node) in lifting.call_values:
+        lifting.used_inputs = True
+        return lifting.call_values[id(node)]
+    return None
+
+
+class Lifting:
+    """How a tf.function trace treats the Variables it creates (Graph.lifting).
+
+    call_values maps id(placeholder node) -> the eager input of the call being traced, from
+    which an initial value that depends on the inputs is computed (TF initializes such a
+    Variable on its first call; empty for get_concrete_function), used_inputs records that
+    one was; error is the ValueError message when this trace may not create Variables."""
+
+    __slots__ = ("call_values", "used_inputs", "error")
+
+    def __init__(self, error=None):
+        self.call_values = {}
+        self.used_inputs = False
+        self.error = error
+
+
+# Ops whose value depends on their input's shape only (tf.ones_like, tf.shape): known when
+# that shape is fully known, as in TF, whose ones_like of a fully defined shape is a constant.
+_SHAPE_ONLY = frozenset({"fill_like", "dynamic_shape"})
+
+
+def _shape_stand_in(node, x):
+    """A zero tensor standing for the unknown input x of a shape-only op, else None."""
+    if node.primitive.name not in _SHAPE_ONLY or not x.shape.is_fully_defined():
+        return None
+    from tensorflux.ops import array
+
+    try:
+        return array.zeros(list(x.shape), x.dtype)
+    except (errors.OpError, TypeError, ValueError):
+        return None
 
 
 def _multiple(node):
@@ -198,12 +268,23 @@ def static_numpy(op, tensor, what):
 
 def lift(tensor):
     """A Variable's initial value made while tracing, computed eagerly once (TF lifts the
-    initializer out of the function); InvalidArgumentError if it depends on the inputs."""
+    initializer out of the function). If it depends on the function's inputs, it is computed
+    from the call being traced (TF initializes it on that first call); when there is no call
+    (get_concrete_function), it cannot be lifted: InvalidArgumentError, TF's UnliftableError.
+    A trace that may not create Variables raises its ValueError here, where TF does."""
+    graph = context.graph
+    while graph is not None:
+        if graph.lifting is not None and graph.lifting.error is not None:
+            raise ValueError(graph.lifting.error)
+        graph = graph.outer
     value = _evaluate(tensor, allow_stateful=True)
     if value is None:
+        value = _evaluate(tensor, allow_stateful=True, inputs=True)
+    if value is None:
         raise errors.InvalidArgumentError(
-            f"A tf.Variable created inside a tf.function got the initial value {tensor.name} "
-            f"(shape {tensor.shape}, {tensor.dtype.name}), which depends on the function's "
-            "inputs; initialize it from constants (e.g. tf.zeros(shape)) and assign the "
-            "input-dependent value afterwards.")
+            f"Unable to lift tensor {tensor.name} (shape {tensor.shape}, {tensor.dtype.name}) "
+            "because it depends transitively on the function's inputs: a tf.Variable created "
+            "inside a tf.function takes its initial value from constants, or from the inputs "
+            "of the first call, but get_concrete_function has no input values. Initialize it "
+            "from constants (e.g. tf.zeros(shape)) or call the function first.")
     return value

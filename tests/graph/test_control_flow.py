@@ -156,20 +156,26 @@ def test_while_loop_eager_and_traced_agree():
 
 
 def test_while_loop_single_var_nested_structures_and_maximum_iterations():
-    assert int(while_loop(lambda x: x < 10, lambda x: x * 2, tf.constant(1))) == 16
+    # As TF 2.21: loop_vars is a list or tuple; traced, the body of a single loop variable
+    # may return it bare.
+    with pytest.raises(TypeError, match="list or tuple"):
+        while_loop(lambda x: x < 10, lambda x: x * 2, tf.constant(1))
+    single = tf.function(lambda: while_loop(lambda x: x < 10, lambda x: x * 2,
+                                            [tf.constant(1)]))()
+    assert isinstance(single, list) and int(single[0]) == 16
 
     @tf.function
     def f(x):
         return while_loop(lambda state: state["n"] < 100,
-                          lambda state: {"n": state["n"] + 1, "v": state["v"] * 2.0},
+                          lambda state: [{"n": state["n"] + 1, "v": state["v"] * 2.0}],
                           [{"n": tf.constant(0), "v": x}], maximum_iterations=3)
 
     out = f(tf.constant([1.0, 2.0]))
     assert isinstance(out, list) and int(out[0]["n"]) == 3
     assert out[0]["v"].numpy().tolist() == [8.0, 16.0]
-    eager = while_loop(lambda n: n < 100, lambda n: n + 1, [tf.constant(0)],
+    eager = while_loop(lambda n: n < 100, lambda n: (n + 1,), [tf.constant(0)],
                        maximum_iterations=4)
-    assert int(eager[0]) == 4
+    assert isinstance(eager, tuple) and int(eager[0]) == 4
 
 
 def test_while_loop_shapes_must_stay_unless_invariants_say_otherwise():
