@@ -118,6 +118,8 @@ def map_structure(func, *structure, **kwargs):
     >>> nest.map_structure(lambda a, b: a + b, [1, (2, 3)], [10, (20, 30)])
     [11, (22, 33)]
     """
+    if len(structure) == 1 and not kwargs and callable(func):  # the common case, kept fast
+        return _map_one(func, structure[0], False)
     if not callable(func):
         raise TypeError(f"func must be callable, got: {func!r}")
     if not structure:
@@ -140,13 +142,19 @@ def map_structure(func, *structure, **kwargs):
 
 def _map_one(func, value, expand_composites):
     """map_structure of one structure: `func` called in flattening order."""
-    kind = _node_kind(value, expand_composites)
-    if kind == _LEAF:
+    kind = _KINDS.get(type(value))  # (_kind and _node_kind inlined: this runs per leaf)
+    if kind is None:
+        kind = _kind(value)
+    if kind == _LEAF or (kind >= _COMPOSITE and not expand_composites):
         return func(value)
-    if kind == _SEQUENCE and type(value) is list:
+    if type(value) is list:
         return [_map_one(func, v, expand_composites) for v in value]
-    if kind == _SEQUENCE and type(value) is tuple:
+    if type(value) is tuple:
         return tuple([_map_one(func, v, expand_composites) for v in value])
+    if type(value) is dict:  # `func` in sorted-key order; the result keeps the dict's order
+        keys = _sorted_keys(value)
+        mapped = {key: _map_one(func, value[key], expand_composites) for key in keys}
+        return mapped if keys == list(value) else {key: mapped[key] for key in value}
     if kind == _MAPPING:
         mapped = {key: _map_one(func, value[key], expand_composites)
                   for key in _sorted_keys(value)}
