@@ -96,8 +96,10 @@ def flatten(structure, expand_composites=False):
 
 
 def _flatten_into(value, leaves, expand_composites):
-    kind = _node_kind(value, expand_composites)
-    if kind == _LEAF:
+    kind = _KINDS.get(type(value))  # (_kind and _node_kind inlined: this runs per leaf)
+    if kind is None:
+        kind = _kind(value)
+    if kind == _LEAF or (kind >= _COMPOSITE and not expand_composites):
         leaves.append(value)
     elif kind == _SEQUENCE or kind == _NAMEDTUPLE:
         for item in value:

@@ -284,6 +284,8 @@ class Functional(Model):
         """Keras's warning (or, with `raise_exception`, ValueError) for inputs nested unlike
         the model's Inputs: a one-tensor list for a single Input, a list for a dict, extra
         keys. Lists and tuples count as alike."""
+        if _flat_alike(inputs, self._inputs_struct):  # (the usual case, without a tree walk)
+            return
         try:
             keras_tree.assert_same_structure(keras_tree.lists_to_tuples(inputs),
                                              keras_tree.lists_to_tuples(self._inputs_struct))
@@ -565,3 +567,17 @@ def functional_from_config(cls, config, custom_objects=None):
     if config.get("trainable") is not None:
         kwargs["trainable"] = config["trainable"]
     return cls(inputs=inputs, outputs=outputs, **kwargs)
+
+
+_NESTS = (list, tuple, dict)
+
+
+def _flat_alike(inputs, struct):
+    """Whether `inputs` and `struct` are both one leaf, or both a list or tuple of the same
+    number of leaves: the same structure, as Keras compares them."""
+    if not isinstance(inputs, _NESTS) and not isinstance(struct, _NESTS):
+        return True
+    return (isinstance(inputs, (list, tuple)) and isinstance(struct, (list, tuple))
+            and len(inputs) == len(struct)
+            and not any(isinstance(x, _NESTS) for x in inputs)
+            and not any(isinstance(x, _NESTS) for x in struct))
