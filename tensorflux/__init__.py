@@ -36,7 +36,6 @@ from tensorflux.graph import function
 from tensorflux.graph.control_flow import cond, while_loop
 from tensorflux.graph.gradients import gradients
 from tensorflux.graph.static import get_static_value
-from tensorflux.ops import image, strings
 from tensorflux.ops.array import (
     argsort,
     broadcast_to,
@@ -205,6 +204,8 @@ _LAZY = {"summary": "tensorflux.summary", "data": "tensorflux.data",
 # tf.test, tf.compat (v1's preamble subset) and tf.lookup (helper "tf-compat").
 _LAZY.update({"test": "tensorflux.test", "compat": "tensorflux.compat",
               "lookup": "tensorflux.lookup"})
+# tf.image and tf.strings: large op namespaces that numeric programs never touch.
+_LAZY.update({"image": "tensorflux.ops.image", "strings": "tensorflux.ops.strings"})
 # Names from modules that only some programs use (control flow helpers, tf.Module,
 # TensorArray), also loaded on first use.
 _LAZY_NAMES = {

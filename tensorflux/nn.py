@@ -2,7 +2,6 @@
 
 from tensorflux.ops._lazy import lazy_attributes
 from tensorflux.ops.composite import embedding_lookup, in_top_k, l2_normalize
-from tensorflux.ops.ctc import ctc_beam_search_decoder, ctc_greedy_decoder, ctc_loss
 from tensorflux.ops.nn import (
     avg_pool,
     avg_pool1d,
@@ -48,7 +47,6 @@ from tensorflux.ops.reduction import (
 
 __all__ = [
     "embedding_lookup", "l2_normalize",
-    "ctc_beam_search_decoder", "ctc_greedy_decoder", "ctc_loss",
     "gru_sequence", "lstm_sequence",
     "avg_pool", "avg_pool1d", "avg_pool2d", "batch_normalization", "bias_add", "conv1d", "conv2d",
     "conv2d_transpose", "depthwise_conv2d", "dropout", "elu", "gelu", "l2_loss", "leaky_relu",
@@ -73,6 +71,8 @@ _LAZY = {
     # (per replica of the current tf.distribute strategy, as TF's)
     **{name: "tensorflux.distribute.losses" for name in (
         "compute_average_loss", "scale_regularization_loss")},
+    **{name: "tensorflux.ops.ctc" for name in (
+        "ctc_beam_search_decoder", "ctc_greedy_decoder", "ctc_loss")},
     "space_to_batch": "tensorflux.ops.array_extra",
     "zero_fraction": "tensorflux.ops.math_extra",
 }
