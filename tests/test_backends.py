@@ -13,8 +13,16 @@ from tensorflux.primitive import registry
 
 
 def _used_kernels():
-    import tensorflux.signal  # noqa: F401 - a lazily loaded namespace registers its primitives
+    # Primitives register when their module loads, and several load on first use (tf.signal,
+    # tf.image, CTC, special functions): load them all.
+    import importlib
+    import pkgutil
 
+    import tensorflux.ops
+    import tensorflux.signal  # noqa: F401
+
+    for module in pkgutil.iter_modules(tensorflux.ops.__path__, "tensorflux.ops."):
+        importlib.import_module(module.name)
     return {p.kernel for p in registry.values() if p.kernel is not None}
 
 
