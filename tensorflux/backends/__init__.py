@@ -259,18 +259,24 @@ class Backend:
         self.name = name
         self.module = module
         self.device = device
+        defined = vars(module)  # (kernels a module loads on first use are bound when asked)
         for kernel in KERNELS:
-            fn = getattr(module, kernel, None)
+            fn = defined.get(kernel)
             if fn is not None:
                 setattr(self, kernel, fn)
 
     def __getattr__(self, kernel):
-        # Only reached for attributes not set in __init__: a kernel this backend lacks.
+        # Only reached for attributes not set in __init__: a kernel the module loads on first
+        # use (bound here from then on), or one this backend lacks.
         if kernel.startswith("__"):
             raise AttributeError(kernel)
         if kernel in KERNELS:
-            raise NotImplementedError(
-                f"The {self.name} backend does not implement the kernel '{kernel}'.")
+            fn = getattr(self.module, kernel, None)
+            if fn is None:
+                raise NotImplementedError(
+                    f"The {self.name} backend does not implement the kernel '{kernel}'.")
+            setattr(self, kernel, fn)
+            return fn
         return getattr(self.module, kernel)
 
     def __repr__(self):

@@ -12,14 +12,6 @@ import warnings
 import numpy as np
 
 from tensorflux import dtypes
-from tensorflux.backends.numpy_ctc import (  # noqa: F401 - kernels, by name
-    ctc_beam_search_decode,
-    ctc_loss,
-    ctc_loss_grad,
-)
-from tensorflux.backends.numpy_fft import fft, irfft, rfft  # noqa: F401 - kernels, by name
-from tensorflux.backends.numpy_image import *  # noqa: F403 - kernels, by name
-from tensorflux.backends.numpy_special import *  # noqa: F403 - kernels, by name
 
 name = "numpy"
 
@@ -4191,3 +4183,22 @@ def random_binomial(counts, probs, *seed_input, shape, dtype, seed):
     out = np.asarray(_philox(seed_input, seed).binomial(np.floor(counts).astype(np.int64),
                                                         np.clip(probs, 0.0, 1.0)))
     return out.astype(native_dtype(dtype))
+
+
+# Kernels kept in modules of their own (CTC, FFTs, special functions, image boxes) load on
+# first use: a kernel this module does not define is one of theirs.
+_KERNEL_MODULES = ("numpy_ctc", "numpy_fft", "numpy_special", "numpy_image")
+
+
+def __getattr__(name):
+    import importlib
+
+    from tensorflux.backends import KERNELS
+
+    if name in KERNELS:
+        for module_name in _KERNEL_MODULES:
+            module = importlib.import_module(f"tensorflux.backends.{module_name}")
+            if name in module.__all__:
+                kernel = globals()[name] = getattr(module, name)
+                return kernel
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
