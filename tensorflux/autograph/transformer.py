@@ -337,13 +337,10 @@ def _add_loop_flag(loop, flag):
 
 # ------------------------------------------------------------------ break and continue
 
-class _Jumps:
-    """Rewrites `break` and `continue` into flag assignments and guards, innermost loop
-    first; a loop's `else:` moves after it (guarded by the break flag when it has one).
-    A `set_loop_options(...)` call at the top of a loop body becomes that loop's options."""
-
-    def __init__(self, namer):
-        self.namer = namer
+class _BlockRewriter:
+    """A pass over one scope's statements: `statement(stmt)` gives the statements that replace
+    `stmt`, after `nested_blocks` has rewritten the blocks inside it (nested function and class
+    bodies are scopes of their own, left alone)."""
 
     def block(self, stmts):
         out = []
@@ -351,14 +348,26 @@ class _Jumps:
             out += self.statement(stmt)
         return out
 
-    def statement(self, stmt):
-        if isinstance(stmt, _SCOPES):
-            return [stmt]
+    def nested_blocks(self, stmt):
         for field in ("body", "orelse", "finalbody"):
             if getattr(stmt, field, None):
                 setattr(stmt, field, self.block(getattr(stmt, field)))
         for part in getattr(stmt, "handlers", []) + getattr(stmt, "cases", []):
             part.body = self.block(part.body)
+
+
+class _Jumps(_BlockRewriter):
+    """Rewrites `break` and `continue` into flag assignments and guards, innermost loop
+    first; a loop's `else:` moves after it (guarded by the break flag when it has one).
+    A `set_loop_options(...)` call at the top of a loop body becomes that loop's options."""
+
+    def __init__(self, namer):
+        self.namer = namer
+
+    def statement(self, stmt):
+        if isinstance(stmt, _SCOPES):
+            return [stmt]
+        self.nested_blocks(stmt)
         if not isinstance(stmt, _LOOPS):
             return [stmt]
         before, after = [], []
@@ -655,7 +664,7 @@ class _Expressions(ast.NodeTransformer):
 
 # ------------------------------------------------------------------ statements
 
-class _Statements:
+class _Statements(_BlockRewriter):
     """Replaces each if/while/for of one scope (innermost first) by its functional form."""
 
     def __init__(self, namer, declared_global, declared_nonlocal):
@@ -663,20 +672,10 @@ class _Statements:
         self.declared_global = declared_global
         self.declared_nonlocal = declared_nonlocal
 
-    def block(self, stmts):
-        out = []
-        for stmt in stmts:
-            out += self.statement(stmt)
-        return out
-
     def statement(self, stmt):
         if isinstance(stmt, _SCOPES):
             return [stmt]
-        for field in ("body", "orelse", "finalbody"):
-            if getattr(stmt, field, None):
-                setattr(stmt, field, self.block(getattr(stmt, field)))
-        for part in getattr(stmt, "handlers", []) + getattr(stmt, "cases", []):
-            part.body = self.block(part.body)
+        self.nested_blocks(stmt)
         if isinstance(stmt, ast.If):
             return _located(self._if(stmt), stmt)
         if isinstance(stmt, ast.While):
