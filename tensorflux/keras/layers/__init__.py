@@ -238,18 +238,9 @@ __all__ += [
 
 # (the augmentation families that load on first use: see layers/preprocessing/__init__.py)
 from tensorflux.keras.layers import preprocessing as _preprocessing  # noqa: E402
+from tensorflux.ops._lazy import lazy_attributes  # noqa: E402
 
-
-def __getattr__(name):
-    if name in _preprocessing._LAZY:
-        value = getattr(_preprocessing, name)
-        globals()[name] = value
-        return value
-    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
-
-
-def __dir__():
-    return sorted(set(globals()) | set(_preprocessing._LAZY))
+__getattr__, __dir__ = lazy_attributes(__name__, _preprocessing._LAZY)
 
 
 def serialize(layer):

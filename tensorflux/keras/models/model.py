@@ -5,9 +5,8 @@ import inspect
 import warnings
 
 from tensorflux.keras.engine import tree
-from tensorflux.keras.engine.keras_tensor import KerasTensor, shape_of, trace_output_spec
-from tensorflux.keras.engine.name_scope import current_path
-from tensorflux.keras.layers.base import Layer, _freeze_shape, _is_plain, _map_shapes
+from tensorflux.keras.engine.keras_tensor import KerasTensor, shape_of
+from tensorflux.keras.layers.base import Layer, _is_plain
 
 __all__ = ["Model"]
 
@@ -147,17 +146,7 @@ class Model(Trainer, Layer):
     def _build_by_run(self, input_shape):
         """Keras's build by run: records `input_shape` and traces `call` once on symbolic
         inputs of that shape, so that the layers build. True when every layer got built."""
-        shape = _freeze_shape(input_shape)
-        self._build_shapes_dict = {"input_shape": shape}
-        with self._open_name_scope():
-            object.__setattr__(self, "_path", current_path())
-            if shape is not None and any(not layer.built for layer in self._layers):
-                try:
-                    inputs = _map_shapes(lambda s: KerasTensor(s, self._compute_dtype), shape)
-                    trace_output_spec(self.call, (inputs,), {})
-                except Exception:  # noqa: BLE001 - Keras: the first real call builds instead
-                    pass
-        self.built = True
+        Layer.build(self, input_shape)  # (Layer's default build is this build by run)
         return all(layer.built for layer in self._layers)
 
     def compute_output_shape(self, input_shape):
