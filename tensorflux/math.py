@@ -128,7 +128,8 @@ _LAZY = {
         "betainc", "cumulative_logsumexp", "digamma", "erfc", "erfcinv", "erfinv", "igamma",
         "igammac", "lbeta", "lgamma", "ndtri", "nextafter", "polygamma", "zeta")},
     **{name: "tensorflux.ops.math_extra" for name in (
-        "accumulate_n", "invert_permutation", "is_non_decreasing", "is_strictly_increasing",
+        "accumulate_n", "approx_max_k", "approx_min_k", "invert_permutation",
+        "is_non_decreasing", "is_strictly_increasing",
         "polyval", "reduce_euclidean_norm", "rint", "segment_max", "segment_mean",
         "segment_min", "segment_prod", "unsorted_segment_prod", "unsorted_segment_sqrt_n",
         "xdivy", "xlog1py", "zero_fraction")},

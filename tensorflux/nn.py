@@ -62,8 +62,9 @@ _LAZY = {
     **{name: "tensorflux.ops.nn_extra" for name in (
         "atrous_conv2d", "atrous_conv2d_transpose", "conv1d_transpose",
         "conv3d_transpose", "conv_transpose", "convolution", "crelu", "depth_to_space",
-        "dilation2d", "erosion2d", "local_response_normalization", "log_poisson_loss", "lrn",
-        "max_pool_with_argmax", "normalize_moments",
+        "dilation2d", "embedding_lookup_sparse", "erosion2d", "local_response_normalization",
+        "log_poisson_loss", "lrn",
+        "max_pool_with_argmax", "normalize_moments", "pool",
         "separable_conv2d", "space_to_depth", "sufficient_statistics",
         "weighted_cross_entropy_with_logits", "weighted_moments")},
     **{name: "tensorflux.ops.sampling" for name in (

@@ -35,4 +35,18 @@ _LAZY = {name: "tensorflux.ops.sampling" for name in (
     "all_candidate_sampler", "fixed_unigram_candidate_sampler", "fold_in",
     "log_uniform_candidate_sampler", "split", "uniform_candidate_sampler")}
 __all__ += sorted(_LAZY)
-__getattr__, __dir__ = lazy_attributes(__name__, _LAZY)
+_lazy_attribute, _lazy_dir = lazy_attributes(__name__, _LAZY)
+
+
+def __getattr__(name):
+    # tf.random.experimental is a namespace module of its own, also loaded on first use.
+    if name == "experimental":
+        from tensorflux import random_experimental
+
+        globals()["experimental"] = random_experimental
+        return random_experimental
+    return _lazy_attribute(name)
+
+
+def __dir__():
+    return sorted(set(_lazy_dir()) | {"experimental"})

@@ -21,6 +21,7 @@ from tensorflux.tensor import _TensorLike, convert_to_tensor
 __all__ = ["fft", "ifft", "fft2d", "ifft2d", "fft3d", "ifft3d", "rfft", "irfft", "rfft2d",
            "irfft2d", "rfft3d", "irfft3d", "fftshift", "ifftshift", "frame", "overlap_and_add",
            "stft", "inverse_stft", "inverse_stft_window_fn", "hann_window", "hamming_window",
+           "kaiser_window", "kaiser_bessel_derived_window", "vorbis_window",
            "linear_to_mel_weight_matrix", "mfccs_from_log_mel_spectrograms", "dct", "idct"]
 
 _COMPLEX_OF = {dtypes.float32: dtypes.complex64, dtypes.float64: dtypes.complex128}
@@ -435,6 +436,69 @@ def hamming_window(window_length, periodic=True, dtype=dtypes.float32, name=None
     [0.08, 0.54, 1.0, 0.54]
     """
     return _tf_window("hamming_window", (0.54, 0.46), window_length, periodic, dtype)
+
+
+def _window_operands(op, window_length, dtype):
+    window_length = _int(op, window_length, "window_length")
+    dtype = dtypes.as_dtype(dtype)
+    if not dtype.is_floating:
+        raise errors.InvalidArgumentError(
+            f"{op}: dtype must be a floating-point type, received {dtype.name}", op)
+    return window_length, dtype
+
+
+def _kaiser(window_length, beta):
+    """The symmetric Kaiser window I0(beta sqrt(1 - r^2)) / I0(beta), r from -1 to 1, in
+    float64; the exponentially scaled I0 keeps large beta from overflowing."""
+    from tensorflux.ops import special
+
+    if window_length <= 1:
+        return array.ones([window_length], dtypes.float64)
+    ratio = tmath.cast(array.range(window_length), dtypes.float64) * (
+        2.0 / (window_length - 1)) - 1.0
+    arg = float(beta) * tmath.sqrt(tmath.maximum(1.0 - ratio * ratio, 0.0))
+    beta = as_operand("kaiser_window", float(beta), dtypes.float64)
+    return special.bessel_i0e(arg) / special.bessel_i0e(beta) * tmath.exp(arg - beta)
+
+
+def kaiser_window(window_length, beta=12.0, dtype=dtypes.float32, name=None):
+    """The (symmetric) Kaiser window of shape parameter `beta`.
+
+    >>> import tensorflux as tf
+    >>> [round(v, 4) for v in tf.signal.kaiser_window(4, beta=8.0).numpy().tolist()]
+    [0.0023, 0.6525, 0.6525, 0.0023]
+    """
+    window_length, dtype = _window_operands("kaiser_window", window_length, dtype)
+    return tmath.cast(_kaiser(window_length, beta), dtype)
+
+
+def kaiser_bessel_derived_window(window_length, beta=12.0, dtype=dtypes.float32, name=None):
+    """The Kaiser-Bessel-derived window (of MDCT codecs): the root of the running sums of a
+    Kaiser window of length window_length // 2 + 1 over their total, then mirrored.
+
+    >>> import tensorflux as tf
+    >>> [round(v, 4) for v in tf.signal.kaiser_bessel_derived_window(4).numpy().tolist()]
+    [0.0073, 1.0, 1.0, 0.0073]
+    """
+    window_length, dtype = _window_operands("kaiser_bessel_derived_window", window_length,
+                                            dtype)
+    half = window_length // 2
+    sums = reduction.cumsum(_kaiser(half + 1, beta))
+    rising = tmath.sqrt(sums[:half] / sums[half])
+    return tmath.cast(array.concat([rising, indexing.reverse(rising, [0])], 0), dtype)
+
+
+def vorbis_window(window_length, dtype=dtypes.float32, name=None):
+    """The Vorbis power-complementary window sin(pi/2 sin^2(pi (n + 1/2) / N)).
+
+    >>> import tensorflux as tf
+    >>> [round(v, 4) for v in tf.signal.vorbis_window(4).numpy().tolist()]
+    [0.228, 0.9737, 0.9737, 0.228]
+    """
+    window_length, dtype = _window_operands("vorbis_window", window_length, dtype)
+    n = tmath.cast(array.range(window_length), dtypes.float64) + 0.5
+    inner = tmath.sin(n * (_pymath.pi / window_length))
+    return tmath.cast(tmath.sin((_pymath.pi / 2) * inner * inner), dtype)
 
 
 # ------------------------------------------------------------------ short-time transforms

@@ -113,6 +113,13 @@ logical_or: (x, y) -> bool or
 logical_xor: (x, y) -> bool xor
 logical_not: (x) -> bool not
 bitwise_not: (x) -> integer bitwise not
+bitwise_and: (x, y) -> integer bitwise and, broadcasting
+bitwise_or: (x, y) -> integer bitwise or, broadcasting
+bitwise_xor: (x, y) -> integer bitwise xor, broadcasting
+left_shift: (x, y) -> integer x shifted left by y bits (y clamped to [0, bits - 1] as TF),
+    broadcasting
+right_shift: (x, y) -> integer x shifted right by y bits (arithmetic for signed; y clamped as
+    for left_shift), broadcasting
 is_nan: (x) -> bool isnan
 is_finite: (x) -> bool isfinite
 is_inf: (x) -> bool isinf
@@ -140,7 +147,8 @@ unique: (x, out_idx) -> (unique values in order of first occurrence, index of ea
 
 # Shapes and indexing.
 _declare("""
-reshape: (x, shape) -> x with a new shape (may be a view)
+reshape: (x, shape) -> x with a new shape (may be a view); for an empty x, a -1 beside a 0 is
+    inferred from the non-zero dims, as TF
 broadcast_to: (x, shape) -> x broadcast to shape (may be a view)
 broadcast_like: (x, like) -> x broadcast to like's run-time shape (may be a view)
 sum_to_like: (g, like) -> g summed over the dims broadcast from like's run-time shape
@@ -184,6 +192,8 @@ cholesky: (x) -> lower Cholesky factor from the lower triangle; not positive def
 log_matrix_determinant: (x) -> (sign, log|det|), log|det| real
 self_adjoint_eig: (x, compute_v) -> (ascending eigenvalues, eigenvector columns) or (values,)
     from the lower triangle
+eig: (x, compute_v) -> (eigenvalues, unit-norm eigenvector columns) of general matrices, complex
+    (complex64 for float32 / complex64 input), or (values,)
 svd: (x, full_matrices, compute_uv) -> (s descending, u, v) with x = u diag(s) v^H, or (s,)
 qr: (x, full_matrices) -> (q, r), reduced unless full_matrices
 """)

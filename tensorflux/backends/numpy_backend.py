@@ -353,7 +353,8 @@ def asarray(value, dtype):
 
 
 def _string_array(value):
-    array = np.asarray(value, dtype=object)
+    # (a copy: the caller's object array, maybe read-only as a pandas column's, is untouched)
+    array = np.array(value, dtype=object)
     flat = array.reshape(-1)
     for i, item in enumerate(flat):
         if isinstance(item, str):
@@ -369,8 +370,10 @@ def infer_array(value):
     NumPy values keep their dtype; Python floats become float32 and Python ints int32
     (int64 when a value does not fit), as tf.constant does.
     """
+    if not isinstance(value, (np.ndarray, np.generic)) and hasattr(value, "__array__"):
+        value = np.asarray(value)  # (a pandas column: its own dtype, as TensorFlow keeps it)
     if isinstance(value, (np.ndarray, np.generic)):
-        return value if value.dtype.kind not in "SU" else _string_array(value)
+        return value if value.dtype.kind not in "SUO" else _string_array(value)
     array = np.asarray(value)
     kind = array.dtype.kind
     if kind == "f":
@@ -476,6 +479,20 @@ logical_or = np.logical_or
 logical_xor = np.logical_xor
 logical_not = np.logical_not
 bitwise_not = np.invert
+bitwise_and = np.bitwise_and
+bitwise_or = np.bitwise_or
+bitwise_xor = np.bitwise_xor
+
+
+def left_shift(x, y):
+    # TF clamps the shift to [0, bits - 1]; C (and NumPy) leave wider shifts undefined.
+    return np.left_shift(x, np.clip(y, 0, x.dtype.itemsize * 8 - 1))
+
+
+def right_shift(x, y):
+    return np.right_shift(x, np.clip(y, 0, x.dtype.itemsize * 8 - 1))
+
+
 is_nan = np.isnan
 is_finite = np.isfinite
 is_inf = np.isinf
@@ -669,7 +686,22 @@ def reduce_mean(x, axis, keepdims):
 # ---------------------------------------------------------------- shapes
 
 def reshape(x, shape):
-    return np.reshape(x, shape)
+    try:
+        return np.reshape(x, shape)
+    except ValueError:
+        if x.size or -1 not in shape or 0 not in shape:
+            raise
+        # TF's rule for an empty tensor whose new shape has a 0: the -1 comes from the
+        # non-zero dims alone ((0, 3) -> (0, -1) gives (0, 3)); NumPy refuses to guess.
+        inferred = _nonzero_product(x.shape) // _nonzero_product(shape)
+        return np.reshape(x, tuple(inferred if d == -1 else d for d in shape))
+
+
+def _nonzero_product(dims):
+    total = 1
+    for d in dims:
+        total *= d if d > 0 else 1
+    return total
 
 
 def broadcast_to(x, shape):
@@ -1861,10 +1893,12 @@ def avg_pool2d_grad(grad, input_shape, ksize, strides, padding, data_format):
 # ---- math (helper)
 
 def mul_no_nan(x, y):
-    # inf * 0 is masked away below; the NaN it makes on the way is expected, not a warning.
-    with np.errstate(invalid="ignore"):
-        out = np.multiply(x, y)
-    return np.where(y == 0, np.zeros((), out.dtype), out)
+    # Only inf * 0 and NaN * 0 differ from the plain product: mask when a NaN shows up (the
+    # warning it raises is silenced by the filter above). Zeros keep the product's sign.
+    out = np.multiply(x, y)
+    if np.isnan(out).any():
+        out = np.where(y == 0, np.zeros((), out.dtype), out)
+    return out
 
 
 # ---- array (helper)
@@ -2808,7 +2842,8 @@ def specialize(kernel_name, attrs, n_inputs, result_size=None, scalar_inputs=Fal
                 return total  # (x / 1 is x: a mean over axes of length 1, as of a [n, 1] loss)
             return np.true_divide(total, x.dtype.type(count) if count else x.dtype.type(0))
         return mean
-    if kernel_name == "reshape" and set(attrs) == {"shape"}:
+    if kernel_name == "reshape" and set(attrs) == {"shape"} and not (
+            -1 in attrs["shape"] and 0 in attrs["shape"]):  # (that case: reshape's TF rule)
         shape = tuple(attrs["shape"])
 
         def reshape_to(x):
@@ -4135,6 +4170,16 @@ def self_adjoint_eig(x, compute_v):
         return (np.ascontiguousarray(np.linalg.eigvalsh(x)),)
     values, vectors = np.linalg.eigh(x)
     return np.ascontiguousarray(values), np.ascontiguousarray(vectors)
+
+
+@_quiet
+def eig(x, compute_v):
+    # NumPy gives real results when every eigenvalue is real; TF's are always complex.
+    complex_type = np.complex64 if x.dtype in (np.float32, np.complex64) else np.complex128
+    if not compute_v:
+        return (np.linalg.eigvals(x).astype(complex_type),)
+    values, vectors = np.linalg.eig(x)
+    return values.astype(complex_type), vectors.astype(complex_type)
 
 
 @_quiet

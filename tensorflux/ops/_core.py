@@ -69,8 +69,12 @@ def as_operand(op, x, dtype=None):
         return convert_to_tensor(x, dtype=dtype)
     except (TypeError, ValueError) as error:
         expected = f"a value convertible to {dtype.name}" if dtype else "a tensor-like value"
-        raise errors.InvalidArgumentError(
-            f"{op}: expected {expected}, received {x!r} ({error})", op) from error
+        message = f"{op}: expected {expected}, received {x!r} ({error})"
+        if isinstance(error, TypeError) and isinstance(x, float) and not x.is_integer():
+            # As TF: `int_tensor * 2.5` is a TypeError, `int_tensor + 1.0` an
+            # InvalidArgumentError (1.0 converts, to a float tensor of the wrong dtype).
+            raise TypeError(message) from error
+        raise errors.InvalidArgumentError(message, op) from error
 
 
 def unchanged(x):

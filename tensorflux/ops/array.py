@@ -286,6 +286,19 @@ def inferable_shape(x):
     return [-1 if d is None else d for d in dims]
 
 
+def _empty_missing_dim(in_dims, dims):
+    """The -1 of `dims` for an empty tensor whose new shape has a 0: as TF infers it (and the
+    backends' reshape at run time), from the non-zero dims alone ((0, 3) -> (0, -1) gives
+    (0, 3)), so empty batches reshape as full ones do."""
+    def nonzero_product(values):
+        total = 1
+        for d in values:
+            total *= d if d > 0 else 1
+        return total
+
+    return nonzero_product(in_dims) // nonzero_product(dims)
+
+
 def reshape(tensor, shape, name=None):
     """The same elements in a new shape; one dimension may be -1 (inferred).
 
@@ -316,11 +329,14 @@ def reshape(tensor, shape, name=None):
         for d in dims:
             known *= d if d != -1 else 1
         if unknown:
-            if known == 0 or size % known:
+            if known == 0 and size == 0:
+                dims[unknown[0]] = _empty_missing_dim(tuple(x.shape), dims)
+            elif known == 0 or size % known:
                 raise errors.InvalidArgumentError(
                     f"reshape: cannot reshape a tensor of shape {tuple(x.shape)} ({size} "
                     f"elements) into shape {dims}", "reshape")
-            dims[unknown[0]] = size // known
+            else:
+                dims[unknown[0]] = size // known
         elif known != size:
             raise errors.InvalidArgumentError(
                 f"reshape: cannot reshape a tensor of shape {tuple(x.shape)} ({size} elements) "
@@ -355,7 +371,15 @@ def stack(values, axis=0, name="stack"):
 
     if not values:
         raise errors.InvalidArgumentError("stack: expected a non-empty list of tensors", "stack")
-    first = as_operand("stack", values[0])
+    first = values[0]
+    if not builtins.any(isinstance(v, _TensorLike) for v in values):
+        # Python and NumPy values alone share one dtype, as when TF converts the whole list
+        # (tf.stack([1, 2.5]) is float32).
+        try:
+            first = as_operand("stack", first, convert_to_tensor(list(values)).dtype)
+        except (TypeError, ValueError):
+            pass
+    first = as_operand("stack", first)
     xs = [first] + [as_operand("stack", v, first.dtype) for v in values[1:]]
     shapes = {tuple(x.shape) for x in xs}
     if len(shapes) > 1:
@@ -640,8 +664,9 @@ def _range_dtype(values, dtype):
     if dtype is not None:
         return dtypes.as_dtype(dtype)
     # TensorFlow's inference: the widest of the arguments' dtypes (ints -> int32, floats ->
-    # float32), in the order int32 < int64 < float32 < float64.
-    order = [dtypes.int32, dtypes.int64, dtypes.float32, dtypes.float64]
+    # float32), in the order int32 < int64 < float16 < bfloat16 < float32 < float64.
+    order = [dtypes.int32, dtypes.int64, dtypes.float16, dtypes.bfloat16, dtypes.float32,
+             dtypes.float64]
     found = []
     for v in values:
         if isinstance(v, _TensorLike):
@@ -828,6 +853,9 @@ def expand_dims(input, axis, name=None):  # noqa: A002
             f"(expected -{rank + 1} <= axis <= {rank})", "expand_dims")
     axis = normalize_axis("expand_dims", axis, rank + 1)
     dims = list(x.shape)
+    if dims.count(None) > 1:
+        # (a reshape can leave one size unknown; indexing needs none of them)
+        return x[(builtins.slice(None),) * axis + (None,)]
     dims.insert(axis, 1)
     return reshape(x, _reshape_dims(dims))
 
@@ -853,7 +881,10 @@ def squeeze(input, axis=None, name=None):  # noqa: A002
                     f"squeeze: cannot squeeze dimension {a} of the tensor of shape "
                     f"{tuple(x.shape)}: expected a dimension of size 1, got {dims[a]}",
                     "squeeze")
-    return reshape(x, _reshape_dims([d for i, d in enumerate(dims) if i not in axes]))
+    kept = [d for i, d in enumerate(dims) if i not in axes]
+    if kept.count(None) > 1:
+        return x[tuple(0 if i in axes else builtins.slice(None) for i in builtins.range(len(dims)))]
+    return reshape(x, _reshape_dims(kept))
 
 
 # ------------------------------------------------------------------ joining and splitting
@@ -1167,7 +1198,7 @@ def sort(values, axis=-1, direction="ASCENDING", name=None):
 def _unique_output():
     from collections import namedtuple
 
-    return namedtuple("UniqueOutput", ["y", "idx"])
+    return namedtuple("Unique", ["y", "idx"])
 
 
 UniqueOutput = _unique_output()

@@ -26,7 +26,7 @@ __all__ = ["matmul", "transpose", "matrix_transpose", "adjoint", "tensordot", "e
 def _matrices(op, x, square=False, allowed="is_numeric"):
     """x as a tensor of rank >= 2 ([..., M, N]; M == N when `square`), or an error."""
     x = as_operand(op, x)
-    if not getattr(x.dtype, allowed):
+    if allowed is not None and not getattr(x.dtype, allowed):
         raise errors.InvalidArgumentError(
             f"{op}: unsupported dtype {x.dtype.name} (shape {tuple(x.shape)})", op)
     shape = tuple(x.shape)
@@ -94,12 +94,13 @@ _matmul = Primitive("matmul", vjp=_matmul_vjp, shape_rule=_matmul_rule)
 def matmul(a, b, transpose_a=False, transpose_b=False, adjoint_a=False, adjoint_b=False,
            a_is_sparse=False, b_is_sparse=False, output_type=None, name=None):
     """The matrix product of the last two dims of a and b; leading dims broadcast.
+    output_type=tf.int32 accumulates (u)int8 inputs in int32, as TF's.
 
     >>> import tensorflux as tf
     >>> tf.matmul([[1.0, 2.0]], [[3.0], [4.0]]).numpy().tolist()
     [[11.0]]
     """
-    if (a.__class__ is Tensor and b.__class__ is Tensor
+    if (a.__class__ is Tensor and b.__class__ is Tensor and output_type is None
             and not (transpose_a or transpose_b or adjoint_a or adjoint_b)):
         # Eager fast path (see Primitive.__init__): two matrices of one numeric dtype.
         if _matmul._backend is context.eager_backend and not context.tapes:
@@ -115,6 +116,12 @@ def matmul(a, b, transpose_a=False, transpose_b=False, adjoint_a=False, adjoint_
                     out._value = value
                     return out
     a, b = binary_operands("matmul", a, b)
+    if output_type is not None and dtypes.as_dtype(output_type) != a.dtype:
+        if dtypes.as_dtype(output_type) != dtypes.int32 or a.dtype.name not in ("int8", "uint8"):
+            raise errors.InvalidArgumentError(
+                f"matmul: output_type {dtypes.as_dtype(output_type).name} needs (u)int8 inputs "
+                f"and int32 output; received inputs of dtype {a.dtype.name}", "matmul")
+        a, b = math.cast(a, dtypes.int32), math.cast(b, dtypes.int32)
     if adjoint_a:
         a, transpose_a = math.conj(a), not transpose_a
     if adjoint_b:
@@ -572,6 +579,10 @@ def _diagonal_index(op, k):
     if isinstance(k, (list, tuple)):
         raise errors.UnimplementedError(f"{op}: a band of diagonals (k as a pair) is not "
                                         f"supported; give one int k", op)
+    return _int_k(op, k)
+
+
+def _int_k(op, k):
     try:
         return int(k)
     except (TypeError, ValueError) as error:
@@ -589,20 +600,67 @@ def _python_scalar(op, value):
 
 
 def diag_part(input, name="diag_part", k=0, padding_value=0, align="RIGHT_LEFT"):  # noqa: A002
-    """The k-th diagonal of each matrix of a [..., M, N] tensor.
+    """The k-th diagonal of each matrix of a [..., M, N] tensor; with k = (low, high), the
+    band of diagonals high..low stacked on axis -2, shorter ones padded as `align` says.
 
     >>> import tensorflux as tf
     >>> tf.linalg.diag_part([[1, 2], [3, 4]]).numpy().tolist()
     [1, 4]
+    >>> tf.linalg.diag_part([[1, 2], [3, 4]], k=(-1, 0)).numpy().tolist()
+    [[1, 4], [3, 0]]
     """
-    x = _matrices("diag_part", input, allowed="is_numeric")
+    x = _matrices("diag_part", input, allowed=None)
+    if isinstance(k, (list, tuple)) and len(k) == 2:
+        return _diag_band(x, _int_k("diag_part", k[0]), _int_k("diag_part", k[1]),
+                          padding_value, align)
     k = _diagonal_index("diag_part", k)
+    _check_diagonal(x, k)
+    return _diag_part.bind(x, k=k)
+
+
+def _check_diagonal(x, k):
     rows, cols = x.shape[-2], x.shape[-1]
     if rows is not None and cols is not None and not -rows < k < max(cols, 1):
         raise errors.InvalidArgumentError(
             f"diag_part: k={k} is out of range for matrices of shape {tuple(x.shape)} "
             f"(expected {-rows} < k < {cols})", "diag_part")
-    return _diag_part.bind(x, k=k)
+
+
+_ALIGNS = ("RIGHT_LEFT", "LEFT_RIGHT", "LEFT_LEFT", "RIGHT_RIGHT")
+
+
+def _diag_band(x, low, high, padding_value, align):
+    """Diagonals high..low (top row first), each padded to the longest as TF's `align` says:
+    its first word places superdiagonals, its second subdiagonals."""
+    if low > high:
+        raise errors.InvalidArgumentError(
+            f"diag_part: k must be (low, high) with low <= high, received ({low}, {high})",
+            "diag_part")
+    if align not in _ALIGNS:
+        raise errors.InvalidArgumentError(
+            f"diag_part: align must be one of {list(_ALIGNS)}, received {align!r}",
+            "diag_part")
+    for d in (low, high):
+        _check_diagonal(x, d)
+    rows, cols = x.shape[-2], x.shape[-1]
+    if rows is None or cols is None:
+        raise errors.InvalidArgumentError(
+            f"diag_part: a band of diagonals needs known matrix dimensions, received shape "
+            f"{tuple(x.shape)}", "diag_part")
+    width = max(_diag_length(rows, cols, d) for d in range(low, high + 1))
+    padding = _python_scalar("diag_part", padding_value)
+    rank = x.shape.rank
+    super_align, sub_align = align.split("_")
+    rows_out = []
+    for d in range(high, low - 1, -1):
+        part = _diag_part.bind(x, k=d)
+        short = width - _diag_length(rows, cols, d)
+        if short:
+            right = (super_align if d >= 0 else sub_align) == "RIGHT"
+            pads = [[0, 0]] * (rank - 2) + [[short, 0] if right else [0, short]]
+            part = array.pad(part, pads, constant_values=padding)
+        rows_out.append(part)
+    return array.stack(rows_out, axis=-2)
 
 
 def diag(diagonal, name="diag", k=0, num_rows=-1, num_cols=-1, padding_value=0,
@@ -689,7 +747,7 @@ def set_diag(input, diagonal, name="set_diag", k=0, align="RIGHT_LEFT"):  # noqa
     >>> tf.linalg.set_diag([[1, 2], [3, 4]], [7, 8]).numpy().tolist()
     [[7, 2], [3, 8]]
     """
-    x = _matrices("set_diag", input, allowed="is_numeric")
+    x = _matrices("set_diag", input, allowed=None)
     d = as_operand("set_diag", diagonal, x.dtype)
     k = _diagonal_index("set_diag", k)
     rows, cols = x.shape[-2], x.shape[-1]

@@ -11,7 +11,8 @@ from tensorflux.ops import array, indexing, linalg, math, reduction
 from tensorflux.ops._core import as_operand, aval
 from tensorflux.primitive import Primitive
 
-__all__ = ["lu", "lu_solve", "lu_reconstruct", "lu_matrix_inverse", "sqrtm", "logm",
+__all__ = ["eig", "eigvals", "lu", "lu_solve", "lu_reconstruct", "lu_matrix_inverse", "sqrtm",
+           "logm",
            "matrix_rank", "normalize", "tensor_diag", "tensor_diag_part", "tridiagonal_solve",
            "tridiagonal_matmul", "matrix_square_root"]
 
@@ -70,6 +71,64 @@ def _lu_vjp(g, x, out, output_idx_type):
 _lu = Primitive("lu", vjp=_lu_vjp, multiple_results=True,
                 shape_rule=lambda x, output_idx_type: (
                     aval(x.shape, x.dtype), aval(list(x.shape)[:-1], output_idx_type)))
+
+
+def _complex_dtype(dtype):
+    return dtypes.complex64 if dtype in (dtypes.float32, dtypes.complex64) else \
+        dtypes.complex128
+
+
+def _eig_rule(x, compute_v):
+    dtype = _complex_dtype(x.dtype)
+    e = aval(list(x.shape)[:-1], dtype)
+    return (e, aval(x.shape, dtype)) if compute_v else (e,)
+
+
+def _eig_vjp(g, x, out, compute_v):
+    # A = V diag(e) V^-1. With W = V^H and F[i, j] = 1 / (e_j - e_i) (0 on the diagonal):
+    # the cotangent is W^-1 (diag(ge) + conj(F) * (W gV - W V diag(Re diag(W gV)))) W.
+    # Vectors are unit-norm, so only the phase-free part of gV counts (the diag term).
+    if compute_v:
+        (grad_e, grad_v), (e, v) = g, out
+    else:
+        grad_e, grad_v = g[0], None
+        e, v = _eig.bind(x, compute_v=True)
+    w = linalg.adjoint(v)
+    middle = array.zeros_like(v) if grad_e is None else linalg.diag(grad_e)
+    if grad_v is not None:
+        wgv = linalg.matmul(w, grad_v)
+        kept = linalg.diag(math.cast(math.real(linalg.diag_part(wgv)), v.dtype))
+        gaps = math.conj(linalg._gap_reciprocal(e))
+        middle = middle + gaps * (wgv - linalg.matmul(linalg.matmul(w, v), kept))
+    grad = linalg.solve(w, linalg.matmul(middle, w))
+    return (grad if x.dtype.is_complex else math.real(grad),)
+
+
+# eig: eigenvalues and unit-norm eigenvector columns of general square matrices, complex.
+_eig = Primitive("eig", vjp=_eig_vjp, shape_rule=_eig_rule, multiple_results=True)
+
+
+def eig(tensor, name=None):
+    """(eigenvalues, eigenvectors) of each square matrix of a [..., N, N] tensor, complex
+    (complex64 for float32 input); eigenvectors are unit-norm columns, in no set order.
+    Gradients assume distinct eigenvalues, as TensorFlow's.
+
+    >>> import tensorflux as tf
+    >>> e, v = tf.linalg.eig([[0.0, 1.0], [-1.0, 0.0]])
+    >>> sorted(e.numpy().imag.tolist())
+    [-1.0, 1.0]
+    """
+    return _eig.bind(_square("eig", tensor), compute_v=True)
+
+
+def eigvals(tensor, name=None):
+    """The eigenvalues of each square matrix of a [..., N, N] tensor, complex.
+
+    >>> import tensorflux as tf
+    >>> tf.linalg.eigvals([[2.0, 0.0], [0.0, 3.0]]).numpy().real.tolist()
+    [2.0, 3.0]
+    """
+    return _eig.bind(_square("eigvals", tensor), compute_v=False)[0]
 
 
 def lu(input, output_idx_type=dtypes.int32, name=None):  # noqa: A002 - TensorFlow's name

@@ -338,7 +338,8 @@ def clip_by_value(t, clip_value_min, clip_value_max, name=None):
     [-1.0, 0.5, 1.0]
     """
     t = as_operand("clip_by_value", t)
-    return minimum(maximum(t, clip_value_min), clip_value_max)
+    # max(min(t, hi), lo) as TF orders it: with lo > hi every entry becomes lo.
+    return maximum(minimum(t, clip_value_max), clip_value_min)
 
 
 def squared_difference(x, y, name=None):
@@ -527,8 +528,11 @@ def square(x, name=None):
     return _square.bind(_operand("square", x, "is_numeric"))
 
 
-# sqrt: d sqrt(x) = 0.5 / sqrt(x).
-_sqrt = _unary("sqrt", lambda g, x, out: (g * const(0.5, out) / _conj(out),))
+# sqrt: d sqrt(x) = 0.5 / sqrt(x). As in TF's kernels (sqrt, rsqrt, reciprocal), a zero
+# cotangent gives zero even where the derivative is infinite, so tf.where(x > 0, sqrt(x), 0)
+# has a finite gradient at 0.
+_sqrt = _unary("sqrt", lambda g, x, out: (
+    multiply_no_nan(const(0.5, out) / _conj(out), g),))
 
 
 def sqrt(x, name=None):
@@ -542,7 +546,8 @@ def sqrt(x, name=None):
 
 
 # rsqrt: 1 / sqrt(x); d = -0.5 * out**3.
-_rsqrt = _unary("rsqrt", lambda g, x, out: (g * const(-0.5, out) * _conj(out * out * out),))
+_rsqrt = _unary("rsqrt", lambda g, x, out: (
+    multiply_no_nan(const(-0.5, out) * _conj(out * out * out), g),))
 
 
 def rsqrt(x, name=None):
@@ -831,8 +836,9 @@ def ceil(x, name=None):
     return _ceil.bind(_operand("ceil", x, "is_floating"))
 
 
-# reciprocal: 1 / x; d = -out**2.
-_reciprocal = _unary("reciprocal", lambda g, x, out: (negative(g) * _conj(out * out),))
+# reciprocal: 1 / x; d = -out**2 (0 for a zero cotangent, as sqrt above).
+_reciprocal = _unary("reciprocal", lambda g, x, out: (
+    multiply_no_nan(negative(_conj(out * out)), g),))
 
 
 def reciprocal(x, name=None):

@@ -1,10 +1,13 @@
 """More of tf.math, composed from existing primitives (so their gradients come for free):
 segment reductions over sorted ids, products and root-n sums per segment, x/y and x*log1p(y)
-that vanish with x, polynomials, predicates on orderings, truncating division.
+that vanish with x, polynomials, predicates on orderings, truncating division, approximate
+(here exact) top-k.
 """
 
+import collections
+
 from tensorflux import dtypes, errors
-from tensorflux.ops import array, composite, indexing, math, reduction
+from tensorflux.ops import array, composite, indexing, linalg, math, reduction
 from tensorflux.ops._core import as_operand
 from tensorflux.ops._static import host
 
@@ -12,7 +15,7 @@ __all__ = ["xdivy", "xlog1py", "zero_fraction", "reduce_euclidean_norm", "polyva
            "is_non_decreasing", "is_strictly_increasing", "invert_permutation", "accumulate_n",
            "segment_max", "segment_mean", "segment_min", "segment_prod",
            "unsorted_segment_prod", "unsorted_segment_sqrt_n", "realdiv", "truncatediv",
-           "truncatemod"]
+           "truncatemod", "approx_max_k", "approx_min_k"]
 
 
 def _zero(x):
@@ -334,3 +337,48 @@ def truncatemod(x, y, name=None):
         remainder = math.floormod(x, y)
         return math.where(_rounds_toward_zero(x, y), remainder - y, remainder)
     return x - truncatediv(x, y) * y
+
+
+# What tf.math.approx_max_k / approx_min_k return.
+ApproxTopK = collections.namedtuple("ApproxTopK", ["values", "indices"])
+
+
+def _approx_top_k(op, operand, k, reduction_dimension, largest):
+    x = as_operand(op, operand)
+    rank = x.shape.rank
+    axis = reduction_dimension + rank if reduction_dimension < 0 else reduction_dimension
+    if not 0 <= axis < rank:
+        raise errors.InvalidArgumentError(
+            f"{op}: reduction_dimension {reduction_dimension} is out of range for a tensor of "
+            f"shape {tuple(x.shape)}", op)
+    perm = [a for a in range(rank) if a != axis] + [axis]
+    back = [perm.index(a) for a in range(rank)]
+    moved = linalg.transpose(x, perm)
+    values, indices = reduction.top_k(moved if largest else math.negative(moved), k=k)
+    if not largest:
+        values = math.negative(values)
+    return ApproxTopK(linalg.transpose(values, back), linalg.transpose(indices, back))
+
+
+def approx_max_k(operand, k, reduction_dimension=-1, recall_target=0.95,
+                 reduction_input_size_override=-1, aggregate_to_topk=True, name=None):
+    """The k largest entries along `reduction_dimension` and their indices, as
+    (values, indices). TF's TPU-oriented approximation; here exact (recall 1).
+
+    >>> import tensorflux as tf
+    >>> tf.math.approx_max_k([1.0, 5.0, 3.0], 2).values.numpy().tolist()
+    [5.0, 3.0]
+    """
+    return _approx_top_k("approx_max_k", operand, k, reduction_dimension, largest=True)
+
+
+def approx_min_k(operand, k, reduction_dimension=-1, recall_target=0.95,
+                 reduction_input_size_override=-1, aggregate_to_topk=True, name=None):
+    """The k smallest entries along `reduction_dimension` and their indices, as
+    (values, indices); exact, as approx_max_k.
+
+    >>> import tensorflux as tf
+    >>> tf.math.approx_min_k([1.0, 5.0, 3.0], 2).indices.numpy().tolist()
+    [0, 2]
+    """
+    return _approx_top_k("approx_min_k", operand, k, reduction_dimension, largest=False)

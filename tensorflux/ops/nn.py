@@ -90,13 +90,17 @@ _relu6 = Primitive("relu6", shape_rule=unary_rule, vjp=_relu6_vjp)
 
 
 def relu6(features, name=None):
-    """min(max(features, 0), 6) elementwise.
+    """min(max(features, 0), 6) elementwise (integers keep their dtype, as in TF).
 
     >>> import tensorflux as tf
     >>> tf.nn.relu6([-1.0, 3.0, 8.0]).numpy().tolist()
     [0.0, 3.0, 6.0]
     """
-    return _relu6.bind(_float_operand("relu6", features))
+    x = as_operand("relu6", features)
+    if not x.dtype.is_numeric or x.dtype.is_complex:
+        raise errors.InvalidArgumentError(
+            f"relu6: expected a real numeric tensor, received dtype {x.dtype.name}", "relu6")
+    return _relu6.bind(x)
 
 
 def leaky_relu(features, alpha=0.2, name=None):
@@ -668,16 +672,13 @@ def conv2d(input, filters, strides, padding, data_format="NHWC", dilations=None,
 
 
 def _expand_1d(x, data_format):
-    """(n, w, c) -> (n, 1, w, c), or (n, c, w) -> (n, c, 1, w)."""
-    dims = [d if d is not None else -1 for d in x.shape]
-    at = 2 if data_format == "NCW" else 1
-    return array.reshape(x, dims[:at] + [1] + dims[at:])
+    """(n, w, c) -> (n, 1, w, c), or (n, c, w) -> (n, c, 1, w); by indexing, which needs no
+    static sizes (a Conv1D over `Input((None, c))` has neither batch nor length)."""
+    return x[:, :, None] if data_format == "NCW" else x[:, None]
 
 
 def _squeeze_1d(y, data_format):
-    dims = [d if d is not None else -1 for d in y.shape]
-    del dims[2 if data_format == "NCW" else 1]
-    return array.reshape(y, dims)
+    return y[:, :, 0] if data_format == "NCW" else y[:, 0]
 
 
 def _pairs_1d(padding, data_format):

@@ -1,7 +1,8 @@
 """More of tf.nn, composed from existing primitives (so gradients of any order come for free):
 transposed and generic convolutions, separable and atrous convolutions, moving space into
 depth, local response normalization, more losses and moment helpers, crelu, pooling with
-argmax and grayscale morphology (dilation2d, erosion2d).
+argmax, generic pooling (pool), grayscale morphology (dilation2d, erosion2d) and combined
+lookups of sparse ids (embedding_lookup_sparse).
 """
 
 from tensorflux import dtypes, errors
@@ -15,7 +16,8 @@ __all__ = ["conv1d_transpose", "conv3d_transpose", "conv_transpose", "convolutio
            "space_to_depth", "local_response_normalization", "lrn",
            "weighted_cross_entropy_with_logits", "log_poisson_loss",
            "normalize_moments", "sufficient_statistics",
-           "weighted_moments", "crelu", "max_pool_with_argmax", "dilation2d", "erosion2d"]
+           "weighted_moments", "crelu", "max_pool_with_argmax", "dilation2d", "erosion2d",
+           "pool", "embedding_lookup_sparse"]
 
 
 def _dims(shape):
@@ -571,3 +573,61 @@ def erosion2d(value, filters, strides, padding, data_format, dilations, name=Non
     mirrored = indexing.reverse(f, [0, 1])
     return math.negative(dilation2d(math.negative(x), mirrored, strides, padding, data_format,
                                     dilations))
+
+
+def pool(input, window_shape, pooling_type, strides=None, padding="VALID",  # noqa: A002
+         data_format=None, dilations=None, name=None):
+    """N-D max or average pooling (pooling_type "MAX" or "AVG") over a window_shape window:
+    max_pool / avg_pool with TF's generic argument names; strides default to 1.
+
+    >>> import tensorflux as tf
+    >>> tf.nn.pool(tf.ones([1, 4, 4, 1]), [2, 2], "AVG", strides=[2, 2]).shape
+    TensorShape([1, 2, 2, 1])
+    """
+    if pooling_type not in ("MAX", "AVG"):
+        raise ValueError(f"pool: pooling_type must be 'MAX' or 'AVG', received {pooling_type!r}")
+    window = list(window_shape)
+    if any(d != 1 for d in ([dilations] if isinstance(dilations, int) else dilations or [])):
+        raise errors.UnimplementedError(
+            f"pool: dilations other than 1 are not supported, received {dilations!r}", "pool")
+    strides = [1] * len(window) if strides is None else strides
+    fn = nn.max_pool if pooling_type == "MAX" else nn.avg_pool
+    return fn(input, window, strides, padding, data_format=data_format)
+
+
+def embedding_lookup_sparse(params, sp_ids, sp_weights, combiner=None, max_norm=None,
+                            name=None, allow_fast_lookup=False):
+    """One embedding per row of the SparseTensor `sp_ids`: the rows of `params` at that row's
+    ids, weighted by `sp_weights` (a SparseTensor like sp_ids, or None for ones) and combined
+    by "sum", "mean" (the default: divided by the weights' sum) or "sqrtn" (by the root of
+    their squares' sum). As in TF, the result has one row per row of sp_ids up to the last
+    that holds an id; rows without ids give zeros.
+
+    >>> import tensorflux as tf
+    >>> ids = tf.sparse.SparseTensor([[0, 0], [0, 1], [1, 0]], [1, 2, 0], [2, 2])
+    >>> tf.nn.embedding_lookup_sparse([[1.0], [2.0], [4.0]], ids, None).numpy().tolist()
+    [[3.0], [1.0]]
+    """
+    combiner = "mean" if combiner is None else combiner
+    if combiner not in ("sum", "mean", "sqrtn"):
+        raise ValueError(f"embedding_lookup_sparse: combiner must be 'sum', 'mean' or "
+                         f"'sqrtn', received {combiner!r}")
+    from tensorflux.ops import composite
+
+    rows = math.cast(sp_ids.indices[:, 0], dtypes.int32)
+    count = reduction.reduce_max(array.concat([rows, array.fill([1], -1)], 0)) + 1
+    embeddings = composite.embedding_lookup(params, sp_ids.values, max_norm=max_norm)
+    extra = embeddings.shape.rank - 1
+    if sp_weights is None:
+        weights = array.ones_like(math.cast(sp_ids.values, embeddings.dtype))
+    else:
+        weights = math.cast(sp_weights.values, embeddings.dtype)
+    scaled = embeddings * array.reshape(weights, [-1] + [1] * extra)
+    total = composite.unsorted_segment_sum(scaled, rows, count)
+    if combiner == "sum":
+        return total
+    norms = weights if combiner == "mean" else weights * weights
+    divisor = composite.unsorted_segment_sum(norms, rows, count)
+    if combiner == "sqrtn":
+        divisor = math.sqrt(divisor)
+    return math.divide_no_nan(total, array.reshape(divisor, [-1] + [1] * extra))

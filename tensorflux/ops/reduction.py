@@ -332,19 +332,21 @@ def reduce_all(input_tensor, axis=None, keepdims=False, name=None):
 
 
 def count_nonzero(input, axis=None, keepdims=None, dtype=dtypes.int64, name=None):  # noqa: A002
-    """The number of non-zero (or True) entries over the given axes, as `dtype` (int64).
+    """The number of non-zero (True, non-empty string) entries over the given axes, as `dtype`
+    (int64).
 
     >>> import tensorflux as tf
     >>> tf.math.count_nonzero([[0.0, 1.0], [2.0, 3.0]], axis=1).numpy().tolist()
     [1, 2]
     """
     x = as_operand("count_nonzero", input)
-    if not (x.dtype.is_numeric or x.dtype.is_bool):
+    if not (x.dtype.is_numeric or x.dtype.is_bool or x.dtype == dtypes.string):
         raise errors.InvalidArgumentError(
-            f"count_nonzero: expected a numeric or bool tensor, received dtype {x.dtype.name}",
-            "count_nonzero")
+            f"count_nonzero: expected a numeric, bool or string tensor, received dtype "
+            f"{x.dtype.name}", "count_nonzero")
     axes = _axes("count_nonzero", x, axis)
-    nonzero = math.cast(math.not_equal(x, array.zeros_like(x)), dtypes.as_dtype(dtype))
+    zero = as_operand("count_nonzero", "") if x.dtype == dtypes.string else array.zeros_like(x)
+    nonzero = math.cast(math.not_equal(x, zero), dtypes.as_dtype(dtype))
     return reduce_sum(nonzero, axes, keepdims=bool(keepdims))
 
 
@@ -362,7 +364,11 @@ _argmin = Primitive("argmin", vjp=lambda g, x, out, axis, output_type: (None,),
 
 
 def _arg_extremum(op, primitive, input, axis, output_type):  # noqa: A002
-    x = _operand(op, input, "is_real")
+    x = as_operand(op, input)
+    if x.dtype.is_bool:  # as TensorFlow: False < True
+        x = math.cast(x, dtypes.uint8)
+    elif not (x.dtype.is_integer or x.dtype.is_floating):
+        _operand(op, x, "is_real")  # raises, naming the dtype
     if x.shape.rank == 0:
         raise errors.InvalidArgumentError(f"{op}: expected a tensor of rank >= 1, received a "
                                           f"scalar", op)

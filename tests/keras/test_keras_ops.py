@@ -280,9 +280,6 @@ def test_flat_namespace_and_submodules():
 def test_unknown_names_raise_attribute_error_naming_them():
     with pytest.raises(AttributeError, match="no_such_op"):
         ops.no_such_op  # noqa: B018
-    with pytest.raises(AttributeError, match="keras.ops.eig"):
-        ops.eig  # noqa: B018
-    assert not hasattr(ops, "eig")
 
 
 def test_documented_absences_are_really_absent():

@@ -106,7 +106,7 @@ def test_diag_errors():
     with pytest.raises(InvalidArgument, match="diag: a diagonal of length 3"):
         linalg.diag(tf.zeros([3]), num_rows=2, num_cols=2)
     with pytest.raises(tf.errors.UnimplementedError, match="band"):
-        linalg.diag_part(tf.zeros([3, 3]), k=(0, 1))
+        linalg.diag(tf.zeros([3]), k=(0, 1))
 
 
 # ------------------------------------------------------------------ semantics

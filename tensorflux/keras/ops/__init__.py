@@ -23,11 +23,9 @@ __all__ = sorted({*core.__all__, *numpy.__all__, *nn.__all__, *math.__all__, *li
                   *einops.__all__, "core", "einops", "image", "linalg", "math", "nn",
                   "numpy"})
 
-# Keras 3 ops tensorflux does not provide yet: asking for one says so, rather than a bare
-# "no attribute" that reads like a typo.
-_NOT_PROVIDED = frozenset("""
-eig
-""".split())
+# Keras 3 ops tensorflux does not provide yet (none at present): asking for one says so,
+# rather than a bare "no attribute" that reads like a typo.
+_NOT_PROVIDED = frozenset()
 
 
 def __getattr__(name):

@@ -196,6 +196,7 @@ view_as_complex     math.ViewAsComplex                              -> x
 view_as_real        math.ViewAsReal                                 -> x
 cholesky            linalg.Cholesky         upper                   -> x
 cholesky_inverse    linalg.CholeskyInverse  upper                   -> x
+eig                 linalg.Eig                                      -> x
 eigh                linalg.Eigh                                     -> x
 lu_factor           linalg.LuFactor                                 -> x
 qr                  linalg.Qr               mode                    -> x

@@ -1,7 +1,6 @@
-"""keras.ops.linalg: determinants, inverses, norms, decompositions (Cholesky, eigh, LU, QR,
-SVD), solves, least squares, pseudo-inverses, ranks and forward-mode Jacobian products, with
-Keras's (torch.linalg's) output conventions over tf.linalg's kernels. The general eigensolver
-(eig) is absent rather than approximated."""
+"""keras.ops.linalg: determinants, inverses, norms, decompositions (Cholesky, eig, eigh, LU,
+QR, SVD), solves, least squares, pseudo-inverses, ranks and forward-mode Jacobian products,
+with Keras's (torch.linalg's) output conventions over tf.linalg's kernels."""
 
 import tensorflux as tf
 from tensorflux import nest
@@ -13,7 +12,7 @@ from tensorflux.keras.ops._dispatch import (
     static_shape,
 )
 
-__all__ = ["cholesky", "cholesky_inverse", "det", "eigh", "inv", "jvp", "lstsq", "lu_factor",
+__all__ = ["cholesky", "cholesky_inverse", "det", "eig", "eigh", "inv", "jvp", "lstsq", "lu_factor",
            "matrix_rank", "norm", "pinv", "qr", "solve", "solve_triangular", "svd"]
 
 
@@ -75,6 +74,19 @@ def cholesky_inverse(x, upper=False):
 
 
 @keras_op
+def eig(x):
+    """(eigenvalues, eigenvector columns) of each square matrix, complex (complex64 for
+    float32): NumPy's LAPACK solver, so unit-norm vectors in NumPy's order.
+
+    >>> from tensorflux.keras import ops
+    >>> values, vectors = ops.eig([[2.0, 0.0], [0.0, 3.0]])
+    >>> values.numpy().tolist(), values.dtype.name
+    ([(2+0j), (3+0j)], 'complex64')
+    """
+    return tf.linalg.eig(_matrices(x, "eig"))
+
+
+@keras_op
 def eigh(x):
     """(ascending eigenvalues, eigenvector columns) of each Hermitian matrix."""
     return tf.linalg.eigh(_matrices(x, "eigh"))
@@ -114,8 +126,9 @@ def lu_factor(x):
 
 @keras_op
 def norm(x, ord=None, axis=None, keepdims=False):  # noqa: A002 - Keras's argument name
-    """NumPy's norm: the 2-norm of the flattened x by default, a vector norm over one axis,
-    a matrix norm ("fro", 1, inf) over two.
+    """NumPy's norm: the 2-norm of the flattened x by default, a vector norm over one axis
+    (any real ord, 0 counting non-zeros), a matrix norm over two ("fro", "nuc", +-1, +-2,
+    +-inf).
 
     >>> from tensorflux.keras import ops
     >>> float(ops.norm([3.0, 4.0]))
@@ -125,14 +138,54 @@ def norm(x, ord=None, axis=None, keepdims=False):  # noqa: A002 - Keras's argume
     rank = len(x.shape)
     if axis is None:
         if ord is None or rank == 1:
-            flat = tf.norm(tf.reshape(x, [-1]), ord="euclidean" if ord is None else ord)
+            flat = _vector_norm(tf.reshape(x, [-1]), ord, 0, False)
             return tf.reshape(flat, [1] * rank) if keepdims else flat
         axis = (0, 1) if rank == 2 else axis
     if isinstance(axis, (tuple, list)) and len(axis) == 2:
-        ord = "fro" if ord is None else ord  # noqa: A001
-        return tf.norm(x, ord=ord, axis=tuple(axis), keepdims=keepdims)
+        axes = tuple(a + rank if a < 0 else a for a in axis)
+        if ord in (None, "fro", 1, 2, _INF):
+            return tf.norm(x, ord=ord or "fro", axis=axes, keepdims=keepdims)
+        return _matrix_norm(x, ord, axes, keepdims)
     axis = axis[0] if isinstance(axis, (tuple, list)) else axis
-    return tf.norm(x, ord="euclidean" if ord is None else ord, axis=axis, keepdims=keepdims)
+    return _vector_norm(x, ord, axis, keepdims)
+
+
+_INF = float("inf")
+
+
+def _vector_norm(x, ord, axis, keepdims):  # noqa: A002
+    if ord is None or ord == "euclidean" or (not isinstance(ord, str) and ord > 0):
+        return tf.norm(x, ord="euclidean" if ord is None else ord, axis=axis, keepdims=keepdims)
+    if isinstance(ord, str):
+        raise ValueError(f"norm: ord must be a number for a vector norm, received ord={ord!r}")
+    magnitude = tf.abs(x)
+    if ord == 0:
+        return tf.reduce_sum(tf.cast(magnitude != 0, magnitude.dtype), axis, keepdims=keepdims)
+    if ord == -_INF:
+        return tf.reduce_min(magnitude, axis, keepdims=keepdims)
+    total = tf.reduce_sum(magnitude ** ord, axis, keepdims=keepdims)
+    return total ** (1.0 / ord)
+
+
+def _matrix_norm(x, ord, axes, keepdims):  # noqa: A002
+    """The matrix norms tf.norm lacks ("nuc", -1, -2, -inf) over the axis pair `axes`."""
+    rows, cols = axes
+    if ord in (-1, -_INF):
+        summed, picked = (rows, cols) if ord == -1 else (cols, rows)
+        out = tf.reduce_min(tf.reduce_sum(tf.abs(x), summed, keepdims=True), picked,
+                            keepdims=True)
+        return out if keepdims else tf.squeeze(out, sorted(axes))
+    if ord not in ("nuc", -2):
+        raise ValueError(f"norm: ord must be None, 'fro', 'nuc', 1, -1, 2, -2, inf or -inf for "
+                         f"a matrix norm, received ord={ord!r}")
+    rank = len(x.shape)
+    moved = tf.transpose(x, [a for a in range(rank) if a not in axes] + [rows, cols])
+    singular = tf.linalg.svd(moved, compute_uv=False)
+    out = tf.reduce_sum(singular, -1) if ord == "nuc" else tf.reduce_min(singular, -1)
+    if keepdims:
+        for a in sorted(axes):
+            out = tf.expand_dims(out, a)
+    return out
 
 
 @keras_op

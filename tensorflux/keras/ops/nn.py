@@ -31,7 +31,6 @@ def _from_activation(name, keras_name=None):
     return keras_op(op)
 
 
-relu6 = _from_activation("relu6")
 sigmoid = _from_activation("sigmoid")
 softplus = _from_activation("softplus")
 softsign = _from_activation("softsign")
@@ -60,6 +59,15 @@ def relu(x):
     if x.dtype.is_integer:  # Keras keeps an int input's dtype
         return tf.maximum(x, tf.zeros_like(x))
     return tf.nn.relu(x)
+
+
+@keras_op
+def relu6(x):
+    """min(max(x, 0), 6); ints keep their dtype, as in Keras."""
+    x = convert(x)
+    if x.dtype.is_integer:
+        return tf.clip_by_value(x, 0, 6)
+    return activations.relu6(float_operand(x))
 
 
 @keras_op

@@ -14,6 +14,7 @@ from tensorflux.keras.ops._dispatch import (
     result_type,
     static_shape,
 )
+from tensorflux.ops import bitwise as tf_bitwise
 
 _LN2 = 0.6931471805599453
 _LN10 = 2.302585092994046
@@ -133,10 +134,15 @@ def arctan2(x1, x2):
 
 @keras_op
 def logaddexp(x1, x2):
-    """log(exp(x1) + exp(x2)), computed without overflow."""
+    """log(exp(x1) + exp(x2)), computed without overflow; the same infinity twice gives
+    that infinity, and ties split the gradient evenly."""
     dtype = result_type(x1, x2, float)
     x1, x2 = convert(x1, dtype), convert(x2, dtype)
-    return tf.maximum(x1, x2) + tf.math.log1p(tf.exp(-tf.abs(x1 - x2)))
+    # Shifting by the (constant) larger operand avoids overflow; an infinite shift would
+    # make inf - inf, so infinities shift by 0 and come through exp/log unchanged.
+    shift = tf.stop_gradient(tf.maximum(x1, x2))
+    shift = tf.where(tf.math.is_finite(shift), shift, tf.zeros_like(shift))
+    return shift + tf.math.log(tf.exp(x1 - shift) + tf.exp(x2 - shift))
 
 
 @keras_op
@@ -229,10 +235,19 @@ def _float_unary(tf_fn, name, doc=None):
     return keras_op(op)
 
 
-abs = _same_dtype_unary(tf.abs, "abs", "|x|, elementwise.")  # noqa: A001 - Keras's name
-absolute = _same_dtype_unary(tf.abs, "absolute", "|x|, elementwise.")
+def _abs(x):
+    return x if x.dtype.is_bool else tf.abs(x)
+
+
+def _square(x):
+    # Keras squares bools as int32 (True * True is 1).
+    return tf.square(tf.cast(x, "int32") if x.dtype.is_bool else x)
+
+
+abs = _same_dtype_unary(_abs, "abs", "|x|, elementwise (bools unchanged).")  # noqa: A001
+absolute = _same_dtype_unary(_abs, "absolute", "|x|, elementwise (bools unchanged).")
 negative = _same_dtype_unary(tf.negative, "negative", "-x, elementwise.")
-square = _same_dtype_unary(tf.square, "square", "x * x, elementwise.")
+square = _same_dtype_unary(_square, "square", "x * x, elementwise (bools give int32).")
 sign = _same_dtype_unary(tf.sign, "sign", "-1, 0 or 1 by the sign of x.")
 sqrt = _float_unary(tf.sqrt, "sqrt", "The square root of x (ints give floatx).")
 exp = _float_unary(tf.exp, "exp")
@@ -414,7 +429,12 @@ def mean(x, axis=None, keepdims=False):
 
 @keras_op
 def max(x, axis=None, keepdims=False, initial=None):  # noqa: A001 - Keras's name
-    result = tf.reduce_max(convert(x), axis=_axes(axis), keepdims=keepdims)
+    """The largest entry over `axis` (for bools: whether any is True)."""
+    x = convert(x)
+    if x.dtype.is_bool:
+        result = tf.reduce_any(x, axis=_axes(axis), keepdims=keepdims)
+        return result if initial is None else tf.logical_or(result, convert(initial, "bool"))
+    result = tf.reduce_max(x, axis=_axes(axis), keepdims=keepdims)
     if initial is not None:
         result = tf.maximum(result, convert(initial, result.dtype))
     return result
@@ -422,7 +442,12 @@ def max(x, axis=None, keepdims=False, initial=None):  # noqa: A001 - Keras's nam
 
 @keras_op
 def min(x, axis=None, keepdims=False, initial=None):  # noqa: A001 - Keras's name
-    result = tf.reduce_min(convert(x), axis=_axes(axis), keepdims=keepdims)
+    """The smallest entry over `axis` (for bools: whether all are True)."""
+    x = convert(x)
+    if x.dtype.is_bool:
+        result = tf.reduce_all(x, axis=_axes(axis), keepdims=keepdims)
+        return result if initial is None else tf.logical_and(result, convert(initial, "bool"))
+    result = tf.reduce_min(x, axis=_axes(axis), keepdims=keepdims)
     if initial is not None:
         result = tf.minimum(result, convert(initial, result.dtype))
     return result
@@ -476,6 +501,8 @@ def average(x, axis=None, weights=None):
 
 def _arg_reduce(tf_fn, x, axis, keepdims):
     x = convert(x)
+    if x.dtype.is_bool:
+        x = tf.cast(x, "int32")
     rank = _rank(x)
     if axis is None:
         result = tf_fn(_flatten(x), axis=0)
@@ -502,6 +529,8 @@ def argmin(x, axis=None, keepdims=False):
 @keras_op
 def argsort(x, axis=-1):
     x = convert(x)
+    if x.dtype.is_bool:
+        x = tf.cast(x, "uint8")
     if axis is None:
         x, axis = _flatten(x), 0
     return tf.cast(tf.argsort(x, axis=axis, stable=True), "int32")
@@ -512,12 +541,16 @@ def sort(x, axis=-1):
     x = convert(x)
     if axis is None:
         x, axis = _flatten(x), 0
+    if x.dtype.is_bool:  # False before True
+        return tf.cast(tf.sort(tf.cast(x, "uint8"), axis=axis), "bool")
     return tf.sort(x, axis=axis)
 
 
 def _scan(tf_fn, x, axis, dtype):
+    # Unlike sum, Keras's running sums keep small int dtypes; only bools become int32.
     x = convert(x)
-    x = tf.cast(x, dtype) if dtype is not None else _int_accumulator(x)
+    if dtype is not None or x.dtype.is_bool:
+        x = tf.cast(x, dtype or "int32")
     if axis is None:
         x, axis = _flatten(x), 0
     return tf_fn(x, axis=axis)
@@ -544,15 +577,43 @@ def diff(a, n=1, axis=-1):
         head = [builtins.slice(None)] * rank
         tail = [builtins.slice(None)] * rank
         head[axis], tail[axis] = builtins.slice(1, None), builtins.slice(None, -1)
-        a = a[tuple(head)] - a[tuple(tail)]
+        if a.dtype.is_bool:  # NumPy's bool difference: whether neighbours differ
+            a = tf.not_equal(a[tuple(head)], a[tuple(tail)])
+        else:
+            a = a[tuple(head)] - a[tuple(tail)]
     return a
 
 
 # ---------------------------------------------------------------------- products
+def _is_int8(x):
+    dtype = getattr(x, "dtype", None)  # (Python values never convert to int8)
+    return dtype is not None and getattr(dtype, "name", dtype) == "int8"
+
+
+def _product_operands(x1, x2, widen_int8=False):
+    """(x1, x2, finish) for a sum of products, as Keras: bools sum in int32 and `finish`
+    turns the sums back into bools (any pair both True); with `widen_int8` (matmul), int8
+    with int8 accumulates in int32."""
+    if widen_int8 and _is_int8(x1) and _is_int8(x2):
+        return tf.cast(x1, "int32"), tf.cast(x2, "int32"), _same
+    x1, x2 = promote(x1, x2)
+    if x1.dtype.is_bool:
+        return tf.cast(x1, "int32"), tf.cast(x2, "int32"), _any_true
+    return x1, x2, _same
+
+
+def _same(x):
+    return x
+
+
+def _any_true(x):
+    return tf.not_equal(x, tf.zeros_like(x))
+
+
 @keras_op
 def matmul(x1, x2):
     """The matrix product, with NumPy's rules for 1-D operands and batch broadcasting."""
-    x1, x2 = promote(x1, x2)
+    x1, x2, finish = _product_operands(x1, x2, widen_int8=True)
     r1, r2 = _rank(x1), _rank(x2)
     if r1 == 1:
         x1 = tf.expand_dims(x1, 0)
@@ -565,38 +626,38 @@ def matmul(x1, x2):
             out = tf.squeeze(out, -1)
     elif r2 == 1:
         out = tf.squeeze(out, -1)
-    return out
+    return finish(out)
 
 
 @keras_op
 def dot(x1, x2):
     """NumPy's dot: sums over the last axis of x1 and the second-to-last of x2."""
-    x1, x2 = promote(x1, x2)
+    x1, x2, finish = _product_operands(x1, x2)
     r1, r2 = _rank(x1), _rank(x2)
     if r1 == 0 or r2 == 0:
-        return x1 * x2
-    return tf.tensordot(x1, x2, [[r1 - 1], [builtins.max(r2 - 2, 0)]])
+        return finish(x1 * x2)
+    return finish(tf.tensordot(x1, x2, [[r1 - 1], [builtins.max(r2 - 2, 0)]]))
 
 
 @keras_op
 def tensordot(x1, x2, axes=2):
-    x1, x2 = promote(x1, x2)
-    return tf.tensordot(x1, x2, axes)
+    x1, x2, finish = _product_operands(x1, x2)
+    return finish(tf.tensordot(x1, x2, axes))
 
 
 @keras_op
 def inner(x1, x2):
-    x1, x2 = promote(x1, x2)
+    x1, x2, finish = _product_operands(x1, x2)
     r1, r2 = _rank(x1), _rank(x2)
     if r1 == 0 or r2 == 0:
-        return x1 * x2
-    return tf.tensordot(x1, x2, [[r1 - 1], [r2 - 1]])
+        return finish(x1 * x2)
+    return finish(tf.tensordot(x1, x2, [[r1 - 1], [r2 - 1]]))
 
 
 @keras_op
 def vdot(x1, x2):
-    x1, x2 = promote(x1, x2)
-    return tf.reduce_sum(tf.math.conj(_flatten(x1)) * _flatten(x2))
+    x1, x2, finish = _product_operands(x1, x2)
+    return finish(tf.reduce_sum(tf.math.conj(_flatten(x1)) * _flatten(x2)))
 
 
 @keras_op
@@ -607,7 +668,10 @@ def outer(x1, x2):
 
 @keras_op
 def einsum(subscripts, *operands, **kwargs):
-    """Einstein summation; operands are promoted to one dtype first."""
+    """Einstein summation; operands are promoted to one dtype first (all int8 sum in
+    int32, as Keras)."""
+    if builtins.all(_is_int8(x) for x in operands):
+        return tf.einsum(subscripts, *[tf.cast(x, "int32") for x in operands])
     return tf.einsum(subscripts, *promote(*operands))
 
 
@@ -925,7 +989,14 @@ empty = zeros
 def full(shape, fill_value, dtype=None):
     """A tensor of `shape` filled with `fill_value` (floatx unless `dtype` is given)."""
     dtype = _dtype_or_floatx(dtype)
-    return tf.broadcast_to(convert(fill_value, dtype), _shape_arg(shape))
+    return tf.broadcast_to(_fill_value(fill_value, dtype), _shape_arg(shape))
+
+
+def _fill_value(value, dtype):
+    try:
+        return convert(value, dtype)
+    except TypeError:  # a float into an int dtype: Keras casts it (truncating)
+        return tf.cast(convert(value), dtype)
 
 
 @keras_op
@@ -947,7 +1018,7 @@ empty_like = zeros_like
 def full_like(x, fill_value, dtype=None):
     x = convert(x)
     dtype = backend.standardize_dtype(dtype) if dtype else x.dtype.name
-    return tf.broadcast_to(convert(fill_value, dtype), tf.shape(x))
+    return tf.broadcast_to(_fill_value(fill_value, dtype), tf.shape(x))
 
 
 def arange(start, stop=None, step=None, dtype=None):
@@ -1341,8 +1412,6 @@ def kron(x1, x2):
 
 
 # ---------------------------------------------------------------------- bitwise
-# tensorflux has no bitwise and/or/xor kernels: these split integers into their bits (as 0/1
-# entries of a new last axis), combine the bits, and sum them back with their weights.
 def _bitwise_operands(op_name, x, y):
     x, y = promote(x, y)
     if not (x.dtype.is_integer or x.dtype.is_bool):
@@ -1351,39 +1420,19 @@ def _bitwise_operands(op_name, x, y):
     return x, y
 
 
-def _bit_weights(dtype):
-    """2**i for each bit, the top one negative for signed dtypes (two's complement)."""
-    bits, signed = _dtype_info(dtype)
-    top = -(2 ** (bits - 1)) if signed else 2 ** (bits - 1)
-    return tf.constant([2 ** i for i in range(bits - 1)] + [top], dtype)
-
-
-def _bits(x):
-    """The bits of the integer tensor x, lowest first, along a new last axis (0 or 1)."""
-    bits, signed = _dtype_info(x.dtype)
-    powers = tf.constant([2 ** i for i in range(bits - 1)], x.dtype)
-    low = tf.math.floormod(tf.math.floordiv(tf.expand_dims(x, -1), powers),
-                           tf.constant(2, x.dtype))
-    top = x < 0 if signed else x >= tf.constant(2 ** (bits - 1), x.dtype)
-    return tf.concat([low, tf.expand_dims(tf.cast(top, x.dtype), -1)], axis=-1)
-
-
-def _bitwise(op_name, logical, combine):
+def _bitwise(op_name, logical, bitwise):
     def op(x, y):
         x, y = _bitwise_operands(op_name, x, y)
-        if x.dtype.is_bool:
-            return logical(x, y)
-        combined = combine(_bits(x), _bits(y))
-        return tf.reduce_sum(combined * _bit_weights(x.dtype), axis=-1)
+        return (logical if x.dtype.is_bool else bitwise)(x, y)
 
     op.__name__ = op.__qualname__ = op_name
     op.__doc__ = f"{op_name.split('_')[1].upper()} of the bits of x and y (ints or bools)."
     return keras_op(op)
 
 
-bitwise_and = _bitwise("bitwise_and", tf.logical_and, lambda a, b: a * b)
-bitwise_or = _bitwise("bitwise_or", tf.logical_or, lambda a, b: a + b - a * b)
-bitwise_xor = _bitwise("bitwise_xor", tf.math.logical_xor, lambda a, b: a + b - 2 * a * b)
+bitwise_and = _bitwise("bitwise_and", tf.logical_and, tf_bitwise.bitwise_and)
+bitwise_or = _bitwise("bitwise_or", tf.logical_or, tf_bitwise.bitwise_or)
+bitwise_xor = _bitwise("bitwise_xor", tf.math.logical_xor, tf_bitwise.bitwise_xor)
 
 
 @keras_op
