@@ -232,6 +232,7 @@ _LAZY_NAMES = {
     "as_string": "tensorflux.ops.strings", "matrix_square_root": "tensorflux.ops.linalg_extra",
     "SparseTensor": "tensorflux.sparse", "SparseTensorSpec": "tensorflux.sparse",
     "RaggedTensor": "tensorflux.ragged", "RaggedTensorSpec": "tensorflux.ragged",
+    "IndexedSlices": "tensorflux.indexed_slices", "Assert": "tensorflux.debugging",
 }
 
 

@@ -17,6 +17,7 @@ class _Context(threading.local):
         self.tapes = []  # active GradientTapes, innermost last
         self.graph = None  # the Graph being traced, or None when eager
         self.device_stack = []
+        self.name_scope = ""  # tf.name_scope's full scope ("outer/inner/"); Variables' prefix
 
     # `eager_backend` is `backend` while no graph is being traced, else None: with `not
     # context.tapes`, all the ops' eager fast paths read (a thread-local lookup costs about

@@ -2,9 +2,9 @@
 tf.py_function / tf.numpy_function, tf.name_scope, tf.control_dependencies,
 tf.executing_eagerly."""
 
-import threading
 
 from tensorflux import dtypes, errors, nest
+from tensorflux.composite_tensor import CompositeTensor, TypeSpec
 from tensorflux.context import context
 from tensorflux.graph.control_flow import cond
 from tensorflux.ops import array, math
@@ -27,13 +27,11 @@ def executing_eagerly():
 
 # ------------------------------------------------------------------ naming and ordering
 
-_scopes = threading.local()
-
-
 class name_scope:  # noqa: N801 - TensorFlow's name
     """A context manager naming a scope; entering it gives the full scope name ("a/b/").
 
-    Names only: tensorflux ops do not carry scoped names.
+    Names only: tensorflux ops do not carry scoped names; a tf.Variable made inside takes
+    the scope as its name's prefix, as in TF ("outer/inner/v:0").
 
     >>> import tensorflux as tf
     >>> with tf.name_scope("outer"):
@@ -53,7 +51,7 @@ class name_scope:  # noqa: N801 - TensorFlow's name
         return self._name
 
     def __enter__(self):
-        stack = getattr(_scopes, "stack", "")
+        stack = context.name_scope
         self._previous = stack
         if not self._name:
             scope = ""
@@ -61,11 +59,11 @@ class name_scope:  # noqa: N801 - TensorFlow's name
             scope = self._name  # an absolute scope, as TF treats a trailing slash
         else:
             scope = f"{stack}{self._name}/"
-        _scopes.stack = scope
+        context.name_scope = scope
         return scope
 
     def __exit__(self, *exc):
-        _scopes.stack = self._previous
+        context.name_scope = self._previous
         return False
 
 
@@ -145,8 +143,9 @@ def _branches(branch_fns):
 # ------------------------------------------------------------------ map_fn and scan
 
 def _rows(op, elems):
-    """The flat tensors of elems and their common leading size (static)."""
-    flat = [convert_to_tensor(e) if not isinstance(e, _TensorLike) else e
+    """The flat tensors of elems (RaggedTensors and SparseTensors kept as they are: fn gets
+    their rows) and their common leading size (static)."""
+    flat = [e if isinstance(e, (_TensorLike, CompositeTensor)) else convert_to_tensor(e)
             for e in nest.flatten(elems)]
     if not flat:
         raise ValueError(f"{op}: elems must contain at least one tensor")
@@ -161,7 +160,8 @@ def _rows(op, elems):
 
 
 def _element(elems, flat, i):
-    return nest.pack_sequence_as(elems, [t[i] for t in flat])
+    return nest.pack_sequence_as(
+        elems, [t._row(i) if isinstance(t, CompositeTensor) else t[i] for t in flat])
 
 
 def _conformed(op, value, signature):
@@ -176,8 +176,9 @@ def _conformed(op, value, signature):
                          f"describes {len(specs)}")
     out = []
     for leaf, spec in zip(leaves, specs):
-        dtype = spec.dtype if isinstance(spec, TensorSpec) else dtypes.as_dtype(spec)
-        if isinstance(leaf, _TensorLike):
+        dtype = spec.dtype if isinstance(spec, (TensorSpec, TypeSpec)) else dtypes.as_dtype(
+            spec)
+        if isinstance(leaf, (_TensorLike, CompositeTensor)):
             if leaf.dtype is not dtype:
                 raise TypeError(f"{op}: fn returned a {leaf.dtype.name} tensor where "
                                 f"fn_output_signature says {dtype.name}")
@@ -193,7 +194,12 @@ def _stack_results(results, signature, empty_template):
             lambda spec: array.zeros([0] + _known_dims(spec), _spec_dtype(spec)),
             empty_template)
     flat = [nest.flatten(r) for r in results]
-    stacked = [array.stack([row[k] for row in flat]) for k in range(len(flat[0]))]
+    # A RaggedTensorSpec (or SparseTensorSpec) in the signature stacks the rows as one
+    # composite, so that fn may return rows of different lengths.
+    specs = nest.flatten(signature) if signature is not None else []
+    specs = specs if len(specs) == len(flat[0]) else [None] * len(flat[0])
+    stacked = [spec._stack([row[k] for row in flat]) if isinstance(spec, TypeSpec) else
+               array.stack([row[k] for row in flat]) for k, spec in enumerate(specs)]
     return nest.pack_sequence_as(results[0], stacked)
 
 

@@ -9,10 +9,15 @@ from tensorflux.ops._core import as_operand, binary_operands
 from tensorflux.ops.composite import ensure_shape
 from tensorflux.tensor import Tensor, TensorShape, convert_to_tensor
 
-__all__ = ["assert_all_finite", "assert_equal", "assert_greater", "assert_greater_equal",
-           "assert_less", "assert_less_equal", "assert_near", "assert_non_negative",
-           "assert_positive", "assert_rank", "assert_shapes", "check_numerics", "ensure_shape",
-           "get_log_device_placement", "set_log_device_placement"]
+__all__ = ["Assert", "assert_all_finite", "assert_equal", "assert_greater",
+           "assert_greater_equal", "assert_integer", "assert_less", "assert_less_equal",
+           "assert_near", "assert_negative", "assert_non_negative", "assert_non_positive",
+           "assert_none_equal", "assert_positive", "assert_proper_iterable", "assert_rank",
+           "assert_rank_at_least", "assert_rank_in", "assert_same_float_dtype",
+           "assert_scalar", "assert_shapes", "assert_type", "check_numerics",
+           "disable_check_numerics", "disable_traceback_filtering", "enable_check_numerics",
+           "enable_traceback_filtering", "ensure_shape", "get_log_device_placement",
+           "is_numeric_tensor", "is_traceback_filtering_enabled", "set_log_device_placement"]
 
 
 def _run_check(check, tensors):
@@ -110,6 +115,35 @@ def assert_less_equal(x, y, message=None, summarize=None, name=None):
     return _compare("assert_less_equal", "<=", math.less_equal, x, y, message, summarize)
 
 
+def assert_none_equal(x, y, message=None, summarize=None, name=None):
+    """Raises InvalidArgumentError unless x != y everywhere."""
+    return _compare("assert_none_equal", "!=", math.not_equal, x, y, message, summarize)
+
+
+def Assert(condition, data, summarize=None, name=None):  # noqa: N802 - TensorFlow's name
+    """Raises InvalidArgumentError showing `data` (a list of tensors and strings) unless the
+    scalar bool `condition` is true; inside a tf.function, each time the graph runs.
+
+    >>> import tensorflux as tf
+    >>> tf.debugging.Assert(tf.constant(True), ["never shown"]) is None
+    True
+    """
+    condition = as_operand("Assert", condition)
+    data = [as_operand("Assert", d) for d in data]
+    limit = 3 if summarize is None else _summarize_count(summarize)
+
+    def check(condition, *data):
+        if bool(condition):
+            return
+        shown = "\n".join(_values_text(d, limit, ", ") if d.shape.rank else
+                          repr(d.numpy()) if d.dtype.name == "string" else str(d.numpy())
+                          for d in data)
+        raise errors.InvalidArgumentError(
+            f"Expected '{condition!s}' to be true. Summarized data: {shown}", "Assert")
+
+    _run_check(check, (condition, *data))
+
+
 def _values_text(x, limit, separator=None):
     """x's values as TF's eager assertions print them: a scalar as itself, else the first
     `limit` values (then "...") as a list of strings or joined by `separator`."""
@@ -146,6 +180,16 @@ def assert_non_negative(x, message=None, summarize=None, name=None):
 def assert_positive(x, message=None, summarize=None, name=None):
     """Raises InvalidArgumentError unless every entry of x is > 0."""
     return _assert_sign("assert_positive", ">", math.greater, x, message, summarize)
+
+
+def assert_negative(x, message=None, summarize=None, name=None):
+    """Raises InvalidArgumentError unless every entry of x is < 0."""
+    return _assert_sign("assert_negative", "<", math.less, x, message, summarize)
+
+
+def assert_non_positive(x, message=None, summarize=None, name=None):
+    """Raises InvalidArgumentError unless every entry of x is <= 0."""
+    return _assert_sign("assert_non_positive", "<=", math.less_equal, x, message, summarize)
 
 
 # Machine epsilons, for assert_near's default tolerances (10 eps of x's dtype, as TF).
@@ -203,6 +247,91 @@ def assert_rank(x, rank, message=None, name=None):
         raise ValueError(f"{prefix}Tensor must have rank {rank}.  Received rank "
                          f"{x.shape.rank}, shape {_shape_text(x.shape)}")
     return None
+
+
+def assert_rank_at_least(x, rank, message=None, name=None):
+    """Raises ValueError (the rank is static) unless x has rank `rank` or more."""
+    x = as_operand("assert_rank_at_least", x)
+    if x.shape.rank is not None and x.shape.rank < int(rank):
+        raise ValueError(f"{_message_prefix(message)}Tensor must have rank at least "
+                         f"{int(rank)}.  Received rank {x.shape.rank}, shape "
+                         f"{_shape_text(x.shape)}")
+
+
+def assert_rank_in(x, ranks, message=None, name=None):
+    """Raises ValueError (the rank is static) unless x's rank is one of `ranks`."""
+    x = as_operand("assert_rank_in", x)
+    ranks = tuple(int(r) for r in ranks)
+    if x.shape.rank is not None and x.shape.rank not in ranks:
+        raise ValueError(f"{_message_prefix(message)}Tensor must have rank in {ranks}.  "
+                         f"Received rank {x.shape.rank}, shape {_shape_text(x.shape)}")
+
+
+def assert_scalar(tensor, message=None, name=None):
+    """Raises ValueError unless `tensor` is a scalar (its static shape)."""
+    tensor = as_operand("assert_scalar", tensor)
+    if tensor.shape.rank != 0:
+        raise ValueError(f"{_message_prefix(message)}Expected scalar shape, saw shape: "
+                         f"{_shape_text(tensor.shape)}.")
+
+
+def assert_type(tensor, tf_type, message=None, name=None):
+    """Raises TypeError unless `tensor` has the dtype `tf_type`."""
+    from tensorflux import dtypes
+
+    wanted = dtypes.as_dtype(tf_type)
+    found = as_operand("assert_type", tensor).dtype
+    if found is not wanted:
+        raise TypeError(f"{_message_prefix(message)}tensor must be of type {wanted!r}; got "
+                        f"{found!r}")
+
+
+def assert_integer(x, message=None, name=None):
+    """Raises TypeError unless x has an integer dtype."""
+    dtype = as_operand("assert_integer", x).dtype
+    if not dtype.is_integer:
+        raise TypeError(f'{_message_prefix(message)}Expected "x" to be integer type.  Found: '
+                        f"tensor of dtype {dtype.name}")
+
+
+def assert_same_float_dtype(tensors=None, dtype=None):
+    """The floating dtype shared by `tensors` (and `dtype`, when given): ValueError where
+    they differ or are not floating point; float32 when there is nothing to check."""
+    from tensorflux import dtypes
+
+    found = None if dtype is None else dtypes.as_dtype(dtype)
+    for tensor in tensors or ():
+        if found is not None and tensor.dtype is not found:
+            raise ValueError(f"{tensor!r}, type={tensor.dtype!r}, must be of the same type "
+                             f"({found!r}).")
+        found = tensor.dtype
+    if found is None:
+        return dtypes.float32
+    if not found.is_floating:
+        raise ValueError(f"Expected floating point type, got {found!r}.")
+    return found
+
+
+def assert_proper_iterable(values):
+    """Raises TypeError unless `values` is an iterable of values: not a tensor, an array or
+    a string (whose iteration is rarely what was meant)."""
+    from tensorflux.tensor import _TensorLike
+
+    array = type(values).__module__ == "numpy" and hasattr(values, "shape")  # (an ndarray)
+    if array or isinstance(values, (_TensorLike, str, bytes)) or not hasattr(
+            values, "__iter__"):
+        raise TypeError('Expected argument "values" to be a "proper" iterable.  Found: '
+                        f"{type(values)}")
+
+
+def is_numeric_tensor(tensor):
+    """Whether `tensor` is a tensor of a numeric dtype (not bool, not string)."""
+    from tensorflux.tensor import _TensorLike
+
+    if not isinstance(tensor, _TensorLike):
+        return False
+    dtype = tensor.dtype
+    return dtype.is_integer or dtype.is_floating or dtype.is_complex
 
 
 def _shape_text(shape):
@@ -364,6 +493,37 @@ def assert_all_finite(x, message, name=None):
     [1.0]
     """
     return check_numerics(x, message)
+
+
+def enable_check_numerics(stack_height_limit=30, path_length_limit=50):
+    """Accepted for TF's API; tensorflux does not check every op's output for NaN and Inf
+    (that would slow every op), so it warns once: put tf.debugging.check_numerics on the
+    tensors to watch instead."""
+    import warnings
+
+    warnings.warn("tf.debugging.enable_check_numerics: tensorflux does not check each op's "
+                  "output; wrap the tensors to watch in tf.debugging.check_numerics(x, "
+                  "message) instead.", stacklevel=2)
+
+
+def disable_check_numerics():
+    """Accepted for TF's API (see enable_check_numerics)."""
+
+
+_FLAGS = {"traceback_filtering": True}
+
+
+def enable_traceback_filtering():
+    """Recorded for TF's API (tensorflux adds no frames of its own to filter)."""
+    _FLAGS["traceback_filtering"] = True
+
+
+def disable_traceback_filtering():
+    _FLAGS["traceback_filtering"] = False
+
+
+def is_traceback_filtering_enabled():
+    return _FLAGS["traceback_filtering"]
 
 
 _LOG_DEVICE_PLACEMENT = {"enabled": False}

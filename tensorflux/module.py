@@ -19,7 +19,7 @@ class Module:
     """Base class for objects that own Variables and other Modules.
 
     `variables`, `trainable_variables` and `submodules` walk the attributes (and lists,
-    tuples and dicts in them) depth first, each object reported once.
+    tuples and dicts in them): a module's own objects, then its submodules', each once.
 
     >>> import tensorflux as tf
     >>> class Dense(tf.Module):
@@ -57,52 +57,49 @@ class Module:
     @property
     def variables(self):
         """Every Variable of this module and its submodules, each once."""
-        return tuple(self._flatten(lambda v: isinstance(v, Variable)))
+        return tuple(self._flatten(predicate=lambda v: isinstance(v, Variable)))
 
     @property
     def trainable_variables(self):
         """The trainable Variables of this module and its submodules."""
-        return tuple(self._flatten(lambda v: isinstance(v, Variable) and v.trainable))
+        return tuple(self._flatten(predicate=lambda v: isinstance(v, Variable) and v.trainable))
 
     @property
     def non_trainable_variables(self):
-        return tuple(self._flatten(lambda v: isinstance(v, Variable) and not v.trainable))
+        return tuple(self._flatten(
+            predicate=lambda v: isinstance(v, Variable) and not v.trainable))
 
     @property
     def submodules(self):
         """Every Module reachable from this one (not itself), each once."""
-        return tuple(self._flatten(lambda v: isinstance(v, Module)))
+        return tuple(self._flatten(predicate=lambda v: isinstance(v, Module)))
 
-    def _flatten(self, predicate, recursive=True):
+    def _flatten(self, recursive=True, predicate=None):
+        """The Variables and Modules under this module that satisfy `predicate` (all, when
+        None), in TF's order: a module's own ones first (attributes sorted by name, dicts by
+        key), then those of each of its submodules in that order; each object once."""
         found, seen = [], {id(self)}
-        self._walk(self, predicate, found, seen, recursive)
+        self._walk(self, predicate or (lambda value: True), found, seen, recursive)
         return found
 
     @classmethod
     def _walk(cls, module, predicate, found, seen, recursive):
         ignored = getattr(module, "_TF_MODULE_IGNORED_PROPERTIES", frozenset())
         attributes = vars(module)
+        submodules = []
         for key in sorted(attributes):
             if key in ignored:
                 continue
-            cls._visit(attributes[key], predicate, found, seen, recursive)
-
-    @classmethod
-    def _visit(cls, value, predicate, found, seen, recursive):
-        if isinstance(value, (Variable, Module)):
-            if id(value) in seen:
-                return
-            seen.add(id(value))
-            if predicate(value):
-                found.append(value)
-            if isinstance(value, Module) and recursive:
-                cls._walk(value, predicate, found, seen, recursive)
-        elif isinstance(value, dict):
-            for key in sorted(value, key=str):
-                cls._visit(value[key], predicate, found, seen, recursive)
-        elif isinstance(value, (list, tuple)):
-            for item in value:
-                cls._visit(item, predicate, found, seen, recursive)
+            for value in _tracked(attributes[key]):
+                if id(value) in seen:
+                    continue
+                seen.add(id(value))
+                if predicate(value):
+                    found.append(value)
+                if recursive and isinstance(value, Module):
+                    submodules.append(value)
+        for submodule in submodules:
+            cls._walk(submodule, predicate, found, seen, recursive)
 
     @classmethod
     def with_name_scope(cls, method):
@@ -116,3 +113,16 @@ class Module:
 
     def __repr__(self):
         return f"<{type(self).__module__}.{type(self).__name__} object named {self._name!r}>"
+
+
+def _tracked(value):
+    """The Variables and Modules in an attribute value, through lists, tuples and dicts
+    (sorted by key, as tf.nest flattens them)."""
+    if isinstance(value, (Variable, Module)):
+        yield value
+    elif isinstance(value, dict):
+        for key in sorted(value, key=str):
+            yield from _tracked(value[key])
+    elif isinstance(value, (list, tuple)):
+        for item in value:
+            yield from _tracked(item)

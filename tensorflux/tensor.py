@@ -87,22 +87,35 @@ class _TensorLike:
     def __invert__(self):
         return _math.invert(self)
 
+    # &, |, ^: logical for bool tensors, bit by bit for integers (as TF)
     def __and__(self, other):
+        if self.dtype.is_integer:
+            return _bitwise().bitwise_and(self, other)
         return _math.logical_and(self, other)
 
     def __rand__(self, other):
+        if self.dtype.is_integer:
+            return _bitwise().bitwise_and(other, self)
         return _math.logical_and(other, self)
 
     def __or__(self, other):
+        if self.dtype.is_integer:
+            return _bitwise().bitwise_or(self, other)
         return _math.logical_or(self, other)
 
     def __ror__(self, other):
+        if self.dtype.is_integer:
+            return _bitwise().bitwise_or(other, self)
         return _math.logical_or(other, self)
 
     def __xor__(self, other):
+        if self.dtype.is_integer:
+            return _bitwise().bitwise_xor(self, other)
         return _math.logical_xor(self, other)
 
     def __rxor__(self, other):
+        if self.dtype.is_integer:
+            return _bitwise().bitwise_xor(other, self)
         return _math.logical_xor(other, self)
 
     def __lt__(self, other):
@@ -328,7 +341,11 @@ class Tensor(_TensorLike):
         return f"tf.Tensor({_numpy_str(self.numpy())}, shape={self.shape}, dtype={self.dtype.name})"
 
     def __format__(self, spec):
-        return format(self.numpy(), spec) if spec else str(self)
+        # (TF formats an eager tensor's value: f"loss: {loss}" gives "loss: 0.5"; a traced
+        # tensor, which has no value, formats as its str)
+        if self._value is None:
+            return format(str(self), spec)
+        return format(self.numpy(), spec)
 
     def __copy__(self):
         return self
@@ -349,13 +366,25 @@ class Tensor(_TensorLike):
                              f"shape {TensorShape(shape)}.")
 
 
+def _bitwise():
+    from tensorflux.ops import bitwise
+
+    return bitwise
+
+
 def _numpy_repr(value):
-    text = repr(value)
-    return "\n" + text if "\n" in text else text
+    if getattr(value, "ndim", None) == 0 and hasattr(value, "item"):
+        return repr(value.item())  # TF shows a scalar as its Python value: numpy=0.5
+    return _own_lines(repr(value))
 
 
 def _numpy_str(value):
-    return str(value)
+    return _own_lines(str(value))
+
+
+def _own_lines(text):
+    """A multi-line array text starts on a line of its own, as in TensorFlow's printing."""
+    return "\n" + text if "\n" in text else text
 
 
 class _Reference:

@@ -88,14 +88,19 @@ class TensorArray(collections.namedtuple("TensorArray", ["flow"])):
         return self.flow
 
     def _length(self):
+        """The number of elements as a Python int; None for a traced dynamic_size array,
+        whose length is known only when it runs."""
         shape = self.flow.shape
         if shape.rank is not None and shape.rank >= 1 and shape[-1] is not None:
             return shape[-1]
-        return self._static.size
+        return None if self._static.dynamic_size else self._static.size
 
     def size(self, name=None):
         """The number of elements, as an int32 scalar."""
-        return convert_to_tensor(self._length(), dtypes.int32)
+        length = self._length()
+        if length is None:
+            return array.shape(self.flow)[-1]
+        return convert_to_tensor(length, dtypes.int32)
 
     # -- writing
     def write(self, index, value, name=None):
@@ -104,6 +109,12 @@ class TensorArray(collections.namedtuple("TensorArray", ["flow"])):
         flow = self.flow
         length = self._length()
         position = _maybe_static(index)
+        if length is None or (position is None and self._static.dynamic_size):
+            if position is not None and position < 0:
+                raise errors.InvalidArgumentError(
+                    f"TensorArray: tried to write to index {position}, which is negative",
+                    "TensorArray.write")
+            return _with_flow(self, _growing_write(flow, index, value))
         if position is not None:
             if position < 0:
                 raise errors.InvalidArgumentError(
@@ -118,16 +129,6 @@ class TensorArray(collections.namedtuple("TensorArray", ["flow"])):
                 length = position + 1
         index = convert_to_tensor(index, dtypes.int32) if not isinstance(
             index, _TensorLike) else math.cast(index, dtypes.int32)
-        if position is None and self._static.dynamic_size:
-            # The array cannot grow at an index known only at run time (its length is part of
-            # the traced graph): a write past the end fails when it runs, rather than being
-            # dropped.
-            from tensorflux import debugging
-
-            debugging.assert_less(
-                index, length, message=f"TensorArray: a dynamic_size array (length {length} "
-                "when traced) cannot grow at an index computed at run time; give it a size "
-                "large enough, or write at Python-int indices")
         # [*E, n]: a flow made before E was known ([n] zeros) broadcasts to it.
         full = _broadcast(flow, list(value.shape) + [length])
         picked = array.one_hot(index, length, on_value=True, off_value=False,
@@ -210,7 +211,15 @@ class TensorArray(collections.namedtuple("TensorArray", ["flow"])):
                 raise ValueError(f"TensorArray.{what}: the element shape is unknown (nothing "
                                  "was written and no element_shape was given)")
             return flow
-        target = list(known) + [self._length()]
+        length = self._length()
+        if length is None:  # (traced, dynamic_size: the flow is [*E, n] or still [n])
+            if flow.shape.rank == known.rank + 1:
+                return flow
+            flow = array.broadcast_to(flow, array.concat(
+                [convert_to_tensor(list(known), dtypes.int32), array.shape(flow)[-1:]], 0))
+            flow._shape = known.concatenate([None])
+            return flow
+        target = list(known) + [length]
         if flow.shape.rank is None or list(flow.shape) != target:
             flow = _broadcast(flow, target)
         return flow
@@ -218,7 +227,8 @@ class TensorArray(collections.namedtuple("TensorArray", ["flow"])):
     def read(self, index, name=None):
         """The element at `index`."""
         position = _maybe_static(index)
-        if position is not None and not 0 <= position < self._length():
+        length = self._length()
+        if position is not None and length is not None and not 0 <= position < length:
             raise errors.OutOfRangeError(
                 f"Tried to read from index {position} but array size is: {self._length()}",
                 "TensorArray.read")
@@ -284,7 +294,13 @@ def _maybe_static(value):
 def _new_flow(static):
     shape = static.element_shape
     if shape.is_fully_defined():
-        return array.zeros(list(shape) + [static.size], static.dtype)
+        flow = array.zeros(list(shape) + [static.size], static.dtype)
+        if flow._value is None and static.dynamic_size:
+            # Traced and growable: its length is known only at run time, so that a loop
+            # may write past the end (the static shape a loop variable keeps).
+            flow = array.identity(flow)
+            flow._shape = shape.concatenate([None])
+        return flow
     flow = array.zeros([static.size], static.dtype)
     if flow._value is not None:
         flow = array.identity(flow)
@@ -295,6 +311,31 @@ def _new_flow(static):
     flow = array.identity(flow)
     flow._shape = TensorShape(None)
     return flow
+
+
+def _growing_write(flow, index, value):
+    """A traced dynamic_size array's flow [*E, n] (or [n] before its first write) with
+    `value` at `index`, grown to index + 1 elements first when n is smaller: the length is
+    a run-time value, so a loop may write at indices it computes."""
+    static = value.shape.concatenate([None])  # (the rank dynamic shapes leave unknown)
+    if flow.shape.rank is None:
+        from tensorflux.graph.static import static_dims
+
+        known = static_dims(array.shape(flow))  # (a flow made in this trace: [n], n known)
+        if known is not None and None not in known:
+            flow = _broadcast(flow, list(value.shape) + known[-1:])
+    dims = convert_to_tensor(list(value.shape), dtypes.int32)
+    index = math.cast(convert_to_tensor(index), dtypes.int32)
+    length = array.shape(flow)[-1:]
+    full = array.broadcast_to(flow, array.concat([dims, length], 0))
+    extra = math.maximum(index + 1 - length, 0)
+    zeros = array.zeros(array.concat([dims, extra], 0), value.dtype)
+    full._shape = zeros._shape = static
+    full = array.concat([full, zeros], axis=-1)
+    picked = math.equal(array.range(length[0] + extra[0]), index)
+    new = math.where(picked, array.expand_dims(value, -1), full)
+    new._shape = static
+    return new
 
 
 def _grown(flow, element_shape, extra, dtype):

@@ -63,13 +63,23 @@ def _keras_classes():
 
 
 def _is_trackable(value, keras_classes):
-    return isinstance(value, (Variable, Module, Checkpoint)) or (
+    return isinstance(value, (Variable, Module, Checkpoint)) or _has_state(value) or (
         bool(keras_classes) and isinstance(value, keras_classes))
+
+
+def _has_state(value):
+    """Whether `value` saves a state of its own (a tf.data iterator's position) through
+    _checkpoint_state / _restore_checkpoint_state, under its _CHECKPOINT_ATTRIBUTE."""
+    return hasattr(type(value), "_restore_checkpoint_state")
+
+
+def _state_key(path, obj):
+    return f"{path}/.ATTRIBUTES/{obj._CHECKPOINT_ATTRIBUTE}"
 
 
 def _children(obj, keras_classes):
     """[(edge name, child)] of a trackable object, in a stable order."""
-    if isinstance(obj, Variable):
+    if isinstance(obj, Variable) or _has_state(obj):
         return []
     if isinstance(obj, Checkpoint):
         items = sorted(obj._dependencies.items())
@@ -153,6 +163,12 @@ class CheckpointLoadStatus:
             if isinstance(live, Variable):
                 self._assign(live, entry)
                 continue
+            if _has_state(live):
+                key = entry.get("state")
+                if key is not None and key in self._arrays:
+                    live._restore_checkpoint_state(self._arrays[key])
+                    self._restored.add(id(live))
+                continue
             saved_children = entry.get("children", {})
             live_names = set()
             for name, child in _children(live, keras_classes):
@@ -195,13 +211,15 @@ class CheckpointLoadStatus:
 
     # -- checks
     def _unmatched_values(self):
-        return [entry.get("variable") for number, entry in enumerate(self._nodes)
-                if entry.get("variable") is not None and number not in self._matched_nodes]
+        keys = [entry.get("variable") or entry.get("state")
+                for number, entry in enumerate(self._nodes) if number not in self._matched_nodes]
+        return [key for key in keys if key is not None]
 
     def _unrestored_variables(self):
         order, _, _ = _walk(self._root)
         return [(path, obj) for obj, path in order
-                if isinstance(obj, Variable) and id(obj) not in self._restored]
+                if (isinstance(obj, Variable) or _has_state(obj))
+                and id(obj) not in self._restored]
 
     def assert_consumed(self):
         """Raises AssertionError unless every value was matched and every variable restored."""
@@ -337,6 +355,13 @@ class Checkpoint:
     # -- writing
     def write(self, file_prefix, options=None):
         """Writes the checkpoint to `file_prefix` (no counter, no state file); returns it."""
+        from tensorflux.context import context
+
+        if context.graph is not None:  # (it would write once, while tracing, as TF refuses)
+            raise NotImplementedError(
+                "Calling tf.train.Checkpoint.save() or write() from a tf.function is not "
+                "supported: the file would be written once, while the function is traced. "
+                "Save from eager code, outside the function.")
         file_prefix = os.fspath(file_prefix)
         order, numbers, edges = _walk(self)
         nodes, arrays = [], {}
@@ -346,6 +371,10 @@ class Checkpoint:
                 key = _variable_key(path)
                 node["variable"] = key
                 arrays[key] = obj.numpy()
+            elif _has_state(obj):
+                key = _state_key(path, obj)
+                node["state"] = key
+                arrays[key] = obj._checkpoint_state()
             nodes.append(node)
         write_checkpoint_file(file_prefix, nodes, arrays)
         return file_prefix

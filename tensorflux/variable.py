@@ -4,10 +4,12 @@ import itertools
 import threading
 import weakref
 
+from tensorflux.context import context
 from tensorflux.tensor import (
     _BY_NATIVE,
     Tensor,
     TensorShape,
+    _numpy_repr,
     _TensorLike,
     _tf_key,
     convert_to_tensor,
@@ -55,8 +57,8 @@ class Variable(_TensorLike):
     ([2.0, 3.0], 'w:0', True)
     """
 
-    __slots__ = ("_value", "_name", "trainable", "_shape", "_constraint", "_unique_id",
-                 "synchronization", "aggregation", "__weakref__")
+    __slots__ = ("_value", "_name", "_scope", "trainable", "_shape", "_constraint",
+                 "_unique_id", "synchronization", "aggregation", "__weakref__")
 
     def __init__(self, initial_value=None, trainable=None, validate_shape=True,
                  caching_device=None, name=None, variable_def=None, dtype=None,
@@ -78,10 +80,10 @@ class Variable(_TensorLike):
         self._value = context_backend_copy(value._value)
         # TF2 eager does not make variable names unique; Keras layers name their own.
         self._name = name or "Variable"
-        self.trainable = True if trainable is None else bool(trainable)
-        if synchronization == VariableSynchronization.ON_READ and trainable:
-            raise ValueError("Synchronization value can be set to "
-                             "VariableSynchronization.ON_READ only for non-trainable variables.")
+        self._scope = context.name_scope  # (the tf.name_scope it was made in, for `name`)
+        if trainable is None:  # (TF: an ON_READ variable, a metric's, is not trainable)
+            trainable = synchronization != VariableSynchronization.ON_READ
+        self.trainable = bool(trainable)
         self._shape = TensorShape(shape) if shape is not None else value.shape
         if validate_shape and not self._shape.is_compatible_with(value.shape):
             raise ValueError(f"Variable {self._name} was given shape {self._shape} but its "
@@ -95,7 +97,7 @@ class Variable(_TensorLike):
     # -- what the variable is
     @property
     def name(self):
-        return self._name + ":0"
+        return f"{self._scope}{self._name}:0"
 
     @property
     def dtype(self):
@@ -161,11 +163,13 @@ class Variable(_TensorLike):
 
     def __repr__(self):
         return (f"<tf.Variable '{self.name}' shape={self.shape} dtype={self.dtype.name}, "
-                f"numpy={_repr_value(self.numpy())}>")
+                f"numpy={_numpy_repr(self.numpy())}>")
 
     def __deepcopy__(self, memo):
-        return Variable(self.numpy(), trainable=self.trainable, name=self._name,
+        copy = Variable(self.numpy(), trainable=self.trainable, name=self._name,
                         constraint=self._constraint)
+        copy._scope = self._scope
+        return copy
 
     # -- mutation
     def assign(self, value, use_locking=None, name=None, read_value=True):
@@ -218,6 +222,39 @@ class Variable(_TensorLike):
 
         return self.assign(indexing.tensor_scatter_nd_sub(self.read_value(), indices, updates))
 
+    # -- rows: reads and updates by row index (TF's sparse_read and scatter_* taking a
+    # tf.IndexedSlices, as embeddings and custom optimizers with sparse gradients use them)
+    def sparse_read(self, indices, name=None):
+        from tensorflux.ops import indexing
+
+        return indexing.gather(self, indices)
+
+    def gather_nd(self, indices, name=None):
+        from tensorflux.ops import indexing
+
+        return indexing.gather_nd(self, indices)
+
+    def scatter_update(self, sparse_delta, use_locking=False, name=None):
+        return _scatter_rows(self, "update", sparse_delta)
+
+    def scatter_add(self, sparse_delta, use_locking=False, name=None):
+        return _scatter_rows(self, "add", sparse_delta)
+
+    def scatter_sub(self, sparse_delta, use_locking=False, name=None):
+        return _scatter_rows(self, "sub", sparse_delta)
+
+    def scatter_max(self, sparse_delta, use_locking=False, name=None):
+        return _scatter_rows(self, "max", sparse_delta)
+
+    def scatter_min(self, sparse_delta, use_locking=False, name=None):
+        return _scatter_rows(self, "min", sparse_delta)
+
+    def scatter_mul(self, sparse_delta, use_locking=False, name=None):
+        return _scatter_rows(self, "mul", sparse_delta)
+
+    def scatter_div(self, sparse_delta, use_locking=False, name=None):
+        return _scatter_rows(self, "div", sparse_delta)
+
     # -- Python's augmented assignments would rebind the name to a new tensor and leave the
     # variable as it was; TensorFlow refuses them (//=, %=, @= and the bitwise ones rebind).
     def __iadd__(self, other):
@@ -254,6 +291,26 @@ def _in_place(statement, method, expression):
     return RuntimeError(f"`{statement}` with `tf.Variable`s is not supported. Use `{method}` "
                         f"to modify the variable, or `out = {expression}` if you need to get a "
                         "new output Tensor.")
+
+
+def _scatter_rows(variable, kind, sparse_delta):
+    """variable.assign of its value with the rows sparse_delta.indices combined with
+    sparse_delta.values by `kind` (repeated rows: added, or multiplied for mul and div)."""
+    from tensorflux.indexed_slices import IndexedSlices
+
+    if not isinstance(sparse_delta, IndexedSlices):
+        raise TypeError("Argument `sparse_delta` must be a `tf.IndexedSlices`. Received arg: "
+                        f"{sparse_delta!r}")
+    import tensorflux as tf
+
+    current = variable.read_value()
+    values = tf.cast(sparse_delta.values, current.dtype)
+    if kind in ("mul", "div"):
+        factors = tf.math.unsorted_segment_prod(values, sparse_delta.indices,
+                                                tf.shape(current)[0])
+        return variable.assign(current * factors if kind == "mul" else current / factors)
+    scatter = getattr(tf, f"tensor_scatter_nd_{kind}")
+    return variable.assign(scatter(current, tf.expand_dims(sparse_delta.indices, -1), values))
 
 
 def _assign(variable, kind, value, read_value):
@@ -364,7 +421,3 @@ def context_backend_copy(raw):
 
     return backend_of(raw).copy(raw)
 
-
-def _repr_value(value):
-    text = repr(value)
-    return "\n" + text if "\n" in text else text

@@ -187,4 +187,5 @@ def numpy_dtype(dtype):
     dtype = tf.as_dtype(dtype)
     if dtype is tf.string:
         return np.dtype(object)
-    return tf.zeros([0], dtype)._numpy().dtype
+    with tf.init_scope():  # (eagerly, also for a dataset made inside a tf.function)
+        return tf.zeros([0], dtype)._numpy().dtype

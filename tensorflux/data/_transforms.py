@@ -901,9 +901,10 @@ class Optional:
     [True, False]
     """
 
-    def __init__(self, value, element_spec):
+    def __init__(self, value, element_spec, present=None):
         self._value = value
         self._element_spec = element_spec
+        self._present = present  # a traced bool tensor, for an optional known only at run time
 
     @staticmethod
     def from_value(value):
@@ -922,9 +923,14 @@ class Optional:
         return self._element_spec
 
     def has_value(self, name=None):
+        if self._present is not None:
+            return self._present
         return tf.constant(self._value is not None)
 
     def get_value(self, name=None):
+        if self._present is not None:
+            tf.debugging.Assert(self._present, ["The optional does not have a value."])
+            return self._value
         if self._value is None:
             raise errors.InvalidArgumentError("The optional does not have a value.",
                                               "OptionalGetValue")

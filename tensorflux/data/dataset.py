@@ -15,6 +15,7 @@ import numpy as np
 
 import tensorflux as tf
 from tensorflux import dtypes, errors
+from tensorflux.context import context as _tracing
 from tensorflux.data import _structure as structure
 from tensorflux.data._threads import (
     ACTIVE,
@@ -99,6 +100,8 @@ class Iterator:
         self._source = None
         self._source = self._step(lambda: iter(dataset._iterate()))
         self._numpy = numpy
+        self._made_eagerly = _tracing.graph is None
+        self._position = 0  # elements produced: the state a tf.train.Checkpoint saves
 
     def _step(self, work):
         """Runs `work` with the pipeline's options visible to its stages (see
@@ -120,6 +123,60 @@ class Iterator:
     def __next__(self):
         if self._source is None:
             raise StopIteration
+        if _tracing.graph is not None:
+            if self._made_eagerly and not self._numpy:
+                return self._staged_next()
+            # Made and iterated while a tf.function is traced (`for x in dataset`): the
+            # pipeline (its map functions too) runs eagerly, and the trace takes the
+            # elements as constants.
+            with tf.init_scope():
+                return self._next()
+        return self._next()
+
+    def _staged_next(self):
+        """next(iterator) traced into a tf.function for an iterator made outside it (TF's
+        custom training loop): a host call that pulls the next element each time the
+        function runs (OutOfRangeError at the end), with the element_spec's shapes."""
+        def pull():
+            try:
+                return structure.flatten(self._next())
+            except StopIteration:
+                raise errors.OutOfRangeError("End of sequence", "IteratorGetNext") from None
+
+        return self._staged(pull, [])[1]
+
+    def _staged_optional(self, optional):
+        """get_next_as_optional traced (see _staged_next): has_value is known at run time;
+        an absent element's tensors are zeros."""
+        specs = structure.flatten(self.element_spec)
+
+        def pull():
+            try:
+                return [True] + structure.flatten(self._next())
+            except StopIteration:
+                return [False] + [np.zeros([d or 0 for d in s.shape.as_list()],
+                                           structure.numpy_dtype(s.dtype)) for s in specs]
+
+        present, value = self._staged(pull, [tf.bool])
+        return optional(value, self.element_spec, present=present)
+
+    def _staged(self, pull, extra):
+        """(the `extra` leading results, the element) of a host call `pull` returning
+        them and the element's flat tensors."""
+        spec = self.element_spec
+        specs = structure.flatten(spec)
+        if any(structure.is_composite_spec(s) for s in specs):
+            raise errors.UnimplementedError(
+                "next(iterator) inside a tf.function: elements holding RaggedTensors or "
+                "SparseTensors are not supported there; call next() eagerly and pass the "
+                "element to the function", "IteratorGetNext")
+        flat = tf.py_function(pull, [], list(extra) + [s.dtype for s in specs])
+        for tensor, leaf_spec in zip(flat[len(extra):], specs):
+            tensor.set_shape(leaf_spec.shape)
+        head = flat[0] if len(extra) == 1 else flat[:len(extra)]
+        return head, structure.pack_as(spec, flat[len(extra):])
+
+    def _next(self):
         outer = getattr(ACTIVE, "options", None)
         ACTIVE.options = self._options  # (as in _step, inline: this runs per element)
         try:
@@ -129,6 +186,7 @@ class Iterator:
             raise
         finally:
             ACTIVE.options = outer
+        self._position += 1
         if self._numpy:
             return structure.map_structure(_numpy_value, element)
         return structure.to_tensor_structure(element)
@@ -145,10 +203,28 @@ class Iterator:
     def get_next_as_optional(self):
         """The next element as a tf.experimental.Optional, empty at the end."""
         optional = _transforms().Optional
+        if _tracing.graph is not None and self._made_eagerly:
+            return self._staged_optional(optional)
         try:
             return optional(next(self), self.element_spec)
         except StopIteration:
             return optional.empty(self.element_spec)
+
+    # -- tf.train.Checkpoint(iterator=...) saves how far the iterator got
+    _CHECKPOINT_ATTRIBUTE = "ITERATOR_STATE"
+
+    def _checkpoint_state(self):
+        return np.array(self._position, dtype=np.int64)
+
+    def _restore_checkpoint_state(self, state):
+        """Moves to the saved position by running the pipeline again from its start: the
+        same elements as the saved run's for a deterministic pipeline (a shuffle without a
+        seed reshuffles, where TF would restore its buffer)."""
+        self.close()
+        self._source = self._step(lambda: iter(self._dataset._iterate()))
+        self._position = 0
+        for _ in range(int(state)):
+            self._next()
 
     def close(self):
         source, self._source = self._source, None
@@ -387,6 +463,14 @@ class Dataset:
     def cache(self, filename="", name=None):
         """Keeps the elements of the first complete pass in memory, or in `filename` (.npz)."""
         return _CacheDataset(self, filename)
+
+    def snapshot(self, path, compression="AUTO", reader_func=None, shard_func=None,
+                 name=None):
+        """Writes the elements of the first complete pass into the folder `path` and reads
+        them from there afterwards, in later programs too (as cache(filename) in that
+        folder: tensorflux's file, not TF's snapshot format)."""
+        os.makedirs(os.fspath(path), exist_ok=True)
+        return _CacheDataset(self, os.path.join(os.fspath(path), "snapshot"))
 
     def interleave(self, map_func, cycle_length=None, block_length=None,
                    num_parallel_calls=None, deterministic=None, name=None):
@@ -715,10 +799,10 @@ def _signature_structure(signature):
         return {k: _signature_structure(v) for k, v in signature.items()}
     if isinstance(signature, (list, tuple)) and not hasattr(signature, "_fields"):
         return tuple(_signature_structure(v) for v in signature)
-    if not isinstance(signature, tf.TensorSpec):
+    if not isinstance(signature, tf.TensorSpec) and not structure.is_composite_spec(signature):
         raise TypeError("from_generator: every component of `output_signature` must be a "
-                        f"tf.TensorSpec, received {signature!r} of type "
-                        f"{type(signature).__name__}")
+                        "tf.TensorSpec, tf.RaggedTensorSpec or tf.SparseTensorSpec, received "
+                        f"{signature!r} of type {type(signature).__name__}")
     return signature
 
 
@@ -747,6 +831,13 @@ def _match_signature(value, spec):
         if not isinstance(value, (tuple, list)) or len(value) != len(spec):
             raise _structure_mismatch(value, spec)
         return tuple(_match_signature(v, s) for v, s in zip(value, spec))
+    if structure.is_composite_spec(spec):
+        # (TF's rule: the generator yields the composite itself, of a compatible spec)
+        if not spec.is_compatible_with(value):
+            found = value._type_spec if structure.is_composite(value) else value
+            raise TypeError(f"`generator` yielded an element of {found!r} where an element "
+                            f"of {spec!r} was expected.")
+        return value
     try:
         leaf = structure.to_leaf(value, dtype=spec.dtype)
     except (TypeError, ValueError) as error:
@@ -758,8 +849,9 @@ def _match_signature(value, spec):
                         f"expected type. The expected type was {spec.dtype.name}, but the "
                         f"yielded element was {value!r}.")
     if not spec.shape.is_compatible_with(tf.TensorShape(leaf.shape)):
-        raise ValueError(f"`generator` yielded an element of shape {tuple(leaf.shape)} where "
-                         f"an element of shape {_shape_text(spec.shape)} was expected.")
+        raise errors.InvalidArgumentError(  # (a ValueError too)
+            f"`generator` yielded an element of shape {tuple(leaf.shape)} where an element of "
+            f"shape {_shape_text(spec.shape)} was expected.", "from_generator")
     return leaf
 
 
@@ -1178,6 +1270,7 @@ class _PaddedBatchDataset(_BatchDataset):
         super().__init__(input_dataset, batch_size, drop_remainder)
         self._padded_shapes = padded_shapes
         self._padding_values = padding_values
+        _ = self.element_spec  # (its checks, at once as in TF: composites cannot be padded)
 
     def _per_leaf(self, value, element, what):
         """A per-leaf list from `value`: None, one value for every leaf, or a structure
@@ -1209,7 +1302,6 @@ class _PaddedBatchDataset(_BatchDataset):
         return found
 
     def _combine(self, elements):
-        _ = self.element_spec  # (its checks, made once)
         leaves_per_element = [structure.flatten(e) for e in elements]
         shapes = self._per_leaf(self._padded_shapes, elements[0], "padded_shapes")
         values = self._per_leaf(self._padding_values, elements[0], "padding_values")

@@ -19,7 +19,8 @@ __all__ = ["AUTOTUNE", "AutoShardPolicy", "AutotuneAlgorithm", "AutotuneOptions"
            "CsvDataset", "DistributeOptions", "ExternalStatePolicy", "INFINITE_CARDINALITY",
            "OptimizationOptions", "Optional", "RandomDataset", "ThreadingOptions",
            "UNKNOWN_CARDINALITY", "assert_cardinality", "at", "bucket_by_sequence_length",
-           "cardinality", "choose_from_datasets", "dense_to_ragged_batch", "enumerate_dataset",
+           "cardinality", "choose_from_datasets", "dense_to_ragged_batch", "enable_debug_mode",
+           "enumerate_dataset",
            "from_list", "get_next_as_optional", "get_single_element", "get_structure",
            "group_by_window", "ignore_errors", "load", "make_csv_dataset", "map_and_batch",
            "pad_to_cardinality", "parallel_interleave", "rejection_resample",
@@ -72,6 +73,11 @@ def get_structure(dataset_or_iterator):
 
 
 # -- transformations for dataset.apply(...)
+
+def enable_debug_mode():
+    """Accepted for TF's API: tensorflux already calls map and filter functions eagerly on
+    each element (print and breakpoints work in them), which is what it turns on."""
+
 
 def assert_cardinality(expected_cardinality):
     """The dataset with the cardinality `expected_cardinality`; reading it fails

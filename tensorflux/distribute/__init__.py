@@ -24,9 +24,13 @@ from tensorflux.distribute.distribute_lib import (  # what Keras's optimizers as
     _multi_worker_replica as _multi_worker_replica,
 )
 from tensorflux.distribute.strategies import (
+    CrossDeviceOps,
+    HierarchicalCopyAllReduce,
     MirroredStrategy,
     MultiWorkerMirroredStrategy,
+    NcclAllReduce,
     OneDeviceStrategy,
+    ReductionToOneDevice,
     TPUStrategy,
 )
 
@@ -34,4 +38,5 @@ __all__ = ["cluster_resolver", "experimental", "Communicator", "MPICommunicator"
            "InputContext", "ReduceOp", "ReplicaContext", "Strategy", "StrategyExtended",
            "experimental_set_strategy", "get_replica_context", "get_strategy", "has_strategy",
            "in_cross_replica_context", "MirroredStrategy", "MultiWorkerMirroredStrategy",
-           "OneDeviceStrategy", "TPUStrategy"]
+           "OneDeviceStrategy", "TPUStrategy", "CrossDeviceOps", "HierarchicalCopyAllReduce",
+           "NcclAllReduce", "ReductionToOneDevice"]

@@ -6,16 +6,27 @@ from tensorflux.distribute.distribute_lib import ValueContext
 from tensorflux.distribute.strategies import (
     CommunicationImplementation,
     CommunicationOptions,
+    MirroredStrategy,
     TPUStrategy,
 )
 from tensorflux.distribute.strategies import (
     MultiWorkerMirroredStrategy as _MultiWorkerMirroredStrategy,
 )
 
-__all__ = ["CommunicationImplementation", "CommunicationOptions", "CollectiveCommunication",
-           "MultiWorkerMirroredStrategy", "TPUStrategy", "ValueContext"]
+__all__ = ["CentralStorageStrategy", "CommunicationImplementation", "CommunicationOptions",
+           "CollectiveCommunication", "MultiWorkerMirroredStrategy", "TPUStrategy",
+           "ValueContext"]
 
 CollectiveCommunication = CommunicationImplementation
+
+
+class CentralStorageStrategy(MirroredStrategy):
+    """Variables on one device, computation on the compute devices: with one replica per
+    process this is MirroredStrategy on the compute device (several: NotImplementedError,
+    as for MirroredStrategy)."""
+
+    def __init__(self, compute_devices=None, parameter_device=None):
+        super().__init__(devices=compute_devices)
 
 
 class MultiWorkerMirroredStrategy(_MultiWorkerMirroredStrategy):

@@ -12,7 +12,9 @@ from tensorflux.distribute.cluster_resolver import ClusterResolver
 from tensorflux.distribute.distribute_lib import Strategy, StrategyExtended
 
 __all__ = ["OneDeviceStrategy", "MirroredStrategy", "MultiWorkerMirroredStrategy",
-           "TPUStrategy", "CommunicationImplementation", "CommunicationOptions"]
+           "TPUStrategy", "CommunicationImplementation", "CommunicationOptions",
+           "CrossDeviceOps", "HierarchicalCopyAllReduce", "NcclAllReduce",
+           "ReductionToOneDevice"]
 
 _DEVICE = re.compile(r"^(?:.*/)?(?:device:)?(CPU|GPU)(?::(\d+))?$", re.IGNORECASE)
 
@@ -75,6 +77,33 @@ class MirroredStrategy(Strategy):
                 "tf.distribute.MultiWorkerMirroredStrategy() under `mpirun -n <GPUs>`, or pass "
                 "one device.")
         super().__init__(StrategyExtended(self, names, device=names[0]))
+
+
+class CrossDeviceOps:
+    """How MirroredStrategy combines values across the devices of one process
+    (cross_device_ops=...). With one replica per process there is nothing to combine, so the
+    subclasses are accepted and only recorded, for TF scripts that pass one."""
+
+    def __init__(self, **options):
+        self.options = options
+
+    def __repr__(self):
+        return f"{type(self).__name__}({self.options})"
+
+
+class NcclAllReduce(CrossDeviceOps):
+    def __init__(self, num_packs=1):
+        super().__init__(num_packs=num_packs)
+
+
+class HierarchicalCopyAllReduce(CrossDeviceOps):
+    def __init__(self, num_packs=1):
+        super().__init__(num_packs=num_packs)
+
+
+class ReductionToOneDevice(CrossDeviceOps):
+    def __init__(self, reduce_to_device=None, accumulation_fn=None):
+        super().__init__(reduce_to_device=reduce_to_device, accumulation_fn=accumulation_fn)
 
 
 class CommunicationImplementation(enum.Enum):

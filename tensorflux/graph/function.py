@@ -3,6 +3,8 @@ the compiled plan on every later call with that signature."""
 
 import functools
 import inspect
+import sys
+import threading
 import weakref
 
 from tensorflux import errors
@@ -31,10 +33,13 @@ config = _Config()
 
 def _flatten(value, leaves):
     """Appends the leaves of a nested list/tuple/dict to `leaves`; returns the skeleton.
-    A composite (SparseTensor, RaggedTensor) contributes its component tensors."""
+    A composite (SparseTensor, RaggedTensor) contributes its component tensors, and a
+    composite's TypeSpec its component TensorSpecs."""
     if isinstance(value, CompositeTensor):
         spec = value._type_spec
         return ("composite", spec, [_flatten(c, leaves) for c in spec._to_components(value)])
+    if isinstance(value, TypeSpec):
+        return ("composite", value, [_flatten(c, leaves) for c in value._component_specs])
     if isinstance(value, (list, tuple)) and not isinstance(value, _TensorLike):
         skeleton = [_flatten(v, leaves) for v in value]
         if isinstance(value, tuple) and hasattr(value, "_fields"):
@@ -116,10 +121,11 @@ def _flatten_like(skeleton, value, leaves):
         return
     kind = skeleton[0]
     if kind == "composite":
-        found = []
-        if skeleton_key(_flatten(value, found)) != skeleton_key(skeleton):
-            raise TypeError(f"Can not cast {value!r} to {skeleton[1]!r}")
-        leaves.extend(found)
+        try:
+            _to_type_spec(value, skeleton[1])
+        except _CastError as error:
+            raise TypeError(str(error)) from None
+        _flatten(value, leaves)
         return
     if kind == "dict":
         if not isinstance(value, dict) or set(value) != set(skeleton[2]):
@@ -654,7 +660,9 @@ class Function:
                 concrete = self._fast.get(key)
                 if concrete is not None:
                     return concrete._call_compiled([a._value for a in args])
+        traces = self._tracing_count
         concrete, leaves = self._concrete_for(args, kwargs, from_call=True)
+        _retracing.record(self, self._tracing_count > traces)
         if not kwargs and len(leaves) == len(args) and all(
                 leaf is arg for leaf, arg in zip(leaves, args)):
             key = _fast_key(args)
@@ -730,7 +738,8 @@ class Function:
         if self._input_signature is not None:
             args = self._bind_signature(args, given)
             leaves = []
-            skeleton = _flatten((args, kwargs), leaves)
+            skeleton = _signed(_flatten((args, kwargs), leaves),
+                               _flatten(self._input_signature, []))
             specs = self._signature_specs(leaves, given)
             key = ("signature", skeleton_key(skeleton),
                    tuple(_leaf_key(v) if s is None else ("S",) for v, s in zip(leaves, specs)))
@@ -746,6 +755,9 @@ class Function:
         if concrete is None:
             concrete = self._trace(skeleton, leaves, specs, from_call)
             self._cache[key] = concrete
+            trace = sys.modules.get("tensorflux.summary.trace")
+            if trace is not None:  # (tf.summary.trace_on records the graphs traced while on)
+                trace.record_function_graph(concrete)
         return concrete, leaves
 
     def _bind_signature(self, args, given):
@@ -874,6 +886,58 @@ class Function:
         return f"<tf.function {self.__name__}>"
 
 
+class _RetracingDetector:
+    """TF's warning when a Python function keeps being retraced: 5 traces within its last
+    10 calls that did not reuse a trace (per Python function, so a tf.function re-made in a
+    loop counts too), logged at most twice per function."""
+
+    THRESHOLD, HISTORY, WARNINGS = 5, 10, 2
+
+    def __init__(self):
+        self._lock = threading.Lock()
+        self._history = {}  # python function's key -> [recent traced flags, warnings given]
+
+    def record(self, function, traced):
+        if not traced and not self._history:
+            return
+        key = _function_key(function._python_function)
+        if key is None:
+            return
+        with self._lock:
+            entry = self._history.setdefault(key, [[], 0])
+            recent = entry[0]
+            recent.append(traced)
+            del recent[:-self.HISTORY]
+            count = sum(recent)
+            if not traced or count < self.THRESHOLD or entry[1] >= self.WARNINGS:
+                return
+            entry[1] += 1
+        import logging
+
+        logging.getLogger("tensorflux").warning(
+            "%d out of the last %d calls to %r triggered tf.function retracing. Tracing is "
+            "expensive and the excessive number of tracings could be due to (1) creating "
+            "@tf.function repeatedly in a loop, (2) passing tensors with different shapes, "
+            "(3) passing Python objects instead of tensors. For (1), define the tf.function "
+            "outside of the loop. For (2), @tf.function has reduce_retracing=True, which can "
+            "avoid unnecessary retracing. For (3), see "
+            "https://www.tensorflow.org/guide/function#controlling_retracing.",
+            count, len(recent), function._python_function)
+
+
+def _function_key(python_function):
+    """The code of the Python function a tf.function (or one bound to an instance) stands
+    for; None for tensorflux's own functions (Keras's steps trace once per batch structure
+    and shape, which is not the user's retracing)."""
+    while isinstance(python_function, functools.partial):
+        python_function = python_function.func
+    if (getattr(python_function, "__module__", None) or "").startswith("tensorflux."):
+        return None
+    return getattr(python_function, "__code__", None) or id(python_function)
+
+
+_retracing = _RetracingDetector()
+
 _SINGLETON = ("tf.function only supports singleton tf.Variables created on the first call. "
               "Make sure the tf.Variable is only created once or created outside tf.function. "
               "See https://www.tensorflow.org/guide/function#creating_tfvariables for more "
@@ -930,17 +994,40 @@ def _checked_signature(input_signature):
 
 
 def _spec_structure(entry):
-    if isinstance(entry, TensorSpec):
+    if isinstance(entry, (TensorSpec, TypeSpec)):
         return entry
     leaves = []
     skeleton = _flatten(entry, leaves)
     if leaves and all(isinstance(leaf, TensorSpec) for leaf in leaves):
-        return _pack(skeleton, iter(leaves))
+        return _pack_specs(skeleton, iter(leaves))
     try:
         return TensorSpec(*entry)
     except (TypeError, ValueError) as error:
-        raise TypeError(f"input_signature must contain TensorSpecs (possibly nested in lists, "
-                        f"tuples and dicts), got {entry!r}") from error
+        raise TypeError(f"input_signature must contain TensorSpecs, RaggedTensorSpecs or "
+                        f"SparseTensorSpecs (possibly nested in lists, tuples and dicts), got "
+                        f"{entry!r}") from error
+
+
+def _signed(skeleton, signature):
+    """The call's skeleton ((args, kwargs)) with each composite under the input_signature
+    carrying the signature's TypeSpec, so that the trace key and the traced placeholders
+    follow the signature (a RaggedTensor with other row counts reuses the trace)."""
+    (kind, (args, kwargs)) = skeleton
+    signed = [_resigned(a, s) for a, s in zip(_children(args), _children(signature))]
+    return (kind, [(args[0], signed + _children(args)[len(signed):]), kwargs])
+
+
+def _resigned(node, spec_node):
+    if node is None:
+        return None
+    if node[0] == "composite":
+        return ("composite", spec_node[1], node[2])
+    children = [_resigned(c, s) for c, s in zip(_children(node), _children(spec_node))]
+    if node[0] == "dict":
+        return node[:3] + (children,) + node[4:]
+    if node[0] == "namedtuple":
+        return (node[0], node[1], children)
+    return (node[0], children)
 
 
 class _CastError(Exception):
@@ -953,6 +1040,8 @@ def _match_spec(value, spec):
     of its length."""
     if isinstance(spec, TensorSpec):
         return _to_spec(value, spec)
+    if isinstance(spec, TypeSpec):
+        return _to_type_spec(value, spec)
     if isinstance(spec, dict):
         if not isinstance(value, dict):
             raise _CastError(f"Can not cast {value!r} to a Dict type.")
@@ -981,6 +1070,25 @@ def _to_spec(leaf, spec):
     if leaf.dtype is not spec.dtype or not spec.shape.is_compatible_with(leaf.shape):
         raise _CastError(f"Can not cast {TensorSpec(leaf.shape, leaf.dtype)!r} to {spec!r}")
     return leaf
+
+
+def _to_type_spec(value, spec):
+    """A SparseTensor or RaggedTensor argument (or a TypeSpec, to trace) checked against its
+    input_signature spec component by component, as TF binds composites."""
+    if isinstance(value, TypeSpec):
+        if type(value) is not type(spec) or not spec.is_compatible_with(value):
+            raise _CastError(f"Can not cast {value!r} to {spec!r}")
+        return value
+    if not isinstance(value, CompositeTensor) or not isinstance(value, spec.value_type):
+        raise _CastError(f"Can not cast {value!r} to {spec!r}: expected a "
+                         f"{spec.value_type.__name__}")
+    parts = value._type_spec._to_components(value)
+    wanted = spec._component_specs
+    if len(parts) != len(wanted) or not all(
+            part.dtype is want.dtype and want.shape.is_compatible_with(part.shape)
+            for part, want in zip(parts, wanted)):
+        raise _CastError(f"Can not cast {value._type_spec!r} to {spec!r}")
+    return value
 
 
 def _fast_key(args):

@@ -18,6 +18,11 @@ from tensorflux.variable import Variable
 __all__ = ["Graph", "GraphNode", "SymbolicTensor", "const_primitive", "placeholder_primitive"]
 
 
+class SymbolicValueError(errors.InvalidArgumentError, AttributeError):
+    """Asking a symbolic tensor for its value. Also an AttributeError, since TF's symbolic
+    tensors have no `numpy` (code that tries x.numpy() and falls back on AttributeError)."""
+
+
 class SymbolicTensor(Tensor):
     """A tensor of a Graph being traced: a shape (None dims allowed), a dtype, and the node
     and output index that make it. It has no value until the graph runs."""
@@ -47,6 +52,13 @@ class SymbolicTensor(Tensor):
     def graph(self):
         return self.node.graph
 
+    def set_shape(self, shape):
+        """Refines the static shape with what the caller knows (TF's set_shape, e.g. after
+        tf.py_function in a Dataset.map): unknown dims take `shape`'s; a conflict is a
+        ValueError."""
+        super().set_shape(shape)
+        self._shape = self._shape.merge_with(shape)
+
     @property
     def name(self):
         return f"{self.node.name}:{self.index}"
@@ -60,13 +72,13 @@ class SymbolicTensor(Tensor):
         return ""
 
     def numpy(self):
-        raise errors.InvalidArgumentError(
+        raise SymbolicValueError(
             f"The symbolic tensor {self.name} (shape {self._shape}, {self._dtype.name}) has no "
             "value while a tf.function is being traced; return it from the function, or use "
             "tf.print to see it at run time.")
 
     def __bool__(self):
-        raise TypeError(
+        raise errors.OperatorNotAllowedInGraphError(
             f"Using the symbolic tensor {self.name} as a Python bool is not allowed while "
             "tracing a tf.function: use tf.cond, or compute the condition outside the function.")
 
@@ -78,8 +90,10 @@ class SymbolicTensor(Tensor):
 
     def __iter__(self):
         if self._shape.rank in (None, 0) or self._shape[0] is None:
-            raise TypeError(f"Cannot iterate over the symbolic tensor {self.name} of shape "
-                            f"{self._shape}: its first dimension is unknown.")
+            raise errors.OperatorNotAllowedInGraphError(
+                f"Cannot iterate over the symbolic tensor {self.name} of shape {self._shape}: "
+                "its first dimension is unknown (a loop over it inside a tf.function needs "
+                "AutoGraph, or tf.range / tf.while_loop).")
         return (self[i] for i in range(self._shape[0]))
 
     def __float__(self):
@@ -93,7 +107,8 @@ class SymbolicTensor(Tensor):
     def __repr__(self):
         return f"<tf.Tensor '{self.name}' shape={self._shape} dtype={self._dtype.name}>"
 
-    __str__ = __repr__
+    def __str__(self):  # (what print(x) shows inside a tf.function, as in TF)
+        return f'Tensor("{self.name}", shape={self._shape}, dtype={self._dtype.name})'
 
     def __deepcopy__(self, memo):
         return self
@@ -203,11 +218,33 @@ class Graph:
     def _capture(self, outer_tensor):
         entry = self.captures.get(id(outer_tensor))
         if entry is None:
+            self._check_reachable(outer_tensor)
             inner = self.placeholder(outer_tensor.shape, outer_tensor.dtype, "capture")
             # Not list.remove: == on tensors is elementwise.
             self.inputs = [t for t in self.inputs if t is not inner]
             entry = self.captures[id(outer_tensor)] = (outer_tensor, inner)
         return entry[1]
+
+    def _check_reachable(self, tensor):
+        """Refuses a tensor of a loop or cond body traced inside this graph or one around it
+        (TF's InaccessibleTensorError, a ValueError): the body has finished, and its
+        tensors have no value here. Tensors of the graphs around this one are captured."""
+        around = set()
+        graph = self
+        while graph is not None:
+            around.add(id(graph))
+            graph = graph.outer
+        graph = tensor.node.graph
+        if id(graph) in around:
+            return
+        while graph is not None:
+            if id(graph) in around:
+                raise ValueError(
+                    f"{tensor!r} is out of scope and cannot be used here: it was made inside "
+                    "the body of a tf.while_loop or tf.cond (a Python loop over a tensor, or "
+                    "an `if` on one), and it has no value outside it. Use return values "
+                    "(loop variables), or collect values in a loop with a tf.TensorArray.")
+            graph = graph.outer
 
     def add_node(self, primitive, inputs, attrs):
         """Called by Primitive.bind while tracing: adds a node and returns its outputs."""
@@ -231,7 +268,7 @@ class Graph:
         except errors.OpError:
             raise
         except (TypeError, ValueError, IndexError) as error:
-            shapes = ", ".join(f"{tuple(x.shape)} {x.dtype.name}" for x in inputs)
+            shapes = ", ".join(f"{x.shape} {x.dtype.name}" for x in inputs)
             raise errors.InvalidArgumentError(
                 f"{primitive.name}: {error} (inputs: {shapes})", primitive.name) from error
         node = GraphNode(primitive, inputs, attrs, None, self.unique_name(base_name), self)

@@ -25,9 +25,9 @@ __getattr__, __dir__ = lazy_attributes(__name__, {
     **{name: "tensorflux.io.tfrecord" for name in ("TFRecordOptions", "TFRecordWriter")},
 })
 
-__all__ = ["atomic_write", "gfile", "read_file", "write_file", "serialize_tensor",
-           "parse_tensor", "decode_bmp", "decode_gif", "decode_image", "decode_jpeg",
-           "decode_png", "encode_png"]
+__all__ = ["atomic_write", "gfile", "matching_files", "read_file", "write_file",
+           "serialize_tensor", "parse_tensor", "decode_bmp", "decode_gif", "decode_image",
+           "decode_jpeg", "decode_png", "encode_png"]
 __all__ += ["TFRecordOptions", "TFRecordWriter", "FixedLenFeature", "FixedLenSequenceFeature",
             "VarLenFeature", "parse_example", "parse_sequence_example", "parse_single_example",
             "parse_single_sequence_example", "decode_base64", "decode_compressed", "decode_csv",
@@ -73,6 +73,23 @@ def _read(path):
         raise errors.NotFoundError(f"{path}; No such file or directory")
     with open(path, "rb") as handle:
         return handle.read()
+
+
+def matching_files(pattern, name=None):
+    """The paths matching a glob pattern (or any of a list of them), as a sorted 1-D string
+    tensor (empty when nothing matches).
+
+    >>> import tensorflux as tf
+    >>> tf.io.matching_files("/no/such/folder/*").shape.as_list()
+    [0]
+    """
+    from tensorflux.tensor import _TensorLike, constant
+
+    if isinstance(pattern, _TensorLike):
+        values = pattern.numpy()
+        pattern = list(values.reshape(-1)) if hasattr(values, "reshape") else [values]
+    found = [os.fsencode(path) for path in gfile.glob(pattern)]
+    return constant(found, dtype=dtypes.string, shape=[len(found)])
 
 
 def write_file(filename, contents, name=None):

@@ -8,10 +8,9 @@ Results follow TensorFlow: the dict holds the VarLenFeatures first, then the den
 each group sorted by key; dtypes are float32, int64 or string; errors are
 InvalidArgumentError naming the key.
 
-tensorflux has no SparseTensor: a VarLenFeature comes back as a SparseTensorValue
-(indices, values, dense_shape), the namedtuple tensorflux's CTC decoders return, with the
-same fields and dtypes as TF's SparseTensor (`parsed["x"].values` works; there is no
-tf.sparse module to densify it).
+A VarLenFeature comes back as a tf.SparseTensor (int64 indices, the values, int64
+dense_shape), as in TensorFlow: tf.sparse.to_dense densifies it, and it passes through
+Dataset.map and tf.function like any other element.
 
 Eagerly the parse runs at once; on symbolic input (inside tf.function, or while
 Dataset.map traces its function) it becomes a host call with the static shapes TF gives.
@@ -32,8 +31,8 @@ import numpy as np
 
 from tensorflux import dtypes, errors
 from tensorflux.io import _host
-from tensorflux.ops.ctc import SparseTensorValue
 from tensorflux.proto import wire
+from tensorflux.sparse import SparseTensor
 
 __all__ = ["FixedLenFeature", "FixedLenSequenceFeature", "VarLenFeature", "parse_example",
            "parse_sequence_example", "parse_single_example", "parse_single_sequence_example"]
@@ -51,7 +50,7 @@ FixedLenSequenceFeature.__doc__ = (
     "A feature holding any number of `shape`-shaped items, parsed to [items, *shape]; "
     "batches are padded with `default_value` (a scalar, 0 or b'' by default).")
 VarLenFeature = collections.namedtuple("VarLenFeature", ["dtype"])
-VarLenFeature.__doc__ = "A feature with any number of values, parsed to a SparseTensorValue."
+VarLenFeature.__doc__ = "A feature with any number of values, parsed to a SparseTensor."
 
 # The Feature oneof's field numbers (feature.proto), by dtype; TF's names in messages.
 _KINDS = {"string": 1, "float32": 2, "int64": 3}
@@ -316,7 +315,7 @@ def _padded(spec, rows):
 
 
 def _sparse(spec, rows):
-    """SparseTensorValue parts of a list of 1-D value arrays (the rows of a batch, or the
+    """SparseTensor parts of a list of 1-D value arrays (the rows of a batch, or the
     steps of one sequence): indices [n, 2], values, dense shape [rows, longest row]."""
     lengths = [row.shape[0] for row in rows]
     values = (np.concatenate(rows) if rows else np.zeros(0)).astype(spec.numpy_dtype)
@@ -361,11 +360,11 @@ def _run(serialized, outputs, host):
 
 
 def _pack(sparse, dense, flat):
-    """The result dict: sparse specs as SparseTensorValue, then dense specs."""
+    """The result dict: sparse specs as SparseTensor, then dense specs."""
     result = {}
     flat = iter(flat)
     for spec in sparse:
-        result[spec.key] = SparseTensorValue(next(flat), next(flat), next(flat))
+        result[spec.key] = SparseTensor(next(flat), next(flat), next(flat))
     for spec in dense:
         result[spec.key] = next(flat)
     return result
@@ -428,7 +427,7 @@ def parse_example(serialized, features, example_names=None, name=None):
 
     FixedLenFeature -> [batch, *shape]; FixedLenSequenceFeature (allow_missing=True) ->
     [batch, longest, *shape], padded with its default_value; VarLenFeature ->
-    SparseTensorValue with indices [n, 2] and dense_shape [batch, longest]. A scalar
+    SparseTensor with indices [n, 2] and dense_shape [batch, longest]. A scalar
     `serialized` parses as parse_single_example does.
 
     >>> import tensorflux as tf
@@ -462,7 +461,7 @@ def parse_example(serialized, features, example_names=None, name=None):
 def parse_single_example(serialized, features, example_names=None, name=None):
     """Parses one serialized Example (a scalar string) into a dict of tensors:
     FixedLenFeature -> `shape`; FixedLenSequenceFeature (allow_missing=True) ->
-    [items, *shape]; VarLenFeature -> SparseTensorValue (indices [n, 1], values [n],
+    [items, *shape]; VarLenFeature -> SparseTensor (indices [n, 1], values [n],
     dense_shape [n])."""
     op = "parse_single_example"
     sparse, dense = _specs(op, features, (FixedLenFeature, FixedLenSequenceFeature,
@@ -564,7 +563,7 @@ def parse_single_sequence_example(serialized, context_features=None, sequence_fe
 
     Context features are FixedLenFeature / VarLenFeature, parsed as parse_single_example
     does; sequence features are FixedLenSequenceFeature -> [steps, *shape] (a missing
-    feature list is an error unless allow_missing) or VarLenFeature -> SparseTensorValue
+    feature list is an error unless allow_missing) or VarLenFeature -> SparseTensor
     with indices [n, 2] (step, position) and dense_shape [steps, longest step]."""
     op = "parse_single_sequence_example"
     specs = _sequence_specs(op, context_features, sequence_features)

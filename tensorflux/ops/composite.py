@@ -502,7 +502,22 @@ def ensure_shape(x, shape, name=None):
         raise errors.InvalidArgumentError(
             f"ensure_shape: Shape of tensor input {_dims(x.shape)} is not compatible with "
             f"expected shape {_dims(expected)}.", "ensure_shape")
-    return array.identity(x)
+    result = array.identity(x)
+    refined = x.shape.merge_with(expected)
+    if x._value is None and (x.shape.rank is None or refined.as_list() != x.shape.as_list()):
+        # Traced with dims that only `shape` gives: checked each time the graph runs, and
+        # the result has the expected static shape (as TF's EnsureShape).
+        from tensorflux.debugging import _run_check
+
+        def check(value):
+            if not expected.is_compatible_with(value.shape):
+                raise errors.InvalidArgumentError(
+                    f"ensure_shape: Shape of tensor input {_dims(value.shape)} is not "
+                    f"compatible with expected shape {_dims(expected)}.", "ensure_shape")
+
+        _run_check(check, (x,))
+        result.set_shape(refined)
+    return result
 
 
 def _dims(shape):

@@ -434,7 +434,7 @@ class RaggedTensor(CompositeTensor):
     def __repr__(self):
         if self._is_eager():
             return f"<tf.RaggedTensor {format_array(self.numpy())}>"
-        return f"tf.RaggedTensor(values={self._values}, row_splits={self._row_splits})"
+        return f"tf.RaggedTensor(values={self._values!s}, row_splits={self._row_splits!s})"
 
     __str__ = __repr__
 

@@ -181,8 +181,8 @@ class SparseTensor(CompositeTensor):
     _dense_hint = "densify it with tf.sparse.to_dense, or use the tf.sparse ops"
 
     def __repr__(self):
-        return (f"SparseTensor(indices={self._indices}, values={self._values}, "
-                f"dense_shape={self._dense_shape})")
+        return (f"SparseTensor(indices={self._indices!s}, values={self._values!s}, "
+                f"dense_shape={self._dense_shape!s})")
 
     __str__ = __repr__
 
