@@ -1,14 +1,16 @@
 """String ops (tf.strings subset) for text preprocessing, and the index lookup of vocabularies.
 
-`split` returns a RaggedTensor of tokens, as tf.strings.split; `split_padded` and `ngrams`
-work on a dense tensor padded with b"" plus the row lengths (int64), the form
-TextVectorization uses internally. The strings
+`split`, and `unicode_split`/`unicode_decode`/`bytes_split` of a vector, return RaggedTensors
+as TensorFlow does; the elementwise ops map a RaggedTensor's flat values, and `reduce_join`
+and `ngrams` take one too. `split_padded` and `ngrams_padded` work on a dense tensor padded
+with b"" plus the row lengths (int64), the form TextVectorization uses internally. The strings
 are bytes in NumPy object arrays; lower is ASCII-only (tf.strings.lower with encoding="");
 regex_replace uses Python's `re` on bytes, which agrees with RE2 for ordinary patterns.
 """
 
 import builtins
 import codecs
+import itertools
 
 from tensorflux import dtypes, errors
 from tensorflux.ops._core import as_operand, aval
@@ -16,7 +18,24 @@ from tensorflux.primitive import Primitive
 from tensorflux.tensor import TensorShape
 
 __all__ = ["lower", "upper", "regex_replace", "split", "split_padded", "ngrams",
-           "lookup_index"]
+           "ngrams_padded", "lookup_index"]
+
+
+def _is_ragged(x):
+    return hasattr(x, "flat_values") and hasattr(x, "with_flat_values")
+
+
+def _ragged_elementwise(fn):
+    """Lets an elementwise string op take a RaggedTensor (its first argument), as
+    TensorFlow's dispatch does: the op maps the flat values, the row partitions stay."""
+    import functools
+
+    @functools.wraps(fn)
+    def op(x, *args, **kwargs):
+        if _is_ragged(x):
+            return x.with_flat_values(fn(x.flat_values, *args, **kwargs))
+        return fn(x, *args, **kwargs)
+    return op
 
 
 def _strings(op, x):
@@ -38,31 +57,52 @@ _case = Primitive("string_case", shape_rule=_same_rule)
 _regex = Primitive("string_regex_replace", shape_rule=_same_rule)
 
 
+@_ragged_elementwise
 def lower(input, encoding="", name=None):  # noqa: A002 - TensorFlow's argument name
-    """ASCII lowercase of each string.
+    """Lowercase of each string: ASCII letters only, or every letter with encoding="utf-8"
+    (Unicode's full case mapping, as TensorFlow's ICU).
 
     >>> import tensorflux as tf
     >>> from tensorflux.ops import strings
     >>> strings.lower(["Hello World"]).numpy().tolist()
     [b'hello world']
+    >>> strings.lower(["ÉCOLE"], encoding="utf-8").numpy()[0].decode()
+    'école'
     """
-    return _case.bind(_strings("lower", input), upper=False)
+    return _change_case("lower", input, encoding, upper=False)
 
 
+@_ragged_elementwise
 def upper(input, encoding="", name=None):  # noqa: A002
-    """ASCII uppercase of each string.
+    """Uppercase of each string: ASCII letters only, or every letter with encoding="utf-8".
 
     >>> from tensorflux.ops import strings
     >>> strings.upper(["abc"]).numpy().tolist()
     [b'ABC']
     """
-    return _case.bind(_strings("upper", input), upper=True)
+    return _change_case("upper", input, encoding, upper=True)
+
+
+def _change_case(op, input, encoding, upper):  # noqa: A002
+    x = _strings(op, input)
+    if not encoding:
+        return _case.bind(x, upper=upper)
+    if encoding.lower().replace("-", "") != "utf8":
+        raise errors.InvalidArgumentError(
+            f"{op}: encoding must be '' or 'utf-8', received {encoding!r}", op)
+
+    def change(value):
+        text = value.decode("utf-8", "replace")
+        return (text.upper() if upper else text.lower()).encode("utf-8")
+
+    return _elementwise(op, x, change, dtypes.string)
 
 
 def _as_bytes(value):
     return value.encode("utf-8") if isinstance(value, str) else bytes(value)
 
 
+@_ragged_elementwise
 def regex_replace(input, pattern, rewrite, replace_global=True, name=None):  # noqa: A002
     """Replaces the matches of `pattern` in each string by `rewrite` (\\1 refers to groups).
 
@@ -86,7 +126,7 @@ _split = Primitive("string_split", shape_rule=_split_rule, multiple_results=True
 
 def split(input, sep=None, maxsplit=-1, name=None):  # noqa: A002
     """The tokens of each string: a 1-D tensor for a scalar, a RaggedTensor [n, None] for a
-    vector (tf.strings.split).
+    vector, [n, m, None] for a matrix (tf.strings.split).
 
     sep=None splits on runs of whitespace and drops leading/trailing whitespace; with `sep`,
     every occurrence splits (empty tokens kept). maxsplit >= 0 caps the splits per string.
@@ -95,7 +135,15 @@ def split(input, sep=None, maxsplit=-1, name=None):  # noqa: A002
     >>> tf.strings.split(["a b", " c "]).to_list()
     [[b'a', b'b'], [b'c']]
     """
-    tokens, lengths = split_padded(input, sep, maxsplit)
+    x = _strings("split", input)
+    if x.shape.rank == 2:  # (a Keras string Input of shape (1,), say)
+        from tensorflux.ops.array import reshape, shape
+        from tensorflux.ragged import RaggedTensor
+
+        rows = split(reshape(x, [-1]), sep, maxsplit)
+        return RaggedTensor.from_uniform_row_length(rows, shape(x, out_type="int64")[1],
+                                                    nrows=shape(x, out_type="int64")[0])
+    tokens, lengths = split_padded(x, sep, maxsplit)
     if tokens.shape.rank == 1:
         return tokens
     from tensorflux.ragged import RaggedTensor  # (above ops/: loaded only when used)
@@ -128,7 +176,7 @@ def _ngrams_rule(tokens, lengths, **attrs):
 _ngrams = Primitive("string_ngrams", shape_rule=_ngrams_rule, multiple_results=True)
 
 
-def ngrams(tokens, lengths, ngram_width, separator=" ", name=None):
+def ngrams_padded(tokens, lengths, ngram_width, separator=" ", name=None):
     """The ngrams of padded token rows (as from `split_padded`): (ngrams padded with b"",
     lengths).
 
@@ -137,7 +185,7 @@ def ngrams(tokens, lengths, ngram_width, separator=" ", name=None):
 
     >>> from tensorflux.ops import strings
     >>> tokens, lengths = strings.split_padded(["a b c"])
-    >>> strings.ngrams(tokens, lengths, (1, 2))[0].numpy().tolist()
+    >>> strings.ngrams_padded(tokens, lengths, (1, 2))[0].numpy().tolist()
     [[b'a', b'b', b'c', b'a b', b'b c']]
     """
     tokens = _strings("ngrams", tokens)
@@ -148,6 +196,102 @@ def ngrams(tokens, lengths, ngram_width, separator=" ", name=None):
             f"ngrams: ngram widths must be positive ints, received {ngram_width!r}", "ngrams")
     return _ngrams.bind(tokens, lengths, widths=tuple(int(w) for w in widths),
                         separator=_as_bytes(separator))
+
+
+def _ngram_widths(ngram_width):
+    widths = (ngram_width,) if isinstance(ngram_width, int) else tuple(ngram_width)
+    if not widths or any(int(w) <= 0 for w in widths):
+        raise ValueError(f"All ngram_widths must be greater than 0. Got {ngram_width}")
+    return tuple(int(w) for w in widths)
+
+
+def _row_ngrams(row, widths, sep, left, right, padding_width, preserve_short):
+    """tf.strings.ngrams of one row of tokens (bytes): each width's ngrams in turn, each
+    width padded by min(padding_width, width - 1) pad values (width - 1 when -1)."""
+    grams = []
+    for width in widths:
+        pad = min(width - 1 if padding_width < 0 else padding_width, width - 1)
+        padded = [left] * pad + row + [right] * pad
+        grams.extend(sep.join(padded[i:i + width])
+                     for i in range(builtins_len(padded) - width + 1))
+    if preserve_short and not grams and row:
+        pad = builtins.max(padding_width, 0)
+        grams.append(sep.join([left] * pad + row + [right] * pad))
+    return grams
+
+
+def ngrams(data, ngram_width, separator=" ", pad_values=None, padding_width=None,
+           preserve_short_sequences=False, name=None):
+    """tf.strings.ngrams: the ngrams of the strings along the last axis of `data` (a dense
+    tensor, a dense result) or of each row of a RaggedTensor (a RaggedTensor), for each
+    width of `ngram_width` in turn; pad_values (one string, or a (left, right) pair) pad
+    each side by padding_width (default width - 1) values.
+
+    >>> import tensorflux as tf
+    >>> tf.strings.ngrams(["a", "b", "c"], 2).numpy().tolist()
+    [b'a b', b'b c']
+    >>> tf.strings.ngrams(tf.strings.split(["a b c", "d"]), 2, pad_values="#").to_list()
+    [[b'# a', b'a b', b'b c', b'c #'], [b'# d', b'd #']]
+    """
+    from tensorflux.control import numpy_function
+    from tensorflux.ops.array import concat, reshape, shape
+
+    widths = _ngram_widths(ngram_width)
+    if pad_values is None:
+        if padding_width is not None:
+            raise ValueError("pad_values must be provided if padding_width is set.")
+        left = right = b""
+        padding_width = 0
+    else:
+        if isinstance(pad_values, (tuple, list)):
+            if builtins_len(pad_values) != 2:
+                raise ValueError("pad_values must be a string, tuple or list of 2 strings. "
+                                 f"Got {pad_values!r}")
+            left, right = (_as_bytes(v) for v in pad_values)
+        else:
+            left = right = _as_bytes(pad_values)
+        if padding_width is None:
+            padding_width = -1
+        elif int(padding_width) <= 0:
+            raise ValueError(f"padding_width must be greater than 0. Got {padding_width}")
+    options = (widths, _as_bytes(separator), left, right, int(padding_width),
+               bool(preserve_short_sequences))
+    if _is_ragged(data):
+        if data.ragged_rank != 1:
+            raise errors.UnimplementedError(
+                f"ngrams: RaggedTensors of ragged_rank 1 are supported, received ragged_rank "
+                f"{data.ragged_rank}", "ngrams")
+        from tensorflux.ragged import RaggedTensor
+
+        def rows(values, splits):
+            values = values.tolist()
+            grams = [_row_ngrams(values[a:b], *options) for a, b in zip(splits, splits[1:])]
+            lengths = [builtins_len(g) for g in grams]
+            return ([g for row in grams for g in row],
+                    [0] + list(itertools.accumulate(lengths)))
+
+        flat, splits = numpy_function(rows, [_strings("ngrams", data.values), data.row_splits],
+                                      Tout=[dtypes.string, dtypes.int64])
+        return RaggedTensor.from_row_splits(reshape(flat, [-1]), reshape(splits, [-1]),
+                                            validate=False)
+    x = _strings("ngrams", data)
+    if x.shape.rank == 0:
+        raise ValueError("ngrams: data must be of rank >= 1 (a row of tokens, or a batch), "
+                         "received a scalar string; split it first, e.g. with "
+                         "tf.strings.split")
+    width = x.shape[-1]
+
+    def dense(values):
+        values = values.reshape(-1, values.shape[-1]).tolist()
+        return [[g for row in values for g in _row_ngrams(row, *options)]]
+
+    flat = numpy_function(dense, [x], Tout=[dtypes.string])[0]
+    if width is not None:  # every row has the same number of ngrams: a static width
+        count = builtins_len(_row_ngrams([b""] * width, *options))
+        if x.shape.is_fully_defined():
+            return reshape(flat, list(x.shape[:-1]) + [count])
+        return reshape(flat, concat([shape(x)[:-1], [count]], 0))
+    return reshape(flat, concat([shape(x)[:-1], [-1]], 0))
 
 
 def _lookup_rule(x, keys, **attrs):
@@ -204,6 +348,7 @@ def _elementwise(op, x, fn, out_dtype):
     return reshape(flat, shape(x))
 
 
+@_ragged_elementwise
 def length(input, unit="BYTE", name=None):  # noqa: A002
     """The length of each string in bytes (unit="BYTE") or code points ("UTF8_CHAR").
 
@@ -252,6 +397,8 @@ def reduce_join(inputs, axis=None, keepdims=False, separator="", name=None):
     from tensorflux.control import numpy_function
     from tensorflux.ops.array import reshape
 
+    if _is_ragged(inputs):
+        return _reduce_join_ragged(inputs, axis, keepdims, _as_bytes(separator))
     x = _strings("reduce_join", inputs)
     sep = _as_bytes(separator)
     rank = x.shape.rank
@@ -279,6 +426,35 @@ def reduce_join(inputs, axis=None, keepdims=False, separator="", name=None):
     return reshape(result, out_shape)
 
 
+def _reduce_join_ragged(rt, axis, keepdims, sep):
+    """reduce_join of a RaggedTensor of ragged_rank 1 over its rows' strings (axis -1 or
+    1), or over all its strings (axis None)."""
+    from tensorflux.control import numpy_function
+    from tensorflux.ops.array import expand_dims, reshape
+
+    if rt.ragged_rank != 1 or rt.flat_values.shape.rank != 1:
+        raise errors.UnimplementedError(
+            "reduce_join: RaggedTensors of shape [rows, None] are supported, received "
+            f"{rt.shape}", "reduce_join")
+    values = _strings("reduce_join", rt.flat_values)
+    if axis is None:
+        joined = numpy_function(lambda a: sep.join(_flat(a)), [values], Tout=dtypes.string)
+        return reshape(joined, [1, 1] if keepdims else [])
+    if int(axis) not in (1, -1):
+        raise errors.UnimplementedError(
+            f"reduce_join: a RaggedTensor is joined along its ragged axis (1 or -1) or all "
+            f"axes (None), received axis={axis}", "reduce_join")
+
+    def rows(flat, splits):
+        flat = _flat(flat)
+        return [[sep.join(flat[a:b]) for a, b in zip(splits, splits[1:])]]
+
+    joined = reshape(numpy_function(rows, [values, rt.row_splits], Tout=[dtypes.string])[0],
+                     [-1])
+    return expand_dims(joined, -1) if keepdims else joined
+
+
+@_ragged_elementwise
 def to_number(string_tensor, out_type=dtypes.float32, name=None):
     """Parses each string as a number of `out_type`; InvalidArgumentError on bad input.
 
@@ -301,6 +477,7 @@ def to_number(string_tensor, out_type=dtypes.float32, name=None):
     return _elementwise("to_number", _strings("to_number", string_tensor), parse, out_type)
 
 
+@_ragged_elementwise
 def as_string(input, precision=-1, scientific=False, shortest=False, width=-1,  # noqa: A002
               fill="", name=None):
     """Formats each number as a string ("%.6f" for floats by default, as TF).
@@ -330,16 +507,21 @@ def as_string(input, precision=-1, scientific=False, shortest=False, width=-1,  
     return _elementwise("as_string", x, render, dtypes.string)
 
 
+@_ragged_elementwise
 def substr(input, pos, len, unit="BYTE", name=None):  # noqa: A002
-    """The substring of `len` bytes (or UTF-8 characters) from `pos` of each string.
+    """The substring of `len` bytes (or UTF-8 characters) from `pos` of each string; `pos`
+    and `len` are ints, or tensors of one shape that broadcasts with the input.
 
     >>> from tensorflux.ops import strings
     >>> strings.substr(["hello", "ab"], 1, 3).numpy().tolist()
     [b'ell', b'b']
+    >>> strings.substr(["hello", "world"], [1, 2], [2, 3]).numpy().tolist()
+    [b'el', b'rld']
     """
-    start, size = int(pos), int(len)
+    from tensorflux.control import numpy_function
+    from tensorflux.ops.array import broadcast_to, reshape, shape
 
-    def cut(value):
+    def cut(value, start, size):
         if unit == "UTF8_CHAR":
             text = value.decode("utf-8", "replace")
             begin = start if start >= 0 else builtins_len(text) + start
@@ -350,12 +532,33 @@ def substr(input, pos, len, unit="BYTE", name=None):  # noqa: A002
                 f"substr: pos {start} out of range for string b'{value!r}'", "substr")
         return value[begin:begin + size]
 
-    return _elementwise("substr", _strings("substr", input), cut, dtypes.string)
+    x = _strings("substr", input)
+    starts, sizes = as_operand("substr", pos), as_operand("substr", len)
+    if starts.shape.rank == 0 and sizes.shape.rank == 0:
+        start, size = int(pos), int(len)
+        return _elementwise("substr", x, lambda value: cut(value, start, size), dtypes.string)
+    if starts.shape != sizes.shape:
+        raise errors.InvalidArgumentError(
+            f"substr: pos and len should have the same shape, received {tuple(starts.shape)} "
+            f"and {tuple(sizes.shape)}", "substr")
+    target = x.shape
+    if starts.shape.rank > target.rank or (starts.shape.rank == target.rank and
+                                           starts.shape != target):
+        target = starts.shape
+    x, starts, sizes = (broadcast_to(t, target) if t.shape != target else t
+                        for t in (x, starts, sizes))
+
+    def run(values, begins, counts):
+        return [[cut(v, int(a), int(b)) for v, a, b in
+                 zip(_flat(values), _flat(begins), _flat(counts))]]
+
+    return reshape(numpy_function(run, [x, starts, sizes], Tout=[dtypes.string])[0], shape(x))
 
 
 builtins_len = builtins.len
 
 
+@_ragged_elementwise
 def strip(input, name=None):  # noqa: A002
     """Removes leading and trailing whitespace.
 
@@ -366,6 +569,7 @@ def strip(input, name=None):  # noqa: A002
     return _elementwise("strip", _strings("strip", input), bytes.strip, dtypes.string)
 
 
+@_ragged_elementwise
 def regex_full_match(input, pattern, name=None):  # noqa: A002
     """True where the whole string matches `pattern` (Python `re`, RE2-compatible syntax).
 
@@ -380,30 +584,47 @@ def regex_full_match(input, pattern, name=None):  # noqa: A002
                         lambda value: compiled.fullmatch(value) is not None, dtypes.bool)
 
 
-def _split_scalar(op, value, pieces, dtype=dtypes.string):
+def _split_rows(op, value, pieces, dtype=dtypes.string):
+    """`pieces(bytes)` of a scalar string (a 1-D tensor) or of each string of a vector (a
+    RaggedTensor of one row per string), as TensorFlow's splitting ops return them."""
     from tensorflux.control import numpy_function
+    from tensorflux.ops.array import reshape
 
     x = _strings(op, value)
-    if x.shape.rank != 0:
+    if x.shape.rank == 0:
+        return numpy_function(lambda a: [pieces(_flat(a)[0])], [x], Tout=[dtype])[0]
+    if x.shape.rank != 1:
         raise errors.UnimplementedError(
-            f"{op}: only scalar strings are supported (tensorflux has no RaggedTensor)", op)
-    return numpy_function(lambda a: [pieces(_flat(a)[0])], [x], Tout=[dtype])[0]
+            f"{op}: scalar strings and vectors of strings are supported, received shape "
+            f"{tuple(x.shape)}; reshape to a vector first (tf.reshape(x, [-1]))", op)
+    from tensorflux.ragged import RaggedTensor
+
+    def rows(values):
+        parts = [pieces(v) for v in _flat(values)]
+        return ([p for part in parts for p in part],
+                [0] + list(itertools.accumulate(builtins_len(part) for part in parts)))
+
+    flat, splits = numpy_function(rows, [x], Tout=[dtype, dtypes.int64])
+    return RaggedTensor.from_row_splits(reshape(flat, [-1]), reshape(splits, [-1]),
+                                        validate=False)
 
 
 def bytes_split(input, name=None):  # noqa: A002
-    """The bytes of a scalar string, as a 1-D string tensor.
+    """The bytes of a scalar string, as a 1-D string tensor (of each string of a vector,
+    as a RaggedTensor).
 
     >>> from tensorflux.ops import strings
     >>> strings.bytes_split("ab").numpy().tolist()
     [b'a', b'b']
     """
-    return _split_scalar("bytes_split", input,
+    return _split_rows("bytes_split", input,
                          lambda b: [b[i:i + 1] for i in range(builtins_len(b))])
 
 
 def unicode_split(input, input_encoding, errors="replace", replacement_char=65533,  # noqa: A002
                   name=None):
-    """The characters of a scalar string, each UTF-8 encoded, as a 1-D string tensor.
+    """The characters of a scalar string, each UTF-8 encoded, as a 1-D string tensor (of
+    each string of a vector, as a RaggedTensor).
 
     >>> from tensorflux.ops import strings
     >>> strings.unicode_split("héy", "UTF-8").numpy().tolist()
@@ -412,7 +633,7 @@ def unicode_split(input, input_encoding, errors="replace", replacement_char=6553
     op = "unicode_split"
     encoding = _input_encoding(op, input_encoding)
     mode = _error_mode(op, errors)
-    return _split_scalar(op, input, lambda data: [
+    return _split_rows(op, input, lambda data: [
         _encode_points(op, [point], encoding, mode, replacement_char)
         for point in _codepoints(op, data, encoding, mode, replacement_char, False)])
 
@@ -429,6 +650,7 @@ def _buckets(op, num_buckets):
     return count
 
 
+@_ragged_elementwise
 def to_hash_bucket_fast(input, num_buckets, name=None):  # noqa: A002
     """The bucket of each string: FarmHash Fingerprint64 modulo num_buckets (int64), the
     buckets TensorFlow computes.
@@ -444,6 +666,7 @@ def to_hash_bucket_fast(input, num_buckets, name=None):  # noqa: A002
                         lambda value: fingerprint64(value) % count, dtypes.int64)
 
 
+@_ragged_elementwise
 def to_hash_bucket_strong(input, num_buckets, key, name=None):  # noqa: A002
     """The bucket of each string under keyed SipHash-2-4; `key` is two unsigned 64-bit ints.
 
@@ -463,6 +686,7 @@ def to_hash_bucket_strong(input, num_buckets, key, name=None):  # noqa: A002
                         dtypes.int64)
 
 
+@_ragged_elementwise
 def to_hash_bucket(string_tensor, num_buckets, name=None):
     """The bucket of each string under TensorFlow's legacy Hash64 (MurmurHash64A seeded
     0xDECAFCAFFE). Prefer to_hash_bucket_fast, as TensorFlow advises.
@@ -556,10 +780,8 @@ def _encode_points(op, points, encoding, mode, replacement):
 
 def unicode_decode(input, input_encoding, errors="replace", replacement_char=65533,  # noqa: A002
                    replace_control_characters=False, name=None):
-    """The code points of a scalar string, as a 1-D int32 tensor.
-
-    TensorFlow returns a RaggedTensor for a batch of strings; tensorflux has none, so only
-    scalars are decoded (map over a dataset of strings, or use unicode_transcode).
+    """The code points of a scalar string, as a 1-D int32 tensor (of each string of a
+    vector, as a RaggedTensor).
 
     >>> from tensorflux.ops import strings
     >>> strings.unicode_decode("h€", "UTF-8").numpy().tolist()
@@ -568,7 +790,7 @@ def unicode_decode(input, input_encoding, errors="replace", replacement_char=655
     op = "unicode_decode"
     encoding = _input_encoding(op, input_encoding)
     mode = _error_mode(op, errors)
-    return _split_scalar(op, input, lambda data: _codepoints(
+    return _split_rows(op, input, lambda data: _codepoints(
         op, data, encoding, mode, replacement_char, replace_control_characters), dtypes.int32)
 
 
@@ -609,6 +831,7 @@ def unicode_encode(input, output_encoding, errors="replace", replacement_char=65
     return reshape(flat, shape(x)[:-1])
 
 
+@_ragged_elementwise
 def unicode_transcode(input, input_encoding, output_encoding, errors="replace",  # noqa: A002
                       replacement_char=65533, replace_control_characters=False, name=None):
     """Re-encodes each string from input_encoding (any Python codec name, such as 'UTF-8'

@@ -59,6 +59,12 @@ def _length(x, axis):
     return _tf().shape(x)[axis] if size is None else size
 
 
+def _insert_axis(x, axis):
+    """expand_dims at a negative `axis` by indexing with None, which keeps working when
+    several dimensions are unknown (a traced batch and sequence lengths)."""
+    return x[(Ellipsis, None) + (slice(None),) * (-axis - 1)]
+
+
 def _positions(rows, cols):
     """Row and column indices of shapes (1, rows, 1) and (1, 1, cols), for band masks."""
     tf = _tf()
@@ -106,10 +112,18 @@ def _build_from_call(layer, args, kwargs):
     is first called with."""
     tensors = layer._tensor_arguments(args, kwargs)
     if "value" not in tensors:
-        raise ValueError(f"{_describe(layer)} must be called with a query and a value tensor: "
-                         "`layer(query, value)`.")
+        # (TypeError, as Keras's call-signature binding raises for the missing argument)
+        raise TypeError(f"{_describe(layer)} must be called with a query and a value tensor: "
+                        "`layer(query, value)`; missing a required argument: 'value'.")
     layer.build(**{f"{name}_shape": _static_shape(tensors[name])
                    for name in ("query", "value", "key") if name in tensors})
+
+
+def _carried_masks(query, value, key, query_mask, value_mask, key_mask):
+    """The query/value/key masks, each taken from its tensor's Keras mask (an Embedding's
+    mask_zero, a Masking layer) when not passed, as Keras's Layer.__call__ fills them."""
+    return tuple(getattr(x, "_keras_mask", None) if mask is None else mask
+                 for x, mask in ((query, query_mask), (value, value_mask), (key, key_mask)))
 
 
 def _combine_masks(query_mask, value_mask, key_mask, attention_mask, *position_masks):
@@ -119,8 +133,8 @@ def _combine_masks(query_mask, value_mask, key_mask, attention_mask, *position_m
     tf = _tf()
     auto_mask = None
     if query_mask is not None:
-        auto_mask = tf.expand_dims(tf.cast(query_mask, "bool"), -1)
-    masks = [None if m is None else tf.expand_dims(tf.cast(m, "bool"), -2)
+        auto_mask = _insert_axis(tf.cast(query_mask, "bool"), -1)
+    masks = [None if m is None else _insert_axis(tf.cast(m, "bool"), -2)
              for m in (value_mask, key_mask)]
     for mask in masks + list(position_masks):
         if mask is not None:
@@ -148,14 +162,16 @@ def _sliding_window_mask(query, value, window):
     return tf.less(tf.abs(rows - cols), window)
 
 
-def _masked_softmax(softmax, scores, mask, axis):
+def _masked_softmax(softmax, scores, mask, axis, zero_masked=True):
     """`softmax(scores)` where the entries `mask` is False at get probability 0; the mask
-    gets size-1 axes inserted at `axis` until it has the rank of the scores."""
+    gets size-1 axes inserted at `axis` until it has the rank of the scores. With
+    zero_masked=False a fully masked row stays uniform, as Keras's fused
+    dot_product_attention path (no dropout, no scores returned) leaves it."""
     tf = _tf()
     if mask is None:
         return softmax(scores)
     for _ in range(len(scores.shape) - len(mask.shape)):
-        mask = tf.expand_dims(mask, axis)
+        mask = _insert_axis(mask, axis)
     # Keras's Softmax layer with a mask: masked scores become -1e9 (-3e4 in float16) and
     # masked probabilities 0, so a fully masked row gives zeros, not a uniform distribution.
     # Done here with broadcasting `where`s, which work for unknown (None) batch sizes while
@@ -165,6 +181,8 @@ def _masked_softmax(softmax, scores, mask, axis):
     negative = -3e4 if dtype.name == "float16" else -1e9
     scores = tf.where(mask, scores, tf.constant(negative, dtype))
     probabilities = softmax(scores)
+    if not zero_masked:
+        return probabilities
     return tf.where(mask, probabilities, tf.zeros_like(probabilities))
 
 
@@ -376,6 +394,8 @@ class MultiHeadAttention(Layer):
              use_causal_mask=False):
         if key is None:
             key = value
+        query_mask, value_mask, key_mask = _carried_masks(query, value, key, query_mask,
+                                                          value_mask, key_mask)
         self._check_call(query, value, key, query_mask, value_mask, key_mask, attention_mask)
         attention_mask = self._compute_attention_mask(
             query, value, query_mask=query_mask, value_mask=value_mask, key_mask=key_mask,
@@ -458,7 +478,11 @@ class MultiHeadAttention(Layer):
                              "attention scores.")
         query = tf.multiply(query, tf.constant(self._inverse_sqrt_key_dim, query.dtype))
         attention_scores = tf.einsum(self._dot_product_equation, key, query)
-        attention_scores = self._masked_softmax(attention_scores, attention_mask)
+        if self._dropout > 0.0 or return_attention_scores or query.shape.rank != 4:
+            attention_scores = self._masked_softmax(attention_scores, attention_mask)
+        else:  # Keras's fused dot_product_attention path, which has no _masked_softmax
+            attention_scores = _masked_softmax(self._softmax, attention_scores, attention_mask,
+                                               -3, zero_masked=False)
         if self._dropout > 0.0:
             final_scores = self._dropout_layer(attention_scores, training=training)
         else:
@@ -598,6 +622,8 @@ class GroupQueryAttention(Layer):
         tf = _tf()
         if key is None:
             key = value
+        query_mask, value_mask, key_mask = _carried_masks(query, value, key, query_mask,
+                                                          value_mask, key_mask)
         self._check_call(query, value, key)
         attention_mask = self._compute_attention_mask(
             query, value, query_mask=query_mask, value_mask=value_mask, key_mask=key_mask,
@@ -661,7 +687,8 @@ class GroupQueryAttention(Layer):
                              "attention scores.")
         query = tf.multiply(query, tf.constant(self._inverse_sqrt_head_dim, query.dtype))
         scores = tf.einsum(self._dot_product_equation, query, key)
-        scores = _masked_softmax(self._softmax, scores, attention_mask, -3)
+        fused = not (self.dropout > 0.0 or return_attention_scores or query.shape.rank != 4)
+        scores = _masked_softmax(self._softmax, scores, attention_mask, -3, zero_masked=not fused)
         dropped = (self._dropout_layer(scores, training=training) if self.dropout > 0.0
                    else scores)
         return tf.einsum(self._combine_equation, dropped, value), scores
@@ -746,8 +773,8 @@ class Attention(Layer):
             if self.scale is not None:
                 scores = tf.multiply(scores, self.scale)
             return scores
-        q = tf.expand_dims(query, -2)
-        k = tf.expand_dims(key, -3)
+        q = _insert_axis(query, -2)
+        k = _insert_axis(key, -3)
         summed = q + k if self.scale is None else self.scale * (q + k)
         return self.concat_score_weight * tf.reduce_sum(tf.tanh(summed), axis=-1)
 
@@ -757,7 +784,7 @@ class Attention(Layer):
             padding_mask = tf.logical_not(scores_mask)
             max_value = 65504.0 if scores.dtype.name == "float16" else 1.0e9
             if len(padding_mask.shape) == 2:
-                padding_mask = tf.expand_dims(padding_mask, -2)
+                padding_mask = _insert_axis(padding_mask, -2)
             scores = tf.where(padding_mask, scores - tf.constant(max_value, scores.dtype),
                               scores)
         weights = tf.nn.softmax(scores, axis=-1)
@@ -772,7 +799,7 @@ class Attention(Layer):
         rows, cols = _positions(_length(scores, -2), _length(scores, -1))
         causal = tf.greater_equal(rows, cols)
         if v_mask is not None:
-            return tf.logical_and(tf.expand_dims(v_mask, -2), causal)
+            return tf.logical_and(_insert_axis(v_mask, -2), causal)
         return causal
 
     def call(self, inputs, mask=None, training=False, return_attention_scores=False,
@@ -790,7 +817,7 @@ class Attention(Layer):
         scores_mask = self._calculate_score_mask(scores, v_mask, use_causal_mask)
         output, attention_scores = self._apply_scores(scores, v, scores_mask, training)
         if q_mask is not None:
-            q_mask = tf.expand_dims(tf.cast(q_mask, "bool"), -1)
+            q_mask = _insert_axis(tf.cast(q_mask, "bool"), -1)
             output = tf.where(q_mask, output, tf.zeros_like(output))
         if return_attention_scores:
             return output, attention_scores
@@ -883,8 +910,8 @@ class AdditiveAttention(Attention):
 
     def _calculate_scores(self, query, key):
         tf = _tf()
-        q = tf.expand_dims(query, -2)
-        k = tf.expand_dims(key, -3)
+        q = _insert_axis(query, -2)
+        k = _insert_axis(key, -3)
         tanh = tf.tanh(q + k)
         if self.use_scale:
             tanh = self.scale * tanh

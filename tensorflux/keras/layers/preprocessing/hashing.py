@@ -4,9 +4,8 @@ Keras 3 computes this layer with TensorFlow on every backend (on torch or JAX wi
 TensorFlow installed, it cannot be constructed): FarmHash Fingerprint64 of each value's string
 form modulo the bin count, or keyed SipHash-2-4 when `salt` is given. tensorflux computes the
 same two functions in pure Python (tensorflux.ops._string_hash, which tf.strings shares), so
-its bins equal Keras's. The hashing runs on the host, eagerly, as Keras's does on its
-non-TensorFlow backends: use the layer in a data pipeline or on eager tensors, not inside a
-traced `tf.function` (a traced call raises).
+its bins equal Keras's. The hashing runs on the host, also inside traced calls (a model's fit
+and predict, Dataset.map), as a host callback.
 """
 
 from tensorflux.keras import backend
@@ -34,12 +33,6 @@ def _as_text(value):
     if isinstance(value, bool):
         return b"true" if value else b"false"
     return str(int(value)).encode("ascii")
-
-
-def _nested_map(fn, values):
-    if isinstance(values, list):
-        return [_nested_map(fn, v) for v in values]
-    return fn(values)
 
 
 class Hashing(Layer):
@@ -100,7 +93,8 @@ class Hashing(Layer):
         return digest % bins
 
     def _hash_to_bins(self, inputs):
-        from tensorflux.graph.ir import SymbolicTensor
+        from tensorflux import dtypes
+        from tensorflux.ops.strings import _elementwise
 
         tf = _tf()
         bins = self.num_bins
@@ -109,36 +103,17 @@ class Hashing(Layer):
             bins -= 1
             mask = _as_text(self.mask_value) if isinstance(self.mask_value, (str, bytes)) \
                 else self.mask_value
-        if isinstance(inputs, SymbolicTensor):
-            return self._symbolic_bins(inputs)
         if inputs.dtype.is_floating:
             inputs = tf.cast(inputs, "int64")
-        values = inputs.numpy().tolist()
 
         def to_bin(value):
             if mask is not None and value == mask:
                 return 0
             return self._bin(value, bins) + (1 if mask is not None else 0)
 
-        return tf.constant(_nested_map(to_bin, values), dtype="int64")
-
-    def _symbolic_bins(self, inputs):
-        from tensorflux.keras.engine.keras_tensor import trace_state
-
-        tf = _tf()
-        if trace_state.depth > 0:
-            # Working out a Functional model's output shapes: only the shape matters.
-            if inputs.dtype.name == "string":
-                from tensorflux.ops import strings
-
-                empty = tf.constant([""], dtype="string")
-                return tf.cast(strings.lookup_index(inputs, empty), "int64")
-            return tf.zeros_like(tf.cast(inputs, "int64"))
-        raise NotImplementedError(
-            f"{_describe(self)} hashes on the host and runs eagerly only (as Keras's Hashing "
-            "on its non-TensorFlow backends); it cannot run inside a traced tf.function. "
-            "Apply it in the data pipeline, on eager tensors, or compile the model with "
-            "run_eagerly=True.")
+        # A host callback per batch, so that traced calls (fit, predict, Dataset.map) hash
+        # when they run, as the string ops do.
+        return _elementwise("Hashing", inputs, to_bin, dtypes.int64)
 
     def call(self, inputs):
         tf = _tf()

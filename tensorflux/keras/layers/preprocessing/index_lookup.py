@@ -1,9 +1,11 @@
 """keras.layers.StringLookup and IntegerLookup: vocabularies (given or adapted) mapped to
 indices, or to multi_hot/count/one_hot/tf_idf encodings, and back with invert=True.
 
-Index layout as Keras: [mask token] + num_oov_indices OOV slots + the vocabulary. With more
-than one OOV slot, integers go to slot `x mod num_oov_indices`; strings would need
-TensorFlow's FarmHash, which tensorflux does not have, so StringLookup takes 0 or 1 slots.
+Index layout as Keras: [mask token, in "int" mode] + num_oov_indices OOV slots + the
+vocabulary; the other modes leave masked inputs out. With more than one OOV slot, integers go
+to slot `x mod num_oov_indices`; strings (and integers with oov_method="farmhash", as their
+decimal text) to their FarmHash Fingerprint64 bucket, or their SipHash bucket under a salt,
+TensorFlow's tf.strings.to_hash_bucket_fast/_strong.
 adapt() counts tokens on the host (Python lists of the data's values) and orders them by
 count, ties by the token, both descending (Keras's lexsort).
 """
@@ -33,12 +35,7 @@ def _strings():
 
 
 def _host_values(data):
-    """The flat Python values of an array, tensor, list, or dataset/iterable of batches."""
-    if hasattr(data, "element_spec") and hasattr(data, "batch"):
-        values = []
-        for batch in data:
-            values.extend(_host_values(batch[0] if isinstance(batch, tuple) else batch))
-        return values
+    """The flat Python values of an array, tensor or (nested) list."""
     if hasattr(data, "numpy"):
         data = data.numpy()
     if hasattr(data, "tolist"):
@@ -52,13 +49,27 @@ def _host_values(data):
     return [data]
 
 
-def _rows(data):
-    """Documents (one list of tokens each) of an adapt() input, for document frequencies."""
+def _adapt_batches(data, steps=None):
+    """The batches adapt() reads, as Keras: a Dataset's (the first `steps`, the features of
+    (features, labels) pairs), an iterable's such as a generator (the first `steps`), or
+    the data itself (an array, tensor or list)."""
     if hasattr(data, "element_spec") and hasattr(data, "batch"):
-        rows = []
-        for batch in data:
-            rows.extend(_rows(batch[0] if isinstance(batch, tuple) else batch))
-        return rows
+        for batch in data if steps is None else data.take(steps):
+            yield batch[0] if isinstance(batch, tuple) else batch
+        return
+    whole = isinstance(data, (list, tuple, str, bytes)) or hasattr(data, "numpy") or \
+        hasattr(data, "tolist") or hasattr(data, "flat_values")
+    if whole or not hasattr(data, "__iter__"):
+        yield data
+        return
+    for i, batch in enumerate(data):
+        if steps is not None and i >= steps:
+            return
+        yield batch
+
+
+def _rows(data):
+    """Documents (one list of tokens each) of an adapt() batch, for document frequencies."""
     if hasattr(data, "numpy"):
         data = data.numpy()
     if hasattr(data, "tolist"):
@@ -94,11 +105,6 @@ class _IndexLookup(Layer):
                              f"{type(self).__name__}. Allowed values are: ('floormod', "
                              f"'farmhash'). Received: oov_method={oov_method}")
         salt = _salt(salt, self._string or oov_method == "farmhash")
-        if (self._string or oov_method == "farmhash") and num_oov_indices > 1:
-            raise NotImplementedError(f"{type(self).__name__} with num_oov_indices > 1 hashes "
-                                      "with FarmHash (or SipHash with a salt), which tensorflux "
-                                      "does not implement; IntegerLookup's default "
-                                      "oov_method='floormod' works")
         if output_mode not in _MODES:
             raise ValueError(f"Invalid value for argument `output_mode`. Expected one of "
                              f"{_MODES}. Received: output_mode={output_mode}")
@@ -128,13 +134,27 @@ class _IndexLookup(Layer):
         self._vocabulary_arg = vocabulary
         self._idf_weights_arg = idf_weights
         self._keys = None
+        self._has_vocabulary = False  # until set_vocabulary, adapt or a load
         self.built = True
         if vocabulary is not None:
             self.set_vocabulary(vocabulary, idf_weights)
 
+    @property
+    def compute_dtype(self):
+        # (a Sequential built from data makes an Input of this dtype, as Keras)
+        return "string" if self._string else self.vocabulary_dtype
+
+    @property
+    def variable_dtype(self):
+        return self.compute_dtype
+
     # ------------------------------------------------------------------ vocabulary
+    def _masks_to_slot(self):
+        """Whether the mask token has index 0: in "int" mode; the encodings drop it."""
+        return self.mask_token is not None and self.output_mode == "int"
+
     def _token_start_index(self):
-        return (0 if self.mask_token is None else 1) + self.num_oov_indices
+        return int(self._masks_to_slot()) + self.num_oov_indices
 
     def _normalize_token(self, token):
         return token
@@ -150,13 +170,20 @@ class _IndexLookup(Layer):
         if tokens[:len(specials)] == specials and specials:
             tokens = tokens[len(specials):]
         if len(set(tokens)) != len(tokens):
-            repeated = sorted({repr(t) for t in tokens if tokens.count(t) > 1})
+            repeated = sorted({self._decode(t) for t in tokens if tokens.count(t) > 1})
             raise ValueError(f"The passed vocabulary has at least one repeated term. Please "
                              f"uniquify your dataset. The repeated terms are: {repeated}")
-        for special in specials:
+        # (the OOV token is reserved only where invert maps indices back to it)
+        reserved = [] if self.mask_token is None else [self._normalize_token(self.mask_token)]
+        if self.invert:
+            reserved.append(self._normalize_token(self.oov_token))
+        for special in reserved:
             if special in tokens:
-                raise ValueError(f"Found reserved token {special!r} in the vocabulary at "
-                                 f"index {tokens.index(special)}.")
+                raise ValueError(
+                    f"Found reserved token {self._decode(special)!r} at unexpected location "
+                    f"in `vocabulary` (index {tokens.index(special)}). The vocabulary need not "
+                    "include the OOV and mask tokens: either remove them, or put them only at "
+                    f"its start, in this order: {[self._decode(t) for t in specials]}.")
         if self.max_tokens is not None and \
                 len(tokens) + self._token_start_index() > self.max_tokens:
             raise ValueError(f"Attempted to set a vocabulary larger than the maximum vocab "
@@ -165,10 +192,13 @@ class _IndexLookup(Layer):
                              f"{self.max_tokens}.")
         self._tokens = tokens
         self._keys = None
+        self._has_vocabulary = True
         self._frozen_vocab_size = self.vocabulary_size()
         if self.output_mode == "tf_idf":
             if idf_weights is None:
-                raise ValueError("`idf_weights` must be set if output_mode is 'tf_idf'")
+                raise ValueError("When specifying the `vocabulary` argument, in TF-IDF "
+                                 "output mode, the `idf_weights` argument must also be "
+                                 "provided.")
             weights = [float(w) for w in _host_values(idf_weights)]
             if len(weights) == len(tokens) + self._token_start_index():
                 weights = weights[self._token_start_index():]
@@ -186,7 +216,7 @@ class _IndexLookup(Layer):
         self._idf = idf
 
     def _special_tokens(self):
-        specials = [] if self.mask_token is None else [self._normalize_token(self.mask_token)]
+        specials = [self._normalize_token(self.mask_token)] if self._masks_to_slot() else []
         return specials + [self._normalize_token(self.oov_token)] * self.num_oov_indices
 
     def get_vocabulary(self, include_special_tokens=True):
@@ -212,18 +242,22 @@ class _IndexLookup(Layer):
 
     def adapt(self, data, steps=None):
         """Learns the vocabulary (and document frequencies for tf_idf) from data."""
-        values = [self._normalize_token(v) for v in _host_values(data)]
+        batches = list(_adapt_batches(data, steps))
+        values = [self._normalize_token(v) for batch in batches for v in _host_values(batch)]
         counts = Counter(values)
-        for special in self._special_tokens()[:1] if self.mask_token is not None else []:
-            counts.pop(special, None)
+        for special in (self.mask_token, self.oov_token):  # never learned, as Keras
+            if special is not None:
+                counts.pop(self._normalize_token(special), None)
         ordered = sorted(counts.items(), key=lambda kv: (kv[1], kv[0]), reverse=True)
         if self.max_tokens:
             ordered = ordered[:self.max_tokens - self._token_start_index()]
         self._tokens = [token for token, _ in ordered]
         self._keys = None
+        self._has_vocabulary = True
         self._frozen_vocab_size = self.vocabulary_size()
         if self.output_mode == "tf_idf":
-            documents = [{self._normalize_token(t) for t in row} for row in _rows(data)]
+            documents = [{self._normalize_token(t) for t in row}
+                         for batch in batches for row in _rows(batch)]
             frequency = Counter(t for doc in documents for t in doc)
             self._set_idf([math.log(1 + len(documents) / (1 + frequency[t]))
                            for t in self._tokens])
@@ -289,17 +323,38 @@ class _IndexLookup(Layer):
                 tf.zeros((0,), dtype=dtype)
         return self._keys
 
-    def _lookup(self, inputs, valid=None):
-        """int64 indices of the (dense) inputs; `valid` (bool) marks real tokens."""
+    def _check_vocabulary(self):
+        """Keras's errors for a layer called before it has a vocabulary (adapt forgotten):
+        a RuntimeError where the encoding's width would be the unknown vocabulary size,
+        else TensorFlow's error for an uninitialized lookup table."""
+        from tensorflux.keras.engine.keras_tensor import trace_state
+
+        if self._has_vocabulary or trace_state.depth:  # (or working out output shapes)
+            return
+        if self.output_mode != "int" and not self.pad_to_max_tokens and \
+                self._frozen_vocab_size is None:
+            raise RuntimeError(
+                f"When using `output_mode={self.output_mode}` and `pad_to_max_tokens=False`, "
+                f"you must set the layer's vocabulary before calling it ({_describe(self)}). "
+                "Either pass a `vocabulary` argument to the layer, or call `adapt` with some "
+                "sample data.")
+        from tensorflux import errors
+
+        raise errors.FailedPreconditionError(
+            f"{_describe(self)} has no vocabulary (its lookup table is not initialized): pass "
+            "`vocabulary=` to the layer, or call `adapt()` with some sample data before "
+            "calling it.", "lookup")
+
+    def _lookup(self, inputs):
+        """int64 indices of the (dense) inputs; the mask token gets 0."""
         tf = _tf()
+        self._check_vocabulary()
         positions = _strings().lookup_index(inputs, self._key_tensor())
         found = tf.greater_equal(positions, 0)
         start = self._token_start_index()
         indices = positions + start
         if self.num_oov_indices == 0:
             unknown = tf.logical_not(found)
-            if valid is not None:
-                unknown = tf.logical_and(unknown, valid)
             if self.mask_token is not None:
                 unknown = tf.logical_and(unknown, tf.not_equal(inputs, self._mask_key()))
             # A host call, so that traced calls (fit, predict, Dataset.map) check each batch
@@ -308,6 +363,8 @@ class _IndexLookup(Layer):
             oov = tf.zeros_like(indices)
         elif self.num_oov_indices == 1:
             oov = tf.zeros_like(indices) + (start - 1)
+        elif self._string or self.oov_method == "farmhash":
+            oov = self._hash_buckets(inputs) + (start - self.num_oov_indices)
         else:
             oov = tf.math.floormod(tf.cast(inputs, "int64"), self.num_oov_indices) + \
                 (start - self.num_oov_indices)
@@ -317,6 +374,14 @@ class _IndexLookup(Layer):
                                indices)
         return indices
 
+    def _hash_buckets(self, inputs):
+        """The OOV slot of each input: its FarmHash bucket, or SipHash under a salt."""
+        strings = _strings()
+        text = inputs if self._string else strings.as_string(inputs)
+        if self.salt is not None:
+            return strings.to_hash_bucket_strong(text, self.num_oov_indices, self.salt)
+        return strings.to_hash_bucket_fast(text, self.num_oov_indices)
+
     def _mask_key(self):
         tf = _tf()
         dtype = "string" if self._string else self.vocabulary_dtype
@@ -324,6 +389,7 @@ class _IndexLookup(Layer):
 
     def _invert(self, inputs):
         tf = _tf()
+        self._check_vocabulary()
         tokens = self.get_vocabulary()
         dtype = "string" if self._string else self.vocabulary_dtype
         table = tf.constant([self._normalize_token(t) for t in tokens], dtype=dtype)
@@ -344,11 +410,41 @@ class _IndexLookup(Layer):
         return tf.cast(inputs, self.vocabulary_dtype) \
             if inputs.dtype.name != self.vocabulary_dtype else inputs
 
+    def _unmasked(self, inputs):
+        """Where the inputs are not the mask token (None without one), for the encodings,
+        which leave masked inputs out."""
+        if self.mask_token is None:
+            return None
+        return _tf().not_equal(inputs, self._mask_key())
+
     def call(self, inputs):
+        if hasattr(inputs, "flat_values") and hasattr(inputs, "with_flat_values"):
+            return self._call_ragged(inputs)
         if self.invert:
             return self._invert(inputs)
         inputs = self._prepare(inputs)
-        return self._encode(self._lookup(inputs))
+        indices = self._lookup(inputs)
+        if self.output_mode == "int":
+            return indices
+        return self._encode(indices, self._unmasked(inputs))
+
+    def _call_ragged(self, inputs):
+        """A RaggedTensor (tf.strings.unicode_split's characters, say): "int" mode and invert
+        map its flat values; the encodings give one dense row per ragged row."""
+        if self.output_mode == "int":
+            return inputs.with_flat_values(self.call(inputs.flat_values))
+        if inputs.ragged_rank != 1:
+            raise ValueError(f"{_describe(self)}: output_mode {self.output_mode!r} accepts "
+                             f"RaggedTensors of shape (rows, None), received {inputs.shape}")
+        tf = _tf()
+        flat = self._prepare(inputs.flat_values)
+        indices = self._lookup(flat)
+        depth = self._depth()
+        unmasked = self._unmasked(flat)
+        if unmasked is not None:
+            indices = tf.where(unmasked, indices, tf.zeros_like(indices) + depth)
+        # Index `depth` (the padding, and masked tokens) encodes as a zero row.
+        return self._encode(inputs.with_flat_values(indices).to_tensor(default_value=depth))
 
     def _encode(self, indices, valid=None):
         """Keras's encode_categorical_inputs for the lookup results."""
@@ -371,13 +467,14 @@ class _IndexLookup(Layer):
         if rank > 2:
             raise ValueError(f"{_describe(self)}: output_mode {self.output_mode!r} accepts "
                              f"inputs of rank <= 2, received shape {tuple(indices.shape)}")
-        hot = tf.one_hot(indices, depth, dtype=backend.floatx())
-        counts = tf.reduce_sum(hot, axis=-2)
+        # Keras encodes in the lookup's int64 value dtype; only tf_idf weighs in floatx.
+        dtype = backend.floatx() if self.output_mode == "tf_idf" else "int64"
+        counts = tf.reduce_sum(tf.one_hot(indices, depth, dtype=dtype), axis=-2)
         if self.output_mode in ("multi_hot", "one_hot"):
-            return tf.minimum(counts, 1.0)
+            return tf.minimum(counts, tf.constant(1, dtype))
         if self.output_mode == "count":
             return counts
-        return counts * tf.constant(self._idf, dtype=backend.floatx())
+        return counts * tf.constant(self._idf, dtype=dtype)
 
     def compute_output_spec(self, inputs):
         from tensorflux.keras.engine.keras_tensor import KerasTensor

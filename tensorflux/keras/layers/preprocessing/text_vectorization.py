@@ -1,13 +1,13 @@
 """keras.layers.TextVectorization: standardize, split, ngrams, then a StringLookup.
 
-Splitting gives padded token rows (tensorflux has no RaggedTensor; see ops/strings.py): in
-"int" mode the padding b"" is the mask token "" (index 0), as TensorFlow's ragged-to-dense
-padding; in the other modes padded positions are left out of the counts. Whitespace tokens,
-characters and their ngrams are never empty, so b"" marks the padding unambiguously.
+Splitting gives dense token rows padded with b"" (see ops/strings.py). b"" is the lookup's
+mask token, as in Keras: index 0 in "int" mode (TensorFlow's ragged-to-dense padding), left
+out of the multi_hot/count/tf_idf encodings, and never learned by adapt(); so the padding and
+the empty tokens a custom split can make are treated alike, as Keras treats them.
 """
 
 from tensorflux.keras.layers.base import Layer, _describe
-from tensorflux.keras.layers.preprocessing.index_lookup import StringLookup
+from tensorflux.keras.layers.preprocessing.index_lookup import StringLookup, _adapt_batches
 
 __all__ = ["TextVectorization"]
 
@@ -84,15 +84,23 @@ class TextVectorization(Layer):
         self._lookup_layer = StringLookup(
             max_tokens=max_tokens, vocabulary=vocabulary, idf_weights=idf_weights,
             pad_to_max_tokens=pad_to_max_tokens,
-            mask_token="" if output_mode == "int" else None, output_mode=output_mode,
+            mask_token="", output_mode=output_mode,
             sparse=sparse, encoding=encoding, vocabulary_size=vocabulary_size,
             name=f"{self.name}_lookup")
         self._pad_to_max_tokens = pad_to_max_tokens
         self._max_tokens = max_tokens
         self.built = True
 
+    @property
+    def compute_dtype(self):
+        return "string"  # (so a Sequential built from data makes a string Input, as Keras)
+
+    @property
+    def variable_dtype(self):
+        return "string"
+
     def _preprocess(self, inputs):
-        """(tokens, valid mask or None): dense tokens after standardize/split/ngrams."""
+        """The dense tokens (padded with b"") after standardize, split and ngrams."""
         tf = _tf()
         strings = _strings()
         if not tf.is_tensor(inputs):
@@ -108,7 +116,7 @@ class TextVectorization(Layer):
         if callable(self._standardize):
             inputs = self._standardize(inputs)
         if self._split is None:
-            return inputs, None
+            return inputs
         if inputs.shape.rank > 1:
             if inputs.shape[-1] != 1:
                 raise ValueError("When using `TextVectorization` to tokenize strings, the "
@@ -117,8 +125,9 @@ class TextVectorization(Layer):
                                  f"{inputs.shape.rank}")
             inputs = tf.squeeze(inputs, axis=-1)
         if callable(self._split):
-            tokens = self._split(inputs)
-            lengths = None
+            tokens, lengths = self._split(inputs), None
+            if isinstance(tokens, tf.RaggedTensor):  # tf.strings.split of a batch, say
+                tokens, lengths = tokens.to_tensor(default_value=b""), tokens.row_lengths()
         elif self._split == "character":
             tokens, lengths = _characters(inputs, self._encoding)
         else:
@@ -126,39 +135,28 @@ class TextVectorization(Layer):
         if self._ngrams is not None:
             if lengths is None:
                 raise NotImplementedError("ngrams after a custom split are not supported")
-            tokens, lengths = strings.ngrams(tokens, lengths, self._ngrams, separator=" ")
-        if lengths is None:
-            return tokens, None
-        return tokens, tf.not_equal(tokens, tf.constant(b"", dtype="string"))
+            tokens, lengths = strings.ngrams_padded(tokens, lengths, self._ngrams, " ")
+        return tokens
 
     def adapt(self, data, batch_size=None, steps=None):
         """Learns the vocabulary from strings (an array, tensor, list or Dataset)."""
         rows = []
-        for batch in _batches(data):
-            tokens, valid = self._preprocess(batch)
-            tokens = tokens.numpy().tolist()
-            if valid is None:
-                rows.extend([t] if not isinstance(t, list) else t
-                            for t in (tokens if isinstance(tokens, list) else [tokens]))
-                continue
-            valid = valid.numpy().tolist()
-            if not isinstance(valid, list) or not valid or not isinstance(valid[0], list):
-                tokens, valid = [tokens], [valid]  # one unbatched string
-            for row, keep in zip(tokens, valid):
-                rows.append([t for t, k in zip(row, keep) if k])
+        for batch in _adapt_batches(data, steps):
+            tokens = self._preprocess(batch).numpy().tolist()
+            if not isinstance(tokens, list):
+                tokens = [[tokens]]  # one unsplit string
+            elif tokens and not isinstance(tokens[0], list):
+                tokens = [tokens] if self._split is not None else [[t] for t in tokens]
+            rows.extend([t for t in row if t != b""] for row in tokens)
         self._lookup_layer.adapt(_Documents(rows))
 
     def call(self, inputs):
         tf = _tf()
-        tokens, valid = self._preprocess(inputs)
+        tokens = self._preprocess(inputs)
         lookup = self._lookup_layer
-        indices = lookup._lookup(tokens, valid)
+        indices = lookup._lookup(tokens)  # (the padding b"" is the mask: index 0)
         if self._output_mode != "int":
-            if valid is None:
-                return lookup._encode(indices)
-            return lookup._encode(indices, valid)
-        if valid is not None:
-            indices = tf.where(valid, indices, tf.zeros_like(indices))
+            return lookup._encode(indices, lookup._unmasked(tokens))
         length = self._output_sequence_length
         if length is not None:
             # Pad by the full length, then cut: static paddings, so it also traces.
@@ -213,6 +211,20 @@ class TextVectorization(Layer):
                 "idf_weights": lookup["idf_weights"], "encoding": self._encoding,
                 "vocabulary_size": self.vocabulary_size()}
 
+    @classmethod
+    def from_config(cls, config):
+        """A callable standardize/split is saved as its registered name (Keras's function
+        config) and looked up again here; model files never carry code."""
+        from tensorflux.keras.saving.serialization import deserialize_keras_object
+
+        config = dict(config)
+        for key in ("standardize", "split"):
+            if isinstance(config.get(key), dict):
+                config[key] = deserialize_keras_object(config[key])
+        if isinstance(config.get("ngrams"), list):
+            config["ngrams"] = tuple(config["ngrams"])
+        return cls(**config)
+
 
 def _characters(inputs, encoding):
     """(characters padded with b"", lengths) of a rank-0 or rank-1 string tensor: the
@@ -239,10 +251,3 @@ def _characters(inputs, encoding):
 class _Documents(list):
     """Token rows handed to StringLookup.adapt (one document per row, for tf_idf)."""
 
-
-def _batches(data):
-    if hasattr(data, "element_spec") and hasattr(data, "batch"):
-        for batch in data:
-            yield batch[0] if isinstance(batch, tuple) else batch
-        return
-    yield data
