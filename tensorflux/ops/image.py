@@ -69,9 +69,15 @@ class ResizeMethod:
     BILINEAR = "bilinear"
     NEAREST_NEIGHBOR = "nearest"
     BICUBIC = "bicubic"
+    AREA = "area"
+    LANCZOS3 = "lanczos3"
+    LANCZOS5 = "lanczos5"
+    GAUSSIAN = "gaussian"
+    MITCHELLCUBIC = "mitchellcubic"
 
 
-_METHODS = ("bilinear", "nearest", "bicubic")
+_METHODS = ("bilinear", "nearest", "bicubic", "area", "lanczos3", "lanczos5", "gaussian",
+            "mitchellcubic")
 _FILL_MODES = ("reflect", "wrap", "constant", "nearest")
 
 
@@ -81,30 +87,101 @@ def _scale(in_size, out_size):
     return in_size / out_size
 
 
-def _cubic_coeffs(t, a=-0.5):
-    """Keys' cubic convolution weights of the 4 taps around a sample at fraction t."""
-    def kernel(d):
-        d = abs(d)
-        if d <= 1:
-            return ((a + 2) * d - (a + 3)) * d * d + 1
-        if d < 2:
-            return ((a * d - 5 * a) * d + 8 * a) * d - 4 * a
+def _keys(d, a=-0.5):
+    """Keys' cubic convolution kernel at distance d."""
+    d = abs(d)
+    if d <= 1:
+        return ((a + 2) * d - (a + 3)) * d * d + 1
+    if d < 2:
+        return ((a * d - 5 * a) * d + 8 * a) * d - 4 * a
+    return 0.0
+
+
+def _cubic_coeffs(t):
+    """Keys' weights of the 4 taps around a sample at fraction t."""
+    return [_keys(t + 1), _keys(t), _keys(1 - t), _keys(2 - t)]
+
+
+def _lanczos(radius):
+    def kernel(x):
+        if x > radius:
+            return 0.0
+        if x <= 1e-3:  # the limit of sin(x) / x at 0
+            return 1.0
+        return radius * _pymath.sin(_pymath.pi * x) * _pymath.sin(_pymath.pi * x / radius) / (
+            _pymath.pi * _pymath.pi * x * x)
+    return kernel
+
+
+def _mitchell(x):
+    if x >= 2.0:
         return 0.0
-    return [kernel(t + 1), kernel(t), kernel(1 - t), kernel(2 - t)]
+    if x >= 1.0:
+        return (((-7.0 / 18.0) * x + 2.0) * x - 10.0 / 3.0) * x + 16.0 / 9.0
+    return ((7.0 / 6.0) * x - 2.0) * x * x + 8.0 / 9.0
 
 
-def resize_weights(in_size, out_size, method):
+# TensorFlow's ScaleAndTranslate kernels of |distance|, with their radii.
+_SAMPLING_KERNELS = {
+    "triangle": (1.0, lambda x: max(1.0 - x, 0.0)),
+    "keyscubic": (2.0, _keys),
+    "mitchellcubic": (2.0, _mitchell),
+    "lanczos3": (3.0, _lanczos(3.0)),
+    "lanczos5": (5.0, _lanczos(5.0)),
+    "gaussian": (1.5, lambda x: _pymath.exp(-2.0 * x * x) if x < 1.5 else 0.0),  # sigma 0.5
+}
+
+
+def _kernel_row(in_size, out_size, o, kernel_name, antialias):
+    """ScaleAndTranslate's weights for output o: kernel taps around (o + 0.5) * in / out,
+    the kernel widened by in / out when antialiasing a downscale, normalized to sum 1."""
+    radius, kernel = _SAMPLING_KERNELS[kernel_name]
+    inverse = _scale(in_size, out_size)
+    kernel_scale = max(inverse, 1.0) if antialias else 1.0
+    sample = (o + 0.5) * inverse
+    start = max(_pymath.ceil(sample - radius * kernel_scale - 0.5), 0)
+    stop = min(_pymath.floor(sample + radius * kernel_scale - 0.5), in_size - 1) + 1
+    row = [0.0] * in_size
+    for i in range(start, stop):
+        row[i] = kernel(abs(i + 0.5 - sample) / kernel_scale)
+    total = sum(row)
+    return [w / total for w in row] if total != 0.0 else row
+
+
+def _area_row(in_size, out_size, o):
+    """ResizeArea's weights for output o: the overlap of each input cell with the output
+    cell's span [o, o + 1) * in / out, over that span's length."""
+    scale = _scale(in_size, out_size)
+    low, high = o * scale, (o + 1) * scale
+    row = [0.0] * in_size
+    for i in range(_pymath.floor(low), _pymath.ceil(high)):
+        row[min(max(i, 0), in_size - 1)] += (min(i + 1, high) - max(i, low)) / scale
+    return row
+
+
+def resize_weights(in_size, out_size, method, antialias=False):
     """The (out_size x in_size) interpolation matrix of one axis, as nested Python lists.
 
-    TensorFlow 2's resize (antialias=False) is separable: half-pixel centers, sample position
+    TensorFlow 2's resize is separable: half-pixel centers, sample position
     (o + 0.5) * in / out - 0.5; bilinear clamps the two taps to the edge; nearest takes
-    floor((o + 0.5) * in / out) clamped; bicubic uses Keys' kernel with a = -0.5, drops taps
-    outside the image and renormalizes the rest (resize_bicubic with half_pixel_centers).
+    floor((o + 0.5) * in / out) clamped; bicubic uses Keys' kernel with a = -0.5 at the
+    fraction rounded to 1/1024 (TF's weight table), drops taps outside the image and
+    renormalizes the rest (resize_bicubic with half_pixel_centers).
+    "area" averages the input cells each output cell covers (resize_area). Lanczos, gaussian
+    and Mitchell-cubic, and bilinear / bicubic with antialias=True, use ScaleAndTranslate's
+    kernels; antialias widens them when downscaling so every input pixel contributes.
 
     >>> from tensorflux.ops.image import resize_weights
     >>> resize_weights(2, 4, "bilinear")
     [[1.0, 0.0], [0.75, 0.25], [0.25, 0.75], [0.0, 1.0]]
+    >>> resize_weights(3, 2, "area")
+    [[0.6666666666666666, 0.3333333333333333, 0.0], [0.0, 0.3333333333333333, 0.6666666666666666]]
     """
+    if method == "area":
+        return [_area_row(in_size, out_size, o) for o in range(out_size)]
+    if method not in ("nearest", "bilinear", "bicubic") or (antialias and method != "nearest"):
+        kernel = {"bilinear": "triangle", "bicubic": "keyscubic"}.get(method, method)
+        return [_kernel_row(in_size, out_size, o, kernel, antialias) for o in range(out_size)]
     scale = _scale(in_size, out_size)
     rows = []
     for o in range(out_size):
@@ -123,7 +200,8 @@ def resize_weights(in_size, out_size, method):
         else:
             position = (o + 0.5) * scale - 0.5
             low = _pymath.floor(position)
-            coeffs = _cubic_coeffs(position - low)
+            # TF reads Keys' weights from a table of 1024 steps per pixel (the nearest entry).
+            coeffs = _cubic_coeffs(round((position - low) * 1024) / 1024)
             taps = [(low - 1 + k, c) for k, c in enumerate(coeffs)]
             inside = [(i, c) for i, c in taps if 0 <= i < in_size]
             total = sum(c for _, c in inside)
@@ -143,8 +221,10 @@ def resize(images, size, method="bilinear", preserve_aspect_ratio=False, antiali
            name=None):
     """Resizes [batch, height, width, channels] (or unbatched [h, w, c]) images to `size`.
 
-    Bilinear and bicubic return float32 for integer images (float inputs keep their dtype);
-    nearest keeps the dtype. The result is linear in the images, so gradients flow.
+    `method` is one of ResizeMethod's names (see resize_weights for each kernel); antialias
+    applies to all but nearest and area. Every method but nearest returns float32 for integer
+    images (float inputs keep their dtype); nearest keeps the dtype. The result is linear in
+    the images, so gradients flow.
 
     >>> import tensorflux as tf
     >>> from tensorflux.ops.image import resize
@@ -162,8 +242,11 @@ def resize(images, size, method="bilinear", preserve_aspect_ratio=False, antiali
     if method not in _METHODS:
         raise errors.InvalidArgumentError(
             f"resize: method must be one of {_METHODS}, received {method!r}", "resize")
-    if antialias:
-        raise errors.UnimplementedError("resize: antialias=True is not supported", "resize")
+    if isinstance(size, (_TensorLike, list, tuple)):
+        # e.g. tf.shape(images)[1:3] * 2 in a tf.function: folded from the static shapes
+        from tensorflux.ops._static import fold
+
+        size = fold("resize", size, "size")
     try:
         out_h, out_w = (int(s) for s in size)
     except (TypeError, ValueError) as error:
@@ -197,11 +280,13 @@ def resize(images, size, method="bilinear", preserve_aspect_ratio=False, antiali
             batched = tmath.cast(batched, dtypes.float32)
         dtype = batched.dtype
         out = batched
-        if out_h != in_h or method == "bicubic":
-            wh = convert_to_tensor(resize_weights(in_h, out_h, method), dtype=dtype)
+        # A same-size bilinear or area resize is the identity; other kernels may smooth.
+        keeps_size = method in ("bilinear", "area")
+        if out_h != in_h or not keeps_size:
+            wh = convert_to_tensor(resize_weights(in_h, out_h, method, antialias), dtype=dtype)
             out = linalg.einsum("oh,bhwc->bowc", wh, out)
-        if out_w != in_w or method == "bicubic":
-            ww = convert_to_tensor(resize_weights(in_w, out_w, method), dtype=dtype)
+        if out_w != in_w or not keeps_size:
+            ww = convert_to_tensor(resize_weights(in_w, out_w, method, antialias), dtype=dtype)
             out = linalg.einsum("pw,bowc->bopc", ww, out)
     return out if rank == 4 else array.squeeze(out, 0)
 

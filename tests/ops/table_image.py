@@ -29,6 +29,7 @@ def _resize_axis(in_size, out_size, method):
         if method == "bilinear":
             taps.append([(max(base, 0), 1 - frac), (min(pymath.ceil(pos), in_size - 1), frac)])
             continue
+        frac = round(frac * 1024) / 1024  # TF's bicubic weight table
         row = []
         for k, d in enumerate((1 + frac, frac, 1 - frac, 2 - frac)):
             d = abs(d)

@@ -36,6 +36,21 @@ def _add_affine_weight(layer, name, shape):
                             constraint=getattr(layer, f"{name}_constraint"), trainable=True,
                             autocast=False)
 
+def _check_renorm_clipping(layer, clipping):
+    unknown = set(clipping) - {"rmax", "rmin", "dmax"}
+    if unknown:
+        raise ValueError(f"{_describe(layer)}: received invalid keys for `renorm_clipping`: "
+                         f"{sorted(unknown)}. Supported keys: 'rmax', 'rmin', 'dmax'.")
+    rmax, rmin, dmax = clipping.get("rmax"), clipping.get("rmin"), clipping.get("dmax")
+    if rmax is not None and rmin is not None and rmax < rmin:
+        raise ValueError(f"{_describe(layer)}: `renorm_clipping` rmax must be >= rmin. "
+                         f"Received: rmax={rmax}, rmin={rmin}")
+    if dmax is not None and dmax < 0:
+        raise ValueError(f"{_describe(layer)}: `renorm_clipping` dmax must be non-negative. "
+                         f"Received: dmax={dmax}")
+    return clipping
+
+
 class BatchNormalization(Layer):
     """Normalizes over the batch (and spatial) axes, per feature of `axis`.
 
@@ -43,6 +58,7 @@ class BatchNormalization(Layer):
     normalize the input and update `moving_* = moving_* * momentum + batch * (1 - momentum)`.
     Otherwise, including a frozen layer (`trainable=False`) inside `fit`, the moving
     statistics are used. Output: `(x - mean) / sqrt(var + epsilon) * gamma + beta`.
+    `renorm=True` adds Keras's batch renormalization (see _renorm_step).
 
     >>> import tensorflux as tf
     >>> from tensorflux import keras
@@ -62,8 +78,7 @@ class BatchNormalization(Layer):
                  renorm_momentum=0.99, **kwargs):
         super().__init__(**kwargs)
         if renorm:
-            raise NotImplementedError(f"{_describe(self)}: `renorm=True` (batch "
-                                      "renormalization) is not supported by tensorflux yet.")
+            renorm_clipping = _check_renorm_clipping(self, renorm_clipping or {})
         if isinstance(axis, bool) or not isinstance(axis, int):
             raise TypeError(f"{_describe(self)}: `axis` must be an int. Received: "
                             f"axis={axis!r}")
@@ -106,8 +121,30 @@ class BatchNormalization(Layer):
         self.moving_variance = self.add_weight(shape=shape, name="moving_variance",
                                                initializer=self.moving_variance_initializer,
                                                trainable=False, autocast=False)
+        if self.renorm:
+            self._build_renorm(shape)
         self.input_spec = InputSpec(ndim=rank, axes={self.axis: channels})
         self._reduction_axes = [i for i in range(rank) if i != self.axis % rank]
+
+    def _build_renorm(self, shape):
+        """Batch renormalization's state, as Keras: the inference statistics kept as
+        moving_stddev (moving_variance follows it), and renorm_mean / renorm_stddev, the
+        averages the training-time corrections r and d are measured against."""
+        tf = _tf()
+        variance_init = self.moving_variance_initializer
+
+        def stddev_init(shape, dtype=None):
+            return tf.sqrt(variance_init(shape, dtype=dtype))
+
+        self.moving_stddev = self.add_weight(shape=shape, name="moving_stddev",
+                                             initializer=stddev_init, trainable=False,
+                                             autocast=False)
+        self.renorm_mean = self.add_weight(shape=shape, name="renorm_mean",
+                                           initializer=self.moving_mean_initializer,
+                                           trainable=False, autocast=False)
+        self.renorm_stddev = self.add_weight(shape=shape, name="renorm_stddev",
+                                             initializer=stddev_init, trainable=False,
+                                             autocast=False)
 
     def _broadcast(self, v, rank):
         shape = [1] * rank
@@ -143,24 +180,67 @@ class BatchNormalization(Layer):
         rank = len(x.shape)
         moving_mean = tf.cast(self.moving_mean, dtype)
         moving_variance = tf.cast(self.moving_variance, dtype)
+        gamma = None if self.gamma is None else tf.cast(self.gamma, dtype)
+        beta = None if self.beta is None else tf.cast(self.beta, dtype)
         if training and self.trainable:
             mean, variance = self._moments(x, mask)
-            momentum = self.momentum
-            self.moving_mean.assign(tf.cast(
-                moving_mean * momentum + tf.stop_gradient(mean) * (1.0 - momentum),
-                self.moving_mean.dtype))
-            self.moving_variance.assign(tf.cast(
-                moving_variance * momentum + tf.stop_gradient(variance) * (1.0 - momentum),
-                self.moving_variance.dtype))
+            if self.renorm:
+                gamma, beta = self._renorm_step(mean, variance, gamma, beta)
+            else:
+                momentum = self.momentum
+                self.moving_mean.assign(tf.cast(
+                    moving_mean * momentum + tf.stop_gradient(mean) * (1.0 - momentum),
+                    self.moving_mean.dtype))
+                self.moving_variance.assign(tf.cast(
+                    moving_variance * momentum + tf.stop_gradient(variance) * (1.0 - momentum),
+                    self.moving_variance.dtype))
         else:
             mean, variance = moving_mean, moving_variance
         inv = tf.math.rsqrt(variance + self.epsilon)
-        if self.gamma is not None:
-            inv = inv * tf.cast(self.gamma, dtype)
+        if gamma is not None:
+            inv = inv * gamma
         outputs = (x - self._broadcast(mean, rank)) * self._broadcast(inv, rank)
-        if self.beta is not None:
-            outputs = outputs + self._broadcast(tf.cast(self.beta, dtype), rank)
+        if beta is not None:
+            outputs = outputs + self._broadcast(beta, rank)
         return tf.cast(outputs, self.compute_dtype)
+
+    def _renorm_step(self, mean, variance, gamma, beta):
+        """Batch renormalization in training: the batch-normalized x becomes x * r + d, with
+        r = batch stddev / renorm_stddev and d = (batch mean - renorm_mean) / renorm_stddev
+        (clipped, no gradient), folded into gamma and beta; then every average moves."""
+        tf = _tf()
+        dtype = mean.dtype
+        mean, variance = tf.stop_gradient(mean), tf.stop_gradient(variance)
+        stddev = tf.sqrt(variance + self.epsilon)
+        renorm_mean = tf.cast(self.renorm_mean, dtype)
+        renorm_stddev = tf.cast(self.renorm_stddev, dtype)
+        floor = tf.sqrt(tf.cast(self.epsilon, dtype))  # no division by ~0 early on
+        r = stddev / tf.maximum(renorm_stddev, floor)
+        d = (mean - renorm_mean) / tf.maximum(renorm_stddev, floor)
+        clipping = self.renorm_clipping
+        if clipping.get("rmin") is not None:
+            r = tf.maximum(r, clipping["rmin"])
+        if clipping.get("rmax") is not None:
+            r = tf.minimum(r, clipping["rmax"])
+        if clipping.get("dmax") is not None:
+            d = tf.clip_by_value(d, -clipping["dmax"], clipping["dmax"])
+        new_beta = d if gamma is None else d * gamma
+        new_beta = new_beta if beta is None else new_beta + beta
+        new_gamma = r if gamma is None else r * gamma
+
+        def moved(variable, batch_value, momentum):
+            value = tf.cast(variable, dtype) * momentum + batch_value * (1.0 - momentum)
+            variable.assign(tf.cast(value, variable.dtype))
+            return value
+
+        moved(self.renorm_mean, mean, self.renorm_momentum)
+        moved(self.renorm_stddev, stddev, self.renorm_momentum)
+        moved(self.moving_mean, mean, self.momentum)
+        moving_stddev = moved(self.moving_stddev, stddev, self.momentum)
+        self.moving_variance.assign(tf.cast(
+            tf.nn.relu(moving_stddev * moving_stddev - self.epsilon),
+            self.moving_variance.dtype))
+        return new_gamma, new_beta
 
     def get_config(self):
         return {

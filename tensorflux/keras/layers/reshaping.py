@@ -432,24 +432,18 @@ class UpSampling1D(Layer):
         return {**super().get_config(), "size": self.size}
 
 
-def _bilinear_matrix(size, factor):
-    """(size * factor, size) weights of half-pixel-centre bilinear upsampling (TF's resize
-    without antialiasing), as plain Python rows."""
-    rows = []
-    for out in range(size * factor):
-        centre = min(max((out + 0.5) / factor - 0.5, 0.0), size - 1.0)
-        low = int(centre)
-        high = min(low + 1, size - 1)
-        row = [0.0] * size
-        row[low] += 1.0 - (centre - low)
-        row[high] += centre - low
-        rows.append(row)
-    return rows
+def _bilinear_matrix(size, factor, interpolation="bilinear"):
+    """(size * factor, size) weights of upsampling one axis with keras.ops.image.resize's
+    `interpolation` kernel (TensorFlow's half-pixel resize), as plain Python rows."""
+    from tensorflux.ops.image import resize_weights
+
+    return resize_weights(size, size * factor, interpolation)
 
 
 class UpSampling2D(Layer):
-    """Upsamples height and width by `size`: 'nearest' repeats rows and columns, 'bilinear'
-    interpolates with half-pixel centres (as keras.ops.image.resize).
+    """Upsamples height and width by `size`: 'nearest' repeats rows and columns; the other
+    interpolations ('bilinear', 'bicubic', 'lanczos3', 'lanczos5', 'area') resize as
+    keras.ops.image.resize (TensorFlow's half-pixel kernels).
 
     >>> import tensorflux as tf
     >>> from tensorflux import keras
@@ -463,11 +457,10 @@ class UpSampling2D(Layer):
         super().__init__(**kwargs)
         self.data_format = _standardize_data_format(data_format)
         self.size = standardize_tuple(size, 2, "size")
+        from tensorflux.keras.layers.preprocessing.image import _check_interpolation
+
         self.interpolation = interpolation.lower()
-        if self.interpolation not in ("nearest", "bilinear"):
-            raise NotImplementedError(
-                f"{_describe(self)}: interpolation={interpolation!r} is not supported by "
-                "tensorflux yet; use 'nearest' or 'bilinear'.")
+        _check_interpolation(self.interpolation)
         self.input_spec = InputSpec(ndim=4)
         self.built = True
 
@@ -479,10 +472,12 @@ class UpSampling2D(Layer):
             return _repeat_axis(self, x, self.size[1], w_axis)
         shape = tuple(inputs.shape)
         if shape[h_axis] is None or shape[w_axis] is None:
-            raise ValueError(f"{_describe(self)}: bilinear upsampling needs the spatial size, "
-                             f"received shape {_format_shape(shape)}")
-        rows = tf.constant(_bilinear_matrix(shape[h_axis], self.size[0]), dtype=inputs.dtype)
-        cols = tf.constant(_bilinear_matrix(shape[w_axis], self.size[1]), dtype=inputs.dtype)
+            raise ValueError(f"{_describe(self)}: {self.interpolation} upsampling needs the "
+                             f"spatial size, received shape {_format_shape(shape)}")
+        rows = _bilinear_matrix(shape[h_axis], self.size[0], self.interpolation)
+        cols = _bilinear_matrix(shape[w_axis], self.size[1], self.interpolation)
+        rows = tf.constant(rows, dtype=inputs.dtype)
+        cols = tf.constant(cols, dtype=inputs.dtype)
         if self.data_format == "channels_first":
             return tf.einsum("ih,nchw,jw->ncij", rows, inputs, cols)
         return tf.einsum("ih,nhwc,jw->nijc", rows, inputs, cols)

@@ -135,18 +135,14 @@ def hsv_to_rgb(images, data_format=None):
 def resize(images, size, interpolation="bilinear", antialias=False, crop_to_aspect_ratio=False,
            pad_to_aspect_ratio=False, fill_mode="constant", fill_value=0.0, data_format=None):
     """Images resized to `size` (height, width) with TensorFlow's half-pixel kernels
-    (tf.image.resize): "bilinear", "nearest" or "bicubic" (Keys, a = -0.5, as Keras's
-    TensorFlow and JAX backends). crop_to_aspect_ratio / pad_to_aspect_ratio first cut or
-    pad (with fill_value) the centred box of the target's aspect ratio. Integer images come
-    back rounded in their dtype."""
-    from tensorflux.keras.layers.preprocessing.image import _resize_images
+    (tf.image.resize, as Keras's TensorFlow backend): "bilinear", "nearest", "bicubic" (Keys,
+    a = -0.5), "lanczos3", "lanczos5" or "area"; antialias widens the kernel when
+    downscaling. crop_to_aspect_ratio / pad_to_aspect_ratio first cut or pad (with
+    fill_value) the centred box of the target's aspect ratio. Integer images come back
+    rounded in their dtype."""
+    from tensorflux.keras.layers.preprocessing.image import _check_interpolation, _resize_images
 
-    if interpolation not in ("bilinear", "nearest", "bicubic"):
-        raise ValueError("resize: interpolation must be 'bilinear', 'nearest' or 'bicubic' "
-                         "(tensorflux has no lanczos or area resize), received "
-                         f"{interpolation!r}")
-    if antialias:
-        raise ValueError("resize: tensorflux has no antialiased resize; pass antialias=False")
+    _check_interpolation(interpolation)
     if fill_mode != "constant":
         raise ValueError(f"resize: fill_mode must be 'constant', received {fill_mode!r}")
     if crop_to_aspect_ratio and pad_to_aspect_ratio:
@@ -156,7 +152,7 @@ def resize(images, size, interpolation="bilinear", antialias=False, crop_to_aspe
     images = _images(images, "resize")
     batched, restore = _batched_channels_last(images, data_format)
     resized = _resize_images(batched, tuple(size), interpolation, crop_to_aspect_ratio,
-                             pad_to_aspect_ratio, fill_value)
+                             pad_to_aspect_ratio, fill_value, antialias)
     return restore(_back_to(resized, images.dtype))
 
 

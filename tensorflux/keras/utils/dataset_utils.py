@@ -214,7 +214,6 @@ def _from_files(directory, labels, label_mode, class_names, batch_size, shuffle,
 
 _INTERPOLATIONS = ("bilinear", "nearest", "bicubic", "area", "lanczos3", "lanczos5", "gaussian",
                    "mitchellcubic")
-_RESIZE_METHODS = ("bilinear", "nearest", "bicubic")  # those tensorflux's tf.image.resize has
 _CHANNELS = {"rgb": 3, "rgba": 4, "grayscale": 1}
 
 
@@ -247,9 +246,6 @@ def image_dataset_from_directory(directory, labels="inferred", label_mode="int",
     if interpolation not in _INTERPOLATIONS:
         raise ValueError(f"Argument `interpolation` should be one of {_INTERPOLATIONS}. "
                          f"Received: interpolation={interpolation}")
-    if interpolation not in _RESIZE_METHODS:
-        raise NotImplementedError(f"image_dataset_from_directory: tensorflux resizes with "
-                                  f"{_RESIZE_METHODS}, received interpolation={interpolation}")
     if crop_to_aspect_ratio and pad_to_aspect_ratio:
         raise ValueError("Only one of `pad_to_aspect_ratio`, `crop_to_aspect_ratio` can be "
                          "set to `True`.")

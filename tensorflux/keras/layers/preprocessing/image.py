@@ -3,6 +3,9 @@ RandomRotation, RandomZoom, RandomTranslation, RandomContrast and RandomCrop.
 
 Augmentation layers follow Keras 3: `call(inputs, training=True)`, so a direct call augments
 while `predict`/`evaluate` (training=False) pass images through (cast to the compute dtype).
+Every layer here also takes Keras's dict inputs: "segmentation_masks" get the images'
+geometric transform (nearest-neighbour), "labels" pass through; bounding boxes are not
+supported yet.
 Random draws come from tf.random (a Generator of the layer's own when `seed` is given), so a
 seeded layer repeats its sequence; the numbers differ from Keras's generator, the transforms
 applied for given draws do not. Geometric transforms sample with
@@ -53,6 +56,11 @@ class _ImageLayer(Layer):
     _allow_non_tensor_positional_args = True  # (nested lists of pixel values)
 
     def __init__(self, data_format=None, **kwargs):
+        if kwargs.get("bounding_box_format") is not None:
+            raise NotImplementedError(
+                f"{type(self).__name__}: bounding boxes are not supported by tensorflux yet; "
+                f"received bounding_box_format={kwargs['bounding_box_format']!r}")
+        kwargs.pop("bounding_box_format", None)
         super().__init__(**kwargs)
         self.data_format = _data_format(data_format)
         self.built = True
@@ -63,6 +71,27 @@ class _ImageLayer(Layer):
             raise ValueError(f"{_describe(self)} expected images of rank 3 (one image) or 4 "
                              f"(a batch), received shape {shape}")
         return shape
+
+    def _dict_call(self, data, transform):
+        """Keras's dict inputs: `transform(tensor, is_mask)` maps 'images' and
+        'segmentation_masks' (with one shared random draw, made by the caller); 'labels' and
+        any other key pass through."""
+        self._dict_images(data)
+        out = dict(data)
+        out["images"] = transform(data["images"], False)
+        if "segmentation_masks" in data:
+            out["segmentation_masks"] = transform(data["segmentation_masks"], True)
+        return out
+
+    def _dict_images(self, data):
+        """The 'images' of a dict input, which must have them (and no bounding boxes)."""
+        if "images" not in data:
+            raise ValueError(f"{_describe(self)} expected a dict with an 'images' key, "
+                             f"received keys {sorted(data)}")
+        if "bounding_boxes" in data:
+            raise NotImplementedError(f"{_describe(self)}: bounding boxes are not supported "
+                                      "by tensorflux yet")
+        return data["images"]
 
     def _to_last(self, images):
         """Batched channels_last images, and a function undoing that view."""
@@ -100,8 +129,18 @@ def _crop_or_pad_box(height, width, target_h, target_w, pad):
     return box_h, box_w, int(float(height - box_h) / 2), int(float(width - box_w) / 2)
 
 
+# keras.ops.image.resize's interpolations (its TensorFlow backend's).
+RESIZE_INTERPOLATIONS = ("bilinear", "nearest", "lanczos3", "lanczos5", "bicubic", "area")
+
+
+def _check_interpolation(interpolation):
+    if interpolation not in RESIZE_INTERPOLATIONS:
+        raise ValueError("Invalid value for argument `interpolation`. Expected of one "
+                         f"{RESIZE_INTERPOLATIONS}. Received: interpolation={interpolation}")
+
+
 def _resize_images(images, size, interpolation, crop_to_aspect_ratio=False,
-                   pad_to_aspect_ratio=False, fill_value=0.0):
+                   pad_to_aspect_ratio=False, fill_value=0.0, antialias=False):
     """Batched channels_last images resized as keras.ops.image.resize (TensorFlow)."""
     tf = _tf()
     height, width = _static_shape(images)[1:3]
@@ -114,7 +153,8 @@ def _resize_images(images, size, interpolation, crop_to_aspect_ratio=False,
         if top > 0 or left > 0:
             images = tf.pad(images, [[0, 0], [top, top], [left, left], [0, 0]],
                             constant_values=fill_value)
-    return _image_ops().resize(images, (target_h, target_w), method=interpolation)
+    return _image_ops().resize(images, (target_h, target_w), method=interpolation,
+                               antialias=antialias)
 
 
 class Resizing(_ImageLayer):
@@ -131,15 +171,10 @@ class Resizing(_ImageLayer):
                  pad_to_aspect_ratio=False, fill_mode="constant", fill_value=0.0,
                  antialias=False, data_format=None, **kwargs):
         super().__init__(data_format=data_format, **kwargs)
-        if interpolation not in ("bilinear", "nearest", "bicubic"):
-            raise ValueError("Invalid value for argument `interpolation`. Expected of one "
-                             "{'bilinear', 'nearest', 'bicubic'}. Received: "
-                             f"interpolation={interpolation}")
+        _check_interpolation(interpolation)
         if crop_to_aspect_ratio and pad_to_aspect_ratio:
             raise ValueError("Only one of `pad_to_aspect_ratio` & `crop_to_aspect_ratio` "
                              "can be True.")
-        if antialias:
-            raise NotImplementedError("Resizing(antialias=True) is not supported")
         self.height = int(height)
         self.width = int(width)
         self.interpolation = interpolation
@@ -147,19 +182,30 @@ class Resizing(_ImageLayer):
         self.pad_to_aspect_ratio = pad_to_aspect_ratio
         self.fill_mode = fill_mode
         self.fill_value = fill_value
-        self.antialias = antialias
+        self.antialias = bool(antialias)
 
     def call(self, inputs):
+        if isinstance(inputs, dict):
+            # Keras resizes segmentation masks with nearest-neighbour sampling.
+            return self._dict_call(inputs, lambda x, is_mask: self._resize(
+                x, "nearest" if is_mask else self.interpolation))
+        return self._resize(inputs, self.interpolation)
+
+    def _resize(self, inputs, interpolation):
         tf = _tf()
         self._check_rank(inputs)
         images, restore = self._to_last(inputs)
         dtype = self.compute_dtype
-        if not images.dtype.is_floating or images.dtype.name != dtype:
+        integer = images.dtype.is_integer
+        if not integer and images.dtype.name != dtype:
             images = tf.cast(images, dtype)
-        out = _resize_images(images, (self.height, self.width), self.interpolation,
+        out = _resize_images(images, (self.height, self.width), interpolation,
                              self.crop_to_aspect_ratio, self.pad_to_aspect_ratio,
-                             self.fill_value)
-        return restore(tf.cast(out, dtype) if out.dtype.name != dtype else out)
+                             self.fill_value, self.antialias)
+        if integer and out.dtype != images.dtype:
+            # Keras hands integer images back in their dtype, rounded and saturated.
+            out = tf.saturate_cast(tf.round(out), images.dtype)
+        return restore(tf.cast(out, dtype) if not integer and out.dtype.name != dtype else out)
 
     def get_config(self):
         return {**super().get_config(), "height": self.height, "width": self.width,
@@ -197,6 +243,11 @@ class CenterCrop(_ImageLayer):
         self.width = int(width)
 
     def call(self, inputs):
+        if isinstance(inputs, dict):
+            return self._dict_call(inputs, lambda x, is_mask: self._crop(x))
+        return self._crop(inputs)
+
+    def _crop(self, inputs):
         tf = _tf()
         self._check_rank(inputs)
         images, restore = self._to_last(inputs)
@@ -233,6 +284,11 @@ class _RandomLayer(_ImageLayer):
             return tf.cast(inputs, self.compute_dtype)
         return inputs
 
+    def _pass_through(self, inputs):
+        """Inference output of the layers Keras leaves untouched then: integer images keep
+        their dtype, float ones take the compute dtype."""
+        return inputs if inputs.dtype.is_integer else self._cast(inputs)
+
 
 HORIZONTAL, VERTICAL, HORIZONTAL_AND_VERTICAL = "horizontal", "vertical", \
     "horizontal_and_vertical"
@@ -257,14 +313,24 @@ class RandomFlip(_RandomLayer):
         self.mode = mode
 
     def call(self, inputs, training=True):
+        if isinstance(inputs, dict):
+            flips = self._draw(self._dict_images(inputs)) if training else None
+            return self._dict_call(inputs, lambda x, is_mask: self._flip(x, flips))
+        return self._flip(inputs, self._draw(inputs) if training else None)
+
+    def _draw(self, images):
+        """Whether to flip each image (one draw per image of a batch)."""
+        shape = self._check_rank(images)
+        batch = _draw_count(shape[0]) if len(shape) == 4 else 1
+        return _tf().less_equal(self._random.uniform((batch, 1, 1, 1), "float32"), 0.5)
+
+    def _flip(self, inputs, flips):
         tf = _tf()
         self._check_rank(inputs)
         inputs = self._cast(inputs)
-        if not training:
+        if flips is None:
             return inputs
         images, restore = self._to_last(inputs)
-        batch = _draw_count(_static_shape(images)[0])
-        flips = tf.less_equal(self._random.uniform((batch, 1, 1, 1), "float32"), 0.5)
         out = images
         if self.mode in (HORIZONTAL, HORIZONTAL_AND_VERTICAL):
             out = tf.where(flips, tf.reverse(out, [2]), out)
@@ -320,6 +386,12 @@ class _GeometricLayer(_RandomLayer):
         self.fill_value = fill_value
 
     def call(self, inputs, training=True):
+        if isinstance(inputs, dict):
+            self._dict_images(inputs)
+            transformation = self.get_random_transformation(inputs, training=training)
+            return self._dict_call(inputs, lambda x, is_mask: (
+                self.transform_segmentation_masks if is_mask else self.transform_images)(
+                    x, transformation, training=training))
         self._check_rank(inputs)
         transformation = self.get_random_transformation(inputs, training=training)
         return self.transform_images(inputs, transformation, training=training)
@@ -346,7 +418,12 @@ class _GeometricLayer(_RandomLayer):
         """Masks move with their images, nearest-neighbour so that class ids stay whole."""
         if not training or transformation is None:
             return segmentation_masks
-        return self._warp(segmentation_masks, transformation, "nearest")
+        if segmentation_masks.dtype.is_floating:
+            return self._warp(segmentation_masks, transformation, "nearest")
+        # Integer class ids: nearest sampling reads them exactly through float32.
+        tf = _tf()
+        warped = self._warp(tf.cast(segmentation_masks, "float32"), transformation, "nearest")
+        return tf.cast(warped, segmentation_masks.dtype)
 
     def _warp(self, images, transformation, interpolation):
         images, restore = self._to_last(images)
@@ -549,10 +626,13 @@ class RandomContrast(_RandomLayer):
         self.value_range = tuple(value_range)
 
     def call(self, inputs, training=True):
+        if isinstance(inputs, dict):  # masks pass through
+            return self._dict_call(inputs, lambda x, is_mask: x if is_mask else self.call(
+                x, training=training))
         self._check_rank(inputs)
-        inputs = self._cast(inputs)
         if not training:
-            return inputs
+            return self._pass_through(inputs)
+        inputs = self._cast(inputs)
         transformation = self.get_random_transformation(inputs, training=training)
         return self.transform_images(inputs, transformation, training=training)
 
@@ -601,23 +681,39 @@ class RandomCrop(_RandomLayer):
         super().__init__(seed=seed, data_format=data_format, name=name, **kwargs)
         self.height = int(height)
         self.width = int(width)
+        self.autocast = False  # as Keras: inputs keep their dtype (cast when cropped)
 
     def call(self, inputs, training=True):
-        self._check_rank(inputs)
-        inputs = self._cast(inputs)
-        if not training:
-            # Keras 3.15 returns the images unchanged at inference (its transform runs
-            # only when training), even though compute_output_shape says (height, width).
-            return inputs
-        images, restore = self._to_last(inputs)
-        height, width = _static_shape(images)[1:3]
+        if isinstance(inputs, dict):  # masks get the images' window
+            offsets = self._draw(self._dict_images(inputs)) if training else None
+            return self._dict_call(inputs, lambda x, is_mask: self._crop(x, training, offsets))
+        return self._crop(inputs, training, self._draw(inputs) if training else None)
+
+    def _draw(self, images):
+        """The window's (top, left) offsets: drawn when the images are larger than it."""
+        shape = self._check_rank(images)
+        h_axis, w_axis = self._hw_axes(len(shape))
+        height, width = shape[h_axis], shape[w_axis]
         if height is None or width is None:
             raise ValueError("RandomCrop requires the input to have a fully defined height "
-                             f"and width. Received: images.shape={_static_shape(inputs)}")
+                             f"and width. Received: images.shape={shape}")
         if height > self.height and width > self.width:
-            top = self._offset(height - self.height + 1)
-            left = self._offset(width - self.width + 1)
-            return restore(_image_ops_crop(images, top, left, self.height, self.width))
+            return (self._offset(height - self.height + 1),
+                    self._offset(width - self.width + 1))
+        return None
+
+    def _crop(self, inputs, training, offsets):
+        self._check_rank(inputs)
+        if not training:
+            # Keras 3.15 returns the images unchanged at inference, dtype included (its
+            # transform runs only when training), though compute_output_shape says
+            # (height, width).
+            return inputs
+        inputs = self._cast(inputs)
+        images, restore = self._to_last(inputs)
+        height, width = _static_shape(images)[1:3]
+        if offsets is not None:
+            return restore(_image_ops_crop(images, *offsets, self.height, self.width))
         # Keras: a window at the aspect-ratio crop's corner, resized when it falls short.
         _, _, top, left = _crop_or_pad_box(height, width, self.height, self.width, False)
         out = images[:, top:top + self.height, left:left + self.width, :]
@@ -636,7 +732,11 @@ class RandomCrop(_RandomLayer):
 
 
 def _image_ops_crop(images, top, left, height, width):
-    """images[:, top:top + height, left:left + width, :] for tensor offsets."""
+    """images[:, top:top + height, left:left + width, :] for tensor offsets.
+
+    Gathers rows then columns: unlike slice, gather takes offsets known only when the step
+    runs, so the crop also works inside a traced train step or a Dataset.map.
+    """
     tf = _tf()
-    begin = tf.stack([0, top, left, 0])
-    return tf.slice(images, begin, [-1, height, width, -1])
+    rows = tf.gather(images, tf.range(height) + top, axis=1)
+    return tf.gather(rows, tf.range(width) + left, axis=2)

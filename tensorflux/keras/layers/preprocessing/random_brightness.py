@@ -52,6 +52,9 @@ class RandomBrightness(_RandomLayer):
         self.value_range = sorted(value_range)
 
     def call(self, inputs, training=True):
+        if isinstance(inputs, dict):  # masks pass through
+            return self._dict_call(inputs, lambda x, is_mask: x if is_mask else self.call(
+                x, training=training))
         self._check_rank(inputs)
         if not training:
             return inputs
