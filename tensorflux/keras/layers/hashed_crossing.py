@@ -3,8 +3,8 @@
 Keras 3 computes it with TensorFlow's `tf.sparse.cross_hashed` on every backend (without
 TensorFlow it cannot be constructed). tensorflux computes the same function in pure Python:
 each value's hash (an integer's own 64-bit pattern, a string's FarmHash Fingerprint64) folded
-into the key 0xDECAFCAFFE with TensorFlow's FingerprintCat64, modulo the bin count. Like
-Hashing, it runs on the host, eagerly.
+into the key 0xDECAFCAFFE with TensorFlow's FingerprintCat64, modulo the bin count. The
+hashing runs on the host: eagerly, or as a host call inside a traced model step.
 """
 
 from tensorflux.keras.layers.base import Layer, _describe
@@ -109,6 +109,15 @@ class HashedCrossing(Layer):
                              f"dtype. Received: dtypes {[x.dtype.name for x in tensors]}")
         return tensors, shape
 
+    def _bins(self, *values):
+        """The int64 bins (a tensor) of feature values of one shape (tensors, or the host
+        arrays and scalars of a host call)."""
+        tf = _tf()
+        tensors = [tf.convert_to_tensor(v) for v in values]
+        columns = [tf.reshape(t, [-1]).numpy().tolist() for t in tensors]
+        bins = [hashed_cross(row, self.num_bins) for row in zip(*columns)]
+        return tf.reshape(tf.constant(bins, "int64"), tensors[0].shape)
+
     def call(self, inputs):
         from tensorflux.graph.ir import SymbolicTensor
         from tensorflux.keras.engine.keras_tensor import trace_state
@@ -116,18 +125,16 @@ class HashedCrossing(Layer):
 
         tf = _tf()
         tensors, shape = self._as_tensors(inputs)
-        if any(isinstance(x, SymbolicTensor) for x in tensors):
-            if not trace_state.depth:
-                raise NotImplementedError(
-                    f"{_describe(self)} hashes on the host and runs eagerly only (as Keras's "
-                    "HashedCrossing on its non-TensorFlow backends); apply it in the data "
-                    "pipeline or on eager tensors.")
+        if not any(isinstance(x, SymbolicTensor) for x in tensors):
+            indices = self._bins(*tensors)
+        elif trace_state.depth:
             # Working out a Functional model's output shapes: only the shape matters.
             indices = _symbolic_placeholder(self, shape, tf.int64)
         else:
-            columns = [tf.reshape(x, [-1]).numpy().tolist() for x in tensors]
-            bins = [hashed_cross(row, self.num_bins) for row in zip(*columns)]
-            indices = tf.reshape(tf.constant(bins, dtype="int64"), shape)
+            # Inside a traced step (a model's fit/predict): the hashing is a host call, as
+            # TensorFlow's cross_hashed kernel is an op of the graph.
+            indices = tf.numpy_function(self._bins, tensors, tf.int64, stateful=False)
+            indices.set_shape(tensors[0].shape)
         return encode_categorical(self, indices, self.output_mode, self.num_bins, self.dtype)
 
     def compute_output_shape(self, input_shape):

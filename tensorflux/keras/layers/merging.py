@@ -25,6 +25,17 @@ def _static_shape(x):
     return tuple(x.shape.as_list()) if hasattr(x.shape, "as_list") else tuple(x.shape)
 
 
+def _same_dtype(inputs):
+    """The inputs cast to one dtype by Keras's promotion rules when their dtypes differ (an
+    int64 lookup output concatenated with float features gives float32, as in Keras)."""
+    names = [x.dtype.name if hasattr(x.dtype, "name") else str(x.dtype) for x in inputs]
+    if len(set(names)) <= 1:
+        return list(inputs)
+    tf = _tf()
+    dtype = backend.result_type(*names)
+    return [x if name == dtype else tf.cast(x, dtype) for x, name in zip(inputs, names)]
+
+
 def _is_shape_list(input_shape):
     return isinstance(input_shape, (list, tuple)) and bool(input_shape) and all(
         s is None or isinstance(s, (list, tuple)) for s in input_shape)
@@ -95,7 +106,7 @@ class _Merge(Layer):
         if self._exact_inputs is not None and len(inputs) != self._exact_inputs:
             raise ValueError(f"{_describe(self)} should be called on exactly "
                              f"{self._exact_inputs} inputs. Received {len(inputs)} inputs.")
-        inputs = list(inputs)
+        inputs = _same_dtype(inputs)
         if self._reshape_required:
             # Lower-rank inputs gain size-1 axes after the batch axis (Keras's rule).
             tf = _tf()
@@ -250,7 +261,7 @@ class Concatenate(_Merge):
                 raise error
 
     def call(self, inputs):
-        return _tf().concat(list(inputs), axis=self.axis)
+        return _tf().concat(_same_dtype(inputs), axis=self.axis)
 
     def compute_mask(self, inputs, mask=None):
         if mask is None or all(m is None for m in mask):
@@ -398,7 +409,7 @@ class Dot(_Merge):
         if len(inputs) != 2:
             raise ValueError(f"{_describe(self)} should be called on exactly 2 inputs. "
                              f"Received {len(inputs)} inputs.")
-        x1, x2 = inputs
+        x1, x2 = _same_dtype(inputs)
         axes = self._resolve_axes(len(x1.shape), len(x2.shape))
         if self.normalize:
             x1 = _l2_normalize(x1, axes[0])

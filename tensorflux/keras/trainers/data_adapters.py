@@ -4,6 +4,7 @@ and Keras's data helpers (validation split, class weights, x/y/sample_weight pac
 
 import itertools
 import math
+import sys
 import types
 import warnings
 
@@ -51,7 +52,13 @@ def flatten(structure):
 
 
 def _is_array(value):
-    return tf.is_tensor(value) or isinstance(value, tf.Variable) or hasattr(value, "__array__")
+    return (tf.is_tensor(value) or isinstance(value, tf.Variable) or hasattr(value, "__array__")
+            or _is_scipy_sparse(value))
+
+
+def _is_scipy_sparse(value):
+    """A SciPy sparse matrix or array (e.g. scikit-learn's one-hot or TF-IDF output)."""
+    return type(value).__module__.startswith("scipy.sparse") and hasattr(value, "toarray")
 
 
 def _floatx():
@@ -65,10 +72,46 @@ def _to_tensor(value):
     if isinstance(value, tf.Variable):
         value = value.read_value()
     elif not tf.is_tensor(value):
+        if type(value).__name__ != "ndarray":
+            module = type(value).__module__
+            if module.startswith("pandas"):
+                value = _pandas_to_numpy(value)
+            elif module.startswith("scipy.sparse") and hasattr(value, "toarray"):
+                # Dense rows, as Keras feeds a sparse matrix on its non-TensorFlow backends
+                # (tensorflux layers compute on dense tensors).
+                value = value.toarray()
         value = tf.convert_to_tensor(value)
     if value.dtype.is_floating and value.dtype.name != _floatx():
         value = tf.cast(value, _floatx())
     return value
+
+
+def _pandas_to_numpy(value):
+    """A pandas DataFrame as its 2-D array, a Series as one column (n, 1), as Keras reads them.
+
+    A DataFrame whose columns differ in dtype (or hold floats other than floatx) becomes
+    floatx, bool and int columns included; a non-numeric column among them cannot, and is
+    named in the error (Keras fails there with NumPy's "could not convert string to float").
+    """
+    pandas = sys.modules["pandas"]
+    if isinstance(value, pandas.Series):
+        return value.to_numpy()[:, None]
+    if not isinstance(value, pandas.DataFrame):
+        return value.to_numpy() if hasattr(value, "to_numpy") else value  # (an Index, an array)
+    dtypes = list(value.dtypes)
+    floatx = _floatx()
+    if len(set(dtypes)) > 1 or any(d.kind == "f" and d != floatx for d in dtypes):
+        try:
+            value = value.astype(floatx)
+        except (TypeError, ValueError) as error:
+            bad = {str(name): str(d) for name, d in value.dtypes.items() if d.kind not in "biuf"}
+            raise ValueError(
+                f"A pandas DataFrame passed as model data has non-numeric columns {bad} beside "
+                f"numeric ones; one array holds one dtype, so they cannot become {floatx} "
+                f"({error}). Pass the columns as a dict keyed by Input name (`dict(df)`) and "
+                "encode strings with a StringLookup layer, or convert them to numbers first."
+            ) from error
+    return value.to_numpy()
 
 
 # ------------------------------------------------------------------ x / y / sample_weight
@@ -101,6 +144,20 @@ def pack_x_y_sample_weight(x, y=None, sample_weight=None):
     if sample_weight is None:
         return (x, y)
     return (x, y, sample_weight)
+
+
+def _class_weighted(batch, class_weight):
+    """A batch of a dataset with `class_weight` applied as its sample weights."""
+    if class_weight is None:
+        return batch
+    x, y, sample_weight = unpack_x_y_sample_weight(batch)
+    if sample_weight is not None:
+        raise ValueError("You cannot `class_weight` and `sample_weight` at the same time: the "
+                         "dataset's batches carry sample weights and fit was given "
+                         f"class_weight={class_weight}.")
+    if y is None:
+        return batch
+    return x, y, class_weight_to_sample_weights(y, class_weight)
 
 
 def class_weight_to_sample_weights(y, class_weight):
@@ -362,24 +419,19 @@ class PyDatasetAdapter(DataAdapter):
 
     @property
     def num_batches(self):
-        size = getattr(self._dataset, "num_batches", None)
-        if size is None and hasattr(self._dataset, "__len__"):
-            size = len(self._dataset)
-        return size
+        return self._dataset.num_batches
 
     def peek(self):
         return self._batch(0)
 
     def _batch(self, index):
-        batch = self._dataset[index]
-        if self._class_weight is not None:
-            x, y, sample_weight = unpack_x_y_sample_weight(batch)
-            if sample_weight is None and y is not None:
-                batch = (x, y, class_weight_to_sample_weights(y, self._class_weight))
-        return _convert_batch(batch)
+        return _convert_batch(_class_weighted(self._dataset[index], self._class_weight))
 
     def get_iterator(self):
         size = self.num_batches
+        if size == 0:
+            raise ValueError(f"The PyDataset has length 0: {type(self._dataset).__name__}."
+                             "__len__ (or num_batches) must give at least one batch.")
         if size is None:
             index = 0
             while True:
@@ -449,11 +501,7 @@ class DatasetAdapter(DataAdapter):
         return size if size >= 0 else None
 
     def _convert(self, batch):
-        if self._class_weight is not None:
-            x, y, sample_weight = unpack_x_y_sample_weight(batch)
-            if sample_weight is None and y is not None:
-                batch = (x, y, class_weight_to_sample_weights(y, self._class_weight))
-        return _convert_batch(batch)
+        return _convert_batch(_class_weighted(batch, self._class_weight))
 
     def get_iterator(self):
         peeked, self._peeked = self._peeked, None
@@ -575,9 +623,12 @@ class EpochIterator:
         self._steps_seen = 0
 
     def reset(self):
+        """Starts over; like Keras, this ends an epoch of the adapter (a PyDataset's
+        `on_epoch_end` runs once when fit or evaluate starts, before the first epoch)."""
         self._current_iterator = None
         self._num_batches = self.data_adapter.num_batches
         self._steps_seen = 0
+        self.data_adapter.on_epoch_end()
 
     @property
     def num_batches(self):

@@ -314,6 +314,12 @@ class FeatureSpace(Layer):
             raise ValueError("`adapt()` can only be called on a tf.data.Dataset or a dict of "
                              f"arrays/lists. Received instead: {dataset!r} (of type "
                              f"{type(dataset).__name__})")
+        if not isinstance(dataset.element_spec, dict):
+            # (the usual slip: a dataset of (features, labels) pairs)
+            raise TypeError("FeatureSpace.adapt() expects a dataset whose elements are dicts "
+                            "of features, received elements of structure "
+                            f"{dataset.element_spec}. Drop the labels first, e.g. "
+                            "`feature_space.adapt(train_ds.map(lambda x, y: x))`.")
         for name in self._adaptable_names():
             column = dataset.map(lambda x, name=name: x[name])
             rank = next(iter(column)).shape.rank

@@ -36,12 +36,17 @@ def to_categorical(x, num_classes=None):
 def normalize(x, axis=-1, order=2):
     """Scales `x` to unit `order`-norm along `axis` (zero vectors stay zero).
 
+    >>> import numpy as np
     >>> from tensorflux.keras.utils import normalize
-    >>> normalize([[3.0, 4.0]]).tolist()
+    >>> normalize(np.array([[3.0, 4.0]])).tolist()
     [[0.6, 0.8]]
     """
-    is_tensor = tf.is_tensor(x)
-    value = tf.convert_to_tensor(x) if is_tensor else tf.constant(x, dtype=_float_of(x))
+    # A NumPy array gives a NumPy array (its float dtype kept, ints as float64); anything else
+    # (a tensor, a list) gives a tensor, floatx for Python numbers, as Keras's ops path does.
+    is_tensor = type(x).__name__ != "ndarray"
+    value = tf.constant(x, dtype=_float_of(x)) if not is_tensor else tf.convert_to_tensor(x)
+    if is_tensor and not value.dtype.is_floating:
+        value = tf.cast(value, "float32")
     axis = -1 if axis is None else axis
     norm = tf.norm(value, ord=order, axis=axis, keepdims=True)
     norm = tf.where(tf.equal(norm, 0), tf.ones_like(norm), norm)

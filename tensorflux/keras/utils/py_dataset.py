@@ -1,12 +1,16 @@
 """keras.utils.PyDataset: the base class for Python datasets that fit/evaluate/predict index
 batch by batch (`__len__` and `__getitem__`)."""
 
+import itertools
+import warnings
+
 __all__ = ["PyDataset"]
 
 
 class PyDataset:
     """A dataset of batches: subclass it, call `super().__init__(**kwargs)`, and implement
-    `__getitem__(index)` (a batch: `x`, `(x, y)` or `(x, y, sample_weight)`) and `__len__`.
+    `__getitem__(index)` (a batch: `x`, `(x, y)` or `(x, y, sample_weight)`) and `__len__`
+    (or the `num_batches` property; None there makes the dataset endless).
 
     With `workers > 1`, fit/evaluate/predict fetch batches in that many threads, up to
     `max_queue_size` ahead, in order; `use_multiprocessing=True` is not supported (fit raises
@@ -27,9 +31,25 @@ class PyDataset:
         self._use_multiprocessing = use_multiprocessing
         self._max_queue_size = max_queue_size
 
+    def _check_super_called(self):
+        """Fills Keras's defaults (with Keras's warning) when a subclass's __init__ did not
+        call `super().__init__()`."""
+        missing = False
+        for name, default in (("_workers", 1), ("_use_multiprocessing", False),
+                              ("_max_queue_size", 10)):
+            if name not in self.__dict__:
+                setattr(self, name, default)
+                missing = True
+        if missing:
+            warnings.warn("Your `PyDataset` class should call `super().__init__(**kwargs)` in "
+                          "its constructor. `**kwargs` can include `workers`, "
+                          "`use_multiprocessing`, `max_queue_size`. Do not pass these "
+                          "arguments to `fit()`, as they will be ignored.", stacklevel=3)
+
     @property
     def workers(self):
-        return getattr(self, "_workers", 1)
+        self._check_super_called()
+        return self._workers
 
     @workers.setter
     def workers(self, value):
@@ -37,7 +57,8 @@ class PyDataset:
 
     @property
     def use_multiprocessing(self):
-        return getattr(self, "_use_multiprocessing", False)
+        self._check_super_called()
+        return self._use_multiprocessing
 
     @use_multiprocessing.setter
     def use_multiprocessing(self, value):
@@ -45,27 +66,35 @@ class PyDataset:
 
     @property
     def max_queue_size(self):
-        return getattr(self, "_max_queue_size", 10)
+        self._check_super_called()
+        return self._max_queue_size
 
     @max_queue_size.setter
     def max_queue_size(self, value):
         self._max_queue_size = value
 
     def __getitem__(self, index):
-        raise NotImplementedError
+        raise NotImplementedError(f"{type(self).__name__} must implement `__getitem__(index)`, "
+                                  "returning the batch at that position.")
 
-    def __len__(self):
-        raise NotImplementedError
+    def __iter__(self):
+        """The batches in order; endless when `num_batches` is None."""
+        try:
+            size = self.num_batches
+        except NotImplementedError:
+            size = None
+        indices = itertools.count() if size is None else range(size)
+        for index in indices:
+            yield self[index]
 
     @property
     def num_batches(self):
-        """The number of batches, or None for an infinite dataset (no `__len__`)."""
+        """The number of batches: `len(self)` when the subclass defines `__len__`; a dataset
+        without one overrides this property (None for an endless dataset)."""
         if hasattr(self, "__len__"):
-            try:
-                return len(self)
-            except NotImplementedError:
-                return None
-        return None
+            return len(self)
+        raise NotImplementedError("You need to implement the `num_batches` property:\n\n"
+                                  "@property\ndef num_batches(self):\n  return ...")
 
     def on_epoch_begin(self):
         pass

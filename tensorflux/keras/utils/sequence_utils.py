@@ -55,6 +55,9 @@ def pad_sequences(sequences, maxlen=None, dtype="int32", padding="pre", truncati
     if maxlen is None:
         maxlen = max(lengths) if lengths else 0
     maxlen = int(maxlen)
+    if tf_dtype is tf.string:
+        return _pad_text(sequences, lengths, maxlen, sample_shape, dtype, padding, truncating,
+                         value)
     fill = _as_tensor(value, tf_dtype)
     rows = []
     for index, (s, length) in enumerate(zip(sequences, lengths)):
@@ -73,3 +76,20 @@ def pad_sequences(sequences, maxlen=None, dtype="int32", padding="pre", truncati
     if not rows:
         return tf.zeros([0, maxlen] + list(sample_shape), tf_dtype).numpy()
     return tf.stack(rows).numpy()
+
+
+def _pad_text(sequences, lengths, maxlen, sample_shape, dtype, padding, truncating, value):
+    """pad_sequences for `dtype=object` (or str): a NumPy array of the Python values
+    themselves, strings staying `str` (a string tensor would give bytes)."""
+    # (an object array from a string tensor, refilled with the Python values)
+    result = tf.fill([len(sequences), maxlen] + list(sample_shape), "").numpy()
+    result[...] = value
+    for index, (s, length) in enumerate(zip(sequences, lengths)):
+        if not length or not maxlen:
+            continue
+        kept = s[-maxlen:] if truncating == "pre" else s[:maxlen]
+        if padding == "pre":
+            result[index, maxlen - len(kept):] = kept
+        else:
+            result[index, :len(kept)] = kept
+    return result

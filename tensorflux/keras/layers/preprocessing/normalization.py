@@ -48,10 +48,23 @@ class Normalization(Layer):
         self.invert = invert
         self.supports_masking = True
         self._build_input_shape = None
-        self.mean = None
+        self._mean = self._variance = None  # the given statistics, broadcast (after build)
         if (mean is not None) != (variance is not None):
             raise ValueError("When setting values directly, both `mean` and `variance` must "
                              f"be set. Received: mean={mean} and variance={variance}")
+        if mean is not None:
+            mean_shape = tuple(_tf().convert_to_tensor(mean).shape)
+            variance_shape = tuple(_tf().convert_to_tensor(variance).shape)
+            if mean_shape != variance_shape:
+                raise ValueError("When setting values directly, `mean` and `variance` must "
+                                 f"have the same shape. Received: mean shape {mean_shape} and "
+                                 f"variance shape {variance_shape}")
+            if len(mean_shape) > len(self.axis):
+                # (e.g. the (1, n) `mean` attribute of an adapted layer: pass its
+                # adapt_mean, or the 1-D array of per-feature values.)
+                raise ValueError("The rank of `mean` must be less than or equal to the number "
+                                 f"of axes ({len(self.axis)}). Received: mean shape "
+                                 f"{mean_shape} for axis {self.axis}")
 
     def build(self, input_shape):
         if input_shape is None:
@@ -92,17 +105,29 @@ class Normalization(Layer):
                     expanded[self._keep_axis[-i]] = int(mean.shape[-i])
                 mean = tf.reshape(mean, expanded)
                 variance = tf.reshape(variance, expanded)
-            self.mean = tf.broadcast_to(mean, self._broadcast_shape)
-            self.variance = tf.broadcast_to(variance, self._broadcast_shape)
+            self._mean = tf.broadcast_to(mean, self._broadcast_shape)
+            self._variance = tf.broadcast_to(variance, self._broadcast_shape)
+
+    @property
+    def mean(self):
+        """The mean, shaped to broadcast over the inputs (None before build). An adapted
+        layer's is read from its weights, so adapt, set_weights and loading all show."""
+        return self._statistic("adapt_mean", self._mean)
+
+    @property
+    def variance(self):
+        """The variance, shaped like `mean`."""
+        return self._statistic("adapt_variance", self._variance)
+
+    def _statistic(self, weight, given):
+        if self.input_mean is not None or not self.built:
+            return given
+        tf = _tf()
+        return tf.cast(tf.reshape(getattr(self, weight), self._broadcast_shape),
+                       self.compute_dtype)
 
     def finalize_state(self):
-        if self.input_mean is not None or not self.built:
-            return
-        tf = _tf()
-        self.mean = tf.cast(tf.reshape(self.adapt_mean, self._broadcast_shape),
-                            self.compute_dtype)
-        self.variance = tf.cast(tf.reshape(self.adapt_variance, self._broadcast_shape),
-                                self.compute_dtype)
+        """Nothing to do: `mean` and `variance` are read from the weights when used."""
 
     def adapt(self, data):
         """Learns the mean and variance over the reduced axes from an array, a tensor, a
@@ -179,16 +204,12 @@ class Normalization(Layer):
 
     def call(self, inputs):
         tf = _tf()
-        if self.mean is None:
+        # (read from the weights at every call, so that set_weights and loading take effect)
+        mean, variance = self.mean, self.variance
+        if mean is None:
             raise ValueError("You must call `.build(input_shape)` on the layer before using "
                              "it.")
         inputs = _as_float(inputs, self.compute_dtype)
-        mean, variance = self.mean, self.variance
-        if self.input_mean is None:
-            # Read the weights at every call, so that set_weights and loading take effect.
-            mean = tf.cast(tf.reshape(self.adapt_mean, self._broadcast_shape), inputs.dtype)
-            variance = tf.cast(tf.reshape(self.adapt_variance, self._broadcast_shape),
-                               inputs.dtype)
         scale = tf.maximum(tf.sqrt(variance), backend.epsilon())
         if self.invert:
             return mean + inputs * scale
