@@ -172,7 +172,10 @@ def apply_mask(sample_weight, mask, dtype, reduction):
 
 def _check_weight_shape(op, values, sample_weight):
     vs, ws = _shape(values), _shape(sample_weight)
-    if vs is None or ws is None or len(ws) == 0:
+    # A loss already reduced to a scalar (a custom loss that takes the mean itself) is
+    # scaled by each weight, as Keras's broadcasting does: with class_weight it then weighs
+    # by the batch's mean weight.
+    if vs is None or ws is None or len(ws) == 0 or len(vs) == 0:
         return
     ok = len(ws) == len(vs) and all(
         w is None or v is None or w == v or w == 1 for v, w in zip(vs, ws))

@@ -10,6 +10,7 @@ predictions outside [0, num_classes) and entries of `ignore_class` are left out.
 
 import warnings
 
+from tensorflux import errors
 from tensorflux.keras.losses import squeeze_or_expand_to_same_rank
 from tensorflux.keras.metrics import Metric, _wrapper_class, convert
 
@@ -66,6 +67,13 @@ class _IoUBase(Metric):
             y_pred = tf.argmax(convert(y_pred), axis=self.axis)
         y_true = _flatten(convert(y_true, self.dtype))
         y_pred = _flatten(convert(y_pred, self.dtype))
+        n_true, n_pred = y_true.shape[0], y_pred.shape[0]
+        if n_true is not None and n_pred is not None and n_true != n_pred:
+            hint = (" y_pred looks like per-class scores: pass sparse_y_pred=False"
+                    if self.sparse_y_pred and n_pred == n_true * self.num_classes else "")
+            raise errors.InvalidArgumentError(
+                f"{self._label()}: y_true holds {n_true} class ids but y_pred holds {n_pred} "
+                f"(the metric compares them one to one).{hint}", self._label())
         if sample_weight is None:
             sample_weight = 1
         elif _is_float_tensor(sample_weight) and "int" in self.dtype:

@@ -48,6 +48,12 @@ class SeedGenerator:
         """A fresh seed pair (an int64 tensor of shape (2,)); advances the state."""
         return self._generator.make_seeds(1)[:, 0]
 
+    @property
+    def state(self):
+        """A snapshot of the generator's state, [counter, key], as an int64 tensor of shape
+        (2,) like Keras's seed state (read-only here: draws advance the generator)."""
+        return tf.constant(self._generator.state, dtype=tf.int64)
+
     def get_config(self):
         return {"seed": self._initial_seed}
 

@@ -1,6 +1,6 @@
 """tensorflux.keras.optimizers: Keras 3's optimizers, `get`, `serialize` and `deserialize`."""
 
-from tensorflux.keras.optimizers import schedules
+from tensorflux.keras.optimizers import legacy, schedules
 from tensorflux.keras.optimizers.adafactor import Adafactor
 from tensorflux.keras.optimizers.adagrad import Adadelta, Adagrad, Ftrl
 from tensorflux.keras.optimizers.adam import Adam, Adamax, AdamW, Nadam
@@ -14,7 +14,7 @@ from tensorflux.keras.optimizers.schedule_free_adamw import ScheduleFreeAdamW
 from tensorflux.keras.optimizers.sgd import SGD
 
 __all__ = ["Optimizer", "SGD", "RMSprop", "Adam", "AdamW", "Adagrad", "Adadelta", "Adamax",
-           "Nadam", "Lion", "Ftrl", "schedules", "get", "serialize", "deserialize"]
+           "Nadam", "Lion", "Ftrl", "schedules", "legacy", "get", "serialize", "deserialize"]
 __all__ += ["Adafactor", "Lamb", "Muon", "ScheduleFreeAdamW"]
 __all__ += ["LossScaleOptimizer"]
 

@@ -285,10 +285,19 @@ _SCHEDULES = {cls.__name__: cls for cls in (
 
 
 def serialize(learning_rate_schedule):
-    """Keras 3's dict form: {"module": "keras.optimizers.schedules", "class_name", ...}."""
-    return {"module": "keras.optimizers.schedules",
-            "class_name": type(learning_rate_schedule).__name__,
-            "config": learning_rate_schedule.get_config(), "registered_name": None}
+    """Keras 3's dict form: {"module": "keras.optimizers.schedules", "class_name", ...}; a
+    user's schedule carries its module and the name it was registered under, which
+    `deserialize` looks up."""
+    cls = type(learning_rate_schedule)
+    config = learning_rate_schedule.get_config()
+    if _SCHEDULES.get(cls.__name__) is cls:
+        return {"module": "keras.optimizers.schedules", "class_name": cls.__name__,
+                "config": config, "registered_name": None}
+    from tensorflux.keras.saving import serialization
+
+    return {"module": None if cls.__module__ == "__main__" else cls.__module__,
+            "class_name": cls.__name__, "config": config,
+            "registered_name": serialization.get_registered_name(cls)}
 
 
 def deserialize(config, custom_objects=None):
@@ -297,9 +306,9 @@ def deserialize(config, custom_objects=None):
         return config
     if not isinstance(config, dict) or "class_name" not in config:
         raise ValueError(f"Could not interpret learning rate schedule config: {config!r}")
-    name = config["class_name"]
-    cls = (custom_objects or {}).get(name) or _SCHEDULES.get(name) \
-        or _registered(config.get("registered_name") or name)
+    name, registered = config["class_name"], config.get("registered_name")
+    cls = ((custom_objects or {}).get(name) or (registered and _registered(registered))
+           or _SCHEDULES.get(name) or _registered(name))
     if cls is None:
         raise ValueError(f"Unknown decay: '{name}'. Please ensure you are using a "
                          "`keras.utils.custom_object_scope` and that this object is "

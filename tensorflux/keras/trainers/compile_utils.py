@@ -119,22 +119,37 @@ class _Outputs:
             self.names = [output_names[0] if output_names else None]
         self.count = len(self.names)
 
+        # The outputs that take labels: all of them, unless the compiled loss leaves some
+        # without a loss (`loss=[fn, None]`), when `y` may hold labels for the others only.
+        self.labelled = list(range(self.count))
+
     @classmethod
-    def aligned(cls, y_true, y_pred, output_names):
+    def aligned(cls, y_true, y_pred, output_names, labelled=None):
         """The layout of `y_pred`, with `y_true` and `y_pred` as flat lists in output order."""
         outputs = cls(y_pred, output_names)
+        if labelled is not None:
+            outputs.labelled = labelled
         return outputs, outputs.align(y_true, "y"), outputs.align(y_pred, "y_pred")
 
     def align(self, y, what):
         """`y` (labels, predictions or sample weights) as one entry per output."""
         if y is None:
             return [None] * self.count
+        partial = what == "y" and len(self.labelled) < self.count
         if isinstance(y, dict):
-            missing = [n for n in self.names if n not in y]
+            missing = [n for i, n in enumerate(self.names) if n not in y
+                       and not (partial and i not in self.labelled)]
             if missing:
                 raise ValueError(f"The {what} dict has keys {sorted(y)}, but the model's outputs "
                                  f"are named {self.names}")
-            return [y[n] for n in self.names]
+            return [y.get(n) for n in self.names]
+        if partial and _count(y) == len(self.labelled) and _count(y) != self.count:
+            # As Keras: the labels go, in order, to the outputs that have a loss.
+            labels = list(y) if _count(y) > 1 or isinstance(y, (list, tuple)) else [y]
+            flat = [None] * self.count
+            for index, label in zip(self.labelled, labels):
+                flat[index] = label
+            return flat
         if isinstance(y, (list, tuple)) and not tf.is_tensor(y):
             if self.count == 1 and len(y) == 1:
                 return list(y)
@@ -148,6 +163,11 @@ class _Outputs:
             raise ValueError(f"The model has {self.count} outputs {self.names}, but {what} is a "
                              f"single array of shape {describe_shape(y)}")
         return [y]
+
+
+def _count(y):
+    """How many per-output entries `y` holds: a list's or tuple's length, else one array."""
+    return len(y) if isinstance(y, (list, tuple)) and not tf.is_tensor(y) else 1
 
 
 def _per_output(spec, outputs, what):
@@ -206,12 +226,22 @@ class CompileLoss:
     def variables(self):
         return [v for m in self._metrics for v in m.variables]
 
-    def build(self, y_true, y_pred):
-        outputs, flat_true, flat_pred = _Outputs.aligned(y_true, y_pred, self.output_names)
+    def labelled_outputs(self, y_pred):
+        """The indices of the outputs that have a loss, hence take labels."""
+        outputs = _Outputs(y_pred, self.output_names)
+        return [i for i, spec in enumerate(self._per_output_losses(outputs)) if spec is not None]
+
+    def _per_output_losses(self, outputs):
         loss = self._user_loss
         if isinstance(loss, (list, tuple)) and len(loss) == 1 and outputs.count > 1:
             loss = loss[0]
-        losses = _per_output(loss, outputs, "loss")
+        return _per_output(loss, outputs, "loss")
+
+    def build(self, y_true, y_pred):
+        outputs, flat_true, flat_pred = _Outputs.aligned(y_true, y_pred, self.output_names,
+                                                         self.labelled_outputs(y_pred))
+        loss = self._user_loss
+        losses = self._per_output_losses(outputs)
         weights = self._user_loss_weights
         weights = (_per_output(weights, outputs, "loss_weights") if weights is not None
                    else [None] * outputs.count)
@@ -281,7 +311,8 @@ def _call_loss(loss_fn, y_true, y_pred, sample_weight, label, named):
 class CompileMetrics:
     """The compiled metrics of every output (and their sample-weighted twins)."""
 
-    def __init__(self, metrics, weighted_metrics, name="compile_metrics", output_names=None):
+    def __init__(self, metrics, weighted_metrics, name="compile_metrics", output_names=None,
+                 compile_loss=None):
         if metrics and not isinstance(metrics, (list, tuple, dict)):
             raise ValueError("Expected `metrics` argument to be a list, tuple, or dict. Received "
                              f"instead: metrics={metrics} of type {type(metrics)}")
@@ -293,6 +324,7 @@ class CompileMetrics:
         self._user_metrics = metrics
         self._user_weighted_metrics = weighted_metrics
         self.output_names = output_names
+        self._compile_loss = compile_loss  # (which outputs take labels: those with a loss)
         self.name = name
         self.built = False
         self._flat_metrics = []
@@ -310,7 +342,10 @@ class CompileMetrics:
         return [v for m in self.metrics for v in m.variables]
 
     def build(self, y_true, y_pred):
-        outputs, flat_true, flat_pred = _Outputs.aligned(y_true, y_pred, self.output_names)
+        labelled = (self._compile_loss.labelled_outputs(y_pred)
+                    if self._compile_loss is not None else None)
+        outputs, flat_true, flat_pred = _Outputs.aligned(y_true, y_pred, self.output_names,
+                                                         labelled)
         self._outputs = outputs
         prefix_names = outputs.names if outputs.count > 1 else [None]
         self._prefixes = prefix_names
@@ -324,10 +359,14 @@ class CompileMetrics:
         if not spec:
             return [None] * outputs.count
         groups = []
-        for entry, yt, yp in zip(_per_output(spec, outputs, "metrics"), flat_true, flat_pred):
+        for entry, yt, yp, name in zip(_per_output(spec, outputs, "metrics"), flat_true,
+                                       flat_pred, outputs.names):
             if entry is None:
                 groups.append(None)
                 continue
+            if yt is None:
+                raise ValueError(f"The model output {name!r} has metrics {entry} but no labels "
+                                 "were given for it (it has no loss, so y does not cover it).")
             entry = entry if isinstance(entry, (list, tuple)) else [entry]
             groups.append([get_metric(m, yt, yp) for m in entry])
         return groups

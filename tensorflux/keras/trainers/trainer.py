@@ -5,6 +5,7 @@ by tensorflux.function and replayed every batch."""
 import inspect
 import sys
 import warnings
+from collections.abc import Mapping
 
 import tensorflux as tf
 from tensorflux.keras import backend
@@ -118,7 +119,8 @@ class Trainer:
         self._compile_metrics = None
         if metrics is not None or weighted_metrics is not None:
             self._compile_metrics = CompileMetrics(metrics, weighted_metrics,
-                                                   output_names=output_names)
+                                                   output_names=output_names,
+                                                   compile_loss=self._compile_loss)
         if jit_compile == "auto":
             jit_compile = False
         if jit_compile and run_eagerly:
@@ -416,7 +418,7 @@ class Trainer:
         uses in its first step instead, as Keras's TensorFlow backend lets every model."""
         if not self._builds_ahead():
             return
-        model_unbuilt = not getattr(self, "built", True)
+        model_unbuilt = not _all_layers_built(self)
         metrics_unbuilt = self._compile_metrics is not None and not self._compile_metrics.built
         loss_unbuilt = self._compile_loss is not None and not self._compile_loss.built
         if model_unbuilt or metrics_unbuilt or loss_unbuilt:
@@ -428,6 +430,8 @@ class Trainer:
                 self._compile_metrics.build(y, y_pred)
             if loss_unbuilt and y is not None:
                 self._compile_loss.build(y, y_pred)
+        if model_unbuilt and not _all_layers_built(self):
+            return  # a layer `call` leaves out builds in the step; the optimizer builds there too
         self._build_optimizer()
 
     def _builds_ahead(self):
@@ -513,7 +517,6 @@ class Trainer:
                     batch_size=validation_batch_size or batch_size, steps=validation_steps,
                     callbacks=callbacks, return_dict=True, _use_cached_eval_dataset=True)
                 epoch_logs.update({f"val_{name}": value for name, value in val_logs.items()})
-            epoch_logs = pythonify_logs(epoch_logs)
             callbacks.on_epoch_end(epoch, epoch_logs)
             training_logs = epoch_logs
             if self.stop_training:
@@ -659,24 +662,47 @@ class Trainer:
                 and collect is None and epoch_iterator.steps_per_epoch is None
                 and isinstance(epoch_iterator.data_adapter, data_adapters.ArrayDataAdapter)):
             last = epoch_iterator.num_batches - 1
-        result = {}
+        # Keras runs `steps_per_execution` steps between two batch callbacks, which see the
+        # first and the last step index of the group (the last one as if the group were full)
+        # and, predicting, the group's outputs concatenated.
+        group = self.steps_per_execution
+        result, pending, outputs = {}, None, []
         for step, data in epoch_iterator:
             if last is not None and step != last:
                 for_effects(data)
                 if self.stop_training:
                     break
                 continue
-            if batch_hooks:
+            if batch_hooks and step % group == 0:
                 getattr(callbacks, f"on_{mode}_batch_begin")(step)
+                pending = step + group - 1
             result = function(data)
+            if type(result) is not dict and mode != "predict":
+                _check_logs(result, mode)
             if collect is not None:
                 collect(result)
-            if batch_hooks:
-                logs = {"outputs": result} if mode == "predict" else pythonify_logs(result)
-                getattr(callbacks, f"on_{mode}_batch_end")(step, logs)
+            if batch_hooks and mode == "predict":
+                outputs.append(result)
+            if batch_hooks and step == pending:
+                self._batch_end(callbacks, mode, step, result, outputs)
+                pending = None
             if getattr(self, stop):
                 break
+        if pending is not None:  # a last, partial group
+            self._batch_end(callbacks, mode, pending, result, outputs)
         return result
+
+    @staticmethod
+    def _batch_end(callbacks, mode, step, result, outputs):
+        """The batch-end callback of one group of steps. Training and evaluating, callbacks
+        get the step's own logs (CallbackList sorts and flattens them as Keras's does: a
+        nested dict sorts under its own key); predicting, the group's outputs."""
+        if mode == "predict":
+            result = outputs[0] if len(outputs) == 1 else tf.nest.map_structure(
+                lambda *parts: tf.concat(parts, axis=0), *outputs)
+            outputs.clear()
+            result = {"outputs": result}
+        getattr(callbacks, f"on_{mode}_batch_end")(step, result)
 
     # ------------------------------------------------------------------ single batches
 
@@ -857,6 +883,32 @@ def _output_names(model):
             return None
         names.append(history.operation.name)
     return names or None
+
+
+def _check_logs(logs, mode):
+    """A train/test step must return its logs as a dict: say so plainly, rather than fail
+    later inside the callbacks."""
+    if not isinstance(logs, Mapping):
+        raise TypeError(
+            f"`{mode}_step` must return a dict of logs mapping names to values (such as "
+            f"{{'loss': loss}} or `self.compute_metrics(...)`); it returned "
+            f"{type(logs).__name__}: {logs!r:.80}")
+
+
+def _all_layers_built(model):
+    """Whether the model and every layer it tracks are built (a model marked built by a
+    shape-only `build()` can still hold unbuilt sublayers). Once true it is remembered, so
+    train_on_batch does not walk the layers on every call."""
+    if not getattr(model, "built", True):
+        return False
+    if getattr(model, "_every_layer_built", False):
+        return True
+    flatten = getattr(model, "_flatten_layers", None)
+    layers = flatten() if flatten is not None else [model]
+    built = all(getattr(layer, "built", True) for layer in layers)
+    if built:
+        object.__setattr__(model, "_every_layer_built", True)
+    return built
 
 
 def _implements_call(model):

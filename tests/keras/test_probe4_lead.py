@@ -1,0 +1,120 @@
+"""Probe round 4 fixes made by the lead: labels for only the outputs that have a loss, and
+class_weight against a dataset's own sample weights; checked against real Keras."""
+
+import numpy as np
+import pytest
+
+import tensorflux as tf
+from tensorflux import keras
+from tests.keras._oracle import assert_matches, import_keras
+
+pytestmark = pytest.mark.keras_oracle
+
+
+def _two_output_model(k):
+    """An Embedding whose output is both a Dense head and a second, loss-free output (the
+    keras.io miniature GPT returns its logits and the embeddings this way)."""
+    inp = k.Input((6,), dtype="int32")
+    x = k.layers.Embedding(30, 4, embeddings_initializer="ones")(inp)
+    head = k.layers.Dense(30, kernel_initializer="ones", name="head")(x)
+    return k.Model(inp, [head, x])
+
+
+def test_single_y_goes_to_the_only_output_with_a_loss():
+    real = import_keras()
+    x = np.arange(24, dtype="int32").reshape(4, 6) % 30
+    y = (np.arange(24, dtype="int32").reshape(4, 6) * 7) % 30
+    results = []
+    for k in (keras, real):
+        model = _two_output_model(k)
+        model.compile(k.optimizers.SGD(0.1),
+                      loss=[k.losses.SparseCategoricalCrossentropy(from_logits=True), None],
+                      metrics=[["accuracy"], None])
+        evaluated = model.evaluate(x, y, verbose=0)
+        history = model.fit(x, y, epochs=2, verbose=0, shuffle=False).history
+        results.append((evaluated, history))
+    (ours_eval, ours_hist), (their_eval, their_hist) = results
+    assert_matches(np.array(ours_eval), np.array(their_eval), rtol=1e-5, what="evaluate")
+    assert sorted(ours_hist) == sorted(their_hist)
+    for key in their_hist:
+        assert_matches(np.array(ours_hist[key]), np.array(their_hist[key]), rtol=1e-5, what=key)
+
+
+def test_a_label_dict_may_leave_out_outputs_without_a_loss():
+    real = import_keras()
+    x = np.linspace(-1, 1, 12, dtype="float32").reshape(4, 3)
+    y = np.array([[0.5], [-1.0], [2.0], [0.0]], "float32")
+    histories = []
+    for k in (keras, real):
+        inputs = k.Input((3,))
+        a = k.layers.Dense(1, name="a", kernel_initializer="ones")(inputs)
+        b = k.layers.Dense(1, name="b", kernel_initializer="ones")(inputs)
+        model = k.Model(inputs, {"a": a, "b": b})
+        model.compile(k.optimizers.SGD(0.1), loss={"a": "mse"})
+        histories.append(model.fit(x, {"a": y}, epochs=2, verbose=0, shuffle=False).history)
+    assert_matches(np.array(histories[0]["loss"]), np.array(histories[1]["loss"]), rtol=1e-5)
+
+
+def test_an_output_with_a_loss_still_needs_its_labels():
+    inputs = keras.Input((3,))
+    model = keras.Model(inputs, [keras.layers.Dense(1)(inputs), keras.layers.Dense(1)(inputs)])
+    model.compile("sgd", loss=["mse", "mse"])
+    with pytest.raises(ValueError, match=r"2 outputs.*single array of shape \(4, 1\)"):
+        model.fit(np.ones((4, 3)), np.zeros((4, 1)), verbose=0)
+
+
+def test_metrics_on_an_output_without_labels_are_an_error():
+    inputs = keras.Input((3,))
+    model = keras.Model(inputs, [keras.layers.Dense(1)(inputs), keras.layers.Dense(1)(inputs)])
+    model.compile("sgd", loss=["mse", None], metrics=[None, ["mae"]])
+    with pytest.raises(ValueError, match="has metrics.*no labels"):
+        model.fit(np.ones((4, 3)), np.zeros((4, 1)), verbose=0)
+
+
+def test_class_weight_with_a_dataset_of_sample_weights_is_an_error():
+    model = keras.Sequential([keras.Input((2,)), keras.layers.Dense(2, activation="softmax")])
+    model.compile("sgd", "sparse_categorical_crossentropy")
+    data = tf.data.Dataset.from_tensor_slices(
+        (np.ones((4, 2), "float32"), np.array([0, 1, 0, 1]), np.ones(4, "float32"))).batch(2)
+    with pytest.raises(ValueError, match="class_weight` and `sample_weight"):
+        model.fit(data, class_weight={0: 1.0, 1: 2.0}, verbose=0)
+
+
+@pytest.mark.parametrize("name, kwargs", [
+    ("Conv1D", {"filters": 2, "kernel_size": 2}),
+    ("MaxPooling1D", {"pool_size": 2}),
+    ("AveragePooling1D", {"pool_size": 2}),
+    ("SeparableConv1D", {"filters": 2, "kernel_size": 2}),
+    ("DepthwiseConv1D", {"kernel_size": 2}),
+])
+def test_1d_layers_build_on_unknown_batch_and_length(name, kwargs):
+    """keras.io's "pretrained word embeddings": Input((None,)) -> Embedding -> Conv1D; neither
+    the batch nor the length is known when the model is built."""
+    real = import_keras()
+    x = np.linspace(-1, 1, 4 * 9 * 3, dtype="float32").reshape(4, 9, 3)
+    outputs = []
+    for k in (keras, real):
+        inputs = k.Input((None, 3))
+        model = k.Model(inputs, getattr(k.layers, name)(**kwargs)(inputs))
+        if not outputs:
+            weights = [np.linspace(-0.5, 0.5, w.size, dtype="float32").reshape(w.shape)
+                       for w in model.get_weights()]
+        model.set_weights(weights)
+        outputs.append(model.predict(x, verbose=0))
+    assert_matches(outputs[0], outputs[1], rtol=1e-5, atol=1e-6, what=name)
+
+
+def test_string_object_arrays_are_converted_without_touching_the_callers_array():
+    words = np.array(["x", "y"], dtype=object)
+    words.flags.writeable = False  # (as a pandas column's values can be)
+    assert tf.constant(words).numpy().tolist() == [b"x", b"y"]
+    assert words.tolist() == ["x", "y"] and isinstance(words[0], str)
+
+
+def test_pandas_columns_keep_their_numpy_dtypes_in_from_tensor_slices():
+    pandas = pytest.importorskip("pandas")
+    frame = pandas.DataFrame({"f": [1.5, 2.0], "i": [1, 2], "s": ["a", "b"]})
+    spec = tf.data.Dataset.from_tensor_slices(dict(frame)).element_spec
+    # NumPy's own dtypes of the columns, as TensorFlow keeps them (not float32/int32)
+    assert {k: v.dtype.name for k, v in spec.items()} == {
+        "f": "float64", "i": "int64", "s": "string"}
