@@ -8,11 +8,16 @@ Runs `<log_dir>/train` and `<log_dir>/validation` hold one writer each. Per epoc
 `model/layer/kernel`, as in Keras) every `histogram_freq`
 epochs. With an integer `update_freq`, `batch_<name>` scalars every that many batches. After
 the first training batch, the graph of the compiled train function (when it is a
-tf.function) goes to the graph dashboard.
+tf.function) goes to the graph dashboard; with `write_graph`, a Sequential or Functional
+model's JSON config is also written under the tag "keras" when the callback receives the model
+(the conceptual graph Keras writes). With `embeddings_freq`, `<log_dir>/projector_config.pbtxt`
+names the Embedding layers and the weights are saved every `embeddings_freq` epochs to
+`train/keras_embedding.ckpt-<epoch>.weights.h5`, as Keras 3 does.
 """
 
 import os
 import time
+import warnings
 
 from tensorflux.keras.callbacks import Callback
 
@@ -42,10 +47,6 @@ class TensorBoard(Callback):
             # Keras 3 raises the same for its backends without a profiler (torch, numpy).
             raise ValueError("Profiling is not yet available with the tensorflux backend. "
                              f"Received: profile_batch={profile_batch} (must be 0)")
-        if embeddings_freq:
-            raise ValueError("Embedding projector logs (embeddings_freq) are not supported by "
-                             f"tensorflux. Received: embeddings_freq={embeddings_freq} "
-                             "(must be 0)")
         if update_freq != "epoch" and update_freq != "batch" and (
                 not isinstance(update_freq, int) or update_freq < 1):
             raise ValueError("update_freq must be 'epoch', 'batch' or a positive integer. "
@@ -82,6 +83,10 @@ class TensorBoard(Callback):
         self._val_dir = os.path.join(self.log_dir, "validation")
         self._close_writers()
         self._should_write_train_graph = bool(self.write_graph)
+        if self.write_graph:
+            self._write_keras_model_summary()
+        if self.embeddings_freq:
+            self._configure_embeddings()
 
     @property
     def _train_writer(self):
@@ -180,6 +185,8 @@ class TensorBoard(Callback):
         self._log_epoch_metrics(epoch, logs)
         if self.histogram_freq and epoch % self.histogram_freq == 0:
             self._log_weights(epoch)
+        if self.embeddings_freq and epoch % self.embeddings_freq == 0:
+            self._log_embeddings(epoch)
 
     # -------------------------------------------------------------- what is written
 
@@ -190,6 +197,54 @@ class TensorBoard(Callback):
             return
         with self.summary.record_if(True), self._train_writer.as_default():
             self.summary.graph(concrete.graph)
+
+    def _write_keras_model_summary(self):
+        """The model's JSON config under the tag "keras" at step 0, which TensorBoard's graph
+        dashboard draws as the conceptual graph (Sequential and Functional models only)."""
+        if type(self.model).__name__ not in ("Functional", "Sequential"):
+            return
+        try:
+            config_json = self.model.to_json()
+        except Exception as exc:  # a model that cannot be serialized must not stop training
+            warnings.warn(f"Model failed to serialize as JSON. Ignoring... {exc}", stacklevel=2)
+            return
+        metadata = {"plugin_data": {"plugin_name": "graph_keras_model", "content": b"1"}}
+        with self.summary.record_if(True), self._train_writer.as_default():
+            self.summary.write("keras", config_json, step=0, metadata=metadata)
+
+    def _configure_embeddings(self):
+        """Writes projector_config.pbtxt (protobuf text format) with one entry per
+        top-level Embedding layer; `embeddings_metadata` is one path for all of them or a
+        dict of paths by layer name."""
+        from tensorflux.keras.layers import Embedding
+
+        metadata = self.embeddings_metadata
+        unused = dict(metadata) if isinstance(metadata, dict) else {}
+        entries = []
+        embeddings = [layer for layer in self.model.layers if isinstance(layer, Embedding)]
+        for layer in embeddings:
+            # The same name for every layer, as Keras writes it (it assumes the embedding
+            # is the model's first weighted layer).
+            entry = ('  tensor_name: '
+                     '"layer_with_weights-0/embeddings/.ATTRIBUTES/VARIABLE_VALUE"\n')
+            path = metadata if isinstance(metadata, str) else unused.pop(layer.name, None)
+            if path is not None:
+                entry += f"  metadata_path: {_pbtxt_string(path)}\n"
+            entries.append("embeddings {\n" + entry + "}\n")
+        if unused:
+            raise ValueError("Unrecognized `Embedding` layer names passed to "
+                             "`keras.callbacks.TensorBoard` `embeddings_metadata` argument: "
+                             f"{list(unused)} (the model's Embedding layers: "
+                             f"{[layer.name for layer in embeddings]})")
+        os.makedirs(self.log_dir, exist_ok=True)
+        with open(os.path.join(self.log_dir, "projector_config.pbtxt"), "w",
+                  encoding="utf-8") as handle:
+            handle.write("".join(entries))
+
+    def _log_embeddings(self, epoch):
+        os.makedirs(self._train_dir, exist_ok=True)
+        self.model.save_weights(
+            os.path.join(self._train_dir, f"keras_embedding.ckpt-{epoch}.weights.h5"))
 
     def _collect_learning_rate(self, logs):
         optimizer = getattr(self.model, "optimizer", None)
@@ -256,6 +311,12 @@ class TensorBoard(Callback):
         shape = tuple(w_img.shape)
         if len(shape) == 4 and shape[-1] in (1, 3, 4):
             self.summary.image(weight_name, w_img, step=epoch)
+
+
+def _pbtxt_string(text):
+    """A string as a protobuf text-format literal."""
+    escaped = str(text).replace("\\", "\\\\").replace('"', '\\"').replace("\n", "\\n")
+    return f'"{escaped}"'
 
 
 def _weight_path(weight):

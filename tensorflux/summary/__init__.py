@@ -3,8 +3,8 @@ protobuf.
 
 Events are encoded by tensorflux.proto.wire's schema-driven encoder (event_pb.py) and framed
 as TFRecords with masked CRC-32C (record.py), so the unmodified `tensorboard` program reads
-them. Scalars, histograms, images and text are written the way TensorFlow 2 writes them: as
-tensor summaries tagged with the plugin that displays them.
+them. Scalars, histograms, images, audio and text are written the way TensorFlow 2 writes
+them: as tensor summaries tagged with the plugin that displays them.
 
 >>> import tempfile, tensorflux as tf
 >>> writer = tf.summary.create_file_writer(tempfile.mkdtemp())
@@ -17,7 +17,8 @@ True
 """
 
 from tensorflux.summary import experimental
-from tensorflux.summary.summary_ops import graph, histogram, image, scalar, text, write
+from tensorflux.summary.summary_ops import audio, graph, histogram, image, scalar, text, write
+from tensorflux.summary.trace import trace_export, trace_off, trace_on
 from tensorflux.summary.writer import (
     SummaryWriter,
     create_file_writer,
@@ -27,6 +28,6 @@ from tensorflux.summary.writer import (
     should_record_summaries,
 )
 
-__all__ = ["SummaryWriter", "create_file_writer", "create_noop_writer", "experimental", "flush",
-           "graph", "histogram", "image", "record_if", "scalar", "should_record_summaries",
-           "text", "write"]
+__all__ = ["SummaryWriter", "audio", "create_file_writer", "create_noop_writer", "experimental",
+           "flush", "graph", "histogram", "image", "record_if", "scalar",
+           "should_record_summaries", "text", "trace_export", "trace_off", "trace_on", "write"]

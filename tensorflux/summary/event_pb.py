@@ -16,8 +16,8 @@ from tensorflux.proto.graph_pb import TENSOR_PROTO
 from tensorflux.proto.wire import Field, Message, decode, encode
 
 __all__ = ["DATA_CLASS_BLOB_SEQUENCE", "DATA_CLASS_SCALAR", "DATA_CLASS_TENSOR", "EVENT",
-           "HISTOGRAM_PROTO", "SUMMARY", "SUMMARY_IMAGE", "SUMMARY_METADATA", "SUMMARY_VALUE",
-           "decode_event", "encode_event"]
+           "HISTOGRAM_PROTO", "RUN_METADATA", "SUMMARY", "SUMMARY_IMAGE", "SUMMARY_METADATA",
+           "SUMMARY_VALUE", "decode_event", "encode_event"]
 
 # SummaryMetadata.data_class (summary.proto's DataClass enum).
 DATA_CLASS_SCALAR, DATA_CLASS_TENSOR, DATA_CLASS_BLOB_SEQUENCE = 1, 2, 3
@@ -65,6 +65,15 @@ EVENT = Message("Event", [
     Field("file_version", 3, "string", oneof="what"),
     Field("graph_def", 4, "bytes", oneof="what"),  # a serialized GraphDef
     Field("summary", 5, "message", message=SUMMARY, oneof="what"),
+])
+
+# config.proto's RunMetadata, only the traced function graphs that tf.summary.trace_export
+# writes and TensorBoard's graph dashboard reads (pre_optimization_graph).
+FUNCTION_GRAPHS = Message("RunMetadata.FunctionGraphs", [
+    Field("pre_optimization_graph", 2, "bytes"),  # a serialized GraphDef
+])
+RUN_METADATA = Message("RunMetadata", [
+    Field("function_graphs", 4, "message", repeated=True, message=FUNCTION_GRAPHS),
 ])
 
 

@@ -1,25 +1,66 @@
-"""The summary ops (tf.summary.scalar, histogram, image, text, graph, write): each turns its
-data into the tensor summary TensorFlow 2 writes, tagged with the TensorBoard plugin that
-displays it, and queues it on the default writer.
+"""The summary ops (tf.summary.scalar, histogram, image, text, audio, graph, write and
+experimental.write_raw_pb): each turns its data into the tensor summary TensorFlow 2 writes,
+tagged with the TensorBoard plugin that displays it, and queues it on the default writer.
+scalar, histogram, image, text and audio prefix their tag with the enclosing tf.name_scope
+("train/loss"), as TensorFlow does; the others take their tag as given.
 
 Without a default writer (or outside record_if's condition) an op writes nothing and
 returns False, as in TensorFlow; the work of bucketing or PNG encoding is then skipped.
+
+Inside a tf.function an op is traced as a host call that writes at every call of the
+function, as TensorFlow's summary ops do: the default writer, default step and record_if
+condition in force when the function is traced are the ones it uses (a Variable step, or a
+tensor condition, is read at each call).
 """
 
+import contextlib
+import functools
+import inspect
+import re
+import struct
 import time
 
 import numpy as np
 
-from tensorflux import errors
+from tensorflux import control, dtypes, errors, nest
+from tensorflux.context import context
 from tensorflux.proto import graph_pb
-from tensorflux.proto.wire import decode
+from tensorflux.proto.wire import decode, encode_varint
 from tensorflux.summary import writer as _writer
-from tensorflux.summary.event_pb import SUMMARY_METADATA
+from tensorflux.summary.event_pb import SUMMARY, SUMMARY_METADATA, encode_event
 from tensorflux.summary.png import encode_png
+from tensorflux.tensor import _TensorLike, convert_to_tensor
 
-__all__ = ["graph", "histogram", "image", "scalar", "tensor_proto", "text", "write"]
+__all__ = ["audio", "encode_wav", "graph", "histogram", "image", "scalar", "summary_scope",
+           "tensor_proto", "text", "write", "write_raw_pb"]
 
 DEFAULT_BUCKET_COUNT = 30  # tensorboard/plugins/histogram/summary_v2.py
+
+_INVALID_SCOPE_CHARACTERS = re.compile(r"[^-_/.A-Za-z0-9]")
+
+
+@contextlib.contextmanager
+def summary_scope(name, default_name="summary", values=None):
+    """tf.summary.experimental.summary_scope: enters a name scope for a summary and yields
+    (tag, scope). The tag is `name` under the enclosing scopes, kept as given (any
+    characters); the scope drops the characters a scope name may not hold.
+
+    >>> import tensorflux as tf
+    >>> with tf.name_scope("train"):
+    ...     with tf.summary.experimental.summary_scope("loss (avg)") as (tag, scope):
+    ...         tag, scope
+    ('train/loss (avg)', 'train/lossavg/')
+    """
+    name = name or default_name
+    tag = _scoped_tag(name)
+    with control.name_scope(_INVALID_SCOPE_CHARACTERS.sub("", name) or default_name) as scope:
+        yield tag, scope
+
+
+def _scoped_tag(name):
+    """`name` under the current tf.name_scope ("outer/inner/", kept in the execution
+    context), as TensorFlow tags a summary."""
+    return f"{getattr(context, 'name_scope', '')}{name}"
 
 
 def _to_numpy(data):
@@ -51,6 +92,56 @@ def tensor_proto(array):
             "tensor_content": content}
 
 
+def _runs_when_called(op):
+    """The summary op `op`, traced inside a tf.function as a host call (see the module
+    docstring); eagerly it is `op` itself."""
+    signature = inspect.signature(op)
+
+    @functools.wraps(op)
+    def summary_op(*args, **kwargs):
+        if context.graph is None:
+            return op(*args, **kwargs)
+        bound = signature.bind(*args, **kwargs)
+        bound.apply_defaults()
+        return _traced_summary(op, dict(bound.arguments))
+
+    return summary_op
+
+
+def _traced_summary(op, arguments):
+    """What a summary op traces to: a bool tensor from a py_function that calls `op` eagerly
+    with the traced writer, step and condition; False at once when the trace has no writer
+    or a condition known to be false."""
+    writer = _writer.current_writer()
+    condition = _writer.recording_condition()
+    if callable(condition):
+        condition = condition()  # called when tracing, as TensorFlow does
+    if writer is None or (not isinstance(condition, _TensorLike) and not condition):
+        return convert_to_tensor(False)
+    if "step" in arguments and arguments["step"] is None:
+        arguments["step"] = _writer.get_step()
+        if arguments["step"] is None:
+            _writer.resolve_step(None)  # TensorFlow's "No step set" ValueError, when tracing
+    if callable(arguments.get("tensor")):  # write's lazy tensor
+        arguments["tensor"] = arguments["tensor"]()
+    for key, value in arguments.items():
+        if isinstance(value, (list, tuple)) and any(
+                isinstance(leaf, _TensorLike) for leaf in nest.flatten(value)):
+            arguments[key] = convert_to_tensor(value)  # a list of traced tensors, packed
+    names = [k for k, v in arguments.items() if isinstance(v, _TensorLike)]
+    inputs = [arguments[k] for k in names]
+    if isinstance(condition, _TensorLike):
+        inputs.append(condition)
+
+    def write_now(*values):
+        call = dict(arguments, **dict(zip(names, values)))
+        recording = bool(values[-1]) if isinstance(condition, _TensorLike) else True
+        with _writer.writing_to(writer, recording):
+            return bool(op(**call))
+
+    return control.py_function(write_now, inputs, Tout=dtypes.bool)
+
+
 def _metadata(plugin_name, description=None, content=b""):
     # Every plugin's data message (ScalarPluginData, HistogramPluginData, ...) is at its
     # version-0 default, which serializes to no bytes.
@@ -78,6 +169,7 @@ def _wall_time():
     return time.time()
 
 
+@_runs_when_called
 def write(tag, tensor, step=None, metadata=None, name=None):
     """Writes `tensor` (an array-like or a callable returning one) under `tag` at `step`.
     `metadata` is a SummaryMetadata dict, its serialized bytes, or None."""
@@ -90,6 +182,36 @@ def write(tag, tensor, step=None, metadata=None, name=None):
     return _write_value(tag, make_tensor, step, metadata)
 
 
+@_runs_when_called
+def write_raw_pb(tensor, step=None, name=None):
+    """tf.summary.experimental.write_raw_pb: writes each serialized Summary proto in `tensor`
+    (bytes, a list of them or a string tensor) as it is, one event each, at `step`."""
+    if not _writer.should_record_summaries():
+        return False
+    step = _writer.resolve_step(step)
+    # Object arrays throughout: NumPy's bytes dtype would drop the trailing zero bytes a
+    # serialized proto may end with.
+    value = tensor.numpy() if hasattr(tensor, "numpy") else tensor
+    if isinstance(value, (bytes, bytearray, str)):
+        items = [value]
+    else:
+        items = np.asarray(value, dtype=object).reshape(-1)
+    writer = _writer.current_writer()
+    for raw in items:
+        raw = raw.encode("utf-8") if isinstance(raw, str) else bytes(raw)
+        try:
+            decode(SUMMARY, raw)
+        except Exception as exc:
+            raise errors.DataLossError(
+                f"write_raw_pb: expected serialized Summary protos, received bytes that do not "
+                f"parse as one ({exc})", "write_raw_pb") from exc
+        # Event.summary (field 5, length-delimited) appended to the encoded header fields.
+        writer.add_event(encode_event({"wall_time": _wall_time(), "step": step})
+                         + b"\x2a" + encode_varint(len(raw)) + raw)
+    return True
+
+
+@_runs_when_called
 def scalar(name, data, step=None, description=None):
     """Writes a scalar (cast to float32) for TensorBoard's Scalars dashboard.
 
@@ -107,33 +229,45 @@ def scalar(name, data, step=None, description=None):
         raise errors.InvalidArgumentError(
             f"scalar: expected a real number for summary {name!r}, received dtype "
             f"{array.dtype}", "scalar")
-    return _write_value(name, lambda: tensor_proto(array.astype(np.float32)), step,
-                        _metadata("scalars", description))
+    return _write_value(_scoped_tag(name), lambda: tensor_proto(array.astype(np.float32)),
+                        step, _metadata("scalars", description))
 
 
 def histogram_buckets(data, bucket_count=None):
     """TensorFlow 2's histogram of `data` as a float64 [k, 3] array of (left edge, right
     edge, count): `bucket_count` (default 30) equal-width buckets from min to max, the last
     closed; all edges equal to the value when every element is the same; all zeros when
-    `data` is empty; k = 0 when bucket_count <= 0."""
+    `data` is empty; k = 0 when bucket_count <= 0. With NaN or infinite data (weights that
+    diverged) the edges are NaN or infinite and the elements whose bucket is undefined are
+    not counted, as in TensorFlow.
+
+    >>> histogram_buckets([0.0, 1.0, float("inf")], 2).tolist()
+    [[0.0, inf, 2.0], [inf, inf, 0.0]]
+    """
     bucket_count = DEFAULT_BUCKET_COUNT if bucket_count is None else max(0, int(bucket_count))
     data = _to_numpy(data).reshape(-1).astype(np.float64)
     if data.size == 0 or bucket_count == 0:
         return np.zeros((bucket_count, 3), np.float64)
     low, high = data.min(), data.max()
-    if high - low == 0:
-        counts = np.zeros(bucket_count, np.float64)
-        counts[-1] = data.size
-        edges = np.full(bucket_count, high)
-        return np.stack([edges, edges, counts], axis=1)
-    width = (high - low) / bucket_count
-    indices = np.minimum(np.floor((data - low) / width).astype(np.int64), bucket_count - 1)
-    counts = np.bincount(indices, minlength=bucket_count).astype(np.float64)
-    edges = np.linspace(low, high, bucket_count + 1)
-    edges[-1] = high  # TensorFlow pins the last edge to the maximum
+    with np.errstate(invalid="ignore", over="ignore"):
+        span = high - low
+        if span == 0:
+            counts = np.zeros(bucket_count, np.float64)
+            counts[-1] = data.size
+            edges = np.full(bucket_count, high)
+            return np.stack([edges, edges, counts], axis=1)
+        positions = np.floor((data - low) / (span / bucket_count))
+        # TensorFlow's cast to int32 makes a NaN position (NaN data, inf / inf) a negative
+        # index, which its one-hot count drops.
+        positions = positions[np.isfinite(positions)]
+        indices = np.minimum(positions.astype(np.int64), bucket_count - 1)
+        counts = np.bincount(indices, minlength=bucket_count).astype(np.float64)
+        edges = np.linspace(low, high, bucket_count + 1)
+    edges[0], edges[-1] = low, high  # TensorFlow pins both ends (inf * 0 would make a NaN)
     return np.stack([edges[:-1], edges[1:], counts], axis=1)
 
 
+@_runs_when_called
 def histogram(name, data, step=None, buckets=None, description=None):
     """Writes a histogram of `data` (any shape) for the Histograms and Distributions
     dashboards, bucketed as histogram_buckets describes.
@@ -141,8 +275,8 @@ def histogram(name, data, step=None, buckets=None, description=None):
     >>> histogram_buckets([0.0, 1.0, 1.0, 3.0], 3).tolist()
     [[0.0, 1.0, 1.0], [1.0, 2.0, 2.0], [2.0, 3.0, 1.0]]
     """
-    return _write_value(name, lambda: tensor_proto(histogram_buckets(data, buckets)), step,
-                        _metadata("histograms", description))
+    return _write_value(_scoped_tag(name), lambda: tensor_proto(histogram_buckets(data, buckets)),
+                        step, _metadata("histograms", description))
 
 
 def _image_uint8(array):
@@ -163,6 +297,7 @@ def _image_uint8(array):
     return (np.clip(array.astype(np.int64), 0, 255) << (8 - bits)).astype(np.uint8)
 
 
+@_runs_when_called
 def image(name, data, step=None, max_outputs=3, description=None):
     """Writes up to `max_outputs` images of `data` ([k, h, w, c], c in 1..4; floats in
     [0, 1] or integers) as PNGs for the Images dashboard."""
@@ -181,9 +316,10 @@ def image(name, data, step=None, max_outputs=3, description=None):
         header = [str(array.shape[2]).encode(), str(array.shape[1]).encode()]
         return tensor_proto(np.array(header + encoded, dtype=object))
 
-    return _write_value(name, make_tensor, step, _metadata("images", description))
+    return _write_value(_scoped_tag(name), make_tensor, step, _metadata("images", description))
 
 
+@_runs_when_called
 def text(name, data, step=None, description=None):
     """Writes a string tensor (any shape; Markdown) for the Text dashboard."""
     array = _to_numpy(data)
@@ -191,7 +327,55 @@ def text(name, data, step=None, description=None):
         raise errors.InvalidArgumentError(
             f"text: expected string data for summary {name!r}, received dtype {array.dtype}",
             "text")
-    return _write_value(name, lambda: tensor_proto(array), step, _metadata("text", description))
+    return _write_value(_scoped_tag(name), lambda: tensor_proto(array), step,
+                        _metadata("text", description))
+
+
+def encode_wav(clip, sample_rate):
+    """A [frames, channels] float clip as a 16-bit PCM WAV file (tf.audio.encode_wav): each
+    sample scaled by 32768, rounded half away from zero and clipped to the int16 range."""
+    # float64 keeps x * 32768 + 0.5 exact for every float32 sample.
+    clip = np.asarray(clip, np.float32).astype(np.float64)
+    samples = np.clip(np.trunc(clip * 32768.0 + np.copysign(0.5, clip)), -32768,
+                      32767).astype("<i2")
+    data = samples.tobytes()
+    channels = clip.shape[1]
+    header = b"".join([
+        b"RIFF", struct.pack("<I", 36 + len(data)), b"WAVE",
+        b"fmt ", struct.pack("<IHHIIHH", 16, 1, channels, sample_rate,
+                             sample_rate * channels * 2, channels * 2, 16),
+        b"data", struct.pack("<I", len(data))])
+    return header + data
+
+
+@_runs_when_called
+def audio(name, data, sample_rate, step=None, max_outputs=3, encoding=None, description=None):
+    """Writes up to `max_outputs` clips of `data` ([k, frames, channels], floats in [-1, 1])
+    as WAV files for the Audio dashboard, each with an empty label, as TensorBoard does."""
+    if encoding is None:
+        encoding = "wav"
+    if encoding != "wav":
+        raise ValueError(f"Unknown encoding: {encoding!r}")
+    array = _to_numpy(data)
+    if array.ndim != 3:
+        raise errors.InvalidArgumentError(
+            f"audio: expected data of shape [k, frames, channels] for summary {name!r}, "
+            f"received shape {array.shape}", "audio")
+    if int(max_outputs) < 0:
+        raise errors.InvalidArgumentError(
+            f"audio: max_outputs must be non-negative, received {max_outputs}", "audio")
+    rate = int(_to_numpy(sample_rate))
+
+    def make_tensor():
+        clips = [encode_wav(clip, rate) for clip in array[:int(max_outputs)]]
+        pairs = np.empty((len(clips), 2), dtype=object)
+        pairs[:, 0] = clips
+        pairs[:, 1] = b""
+        return tensor_proto(pairs)
+
+    # AudioPluginData{version: 0, encoding: WAV (11)}
+    return _write_value(_scoped_tag(name), make_tensor, step,
+                        _metadata("audio", description, content=b"\x10\x0b"))
 
 
 def _graph_def_bytes(graph_data):

@@ -112,8 +112,9 @@ class SummaryWriter:
         """Kept for TensorFlow compatibility: the writer is ready once created."""
 
     def add_event(self, event):
-        """Queues one Event (a dict, see tensorflux.summary.event_pb) for writing."""
-        record = encode_record(encode_event(event))
+        """Queues one Event (a dict, see tensorflux.summary.event_pb, or its serialized
+        bytes) for writing."""
+        record = encode_record(event if isinstance(event, bytes) else encode_event(event))
         with self._lock:
             self._check_open()
             self._queue.append(record)
@@ -247,6 +248,23 @@ def record_if(condition):
         yield
     finally:
         _state.is_recording = old
+
+
+def recording_condition():
+    """The record_if condition in force (a bool, a callable or a tensor)."""
+    return _state.is_recording
+
+
+@contextlib.contextmanager
+def writing_to(writer, recording=True):
+    """A context in which `writer` is the default and recording is `recording`, without the
+    flush on exit that as_default does (for summaries traced into a tf.function)."""
+    old = _state.writer, _state.is_recording
+    try:
+        _state.writer, _state.is_recording = writer, recording
+        yield
+    finally:
+        _state.writer, _state.is_recording = old
 
 
 def should_record_summaries():

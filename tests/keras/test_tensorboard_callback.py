@@ -163,7 +163,5 @@ def test_run_eagerly_has_no_graph_and_steps_per_second(tmp_path):
 def test_bad_arguments(tmp_path):
     with pytest.raises(ValueError, match="profile_batch"):
         keras.callbacks.TensorBoard(tmp_path, profile_batch=2)
-    with pytest.raises(ValueError, match="embeddings_freq"):
-        keras.callbacks.TensorBoard(tmp_path, embeddings_freq=1)
     with pytest.raises(ValueError, match="update_freq"):
         keras.callbacks.TensorBoard(tmp_path, update_freq=0)

@@ -81,9 +81,17 @@ def _layer_graph(model):
     return list(operations), edges, shapes
 
 
+def _check_kwargs(kwargs):
+    if kwargs.pop("layer_range", None) is not None:
+        raise ValueError("Argument `layer_range` is no longer supported.")
+    if kwargs:
+        raise ValueError(f"Unrecognized keyword arguments: {kwargs}")
+
+
 def model_to_dot(model, show_shapes=False, show_dtype=False, show_layer_names=True,
                  rankdir="TB", expand_nested=False, dpi=200, subgraph=False,
-                 show_layer_activations=False, show_trainable=False, **kwargs):
+                 show_layer_activations=False, show_trainable=False, splines="ortho",
+                 **kwargs):
     """The model's layers and connections as a Dot object (`str()` gives the dot text).
 
     >>> from tensorflux import keras
@@ -91,9 +99,12 @@ def model_to_dot(model, show_shapes=False, show_dtype=False, show_layer_names=Tr
     >>> "Dense" in model_to_dot(model).to_string()
     True
     """
+    _check_kwargs(kwargs)
     layers, edges, shapes = _layer_graph(model)
     number = {id(layer): f"layer_{i}" for i, layer in enumerate(layers)}
-    lines = [f"digraph {_quote(model.name)} {{", f"  graph [rankdir={rankdir}, dpi={dpi}];",
+    lines = [f"digraph {_quote(model.name)} {{",
+             f"  graph [rankdir={rankdir}, concentrate=true, dpi={dpi}, "
+             f"splines={_quote(splines)}];",
              "  node [shape=record];"]
     for layer in layers:
         class_name = type(layer).__name__
@@ -117,18 +128,27 @@ def model_to_dot(model, show_shapes=False, show_dtype=False, show_layer_names=Tr
 
 def plot_model(model, to_file="model.png", show_shapes=False, show_dtype=False,
                show_layer_names=False, rankdir="TB", expand_nested=False, dpi=200,
-               show_layer_activations=False, show_trainable=False, **kwargs):
+               show_layer_activations=False, show_trainable=False, splines="ortho", **kwargs):
     """Draws the model's graph into `to_file`: `.dot` writes the dot text (always works);
-    other extensions (png, svg, pdf, ...) render it with Graphviz's `dot` program."""
+    other extensions (png, svg, pdf, ...) render it with Graphviz's `dot` program. A bitmap
+    is also returned as an IPython Image when IPython is installed, so that a notebook shows
+    it inline, as Keras does."""
+    _check_kwargs(kwargs)
     dot = model_to_dot(model, show_shapes=show_shapes, show_dtype=show_dtype,
                        show_layer_names=show_layer_names, rankdir=rankdir,
                        expand_nested=expand_nested, dpi=dpi,
                        show_layer_activations=show_layer_activations,
-                       show_trainable=show_trainable)
+                       show_trainable=show_trainable, splines=splines)
     to_file = os.fspath(to_file)
     extension = os.path.splitext(to_file)[1][1:].lower() or "png"
     if extension in ("dot", "gv"):
         dot.write(to_file, format="raw")
     else:
         dot.write(to_file, format=extension)
+    if extension in ("png", "jpg", "jpeg", "gif"):
+        try:
+            from IPython import display
+        except ImportError:
+            return None
+        return display.Image(filename=to_file)
     return None
