@@ -20,17 +20,18 @@ def snake_case(name):
 
 
 def serialize_object(obj, module, allowlist):
-    """Keras 3's dict form of `obj`: module, class_name, config, registered_name."""
+    """Keras 3's dict form of `obj`: module, class_name, config, registered_name. A user's
+    function or class is written under its registered name ("package>name") where it has
+    one, as Keras writes it, so either side finds it in its registry."""
     if obj is None:
         return None
     if inspect.isfunction(obj) or inspect.isbuiltin(obj):
         name = obj.__name__
-        if allowlist.get(name) is obj:
-            # What Keras 3 writes for its own functions (serialize_keras_object).
-            return {"module": "builtins", "class_name": "function", "config": name,
-                    "registered_name": "function"}
-        return {"module": obj.__module__, "class_name": "function", "config": name,
-                "registered_name": name}
+        if allowlist.get(name) is not obj:
+            name = _registered_name(obj) or name
+        # What Keras 3 writes for any function (serialize_keras_object).
+        return {"module": "builtins", "class_name": "function", "config": name,
+                "registered_name": "function"}
     cls = type(obj)
     if not hasattr(obj, "get_config"):
         raise ValueError(f"Cannot serialize {obj!r}: it is neither a function nor an object "
@@ -38,7 +39,13 @@ def serialize_object(obj, module, allowlist):
     known = allowlist.get(cls.__name__) is cls
     return {"module": module if known else cls.__module__, "class_name": cls.__name__,
             "config": obj.get_config(),
-            "registered_name": None if known else cls.__name__}
+            "registered_name": None if known else _registered_name(cls) or cls.__name__}
+
+
+def _registered_name(obj):
+    from tensorflux.keras.saving.serialization import get_registered_name
+
+    return get_registered_name(obj)
 
 
 def _lookup(name, allowlist, custom_objects, kind):
@@ -49,8 +56,13 @@ def _lookup(name, allowlist, custom_objects, kind):
     registered = _registered(name)
     if registered is not None:
         return registered
-    raise ValueError(f"Could not interpret {kind} identifier: {name!r}. Known names: "
-                     f"{', '.join(sorted(allowlist))}")
+    from tensorflux.keras.saving.serialization import UnknownObjectError
+
+    # (both ValueError, as Keras's `get` raises, and TypeError, as its loaders raise)
+    raise UnknownObjectError(
+        f"Could not interpret {kind} identifier: {name!r}. Known names: "
+        f"{', '.join(sorted(allowlist))}. A custom {kind} must be registered with "
+        "@keras.saving.register_keras_serializable() or passed in `custom_objects`.")
 
 
 def _registered(name):
@@ -61,6 +73,14 @@ def _registered(name):
         return None
     getter = getattr(serialization, "get_registered_object", None)
     return getter(name) if getter is not None else None
+
+
+def _registered_short(name, custom_objects):
+    """A registered or custom object for a name written in another form ("package>fn" with
+    custom_objects={"fn": ...}, or a bare "fn" registered as "package>fn")."""
+    from tensorflux.keras.saving.serialization import _find_by_short_name
+
+    return _find_by_short_name(name, custom_objects)
 
 
 def deserialize_object(config, allowlist, kind, custom_objects=None):
@@ -74,13 +94,19 @@ def deserialize_object(config, allowlist, kind, custom_objects=None):
     class_name = config["class_name"]
     inner = config.get("config", {})
     if class_name == "function":
-        name = config.get("registered_name") or inner
-        if isinstance(name, str) and ">" in name:
-            name = name.split(">", 1)[1]
-        if custom_objects and inner in custom_objects:
-            return custom_objects[inner]
-        found = _lookup(inner if inner in allowlist else name, allowlist, custom_objects, kind)
-        return found
+        # Keras 3 writes {"config": "package>name", "registered_name": "function"}; older
+        # files put the name in registered_name.
+        registered = config.get("registered_name")
+        name = inner if registered in (None, "function") else registered
+        if not isinstance(name, str):
+            raise ValueError(f"Could not interpret {kind} identifier: {config!r}")
+        for key in (name, inner):
+            if custom_objects and isinstance(key, str) and key in custom_objects:
+                return custom_objects[key]
+        if isinstance(inner, str) and inner in allowlist:
+            return allowlist[inner]
+        found = _registered(name) or _registered_short(name, custom_objects)
+        return found if found is not None else _lookup(name, allowlist, custom_objects, kind)
     name = config.get("registered_name") or class_name
     if custom_objects and name in custom_objects:
         cls = custom_objects[name]

@@ -172,10 +172,11 @@ def test_conv1d_family_and_groups(tmp_path):
     _roundtrip(model, _rand(3, 12, 4), tmp_path, rtol=1e-4, atol=1e-4)
 
 
-def test_bilinear_upsampling_and_conv_transpose_valid(tmp_path):
+@pytest.mark.parametrize("interpolation", ["bilinear", "bicubic", "lanczos3"])
+def test_interpolating_upsampling_and_conv_transpose_valid(tmp_path, interpolation):
     model = keras.Sequential([
         keras.Input((4, 5, 2)),
-        L.UpSampling2D(2, interpolation="bilinear"),
+        L.UpSampling2D(2, interpolation=interpolation),
         L.Conv2DTranspose(3, (3, 2), strides=(2, 3), padding="valid"),
         L.Conv2DTranspose(2, 3, strides=2, padding="valid", output_padding=1),
         L.GlobalAveragePooling2D(),

@@ -118,3 +118,40 @@ def test_pandas_columns_keep_their_numpy_dtypes_in_from_tensor_slices():
     # NumPy's own dtypes of the columns, as TensorFlow keeps them (not float32/int32)
     assert {k: v.dtype.name for k, v in spec.items()} == {
         "f": "float64", "i": "int64", "s": "string"}
+
+
+def test_stateless_call_matches_keras_and_leaves_the_variables_alone():
+    real = import_keras()
+    x = np.linspace(-1, 1, 12, dtype="float32").reshape(4, 3)
+    results = []
+    for k in (keras, real):
+        layer = k.layers.BatchNormalization()
+        layer.build((None, 3))
+        before = [v.numpy().copy() for v in layer.weights]
+        trainable = [np.full(v.shape, 2.0, "float32") for v in layer.trainable_variables]
+        non_trainable = [np.full(v.shape, 0.5, "float32") for v in layer.non_trainable_variables]
+        out, new_non_trainable = layer.stateless_call(trainable, non_trainable, x, training=True)
+        results.append((np.asarray(out), [np.asarray(v) for v in new_non_trainable]))
+        for v, old in zip(layer.weights, before):
+            assert np.array_equal(v.numpy(), old)
+    assert_matches(results[0][0], results[1][0], rtol=1e-5, atol=1e-6, what="outputs")
+    for ours, theirs in zip(results[0][1], results[1][1]):
+        assert_matches(ours, theirs, rtol=1e-5, atol=1e-6, what="moving statistics")
+
+
+def test_stateless_call_needs_one_value_per_variable():
+    layer = keras.layers.Dense(2)
+    layer.build((None, 3))
+    with pytest.raises(ValueError, match="trainable_variables.*length 1.*expected 2"):
+        layer.stateless_call([np.ones((3, 2), "float32")], [], np.ones((1, 3), "float32"))
+
+
+def test_layer_variables_value_is_a_property_as_in_keras():
+    real = import_keras()
+    values = []
+    for k in (keras, real):
+        layer = k.layers.Dense(2, kernel_initializer="ones", bias_initializer="zeros")
+        layer.build((None, 3))
+        values.append([np.asarray(k.ops.convert_to_numpy(v.value)) for v in layer.weights])
+    for ours, theirs in zip(*values):
+        assert_matches(ours, theirs, what="variable.value")

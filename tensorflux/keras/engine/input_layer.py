@@ -43,11 +43,10 @@ class InputLayer(Layer):
     (None, 4)
     """
 
-    def __init__(self, shape=None, batch_size=None, dtype=None, sparse=None, batch_shape=None,
-                 input_tensor=None, optional=False, name=None, **kwargs):
+    def __init__(self, shape=None, batch_size=None, dtype=None, sparse=None, ragged=None,
+                 batch_shape=None, input_tensor=None, optional=False, name=None, **kwargs):
         input_shape = kwargs.pop("input_shape", None)
         batch_input_shape = kwargs.pop("batch_input_shape", None)
-        kwargs.pop("ragged", None)
         if shape is None and input_shape is not None:
             shape = input_shape
         if batch_shape is None and batch_input_shape is not None:
@@ -72,9 +71,16 @@ class InputLayer(Layer):
         self._batch_shape = _checked_shape(batch_shape)
         self._dtype = backend.standardize_dtype(dtype)
         self.sparse = bool(sparse)
+        # Recorded for the config and the symbolic tensor; which layers take RaggedTensors
+        # (and SparseTensors) is up to each layer: the others raise naming to_tensor().
+        self.ragged = bool(ragged)
         self.optional = optional
         self.built = True
-        tensor = KerasTensor(self._batch_shape, self._dtype, sparse=self.sparse, name=self.name)
+        # A given KerasTensor becomes this layer's output itself (as in Keras), so a graph
+        # built on it stays connected to the new input.
+        tensor = input_tensor if input_tensor is not None else KerasTensor(
+            self._batch_shape, self._dtype, sparse=self.sparse, ragged=self.ragged,
+            name=self.name)
         Node(self, (), {}, tensor)
         self._output_tensor = tensor
 
@@ -91,18 +97,17 @@ class InputLayer(Layer):
 
     def get_config(self):
         return {"batch_shape": self._batch_shape, "dtype": self._dtype, "sparse": self.sparse,
-                "ragged": False, "name": self.name, "optional": self.optional}
+                "ragged": self.ragged, "name": self.name, "optional": self.optional}
 
     @classmethod
     def from_config(cls, config):
         config = dict(config)
-        config.pop("ragged", None)
         config.pop("trainable", None)
         return cls(**config)
 
 
-def Input(shape=None, batch_size=None, dtype=None, sparse=None, batch_shape=None, name=None,
-          tensor=None, optional=False):
+def Input(shape=None, batch_size=None, dtype=None, sparse=None, ragged=None, batch_shape=None,
+          name=None, tensor=None, optional=False):
     """A symbolic input of a Functional model: a KerasTensor with a None batch dimension.
 
     >>> from tensorflux import keras
@@ -110,6 +115,6 @@ def Input(shape=None, batch_size=None, dtype=None, sparse=None, batch_shape=None
     (2, 3)
     """
     layer = InputLayer(shape=shape, batch_size=batch_size, dtype=dtype, sparse=sparse,
-                       batch_shape=batch_shape, name=name, input_tensor=tensor,
+                       ragged=ragged, batch_shape=batch_shape, name=name, input_tensor=tensor,
                        optional=optional)
     return layer.output

@@ -483,10 +483,10 @@ def _upsampling2d(b, layer, x):
 
     height, width = x.shape[h_axis], x.shape[w_axis]
     if height is None or width is None:
-        raise ExportError(f"ONNX export: {_describe(layer)} (bilinear) needs the spatial size, "
-                          f"received shape {x.shape}")
-    rows = b.const(_bilinear_matrix(height, layer.size[0]))
-    cols = b.const(_bilinear_matrix(width, layer.size[1]))
+        raise ExportError(f"ONNX export: {_describe(layer)} ({layer.interpolation}) needs the "
+                          f"spatial size, received shape {x.shape}")
+    rows = b.const(_bilinear_matrix(height, layer.size[0], layer.interpolation))
+    cols = b.const(_bilinear_matrix(width, layer.size[1], layer.interpolation))
     equation = ("ih,nchw,jw->ncij" if layer.data_format == "channels_first"
                 else "ih,nhwc,jw->nijc")
     return b.op("Einsum", [rows, x, cols], equation=equation)

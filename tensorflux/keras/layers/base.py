@@ -5,6 +5,7 @@ import functools
 import inspect
 import threading
 
+from tensorflux.composite_tensor import CompositeTensor
 from tensorflux.keras import backend, dtype_policies
 from tensorflux.keras.engine import tree
 from tensorflux.keras.engine.keras_tensor import (
@@ -43,6 +44,12 @@ class KerasVariable(RebindsInPlace, Variable):
     @property
     def name(self):
         return self._name
+
+    @property
+    def value(self):
+        """The current value as a tensor: a property in Keras 3 (`[v.value for v in
+        model.weights]`), where a plain tf.Variable's `value()` is a method."""
+        return self.read_value()
 
     def __repr__(self):
         return (f"<KerasVariable path={self.path}, shape={tuple(self.shape)}, "
@@ -201,9 +208,20 @@ def _wrap_build(build):
 
     @functools.wraps(build)
     def wrapped(self, *args, **kwargs):
-        with self._open_name_scope():
-            object.__setattr__(self, "_path", current_path())
-            build(self, *args, **kwargs)
+        # Building a built layer again may not add weights (Keras locks its state): the
+        # duplicates would be silently tracked and break weight loading later.
+        state = self.__dict__
+        relock = state.get("built") and not state.get("_rebuilding") and \
+            bool(state.get("_trainable_variables") or state.get("_non_trainable_variables"))
+        if relock:
+            object.__setattr__(self, "_rebuilding", True)
+        try:
+            with self._open_name_scope():
+                object.__setattr__(self, "_path", current_path())
+                build(self, *args, **kwargs)
+        finally:
+            if relock:
+                object.__delattr__(self, "_rebuilding")
         try:
             bound = signature.bind(self, *args, **kwargs).arguments
         except TypeError:
@@ -476,6 +494,12 @@ class Layer:
         Keras 2's positional order `(name, shape, dtype, initializer, regularizer, trainable,
         constraint)` is accepted when the first positional argument is a string.
         """
+        if self.__dict__.get("_rebuilding"):
+            raise ValueError(
+                f"You cannot add new elements of state (variables or sub-layers) to a layer "
+                f"that is already built: build() of {_describe(self)} was called again and "
+                "would create a second set of its weights. Create state in `__init__()` or "
+                "`build()`, and check `layer.built` before building a sub-layer yourself.")
         if args:
             if isinstance(args[0], str):
                 legacy = ("name", "shape", "dtype", "initializer", "regularizer", "trainable",
@@ -604,6 +628,64 @@ class Layer:
         for variable, value in zip(layer_weights, weights):
             variable.assign(tf.cast(tf.convert_to_tensor(value), variable.dtype)
                             if not isinstance(value, (int, float)) else value)
+
+    def save_own_variables(self, store):
+        """Puts this layer's own variables (not its sub-layers') into the dict `store` as
+        "0", "1"... in creation order: its `vars` group in a Keras weights file. Override it,
+        with load_own_variables, to save other numeric state."""
+        for index, variable in enumerate(self._trainable_variables +
+                                         self._non_trainable_variables):
+            store[str(index)] = variable.numpy()
+
+    def load_own_variables(self, store):
+        """Assigns this layer's own variables from `store` (what save_own_variables wrote)."""
+        variables = self._trainable_variables + self._non_trainable_variables
+        if len(store) != len(variables):
+            raise ValueError(f"Layer '{self.name}' expected {len(variables)} variables, but "
+                             f"received {len(store)} variables during loading. Expected: "
+                             f"{[variable.name for variable in variables]}")
+        for index, variable in enumerate(variables):
+            variable.assign(store[str(index)])
+
+    def stateless_call(self, trainable_variables, non_trainable_variables, *args,
+                       return_losses=False, **kwargs):
+        """Calls the layer with the given values in place of its variables' and returns
+        (outputs, the non-trainable values after the call[, losses]); the layer's own
+        variables keep their values. Eager only: the values are swapped in and restored."""
+        import tensorflux as tf
+
+        if not self.built:
+            raise ValueError(f"To call stateless_call, {_describe(self)} must be built (i.e. its "
+                             "variables must have been already created). You can build it "
+                             "by calling it on some data.")
+        if not tf.executing_eagerly():
+            raise NotImplementedError(
+                f"stateless_call of {_describe(self)} inside a tf.function: tensorflux swaps "
+                "the values into the layer's variables, which only works eagerly; call the "
+                "layer itself inside the function.")
+        groups = ((trainable_variables, self.trainable_variables, "trainable"),
+                  (non_trainable_variables, self.non_trainable_variables, "non_trainable"))
+        for given, own, what in groups:
+            if len(given) != len(own):
+                raise ValueError(f"Argument `{what}_variables` must be a list of tensors "
+                                 f"corresponding 1:1 to {type(self).__name__}()."
+                                 f"{what}_variables. Received list with length {len(given)}, "
+                                 f"but expected {len(own)} variables.")
+        variables = list(self.trainable_variables) + list(self.non_trainable_variables)
+        saved = [v.numpy() for v in variables]
+        try:
+            for v, value in zip(variables,
+                                list(trainable_variables) + list(non_trainable_variables)):
+                v.assign(value)
+            outputs = self(*args, **kwargs)
+            losses = list(self.losses) if return_losses else None
+            new_values = [tf.identity(v.read_value()) for v in self.non_trainable_variables]
+        finally:
+            for v, value in zip(variables, saved):
+                v.assign(value)
+        if return_losses:
+            return outputs, new_values, losses
+        return outputs, new_values
 
     def count_params(self):
         if not self.built:
@@ -1099,7 +1181,7 @@ def _is_shape_structure(shape):
 
 
 def _is_tensor_like(x):
-    return isinstance(x, (_TensorLike, KerasTensor)) or (
+    return isinstance(x, (_TensorLike, KerasTensor, CompositeTensor)) or (
         type(x).__name__ == "ndarray" and hasattr(x, "dtype"))
 
 
@@ -1119,10 +1201,10 @@ def _check_positional(layer, args):
         x = pending.pop()
         if x is None or _is_tensor_like(x):
             continue
-        if type(x) in (list, tuple):
+        if isinstance(x, (list, tuple)):
             pending.extend(x)
             continue
-        if type(x) is dict:
+        if isinstance(x, dict):  # (an OrderedDict too: make_csv_dataset's batches)
             pending.extend(x.values())
             continue
         shown = repr(args[0] if len(args) == 1 else args)

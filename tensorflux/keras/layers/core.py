@@ -4,6 +4,7 @@ Identity, Masking, and Wrapper (the base class of layers that wrap another layer
 import inspect
 import types
 
+from tensorflux.composite_tensor import CompositeTensor
 from tensorflux.keras import activations
 from tensorflux.keras.engine.keras_tensor import KerasTensor
 from tensorflux.keras.layers._weight_args import (
@@ -22,6 +23,20 @@ from tensorflux.keras.layers.base import (
 
 __all__ = ["Activation", "Dense", "Embedding", "Identity", "Lambda", "Masking",
            "ReversibleEmbedding", "Wrapper"]
+
+
+def _sparse_matmul(inputs, kernel, dtype):
+    """inputs @ kernel for a SparseTensor, as Keras's TensorFlow backend computes it: a
+    sparse-dense product for rank 2, the densified inputs otherwise (a RaggedTensor is an
+    error naming rt.to_tensor())."""
+    tf = _tf()
+    if not isinstance(inputs, tf.SparseTensor):
+        return tf.matmul(inputs, kernel)  # (raises the composite's conversion error)
+    if inputs.dtype.name != dtype:
+        inputs = inputs.with_values(tf.cast(inputs.values, dtype))
+    if inputs.shape.rank == 2:
+        return tf.sparse.sparse_dense_matmul(inputs, kernel)
+    return tf.matmul(tf.sparse.to_dense(inputs), kernel)
 
 
 def _tf():
@@ -129,6 +144,9 @@ class Dense(Layer):
                 "`Flatten()`.")
 
     def call(self, inputs, training=None):
+        if isinstance(inputs, CompositeTensor):
+            return bias_and_activation(self, _sparse_matmul(inputs, self.kernel,
+                                                            self.compute_dtype))
         inputs = floating_input(inputs, self.compute_dtype)
         return bias_and_activation(self, _tf().matmul(inputs, self.kernel))
 

@@ -389,6 +389,10 @@ class Functional(Model):
                 mask = masks.get(id(kt))
                 if mask is not None and getattr(values[id(kt)], "_keras_mask", None) is None:
                     _set_mask(values[id(kt)], mask)
+        if not trace_state.depth and isinstance(outputs, (list, tuple)) and len(outputs) == 1:
+            # Keras unpacks a one-output list (`Model(inputs=[x], outputs=[y])`) when the
+            # model runs, so predict returns an array; a symbolic call keeps the list.
+            return outputs[0]
         return outputs
 
     @staticmethod
@@ -470,10 +474,6 @@ class Functional(Model):
         return {"args": serialize_keras_object(tuple(args)),
                 "kwargs": serialize_keras_object(kwargs)}
 
-    @classmethod
-    def from_config(cls, config, custom_objects=None):
-        return functional_from_config(cls, config, custom_objects)
-
 
 def _deserialize_node(node_data, created):
     from tensorflux.keras.saving.serialization import deserialize_keras_object
@@ -515,13 +515,17 @@ def _deserialize_node(node_data, created):
 
 def functional_from_config(cls, config, custom_objects=None):
     """A Functional model (or subclass `cls`) from Keras 3's (or Keras 2's) config."""
-    from tensorflux.keras.saving.serialization import deserialize_keras_object
+    from tensorflux.keras.saving.serialization import (
+        deserialize_keras_object,
+        legacy_layer_config,
+    )
 
     created = {}
     pending = {}
     config = dict(config)
     for layer_data in config["layers"]:
-        layer = deserialize_keras_object(layer_data, custom_objects=custom_objects)
+        layer = deserialize_keras_object(legacy_layer_config(layer_data),
+                                         custom_objects=custom_objects)
         if not isinstance(layer, Layer):
             raise ValueError("Unexpected object from deserialization, expected a layer or "
                              f"operation, got a {type(layer)}")

@@ -242,16 +242,43 @@ class Model(Trainer, Layer):
 
     @classmethod
     def from_config(cls, config, custom_objects=None):
+        """A Functional config revives the graph when the class takes Functional's
+        constructor arguments; any other config (a subclass's own get_config, even one
+        whose __init__ builds a graph) goes to `cls(**config)`, as in Keras."""
         from tensorflux.keras.models.functional import Functional, functional_from_config
 
-        if "layers" in config and "input_layers" in config and "output_layers" in config:
-            if cls is Model or issubclass(cls, Functional):
-                return functional_from_config(cls if cls is not Model else Functional,
-                                              config, custom_objects)
-        return cls(**config)
+        if "layers" in config and "input_layers" in config and "output_layers" in config \
+                and _revivable_as_functional(cls, Functional):
+            return functional_from_config(cls if cls is not Model else Functional, config,
+                                          custom_objects)
+        try:
+            return cls(**config)
+        except TypeError as error:
+            raise TypeError(f"Unable to revive model from config. When overriding the "
+                            f"`get_config()` method, make sure that the returned config "
+                            f"contains all items used as arguments in the constructor to "
+                            f"{cls.__name__}, or define a `from_config(cls, config)` class "
+                            f"method that creates it from its config.\n\nReceived "
+                            f"config={config}\n\nError encountered during "
+                            f"deserialization: {error}") from error
 
     def _symbolic_inputs_like(self, shape):
         return tree.map_structure(KerasTensor, shape)
+
+
+def _revivable_as_functional(cls, functional):
+    """Whether `cls(inputs, outputs, name=...)` rebuilds the class from a graph: Model,
+    Functional, or a subclass whose constructor starts with (inputs, outputs) or takes
+    (*args, **kwargs). (Keras also needs `name` there; a subclass taking (inputs, outputs,
+    **kwargs) is revived here too, where Keras's loader fails.)"""
+    if cls in (Model, functional):
+        return True
+    try:
+        spec = inspect.getfullargspec(cls.__init__)
+    except TypeError:
+        return False
+    return spec.args[1:3] == ["inputs", "outputs"] or \
+        (spec.varargs == "args" and spec.varkw == "kwargs")
 
 
 # ---------------------------------------------------------------------- automatic config

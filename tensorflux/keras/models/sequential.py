@@ -86,7 +86,9 @@ class Sequential(Model):
         self._functional = None
         if self._layers and isinstance(self._layers[0], InputLayer) and len(self._layers) > 1:
             self.build(self._layers[0].batch_shape)
-        elif self._layers and isinstance(self._layers[0], Functional) and len(self._layers) > 1:
+        elif (self._layers and len(self._layers) > 1
+              and isinstance(self._layers[0], (Functional, Sequential)) and self._layers[0].built):
+            # (a built model as the first layer: TF's `Sequential([data_augmentation, ...])`)
             self.build(self._layers[0].input_shape)
 
     def build(self, input_shape=None):
@@ -213,7 +215,10 @@ class Sequential(Model):
 
     @classmethod
     def from_config(cls, config, custom_objects=None):
-        from tensorflux.keras.saving.serialization import deserialize_keras_object
+        from tensorflux.keras.saving.serialization import (
+            deserialize_keras_object,
+            legacy_layer_config,
+        )
 
         if isinstance(config, dict) and "layers" in config:
             name = config.get("name")
@@ -224,7 +229,8 @@ class Sequential(Model):
             name, build_input_shape, layer_configs, trainable = None, None, config, True
         model = cls(name=name, trainable=trainable)
         for layer_config in layer_configs:
-            model.add(deserialize_keras_object(layer_config, custom_objects=custom_objects))
+            model.add(deserialize_keras_object(legacy_layer_config(layer_config),
+                                               custom_objects=custom_objects))
         if model._functional is None and isinstance(build_input_shape, (tuple, list)):
             model.build(tuple(build_input_shape))
         return model

@@ -14,8 +14,10 @@ MAX_DATASET_BYTES = 1 << 36
 MAX_ATTRIBUTE_ITEMS = 1 << 20
 
 
-class CorruptFileError(ValueError):
-    """A weights or model file that is truncated, corrupt or refused for safety reasons."""
+class CorruptFileError(ValueError, OSError):
+    """A weights or model file that is truncated, corrupt or refused for safety reasons.
+    Keras raises ValueError for a bad `.keras` zip and h5py's OSError for a bad HDF5 file;
+    this is both."""
 
 
 class FileNotFoundValueError(FileNotFoundError, ValueError):

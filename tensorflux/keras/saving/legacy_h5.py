@@ -14,7 +14,12 @@ from tensorflux.keras.saving._h5 import (
     FileNotFoundValueError,
     WeightShapeMismatchError,
 )
-from tensorflux.keras.saving.saving_lib import _json_default, _keras_version, assign_all
+from tensorflux.keras.saving.saving_lib import (
+    _json_default,
+    _keras_version,
+    assign_all,
+    warn_code_free_lambdas,
+)
 
 __all__ = ["load_model_from_hdf5", "load_weights_from_hdf5", "save_model_to_hdf5"]
 
@@ -99,7 +104,12 @@ def save_model_to_hdf5(model, filepath, include_optimizer=True):
     h5py = _h5.require_h5py()
     filepath = os.fspath(filepath)
     serialized = serialize_keras_object(model)
-    model_config = {"class_name": serialized["class_name"], "config": serialized["config"]}
+    # The registered name ("package>Name") of a user's model class, where Keras writes the
+    # bare class name that its own loader then cannot find.
+    registered = serialized.get("registered_name")
+    class_name = registered if registered and ">" in registered else serialized["class_name"]
+    model_config = {"class_name": class_name, "config": serialized["config"]}
+    warn_code_free_lambdas(model_config, filepath)
     training = _training_config(model) if include_optimizer else None
     optimizer = getattr(model, "optimizer", None)
 
@@ -257,6 +267,12 @@ def _compile_from_training_config(model, training_config, custom_objects):
                                        custom_objects=custom_objects)
 
     def revive(value, module):
+        if isinstance(value, dict) and value.get("class_name") == "MeanMetricWrapper" and \
+                module is metrics:
+            # tf.keras 2 wrote compile(metrics=["accuracy"]) as a MeanMetricWrapper of the
+            # function it picked; the name given to compile rebuilds that metric.
+            inner = value.get("config") or {}
+            return inner.get("name") or inner.get("fn")
         if isinstance(value, dict) and "class_name" in value:
             return module.deserialize(value)
         if isinstance(value, dict):
@@ -295,7 +311,9 @@ def load_model_from_hdf5(filepath, custom_objects=None, compile=True,  # noqa: A
         with _h5.translate_errors(filepath):
             raw = _h5.read_string_attribute(h5file, "model_config", "model_config")
         if raw is None:
-            raise ValueError(f"No model config found in the file at {filepath}.")
+            raise ValueError(f"No model config found in the file at {filepath}. A file "
+                             "written by save_weights holds only weights: build the model "
+                             f"in code, then call model.load_weights({filepath!r}).")
         if len(raw) > _MAX_CONFIG_CHARS:
             raise CorruptFileError(f"{filepath}: model_config is too large.")
         try:

@@ -1,6 +1,7 @@
 """keras.saving.save_model / load_model and the Model.save / save_weights / load_weights
 entry points: dispatch on the file suffix exactly as Keras 3's saving_api."""
 
+import errno
 import json
 import os
 
@@ -47,6 +48,8 @@ def save_model(model, filepath, overwrite=True, zipped=None, **kwargs):
     if filepath.endswith(_LEGACY):
         if not _proceed(filepath, overwrite):
             return
+        # Keras's legacy writer creates missing folders; its `.keras` writer does not.
+        _check_target(filepath, make_folder=True)
         legacy_h5.save_model_to_hdf5(model, filepath, include_optimizer=include_optimizer)
         return
     if not filepath.endswith(".keras"):
@@ -57,6 +60,7 @@ def save_model(model, filepath, overwrite=True, zipped=None, **kwargs):
                          f"filepath={filepath}.")
     if not _proceed(filepath, overwrite):
         return
+    _check_target(filepath)
     saving_lib.save_model(model, filepath)
 
 
@@ -93,6 +97,7 @@ def save_weights(model, filepath, overwrite=True, **kwargs):
                          f"filepath={filepath}")
     if not _proceed(filepath, overwrite):
         return
+    _check_target(filepath)
     saving_lib.save_weights_only(model, filepath)
 
 
@@ -101,11 +106,11 @@ def load_weights(model, filepath, skip_mismatch=False, **kwargs):
     filepath = os.fspath(filepath)
     if filepath.endswith((".keras", ".weights.h5") + _LEGACY):
         _require_file(filepath)
-    if filepath.endswith(".keras"):
-        if kwargs:
-            raise ValueError(f"Invalid keyword arguments: {kwargs}")
-        saving_lib.load_weights_only(model, filepath, skip_mismatch=skip_mismatch)
-    elif filepath.endswith(".weights.h5"):
+    if filepath.endswith((".keras", ".weights.h5")):
+        if "by_name" in kwargs:
+            raise ValueError("`by_name` only supports loading legacy '.h5' or '.hdf5' files "
+                             "(`.keras` and `.weights.h5` files are matched by layer "
+                             f"structure). Received: {filepath}")
         if kwargs:
             raise ValueError(f"Invalid keyword arguments: {kwargs}")
         saving_lib.load_weights_only(model, filepath, skip_mismatch=skip_mismatch)
@@ -118,6 +123,19 @@ def load_weights(model, filepath, skip_mismatch=False, **kwargs):
     else:
         raise ValueError(f"File format not supported: filepath={filepath}. tensorflux.keras "
                          "supports `.keras`, `.weights.h5` and legacy `.h5` files.")
+
+
+def _check_target(filepath, make_folder=False):
+    """The errors Keras gives for a target it cannot write, naming the target (the atomic
+    save writes a temporary file beside it first, whose name would say nothing)."""
+    folder = os.path.dirname(os.path.abspath(filepath))
+    if make_folder:
+        os.makedirs(folder, exist_ok=True)
+    elif not os.path.isdir(folder):
+        raise FileNotFoundError(errno.ENOENT, f"No such file or directory (the folder "
+                                f"{folder!r} does not exist)", filepath)
+    if os.path.isdir(filepath):
+        raise IsADirectoryError(errno.EISDIR, "Is a directory", filepath)
 
 
 def _require_file(filepath):

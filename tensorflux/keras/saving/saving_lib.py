@@ -184,6 +184,15 @@ def _to_array(variable):
     return np.asarray(variable.numpy())
 
 
+def _overrides(obj, method):
+    """Whether `obj`'s class replaces Layer.<method> (a user's save_own_variables or
+    load_own_variables, as in Keras's guide on customizing saving)."""
+    from tensorflux.keras.layers.base import Layer
+
+    found = getattr(type(obj), method, None)
+    return isinstance(obj, Layer) and found is not None and found is not getattr(Layer, method)
+
+
 def write_weights_h5(model, h5file):
     """Writes every layer's and the optimizer's variables into an open h5py File."""
     for path, obj in walk_saveables(model):
@@ -191,6 +200,13 @@ def write_weights_h5(model, h5file):
         name = getattr(obj, "name", None)
         if isinstance(name, str):
             group.attrs["name"] = name
+        if _overrides(obj, "save_own_variables"):
+            store = {}
+            obj.save_own_variables(store)
+            for key, value in store.items():
+                group.create_dataset(str(key), data=_to_array(value) if hasattr(value, "numpy")
+                                     else np.asarray(value))
+            continue
         for index, variable in enumerate(_own_variables(obj)):
             group.create_dataset(str(index), data=_to_array(variable))
         # Named datasets Keras's save_own_variables adds (a tf_idf layer's idf_weights).
@@ -278,6 +294,12 @@ def read_weights_h5(model, h5file, skip_mismatch=False, where="the weights file"
         group = _h5.safe_group(root, _vars_path(file_path))
         keys = [] if group is None else _group_keys(group, _vars_path(file_path))
         label = getattr(obj, "name", path or "model")
+        if _overrides(obj, "load_own_variables"):
+            # Every dataset is validated now; the layer's own method gets them afterwards.
+            pending.append((_OwnVariablesLoader(obj), {
+                key: _h5.read_dataset(group, key, _dataset_shape(group, key, where),
+                                      f"{_vars_path(file_path)}/{key}") for key in keys}))
+            continue
         if not variables:
             continue
         if _is_optimizer(obj) and len(keys) < len(variables) and \
@@ -346,11 +368,34 @@ def _variable_label(variable):
     return getattr(variable, "path", None) or variable.name
 
 
+class _OwnVariablesLoader:
+    """A pending entry of read_weights_h5 for a layer with its own load_own_variables."""
+
+    def __init__(self, layer):
+        self.layer = layer
+
+
+def _dataset_shape(group, key, where):
+    h5py = _h5.require_h5py()
+    dataset = _h5.safe_child(group, key, f"{where}: {key}")
+    if not isinstance(dataset, h5py.Dataset):
+        raise CorruptFileError(f"Expected a dataset at '{key}' in {where}, found a group.")
+    try:
+        return tuple(dataset.shape or ())
+    except (OSError, ValueError, RuntimeError) as error:
+        raise CorruptFileError(f"Cannot read dataset '{key}' in {where}: the file is corrupt "
+                               f"({error}).") from error
+
+
 def assign_all(pending):
-    """Assigns (variable, array) pairs; every array was validated beforehand."""
+    """Assigns (variable, array) pairs; every array was validated beforehand. A layer that
+    overrides load_own_variables gets its {name: array} store instead."""
     import tensorflux as tf
 
     for variable, array in pending:
+        if isinstance(variable, _OwnVariablesLoader):
+            variable.layer.load_own_variables(array)
+            continue
         dtype = variable.dtype
         value = np.asarray(array)
         if value.dtype != np.dtype(dtype.as_numpy_dtype if hasattr(dtype, "as_numpy_dtype")
@@ -362,6 +407,11 @@ def assign_all(pending):
 def load_weights_only(model, filepath, skip_mismatch=False):
     """model.load_weights("x.weights.h5" or "x.keras"): all-or-nothing."""
     filepath = os.fspath(filepath)
+    if not getattr(model, "built", True):
+        # An unbuilt model has no variables yet: nothing would be loaded, silently.
+        raise ValueError("You are loading weights into a model that has not yet been built. "
+                         "Try building the model first by calling it on some data or by "
+                         "using `build()`.")
     if filepath.endswith(".keras"):
         with _open_archive(filepath) as (archive, _):
             with _extracted_weights(archive, filepath) as weights_path:
@@ -407,6 +457,7 @@ def save_model(model, filepath):
     h5py = _h5.require_h5py()
     filepath = os.fspath(filepath)
     config = serialize_keras_object(model)
+    warn_code_free_lambdas(config, filepath)
     config_json = json.dumps(config, default=_json_default)
     metadata_json = json.dumps({
         "keras_version": _keras_version(),
@@ -435,6 +486,35 @@ def save_model(model, filepath):
         if os.path.exists(weights_path):
             os.remove(weights_path)
         shutil.rmtree(assets_folder, ignore_errors=True)
+
+
+def warn_code_free_lambdas(config, filepath):
+    """Warns when a model config has Lambda layers wrapping a Python lambda: tensorflux never
+    writes Python bytecode, so the file cannot rebuild them, in tensorflux or in Keras."""
+    names = []
+
+    def visit(value):
+        if isinstance(value, dict):
+            inner = value.get("config")
+            function = inner.get("function") if isinstance(inner, dict) else None
+            if value.get("class_name") == "Lambda" and isinstance(function, dict) and \
+                    function.get("class_name") == "__lambda__" and \
+                    not (function.get("config") or {}).get("code"):
+                names.append(inner.get("name"))
+            for item in value.values():
+                visit(item)
+        elif isinstance(value, (list, tuple)):
+            for item in value:
+                visit(item)
+
+    visit(config)
+    if names:
+        warnings.warn(f"Lambda layer(s) {names} wrap a Python lambda, and tensorflux never "
+                      f"stores Python bytecode: {filepath} keeps their config without the "
+                      "function, so load_model() cannot rebuild them (in tensorflux or Keras). "
+                      f"Rebuild the model in code and call model.load_weights({filepath!r}), "
+                      "or give Lambda a named function registered with "
+                      "@keras.saving.register_keras_serializable().", stacklevel=4)
 
 
 def _assets_dir(root, path):

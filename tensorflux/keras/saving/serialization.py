@@ -13,7 +13,7 @@ import threading
 __all__ = ["CustomObjectScope", "SafeModeScope", "custom_object_scope",
            "deserialize_keras_object", "export_public", "get_custom_objects",
            "get_registered_name", "get_registered_object", "in_safe_mode", "keras_export",
-           "register_keras_serializable", "serialize_keras_object"]
+           "legacy_layer_config", "register_keras_serializable", "serialize_keras_object"]
 
 # "Custom>Scale" -> class or function registered by the user.
 _GLOBAL_CUSTOM_OBJECTS = {}
@@ -27,6 +27,12 @@ _PUBLIC_NAMES = {}
 _PUBLIC_BY_SHORT_NAME = {}
 
 _PLAIN = (str, int, float, bool)
+
+
+class UnknownObjectError(TypeError, ValueError):
+    """A config names a class no allowlist, registration or custom_objects provides. Keras
+    raises TypeError for `.keras` files and ValueError ("Unknown layer") for legacy `.h5`
+    files and JSON; this is both, so either `except` catches it."""
 
 
 class _Scopes(threading.local):
@@ -411,11 +417,12 @@ def deserialize_keras_object(config, custom_objects=None, safe_mode=True, module
         delegated = _delegate(module, config, custom_objects)
         if delegated is not None:
             return delegated
-        raise TypeError(f"Could not locate class '{class_name}' (module {module!r}). Make sure "
-                        "custom classes are decorated with "
-                        "`@keras.saving.register_keras_serializable()` or passed in "
-                        "`custom_objects`. Only tensorflux's own Keras classes and registered "
-                        f"objects can be loaded. Full object config: {config}")
+        raise UnknownObjectError(
+            f"Could not locate class '{class_name}' (module {module!r}). Make sure "
+            "custom classes are decorated with "
+            "`@keras.saving.register_keras_serializable()` or passed in "
+            "`custom_objects`. Only tensorflux's own Keras classes and registered "
+            f"objects can be loaded. Full object config: {config}")
     if not inspect.isclass(cls):
         return cls
     with CustomObjectScope(custom_objects):
@@ -441,6 +448,29 @@ def deserialize_keras_object(config, custom_objects=None, safe_mode=True, module
         if compile_config and hasattr(instance, "compile_from_config"):
             instance.compile_from_config(compile_config)
     return instance
+
+
+def legacy_layer_config(layer_config):
+    """An entry of a model config's "layers" list without a "module" key (legacy `.h5`,
+    Keras 2 JSON) made loadable: a keras.ops node ("Tanh", "Add": Keras's legacy `.h5` names
+    them without a module; unlike every layer's, an op's config has no "trainable") gets its
+    op module, and a one-item `axis` list (tf.keras 2's built BatchNormalization wrote [3])
+    becomes an int, as Keras 3's legacy loader does."""
+    if not isinstance(layer_config, dict) or "module" in layer_config or \
+            not isinstance(layer_config.get("config"), dict):
+        return layer_config
+    class_name = layer_config.get("class_name")
+    if "trainable" not in layer_config["config"] and isinstance(class_name, str):
+        try:
+            module = _resolve_op_class("keras.src.ops", class_name).keras_module
+        except (ValueError, AttributeError):
+            module = None
+        if module is not None:
+            return dict(layer_config, module=module)
+    axis = layer_config["config"].get("axis")
+    if isinstance(axis, list) and len(axis) == 1 and isinstance(axis[0], int):
+        layer_config = dict(layer_config, config=dict(layer_config["config"], axis=axis[0]))
+    return layer_config
 
 
 _NOT_SPECIAL = object()
@@ -497,6 +527,10 @@ def _resolve_class(class_name, registered, module, custom_objects, module_object
         preferred = [n for n in names if module and n.startswith(module.split(".src")[0])]
         for name in preferred + names:
             return _PUBLIC[name]
+    if module is None:  # Keras's legacy `.h5` writes a registered model's bare class name
+        found = _find_by_short_name(class_name, custom_objects)
+        if inspect.isclass(found):
+            return found
     return None
 
 
