@@ -155,3 +155,21 @@ def test_layer_variables_value_is_a_property_as_in_keras():
         values.append([np.asarray(k.ops.convert_to_numpy(v.value)) for v in layer.weights])
     for ours, theirs in zip(*values):
         assert_matches(ours, theirs, what="variable.value")
+
+
+def test_dense_multiplies_a_sparse_tensor_as_its_dense_form():
+    layer = keras.layers.Dense(2, activation="relu")
+    dense = np.array([[0.0, 1.5, 0.0], [-2.0, 0.0, 3.0]], "float32")
+    sparse = tf.sparse.from_dense(tf.constant(dense))
+    out = layer(sparse).numpy()
+    kernel, bias = (w.astype("float64") for w in layer.get_weights())
+    assert np.allclose(out, np.maximum(dense.astype("float64") @ kernel + bias, 0), atol=1e-6)
+
+
+def test_input_layer_keeps_ragged_in_its_config_as_keras():
+    # Keras's torch backend refuses ragged=True; this is the config Keras 3.15 on TensorFlow
+    # prints for the same InputLayer.
+    config = keras.layers.InputLayer(shape=(None,), ragged=True, dtype="int32",
+                                     name="tokens").get_config()
+    assert config == {"batch_shape": (None, None), "dtype": "int32", "sparse": False,
+                      "ragged": True, "name": "tokens", "optional": False}
