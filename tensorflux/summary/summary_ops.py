@@ -297,6 +297,12 @@ def _image_uint8(array):
     return (np.clip(array.astype(np.int64), 0, 255) << (8 - bits)).astype(np.uint8)
 
 
+def _check_max_outputs(op, max_outputs):
+    if int(max_outputs) < 0:
+        raise errors.InvalidArgumentError(
+            f"{op}: max_outputs must be non-negative, received {max_outputs}", op)
+
+
 @_runs_when_called
 def image(name, data, step=None, max_outputs=3, description=None):
     """Writes up to `max_outputs` images of `data` ([k, h, w, c], c in 1..4; floats in
@@ -306,9 +312,7 @@ def image(name, data, step=None, max_outputs=3, description=None):
         raise errors.InvalidArgumentError(
             f"image: expected data of shape [k, height, width, channels] with 1 to 4 "
             f"channels for summary {name!r}, received shape {array.shape}", "image")
-    if int(max_outputs) < 0:
-        raise errors.InvalidArgumentError(
-            f"image: max_outputs must be non-negative, received {max_outputs}", "image")
+    _check_max_outputs("image", max_outputs)
 
     def make_tensor():
         images = _image_uint8(array)
@@ -361,9 +365,7 @@ def audio(name, data, sample_rate, step=None, max_outputs=3, encoding=None, desc
         raise errors.InvalidArgumentError(
             f"audio: expected data of shape [k, frames, channels] for summary {name!r}, "
             f"received shape {array.shape}", "audio")
-    if int(max_outputs) < 0:
-        raise errors.InvalidArgumentError(
-            f"audio: max_outputs must be non-negative, received {max_outputs}", "audio")
+    _check_max_outputs("audio", max_outputs)
     rate = int(_to_numpy(sample_rate))
 
     def make_tensor():
