@@ -90,8 +90,11 @@ def _output_grads(node, grads):
 
 def sum_to_shape(grad, like):
     """Sums a broadcast cotangent back to the shape of `like` (the one un-broadcasting rule)."""
-    shape = tuple(like.shape)
-    grad_shape = tuple(grad.shape)
+    try:
+        shape = tuple(like.shape)
+        grad_shape = tuple(grad.shape)
+    except ValueError:  # an unknown rank (traced: a TensorArray's flow through a loop)
+        return _match_dtype(array.sum_to_dynamic_shape(grad, like), like)
     if grad_shape == shape:
         return _match_dtype(grad, like)
     if None in shape or None in grad_shape:

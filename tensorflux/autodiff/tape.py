@@ -75,6 +75,7 @@ class GradientTape:
                                  "not tf.Tensor or tf.Variable.")
             if not t.dtype.is_differentiable:
                 continue  # TF watches nothing for integer tensors, and warns
+            t = _as_traced(t)
             self._tracked[id(t)] = t
             if isinstance(t, Variable):
                 self._watched_variables[id(t)] = t
@@ -117,6 +118,7 @@ class GradientTape:
         for s in flat_sources:
             if not isinstance(s, _TensorLike):
                 raise ValueError(f"Sources must be Tensors or Variables, received {s!r}")
+        flat_sources = [_as_traced(s) for s in flat_sources]
         if output_gradients is None:
             from tensorflux.ops import array
 
@@ -149,10 +151,16 @@ class GradientTape:
         self._used = True
         unconnected = _unconnected(unconnected_gradients)
         target = _as_tensor(target, "target")
-        flat_sources = flatten(sources)
+        flat_sources = [_as_traced(s) for s in flatten(sources)]
         size = target.shape.num_elements()
-        rows = [[] for _ in flat_sources]
         nodes = list(self._nodes)
+        if size is None:
+            jacobians = self._jacobian_by_loop(nodes, target, flat_sources, unconnected)
+            if not self._persistent:
+                self._nodes = []
+                self._tracked = {}
+            return pack_with(sources, jacobians, _rebuild)
+        rows = [[] for _ in flat_sources]
         with self._gradient_context():
             for i in range(size):
                 seed = array.reshape(array.one_hot(i, size, dtype=target.dtype), target.shape)
@@ -185,16 +193,90 @@ class GradientTape:
         if target.shape[0] != source.shape[0]:
             raise ValueError(f"Need first dimension of target shape ({target.shape}) and source "
                              f"shape ({source.shape}) to match.")
+        if target.shape[0] is None and target.shape[1:].is_fully_defined():
+            return self._batch_jacobian_by_rows(target, _as_traced(source), unconnected_gradients)
         full = self.jacobian(target, source, unconnected_gradients)
-        if full is None:
-            return None
         batch = target.shape[0]
         t_rest, s_rest = list(target.shape[1:]), list(source.shape[1:])
+        if full is None:
+            # As TensorFlow: unlike jacobian, an unconnected batch Jacobian is zeros, not None.
+            return array.zeros([batch] + t_rest + s_rest, target.dtype)
         t_size = target.shape[1:].num_elements()
         s_size = source.shape[1:].num_elements()
         full = array.reshape(full, [batch, t_size, batch, s_size])
         diagonal = [full[b, :, b, :] for b in range(batch)]
         return array.reshape(array.stack(diagonal), [batch] + t_rest + s_rest)
+
+    def _jacobian_by_loop(self, nodes, target, flat_sources, unconnected):
+        """The Jacobians for a target whose size only the run time knows (traced with
+        unknown dims): its rows computed in a tf.while_loop, one backward pass each."""
+        from tensorflux.graph.control_flow import while_loop
+        from tensorflux.ops import array
+        from tensorflux.tensor import constant
+        from tensorflux.tensor_array import TensorArray
+
+        if context.graph is None or not all(s.shape.is_fully_defined() for s in flat_sources):
+            raise errors.UnimplementedError(
+                f"GradientTape.jacobian: the target's shape {target.shape} is known only at "
+                f"run time, and so are the sources' shapes "
+                f"{[tuple(s.shape) for s in flat_sources]}; give the tf.function a fully "
+                f"defined input_signature, or use batch_jacobian", "jacobian")
+        with self._gradient_context():
+            # Which sources the target reaches at all (None, as TF, unless ZERO is asked).
+            reached = backward(nodes, [target], [array.ones_like(target)], flat_sources,
+                               unconnected)
+            n, shape = array.size(target), array.shape(target)
+
+            def body(i, *arrays):
+                seed = array.reshape(array.one_hot(i, n, dtype=target.dtype), shape)
+                grads = backward(nodes, [target], [seed], flat_sources, unconnected)
+                return (i + 1,) + tuple(
+                    ta.write(i, array.zeros_like(s) if g is None else g)
+                    for ta, s, g in zip(arrays, flat_sources, grads))
+
+            arrays = [TensorArray(s.dtype, size=0, dynamic_size=True, element_shape=s.shape)
+                      for s in flat_sources]
+            _, *arrays = while_loop(lambda i, *rest: i < n, body,
+                                    [array.zeros([], "int32")] + arrays)
+        jacobians = []
+        for source, g, ta in zip(flat_sources, reached, arrays):
+            connected = g is not None and id(source) in self._tracked
+            if not connected and unconnected != UnconnectedGradients.ZERO:
+                jacobians.append(None)
+                continue
+            full_shape = array.concat([shape, constant(list(source.shape), "int32")], 0)
+            jacobians.append(array.reshape(ta.stack(), full_shape) if connected
+                             else array.zeros(full_shape, source.dtype))
+        return jacobians
+
+    def _batch_jacobian_by_rows(self, target, source, unconnected_gradients):
+        """batch_jacobian for a batch size known only at run time (traced): one backward
+        pass per element of an example's target, seeded in every example at once, which
+        gives each example's rows when examples do not interact (batch_jacobian's premise)."""
+        from tensorflux.ops import array
+
+        if self._used and not self._persistent:
+            raise RuntimeError("A non-persistent GradientTape can only be used to compute one "
+                               "set of gradients (or jacobians)")
+        self._used = True
+        unconnected = _unconnected(unconnected_gradients)
+        t_rest, s_rest = list(target.shape[1:]), list(source.shape[1:])
+        t_size = target.shape[1:].num_elements()
+        nodes, ones = list(self._nodes), array.ones_like(target)
+        rows = []
+        with self._gradient_context():
+            for i in range(t_size):
+                picked = array.reshape(array.one_hot(i, t_size, dtype=target.dtype), [1] + t_rest)
+                (g,) = backward(nodes, [target], [ones * picked], [source], unconnected)
+                rows.append(g)
+        if id(source) not in self._tracked:  # (as TF: unconnected gives zeros here)
+            rows = [None] * t_size
+        if not self._persistent:
+            self._nodes = []
+            self._tracked = {}
+        rows = [array.zeros_like(source) if g is None else g for g in rows]
+        stacked = array.stack(rows, axis=1) if rows else array.zeros_like(source)
+        return array.reshape(stacked, [-1] + t_rest + s_rest)
 
     def _paused(self):
         return _StopRecording(self)
@@ -222,6 +304,15 @@ class _StopRecording:
         if self._was_recording:
             self._tape._push()
         return False
+
+
+def _as_traced(t):
+    """An eager tensor used while a graph is traced is the graph's const node for it there
+    (the ops recorded read that node), so watch and gradient use the same node."""
+    graph = context.graph
+    if graph is not None and type(t) is Tensor:
+        return graph.constant(t)
+    return t
 
 
 def array_zeros(t):
@@ -254,8 +345,9 @@ def _as_tensor(value, what):
     try:
         return convert_to_tensor(value)
     except (TypeError, ValueError) as error:
-        raise errors.InvalidArgumentError(f"GradientTape: the {what} must be a tensor, "
-                                          f"received {value!r}") from error
+        # TypeError, as TensorFlow's for a target of None
+        raise TypeError(f"GradientTape: the {what} must be a tensor, a Variable or a nested "
+                        f"structure of them, received {value!r}") from error
 
 
 def _rebuild(original, packed):

@@ -740,9 +740,10 @@ class Function:
             leaves = []
             skeleton = _signed(_flatten((args, kwargs), leaves),
                                _flatten(self._input_signature, []))
-            specs = self._signature_specs(leaves, given)
+            specs = [_ranked(s, v) for s, v in zip(self._signature_specs(leaves, given), leaves)]
             key = ("signature", skeleton_key(skeleton),
-                   tuple(_leaf_key(v) if s is None else ("S",) for v, s in zip(leaves, specs)))
+                   tuple(_leaf_key(v) if s is None else ("S", s.shape.rank)
+                         for v, s in zip(leaves, specs)))
         else:
             keys = _component_keys(skeleton, [_leaf_key(v) for v in leaves])
             if self._reduce_retracing:
@@ -802,8 +803,8 @@ class Function:
                 if old[1].rank == new[1].rank:
                     dims = [a if a == b else None for a, b in zip(old[1], new[1])]
                     new = ("T", TensorShape(dims), new[2])
-                else:
-                    new = ("T", TensorShape(None), new[2])
+                elif new[1].rank is not None:  # a trace per rank: see _ranked
+                    new = ("T", TensorShape([None] * new[1].rank), new[2])
             relaxed.append(new)
         relaxed = tuple(relaxed)
         self._shape_history[family] = relaxed
@@ -960,6 +961,17 @@ def _as_input(leaf, spec):
     if isinstance(leaf, Tensor):
         return leaf
     return convert_to_tensor(leaf, dtype=spec.dtype)
+
+
+def _ranked(spec, value):
+    """An unknown-rank TensorSpec narrowed to the rank of the tensor bound to it (every dim
+    unknown). Shape rules need a rank, so such a signature traces once per rank; TensorFlow
+    traces once, which differs only in the tracing count."""
+    if type(spec) is TensorSpec and spec.shape.rank is None:
+        rank = getattr(getattr(value, "shape", None), "rank", None)
+        if rank is not None:
+            return TensorSpec([None] * rank, spec.dtype, spec.name)
+    return spec
 
 
 def _check_signature_fits(signature, input_signature):

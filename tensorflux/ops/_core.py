@@ -130,6 +130,13 @@ def require_dtype(op, x, allowed, what="input"):
             f"{tuple(x.shape)}", op)
 
 
+def _unknown_rank(op):
+    raise errors.UnimplementedError(
+        f"{op}: the input has an unknown rank (a tf.function traced for TensorSpec(shape="
+        f"None) by get_concrete_function); axes need a known rank here. Call the function "
+        f"with tensors, or give the TensorSpec a rank (its dims may be None)", op)
+
+
 def normalize_axis(op, axis, rank):
     """One axis in [-rank, rank) as a non-negative int, or InvalidArgumentError."""
     if hasattr(axis, "numpy"):
@@ -140,6 +147,8 @@ def normalize_axis(op, axis, rank):
     except (TypeError, ValueError) as error:
         raise errors.InvalidArgumentError(f"{op}: axis must be an int, received {axis!r}",
                                           op) from error
+    if rank is None:
+        _unknown_rank(op)
     if not -rank <= axis < rank:
         expected = f"-{rank} <= axis < {rank}" if rank else "no axis: a scalar has none"
         raise errors.InvalidArgumentError(
@@ -158,6 +167,8 @@ def _host(op, x, what):
 def normalize_axes(op, axis, rank):
     """None (all axes), an int or a list of ints, as a sorted tuple of non-negative ints."""
     if axis is None:
+        if rank is None:
+            _unknown_rank(op)
         return tuple(range(rank))
     if hasattr(axis, "numpy"):
         axis = _host(op, axis, "axis").tolist()

@@ -13,7 +13,7 @@ from tensorflux.ops._core import (
     unary_rule,
     unchanged,
 )
-from tensorflux.ops._static import host
+from tensorflux.ops._static import RuntimeShape, host
 from tensorflux.primitive import Primitive
 from tensorflux.tensor import _TensorLike
 
@@ -592,8 +592,21 @@ def _conv_rule(x, w, strides, padding, dilations, data_format):
 # bilinear, so their own VJPs are again these three ops. Gradients of any order therefore
 # stay convolutions (as in TF), with no per-pixel Python anywhere.
 
+def _input_grad(w, g, x, attrs):
+    """conv2d_backprop_input for input x; the kernel reads an unknown batch size from g, but
+    unknown other dims (traced) need x's run-time shape, as in TF's input_sizes tensor."""
+    if None in tuple(x.shape)[1:]:
+        return _conv2d_backprop_input_dynamic.bind(
+            w, g, array.shape(x), branches=RuntimeShape(_backprop_input_kernel, (2,), **attrs))
+    return _conv2d_backprop_input.bind(w, g, input_shape=tuple(x.shape), **attrs)
+
+
+def _backprop_input_kernel(backend, w, g, input_shape, **attrs):
+    return backend.conv2d_backprop_input(w, g, tuple(input_shape), **attrs)
+
+
 def _conv2d_vjp(g, x, w, out, **attrs):
-    return (_conv2d_backprop_input.bind(w, g, input_shape=tuple(x.shape), **attrs),
+    return (_input_grad(w, g, x, attrs),
             _conv2d_backprop_filter.bind(x, g, filter_shape=tuple(w.shape), **attrs))
 
 
@@ -602,9 +615,12 @@ def _backprop_input_vjp(h, w, g, out, input_shape, **attrs):
             _conv2d.bind(h, w, **attrs))
 
 
+def _backprop_input_dynamic_vjp(h, w, g, input_shape, out, branches):
+    return _backprop_input_vjp(h, w, g, out, None, **branches.attrs) + (None,)
+
+
 def _backprop_filter_vjp(h, x, g, out, filter_shape, **attrs):
-    return (_conv2d_backprop_input.bind(h, g, input_shape=tuple(x.shape), **attrs),
-            _conv2d.bind(x, h, **attrs))
+    return (_input_grad(h, g, x, attrs), _conv2d.bind(x, h, **attrs))
 
 
 # conv2d: 2-D cross-correlation with HWIO filters (grouped when input channels are a multiple
@@ -614,6 +630,11 @@ _conv2d = Primitive("conv2d", vjp=_conv2d_vjp, shape_rule=_conv_rule)
 _conv2d_backprop_input = Primitive(
     "conv2d_backprop_input", vjp=_backprop_input_vjp,
     shape_rule=lambda w, g, input_shape, **attrs: aval(input_shape, g.dtype))
+# conv2d_backprop_input_dynamic(filters, grad, input_shape): the same for an input whose
+# shape is known only at run time.
+_conv2d_backprop_input_dynamic = Primitive(
+    "conv2d_backprop_input_dynamic", kernel="cond", vjp=_backprop_input_dynamic_vjp,
+    shape_rule=lambda w, g, input_shape, branches: array._dims_aval(input_shape, g.dtype))
 # conv2d_backprop_filter(input, grad): the filter gradient of conv2d.
 _conv2d_backprop_filter = Primitive(
     "conv2d_backprop_filter", vjp=_backprop_filter_vjp,
@@ -753,6 +774,9 @@ def conv2d_transpose(input, filters, output_shape, strides, padding="SAME",  # n
     op = "conv2d_transpose"
     x, w = _conv_operands(op, input, filters, 4)
     data_format = _data_format(op, data_format, 2)
+    if isinstance(output_shape, _TensorLike) and _known_at_run_time(output_shape):
+        return _conv2d_transpose_dynamic(op, x, w, output_shape, strides, padding, data_format,
+                                         dilations)
     if isinstance(output_shape, _TensorLike):
         output_shape = host(op, output_shape, "output_shape").tolist()
     # An unknown batch (None or -1, e.g. a Keras layer traced on a symbolic batch) is the
@@ -784,6 +808,34 @@ def conv2d_transpose(input, filters, output_shape, strides, padding="SAME",  # n
                                        data_format=data_format)
 
 
+def _known_at_run_time(shape):
+    """Whether a traced output_shape tensor has spatial or channel entries that only the run
+    time knows (a graph traced with unknown image sizes computes it from tf.shape)."""
+    from tensorflux.graph.static import static_dims
+
+    if shape._value is not None:
+        return False
+    dims = static_dims(shape)
+    return dims is None or any(d is None or d < 0 for d in dims[1:])
+
+
+def _conv2d_transpose_dynamic(op, x, w, output_shape, strides, padding, data_format,
+                              dilations):
+    """conv2d_transpose to an output shape known only at run time; the kernel checks that
+    it matches the input (as TF's does then)."""
+    if output_shape.shape.rank != 1 or output_shape.shape[0] not in (None, 4):
+        raise errors.InvalidArgumentError(
+            f"{op}: output_shape must have 4 entries, received a tensor of shape "
+            f"{tuple(output_shape.shape)}", op)
+    attrs = dict(strides=_int_list(op, "strides", strides, 2, data_format),
+                 dilations=_int_list(op, "dilations", 1 if dilations is None else dilations,
+                                     2, data_format),
+                 padding=_padding(op, padding, 2, data_format), data_format=data_format)
+    return _conv2d_backprop_input_dynamic.bind(
+        w, x, math.cast(output_shape, dtypes.int32),
+        branches=RuntimeShape(_backprop_input_kernel, (2,), **attrs))
+
+
 # ------------------------------------------------------------------ pooling
 
 def _pool_rule(x, ksize, strides, padding, data_format):
@@ -809,7 +861,14 @@ _max_pool2d_gather = Primitive(
 
 
 def _avg_pool_vjp(g, x, out, **attrs):
+    if not x.shape.is_fully_defined():  # traced with unknown dims: the shape at run time
+        return (_avg_pool2d_grad_dynamic.bind(g, array.shape(x), branches=RuntimeShape(
+            _avg_pool_grad_kernel, (1,), **attrs)),)
     return (_avg_pool2d_grad.bind(g, input_shape=tuple(x.shape), **attrs),)
+
+
+def _avg_pool_grad_kernel(backend, g, input_shape, **attrs):
+    return backend.avg_pool2d_grad(g, tuple(input_shape), **attrs)
 
 
 # avg_pool2d: the mean of each window over its real (unpadded) elements, as TF's SAME does.
@@ -818,6 +877,10 @@ _avg_pool2d = Primitive("avg_pool2d", vjp=_avg_pool_vjp, shape_rule=_pool_rule)
 _avg_pool2d_grad = Primitive(
     "avg_pool2d_grad", shape_rule=lambda g, input_shape, **attrs: aval(input_shape, g.dtype),
     vjp=lambda h, g, out, input_shape, **attrs: (_avg_pool2d.bind(h, **attrs),))
+_avg_pool2d_grad_dynamic = Primitive(
+    "avg_pool2d_grad_dynamic", kernel="cond",
+    shape_rule=lambda g, input_shape, branches: array._dims_aval(input_shape, g.dtype),
+    vjp=lambda h, g, input_shape, out, branches: (_avg_pool2d.bind(h, **branches.attrs), None))
 
 
 def _pool2d(op, primitive, x, ksize, strides, padding, data_format, explicit):

@@ -75,6 +75,7 @@ class _FlatGroup:
         self.variables = variables
         self.positions = positions  # indices into the optimizer's trainable variables
         self.sizes = [max(int(_num_elements(v.shape)), 0) for v in variables]
+        self.shapes = [tuple(v.shape) for v in variables]
         self.offsets = list(itertools.accumulate([0] + self.sizes[:-1]))
         self.total = sum(self.sizes)
         self.buffer = None
@@ -516,10 +517,18 @@ class Optimizer:
         flat = []
         for group in self._groups:
             parts = []
-            for position, variable in zip(group.positions, group.variables):
+            for position, variable, shape in zip(group.positions, group.variables,
+                                                  group.shapes):
                 g = grads[position]
                 if g.dtype is not variable.dtype:
                     g = tf.cast(g, variable.dtype)
+                if g.shape._dims != shape and not g.shape.is_compatible_with(shape):
+                    # (flattened, a gradient of the same size would otherwise pass silently)
+                    name = getattr(variable, "path", None) or variable.name
+                    raise tf.errors.InvalidArgumentError(
+                        f"Cannot update variable {name!r} with shape "
+                        f"{tuple(variable.shape)} using a gradient with shape "
+                        f"{tuple(g.shape)}, shapes must be equal.", "apply_gradients")
                 parts.append(tf.reshape(g, [-1]))
             flat.append(tf.concat(parts, 0) if len(parts) > 1 else parts[0])
         return flat
