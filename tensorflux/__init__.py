@@ -206,7 +206,8 @@ _LAZY.update({"test": "tensorflux.test", "compat": "tensorflux.compat",
               "lookup": "tensorflux.lookup"})
 # tf.image and tf.strings: large op namespaces that numeric programs never touch.
 _LAZY.update({"image": "tensorflux.ops.image", "strings": "tensorflux.ops.strings"})
-_LAZY.update({"bitwise": "tensorflux.bitwise", "saved_model": "tensorflux.saved_model"})
+_LAZY.update({"bitwise": "tensorflux.bitwise", "saved_model": "tensorflux.saved_model",
+              "audio": "tensorflux.io.audio"})
 # Names from modules that only some programs use (control flow helpers, tf.Module,
 # TensorArray), also loaded on first use.
 _LAZY_NAMES = {
@@ -278,7 +279,7 @@ class _Package(_types.ModuleType):
 _sys.modules[__name__].__class__ = _Package
 
 __all__ = [
-    "bitwise", "saved_model", "config", "function", "image", "nest", "strings", "cond",
+    "audio", "bitwise", "saved_model", "config", "function", "image", "nest", "strings", "cond",
     "while_loop", "gradients",
     "get_static_value", "print", "signal", "distribute", "sparse", "ragged", "autograph",
     "Module", "TensorArray", "clip_by_global_norm", "clip_by_norm", "control_dependencies",

@@ -44,7 +44,7 @@ def _storable(array):
     if not isinstance(array, np.ndarray):
         raise ValueError(f"cache(filename): elements holding {type(array).__name__}s cannot "
                          "be cached in a file; cache them in memory (cache())")
-    if array.dtype.kind == "O":
+    if array.dtype.kind in "OS":  # text leaves are read back as object arrays of bytes
         return np.asarray(array.tolist() if array.ndim else array.item(), dtype=np.bytes_), True
     return array, False
 

@@ -10,6 +10,7 @@ import collections
 import os
 import secrets
 import threading
+import types
 
 import numpy as np
 
@@ -66,13 +67,54 @@ def _count(value):
     return int(value.numpy()) if tf.is_tensor(value) else int(value)
 
 
+_user_calls = threading.local()
+
+
+def _bound_now(fn):
+    """`fn` reading the values that its free variables and its module's globals have now.
+    TensorFlow traces a transformation's function when the dataset is made, so a lambda that
+    reads a loop variable (`ds.map(lambda x: (x, i))` in a loop over i, as in TF's text
+    loading tutorial) keeps that iteration's value; tensorflux calls the function later."""
+    if type(fn) is not types.FunctionType:
+        return fn
+    cells = fn.__closure__
+    if cells is not None:
+        frozen = []
+        for cell in cells:
+            try:
+                frozen.append(types.CellType(cell.cell_contents))
+            except ValueError:  # an empty cell (assigned after this point): keep it live
+                frozen.append(cell)
+        cells = tuple(frozen)
+    bound = types.FunctionType(fn.__code__, dict(fn.__globals__), fn.__name__,
+                               fn.__defaults__, cells)
+    bound.__kwdefaults__ = fn.__kwdefaults__
+    bound.__qualname__ = fn.__qualname__
+    bound.__module__ = fn.__module__
+    bound.__doc__ = fn.__doc__
+    bound.__dict__.update(fn.__dict__)
+    return bound
+
+
+def in_user_function():
+    """True while this thread runs (or traces) a user function of a transformation (map,
+    filter, ...): Keras's data layers then cast their inputs to their compute dtype, as
+    they do in TensorFlow's tf.data graphs."""
+    return getattr(_user_calls, "depth", 0) > 0
+
+
+def _run_user(fn, args):
+    _user_calls.depth = getattr(_user_calls, "depth", 0) + 1
+    try:
+        return fn(*args) if type(args) is tuple else fn(args)
+    finally:
+        _user_calls.depth -= 1
+
+
 def _call_user(fn, element):
     """Calls a user function on an element, TF-style: a plain tuple is unpacked into
     positional arguments, anything else is passed as one argument."""
-    args = structure.to_tensor_structure(element)
-    if type(args) is tuple:
-        return fn(*args)
-    return fn(args)
+    return _run_user(fn, structure.to_tensor_structure(element))
 
 
 class DatasetSpec:
@@ -839,8 +881,8 @@ def _match_signature(value, spec):
                             f"of {spec!r} was expected.")
         return value
     try:
-        leaf = structure.to_leaf(value, dtype=spec.dtype)
-    except (TypeError, ValueError) as error:
+        leaf = _generator_leaf(value, spec.dtype)
+    except (TypeError, ValueError, OverflowError) as error:
         raise TypeError("`generator` yielded an element that could not be converted to the "
                         f"expected type. The expected type was {spec.dtype.name}, but the "
                         f"yielded element was {value!r}.") from error
@@ -852,6 +894,27 @@ def _match_signature(value, spec):
         raise errors.InvalidArgumentError(  # (a ValueError too)
             f"`generator` yielded an element of shape {tuple(leaf.shape)} where an element of "
             f"shape {_shape_text(spec.shape)} was expected.", "from_generator")
+    return leaf
+
+
+def _generator_leaf(value, dtype):
+    """A yielded leaf as an array of `dtype`. As in TensorFlow, a number or text that the
+    tensor rules refuse (1.5 for int32, "3") is converted by NumPy's casting."""
+    try:
+        return structure.to_leaf(value, dtype=dtype)
+    except (TypeError, ValueError):
+        if not (dtype.is_integer or dtype.is_floating or dtype.is_bool):
+            raise
+        return np.asarray(value, dtype=dtype.as_numpy_dtype)
+
+
+def _generator_arg(value):
+    """One of from_generator's `args` as the generator receives it in TensorFlow (the
+    tensor's .numpy()): a scalar is a NumPy scalar (bytes for a string), else an array."""
+    leaf = structure.to_leaf(value)
+    if isinstance(leaf, np.ndarray) and leaf.ndim == 0:
+        item = leaf[()]
+        return bytes(item) if isinstance(item, bytes) else item
     return leaf
 
 
@@ -884,7 +947,7 @@ class _GeneratorDataset(Dataset):
             raise TypeError("from_generator: `output_signature` must be given (or the "
                             "deprecated `output_types`)")
         self._generator = generator
-        self._args = tuple(structure.to_leaf(a) for a in (args or ()))
+        self._args = tuple(_generator_arg(a) for a in (args or ()))
         self._spec = signature
 
     def _iterate(self):
@@ -1048,8 +1111,7 @@ def _traced_spec(fn, input_spec):
 
     try:
         args = structure.pack_as(input_spec, [placeholder(s) for s in specs])
-        result = fn(*args) if type(args) is tuple else fn(args)
-        return _output_spec(result)
+        return _output_spec(_run_user(fn, args))
     except _UntraceableError:
         raise
     except Exception as error:  # any failure on symbolic values: the caller runs the data
@@ -1122,7 +1184,7 @@ class _MapDataset(_FirstElementSpec, _UnaryDataset):
         if not callable(map_func):
             raise TypeError(f"map: `map_func` must be callable, received "
                             f"{type(map_func).__name__}")
-        self._fn = map_func
+        self._fn = _bound_now(map_func)
         self._threads = None if num_parallel_calls is None else _threads_for(num_parallel_calls)
         self._deterministic = None if deterministic is None else bool(deterministic)
 
@@ -1157,7 +1219,7 @@ class _MapDataset(_FirstElementSpec, _UnaryDataset):
 class _FilterDataset(_UnaryDataset):
     def __init__(self, input_dataset, predicate):
         super().__init__(input_dataset)
-        self._predicate = predicate
+        self._predicate = _bound_now(predicate)
 
     def _keep(self, element):
         result = _call_user(self._predicate, element)
@@ -1595,7 +1657,7 @@ class _InterleaveDataset(_FirstElementSpec, _UnaryDataset):
     def __init__(self, input_dataset, map_func, cycle_length, block_length,
                  num_parallel_calls):
         super().__init__(input_dataset)
-        self._fn = map_func
+        self._fn = _bound_now(map_func)
         if cycle_length is None or cycle_length == AUTOTUNE:
             cycle_length = os.cpu_count() or 1
         self._cycle_length = _positive("interleave", "cycle_length", cycle_length)

@@ -1,4 +1,4 @@
-"""Reading datasets from folders: Keras's directory indexing, subset split and text files.
+"""Reading datasets from folders: Keras's directory indexing and its subset split.
 
 keras.utils.image_dataset_from_directory / text_dataset_from_directory build on these; they
 live here because reading files into arrays is I/O (DESIGN.md: only I/O folders touch NumPy).
@@ -10,7 +10,7 @@ import os
 
 import numpy as np
 
-__all__ = ["IMAGE_EXTENSIONS", "TEXT_EXTENSIONS", "index_directory", "read_text",
+__all__ = ["IMAGE_EXTENSIONS", "TEXT_EXTENSIONS", "index_directory",
            "split_for_subset"]
 
 IMAGE_EXTENSIONS = (".bmp", ".gif", ".jpeg", ".jpg", ".png")
@@ -46,7 +46,6 @@ def index_directory(directory, labels, formats, class_names=None, shuffle=True, 
         folders = [os.path.join(directory, name) for name in class_names]
     else:
         folders = [directory]
-        class_names = list(class_names or [])
     paths, found_labels = [], []
     for index, folder in enumerate(folders):
         files = _files_under(folder, formats, follow_links)
@@ -55,13 +54,15 @@ def index_directory(directory, labels, formats, class_names=None, shuffle=True, 
     if labels == "inferred":
         label_list = found_labels
     elif labels is None:
-        label_list = None
+        label_list = class_names = None
     else:
         label_list = list(labels)
         if len(label_list) != len(paths):
             raise ValueError("Expected the lengths of `labels` to match the number of files in "
                              f"the target directory. len(labels) is {len(label_list)} while we "
                              f"found {len(paths)} files in directory {directory}.")
+        # Keras names the classes of explicit labels after their sorted values.
+        class_names = [str(label) for label in sorted(set(label_list))]
     if shuffle:
         # Keras shuffles paths and labels with two RandomStates of one seed.
         if seed is None:
@@ -84,14 +85,3 @@ def split_for_subset(samples, labels, validation_split, subset):
         return samples[len(samples) - num_val:], (None if labels is None
                                                   else labels[len(labels) - num_val:])
     raise ValueError(f"`subset` must be either 'training' or 'validation', received: {subset}")
-
-
-def read_text(path, max_length=None):
-    """A text file's bytes (as a string tensor holds them), cut to max_length bytes."""
-    if isinstance(path, bytes):
-        path = path.decode("utf-8")
-    with open(path, "rb") as handle:
-        content = handle.read()
-    if max_length is not None:
-        content = content[:max_length]
-    return np.asarray(content, dtype=object)

@@ -69,6 +69,8 @@ def read_file(filename, name=None):
 
 
 def _read(path):
+    if os.path.isdir(path):
+        raise errors.FailedPreconditionError(f"{path}; Is a directory")
     if not os.path.isfile(path):
         raise errors.NotFoundError(f"{path}; No such file or directory")
     with open(path, "rb") as handle:

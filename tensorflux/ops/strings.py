@@ -592,7 +592,8 @@ def _split_rows(op, value, pieces, dtype=dtypes.string):
 
     x = _strings(op, value)
     if x.shape.rank == 0:
-        return numpy_function(lambda a: [pieces(_flat(a)[0])], [x], Tout=[dtype])[0]
+        return reshape(numpy_function(lambda a: [pieces(_flat(a)[0])], [x], Tout=[dtype])[0],
+                       [-1])
     if x.shape.rank != 1:
         raise errors.UnimplementedError(
             f"{op}: scalar strings and vectors of strings are supported, received shape "

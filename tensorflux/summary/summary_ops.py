@@ -17,7 +17,6 @@ import contextlib
 import functools
 import inspect
 import re
-import struct
 import time
 
 import numpy as np
@@ -31,7 +30,7 @@ from tensorflux.summary.event_pb import SUMMARY, SUMMARY_METADATA, encode_event
 from tensorflux.summary.png import encode_png
 from tensorflux.tensor import _TensorLike, convert_to_tensor
 
-__all__ = ["audio", "encode_wav", "graph", "histogram", "image", "scalar", "summary_scope",
+__all__ = ["audio", "graph", "histogram", "image", "scalar", "summary_scope",
            "tensor_proto", "text", "write", "write_raw_pb"]
 
 DEFAULT_BUCKET_COUNT = 30  # tensorboard/plugins/histogram/summary_v2.py
@@ -335,23 +334,6 @@ def text(name, data, step=None, description=None):
                         _metadata("text", description))
 
 
-def encode_wav(clip, sample_rate):
-    """A [frames, channels] float clip as a 16-bit PCM WAV file (tf.audio.encode_wav): each
-    sample scaled by 32768, rounded half away from zero and clipped to the int16 range."""
-    # float64 keeps x * 32768 + 0.5 exact for every float32 sample.
-    clip = np.asarray(clip, np.float32).astype(np.float64)
-    samples = np.clip(np.trunc(clip * 32768.0 + np.copysign(0.5, clip)), -32768,
-                      32767).astype("<i2")
-    data = samples.tobytes()
-    channels = clip.shape[1]
-    header = b"".join([
-        b"RIFF", struct.pack("<I", 36 + len(data)), b"WAVE",
-        b"fmt ", struct.pack("<IHHIIHH", 16, 1, channels, sample_rate,
-                             sample_rate * channels * 2, channels * 2, 16),
-        b"data", struct.pack("<I", len(data))])
-    return header + data
-
-
 @_runs_when_called
 def audio(name, data, sample_rate, step=None, max_outputs=3, encoding=None, description=None):
     """Writes up to `max_outputs` clips of `data` ([k, frames, channels], floats in [-1, 1])
@@ -369,7 +351,9 @@ def audio(name, data, sample_rate, step=None, max_outputs=3, encoding=None, desc
     rate = int(_to_numpy(sample_rate))
 
     def make_tensor():
-        clips = [encode_wav(clip, rate) for clip in array[:int(max_outputs)]]
+        from tensorflux.io.audio import wav_bytes
+
+        clips = [wav_bytes(clip, rate) for clip in array[:int(max_outputs)]]
         pairs = np.empty((len(clips), 2), dtype=object)
         pairs[:, 0] = clips
         pairs[:, 1] = b""

@@ -20,6 +20,7 @@ from tensorflux.keras.saving.serialization import (
     serialize_keras_object,
 )
 from tensorflux.keras.utils.dataset_utils import (
+    audio_dataset_from_directory,
     image_dataset_from_directory,
     split_dataset,
     text_dataset_from_directory,
@@ -42,7 +43,8 @@ from tensorflux.keras.utils.timeseries_dataset_utils import timeseries_dataset_f
 Sequence = PyDataset  # Keras 3 keeps its Keras 2 name as an alias
 
 __all__ = [
-    "CustomObjectScope", "FeatureSpace", "Progbar", "PyDataset", "clear_session",
+    "CustomObjectScope", "FeatureSpace", "Progbar", "PyDataset", "audio_dataset_from_directory",
+    "clear_session",
     "custom_object_scope",
     "deserialize_keras_object", "disable_interactive_logging", "enable_interactive_logging",
     "get_custom_objects", "get_file", "get_registered_name", "get_registered_object",

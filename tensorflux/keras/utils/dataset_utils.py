@@ -1,10 +1,11 @@
-"""keras.utils.split_dataset, image_dataset_from_directory and text_dataset_from_directory."""
+"""keras.utils.split_dataset and the image, text and audio dataset_from_directory builders."""
 
 import random
 
 import tensorflux as tf
 
-__all__ = ["image_dataset_from_directory", "split_dataset", "text_dataset_from_directory"]
+__all__ = ["audio_dataset_from_directory", "image_dataset_from_directory", "split_dataset",
+           "text_dataset_from_directory"]
 
 
 # ------------------------------------------------------------------ split_dataset
@@ -158,7 +159,10 @@ def _label_tensor(labels, label_mode, num_classes):
 
 
 def _from_files(directory, labels, label_mode, class_names, batch_size, shuffle, seed,
-                validation_split, subset, follow_links, verbose, formats, load, kind):
+                validation_split, subset, follow_links, verbose, formats, load, kind,
+                batch=None):
+    """The dataset(s) of `load(path)` (and labels) for the files of `directory`;
+    `batch(dataset, batch_size)` batches (default: Dataset.batch)."""
     from tensorflux.data import AUTOTUNE, Dataset, files
 
     labels, label_mode = _check_common(labels, label_mode, class_names, validation_split,
@@ -196,7 +200,8 @@ def _from_files(directory, labels, label_mode, class_names, batch_size, shuffle,
             dataset = Dataset.zip((path_ds, label_ds))
         else:
             dataset = path_ds
-        if shuffle:
+        # As in Keras, the validation half of subset="both" keeps its (seeded) file order.
+        if shuffle and not (subset == "both" and part == "validation"):
             dataset = dataset.shuffle(batch_size * 8 if batch_size else 1024, seed=seed)
         if label_mode is not None:
             dataset = dataset.map(lambda path, label: (load(path), label),
@@ -204,9 +209,9 @@ def _from_files(directory, labels, label_mode, class_names, batch_size, shuffle,
         else:
             dataset = dataset.map(load, num_parallel_calls=AUTOTUNE)
         if batch_size is not None:
-            dataset = dataset.batch(batch_size)
+            dataset = (batch or Dataset.batch)(dataset, batch_size)
         dataset = dataset.prefetch(AUTOTUNE)
-        dataset.class_names = list(class_names)
+        dataset.class_names = None if class_names is None else list(class_names)
         dataset.file_paths = list(part_paths)
         datasets.append(dataset)
     return tuple(datasets) if subset == "both" else datasets[0]
@@ -306,8 +311,54 @@ def text_dataset_from_directory(directory, labels="inferred", label_mode="int",
     from tensorflux.data import files
 
     def load(path):
-        return tf.convert_to_tensor(files.read_text(path.numpy(), max_length))
+        # Traceable ops, so that the element spec needs no file read.
+        text = tf.io.read_file(path)
+        return text if max_length is None else tf.strings.substr(text, 0, max_length)
 
     return _from_files(directory, labels, label_mode, class_names, batch_size, shuffle, seed,
                        validation_split, subset, follow_links, verbose,
                        files.TEXT_EXTENSIONS, load, "text files")
+
+
+def audio_dataset_from_directory(directory, labels="inferred", label_mode="int",
+                                 class_names=None, batch_size=32, sampling_rate=None,
+                                 output_sequence_length=None, ragged=False, shuffle=True,
+                                 seed=None, validation_split=None, subset=None,
+                                 follow_links=False, verbose=True):
+    """A Dataset of (audio, labels) batches from `directory/<class name>/<file>.wav`.
+
+    Each file is read with tf.audio.decode_wav (16-bit PCM) as float32 [samples, channels]:
+    cut or zero-padded to `output_sequence_length` when given, else batches are zero-padded
+    to their longest clip (padded_batch), or RaggedTensors with `ragged=True`. Labels as in
+    text_dataset_from_directory. Resampling (`sampling_rate`) needs tensorflow-io in Keras
+    and is not supported here.
+    """
+    from tensorflux.io import audio
+    from tensorflux.ragged import RaggedTensor
+
+    if ragged and output_sequence_length is not None:
+        raise ValueError("Cannot set both `ragged` and `output_sequence_length`")
+    if sampling_rate is not None:
+        if not isinstance(sampling_rate, int):
+            raise ValueError("`sampling_rate` should have an integer value. Received: "
+                             f"sampling_rate={sampling_rate}")
+        if sampling_rate <= 0:
+            raise ValueError("`sampling_rate` should be higher than 0. Received: "
+                             f"sampling_rate={sampling_rate}")
+        raise ImportError("audio_dataset_from_directory(sampling_rate=...) resamples with "
+                          "tensorflow-io in Keras, which tensorflux does not provide: pass "
+                          "sampling_rate=None and resample the files beforehand.")
+    samples = -1 if output_sequence_length is None else int(output_sequence_length)
+
+    def load(path):
+        clip = audio.decode_wav(tf.io.read_file(path), desired_samples=samples).audio
+        return RaggedTensor.from_tensor(clip) if ragged else clip
+
+    def batch(dataset, size):
+        if output_sequence_length is None and not ragged:
+            return dataset.padded_batch(size)
+        return dataset.batch(size)
+
+    return _from_files(directory, labels, label_mode, class_names, batch_size, shuffle, seed,
+                       validation_split, subset, follow_links, verbose, (".wav",), load,
+                       "audio files", batch=batch)

@@ -13,6 +13,7 @@ tensorflux.ops.image.affine_transform (TensorFlow's ImageProjectiveTransformV3).
 """
 
 import math
+import sys
 
 from tensorflux.keras import backend
 from tensorflux.keras.layers.base import Layer, _describe
@@ -45,6 +46,22 @@ def _data_format(value):
     return value
 
 
+def _in_data_pipeline():
+    """Inside a tf.data function (Dataset.map...), where Keras's image layers first cast
+    their inputs to their compute dtype (uint8 images resize to float32 there)."""
+    dataset = sys.modules.get("tensorflux.data.dataset")
+    return dataset is not None and dataset.in_user_function()
+
+
+def _to_compute_dtype(x, dtype):
+    from tensorflux.tensor import _TensorLike
+
+    if not isinstance(x, _TensorLike) or x.dtype.name == dtype or not (
+            x.dtype.is_integer or x.dtype.is_floating or x.dtype.is_bool):
+        return x
+    return _tf().cast(x, dtype)
+
+
 def _static_shape(x):
     shape = x.shape
     return tuple(shape.as_list()) if hasattr(shape, "as_list") else tuple(shape)
@@ -64,6 +81,12 @@ class _ImageLayer(Layer):
         super().__init__(**kwargs)
         self.data_format = _data_format(data_format)
         self.built = True
+
+    def __call__(self, *args, **kwargs):
+        if args and _in_data_pipeline():
+            args = (_tf().nest.map_structure(
+                lambda x: _to_compute_dtype(x, self.compute_dtype), args[0]),) + args[1:]
+        return super().__call__(*args, **kwargs)
 
     def _check_rank(self, inputs):
         shape = _static_shape(inputs)

@@ -459,11 +459,11 @@ class _IndexLookup(Layer):
         rank = indices.shape.rank
         if rank == 0:
             indices = tf.expand_dims(indices, -1)
-            rank = 1
         if self.output_mode == "one_hot":
-            if indices.shape[-1] != 1:
+            # (Keras one-hots a scalar as a batch of one: shape (1, depth).)
+            if rank == 0 or indices.shape[-1] != 1:
                 indices = tf.expand_dims(indices, -1)
-            rank = indices.shape.rank
+        rank = indices.shape.rank
         if rank > 2:
             raise ValueError(f"{_describe(self)}: output_mode {self.output_mode!r} accepts "
                              f"inputs of rank <= 2, received shape {tuple(indices.shape)}")
@@ -485,7 +485,9 @@ class _IndexLookup(Layer):
         if self.output_mode == "int":
             return KerasTensor(shape, "int64")
         depth = self._depth()
-        if self.output_mode == "one_hot" and (not shape or shape[-1] != 1):
+        if self.output_mode == "one_hot" and not shape:
+            return KerasTensor((1, depth), backend.floatx())
+        if self.output_mode == "one_hot" and shape[-1] != 1:
             return KerasTensor(shape + (depth,), backend.floatx())
         return KerasTensor(shape[:-1] + (depth,) if len(shape) > 1 else (depth,),
                            backend.floatx())
