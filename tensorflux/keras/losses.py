@@ -185,6 +185,24 @@ def _check_weight_shape(op, values, sample_weight):
             f"{vs} (it must have their shape, a trailing 1 more or less, or be a scalar)", op)
 
 
+def _check_mask_weight(op, mask, sample_weight):
+    """Names the loss when sample weights cannot broadcast against the outputs' mask (a
+    (batch,) weight for a masked (batch, timesteps) loss), where the multiply would fail
+    without saying whose weights they are."""
+    mask, sample_weight = squeeze_or_expand_to_same_rank(mask, sample_weight)
+    ms, ws = _shape(mask), _shape(sample_weight)
+    if ms is None or ws is None:
+        return
+    tf = _tf()
+    try:
+        tf.broadcast_static_shape(tf.TensorShape(ms), tf.TensorShape(ws))
+    except (ValueError, errors.InvalidArgumentError):
+        raise errors.InvalidArgumentError(
+            f"{op}: sample_weight of shape {ws} cannot weigh the masked loss values of shape "
+            f"{ms} (it must have their shape, a trailing 1 more or less, or be a scalar)",
+            op) from None
+
+
 def reduce_values(values, sample_weight=None, reduction="sum_over_batch_size"):
     """Keras's reduce_values: "sum", or the sum divided by the element count (or weight sum)."""
     tf = _tf()
@@ -208,6 +226,8 @@ def reduce_weighted_values(values, sample_weight=None, mask=None,
     values = convert(values, dtype)
     if sample_weight is not None:
         sample_weight = convert(sample_weight, values.dtype)
+        if mask is not None:
+            _check_mask_weight(name, convert(mask), sample_weight)
     sample_weight = apply_mask(sample_weight, mask, values.dtype, reduction)
     if sample_weight is not None:
         values, sample_weight = squeeze_or_expand_to_same_rank(values, sample_weight)

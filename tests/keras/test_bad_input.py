@@ -51,8 +51,6 @@ def test_wrong_feature_count_names_the_input_and_both_shapes(path):
     assert model.inputs[0].name in message
 
 
-@pytest.mark.xfail(strict=True, reason="the check runs in Sequential's inner Functional, whose "
-                   "auto-generated name ('functional_N') is the one the message gives")
 def test_wrong_feature_count_names_the_sequential_model():
     model = _classifier(loss="sparse_categorical_crossentropy")
     with pytest.raises(ValueError, match=f"'{model.name}'"):

@@ -173,3 +173,65 @@ def test_input_layer_keeps_ragged_in_its_config_as_keras():
                                      name="tokens").get_config()
     assert config == {"batch_shape": (None, None), "dtype": "int32", "sparse": False,
                       "ragged": True, "name": "tokens", "optional": False}
+
+
+def test_tf_keras_preprocessing_imports_give_the_legacy_names():
+    from tensorflux.keras.legacy.preprocessing import image as legacy_image
+    from tensorflux.keras.legacy.preprocessing import text as legacy_text
+    from tensorflux.keras.preprocessing.image import ImageDataGenerator
+    from tensorflux.keras.preprocessing.sequence import TimeseriesGenerator  # noqa: F401
+    from tensorflux.keras.preprocessing.text import Tokenizer
+
+    assert ImageDataGenerator is legacy_image.ImageDataGenerator
+    assert Tokenizer is legacy_text.Tokenizer
+    import tensorflux.keras.preprocessing.image as image_module
+
+    with pytest.raises(AttributeError, match="no_such_name"):
+        image_module.no_such_name  # noqa: B018
+
+
+def test_save_format_with_a_directory_path_is_a_value_error_as_in_keras(tmp_path):
+    real = import_keras()
+    for k in (keras, real):
+        model = k.Sequential([k.Input((2,)), k.layers.Dense(1)])
+        with pytest.raises(ValueError, match=r"save_format.*\.keras.*save_format=tf"):
+            model.save(str(tmp_path / "saved"), save_format="tf")
+    assert not (tmp_path / "saved").exists()
+
+
+def test_a_layer_used_twice_in_a_sequential_shares_its_weights_as_in_keras():
+    real = import_keras()
+    x = np.array([[0.5, -1.0], [2.0, 0.25]], "float32")
+    outputs = []
+    for k in (keras, real):
+        dense = k.layers.Dense(2, kernel_initializer="ones", bias_initializer="ones")
+        model = k.Sequential([k.Input((2,)), dense, dense])
+        assert len(model.weights) == 2
+        outputs.append(model.predict(x, verbose=0))
+    assert_matches(outputs[0], outputs[1])
+
+
+@pytest.mark.parametrize("run_eagerly", [False, True])
+def test_an_empty_batch_leaves_the_epoch_loss_as_without_it(run_eagerly):
+    """A generator that yields an empty batch between full ones (TensorFlow's traced step
+    adds 0 for it): the epoch's loss is that of the full batches alone, not NaN."""
+    x = np.linspace(-1, 1, 24, dtype="float32").reshape(8, 3)
+    y = (x.sum(1, keepdims=True) > 0).astype("float32")
+
+    def batches(with_empty):
+        for _ in range(2):
+            yield x, y
+            if with_empty:
+                yield x[8:8], y[8:8]
+
+    histories = []
+    for with_empty, steps in ((True, 4), (False, 2)):
+        model = keras.Sequential([keras.Input((3,)), keras.layers.Dense(
+            1, activation="sigmoid", kernel_initializer="ones")])
+        model.compile("sgd", "binary_crossentropy", run_eagerly=run_eagerly)
+        history = model.fit(batches(with_empty), epochs=1, steps_per_epoch=steps, verbose=0)
+        histories.append((history.history["loss"], model.evaluate(batches(with_empty),
+                                                                   steps=steps, verbose=0)))
+    assert np.isfinite(histories[0][0]).all()
+    assert_matches(np.array(histories[0][0]), np.array(histories[1][0]), rtol=1e-6)
+    assert_matches(np.array(histories[0][1]), np.array(histories[1][1]), rtol=1e-6)

@@ -24,6 +24,22 @@ class _TraceState(threading.local):
 trace_state = _TraceState()
 
 
+_COMMON_DTYPES = frozenset({"float16", "bfloat16", "float32", "float64", "int8", "int16",
+                            "int32", "int64", "uint8", "uint16", "uint32", "uint64", "bool",
+                            "string", "complex64", "complex128"})
+
+
+def _check_dtype(name):
+    """ValueError for a dtype name tensorflux does not know (a typo in `Input(dtype=...)`), as
+    Keras refuses it, rather than a failure later in a layer."""
+    from tensorflux import dtypes
+
+    try:
+        dtypes.as_dtype(name)
+    except (TypeError, ValueError) as error:
+        raise ValueError(f"Invalid dtype: {name}. {error}") from None
+
+
 def _standard_shape(shape):
     if shape is None:
         return None
@@ -47,6 +63,11 @@ def _standard_shape(shape):
     return tuple(out)
 
 
+class SymbolicTensorError(TypeError, ValueError):
+    """A KerasTensor used where a value is needed (a tensorflux op, NumPy). Keras raises
+    ValueError there; TypeError is kept for code written against earlier tensorflux."""
+
+
 class KerasTensor:
     """A symbolic tensor of a Functional graph: shape (None for unknown dims), dtype, history.
 
@@ -63,6 +84,8 @@ class KerasTensor:
                  record_history=True, name=None):
         self._shape = _standard_shape(shape)
         self._dtype = backend.standardize_dtype(dtype)
+        if self._dtype not in _COMMON_DTYPES:
+            _check_dtype(self._dtype)
         self.sparse = bool(sparse)
         self.ragged = bool(ragged)
         self.name = name or backend.auto_name("keras_tensor")
@@ -92,15 +115,21 @@ class KerasTensor:
 
     __str__ = __repr__
 
-    def _as_tensor(self, dtype=None):
-        raise TypeError(
-            f"A KerasTensor ({self.name}, shape {self._shape}, {self._dtype}) is a symbolic "
-            "placeholder of a Functional model and cannot be passed to a tensorflux op "
-            "directly. Use it only as input to Keras layers or Python operators (+, -, *, ...), "
-            "or wrap the op in a custom Layer / keras.layers.Lambda.")
+    def _symbolic_message(self):
+        return (f"A KerasTensor ({self.name}, shape {self._shape}, {self._dtype}) is a symbolic "
+                "placeholder of a Functional model, without a value, and cannot be passed to a "
+                "tensorflux op or NumPy directly. Use it only as input to Keras layers, "
+                "keras.ops or Python operators (+, -, *, ...), or wrap the op in a custom Layer "
+                "/ keras.layers.Lambda.")
 
+    def _as_tensor(self, dtype=None):
+        raise SymbolicTensorError(self._symbolic_message())
+
+    @property
     def numpy(self):
-        self._as_tensor()
+        # (an AttributeError, as in Keras: `hasattr(x, "numpy")` is how code tells values)
+        raise AttributeError(f"'KerasTensor' object has no attribute 'numpy'. "
+                             f"{self._symbolic_message()}")
 
     def __array__(self, dtype=None, copy=None):
         self._as_tensor()

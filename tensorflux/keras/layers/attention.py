@@ -394,7 +394,9 @@ class MultiHeadAttention(Layer):
              use_causal_mask=False):
         if key is None:
             key = value
-        query_mask, value_mask, key_mask = _carried_masks(query, value, key, query_mask,
+        # (as Keras 3.15: the query's mask is the one it carries; a `query_mask=` argument is
+        # ignored)
+        query_mask, value_mask, key_mask = _carried_masks(query, value, key, None,
                                                           value_mask, key_mask)
         self._check_call(query, value, key, query_mask, value_mask, key_mask, attention_mask)
         attention_mask = self._compute_attention_mask(

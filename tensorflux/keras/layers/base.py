@@ -107,6 +107,47 @@ def input_shape_error(layer, expectation, shape):
                       f"{_format_shape(shape)}")
 
 
+def _symbolic_call_error(layer, error):
+    """`error`, raised where a layer's call failed on keras.Input tensors, retold naming the
+    layer (as Keras does); the same class, so callers catch what they caught before."""
+    if f"'{layer.name}'" in str(error):  # (already names it: an input check, a nested call)
+        return error
+    cls = type(layer).__name__
+    try:
+        return type(error)(
+            f"{_describe(layer)} failed when called on symbolic inputs (keras.Input tensors), "
+            f"which it did to infer its output shape and dtype. Either `{cls}.call()` is "
+            f"incorrect for these inputs, or the layer needs `compute_output_shape()` / "
+            f"`compute_output_spec()`. Error encountered: {error}")
+    except Exception:  # (an exception class that does not take a message)
+        return error
+
+
+def _note_failed_call(layer, error, args):
+    """Adds to the traceback of an error raised inside `call` which layer raised it and the
+    shapes it received (Keras's "Exception encountered when calling ..."); only the innermost
+    layer notes it, and the error itself is unchanged."""
+    if getattr(error, "_keras_layer_noted", False) or not hasattr(error, "add_note"):
+        return
+    try:
+        shapes = [shape_of(x) for x in tree.flatten(args)]
+        error.add_note(f"Raised while calling {_describe(layer)}.call() on inputs of shape "
+                       f"{', '.join('?' if s is None else _format_shape(s) for s in shapes)}.")
+        error._keras_layer_noted = True
+    except Exception:  # (an error object that takes no attributes: left as it is)
+        pass
+
+
+def _check_called_without_inputs(layer):
+    """TypeError for `layer()` where `call` needs an input (Keras's binding error), instead of
+    a crash inside `build(None)`."""
+    params = list(inspect.signature(layer.call).parameters.values())
+    if params and params[0].default is inspect.Parameter.empty and \
+            params[0].kind in (params[0].POSITIONAL_ONLY, params[0].POSITIONAL_OR_KEYWORD):
+        raise TypeError(f"{_describe(layer)} was called without inputs: missing a required "
+                        f"argument: '{params[0].name}'")
+
+
 def check_input_spec(layer, specs, inputs):
     """Raises input_shape_error when `inputs` does not satisfy `specs` (one spec per input)."""
     if not specs:
@@ -114,9 +155,10 @@ def check_input_spec(layer, specs, inputs):
     flat = tree.flatten(inputs)
     if not isinstance(specs, (list, tuple)):
         specs = [specs]
-    if len(specs) > 1 and len(flat) != len(specs):
+    if len(flat) != len(specs):  # (a list given to Dense: Keras's error, not a build crash)
         raise ValueError(f"{_describe(layer)} expects {len(specs)} input(s), but it received "
-                         f"{len(flat)} input tensors.")
+                         f"{len(flat)} input tensors: "
+                         f"[{', '.join(_format_shape(shape_of(x) or ()) for x in flat)}].")
     for spec, x in zip(specs, flat):
         if spec is None or x is None:
             continue
@@ -774,14 +816,24 @@ class Layer:
         symbolic = any_symbolic_tensors(args, kwargs)
         check_input_spec(self, self.input_spec, first)
         if not self.built:
+            if first is None and not args and not kwargs:
+                _check_called_without_inputs(self)
             with self._open_name_scope():
                 self._maybe_build(args, kwargs, first)
                 if getattr(self, "_path", None) is None:
                     object.__setattr__(self, "_path", current_path())
             check_input_spec(self, self.input_spec, first)
         if symbolic:
+            traced = kwargs  # (Keras hands call() the inputs' mask while building, too)
+            previous = _mask_of(first)
+            if previous is not None and self._call_has_mask_arg and kwargs.get("mask") is None \
+                    and len(self._tensor_arguments(args, kwargs)) == 1:
+                traced = dict(kwargs, mask=previous)
             with self._open_name_scope():
-                outputs = trace_output_spec(self.__call__, args, kwargs)
+                try:
+                    outputs = trace_output_spec(self.__call__, args, traced)
+                except Exception as error:
+                    raise _symbolic_call_error(self, error) from error
             Node(self, args, kwargs, outputs)
             self._set_symbolic_masks(first, outputs, kwargs)
             return outputs
@@ -817,6 +869,9 @@ class Layer:
                     outputs = self.call(*args, **kwargs)
             else:  # (a built layer without sublayers: add_weight opens its own scope)
                 outputs = self.call(*args, **kwargs)
+        except Exception as error:
+            _note_failed_call(self, error, args)
+            raise
         finally:
             context.training = saved_training
             if is_entry:
@@ -920,8 +975,8 @@ class Layer:
         if not self.supports_masking:
             return
         previous = kwargs.get("mask")
-        if previous is None and isinstance(first, KerasTensor):
-            previous = first._keras_mask
+        if previous is None:
+            previous = _mask_of(first)
         try:
             masks = self.compute_mask(first, previous)
         except Exception:  # noqa: BLE001 - masks are advisory metadata

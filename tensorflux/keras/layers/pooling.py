@@ -75,6 +75,7 @@ def _pooling_class(name, rank, mode, default_size, example):
             BasePooling.__init__(self, pool_size, strides, rank, mode, padding, data_format,
                                  name=name, **kwargs)
 
+    init.__name__, init.__qualname__ = "__init__", f"{name}.__init__"  # (as errors name it)
     kind = "maximum" if mode == "max" else "average"
     default = "required" if default_size is None else f"default {default_size}"
     doc = (f"{rank}-D {kind} pooling over `pool_size` windows ({default}).\n\n"
@@ -173,6 +174,7 @@ def _global_class(name, rank, mode, example):
     def init(self, data_format=None, keepdims=False, **kwargs):
         BaseGlobalPooling.__init__(self, rank, data_format, keepdims, **kwargs)
 
+    init.__name__, init.__qualname__ = "__init__", f"{name}.__init__"
     kind = "maximum" if mode == "max" else "mean"
     doc = (f"The {kind} over the {rank} spatial dimension(s).\n\n"
            f"    >>> import tensorflux as tf\n    >>> from tensorflux import keras\n"

@@ -127,6 +127,13 @@ def _check_keras_tensors(structure, what):
                              f"including invalid value {x!r} of type {type(x)}")
 
 
+def _is_one_sample(expected, shape):
+    """Whether `shape` is exactly one sample of an input of shape `expected` (batch axis
+    first), every dimension known: the usual `model.predict(image)` mistake."""
+    return len(expected) >= 3 and len(shape) == len(expected) - 1 and all(
+        a is not None and a == b for a, b in zip(expected[1:], shape))
+
+
 class Functional(Model):
     """A model defined by its input and output KerasTensors.
 
@@ -136,6 +143,12 @@ class Functional(Model):
     >>> [layer.name for layer in model.layers]
     ['x']
     """
+
+    # Whether a call checks only the last (feature) axis of each input against its Input,
+    # not all of them as Keras's input_spec does. A Sequential's inner graph does: Keras leaves
+    # a Sequential's checks to its layers, so a fully convolutional one takes images of any
+    # size and an RNN any number of steps, while every layer pins its feature axis.
+    _checks_last_axis_only = False
 
     def __new__(cls, *args, **kwargs):
         return object.__new__(cls)
@@ -263,8 +276,9 @@ class Functional(Model):
                 list(struct) != sorted(struct)
             self._maybe_warn_inputs_struct_mismatch(as_keras_sees, refuse)
         if len(flat) != len(self._inputs):
-            raise ValueError(f"Functional '{self.name}' expects {len(self._inputs)} input(s), "
-                             f"but it received {len(flat)} input tensors.")
+            raise ValueError(f"{self._describe_for_errors()} expects {len(self._inputs)} "
+                             f"input(s) {[x.name for x in self._inputs]}, but it received "
+                             f"{len(flat)} input tensors.")
         converted = []
         for spec, x in zip(self._inputs, flat):
             if isinstance(x, KerasTensor):
@@ -316,17 +330,24 @@ class Functional(Model):
         shape = shape_of(x)
         if spec.shape is None or shape is None or len(shape) == len(spec.shape):
             return x
+        one_sample = _is_one_sample(spec.shape, shape)
         if len(shape) == len(spec.shape) + 1 and shape[-1] == 1:
             adjusted = tf.squeeze(x, axis=-1)
-        elif len(shape) == len(spec.shape) - 1 and spec.shape[-1] == 1:
+        elif len(shape) == len(spec.shape) - 1 and spec.shape[-1] == 1 and not (
+                one_sample and (len(spec.shape) >= 4 or not self._checks_last_axis_only)):
             adjusted = tf.expand_dims(x, axis=-1)
         else:
+            # (one image given without its batch axis would get a trailing axis and fail
+            # later in a layer, far from the cause; it is refused here with the fix)
             path = next(p for p, leaf in keras_tree.flatten_with_path(self._inputs_struct)
                         if leaf is spec)
+            hint = (" It looks like a single sample without its batch axis: add one, e.g. "
+                    "x[None] or np.expand_dims(x, 0).") if one_sample else ""
+            described = f"Tensor(shape={_format_shape(shape)}, dtype={x.dtype.name})"
             raise ValueError(
-                f"Invalid input shape for input {x} with name '{spec.name}' and path "
+                f"Invalid input shape for input {described} with name '{spec.name}' and path "
                 f"'{'.'.join(map(str, path))}'. Expected shape {_format_shape(spec.shape)}, "
-                f"but input has incompatible shape {_format_shape(shape)}")
+                f"but input has incompatible shape {_format_shape(shape)}.{hint}")
         mask = getattr(x, "_keras_mask", None)
         if mask is not None:
             _set_mask(adjusted, mask)
@@ -338,13 +359,33 @@ class Functional(Model):
             return
         # Keras checks inputs against shape_with_no_batch_size: a model first built on a batch
         # of 32 (a deferred Sequential) must still take the last, partial batch.
+        first = max(1, len(shape) - 1) if self._checks_last_axis_only else 1
         bad = len(shape) != len(spec.shape) or any(
             a is not None and b is not None and a != b
-            for a, b in zip(spec.shape[1:], shape[1:]))
+            for a, b in zip(spec.shape[first:], shape[first:]))
         if bad:
-            raise ValueError(f"Functional '{self.name}' expected an input of shape "
-                             f"{_format_shape(spec.shape)} for input '{spec.name}', received "
-                             f"shape {_format_shape(shape)}")
+            raise ValueError(self._input_shape_message(spec, shape))
+
+    def _input_shape_message(self, spec, shape):
+        """Names the model, its input, the first layer that takes it and the axis that
+        differs, as Keras's message names the layer."""
+        message = (f"{self._describe_for_errors()} expected an input of shape "
+                   f"{_format_shape(spec.shape)} for input '{spec.name}', received shape "
+                   f"{_format_shape(shape)}")
+        if len(shape) != len(spec.shape):
+            return message
+        axis = next(i for i, (a, b) in enumerate(zip(spec.shape, shape))
+                    if i and a is not None and b is not None and a != b)
+        axis = axis - len(shape) if axis == len(shape) - 1 else axis
+        layer = next((node.operation for node in self._run_order
+                      if any(x is spec for x in node.input_tensors)), None)
+        where = "" if layer is None else \
+            f"; this input feeds layer '{layer.name}' ({type(layer).__name__})"
+        return (f"{message}: expected axis {axis} of the input shape to have value "
+                f"{spec.shape[axis]}, but received {shape[axis]}{where}")
+
+    def _describe_for_errors(self):
+        return getattr(self, "_error_name", None) or f"{type(self).__name__} '{self.name}'"
 
     def call(self, inputs, training=None, mask=None):
         flat = self._standardize_inputs(inputs)

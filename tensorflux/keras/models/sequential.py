@@ -43,7 +43,8 @@ class Sequential(Model):
         if not isinstance(layer, Layer):
             raise ValueError("Only instances of `keras.Layer` can be added to a Sequential "
                              f"model. Received: {layer} (of type {type(layer)})")
-        if any(existing.name == layer.name for existing in self._layers):
+        if any(existing.name == layer.name and existing is not layer
+               for existing in self._layers):
             raise ValueError("All layers added to a Sequential model should have unique "
                              f"names. Name '{layer.name}' is already the name of a layer in "
                              "this model. Update the `name` argument to pass a unique name.")
@@ -73,7 +74,7 @@ class Sequential(Model):
     def pop(self, rebuild=True):
         """Removes and returns the last layer."""
         if not self.layers:
-            raise TypeError("There are no layers in the model.")
+            raise IndexError("There are no layers in the model.")  # (Keras 3's type)
         layer = self._layers.pop()
         self.built = False
         self._functional = None
@@ -114,6 +115,9 @@ class Sequential(Model):
             except NotImplementedError:
                 return
         self._functional = Functional(inputs=inputs, outputs=x)
+        # (its errors name this model, which the user made, not the inner Functional)
+        object.__setattr__(self._functional, "_error_name", f"Sequential '{self.name}'")
+        object.__setattr__(self._functional, "_checks_last_axis_only", True)
         self._build_shapes_dict = {"input_shape": input_shape}
         self.built = True
 

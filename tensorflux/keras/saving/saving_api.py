@@ -39,7 +39,12 @@ def save_model(model, filepath, overwrite=True, zipped=None, **kwargs):
     """
     filepath = os.fspath(filepath)
     include_optimizer = kwargs.pop("include_optimizer", True)
-    kwargs.pop("save_format", None)
+    save_format = kwargs.pop("save_format", None)
+    if save_format and not filepath.endswith((".keras",) + _LEGACY):
+        raise ValueError("The `save_format` argument is gone in Keras 3 (there is no 'tf' "
+                         "SavedModel format): remove it and give a file path ending in "
+                         "`.keras` (or `.h5` for the legacy format). Received: "
+                         f"save_format={save_format}, filepath={filepath!r}")
     if kwargs:
         raise ValueError(f"The following argument(s) are not supported: {sorted(kwargs)}")
     if zipped is False:

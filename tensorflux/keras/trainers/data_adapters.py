@@ -80,10 +80,29 @@ def _to_tensor(value):
                 # Dense rows, as Keras feeds a sparse matrix on its non-TensorFlow backends
                 # (tensorflux layers compute on dense tensors).
                 value = value.toarray()
-        value = tf.convert_to_tensor(value)
+        if getattr(getattr(value, "dtype", None), "kind", None) == "O":  # (NumPy object)
+            value = _object_array_to_tensor(value)
+        else:
+            value = tf.convert_to_tensor(value)
     if value.dtype.is_floating and value.dtype.name != _floatx():
         value = tf.cast(value, _floatx())
     return value
+
+
+def _object_array_to_tensor(value):
+    """An object array of strings becomes a string tensor; one of numbers (rows of unequal
+    length, a mixed pandas column) is refused with a ValueError, as Keras refuses dtype object,
+    saying how to fix it."""
+    try:
+        return tf.convert_to_tensor(value)
+    except (TypeError, ValueError) as error:
+        first = next(iter(value.flat), None)
+        raise ValueError(
+            f"Invalid dtype: object. Received a NumPy array of shape {value.shape} and dtype "
+            f"object holding {type(first).__name__} values, which cannot become a tensor "
+            f"({error}). Convert it to a numeric array first, e.g. np.asarray(x, "
+            "dtype='float32'); rows of unequal length need padding "
+            "(keras.utils.pad_sequences).") from error
 
 
 def _pandas_to_numpy(value):

@@ -344,7 +344,7 @@ class Trainer:
             y_pred = self._call_model(x, training=True)
             loss = self._compute_loss(x=x, y=y, y_pred=y_pred, sample_weight=sample_weight,
                                       training=True)
-            self._loss_tracker.update_state(loss, sample_weight=_batch_size(x))
+            self._track_loss(loss, x)
             scale_loss = getattr(self.optimizer, "scale_loss", None)
             if scale_loss is not None:
                 loss = scale_loss(loss)
@@ -356,12 +356,22 @@ class Trainer:
             warnings.warn("The model does not have any trainable weights.", stacklevel=2)
         return self.compute_metrics(x, y, y_pred, sample_weight=sample_weight)
 
+    def _track_loss(self, loss, x):
+        """Adds a batch's loss to the running mean, weighted by its size. A batch known to be
+        empty adds nothing: its loss is an empty tensor (Keras's reduction leaves it so), whose
+        zero weight would still make the mean NaN; TensorFlow's steps, traced for any batch
+        size, add 0 there."""
+        size = _batch_size(x)
+        if type(size) is int and size == 0:
+            return
+        self._loss_tracker.update_state(loss, sample_weight=size)
+
     def test_step(self, data):
         x, y, sample_weight = unpack_x_y_sample_weight(data)
         y_pred = self._call_model(x, training=False)
         loss = self._compute_loss(x=x, y=y, y_pred=y_pred, sample_weight=sample_weight,
                                   training=False)
-        self._loss_tracker.update_state(loss, sample_weight=_batch_size(x))
+        self._track_loss(loss, x)
         return self.compute_metrics(x, y, y_pred, sample_weight=sample_weight)
 
     def predict_step(self, data):
