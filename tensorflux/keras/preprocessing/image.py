@@ -7,16 +7,17 @@ from tensorflux.keras.utils.image_utils import (
     save_img,
     smart_resize,
 )
+from tensorflux.ops._lazy import lazy_attributes
 
 __all__ = ["array_to_img", "img_to_array", "load_img", "save_img", "smart_resize"]
 
-
-def __getattr__(name):
-    """tf.keras's legacy names (ImageDataGenerator, ...), for `from tensorflow.keras.preprocessing.
-    image import ...` written with only its import changed: Keras 3's module lacks them, TF's
-    has them."""
-    from tensorflux.keras.legacy.preprocessing import image as legacy
-
-    if not name.startswith("__") and name in legacy.__all__:
-        return getattr(legacy, name)
-    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+# tf.keras's legacy names, for `from tensorflow.keras.preprocessing.image import ...` written
+# with only its import changed (Keras 3's module lacks them, TF's has them); loaded on first use.
+_LEGACY = (
+    "DirectoryIterator", "ImageDataGenerator", "Iterator", "NumpyArrayIterator",
+    "apply_affine_transform", "apply_brightness_shift", "apply_channel_shift",
+    "random_brightness", "random_channel_shift", "random_rotation", "random_shear",
+    "random_shift", "random_zoom",
+)
+__getattr__, __dir__ = lazy_attributes(
+    __name__, {name: "tensorflux.keras.legacy.preprocessing.image" for name in _LEGACY})
