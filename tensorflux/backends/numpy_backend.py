@@ -981,7 +981,9 @@ def random_uniform(*seed_input, shape, dtype, seed):
     out = out.astype(native, copy=False)
     if native.itemsize < 4:
         # Rounding to a half type can reach 1.0; keep the interval half-open, as TF does.
-        below_one = np.asarray(1.0 - 2.0 ** -(np.finfo(native).nmant + 1), native)
+        # (NumPy's finfo does not know bfloat16: its 7 mantissa bits come from ml_dtypes')
+        finfo = np.finfo if native.kind == "f" else sys.modules["ml_dtypes"].finfo
+        below_one = np.asarray(1.0 - 2.0 ** -(finfo(native).nmant + 1), native)
         out = np.minimum(out, below_one)
     return out
 

@@ -235,3 +235,26 @@ def test_an_empty_batch_leaves_the_epoch_loss_as_without_it(run_eagerly):
     assert np.isfinite(histories[0][0]).all()
     assert_matches(np.array(histories[0][0]), np.array(histories[1][0]), rtol=1e-6)
     assert_matches(np.array(histories[0][1]), np.array(histories[1][1]), rtol=1e-6)
+
+
+def test_layer_normalization_names_itself_for_a_new_feature_size():
+    layer = keras.layers.LayerNormalization(name="ln")
+    layer(np.ones((2, 4), "float32"))
+    assert layer(np.ones((3, 7, 4), "float32")).shape == (3, 7, 4)  # other ranks still run
+    with pytest.raises(ValueError, match=r"LayerNormalization 'ln'.*dimension 4.*\(2, 5\)"):
+        layer(np.ones((2, 5), "float32"))
+
+
+def test_bfloat16_layers_build_and_draw_in_the_half_open_interval():
+    pytest.importorskip("ml_dtypes")
+    real = import_keras()
+    dtypes = []
+    for k in (keras, real):
+        dense = k.layers.Dense(2, dtype="bfloat16")
+        dense.build((None, 3))
+        kernel_dtype = dense.kernel.dtype
+        dtypes.append((getattr(kernel_dtype, "name", kernel_dtype), dense.compute_dtype))
+    assert dtypes[0] == dtypes[1] == ("bfloat16", "bfloat16")
+    draws = tf.random.stateless_uniform([200, 200], seed=[1, 2], dtype=tf.bfloat16)
+    values = draws.numpy().astype("float64")
+    assert values.min() >= 0.0 and values.max() < 1.0

@@ -315,6 +315,10 @@ class LayerNormalization(Layer):
         if None in shape:
             raise ValueError(f"{_describe(self)} needs known sizes for the normalized axes "
                              f"{self.axis}, received shape {_format_shape(input_shape)}")
+        # (a later input of another size there is refused naming the layer and both shapes,
+        # rather than failing inside the normalization's reshape)
+        self.input_spec = InputSpec(min_ndim=max(a + 1 if a >= 0 else -a for a in self.axis),
+                                    axes=dict(zip(self.axis, shape)))
         if self.scale or self.rms_scaling:
             self.gamma = _add_affine_weight(self, "gamma", shape)
         if self.center and not self.rms_scaling:
