@@ -826,8 +826,7 @@ class Layer:
         if symbolic:
             traced = kwargs  # (Keras hands call() the inputs' mask while building, too)
             previous = _mask_of(first)
-            if previous is not None and self._call_has_mask_arg and kwargs.get("mask") is None \
-                    and len(self._tensor_arguments(args, kwargs)) == 1:
+            if previous is not None and self._takes_inputs_mask(args, kwargs):
                 traced = dict(kwargs, mask=previous)
             with self._open_name_scope():
                 try:
@@ -838,8 +837,7 @@ class Layer:
             self._set_symbolic_masks(first, outputs, kwargs)
             return outputs
         previous = _mask_of(first) if _MASKS_ATTACHED[0] else None
-        if previous is not None and self._call_has_mask_arg and kwargs.get("mask") is None \
-                and len(self._tensor_arguments(args, kwargs)) == 1:
+        if previous is not None and self._takes_inputs_mask(args, kwargs):
             kwargs["mask"] = previous
         outputs = self._eager_call(args, kwargs)
         # (compute_mask passes no mask on unless there is one, or the layer makes its own)
@@ -961,6 +959,12 @@ class Layer:
         else:
             self._build_shapes_dict = {"input_shape": _freeze_shape(first_shape)}
             self.built = True
+
+    def _takes_inputs_mask(self, args, kwargs):
+        """Whether call() gets its input's mask as `mask=`: it has a `mask` argument, the
+        caller gave none, and one argument holds tensors (as Keras's __call__ decides)."""
+        return (self._call_has_mask_arg and kwargs.get("mask") is None
+                and len(self._tensor_arguments(args, kwargs)) == 1)
 
     def _tensor_arguments(self, args, kwargs):
         names = [n for n in self._call_arg_names if n not in ("self",)]

@@ -119,26 +119,16 @@ class HashedCrossing(Layer):
         return tf.reshape(tf.constant(bins, "int64"), tensors[0].shape)
 
     def call(self, inputs):
-        from tensorflux.graph.ir import SymbolicTensor
-        from tensorflux.keras.engine.keras_tensor import trace_state
-        from tensorflux.keras.layers.reshaping import _symbolic_placeholder
-
         tf = _tf()
         tensors, shape = self._as_tensors(inputs)
-        if not any(isinstance(x, SymbolicTensor) for x in tensors):
-            indices = self._bins(*tensors)
-        elif trace_state.depth:
-            # Working out a Functional model's output shapes: only the shape matters.
-            indices = _symbolic_placeholder(self, shape, tf.int64)
-        else:
-            # Inside a traced step (a model's fit/predict): the hashing is a host call, as
-            # TensorFlow's cross_hashed kernel is an op of the graph.
-            indices = tf.numpy_function(self._bins, tensors, tf.int64, stateful=False)
-            indices.set_shape(tensors[0].shape)
+        # A host call: it runs at once on eager tensors, and is an op of a traced graph (a
+        # model's step, Dataset.map), as TensorFlow's cross_hashed kernel is.
+        indices = tf.numpy_function(self._bins, tensors, tf.int64, stateful=False)
+        indices.set_shape(shape)
         return encode_categorical(self, indices, self.output_mode, self.num_bins, self.dtype)
 
     def compute_output_shape(self, input_shape):
-        # (written out: the bins are computed on the host, so a call cannot be traced)
+        # (from the shapes alone, without tracing the host call)
         shape = tuple(input_shape[0])
         if self.output_mode == "int":
             return shape
