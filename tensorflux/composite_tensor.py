@@ -6,7 +6,7 @@ tf.nest with expand_composites) can carry composites through as lists of ordinar
 This module imports nothing: the op modules may check `isinstance(x, CompositeTensor)`.
 """
 
-__all__ = ["CompositeTensor", "TypeSpec"]
+__all__ = ["CompositeTensor", "TypeSpec", "swap_composites"]
 
 
 class TypeSpec:
@@ -82,3 +82,21 @@ class CompositeTensor:
         from tensorflux.tensor import _Reference
 
         return _Reference(self)
+
+
+def swap_composites(kind, part, args, kwargs):
+    """(args, kwargs, found): the call's arguments with each `kind` composite among them (at
+    any depth) replaced by `part(composite)`, and those composites in order; how map_values
+    and map_flat_values run an op on the composites' values."""
+    from tensorflux import nest
+
+    found = []
+
+    def swap(leaf):
+        if isinstance(leaf, kind):
+            found.append(leaf)
+            return part(leaf)
+        return leaf
+
+    args, kwargs = nest.map_structure(swap, (list(args), dict(kwargs)))
+    return args, kwargs, found

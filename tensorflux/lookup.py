@@ -57,6 +57,20 @@ def _duplicate_check(keys, values):
         seen[key] = value
 
 
+class _Typed:
+    """Key and value dtypes set at construction, as tables and file initializers give them."""
+
+    _key_dtype = _value_dtype = None
+
+    @property
+    def key_dtype(self):
+        return self._key_dtype
+
+    @property
+    def value_dtype(self):
+        return self._value_dtype
+
+
 # ------------------------------------------------------------------ initializers
 
 class KeyValueTensorInitializer:
@@ -111,7 +125,7 @@ class TextFileIndex:
     LINE_NUMBER = -1
 
 
-class TextFileInitializer:
+class TextFileInitializer(_Typed):
     """A table's contents from a text file, one entry per line: the key and the value are
     each the whole line (WHOLE_LINE), the line number (LINE_NUMBER, plus value_index_offset
     for values) or a column of the line split at `delimiter`; only the first `vocab_size`
@@ -151,14 +165,6 @@ class TextFileInitializer:
         self._delimiter = delimiter
         self._offset = value_index_offset
         self._name = name
-
-    @property
-    def key_dtype(self):
-        return self._key_dtype
-
-    @property
-    def value_dtype(self):
-        return self._value_dtype
 
     def _contents(self):
         try:
@@ -213,19 +219,10 @@ class TextFileInitializer:
 
 # ------------------------------------------------------------------ static tables
 
-class _Table:
+class _Table(_Typed):
     """What every table offers: its dtypes, `table[keys]` for lookup, and a name."""
 
-    _key_dtype = _value_dtype = None
     _name = None
-
-    @property
-    def key_dtype(self):
-        return self._key_dtype
-
-    @property
-    def value_dtype(self):
-        return self._value_dtype
 
     @property
     def name(self):

@@ -574,7 +574,15 @@ class _Expressions(ast.NodeTransformer):
             stmt.decorator_list = [self.visit(d) for d in stmt.decorator_list]
             stmt.bases = [self.visit(b) for b in stmt.bases]
             return
-        for field, value in ast.iter_fields(stmt):
+        self._fields(stmt)
+        if hasattr(stmt, "ag_extra_test"):
+            self.defined = stmt.ag_defined
+            stmt.ag_extra_test = self.visit(stmt.ag_extra_test)
+
+    def _fields(self, node):
+        """Visits a node's expressions and statements, and its parts (withitems, except
+        handlers, match cases) in their own scope."""
+        for field, value in ast.iter_fields(node):
             if isinstance(value, list):
                 for k, item in enumerate(value):
                     if isinstance(item, ast.stmt):
@@ -584,23 +592,12 @@ class _Expressions(ast.NodeTransformer):
                     elif isinstance(item, ast.AST):
                         self._part(item)
             elif isinstance(value, ast.expr):
-                setattr(stmt, field, self.visit(value))
-        if hasattr(stmt, "ag_extra_test"):
-            self.defined = stmt.ag_defined
-            stmt.ag_extra_test = self.visit(stmt.ag_extra_test)
+                setattr(node, field, self.visit(value))
 
     def _part(self, part):
         """A withitem, except handler or match case: its expressions and statements."""
         saved = self.defined
-        for field, value in ast.iter_fields(part):
-            if isinstance(value, list):
-                for k, item in enumerate(value):
-                    if isinstance(item, ast.stmt):
-                        self.statement(item)
-                    elif isinstance(item, ast.expr):
-                        value[k] = self.visit(item)
-            elif isinstance(value, ast.expr):
-                setattr(part, field, self.visit(value))
+        self._fields(part)
         self.defined = saved
 
     def _defaults(self, args):

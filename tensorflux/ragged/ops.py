@@ -5,7 +5,8 @@ the row partitions, so gradients reach the flat values."""
 import builtins
 
 import tensorflux as tf
-from tensorflux import dtypes, errors, nest
+from tensorflux import dtypes, errors
+from tensorflux.composite_tensor import swap_composites
 from tensorflux.ops._core import normalize_axis
 from tensorflux.ragged.indexing import gather_rows
 from tensorflux.ragged.ragged_tensor import (
@@ -338,15 +339,8 @@ def map_flat_values(op, *args, **kwargs):
     >>> tf.ragged.map_flat_values(tf.square, rt).to_list()
     [[1, 4], [9]]
     """
-    found = []
-
-    def flat_of(leaf):
-        if isinstance(leaf, RaggedTensor):
-            found.append(leaf)
-            return leaf.flat_values
-        return leaf
-
-    args, kwargs = nest.map_structure(flat_of, (list(args), dict(kwargs)))
+    args, kwargs, found = swap_composites(RaggedTensor, lambda rt: rt.flat_values, args,
+                                          kwargs)
     if not found:
         return op(*args, **kwargs)
     for other in found[1:]:

@@ -9,7 +9,8 @@ defined, so gradients reach `values` and any dense operand. Checks that read the
 import builtins
 
 import tensorflux as tf
-from tensorflux import dtypes, errors, nest
+from tensorflux import dtypes, errors
+from tensorflux.composite_tensor import swap_composites
 from tensorflux.ops._core import normalize_axis
 from tensorflux.sparse.sparse_tensor import (
     SparseTensor,
@@ -694,15 +695,7 @@ def map_values(op, *args, **kwargs):
     >>> tf.sparse.map_values(tf.abs, st).values.numpy().tolist()
     [2.0]
     """
-    found = []
-
-    def values_of(leaf):
-        if isinstance(leaf, SparseTensor):
-            found.append(leaf)
-            return leaf.values
-        return leaf
-
-    args, kwargs = nest.map_structure(values_of, (list(args), dict(kwargs)))
+    args, kwargs, found = swap_composites(SparseTensor, lambda st: st.values, args, kwargs)
     if not found:
         raise errors.InvalidArgumentError("map_values: expected at least one SparseTensor "
                                           "among the arguments", "map_values")

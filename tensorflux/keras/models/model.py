@@ -6,7 +6,7 @@ import warnings
 
 from tensorflux.keras.engine import tree
 from tensorflux.keras.engine.keras_tensor import KerasTensor, shape_of
-from tensorflux.keras.layers.base import Layer, _is_plain
+from tensorflux.keras.layers.base import Layer, _is_plain, _names
 
 __all__ = ["Model"]
 
@@ -346,10 +346,6 @@ def _auto_config(model, base_config):
     config = {k: v for k, v in base_config.items() if accepts_any or k in accepted}
     config.update(values)
     return config
-
-
-def _names(names):
-    return ", ".join(f"'{name}'" for name in names)
 
 
 def _override_message(cls, why):
