@@ -38,7 +38,8 @@ _LAZY = {"applications": "tensorflux.keras.applications",
          "config": "tensorflux.keras.config", "preprocessing": "tensorflux.keras.preprocessing",
          "dtype_policies": "tensorflux.keras.dtype_policies",
          "mixed_precision": "tensorflux.keras.mixed_precision",
-         "tree": "tensorflux.keras.tree", "export": "tensorflux.keras.export"}
+         "tree": "tensorflux.keras.tree", "export": "tensorflux.keras.export",
+         "distillation": "tensorflux.keras.distillation"}
 # Classes loaded on first use too: (module, attribute).
 _LAZY_ATTRIBUTES = {"DTypePolicy": ("tensorflux.keras.dtype_policies", "DTypePolicy"),
                     "FloatDTypePolicy": ("tensorflux.keras.dtype_policies", "FloatDTypePolicy")}
@@ -64,6 +65,7 @@ __all__ = ["DTypePolicy", "FloatDTypePolicy", "Functional", "Initializer", "Inpu
            "InputLayer", "InputSpec", "KerasTensor",
            "Layer", "Loss", "Metric", "Model", "Optimizer", "Regularizer", "Sequential",
            "Variable", "activations", "applications", "backend", "callbacks", "config",
-           "constraints", "datasets", "dtype_policies", "export", "initializers", "layers",
-           "losses", "metrics", "mixed_precision", "models", "ops", "optimizers",
+           "constraints", "datasets", "distillation", "dtype_policies", "export",
+           "initializers", "layers", "losses", "metrics", "mixed_precision", "models", "ops",
+           "optimizers",
            "preprocessing", "random", "regularizers", "saving", "tree", "utils"]

@@ -524,3 +524,22 @@ def test_load_weights_shape_mismatch_names_layer_weight_and_shapes(tmp_path):
         np.testing.assert_array_equal(a, b)
     with pytest.warns(UserWarning, match="Skipping"):
         target.load_weights(path, skip_mismatch=True)
+
+
+def test_public_functions_are_written_as_keras_writes_them_and_keras_reads_them():
+    real = import_keras()
+    from keras.src.saving import serialization_lib
+
+    from tensorflux.keras.saving import serialization
+
+    for name in ("losses.kl_divergence", "losses.mean_squared_error", "activations.relu",
+                 "metrics.binary_accuracy", "losses.categorical_crossentropy"):
+        module, attribute = name.split(".")
+        ours = serialization.serialize_keras_object(getattr(getattr(keras, module), attribute))
+        theirs = serialization_lib.serialize_keras_object(
+            getattr(getattr(real, module), attribute))
+        assert ours == theirs, name
+        assert serialization_lib.deserialize_keras_object(ours) is \
+            getattr(getattr(real, module), attribute)
+        assert serialization.deserialize_keras_object(theirs) is \
+            getattr(getattr(keras, module), attribute)

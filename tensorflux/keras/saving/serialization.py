@@ -78,6 +78,9 @@ def _ensure_public_tables():
 
     import tensorflux.keras.applications  # noqa: F401
 
+    # (and keras.distillation's Distiller and losses, which load on first use as well)
+    import tensorflux.keras.distillation  # noqa: F401
+
     # (and the legacy layers TF's files name as keras._legacy.layers: ThresholdedReLU, ...)
     import tensorflux.keras.legacy.layers  # noqa: F401
     from tensorflux.keras.layers.preprocessing import AUGMENTATION_MODULES
@@ -311,16 +314,16 @@ def _serialize_special(obj):
 
 
 def _serialize_function(fn):
+    """Keras 3.15's form for every function: its name under the `function` class of the
+    `builtins` module (Keras finds its own functions by name among its modules, and refuses a
+    public function written with its module and its name as `registered_name`)."""
     public = _PUBLIC_NAMES.get(id(fn))
     if public is not None:
-        module, name = public.rsplit(".", 1)
-        return {"module": module, "class_name": "function", "config": name,
-                "registered_name": name}
+        return _builtin_function_config(public.rsplit(".", 1)[1])
     for module_name in _FUNCTION_MODULES:
         table = _module_table(module_name)
         if table and table.get(fn.__name__) is fn:
-            return {"module": module_name, "class_name": "function", "config": fn.__name__,
-                    "registered_name": fn.__name__}
+            return _builtin_function_config(fn.__name__)
     registered = _GLOBAL_CUSTOM_NAMES.get(id(fn))
     if registered is None and fn.__module__ != "builtins":
         raise ValueError(f"Cannot serialize the function {fn.__name__!r}: it is not a Keras "
@@ -333,8 +336,12 @@ def custom_function_config(fn):
     """What Keras 3 writes for a user's function (registered or not): the registered name
     ("package>name", else `__name__`) as the config, under the `function` class of the
     `builtins` module."""
-    return {"module": "builtins", "class_name": "function",
-            "config": get_registered_name(fn), "registered_name": "function"}
+    return _builtin_function_config(get_registered_name(fn))
+
+
+def _builtin_function_config(name):
+    return {"module": "builtins", "class_name": "function", "config": name,
+            "registered_name": "function"}
 
 
 # Public Keras modules whose own `get`/allowlists resolve names (written by other files).
