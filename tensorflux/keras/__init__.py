@@ -27,7 +27,9 @@ from tensorflux.keras.metrics import Metric
 from tensorflux.keras.models import Functional, Model, Sequential
 from tensorflux.keras.optimizers import Optimizer
 from tensorflux.keras.regularizers import Regularizer
-from tensorflux.variable import Variable  # layer, optimizer and metric variables all are one
+# keras.Variable takes Keras's arguments; layer, optimizer and metric variables and tf.Variable
+# are all instances of it.
+from tensorflux.keras.engine.variables import Variable
 
 __version__ = "3.15.1"  # the Keras API version this module follows
 

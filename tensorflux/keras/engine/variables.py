@@ -23,3 +23,67 @@ class RebindsInPlace:
 
     def __ipow__(self, other):
         return self ** other
+
+
+class _AnyVariable(type):
+    """keras.Variable's type: every tensorflux variable is an instance of it (layer weights,
+    optimizer slots, metric state and tf.Variable are one kind of variable here)."""
+
+    def __instancecheck__(cls, instance):
+        from tensorflux.variable import Variable as CoreVariable
+
+        return isinstance(instance, CoreVariable)
+
+    def __subclasscheck__(cls, subclass):
+        from tensorflux.variable import Variable as CoreVariable
+
+        return isinstance(subclass, type) and issubclass(subclass, CoreVariable)
+
+
+_AGGREGATIONS = (None, "none", "mean", "sum", "only_first_replica")
+_SYNCHRONIZATIONS = (None, "none", "on_read", "on_write", "auto")
+
+
+class Variable(metaclass=_AnyVariable):
+    """keras.Variable(initializer, shape=None, dtype=None, trainable=True, ..., name=None):
+    a variable from a value, or from an initializer (a name such as "zeros", an Initializer
+    or a callable taking shape and dtype) and a `shape`. Its `path` is the name scopes open
+    now and its name ("variable", "variable_1", ... when unnamed).
+
+    >>> from tensorflux import keras
+    >>> v = keras.Variable("ones", shape=(2,), name="w")
+    >>> v.path, v.numpy().tolist(), v.dtype.name
+    ('w', [1.0, 1.0], 'float32')
+    """
+
+    def __new__(cls, initializer, shape=None, dtype=None, trainable=True, autocast=True,
+                aggregation="none", synchronization="auto", name=None, layout=None, **kwargs):
+        import tensorflux as tf
+        from tensorflux.keras import backend, initializers
+        from tensorflux.keras.layers.base import KerasVariable
+
+        name = name or backend.auto_name("variable")
+        if not isinstance(name, str) or "/" in name:
+            raise ValueError(f"keras.Variable's name must be a string without '/', received "
+                             f"name={name!r}")
+        if aggregation not in _AGGREGATIONS:
+            raise ValueError(f"keras.Variable's aggregation must be one of {_AGGREGATIONS}, "
+                             f"received aggregation={aggregation!r}")
+        if synchronization not in _SYNCHRONIZATIONS:
+            raise ValueError(f"keras.Variable's synchronization must be one of "
+                             f"{_SYNCHRONIZATIONS}, received synchronization="
+                             f"{synchronization!r}")
+        if isinstance(initializer, str) or callable(initializer):
+            if shape is None:
+                raise ValueError(f"keras.Variable {name!r} is made by an initializer "
+                                 f"({initializer!r}), which needs the `shape` argument")
+            fn = initializers.get(initializer) if isinstance(initializer, str) else initializer
+            value = fn(tuple(shape), dtype=backend.standardize_dtype(dtype))
+        else:
+            value = initializer
+        value = tf.convert_to_tensor(value, dtype=None if dtype is None else
+                                     backend.standardize_dtype(dtype))
+        if shape is not None and tuple(value.shape) != tuple(shape):
+            raise ValueError(f"keras.Variable {name!r}: the initial value has shape "
+                             f"{tuple(value.shape)}, but shape={tuple(shape)} was given")
+        return KerasVariable(value, trainable=bool(trainable), name=name)

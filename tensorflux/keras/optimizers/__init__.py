@@ -8,6 +8,7 @@ from tensorflux.keras.optimizers.base import Optimizer
 from tensorflux.keras.optimizers.lamb import Lamb
 from tensorflux.keras.optimizers.lion import Lion
 from tensorflux.keras.optimizers.loss_scale_optimizer import LossScaleOptimizer
+from tensorflux.keras.optimizers.multi_optimizer import MultiOptimizer, OptimizerMap
 from tensorflux.keras.optimizers.muon import Muon
 from tensorflux.keras.optimizers.rmsprop import RMSprop
 from tensorflux.keras.optimizers.schedule_free_adamw import ScheduleFreeAdamW
@@ -16,7 +17,7 @@ from tensorflux.keras.optimizers.sgd import SGD
 __all__ = ["Optimizer", "SGD", "RMSprop", "Adam", "AdamW", "Adagrad", "Adadelta", "Adamax",
            "Nadam", "Lion", "Ftrl", "schedules", "legacy", "get", "serialize", "deserialize"]
 __all__ += ["Adafactor", "Lamb", "Muon", "ScheduleFreeAdamW"]
-__all__ += ["LossScaleOptimizer"]
+__all__ += ["LossScaleOptimizer", "MultiOptimizer", "OptimizerMap"]
 
 # The allowlist a config may name (Keras resolves these case-insensitively).
 ALL_OBJECTS_DICT = {cls.__name__.lower(): cls for cls in (
@@ -24,6 +25,7 @@ ALL_OBJECTS_DICT = {cls.__name__.lower(): cls for cls in (
 ALL_OBJECTS_DICT.update({cls.__name__.lower(): cls for cls in (
     Adafactor, Lamb, Muon, ScheduleFreeAdamW)})
 ALL_OBJECTS_DICT["lossscaleoptimizer"] = LossScaleOptimizer
+ALL_OBJECTS_DICT["multioptimizer"] = MultiOptimizer
 
 
 def serialize(optimizer):

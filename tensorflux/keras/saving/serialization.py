@@ -80,6 +80,11 @@ def _ensure_public_tables():
 
     # (and keras.distillation's Distiller and losses, which load on first use as well)
     import tensorflux.keras.distillation  # noqa: F401
+    from tensorflux.keras import optimizers
+
+    # (optimizers written inside other configs, as a MultiOptimizer's, under Keras's name)
+    for optimizer_class in optimizers.ALL_OBJECTS_DICT.values():
+        export_public(f"keras.optimizers.{optimizer_class.__name__}", optimizer_class)
 
     # (and the legacy layers TF's files name as keras._legacy.layers: ThresholdedReLU, ...)
     import tensorflux.keras.legacy.layers  # noqa: F401
