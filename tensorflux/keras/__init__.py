@@ -41,6 +41,7 @@ _LAZY = {"applications": "tensorflux.keras.applications",
          "dtype_policies": "tensorflux.keras.dtype_policies",
          "mixed_precision": "tensorflux.keras.mixed_precision",
          "tree": "tensorflux.keras.tree", "export": "tensorflux.keras.export",
+         "wrappers": "tensorflux.keras.wrappers",
          "distillation": "tensorflux.keras.distillation"}
 # Classes loaded on first use too: (module, attribute).
 _LAZY_ATTRIBUTES = {"DTypePolicy": ("tensorflux.keras.dtype_policies", "DTypePolicy"),
@@ -70,4 +71,4 @@ __all__ = ["DTypePolicy", "FloatDTypePolicy", "Functional", "Initializer", "Inpu
            "constraints", "datasets", "distillation", "dtype_policies", "export",
            "initializers", "layers", "losses", "metrics", "mixed_precision", "models", "ops",
            "optimizers",
-           "preprocessing", "random", "regularizers", "saving", "tree", "utils"]
+           "preprocessing", "random", "regularizers", "saving", "tree", "utils", "wrappers"]

@@ -90,6 +90,19 @@ class _Namespace(_types.ModuleType):
     def __repr__(self):
         return f"<module 'tf.keras.{self._path}' (tensorflux)>"
 
+    def __reduce__(self):
+        # Pickled by reference, as modules are, so cloudpickle can send a function that
+        # uses `layers = tf.keras.layers` to another process (joblib, GridSearchCV(n_jobs)).
+        return _namespace, (self._path,)
+
+
+def _namespace(path):
+    """tf.keras's namespace at `path` ("layers", "preprocessing.image")."""
+    module = _this
+    for name in path.split("."):
+        module = getattr(module, name)
+    return module
+
 
 def __getattr__(name):
     return _child_or_base(_this, "", "tensorflux.keras", name)

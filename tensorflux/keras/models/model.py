@@ -186,6 +186,24 @@ class Model(Trainer, Layer):
 
         saving_api.save_model(self, filepath, overwrite=overwrite, zipped=zipped, **kwargs)
 
+    def __reduce_ex__(self, protocol):
+        """pickle (joblib, sklearn pipelines, multiprocessing) and copy.deepcopy of a built
+        model go through the `.keras` format, as in Keras 3: the copy has the same
+        architecture, weights, compile settings and optimizer state, and loading it runs no
+        code from the bytes (the safe loader; a custom class must be registered)."""
+        if not self.built:
+            return super().__reduce_ex__(protocol)
+        import os
+        import tempfile
+
+        from tensorflux.keras.saving import saving_lib
+
+        with tempfile.TemporaryDirectory() as folder:
+            path = os.path.join(folder, "model.keras")
+            saving_lib.save_model(self, path)
+            with open(path, "rb") as handle:
+                return _model_from_keras_bytes, (handle.read(),)
+
     def save_weights(self, filepath, overwrite=True, max_shard_size=None):
         """Saves the weights (and optimizer state) to `x.weights.h5`, atomically."""
         from tensorflux.keras.saving import saving_api
@@ -355,3 +373,17 @@ def _override_message(cls, why):
             f"that a saved {cls.__name__} can be loaded. For example:\n\n"
             f"    def get_config(self):\n"
             f"        return {{**super().get_config(), \"units\": self.units}}")
+
+
+def _model_from_keras_bytes(data):
+    """The model of a `.keras` file's bytes (what Model.__reduce_ex__ pickles)."""
+    import os
+    import tempfile
+
+    from tensorflux.keras.saving import saving_lib
+
+    with tempfile.TemporaryDirectory() as folder:
+        path = os.path.join(folder, "model.keras")
+        with open(path, "wb") as handle:
+            handle.write(data)
+        return saving_lib.load_model(path)
