@@ -339,7 +339,7 @@ def test_dict_inputs_labels_masks_and_bounding_boxes():
     with pytest.raises(ValueError, match="bounding box format"):
         keras.layers.MaxNumBoundingBoxes(2)({"images": x, "bounding_boxes": boxes})
     with pytest.raises(NotImplementedError, match="bounding boxes"):
-        keras.layers.RandomShear(0.2, bounding_box_format="xyxy")(
+        keras.layers.RandomElasticTransform(bounding_box_format="xyxy")(
             {"images": x, "bounding_boxes": boxes})
 
 

@@ -1,8 +1,8 @@
 """keras.utils: Progbar, PyDataset, set_random_seed, the x/y/sample_weight packing helpers,
 array helpers (to_categorical, normalize, pad_sequences), dataset builders, image helpers
-(Pillow optional), plot_model, FeatureSpace, and Keras's aliases of keras.saving's
-registration functions, keras.backend's clear_session/standardize_dtype/is_keras_tensor and
-Sequence (PyDataset)."""
+(Pillow optional), the bounding_boxes helpers, plot_model, FeatureSpace, and Keras's aliases
+of keras.saving's registration functions, keras.backend's clear_session/standardize_dtype/
+is_keras_tensor and Sequence (PyDataset)."""
 
 import random
 import sys
@@ -19,6 +19,7 @@ from tensorflux.keras.saving.serialization import (
     register_keras_serializable,
     serialize_keras_object,
 )
+from tensorflux.keras.utils import bounding_boxes
 from tensorflux.keras.utils.dataset_utils import (
     audio_dataset_from_directory,
     image_dataset_from_directory,
@@ -44,6 +45,7 @@ Sequence = PyDataset  # Keras 3 keeps its Keras 2 name as an alias
 
 __all__ = [
     "CustomObjectScope", "FeatureSpace", "Progbar", "PyDataset", "audio_dataset_from_directory",
+    "bounding_boxes",
     "clear_session",
     "custom_object_scope",
     "deserialize_keras_object", "disable_interactive_logging", "enable_interactive_logging",

@@ -137,9 +137,9 @@ class _AugmentationLayer(_RandomLayer):
     """
 
     def __init__(self, seed=None, data_format=None, bounding_box_format=None, **kwargs):
-        super().__init__(seed=seed, data_format=data_format, **kwargs)
+        super().__init__(seed=seed, data_format=data_format,
+                         bounding_box_format=bounding_box_format, **kwargs)
         self._random = _Source(seed)
-        self.bounding_box_format = bounding_box_format
 
     def call(self, data, training=True):
         if isinstance(data, dict):
@@ -159,33 +159,13 @@ class _AugmentationLayer(_RandomLayer):
         out["images"] = _on_batch(self.transform_images, data["images"], transformation,
                                   training, batched)
         if "bounding_boxes" in data:
-            if not self.bounding_box_format:
-                raise ValueError(
-                    "You passed an input with a 'bounding_boxes' key, but you didn't specify a "
-                    f"bounding box format. Pass a `bounding_box_format` argument to your "
-                    f"{type(self).__name__} layer, e.g. `bounding_box_format='xyxy'`.")
-            out["bounding_boxes"] = self._boxes(data["bounding_boxes"], transformation,
-                                                training, batched)
+            out["bounding_boxes"] = self._dict_boxes(data, transformation, training)
         for key, transform in (("labels", self.transform_labels),
                                ("segmentation_masks", self.transform_segmentation_masks)):
             if key in data:
                 out[key] = _on_batch(transform, tf.convert_to_tensor(data[key]),
                                      transformation, training, batched)
         return out
-
-    def _boxes(self, boxes, transformation, training, batched):
-        tf = _tf()
-        if not isinstance(boxes, dict) or not {"boxes", "labels"} <= set(boxes):
-            received = sorted(boxes) if isinstance(boxes, dict) else type(boxes).__name__
-            raise ValueError(f"{_describe(self)} expected bounding_boxes as a dict with "
-                             f"'boxes' and 'labels', received {received}")
-        boxes = {**boxes, "boxes": tf.cast(tf.convert_to_tensor(boxes["boxes"]), "float32"),
-                 "labels": tf.convert_to_tensor(boxes["labels"])}
-        if batched:
-            return self.transform_bounding_boxes(boxes, transformation, training=training)
-        single = {**boxes, "boxes": boxes["boxes"][None], "labels": boxes["labels"][None]}
-        out = self.transform_bounding_boxes(single, transformation, training=training)
-        return {**out, "boxes": out["boxes"][0], "labels": out["labels"][0]}
 
     def get_random_transformation(self, data, training=True, seed=None):
         return None
@@ -198,9 +178,6 @@ class _AugmentationLayer(_RandomLayer):
 
     def transform_segmentation_masks(self, segmentation_masks, transformation, training=True):
         return segmentation_masks
-
-    def transform_bounding_boxes(self, bounding_boxes, transformation, training=True):
-        return bounding_boxes
 
     # -- helpers for subclasses
     def _source(self, seed):
@@ -227,12 +204,6 @@ class _AugmentationLayer(_RandomLayer):
         if self.data_format == "channels_last":
             return images, lambda out: out
         return tf.transpose(images, (0, 2, 3, 1)), lambda out: tf.transpose(out, (0, 3, 1, 2))
-
-    def get_config(self):
-        config = super().get_config()
-        if self.bounding_box_format is not None:
-            config["bounding_box_format"] = self.bounding_box_format
-        return config
 
 
 def _on_batch(transform, values, transformation, training, batched):

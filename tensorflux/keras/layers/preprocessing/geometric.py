@@ -1,8 +1,8 @@
 """keras.layers geometric augmentation added in Keras 3: RandomShear, RandomPerspective and
 RandomElasticTransform. Shear samples with TensorFlow's projective transform (as the other
 geometric layers); perspective and elastic warps sample as Keras's map_coordinates.
-Segmentation masks move with the images (nearest-neighbour); bounding boxes are not
-transformed yet."""
+Segmentation masks move with the images (nearest-neighbour); bounding boxes move with shear
+and perspective as Keras moves them (RandomElasticTransform, as Keras, does not move them)."""
 
 from tensorflux.keras.layers.preprocessing._augmentation import (
     _AugmentationLayer,
@@ -15,7 +15,9 @@ from tensorflux.keras.layers.preprocessing._augmentation import (
 from tensorflux.keras.layers.preprocessing.image import (
     _FILL_MODES,
     _INTERPOLATIONS,
+    _box_utils,
     _check_fill,
+    _image_hw,
     _image_ops,
     _static_shape,
 )
@@ -44,10 +46,6 @@ class _WarpLayer(_AugmentationLayer):
         if not training or transformation is None:
             return segmentation_masks
         return self._transform_images(segmentation_masks, transformation, "nearest")
-
-    def transform_bounding_boxes(self, bounding_boxes, transformation, training=True):
-        raise NotImplementedError(f"{type(self).__name__} does not transform bounding boxes "
-                                  "in tensorflux yet")
 
     def _image_size(self, shape):
         height, width = (shape[axis] for axis in self._hw_axes(len(shape)))
@@ -121,6 +119,34 @@ class RandomShear(_WarpLayer):
                                             fill_mode=self.fill_mode,
                                             fill_value=self.fill_value)
         return restore(tf.cast(out, images.dtype))
+
+    def transform_bounding_boxes(self, bounding_boxes, transformation, training=True):
+        """While training, box corners sheared in relative coordinates (Keras's
+        approximation: for a non-square image the shear is scaled by its aspect ratio),
+        then clipped."""
+        if not training or transformation is None:
+            return bounding_boxes
+        tf = _tf()
+        box_utils = _box_utils()
+        height, width = _image_hw(self, transformation)
+        dtype = self.compute_dtype
+        boxes = box_utils.convert_format(bounding_boxes["boxes"], self.bounding_box_format,
+                                         "rel_xyxy", height=height, width=width, dtype=dtype)
+        shear_x, shear_y = tf.split(tf.cast(transformation["shear_factor"], dtype), 2, -1)
+        x1, y1, x2, y2 = tf.unstack(boxes, axis=-1)
+        # Each side follows the corner Keras picks for the shear's sign (x first, then y
+        # from the moved x).
+        x1, x2 = (tf.where(shear_x < 0, x1 - shear_x * y1, x1 - shear_x * y2),
+                  tf.where(shear_x < 0, x2 - shear_x * y2, x2 - shear_x * y1))
+        y1, y2 = (tf.where(shear_y > 0, y1 - shear_y * x2, y1 - shear_y * x1),
+                  tf.where(shear_y > 0, y2 - shear_y * x1, y2 - shear_y * x2))
+        out = box_utils.clip_to_image_size(
+            {**bounding_boxes, "boxes": tf.stack([x1, y1, x2, y2], axis=-1)},
+            bounding_box_format="rel_xyxy")
+        out["boxes"] = box_utils.convert_format(out["boxes"], "rel_xyxy",
+                                                self.bounding_box_format, height=height,
+                                                width=width, dtype=dtype)
+        return out
 
     def get_config(self):
         return {**super().get_config(), "x_factor": self.x_factor, "y_factor": self.y_factor,
@@ -207,6 +233,38 @@ class RandomPerspective(_WarpLayer):
         apply = tf.reshape(transformation["apply_perspective"], (-1, 1, 1, 1))
         return tf.where(apply, restore(warped), images)
 
+    def transform_bounding_boxes(self, bounding_boxes, transformation, training=True):
+        """While training, each box becomes the box around its corners moved by the
+        perspective warp, clipped. (As Keras 3.15, the result stays "xyxy" whatever
+        `bounding_box_format` says.)"""
+        if not training or transformation is None:
+            return bounding_boxes
+        tf = _tf()
+        box_utils = _box_utils()
+        height, width = _image_hw(self, transformation)
+        boxes = box_utils.convert_format(bounding_boxes["boxes"], self.bounding_box_format,
+                                         "xyxy", height=height, width=width)
+        coefficients = tf.cast(_homography(transformation["start_points"],
+                                           transformation["end_points"]), boxes.dtype)
+        # The homography maps output pixels to input ones; boxes move by its inverse.
+        matrix = tf.reshape(tf.concat([coefficients, tf.ones_like(coefficients[:, :1])], -1),
+                            (-1, 3, 3))
+        inverse = tf.linalg.inv(matrix)
+        x1, y1, x2, y2 = tf.unstack(boxes, axis=-1)
+        xs = tf.stack([x1, x2, x1, x2], axis=-1)
+        ys = tf.stack([y1, y2, y2, y1], axis=-1)
+        row = [tf.reshape(inverse[:, i, j], (-1, 1, 1)) for i in range(3) for j in range(3)]
+        depth = row[6] * xs + row[7] * ys + row[8]
+        new_x = (row[0] * xs + row[1] * ys + row[2]) / depth
+        new_y = (row[3] * xs + row[4] * ys + row[5]) / depth
+        moved = tf.stack([tf.reduce_min(new_x, -1), tf.reduce_min(new_y, -1),
+                          tf.reduce_max(new_x, -1), tf.reduce_max(new_y, -1)], axis=-1)
+        apply = tf.reshape(tf.convert_to_tensor(transformation["apply_perspective"]),
+                           (-1, 1, 1))
+        boxes = tf.where(apply, moved, boxes)
+        return box_utils.clip_to_image_size({**bounding_boxes, "boxes": boxes}, height=height,
+                                            width=width)
+
     def get_config(self):
         return {**super().get_config(), "factor": self.factor, "scale": self.scale,
                 "interpolation": self.interpolation, "fill_value": self.fill_value,
@@ -279,6 +337,10 @@ class RandomElasticTransform(_WarpLayer):
         images = tf.where(apply, warped, images)
         images = tf.clip_by_value(images, self.value_range[0], self.value_range[1])
         return tf.cast(images, self.compute_dtype)
+
+    def transform_bounding_boxes(self, bounding_boxes, transformation, training=True):
+        raise NotImplementedError("RandomElasticTransform does not transform bounding boxes "
+                                  "(nor does Keras 3.15)")
 
     def get_config(self):
         return {**super().get_config(), "factor": self.factor, "scale": self.scale,

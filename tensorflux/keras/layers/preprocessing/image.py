@@ -4,8 +4,9 @@ RandomRotation, RandomZoom, RandomTranslation, RandomContrast and RandomCrop.
 Augmentation layers follow Keras 3: `call(inputs, training=True)`, so a direct call augments
 while `predict`/`evaluate` (training=False) pass images through (cast to the compute dtype).
 Every layer here also takes Keras's dict inputs: "segmentation_masks" get the images'
-geometric transform (nearest-neighbour), "labels" pass through; bounding boxes are not
-supported yet.
+geometric transform (nearest-neighbour), "labels" pass through, and "bounding_boxes"
+({"boxes", "labels"} in the layer's `bounding_box_format`) move with the images as Keras's
+`transform_bounding_boxes` moves them (keras.utils.bounding_boxes does the box arithmetic).
 Random draws come from tf.random (a Generator of the layer's own when `seed` is given), so a
 seeded layer repeats its sequence; the numbers differ from Keras's generator, the transforms
 applied for given draws do not. Geometric transforms sample with
@@ -56,7 +57,10 @@ def _in_data_pipeline():
 def _to_compute_dtype(x, dtype):
     from tensorflux.tensor import _TensorLike
 
-    if not isinstance(x, _TensorLike) or x.dtype.name == dtype or not (
+    # Ragged boxes and labels are cast too: Keras's data layers cast every input.
+    if not isinstance(x, _TensorLike) and type(x).__name__ != "RaggedTensor":
+        return x
+    if x.dtype.name == dtype or not (
             x.dtype.is_integer or x.dtype.is_floating or x.dtype.is_bool):
         return x
     return _tf().cast(x, dtype)
@@ -72,14 +76,10 @@ class _ImageLayer(Layer):
 
     _allow_non_tensor_positional_args = True  # (nested lists of pixel values)
 
-    def __init__(self, data_format=None, **kwargs):
-        if kwargs.get("bounding_box_format") is not None:
-            raise NotImplementedError(
-                f"{type(self).__name__}: bounding boxes are not supported by tensorflux yet; "
-                f"received bounding_box_format={kwargs['bounding_box_format']!r}")
-        kwargs.pop("bounding_box_format", None)
+    def __init__(self, data_format=None, bounding_box_format=None, **kwargs):
         super().__init__(**kwargs)
         self.data_format = _data_format(data_format)
+        self.bounding_box_format = bounding_box_format
         self.built = True
 
     def __call__(self, *args, **kwargs):
@@ -95,26 +95,48 @@ class _ImageLayer(Layer):
                              f"(a batch), received shape {shape}")
         return shape
 
-    def _dict_call(self, data, transform):
+    def _dict_call(self, data, transform, transformation=None, training=True):
         """Keras's dict inputs: `transform(tensor, is_mask)` maps 'images' and
-        'segmentation_masks' (with one shared random draw, made by the caller); 'labels' and
-        any other key pass through."""
+        'segmentation_masks' (with one shared random draw, made by the caller),
+        'bounding_boxes' go through `transform_bounding_boxes` with `transformation` (a
+        function of no arguments giving it, called only when there are boxes); 'labels'
+        and any other key pass through."""
         self._dict_images(data)
         out = dict(data)
         out["images"] = transform(data["images"], False)
         if "segmentation_masks" in data:
             out["segmentation_masks"] = transform(data["segmentation_masks"], True)
+        if "bounding_boxes" in data:
+            out["bounding_boxes"] = self._dict_boxes(
+                data, transformation() if callable(transformation) else transformation,
+                training)
         return out
 
     def _dict_images(self, data):
-        """The 'images' of a dict input, which must have them (and no bounding boxes)."""
+        """The 'images' of a dict input, which must have them."""
         if "images" not in data:
             raise ValueError(f"{_describe(self)} expected a dict with an 'images' key, "
                              f"received keys {sorted(data)}")
-        if "bounding_boxes" in data:
-            raise NotImplementedError(f"{_describe(self)}: bounding boxes are not supported "
-                                      "by tensorflux yet")
         return data["images"]
+
+    def _dict_boxes(self, data, transformation, training):
+        """`transform_bounding_boxes` of data["bounding_boxes"], made dense and batched (a
+        single image's boxes as a batch of one)."""
+        if not self.bounding_box_format:
+            raise ValueError(
+                f"{_describe(self)} received 'bounding_boxes' but has no bounding box format "
+                "to read them in: create it with `bounding_box_format=` (for example 'xyxy' "
+                "or 'center_xywh').")
+        boxes = _dense_boxes(data["bounding_boxes"])
+        if len(_static_shape(data["images"])) == 4:
+            return self.transform_bounding_boxes(boxes, transformation, training=training)
+        single = {**boxes, "boxes": boxes["boxes"][None], "labels": boxes["labels"][None]}
+        out = self.transform_bounding_boxes(single, transformation, training=training)
+        return {**out, "boxes": out["boxes"][0], "labels": out["labels"][0]}
+
+    def transform_bounding_boxes(self, bounding_boxes, transformation, training=True):
+        """Boxes pass through layers that do not move pixels."""
+        return bounding_boxes
 
     def _to_last(self, images):
         """Batched channels_last images, and a function undoing that view."""
@@ -138,7 +160,45 @@ class _ImageLayer(Layer):
             (rank - 3, rank - 2)
 
     def get_config(self):
-        return {**super().get_config(), "data_format": self.data_format}
+        config = {**super().get_config(), "data_format": self.data_format}
+        if self.bounding_box_format is not None:
+            config["bounding_box_format"] = self.bounding_box_format
+        return config
+
+
+def _dense_boxes(bounding_boxes):
+    """Keras's densify_bounding_boxes: a {"boxes", "labels"} dict with float32 boxes;
+    ragged boxes are padded with 0 and their labels with -1."""
+    tf = _tf()
+    if not isinstance(bounding_boxes, dict) or not {"boxes", "labels"} <= set(bounding_boxes):
+        received = sorted(bounding_boxes) if isinstance(bounding_boxes, dict) else \
+            type(bounding_boxes).__name__
+        raise ValueError("`bounding_boxes` must be a dict holding 'boxes' and 'labels', "
+                         f"received {received}")
+    boxes, labels = bounding_boxes["boxes"], bounding_boxes["labels"]
+    if isinstance(boxes, tf.RaggedTensor):
+        if not isinstance(labels, tf.RaggedTensor):
+            raise ValueError("If `bounding_boxes['boxes']` is a ragged tensor, "
+                             "`bounding_boxes['labels']` must also be one. Received: "
+                             f"labels of type {type(labels).__name__}")
+        boxes, labels = boxes.to_tensor(default_value=0), labels.to_tensor(default_value=-1)
+    boxes = tf.cast(tf.convert_to_tensor(boxes), "float32")
+    labels = tf.convert_to_tensor(labels)
+    rank, label_rank = len(boxes.shape), len(labels.shape)
+    if rank not in (2, 3) or label_rank not in (rank - 1, rank):
+        raise ValueError("Expected bounding_boxes['boxes'] of shape (num_boxes, 4) or "
+                         "(batch_size, num_boxes, 4) and labels of one rank less (or with a "
+                         f"class axis). Received: boxes.shape={tuple(boxes.shape)}, "
+                         f"labels.shape={tuple(labels.shape)}")
+    return {**bounding_boxes, "boxes": boxes, "labels": labels}
+
+
+def _box_utils():
+    """keras.utils.bounding_boxes (imported on first use: keras.utils loads after the
+    layers)."""
+    from tensorflux.keras.utils import bounding_boxes
+
+    return bounding_boxes
 
 
 def _crop_or_pad_box(height, width, target_h, target_w, pad):
@@ -211,8 +271,60 @@ class Resizing(_ImageLayer):
         if isinstance(inputs, dict):
             # Keras resizes segmentation masks with nearest-neighbour sampling.
             return self._dict_call(inputs, lambda x, is_mask: self._resize(
-                x, "nearest" if is_mask else self.interpolation))
+                x, "nearest" if is_mask else self.interpolation),
+                lambda: self.get_random_transformation(inputs))
         return self._resize(inputs, self.interpolation)
+
+    def get_random_transformation(self, data, training=True, seed=None):
+        """Keras's transformation of a resize: the input (height, width)."""
+        shape = self._check_rank(data["images"] if isinstance(data, dict) else data)
+        return tuple(shape[axis] for axis in self._hw_axes(len(shape)))
+
+    def transform_bounding_boxes(self, bounding_boxes, transformation, training=True):
+        """Boxes scaled (and moved by the aspect-ratio crop or padding) as their images,
+        clipped; padding boxes (all 0 or all -1) become zeros."""
+        tf = _tf()
+        box_utils = _box_utils()
+        input_height, input_width = transformation
+        boxes = bounding_boxes["boxes"]
+        padding = tf.logical_or(tf.reduce_all(tf.equal(boxes, -1.0), axis=-1),
+                                tf.reduce_all(tf.equal(boxes, 0.0), axis=-1))
+        boxes = box_utils.convert_format(boxes, self.bounding_box_format, "xyxy",
+                                         height=input_height, width=input_width)
+        boxes = self._resize_xyxy(boxes, tf.cast(input_height, boxes.dtype),
+                                  tf.cast(input_width, boxes.dtype))
+        out = box_utils.clip_to_image_size({**bounding_boxes, "boxes": boxes},
+                                           height=self.height, width=self.width)
+        boxes = tf.where(padding[..., None], tf.zeros_like(out["boxes"]), out["boxes"])
+        out["boxes"] = box_utils.convert_format(boxes, "xyxy", self.bounding_box_format,
+                                                height=self.height, width=self.width)
+        return out
+
+    def _resize_xyxy(self, boxes, input_height, input_width):
+        """xyxy boxes of an (input_height, input_width) image in the resized image (Keras's
+        arithmetic: float32, offsets floored)."""
+        tf = _tf()
+        height = tf.constant(float(self.height), boxes.dtype)
+        width = tf.constant(float(self.width), boxes.dtype)
+        if self.pad_to_aspect_ratio:
+            scale_x = scale_y = tf.minimum(height / input_height, width / input_width)
+            left = tf.floor((width - input_width * scale_x) / 2.0)
+            top = tf.floor((height - input_height * scale_y) / 2.0)
+        elif self.crop_to_aspect_ratio:
+            source_ratio = input_width / input_height
+            wider = source_ratio > width / height
+            new_width = tf.where(wider, height * source_ratio, width)
+            new_height = tf.where(wider, height, width / source_ratio)
+            scale_x, scale_y = new_width / input_width, new_height / input_height
+            # The centered crop's floored offset moves the boxes back.
+            left = -tf.floor((new_width - width) / 2.0)
+            top = -tf.floor((new_height - height) / 2.0)
+        else:
+            scale_x, scale_y = width / input_width, height / input_height
+            left = top = tf.zeros((), boxes.dtype)
+        x1, y1, x2, y2 = tf.unstack(boxes, axis=-1)
+        return tf.stack([x1 * scale_x + left, y1 * scale_y + top, x2 * scale_x + left,
+                         y2 * scale_y + top], axis=-1)
 
     def _resize(self, inputs, interpolation):
         tf = _tf()
@@ -236,6 +348,19 @@ class Resizing(_ImageLayer):
                 "crop_to_aspect_ratio": self.crop_to_aspect_ratio,
                 "pad_to_aspect_ratio": self.pad_to_aspect_ratio, "fill_mode": self.fill_mode,
                 "fill_value": self.fill_value, "antialias": self.antialias}
+
+
+def _clip_to_window(boxes, top, left, height, width):
+    """xyxy boxes clipped to the (height, width) window at (top, left), in its frame."""
+    tf = _tf()
+    x1, y1, x2, y2 = tf.unstack(boxes, axis=-1)
+
+    def clip(values, start, size):
+        start = tf.constant(float(start), boxes.dtype)
+        return tf.clip_by_value(values, start, start + float(size)) - start
+
+    return tf.stack([clip(x1, left, width), clip(y1, top, height), clip(x2, left, width),
+                     clip(y2, top, height)], axis=-1)
 
 
 def _center_crop(images, target_h, target_w):
@@ -267,8 +392,38 @@ class CenterCrop(_ImageLayer):
 
     def call(self, inputs):
         if isinstance(inputs, dict):
-            return self._dict_call(inputs, lambda x, is_mask: self._crop(x))
+            return self._dict_call(inputs, lambda x, is_mask: self._crop(x),
+                                   lambda: self.get_random_transformation(inputs))
         return self._crop(inputs)
+
+    def get_random_transformation(self, data, training=True, seed=None):
+        return {"input_shape": _static_shape(data["images"] if isinstance(data, dict)
+                                             else data)}
+
+    def transform_bounding_boxes(self, bounding_boxes, transformation, training=True):
+        """Boxes in the frame of the central window, clipped to it; where the image is
+        smaller than the target, the window is Keras's aspect-ratio crop, scaled."""
+        box_utils = _box_utils()
+        shape = transformation["input_shape"]
+        height, width = (shape[axis] for axis in self._hw_axes(len(shape)))
+        boxes = box_utils.convert_format(bounding_boxes["boxes"], self.bounding_box_format,
+                                         "xyxy", height=height, width=width)
+        if height >= self.height and width >= self.width:
+            top, left = int((height - self.height) / 2), int((width - self.width) / 2)
+            boxes = _clip_to_window(boxes, top, left, self.height, self.width)
+        else:
+            box_h, box_w, top, left = _crop_or_pad_box(height, width, self.height,
+                                                       self.width, False)
+            boxes = _clip_to_window(boxes, top, left, box_h, box_w)
+            boxes = box_utils.convert_format(boxes, "xyxy", "rel_xyxy", height=box_h,
+                                             width=box_w)
+            boxes = box_utils.convert_format(boxes, "rel_xyxy", "xyxy", height=self.height,
+                                             width=self.width)
+        out = box_utils.clip_to_image_size({**bounding_boxes, "boxes": boxes},
+                                           height=self.height, width=self.width)
+        out["boxes"] = box_utils.convert_format(out["boxes"], "xyxy", self.bounding_box_format,
+                                                height=self.height, width=self.width)
+        return out
 
     def _crop(self, inputs):
         tf = _tf()
@@ -337,9 +492,43 @@ class RandomFlip(_RandomLayer):
 
     def call(self, inputs, training=True):
         if isinstance(inputs, dict):
-            flips = self._draw(self._dict_images(inputs)) if training else None
-            return self._dict_call(inputs, lambda x, is_mask: self._flip(x, flips))
+            transformation = self.get_random_transformation(inputs, training)
+            flips = None if transformation is None else transformation["flips"]
+            return self._dict_call(inputs, lambda x, is_mask: self._flip(x, flips),
+                                   transformation, training)
         return self._flip(inputs, self._draw(inputs) if training else None)
+
+    def get_random_transformation(self, data, training=True, seed=None):
+        """{"flips": whether to flip each image, "input_shape"} (None at inference)."""
+        if not training:
+            return None
+        images = self._dict_images(data) if isinstance(data, dict) else data
+        return {"flips": self._draw(images), "input_shape": _static_shape(images)}
+
+    def transform_bounding_boxes(self, bounding_boxes, transformation, training=True):
+        """Flipped images' boxes mirrored (in relative coordinates, as Keras)."""
+        if not training:
+            return bounding_boxes
+        tf = _tf()
+        box_utils = _box_utils()
+        shape = transformation["input_shape"]
+        height, width = (shape[axis] for axis in self._hw_axes(len(shape)))
+        flips = tf.reshape(tf.convert_to_tensor(transformation["flips"]), (-1, 1, 1))
+        boxes = box_utils.convert_format(bounding_boxes["boxes"], self.bounding_box_format,
+                                         "rel_xyxy", height=height, width=width)
+        x1, y1, x2, y2 = tf.unstack(boxes, axis=-1)
+        if self.mode in (HORIZONTAL, HORIZONTAL_AND_VERTICAL):
+            boxes = tf.where(flips, tf.stack([1 - x2, y1, 1 - x1, y2], axis=-1), boxes)
+        x1, y1, x2, y2 = tf.unstack(boxes, axis=-1)
+        if self.mode in (VERTICAL, HORIZONTAL_AND_VERTICAL):
+            boxes = tf.where(flips, tf.stack([x1, 1 - y2, x2, 1 - y1], axis=-1), boxes)
+        # Keras clips the relative boxes to the pixel size: only empty boxes lose labels.
+        out = box_utils.clip_to_image_size({**bounding_boxes, "boxes": boxes},
+                                           height=height, width=width)
+        out["boxes"] = box_utils.convert_format(out["boxes"], "rel_xyxy",
+                                                self.bounding_box_format, height=height,
+                                                width=width)
+        return out
 
     def _draw(self, images):
         """Whether to flip each image (one draw per image of a batch)."""
@@ -414,7 +603,7 @@ class _GeometricLayer(_RandomLayer):
             transformation = self.get_random_transformation(inputs, training=training)
             return self._dict_call(inputs, lambda x, is_mask: (
                 self.transform_segmentation_masks if is_mask else self.transform_images)(
-                    x, transformation, training=training))
+                    x, transformation, training=training), transformation, training)
         self._check_rank(inputs)
         transformation = self.get_random_transformation(inputs, training=training)
         return self.transform_images(inputs, transformation, training=training)
@@ -507,9 +696,41 @@ class RandomRotation(_GeometricLayer):
     def _matrix(self, transformation, height, width):
         return _tf().reshape(transformation["rotation_matrix"], (-1, 8))
 
+    def transform_bounding_boxes(self, bounding_boxes, transformation, training=True):
+        """While training, each box becomes the box around its rotated corners, clipped.
+        (As Keras 3.15, the input boxes are read as "xyxy" whatever `bounding_box_format`
+        says; the output is converted to it.)"""
+        if not training or transformation is None:
+            return bounding_boxes
+        tf = _tf()
+        box_utils = _box_utils()
+        height, width = transformation["image_height"], transformation["image_width"]
+        angle = tf.reshape(tf.cast(transformation["angle"], "float32"), (-1,))
+        zeros, ones = tf.zeros_like(angle), tf.ones_like(angle)
+        boxes = box_utils.affine_transform(bounding_boxes["boxes"], angle, zeros, zeros, ones,
+                                           zeros, zeros, height, width)
+        return _clip_and_convert(self, {**bounding_boxes, "boxes": boxes}, height, width)
+
     def get_config(self):
         return {**super().get_config(), "factor": list(self.factor),
                 "data_format": self.data_format}
+
+
+def _clip_and_convert(layer, bounding_boxes, height, width, source="xyxy"):
+    """Boxes in `source` format ("xyxy" or "rel_xyxy") clipped to the image (labels of
+    emptied boxes -1), then converted to the layer's format."""
+    box_utils = _box_utils()
+    out = box_utils.clip_to_image_size(bounding_boxes, height=height, width=width,
+                                       bounding_box_format=source)
+    out["boxes"] = box_utils.convert_format(out["boxes"], source, layer.bounding_box_format,
+                                            height=height, width=width)
+    return out
+
+
+def _image_hw(layer, transformation):
+    """(height, width) of the images a transformation was drawn for."""
+    shape = transformation["input_shape"]
+    return tuple(shape[axis] for axis in layer._hw_axes(len(shape)))
 
 
 def _no_check(value):
@@ -568,10 +789,45 @@ class RandomZoom(_GeometricLayer):
         return tf.concat([zoom_w, zeros, x_offset, zeros, zoom_h, y_offset, zeros, zeros],
                          axis=1)
 
+    def transform_bounding_boxes(self, bounding_boxes, transformation, training=True):
+        """While training, boxes clipped to the region the zoomed image shows, scaled to
+        the image and clipped."""
+        if not training or transformation is None:
+            return bounding_boxes
+        tf = _tf()
+        box_utils = _box_utils()
+        height, width = _image_hw(self, transformation)
+        boxes = box_utils.convert_format(bounding_boxes["boxes"], self.bounding_box_format,
+                                         "xyxy", height=height, width=width)
+        matrix = self._matrix(transformation, height, width)
+        # The region shown: where the output's corners (0, 0) and (width, height) read.
+        left, top = _read_point(matrix, 0.0, 0.0)
+        right, bottom = _read_point(matrix, float(width), float(height))
+        if len(boxes.shape) == 3:
+            left, top, right, bottom = (c[:, :, None] for c in (left, top, right, bottom))
+        x1, y1, x2, y2 = tf.split(boxes, 4, axis=-1)
+        boxes = tf.concat([tf.clip_by_value(x1, left, right) - left,
+                           tf.clip_by_value(y1, top, bottom) - top,
+                           tf.clip_by_value(x2, left, right) - left,
+                           tf.clip_by_value(y2, top, bottom) - top], axis=-1)
+        boxes = box_utils.convert_format(boxes, "xyxy", "rel_xyxy", height=bottom - top,
+                                         width=right - left)
+        return _clip_and_convert(self, {**bounding_boxes, "boxes": boxes}, height, width,
+                                 source="rel_xyxy")
+
     def get_config(self):
         return {**super().get_config(), "height_factor": _json_factor(self.height_factor),
                 "width_factor": _json_factor(self.width_factor),
                 "data_format": self.data_format}
+
+
+def _read_point(matrix, x, y):
+    """Where output pixel (x, y) reads the input under projective transforms (batch, 8):
+    two (batch, 1) tensors."""
+    tf = _tf()
+    a0, a1, a2, b0, b1, b2, c0, c1 = tf.split(matrix, 8, axis=-1)
+    scale = c0 * x + c1 * y + 1.0
+    return (a0 * x + a1 * y + a2) / scale, (b0 * x + b1 * y + b2) / scale
 
 
 class RandomTranslation(_GeometricLayer):
@@ -610,6 +866,22 @@ class RandomTranslation(_GeometricLayer):
         dx, dy = translations[:, 0:1], translations[:, 1:2]
         ones, zeros = tf.ones_like(dx), tf.zeros_like(dx)
         return tf.concat([ones, zeros, -dx, zeros, ones, -dy, zeros, zeros], axis=1)
+
+    def transform_bounding_boxes(self, bounding_boxes, transformation, training=True):
+        """While training, boxes moved with their images and clipped."""
+        if not training or transformation is None:
+            return bounding_boxes
+        tf = _tf()
+        box_utils = _box_utils()
+        height, width = _image_hw(self, transformation)
+        boxes = box_utils.convert_format(bounding_boxes["boxes"], self.bounding_box_format,
+                                         "xyxy", height=height, width=width)
+        shift_x, shift_y = _read_point(self._matrix(transformation, height, width), 0.0, 0.0)
+        if len(boxes.shape) == 3:
+            shift_x, shift_y = shift_x[:, :, None], shift_y[:, :, None]
+        x1, y1, x2, y2 = tf.split(boxes, 4, axis=-1)
+        boxes = tf.concat([x1 - shift_x, y1 - shift_y, x2 - shift_x, y2 - shift_y], axis=-1)
+        return _clip_and_convert(self, {**bounding_boxes, "boxes": boxes}, height, width)
 
     def get_config(self):
         return {**super().get_config(), "height_factor": _json_factor(self.height_factor),
@@ -709,8 +981,44 @@ class RandomCrop(_RandomLayer):
     def call(self, inputs, training=True):
         if isinstance(inputs, dict):  # masks get the images' window
             offsets = self._draw(self._dict_images(inputs)) if training else None
-            return self._dict_call(inputs, lambda x, is_mask: self._crop(x, training, offsets))
+            return self._dict_call(
+                inputs, lambda x, is_mask: self._crop(x, training, offsets),
+                lambda: self._window(inputs["images"]) if offsets is None else offsets,
+                training)
         return self._crop(inputs, training, self._draw(inputs) if training else None)
+
+    def get_random_transformation(self, data, training=True, seed=None):
+        """Keras's (top, left) of the window: random while training when the images are
+        larger than it, else the aspect-ratio crop's corner."""
+        images = self._dict_images(data) if isinstance(data, dict) else data
+        offsets = self._draw(images) if training else None
+        return self._window(images) if offsets is None else offsets
+
+    def _window(self, images):
+        """(top, left) of Keras's aspect-ratio window of `images`."""
+        shape = self._check_rank(images)
+        height, width = (shape[axis] for axis in self._hw_axes(len(shape)))
+        return _crop_or_pad_box(height, width, self.height, self.width, False)[2:]
+
+    def transform_bounding_boxes(self, bounding_boxes, transformation, training=True):
+        """While training, boxes shifted by the window's offsets and floored at 0, as Keras
+        3.15 does it: x by the top offset and y by the left one (its coordinates are
+        swapped there), with no clip at the window's far edges and relative formats taken
+        relative to the crop size."""
+        if not training:
+            return bounding_boxes
+        tf = _tf()
+        box_utils = _box_utils()
+        boxes = box_utils.convert_format(bounding_boxes["boxes"], self.bounding_box_format,
+                                         "xyxy", height=self.height, width=self.width)
+        top, left = (tf.cast(offset, boxes.dtype) for offset in transformation)
+        zero = tf.zeros((), boxes.dtype)
+        x1, y1, x2, y2 = tf.unstack(boxes, axis=-1)
+        boxes = tf.stack([tf.maximum(x1 - top, zero), tf.maximum(y1 - left, zero),
+                          tf.maximum(x2 - top, zero), tf.maximum(y2 - left, zero)], axis=-1)
+        boxes = box_utils.convert_format(boxes, "xyxy", self.bounding_box_format,
+                                         height=self.height, width=self.width)
+        return {"boxes": boxes, "labels": bounding_boxes["labels"]}
 
     def _draw(self, images):
         """The window's (top, left) offsets: drawn when the images are larger than it."""

@@ -38,8 +38,9 @@ def _tf():
 
 def _augmentations(layer, names, factor, value_range, interpolation, seed, data_format):
     """The policy's sub-layers, as attributes named as Keras names them; all share the
-    policy's seed and draw from its random source."""
-    options = {"seed": seed, "data_format": data_format}
+    policy's seed and bounding box format and draw from its random source."""
+    options = {"seed": seed, "data_format": data_format,
+               "bounding_box_format": layer.bounding_box_format}
     colour = {"value_range": value_range, **options}
     geometric = {"interpolation": interpolation, **options}
     makers = {
@@ -124,8 +125,21 @@ class RandAugment(_AugmentationLayer):
         return self._apply("transform_segmentation_masks", segmentation_masks, transformation)
 
     def transform_bounding_boxes(self, bounding_boxes, transformation, training=True):
-        raise NotImplementedError("RandAugment does not transform bounding boxes in "
-                                  "tensorflux yet")
+        """While training, the boxes go through the sub-layers in their fixed order, each
+        keeping its result when any op picked it (Keras's order, not the ops' order)."""
+        if not training:
+            return bounding_boxes
+        tf = _tf()
+        picks = tf.cast(tf.convert_to_tensor(transformation["layer_idxes"]), "int32")
+        for index, name in enumerate(self._AUGMENT_LAYERS):
+            moved = getattr(self, name).transform_bounding_boxes(
+                dict(bounding_boxes), transformation["transforms"][name])
+            picked = tf.reduce_any(tf.equal(picks, index))
+            bounding_boxes = {
+                **bounding_boxes,
+                "boxes": tf.where(picked, moved["boxes"], bounding_boxes["boxes"]),
+                "labels": tf.where(picked, moved["labels"], bounding_boxes["labels"])}
+        return bounding_boxes
 
     def get_config(self):
         return {**super().get_config(), "value_range": self.value_range,
