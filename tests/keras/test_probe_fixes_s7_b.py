@@ -179,11 +179,6 @@ def test_config_is_keras_key_for_key():
     assert clone.get_config()["split"] == "character"
 
 
-def test_ragged_names_the_padded_alternative():
-    with pytest.raises(ValueError, match="RaggedTensor.*ragged=False.*output_sequence_length"):
-        keras.layers.TextVectorization(ragged=True)
-
-
 def test_adapted_multi_hot_model_reloads_at_its_vocabulary_size(tmp_path):
     layer = keras.layers.TextVectorization(output_mode="multi_hot")
     layer.adapt(["a b c", "a d"])

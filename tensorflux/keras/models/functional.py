@@ -410,8 +410,10 @@ class Functional(Model):
             first = node.call_args[0] if node.call_args else None
             in_mask = masks.get(id(first)) if isinstance(first, KerasTensor) else None
             operation = node.operation
-            if in_mask is not None and kwargs.get("mask") is None and \
-                    getattr(operation, "_call_has_mask_arg", False):
+            # (only to a call of one tensor argument, as Keras and our eager calls decide:
+            # `LSTM()(x, initial_state=[h, c])` runs without x's mask)
+            takes_mask = getattr(operation, "_takes_inputs_mask", None)
+            if in_mask is not None and takes_mask is not None and takes_mask(args, kwargs):
                 kwargs["mask"] = in_mask
             if training is not None and getattr(operation, "_call_has_training_arg", False):
                 # Keras 3: the model call's training flag overrides one given to a layer

@@ -26,6 +26,28 @@ def _shape_of(sequence):
     return tuple(tf.convert_to_tensor(value).shape.as_list())
 
 
+# Python's scalar types as dtypes mean NumPy's (int64, float64), as in Keras.
+_NUMPY_BUILTINS = {int: "int64", float: "float64", bool: "bool"}
+
+
+def _text_dtype(dtype):
+    """"object" for an object dtype, the NumPy spelling of a str/bytes dtype ("str", "<U5",
+    "S"...), or None for the other dtypes."""
+    if dtype is object or dtype in ("object", "O"):
+        return "object"
+    if dtype is str or dtype is bytes:
+        return dtype.__name__
+    kind = getattr(dtype, "kind", None)  # a NumPy dtype
+    if kind in ("U", "S"):
+        return dtype.str
+    if isinstance(dtype, type) and dtype.__name__ in ("str_", "bytes_"):  # np.str_, np.bytes_
+        return dtype.__name__[:-1]
+    if isinstance(dtype, str) and (dtype in ("str", "bytes", "unicode") or
+                                   dtype.lstrip("<>|=")[:1] in ("U", "S")):
+        return dtype
+    return None
+
+
 def pad_sequences(sequences, maxlen=None, dtype="int32", padding="pre", truncating="pre",
                   value=0.0):
     """Pads (or truncates) each sequence to `maxlen` (default: the longest), Keras's rules.
@@ -46,8 +68,8 @@ def pad_sequences(sequences, maxlen=None, dtype="int32", padding="pre", truncati
         if length:
             sample_shape = _shape_of(s)[1:]
             break
-    tf_dtype = tf.string if str(dtype) in ("object", "str", "<class 'str'>") else tf.as_dtype(
-        getattr(dtype, "name", dtype) if not isinstance(dtype, str) else dtype)
+    text = _text_dtype(dtype)
+    tf_dtype = tf.string if text else tf.as_dtype(_NUMPY_BUILTINS.get(dtype, dtype))
     if isinstance(value, str) and tf_dtype is not tf.string:
         raise ValueError(f"`dtype` {dtype} is not compatible with `value`'s type: "
                          f"{type(value)}\nYou should set `dtype=object` for variable length "
@@ -55,9 +77,12 @@ def pad_sequences(sequences, maxlen=None, dtype="int32", padding="pre", truncati
     if maxlen is None:
         maxlen = max(lengths) if lengths else 0
     maxlen = int(maxlen)
+    if maxlen < 0:
+        raise ValueError(f"`maxlen` must be 0 or more, received maxlen={maxlen}")
     if tf_dtype is tf.string:
-        return _pad_text(sequences, lengths, maxlen, sample_shape, dtype, padding, truncating,
-                         value)
+        result = _pad_text(sequences, lengths, maxlen, sample_shape, padding, truncating,
+                           value)
+        return result if text == "object" else result.astype(text)
     fill = _as_tensor(value, tf_dtype)
     rows = []
     for index, (s, length) in enumerate(zip(sequences, lengths)):
@@ -78,9 +103,9 @@ def pad_sequences(sequences, maxlen=None, dtype="int32", padding="pre", truncati
     return tf.stack(rows).numpy()
 
 
-def _pad_text(sequences, lengths, maxlen, sample_shape, dtype, padding, truncating, value):
-    """pad_sequences for `dtype=object` (or str): a NumPy array of the Python values
-    themselves, strings staying `str` (a string tensor would give bytes)."""
+def _pad_text(sequences, lengths, maxlen, sample_shape, padding, truncating, value):
+    """pad_sequences for text dtypes: an object array of the Python values themselves,
+    strings staying `str` (a string tensor would give bytes)."""
     # (an object array from a string tensor, refilled with the Python values)
     result = tf.fill([len(sequences), maxlen] + list(sample_shape), "").numpy()
     result[...] = value

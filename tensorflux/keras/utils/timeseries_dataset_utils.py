@@ -68,17 +68,18 @@ def timeseries_dataset_from_array(data, targets, sequence_length, sequence_strid
     if shuffle:
         random.Random(seed).shuffle(positions)
     steps = tf.convert_to_tensor(data)[start_index:end_index]
-    offsets = [k * sampling_rate for k in range(sequence_length)]
-    windows = [[p + k for k in offsets] for p in positions]
+    labels = None if targets is None else tf.convert_to_tensor(targets)[start_index:end_index]
     index_dtype = "int32" if num_seqs < 2147483647 else "int64"
-    indices = tf.constant(windows, dtype=index_dtype) if windows else \
-        tf.zeros((0, sequence_length), dtype=index_dtype)
-    dataset = Dataset.from_tensor_slices(indices).map(lambda rows: tf.gather(steps, rows))
-    if targets is not None:
-        labels = tf.convert_to_tensor(targets)[start_index:end_index]
-        starts = tf.constant(positions, dtype=index_dtype)
-        target_ds = Dataset.from_tensor_slices(starts).map(lambda p: tf.gather(labels, p))
-        dataset = Dataset.zip((dataset, target_ds))
+    starts = tf.constant(positions, dtype=index_dtype) if positions else \
+        tf.zeros((0,), dtype=index_dtype)
+    offsets = tf.range(sequence_length, dtype=index_dtype) * sampling_rate
+
+    def windows(start):
+        # (rows of one window, or of a batch of windows at once), gathered when iterated
+        rows = tf.gather(steps, tf.expand_dims(start, -1) + offsets)
+        return rows if labels is None else (rows, tf.gather(labels, start))
+
+    dataset = Dataset.from_tensor_slices(starts)
     if batch_size is not None:
         dataset = dataset.batch(batch_size)
-    return dataset
+    return dataset.map(windows)

@@ -4,6 +4,8 @@ Splitting gives dense token rows padded with b"" (see ops/strings.py). b"" is th
 mask token, as in Keras: index 0 in "int" mode (TensorFlow's ragged-to-dense padding), left
 out of the multi_hot/count/tf_idf encodings, and never learned by adapt(); so the padding and
 the empty tokens a custom split can make are treated alike, as Keras treats them.
+With `ragged=True` the "int" rows come back unpadded, as a tf.RaggedTensor cut from the
+padded indices by the split's row lengths.
 """
 
 from tensorflux.keras.layers.base import Layer, _describe
@@ -66,13 +68,9 @@ class TextVectorization(Layer):
             raise ValueError("`output_sequence_length` must not be set if `output_mode` is "
                              f"not 'int'. Received output_sequence_length="
                              f"{output_sequence_length}.")
-        if ragged:
-            raise ValueError("TextVectorization(ragged=True) returns a tf.RaggedTensor, which "
-                             "tensorflux does not have (as Keras on its JAX and torch "
-                             "backends). Use ragged=False: each batch comes padded with 0 "
-                             "(the mask index) to its longest sequence, or to "
-                             "`output_sequence_length` when it is set; "
-                             "keras.layers.Embedding(mask_zero=True) masks the padding.")
+        if ragged and output_mode != "int":
+            raise ValueError("`ragged=True` is only supported with `output_mode='int'`. "
+                             f"Received: ragged={ragged} and output_mode={output_mode}")
         self._standardize = standardize
         self._split = split
         self._ngrams_arg = ngrams
@@ -80,6 +78,7 @@ class TextVectorization(Layer):
             tuple(ngrams) if ngrams is not None else None)
         self._output_mode = output_mode
         self._output_sequence_length = output_sequence_length
+        self._ragged = bool(ragged)
         self._encoding = encoding
         self._lookup_layer = StringLookup(
             max_tokens=max_tokens, vocabulary=vocabulary, idf_weights=idf_weights,
@@ -101,11 +100,20 @@ class TextVectorization(Layer):
 
     def _preprocess(self, inputs):
         """The dense tokens (padded with b"") after standardize, split and ngrams."""
+        return self._tokens(inputs)[0]
+
+    def _tokens(self, inputs):
+        """(tokens, row lengths) after standardize, split and ngrams: the tokens dense and
+        padded with b"", the lengths None where there is no split into rows."""
         tf = _tf()
         strings = _strings()
         if not tf.is_tensor(inputs):
-            # Lists and NumPy arrays of str or bytes (NumPy's '<U…' included), as Keras takes.
-            inputs = tf.convert_to_tensor(inputs, dtype="string")
+            # Lists and NumPy arrays of str or bytes (NumPy's '<U…' included), as Keras takes;
+            # others become tensors of their own dtype, refused below.
+            try:
+                inputs = tf.convert_to_tensor(inputs, dtype="string")
+            except TypeError:
+                inputs = tf.convert_to_tensor(inputs)
         if inputs.dtype.name != "string":
             raise ValueError(f"{_describe(self)} expected string inputs, received dtype "
                              f"{inputs.dtype.name} with shape {tuple(inputs.shape)}")
@@ -116,7 +124,7 @@ class TextVectorization(Layer):
         if callable(self._standardize):
             inputs = self._standardize(inputs)
         if self._split is None:
-            return inputs
+            return inputs, None
         if inputs.shape.rank > 1:
             if inputs.shape[-1] != 1:
                 raise ValueError("When using `TextVectorization` to tokenize strings, the "
@@ -136,7 +144,7 @@ class TextVectorization(Layer):
             if lengths is None:
                 raise NotImplementedError("ngrams after a custom split are not supported")
             tokens, lengths = strings.ngrams_padded(tokens, lengths, self._ngrams, " ")
-        return tokens
+        return tokens, lengths
 
     def adapt(self, data, batch_size=None, steps=None):
         """Learns the vocabulary from strings (an array, tensor, list or Dataset)."""
@@ -152,12 +160,20 @@ class TextVectorization(Layer):
 
     def call(self, inputs):
         tf = _tf()
-        tokens = self._preprocess(inputs)
+        tokens, lengths = self._tokens(inputs)
         lookup = self._lookup_layer
         indices = lookup._lookup(tokens)  # (the padding b"" is the mask: index 0)
         if self._output_mode != "int":
             return lookup._encode(indices, lookup._unmasked(tokens))
         length = self._output_sequence_length
+        if self._ragged and lengths is not None and indices.shape.rank == 2 and \
+                not _symbolic_trace():
+            # Each row cut to its own token count (and to output_sequence_length), unpadded.
+            # (A keras.Input trace keeps the padded form: Keras's symbolic output is dense.)
+            if length is not None:
+                indices = indices[:, :length]
+                lengths = tf.minimum(lengths, tf.cast(length, lengths.dtype))
+            return tf.RaggedTensor.from_tensor(indices, lengths=lengths)
         if length is not None:
             # Pad by the full length, then cut: static paddings, so it also traces.
             paddings = [[0, 0]] * (indices.shape.rank - 1) + [[0, length]]
@@ -174,7 +190,8 @@ class TextVectorization(Layer):
         if len(shape) > 1 and shape[-1] == 1 and self._split is not None:
             shape = shape[:-1]
         if self._output_mode == "int":
-            return KerasTensor(shape + (self._output_sequence_length,), "int64")
+            length = None if self._ragged else self._output_sequence_length
+            return KerasTensor(shape + (length,), "int64")
         depth = self._max_tokens if self._pad_to_max_tokens else \
             self._lookup_layer.vocabulary_size()
         return KerasTensor(shape[:1] + (depth,), backend.floatx())
@@ -207,7 +224,7 @@ class TextVectorization(Layer):
                 "ngrams": self._ngrams_arg, "output_mode": self._output_mode,
                 "output_sequence_length": self._output_sequence_length,
                 "pad_to_max_tokens": self._pad_to_max_tokens, "sparse": lookup["sparse"],
-                "ragged": False, "vocabulary": lookup["vocabulary"],
+                "ragged": self._ragged, "vocabulary": lookup["vocabulary"],
                 "idf_weights": lookup["idf_weights"], "encoding": self._encoding,
                 "vocabulary_size": self.vocabulary_size()}
 
@@ -224,6 +241,13 @@ class TextVectorization(Layer):
         if isinstance(config.get("ngrams"), list):
             config["ngrams"] = tuple(config["ngrams"])
         return cls(**config)
+
+
+def _symbolic_trace():
+    """Whether the call traces keras.Input tensors (to find the output's shape and dtype)."""
+    from tensorflux.keras.engine.keras_tensor import trace_state
+
+    return trace_state.depth > 0
 
 
 def _characters(inputs, encoding):

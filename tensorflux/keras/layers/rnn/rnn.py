@@ -256,6 +256,10 @@ class RNN(Layer):
         timesteps = _static_dim(sequences, 1)
         if self.unroll and timesteps is None and not _in_graph():
             raise ValueError("Cannot unroll a RNN if the time dimension is undefined.")
+        if timesteps == 0:
+            raise tf.errors.InvalidArgumentError(
+                f"{_describe(self)} received a sequence with 0 timesteps, input shape "
+                f"{_format_shape(tuple(sequences.shape))}; it needs at least one")
         mask = _bool_mask(self, mask, sequences)
         self._initial_given = initial_state is not None or self.stateful
         if initial_state is None:
@@ -284,6 +288,7 @@ class RNN(Layer):
             lambda x: tf.cast(tf.convert_to_tensor(x), self.cell.compute_dtype),
             list(initial_state))
         self._check_initial_state(initial_state)
+        self._check_state_batch(initial_state, tuple(sequences.shape))
         try:
             last_output, outputs, states = self.inner_loop(
                 sequences=sequences, initial_state=initial_state, mask=mask,
@@ -309,6 +314,17 @@ class RNN(Layer):
             if len(shape) != 2 or shape[-1] not in (None, size):
                 raise ValueError(f"{_describe(self)} expected an initial state of shape "
                                  f"(batch, {size}), received shape {_format_shape(shape)}")
+
+    def _check_state_batch(self, initial_state, sequences_shape):
+        batch = sequences_shape[0]
+        for state in tree.flatten(initial_state):
+            rows = _static_dim(state, 0)
+            if batch is not None and rows is not None and rows != batch:
+                raise _tf().errors.InvalidArgumentError(
+                    f"{_describe(self)} received an initial state of shape "
+                    f"{_format_shape(tuple(state.shape))} with sequences of shape "
+                    f"{_format_shape(sequences_shape)}: each initial state needs the "
+                    f"sequences' batch size, {batch}")
 
     def _reset_dropout_masks(self, cell):
         if isinstance(cell, DropoutRNNCell):

@@ -1,6 +1,7 @@
 """keras.layers Bidirectional and TimeDistributed: wrappers that run a layer both ways along
 time, or on every timestep."""
 
+from tensorflux.keras.engine import tree
 from tensorflux.keras.layers.base import Layer, _describe, _format_shape
 from tensorflux.keras.layers.core import Wrapper
 
@@ -107,9 +108,10 @@ class Bidirectional(Layer):
             kwargs["mask"] = mask
         forward_state = backward_state = None
         if initial_state is not None:
-            initial_state = list(initial_state)
-            half = len(initial_state) // 2
-            forward_state, backward_state = initial_state[:half], initial_state[half:]
+            initial_state = list(initial_state) if isinstance(initial_state, (list, tuple)) \
+                else [initial_state]
+            split = self._forward_state_count(initial_state)
+            forward_state, backward_state = initial_state[:split], initial_state[split:]
         y = self.forward_layer(sequences, initial_state=forward_state, **kwargs)
         y_rev = self.backward_layer(sequences, initial_state=backward_state, **kwargs)
         states = ()
@@ -133,6 +135,20 @@ class Bidirectional(Layer):
                 return output + states
             return (output,) + states
         return output
+
+    def _forward_state_count(self, initial_state):
+        """How many of `initial_state` go to the forward layer (the rest go backwards),
+        checked against both layers' state counts when they have them."""
+        sizes = [getattr(layer, "state_size", None)
+                 for layer in (self.forward_layer, self.backward_layer)]
+        if None in sizes:
+            return len(initial_state) // 2
+        forward, backward = (len(tree.flatten(size)) for size in sizes)
+        if len(initial_state) != forward + backward:
+            raise ValueError(f"{_describe(self)} expects {forward + backward} initial state "
+                             f"tensors, the forward layer's {forward} then the backward "
+                             f"layer's {backward}, received {len(initial_state)}")
+        return forward
 
     def compute_mask(self, _, mask=None):
         if isinstance(mask, (list, tuple)):
