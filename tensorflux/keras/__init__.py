@@ -20,6 +20,11 @@ from tensorflux.keras import (
 )
 from tensorflux.keras.engine.input_layer import Input, InputLayer
 from tensorflux.keras.engine.keras_tensor import KerasTensor
+from tensorflux.keras.engine.name_scope import name_scope
+
+# keras.Variable takes Keras's arguments; layer, optimizer and metric variables and tf.Variable
+# are all instances of it.
+from tensorflux.keras.engine.variables import Variable
 from tensorflux.keras.initializers import Initializer
 from tensorflux.keras.layers.base import InputSpec, Layer
 from tensorflux.keras.losses import Loss
@@ -27,11 +32,29 @@ from tensorflux.keras.metrics import Metric
 from tensorflux.keras.models import Functional, Model, Sequential
 from tensorflux.keras.optimizers import Optimizer
 from tensorflux.keras.regularizers import Regularizer
-# keras.Variable takes Keras's arguments; layer, optimizer and metric variables and tf.Variable
-# are all instances of it.
-from tensorflux.keras.engine.variables import Variable
 
 __version__ = "3.15.1"  # the Keras API version this module follows
+
+
+def version():
+    """The Keras API version tensorflux.keras follows ("3.15.1")."""
+    return __version__
+
+
+def device(device_name):
+    """`with keras.device("cpu:0"):` (or "gpu:0") runs the ops within on that device, as
+    tf.device does."""
+    import tensorflux as tf
+
+    return tf.device(device_name)
+
+
+def remat(f):
+    """`f`, recomputed in the backward pass instead of keeping its intermediate values
+    (gradient checkpointing: less memory for more compute), as tf.recompute_grad."""
+    import tensorflux as tf
+
+    return tf.recompute_grad(f)
 
 # Loaded on first use, so that `from tensorflux import keras` stays fast.
 _LAZY = {"applications": "tensorflux.keras.applications",
@@ -68,7 +91,7 @@ __all__ = ["DTypePolicy", "FloatDTypePolicy", "Functional", "Initializer", "Inpu
            "InputLayer", "InputSpec", "KerasTensor",
            "Layer", "Loss", "Metric", "Model", "Optimizer", "Regularizer", "Sequential",
            "Variable", "activations", "applications", "backend", "callbacks", "config",
-           "constraints", "datasets", "distillation", "dtype_policies", "export",
-           "initializers", "layers", "losses", "metrics", "mixed_precision", "models", "ops",
-           "optimizers",
-           "preprocessing", "random", "regularizers", "saving", "tree", "utils", "wrappers"]
+           "constraints", "datasets", "device", "distillation", "dtype_policies", "export",
+           "initializers", "layers", "losses", "metrics", "mixed_precision", "models",
+           "name_scope", "ops", "optimizers", "preprocessing", "random", "regularizers",
+           "remat", "saving", "tree", "utils", "version", "wrappers"]

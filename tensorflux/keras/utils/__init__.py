@@ -20,6 +20,7 @@ from tensorflux.keras.saving.serialization import (
     serialize_keras_object,
 )
 from tensorflux.keras.utils import bounding_boxes
+from tensorflux.keras.utils.config import Config
 from tensorflux.keras.utils.dataset_utils import (
     audio_dataset_from_directory,
     image_dataset_from_directory,
@@ -44,7 +45,8 @@ from tensorflux.keras.utils.timeseries_dataset_utils import timeseries_dataset_f
 Sequence = PyDataset  # Keras 3 keeps its Keras 2 name as an alias
 
 __all__ = [
-    "CustomObjectScope", "FeatureSpace", "Progbar", "PyDataset", "audio_dataset_from_directory",
+    "Config", "CustomObjectScope", "FeatureSpace", "Progbar", "PyDataset",
+    "audio_dataset_from_directory",
     "bounding_boxes",
     "clear_session",
     "custom_object_scope",
