@@ -195,7 +195,43 @@ def _conv(x, kernel, rank, strides, padding, dilation, data_format):
     if rank == 2:
         return nn.conv2d(x, kernel, strides, padding.upper(), data_format=fmt,
                          dilations=dilation)
+    if None in spatial_dims(x.shape, data_format):
+        return _conv3d_run_time(x, kernel, strides, padding, dilation, data_format)
     return nn.conv3d(x, kernel, strides, padding.upper(), data_format=fmt, dilations=dilation)
+
+
+def _conv3d_run_time(x, kernel, strides, padding, dilation, data_format):
+    """conv3d of an input whose spatial sizes the trace does not know (the core conv3d needs
+    them): a sum over the kernel's depth taps of 2-D convolutions of all depth slices, the
+    depth stride taken by subsampling."""
+    import tensorflux as tf
+
+    channels_first = data_format == "channels_first"
+    if channels_first:
+        x = tf.transpose(x, [0, 2, 3, 4, 1])
+    depth, stride = x.shape[1], strides[0]
+    reach = (kernel.shape[0] - 1) * dilation[0]
+    if padding == "same":
+        if depth is None and stride > 1:
+            raise ValueError(
+                "A 3-D convolution with padding='same' and a depth stride of "
+                f"{stride} needs the depth of its input, received shape "
+                f"{_format_shape(tuple(x.shape))} (channels_last)")
+        total = reach if depth is None else max((-(-depth // stride) - 1) * stride + reach
+                                                + 1 - depth, 0)
+        x = tf.pad(x, [[0, 0], [total // 2, total - total // 2], [0, 0], [0, 0], [0, 0]])
+    dims = _run_time_shape(x)
+    y = None
+    for i in range(kernel.shape[0]):
+        start = i * dilation[0]
+        planes = tf.reshape(x[:, start:(start - reach) or None], tf.stack([-1] + dims[2:]))
+        plane = _nn().conv2d(planes, kernel[i], strides[1:], padding.upper(),
+                             dilations=dilation[1:])
+        y = plane if y is None else y + plane
+    y = tf.reshape(y, tf.stack([dims[0], -1] + _run_time_shape(y)[1:]))
+    if stride > 1:
+        y = y[:, ::stride]
+    return tf.transpose(y, [0, 4, 1, 2, 3]) if channels_first else y
 
 
 class BaseConv(_Common):
@@ -243,10 +279,14 @@ class BaseConv(_Common):
             self, "kernel", self.kernel_size + (channels // self.groups, self.filters))
         self.bias = self._bias_weight(self.filters)
 
+    def convolution_op(self, inputs, kernel):
+        """The convolution of `call`, before the bias and activation: a subclass may
+        override it (keras.io's weight-standardized Conv2D normalizes `kernel` first)."""
+        return _conv(inputs, kernel, self.rank, self.strides, self.padding,
+                     self.dilation_rate, self.data_format)
+
     def call(self, inputs):
-        outputs = _conv(inputs, self.kernel, self.rank, self.strides, self.padding,
-                        self.dilation_rate, self.data_format)
-        return self._finish(outputs)
+        return self._finish(self.convolution_op(inputs, self.kernel))
 
     def get_config(self):
         return {
@@ -382,10 +422,6 @@ class BaseConvTranspose(_Common):
     def call(self, inputs):
         nn = _nn()
         shape = tuple(inputs.shape)
-        sizes = self._output_sizes(shape)
-        if None in sizes:
-            raise ValueError(f"{_describe(self)} needs the spatial dimensions of its input, "
-                             f"received shape {_format_shape(shape)}")
         if self.rank == 3:
             return self._finish(_conv_transpose_by_dilation(
                 inputs, self.kernel, self.strides, self.padding, self.output_padding,
@@ -393,6 +429,11 @@ class BaseConvTranspose(_Common):
         kernel, strides, dilation = self.kernel, self.strides, self.dilation_rate
         x = inputs
         channels_first = self.data_format == "channels_first"
+        sizes = self._output_sizes(shape)
+        run_time = None in sizes  # traced with unknown image sizes (Input((None, None, 3)))
+        if run_time:
+            shape = _run_time_shape(inputs)
+            sizes = self._output_sizes(shape)
         if self.rank == 1:  # as a 2-D transpose over a height of 1
             x = _nn_expand(x, 2 if channels_first else 1)
             kernel = _nn_expand(kernel, 0)
@@ -400,6 +441,8 @@ class BaseConvTranspose(_Common):
         fmt = "NCHW" if channels_first else "NHWC"
         out_shape = ([shape[0], self.filters] + sizes if channels_first
                      else [shape[0]] + sizes + [self.filters])
+        if run_time:
+            out_shape = _stack(out_shape)
         outputs = nn.conv2d_transpose(x, kernel, out_shape, strides, self.padding.upper(),
                                       data_format=fmt, dilations=dilation)
         if self.rank == 1:
@@ -434,8 +477,8 @@ def transpose_pads(kernel, stride, padding, output_padding, dilation):
 
 
 def _dilate(x, axis, stride):
-    """`stride - 1` zeros between consecutive elements along `axis` (the batch may be
-    unknown)."""
+    """`stride - 1` zeros between consecutive elements along `axis` (sizes the trace does
+    not know are read at run time)."""
     import tensorflux as tf
 
     if stride == 1:
@@ -444,11 +487,16 @@ def _dilate(x, axis, stride):
     pads = [[0, 0]] * (len(shape) + 1)
     pads[axis + 1] = [0, stride - 1]
     spread = tf.pad(tf.expand_dims(x, axis + 1), pads)
-    target = [-1 if d is None else d for d in shape]
-    target[axis] = shape[axis] * stride
+    if None in shape[1:]:
+        target = _run_time_shape(x)
+        target[axis] = target[axis] * stride
+        target = tf.stack(target)
+    else:
+        target = [-1] + shape[1:]
+        target[axis] = shape[axis] * stride
     spread = tf.reshape(spread, target)
     index = [slice(None)] * len(shape)
-    index[axis] = slice(0, (shape[axis] - 1) * stride + 1)
+    index[axis] = slice(0, 1 - stride)  # drops the zeros after the last element
     return spread[tuple(index)]
 
 
@@ -474,6 +522,20 @@ def _conv_transpose_by_dilation(x, kernel, strides, padding, output_padding, dil
     flipped = tf.transpose(flipped, list(range(rank)) + [rank + 1, rank])
     ones = (1,) * rank
     return _conv(x, flipped, rank, ones, "valid", tuple(dilation), data_format)
+
+
+def _run_time_shape(x):
+    """x's shape with each dimension the trace does not know read at run time."""
+    import tensorflux as tf
+
+    dims = tf.shape(x)
+    return [dims[i] if d is None else d for i, d in enumerate(x.shape)]
+
+
+def _stack(values):
+    import tensorflux as tf
+
+    return tf.stack(values)
 
 
 def _nn_expand(x, axis):

@@ -363,6 +363,13 @@ class LayerNormalization(Layer):
         }
 
 
+def _as_shape(dims):
+    """A reshape target from ints and run-time scalars."""
+    if all(isinstance(d, int) for d in dims):
+        return dims
+    return _tf().stack(dims)
+
+
 class GroupNormalization(Layer):
     """Splits the channels of `axis` into `groups` groups and normalizes each sample over
     every group (its channels and all non-batch axes), then applies per-channel `gamma` and
@@ -428,12 +435,12 @@ class GroupNormalization(Layer):
         rank = len(shape)
         axis = self.axis % rank
         # (batch, ..., groups, channels per group, ...): the group axis just before `axis`.
-        original_shape = self._static_shape(shape)
+        original_shape = self._reshape_dims(inputs)
         grouped_shape = list(original_shape)
         grouped_shape[axis] = shape[axis] // self.groups
         grouped_shape.insert(axis, self.groups)
         dtype = _stats_dtype(inputs.dtype.name)
-        x = tf.cast(tf.reshape(inputs, grouped_shape), dtype)
+        x = tf.cast(tf.reshape(inputs, _as_shape(grouped_shape)), dtype)
         reduction_axes = [d for d in range(1, rank + 1) if d != axis]
         mean = tf.reduce_mean(x, axis=reduction_axes, keepdims=True)
         variance = tf.reduce_mean(tf.square(x), axis=reduction_axes, keepdims=True) - \
@@ -448,16 +455,19 @@ class GroupNormalization(Layer):
         if self.beta is not None:
             offset = offset + tf.cast(tf.reshape(self.beta, broadcast_shape), dtype)
         outputs = tf.cast(x * inv + offset, inputs.dtype)
-        outputs = tf.reshape(outputs, original_shape)
+        outputs = tf.reshape(outputs, _as_shape(original_shape))
         return tf.cast(outputs, self.compute_dtype)
 
-    def _static_shape(self, shape):
-        """The input shape for reshape, -1 for the one unknown dimension (the batch)."""
-        unknown = [d for d in range(len(shape)) if shape[d] is None]
-        if len(unknown) > 1 or (unknown and unknown[0] != 0):
-            raise ValueError(f"{_describe(self)} needs every dimension but the batch known, "
-                             f"received shape {_format_shape(shape)}")
-        return [-1 if d is None else d for d in shape]
+    @staticmethod
+    def _reshape_dims(inputs):
+        """The input's dimensions for a reshape: -1 for an unknown batch; other unknown
+        sizes (a fully convolutional Input((None, None, c))) read at run time."""
+        shape = tuple(inputs.shape)
+        if None not in shape[1:]:
+            return [-1 if d is None else d for d in shape]
+        from tensorflux.keras.layers.convolutional import _run_time_shape
+
+        return _run_time_shape(inputs)
 
     def get_config(self):
         return {

@@ -5,7 +5,9 @@ adaptive_max_pool."""
 
 from tensorflux.keras.layers.base import InputSpec, Layer, _describe, floating_input
 from tensorflux.keras.layers.convolutional import (
+    _run_time_shape,
     check_window_fits,
+    spatial_dims,
     standardize_data_format,
     standardize_padding,
     standardize_tuple,
@@ -54,6 +56,8 @@ class BasePooling(Layer):
         padding = self.padding.lower()
         check_window_fits(self, shape, self.data_format, self.pool_size, self.strides,
                           padding, (1,) * self.rank, what="pool_size")
+        if self.rank == 3 and None in spatial_dims(shape, self.data_format):
+            return _pool3d_run_time(self, inputs, padding)
         pool = nn.max_pool if self.pool_mode == "max" else nn.avg_pool
         return pool(inputs, self.pool_size, self.strides, padding.upper(),
                     data_format=tf_format(self.data_format, self.rank))
@@ -61,6 +65,47 @@ class BasePooling(Layer):
     def get_config(self):
         return {**super().get_config(), "pool_size": self.pool_size, "padding": self.padding,
                 "strides": self.strides, "data_format": self.data_format}
+
+
+def _pool3d_run_time(layer, x, padding):
+    """3-D pooling of an input whose spatial sizes the trace does not know (the core pool3d
+    needs them): 2-D pooling of every depth slice, then the max or the mean of the valid
+    depth taps (padded taps excluded, as TensorFlow's 'same'), the depth stride taken by
+    subsampling."""
+    tf = _tf()
+    channels_first = layer.data_format == "channels_first"
+    if channels_first:
+        x = tf.transpose(x, [0, 2, 3, 4, 1])
+    dims = _run_time_shape(x)
+    (taps, *window), (stride, *strides) = layer.pool_size, layer.strides
+    pool = tf.nn.max_pool2d if layer.pool_mode == "max" else tf.nn.avg_pool2d
+    planes = pool(tf.reshape(x, tf.stack([-1] + dims[2:])), window, strides, padding.upper())
+    y = tf.reshape(planes, tf.stack([dims[0], -1] + _run_time_shape(planes)[1:]))
+    depth = x.shape[1]
+    if padding == "same":
+        if depth is None and stride > 1:
+            raise ValueError(
+                f"{_describe(layer)}: padding='same' with a depth stride of {stride} needs "
+                f"the depth of its input, received shape {tuple(x.shape)} (channels_last)")
+        total = taps - 1 if depth is None else max(
+            (-(-depth // stride) - 1) * stride + taps - depth, 0)
+        pads = [[0, 0], [total // 2, total - total // 2], [0, 0], [0, 0], [0, 0]]
+        valid = tf.pad(tf.ones_like(y[:, :, :1, :1, :1]), pads)
+        y = tf.pad(y, pads, constant_values=float("-inf") if layer.pool_mode == "max" else 0)
+    else:
+        valid = None
+
+    def reduce(t):
+        parts = [t[:, i:(i - taps + 1) or None] for i in range(taps)]
+        out = parts[0]
+        for part in parts[1:]:
+            out = tf.maximum(out, part) if layer.pool_mode == "max" else out + part
+        return out[:, ::stride] if stride > 1 else out
+
+    y = reduce(y)
+    if layer.pool_mode != "max":
+        y = y / (reduce(valid) if valid is not None else float(taps))
+    return tf.transpose(y, [0, 4, 1, 2, 3]) if channels_first else y
 
 
 def _pooling_class(name, rank, mode, default_size, example):

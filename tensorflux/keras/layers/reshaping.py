@@ -391,16 +391,20 @@ class Cropping3D(Layer):
 
 
 def _repeat_axis(layer, x, size, axis):
-    """Each element along `axis` repeated `size` times (tf.repeat needs the whole shape
-    known; here only the batch may be unknown, as on a symbolic Keras input)."""
+    """Each element along `axis` repeated `size` times (a tile then a reshape; sizes the
+    trace does not know, as in a fully convolutional Input((None, None, 3)), are read at run
+    time)."""
     tf = _tf()
     shape = list(_static_shape(x))
-    if any(d is None for d in shape[1:]):
-        raise ValueError(f"{_describe(layer)} needs the non-batch dimensions of its input, "
-                         f"received shape {_format_shape(shape)}")
     multiples = [1] * (len(shape) + 1)
     multiples[axis + 1] = size
     tiled = tf.tile(tf.expand_dims(x, axis + 1), multiples)
+    if any(d is None for d in shape[1:]):
+        from tensorflux.keras.layers.convolutional import _run_time_shape
+
+        target = _run_time_shape(x)
+        target[axis] = target[axis] * size
+        return tf.reshape(tiled, tf.stack(target))
     shape[axis] *= size
     return _reshape(layer, tiled, [None] + shape[1:])
 
@@ -440,6 +444,38 @@ def _bilinear_matrix(size, factor, interpolation="bilinear"):
     return resize_weights(size, size * factor, interpolation)
 
 
+def _bilinear_upsample_axis(x, axis, factor):
+    """Half-pixel bilinear upsampling of `axis` by an integer factor for a size known only at
+    run time: output `factor * k + r` lies at `k + (r + 0.5) / factor - 0.5`, between element
+    k and a neighbour (the edge elements repeat, as the resize clamps), so each phase r is a
+    fixed blend of two shifted copies; the phases are then interleaved."""
+    tf = _tf()
+    if factor == 1:
+        return x
+
+    def part(tensor, start, stop):
+        index = [slice(None)] * len(x.shape)
+        index[axis] = slice(start, stop)
+        return tensor[tuple(index)]
+
+    pads = [[0, 0]] * len(x.shape)
+    pads[axis] = [1, 1]
+    padded = tf.pad(x, pads, mode="SYMMETRIC")  # each edge element once more
+    before, after = part(padded, 0, -2), part(padded, 2, None)
+    phases = []
+    for r in range(factor):
+        offset = (r + 0.5) / factor - 0.5
+        if offset < 0:
+            phases.append(before + (x - before) * (1 + offset))
+        else:
+            phases.append(x + (after - x) * offset)
+    from tensorflux.keras.layers.convolutional import _run_time_shape
+
+    target = _run_time_shape(x)
+    target[axis] = target[axis] * factor
+    return tf.reshape(tf.stack(phases, axis + 1), tf.stack(target))
+
+
 class UpSampling2D(Layer):
     """Upsamples height and width by `size`: 'nearest' repeats rows and columns; the other
     interpolations ('bilinear', 'bicubic', 'lanczos3', 'lanczos5', 'area') resize as
@@ -472,8 +508,12 @@ class UpSampling2D(Layer):
             return _repeat_axis(self, x, self.size[1], w_axis)
         shape = tuple(inputs.shape)
         if shape[h_axis] is None or shape[w_axis] is None:
+            if self.interpolation == "bilinear":  # as TensorFlow's: width, then height
+                x = _bilinear_upsample_axis(inputs, w_axis, self.size[1])
+                return _bilinear_upsample_axis(x, h_axis, self.size[0])
             raise ValueError(f"{_describe(self)}: {self.interpolation} upsampling needs the "
-                             f"spatial size, received shape {_format_shape(shape)}")
+                             f"spatial size, received shape {_format_shape(shape)} (only "
+                             f"'nearest' and 'bilinear' work on sizes known at run time)")
         rows = _bilinear_matrix(shape[h_axis], self.size[0], self.interpolation)
         cols = _bilinear_matrix(shape[w_axis], self.size[1], self.interpolation)
         rows = tf.constant(rows, dtype=inputs.dtype)
