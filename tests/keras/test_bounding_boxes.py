@@ -2,7 +2,9 @@
 the oracle: the helpers must give its numbers, and a layer given the same transformation
 (drawn by Keras) must move boxes as Keras does; fully determined layers compare whole calls.
 Random draws differ from Keras's, so random layers are checked by invariants: boxes follow a
-bright square in the image."""
+bright square in the image. Where Keras 3.15 gets boxes wrong (RandomCrop, RandomRotation and
+RandomPerspective outside "xyxy", MixUp's labels), the reference is NumPy float64 geometry or
+Keras on the "xyxy" boxes, converted by its convert_format."""
 
 import numpy as np
 import pytest
@@ -177,18 +179,28 @@ def test_box_deltas_match_keras():
 
 # ---------------------------------------------------------------------- deterministic layers
 
-def _call_both(k, make, fmt="xyxy", batched=True, training=None, height=H, width=W):
-    """A dict call of our layer and Keras's (make(module, fmt) builds each) on the same data."""
-    boxes = _in_format(k, _xyxy(height=height, width=width), fmt, height, width)
+def _call_both(k, make, fmt="xyxy", batched=True, training=None, height=H, width=W,
+               keras_format=None):
+    """A dict call of our layer and Keras's (make(module, fmt) builds each) on the same data.
+    With `keras_format`, Keras's layer reads and writes the same boxes in that format (where
+    Keras is right) and its output boxes are converted to `fmt` by Keras's convert_format."""
+    xyxy = _xyxy(height=height, width=width)
+    boxes = _in_format(k, xyxy, fmt, height, width)
     labels = _labels(boxes)
     images = np.random.default_rng(1).uniform(0, 255, (2, height, width, 3)).astype("float32")
+    reference = boxes if keras_format is None else _in_format(k, xyxy, keras_format, height,
+                                                              width)
     if not batched:
-        boxes, labels, images = boxes[0], labels[0], images[0]
+        boxes, labels, images, reference = boxes[0], labels[0], images[0], reference[0]
     options = {} if training is None else {"training": training}
     ours = make(keras, fmt)({"images": images,
                              "bounding_boxes": {"boxes": boxes, "labels": labels}}, **options)
-    theirs = make(k, fmt)({"images": images.copy(), "bounding_boxes": {
-        "boxes": boxes.copy(), "labels": labels.copy()}}, **options)
+    theirs = make(k, keras_format or fmt)({"images": images.copy(), "bounding_boxes": {
+        "boxes": reference.copy(), "labels": labels.copy()}}, **options)
+    if keras_format is not None:
+        out_h, out_w = to_numpy(theirs["images"]).shape[-3:-1]
+        theirs["bounding_boxes"]["boxes"] = k.utils.bounding_boxes.convert_format(
+            theirs["bounding_boxes"]["boxes"], keras_format, fmt, height=out_h, width=out_w)
     _assert_boxes(ours["bounding_boxes"], theirs["bounding_boxes"])
     assert_matches(ours["images"], theirs["images"], rtol=1e-4, atol=1e-3, what="images")
 
@@ -215,21 +227,90 @@ def test_center_crop_moves_boxes_as_keras():
                "center_xywh", batched=False)
 
 
-def test_random_crop_moves_boxes_as_keras():
-    """Keras 3.15's arithmetic, its quirks included (x shifted by the top offset)."""
+def _cropped_xyxy(boxes, top, left, window_h, window_w, height, width):
+    """NumPy float64 reference: "xyxy" boxes in the frame of the (window_h, window_w) window
+    at (top, left), scaled as that window is resized to (height, width), clipped to it."""
+    boxes = boxes.astype("float64") - [left, top, left, top]
+    boxes = boxes * ([width / window_w, height / window_h] * 2)
+    return np.clip(boxes, 0.0, [width, height] * 2)
+
+
+def _crop_call(k, layer, images, fmt):
+    """Our RandomCrop called on `images` (20 x 30, each pixel its own row * 100 + column)
+    with boxes in `fmt`; returns the output images and the output boxes as "xyxy" (Keras's
+    convert_format reads the relative ones against the output size)."""
+    boxes = _in_format(k, _xyxy(), fmt)
+    out = layer({"images": images,
+                 "bounding_boxes": {"boxes": boxes, "labels": _labels(boxes)}})
+    np.testing.assert_array_equal(out["bounding_boxes"]["labels"].numpy(), _labels(boxes))
+    out_images = out["images"].numpy()
+    out_h, out_w = out_images.shape[1:3]
+    return out_images, to_numpy(k.utils.bounding_boxes.convert_format(
+        out["bounding_boxes"]["boxes"].numpy(), fmt, "xyxy", height=out_h, width=out_w))
+
+
+def _pixel_ids(channels=1):
+    ids = np.arange(H)[:, None] * 100.0 + np.arange(W)[None, :]
+    return np.broadcast_to(ids[None, :, :, None], (2, H, W, channels)).astype("float32")
+
+
+def test_random_crop_boxes_follow_the_window():
+    """Boxes in the window's frame (x - left, y - top), clipped to the crop; relative boxes
+    read against the input and written against the output. Keras 3.15 instead shifts x by
+    the top offset and y by the left one and clips no far edge, so the reference is NumPy
+    float64 geometry, with the window's offsets read back from the cropped pixels."""
+    k = import_keras()
+    for fmt in ("xyxy", "rel_xyxy", "center_yxhw", "rel_xywh"):
+        layer = keras.layers.RandomCrop(12, 15, bounding_box_format=fmt, seed=3)
+        for _ in range(3):
+            images, boxes = _crop_call(k, layer, _pixel_ids(), fmt)
+            top, left = divmod(int(images[0, 0, 0, 0]), 100)
+            np.testing.assert_array_equal(images[0, ..., 0],
+                                          _pixel_ids()[0, top:top + 12, left:left + 15, 0])
+            assert_matches(boxes, _cropped_xyxy(_xyxy(), top, left, 12, 15, 12, 15),
+                           rtol=1e-5, atol=1e-4, what=fmt)
+    # A transformation given by hand, as Keras's (top, left) tuple.
+    layer = keras.layers.RandomCrop(12, 15, bounding_box_format="xyxy")
+    data = {"boxes": _xyxy(), "labels": _labels(_xyxy())}
+    for window in ((3, 7), (0, 0), (8, 15)):
+        assert_matches(layer.transform_bounding_boxes(_ours(data), window)["boxes"],
+                       _cropped_xyxy(_xyxy(), *window, 12, 15, 12, 15), atol=1e-5)
+    with pytest.raises(ValueError, match="get_random_transformation"):
+        keras.layers.RandomCrop(12, 15, bounding_box_format="rel_xyxy"
+                                ).transform_bounding_boxes(_ours(data), (3, 7))
+    window = layer.get_random_transformation(_pixel_ids())
+    assert len(window) == 2 and all(0 <= int(v) <= 15 for v in window)
+
+
+@pytest.mark.parametrize("size, window", [
+    # 20 x 30 images, the crop size, and the rows and columns the image path keeps:
+    # Keras's aspect-ratio corner (top, left), then crop size rows and columns from it, as
+    # far as the image goes, resized to the crop size.
+    ((25, 40), (1, 0, 19, 30)),   # corner (1, 0): rows 1..19, all 30 columns
+    ((12, 40), (5, 0, 12, 30)),   # corner (5, 0): rows 5..16, all 30 columns
+    ((20, 30), (0, 0, 20, 30)),   # the whole image, unchanged
+])
+def test_random_crop_boxes_follow_the_resized_window_of_small_images(size, window):
+    """Images not larger than the crop: the boxes follow the window the images keep and
+    its resize (NumPy float64 reference; Keras 3.15 only shifts them, x by the top offset)."""
+    k = import_keras()
+    top, left, window_h, window_w = window
+    for fmt in ("xyxy", "rel_yxyx", "center_xywh"):
+        layer = keras.layers.RandomCrop(*size, bounding_box_format=fmt)
+        images, boxes = _crop_call(k, layer, _pixel_ids(3), fmt)
+        theirs = k.layers.RandomCrop(*size)(_pixel_ids(3))
+        assert_matches(images, theirs, rtol=1e-4, atol=1e-2, what="images")
+        assert_matches(boxes, _cropped_xyxy(_xyxy(), top, left, window_h, window_w, *size),
+                       rtol=1e-5, atol=1e-4, what=fmt)
+
+
+def test_random_crop_passes_boxes_through_at_inference_as_keras():
+    """At inference Keras 3.15 returns the images unchanged, and the boxes stay with them."""
     k = import_keras()
     for fmt in ("xyxy", "rel_xyxy"):
-        ours = keras.layers.RandomCrop(12, 15, bounding_box_format=fmt)
-        theirs = k.layers.RandomCrop(12, 15, bounding_box_format=fmt)
-        boxes = _xyxy()
-        for window in ((3, 7), (0, 0)):
-            data = {"boxes": boxes, "labels": _labels(boxes)}
-            _assert_boxes(ours.transform_bounding_boxes(_ours(data), window),
-                          theirs.transform_bounding_boxes(_torch(data), window))
-        # Images no larger than the crop: Keras's fixed aspect-ratio window.
-        _call_both(k, lambda m, f: m.layers.RandomCrop(25, 40, bounding_box_format=f), fmt)
-        _call_both(k, lambda m, f: m.layers.RandomCrop(12, 15, bounding_box_format=f), fmt,
-                   training=False)
+        for size in ((12, 15), (25, 40)):
+            _call_both(k, lambda m, f, size=size: m.layers.RandomCrop(
+                *size, bounding_box_format=f), fmt, training=False)
 
 
 def test_flip_with_a_fixed_transformation_moves_boxes_as_keras():
@@ -257,19 +338,30 @@ GEOMETRIC = {
 }
 
 
+# Keras 3.15 reads RandomRotation's input boxes as "xyxy" and returns RandomPerspective's
+# as "xyxy" whatever the format; ours keep the format, so for these the reference is Keras
+# on the "xyxy" boxes (where it is right), converted to the format by its convert_format.
+XYXY_REFERENCE = ("rotation", "perspective")
+
+
 @pytest.mark.parametrize("name", sorted(GEOMETRIC))
 def test_random_geometric_layers_move_boxes_as_keras_for_its_transformation(name):
     k = import_keras()
-    for fmt in ("xyxy", "rel_xyxy", "center_yxhw"):
-        theirs = GEOMETRIC[name](k, fmt)
+    for fmt in ("xyxy", "rel_xyxy", "center_yxhw", "rel_center_xywh"):
+        keras_format = "xyxy" if name in XYXY_REFERENCE else fmt
+        theirs = GEOMETRIC[name](k, keras_format)
         images = np.zeros((2, H, W, 3), "float32")
         transformation = _plain(theirs.get_random_transformation(
             {"images": _torch(images)}, training=True))
         boxes = _in_format(k, _xyxy(), fmt)
         data = {"boxes": boxes, "labels": _labels(boxes)}
+        reference = _in_format(k, _xyxy(), keras_format)
+        expected = theirs.transform_bounding_boxes(
+            _torch({"boxes": reference, "labels": _labels(boxes)}), _torch(transformation))
+        expected["boxes"] = k.utils.bounding_boxes.convert_format(
+            expected["boxes"], keras_format, fmt, height=H, width=W)
         _assert_boxes(GEOMETRIC[name](keras, fmt).transform_bounding_boxes(
-                          _ours(data), _ours(transformation)),
-                      theirs.transform_bounding_boxes(_torch(data), _torch(transformation)))
+                          _ours(data), _ours(transformation)), expected)
 
 
 def test_channels_first_images_move_boxes_as_keras():
@@ -297,9 +389,10 @@ def test_fully_determined_geometric_calls_match_keras():
     k = import_keras()
     for fmt in ("xyxy", "rel_xyxy"):
         for batched in (True, False):
+            # Keras on "xyxy" boxes is the reference (it reads every format as "xyxy").
             _call_both(k, lambda m, f: m.layers.RandomRotation(
                 (0.25, 0.25), fill_mode="constant", bounding_box_format=f), fmt, batched,
-                height=20, width=20)
+                height=20, width=20, keras_format="xyxy")
             _call_both(k, lambda m, f: m.layers.RandomTranslation(
                 (0.25, 0.25), (-0.1, -0.1), bounding_box_format=f), fmt, batched)
             _call_both(k, lambda m, f: m.layers.RandomZoom(
@@ -319,16 +412,50 @@ def test_rand_augment_moves_boxes_as_keras_for_its_transformation():
                       theirs.transform_bounding_boxes(_torch(data), _torch(transformation)))
 
 
-def test_mix_up_appends_the_partner_boxes_as_keras():
+def test_mix_up_appends_the_partner_boxes_and_labels():
+    """Boxes as Keras; labels along the box axis, each image's then its partner's (NumPy
+    reference; Keras 3.15 stacks them along the batch axis)."""
     k = import_keras()
     boxes = np.abs(_xyxy(batch=3))
-    data = {"boxes": boxes, "labels": _labels(boxes)}
-    transformation = {"permutation_order": np.array([2, 0, 1]),
-                      "mix_weight": np.array([0.5, 0.5, 0.5], "float32")}
-    _assert_boxes(keras.layers.MixUp(bounding_box_format="xyxy").transform_bounding_boxes(
-                      _ours(data), _ours(transformation)),
-                  k.layers.MixUp(bounding_box_format="xyxy").transform_bounding_boxes(
-                      _torch(data), _torch(transformation)))
+    for labels in (_labels(boxes), np.eye(5, dtype="float32")[_labels(boxes) % 5]):
+        data = {"boxes": boxes, "labels": labels}
+        order = np.array([2, 0, 1])
+        transformation = {"permutation_order": order,
+                          "mix_weight": np.array([0.5, 0.5, 0.5], "float32")}
+        ours = keras.layers.MixUp(bounding_box_format="xyxy").transform_bounding_boxes(
+            _ours(data), _ours(transformation))
+        theirs = k.layers.MixUp(bounding_box_format="xyxy").transform_bounding_boxes(
+            _torch(data), _torch(transformation))
+        assert_matches(ours["boxes"], theirs["boxes"], what="boxes")
+        np.testing.assert_array_equal(ours["labels"].numpy(),
+                                      np.concatenate([labels, labels[order]], axis=1))
+
+
+def test_mix_up_call_pairs_boxes_and_labels_with_the_images_partner():
+    """The partner each image was mixed with (read back from the mixed pixels: image i is
+    one-hot in channel i) is the one whose boxes and labels follow its own."""
+    batch, count = 4, 3
+    images = np.repeat(np.eye(batch, dtype="float32")[:, None, None, :], 2, axis=1)
+    images = np.repeat(images, 2, axis=2)
+    boxes = np.abs(_xyxy(batch=batch, count=count))
+    labels = _labels(boxes)
+    layer = keras.layers.MixUp(alpha=50.0, bounding_box_format="xyxy", seed=5)
+    for _ in range(3):
+        out = layer({"images": images, "bounding_boxes": {"boxes": boxes, "labels": labels}})
+        mixed = out["images"].numpy()[:, 0, 0, :]
+        out_boxes = out["bounding_boxes"]["boxes"].numpy()
+        out_labels = out["bounding_boxes"]["labels"].numpy()
+        assert out_boxes.shape == (batch, 2 * count, 4)
+        assert out_labels.shape == (batch, 2 * count)
+        for i in range(batch):
+            others = np.delete(mixed[i], i)
+            partner = i if others.max() < 1e-3 else int(np.argmax(np.where(
+                np.arange(batch) == i, -1.0, mixed[i])))
+            np.testing.assert_allclose(mixed[i].sum(), 1.0, rtol=1e-5)
+            np.testing.assert_array_equal(out_labels[i],
+                                          np.concatenate([labels[i], labels[partner]]))
+            np.testing.assert_allclose(out_boxes[i],
+                                       np.concatenate([boxes[i], boxes[partner]]))
 
 
 # ---------------------------------------------------------------------- random layers
@@ -369,8 +496,9 @@ def test_random_layers_keep_boxes_around_the_bright_square(make):
         for image, box in zip(images, boxes[:, 0]):
             bright = _bright_box(image)
             if isinstance(layer, keras.layers.RandomCrop):
-                # Keras 3.15 moves x by the window's top offset and y by its left one.
-                np.testing.assert_allclose(box, bright[[1, 0, 3, 2]])
+                # The square always lies inside the window, so its box is the square's.
+                # (Keras 3.15 moves x by the window's top offset and y by its left one.)
+                np.testing.assert_array_equal(box, bright)
                 continue
             assert (box[:2] <= bright[:2] + 1.01).all() and (box[2:] >= bright[2:] - 1.01).all()
             # A tight box for flips, shifts and zooms; the rotated and sheared squares' boxes

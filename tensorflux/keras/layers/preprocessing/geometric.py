@@ -235,8 +235,8 @@ class RandomPerspective(_WarpLayer):
 
     def transform_bounding_boxes(self, bounding_boxes, transformation, training=True):
         """While training, each box becomes the box around its corners moved by the
-        perspective warp, clipped. (As Keras 3.15, the result stays "xyxy" whatever
-        `bounding_box_format` says.)"""
+        perspective warp, clipped, in `bounding_box_format`. (Keras 3.15 returns "xyxy"
+        whatever the format says.)"""
         if not training or transformation is None:
             return bounding_boxes
         tf = _tf()
@@ -262,8 +262,11 @@ class RandomPerspective(_WarpLayer):
         apply = tf.reshape(tf.convert_to_tensor(transformation["apply_perspective"]),
                            (-1, 1, 1))
         boxes = tf.where(apply, moved, boxes)
-        return box_utils.clip_to_image_size({**bounding_boxes, "boxes": boxes}, height=height,
-                                            width=width)
+        out = box_utils.clip_to_image_size({**bounding_boxes, "boxes": boxes}, height=height,
+                                           width=width)
+        out["boxes"] = box_utils.convert_format(out["boxes"], "xyxy", self.bounding_box_format,
+                                                height=height, width=width)
+        return out
 
     def get_config(self):
         return {**super().get_config(), "factor": self.factor, "scale": self.scale,

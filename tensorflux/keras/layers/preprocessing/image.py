@@ -698,8 +698,8 @@ class RandomRotation(_GeometricLayer):
 
     def transform_bounding_boxes(self, bounding_boxes, transformation, training=True):
         """While training, each box becomes the box around its rotated corners, clipped.
-        (As Keras 3.15, the input boxes are read as "xyxy" whatever `bounding_box_format`
-        says; the output is converted to it.)"""
+        Boxes are read in `bounding_box_format` and returned in it. (Keras 3.15 reads them
+        as "xyxy" whatever the format says.)"""
         if not training or transformation is None:
             return bounding_boxes
         tf = _tf()
@@ -707,8 +707,10 @@ class RandomRotation(_GeometricLayer):
         height, width = transformation["image_height"], transformation["image_width"]
         angle = tf.reshape(tf.cast(transformation["angle"], "float32"), (-1,))
         zeros, ones = tf.zeros_like(angle), tf.ones_like(angle)
-        boxes = box_utils.affine_transform(bounding_boxes["boxes"], angle, zeros, zeros, ones,
-                                           zeros, zeros, height, width)
+        boxes = box_utils.convert_format(bounding_boxes["boxes"], self.bounding_box_format,
+                                         "xyxy", height=height, width=width)
+        boxes = box_utils.affine_transform(boxes, angle, zeros, zeros, ones, zeros, zeros,
+                                           height, width)
         return _clip_and_convert(self, {**bounding_boxes, "boxes": boxes}, height, width)
 
     def get_config(self):
@@ -980,42 +982,60 @@ class RandomCrop(_RandomLayer):
 
     def call(self, inputs, training=True):
         if isinstance(inputs, dict):  # masks get the images' window
-            offsets = self._draw(self._dict_images(inputs)) if training else None
+            images = self._dict_images(inputs)
+            offsets = self._draw(images) if training else None
             return self._dict_call(
                 inputs, lambda x, is_mask: self._crop(x, training, offsets),
-                lambda: self._window(inputs["images"]) if offsets is None else offsets,
-                training)
+                lambda: self._transformation(images, offsets), training)
         return self._crop(inputs, training, self._draw(inputs) if training else None)
 
     def get_random_transformation(self, data, training=True, seed=None):
         """Keras's (top, left) of the window: random while training when the images are
         larger than it, else the aspect-ratio crop's corner."""
         images = self._dict_images(data) if isinstance(data, dict) else data
-        offsets = self._draw(images) if training else None
-        return self._window(images) if offsets is None else offsets
+        return self._transformation(images, self._draw(images) if training else None)
 
-    def _window(self, images):
-        """(top, left) of Keras's aspect-ratio window of `images`."""
+    def _transformation(self, images, offsets):
+        """The window's (top, left), `offsets` or else the aspect-ratio window's, carrying
+        the images' (height, width) for the boxes."""
         shape = self._check_rank(images)
         height, width = (shape[axis] for axis in self._hw_axes(len(shape)))
-        return _crop_or_pad_box(height, width, self.height, self.width, False)[2:]
+        if offsets is None:
+            offsets = _crop_or_pad_box(height, width, self.height, self.width, False)[2:]
+        return _CropWindow(offsets, (height, width))
 
     def transform_bounding_boxes(self, bounding_boxes, transformation, training=True):
-        """While training, boxes shifted by the window's offsets and floored at 0, as Keras
-        3.15 does it: x by the top offset and y by the left one (its coordinates are
-        swapped there), with no clip at the window's far edges and relative formats taken
-        relative to the crop size."""
+        """While training, boxes in the frame of the cropped window (x - left, y - top),
+        scaled as the window is when it is resized to (height, width), and clipped to the
+        output; relative formats are read against the input images and written against the
+        output. (Keras 3.15 shifts x by the top offset and y by the left one, clips no far
+        edge and reads relative boxes against the crop size; these boxes follow the image.)
+        At inference the images, and so the boxes, pass through."""
         if not training:
             return bounding_boxes
         tf = _tf()
         box_utils = _box_utils()
+        image_size = getattr(transformation, "image_size", None)
+        if image_size is None and self.bounding_box_format.lower().startswith("rel_"):
+            raise ValueError(
+                "RandomCrop needs the input images' size to read relative boxes: pass the "
+                "transformation from `get_random_transformation(images)`; received "
+                f"transformation={transformation!r}")
+        height, width = image_size or (None, None)
         boxes = box_utils.convert_format(bounding_boxes["boxes"], self.bounding_box_format,
-                                         "xyxy", height=self.height, width=self.width)
+                                         "xyxy", height=height, width=width)
         top, left = (tf.cast(offset, boxes.dtype) for offset in transformation)
-        zero = tf.zeros((), boxes.dtype)
         x1, y1, x2, y2 = tf.unstack(boxes, axis=-1)
-        boxes = tf.stack([tf.maximum(x1 - top, zero), tf.maximum(y1 - left, zero),
-                          tf.maximum(x2 - top, zero), tf.maximum(y2 - left, zero)], axis=-1)
+        x1, x2, y1, y2 = x1 - left, x2 - left, y1 - top, y2 - top
+        if image_size is not None:
+            # The window holds what the images have of (height, width) rows and columns
+            # from (top, left); a short window is resized to (height, width).
+            window_h = tf.minimum(tf.cast(self.height, boxes.dtype), height - top)
+            window_w = tf.minimum(tf.cast(self.width, boxes.dtype), width - left)
+            scale_y, scale_x = self.height / window_h, self.width / window_w
+            x1, x2, y1, y2 = x1 * scale_x, x2 * scale_x, y1 * scale_y, y2 * scale_y
+        boxes = tf.stack([x1, y1, x2, y2], axis=-1)
+        boxes = box_utils.crop(boxes, 0, 0, self.height, self.width)
         boxes = box_utils.convert_format(boxes, "xyxy", self.bounding_box_format,
                                          height=self.height, width=self.width)
         return {"boxes": boxes, "labels": bounding_boxes["labels"]}
@@ -1060,6 +1080,16 @@ class RandomCrop(_RandomLayer):
     def get_config(self):
         return {**super().get_config(), "height": self.height, "width": self.width,
                 "seed": self.seed}
+
+
+class _CropWindow(tuple):
+    """RandomCrop's transformation: Keras's (top, left) of the window, with the
+    `image_size` (height, width) of the images it was made for."""
+
+    def __new__(cls, offsets, image_size):
+        window = super().__new__(cls, offsets)
+        window.image_size = image_size
+        return window
 
 
 def _image_ops_crop(images, top, left, height, width):

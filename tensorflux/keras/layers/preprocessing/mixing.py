@@ -98,15 +98,16 @@ class MixUp(_AugmentationLayer):
         return self._mixed(segmentation_masks, transformation)
 
     def transform_bounding_boxes(self, bounding_boxes, transformation, training=True):
-        """While training, each image's boxes are followed by its partner's. (As Keras
-        3.15, the labels are stacked along the batch axis: (2 * batch, n).)"""
+        """While training, each image's boxes, and their labels, are followed by its
+        partner's: (batch, 2 * n, 4) boxes and (batch, 2 * n) labels. (Keras 3.15 stacks the
+        labels along the batch axis instead: (2 * batch, n).)"""
         if not training:
             return bounding_boxes
         tf = _tf()
         order = transformation["permutation_order"]
         boxes, labels = bounding_boxes["boxes"], bounding_boxes["labels"]
         return {"boxes": tf.concat([boxes, tf.gather(boxes, order)], axis=1),
-                "labels": tf.concat([labels, tf.gather(labels, order)], axis=0)}
+                "labels": tf.concat([labels, tf.gather(labels, order)], axis=1)}
 
     def get_config(self):
         return {**super().get_config(), "alpha": self.alpha, "seed": self.seed}
