@@ -246,7 +246,22 @@ def _auto_name(class_name):
 
 
 def _from_config(cls, config):
-    return cls(**config)
+    try:
+        return cls(**config)
+    except TypeError as error:
+        # Most often a subclass whose __init__ takes arguments its get_config() leaves out.
+        raise TypeError(
+            f"Could not create {cls.__name__} from its config {config}: {error}. If "
+            f"{cls.__name__}.__init__() takes arguments, get_config() must return them "
+            "(`config = super().get_config(); config.update(...)`), or from_config() must "
+            "supply them.") from error
+
+
+class SuperInitNotCalledError(RuntimeError, AttributeError):
+    """RuntimeError as Keras raises; an AttributeError too, so hasattr() stays False."""
+
+
+_SET_BY_INIT = frozenset({"_dtype", "name", "reduction", "_variables", "_metrics"})
 
 
 class _Named:
@@ -256,6 +271,16 @@ class _Named:
     @property
     def dtype(self):
         return self._dtype
+
+    def __getattr__(self, name):
+        # Only reached for a missing attribute: the ones __init__ sets are missing when a
+        # subclass's __init__ did not call super().__init__().
+        if name in _SET_BY_INIT and "_dtype" not in self.__dict__:
+            raise SuperInitNotCalledError(
+                f"{type(self).__name__} has no attribute '{name}' because its `__init__()` "
+                "does not call `super().__init__()`; call it first thing, passing on `name`, "
+                "`dtype` and the other base arguments (`super().__init__(**kwargs)`).")
+        raise AttributeError(f"'{type(self).__name__}' object has no attribute '{name}'")
 
     def _label(self):
         return f"{type(self).__name__} '{self.name}'"

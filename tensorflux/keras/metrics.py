@@ -84,6 +84,17 @@ class Metric(_losses._Named):
         self._variables = []
         self._metrics = []
 
+    def __setattr__(self, name, value):
+        # As Keras: a metric held in an attribute (or a list of them) is part of this one,
+        # so `variables` and the default reset_state() cover its state too.
+        if not name.startswith("_"):
+            held = value if isinstance(value, (list, tuple)) else [value]
+            metrics = self.__dict__.get("_metrics")
+            if metrics is not None:
+                metrics.extend(m for m in held if isinstance(m, Metric)
+                               and m is not self and not any(m is t for t in metrics))
+        object.__setattr__(self, name, value)
+
     @property
     def variables(self):
         out = list(self._variables)
@@ -134,6 +145,47 @@ class Metric(_losses._Named):
     def __call__(self, *args, **kwargs):
         self.update_state(*args, **kwargs)
         return self.result()
+
+    def stateless_update_state(self, metric_variables, *args, **kwargs):
+        """The values `metric_variables` (one per `self.variables`) would take after
+        `update_state(*args, **kwargs)`; this metric's own state is left as it was."""
+        return self._with_values(metric_variables, lambda: self.update_state(*args, **kwargs))[1]
+
+    def stateless_result(self, metric_variables):
+        """`result()` computed from the values `metric_variables` instead of the state."""
+        return self._with_values(metric_variables, self.result)[0]
+
+    def stateless_reset_state(self):
+        """The values `reset_state()` would give the variables, leaving them unchanged."""
+        return self._with_values(None, self.reset_state)[1]
+
+    def _with_values(self, values, fn):
+        """Runs `fn` with `values` swapped into the variables (eagerly, restored after):
+        returns fn's result and the values the variables held when it returned."""
+        tf = _tf()
+        variables = self.variables
+        if values is not None and len(values) != len(variables):
+            raise ValueError(
+                "Argument `metric_variables` must be a list of tensors corresponding 1:1 to "
+                f"{type(self).__name__}().variables. Received list with length {len(values)}, "
+                f"but expected {len(variables)} variables.")
+        if not tf.executing_eagerly():
+            raise NotImplementedError(
+                f"The stateless methods of metric '{self.name}' inside a tf.function: "
+                "tensorflux swaps the values into the metric's variables, which only works "
+                "eagerly; call update_state() / result() inside the function instead.")
+        saved = [v.numpy() for v in variables]
+        try:
+            for v, value in zip(variables, values or ()):
+                v.assign(value)
+            out = fn()
+            if out is not None:
+                out = tf.nest.map_structure(tf.identity, out)
+            new_values = [tf.identity(v.read_value()) for v in variables]
+        finally:
+            for v, value in zip(variables, saved):
+                v.assign(value)
+        return out, new_values
 
     def get_config(self):
         return {"name": self.name, "dtype": self.dtype}

@@ -10,6 +10,8 @@
 True
 """
 
+import random as _python_random
+
 import tensorflux as tf
 from tensorflux.keras import backend
 
@@ -36,8 +38,10 @@ class SeedGenerator:
             raise ValueError(f"Argument `seed` must be an integer. Received: seed={seed!r}")
         self._initial_seed = seed
         self.name = name or backend.auto_name("seed_generator")
-        self._generator = (tf.random.Generator.from_non_deterministic_state() if seed is None
-                           else tf.random.Generator.from_seed(seed))
+        # No seed: one drawn from Python's `random`, as Keras does, so that
+        # keras.utils.set_random_seed makes unseeded generators repeatable too.
+        start = _python_random.randint(1, 10**9) if seed is None else seed
+        self._generator = tf.random.Generator.from_seed(start)
 
     @property
     def generator(self):
@@ -151,6 +155,9 @@ def randint(shape, minval, maxval, dtype="int32", seed=None):
     (True, 'int32')
     """
     dtype = backend.standardize_dtype(dtype)
+    if not dtype.startswith(("int", "uint")):
+        raise ValueError("`keras.random.randint` requires an integer `dtype`. Received: "
+                         f"dtype={dtype}")
     if dtype not in ("int32", "int64"):
         draw = _source(seed).uniform(_shape(shape), int(minval), int(maxval), "int64")
         return tf.cast(draw, dtype)

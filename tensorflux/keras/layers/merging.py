@@ -4,7 +4,7 @@ Concatenate and Dot, plus their functional forms (keras.layers.add, ...)."""
 import math
 
 from tensorflux.keras import backend
-from tensorflux.keras.layers.base import Layer, _describe, _format_shape
+from tensorflux.keras.layers.base import _MASKS_ATTACHED, Layer, _describe, _format_shape
 
 __all__ = ["Add", "Average", "Concatenate", "Dot", "Maximum", "Minimum", "Multiply",
            "Subtract", "add", "average", "concatenate", "dot", "maximum", "minimum",
@@ -106,6 +106,8 @@ class _Merge(Layer):
         if self._exact_inputs is not None and len(inputs) != self._exact_inputs:
             raise ValueError(f"{_describe(self)} should be called on exactly "
                              f"{self._exact_inputs} inputs. Received {len(inputs)} inputs.")
+        masks = ([getattr(x, "_keras_mask", None) for x in inputs] if _MASKS_ATTACHED[0]
+                 else None)
         inputs = _same_dtype(inputs)
         if self._reshape_required:
             # Lower-rank inputs gain size-1 axes after the batch axis (Keras's rule).
@@ -115,7 +117,12 @@ class _Merge(Layer):
                 for _ in range(max_rank - len(x.shape)):
                     x = tf.expand_dims(x, 1)
                 inputs[index] = x
+        if self._masked_op is not None and masks and any(m is not None for m in masks):
+            return self._masked_op(inputs, masks)
         return self._merge_function(inputs)
+
+    # Multiply, Maximum and Minimum keep masked-out entries from changing the result.
+    _masked_op = None
 
     def _merge_function(self, inputs):
         output = inputs[0]
@@ -130,11 +137,42 @@ class _Merge(Layer):
             raise ValueError(f"`mask` should be a list. Received: mask={mask}")
         if any(m is None for m in mask):
             return None
-        tf = _tf()
+        from tensorflux.keras import ops  # keras.ops: the masks may be symbolic
+
         output = mask[0]
         for m in mask[1:]:
-            output = tf.logical_or(output, m)
+            output = ops.logical_or(output, m)
         return output
+
+
+def _entry_mask(mask, x):
+    """A (batch, steps) mask broadcast over the features of `x`."""
+    from tensorflux.keras import ops
+
+    return ops.broadcast_to(ops.expand_dims(mask, -1), ops.shape(x))
+
+
+def _merge_skipping_masked(op, inputs, masks):
+    """Keras's Maximum / Minimum with masks: an input's masked-out entries take the running
+    result's value (and the running result's masked-out entries take the input's), so they
+    never win."""
+    from tensorflux.keras import ops
+
+    output = output_mask = None
+    for x, mask in zip(inputs, masks):
+        if mask is not None:
+            mask = _entry_mask(mask, x)
+        if output is None:
+            output, output_mask = x, mask
+            continue
+        if mask is not None:
+            x = ops.where(mask, x, output)
+        if output_mask is not None:
+            output = ops.where(output_mask, output, x)
+        output_mask = (ops.logical_or(output_mask, mask)
+                       if mask is not None and output_mask is not None else None)
+        output = op(output, x)
+    return output
 
 
 class Add(_Merge):
@@ -177,6 +215,25 @@ class Multiply(_Merge):
     def _op(self, x, y):
         return _tf().multiply(x, y)
 
+    def _masked_op(self, inputs, masks):
+        """As Keras: masked-out entries count as 1, and where every input is masked out the
+        product is 0 (only when all inputs have masks)."""
+        from tensorflux.keras import ops
+
+        all_masked = all(m is not None for m in masks)
+        output = output_mask = None
+        for x, mask in zip(inputs, masks):
+            if mask is not None:
+                mask = _entry_mask(mask, x)
+                x = ops.where(mask, x, ops.cast(1, x.dtype))
+                if all_masked:
+                    output_mask = mask if output_mask is None else ops.logical_or(output_mask,
+                                                                                  mask)
+            output = x if output is None else self._op(output, x)
+        if all_masked:
+            output = ops.where(output_mask, output, ops.cast(0, output.dtype))
+        return output
+
 
 class Average(_Merge):
     """The elementwise mean of a list of inputs.
@@ -206,6 +263,9 @@ class Maximum(_Merge):
     def _op(self, x, y):
         return _tf().maximum(x, y)
 
+    def _masked_op(self, inputs, masks):
+        return _merge_skipping_masked(self._op, inputs, masks)
+
 
 class Minimum(_Merge):
     """The elementwise minimum of a list of inputs.
@@ -218,6 +278,9 @@ class Minimum(_Merge):
 
     def _op(self, x, y):
         return _tf().minimum(x, y)
+
+    def _masked_op(self, inputs, masks):
+        return _merge_skipping_masked(self._op, inputs, masks)
 
 
 class Concatenate(_Merge):
@@ -266,15 +329,16 @@ class Concatenate(_Merge):
     def compute_mask(self, inputs, mask=None):
         if mask is None or all(m is None for m in mask):
             return None
-        tf = _tf()
+        from tensorflux.keras import ops  # keras.ops: the masks may be symbolic
+
         masks = []
         for x, m in zip(inputs, mask):
             if m is None:
-                m = tf.ones(_static_shape(x), dtype="bool")
+                m = ops.ones_like(x, dtype="bool")
             elif len(m.shape) < len(x.shape):
-                m = tf.logical_or(tf.expand_dims(m, -1), tf.zeros(_static_shape(x), "bool"))
+                m = ops.logical_or(ops.expand_dims(m, -1), ops.zeros_like(x, dtype="bool"))
             masks.append(m)
-        return tf.reduce_any(tf.concat(masks, axis=self.axis), axis=-1)
+        return ops.any(ops.concatenate(masks, axis=self.axis), axis=-1)
 
     def get_config(self):
         return {**super().get_config(), "axis": self.axis}

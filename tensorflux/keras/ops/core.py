@@ -5,7 +5,7 @@ import builtins
 
 import tensorflux as tf
 from tensorflux.keras import backend
-from tensorflux.keras.engine.keras_tensor import KerasTensor
+from tensorflux.keras.engine.keras_tensor import KerasTensor, trace_state
 from tensorflux.keras.ops._dispatch import convert, keras_op, static_shape
 from tensorflux.tensor import _TensorLike
 
@@ -35,7 +35,24 @@ def convert_to_numpy(x):
     if isinstance(x, KerasTensor):
         raise ValueError(f"convert_to_numpy: a symbolic KerasTensor ({x.name}) has no value; "
                          "call the model on data instead.")
-    return convert(x).numpy()
+    if _python_values(x):
+        # NumPy's own inference, as Keras's np.array(x): 64-bit ints and floats.
+        dtype = tf.convert_to_tensor(x).dtype.name
+        x = tf.constant(x, dtype=_NUMPY_DEFAULTS.get(dtype, dtype))
+    x = convert(x)
+    if x.shape.rank == 0:  # an ndarray of shape (), where a scalar's numpy() is a NumPy scalar
+        return tf.reshape(x, [1]).numpy().reshape(())
+    return x.numpy()
+
+
+_NUMPY_DEFAULTS = {"float32": "float64", "int32": "int64"}
+
+
+def _python_values(x):
+    """Whether `x` is a Python number or a (nested) list/tuple of them, nothing else."""
+    if isinstance(x, (bool, int, float)):
+        return True
+    return isinstance(x, (list, tuple)) and builtins.all(_python_values(i) for i in x)
 
 
 def is_tensor(x):
@@ -112,6 +129,7 @@ def cond(pred, true_fn, false_fn):
     return tf.cond(pred, true_fn, false_fn)
 
 
+@keras_op
 def while_loop(cond, body, loop_vars, maximum_iterations=None):
     """Repeats `loop_vars = body(*loop_vars)` while `cond(*loop_vars)`; a single (non-tuple)
     `loop_vars` is passed and returned as itself, as in Keras.
@@ -140,6 +158,13 @@ def fori_loop(lower, upper, body_fun, init_val):
     >>> float(ops.fori_loop(0, 4, lambda i, v: v + 1.5, 0.0))
     6.0
     """
+    if isinstance(lower, int) and isinstance(upper, int) and tf.executing_eagerly():
+        # Eagerly a Python loop, as Keras's eager backends: `i` stays a Python int, so a body
+        # like `acc + i` on a float accumulator does not mix tensor dtypes.
+        for i in range(lower, upper):
+            init_val = body_fun(i, init_val)
+        return init_val
+
     def body(i, value):
         return i + 1, body_fun(i, value)
 
@@ -171,24 +196,90 @@ def _switch_from(index, branches, operands, first):
                    lambda: _switch_from(index, branches, operands, first + 1))
 
 
+@keras_op
 def map(f, xs):  # noqa: A001 - Keras's name
-    """`f` applied to each slice of `xs` along its first axis, results stacked."""
-    xs = convert(xs)
-    return tf.stack([f(x) for x in tf.unstack(xs)])
+    """`f` applied to each slice of `xs` (a tensor or a nested structure of tensors) along
+    the first axis, the results (of any structure) stacked.
+
+    >>> from tensorflux.keras import ops
+    >>> ops.map(lambda d: d["a"] * d["b"], {"a": ops.ones((2,)), "b": ops.arange(2.0)}).numpy()
+    array([0., 1.], dtype=float32)
+    """
+    return _map_rows(f, xs, "map")
 
 
+@keras_op
 def vectorized_map(function, elements):
-    """`function` applied to each slice of `elements` along its first axis (a loop here)."""
-    return map(function, elements)
+    """`function` applied to each slice of `elements` (a tensor or a nested structure of
+    tensors) along the first axis, results stacked (a loop here)."""
+    return _map_rows(function, elements, "vectorized_map")
 
 
+def _map_rows(f, xs, op):
+    row = _spec_row(xs)
+    if row is not None:
+        return _spec_rows(f(row))
+    return _stack_structure([f(x) for x in _slices(xs, op)])
+
+
+def _spec_row(xs):
+    """While a layer's output spec is worked out on keras.Input placeholders (batch size
+    unknown, and nothing of that throwaway graph runs), the first row of `xs`: one step gives
+    the spec. Otherwise None."""
+    if not trace_state.depth:
+        return None
+    flat = [convert(x) for x in tf.nest.flatten(xs)]
+    if not any(static_shape(x)[:1] == (None,) for x in flat):
+        return None
+    return tf.nest.pack_sequence_as(xs, [x[0] for x in flat])
+
+
+def _spec_rows(ys):
+    return tf.nest.map_structure(lambda y: None if y is None else _rows_of(convert(y)), ys)
+
+
+def _rows_of(row):
+    """A placeholder for an unknown number of rows like `row`, in the graph being traced."""
+    from tensorflux.context import context
+
+    return context.graph.placeholder([None] + list(static_shape(row)), row.dtype)
+
+
+def _slices(xs, op):
+    """The slices of the tensors of structure `xs` along their first axis, each slice
+    packed in the structure of `xs`."""
+    flat = [convert(x) for x in tf.nest.flatten(xs)]
+    lengths = {static_shape(x)[0] if static_shape(x) else None for x in flat}
+    if len(lengths) != 1 or None in lengths:
+        raise ValueError(f"{op}: the tensors of `xs` must share a known first dimension to "
+                         f"slice along; received shapes {[static_shape(x) for x in flat]}")
+    columns = [tf.unstack(x) for x in flat]
+    return [tf.nest.pack_sequence_as(xs, list(items)) for items in zip(*columns)]
+
+
+def _stack_structure(outputs):
+    """The per-step `outputs` (each one structure) stacked leaf by leaf; None stays None."""
+    if not outputs:
+        raise ValueError("Cannot stack the results of zero steps: the input has length 0.")
+    return tf.nest.map_structure(
+        lambda *ys: None if ys[0] is None else tf.stack([convert(y) for y in ys]), *outputs)
+
+
+@keras_op
 def scan(f, init, xs=None, length=None, reverse=False, unroll=1):
-    """(final carry, stacked outputs) of `carry, y = f(carry, x)` over `xs` (or `length`
-    steps with x None), as JAX's lax.scan."""
+    """(final carry, stacked outputs) of `carry, y = f(carry, x)` over `xs` (a tensor or a
+    nested structure of tensors; or `length` steps with x None), as JAX's lax.scan."""
     if xs is None:
+        if length is None:
+            raise ValueError("scan: give `xs` or `length`; both are None.")
         items = [None] * int(length)
+    elif _spec_row(xs) is not None:
+        carry, y = f(init, _spec_row(xs))
+        return carry, _spec_rows(y)
     else:
-        items = list(tf.unstack(convert(xs)))
+        items = _slices(xs, "scan")
+        if length is not None and int(length) != len(items):
+            raise ValueError(f"scan: `length` is {length} but `xs` has {len(items)} steps.")
     if reverse:
         items = items[::-1]
     carry, ys = init, []
@@ -197,8 +288,7 @@ def scan(f, init, xs=None, length=None, reverse=False, unroll=1):
         ys.append(y)
     if reverse:
         ys = ys[::-1]
-    stacked = tf.stack([convert(y) for y in ys]) if ys and ys[0] is not None else None
-    return carry, stacked
+    return carry, _stack_structure(ys) if ys else None
 
 
 @keras_op

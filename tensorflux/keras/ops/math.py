@@ -191,10 +191,14 @@ def _segments(data, segment_ids, num_segments):
 
 @keras_op
 def segment_sum(data, segment_ids, num_segments=None, sorted=False):  # noqa: A002
-    """Sums of the rows of `data` sharing a segment id (ids in [0, num_segments))."""
-    data, segment_ids, num_segments = _segments(data, segment_ids, num_segments)
-    shape = [num_segments] + list(static_shape(data))[1:]
-    return tf.scatter_nd(tf.expand_dims(segment_ids, -1), data, shape)
+    """Sums of the rows of `data` sharing a segment id; rows with an id outside
+    [0, num_segments) (a -1 marking padding) are dropped, as in Keras.
+
+    >>> from tensorflux.keras import ops
+    >>> ops.segment_sum([1, 2, 10, 20], [0, -1, 1, 1], 2).numpy().tolist()
+    [1, 30]
+    """
+    return tf.math.unsorted_segment_sum(*_segments(data, segment_ids, num_segments))
 
 
 @keras_op

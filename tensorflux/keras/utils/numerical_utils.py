@@ -7,11 +7,15 @@ __all__ = ["normalize", "to_categorical"]
 
 def to_categorical(x, num_classes=None):
     """Class indices to one-hot rows (float64, as Keras returns for array input); a trailing
-    dimension of size 1 is dropped first.
+    dimension of size 1 is dropped first. As in Keras, array input indexes like NumPy (-1 is
+    the last class, an index past the end raises IndexError) while a tensor goes through
+    one_hot (out-of-range indices give all-zero rows, float32).
 
     >>> from tensorflux.keras.utils import to_categorical
     >>> to_categorical([0, 2], num_classes=3).tolist()
     [[1.0, 0.0, 0.0], [0.0, 0.0, 1.0]]
+    >>> to_categorical([-1], num_classes=3).tolist()
+    [[0.0, 0.0, 1.0]]
     """
     is_tensor = tf.is_tensor(x)
     x = tf.cast(tf.convert_to_tensor(x), tf.int64)
@@ -21,13 +25,18 @@ def to_categorical(x, num_classes=None):
     flat = tf.reshape(x, [-1])
     if not num_classes:
         num_classes = int(tf.reduce_max(flat).numpy()) + 1
-    if flat.shape[0] and (int(tf.reduce_min(flat).numpy()) < 0
-                          or int(tf.reduce_max(flat).numpy()) >= num_classes):
-        raise IndexError(f"to_categorical: class indices must lie in [0, {num_classes}), "
-                         f"received values from {int(tf.reduce_min(flat).numpy())} to "
-                         f"{int(tf.reduce_max(flat).numpy())}")
-    one_hot = tf.reshape(tf.one_hot(flat, int(num_classes), dtype=tf.float64),
-                         shape + [int(num_classes)])
+    num_classes = int(num_classes)
+    if not is_tensor and flat.shape[0]:
+        low, high = int(tf.reduce_min(flat).numpy()), int(tf.reduce_max(flat).numpy())
+        if low < -num_classes or high >= num_classes:
+            bad = high if high >= num_classes else low
+            raise IndexError(f"to_categorical: index {bad} is out of bounds for "
+                             f"num_classes={num_classes} (class indices must lie in "
+                             f"[-{num_classes}, {num_classes}); received values from {low} "
+                             f"to {high})")
+        flat = tf.where(flat < 0, flat + num_classes, flat)
+    one_hot = tf.reshape(tf.one_hot(flat, num_classes, dtype=tf.float64),
+                         shape + [num_classes])
     if is_tensor:
         return tf.cast(one_hot, "float32")
     return one_hot.numpy()
