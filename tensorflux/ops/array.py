@@ -896,10 +896,24 @@ def _concat_rule(*xs, axis):
     return aval(shape, xs[0].dtype)
 
 
+def _concat_vjp(g, *xs, out, axis):
+    sizes = tuple(x.shape[axis] for x in xs)
+    if None not in sizes:
+        return _split.bind(g, sizes=sizes, axis=axis)
+    # A size known only at run time (a traced Input((None, ...))): each piece is sliced out at
+    # run-time offsets.
+    from tensorflux.ops.indexing import getitem
+
+    pieces, start = [], 0
+    for x, size in zip(xs, sizes):
+        stop = start + (shape(x)[axis] if size is None else size)
+        pieces.append(getitem(g, (builtins.slice(None),) * axis + (builtins.slice(start, stop),)))
+        start = stop
+    return tuple(pieces)
+
+
 # concat: joins tensors along an existing axis; the cotangent is split back into pieces.
-_concat = Primitive("concat", shape_rule=_concat_rule,
-                    vjp=lambda g, *xs, out, axis: _split.bind(
-                        g, sizes=tuple(x.shape[axis] for x in xs), axis=axis))
+_concat = Primitive("concat", shape_rule=_concat_rule, vjp=_concat_vjp)
 
 
 def concat(values, axis, name="concat"):

@@ -257,9 +257,10 @@ def resize(images, size, method="bilinear", preserve_aspect_ratio=False, antiali
         raise errors.InvalidArgumentError(
             f"resize: size must be positive, received {(out_h, out_w)}", "resize")
     in_h, in_w = images.shape[rank - 3], images.shape[rank - 2]
-    if in_h is None or in_w is None:
+    if (in_h is None or in_w is None) and preserve_aspect_ratio:
         raise errors.InvalidArgumentError(
-            f"resize: the image height and width must be known, received shape "
+            f"resize: preserve_aspect_ratio needs the image height and width known when the "
+            f"function is traced (the output size follows them), received shape "
             f"{tuple(images.shape)}", "resize")
     if in_h == 0 or in_w == 0:
         raise errors.InvalidArgumentError(
@@ -272,23 +273,44 @@ def resize(images, size, method="bilinear", preserve_aspect_ratio=False, antiali
     if method == "nearest":
         out = batched
         if out_h != in_h:
-            out = indexing.gather(out, _nearest_indices(in_h, out_h), axis=1)
+            out = indexing.gather(out, _axis_table(batched, 1, in_h, out_h, _nearest_indices,
+                                                   dtypes.int32), axis=1)
         if out_w != in_w:
-            out = indexing.gather(out, _nearest_indices(in_w, out_w), axis=2)
+            out = indexing.gather(out, _axis_table(batched, 2, in_w, out_w, _nearest_indices,
+                                                   dtypes.int32), axis=2)
     else:
         if not batched.dtype.is_floating:
             batched = tmath.cast(batched, dtypes.float32)
         dtype = batched.dtype
         out = batched
+
+        def weights(in_size, out_size):
+            return resize_weights(in_size, out_size, method, antialias)
+
         # A same-size bilinear or area resize is the identity; other kernels may smooth.
         keeps_size = method in ("bilinear", "area")
         if out_h != in_h or not keeps_size:
-            wh = convert_to_tensor(resize_weights(in_h, out_h, method, antialias), dtype=dtype)
+            wh = _axis_table(batched, 1, in_h, out_h, weights, dtype)
             out = linalg.einsum("oh,bhwc->bowc", wh, out)
         if out_w != in_w or not keeps_size:
-            ww = convert_to_tensor(resize_weights(in_w, out_w, method, antialias), dtype=dtype)
+            ww = _axis_table(batched, 2, in_w, out_w, weights, dtype)
             out = linalg.einsum("pw,bowc->bopc", ww, out)
     return out if rank == 4 else array.squeeze(out, 0)
+
+
+def _axis_table(images, axis, in_size, out_size, table, dtype):
+    """`table(in_size, out_size)` (one axis's interpolation weights or nearest indices) as a
+    tensor. Where the traced images' size along `axis` is unknown (a Dataset.map over images
+    of several sizes, a model on Input((None, None, 3))), the table is computed on the host
+    when the function runs, from the size the images have then."""
+    if in_size is not None:
+        return convert_to_tensor(table(in_size, out_size), dtype=dtype)
+    from tensorflux.control import numpy_function
+
+    result = numpy_function(lambda size: (table(int(size), out_size),),
+                            [array.shape(images)[axis]], Tout=[dtype])[0]
+    result.set_shape([out_size] if dtype.is_integer else [out_size, None])
+    return result
 
 
 # ------------------------------------------------------------------ projective transform

@@ -258,13 +258,13 @@ def space_to_depth(input, block_size, data_format="NHWC", name=None):  # noqa: A
     op = "space_to_depth"
     b = _block(op, block_size)
     x, fmt = _channels_last(op, as_operand(op, input), data_format)
-    _, h, w, c = _dims(x.shape)
-    if h % b or w % b:
+    h, w, c = _image_dims(x)
+    if isinstance(h, int) and isinstance(w, int) and (h % b or w % b):
         raise errors.InvalidArgumentError(
             f"{op}: height {h} and width {w} must be multiples of block_size {b}", op)
-    x = array.reshape(x, [-1, h // b, b, w // b, b, c])
+    x = _reshaped(x, [h // b, b, w // b, b, c])
     x = linalg.transpose(x, [0, 1, 3, 2, 4, 5])
-    return _restored(array.reshape(x, [-1, h // b, w // b, b * b * c]), fmt)
+    return _restored(_reshaped(x, [h // b, w // b, b * b * c]), fmt)
 
 
 def depth_to_space(input, block_size, data_format="NHWC", name=None):  # noqa: A002
@@ -278,13 +278,32 @@ def depth_to_space(input, block_size, data_format="NHWC", name=None):  # noqa: A
     op = "depth_to_space"
     b = _block(op, block_size)
     x, fmt = _channels_last(op, as_operand(op, input), data_format)
-    _, h, w, c = _dims(x.shape)
+    h, w, c = _image_dims(x)
     if c % (b * b):
         raise errors.InvalidArgumentError(
             f"{op}: the channels ({c}) must be a multiple of block_size^2 ({b * b})", op)
-    x = array.reshape(x, [-1, h, w, b, b, c // (b * b)])
+    x = _reshaped(x, [h, w, b, b, c // (b * b)])
     x = linalg.transpose(x, [0, 1, 3, 2, 4, 5])
-    return _restored(array.reshape(x, [-1, h * b, w * b, c // (b * b)]), fmt)
+    return _restored(_reshaped(x, [h * b, w * b, c // (b * b)]), fmt)
+
+
+def _image_dims(x):
+    """(height, width, channels) of NHWC `x`: ints where the trace knows them, run-time
+    scalars where it does not (a fully convolutional Input((None, None, c)), as in keras.io's
+    super-resolution examples). The channels must be known."""
+    _, h, w, c = x.shape
+    if h is None or w is None:
+        dims = array.shape(x)
+        h = dims[1] if h is None else h
+        w = dims[2] if w is None else w
+    return h, w, c
+
+
+def _reshaped(x, dims):
+    """x reshaped to [batch, *dims], where dims may hold run-time scalars."""
+    if all(isinstance(d, int) for d in dims):
+        return array.reshape(x, [-1, *dims])
+    return array.reshape(x, array.stack([array.shape(x)[0], *dims]))
 
 
 # ------------------------------------------------------------------ normalization
