@@ -284,7 +284,9 @@ def test_multi_worker_fit_matches_one_process_on_the_whole_batches(float64, work
     # (The compiled loss is float32 even under float64, in Keras too: the logged losses
     # agree to float32 sums taken in another order. The weights are float64 throughout.)
     for result in run_workers(workers, train):
-        for ours, reference, weights_rtol in [(result, expected, 1e-12),
+        # (Against the one-process run: float32 rounding of the float32 loss, whose sums
+        # may run in another order once earlier tests have started the kernel threads.)
+        for ours, reference, weights_rtol in [(result, expected, 1e-6),
                                               (result, from_keras, 1e-5)]:
             for logs, reference_logs in zip(ours[:2], reference[:2]):
                 assert logs.keys() == reference_logs.keys()

@@ -177,9 +177,16 @@ class CallbackList(Callback):
             callback.set_model(model)
 
     def _call(self, hook, *args):
-        args = args[:-1] + (_pythonify_logs(args[-1]),)
-        for callback in self.callbacks:
-            getattr(callback, hook)(*args)
+        """Calls `hook` on every callback. As in Keras, batch hooks get their logs by keyword
+        (a callback may take them as `**kwargs`), the others by position."""
+        *index, logs = args
+        logs = _pythonify_logs(logs)
+        if "batch" in hook:
+            for callback in self.callbacks:
+                getattr(callback, hook)(*index, logs=logs)
+        else:
+            for callback in self.callbacks:
+                getattr(callback, hook)(*index, logs)
 
     def __iter__(self):
         return iter(self.callbacks)
@@ -845,8 +852,12 @@ class LambdaCallback(Callback):
         self.__dict__.update(kwargs)
         self._functions = {"on_epoch_begin": on_epoch_begin, "on_epoch_end": on_epoch_end,
                            "on_train_begin": on_train_begin, "on_train_end": on_train_end,
-                           "on_train_batch_begin": on_train_batch_begin,
-                           "on_train_batch_end": on_train_batch_end}
+                           # (Keras's aliases on_batch_begin/_end run when the
+                           # on_train_batch_* functions are not given)
+                           "on_train_batch_begin": on_train_batch_begin
+                           or kwargs.get("on_batch_begin"),
+                           "on_train_batch_end": on_train_batch_end
+                           or kwargs.get("on_batch_end")}
 
     def _run(self, hook, *args):
         fn = self._functions.get(hook)

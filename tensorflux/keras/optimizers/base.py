@@ -424,7 +424,18 @@ class Optimizer:
 
     # ------------------------------------------------------------------ applying
     def apply_gradients(self, grads_and_vars):
-        grads, trainable_variables = zip(*grads_and_vars)
+        pairs = list(grads_and_vars)
+        for pair in pairs:
+            if not (isinstance(pair, (tuple, list)) and len(pair) == 2
+                    and isinstance(pair[1], Variable)):
+                received = (f"a pair whose second item is a {type(pair[1]).__name__}"
+                            if isinstance(pair, (tuple, list)) and len(pair) == 2
+                            else f"a {type(pair).__name__}")
+                raise TypeError(
+                    "`apply_gradients()` takes (gradient, variable) pairs, such as "
+                    f"`zip(grads, model.trainable_variables)`; it received {received}. (A "
+                    "list of gradients alone goes to `apply(grads, variables)`.)")
+        grads, trainable_variables = zip(*pairs)
         self.apply(grads, trainable_variables)
         return self._iterations
 
@@ -433,6 +444,11 @@ class Optimizer:
         grads = list(grads)
         if len(grads) == 0:
             return
+        if trainable_variables is None and type(grads[0]) is tuple:
+            raise TypeError(
+                "`apply()` takes the gradients and the variables as two lists: "
+                "`apply(grads, variables)`. For (gradient, variable) pairs such as "
+                "`zip(grads, variables)`, call `apply_gradients()`.")
         if trainable_variables is None:
             if not self.built:
                 raise ValueError(
@@ -446,13 +462,19 @@ class Optimizer:
                     f"{len(grads)} gradients, but the optimizer is tracking "
                     f"{len(self._trainable_variables)} trainable variables.")
             trainable_variables = self._trainable_variables
+            given = False
         else:
             trainable_variables = list(trainable_variables)
             if not self.built:
                 self.build(trainable_variables)
                 self.built = True
-            self._check_variables_are_known(trainable_variables)
+            given = True
         grads, trainable_variables = self._filter_empty_gradients(grads, trainable_variables)
+        if given:
+            # (after the filter: a variable without a gradient, such as a BatchNormalization
+            # statistic of `model.weights`, is never updated, so it need not be known; Keras
+            # on TensorFlow builds on that list in the first step and accepts it too)
+            self._check_variables_are_known(trainable_variables)
         grads = [g if isinstance(g, (tf.Tensor, Variable)) else tf.convert_to_tensor(g)
                  for g in grads]
         replica = multi_worker_replica()

@@ -112,11 +112,11 @@ class Trainer:
             self.optimizer = optimizers.LossScaleOptimizer(optimizer,
                                                            name="loss_scale_optimizer")
         output_names = _output_names(self)
-        self._compile_loss = None
+        # As in Keras, compiling again without a loss or metrics keeps the earlier ones (so
+        # `model.compile(optimizer=...)` only swaps the optimizer).
         if loss is not None:
             self._compile_loss = CompileLoss(loss, loss_weights, output_names=output_names)
-        self.loss = loss
-        self._compile_metrics = None
+            self.loss = loss
         if metrics is not None or weighted_metrics is not None:
             self._compile_metrics = CompileMetrics(metrics, weighted_metrics,
                                                    output_names=output_names,
@@ -224,18 +224,17 @@ class Trainer:
         return unique
 
     def _tracked_metrics(self):
-        """Metric objects the user set as attributes of the model or its layers."""
-        metrics_module = _metrics_module()
-        own = getattr(self, "_metrics", None)
-        if own is None:
-            own = [v for v in vars(self).values() if isinstance(v, metrics_module.Metric)]
-        found = [m for m in own if m is not self._loss_tracker]
+        """Metric objects the user set as attributes (or in list, tuple or dict attributes)
+        of the model or of its layers, as Keras tracks them."""
+        metric_class = _metrics_module().Metric
+        found = [m for m in _held_metrics(self, metric_class) if m is not self._loss_tracker]
         flatten_layers = getattr(self, "_flatten_layers", None)
         if flatten_layers is not None:
             for layer in flatten_layers(include_self=False):
-                if isinstance(layer, Trainer):
+                # (tensorflux's own layers hold no metrics: only user classes are scanned)
+                if isinstance(layer, Trainer) or type(layer).__module__.startswith("tensorflux."):
                     continue
-                found.extend(getattr(layer, "_metrics", None) or [])
+                found.extend(_held_metrics(layer, metric_class))
         return found
 
     @property
@@ -379,6 +378,10 @@ class Trainer:
         return self._call_model(x, training=False)
 
     def _compiled(self, step, name):
+        strategy = self._distribute_strategy
+        if strategy is not None and _multi_worker(self) is None:
+            step = _in_replica_of(strategy, step)
+
         def one_step_on_data(data):
             return step(data)
 
@@ -435,7 +438,14 @@ class Trainer:
             if data_batch is None:
                 data_batch = iterator.peek()
             x, y, _ = unpack_x_y_sample_weight(map_structure(_symbolic_input, data_batch))
-            y_pred = self._symbolic_call(x)
+            try:
+                y_pred = self._symbolic_call(x)
+            except Exception:
+                if not _has_custom_step(self):
+                    raise
+                # A custom step reads its batch its own way (a dict holding features and
+                # labels, say): it builds what it uses in its first step, as on TensorFlow.
+                return
             if metrics_unbuilt and y is not None:
                 self._compile_metrics.build(y, y_pred)
             if loss_unbuilt and y is not None:
@@ -760,6 +770,18 @@ def _strategy_in_scope():
     return distribute.get_strategy()
 
 
+def _in_replica_of(strategy, step):
+    """`step` run in `strategy`'s replica context, as Keras runs the steps of a model made in
+    a strategy's scope (`strategy.run`): inside, tf.distribute.get_strategy() is that strategy
+    and get_replica_context() its replica's. A traced step enters it while tracing only."""
+    def step_on_replica(data):
+        with strategy._in_replica("mean"):
+            return step(data)
+
+    step_on_replica.__name__ = getattr(step, "__name__", "step")
+    return step_on_replica
+
+
 def _multi_worker(model):
     """The model's strategy when its replicas are separate processes (the trainer then
     distributes fit and evaluate, see _distributed.py), else None."""
@@ -921,6 +943,28 @@ def _all_layers_built(model):
     return built
 
 
+def _held_metrics(owner, metric_class):
+    """The metrics `owner` holds in its attributes, directly or in a public list, tuple or
+    dict attribute (the private ones are the framework's: layers, variables, nodes)."""
+    own = getattr(owner, "_metrics", None)
+    if own is not None:
+        return list(own)
+    found = []
+    for name, value in vars(owner).items():
+        if isinstance(value, metric_class):
+            found.append(value)
+        elif name[0] != "_" and isinstance(value, (list, tuple, dict)):
+            items = value.values() if isinstance(value, dict) else value
+            found.extend(v for v in items if isinstance(v, metric_class))
+    return found
+
+
+def _has_custom_step(model):
+    """Whether the model's class overrides train_step or test_step."""
+    cls = type(model)
+    return cls.train_step is not Trainer.train_step or cls.test_step is not Trainer.test_step
+
+
 def _implements_call(model):
     """False for a model whose class leaves `call()` to Layer's, which only raises."""
     return type(model).call is not Layer.call
@@ -942,6 +986,8 @@ def _batch(x, y, sample_weight):
 
 def _batch_size(x):
     for leaf in flatten(x):
+        if not isinstance(leaf, (Tensor, KerasTensor)):
+            leaf = tf.convert_to_tensor(leaf)  # NumPy data given to a step called directly
         size = leaf.shape[0] if leaf.shape.rank else None
         return size if size is not None else tf.shape(leaf)[0]
     raise ValueError("The model input is empty: cannot tell the batch size.")
