@@ -134,10 +134,25 @@ def standardize_dtype(dtype):
         return floatx()
     if isinstance(dtype, str):
         name = dtype
+    elif isinstance(dtype, type):  # Python's bool/int/float/str, NumPy's scalar types
+        name = _PYTHON_TYPES.get(dtype) or dtype.__name__
     else:
         name = getattr(dtype, "name", None) or str(dtype)
-    aliases = {"float": "float32", "double": "float64", "int": "int64", "half": "float16"}
-    return aliases.get(name, name)
+    name = _DTYPE_ALIASES.get(name, name)
+    if name not in _KERAS_DTYPES:
+        raise ValueError(f"Invalid dtype: {name!r}. Keras dtypes are "
+                         f"{', '.join(sorted(_KERAS_DTYPES))}.")
+    return name
+
+
+_DTYPE_ALIASES = {"float": "float32", "double": "float64", "int": "int64", "half": "float16",
+                  "bool_": "bool"}
+_PYTHON_TYPES = {bool: "bool", int: "int64", float: "float32", str: "string"}
+# The dtype names Keras 3 accepts (keras.backend.standardize_dtype raises for any other).
+_KERAS_DTYPES = frozenset((
+    "bool", "string", "float16", "bfloat16", "float32", "float64", "float8_e4m3fn",
+    "float8_e5m2", "int8", "int16", "int32", "int64", "uint8", "uint16", "uint32", "uint64",
+    "complex64", "complex128"))
 
 
 def is_float_dtype(dtype):

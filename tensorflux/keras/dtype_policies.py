@@ -26,7 +26,10 @@ def parse_policy_name(name):
     pair = _MIXED.get(name)
     if pair is not None:
         return pair
-    dtype = backend.standardize_dtype(name)
+    try:
+        dtype = backend.standardize_dtype(name)
+    except ValueError:  # not a dtype at all: the policy's own message says what is
+        dtype = None
     if dtype not in _FLOAT_NAMES and dtype not in _OTHER_NAMES:
         raise ValueError(f"Cannot convert '{name}' to a mixed precision DTypePolicy. Valid "
                          "policies include 'mixed_float16', 'mixed_bfloat16', and the name of "

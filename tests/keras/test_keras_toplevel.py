@@ -76,3 +76,21 @@ def _config_story(k):
 
 def test_config_behaves_as_keras_config():
     assert _config_story(tk) == _config_story(import_keras())
+
+
+def test_standardize_dtype_accepts_and_refuses_what_keras_does():
+    keras = import_keras()
+    import numpy as np
+
+    for dtype in ("float32", "bfloat16", "string", "bool",
+                  "uint16", np.float32, np.int64, np.bool_, np.dtype("float16"), bool, float,
+                  str):
+        assert tk.backend.standardize_dtype(dtype) == keras.backend.standardize_dtype(dtype)
+    assert tk.backend.standardize_dtype(tf.int8) == "int8"
+    for bad in ("float33", "qint8", "int4", np.str_):
+        with pytest.raises(ValueError):
+            keras.backend.standardize_dtype(bad)
+        with pytest.raises(ValueError, match="Invalid dtype"):
+            tk.backend.standardize_dtype(bad)
+    with pytest.raises(ValueError):  # the cast names the bad dtype instead of a TypeError
+        tk.ops.cast(tk.ops.ones(2), "float33")
