@@ -94,3 +94,31 @@ def test_standardize_dtype_accepts_and_refuses_what_keras_does():
             tk.backend.standardize_dtype(bad)
     with pytest.raises(ValueError):  # the cast names the bad dtype instead of a TypeError
         tk.ops.cast(tk.ops.ones(2), "float33")
+
+
+def test_layer_metrics_collect_what_layers_hold_as_keras():
+    keras = import_keras()
+    names = []
+    for k in (tk, keras):
+        class Inner(k.layers.Layer):
+            def __init__(self):
+                super().__init__()
+                self.accuracy = k.metrics.BinaryAccuracy()
+                self.dense = k.layers.Dense(2)
+
+            def call(self, x):
+                return self.dense(x)
+
+        class Outer(k.layers.Layer):
+            def __init__(self):
+                super().__init__()
+                self.inner = Inner()
+                self.mean = k.metrics.Mean()
+
+            def call(self, x):
+                return self.inner(x)
+
+        layer = Outer()
+        names.append(([m.name for m in layer.metrics], len(layer.metrics_variables),
+                      k.layers.Dense(2).metrics))
+    assert names[0] == names[1] == (["mean", "binary_accuracy"], 4, [])

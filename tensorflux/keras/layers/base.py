@@ -768,6 +768,22 @@ class Layer:
                 found.append(regularizer(variable))
         return found
 
+    @property
+    def metrics(self):
+        """The metrics this layer and its sublayers hold in their attributes (a layer that
+        tracks, say, its accuracy as keras.io's LogisticEndpoint does)."""
+        from tensorflux.keras.metrics import Metric
+
+        found = []
+        for layer in self._flatten_layers():
+            found.extend(m for m in held_metrics(layer, Metric)
+                         if not any(m is seen for seen in found))
+        return found
+
+    @property
+    def metrics_variables(self):
+        return [v for metric in self.metrics for v in metric.variables]
+
     def _flatten_layers(self, include_self=True, recursive=True):
         layers = [self] if include_self else []
         seen = set()
@@ -1515,3 +1531,19 @@ def _get_constraint(identifier):
     if callable(identifier):
         return identifier
     raise ValueError(f"Could not interpret constraint identifier: {identifier!r}")
+
+
+def held_metrics(owner, metric_class):
+    """The metrics `owner` holds in its attributes, directly or in a public list, tuple or
+    dict attribute (the private ones are the framework's: layers, variables, nodes)."""
+    own = getattr(owner, "_metrics", None)
+    if own is not None:
+        return list(own)
+    found = []
+    for name, value in vars(owner).items():
+        if isinstance(value, metric_class):
+            found.append(value)
+        elif name[0] != "_" and isinstance(value, (list, tuple, dict)):
+            items = value.values() if isinstance(value, dict) else value
+            found.extend(v for v in items if isinstance(v, metric_class))
+    return found

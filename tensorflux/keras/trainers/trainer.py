@@ -10,7 +10,7 @@ from collections.abc import Mapping
 import tensorflux as tf
 from tensorflux.keras import backend
 from tensorflux.keras.engine.keras_tensor import KerasTensor, trace_output_spec
-from tensorflux.keras.layers.base import Layer
+from tensorflux.keras.layers.base import Layer, held_metrics
 from tensorflux.keras.trainers import _distributed, data_adapters
 from tensorflux.keras.trainers.compile_utils import CompileLoss, CompileMetrics
 from tensorflux.keras.trainers.data_adapters import (
@@ -227,14 +227,14 @@ class Trainer:
         """Metric objects the user set as attributes (or in list, tuple or dict attributes)
         of the model or of its layers, as Keras tracks them."""
         metric_class = _metrics_module().Metric
-        found = [m for m in _held_metrics(self, metric_class) if m is not self._loss_tracker]
+        found = [m for m in held_metrics(self, metric_class) if m is not self._loss_tracker]
         flatten_layers = getattr(self, "_flatten_layers", None)
         if flatten_layers is not None:
             for layer in flatten_layers(include_self=False):
                 # (tensorflux's own layers hold no metrics: only user classes are scanned)
                 if isinstance(layer, Trainer) or type(layer).__module__.startswith("tensorflux."):
                     continue
-                found.extend(_held_metrics(layer, metric_class))
+                found.extend(held_metrics(layer, metric_class))
         return found
 
     @property
@@ -941,22 +941,6 @@ def _all_layers_built(model):
     if built:
         object.__setattr__(model, "_every_layer_built", True)
     return built
-
-
-def _held_metrics(owner, metric_class):
-    """The metrics `owner` holds in its attributes, directly or in a public list, tuple or
-    dict attribute (the private ones are the framework's: layers, variables, nodes)."""
-    own = getattr(owner, "_metrics", None)
-    if own is not None:
-        return list(own)
-    found = []
-    for name, value in vars(owner).items():
-        if isinstance(value, metric_class):
-            found.append(value)
-        elif name[0] != "_" and isinstance(value, (list, tuple, dict)):
-            items = value.values() if isinstance(value, dict) else value
-            found.extend(v for v in items if isinstance(v, metric_class))
-    return found
 
 
 def _has_custom_step(model):
