@@ -96,29 +96,33 @@ def test_standardize_dtype_accepts_and_refuses_what_keras_does():
         tk.ops.cast(tk.ops.ones(2), "float33")
 
 
+def _metric_holding_layer(k):
+    class Inner(k.layers.Layer):
+        def __init__(self):
+            super().__init__()
+            self.accuracy = k.metrics.BinaryAccuracy()
+            self.dense = k.layers.Dense(2)
+
+        def call(self, x):
+            return self.dense(x)
+
+    class Outer(k.layers.Layer):
+        def __init__(self):
+            super().__init__()
+            self.inner = Inner()
+            self.mean = k.metrics.Mean()
+
+        def call(self, x):
+            return self.inner(x)
+
+    return Outer()
+
+
 def test_layer_metrics_collect_what_layers_hold_as_keras():
     keras = import_keras()
     names = []
     for k in (tk, keras):
-        class Inner(k.layers.Layer):
-            def __init__(self):
-                super().__init__()
-                self.accuracy = k.metrics.BinaryAccuracy()
-                self.dense = k.layers.Dense(2)
-
-            def call(self, x):
-                return self.dense(x)
-
-        class Outer(k.layers.Layer):
-            def __init__(self):
-                super().__init__()
-                self.inner = Inner()
-                self.mean = k.metrics.Mean()
-
-            def call(self, x):
-                return self.inner(x)
-
-        layer = Outer()
+        layer = _metric_holding_layer(k)
         names.append(([m.name for m in layer.metrics], len(layer.metrics_variables),
                       k.layers.Dense(2).metrics))
     assert names[0] == names[1] == (["mean", "binary_accuracy"], 4, [])
