@@ -123,3 +123,25 @@ def test_concat_gradient_with_run_time_sizes(axis):
     got_a, got_b = grads(a, b)
     np.testing.assert_allclose(got_a.numpy(), pieces[0] + pieces[2])
     np.testing.assert_allclose(got_b.numpy(), pieces[1])
+
+
+@pytest.mark.keras_oracle
+@pytest.mark.parametrize("layer", ["center_crop", "resize_crop_to_aspect"])
+def test_crops_on_any_image_size_match_keras(layer):
+    """CenterCrop (a crop for large images, an aspect-ratio crop and resize for small ones)
+    and Resizing(crop_to_aspect_ratio=True) in a model on Input((None, None, 3))."""
+    from tests.keras._oracle import assert_matches, import_keras
+
+    real = import_keras()
+    sizes = ((9, 7), (4, 12), (3, 3), (6, 5))
+    outputs = []
+    for k in (keras, real):
+        crop = (k.layers.CenterCrop(5, 4) if layer == "center_crop" else
+                k.layers.Resizing(5, 4, crop_to_aspect_ratio=True))
+        model = k.Sequential([k.Input((None, None, 3)), crop])
+        assert tuple(model.output_shape) == (None, 5, 4, 3)
+        outputs.append([model.predict(np.random.RandomState(s).rand(2, *size, 3)
+                                      .astype("float32"), verbose=0)
+                        for s, size in enumerate(sizes)])
+    for size, ours, theirs in zip(sizes, *outputs):
+        assert_matches(ours, theirs, rtol=1e-5, atol=1e-6, what=f"{layer} of {size}")

@@ -202,7 +202,17 @@ def _box_utils():
 
 
 def _crop_or_pad_box(height, width, target_h, target_w, pad):
-    """Keras's crop_to_aspect_ratio / pad_to_aspect_ratio box arithmetic."""
+    """Keras's crop_to_aspect_ratio / pad_to_aspect_ratio box arithmetic (the crop's also
+    on run-time sizes, scalar tensors)."""
+    if not (isinstance(height, int) and isinstance(width, int)):
+        if pad:
+            raise ValueError("pad_to_aspect_ratio needs the image height and width known when "
+                             "the model is built; give the Input its image size")
+        tf = _tf()
+        h, w = tf.cast(height, "float64"), tf.cast(width, "float64")
+        box_h = tf.maximum(tf.minimum(height, tf.cast(w * target_h / target_w, "int32")), 1)
+        box_w = tf.maximum(tf.minimum(width, tf.cast(h * target_w / target_h, "int32")), 1)
+        return box_h, box_w, (height - box_h) // 2, (width - box_w) // 2
     if pad:
         box_h = max(height, int(float(width * target_h) / target_w))
         box_w = max(width, int(float(height * target_w) / target_h))
@@ -226,7 +236,7 @@ def _resize_images(images, size, interpolation, crop_to_aspect_ratio=False,
                    pad_to_aspect_ratio=False, fill_value=0.0, antialias=False):
     """Batched channels_last images resized as keras.ops.image.resize (TensorFlow)."""
     tf = _tf()
-    height, width = _static_shape(images)[1:3]
+    height, width = _run_time_hw(images)
     target_h, target_w = size
     if crop_to_aspect_ratio:
         box_h, box_w, top, left = _crop_or_pad_box(height, width, target_h, target_w, False)
@@ -363,10 +373,34 @@ def _clip_to_window(boxes, top, left, height, width):
                      clip(y2, top, height)], axis=-1)
 
 
+def _run_time_hw(images):
+    """(height, width) of batched channels_last images: ints where known, else scalar
+    tensors read when the function runs (a model on Input((None, None, 3)))."""
+    height, width = _static_shape(images)[1:3]
+    if height is None or width is None:
+        shape = _tf().shape(images)
+        height = shape[1] if height is None else height
+        width = shape[2] if width is None else width
+    return height, width
+
+
 def _center_crop(images, target_h, target_w):
     """Keras's CenterCrop on batched channels_last images: a plain center crop when the
     image is large enough, else crop to the target aspect ratio and resize (bilinear)."""
-    height, width = _static_shape(images)[1:3]
+    height, width = _run_time_hw(images)
+    if not (isinstance(height, int) and isinstance(width, int)):
+        tf = _tf()
+
+        def crop():
+            top, left = (height - target_h) // 2, (width - target_w) // 2
+            return images[:, top:top + target_h, left:left + target_w, :]
+
+        out = tf.cond(tf.logical_and(height >= target_h, width >= target_w), crop,
+                      lambda: _resize_images(images, (target_h, target_w), "bilinear",
+                                             crop_to_aspect_ratio=True))
+        shape = list(_static_shape(images))
+        out.set_shape([shape[0], target_h, target_w, shape[3]])
+        return out
     if height >= target_h and width >= target_w:
         top, left = (height - target_h) // 2, (width - target_w) // 2
         return images[:, top:top + target_h, left:left + target_w, :]
