@@ -206,6 +206,8 @@ _LAZY.update({"test": "tensorflux.test", "compat": "tensorflux.compat",
               "lookup": "tensorflux.lookup"})
 # tf.image and tf.strings: large op namespaces that numeric programs never touch.
 _LAZY.update({"image": "tensorflux.ops.image", "strings": "tensorflux.ops.strings"})
+# tf.experimental (tf.experimental.numpy, TF's NumPy API)
+_LAZY.update({"experimental": "tensorflux.experimental"})
 _LAZY.update({"bitwise": "tensorflux.bitwise", "saved_model": "tensorflux.saved_model",
               "audio": "tensorflux.io.audio"})
 # Names from modules that only some programs use (control flow helpers, tf.Module,
@@ -310,4 +312,4 @@ __all__ = [
     "uint64", "uint8", "unique", "unstack", "where", "xlogy", "zeros", "zeros_like",
 ]
 __all__ += [name for name in _LAZY_NAMES if name not in __all__]
-__all__ += ["test", "compat", "lookup", "version"]
+__all__ += ["test", "compat", "lookup", "version", "experimental"]

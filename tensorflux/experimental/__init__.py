@@ -1,0 +1,14 @@
+"""tf.experimental: TensorFlow's experimental namespaces; `numpy` (TF's NumPy API) loads on use."""
+
+
+def __getattr__(name):
+    if name == "numpy":
+        import importlib
+
+        value = importlib.import_module("tensorflux.experimental.numpy")
+        globals()[name] = value
+        return value
+    raise AttributeError(f"module 'tensorflux.experimental' has no attribute {name!r}")
+
+
+__all__ = ["numpy"]
