@@ -7,7 +7,11 @@ from tensorflux.variable import Variable
 
 __all__ = ["Module"]
 
-_VALID_NAME = re.compile(r"^[A-Za-z_.][A-Za-z0-9_.\-/>]*$")
+# The instance attribute holding a checkpoint restore's callbacks for values whose variables
+# this module has not created yet (tf.train's deferred restore); tf.train's object-graph walk
+# skips names starting with "__", and the callbacks are no Variables or Modules.
+_PENDING_RESTORES = "__pending_restores__"
+_VALID_NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")  # a Python identifier, as TF
 
 
 def _snake_case(name):
@@ -44,6 +48,10 @@ class Module:
         self._name = name
         with name_scope(name) as scope:
             self._scope_name = scope
+
+    def __setattr__(self, name, value):
+        object.__setattr__(self, name, value)
+        run_pending_restores(self, name)
 
     @property
     def name(self):
@@ -113,6 +121,15 @@ class Module:
 
     def __repr__(self):
         return f"<{type(self).__module__}.{type(self).__name__} object named {self._name!r}>"
+
+
+def run_pending_restores(obj, name=None):
+    """Lets a checkpoint restore waiting on `obj` match what setting attribute `name` (None:
+    any attribute's contents) just added."""
+    pending = obj.__dict__.get(_PENDING_RESTORES)
+    if pending:
+        for restore in tuple(pending.values()):
+            restore(name)
 
 
 def _tracked(value):

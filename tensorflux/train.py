@@ -22,7 +22,7 @@ from tensorflux.io.checkpoint_file import (
     read_checkpoint_file,
     write_checkpoint_file,
 )
-from tensorflux.module import Module
+from tensorflux.module import _PENDING_RESTORES, Module, run_pending_restores
 from tensorflux.proto.example_pb import (
     BytesList,
     Example,
@@ -82,10 +82,15 @@ def _children(obj, keras_classes):
     if isinstance(obj, Variable) or _has_state(obj):
         return []
     if isinstance(obj, Checkpoint):
-        items = sorted(obj._dependencies.items())
+        root = obj._flat_root()
+        # With a root object, the root's own dependencies sit at the top (as TF names them).
+        found = [] if root is None else _children(root, keras_classes)
+        for name, value in sorted(obj._dependencies.items()):
+            if value is not root:
+                _collect(name, value, keras_classes, found, depth=0)
         if obj._save_counter is not None:
-            items.append(("save_counter", obj._save_counter))
-        return items
+            found.append(("save_counter", obj._save_counter))
+        return found
     ignored = getattr(obj, "_TF_MODULE_IGNORED_PROPERTIES", frozenset())
     found = []
     for name in sorted(vars(obj)):
@@ -184,16 +189,36 @@ class CheckpointLoadStatus:
         if key is None or key not in self._arrays:
             return
         value = self._arrays[key]
+        from tensorflux import dtypes
+        from tensorflux.ops.framework import init_scope
+
+        saved = dtypes.as_dtype(value.dtype)
+        if saved != variable.dtype:  # TF refuses to cast, too
+            raise errors.InvalidArgumentError(
+                f"tensor_name = {key}; expected dtype {variable.dtype.name} does not equal "
+                f"original dtype {saved.name} (variable {variable.name}, checkpoint "
+                f"{self._path}).")
         if tuple(value.shape) != tuple(variable.shape):
             raise ValueError(
                 f"Received incompatible tensor with shape {tuple(value.shape)} when attempting "
                 f"to restore variable with shape {tuple(variable.shape)} and name "
                 f"{variable.name} (checkpoint key {key!r} in {self._path}).")
-        variable.assign(value)
+        # Eagerly, also when the variable was created (a deferred restore) while a function
+        # was being traced: an assignment recorded in the trace would be lost.
+        with init_scope():
+            variable.assign(value)
         self._restored.add(id(variable))
 
     def _defer(self, live, number):
-        """Re-matches `live` after its build() runs (creating the missing children)."""
+        """Re-matches `live` once it creates the missing children: after its build() runs (a
+        Keras layer), or when an attribute is set on it (a tf.Module creating variables on
+        first call, a Checkpoint given a new attribute or list item)."""
+        if isinstance(live, Checkpoint) and live._flat_root() is not None:
+            live = live._flat_root()
+        if isinstance(live, (Module, Checkpoint)):
+            pending = live.__dict__.setdefault(_PENDING_RESTORES, {})
+            pending[(id(self), number)] = lambda name: self._rematch(live, number, name)
+            return
         build = getattr(live, "build", None)
         if build is None or getattr(live, "built", True) or "build" in vars(live):
             return
@@ -209,6 +234,19 @@ class CheckpointLoadStatus:
 
         object.__setattr__(live, "build", build_then_restore)
 
+    def _rematch(self, live, number, name=None):
+        if name is not None:  # skip attributes no saved value waits for (most of them)
+            waiting = {edge.split("/")[0] for edge, target
+                       in self._nodes[number].get("children", {}).items()
+                       if target not in self._matched_nodes}
+            if name not in waiting:
+                return
+        # _match registers `live` again while some of its saved children are still missing.
+        live.__dict__[_PENDING_RESTORES].pop((id(self), number), None)
+        self._matched_nodes.discard(number)
+        self._live.pop(id(live), None)
+        self._match(live, number)
+
     # -- checks
     def _unmatched_values(self):
         keys = [entry.get("variable") or entry.get("state")
@@ -222,14 +260,15 @@ class CheckpointLoadStatus:
                 and id(obj) not in self._restored]
 
     def assert_consumed(self):
-        """Raises AssertionError unless every value was matched and every variable restored."""
+        """Raises AssertionError unless every variable was restored and every value matched
+        (checked in that order, as TF)."""
+        self.assert_existing_objects_matched()
         unmatched = self._unmatched_values()
         if unmatched:
             raise AssertionError(
                 f"Unresolved objects in checkpoint {self._path}: {len(unmatched)} values were "
                 f"not matched to a variable (not created yet, or the program changed): "
                 f"{unmatched[:10]}")
-        self.assert_existing_objects_matched()
         return self
 
     def assert_existing_objects_matched(self):
@@ -318,19 +357,30 @@ class Checkpoint:
         for name, value in kwargs.items():
             setattr(self, name, value)
 
+    def _flat_root(self):
+        """The root object whose dependencies this checkpoint saves at its top level (TF's
+        Checkpoint(root)), or None. A Variable root stays a child named "root"."""
+        root = self._dependencies.get("root")
+        if root is None or isinstance(root, Variable) or _has_state(root):
+            return None
+        return root
+
     def __setattr__(self, name, value):
         if name.startswith("_"):
             object.__setattr__(self, name, value)
             return
         if name == "save_counter":
             raise AttributeError("save_counter is managed by the Checkpoint")
-        if not _is_trackable(value, _keras_classes()):
+        if not (_is_trackable(value, _keras_classes()) or isinstance(value, (list, tuple, dict))):
             raise ValueError(
                 f"`Checkpoint` was expecting {name} to be a trackable object (an object "
                 f"derived from `Trackable`), got {value!r}. If you believe this object should "
                 "be trackable (i.e. it is part of the TensorFlow Python API and manages "
                 "state), please open an issue.")
+        if type(value) is list:  # appending to it later can complete a deferred restore
+            value = _CheckpointList(value, owner=self)
         self._dependencies[name] = value
+        run_pending_restores(self, name)
 
     def __getattr__(self, name):
         dependencies = self.__dict__.get("_dependencies", {})
@@ -355,6 +405,7 @@ class Checkpoint:
     # -- writing
     def write(self, file_prefix, options=None):
         """Writes the checkpoint to `file_prefix` (no counter, no state file); returns it."""
+        from tensorflux import reshape
         from tensorflux.context import context
 
         if context.graph is not None:  # (it would write once, while tracing, as TF refuses)
@@ -370,7 +421,10 @@ class Checkpoint:
             if isinstance(obj, Variable):
                 key = _variable_key(path)
                 node["variable"] = key
-                arrays[key] = obj.numpy()
+                value = obj.numpy()
+                if obj.dtype.name == "string" and len(obj.shape) == 0:  # numpy() gave bytes
+                    value = reshape(obj, [1]).numpy().astype(object).reshape(())
+                arrays[key] = value
             elif _has_state(obj):
                 key = _state_key(path, obj)
                 node["state"] = key
@@ -393,7 +447,8 @@ class Checkpoint:
         folder = os.path.dirname(os.path.abspath(path))
         state = get_checkpoint_state(folder)
         previous = list(state.all_model_checkpoint_paths) if state else []
-        _write_state(folder, path, [p for p in previous if p != path] + [path])
+        _write_state(folder, path, [p for p in previous if p != path] + [path],
+                     state.last_preserved_timestamp if state else time.time())
         return path
 
     # -- reading
@@ -412,12 +467,57 @@ class Checkpoint:
         return self._restore(save_path)
 
     def _restore(self, save_path):
+        from tensorflux.context import context
+
+        if context.graph is not None:  # (it would restore once, while tracing; TF fails too)
+            raise NotImplementedError(
+                "Calling tf.train.Checkpoint.restore() or read() from a tf.function is not "
+                "supported: the values would be assigned once, while the function is traced. "
+                "Restore from eager code, before calling the function.")
         save_path = os.fspath(save_path)
+        if os.path.isdir(save_path):  # a common mistake; TF fails with DataLossError too
+            raise errors.DataLossError(
+                f"Unable to restore from {save_path}: it is a directory, expected a checkpoint "
+                f"prefix such as tf.train.latest_checkpoint({save_path!r}) returns.")
         nodes, arrays = read_checkpoint_file(save_path)
         _validate_nodes(save_path, nodes, arrays)
         status = CheckpointLoadStatus(self, save_path, nodes, arrays)
         status._match(self, 0)
         return status
+
+
+class _CheckpointList(list):
+    """A list attribute of a Checkpoint: items appended or set after a restore are restored
+    then, as TF's ListWrapper does (`ckpt.listed = []; ckpt.listed.append(v)`)."""
+
+    def __init__(self, items=(), owner=None):  # (tf.nest rebuilds it from items alone)
+        super().__init__(items)
+        self._owner = owner
+
+    def _changed(self):
+        owner = self.__dict__.get("_owner")  # (unset while pickle or copy rebuilds the list)
+        if owner is not None:
+            run_pending_restores(owner)
+
+    def append(self, item):
+        super().append(item)
+        self._changed()
+
+    def extend(self, items):
+        super().extend(items)
+        self._changed()
+
+    def insert(self, index, item):
+        super().insert(index, item)
+        self._changed()
+
+    def __setitem__(self, index, item):
+        super().__setitem__(index, item)
+        self._changed()
+
+    def __iadd__(self, items):
+        self.extend(items)
+        return self
 
 
 def _validate_nodes(path, nodes, arrays):
@@ -440,9 +540,11 @@ def _validate_nodes(path, nodes, arrays):
 class CheckpointState:
     """The `checkpoint` file of a folder: the latest checkpoint and all those kept."""
 
-    def __init__(self, model_checkpoint_path, all_model_checkpoint_paths):
+    def __init__(self, model_checkpoint_path, all_model_checkpoint_paths,
+                 last_preserved_timestamp=0.0):
         self.model_checkpoint_path = model_checkpoint_path
         self.all_model_checkpoint_paths = all_model_checkpoint_paths
+        self.last_preserved_timestamp = last_preserved_timestamp
 
     def __repr__(self):
         return (f"CheckpointState(model_checkpoint_path={self.model_checkpoint_path!r}, "
@@ -455,9 +557,10 @@ def _quote(text):
 
 _STATE_LINE = re.compile(r'^(model_checkpoint_path|all_model_checkpoint_paths):\s*"((?:[^"\\]|'
                          r'\\.)*)"\s*$')
+_TIMESTAMP_LINE = re.compile(r"^last_preserved_timestamp:\s*([0-9.eE+-]+)\s*$")
 
 
-def _write_state(folder, latest, all_paths):
+def _write_state(folder, latest, all_paths, last_preserved):
     """Writes the state file (TF's text format, paths relative to `folder`) atomically."""
     def relative(path):
         absolute = os.path.abspath(path)
@@ -467,7 +570,7 @@ def _write_state(folder, latest, all_paths):
 
     lines = [f"model_checkpoint_path: {_quote(relative(latest))}"]
     lines += [f"all_model_checkpoint_paths: {_quote(relative(p))}" for p in all_paths]
-    lines.append(f"last_preserved_timestamp: {time.time()}")
+    lines.append(f"last_preserved_timestamp: {last_preserved!r}")
     atomic_write(os.path.join(folder, _STATE_FILE),
                  lambda handle: handle.write("\n".join(lines) + "\n"), mode="w")
 
@@ -477,11 +580,17 @@ def get_checkpoint_state(checkpoint_dir, latest_filename=None):
     path = os.path.join(os.fspath(checkpoint_dir), latest_filename or _STATE_FILE)
     if not os.path.isfile(path):
         return None
-    latest, all_paths = None, []
+    latest, all_paths, preserved = None, [], 0.0
     with open(path, encoding="utf-8", errors="replace") as handle:
         for line in handle:
             match = _STATE_LINE.match(line.strip())
             if not match:
+                stamp = _TIMESTAMP_LINE.match(line.strip())
+                if stamp:
+                    try:
+                        preserved = float(stamp.group(1))
+                    except ValueError:
+                        pass
                 continue
             value = re.sub(r"\\(.)", r"\1", match.group(2))
             if not os.path.isabs(value):
@@ -492,7 +601,7 @@ def get_checkpoint_state(checkpoint_dir, latest_filename=None):
                 all_paths.append(value)
     if latest is None:
         return None
-    return CheckpointState(latest, all_paths)
+    return CheckpointState(latest, all_paths, preserved)
 
 
 def latest_checkpoint(checkpoint_dir, latest_filename=None):
@@ -518,8 +627,14 @@ class CheckpointReader:
         _, self._arrays = read_checkpoint_file(self._path)
 
     def get_variable_to_shape_map(self):
-        return {key[:-len(_VALUE_SUFFIX)]: list(value.shape)
-                for key, value in self._arrays.items()}
+        """{key: shape as a list}, keys as list_variables names them."""
+        return {key: list(value.shape) for key, value in self._arrays.items()}
+
+    def get_variable_to_dtype_map(self):
+        """{key: tf.DType}."""
+        from tensorflux import dtypes
+
+        return {key: dtypes.as_dtype(value.dtype) for key, value in self._arrays.items()}
 
     def has_tensor(self, name):
         return _variable_key(name) in self._arrays or name in self._arrays
@@ -527,7 +642,7 @@ class CheckpointReader:
     def get_tensor(self, name):
         for key in (name, _variable_key(name)):
             if key in self._arrays:
-                return self._arrays[key].copy()
+                return self._arrays[key].copy()[()]  # a NumPy scalar for a scalar, as TF
         raise errors.NotFoundError(f"Key {name} not found in checkpoint {self._path}")
 
 
@@ -549,9 +664,10 @@ def _resolve(ckpt_dir_or_file):
 
 def list_variables(ckpt_dir_or_file):
     """[(key, shape)] of the values in a checkpoint, sorted by key (keys end in
-    /.ATTRIBUTES/VARIABLE_VALUE, as TF's)."""
-    _, arrays = read_checkpoint_file(_resolve(ckpt_dir_or_file))
-    return sorted((key, list(value.shape)) for key, value in arrays.items())
+    /.ATTRIBUTES/VARIABLE_VALUE, as TF's; TF's _CHECKPOINTABLE_OBJECT_GRAPH entry is not
+    listed)."""
+    shapes = load_checkpoint(ckpt_dir_or_file).get_variable_to_shape_map()
+    return sorted(shapes.items())
 
 
 def load_variable(ckpt_dir_or_file, name):
@@ -594,14 +710,15 @@ class CheckpointManager:
         self._checkpoint_interval = checkpoint_interval
         self._last_checkpoint_step = None
         self._init_fn = init_fn
-        self._last_preserved = time.time()
         state = get_checkpoint_state(self._directory)
+        # keep_checkpoint_every_n_hours keeps a checkpoint once that long has passed since the
+        # last one kept (TF starts the clock a second early, so a first one can be kept).
+        self._last_preserved = state.last_preserved_timestamp if state else time.time() - 1.0
         self._checkpoints = []
         if state is not None:
             kept = [p for p in state.all_model_checkpoint_paths if os.path.isfile(data_path(p))]
+            # All of them, as TF: the next save() deletes those beyond max_to_keep.
             self._checkpoints = [(p, os.path.getmtime(data_path(p))) for p in kept]
-            if self._max_to_keep is not None:
-                self._checkpoints = self._checkpoints[-self._max_to_keep:]
 
     @property
     def directory(self):
@@ -652,7 +769,7 @@ class CheckpointManager:
         # The state file names only kept checkpoints before any file is deleted, so that a
         # crash between the two never leaves it pointing at a missing checkpoint.
         removed = self._sweep()
-        _write_state(self._directory, prefix, self.checkpoints)
+        _write_state(self._directory, prefix, self.checkpoints, self._last_preserved)
         for path in removed:
             _remove_checkpoint(path)
         return prefix
@@ -664,7 +781,7 @@ class CheckpointManager:
         while len(self._checkpoints) > self._max_to_keep:
             path, timestamp = self._checkpoints.pop(0)
             if (self._keep_every_seconds is not None
-                    and timestamp - self._last_preserved > self._keep_every_seconds):
+                    and timestamp - self._keep_every_seconds >= self._last_preserved):
                 self._last_preserved = timestamp
                 continue
             removed.append(path)
