@@ -5,7 +5,8 @@ as TensorFlow does; the elementwise ops map a RaggedTensor's flat values, and `r
 and `ngrams` take one too. `split_padded` and `ngrams_padded` work on a dense tensor padded
 with b"" plus the row lengths (int64), the form TextVectorization uses internally. The strings
 are bytes in NumPy object arrays; lower is ASCII-only (tf.strings.lower with encoding="");
-regex_replace uses Python's `re` on bytes, which agrees with RE2 for ordinary patterns.
+regex_replace uses Python's `re`, on bytes or, where a pattern needs whole characters
+(non-ASCII, `.`, negated classes), on the decoded UTF-8 text as RE2 does.
 """
 
 import builtins
@@ -111,8 +112,70 @@ def regex_replace(input, pattern, rewrite, replace_global=True, name=None):  # n
     [b'abc']
     """
     x = _strings("regex_replace", input)
-    return _regex.bind(x, pattern=_as_bytes(pattern), rewrite=_as_bytes(rewrite),
-                       replace_global=bool(replace_global))
+    pattern, rewrite = _as_bytes(pattern), _as_bytes(rewrite)
+    compiled = _utf8_regex("regex_replace", pattern)
+    if compiled is None:
+        return _regex.bind(x, pattern=pattern, rewrite=rewrite,
+                           replace_global=bool(replace_global))
+    text = rewrite.decode("utf-8", "surrogateescape")
+    count = 0 if replace_global else 1
+    return _elementwise("regex_replace", x, lambda value: _encode(
+        compiled.sub(text, _decode(value), count=count)), dtypes.string)
+
+
+def _utf8_regex(op, pattern):
+    """`pattern` compiled for matching decoded UTF-8 text, or None when matching bytes gives
+    the same result. RE2 matches whole UTF-8 characters: a non-ASCII character (the "¿" of a
+    punctuation class, say), an unescaped `.` outside a class, a negated class and \\W, \\S,
+    \\D each take one character, where bytewise matching would take one byte."""
+    if pattern.isascii() and not _character_wide(pattern.decode("ascii")):
+        _compile(op, pattern)  # an invalid pattern fails here, not inside the kernel
+        return None
+    # re.ASCII keeps \\w, \\d, \\s and \\b to ASCII, as in RE2.
+    return _compile(op, pattern.decode("utf-8", "surrogateescape"), ascii_classes=True)
+
+
+def _compile(op, pattern, ascii_classes=False):
+    import re
+
+    try:
+        return re.compile(pattern, re.ASCII if ascii_classes else 0)
+    except re.error as error:
+        raise errors.InvalidArgumentError(
+            f"{op}: invalid pattern {pattern!r}: {error}", op) from None
+
+
+def _character_wide(pattern):
+    """Whether an ASCII pattern holds a piece that matches one character of any width."""
+    in_class = False
+    i = 0
+    while i < len(pattern):
+        c = pattern[i]
+        if c == "\\":
+            if pattern[i + 1:i + 2] in ("W", "S", "D"):
+                return True
+            i += 2
+            continue
+        if in_class:
+            in_class = c != "]"
+        elif c == "[":
+            if pattern[i + 1:i + 2] == "^":
+                return True
+            in_class = True
+            i += 2 if pattern[i + 1:i + 2] == "]" else 1  # a leading "]" is a literal
+            continue
+        elif c == ".":
+            return True
+        i += 1
+    return False
+
+
+def _decode(value):
+    return value.decode("utf-8", "surrogateescape")
+
+
+def _encode(text):
+    return text.encode("utf-8", "surrogateescape")
 
 
 def _split_rule(x, **attrs):
@@ -529,7 +592,7 @@ def substr(input, pos, len, unit="BYTE", name=None):  # noqa: A002
         begin = start if start >= 0 else builtins_len(value) + start
         if begin > builtins_len(value) or begin < 0:
             raise errors.InvalidArgumentError(
-                f"substr: pos {start} out of range for string b'{value!r}'", "substr")
+                f"substr: pos {start} out of range for string {value!r}", "substr")
         return value[begin:begin + size]
 
     x = _strings("substr", input)
@@ -577,11 +640,15 @@ def regex_full_match(input, pattern, name=None):  # noqa: A002
     >>> strings.regex_full_match(["abc", "abcd"], "abc").numpy().tolist()
     [True, False]
     """
-    import re
-
-    compiled = re.compile(_as_bytes(pattern))
+    pattern = _as_bytes(pattern)
+    compiled = _utf8_regex("regex_full_match", pattern)
+    if compiled is None:
+        match = _compile("regex_full_match", pattern).fullmatch
+    else:
+        def match(value):
+            return compiled.fullmatch(_decode(value))
     return _elementwise("regex_full_match", _strings("regex_full_match", input),
-                        lambda value: compiled.fullmatch(value) is not None, dtypes.bool)
+                        lambda value: match(value) is not None, dtypes.bool)
 
 
 def _split_rows(op, value, pieces, dtype=dtypes.string):
@@ -704,7 +771,8 @@ def to_hash_bucket(string_tensor, num_buckets, name=None):
 
 
 # ---------------------------------------------------------------- Unicode
-__all__ += ["unicode_decode", "unicode_encode", "unicode_transcode"]
+__all__ += ["unicode_decode", "unicode_decode_with_offsets", "unicode_encode",
+            "unicode_transcode"]
 
 # What the "tensorflux.mark" error handler leaves for each undecodable byte sequence: a lone
 # surrogate, which no decoder produces from valid input (UTF-8/16/32 reject surrogates).
@@ -745,25 +813,40 @@ def _error_mode(op, mode):
     return mode
 
 
-def _codepoints(op, data, encoding, mode, replacement, controls, strict_controls=False):
+def _codepoints(op, data, encoding, mode, replacement, controls, strict_controls=False,
+                offsets=False):
     """The code points of `data`; an invalid sequence raises (strict), is replaced by
     `replacement` (replace; one per maximal invalid subsequence, as ICU) or dropped
     (ignore). With `controls`, C0 control characters count as invalid too, except that
-    strict mode replaces them unless `strict_controls` (TensorFlow's transcode raises)."""
-    points = []
+    strict mode replaces them unless `strict_controls` (TensorFlow's transcode raises).
+    With `offsets`, the byte offsets where those code points start instead."""
+    points, starts, start = [], [], 0
     for char in data.decode(encoding, "tensorflux.mark"):
         point = ord(char)
         control = controls and point <= 0x1F
         if char != _INVALID and not control:
             points.append(point)
-        elif mode == "ignore":
-            continue
+            starts.append(start)
         elif mode == "strict" and (char == _INVALID or strict_controls):
             raise errors.InvalidArgumentError(
                 f"{op}: Invalid formatting on input string {data!r}", op)
-        else:
+        elif mode != "ignore":
             points.append(replacement)
-    return points
+            starts.append(start)
+        if offsets:
+            start += _byte_width(data, start, char, encoding)
+    return starts if offsets else points
+
+
+def _byte_width(data, start, char, encoding):
+    """How many bytes of `data` from `start` the decoded `char` came from."""
+    if char != _INVALID:
+        return builtins_len(char.encode(encoding))
+    try:
+        data[start:].decode(encoding)
+    except UnicodeDecodeError as error:  # the sequence the "tensorflux.mark" handler took
+        return error.end - error.start
+    return builtins_len(data) - start
 
 
 def _encode_points(op, points, encoding, mode, replacement):
@@ -793,6 +876,29 @@ def unicode_decode(input, input_encoding, errors="replace", replacement_char=655
     mode = _error_mode(op, errors)
     return _split_rows(op, input, lambda data: _codepoints(
         op, data, encoding, mode, replacement_char, replace_control_characters), dtypes.int32)
+
+
+def unicode_decode_with_offsets(input, input_encoding, errors="replace",  # noqa: A002
+                                replacement_char=65533, replace_control_characters=False,
+                                name=None):
+    """unicode_decode's code points and the byte offset where each starts in its string
+    (int64), both 1-D for a scalar string and RaggedTensors for a vector.
+
+    >>> from tensorflux.ops import strings
+    >>> points, starts = strings.unicode_decode_with_offsets("h€!", "UTF-8")
+    >>> points.numpy().tolist(), starts.numpy().tolist()
+    ([104, 8364, 33], [0, 1, 4])
+    """
+    op = "unicode_decode_with_offsets"
+    encoding = _input_encoding(op, input_encoding)
+    mode = _error_mode(op, errors)
+
+    def decoded(offsets):
+        return lambda data: _codepoints(op, data, encoding, mode, replacement_char,
+                                        replace_control_characters, offsets=offsets)
+
+    return (_split_rows(op, input, decoded(False), dtypes.int32),
+            _split_rows(op, input, decoded(True), dtypes.int64))
 
 
 def _code_point_rows(op, value):

@@ -228,6 +228,11 @@ class Embedding(Layer):
     def call(self, inputs):
         tf = _tf()
         if inputs.dtype.name not in ("int32", "int64"):
+            if inputs.dtype.name == "string":
+                raise ValueError(
+                    f"{_describe(self)} expects integer token indices, received a string "
+                    f"tensor of shape {_format_shape(tuple(inputs.shape))}: map the text to "
+                    f"indices first (TextVectorization, StringLookup or a Tokenizer)")
             inputs = tf.cast(inputs, "int32")
         try:
             outputs = tf.gather(self.embeddings, inputs, axis=0)

@@ -404,11 +404,24 @@ class _IndexLookup(Layer):
     def _prepare(self, inputs):
         tf = _tf()
         if self._string:
-            return tf.convert_to_tensor(inputs, dtype="string") \
-                if not hasattr(inputs, "dtype") else inputs
+            if not hasattr(inputs, "dtype"):
+                return tf.convert_to_tensor(inputs, dtype="string")
+            dtype = inputs.dtype  # (a NumPy text array has kind U, S or O)
+            if getattr(dtype, "name", dtype) != "string" and getattr(dtype, "kind", "") \
+                    not in "USO":
+                self._wrong_dtype(inputs, "strings")
+            return inputs
         inputs = tf.convert_to_tensor(inputs)
+        if inputs.dtype.name == "string":
+            self._wrong_dtype(inputs, f"{self.vocabulary_dtype} values")
         return tf.cast(inputs, self.vocabulary_dtype) \
             if inputs.dtype.name != self.vocabulary_dtype else inputs
+
+    def _wrong_dtype(self, inputs, expected):
+        raise ValueError(
+            f"{_describe(self)} looks up {expected}, received an input of dtype "
+            f"{getattr(inputs.dtype, 'name', inputs.dtype)} with shape {tuple(inputs.shape)}; "
+            f"{'StringLookup' if not self._string else 'IntegerLookup'} handles those")
 
     def _unmasked(self, inputs):
         """Where the inputs are not the mask token (None without one), for the encodings,
@@ -564,7 +577,12 @@ class StringLookup(_IndexLookup):
                          **kwargs)
 
     def _normalize_token(self, token):
-        return token.encode(self.encoding) if isinstance(token, str) else bytes(token)
+        if isinstance(token, str):
+            return token.encode(self.encoding)
+        if isinstance(token, bytes):
+            return token
+        raise ValueError(f"{_describe(self)} expects string tokens, received {token!r} of type "
+                         f"{type(token).__name__}; IntegerLookup handles integers")
 
     def _decode(self, token):
         return token.decode(self.encoding) if isinstance(token, bytes) else token
@@ -602,4 +620,8 @@ class IntegerLookup(_IndexLookup):
                          oov_method=oov_method, salt=salt, **kwargs)
 
     def _normalize_token(self, token):
-        return int(token)
+        try:  # (the lines of a vocabulary file are numerals)
+            return int(token)
+        except ValueError:
+            raise ValueError(f"{_describe(self)} expects integer tokens, received {token!r}; "
+                             f"StringLookup handles strings") from None

@@ -196,6 +196,11 @@ class TextVectorization(Layer):
             self._lookup_layer.vocabulary_size()
         return KerasTensor(shape[:1] + (depth,), backend.floatx())
 
+    def compute_output_shape(self, input_shape):
+        from tensorflux.keras.engine.keras_tensor import KerasTensor
+
+        return tuple(self.compute_output_spec(KerasTensor(tuple(input_shape), "string")).shape)
+
     def get_vocabulary(self, include_special_tokens=True):
         return self._lookup_layer.get_vocabulary(include_special_tokens)
 
