@@ -4066,10 +4066,9 @@ def _padded_rows(rows, leading_shape):
 
 def string_split(x, sep, maxsplit):
     flat = np.asarray(x, dtype=object).reshape(-1)
+    # (Python's split gives TF's tokens: none for "" split on whitespace, one empty token for
+    # "" split on a separator)
     rows = [_bytes_of(s).split(sep, maxsplit) for s in flat]
-    if sep is not None:
-        # tf.strings.split of an empty string gives no tokens
-        rows = [[] if r == [b""] else r for r in rows]
     return _padded_rows(rows, np.shape(x))
 
 

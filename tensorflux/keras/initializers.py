@@ -103,10 +103,20 @@ class Constant(Initializer):
         return value * tf.ones(_shape(shape), dtype=dtype)
 
     def get_config(self):
+        # As Keras writes it: an array value in its `__numpy__` form (a pretrained
+        # embedding matrix given as Constant(matrix)), read back by from_config.
+        from tensorflux.keras.saving.serialization import serialize_keras_object
+
         value = self.value
         if hasattr(value, "numpy"):
-            value = value.numpy().tolist()
-        return {"value": value}
+            value = value.numpy()
+        return {"value": serialize_keras_object(value)}
+
+    @classmethod
+    def from_config(cls, config):
+        from tensorflux.keras.saving.serialization import deserialize_keras_object
+
+        return cls(deserialize_keras_object(config["value"]))
 
 
 class Identity(Initializer):

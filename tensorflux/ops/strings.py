@@ -227,7 +227,8 @@ def split_padded(input, sep=None, maxsplit=-1, name=None):  # noqa: A002
         raise errors.InvalidArgumentError(
             f"split: expected a string tensor of rank 0 or 1, received shape "
             f"{tuple(x.shape)}", "split")
-    return _split.bind(x, sep=None if sep is None else _as_bytes(sep), maxsplit=int(maxsplit))
+    # (an empty separator splits on whitespace, as None does, in TF)
+    return _split.bind(x, sep=_as_bytes(sep) if sep else None, maxsplit=int(maxsplit))
 
 
 def _ngrams_rule(tokens, lengths, **attrs):

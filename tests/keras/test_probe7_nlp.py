@@ -175,3 +175,33 @@ def test_integer_lookup_rejects_strings_when_learning_a_vocabulary():
     layer = L.IntegerLookup()
     layer.adapt(np.array([3, 3, 1]))
     assert layer.get_vocabulary() == [-1, 3, 1]
+
+
+@pytest.mark.keras_oracle
+def test_pretrained_embedding_matrix_as_constant_saves_and_loads_both_ways(tmp_path):
+    """keras.io's pretrained word embeddings: Embedding(embeddings_initializer=
+    Constant(matrix), trainable=False); the file holds the matrix in the config too."""
+    from tests.keras._oracle import assert_matches, import_keras
+
+    real = import_keras()
+    matrix = np.random.RandomState(0).rand(6, 3).astype("float32")
+    tokens = np.array([[1, 5, 0], [2, 2, 4]])
+    for saver, loader in ((keras, keras), (keras, real), (real, keras)):
+        model = saver.Sequential([saver.Input((3,), dtype="int32"), saver.layers.Embedding(
+            6, 3, embeddings_initializer=saver.initializers.Constant(matrix), trainable=False)])
+        path = str(tmp_path / f"{saver.__name__}_{loader.__name__}.keras")
+        model.save(path)
+        loaded = loader.models.load_model(path)
+        assert_matches(loaded.predict(tokens, verbose=0), matrix[tokens],
+                       what=f"{saver.__name__} -> {loader.__name__}")
+        config = loaded.layers[0].get_config()["embeddings_initializer"]["config"]["value"]
+        assert config["class_name"] == "__numpy__"
+
+
+def test_split_of_empty_strings_gives_tf_tokens():
+    # (TF 2.21: "" split on a separator is one empty token; on whitespace, or with sep="",
+    # none; checked with tf.strings.split)
+    assert tf.strings.split("", sep=",").numpy().tolist() == [b""]
+    assert tf.strings.split(["", "a,,b"], sep=",").to_list() == [[b""], [b"a", b"", b"b"]]
+    assert tf.strings.split(["", " a  b "]).to_list() == [[], [b"a", b"b"]]
+    assert tf.strings.split(["", "ab c"], sep="").to_list() == [[], [b"ab", b"c"]]
