@@ -6,7 +6,9 @@ Each Keras layer maps to a few ONNX operators in inference mode (Dropout is the 
 BatchNormalization uses its moving statistics). Weights become float32 initializers (raw
 little-endian data); the batch dimension of every input is the symbolic "batch". Layers are
 channels-last in Keras and channels-first in ONNX's Conv/Pool operators, so those are wrapped
-in Transposes. A layer without a mapping raises NotImplementedError naming it.
+in Transposes. A user's Layer subclass is exported as the graph its call builds from
+Keras layers, keras.ops and Python operators; any other layer without a mapping raises
+NotImplementedError naming it.
 
 >>> import os, tempfile
 >>> from tensorflux import keras
@@ -415,6 +417,45 @@ def _layer_norm(b, layer, x):
     return y if layer.beta is None else b.op("Add", [y, weight(layer.beta)])
 
 
+def _group_norm(b, layer, x, mask=None):
+    """Channels split into (groups, channels per group) by a run-time Reshape, statistics
+    over every axis but the batch and group ones, then the per-channel affine."""
+    tf = _tf()
+    rank = x.rank
+    axis = layer.axis % rank
+    shape = b.op("Shape", [x])
+    parts = [b.ints([int(layer.groups), x.shape[axis] // layer.groups])]
+    if axis > 0:
+        parts.insert(0, _slice(b, shape, [0], [axis], [0]))
+    if axis < rank - 1:
+        parts.append(_slice(b, shape, [axis + 1], [_INT64_MAX], [0]))
+    grouped = b.op("Reshape", [x, b.op("Concat", parts, axis=0)])
+    axes = [d for d in range(1, rank + 1) if d != axis]
+    mean = b.op("ReduceMean", [grouped], axes=axes, keepdims=1)
+    centered = b.op("Sub", [grouped, mean])
+    variance = b.op("ReduceMean", [b.op("Mul", [centered, centered])], axes=axes, keepdims=1)
+    inv = b.op("Reciprocal", [b.op("Sqrt", [b.op("Add", [variance,
+                                                         b.const(float(layer.epsilon))])])])
+    y = b.op("Reshape", [b.op("Mul", [centered, inv]), shape])
+    bshape = [-1 if d == axis else 1 for d in range(rank)]
+    if layer.gamma is not None:
+        y = b.op("Mul", [y, b.weight(layer.gamma, lambda v: tf.reshape(v, bshape), "bcast")])
+    if layer.beta is not None:
+        y = b.op("Add", [y, b.weight(layer.beta, lambda v: tf.reshape(v, bshape), "bcast")])
+    return y
+
+
+def _layer_scale(b, layer, x):
+    return b.op("Mul", [x, b.weight(layer.gamma)])
+
+
+def _unit_norm(b, layer, x, mask=None):
+    axes = layer.axis if isinstance(layer.axis, list) else [layer.axis]
+    square_sum = b.op("ReduceSumSquare", [x], axes=[int(a) for a in axes], keepdims=1)
+    inv = b.op("Min", [b.op("Reciprocal", [b.op("Sqrt", [square_sum])]), b.const(1e12)])
+    return b.op("Mul", [x, inv])
+
+
 # ---------------------------------------------------------------- reshaping
 
 def _flatten(b, layer, x):
@@ -490,6 +531,56 @@ def _upsampling2d(b, layer, x):
     equation = ("ih,nchw,jw->ncij" if layer.data_format == "channels_first"
                 else "ih,nhwc,jw->nijc")
     return b.op("Einsum", [rows, x, cols], equation=equation)
+
+
+def _upsampling3d(b, layer, x):
+    y = x.name
+    for axis, size in zip(_spatial_axes(layer.data_format, 3), layer.size):
+        y = _repeat_axis(b, y, 5, axis, int(size))
+    return y
+
+
+def _image_hw(layer, x):
+    """The static (height axis, width axis, height, width) of an image layer's input."""
+    if x.rank != 4:
+        raise ExportError(f"ONNX export: {_describe(layer)} exports batched images (rank 4), "
+                          f"received shape {x.shape}")
+    h_axis, w_axis = _spatial_axes(layer.data_format, 2)
+    return h_axis, w_axis, x.shape[h_axis], x.shape[w_axis]
+
+
+def _center_crop(b, layer, x):
+    h_axis, w_axis, height, width = _image_hw(layer, x)
+    if height is None or width is None or height < layer.height or width < layer.width:
+        raise ExportError(f"ONNX export: {_describe(layer)} exports crops of images of a known "
+                          f"size at least ({layer.height}, {layer.width}), received shape "
+                          f"{x.shape}")
+    top, left = (height - layer.height) // 2, (width - layer.width) // 2
+    return _slice(b, x, [top, left], [top + layer.height, left + layer.width],
+                  [h_axis, w_axis])
+
+
+def _resizing(b, layer, x):
+    """ONNX Resize with half-pixel coordinates, TensorFlow's resize without antialiasing
+    (nearest: half-pixel rounded up, as tf.image.resize)."""
+    modes = {"bilinear": "linear", "nearest": "nearest"}
+    if (layer.interpolation not in modes or layer.antialias or layer.crop_to_aspect_ratio
+            or layer.pad_to_aspect_ratio):
+        raise ExportError(f"ONNX export: {_describe(layer)} exports bilinear or nearest "
+                          "resizing without antialias or aspect-ratio crop/pad, received "
+                          f"interpolation={layer.interpolation!r}, antialias={layer.antialias}, "
+                          f"crop_to_aspect_ratio={layer.crop_to_aspect_ratio}, "
+                          f"pad_to_aspect_ratio={layer.pad_to_aspect_ratio}")
+    _image_hw(layer, x)
+    first = layer.data_format == "channels_first"
+    if x.dtype != "float32":
+        x = _Sym(b.op("Cast", [x], to=onnx_proto.DATA_TYPES["float32"]), x.shape, "float32")
+    y = x.name if first else _channels_first(b, x, 2)
+    sizes = b.op("Concat", [_slice(b, b.op("Shape", [y]), [0], [2], [0]),
+                            b.ints([layer.height, layer.width])], axis=0)
+    y = b.op("Resize", [y, "", "", sizes], mode=modes[layer.interpolation],
+             coordinate_transformation_mode="half_pixel", nearest_mode="round_prefer_ceil")
+    return y if first else _channels_last(b, y, 2)
 
 
 # ---------------------------------------------------------------- merging
@@ -649,10 +740,9 @@ def _conv_transpose(b, layer, x):
 
     rank = layer.rank
     last = layer.data_format != "channels_first"
-    sizes = list(x.shape[1:-1]) if last else list(x.shape[2:])
-    if None in sizes:
-        raise ExportError(f"ONNX export: {_describe(layer)} needs the spatial size of its "
-                          f"input, received shape {x.shape}")
+    # The crops and output padding below do not depend on the input length (it cancels
+    # out), so an unknown length (Input((None, None, c))) is computed as any known one.
+    sizes = [8 if n is None else n for n in (x.shape[1:-1] if last else x.shape[2:])]
     extras = layer.output_padding or (None,) * rank
     begins, ends, out_padding = [], [], []
     for n, k, s, d, e in zip(sizes, layer.kernel_size, layer.strides, layer.dilation_rate,
@@ -804,6 +894,32 @@ def _rnn(b, layer, x, initial_state=None, mask=None, training=None):
     return output
 
 
+class _CellRun:
+    """One cell of an RNN(StackedRNNCells) seen as a layer of its own, for _rnn."""
+
+    def __init__(self, layer, index, cell, return_sequences):
+        self.name = f"{layer.name}/cell_{index}"
+        self.cell = cell
+        self.return_sequences = return_sequences
+        self.go_backwards = self.stateful = self.return_state = False
+
+
+def _generic_rnn(b, layer, x, initial_state=None, mask=None, training=None):
+    """keras.layers.RNN over an LSTM, GRU or SimpleRNN cell, or a list of them (each cell
+    then runs over the whole sequence of the previous one, as stacked layers)."""
+    cells = getattr(layer.cell, "cells", None)
+    if cells is None:
+        return _rnn(b, layer, x, initial_state, mask)
+    if initial_state is not None or layer.return_state or layer.go_backwards or mask is not None:
+        raise ExportError(f"ONNX export: {_describe(layer)} over stacked cells is exported "
+                          "without initial_state, return_state, go_backwards and masks")
+    y = x
+    for index, cell in enumerate(cells):
+        last = index == len(cells) - 1
+        y = _rnn(b, _CellRun(layer, index, cell, layer.return_sequences or not last), y)
+    return y
+
+
 def _bidirectional(b, layer, x, initial_state=None, mask=None, training=None):
     forward_state = backward_state = None
     if initial_state is not None:
@@ -910,6 +1026,49 @@ def _mha(b, layer, query, value, key=None, query_mask=None, value_mask=None, key
     return output
 
 
+def _attention(b, layer, inputs, mask=None, return_attention_scores=False,
+               use_causal_mask=False):
+    """Attention and AdditiveAttention (dot or concat scores) without Keras masks."""
+    tf = _tf()
+    if mask is not None:
+        raise ExportError(f"ONNX export: {_describe(layer)} is called with Keras masks, which "
+                          "are not exported")
+    query, value = inputs[0], inputs[1]
+    key = inputs[2] if len(inputs) > 2 else value
+    from tensorflux.keras.layers.attention import AdditiveAttention
+
+    additive = isinstance(layer, AdditiveAttention)
+    if additive or layer.score_mode == "concat":
+        summed = b.op("Add", [_unsqueeze(b, query, [-2]), _unsqueeze(b, key, [-3])])
+        if additive:
+            terms = b.op("Tanh", [summed])
+            if layer.scale is not None:
+                terms = b.op("Mul", [terms, b.weight(layer.scale)])
+            scores = b.op("ReduceSum", [terms, b.ints([-1])], keepdims=0)
+        else:
+            if layer.scale is not None:
+                summed = b.op("Mul", [summed, b.weight(layer.scale)])
+            scores = b.op("ReduceSum", [b.op("Tanh", [summed]), b.ints([-1])], keepdims=0)
+            scores = b.op("Mul", [scores, b.weight(layer.concat_score_weight)])
+    else:
+        perm = list(range(key.rank - 2)) + [key.rank - 1, key.rank - 2]
+        scores = b.op("MatMul", [query, _transpose(b, key, perm)])
+        if layer.scale is not None:
+            scores = b.op("Mul", [scores, b.weight(layer.scale)])
+    if use_causal_mask:
+        rows, cols = query.shape[-2], key.shape[-2]
+        if rows is None or cols is None:
+            raise ExportError(f"ONNX export: {_describe(layer)} with use_causal_mask needs "
+                              f"known sequence lengths, received query {query.shape} and "
+                              f"key {key.shape}")
+        causal = b.const(tf.greater_equal(tf.range(rows)[:, None], tf.range(cols)[None, :]),
+                         "bool")
+        scores = b.op("Where", [causal, scores, b.op("Sub", [scores, b.const(1e9)])])
+    weights = b.op("Softmax", [scores], axis=-1)
+    output = b.op("MatMul", [weights, value])
+    return [output, weights] if return_attention_scores else output
+
+
 # ---------------------------------------------------------------- op layers (x + y, x[...])
 
 def _operand(b, value, like):
@@ -936,12 +1095,82 @@ def _op_layer(b, layer, *args):
     if name == "absolute":
         return b.op("Abs", [args[0]])
     if name == "cast":
-        return b.op("Cast", [args[0]], to=onnx_proto.DATA_TYPES[layer.target_dtype])
+        dtype = getattr(layer, "target_dtype", None) or layer._op_config["dtype"]
+        return b.op("Cast", [args[0]], to=onnx_proto.DATA_TYPES[dtype])
     if name == "reshape":
-        return b.op("Reshape", [args[0], b.ints([-1 if d is None else d for d in args[1]])])
+        shape = args[1] if len(args) > 1 else layer._op_config["newshape"]
+        return b.op("Reshape", [args[0], b.ints([-1 if d is None else d for d in shape])])
     if name == "get_item":
         return _get_item(b, layer, args[0], args[1])
+    if hasattr(layer, "_op_config"):
+        result = _keras_op(b, layer, name, dict(layer._op_config), args)
+        if result is not None:
+            return result
     raise ExportError(f"ONNX export: the operation {_describe(layer)} has no ONNX mapping")
+
+
+_UNARY = {"sqrt": "Sqrt", "exp": "Exp", "log": "Log", "tanh": "Tanh", "sigmoid": "Sigmoid",
+          "relu": "Relu", "abs": "Abs", "floor": "Floor", "ceil": "Ceil", "sign": "Sign",
+          "sin": "Sin", "cos": "Cos", "erf": "Erf", "reciprocal": "Reciprocal"}
+_ELEMENTWISE = {"maximum": "Max", "minimum": "Min", "divide": "Div"}
+_REDUCE = {"mean": "ReduceMean", "sum": "ReduceSum", "max": "ReduceMax", "min": "ReduceMin",
+           "prod": "ReduceProd"}
+
+
+def _axes_list(axis):
+    return None if axis is None else [int(a) for a in
+                                      (axis if isinstance(axis, (list, tuple)) else [axis])]
+
+
+def _keras_op(b, layer, name, config, args):
+    """A keras.ops node (its attributes in `config`), or None for an op without a mapping."""
+    if name in _UNARY:
+        return b.op(_UNARY[name], [args[0]])
+    if name == "square":
+        return b.op("Mul", [args[0], args[0]])
+    if name in _ELEMENTWISE:
+        like = args[0] if isinstance(args[0], _Sym) else args[1]
+        return b.op(_ELEMENTWISE[name], [_operand(b, a, like) for a in args])
+    if name in _REDUCE and config.get("initial") is None:
+        axes = _axes_list(config.get("axis"))
+        keepdims = int(bool(config.get("keepdims")))
+        if name == "sum":  # ReduceSum takes its axes as an input from opset 13
+            return b.op("ReduceSum", [args[0]] + ([b.ints(axes)] if axes else []),
+                        keepdims=keepdims)
+        return b.op(_REDUCE[name], [args[0]], axes=axes, keepdims=keepdims)
+    if name == "concatenate":
+        return b.op("Concat", list(args[0]), axis=int(config["axis"]))
+    if name == "stack":
+        axis = int(config["axis"])
+        return b.op("Concat", [_unsqueeze(b, x, [axis]) for x in args[0]], axis=axis)
+    if name == "expand_dims":
+        return _unsqueeze(b, args[0], _axes_list(config["axis"]))
+    if name == "squeeze":
+        axes = _axes_list(config.get("axis"))
+        return b.op("Squeeze", [args[0]] + ([b.ints(axes)] if axes else []))
+    if name == "transpose":
+        axes = config.get("axes")
+        perm = list(range(args[0].rank))[::-1] if axes is None else [int(a) for a in axes]
+        return _transpose(b, args[0], perm)
+    if name == "clip":
+        return b.op("Clip", [args[0], _operand(b, config["x_min"], args[0]),
+                             _operand(b, config["x_max"], args[0])])
+    if name == "where" and len(args) == 3:
+        like = args[1] if isinstance(args[1], _Sym) else args[2]
+        condition = args[0]
+        if condition.dtype != "bool":
+            condition = b.op("Cast", [condition], to=onnx_proto.DATA_TYPES["bool"])
+        return b.op("Where", [condition] + [_operand(b, a, like) for a in args[1:]])
+    if name in ("softmax", "log_softmax"):
+        axis = config.get("axis", -1)
+        if name == "softmax":
+            return _softmax(b, args[0], axis)
+        return b.op("LogSoftmax", [args[0]], axis=int(axis))
+    if name in ("argmax", "argmin") and config.get("axis") is not None:
+        index = b.op("ArgMax" if name == "argmax" else "ArgMin", [args[0]],
+                     axis=int(config["axis"]), keepdims=int(bool(config.get("keepdims"))))
+        return b.op("Cast", [index], to=onnx_proto.DATA_TYPES["int32"])
+    return None
 
 
 def _get_item(b, layer, x, key):
@@ -986,6 +1215,7 @@ def _get_item(b, layer, x, key):
 
 def _converters():
     from tensorflux.keras import layers as L  # noqa: N812
+    from tensorflux.keras.applications.convnext import LayerScale, StochasticDepth
     from tensorflux.keras.engine.op_layers import OpLayer
     from tensorflux.keras.layers import convolutional as C  # noqa: N812
     from tensorflux.keras.layers import pooling as P  # noqa: N812
@@ -1005,13 +1235,20 @@ def _converters():
         L.RepeatVector: _repeat_vector, L.ZeroPadding1D: _zero_padding,
         L.ZeroPadding2D: _zero_padding, L.Cropping1D: _cropping, L.Cropping2D: _cropping,
         L.UpSampling1D: _upsampling1d, L.UpSampling2D: _upsampling2d,
+        L.UpSampling3D: _upsampling3d, L.ZeroPadding3D: _zero_padding,
+        L.Cropping3D: _cropping, L.CenterCrop: _center_crop, L.Resizing: _resizing,
+        L.GroupNormalization: _group_norm, L.UnitNormalization: _unit_norm,
+        L.AlphaDropout: _identity, L.Attention: _attention,
+        L.AdditiveAttention: _attention, StochasticDepth: _identity,
+        LayerScale: _layer_scale,
         L.Add: _chain("Add"), L.Subtract: _chain("Sub"), L.Multiply: _chain("Mul"),
         L.Maximum: _chain("Max"), L.Minimum: _chain("Min"), L.Average: _average,
         L.Concatenate: _concatenate, L.Dot: _dot,
         C.BaseConv: _conv, C.BaseConvTranspose: _conv_transpose,
         C.BaseDepthwiseConv: _depthwise, C.BaseSeparableConv: _separable,
         P.BasePooling: _pooling, P.BaseGlobalPooling: _global_pooling,
-        LSTM: _rnn, GRU: _rnn, SimpleRNN: _rnn, L.Bidirectional: _bidirectional,
+        LSTM: _rnn, GRU: _rnn, SimpleRNN: _rnn, L.RNN: _generic_rnn,
+        L.Bidirectional: _bidirectional,
         L.TimeDistributed: _time_distributed, L.MultiHeadAttention: _mha,
         OpLayer: _op_layer,
     }
@@ -1038,6 +1275,17 @@ def _find_converter(layer):
                 return None
         return converter
     return None
+
+
+def _user_layer(layer):
+    """Whether `layer` is a user's Layer subclass with no mapped Keras class among its
+    ancestors (a subclass of a mapped layer overriding `call` is refused instead)."""
+    global _TABLE
+    if _TABLE is None:
+        _TABLE = _converters()
+    if type(layer).__module__.split(".")[0] == "tensorflux":
+        return False
+    return not any(cls in _TABLE for cls in type(layer).__mro__)
 
 
 def _mapped_names():
@@ -1074,6 +1322,12 @@ def _convert_call(b, layer, args, kwargs):
             raise ExportError(f"ONNX export: {_describe(layer)} computes in {dtype}; the "
                               "exporter writes float32 models only")
         converter = _find_converter(layer)
+        if converter is None and _user_layer(layer) and len(args) == 1 and not [
+                k for k in kwargs if k != "training"]:
+            # A user's layer made of Keras layers and operators: exported as the graph
+            # its call builds, as a subclassed model.
+            result = _trace_subclassed(b, layer, args[0])
+            return tree.map_structure(lambda s: s.name, result)
         if converter is None:
             raise ExportError(
                 f"ONNX export: {_describe(layer)} has no ONNX mapping (mapped layers: "

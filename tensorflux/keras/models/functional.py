@@ -518,6 +518,17 @@ class Functional(Model):
                 "kwargs": serialize_keras_object(kwargs)}
 
 
+def _legacy_tensor(value, created):
+    """A tensor that tf.keras 2 wrote in a node's keyword arguments as [layer name, node
+    index, tensor index] (`mha(query, value=v)`); any other value as it is."""
+    if (isinstance(value, list) and len(value) == 3 and isinstance(value[0], str)
+            and value[0] in created and all(isinstance(i, int) for i in value[1:])):
+        nodes = created[value[0]]._inbound_nodes
+        if value[1] < len(nodes) and value[2] < len(nodes[value[1]].output_tensors):
+            return nodes[value[1]].output_tensors[value[2]]
+    return value
+
+
 def _deserialize_node(node_data, created):
     from tensorflux.keras.saving.serialization import deserialize_keras_object
 
@@ -535,7 +546,8 @@ def _deserialize_node(node_data, created):
                 raise IndexError(f"Layer node index out of bounds ({entry[0]}[{entry[1]}])")
             tensors.append(layer._inbound_nodes[entry[1]].output_tensors[entry[2]])
             if len(entry) == 4:
-                kwargs = entry[3] or {}
+                kwargs = {key: _legacy_tensor(value, created)
+                          for key, value in (entry[3] or {}).items()}
         return [tensors[0] if len(tensors) == 1 else tensors], kwargs
     args = deserialize_keras_object(node_data["args"])
     kwargs = deserialize_keras_object(node_data["kwargs"])

@@ -246,10 +246,32 @@ def load_weights_from_hdf5(model, filepath, by_name=False, skip_mismatch=False):
     assign_all(pending)
 
 
+# Config keys tf.keras 2 wrote that Keras 3's classes do not take, per class: the default
+# time_major=False of the recurrent layers (the only layout Keras 3 computes) and the build
+# shapes of MultiHeadAttention (Keras 3 builds it on its first call).
+_KERAS2_ONLY_KEYS = {"LSTM": {"time_major": False}, "GRU": {"time_major": False},
+                     "SimpleRNN": {"time_major": False},
+                     "MultiHeadAttention": {"query_shape": None, "key_shape": None,
+                                            "value_shape": None}}
+
+
 def _fix_legacy_config(config):
-    """Keras 2 spellings Keras 3's legacy loader rewrites: class_name Model -> Functional."""
-    if isinstance(config, dict) and config.get("class_name") == "Model":
-        config = dict(config, class_name="Functional")
+    """Keras 2 spellings rewritten for Keras 3: class_name Model -> Functional (as Keras 3's
+    legacy loader does), and the _KERAS2_ONLY_KEYS dropped at any depth (inside
+    Bidirectional or TimeDistributed too); a key whose value changes the computation
+    (time_major=True) stays, so that loading fails naming it."""
+    if isinstance(config, list):
+        return [_fix_legacy_config(item) for item in config]
+    if not isinstance(config, dict):
+        return config
+    config = {key: _fix_legacy_config(value) for key, value in config.items()}
+    if config.get("class_name") == "Model":
+        config["class_name"] = "Functional"
+    inner = config.get("config")
+    dropped = _KERAS2_ONLY_KEYS.get(config.get("class_name"))
+    if dropped and isinstance(inner, dict):
+        config["config"] = {k: v for k, v in inner.items() if k not in dropped or (
+            dropped[k] is not None and v is not dropped[k])}
     return config
 
 
@@ -273,8 +295,17 @@ def _compile_from_training_config(model, training_config, custom_objects):
             # function it picked; the name given to compile rebuilds that metric.
             inner = value.get("config") or {}
             return inner.get("name") or inner.get("fn")
+        if isinstance(value, str):
+            # A user's loss or metric saved by name ("my_loss") comes from custom_objects;
+            # an unknown loss name fails here, so that the model loads uncompiled with a
+            # warning rather than failing at its first fit or evaluate.
+            if custom_objects and value in custom_objects:
+                return custom_objects[value]
+            if module is losses:
+                losses.deserialize(value, custom_objects=custom_objects)
+            return value
         if isinstance(value, dict) and "class_name" in value:
-            return module.deserialize(value)
+            return module.deserialize(value, custom_objects=custom_objects)
         if isinstance(value, dict):
             return {k: revive(v, module) for k, v in value.items()}
         if isinstance(value, list):
