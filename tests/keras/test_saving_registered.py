@@ -543,3 +543,35 @@ def test_public_functions_are_written_as_keras_writes_them_and_keras_reads_them(
             getattr(getattr(real, module), attribute)
         assert serialization.deserialize_keras_object(theirs) is \
             getattr(getattr(keras, module), attribute)
+
+
+def test_registered_names_follow_the_registered_objects_not_their_ids():
+    """A class registered again under the same name (code run twice, as a test module or a
+    notebook cell) frees the first one; a new, unregistered class may then get its id. Its
+    name must not be the registered one (a layer was saved as another test's metric)."""
+    from tensorflux.keras.saving import serialization
+
+    def make(name):
+        @keras.saving.register_keras_serializable(package="tfx_reuse")
+        class Scale(keras.layers.Layer):
+            pass
+
+        Scale.__name__ = name
+        return Scale
+
+    first = make("Scale")
+    second = make("Scale")  # the same "tfx_reuse>Scale" key, now another class
+    assert keras.saving.get_registered_name(second) == "tfx_reuse>Scale"
+    assert keras.saving.get_registered_name(first) == "Scale"
+
+    class Unregistered(keras.layers.Layer):
+        pass
+
+    # What id reuse would leave behind: an entry for an id the registry does not hold.
+    serialization._GLOBAL_CUSTOM_NAMES[id(Unregistered)] = "tfx_reuse>Scale"
+    try:
+        assert keras.saving.get_registered_name(Unregistered) == "Unregistered"
+        config = keras.saving.serialize_keras_object(Unregistered())
+        assert config["registered_name"] == "Unregistered"
+    finally:
+        serialization._GLOBAL_CUSTOM_NAMES.pop(id(Unregistered), None)

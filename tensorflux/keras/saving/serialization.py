@@ -146,6 +146,9 @@ def register_keras_serializable(package="Custom", name=None):
         if inspect.isclass(obj) and not hasattr(obj, "get_config"):
             raise ValueError("Cannot register a class that does not have a get_config() "
                              "method.")
+        previous = _GLOBAL_CUSTOM_OBJECTS.get(registered)
+        if previous is not None and previous is not obj:  # registered again (re-run code)
+            _GLOBAL_CUSTOM_NAMES.pop(id(previous), None)
         _GLOBAL_CUSTOM_OBJECTS[registered] = obj
         _GLOBAL_CUSTOM_NAMES[id(obj)] = registered
         return obj
@@ -155,7 +158,15 @@ def register_keras_serializable(package="Custom", name=None):
 
 def get_registered_name(obj):
     """The name `obj` was registered under, else its `__name__`."""
-    return _GLOBAL_CUSTOM_NAMES.get(id(obj), getattr(obj, "__name__", None))
+    return _custom_name(obj) or getattr(obj, "__name__", None)
+
+
+def _custom_name(obj):
+    """The name `obj` is registered under, or None. The table is keyed by id(): an entry
+    counts only while the registry still holds that very object (a class registered and
+    then replaced can be freed, and a new class may get its id)."""
+    name = _GLOBAL_CUSTOM_NAMES.get(id(obj))
+    return name if name is not None and _GLOBAL_CUSTOM_OBJECTS.get(name) is obj else None
 
 
 def get_registered_object(name, custom_objects=None, module_objects=None):
@@ -264,7 +275,7 @@ def serialize_keras_object(obj):
     inner = serialize_keras_object(config)
     cls = type(obj)
     public = _PUBLIC_NAMES.get(id(cls))
-    if public is not None and id(cls) not in _GLOBAL_CUSTOM_NAMES:
+    if public is not None and _custom_name(cls) is None:
         module, class_name = public.rsplit(".", 1)
         registered = "Functional" if class_name == "Functional" and module.startswith(
             "keras.src") else None
@@ -276,7 +287,7 @@ def serialize_keras_object(obj):
         module = cls.__module__
         result = {"module": None if module == "__main__" else module,
                   "class_name": cls.__name__, "config": inner,
-                  "registered_name": _GLOBAL_CUSTOM_NAMES.get(id(cls), cls.__name__)}
+                  "registered_name": _custom_name(cls) or cls.__name__}
     if hasattr(obj, "get_build_config"):
         build_config = obj.get_build_config()
         if build_config is not None:
@@ -329,7 +340,7 @@ def _serialize_function(fn):
         table = _module_table(module_name)
         if table and table.get(fn.__name__) is fn:
             return _builtin_function_config(fn.__name__)
-    registered = _GLOBAL_CUSTOM_NAMES.get(id(fn))
+    registered = _custom_name(fn)
     if registered is None and fn.__module__ != "builtins":
         raise ValueError(f"Cannot serialize the function {fn.__name__!r}: it is not a Keras "
                          "function; register it with "
@@ -622,7 +633,7 @@ def _find_by_short_name(name, custom_objects):
 def _is_tensorflux(obj):
     module = getattr(obj, "__module__", None) or ""
     return (module == "tensorflux" or module.startswith("tensorflux.")) and \
-        id(obj) not in _GLOBAL_CUSTOM_NAMES
+        _custom_name(obj) is None
 
 
 def serialize_custom_object(obj, allowlist):
@@ -645,7 +656,7 @@ def serialize_custom_object(obj, allowlist):
     module = cls.__module__
     return {"module": None if module == "__main__" else module, "class_name": cls.__name__,
             "config": serialize_keras_object(config),
-            "registered_name": _GLOBAL_CUSTOM_NAMES.get(id(cls), cls.__name__)}
+            "registered_name": _custom_name(cls) or cls.__name__}
 
 
 def deserialize_custom_object(config, allowlist, custom_objects=None, kind="object"):
