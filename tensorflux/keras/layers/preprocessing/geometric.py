@@ -20,6 +20,7 @@ from tensorflux.keras.layers.preprocessing.image import (
     _image_hw,
     _image_ops,
     _static_shape,
+    _xyxy_boxes,
 )
 
 __all__ = ["RandomElasticTransform", "RandomPerspective", "RandomShear"]
@@ -241,9 +242,7 @@ class RandomPerspective(_WarpLayer):
             return bounding_boxes
         tf = _tf()
         box_utils = _box_utils()
-        height, width = _image_hw(self, transformation)
-        boxes = box_utils.convert_format(bounding_boxes["boxes"], self.bounding_box_format,
-                                         "xyxy", height=height, width=width)
+        boxes, height, width = _xyxy_boxes(self, bounding_boxes, transformation)
         coefficients = tf.cast(_homography(transformation["start_points"],
                                            transformation["end_points"]), boxes.dtype)
         # The homography maps output pixels to input ones; boxes move by its inverse.

@@ -763,6 +763,15 @@ def _clip_and_convert(layer, bounding_boxes, height, width, source="xyxy"):
     return out
 
 
+def _xyxy_boxes(layer, bounding_boxes, transformation):
+    """(the boxes in absolute xyxy, the image height and width): where a geometric layer's
+    transform_bounding_boxes starts; it converts back to its own format at the end."""
+    height, width = _image_hw(layer, transformation)
+    boxes = _box_utils().convert_format(bounding_boxes["boxes"], layer.bounding_box_format,
+                                        "xyxy", height=height, width=width)
+    return boxes, height, width
+
+
 def _image_hw(layer, transformation):
     """(height, width) of the images a transformation was drawn for."""
     shape = transformation["input_shape"]
@@ -832,9 +841,7 @@ class RandomZoom(_GeometricLayer):
             return bounding_boxes
         tf = _tf()
         box_utils = _box_utils()
-        height, width = _image_hw(self, transformation)
-        boxes = box_utils.convert_format(bounding_boxes["boxes"], self.bounding_box_format,
-                                         "xyxy", height=height, width=width)
+        boxes, height, width = _xyxy_boxes(self, bounding_boxes, transformation)
         matrix = self._matrix(transformation, height, width)
         # The region shown: where the output's corners (0, 0) and (width, height) read.
         left, top = _read_point(matrix, 0.0, 0.0)
@@ -908,10 +915,7 @@ class RandomTranslation(_GeometricLayer):
         if not training or transformation is None:
             return bounding_boxes
         tf = _tf()
-        box_utils = _box_utils()
-        height, width = _image_hw(self, transformation)
-        boxes = box_utils.convert_format(bounding_boxes["boxes"], self.bounding_box_format,
-                                         "xyxy", height=height, width=width)
+        boxes, height, width = _xyxy_boxes(self, bounding_boxes, transformation)
         shift_x, shift_y = _read_point(self._matrix(transformation, height, width), 0.0, 0.0)
         if len(boxes.shape) == 3:
             shift_x, shift_y = shift_x[:, :, None], shift_y[:, :, None]
