@@ -50,7 +50,8 @@ __all__.append("transpose")
 
 # Names whose module loads on first use, so that `import tensorflux` stays fast.
 _LAZY = {name: "tensorflux.ops.linalg_extra" for name in (
-    "eig", "eigvals", "logm", "lu", "lu_matrix_inverse", "lu_reconstruct", "lu_solve",
+    "banded_triangular_solve", "eig", "eigvals", "logm", "lu", "lu_matrix_inverse",
+    "lu_reconstruct", "lu_solve",
     "matrix_rank", "normalize",
     "sqrtm", "tensor_diag", "tensor_diag_part", "tridiagonal_matmul", "tridiagonal_solve")}
 __all__ += sorted(_LAZY)

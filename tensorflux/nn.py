@@ -73,7 +73,7 @@ _LAZY = {
     **{name: "tensorflux.distribute.losses" for name in (
         "compute_average_loss", "scale_regularization_loss")},
     **{name: "tensorflux.ops.ctc" for name in (
-        "ctc_beam_search_decoder", "ctc_greedy_decoder", "ctc_loss")},
+        "ctc_beam_search_decoder", "ctc_greedy_decoder", "ctc_loss", "ctc_unique_labels")},
     "space_to_batch": "tensorflux.ops.array_extra",
     "zero_fraction": "tensorflux.ops.math_extra",
 }

@@ -359,10 +359,7 @@ def overlap_and_add(signal, frame_step, name=None):
     op = "overlap_and_add"
     signal = as_operand(op, signal)
     frames, length = _inner_dims(op, signal, 2)
-    step = _int(op, frame_step, "frame_step", low=1)
-    if step > length:
-        raise errors.InvalidArgumentError(
-            f"{op}: frame_step ({step}) must be at most frame_length ({length})", op)
+    step = _int(op, frame_step, "frame_step", low=1)  # (above the length: gaps of zeros)
     lead = signal.shape.rank - 2
     outer = list(signal.shape)[:-2]
     total = (frames - 1) * step + length

@@ -10,6 +10,7 @@ from tensorflux.primitive import Primitive
 from tensorflux.tensor import _TensorLike
 
 __all__ = ["ctc_loss", "ctc_greedy_decoder", "ctc_beam_search_decoder", "SparseTensorValue",
+           "ctc_unique_labels",
            "ctc_greedy_decode_dense", "ctc_beam_search_decode_dense"]
 
 # What TensorFlow's decoders return each decoded batch as: the (indices, values, dense_shape)
@@ -104,6 +105,17 @@ _ctc_loss_grad = Primitive(
     shape_rule=lambda labels, logits, *rest, blank: aval(logits.shape, logits.dtype))
 
 
+def _dense_labels(sparse):
+    """Sparse labels as dense [batch, max_label_length] labels and their label_length (the
+    entries of each row)."""
+    indices = as_operand("ctc_loss", sparse.indices, dtypes.int64)
+    shape = as_operand("ctc_loss", sparse.dense_shape, dtypes.int64)
+    values = math.cast(as_operand("ctc_loss", sparse.values), dtypes.int32)
+    dense = indexing.scatter_nd(indices, values, shape)
+    rows = indexing.scatter_nd(indices[:, :1], array.ones_like(values), shape[:1])
+    return dense, rows
+
+
 def ctc_loss(labels, logits, label_length, logit_length, logits_time_major=True, unique=None,
              blank_index=None, name=None):
     """The CTC loss (negative log-likelihood of each label sequence) of a batch.
@@ -111,8 +123,8 @@ def ctc_loss(labels, logits, label_length, logit_length, logits_time_major=True,
     labels: dense int [batch, max_label_length], the first label_length entries of each row
     used; logits: [frames, batch, classes] ([batch, frames, classes] when not time major);
     logit_length: the frames of each sequence. blank_index defaults to 0 (negative counts
-    from the last class). `unique` (TF's TPU hint) is not needed. Sparse labels are not
-    supported.
+    from the last class). `unique` (TF's TPU hint) is not needed. Sparse labels (a
+    SparseTensor; label_length then unused) need an explicit blank_index, as TensorFlow.
 
     >>> import tensorflux as tf
     >>> loss = tf.nn.ctc_loss([[1]], tf.zeros([2, 1, 2]), [1], [2])
@@ -122,9 +134,11 @@ def ctc_loss(labels, logits, label_length, logit_length, logits_time_major=True,
     op = "ctc_loss"
     if not isinstance(labels, _TensorLike) and all(
             hasattr(labels, key) for key in ("indices", "values", "dense_shape")):
-        raise errors.UnimplementedError(
-            f"{op}: sparse labels are not supported; pass dense labels of shape [batch, "
-            "max_label_length] with label_length", op)
+        if blank_index is None:
+            raise errors.InvalidArgumentError(
+                f"{op}: blank_index must be given with sparse labels (TensorFlow's v1 CTC "
+                "used the last class; pass blank_index=-1 for that)", op)
+        labels, label_length = _dense_labels(labels)
     logits = _batch_major(_logits_operand(op, logits), logits_time_major)
     labels = _integer_operand(op, labels, 2, "labels", "[batch, max_label_length]")
     label_length = _integer_operand(op, label_length, 1, "label_length", "[batch]")
@@ -136,6 +150,30 @@ def ctc_loss(labels, logits, label_length, logit_length, logits_time_major=True,
     blank = _blank(op, blank_index, classes, 0)
     loss, _ = _ctc_loss.bind(labels, logits, label_length, logit_length, blank=blank)
     return loss
+
+
+def ctc_unique_labels(labels, name=None):
+    """Each row's distinct labels in first-seen order, zero-padded (int64), and each entry's
+    position among them (int32): TensorFlow's `unique=` hint for ctc_loss.
+
+    >>> from tensorflux.ops.ctc import ctc_unique_labels
+    >>> unique, idx = ctc_unique_labels([[3, 4, 4, 3, 0]])
+    >>> unique.numpy().tolist(), idx.numpy().tolist()
+    ([[3, 4, 0, 0, 0]], [[0, 1, 1, 0, 2]])
+    """
+    op = "ctc_unique_labels"
+    labels = _integer_operand(op, labels, 2, "labels", "[batch, max_label_length]")
+    width = labels.shape[-1] if labels.shape[-1] is not None else array.shape(labels)[-1]
+    same = math.cast(math.equal(array.expand_dims(labels, 2), array.expand_dims(labels, 1)),
+                     dtypes.int32)
+    first = reduction.argmax(same, axis=2, output_type=dtypes.int32)  # first equal entry
+    is_first = math.equal(first, array.expand_dims(array.range(width, dtype=dtypes.int32), 0))
+    rank = reduction.cumsum(math.cast(is_first, dtypes.int32), axis=1) - 1
+    idx = indexing.gather(rank, first, batch_dims=1)
+    slot = array.one_hot(math.where(is_first, rank, -1), width, dtype=dtypes.int64)
+    unique = reduction.reduce_sum(slot * array.expand_dims(math.cast(labels, dtypes.int64), 2),
+                                  axis=1)
+    return [unique, idx]
 
 
 # ------------------------------------------------------------------ decoders

@@ -1,6 +1,7 @@
 """Linear algebra (tf.linalg and tf.matmul): matmul, tensordot, einsum, det, inv, norm, ..."""
 
 import string
+from collections import namedtuple
 
 from tensorflux import dtypes, errors
 from tensorflux.context import context
@@ -91,6 +92,13 @@ def _matmul_vjp(g, a, b, out, transpose_a, transpose_b):
 _matmul = Primitive("matmul", vjp=_matmul_vjp, shape_rule=_matmul_rule)
 
 
+def _transpose_and_adjoint(side, transposed):
+    if transposed:
+        raise errors.InvalidArgumentError(
+            f"matmul: only one of transpose_{side} and adjoint_{side} can be True (adjoint "
+            f"already transposes), received both", "matmul")
+
+
 def matmul(a, b, transpose_a=False, transpose_b=False, adjoint_a=False, adjoint_b=False,
            a_is_sparse=False, b_is_sparse=False, output_type=None, name=None):
     """The matrix product of the last two dims of a and b; leading dims broadcast.
@@ -123,9 +131,11 @@ def matmul(a, b, transpose_a=False, transpose_b=False, adjoint_a=False, adjoint_
                 f"and int32 output; received inputs of dtype {a.dtype.name}", "matmul")
         a, b = math.cast(a, dtypes.int32), math.cast(b, dtypes.int32)
     if adjoint_a:
-        a, transpose_a = math.conj(a), not transpose_a
+        _transpose_and_adjoint("a", transpose_a)
+        a, transpose_a = math.conj(a), True
     if adjoint_b:
-        b, transpose_b = math.conj(b), not transpose_b
+        _transpose_and_adjoint("b", transpose_b)
+        b, transpose_b = math.conj(b), True
     if a.__class__ is Tensor and b.__class__ is Tensor:  # eager: raw shapes, no TensorShape
         sa, sb = a._value.shape, b._value.shape
         numeric = a._value.dtype.kind in "iufc" or a.dtype.kind in "iufc"
@@ -620,7 +630,8 @@ def diag_part(input, name="diag_part", k=0, padding_value=0, align="RIGHT_LEFT")
 
 def _check_diagonal(x, k):
     rows, cols = x.shape[-2], x.shape[-1]
-    if rows is not None and cols is not None and not -rows < k < max(cols, 1):
+    # The main diagonal always exists (empty for empty matrices, as TensorFlow).
+    if k and rows is not None and cols is not None and not -rows < k < max(cols, 1):
         raise errors.InvalidArgumentError(
             f"diag_part: k={k} is out of range for matrices of shape {tuple(x.shape)} "
             f"(expected {-rows} < k < {cols})", "diag_part")
@@ -930,7 +941,8 @@ def lstsq(matrix, rhs, l2_regularizer=0.0, fast=True, name=None):
 
     fast=True (TensorFlow's default) solves the regularized normal equations through a
     Cholesky factorization, as TensorFlow does: the matrix must have full rank unless
-    l2_regularizer > 0. fast=False returns the minimum-norm solution pinv(matrix) @ rhs.
+    l2_regularizer > 0. fast=False returns the minimum-norm solution pinv(matrix) @ rhs
+    and, as TensorFlow, ignores l2_regularizer.
 
     >>> import tensorflux as tf
     >>> x = tf.linalg.lstsq([[1.0, 0.0], [0.0, 1.0], [1.0, 1.0]], [[1.0], [2.0], [3.0]])
@@ -945,9 +957,7 @@ def lstsq(matrix, rhs, l2_regularizer=0.0, fast=True, name=None):
             f"lstsq: matrix of shape {tuple(a.shape)} needs rhs with {m} rows, received shape "
             f"{tuple(b.shape)}", "lstsq")
     if not fast:
-        if l2_regularizer != 0.0:
-            raise errors.UnimplementedError(
-                "lstsq: fast=False supports only l2_regularizer=0", "lstsq")
+        # TensorFlow ignores l2_regularizer on this path.
         return matmul(pinv(a), b)
     reg = as_operand("lstsq", l2_regularizer, a.dtype)
     if m is not None and n is not None and m < n:
@@ -981,6 +991,9 @@ def _slogdet_vjp(g, x, out):
 _slogdet = Primitive("log_matrix_determinant", vjp=_slogdet_vjp, shape_rule=_slogdet_rule,
                      multiple_results=True)
 
+# What slogdet returns, as TensorFlow: unpacks as a pair and names its fields.
+LogMatrixDeterminant = namedtuple("LogMatrixDeterminant", ["sign", "log_abs_determinant"])
+
 
 def slogdet(input, name=None):  # noqa: A002
     """(sign, log|det|) of each square matrix: det = sign * exp(log_abs_det).
@@ -991,7 +1004,7 @@ def slogdet(input, name=None):  # noqa: A002
     (-1.0, 0.693147)
     """
     x = _matrices("slogdet", input, square=True, allowed="is_differentiable")
-    return _slogdet.bind(x)
+    return LogMatrixDeterminant(*_slogdet.bind(x))
 
 
 def logdet(matrix, name=None):
@@ -1088,17 +1101,18 @@ def _svd_rule(x, full_matrices, compute_uv):
 
 
 def _svd_vjp(g, x, out, full_matrices, compute_uv):
-    if x.dtype.is_complex:
-        raise errors.UnimplementedError("svd: gradients of complex inputs are not supported",
-                                        "svd")
     m, n = x.shape[-2], x.shape[-1]
     if not compute_uv:
+        # Singular values alone: U diag(g) V^H, for real and complex inputs alike.
         s, u, v = _svd.bind(x, full_matrices=False, compute_uv=True)
-        grad_s, grad_u, grad_v = g[0], None, None
-    else:
-        s, u, v = out
-        grad_s, grad_u, grad_v = g
-    if full_matrices and m != n and (grad_u is not None or grad_v is not None):
+        grad_s = g[0] if not x.dtype.is_complex else math.cast(g[0], x.dtype)
+        return (matmul(u * array.expand_dims(grad_s, -2), v, adjoint_b=True),)
+    if x.dtype.is_complex:
+        raise errors.UnimplementedError(
+            "svd: gradients of complex inputs are supported only with compute_uv=False", "svd")
+    s, u, v = out
+    grad_s, grad_u, grad_v = g
+    if full_matrices and m != n:
         # The extra columns of the full factors are not unique; with zero cotangents on them
         # the reduced formula applies.
         p = min(m, n)
@@ -1106,8 +1120,6 @@ def _svd_vjp(g, x, out, full_matrices, compute_uv):
         grad_u, grad_v = grad_u[..., :p], grad_v[..., :p]
     grad_s_mat = _diag.bind(grad_s, k=0, num_rows=min(m, n), num_cols=min(m, n),
                             padding_value=0)
-    if grad_u is None:
-        return (matmul(u, matmul(grad_s_mat, v, adjoint_b=True)),)
     # Townsend (2016) / TensorFlow's SvdGrad for the reduced SVD, written for m <= n (a tall
     # matrix goes through its transpose).
     transposed = m > n
@@ -1188,22 +1200,40 @@ def _upper_solve_right(x, r):
     return adjoint(_triangular_solve.bind(r, adjoint(x), lower=False, adjoint=False))
 
 
-def _qr_vjp(g, x, out, full_matrices):
-    q, r = out
-    grad_q, grad_r = g
-    m, n = x.shape[-2], x.shape[-1]
-    if m < n or (full_matrices and m != n):
-        raise errors.UnimplementedError(
-            f"qr: gradients are supported for matrices with rows >= columns and the reduced "
-            f"factorization (full_matrices=False), received shape {tuple(x.shape)} and "
-            f"full_matrices={full_matrices}", "qr")
-    # Walter & Lehmann / TensorFlow's QrGrad for M >= N.
+def _qr_grad_tall(q, r, grad_q, grad_r):
+    """The QR cotangent for a square or tall reduced factorization (Walter & Lehmann, as
+    TensorFlow's QrGrad)."""
     qdq = matmul(q, grad_q, adjoint_a=True)
     rdr = matmul(r, grad_r, adjoint_b=True)
     lower = band_part(qdq - adjoint(qdq) + rdr - adjoint(rdr), -1, 0)
     grad_a = matmul(q, grad_r + _upper_solve_right(lower, r))
-    grad_b = _upper_solve_right(grad_q - matmul(q, qdq), r)
-    return (grad_a + grad_b,)
+    grad = grad_a + _upper_solve_right(grad_q - matmul(q, qdq), r)
+    if q.dtype.is_complex:
+        # R's diagonal is real, which fixes each column's phase: the imaginary part of
+        # diag(rdr - qdq^H) is the phase direction the real formula above leaves out.
+        phase = math.imag(diag_part(rdr - adjoint(qdq)))
+        phase = diag(math.complex(array.zeros_like(phase), phase))
+        grad = grad + _upper_solve_right(matmul(q, adjoint(phase)), r)
+    return grad
+
+
+def _qr_vjp(g, x, out, full_matrices):
+    q, r = out
+    grad_q, grad_r = g
+    m, n = x.shape[-2], x.shape[-1]
+    if m is None or n is None or (full_matrices and m > n):
+        raise errors.UnimplementedError(
+            f"qr: gradients need static matrix dimensions and, for matrices with more rows "
+            f"than columns, the reduced factorization (full_matrices=False); received shape "
+            f"{tuple(x.shape)} and full_matrices={full_matrices}", "qr")
+    if m >= n:
+        return (_qr_grad_tall(q, r, grad_q, grad_r),)
+    # Wide input x = [x1, x2] with square x1 = q r1: x2 = q r2 only moves r2 (and feeds q's
+    # cotangent through r2 = q^H x2), so the square rule covers x1.
+    x2, r1, grad_r2 = x[..., :, m:], r[..., :, :m], grad_r[..., :, m:]
+    grad_x1 = _qr_grad_tall(q, r1, grad_q + matmul(x2, grad_r2, adjoint_b=True),
+                            grad_r[..., :, :m])
+    return (array.concat([grad_x1, matmul(q, grad_r2)], axis=-1),)
 
 
 # qr: Q with orthonormal columns and upper-triangular R, x = Q R (Householder in the backend).
@@ -1227,16 +1257,17 @@ def qr(input, full_matrices=False, name=None):  # noqa: A002
 # ------------------------------------------------------------------ matrix exponential
 
 def expm(input, name=None):  # noqa: A002
-    """The matrix exponential of each square matrix: scaling and squaring with a degree-8
-    Taylor polynomial, the scaling chosen from the largest 1-norm in the batch (eagerly) so
-    that the scaled matrices have norm <= 1/2. Differentiable (a composite of matmuls).
+    """The matrix exponential of each square real or complex matrix: scaling and squaring
+    with a degree-8 Taylor polynomial, the scaling chosen from the largest 1-norm in the
+    batch (eagerly) so that the scaled matrices have norm <= 1/2. Differentiable (a
+    composite of matmuls).
 
     >>> import tensorflux as tf
     >>> import math
     >>> round(float(tf.linalg.expm([[1.0]])[0, 0]), 6) == round(math.e, 6)
     True
     """
-    x = _matrices("expm", input, square=True, allowed="is_floating")
+    x = _matrices("expm", input, square=True, allowed="is_differentiable")
     n = x.shape[-1]
     if n is None:
         raise errors.InvalidArgumentError(
@@ -1253,7 +1284,7 @@ def expm(input, name=None):  # noqa: A002
     eye = _eye(n, x.dtype)
     # Horner: I + A (I + A/2 (I + A/3 (...))). A 1-norm <= 1/2 leaves a truncation error
     # below 0.5**9 / 9! ~ 5e-9 relative, refined by float64 rounding only.
-    order = 12 if x.dtype is dtypes.float64 else 8
+    order = 12 if x.dtype in (dtypes.float64, dtypes.complex128) else 8
     result = eye
     for k in range(order, 0, -1):
         result = eye + matmul(scaled, result) * (1.0 / k)

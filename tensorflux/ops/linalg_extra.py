@@ -14,7 +14,7 @@ from tensorflux.primitive import Primitive
 __all__ = ["eig", "eigvals", "lu", "lu_solve", "lu_reconstruct", "lu_matrix_inverse", "sqrtm",
            "logm",
            "matrix_rank", "normalize", "tensor_diag", "tensor_diag_part", "tridiagonal_solve",
-           "tridiagonal_matmul", "matrix_square_root"]
+           "tridiagonal_matmul", "matrix_square_root", "banded_triangular_solve"]
 
 Lu = namedtuple("Lu", ["lu", "p"])
 
@@ -391,6 +391,37 @@ def tridiagonal_matmul(diagonals, rhs, diagonals_format="compact", name=None):
     below = array.concat([x[..., 1:, :], zero], -2)
     above = array.concat([zero, x[..., :-1, :]], -2)
     return main * x + upper * below + lower * above
+
+
+def banded_triangular_solve(bands, rhs, lower=True, adjoint=False, name=None):
+    """Solves triangular systems given by their K bands [..., K, M] against rhs [..., M, N].
+
+    As TensorFlow, the diagonal is the first band row when lower (subdiagonals padded on the
+    left) and the last when not (superdiagonals padded on the right).
+
+    >>> from tensorflux.ops.linalg_extra import banded_triangular_solve
+    >>> bands = [[1.0, 2.0, 3.0], [0.0, 5.0, 6.0]]  # diagonal, then the subdiagonal
+    >>> banded_triangular_solve(bands, [[1.0], [2.0], [3.0]]).numpy().ravel().tolist()
+    [1.0, -1.5, 4.0]
+    """
+    op = "banded_triangular_solve"
+    bands = as_operand(op, bands)
+    rhs = as_operand(op, rhs, bands.dtype)
+    if bands.shape.rank is None or bands.shape.rank < 2 or None in bands.shape[-2:]:
+        raise errors.InvalidArgumentError(
+            f"{op}: bands must have a known shape [..., K, M], received shape "
+            f"{tuple(bands.shape)}", op)
+    k, m = bands.shape[-2], bands.shape[-1]
+    if k > m:
+        raise errors.InvalidArgumentError(
+            f"{op}: at most M={m} bands fit an M x M matrix, received {k} bands", op)
+    matrix = None
+    for row in range(k):
+        offset = row if lower else k - 1 - row
+        values = bands[..., row, offset:] if lower else bands[..., row, :m - offset]
+        band = linalg.diag(values, k=-offset if lower else offset, num_rows=m, num_cols=m)
+        matrix = band if matrix is None else matrix + band
+    return linalg.triangular_solve(matrix, rhs, lower=lower, adjoint=adjoint)
 
 
 def tridiagonal_solve(diagonals, rhs, diagonals_format="compact", transpose_rhs=False,

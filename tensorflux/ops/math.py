@@ -440,13 +440,13 @@ def multiply_no_nan(x, y, name=None):
 
 
 def xlogy(x, y, name=None):
-    """x * log(y), and 0 where x == 0.
+    """x * log(y), and 0 where x == 0 (real or complex).
 
     >>> import tensorflux as tf
     >>> tf.math.xlogy([0.0, 2.0], [0.0, 1.0]).numpy().tolist()
     [0.0, 0.0]
     """
-    x, y = _binary("xlogy", x, y, allowed="is_floating")
+    x, y = _binary("xlogy", x, y, allowed="is_differentiable")
     nonzero = not_equal(x, const(0, x))
     safe_y = where(nonzero, y, ones_like_(y))
     # where() broadcasts the zeros; x * y would make NaN (and a warning) for 0 * inf.

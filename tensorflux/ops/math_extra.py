@@ -42,7 +42,7 @@ def xlog1py(x, y, name=None):
     >>> tf.math.xlog1py([0.0, 2.0], [-1.0, 0.0]).numpy().tolist()
     [0.0, 0.0]
     """
-    x, y = math._binary("xlog1py", x, y, allowed="is_floating")
+    x, y = math._binary("xlog1py", x, y, allowed="is_differentiable")
     nonzero = math.not_equal(x, _zero(x))
     safe_y = math.where(nonzero, y, _zero(y))
     return math.where(nonzero, x * math.log1p(safe_y), _zero(x))

@@ -148,7 +148,8 @@ def selu(features, name=None):
     1.050701
     """
     x = _float_operand("selu", features)
-    return math.where(math.greater(x, _zero(x)), x * _SELU_SCALE,
+    # x >= 0 takes the linear branch, so the gradient at 0 is scale, as TensorFlow's.
+    return math.where(math.greater_equal(x, _zero(x)), x * _SELU_SCALE,
                       elu(x) * (_SELU_SCALE * _SELU_ALPHA))
 
 
@@ -232,10 +233,15 @@ def log_softmax(logits, axis=None, name=None):
 
 # ------------------------------------------------------------------ cross-entropies
 
-def _xent_operands(op, labels, logits):
+def _xent_operands(op, labels, logits, cast_labels=False):
     if labels is None or logits is None:
         raise errors.InvalidArgumentError(f"{op}: both labels and logits must be given", op)
     logits = _float_operand(op, logits, "logits")
+    if cast_labels:
+        # softmax_cross_entropy_with_logits casts labels to the logits' dtype, as TensorFlow.
+        labels = as_operand(op, labels)
+        if labels.dtype is not logits.dtype:
+            labels = math.cast(labels, logits.dtype)
     labels = as_operand(op, labels, logits.dtype)
     if not labels.shape.is_compatible_with(logits.shape):
         raise errors.InvalidArgumentError(
@@ -300,7 +306,7 @@ def softmax_cross_entropy_with_logits(labels, logits, axis=-1, name=None):
     0.693147
     """
     op = "softmax_cross_entropy_with_logits"
-    labels, logits = _xent_operands(op, labels, logits)
+    labels, logits = _xent_operands(op, labels, logits, cast_labels=True)
     return _softmax_xent.bind(labels, logits, axis=normalize_axis(op, axis, logits.shape.rank))
 
 
@@ -326,7 +332,8 @@ def sparse_softmax_cross_entropy_with_logits(labels=None, logits=None, name=None
     """
     op = "sparse_softmax_cross_entropy_with_logits"
     if labels is None or logits is None:
-        raise errors.InvalidArgumentError(f"{op}: both labels and logits must be given", op)
+        # A TypeError, as Python's for TensorFlow's required arguments.
+        raise TypeError(f"{op}: both labels and logits must be given")
     logits = _float_operand(op, logits, "logits")
     labels = as_operand(op, labels)
     if not labels.dtype.is_integer:

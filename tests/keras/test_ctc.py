@@ -220,9 +220,9 @@ def test_tf_ctc_loss_bad_inputs_fail_clearly(call, message):
         call()
 
 
-def test_tf_ctc_loss_refuses_sparse_labels():
+def test_tf_ctc_loss_sparse_labels_need_blank_index():
     sparse = ctc.SparseTensorValue([[0, 0]], [1], [1, 1])
-    with pytest.raises(tf.errors.UnimplementedError, match="sparse labels"):
+    with pytest.raises(ValueError, match="blank_index must be given with sparse labels"):
         tf.nn.ctc_loss(sparse, np.zeros((4, 1, 3)), None, [4])
 
 
