@@ -251,3 +251,13 @@ def test_selu_gradient_at_zero_is_the_scale():
     scale, alpha = 1.0507009873554805, 1.6732632423543772
     np.testing.assert_allclose(tape.gradient(y, z).numpy(),
                                [scale * alpha * np.exp(-1.0), scale, scale], rtol=1e-6)
+
+
+def test_segment_extrema_of_no_rows_and_bincount_of_floats():
+    # (TF 2.21: every segment of a zero-row input holds the dtype's lowest / highest value,
+    # and bincount counts float values by their integer parts)
+    out = tf.math.unsorted_segment_max(tf.zeros([0, 2]), tf.zeros([0], tf.int32), 2)
+    np.testing.assert_array_equal(out.numpy(), np.full((2, 2), np.finfo(np.float32).min))
+    out = tf.math.unsorted_segment_min(tf.zeros([0, 2], tf.int32), tf.zeros([0], tf.int32), 2)
+    np.testing.assert_array_equal(out.numpy(), np.full((2, 2), np.iinfo(np.int32).max))
+    assert tf.math.bincount(tf.constant([1.0, 2.7])).numpy().tolist() == [0, 1, 1]

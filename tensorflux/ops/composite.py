@@ -257,6 +257,9 @@ def _segment_extremum(op, data, segment_ids, num_segments, largest):
     members = _unit_axes(members, members.shape.rank, data.shape.rank - ids.shape.rank)
     rows = _unit_axes(data, ids.shape.rank, 1)
     fill = data.dtype.min if largest else data.dtype.max
+    if data.shape[0] == 0:  # no rows: every segment empty (a reduction would give -inf)
+        return array.fill([count] + list(data.shape[ids.shape.rank:]),
+                          convert_to_tensor(fill, data.dtype))
     picked = math.where(members, rows, convert_to_tensor(fill, data.dtype))
     axes = list(range(ids.shape.rank))
     if largest:
@@ -297,6 +300,8 @@ def bincount(arr, weights=None, minlength=None, maxlength=None, dtype=dtypes.int
     """
     op = "bincount"
     arr = as_operand(op, arr)
+    if arr.dtype.is_floating:  # counted as their integer parts, as TF's bincount does
+        arr = math.cast(arr, dtypes.int64)
     if not arr.dtype.is_integer:
         raise errors.InvalidArgumentError(f"{op}: arr must be integers, received "
                                           f"{arr.dtype.name}", op)
