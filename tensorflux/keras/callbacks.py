@@ -220,6 +220,10 @@ _forward_hooks(CallbackList, [name for name in vars(Callback) if name.startswith
 
 
 def _flatten(callbacks):
+    """Callbacks from any nesting of lists, tuples and dicts (a dict's values in key order,
+    as Keras's tree.flatten takes them)."""
+    if isinstance(callbacks, dict):
+        callbacks = [callbacks[key] for key in sorted(callbacks)]
     if isinstance(callbacks, (list, tuple)):
         out = []
         for c in callbacks:
@@ -503,6 +507,19 @@ class _SavesEveryNBatches:
             return True
         return False
 
+    def _implements_train_batch_hooks(self):
+        """Whether fit must call this callback's batch hooks: with save_freq="epoch" they do
+        nothing (unless a subclass adds its own), and fit can skip building each batch's logs."""
+        if self.save_freq != "epoch":
+            return True
+        hooks = ("on_train_batch_begin", "on_train_batch_end", "on_batch_begin", "on_batch_end")
+        for cls in type(self).__mro__:
+            if cls in (ModelCheckpoint, BackupAndRestore):
+                return False
+            if any(name in vars(cls) for name in hooks):
+                return True
+        return False
+
 
 class ModelCheckpoint(_SavesEveryNBatches, MonitorCallback):
     """Saves the model (or its weights) every epoch or every `save_freq` batches; the path
@@ -566,6 +583,10 @@ class ModelCheckpoint(_SavesEveryNBatches, MonitorCallback):
                           f"Received: {current}. Falling back to `save_best_only=False`.",
                           stacklevel=2)
             return True
+        if self.monitor_op is None:
+            # An integer save_freq reaches here before the first epoch end (Keras 3.15 fails
+            # with "'NoneType' object is not callable").
+            self._set_monitor_op()
         best_str = "None" if self.best is None else f"{self.best:.5f}"
         if self._is_improvement(current, self.best):
             if self.verbose > 0:

@@ -24,9 +24,14 @@ from tensorflux.keras.callbacks import Callback
 __all__ = ["TensorBoard"]
 
 
-def _float(value):
+def _float(value, tag="value"):
     if hasattr(value, "numpy"):
         value = value.numpy()
+    shape = getattr(value, "shape", ())
+    if shape:
+        # tf.summary.scalar refuses these too (ValueError), e.g. a vector a train_step logs
+        raise ValueError(f"TensorBoard writes logged values as scalars: {tag!r} has shape "
+                         f"{tuple(shape)}, expected shape ().")
     return float(value)
 
 
@@ -145,7 +150,7 @@ class TensorBoard(Callback):
         if optimizer is not None and hasattr(optimizer, "iterations") and logs:
             with self.summary.record_if(True), self._val_writer.as_default():
                 for name, value in logs.items():
-                    self.summary.scalar(f"evaluation_{name}_vs_iterations", _float(value),
+                    self.summary.scalar(f"evaluation_{name}_vs_iterations", _float(value, name),
                                         step=optimizer.iterations)
         self._pop_writer()
 
@@ -167,7 +172,7 @@ class TensorBoard(Callback):
                                 step=self._global_train_batch)
         if isinstance(logs, dict):
             for name, value in logs.items():
-                self.summary.scalar(f"batch_{name}", _float(value),
+                self.summary.scalar(f"batch_{name}", _float(value, name),
                                     step=self._global_train_batch)
 
     def on_test_batch_begin(self, batch, logs=None):
@@ -270,15 +275,17 @@ class TensorBoard(Callback):
         if self.write_steps_per_second:
             train_logs["steps_per_second"] = self._compute_steps_per_second()
         # record_if(True): the batch-level condition (every update_freq steps) must not
-        # drop epoch summaries (tf.keras does the same).
+        # drop epoch summaries. tf.keras 2 did the same; Keras 3.15 drops an epoch's
+        # summaries when its last batch count is not a multiple of update_freq (an open bug,
+        # tensorflow#49109), which is not copied.
         if train_logs:
             with self.summary.record_if(True), self._train_writer.as_default():
                 for name, value in train_logs.items():
-                    self.summary.scalar(f"epoch_{name}", _float(value), step=epoch)
+                    self.summary.scalar(f"epoch_{name}", _float(value, name), step=epoch)
         if val_logs:
             with self.summary.record_if(True), self._val_writer.as_default():
                 for name, value in val_logs.items():
-                    self.summary.scalar(f"epoch_{name[4:]}", _float(value), step=epoch)
+                    self.summary.scalar(f"epoch_{name[4:]}", _float(value, name), step=epoch)
 
     def _log_weights(self, epoch):
         with self.summary.record_if(True), self._train_writer.as_default():

@@ -326,6 +326,12 @@ def make_ndarray(tensor):
     [1, 2]
     """
     if not isinstance(tensor, TensorProto):
+        if type(tensor).__name__ == "TensorProto" and hasattr(tensor, "tensor_content"):
+            # A protobuf TensorProto, as the tensorboard package's event readers return
+            # (EventAccumulator.Tensors): its own reader decodes it.
+            from tensorboard.util import tensor_util
+
+            return tensor_util.make_ndarray(tensor)
         raise TypeError(f"make_ndarray: expected a TensorProto, received "
                         f"{type(tensor).__name__}")
     return tensor._tensor.numpy()

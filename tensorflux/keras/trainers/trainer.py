@@ -688,7 +688,9 @@ class Trainer:
         group = self.steps_per_execution
         result, pending, outputs = {}, None, []
         for step, data in epoch_iterator:
-            if last is not None and step != last:
+            # (a step after which training stops keeps its logs: a callback that stops in
+            # on_epoch_begin still gets the loss of the batch that ran, as in Keras)
+            if last is not None and step != last and not self.stop_training:
                 for_effects(data)
                 if self.stop_training:
                     break
@@ -993,6 +995,13 @@ def _wants_batch_logs(callbacks, mode):
              "test": ("on_test_batch_begin", "on_test_batch_end"),
              "predict": ("on_predict_batch_begin", "on_predict_batch_end")}[mode]
     for callback in callbacks.callbacks:
+        # A callback that says whether its train-batch hooks do anything (ModelCheckpoint
+        # and BackupAndRestore only do with an integer save_freq) is taken at its word.
+        implements = getattr(callback, "_implements_train_batch_hooks", None)
+        if mode == "train" and implements is not None:
+            if implements():
+                return True
+            continue
         for name in names:
             # (a hook set on the instance counts too: LambdaCallback(on_predict_batch_end=f))
             if (getattr(type(callback), name, None) is not getattr(base, name, None)

@@ -20,6 +20,8 @@ def _mean(value):
     if isinstance(value, (list, tuple)):
         items = [_mean(v) for v in value]
         return sum(items) / len(items)
+    if type(value).__name__ == "ndarray":  # e.g. a vector a custom train_step logs
+        return float(value.mean())
     if hasattr(value, "numpy") and getattr(value, "shape", ()) != ():
         from tensorflux.ops import reduction
 
