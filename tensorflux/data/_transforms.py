@@ -6,6 +6,7 @@ Each one is a Dataset subclass of dataset.py's kind: `_iterate` yields host NumP
 `_compute_spec` derives the element spec without reading data, `_cardinality` follows TF.
 """
 
+import itertools
 import logging
 
 import numpy as np
@@ -212,9 +213,9 @@ class RebatchDataset(_UnaryDataset):
 def _key_of(result):
     value = np.asarray(result._numpy() if tf.is_tensor(result) else result)
     if value.shape != () or value.dtype != np.int64:
-        raise errors.InvalidArgumentError(
-            "group_by_window: `key_func` must return a scalar tf.int64 tensor, received dtype "
-            f"{value.dtype} and shape {value.shape}", "group_by_window")
+        raise ValueError(  # (TF's type: its trace of key_func fails converting to int64)
+            "`key_func` must return a scalar tf.int64 tensor, received dtype "
+            f"{value.dtype} and shape {value.shape}")
     return int(value)
 
 
@@ -357,6 +358,50 @@ def _fill_unknown(leaf, filler):
     dims = tf.TensorShape(shape).as_list()
     return [filler if d is None and filler is not None else (-1 if d is None else d)
             for d in dims]
+
+
+class Reducer:
+    """tf.data.experimental.Reducer: how group_by_reducer folds each group: `init_func(key)`
+    makes a group's state, `reduce_func(state, element)` the next state, and
+    `finalize_func(state)` the group's one output element."""
+
+    def __init__(self, init_func, reduce_func, finalize_func):
+        self.init_func = init_func
+        self.reduce_func = reduce_func
+        self.finalize_func = finalize_func
+
+
+class GroupByReducerDataset(_FirstElementSpec, _UnaryDataset):
+    """One element per key of `key_func`: the group's elements folded by a Reducer, the
+    groups output (when the input ends) in the order their keys first appeared, as TF."""
+
+    def __init__(self, input_dataset, key_func, reducer):
+        super().__init__(input_dataset)
+        if not isinstance(reducer, Reducer):
+            raise TypeError("group_by_reducer: `reducer` must be a "
+                            f"tf.data.experimental.Reducer, received {type(reducer).__name__}")
+        self._key_func, self._reducer = key_func, reducer
+
+    def _generate(self):
+        states = {}  # (dicts keep insertion order: the keys' first appearance)
+        source = iter(self._input._iterate())
+        try:
+            for element in source:
+                key = _key_of(_call_user(self._key_func, element))
+                if key not in states:
+                    states[key] = structure.to_numpy_structure(
+                        self._reducer.init_func(tf.constant(key, tf.int64)))
+                states[key] = structure.to_numpy_structure(self._reducer.reduce_func(
+                    structure.to_tensor_structure(states[key]),
+                    structure.to_tensor_structure(element)))
+        finally:
+            _close(source)
+        for state in states.values():
+            yield structure.to_numpy_structure(
+                _call_user(self._reducer.finalize_func, state))
+
+    def _cardinality(self):
+        return UNKNOWN_CARDINALITY
 
 
 # ------------------------------------------------------------------ scan
@@ -578,7 +623,10 @@ class _ChooseDataset(Dataset):
                 _close(it)
 
     def _cardinality(self):
-        return UNKNOWN_CARDINALITY
+        # TF's rule (for choose and sample alike): infinite when any input is, whatever
+        # the choices or stop_on_empty_dataset; otherwise unknown.
+        sizes = [d._cardinality() for d in self._datasets]
+        return INFINITE_CARDINALITY if INFINITE_CARDINALITY in sizes else UNKNOWN_CARDINALITY
 
 
 class ChooseFromDatasets(_ChooseDataset):
@@ -607,35 +655,47 @@ class SampleFromDatasets(_ChooseDataset):
         if weights is None:
             weights = [1.0 / count] * count
         if isinstance(weights, Dataset):
-            raise NotImplementedError("sample_from_datasets: tensorflux takes `weights` as a "
-                                      "list or tensor, not as a Dataset")
-        weights = np.asarray(weights._numpy() if tf.is_tensor(weights) else weights,
-                             dtype=np.float64).reshape(-1)
-        if weights.shape[0] != count:
+            # A dataset of weight vectors: each draw takes the next one; the sampling ends
+            # with it.
+            spec = weights.element_spec
+            if not isinstance(spec, tf.TensorSpec) or not spec.dtype.is_floating or \
+                    not spec.shape.is_compatible_with([count]):
+                raise TypeError(f"Invalid `weights`. A `weights` dataset must have float "
+                                f"elements of shape [{count}] (one weight per dataset), but "
+                                f"its element_spec is {spec}.")
+            self._weights = weights
+        else:
+            self._weights = self._checked(weights._numpy() if tf.is_tensor(weights)
+                                          else weights)
+        self._seeds = _Seeded(seed, True if rerandomize is None else rerandomize)
+
+    def _checked(self, weights):
+        weights = np.asarray(weights, dtype=np.float64).reshape(-1)
+        if weights.shape[0] != len(self._datasets):
             raise ValueError(f"Invalid `weights`. The shape of `weights` should be compatible "
                              f"with `[len(datasets)]` but is {list(weights.shape)}.")
         if np.any(weights < 0) or weights.sum() <= 0:
             raise errors.InvalidArgumentError(
                 "sample_from_datasets: `weights` must be non-negative and not all zero, "
                 f"received {weights.tolist()}", "sample_from_datasets")
-        self._weights = weights
-        self._seeds = _Seeded(seed, True if rerandomize is None else rerandomize)
+        return weights
 
     def _choices(self, alive):
         rng = self._seeds.next_generator()
-        while True:
-            live = self._weights * np.asarray(alive)
-            if live.sum() <= 0:
-                return
-            yield int(rng.choice(len(live), p=live / live.sum()))
-
-    def _cardinality(self):
-        sizes = [d._cardinality() for d in self._datasets]
-        if self._stop:
-            return (INFINITE_CARDINALITY if all(s == INFINITE_CARDINALITY for s in sizes)
-                    else UNKNOWN_CARDINALITY)
-        return (INFINITE_CARDINALITY if INFINITE_CARDINALITY in sizes
-                else UNKNOWN_CARDINALITY)
+        if isinstance(self._weights, Dataset):
+            source = iter(self._weights._iterate())
+            vectors = (self._checked(w) for w in source)
+        else:
+            source, vectors = None, itertools.repeat(self._weights)
+        try:
+            for weights in vectors:
+                live = weights * np.asarray(alive)
+                if live.sum() <= 0:
+                    return
+                yield int(rng.choice(len(live), p=live / live.sum()))
+        finally:
+            if source is not None:
+                _close(source)
 
 
 # ------------------------------------------------------------------ ragged_batch
@@ -679,6 +739,46 @@ class RaggedBatchDataset(_BatchDataset):
                 structure.to_tensor(leaf), ragged_rank=spec.ragged_rank,
                 row_splits_dtype=self._row_splits_dtype) for leaf in leaves]
         return _stack(leaves, "ragged_batch", spec)
+
+
+class SparseBatchDataset(_BatchDataset):
+    """Batches of SparseTensors: each element, a dense tensor no larger than `row_shape`
+    (None: the batch's largest), gives every one of its entries, zeros too, as TF does."""
+
+    _slices_directly = False
+
+    def __init__(self, input_dataset, batch_size, row_shape):
+        super().__init__(input_dataset, batch_size, False)
+        self._row_shape = [None if d is None or int(d) == -1 else int(d)
+                           for d in tf.TensorShape(row_shape).as_list()]
+
+    def _compute_spec(self):
+        spec = self._input.element_spec
+        if not isinstance(spec, tf.TensorSpec):
+            raise TypeError("sparse_batch: the elements must be single tensors, received "
+                            f"{spec}")
+        return tf.SparseTensorSpec([None] + self._row_shape, spec.dtype)
+
+    def _combine(self, elements):
+        for element in elements:
+            if element.ndim != len(self._row_shape):
+                raise errors.InvalidArgumentError(
+                    f"sparse_batch: an element had shape {list(element.shape)}, which is "
+                    f"incompatible with the row shape {self._row_shape}", "sparse_batch")
+            for size, bound in zip(element.shape, self._row_shape):
+                if bound is not None and size > bound:
+                    raise errors.DataLossError(
+                        f"sparse_batch: an element had shape {list(element.shape)}, which is "
+                        f"larger than the row shape {self._row_shape}", "sparse_batch")
+        dims = [bound if bound is not None else max(e.shape[d] for e in elements)
+                for d, bound in enumerate(self._row_shape)]
+        indices = [np.concatenate([np.full((e.size, 1), i, np.int64),
+                                   np.argwhere(np.ones(e.shape, bool)).astype(np.int64)], 1)
+                   for i, e in enumerate(elements)]
+        return tf.sparse.SparseTensor(
+            np.concatenate(indices).reshape(-1, len(dims) + 1),
+            np.concatenate([e.reshape(-1) for e in elements]),
+            [len(elements)] + dims)
 
 
 # ------------------------------------------------------------------ counter, cardinality

@@ -280,9 +280,17 @@ class Iterator:
 
 def _numpy_value(leaf):
     if isinstance(leaf, np.ndarray) and leaf.ndim == 0:
-        return leaf[()]
+        value = leaf[()]
+        # A scalar string is Python bytes in TF (not np.bytes_), whatever the array's dtype.
+        return bytes(value) if isinstance(value, np.bytes_) else value
     if structure.is_composite(leaf):
+        if isinstance(leaf, tf.sparse.SparseTensor):
+            return tf.sparse.to_dense(leaf).numpy()  # (TF gives the dense array too)
         return leaf.numpy()  # a RaggedTensor: object arrays of rows, as TF gives
+    if isinstance(leaf, Dataset):
+        raise TypeError("`tf.data.Dataset.as_numpy_iterator()` is not supported for datasets "
+                        "that produce Dataset values (as `window` does); iterate the dataset "
+                        "itself, or `flat_map` the inner datasets first")
     # Read-only, as TF's as_numpy_iterator gives: the array may be the pipeline's own.
     return structure.read_only_view(leaf)
 
@@ -471,6 +479,11 @@ class Dataset:
         """
         return _transforms().RaggedBatchDataset(self, batch_size, drop_remainder,
                                                 row_splits_dtype)
+
+    def sparse_batch(self, batch_size, row_shape, name=None):
+        """Batches dense elements of varying shape (at most `row_shape`) into SparseTensors
+        of dense shape [batch, *row_shape] (a None dimension: the batch's largest)."""
+        return _transforms().SparseBatchDataset(self, batch_size, row_shape)
 
     def padded_batch(self, batch_size, padded_shapes=None, padding_values=None,
                      drop_remainder=False, name=None):
@@ -671,9 +684,25 @@ class Dataset:
     @staticmethod
     def sample_from_datasets(datasets, weights=None, seed=None, stop_on_empty_dataset=False,
                              rerandomize_each_iteration=None):
-        """Draws each element from a dataset picked at random with `weights`."""
-        return _transforms().SampleFromDatasets(datasets, weights, seed, stop_on_empty_dataset,
-                                                rerandomize_each_iteration)
+        """Draws each element from a dataset picked at random with `weights`.
+
+        As in TF, datasets of weight 0 in a `weights` list are left out, and a single
+        dataset left (weights not a Dataset) is returned itself (its cardinality too)."""
+        def make(datasets, weights):
+            return _transforms().SampleFromDatasets(datasets, weights, seed,
+                                                    stop_on_empty_dataset,
+                                                    rerandomize_each_iteration)
+
+        sample = make(datasets, weights)  # (checks the arguments)
+        if weights is not None and not tf.is_tensor(weights) and \
+                not isinstance(weights, Dataset):
+            kept = sample._weights != 0
+            if not kept.all():
+                sample = make([d for d, k in zip(sample._datasets, kept) if k],
+                              sample._weights[kept])
+        if len(sample._datasets) == 1 and not isinstance(weights, Dataset):
+            return sample._datasets[0]
+        return sample
 
     @staticmethod
     def choose_from_datasets(datasets, choice_dataset, stop_on_empty_dataset=True):
@@ -997,13 +1026,12 @@ class _ZipDataset(Dataset):
                 _close(it)
 
     def _cardinality(self):
+        # As tf.data: one input of unknown length makes the zip's length unknown.
         sizes = [d._cardinality() for d in structure.flatten(self._datasets)]
-        finite = [s for s in sizes if s >= 0]
-        if finite:
-            return min(finite)
         if UNKNOWN_CARDINALITY in sizes:
             return UNKNOWN_CARDINALITY
-        return INFINITE_CARDINALITY
+        finite = [s for s in sizes if s >= 0]
+        return min(finite) if finite else INFINITE_CARDINALITY
 
 
 def _close(iterator):
@@ -1291,8 +1319,12 @@ class _BatchDataset(_UnaryDataset):
         return _batched_spec(self._input.element_spec,
                              self._batch_size if self._drop_remainder else None)
 
+    # Whether batches of a from_tensor_slices input may be sliced from its arrays at once
+    # (a subclass whose _combine does more, as padding, says no).
+    _slices_directly = True
+
     def _iterate(self):
-        if isinstance(self._input, _TensorSliceDataset):
+        if self._slices_directly and isinstance(self._input, _TensorSliceDataset):
             yield from self._input._slices(self._batch_size, self._drop_remainder)
             return
         source = iter(self._input._iterate())
@@ -1327,6 +1359,8 @@ def _pad_value(value, dtype):
 
 
 class _PaddedBatchDataset(_BatchDataset):
+    _slices_directly = False
+
     def __init__(self, input_dataset, batch_size, padded_shapes, padding_values,
                  drop_remainder):
         super().__init__(input_dataset, batch_size, drop_remainder)
@@ -1379,14 +1413,33 @@ class _PaddedBatchDataset(_BatchDataset):
                 raise TypeError("`padded_batch` is only supported for datasets that produce "
                                 "tensor elements but type spec of elements in the input "
                                 f"dataset is not a subclass of TensorSpec: `{leaf}`.")
+        for value, leaf in zip(self._per_leaf(self._padding_values, spec, "padding_values"),
+                               structure.flatten(spec)):
+            if value is not None:
+                _check_padding_value(value, leaf)
         batch_dim = self._batch_size if self._drop_remainder else None
-        if self._padded_shapes is None:
-            return _batched_spec(structure.map_structure(
-                lambda s: tf.TensorSpec([None] * (s.shape.rank or 0), s.dtype), spec),
-                batch_dim)
+        if self._padded_shapes is None:  # pads to the longest, so known dims stay known
+            return _batched_spec(spec, batch_dim)
         shapes = iter(self._per_leaf(self._padded_shapes, spec, "padded_shapes"))
         return structure.map_structure(
             lambda s: tf.TensorSpec([batch_dim] + list(_dims(next(shapes), s)), s.dtype), spec)
+
+
+def _check_padding_value(value, spec):
+    """Raises as TF does for a padding value that is not a scalar, or whose type cannot
+    hold in the component's dtype without loss (a float for an integer component, a number
+    for a string one); an int for a float component is taken, as NumPy would."""
+    array = np.asarray(structure.to_leaf(value))
+    if array.shape != ():
+        raise ValueError(f"padded_batch: each padding value must be a scalar, received shape "
+                         f"{list(array.shape)} for the component {spec}")
+    wanted = structure.numpy_dtype(spec.dtype)
+    strings = (array.dtype.kind in "OSU", wanted.kind == "O")
+    if strings[0] != strings[1] or (
+            not strings[0] and not np.can_cast(array.dtype, wanted, "same_kind")):
+        raise TypeError(f"padded_batch: the padding value {value!r} (of dtype "
+                        f"{tf.as_dtype(array.dtype).name if not strings[0] else 'string'}) "
+                        f"does not match the dtype {spec.dtype.name} of its component")
 
 
 def _dims(shape, spec):
@@ -1436,8 +1489,8 @@ class _UnbatchDataset(_UnaryDataset):
             if structure.is_composite_spec(s):
                 return s._unbatch()
             if s.shape.rank == 0:
-                raise errors.InvalidArgumentError("unbatch: elements must have rank >= 1",
-                                                  "unbatch")
+                raise ValueError("Cannot unbatch an input with scalar components: unbatch "
+                                 f"needs elements of rank >= 1, received {s}")
             return tf.TensorSpec(None if s.shape.rank is None else s.shape.as_list()[1:],
                                  s.dtype)
 
@@ -1450,7 +1503,10 @@ class _UnbatchDataset(_UnaryDataset):
                 leaves = structure.flatten(element)
                 sizes = {structure.length_of(leaf) if structure.rank_of(leaf) else None
                          for leaf in leaves}
-                if None in sizes or len(sizes) != 1:
+                if None in sizes:
+                    raise ValueError("Cannot unbatch an input with scalar components, "
+                                     f"received shapes {[list(leaf.shape) for leaf in leaves]}")
+                if len(sizes) != 1:
                     raise errors.InvalidArgumentError(
                         "unbatch: every component needs the same first dimension, received "
                         f"shapes {[list(leaf.shape) for leaf in leaves]}", "unbatch")
@@ -1461,7 +1517,15 @@ class _UnbatchDataset(_UnaryDataset):
 
     def _cardinality(self):
         size = self._input._cardinality()
-        return INFINITE_CARDINALITY if size == INFINITE_CARDINALITY else UNKNOWN_CARDINALITY
+        if size < 0:
+            return size
+        # Known when every component has the same static batch dimension (as TF).
+        shapes = [getattr(s, "shape", None) for s in structure.flatten(self._input.element_spec)]
+        leading = {shape.as_list()[0] if shape is not None and shape.rank else None
+                   for shape in shapes}
+        if len(leading) == 1 and None not in leading:
+            return size * leading.pop()
+        return UNKNOWN_CARDINALITY
 
 
 # ------------------------------------------------------------------ order and count
@@ -1653,13 +1717,25 @@ def _dataset_of(op, value):
     return value
 
 
+def _default_cycle_length(num_parallel_calls):
+    """tf.data's cycle length when none is given (it sets the output order): every CPU;
+    with num_parallel_calls=n at most n; with AUTOTUNE calls a third of the CPUs (rounded
+    up), leaving threads for the elements it opens ahead."""
+    cores = os.cpu_count() or 1
+    if num_parallel_calls is None:
+        return cores
+    if num_parallel_calls == AUTOTUNE:
+        return -(-cores // 3)
+    return min(int(num_parallel_calls), cores)
+
+
 class _InterleaveDataset(_FirstElementSpec, _UnaryDataset):
     def __init__(self, input_dataset, map_func, cycle_length, block_length,
                  num_parallel_calls):
         super().__init__(input_dataset)
         self._fn = _bound_now(map_func)
         if cycle_length is None or cycle_length == AUTOTUNE:
-            cycle_length = os.cpu_count() or 1
+            cycle_length = _default_cycle_length(num_parallel_calls)
         self._cycle_length = _positive("interleave", "cycle_length", cycle_length)
         self._block_length = _positive("interleave", "block_length",
                                        1 if block_length is None else block_length)

@@ -2,7 +2,7 @@
 (most now Dataset methods; here as functions for `dataset.apply`)."""
 
 from tensorflux.data import _transforms
-from tensorflux.data._transforms import Optional, at, from_list
+from tensorflux.data._transforms import Optional, Reducer, at, from_list
 from tensorflux.data.dataset import AUTOTUNE, INFINITE_CARDINALITY, UNKNOWN_CARDINALITY, Dataset
 from tensorflux.data.options import (
     AutoShardPolicy,
@@ -17,12 +17,14 @@ from tensorflux.data.readers import CsvDataset, make_csv_dataset
 
 __all__ = ["AUTOTUNE", "AutoShardPolicy", "AutotuneAlgorithm", "AutotuneOptions", "Counter",
            "CsvDataset", "DistributeOptions", "ExternalStatePolicy", "INFINITE_CARDINALITY",
-           "OptimizationOptions", "Optional", "RandomDataset", "ThreadingOptions",
+           "OptimizationOptions", "Optional", "RandomDataset", "Reducer", "ThreadingOptions",
            "UNKNOWN_CARDINALITY", "assert_cardinality", "at", "bucket_by_sequence_length",
-           "cardinality", "choose_from_datasets", "dense_to_ragged_batch", "enable_debug_mode",
+           "cardinality", "choose_from_datasets", "dense_to_ragged_batch",
+           "dense_to_sparse_batch", "enable_debug_mode",
            "enumerate_dataset",
            "from_list", "get_next_as_optional", "get_single_element", "get_structure",
-           "group_by_window", "ignore_errors", "load", "make_csv_dataset", "map_and_batch",
+           "group_by_reducer", "group_by_window", "ignore_errors", "load", "make_csv_dataset",
+           "map_and_batch",
            "pad_to_cardinality", "parallel_interleave", "rejection_resample",
            "sample_from_datasets", "save", "scan", "shuffle_and_repeat", "take_while", "unbatch",
            "unique"]
@@ -113,6 +115,11 @@ def dense_to_ragged_batch(batch_size, drop_remainder=False, row_splits_dtype=Non
     return lambda dataset: dataset.ragged_batch(batch_size, drop_remainder, *extra)
 
 
+def dense_to_sparse_batch(batch_size, row_shape):
+    """Dataset.sparse_batch, for `dataset.apply`."""
+    return lambda dataset: dataset.sparse_batch(batch_size, row_shape)
+
+
 def enumerate_dataset(start=0):
     return lambda dataset: dataset.enumerate(start)
 
@@ -136,6 +143,11 @@ def take_while(predicate):
 def group_by_window(key_func, reduce_func, window_size=None, window_size_func=None):
     return lambda dataset: dataset.group_by_window(key_func, reduce_func, window_size,
                                                    window_size_func)
+
+
+def group_by_reducer(key_func, reducer):
+    """Folds the elements of each `key_func` group with `reducer` (a Reducer)."""
+    return lambda dataset: _transforms.GroupByReducerDataset(dataset, key_func, reducer)
 
 
 def bucket_by_sequence_length(element_length_func, bucket_boundaries, bucket_batch_sizes,
