@@ -187,3 +187,31 @@ def test_as_numpy_iterator_densifies_sparse_tensors():
     sparse = tf.sparse.SparseTensor([[0, 1]], tf.constant([5], tf.int64), [2, 3])
     value, = D.from_tensors(sparse).as_numpy_iterator()
     assert isinstance(value, np.ndarray) and value.tolist() == [[0, 5, 0], [0, 0, 0]]
+
+
+def _int_example(values):
+    feature = tf.train.Feature(int64_list=tf.train.Int64List(value=values))
+    weight = tf.train.Feature(float_list=tf.train.FloatList(value=[1.5]))
+    return tf.train.Example(features=tf.train.Features(
+        feature={"v": feature, "w": weight})).SerializeToString()
+
+
+def test_ragged_feature_parses_as_tf_does():
+    # (TF 2.21: a RaggedTensor with int32 row splits by default for a batch, one 1-D tensor
+    # for a single example, read from value_key when given)
+    records = [_int_example([1, 2, 3]), _int_example([]), _int_example([4])]
+    out = tf.io.parse_example(records, {"v": tf.io.RaggedFeature(tf.int64),
+                                        "w": tf.io.FixedLenFeature([], tf.float32)})
+    assert out["v"].to_list() == [[1, 2, 3], [], [4]]
+    assert out["v"].row_splits.dtype == tf.int32 and out["v"].dtype == tf.int64
+    assert out["w"].numpy().tolist() == [1.5, 1.5, 1.5]
+    renamed = tf.io.parse_example(records, {"x": tf.io.RaggedFeature(
+        tf.int64, value_key="v", row_splits_dtype=tf.int64)})
+    assert list(renamed) == ["x"] and renamed["x"].row_splits.dtype == tf.int64
+    single = tf.io.parse_single_example(records[0], {"v": tf.io.RaggedFeature(tf.int64)})
+    assert single["v"].numpy().tolist() == [1, 2, 3]
+    mapped = tf.data.Dataset.from_tensor_slices(records).map(
+        lambda r: tf.io.parse_single_example(r, {"v": tf.io.RaggedFeature(tf.int64)})["v"])
+    assert [x.numpy().tolist() for x in mapped] == [[1, 2, 3], [], [4]]
+    with pytest.raises(NotImplementedError, match="partitions"):
+        tf.io.parse_example(records, {"v": tf.io.RaggedFeature(tf.int64, partitions=("n",))})

@@ -18,8 +18,9 @@ __getattr__, __dir__ = lazy_attributes(__name__, {
         "decode_base64", "decode_compressed", "decode_csv", "decode_raw", "encode_base64",
         "parse_tensor", "serialize_tensor")},
     **{name: "tensorflux.io.example" for name in (
-        "FixedLenFeature", "FixedLenSequenceFeature", "VarLenFeature", "parse_example",
-        "parse_sequence_example", "parse_single_example", "parse_single_sequence_example")},
+        "FixedLenFeature", "FixedLenSequenceFeature", "RaggedFeature", "VarLenFeature",
+        "parse_example", "parse_sequence_example", "parse_single_example",
+        "parse_single_sequence_example")},
     **{name: "tensorflux.io.images" for name in (
         "decode_bmp", "decode_gif", "decode_image", "decode_jpeg", "decode_png", "encode_png")},
     **{name: "tensorflux.io.tfrecord" for name in ("TFRecordOptions", "TFRecordWriter")},
@@ -29,9 +30,9 @@ __all__ = ["atomic_write", "gfile", "matching_files", "read_file", "write_file",
            "serialize_tensor", "parse_tensor", "decode_bmp", "decode_gif", "decode_image",
            "decode_jpeg", "decode_png", "encode_png"]
 __all__ += ["TFRecordOptions", "TFRecordWriter", "FixedLenFeature", "FixedLenSequenceFeature",
-            "VarLenFeature", "parse_example", "parse_sequence_example", "parse_single_example",
-            "parse_single_sequence_example", "decode_base64", "decode_compressed", "decode_csv",
-            "decode_raw", "encode_base64"]
+            "RaggedFeature", "VarLenFeature", "parse_example", "parse_sequence_example",
+            "parse_single_example", "parse_single_sequence_example", "decode_base64",
+            "decode_compressed", "decode_csv", "decode_raw", "encode_base64"]
 
 
 def _path(filename):

@@ -34,7 +34,8 @@ from tensorflux.io import _host
 from tensorflux.proto import wire
 from tensorflux.sparse import SparseTensor
 
-__all__ = ["FixedLenFeature", "FixedLenSequenceFeature", "VarLenFeature", "parse_example",
+__all__ = ["FixedLenFeature", "FixedLenSequenceFeature", "RaggedFeature", "VarLenFeature",
+           "parse_example",
            "parse_sequence_example", "parse_single_example", "parse_single_sequence_example"]
 
 FixedLenFeature = collections.namedtuple("FixedLenFeature",
@@ -51,6 +52,13 @@ FixedLenSequenceFeature.__doc__ = (
     "batches are padded with `default_value` (a scalar, 0 or b'' by default).")
 VarLenFeature = collections.namedtuple("VarLenFeature", ["dtype"])
 VarLenFeature.__doc__ = "A feature with any number of values, parsed to a SparseTensor."
+RaggedFeature = collections.namedtuple(
+    "RaggedFeature", ["dtype", "value_key", "partitions", "row_splits_dtype", "validate"],
+    defaults=[None, (), dtypes.int32, False])
+RaggedFeature.__doc__ = (
+    "A feature with any number of values (read from `value_key`, the dict key by default), "
+    "parsed to a RaggedTensor [batch, None] by parse_example and to a 1-D tensor by "
+    "parse_single_example. Partitions are not supported.")
 
 # The Feature oneof's field numbers (feature.proto), by dtype; TF's names in messages.
 _KINDS = {"string": 1, "float32": 2, "int64": 3}
@@ -422,6 +430,42 @@ def _names(example_names):
     return [n.decode("utf-8", "replace") if isinstance(n, bytes) else str(n) for n in names]
 
 
+def _without_ragged(op, features):
+    """`features` with each RaggedFeature read as a VarLenFeature of its value key, and the
+    RaggedFeatures by their keys (to rebuild the results)."""
+    if not isinstance(features, dict) or not any(
+            isinstance(f, RaggedFeature) for f in features.values()):
+        return features, {}
+    plain = {k: f for k, f in features.items() if not isinstance(f, RaggedFeature)}
+    ragged = {k: f for k, f in features.items() if isinstance(f, RaggedFeature)}
+    for key, feature in ragged.items():
+        if feature.partitions:
+            raise NotImplementedError(
+                f"{op}: RaggedFeature {key!r} has partitions, which tensorflux does not "
+                "parse; read the values and their row lengths as two VarLenFeatures and "
+                "build the RaggedTensor with tf.RaggedTensor.from_nested_row_lengths")
+        source = feature.value_key or key
+        if source in plain:
+            raise ValueError(f"{op}: RaggedFeature {key!r} reads {source!r}, which is also "
+                             "requested as another feature")
+        plain[source] = VarLenFeature(feature.dtype)
+    return plain, ragged
+
+
+def _as_ragged(results, ragged, batched):
+    """parse results with each RaggedFeature's SparseTensor made a RaggedTensor (a batch) or
+    its values (one example), under the RaggedFeature's own key."""
+    from tensorflux.ragged.ragged_tensor import RaggedTensor
+
+    results = dict(results)
+    parsed = {key: results.pop(feature.value_key or key) for key, feature in ragged.items()}
+    for key, feature in ragged.items():
+        values = parsed[key]
+        results[key] = RaggedTensor.from_sparse(
+            values, row_splits_dtype=feature.row_splits_dtype) if batched else values.values
+    return results
+
+
 def parse_example(serialized, features, example_names=None, name=None):
     """Parses a vector of serialized Examples into a dict of batched tensors.
 
@@ -437,6 +481,10 @@ def parse_example(serialized, features, example_names=None, name=None):
     array([1., 2.], dtype=float32)
     """
     op = "parse_example"
+    features, ragged = _without_ragged(op, features)
+    if ragged:
+        return _as_ragged(parse_example(serialized, features, example_names, name), ragged,
+                          batched=_host.operand(op, serialized, dtypes.string).shape.rank != 0)
     sparse, dense = _specs(op, features, (FixedLenFeature, FixedLenSequenceFeature,
                                           VarLenFeature), "features")
     names = _names(example_names)
@@ -464,6 +512,10 @@ def parse_single_example(serialized, features, example_names=None, name=None):
     [items, *shape]; VarLenFeature -> SparseTensor (indices [n, 1], values [n],
     dense_shape [n])."""
     op = "parse_single_example"
+    features, ragged = _without_ragged(op, features)
+    if ragged:
+        return _as_ragged(parse_single_example(serialized, features, example_names, name),
+                          ragged, batched=False)
     sparse, dense = _specs(op, features, (FixedLenFeature, FixedLenSequenceFeature,
                                           VarLenFeature), "features")
     names = _names(example_names)
