@@ -18,6 +18,7 @@ import numpy as np
 import pytest
 
 import tensorflux as tf
+from tests.tolerances import central_difference
 
 # ------------------------------------------------------------------ NumPy references
 
@@ -112,16 +113,6 @@ def _crop_ref(image, boxes, box_indices, crop, method="bilinear", extrapolation=
                     lower = img[bottom, left] * (1 - fx) + img[bottom, right] * fx
                     out[n, i, j] = upper * (1 - fy) + lower * fy
     return out
-
-
-def _central_gradient(f, x, eps=1e-6):
-    grad = np.zeros_like(x)
-    for index in np.ndindex(x.shape):
-        up, down = x.copy(), x.copy()
-        up[index] += eps
-        down[index] -= eps
-        grad[index] = (f(up) - f(down)) / (2 * eps)
-    return grad
 
 
 # ------------------------------------------------------------------ non-max suppression
@@ -388,11 +379,11 @@ def test_crop_and_resize_values_and_gradients_match_references(method, crop):
     boxes_f32 = boxes.astype(np.float32).astype(np.float64)
     np.testing.assert_allclose(out.numpy(), _crop_ref(image, boxes_f32, box_indices, crop,
                                                       method, 0.25), atol=2e-6)
-    grad_image = _central_gradient(lambda x: np.sum(_crop_ref(
+    grad_image = central_difference(lambda x: np.sum(_crop_ref(
         x, boxes_f32, box_indices, crop, method) * weights), image)
     np.testing.assert_allclose(tape.gradient(loss, image32).numpy(), grad_image, atol=1e-5)
     # The box gradient is the bilinear sampling's for both methods (TensorFlow's).
-    grad_boxes = _central_gradient(lambda b: np.sum(_crop_ref(
+    grad_boxes = central_difference(lambda b: np.sum(_crop_ref(
         image.astype(np.float32), b, box_indices, crop) * weights), boxes_f32)
     np.testing.assert_allclose(tape.gradient(loss, boxes32).numpy(), grad_boxes, rtol=1e-4,
                                atol=1e-4)

@@ -14,6 +14,7 @@ from tensorflux.keras import ops
 from tests.keras._oracle import assert_matches, fresh_names, import_keras, to_numpy  # noqa: F401
 from tests.ops import harness
 from tests.ops.harness import Row, combine, ints
+from tests.tolerances import central_difference
 
 RNG = np.random.default_rng(11)
 
@@ -89,23 +90,13 @@ def _grad(f, value):
     return tape.gradient(y, x).numpy()
 
 
-def _central(f, value, eps=1e-6):
-    value = np.asarray(value, np.float64)
-    out = np.zeros_like(value)
-    for index in np.ndindex(value.shape):
-        step = np.zeros_like(value)
-        step[index] = eps
-        out[index] = (f(value + step) - f(value - step)) / (2 * eps)
-    return out
-
-
 # ------------------------------------------------------------------ tf ops
 
 @pytest.mark.parametrize("fn", [tf.sqrt, tf.math.rsqrt, tf.math.reciprocal])
 def test_zero_cotangent_gives_zero_gradient_at_a_pole(fn):
     # TF's kernels return 0 for a zero cotangent, so the common tf.where guard has no NaN.
     grad = _grad(lambda v: tf.where(v > 0, fn(v), tf.zeros_like(v)), np.array([0.0, 4.0]))
-    reference = _central(lambda v: np.sum(fn(tf.constant(v)).numpy()), np.array([4.0]))
+    reference = central_difference(lambda v: np.sum(fn(tf.constant(v)).numpy()), np.array([4.0]))
     np.testing.assert_allclose(grad, [0.0, reference[0]], rtol=1e-6)
     assert np.isinf(_grad(fn, np.array([0.0]))[0])  # a real cotangent still meets the pole
 
@@ -171,7 +162,8 @@ def test_diag_part_band_of_diagonals(shape, k, align):
     np.testing.assert_array_equal(out.numpy(), _band_reference(x, *k, align, -1))
     weights = RNG.normal(size=out.shape)
     grad = _grad(lambda v: tf.linalg.diag_part(v, k=k, align=align) * weights, x)
-    expected = _central(lambda v: np.sum(_band_reference(v, *k, align, 0) * weights), x)
+    expected = central_difference(lambda v: np.sum(_band_reference(v, *k, align, 0) * weights),
+                                  x.astype(np.float64))
     np.testing.assert_allclose(grad, expected, rtol=1e-5, atol=1e-5)
 
 
@@ -220,7 +212,9 @@ def test_eig_gradients_match_central_differences():
         return (np.sum(c * e.real) + np.sum(c * e.imag) + np.sum(c * np.abs(vec[1]) ** 2)
                 + np.sum(c * vec[2].imag))
 
-    np.testing.assert_allclose(_grad(ours, a), _central(reference, a), atol=1e-6)
+    np.testing.assert_allclose(_grad(ours, a),
+                               central_difference(reference, np.asarray(a, np.float64)),
+                               atol=1e-6)
 
 
 def test_pool_is_max_pool_or_avg_pool():

@@ -7,16 +7,7 @@ import numpy as np
 import pytest
 
 import tensorflux as tf
-
-
-def _central_grad(f, x, eps=1e-6):
-    grad = np.zeros_like(x)
-    for i in np.ndindex(x.shape):
-        up, down = x.copy(), x.copy()
-        up[i] += eps
-        down[i] -= eps
-        grad[i] = (f(up) - f(down)) / (2 * eps)
-    return grad
+from tests.tolerances import central_difference
 
 
 def _qr_loss_np(x):
@@ -38,7 +29,7 @@ def test_qr_gradient_of_a_wide_matrix_matches_finite_differences(full_matrices):
         q, r = q * tf.linalg.matrix_transpose(signs), r * signs
         loss = tf.reduce_sum(r ** 3) + tf.reduce_sum(q ** 3)
     grad = tape.gradient(loss, xt).numpy()
-    np.testing.assert_allclose(grad, _central_grad(_qr_loss_np, x), rtol=1e-5, atol=1e-6)
+    np.testing.assert_allclose(grad, central_difference(_qr_loss_np, x), rtol=1e-5, atol=1e-6)
 
 
 def test_qr_gradient_of_a_tall_full_factorization_is_not_implemented():

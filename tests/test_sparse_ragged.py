@@ -7,16 +7,7 @@ import pytest
 
 import tensorflux as tf
 from tensorflux.ops.ctc import SparseTensorValue
-
-
-def central_difference(fn, x, eps=1e-6):
-    """d fn / d x of a float64 array function, by central differences."""
-    grad = np.zeros_like(x)
-    for i in range(x.size):
-        step = np.zeros_like(x)
-        step.flat[i] = eps
-        grad.flat[i] = (fn(x + step) - fn(x - step)) / (2 * eps)
-    return grad
+from tests.tolerances import central_difference
 
 
 def dense_of(indices, values, shape):

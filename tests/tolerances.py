@@ -16,6 +16,20 @@ FD_EPS = 1e-6
 GRAD = (1e-3, 1e-5)  # (rtol, atol)
 
 
+def central_difference(fn, x, eps=FD_EPS):
+    """d fn / d x by central differences: for each element of the array `x` in turn,
+    (fn(x + eps there) - fn(x - eps there)) / (2 eps); `fn` gives a scalar. The steps are taken
+    in x's own dtype (pass float64 for the usual reference)."""
+    x = np.asarray(x)
+    grad = np.zeros_like(x)
+    for index in np.ndindex(x.shape):
+        up, down = x.copy(), x.copy()
+        up[index] += eps
+        down[index] -= eps
+        grad[index] = (fn(up) - fn(down)) / (2 * eps)
+    return grad
+
+
 def assert_close(actual, expected, dtype="float64", rtol=None, atol=None, what="value"):
     """Compares with the dtype's tolerance; the message gives the count and worst mismatch."""
     default_rtol, default_atol = FORWARD.get(str(dtype), (1e-7, 1e-7))

@@ -9,22 +9,11 @@ import tensorflux as tf
 from tensorflux.graph.control_flow import cond, while_loop
 from tensorflux.graph.gradients import gradients
 from tensorflux.ops.logging import print as tf_print
-from tests.tolerances import FD_EPS, GRAD, assert_close
+from tests.tolerances import GRAD, assert_close, central_difference
 
 
 def _node_types(fn, *args):
     return [n.primitive.name for n in fn.get_concrete_function(*args).graph.nodes]
-
-
-def _finite_difference(f, x):
-    """Central differences of a scalar float64 function of a NumPy array."""
-    x = np.asarray(x, dtype=np.float64)
-    grad = np.zeros_like(x)
-    for i in np.ndindex(x.shape):
-        step = np.zeros_like(x)
-        step[i] = FD_EPS
-        grad[i] = (f(x + step) - f(x - step)) / (2 * FD_EPS)
-    return grad
 
 
 def _tape_gradient(f, x):
@@ -99,7 +88,7 @@ def _branchy(x):
 
 @pytest.mark.parametrize("point", [[0.3, 0.7], [-0.4, -0.9]])
 def test_cond_gradients_traced_and_eager_match_finite_differences(point):
-    reference = _finite_difference(
+    reference = central_difference(
         lambda v: np.sum(np.sin(v) * v) if v.sum() > 0 else np.sum(v ** 3), point)
     eager = _tape_gradient(_branchy, point)
 
@@ -232,8 +221,8 @@ def test_while_loop_gradients_match_unrolled_tape_and_finite_differences(n):
     unrolled = tape.gradient(y, [x, w], unconnected_gradients="zero")
     y_traced, gx, gw, (gx2, gw2) = traced(x, w)
     assert_close(y_traced.numpy(), _numpy_loop(x0, n, w0))
-    fd_x = _finite_difference(lambda v: _numpy_loop(v, n, w0), x0)
-    fd_w = _finite_difference(lambda v: _numpy_loop(x0, n, v), w0)
+    fd_x = central_difference(lambda v: _numpy_loop(v, n, w0), x0)
+    fd_w = central_difference(lambda v: _numpy_loop(x0, n, v), w0)
     for got, want in [(gx, fd_x), (gx2, fd_x), (unrolled[0], fd_x),
                       (gw, fd_w), (gw2, fd_w), (unrolled[1], fd_w)]:
         assert_close(got.numpy(), want, rtol=GRAD[0], atol=GRAD[1], what="while gradient")

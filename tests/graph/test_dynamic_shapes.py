@@ -7,6 +7,7 @@ import pytest
 
 import tensorflux as tf
 from tensorflux import errors
+from tests.tolerances import central_difference
 
 SPEC_N32 = tf.TensorSpec([None, 3, 2], tf.float32)
 
@@ -162,16 +163,6 @@ def test_runtime_random_draws_differ_per_call():
 
 # ---------------------------------------------------------------- gradients
 
-def _central_difference(fn, x, eps=1e-6):
-    grad = np.zeros_like(x)
-    for i in np.ndindex(x.shape):
-        up, down = x.copy(), x.copy()
-        up[i] += eps
-        down[i] -= eps
-        grad[i] = (fn(up) - fn(down)) / (2 * eps)
-    return grad
-
-
 @pytest.mark.parametrize("name,op", [
     ("reshape", lambda x: tf.reshape(x, [tf.shape(x)[0], -1])),
     ("reshape_two_unknown", lambda x: tf.reshape(tf.reshape(x, [-1]), tf.shape(x))),
@@ -195,7 +186,7 @@ def test_gradients_through_runtime_shapes(name, op):
         return tape.gradient(value, x)
 
     x = np.random.default_rng(1).normal(size=(3, 2, 2))
-    expected = _central_difference(lambda v: float(loss(tf.constant(v))), x)
+    expected = central_difference(lambda v: float(loss(tf.constant(v))), x)
     np.testing.assert_allclose(grad(tf.constant(x)).numpy(), expected, rtol=1e-6, atol=1e-8)
 
 

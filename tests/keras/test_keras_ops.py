@@ -8,6 +8,7 @@ import tensorflux as tf
 from tensorflux import keras as tfk
 from tensorflux.keras import ops
 from tests.keras._oracle import assert_matches, fresh_names, import_keras, to_numpy  # noqa: F401
+from tests.tolerances import central_difference
 
 pytestmark = pytest.mark.keras_oracle
 
@@ -345,16 +346,6 @@ def test_symbolic_call_gives_keras_tensor_with_keras_shape_and_dtype():
         assert (ours.shape, ours.dtype) == (theirs.shape, theirs.dtype)
 
 
-def _central_difference(fn, x, eps=1e-6):
-    grad = np.zeros_like(x)
-    for index in np.ndindex(x.shape):
-        up, down = x.copy(), x.copy()
-        up[index] += eps
-        down[index] -= eps
-        grad[index] = (float(fn(tf.constant(up))) - float(fn(tf.constant(down)))) / (2 * eps)
-    return grad
-
-
 @pytest.mark.parametrize("name,fn", [
     ("logsumexp", lambda x: ops.logsumexp(x)),
     ("norm", lambda x: ops.norm(x)),
@@ -377,5 +368,5 @@ def test_gradients_match_central_differences(name, fn):
         tape.watch(variable)
         y = fn(variable)
     grad = tape.gradient(y, variable).numpy()
-    np.testing.assert_allclose(grad, _central_difference(fn, x), rtol=1e-5, atol=1e-6,
-                               err_msg=name)
+    expected = central_difference(lambda v: float(fn(tf.constant(v))), x)
+    np.testing.assert_allclose(grad, expected, rtol=1e-5, atol=1e-6, err_msg=name)

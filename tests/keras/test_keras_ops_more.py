@@ -9,6 +9,7 @@ import tensorflux as tf
 from tensorflux import keras as tfk
 from tensorflux.keras import ops
 from tests.keras._oracle import assert_matches, fresh_names, import_keras, to_numpy  # noqa: F401
+from tests.tolerances import central_difference
 
 pytestmark = pytest.mark.keras_oracle
 
@@ -326,16 +327,6 @@ def test_clear_errors():
         ops.image.pad_images(IMG, 1, 1)
 
 
-def _central_difference(fn, x, eps=1e-6):
-    grad = np.zeros_like(x)
-    for index in np.ndindex(x.shape):
-        up, down = x.copy(), x.copy()
-        up[index] += eps
-        down[index] -= eps
-        grad[index] = (float(fn(tf.constant(up))) - float(fn(tf.constant(down)))) / (2 * eps)
-    return grad
-
-
 _W = RNG.normal(size=(5,))
 _SQ = RNG.normal(size=(3, 3)) + 3 * np.eye(3)
 _DEPTHWISE, _POINTWISE = RNG.normal(size=(3, 2, 1)), RNG.normal(size=(1, 2, 3))
@@ -395,7 +386,8 @@ def test_gradients_match_central_differences(shape, fn):
         y = fn(variable)
     grad = tape.gradient(y, variable)
     assert grad is not None
-    np.testing.assert_allclose(grad.numpy(), _central_difference(fn, x), rtol=1e-5, atol=1e-6)
+    expected = central_difference(lambda v: float(fn(tf.constant(v))), x)
+    np.testing.assert_allclose(grad.numpy(), expected, rtol=1e-5, atol=1e-6)
 
 
 def _model(lib):

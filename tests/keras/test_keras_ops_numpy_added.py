@@ -9,6 +9,7 @@ import tensorflux as tf
 from tensorflux import keras as tfk
 from tensorflux.keras import ops
 from tests.keras._oracle import assert_matches, fresh_names, import_keras, to_numpy  # noqa: F401
+from tests.tolerances import central_difference
 
 pytestmark = pytest.mark.keras_oracle
 
@@ -359,16 +360,6 @@ GRADIENT_CASES = {
 }
 
 
-def _central_difference(fn, x, eps=1e-6):
-    grad = np.zeros_like(x)
-    for index in np.ndindex(x.shape):
-        up, down = x.copy(), x.copy()
-        up[index] += eps
-        down[index] -= eps
-        grad[index] = (float(fn(tf.constant(up))) - float(fn(tf.constant(down)))) / (2 * eps)
-    return grad
-
-
 @pytest.mark.parametrize("name", sorted(GRADIENT_CASES))
 def test_gradients_match_central_differences(name):
     def loss(x):
@@ -379,7 +370,7 @@ def test_gradients_match_central_differences(name):
         tape.watch(variable)
         y = loss(variable)
     grad = tape.gradient(y, variable)
-    expected = _central_difference(loss, X)
+    expected = central_difference(lambda v: float(loss(tf.constant(v))), X)
     assert np.abs(expected).sum() > 0
     np.testing.assert_allclose(grad.numpy(), expected, rtol=1e-5, atol=1e-6, err_msg=name)
 

@@ -20,6 +20,7 @@ from tensorflux import errors, keras
 from tensorflux.ops import indexing
 from tests.keras._oracle import assert_matches, fresh_names, import_keras  # noqa: F401
 from tests.test_io_images import png_bytes
+from tests.tolerances import central_difference
 
 # ---------------------------------------------------------------- image_dataset_from_directory
 
@@ -309,16 +310,6 @@ def test_scatter_nd_takes_a_run_time_shape_and_gather_nd_grads_on_unknown_dims()
     np.testing.assert_allclose(grad.numpy(), [[0, 0, 3], [3, 0, 0], [0, 0, 0]])
 
 
-def _central_differences(fn, x, eps=1e-6):
-    grad = np.zeros_like(x)
-    for i in np.ndindex(x.shape):
-        up, down = x.copy(), x.copy()
-        up[i] += eps
-        down[i] -= eps
-        grad[i] = (fn(up) - fn(down)) / (2 * eps)
-    return grad
-
-
 @pytest.mark.parametrize("name", ["tensor_scatter_nd_max", "tensor_scatter_nd_min",
                                   "tensor_scatter_nd_sub"])
 def test_scatter_gradients_match_finite_differences(name):
@@ -336,9 +327,9 @@ def test_scatter_gradients_match_finite_differences(name):
         tape.watch([t, u])
         value = tf.reduce_sum(op(t, indices, u) * weights)
     got_t, got_u = tape.gradient(value, [t, u])
-    np.testing.assert_allclose(got_t.numpy(), _central_differences(
+    np.testing.assert_allclose(got_t.numpy(), central_difference(
         lambda v: loss(v, updates), tensor), atol=1e-6)
-    np.testing.assert_allclose(got_u.numpy(), _central_differences(
+    np.testing.assert_allclose(got_u.numpy(), central_difference(
         lambda v: loss(tensor, v), updates), atol=1e-6)
 
 
