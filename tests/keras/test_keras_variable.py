@@ -19,6 +19,8 @@ CASES = {
         k.initializers.Constant(2.0), shape=(2,), dtype="float16", trainable=False, name="c"),
     "callable": lambda k: k.Variable(lambda shape, dtype: np.full(shape, 7.0, "float32"),
                                      shape=(1,)),
+    "callable_cast_to_dtype": lambda k: k.Variable(lambda shape, dtype: np.full(shape, 7.0),
+                                                   shape=(1,)),
 }
 
 

@@ -59,8 +59,8 @@ class Variable(metaclass=_AnyVariable):
     def __new__(cls, initializer, shape=None, dtype=None, trainable=True, autocast=True,
                 aggregation="none", synchronization="auto", name=None, layout=None, **kwargs):
         import tensorflux as tf
-        from tensorflux.keras import backend, initializers
-        from tensorflux.keras.layers.base import KerasVariable
+        from tensorflux.keras import backend
+        from tensorflux.keras.layers.base import KerasVariable, _get_initializer, _initial_value
 
         name = name or backend.auto_name("variable")
         if not isinstance(name, str) or "/" in name:
@@ -77,12 +77,12 @@ class Variable(metaclass=_AnyVariable):
             if shape is None:
                 raise ValueError(f"keras.Variable {name!r} is made by an initializer "
                                  f"({initializer!r}), which needs the `shape` argument")
-            fn = initializers.get(initializer) if isinstance(initializer, str) else initializer
-            value = fn(tuple(shape), dtype=backend.standardize_dtype(dtype))
+            # (made as add_weight makes a weight: the initializer's value in the dtype)
+            value = _initial_value(_get_initializer(initializer), tuple(shape),
+                                   backend.standardize_dtype(dtype))
         else:
-            value = initializer
-        value = tf.convert_to_tensor(value, dtype=None if dtype is None else
-                                     backend.standardize_dtype(dtype))
+            value = tf.convert_to_tensor(initializer, dtype=None if dtype is None else
+                                         backend.standardize_dtype(dtype))
         if shape is not None and tuple(value.shape) != tuple(shape):
             raise ValueError(f"keras.Variable {name!r}: the initial value has shape "
                              f"{tuple(value.shape)}, but shape={tuple(shape)} was given")
