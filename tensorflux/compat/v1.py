@@ -360,9 +360,36 @@ def reset_default_graph():
     clears the unused TF1 graph)."""
 
 
+def _train_module():
+    """tf.compat.v1.train, holding only summary_iterator (reading event files back)."""
+    from tensorflux.summary.reader import summary_iterator
+
+    module = _types.ModuleType("tensorflux.compat.v1.train", _train_module.__doc__)
+    module.summary_iterator = summary_iterator
+
+    def missing(name):
+        raise AttributeError(f"module 'tensorflux.compat.v1.train' has no attribute {name!r} "
+                             "(tensorflux provides only summary_iterator here; TF2's tf.train "
+                             "and tf.keras.optimizers hold the rest)")
+
+    module.__getattr__ = missing
+    return module
+
+
+# The event-file messages of tf.compat.v1 (tensorflow.core.util.event_pb2 and summary_pb2).
+_EVENT_MESSAGES = ("Event", "Summary", "SummaryMetadata", "HistogramProto")
+
+
 def __getattr__(name):
     if name == "keras":
         return _sys.modules["tensorflux"].keras
+    if name == "train":
+        globals()["train"] = _train_module()
+        return globals()["train"]
+    if name in _EVENT_MESSAGES:
+        from tensorflux.summary import event_pb
+
+        return getattr(event_pb, name)
     raise AttributeError(f"module 'tensorflux.compat.v1' has no attribute {name!r} "
                          "(tensorflux provides TF2's API and only the preamble subset of "
                          "tf.compat.v1)")

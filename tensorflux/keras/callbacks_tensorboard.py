@@ -12,7 +12,8 @@ tf.function) goes to the graph dashboard; with `write_graph`, a Sequential or Fu
 model's JSON config is also written under the tag "keras" when the callback receives the model
 (the conceptual graph Keras writes). With `embeddings_freq`, `<log_dir>/projector_config.pbtxt`
 names the Embedding layers and the weights are saved every `embeddings_freq` epochs to
-`train/keras_embedding.ckpt-<epoch>.weights.h5`, as Keras 3 does.
+`train/keras_embedding.ckpt-<epoch>.weights.h5`, as Keras 3 does. There is no profiler:
+`profile_batch` is checked as Keras checks it and otherwise only warns.
 """
 
 import os
@@ -48,10 +49,11 @@ class TensorBoard(Callback):
                  write_steps_per_second=False, update_freq="epoch", profile_batch=0,
                  embeddings_freq=0, embeddings_metadata=None):
         super().__init__()
-        if profile_batch:
-            # Keras 3 raises the same for its backends without a profiler (torch, numpy).
-            raise ValueError("Profiling is not yet available with the tensorflux backend. "
-                             f"Received: profile_batch={profile_batch} (must be 0)")
+        if _profile_range(profile_batch) != (0, 0):
+            # Keras on TensorFlow profiles these batches; a script asking for it still runs.
+            warnings.warn(f"TensorBoard(profile_batch={profile_batch!r}): tensorflux has no "
+                          "profiler, so no profile is written; the other logs are.",
+                          stacklevel=2)
         if update_freq != "epoch" and update_freq != "batch" and (
                 not isinstance(update_freq, int) or update_freq < 1):
             raise ValueError("update_freq must be 'epoch', 'batch' or a positive integer. "
@@ -318,6 +320,26 @@ class TensorBoard(Callback):
         shape = tuple(w_img.shape)
         if len(shape) == 4 and shape[-1] in (1, 3, 4):
             self.summary.image(weight_name, w_img, step=epoch)
+
+
+def _profile_range(profile_batch):
+    """(start, stop) of a profile_batch argument (an int, "start,stop" or a pair), checked as
+    Keras checks it; (0, 0) when profiling is off."""
+    value = profile_batch
+    if isinstance(value, str):
+        try:
+            value = [int(part) for part in value.split(",")]
+        except ValueError:
+            value = None
+    if isinstance(value, int):
+        value = (value, value)
+    if (not isinstance(value, (tuple, list)) or len(value) != 2
+            or not all(isinstance(v, int) for v in value)
+            or value[0] < 0 or value[1] < value[0]):
+        raise ValueError("profile_batch must be a non-negative integer or a pair of "
+                         "non-negative integers (start, stop) with start <= stop, the range "
+                         f"of batches to profile. Received: profile_batch={profile_batch!r}")
+    return tuple(value)
 
 
 def _pbtxt_string(text):

@@ -326,6 +326,11 @@ def make_ndarray(tensor):
     [1, 2]
     """
     if not isinstance(tensor, TensorProto):
+        if type(tensor).__module__ == "tensorflux.summary.event_pb":
+            # A TensorProto message read from an event file (summary_iterator).
+            from tensorflux.summary.reader import tensor_proto_to_ndarray
+
+            return tensor_proto_to_ndarray(tensor)
         if type(tensor).__name__ == "TensorProto" and hasattr(tensor, "tensor_content"):
             # A protobuf TensorProto, as the tensorboard package's event readers return
             # (EventAccumulator.Tensors): its own reader decodes it.

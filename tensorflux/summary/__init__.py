@@ -4,7 +4,8 @@ protobuf.
 Events are encoded by tensorflux.proto.wire's schema-driven encoder (event_pb.py) and framed
 as TFRecords with masked CRC-32C (record.py), so the unmodified `tensorboard` program reads
 them. Scalars, histograms, images, audio and text are written the way TensorFlow 2 writes
-them: as tensor summaries tagged with the plugin that displays them.
+them: as tensor summaries tagged with the plugin that displays them. reader.py reads event
+files back (tf.compat.v1.train.summary_iterator).
 
 >>> import tempfile, tensorflux as tf
 >>> writer = tf.summary.create_file_writer(tempfile.mkdtemp())

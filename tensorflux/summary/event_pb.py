@@ -10,14 +10,23 @@ Summary.Value.audio, obsolete_old_style_histogram) are skipped when decoding.
 >>> data = encode_event({"wall_time": 1.5, "step": 3, "file_version": "brain.Event:2"})
 >>> decode_event(data)
 {'wall_time': 1.5, 'step': 3, 'file_version': 'brain.Event:2'}
+
+The message classes (Event, Summary, ...) read like the protobuf package's messages; they are
+what tf.compat.v1.train.summary_iterator yields:
+
+>>> event = Event.FromString(data)
+>>> event.step, event.WhichOneof("what"), event.summary.value
+(3, 'file_version', [])
 """
 
-from tensorflux.proto.graph_pb import TENSOR_PROTO
+from tensorflux.proto.graph_pb import TENSOR_PROTO, TENSOR_SHAPE_DIM, TENSOR_SHAPE_PROTO
+from tensorflux.proto.message import ProtoMessage
 from tensorflux.proto.wire import Field, Message, decode, encode
 
 __all__ = ["DATA_CLASS_BLOB_SEQUENCE", "DATA_CLASS_SCALAR", "DATA_CLASS_TENSOR", "EVENT",
            "HISTOGRAM_PROTO", "RUN_METADATA", "SUMMARY", "SUMMARY_IMAGE", "SUMMARY_METADATA",
-           "SUMMARY_VALUE", "decode_event", "encode_event"]
+           "SUMMARY_VALUE", "Event", "HistogramProto", "Summary", "SummaryMetadata",
+           "TensorProto", "TensorShapeProto", "decode_event", "encode_event"]
 
 # SummaryMetadata.data_class (summary.proto's DataClass enum).
 DATA_CLASS_SCALAR, DATA_CLASS_TENSOR, DATA_CLASS_BLOB_SEQUENCE = 1, 2, 3
@@ -85,3 +94,66 @@ def encode_event(event):
 def decode_event(data):
     """The dict of serialized Event bytes (fields at their default are absent)."""
     return decode(EVENT, data)
+
+
+# ------------------------------------------------------------------ message classes
+
+class TensorShapeProto(ProtoMessage):
+    """A tensor's shape: `dim` (each with `size`, -1 when unknown) and `unknown_rank`."""
+
+    SCHEMA = TENSOR_SHAPE_PROTO
+    __slots__ = ()
+
+    class Dim(ProtoMessage):
+        SCHEMA = TENSOR_SHAPE_DIM
+        __slots__ = ()
+
+
+class TensorProto(ProtoMessage):
+    """A tensor as data (tensor.proto); tf.make_ndarray reads it."""
+
+    SCHEMA = TENSOR_PROTO
+    __slots__ = ()
+
+
+class HistogramProto(ProtoMessage):
+    """TensorFlow 1's histogram summary value (Summary.Value.histo)."""
+
+    SCHEMA = HISTOGRAM_PROTO
+    __slots__ = ()
+
+
+class SummaryMetadata(ProtoMessage):
+    """Which TensorBoard plugin shows a summary value (plugin_data.plugin_name) and its
+    description."""
+
+    SCHEMA = SUMMARY_METADATA
+    __slots__ = ()
+
+    class PluginData(ProtoMessage):
+        SCHEMA = PLUGIN_DATA
+        __slots__ = ()
+
+
+class Summary(ProtoMessage):
+    """A list of tagged values (Summary.Value: `tag`, `metadata` and one of `tensor`,
+    `simple_value`, `histo` or `image`)."""
+
+    SCHEMA = SUMMARY
+    __slots__ = ()
+
+    class Image(ProtoMessage):
+        SCHEMA = SUMMARY_IMAGE
+        __slots__ = ()
+
+    class Value(ProtoMessage):
+        SCHEMA = SUMMARY_VALUE
+        __slots__ = ()
+
+
+class Event(ProtoMessage):
+    """One record of an event file: `wall_time`, `step` and one of `file_version`,
+    `graph_def` (serialized GraphDef bytes) or `summary`."""
+
+    SCHEMA = EVENT
+    __slots__ = ()

@@ -274,7 +274,13 @@ def histogram(name, data, step=None, buckets=None, description=None):
     >>> histogram_buckets([0.0, 1.0, 1.0, 3.0], 3).tolist()
     [[0.0, 1.0, 1.0], [1.0, 2.0, 2.0], [2.0, 3.0, 1.0]]
     """
-    return _write_value(_scoped_tag(name), lambda: tensor_proto(histogram_buckets(data, buckets)),
+    array = _to_numpy(data)
+    if _is_string(array) or array.dtype.kind not in "biuf":
+        # TensorFlow fails the same way casting such data to float64.
+        raise errors.UnimplementedError(
+            f"histogram: expected real numbers for summary {name!r}, received dtype "
+            f"{array.dtype}", "histogram")
+    return _write_value(_scoped_tag(name), lambda: tensor_proto(histogram_buckets(array, buckets)),
                         step, _metadata("histograms", description))
 
 
@@ -282,7 +288,9 @@ def _image_uint8(array):
     """tf.image.convert_image_dtype(array, tf.uint8, saturate=True)."""
     kind = array.dtype.kind
     if kind == "f":
-        scaled = np.nan_to_num(array.astype(np.float64) * 255.5, nan=0.0)
+        # In the pixels' own precision, as TensorFlow scales them (float16 rounds).
+        with np.errstate(over="ignore", invalid="ignore"):
+            scaled = np.nan_to_num(array * array.dtype.type(255.5), nan=0.0)
         return np.trunc(np.clip(scaled, 0, 255)).astype(np.uint8)
     if kind not in "iu":
         raise errors.InvalidArgumentError(
@@ -347,6 +355,10 @@ def audio(name, data, sample_rate, step=None, max_outputs=3, encoding=None, desc
         raise errors.InvalidArgumentError(
             f"audio: expected data of shape [k, frames, channels] for summary {name!r}, "
             f"received shape {array.shape}", "audio")
+    if array.dtype.kind != "f":
+        raise errors.InvalidArgumentError(
+            f"audio: expected floating-point samples in [-1, 1] for summary {name!r}, "
+            f"received dtype {array.dtype}", "audio")
     _check_max_outputs("audio", max_outputs)
     rate = int(_to_numpy(sample_rate))
 

@@ -177,23 +177,16 @@ class SummaryWriter:
 
 
 class _NoopWriter:
-    """A writer that writes nothing (tf.summary.create_noop_writer)."""
+    """A writer that writes nothing (tf.summary.create_noop_writer). As in TensorFlow, making
+    it the default changes nothing: the default writer and step stay as they were, so
+    summaries under it go to an enclosing writer if there is one, else nowhere."""
 
     def set_as_default(self, step=None):
-        _state.writer = self
-        if step is not None:
-            _state.step = step
+        pass
 
     @contextlib.contextmanager
     def as_default(self, step=None):
-        old_writer, old_step = _state.writer, _state.step
-        try:
-            _state.writer = self
-            if step is not None:
-                _state.step = step
-            yield self
-        finally:
-            _state.writer, _state.step = old_writer, old_step
+        yield
 
     def init(self):
         pass
@@ -282,7 +275,8 @@ def current_writer():
 
 
 def resolve_step(step):
-    """The int step of a summary: `step`, else the default step; ValueError when neither."""
+    """The int step of a summary: `step`, else the default step; ValueError when neither,
+    TypeError for a step with a fraction."""
     if step is None:
         step = _state.step
     if step is None:
@@ -293,7 +287,11 @@ def resolve_step(step):
     try:
         return operator.index(step)
     except TypeError:
-        return int(step)
+        pass
+    if isinstance(step, (str, bytes)) or not float(step).is_integer():
+        # TensorFlow refuses any float step; one with a fraction would be silently cut.
+        raise TypeError(f"A summary step must be an integer, received {step!r}")
+    return int(step)
 
 
 @atexit.register

@@ -162,6 +162,6 @@ def test_run_eagerly_has_no_graph_and_steps_per_second(tmp_path):
 
 def test_bad_arguments(tmp_path):
     with pytest.raises(ValueError, match="profile_batch"):
-        keras.callbacks.TensorBoard(tmp_path, profile_batch=2)
+        keras.callbacks.TensorBoard(tmp_path, profile_batch=(4, 2))
     with pytest.raises(ValueError, match="update_freq"):
         keras.callbacks.TensorBoard(tmp_path, update_freq=0)
