@@ -135,8 +135,25 @@ _LAZY = {
         "xdivy", "xlog1py", "zero_fraction")},
     "log_softmax": "tensorflux.ops.nn", "softmax": "tensorflux.ops.nn",
 }
-__all__ += sorted(_LAZY)
-__getattr__, __dir__ = lazy_attributes(__name__, _LAZY)
+__all__ += sorted([*_LAZY, "special"])  # special: a module, loaded by __getattr__
+_lazy_getattr, _lazy_dir = lazy_attributes(__name__, _LAZY)
+
+
+def __getattr__(name):
+    # tf.math.special, the namespace of the Bessel functions J, Y, K, dawsn, expint, ...: a
+    # module of its own, loaded on first use like the functions above.
+    if name == "special":
+        import importlib
+
+        module = globals()["special"] = importlib.import_module(
+            "tensorflux.ops.special_functions")
+        return module
+    return _lazy_getattr(name)
+
+
+def __dir__():
+    return sorted(set(_lazy_dir()) | {"special"})
+
 
 # tf.dtypes offers these casts too; dtypes.py imports no ops (tests/test_architecture.py), so
 # the namespace receives them here, where tf.math is put together.

@@ -513,6 +513,17 @@ erfcinv: (x) -> inverse of erfc on [0, 2]
 ndtri: (p) -> inverse of the standard normal CDF on [0, 1]
 bessel_i0e: (x) -> exp(-|x|) I0(x)
 bessel_i1e: (x) -> exp(-|x|) I1(x)
+bessel_j0: (x) -> the Bessel function of the first kind J0(x)
+bessel_j1: (x) -> the Bessel function of the first kind J1(x)
+bessel_y0: (x) -> the Bessel function of the second kind Y0(x), -inf for x <= 0
+bessel_y1: (x) -> the Bessel function of the second kind Y1(x), -inf for x <= 0
+bessel_k0e: (x) -> exp(x) K0(x), inf for x <= 0
+bessel_k1e: (x) -> exp(x) K1(x), inf for x <= 0
+dawsn: (x) -> Dawson's integral exp(-x^2) * integral_0^x exp(t^2) dt
+expint: (x) -> the exponential integral Ei(x), -inf at 0, NaN below
+fresnel_cos: (x) -> the Fresnel integral C(x) = integral_0^x cos(pi t^2 / 2) dt
+fresnel_sin: (x) -> the Fresnel integral S(x) = integral_0^x sin(pi t^2 / 2) dt
+spence: (x) -> Spence's function Li2(1 - x) for x >= 0, NaN below
 nextafter: (x1, x2) -> the next representable value after x1 towards x2
 cumulative_logsumexp: (x, axis, exclusive, reverse) -> log(cumsum(exp(x))) without overflow
 lu: (x, output_idx_type) -> (lu, p) with x[..., p, :] = L U, partial pivoting; L unit lower

@@ -1,13 +1,14 @@
 """Special-function and other numeric kernels of the NumPy backend (tf.math.lgamma, igamma,
-betainc, erfinv, the Bessel functions, ...; LU factorization; candidate sampling).
+betainc, erfinv, the Bessel functions, tf.math.special's dawsn, expint, fresnel_cos/sin and
+spence, ...; LU factorization; candidate sampling).
 
-No SciPy: each function is a series, a continued fraction or an asymptotic expansion chosen
-for its range, evaluated in float64 whatever the input's precision and rounded to it at the
-end, so float32 results are correctly rounded nearly everywhere and float64 ones are good to
-about 1e-14 relative away from the functions' zeros (1e-11 for incomplete gamma functions of
-arguments in the thousands, whose prefactor exp(a log x - x - lgamma(a)) cancels). The
-iterative ones (incomplete gamma and beta functions) keep iterating only the elements that
-have not converged.
+No SciPy: each function is a series, a continued fraction, a recurrence, a quadrature or an
+asymptotic expansion chosen for its range, evaluated in float64 whatever the input's precision
+and rounded to it at the end, so float32 results are correctly rounded nearly everywhere and
+float64 ones are good to about 1e-14 relative away from the functions' zeros (1e-11 for
+incomplete gamma functions of arguments in the thousands, whose prefactor
+exp(a log x - x - lgamma(a)) cancels). The iterative ones (incomplete gamma and beta functions)
+keep iterating only the elements that have not converged.
 """
 
 import math
@@ -16,8 +17,9 @@ import numpy as np
 
 __all__ = ["asinh", "acosh", "atanh", "lgamma", "digamma", "polygamma", "zeta", "igamma",
            "igammac", "igamma_grad_a", "betainc", "erfc", "erfinv", "erfcinv", "ndtri",
-           "bessel_i0e", "bessel_i1e", "nextafter", "cumulative_logsumexp", "lu",
-           "random_candidates"]
+           "bessel_i0e", "bessel_i1e", "bessel_j0", "bessel_j1", "bessel_y0", "bessel_y1",
+           "bessel_k0e", "bessel_k1e", "dawsn", "expint", "fresnel_cos", "fresnel_sin", "spence",
+           "nextafter", "cumulative_logsumexp", "lu", "random_candidates"]
 
 _EPS = 2.0 ** -52  # float64 machine epsilon
 _TINY = 1e-300
@@ -68,8 +70,10 @@ def _float64(x):
 
 
 def _like(result, x):
-    """The float64 `result` in x's floating dtype, as an array (0-d arrays stay arrays)."""
-    return np.asarray(result, dtype=x.dtype)
+    """The float64 `result` in x's floating dtype, as an array (0-d arrays stay arrays);
+    values beyond that dtype's range become inf, silently."""
+    with np.errstate(over="ignore"):
+        return np.asarray(result, dtype=x.dtype)
 
 
 def _unary(function):
@@ -660,6 +664,389 @@ def _bessel_i1e(x):
 
 bessel_i0e = _unary(_bessel_i0e)
 bessel_i1e = _unary(_bessel_i1e)
+
+
+# ------------------------------------------------------------------ Bessel functions J and Y
+
+# Below this |x| the backward recurrence gives J_n; beyond it Hankel's asymptotic expansion is
+# accurate to double precision (its smallest term is about exp(-2 |x|)).
+_HANKEL_FROM = 25.0
+# Below this, the leading terms of the power series are exact in float64.
+_JY_SMALL = 1e-5
+
+
+def _miller(x):
+    """(J0, J1, Y0, Y1) of x > 0, from J_n by backward recurrence (Miller's algorithm,
+    normalized by J0 + 2 (J2 + J4 + ...) = 1), Y0 by Neumann's series in the even J_n and Y1
+    by that series' derivative."""
+    start = 2 * ((int(np.max(x)) + 60) // 2)
+    upper = np.zeros_like(x)             # J_{n+1}, unnormalized
+    current = np.full_like(x, 1e-300)    # J_n
+    norm = np.zeros_like(x)              # J0 + 2 sum J_2k so far
+    neumann = np.zeros_like(x)           # sum (-1)^k J_2k / k
+    neumann_d = np.zeros_like(x)         # sum (-1)^k (J_2k-1 - J_2k+1) / k
+    for n in range(start, 0, -1):
+        lower = (2.0 * n / x) * current - upper  # J_{n-1}
+        if n % 2 == 0:
+            k = n // 2
+            sign = -1.0 if k % 2 else 1.0
+            norm += 2.0 * current
+            neumann += sign * current / k
+            neumann_d += sign * (lower - upper) / k
+        upper, current = current, lower
+        big = np.abs(current) > 1e250
+        if big.any():
+            scale = np.where(big, 1e-250, 1.0)
+            upper, current, norm, neumann, neumann_d = (
+                v * scale for v in (upper, current, norm, neumann, neumann_d))
+    norm += current
+    j0 = current / norm
+    j1 = upper / norm
+    log_term = np.log(x / 2.0) + _EULER
+    y0 = (2.0 / np.pi) * (log_term * j0 - 2.0 * neumann / norm)
+    y1 = -(2.0 / np.pi) * (j0 / x - log_term * j1) + (2.0 / np.pi) * neumann_d / norm
+    return j0, j1, y0, y1
+
+
+def _hankel(x, order):
+    """(J, Y) of the order (0 or 1) at x >= _HANKEL_FROM, from Hankel's expansion:
+    sqrt(2 / (pi x)) (P cos w - Q sin w, P sin w + Q cos w), w = x - (2 order + 1) pi / 4,
+    P and Q summed while their terms shrink."""
+    mu = 4.0 * order * order
+    p = np.ones_like(x)
+    q = np.zeros_like(x)
+    term = np.ones_like(x)
+    live = np.ones(x.shape, bool)
+    for k in range(1, 80):
+        new = term * (mu - (2 * k - 1) ** 2) / (k * 8.0 * x)
+        live &= np.abs(new) < np.abs(term)
+        if k % 2:
+            q = np.where(live, q + (1.0 if k % 4 == 1 else -1.0) * new, q)
+        else:
+            p = np.where(live, p + (1.0 if k % 4 == 0 else -1.0) * new, p)
+        term = new
+    # cos(x - pi/4) = (cos x + sin x) / sqrt 2, cos(x - 3 pi/4) = (sin x - cos x) / sqrt 2
+    c, s = np.cos(x), np.sin(x)
+    if order == 0:
+        cos_w, sin_w = c + s, s - c
+    else:
+        cos_w, sin_w = s - c, -(c + s)
+    scale = np.sqrt(1.0 / (np.pi * x))  # sqrt(2 / (pi x)) / sqrt 2
+    return scale * (p * cos_w - q * sin_w), scale * (p * sin_w + q * cos_w)
+
+
+def _jy_small(x):
+    """(J0, J1, Y0, Y1) of 0 < x < _JY_SMALL from their series' leading terms (the next are
+    below x^4 relative)."""
+    log_term = np.log(x / 2.0) + _EULER
+    quarter = x * x / 4.0
+    j0 = 1.0 - quarter
+    j1 = x / 2.0 * (1.0 - quarter / 2.0)
+    y0 = (2.0 / np.pi) * (log_term * j0 + quarter)
+    y1 = -2.0 / (np.pi * x) + (x / np.pi) * (log_term - 0.5)
+    return j0, j1, y0, y1
+
+
+def _bessel_jy(x, order, second_kind):
+    """J_order or Y_order (order 0 or 1) of float64 x: J0 even and J1 odd in x; Y -inf at and
+    below 0; NaN at +-inf but Y(-inf) = -inf (as TensorFlow gives)."""
+    ax = np.abs(x)
+    out = np.full_like(x, np.nan)
+    index = 2 * second_kind + order
+    for part, method in (((ax > 0) & (ax < _JY_SMALL), _jy_small),
+                         ((ax >= _JY_SMALL) & (ax < _HANKEL_FROM), _miller)):
+        if part.any():
+            out[part] = method(ax[part])[index]
+    far = (ax >= _HANKEL_FROM) & (ax < np.inf)
+    if far.any():
+        out[far] = _hankel(ax[far], order)[second_kind]
+    if second_kind:
+        out[x <= 0] = -np.inf
+        return out
+    out[ax == 0] = 1.0 - order
+    return np.where(x < 0, -out, out) if order else out
+
+
+# ------------------------------------------------------------------ modified Bessel functions K
+
+# K's power series is used up to this x, the trapezoidal rule on its integral representation
+# up to _K_ASYMPTOTIC, the asymptotic expansion beyond.
+_K_SERIES_TO = 2.0
+_K_ASYMPTOTIC = 30.0
+# The trapezoidal rule on exp(-x (cosh t - 1)) cosh(order t), t in [0, 5]: the integrand is
+# smooth and decays doubly exponentially, so the rule converges exponentially in the step.
+_K_NODES = np.arange(0.0, 5.0 + 1e-9, 0.0625)
+
+
+def _k_series(x, order):
+    """K_order(x) exp(x) for 0 < x <= _K_SERIES_TO, from the series of K0 and K1 in powers
+    of x^2 / 4 (with the harmonic numbers H_k)."""
+    quarter = x * x / 4.0
+    log_term = np.log(x / 2.0) + _EULER
+    term = np.ones_like(x)  # (x^2/4)^k / (k! (k + order)!)
+    harmonic = 0.0          # H_k
+    if order == 0:
+        total = -log_term * term
+        for k in range(1, 40):
+            term = term * quarter / (k * k)
+            harmonic += 1.0 / k
+            total = total + (harmonic - log_term) * term
+    else:
+        # K1 = 1/x + (x/2) sum_k (x^2/4)^k / (k! (k+1)!) (log_term - (H_k + H_k+1) / 2)
+        total = (log_term - 0.5) * term
+        for k in range(1, 40):
+            term = term * quarter / (k * (k + 1))
+            harmonic += 1.0 / k
+            total = total + (log_term - harmonic - 0.5 / (k + 1)) * term
+        total = 1.0 / x + (x / 2.0) * total
+    return total * np.exp(x)
+
+
+def _by_rows(function, x, *args):
+    """function(x, *args) for a 1-D x, in pieces of _ROWS elements: for kernels that sample
+    a grid per element, so that their work arrays stay small."""
+    if x.size <= _ROWS:
+        return function(x, *args)
+    return np.concatenate([function(x[i:i + _ROWS], *args) for i in range(0, x.size, _ROWS)])
+
+
+_ROWS = 1 << 14
+
+
+def _k_integral(x, order):
+    """K_order(x) exp(x) = integral over t > 0 of exp(-x (cosh t - 1)) cosh(order t)."""
+    t = _K_NODES
+    weights = np.full(t.shape, t[1] - t[0])
+    weights[0] /= 2.0
+    values = np.exp(-x[:, None] * (np.cosh(t) - 1.0)[None, :]) * np.cosh(order * t)[None, :]
+    return values @ weights
+
+
+def _k_asymptotic(x, order):
+    """K_order(x) exp(x) ~ sqrt(pi / (2x)) sum_k prod_j (4 order^2 - (2j - 1)^2) / (k! (8x)^k),
+    summed while its terms shrink."""
+    term = np.ones_like(x)
+    total = term.copy()
+    live = np.ones(x.shape, bool)
+    for k in range(1, 80):
+        new = term * (4.0 * order * order - (2 * k - 1) ** 2) / (k * 8.0 * x)
+        live &= np.abs(new) < np.abs(term)
+        total = np.where(live, total + new, total)
+        term = new
+    return total * np.sqrt(np.pi / (2.0 * x))
+
+
+def _bessel_ke(x, order):
+    """exp(x) K_order(x) of float64 x: inf at and below 0 (as TensorFlow gives)."""
+    out = np.full_like(x, np.inf)
+    for low, high, method in ((0.0, _K_SERIES_TO, _k_series),
+                              (_K_SERIES_TO, _K_ASYMPTOTIC, _k_integral),
+                              (_K_ASYMPTOTIC, np.inf, _k_asymptotic)):
+        part = (x > low) & (x <= high) if high != np.inf else x > low
+        if part.any():
+            out[part] = _by_rows(method, x[part], order)
+    out[np.isnan(x)] = np.nan
+    return out
+
+
+# ------------------------------------------------------------------ Dawson's integral
+
+_DAWSON_SERIES_TO = 0.2
+_DAWSON_STEP = 0.2
+_DAWSON_ODD = np.arange(-61, 62, 2, dtype=np.float64)  # odd n with (n h)^2 up to ~150
+
+
+def _rybicki(x):
+    h = _DAWSON_STEP
+    x0 = 2.0 * h * np.round(x / (2.0 * h))
+    offset = (x - x0)[:, None]
+    n = _DAWSON_ODD[None, :]
+    return (np.exp(-(offset - n * h) ** 2) / (n + (x0 / h)[:, None])).sum(axis=1) \
+        / math.sqrt(math.pi)
+
+
+def _dawsn(x):
+    """exp(-x^2) times the integral of exp(t^2) from 0 to x. Near 0 its odd power series;
+    elsewhere Rybicki's sampling-theorem sum (1/sqrt pi) sum over odd n of
+    exp(-(x' - n h)^2) / (n + x0 / h), with x0 the even multiple of h nearest x and
+    x' = x - x0, whose error falls like exp(-(pi / 2h)^2)."""
+    out = np.empty_like(x)
+    small = np.abs(x) < _DAWSON_SERIES_TO
+    xs = x[small]
+    square = xs * xs
+    term = xs.copy()
+    total = xs.copy()
+    for k in range(1, 20):
+        term = term * (-2.0 * square) / (2 * k + 1)
+        total = total + term
+    out[small] = total
+    big = ~small & np.isfinite(x)
+    out[big] = _by_rows(_rybicki, x[big])
+    out[np.isinf(x)] = 0.0
+    out[np.isnan(x)] = np.nan
+    return out
+
+
+# ------------------------------------------------------------------ exponential integral
+
+_EI_ASYMPTOTIC = 40.0
+
+
+def _expint(x):
+    """Ei(x), the principal value of the integral of exp(t) / t up to x, for x > 0 (-inf at 0,
+    NaN below, as TensorFlow gives): gamma + log x + sum x^k / (k k!) up to _EI_ASYMPTOTIC, and
+    exp(x) / x sum k! / x^k beyond (exp(x - log x), so that it overflows only where Ei does)."""
+    out = np.full_like(x, np.nan)
+    out[x == 0] = -np.inf
+    near = (x > 0) & (x <= _EI_ASYMPTOTIC)
+    xn = x[near]
+    term = np.ones_like(xn)
+    total = np.zeros_like(xn)
+    for k in range(1, 160):
+        term = term * xn / k
+        total = total + term / k
+    out[near] = _EULER + np.log(xn) + total
+    far = (x > _EI_ASYMPTOTIC) & (x < np.inf)
+    xf = x[far]
+    term = np.ones_like(xf)
+    total = np.ones_like(xf)
+    for k in range(1, int(_EI_ASYMPTOTIC)):
+        term = term * k / xf
+        total = total + term
+    with np.errstate(over="ignore"):
+        out[far] = np.exp(xf - np.log(xf)) * total
+    return out
+
+
+# ------------------------------------------------------------------ Fresnel integrals
+
+_FRESNEL_SERIES_TO = 2.0
+_FRESNEL_FRACTION_DEPTH = 120
+
+
+def _fresnel(x):
+    """(C(x), S(x)), the integrals of cos(pi t^2 / 2) and sin(pi t^2 / 2) from 0 to x: odd in
+    x; their power series for |x| < _FRESNEL_SERIES_TO, and beyond it
+    C + iS = (1 + i)/2 (1 - exp(i pi x^2 / 2) F(z) / sqrt(pi)) with z = sqrt(pi)/2 (1 - i) |x|
+    and F(z) = 1 / (z + (1/2) / (z + 1 / (z + (3/2) / (z + ...)))), Laplace's continued
+    fraction of exp(z^2) erfc(z), evaluated from the bottom up."""
+    ax = np.abs(x)
+    c = np.empty_like(x)
+    s = np.empty_like(x)
+    near = ax < _FRESNEL_SERIES_TO
+    xn = ax[near]
+    u = (np.pi / 2.0) * xn * xn
+    # t_j = (-1)^.. u^j / j! x with C the even j, S the odd j: term j over (2j + 1).
+    term = xn.copy()
+    c_total = xn.copy()
+    s_total = np.zeros_like(xn)
+    for j in range(1, 60):
+        term = term * u / j
+        value = term / (2 * j + 1)
+        if j % 2:
+            s_total = s_total + (value if j % 4 == 1 else -value)
+        else:
+            c_total = c_total + (value if j % 4 == 0 else -value)
+    c[near], s[near] = c_total, s_total
+    far = ~near & np.isfinite(ax)
+    xf = ax[far]
+    z = (math.sqrt(math.pi) / 2.0) * (1.0 - 1.0j) * xf
+    fraction = z.copy()
+    for k in range(_FRESNEL_FRACTION_DEPTH, 0, -1):
+        fraction = z + (k / 2.0) / fraction
+    # exp(i pi x^2 / 2), with x^2 reduced modulo 4 (the period) to keep the phase exact.
+    square = np.fmod(xf * xf, 4.0)
+    phase = np.exp(0.5j * np.pi * square)
+    value = (0.5 + 0.5j) * (1.0 - phase / (fraction * math.sqrt(math.pi)))
+    c[far], s[far] = value.real, value.imag
+    c[np.isinf(ax)] = s[np.isinf(ax)] = 0.5
+    c[np.isnan(x)] = s[np.isnan(x)] = np.nan
+    negative = x < 0
+    return np.where(negative, -c, c), np.where(negative, -s, s)
+
+
+# ------------------------------------------------------------------ Spence's function
+
+_PI2_6 = math.pi ** 2 / 6.0
+
+
+def _dilog_series(z):
+    """Li2(z) = sum z^k / k^2 for |z| <= 1/2 (60 terms: below 1e-20)."""
+    power = z.copy()
+    total = z.copy()
+    for k in range(2, 61):
+        power = power * z
+        total = total + power / (k * k)
+    return total
+
+
+def _spence(x):
+    """Spence's function, the integral of log(t) / (1 - t) from 1 to x, = Li2(1 - x), for
+    x >= 0 (NaN below): Li2's series where |1 - x| <= 1/2, and elsewhere its reflection
+    Li2(y) = pi^2/6 - log y log(1 - y) - Li2(1 - y) and Landen's identity
+    Li2(y) = -Li2(y / (y - 1)) - log(1 - y)^2 / 2, which bring the argument within 1/2."""
+    out = np.full_like(x, np.nan)
+    out[x == 0] = _PI2_6
+    y = 1.0 - x
+    central = (x >= 0.5) & (x <= 1.5)
+    out[central] = _dilog_series(y[central])
+    low = (x > 0) & (x < 0.5)          # y in (1/2, 1): reflect to 1 - y = x
+    xl = x[low]
+    out[low] = _PI2_6 - np.log1p(-xl) * np.log(xl) - _dilog_series(xl)
+    mid = (x > 1.5) & (x <= 2.0)       # y in [-1, -1/2): Landen, y / (y - 1) = (x - 1) / x
+    xm = x[mid]
+    out[mid] = -_dilog_series((xm - 1.0) / xm) - np.log(xm) ** 2 / 2.0
+    high = (x > 2.0) & (x < np.inf)    # y < -1: Landen to w = (x - 1)/x in (1/2, 1), reflect
+    xh = x[high]
+    w = (xh - 1.0) / xh
+    li_w = _PI2_6 - np.log(w) * np.log(1.0 / xh) - _dilog_series(1.0 / xh)
+    out[high] = -li_w - np.log(xh) ** 2 / 2.0
+    return out
+
+
+def _bessel_j0(x):
+    return _bessel_jy(x, 0, False)
+
+
+def _bessel_j1(x):
+    return _bessel_jy(x, 1, False)
+
+
+def _bessel_y0(x):
+    return _bessel_jy(x, 0, True)
+
+
+def _bessel_y1(x):
+    return _bessel_jy(x, 1, True)
+
+
+def _bessel_k0e(x):
+    return _bessel_ke(x, 0)
+
+
+def _bessel_k1e(x):
+    return _bessel_ke(x, 1)
+
+
+def _fresnel_cos(x):
+    return _fresnel(x)[0]
+
+
+def _fresnel_sin(x):
+    return _fresnel(x)[1]
+
+
+bessel_j0 = _unary(_bessel_j0)
+bessel_j1 = _unary(_bessel_j1)
+bessel_y0 = _unary(_bessel_y0)
+bessel_y1 = _unary(_bessel_y1)
+bessel_k0e = _unary(_bessel_k0e)
+bessel_k1e = _unary(_bessel_k1e)
+dawsn = _unary(_dawsn)
+expint = _unary(_expint)
+fresnel_cos = _unary(_fresnel_cos)
+fresnel_sin = _unary(_fresnel_sin)
+spence = _unary(_spence)
 
 
 # ------------------------------------------------------------------ LU factorization

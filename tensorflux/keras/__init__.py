@@ -65,10 +65,13 @@ _LAZY = {"applications": "tensorflux.keras.applications",
          "mixed_precision": "tensorflux.keras.mixed_precision",
          "tree": "tensorflux.keras.tree", "export": "tensorflux.keras.export",
          "wrappers": "tensorflux.keras.wrappers",
-         "distillation": "tensorflux.keras.distillation"}
+         "distillation": "tensorflux.keras.distillation",
+         "distribution": "tensorflux.keras.distribution"}
 # Classes loaded on first use too: (module, attribute).
 _LAZY_ATTRIBUTES = {"DTypePolicy": ("tensorflux.keras.dtype_policies", "DTypePolicy"),
-                    "FloatDTypePolicy": ("tensorflux.keras.dtype_policies", "FloatDTypePolicy")}
+                    "FloatDTypePolicy": ("tensorflux.keras.dtype_policies", "FloatDTypePolicy"),
+                    "RematScope": ("tensorflux.keras.engine.scopes", "RematScope"),
+                    "SymbolicScope": ("tensorflux.keras.engine.scopes", "SymbolicScope")}
 
 
 def __getattr__(name):
@@ -87,11 +90,11 @@ def __getattr__(name):
     return value
 
 
-__all__ = ["DTypePolicy", "FloatDTypePolicy", "Functional", "Initializer", "Input",
-           "InputLayer", "InputSpec", "KerasTensor",
-           "Layer", "Loss", "Metric", "Model", "Optimizer", "Regularizer", "Sequential",
-           "Variable", "activations", "applications", "backend", "callbacks", "config",
-           "constraints", "datasets", "device", "distillation", "dtype_policies", "export",
-           "initializers", "layers", "losses", "metrics", "mixed_precision", "models",
-           "name_scope", "ops", "optimizers", "preprocessing", "random", "regularizers",
-           "remat", "saving", "tree", "utils", "version", "wrappers"]
+__all__ = ["DTypePolicy", "FloatDTypePolicy", "Functional", "Initializer", "Input", "InputLayer",
+           "InputSpec", "KerasTensor", "Layer", "Loss", "Metric", "Model", "Optimizer",
+           "Regularizer", "RematScope", "Sequential", "SymbolicScope", "Variable", "activations",
+           "applications", "backend", "callbacks", "config", "constraints", "datasets", "device",
+           "distillation", "distribution", "dtype_policies", "export", "initializers", "layers",
+           "losses", "metrics", "mixed_precision", "models", "name_scope", "ops", "optimizers",
+           "preprocessing", "random", "regularizers", "remat", "saving", "tree", "utils", "version",
+           "wrappers"]

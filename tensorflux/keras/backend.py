@@ -87,7 +87,7 @@ def set_image_data_format(data_format):
 
 def clear_session(free_memory=True):
     """Resets the auto-naming counters, so the next Dense is named "dense" again, and the
-    global dtype policy (as Keras does).
+    global dtype policy and distribution (as Keras does).
 
     >>> from tensorflux import keras
     >>> from tensorflux.keras import backend
@@ -101,6 +101,9 @@ def clear_session(free_memory=True):
     policies = sys.modules.get("tensorflux.keras.dtype_policies")  # (set only once loaded)
     if policies is not None:
         policies._GLOBAL["policy"] = None
+    distribution = sys.modules.get("tensorflux.keras.distribution")
+    if distribution is not None:
+        distribution.set_distribution(None)
 
 
 def get_uid(prefix=""):

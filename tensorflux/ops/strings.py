@@ -962,6 +962,58 @@ def unicode_transcode(input, input_encoding, output_encoding, errors="replace", 
     return _elementwise(op, _strings(op, input), transcode, dtypes.string)
 
 
+__all__ += ["unicode_script"]
+
+# Built on first use from _unicode_scripts.RUNS: the first code point of each run of equal
+# script, and that run's script code.
+_SCRIPT_RUNS = []
+
+
+def _script_runs():
+    if not _SCRIPT_RUNS:
+        from tensorflux.ops._unicode_scripts import RUNS
+
+        starts, codes, start = [], [], 0
+        for token in RUNS.split():
+            step, code = token.split(":")
+            start += int(step, 16)
+            starts.append(start)
+            codes.append(int(code))
+        _SCRIPT_RUNS[:] = [starts, codes]
+    return _SCRIPT_RUNS
+
+
+@_ragged_elementwise
+def unicode_script(input, name=None):  # noqa: A002
+    """The script of each code point of an int32 tensor, as ICU's UScriptCode (0 Common,
+    1 Inherited, 2 Arabic, 8 Cyrillic, 14 Greek, 17 Han, 19 Hebrew, 25 Latin, ..., 103
+    Unknown for unassigned code points), and -1 for values that are no code point.
+
+    >>> from tensorflux.ops import strings
+    >>> strings.unicode_script([ord("a"), ord("Ж"), ord("中"), ord("!"), -5]).numpy().tolist()
+    [25, 8, 17, 0, -1]
+    """
+    import bisect
+
+    op = "unicode_script"
+    if hasattr(input, "dtype") and hasattr(input, "shape") and input.dtype != dtypes.int32:
+        raise errors.InvalidArgumentError(
+            f"{op}: expected an int32 tensor of code points, received "
+            f"{dtypes.as_dtype(input.dtype).name} with shape {tuple(input.shape)}", op)
+    try:
+        x = as_operand(op, input, dtypes.int32)
+    except errors.InvalidArgumentError as error:  # a Python value of another type, as TF
+        raise TypeError(str(error)) from None
+    starts, codes = _script_runs()
+
+    def script(point):
+        if point < 0 or point > 0x10FFFF:
+            return -1
+        return codes[bisect.bisect_right(starts, point) - 1]
+
+    return _elementwise(op, x, script, dtypes.int32)
+
+
 # ---------------------------------------------------------------- format
 __all__ += ["format"]
 

@@ -19,7 +19,7 @@ from tensorflux.keras.saving.serialization import (
     register_keras_serializable,
     serialize_keras_object,
 )
-from tensorflux.keras.utils import bounding_boxes
+from tensorflux.keras.utils import bounding_boxes, legacy
 from tensorflux.keras.utils.config import Config
 from tensorflux.keras.utils.dataset_utils import (
     audio_dataset_from_directory,
@@ -47,7 +47,7 @@ Sequence = PyDataset  # Keras 3 keeps its Keras 2 name as an alias
 __all__ = [
     "Config", "CustomObjectScope", "FeatureSpace", "Progbar", "PyDataset",
     "audio_dataset_from_directory",
-    "bounding_boxes",
+    "bounding_boxes", "legacy",
     "clear_session",
     "custom_object_scope",
     "deserialize_keras_object", "disable_interactive_logging", "enable_interactive_logging",
