@@ -361,7 +361,7 @@ class CompileMetrics:
         groups = []
         for entry, yt, yp, name in zip(_per_output(spec, outputs, "metrics"), flat_true,
                                        flat_pred, outputs.names):
-            if entry is None:
+            if entry is None or (isinstance(entry, (list, tuple)) and not entry):
                 groups.append(None)
                 continue
             if yt is None:
