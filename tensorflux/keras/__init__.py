@@ -66,12 +66,16 @@ _LAZY = {"applications": "tensorflux.keras.applications",
          "tree": "tensorflux.keras.tree", "export": "tensorflux.keras.export",
          "wrappers": "tensorflux.keras.wrappers",
          "distillation": "tensorflux.keras.distillation",
-         "distribution": "tensorflux.keras.distribution"}
+         "distribution": "tensorflux.keras.distribution",
+         "quantizers": "tensorflux.keras.quantizers"}
 # Classes loaded on first use too: (module, attribute).
 _LAZY_ATTRIBUTES = {"DTypePolicy": ("tensorflux.keras.dtype_policies", "DTypePolicy"),
                     "FloatDTypePolicy": ("tensorflux.keras.dtype_policies", "FloatDTypePolicy"),
                     "RematScope": ("tensorflux.keras.engine.scopes", "RematScope"),
-                    "SymbolicScope": ("tensorflux.keras.engine.scopes", "SymbolicScope")}
+                    "SymbolicScope": ("tensorflux.keras.engine.scopes", "SymbolicScope"),
+                    "StatelessScope": ("tensorflux.keras.engine.stateless_scope",
+                                       "StatelessScope"),
+                    "Quantizer": ("tensorflux.keras.quantizers", "Quantizer")}
 
 
 def __getattr__(name):
@@ -91,10 +95,10 @@ def __getattr__(name):
 
 
 __all__ = ["DTypePolicy", "FloatDTypePolicy", "Functional", "Initializer", "Input", "InputLayer",
-           "InputSpec", "KerasTensor", "Layer", "Loss", "Metric", "Model", "Optimizer",
-           "Regularizer", "RematScope", "Sequential", "SymbolicScope", "Variable", "activations",
-           "applications", "backend", "callbacks", "config", "constraints", "datasets", "device",
-           "distillation", "distribution", "dtype_policies", "export", "initializers", "layers",
-           "losses", "metrics", "mixed_precision", "models", "name_scope", "ops", "optimizers",
-           "preprocessing", "random", "regularizers", "remat", "saving", "tree", "utils", "version",
-           "wrappers"]
+           "InputSpec", "KerasTensor", "Layer", "Loss", "Metric", "Model", "Optimizer", "Quantizer",
+           "Regularizer", "RematScope", "Sequential", "StatelessScope", "SymbolicScope", "Variable",
+           "activations", "applications", "backend", "callbacks", "config", "constraints",
+           "datasets", "device", "distillation", "distribution", "dtype_policies", "export",
+           "initializers", "layers", "losses", "metrics", "mixed_precision", "models", "name_scope",
+           "ops", "optimizers", "preprocessing", "quantizers", "random", "regularizers", "remat",
+           "saving", "tree", "utils", "version", "wrappers"]

@@ -9,8 +9,11 @@ policy that layers made without a `dtype` take.
 
 from tensorflux.keras import backend
 
-__all__ = ["DTypePolicy", "FloatDTypePolicy", "deserialize", "dtype_policy", "get",
-           "serialize", "set_dtype_policy"]
+__all__ = ["DTypePolicy", "FloatDTypePolicy", "Int4DTypePolicy", "QuantizedDTypePolicy",
+           "deserialize", "dtype_policy", "get", "serialize", "set_dtype_policy"]
+
+# Keras's quantization modes; tensorflux implements "int8" and "int4" (see keras.quantizers).
+QUANTIZATION_MODES = ("int8", "float8", "int4", "gptq", "awq")
 
 _MIXED = {"mixed_float16": ("float16", "float32"), "mixed_bfloat16": ("bfloat16", "float32")}
 _FLOAT_NAMES = ("float16", "bfloat16", "float32", "float64")
@@ -99,8 +102,99 @@ class FloatDTypePolicy(DTypePolicy):
     """Keras's alias of DTypePolicy."""
 
 
+class QuantizedDTypePolicy(DTypePolicy):
+    """The policy of a quantized layer, named "<mode>_from_<source>" ("int8_from_float32"):
+    its float weights and computations follow the source policy, and `quantization_mode`
+    tells the layer to keep its kernel quantized (`layer.quantize(mode)` sets it).
+
+    >>> from tensorflux import keras
+    >>> policy = keras.dtype_policies.get("int8_from_mixed_bfloat16")
+    >>> policy, policy.quantization_mode, policy.compute_dtype
+    (<QuantizedDTypePolicy "int8_from_mixed_bfloat16">, 'int8', 'bfloat16')
+    """
+
+    def __init__(self, mode, source_name=None):
+        if source_name is None:
+            source_name = dtype_policy().name
+        super().__init__(source_name)
+        if mode not in QUANTIZATION_MODES:
+            raise ValueError(f"Invalid quantization mode. Expected one of "
+                             f"{QUANTIZATION_MODES}. Received: mode={mode}")
+        if mode == "int8" and self._compute_dtype == "float16":
+            raise ValueError(f"Quantization mode='{mode}' doesn't work well with "
+                             "compute_dtype='float16'.")
+        self._name = f"{mode}_from_{source_name}"
+        self._source_name = source_name
+        self._quantization_mode = mode
+
+    def get_config(self):
+        return {"mode": self._quantization_mode, "source_name": self._source_name}
+
+    def __repr__(self):
+        return f'<{type(self).__name__} "{self._name}">'
+
+    def __eq__(self, other):
+        return type(other) is type(self) and self._name == other._name
+
+    def __hash__(self):
+        return hash((type(self).__name__, self._name))
+
+
+class Int4DTypePolicy(QuantizedDTypePolicy):
+    """The policy of an int4 layer, whose mode names its group size: "int4/128" (groups of
+    128 input rows) or "int4/-1" (one scale per output unit).
+
+    >>> from tensorflux import keras
+    >>> keras.dtype_policies.get("int4/64_from_float32").block_size
+    64
+    """
+
+    def __init__(self, mode, source_name=None):
+        base, sep, size = mode.partition("/")
+        if base != "int4" or not sep or "/" in size:
+            raise ValueError("Invalid mode for Int4DTypePolicy. Expected format "
+                             f"'int4/<block_size>', but got '{mode}'.")
+        try:
+            block_size = int(size)
+        except ValueError:
+            raise ValueError("Invalid mode for Int4DTypePolicy. <block_size> must be an "
+                             f"integer. Expected format 'int4/<block_size>', but got "
+                             f"'{mode}'.") from None
+        if block_size < -1 or block_size == 0:
+            raise ValueError("Invalid block_size in mode. Supported values are -1 "
+                             "(per-channel) or a positive integer (sub-channel), but got "
+                             f"{block_size} from '{mode}'.")
+        super().__init__("int4", source_name)
+        self._name = f"{mode}_from_{self._source_name}"
+        self.mode = "int4"
+        self.block_size = block_size
+
+    def get_config(self):
+        return {"mode": f"int4/{self.block_size}", "source_name": self._source_name}
+
+
+def _quantized_policy(name):
+    """The quantized policy a name such as "int8_from_float32" describes."""
+    mode, sep, source = name.partition("_from_")
+    if not sep or "_from_" in source:
+        raise ValueError("Cannot convert `policy` into a valid pair (`mode`, `source_name`) "
+                         f"to instantiate `QuantizedDTypePolicy`. Received: policy={name}")
+    if mode.startswith("int4/"):
+        return Int4DTypePolicy(mode, source)
+    return QuantizedDTypePolicy(mode, source)
+
+
+def is_quantized_name(name):
+    """Whether a policy name (or config dict) names a quantized policy."""
+    if isinstance(name, dict):
+        return name.get("class_name") in ("QuantizedDTypePolicy", "Int4DTypePolicy")
+    # (a bare "int8" stays the plain dtype policy it has always been here)
+    return isinstance(name, str) and name.startswith(QUANTIZATION_MODES) and "_from_" in name
+
+
 _ALL_OBJECTS = {"DTypePolicy": DTypePolicy, "FloatDTypePolicy": FloatDTypePolicy,
-                "Policy": DTypePolicy}
+                "Policy": DTypePolicy, "QuantizedDTypePolicy": QuantizedDTypePolicy,
+                "Int4DTypePolicy": Int4DTypePolicy}
 
 # The policy set with set_dtype_policy; None means "floatx()" (read when a layer is made).
 _GLOBAL = {"policy": None}
@@ -116,7 +210,7 @@ def set_dtype_policy(policy):
     >>> keras.config.set_dtype_policy("float32")
     """
     if isinstance(policy, str):
-        policy = DTypePolicy(policy)
+        policy = get(policy)
     elif not isinstance(policy, DTypePolicy):
         raise ValueError("Invalid `policy` argument. Expected the string name of a policy "
                          "(such as 'mixed_float16') or a `DTypePolicy` instance. Received: "
@@ -139,7 +233,11 @@ def global_policy_name():
 
 
 def serialize(policy):
-    """Keras 3's dict form: {"module": "keras", "class_name": "DTypePolicy", ...}."""
+    """Keras 3's dict form: {"module": "keras", "class_name": "DTypePolicy", ...} (a
+    quantized policy's module is "keras.dtype_policies", as Keras writes it)."""
+    if isinstance(policy, QuantizedDTypePolicy):
+        return {"module": "keras.dtype_policies", "class_name": type(policy).__name__,
+                "config": policy.get_config(), "registered_name": None}
     return {"module": "keras", "class_name": "DTypePolicy", "config": policy.get_config(),
             "registered_name": None}
 
@@ -170,6 +268,8 @@ def get(identifier):
     if isinstance(identifier, dict):
         return deserialize(identifier)
     if isinstance(identifier, str):
+        if is_quantized_name(identifier):
+            return _quantized_policy(identifier)
         return DTypePolicy(identifier)
     try:
         return DTypePolicy(backend.standardize_dtype(identifier))

@@ -17,6 +17,7 @@ from tensorflux.keras.engine.keras_tensor import (
     trace_state,
 )
 from tensorflux.keras.engine.name_scope import current_path, name_scope
+from tensorflux.keras.engine.stateless_scope import _current as _stateless
 from tensorflux.keras.engine.variables import RebindsInPlace
 from tensorflux.tensor import Tensor as _Tensor
 from tensorflux.tensor import _TensorLike
@@ -50,6 +51,23 @@ class KerasVariable(RebindsInPlace, Variable):
         """The current value as a tensor: a property in Keras 3 (`[v.value for v in
         model.weights]`), where a plain tf.Variable's `value()` is a method."""
         return self.read_value()
+
+    # Inside a keras.StatelessScope, an assignment is first reported to it, which keeps the
+    # value from before to put back when it closes.
+    def assign(self, value, use_locking=None, name=None, read_value=True):
+        if _stateless.scope is not None:
+            _stateless.scope._note_write(self)
+        return super().assign(value, use_locking, name, read_value)
+
+    def assign_add(self, delta, use_locking=None, name=None, read_value=True):
+        if _stateless.scope is not None:
+            _stateless.scope._note_write(self)
+        return super().assign_add(delta, use_locking, name, read_value)
+
+    def assign_sub(self, delta, use_locking=None, name=None, read_value=True):
+        if _stateless.scope is not None:
+            _stateless.scope._note_write(self)
+        return super().assign_sub(delta, use_locking, name, read_value)
 
     def __repr__(self):
         return (f"<KerasVariable path={self.path}, shape={tuple(self.shape)}, "
@@ -250,20 +268,15 @@ def _wrap_build(build):
 
     @functools.wraps(build)
     def wrapped(self, *args, **kwargs):
-        # Building a built layer again may not add weights (Keras locks its state): the
-        # duplicates would be silently tracked and break weight loading later.
-        state = self.__dict__
-        relock = state.get("built") and not state.get("_rebuilding") and \
-            bool(state.get("_trainable_variables") or state.get("_non_trainable_variables"))
-        if relock:
-            object.__setattr__(self, "_rebuilding", True)
+        if self.__dict__.get("_in_build"):  # (a subclass's build calling super().build())
+            return build(self, *args, **kwargs)
+        object.__setattr__(self, "_in_build", True)
         try:
             with self._open_name_scope():
                 object.__setattr__(self, "_path", current_path())
                 build(self, *args, **kwargs)
         finally:
-            if relock:
-                object.__delattr__(self, "_rebuilding")
+            object.__delattr__(self, "_in_build")
         try:
             bound = signature.bind(self, *args, **kwargs).arguments
         except TypeError:
@@ -273,9 +286,20 @@ def _wrap_build(build):
         if shapes:
             object.__setattr__(self, "_build_shapes_dict", shapes)
         object.__setattr__(self, "built", True)
+        self._lock_state()
 
     wrapped._keras_wrapped = True
     return wrapped
+
+
+def _locked_state_error(layer, what):
+    """Keras's state lock: the ValueError for new state (`what`) added to a built layer."""
+    if layer.__dict__.get("_in_build"):
+        what += " from a second call of build() (check `layer.built` before building it)"
+    return ValueError(
+        f"You cannot add new elements of state (variables or sub-layers) to a layer that is "
+        f"already built: {_describe(layer)} received {what} after it was built. All state "
+        "must be created in the `__init__()` method or in the `build()` method.")
 
 
 def _freeze_shape(shape):
@@ -301,8 +325,10 @@ def _resolve_dtype_policy(dtype):
     """(policy name, compute dtype, variable dtype) from None (the global policy), a string,
     a DType, a DTypePolicy or its config dict."""
     if dtype is None:
-        name = dtype_policies.global_policy_name()
-    elif isinstance(dtype, dtype_policies.DTypePolicy):
+        dtype = dtype_policies.global_policy_name()
+    if dtype_policies.is_quantized_name(dtype):  # "int8_from_float32" or its config dict
+        dtype = dtype_policies.get(dtype)
+    if isinstance(dtype, dtype_policies.DTypePolicy):
         return dtype.name, dtype.compute_dtype, dtype.variable_dtype
     elif isinstance(dtype, dict):
         inner = dtype.get("config", dtype)
@@ -311,10 +337,8 @@ def _resolve_dtype_policy(dtype):
             name = dtype_policies.global_policy_name()
     elif isinstance(dtype, str):
         name = dtype
-    elif hasattr(dtype, "name"):
-        name = dtype.name
-    else:
-        name = str(dtype)
+    else:  # a DType, a NumPy dtype or scalar type (np.float32)
+        name = backend.standardize_dtype(dtype)
     if not name.startswith("mixed_"):
         name = backend.standardize_dtype(name)
     compute, variable = dtype_policies.parse_policy_name(name)
@@ -342,6 +366,10 @@ class Layer:
     # Keras takes only tensors (or None) as positional arguments; preprocessing layers, which
     # take Python lists of strings or numbers, allow others.
     _allow_non_tensor_positional_args = False
+    # Whether building locks the layer's state (Keras 3): new variables or sub-layers then
+    # raise instead of being silently added on every call. Functional and Sequential models
+    # stay open, as in Keras.
+    _locks_state = True
 
     def __init_subclass__(cls, **kwargs):
         super().__init_subclass__(**kwargs)
@@ -447,6 +475,8 @@ class Layer:
     def _track(self, value):
         if isinstance(value, Layer):
             if value is not self and not any(x is value for x in self._layers):
+                if self.__dict__.get("_state_locked"):
+                    raise _locked_state_error(self, f"a sub-layer {_describe(value)}")
                 self._layers.append(value)
         elif isinstance(value, Variable):
             self._track_variable(value)
@@ -470,12 +500,27 @@ class Layer:
         for store in (self._trainable_variables, self._non_trainable_variables):
             if any(v is variable for v in store):
                 return
+        if self.__dict__.get("_state_locked"):
+            raise _locked_state_error(self, f"a variable '{variable.name}'")
         if variable.trainable:
             self._trainable_variables.append(variable)
         else:
             self._non_trainable_variables.append(variable)
         if not self._trainable:
             variable.trainable = False
+
+    def _lock_state(self):
+        """Called once built: from now on new variables or sub-layers raise (Keras's state
+        lock), so that state created in `call()` is an error, not a new weight per call.
+        Layers and variables put into a dict attribute after it was assigned (`self.heads =
+        {}`, then `self.heads[name] = Dense(...)`) are tracked first, as Keras's tracked
+        dicts track them."""
+        if not self._locks_state:
+            return
+        for name, value in list(self.__dict__.items()):
+            if isinstance(value, dict) and name not in _UNTRACKED:
+                self._track(value)
+        object.__setattr__(self, "_state_locked", True)
 
     # ------------------------------------------------------------------ name scopes
     def _open_name_scope(self):
@@ -511,11 +556,29 @@ class Layer:
 
     @property
     def dtype_policy(self):
-        return dtype_policies.DTypePolicy(self._dtype_policy_name)
+        return dtype_policies.get(self._dtype_policy_name)
 
     @dtype_policy.setter
     def dtype_policy(self, value):
         self._set_dtype_policy(value)
+        mode = self.quantization_mode
+        if mode is not None and self.built and not getattr(self, "_is_quantized", False):
+            self.quantize(mode)  # (Keras: a quantized policy quantizes a built layer)
+
+    @property
+    def quantization_mode(self):
+        """The layer's quantization mode ("int8", "int4"), None when it is not quantized."""
+        return self.dtype_policy.quantization_mode
+
+    def quantize(self, mode=None, type_check=True, config=None):
+        """Quantizes the layer's weights (`mode` "int8" or "int4"): Dense, EinsumDense and
+        Embedding implement it; other layers raise NotImplementedError once the arguments
+        check."""
+        from tensorflux.keras.quantizers import check_layer_quantize
+
+        check_layer_quantize(self, mode, config)
+        raise NotImplementedError(f"Layer {type(self).__name__} does not have a `quantize` "
+                                  "method implemented.")
 
     def _set_dtype_policy(self, dtype):
         name, compute, variable = _resolve_dtype_policy(dtype)
@@ -536,12 +599,8 @@ class Layer:
         Keras 2's positional order `(name, shape, dtype, initializer, regularizer, trainable,
         constraint)` is accepted when the first positional argument is a string.
         """
-        if self.__dict__.get("_rebuilding"):
-            raise ValueError(
-                f"You cannot add new elements of state (variables or sub-layers) to a layer "
-                f"that is already built: build() of {_describe(self)} was called again and "
-                "would create a second set of its weights. Create state in `__init__()` or "
-                "`build()`, and check `layer.built` before building a sub-layer yourself.")
+        if self.__dict__.get("_state_locked"):
+            raise _locked_state_error(self, f"a variable '{name or 'variable'}'")
         if args:
             if isinstance(args[0], str):
                 legacy = ("name", "shape", "dtype", "initializer", "regularizer", "trainable",
@@ -567,6 +626,7 @@ class Layer:
         if kwargs:
             raise TypeError(f"add_weight() got unexpected keyword arguments {sorted(kwargs)}")
         shape = () if shape is None else tuple(_freeze_shape(shape))
+        name = name or backend.auto_name("variable")
         for dim in shape:
             if dim is None:
                 raise ValueError(f"{_describe(self)}: cannot create the weight '{name}' with "
@@ -576,7 +636,6 @@ class Layer:
         if initializer is None:
             initializer = "glorot_uniform" if "float" in dtype else "zeros"
         init_fn = _get_initializer(initializer)
-        name = name or backend.auto_name("variable")
 
         def initial_value():
             return _initial_value(init_fn, shape, dtype)
@@ -749,6 +808,10 @@ class Layer:
         """Adds a scalar loss (summed into the training loss); kept until the next call."""
         if trace_state.depth:
             return  # a throwaway shape trace: its symbolic values are never evaluated
+        if _stateless.scope is not None:  # (Keras: a StatelessScope collects them, or not)
+            if _stateless.scope.collect_losses:
+                _stateless.scope.add_loss(loss)
+            return
         self._losses.append(loss)
 
     def _clear_losses(self):
@@ -813,6 +876,8 @@ class Layer:
                 except Exception:  # noqa: BLE001 - Keras: the first real call builds instead
                     pass
         self.built = True
+        if not self.__dict__.get("_in_build"):  # (else the subclass's build locks, once done)
+            self._lock_state()
 
     def call(self, *args, **kwargs):
         raise NotImplementedError(f"Layer {self.__class__.__name__} does not have a `call()` "
@@ -827,6 +892,7 @@ class Layer:
                 len(args) != 1 or not (isinstance(args[0], _TENSOR_TYPES)
                                        or type(args[0]).__name__ == "ndarray")):
             _check_positional(self, args)
+        given = args, kwargs
         args, kwargs = self._convert_inputs(args, kwargs)
         first = args[0] if args else next(iter(kwargs.values()), None)
         symbolic = any_symbolic_tensors(args, kwargs)
@@ -849,7 +915,7 @@ class Layer:
                     outputs = trace_output_spec(self.__call__, args, traced)
                 except Exception as error:
                     raise _symbolic_call_error(self, error) from error
-            Node(self, args, kwargs, outputs)
+            Node(self, *_uncast_keras_tensors(given, (args, kwargs)), outputs)
             self._set_symbolic_masks(first, outputs, kwargs)
             return outputs
         previous = _mask_of(first) if _MASKS_ATTACHED[0] else None
@@ -975,6 +1041,7 @@ class Layer:
         else:
             self._build_shapes_dict = {"input_shape": _freeze_shape(first_shape)}
             self.built = True
+            self._lock_state()
 
     def _takes_inputs_mask(self, args, kwargs):
         """Whether call() gets its input's mask as `mask=`: it has a `mask` argument, the
@@ -1133,6 +1200,8 @@ class Layer:
 
 
 def _dtype_policy_config(name):
+    if dtype_policies.is_quantized_name(name):
+        return dtype_policies.serialize(dtype_policies.get(name))
     return {"module": "keras", "class_name": "DTypePolicy", "config": {"name": name},
             "registered_name": None}
 
@@ -1411,6 +1480,16 @@ def _restore_attributes(changes, originals):
             originals.pop(key, None)
         else:
             originals[key] = original
+
+
+def _uncast_keras_tensors(given, converted):
+    """The (args, kwargs) a Node records: the caller's own KerasTensors, as Keras records
+    them, so that an autocast's cast stays inside the layer instead of becoming a graph node
+    (and a "Cast" layer in the model's config); other arguments as converted."""
+    def pick(mine, theirs):
+        return mine if isinstance(mine, KerasTensor) else theirs
+
+    return tree.map_structure(pick, (tuple(given[0]), dict(given[1])), converted)
 
 
 def _convert_input(x, dtype, autocast):

@@ -58,6 +58,51 @@ def _unsupported(layer_name, **options):
                                       f"yet (received {arg}={value!r}).")
 
 
+def quantization_mode(layer):
+    """The layer's quantization mode ("int8", "int4"), None when its kernel is a float one."""
+    return getattr(layer, "quantization_mode", None)
+
+
+def quantization_config_arg(layer, config):
+    """A layer's `quantization_config` argument: None, a QuantizationConfig, or its dict
+    from a config (another value is a ValueError naming it)."""
+    if config is None:
+        return None
+    from tensorflux.keras import quantizers
+
+    if isinstance(config, dict):
+        config = quantizers.deserialize(config)
+    if not isinstance(config, quantizers.QuantizationConfig):
+        raise ValueError(f"{_describe(layer)}: `quantization_config` must be a "
+                         "keras.quantizers.QuantizationConfig. Received: "
+                         f"{config!r} (of type {type(config).__name__})")
+    return config
+
+
+def serialize_quantization_config(config):
+    if config is None:
+        return None
+    from tensorflux.keras.saving.serialization import serialize_keras_object
+
+    return serialize_keras_object(config)
+
+
+def with_input_gradient(forward, input_gradient, inputs, variables):
+    """`forward(inputs, *values)` of a quantized layer (the values of its integer kernel,
+    scales...), differentiable in `inputs` only, through `input_gradient(upstream,
+    *values)` (the dequantized kernel's gradient, Keras's custom gradient)."""
+    tf = _tf()
+
+    @tf.custom_gradient
+    def call(x, *values):
+        def grad(upstream):
+            return (input_gradient(upstream, *values),) + (None,) * len(values)
+
+        return forward(x, *values), grad
+
+    return call(inputs, *(tf.convert_to_tensor(v) for v in variables))
+
+
 def bias_and_activation(layer, x):
     """`layer.activation(x + layer.bias)`, without the parts the layer does not have."""
     if layer.bias is not None:
@@ -90,14 +135,13 @@ class Dense(Layer):
             raise ValueError("Received an invalid value for `units`, expected a positive "
                              f"integer. Received: units={units}")
         super().__init__(activity_regularizer=activity_regularizer, **kwargs)
-        _unsupported(_describe(self), lora_rank=lora_rank,
-                     quantization_config=quantization_config)
+        _unsupported(_describe(self), lora_rank=lora_rank)
         self.units = units
         self.activation = activations.get(activation)
         self.use_bias = use_bias
         set_weight_args(self, kernel=(kernel_initializer, kernel_regularizer, kernel_constraint),
                         bias=(bias_initializer, bias_regularizer, bias_constraint))
-        self.quantization_config = None
+        self.quantization_config = quantization_config_arg(self, quantization_config)
         self.input_spec = InputSpec(min_ndim=2)
         self.supports_masking = True
         self._input_source = None
@@ -114,7 +158,11 @@ class Dense(Layer):
         input_dim = input_shape[-1]
         if input_dim is None:
             raise ValueError(self._unknown_input_dim_message(input_shape))
-        self.kernel = add_weight_from_args(self, "kernel", (input_dim, self.units))
+        mode = quantization_mode(self)
+        if mode is not None:
+            self.quantized_build((input_dim, self.units), mode, self.quantization_config)
+        else:
+            self.kernel = add_weight_from_args(self, "kernel", (input_dim, self.units))
         if self.use_bias:
             self.bias = add_weight_from_args(self, "bias", (self.units,))
         else:
@@ -148,7 +196,89 @@ class Dense(Layer):
             return bias_and_activation(self, _sparse_matmul(inputs, self.kernel,
                                                             self.compute_dtype))
         inputs = floating_input(inputs, self.compute_dtype)
+        if self._is_quantized:
+            return bias_and_activation(self, self._quantized_matmul(inputs))
         return bias_and_activation(self, _tf().matmul(inputs, self.kernel))
+
+    # ------------------------------------------------------------------ quantization
+    _is_quantized = False
+    _int4_block_size = None
+
+    def quantize(self, mode=None, type_check=True, config=None):
+        """Replaces the float kernel by int8 values with one float scale per unit
+        (`kernel_scale`), Keras's "int8" mode, or by int4 values packed two per byte
+        ("int4": per groups of input rows with zero points, or per unit); all of them are
+        non-trainable. int8 calls quantize their inputs per row too (unless the config's
+        activation_quantizer is None).
+
+        >>> import tensorflux as tf
+        >>> from tensorflux import keras
+        >>> layer = keras.layers.Dense(2)
+        >>> layer.build((None, 3))
+        >>> layer.quantize("int8")
+        >>> [(w.name, w.dtype.name) for w in layer.weights]
+        [('bias', 'float32'), ('kernel', 'int8'), ('kernel_scale', 'float32')]
+        """
+        from tensorflux.keras import quantizers
+
+        mode, config = quantizers.begin_layer_quantize(self, mode, config, type_check, Dense)
+        self.quantization_config = config
+        values, scale, zero = quantizers.quantize_kernel(self.kernel, mode, config, axis=0)
+        kernel_shape = tuple(self.kernel.shape)
+        del self.kernel
+        with quantizers.unlocked_state(self):
+            self.quantized_build(kernel_shape, mode, config)
+        quantizers.assign_quantized(self, "kernel", values, scale, zero)
+        quantizers.finish_layer_quantize(self, mode, config)
+
+    def quantized_build(self, kernel_shape, mode, config=None):
+        """Creates the integer kernel (int4: packed along the units) and its scales (zeros
+        and ones until quantize or loading assigns them)."""
+        from tensorflux.keras import quantizers
+
+        quantizers.build_quantized_kernel(self, "kernel", kernel_shape, mode, config)
+
+    def _quantized_matmul(self, inputs):
+        """`inputs @ kernel` from the integer kernel, as Keras computes each mode."""
+        from tensorflux.keras import quantizers
+
+        tf = _tf()
+        dtype = self.compute_dtype
+        grouped = self._int4_block_size is not None
+
+        def integer_kernel(kernel):
+            if self._quantized_mode == "int4":
+                return quantizers.unpack_int4(kernel, self.units, axis=-1)
+            return kernel
+
+        def float_kernel(kernel, scale, *groups):
+            if grouped:
+                return tf.cast(quantizers.dequantize_with_sz_map(
+                    integer_kernel(kernel), scale, *groups, group_axis=0), dtype)
+            return tf.cast(integer_kernel(kernel), dtype) / scale
+
+        def forward(x, kernel, scale, *groups):
+            if grouped:
+                return tf.matmul(x, float_kernel(kernel, scale, *groups))
+            kernel = integer_kernel(kernel)
+            if self.inputs_quantizer:
+                values, inputs_scale = self.inputs_quantizer(x, axis=-1)
+                product = quantizers.int_product(tf.matmul, values, kernel, dtype)
+                return product / (scale * inputs_scale)
+            return tf.matmul(x, tf.cast(kernel, x.dtype)) / scale
+
+        def input_gradient(upstream, *values):
+            return tf.matmul(upstream, float_kernel(*values), transpose_b=True)
+
+        return with_input_gradient(forward, input_gradient, inputs,
+                                   quantizers.quantized_variables(self, "kernel"))
+
+    def quantized_variables_in_file_order(self):
+        """Keras's order of a quantized layer's variables in weight files."""
+        from tensorflux.keras import quantizers
+
+        kernel, *rest = quantizers.quantized_variables(self, "kernel")
+        return [kernel] + ([self.bias] if self.bias is not None else []) + rest
 
     def get_config(self):
         return {
@@ -157,7 +287,7 @@ class Dense(Layer):
             "activation": activations.serialize(self.activation),
             "use_bias": self.use_bias,
             **weight_args_config(self, "kernel", "bias", activity_regularizer=False),
-            "quantization_config": None,
+            "quantization_config": serialize_quantization_config(self.quantization_config),
         }
 
 
@@ -204,8 +334,8 @@ class Embedding(Layer):
         _positive_int("Embedding", "output_dim", output_dim)
         kwargs.pop("input_length", None)  # deprecated in Keras 3, ignored
         super().__init__(**kwargs)
-        _unsupported(_describe(self), lora_rank=lora_rank,
-                     quantization_config=quantization_config)
+        _unsupported(_describe(self), lora_rank=lora_rank)
+        self.quantization_config = quantization_config_arg(self, quantization_config)
         self.input_dim = input_dim
         self.output_dim = output_dim
         set_weight_args(self, embeddings=(embeddings_initializer, embeddings_regularizer,
@@ -222,6 +352,11 @@ class Embedding(Layer):
     def build(self, input_shape=None):
         if "embeddings" in self.__dict__:
             return
+        mode = quantization_mode(self)
+        if mode is not None:
+            self.quantized_build((self.input_dim, self.output_dim), mode,
+                                 self.quantization_config)
+            return
         self.embeddings = add_weight_from_args(self, "embeddings",
                                                (self.input_dim, self.output_dim))
 
@@ -235,6 +370,8 @@ class Embedding(Layer):
                     f"indices first (TextVectorization, StringLookup or a Tokenizer)")
             inputs = tf.cast(inputs, "int32")
         try:
+            if self._is_quantized:
+                return self._quantized_lookup(inputs)
             outputs = tf.gather(self.embeddings, inputs, axis=0)
         except tf.errors.InvalidArgumentError as error:
             raise tf.errors.InvalidArgumentError(
@@ -242,6 +379,58 @@ class Embedding(Layer):
                 f"(input_dim={self.input_dim}) in an input of shape "
                 f"{_format_shape(tuple(inputs.shape))}: {error}", "Embedding") from None
         return tf.cast(outputs, self.compute_dtype)
+
+    # ------------------------------------------------------------------ quantization
+    _is_quantized = False
+    _int4_block_size = None
+
+    def quantize(self, mode=None, type_check=True, config=None):
+        """Replaces the float embeddings by int8 values with one float scale per row
+        (`embeddings_scale`), Keras's "int8" mode, or by int4 values packed two per byte
+        ("int4": per groups of columns with zero points, or per row); all of them are
+        non-trainable."""
+        from tensorflux.keras import quantizers
+
+        mode, config = quantizers.begin_layer_quantize(self, mode, config, type_check,
+                                                       Embedding)
+        self.quantization_config = config
+        # (per row: the scales reduce over the columns; int4 groups run along the columns)
+        values, scale, zero = quantizers.quantize_kernel(self.embeddings, mode, config,
+                                                         axis=-1)
+        del self.embeddings
+        with quantizers.unlocked_state(self):
+            self.quantized_build((self.input_dim, self.output_dim), mode, config)
+        quantizers.assign_quantized(self, "embeddings", values, scale, zero)
+        quantizers.finish_layer_quantize(self, mode, config)
+
+    def quantized_build(self, embeddings_shape, mode, config=None):
+        """Creates the integer embeddings and their per-row (or per-group) scales."""
+        from tensorflux.keras import quantizers
+
+        quantizers.build_quantized_kernel(self, "embeddings", embeddings_shape, mode, config,
+                                          per_row=True)
+
+    def _quantized_lookup(self, ids):
+        """The rows of `ids`, dequantized as Keras does for each mode."""
+        from tensorflux.keras import quantizers
+
+        tf = _tf()
+        dtype = self.compute_dtype
+        table = self.embeddings
+        if self._quantized_mode == "int4":
+            table = quantizers.unpack_int4(table, self.output_dim, axis=-1)
+        rows = tf.cast(tf.gather(table, ids, axis=0), dtype)
+        scale = tf.gather(self.embeddings_scale, ids, axis=0)
+        if self._int4_block_size is None:
+            return rows / tf.expand_dims(scale, -1)
+        zero = tf.gather(self.embeddings_zero, ids, axis=0)
+        return quantizers.dequantize_with_sz_map(rows, scale, zero, self.g_idx, group_axis=-1)
+
+    def quantized_variables_in_file_order(self):
+        """Keras's order of a quantized layer's variables in weight files."""
+        from tensorflux.keras import quantizers
+
+        return quantizers.quantized_variables(self, "embeddings")
 
     def compute_mask(self, inputs, mask=None):
         if not self.mask_zero:
@@ -257,7 +446,7 @@ class Embedding(Layer):
             "output_dim": self.output_dim,
             **weight_args_config(self, "embeddings"),
             "mask_zero": self.mask_zero,
-            "quantization_config": None,
+            "quantization_config": serialize_quantization_config(self.quantization_config),
         }
 
 

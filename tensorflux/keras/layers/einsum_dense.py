@@ -1,6 +1,8 @@
 """keras.layers.EinsumDense: a dense layer whose contraction is an einsum equation."""
 
+import math
 import re
+import string
 
 from tensorflux.keras import activations, initializers
 from tensorflux.keras.engine.keras_tensor import KerasTensor
@@ -16,7 +18,13 @@ from tensorflux.keras.layers.base import (
     _format_shape,
     floating_input,
 )
-from tensorflux.keras.layers.core import bias_and_activation
+from tensorflux.keras.layers.core import (
+    bias_and_activation,
+    quantization_config_arg,
+    quantization_mode,
+    serialize_quantization_config,
+    with_input_gradient,
+)
 
 __all__ = ["EinsumDense"]
 
@@ -107,6 +115,80 @@ def analyze_einsum(equation, bias_axes, input_shape, output_shape, owner="Einsum
     return kernel_shape, bias_shape, output, input_axes, output_axes
 
 
+def _full_specs(equation, input_rank):
+    """The equation's (input, kernel, output) letters, an ellipsis replaced by unused
+    letters (in alphabetical order) for the input's extra axes."""
+    text = equation.replace("...", "0")
+    for pattern, side in (("([a-zA-Z]+),([a-zA-Z]+)->([a-zA-Z]+)", None),
+                          ("0([a-zA-Z]+),([a-zA-Z]+)->0([a-zA-Z]+)", "left"),
+                          ("([a-zA-Z]{2,})0,([a-zA-Z]+)->([a-zA-Z]+)0", "right")):
+        match = re.match(pattern, text)
+        if match is None:
+            continue
+        input_spec, weight_spec, output_spec = match.groups()
+        if side is not None:
+            spare = sorted(set(string.ascii_letters) - set(input_spec + weight_spec +
+                                                            output_spec))
+            extra = "".join(spare[:input_rank - len(input_spec)])
+            if side == "left":
+                input_spec, output_spec = extra[::-1] + input_spec, extra[::-1] + output_spec
+            else:
+                input_spec, output_spec = input_spec + extra, output_spec + extra
+        return input_spec, weight_spec, output_spec
+    raise ValueError(f"Invalid einsum equation '{equation}'. Equations must be in the form "
+                     "[X],[Y]->[Z], ...[X],[Y]->...[Z], or [X]...,[Y]->[Z]....")
+
+
+def scale_layout(equation, input_rank):
+    """How int8 scales line up with an einsum's output, as Keras derives it: for the input
+    and the kernel, {"reduced": the axes summed over (a scale per remaining position),
+    "transpose", "expand", "squeeze": the moves that bring a scale of the tensor's rank
+    (reduced axes kept as 1) to the output's layout}, and the einsum of the inputs'
+    gradient."""
+    input_spec, weight_spec, output_spec = _full_specs(equation, input_rank)
+    layouts = []
+    index = None  # (shared by both tensors: Keras's layout when the output has too few axes)
+    for spec in (input_spec, weight_spec):
+        reduced = [i for i, letter in enumerate(spec) if letter not in output_spec]
+        expand = [i for i, letter in enumerate(output_spec) if letter not in spec]
+        transpose = [spec.index(letter) for letter in output_spec if letter in spec]
+        squeeze = []
+        for axis in reduced:
+            if expand:
+                index = expand.pop(0)
+            else:
+                squeeze.append(axis)
+            transpose.insert(index, axis)
+        layouts.append({"reduced": reduced, "transpose": transpose, "expand": expand,
+                        "squeeze": squeeze})
+    return layouts[0], layouts[1], f"{output_spec},{weight_spec}->{input_spec}"
+
+
+def to_output_layout(scale, layout):
+    """A scale with the tensor's axes (reduced ones of size 1) moved to the output's."""
+    tf = _tf()
+    if layout["transpose"]:
+        scale = tf.transpose(scale, layout["transpose"])
+    for axis in sorted(layout["expand"]):
+        scale = tf.expand_dims(scale, axis)
+    if layout["squeeze"]:
+        scale = tf.squeeze(scale, axis=layout["squeeze"])
+    return scale
+
+
+def from_output_layout(scale, layout):
+    """The reverse of to_output_layout."""
+    tf = _tf()
+    for axis in sorted(layout["squeeze"]):
+        scale = tf.expand_dims(scale, axis)
+    if layout["expand"]:
+        scale = tf.squeeze(scale, axis=layout["expand"])
+    if layout["transpose"]:
+        order = layout["transpose"]
+        scale = tf.transpose(scale, sorted(range(len(order)), key=order.__getitem__))
+    return scale
+
+
 class EinsumDense(Layer):
     """A dense layer computing `activation(einsum(equation, inputs, kernel) + bias)`.
 
@@ -129,11 +211,9 @@ class EinsumDense(Layer):
                  bias_constraint=None, lora_rank=None, lora_alpha=None,
                  gptq_unpacked_column_size=None, quantization_config=None, **kwargs):
         super().__init__(**kwargs)
-        for arg, value in (("lora_rank", lora_rank), ("quantization_config",
-                                                      quantization_config)):
-            if value:
-                raise NotImplementedError(f"{_describe(self)}: `{arg}` is not supported by "
-                                          f"tensorflux yet (received {arg}={value!r}).")
+        if lora_rank:
+            raise NotImplementedError(f"{_describe(self)}: `lora_rank` is not supported by "
+                                      f"tensorflux yet (received lora_rank={lora_rank!r}).")
         if not isinstance(equation, str):
             raise ValueError(f"{_describe(self)}: `equation` must be a string, received "
                              f"{equation!r}")
@@ -147,7 +227,7 @@ class EinsumDense(Layer):
         self.lora_rank = None
         self.lora_alpha = None
         self.lora_enabled = False
-        self.quantization_config = None
+        self.quantization_config = quantization_config_arg(self, quantization_config)
 
     def _analyze(self, input_shape):
         return analyze_einsum(self.equation, self.bias_axes, input_shape,
@@ -170,8 +250,12 @@ class EinsumDense(Layer):
                                  f"{_format_shape(shape)} has an unknown dimension for the "
                                  f"input shape {_format_shape(input_shape)}; give the unknown "
                                  "sizes in `output_shape` or the input.")
-        self._kernel = add_weight_from_args(self, "kernel", tuple(kernel_shape),
-                                            initializer=kernel_initializer)
+        mode = quantization_mode(self)
+        if mode is not None:
+            self.quantized_build(tuple(kernel_shape), mode, self.quantization_config)
+        else:
+            self._kernel = add_weight_from_args(self, "kernel", tuple(kernel_shape),
+                                                initializer=kernel_initializer)
         if bias_shape is not None:
             self.bias = add_weight_from_args(self, "bias", tuple(bias_shape))
         else:
@@ -203,7 +287,133 @@ class EinsumDense(Layer):
 
     def call(self, inputs, training=None):
         inputs = floating_input(inputs, self.compute_dtype)
+        if self._is_quantized:
+            return bias_and_activation(self, self._quantized_einsum(inputs))
         return bias_and_activation(self, _tf().einsum(self.equation, inputs, self._kernel))
+
+    # ------------------------------------------------------------------ quantization
+    _is_quantized = False
+    _int4_block_size = None
+
+    @property
+    def _layouts(self):
+        layouts = self.__dict__.get("_scale_layouts")
+        if layouts is None:
+            layouts = scale_layout(self.equation, self.input_spec.ndim)
+            object.__setattr__(self, "_scale_layouts", layouts)
+        return layouts
+
+    def _flat_kernel_shape(self, kernel_shape):
+        """int4's 2-D view of the kernel: (the summed axes' sizes, the others'), as Keras
+        reshapes it (without moving the axes)."""
+        reduced = self._layouts[1]["reduced"]
+        rows = math.prod(d for axis, d in enumerate(kernel_shape) if axis in reduced)
+        return rows, math.prod(kernel_shape) // rows
+
+    def quantize(self, mode=None, type_check=True, config=None):
+        """Replaces the float kernel by int8 values with a float scale per output position
+        (`kernel_scale`, reduced over the kernel's summed axes and laid out like the
+        output), Keras's "int8" mode, or by the int4 values of its 2-D view packed two per
+        byte ("int4"); all of them are non-trainable. int8 calls quantize their inputs over
+        the summed axes too (unless the config's activation_quantizer is None)."""
+        from tensorflux.keras import quantizers
+
+        mode, config = quantizers.begin_layer_quantize(self, mode, config, type_check,
+                                                       EinsumDense)
+        self.quantization_config = config
+        kernel_shape = tuple(self._kernel.shape)
+        if mode == "int8":
+            kernel_layout = self._layouts[1]
+            quantizer = quantizers.QuantizationConfig.weight_quantizer_or_default(
+                config, quantizers.AbsMaxQuantizer(axis=kernel_layout["reduced"]))
+            values, scale = quantizer(self._kernel, to_numpy=True)
+            scale, zero = to_output_layout(scale, kernel_layout), None
+        else:
+            flat = _tf().reshape(self._kernel, self._flat_kernel_shape(kernel_shape))
+            values, scale, zero = quantizers.quantize_kernel(flat, mode, config, axis=0,
+                                                             use_config_quantizer=False)
+        del self._kernel
+        with quantizers.unlocked_state(self):
+            self.quantized_build(kernel_shape, mode, config)
+        quantizers.assign_quantized(self, "_kernel", values, scale, zero)
+        quantizers.finish_layer_quantize(self, mode, config)
+
+    def quantized_build(self, kernel_shape, mode, config=None):
+        """Creates the integer kernel and its scales: int8 keeps the kernel's shape, with a
+        scale shaped to broadcast against the output; int4 packs the kernel's 2-D view."""
+        from tensorflux.keras import quantizers
+
+        input_layout, kernel_layout, _ = self._layouts
+        self.quantization_axis = tuple(input_layout["reduced"])
+        self.original_kernel_shape = tuple(kernel_shape)
+        if mode != "int8":
+            quantizers.build_quantized_kernel(self, "_kernel",
+                                              self._flat_kernel_shape(kernel_shape), mode,
+                                              config)
+            return
+        self.inputs_quantizer = quantizers.QuantizationConfig.activation_quantizer_or_default(
+            config, quantizers.AbsMaxQuantizer())
+        self._kernel = self.add_weight(name="kernel", shape=kernel_shape, initializer="zeros",
+                                       dtype="int8", trainable=False)
+        scale_shape = [1 if axis in kernel_layout["reduced"] else size
+                       for axis, size in enumerate(kernel_shape)]
+        scale_shape = [scale_shape[axis] for axis in kernel_layout["transpose"]]
+        for axis in sorted(kernel_layout["expand"]):
+            scale_shape.insert(axis, 1)
+        for axis in sorted(kernel_layout["squeeze"], reverse=True):
+            scale_shape.pop(axis)
+        self.kernel_scale = self.add_weight(name="kernel_scale", shape=tuple(scale_shape),
+                                            initializer="ones", trainable=False)
+        self._is_quantized = True
+        self._quantized_mode = mode
+
+    def _quantized_einsum(self, inputs):
+        """The einsum from the integer kernel, as Keras computes each mode."""
+        from tensorflux.keras import quantizers
+
+        tf = _tf()
+        dtype = self.compute_dtype
+        input_layout, kernel_layout, gradient_equation = self._layouts
+        int8 = self._quantized_mode == "int8"
+        grouped = self._int4_block_size is not None
+
+        def einsum(x, kernel):
+            return tf.einsum(self.equation, x, kernel)
+
+        def float_kernel(kernel, scale, *groups):
+            if int8:
+                return tf.cast(kernel, dtype) / from_output_layout(scale, kernel_layout)
+            kernel = quantizers.unpack_int4(kernel, self._flat_kernel_shape(
+                self.original_kernel_shape)[1], axis=-1)
+            if grouped:
+                kernel = tf.cast(quantizers.dequantize_with_sz_map(kernel, scale, *groups,
+                                                                   group_axis=0), dtype)
+            else:
+                kernel = tf.cast(kernel, dtype) / scale
+            return tf.reshape(kernel, self.original_kernel_shape)
+
+        def forward(x, kernel, scale, *groups):
+            if grouped or not self.inputs_quantizer:
+                return einsum(x, float_kernel(kernel, scale, *groups))
+            values, inputs_scale = self.inputs_quantizer(x, axis=self.quantization_axis)
+            inputs_scale = to_output_layout(inputs_scale, input_layout)
+            if int8:
+                product = quantizers.int_product(einsum, values, kernel, dtype)
+                return product / (inputs_scale * scale)
+            return einsum(tf.cast(values, dtype), float_kernel(kernel, scale)) / inputs_scale
+
+        def input_gradient(upstream, *values):
+            return tf.einsum(gradient_equation, upstream, float_kernel(*values))
+
+        return with_input_gradient(forward, input_gradient, inputs,
+                                   quantizers.quantized_variables(self, "_kernel"))
+
+    def quantized_variables_in_file_order(self):
+        """Keras's order of a quantized layer's variables in weight files."""
+        from tensorflux.keras import quantizers
+
+        kernel, *rest = quantizers.quantized_variables(self, "_kernel")
+        return [kernel] + ([self.bias] if self.bias is not None else []) + rest
 
     def get_config(self):
         config = super().get_config()
@@ -215,7 +425,7 @@ class EinsumDense(Layer):
             "activation": activations.serialize(self.activation),
             "bias_axes": self.bias_axes,
             **weight_args_config(self, "kernel", "bias"),
-            "quantization_config": None,
+            "quantization_config": serialize_quantization_config(self.quantization_config),
         }
 
     @classmethod

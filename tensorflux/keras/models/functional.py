@@ -149,6 +149,9 @@ class Functional(Model):
     # a Sequential's checks to its layers, so a fully convolutional one takes images of any
     # size and an RNN any number of steps, while every layer pins its feature axis.
     _checks_last_axis_only = False
+    # Unlike other layers, a Functional model stays open to new state once built (Keras: a
+    # layer can be attached to it outside its graph).
+    _locks_state = False
 
     def __new__(cls, *args, **kwargs):
         return object.__new__(cls)

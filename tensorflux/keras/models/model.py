@@ -113,6 +113,15 @@ class Model(Trainer, Layer):
                              f"{[layer.name for layer in self.layers]}.")
         raise ValueError("Provide either a layer name or layer index at `get_layer`.")
 
+    def quantize(self, mode=None, config=None, filters=None, **kwargs):
+        """Quantizes the weights of the model's layers that support it (Dense, EinsumDense,
+        Embedding) in `mode` ("int8" or "int4"; or as `config`, a
+        keras.quantizers.QuantizationConfig); the model must be built. `filters` (a regex, a
+        list of them, or a callable taking a layer) selects the layers."""
+        from tensorflux.keras.quantizers import quantize_model
+
+        quantize_model(self, mode, config=config, filters=filters, **kwargs)
+
     def summary(self, line_length=None, positions=None, print_fn=None, expand_nested=False,
                 show_trainable=False, layer_range=None):
         """Prints Keras's summary table (layers, output shapes, parameter counts)."""

@@ -22,6 +22,8 @@ class Sequential(Model):
     (['noop'], True)
     """
 
+    _locks_state = False  # (layers are added after build, as in Keras)
+
     def __new__(cls, *args, **kwargs):
         return object.__new__(cls)
 

@@ -17,6 +17,23 @@ _INNER_ONLY_DEFAULTS = {
 }
 
 
+class _Keras2Name:
+    """A Keras 2 (TF <= 2.15) LossScaleOptimizer attribute that Keras 3 dropped: reading it
+    raises an AttributeError, as in Keras 3, that also says what replaces it."""
+
+    def __init__(self, hint):
+        self.hint = hint
+
+    def __set_name__(self, owner, name):
+        self.name = name
+
+    def __get__(self, instance, owner=None):
+        if instance is None:
+            return self
+        raise AttributeError(f"'{type(instance).__name__}' object has no attribute "
+                             f"'{self.name}' (Keras 2's, removed in Keras 3). {self.hint}")
+
+
 class LossScaleOptimizer(Optimizer):
     """Scales the loss by a dynamic factor so that float16 gradients do not underflow.
 
@@ -155,10 +172,20 @@ class LossScaleOptimizer(Optimizer):
         return tf.reduce_all(tf.stack(checks)) if len(checks) > 1 else checks[0]
 
     def scale_loss(self, loss):
-        scale = self.dynamic_scale if self.built else self.initial_scale
-        if isinstance(scale, tf.Variable):
-            return loss * tf.cast(scale, loss.dtype)
-        return loss * scale
+        """`loss` times the current scale, promoted as keras.ops.multiply does: a float16 loss
+        times the float32 scale is float32, which holds the product (float16 would overflow
+        at 2**15 times a loss above 2)."""
+        from tensorflux.keras import ops
+
+        return ops.multiply(loss, self.dynamic_scale if self.built else self.initial_scale)
+
+    get_scaled_loss = _Keras2Name("Use `scale_loss(loss)`.")
+    get_unscaled_gradients = _Keras2Name(
+        "Pass the gradients of the scaled loss to `apply_gradients` (or `apply`) as they are: "
+        "it unscales them.")
+    loss_scale = _Keras2Name("The current scale is the `dynamic_scale` variable.")
+    dynamic_counter = _Keras2Name("The finite steps since the scale last changed are "
+                                  "`step_counter`.")
 
     # ------------------------------------------------------------------ delegation
     @property

@@ -100,6 +100,8 @@ def _own_variables(obj):
 
     if isinstance(obj, Optimizer):
         return list(obj.variables)
+    if getattr(obj, "_is_quantized", False):  # (Keras's file order differs from .weights')
+        return obj.quantized_variables_in_file_order()
     seen = set()
     found = []
     for variable in list(obj._trainable_variables) + list(obj._non_trainable_variables):
