@@ -64,6 +64,11 @@ class TensorArray(collections.namedtuple("TensorArray", ["flow"])):
         if size is None:
             size = 0
             dynamic_size = True if dynamic_size is None else dynamic_size
+        elif _maybe_static(size) is None:
+            # A size known only when the graph runs (size=n inside a tf.function): the array
+            # grows with its writes instead, so a loop writing 0..n-1 fills it (its size()
+            # then counts the elements written).
+            size, dynamic_size = 0, True
         size = _static_int("TensorArray", size, "size")
         shape = TensorShape(element_shape)
         static = _Static(dtype, size, bool(dynamic_size), shape, bool(clear_after_read))

@@ -6,17 +6,20 @@ variables the statement changes through get_state/set_state, and checks that the
 their dtypes, shapes and structures, with TensorFlow's messages.
 
 Eager tensors count as Python values here: code that never branches on a traced tensor
-traces to the graph it traced to before conversion.
+traces to the graph it traced to before conversion. A `for` over a tf.data Dataset (or an
+iterator over one) is staged too, as TF does: a loop that reads the data each run.
 """
 
-from tensorflux import dtypes
+import sys
+
+from tensorflux import dtypes, nest
 from tensorflux.autograph.impl import converted_call  # noqa: F401 - called by converted code
 from tensorflux.context import context
 from tensorflux.graph.control_flow import _fits, _same_structure, cond, while_loop
 from tensorflux.graph.function import _flatten, _pack
 from tensorflux.graph.ir import Graph, SymbolicTensor
 from tensorflux.ops import array, indexing, math
-from tensorflux.tensor import _TensorLike, convert_to_tensor
+from tensorflux.tensor import TensorSpec, _TensorLike, convert_to_tensor
 from tensorflux.tensor_shape import TensorShape
 from tensorflux.variable import Variable
 
@@ -248,6 +251,9 @@ def for_stmt(iterable, extra_test, body, get_state, set_state, names, nvars, opt
     extra_test (None, or a function) is false once a break or return ran."""
     staged = _staged(iterable)
     if staged is None:
+        if context.graph is not None and _stageable_input(iterable):
+            _dataset_for(iterable, extra_test, body, get_state, set_state, names, nvars, opts)
+            return
         _python_for(iterable, extra_test, body)
         return
     if staged.shape.rank == 0:
@@ -255,7 +261,8 @@ def for_stmt(iterable, extra_test, body, get_state, set_state, names, nvars, opt
     count = staged.shape[0] if staged.shape.rank is not None else None
     count = convert_to_tensor(count, dtypes.int32) if count is not None else array.shape(
         staged)[0]
-    state = {"index": None}
+    state = {"index": None, "start": convert_to_tensor(0, dtypes.int32),
+             "shape": TensorShape([])}
 
     def loop_test():
         in_range = math.less(state["index"], count)
@@ -270,6 +277,75 @@ def for_stmt(iterable, extra_test, body, get_state, set_state, names, nvars, opt
         state["index"] = math.add(index, 1)
 
     _staged_loop(loop_test, loop_body, get_state, set_state, names, nvars, opts or {}, state)
+
+
+def _stageable_input(iterable):
+    """Whether a traced `for` over `iterable` becomes a loop that reads it at run time: a
+    tf.data Dataset, or an iterator over one, made outside the function (of plain
+    tensors)."""
+    data = sys.modules.get("tensorflux.data.dataset")  # unloaded: nothing here is one
+    if data is None:
+        return False
+    if isinstance(iterable, data.Iterator):
+        if iterable._numpy or not iterable._made_eagerly:
+            return False
+    elif not isinstance(iterable, data.Dataset):
+        return False
+    return all(type(spec) is TensorSpec for spec in nest.flatten(iterable.element_spec))
+
+
+def _dataset_for(source, extra_test, body, get_state, set_state, names, nvars, opts):
+    """`for element in dataset` traced (TF's loop over a dataset): a tf.while_loop that
+    pulls each element through a host call, so that every run of the function reads the
+    dataset afresh (reshuffled, its last partial batch too) and the graph holds no copy of
+    the data. Over a Dataset each run starts a new pass; over an iterator, the loop goes on
+    from where the iterator is. The loop carries (element present, element)."""
+    from tensorflux.control import py_function
+    from tensorflux.data import dataset as data
+
+    spec = source.element_spec
+    specs = nest.flatten(spec)
+    fresh = isinstance(source, data.Dataset)
+    passes = {"iterator": None if fresh else source}
+
+    def pull():
+        try:
+            element = next(passes["iterator"])
+        except StopIteration:
+            return [False] + [array.zeros([d or 0 for d in s.shape] if s.shape.rank else [],
+                                          s.dtype) for s in specs]
+        return [True] + nest.flatten(element)
+
+    def restart_and_pull():
+        if fresh:
+            if passes["iterator"] is not None:
+                passes["iterator"].close()
+            passes["iterator"] = iter(source)
+        return pull()
+
+    def staged(host):
+        flat = py_function(host, [], [dtypes.bool] + [s.dtype for s in specs])
+        flat[0].set_shape([])
+        for tensor, leaf in zip(flat[1:], specs):
+            tensor.set_shape(leaf.shape)
+        return flat[0], nest.pack_sequence_as(spec, flat[1:])
+
+    state = {"index": None, "start": staged(restart_and_pull),
+             "shape": (TensorShape([]), nest.map_structure(lambda s: s.shape, spec))}
+
+    def loop_test():
+        present = state["index"][0]
+        if extra_test is None:
+            return present
+        return math.logical_and(present, _condition(_as_tensor(extra_test()),
+                                                    "for statement"))
+
+    def loop_body():
+        body(state["index"][1])
+        state["index"] = staged(pull)
+
+    _staged_loop(loop_test, loop_body, get_state, set_state, names, nvars, opts or {}, state,
+                 relax=True)
 
 
 def _python_for(iterable, extra_test, body):
@@ -287,9 +363,11 @@ def _python_for(iterable, extra_test, body):
             return
 
 
-def _staged_loop(test, body, get_state, set_state, names, nvars, opts, index):
-    """tf.while_loop over the loop variables (the first nvars of names), plus the iteration
-    index of a for loop (`index` holds it while the functions run)."""
+def _staged_loop(test, body, get_state, set_state, names, nvars, opts, index, relax=False):
+    """tf.while_loop over the loop variables (the first nvars of names), plus the loop's own
+    carried value (a for loop's iteration index: `index` holds its start, shape, and its
+    value while the functions run). With `relax`, loop variables whose shapes the body
+    changes get relaxed shape invariants (see _relaxed_invariants)."""
     initial = tuple(get_state())
     loop_names = tuple(names[:nvars])
     invariants = _invariants(opts.get("shape_invariants"), initial[:nvars], loop_names)
@@ -298,7 +376,10 @@ def _staged_loop(test, body, get_state, set_state, names, nvars, opts, index):
         start, invariants = _fill_undefined(body, get_state, set_state, initial, loop_names,
                                             invariants, index)
     _check_start(start, loop_names)
-    leaves = [convert_to_tensor(0, dtypes.int32)] if index is not None else []
+    if relax:
+        invariants = _relaxed_invariants(body, get_state, set_state, initial, start,
+                                         invariants, index)
+    leaves = [index["start"]] if index is not None else []
     rest = initial[nvars:]
 
     def unpack(values):
@@ -323,7 +404,7 @@ def _staged_loop(test, body, get_state, set_state, names, nvars, opts, index):
 
     shapes = None
     if any(s is not None for s in invariants):
-        shapes = ([TensorShape([])] if index is not None else []) + [
+        shapes = ([index["shape"]] if index is not None else []) + [
             _shape_structure(v) if s is None else s for v, s in zip(start, invariants)]
     limit = opts.get("maximum_iterations")
     if not leaves and not start:
@@ -379,7 +460,7 @@ def _fill_undefined(body, get_state, set_state, initial, names, invariants, inde
         stand_ins = tuple(_placeholder_like(scratch, v) for v in initial[:nvars])
         set_state(stand_ins + tuple(initial[nvars:]))
         if index is not None:
-            index["index"] = scratch.placeholder(TensorShape([]), dtypes.int32)
+            index["index"] = _pack(*_stand_ins(scratch, index["start"], index["shape"]))
         body()
         first = tuple(get_state()[:nvars])
     except (UnboundLocalError, TypeError, ValueError, KeyError) as error:
@@ -397,6 +478,65 @@ def _fill_undefined(body, get_state, set_state, initial, names, invariants, inde
         start.append(value)
     _check_start(start, names, failure)
     return start, shapes
+
+
+def _relaxed_invariants(body, get_state, set_state, initial, start, invariants, index):
+    """TF's shape relaxation for a loop over a dataset: a loop variable whose shape the body
+    changes gets, as its invariant, the most specific shape that fits its shapes before and
+    after an iteration, found by tracing the body in a scratch graph until the shapes settle.
+    A body that fails there keeps the invariants as they were (the loop's own trace then
+    reports the error)."""
+    nvars = len(start)
+    shapes = [_shape_structure(v) if s is None else s for v, s in zip(start, invariants)]
+    for _ in range(3):
+        scratch = Graph(name="autograph_shape_relaxation", outer=context.graph)
+        saved = context.tapes, context.graph
+        context.tapes, context.graph = [], scratch
+        try:
+            stand_ins = tuple(_pack(*_stand_ins(scratch, v, s)) for v, s in zip(start, shapes))
+            set_state(stand_ins + tuple(initial[nvars:]))
+            index["index"] = _pack(*_stand_ins(scratch, index["start"], index["shape"]))
+            body()
+            relaxed = [_relaxed_shapes(s, v) for s, v in zip(shapes, get_state()[:nvars])]
+        except Exception:  # noqa: BLE001 - the loop's own trace raises it where it belongs
+            return invariants
+        finally:
+            context.tapes, context.graph = saved
+            set_state(initial)
+        if relaxed == shapes:
+            break
+        shapes = relaxed
+    return [s if s != _shape_structure(v) else given
+            for v, s, given in zip(start, shapes, invariants)]
+
+
+def _relaxed_shapes(shapes, value):
+    """The shape structure `shapes` widened to also fit `value` (unchanged where the two
+    structures differ: the loop's checks report that)."""
+    known, leaves = [], []
+    skeleton = _flatten(shapes, known)
+    if _same_structure(skeleton) != _same_structure(_flatten(value, leaves)) or not all(
+            _convertible(leaf) for leaf in leaves):
+        return shapes
+    return _pack(skeleton, iter([_most_specific(a, _as_tensor(b).shape)
+                                 for a, b in zip(known, leaves)]))
+
+
+def _most_specific(a, b):
+    """The most specific shape that both `a` and `b` fit."""
+    if a.rank is None or b.rank is None or a.rank != b.rank:
+        return TensorShape(None)
+    return TensorShape([x if x == y else None for x, y in zip(a, b)])
+
+
+def _stand_ins(graph, start, shape):
+    """(skeleton, placeholders) standing for the loop's own carried values `start`, whose
+    shape invariants `shape` has."""
+    leaves, shapes = [], []
+    skeleton = _flatten(start, leaves)
+    _flatten(shape, shapes)
+    return skeleton, iter([graph.placeholder(s, _as_tensor(leaf).dtype)
+                           for leaf, s in zip(leaves, shapes)])
 
 
 def _placeholder_like(graph, value):

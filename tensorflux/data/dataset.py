@@ -168,9 +168,10 @@ class Iterator:
         if _tracing.graph is not None:
             if self._made_eagerly and not self._numpy:
                 return self._staged_next()
-            # Made and iterated while a tf.function is traced (`for x in dataset`): the
-            # pipeline (its map functions too) runs eagerly, and the trace takes the
-            # elements as constants.
+            # Made and iterated while a tf.function is traced without AutoGraph
+            # (autograph=False, or library code such as list(ds)): the pipeline runs eagerly
+            # and the trace takes the elements as constants. AutoGraph stages `for x in
+            # dataset` as a loop instead (autograph/operators.py, _dataset_for).
             with tf.init_scope():
                 return self._next()
         return self._next()

@@ -10,6 +10,8 @@ from tensorflux.distribute import cluster_resolver, experimental
 from tensorflux.distribute.collective import Communicator, MPICommunicator
 from tensorflux.distribute.distribute_lib import (
     InputContext,
+    InputOptions,
+    InputReplicationMode,
     ReduceOp,
     ReplicaContext,
     Strategy,
@@ -23,6 +25,7 @@ from tensorflux.distribute.distribute_lib import (
 from tensorflux.distribute.distribute_lib import (  # what Keras's optimizers ask
     _multi_worker_replica as _multi_worker_replica,
 )
+from tensorflux.distribute.input_lib import DistributedDataset, DistributedIterator
 from tensorflux.distribute.strategies import (
     CrossDeviceOps,
     HierarchicalCopyAllReduce,
@@ -35,7 +38,8 @@ from tensorflux.distribute.strategies import (
 )
 
 __all__ = ["cluster_resolver", "experimental", "Communicator", "MPICommunicator",
-           "InputContext", "ReduceOp", "ReplicaContext", "Strategy", "StrategyExtended",
+           "InputContext", "InputOptions", "InputReplicationMode", "ReduceOp", "ReplicaContext",
+           "Strategy", "StrategyExtended", "DistributedDataset", "DistributedIterator",
            "experimental_set_strategy", "get_replica_context", "get_strategy", "has_strategy",
            "in_cross_replica_context", "MirroredStrategy", "MultiWorkerMirroredStrategy",
            "OneDeviceStrategy", "TPUStrategy", "CrossDeviceOps", "HierarchicalCopyAllReduce",

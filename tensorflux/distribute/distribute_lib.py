@@ -19,7 +19,8 @@ import weakref
 import tensorflux as tf
 from tensorflux import nest
 
-__all__ = ["ReduceOp", "InputContext", "ValueContext", "ReplicaContext", "StrategyExtended",
+__all__ = ["ReduceOp", "InputReplicationMode", "InputOptions", "InputContext", "ValueContext",
+           "ReplicaContext", "StrategyExtended",
            "Strategy", "get_strategy", "has_strategy", "in_cross_replica_context",
            "get_replica_context", "experimental_set_strategy"]
 
@@ -35,6 +36,37 @@ def _reduce_op(reduce_op):
     if isinstance(reduce_op, str):
         return ReduceOp(reduce_op.upper())
     return ReduceOp(reduce_op)
+
+
+class InputReplicationMode(enum.Enum):
+    """Whether each worker or each replica runs its own input pipeline."""
+
+    PER_WORKER = "PER_WORKER"
+    PER_REPLICA = "PER_REPLICA"
+
+
+class InputOptions:
+    """Options for experimental_distribute_dataset and distribute_datasets_from_function.
+    They tune where TensorFlow places the input on devices; one replica per process needs
+    none of that, so they are accepted and kept, and change nothing."""
+
+    def __init__(self, experimental_fetch_to_device=None,
+                 experimental_replication_mode=InputReplicationMode.PER_WORKER,
+                 experimental_place_dataset_on_device=False,
+                 experimental_per_replica_buffer_size=1):
+        self.experimental_fetch_to_device = experimental_fetch_to_device
+        self.experimental_replication_mode = InputReplicationMode(
+            experimental_replication_mode)
+        self.experimental_place_dataset_on_device = experimental_place_dataset_on_device
+        self.experimental_per_replica_buffer_size = experimental_per_replica_buffer_size
+
+    def __repr__(self):
+        return (f"InputOptions(experimental_fetch_to_device="
+                f"{self.experimental_fetch_to_device!r}, experimental_replication_mode="
+                f"{self.experimental_replication_mode}, experimental_place_dataset_on_device="
+                f"{self.experimental_place_dataset_on_device!r}, "
+                f"experimental_per_replica_buffer_size="
+                f"{self.experimental_per_replica_buffer_size!r})")
 
 
 class InputContext:
@@ -282,6 +314,27 @@ class StrategyExtended:
     def _in_multi_worker_mode(self):
         return self._communicator is not None
 
+    def _strategy(self):
+        return self._container_strategy_ref()
+
+    def call_for_each_replica(self, fn, args=(), kwargs=None):
+        """fn(*args, **kwargs) in each replica's context: `strategy.run`."""
+        return self._strategy().run(fn, args=args, kwargs=kwargs)
+
+    def update(self, var, fn, args=(), kwargs=None, group=True):
+        """fn(var, *args, **kwargs), the update of a variable from the cross-replica
+        context; with one replica per process each process updates its own copy."""
+        return fn(var, *args, **(kwargs or {}))
+
+    def reduce_to(self, reduce_op, value, destinations, options=None):
+        """`value` reduced over the replicas (`destinations` only places the result)."""
+        return self._strategy()._cross_replica_reduce(_reduce_op(reduce_op), value, None)
+
+    def batch_reduce_to(self, reduce_op, value_destination_pairs, options=None):
+        """reduce_to over each (value, destinations) pair."""
+        return [self.reduce_to(reduce_op, value, destinations)
+                for value, destinations in value_destination_pairs]
+
     def _broadcast_variables(self, variables, root=0):
         if self._communicator is not None:
             from tensorflux.distribute import collective
@@ -342,6 +395,11 @@ class Strategy:
         result (this replica's values)."""
         if not isinstance(args, (list, tuple)):
             raise ValueError(f"positional args must be a list or tuple, got {type(args)}")
+        stack = _state.stack
+        if stack and stack[-1][1] is not None:
+            raise RuntimeError("Strategy.run must be called in the cross-replica context, "
+                               "not inside another `run` (the replica context); use "
+                               "get_replica_context().merge_call() to leave it")
         with self._in_replica("sum"):
             return fn(*args, **(kwargs or {}))
 
@@ -413,7 +471,7 @@ class Strategy:
         return value_fn(ValueContext(rank, size))
 
 
-class _DefaultStrategy(Strategy):
+class _DefaultDistributionStrategy(Strategy):
     """What get_strategy() returns outside any scope: one replica, nothing changes."""
 
     def __init__(self):
@@ -434,5 +492,5 @@ _DEFAULT = []
 
 def _default_strategy():
     if not _DEFAULT:
-        _DEFAULT.append(_DefaultStrategy())
+        _DEFAULT.append(_DefaultDistributionStrategy())
     return _DEFAULT[0]

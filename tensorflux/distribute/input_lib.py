@@ -11,7 +11,29 @@ import tensorflux as tf
 from tensorflux import nest
 
 __all__ = ["part_bounds", "split_batch", "distribute_dataset", "mark_distributed",
-           "is_distributed"]
+           "is_distributed", "DistributedDataset", "DistributedIterator"]
+
+
+class _Alias(type):
+    """isinstance against tf.distribute's input types: what a strategy hands out here is a
+    plain tf.data Dataset (and iterator), so those are the instances."""
+
+    def __instancecheck__(cls, instance):
+        from tensorflux.data import dataset
+
+        return isinstance(instance, getattr(dataset, cls._stands_for))
+
+
+class DistributedDataset(metaclass=_Alias):
+    """What experimental_distribute_dataset returns (for isinstance checks)."""
+
+    _stands_for = "Dataset"
+
+
+class DistributedIterator(metaclass=_Alias):
+    """An iterator over a DistributedDataset (for isinstance checks)."""
+
+    _stands_for = "Iterator"
 
 
 def part_bounds(rows, rank, size):

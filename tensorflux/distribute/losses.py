@@ -34,6 +34,9 @@ def compute_average_loss(per_example_loss, sample_weight=None, global_batch_size
         per_example_loss = per_example_loss * tf.cast(sample_weight, dtype)
     if global_batch_size is None:
         global_batch_size = tf.shape(per_example_loss)[0] * replicas
+    elif not tf.convert_to_tensor(global_batch_size).dtype.is_integer:
+        raise TypeError(f"compute_average_loss: global_batch_size must be an integer, "
+                        f"received {global_batch_size!r}")
     return tf.math.divide_no_nan(tf.reduce_sum(per_example_loss),
                                  tf.cast(global_batch_size, dtype))
 
