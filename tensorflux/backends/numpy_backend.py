@@ -2523,16 +2523,20 @@ def _merged_selects(program, n_inputs, final, rank_0):
     for j, (_, refs, _, _) in enumerate(program):
         for r in refs:
             readers.setdefault(r, []).append(j)
-    merged = set()
+    merged, absorbing = set(), set()
     for j, (kernel_name, refs, attrs, _) in enumerate(program):
         if (kernel_name != "select" or attrs or refs[1] < n_inputs
                 or all(r in rank_0 for r in refs)):
             continue
         i = refs[1] - n_inputs
         inner_name, inner_refs, inner_attrs, _ = program[i]
+        # (not one that absorbed a select itself: a chain of three, as the gradient of a clip
+        # of a tf.where has, merges in pairs)
         if (inner_name == "select" and not inner_attrs and inner_refs[2] == refs[2]
-                and readers[refs[1]] == [j] and i not in merged and i != final):
+                and readers[refs[1]] == [j] and i not in merged and i not in absorbing
+                and i != final):
             merged.add(i)
+            absorbing.add(j)
     return merged
 
 

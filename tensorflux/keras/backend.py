@@ -232,3 +232,19 @@ def max_steps_per_epoch():
 def set_max_steps_per_epoch(max_steps_per_epoch):
     global _MAX_STEPS_PER_EPOCH
     _MAX_STEPS_PER_EPOCH = max_steps_per_epoch
+
+
+def __getattr__(name):
+    # tf.keras's Keras 2 backend functions (K.mean, K.clip, ...), for `from tensorflow.keras
+    # import backend as K` written with only its import changed; loaded on first use. Dunder
+    # probes (the import machinery's) are not looked up.
+    if not name.startswith("__"):
+        import importlib
+
+        legacy = importlib.import_module("tensorflux.keras.legacy.backend")
+        if name in legacy.__all__:
+            return getattr(legacy, name)
+        hint = legacy._REMOVED.get(name)
+        if hint:
+            raise AttributeError(f"module {__name__!r} has no attribute {name!r} ({hint})")
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

@@ -1267,9 +1267,13 @@ def repeat(input, repeats, axis=None, name=None):  # noqa: A002
     if len(counts) == 1 and dim != 1:
         # One count: broadcast along a new axis, then merge it (no gather needed).
         dims = list(x.shape)
+        if None in dims:
+            # (an unknown size, as a Keras layer's symbolic call has: read when the op runs)
+            runtime = shape(x)
+            dims = [runtime[i] if d is None else d for i, d in enumerate(dims)]
         wide = broadcast_to(expand_dims(x, axis + 1),
                             dims[:axis + 1] + [counts[0]] + dims[axis + 1:])
-        dims[axis] = dim * counts[0]
+        dims[axis] = dims[axis] * counts[0]
         return reshape(wide, dims)
     positions = [i for i, r in enumerate(counts) for _ in builtins.range(r)]
     return gather(x, convert_to_tensor(positions, dtype=dtypes.int32), axis=axis)

@@ -269,16 +269,26 @@ def tensordot(a, b, axes, name=None):
     a, b = binary_operands("tensordot", a, b)
     a_axes, b_axes = _tensordot_axes(a, b, axes)
     sa, sb = list(a.shape), list(b.shape)
-    if any(sa[i] != sb[j] for i, j in zip(a_axes, b_axes)):
+    if any(None not in (sa[i], sb[j]) and sa[i] != sb[j] for i, j in zip(a_axes, b_axes)):
         raise errors.InvalidArgumentError(
             f"tensordot: contracted dimensions differ: axes {a_axes} of shape {tuple(sa)} and "
             f"axes {b_axes} of shape {tuple(sb)}", "tensordot")
     free_a = [i for i in range(len(sa)) if i not in a_axes]
     free_b = [i for i in range(len(sb)) if i not in b_axes]
-    inner = _product(sa[i] for i in a_axes)
-    a2 = array.reshape(transpose(a, free_a + a_axes), [_product(sa[i] for i in free_a), inner])
-    b2 = array.reshape(transpose(b, b_axes + free_b), [inner, _product(sb[i] for i in free_b)])
-    return array.reshape(matmul(a2, b2), [sa[i] for i in free_a] + [sb[i] for i in free_b])
+    inner = _product(sb[j] if sa[i] is None else sa[i] for i, j in zip(a_axes, b_axes))
+    out = [sa[i] for i in free_a] + [sb[i] for i in free_b]
+    a2 = array.reshape(transpose(a, free_a + a_axes),
+                       [_product(out[:len(free_a)]) if None not in out[:len(free_a)] else -1,
+                        inner])
+    b2 = array.reshape(transpose(b, b_axes + free_b),
+                       [inner,
+                        _product(out[len(free_a):]) if None not in out[len(free_a):] else -1])
+    if None in out:
+        # An unknown (batch) size, as a Keras layer's symbolic call has: those dims are read
+        # from the tensors when the op runs.
+        out = [array.shape(a)[i] if sa[i] is None else sa[i] for i in free_a] + \
+              [array.shape(b)[i] if sb[i] is None else sb[i] for i in free_b]
+    return array.reshape(matmul(a2, b2), out)
 
 
 # ------------------------------------------------------------------ einsum

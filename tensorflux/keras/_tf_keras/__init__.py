@@ -57,7 +57,9 @@ def _child_or_base(module, path, base, name):
         except AttributeError:
             pass
     shown = "tf.keras" + (f".{path}" if path else "")
-    raise AttributeError(f"module {shown!r} has no attribute {name!r}")
+    hint = vars(module).get("_removed", {}).get(name)
+    raise AttributeError(f"module {shown!r} has no attribute {name!r}"
+                         + (f" ({hint})" if hint else ""))
 
 
 def _names(module, path, base):
@@ -80,6 +82,9 @@ class _Namespace(_types.ModuleType):
             legacy = _importlib.import_module(legacy)
             for name in legacy.__all__:
                 setattr(self, name, getattr(legacy, name))
+        # (Keras 2 names that TF dropped too, with what to write instead: the AttributeError
+        # says it)
+        self._removed = getattr(legacy, "_REMOVED", {})
 
     def __getattr__(self, name):
         return _child_or_base(self, self._path, self._base, name)

@@ -40,6 +40,25 @@ __all__ = [
     "update_add", "update_sub", "var", "variable", "zeros", "zeros_like",
 ]
 
+# Keras 2 names that TF 2.16+'s tf.keras.backend no longer has (neither does this one): what
+# to write instead, added to the AttributeError that old code gets.
+_REMOVED = {
+    "function": "Keras 3 removed K.function: to read a layer's output, call "
+                "keras.Model(model.inputs, layer.output) on the data",
+    "learning_phase": "Keras 3 has no global learning phase: pass training=True or False "
+                      "when calling the model or layer",
+    "placeholder": "Keras 3 has no placeholders: use keras.Input(shape=...)",
+    "get_session": "Keras 3 has no TF1 sessions: ops run eagerly (or in tf.function)",
+    "image_dim_ordering": "use K.image_data_format() ('channels_last' or 'channels_first')",
+    "print_tensor": "use tf.print(x)",
+    "random_binomial": "use K.random_bernoulli(shape, p)",
+}
+for _old, _new in (("set_learning_phase", "learning_phase"), ("in_train_phase", "learning_phase"),
+                   ("in_test_phase", "learning_phase"), ("is_placeholder", "placeholder"),
+                   ("set_session", "get_session"), ("get_graph", "get_session")):
+    _REMOVED[_old] = _REMOVED[_new]
+_REMOVED["set_image_dim_ordering"] = "use K.set_image_data_format('channels_last')"
+
 # ---------------------------------------------------------------------- TensorFlow's own
 # The legacy functions that are a TensorFlow op under another name, with the same arguments.
 abs = tf.abs  # noqa: A001 - Keras's name

@@ -9,6 +9,16 @@ from tensorflux.keras.saving.serialization import keras_export
 
 __all__ = ["RandomHeight", "RandomWidth", "ThresholdedReLU"]
 
+# Keras 1/2 layers that TF 2.16+'s tf.keras.layers no longer has (neither does this one): what
+# to write instead, added to the AttributeError that old code gets.
+_REMOVED = {
+    "CuDNNLSTM": "use keras.layers.LSTM, whose defaults are the cuDNN ones",
+    "CuDNNGRU": "use keras.layers.GRU, whose defaults are the cuDNN ones",
+    "merge": "use the functions keras.layers.concatenate, add, multiply, average, maximum or "
+             "dot, or their layer classes",
+}
+_REMOVED["Merge"] = _REMOVED["merge"]
+
 
 @keras_export("keras._legacy.layers.ThresholdedReLU")
 class ThresholdedReLU(Layer):

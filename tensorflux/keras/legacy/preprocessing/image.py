@@ -310,7 +310,9 @@ def _transformed(generator, x):
     if generator is None:
         return x
     x = generator.apply_transform(x, generator.get_random_transform(x.shape))
-    return generator.standardize(x)
+    if generator.preprocessing_function:
+        x = generator.preprocessing_function(x)
+    return generator._normalized(x)
 
 
 class NumpyArrayIterator(Iterator):
@@ -833,9 +835,17 @@ class ImageDataGenerator:
 
     def standardize(self, x):
         """`x` (an image or a batch) through preprocessing_function, rescale, the
-        sample-wise and the fitted feature-wise normalizations, as a new array."""
+        sample-wise and the fitted feature-wise normalizations. As in Keras, a writable float
+        NumPy array is normalized in place (up to ZCA whitening, which makes a new array),
+        so `datagen.standardize(x_test)` alone changes x_test."""
         if self.preprocessing_function:
             x = self.preprocessing_function(x)
+        writable = type(x).__name__ == "ndarray" and x.dtype.kind == "f" and x.flags.writeable
+        return self._normalized(x, into=x if writable else None)
+
+    def _normalized(self, x, into=None):
+        """standardize after preprocessing_function: a new array, or with `into`, the
+        values written into that array before whitening."""
         x = tf.convert_to_tensor(x)
         if not x.dtype.is_floating:
             x = tf.cast(x, self.dtype)
@@ -851,12 +861,17 @@ class ImageDataGenerator:
         if self.featurewise_std_normalization:
             if self._fitted("std", "featurewise_std_normalization"):
                 x = x / (tf.cast(self.std, x.dtype) + 1e-6)
+        if into is not None:
+            into[...] = x.numpy()
         if self.zca_whitening and self._fitted("zca_whitening_matrix", "zca_whitening"):
+            # (in the wider of the two dtypes, as NumPy's matmul: the matrix is float64)
+            matrix = tf.convert_to_tensor(self.zca_whitening_matrix)
+            dtype = backend.result_type(x.dtype.name, matrix.dtype.name)
             features = math.prod(x.shape.as_list()[-3:])
-            white = tf.matmul(tf.reshape(x, [-1, features]),
-                              tf.cast(self.zca_whitening_matrix, x.dtype))
-            x = tf.reshape(white, tf.shape(x))
-        return x.numpy()
+            white = tf.matmul(tf.cast(tf.reshape(x, [-1, features]), dtype),
+                              tf.cast(matrix, dtype))
+            return tf.reshape(white, tf.shape(x)).numpy()
+        return into if into is not None else x.numpy()
 
     def _fitted(self, attribute, setting):
         if getattr(self, attribute) is not None:
