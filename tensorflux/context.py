@@ -18,6 +18,10 @@ class _Context(threading.local):
         self.graph = None  # the Graph being traced, or None when eager
         self.device_stack = []
         self.name_scope = ""  # tf.name_scope's full scope ("outer/inner/"); Variables' prefix
+        # While a Keras layer's call is traced, its path ("model/dense/"): the prefix of the
+        # graph nodes it adds, as TF names them, so that an error when the graph runs names
+        # the layer ("sequential/embedding/gather: indices[1,2] = 12 is not in [0, 10)").
+        self.layer_scope = ""
 
     # `eager_backend` is `backend` while no graph is being traced, else None: with `not
     # context.tapes`, all the ops' eager fast paths read (a thread-local lookup costs about

@@ -248,9 +248,10 @@ class Graph:
 
     def add_node(self, primitive, inputs, attrs):
         """Called by Primitive.bind while tracing: adds a node and returns its outputs."""
-        inputs = tuple(self._convert_input(x) for x in inputs)
-        node = self._make_node(primitive, inputs, attrs, primitive.name)
         from tensorflux.context import context
+
+        inputs = tuple(self._convert_input(x) for x in inputs)
+        node = self._make_node(primitive, inputs, attrs, context.layer_scope + primitive.name)
 
         if context.tapes:
             for tape in context.tapes:

@@ -130,6 +130,24 @@ def test_out_of_range_labels_raise_on_every_model_path(path):
             model.test_on_batch(x, labels)
 
 
+@pytest.mark.parametrize("path", ["fit", "predict", "jit_fit"])
+def test_an_index_out_of_range_in_a_traced_step_names_the_layer(path):
+    # The traced graph's nodes are named after the layer that made them, as TF's are, so
+    # the error when the step runs says which layer got the bad index.
+    from tensorflux import keras
+
+    model = Sequential([keras.Input((3,), dtype="int32"), keras.layers.Embedding(10, 4),
+                        keras.layers.Flatten(), Dense(1)])
+    model.compile("adam", "mse", jit_compile=path == "jit_fit")
+    x = np.array([[1, 2, 3], [4, 5, 12]] * 8, "int32")
+    with pytest.raises(tf.errors.InvalidArgumentError,
+                       match=r"sequential(_\d+)?/embedding(_\d+)?/.*12 is not in \[0, 10\)"):
+        if path == "predict":
+            model.predict(x, verbose=0)
+        else:
+            model.fit(x, np.zeros((16, 1)), batch_size=4, verbose=0)
+
+
 # ------------------------------------------------------------------ NaN losses
 
 @pytest.mark.parametrize("run_eagerly", [False, True])

@@ -6,6 +6,7 @@ import inspect
 import threading
 
 from tensorflux.composite_tensor import CompositeTensor
+from tensorflux.context import context as _tf_context
 from tensorflux.keras import backend, dtype_policies
 from tensorflux.keras.engine import tree
 from tensorflux.keras.engine.keras_tensor import (
@@ -935,6 +936,10 @@ class Layer:
         if is_entry:
             context.entry = self
             self._clear_losses()
+        traced = _tf_context.graph is not None
+        if traced:  # (the graph's nodes are named after the layer, see context.layer_scope)
+            saved_scope = _tf_context.layer_scope
+            _tf_context.layer_scope = f"{getattr(self, '_path', None) or self.name}/"
         try:
             training, positional = self._resolve_training(args, kwargs)
             context.training = training
@@ -956,6 +961,8 @@ class Layer:
             context.training = saved_training
             if is_entry:
                 context.entry = None
+            if traced:
+                _tf_context.layer_scope = saved_scope
         self.built = True
         if self.activity_regularizer is not None:
             self._add_activity_loss(outputs)
