@@ -156,8 +156,12 @@ class CheckpointLoadStatus:
 
     # -- matching
     def _match(self, obj, node):
+        """Matches the live objects below `obj` to the saved ones below `node`, checks
+        every value, then assigns them all: a value that does not fit leaves every object
+        as it was."""
         keras_classes = _keras_classes()
         queue = [(obj, node)]
+        updates = []
         while queue:
             live, number = queue.pop(0)
             if number in self._matched_nodes and id(live) in self._live:
@@ -166,13 +170,14 @@ class CheckpointLoadStatus:
             self._live[id(live)] = live
             entry = self._nodes[number]
             if isinstance(live, Variable):
-                self._assign(live, entry)
+                value = self._checked_value(live, entry)
+                if value is not None:
+                    updates.append((live, value))
                 continue
             if _has_state(live):
                 key = entry.get("state")
                 if key is not None and key in self._arrays:
-                    live._restore_checkpoint_state(self._arrays[key])
-                    self._restored.add(id(live))
+                    updates.append((live, self._arrays[key]))
                 continue
             saved_children = entry.get("children", {})
             live_names = set()
@@ -183,14 +188,26 @@ class CheckpointLoadStatus:
                     queue.append((child, target))
             if set(saved_children) - live_names:
                 self._defer(live, number)
+        from tensorflux.ops.framework import init_scope
 
-    def _assign(self, variable, entry):
+        for live, value in updates:
+            if isinstance(live, Variable):
+                # Eagerly, also when the variable was created (a deferred restore) while a
+                # function was being traced: an assignment recorded in the trace would be lost.
+                with init_scope():
+                    live.assign(value)
+            else:
+                live._restore_checkpoint_state(value)
+            self._restored.add(id(live))
+
+    def _checked_value(self, variable, entry):
+        """The saved value for `variable`, None when the checkpoint has none; raises when its
+        dtype or shape differs."""
         key = entry.get("variable")
         if key is None or key not in self._arrays:
-            return
+            return None
         value = self._arrays[key]
         from tensorflux import dtypes
-        from tensorflux.ops.framework import init_scope
 
         saved = dtypes.as_dtype(value.dtype)
         if saved != variable.dtype:  # TF refuses to cast, too
@@ -203,11 +220,7 @@ class CheckpointLoadStatus:
                 f"Received incompatible tensor with shape {tuple(value.shape)} when attempting "
                 f"to restore variable with shape {tuple(variable.shape)} and name "
                 f"{variable.name} (checkpoint key {key!r} in {self._path}).")
-        # Eagerly, also when the variable was created (a deferred restore) while a function
-        # was being traced: an assignment recorded in the trace would be lost.
-        with init_scope():
-            variable.assign(value)
-        self._restored.add(id(variable))
+        return value
 
     def _defer(self, live, number):
         """Re-matches `live` once it creates the missing children: after its build() runs (a

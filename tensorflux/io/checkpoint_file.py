@@ -29,6 +29,8 @@ _INDEX = "index.json"
 # Bounds that keep a hostile index from asking for absurd work before any array is read.
 _MAX_INDEX_BYTES = 256 * 1024 * 1024
 _ALLOWED_KINDS = "biuf?c"
+# numpy's own bound on a .npy header (read_array's max_header_size) plus its preamble.
+_MAX_NPY_HEADER = 10000 + 16
 
 
 def data_path(prefix):
@@ -105,6 +107,31 @@ def read_checkpoint_file(prefix):
         raise _corrupt(path, f"{type(error).__name__}: {error}") from error
 
 
+def _check_member_size(path, key, entry, info):
+    """Before anything is read or allocated: the member is stored (tensorflux never compresses
+    them, so a small file cannot expand into a large one) and holds the bytes of the shape and
+    dtype the index declares (the .npy header adds at most _MAX_NPY_HEADER), so a declared
+    shape can never ask for more memory than the file itself has."""
+    if info.compress_type != zipfile.ZIP_STORED:
+        raise _corrupt(path, f"array {key!r} is compressed; tensorflux stores arrays "
+                             "uncompressed")
+    shape, dtype = entry.get("shape"), entry.get("dtype")
+    try:
+        itemsize = np.dtype(dtype).itemsize
+    except (TypeError, ValueError) as error:
+        raise _corrupt(path, f"array {key!r} has dtype {dtype!r}") from error
+    if not isinstance(shape, list) or not all(isinstance(n, int) and n >= 0 for n in shape):
+        raise _corrupt(path, f"array {key!r} has shape {shape!r}")
+    size = itemsize
+    for n in shape:
+        size *= n
+        if size > info.file_size:
+            break
+    if not size <= info.file_size <= size + _MAX_NPY_HEADER:
+        raise _corrupt(path, f"array {key!r} declares shape {shape} of {dtype}, but its "
+                             f"member holds {info.file_size} bytes")
+
+
 def _read_archive(path, archive):
     info = archive.getinfo(_INDEX)
     if info.file_size > _MAX_INDEX_BYTES:
@@ -126,6 +153,7 @@ def _read_archive(path, archive):
         if not isinstance(member, str) or member not in members or not member.startswith(
                 "arrays/"):
             raise _corrupt(path, f"array {key!r} has no member in the file")
+        _check_member_size(path, key, entry, archive.getinfo(member))
         with archive.open(member) as handle:
             data = io.BytesIO(handle.read())  # reading the whole member checks its CRC
         try:

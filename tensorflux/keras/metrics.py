@@ -115,15 +115,18 @@ class Metric(_losses._Named):
         """A non-trainable variable holding part of this metric's state, named as in Keras 3:
         `name` "total" and `path` "mean/total" (under the name scopes open now)."""
         from tensorflux.keras import backend, initializers
+        from tensorflux.keras.engine import load_budget
         from tensorflux.keras.engine.name_scope import name_scope
         from tensorflux.keras.layers.base import KerasVariable
 
         tf = _tf()
         init = initializers.get(initializer)
         dtype = tf.as_dtype(dtype or self._dtype)
+        name = name or backend.auto_name("variable")
+        load_budget.charge(self, name, tuple(shape), dtype)  # (a model file's compile config)
         with name_scope(self.name.replace("/", ">"), caller=self):
             variable = KerasVariable(init(tuple(shape), dtype=dtype), trainable=False,
-                                     name=name or backend.auto_name("variable"))
+                                     name=name)
         self._variables.append(variable)
         return variable
 

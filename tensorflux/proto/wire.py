@@ -26,6 +26,8 @@ __all__ = ["DecodeError", "Field", "Message", "decode", "decode_varint", "encode
 VARINT, FIXED64, LENGTH, FIXED32 = 0, 1, 2, 5
 
 _MASK64 = (1 << 64) - 1
+# Sub-message nesting decode accepts (the protobuf runtimes' default recursion limit).
+MAX_DEPTH = 100
 _VARINT_KINDS = {"int32", "int64", "uint32", "uint64", "sint32", "sint64", "bool", "enum"}
 # kind -> (wire type, struct format) for the fixed-width scalars.
 _FIXED = {"fixed32": (FIXED32, "<I"), "sfixed32": (FIXED32, "<i"), "float": (FIXED32, "<f"),
@@ -323,7 +325,7 @@ def _unpack(field, payload):
     return [x[0] for x in struct.iter_unpack(fmt, payload)]
 
 
-def _decode_value(field, wire_type, raw):
+def _decode_value(field, wire_type, raw, depth):
     """One occurrence's value (a list for a packed payload)."""
     kind = field.kind
     if kind in _VARINT_KINDS:
@@ -346,8 +348,8 @@ def _decode_value(field, wire_type, raw):
     if kind == "bytes":
         return raw
     if kind == "message":
-        return decode(field.message, raw)
-    entry = decode(field.message, raw)
+        return decode(field.message, raw, _depth=depth + 1)
+    entry = decode(field.message, raw, _depth=depth + 1)
     default_value = {} if isinstance(field.value, Message) else _DEFAULTS.get(field.value, 0)
     return entry.get("key", _DEFAULTS.get(field.key, 0)), entry.get("value", default_value)
 
@@ -358,17 +360,21 @@ def _expect(field, wire_type, expected):
                           f"expected {expected}")
 
 
-def decode(message, data):
+def decode(message, data, _depth=0):
     """The dict of a message's encoded bytes: the fields present on the wire (a repeated
     field as a list, a map as a dict); fields the schema does not know are skipped. For a
-    singular field seen twice, the last value wins (sub-messages are not merged)."""
+    singular field seen twice, the last value wins (sub-messages are not merged).
+    Sub-messages nested deeper than MAX_DEPTH (a hostile file) raise DecodeError."""
+    if _depth > MAX_DEPTH:
+        raise DecodeError(f"Message {message.name!r} is nested more than {MAX_DEPTH} levels "
+                          "deep")
     result = {}
     by_number = message.by_number
     for number, wire_type, raw in iter_fields(data):
         field = by_number.get(number)
         if field is None:
             continue
-        value = _decode_value(field, wire_type, raw)
+        value = _decode_value(field, wire_type, raw, _depth)
         if field.kind == "map":
             result.setdefault(field.name, {})[value[0]] = value[1]
         elif field.repeated:

@@ -60,6 +60,7 @@ class Variable(metaclass=_AnyVariable):
                 aggregation="none", synchronization="auto", name=None, layout=None, **kwargs):
         import tensorflux as tf
         from tensorflux.keras import backend
+        from tensorflux.keras.engine.load_budget import charge
         from tensorflux.keras.layers.base import KerasVariable, _get_initializer, _initial_value
 
         name = name or backend.auto_name("variable")
@@ -78,8 +79,9 @@ class Variable(metaclass=_AnyVariable):
                 raise ValueError(f"keras.Variable {name!r} is made by an initializer "
                                  f"({initializer!r}), which needs the `shape` argument")
             # (made as add_weight makes a weight: the initializer's value in the dtype)
-            value = _initial_value(_get_initializer(initializer), tuple(shape),
-                                   backend.standardize_dtype(dtype))
+            dtype = backend.standardize_dtype(dtype)
+            charge(None, name, tuple(shape), dtype)
+            value = _initial_value(_get_initializer(initializer), tuple(shape), dtype)
         else:
             value = tf.convert_to_tensor(initializer, dtype=None if dtype is None else
                                          backend.standardize_dtype(dtype))

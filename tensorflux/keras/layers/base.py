@@ -17,6 +17,7 @@ from tensorflux.keras.engine.keras_tensor import (
     trace_output_spec,
     trace_state,
 )
+from tensorflux.keras.engine.load_budget import _current as _load_budget
 from tensorflux.keras.engine.name_scope import current_path, name_scope
 from tensorflux.keras.engine.stateless_scope import _current as _stateless
 from tensorflux.keras.engine.variables import RebindsInPlace
@@ -634,6 +635,8 @@ class Layer:
                                  f"an unknown dimension in its shape {_format_shape(shape)}; "
                                  "build the layer with a fully defined input shape.")
         dtype = backend.standardize_dtype(dtype or self._variable_dtype)
+        if _load_budget.budget is not None:  # a model file is loading: its config sets shapes
+            _load_budget.budget.charge(self, name, shape, dtype)
         if initializer is None:
             initializer = "glorot_uniform" if "float" in dtype else "zeros"
         init_fn = _get_initializer(initializer)

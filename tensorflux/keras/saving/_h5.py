@@ -1,15 +1,22 @@
 """Guarded HDF5 access for the weight loaders: no links, no external or virtual storage, and
 every dataset's shape and dtype checked against what the model expects before it is read."""
 
+import math
+
 import numpy as np
 
 __all__ = ["CorruptFileError", "FileNotFoundValueError", "WeightShapeMismatchError",
            "config_errors", "open_h5_for_reading", "read_dataset",
-           "require_h5py", "safe_child", "safe_group", "translate_errors"]
+           "require_h5py", "safe_child", "safe_group", "stored_weight_bytes",
+           "translate_errors"]
 
 # Bytes a single dataset may hold, checked before anything is allocated (checked product of
 # the declared shape times the item size); real weights are far below it.
 MAX_DATASET_BYTES = 1 << 36
+# A dataset declaring more than SPARSE_CHECK_BYTES must store at least 1/MAX_EXPANSION of
+# them: a chunked dataset with no chunks written reads back as gigabytes of fill value.
+SPARSE_CHECK_BYTES = 1 << 30
+MAX_EXPANSION = 1000
 # Attribute arrays (layer_names, weight_names) longer than this are refused.
 MAX_ATTRIBUTE_ITEMS = 1 << 20
 
@@ -61,8 +68,17 @@ def open_h5_for_reading(source, what):
 
 def safe_child(group, name, where):
     """group[name] when it is a hard link to a group or dataset; None when absent. Soft links,
-    external links and anything else are refused without being followed."""
+    external links and anything else are refused without being followed. A name with "/"
+    (legacy weight names, or a file's own attributes) is walked one hard link at a time:
+    HDF5 would otherwise follow any link along the way."""
     h5py = require_h5py()
+    if "/" in name or name in ("", "."):
+        parts = [part for part in name.split("/") if part]
+        if not parts or "." in parts:
+            raise CorruptFileError(f"Refusing to load '{where}': {name!r} is not a member "
+                                   "name.")
+        parent = safe_group(group, "/".join(parts[:-1])) if len(parts) > 1 else group
+        return None if parent is None else safe_child(parent, parts[-1], where)
     try:
         link = group.get(name, getlink=True)
     except (OSError, KeyError, ValueError, RuntimeError) as error:
@@ -148,7 +164,17 @@ def read_dataset(group, name, expected_shape, where):
     if dtype.kind not in "fiub" or dtype.itemsize > 16:
         raise CorruptFileError(f"Refusing to load dataset '{where}': dtype {dtype} is not a "
                                "numeric weight dtype.")
-    _checked_bytes(shape, dtype.itemsize, where)
+    declared = _checked_bytes(shape, dtype.itemsize, where)
+    if declared > SPARSE_CHECK_BYTES:
+        try:
+            stored = dataset.id.get_storage_size()
+        except (OSError, ValueError, RuntimeError) as error:
+            raise CorruptFileError(f"Cannot read dataset '{where}': the file is corrupt "
+                                   f"({error}).") from error
+        if stored * MAX_EXPANSION < declared:
+            raise CorruptFileError(f"Refusing to load dataset '{where}': its shape "
+                                   f"{tuple(shape)} declares {declared} bytes, but the file "
+                                   f"stores only {stored} bytes of it.")
     if tuple(shape) != tuple(expected_shape):
         raise WeightShapeMismatchError(where, expected_shape, shape)
     try:
@@ -161,6 +187,23 @@ def read_dataset(group, name, expected_shape, where):
         raise CorruptFileError(f"Dataset '{where}' read back with shape {value.shape}, "
                                f"expected {tuple(expected_shape)}.")
     return value
+
+
+def stored_weight_bytes(h5file):
+    """The bytes the datasets in `h5file` hold once read: each dataset's declared size, but at
+    most MAX_EXPANSION times what the file stores for it, so a small file cannot claim
+    gigabytes. Only hard links are visited. This sizes the load's variable budget."""
+    h5py = require_h5py()
+    total = 0
+
+    def visit(_, obj):
+        nonlocal total
+        if isinstance(obj, h5py.Dataset) and obj.shape is not None:
+            declared = math.prod(obj.shape) * obj.dtype.itemsize
+            total += min(declared, obj.id.get_storage_size() * MAX_EXPANSION)
+
+    h5file.visititems(visit)
+    return total
 
 
 def read_string_list_attribute(group, name, where):

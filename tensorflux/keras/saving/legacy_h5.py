@@ -326,7 +326,9 @@ def _compile_from_training_config(model, training_config, custom_objects):
 
 def load_model_from_hdf5(filepath, custom_objects=None, compile=True,  # noqa: A002
                          safe_mode=True):
-    """The model in a legacy .h5 file (config from the allowlist, weights by position)."""
+    """The model in a legacy .h5 file (config from the allowlist, weights by position); the
+    variables its config builds may take only about the bytes the file's weights hold."""
+    from tensorflux.keras.engine.load_budget import LoadBudget
     from tensorflux.keras.layers.base import Layer
     from tensorflux.keras.saving.serialization import (
         CustomObjectScope,
@@ -354,7 +356,9 @@ def load_model_from_hdf5(filepath, custom_objects=None, compile=True,  # noqa: A
                 from error
         if not isinstance(config, dict) or "class_name" not in config:
             raise CorruptFileError(f"{filepath}: model_config is not a model config.")
-        with SafeModeScope(safe_mode), CustomObjectScope(custom_objects or {}), \
+        with _h5.translate_errors(filepath):
+            budget = LoadBudget(_h5.stored_weight_bytes(h5file), filepath)
+        with budget, SafeModeScope(safe_mode), CustomObjectScope(custom_objects or {}), \
                 _h5.config_errors(f"{filepath} (model_config)"):
             model = deserialize_keras_object(config, custom_objects=custom_objects,
                                              safe_mode=safe_mode)
@@ -375,7 +379,7 @@ def load_model_from_hdf5(filepath, custom_objects=None, compile=True,  # noqa: A
             assign_all(pending)
             pending = []
             try:
-                with CustomObjectScope(custom_objects or {}):
+                with budget, CustomObjectScope(custom_objects or {}):
                     _compile_from_training_config(model, training_config, custom_objects)
             except (ValueError, TypeError, KeyError) as error:
                 warnings.warn(f"{filepath}: the training configuration could not be applied "

@@ -85,9 +85,13 @@ def load_model(filepath, custom_objects=None, compile=True, safe_mode=True):  # 
     if filepath.endswith(_LEGACY):
         return legacy_h5.load_model_from_hdf5(filepath, custom_objects=custom_objects,
                                               compile=compile, safe_mode=safe_mode)
-    raise ValueError(f"File format not supported: filepath={filepath}. tensorflux.keras "
-                     "supports Keras 3 `.keras` files and legacy H5 files (`.h5` "
-                     "extension).")
+    saved_model = " (a TensorFlow SavedModel folder)" if os.path.isdir(filepath) else ""
+    raise ValueError(f"File format not supported: filepath={filepath}{saved_model}. "
+                     "tensorflux.keras supports Keras 3 `.keras` files and legacy H5 files "
+                     "(`.h5` extension). The legacy SavedModel format is not supported by "
+                     "load_model(), as in Keras 3, and tensorflux cannot run its TensorFlow "
+                     "graph: re-save the model from Keras as `.keras`, or build it in code and "
+                     "load its weights.")
 
 
 def save_weights(model, filepath, overwrite=True, **kwargs):

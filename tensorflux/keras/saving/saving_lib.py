@@ -601,6 +601,9 @@ def _check_members(archive, filepath):
                 info.file_size > _MAX_RATIO * max(info.compress_size, 1):
             raise CorruptFileError(f"Refusing to load {filepath}: archive member {name!r} "
                                    "expands more than 100x (zip bomb).")
+        if name in names:  # zip readers disagree on which copy wins; a scanner may see the other
+            raise CorruptFileError(f"Refusing to load {filepath}: the archive holds member "
+                                   f"{name!r} more than once.")
         names.add(name)
     return names
 
@@ -704,7 +707,8 @@ class _extracted_assets:  # noqa: N801 - a context manager
                 mode = info.external_attr >> 16
                 if info.is_dir():
                     continue
-                if mode and not stat.S_ISREG(mode):
+                # (zipfile's writestr stores bare permissions, 0o600, with no file type)
+                if stat.S_IFMT(mode) not in (0, stat.S_IFREG):
                     self._refuse(name, "is not a regular file")
                 total += info.file_size
                 if total > _MAX_ASSETS_BYTES:
@@ -760,7 +764,9 @@ def _load_assets(model, assets_root, filepath):
 
 def load_model(filepath, custom_objects=None, compile=True, safe_mode=True):  # noqa: A002
     """The model stored in a `.keras` file; classes come only from the allowlist,
-    registered objects and `custom_objects`."""
+    registered objects and `custom_objects`. The variables its config builds may take only
+    about the bytes its weights file holds (see LoadBudget)."""
+    from tensorflux.keras.engine.load_budget import LoadBudget
     from tensorflux.keras.layers.base import Layer
     from tensorflux.keras.saving.serialization import (
         CustomObjectScope,
@@ -787,16 +793,19 @@ def load_model(filepath, custom_objects=None, compile=True, safe_mode=True):  # 
         with _extracted_weights(archive, filepath) as weights_path:
             h5file = _h5.open_h5_for_reading(weights_path, f"{filepath}/model.weights.h5")
             try:
-                with SafeModeScope(safe_mode), CustomObjectScope(custom_objects or {}), \
-                        _h5.config_errors(f"{filepath} (config.json)"):
-                    model = deserialize_keras_object(config, custom_objects=custom_objects,
-                                                     safe_mode=safe_mode)
-                if not isinstance(model, Layer):
-                    raise ValueError(f"{filepath}: config.json does not describe a Keras "
-                                     f"model or layer (got {type(model).__name__}).")
                 with _h5.translate_errors(filepath):
-                    pending = read_weights_h5(model, h5file, where=filepath)
-                    extra = read_extra_h5(model, h5file, where=filepath)
+                    stored = _h5.stored_weight_bytes(h5file)
+                with LoadBudget(stored, filepath):
+                    with SafeModeScope(safe_mode), CustomObjectScope(custom_objects or {}), \
+                            _h5.config_errors(f"{filepath} (config.json)"):
+                        model = deserialize_keras_object(config, custom_objects=custom_objects,
+                                                         safe_mode=safe_mode)
+                    if not isinstance(model, Layer):
+                        raise ValueError(f"{filepath}: config.json does not describe a Keras "
+                                         f"model or layer (got {type(model).__name__}).")
+                    with _h5.translate_errors(filepath):
+                        pending = read_weights_h5(model, h5file, where=filepath)
+                        extra = read_extra_h5(model, h5file, where=filepath)
             finally:
                 h5file.close()
         with _extracted_assets(archive, filepath) as assets_root:

@@ -511,9 +511,7 @@ def _deserialize_special(class_name, inner, custom_objects, safe_mode):
 
         return tf.constant(inner["value"], dtype=inner["dtype"])
     if class_name == "__numpy__":
-        import numpy as np
-
-        return np.array(inner["value"], dtype=inner["dtype"])
+        return _numpy_from_config(inner)
     if class_name == "__bytes__":
         return inner["value"].encode("utf-8")
     if class_name == "__ellipsis__":
@@ -529,6 +527,28 @@ def _deserialize_special(class_name, inner, custom_objects, safe_mode):
     if class_name == "__typespec__":
         raise ValueError("TypeSpec configs are not supported by tensorflux.")
     return _NOT_SPECIAL
+
+
+# Bytes per item a `__numpy__` string dtype may declare beyond its longest value.
+_MAX_STRING_PADDING = 1024
+
+
+def _numpy_from_config(inner):
+    """The array of a `__numpy__` config. Its dtype comes from the file, so a fixed-width
+    string dtype far wider than its values (a short config asking for gigabytes of padding)
+    takes the values' own width, and raw-byte (void, structured) dtypes are refused."""
+    import numpy as np
+
+    dtype = np.dtype(inner["dtype"])
+    if dtype.kind == "V":
+        raise ValueError(f"A `__numpy__` config may not use the raw-byte dtype {dtype}; "
+                         "model files hold numeric, boolean and string arrays.")
+    if dtype.kind in "SU":
+        values = np.array(inner["value"], dtype=dtype.kind)
+        if dtype.itemsize > max(values.dtype.itemsize, _MAX_STRING_PADDING):
+            return values
+        return values.astype(dtype)
+    return np.array(inner["value"], dtype=dtype)
 
 
 def _resolve_class(class_name, registered, module, custom_objects, module_objects):

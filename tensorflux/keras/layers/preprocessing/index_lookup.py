@@ -131,7 +131,9 @@ class _IndexLookup(Layer):
         self._tokens = []
         self._idf = None
         self._loaded_idf = None
-        self._vocabulary_arg = vocabulary
+        # A vocabulary file is saved as the vocabulary.txt asset, not as its path (as Keras):
+        # the model file then loads anywhere, and loading never reads a path it names.
+        self._vocabulary_arg = None if isinstance(vocabulary, str) else vocabulary
         self._idf_weights_arg = idf_weights
         self._keys = None
         self._has_vocabulary = False  # until set_vocabulary, adapt or a load
@@ -163,6 +165,14 @@ class _IndexLookup(Layer):
         """Sets the vocabulary (a list, array or tensor, or a file path of lines for
         StringLookup); with special tokens first it must match this layer's layout."""
         if isinstance(vocabulary, str):
+            from tensorflux.keras.saving.serialization import in_safe_mode
+
+            if in_safe_mode():  # a path in a model file must not read the user's files
+                raise ValueError(
+                    f"{type(self).__name__} '{self.name}': the config asks to read the "
+                    f"vocabulary file {vocabulary!r}, outside the model archive. Loading "
+                    "refuses it, since a model file could read any local file that way; pass "
+                    "safe_mode=False to the loading function if you trust the file.")
             with open(vocabulary, encoding="utf-8") as handle:
                 vocabulary = [line.rstrip("\n") for line in handle]
         tokens = [self._normalize_token(t) for t in _host_values(vocabulary)]

@@ -208,8 +208,12 @@ class RNN(Layer):
                 self._expected_batch_size = sequences_shape[0]
 
     def _create_state_variables(self, batch_size):
+        from tensorflux.keras.engine.load_budget import charge
         from tensorflux.variable import Variable
 
+        for size in tree.flatten(self.state_size):  # (a model file's batch_shape sets these)
+            if isinstance(size, int):
+                charge(self, "rnn_state", (batch_size, size), self.cell.compute_dtype)
         states = tree.map_structure(
             lambda value: Variable(value, trainable=False, name="rnn_state"),
             self.get_initial_state(batch_size))
