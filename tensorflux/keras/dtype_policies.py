@@ -7,10 +7,15 @@ policy that layers made without a `dtype` take.
 ('float16', 'float32')
 """
 
+import re
+from collections.abc import MutableMapping
+
 from tensorflux.keras import backend
 
-__all__ = ["DTypePolicy", "FloatDTypePolicy", "Int4DTypePolicy", "QuantizedDTypePolicy",
-           "deserialize", "dtype_policy", "get", "serialize", "set_dtype_policy"]
+# Keras's public names; dtype_policy and set_dtype_policy are keras.config's, and the helpers
+# the layers share (parse_policy_name, ...) are importable but not listed (see __dir__).
+__all__ = ["DTypePolicy", "DTypePolicyMap", "FloatDTypePolicy", "Int4DTypePolicy",
+           "QuantizedDTypePolicy", "deserialize", "get", "serialize"]
 
 # Keras's quantization modes; tensorflux implements "int8" and "int4" (see keras.quantizers).
 QUANTIZATION_MODES = ("int8", "float8", "int4", "gptq", "awq")
@@ -173,6 +178,126 @@ class Int4DTypePolicy(QuantizedDTypePolicy):
         return {"mode": f"int4/{self.block_size}", "source_name": self._source_name}
 
 
+class DTypePolicyMap(DTypePolicy, MutableMapping):
+    """Policies by layer path, given to a layer as its `dtype` (Keras passes it on to the
+    sublayers it makes): each layer takes the entry for its `path` once it has one, that is
+    the key equal to the path or else the one key that matches it as a regular expression
+    ("encoder/.*"), and `default_policy` when none does. Keras writes the policies of a
+    partly quantized block this way.
+
+    >>> from tensorflux import keras
+    >>> policies = keras.dtype_policies.DTypePolicyMap(default_policy="float32")
+    >>> policies["block/.*"] = "bfloat16"
+    >>> policies["block/dense"].name, policies["head"].name, policies.name
+    ('bfloat16', 'float32', 'map_float32')
+    """
+
+    def __init__(self, default_policy=None, policy_map=None):
+        if isinstance(default_policy, DTypePolicyMap):
+            raise ValueError("`default_policy` cannot be a `DTypePolicyMap`.")
+        if policy_map is not None and not isinstance(policy_map, dict):
+            raise TypeError("If specified, `policy_map` must be a dict. Received: "
+                            f"policy_map={policy_map} of type {type(policy_map)}")
+        # (None is kept as given: the saved map then follows the global policy on loading)
+        self._default_policy_arg = default_policy
+        self._default_policy = get(default_policy)
+        self._policy_map = {}
+        for key, policy in (policy_map or {}).items():
+            self[key] = policy
+
+    @property
+    def name(self):
+        return f"map_{self._default_policy.name}"
+
+    @property
+    def default_policy(self):
+        """The policy of the paths no key matches (the global one when none was given)."""
+        return self._default_policy
+
+    @property
+    def compute_dtype(self):
+        return self._default_policy.compute_dtype
+
+    @property
+    def variable_dtype(self):
+        return self._default_policy.variable_dtype
+
+    @property
+    def quantization_mode(self):
+        return self._default_policy.quantization_mode
+
+    def __getitem__(self, path):
+        policy = self._policy_map.get(path)
+        if policy is not None:
+            return policy
+        matches = [key for key in self._policy_map if re.fullmatch(key, path)]
+        if len(matches) > 1:
+            raise ValueError(f"Path '{path}' matches multiple dtype policy specification "
+                             f"keys: {matches}. Please make sure each path only matches at "
+                             "most one dtype policy specification key in the DTypePolicyMap.")
+        return self._policy_map[matches[0]] if matches else self._default_policy
+
+    def __setitem__(self, key, policy):
+        if key in self._policy_map:
+            raise ValueError(f"{key} already exist in the DTypePolicyMap with value "
+                             f"{self._policy_map[key]}. Please make sure to not use "
+                             "duplicated keys.")
+        try:
+            policy = get(policy)
+        except Exception as error:  # noqa: BLE001 - any value get() refuses says the same
+            raise ValueError("Cannot interpret the assigned value by "
+                             f"`keras.dtype_policies.get`. Received: {policy} of type "
+                             f"{type(policy)}") from error
+        self._policy_map[key] = policy
+
+    def __delitem__(self, key):
+        del self._policy_map[key]
+
+    def __contains__(self, key):
+        return key in self._policy_map
+
+    def __iter__(self):
+        return iter(self._policy_map)
+
+    def __len__(self):
+        return len(self._policy_map)
+
+    def get_config(self):
+        # As Keras writes it: a map made without a default saves its entries without their
+        # float dtypes ("name": None, "source_name": None), to follow the global policy
+        # where it is loaded.
+        default = self._default_policy_arg
+        deferred = default is None
+        return {"default_policy": serialize(default) if isinstance(default, DTypePolicy)
+                else default,
+                "policy_map": {key: serialize(policy, _deferred=deferred)
+                               for key, policy in self._policy_map.items()}}
+
+    @classmethod
+    def from_config(cls, config, custom_objects=None):
+        config = dict(config)
+        entries = config.get("policy_map") or {}
+        if not isinstance(entries, dict):
+            raise TypeError("A DTypePolicyMap config's `policy_map` must be a dict. Received: "
+                            f"{entries!r}")
+        config["policy_map"] = {key: deserialize(entry, custom_objects)
+                                if isinstance(entry, dict) else entry
+                                for key, entry in entries.items()}
+        return cls(**config)
+
+    def __repr__(self):
+        mapping = [(key, policy.name) for key, policy in self._policy_map.items()]
+        return (f"<DTypePolicyMap at {hex(id(self))} default_policy="
+                f"{self._default_policy.name}, mapping={mapping}>")
+
+    def __eq__(self, other):
+        return (isinstance(other, DTypePolicyMap)
+                and self._default_policy == other._default_policy
+                and self._policy_map == other._policy_map)
+
+    __hash__ = None  # (mutable, as dicts are)
+
+
 def _quantized_policy(name):
     """The quantized policy a name such as "int8_from_float32" describes."""
     mode, sep, source = name.partition("_from_")
@@ -194,7 +319,7 @@ def is_quantized_name(name):
 
 _ALL_OBJECTS = {"DTypePolicy": DTypePolicy, "FloatDTypePolicy": FloatDTypePolicy,
                 "Policy": DTypePolicy, "QuantizedDTypePolicy": QuantizedDTypePolicy,
-                "Int4DTypePolicy": Int4DTypePolicy}
+                "Int4DTypePolicy": Int4DTypePolicy, "DTypePolicyMap": DTypePolicyMap}
 
 # The policy set with set_dtype_policy; None means "floatx()" (read when a layer is made).
 _GLOBAL = {"policy": None}
@@ -232,18 +357,36 @@ def global_policy_name():
     return backend.floatx() if policy is None else policy.name
 
 
-def serialize(policy):
+def serialize(policy, _deferred=False):
     """Keras 3's dict form: {"module": "keras", "class_name": "DTypePolicy", ...} (a
-    quantized policy's module is "keras.dtype_policies", as Keras writes it)."""
+    quantized policy's or a map's module is "keras.dtype_policies", as Keras writes it).
+    `_deferred` leaves the float dtypes out, as a DTypePolicyMap without a default does."""
+    config = policy.get_config()
+    if isinstance(policy, DTypePolicyMap):
+        return {"module": "keras.dtype_policies", "class_name": "DTypePolicyMap",
+                "config": config, "registered_name": None}
     if isinstance(policy, QuantizedDTypePolicy):
+        if _deferred:
+            config["source_name"] = None
         return {"module": "keras.dtype_policies", "class_name": type(policy).__name__,
-                "config": policy.get_config(), "registered_name": None}
-    return {"module": "keras", "class_name": "DTypePolicy", "config": policy.get_config(),
+                "config": config, "registered_name": None}
+    if _deferred:
+        config["name"] = None
+    return {"module": "keras", "class_name": "DTypePolicy", "config": config,
             "registered_name": None}
 
 
 def deserialize(config, custom_objects=None):
-    """A DTypePolicy from serialize's dict (classes from an allowlist only)."""
+    """A DTypePolicy from serialize's dict (classes from an allowlist only). As in Keras, a
+    string is returned as it is ("mixed_float16"), unless it names a policy class, which
+    gives that class's default policy; None gives None."""
+    if config is None:
+        return None
+    if isinstance(config, str):
+        if custom_objects and custom_objects.get(config) is not None:
+            return custom_objects[config]
+        cls = _ALL_OBJECTS.get(config)
+        return config if cls is None else cls.from_config({})
     if not isinstance(config, dict):
         raise ValueError(f"Could not interpret dtype policy config: {config!r}")
     name = config.get("class_name", "DTypePolicy")
@@ -251,6 +394,8 @@ def deserialize(config, custom_objects=None):
     if cls is None:
         raise ValueError(f"Could not interpret dtype policy class {name!r}; tensorflux knows "
                          f"{sorted(_ALL_OBJECTS)}")
+    if cls is DTypePolicyMap:
+        return cls.from_config(dict(config.get("config") or {}), custom_objects)
     return cls.from_config(dict(config.get("config") or {}))
 
 
@@ -276,3 +421,7 @@ def get(identifier):
     except (TypeError, ValueError) as error:
         raise ValueError("Cannot interpret `dtype` argument. Expected a string or an instance "
                          f"of DTypePolicy. Received: dtype={identifier}") from error
+
+
+def __dir__():
+    return sorted(__all__)

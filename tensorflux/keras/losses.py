@@ -1130,3 +1130,14 @@ def get(identifier):
     """
     return _objects.get_object(identifier, ALL_OBJECTS_DICT, "loss")
 
+
+
+def __getattr__(name):
+    # tf.keras's Keras 2 `Reduction` names, for `from tensorflow.keras.losses import Reduction`
+    # written with only its import changed; loaded on first use and kept out of dir(), which
+    # stays Keras 3's.
+    if name == "Reduction":
+        from tensorflux.keras.legacy.losses import Reduction
+
+        return Reduction
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

@@ -50,10 +50,12 @@ def test_keras_is_the_namespace_over_the_keras_3_package():
     # namespace, and the package's own modules stay Keras 3's.
     assert keras is tf.keras and imported is tf.keras and getattr(tf, "keras") is tf.keras  # noqa: B009
     assert tf.keras is not package
-    assert not hasattr(package.losses, "Reduction") and "flatten" not in dir(package.backend)
+    assert "Reduction" not in dir(package.losses) and "flatten" not in dir(package.backend)
     # (but `from tensorflux.keras import backend as K; K.flatten`, as `from tensorflow.keras
-    # import backend as K` in TF, reaches tf.keras's Keras 2 functions)
+    # import backend as K` in TF, reaches tf.keras's Keras 2 names, and so do the layers'
+    # and losses' legacy names)
     assert package.backend.flatten is tf.keras.backend.flatten
+    assert package.losses.Reduction is tf.keras.losses.Reduction
     # (tf.keras's import paths work on the package too: `from tensorflux.keras.preprocessing.
     # text import Tokenizer`, as `from tensorflow.keras...` in TF; Keras 3's listing is kept)
     assert "text" not in package.preprocessing.__all__

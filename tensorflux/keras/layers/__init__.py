@@ -240,7 +240,18 @@ __all__ += [
 from tensorflux.keras.layers import preprocessing as _preprocessing  # noqa: E402
 from tensorflux.ops._lazy import lazy_attributes  # noqa: E402
 
-__getattr__, __dir__ = lazy_attributes(__name__, _preprocessing._LAZY)
+_lazy_getattr, __dir__ = lazy_attributes(__name__, _preprocessing._LAZY)
+
+
+def __getattr__(name):
+    # tf.keras's Keras 2 layers (ThresholdedReLU, RandomHeight, RandomWidth), for `from
+    # tensorflow.keras.layers import ThresholdedReLU` written with only its import changed;
+    # loaded on first use and kept out of dir(), which stays Keras 3's.
+    if name in ("RandomHeight", "RandomWidth", "ThresholdedReLU"):
+        from tensorflux.keras.legacy import layers as legacy
+
+        return getattr(legacy, name)
+    return _lazy_getattr(name)
 
 
 def serialize(layer):

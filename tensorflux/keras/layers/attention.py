@@ -368,7 +368,7 @@ class MultiHeadAttention(Layer):
                            activity_regularizer=self._activity_regularizer,
                            kernel_constraint=self._kernel_constraint,
                            bias_constraint=self._bias_constraint,
-                           dtype=self._dtype_policy_name, name=name)
+                           dtype=self.dtype_policy, name=name)
 
     def _build_attention(self, rank):
         if self._attention_axes is None:
@@ -384,8 +384,8 @@ class MultiHeadAttention(Layer):
         self._dot_product_equation, self._combine_equation, scores_rank = \
             _build_attention_equation(rank, self._attention_axes)
         norm_axes = tuple(range(scores_rank - len(self._attention_axes), scores_rank))
-        self._softmax = Softmax(axis=norm_axes, dtype=self._dtype_policy_name)
-        self._dropout_layer = Dropout(rate=self._dropout, dtype=self._dtype_policy_name,
+        self._softmax = Softmax(axis=norm_axes, dtype=self.dtype_policy)
+        self._dropout_layer = Dropout(rate=self._dropout, dtype=self.dtype_policy,
                                       seed=self.seed)
 
     # ------------------------------------------------------------------ call
@@ -594,8 +594,8 @@ class GroupQueryAttention(Layer):
             self._gate_dense.build(query_shape)
         self._value_dense = self._einsum("bkm,mvh->bkvh", kv_heads, "vh", "value")
         self._value_dense.build(value_shape)
-        self._softmax = Softmax(axis=-1, dtype=self._dtype_policy_name)
-        self._dropout_layer = Dropout(rate=self.dropout, dtype=self._dtype_policy_name,
+        self._softmax = Softmax(axis=-1, dtype=self.dtype_policy)
+        self._dropout_layer = Dropout(rate=self.dropout, dtype=self.dtype_policy,
                                       seed=self.seed)
         self._dot_product_equation = "bquh,bkuh->buqk"
         self._combine_equation = "buqk,bkuh->bquh"
@@ -616,7 +616,7 @@ class GroupQueryAttention(Layer):
                            activity_regularizer=self.activity_regularizer,
                            kernel_constraint=self.kernel_constraint,
                            bias_constraint=self.bias_constraint,
-                           dtype=self._dtype_policy_name, name=name)
+                           dtype=self.dtype_policy, name=name)
 
     def call(self, query, value, key=None, query_mask=None, value_mask=None, key_mask=None,
              attention_mask=None, return_attention_scores=False, training=None,

@@ -275,7 +275,7 @@ def _wrap_build(build):
         object.__setattr__(self, "_in_build", True)
         try:
             with self._open_name_scope():
-                object.__setattr__(self, "_path", current_path())
+                self._record_path()
                 build(self, *args, **kwargs)
         finally:
             object.__delattr__(self, "_in_build")
@@ -372,6 +372,8 @@ class Layer:
     # raise instead of being silently added on every call. Functional and Sequential models
     # stay open, as in Keras.
     _locks_state = True
+    # The DTypePolicyMap given as `dtype`, whose entry for the layer's path is its policy.
+    _dtype_policy_map = None
 
     def __init_subclass__(cls, **kwargs):
         super().__init_subclass__(**kwargs)
@@ -538,6 +540,13 @@ class Layer:
         built in; None until built."""
         return getattr(self, "_path", None)
 
+    def _record_path(self):
+        """Records the path of the scope being opened as the layer's own, as it builds; a
+        layer given a DTypePolicyMap takes that path's policy from it there."""
+        object.__setattr__(self, "_path", current_path())
+        if self._dtype_policy_map is not None:
+            self._set_dtype_policy(self._dtype_policy_map)
+
     # ------------------------------------------------------------------ dtypes
     @property
     def dtype(self):
@@ -558,10 +567,21 @@ class Layer:
 
     @property
     def dtype_policy(self):
+        if self._dtype_policy_map is not None:
+            return self._dtype_policy_map
         return dtype_policies.get(self._dtype_policy_name)
 
     @dtype_policy.setter
     def dtype_policy(self, value):
+        policies = self._dtype_policy_map
+        if policies is not None and self.path:
+            # (Keras: a layer with a map and a path changes its own entry in the map)
+            value = dtype_policies.get(value)
+            if not isinstance(value, dtype_policies.DTypePolicyMap):
+                if self.path in policies:
+                    del policies[self.path]
+                policies[self.path] = value
+                value = policies
         self._set_dtype_policy(value)
         mode = self.quantization_mode
         if mode is not None and self.built and not getattr(self, "_is_quantized", False):
@@ -570,7 +590,7 @@ class Layer:
     @property
     def quantization_mode(self):
         """The layer's quantization mode ("int8", "int4"), None when it is not quantized."""
-        return self.dtype_policy.quantization_mode
+        return dtype_policies.get(self._dtype_policy_name).quantization_mode
 
     def quantize(self, mode=None, type_check=True, config=None):
         """Quantizes the layer's weights (`mode` "int8" or "int4"): Dense, EinsumDense and
@@ -583,6 +603,13 @@ class Layer:
                                   "method implemented.")
 
     def _set_dtype_policy(self, dtype):
+        if isinstance(dtype, dict) and dtype.get("class_name") == "DTypePolicyMap":
+            dtype = dtype_policies.deserialize(dtype)
+        policies = dtype if isinstance(dtype, dtype_policies.DTypePolicyMap) else None
+        if policies is not None or self._dtype_policy_map is not None:
+            object.__setattr__(self, "_dtype_policy_map", policies)
+        if policies is not None:
+            dtype = policies[self.path] if self.path else policies.default_policy
         name, compute, variable = _resolve_dtype_policy(dtype)
         object.__setattr__(self, "_dtype_policy_name", name)
         object.__setattr__(self, "_compute_dtype", compute)
@@ -872,7 +899,7 @@ class Layer:
         shape = _freeze_shape(input_shape)
         self._build_shapes_dict = {"input_shape": shape}
         with self._open_name_scope():
-            object.__setattr__(self, "_path", current_path())
+            self._record_path()
             if shape is not None and any(not layer.built for layer in self._layers):
                 try:
                     inputs = _map_shapes(lambda s: KerasTensor(s, self._compute_dtype), shape)
@@ -1027,6 +1054,11 @@ class Layer:
                 self.add_loss(loss)
 
     def _convert_inputs(self, args, kwargs):
+        if self._dtype_policy_map is not None and self.path is None:
+            # (the first call of a layer given a DTypePolicyMap: its path, known from here,
+            # picks the compute dtype that its inputs take)
+            with self._open_name_scope():
+                self._record_path()
         if not self.autocast and not _has_arrays(args, kwargs):
             return args, dict(kwargs)
         dtype = self._compute_dtype
@@ -1169,7 +1201,9 @@ class Layer:
         automatic = type(self).get_config is Layer.get_config
         config = {"name": self.name, **(_constructor_arguments(self) if automatic else {})}
         config["trainable"] = self.trainable
-        config["dtype"] = _dtype_policy_config(self._dtype_policy_name)
+        config["dtype"] = (_dtype_policy_config(self._dtype_policy_name)
+                           if self._dtype_policy_map is None
+                           else dtype_policies.serialize(self._dtype_policy_map))
         if self.activity_regularizer is not None:
             from tensorflux.keras.saving.serialization import serialize_keras_object
 
@@ -1180,7 +1214,7 @@ class Layer:
     def from_config(cls, config):
         config = dict(config)
         dtype = config.get("dtype")
-        if isinstance(dtype, dict):
+        if isinstance(dtype, dict) and dtype.get("class_name") != "DTypePolicyMap":
             config["dtype"] = _resolve_dtype_policy(dtype)[0]
         try:
             return cls(**config)

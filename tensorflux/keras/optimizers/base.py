@@ -124,6 +124,24 @@ def _initial_value(initializer, shape, dtype):
     raise ValueError(f"Optimizer: unsupported slot initializer {initializer!r}")
 
 
+class Keras2Name:
+    """An optimizer attribute of Keras 2 (TF <= 2.15) that Keras 3 dropped: reading it raises
+    the AttributeError Keras 3 gives, which also says what replaces it. (Setting it stores a
+    plain attribute, as in Keras 3.)"""
+
+    def __init__(self, hint):
+        self.hint = hint
+
+    def __set_name__(self, owner, name):
+        self.name = name
+
+    def __get__(self, instance, owner=None):
+        if instance is None:
+            return self
+        raise AttributeError(f"'{type(instance).__name__}' object has no attribute "
+                             f"'{self.name}' (Keras 2's, removed in Keras 3). {self.hint}")
+
+
 class Optimizer:
     """Keras 3's base optimizer: subclasses declare slots in `build` and a formula in
     `update_step(gradient, variable, learning_rate)`.
@@ -186,6 +204,12 @@ class Optimizer:
         with _eager():
             self._iterations = self._make_variable(tf.constant(0, tf.int64), "iteration")
         self._learning_rate = self._make_learning_rate(learning_rate)
+
+    # Keras 2's names (old callbacks still do `K.set_value(self.model.optimizer.lr, v)`).
+    lr = Keras2Name("Use `optimizer.learning_rate`.")
+    decay = Keras2Name("Pass a schedule such as `keras.optimizers.schedules.InverseTimeDecay` "
+                       "as `learning_rate`.")
+    get_updates = Keras2Name("Use `optimizer.apply_gradients(zip(grads, variables))`.")
 
     # ------------------------------------------------------------------ learning rate
     def _make_learning_rate(self, learning_rate):

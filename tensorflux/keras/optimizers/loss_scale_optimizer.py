@@ -4,6 +4,7 @@ training (`compile` wraps the optimizer in one under the "mixed_float16" policy)
 from contextlib import nullcontext
 
 import tensorflux as tf
+from tensorflux.keras.optimizers.base import Keras2Name as _Keras2Name
 from tensorflux.keras.optimizers.base import Optimizer, _eager, multi_worker_replica
 
 __all__ = ["LossScaleOptimizer"]
@@ -15,23 +16,6 @@ _INNER_ONLY_DEFAULTS = {
     "use_ema": False, "ema_momentum": 0.99, "ema_overwrite_frequency": None,
     "loss_scale_factor": None, "gradient_accumulation_steps": None,
 }
-
-
-class _Keras2Name:
-    """A Keras 2 (TF <= 2.15) LossScaleOptimizer attribute that Keras 3 dropped: reading it
-    raises an AttributeError, as in Keras 3, that also says what replaces it."""
-
-    def __init__(self, hint):
-        self.hint = hint
-
-    def __set_name__(self, owner, name):
-        self.name = name
-
-    def __get__(self, instance, owner=None):
-        if instance is None:
-            return self
-        raise AttributeError(f"'{type(instance).__name__}' object has no attribute "
-                             f"'{self.name}' (Keras 2's, removed in Keras 3). {self.hint}")
 
 
 class LossScaleOptimizer(Optimizer):
