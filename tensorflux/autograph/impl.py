@@ -98,7 +98,7 @@ def _builtin_overloads():
     from tensorflux.graph import control_flow
 
     found = {id(range): operators.range_, id(len): operators.len_, id(int): operators.int_,
-             id(float): operators.float_}
+             id(float): operators.float_, id(enumerate): operators.enumerate_}
     for higher_order in (control_flow.cond, control_flow.while_loop, control.map_fn,
                          control.scan, control.switch_case):
         found[id(higher_order)] = _converting_arguments(higher_order)

@@ -307,6 +307,8 @@ def _dataset_for(source, extra_test, body, get_state, set_state, names, nvars, o
     specs = nest.flatten(spec)
     fresh = isinstance(source, data.Dataset)
     passes = {"iterator": None if fresh else source}
+    # A dataset made in this function from its tensors: each run makes it from their values.
+    inputs = list(getattr(source, "traced_inputs", ()))
 
     def pull():
         try:
@@ -316,21 +318,21 @@ def _dataset_for(source, extra_test, body, get_state, set_state, names, nvars, o
                                           s.dtype) for s in specs]
         return [True] + nest.flatten(element)
 
-    def restart_and_pull():
+    def restart_and_pull(*values):
         if fresh:
             if passes["iterator"] is not None:
                 passes["iterator"].close()
-            passes["iterator"] = iter(source)
+            passes["iterator"] = iter(source.make(values) if inputs else source)
         return pull()
 
-    def staged(host):
-        flat = py_function(host, [], [dtypes.bool] + [s.dtype for s in specs])
+    def staged(host, host_inputs=()):
+        flat = py_function(host, list(host_inputs), [dtypes.bool] + [s.dtype for s in specs])
         flat[0].set_shape([])
         for tensor, leaf in zip(flat[1:], specs):
             tensor.set_shape(leaf.shape)
         return flat[0], nest.pack_sequence_as(spec, flat[1:])
 
-    state = {"index": None, "start": staged(restart_and_pull),
+    state = {"index": None, "start": staged(restart_and_pull, inputs),
              "shape": (TensorShape([]), nest.map_structure(lambda s: s.shape, spec))}
 
     def loop_test():
@@ -657,6 +659,16 @@ def range_(*args):
     return range(*args)
 
 
+def enumerate_(iterable, start=0):
+    """enumerate(): over a tf.data Dataset in a traced function, Dataset.enumerate (as TF's
+    AutoGraph), so that a `for` over it is a staged loop like one over the dataset."""
+    data = sys.modules.get("tensorflux.data.dataset")
+    if (context.graph is not None and data is not None and isinstance(iterable, data.Dataset)
+            and _stageable_input(iterable)):
+        return iterable.enumerate(start)
+    return enumerate(iterable, start)
+
+
 def len_(value):
     """len(): the run-time length of a traced tensor whose first dimension is unknown, and
     a TensorArray's size."""
@@ -686,6 +698,6 @@ def float_(value):
     return float(value)
 
 
-__all__ = ["Undefined", "UndefinedReturnValue", "and_", "converted_call", "float_", "for_stmt",
-           "if_exp", "if_stmt", "int_", "ld", "len_", "loop_options", "not_", "or_", "range_",
-           "retval", "while_stmt"]
+__all__ = ["Undefined", "UndefinedReturnValue", "and_", "converted_call", "enumerate_",
+           "float_", "for_stmt", "if_exp", "if_stmt", "int_", "ld", "len_", "loop_options",
+           "not_", "or_", "range_", "retval", "while_stmt"]

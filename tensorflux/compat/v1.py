@@ -378,6 +378,8 @@ def _train_module():
 
 # The event-file messages of tf.compat.v1 (tensorflow.core.util.event_pb2 and summary_pb2).
 _EVENT_MESSAGES = ("Event", "Summary", "SummaryMetadata", "HistogramProto")
+# The graph messages of tf.compat.v1 (what concrete_function.graph.as_graph_def() returns).
+_GRAPH_MESSAGES = ("GraphDef", "NodeDef", "AttrValue", "NameAttrList")
 
 
 def __getattr__(name):
@@ -390,6 +392,10 @@ def __getattr__(name):
         from tensorflux.summary import event_pb
 
         return getattr(event_pb, name)
+    if name in _GRAPH_MESSAGES:
+        from tensorflux.graph import graphdef
+
+        return getattr(graphdef, name)
     raise AttributeError(f"module 'tensorflux.compat.v1' has no attribute {name!r} "
                          "(tensorflux provides TF2's API and only the preamble subset of "
                          "tf.compat.v1)")

@@ -25,6 +25,7 @@ from tensorflux.data._threads import (
     prefetch_iterator,
 )
 from tensorflux.data.options import Options
+from tensorflux.graph.ir import SymbolicTensor
 
 __all__ = ["AUTOTUNE", "INFINITE_CARDINALITY", "UNKNOWN_CARDINALITY", "Dataset", "DatasetSpec",
            "Iterator", "Options"]
@@ -309,6 +310,13 @@ class Dataset:
     """
 
     _spec = None
+
+    def __new__(cls, *args, **kwargs):
+        # Made inside a tf.function from tensors traced there: a recipe that each run of
+        # the function makes the dataset from (_DeferredDataset).
+        if _tracing.graph is not None and _traced_inputs((args, kwargs)):
+            return _DeferredDataset(cls, args, kwargs)
+        return super().__new__(cls)
 
     # -- what subclasses provide
     def _iterate(self):
@@ -741,6 +749,158 @@ def _transforms():
     from tensorflux.data import _transforms as module  # imports this module: import late
 
     return module
+
+
+# ------------------------------------------------------------------ made from traced tensors
+
+class _DeferredDataset(Dataset):
+    """A dataset made inside a tf.function from tensors traced there (`Dataset.range(n)` or
+    `.take(k)` for arguments n, k): its class and constructor arguments, from which each run
+    of the function makes the dataset with that run's values (TF puts the dataset's ops in
+    the graph). A `for` loop over it runs it (autograph/operators.py, _dataset_for); its
+    element_spec comes from making it with stand-in values, dims that vary left None."""
+
+    def __new__(cls, *args, **kwargs):
+        return object.__new__(cls)
+
+    def __init__(self, maker, args, kwargs):
+        self._recipe = (maker, args, kwargs)
+        self.traced_inputs = _traced_inputs((args, kwargs))
+        self._spec = self._stand_in_spec()
+
+    def make(self, values):
+        """The dataset for one run: `values` are the eager values of traced_inputs."""
+        return self._make({id(t): v for t, v in zip(self.traced_inputs, values)})
+
+    def _make(self, values):
+        maker, args, kwargs = self._recipe
+        return maker(*_substituted(args, values), **_substituted(kwargs, values))
+
+    def _stand_in_spec(self):
+        specs = []
+        for fill in (1, 2):
+            values = {id(t): _stand_in(t, fill) for t in self.traced_inputs}
+            try:
+                specs.append(self._make(values).element_spec)
+            except Exception as error:  # what it needs of its values is not known here
+                raise self._unsupported(
+                    f"it cannot be made with stand-in values ({error})") from error
+        return structure.pack_as(specs[0], [_relaxed(a, b) for a, b in zip(
+            structure.flatten(specs[0]), structure.flatten(specs[1]))])
+
+    def _unsupported(self, why):
+        return errors.UnimplementedError(
+            f"tf.data: the {self._recipe[0].__name__.lstrip('_')} made inside a tf.function from "
+            f"tensors traced there ({', '.join(repr(t) for t in self.traced_inputs)}) is only "
+            f"supported as the dataset of a `for` loop; {why}. Make the dataset outside the "
+            "tf.function and pass it in.")
+
+    def reduce(self, initial_state, reduce_func, name=None):
+        """Folds the elements at run time: a staged loop over the dataset, as `for`."""
+        from tensorflux.autograph import operators
+
+        state = [tf.nest.map_structure(tf.convert_to_tensor, initial_state)]
+
+        def body(element):
+            state[0] = reduce_func(state[0], *(element if type(element) is tuple
+                                               else (element,)))
+
+        def set_state(values):
+            state[0] = values[0]
+
+        operators.for_stmt(self, None, body, lambda: (state[0],), set_state, ("state",), 1, {})
+        return state[0]
+
+    def cardinality(self):
+        """The cardinality of each run's dataset, computed when the function runs."""
+        from tensorflux.control import py_function
+
+        count = py_function(lambda *values: [self.make(values).cardinality()],
+                            self.traced_inputs, [tf.int64])[0]
+        count.set_shape([])
+        return count
+
+    def _iterate(self):
+        raise self._unsupported("this use needs its elements while the function is traced")
+
+    def _cardinality(self):
+        raise self._unsupported("its cardinality is only known when the function runs")
+
+
+def _traced_inputs(value, found=None):
+    """The tensors traced in the current tf.function that a dataset's constructor arguments
+    hold (nested in lists, tuples and dicts, or in a deferred input dataset), each once."""
+    found = {} if found is None else found
+    if isinstance(value, SymbolicTensor):
+        found.setdefault(id(value), value)
+    elif isinstance(value, _DeferredDataset):
+        for tensor in value.traced_inputs:
+            found.setdefault(id(tensor), tensor)
+    elif isinstance(value, (list, tuple)):
+        for item in value:
+            _traced_inputs(item, found)
+    elif isinstance(value, dict):
+        for item in value.values():
+            _traced_inputs(item, found)
+    elif type(value) is types.FunctionType and value.__closure__:
+        # `ds.map(lambda x: x * scale)` for an argument `scale` of the function
+        for item in _closure_values(value):
+            _traced_inputs(item, found)
+    return list(found.values())
+
+
+_EMPTY_CELL = object()
+
+
+def _closure_values(fn):
+    values = []
+    for cell in fn.__closure__:
+        try:
+            values.append(cell.cell_contents)
+        except ValueError:  # an empty cell (assigned later)
+            values.append(_EMPTY_CELL)
+    return values
+
+
+def _substituted(value, values):
+    """`value` with each traced tensor replaced by values[id(tensor)], and each deferred
+    dataset made from them."""
+    if isinstance(value, SymbolicTensor):
+        return values[id(value)]
+    if isinstance(value, _DeferredDataset):
+        return value._make(values)
+    if isinstance(value, tuple) and hasattr(value, "_fields"):
+        return type(value)(*[_substituted(v, values) for v in value])
+    if isinstance(value, (list, tuple)):
+        return type(value)(_substituted(v, values) for v in value)
+    if isinstance(value, dict):
+        return structure.like(value, {k: _substituted(v, values) for k, v in value.items()})
+    if type(value) is types.FunctionType and value.__closure__ and _traced_inputs(value):
+        cells = tuple(types.CellType() if v is _EMPTY_CELL else
+                      types.CellType(_substituted(v, values)) for v in _closure_values(value))
+        fn = types.FunctionType(value.__code__, value.__globals__, value.__name__,
+                                value.__defaults__, cells)
+        fn.__kwdefaults__ = value.__kwdefaults__
+        fn.__qualname__ = value.__qualname__
+        return fn
+    return value
+
+
+def _stand_in(tensor, fill):
+    """An eager tensor like `tensor` (unknown dims of size `fill`) filled with `fill`."""
+    shape = [] if tensor.shape.rank is None else [d or fill for d in tensor.shape]
+    with tf.init_scope():
+        value = str(fill) if tensor.dtype.name == "string" else tf.cast(fill, tensor.dtype)
+        return tf.fill(shape, value)
+
+
+def _relaxed(a, b):
+    """Spec a, with the dims that differ from spec b's unknown."""
+    if not isinstance(a, tf.TensorSpec) or not isinstance(b, tf.TensorSpec):
+        return a
+    if a.shape.rank != b.shape.rank:
+        return tf.TensorSpec(None, a.dtype)
+    return tf.TensorSpec([x if x == y else None for x, y in zip(a.shape, b.shape)], a.dtype)
 
 
 # ------------------------------------------------------------------ sources

@@ -250,9 +250,9 @@ def _check_branches(true_graph, true_skeleton, false_graph, false_skeleton):
         raise errors.InvalidArgumentError(
             f"cond: true_fn and false_fn must return the same structure: {described}", "cond")
     for t, f in zip(true_graph.outputs, false_graph.outputs):
-        if t.dtype is not f.dtype:
-            raise errors.InvalidArgumentError(
-                f"cond: true_fn and false_fn must return the same dtypes: {described}", "cond")
+        if t.dtype is not f.dtype:  # a TypeError, as TF's
+            raise TypeError(f"cond: true_fn and false_fn must return the same dtypes: "
+                            f"{described}")
 
 
 def _describe(skeleton, leaves):
@@ -549,10 +549,9 @@ def _traced_loop(functions, leaves, invariants, maximum_iterations):
     _check_predicate("while_loop", cond_graph.outputs[0])
     body_graph, _ = _trace_subgraph(functions.body, avals, "while_body")
     for k, (x, out, shape) in enumerate(zip(leaves, body_graph.outputs, invariants)):
-        if out.dtype is not x.dtype:
-            raise errors.InvalidArgumentError(
-                f"while_loop: loop variable {k} enters the loop as {x.dtype.name} but the body "
-                f"returns {out.dtype.name}", "while_loop")
+        if out.dtype is not x.dtype:  # a TypeError, as TF's
+            raise TypeError(f"while_loop: loop variable {k} enters the loop as {x.dtype.name} "
+                            f"but the body returns {out.dtype.name}")
         if not _fits(shape, out.shape):
             raise errors.InvalidArgumentError(
                 f"while_loop: loop variable {k} enters the loop with shape {shape}, but has "

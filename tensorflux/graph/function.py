@@ -589,6 +589,7 @@ class Function:
         self._reduce_retracing = reduce_retracing
         self.jit_compile = jit_compile
         self._cache = {}
+        self._inlined = {}  # thread -> whether an inlined call of this one recursed
         self._fast = {}  # (shape, dtype) of each positional tensor -> ConcreteFunction
         self._shape_history = {}
         self._tracing_count = 0
@@ -649,9 +650,7 @@ class Function:
         if config.run_functions_eagerly:
             return self._python_function(*args, **kwargs)  # debugging: the Python as written
         if context.graph is not None:
-            # Called while tracing another function: run the Python directly (TensorFlow
-            # inlines nested functions the same way), converted as its own trace would be.
-            return self._graph_function()(*args, **kwargs)
+            return self._inline(args, kwargs)
         if not kwargs and not context.tapes:
             # Steady state: positional eager tensors of shapes already seen, no tape. One
             # dict lookup replaces binding the signature and checking every input.
@@ -669,6 +668,30 @@ class Function:
             if key is not None and len(self._fast) < _FAST_CACHE_LIMIT:
                 self._fast[key] = concrete
         return concrete._call_flat(leaves)
+
+    def _inline(self, args, kwargs):
+        """Called while tracing another function: runs the Python directly (TensorFlow
+        inlines nested functions the same way), converted as its own trace would be. A
+        recursion on tensors never ends (each call traces the next): its RecursionError
+        says so."""
+        thread = threading.get_ident()
+        if thread in self._inlined:
+            self._inlined[thread] = True
+            return self._graph_function()(*args, **kwargs)
+        self._inlined[thread] = False
+        try:
+            return self._graph_function()(*args, **kwargs)
+        except RecursionError:
+            if not self._inlined[thread]:
+                raise
+            raise RecursionError(
+                f"{self.__name__}: the tf.function calls itself on tensors while it is traced, "
+                "so tracing never ends: a call on tensors is traced, not run, and the condition "
+                "that would stop the recursion has no value yet (TensorFlow fails with a "
+                "StagingError here). Write it as a loop (a `while` over tensors, "
+                "tf.while_loop) or recurse on Python values.") from None
+        finally:
+            del self._inlined[thread]
 
     def _call_for_effects(self, *args):
         """Calls with positional eager tensors when only the effects on variables matter (a
@@ -875,7 +898,10 @@ class Function:
             graph.lifting = None
         graph.outputs = [leaf for leaf in output_leaves if isinstance(leaf, SymbolicTensor)]
         traced = _TracedGraph.snapshot(graph)
-        graph = _optimize(graph)
+        optimized = _optimize(graph)
+        if optimized is not graph:
+            optimized.traced = graph
+        graph = optimized
         values = [leaf if spec is None else spec for leaf, spec in zip(leaves, specs)]
         concrete = ConcreteFunction(graph, skeleton, specs, output_skeleton, output_leaves,
                                     self.__name__, values, self._signature)

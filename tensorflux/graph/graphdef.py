@@ -29,11 +29,13 @@ from tensorflux import errors
 from tensorflux.dtypes import DType, as_dtype
 from tensorflux.graph.ir import Graph, SymbolicTensor
 from tensorflux.proto import graph_pb
+from tensorflux.proto.message import ProtoMessage
 from tensorflux.tensor import Tensor
 from tensorflux.tensor_shape import TensorShape
 from tensorflux.variable import Variable
 
-__all__ = ["OP_NAMES", "from_graph_def", "graph_def_dict", "to_graph_def"]
+__all__ = ["OP_NAMES", "AttrValue", "GraphDef", "NameAttrList", "NodeDef", "VersionDef",
+           "as_graph_def", "from_graph_def", "graph_def_dict", "to_graph_def"]
 
 # VersionDef.producer: the GraphDef version whose op set the op names below follow (TF 2.x).
 PRODUCER = 1286
@@ -113,6 +115,19 @@ def graph_def_dict(graph, max_constant_bytes=1 << 20):
 def to_graph_def(graph, max_constant_bytes=1 << 20):
     """The serialized GraphDef bytes of a Graph (readable by TensorFlow and TensorBoard)."""
     return graph_pb.encode_graph_def(graph_def_dict(graph, max_constant_bytes))
+
+
+def as_graph_def(graph, add_shapes=False):
+    """The GraphDef of a Graph as a message object (TF's Graph.as_graph_def): `.node` holds
+    NodeDefs with `name`, `op`, `input` and `attr`. The `_output_shapes` attrs are kept only
+    with add_shapes=True, as in TF."""
+    from tensorflux.summary import event_pb  # noqa: F401 (registers the tensor messages)
+
+    graph_def = graph_def_dict(graph)
+    if not add_shapes:
+        for node in graph_def["node"]:
+            node.get("attr", {}).pop("_output_shapes", None)
+    return GraphDef.FromString(graph_pb.encode_graph_def(graph_def))
 
 
 def from_graph_def(data):
@@ -320,3 +335,46 @@ def _tensor_proto(array, max_bytes):
     if host.nbytes and host.nbytes <= max_bytes:
         proto["tensor_content"] = host.tobytes()
     return proto
+
+
+# The message classes of a GraphDef (TensorShapeProto and TensorProto are those of
+# tensorflux.summary.event_pb, registered for the same schemas).
+class NameAttrList(ProtoMessage):
+    """A function name with attrs (AttrValue.func)."""
+
+    SCHEMA = graph_pb.NAME_ATTR_LIST
+    __slots__ = ()
+
+
+class AttrValue(ProtoMessage):
+    """One attr of a NodeDef: one of s, i, f, b, type, shape, tensor, list, func."""
+
+    SCHEMA = graph_pb.ATTR_VALUE
+    __slots__ = ()
+
+    class ListValue(ProtoMessage):
+        """The repeated values of a list attr."""
+
+        SCHEMA = graph_pb.LIST_VALUE
+        __slots__ = ()
+
+
+class NodeDef(ProtoMessage):
+    """One node: name, op, input ("node", "node:i"), device and attr."""
+
+    SCHEMA = graph_pb.NODE_DEF
+    __slots__ = ()
+
+
+class VersionDef(ProtoMessage):
+    """The GraphDef version (producer) the graph's op set follows."""
+
+    SCHEMA = graph_pb.VERSION_DEF
+    __slots__ = ()
+
+
+class GraphDef(ProtoMessage):
+    """tf.compat.v1.GraphDef: `node`, a repeated NodeDef, and `versions`."""
+
+    SCHEMA = graph_pb.GRAPH_DEF
+    __slots__ = ()

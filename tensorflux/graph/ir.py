@@ -15,12 +15,18 @@ from tensorflux.tensor import Tensor, _TensorLike
 from tensorflux.tensor_shape import TensorShape
 from tensorflux.variable import Variable
 
-__all__ = ["Graph", "GraphNode", "SymbolicTensor", "const_primitive", "placeholder_primitive"]
+__all__ = ["Graph", "GraphNode", "InaccessibleTensorError", "SymbolicTensor", "const_primitive",
+           "placeholder_primitive"]
 
 
 class SymbolicValueError(errors.InvalidArgumentError, AttributeError):
     """Asking a symbolic tensor for its value. Also an AttributeError, since TF's symbolic
     tensors have no `numpy` (code that tries x.numpy() and falls back on AttributeError)."""
+
+
+class InaccessibleTensorError(ValueError):
+    """A tensor of a finished loop or cond body used outside it (TF's class of that name,
+    which tf.errors does not export: code catches it as ValueError)."""
 
 
 class SymbolicTensor(Tensor):
@@ -175,6 +181,9 @@ class Graph:
         # A tf.function's trace: how Variables it creates get their initial values
         # (static.Lifting); None elsewhere.
         self.lifting = None
+        # A tf.function's optimized graph: the graph as traced, before the passes (what
+        # as_graph_def exports, as TF's FuncGraph holds the ops as traced); None elsewhere.
+        self.traced = None
         self._constants = {}  # id(eager tensor) -> (tensor, const output), kept alive
         self._names = {}
         self._counter = itertools.count()
@@ -227,7 +236,7 @@ class Graph:
 
     def _check_reachable(self, tensor):
         """Refuses a tensor of a loop or cond body traced inside this graph or one around it
-        (TF's InaccessibleTensorError, a ValueError): the body has finished, and its
+        (InaccessibleTensorError, a ValueError): the body has finished, and its
         tensors have no value here. Tensors of the graphs around this one are captured."""
         around = set()
         graph = self
@@ -239,7 +248,7 @@ class Graph:
             return
         while graph is not None:
             if id(graph) in around:
-                raise ValueError(
+                raise InaccessibleTensorError(
                     f"{tensor!r} is out of scope and cannot be used here: it was made inside "
                     "the body of a tf.while_loop or tf.cond (a Python loop over a tensor, or "
                     "an `if` on one), and it has no value outside it. Use return values "
@@ -329,3 +338,10 @@ class Graph:
         from tensorflux.graph.graphdef import to_graph_def
 
         return to_graph_def(self, max_constant_bytes)
+
+    def as_graph_def(self, from_version=None, add_shapes=False):
+        """This graph as traced (before the optimization passes) as a GraphDef message
+        (graphdef.as_graph_def), as TF's `concrete_function.graph.as_graph_def()`."""
+        from tensorflux.graph.graphdef import as_graph_def
+
+        return as_graph_def(self if self.traced is None else self.traced, add_shapes)

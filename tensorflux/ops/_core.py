@@ -74,7 +74,7 @@ def as_operand(op, x, dtype=None):
             # As TF: `int_tensor * 2.5` is a TypeError, `int_tensor + 1.0` an
             # InvalidArgumentError (1.0 converts, to a float tensor of the wrong dtype).
             raise TypeError(message) from error
-        raise errors.InvalidArgumentError(message, op) from error
+        raise _dtype_error(message, op) from error
 
 
 def unchanged(x):
@@ -115,10 +115,18 @@ def binary_operands(op, x, y):
 
 
 def _dtype_mismatch(op, expected, received):
-    return errors.InvalidArgumentError(
+    return _dtype_error(
         f"{op}: both inputs must have the same dtype, but the first is {expected.name} and the "
         f"second is {received.dtype.name} with shape {tuple(received.shape)}; cast one with "
         f"tf.cast (TensorFlow does not promote dtypes).", op)
+
+
+def _dtype_error(message, op):
+    """As TF: a dtype error met while tracing a graph is a TypeError (raised as the graph is
+    built), one met running an op eagerly an InvalidArgumentError."""
+    if context.graph is not None:
+        return TypeError(message)
+    return errors.InvalidArgumentError(message, op)
 
 
 def require_dtype(op, x, allowed, what="input"):

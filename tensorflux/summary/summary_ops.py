@@ -381,11 +381,13 @@ def _graph_def_bytes(graph_data):
         return bytes(graph_data)
     if isinstance(graph_data, dict):
         return graph_pb.encode_graph_def(graph_data)
+    if type(graph_data).__name__ == "GraphDef" and hasattr(graph_data, "SerializeToString"):
+        return graph_data.SerializeToString()  # ours (graph.as_graph_def()) or protobuf's
     graph_object = getattr(graph_data, "graph", graph_data)  # a ConcreteFunction's graph
     if hasattr(graph_object, "to_graph_def"):
         return graph_object.to_graph_def()
-    raise TypeError(f"graph: expected a tensorflux Graph, a ConcreteFunction, a GraphDef dict "
-                    f"or serialized GraphDef bytes, received {type(graph_data).__name__}")
+    raise TypeError(f"graph: expected a tensorflux Graph, a ConcreteFunction, a GraphDef "
+                    f"(message, dict or serialized bytes), received {type(graph_data).__name__}")
 
 
 def graph(graph_data):
