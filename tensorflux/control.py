@@ -7,7 +7,7 @@ from tensorflux import dtypes, errors, nest
 from tensorflux.composite_tensor import CompositeTensor, TypeSpec
 from tensorflux.context import context
 from tensorflux.graph.control_flow import cond
-from tensorflux.ops import array, math
+from tensorflux.ops import array, indexing, math
 from tensorflux.ops._core import aval
 from tensorflux.tensor import Tensor, TensorShape, TensorSpec, _TensorLike, convert_to_tensor
 
@@ -144,19 +144,27 @@ def _branches(branch_fns):
 
 def _rows(op, elems):
     """The flat tensors of elems (RaggedTensors and SparseTensors kept as they are: fn gets
-    their rows) and their common leading size (static)."""
+    their rows) and their common leading size: an int, or None when it is known only when
+    the traced function runs."""
     flat = [e if isinstance(e, (_TensorLike, CompositeTensor)) else convert_to_tensor(e)
             for e in nest.flatten(elems)]
     if not flat:
         raise ValueError(f"{op}: elems must contain at least one tensor")
-    sizes = {t.shape[0] if t.shape.rank else None for t in flat}
     if any(t.shape.rank == 0 for t in flat):
-        raise ValueError(f"{op}: elems must be tensors of rank >= 1 (unstacked on axis 0)")
-    if len(sizes) != 1 or None in sizes:
+        raise ValueError(f"{op}: elems must be tensors of rank >= 1 (unstacked on axis 0), "
+                         f"received shapes {[t.shape for t in flat]}")
+    sizes = {t.shape[0] if t.shape.rank else None for t in flat}
+    known = sizes - {None}
+    if len(known) > 1:
+        raise ValueError(f"{op}: every tensor of elems must have the same first dimension; "
+                         f"received shapes {[t.shape for t in flat]}")
+    if None not in sizes:
+        return flat, known.pop()
+    if any(isinstance(t, CompositeTensor) for t in flat):
         raise errors.UnimplementedError(
-            f"{op}: every tensor of elems must have the same, known, first dimension; found "
-            f"{sorted(sizes, key=str)}", op)
-    return flat, sizes.pop()
+            f"{op}: a RaggedTensor or SparseTensor in elems needs a known number of rows "
+            f"when traced; received shapes {[t.shape for t in flat]}", op)
+    return flat, None
 
 
 def _element(elems, flat, i):
@@ -188,7 +196,7 @@ def _conformed(op, value, signature):
     return nest.pack_sequence_as(value, out)
 
 
-def _stack_results(results, signature, empty_template):
+def _stack_results(op, results, signature, empty_template):
     if not results:
         return nest.map_structure(
             lambda spec: array.zeros([0] + _known_dims(spec), _spec_dtype(spec)),
@@ -198,6 +206,13 @@ def _stack_results(results, signature, empty_template):
     # composite, so that fn may return rows of different lengths.
     specs = nest.flatten(signature) if signature is not None else []
     specs = specs if len(specs) == len(flat[0]) else [None] * len(flat[0])
+    for k, spec in enumerate(specs):
+        shapes = {tuple(row[k].shape) for row in flat if row[k].shape.is_fully_defined()}
+        if not isinstance(spec, TypeSpec) and len(shapes) > 1:
+            raise ValueError(f"{op}: fn returned results of different shapes "
+                             f"{sorted(shapes, key=str)} for different elements; to stack "
+                             "rows of different lengths, pass fn_output_signature="
+                             "tf.RaggedTensorSpec(...)")
     stacked = [spec._stack([row[k] for row in flat]) if isinstance(spec, TypeSpec) else
                array.stack([row[k] for row in flat]) for k, spec in enumerate(specs)]
     return nest.pack_sequence_as(results[0], stacked)
@@ -219,7 +234,8 @@ def map_fn(fn, elems, dtype=None, parallel_iterations=None, back_prop=True,
     elems may be a nested structure of tensors of one first dimension; fn then receives the
     structure of slices. fn_output_signature (a DType, TensorSpec or structure of them) gives
     the result's dtypes when they differ from elems'. In a traced function the loop is
-    unrolled, so the first dimension must be known.
+    unrolled when the first dimension is known (faster to run), and a tf.while_loop when it
+    is not; fn's results then need a known rank.
 
     >>> import tensorflux as tf
     >>> tf.map_fn(lambda x: x * 2, tf.constant([1, 2, 3])).numpy().tolist()
@@ -229,17 +245,34 @@ def map_fn(fn, elems, dtype=None, parallel_iterations=None, back_prop=True,
         raise TypeError(f"map_fn: fn must be callable, received {fn!r}")
     signature = fn_output_signature if fn_output_signature is not None else dtype
     flat, count = _rows("map_fn", elems)
-    results = [_conformed("map_fn", fn(_element(elems, flat, i)), signature)
-               for i in range(count)]
-    template = signature if signature is not None else nest.map_structure(
-        lambda t: TensorSpec(t.shape[1:], t.dtype), elems)
-    return _stack_results(results, signature, template)
+    if count is None:
+        if any(isinstance(spec, TypeSpec) and not isinstance(spec, TensorSpec)
+               for spec in nest.flatten(signature)):
+            raise errors.UnimplementedError(
+                "map_fn: a RaggedTensorSpec or SparseTensorSpec fn_output_signature needs a "
+                f"first dimension known when traced; elems have shapes "
+                f"{[t.shape for t in flat]}", "map_fn")
+
+        def step(carry, row):
+            return carry, _conformed("map_fn", fn(row), signature)
+        result = rows_loop("map_fn", step, (), elems, flat)[1]
+    else:
+        results = [_conformed("map_fn", fn(_element(elems, flat, i)), signature)
+                   for i in range(count)]
+        template = signature if signature is not None else nest.map_structure(
+            lambda t: TensorSpec(t.shape[1:], t.dtype), elems)
+        result = _stack_results("map_fn", results, signature, template)
+    if back_prop:
+        return result
+    return nest.map_structure(
+        lambda v: array.stop_gradient(v) if isinstance(v, _TensorLike) else v, result)
 
 
 def scan(fn, elems, initializer=None, parallel_iterations=10, back_prop=True,
          swap_memory=False, infer_shape=True, reverse=False, name=None):
     """The running accumulation a = fn(a, x) over the slices x of elems (along axis 0),
     each step's `a` stacked. Without initializer the first slice starts the accumulation.
+    Traced, the loop is unrolled when the first dimension is known, else a tf.while_loop.
 
     >>> import tensorflux as tf
     >>> tf.scan(lambda a, x: a + x, tf.constant([1, 2, 3, 4])).numpy().tolist()
@@ -248,6 +281,8 @@ def scan(fn, elems, initializer=None, parallel_iterations=10, back_prop=True,
     if not callable(fn):
         raise TypeError(f"scan: fn must be callable, received {fn!r}")
     flat, count = _rows("scan", elems)
+    if count is None:
+        return _scan_loop(fn, elems, flat, initializer, reverse)
     order = list(range(count))[::-1] if reverse else list(range(count))
     results = []
     if initializer is None:
@@ -269,7 +304,121 @@ def scan(fn, elems, initializer=None, parallel_iterations=10, back_prop=True,
     if reverse:
         results = results[::-1]
     template = nest.map_structure(lambda t: TensorSpec(t.shape, t.dtype), accumulator)
-    return _stack_results(results, None, template)
+    return _stack_results("scan", results, None, template)
+
+
+def _scan_loop(fn, elems, flat, initializer, reverse):
+    """tf.scan over elems whose first dimension is unknown until the traced function runs."""
+    count = array.shape(flat[0])[0]
+    first = None
+    if initializer is None:
+        # The first row (the last when reversed) starts the accumulation and the results.
+        first = count - 1 if reverse else convert_to_tensor(0)
+        initializer = nest.pack_sequence_as(elems, [t[first] for t in flat])
+    initializer = nest.map_structure(
+        lambda v: v if isinstance(v, _TensorLike) else convert_to_tensor(v), initializer)
+    dtypes_in = [v.dtype for v in nest.flatten(initializer)]
+
+    def step(accumulator, row):
+        result = fn(accumulator, row)
+        leaves = nest.flatten(result)
+        if len(leaves) != len(dtypes_in):
+            raise ValueError(f"scan: fn must return the structure of its accumulator "
+                             f"({initializer!r}), received {result!r}")
+        leaves = [v if isinstance(v, _TensorLike) else convert_to_tensor(v, dtype=d)
+                  for v, d in zip(leaves, dtypes_in)]
+        result = nest.pack_sequence_as(initializer, leaves)
+        return result, result
+
+    _, stacked = rows_loop("scan", step, initializer, elems, flat, reverse=reverse,
+                           skip_first=first is not None, first=initializer)
+    return stacked
+
+
+def rows_loop(op, step, carry, elems, flat, reverse=False, skip_first=False, first=None):
+    """`carry, out = step(carry, row)` for each row of elems (flattened: `flat`, whose first
+    dimension is unknown when traced) as one tf.while_loop, the outs stacked (a None out
+    stays None). Returns (final carry, stacked outs in row order).
+
+    skip_first: the first row taken (the last when reversed) is not stepped; `first` (the
+    structure of the outs) is its out. step is traced once more beforehand, on placeholders,
+    to learn the outs' structure, dtypes and shapes."""
+    from tensorflux.graph.control_flow import _trace_subgraph, while_loop
+
+    structure = []
+
+    def probe(*leaves):
+        rows = nest.pack_sequence_as(elems, list(leaves[n_carry:]))
+        _, out = step(nest.pack_sequence_as(carry, list(leaves[:n_carry])), rows)
+        structure.append(out)
+        return [v for v in nest.flatten(out) if v is not None]
+
+    carry = nest.map_structure(
+        lambda v: v if isinstance(v, _TensorLike) else convert_to_tensor(v), carry)
+    carry_leaves = nest.flatten(carry)
+    n_carry = len(carry_leaves)
+    avals = ([aval(c.shape, c.dtype) for c in carry_leaves]
+             + [aval(t.shape[1:], t.dtype) for t in flat])
+    graph, _ = _trace_subgraph(probe, avals, f"{op}_spec")
+    out_structure = structure[0]
+    for out in graph.outputs:
+        if out.shape.rank is None:
+            raise errors.UnimplementedError(
+                f"{op}: over a first dimension unknown when traced, fn's results need a known "
+                f"rank; give the result its shape (x.set_shape(...) or tf.ensure_shape, as for "
+                f"a tf.py_function result)", op)
+    count = array.shape(flat[0])[0]
+    results = [_unwritten(out, count) for out in graph.outputs]
+    if reverse:
+        start, stop, stride = count - 1, -1, -1
+    else:
+        start, stop, stride = convert_to_tensor(0), count, 1
+    first_index = start
+    if skip_first:
+        results = [_put(r, start, v, first_index, reverse)
+                   for r, v in zip(results, nest.flatten(first))]
+        start = start + stride
+
+    def keep_going(i, carry_now, written):
+        return math.not_equal(i, stop)
+
+    def body(i, carry_now, written):
+        row = nest.pack_sequence_as(elems, [t[i] for t in flat])
+        carry_next, out = step(carry_now, row)
+        outs = [v for v in nest.flatten(out) if v is not None]
+        return i + stride, carry_next, [_put(r, i, v, first_index, reverse)
+                                        for r, v in zip(written, outs)]
+
+    _, carry, results = while_loop(keep_going, body, [start, carry, results])
+    stacked = iter(results)
+    # (None outs, which Keras's scan allows, stay None)
+    return carry, nest.pack_sequence_as(
+        out_structure, [None if v is None else next(stacked) for v in nest.flatten(out_structure)])
+
+
+def _unwritten(out, count):
+    """What the rows of an out (a tensor of the probe trace) are written into: [count, *shape]
+    when its shape is fully known, each row replaced in turn (a copy per step, where a
+    growing array would concatenate); else an empty tensor, which the first row replaces and
+    the others join."""
+    empty = convert_to_tensor(b"" if out.dtype is dtypes.string else 0, dtype=out.dtype)
+    if out.shape.is_fully_defined():
+        dims = convert_to_tensor(list(out.shape), dtypes.int32)
+        return array.fill(array.concat([array.reshape(count, [1]), dims], 0), empty)
+    result = array.identity(array.fill([0] * (out.shape.rank + 1), empty))
+    result._shape = TensorShape([None]).concatenate(out.shape)  # (the loop's shape invariant)
+    return result
+
+
+def _put(result, i, value, first_index, reverse):
+    """result with row i set to value (see _unwritten); rows come in order from first_index,
+    downwards when reverse."""
+    value = value if isinstance(value, _TensorLike) else convert_to_tensor(value, result.dtype)
+    row = array.expand_dims(value, 0)
+    if result.shape[1:].is_fully_defined():
+        return indexing.tensor_scatter_nd_update(result, array.reshape(i, [1, 1]), row)
+    joined = [row, result] if reverse else [result, row]
+    return cond(math.equal(i, first_index), lambda: row, lambda: array.concat(joined, 0))
 
 
 # ------------------------------------------------------------------ host Python calls

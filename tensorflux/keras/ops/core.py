@@ -4,6 +4,7 @@ updates."""
 import builtins
 
 import tensorflux as tf
+from tensorflux.control import rows_loop
 from tensorflux.keras import backend
 from tensorflux.keras.engine.keras_tensor import KerasTensor, trace_state
 from tensorflux.keras.ops._dispatch import convert, keras_op, static_shape
@@ -219,7 +220,21 @@ def _map_rows(f, xs, op):
     row = _spec_row(xs)
     if row is not None:
         return _spec_rows(f(row))
+    flat = _unknown_length(xs)
+    if flat is not None:
+        return rows_loop(op, lambda carry, x: (carry, f(x)), (), xs, flat)[1]
     return _stack_structure([f(x) for x in _slices(xs, op)])
+
+
+def _unknown_length(xs):
+    """The flat tensors of `xs` when they are traced (in a tf.function) with a first
+    dimension known only when it runs, which a tf.while_loop then steps through; else None."""
+    if tf.executing_eagerly():
+        return None
+    flat = [convert(x) for x in tf.nest.flatten(xs)]
+    if not flat or any(static_shape(x)[:1] != (None,) for x in flat):
+        return None
+    return flat
 
 
 def _spec_row(xs):
@@ -277,6 +292,9 @@ def scan(f, init, xs=None, length=None, reverse=False, unroll=1):
         carry, y = f(init, _spec_row(xs))
         return carry, _spec_rows(y)
     else:
+        flat = _unknown_length(xs)
+        if flat is not None:
+            return rows_loop("scan", f, init, xs, flat, reverse=reverse)
         items = _slices(xs, "scan")
         if length is not None and int(length) != len(items):
             raise ValueError(f"scan: `length` is {length} but `xs` has {len(items)} steps.")
