@@ -13,20 +13,11 @@ import pytest
 import tensorflux as tf
 from tensorflux import keras, summary
 from tensorflux.summary import event_pb, reader
-from tensorflux.summary import writer as writer_module
 from tensorflux.summary.record import encode_record
 
 event_pb2 = pytest.importorskip("tensorboard.compat.proto.event_pb2")
 tensor_pb2 = pytest.importorskip("tensorboard.compat.proto.tensor_pb2")
 tensor_util = pytest.importorskip("tensorboard.util.tensor_util")
-
-
-@pytest.fixture(autouse=True)
-def _no_default_state():
-    yield
-    writer_module._state.writer = None
-    writer_module._state.step = None
-    writer_module._state.is_recording = True
 
 
 def event_file(logdir):

@@ -49,15 +49,6 @@ def event_file(logdir):
     return path
 
 
-@pytest.fixture(autouse=True)
-def _no_default_state():
-    # The default writer and step are per thread: a test must not leak them to the next.
-    yield
-    writer_module._state.writer = None
-    writer_module._state.step = None
-    writer_module._state.is_recording = True
-
-
 # ------------------------------------------------------------------ CRC32C and framing
 
 @pytest.mark.parametrize("data, expected", [
