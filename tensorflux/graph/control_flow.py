@@ -64,21 +64,24 @@ def _is_stateful(graphs):
 
 
 class _Body:
-    """One traced sub-graph, where its captures sit among its node's inputs, and its plans."""
+    """One traced sub-graph, where its captures sit among its node's inputs, and its
+    generated runner per backend."""
 
     def __init__(self, graph, positions):
         self.graph = graph
         self.positions = positions
-        self._plans = {}
+        self._runners = {}
 
     def run(self, inputs, captured):
         backend = context.backend or current_backend()
-        plan = self._plans.get(backend)
-        if plan is None:
-            plan = self._plans[backend] = Plan(self.graph, backend,
-                                               captures=list(self.graph.captures.values()))
-        slots = plan.run(inputs, [captured[i] for i in self.positions])
-        return [slots[plan.output_slot(o)] for o in self.graph.outputs]
+        runner = self._runners.get(backend)
+        if runner is None:
+            # The plan as generated straight-line code (Plan.runner), as a tf.function's
+            # own plan runs: a loop body runs once per iteration.
+            plan = Plan(self.graph, backend, captures=list(self.graph.captures.values()))
+            runner = self._runners[backend] = plan.runner(
+                [plan.output_slot(o) for o in self.graph.outputs])
+        return list(runner(inputs, [captured[i] for i in self.positions]))
 
     def interpret(self, inputs, captured):
         """Re-binds the sub-graph's ops (eagerly, or into the graph being traced)."""
