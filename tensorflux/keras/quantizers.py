@@ -611,19 +611,6 @@ def finish_layer_quantize(layer, mode, config=None):
         layer.dtype_policy = dtype_policies.get(f"{mode}_from_{policy.name}")
 
 
-def _leaf_layers(model):
-    """The model and every layer inside it, depth first (Keras's `_flatten_layers`)."""
-    found, seen, stack = [], set(), [model]
-    while stack:
-        layer = stack.pop(0)
-        if id(layer) in seen:
-            continue
-        seen.add(id(layer))
-        found.append(layer)
-        stack[:0] = list(getattr(layer, "_layers", ()))
-    return found
-
-
 def should_quantize_layer(layer, filters):
     """Whether `filters` (None, a regex or list of regexes searched in the layer's name, or
     a callable taking the layer) selects `layer`."""
@@ -653,7 +640,7 @@ def quantize_model(model, mode=None, config=None, filters=None, **kwargs):
     if mode not in SUPPORTED_MODES:  # (one error, not a warning per layer)
         raise mode_error(mode)
     modified = False
-    for layer in _leaf_layers(model):
+    for layer in model._flatten_layers():
         if getattr(layer, "_layers", None) or not should_quantize_layer(layer, filters):
             continue
         quantize = getattr(layer, "quantize", None)

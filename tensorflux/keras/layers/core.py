@@ -58,11 +58,6 @@ def _unsupported(layer_name, **options):
                                       f"yet (received {arg}={value!r}).")
 
 
-def quantization_mode(layer):
-    """The layer's quantization mode ("int8", "int4"), None when its kernel is a float one."""
-    return getattr(layer, "quantization_mode", None)
-
-
 def quantization_config_arg(layer, config):
     """A layer's `quantization_config` argument: None, a QuantizationConfig, or its dict
     from a config (another value is a ValueError naming it)."""
@@ -158,7 +153,7 @@ class Dense(Layer):
         input_dim = input_shape[-1]
         if input_dim is None:
             raise ValueError(self._unknown_input_dim_message(input_shape))
-        mode = quantization_mode(self)
+        mode = self.quantization_mode
         if mode is not None:
             self.quantized_build((input_dim, self.units), mode, self.quantization_config)
         else:
@@ -352,7 +347,7 @@ class Embedding(Layer):
     def build(self, input_shape=None):
         if "embeddings" in self.__dict__:
             return
-        mode = quantization_mode(self)
+        mode = self.quantization_mode
         if mode is not None:
             self.quantized_build((self.input_dim, self.output_dim), mode,
                                  self.quantization_config)

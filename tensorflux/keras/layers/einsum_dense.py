@@ -21,7 +21,6 @@ from tensorflux.keras.layers.base import (
 from tensorflux.keras.layers.core import (
     bias_and_activation,
     quantization_config_arg,
-    quantization_mode,
     serialize_quantization_config,
     with_input_gradient,
 )
@@ -250,7 +249,7 @@ class EinsumDense(Layer):
                                  f"{_format_shape(shape)} has an unknown dimension for the "
                                  f"input shape {_format_shape(input_shape)}; give the unknown "
                                  "sizes in `output_shape` or the input.")
-        mode = quantization_mode(self)
+        mode = self.quantization_mode
         if mode is not None:
             self.quantized_build(tuple(kernel_shape), mode, self.quantization_config)
         else:
