@@ -21,6 +21,8 @@ def threads(monkeypatch):
     monkeypatch.setattr(nb, "_NN_COLS_BYTES", 1 << 15)
     monkeypatch.setattr(nb, "_FUSED_BLOCK_BYTES", 1 << 14)
     monkeypatch.setattr(nb, "_NN_EPILOGUE_MIN_BYTES", 0)
+    monkeypatch.setattr(nb, "_NN_EPILOGUE_PIECE_MIN_BYTES", 0)
+    monkeypatch.setattr(nb, "_PARALLEL_SOFTMAX_MIN", 1 << 10)
     in_parallel = nb._in_parallel
 
     def counted(run, pieces, nbytes):
@@ -74,6 +76,9 @@ KERNELS = {
     "max_pool2d_grad general, its forward split": lambda: nb.max_pool2d_grad(
         X5, X5[:, :5, :5], ksize=(3, 3), strides=(2, 2), padding="VALID", data_format="NHWC"),
     "avg_pool2d_grad": lambda: nb.avg_pool2d_grad(X4[:, ::2, ::2], X4.shape, **POOL),
+    "softmax by blocks of rows": lambda: nb.softmax(np.tile(X4, (8, 1, 1, 1)), -1),
+    "a lone ufunc by rows": lambda: nb._by_rows_or_whole(np.multiply)(
+        np.tile(X4, (8, 1, 1, 1)), X4[0, 0]),
     "fused by rows": lambda: nb.fused_elementwise(
         np.tile(X4, (8, 1, 1, 1)), X4[0, 0, 0],
         program=(("add", (0, 1), (), tf.float32), ("relu", (2,), (), tf.float32))),

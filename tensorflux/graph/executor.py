@@ -588,8 +588,9 @@ def _generate_runner(plan, out_slots, native=False):
         if donor is not None and donor not in defined:
             donor = None
         defined.update(target if multiple else (target,))
-        if specialize is not None and attrs and kernel is _own_kernel(plan.backend, node):
-            # The backend's kernel with these attributes bound, when it offers one.
+        if specialize is not None and kernel is _own_kernel(plan.backend, node):
+            # The backend's kernel with these attributes bound (or for these static sizes),
+            # when it offers one.
             special = specialize(node.primitive.kernel, attrs, len(in_slots),
                                  result_size=_static_size(node),
                                  scalar_inputs=all(x.shape.rank == 0 for x in node.inputs),
