@@ -67,7 +67,7 @@ _LAZY = {"applications": "tensorflux.keras.applications",
          "wrappers": "tensorflux.keras.wrappers",
          "distillation": "tensorflux.keras.distillation",
          "distribution": "tensorflux.keras.distribution",
-         "quantizers": "tensorflux.keras.quantizers"}
+         "quantizers": "tensorflux.keras.quantizers", "legacy": "tensorflux.keras.legacy"}
 # Classes loaded on first use too: (module, attribute).
 _LAZY_ATTRIBUTES = {"DTypePolicy": ("tensorflux.keras.dtype_policies", "DTypePolicy"),
                     "FloatDTypePolicy": ("tensorflux.keras.dtype_policies", "FloatDTypePolicy"),
@@ -92,6 +92,11 @@ def __getattr__(name):
     value = importlib.import_module(module)
     globals()[name] = value
     return value
+
+
+def __dir__():
+    # The lazy modules and classes too, as Keras lists them (tab completion in notebooks).
+    return sorted(set(globals()) | set(_LAZY) | set(_LAZY_ATTRIBUTES))
 
 
 __all__ = ["DTypePolicy", "FloatDTypePolicy", "Functional", "Initializer", "Input", "InputLayer",

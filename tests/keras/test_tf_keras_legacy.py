@@ -103,6 +103,23 @@ def test_import_stays_light_and_namespaces_load_on_use():
     assert out.stdout.strip() == "ok", out.stderr
 
 
+def test_dir_lists_keras_top_level_names_without_loading_them():
+    # Notebook tab completion: Keras's top-level names that tensorflux.keras has are listed,
+    # the lazily loaded ones too, and listing them imports none.
+    real = import_keras()
+    code = ("import sys\n"
+            "from tensorflux import keras\n"
+            "names = dir(keras)\n"
+            "assert 'tensorflux.keras.applications' not in sys.modules\n"
+            "print(' '.join(names))")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
+    listed = set(out.stdout.split())
+    assert listed, out.stderr
+    theirs = {n for n in dir(real) if not n.startswith("_") and hasattr(keras, n)}
+    assert {"StatelessScope", "applications", "ops", "Quantizer"} <= theirs
+    assert theirs - listed == set()
+
+
 # ---------------------------------------------------------------------- backend: NumPy
 X2, X3, Y3, X4 = _f32(4, 5), _f32(2, 5, 4), _f32(3, 4, 2), _f32(2, 5, 6, 3)
 T2, P2 = (RNG.random((4, 5)) > 0.5).astype("float32"), _probabilities(4, 5)
