@@ -400,3 +400,16 @@ def test_unmapped_layer_error_lists_the_mapped_ones(tmp_path):
     model = keras.Sequential([keras.Input((4, 4, 1)), L.Masking(name="mask")])
     with pytest.raises(NotImplementedError, match="Masking 'mask' has no ONNX mapping.*Dense"):
         model.export(os.path.join(tmp_path, "m.onnx"), format="onnx", verbose=False)
+
+
+def test_layers_with_lora_export_their_merged_kernels(tmp_path):
+    # A LoRA layer's kernel is a tensor computed from three weights, with no variable path.
+    model = keras.Sequential([keras.Input((5,), dtype="int32"), L.Embedding(7, 4), L.Flatten(),
+                              L.Dense(6, activation="relu"), L.Dense(3)])
+    model.build((None, 5))
+    for layer in (model.layers[0], model.layers[2], model.layers[3]):
+        layer.enable_lora(2)
+        b = layer.lora_embeddings_b if layer is model.layers[0] else layer.lora_kernel_b
+        b.assign(_rand(*b.shape, seed=3))  # (b starts at zeros: no update to check)
+    ids = np.random.default_rng(1).integers(0, 7, (4, 5)).astype("int32")
+    _roundtrip(model, ids, tmp_path)

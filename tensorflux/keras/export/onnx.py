@@ -102,6 +102,7 @@ class _Builder:
         self.scope = ""
         self._used = set()
         self._weights = {}
+        self._kept = []  # the weights of _weights (see weight)
         self._constants = {}
 
     def unique(self, hint):
@@ -163,9 +164,12 @@ class _Builder:
         value = tf.convert_to_tensor(variable)
         if transform is not None:
             value = transform(value)
-        path = getattr(variable, "path", None) or f"{self.scope}/{variable.name}"
+        # (A LoRA layer's kernel is a tensor with the update merged: no path, no name.)
+        path = getattr(variable, "path", None) or \
+            f"{self.scope}/{getattr(variable, 'name', None) or 'weight'}"
         name = self.tensor(value, path if hint is None else f"{path}:{hint}")
         self._weights[key] = name
+        self._kept.append(variable)  # (so that no later tensor takes its id, the key)
         return name
 
 

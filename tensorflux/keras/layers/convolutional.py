@@ -8,6 +8,7 @@ from tensorflux.keras.layers._weight_args import (
     weight_args_config,
 )
 from tensorflux.keras.layers.base import InputSpec, Layer, _describe, _format_shape
+from tensorflux.keras.layers.core import LoRAMixin
 
 __all__ = ["Conv1D", "Conv1DTranspose", "Conv2D", "Conv2DTranspose", "Conv3D",
            "Conv3DTranspose", "Convolution1D", "Convolution1DTranspose", "Convolution2D",
@@ -234,9 +235,10 @@ def _conv3d_run_time(x, kernel, strides, padding, dilation, data_format):
     return tf.transpose(y, [0, 4, 1, 2, 3]) if channels_first else y
 
 
-class BaseConv(_Common):
+class BaseConv(LoRAMixin, _Common):
     """The N-D convolution layer: `activation(conv(inputs, kernel) + bias)`, with kernel of
-    shape `kernel_size + (input_channels // groups, filters)`."""
+    shape `kernel_size + (input_channels // groups, filters)`. `enable_lora(rank)` adapts the
+    kernel with LoRA (see LoRAMixin); Keras gives it to Conv1D/2D/3D only."""
 
     def __init__(self, rank, filters, kernel_size, strides=1, padding="valid",
                  data_format=None, dilation_rate=1, groups=1, activation=None, use_bias=True,
@@ -245,16 +247,13 @@ class BaseConv(_Common):
                  kernel_constraint=None, bias_constraint=None, lora_rank=None,
                  lora_alpha=None, **kwargs):
         super().__init__(activity_regularizer=activity_regularizer, **kwargs)
-        if lora_rank:
-            raise NotImplementedError(f"{_describe(self)}: `lora_rank` is not supported by "
-                                      f"tensorflux yet (received lora_rank={lora_rank!r}).")
         self._common_init(rank, kernel_size, strides, padding, data_format, dilation_rate,
                           activation, use_bias, bias_initializer, bias_regularizer,
                           bias_constraint, allow_causal=rank == 1)
         self.filters = filters
         self.groups = groups
         set_weight_args(self, kernel=(kernel_initializer, kernel_regularizer, kernel_constraint))
-        self.lora_rank = None
+        self._init_lora(lora_rank, lora_alpha)
         if filters is not None and (isinstance(filters, bool) or not isinstance(filters, int)
                                     or filters <= 0):
             raise ValueError("Invalid value for argument `filters`. Expected a strictly "
@@ -275,9 +274,17 @@ class BaseConv(_Common):
 
     def build(self, input_shape):
         channels = self._prepare_build(input_shape)
-        self.kernel = add_weight_from_args(
+        self._kernel = add_weight_from_args(
             self, "kernel", self.kernel_size + (channels // self.groups, self.filters))
         self.bias = self._bias_weight(self.filters)
+        if self.lora_rank:
+            self.enable_lora(self.lora_rank, lora_alpha=self.lora_alpha)
+
+    @property
+    def kernel(self):
+        """The kernel the layer computes with: its variable, with the LoRA update added
+        once LoRA is enabled."""
+        return self._with_lora(self._stored_weight())
 
     def convolution_op(self, inputs, kernel):
         """The convolution of `call`, before the bias and activation: a subclass may
@@ -296,6 +303,7 @@ class BaseConv(_Common):
             "groups": self.groups,
             **self._tail_config(),
             **weight_args_config(self, "kernel", "bias"),
+            **self._lora_config(),
         }
 
 

@@ -51,13 +51,6 @@ def _positive_int(layer_name, arg, value):
                          f"{arg}={value!r} (of type {type(value).__name__}).")
 
 
-def _unsupported(layer_name, **options):
-    for arg, value in options.items():
-        if value:
-            raise NotImplementedError(f"{layer_name}: `{arg}` is not supported by tensorflux "
-                                      f"yet (received {arg}={value!r}).")
-
-
 def quantization_config_arg(layer, config):
     """A layer's `quantization_config` argument: None, a QuantizationConfig, or its dict
     from a config (another value is a ValueError naming it)."""
@@ -107,10 +100,206 @@ def bias_and_activation(layer, x):
     return x
 
 
-class Dense(Layer):
+def requantize(layer, weights, axis):
+    """(values, scale, zero point or None) of the float `weights` in `layer`'s quantized mode
+    and int4 group size, with Keras's default quantizers (what a file of a quantized layer
+    with LoRA holds: its weight with the LoRA update merged, quantized again)."""
+    from tensorflux.keras import quantizers
+
+    config = None
+    if layer._int4_block_size is not None:
+        config = quantizers.Int4QuantizationConfig(block_size=layer._int4_block_size)
+    return quantizers.quantize_kernel(weights, layer._quantized_mode, config, axis,
+                                      use_config_quantizer=False)
+
+
+class _MergedFileWeight:
+    """The place of the variable `target` in a LoRA layer's weights file: it writes
+    `values()[slot]` (the weight with the LoRA update merged, as Keras saves it), and loading
+    it assigns `target` and resets the LoRA factors to zeros, as Keras does (its files hold no
+    LoRA factors)."""
+
+    def __init__(self, layer, target, values, slot):
+        self._layer, self._target, self._values, self._slot = layer, target, values, slot
+        self.shape, self.dtype = target.shape, target.dtype
+        self.name, self.path = target.name, target.path
+
+    def numpy(self):
+        value = self._values()[self._slot]
+        return value.numpy() if hasattr(value, "numpy") else value
+
+    def assign(self, value):
+        self._target.assign(value)
+        self._layer.reset_lora()
+
+
+class LoRAMixin:
+    """Keras's LoRA (low-rank adaptation) of a layer's float weight, kept in `_<name>`
+    (`_lora_name`: "kernel" or "embeddings"). `enable_lora(rank)` freezes it and adds the
+    trainable factors `lora_<name>_a` (the weight's shape with `rank` as its last dimension)
+    and `lora_<name>_b` (rank, last dimension); from then on `layer.<name>` and the layer's
+    call use `_<name> + (lora_alpha / rank) * a @ b`. Files hold that merged weight, in the
+    layout of a layer without LoRA; loading one resets the factors to zeros (Keras's rules).
+
+    >>> from tensorflux import keras
+    >>> layer = keras.layers.Dense(2)
+    >>> layer.build((None, 3))
+    >>> layer.enable_lora(1)
+    >>> [w.name for w in layer.trainable_weights]
+    ['bias', 'lora_kernel_a', 'lora_kernel_b']
+    """
+
+    _lora_name = "kernel"
+    lora_enabled = False
+    lora_rank = None
+    lora_alpha = None
+    _is_quantized = False  # (the quantization state of layers that have it)
+    _quantized_mode = None
+    _int4_block_size = None
+
+    def _init_lora(self, lora_rank, lora_alpha):
+        self.lora_rank = lora_rank
+        self.lora_alpha = lora_alpha if lora_alpha is not None else lora_rank
+        self.lora_enabled = False
+
+    def enable_lora(self, rank, lora_alpha=None, a_initializer="he_uniform",
+                    b_initializer="zeros"):
+        """Freezes the layer's weight and adds the trainable LoRA factors of `rank`, scaled
+        by `lora_alpha / rank` (lora_alpha defaults to rank); the layer must be built. `b`
+        starts at zeros, so the layer's outputs do not change until it trains."""
+        from tensorflux.keras import initializers, quantizers
+
+        name = self._lora_name
+        if getattr(self, f"{name}_constraint") is not None:
+            raise ValueError(f"{_describe(self)}: LoRA is incompatible with a constraint on "
+                             f"its {name}. To enable LoRA on this layer, remove its "
+                             f"`{name}_constraint` argument (received a "
+                             f"{type(getattr(self, f'{name}_constraint')).__name__}).")
+        if not (self.built or self.__dict__.get("_in_build")):
+            raise ValueError(f"Cannot enable lora on a layer that isn't yet built: build "
+                             f"{_describe(self)} first (call it on data, or `layer.build("
+                             "input_shape)`).")
+        if self.lora_enabled:
+            raise ValueError(f"lora is already enabled on {_describe(self)} (with rank "
+                             f"{self.lora_rank}). This can only be done once per layer.")
+        _positive_int(_describe(self), "rank", rank)
+        shape = self._lora_shape()
+        regularizer = getattr(self, f"{name}_regularizer")
+        with quantizers.unlocked_state(self):
+            # (float32 whatever the policy: small updates must not underflow, as in Keras)
+            setattr(self, f"lora_{name}_a", self.add_weight(
+                name=f"lora_{name}_a", shape=shape[:-1] + (rank,), dtype="float32",
+                initializer=initializers.get(a_initializer), regularizer=regularizer))
+            setattr(self, f"lora_{name}_b", self.add_weight(
+                name=f"lora_{name}_b", shape=(rank, shape[-1]), dtype="float32",
+                initializer=initializers.get(b_initializer), regularizer=regularizer))
+        getattr(self, f"_{name}").trainable = False
+        self.lora_enabled = True
+        self.lora_rank = rank
+        self.lora_alpha = lora_alpha if lora_alpha is not None else rank
+
+    def _stored_weight(self):
+        """The variable `_<name>` (an AttributeError until build creates it: Keras's)."""
+        weight = self.__dict__.get(f"_{self._lora_name}")
+        if weight is None:
+            raise AttributeError(f"{_describe(self)}: you must build the layer before "
+                                 f"accessing `{self._lora_name}`.")
+        return weight
+
+    def _lora_shape(self):
+        """The (unpacked) shape of the float weight that LoRA adapts."""
+        return tuple(getattr(self, f"_{self._lora_name}").shape)
+
+    def _lora_factors(self):
+        return (getattr(self, f"lora_{self._lora_name}_a"),
+                getattr(self, f"lora_{self._lora_name}_b"))
+
+    def _with_lora(self, weight):
+        """`weight` + the LoRA update, in the compute dtype (`weight` itself without LoRA)."""
+        if not self.lora_enabled:
+            return weight
+        tf = _tf()
+        a, b = self._lora_factors()
+        if not weight.dtype.is_floating:
+            weight = tf.cast(weight, "float32")
+        update = (self.lora_alpha / self.lora_rank) * tf.matmul(a, b)
+        return tf.cast(tf.add(weight, update), self.compute_dtype)
+
+    def _add_lora_output(self, outputs, projected):
+        """A quantized call's `outputs` + the LoRA term, from `projected` (the inputs
+        contracted with the `a` factor as the weight would be), as Keras adds it."""
+        if not self.lora_enabled:
+            return outputs
+        tf = _tf()
+        update = tf.matmul(projected, self._lora_factors()[1])
+        return tf.cast(outputs + (self.lora_alpha / self.lora_rank) * update,
+                       self.compute_dtype)
+
+    def reset_lora(self):
+        """Sets both LoRA factors to zeros (the layer then computes with its frozen weight)."""
+        for factor in self._lora_factors():
+            factor.assign(_tf().zeros(factor.shape, factor.dtype))
+
+    def quantized_variables_in_file_order(self):
+        """Keras's order of the layer's variables in weight files: its own variables in
+        creation order, without the LoRA factors, the weight holding the LoRA update."""
+        factors = self._lora_factors() if self.lora_enabled else ()
+        return self._lora_file_order([
+            v for v in self._trainable_variables + self._non_trainable_variables
+            if not any(v is factor for factor in factors)])
+
+    def _lora_file_order(self, variables):
+        """`variables` (the layer's file order) with the frozen weight and, for a quantized
+        layer, its scale and zero point written merged with the LoRA update."""
+        if not self.lora_enabled:
+            return variables
+        cache = []
+
+        def values():
+            if not cache:
+                cache.append(self._merged_for_file())
+            return cache[0]
+
+        targets = self._merged_file_targets()
+        return [_MergedFileWeight(self, v, values, targets.index(v))
+                if any(v is t for t in targets) else v for v in variables]
+
+    def _merged_file_targets(self):
+        name = self._lora_name
+        targets = [getattr(self, f"_{name}")]
+        if self._is_quantized:
+            targets.append(getattr(self, f"{name}_scale"))
+            if self._int4_block_size is not None:
+                targets.append(getattr(self, f"{name}_zero"))
+        return targets
+
+    def _merged_for_file(self):
+        """The values of _merged_file_targets() with the LoRA update merged: the float
+        weight, or the quantized values, scale (and zero point) of the merged weight."""
+        tf = _tf()
+        a, b = self._lora_factors()
+        merged = tf.add(self._float_weight(), (self.lora_alpha / self.lora_rank) *
+                        tf.matmul(a, b))
+        if not self._is_quantized:
+            return [tf.cast(merged, getattr(self, f"_{self._lora_name}").dtype)]
+        values, scale, zero = self._quantize_merged(merged)
+        return [values, scale] + ([] if zero is None else [zero])
+
+    def _float_weight(self):
+        """The frozen weight as floats (a quantized layer's dequantized)."""
+        return getattr(self, f"_{self._lora_name}")
+
+    def _lora_config(self):
+        if not self.lora_rank:
+            return {}
+        return {"lora_rank": self.lora_rank, "lora_alpha": self.lora_alpha}
+
+
+class Dense(LoRAMixin, Layer):
     """A densely connected layer: `activation(inputs @ kernel + bias)`.
 
     The kernel has shape `(input_dim, units)`, the bias `(units,)` (Keras's layout).
+    `enable_lora(rank)` (or `lora_rank=`) adapts the kernel with LoRA (see LoRAMixin).
 
     >>> import tensorflux as tf
     >>> from tensorflux import keras
@@ -130,12 +319,12 @@ class Dense(Layer):
             raise ValueError("Received an invalid value for `units`, expected a positive "
                              f"integer. Received: units={units}")
         super().__init__(activity_regularizer=activity_regularizer, **kwargs)
-        _unsupported(_describe(self), lora_rank=lora_rank)
         self.units = units
         self.activation = activations.get(activation)
         self.use_bias = use_bias
         set_weight_args(self, kernel=(kernel_initializer, kernel_regularizer, kernel_constraint),
                         bias=(bias_initializer, bias_regularizer, bias_constraint))
+        self._init_lora(lora_rank, lora_alpha)
         self.quantization_config = quantization_config_arg(self, quantization_config)
         self.input_spec = InputSpec(min_ndim=2)
         self.supports_masking = True
@@ -157,12 +346,25 @@ class Dense(Layer):
         if mode is not None:
             self.quantized_build((input_dim, self.units), mode, self.quantization_config)
         else:
-            self.kernel = add_weight_from_args(self, "kernel", (input_dim, self.units))
+            self._kernel = add_weight_from_args(self, "kernel", (input_dim, self.units))
         if self.use_bias:
             self.bias = add_weight_from_args(self, "bias", (self.units,))
         else:
             self.bias = None
         self.input_spec = InputSpec(min_ndim=2, axes={-1: input_dim})
+        if self.lora_rank:
+            self.enable_lora(self.lora_rank)  # (without lora_alpha: Keras's Dense resets it)
+
+    @property
+    def kernel(self):
+        """The kernel the layer computes with: its variable, with the LoRA update added
+        once LoRA is enabled (an int4 kernel unpacked, as Keras returns it)."""
+        kernel = self._stored_weight()
+        if self._quantized_mode == "int4":
+            from tensorflux.keras import quantizers
+
+            kernel = quantizers.unpack_int4(kernel, self.units, axis=-1)
+        return self._with_lora(kernel)
 
     def _unknown_input_dim_message(self, input_shape):
         source = ""
@@ -192,7 +394,11 @@ class Dense(Layer):
                                                             self.compute_dtype))
         inputs = floating_input(inputs, self.compute_dtype)
         if self._is_quantized:
-            return bias_and_activation(self, self._quantized_matmul(inputs))
+            outputs = self._quantized_matmul(inputs)
+            if self.lora_enabled:
+                outputs = self._add_lora_output(outputs,
+                                                _tf().matmul(inputs, self.lora_kernel_a))
+            return bias_and_activation(self, outputs)
         return bias_and_activation(self, _tf().matmul(inputs, self.kernel))
 
     # ------------------------------------------------------------------ quantization
@@ -218,12 +424,13 @@ class Dense(Layer):
 
         mode, config = quantizers.begin_layer_quantize(self, mode, config, type_check, Dense)
         self.quantization_config = config
-        values, scale, zero = quantizers.quantize_kernel(self.kernel, mode, config, axis=0)
-        kernel_shape = tuple(self.kernel.shape)
-        del self.kernel
+        # (the frozen kernel alone: LoRA factors stay as they are, as in Keras)
+        values, scale, zero = quantizers.quantize_kernel(self._kernel, mode, config, axis=0)
+        kernel_shape = tuple(self._kernel.shape)
+        del self._kernel
         with quantizers.unlocked_state(self):
             self.quantized_build(kernel_shape, mode, config)
-        quantizers.assign_quantized(self, "kernel", values, scale, zero)
+        quantizers.assign_quantized(self, "_kernel", values, scale, zero)
         quantizers.finish_layer_quantize(self, mode, config)
 
     def quantized_build(self, kernel_shape, mode, config=None):
@@ -231,7 +438,7 @@ class Dense(Layer):
         and ones until quantize or loading assigns them)."""
         from tensorflux.keras import quantizers
 
-        quantizers.build_quantized_kernel(self, "kernel", kernel_shape, mode, config)
+        quantizers.build_quantized_kernel(self, "_kernel", kernel_shape, mode, config)
 
     def _quantized_matmul(self, inputs):
         """`inputs @ kernel` from the integer kernel, as Keras computes each mode."""
@@ -241,21 +448,10 @@ class Dense(Layer):
         dtype = self.compute_dtype
         grouped = self._int4_block_size is not None
 
-        def integer_kernel(kernel):
-            if self._quantized_mode == "int4":
-                return quantizers.unpack_int4(kernel, self.units, axis=-1)
-            return kernel
-
-        def float_kernel(kernel, scale, *groups):
-            if grouped:
-                return tf.cast(quantizers.dequantize_with_sz_map(
-                    integer_kernel(kernel), scale, *groups, group_axis=0), dtype)
-            return tf.cast(integer_kernel(kernel), dtype) / scale
-
         def forward(x, kernel, scale, *groups):
             if grouped:
-                return tf.matmul(x, float_kernel(kernel, scale, *groups))
-            kernel = integer_kernel(kernel)
+                return tf.matmul(x, self._dequantize(kernel, scale, *groups))
+            kernel = self._integer_kernel(kernel)
             if self.inputs_quantizer:
                 values, inputs_scale = self.inputs_quantizer(x, axis=-1)
                 product = quantizers.int_product(tf.matmul, values, kernel, dtype)
@@ -263,17 +459,52 @@ class Dense(Layer):
             return tf.matmul(x, tf.cast(kernel, x.dtype)) / scale
 
         def input_gradient(upstream, *values):
-            return tf.matmul(upstream, float_kernel(*values), transpose_b=True)
+            return tf.matmul(upstream, self._dequantize(*values), transpose_b=True)
 
         return with_input_gradient(forward, input_gradient, inputs,
-                                   quantizers.quantized_variables(self, "kernel"))
+                                   quantizers.quantized_variables(self, "_kernel"))
 
-    def quantized_variables_in_file_order(self):
-        """Keras's order of a quantized layer's variables in weight files."""
+    def _lora_shape(self):
+        return (self._kernel.shape[0], self.units)
+
+    def _integer_kernel(self, kernel):
+        if self._quantized_mode == "int4":
+            from tensorflux.keras import quantizers
+
+            return quantizers.unpack_int4(kernel, self.units, axis=-1)
+        return kernel
+
+    def _dequantize(self, kernel, scale, *groups):
+        """The float kernel of the integer `kernel` and its scale (and int4 groups')."""
         from tensorflux.keras import quantizers
 
-        kernel, *rest = quantizers.quantized_variables(self, "kernel")
-        return [kernel] + ([self.bias] if self.bias is not None else []) + rest
+        tf = _tf()
+        if self._int4_block_size is not None:
+            return tf.cast(quantizers.dequantize_with_sz_map(
+                self._integer_kernel(kernel), scale, *groups, group_axis=0),
+                self.compute_dtype)
+        return tf.cast(self._integer_kernel(kernel), self.compute_dtype) / scale
+
+    def _float_weight(self):
+        if not self._is_quantized:
+            return self._kernel
+        from tensorflux.keras import quantizers
+
+        return self._dequantize(*quantizers.quantized_variables(self, "_kernel"))
+
+    def _quantize_merged(self, kernel):
+        return requantize(self, kernel, axis=0)
+
+    def quantized_variables_in_file_order(self):
+        """Keras's order of the variables of a quantized layer, or one with LoRA, in weight
+        files (with LoRA, the kernel and its scales hold the LoRA update merged)."""
+        from tensorflux.keras import quantizers
+
+        if not self._is_quantized:
+            return super().quantized_variables_in_file_order()
+        kernel, *rest = quantizers.quantized_variables(self, "_kernel")
+        variables = [kernel] + ([self.bias] if self.bias is not None else []) + rest
+        return self._lora_file_order(variables)
 
     def get_config(self):
         return {
@@ -283,6 +514,7 @@ class Dense(Layer):
             "use_bias": self.use_bias,
             **weight_args_config(self, "kernel", "bias", activity_regularizer=False),
             "quantization_config": serialize_quantization_config(self.quantization_config),
+            **self._lora_config(),
         }
 
 
@@ -309,8 +541,9 @@ class Activation(Layer):
                 "activation": activations.serialize(self.activation)}
 
 
-class Embedding(Layer):
+class Embedding(LoRAMixin, Layer):
     """Turns integer indices into dense vectors: row `i` of `embeddings` (input_dim, output_dim).
+    `enable_lora(rank)` adapts the embeddings with LoRA (see LoRAMixin).
 
     >>> import tensorflux as tf
     >>> from tensorflux import keras
@@ -329,7 +562,7 @@ class Embedding(Layer):
         _positive_int("Embedding", "output_dim", output_dim)
         kwargs.pop("input_length", None)  # deprecated in Keras 3, ignored
         super().__init__(**kwargs)
-        _unsupported(_describe(self), lora_rank=lora_rank)
+        self._init_lora(lora_rank, lora_alpha)
         self.quantization_config = quantization_config_arg(self, quantization_config)
         self.input_dim = input_dim
         self.output_dim = output_dim
@@ -344,16 +577,37 @@ class Embedding(Layer):
                 weights = [weights]
             self.set_weights(weights)
 
+    _lora_name = "embeddings"
+
     def build(self, input_shape=None):
-        if "embeddings" in self.__dict__:
+        if "_embeddings" in self.__dict__:
             return
         mode = self.quantization_mode
         if mode is not None:
             self.quantized_build((self.input_dim, self.output_dim), mode,
                                  self.quantization_config)
-            return
-        self.embeddings = add_weight_from_args(self, "embeddings",
-                                               (self.input_dim, self.output_dim))
+        else:
+            self._embeddings = add_weight_from_args(self, "embeddings",
+                                                    (self.input_dim, self.output_dim))
+        if self.lora_rank:
+            self.enable_lora(self.lora_rank)  # (without lora_alpha, as Keras's Embedding)
+
+    @property
+    def embeddings(self):
+        """The table the layer looks rows up in: its variable, with the LoRA update added
+        once LoRA is enabled (an int4 table unpacked, as Keras returns it)."""
+        return self._with_lora(self._integer_table())
+
+    def _lora_shape(self):
+        return (self.input_dim, self.output_dim)
+
+    def _integer_table(self):
+        table = self._stored_weight()
+        if self._quantized_mode == "int4":
+            from tensorflux.keras import quantizers
+
+            table = quantizers.unpack_int4(table, self.output_dim, axis=-1)
+        return table
 
     def call(self, inputs):
         tf = _tf()
@@ -366,7 +620,11 @@ class Embedding(Layer):
             inputs = tf.cast(inputs, "int32")
         try:
             if self._is_quantized:
-                return self._quantized_lookup(inputs)
+                outputs = self._quantized_lookup(inputs)
+                if self.lora_enabled:
+                    outputs = self._add_lora_output(
+                        outputs, tf.gather(self.lora_embeddings_a, inputs, axis=0))
+                return outputs
             outputs = tf.gather(self.embeddings, inputs, axis=0)
         except tf.errors.InvalidArgumentError as error:
             raise tf.errors.InvalidArgumentError(
@@ -390,19 +648,19 @@ class Embedding(Layer):
                                                        Embedding)
         self.quantization_config = config
         # (per row: the scales reduce over the columns; int4 groups run along the columns)
-        values, scale, zero = quantizers.quantize_kernel(self.embeddings, mode, config,
+        values, scale, zero = quantizers.quantize_kernel(self._embeddings, mode, config,
                                                          axis=-1)
-        del self.embeddings
+        del self._embeddings
         with quantizers.unlocked_state(self):
             self.quantized_build((self.input_dim, self.output_dim), mode, config)
-        quantizers.assign_quantized(self, "embeddings", values, scale, zero)
+        quantizers.assign_quantized(self, "_embeddings", values, scale, zero)
         quantizers.finish_layer_quantize(self, mode, config)
 
     def quantized_build(self, embeddings_shape, mode, config=None):
         """Creates the integer embeddings and their per-row (or per-group) scales."""
         from tensorflux.keras import quantizers
 
-        quantizers.build_quantized_kernel(self, "embeddings", embeddings_shape, mode, config,
+        quantizers.build_quantized_kernel(self, "_embeddings", embeddings_shape, mode, config,
                                           per_row=True)
 
     def _quantized_lookup(self, ids):
@@ -410,22 +668,37 @@ class Embedding(Layer):
         from tensorflux.keras import quantizers
 
         tf = _tf()
-        dtype = self.compute_dtype
-        table = self.embeddings
-        if self._quantized_mode == "int4":
-            table = quantizers.unpack_int4(table, self.output_dim, axis=-1)
-        rows = tf.cast(tf.gather(table, ids, axis=0), dtype)
+        rows = tf.cast(tf.gather(self._integer_table(), ids, axis=0), self.compute_dtype)
         scale = tf.gather(self.embeddings_scale, ids, axis=0)
         if self._int4_block_size is None:
             return rows / tf.expand_dims(scale, -1)
         zero = tf.gather(self.embeddings_zero, ids, axis=0)
         return quantizers.dequantize_with_sz_map(rows, scale, zero, self.g_idx, group_axis=-1)
 
-    def quantized_variables_in_file_order(self):
-        """Keras's order of a quantized layer's variables in weight files."""
+    def _float_weight(self):
+        if not self._is_quantized:
+            return self._embeddings
         from tensorflux.keras import quantizers
 
-        return quantizers.quantized_variables(self, "embeddings")
+        tf = _tf()
+        table = tf.cast(self._integer_table(), self.compute_dtype)
+        if self._int4_block_size is None:
+            return table / tf.expand_dims(self.embeddings_scale, -1)
+        return quantizers.dequantize_with_sz_map(table, self.embeddings_scale,
+                                                 self.embeddings_zero, self.g_idx,
+                                                 group_axis=-1)
+
+    def _quantize_merged(self, embeddings):
+        return requantize(self, embeddings, axis=-1)
+
+    def quantized_variables_in_file_order(self):
+        """Keras's order of the variables of a quantized layer, or one with LoRA, in weight
+        files (with LoRA, the embeddings and their scales hold the LoRA update merged)."""
+        from tensorflux.keras import quantizers
+
+        if not self._is_quantized:
+            return super().quantized_variables_in_file_order()
+        return self._lora_file_order(quantizers.quantized_variables(self, "_embeddings"))
 
     def compute_mask(self, inputs, mask=None):
         if not self.mask_zero:
@@ -442,6 +715,7 @@ class Embedding(Layer):
             **weight_args_config(self, "embeddings"),
             "mask_zero": self.mask_zero,
             "quantization_config": serialize_quantization_config(self.quantization_config),
+            **self._lora_config(),
         }
 
 
@@ -471,7 +745,7 @@ class ReversibleEmbedding(Embedding):
         self.logit_soft_cap = logit_soft_cap
 
     def build(self, input_shape=None):
-        if "embeddings" in self.__dict__:
+        if "_embeddings" in self.__dict__:
             return
         super().build(input_shape)
         if not self.tie_weights:

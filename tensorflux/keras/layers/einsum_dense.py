@@ -19,8 +19,10 @@ from tensorflux.keras.layers.base import (
     floating_input,
 )
 from tensorflux.keras.layers.core import (
+    LoRAMixin,
     bias_and_activation,
     quantization_config_arg,
+    requantize,
     serialize_quantization_config,
     with_input_gradient,
 )
@@ -188,11 +190,12 @@ def from_output_layout(scale, layout):
     return scale
 
 
-class EinsumDense(Layer):
+class EinsumDense(LoRAMixin, Layer):
     """A dense layer computing `activation(einsum(equation, inputs, kernel) + bias)`.
 
     `output_shape` gives the output's dimensions after the batch one (None where the input
-    decides); `bias_axes` names the output letters that get a bias.
+    decides); `bias_axes` names the output letters that get a bias. `enable_lora(rank)`
+    adapts the kernel with LoRA (see LoRAMixin).
 
     >>> import tensorflux as tf
     >>> from tensorflux import keras
@@ -210,9 +213,6 @@ class EinsumDense(Layer):
                  bias_constraint=None, lora_rank=None, lora_alpha=None,
                  gptq_unpacked_column_size=None, quantization_config=None, **kwargs):
         super().__init__(**kwargs)
-        if lora_rank:
-            raise NotImplementedError(f"{_describe(self)}: `lora_rank` is not supported by "
-                                      f"tensorflux yet (received lora_rank={lora_rank!r}).")
         if not isinstance(equation, str):
             raise ValueError(f"{_describe(self)}: `equation` must be a string, received "
                              f"{equation!r}")
@@ -223,9 +223,7 @@ class EinsumDense(Layer):
         self.activation = activations.get(activation)
         set_weight_args(self, kernel=(kernel_initializer, kernel_regularizer, kernel_constraint),
                         bias=(bias_initializer, bias_regularizer, bias_constraint))
-        self.lora_rank = None
-        self.lora_alpha = None
-        self.lora_enabled = False
+        self._init_lora(lora_rank, lora_alpha)
         self.quantization_config = quantization_config_arg(self, quantization_config)
 
     def _analyze(self, input_shape):
@@ -259,12 +257,22 @@ class EinsumDense(Layer):
             self.bias = add_weight_from_args(self, "bias", tuple(bias_shape))
         else:
             self.bias = None
+        if self.lora_rank:
+            self.enable_lora(self.lora_rank, lora_alpha=self.lora_alpha)
 
     @property
     def kernel(self):
-        if not self.built:
-            raise AttributeError("You must build the layer before accessing `kernel`.")
-        return self._kernel
+        """The kernel the layer computes with: its variable, with the LoRA update added
+        once LoRA is enabled (an int4 kernel unpacked to its shape, as Keras returns it)."""
+        kernel = self._stored_weight()
+        if self._quantized_mode == "int4":
+            kernel = _tf().reshape(self._unpacked_int4(kernel), self.original_kernel_shape)
+        return self._with_lora(kernel)
+
+    def _lora_shape(self):
+        if self._is_quantized:
+            return tuple(self.original_kernel_shape)
+        return tuple(self._kernel.shape)
 
     def compute_output_shape(self, input_shape):
         return tuple(self._analyze(input_shape)[2])
@@ -286,9 +294,14 @@ class EinsumDense(Layer):
 
     def call(self, inputs, training=None):
         inputs = floating_input(inputs, self.compute_dtype)
+        tf = _tf()
         if self._is_quantized:
-            return bias_and_activation(self, self._quantized_einsum(inputs))
-        return bias_and_activation(self, _tf().einsum(self.equation, inputs, self._kernel))
+            outputs = self._quantized_einsum(inputs)
+            if self.lora_enabled:
+                outputs = self._add_lora_output(
+                    outputs, tf.einsum(self.equation, inputs, self.lora_kernel_a))
+            return bias_and_activation(self, outputs)
+        return bias_and_activation(self, tf.einsum(self.equation, inputs, self.kernel))
 
     # ------------------------------------------------------------------ quantization
     _is_quantized = False
@@ -331,7 +344,7 @@ class EinsumDense(Layer):
             flat = _tf().reshape(self._kernel, self._flat_kernel_shape(kernel_shape))
             values, scale, zero = quantizers.quantize_kernel(flat, mode, config, axis=0,
                                                              use_config_quantizer=False)
-        del self._kernel
+        del self._kernel  # (the frozen kernel alone: LoRA factors stay, as in Keras)
         with quantizers.unlocked_state(self):
             self.quantized_build(kernel_shape, mode, config)
         quantizers.assign_quantized(self, "_kernel", values, scale, zero)
@@ -379,40 +392,75 @@ class EinsumDense(Layer):
         def einsum(x, kernel):
             return tf.einsum(self.equation, x, kernel)
 
-        def float_kernel(kernel, scale, *groups):
-            if int8:
-                return tf.cast(kernel, dtype) / from_output_layout(scale, kernel_layout)
-            kernel = quantizers.unpack_int4(kernel, self._flat_kernel_shape(
-                self.original_kernel_shape)[1], axis=-1)
-            if grouped:
-                kernel = tf.cast(quantizers.dequantize_with_sz_map(kernel, scale, *groups,
-                                                                   group_axis=0), dtype)
-            else:
-                kernel = tf.cast(kernel, dtype) / scale
-            return tf.reshape(kernel, self.original_kernel_shape)
-
         def forward(x, kernel, scale, *groups):
             if grouped or not self.inputs_quantizer:
-                return einsum(x, float_kernel(kernel, scale, *groups))
+                return einsum(x, self._dequantize(kernel, scale, *groups))
             values, inputs_scale = self.inputs_quantizer(x, axis=self.quantization_axis)
             inputs_scale = to_output_layout(inputs_scale, input_layout)
             if int8:
                 product = quantizers.int_product(einsum, values, kernel, dtype)
                 return product / (inputs_scale * scale)
-            return einsum(tf.cast(values, dtype), float_kernel(kernel, scale)) / inputs_scale
+            return einsum(tf.cast(values, dtype), self._dequantize(kernel, scale)) / inputs_scale
 
         def input_gradient(upstream, *values):
-            return tf.einsum(gradient_equation, upstream, float_kernel(*values))
+            return tf.einsum(gradient_equation, upstream, self._dequantize(*values))
 
         return with_input_gradient(forward, input_gradient, inputs,
                                    quantizers.quantized_variables(self, "_kernel"))
 
-    def quantized_variables_in_file_order(self):
-        """Keras's order of a quantized layer's variables in weight files."""
+    def _unpacked_int4(self, kernel):
         from tensorflux.keras import quantizers
 
+        columns = self._flat_kernel_shape(self.original_kernel_shape)[1]
+        return quantizers.unpack_int4(kernel, columns, axis=-1)
+
+    def _dequantize(self, kernel, scale, *groups):
+        """The float kernel (in its shape) of the integer `kernel` and its scale (and int4
+        groups')."""
+        from tensorflux.keras import quantizers
+
+        tf = _tf()
+        dtype = self.compute_dtype
+        if self._quantized_mode == "int8":
+            return tf.cast(kernel, dtype) / from_output_layout(scale, self._layouts[1])
+        kernel = self._unpacked_int4(kernel)
+        if self._int4_block_size is not None:
+            kernel = tf.cast(quantizers.dequantize_with_sz_map(kernel, scale, *groups,
+                                                               group_axis=0), dtype)
+        else:
+            kernel = tf.cast(kernel, dtype) / scale
+        return tf.reshape(kernel, self.original_kernel_shape)
+
+    def _float_weight(self):
+        if not self._is_quantized:
+            return self._kernel
+        from tensorflux.keras import quantizers
+
+        return self._dequantize(*quantizers.quantized_variables(self, "_kernel"))
+
+    def _quantize_merged(self, kernel):
+        """Keras's requantization of the merged kernel: int8 over the summed axes with the
+        scale in the output's layout, int4 on the kernel's 2-D view."""
+        from tensorflux.keras import quantizers
+
+        if self._quantized_mode == "int8":
+            layout = self._layouts[1]
+            values, scale = quantizers.abs_max_quantize(kernel, layout["reduced"],
+                                                        to_numpy=True)
+            return values, to_output_layout(scale, layout), None
+        flat = _tf().reshape(kernel, self._flat_kernel_shape(self.original_kernel_shape))
+        return requantize(self, flat, axis=0)
+
+    def quantized_variables_in_file_order(self):
+        """Keras's order of the variables of a quantized layer, or one with LoRA, in weight
+        files (with LoRA, the kernel and its scales hold the LoRA update merged)."""
+        from tensorflux.keras import quantizers
+
+        if not self._is_quantized:
+            return super().quantized_variables_in_file_order()
         kernel, *rest = quantizers.quantized_variables(self, "_kernel")
-        return [kernel] + ([self.bias] if self.bias is not None else []) + rest
+        variables = [kernel] + ([self.bias] if self.bias is not None else []) + rest
+        return self._lora_file_order(variables)
 
     def get_config(self):
         config = super().get_config()
@@ -425,6 +473,7 @@ class EinsumDense(Layer):
             "bias_axes": self.bias_axes,
             **weight_args_config(self, "kernel", "bias"),
             "quantization_config": serialize_quantization_config(self.quantization_config),
+            **self._lora_config(),
         }
 
     @classmethod

@@ -100,7 +100,9 @@ def _own_variables(obj):
 
     if isinstance(obj, Optimizer):
         return list(obj.variables)
-    if getattr(obj, "_is_quantized", False):  # (Keras's file order differs from .weights')
+    if getattr(obj, "_is_quantized", False) or getattr(obj, "lora_enabled", False):
+        # (Keras's file order differs from .weights'; a LoRA layer's file holds its merged
+        # kernel and no factors)
         return obj.quantized_variables_in_file_order()
     seen = set()
     found = []
