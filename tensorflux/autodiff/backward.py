@@ -8,6 +8,7 @@ the only place that does so.
 
 from tensorflux import errors
 from tensorflux.ops import array, math, reduction
+from tensorflux.ops._core import broadcast_shapes
 
 __all__ = ["backward", "UnconnectedGradients"]
 
@@ -27,6 +28,8 @@ def backward(nodes, targets, target_grads, sources, unconnected=UnconnectedGradi
     reachable = _forward_reachable(nodes, sources)
     grads = {}
     for target, grad in zip(targets, target_grads):
+        if not target.dtype.is_differentiable:
+            continue  # (an integer target has no gradient, as in TensorFlow)
         key = id(target)
         grads[key] = grad if key not in grads else math.add(grads[key], grad)
     for node in reversed(nodes):
@@ -101,15 +104,34 @@ def sum_to_shape(grad, like):
         return _match_dtype(array.sum_to_dynamic_shape(grad, like), like)
     lead = len(grad_shape) - len(shape)
     if lead < 0:
-        raise errors.InternalError(
-            f"A gradient of shape {grad_shape} cannot be reduced to the input shape {shape}.")
+        return _broadcast_up(grad, grad_shape, like)
     axes = list(range(lead))
     axes += [lead + i for i, d in enumerate(shape) if d == 1 and grad_shape[lead + i] != 1]
     if axes:
         grad = reduction.reduce_sum(grad, axis=axes, keepdims=False)
     if tuple(grad.shape) != shape:
+        if grad.shape.num_elements() != like.shape.num_elements():
+            return _broadcast_up(grad, grad_shape, like)
         grad = array.reshape(grad, shape)
     return _match_dtype(grad, like)
+
+
+def _broadcast_up(grad, grad_shape, like):
+    """A gradient smaller than its input (a custom gradient's scalar for a vector, which
+    TensorFlow passes on as it is): the same value for every element it broadcasts to."""
+    shape = tuple(like.shape)
+    try:
+        broadcast_shapes("gradient", grad_shape, shape)  # (as computed, before any summing)
+        full = broadcast_shapes("gradient", tuple(grad.shape), shape)
+    except errors.InvalidArgumentError:
+        raise _mismatch(grad_shape, shape) from None
+    return sum_to_shape(array.broadcast_to(grad, list(full)), like)
+
+
+def _mismatch(grad_shape, shape):
+    return ValueError(f"A gradient of shape {grad_shape} was computed for an input of shape "
+                      f"{shape}; the shapes must match or broadcast (check the grad_fn of a "
+                      f"tf.custom_gradient)")
 
 
 def _match_dtype(grad, like):

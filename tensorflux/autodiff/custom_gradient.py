@@ -65,46 +65,67 @@ def custom_gradient(f=None):
     """
     if f is None:
         return custom_gradient
+    binds_self = _is_method(f)
 
     @functools.wraps(f)
     def decorated(*args, **kwargs):
-        watcher = _VariableWatcher()
-        context.tapes.append(watcher)
-        try:
-            result, grad_fn = f(*args, **kwargs)
-        finally:
-            context.tapes.remove(watcher)
-        flat_args = flatten(args)
-        variables = [v for v in watcher.variables.values()
-                     if all(v is not a for a in flat_args)]
-        if variables and not _accepts_variables(grad_fn):
-            raise TypeError("@tf.custom_gradient grad_fn must accept keyword argument "
-                            f"'variables', since function uses variables: {variables}")
-        flat_result = flatten(result)
-        results = [_tensor(r) for r in flat_result]
-        inputs = [a if isinstance(a, _TensorLike) else _tensor(a) for a in flat_args]
-        n_results, n_args = len(results), len(inputs)
-
-        def grad_wrapper(*upstream):
-            if variables:
-                input_grads, variable_grads = grad_fn(*upstream, variables=variables)
-                variable_grads = flatten(variable_grads)
-                if len(variable_grads) != len(variables):
-                    raise ValueError("Must return gradient for each variable from "
-                                     "@custom_gradient grad_fn.")
-            else:
-                input_grads, variable_grads = grad_fn(*upstream), []
-            input_grads = flatten(input_grads)
-            if len(input_grads) != n_args:
-                raise ValueError(f"custom_gradient function expected to return {n_args} "
-                                 f"gradients, but returned {len(input_grads)} instead.")
-            return input_grads + variable_grads
-
-        outputs = _custom_gradient.bind(*results, *inputs, *variables, n_results=n_results,
-                                        n_args=n_args, grad_fn=grad_wrapper)
-        return pack_with(result, outputs, _rebuild)
+        if binds_self and args:
+            # A method: `self` is bound, not an input to differentiate (as TF's decorator).
+            return _call(functools.partial(f, args[0]), args[1:], kwargs)
+        return _call(f, args, kwargs)
 
     return decorated
+
+
+def _is_method(f):
+    """Whether f is defined in a class body with `self` first (a method, called bound)."""
+    parts = getattr(f, "__qualname__", "").split(".")
+    if len(parts) < 2 or parts[-2] == "<locals>":
+        return False
+    try:
+        parameters = list(inspect.signature(f).parameters)
+    except (TypeError, ValueError):
+        return False
+    return bool(parameters) and parameters[0] == "self"
+
+
+def _call(f, args, kwargs):
+    """Runs f(*args, **kwargs) and binds its results to the user's grad_fn."""
+    watcher = _VariableWatcher()
+    context.tapes.append(watcher)
+    try:
+        result, grad_fn = f(*args, **kwargs)
+    finally:
+        context.tapes.remove(watcher)
+    flat_args = flatten(args)
+    variables = [v for v in watcher.variables.values()
+                 if all(v is not a for a in flat_args)]
+    if variables and not _accepts_variables(grad_fn):
+        raise TypeError("@tf.custom_gradient grad_fn must accept keyword argument "
+                        f"'variables', since function uses variables: {variables}")
+    flat_result = flatten(result)
+    results = [_tensor(r) for r in flat_result]
+    inputs = [a if isinstance(a, _TensorLike) else _tensor(a) for a in flat_args]
+    n_results, n_args = len(results), len(inputs)
+
+    def grad_wrapper(*upstream):
+        if variables:
+            input_grads, variable_grads = grad_fn(*upstream, variables=variables)
+            variable_grads = flatten(variable_grads)
+            if len(variable_grads) != len(variables):
+                raise ValueError("Must return gradient for each variable from "
+                                 "@custom_gradient grad_fn.")
+        else:
+            input_grads, variable_grads = grad_fn(*upstream), []
+        input_grads = flatten(input_grads)
+        if len(input_grads) != n_args:
+            raise ValueError(f"custom_gradient function expected to return {n_args} "
+                             f"gradients, but returned {len(input_grads)} instead.")
+        return input_grads + variable_grads
+
+    outputs = _custom_gradient.bind(*results, *inputs, *variables, n_results=n_results,
+                                    n_args=n_args, grad_fn=grad_wrapper)
+    return pack_with(result, outputs, _rebuild)
 
 
 def _accepts_variables(fn):

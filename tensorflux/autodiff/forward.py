@@ -59,14 +59,18 @@ class ForwardAccumulator:
     def _jvp(self, y, unconnected_gradients):
         import tensorflux as tf
 
-        with GradientTape() as outer:
+        if not y.dtype.is_differentiable:
+            return None  # (an integer result has no tangent, as in TensorFlow)
+        # As TensorFlow: a JVP taken inside the accumulator's context is not itself a
+        # function of the primals there (so the tape pauses while it is computed).
+        with self._tape.stop_recording(), GradientTape() as outer:
             w = tf.zeros_like(y)
             outer.watch(w)
             grads = self._tape.gradient(y, self._primals, output_gradients=w)
             pairs = [(g, v) for g, v in zip(grads, self._tangents) if g is not None]
             contracted = tf.add_n([tf.reduce_sum(g * tf.cast(v, g.dtype)) for g, v in pairs]
                                   ) if pairs else None
-        result = None if contracted is None else outer.gradient(contracted, w)
+            result = None if contracted is None else outer.gradient(contracted, w)
         if result is None and unconnected_gradients == UnconnectedGradients.ZERO:
             return tf.zeros_like(y)
         return result

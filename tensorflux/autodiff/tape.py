@@ -1,6 +1,7 @@
 """GradientTape: records eager ops that touch watched tensors, then runs the backward walker."""
 
 import contextlib
+import logging
 
 from tensorflux import errors
 from tensorflux.autodiff.backward import UnconnectedGradients, backward
@@ -38,6 +39,11 @@ class GradientTape:
 
     # -- context management
     def __enter__(self):
+        if self._used and not self._persistent and not self._recording:
+            # As TensorFlow: a non-persistent tape whose gradient was taken starts afresh
+            # when entered again (one tape object reused for every training step).
+            self.reset()
+            self._used = False
         self._push()
         return self
 
@@ -74,7 +80,11 @@ class GradientTape:
                 raise ValueError(f"Passed in object {t!r} of type {type(t).__name__!r}, "
                                  "not tf.Tensor or tf.Variable.")
             if not t.dtype.is_differentiable:
-                continue  # TF watches nothing for integer tensors, and warns
+                # As TF: nothing is watched (its gradient will be None), with a warning.
+                logging.getLogger("tensorflux").warning(
+                    "The dtype of the watched tensor must be floating (e.g. tf.float32), "
+                    "got tf.%s", t.dtype.name)
+                continue
             t = _as_traced(t)
             self._tracked[id(t)] = t
             if isinstance(t, Variable):
@@ -89,11 +99,12 @@ class GradientTape:
         for x in inputs:
             if id(x) in tracked:
                 hit = True
-            elif (isinstance(x, Variable) and self._watch_accessed_variables and x.trainable
-                  and x.dtype.is_differentiable):
-                tracked[id(x)] = x
+            elif isinstance(x, Variable) and self._watch_accessed_variables and x.trainable:
+                # As TensorFlow, an integer Variable is listed as watched but gets no gradient.
                 self._watched_variables[id(x)] = x
-                hit = True
+                if x.dtype.is_differentiable:
+                    tracked[id(x)] = x
+                    hit = True
         if not hit:
             return
         self._nodes.append(Node(primitive, inputs, attrs, outputs))
@@ -130,9 +141,10 @@ class GradientTape:
         with self._gradient_context():
             grads = backward(list(self._nodes), flat_targets, seeds, flat_sources, unconnected)
             # A source the tape never watched gets no gradient, as in TensorFlow, even when
-            # a recorded op read it (watch_accessed_variables=False, stop_recording).
+            # a recorded op read it (watch_accessed_variables=False, stop_recording); a
+            # source that is itself a target gets its seed.
             grads = [None if g is None or not s.dtype.is_differentiable else
-                     g if id(s) in self._tracked else
+                     g if id(s) in self._tracked or any(s is t for t in flat_targets) else
                      array_zeros(s) if unconnected == UnconnectedGradients.ZERO else None
                      for s, g in zip(flat_sources, grads)]
         if not self._persistent:
@@ -171,14 +183,14 @@ class GradientTape:
         for source, row in zip(flat_sources, rows):
             if all(g is None for g in row) or size == 0 or id(source) not in self._tracked:
                 if unconnected == UnconnectedGradients.ZERO or size == 0:
-                    jacobians.append(array.zeros(list(target.shape) + list(source.shape),
+                    jacobians.append(array.zeros(_joined_shape(target, source),
                                                  dtype=source.dtype))
                 else:
                     jacobians.append(None)
                 continue
             row = [array.zeros_like(source) if g is None else g for g in row]
             stacked = array.stack(row)
-            jacobians.append(array.reshape(stacked, list(target.shape) + list(source.shape)))
+            jacobians.append(array.reshape(stacked, _joined_shape(target, source)))
         if not self._persistent:
             self._nodes = []
             self._tracked = {}
@@ -187,72 +199,81 @@ class GradientTape:
     def batch_jacobian(self, target, source, unconnected_gradients=UnconnectedGradients.NONE,
                        parallel_iterations=None, experimental_use_pfor=True):
         """Per-example Jacobians: shape [batch] + target.shape[1:] + source.shape[1:]."""
-        from tensorflux.ops import array
+        from tensorflux.ops import array, linalg, reduction
 
         target = _as_tensor(target, "target")
-        if target.shape[0] != source.shape[0]:
+        for what, t in (("target", target), ("source", source)):
+            if t.shape.rank is None or t.shape.rank < 2:
+                raise ValueError(f"batch_jacobian: the {what} must have rank at least 2 (the "
+                                 f"batch dimension first), received shape {t.shape}")
+        if not target.shape[:1].is_compatible_with(source.shape[:1]):
             raise ValueError(f"Need first dimension of target shape ({target.shape}) and source "
                              f"shape ({source.shape}) to match.")
-        if target.shape[0] is None and target.shape[1:].is_fully_defined():
+        if target.shape[1:].is_fully_defined():
             return self._batch_jacobian_by_rows(target, _as_traced(source), unconnected_gradients)
+        # An example's target size known only at run time (traced): the full Jacobian
+        # [batch, *t_rest, batch, *s_rest], summed over the target's batch axis (so the
+        # same rows as above), with the source's batch axis moved first.
         full = self.jacobian(target, source, unconnected_gradients)
-        batch = target.shape[0]
-        t_rest, s_rest = list(target.shape[1:]), list(source.shape[1:])
         if full is None:
             # As TensorFlow: unlike jacobian, an unconnected batch Jacobian is zeros, not None.
-            return array.zeros([batch] + t_rest + s_rest, target.dtype)
-        t_size = target.shape[1:].num_elements()
-        s_size = source.shape[1:].num_elements()
-        full = array.reshape(full, [batch, t_size, batch, s_size])
-        diagonal = [full[b, :, b, :] for b in range(batch)]
-        return array.reshape(array.stack(diagonal), [batch] + t_rest + s_rest)
+            return array.zeros(array.concat([array.shape(target), array.shape(source)[1:]], 0),
+                               target.dtype)
+        summed = reduction.reduce_sum(full, axis=0)
+        k = target.shape.rank - 1
+        perm = [k] + list(range(k)) + list(range(k + 1, summed.shape.rank))
+        return linalg.transpose(summed, perm)
 
     def _jacobian_by_loop(self, nodes, target, flat_sources, unconnected):
         """The Jacobians for a target whose size only the run time knows (traced with
         unknown dims): its rows computed in a tf.while_loop, one backward pass each."""
         from tensorflux.graph.control_flow import while_loop
         from tensorflux.ops import array
-        from tensorflux.tensor import constant
-        from tensorflux.tensor_array import TensorArray
+        from tensorflux.tensor_shape import TensorShape
 
-        if context.graph is None or not all(s.shape.is_fully_defined() for s in flat_sources):
+        if context.graph is None or any(s.shape.rank is None for s in flat_sources):
             raise errors.UnimplementedError(
                 f"GradientTape.jacobian: the target's shape {target.shape} is known only at "
-                f"run time, and so are the sources' shapes "
-                f"{[tuple(s.shape) for s in flat_sources]}; give the tf.function a fully "
-                f"defined input_signature, or use batch_jacobian", "jacobian")
+                f"run time, and the rank of a source is unknown; give the tf.function an "
+                f"input_signature with known ranks, or use batch_jacobian", "jacobian")
         with self._gradient_context():
             # Which sources the target reaches at all (None, as TF, unless ZERO is asked).
             reached = backward(nodes, [target], [array.ones_like(target)], flat_sources,
                                unconnected)
             n, shape = array.size(target), array.shape(target)
 
-            def body(i, *arrays):
+            def body(i, *rows):
                 seed = array.reshape(array.one_hot(i, n, dtype=target.dtype), shape)
                 grads = backward(nodes, [target], [seed], flat_sources, unconnected)
                 return (i + 1,) + tuple(
-                    ta.write(i, array.zeros_like(s) if g is None else g)
-                    for ta, s, g in zip(arrays, flat_sources, grads))
+                    array.concat([r, array.reshape(
+                        array.zeros_like(s) if g is None else g, [1, -1])], 0)
+                    for r, s, g in zip(rows, flat_sources, grads))
 
-            arrays = [TensorArray(s.dtype, size=0, dynamic_size=True, element_shape=s.shape)
-                      for s in flat_sources]
-            _, *arrays = while_loop(lambda i, *rest: i < n, body,
-                                    [array.zeros([], "int32")] + arrays)
+            # Each source's rows, flattened: [rows so far, source size] (a source's shape
+            # may itself be known only at run time).
+            rows = [array.zeros(array.stack([0, array.size(s)]), s.dtype) for s in flat_sources]
+            invariants = [TensorShape([])] + [
+                TensorShape([None, s.shape.num_elements()]) for s in flat_sources]
+            _, *rows = while_loop(lambda i, *rest: i < n, body,
+                                  [array.zeros([], "int32")] + rows,
+                                  shape_invariants=invariants)
         jacobians = []
-        for source, g, ta in zip(flat_sources, reached, arrays):
+        for source, g, r in zip(flat_sources, reached, rows):
             connected = g is not None and id(source) in self._tracked
             if not connected and unconnected != UnconnectedGradients.ZERO:
                 jacobians.append(None)
                 continue
-            full_shape = array.concat([shape, constant(list(source.shape), "int32")], 0)
-            jacobians.append(array.reshape(ta.stack(), full_shape) if connected
+            full_shape = array.concat([shape, array.shape(source)], 0)
+            jacobians.append(array.reshape(r, full_shape) if connected
                              else array.zeros(full_shape, source.dtype))
         return jacobians
 
     def _batch_jacobian_by_rows(self, target, source, unconnected_gradients):
-        """batch_jacobian for a batch size known only at run time (traced): one backward
-        pass per element of an example's target, seeded in every example at once, which
-        gives each example's rows when examples do not interact (batch_jacobian's premise)."""
+        """batch_jacobian as TensorFlow computes it: one backward pass per element of an
+        example's target, seeded in every example at once, which gives each example's rows
+        when examples do not interact (batch_jacobian's premise; where they do, each row is
+        the gradient of that element summed over the batch, as TensorFlow's)."""
         from tensorflux.ops import array
 
         if self._used and not self._persistent:
@@ -276,6 +297,9 @@ class GradientTape:
             self._tracked = {}
         rows = [array.zeros_like(source) if g is None else g for g in rows]
         stacked = array.stack(rows, axis=1) if rows else array.zeros_like(source)
+        if None in s_rest:
+            return array.reshape(stacked, array.concat(
+                [[-1] + t_rest, array.shape(source)[1:]], 0))
         return array.reshape(stacked, [-1] + t_rest + s_rest)
 
     def _paused(self):
@@ -313,6 +337,16 @@ def _as_traced(t):
     if graph is not None and type(t) is Tensor:
         return graph.constant(t)
     return t
+
+
+def _joined_shape(target, source):
+    """target.shape + source.shape: a list, or a tensor where the source's shape is known
+    only at run time (traced)."""
+    from tensorflux.ops import array
+
+    if source.shape.is_fully_defined():
+        return list(target.shape) + list(source.shape)
+    return array.concat([list(target.shape), array.shape(source)], 0)
 
 
 def array_zeros(t):

@@ -192,10 +192,15 @@ def _prod_vjp(g, x, out, axis, keepdims):
     kept = [i for i in range(rank) if i not in axis]
     perm = kept + list(axis)
     moved = linalg.transpose(x, perm)
-    flat = array.reshape(moved, [x.shape[i] for i in kept] + [_count(x, axis)])
+    if moved.shape.is_fully_defined():
+        flat = array.reshape(moved, [x.shape[i] for i in kept] + [_count(x, axis)])
+        moved_shape = [x.shape[i] for i in perm]
+    else:  # traced with dimensions known only at run time
+        moved_shape = array.shape(moved)
+        flat = array.reshape(moved, array.concat([moved_shape[:len(kept)], [-1]], 0))
     others = (cumprod(flat, axis=-1, exclusive=True)
               * cumprod(flat, axis=-1, exclusive=True, reverse=True))
-    others = array.reshape(others, [x.shape[i] for i in perm])
+    others = array.reshape(others, moved_shape)
     inverse = [perm.index(i) for i in range(rank)]
     return (g * math.conj(linalg.transpose(others, inverse)),)
 
@@ -471,7 +476,7 @@ def _top_k_vjp(g, x, out, k, sorted, index_type):  # noqa: A002
     g_values = g[0]
     n = x.shape[-1]
     picks = array.one_hot(out[1], n, dtype=x.dtype)
-    weights = array.reshape(g_values, list(g_values.shape) + [1])
+    weights = array.expand_dims(g_values, -1)
     return (reduce_sum(picks * weights, axis=-2),)
 
 

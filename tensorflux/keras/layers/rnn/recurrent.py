@@ -2,6 +2,7 @@
 default activations run the whole sequence in one fused primitive (tf.nn.lstm_sequence /
 gru_sequence, after one input-projection matmul); other configurations step the cell."""
 
+from tensorflux.context import context
 from tensorflux.keras import activations
 from tensorflux.keras.layers.base import InputSpec
 from tensorflux.keras.layers.rnn.cells import CELL_ARGS, GRUCell, LSTMCell, SimpleRNNCell, pick
@@ -82,7 +83,9 @@ class _RecurrentLayer(_CellOwningRNN):
 
     def _fusable(self, training):
         cell = self.cell
-        return (cell.activation is activations.tanh and
+        # (Under two tapes, a second derivative may be asked for: the fused kernels' gradients
+        # have none, the cell's steps do; a WGAN-GP penalty on an LSTM critic.)
+        return (len(context.tapes) < 2 and cell.activation is activations.tanh and
                 cell.recurrent_activation is activations.sigmoid and
                 not (training and cell.recurrent_dropout > 0) and
                 sequences_known_dtype(cell))
