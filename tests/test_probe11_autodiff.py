@@ -293,3 +293,16 @@ def test_prod_and_top_k_gradients_traced_with_a_run_time_batch():
     expected = np.array([[2.0, 1.0, 0.5], [-3.0, 2.0, -6.0]]) + np.array(
         [[0.0, 2.0, 1.0], [1.0, 0.0, 2.0]])
     assert_close(grads(x0), expected)
+
+
+def test_sort_gradient_traced_with_a_run_time_batch():
+    @tf.function(input_signature=[tf.TensorSpec([None, 3], tf.float64)])
+    def grads(x):
+        with tf.GradientTape() as tape:
+            tape.watch(x)
+            y = tf.reduce_sum(tf.sort(x, direction="DESCENDING") * _f64([1.0, 2.0, 3.0]))
+        return tape.gradient(y, x)
+
+    # Each element gets the weight of the place it sorts to.
+    assert_close(grads(np.array([[3.0, 1.0, 2.0], [0.5, 0.7, 0.1]])),
+                 np.array([[1.0, 3.0, 2.0], [2.0, 1.0, 3.0]]))

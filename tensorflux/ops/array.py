@@ -1185,11 +1185,20 @@ def argsort(values, axis=-1, direction="ASCENDING", stable=False, name=None):
     return _argsort.bind(x, axis=axis, descending=direction == "DESCENDING")
 
 
-# take_along_axis: x at `indices` along one axis (sort's gather); the VJP scatter-adds.
+def _take_along_axis_vjp(g, x, indices, out, axis):
+    if not x.shape.is_fully_defined():
+        # Traced with dimensions known only at run time: sort's indices are a permutation
+        # along the axis, so the gradient is g taken at the inverse permutation.
+        inverse = _argsort.bind(indices, axis=axis, descending=False)
+        return _take_along_axis.bind(g, inverse, axis=axis), None
+    return _take_along_axis_grad.bind(indices, g, shape=tuple(x.shape), axis=axis), None
+
+
+# take_along_axis: x at `indices` along one axis (sort's gather, its indices a permutation);
+# the VJP scatter-adds.
 _take_along_axis = Primitive(
     "take_along_axis", shape_rule=lambda x, indices, axis: aval(indices.shape, x.dtype),
-    vjp=lambda g, x, indices, out, axis: (
-        _take_along_axis_grad.bind(indices, g, shape=tuple(x.shape), axis=axis), None))
+    vjp=_take_along_axis_vjp)
 _take_along_axis_grad = Primitive(
     "take_along_axis_grad",
     shape_rule=lambda indices, g, shape, axis: aval(shape, g.dtype),

@@ -452,13 +452,14 @@ def roll(input, shift, axis, name=None):  # noqa: A002 - TensorFlow's argument n
         amount = shifts if shifts.shape.rank == 0 else shifts[k]
         by_axis[a] = amount if a not in by_axis else by_axis[a] + amount
     for a, amount in by_axis.items():
-        n = x.shape[a]
-        if n is None:
-            raise errors.UnimplementedError(f"{op}: axis {a} must have a known size", op)
+        n = divisor = x.shape[a]
         if n == 0:
             continue
+        if n is None:  # traced, the size known at run time only (0 then gathers nothing)
+            n = array.shape(x, out_type=amount.dtype)[a]
+            divisor = math.maximum(n, array.ones([], amount.dtype))
         # out[j] = x[(j - shift) mod n]: a gather, so the shift may be a traced tensor.
-        source = math.floormod(array.range(n, dtype=amount.dtype) - amount, n)
+        source = math.floormod(array.range(n, dtype=amount.dtype) - amount, divisor)
         x = indexing.gather(x, source, axis=a)
     return array.identity(x) if not by_axis else x
 

@@ -233,3 +233,15 @@ def test_composites_trace_into_functions():
     np.testing.assert_allclose(clipped.numpy(), [0.6, 0.8, 0.0], rtol=1e-6)
     assert mask.numpy().tolist() == [[True, False, False], [True, True, False]]
     assert seg.numpy().tolist() == [4.0, 3.0]
+
+
+def test_roll_traced_along_an_axis_known_at_run_time_only():
+    @tf.function(input_signature=[tf.TensorSpec([None, 3], tf.float32)])
+    def rolled(x):
+        return tf.roll(x, shift=1, axis=0), tf.roll(x, shift=[-1, 2], axis=[0, 1])
+
+    x = np.arange(12, dtype=np.float32).reshape(4, 3)
+    once, twice = rolled(x)
+    np.testing.assert_array_equal(once, np.roll(x, 1, 0))
+    np.testing.assert_array_equal(twice, np.roll(x, (-1, 2), (0, 1)))
+    assert [t.shape for t in rolled(np.zeros((0, 3), np.float32))] == [(0, 3), (0, 3)]
