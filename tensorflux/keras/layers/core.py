@@ -241,8 +241,16 @@ class LoRAMixin:
             factor.assign(_tf().zeros(factor.shape, factor.dtype))
 
     def quantized_variables_in_file_order(self):
-        """Keras's order of the layer's variables in weight files: its own variables in
-        creation order, without the LoRA factors, the weight holding the LoRA update."""
+        """Keras's order of the layer's variables in weight files, with the weight (and a
+        quantized one's scales) holding the LoRA update and no LoRA factors: a quantized
+        layer's weight, its bias, then its scales (and zero points); another layer's own
+        variables in creation order."""
+        if self._is_quantized:
+            from tensorflux.keras import quantizers
+
+            weight, *rest = quantizers.quantized_variables(self, f"_{self._lora_name}")
+            bias = getattr(self, "bias", None)
+            return self._lora_file_order([weight] + ([bias] if bias is not None else []) + rest)
         factors = self._lora_factors() if self.lora_enabled else ()
         return self._lora_file_order([
             v for v in self._trainable_variables + self._non_trainable_variables
@@ -495,17 +503,6 @@ class Dense(LoRAMixin, Layer):
     def _quantize_merged(self, kernel):
         return requantize(self, kernel, axis=0)
 
-    def quantized_variables_in_file_order(self):
-        """Keras's order of the variables of a quantized layer, or one with LoRA, in weight
-        files (with LoRA, the kernel and its scales hold the LoRA update merged)."""
-        from tensorflux.keras import quantizers
-
-        if not self._is_quantized:
-            return super().quantized_variables_in_file_order()
-        kernel, *rest = quantizers.quantized_variables(self, "_kernel")
-        variables = [kernel] + ([self.bias] if self.bias is not None else []) + rest
-        return self._lora_file_order(variables)
-
     def get_config(self):
         return {
             **super().get_config(),
@@ -690,15 +687,6 @@ class Embedding(LoRAMixin, Layer):
 
     def _quantize_merged(self, embeddings):
         return requantize(self, embeddings, axis=-1)
-
-    def quantized_variables_in_file_order(self):
-        """Keras's order of the variables of a quantized layer, or one with LoRA, in weight
-        files (with LoRA, the embeddings and their scales hold the LoRA update merged)."""
-        from tensorflux.keras import quantizers
-
-        if not self._is_quantized:
-            return super().quantized_variables_in_file_order()
-        return self._lora_file_order(quantizers.quantized_variables(self, "_embeddings"))
 
     def compute_mask(self, inputs, mask=None):
         if not self.mask_zero:

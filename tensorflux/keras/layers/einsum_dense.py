@@ -451,17 +451,6 @@ class EinsumDense(LoRAMixin, Layer):
         flat = _tf().reshape(kernel, self._flat_kernel_shape(self.original_kernel_shape))
         return requantize(self, flat, axis=0)
 
-    def quantized_variables_in_file_order(self):
-        """Keras's order of the variables of a quantized layer, or one with LoRA, in weight
-        files (with LoRA, the kernel and its scales hold the LoRA update merged)."""
-        from tensorflux.keras import quantizers
-
-        if not self._is_quantized:
-            return super().quantized_variables_in_file_order()
-        kernel, *rest = quantizers.quantized_variables(self, "_kernel")
-        variables = [kernel] + ([self.bias] if self.bias is not None else []) + rest
-        return self._lora_file_order(variables)
-
     def get_config(self):
         config = super().get_config()
         config.pop("activity_regularizer", None)
