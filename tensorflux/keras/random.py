@@ -54,9 +54,11 @@ class SeedGenerator:
 
     @property
     def state(self):
-        """A snapshot of the generator's state, [counter, key], as an int64 tensor of shape
-        (2,) like Keras's seed state (read-only here: draws advance the generator)."""
-        return tf.constant(self._generator.state, dtype=tf.int64)
+        """A snapshot of the generator's state, [seed, draws so far], as an int64 tensor of
+        shape (2,) in the order of Keras's seed state (read-only here: draws advance the
+        generator)."""
+        counter, key = self._generator.state[:2]
+        return tf.constant([key, counter], dtype=tf.int64)
 
     def get_config(self):
         return {"seed": self._initial_seed}
@@ -93,7 +95,17 @@ def _source(seed):
     if isinstance(seed, bool) or not isinstance(seed, int):
         raise ValueError("Argument `seed` must be either an integer, a "
                          f"keras.random.SeedGenerator instance, or None. Received: seed={seed!r}")
-    return tf.random.Generator.from_seed(seed)
+    return _IntSeed.from_seed(seed)
+
+
+class _IntSeed(tf.random.Generator):
+    """The source of a draw with an int seed: a generator from that seed that does not
+    advance, so that the draw gives the same numbers on every call, as in Keras (traced, a
+    generator's draw asks it for a seed on every run of the graph)."""
+
+    def _next_seed(self):
+        self._counter = 0
+        return super()._next_seed()
 
 
 def _shape(shape):

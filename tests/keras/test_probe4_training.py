@@ -178,12 +178,40 @@ def test_predict_batch_callbacks_get_each_group_outputs():
 def test_seed_generator_state_is_a_2_vector_that_draws_advance():
     generator = keras.random.SeedGenerator(42)
     before = generator.state.numpy()
-    assert before.shape == (2,) and generator.state.dtype == tf.int64  # TF backend's layout
+    assert before.shape == (2,) and generator.state.dtype == tf.int64
     keras.random.normal((2,), seed=generator)
     after = generator.state.numpy()
     assert not np.array_equal(before, after)
     replay = keras.random.SeedGenerator(42)
     np.testing.assert_array_equal(replay.state.numpy(), before)
+
+
+def test_seed_generator_state_is_seed_then_draws_as_keras():
+    k = import_keras()
+    ours, theirs = keras.random.SeedGenerator(1337), k.random.SeedGenerator(1337)
+    for _ in range(3):
+        np.testing.assert_array_equal(ours.state.numpy(), np.asarray(theirs.state.numpy()))
+        keras.random.normal((2,), seed=ours)
+        k.random.normal((2,), seed=theirs)
+
+
+def test_an_int_seed_draws_the_same_numbers_on_every_call_traced_or_not():
+    # Keras: an int seed is stateless. Traced, a generator made from it at trace time would
+    # advance on every run of the step instead.
+    draw = tf.function(lambda: keras.random.normal((3,), seed=3))
+    eager = keras.random.normal((3,), seed=3).numpy()
+    np.testing.assert_array_equal(draw().numpy(), eager)
+    np.testing.assert_array_equal(draw().numpy(), eager)
+    np.testing.assert_array_equal(keras.random.uniform((2,), seed=3).numpy(),
+                                  tf.function(lambda: keras.random.uniform((2,), seed=3))())
+
+
+def test_add_loss_of_a_symbolic_tensor_raises_instead_of_being_ignored():
+    inputs = keras.Input((3,))
+    outputs = keras.layers.Dense(2)(inputs)
+    model = keras.Model(inputs, outputs)
+    with pytest.raises(ValueError, match="add_loss"):
+        model.add_loss(keras.ops.mean(outputs))
 
 
 # ---------------------------------------------------------------------- E. legacy optimizers

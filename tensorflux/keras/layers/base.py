@@ -839,6 +839,13 @@ class Layer:
         """Adds a scalar loss (summed into the training loss); kept until the next call."""
         if trace_state.depth:
             return  # a throwaway shape trace: its symbolic values are never evaluated
+        if any(isinstance(x, KerasTensor) for x in tree.flatten(loss)):
+            # (the Keras-2 pattern `model.add_loss(ops.mean(outputs))`: fit would never see it)
+            raise ValueError(
+                f"{_describe(self)}: `add_loss()` takes a tensor computed in `call()` (or "
+                f"`build()`), received a symbolic KerasTensor: {loss}. Keras 3 does not "
+                "support `model.add_loss(symbolic_tensor)`: add the loss in a layer's call(), "
+                "or compute it in a custom train_step or compute_loss().")
         if _stateless.scope is not None:  # (Keras: a StatelessScope collects them, or not)
             if _stateless.scope.collect_losses:
                 _stateless.scope.add_loss(loss)

@@ -444,7 +444,8 @@ class PyDatasetAdapter(DataAdapter):
         return self._batch(0)
 
     def _batch(self, index):
-        return _convert_batch(_class_weighted(self._dataset[index], self._class_weight))
+        batch = _py_dataset_batch(self._dataset[index])
+        return _convert_batch(_class_weighted(batch, self._class_weight))
 
     def get_iterator(self):
         size = self.num_batches
@@ -479,6 +480,23 @@ class PyDatasetAdapter(DataAdapter):
         hook = getattr(self._dataset, "on_epoch_end", None)
         if hook is not None:
             hook()
+
+
+def _py_dataset_batch(batch):
+    """A PyDataset item in Keras's form: a dict stays, a lone array becomes `(x,)` (so a
+    custom train_step sees what it sees on Keras), a list a tuple; 1 to 3 parts only."""
+    if isinstance(batch, dict):
+        return batch
+    if _is_array(batch):
+        return (batch,)
+    if isinstance(batch, list):
+        batch = tuple(batch)
+    if not isinstance(batch, tuple) or len(batch) not in (1, 2, 3):
+        raise ValueError(
+            "PyDataset.__getitem__() must return a tuple or a dict. If a tuple, it must be "
+            "ordered either (input,) or (inputs, targets) or (inputs, targets, "
+            f"sample_weights). Received: {str(batch)[:100]}... of type {type(batch)}")
+    return batch
 
 
 def _convert_batch(batch):

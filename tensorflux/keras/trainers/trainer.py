@@ -677,11 +677,18 @@ class Trainer:
         # With no per-batch callback, only the last training step's logs are ever read: the
         # steps before it run for their updates alone, when the number of steps is known.
         for_effects = getattr(function, "run_for_effects", None)
-        last = None
+        last = first = None
         if (for_effects is not None and mode == "train" and not batch_hooks
                 and collect is None and epoch_iterator.steps_per_epoch is None
                 and isinstance(epoch_iterator.data_adapter, data_adapters.ArrayDataAdapter)):
             last = epoch_iterator.num_batches - 1
+            # A step's Python runs when it is traced (its first call), or on every call when
+            # tf.function runs eagerly: those calls keep their logs, so a step that sets
+            # `self.stop_training` ends the epoch with its own logs, as in Keras.
+            if tf.config.functions_run_eagerly():
+                last = None
+            elif not function.experimental_get_tracing_count():
+                first = 0
         # Keras runs `steps_per_execution` steps between two batch callbacks, which see the
         # first and the last step index of the group (the last one as if the group were full)
         # and, predicting, the group's outputs concatenated.
@@ -690,7 +697,7 @@ class Trainer:
         for step, data in epoch_iterator:
             # (a step after which training stops keeps its logs: a callback that stops in
             # on_epoch_begin still gets the loss of the batch that ran, as in Keras)
-            if last is not None and step != last and not self.stop_training:
+            if last is not None and step != last and step != first and not self.stop_training:
                 for_effects(data)
                 if self.stop_training:
                     break
