@@ -1089,8 +1089,16 @@ def _relu_into(x, out=None):
     return np.maximum(x, np.zeros(x.shape[-1], x.dtype), out=out)
 
 
-def relu6(x):
-    return np.minimum(np.maximum(x, np.zeros((), x.dtype)), np.asarray(6, x.dtype))
+def relu6(x, out=None):
+    """min(max(x, 0), 6). Into `out` where given, so that a large one runs by blocks of rows
+    on the threads as a lone ufunc does (see specialize); a large one's second pass in place
+    and each bound a row, where that loop is faster (see relu)."""
+    if out is None and (not isinstance(x, np.ndarray) or x.size < 4096):
+        return np.minimum(np.maximum(x, np.zeros((), x.dtype)), np.asarray(6, x.dtype))
+    out = _relu_into(x, out)
+    six = np.full(out.shape[-1], 6, x.dtype) if out.size >= 4096 and out.shape[-1] >= 16 \
+        else np.asarray(6, x.dtype)
+    return np.minimum(out, six, out=out)
 
 
 def elu(x):
@@ -1538,6 +1546,11 @@ def _nn_conv2d(x, filters, strides, padding, dilations, data_format, epilogue=No
         _nn_by_pieces(run, pieces, parallel, windows.size * windows.itemsize + out.nbytes)
         if by_piece:
             return out
+    elif cg == 1:
+        out = np.empty((n, ho, wo, o), np.result_type(x.dtype, w.dtype))
+        taps = w.reshape(kh, kw, c, o // c)
+        _nn_depthwise_by_pieces(
+            lambda images: _nn_depthwise_into(out[images], windows[images], taps), n, out)
     else:
         og = o // groups
         w_g = np.moveaxis(w.reshape(kh, kw, cg, groups, og), 3, 0).reshape(groups, -1, og)
@@ -1578,6 +1591,16 @@ def conv2d_backprop_filter(x, grad, filter_shape, strides, padding, dilations, d
         out = parts[0] if parts else np.zeros((kh * kw * cg, o), np.result_type(x, g))
         for part in parts[1:]:
             np.add(out, part, out=out)
+        out = out.reshape(kh, kw, cg, o)
+    elif cg == 1:
+        parts = {}
+
+        def run(images):
+            parts[images.start] = _nn_depthwise_filter_part(windows[images], g[images])
+        _nn_depthwise_by_pieces(run, n, g, fixed=True)
+        out = np.zeros((kh * kw * c, o // c), np.result_type(x, g)) if not parts else None
+        for start in sorted(parts):  # the pieces' sums added in the batch's order
+            out = parts[start] if out is None else np.add(out, parts[start], out=out)
         out = out.reshape(kh, kw, cg, o)
     else:
         og = o // groups
@@ -1702,6 +1725,13 @@ def conv2d_backprop_input(filters, grad, input_shape, strides, padding, dilation
                       2 * math.prod(cols_shape) * dxp.itemsize + dxp.nbytes)
         (pt, _), (pl, _) = pads
         dx = dxp[:, pt:pt + h, pl:pl + wd, :]
+    elif cg == 1:
+        dxp = np.empty(padded_shape, np.result_type(g.dtype, w.dtype))
+        taps = w.reshape(kh, kw, c, o // c)
+        _nn_depthwise_by_pieces(lambda images: _nn_depthwise_input_into(
+            dxp[images], g[images], taps, strides, dilations), n, dxp)
+        (pt, _), (pl, _) = pads
+        dx = dxp[:, pt:pt + h, pl:pl + wd, :]
     else:
         og = o // groups
         g_g = np.moveaxis(g.reshape(n * ho * wo, groups, og), 1, 0)
@@ -1732,6 +1762,97 @@ def _nn_input_grad_by_tap(x_rows, g_rows, taps, filter_hw, dilations):
             x_rows[:, i * dh:i * dh + ho, j * dw:j * dw + wo] += block
         else:
             np.copyto(x_rows[:, :ho, :wo], block)
+
+
+# A convolution of one input channel per group (DepthwiseConv2D, SeparableConv2D's first
+# step) runs filter tap by filter tap as elementwise products over a few images at a time,
+# on the threads: as a grouped GEMM it was a stack of one-column products, a BLAS call per
+# channel, with an output strided by channel that made every kernel after it slow too.
+def _nn_depthwise_by_pieces(run, n, largest, fixed=False):
+    """Calls run(slice of images) over a batch of n: pieces of about _NN_COLS_BYTES of
+    `largest` (the largest array a piece writes or reads, batch first), at least 4 per thread
+    where they run on the threads. `fixed` pieces (whose results are summed in order) are the
+    same on any thread count: those for at least two threads."""
+    nbytes = 2 * largest.nbytes
+    image_bytes = max(1, largest.nbytes // max(1, n))
+    step = max(1, _NN_COLS_BYTES // image_bytes)
+    if fixed or (_THREADS > 1 and nbytes >= _PARALLEL_MIN_BYTES):
+        step = max(1, min(step, -(-n // (4 * max(2, _THREADS)))))
+    _in_parallel(run, [slice(start, start + step) for start in range(0, n, step)], nbytes)
+
+
+def _nn_depthwise_tap(windows, i, j, multiplier):
+    """Filter tap (i, j)'s inputs of a window view (m, ho, wo, kh, kw, c): (m, ho, wo, c), with
+    an axis for the channel multiplier where it is not 1."""
+    tap = windows[:, :, :, i, j, :]
+    return tap if multiplier == 1 else tap[..., None]
+
+
+def _nn_depthwise_into(out, windows, taps):
+    """out (m, ho, wo, c * multiplier) = the convolution of each channel of the window view
+    windows (m, ho, wo, kh, kw, c) with its filters taps (kh, kw, c, multiplier): each tap's
+    products added in the taps' row-major order."""
+    m, ho, wo, kh, kw, c = windows.shape
+    multiplier = taps.shape[3]
+    target = out if multiplier == 1 else out.reshape(m, ho, wo, c, multiplier)
+    if multiplier == 1:
+        taps = taps[..., 0]
+    np.multiply(_nn_depthwise_tap(windows, 0, 0, multiplier), taps[0, 0], out=target)
+    buffer = np.empty_like(target)
+    for offset in range(1, kh * kw):
+        i, j = divmod(offset, kw)
+        np.multiply(_nn_depthwise_tap(windows, i, j, multiplier), taps[i, j], out=buffer)
+        np.add(target, buffer, out=target)
+
+
+def _nn_depthwise_filter_part(windows, g_rows):
+    """The filter gradient (kh * kw * c, multiplier) of a depthwise convolution over the
+    window view windows (m, ho, wo, kh, kw, c) with cotangent g_rows (m, ho, wo, c *
+    multiplier): each tap's products summed over the pixels as a GEMV with ones."""
+    m, ho, wo, kh, kw, c = windows.shape
+    o = g_rows.shape[3]
+    multiplier = o // c
+    dtype = np.result_type(windows.dtype, g_rows.dtype)
+    g = g_rows if multiplier == 1 else g_rows.reshape(m, ho, wo, c, multiplier)
+    buffer = np.empty(g.shape, dtype)
+    rows = buffer.reshape(-1, o)
+    ones = _ones(rows.shape[0], dtype)
+    part = np.empty((kh, kw, o), dtype)
+    for offset in range(kh * kw):
+        i, j = divmod(offset, kw)
+        np.multiply(_nn_depthwise_tap(windows, i, j, multiplier), g, out=buffer)
+        np.dot(ones, rows, out=part[i, j])
+    return part.reshape(kh * kw * c, multiplier)
+
+
+def _nn_depthwise_input_into(xp_rows, g_rows, taps, strides, dilations):
+    """xp_rows (m, padded h, padded w, c) = the input gradient of a depthwise convolution with
+    filters taps (kh, kw, c, multiplier), cotangent g_rows (m, ho, wo, c * multiplier): each
+    tap's products (summed over the multiplier) added where its windows read, in the taps'
+    order; zero where none read."""
+    m, ho, wo, o = g_rows.shape
+    kh, kw, c, multiplier = taps.shape
+    (sh, sw), (dh, dw) = strides, dilations
+    hspan, wspan = sh * (ho - 1) + 1, sw * (wo - 1) + 1
+    buffer = np.empty((m, ho, wo, c), xp_rows.dtype)
+    g = g_rows if multiplier == 1 else g_rows.reshape(m, ho, wo, c, multiplier)
+    first = 0
+    if (sh, sw) == (1, 1):  # the first tap's block is written, only the rest zeroed
+        xp_rows[:, hspan:].fill(0)
+        xp_rows[:, :hspan, wspan:].fill(0)
+    else:
+        xp_rows.fill(0)
+        first = -1
+    for offset in range(kh * kw):
+        i, j = divmod(offset, kw)
+        target = xp_rows[:, i * dh:i * dh + hspan:sh, j * dw:j * dw + wspan:sw]
+        product = target if offset == first else buffer
+        if multiplier == 1:
+            np.multiply(g, taps[i, j, :, 0], out=product)
+        else:
+            np.add.reduce(g * taps[i, j], axis=-1, out=product)
+        if product is buffer:
+            np.add(target, buffer, out=target)
 
 
 def _nn_lowest(dtype):
@@ -2991,6 +3112,9 @@ def specialize(kernel_name, attrs, n_inputs, result_size=None, scalar_inputs=Fal
         by_dot = _sum_by_dot(input_types, axis, keepdims)
         if by_dot is not None:
             return by_dot
+        by_slices = _sum_short_axis(input_types, axis, keepdims)
+        if by_slices is not None:
+            return by_slices
         if (axis is None or axis == tuple(range(len(axis)))) or (not keepdims and axis == (1,)):
             # Sums that reduce_sum may run as a product with ones: the same kernel as eagerly.
             return lambda x: reduce_sum(x, axis, keepdims)
@@ -3116,6 +3240,42 @@ def _sum_by_dot(input_types, axis, keepdims):
         ones = _sum_ones(shape[0], dtype)
         return lambda x: ones.dot(x) if x.flags.c_contiguous else reduce_sum(x, axis, False)
     return None
+
+
+# A float sum over one short axis (any other summed axes of size 1) followed by a short run of
+# elements (UpSampling2D's gradient: its tile's (..., 2, 1, 1, channels) summed over the 2)
+# is its slices added in order: NumPy's reduction makes a loop call per run there (16 x 64 x
+# 32 x 2 x 32: 1.5 -> 0.36 ms), and adds the slices in that order too, the same bits.
+_SHORT_AXIS_MAX = 8
+_SHORT_AXIS_RUN = (8, 1024)
+
+
+def _sum_short_axis(input_types, axis, keepdims):
+    """reduce_sum's slices-added-in-order kernel where the input's static shape and float
+    dtype call for it (see above), or None."""
+    if input_types is None or len(input_types) != 1 or not axis or min(axis) < 0:
+        return None
+    shape, dtype = input_types[0]
+    if shape is None or native_dtype(dtype) not in _SUM_FLOATS:
+        return None
+    summed = [a for a in axis if shape[a] != 1]
+    if len(summed) != 1 or None in shape[summed[0]:]:
+        return None
+    count, run = shape[summed[0]], math.prod(shape[summed[0] + 1:])
+    if not 2 <= count <= _SHORT_AXIS_MAX or not _SHORT_AXIS_RUN[0] <= run <= _SHORT_AXIS_RUN[1]:
+        return None
+    add_reduce = np.add.reduce
+
+    def sum_short_axis(x):
+        if not x.flags.c_contiguous:
+            return add_reduce(x, axis, x.dtype, None, keepdims)
+        slices = x.reshape(-1, count, run)
+        total = np.add(slices[:, 0], slices[:, 1])
+        for i in range(2, count):
+            np.add(total, slices[:, i], out=total)
+        return total.reshape([1 if i in axis else d for i, d in enumerate(x.shape)
+                              if keepdims or i not in axis])
+    return sum_short_axis
 
 
 def _small_float_matrices(input_types, transpose_a, transpose_b):
@@ -4433,6 +4593,8 @@ def __getattr__(name):
     raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
 
 
-# The kernels that are one NumPy ufunc, by name (see specialize).
+# The kernels that are one NumPy ufunc, and relu6 (elementwise, taking out= as they do), by
+# name (see specialize).
 _UFUNC_KERNELS = {name: kernel for name, kernel in list(globals().items())
                   if isinstance(kernel, np.ufunc) and not name.startswith("_")}
+_UFUNC_KERNELS["relu6"] = relu6
