@@ -1,8 +1,10 @@
 """tf.function: traces a Python function into a Graph once per input signature, and runs
 the compiled plan on every later call with that signature."""
 
+import copy
 import functools
 import inspect
+import operator
 import sys
 import threading
 import weakref
@@ -155,6 +157,9 @@ def _trace_type(value):
         return repr(value)
     if isinstance(value, CompositeTensor):
         return repr(value._type_spec)
+    if isinstance(value, Variable):  # (TF's VariableSpec, which a trace is keyed on)
+        return (f"VariableSpec(shape={value._shape}, dtype={value.dtype!r}, "
+                f"trainable={value.trainable})")
     if isinstance(value, _TensorLike):
         return repr(TensorSpec(value.shape, value.dtype))
     if isinstance(value, dict):
@@ -181,7 +186,10 @@ def _leaf_key(value):
     if isinstance(value, TensorSpec):
         return ("T", value.shape, value.dtype)
     if isinstance(value, Variable):
-        return ("V", id(value))
+        # TF's VariableSpec: a trace serves every Variable of this shape (as declared), dtype
+        # and trainability (see ConcreteFunction._bound_to). (Read off the slots: this runs
+        # on every call that passes Variables.)
+        return ("V", value._shape._dims, value.dtype, bool(value.trainable))
     if _is_tensor_leaf(value):
         tensor = value if isinstance(value, Tensor) else convert_to_tensor(value)
         return ("T", tensor.shape, tensor.dtype)
@@ -191,6 +199,17 @@ def _leaf_key(value):
         return ("O", id(value))
     # A Python value is TF's Literal: equal values (2 and 2.0) share a trace.
     return ("P", value)
+
+
+def _leaf_keys(leaves):
+    """_leaf_key of each leaf, a Variable's extended by which of the call's distinct Variables
+    it is (TF's alias_id): f(v, v) and f(v, w) trace apart, f(w, w) reuses f(v, v)'s trace."""
+    keys = [_leaf_key(leaf) for leaf in leaves]
+    seen = {}
+    for k, key in enumerate(keys):
+        if key[0] == "V":
+            keys[k] = key + (seen.setdefault(id(leaves[k]), len(seen)),)
+    return keys
 
 
 # ------------------------------------------------------------------ concrete functions
@@ -225,6 +244,13 @@ class ConcreteFunction:
         self._output_leaves = output_leaves  # SymbolicTensor, Variable or Python value
         self._plans = {}
         self._effects = {}  # backend -> (runner with no outputs, captured outer tensors)
+        # The Variables passed as arguments (their leaf positions): a call with others of the
+        # same specs runs a copy of the graph bound to those (see _bound_to).
+        self._variable_args = tuple(i for i, (value, spec) in enumerate(
+            zip(self._input_values, input_specs)) if spec is None and isinstance(value, Variable))
+        self._arg_variables = tuple(self._input_values[i] for i in self._variable_args)
+        self._rebindable = True  # see _rebindable
+        self._rebound = {}  # ids of a call's argument Variables -> the copy bound to them
         # jit_compile=True: the plan built for it (see Plan's `native`).
         self.jit_compile = False
 
@@ -264,8 +290,9 @@ class ConcreteFunction:
 
     @property
     def variables(self):
-        """The Variables the function reads or writes, in first-use order."""
-        found = {}
+        """The Variables the function captures (reads or writes without being passed them),
+        in first-use order."""
+        found = {id(self._input_values[i]): None for i in self._variable_args}
         for node in self._traced.nodes:
             for x in node.inputs:
                 if isinstance(x, Variable):
@@ -273,7 +300,7 @@ class ConcreteFunction:
         for leaf in self._output_leaves:
             if isinstance(leaf, Variable):
                 found.setdefault(id(leaf), leaf)
-        return tuple(found.values())
+        return tuple(v for v in found.values() if v is not None)
 
     @property
     def trainable_variables(self):
@@ -288,7 +315,10 @@ class ConcreteFunction:
         """The signature as TF prints it: each parameter with its kind and trace type (a
         TensorSpec, or Literal[value] for a Python value), the output type and captures."""
         args, kwargs = _pack_specs(self._input_skeleton, iter(self._input_values))
-        output = _trace_type(self.structured_outputs)
+        # (a Variable returned is returned read: a tensor)
+        output = _trace_type(_pack_specs(self._output_skeleton, iter(
+            TensorSpec(leaf.shape, leaf.dtype) if isinstance(leaf, Variable) else leaf
+            for leaf in self._output_leaves)))
         params = [(name, kind, _trace_type(value))
                   for (name, kind), value in zip(self._parameter_names(len(args)), args)]
         params += [(key, "KEYWORD_ONLY", _trace_type(value)) for key, value in kwargs.items()]
@@ -367,8 +397,11 @@ class ConcreteFunction:
             args, kwargs = bound.args, bound.kwargs
         leaves = []
         _flatten_like(self._input_skeleton, (args, kwargs), leaves)
-        for leaf, spec, value in zip(leaves, self._input_specs, self._input_values):
-            if spec is None and _leaf_key(leaf) != _leaf_key(value):
+        for leaf, spec, value, given, traced in zip(
+                leaves, self._input_specs, self._input_values, _leaf_keys(leaves),
+                _leaf_keys(self._input_values)):
+            if spec is None and (given != traced or (
+                    leaf is not value and given[0] == "V" and not self._rebindable)):
                 raise TypeError(f"Can not cast {leaf!r} to {_trace_type(value)}")
         return leaves
 
@@ -418,7 +451,50 @@ class ConcreteFunction:
                                             runner)
         return entry
 
+    def _binds(self, leaves):
+        """Whether the trace can run with these argument Variables: the ones it was traced
+        with, or any others (of the same specs) when it is rebindable."""
+        return self._rebindable or all(map(
+            operator.is_, [leaves[i] for i in self._variable_args], self._arg_variables))
+
+    def _bound_to(self, leaves):
+        """This function, or its copy that uses the call's argument Variables where the trace
+        used the ones it was given (TF feeds the Variable passed to the graph's handle
+        input): one trace serves every Variable of the same shape, dtype and trainability."""
+        variables = [leaves[i] for i in self._variable_args]
+        if all(map(operator.is_, variables, self._arg_variables)):
+            return self
+        key = tuple(map(id, variables))
+        bound = self._rebound.get(key)
+        if bound is None:
+            # (the copy holds the Variables, so their ids stay theirs while it is cached)
+            bound = self._rebound[key] = self._rebind(
+                dict(zip(map(id, self._arg_variables), variables)))
+        return bound
+
+    def _rebind(self, swap):
+        """A copy whose graphs (optimized, and as traced) read and write swap[id(v)] where
+        this one uses Variable v; it compiles its own plan on its first call."""
+        bound = copy.copy(self)
+        bound.graph = copy.copy(self.graph)
+        bound.graph.nodes = [_rebound_node(n, swap) for n in self.graph.nodes]
+        traced = self._traced
+        bound._traced = _TracedGraph(traced.inputs, traced.captures,
+                                     [_rebound_node(n, swap) for n in traced.nodes])
+        bound._output_leaves = [swap.get(id(leaf), leaf) if isinstance(leaf, Variable)
+                                else leaf for leaf in self._output_leaves]
+        bound._input_values = [swap.get(id(value), value) if i in self._variable_args
+                               else value for i, value in enumerate(self._input_values)]
+        bound._arg_variables = tuple(swap[id(v)] for v in self._arg_variables)
+        bound._plans, bound._effects, bound._rebound, bound._arguments = {}, {}, {}, None
+        return bound
+
     def _call_flat(self, leaves):
+        if self._variable_args:
+            return self._bound_to(leaves)._run_flat(leaves)
+        return self._run_flat(leaves)
+
+    def _run_flat(self, leaves):
         tensors = self._check_inputs(leaves)
         if context.graph is None and not context.tapes:
             return self._call_compiled([t._value for t in tensors])
@@ -519,6 +595,25 @@ class _TracedGraph:
                     for n in graph.nodes])
 
 
+def _rebound_node(node, swap):
+    """node with its Variable inputs replaced as `swap` (id -> Variable) says."""
+    if not any(id(x) in swap for x in node.inputs):
+        return node
+    node = copy.copy(node)
+    node.inputs = tuple(swap.get(id(x), x) for x in node.inputs)
+    return node
+
+
+def _rebindable(nodes, variables):
+    """Whether a trace may be rebound to other Variables than `variables` (see
+    ConcreteFunction._bound_to): not when a node that runs code of its own (a cond or
+    while_loop's sub-graphs, a custom gradient, a py_function) takes one, as that code holds
+    the Variable itself; such a trace serves only the Variables it was traced with."""
+    ids = {id(v) for v in variables}
+    return not any(callable(value) for node in nodes if any(id(x) in ids for x in node.inputs)
+                   for value in node.attrs.values())
+
+
 def _with_replayed_grad_fn(node, env_box):
     if node.primitive.name != "custom_gradient":
         return node
@@ -591,6 +686,9 @@ class Function:
         self._cache = {}
         self._inlined = {}  # thread -> whether an inlined call of this one recursed
         self._fast = {}  # (shape, dtype) of each positional tensor -> ConcreteFunction
+        # The same for positional tensors and Variables (see _fast_variables_key) ->
+        # (ConcreteFunction bound to those Variables, positions of the tensors)
+        self._fast_variables = {}
         self._shape_history = {}
         self._tracing_count = 0
         self._initialized = False  # whether the first trace (the one that may create
@@ -659,6 +757,10 @@ class Function:
                 concrete = self._fast.get(key)
                 if concrete is not None:
                     return concrete._call_compiled([a._value for a in args])
+            elif self._fast_variables:
+                found = self._fast_variables.get(_fast_variables_key(args))
+                if found is not None:
+                    return found[0]._call_compiled([args[i]._value for i in found[1]])
         traces = self._tracing_count
         concrete, leaves = self._concrete_for(args, kwargs, from_call=True)
         _retracing.record(self, self._tracing_count > traces)
@@ -667,6 +769,13 @@ class Function:
             key = _fast_key(args)
             if key is not None and len(self._fast) < _FAST_CACHE_LIMIT:
                 self._fast[key] = concrete
+            elif key is None and concrete._variable_args and len(
+                    self._fast_variables) < _FAST_CACHE_LIMIT:
+                key = _fast_variables_key(args)
+                if key is not None:
+                    tensors = tuple(i for i, spec in enumerate(concrete._input_specs)
+                                    if spec is not None)
+                    self._fast_variables[key] = (concrete._bound_to(leaves), tensors)
         return concrete._call_flat(leaves)
 
     def _inline(self, args, kwargs):
@@ -765,10 +874,10 @@ class Function:
                                _flatten(self._input_signature, []))
             specs = [_ranked(s, v) for s, v in zip(self._signature_specs(leaves, given), leaves)]
             key = ("signature", skeleton_key(skeleton),
-                   tuple(_leaf_key(v) if s is None else ("S", s.shape.rank)
-                         for v, s in zip(leaves, specs)))
+                   tuple(k if s is None else ("S", s.shape.rank)
+                         for k, s in zip(_leaf_keys(leaves), specs)))
         else:
-            keys = _component_keys(skeleton, [_leaf_key(v) for v in leaves])
+            keys = _component_keys(skeleton, _leaf_keys(leaves))
             if self._reduce_retracing:
                 keys = self._relaxed(skeleton, keys)
             # A TensorSpec argument keeps its name (cf.structured_input_signature shows it).
@@ -776,6 +885,10 @@ class Function:
                      if k[0] == "T" else None for k, v in zip(keys, leaves)]
             key = (skeleton_key(skeleton), keys)
         concrete = self._cache.get(key)
+        if concrete is not None and not concrete._binds(leaves):
+            # A trace that cannot be rebound serves only its own Variables (see _rebindable).
+            key += (tuple(id(leaves[i]) for i in concrete._variable_args),)
+            concrete = self._cache.get(key)
         if concrete is None:
             concrete = self._trace(skeleton, leaves, specs, from_call)
             self._cache[key] = concrete
@@ -906,6 +1019,8 @@ class Function:
         concrete = ConcreteFunction(graph, skeleton, specs, output_skeleton, output_leaves,
                                     self.__name__, values, self._signature)
         concrete._traced = traced
+        concrete._rebindable = _rebindable(
+            traced.nodes, [values[i] for i in concrete._variable_args])
         concrete.jit_compile = bool(self.jit_compile)
         return concrete
 
@@ -1137,6 +1252,21 @@ def _fast_key(args):
             return None
         value = a._value
         key.append((value.shape, value.dtype))
+    return tuple(key)
+
+
+def _fast_variables_key(args):
+    """_fast_key for positional eager tensors and Variables, a Variable by its id (the cached
+    ConcreteFunction holds it, so the id stays its own) and trainability; None otherwise."""
+    key = []
+    for a in args:
+        if a.__class__ is Tensor:
+            value = a._value
+            key.append((value.shape, value.dtype))
+        elif isinstance(a, Variable):
+            key.append((id(a), a.trainable))
+        else:
+            return None
     return tuple(key)
 
 
