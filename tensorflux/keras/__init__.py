@@ -67,7 +67,8 @@ _LAZY = {"applications": "tensorflux.keras.applications",
          "wrappers": "tensorflux.keras.wrappers",
          "distillation": "tensorflux.keras.distillation",
          "distribution": "tensorflux.keras.distribution",
-         "quantizers": "tensorflux.keras.quantizers", "legacy": "tensorflux.keras.legacy"}
+         "quantizers": "tensorflux.keras.quantizers", "legacy": "tensorflux.keras.legacy",
+         "visualization": "tensorflux.keras.visualization"}
 # Classes loaded on first use too: (module, attribute).
 _LAZY_ATTRIBUTES = {"DTypePolicy": ("tensorflux.keras.dtype_policies", "DTypePolicy"),
                     "FloatDTypePolicy": ("tensorflux.keras.dtype_policies", "FloatDTypePolicy"),
@@ -106,4 +107,4 @@ __all__ = ["DTypePolicy", "FloatDTypePolicy", "Functional", "Initializer", "Inpu
            "datasets", "device", "distillation", "distribution", "dtype_policies", "export",
            "initializers", "layers", "losses", "metrics", "mixed_precision", "models", "name_scope",
            "ops", "optimizers", "preprocessing", "quantizers", "random", "regularizers", "remat",
-           "saving", "tree", "utils", "version", "wrappers"]
+           "saving", "tree", "utils", "version", "visualization", "wrappers"]
