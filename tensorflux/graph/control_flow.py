@@ -370,7 +370,8 @@ class _LoopGradient:
         states = [list(arrays[:n_vars])]
         captured = arrays[n_vars:n_vars + n_captured]
         count = int(arrays[n_vars + n_captured])
-        grads = list(arrays[n_vars + n_captured + 1:])
+        start = n_vars + n_captured + 1
+        grads = list(arrays[start:start + len(self.diff_vars)])  # (then the Variables)
         for _ in range(count - 1):
             states.append(loop.body.run(states[-1], captured))
         body_captured = [captured[p] for p in loop.body.positions]
@@ -389,6 +390,45 @@ class _LoopGradient:
                       + [backend.fill_like(v._value, 0, v.dtype) for v in self.variables])
         return (*grads, *totals)
 
+    def replay(self, loop_vars, captured, count, seeds):
+        """What the kernel computes, built from differentiable ops (while loops that re-run
+        the body and its backward graph): the VJP of `while_grad`, for second and higher
+        derivatives. Each backward step recomputes its iteration's inputs from the start, so
+        it costs count * (count + 1) / 2 body runs, paid only when differentiating twice."""
+        from tensorflux.ops import array
+
+        loop = self.loop
+        body_inputs = loop.body.graph.inputs
+        counter = TensorShape([])
+
+        def state_at(k):
+            # The loop variables after k iterations: the body re-run from the start.
+            def step(j, *state):
+                return (j + 1, *loop.body.interpret(list(state), captured))
+
+            return while_loop(lambda j, *state: j < k, step, [0, *loop_vars],
+                              shape_invariants=[counter, *[p.shape for p in body_inputs]])[1:]
+
+        body_captured = [captured[p] for p in loop.body.positions]
+        n_grads = len(self.diff_vars)
+
+        def backward_step(k, *carry):
+            inputs = list(state_at(k)) + body_captured + list(carry[:n_grads])
+            result = self.backward.interpret(inputs, ())
+            totals = [t + r for t, r in zip(carry[n_grads:], result[n_grads:])]
+            return (k - 1, *result[:n_grads], *totals)
+
+        zeros = ([array.zeros_like(body_captured[j]) for j in self.diff_captures]
+                 + [array.zeros_like(v.read_value()) for v in self.variables])
+        invariants = ([body_inputs[i].shape for i in self.diff_vars]
+                      + [self.graph.inputs[len(body_inputs) + j].shape
+                         for j in self.diff_captures]
+                      + [v.shape for v in self.variables])
+        result = while_loop(lambda k, *carry: k >= 0, backward_step,
+                            [count - 1, *seeds, *zeros],
+                            shape_invariants=[counter, *invariants])
+        return result[1:]
+
 
 def _while_rule(*inputs, loop):
     return loop.avals
@@ -403,7 +443,8 @@ def _while_vjp(g, *inputs, out, loop):
     loop_vars = inputs[:n_vars]
     captured = inputs[n_vars:n_vars + n_captured]
     seeds = [g[i] for i in gradient.diff_vars]
-    grads = _while_grad.bind(*loop_vars, *captured, out[-1], *seeds, grad=gradient)
+    grads = _while_grad.bind(*loop_vars, *captured, out[-1], *seeds, *gradient.variables,
+                             grad=gradient)
     grads = iter(grads)
     for i in gradient.diff_vars:
         result[i] = next(grads)
@@ -422,9 +463,38 @@ _while = Primitive("while", vjp=_while_vjp, shape_rule=_while_rule, kernel="whil
 # stateful_while: the same, for loops with stateful ops, which graph passes must keep.
 _stateful_while = Primitive("stateful_while", vjp=_while_vjp, shape_rule=_while_rule,
                             kernel="while_loop", multiple_results=True, stateful=True)
+
+
+def _while_grad_vjp(g, *inputs, out, grad):
+    """The gradient of the loop's gradient: that of `grad.replay`, which computes the same
+    values from differentiable ops (so third and higher orders follow the same way)."""
+    from tensorflux.autodiff.tape import GradientTape
+
+    loop = grad.loop
+    n_vars, n_captured = loop.n_vars, loop.n_captured
+    start = n_vars + n_captured + 1
+    diff = [i for i, x in enumerate(inputs) if i != start - 1 and x.dtype.is_differentiable]
+    seeded = [(k, gk) for k, gk in enumerate(g) if gk is not None]
+    if not diff or not seeded:
+        return (None,) * len(inputs)
+    with GradientTape() as tape:
+        local = _local_copies(inputs, diff, tape)
+        outs = grad.replay(local[:n_vars], local[n_vars:start - 1], inputs[start - 1],
+                           local[start:start + len(grad.diff_vars)])
+    grads = tape.gradient([outs[k] for k, _ in seeded], [local[i] for i in diff],
+                          output_gradients=[gk for _, gk in seeded])
+    result = [None] * len(inputs)
+    for i, gi in zip(diff, grads):
+        result[i] = gi
+    return tuple(result)
+
+
 # while_grad: a while loop's VJP, as one node whose kernel replays the body forward and runs
-# its backward graph per iteration (no second-order gradient).
-_while_grad = Primitive("while_grad", shape_rule=lambda *inputs, grad: grad.avals(inputs),
+# its backward graph per iteration. Inputs: the loop variables and captures, the trip count,
+# the output cotangents and the Variables the gradient reaches. Its own gradient
+# differentiates an equivalent loop of differentiable ops (_LoopGradient.replay).
+_while_grad = Primitive("while_grad", vjp=_while_grad_vjp,
+                        shape_rule=lambda *inputs, grad: grad.avals(inputs),
                         multiple_results=True)
 
 
