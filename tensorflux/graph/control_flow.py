@@ -21,8 +21,9 @@ __all__ = ["cond", "while_loop"]
 
 # ------------------------------------------------------------------ sub-graphs
 
-def _trace_subgraph(fn, arg_avals, name):
-    """Traces fn(*placeholders) into a Graph nested in the one being traced.
+def _trace_subgraph(fn, arg_avals, name, seeds_outside=False):
+    """Traces fn(*placeholders) into a Graph nested in the one being traced (its random ops'
+    seeds drawn in the graph around it where `seeds_outside`: Graph.seeds_outside).
 
     Outer symbolic tensors the function uses become captures (placeholders of the new graph);
     outer tapes are hidden, since the control-flow node itself is what they record.
@@ -30,6 +31,7 @@ def _trace_subgraph(fn, arg_avals, name):
     """
     outer = context.graph
     graph = Graph(name=outer.unique_name(name), outer=outer)
+    graph.seeds_outside = seeds_outside
     saved = context.tapes, context.graph
     context.tapes, context.graph = [], graph
     try:
@@ -215,8 +217,11 @@ def cond(pred, true_fn=None, false_fn=None, name=None):
     if not isinstance(pred, SymbolicTensor):
         return true_fn() if _eager_bool(pred) else false_fn()
     _check_predicate("cond", pred)
-    true_graph, true_skeleton = _trace_subgraph(true_fn, (), "cond_true")
-    false_graph, false_skeleton = _trace_subgraph(false_fn, (), "cond_false")
+    # (A branch's gradient re-binds its ops: their random draws must see the seeds the
+    # forward branch saw, so the seeds are drawn outside, whichever branch runs.)
+    true_graph, true_skeleton = _trace_subgraph(true_fn, (), "cond_true", seeds_outside=True)
+    false_graph, false_skeleton = _trace_subgraph(false_fn, (), "cond_false",
+                                                  seeds_outside=True)
     _check_branches(true_graph, true_skeleton, false_graph, false_skeleton)
     captured, variables, (true_body, false_body) = _node_inputs([true_graph, false_graph])
     avals = tuple(aval(_merged_shape(t.shape, f.shape), t.dtype)
@@ -434,12 +439,37 @@ def _while_rule(*inputs, loop):
     return loop.avals
 
 
+def _draws_random(graph):
+    """Whether a graph, or a cond or loop inside it, draws random numbers."""
+    for node in graph.nodes:
+        if node.primitive.name == "random_seed_stream":
+            return True
+        for value in node.attrs.values():
+            if isinstance(value, _Branches):
+                bodies = (value.true, value.false)
+            elif isinstance(value, _Loop):
+                bodies = (value.cond, value.body)
+            else:
+                continue
+            if any(_draws_random(body.graph) for body in bodies):
+                return True
+    return False
+
+
 def _while_vjp(g, *inputs, out, loop):
     gradient = loop.gradient()
     n_vars, n_captured = loop.n_vars, loop.n_captured
     result = [None] * len(inputs)
     if not gradient.diff_vars:
         return tuple(result)
+    if _draws_random(loop.body.graph):
+        # The gradient replays the body: it would draw other numbers than the forward loop
+        # did, and give a wrong gradient without a word.
+        raise errors.UnimplementedError(
+            "tf.while_loop: the gradient of a traced loop (a tf.while_loop, or a `for`/`while` "
+            "over tensors in a tf.function) whose body draws random numbers is not supported "
+            "yet. Draw them before the loop (e.g. tf.random.uniform([n, ...]) indexed by the "
+            "loop counter), or run the loop eagerly.", "while_loop")
     loop_vars = inputs[:n_vars]
     captured = inputs[n_vars:n_vars + n_captured]
     seeds = [g[i] for i in gradient.diff_vars]

@@ -174,6 +174,9 @@ class Graph:
     def __init__(self, name="graph", outer=None):
         self.name = name
         self.outer = outer  # the graph being traced around this one (cond/while bodies)
+        # A cond branch's random ops take their seeds from the graph around it (so that the
+        # branch re-bound for its gradient draws the same numbers; see ops/random.py).
+        self.seeds_outside = False
         self.nodes = []
         self.inputs = []  # placeholder tensors, in call order
         self.outputs = []  # flat list of output tensors

@@ -183,9 +183,25 @@ _random_seed_stream = Primitive("random_seed_stream", shape_rule=_stream_rule, s
 def _bind_draw(primitive, inputs, seed, **attrs):
     """Binds a draw with its seed: an attribute tuple eagerly, a stream node input in graphs."""
     if isinstance(seed, (_OpSeedStream, _GeneratorSeedStream)):
-        stream = _random_seed_stream.bind(source=seed)
-        return primitive.bind(*inputs, stream, seed=None, **attrs)
+        return primitive.bind(*inputs, _seed_stream(seed), seed=None, **attrs)
     return primitive.bind(*inputs, seed=seed, **attrs)
+
+
+def _seed_stream(source):
+    """The stream node of a traced draw's seeds. In a cond branch it is bound in the graph
+    around the cond (Graph.seeds_outside) and captured: the branch re-bound for its gradient
+    then draws the numbers the forward branch drew, not new ones."""
+    graph = home = context.graph
+    while home.seeds_outside and home.outer is not None:
+        home = home.outer
+    if home is graph:
+        return _random_seed_stream.bind(source=source)
+    context.graph = home
+    try:
+        stream = _random_seed_stream.bind(source=source)
+    finally:
+        context.graph = graph
+    return graph._capture(stream)
 
 
 # ------------------------------------------------------------------ validation helpers
@@ -275,8 +291,7 @@ def _draw(op, primitive, inputs, seed, shape, dtype):
     if not isinstance(seed, (_OpSeedStream, _GeneratorSeedStream)):
         raise errors.InvalidArgumentError(
             f"{op}: a shape known only at run time needs a traced function", op)
-    stream = _random_seed_stream.bind(source=seed)
-    return _random_draw_dynamic.bind(shape, *inputs, stream, branches=RuntimeShape(
+    return _random_draw_dynamic.bind(shape, *inputs, _seed_stream(seed), branches=RuntimeShape(
         _draw_kernel, (0,), kernel=primitive.kernel, dtype=dtype, op=op))
 
 
