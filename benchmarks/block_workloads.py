@@ -23,12 +23,9 @@ import argparse
 import importlib.util
 import os
 import platform
-import statistics
-import subprocess
-import sys
-import time
 
 import numpy as np
+from _fit_timing import fit_rate, in_keras_child
 
 WORKLOADS = {"transformer": (32, 2048), "resnet": (64, 1024)}  # (batch, samples per epoch)
 
@@ -64,31 +61,16 @@ def _model(keras, workload):
 
 def _time_fit(keras, workload, epochs):
     keras.utils.set_random_seed(0)
-    batch, samples = WORKLOADS[workload]
     x, y = _data(workload)
     model = _model(keras, workload)
     model.compile(loss="sparse_categorical_crossentropy", optimizer="adam")
-    model.fit(x, y, batch_size=batch, epochs=1, verbose=0)  # warm-up: tracing, allocation
-    times = []
-    for _ in range(epochs):
-        start = time.perf_counter()
-        model.fit(x, y, batch_size=batch, epochs=1, verbose=0)
-        times.append(time.perf_counter() - start)
-    return samples / statistics.median(times)
+    return fit_rate(model, x, y, WORKLOADS[workload][0], epochs)
 
 
 def bench_keras(workload, epochs, backend):
     """Keras 3 in a child process (the backend is fixed at import)."""
-    code = (f"import sys; sys.path.insert(0, {os.path.dirname(__file__)!r}); "
-            "import block_workloads as w, keras; "
-            f"print(w._time_fit(keras, {workload!r}, {epochs}))")
-    env = dict(os.environ, KERAS_BACKEND=backend, TF_CPP_MIN_LOG_LEVEL="3")
-    result = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True,
-                            text=True, timeout=1800)
-    if result.returncode != 0:
-        print(f"  (Keras on {backend} failed: {result.stderr.strip().splitlines()[-1:]})")
-        return None
-    return float(result.stdout.strip().splitlines()[-1])
+    return in_keras_child("block_workloads", f"w._time_fit(keras, {workload!r}, {epochs})",
+                          backend)
 
 
 def main():

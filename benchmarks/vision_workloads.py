@@ -21,11 +21,10 @@ import importlib.util
 import os
 import platform
 import statistics
-import subprocess
-import sys
 import time
 
 import numpy as np
+from _fit_timing import fit_rate, in_keras_child
 
 BATCH, SAMPLES = 128, 2048
 
@@ -51,38 +50,24 @@ def _keras_model(keras):
     ])
 
 
-def _time_fit(model, x, y, epochs):
+def _rate(keras, epochs):
+    """W2's training rate with `keras` (tensorflux's, or Keras 3 in a child process)."""
+    keras.utils.set_random_seed(0)
+    x, y = _data()
+    model = _keras_model(keras)
     model.compile(loss="categorical_crossentropy", optimizer="adam", metrics=["accuracy"])
-    model.fit(x, y, batch_size=BATCH, epochs=1, verbose=0)  # warm-up: tracing, allocation
-    times = []
-    for _ in range(epochs):
-        start = time.perf_counter()
-        model.fit(x, y, batch_size=BATCH, epochs=1, verbose=0)
-        times.append(time.perf_counter() - start)
-    return SAMPLES / statistics.median(times)
+    return fit_rate(model, x, y, BATCH, epochs)
 
 
 def bench_tensorflux(epochs):
     from tensorflux import keras
 
-    keras.utils.set_random_seed(0)
-    x, y = _data()
-    return _time_fit(_keras_model(keras), x, y, epochs)
+    return _rate(keras, epochs)
 
 
 def bench_keras(epochs, backend):
     """Keras 3 in a child process (the backend is fixed at import)."""
-    code = (f"import sys; sys.path.insert(0, {os.path.dirname(__file__)!r}); "
-            "import vision_workloads as w, keras; "
-            "keras.utils.set_random_seed(0); x, y = w._data(); "
-            f"print(w._time_fit(w._keras_model(keras), x, y, {epochs}))")
-    env = dict(os.environ, KERAS_BACKEND=backend)
-    result = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True,
-                            text=True, timeout=1800)
-    if result.returncode != 0:
-        print(f"  (Keras on {backend} failed: {result.stderr.strip().splitlines()[-1:]})")
-        return None
-    return float(result.stdout.strip().splitlines()[-1])
+    return in_keras_child("vision_workloads", f"w._rate(keras, {epochs})", backend)
 
 
 def bench_torch(epochs):
