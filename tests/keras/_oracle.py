@@ -30,6 +30,13 @@ def assert_matches(ours, theirs, rtol=1e-6, atol=1e-6, what="value"):
                                err_msg=what)
 
 
+def weight_specs(layer):
+    """(path, shape, dtype name, trainable) of each of a layer's weights, ours or Keras's: two
+    layers with the same list have the same weights in the same order."""
+    return [(v.path, tuple(v.shape), np.dtype(getattr(v.dtype, "name", v.dtype)).name,
+             bool(v.trainable)) for v in layer.weights]
+
+
 @pytest.fixture(autouse=True)
 def fresh_names():
     """Resets Keras auto-naming counters after a test, so later tests see "auc", not "auc_24"."""

@@ -12,7 +12,7 @@ import pytest
 
 import tensorflux as tf
 from tensorflux import keras
-from tests.keras._oracle import assert_matches, fresh_names, import_keras, to_numpy  # noqa: F401
+from tests.keras._oracle import assert_matches, fresh_names, import_keras, to_numpy, weight_specs  # noqa: F401
 
 pytestmark = pytest.mark.keras_oracle
 
@@ -24,11 +24,6 @@ def k():
 
 def _rand(*shape, seed=0):
     return np.random.default_rng(seed).normal(size=shape).astype("float32")
-
-
-def _variables(layer):
-    return [(v.path, tuple(v.shape), np.dtype(getattr(v.dtype, "name", v.dtype)).name,
-             bool(v.trainable)) for v in layer.weights]
 
 
 def _set_same(ours, theirs, scale=0.5):
@@ -65,7 +60,7 @@ def test_enable_lora_matches_keras(k, kind):
     theirs.build(input_shape)
     ours.enable_lora(2, lora_alpha=3.0)
     theirs.enable_lora(2, lora_alpha=3.0)
-    assert _variables(ours) == _variables(theirs)
+    assert weight_specs(ours) == weight_specs(theirs)
     assert [v.name for v in ours.trainable_weights] == [v.name for v in theirs.trainable_weights]
     assert (ours.lora_enabled, ours.lora_rank, ours.lora_alpha) == (True, 2, 3.0)
     assert ours.get_config() == theirs.get_config()
@@ -115,7 +110,7 @@ def test_lora_rank_argument_and_config_round_trip_match_keras(k, kind):
     # (Keras's Dense and Embedding enable LoRA in build without lora_alpha: it becomes rank)
     assert (ours.lora_enabled, ours.lora_rank, ours.lora_alpha) == \
         (theirs.lora_enabled, theirs.lora_rank, theirs.lora_alpha)
-    assert _variables(ours) == _variables(theirs)
+    assert weight_specs(ours) == weight_specs(theirs)
     config = ours.get_config()
     assert config == theirs.get_config()
     again = type(ours).from_config(config)
@@ -258,7 +253,7 @@ def _quantized_pair(k, make, input_shape, mode, lora_first):
 def test_lora_on_quantized_layers_matches_keras(k, kind, mode, lora_first):
     make, input_shape, sample_shape = LAYERS[kind]
     ours, theirs = _quantized_pair(k, make, input_shape, mode, lora_first)
-    assert _variables(ours) == _variables(theirs)
+    assert weight_specs(ours) == weight_specs(theirs)
     assert [v.name for v in ours.trainable_weights] == [v.name for v in theirs.trainable_weights]
     x = _sample(sample_shape)
     assert_matches(ours(x), theirs(x), rtol=1e-5, atol=1e-5, what="outputs")
@@ -332,8 +327,8 @@ def test_lora_files_move_both_ways_with_keras(k, tmp_path, suffix, quantize):
         assert_matches(reference(IDS), expected, rtol=1e-5, atol=1e-5, what="Keras reloaded")
     expected = to_numpy(reference(IDS))
     for model, what in ((here, "loaded here"), (there, "loaded in Keras"), (back, "reloaded")):
-        assert [_variables(layer) for layer in model.layers] == \
-            [_variables(layer) for layer in theirs.layers], what
+        assert [weight_specs(layer) for layer in model.layers] == \
+            [weight_specs(layer) for layer in theirs.layers], what
         assert_matches(model(IDS), expected, rtol=1e-5, atol=1e-4, what=what)
         for variable in model.weights:
             if "lora_" in variable.path:
@@ -370,7 +365,7 @@ def test_untied_reversible_embedding_files_match_keras(k, tmp_path):
         models.append(model)
     ours, theirs = models
     _set_same(ours, theirs, scale=0.4)
-    assert _variables(ours.get_layer("rev")) == _variables(theirs.get_layer("rev"))
+    assert weight_specs(ours.get_layer("rev")) == weight_specs(theirs.get_layer("rev"))
     ours.save_weights(tmp_path / "ours.weights.h5")
     theirs.save_weights(tmp_path / "theirs.weights.h5")
     ours.load_weights(tmp_path / "theirs.weights.h5")

@@ -14,7 +14,7 @@ import pytest
 
 import tensorflux as tf
 from tensorflux import keras
-from tests.keras._oracle import assert_matches, fresh_names, import_keras, to_numpy  # noqa: F401
+from tests.keras._oracle import assert_matches, fresh_names, import_keras, to_numpy, weight_specs  # noqa: F401
 
 pytestmark = pytest.mark.keras_oracle
 
@@ -26,11 +26,6 @@ def k():
 
 def _rand(*shape, seed=0):
     return np.random.default_rng(seed).normal(size=shape).astype("float32")
-
-
-def _variables(layer):
-    return [(v.path, tuple(v.shape), np.dtype(getattr(v.dtype, "name", v.dtype)).name,
-             bool(v.trainable)) for v in layer.weights]
 
 
 def _quiet_quantize(model, *args, **kwargs):
@@ -177,8 +172,8 @@ def _quantized_pair(k, make, weights, mode="int8", **kwargs):
 
 
 def _assert_same_quantized_state(ours, theirs):
-    assert [_variables(layer) for layer in ours.layers] == \
-        [_variables(layer) for layer in theirs.layers]
+    assert [weight_specs(layer) for layer in ours.layers] == \
+        [weight_specs(layer) for layer in theirs.layers]
     for a, b in zip(ours.weights, theirs.weights):
         np.testing.assert_array_equal(a.numpy(), to_numpy(b))
     assert [layer.quantization_mode for layer in ours.layers] == \
@@ -346,10 +341,10 @@ def test_quantized_files_move_both_ways_with_keras(k, tmp_path, suffix, mode):
         _quiet_quantize(there, mode, config=config and config(k))
         here.load_weights(theirs_path)
         there.load_weights(ours_path)
-    assert [_variables(layer) for layer in here.layers] == \
-        [_variables(layer) for layer in theirs.layers]
-    assert [_variables(layer) for layer in there.layers] == \
-        [_variables(layer) for layer in theirs.layers]
+    assert [weight_specs(layer) for layer in here.layers] == \
+        [weight_specs(layer) for layer in theirs.layers]
+    assert [weight_specs(layer) for layer in there.layers] == \
+        [weight_specs(layer) for layer in theirs.layers]
     assert_matches(here(ids), expected, rtol=1e-6, atol=1e-6, what="loaded here")
     assert_matches(there(ids), expected, rtol=1e-6, atol=1e-6, what="loaded in Keras")
 
@@ -371,12 +366,12 @@ def test_quantized_dtype_policy_matches_keras(k):
             keras.dtype_policies.get(bad)
 
 
-def test_layer_made_with_quantized_policy_builds_int8_variables(k):
+def test_layer_made_with_quantized_policy_builds_int8weight_specs(k):
     ours = keras.layers.Dense(3, dtype="int8_from_float32", name="q")
     theirs = k.layers.Dense(3, dtype="int8_from_float32", name="q")
     ours.build((None, 4))
     theirs.build((None, 4))
-    assert _variables(ours) == _variables(theirs)
+    assert weight_specs(ours) == weight_specs(theirs)
     assert ours.quantization_mode == "int8"
 
 
@@ -390,7 +385,7 @@ def test_global_quantized_policy_matches_keras(k):
             module.config.set_dtype_policy("float32")
     ours.build((None, 5))
     theirs.build((None, 5))
-    assert _variables(ours) == _variables(theirs)
+    assert weight_specs(ours) == weight_specs(theirs)
     assert keras.layers.Embedding(3, 2, dtype="int8").dtype_policy.quantization_mode is None
 
 
@@ -401,7 +396,7 @@ def test_setting_a_quantized_policy_quantizes_a_built_layer(k):
         layer.build((None, 4))
         layer.set_weights(weights)
         layer.dtype_policy = "int8_from_float32"
-    assert _variables(ours) == _variables(theirs)
+    assert weight_specs(ours) == weight_specs(theirs)
     x = _rand(2, 4, seed=3)
     assert_matches(ours(x), theirs(x), rtol=1e-6, atol=1e-6)
 
