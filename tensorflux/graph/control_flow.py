@@ -21,9 +21,10 @@ __all__ = ["cond", "while_loop"]
 
 # ------------------------------------------------------------------ sub-graphs
 
-def _trace_subgraph(fn, arg_avals, name, seeds_outside=False):
+def _trace_subgraph(fn, arg_avals, name, seeds_outside=False, in_loop=False):
     """Traces fn(*placeholders) into a Graph nested in the one being traced (its random ops'
-    seeds drawn in the graph around it where `seeds_outside`: Graph.seeds_outside).
+    seeds drawn in the graph around it where `seeds_outside`, and mixed with the iteration
+    number in a while loop's cond or body, `in_loop`: Graph.seeds_outside, Graph.in_loop).
 
     Outer symbolic tensors the function uses become captures (placeholders of the new graph);
     outer tapes are hidden, since the control-flow node itself is what they record.
@@ -31,7 +32,8 @@ def _trace_subgraph(fn, arg_avals, name, seeds_outside=False):
     """
     outer = context.graph
     graph = Graph(name=outer.unique_name(name), outer=outer)
-    graph.seeds_outside = seeds_outside
+    graph.seeds_outside = seeds_outside or in_loop
+    graph.in_loop = in_loop
     saved = context.tapes, context.graph
     context.tapes, context.graph = [], graph
     try:
@@ -278,7 +280,9 @@ class _Loop:
 
     Node inputs: the loop variables, the captured outer tensors, the Variables the loop reads,
     and maximum_iterations when given. Outputs: the final loop variables, then the trip count
-    (which the gradient uses to replay the body).
+    (which the gradient uses to replay the body). A loop whose cond or body draws random
+    numbers carries a hidden first loop variable, the iteration number its draws' seeds mix
+    in (_count_iterations); while_loop's caller never sees it.
     """
 
     def __init__(self, cond_body, body, n_vars, n_captured, variables, has_limit, avals):
@@ -439,37 +443,12 @@ def _while_rule(*inputs, loop):
     return loop.avals
 
 
-def _draws_random(graph):
-    """Whether a graph, or a cond or loop inside it, draws random numbers."""
-    for node in graph.nodes:
-        if node.primitive.name == "random_seed_stream":
-            return True
-        for value in node.attrs.values():
-            if isinstance(value, _Branches):
-                bodies = (value.true, value.false)
-            elif isinstance(value, _Loop):
-                bodies = (value.cond, value.body)
-            else:
-                continue
-            if any(_draws_random(body.graph) for body in bodies):
-                return True
-    return False
-
-
 def _while_vjp(g, *inputs, out, loop):
     gradient = loop.gradient()
     n_vars, n_captured = loop.n_vars, loop.n_captured
     result = [None] * len(inputs)
     if not gradient.diff_vars:
         return tuple(result)
-    if _draws_random(loop.body.graph):
-        # The gradient replays the body: it would draw other numbers than the forward loop
-        # did, and give a wrong gradient without a word.
-        raise errors.UnimplementedError(
-            "tf.while_loop: the gradient of a traced loop (a tf.while_loop, or a `for`/`while` "
-            "over tensors in a tf.function) whose body draws random numbers is not supported "
-            "yet. Draw them before the loop (e.g. tf.random.uniform([n, ...]) indexed by the "
-            "loop counter), or run the loop eagerly.", "while_loop")
     loop_vars = inputs[:n_vars]
     captured = inputs[n_vars:n_vars + n_captured]
     seeds = [g[i] for i in gradient.diff_vars]
@@ -644,13 +623,15 @@ def _eager_loop(functions, leaves, maximum_iterations):
 
 def _traced_loop(functions, leaves, invariants, maximum_iterations):
     avals = [aval(s, x.dtype) for s, x in zip(invariants, leaves)]
-    cond_graph, _ = _trace_subgraph(functions.cond, avals, "while_cond")
+    # (The gradient replays the body: its random draws take seeds from outside the loop,
+    # mixed with the iteration number, so that the replay draws the forward's numbers.)
+    cond_graph, _ = _trace_subgraph(functions.cond, avals, "while_cond", in_loop=True)
     if len(cond_graph.outputs) != 1:
         raise errors.InvalidArgumentError(
             f"while_loop: cond must return one scalar bool tensor, received "
             f"{len(cond_graph.outputs)} values", "while_loop")
     _check_predicate("while_loop", cond_graph.outputs[0])
-    body_graph, _ = _trace_subgraph(functions.body, avals, "while_body")
+    body_graph, _ = _trace_subgraph(functions.body, avals, "while_body", in_loop=True)
     for k, (x, out, shape) in enumerate(zip(leaves, body_graph.outputs, invariants)):
         if out.dtype is not x.dtype:  # a TypeError, as TF's
             raise TypeError(f"while_loop: loop variable {k} enters the loop as {x.dtype.name} "
@@ -661,6 +642,9 @@ def _traced_loop(functions, leaves, invariants, maximum_iterations):
                 f"shape {out.shape} after one iteration. To allow the shape to vary across "
                 "iterations, use the `shape_invariants` argument of tf.while_loop to specify "
                 "a less-specific shape.", "while_loop")
+    counted = cond_graph.iteration is not None or body_graph.iteration is not None
+    if counted:
+        leaves, avals = _count_iterations(cond_graph, body_graph, leaves, avals)
     captured, variables, (cond_body, body_body) = _node_inputs([cond_graph, body_graph])
     extra = []
     if maximum_iterations is not None:
@@ -675,7 +659,26 @@ def _traced_loop(functions, leaves, invariants, maximum_iterations):
                  out_avals)
     primitive = _stateful_while if _is_stateful([cond_graph, body_graph]) else _while
     outputs = primitive.bind(*leaves, *captured, *variables, *extra, loop=loop)
-    return list(outputs[:-1])
+    return list(outputs[1 if counted else 0:-1])
+
+
+def _count_iterations(cond_graph, body_graph, leaves, avals):
+    """Makes the iteration number that the loop's random draws read (Graph.iteration) a
+    hidden first loop variable, 0 on entry and +1 per iteration: the gradient's replay of
+    the body, which runs from the loop's initial variables, then sees each iteration's own
+    number, as the forward loop did."""
+    from tensorflux.ops import math
+
+    for graph in (cond_graph, body_graph):
+        graph.inputs.insert(0, graph.iteration_counter())
+    saved = context.tapes, context.graph
+    context.tapes, context.graph = [], body_graph
+    try:
+        body_graph.outputs.insert(0, math.add(body_graph.iteration, 1))
+    finally:
+        context.tapes, context.graph = saved
+    start = convert_to_tensor(0, dtype=int32)
+    return [start, *leaves], [aval((), int32), *avals]
 
 
 def _invariants(leaves, shape_invariants):

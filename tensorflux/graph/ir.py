@@ -174,9 +174,14 @@ class Graph:
     def __init__(self, name="graph", outer=None):
         self.name = name
         self.outer = outer  # the graph being traced around this one (cond/while bodies)
-        # A cond branch's random ops take their seeds from the graph around it (so that the
-        # branch re-bound for its gradient draws the same numbers; see ops/random.py).
+        # A cond branch's or loop's random ops take their seeds from the graph around it (so
+        # that the sub-graph re-bound or replayed for its gradient draws the same numbers; see
+        # ops/random.py). A while loop's cond and body also mix each seed with the iteration
+        # number (`in_loop`), read from a hidden placeholder made on first use (`iteration`):
+        # the loop then carries a counter for it as an extra loop variable.
         self.seeds_outside = False
+        self.in_loop = False
+        self.iteration = None
         self.nodes = []
         self.inputs = []  # placeholder tensors, in call order
         self.outputs = []  # flat list of output tensors
@@ -213,6 +218,17 @@ class Graph:
                                                      "dtype": tensor.dtype}, "const")
         self._constants[id(tensor)] = (tensor, node.outputs)
         return node.outputs
+
+    def iteration_counter(self):
+        """The iteration number of a while loop's cond or body graph (an int32 scalar
+        placeholder, not among `inputs` until the loop adds it; see `in_loop`)."""
+        if self.iteration is None:
+            from tensorflux.dtypes import int32
+
+            self.iteration = self._make_node(
+                placeholder_primitive, (), {"shape": TensorShape([]), "dtype": int32},
+                "iteration").outputs
+        return self.iteration
 
     def _convert_input(self, x):
         if isinstance(x, SymbolicTensor):
@@ -262,6 +278,13 @@ class Graph:
         """Called by Primitive.bind while tracing: adds a node and returns its outputs."""
         from tensorflux.context import context
 
+        if (self.seeds_outside and self.outer is not None
+                and primitive.name == "random_seed_stream"):
+            # Wherever it comes from (a draw, or an inlined tf.function's node re-bound here),
+            # the stream goes outside: see ops/random.py's hoisted_seed.
+            from tensorflux.ops.random import hoisted_seed
+
+            return hoisted_seed(self, **attrs)
         inputs = tuple(self._convert_input(x) for x in inputs)
         node = self._make_node(primitive, inputs, attrs, context.layer_scope + primitive.name)
 

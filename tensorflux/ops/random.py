@@ -7,8 +7,11 @@ a Generator's key and counter) lives here, in Python, and advances on every call
 backend holds none. So the same seed tuple gives the same numbers on any call. In a traced
 graph the seed cannot be fixed at trace time (every call must draw anew): each draw there takes
 its seed tuple as an input from a stateful `random_seed_stream` node, whose kernel advances the
-same Python-side state at every run. Random draws carry no gradient; `mean`,
-`stddev`, `minval` and `maxval` are applied with ordinary ops, so gradients reach them.
+same Python-side state at every run. Inside a cond branch or a while loop that node is bound
+in the graph around it, and a loop mixes its seed with the iteration number (hoisted_seed), so
+a gradient that re-runs the branch or replays the loop draws the forward's numbers. Random
+draws carry no gradient; `mean`, `stddev`, `minval` and `maxval` are applied with ordinary ops,
+so gradients reach them.
 """
 
 import itertools
@@ -35,8 +38,9 @@ _INTS = (dtypes.int32, dtypes.int64)
 _MASK = 2**64 - 1
 # TensorFlow's default global seed, used when only an op-level seed is given.
 DEFAULT_GRAPH_SEED = 87654321
-# First element of every seed tuple, so the four sources of seeds never share a stream.
-_OP_SEEDED, _UNSEEDED, _GENERATOR, _STATELESS = 1, 2, 3, 4
+# First element of every seed tuple, so the sources of seeds never share a stream.
+# (_IN_LOOP: a seed mixed with a traced while loop's iteration number, _iteration_seed.)
+_OP_SEEDED, _UNSEEDED, _GENERATOR, _STATELESS, _IN_LOOP = 1, 2, 3, 4, 5
 
 
 # ------------------------------------------------------------------ seeds
@@ -188,20 +192,43 @@ def _bind_draw(primitive, inputs, seed, **attrs):
 
 
 def _seed_stream(source):
-    """The stream node of a traced draw's seeds. In a cond branch it is bound in the graph
-    around the cond (Graph.seeds_outside) and captured: the branch re-bound for its gradient
-    then draws the numbers the forward branch drew, not new ones."""
-    graph = home = context.graph
-    while home.seeds_outside and home.outer is not None:
-        home = home.outer
-    if home is graph:
-        return _random_seed_stream.bind(source=source)
-    context.graph = home
+    """The stream node of a traced draw's seeds (inside a cond branch or a while loop, bound
+    outside it: Graph.add_node hands it to hoisted_seed)."""
+    return _random_seed_stream.bind(source=source)
+
+
+def hoisted_seed(graph, source):
+    """The seeds of a draw in a cond branch or a while loop's cond or body (`graph`, where
+    Graph.seeds_outside): the stream node is bound in the graph around it (and so on outwards)
+    and captured, so the sub-graph re-bound or replayed for its gradient draws the numbers
+    the forward pass drew. In a loop the captured seed, fixed for the whole loop, is mixed
+    with the iteration number, so each iteration draws new numbers and the gradient's replay
+    of iteration i draws the forward's numbers of iteration i."""
+    saved = context.graph, context.tapes
+    context.graph, context.tapes = graph.outer, []
     try:
-        stream = _random_seed_stream.bind(source=source)
+        seed = _random_seed_stream.bind(source=source)
     finally:
-        context.graph = graph
-    return graph._capture(stream)
+        context.graph, context.tapes = saved
+    seed = graph._capture(seed)
+    if not graph.in_loop:
+        return seed
+    saved = context.graph, context.tapes
+    context.graph, context.tapes = graph, []
+    try:
+        return _iteration_seed(seed, graph.iteration_counter())
+    finally:
+        context.graph, context.tapes = saved
+
+
+def _iteration_seed(seed, iteration):
+    """[_IN_LOOP, *seed, iteration]: distinct for distinct (seed, iteration) pairs (strip the
+    tag and the last element to get the seed back; nested loops nest the form), and never a
+    seed of the other sources, whose tags differ. The backend hashes the whole vector
+    (SeedSequence), so appending is as good a mix as any, and costs one small concat."""
+    tag = as_operand("random", [_IN_LOOP], dtypes.uint64)
+    count = array.reshape(math.cast(iteration, dtypes.uint64), [1])
+    return array.concat([tag, seed, count], 0)
 
 
 # ------------------------------------------------------------------ validation helpers

@@ -1,8 +1,8 @@
 """Random draws inside traced control flow and their gradients: a cond branch's gradient
-sees the numbers its forward pass drew (its seeds are drawn outside the branch); a traced
-while loop whose body draws them refuses its gradient rather than replaying the body with
-new numbers. The checks hold for any draw: they compare the gradient with the forward
-values it must be a function of."""
+sees the numbers its forward pass drew (its seeds are drawn outside the branch), and a traced
+while loop's gradient replay draws each forward iteration's numbers (more in
+tests/test_random_while_s12.py). The checks hold for any draw: they compare the gradient with
+the forward values it must be a function of."""
 
 import numpy as np
 import pytest
@@ -63,17 +63,17 @@ def _loop(x):
                          [0, tf.ones_like(x)])[1]
 
 
-def test_a_traced_loop_that_draws_random_numbers_refuses_its_gradient():
+def test_a_traced_loop_that_draws_random_numbers_has_its_gradient():
     @tf.function
     def f(x):
         with tf.GradientTape() as tape:
             tape.watch(x)
-            s = tf.reduce_sum(_loop(x))
-        return tape.gradient(s, x)
+            y = _loop(x)
+            s = tf.reduce_sum(y)
+        return y, tape.gradient(s, x)
 
-    with pytest.raises(tf.errors.UnimplementedError, match="draws random numbers"):
-        f(X)
-    assert tf.function(_loop)(X).shape == (3,)  # the loop itself runs
+    y, g = f(X)  # y = x^3 * u1 u2 u3 with the forward's draws: dy/dx = 3 y / x
+    np.testing.assert_allclose(g.numpy(), 3 * y.numpy() / X.numpy(), rtol=1e-5)
 
 
 def test_an_eager_loop_that_draws_random_numbers_has_its_gradient():
