@@ -21,6 +21,7 @@ from tensorflux.keras import (
 from tensorflux.keras.engine.input_layer import Input, InputLayer
 from tensorflux.keras.engine.keras_tensor import KerasTensor
 from tensorflux.keras.engine.name_scope import name_scope
+from tensorflux.keras.engine.operation import Operation
 
 # keras.Variable takes Keras's arguments; layer, optimizer and metric variables and tf.Variable
 # are all instances of it.
@@ -71,6 +72,7 @@ _LAZY = {"applications": "tensorflux.keras.applications",
          "visualization": "tensorflux.keras.visualization"}
 # Classes loaded on first use too: (module, attribute).
 _LAZY_ATTRIBUTES = {"DTypePolicy": ("tensorflux.keras.dtype_policies", "DTypePolicy"),
+                    "Function": ("tensorflux.keras.engine.function", "Function"),
                     "FloatDTypePolicy": ("tensorflux.keras.dtype_policies", "FloatDTypePolicy"),
                     "RematScope": ("tensorflux.keras.engine.scopes", "RematScope"),
                     "SymbolicScope": ("tensorflux.keras.engine.scopes", "SymbolicScope"),
@@ -100,11 +102,12 @@ def __dir__():
     return sorted(set(globals()) | set(_LAZY) | set(_LAZY_ATTRIBUTES))
 
 
-__all__ = ["DTypePolicy", "FloatDTypePolicy", "Functional", "Initializer", "Input", "InputLayer",
-           "InputSpec", "KerasTensor", "Layer", "Loss", "Metric", "Model", "Optimizer", "Quantizer",
-           "Regularizer", "RematScope", "Sequential", "StatelessScope", "SymbolicScope", "Variable",
-           "activations", "applications", "backend", "callbacks", "config", "constraints",
-           "datasets", "device", "distillation", "distribution", "dtype_policies", "export",
-           "initializers", "layers", "losses", "metrics", "mixed_precision", "models", "name_scope",
-           "ops", "optimizers", "preprocessing", "quantizers", "random", "regularizers", "remat",
-           "saving", "tree", "utils", "version", "visualization", "wrappers"]
+__all__ = ["DTypePolicy", "FloatDTypePolicy", "Function", "Functional", "Initializer", "Input",
+           "InputLayer", "InputSpec", "KerasTensor", "Layer", "Loss", "Metric", "Model",
+           "Operation", "Optimizer", "Quantizer", "Regularizer", "RematScope", "Sequential",
+           "StatelessScope", "SymbolicScope", "Variable", "activations", "applications", "backend",
+           "callbacks", "config", "constraints", "datasets", "device", "distillation",
+           "distribution", "dtype_policies", "export", "initializers", "layers", "losses",
+           "metrics", "mixed_precision", "models", "name_scope", "ops", "optimizers",
+           "preprocessing", "quantizers", "random", "regularizers", "remat", "saving", "tree",
+           "utils", "version", "visualization", "wrappers"]

@@ -19,6 +19,16 @@ from tensorflux.keras.engine.keras_tensor import (
 )
 from tensorflux.keras.engine.load_budget import _current as _load_budget
 from tensorflux.keras.engine.name_scope import current_path, name_scope
+from tensorflux.keras.engine.operation import (
+    Operation,
+    _constructor_arguments,
+    _keys_init_takes,
+    generates_config,
+)
+
+# (re-exported: models/model.py takes them from here)
+from tensorflux.keras.engine.operation import _is_plain as _is_plain
+from tensorflux.keras.engine.operation import _names as _names
 from tensorflux.keras.engine.stateless_scope import _current as _stateless
 from tensorflux.keras.engine.variables import RebindsInPlace
 from tensorflux.tensor import Tensor as _Tensor
@@ -347,7 +357,7 @@ def _resolve_dtype_policy(dtype):
     return name, compute, variable
 
 
-class Layer:
+class Layer(Operation):
     """The base class of Keras layers.
 
     `__init__` stores config; `build(input_shape)` creates weights with `add_weight`;
@@ -385,15 +395,6 @@ class Layer:
             from tensorflux.keras.saving.serialization import export_public
 
             export_public(f"keras.layers.{cls.__name__}", cls)
-
-    def __new__(cls, *args, **kwargs):
-        instance = object.__new__(cls)
-        if cls.get_config is Layer.get_config:
-            # What the constructor received, for Keras's automatic config of a class that does
-            # not write get_config; kept only when every value is one a config can hold.
-            arguments = (args, kwargs) if _is_plain(args) and _is_plain(kwargs) else None
-            object.__setattr__(instance, "_constructor_call", arguments)
-        return instance
 
     def __init__(self, *, activity_regularizer=None, trainable=True, dtype=None,
                  autocast=True, name=None, **kwargs):
@@ -1162,28 +1163,6 @@ class Layer:
                                   outputs)
 
     # ------------------------------------------------------------------ graph connectivity
-    def _node_attribute(self, attribute, node_index=0):
-        """The input or output tensor(s) of the layer's `node_index`-th call on symbolic
-        inputs; `input` and `output` are those of its first call, as in Keras 3."""
-        if not self._inbound_nodes:
-            raise AttributeError(f"Layer '{self.name}' has never been called on a symbolic "
-                                 f"input (keras.Input), so it has no {attribute}.")
-        if node_index >= len(self._inbound_nodes):
-            raise ValueError(f"Asked for the {attribute} of call (node) {node_index} of layer "
-                             f"'{self.name}', but it has only {len(self._inbound_nodes)} "
-                             "inbound nodes.")
-        node = self._inbound_nodes[node_index]
-        values = node.input_tensors if attribute == "input" else node.output_tensors
-        return values[0] if len(values) == 1 else list(values)
-
-    @property
-    def input(self):
-        return self._node_attribute("input")
-
-    @property
-    def output(self):
-        return self._node_attribute("output")
-
     def get_input_at(self, node_index):
         return self._node_attribute("input", node_index)
 
@@ -1201,6 +1180,7 @@ class Layer:
         return [x.shape for x in value] if isinstance(value, list) else value.shape
 
     # ------------------------------------------------------------------ config
+    @generates_config
     def get_config(self):
         """The layer's config. A class that does not override it gets Keras's automatic
         config: the arguments its constructor was called with (defaults included), when all
@@ -1255,87 +1235,6 @@ def _dtype_policy_config(name):
         return dtype_policies.serialize(dtype_policies.get(name))
     return {"module": "keras", "class_name": "DTypePolicy", "config": {"name": name},
             "registered_name": None}
-
-
-# ---------------------------------------------------------------------- automatic config
-_PLAIN_VALUES = (str, int, float, bool, type(None))
-
-
-def _is_plain(value):
-    """Whether `value` is one Keras's automatic config keeps: a str, int, float, bool or None,
-    or a list, tuple or dict (with str keys) holding only such values."""
-    if isinstance(value, _PLAIN_VALUES):
-        return True
-    if isinstance(value, (list, tuple)):
-        return all(_is_plain(v) for v in value)
-    if isinstance(value, dict):
-        return all(isinstance(k, str) and _is_plain(v) for k, v in value.items())
-    return False
-
-
-def _constructor_arguments(layer):
-    """The constructor arguments recorded by Layer.__new__, bound to the parameters of
-    `__init__` with its defaults and **kwargs spread, as Keras 3 generates the config of a
-    layer that does not override get_config. Raises NotImplementedError, naming the class,
-    when a config could not rebuild the layer: an argument or default that is not a plain
-    value, or positional-only or *args parameters."""
-    cls = type(layer)
-    call = getattr(layer, "_constructor_call", None)
-    parameters = list(inspect.signature(cls.__init__).parameters.values())[1:]
-    positional = [p.name for p in parameters if p.kind is p.POSITIONAL_ONLY]
-    if positional:
-        raise NotImplementedError(_override_message(
-            cls, f"its __init__() has positional-only parameters ({_names(positional)})"))
-    if call is None:
-        raise NotImplementedError(_override_message(
-            cls, "it was given arguments that are not plain values (a str, int, float, bool, "
-                 "None, or a list, tuple or dict of them)"))
-    try:
-        bound = inspect.Signature(parameters).bind(*call[0], **call[1])
-    except TypeError as error:
-        raise NotImplementedError(_override_message(
-            cls, f"its arguments do not match its __init__() ({error})")) from None
-    bound.apply_defaults()
-    arguments = {}
-    for parameter in parameters:
-        value = bound.arguments[parameter.name]
-        if parameter.kind is parameter.VAR_POSITIONAL:
-            if value:
-                raise NotImplementedError(_override_message(
-                    cls, f"it was given *{parameter.name} arguments, which a config cannot "
-                         "pass back"))
-        elif parameter.kind is parameter.VAR_KEYWORD:
-            arguments.update(value)
-        else:
-            arguments[parameter.name] = value
-    arguments.pop("name", None)
-    not_plain = [k for k, v in arguments.items() if not _is_plain(v)]
-    if not_plain:
-        raise NotImplementedError(_override_message(
-            cls, f"the value of {_names(not_plain)} is not a plain value (a str, int, float, "
-                 "bool, None, or a list, tuple or dict of them)"))
-    return arguments
-
-
-def _keys_init_takes(cls, config):
-    """`config` without the keys `cls.__init__` cannot take (it has no **kwargs), so that
-    `cls(**config)` rebuilds the layer. (Keras keeps name, trainable and dtype there, and
-    its file then fails to load.)"""
-    parameters = inspect.signature(cls.__init__).parameters
-    if any(p.kind is p.VAR_KEYWORD for p in parameters.values()):
-        return config
-    return {k: v for k, v in config.items() if k in parameters}
-
-
-def _names(names):
-    return ", ".join(f"'{name}'" for name in names)
-
-
-def _override_message(cls, why):
-    return (f"{cls.__name__}.get_config() cannot be generated automatically: {why}. Override "
-            f"get_config() to return the arguments that rebuild the layer, for example:\n\n"
-            f"    def get_config(self):\n"
-            f"        return {{**super().get_config(), \"factor\": self.factor}}")
 
 
 def _count(weights):

@@ -1,5 +1,6 @@
 """keras Functional models: a graph of layer calls from Input KerasTensors to outputs,
-ordered as Keras's map_graph, run node by node, serialized in Keras 3's config format."""
+ordered as Keras's map_graph, run node by node (`run_graph`, which keras.Function shares),
+serialized in Keras 3's config format."""
 
 import collections
 import copy
@@ -10,10 +11,11 @@ from tensorflux.keras.engine import tree
 from tensorflux.keras.engine.keras_tensor import KerasTensor, shape_of, trace_state
 from tensorflux.keras.engine.name_scope import current_path
 from tensorflux.keras.engine.op_layers import OpLayer
+from tensorflux.keras.engine.operation import Operation
 from tensorflux.keras.layers.base import Layer, _format_shape, _set_mask
 from tensorflux.keras.models.model import Model, _trainer_init
 
-__all__ = ["Functional", "functional_from_config", "map_graph"]
+__all__ = ["Functional", "functional_from_config", "map_graph", "run_graph", "run_order"]
 
 
 def make_node_key(operation, node_index):
@@ -25,6 +27,8 @@ def _build_map(inputs, outputs):
     flat_inputs = tree.flatten(inputs)
 
     def visit(tensor):
+        if tensor._keras_history is None:  # (a bare KerasTensor: an entry of a keras.Function)
+            return
         operation, node_index, _ = tensor._keras_history
         node = operation._inbound_nodes[node_index]
         if id(node) in finished:
@@ -73,6 +77,8 @@ def map_graph(inputs, outputs):
             nodes_by_id[id(parent)] = parent
             node_depths[id(parent)] = max(depth + 1, node_depths.get(id(parent), 0))
     for x in inputs:
+        if x._keras_history is None:
+            continue
         operation, node_index, _ = x._keras_history
         if operation not in op_depths:
             node = operation._inbound_nodes[node_index]
@@ -178,9 +184,8 @@ class Functional(Model):
         self._nodes = nodes
         self._nodes_by_depth = nodes_by_depth
         self._operations = operations
-        self._layers = [op for op in operations if not isinstance(op, OpLayer)]
-        self._run_order = [node for depth in sorted(nodes_by_depth, reverse=True)
-                           for node in nodes_by_depth[depth] if not node.is_input]
+        self._layers = _layers_of(operations)
+        self._run_order = run_order(nodes_by_depth)
         self._build_shapes_dict = {"input_shape": None}
         # Built here, as Keras's Functional builds in its constructor: its path is its name
         # below the scopes open now.
@@ -197,7 +202,7 @@ class Functional(Model):
 
     @property
     def layers(self):
-        return [op for op in self._operations if not isinstance(op, OpLayer)]
+        return _layers_of(self._operations)
 
     @layers.setter
     def layers(self, _):
@@ -392,11 +397,6 @@ class Functional(Model):
 
     def call(self, inputs, training=None, mask=None):
         flat = self._standardize_inputs(inputs)
-        values = {id(kt): value for kt, value in zip(self._inputs, flat)}
-
-        def fill(x):
-            return values[id(x)] if isinstance(x, KerasTensor) else x
-
         # Keras masks (Embedding(mask_zero=True), Masking) ride on the symbolic tensors;
         # their values are computed here, only along the paths where the graph has them.
         masks = {}
@@ -405,30 +405,7 @@ class Functional(Model):
                 if value is not None:
                     masks[id(kt)] = value
                     _set_mask(x, value)
-        for node in self._run_order:
-            if any(id(x) not in values for x in node.input_tensors):
-                continue
-            args = tree.map_structure(fill, node.call_args)
-            kwargs = tree.map_structure(fill, node.call_kwargs)
-            first = node.call_args[0] if node.call_args else None
-            in_mask = masks.get(id(first)) if isinstance(first, KerasTensor) else None
-            operation = node.operation
-            # (only to a call of one tensor argument, as Keras and our eager calls decide:
-            # `LSTM()(x, initial_state=[h, c])` runs without x's mask)
-            takes_mask = getattr(operation, "_takes_inputs_mask", None)
-            if in_mask is not None and takes_mask is not None and takes_mask(args, kwargs):
-                kwargs["mask"] = in_mask
-            if training is not None and getattr(operation, "_call_has_training_arg", False):
-                # Keras 3: the model call's training flag overrides one given to a layer
-                # when the graph was built (`base(x, training=False)` trains in fit; a frozen
-                # BatchNormalization keeps inference mode through `trainable=False`).
-                kwargs["training"] = training
-            outputs = operation(*args, **kwargs)
-            flat_outputs = tree.flatten(outputs)
-            for kt, value in zip(node.output_tensors, flat_outputs):
-                values[id(kt)] = value
-            if any(kt._keras_mask is not None for kt in node.output_tensors):
-                self._propagate_masks(node, args, kwargs, in_mask, masks, flat_outputs)
+        values = run_graph(self._run_order, self._inputs, flat, training=training, masks=masks)
         outputs = tree.map_structure(lambda x: values[id(x)], self._outputs_struct)
         if masks:  # the outputs carry their masks, for the losses and metrics (as in Keras)
             for kt in self._outputs:
@@ -521,6 +498,58 @@ class Functional(Model):
                 "kwargs": serialize_keras_object(kwargs)}
 
 
+def run_order(nodes_by_depth):
+    """The nodes of `map_graph`'s `nodes_by_depth` that compute something, in the order they
+    run: deepest (nearest the inputs) first."""
+    return [node for depth in sorted(nodes_by_depth, reverse=True)
+            for node in nodes_by_depth[depth] if not node.is_input]
+
+
+def run_graph(nodes, inputs, values, training=None, masks=None, call=None):
+    """Runs each of `nodes` (in `run_order`) whose input tensors have values, starting from
+    `values` for the KerasTensors `inputs`; returns {id(KerasTensor): value} for every tensor
+    computed. `training`, when not None, overrides each layer call's flag; `masks` maps
+    id(KerasTensor) to its mask and gains the masks computed; `call(operation, args, kwargs)`
+    replaces calling each operation (compute_output_spec, for a keras.Function's specs)."""
+    values = {id(kt): value for kt, value in zip(inputs, values)}
+    masks = {} if masks is None else masks
+
+    def fill(x):
+        return values[id(x)] if isinstance(x, KerasTensor) else x
+
+    for node in nodes:
+        if any(id(x) not in values for x in node.input_tensors):
+            continue
+        args = tree.map_structure(fill, node.call_args)
+        kwargs = tree.map_structure(fill, node.call_kwargs)
+        first = node.call_args[0] if node.call_args else None
+        in_mask = masks.get(id(first)) if isinstance(first, KerasTensor) else None
+        operation = node.operation
+        # (only to a call of one tensor argument, as Keras and our eager calls decide:
+        # `LSTM()(x, initial_state=[h, c])` runs without x's mask)
+        takes_mask = getattr(operation, "_takes_inputs_mask", None)
+        if in_mask is not None and takes_mask is not None and takes_mask(args, kwargs):
+            kwargs["mask"] = in_mask
+        if training is not None and getattr(operation, "_call_has_training_arg", False):
+            # Keras 3: the model call's training flag overrides one given to a layer
+            # when the graph was built (`base(x, training=False)` trains in fit; a frozen
+            # BatchNormalization keeps inference mode through `trainable=False`).
+            kwargs["training"] = training
+        outputs = operation(*args, **kwargs) if call is None else call(operation, args, kwargs)
+        flat_outputs = tree.flatten(outputs)
+        for kt, value in zip(node.output_tensors, flat_outputs):
+            values[id(kt)] = value
+        if call is None and any(kt._keras_mask is not None for kt in node.output_tensors):
+            Functional._propagate_masks(node, args, kwargs, in_mask, masks, flat_outputs)
+    return values
+
+
+def _layers_of(operations):
+    """The operations that are layers (Model.layers): neither the op layers of Python
+    operators and keras.ops nor plain keras.Operations, as Keras lists them."""
+    return [op for op in operations if isinstance(op, Layer) and not isinstance(op, OpLayer)]
+
+
 def _legacy_tensor(value, created):
     """A tensor that tf.keras 2 wrote in a node's keyword arguments as [layer name, node
     index, tensor index] (`mha(query, value=v)`); any other value as it is."""
@@ -584,7 +613,7 @@ def functional_from_config(cls, config, custom_objects=None):
     for layer_data in config["layers"]:
         layer = deserialize_keras_object(legacy_layer_config(layer_data),
                                          custom_objects=custom_objects)
-        if not isinstance(layer, Layer):
+        if not isinstance(layer, Operation):
             raise ValueError("Unexpected object from deserialization, expected a layer or "
                              f"operation, got a {type(layer)}")
         created[layer_data["name"]] = layer
