@@ -216,6 +216,11 @@ max_pool2d_grad: (x, grad, ...) -> grad routed to each window's argmax
 max_pool2d_gather: (x, values, ...) -> values read at each window's argmax
 avg_pool2d: (x, ksize, strides, padding, data_format) -> window mean over valid elements
 avg_pool2d_grad: (grad, input_shape, ...) -> grad spread evenly over each window
+batch_norm_training: (x, gamma, beta, epsilon) -> (out, mean, variance): per channel (the last
+    axis) over all others, variance = mean((x - mean)^2), out = (x - mean) * rsqrt(variance +
+    epsilon) * gamma + beta; float16 x gives float32 statistics
+batch_norm_training_grad: (x, gamma, mean, variance, dy, dmean, dvariance, epsilon) -> (dx,
+    dgamma, dbeta), batch_norm_training's VJP
 """)
 
 # Random numbers: seed is a tuple of ints; the same seed gives the same numbers.

@@ -138,6 +138,41 @@ select = _accepting_host_arrays(cupy.where)
 _GLOBALS.update(relu=_relu, select=cupy.where)
 
 
+# Batch normalization in training: the NumPy kernels' row blocks, thread pool and cached
+# ones vectors (shared with the NumPy backend) are CPU devices; here each step is one
+# whole-array CuPy call. (Not yet run on a GPU.)
+def _bn_work(x):
+    work = numpy.dtype(numpy.float32) if x.dtype == numpy.float16 else x.dtype
+    return x.astype(work, copy=False).reshape(int(numpy.prod(x.shape[:-1])), x.shape[-1]), work
+
+
+def _batch_norm_training(x, gamma, beta, epsilon):
+    rows, work = _bn_work(x)
+    mean = rows.mean(axis=0)
+    centred = rows - mean
+    variance = (centred * centred).mean(axis=0)
+    scale = 1 / cupy.sqrt(variance + work.type(epsilon)) * gamma.astype(work, copy=False)
+    out = centred * scale + beta.astype(work, copy=False)
+    return out.reshape(x.shape).astype(x.dtype, copy=False), mean, variance
+
+
+def _batch_norm_training_grad(x, gamma, mean, variance, dy, dmean, dvariance, epsilon):
+    rows, work = _bn_work(x)
+    grads, _ = _bn_work(dy)
+    count = work.type(rows.shape[0])
+    inv = 1 / cupy.sqrt(variance + work.type(epsilon))
+    centred = rows - mean
+    sum_dy, sum_dy_centred = grads.sum(axis=0), (grads * centred).sum(axis=0)
+    k = gamma * inv
+    dx = (k * grads + (2 * dvariance - k * inv * inv * sum_dy_centred) / count * centred
+          + (dmean - k * sum_dy) / count)
+    return dx.reshape(x.shape).astype(x.dtype, copy=False), inv * sum_dy_centred, sum_dy
+
+
+batch_norm_training = _accepting_host_arrays(_batch_norm_training)
+batch_norm_training_grad = _accepting_host_arrays(_batch_norm_training_grad)
+
+
 def is_available():
     try:
         return cupy.cuda.runtime.getDeviceCount() > 0

@@ -36,6 +36,15 @@ def _add_affine_weight(layer, name, shape):
                             constraint=getattr(layer, f"{name}_constraint"), trainable=True,
                             autocast=False)
 
+
+def _ones_if_none(weight, x):
+    return _tf().ones([x.shape[-1]], x.dtype) if weight is None else weight
+
+
+def _zeros_if_none(weight, x):
+    return _tf().zeros([x.shape[-1]], x.dtype) if weight is None else weight
+
+
 def _check_renorm_clipping(layer, clipping):
     unknown = set(clipping) - {"rmax", "rmin", "dmax"}
     if unknown:
@@ -58,7 +67,10 @@ class BatchNormalization(Layer):
     normalize the input and update `moving_* = moving_* * momentum + batch * (1 - momentum)`.
     Otherwise, including a frozen layer (`trainable=False`) inside `fit`, the moving
     statistics are used. Output: `(x - mean) / sqrt(var + epsilon) * gamma + beta`.
-    `renorm=True` adds Keras's batch renormalization (see _renorm_step).
+    `renorm=True` adds Keras's batch renormalization (see _renorm_step). With the features on
+    the last axis (the default), training runs as one fused kernel forward and one backward
+    (tensorflux.ops.nn.batch_norm_training); a mask, renorm or another axis keep the composed
+    ops.
 
     >>> import tensorflux as tf
     >>> from tensorflux import keras
@@ -182,18 +194,19 @@ class BatchNormalization(Layer):
         moving_variance = tf.cast(self.moving_variance, dtype)
         gamma = None if self.gamma is None else tf.cast(self.gamma, dtype)
         beta = None if self.beta is None else tf.cast(self.beta, dtype)
+        if training and self.trainable and self._fused(x, mask):
+            from tensorflux.ops import nn
+
+            outputs, mean, variance = nn.batch_norm_training(
+                x, _ones_if_none(gamma, x), _zeros_if_none(beta, x), self.epsilon)
+            self._move_statistics(moving_mean, moving_variance, mean, variance)
+            return tf.cast(outputs, self.compute_dtype)
         if training and self.trainable:
             mean, variance = self._moments(x, mask)
             if self.renorm:
                 gamma, beta = self._renorm_step(mean, variance, gamma, beta)
             else:
-                momentum = self.momentum
-                self.moving_mean.assign(tf.cast(
-                    moving_mean * momentum + tf.stop_gradient(mean) * (1.0 - momentum),
-                    self.moving_mean.dtype))
-                self.moving_variance.assign(tf.cast(
-                    moving_variance * momentum + tf.stop_gradient(variance) * (1.0 - momentum),
-                    self.moving_variance.dtype))
+                self._move_statistics(moving_mean, moving_variance, mean, variance)
         else:
             mean, variance = moving_mean, moving_variance
         inv = tf.math.rsqrt(variance + self.epsilon)
@@ -203,6 +216,24 @@ class BatchNormalization(Layer):
         if beta is not None:
             outputs = outputs + self._broadcast(beta, rank)
         return tf.cast(outputs, self.compute_dtype)
+
+    def _fused(self, x, mask):
+        """Whether training runs as the fused batch_norm_training kernel: the channels are
+        the last axis (every other one is reduced) and nothing changes the statistics (a
+        mask, renorm, synchronized); anything else keeps the composed form."""
+        rank = len(x.shape)
+        return (mask is None and not self.renorm and not self.synchronized and rank >= 1
+                and self.axis % rank == rank - 1)
+
+    def _move_statistics(self, moving_mean, moving_variance, mean, variance):
+        tf = _tf()
+        momentum = self.momentum
+        self.moving_mean.assign(tf.cast(
+            moving_mean * momentum + tf.stop_gradient(mean) * (1.0 - momentum),
+            self.moving_mean.dtype))
+        self.moving_variance.assign(tf.cast(
+            moving_variance * momentum + tf.stop_gradient(variance) * (1.0 - momentum),
+            self.moving_variance.dtype))
 
     def _renorm_step(self, mean, variance, gamma, beta):
         """Batch renormalization in training: the batch-normalized x becomes x * r + d, with
