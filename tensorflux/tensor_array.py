@@ -135,7 +135,7 @@ class TensorArray(collections.namedtuple("TensorArray", ["flow"])):
         index = convert_to_tensor(index, dtypes.int32) if not isinstance(
             index, _TensorLike) else math.cast(index, dtypes.int32)
         # [*E, n]: a flow made before E was known ([n] zeros) broadcasts to it.
-        full = _broadcast(flow, list(value.shape) + [length])
+        full = _broadcast_like(flow, value, length)
         picked = array.one_hot(index, length, on_value=True, off_value=False,
                                dtype=dtypes.bool)
         new = math.where(picked, array.expand_dims(value, -1), full)
@@ -153,12 +153,14 @@ class TensorArray(collections.namedtuple("TensorArray", ["flow"])):
         if known is not None and not known.is_compatible_with(value.shape):
             raise ValueError(f"Incompatible shape for value ({_text(value.shape)}), expected "
                              f"({_text(known)})")
-        if not value.shape.is_fully_defined():
+        if value.shape.rank is None:
             raise errors.UnimplementedError(
-                f"TensorArray: elements must have a fully known shape, received {value.shape}",
+                f"TensorArray: elements must have a known rank, received {value.shape}",
                 "TensorArray.write")
-        if known is None or known.rank is None or not known.is_fully_defined():
+        if known is None or known.rank is None:
             self._static.element_shape = value.shape
+        elif not known.is_fully_defined():
+            self._static.element_shape = known.merge_with(value.shape)
         return value
 
     def _known_shape(self):
@@ -175,7 +177,7 @@ class TensorArray(collections.namedtuple("TensorArray", ["flow"])):
         """A TensorArray holding value[0], value[1], ... (value's first axis)."""
         value = self._element_rows(value)
         count = value.shape[0]
-        if count != self._length() and not self._static.dynamic_size:
+        if count is not None and count != self._length() and not self._static.dynamic_size:
             raise ValueError(f"TensorArray: cannot unstack {count} elements into a TensorArray "
                              f"of size {self._length()}")
         rank = value.shape.rank
@@ -184,6 +186,10 @@ class TensorArray(collections.namedtuple("TensorArray", ["flow"])):
     def scatter(self, indices, value, name=None):
         """A TensorArray with value[j] written at indices[j]."""
         value = self._element_rows(value)
+        if value.shape[0] is None:
+            raise errors.UnimplementedError(
+                "TensorArray.scatter: needs a value with a known first dimension, received "
+                f"shape {value.shape}", "TensorArray.scatter")
         indices = convert_to_tensor(indices, dtypes.int32) if not isinstance(
             indices, _TensorLike) else indices
         result = self
@@ -198,11 +204,11 @@ class TensorArray(collections.namedtuple("TensorArray", ["flow"])):
             raise errors.InvalidArgumentError(
                 f"TensorArray dtype is {self.dtype.name} but Op is trying to write dtype "
                 f"{value.dtype.name}", "TensorArray")
-        if value.shape.rank in (None, 0) or value.shape[0] is None:
+        if value.shape.rank in (None, 0):
             raise errors.UnimplementedError(
-                "TensorArray: unstack/scatter need a value with a known first dimension",
-                "TensorArray")
-        if value.shape[0]:
+                "TensorArray: unstack/scatter need a value of known rank >= 1, received "
+                f"shape {value.shape}", "TensorArray")
+        if value.shape[0] != 0:
             self._element(value[0])
         return value
 
@@ -217,6 +223,8 @@ class TensorArray(collections.namedtuple("TensorArray", ["flow"])):
                                  "was written and no element_shape was given)")
             return flow
         length = self._length()
+        if not known.is_fully_defined():
+            return _with_static_shape(flow, known.concatenate([length]))
         if length is None:  # (traced, dynamic_size: the flow is [*E, n] or still [n])
             if flow.shape.rank == known.rank + 1:
                 return flow
@@ -256,7 +264,10 @@ class TensorArray(collections.namedtuple("TensorArray", ["flow"])):
         if stacked.shape.rank < 2:
             raise ValueError("TensorArray.concat: elements must have rank >= 1 (use stack for "
                              "scalars)")
-        return array.reshape(stacked, [-1] + list(stacked.shape[2:]))
+        if stacked.shape[2:].is_fully_defined():
+            return array.reshape(stacked, [-1] + list(stacked.shape[2:]))
+        tail = array.shape(stacked)[2:]
+        return array.reshape(stacked, array.concat([convert_to_tensor([-1]), tail], 0))
 
     # -- TF's housekeeping methods
     def identity(self):
@@ -323,13 +334,13 @@ def _growing_write(flow, index, value):
     `value` at `index`, grown to index + 1 elements first when n is smaller: the length is
     a run-time value, so a loop may write at indices it computes."""
     static = value.shape.concatenate([None])  # (the rank dynamic shapes leave unknown)
-    if flow.shape.rank is None:
+    if flow.shape.rank is None and value.shape.is_fully_defined():
         from tensorflux.graph.static import static_dims
 
         known = static_dims(array.shape(flow))  # (a flow made in this trace: [n], n known)
         if known is not None and None not in known:
             flow = _broadcast(flow, list(value.shape) + known[-1:])
-    dims = convert_to_tensor(list(value.shape), dtypes.int32)
+    dims = _dims(value)
     index = math.cast(convert_to_tensor(index), dtypes.int32)
     length = array.shape(flow)[-1:]
     full = array.broadcast_to(flow, array.concat([dims, length], 0))
@@ -341,6 +352,24 @@ def _growing_write(flow, index, value):
     new = math.where(picked, array.expand_dims(value, -1), full)
     new._shape = static
     return new
+
+
+def _dims(value):
+    """The value's shape as an int32 tensor: a constant when known statically."""
+    if value.shape.is_fully_defined():
+        return convert_to_tensor(list(value.shape), dtypes.int32)
+    return array.shape(value)
+
+
+def _broadcast_like(flow, value, length):
+    """The flow broadcast to [*value.shape, length] (run-time dims where the static shape
+    has None: a batch size known only when the graph runs)."""
+    if value.shape.is_fully_defined():
+        return _broadcast(flow, list(value.shape) + [length])
+    target = array.concat([array.shape(value), convert_to_tensor([length], dtypes.int32)], 0)
+    full = array.broadcast_to(flow, target)
+    full._shape = value.shape.concatenate([length])
+    return full
 
 
 def _grown(flow, element_shape, extra, dtype):
@@ -356,6 +385,17 @@ def _broadcast(flow, target):
         # the primitive does not (the runtime array is [n] or already [*E, n]).
         return array._broadcast_to.bind(flow, shape=tuple(target))
     return array.broadcast_to(flow, target)
+
+
+def _with_static_shape(flow, shape):
+    """The flow (written at least once, so [*E, n] when it runs) with its static shape: E is
+    known only in part (a batch size known when the graph runs), so it cannot be built by
+    broadcasting a flow still [n]."""
+    if flow.shape.rank == shape.rank:
+        return flow
+    flow = array.identity(flow)
+    flow._shape = shape
+    return flow
 
 
 def _with_flow(ta, flow):

@@ -266,11 +266,12 @@ def _check_branches(true_graph, true_skeleton, false_graph, false_skeleton):
 
 
 def _describe(skeleton, leaves):
-    shown = iter(f"<{leaf.dtype.name} {leaf.shape}>" for leaf in leaves)
+    shown = [f"<{leaf.dtype.name} {leaf.shape}>" for leaf in leaves]
     try:
-        return str(_pack(skeleton, shown))
+        return str(_pack(skeleton, iter(shown)))
     except (StopIteration, TypeError):
-        return str([next(shown) for _ in leaves])
+        # (A structure that cannot hold strings, such as a TensorArray: the flat leaves.)
+        return str(shown)
 
 
 # ------------------------------------------------------------------ tf.while_loop

@@ -873,10 +873,21 @@ def interpret(graph, input_tensors, capture_tensors=(), inputs=None):
             out = prim.bind(*args, **node.attrs)
         if prim.multiple_results:
             for o, value in zip(node.outputs, out):
-                env[id(o)] = value
+                env[id(o)] = _refined(value, o)
         else:
-            env[id(node.outputs)] = out
+            env[id(node.outputs)] = _refined(out, node.outputs)
     return env
+
+
+def _refined(value, traced):
+    """`value` (re-bound into a graph) with the static shape its traced original had, where
+    that is more specific than the op's shape rule infers (set_shape, or a TensorArray's
+    flow given its element shape after a write) and compatible: ops after it may need it (a
+    concat needs a rank), in an inlined function or a loop body replayed for its gradient."""
+    if (isinstance(value, SymbolicTensor) and value.shape != traced.shape
+            and value.shape.is_compatible_with(traced.shape)):
+        value._shape = value.shape.merge_with(traced.shape)
+    return value
 
 
 def lookup(env, tensor):
