@@ -37,6 +37,12 @@ class OptimizerVariable(RebindsInPlace, Variable):
     def name(self):
         return self._name
 
+    @property
+    def value(self):
+        """The current value as a tensor: a property, as for every Keras 3 variable
+        (`[v.value for v in optimizer.variables]` feeds `stateless_apply`)."""
+        return self.read_value()
+
 
 def _auto_name(class_name):
     """Keras's auto_name: snake case, then `adam`, `adam_1`, `adam_2`, ..., on the shared
@@ -512,6 +518,68 @@ class Optimizer:
             if constraint is not None:
                 variable.assign(constraint(variable))
         self._iterations.assign_add(tf.constant(1, tf.int64))
+
+    def stateless_apply(self, optimizer_variables, grads, trainable_variables):
+        """`apply(grads)` on the given values of the trainable and optimizer variables: returns
+        (new trainable values, new optimizer values), lists in the order of
+        `optimizer.build`'s variables and of `optimizer.variables`, and leaves every variable
+        as it was (Keras 3's functional step, used by JAX-style training loops). Eager only.
+
+        >>> from tensorflux import keras
+        >>> w = keras.Variable([1.0, 2.0])
+        >>> opt = keras.optimizers.SGD(learning_rate=0.5)
+        >>> opt.build([w])
+        >>> state = [v.value for v in opt.variables]
+        >>> new_w, new_state = opt.stateless_apply(state, [keras.ops.ones(2)], [w.value])
+        >>> new_w[0].numpy().tolist(), int(new_state[0]), w.numpy().tolist()
+        ([0.5, 1.5], 1, [1.0, 2.0])
+        """
+        name = type(self).__name__
+        if not self.built:
+            raise ValueError(f"To call `stateless_apply`, {name} must be built (i.e. its "
+                             "variables must have been created). You can build it via "
+                             "`optimizer.build(trainable_variables)`.")
+        optimizer_variables, trainable_variables = (list(optimizer_variables),
+                                                    list(trainable_variables))
+        own_optimizer, own_trainable = self.variables, list(self._trainable_variables)
+        if len(optimizer_variables) != len(own_optimizer):
+            raise ValueError("Argument `optimizer_variables` must be a list of tensors "
+                             f"corresponding 1:1 to {name}().variables. Received list with "
+                             f"length {len(optimizer_variables)}, but expected "
+                             f"{len(own_optimizer)} variables.")
+        if len(trainable_variables) != len(own_trainable):
+            raise ValueError("Argument `trainable_variables` must be a list of tensors "
+                             "corresponding 1:1 to the trainable variables list that the "
+                             f"optimizer was built with. Received len(trainable_variables) == "
+                             f"{len(trainable_variables)} whereas the optimizer was built with "
+                             f"{len(own_trainable)} variables.")
+        if not tf.executing_eagerly():
+            raise NotImplementedError(
+                f"{name}.stateless_apply inside a tf.function: tensorflux runs it by swapping "
+                "the given values into the variables, which only works eagerly. Call "
+                "`apply` on the variables inside the function instead.")
+        variables = own_trainable + own_optimizer
+        values = []
+        for variable, value in zip(variables, trainable_variables + optimizer_variables):
+            value = tf.cast(tf.convert_to_tensor(value), variable.dtype)
+            if tuple(value.shape) != tuple(variable.shape):
+                raise ValueError(f"{name}.stateless_apply: the value given for variable "
+                                 f"'{getattr(variable, 'path', variable.name)}' has shape "
+                                 f"{tuple(value.shape)}; the variable's shape is "
+                                 f"{tuple(variable.shape)}.")
+            values.append(value)
+        # Variables hold their values themselves here (and the model's share flat buffers
+        # with the optimizer): swap the given values in, step, read, and put the old back.
+        saved = [variable.read_value() for variable in variables]
+        try:
+            for variable, value in zip(variables, values):
+                variable.assign(value)
+            self.apply(grads)
+            updated = [variable.read_value() for variable in variables]
+        finally:
+            for variable, value in zip(variables, saved):
+                variable.assign(value)
+        return updated[:len(own_trainable)], updated[len(own_trainable):]
 
     def _filter_empty_gradients(self, grads, variables):
         kept_grads, kept_vars, missing = [], [], []

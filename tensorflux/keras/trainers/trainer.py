@@ -829,7 +829,11 @@ class _FlatStepFunction:
 
     def __call__(self, data):
         function, leaves = self._function_for(data)
-        return function(*leaves)
+        try:
+            return function(*leaves)
+        except tf.errors.OperatorNotAllowedInGraphError as error:
+            self._note_graph_only(error)
+            raise
 
     def run_for_effects(self, data):
         """The step's updates without its results (see Function._call_for_effects)."""
@@ -844,9 +848,25 @@ class _FlatStepFunction:
                     concrete._run_for_effects([x, y])
                     return
         function, leaves = self._function_for(data)
-        concrete = function._call_for_effects(*leaves)
+        try:
+            concrete = function._call_for_effects(*leaves)
+        except tf.errors.OperatorNotAllowedInGraphError as error:
+            self._note_graph_only(error)
+            raise
         if key is not None and concrete is not None and len(self._effects) < 64:
             self._effects[key] = concrete
+
+    def _note_graph_only(self, error):
+        """Says how to run a step that uses a tensor's value as a Python bool (`if loss > 1:`
+        in a custom train_step, which Keras on torch runs eagerly): the step is traced into a
+        graph, as Keras on TensorFlow traces it without AutoGraph."""
+        if hasattr(error, "add_note") and not getattr(error, "_keras_step_noted", False):
+            error._keras_step_noted = True
+            step = self.__name__.replace("_function", "_step")
+            error.add_note(f"Raised while tracing the model's {step} into a graph. "
+                           "Python control flow on a tensor's value needs "
+                           "`model.compile(..., run_eagerly=True)`, or keras.ops.cond / "
+                           "keras.ops.where in the step.")
 
     def _function_for(self, data):
         if type(data) is tuple and all(type(leaf) is Tensor for leaf in data):
