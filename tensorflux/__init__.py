@@ -75,6 +75,7 @@ from tensorflux.ops.composite import (
     searchsorted,
     sequence_mask,
 )
+from tensorflux.ops.dispatch import install as _install_dispatch
 from tensorflux.ops.indexing import (
     boolean_mask,
     gather,
@@ -313,3 +314,7 @@ __all__ = [
 ]
 __all__ += [name for name in _LAZY_NAMES if name not in __all__]
 __all__ += ["test", "compat", "lookup", "version", "experimental"]
+
+# tf.abs(rt), tf.not_equal(rt, ...), tf.where(rt > 0, rt, 0) take RaggedTensors, as TensorFlow
+# dispatches them (the op modules, which the Tensor operators call, stay without the check).
+_install_dispatch(globals())

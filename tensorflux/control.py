@@ -196,6 +196,23 @@ def _conformed(op, value, signature):
     return nest.pack_sequence_as(value, out)
 
 
+def _element_signature(elems):
+    """TF's fn_output_signature when none is given and elems hold RaggedTensors: the spec of
+    one element of elems (a RaggedTensor's row is a RaggedTensorSpec one ragged_rank lower),
+    so that tf.map_fn(tf.square, rt) stacks rows of any length into a RaggedTensor again.
+    None (fn's results decide) when elems are all dense, as before."""
+    leaves = nest.flatten(elems)
+    if not any(isinstance(v, CompositeTensor) and hasattr(v, "ragged_rank") for v in leaves):
+        return None
+
+    def spec(value):
+        if isinstance(value, CompositeTensor) and hasattr(value, "ragged_rank"):
+            return type(value._type_spec)(value.shape[1:], value.dtype, value.ragged_rank - 1,
+                                          value.row_splits_dtype)
+        return TensorSpec(value.shape[1:], value.dtype)
+    return nest.map_structure(spec, elems)
+
+
 def _stack_results(op, results, signature, empty_template):
     if not results:
         return nest.map_structure(
@@ -244,6 +261,8 @@ def map_fn(fn, elems, dtype=None, parallel_iterations=None, back_prop=True,
     if not callable(fn):
         raise TypeError(f"map_fn: fn must be callable, received {fn!r}")
     signature = fn_output_signature if fn_output_signature is not None else dtype
+    if signature is None:
+        signature = _element_signature(elems)
     flat, count = _rows("map_fn", elems)
     if count is None:
         if any(isinstance(spec, TypeSpec) and not isinstance(spec, TensorSpec)

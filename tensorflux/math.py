@@ -13,6 +13,7 @@ from tensorflux.ops.composite import (
     unsorted_segment_min,
     unsorted_segment_sum,
 )
+from tensorflux.ops.dispatch import install as _install_dispatch
 from tensorflux.ops.math import (
     abs,
     acos,
@@ -158,3 +159,6 @@ def __dir__():
 # tf.dtypes offers these casts too; dtypes.py imports no ops (tests/test_architecture.py), so
 # the namespace receives them here, where tf.math is put together.
 _dtypes.cast, _dtypes.complex, _dtypes.saturate_cast = cast, complex, saturate_cast
+
+# tf.math.abs(rt), tf.math.not_equal(rt, ...) take RaggedTensors, as TensorFlow dispatches them.
+_install_dispatch(globals())

@@ -329,12 +329,11 @@ def frame(signal, frame_length, frame_step, pad_end=False, pad_value=0, axis=-1,
     rank = signal.shape.rank
     axis = normalize_axis(op, axis, rank)
     length = signal.shape[axis]
-    if length is None:
-        raise errors.InvalidArgumentError(
-            f"{op}: the framed dimension must be known, received shape {tuple(signal.shape)}",
-            op)
     frame_length = _int(op, frame_length, "frame_length")
     frame_step = _int(op, frame_step, "frame_step", low=1)
+    if length is None:
+        return _frame_of_run_time_length(signal, axis, frame_length, frame_step, pad_end,
+                                         pad_value)
     if pad_end:
         frames = -(-length // frame_step)
         missing = max(0, (frames - 1) * frame_step + frame_length - length) if frames else 0
@@ -346,6 +345,28 @@ def frame(signal, frame_length, frame_step, pad_end=False, pad_value=0, axis=-1,
         frames = max(0, 1 + (length - frame_length) // frame_step)
     starts = array.reshape(array.range(frames) * frame_step, [frames, 1])
     return indexing.gather(signal, starts + array.range(frame_length), axis=axis)
+
+
+def _frame_of_run_time_length(signal, axis, frame_length, frame_step, pad_end, pad_value):
+    """frame() of a signal whose framed length is known only when the traced function runs
+    (a decoded WAV file in Dataset.map, as the audio tutorial's stft): the same counts,
+    computed with ops; the frames dimension is then unknown too."""
+    rank = signal.shape.rank
+    length = array.shape(signal)[axis]
+    if pad_end:
+        frames = tmath.floordiv(length + (frame_step - 1), frame_step)
+        missing = tmath.maximum((frames - 1) * frame_step + frame_length - length, 0)
+        pad_shape = array.concat([array.shape(signal)[:axis], array.reshape(missing, [1]),
+                                  array.shape(signal)[axis + 1:]], 0)
+        padding = array.fill(pad_shape, as_operand("frame", pad_value, signal.dtype))
+        signal = array.concat([signal, padding], axis)
+    else:
+        frames = tmath.maximum(1 + tmath.floordiv(length - frame_length, frame_step), 0)
+    starts = array.reshape(array.range(frames) * frame_step, [-1, 1])
+    framed = indexing.gather(signal, starts + array.range(frame_length), axis=axis)
+    framed.set_shape(list(signal.shape)[:axis] + [None, frame_length]
+                     + list(signal.shape)[axis + 1:] if rank is not None else None)
+    return framed
 
 
 def overlap_and_add(signal, frame_step, name=None):

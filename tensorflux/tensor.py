@@ -674,7 +674,10 @@ def _asarray_checked(backend, value, dtype):
     integer dtype's range wrap as TF's cast wraps them (2**31 -> -2**31 in int32; beyond
     int64: ValueError)."""
     if (isinstance(value, _PYTHON_VALUES) and type(value).__module__ != "numpy"
-            and dtype is not dtypes.string):
+            and dtype is not dtypes.string
+            # (a Python float suits any float dtype: no probe, whose float32 guess would
+            # overflow for float64's extremes such as the fill of a segment maximum)
+            and not (type(value) is float and (dtype.is_floating or dtype.is_complex))):
         group = ("bool" if dtype.is_bool else "integer" if dtype.is_integer else
                  "floating" if dtype.is_floating else "complex" if dtype.is_complex else None)
         try:

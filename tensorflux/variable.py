@@ -1,5 +1,6 @@
 """Variable: the only mutable tensor (assign, assign_add, assign_sub, trainable, name)."""
 
+import enum
 import itertools
 import threading
 import weakref
@@ -30,18 +31,40 @@ class _Creations(threading.local):
 _creations = _Creations()
 
 
-class VariableSynchronization:
+class VariableSynchronization(enum.Enum):
+    """When a distributed Variable's replicas are synchronized (TF's enum and values)."""
+
     AUTO = 0
     NONE = 1
     ON_WRITE = 2
     ON_READ = 3
 
 
-class VariableAggregation:
+class VariableAggregationV2(enum.Enum):
+    """How a distributed Variable's replica updates are combined; tf.VariableAggregation
+    (TF 2 names the class VariableAggregationV2, and its repr shows it)."""
+
     NONE = 0
     SUM = 1
     MEAN = 2
     ONLY_FIRST_REPLICA = 3
+
+
+VariableAggregation = VariableAggregationV2
+
+
+def _mode(kind, enum_type, value, name):
+    """`value` as a member of `enum_type`: a member or its int value, as TF accepts; anything
+    else (a string such as "sum") is TF's ValueError."""
+    if isinstance(value, enum_type):
+        return value
+    if isinstance(value, enum.Enum):  # (a compatible enum of another module: by value)
+        value = value.value
+    try:
+        return enum_type(value)
+    except (ValueError, TypeError):
+        raise ValueError(f"Invalid variable {kind} mode: {value} for variable: "
+                         f"{name}") from None
 
 
 class Variable(_TensorLike):
@@ -68,6 +91,9 @@ class Variable(_TensorLike):
                  experimental_enable_variable_lifting=True):
         if initial_value is None:
             raise ValueError("initial_value must be specified.")
+        synchronization = _mode("synchronization", VariableSynchronization, synchronization,
+                                name)
+        aggregation = _mode("aggregation", VariableAggregationV2, aggregation, name)
         if callable(initial_value):
             initial_value = _outside_graph(initial_value)
         value = convert_to_tensor(initial_value, dtype=dtype)

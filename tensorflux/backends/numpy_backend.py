@@ -528,7 +528,7 @@ def select(condition, x, y):
 
 
 def string_join(x, y):
-    return np.char.add(x.astype(bytes), y.astype(bytes)).astype(object)
+    return np.asarray(np.char.add(x.astype(bytes), y.astype(bytes)), dtype=object)
 
 
 def abs(x):  # noqa: A001

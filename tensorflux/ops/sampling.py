@@ -319,11 +319,13 @@ def fold_in(seed, data, alg="auto_select"):
     (TensorShape([2]), True)
     """
     seed = _seed("fold_in", seed)
-    data = math.cast(as_operand("fold_in", data), seed.dtype)
-    if data.shape.rank != 0:
+    data = as_operand("fold_in", data)
+    if data.shape.rank != 0 or data.dtype not in (dtypes.int32, dtypes.int64):
         raise errors.InvalidArgumentError(
-            f"fold_in: data must be a scalar, received shape {tuple(data.shape)}", "fold_in")
-    key = split(seed, 1)[0, 0]
-    return _random.stateless_uniform([2], array.stack([key, data]), minval=None, maxval=None,
-                                     dtype=seed.dtype)
+            f"fold_in: data must be an int32 or int64 scalar, received {data.dtype.name} with "
+            f"shape {tuple(data.shape)}", "fold_in")
+    # As TF: [a key drawn from the seed, data], in data's dtype (a Python int gives int32
+    # whatever the seed's dtype), so that different data give different seeds.
+    key = _random.stateless_uniform([], seed, minval=None, maxval=None, dtype=data.dtype)
+    return array.stack([key, data])
 

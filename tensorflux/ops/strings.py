@@ -490,6 +490,62 @@ def reduce_join(inputs, axis=None, keepdims=False, separator="", name=None):
     return reshape(result, out_shape)
 
 
+def unsorted_segment_join(inputs, segment_ids, num_segments, separator="", name=None):
+    """Joins the strings of `inputs` whose leading indices share a segment id: row k of the
+    result joins, in order, the rows whose id is k ('' where none is). `segment_ids` has
+    the shape of a prefix of `inputs`'s; ids must lie in [0, num_segments), as in TF.
+
+    >>> from tensorflux.ops import strings
+    >>> strings.unsorted_segment_join(["a", "b", "c"], [1, 0, 1], 2).numpy().tolist()
+    [b'b', b'ac']
+    """
+    from tensorflux.control import numpy_function
+    from tensorflux.ops.array import concat, reshape, shape
+
+    op = "unsorted_segment_join"
+    x = _strings(op, inputs)
+    ids = as_operand(op, segment_ids)
+    count = as_operand(op, num_segments)
+    if not ids.dtype.is_integer or not count.dtype.is_integer or count.shape.rank != 0:
+        raise errors.InvalidArgumentError(
+            f"{op}: expected integer segment_ids and a scalar integer num_segments, received "
+            f"{ids.dtype.name} {tuple(ids.shape)} and {count.dtype.name} "
+            f"{tuple(count.shape)}", op)
+    if ids.shape.rank is None or x.shape.rank is None or \
+            not ids.shape.is_compatible_with(x.shape[:ids.shape.rank]):
+        raise errors.InvalidArgumentError(
+            f"{op}: segment_ids' shape {ids.shape} must be a prefix of the inputs' shape "
+            f"{x.shape}", op)
+    sep = _as_bytes(separator)
+    depth = ids.shape.rank
+
+    def run(values, keys, total):
+        total = int(total)
+        keys = keys.reshape(-1).tolist()
+        cells = 1
+        for size in values.shape[depth:]:
+            cells *= size
+        rows = values.reshape(len(keys), cells).tolist() if keys else []
+        groups = [[[] for _ in range(cells)] for _ in range(total)]
+        for key, row in zip(keys, rows):
+            if not 0 <= key < total:
+                raise errors.InvalidArgumentError(
+                    f"{op}: segment_ids are not allowed to exceed num_segments or to have "
+                    f"negative values (received {key} for {total} segments)", op)
+            for parts, value in zip(groups[key], row):
+                parts.append(value)
+        return [[sep.join(parts) for group in groups for parts in group]]
+
+    flat = numpy_function(run, [x, ids, count], Tout=[dtypes.string])[0]
+    result = reshape(flat, concat([reshape(count, [1]), shape(x)[depth:]], 0))
+    static = count.numpy() if getattr(count, "_value", None) is not None else None
+    result.set_shape([None if static is None else int(static)] + list(x.shape[depth:]))
+    return result
+
+
+__all__ += ["unsorted_segment_join"]
+
+
 def _reduce_join_ragged(rt, axis, keepdims, sep):
     """reduce_join of a RaggedTensor of ragged_rank 1 over its rows' strings (axis -1 or
     1), or over all its strings (axis None)."""
@@ -926,6 +982,8 @@ def unicode_encode(input, output_encoding, errors="replace", replacement_char=65
     op = "unicode_encode"
     encoding = _output_encoding(op, output_encoding)
     mode = _error_mode(op, errors)
+    if _is_ragged(input):
+        return _encode_ragged_rows(op, input, encoding, mode, replacement_char)
     x = _code_point_rows(op, input)
 
     def run(values):
@@ -937,6 +995,30 @@ def unicode_encode(input, output_encoding, errors="replace", replacement_char=65
 
     flat = numpy_function(run, [x], Tout=[dtypes.string])[0]
     return reshape(flat, shape(x)[:-1])
+
+
+def _encode_ragged_rows(op, rt, encoding, mode, replacement_char):
+    """unicode_encode of a RaggedTensor, as TF (the unicode guide encodes the result of
+    unicode_decode back): each innermost row becomes one string, the outer rows stay."""
+    from tensorflux.control import numpy_function
+
+    if rt.ragged_rank > 1:
+        return rt.with_values(_encode_ragged_rows(op, rt.values, encoding, mode,
+                                                  replacement_char))
+    values = _code_point_rows(op, rt.values)
+    if values.shape.rank != 1:
+        raise errors.InvalidArgumentError(
+            f"{op}: the code points of a RaggedTensor must be its innermost ragged dimension, "
+            f"received flat values of shape {tuple(values.shape)}", op)
+
+    def run(points, splits):
+        points = points.tolist()
+        return [[_encode_points(op, points[a:b], encoding, mode, replacement_char)
+                 for a, b in zip(splits[:-1].tolist(), splits[1:].tolist())]]
+
+    encoded = numpy_function(run, [values, rt.row_splits], Tout=[dtypes.string])[0]
+    encoded.set_shape([rt.shape[0]])
+    return encoded
 
 
 @_ragged_elementwise

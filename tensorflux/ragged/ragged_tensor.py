@@ -385,6 +385,32 @@ class RaggedTensor(CompositeTensor):
             return _ragged(self._values.with_flat_values(new_values), self._row_splits)
         return self.with_values(new_values)
 
+    def merge_dims(self, outer_axis, inner_axis):
+        """The dimensions outer_axis..inner_axis merged into one (the rows of merged ragged
+        dimensions follow one another), as TF's RaggedTensor.merge_dims.
+
+        >>> import tensorflux as tf
+        >>> tf.ragged.constant([[[1], [2, 3]], [[4]]]).merge_dims(0, 1).to_list()
+        [[1], [2, 3], [4]]
+        """
+        rank = self.shape.rank
+        outer, inner = outer_axis, inner_axis
+        if rank is not None:
+            outer += rank if outer < 0 else 0
+            inner += rank if inner < 0 else 0
+        if rank is None or not 0 <= outer <= inner < rank:
+            raise ValueError(f"RaggedTensor.merge_dims: expected 0 <= outer_axis <= inner_axis "
+                             f"< rank {rank}, received {outer_axis} and {inner_axis}")
+        if outer == inner:
+            return self
+        if outer > 1:  # the outermost partition stays as it is
+            return self.with_values(_merged(self._values, outer - 1, inner - 1))
+        if outer == 1:  # the outermost partition now splits the merged rows of its values
+            splits = _merged_row_splits(self._values, inner - 1, self._row_splits)
+            return _ragged(_merged(self._values, 0, inner - 1), splits)
+        # Dropping the outermost partition puts row after row: merges dims 0 and 1.
+        return _merged(self._values, 0, inner - 1)
+
     def with_row_splits_dtype(self, dtype):
         dtype = _splits_dtype(dtype)
         values = self._values
@@ -469,6 +495,29 @@ class RaggedTensor(CompositeTensor):
     _DISPATCH = {}
     _dense_hint = ("convert it with rt.to_tensor(), or apply the op to its values with "
                    "tf.ragged.map_flat_values")
+
+
+def _merged(values, outer, inner):
+    """merge_dims of a RaggedTensor's values (a RaggedTensor or the dense flat values)."""
+    if isinstance(values, RaggedTensor):
+        return values.merge_dims(outer, inner)
+    if outer == inner:
+        return values
+    dims = tf.shape(values)
+    merged = tf.reduce_prod(dims[outer:inner + 1], keepdims=True)
+    return tf.reshape(values, tf.concat([dims[:outer], merged, dims[inner + 1:]], 0))
+
+
+def _merged_row_splits(values, inner, splits):
+    """`splits` (row bounds over the rows of `values`) as bounds over the rows of
+    values.merge_dims(0, inner): each row counts its elements along dims 1..inner."""
+    if inner == 0:
+        return splits
+    if isinstance(values, RaggedTensor):
+        below = tf.cast(tf.gather(values.row_splits, splits), splits.dtype)
+        return _merged_row_splits(values.values, inner - 1, below)
+    cells = tf.reduce_prod(tf.shape(values, out_type=splits.dtype)[1:inner + 1])
+    return splits * cells
 
 
 def _inner_splits_dtype(values):

@@ -10,16 +10,21 @@ from tensorflux.sparse.ops import (
     fill_empty_rows,
     from_dense,
     map_values,
+    maximum,
+    minimum,
     reduce_max,
     reduce_sum,
     reorder,
+    reset_shape,
     reshape,
     retain,
     segment_mean,
     segment_sqrt_n,
     segment_sum,
     slice,  # noqa: A004 - tf.sparse.slice
+    softmax,
     sparse_dense_matmul,
+    split,
     to_dense,
     to_indicator,
     transpose,
@@ -29,6 +34,7 @@ from tensorflux.sparse.ops import (
 from tensorflux.sparse.sparse_tensor import SparseTensor, SparseTensorSpec  # noqa: F401
 
 __all__ = ["SparseTensor", "add", "bincount", "concat", "expand_dims",
-           "eye", "fill_empty_rows", "from_dense", "map_values", "reduce_max", "reduce_sum",
-           "reorder", "reshape", "retain", "segment_mean", "segment_sqrt_n", "segment_sum",
-           "slice", "sparse_dense_matmul", "to_dense", "to_indicator", "transpose"]
+           "eye", "fill_empty_rows", "from_dense", "map_values", "maximum", "minimum",
+           "reduce_max", "reduce_sum", "reorder", "reset_shape", "reshape", "retain",
+           "segment_mean", "segment_sqrt_n", "segment_sum", "slice", "softmax",
+           "sparse_dense_matmul", "split", "to_dense", "to_indicator", "transpose"]

@@ -25,7 +25,8 @@ from tensorflux.tensor_shape import TensorShape
 __all__ = ["from_dense", "to_dense", "reorder", "reshape", "transpose", "concat", "add",
            "reduce_sum", "reduce_max", "sparse_dense_matmul", "retain", "slice",
            "fill_empty_rows", "to_indicator", "expand_dims", "segment_sum", "segment_mean",
-           "segment_sqrt_n", "bincount", "map_values", "eye"]
+           "segment_sqrt_n", "bincount", "map_values", "eye", "maximum", "minimum", "softmax",
+           "split", "reset_shape"]
 
 
 # ------------------------------------------------------------------ shared index arithmetic
@@ -454,6 +455,151 @@ def _add_sparse(op, a, b, threshold):
     return _rebuilt(indices, sums, a.dense_shape, a.shape.merge_with(b.shape))
 
 
+def _same_shapes(op, a, b):
+    if a.dtype is not b.dtype:
+        raise errors.InvalidArgumentError(
+            f"{op}: both SparseTensors must have the same dtype, received {a.dtype.name} and "
+            f"{b.dtype.name}", op)
+    shape_a, shape_b = host_value(a.dense_shape), host_value(b.dense_shape)
+    if not a.shape.is_compatible_with(b.shape) or (
+            shape_a is not None and shape_b is not None
+            and shape_a.tolist() != shape_b.tolist()):
+        raise errors.InvalidArgumentError(
+            f"{op}: operands do not have the same ranks and shapes, received {a.shape} and "
+            f"{b.shape}", op)
+
+
+def _extremum(op, fn, sp_a, sp_b):
+    """fn(a, b) over the union of both operands' indices (row-major order), an entry that
+    one operand lacks counting as 0, as TF's sparse maximum and minimum."""
+    a, b = as_sparse(op, sp_a), as_sparse(op, sp_b)
+    _same_shapes(op, a, b)
+    indices = tf.concat([a.indices, b.indices], 0)
+    order, first, ids, count = _runs(_linear(indices, a.dense_shape))
+    from_a = tf.less(order, tf.cast(tf.shape(a.values)[0], order.dtype))
+    values = tf.gather(tf.concat([a.values, b.values], 0), order)
+    zeros = tf.zeros_like(values)
+    # (each index appears at most once per operand: a segment sum picks its value, or 0)
+    value_a = tf.math.unsorted_segment_sum(tf.where(from_a, values, zeros), ids, count)
+    value_b = tf.math.unsorted_segment_sum(tf.where(from_a, zeros, values), ids, count)
+    return _rebuilt(tf.boolean_mask(tf.gather(indices, order), first), fn(value_a, value_b),
+                    a.dense_shape, a.shape.merge_with(b.shape))
+
+
+def maximum(sp_a, sp_b, name=None):
+    """The elementwise maximum of two SparseTensors of one shape, over the union of their
+    entries (a missing entry counts as 0).
+
+    >>> import tensorflux as tf
+    >>> a = tf.sparse.SparseTensor([[0, 0], [1, 1]], [-1.0, 2.0], [2, 2])
+    >>> b = tf.sparse.SparseTensor([[0, 0]], [-3.0], [2, 2])
+    >>> tf.sparse.maximum(a, b).values.numpy().tolist()
+    [-1.0, 2.0]
+    """
+    return _extremum("maximum", tf.maximum, sp_a, sp_b)
+
+
+def minimum(sp_a, sp_b, name=None):
+    """The elementwise minimum of two SparseTensors of one shape, over the union of their
+    entries (a missing entry counts as 0).
+
+    >>> import tensorflux as tf
+    >>> a = tf.sparse.SparseTensor([[0, 0], [1, 1]], [-1.0, 2.0], [2, 2])
+    >>> b = tf.sparse.SparseTensor([[0, 0]], [-3.0], [2, 2])
+    >>> tf.sparse.minimum(a, b).values.numpy().tolist()
+    [-3.0, 0.0]
+    """
+    return _extremum("minimum", tf.minimum, sp_a, sp_b)
+
+
+def softmax(sp_input, name=None):
+    """The softmax over the last dimension of the entries present (missing ones are left out,
+    not taken as 0): each group of entries sharing all but their last index sums to 1.
+
+    >>> import tensorflux as tf
+    >>> st = tf.sparse.SparseTensor([[0, 0], [0, 2], [1, 1]], [1.0, 1.0, 5.0], [2, 3])
+    >>> tf.sparse.softmax(st).values.numpy().tolist()
+    [0.5, 0.5, 1.0]
+    """
+    op = "softmax"
+    sp = as_sparse(op, sp_input)
+    if sp.shape.rank is not None and sp.shape.rank < 2:
+        raise errors.InvalidArgumentError(
+            f"{op}: expected a SparseTensor of rank >= 2, received shape {sp.shape}", op)
+    if not sp.dtype.is_floating:
+        raise errors.InvalidArgumentError(
+            f"{op}: expected floating-point values, received {sp.dtype.name}", op)
+    order, _, ids, count = _runs(_linear(sp.indices[:, :-1], sp.dense_shape[:-1]))
+    # the group of each entry in the entries' own order (ids follow the sorted order)
+    group = tf.scatter_nd(tf.expand_dims(order, 1), ids, tf.shape(ids, out_type=order.dtype))
+    values = sp.values
+    shifted = values - tf.gather(tf.math.unsorted_segment_max(values, group, count), group)
+    exps = tf.exp(shifted)
+    total = tf.gather(tf.math.unsorted_segment_sum(exps, group, count), group)
+    return _rebuilt(sp.indices, exps / total, sp.dense_shape, sp.shape)
+
+
+def split(sp_input=None, num_split=None, axis=None, name=None):
+    """`num_split` SparseTensors cut from `sp_input` along `axis`: the first
+    size % num_split pieces are one longer, as TF's sparse split.
+
+    >>> import tensorflux as tf
+    >>> st = tf.sparse.SparseTensor([[0, 1], [2, 2]], [1.0, 2.0], [3, 3])
+    >>> [p.dense_shape.numpy().tolist() for p in tf.sparse.split(st, 2, axis=1)]
+    [[3, 2], [3, 1]]
+    """
+    op = "split"
+    sp = as_sparse(op, sp_input)
+    rank = _rank(op, sp)
+    axis = normalize_axis(op, int(axis), rank)
+    count = int(num_split)
+    dims = host_value(sp.dense_shape)
+    size = sp.shape[axis] if dims is None else int(dims[axis])
+    if size is None:
+        raise errors.UnimplementedError(
+            f"{op}: the size of the split axis must be known, received shape {sp.shape}", op)
+    if count < 1:
+        raise errors.InvalidArgumentError(f"{op}: num_split must be >= 1, received {count}", op)
+    pieces, start = [], 0
+    for i in builtins.range(count):
+        length = size // count + (1 if i < size % count else 0)
+        begin = [0] * rank
+        begin[axis] = start
+        extent = tf.tensor_scatter_nd_update(sp.dense_shape, [[axis]],
+                                             tf.constant([length], dtypes.int64))
+        pieces.append(slice(sp, begin, extent))
+        start += length
+    return pieces
+
+
+def reset_shape(sp_input, new_shape=None):
+    """The SparseTensor with another dense shape: `new_shape` (of the same rank, no smaller
+    in any dimension) or, without one, the tight bounding box of its indices.
+
+    >>> import tensorflux as tf
+    >>> st = tf.sparse.SparseTensor([[0, 1], [1, 0]], [1.0, 2.0], [5, 5])
+    >>> tf.sparse.reset_shape(st).dense_shape.numpy().tolist()
+    [2, 2]
+    """
+    op = "reset_shape"
+    sp = as_sparse(op, sp_input)
+    if new_shape is None:
+        bound = tf.reduce_max(tf.concat([sp.indices, -tf.ones_like(sp.indices[:1])], 0),
+                              axis=0) + 1
+        return _rebuilt(sp.indices, sp.values, bound, None)
+    shape = _int64(op, new_shape, "new_shape")
+    if shape.shape.rank != 1 or (shape.shape[0] is not None and sp.shape.rank is not None
+                                 and shape.shape[0] != sp.shape.rank):
+        raise ValueError(f"{op}: new_shape must be a vector of the SparseTensor's rank "
+                         f"{sp.shape.rank}, received shape {tuple(shape.shape)}")
+    wanted, current = host_value(shape), host_value(sp.dense_shape)
+    if wanted is not None and current is not None and (wanted < current).any():
+        raise ValueError(f"Requested new_shape should have dimension sizes >= "
+                         f"sp_input.shape. Found new_shape ({wanted.tolist()}), sp_input.shape "
+                         f"({current.tolist()}).")
+    return _rebuilt(sp.indices, sp.values, shape, None)
+
+
 def sparse_dense_matmul(sp_a, b, adjoint_a=False, adjoint_b=False, name=None):
     """op(A) @ op(B) where one operand is a rank-2 SparseTensor and the other dense, op being
     the adjoint where asked; the result is dense. Gradients reach the dense operand and the
@@ -742,5 +888,6 @@ def _cast_handler(sp, x, dtype, name=None):
 
 
 SparseTensor._DISPATCH.update({op: _unary(op) for op in (
-    "abs", "negative", "sign", "square", "sqrt", "floor", "ceil", "round", "tanh")})
+    "abs", "asin", "asinh", "atan", "atanh", "ceil", "erf", "floor", "negative", "round",
+    "sign", "sin", "sqrt", "square", "tan", "tanh")})
 SparseTensor._DISPATCH.update(cast=_cast_handler)

@@ -1,0 +1,223 @@
+"""TensorFlow's dispatch of elementwise ops to RaggedTensors (and of the ops that keep
+zeros zero to SparseTensors), for the public names.
+
+TF lets `tf.not_equal(rt[:, 1:], rt[:, :-1])`, `tf.abs(rt)` or `tf.where(rt > 0, rt, 0)` take
+RaggedTensors (the ragged-tensors and unicode guides rely on it): the op runs on the flat
+values and the result keeps the rows. The op modules stay free of that check, so that the
+Tensor operators (`x + y` calls ops.math.add) pay nothing for it; only the names the `tf` and
+`tf.math` namespaces export are wrapped, and a wrapper costs one isinstance per argument.
+This module imports no composite code: a RaggedTensor reaching a wrapper means tf.ragged has
+been imported already.
+"""
+
+import functools
+
+from tensorflux.composite_tensor import CompositeTensor
+
+__all__ = ["UNARY", "BINARY", "dispatching"]
+
+# Ops on one tensor (plus non-tensor arguments): fn(rt.flat_values, ...) in rt's rows.
+UNARY = frozenset((
+    "abs", "acos", "acosh", "angle", "asin", "asinh", "atan", "atanh", "ceil", "clip_by_value",
+    "conj", "cos", "cosh", "digamma", "erf", "erfc", "erfinv", "exp", "expm1", "floor",
+    "imag", "is_finite", "is_inf", "is_nan", "lgamma", "log", "log1p", "log_sigmoid",
+    "logical_not", "negative", "ndtri", "ones_like", "real", "reciprocal",
+    "reciprocal_no_nan", "rint", "round", "rsqrt", "saturate_cast", "sigmoid", "sign", "sin",
+    "sinh", "softplus", "softsign", "sqrt", "square", "tan", "tanh", "zeros_like",
+))
+# Elementwise ops on two tensors (one may be dense or a Python value, broadcast to the rows).
+BINARY = frozenset((
+    "add", "atan2", "divide", "divide_no_nan", "equal", "floordiv", "floormod", "greater",
+    "greater_equal", "less", "less_equal", "logical_and", "logical_or", "logical_xor",
+    "maximum", "minimum", "mod", "multiply", "multiply_no_nan", "not_equal", "pow",
+    "squared_difference", "subtract", "truediv", "xdivy", "xlog1py", "xlogy",
+))
+
+_WRAPPERS = {}
+
+
+def _ragged(x):
+    return isinstance(x, CompositeTensor) and hasattr(x, "with_flat_values")
+
+
+def _unary(op, fn):
+    def composite(x, *args, **kwargs):
+        kwargs.pop("name", None)
+        if _ragged(x):
+            return x.with_flat_values(fn(x.flat_values, *args, **kwargs))
+        if op in x._DISPATCH and not args and not kwargs:
+            # A SparseTensor takes the ops that keep zeros zero (tf.abs, tf.sqrt...).
+            return x._DISPATCH[op](x, x)
+        return fn(x, *args, **kwargs)
+
+    if _takes(fn, ("x", "name")):  # the common form: no packing of extra arguments
+        @functools.wraps(fn)
+        def dispatching(x, name=None):
+            if isinstance(x, CompositeTensor):
+                return composite(x)
+            return fn(x)
+        return dispatching
+
+    @functools.wraps(fn)
+    def dispatching(x, *args, **kwargs):
+        if isinstance(x, CompositeTensor):
+            return composite(x, *args, **kwargs)
+        return fn(x, *args, **kwargs)
+    return dispatching
+
+
+def _binary(op, fn):
+    def composite(x, y, *args, **kwargs):
+        from tensorflux.ragged.ops import elementwise
+
+        kwargs.pop("name", None)
+        return elementwise(op, lambda a, b: fn(a, b, *args, **kwargs), x, y)
+
+    if _takes(fn, ("x", "y", "name")):  # the common form: no packing of extra arguments
+        @functools.wraps(fn)
+        def dispatching(x, y, name=None):
+            if (isinstance(x, CompositeTensor) or isinstance(y, CompositeTensor)) and (
+                    _ragged(x) or _ragged(y)):
+                return composite(x, y)
+            return fn(x, y)
+        return dispatching
+
+    @functools.wraps(fn)
+    def dispatching(x, y, *args, **kwargs):
+        if _ragged(x) or _ragged(y):
+            return composite(x, y, *args, **kwargs)
+        return fn(x, y, *args, **kwargs)
+    return dispatching
+
+
+def _takes(fn, names):
+    """Whether fn's parameters are exactly `names` (the last, `name`, defaulting to None)."""
+    code = getattr(fn, "__code__", None)
+    return (code is not None and code.co_varnames[:code.co_argcount] == names
+            and not code.co_kwonlyargcount and not code.co_flags & 0x0C)  # no *args/**kw
+
+
+def _where(fn):
+    @functools.wraps(fn)
+    def dispatching(condition, x=None, y=None, name=None):
+        if _ragged(condition) and x is not None and y is not None:
+            return _ragged_where(fn, condition, x, y)
+        return fn(condition, x, y, name=name)
+    return dispatching
+
+
+def _ragged_where(fn, condition, x, y):
+    """tf.where with a ragged condition: x and y are RaggedTensors of its rows, or values
+    that broadcast to them (a Python scalar takes the other branch's dtype)."""
+    from tensorflux.ops.array import broadcast_to, shape
+    from tensorflux.ragged.ops import elementwise
+    from tensorflux.tensor import convert_to_tensor
+
+    hint = next((v.dtype for v in (x, y) if hasattr(v, "dtype")), None)
+
+    def flat(value):
+        if _ragged(value):
+            return elementwise("where", lambda c, v: v, condition, value).flat_values
+        value = convert_to_tensor(value, dtype_hint=hint)
+        if value.shape.rank == 0:
+            return value
+        return elementwise("where", lambda c, v: broadcast_to(v, shape(c)), condition,
+                           value).flat_values
+
+    return condition.with_flat_values(fn(condition.flat_values, flat(x), flat(y)))
+
+
+def _gather(fn):
+    @functools.wraps(fn)
+    def dispatching(params, indices, validate_indices=None, axis=None, batch_dims=0,
+                    name=None):
+        if _ragged(params) and axis in (None, 0) and batch_dims == 0:
+            from tensorflux.ragged.indexing import gather_rows
+            from tensorflux.tensor import convert_to_tensor
+
+            indices = convert_to_tensor(indices)
+            if indices.shape.rank == 1:
+                return gather_rows(params, indices)
+        return fn(params, indices, validate_indices, axis, batch_dims, name)
+    return dispatching
+
+
+def _stack(fn):
+    @functools.wraps(fn)
+    def dispatching(values, axis=0, name="stack"):
+        if not isinstance(values, CompositeTensor) and any(_ragged(v) for v in values):
+            from tensorflux.ragged.ops import stack
+
+            return stack(values, axis)
+        return fn(values, axis, name)
+    return dispatching
+
+
+def _size(fn):
+    @functools.wraps(fn)
+    def dispatching(input, out_type=None, name=None):  # noqa: A002 - TF's argument name
+        # Every element of a RaggedTensor lives in its flat values.
+        value = input.flat_values if _ragged(input) else input
+        return fn(value, name=name) if out_type is None else fn(value, out_type, name)
+    return dispatching
+
+
+def _expand_dims(fn):
+    @functools.wraps(fn)
+    def dispatching(input, axis, name=None):  # noqa: A002 - TF's argument name
+        if _ragged(input):
+            return _ragged_expand_dims(fn, input, axis)
+        return fn(input, axis, name)
+    return dispatching
+
+
+def _ragged_expand_dims(fn, rt, axis):
+    """A new dimension of size 1 at `axis` of a RaggedTensor: outside every ragged
+    dimension (a uniform partition of one row) or inside the flat values."""
+    from tensorflux import errors
+
+    rank = rt.shape.rank
+    position = int(axis) + (rank + 1 if int(axis) < 0 else 0)
+    if not 0 <= position <= rank:
+        raise errors.InvalidArgumentError(
+            f"expand_dims: axis {axis} is out of range for a RaggedTensor of rank {rank}",
+            "expand_dims")
+    if position == 0:
+        rows = rt.shape[0] if rt.shape[0] is not None else rt.nrows()  # (keeps it static)
+        return type(rt).from_uniform_row_length(rt, rows, nrows=1)
+    if position > rt.ragged_rank:
+        return rt.with_flat_values(fn(rt.flat_values, position - rt.ragged_rank))
+    raise errors.UnimplementedError(
+        f"expand_dims: axis {axis} of a RaggedTensor with ragged_rank {rt.ragged_rank} "
+        "(between its ragged dimensions) is not supported; use axis 0 or an axis after the "
+        "ragged dimensions", "expand_dims")
+
+
+_SPECIAL = {"where": _where, "gather": _gather, "stack": _stack, "size": _size,
+            "expand_dims": _expand_dims}
+
+
+def dispatching(name, fn):
+    """`fn` (the op exported as `name`), taking RaggedTensors as TensorFlow's dispatch does;
+    one wrapper per function, so that tf.add stays tf.math.add."""
+    wrapper = _WRAPPERS.get(id(fn))
+    if wrapper is None:
+        if name in _SPECIAL:
+            wrapper = _SPECIAL[name](fn)
+        elif name in BINARY:
+            wrapper = _binary(name, fn)
+        elif name in UNARY:
+            wrapper = _unary(name, fn)
+        else:
+            return fn
+        _WRAPPERS[id(fn)] = wrapper
+    return wrapper
+
+
+def install(namespace):
+    """Replaces the elementwise ops in a module's namespace dict by their dispatching
+    wrappers (called at the end of tensorflux/__init__.py and tensorflux/math.py)."""
+    for name in UNARY | BINARY | set(_SPECIAL):
+        fn = namespace.get(name)
+        if callable(fn):
+            namespace[name] = dispatching(name, fn)
