@@ -2,8 +2,10 @@
 
 from tensorflux.ops._lazy import lazy_attributes
 from tensorflux.ops.random import (
+    Algorithm,
     Generator,
     categorical,
+    create_rng_state,
     gamma,
     get_global_generator,
     get_seed,
@@ -16,6 +18,7 @@ from tensorflux.ops.random import (
     stateless_categorical,
     stateless_gamma,
     stateless_normal,
+    stateless_parameterized_truncated_normal,
     stateless_poisson,
     stateless_truncated_normal,
     stateless_uniform,
@@ -24,9 +27,10 @@ from tensorflux.ops.random import (
 )
 
 __all__ = [
-    "Generator", "categorical", "gamma", "get_global_generator", "get_seed", "normal",
-    "poisson", "set_global_generator", "set_seed", "shuffle", "stateless_binomial",
-    "stateless_categorical", "stateless_gamma", "stateless_normal", "stateless_poisson",
+    "Algorithm", "Generator", "categorical", "create_rng_state", "gamma", "get_global_generator",
+    "get_seed", "normal", "poisson", "set_global_generator", "set_seed", "shuffle",
+    "stateless_binomial", "stateless_categorical", "stateless_gamma", "stateless_normal",
+    "stateless_parameterized_truncated_normal", "stateless_poisson",
     "stateless_truncated_normal", "stateless_uniform", "truncated_normal", "uniform",
 ]
 

@@ -351,3 +351,12 @@ def test_string_concatenation_of_scalars_in_a_function():
 
     assert twice(tf.constant("ab")).numpy() == b"abab"
     assert twice(tf.constant(["a", "bc"])).numpy().tolist() == [b"aa", b"bcbc"]
+
+
+@pytest.mark.parametrize("dtype", [tf.float32, tf.float64])
+def test_erfc_at_the_infinities(dtype):
+    # erfc(x) = 1 - erf(x) tends to 0 and 2 (the parameterized truncated normal's far tails
+    # reach these): before, the continued fraction's inf * 0 gave NaN.
+    got = tf.math.erfc(tf.constant([np.inf, -np.inf, 0.5], dtype)).numpy()
+    assert got[:2].tolist() == [0.0, 2.0]
+    np.testing.assert_allclose(got[2], math.erfc(0.5), rtol=1e-6)

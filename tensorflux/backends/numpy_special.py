@@ -533,6 +533,8 @@ def _erfc_positive(x, logarithm=False):
     s, _ = _lower_series(np.full(int(near.sum()), 0.5), hi[near], False)
     lower = 2.0 * x[near] * np.exp(-hi[near]) * (1.0 - lo[near]) * s / _SQRT_PI
     out[near] = np.log1p(-lower) if logarithm else 1.0 - lower
+    # (x = inf: the fraction's x * h is inf * 0; erfc is 0 there, its logarithm -inf)
+    out[np.isinf(x)] = -np.inf if logarithm else 0.0
     return out
 
 

@@ -41,6 +41,7 @@ class SeedGenerator:
         # No seed: one drawn from Python's `random`, as Keras does, so that
         # keras.utils.set_random_seed makes unseeded generators repeatable too.
         start = _python_random.randint(1, 10**9) if seed is None else seed
+        self._start = start
         self._generator = tf.random.Generator.from_seed(start)
 
     @property
@@ -57,8 +58,9 @@ class SeedGenerator:
         """A snapshot of the generator's state, [seed, draws so far], as an int64 tensor of
         shape (2,) in the order of Keras's seed state (read-only here: draws advance the
         generator)."""
-        counter, key = self._generator.state[:2]
-        return tf.constant([key, counter], dtype=tf.int64)
+        # (a generator from seed s starts at counter s, and each draw adds one)
+        draws = int(self._generator.state[0]) - self._start
+        return tf.constant([self._start, draws], dtype=tf.int64)
 
     def get_config(self):
         return {"seed": self._initial_seed}
@@ -103,9 +105,8 @@ class _IntSeed(tf.random.Generator):
     advance, so that the draw gives the same numbers on every call, as in Keras (traced, a
     generator's draw asks it for a seed on every run of the graph)."""
 
-    def _next_seed(self):
-        self._counter = 0
-        return super()._next_seed()
+    def _next_seed(self, count=1):
+        return super()._next_seed(0)
 
 
 def _shape(shape):

@@ -3,38 +3,43 @@
 Every random primitive is a pure function of its `seed` attribute: a tuple of non-negative
 ints that the backend hashes into a fresh counter-based bit generator (NumPy's SeedSequence
 and Philox). The state that makes successive calls differ (the global seed, the op counter,
-a Generator's key and counter) lives here, in Python, and advances on every call; the
-backend holds none. So the same seed tuple gives the same numbers on any call. In a traced
-graph the seed cannot be fixed at trace time (every call must draw anew): each draw there takes
-its seed tuple as an input from a stateful `random_seed_stream` node, whose kernel advances the
-same Python-side state at every run. Inside a cond branch or a while loop that node is bound
+a Generator's state words: a Python list, or its int64 state Variable once that is asked
+for) lives here, in Python, and advances on every call; the backend holds none. So the same
+seed tuple gives the same numbers on any call. In a traced graph the seed cannot be fixed at
+trace time (every call must draw anew): each draw there takes its seed tuple as an input
+from a stateful `random_seed_stream` node, whose kernel advances the same Python-side state
+at every run. Inside a cond branch or a while loop that node is bound
 in the graph around it, and a loop mixes its seed with the iteration number (hoisted_seed), so
 a gradient that re-runs the branch or replays the loop draws the forward's numbers. Random
 draws carry no gradient; `mean`, `stddev`, `minval` and `maxval` are applied with ordinary ops,
 so gradients reach them.
 """
 
+import enum
 import itertools
 import secrets
 import weakref
 
 from tensorflux import dtypes, errors
 from tensorflux.context import context
-from tensorflux.ops import array, math
+from tensorflux.ops import array, indexing, math
 from tensorflux.ops._core import as_operand, aval, broadcast_shapes
 from tensorflux.ops._static import RuntimeShape, shape_operand
 from tensorflux.ops.array import _shape_list
 from tensorflux.primitive import Primitive
 from tensorflux.tensor import _TensorLike
+from tensorflux.variable import Variable
 
 __all__ = ["set_seed", "get_seed", "normal", "uniform", "truncated_normal", "shuffle",
-           "categorical", "Generator", "get_global_generator", "set_global_generator", "gamma",
-           "poisson", "stateless_normal", "stateless_uniform", "stateless_truncated_normal",
+           "categorical", "Algorithm", "Generator", "create_rng_state", "get_global_generator",
+           "set_global_generator", "gamma", "poisson", "stateless_normal", "stateless_uniform",
+           "stateless_truncated_normal", "stateless_parameterized_truncated_normal",
            "stateless_categorical", "stateless_binomial", "stateless_gamma",
-           "stateless_poisson"]
+           "stateless_poisson", "stateless_shuffle", "index_shuffle"]
 
 _FLOATS = (dtypes.float16, dtypes.bfloat16, dtypes.float32, dtypes.float64)
 _INTS = (dtypes.int32, dtypes.int64)
+_UINTS = (dtypes.uint32, dtypes.uint64)
 _MASK = 2**64 - 1
 # TensorFlow's default global seed, used when only an op-level seed is given.
 DEFAULT_GRAPH_SEED = 87654321
@@ -162,19 +167,6 @@ class _OpSeedStream:
         return f"op_seed({self.op_seed})"
 
 
-class _GeneratorSeedStream:
-    """The seeds of a Generator draw traced into a graph: each run advances the generator."""
-
-    def __init__(self, generator):
-        self.generator = generator
-
-    def next_seed(self):
-        return self.generator._next_seed()
-
-    def __repr__(self):
-        return "generator"
-
-
 def _stream_rule(*, source):
     return aval((None,), dtypes.uint64)
 
@@ -184,8 +176,18 @@ def _stream_rule(*, source):
 _random_seed_stream = Primitive("random_seed_stream", shape_rule=_stream_rule, stateful=True)
 
 
+class _StatelessSeed:
+    """A stateless op's seed: a uint64 vector tensor, bound as the draw's last input."""
+
+    def __init__(self, vector):
+        self.vector = vector
+
+
 def _bind_draw(primitive, inputs, seed, **attrs):
-    """Binds a draw with its seed: an attribute tuple eagerly, a stream node input in graphs."""
+    """Binds a draw with its seed: an attribute tuple eagerly, a stream node input in graphs,
+    a stateless op's seed vector as an input."""
+    if isinstance(seed, _StatelessSeed):
+        return primitive.bind(*inputs, seed.vector, seed=None, **attrs)
     if isinstance(seed, (_OpSeedStream, _GeneratorSeedStream)):
         return primitive.bind(*inputs, _seed_stream(seed), seed=None, **attrs)
     return primitive.bind(*inputs, seed=seed, **attrs)
@@ -466,112 +468,393 @@ def categorical(logits, num_samples, dtype=None, seed=None, name=None):
 
 # ------------------------------------------------------------------ tf.random.Generator
 
-class Generator:
-    """A random number generator with its own state: a key and a counter.
+class Algorithm(enum.Enum):
+    """The counter-based algorithms a Generator's state is laid out for (tf.random.Algorithm).
+    tensorflux draws every stream with its own Philox, whatever the algorithm: the algorithm
+    fixes the state's layout (THREEFRY: [counter, key]; PHILOX and AUTO_SELECT: a 128-bit
+    counter in two words, then the key), not the numbers."""
 
-    Each draw uses (key, counter) and advances the counter, so a generator made from a seed
-    replays the same sequence; `split` makes generators with keys derived from this one's.
+    PHILOX = 1
+    THREEFRY = 2
+    AUTO_SELECT = 3
+
+
+_STATE_SIZES = {Algorithm.PHILOX.value: 3, Algorithm.THREEFRY.value: 2,
+                Algorithm.AUTO_SELECT.value: 3}
+
+
+def _unsupported_alg(alg):
+    return errors.InvalidArgumentError(
+        f"Argument `alg` got unsupported value {alg}. Supported values are philox for the "
+        "Philox algorithm, threefry for the ThreeFry algorithm, and auto_select for "
+        "auto-selection.", "alg")
+
+
+def _alg_value(alg):
+    """`alg` (an Algorithm, its int, or a name such as "philox" or "auto_select") as an int."""
+    if isinstance(alg, Algorithm):
+        return alg.value
+    if isinstance(alg, _TensorLike):
+        alg = alg.numpy().tolist()
+    if isinstance(alg, str):
+        names = {"philox": 1, "threefry": 2, "autoselect": 3}
+        value = names.get(alg.strip().lower().replace("-", "").replace("_", ""))
+        if value is None:
+            raise _unsupported_alg(alg)
+        return value
+    if isinstance(alg, int) and not isinstance(alg, bool) and alg in _STATE_SIZES:
+        return alg
+    raise _unsupported_alg(alg)
+
+
+def _signed(word):
+    word &= _MASK
+    return word - (1 << 64) if word >> 63 else word
+
+
+def _state_words(op, seed, size):
+    """`seed` as `size` int64 state words, as TF's create_rng_state lays them out: an int is
+    cut into 64-bit words, lowest first (a negative one sign-extended); a vector keeps its
+    first `size` elements and is padded with zeros on the left (so a short seed lands in the
+    key, and two small seeds never give overlapping counters of one key)."""
+    if isinstance(seed, _TensorLike):
+        seed = seed.numpy().tolist()
+    if isinstance(seed, int) and not isinstance(seed, bool):
+        words = []
+        for _ in range(size):
+            words.append(seed & _MASK)
+            seed >>= 64
+    elif isinstance(seed, (list, tuple)) and all(
+            isinstance(s, int) and not isinstance(s, bool) for s in seed):
+        words = [s & _MASK for s in seed][:size]
+        words = [0] * (size - len(words)) + words
+    else:
+        raise errors.InvalidArgumentError(
+            f"{op}: a seed must be an int or a vector of ints, received {seed!r}", op)
+    return [_signed(w) for w in words]
+
+
+def create_rng_state(seed, alg):
+    """The int64 state vector a Generator of algorithm `alg` starts from for `seed`.
 
     >>> import tensorflux as tf
-    >>> a = tf.random.Generator.from_seed(1).normal([2]).numpy().tolist()
+    >>> tf.random.create_rng_state(1234, "philox").numpy().tolist()
+    [1234, 0, 0]
+    >>> tf.random.create_rng_state([12, 34], "threefry").numpy().tolist()
+    [12, 34]
+    """
+    words = _state_words("create_rng_state", seed, _STATE_SIZES[_alg_value(alg)])
+    return as_operand("create_rng_state", words, dtypes.int64)
+
+
+class _GeneratorSeedStream:
+    """The seeds of a Generator draw traced into a graph: each run advances the generator by
+    `count` (1 for a draw), as the eager call does."""
+
+    def __init__(self, generator, count=1):
+        self.generator, self.count = generator, count
+
+    def next_seed(self):
+        return self.generator._next_seed(self.count)
+
+    def __repr__(self):
+        return "generator"
+
+
+class Generator:
+    """A random number generator whose state is an int64 Variable ([counter, key] words,
+    tf.random.create_rng_state's layout).
+
+    A draw hashes the whole current state into its seed (tensorflux's Philox stream, not
+    TensorFlow's numbers) and adds 1 to the counter, whatever its size: states one apart
+    give independent streams, as the state is hashed, not counted through. So `skip(n)`
+    leaves the state n draws would (TF adds an unspecified amount per value drawn). A
+    generator made from the same seed or state replays the same sequence, and `split` makes
+    generators with keys drawn from this one. tf.train.Checkpoint saves and restores the
+    state.
+
+    >>> import tensorflux as tf
+    >>> g = tf.random.Generator.from_seed(1)
+    >>> g.state.numpy().tolist(), g.algorithm
+    ([1, 0, 0], 1)
+    >>> a = g.normal([2]).numpy().tolist()
     >>> a == tf.random.Generator.from_seed(1).normal([2]).numpy().tolist()
     True
+    >>> g.state.numpy().tolist()
+    [2, 0, 0]
     """
 
-    def __init__(self, copy_from=None, state=None, alg=None):
-        if copy_from is not None:
-            self._key, self._counter = copy_from._key, copy_from._counter
-        elif state is not None:
-            values = [int(v) for v in (state.numpy().tolist()
-                                       if isinstance(state, _TensorLike) else state)]
-            if not values:
-                raise errors.InvalidArgumentError("Generator: state must not be empty",
-                                                  "Generator")
-            self._counter, self._key = values[0], tuple(v & _MASK for v in values[1:]) or (0,)
-        else:
-            self._key, self._counter = (secrets.randbits(64),), 0
-        self._alg = alg or "philox"
+    # tf.train.Checkpoint saves the state under this name (tensorflux/train.py, _has_state).
+    _CHECKPOINT_ATTRIBUTE = "RNG_STATE"
 
+    def __init__(self, copy_from=None, state=None, alg=None):
+        # The state lives in a Python list until `state` is first asked for (or a Variable is
+        # given): then in that Variable, which draws read and advance. Generators that are
+        # made per call inside traced code (Keras's seeded initializers) so make no Variable.
+        self._state_var, self._words = None, None
+        if copy_from is not None:
+            if state is not None or alg is not None:
+                raise errors.InvalidArgumentError(
+                    "Generator: give copy_from alone, or state and alg", "Generator")
+            self._alg = copy_from._alg
+            self._words = copy_from._read_state()
+            return
+        if state is None or alg is None:
+            raise errors.InvalidArgumentError(
+                "Generator: give copy_from, or both state and alg (or use Generator.from_seed "
+                "or Generator.from_non_deterministic_state)", "Generator")
+        self._alg = _alg_value(alg)
+        if isinstance(state, Variable):
+            self._check_state(state.dtype, tuple(state.shape))
+            self._state_var = state
+        else:
+            self._words = self._state_list(state)
+
+    def _check_state(self, dtype, shape):
+        size = _STATE_SIZES[self._alg]
+        if shape != (size,) or (dtype is not None and dtype != dtypes.int64):
+            received = f"shape {shape}" if dtype is None else f"{dtype.name} with shape {shape}"
+            raise errors.InvalidArgumentError(
+                f"Generator: the state of algorithm {self._alg} must be an int64 vector of shape "
+                f"[{size}], received {received}", "Generator")
+
+    def _state_list(self, state):
+        dtype = state.dtype if isinstance(state, _TensorLike) else None
+        if dtype is not None and not dtype.is_integer:
+            self._check_state(dtype, tuple(state.shape))
+        values = state.numpy().tolist() if isinstance(state, _TensorLike) else state
+        if hasattr(values, "tolist"):  # a NumPy array, say
+            values = values.tolist()
+        if not isinstance(values, (list, tuple)):
+            self._check_state(None, ())
+        self._check_state(None, (len(values),))
+        return [_signed(_int_seed("Generator", v)) for v in values]
+
+    # -- constructors
     @classmethod
     def from_seed(cls, seed, alg=None):
-        """A generator whose sequence is determined by `seed`."""
-        generator = cls(alg=alg)
-        generator.reset_from_seed(seed)
-        return generator
+        """A generator whose sequence is determined by `seed` (its state create_rng_state's)."""
+        alg = Algorithm.PHILOX if alg is None else alg
+        return cls(state=create_rng_state(seed, alg), alg=alg)
 
     @classmethod
     def from_non_deterministic_state(cls, alg=None):
-        """A generator seeded from operating-system entropy."""
-        return cls(alg=alg)
+        """A generator whose state comes from operating-system entropy."""
+        alg = _alg_value(Algorithm.PHILOX if alg is None else alg)
+        return cls(state=[_signed(secrets.randbits(64)) for _ in range(_STATE_SIZES[alg])],
+                   alg=alg)
 
     @classmethod
-    def from_state(cls, state, alg=None):
+    def from_state(cls, state, alg):
+        """A generator starting from `state` (a Variable is used, not copied)."""
         return cls(state=state, alg=alg)
 
-    def reset_from_seed(self, seed):
-        """Restarts the sequence from `seed`."""
-        self._key = (_int_seed("Generator", seed) & _MASK,)
-        self._counter = 0
+    @classmethod
+    def from_key_counter(cls, key, counter, alg):
+        """A generator with state counter + [key] (counter: 2 words for Philox, 1 for
+        ThreeFry)."""
+        alg = _alg_value(alg)
+        return cls(state=_key_counter_state(key, counter, alg), alg=alg)
+
+    # -- the state
+    @property
+    def state(self):
+        """The state: an int64 Variable, [counter, key] words."""
+        if self._state_var is None:
+            from tensorflux.ops.framework import init_scope
+
+            with init_scope():
+                self._state_var = Variable(self._words, dtype=dtypes.int64, trainable=False,
+                                           name="StateVar")
+            self._words = None
+        return self._state_var
 
     @property
     def algorithm(self):
+        """The algorithm id: 1 Philox, 2 ThreeFry, 3 auto-select."""
         return self._alg
 
     @property
-    def state(self):
-        """The generator's state, [counter, *key], as an int64-range list of Python ints."""
-        return [self._counter] + list(self._key)
+    def key(self):
+        """The key word of the state, a scalar int64 tensor."""
+        return self.state[-1]
 
-    def _next_seed(self):
-        seed = (_GENERATOR,) + self._key + (self._counter,)
-        self._counter += 1
-        return seed
+    def reset(self, state):
+        """Replaces the state with `state` (a vector of the algorithm's state size)."""
+        self._write_state(self._state_list(state))
+
+    def reset_from_seed(self, seed):
+        """Restarts the sequence from `seed`, as from_seed would."""
+        self._write_state(create_rng_state(seed, self._alg).numpy().tolist())
+
+    def reset_from_key_counter(self, key, counter):
+        """Sets the state to counter + [key]."""
+        self._write_state(_key_counter_state(key, counter, self._alg))
+
+    def skip(self, delta):
+        """Advances the counter by `delta` (the state after skip(n) is that after a draw of
+        n values) and returns the state before it."""
+        delta = _int_seed("Generator.skip", delta)
+        if context.graph is not None:
+            old = _seed_stream(_GeneratorSeedStream(self, delta))
+            return math.cast(indexing.slice(old, [2], [-1]), dtypes.int64)
+        old = as_operand("Generator.skip", self._read_state(), dtypes.int64)
+        self._next_seed(delta)
+        return old
+
+    def _next_seed(self, count=1):
+        """The seed tuple of a draw from the current state; adds `count` to the counter. Runs
+        eagerly, also from a traced graph's seed stream at run time."""
+        words = [w & _MASK for w in self._read_state()]
+        counter_words = len(words) - 1
+        counter = sum(w << (64 * i) for i, w in enumerate(words[:counter_words]))
+        counter = (counter + count) % (1 << (64 * counter_words))
+        self._write_state([_signed(counter >> (64 * i)) for i in range(counter_words)]
+                          + [_signed(words[-1])])
+        # (the length first: NumPy's SeedSequence pads its entropy with zeros, so a ThreeFry
+        # state [c, 0] and a Philox one [c, 0, 0] would otherwise seed the same stream)
+        return (_GENERATOR, len(words)) + tuple(words)
+
+    def _read_state(self):
+        """The state as a list of int64-range Python ints."""
+        if self._state_var is None:
+            return list(self._words)
+        return self._state_var.numpy().tolist()
+
+    def _write_state(self, words):
+        if self._state_var is None:
+            self._words = list(words)
+            return
+        # Eagerly and off the tapes, also when a graph's seed stream runs inside a trace or
+        # under a GradientTape: the state is no value of the graph.
+        saved = context.graph, context.tapes
+        context.graph, context.tapes = None, []
+        try:
+            self._state_var.assign(words)
+        finally:
+            context.graph, context.tapes = saved
 
     def _draw_seed(self):
         # Traced: the generator advances when the graph runs, not when it is traced.
         if context.graph is not None:
             return _GeneratorSeedStream(self)
-        return self._next_seed()
+        return self._next_seed(1)
 
+    # -- tf.train.Checkpoint (tensorflux/train.py saves objects with these, as _has_state)
+    def _checkpoint_state(self):
+        return self.state.numpy()
+
+    def _restore_checkpoint_state(self, state):
+        self.reset(state.tolist())
+
+    # -- draws
     def normal(self, shape, mean=0.0, stddev=1.0, dtype=dtypes.float32, name=None):
         """Normal samples from this generator."""
         return _normal("Generator.normal", shape, mean, stddev, dtype, self._draw_seed())
 
-    def uniform(self, shape, minval=0, maxval=None, dtype=dtypes.float32, name=None):
-        """Uniform samples in [minval, maxval) from this generator."""
-        return _uniform("Generator.uniform", shape, minval, maxval, dtype, self._draw_seed())
-
     def truncated_normal(self, shape, mean=0.0, stddev=1.0, dtype=dtypes.float32, name=None):
-        """Truncated normal samples (within 2 standard deviations) from this generator."""
+        """Normal samples within 2 standard deviations of the mean, from this generator."""
         return _truncated("Generator.truncated_normal", shape, mean, stddev, dtype,
                           self._draw_seed())
 
+    def uniform(self, shape, minval=0, maxval=None, dtype=dtypes.float32, name=None):
+        """Uniform samples in [minval, maxval); for an integer dtype give both bounds, or
+        neither (minval=None, maxval=None) for its full range."""
+        op = "Generator.uniform"
+        dtype = dtypes.as_dtype(dtype)
+        if dtype.is_integer and minval is None and maxval is None:
+            return self.uniform_full_int(shape, dtype)
+        if dtype.is_integer and (minval is None or maxval is None):
+            raise errors.InvalidArgumentError(
+                f"{op}: for the integer dtype {dtype.name} give both minval and maxval, or "
+                f"neither; received minval={minval} and maxval={maxval}", op)
+        return _uniform(op, shape, minval, maxval, dtype, self._draw_seed())
+
+    def uniform_full_int(self, shape, dtype=dtypes.uint64, name=None):
+        """Integers uniform over the whole range of `dtype` (int32, int64, uint32, uint64)."""
+        op = "Generator.uniform_full_int"
+        dtype = _dtype(op, dtype, _INTS + _UINTS)
+        shape = _shape_or_runtime(op, shape)
+        return _full_int(op, shape, dtype, self._draw_seed())
+
+    def binomial(self, shape, counts, probs, dtype=dtypes.int32, name=None):
+        """Binomial(counts, probs) samples of `shape`; counts and probs are floating-point
+        and broadcast to `shape`."""
+        op = "Generator.binomial"
+        shape = _shape(op, shape)
+        dtype = _dtype(op, dtype, _FLOATS + _INTS)
+        counts, probs = _binomial_params(op, counts, probs, shape, floats_only=True)
+        return _bind_draw(_random_binomial, (counts, probs), self._draw_seed(), shape=shape,
+                          dtype=dtype)
+
     def make_seeds(self, count=1):
-        """A [2, count] int64 tensor of seeds for stateless ops."""
-        return _bind_draw(_random_uniform_int,
-                          (as_operand("make_seeds", 0, dtypes.int64),
-                           as_operand("make_seeds", dtypes.int64.max, dtypes.int64)),
-                          self._draw_seed(), shape=(2, int(count)), dtype=dtypes.int64)
+        """A [2, count] int64 tensor of seeds for stateless ops (column i: seed i)."""
+        count = _count("Generator.make_seeds", count)
+        keys = _full_int("Generator.make_seeds", (count,), dtypes.int64, self._draw_seed())
+        return array.stack([keys, array.zeros_like(keys)])
 
     def split(self, count=1):
-        """`count` new generators, independent of this one and of each other."""
-        count = _int_seed("Generator.split", count)
-        if count < 0:
-            raise errors.InvalidArgumentError(
-                f"Generator.split: count must be non-negative, received {count}",
-                "Generator.split")
-        base = self._key + (self._counter,)
-        self._counter += 1
-        children = []
-        for i in range(count):
-            child = Generator(alg=self._alg)
-            # Keys of different depths have different lengths, so no two keys coincide.
-            child._key, child._counter = base + (i,), 0
-            children.append(child)
-        return children
+        """`count` new generators, independent of this one and of each other: their keys are
+        drawn from this generator (which advances), their counters start at zero. Runs eagerly
+        (inside a tf.function, once, when it is traced), as the new generators' Variables are
+        made then."""
+        from tensorflux.ops.framework import init_scope
+
+        count = _count("Generator.split", count)
+        counter_words = _STATE_SIZES[self._alg] - 1
+        with init_scope():
+            keys = _full_int("Generator.split", (count,), dtypes.int64, self._next_seed(1))
+            return [Generator(state=[0] * counter_words + [key], alg=self._alg)
+                    for key in keys.numpy().tolist()]
 
     def __repr__(self):
-        return f"<tf.random.Generator alg={self._alg!r} state={self.state}>"
+        return (f"<tf.random.Generator alg={self._alg} "
+                f"state={self._read_state()}>")
+
+
+def _count(op, count):
+    count = _int_seed(op, count)
+    if count < 0:
+        raise errors.InvalidArgumentError(
+            f"{op}: count must be non-negative, received {count}", op)
+    return count
+
+
+def _key_counter_state(key, counter, alg):
+    op = "Generator.from_key_counter"
+    if isinstance(key, _TensorLike):
+        key = key.numpy().tolist()
+    if isinstance(counter, _TensorLike):
+        counter = counter.numpy().tolist()
+    size = _STATE_SIZES[alg] - 1
+    if not isinstance(key, int) or not isinstance(counter, (list, tuple)) or len(counter) != size:
+        raise errors.InvalidArgumentError(
+            f"{op}: need a scalar int key and a counter of {size} ints for algorithm {alg}, "
+            f"received key={key!r} and counter={counter!r}", op)
+    return [_signed(_int_seed(op, c)) for c in counter] + [_signed(key)]
+
+
+def _full_int(op, shape, dtype, seed):
+    """Integers over `dtype`'s range: drawn as int64 in [lo, hi) and cast, exactly for the
+    32-bit types; int64 and uint64 (the int64 draw reinterpreted) miss one value of 2**64."""
+    if dtype.size == 4:
+        lo, hi = (dtype.min, dtype.max + 1)
+    else:
+        lo, hi = dtypes.int64.min, dtypes.int64.max
+    bounds = (as_operand(op, lo, dtypes.int64), as_operand(op, hi, dtypes.int64))
+    draw = _draw(op, _random_uniform_int, bounds, seed, shape, dtypes.int64)
+    return draw if dtype == dtypes.int64 else math.cast(draw, dtype)
+
+
+def _binomial_params(op, counts, probs, shape, floats_only=False):
+    counts = as_operand(op, counts)
+    if floats_only and not counts.dtype.is_floating:
+        raise errors.InvalidArgumentError(
+            f"{op}: counts must be floating-point (float16, float32 or float64), received "
+            f"{counts.dtype.name}", op)
+    probs = as_operand(op, probs, counts.dtype if counts.dtype.is_floating else None)
+    return (_broadcast_to_shape(op, counts, shape, "counts"),
+            _broadcast_to_shape(op, probs, shape, "probs"))
 
 
 _global_generator = None
@@ -673,6 +956,7 @@ def stateless_normal(shape, seed, mean=0.0, stddev=1.0, dtype=dtypes.float32, na
     True
     """
     op = "stateless_normal"
+    _alg_value(alg)
     shape, dtype = _shape(op, shape), _dtype(op, dtype, _FLOATS)
     raw = _stateless_draw(_random_normal, (), _stateless_seed(op, seed), shape=shape, dtype=dtype)
     return _scaled(raw, stddev, mean, dtype, op)
@@ -688,6 +972,7 @@ def stateless_truncated_normal(shape, seed, mean=0.0, stddev=1.0, dtype=dtypes.f
     True
     """
     op = "stateless_truncated_normal"
+    _alg_value(alg)
     shape, dtype = _shape(op, shape), _dtype(op, dtype, _FLOATS)
     raw = _stateless_draw(_random_truncated_normal, (), _stateless_seed(op, seed), shape=shape,
                           dtype=dtype)
@@ -697,20 +982,30 @@ def stateless_truncated_normal(shape, seed, mean=0.0, stddev=1.0, dtype=dtypes.f
 def stateless_uniform(shape, seed, minval=0, maxval=None, dtype=dtypes.float32, name=None,
                       alg="auto_select"):
     """Uniform samples in [minval, maxval) determined by `seed`. For integer dtypes give
-    both minval and maxval, or neither for (almost) the dtype's full range [min, max).
+    both minval and maxval, or neither for the dtype's full range (the only choice for
+    uint32 and uint64).
 
     >>> import tensorflux as tf
     >>> x = tf.random.stateless_uniform([50], [5, 6], minval=2, maxval=5, dtype=tf.int32)
     >>> sorted(set(x.numpy().tolist()))
     [2, 3, 4]
+    >>> tf.random.stateless_uniform([2], [5, 6], minval=None, maxval=None, dtype=tf.uint32).dtype
+    tf.uint32
     """
     op = "stateless_uniform"
-    shape, dtype = _shape(op, shape), _dtype(op, dtype, _FLOATS + _INTS)
+    _alg_value(alg)
+    shape, dtype = _shape(op, shape), _dtype(op, dtype, _FLOATS + _INTS + _UINTS)
     seed_vector = _stateless_seed(op, seed)
     if dtype.is_integer:
+        # (tensorflux also takes the default minval=0 without maxval as the full range,
+        # where TF asks for both to be None)
         if maxval is None and minval in (0, None):
-            minval, maxval = dtype.min, dtype.max
-        elif maxval is None or minval is None:
+            return _full_int(op, shape, dtype, _StatelessSeed(seed_vector))
+        if dtype in _UINTS:
+            raise errors.InvalidArgumentError(
+                f"{op}: the unsigned dtype {dtype.name} takes only the full range "
+                f"(minval=None, maxval=None), received minval={minval}, maxval={maxval}", op)
+        if maxval is None or minval is None:
             raise errors.InvalidArgumentError(
                 f"{op}: for the integer dtype {dtype.name} give both minval and maxval, or "
                 f"neither", op)
@@ -817,3 +1112,118 @@ def stateless_poisson(shape, seed, lam, dtype=dtypes.int32, name=None):
     lam = _broadcast_to_shape(op, as_operand(op, lam), shape, "lam")
     return _stateless_draw(_random_poisson, (lam,), _stateless_seed(op, seed), shape=(),
                            dtype=dtype)
+
+
+def stateless_parameterized_truncated_normal(shape, seed, means=0.0, stddevs=1.0, minvals=-2.0,
+                                             maxvals=2.0, name=None):
+    """Normal(means, stddevs) samples truncated to [minvals, maxvals], determined by `seed`.
+    The parameters broadcast to `shape`; the dtype is that of `means` (float32 for a Python
+    number). Drawn by inverting the normal CDF between the bounds, in float64, on the side
+    of the mean where the tail probabilities keep their precision; bounds beyond ~37
+    standard deviations use the exponential tail the density tends to there.
+
+    >>> import tensorflux as tf
+    >>> x = tf.random.stateless_parameterized_truncated_normal(
+    ...     [1000], [1, 2], means=1.0, stddevs=2.0, minvals=0.0, maxvals=1.5).numpy()
+    >>> bool(x.min() >= 0.0 and x.max() <= 1.5)
+    True
+    """
+    from tensorflux.ops import reduction, special
+
+    op = "stateless_parameterized_truncated_normal"
+    shape = _shape(op, shape)
+    means = as_operand(op, means)
+    dtype = means.dtype if means.dtype.is_floating else dtypes.float32
+    _dtype(op, dtype, _FLOATS)
+    params = [means, stddevs, minvals, maxvals]
+    for i, (what, value) in enumerate(zip(("means", "stddevs", "minvals", "maxvals"), params)):
+        value = as_operand(op, value, None if isinstance(value, _TensorLike) else dtype)
+        if value.dtype != dtype:
+            raise errors.InvalidArgumentError(
+                f"{op}: {what} must have the dtype of means, {dtype.name}, received "
+                f"{value.dtype.name}", op)
+        params[i] = math.cast(_broadcast_to_shape(op, value, shape, what), dtypes.float64)
+    mu, sd, lo, hi = params
+    if context.graph is None and 0 not in shape:
+        bad = math.logical_or(math.less_equal(sd, 0.0), math.greater_equal(lo, hi))
+        if bool(reduction.reduce_any(bad).numpy()):
+            raise errors.InvalidArgumentError(
+                f"{op}: need stddevs > 0 and minvals < maxvals", op)
+    a, b = (lo - mu) / sd, (hi - mu) / sd
+    # Mirror intervals above the mean to below it: there Phi(x) = erfc(-x / sqrt 2) / 2 keeps
+    # its relative precision down to ~1e-308, where 1 - Phi would round to 0.
+    flip = math.greater(a, 0.0)
+    low = math.where(flip, -b, a)
+    high = math.where(flip, -a, b)
+
+    def cdf(x):
+        # (bounds clipped to +-1000 sd, where the CDF is exactly 0 or 1: erfc(+-inf) is NaN)
+        x = math.minimum(math.maximum(x, -1000.0), 1000.0)
+        return 0.5 * special.erfc(-x * 0.7071067811865476)
+
+    u = stateless_uniform(shape, seed, dtype=dtypes.float64)
+    p_low, p_high = cdf(low), cdf(high)
+    z = special.ndtri(p_low + u * (p_high - p_low))
+    z = math.minimum(math.maximum(z, low), high)
+    z = math.where(flip, -z, z)
+    # Both tail probabilities underflow (the nearer bound m = -high beyond ~37 standard
+    # deviations): there the density of y = -z is proportional to exp(-m (y - m)) to first
+    # order, an exponential from m, cut at the interval's width w.
+    deep = math.equal(p_high, 0.0)
+    m = math.where(deep, -high, array.ones_like(high) * 40.0)  # (40: any safe divisor)
+    width = high - low
+    y = m - math.log1p(u * math.expm1(-m * width)) / m
+    y = math.minimum(y, m + width)
+    z = math.where(deep, math.where(flip, y, -y), z)
+    return math.cast(mu + sd * z, dtype)
+
+
+def stateless_shuffle(value, seed, alg="auto_select", name=None):
+    """A permutation of `value` along its first dimension, determined by `seed`.
+
+    >>> import tensorflux as tf
+    >>> x = tf.random.experimental.stateless_shuffle(tf.range(5), seed=[1, 2])
+    >>> sorted(x.numpy().tolist()) == [0, 1, 2, 3, 4]
+    True
+    """
+    op = "stateless_shuffle"
+    _alg_value(alg)
+    return _shuffled(op, as_operand(op, value), seed)
+
+
+def _shuffled(op, value, seed):
+    return _stateless_draw(_random_shuffle, (value,), _stateless_seed(op, seed))
+
+
+def index_shuffle(index, seed, max_index):
+    """The position of `index` in the permutation of [0, max_index] that `seed` determines:
+    index_shuffle(range(n), seed, n - 1) is a permutation of range(n). `index` is a scalar or
+    a vector of int32/int64/uint32/uint64 values in [0, max_index]; `max_index` a scalar of
+    its dtype. (tensorflux builds the permutation, so it costs O(max_index) memory.)
+
+    >>> import tensorflux as tf
+    >>> x = tf.random.experimental.index_shuffle(tf.range(4), seed=[5, 9], max_index=3)
+    >>> sorted(x.numpy().tolist())
+    [0, 1, 2, 3]
+    """
+    op = "index_shuffle"
+    index = as_operand(op, index)
+    if index.dtype not in _INTS + _UINTS or index.shape.rank not in (0, 1):
+        raise errors.InvalidArgumentError(
+            f"{op}: index must be an int32, int64, uint32 or uint64 scalar or vector, "
+            f"received {index.dtype.name} with shape {tuple(index.shape)}", op)
+    max_index = as_operand(op, max_index, None if isinstance(max_index, _TensorLike)
+                           else index.dtype)
+    if max_index.dtype != index.dtype or max_index.shape.rank != 0:
+        raise errors.InvalidArgumentError(
+            f"{op}: max_index must be a scalar of index's dtype {index.dtype.name}, received "
+            f"{max_index.dtype.name} with shape {tuple(max_index.shape)}", op)
+    if context.graph is None:
+        top, values = int(max_index.numpy()), index.numpy().reshape(-1).tolist()
+        if values and (min(values) < 0 or max(values) > top):
+            raise errors.InvalidArgumentError(
+                f"{op}: index must be in [0, max_index={top}], received values from "
+                f"{min(values)} to {max(values)}", op)
+    wide = math.cast(max_index, dtypes.int64)
+    order = _shuffled(op, array.range(wide + 1, dtype=dtypes.int64), seed)
+    return math.cast(indexing.gather(order, math.cast(index, dtypes.int64)), index.dtype)
