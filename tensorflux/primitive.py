@@ -24,6 +24,10 @@ _new_tensor = object.__new__
 # in a thread that has run nothing yet) is ever this object.
 _UNBOUND = object()
 
+# Set by tensorflux.variable while a keras.StatelessScope is open in any thread: bind then
+# gives ops the tensors the scope maps in place of its variables (see variable.py).
+_variable_reads = None
+
 
 class Node:
     """One op application: the IR unit shared by GradientTape records and traced graphs."""
@@ -88,6 +92,8 @@ class Primitive:
         return vjp
 
     def bind(self, *inputs, **attrs):
+        if _variable_reads is not None:
+            inputs = _variable_reads(self, inputs)
         ctx = context
         backend = ctx.eager_backend  # None while tracing (or before the first backend)
         if backend is None:

@@ -67,6 +67,62 @@ def _mode(kind, enum_type, value, name):
                          f"{name}") from None
 
 
+# ------------------------------------------------------------------ scoped reads
+# keras.StatelessScope runs code on given values of variables without changing them. While
+# one is open in a thread it is registered here, as an object with `reads` (id(variable) ->
+# the tensor that variable reads as), `read(variable)` and `write(variable, kind, value)`.
+# Then an op reading a mapped variable gets the mapped tensor itself in its place, so that a
+# tape sees that tensor used (gradients reach the values passed to stateless_call) and a
+# trace puts it in the graph; and an assignment goes to the scope instead of the variable.
+# Primitive.bind pays one module-global test for it: its `_variable_reads` is this module's
+# _read_as_mapped while a scope is open in any thread, else None.
+class _ScopedReads(threading.local):
+    scope = None
+
+
+_scoped_reads = _ScopedReads()
+_open_scopes = 0  # in all threads: while 0, reads and assignments skip the thread-local test
+_open_lock = threading.Lock()
+
+
+def _read_as_mapped(primitive, inputs):
+    """Primitive.bind's hook while a stateless scope is open: `inputs` with each variable
+    that this thread's scope maps replaced by its tensor. A stateful op (an assignment) keeps
+    its variable: Variable.assign* reach the scope before any op runs."""
+    scope = _scoped_reads.scope
+    if scope is None or primitive.stateful:
+        return inputs
+    reads = scope.reads
+    for x in inputs:
+        if id(x) in reads:  # (the scope holds its variables: their ids are theirs alone)
+            return tuple(scope.read(x) if id(x) in reads else x for x in inputs)
+    return inputs
+
+
+def _open_scope(scope):
+    """Makes `scope` this thread's stateless scope; returns the one it replaces."""
+    global _open_scopes
+    from tensorflux import primitive
+
+    outer, _scoped_reads.scope = _scoped_reads.scope, scope
+    with _open_lock:
+        _open_scopes += 1
+        primitive._variable_reads = _read_as_mapped
+    return outer
+
+
+def _close_scope(outer):
+    """Puts back the scope `_open_scope` replaced."""
+    global _open_scopes
+    from tensorflux import primitive
+
+    _scoped_reads.scope = outer
+    with _open_lock:
+        _open_scopes -= 1
+        if not _open_scopes:
+            primitive._variable_reads = None
+
+
 class Variable(_TensorLike):
     """A mutable tensor: its value changes only through `assign*`, in place.
 
@@ -153,15 +209,27 @@ class Variable(_TensorLike):
     def handle(self):
         return self
 
+    def _current(self):
+        """The raw current value: the mapped tensor's inside a stateless scope mapping it."""
+        scope = _scoped_reads.scope if _open_scopes else None
+        if scope is not None and id(self) in scope.reads:
+            return scope.read(self)._value
+        return self._value
+
     def numpy(self):
         """A copy of the current value as a NumPy array."""
-        return Tensor(self._value).numpy()  # numpy() copies
+        return Tensor(self._current()).numpy()  # numpy() copies
 
     def __array__(self, dtype=None, copy=None):
-        return Tensor(self._value).__array__(dtype, copy=True)
+        return Tensor(self._current()).__array__(dtype, copy=True)
 
     def read_value(self):
-        """The current value as a new Tensor; later assignments do not change it."""
+        """The current value as a new Tensor; later assignments do not change it. Inside a
+        keras.StatelessScope that maps the variable: the mapped tensor itself (Keras's
+        `variable.value`), so that gradients reach it."""
+        scope = _scoped_reads.scope if _open_scopes else None
+        if scope is not None and id(self) in scope.reads:
+            return scope.read(self)
         from tensorflux.ops import array
 
         return array.read_variable(self)
@@ -170,22 +238,22 @@ class Variable(_TensorLike):
         return self.read_value()
 
     def __len__(self):
-        return len(Tensor(self._value))
+        return len(Tensor(self._current()))
 
     def __iter__(self):
         return iter(self.read_value())
 
     def __bool__(self):
-        return bool(Tensor(self._value))
+        return bool(Tensor(self._current()))
 
     def __float__(self):
-        return float(self._value)
+        return float(self._current())
 
     def __int__(self):
-        return int(self._value)
+        return int(self._current())
 
     def __index__(self):
-        return Tensor(self._value).__index__()
+        return Tensor(self._current()).__index__()
 
     def __repr__(self):
         return (f"<tf.Variable '{self.name}' shape={self.shape} dtype={self.dtype.name}, "
@@ -202,6 +270,9 @@ class Variable(_TensorLike):
         """Writes `value` into the variable (its dtype, a compatible shape: TF's ValueError
         otherwise) and returns it. A variable made with unknown dims (shape=[None, 2]) takes
         a value of any compatible shape."""
+        if _open_scopes and _scoped_reads.scope is not None and \
+                _scoped_reads.scope.write(self, "assign", value):
+            return self if read_value else None
         if value.__class__ is Tensor and value._value.shape == self._value.shape:
             return _assign(self, "assign", value, read_value)  # the common case, checked there
         if isinstance(value, Variable):
@@ -342,6 +413,9 @@ def _scatter_rows(variable, kind, sparse_delta):
 def _assign(variable, kind, value, read_value):
     from tensorflux.ops import array
 
+    scope = _scoped_reads.scope if _open_scopes else None
+    if scope is not None and kind != "assign" and scope.write(variable, kind, value):
+        return variable if read_value else None  # (assign itself reached the scope first)
     array.assign_op(variable, kind, value)
     return variable if read_value else None
 
@@ -426,7 +500,10 @@ def _assign_slice(variable, key, kind, value, read_value):
     flat = indexing.tensor_scatter_nd_update(
         array.reshape(current, [-1]), array.reshape(positions, [-1, 1]),
         array.reshape(value, [-1]))
-    array.assign_op(variable, "assign", array.reshape(flat, list(current.shape)))
+    flat = array.reshape(flat, list(current.shape))
+    scope = _scoped_reads.scope
+    if scope is None or not scope.write(variable, "assign", flat):
+        array.assign_op(variable, "assign", flat)
     return variable if read_value else None
 
 

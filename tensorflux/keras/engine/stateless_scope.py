@@ -1,21 +1,23 @@
 """keras.StatelessScope: run code on given variable values without changing the variables.
 
-tensorflux variables hold their values themselves, so the scope swaps the mapped values in
-when it opens, notes every Keras variable assigned while it is open (KerasVariable.assign
-reports to it), and on exit keeps their final values for `get_current_value` and puts the
-original values back. Eager only, like tensorflux's `stateless_call`.
+As in Keras 3, a variable the scope maps reads as the mapped tensor itself while the scope is
+open: every op reading it gets that tensor in its place (Primitive.bind asks the hook in
+tensorflux/variable.py), so a GradientTape sees the tensor used, gradients reach the values
+given to `stateless_call`, and a tf.function trace puts the tensor in its graph. Assignments
+to any variable inside the scope change the scope's mapping, never the variable, and
+`get_current_value` gives the values the scope ended with.
 """
 
-import threading
+from tensorflux import errors
+from tensorflux.context import context
+from tensorflux.keras.engine.variables import RebindsInPlace
+from tensorflux.tensor import _TensorLike
+from tensorflux.variable import _close_scope, _open_scope, _scoped_reads
 
 __all__ = ["StatelessScope", "get_stateless_scope", "in_stateless_scope"]
 
-
-class _Current(threading.local):
-    scope = None
-
-
-_current = _Current()
+# One per-thread slot for the open scope, shared with tensorflux.variable's read hook.
+_current = _scoped_reads
 
 
 def get_stateless_scope():
@@ -25,6 +27,10 @@ def get_stateless_scope():
 
 def in_stateless_scope():
     return _current.scope is not None
+
+
+def _path(variable):
+    return getattr(variable, "path", None) or variable.name
 
 
 class StatelessScope:
@@ -47,9 +53,10 @@ class StatelessScope:
         self.collect_losses = collect_losses
         self.initialize_variables = initialize_variables
         self.losses = []
-        self.state_mapping = {}  # id(variable) -> its value (a tensor)
-        self._variables = {}  # id(variable) -> the variable, for those in state_mapping
-        self._originals = None  # while open: id(variable) -> (variable, value before)
+        self.state_mapping = {}  # id(variable) -> its value (a tensor), mapped or assigned
+        self._variables = {}  # id(variable) -> the variable, for each key of state_mapping
+        self.reads = None  # while open: what variables read as (this scope's and outer ones')
+        self._outer = self._graph = None
         for variable, value in state_mapping or ():
             if not isinstance(variable, Variable):
                 raise ValueError("Invalid reference variable in StatelessScope: all keys in "
@@ -59,67 +66,94 @@ class StatelessScope:
                 value = tf.cast(value.read_value(), variable.dtype)
             else:
                 value = tf.convert_to_tensor(value, dtype=variable.dtype)
-            if tuple(value.shape) != tuple(variable.shape):
+            if not variable._shape.is_compatible_with(value.shape):
                 raise ValueError("Invalid variable value in StatelessScope: all values in "
                                  "argument `state_mapping` must be tensors with a shape that "
                                  f"matches the corresponding variable shape. For variable "
-                                 f"'{getattr(variable, 'path', variable.name)}' of shape "
-                                 f"{tuple(variable.shape)}, received a value of shape "
-                                 f"{tuple(value.shape)}.")
+                                 f"'{_path(variable)}' of shape {tuple(variable.shape)}, "
+                                 f"received a value of shape {tuple(value.shape)}.")
             self.state_mapping[id(variable)] = value
             self._variables[id(variable)] = variable
 
     def __enter__(self):
-        import tensorflux as tf
-
-        if not tf.executing_eagerly():
-            raise NotImplementedError(
-                "keras.StatelessScope inside a tf.function: tensorflux swaps the mapped values "
-                "into the variables, which only works eagerly.")
-        self._outer = _current.scope
-        self._originals = {}
-        _current.scope = self
-        for key, variable in self._variables.items():
-            variable.assign(self.state_mapping[key])  # (noted as a write: restored on exit)
+        self._graph = context.graph  # (the graph being traced, or None: where it may be read)
+        outer = _current.scope
+        # A nested scope reads what the outer one maps, unless it is in another graph.
+        self.reads = dict(outer.reads) if outer is not None and outer._graph is \
+            self._graph else {}
+        self.reads.update(self.state_mapping)
+        self._outer = _open_scope(self)
         return self
 
-    def _note_write(self, variable):
-        """Called by a variable about to be assigned inside the scope: keeps its value from
-        before, the first time."""
-        if id(variable) in self._originals:
-            return
-        import tensorflux as tf
-
-        if not tf.executing_eagerly():
+    def _check_graph(self, variable, what):
+        if context.graph is not self._graph:
+            where = "eagerly" if self._graph is None else "inside another tf.function"
             raise NotImplementedError(
-                f"Variable '{getattr(variable, 'path', variable.name)}' is assigned inside a "
-                "tf.function traced while a keras.StatelessScope is open: tensorflux's scope "
-                "captures eager assignments only. Call the layer or metric eagerly inside the "
-                "scope.")
-        self._originals[id(variable)] = (variable, variable.read_value())
+                f"Variable '{_path(variable)}' is {what} inside a tf.function traced while a "
+                f"keras.StatelessScope opened {where} is open: the trace would keep the "
+                "scope's values. Open the scope inside the function (call stateless_call "
+                "there), or call the function eagerly outside the scope.")
+
+    def read(self, variable):
+        """The tensor a variable this scope maps reads as (tensorflux.variable's hook)."""
+        if context.graph is not self._graph:
+            self._check_graph(variable, "read")
+        return self.reads[id(variable)]
+
+    def write(self, variable, kind, value):
+        """Variable.assign / assign_add / assign_sub inside the scope: the new value of a
+        mapped or Keras variable goes to the mapping (returns True); a plain tf.Variable the
+        scope does not map is assigned as usual (returns False)."""
+        from tensorflux.ops import array, math
+        from tensorflux.ops._core import as_operand
+        from tensorflux.variable import Variable
+
+        key = id(variable)
+        if key not in self.reads and not isinstance(variable, RebindsInPlace):
+            # A plain tf.Variable (a tf.random.Generator's state: Dropout's masks) is not
+            # Keras state: it changes as usual, or every stateless call would draw alike.
+            return False
+        if context.graph is not self._graph:
+            self._check_graph(variable, "assigned")
+        if isinstance(value, Variable):
+            value = value.read_value()
+        elif not isinstance(value, _TensorLike):
+            value = as_operand(kind, value, variable.dtype)
+        if value.dtype is not variable.dtype:
+            raise errors.InvalidArgumentError(
+                f"{kind} on Variable '{_path(variable)}': expected dtype {variable.dtype.name}, "
+                f"received {value.dtype.name}", kind)
+        if kind != "assign":
+            current = self.reads.get(key)
+            if current is None:
+                current = array.read_variable(variable)
+            value = (math.add if kind == "assign_add" else math.subtract)(current, value)
+        if not variable._shape.is_compatible_with(value.shape) or (
+                variable._shape.is_fully_defined()
+                and tuple(value.shape) != tuple(variable.shape)):
+            raise errors.InvalidArgumentError(
+                f"{kind} on Variable '{_path(variable)}': expected shape {variable.shape}, "
+                f"received {value.shape}", kind)
+        self.reads[key] = self.state_mapping[key] = value
+        self._variables[key] = variable
+        return True
 
     def add_loss(self, loss):
         self.losses.append(loss)
 
     def add_update(self, update):
         variable, value = update
-        if self._originals is None:
+        if self.reads is None:
             self.state_mapping[id(variable)] = value
+            self._variables[id(variable)] = variable
         else:
             variable.assign(value)
 
     def get_current_value(self, variable):
-        """`variable`'s value in this scope: its current one while the scope is open, the one
-        the scope left it with afterwards; None where the scope never mapped or assigned it."""
-        if self._originals is not None and id(variable) in self._originals:
-            return variable.read_value()
+        """`variable`'s value in this scope (the tensor itself: gradients flow through it):
+        the mapped or last assigned one; None where the scope never mapped or assigned it."""
         return self.state_mapping.get(id(variable))
 
     def __exit__(self, *exc_info):
-        try:
-            for key, (variable, original) in self._originals.items():
-                self.state_mapping[key] = variable.read_value()
-                variable.assign(original)
-        finally:
-            self._originals = None
-            _current.scope = self._outer
+        self.reads = None
+        _close_scope(self._outer)

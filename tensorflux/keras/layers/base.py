@@ -61,25 +61,9 @@ class KerasVariable(RebindsInPlace, Variable):
     @property
     def value(self):
         """The current value as a tensor: a property in Keras 3 (`[v.value for v in
-        model.weights]`), where a plain tf.Variable's `value()` is a method."""
+        model.weights]`), where a plain tf.Variable's `value()` is a method. Inside a
+        keras.StatelessScope mapping the variable: the mapped tensor itself."""
         return self.read_value()
-
-    # Inside a keras.StatelessScope, an assignment is first reported to it, which keeps the
-    # value from before to put back when it closes.
-    def assign(self, value, use_locking=None, name=None, read_value=True):
-        if _stateless.scope is not None:
-            _stateless.scope._note_write(self)
-        return super().assign(value, use_locking, name, read_value)
-
-    def assign_add(self, delta, use_locking=None, name=None, read_value=True):
-        if _stateless.scope is not None:
-            _stateless.scope._note_write(self)
-        return super().assign_add(delta, use_locking, name, read_value)
-
-    def assign_sub(self, delta, use_locking=None, name=None, read_value=True):
-        if _stateless.scope is not None:
-            _stateless.scope._note_write(self)
-        return super().assign_sub(delta, use_locking, name, read_value)
 
     def __repr__(self):
         return (f"<KerasVariable path={self.path}, shape={tuple(self.shape)}, "
@@ -784,18 +768,14 @@ class Layer(Operation):
                        return_losses=False, **kwargs):
         """Calls the layer with the given values in place of its variables' and returns
         (outputs, the non-trainable values after the call[, losses]); the layer's own
-        variables keep their values. Eager only: the values are swapped in and restored."""
-        import tensorflux as tf
+        variables keep their values. It runs in a keras.StatelessScope, so gradients reach
+        the given tensors, eagerly and inside a tf.function (JAX-style training steps)."""
+        from tensorflux.keras.engine.stateless_scope import StatelessScope
 
         if not self.built:
             raise ValueError(f"To call stateless_call, {_describe(self)} must be built (i.e. its "
                              "variables must have been already created). You can build it "
                              "by calling it on some data.")
-        if not tf.executing_eagerly():
-            raise NotImplementedError(
-                f"stateless_call of {_describe(self)} inside a tf.function: tensorflux swaps "
-                "the values into the layer's variables, which only works eagerly; call the "
-                "layer itself inside the function.")
         groups = ((trainable_variables, self.trainable_variables, "trainable"),
                   (non_trainable_variables, self.non_trainable_variables, "non_trainable"))
         for given, own, what in groups:
@@ -804,18 +784,13 @@ class Layer(Operation):
                                  f"corresponding 1:1 to {type(self).__name__}()."
                                  f"{what}_variables. Received list with length {len(given)}, "
                                  f"but expected {len(own)} variables.")
-        variables = list(self.trainable_variables) + list(self.non_trainable_variables)
-        saved = [v.numpy() for v in variables]
-        try:
-            for v, value in zip(variables,
-                                list(trainable_variables) + list(non_trainable_variables)):
-                v.assign(value)
+        mapping = list(zip(self.trainable_variables, trainable_variables)) + \
+            list(zip(self.non_trainable_variables, non_trainable_variables))
+        with StatelessScope(state_mapping=mapping, collect_losses=return_losses) as scope:
             outputs = self(*args, **kwargs)
-            losses = list(self.losses) if return_losses else None
-            new_values = [tf.identity(v.read_value()) for v in self.non_trainable_variables]
-        finally:
-            for v, value in zip(variables, saved):
-                v.assign(value)
+            # (add_loss values went to the scope; the regularizers read the given values)
+            losses = list(scope.losses) + list(self.losses) if return_losses else None
+        new_values = [scope.get_current_value(v) for v in self.non_trainable_variables]
         if return_losses:
             return outputs, new_values, losses
         return outputs, new_values
