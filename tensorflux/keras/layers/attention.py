@@ -11,6 +11,7 @@ from tensorflux.keras.layers.activation_layers import Softmax
 from tensorflux.keras.layers.base import Layer, _describe, _format_shape
 from tensorflux.keras.layers.einsum_dense import EinsumDense
 from tensorflux.keras.layers.regularization import Dropout, _check_rate, _dropout, _RandomSource
+from tensorflux.keras.saving.serialization import export_public
 
 __all__ = ["AdditiveAttention", "Attention", "GroupQueryAttention", "MultiHeadAttention"]
 
@@ -727,6 +728,8 @@ class GroupQueryAttention(Layer):
 # keras.layers.GroupQueryAttention. Defining the class under the exported name registered it
 # under that name; it now takes Keras's class name.
 GroupQueryAttention.__name__ = GroupQueryAttention.__qualname__ = "GroupedQueryAttention"
+# Keras's legacy `.h5` writer names a layer by its Python class name, with no module.
+export_public("keras.layers.GroupedQueryAttention", GroupQueryAttention)
 
 
 class Attention(Layer):

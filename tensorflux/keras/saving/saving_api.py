@@ -85,6 +85,10 @@ def load_model(filepath, custom_objects=None, compile=True, safe_mode=True):  # 
     if filepath.endswith(_LEGACY):
         return legacy_h5.load_model_from_hdf5(filepath, custom_objects=custom_objects,
                                               compile=compile, safe_mode=safe_mode)
+    if os.path.isdir(filepath) and os.path.lexists(os.path.join(filepath, "config.json")):
+        # Keras's `model.save(folder, zipped=False)`: the archive's members, unzipped.
+        return saving_lib.load_model_from_folder(filepath, custom_objects=custom_objects,
+                                                 compile=compile, safe_mode=safe_mode)
     saved_model = " (a TensorFlow SavedModel folder)" if os.path.isdir(filepath) else ""
     raise ValueError(f"File format not supported: filepath={filepath}{saved_model}. "
                      "tensorflux.keras supports Keras 3 `.keras` files and legacy H5 files "
@@ -111,7 +115,8 @@ def save_weights(model, filepath, overwrite=True, **kwargs):
 
 
 def load_weights(model, filepath, skip_mismatch=False, **kwargs):
-    """model.load_weights: `.keras`, `.weights.h5` or legacy `.h5`/`.hdf5` (by_name=)."""
+    """model.load_weights: `.keras`, `.weights.h5`, Keras's sharded `.weights.json` or legacy
+    `.h5`/`.hdf5` (by_name=)."""
     filepath = os.fspath(filepath)
     if filepath.endswith((".keras", ".weights.h5") + _LEGACY):
         _require_file(filepath)
@@ -123,6 +128,11 @@ def load_weights(model, filepath, skip_mismatch=False, **kwargs):
         if kwargs:
             raise ValueError(f"Invalid keyword arguments: {kwargs}")
         saving_lib.load_weights_only(model, filepath, skip_mismatch=skip_mismatch)
+    elif filepath.endswith(".weights.json"):
+        _require_file(filepath)
+        if kwargs:
+            raise ValueError(f"Invalid keyword arguments: {kwargs}")
+        saving_lib.load_sharded_weights(model, filepath, skip_mismatch=skip_mismatch)
     elif filepath.endswith(_LEGACY):
         by_name = kwargs.pop("by_name", False)
         if kwargs:
@@ -131,7 +141,8 @@ def load_weights(model, filepath, skip_mismatch=False, **kwargs):
                                          skip_mismatch=skip_mismatch)
     else:
         raise ValueError(f"File format not supported: filepath={filepath}. tensorflux.keras "
-                         "supports `.keras`, `.weights.h5` and legacy `.h5` files.")
+                         "supports `.keras`, `.weights.h5`, sharded `.weights.json` and "
+                         "legacy `.h5` files.")
 
 
 def _check_target(filepath, make_folder=False):

@@ -24,8 +24,8 @@ from tensorflux.keras.saving._h5 import (
     WeightShapeMismatchError,
 )
 
-__all__ = ["load_model", "load_weights_only", "save_model", "save_weights_only",
-           "walk_saveables"]
+__all__ = ["load_model", "load_model_from_folder", "load_sharded_weights", "load_weights_only",
+           "save_model", "save_weights_only", "walk_saveables"]
 
 _CONFIG_FILENAME = "config.json"
 _METADATA_FILENAME = "metadata.json"
@@ -83,6 +83,13 @@ def _skipset(obj_type):
     from tensorflux.keras.layers.base import Layer
     from tensorflux.keras.models.model import Trainer
 
+    if obj_type == "Optimizer":
+        # What a plain optimizer has; what a subclass adds (a LossScaleOptimizer's
+        # inner_optimizer, a MultiOptimizer's optimizers) is walked, as in Keras.
+        from tensorflux.keras.optimizers.base import Optimizer
+
+        _SKIPSETS[obj_type] = set(dir(Optimizer(1.0)))
+        return _SKIPSETS[obj_type]
     skip = set(dir(Layer(name="__skipset_probe__")))
     if obj_type in ("Sequential", "Functional", "Model"):
         skip.update(set(dir(Trainer)) - {"optimizer"})
@@ -114,8 +121,6 @@ def _own_variables(obj):
 
 
 def _children(obj, obj_type):
-    if obj_type == "Optimizer":
-        return
     if obj_type in ("Sequential", "Functional"):
         yield "layers", obj.layers
     skip = _skipset(obj_type)
@@ -290,12 +295,19 @@ def read_weights_h5(model, h5file, skip_mismatch=False, where="the weights file"
                            "_layer_checkpoint_dependencies") is not None:
         rename = "_layer_checkpoint_dependencies"  # tf.keras 2.13 .keras files
     pending = []
+    optimizer_paths = []
     for path, obj in walk_saveables(model):
         variables = _own_variables(obj)
         file_path = path
         if rename and (path == "layers" or path.startswith("layers/")):
             file_path = rename + path[len("layers"):]
         group = _h5.safe_group(root, _vars_path(file_path))
+        if _is_optimizer(obj):
+            if group is None and any(path.startswith(f"{p}/") for p in optimizer_paths):
+                # An inner optimizer's variables are its parent's too (files written before
+                # tensorflux saved the inner group): restored there.
+                continue
+            optimizer_paths.append(path)
         keys = [] if group is None else _group_keys(group, _vars_path(file_path))
         label = getattr(obj, "name", path or "model")
         if _overrides(obj, "load_own_variables"):
@@ -437,6 +449,85 @@ def _load_weights_file(model, path, skip_mismatch, label):
         h5file.close()
     assign_all(pending)
     apply_extra(extra)
+
+
+
+_MAX_SHARD_MAP_BYTES = 64 << 20
+
+
+def load_sharded_weights(model, filepath, skip_mismatch=False):
+    """model.load_weights("x.weights.json"): Keras's sharded weights, a JSON map from each
+    vars group ("/layers/dense/vars") to the shard files beside it ("x_00000.weights.h5")
+    that hold its datasets. Every dataset is read through the same checks as a `.weights.h5`
+    and gathered into one private temporary file, then loaded all-or-nothing."""
+    h5py = _h5.require_h5py()
+    filepath = os.fspath(filepath)
+    folder = os.path.dirname(os.path.abspath(filepath))
+    if os.path.getsize(filepath) > _MAX_SHARD_MAP_BYTES:
+        raise CorruptFileError(f"Refusing to load {filepath}: the shard map is larger than "
+                               f"{_MAX_SHARD_MAP_BYTES} bytes.")
+    with open(filepath, "rb") as handle:
+        try:
+            config = json.loads(handle.read().decode("utf-8"))
+        except (UnicodeDecodeError, ValueError, RecursionError) as error:
+            raise CorruptFileError(f"{filepath}: the shard map is not valid JSON "
+                                   f"({error}).") from error
+    weight_map = config.get("weight_map") if isinstance(config, dict) else None
+    if not isinstance(weight_map, dict):
+        raise CorruptFileError(f"{filepath}: a sharded weights map should hold a "
+                               "'weight_map' object (vars group -> shard files).")
+    by_shard = {}
+    for group_path, shards in weight_map.items():
+        shards = [shards] if isinstance(shards, str) else shards
+        if not isinstance(group_path, str) or not group_path.startswith("/") or \
+                not isinstance(shards, list) or \
+                not all(isinstance(name, str) for name in shards):
+            raise CorruptFileError(f"{filepath}: weight_map entry {group_path!r}: "
+                                   f"{shards!r} should map a '/...' group path to shard "
+                                   "file names.")
+        for name in shards:
+            if name in ("", ".", "..") or os.path.basename(name) != name or "\\" in name:
+                raise CorruptFileError(f"Refusing to load {filepath}: shard {name!r} is not "
+                                       "a file name beside the map (no folders, no '..').")
+            by_shard.setdefault(name, []).append(group_path.strip("/"))
+    merged_folder = tempfile.mkdtemp(prefix="tfx_keras_shards_")
+    try:
+        merged_path = os.path.join(merged_folder, "merged.weights.h5")
+        with h5py.File(merged_path, "w") as merged:
+            for name, group_paths in by_shard.items():
+                _gather_shard(merged, os.path.join(folder, name), group_paths, filepath)
+        _load_weights_file(model, merged_path, skip_mismatch, filepath)
+    finally:
+        shutil.rmtree(merged_folder, ignore_errors=True)
+
+
+def _gather_shard(merged, shard_path, group_paths, filepath):
+    label = f"{filepath} (shard {os.path.basename(shard_path)})"
+    if not os.path.isfile(shard_path):
+        raise FileNotFoundValueError(f"File not found: {shard_path}, a shard that {filepath} "
+                                     "names.")
+    if os.path.islink(shard_path):  # (as a folder's files: loading follows no paths)
+        raise CorruptFileError(f"Refusing to load {filepath}: its shard {shard_path} is a "
+                               "symbolic link.")
+    shard = _h5.open_h5_for_reading(shard_path, label)
+    try:
+        with _h5.translate_errors(label):
+            for group_path in group_paths:
+                group = _h5.safe_group(shard, group_path)
+                if group is None:
+                    continue  # (Keras lists a group under every shard it may span)
+                target = merged.require_group(group_path)
+                for key in _group_keys(group, f"{label}/{group_path}"):
+                    where = f"{label}/{group_path}/{key}"
+                    if key in target:
+                        raise CorruptFileError(f"Refusing to load {filepath}: dataset "
+                                               f"{group_path}/{key} is in more than one "
+                                               "shard.")
+                    shape = _dataset_shape(group, key, where)
+                    target.create_dataset(key, data=_h5.read_dataset(group, key, shape,
+                                                                     where))
+    finally:
+        shard.close()
 
 
 # ---------------------------------------------------------------------- .keras
@@ -768,6 +859,58 @@ def load_model(filepath, custom_objects=None, compile=True, safe_mode=True):  # 
     """The model stored in a `.keras` file; classes come only from the allowlist,
     registered objects and `custom_objects`. The variables its config builds may take only
     about the bytes its weights file holds (see LoadBudget)."""
+    filepath = os.fspath(filepath)
+    with _open_archive(filepath) as (archive, names):
+        if _CONFIG_FILENAME not in names:
+            raise CorruptFileError(f"{filepath}: the archive has no config.json; it is not a "
+                                   ".keras model file.")
+        raw = _read_member(archive, _CONFIG_FILENAME, _MAX_CONFIG_BYTES, filepath)
+        with _extracted_weights(archive, filepath) as weights_path:
+            model, pending, extra = _model_and_weights(
+                filepath, raw, weights_path, custom_objects, compile, safe_mode)
+        with _extracted_assets(archive, filepath) as assets_root:
+            assign_all(pending)
+            apply_extra(extra)
+            _load_assets(model, assets_root, filepath)
+    return model
+
+
+def load_model_from_folder(folder, custom_objects=None, compile=True,  # noqa: A002
+                           safe_mode=True):
+    """The model Keras saved with `zipped=False`: a folder holding the `.keras` archive's
+    members (config.json, model.weights.h5, assets/). The same checks as for an archive;
+    config.json and model.weights.h5 must be regular files, not links."""
+    folder = os.fspath(folder)
+    paths = {}
+    for name in (_CONFIG_FILENAME, _VARS_FILENAME):
+        path = os.path.join(folder, name)
+        try:
+            mode = os.lstat(path).st_mode
+        except OSError as error:
+            raise CorruptFileError(f"{folder}: expected a {name} file in the model folder "
+                                   f"saved with zipped=False ({error.strerror}).") from error
+        if not stat.S_ISREG(mode):
+            raise CorruptFileError(f"Refusing to load {folder}: {name} is not a regular file "
+                                   "(a link or a folder).")
+        paths[name] = path
+    if os.path.getsize(paths[_CONFIG_FILENAME]) > _MAX_CONFIG_BYTES:
+        raise CorruptFileError(f"Refusing to load {folder}: config.json is larger than "
+                               f"{_MAX_CONFIG_BYTES} bytes.")
+    with open(paths[_CONFIG_FILENAME], "rb") as handle:
+        raw = handle.read(_MAX_CONFIG_BYTES + 1)
+    model, pending, extra = _model_and_weights(folder, raw, paths[_VARS_FILENAME],
+                                               custom_objects, compile, safe_mode)
+    assign_all(pending)
+    apply_extra(extra)
+    assets = os.path.join(folder, _ASSETS_DIRNAME)
+    _load_assets(model, assets if os.path.isdir(assets) else None, folder)
+    return model
+
+
+def _model_and_weights(filepath, raw_config, weights_path, custom_objects, compile,  # noqa: A002
+                       safe_mode):
+    """The model config.json describes, and its weights read and validated but not yet
+    assigned: (model, pending, extra)."""
     from tensorflux.keras.engine.load_budget import LoadBudget
     from tensorflux.keras.layers.base import Layer
     from tensorflux.keras.saving.serialization import (
@@ -776,42 +919,31 @@ def load_model(filepath, custom_objects=None, compile=True, safe_mode=True):  # 
         deserialize_keras_object,
     )
 
-    filepath = os.fspath(filepath)
-    with _open_archive(filepath) as (archive, names):
-        if _CONFIG_FILENAME not in names:
-            raise CorruptFileError(f"{filepath}: the archive has no config.json; it is not a "
-                                   ".keras model file.")
-        raw = _read_member(archive, _CONFIG_FILENAME, _MAX_CONFIG_BYTES, filepath)
-        try:
-            config = json.loads(raw.decode("utf-8"))
-        except (UnicodeDecodeError, ValueError, RecursionError) as error:
-            raise CorruptFileError(f"{filepath}: config.json is not valid JSON ({error}).") \
-                from error
-        if not isinstance(config, dict):
-            raise CorruptFileError(f"{filepath}: config.json should hold an object config, "
-                                   f"found {type(config).__name__}.")
-        if not compile:
-            config["compile_config"] = None
-        with _extracted_weights(archive, filepath) as weights_path:
-            h5file = _h5.open_h5_for_reading(weights_path, f"{filepath}/model.weights.h5")
-            try:
-                with _h5.translate_errors(filepath):
-                    stored = _h5.stored_weight_bytes(h5file)
-                with LoadBudget(stored, filepath):
-                    with SafeModeScope(safe_mode), CustomObjectScope(custom_objects or {}), \
-                            _h5.config_errors(f"{filepath} (config.json)"):
-                        model = deserialize_keras_object(config, custom_objects=custom_objects,
-                                                         safe_mode=safe_mode)
-                    if not isinstance(model, Layer):
-                        raise ValueError(f"{filepath}: config.json does not describe a Keras "
-                                         f"model or layer (got {type(model).__name__}).")
-                    with _h5.translate_errors(filepath):
-                        pending = read_weights_h5(model, h5file, where=filepath)
-                        extra = read_extra_h5(model, h5file, where=filepath)
-            finally:
-                h5file.close()
-        with _extracted_assets(archive, filepath) as assets_root:
-            assign_all(pending)
-            apply_extra(extra)
-            _load_assets(model, assets_root, filepath)
-    return model
+    try:
+        config = json.loads(raw_config.decode("utf-8"))
+    except (UnicodeDecodeError, ValueError, RecursionError) as error:
+        raise CorruptFileError(f"{filepath}: config.json is not valid JSON ({error}).") \
+            from error
+    if not isinstance(config, dict):
+        raise CorruptFileError(f"{filepath}: config.json should hold an object config, "
+                               f"found {type(config).__name__}.")
+    if not compile:
+        config["compile_config"] = None
+    h5file = _h5.open_h5_for_reading(weights_path, f"{filepath}/model.weights.h5")
+    try:
+        with _h5.translate_errors(filepath):
+            stored = _h5.stored_weight_bytes(h5file)
+        with LoadBudget(stored, filepath):
+            with SafeModeScope(safe_mode), CustomObjectScope(custom_objects or {}), \
+                    _h5.config_errors(f"{filepath} (config.json)"):
+                model = deserialize_keras_object(config, custom_objects=custom_objects,
+                                                 safe_mode=safe_mode)
+            if not isinstance(model, Layer):
+                raise ValueError(f"{filepath}: config.json does not describe a Keras "
+                                 f"model or layer (got {type(model).__name__}).")
+            with _h5.translate_errors(filepath):
+                pending = read_weights_h5(model, h5file, where=filepath)
+                extra = read_extra_h5(model, h5file, where=filepath)
+    finally:
+        h5file.close()
+    return model, pending, extra
