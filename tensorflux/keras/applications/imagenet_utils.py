@@ -92,31 +92,33 @@ def _numpy_center(x, data_format, mean, std):
 
 
 def _preprocess_tensor_input(x, data_format, mode):
+    # keras.ops, not tensorflux ops: a Functional model's KerasTensor input (keras.io's
+    # DeepLabV3+ calls preprocess_input on keras.Input) must come back symbolic.
     return _preprocess(x, data_format, mode, _tensor_to_bgr, _tensor_center)
 
 
 def _tensor_to_bgr(x, data_format):
-    import tensorflux as tf
+    from tensorflux.keras import ops
 
     if data_format == "channels_first":
         if len(x.shape) == 3:
-            return tf.stack([x[i, ...] for i in (2, 1, 0)], axis=0)
-        return tf.stack([x[:, i, :] for i in (2, 1, 0)], axis=1)
-    return tf.stack([x[..., i] for i in (2, 1, 0)], axis=-1)
+            return ops.stack([x[i, ...] for i in (2, 1, 0)], axis=0)
+        return ops.stack([x[:, i, :] for i in (2, 1, 0)], axis=1)
+    return ops.stack([x[..., i] for i in (2, 1, 0)], axis=-1)
 
 
 def _tensor_center(x, data_format, mean, std):
-    import tensorflux as tf
+    from tensorflux.keras import ops
 
     ndim = len(x.shape)
     if data_format == "channels_first":
         shape = (3, 1, 1) if ndim == 3 else (1, 3) + (1,) * (ndim - 2)
     else:
         shape = (1,) * (ndim - 1) + (3,)
-    x += tf.reshape(tf.constant([-m for m in mean], dtype=x.dtype), shape)
+    x += ops.reshape(ops.convert_to_tensor([-m for m in mean], dtype=x.dtype), shape)
     if std is not None:
         std_shape = (-1, 1, 1) if data_format == "channels_first" else (3,)
-        x /= tf.reshape(tf.constant(std, dtype=x.dtype), std_shape)
+        x /= ops.reshape(ops.convert_to_tensor(std, dtype=x.dtype), std_shape)
     return x
 
 

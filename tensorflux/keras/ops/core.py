@@ -41,9 +41,10 @@ def convert_to_numpy(x):
         dtype = tf.convert_to_tensor(x).dtype.name
         x = tf.constant(x, dtype=_NUMPY_DEFAULTS.get(dtype, dtype))
     x = convert(x)
+    value = x.numpy()  # raises, naming the tensor, for a symbolic one left by a traced call
     if x.shape.rank == 0:  # an ndarray of shape (), where a scalar's numpy() is a NumPy scalar
         return tf.reshape(x, [1]).numpy().reshape(())
-    return x.numpy()
+    return value
 
 
 _NUMPY_DEFAULTS = {"float32": "float64", "int32": "int64"}
