@@ -368,9 +368,14 @@ def _train_module():
     module.summary_iterator = summary_iterator
 
     def missing(name):
+        optimizer = ""
+        if name.endswith("Optimizer") and name != "Optimizer":
+            keras_name = {"GradientDescent": "SGD", "Momentum": "SGD(momentum=...)"}.get(
+                name[:-len("Optimizer")], name[:-len("Optimizer")])
+            optimizer = f": use tf.keras.optimizers.{keras_name}"
         raise AttributeError(f"module 'tensorflux.compat.v1.train' has no attribute {name!r} "
                              "(tensorflux provides only summary_iterator here; TF2's tf.train "
-                             "and tf.keras.optimizers hold the rest)")
+                             f"and tf.keras.optimizers hold the rest){optimizer}")
 
     module.__getattr__ = missing
     return module
@@ -396,6 +401,33 @@ def __getattr__(name):
         from tensorflux.graph import graphdef
 
         return getattr(graphdef, name)
+    hint = _V1_HINTS.get(name)
     raise AttributeError(f"module 'tensorflux.compat.v1' has no attribute {name!r} "
                          "(tensorflux provides TF2's API and only the preamble subset of "
-                         "tf.compat.v1)")
+                         "tf.compat.v1)" + (f": {hint}" if hint else ""))
+
+
+# TF1 names common in Keras 2 era scripts: the TF2 code that replaces them, for the
+# AttributeError.
+_V1_HINTS = {
+    "get_default_graph": "TF2 code runs eagerly, so there is no graph to keep; drop "
+                         "`graph = get_default_graph()` and `with graph.as_default():` (a "
+                         "model can predict from any thread, a web server's included)",
+    "global_variables_initializer": "variables are initialized when they are created; "
+                                    "remove the call",
+    "local_variables_initializer": "variables are initialized when they are created; "
+                                   "remove the call",
+    "get_variable": "create a tf.Variable(initial_value, name=...), or use a Keras layer",
+    "variable_scope": "use tf.name_scope for names, and keep variables in Keras layers or "
+                      "tf.Module objects instead of looking them up by scope",
+    "layers": "use tf.keras.layers (tf.compat.v1.layers.dense is keras.layers.Dense)",
+    "random_normal": "use tf.random.normal",
+    "random_uniform": "use tf.random.uniform",
+    "truncated_normal": "use tf.random.truncated_normal",
+    "to_float": "use tf.cast(x, tf.float32)",
+    "to_int32": "use tf.cast(x, tf.int32)",
+    "log": "use tf.math.log",
+}
+for _name in ("get_session", "set_session"):
+    _V1_HINTS[_name] = ("TF2 has no sessions: ops run eagerly (or in tf.function); remove "
+                        "the session code")

@@ -81,7 +81,6 @@ def test_preprocessing_text_is_an_attribute_of_the_package_module():
 
 
 @pytest.mark.parametrize("module, name, hint", [
-    ("backend", "function", r"keras.Model\(model.inputs, layer.output\)"),
     ("backend", "learning_phase", "training=True or False"),
     ("backend", "set_learning_phase", "training=True"),
     ("backend", "placeholder", r"keras.Input\(shape=...\)"),

@@ -224,7 +224,7 @@ def test_save_rejects_bad_suffixes(tmp_path):
     with pytest.raises(ValueError, match="extension"):
         model.save(tmp_path / "m.pkl")
     with pytest.raises(ValueError, match=r"\.weights\.h5"):
-        model.save_weights(tmp_path / "w.h5")
+        model.save_weights(tmp_path / "w.ckpt")
     with pytest.raises(ValueError, match="not supported"):
         keras.models.load_model(tmp_path / "m.pb")
 

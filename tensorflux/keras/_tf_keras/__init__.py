@@ -25,6 +25,9 @@ import types as _types
 _EXTENDED = {
     "backend": ("tensorflux.keras.backend", "tensorflux.keras.legacy.backend"),
     "layers": ("tensorflux.keras.layers", "tensorflux.keras.legacy.layers"),
+    "layers.experimental": (None, "tensorflux.keras.layers.experimental"),
+    "layers.experimental.preprocessing": (
+        None, "tensorflux.keras.layers.experimental.preprocessing"),
     "losses": ("tensorflux.keras.losses", "tensorflux.keras.legacy.losses"),
     "metrics": ("tensorflux.keras.metrics", "tensorflux.keras.legacy.metrics"),
     "preprocessing": ("tensorflux.keras.preprocessing", None),

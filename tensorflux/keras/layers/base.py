@@ -267,6 +267,8 @@ def _wrap_build(build):
         if self.__dict__.get("_in_build"):  # (a subclass's build calling super().build())
             return build(self, *args, **kwargs)
         object.__setattr__(self, "_in_build", True)
+        if args and not type(self).__module__.startswith("tensorflux."):
+            args = (_user_build_shape(args[0]),) + args[1:]
         try:
             with self._open_name_scope():
                 self._record_path()
@@ -296,6 +298,52 @@ def _locked_state_error(layer, what):
         f"You cannot add new elements of state (variables or sub-layers) to a layer that is "
         f"already built: {_describe(layer)} received {what} after it was built. All state "
         "must be created in the `__init__()` method or in the `build()` method.")
+
+
+class _BuildShape(tuple):
+    """The shape a user's `build(input_shape)` receives: Keras 3's tuple, that also answers
+    the TensorShape methods Keras 2 code calls on it (tf.keras 2 passed a TensorShape):
+    `input_shape.as_list()`, `.rank`, `input_shape[:-1].concatenate([units])`."""
+
+    __slots__ = ()
+
+    def __getitem__(self, index):
+        item = super().__getitem__(index)
+        return _BuildShape(item) if isinstance(index, slice) else item
+
+    def as_list(self):
+        """The dimensions as a list (None where unknown), as TensorShape.as_list."""
+        return list(self)
+
+    @property
+    def rank(self):
+        return len(self)
+
+    ndims = rank
+
+    @property
+    def dims(self):
+        return list(self)
+
+    def is_fully_defined(self):
+        return all(d is not None for d in self)
+
+    def concatenate(self, other):
+        """This shape followed by `other`'s dimensions (an int is one dimension)."""
+        other = (other,) if isinstance(other, int) or other is None else tuple(other)
+        return _BuildShape(tuple(self) + other)
+
+    def __repr__(self):
+        return repr(tuple(self))
+
+
+def _user_build_shape(shape):
+    """A flat shape (tuple or list of ints and None) as a _BuildShape; anything else (nested
+    shapes of a multi-input layer, dicts, None) as it is."""
+    if isinstance(shape, (list, tuple)) and not isinstance(shape, _BuildShape) and \
+            all(d is None or (isinstance(d, int) and not isinstance(d, bool)) for d in shape):
+        return _BuildShape(shape)
+    return shape
 
 
 def _freeze_shape(shape):

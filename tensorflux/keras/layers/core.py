@@ -557,7 +557,15 @@ class Embedding(LoRAMixin, Layer):
                  **kwargs):
         _positive_int("Embedding", "input_dim", input_dim)
         _positive_int("Embedding", "output_dim", output_dim)
-        kwargs.pop("input_length", None)  # deprecated in Keras 3, ignored
+        input_length = kwargs.pop("input_length", None)
+        if input_length is not None and "input_shape" not in kwargs and \
+                "batch_input_shape" not in kwargs:
+            # Keras 3 dropped the argument; Keras 2 read it as the input shape, which is what
+            # lets `Sequential([Embedding(..., input_length=n), Flatten(), ...])` build (and
+            # show its summary) before it sees data.
+            lengths = input_length if isinstance(input_length, (list, tuple)) else \
+                (input_length,)
+            kwargs["input_shape"] = tuple(lengths)
         super().__init__(**kwargs)
         self._init_lora(lora_rank, lora_alpha)
         self.quantization_config = quantization_config_arg(self, quantization_config)

@@ -88,6 +88,8 @@ class BatchNormalization(Layer):
                  beta_regularizer=None, gamma_regularizer=None, beta_constraint=None,
                  gamma_constraint=None, synchronized=False, renorm=False, renorm_clipping=None,
                  renorm_momentum=0.99, **kwargs):
+        # Keras 2's `fused` chose a TF kernel, not the numbers; Keras 3 dropped it.
+        kwargs.pop("fused", None)
         super().__init__(**kwargs)
         if renorm:
             renorm_clipping = _check_renorm_clipping(self, renorm_clipping or {})

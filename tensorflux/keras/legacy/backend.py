@@ -26,7 +26,7 @@ __all__ = [
     "constant", "conv1d", "conv2d", "conv2d_transpose", "conv3d", "cos", "count_params",
     "ctc_batch_cost", "ctc_decode", "ctc_label_dense_to_sparse", "cumprod", "cumsum",
     "depthwise_conv2d", "dot", "dropout", "dtype", "elu", "equal", "eval", "exp", "expand_dims",
-    "eye", "flatten", "foldl", "foldr", "gather", "get_value", "gradients", "greater",
+    "eye", "flatten", "foldl", "function", "foldr", "gather", "get_value", "gradients", "greater",
     "greater_equal", "hard_sigmoid", "in_top_k", "int_shape", "is_sparse", "l2_normalize",
     "less", "less_equal", "log", "map_fn", "max", "maximum", "mean", "min", "minimum",
     "moving_average_update", "name_scope", "ndim", "not_equal", "one_hot", "ones", "ones_like",
@@ -43,8 +43,6 @@ __all__ = [
 # Keras 2 names that TF 2.16+'s tf.keras.backend no longer has (neither does this one): what
 # to write instead, added to the AttributeError that old code gets.
 _REMOVED = {
-    "function": "Keras 3 removed K.function: to read a layer's output, call "
-                "keras.Model(model.inputs, layer.output) on the data",
     "learning_phase": "Keras 3 has no global learning phase: pass training=True or False "
                       "when calling the model or layer",
     "placeholder": "Keras 3 has no placeholders: use keras.Input(shape=...)",
@@ -212,6 +210,51 @@ def moving_average_update(x, value, momentum):
 
 def eval(x):  # noqa: A001 - Keras's name
     return get_value(x)
+
+
+def function(inputs, outputs, updates=None, name=None, **kwargs):
+    """Keras 2's `K.function(inputs, outputs)`: a callable that runs the graph from the
+    symbolic `inputs` to `outputs` (Keras tensors of a functional model) on data, in inference
+    mode, and returns NumPy arrays, as tf_keras does in TF2's eager mode. It is
+    `keras.Model(inputs, outputs)` called with training=False.
+
+    >>> import numpy as np
+    >>> import tensorflux as tf
+    >>> K = tf.keras.backend
+    >>> x = tf.keras.Input((2,))
+    >>> double = K.function([x], [x * 2.0])
+    >>> double([np.ones((1, 2), "float32")])[0].tolist()
+    [[2.0, 2.0]]
+    """
+    if kwargs:
+        raise ValueError("K.function: Session keyword arguments are not supported (there is "
+                         f"no TF1 session). Received: {sorted(kwargs)}")
+    if updates:
+        raise ValueError("K.function: `updates` are not supported (Keras 2 ran them in a "
+                         "TF1 session); apply them with variable.assign(...) instead. "
+                         f"Received: {updates}")
+    for tensor in tf.nest.flatten([inputs, outputs]):
+        if not _config.is_keras_tensor(tensor):
+            raise ValueError("K.function expects Keras tensors (keras.Input(...), "
+                             "model.input, layer.output) as inputs and outputs; received "
+                             f"{type(tensor).__name__}: {tensor!r}")
+    from tensorflux.keras.models import Model
+
+    model = Model(inputs=inputs, outputs=outputs, name=name)
+    # One-element lists stay lists (Keras 2 returned `[array]` for `[output]`).
+    wrap_output = isinstance(outputs, (list, tuple)) and len(outputs) == 1
+    single_input = isinstance(inputs, (list, tuple)) and len(inputs) == 1
+
+    def run(model_inputs):
+        # The model was built from a list: a bare array for its one input goes in a list.
+        if single_input and not isinstance(model_inputs, (list, tuple)):
+            model_inputs = [model_inputs]
+        result = model(model_inputs, training=False)
+        if wrap_output:
+            result = [result]
+        return tf.nest.map_structure(lambda t: t.numpy() if tf.is_tensor(t) else t, result)
+
+    return run
 
 
 def is_sparse(tensor):

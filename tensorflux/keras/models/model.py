@@ -48,6 +48,12 @@ def inject_functional_model_class(cls):
     return cls
 
 
+def _warn_generator_method(old, new):
+    warnings.warn(f"`Model.{old}` is Keras 2's (deprecated, removed in Keras 3): use "
+                  f"`Model.{new}`, which takes generators and keras.utils.Sequence.",
+                  DeprecationWarning, stacklevel=3)
+
+
 class Model(Trainer, Layer):
     """A model: subclass it (layers in `__init__`, the forward pass in `call`) or call it as
     `Model(inputs, outputs)` to get a Functional model.
@@ -212,6 +218,50 @@ class Model(Trainer, Layer):
             saving_lib.save_model(self, path)
             with open(path, "rb") as handle:
                 return _model_from_keras_bytes, (handle.read(),)
+
+    # Keras 2's generator methods: Keras 3 removed them (its fit, evaluate and predict take
+    # generators and Sequences); tf_keras keeps them as deprecated aliases, and so do these,
+    # so Keras 2 scripts run. max_queue_size, workers and use_multiprocessing are ignored: in
+    # Keras 3 they are PyDataset constructor arguments.
+    def fit_generator(self, generator, steps_per_epoch=None, epochs=1, verbose=1,
+                      callbacks=None, validation_data=None, validation_steps=None,
+                      validation_freq=1, class_weight=None, max_queue_size=10, workers=1,
+                      use_multiprocessing=False, shuffle=True, initial_epoch=0):
+        """Keras 2's name for `fit(generator, ...)` (deprecated; Keras 3 removed it)."""
+        _warn_generator_method("fit_generator", "fit")
+        return self.fit(generator, steps_per_epoch=steps_per_epoch, epochs=epochs,
+                        verbose=verbose, callbacks=callbacks, validation_data=validation_data,
+                        validation_steps=validation_steps, validation_freq=validation_freq,
+                        class_weight=class_weight,
+                        # (a Python generator yields its own order: Keras 3 warns on shuffle)
+                        shuffle=shuffle and not inspect.isgenerator(generator),
+                        initial_epoch=initial_epoch)
+
+    def evaluate_generator(self, generator, steps=None, callbacks=None, max_queue_size=10,
+                           workers=1, use_multiprocessing=False, verbose=0):
+        """Keras 2's name for `evaluate(generator, ...)` (deprecated; Keras 3 removed it)."""
+        _warn_generator_method("evaluate_generator", "evaluate")
+        return self.evaluate(generator, steps=steps, callbacks=callbacks, verbose=verbose)
+
+    def predict_generator(self, generator, steps=None, callbacks=None, max_queue_size=10,
+                          workers=1, use_multiprocessing=False, verbose=0):
+        """Keras 2's name for `predict(generator, ...)` (deprecated; Keras 3 removed it)."""
+        _warn_generator_method("predict_generator", "predict")
+        return self.predict(generator, steps=steps, callbacks=callbacks, verbose=verbose)
+
+    # Removed before Keras 3 (TF 2.6): an AttributeError that says what to write instead.
+    @property
+    def predict_classes(self):
+        raise AttributeError(
+            f"'{type(self).__name__}' object has no attribute 'predict_classes' (removed in "
+            "TF 2.6): use np.argmax(model.predict(x), axis=-1) for a softmax output, or "
+            "(model.predict(x) > 0.5).astype('int32') for a sigmoid one")
+
+    @property
+    def predict_proba(self):
+        raise AttributeError(
+            f"'{type(self).__name__}' object has no attribute 'predict_proba' (removed in "
+            "TF 2.6): model.predict(x) returns the probabilities")
 
     def save_weights(self, filepath, overwrite=True, max_shard_size=None):
         """Saves the weights (and optimizer state) to `x.weights.h5`, atomically."""

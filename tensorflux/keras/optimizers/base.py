@@ -171,6 +171,9 @@ class Optimizer:
         if kwargs.pop("decay", None) is not None:
             warnings.warn("Argument `decay` is no longer supported and will be ignored.",
                           stacklevel=2)
+        if "lr" in kwargs:  # (Keras 2's name: the commonest error in scripts of that era)
+            raise ValueError(f"Argument(s) not recognized: {kwargs}. `lr` is `learning_rate` "
+                             f"in Keras 3: write {type(self).__name__}(learning_rate=...).")
         if kwargs:
             raise ValueError(f"Argument(s) not recognized: {kwargs}")
         self.name = name if name is not None else _auto_name(type(self).__name__)

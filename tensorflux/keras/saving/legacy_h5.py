@@ -133,6 +133,18 @@ def save_model_to_hdf5(model, filepath, include_optimizer=True):
     atomic_write(filepath, write, mode=None)
 
 
+def save_weights_to_hdf5(model, filepath):
+    """model.save_weights("x.h5"): Keras 2's weights-only layout (the `model_weights` group of
+    a full file, at the root), written atomically."""
+    h5py = _h5.require_h5py()
+
+    def write(temp_path):
+        with h5py.File(temp_path, "w") as h5file:
+            _write_weights_group(h5file, model)
+
+    atomic_write(os.fspath(filepath), write, mode=None)
+
+
 # ---------------------------------------------------------------------- reading
 def _dataset_at(group, name, expected_shape, where):
     parts = [p for p in name.split("/") if p]

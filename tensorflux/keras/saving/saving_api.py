@@ -105,12 +105,18 @@ def save_weights(model, filepath, overwrite=True, **kwargs):
         raise ValueError("tensorflux does not write sharded weights (max_shard_size).")
     if kwargs:
         raise ValueError(f"The following argument(s) are not supported: {sorted(kwargs)}")
-    if not filepath.endswith(".weights.h5"):
-        raise ValueError("The filename must end in `.weights.h5`. Received: "
-                         f"filepath={filepath}")
+    legacy = filepath.endswith(_LEGACY) and not filepath.endswith(".weights.h5")
+    if not filepath.endswith(".weights.h5") and not legacy:
+        raise ValueError("The filename must end in `.weights.h5` (or `.h5`/`.hdf5` for "
+                         f"Keras 2's weights file). Received: filepath={filepath}")
     if not _proceed(filepath, overwrite):
         return
     _check_target(filepath)
+    if legacy:
+        # Keras 3 refuses these names; Keras 2 scripts write them (`save_weights("w.h5")`),
+        # and tf_keras and load_weights read the layout back.
+        legacy_h5.save_weights_to_hdf5(model, filepath)
+        return
     saving_lib.save_weights_only(model, filepath)
 
 

@@ -7,3 +7,11 @@ from tensorflux.keras.wrappers.sklearn_wrapper import (
 )
 
 __all__ = ["SKLearnClassifier", "SKLearnRegressor", "SKLearnTransformer"]
+
+
+def __getattr__(name):
+    if name == "scikit_learn":
+        raise AttributeError("keras.wrappers.scikit_learn was removed in Keras 2.12: use "
+                             "keras.wrappers.SKLearnClassifier or SKLearnRegressor (scikit-learn "
+                             "estimators around a model-building function).")
+    raise AttributeError(f"module 'keras.wrappers' has no attribute {name!r}")
