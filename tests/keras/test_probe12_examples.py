@@ -423,3 +423,35 @@ def test_stateless_apply_checks_what_it_is_given():
     with pytest.raises(ValueError, match=r"shape \(3,\)"):
         optimizer.stateless_apply(state, [np.ones(2, "float32")], [np.zeros(3, "float32")])
     assert float(optimizer.iterations.value) == 0.0
+
+
+@pytest.mark.parametrize("make", [
+    lambda: keras.optimizers.Adam(1e-2),
+    lambda: keras.optimizers.AdamW(1e-2, weight_decay=0.1, clipnorm=0.5),
+    lambda: keras.optimizers.RMSprop(1e-2, momentum=0.5),
+])
+def test_stateless_apply_inside_a_tf_function_matches_the_eager_step(make):
+    # A JAX-style step traced whole: the update reads the values given and leaves the
+    # variables alone inside the function too.
+    rng = np.random.default_rng(3)
+    grads = [tf.constant(rng.normal(size=(3, 2)).astype("float32")),
+             tf.constant(rng.normal(size=(2,)).astype("float32"))]
+    start = [tf.constant(rng.normal(size=(3, 2)).astype("float32")),
+             tf.constant(rng.normal(size=(2,)).astype("float32"))]
+    results = []
+    for traced in (False, True):
+        variables = [keras.Variable(np.zeros((3, 2), "float32")),
+                     keras.Variable(np.zeros(2, "float32"))]
+        optimizer = make()
+        optimizer.build(variables)
+        step = optimizer.stateless_apply
+        if traced:
+            step = tf.function(step)
+        state, values = [v.value for v in optimizer.variables], start
+        for _ in range(3):
+            values, state = step(state, grads, values)
+        results.append([v.numpy() for v in list(values) + list(state)])
+        for v in variables:
+            assert not np.any(v.numpy()), "a variable changed"
+    for eager, traced in zip(*results):
+        np.testing.assert_array_equal(traced, eager)

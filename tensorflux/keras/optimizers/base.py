@@ -526,7 +526,8 @@ class Optimizer:
         """`apply(grads)` on the given values of the trainable and optimizer variables: returns
         (new trainable values, new optimizer values), lists in the order of
         `optimizer.build`'s variables and of `optimizer.variables`, and leaves every variable
-        as it was (Keras 3's functional step, used by JAX-style training loops). Eager only.
+        as it was (Keras 3's functional step, used by JAX-style training loops), eagerly or
+        inside a tf.function.
 
         >>> from tensorflux import keras
         >>> w = keras.Variable([1.0, 2.0])
@@ -556,11 +557,6 @@ class Optimizer:
                              f"optimizer was built with. Received len(trainable_variables) == "
                              f"{len(trainable_variables)} whereas the optimizer was built with "
                              f"{len(own_trainable)} variables.")
-        if not tf.executing_eagerly():
-            raise NotImplementedError(
-                f"{name}.stateless_apply inside a tf.function: tensorflux runs it by swapping "
-                "the given values into the variables, which only works eagerly. Call "
-                "`apply` on the variables inside the function instead.")
         variables = own_trainable + own_optimizer
         values = []
         for variable, value in zip(variables, trainable_variables + optimizer_variables):
@@ -571,17 +567,18 @@ class Optimizer:
                                  f"{tuple(value.shape)}; the variable's shape is "
                                  f"{tuple(variable.shape)}.")
             values.append(value)
-        # Variables hold their values themselves here (and the model's share flat buffers
-        # with the optimizer): swap the given values in, step, read, and put the old back.
-        saved = [variable.read_value() for variable in variables]
+        # In a StatelessScope the update reads the given values and its assignments stay in
+        # the scope, eagerly or inside a tf.function; the flat buffers, which the fused update
+        # writes in place without assign, are left out for this step.
+        from tensorflux.keras.engine.stateless_scope import StatelessScope
+
+        flat, self._flat = self._flat, False
         try:
-            for variable, value in zip(variables, values):
-                variable.assign(value)
-            self.apply(grads)
-            updated = [variable.read_value() for variable in variables]
+            with StatelessScope(state_mapping=list(zip(variables, values))) as scope:
+                self.apply(grads, own_trainable)
         finally:
-            for variable, value in zip(variables, saved):
-                variable.assign(value)
+            self._flat = flat
+        updated = [scope.get_current_value(variable) for variable in variables]
         return updated[:len(own_trainable)], updated[len(own_trainable):]
 
     def _filter_empty_gradients(self, grads, variables):
