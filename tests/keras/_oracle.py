@@ -37,12 +37,19 @@ def weight_specs(layer):
              bool(v.trainable)) for v in layer.weights]
 
 
-@pytest.fixture(autouse=True)
-def fresh_names():
-    """Resets Keras auto-naming counters after a test, so later tests see "auc", not "auc_24"."""
-    yield
+def _reset_names():
     from tensorflux.keras import backend
 
     backend.clear_session()
     keras = import_keras()
     keras.utils.clear_session(free_memory=False)
+
+
+@pytest.fixture(autouse=True)
+def fresh_names():
+    """Resets Keras auto-naming counters (ours and Keras's) before and after a test, so a test
+    sees "auc", not "auc_24", whichever modules ran before it (some do not use this fixture,
+    and they advance the two libraries' counters by different amounts)."""
+    _reset_names()
+    yield
+    _reset_names()
