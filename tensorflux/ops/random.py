@@ -26,6 +26,7 @@ from tensorflux.ops import array, indexing, math
 from tensorflux.ops._core import as_operand, aval, broadcast_shapes
 from tensorflux.ops._static import RuntimeShape, shape_operand
 from tensorflux.ops.array import _shape_list
+from tensorflux.ops.framework import init_scope
 from tensorflux.primitive import Primitive
 from tensorflux.tensor import _TensorLike
 from tensorflux.variable import Variable
@@ -661,8 +662,6 @@ class Generator:
     def state(self):
         """The state: an int64 Variable, [counter, key] words."""
         if self._state_var is None:
-            from tensorflux.ops.framework import init_scope
-
             with init_scope():
                 self._state_var = Variable(self._words, dtype=dtypes.int64, trainable=False,
                                            name="StateVar")
@@ -727,12 +726,8 @@ class Generator:
             return
         # Eagerly and off the tapes, also when a graph's seed stream runs inside a trace or
         # under a GradientTape: the state is no value of the graph.
-        saved = context.graph, context.tapes
-        context.graph, context.tapes = None, []
-        try:
+        with init_scope():
             self._state_var.assign(words)
-        finally:
-            context.graph, context.tapes = saved
 
     def _draw_seed(self):
         # Traced: the generator advances when the graph runs, not when it is traced.
@@ -798,8 +793,6 @@ class Generator:
         drawn from this generator (which advances), their counters start at zero. Runs eagerly
         (inside a tf.function, once, when it is traced), as the new generators' Variables are
         made then."""
-        from tensorflux.ops.framework import init_scope
-
         count = _count("Generator.split", count)
         counter_words = _STATE_SIZES[self._alg] - 1
         with init_scope():
