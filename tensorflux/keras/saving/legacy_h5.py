@@ -18,6 +18,7 @@ from tensorflux.keras.saving.saving_lib import (
     _json_default,
     _keras_version,
     assign_all,
+    json_value,
     warn_code_free_lambdas,
 )
 
@@ -383,11 +384,7 @@ def load_model_from_hdf5(filepath, custom_objects=None, compile=True,  # noqa: A
                                                  "training_config")
         optimizer_weights = None
         if compile and training is not None:
-            try:
-                training_config = json.loads(training)
-            except (ValueError, RecursionError) as error:
-                raise CorruptFileError(f"{filepath}: training_config is not valid JSON "
-                                       f"({error}).") from error
+            training_config = json_value(training, filepath, "training_config")
             assign_all(pending)
             pending = []
             try:

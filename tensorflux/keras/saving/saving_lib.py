@@ -451,6 +451,23 @@ def _load_weights_file(model, path, skip_mismatch, label):
     apply_extra(extra)
 
 
+def json_value(raw, filepath, what):
+    """The value JSON text (bytes or str) holds; CorruptFileError naming `what` of
+    `filepath` when it is not JSON."""
+    try:
+        return json.loads(raw.decode("utf-8") if isinstance(raw, bytes) else raw)
+    except (ValueError, RecursionError) as error:  # (UnicodeDecodeError is a ValueError)
+        raise CorruptFileError(f"{filepath}: {what} is not valid JSON ({error}).") from error
+
+
+def _read_file(path, limit, filepath, what):
+    """The bytes of a file a model file names, refused when larger than `limit`."""
+    if os.path.getsize(path) > limit:
+        raise CorruptFileError(f"Refusing to load {filepath}: {what} is larger than {limit} "
+                               "bytes.")
+    with open(path, "rb") as handle:
+        return handle.read(limit + 1)
+
 
 _MAX_SHARD_MAP_BYTES = 64 << 20
 
@@ -463,15 +480,8 @@ def load_sharded_weights(model, filepath, skip_mismatch=False):
     h5py = _h5.require_h5py()
     filepath = os.fspath(filepath)
     folder = os.path.dirname(os.path.abspath(filepath))
-    if os.path.getsize(filepath) > _MAX_SHARD_MAP_BYTES:
-        raise CorruptFileError(f"Refusing to load {filepath}: the shard map is larger than "
-                               f"{_MAX_SHARD_MAP_BYTES} bytes.")
-    with open(filepath, "rb") as handle:
-        try:
-            config = json.loads(handle.read().decode("utf-8"))
-        except (UnicodeDecodeError, ValueError, RecursionError) as error:
-            raise CorruptFileError(f"{filepath}: the shard map is not valid JSON "
-                                   f"({error}).") from error
+    config = json_value(_read_file(filepath, _MAX_SHARD_MAP_BYTES, filepath, "the shard map"),
+                        filepath, "the shard map")
     weight_map = config.get("weight_map") if isinstance(config, dict) else None
     if not isinstance(weight_map, dict):
         raise CorruptFileError(f"{filepath}: a sharded weights map should hold a "
@@ -893,11 +903,7 @@ def load_model_from_folder(folder, custom_objects=None, compile=True,  # noqa: A
             raise CorruptFileError(f"Refusing to load {folder}: {name} is not a regular file "
                                    "(a link or a folder).")
         paths[name] = path
-    if os.path.getsize(paths[_CONFIG_FILENAME]) > _MAX_CONFIG_BYTES:
-        raise CorruptFileError(f"Refusing to load {folder}: config.json is larger than "
-                               f"{_MAX_CONFIG_BYTES} bytes.")
-    with open(paths[_CONFIG_FILENAME], "rb") as handle:
-        raw = handle.read(_MAX_CONFIG_BYTES + 1)
+    raw = _read_file(paths[_CONFIG_FILENAME], _MAX_CONFIG_BYTES, folder, _CONFIG_FILENAME)
     model, pending, extra = _model_and_weights(folder, raw, paths[_VARS_FILENAME],
                                                custom_objects, compile, safe_mode)
     assign_all(pending)
@@ -919,11 +925,7 @@ def _model_and_weights(filepath, raw_config, weights_path, custom_objects, compi
         deserialize_keras_object,
     )
 
-    try:
-        config = json.loads(raw_config.decode("utf-8"))
-    except (UnicodeDecodeError, ValueError, RecursionError) as error:
-        raise CorruptFileError(f"{filepath}: config.json is not valid JSON ({error}).") \
-            from error
+    config = json_value(raw_config, filepath, _CONFIG_FILENAME)
     if not isinstance(config, dict):
         raise CorruptFileError(f"{filepath}: config.json should hold an object config, "
                                f"found {type(config).__name__}.")
