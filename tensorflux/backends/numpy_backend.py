@@ -12,6 +12,7 @@ import warnings
 import numpy as np
 
 from tensorflux import dtypes
+from tensorflux.backends import numpy_denormals
 
 name = "numpy"
 
@@ -100,6 +101,14 @@ _pool_lock = threading.Lock()  # one split at a time; a nested or concurrent one
 _blas = None
 
 
+# ---- subnormal floats (helper)
+# A compiled run (a tf.function call, a Keras step) flushes subnormal floats to zero on its
+# thread, as TensorFlow's and XLA's CPU kernels do: see numpy_denormals. The executor wraps
+# each plan runner with flushing_denormals; Keras's loops run in denormals_flushed.
+flushing_denormals = numpy_denormals.flushing
+denormals_flushed = numpy_denormals.flushed
+
+
 def _find_openblas():
     """(set_num_threads, get_num_threads) of the OpenBLAS that NumPy calls, found among the
     libraries this process has loaded (its own copy in numpy.libs first), or None."""
@@ -167,8 +176,12 @@ def blas_as_found():
 
 
 def _pool_work(tasks):
+    flushing = False
     while True:
-        run, pieces, claim, done = tasks.get()
+        run, pieces, claim, done, caller_flushing = tasks.get()
+        if caller_flushing is not flushing:  # the caller's floating-point mode, see below
+            numpy_denormals.set_flushing(caller_flushing)
+            flushing = caller_flushing
         for i in claim:
             try:
                 run(pieces[i])
@@ -226,8 +239,11 @@ def _in_parallel(run, pieces, nbytes):
             _pool_start(threads - 1)
         claim = iter(range(len(pieces)))  # next() on it is atomic under the GIL
         done = queue.SimpleQueue()
+        # The workers flush subnormals when this thread does (a compiled run), so a piece's
+        # numbers do not depend on the thread that computed it.
+        flushing = numpy_denormals.flushing_now()
         for i in range(threads - 1):
-            _pool_tasks[i].put((run, pieces, claim, done))
+            _pool_tasks[i].put((run, pieces, claim, done, flushing))
         error = None
         mine = 0
         for i in claim:

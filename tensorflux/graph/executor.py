@@ -477,6 +477,11 @@ class Plan:
                 found = _native_runner(self, out_slots)
             if found is None:
                 found = _generate_runner(self, out_slots, native)
+            # A compiled run computes as TensorFlow's CPU kernels do, subnormal floats
+            # flushed to zero, where the backend can (numpy_backend.flushing_denormals).
+            flushing = getattr(self.backend, "flushing_denormals", None)
+            if flushing is not None:
+                found = flushing(found)
             self._runners[key] = found
         return found
 

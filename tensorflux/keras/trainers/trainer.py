@@ -2,12 +2,14 @@
 with Keras 3's semantics (keras_compat.md 4.5). The train step is traced once per batch shape
 by tensorflux.function and replayed every batch."""
 
+import contextlib
 import inspect
 import sys
 import warnings
 from collections.abc import Mapping
 
 import tensorflux as tf
+from tensorflux.context import current_backend
 from tensorflux.keras import backend
 from tensorflux.keras.engine.keras_tensor import KerasTensor, trace_output_spec
 from tensorflux.keras.layers.base import Layer, held_metrics
@@ -387,7 +389,9 @@ class Trainer:
 
         one_step_on_data.__name__ = name
         if self.run_eagerly:
-            return one_step_on_data
+            # (a compiled step flushes subnormals in its plan's runner; an eager one here)
+            flushing = getattr(current_backend(), "flushing_denormals", None)
+            return one_step_on_data if flushing is None else flushing(one_step_on_data)
         return _FlatStepFunction(step, name, self.jit_compile or None)
 
     def make_train_function(self, force=False):
@@ -671,7 +675,15 @@ class Trainer:
                      collect=None):
         """Runs `function` on each batch between the per-batch callbacks, passing each result to
         `collect` before the batch-end callback; stops after the batch in which a callback set
-        `stop_training` (evaluating, predicting). Returns the last result ({} if none)."""
+        `stop_training` (evaluating, predicting). Returns the last result ({} if none).
+
+        The loop runs with subnormal floats flushed to zero, as each step would (see
+        _denormals_flushed): the mode is set once, not for every step."""
+        with _denormals_flushed():
+            return self._batches(epoch_iterator, function, callbacks, mode, batch_hooks,
+                                 collect)
+
+    def _batches(self, epoch_iterator, function, callbacks, mode, batch_hooks, collect):
         stop = {"train": "stop_training", "test": "stop_evaluating",
                 "predict": "stop_predicting"}[mode]
         # With no per-batch callback, only the last training step's logs are ever read: the
@@ -769,6 +781,15 @@ class Trainer:
 
 
 # ------------------------------------------------------------------ helpers
+
+def _denormals_flushed():
+    """A block in which the current backend computes with subnormal floats flushed to zero,
+    as TensorFlow's CPU kernels do (numpy_backend.denormals_flushed: Adam's moments of a
+    weight whose gradient stays zero decay below 1e-38 within a few epochs, and every
+    operation on them takes a slow path); a block that changes nothing elsewhere."""
+    flushed = getattr(current_backend(), "denormals_flushed", None)
+    return contextlib.nullcontext() if flushed is None else flushed()
+
 
 def _strategy_in_scope():
     """The tf.distribute strategy whose scope is active, else None (tensorflux.distribute is
