@@ -29,8 +29,14 @@ multiply-adds: forward, input gradient and weight gradient). Latency is the medi
 one call on one sample of the W1 (and W4) model: `model.predict(x)` and `model(x)` for the
 Keras APIs, `model(x)` under torch.no_grad() and a jitted forward for JAX.
 
+--samples N trains on N samples instead of the workload's (60000: MNIST's size). Over
+several such epochs, Adam's moments of weights whose gradient stays zero decay into subnormal
+floats; peers that compute with them (PyTorch, NumPy) slow down epoch after epoch, those that
+flush them to zero (TensorFlow, XLA, tensorflux's compiled steps) do not. The rate of each
+measured epoch is printed after the table.
+
     python benchmarks/keras_workloads.py [--epochs 7] [--workloads w1 w4] [--threads N]
-        [--peers tensorflux tensorflux-jit keras keras-xla torch jax]
+        [--peers tensorflux tensorflux-jit keras keras-xla torch jax] [--samples N]
 """
 
 import argparse
@@ -72,6 +78,7 @@ WORKLOADS = {
     "w1": (8, (10, 10), 1, 10, 768),
     "w4": (784, (1024, 1024), 10, 256, 8192),
 }
+SAMPLES = [None]  # --samples, handed on to each peer's subprocess
 W4_FLOP_PER_SAMPLE = 6 * (784 * 1024 + 1024 * 1024 + 1024 * 10)  # ~11.2e6
 LR, BETA1, BETA2, EPS = 1e-3, 0.9, 0.999, 1e-7
 PEERS = ["tensorflux", "tensorflux-jit", "keras", "keras-xla", "torch", "jax"]
@@ -138,7 +145,8 @@ def keras_peer(keras, workloads, epochs, jit_compile=None):
                       **kwargs)
         timer = EpochTimer()
         model.fit(x, y, batch_size=batch, epochs=epochs + 1, verbose=0, callbacks=[timer])
-        result[workload] = samples / statistics.median(timer.seconds[1:])
+        result[f"{workload}_by_epoch"] = [samples / seconds for seconds in timer.seconds[1:]]
+        result[workload] = statistics.median(result[f"{workload}_by_epoch"])
         if jit_compile and keras.__name__.startswith("tensorflux"):
             plans = [concrete._plan()[0]
                      for concrete in model.train_function._effects.values()]
@@ -212,7 +220,8 @@ def run_torch(workloads, epochs):
                 loss.backward()
                 optimizer.step()
 
-        result[workload] = _median_rate(epoch, samples, epochs)
+        result[f"{workload}_by_epoch"] = rates = _rates(epoch, samples, epochs)
+        result[workload] = statistics.median(rates)
         one = tx[:1]
         probability = torch.sigmoid if outputs == 1 else (lambda z: torch.softmax(z, -1))
 
@@ -278,7 +287,8 @@ def run_jax(workloads, epochs):
             loss.block_until_ready()
             holder[0] = state
 
-        result[workload] = _median_rate(epoch, samples, epochs)
+        result[f"{workload}_by_epoch"] = rates = _rates(epoch, samples, epochs)
+        result[workload] = statistics.median(rates)
         activation = jax.nn.sigmoid if outputs == 1 else jax.nn.softmax
         predict = jax.jit(lambda p, x, forward=forward, activation=activation:
                           activation(forward(p, x)))
@@ -289,14 +299,15 @@ def run_jax(workloads, epochs):
     return result
 
 
-def _median_rate(epoch, samples, epochs):
+def _rates(epoch, samples, epochs):
+    """Samples per second of each of `epochs` epochs after a warm-up epoch."""
     epoch()  # warm-up: compilation, caches
     rates = []
     for _ in range(epochs):
         start = time.perf_counter()
         epoch()
         rates.append(samples / (time.perf_counter() - start))
-    return statistics.median(rates)
+    return rates
 
 
 # ------------------------------------------------------------------ sgemm and the driver
@@ -347,6 +358,8 @@ def spawn(peer, workloads, epochs, backend=None):
         env["KERAS_BACKEND"] = backend
     command = [sys.executable, os.path.abspath(__file__), "--peer", peer, "--epochs",
                str(epochs), "--workloads", *workloads]
+    if SAMPLES[0]:
+        command += ["--samples", str(SAMPLES[0])]
     if "--threads" in sys.argv[:-1]:
         command += ["--threads", sys.argv[sys.argv.index("--threads") + 1]]
     done = subprocess.run(command, env=env, capture_output=True, text=True)
@@ -387,8 +400,16 @@ def main():
     parser.add_argument("--peers", nargs="+", default=PEERS, choices=PEERS)
     parser.add_argument("--threads", type=int, default=None,
                         help="size every library's thread pool (default: each library's own)")
+    parser.add_argument("--samples", type=int, default=None,
+                        help="training samples per epoch (default: each workload's own)")
     parser.add_argument("--peer", help=argparse.SUPPRESS)  # internal: run one peer and report
     args = parser.parse_args()
+    if args.samples:
+        if args.samples < 1:
+            parser.error(f"--samples must be at least 1, received {args.samples}")
+        SAMPLES[0] = args.samples
+        for name, (features, hidden, outputs, batch, _) in WORKLOADS.items():
+            WORKLOADS[name] = (features, hidden, outputs, batch, args.samples)
 
     if args.peer:
         print(MARK + json.dumps(run_peer(args.peer, args.workloads, args.epochs)), flush=True)
@@ -414,7 +435,8 @@ def main():
 
     print(f"float32 sgemm (NumPy 2048^3 a @ b, best of 5, before and after): "
           f"{sgemm / 1e9:,.1f} GFLOP/s -> W4 limit {sgemm / W4_FLOP_PER_SAMPLE:,.0f} samples/s")
-    print(f"training samples/s, median of {args.epochs} epochs after a warm-up epoch")
+    print(f"training samples/s, median of {args.epochs} epochs after a warm-up epoch"
+          + (f", {args.samples:,} samples each" if args.samples else ""))
     columns = [p for p in args.peers]
     header = f"{'':<6}" + "".join(f"{labels[p]:>18}" for p in columns)
     if "w4" in args.workloads:
@@ -434,6 +456,11 @@ def main():
             fractions.append(f"{labels[p]} {ratio(results[p].get('w4'), limit)}")
         print("W4 / the limit from the sgemm rate measured around the same peer's run: "
               + ", ".join(fractions))
+    for workload in args.workloads:
+        print(f"{workload.upper()} samples/s by epoch: " + "; ".join(
+            f"{labels[p]} " + " ".join(f"{rate / 1000:.1f}k" for rate in
+                                       results[p].get(f"{workload}_by_epoch", []))
+            for p in columns))
     print("load average (1 min) after each peer: " + ", ".join(
         f"{labels[p]} {results[p]['load']:.1f}" for p in columns if "load" in results[p]))
 
