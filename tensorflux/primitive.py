@@ -120,6 +120,11 @@ class Primitive:
             raise errors.UnimplementedError(f"{self.name}: {error}", self.name) from error
         except (ValueError, TypeError, IndexError, ArithmeticError) as error:
             raise _kernel_error(self, inputs, attrs, error) from error
+        except AttributeError as error:  # (a kernel given None: an escaped graph tensor)
+            escaped = _escaped_error(self, inputs)
+            if escaped is None:
+                raise
+            raise escaped from error
         if self.multiple_results:
             outputs = tuple(map(_wrap, out))
         else:
@@ -152,12 +157,26 @@ def _wrap(value):
 
 
 def _kernel_error(primitive, inputs, attrs, error):
-    """Turns a backend's exception into an InvalidArgumentError naming the op and its inputs."""
+    """Turns a backend's exception into an InvalidArgumentError naming the op and its inputs;
+    a TypeError, as TensorFlow's, where an input is a graph tensor that escaped its trace
+    (it has no value, so the kernel failed on None)."""
+    escaped = _escaped_error(primitive, inputs)
+    if escaped is not None:
+        return escaped
     described = ", ".join(f"{tuple(x.shape)} {_dtype_name(x)}" for x in inputs)
     shown = {k: v for k, v in attrs.items() if not callable(v)}
     attr_text = f" with {shown}" if shown else ""
     return errors.InvalidArgumentError(
         f"{primitive.name}: {error} (inputs: {described}{attr_text})", primitive.name)
+
+
+def _escaped_error(primitive, inputs):
+    """The TypeError for an eager op given a graph tensor past its trace, else None."""
+    for position, x in enumerate(inputs):
+        escaped = getattr(x, "_escaped_text", None)
+        if escaped is not None and x._value is None:
+            return TypeError(f"{primitive.name}: input {position}: {escaped()}")
+    return None
 
 
 def _dtype_name(x):

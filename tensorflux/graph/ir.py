@@ -10,6 +10,7 @@ runs); eager tensors met while tracing become `const` nodes.
 import itertools
 
 from tensorflux import errors
+from tensorflux.context import context
 from tensorflux.primitive import Node, Primitive
 from tensorflux.tensor import Tensor, _TensorLike
 from tensorflux.tensor_shape import TensorShape
@@ -78,10 +79,20 @@ class SymbolicTensor(Tensor):
         return ""
 
     def numpy(self):
+        if context.graph is None:
+            raise SymbolicValueError(self._escaped_text())
         raise SymbolicValueError(
             f"The symbolic tensor {self.name} (shape {self._shape}, {self._dtype.name}) has no "
             "value while a tf.function is being traced; return it from the function, or use "
             "tf.print to see it at run time.")
+
+    def _escaped_text(self):
+        """What an eager use of this tensor is told: it outlived the trace that made it."""
+        return (f"the symbolic tensor {self.name} (shape {self._shape}, {self._dtype.name}) of "
+                f"the traced graph '{self.node.graph.name}' is used outside it, where it has no "
+                "value: it escaped its tf.function's trace (kept in a Python list, a global or "
+                "an attribute while tracing). Return it from the function and use what the "
+                "call returns.")
 
     def __bool__(self):
         raise errors.OperatorNotAllowedInGraphError(
