@@ -521,9 +521,23 @@ class _SavesEveryNBatches:
         return False
 
 
+def _checked_period(period):
+    """ModelCheckpoint's `period`: a positive integer (bool excluded)."""
+    if isinstance(period, numbers.Integral) and not isinstance(period, bool) and period > 0:
+        return int(period)
+    raise ValueError("ModelCheckpoint expected `period` to be a positive integer (the number "
+                     f"of epochs between two saves), received period={period!r} of type "
+                     f"{type(period).__name__}.")
+
+
 class ModelCheckpoint(_SavesEveryNBatches, MonitorCallback):
     """Saves the model (or its weights) every epoch or every `save_freq` batches; the path
     may hold `{epoch}` and log fields such as `{val_loss:.2f}`.
+
+    `period=N` (tf_keras 2.x's, deprecated there and removed in Keras 3) saves at the end of
+    every N-th epoch this callback sees, when `save_freq="epoch"`; with save_best_only, only
+    those epochs are compared with the best. An integer `save_freq` ignores it, as tf_keras
+    does.
 
     >>> from tensorflux.keras.callbacks import ModelCheckpoint
     >>> ModelCheckpoint("m-{epoch:02d}.keras")._get_file_path(2, None, {})
@@ -532,7 +546,7 @@ class ModelCheckpoint(_SavesEveryNBatches, MonitorCallback):
 
     def __init__(self, filepath, monitor="val_loss", verbose=0, save_best_only=False,
                  save_weights_only=False, mode="auto", save_freq="epoch",
-                 initial_value_threshold=None):
+                 initial_value_threshold=None, *, period=None):
         super().__init__(monitor, mode, initial_value_threshold)
         self.verbose = verbose
         self.filepath = os.fspath(filepath)
@@ -545,6 +559,16 @@ class ModelCheckpoint(_SavesEveryNBatches, MonitorCallback):
         if self.save_freq != "epoch" and not isinstance(self.save_freq, int):
             raise ValueError(f"Unrecognized save_freq: {self.save_freq}. Expected save_freq "
                              "are 'epoch' or integer values")
+        # tf_keras's count of the epochs ended since the last save (kept across fit calls)
+        self.period = 1 if period is None else _checked_period(period)
+        self.epochs_since_last_save = 0
+        if period is not None:
+            warnings.warn("`ModelCheckpoint(period=...)` is deprecated (a tf_keras 2 argument, "
+                          "removed in Keras 3): it saves every `period` epochs here, as in "
+                          "tf_keras, but Keras 3 only takes `save_freq`, 'epoch' or a number "
+                          "of batches (e.g. `save_freq=period * steps_per_epoch`). With an "
+                          "integer `save_freq`, `period` is ignored.",
+                          DeprecationWarning, stacklevel=2)
         if save_weights_only:
             if not self.filepath.endswith(".weights.h5"):
                 raise ValueError("When using `save_weights_only=True` in `ModelCheckpoint`, "
@@ -564,7 +588,9 @@ class ModelCheckpoint(_SavesEveryNBatches, MonitorCallback):
     def on_epoch_end(self, epoch, logs=None):
         if self.monitor_op is None:
             self._set_monitor_op()
-        if self.save_freq == "epoch":
+        self.epochs_since_last_save += 1
+        if self.save_freq == "epoch" and self.epochs_since_last_save >= self.period:
+            self.epochs_since_last_save = 0
             self._save_model(epoch=epoch, batch=None, logs=logs)
 
     def _should_save_model(self, epoch, batch, logs, filepath):

@@ -221,12 +221,13 @@ class Model(Trainer, Layer):
 
     # Keras 2's generator methods: Keras 3 removed them (its fit, evaluate and predict take
     # generators and Sequences); tf_keras keeps them as deprecated aliases, and so do these,
-    # so Keras 2 scripts run. max_queue_size, workers and use_multiprocessing are ignored: in
-    # Keras 3 they are PyDataset constructor arguments.
+    # so Keras 2 scripts run. max_queue_size, workers and use_multiprocessing go on to fit,
+    # evaluate and predict, which warn when one is given (their defaults, None, stand for
+    # tf_keras's 10, 1 and False).
     def fit_generator(self, generator, steps_per_epoch=None, epochs=1, verbose=1,
                       callbacks=None, validation_data=None, validation_steps=None,
-                      validation_freq=1, class_weight=None, max_queue_size=10, workers=1,
-                      use_multiprocessing=False, shuffle=True, initial_epoch=0):
+                      validation_freq=1, class_weight=None, max_queue_size=None, workers=None,
+                      use_multiprocessing=None, shuffle=True, initial_epoch=0):
         """Keras 2's name for `fit(generator, ...)` (deprecated; Keras 3 removed it)."""
         _warn_generator_method("fit_generator", "fit")
         return self.fit(generator, steps_per_epoch=steps_per_epoch, epochs=epochs,
@@ -235,19 +236,24 @@ class Model(Trainer, Layer):
                         class_weight=class_weight,
                         # (a Python generator yields its own order: Keras 3 warns on shuffle)
                         shuffle=shuffle and not inspect.isgenerator(generator),
-                        initial_epoch=initial_epoch)
+                        initial_epoch=initial_epoch, max_queue_size=max_queue_size,
+                        workers=workers, use_multiprocessing=use_multiprocessing)
 
-    def evaluate_generator(self, generator, steps=None, callbacks=None, max_queue_size=10,
-                           workers=1, use_multiprocessing=False, verbose=0):
+    def evaluate_generator(self, generator, steps=None, callbacks=None, max_queue_size=None,
+                           workers=None, use_multiprocessing=None, verbose=0):
         """Keras 2's name for `evaluate(generator, ...)` (deprecated; Keras 3 removed it)."""
         _warn_generator_method("evaluate_generator", "evaluate")
-        return self.evaluate(generator, steps=steps, callbacks=callbacks, verbose=verbose)
+        return self.evaluate(generator, steps=steps, callbacks=callbacks, verbose=verbose,
+                             max_queue_size=max_queue_size, workers=workers,
+                             use_multiprocessing=use_multiprocessing)
 
-    def predict_generator(self, generator, steps=None, callbacks=None, max_queue_size=10,
-                          workers=1, use_multiprocessing=False, verbose=0):
+    def predict_generator(self, generator, steps=None, callbacks=None, max_queue_size=None,
+                          workers=None, use_multiprocessing=None, verbose=0):
         """Keras 2's name for `predict(generator, ...)` (deprecated; Keras 3 removed it)."""
         _warn_generator_method("predict_generator", "predict")
-        return self.predict(generator, steps=steps, callbacks=callbacks, verbose=verbose)
+        return self.predict(generator, steps=steps, callbacks=callbacks, verbose=verbose,
+                            max_queue_size=max_queue_size, workers=workers,
+                            use_multiprocessing=use_multiprocessing)
 
     # Removed before Keras 3 (TF 2.6): an AttributeError that says what to write instead.
     @property

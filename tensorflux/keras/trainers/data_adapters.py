@@ -435,6 +435,12 @@ class PyDatasetAdapter(DataAdapter):
         self._dataset = dataset
         self._class_weight = class_weight
         self._shuffle = shuffle
+        self._fit_loader_args = None
+
+    def use_fit_loader_args(self, workers=None, max_queue_size=None):
+        """Keras 2's `fit(workers=..., max_queue_size=...)`, used when the dataset keeps the
+        default of one worker (Keras 3 reads them from the dataset alone)."""
+        self._fit_loader_args = (workers, max_queue_size)
 
     @property
     def num_batches(self):
@@ -461,10 +467,14 @@ class PyDatasetAdapter(DataAdapter):
         if self._shuffle:
             order = [int(i) for i in tf.random.shuffle(tf.range(size))._numpy().tolist()]
         workers = int(getattr(self._dataset, "workers", 1) or 1)
+        queue_size = getattr(self._dataset, "max_queue_size", 10)
+        if workers == 1 and self._fit_loader_args is not None:
+            workers = self._fit_loader_args[0] or 1
+            queue_size = self._fit_loader_args[1] or queue_size
         if workers > 1:
             from tensorflux.data._threads import parallel_map_iterator
 
-            ahead = max(workers, int(getattr(self._dataset, "max_queue_size", 10) or 1))
+            ahead = max(workers, int(queue_size or 1))
             yield from parallel_map_iterator(iter(order), self._batch, workers,
                                              in_flight=ahead)
             return

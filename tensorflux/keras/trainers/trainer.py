@@ -4,6 +4,7 @@ by tensorflux.function and replayed every batch."""
 
 import contextlib
 import inspect
+import numbers
 import sys
 import warnings
 from collections.abc import Mapping
@@ -484,9 +485,15 @@ class Trainer:
     def fit(self, x=None, y=None, batch_size=None, epochs=1, verbose="auto", callbacks=None,
             validation_split=0.0, validation_data=None, shuffle=True, class_weight=None,
             sample_weight=None, initial_epoch=0, steps_per_epoch=None, validation_steps=None,
-            validation_batch_size=None, validation_freq=1):
-        """Trains the model for `epochs` epochs; returns the History callback."""
+            validation_batch_size=None, validation_freq=1, max_queue_size=None, workers=None,
+            use_multiprocessing=None):
+        """Trains the model for `epochs` epochs; returns the History callback.
+
+        `max_queue_size`, `workers` and `use_multiprocessing` are Keras 2's (tf_keras) and
+        deprecated: see _keras2_loader_args."""
         self._assert_compile_called("fit")
+        loader = _keras2_loader_args("fit", max_queue_size, workers,
+                                     use_multiprocessing)
         max_epochs = backend.max_epochs()  # keras.config.set_max_epochs, for debugging runs
         if max_epochs and max_epochs < epochs:
             warnings.warn(f"Limiting epochs to {max_epochs}", stacklevel=2)
@@ -497,13 +504,13 @@ class Trainer:
                 (x, y, sample_weight), validation_split=validation_split)
         if validation_data is not None:
             val_x, val_y, val_sample_weight = unpack_x_y_sample_weight(validation_data)
-        workers = _multi_worker(self)
-        if workers is not None:  # one replica per process: each takes its part of the data
-            x = _distributed.shard(workers, x, y, sample_weight, batch_size, steps_per_epoch,
-                                   shuffle, class_weight)
+        multi_worker = _multi_worker(self)
+        if multi_worker is not None:  # one replica per process: each takes its part of the data
+            x = _distributed.shard(multi_worker, x, y, sample_weight, batch_size,
+                                   steps_per_epoch, shuffle, class_weight)
             y = sample_weight = class_weight = None
             if validation_data is not None:
-                val_x = _distributed.shard(workers, val_x, val_y, val_sample_weight,
+                val_x = _distributed.shard(multi_worker, val_x, val_y, val_sample_weight,
                                            validation_batch_size or batch_size,
                                            validation_steps)
                 val_y = val_sample_weight = None
@@ -511,9 +518,10 @@ class Trainer:
             x=x, y=y, sample_weight=sample_weight, batch_size=batch_size,
             steps_per_epoch=steps_per_epoch, shuffle=shuffle, class_weight=class_weight,
             steps_per_execution=self.steps_per_execution)
+        _pass_loader_args(epoch_iterator, loader)
         self._symbolic_build(iterator=epoch_iterator)
-        if workers is not None:
-            _distributed.start_training(workers, self)
+        if multi_worker is not None:
+            _distributed.start_training(multi_worker, self)
         epoch_iterator.reset()
         callbacks = self._callback_list(callbacks, True, verbose, epochs,
                                         epoch_iterator.num_batches)
@@ -536,6 +544,7 @@ class Trainer:
                         batch_size=validation_batch_size or batch_size,
                         steps_per_epoch=validation_steps, shuffle=False,
                         steps_per_execution=self.steps_per_execution)
+                    _pass_loader_args(self._eval_epoch_iterator, loader)
                 val_logs = self.evaluate(
                     x=val_x, y=val_y, sample_weight=val_sample_weight,
                     batch_size=validation_batch_size or batch_size, steps=validation_steps,
@@ -585,23 +594,28 @@ class Trainer:
     # ------------------------------------------------------------------ evaluate / predict
 
     def evaluate(self, x=None, y=None, batch_size=None, verbose="auto", sample_weight=None,
-                 steps=None, callbacks=None, return_dict=False, **kwargs):
-        """Loss and metrics on the data: [loss, *metrics], a scalar, or a dict."""
+                 steps=None, callbacks=None, return_dict=False, max_queue_size=None,
+                 workers=None, use_multiprocessing=None, **kwargs):
+        """Loss and metrics on the data: [loss, *metrics], a scalar, or a dict (the Keras 2
+        loader arguments as in `fit`)."""
         use_cached = kwargs.pop("_use_cached_eval_dataset", False)
         if kwargs:
             raise ValueError(f"Arguments not recognized: {kwargs}")
         self._assert_compile_called("evaluate")
+        loader = _keras2_loader_args("evaluate", max_queue_size, workers,
+                                     use_multiprocessing)
         if use_cached and self._eval_epoch_iterator is not None:
             epoch_iterator = self._eval_epoch_iterator
         else:
-            workers = _multi_worker(self)
-            if workers is not None:
-                x = _distributed.shard(workers, x, y, sample_weight, batch_size, steps)
+            multi_worker = _multi_worker(self)
+            if multi_worker is not None:
+                x = _distributed.shard(multi_worker, x, y, sample_weight, batch_size, steps)
                 y = sample_weight = None
             epoch_iterator = EpochIterator(
                 x=x, y=y, sample_weight=sample_weight, batch_size=batch_size,
                 steps_per_epoch=steps, shuffle=False,
                 steps_per_execution=self.steps_per_execution)
+            _pass_loader_args(epoch_iterator, loader)
         self._symbolic_build(iterator=epoch_iterator)
         epoch_iterator.reset()
         callbacks = self._callback_list(callbacks, False, verbose, 1, epoch_iterator.num_batches)
@@ -617,14 +631,19 @@ class Trainer:
             return logs
         return self._flatten_metrics_in_order(logs)
 
-    def predict(self, x, batch_size=None, verbose="auto", steps=None, callbacks=None):
-        """The model's outputs on `x`, batch by batch, concatenated into NumPy arrays."""
+    def predict(self, x, batch_size=None, verbose="auto", steps=None, callbacks=None,
+                max_queue_size=None, workers=None, use_multiprocessing=None):
+        """The model's outputs on `x`, batch by batch, concatenated into NumPy arrays (the
+        Keras 2 loader arguments as in `fit`)."""
+        loader = _keras2_loader_args("predict", max_queue_size, workers,
+                                     use_multiprocessing)
         outputs = self._predict_one_batch(x, batch_size, verbose, steps, callbacks)
         if outputs is not None:
             return outputs
         epoch_iterator = EpochIterator(x=x, batch_size=batch_size, steps_per_epoch=steps,
                                        shuffle=False,
                                        steps_per_execution=self.steps_per_execution)
+        _pass_loader_args(epoch_iterator, loader)
         if not getattr(self, "built", True) and self._builds_ahead():
             batch = map_structure(_symbolic_input, epoch_iterator.peek())
             self._symbolic_call(unpack_x_y_sample_weight(batch)[0])
@@ -789,6 +808,69 @@ def _denormals_flushed():
     operation on them takes a slow path); a block that changes nothing elsewhere."""
     flushed = getattr(current_backend(), "denormals_flushed", None)
     return contextlib.nullcontext() if flushed is None else flushed()
+
+
+def _user_stacklevel():
+    """The `stacklevel` that makes a warning issued by the caller of this function point at
+    the first frame outside tensorflux.keras: the user's line, also when the call came
+    through a wrapper such as `fit_generator`."""
+    level, frame = 1, sys._getframe(1)
+    while frame is not None and frame.f_globals.get("__name__", "").startswith(
+            "tensorflux.keras."):
+        frame = frame.f_back
+        level += 1
+    return level
+
+
+def _count_or_none(method, name, value):
+    """`value` unless it is neither None nor a non-negative integer (bool excluded)."""
+    if value is None:
+        return None
+    if isinstance(value, numbers.Integral) and not isinstance(value, bool) and value >= 0:
+        return int(value)
+    raise ValueError(f"`Model.{method}()` expected `{name}` to be a non-negative integer, "
+                     f"received {name}={value!r} of type {type(value).__name__}.")
+
+
+def _keras2_loader_args(method, max_queue_size, workers, use_multiprocessing):
+    """Checks the data-loading arguments that tf_keras 2.x's fit/evaluate/predict take and
+    Keras 3's reject, and warns once for the call that gave any: Keras 3 reads them from a
+    keras.utils.PyDataset's constructor. Returns {"workers", "max_queue_size"} for a PyDataset
+    input that keeps the default of one worker (see _pass_loader_args), or None when
+    neither was given. `use_multiprocessing` is accepted and ignored: a PyDataset's workers
+    are threads here (tf_keras too ignores it for arrays, tf.data and one worker)."""
+    if max_queue_size is None and workers is None and use_multiprocessing is None:
+        return None  # (every call of predict's single-sample path comes here)
+    workers = _count_or_none(method, "workers", workers)
+    max_queue_size = _count_or_none(method, "max_queue_size", max_queue_size)
+    if use_multiprocessing is not None and use_multiprocessing not in (True, False):
+        raise ValueError(f"`Model.{method}()` expected `use_multiprocessing` to be a bool, "
+                         f"received use_multiprocessing={use_multiprocessing!r} of type "
+                         f"{type(use_multiprocessing).__name__}.")
+    given = [name for name, value in (("max_queue_size", max_queue_size), ("workers", workers),
+                                      ("use_multiprocessing", use_multiprocessing))
+             if value is not None]
+    if not given:
+        return None
+    warnings.warn(
+        f"`Model.{method}()` got {', '.join(f'`{name}`' for name in given)}: Keras 2 "
+        "arguments, removed in Keras 3, which takes them from a `keras.utils.PyDataset`'s "
+        "constructor instead (`super().__init__(workers=..., use_multiprocessing=..., "
+        "max_queue_size=...)`). For arrays, tf.data datasets and generators they do nothing; "
+        "a PyDataset that keeps one worker gets `workers` and `max_queue_size` from here, and "
+        "its workers are threads (`use_multiprocessing` is ignored).",
+        DeprecationWarning, stacklevel=_user_stacklevel())
+    if workers is None and max_queue_size is None:
+        return None
+    return {"workers": workers, "max_queue_size": max_queue_size}
+
+
+def _pass_loader_args(epoch_iterator, loader):
+    """Hands Keras 2's `workers`/`max_queue_size` to a PyDataset's adapter, which uses them
+    when the dataset did not set workers of its own."""
+    adapter = epoch_iterator.data_adapter
+    if loader is not None and isinstance(adapter, data_adapters.PyDatasetAdapter):
+        adapter.use_fit_loader_args(**loader)
 
 
 def _strategy_in_scope():
