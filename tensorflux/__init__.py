@@ -227,7 +227,7 @@ _LAZY_NAMES = {
     **{name: "tensorflux.ops.framework" for name in (
         "case", "foldl", "foldr", "get_logger", "grad_pass_through", "group", "hessians",
         "init_scope", "is_symbolic_tensor", "make_ndarray", "make_tensor_proto", "no_op",
-        "recompute_grad", "vectorized_map")},
+        "recompute_grad", "type_spec_from_value", "vectorized_map")},
     **{name: "tensorflux.ops.initializers" for name in (
         "constant_initializer", "ones_initializer", "random_normal_initializer",
         "random_uniform_initializer", "zeros_initializer")},

@@ -94,6 +94,38 @@ def _children(skeleton):
     return skeleton[1]
 
 
+def _parameter_names(signature, count):
+    """(name, kind) of each of `count` positional arguments: the parameter's, and
+    `rest_0`, `rest_1`... for a `*rest` (TF then calls them all POSITIONAL_ONLY)."""
+    names, rest = [], "args"
+    params = signature.parameters.values() if signature is not None else ()
+    variadic = any(p.kind is p.VAR_POSITIONAL for p in params)
+    for p in params:
+        if p.kind is p.VAR_POSITIONAL:
+            rest = p.name
+        elif p.kind in (p.POSITIONAL_ONLY, p.POSITIONAL_OR_KEYWORD):
+            kind = "POSITIONAL_ONLY" if variadic else p.kind.name
+            names.append((p.name, kind))
+    extra = [(f"{rest}_{i}", "POSITIONAL_ONLY") for i in range(count - len(names))]
+    return (names + extra)[:count]
+
+
+def _placeholder_names(signature, skeleton):
+    """The name of each argument leaf's placeholder, as TF names them (what a trace shows
+    in `Tensor("x:0", ...)`): the top-level parameter's name for every leaf under it (the
+    graph numbers the repeats: `l`, `l_1`), `args_0`... for a `*args`, a keyword's own."""
+    args_skeleton, kwargs_skeleton = _children(skeleton)
+    names = []
+    positional = _parameter_names(signature, len(_children(args_skeleton)))
+    pairs = [(name, child) for (name, _), child in zip(positional, _children(args_skeleton))]
+    pairs += [(str(key), child) for key, child in zip(kwargs_skeleton[2], kwargs_skeleton[3])]
+    for name, child in pairs:
+        paths = []
+        _leaf_paths(child, name, paths)
+        names += [name] * len(paths)
+    return names
+
+
 def _leaf_paths(skeleton, prefix, out):
     """Appends, per leaf under `skeleton`, `prefix` extended with the dict keys, namedtuple
     fields and list indices leading to it (TF's names for nested arguments: `inputs_a_0`)."""
@@ -335,19 +367,7 @@ class ConcreteFunction:
         return "\n".join(lines)
 
     def _parameter_names(self, count):
-        """(name, kind) of each of `count` positional arguments: the parameter's, and
-        `rest_0`, `rest_1`... for a `*rest` (TF then calls them all POSITIONAL_ONLY)."""
-        names, rest = [], "args"
-        params = self._signature.parameters.values() if self._signature is not None else ()
-        variadic = any(p.kind is p.VAR_POSITIONAL for p in params)
-        for p in params:
-            if p.kind is p.VAR_POSITIONAL:
-                rest = p.name
-            elif p.kind in (p.POSITIONAL_ONLY, p.POSITIONAL_OR_KEYWORD):
-                kind = "POSITIONAL_ONLY" if variadic else p.kind.name
-                names.append((p.name, kind))
-        extra = [(f"{rest}_{i}", "POSITIONAL_ONLY") for i in range(count - len(names))]
-        return (names + extra)[:count]
+        return _parameter_names(self._signature, count)
 
     def _leaf_names(self):
         """TF's name for each flat argument leaf: its parameter's name, extended with the
@@ -990,14 +1010,18 @@ class Function:
         graph = Graph(name=self.__name__, outer=context.graph)
         graph.lifting = lifting
         symbolic = []
+        names = _placeholder_names(self._signature, skeleton)
+        if len(names) != len(leaves):  # (a positional leaf beyond what the names cover)
+            names = [None] * len(leaves)
         saved_tapes, saved_graph = context.tapes, context.graph
         context.tapes, context.graph = [], graph
         try:
-            for leaf, spec in zip(leaves, specs):
+            for leaf, spec, name in zip(leaves, specs, names):
                 if spec is None:
                     symbolic.append(leaf)
                     continue
-                placeholder = graph.placeholder(spec.shape, spec.dtype)
+                placeholder = graph.placeholder(spec.shape, spec.dtype,
+                                                getattr(spec, "name", None) or name)
                 if feed_inputs and not isinstance(leaf, TensorSpec):
                     lifting.call_values[id(placeholder.node)] = _as_input(leaf, spec)
                 symbolic.append(placeholder)

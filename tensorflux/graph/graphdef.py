@@ -15,7 +15,7 @@ on the wire: fields at their proto3 default are absent, so `from_graph_def(to_gr
 >>> f = tf.function(lambda x: tf.reduce_sum(tf.matmul(x, x, transpose_b=True), axis=1))
 >>> graph = f.get_concrete_function(tf.TensorSpec([None, 2], tf.float32)).graph
 >>> [(n["name"], n["op"], n.get("input", [])) for n in graph_def_dict(graph)["node"]]
-[('input', 'Placeholder', []), ('matmul', 'MatMul', ['input', 'input']), \
+[('x', 'Placeholder', []), ('matmul', 'MatMul', ['x', 'x']), \
 ('reduce_sum', 'Sum', ['matmul'])]
 >>> from_graph_def(graph.to_graph_def())["node"][0]["attr"]["shape"]
 {'shape': {'dim': [{'size': -1}, {'size': 2}]}}

@@ -36,10 +36,10 @@ def format_graph(graph):
     >>> import tensorflux as tf
     >>> f = tf.function(lambda x: x + 1.0, name="fn")
     >>> print(f.get_concrete_function(tf.TensorSpec([2], tf.float32)).graph)
-    graph fn(%input:0: (2,) float32) -> (%add:0)
-      %input:0 = placeholder() {shape=(2,), dtype=float32} : (2,) float32
+    graph fn(%x:0: (2,) float32) -> (%add:0)
+      %x:0 = placeholder() {shape=(2,), dtype=float32} : (2,) float32
       %const:0 = const() {value=<() array>, dtype=float32} : () float32
-      %add:0 = add(%input:0, %const:0) : (2,) float32
+      %add:0 = add(%x:0, %const:0) : (2,) float32
     """
     inputs = ", ".join(f"%{t.name}: {t.shape} {t.dtype.name}" for t in graph.inputs)
     outputs = ", ".join(f"%{t.name}" for t in graph.outputs if isinstance(t, SymbolicTensor))

@@ -193,8 +193,54 @@ def _ragged_expand_dims(fn, rt, axis):
         "ragged dimensions", "expand_dims")
 
 
+def _tile(fn):
+    @functools.wraps(fn)
+    def dispatching(input, multiples, name=None):  # noqa: A002 - TF's argument name
+        if _ragged(input):
+            from tensorflux.ragged.ops import tile
+
+            return tile(input, multiples)
+        return fn(input, multiples, name)
+    return dispatching
+
+
+def _rank(fn):
+    @functools.wraps(fn)
+    def dispatching(input, name=None):  # noqa: A002 - TF's argument name
+        if _ragged(input):  # (a RaggedTensor's rank is always static)
+            from tensorflux.tensor import constant
+
+            return constant(input.shape.rank)
+        return fn(input, name)
+    return dispatching
+
+
+def _one_hot(fn):
+    @functools.wraps(fn)
+    def dispatching(indices, depth, on_value=None, off_value=None, axis=None, dtype=None,
+                    name=None):
+        if _ragged(indices):
+            return _ragged_one_hot(fn, indices, depth, on_value, off_value, axis, dtype)
+        return fn(indices, depth, on_value, off_value, axis, dtype, name)
+    return dispatching
+
+
+def _ragged_one_hot(fn, rt, depth, on_value, off_value, axis, dtype):
+    """One-hot vectors of a RaggedTensor's flat values, in its rows: the new axis must come
+    after the ragged dimensions (the default, last, does)."""
+    from tensorflux import errors
+
+    if axis is not None and axis != -1:
+        if axis <= rt.ragged_rank:
+            raise errors.InvalidArgumentError(
+                f"one_hot: axis {axis} of a RaggedTensor with ragged_rank {rt.ragged_rank} "
+                f"must be -1 or greater than its ragged_rank", "one_hot")
+        axis -= rt.ragged_rank
+    return rt.with_flat_values(fn(rt.flat_values, depth, on_value, off_value, axis, dtype))
+
+
 _SPECIAL = {"where": _where, "gather": _gather, "stack": _stack, "size": _size,
-            "expand_dims": _expand_dims}
+            "expand_dims": _expand_dims, "tile": _tile, "rank": _rank, "one_hot": _one_hot}
 
 
 def dispatching(name, fn):

@@ -13,7 +13,37 @@ from tensorflux.tensor import _TensorLike, convert_to_tensor
 
 __all__ = ["foldl", "foldr", "case", "group", "no_op", "hessians", "grad_pass_through",
            "recompute_grad", "init_scope", "get_logger", "is_symbolic_tensor",
-           "vectorized_map", "TensorProto", "make_tensor_proto", "make_ndarray"]
+           "type_spec_from_value", "vectorized_map", "TensorProto", "make_tensor_proto",
+           "make_ndarray"]
+
+
+# ------------------------------------------------------------------ type specs
+
+def type_spec_from_value(value):
+    """The TypeSpec describing `value`: a composite's own spec (RaggedTensorSpec, ...), a
+    Dataset's DatasetSpec, else the TensorSpec of the value as a tensor (a Variable's too:
+    tensorflux has no VariableSpec).
+
+    >>> import tensorflux as tf
+    >>> tf.type_spec_from_value([[1, 2]])
+    TensorSpec(shape=(1, 2), dtype=tf.int32, name=None)
+    """
+    from tensorflux.tensor import TensorSpec
+
+    spec = getattr(value, "_type_spec", None)
+    if spec is not None:
+        return spec
+    element_spec = getattr(value, "element_spec", None)
+    if element_spec is not None and hasattr(value, "cardinality"):
+        from tensorflux.data.dataset import DatasetSpec
+
+        return DatasetSpec(element_spec)
+    try:
+        tensor = convert_to_tensor(value)
+    except (TypeError, ValueError) as error:
+        raise TypeError(f"type_spec_from_value: could not build a TypeSpec for {value!r} of "
+                        f"unsupported type {type(value).__name__} ({error})") from None
+    return TensorSpec(tensor.shape, tensor.dtype)
 
 
 # ------------------------------------------------------------------ folds and case

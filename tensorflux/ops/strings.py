@@ -474,20 +474,25 @@ def reduce_join(inputs, axis=None, keepdims=False, separator="", name=None):
     if not 0 <= axis < rank:
         raise errors.InvalidArgumentError(
             f"reduce_join: axis {axis} is out of range for rank {rank}", "reduce_join")
-    dims = [int(d) for d in x.shape]
-    out_shape = dims[:axis] + ([1] if keepdims else []) + dims[axis + 1:]
 
     def run(values):
         moved = values.swapaxes(axis, -1)
-        rows = moved.reshape(-1, dims[axis]).tolist() if dims[axis] else [
-            [] for _ in range(moved.size // max(dims[axis], 1))]
+        width, count = moved.shape[-1], 1
+        for d in moved.shape[:-1]:
+            count *= d
+        rows = moved.reshape(-1, width).tolist() if width else [[] for _ in range(count)]
         return [[sep.join(row) for row in rows]]
 
-    order = [d for d in range(rank) if d != axis] + [axis]
     flat = numpy_function(run, [x], Tout=[dtypes.string])[0]
-    moved = [dims[d] for d in order[:-1]]
-    result = reshape(flat, moved)
-    return reshape(result, out_shape)
+    if x.shape.is_fully_defined():
+        dims = [int(d) for d in x.shape]
+        return reshape(flat, dims[:axis] + ([1] if keepdims else []) + dims[axis + 1:])
+    # Dimensions known only when the traced graph runs (strings.join of gathered values).
+    from tensorflux.ops.array import concat, ones, shape
+
+    dims = shape(x)
+    kept = [ones([1], dims.dtype)] if keepdims else []
+    return reshape(flat, concat([dims[:axis]] + kept + [dims[axis + 1:]], 0))
 
 
 def unsorted_segment_join(inputs, segment_ids, num_segments, separator="", name=None):

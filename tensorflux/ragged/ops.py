@@ -21,7 +21,7 @@ from tensorflux.sparse.sparse_tensor import SparseTensor, as_sparse, host_value
 from tensorflux.tensor import _TensorLike
 from tensorflux.tensor_shape import TensorShape
 
-__all__ = ["constant", "map_flat_values", "range", "boolean_mask", "stack",
+__all__ = ["constant", "cross", "map_flat_values", "range", "boolean_mask", "stack",
            "row_splits_to_segment_ids", "segment_ids_to_row_splits"]
 
 
@@ -663,6 +663,110 @@ def _reduce_mean(rt, axis=None, keepdims=False):
     total = _reduce("reduce_sum", rt.with_flat_values(flat), axis, keepdims)
     count = _reduce("reduce_sum", rt.with_flat_values(tf.ones_like(flat)), axis, keepdims)
     return total / count
+
+
+# ------------------------------------------------------------------ feature crosses
+
+def cross(inputs, name=None):
+    """Feature crosses per row: every combination of one value from each input's row (ints
+    written in decimal), joined with "_X_", the first input's values varying slowest.
+    Inputs are RaggedTensors, SparseTensors or dense matrices with the same row count.
+
+    >>> import tensorflux as tf
+    >>> tf.ragged.cross([tf.ragged.constant([["a", "b"]]), tf.constant([[1]])]).to_list()
+    [[b'a_X_1', b'b_X_1']]
+    """
+    op = "cross"
+    if isinstance(inputs, (_TensorLike, RaggedTensor, SparseTensor)) or not inputs:
+        raise TypeError(f"{op}: inputs must be a non-empty list of tensors, received "
+                        f"{type(inputs).__name__}")
+    rows = [_cross_rows(op, value) for value in inputs]
+    counts = [host_value(r.nrows()) for r in rows]
+    if all(c is not None for c in counts) and len(set(int(c) for c in counts)) > 1:
+        raise errors.InvalidArgumentError(
+            f"{op}: all inputs must have the same number of rows, received "
+            f"{[int(c) for c in counts]}", op)
+    result = rows[0]
+    for other in rows[1:]:
+        result = _cross_pair(result, other)
+    return result
+
+
+def _cross_rows(op, value):
+    """One input of `cross` as a RaggedTensor of strings with one ragged dimension."""
+    if isinstance(value, SparseTensor) or hasattr(value, "dense_shape"):
+        sp = as_sparse(op, value)
+        rt = RaggedTensor.from_value_rowids(sp.values, sp.indices[:, 0], sp.dense_shape[0])
+    elif isinstance(value, RaggedTensor):
+        rt = value
+    else:
+        dense = tf.convert_to_tensor(value)
+        if dense.shape.rank != 2:
+            raise errors.InvalidArgumentError(
+                f"{op}: a dense input must be a matrix (one row per example), received shape "
+                f"{tuple(dense.shape)}", op)
+        rt = RaggedTensor.from_tensor(dense)
+    if rt.shape.rank != 2:
+        raise errors.InvalidArgumentError(
+            f"{op}: each input must have rank 2, received shape {rt.shape}", op)
+    if rt.dtype is dtypes.string:
+        return rt
+    if not rt.dtype.is_integer:
+        raise errors.InvalidArgumentError(
+            f"{op}: inputs must be strings or integers, received {rt.dtype.name}", op)
+    return rt.with_values(tf.strings.as_string(rt.values))
+
+
+def _cross_pair(left, right):
+    """Per row, each value of `left` joined to each value of `right` (right varying fastest)."""
+    dtype = left.row_splits.dtype
+    right_splits = tf.cast(right.row_splits, dtype)
+    left_lengths = left.row_lengths()
+    right_lengths = right_splits[1:] - right_splits[:-1]
+    splits = tf.concat([tf.zeros([1], dtype), tf.cumsum(left_lengths * right_lengths)], 0)
+    owners = _rowids(splits)
+    positions = _positions(splits, owners)
+    # (a row with no right values owns no output item, so the divisor is never zero)
+    width = tf.maximum(tf.gather(right_lengths, owners), 1)
+    picked_left = tf.gather(left.row_splits[:-1], owners) + positions // width
+    picked_right = tf.gather(right_splits[:-1], owners) + positions % width
+    values = tf.strings.join([tf.gather(left.values, picked_left),
+                              tf.gather(right.values, picked_right)], separator="_X_")
+    return _ragged(values, splits)
+
+
+# ------------------------------------------------------------------ tile
+
+def tile(rt, multiples):
+    """tf.tile of a RaggedTensor: each row's items repeated multiples[1] times inside the
+    row (so row lengths scale), the rows multiples[0] times, and the dimensions inside as
+    tf.tile repeats them (a nested ragged dimension by the same rule)."""
+    splits = rt.row_splits
+    multiples = tf.cast(tf.convert_to_tensor(multiples), splits.dtype)
+    rank = rt.shape.rank
+    if multiples.shape.rank != 1 or multiples.shape[0] not in (None, rank):
+        raise errors.InvalidArgumentError(
+            f"tile: expected a vector of {rank} multiples for the RaggedTensor of shape "
+            f"{rt.shape}, received shape {tuple(multiples.shape)}", "tile")
+    known = host_value(multiples)
+    if known is not None and (known < 0).any():
+        raise errors.InvalidArgumentError(
+            f"tile: expected non-negative multiples, received {known.tolist()}", "tile")
+    inner = tf.concat([tf.ones([1], splits.dtype), multiples[2:]], 0)
+    values = rt.values
+    if isinstance(values, RaggedTensor):
+        values = tile(values, inner)
+    elif values.shape.rank != 1:
+        values = tf.tile(values, inner)
+    starts, lengths = splits[:-1], splits[1:] - splits[:-1]
+    new_splits = tf.concat([tf.zeros([1], splits.dtype), tf.cumsum(lengths * multiples[1])], 0)
+    owners = _rowids(new_splits)
+    # (an empty row owns no output item, so the divisor is never its zero length)
+    within = tf.math.floormod(_positions(new_splits, owners),
+                              tf.maximum(tf.gather(lengths, owners), 1))
+    repeated = _ragged(gather_rows(values, tf.gather(starts, owners) + within), new_splits)
+    rows = tf.tile(tf.range(rt.nrows(out_type=splits.dtype), dtype=splits.dtype), multiples[:1])
+    return gather_rows(repeated, rows)
 
 
 # ------------------------------------------------------------------ dispatch handlers

@@ -5,6 +5,7 @@ from tensorflux.sparse.ops import (
     add,
     bincount,
     concat,
+    cross,
     expand_dims,
     eye,
     fill_empty_rows,
@@ -33,7 +34,7 @@ from tensorflux.sparse.ops import (
 # (SparseTensorSpec is tf.SparseTensorSpec; TensorFlow has no tf.sparse.SparseTensorSpec)
 from tensorflux.sparse.sparse_tensor import SparseTensor, SparseTensorSpec  # noqa: F401
 
-__all__ = ["SparseTensor", "add", "bincount", "concat", "expand_dims",
+__all__ = ["SparseTensor", "add", "bincount", "concat", "cross", "expand_dims",
            "eye", "fill_empty_rows", "from_dense", "map_values", "maximum", "minimum",
            "reduce_max", "reduce_sum", "reorder", "reset_shape", "reshape", "retain",
            "segment_mean", "segment_sqrt_n", "segment_sum", "slice", "softmax",

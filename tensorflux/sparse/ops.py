@@ -25,8 +25,8 @@ from tensorflux.tensor_shape import TensorShape
 __all__ = ["from_dense", "to_dense", "reorder", "reshape", "transpose", "concat", "add",
            "reduce_sum", "reduce_max", "sparse_dense_matmul", "retain", "slice",
            "fill_empty_rows", "to_indicator", "expand_dims", "segment_sum", "segment_mean",
-           "segment_sqrt_n", "bincount", "map_values", "eye", "maximum", "minimum", "softmax",
-           "split", "reset_shape"]
+           "segment_sqrt_n", "bincount", "cross", "map_values", "eye", "maximum", "minimum",
+           "softmax", "split", "reset_shape"]
 
 
 # ------------------------------------------------------------------ shared index arithmetic
@@ -403,8 +403,8 @@ def to_indicator(sp_input, vocab_size, name=None):
 # ------------------------------------------------------------------ arithmetic
 
 def add(a, b, threshold=0, name=None):
-    """a + b where one or both are SparseTensors: sparse + sparse is a SparseTensor (sums
-    with magnitude below `threshold` dropped), sparse + dense a dense tensor.
+    """a + b where one or both are SparseTensors: sparse + sparse is a SparseTensor (sums of
+    entries both hold with magnitude below `threshold` dropped), sparse + dense a dense tensor.
 
     >>> import tensorflux as tf
     >>> st = tf.sparse.SparseTensor([[0, 1]], [1.0], [2, 2])
@@ -448,9 +448,13 @@ def _add_sparse(op, a, b, threshold):
     sums = tf.math.unsorted_segment_sum(tf.gather(values, order), ids, count)
     indices = tf.boolean_mask(tf.gather(indices, order), first)
     if not (isinstance(threshold, (int, float)) and threshold == 0):
+        # As TF's kernel: only a sum of entries both operands hold is tested against the
+        # threshold; an entry of one operand alone is kept whatever its magnitude.
         limit = tf.convert_to_tensor(threshold, dtype_hint=sums.dtype.real_dtype
                                      if sums.dtype.is_complex else sums.dtype)
-        keep = tf.greater_equal(tf.abs(sums), tf.cast(limit, tf.abs(sums).dtype))
+        summed = tf.greater(tf.math.unsorted_segment_sum(tf.ones_like(ids), ids, count), 1)
+        large = tf.greater_equal(tf.abs(sums), tf.cast(limit, tf.abs(sums).dtype))
+        keep = tf.logical_or(tf.logical_not(summed), large)
         indices, sums = tf.boolean_mask(indices, keep), tf.boolean_mask(sums, keep)
     return _rebuilt(indices, sums, a.dense_shape, a.shape.merge_with(b.shape))
 
@@ -783,6 +787,40 @@ def segment_sqrt_n(data, indices, segment_ids, num_segments=None, name=None,
     return _segment("segment_sqrt_n", data, indices, segment_ids, num_segments, tf.sqrt)
 
 
+def cross(inputs, name=None):
+    """Feature crosses per row as a SparseTensor: tf.ragged.cross's rows, each row's crosses
+    at columns 0, 1, ... (inputs: SparseTensors, RaggedTensors or dense matrices).
+
+    >>> import tensorflux as tf
+    >>> st = tf.sparse.from_dense([["a", "b"]])
+    >>> tf.sparse.cross([st, tf.constant([["x"]])]).values.numpy().tolist()
+    [b'a_X_x', b'b_X_x']
+    """
+    from tensorflux.ragged.ops import cross as ragged_cross
+
+    return ragged_cross(inputs).to_sparse()
+
+
+def _sparse_weights(op, sp, weights):
+    """The values of the weights of a SparseTensor's entries: a SparseTensor with its
+    indices (TF's rule), or None."""
+    if weights is None:
+        return None
+    if not _is_sparse(weights):
+        raise errors.InvalidArgumentError(
+            f"{op}: the weights of SparseTensor values must be a SparseTensor with the same "
+            f"indices, received {type(weights).__name__}", op)
+    weights = as_sparse(op, weights)
+    same = False
+    if weights.indices.shape.is_compatible_with(sp.indices.shape):
+        same = host_value(tf.reduce_all(tf.equal(weights.indices, sp.indices)))
+    if same is not None and not bool(same):  # (None: known only when the traced graph runs)
+        raise errors.InvalidArgumentError(
+            f"{op}: the weights must have the same indices as the values, received indices "
+            f"of shape {tuple(weights.indices.shape)} for {tuple(sp.indices.shape)}", op)
+    return weights.values
+
+
 def bincount(values, weights=None, axis=0, minlength=None, maxlength=None,
              binary_output=False, name=None):
     """Counts (or summed weights) of each non-negative int value as a SparseTensor: over all
@@ -794,17 +832,25 @@ def bincount(values, weights=None, axis=0, minlength=None, maxlength=None,
     ([1, 2, 7], [1, 2, 1])
     """
     op = "bincount"
-    ids = tf.convert_to_tensor(values)
+    if _is_sparse(values):  # counts the stored values; a row is an entry's first index
+        sp = as_sparse(op, values)
+        ids, rows, nrows = sp.values, sp.indices[:, 0], sp.dense_shape[0]
+        weights = _sparse_weights(op, sp, weights)
+    else:
+        ids = tf.convert_to_tensor(values)
+        nrows = None  # (the rows of a dense matrix: taken below when counting per row)
     if not ids.dtype.is_integer:
         raise errors.InvalidArgumentError(
             f"{op}: values must be integers, received {ids.dtype.name}", op)
     per_row = axis not in (0, None)
-    if per_row and (axis != -1 or ids.shape.rank != 2):
+    rank = sp.shape.rank if _is_sparse(values) else ids.shape.rank
+    if per_row and (axis != -1 or rank != 2):
         raise errors.InvalidArgumentError(
             f"{op}: axis must be 0 (count all values) or -1 (per row of a matrix), received "
-            f"axis={axis} for shape {tuple(ids.shape)}", op)
+            f"axis={axis} for a rank {rank} input", op)
     counts = tf.ones_like(ids) if weights is None else tf.convert_to_tensor(weights)
-    if per_row:
+    if per_row and not _is_sparse(values):
+        nrows = tf.shape(ids)[0]
         rows = tf.reshape(tf.broadcast_to(tf.expand_dims(tf.range(tf.shape(ids)[0]), 1),
                                           tf.shape(ids)), [-1])
     ids, counts = tf.cast(tf.reshape(ids, [-1]), dtypes.int64), tf.reshape(counts, [-1])
@@ -819,7 +865,7 @@ def bincount(values, weights=None, axis=0, minlength=None, maxlength=None,
     if per_row:
         rows = tf.cast(tf.boolean_mask(rows, keep), dtypes.int64)
         ids = rows * size + ids
-        dense_shape = tf.stack([tf.cast(tf.shape(values)[0], dtypes.int64), size])
+        dense_shape = tf.stack([tf.cast(nrows, dtypes.int64), size])
     else:
         dense_shape = tf.reshape(size, [1])
     order, first, run, count = _runs(ids)

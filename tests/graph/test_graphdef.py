@@ -213,7 +213,7 @@ def test_mlp_step_structure(unoptimized):
                                                                         {"size": 2}]}}
     assert nodes["dense/bias"]["attr"]["dtype"] == {"type": 1}
     matmul = nodes["matmul"]
-    assert matmul["input"][0] == "input"
+    assert matmul["input"][0] == "x"
     read = nodes[matmul["input"][1]]
     assert read["op"] == "ReadVariableOp" and read["input"] == ["dense/kernel"]
     assert matmul["attr"]["transpose_a"] == {"b": False}
@@ -234,7 +234,7 @@ def test_output_index_convention_and_unknown_dims(unoptimized):
     graph = f.get_concrete_function(tf.TensorSpec([None, 3], tf.float32)).graph
     nodes = by_name(from_graph_def(to_graph_def(graph)))
     assert nodes["multiply"]["input"][0] == "unstack:2"
-    assert nodes["input"]["attr"]["shape"] == {"shape": {"dim": [{"size": -1}, {"size": 3}]}}
+    assert nodes["x"]["attr"]["shape"] == {"shape": {"dim": [{"size": -1}, {"size": 3}]}}
     shapes = nodes["unstack"]["attr"]["_output_shapes"]["list"]["shape"]
     assert shapes == [{"dim": [{"size": -1}]}] * 3
 
@@ -315,8 +315,8 @@ def check_tensorboard_parse(graph):
 @needs_tensorboard
 def test_tensorboard_parses_our_graph_def(unoptimized):
     nodes = check_tensorboard_parse(mlp_step_graph())
-    assert nodes["input"].attr["dtype"].type == 1  # DT_FLOAT
-    assert [d.size for d in nodes["input"].attr["shape"].shape.dim] == [4, 3]
+    assert nodes["x"].attr["dtype"].type == 1  # DT_FLOAT
+    assert [d.size for d in nodes["x"].attr["shape"].shape.dim] == [4, 3]
     assert nodes["matmul"].attr["transpose_b"].b is False
     assert nodes["matmul"].attr["transpose_b"].WhichOneof("value") == "b"
     assert list(nodes["reduce_mean"].attr["axis"].list.i) == [0, 1]
