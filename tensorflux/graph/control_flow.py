@@ -21,14 +21,17 @@ __all__ = ["cond", "while_loop"]
 
 # ------------------------------------------------------------------ sub-graphs
 
-def _trace_subgraph(fn, arg_avals, name, seeds_outside=False, in_loop=False):
+def _trace_subgraph(fn, arg_avals, name, seeds_outside=False, in_loop=False, nones=None):
     """Traces fn(*placeholders) into a Graph nested in the one being traced (its random ops'
     seeds drawn in the graph around it where `seeds_outside`, and mixed with the iteration
     number in a while loop's cond or body, `in_loop`: Graph.seeds_outside, Graph.in_loop).
 
     Outer symbolic tensors the function uses become captures (placeholders of the new graph);
     outer tapes are hidden, since the control-flow node itself is what they record.
-    Returns (graph, result leaves' skeleton); graph.outputs holds the flat results.
+    Returns (graph, result leaves' skeleton); graph.outputs holds the flat results. Given a
+    list `nones`, None results are left out of graph.outputs (a tf.cond branch run for its
+    assignments returns None, and the cond returns None there) and `nones` gets, per result
+    leaf, whether it was None.
     """
     outer = context.graph
     graph = Graph(name=outer.unique_name(name), outer=outer)
@@ -41,6 +44,9 @@ def _trace_subgraph(fn, arg_avals, name, seeds_outside=False, in_loop=False):
         result = fn(*args)
         leaves = []
         skeleton = _flatten(result, leaves)
+        if nones is not None:
+            nones.extend(leaf is None for leaf in leaves)
+            leaves = [leaf for leaf in leaves if leaf is not None]
         outputs = [_graph_output(graph, leaf, name) for leaf in leaves]
     finally:
         context.tapes, context.graph = saved
@@ -221,17 +227,20 @@ def cond(pred, true_fn=None, false_fn=None, name=None):
     _check_predicate("cond", pred)
     # (A branch's gradient re-binds its ops: their random draws must see the seeds the
     # forward branch saw, so the seeds are drawn outside, whichever branch runs.)
-    true_graph, true_skeleton = _trace_subgraph(true_fn, (), "cond_true", seeds_outside=True)
+    true_nones, false_nones = [], []
+    true_graph, true_skeleton = _trace_subgraph(true_fn, (), "cond_true", seeds_outside=True,
+                                                nones=true_nones)
     false_graph, false_skeleton = _trace_subgraph(false_fn, (), "cond_false",
-                                                  seeds_outside=True)
-    _check_branches(true_graph, true_skeleton, false_graph, false_skeleton)
+                                                  seeds_outside=True, nones=false_nones)
+    _check_branches((true_graph, true_skeleton, true_nones),
+                    (false_graph, false_skeleton, false_nones))
     captured, variables, (true_body, false_body) = _node_inputs([true_graph, false_graph])
     avals = tuple(aval(_merged_shape(t.shape, f.shape), t.dtype)
                   for t, f in zip(true_graph.outputs, false_graph.outputs))
     branches = _Branches(true_body, false_body, len(captured), avals)
     primitive = _stateful_cond if _is_stateful([true_graph, false_graph]) else _cond
-    outputs = primitive.bind(pred, *captured, *variables, branches=branches)
-    return _pack(true_skeleton, iter(outputs))
+    outputs = iter(primitive.bind(pred, *captured, *variables, branches=branches))
+    return _pack(true_skeleton, iter([None if none else next(outputs) for none in true_nones]))
 
 
 def _eager_bool(pred):
@@ -253,10 +262,15 @@ def _check_predicate(op, pred):
             f"{pred.dtype.name}", op)
 
 
-def _check_branches(true_graph, true_skeleton, false_graph, false_skeleton):
-    described = (f"true_fn returned {_describe(true_skeleton, true_graph.outputs)} and "
-                 f"false_fn returned {_describe(false_skeleton, false_graph.outputs)}")
-    if _same_structure(true_skeleton) != _same_structure(false_skeleton):
+def _check_branches(true_branch, false_branch):
+    """Each branch is (graph, skeleton, nones): both must give the same structure, with their
+    None results at the same places, and tensors of the same dtypes."""
+    (true_graph, true_skeleton, true_nones), (false_graph, false_skeleton, false_nones) = (
+        true_branch, false_branch)
+    described = (f"true_fn returned {_describe(*true_branch)} and "
+                 f"false_fn returned {_describe(*false_branch)}")
+    if (_same_structure(true_skeleton) != _same_structure(false_skeleton)
+            or true_nones != false_nones):
         raise errors.InvalidArgumentError(
             f"cond: true_fn and false_fn must return the same structure: {described}", "cond")
     for t, f in zip(true_graph.outputs, false_graph.outputs):
@@ -265,8 +279,10 @@ def _check_branches(true_graph, true_skeleton, false_graph, false_skeleton):
                             f"{described}")
 
 
-def _describe(skeleton, leaves):
-    shown = [f"<{leaf.dtype.name} {leaf.shape}>" for leaf in leaves]
+def _describe(graph, skeleton, nones):
+    outputs = iter(graph.outputs)
+    shown = [None if none else "<{0.dtype.name} {0.shape}>".format(next(outputs))
+             for none in nones]
     try:
         return str(_pack(skeleton, iter(shown)))
     except (StopIteration, TypeError):

@@ -414,7 +414,7 @@ def _parse_features(sparse, dense, found, names, batched):
             if batched:
                 stacked = np.empty((len(rows),) + spec.shape, dtype=spec.numpy_dtype)
                 for index, row in enumerate(rows):
-                    stacked[index] = row
+                    stacked[index, ...] = row  # (a 0-d string row: its bytes, not the array)
                 flat.append(stacked)
             else:
                 flat.append(rows[0])
