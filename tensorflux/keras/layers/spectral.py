@@ -24,6 +24,12 @@ def _tf():
     return tf
 
 
+def _size(x, axis):
+    """x's length along `axis`: the static one where known, else a scalar read at run time."""
+    static = tuple(x.shape)[axis]
+    return static if static is not None else _tf().shape(x)[axis]
+
+
 def _check_float(layer, inputs):
     if inputs.dtype.name not in _FLOATS:
         raise TypeError(f"{_describe(layer)}: invalid input type. Expected `float16`, "
@@ -99,11 +105,13 @@ class STFTSpectrogram(Layer):
         """Each channel convolved on its own: (batch, channels, bins, frames)."""
         tf = _tf()
         channels_last = self.data_format == "channels_last"
-        shape = tuple(inputs.shape)
-        channels, steps = (shape[2], shape[1]) if channels_last else (shape[1], shape[2])
-        if steps is None or channels is None:
-            raise ValueError(f"{_describe(self)} needs the time and channel dimensions of its "
-                             f"input, received shape {_format_shape(shape)}")
+        time_axis, channel_axis = (1, 2) if channels_last else (2, 1)
+        channels = tuple(inputs.shape)[channel_axis]
+        if channels is None:
+            raise ValueError(f"{_describe(self)} needs the channel dimension of its input, "
+                             f"received shape {_format_shape(tuple(inputs.shape))}")
+        # the time axis may be unknown (variable-length audio): read it at run time then
+        steps = _size(inputs, time_axis)
         if channels_last:
             signals = tf.reshape(tf.transpose(inputs, [0, 2, 1]), [-1, steps, 1])
         else:
@@ -112,16 +120,16 @@ class STFTSpectrogram(Layer):
                         self.padding, (1,), self.data_format)
         if channels_last:
             outputs = tf.transpose(outputs, [0, 2, 1])
-        bins, frames = tuple(outputs.shape)[1:]
-        return tf.reshape(outputs, [-1, channels, bins, frames])
+        bins = tuple(outputs.shape)[1]
+        return tf.reshape(outputs, [-1, channels, bins, _size(outputs, 2)])
 
     def _adjust_shapes(self, outputs):
         tf = _tf()
-        _, channels, bins, frames = tuple(outputs.shape)
+        channels, bins = tuple(outputs.shape)[1:3]
         if self.expand_dims:
             order = [0, 3, 2, 1] if self.data_format == "channels_last" else [0, 1, 3, 2]
             return tf.transpose(outputs, order)
-        outputs = tf.reshape(outputs, [-1, channels * bins, frames])
+        outputs = tf.reshape(outputs, [-1, channels * bins, _size(outputs, 3)])
         if self.data_format == "channels_last":
             outputs = tf.transpose(outputs, [0, 2, 1])
         return outputs

@@ -407,8 +407,8 @@ def stft(x, sequence_length, sequence_stride, fft_length, window="hann", center=
 def istft(x, sequence_length, sequence_stride, fft_length, length=None, window="hann",
           center=True):
     """The inverse of stft: the frames' irfft, windowed and overlap-added, divided by the
-    summed squared window; `center` removes stft's padding, `length` crops or zero-pads the
-    result.
+    summed squared window; `center` removes stft's padding, `length` crops the result (and
+    zero-pads a short one only in torch.istft's case, as Keras on torch does).
 
     The default case (sequence_length == fft_length, centred, a window) divides by the
     squared windows actually overlapping each sample, as torch.istft; the others divide by
@@ -436,10 +436,14 @@ def istft(x, sequence_length, sequence_stride, fft_length, length=None, window="
         signal = overlap_and_add(frames * _dual_window(win, sequence_stride), sequence_stride)
     start = fft_length // 2 if center else 0
     total = static_shape(signal)[-1]
-    if length is not None:
+    if length is None:
+        signal = signal[..., start:total - start]
+    elif sequence_length == fft_length and center and window is not None:
+        # torch.istft's case (Keras on torch) zero-pads a short result up to `length`
         signal = _fit(signal[..., start:], (int(length),))
     else:
-        signal = signal[..., start:total - start]
+        # Keras's own overlap-add only clips, on every backend: a short result stays short
+        signal = signal[..., start:start + int(length)]
     return tf.cast(signal, real.dtype)
 
 

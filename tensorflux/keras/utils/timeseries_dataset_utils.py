@@ -6,6 +6,16 @@ import random
 __all__ = ["timeseries_dataset_from_array"]
 
 
+def _whole_number(name, value):
+    """value as an int: Keras also takes whole floats such as 3.0 (it feeds them to NumPy's
+    arange); anything else would give fractional or meaningless row indices."""
+    if isinstance(value, float) and value.is_integer():
+        return int(value)
+    if isinstance(value, bool) or not hasattr(value, "__index__"):
+        raise TypeError(f"`{name}` must be an integer. Received: {name}={value!r}")
+    return value.__index__()
+
+
 def _check_arguments(length, sequence_stride, sampling_rate, start_index, end_index):
     if start_index:
         if start_index < 0:
@@ -58,6 +68,9 @@ def timeseries_dataset_from_array(data, targets, sequence_length, sequence_strid
                          f"format={format}" if format != "grain" else
                          'format="grain" is not supported by tensorflux: use format="tf"')
     length = len(data)
+    sequence_length = _whole_number("sequence_length", sequence_length)
+    sequence_stride = _whole_number("sequence_stride", sequence_stride)
+    sampling_rate = _whole_number("sampling_rate", sampling_rate)
     _check_arguments(length, sequence_stride, sampling_rate, start_index, end_index)
     start_index = start_index or 0
     end_index = length if end_index is None else end_index
