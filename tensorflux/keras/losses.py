@@ -311,10 +311,15 @@ def _call_fn(owner, fn, y_true, y_pred, kwargs):
     try:
         if masked is not None:
             return masked(y_true, y_pred, **kwargs)
-        return fn(y_true, y_pred, **kwargs), None
+        values = fn(y_true, y_pred, **kwargs)
     except errors.InvalidArgumentError as error:
         raise errors.InvalidArgumentError(f"{owner._label()}: {error.message}",
                                           error.op) from None
+    if values is None:  # (else "Attempt to convert a value (None)", naming neither)
+        raise ValueError(f"{owner._label()}: its function {getattr(fn, '__name__', fn)!r} "
+                         "returned None; it must return a tensor of values, one per sample "
+                         "(is a `return` missing?).")
+    return values, None
 
 
 def _fn_from_config(cls, config, deserialize_fn):
@@ -342,6 +347,15 @@ class Loss(_Named):
     def __call__(self, y_true, y_pred, sample_weight=None):
         in_mask = getattr(y_pred, "_keras_mask", None)
         y_pred = convert(y_pred, self._dtype)
+        y_true = convert(y_true)
+        if y_true.dtype.name == "string":
+            # (the cast below would fail only when the step runs, as NumPy's "could not
+            # convert string to float", naming neither the loss nor the labels)
+            raise ValueError(
+                f"{self._label()} needs numeric labels (y_true), but received strings (a "
+                f"string tensor of shape {_shape(y_true)}). Map the class names to "
+                "integer indices first, e.g. with keras.layers.StringLookup or "
+                "np.unique(y, return_inverse=True).")
         y_true = convert(y_true, self._dtype)
         losses, out_mask = self._call_with_mask(y_true, y_pred)
         if in_mask is not None and out_mask is not None:

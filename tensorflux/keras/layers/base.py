@@ -977,6 +977,11 @@ class Layer(Operation):
                     outputs = trace_output_spec(self.__call__, args, traced)
                 except Exception as error:
                     raise _symbolic_call_error(self, error) from error
+            if outputs is None:  # (the next layer would fail on None, far from the cause)
+                raise ValueError(
+                    f"{_describe(self)} returned None when called on "
+                    f"{_format_shape(shape_of(first))} inputs: `{type(self).__name__}.call()` "
+                    "must return its output tensor(s) (is a `return` missing?).")
             Node(self, *_uncast_keras_tensors(given, (args, kwargs)), outputs)
             self._set_symbolic_masks(first, outputs, kwargs)
             return outputs

@@ -294,6 +294,15 @@ class Functional(Model):
                 continue
             if not isinstance(x, tf.Tensor) or x.__class__ is not tf.Tensor:
                 x = tf.convert_to_tensor(x) if not hasattr(x, "read_value") else x
+            if x.dtype.name == "string" and spec.dtype != "string":
+                # (the cast to the Input's dtype would fail inside the traced step, naming
+                # only a cast node and NumPy's "could not convert string to float")
+                raise ValueError(
+                    f"{self._describe_for_errors()} expects {spec.dtype} values for its input "
+                    f"'{spec.name}' (shape {_format_shape(spec.shape)}), but received strings "
+                    f"(a string tensor of shape {_format_shape(shape_of(x))}). Turn the text "
+                    "into numbers first, or start the model with keras.Input(dtype='string') "
+                    "followed by a TextVectorization or StringLookup layer.")
             if x.dtype.name != spec.dtype and (x.dtype.is_floating or
                                                spec.dtype.startswith("float")):
                 x = tf.cast(x, spec.dtype)

@@ -3,6 +3,7 @@ weighted and summed, with a `<output>_loss` tracker per output when there are se
 CompileMetrics (metric objects per output, named as Keras names them)."""
 
 import tensorflux as tf
+from tensorflux.context import context as _tf_context
 from tensorflux.keras.trainers.data_adapters import describe_shape, flatten
 
 __all__ = ["CompileLoss", "CompileMetrics", "get_loss", "get_metric"]
@@ -279,7 +280,7 @@ class CompileLoss:
             if yt is None:
                 raise ValueError(f"The model output '{label}' has a loss but no labels were "
                                  "given for it.")
-            value = _call_loss(loss_fn, yt, yp, flat_weight[index], label,
+            value = _call_loss(loss_fn, yt, yp, flat_weight[index], label, outputs.count,
                                outputs.count > 1 or label is not None)
             value = tf.cast(value, "float32") if value.dtype.name != "float32" else value
             if self._metrics:
@@ -295,7 +296,19 @@ def _batch_size(tensor):
     return size if size is not None else tf.shape(tensor)[0]
 
 
-def _call_loss(loss_fn, y_true, y_pred, sample_weight, label, named):
+def _call_loss(loss_fn, y_true, y_pred, sample_weight, label, output_count, named):
+    traced = _tf_context.graph is not None
+    if traced:
+        # The traced step's nodes of this loss are named after it, as a layer's are after the
+        # layer, so an error when the step runs says which loss (and, of several outputs,
+        # which output) it came from: "compile_loss/head/sparse_categorical_crossentropy/
+        # gather: indices[2] = 9 is not in [0, 5)", not only which kernel.
+        saved_scope = _tf_context.layer_scope
+        parts = ["compile_loss"]
+        for part in (label if output_count > 1 else None, getattr(loss_fn, "name", None)):
+            if part and str(part) not in parts:
+                parts.append(str(part).replace("/", "_"))
+        _tf_context.layer_scope = "/".join(parts) + "/"
     try:
         return loss_fn(y_true, y_pred, sample_weight)
     except (ValueError, tf.errors.InvalidArgumentError) as error:
@@ -304,6 +317,9 @@ def _call_loss(loss_fn, y_true, y_pred, sample_weight, label, named):
                    f"{describe_shape(y_pred)} against labels (y) of shape "
                    f"{describe_shape(y_true)}.")
         raise type(error)(message) from error
+    finally:
+        if traced:
+            _tf_context.layer_scope = saved_scope
 
 
 # ------------------------------------------------------------------ metrics

@@ -4,6 +4,8 @@ and Keras's data helpers (validation split, class weights, x/y/sample_weight pac
 
 import itertools
 import math
+import numbers
+import operator
 import sys
 import types
 import warnings
@@ -205,6 +207,18 @@ def check_data_cardinality(data):
     raise ValueError(message)
 
 
+def check_batch_size(batch_size, argument="batch_size"):
+    """Raises ValueError unless `batch_size` is a positive integer (a NumPy integer too):
+    a float was truncated and a negative size gave an epoch of no batches, silently."""
+    try:
+        valid = not isinstance(batch_size, bool) and operator.index(batch_size) > 0
+    except TypeError:
+        valid = False
+    if not valid:
+        raise ValueError(f"`{argument}` must be a positive integer (the number of samples "
+                         f"in each batch); received {argument}={batch_size!r}.")
+
+
 def can_slice_array(value):
     return value is None or _is_array(value)
 
@@ -212,6 +226,13 @@ def can_slice_array(value):
 def train_validation_split(arrays, validation_split):
     """Splits arrays into training and validation parts; the validation part is the LAST
     `validation_split` fraction, taken before any shuffling (Keras's rule)."""
+    if isinstance(validation_split, bool) or not isinstance(validation_split, numbers.Real) \
+            or not 0.0 <= validation_split <= 1.0:
+        # (a split outside [0, 1] used to slice from the wrong end: -0.2 trained on all the
+        # data and validated on none, reporting val_loss 0.0; 1.5 kept the first half)
+        raise ValueError("`validation_split` is the fraction of the samples held out for "
+                         "validation, a number between 0 and 1; received "
+                         f"validation_split={validation_split!r}.")
     leaves = flatten(arrays)
     unsplitable = [type(t) for t in leaves if not can_slice_array(t)]
     if unsplitable:
@@ -284,6 +305,8 @@ class ArrayDataAdapter(DataAdapter):
 
     def __init__(self, x, y=None, sample_weight=None, batch_size=None, steps=None,
                  shuffle=False, class_weight=None):
+        if batch_size:  # (0 and None take the default, as in Keras)
+            check_batch_size(batch_size)
         if not all(can_slice_array(leaf) for leaf in flatten((x, y, sample_weight))):
             raise ValueError(f"Expected all elements of `x` to be array-like. Received invalid "
                              f"types: x={x}")
