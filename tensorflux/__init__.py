@@ -211,6 +211,11 @@ _LAZY.update({"image": "tensorflux.ops.image", "strings": "tensorflux.ops.string
 _LAZY.update({"experimental": "tensorflux.experimental"})
 _LAZY.update({"bitwise": "tensorflux.bitwise", "saved_model": "tensorflux.saved_model",
               "audio": "tensorflux.io.audio"})
+_LAZY.update({"sets": "tensorflux.ops.sets"})
+# TF2's Keras aliases that old tutorials use: in TF 2.21 tf.losses is the tf.keras.losses
+# namespace (with its Keras 2 extras, such as Reduction), and so for the others. Keras loads
+# only when one of them is first used.
+_KERAS_ALIASES = ("optimizers", "losses", "metrics", "initializers")
 # Names from modules that only some programs use (control flow helpers, tf.Module,
 # TensorArray), also loaded on first use.
 _LAZY_NAMES = {
@@ -227,7 +232,14 @@ _LAZY_NAMES = {
     **{name: "tensorflux.ops.framework" for name in (
         "case", "foldl", "foldr", "get_logger", "grad_pass_through", "group", "hessians",
         "init_scope", "is_symbolic_tensor", "make_ndarray", "make_tensor_proto", "no_op",
-        "recompute_grad", "type_spec_from_value", "vectorized_map")},
+        "recompute_grad", "type_spec_from_value", "vectorized_map", "get_current_name_scope",
+        "inside_function", "no_gradient", "tuple", "AggregationMethod",
+        "random_index_shuffle")},
+    **{name: "tensorflux.ops.raw_bytes" for name in ("bitcast", "edit_distance", "fingerprint")},
+    **{name: "tensorflux.debugging" for name in (
+        "assert_equal", "assert_greater", "assert_less", "assert_rank")},
+    **{name: "tensorflux.ops.linalg_extra" for name in ("eig", "eigvals")},
+    "TypeSpec": "tensorflux.type_spec", "DeviceSpec": "tensorflux.device_spec",
     **{name: "tensorflux.ops.initializers" for name in (
         "constant_initializer", "ones_initializer", "random_normal_initializer",
         "random_uniform_initializer", "zeros_initializer")},
@@ -248,6 +260,8 @@ def __getattr__(name):
         value = importlib.import_module(module)
     elif name in _LAZY_NAMES:
         value = getattr(importlib.import_module(_LAZY_NAMES[name]), name)
+    elif name in _KERAS_ALIASES:
+        value = getattr(_sys.modules[__name__].keras, name)
     else:
         raise AttributeError(f"module 'tensorflux' has no attribute {name!r}")
     globals()[name] = value
@@ -313,7 +327,8 @@ __all__ = [
     "uint64", "uint8", "unique", "unstack", "where", "xlogy", "zeros", "zeros_like",
 ]
 __all__ += [name for name in _LAZY_NAMES if name not in __all__]
-__all__ += ["test", "compat", "lookup", "version", "experimental"]
+# (the Keras aliases stay out of __all__: `from tensorflux import *` must not load Keras)
+__all__ += ["test", "compat", "lookup", "version", "experimental", "sets"]
 
 # tf.abs(rt), tf.not_equal(rt, ...), tf.where(rt > 0, rt, 0) take RaggedTensors, as TensorFlow
 # dispatches them (the op modules, which the Tensor operators call, stay without the check).

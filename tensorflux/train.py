@@ -15,6 +15,7 @@ import re
 import time
 
 from tensorflux import errors
+from tensorflux.cluster_spec import ClusterSpec
 from tensorflux.io.atomic import atomic_write
 from tensorflux.io.checkpoint_file import (
     SUFFIX,
@@ -23,6 +24,7 @@ from tensorflux.io.checkpoint_file import (
     write_checkpoint_file,
 )
 from tensorflux.module import _PENDING_RESTORES, Module, run_pending_restores
+from tensorflux.moving_averages import ExponentialMovingAverage
 from tensorflux.proto.example_pb import (
     BytesList,
     Example,
@@ -37,7 +39,8 @@ from tensorflux.proto.example_pb import (
 from tensorflux.variable import Variable
 
 __all__ = ["Checkpoint", "CheckpointManager", "CheckpointOptions", "latest_checkpoint",
-           "get_checkpoint_state", "list_variables", "load_variable", "load_checkpoint"]
+           "get_checkpoint_state", "list_variables", "load_variable", "load_checkpoint",
+           "checkpoints_iterator", "ClusterSpec", "ExponentialMovingAverage"]
 # The Example protocol buffers (tensorflow/core/example), in tensorflux/proto/example_pb.py.
 __all__ += ["BytesList", "Example", "Feature", "FeatureList", "FeatureLists", "Features",
             "FloatList", "Int64List", "SequenceExample"]
@@ -629,6 +632,50 @@ def latest_checkpoint(checkpoint_dir, latest_filename=None):
     if state is None or not os.path.isfile(data_path(state.model_checkpoint_path)):
         return None
     return state.model_checkpoint_path
+
+
+def _wait_for_new_checkpoint(checkpoint_dir, last, timeout, poll_seconds=1.0):
+    """The newest checkpoint of checkpoint_dir once it is not `last`, or None when `timeout`
+    seconds pass first (never, for timeout None)."""
+    deadline = None if timeout is None else time.monotonic() + timeout
+    while True:
+        path = latest_checkpoint(checkpoint_dir)
+        if path is not None and path != last:
+            return path
+        if deadline is not None and time.monotonic() + poll_seconds > deadline:
+            return None
+        time.sleep(poll_seconds)
+
+
+def checkpoints_iterator(checkpoint_dir, min_interval_secs=0, timeout=None, timeout_fn=None):
+    """Yields the path of each new checkpoint written to checkpoint_dir, as it appears
+    (the newest one at once, if there is one), at most one per min_interval_secs.
+
+    Waits for ever unless `timeout` (seconds) is set: when that passes without a new
+    checkpoint, the iterator ends, unless timeout_fn is given and returns False, which waits
+    once more.
+
+    >>> import tempfile
+    >>> import tensorflux as tf
+    >>> list(tf.train.checkpoints_iterator(tempfile.mkdtemp(), timeout=0))
+    []
+    """
+    if timeout is not None and timeout < 0:
+        raise ValueError(f"checkpoints_iterator: timeout must be >= 0 or None, received "
+                         f"{timeout!r}")
+    last = None
+    while True:
+        path = _wait_for_new_checkpoint(checkpoint_dir, last, timeout)
+        if path is None:
+            if timeout_fn is None or timeout_fn():
+                return
+            continue
+        started = time.monotonic()
+        last = path
+        yield path
+        remaining = started + min_interval_secs - time.monotonic()
+        if remaining > 0:
+            time.sleep(remaining)
 
 
 # ------------------------------------------------------------------ reading without objects

@@ -8,11 +8,12 @@ from tensorflux.data.dataset import (
     Dataset,
     DatasetSpec,
     Iterator,
+    NumpyIterator,
 )
 from tensorflux.data.options import Options, ThreadingOptions
 from tensorflux.data.readers import TextLineDataset
 from tensorflux.data.tfrecord import FixedLengthRecordDataset, TFRecordDataset
 
 __all__ = ["AUTOTUNE", "INFINITE_CARDINALITY", "UNKNOWN_CARDINALITY", "Dataset", "DatasetSpec",
-           "FixedLengthRecordDataset", "Iterator", "Options", "TFRecordDataset",
+           "FixedLengthRecordDataset", "Iterator", "NumpyIterator", "Options", "TFRecordDataset",
            "TextLineDataset", "ThreadingOptions", "experimental"]

@@ -28,7 +28,7 @@ from tensorflux.data.options import Options
 from tensorflux.graph.ir import SymbolicTensor
 
 __all__ = ["AUTOTUNE", "INFINITE_CARDINALITY", "UNKNOWN_CARDINALITY", "Dataset", "DatasetSpec",
-           "Iterator", "Options"]
+           "Iterator", "NumpyIterator", "Options"]
 
 AUTOTUNE = -1
 INFINITE_CARDINALITY = -1
@@ -280,6 +280,23 @@ class Iterator:
         self.close()
 
 
+class NumpyIterator(Iterator):
+    """The iterator of Dataset.as_numpy_iterator (tf.data.NumpyIterator): elements as NumPy
+    values, scalars for rank-0 tensors.
+
+    >>> from tensorflux import data
+    >>> iterator = data.Dataset.range(2).as_numpy_iterator()
+    >>> type(iterator).__name__, int(iterator.next())
+    ('NumpyIterator', 0)
+    """
+
+    def __init__(self, dataset):
+        super().__init__(dataset, numpy=True)
+
+    def __repr__(self):
+        return f"NumpyIterator(element_spec={self.element_spec!r})"
+
+
 def _numpy_value(leaf):
     if isinstance(leaf, np.ndarray) and leaf.ndim == 0:
         value = leaf[()]
@@ -367,7 +384,7 @@ class Dataset:
         >>> [int(v) for v in data.Dataset.range(3).as_numpy_iterator()]
         [0, 1, 2]
         """
-        return Iterator(self, numpy=True)
+        return NumpyIterator(self)
 
     def _inputs(self):
         """The datasets this one reads (their options are this one's too)."""

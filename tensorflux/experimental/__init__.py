@@ -8,7 +8,12 @@ def __getattr__(name):
         value = importlib.import_module("tensorflux.experimental.numpy")
         globals()[name] = value
         return value
+    if name == "Optional":
+        from tensorflux.data import _transforms
+
+        globals()[name] = _transforms.Optional
+        return _transforms.Optional
     raise AttributeError(f"module 'tensorflux.experimental' has no attribute {name!r}")
 
 
-__all__ = ["numpy"]
+__all__ = ["numpy", "Optional"]

@@ -3,10 +3,11 @@ Hessians, gradient pass-through and recomputation, init_scope, the logger, symbo
 tests, vectorized_map, and TensorProto conversion.
 """
 
+import builtins
 import contextlib
 import functools
 
-from tensorflux import errors, nest
+from tensorflux import dtypes, errors, nest
 from tensorflux.context import context
 from tensorflux.ops import array
 from tensorflux.tensor import _TensorLike, convert_to_tensor
@@ -14,7 +15,8 @@ from tensorflux.tensor import _TensorLike, convert_to_tensor
 __all__ = ["foldl", "foldr", "case", "group", "no_op", "hessians", "grad_pass_through",
            "recompute_grad", "init_scope", "get_logger", "is_symbolic_tensor",
            "type_spec_from_value", "vectorized_map", "TensorProto", "make_tensor_proto",
-           "make_ndarray"]
+           "make_ndarray", "get_current_name_scope", "inside_function", "no_gradient", "tuple",
+           "AggregationMethod", "random_index_shuffle"]
 
 
 # ------------------------------------------------------------------ type specs
@@ -108,7 +110,7 @@ def case(pred_fn_pairs, default=None, exclusive=False, strict=False, name="case"
     if isinstance(pred_fn_pairs, dict):
         pred_fn_pairs = list(pred_fn_pairs.items())
     pairs = list(pred_fn_pairs)
-    if not pairs or not all(isinstance(p, (list, tuple)) and len(p) == 2 and callable(p[1])
+    if not pairs or not all(isinstance(p, (list, builtins.tuple)) and len(p) == 2 and callable(p[1])
                             for p in pairs):
         raise TypeError("case: pred_fn_pairs must be a non-empty list of (predicate, "
                         f"callable) pairs, received {pred_fn_pairs!r}")
@@ -153,7 +155,92 @@ def no_op(name=None):
     return None
 
 
+# (named as TensorFlow's; the module's other code reaches Python's tuple as builtins.tuple)
+def tuple(tensors, name=None, control_inputs=None):  # noqa: A001
+    """The tensors, once all of them (and control_inputs) are computed. Eagerly everything
+    already is, so `tensors` comes back as it was given, as in TensorFlow; in a traced function
+    each tensor passes through tf.identity (None entries stay None).
+
+    >>> import tensorflux as tf
+    >>> [int(t) for t in tf.tuple([tf.constant(1), tf.constant(2)])]
+    [1, 2]
+    """
+    if isinstance(tensors, (str, bytes)) or not hasattr(tensors, "__iter__"):
+        raise TypeError(f"tuple: tensors must be a list of tensors, received {tensors!r}")
+    if control_inputs is not None and not isinstance(control_inputs, (list, builtins.tuple)):
+        raise TypeError("tuple: control_inputs must be a list of tensors or ops, received "
+                        f"{control_inputs!r}")
+    if context.graph is None:
+        return tensors
+    return [None if t is None else array.identity(t) for t in tensors]
+
+
+
+# The first seed word that tf.random.experimental.index_shuffle puts before its two: with it,
+# random_index_shuffle(i, [word, a, b], m) is index_shuffle(i, [a, b], m), as in TensorFlow.
+_INDEX_SHUFFLE_WORD = 498247692
+
+
+def random_index_shuffle(index, seed, max_index, rounds=4, name=None):
+    """tf.random.experimental.index_shuffle with a three-word seed: the position of `index`
+    in a permutation of [0, max_index] that `seed` (a vector of 3 integers) determines.
+
+    The permutations are tensorflux's, not TensorFlow's (as for index_shuffle); `rounds`,
+    the number of rounds of TensorFlow's cipher, is checked and otherwise unused.
+
+    >>> import tensorflux as tf
+    >>> x = tf.random_index_shuffle(tf.range(4), seed=[1, 5, 9], max_index=3)
+    >>> sorted(x.numpy().tolist())
+    [0, 1, 2, 3]
+    """
+    from tensorflux.ops import math
+    from tensorflux.ops.random import index_shuffle
+    from tensorflux.ops.sampling import fold_in
+
+    if isinstance(rounds, bool) or not isinstance(rounds, int) or rounds < 1:
+        raise ValueError(f"random_index_shuffle: rounds must be a positive int, received "
+                         f"{rounds!r}")
+    seed = seed if isinstance(seed, _TensorLike) else convert_to_tensor(seed)
+    if seed.shape.as_list() != [3] or not seed.dtype.is_integer:
+        raise errors.InvalidArgumentError(
+            "random_index_shuffle: seed must be a vector of 3 integers, received "
+            f"{seed.dtype.name} with shape {builtins.tuple(seed.shape)}", "random_index_shuffle")
+    seed = math.cast(seed, dtypes.int64)
+    pair = math.where(math.equal(seed[0], _INDEX_SHUFFLE_WORD), seed[1:],
+                      fold_in(seed[1:], seed[0]))
+    return index_shuffle(index, pair, max_index)
+
+
 # ------------------------------------------------------------------ gradients
+
+class AggregationMethod:
+    """How tf.gradients sums the gradients reaching one tensor. tensorflux always adds them
+    with one add_n, so the choice only names TensorFlow's constants.
+
+    >>> import tensorflux as tf
+    >>> tf.AggregationMethod.DEFAULT == tf.AggregationMethod.ADD_N
+    True
+    """
+
+    ADD_N = 0
+    DEFAULT = ADD_N
+    EXPERIMENTAL_TREE = 1
+    EXPERIMENTAL_ACCUMULATE_N = 2
+
+
+def no_gradient(op_type):
+    """Declares that ops of type `op_type` have no gradient. tensorflux defines each
+    primitive's gradient with the primitive itself, so there is no registry to change; the
+    name is checked and None returned, as TensorFlow does.
+
+    >>> import tensorflux as tf
+    >>> tf.no_gradient("MyOp") is None
+    True
+    """
+    if not isinstance(op_type, str):
+        raise TypeError(f"no_gradient: op_type must be a string, received {op_type!r}")
+    return None
+
 
 def hessians(ys, xs, gate_gradients=False, aggregation_method=None, name="hessians"):
     """The Hessian of sum(ys) for each x in xs, of shape x.shape + x.shape; inside a traced
@@ -168,14 +255,15 @@ def hessians(ys, xs, gate_gradients=False, aggregation_method=None, name="hessia
     """
     from tensorflux.graph.gradients import gradients
 
-    xs = list(xs) if isinstance(xs, (list, tuple)) else [xs]
+    xs = list(xs) if isinstance(xs, (list, builtins.tuple)) else [xs]
     first = gradients(ys, xs)
     out = []
     for x, g in zip(xs, first):
         dims = list(x.shape)
         if None in dims:
             raise errors.InvalidArgumentError(
-                f"hessians: x must have a known shape, received {tuple(x.shape)}", "hessians")
+                f"hessians: x must have a known shape, received {builtins.tuple(x.shape)}",
+                "hessians")
         if g is None:
             out.append(None)
             continue
@@ -270,6 +358,28 @@ def init_scope():
         yield
     finally:
         context.graph, context.tapes = graph, tapes
+
+
+def get_current_name_scope():
+    """The full name of the innermost tf.name_scope, without its trailing "/" ("" outside any).
+
+    >>> import tensorflux as tf
+    >>> with tf.name_scope("outer"):
+    ...     with tf.name_scope("inner"):
+    ...         tf.get_current_name_scope()
+    'outer/inner'
+    """
+    return context.name_scope.rstrip("/")
+
+
+def inside_function():
+    """True while a tf.function is being traced (its Python body runs), False eagerly.
+
+    >>> import tensorflux as tf
+    >>> tf.inside_function()
+    False
+    """
+    return context.graph is not None
 
 
 def get_logger():
