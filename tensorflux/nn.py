@@ -68,7 +68,14 @@ _LAZY = {
         "separable_conv2d", "space_to_depth", "sufficient_statistics",
         "weighted_cross_entropy_with_logits", "weighted_moments")},
     **{name: "tensorflux.ops.sampling" for name in (
-        "compute_accidental_hits", "nce_loss", "sampled_softmax_loss")},
+        "all_candidate_sampler", "compute_accidental_hits", "fixed_unigram_candidate_sampler",
+        "nce_loss", "sampled_softmax_loss")},
+    **{name: "tensorflux.ops.nn_more" for name in (
+        "approx_max_k", "approx_min_k", "batch_norm_with_global_normalization",
+        "collapse_repeated", "depthwise_conv2d_backprop_filter",
+        "depthwise_conv2d_backprop_input", "fractional_avg_pool", "fractional_max_pool",
+        "isotonic_regression", "learned_unigram_candidate_sampler",
+        "safe_embedding_lookup_sparse")},
     # (per replica of the current tf.distribute strategy, as TF's)
     **{name: "tensorflux.distribute.losses" for name in (
         "compute_average_loss", "scale_regularization_loss")},

@@ -38,6 +38,7 @@ __all__ = [
 _LAZY = {name: "tensorflux.ops.sampling" for name in (
     "all_candidate_sampler", "fixed_unigram_candidate_sampler", "fold_in",
     "log_uniform_candidate_sampler", "split", "uniform_candidate_sampler")}
+_LAZY["learned_unigram_candidate_sampler"] = "tensorflux.ops.nn_more"
 __all__ += sorted(_LAZY)
 _lazy_attribute, _lazy_dir = lazy_attributes(__name__, _LAZY)
 

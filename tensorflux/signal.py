@@ -19,10 +19,12 @@ from tensorflux.primitive import Primitive
 from tensorflux.tensor import _TensorLike, convert_to_tensor
 
 __all__ = ["fft", "ifft", "fft2d", "ifft2d", "fft3d", "ifft3d", "rfft", "irfft", "rfft2d",
-           "irfft2d", "rfft3d", "irfft3d", "fftshift", "ifftshift", "frame", "overlap_and_add",
+           "irfft2d", "rfft3d", "irfft3d", "fftnd", "ifftnd", "rfftnd", "irfftnd", "fftshift",
+           "ifftshift", "frame", "overlap_and_add",
            "stft", "inverse_stft", "inverse_stft_window_fn", "hann_window", "hamming_window",
            "kaiser_window", "kaiser_bessel_derived_window", "vorbis_window",
-           "linear_to_mel_weight_matrix", "mfccs_from_log_mel_spectrograms", "dct", "idct"]
+           "linear_to_mel_weight_matrix", "mfccs_from_log_mel_spectrograms", "dct", "idct",
+           "mdct", "inverse_mdct"]
 
 _COMPLEX_OF = {dtypes.float32: dtypes.complex64, dtypes.float64: dtypes.complex128}
 
@@ -274,6 +276,124 @@ def rfft3d(input_tensor, fft_length=None, name=None):
 def irfft3d(input_tensor, fft_length=None, name=None):
     """The inverse of rfft3d."""
     return _inverse_real_fft("irfft3d", input_tensor, fft_length, 3)
+
+
+# ------------------------------------------------------------------ n-dimensional transforms
+
+def _nd_axes(op, x, fft_length, axes):
+    """The transform's axes (non-negative, distinct): `axes`, else the last len(fft_length)
+    axes where fft_length is given (NumPy's rule), else all of x's axes."""
+    rank = x.shape.rank
+    if axes is None:
+        if fft_length is None:
+            return list(range(rank))
+        count = len(fold(op, fft_length, "fft_length"))
+        return list(range(rank - count, rank))
+    axes = fold(op, axes, "axes")
+    axes = [axes] if isinstance(axes, int) else list(axes)
+    axes = [normalize_axis(op, axis, rank) for axis in axes]
+    if len(set(axes)) != len(axes) or not axes:
+        raise errors.InvalidArgumentError(
+            f"{op}: axes must be distinct and not empty, received {axes}", op)
+    return axes
+
+
+def _nd_scale(op, norm, points, inverse):
+    """The factor applied after the (backward-normalized) transform for `norm`."""
+    if norm in (None, "backward"):
+        return None
+    if norm == "forward":
+        return float(points) if inverse else 1.0 / points
+    if norm == "ortho":
+        return _pymath.sqrt(points) if inverse else 1.0 / _pymath.sqrt(points)
+    raise ValueError(f"{op}: norm must be None, 'backward', 'ortho' or 'forward', received "
+                     f"{norm!r}")
+
+
+def _nd_transform(op, x, fft_length, axes, norm, transform, default_length):
+    """transform(moved x, lengths) over `axes`: those axes moved last, in their order, and
+    moved back afterwards."""
+    _check_rank(op, x, 1)
+    axes = _nd_axes(op, x, fft_length, axes)
+    dims = tuple(x.shape[a] for a in axes)
+    if None in dims:
+        raise errors.InvalidArgumentError(
+            f"{op}: the transformed dimensions must be known, received shape "
+            f"{tuple(x.shape)} over axes {axes}", op)
+    lengths = _fft_length(op, fft_length, default_length(dims))
+    rank = x.shape.rank
+    perm = [a for a in range(rank) if a not in axes] + axes
+    moved = x if perm == list(range(rank)) else linalg.transpose(x, perm)
+    y = transform(moved, lengths)
+    scale = _nd_scale(op, norm, _pymath.prod(lengths), op.startswith(("ifft", "irfft")))
+    if scale is not None:
+        y = y * tmath.cast(scale, y.dtype)
+    if perm == list(range(rank)):
+        return y
+    back = [0] * rank
+    for position, axis in enumerate(perm):
+        back[axis] = position
+    return linalg.transpose(y, back)
+
+
+def _complex_nd(op, input_tensor, fft_length, axes, norm, inverse):
+    x = _complex_operand(op, input_tensor, 1)
+    return _nd_transform(
+        op, x, fft_length, axes, norm,
+        lambda moved, lengths: _fft.bind(_fit(moved, lengths), rank=len(lengths),
+                                         inverse=inverse),
+        lambda dims: dims)
+
+
+def fftnd(input_tensor, fft_length=None, axes=None, norm=None, name=None):
+    """The n-dimensional DFT of a complex tensor over `axes` (default: all axes, or the
+    last len(fft_length)), each cropped or zero-padded to fft_length first; norm is
+    "backward" (None: no scaling), "ortho" (1 / sqrt(n)) or "forward" (1 / n).
+
+    >>> import tensorflux as tf
+    >>> tf.signal.fftnd(tf.constant([[1.0, 2.0], [3.0, 4.0]], tf.complex64)).numpy().tolist()
+    [[(10+0j), (-2+0j)], [(-4+0j), 0j]]
+    """
+    return _complex_nd("fftnd", input_tensor, fft_length, axes, norm, False)
+
+
+def ifftnd(input_tensor, fft_length=None, axes=None, norm=None, name=None):
+    """The inverse of fftnd ("backward" norm: scaled by 1 / n).
+
+    >>> import tensorflux as tf
+    >>> tf.signal.ifftnd(tf.constant([[4.0, 0.0], [0.0, 0.0]], tf.complex64)).numpy().tolist()
+    [[(1+0j), (1+0j)], [(1+0j), (1+0j)]]
+    """
+    return _complex_nd("ifftnd", input_tensor, fft_length, axes, norm, True)
+
+
+def rfftnd(input_tensor, fft_length=None, axes=None, norm=None, name=None):
+    """fftnd of a real tensor, keeping the fft_length // 2 + 1 non-negative frequencies of
+    the last of `axes`.
+
+    >>> import tensorflux as tf
+    >>> tf.signal.rfftnd([[1.0, 2.0], [3.0, 4.0]]).numpy().tolist()
+    [[(10+0j), (-2+0j)], [(-4+0j), 0j]]
+    """
+    x = _real_operand("rfftnd", input_tensor)
+    return _nd_transform("rfftnd", x, fft_length, axes, norm,
+                         lambda moved, lengths: _rfft.bind(moved, fft_length=lengths),
+                         lambda dims: dims)
+
+
+def irfftnd(input_tensor, fft_length=None, axes=None, norm=None, name=None):
+    """The real signal whose rfftnd over `axes` is `input_tensor`; fft_length defaults to
+    the input's sizes but 2 * (size - 1) for the last axis.
+
+    >>> import tensorflux as tf
+    >>> x = tf.constant([[1.0, 2.0], [3.0, 4.0]])
+    >>> tf.signal.irfftnd(tf.signal.rfftnd(x), fft_length=[2, 2]).numpy().tolist()
+    [[1.0, 2.0], [3.0, 4.0]]
+    """
+    x = _complex_operand("irfftnd", input_tensor, 1)
+    return _nd_transform("irfftnd", x, fft_length, axes, norm,
+                         lambda moved, lengths: _irfft.bind(moved, fft_length=lengths),
+                         lambda dims: dims[:-1] + (max(0, 2 * (dims[-1] - 1)),))
 
 
 def _shift(op, x, axes, sign):
@@ -777,3 +897,74 @@ def idct(input, type=2, n=None, axis=-1, norm=None, name=None):  # noqa: A002
     """
     _check_dct("idct", _real_operand("idct", input), type, n, axis, norm)
     return dct(input, type={1: 1, 2: 3, 3: 2, 4: 4}[type], n=n, axis=axis, norm=norm)
+
+
+# ------------------------------------------------------------------ MDCT
+
+def mdct(signals, frame_length, window_fn=vorbis_window, pad_end=False, norm=None, name=None):
+    """The modified discrete cosine transform of frames of `frame_length` samples (a multiple
+    of 4), half a frame apart along the last axis: frame_length // 2 coefficients per frame.
+    Each frame is windowed by window_fn(frame_length) (None: by 1 / sqrt(2)); norm=None or
+    "ortho" (then inverse_mdct with "ortho" inverts it exactly, given a
+    Princen-Bradley window such as the Vorbis or KBD window).
+
+    >>> import tensorflux as tf
+    >>> tf.signal.mdct(tf.zeros([16]), 8).shape
+    TensorShape([3, 4])
+    """
+    op = "mdct"
+    x = as_operand(op, signals)
+    if not x.dtype.is_floating:
+        raise ValueError(f"{op}: signals must be floating point, received {x.dtype.name}")
+    frame_length = _int(op, frame_length, "frame_length", low=1)
+    if frame_length % 4:
+        raise ValueError(f"{op}: frame_length must be a multiple of 4, received "
+                         f"{frame_length}")
+    if norm not in (None, "ortho"):
+        raise ValueError(f"{op}: norm must be None or 'ortho', received {norm!r}")
+    frames = frame(x, frame_length, frame_length // 2, pad_end=pad_end)
+    if window_fn is None:
+        frames = frames * tmath.cast(1 / _pymath.sqrt(2), frames.dtype)
+    else:
+        frames = frames * window_fn(frame_length, dtype=frames.dtype)
+    # Folding the frame's quarters (a, b, c, d) to (-c' - d, a - b'), ' being reversal,
+    # turns the MDCT into a type-IV DCT of half the length.
+    quarter = frame_length // 4
+    a, b, c, d = (frames[..., i * quarter:(i + 1) * quarter] for i in range(4))
+    folded = array.concat([tmath.negative(indexing.reverse(c, [-1])) - d,
+                           a - indexing.reverse(b, [-1])], -1)
+    return dct(folded, type=4, norm=norm)
+
+
+def inverse_mdct(mdcts, window_fn=vorbis_window, norm=None, name=None):
+    """Signals from their MDCT frames ([..., frames, half]): each frame's type-IV DCT
+    unfolded to 2 * half samples, windowed, and overlap-added half a frame apart; the
+    inverse of mdct with the same window and norm (up to the first and last half frame).
+
+    >>> import tensorflux as tf
+    >>> tf.signal.inverse_mdct(tf.zeros([3, 4])).shape
+    TensorShape([16])
+    """
+    op = "inverse_mdct"
+    x = as_operand(op, mdcts)
+    if not x.dtype.is_floating:
+        raise ValueError(f"{op}: mdcts must be floating point, received {x.dtype.name}")
+    if norm not in (None, "ortho"):
+        raise ValueError(f"{op}: norm must be None or 'ortho', received {norm!r}")
+    (half,) = _inner_dims(op, x, 1)
+    if half % 2:
+        raise errors.InvalidArgumentError(
+            f"{op}: the last dimension (half a frame) must be even, received {half}", op)
+    if norm is None:
+        unfolded = dct(x, type=4) * tmath.cast(0.5 / half, x.dtype)
+    else:
+        unfolded = dct(x, type=4, norm="ortho")
+    first, second = unfolded[..., :half // 2], unfolded[..., half // 2:]
+    frames = array.concat([second, tmath.negative(indexing.reverse(second, [-1])),
+                           tmath.negative(indexing.reverse(first, [-1])),
+                           tmath.negative(first)], -1)
+    if window_fn is None:
+        frames = frames * tmath.cast(1 / _pymath.sqrt(2), frames.dtype)
+    else:
+        frames = frames * window_fn(2 * half, dtype=frames.dtype)
+    return overlap_and_add(frames, half)

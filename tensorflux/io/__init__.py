@@ -18,21 +18,27 @@ __getattr__, __dir__ = lazy_attributes(__name__, {
         "decode_base64", "decode_compressed", "decode_csv", "decode_raw", "encode_base64",
         "parse_tensor", "serialize_tensor")},
     **{name: "tensorflux.io.example" for name in (
-        "FixedLenFeature", "FixedLenSequenceFeature", "RaggedFeature", "VarLenFeature",
+        "FixedLenFeature", "FixedLenSequenceFeature", "RaggedFeature", "SparseFeature",
+        "VarLenFeature",
         "parse_example", "parse_sequence_example", "parse_single_example",
         "parse_single_sequence_example")},
     **{name: "tensorflux.io.images" for name in (
         "decode_bmp", "decode_gif", "decode_image", "decode_jpeg", "decode_png", "encode_png")},
     **{name: "tensorflux.io.tfrecord" for name in ("TFRecordOptions", "TFRecordWriter")},
+    **{name: "tensorflux.io.sparse_codecs" for name in (
+        "deserialize_many_sparse", "serialize_many_sparse", "serialize_sparse")},
+    "decode_json_example": "tensorflux.io.json_example",
 })
 
 __all__ = ["atomic_write", "gfile", "matching_files", "read_file", "write_file",
            "serialize_tensor", "parse_tensor", "decode_bmp", "decode_gif", "decode_image",
            "decode_jpeg", "decode_png", "encode_png"]
 __all__ += ["TFRecordOptions", "TFRecordWriter", "FixedLenFeature", "FixedLenSequenceFeature",
-            "RaggedFeature", "VarLenFeature", "parse_example", "parse_sequence_example",
-            "parse_single_example", "parse_single_sequence_example", "decode_base64",
-            "decode_compressed", "decode_csv", "decode_raw", "encode_base64"]
+            "RaggedFeature", "SparseFeature", "VarLenFeature", "parse_example",
+            "parse_sequence_example", "parse_single_example", "parse_single_sequence_example",
+            "decode_base64", "decode_compressed", "decode_csv", "decode_raw", "encode_base64",
+            "deserialize_many_sparse", "serialize_many_sparse", "serialize_sparse",
+            "decode_json_example"]
 
 
 def _path(filename):

@@ -34,8 +34,8 @@ from tensorflux.io import _host
 from tensorflux.proto import wire
 from tensorflux.sparse import SparseTensor
 
-__all__ = ["FixedLenFeature", "FixedLenSequenceFeature", "RaggedFeature", "VarLenFeature",
-           "parse_example",
+__all__ = ["FixedLenFeature", "FixedLenSequenceFeature", "RaggedFeature", "SparseFeature",
+           "VarLenFeature", "parse_example",
            "parse_sequence_example", "parse_single_example", "parse_single_sequence_example"]
 
 FixedLenFeature = collections.namedtuple("FixedLenFeature",
@@ -52,6 +52,14 @@ FixedLenSequenceFeature.__doc__ = (
     "batches are padded with `default_value` (a scalar, 0 or b'' by default).")
 VarLenFeature = collections.namedtuple("VarLenFeature", ["dtype"])
 VarLenFeature.__doc__ = "A feature with any number of values, parsed to a SparseTensor."
+SparseFeature = collections.namedtuple(
+    "SparseFeature", ["index_key", "value_key", "dtype", "size", "already_sorted"],
+    defaults=[False])
+SparseFeature.__doc__ = (
+    "A sparse tensor of dense shape `size` stored as features: its values under "
+    "`value_key` and, per dimension, their int64 indices under the keys of `index_key` "
+    "(one key for a 1-D `size`). Parsed to a SparseTensor [batch, *size] by parse_example, "
+    "its entries sorted by index unless already_sorted.")
 RaggedFeature = collections.namedtuple(
     "RaggedFeature", ["dtype", "value_key", "partitions", "row_splits_dtype", "validate"],
     defaults=[None, (), dtypes.int32, False])
@@ -466,6 +474,86 @@ def _as_ragged(results, ragged, batched):
     return results
 
 
+def _sparse_feature_keys(op, key, feature):
+    """(index keys, size) of a SparseFeature, checked."""
+    index_keys = ([feature.index_key] if isinstance(feature.index_key, str)
+                  else list(feature.index_key))
+    size = [feature.size] if isinstance(feature.size, int) else list(feature.size)
+    if not index_keys or len(index_keys) != len(size) or not all(
+            isinstance(k, str) for k in index_keys) or not all(
+            isinstance(d, int) and d >= 0 for d in size):
+        raise ValueError(f"{op}: SparseFeature {key!r} needs one index key per dimension of "
+                         f"size, received index_key={feature.index_key!r} and "
+                         f"size={feature.size!r}")
+    return index_keys, size
+
+
+def _without_sparse_features(op, features):
+    """`features` with each SparseFeature read as VarLenFeatures of its index and value
+    keys, and the SparseFeatures by their keys (to build their results)."""
+    if not isinstance(features, dict) or not any(
+            isinstance(f, SparseFeature) for f in features.values()):
+        return features, {}
+    plain = {k: f for k, f in features.items() if not isinstance(f, SparseFeature)}
+    wanted = {}
+    for key, feature in features.items():
+        if not isinstance(feature, SparseFeature):
+            continue
+        index_keys, _ = _sparse_feature_keys(op, key, feature)
+        for part, dtype in [(k, dtypes.int64) for k in index_keys] + [
+                (feature.value_key, dtypes.as_dtype(feature.dtype))]:
+            need = VarLenFeature(dtype)
+            have = plain.get(part, wanted.get(part))
+            if have is not None and (not isinstance(have, VarLenFeature)
+                                     or dtypes.as_dtype(have.dtype) is not dtype):
+                raise ValueError(f"{op}: SparseFeature {key!r} reads {part!r} as "
+                                 f"{dtype.name} values, which is also requested as {have}")
+            wanted[part] = need
+    helpers = {k: f for k, f in wanted.items() if k not in plain}
+    sparse_features = {k: f for k, f in features.items() if isinstance(f, SparseFeature)}
+    return {**plain, **helpers}, (sparse_features, set(helpers))
+
+
+def _as_sparse_features(op, results, sparse_features, batched):
+    """parse results with each SparseFeature's SparseTensor built from its parts (and the
+    parts no one asked for dropped)."""
+    from tensorflux import sparse as tf_sparse
+    from tensorflux.ops import array
+    from tensorflux.sparse.sparse_tensor import host_value
+    from tensorflux.tensor import convert_to_tensor
+
+    features, helpers = sparse_features
+    results = dict(results)
+    built = {}
+    for key, feature in features.items():
+        index_keys, size = _sparse_feature_keys(op, key, feature)
+        values = results[feature.value_key]
+        parts = [results[k] for k in index_keys]
+        for index_key, part in zip(index_keys, parts):
+            # (each example must hold as many indices as values; known eagerly)
+            found, expected = host_value(part.indices), host_value(values.indices)
+            if found is not None and expected is not None and not (
+                    found.shape == expected.shape and bool((found == expected).all())):
+                raise ValueError(
+                    f"{op}: SparseFeature {key!r}: the examples' numbers of indices under "
+                    f"{index_key!r} and of values under {feature.value_key!r} are not "
+                    f"compatible")
+        columns = [part.values for part in parts]
+        if batched:
+            columns = [values.indices[:, :1]] + [array.expand_dims(c, 1) for c in columns]
+            shape = array.concat([values.dense_shape[:1],
+                                  convert_to_tensor(size, dtype=dtypes.int64)], 0)
+        else:
+            columns = [array.expand_dims(c, 1) for c in columns]
+            shape = convert_to_tensor(size, dtype=dtypes.int64)
+        result = SparseTensor(array.concat(columns, 1), values.values, shape)
+        built[key] = result if feature.already_sorted else tf_sparse.reorder(result)
+    for helper in helpers:
+        results.pop(helper, None)
+    results.update(built)
+    return results
+
+
 def parse_example(serialized, features, example_names=None, name=None):
     """Parses a vector of serialized Examples into a dict of batched tensors.
 
@@ -481,6 +569,11 @@ def parse_example(serialized, features, example_names=None, name=None):
     array([1., 2.], dtype=float32)
     """
     op = "parse_example"
+    features, sparse_features = _without_sparse_features(op, features)
+    if sparse_features:
+        batched = _host.operand(op, serialized, dtypes.string).shape.rank != 0
+        return _as_sparse_features(op, parse_example(serialized, features, example_names),
+                                   sparse_features, batched)
     features, ragged = _without_ragged(op, features)
     if ragged:
         return _as_ragged(parse_example(serialized, features, example_names, name), ragged,
@@ -512,6 +605,11 @@ def parse_single_example(serialized, features, example_names=None, name=None):
     [items, *shape]; VarLenFeature -> SparseTensor (indices [n, 1], values [n],
     dense_shape [n])."""
     op = "parse_single_example"
+    features, sparse_features = _without_sparse_features(op, features)
+    if sparse_features:
+        return _as_sparse_features(
+            op, parse_single_example(serialized, features, example_names), sparse_features,
+            batched=False)
     features, ragged = _without_ragged(op, features)
     if ragged:
         return _as_ragged(parse_single_example(serialized, features, example_names, name),

@@ -55,9 +55,11 @@ def _sample(op, probabilities, true_classes, num_true, num_sampled, unique, seed
 
     def expected(ids):
         p = indexing.gather(probabilities, ids)
-        if unique:
-            return math.negative(math.expm1(tries * math.log1p(math.negative(p))))
-        return p * float(num_sampled)
+        if not unique:
+            return p * float(num_sampled)
+        # As TF: when no draw was a repeat, num_sampled * p rather than 1 - (1 - p)^tries.
+        return math.where(math.equal(tries, float(num_sampled)), p * float(num_sampled),
+                          math.negative(math.expm1(tries * math.log1p(math.negative(p)))))
 
     return (sampled, math.cast(expected(classes), dtypes.float32),
             math.cast(expected(sampled), dtypes.float32))
@@ -126,9 +128,10 @@ def fixed_unigram_candidate_sampler(true_classes, num_true, num_sampled, unique,
                                     vocab_file="", distortion=1.0, num_reserved_ids=0,
                                     num_shards=1, shard=0, unigrams=(), seed=None, name=None):
     """Samples class ids in proportion to given counts (`unigrams`, or the last column of
-    `vocab_file`) raised to `distortion`; the first num_reserved_ids ids are never drawn, and
-    with num_shards only the ids of this shard (id % num_shards == shard) are. Returns
-    (sampled_candidates, true_expected_count, sampled_expected_count).
+    `vocab_file`) raised to `distortion`; the first num_reserved_ids ids are never drawn.
+    With num_shards, only the ids of this shard (id % num_shards == shard) are kept, and
+    numbered 0, 1, ... in their order (as TF: range_max is then the shard's id count).
+    Returns (sampled_candidates, true_expected_count, sampled_expected_count).
 
     >>> import tensorflux as tf
     >>> ids, _, _ = tf.random.fixed_unigram_candidate_sampler(
@@ -143,13 +146,18 @@ def fixed_unigram_candidate_sampler(true_classes, num_true, num_sampled, unique,
             f"{op}: give exactly one of vocab_file and unigrams", op)
     counts = _vocab_counts(op, vocab_file) if vocab_file else [float(u) for u in unigrams]
     reserved = int(num_reserved_ids)
-    if reserved + len(counts) != count:
-        raise errors.InvalidArgumentError(
-            f"{op}: range_max ({count}) must equal num_reserved_ids ({reserved}) plus the "
-            f"number of counts ({len(counts)})", op)
     shards, shard = int(num_shards), int(shard)
+    if shards < 1 or not 0 <= shard < shards:
+        raise errors.InvalidArgumentError(
+            f"{op}: shard must be in [0, num_shards) with num_shards >= 1, received shard "
+            f"{shard} of {shards}", op)
     weights = [0.0] * reserved + [c ** float(distortion) for c in counts]
-    weights = [w if i % shards == shard else 0.0 for i, w in enumerate(weights)]
+    weights = [w for i, w in enumerate(weights) if i % shards == shard]
+    if len(weights) != count:
+        raise errors.InvalidArgumentError(
+            f"{op}: range_max ({count}) must equal the number of weights ({len(weights)}): "
+            f"num_reserved_ids ({reserved}) plus the {len(counts)} counts, of which this "
+            f"shard keeps every num_shards-th ({shards})", op)
     total = sum(weights)
     if total <= 0:
         raise errors.InvalidArgumentError(f"{op}: the counts must have a positive sum", op)

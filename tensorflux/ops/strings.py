@@ -768,6 +768,30 @@ def unicode_split(input, input_encoding, errors="replace", replacement_char=6553
         for point in _codepoints(op, data, encoding, mode, replacement_char, False)])
 
 
+def unicode_split_with_offsets(input, input_encoding, errors="replace",  # noqa: A002
+                               replacement_char=65533, name=None):
+    """unicode_split's characters (each in the input encoding) and the byte offset where
+    each starts in its string (int64).
+
+    >>> from tensorflux.ops import strings
+    >>> chars, starts = strings.unicode_split_with_offsets("h€!", "UTF-8")
+    >>> chars.numpy().tolist(), starts.numpy().tolist()
+    ([b'h', b'\\xe2\\x82\\xac', b'!'], [0, 1, 4])
+    """
+    op = "unicode_split_with_offsets"
+    encoding = _input_encoding(op, input_encoding)
+    mode = _error_mode(op, errors)
+    chars = _split_rows(op, input, lambda data: [
+        _encode_points(op, [point], encoding, mode, replacement_char)
+        for point in _codepoints(op, data, encoding, mode, replacement_char, False)])
+    starts = _split_rows(op, input, lambda data: _codepoints(
+        op, data, encoding, mode, replacement_char, False, offsets=True), dtypes.int64)
+    return chars, starts
+
+
+__all__ += ["unicode_split_with_offsets"]
+
+
 # ---------------------------------------------------------------- hash buckets
 __all__ += ["to_hash_bucket", "to_hash_bucket_fast", "to_hash_bucket_strong"]
 

@@ -4,6 +4,7 @@ from tensorflux.ragged.ops import (
     boolean_mask,
     constant,
     cross,
+    cross_hashed,
     map_flat_values,
     range,  # noqa: A004 - tf.ragged.range
     row_splits_to_segment_ids,
@@ -14,5 +15,5 @@ from tensorflux.ragged.ops import (
 # tf.RaggedTensor and tf.RaggedTensorSpec (TensorFlow's tf.ragged does not list them)
 from tensorflux.ragged.ragged_tensor import RaggedTensor, RaggedTensorSpec  # noqa: F401
 
-__all__ = ["boolean_mask", "constant", "cross", "map_flat_values", "range",
+__all__ = ["boolean_mask", "constant", "cross", "cross_hashed", "map_flat_values", "range",
            "row_splits_to_segment_ids", "segment_ids_to_row_splits", "stack"]

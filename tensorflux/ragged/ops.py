@@ -21,7 +21,7 @@ from tensorflux.sparse.sparse_tensor import SparseTensor, as_sparse, host_value
 from tensorflux.tensor import _TensorLike
 from tensorflux.tensor_shape import TensorShape
 
-__all__ = ["constant", "cross", "map_flat_values", "range", "boolean_mask", "stack",
+__all__ = ["constant", "cross", "cross_hashed", "map_flat_values", "range", "boolean_mask", "stack",
            "row_splits_to_segment_ids", "segment_ids_to_row_splits"]
 
 
@@ -677,23 +677,32 @@ def cross(inputs, name=None):
     [[b'a_X_1', b'b_X_1']]
     """
     op = "cross"
-    if isinstance(inputs, (_TensorLike, RaggedTensor, SparseTensor)) or not inputs:
-        raise TypeError(f"{op}: inputs must be a non-empty list of tensors, received "
-                        f"{type(inputs).__name__}")
+    _check_inputs(op, inputs)
     rows = [_cross_rows(op, value) for value in inputs]
-    counts = [host_value(r.nrows()) for r in rows]
-    if all(c is not None for c in counts) and len(set(int(c) for c in counts)) > 1:
-        raise errors.InvalidArgumentError(
-            f"{op}: all inputs must have the same number of rows, received "
-            f"{[int(c) for c in counts]}", op)
+    _check_row_counts(op, rows)
     result = rows[0]
     for other in rows[1:]:
         result = _cross_pair(result, other)
     return result
 
 
-def _cross_rows(op, value):
-    """One input of `cross` as a RaggedTensor of strings with one ragged dimension."""
+def _check_inputs(op, inputs):
+    if isinstance(inputs, (_TensorLike, RaggedTensor, SparseTensor)) or not inputs:
+        raise TypeError(f"{op}: inputs must be a non-empty list of tensors, received "
+                        f"{type(inputs).__name__}")
+
+
+def _check_row_counts(op, rows):
+    counts = [host_value(r.nrows()) for r in rows]
+    if all(c is not None for c in counts) and len(set(int(c) for c in counts)) > 1:
+        raise errors.InvalidArgumentError(
+            f"{op}: all inputs must have the same number of rows, received "
+            f"{[int(c) for c in counts]}", op)
+
+
+def _cross_rows(op, value, hashed=False):
+    """One input of `cross` as a RaggedTensor with one ragged dimension: of strings, or
+    (hashed) of int64 feature hashes, as cross_hashed combines them."""
     if isinstance(value, SparseTensor) or hasattr(value, "dense_shape"):
         sp = as_sparse(op, value)
         rt = RaggedTensor.from_value_rowids(sp.values, sp.indices[:, 0], sp.dense_shape[0])
@@ -709,16 +718,19 @@ def _cross_rows(op, value):
     if rt.shape.rank != 2:
         raise errors.InvalidArgumentError(
             f"{op}: each input must have rank 2, received shape {rt.shape}", op)
-    if rt.dtype is dtypes.string:
-        return rt
-    if not rt.dtype.is_integer:
+    if rt.dtype is not dtypes.string and not rt.dtype.is_integer:
         raise errors.InvalidArgumentError(
             f"{op}: inputs must be strings or integers, received {rt.dtype.name}", op)
+    if hashed:
+        return rt.with_values(_feature_hashes(rt.values))
+    if rt.dtype is dtypes.string:
+        return rt
     return rt.with_values(tf.strings.as_string(rt.values))
 
 
-def _cross_pair(left, right):
-    """Per row, each value of `left` joined to each value of `right` (right varying fastest)."""
+def _cross_pair(left, right, join=None):
+    """Per row, each value of `left` joined to each value of `right` (right varying fastest):
+    by join(left values, right values), or with "_X_" between strings."""
     dtype = left.row_splits.dtype
     right_splits = tf.cast(right.row_splits, dtype)
     left_lengths = left.row_lengths()
@@ -730,9 +742,84 @@ def _cross_pair(left, right):
     width = tf.maximum(tf.gather(right_lengths, owners), 1)
     picked_left = tf.gather(left.row_splits[:-1], owners) + positions // width
     picked_right = tf.gather(right_splits[:-1], owners) + positions % width
-    values = tf.strings.join([tf.gather(left.values, picked_left),
-                              tf.gather(right.values, picked_right)], separator="_X_")
+    pair = tf.gather(left.values, picked_left), tf.gather(right.values, picked_right)
+    values = tf.strings.join(list(pair), separator="_X_") if join is None else join(*pair)
     return _ragged(values, splits)
+
+
+# TF's feature-cross hash: a string's FarmHash Fingerprint64, an integer itself, folded into
+# the hash key one feature at a time with FarmHash's Fingerprint concatenation; the key
+# defaults to TF's 0xDECAFCAFFE. Hashes are uint64 held in int64 (two's complement).
+_DEFAULT_HASH_KEY = 0xDECAFCAFFE
+_UINT64 = (1 << 64) - 1
+_INT64_MAX = (1 << 63) - 1
+_CAT_MULTIPLIER = 0xC6A4A7935BD1E995
+
+
+def _signed(value):
+    return value - (1 << 64) if value > _INT64_MAX else value
+
+
+def _shift_mix(value):
+    return value ^ (value >> 47)
+
+
+def _fingerprint_cat64(first, second):
+    result = first ^ _CAT_MULTIPLIER
+    result ^= (_shift_mix((second * _CAT_MULTIPLIER) & _UINT64) * _CAT_MULTIPLIER) & _UINT64
+    result = (result * _CAT_MULTIPLIER) & _UINT64
+    result = (_shift_mix(result) * _CAT_MULTIPLIER) & _UINT64
+    return _shift_mix(result)
+
+
+def _host_map(fn, *tensors):
+    """fn over the flat Python values of equally long 1-D tensors, as an int64 vector (also
+    inside a traced function: a host call)."""
+    def run(*arrays):
+        return [[fn(*items) for items in zip(*(a.tolist() for a in arrays))]]
+
+    out = tf.numpy_function(run, list(tensors), Tout=[dtypes.int64])[0]
+    return tf.reshape(out, tf.shape(tensors[0]))
+
+
+def _feature_hashes(values):
+    from tensorflux.ops._string_hash import fingerprint64
+
+    if values.dtype is dtypes.string:
+        return _host_map(lambda v: _signed(fingerprint64(v)), values)
+    return tf.cast(values, dtypes.int64)
+
+
+def _crossed_hashes(op, inputs, num_buckets, hash_key):
+    """The rows of cross_hashed, given the inputs in the order their hashes combine."""
+    buckets = int(num_buckets)
+    if buckets < 0:
+        raise errors.InvalidArgumentError(
+            f"{op}: num_buckets must be >= 0, received {num_buckets}", op)
+    key = _DEFAULT_HASH_KEY if hash_key is None else int(hash_key) & _UINT64
+    rows = [_cross_rows(op, value, hashed=True) for value in inputs]
+    _check_row_counts(op, rows)
+    result = rows[0].with_values(_host_map(
+        lambda h: _signed(_fingerprint_cat64(key, h & _UINT64)), rows[0].values))
+    for other in rows[1:]:
+        result = _cross_pair(result, other, lambda a, b: _host_map(
+            lambda x, y: _signed(_fingerprint_cat64(x & _UINT64, y & _UINT64)), a, b))
+    modulus = buckets if buckets else _INT64_MAX
+    return result.with_values(_host_map(lambda h: (h & _UINT64) % modulus, result.values))
+
+
+def cross_hashed(inputs, num_buckets=0, hash_key=None, name=None):
+    """tf.ragged.cross's crosses as int64 hashes (TensorFlow's: FarmHash fingerprints of the
+    features, combined under hash_key), modulo num_buckets when it is positive.
+
+    >>> import tensorflux as tf
+    >>> tf.ragged.cross_hashed([tf.ragged.constant([["a"], ["b", "c"]]),
+    ...                         tf.constant([["d"], ["e"]])], num_buckets=100).to_list()
+    [[82], [61, 41]]
+    """
+    op = "cross_hashed"
+    _check_inputs(op, inputs)
+    return _crossed_hashes(op, inputs, num_buckets, hash_key)
 
 
 # ------------------------------------------------------------------ tile

@@ -25,8 +25,8 @@ from tensorflux.tensor_shape import TensorShape
 __all__ = ["from_dense", "to_dense", "reorder", "reshape", "transpose", "concat", "add",
            "reduce_sum", "reduce_max", "sparse_dense_matmul", "retain", "slice",
            "fill_empty_rows", "to_indicator", "expand_dims", "segment_sum", "segment_mean",
-           "segment_sqrt_n", "bincount", "cross", "map_values", "eye", "maximum", "minimum",
-           "softmax", "split", "reset_shape"]
+           "segment_sqrt_n", "bincount", "cross", "cross_hashed", "mask", "map_values", "eye",
+           "maximum", "minimum", "softmax", "split", "reset_shape"]
 
 
 # ------------------------------------------------------------------ shared index arithmetic
@@ -787,18 +787,72 @@ def segment_sqrt_n(data, indices, segment_ids, num_segments=None, name=None,
     return _segment("segment_sqrt_n", data, indices, segment_ids, num_segments, tf.sqrt)
 
 
+def _sparse_first(op, inputs):
+    """The inputs of a sparse cross in the order TensorFlow's kernel crosses them: the
+    SparseTensors, then the dense tensors, each in their given order."""
+    if isinstance(inputs, (_TensorLike, SparseTensor)) or not inputs:
+        raise TypeError(f"{op}: inputs must be a non-empty list of tensors, received "
+                        f"{type(inputs).__name__}")
+    inputs = list(inputs)
+    return ([x for x in inputs if _is_sparse(x)]
+            + [x for x in inputs if not _is_sparse(x)])
+
+
 def cross(inputs, name=None):
-    """Feature crosses per row as a SparseTensor: tf.ragged.cross's rows, each row's crosses
-    at columns 0, 1, ... (inputs: SparseTensors, RaggedTensors or dense matrices).
+    """Feature crosses per row as a SparseTensor, each row's crosses at columns 0, 1, ...:
+    every combination of one value from each input's row joined with "_X_" (ints written in
+    decimal), the SparseTensor inputs first, then the dense matrices (TensorFlow's order).
 
     >>> import tensorflux as tf
     >>> st = tf.sparse.from_dense([["a", "b"]])
-    >>> tf.sparse.cross([st, tf.constant([["x"]])]).values.numpy().tolist()
+    >>> tf.sparse.cross([tf.constant([["x"]]), st]).values.numpy().tolist()
     [b'a_X_x', b'b_X_x']
     """
     from tensorflux.ragged.ops import cross as ragged_cross
 
-    return ragged_cross(inputs).to_sparse()
+    return ragged_cross(_sparse_first("cross", inputs)).to_sparse()
+
+
+def cross_hashed(inputs, num_buckets=0, hash_key=None, name=None):
+    """tf.sparse.cross's crosses as int64 hashes, as TensorFlow computes them (FarmHash
+    fingerprints of the features combined under hash_key), modulo num_buckets when it is
+    positive.
+
+    >>> import tensorflux as tf
+    >>> st = tf.sparse.from_dense([["a"], ["b"]])
+    >>> dense = tf.constant([["d"], ["e"]])
+    >>> tf.sparse.cross_hashed([st, dense], num_buckets=100).values.numpy().tolist()
+    [82, 61]
+    """
+    from tensorflux.ragged.ops import _crossed_hashes
+
+    op = "cross_hashed"
+    return _crossed_hashes(op, _sparse_first(op, inputs), num_buckets, hash_key).to_sparse()
+
+
+def mask(a, mask_indices, name=None):
+    """The IndexedSlices `a` without its rows whose index is in mask_indices.
+
+    >>> import tensorflux as tf
+    >>> a = tf.IndexedSlices(tf.constant([[1.0], [2.0], [3.0]]), tf.constant([0, 2, 5]),
+    ...                      tf.constant([7, 1]))
+    >>> tf.sparse.mask(a, [2]).indices.numpy().tolist()
+    [0, 5]
+    """
+    from tensorflux.indexed_slices import IndexedSlices
+
+    op = "mask"
+    if not isinstance(a, IndexedSlices):
+        raise TypeError(f"{op}: a must be an IndexedSlices, received {type(a).__name__}")
+    dropped = tf.convert_to_tensor(mask_indices, dtype=a.indices.dtype)
+    if dropped.shape.rank != 1:
+        raise errors.InvalidArgumentError(
+            f"{op}: mask_indices must be a vector, received shape {tuple(dropped.shape)}", op)
+    hit = tf.reduce_any(tf.equal(tf.expand_dims(a.indices, 1), tf.expand_dims(dropped, 0)),
+                        axis=1)
+    keep = tf.logical_not(hit)
+    return IndexedSlices(tf.boolean_mask(a.values, keep), tf.boolean_mask(a.indices, keep),
+                         a.dense_shape)
 
 
 def _sparse_weights(op, sp, weights):
