@@ -6,10 +6,11 @@ config dict, a class, an instance or a callable) into objects through that dict 
 config can never make tensorflux import or run anything it did not list.
 """
 
+import difflib
 import inspect
 import re
 
-__all__ = ["serialize_object", "deserialize_object", "get_object", "snake_case"]
+__all__ = ["serialize_object", "deserialize_object", "get_object", "snake_case", "did_you_mean"]
 
 
 def snake_case(name):
@@ -60,9 +61,31 @@ def _lookup(name, allowlist, custom_objects, kind):
 
     # (both ValueError, as Keras's `get` raises, and TypeError, as its loaders raise)
     raise UnknownObjectError(
-        f"Could not interpret {kind} identifier: {name!r}. Known names: "
+        f"Could not interpret {kind} identifier: {name!r}.{did_you_mean(name, allowlist)} "
+        "Known names: "
         f"{', '.join(sorted(allowlist))}. A custom {kind} must be registered with "
         "@keras.saving.register_keras_serializable() or passed in `custom_objects`.")
+
+
+def did_you_mean(name, names, limit=3):
+    """" Did you mean 'a' or 'b'?" for the entries of `names` closest to a misspelled `name`
+    (case-insensitively, so "Adm" finds "adam" and "binary_crossentropyy" both spellings of
+    it), or "" when none is close: the typo is then pointed at rather than buried in a list."""
+    if not isinstance(name, str):
+        return ""
+    by_lower = {}
+    for known in sorted(names, key=str):
+        if isinstance(known, str):
+            by_lower.setdefault(known.lower(), []).append(known)
+    close = difflib.get_close_matches(name.lower(), list(by_lower), n=limit)
+    # (of "Accuracy" and "accuracy", the one written in the typo's case first)
+    found = [known for key in close for known in sorted(
+        by_lower[key], key=lambda known: known.islower() != name.islower())][:limit]
+    if not found:
+        return ""
+    quoted = [repr(known) for known in found]
+    listed = quoted[0] if len(quoted) == 1 else f"{', '.join(quoted[:-1])} or {quoted[-1]}"
+    return f" Did you mean {listed}?"
 
 
 def _registered(name):

@@ -174,8 +174,14 @@ def check_input_spec(layer, specs, inputs):
                          f"{len(flat)} input tensors: "
                          f"[{', '.join(_format_shape(shape_of(x) or ()) for x in flat)}].")
     for spec, x in zip(specs, flat):
-        if spec is None or x is None:
+        if spec is None:
             continue
+        if x is None:
+            # Most often a layer whose call() forgot its `return`: say so here, where the
+            # None arrives, rather than crash later in build() or in an op on None.
+            raise ValueError(f"Inputs to a layer should be tensors. Got 'None' as input for "
+                             f"{_describe(layer)}: if it is another layer's output, that "
+                             "layer's call() returned None (is a `return` missing?)")
         shape = shape_of(x)
         if shape is None:
             continue
@@ -958,10 +964,10 @@ class Layer(Operation):
         args, kwargs = self._convert_inputs(args, kwargs)
         first = args[0] if args else next(iter(kwargs.values()), None)
         symbolic = any_symbolic_tensors(args, kwargs)
+        if first is None and not args and not kwargs:
+            _check_called_without_inputs(self)
         check_input_spec(self, self.input_spec, first)
         if not self.built:
-            if first is None and not args and not kwargs:
-                _check_called_without_inputs(self)
             with self._open_name_scope():
                 self._maybe_build(args, kwargs, first)
                 if getattr(self, "_path", None) is None:

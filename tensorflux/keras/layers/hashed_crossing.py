@@ -3,8 +3,9 @@
 Keras 3 computes it with TensorFlow's `tf.sparse.cross_hashed` on every backend (without
 TensorFlow it cannot be constructed). tensorflux computes the same function in pure Python:
 each value's hash (an integer's own 64-bit pattern, a string's FarmHash Fingerprint64) folded
-into the key 0xDECAFCAFFE with TensorFlow's FingerprintCat64, modulo the bin count. The
-hashing runs on the host: eagerly, or as a host call inside a traced model step.
+into the key 0xDECAFCAFFE with TensorFlow's FingerprintCat64 (the one copy, in tensorflux.ragged,
+that tf.sparse/tf.ragged.cross_hashed use too), modulo the bin count. The hashing runs on the
+host: eagerly, or as a host call inside a traced model step.
 """
 
 from tensorflux.keras.layers.base import Layer, _describe
@@ -14,31 +15,12 @@ from tensorflux.ops._string_hash import fingerprint64
 __all__ = ["HashedCrossing"]
 
 _MASK64 = (1 << 64) - 1
-_CROSS_KEY = 0xDECAFCAFFE  # tf.sparse.cross_hashed's default hash key
-_MUL = 0xC6A4A7935BD1E995
 
 
 def _tf():
     import tensorflux as tf
 
     return tf
-
-
-def _shift_mix(value):
-    return value ^ (value >> 47)
-
-
-def fingerprint_cat64(first, second):
-    """TensorFlow's FingerprintCat64: combines two 64-bit fingerprints, order-dependently.
-
-    >>> fingerprint_cat64(0, 0)
-    6351753276682545529
-    """
-    result = first ^ _MUL
-    result ^= (_shift_mix((second * _MUL) & _MASK64) * _MUL) & _MASK64
-    result = (result * _MUL) & _MASK64
-    result = (_shift_mix(result) * _MUL) & _MASK64
-    return _shift_mix(result)
 
 
 def _feature_hash(value):
@@ -50,10 +32,18 @@ def _feature_hash(value):
 
 
 def hashed_cross(values, num_bins):
-    """The bin of one crossed feature tuple, as tf.sparse.cross_hashed computes it."""
-    output = _CROSS_KEY
+    """The bin of one crossed feature tuple, as tf.sparse.cross_hashed computes it.
+
+    >>> hashed_cross(["A", 101], 5)
+    1
+    """
+    # The fold is tf.ragged/tf.sparse.cross_hashed's own (one copy of the hash); imported
+    # here, not at the top, so `from tensorflux import keras` does not load tf.ragged.
+    from tensorflux.ragged.ops import _DEFAULT_HASH_KEY, _fingerprint_cat64
+
+    output = _DEFAULT_HASH_KEY
     for value in values:
-        output = fingerprint_cat64(output, _feature_hash(value))
+        output = _fingerprint_cat64(output, _feature_hash(value))
     return output % num_bins
 
 

@@ -1,5 +1,6 @@
 """tensorflux.keras.optimizers: Keras 3's optimizers, `get`, `serialize` and `deserialize`."""
 
+from tensorflux.keras import _objects
 from tensorflux.keras.optimizers import legacy, schedules
 from tensorflux.keras.optimizers.adafactor import Adafactor
 from tensorflux.keras.optimizers.adagrad import Adadelta, Adagrad, Ftrl
@@ -49,7 +50,8 @@ def deserialize(config, custom_objects=None):
     if cls is None:
         cls = schedules._registered(config.get("registered_name") or name)
     if cls is None:
-        raise ValueError(f"Could not interpret optimizer identifier: {name!r}. Known "
+        hint = _objects.did_you_mean(name, ALL_OBJECTS_DICT)
+        raise ValueError(f"Could not interpret optimizer identifier: {name!r}.{hint} Known "
                          f"optimizers: {sorted(ALL_OBJECTS_DICT)}")
     return cls.from_config(dict(config.get("config") or {}), custom_objects=custom_objects) \
         if _takes_custom_objects(cls) else cls.from_config(dict(config.get("config") or {}))

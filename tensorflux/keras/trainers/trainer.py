@@ -105,6 +105,14 @@ class Trainer:
         """Configures the model for training (Keras 3's arguments and defaults)."""
         from tensorflux.keras import optimizers
 
+        # Checked before anything is set, so a refused call leaves the model as it was (Keras
+        # fails later with an error that does not name the argument).
+        if not isinstance(steps_per_execution, numbers.Integral) or \
+                isinstance(steps_per_execution, bool) or steps_per_execution < 1:
+            raise ValueError("`Model.compile()` expected `steps_per_execution` to be a positive "
+                             f"integer, received steps_per_execution={steps_per_execution!r} "
+                             f"of type {type(steps_per_execution).__name__}.")
+        steps_per_execution = int(steps_per_execution)
         optimizer = optimizers.get(optimizer)
         self.optimizer = optimizer
         if auto_scale_loss and optimizer is not None and \

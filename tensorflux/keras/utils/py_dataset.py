@@ -43,8 +43,11 @@ class PyDataset:
         if missing:
             warnings.warn("Your `PyDataset` class should call `super().__init__(**kwargs)` in "
                           "its constructor. `**kwargs` can include `workers`, "
-                          "`use_multiprocessing`, `max_queue_size`. Do not pass these "
-                          "arguments to `fit()`, as they will be ignored.", stacklevel=3)
+                          "`use_multiprocessing`, `max_queue_size`. Passing `workers` and "
+                          "`max_queue_size` to `fit()` instead (Keras 2's way) works only "
+                          "while the dataset keeps the default of one worker; "
+                          "`use_multiprocessing` given to `fit()` is ignored (workers are "
+                          "threads).", stacklevel=3)
 
     @property
     def workers(self):
