@@ -3,7 +3,6 @@
 own NumPy code keep them. References: NumPy's IEEE arithmetic, with subnormal inputs and
 results replaced by zero where the mode applies."""
 
-import contextlib
 import threading
 import time
 
@@ -82,8 +81,9 @@ def test_work_split_over_the_threads_flushes_in_every_piece(monkeypatch):
 
     for flushing in (True, False, True):
         seen.clear()
-        with numpy_denormals.flushed() if flushing else contextlib.nullcontext():
+        def split():
             numpy_backend._in_parallel(piece, list(range(8)), 1 << 30)
+        (numpy_denormals.flushing(split) if flushing else split)()
         assert len({ident for ident, _, _ in seen}) == 2  # both threads took pieces
         assert all(mode is flushing for _, mode, _ in seen)
         assert all((value == 0) is flushing for _, _, value in seen)

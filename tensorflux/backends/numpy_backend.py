@@ -104,9 +104,8 @@ _blas = None
 # ---- subnormal floats (helper)
 # A compiled run (a tf.function call, a Keras step) flushes subnormal floats to zero on its
 # thread, as TensorFlow's and XLA's CPU kernels do: see numpy_denormals. The executor wraps
-# each plan runner with flushing_denormals; Keras's loops run in denormals_flushed.
+# each plan runner with flushing_denormals, and Keras its batch loops and eager steps.
 flushing_denormals = numpy_denormals.flushing
-denormals_flushed = numpy_denormals.flushed
 
 
 def _find_openblas():

@@ -20,13 +20,12 @@ Eager ops outside a compiled run keep subnormals. The user's own NumPy code, whi
 outside these calls, is unaffected.
 """
 
-import contextlib
 import ctypes
 import platform
 import sys
 import threading
 
-__all__ = ["flushing", "flushed", "flushing_now", "set_flushing", "enable", "enabled"]
+__all__ = ["flushing", "flushing_now", "set_flushing", "enable", "enabled"]
 
 # platform -> (index of the control register's low 32 bits in fenv_t read as 32-bit words,
 # the bits that flush): x86's MXCSR has flush-to-zero (bit 15) and denormals-are-zero (bit 6);
@@ -146,32 +145,3 @@ def flushing(run):
             set_(env)
     flushed_run.__wrapped__ = run
     return flushed_run
-
-
-@contextlib.contextmanager
-def flushed():
-    """The block runs as a `flushing` call does."""
-    yield from _flushed_block()
-
-
-def _flushed_block():
-    state = _found()
-    if not state or not _enabled[0] or getattr(_local, "on", False):
-        yield
-        return
-    get, set_, index, bits = state
-    env = _Env()
-    get(env)
-    before = env[index]
-    if before & bits == bits:
-        yield
-        return
-    env[index] = before | bits
-    set_(env)
-    _local.on = True
-    try:
-        yield
-    finally:
-        _local.on = False
-        env[index] = before
-        set_(env)

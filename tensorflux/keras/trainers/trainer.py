@@ -2,7 +2,6 @@
 with Keras 3's semantics (keras_compat.md 4.5). The train step is traced once per batch shape
 by tensorflux.function and replayed every batch."""
 
-import contextlib
 import inspect
 import numbers
 import sys
@@ -399,8 +398,7 @@ class Trainer:
         one_step_on_data.__name__ = name
         if self.run_eagerly:
             # (a compiled step flushes subnormals in its plan's runner; an eager one here)
-            flushing = getattr(current_backend(), "flushing_denormals", None)
-            return one_step_on_data if flushing is None else flushing(one_step_on_data)
+            return _flushing_denormals(one_step_on_data)
         return _FlatStepFunction(step, name, self.jit_compile or None)
 
     def make_train_function(self, force=False):
@@ -705,10 +703,9 @@ class Trainer:
         `stop_training` (evaluating, predicting). Returns the last result ({} if none).
 
         The loop runs with subnormal floats flushed to zero, as each step would (see
-        _denormals_flushed): the mode is set once, not for every step."""
-        with _denormals_flushed():
-            return self._batches(epoch_iterator, function, callbacks, mode, batch_hooks,
-                                 collect)
+        _flushing_denormals): the mode is set once, not for every step."""
+        return _flushing_denormals(self._batches)(epoch_iterator, function, callbacks, mode,
+                                                  batch_hooks, collect)
 
     def _batches(self, epoch_iterator, function, callbacks, mode, batch_hooks, collect):
         stop = {"train": "stop_training", "test": "stop_evaluating",
@@ -809,13 +806,13 @@ class Trainer:
 
 # ------------------------------------------------------------------ helpers
 
-def _denormals_flushed():
-    """A block in which the current backend computes with subnormal floats flushed to zero,
-    as TensorFlow's CPU kernels do (numpy_backend.denormals_flushed: Adam's moments of a
-    weight whose gradient stays zero decay below 1e-38 within a few epochs, and every
-    operation on them takes a slow path); a block that changes nothing elsewhere."""
-    flushed = getattr(current_backend(), "denormals_flushed", None)
-    return contextlib.nullcontext() if flushed is None else flushed()
+def _flushing_denormals(run):
+    """`run` wrapped to compute with subnormal floats flushed to zero, as TensorFlow's CPU
+    kernels do, where the current backend can (numpy_backend.flushing_denormals: Adam's moments
+    of a weight whose gradient stays zero decay below 1e-38 within a few epochs, and every
+    operation on them takes a slow path); `run` itself elsewhere."""
+    flushing = getattr(current_backend(), "flushing_denormals", None)
+    return run if flushing is None else flushing(run)
 
 
 def _user_stacklevel():
