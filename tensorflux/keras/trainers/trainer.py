@@ -106,12 +106,8 @@ class Trainer:
 
         # Checked before anything is set, so a refused call leaves the model as it was (Keras
         # fails later with an error that does not name the argument).
-        if not isinstance(steps_per_execution, numbers.Integral) or \
-                isinstance(steps_per_execution, bool) or steps_per_execution < 1:
-            raise ValueError("`Model.compile()` expected `steps_per_execution` to be a positive "
-                             f"integer, received steps_per_execution={steps_per_execution!r} "
-                             f"of type {type(steps_per_execution).__name__}.")
-        steps_per_execution = int(steps_per_execution)
+        steps_per_execution = _whole_number("compile", "steps_per_execution",
+                                            steps_per_execution, minimum=1)
         optimizer = optimizers.get(optimizer)
         self.optimizer = optimizer
         if auto_scale_loss and optimizer is not None and \
@@ -827,14 +823,14 @@ def _user_stacklevel():
     return level
 
 
-def _count_or_none(method, name, value):
-    """`value` unless it is neither None nor a non-negative integer (bool excluded)."""
-    if value is None:
-        return None
-    if isinstance(value, numbers.Integral) and not isinstance(value, bool) and value >= 0:
+def _whole_number(method, name, value, minimum):
+    """`value` as an int when it is an integer (bool excluded) of at least `minimum` (0 or
+    1), else a ValueError naming `Model.<method>()`'s argument and what it received."""
+    if isinstance(value, numbers.Integral) and not isinstance(value, bool) and value >= minimum:
         return int(value)
-    raise ValueError(f"`Model.{method}()` expected `{name}` to be a non-negative integer, "
-                     f"received {name}={value!r} of type {type(value).__name__}.")
+    kind = "positive" if minimum == 1 else "non-negative"
+    raise ValueError(f"`Model.{method}()` expected `{name}` to be a {kind} integer, received "
+                     f"{name}={value!r} of type {type(value).__name__}.")
 
 
 def _keras2_loader_args(method, max_queue_size, workers, use_multiprocessing):
@@ -846,8 +842,10 @@ def _keras2_loader_args(method, max_queue_size, workers, use_multiprocessing):
     are threads here (tf_keras too ignores it for arrays, tf.data and one worker)."""
     if max_queue_size is None and workers is None and use_multiprocessing is None:
         return None  # (every call of predict's single-sample path comes here)
-    workers = _count_or_none(method, "workers", workers)
-    max_queue_size = _count_or_none(method, "max_queue_size", max_queue_size)
+    if workers is not None:
+        workers = _whole_number(method, "workers", workers, minimum=0)
+    if max_queue_size is not None:
+        max_queue_size = _whole_number(method, "max_queue_size", max_queue_size, minimum=0)
     if use_multiprocessing is not None and use_multiprocessing not in (True, False):
         raise ValueError(f"`Model.{method}()` expected `use_multiprocessing` to be a bool, "
                          f"received use_multiprocessing={use_multiprocessing!r} of type "
