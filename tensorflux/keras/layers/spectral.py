@@ -25,9 +25,11 @@ def _tf():
 
 
 def _size(x, axis):
-    """x's length along `axis`: the static one where known, else a scalar read at run time."""
-    static = tuple(x.shape)[axis]
-    return static if static is not None else _tf().shape(x)[axis]
+    """x's length along `axis`: the static one where known, else a scalar read at run time
+    (keras.ops.shape's, imported on first use like `stft` below)."""
+    from tensorflux.keras.ops.core import shape
+
+    return shape(x)[axis]
 
 
 def _check_float(layer, inputs):
