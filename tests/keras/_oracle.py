@@ -30,6 +30,48 @@ def assert_matches(ours, theirs, rtol=1e-6, atol=1e-6, what="value"):
                                err_msg=what)
 
 
+def assert_same_results(ours, theirs, where="result", rtol=2e-5, atol=2e-5):
+    """Recursive equality of two libraries' results: dict keys, list lengths, strings, bools
+    and None exactly, arrays by shape, dtype and values to the tolerance (a NaN in Keras's
+    result means a broken test, not a match)."""
+    if isinstance(theirs, dict):
+        assert isinstance(ours, dict) and sorted(ours) == sorted(theirs), (
+            f"{where}: keys {sorted(ours)} != Keras {sorted(theirs)}")
+        for key in theirs:
+            assert_same_results(ours[key], theirs[key], f"{where}[{key!r}]", rtol, atol)
+    elif isinstance(theirs, (list, tuple)):
+        assert isinstance(ours, (list, tuple)) and len(ours) == len(theirs), (
+            f"{where}: {ours!r} != Keras {theirs!r}")
+        for i, (a, b) in enumerate(zip(ours, theirs)):
+            assert_same_results(a, b, f"{where}[{i}]", rtol, atol)
+    elif isinstance(theirs, (str, bool)) or theirs is None:
+        assert ours == theirs, f"{where}: {ours!r} != Keras {theirs!r}"
+    else:
+        a, b = to_numpy(ours), to_numpy(theirs)
+        assert not (b.dtype.kind == "f" and np.isnan(b).any()), f"{where}: NaN in Keras"
+        assert a.dtype == b.dtype, f"{where}: dtype {a.dtype} != Keras {b.dtype}"
+        assert_matches(a, b, rtol=rtol, atol=atol, what=where)
+
+
+def history_lists(history):
+    """A History's logs as plain lists of floats, comparable across the two libraries."""
+    return {key: [float(v) for v in values] for key, values in history.history.items()}
+
+
+def raised(fn):
+    """The exception fn() raises (the test fails if it raises none)."""
+    with pytest.raises(Exception) as info:
+        fn()
+    return info.value
+
+
+def raised_by_both(build):
+    """The exceptions our keras and real Keras raise for build(keras), in that order."""
+    from tensorflux import keras
+
+    return raised(lambda: build(keras)), raised(lambda: build(import_keras()))
+
+
 def weight_specs(layer):
     """(path, shape, dtype name, trainable) of each of a layer's weights, ours or Keras's: two
     layers with the same list have the same weights in the same order."""

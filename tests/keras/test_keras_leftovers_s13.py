@@ -10,20 +10,9 @@ import pytest
 
 import tensorflux as tf
 from tensorflux import keras
-from tests.keras._oracle import import_keras
+from tests.keras._oracle import import_keras, raised, raised_by_both
 
 pytestmark = pytest.mark.keras_oracle
-
-
-def _raised(fn):
-    with pytest.raises(Exception) as info:
-        fn()
-    return info.value
-
-
-def _both(build):
-    """The exception our keras and real Keras raise for the same script."""
-    return _raised(lambda: build(keras)), _raised(lambda: build(import_keras()))
 
 
 # ------------------------------------------------------------------ 1. misspelled names
@@ -37,7 +26,7 @@ def _both(build):
     (lambda k: k.layers.Dense(1, activation="rellu"), "rellu", "relu"),
 ])
 def test_misspelled_name_suggests_the_closest(build, typo, meant):
-    ours, theirs = _both(build)
+    ours, theirs = raised_by_both(build)
     assert isinstance(theirs, ValueError) and isinstance(ours, ValueError), repr(ours)
     message = str(ours)
     assert f"identifier: {typo!r}." in message
@@ -48,7 +37,7 @@ def test_misspelled_name_suggests_the_closest(build, typo, meant):
 
 def test_misspelled_optimizer_name_in_compile():
     model = keras.Sequential([keras.Input((3,)), keras.layers.Dense(1)])
-    error = _raised(lambda: model.compile(optimizer="adm", loss="mse"))
+    error = raised(lambda: model.compile(optimizer="adm", loss="mse"))
     assert isinstance(error, ValueError) and "Did you mean 'adam'" in str(error)
 
 
@@ -64,19 +53,19 @@ def test_misspelled_loss_or_metric_in_compile_then_fit(kwargs, typo, meant):
         model.compile(optimizer="sgd", **kwargs)
         model.fit(x, y, verbose=0)
 
-    error = _raised(run)
+    error = raised(run)
     assert isinstance(error, ValueError), repr(error)
     assert repr(typo) in str(error) and f"Did you mean {meant!r}" in str(error)
 
 
 def test_name_close_to_nothing_gets_no_hint_but_the_list():
-    error = _raised(lambda: keras.losses.get("zzqqxx"))
+    error = raised(lambda: keras.losses.get("zzqqxx"))
     assert isinstance(error, ValueError)
     assert "Did you mean" not in str(error) and "mean_squared_error" in str(error)
 
 
 def test_hint_ignores_case():
-    error = _raised(lambda: keras.optimizers.get("ADM"))
+    error = raised(lambda: keras.optimizers.get("ADM"))
     assert "Did you mean 'adam'" in str(error)
 
 
@@ -87,7 +76,7 @@ def test_bad_steps_per_execution_is_named(value):
     model = keras.Sequential([keras.Input((3,)), keras.layers.Dense(1)])
     model.compile(optimizer="sgd", loss="mse")
     before = model.optimizer
-    error = _raised(lambda: model.compile(optimizer="adam", loss="mse",
+    error = raised(lambda: model.compile(optimizer="adam", loss="mse",
                                           steps_per_execution=value))
     assert isinstance(error, ValueError), repr(error)
     assert f"steps_per_execution={value!r}" in str(error)
@@ -104,7 +93,7 @@ def test_keras_fails_too_on_steps_per_execution(value):
         model.compile(optimizer="sgd", loss="mse", steps_per_execution=value)
         model.fit(np.zeros((4, 3), "float32"), np.zeros((4, 1), "float32"), verbose=0)
 
-    _raised(run)  # (Keras refuses it somewhere; ours refuses it in compile, by name)
+    raised(run)  # (Keras refuses it somewhere; ours refuses it in compile, by name)
 
 
 def test_good_steps_per_execution_trains():
@@ -119,7 +108,7 @@ def test_good_steps_per_execution_trains():
 # ------------------------------------------------------------------ 3. a None input
 
 def test_none_input_is_a_value_error_like_keras():
-    ours, theirs = _both(lambda k: k.layers.Dense(2, name="after")(None))
+    ours, theirs = raised_by_both(lambda k: k.layers.Dense(2, name="after")(None))
     assert isinstance(theirs, ValueError) and isinstance(ours, ValueError), repr(ours)
     assert "Got 'None' as input for Dense 'after'" in str(ours)
 
@@ -129,7 +118,7 @@ def test_layer_after_a_call_without_return_points_at_it():
         def call(self, x):
             x * 2  # noqa: B018  (the missing `return` under test)
 
-    error = _raised(lambda: keras.layers.Dense(2, name="after")(
+    error = raised(lambda: keras.layers.Dense(2, name="after")(
         Forgetful()(np.ones((2, 3), "float32"))))
     assert isinstance(error, ValueError), repr(error)
     assert "Dense 'after'" in str(error) and "is a `return` missing?" in str(error)

@@ -13,7 +13,7 @@ import pytest
 
 import tensorflux as tf
 from tensorflux import keras
-from tests.keras._oracle import fresh_names, import_keras  # noqa: F401
+from tests.keras._oracle import fresh_names, import_keras, raised  # noqa: F401
 
 pytestmark = pytest.mark.keras_oracle
 
@@ -27,12 +27,6 @@ def _classifier(k, classes=3, **compile_kwargs):
                          name="clf")
     model.compile("adam", "sparse_categorical_crossentropy", **compile_kwargs)
     return model
-
-
-def _raised(fn):
-    with pytest.raises(Exception) as info:
-        fn()
-    return info.value
 
 
 def _copy(weights):
@@ -64,7 +58,7 @@ def test_string_features_for_a_float_input_name_the_model_input_and_both_dtypes(
         else:
             model(_STRING_X)
 
-    assert isinstance(_raised(lambda: run(import_keras())), ValueError)
+    assert isinstance(raised(lambda: run(import_keras())), ValueError)
     model = _classifier(keras)
     before = _copy(model.get_weights())
     with pytest.raises(ValueError) as info:
@@ -90,7 +84,7 @@ def test_a_string_input_model_still_takes_strings():
 @pytest.mark.parametrize("run_eagerly", [False, True])
 def test_string_labels_name_the_loss_the_output_and_the_labels(run_eagerly):
     labels = np.array(["cat", "dog", "cat", "dog", "cat", "dog"])
-    theirs = _raised(lambda: _classifier(import_keras()).fit(X, labels, verbose=0))
+    theirs = raised(lambda: _classifier(import_keras()).fit(X, labels, verbose=0))
     assert isinstance(theirs, ValueError)
     model = _classifier(keras, run_eagerly=run_eagerly)
     before = _copy(model.get_weights())
@@ -116,7 +110,7 @@ def test_a_loss_called_on_string_labels_names_itself():
 @pytest.mark.parametrize("jit_compile", [False, True])
 def test_an_out_of_range_label_in_a_traced_step_names_the_loss(jit_compile):
     labels = np.array([0, 1, 2, 9, 0, 1], "int64")  # (9 >= the 3 classes of the softmax)
-    assert _raised(lambda: _classifier(import_keras()).fit(X, labels, verbose=0))
+    assert raised(lambda: _classifier(import_keras()).fit(X, labels, verbose=0))
     model = _classifier(keras, jit_compile=jit_compile)
     before = _copy(model.get_weights())
     with pytest.raises(tf.errors.InvalidArgumentError) as info:
@@ -154,7 +148,7 @@ def test_a_batch_size_that_is_not_a_positive_integer_is_refused(path, batch_size
             return model.evaluate(X, Y, batch_size=batch_size, verbose=0)
         return model.predict(np.concatenate([X] * 8), batch_size=batch_size, verbose=0)
 
-    assert isinstance(_raised(lambda: run(_classifier(import_keras()))), ValueError)
+    assert isinstance(raised(lambda: run(_classifier(import_keras()))), ValueError)
     model = _classifier(keras)
     before = _copy(model.get_weights())
     # (-2 used to run an epoch of no batches and return an empty history; 2.5 was truncated)
@@ -202,7 +196,7 @@ def test_a_validation_split_of_one_keeps_keras_message_and_a_fraction_still_spli
     def run(k):
         return _classifier(k).fit(X, Y, validation_split=1.0, verbose=0)
 
-    theirs, ours = _raised(lambda: run(import_keras())), _raised(lambda: run(keras))
+    theirs, ours = raised(lambda: run(import_keras())), raised(lambda: run(keras))
     assert isinstance(theirs, ValueError) and isinstance(ours, ValueError)
     assert "not sufficient to split" in str(theirs) and "not sufficient to split" in str(ours)
     with warnings.catch_warnings():

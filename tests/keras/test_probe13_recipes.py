@@ -20,7 +20,14 @@ import pytest
 
 import tensorflux as tf
 from tensorflux import keras
-from tests.keras._oracle import assert_matches, fresh_names, import_keras  # noqa: F401
+from tests.keras._oracle import (  # noqa: F401
+    assert_matches,
+    assert_same_results,
+    fresh_names,
+    history_lists,
+    import_keras,
+    to_numpy,
+)
 
 pytestmark = pytest.mark.keras_oracle
 
@@ -37,40 +44,9 @@ def _init(model, seed, variables=None, scale=0.2):
             w.assign((scale * rng.standard_normal(tuple(w.shape))).astype("float32"))
 
 
-def _hist(history):
-    return {key: [float(v) for v in values] for key, values in history.history.items()}
-
-
-def _numpy(x):
-    if hasattr(x, "detach"):
-        return x.detach().cpu().numpy()
-    return x.numpy() if hasattr(x, "numpy") else x
-
-
-def _same(ours, theirs, where="result", rtol=2e-5, atol=2e-5):
-    """Recursive equality of two results: dict keys, list lengths, strings, and arrays (shape,
-    dtype and values to float32 tolerance)."""
-    if isinstance(theirs, dict):
-        assert isinstance(ours, dict) and sorted(ours) == sorted(theirs), (
-            f"{where}: keys {sorted(ours)} != Keras {sorted(theirs)}")
-        for key in theirs:
-            _same(ours[key], theirs[key], f"{where}[{key!r}]", rtol, atol)
-    elif isinstance(theirs, (list, tuple)):
-        assert isinstance(ours, (list, tuple)) and len(ours) == len(theirs), (
-            f"{where}: {ours!r} != Keras {theirs!r}")
-        for i, (a, b) in enumerate(zip(ours, theirs)):
-            _same(a, b, f"{where}[{i}]", rtol, atol)
-    elif isinstance(theirs, (str, bool)) or theirs is None:
-        assert ours == theirs, f"{where}: {ours!r} != Keras {theirs!r}"
-    else:
-        a, b = np.asarray(_numpy(ours)), np.asarray(_numpy(theirs))
-        assert a.dtype == b.dtype, f"{where}: dtype {a.dtype} != Keras {b.dtype}"
-        assert_matches(a, b, rtol=rtol, atol=atol, what=where)
-
-
 def _both(recipe):
     """recipe(k) with our keras and with real Keras, compared."""
-    _same(recipe(keras), recipe(import_keras()))
+    assert_same_results(recipe(keras), recipe(import_keras()))
 
 
 def _grads(k, loss_fn, variables):
@@ -154,7 +130,7 @@ def test_trainer_pattern_model_training_another_model_matches_keras():
         trainer.compile(optimizer=k.optimizers.SGD(0.1))
         history = trainer.fit(x, y, epochs=3, batch_size=8, validation_data=(x, y), verbose=0,
                               shuffle=False)
-        return {"history": _hist(history), "weights": model.get_weights(),
+        return {"history": history_lists(history), "weights": model.get_weights(),
                 "evaluate": trainer.evaluate(x, y, verbose=0, return_dict=True),
                 "trainable": len(trainer.trainable_weights),
                 "predict": trainer.predict(x[:4], verbose=0)}
@@ -196,7 +172,7 @@ def test_endpoint_layer_add_loss_and_metric_then_inference_model_match_keras():
         inference = k.Model(inference_in, LogisticEndpoint()(
             k.layers.Dense(1)(inference_in), targets=None, sample_weight=None))
         inference.set_weights(model.get_weights())
-        return {"history": _hist(history), "weights": model.get_weights(),
+        return {"history": history_lists(history), "weights": model.get_weights(),
                 "evaluate": model.evaluate(data, verbose=0, return_dict=True),
                 "losses": len(model.losses), "metrics": [m.name for m in model.metrics],
                 "predict": model.predict(data, verbose=0),
@@ -243,7 +219,7 @@ def test_conv_layers_overriding_convolution_op_or_call_match_keras():
                             shuffle=False)
         conv3d = k.Sequential([k.Input((5, 4, 4, 2)), CenteredConv3D(3, 2, padding="same")])
         _init(conv3d, 4)
-        return {"history": _hist(history), "weights": model.get_weights(),
+        return {"history": history_lists(history), "weights": model.get_weights(),
                 "conv3d": conv3d.predict(rng.rand(2, 5, 4, 4, 2).astype("float32"), verbose=0)}
 
     _both(recipe)
@@ -299,7 +275,7 @@ def test_quotient_remainder_and_mixed_dimension_embeddings_match_keras():
                       metrics=[k.metrics.RootMeanSquaredError()])
         history = model.fit(ids, rng.rand(16, 1).astype("float32"), batch_size=4, epochs=2,
                             verbose=0, shuffle=False)
-        return {"history": _hist(history), "weights": model.get_weights(),
+        return {"history": history_lists(history), "weights": model.get_weights(),
                 "paths": [w.path for w in model.weights],
                 "predict": model.predict(ids[:3], verbose=0)}
 
@@ -347,7 +323,7 @@ def test_distiller_with_compute_loss_override_matches_keras():
                               from_logits=True),
                           distillation_loss_fn=k.losses.KLDivergence(), temperature=10)
         history = distiller.fit(x, y, epochs=3, batch_size=8, verbose=0, shuffle=False)
-        return {"teacher": _hist(teacher_history), "history": _hist(history),
+        return {"teacher": history_lists(teacher_history), "history": history_lists(history),
                 "evaluate": distiller.evaluate(x, y, verbose=0, return_dict=True),
                 "student": student.get_weights(), "teacher_weights": teacher.get_weights(),
                 "trainable": len(distiller.trainable_weights)}
@@ -380,7 +356,7 @@ def test_sklearn_metrics_written_into_logs_reach_history_and_csv_like_keras(tmp_
         history = model.fit(x[:30], y[:30], validation_data=(x[30:], y[30:]), epochs=3,
                             batch_size=10, verbose=0, shuffle=False,
                             callbacks=[callback, k.callbacks.CSVLogger(str(path))])
-        return {"history": _hist(history), "seen": callback.seen,
+        return {"history": history_lists(history), "seen": callback.seen,
                 "csv": path.read_text().splitlines()[0], "weights": model.get_weights()}
 
     _both(recipe)
@@ -468,7 +444,7 @@ def test_tensorflow_numpy_model_matches_keras_ops_model():
         layered = k.Sequential([k.Input((5,)), TNPDense(3, activation=lambda t: tnp.maximum(
             t, 0)), TNPDense(1)])
         _init(layered, 11)
-        return {"history": _hist(history), "weights": model.get_weights(),
+        return {"history": history_lists(history), "weights": model.get_weights(),
                 "names": [w.name for w in model.weights], "params": model.count_params(),
                 "layered": layered.predict(x[:3], verbose=0)}
 
@@ -522,7 +498,7 @@ def test_gradient_accumulation_steps_and_by_hand_match_keras():
             model.compile(optimizer=optimizer, metrics=["accuracy"],
                           loss=k.losses.SparseCategoricalCrossentropy(from_logits=True))
             history = model.fit(x, y, epochs=2, batch_size=4, verbose=0, shuffle=False)
-            out[name] = {"history": _hist(history), "weights": model.get_weights(),
+            out[name] = {"history": history_lists(history), "weights": model.get_weights(),
                          "iterations": int(k.ops.convert_to_numpy(optimizer.iterations)),
                          "variables": len(optimizer.variables)}
         model = k.Sequential([k.Input((6,)), k.layers.Dense(3)])
@@ -535,7 +511,7 @@ def test_gradient_accumulation_steps_and_by_hand_match_keras():
             xb, yb = x[step * 8:(step + 1) * 8], y[step * 8:(step + 1) * 8]
             _, grads = _grads(k, lambda xb=xb, yb=yb: loss_fn(yb, model(xb, training=True)),
                               model.trainable_variables)
-            grads = [_numpy(g) for g in grads]
+            grads = [to_numpy(g) for g in grads]
             total = grads if total is None else [t + g for t, g in zip(total, grads)]
             if step % 2:
                 grads = [t / 2 for t in total]
@@ -599,7 +575,7 @@ def test_train_step_accumulating_into_tf_variables_under_a_none_cond_trains_like
     theirs.compile(optimizer=real.optimizers.SGD(0.2, gradient_accumulation_steps=2),
                    loss=real.losses.SparseCategoricalCrossentropy(from_logits=True))
     theirs.fit(x, y, epochs=2, batch_size=6, verbose=0, shuffle=False)
-    _same([v.numpy() for v in ours.trainable_weights],
+    assert_same_results([v.numpy() for v in ours.trainable_weights],
           [real.ops.convert_to_numpy(v) for v in theirs.trainable_weights])
 
 
@@ -663,8 +639,8 @@ def test_tf_data_pipeline_with_cache_and_prefetch_trains_as_keras_on_the_same_ba
             bounds = [(0, 8), (8, 16), (16, 24), (24, 30), (30, 38), (38, 46)]
             history_2 = repeated.fit(((xs[a:b], ys[a:b]) for a, b in bounds),
                                      steps_per_epoch=3, epochs=2, verbose=0)
-        return {"history": _hist(history), "evaluate": evaluated, "predict": predicted,
-                "repeated": _hist(history_2), "weights": repeated.get_weights()}
+        return {"history": history_lists(history), "evaluate": evaluated, "predict": predicted,
+                "repeated": history_lists(history_2), "weights": repeated.get_weights()}
 
     _both(recipe)
 
@@ -722,7 +698,7 @@ def test_tfrecord_round_trip_parses_and_trains_like_the_source_arrays(tmp_path):
         predictions.append(model)
     data = tf.data.TFRecordDataset([path]).map(parse).map(
         lambda s: tf.cast(s["image"], "float32")).batch(2)
-    _same(predictions[0].predict(data, verbose=0),
+    assert_same_results(predictions[0].predict(data, verbose=0),
           predictions[1].predict(images.astype("float32"), verbose=0))
 
 
@@ -755,7 +731,7 @@ def test_functional_subclass_package_saves_loads_and_nests_like_keras(tmp_path):
         inputs = k.Input((8, 8, 1))
         outer = k.Model(inputs, k.layers.Dense(2)(model(inputs)))
         _init(outer, 16)
-        return {"history": _hist(history), "type": type(loaded).__name__,
+        return {"history": history_lists(history), "type": type(loaded).__name__,
                 "predict": loaded.predict(x[:3], verbose=0),
                 "evaluate": loaded.evaluate(x, y, verbose=0),
                 "layers": [layer.name for layer in model.layers][1:],
@@ -828,9 +804,9 @@ def test_antirectifier_and_mixture_density_network_match_keras():
         mdn.compile(loss=mdn_loss, optimizer=k.optimizers.Adam())
         mdn_history = mdn.fit(xs, ys, epochs=3, batch_size=10, verbose=0, shuffle=False)
         config = model.layers[1].get_config()
-        return {"history": _hist(history), "weights": model.get_weights(),
+        return {"history": history_lists(history), "weights": model.get_weights(),
                 "config": sorted(config), "initializer": config["initializer"]["class_name"],
-                "mdn": _hist(mdn_history), "mdn_weights": mdn.get_weights()}
+                "mdn": history_lists(mdn_history), "mdn_weights": mdn.get_weights()}
 
     _both(recipe)
 
@@ -868,7 +844,7 @@ def test_optimizer_subclasses_overriding_apply_or_update_step_match_keras():
             model.compile(optimizer=optimizer, metrics=["accuracy"],
                           loss=k.losses.SparseCategoricalCrossentropy(from_logits=True))
             history = model.fit(x, y, epochs=2, batch_size=6, verbose=0, shuffle=False)
-            out[name] = {"history": _hist(history), "weights": model.get_weights(),
+            out[name] = {"history": history_lists(history), "weights": model.get_weights(),
                          "variables": [v.path for v in optimizer.variables]}
         return out
 
@@ -904,7 +880,7 @@ def test_compute_loss_and_compute_metrics_overrides_match_keras():
                           loss=k.losses.SparseCategoricalCrossentropy(from_logits=True))
             history = model.fit(x, y, epochs=2, batch_size=6, verbose=0, shuffle=False,
                                 validation_data=(x, y))
-            out[cls.__name__] = {"history": _hist(history), "weights": model.get_weights(),
+            out[cls.__name__] = {"history": history_lists(history), "weights": model.get_weights(),
                                  "evaluate": model.evaluate(x, y, verbose=0, return_dict=True)}
         return out
 
@@ -929,7 +905,7 @@ def test_debugging_tips_feature_extractor_summary_and_eager_fit_match_keras():
             model.summary()
         total = [line.split(":")[1].split("(")[0].strip()
                  for line in text.getvalue().splitlines() if "Total params" in line]
-        return {"features": features, "history": _hist(history),
+        return {"features": features, "history": history_lists(history),
                 "weights": model.get_weights(), "total": total,
                 "counts": [layer.count_params() for layer in model.layers],
                 "by_index": model.get_layer(index=2).name}

@@ -19,7 +19,14 @@ import pytest
 
 import tensorflux as tf
 from tensorflux import keras
-from tests.keras._oracle import assert_matches, fresh_names, import_keras  # noqa: F401
+from tests.keras._oracle import (  # noqa: F401
+    assert_matches,
+    assert_same_results,
+    fresh_names,
+    history_lists,
+    import_keras,
+    to_numpy,
+)
 
 pytestmark = pytest.mark.keras_oracle
 
@@ -38,40 +45,8 @@ def _init(variables, seed, scale=0.2):
             w.assign(1.0 + np.abs(value) if "variance" in w.path else value)
 
 
-def _hist(history):
-    return {key: [float(v) for v in values] for key, values in history.history.items()}
-
-
-def _numpy(x):
-    if hasattr(x, "detach"):
-        return x.detach().cpu().numpy()
-    return x.numpy() if hasattr(x, "numpy") else x
-
-
-def _same(ours, theirs, where="result", rtol=1e-4, atol=1e-4):
-    """Recursive equality: dict keys, list lengths, and arrays (shape, dtype and values to
-    float32 tolerance; NaN in Keras's result means a broken test, not a match)."""
-    if isinstance(theirs, dict):
-        assert isinstance(ours, dict) and sorted(ours) == sorted(theirs), (
-            f"{where}: keys {sorted(ours)} != Keras {sorted(theirs)}")
-        for key in theirs:
-            _same(ours[key], theirs[key], f"{where}[{key!r}]", rtol, atol)
-    elif isinstance(theirs, (list, tuple)):
-        assert isinstance(ours, (list, tuple)) and len(ours) == len(theirs), (
-            f"{where}: {ours!r} != Keras {theirs!r}")
-        for i, (a, b) in enumerate(zip(ours, theirs)):
-            _same(a, b, f"{where}[{i}]", rtol, atol)
-    elif isinstance(theirs, str) or theirs is None:
-        assert ours == theirs, f"{where}: {ours!r} != Keras {theirs!r}"
-    else:
-        a, b = np.asarray(_numpy(ours)), np.asarray(_numpy(theirs))
-        assert not (b.dtype.kind == "f" and np.isnan(b).any()), f"{where}: NaN in Keras"
-        assert a.dtype == b.dtype, f"{where}: dtype {a.dtype} != Keras {b.dtype}"
-        assert_matches(a, b, rtol=rtol, atol=atol, what=where)
-
-
-def _both(example, **tolerance):
-    _same(example(keras), example(import_keras()), **tolerance)
+def _both(example, rtol=1e-4, atol=1e-4):
+    assert_same_results(example(keras), example(import_keras()), rtol=rtol, atol=atol)
 
 
 def test_conv1d_classifier_with_checkpoint_lr_and_early_stopping_matches_keras(tmp_path):
@@ -102,7 +77,7 @@ def test_conv1d_classifier_with_checkpoint_lr_and_early_stopping_matches_keras(t
         history = model.fit(x, y, batch_size=8, epochs=6, callbacks=callbacks, shuffle=False,
                             validation_data=(xv, yv), verbose=0)
         best = k.models.load_model(path)
-        return {"history": _hist(history), "predict": best.predict(xv, verbose=0),
+        return {"history": history_lists(history), "predict": best.predict(xv, verbose=0),
                 "evaluate": best.evaluate(xv, yv, verbose=0, return_dict=True),
                 "lr": np.float32(model.optimizer.learning_rate)}
 
@@ -138,7 +113,7 @@ def test_transformer_encoder_classifier_matches_keras():
                             shuffle=False, callbacks=[
                                 k.callbacks.EarlyStopping(patience=10,
                                                           restore_best_weights=True)])
-        return {"history": _hist(history), "predict": model.predict(x[:5], verbose=0),
+        return {"history": history_lists(history), "predict": model.predict(x[:5], verbose=0),
                 "pooled": tuple(model.layers[-2].input.shape)}
 
     _both(example)
@@ -181,7 +156,7 @@ def test_weather_windows_match_numpy_and_their_lstm_matches_keras(tmp_path):
                                                             save_weights_only=True,
                                                             save_best_only=True)])
         model.load_weights(path)
-        return {"history": _hist(history), "predict": model.predict(x[:6], verbose=0)}
+        return {"history": history_lists(history), "predict": model.predict(x[:6], verbose=0)}
 
     _both(example, rtol=1e-4, atol=1e-5)
 
@@ -260,7 +235,7 @@ def test_traffic_graph_conv_lstm_layer_matches_keras():
         else:
             history = model.fit(x, y, validation_data=(x[:16], y[:16]), batch_size=batch,
                                 epochs=3, shuffle=False, verbose=0)
-        return {"history": _hist(history), "predict": model.predict(x[:batch], verbose=0),
+        return {"history": history_lists(history), "predict": model.predict(x[:batch], verbose=0),
                 "paths": [w.path for w in model.weights]}
 
     _both(example, rtol=1e-4, atol=1e-5)
@@ -354,7 +329,7 @@ def test_stft_audio_example_on_variable_length_audio_matches_keras():
         _init([w for w in model2d.weights if "spectrogram" not in w.path], 22)
         model2d.compile(optimizer=k.optimizers.Adam(1e-3), loss="categorical_crossentropy")
         history2d = model2d.fit(x, y, epochs=2, batch_size=2, shuffle=False, verbose=0)
-        return {"history1d": _hist(history1d), "history2d": _hist(history2d),
+        return {"history1d": history_lists(history1d), "history2d": history_lists(history2d),
                 "predict1d": model1d.predict(x[:, :250], verbose=0),
                 "predict2d": model2d.predict(x[:, :300], verbose=0),
                 "stft_kernels": model2d.layers[1].get_weights(),
@@ -396,7 +371,7 @@ def test_deepspeech_style_ctc_model_and_decoders_match_keras():
         greedy, greedy_scores = ops.ctc_decode(predictions, lengths, strategy="greedy")
         beams, beam_scores = ops.ctc_decode(predictions, lengths.astype("int32"),
                                             strategy="beam_search", beam_width=5, top_paths=2)
-        return {"history": _hist(history), "predict": predictions, "greedy": greedy,
+        return {"history": history_lists(history), "predict": predictions, "greedy": greedy,
                 "greedy_scores": greedy_scores, "beams": beams, "beam_scores": beam_scores,
                 "loss": ctc_loss(ops.convert_to_tensor(labels),
                                  ops.convert_to_tensor(predictions))}

@@ -7,20 +7,9 @@ import numpy as np
 import pytest
 
 from tensorflux import keras
-from tests.keras._oracle import import_keras
+from tests.keras._oracle import import_keras, raised, raised_by_both
 
 pytestmark = pytest.mark.keras_oracle
-
-
-def _raised(fn):
-    with pytest.raises(Exception) as info:
-        fn()
-    return info.value
-
-
-def _both(build):
-    """The exception our keras and real Keras raise for the same script."""
-    return _raised(lambda: build(keras)), _raised(lambda: build(import_keras()))
 
 
 def _sequential(k):
@@ -41,7 +30,7 @@ def test_wrong_last_dim_names_the_model_the_layer_and_the_axis(run):
             model.compile("sgd", "mse")
             model.fit(x, np.zeros((8, 2)), verbose=0)
 
-    ours, theirs = _both(build)
+    ours, theirs = raised_by_both(build)
     assert isinstance(theirs, ValueError) and isinstance(ours, ValueError)
     message = str(ours)
     assert "Sequential 'seq'" in message and "'d1'" in message, message
@@ -51,7 +40,7 @@ def test_wrong_last_dim_names_the_model_the_layer_and_the_axis(run):
 def test_wrong_middle_dim_names_its_axis():
     inp = keras.Input((4, 5))
     model = keras.Model(inp, keras.layers.Dense(2, name="head")(inp), name="net")
-    error = _raised(lambda: model(np.zeros((2, 3, 5), "float32")))
+    error = raised(lambda: model(np.zeros((2, 3, 5), "float32")))
     assert isinstance(error, ValueError)
     assert "Functional 'net'" in str(error) and "axis 1" in str(error)
     assert "'head'" in str(error) and "(2, 3, 5)" in str(error)
@@ -63,7 +52,7 @@ def test_wrong_input_count_lists_the_inputs():
         model = k.Model([a, b], k.layers.Add()([a, b]))
         model.predict([np.zeros((2, 3))] * 3, verbose=0)
 
-    ours, theirs = _both(build)
+    ours, theirs = raised_by_both(build)
     assert isinstance(theirs, ValueError) and isinstance(ours, ValueError)
     assert "'left'" in str(ours) and "'right'" in str(ours) and "received 3" in str(ours)
 
@@ -72,13 +61,13 @@ def test_list_given_to_dense_is_a_value_error():
     def build(k):
         k.layers.Dense(2, name="single")([k.Input((3,)), k.Input((3,))])
 
-    ours, theirs = _both(build)
+    ours, theirs = raised_by_both(build)
     assert isinstance(theirs, ValueError) and isinstance(ours, ValueError), repr(ours)
     assert "Dense 'single' expects 1 input(s)" in str(ours) and "received 2" in str(ours)
 
 
 def test_layer_called_without_inputs_is_a_type_error():
-    ours, theirs = _both(lambda k: k.layers.Dense(2, name="empty")())
+    ours, theirs = raised_by_both(lambda k: k.layers.Dense(2, name="empty")())
     assert isinstance(theirs, TypeError) and isinstance(ours, TypeError), repr(ours)
     assert "'empty'" in str(ours) and "'inputs'" in str(ours)
 
@@ -92,7 +81,7 @@ def test_layer_whose_call_needs_no_input_still_runs():
 
 
 def test_pop_on_empty_sequential_is_an_index_error():
-    ours, theirs = _both(lambda k: k.Sequential().pop())
+    ours, theirs = raised_by_both(lambda k: k.Sequential().pop())
     assert type(theirs) is IndexError and isinstance(ours, IndexError)
 
 
@@ -104,7 +93,7 @@ def test_object_array_of_numbers_is_a_clear_value_error():
         rows[:] = 0.5
         model.fit(rows, np.zeros((4, 2)), verbose=0)
 
-    ours, theirs = _both(build)
+    ours, theirs = raised_by_both(build)
     assert isinstance(theirs, ValueError) and isinstance(ours, ValueError), repr(ours)
     assert "dtype object" in str(ours) and "(4, 4)" in str(ours)
 
@@ -132,7 +121,7 @@ def test_keras_tensor_as_a_value_is_a_value_error_and_has_no_numpy():
 
 
 def test_input_with_an_unknown_dtype_is_refused():
-    ours, theirs = _both(lambda k: k.Input((3,), dtype="floot32"))
+    ours, theirs = raised_by_both(lambda k: k.Input((3,), dtype="floot32"))
     assert isinstance(theirs, ValueError) and isinstance(ours, ValueError), repr(ours)
     assert "floot32" in str(ours)
     assert keras.Input((3,), dtype="int8").dtype == "int8"
@@ -175,7 +164,7 @@ def test_sequential_rnn_takes_other_step_counts_but_a_functional_model_does_not(
 
     assert sequential(keras).predict(x, verbose=0).shape == (2, 2)
     assert sequential(import_keras()).predict(x, verbose=0).shape == (2, 2)
-    ours, theirs = _both(lambda k: functional(k).predict(x, verbose=0))
+    ours, theirs = raised_by_both(lambda k: functional(k).predict(x, verbose=0))
     assert isinstance(theirs, ValueError) and isinstance(ours, ValueError)
     assert "axis 1" in str(ours) and "(2, 6, 3)" in str(ours)
 
