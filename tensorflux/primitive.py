@@ -106,12 +106,23 @@ class Primitive:
                 self._backend = backend
             count = len(inputs)
             # The common arities without building a list: this line runs for every op.
+            # (A value of None is a graph tensor that escaped its trace: a kernel may take
+            # None without complaint, so it is refused here, before the kernel runs.)
             if count == 2:
-                out = self._kernel_fn(inputs[0]._value, inputs[1]._value, **attrs)
+                a, b = inputs[0]._value, inputs[1]._value
+                if a is None or b is None:
+                    _refuse_escaped(self, inputs)
+                out = self._kernel_fn(a, b, **attrs)
             elif count == 1:
-                out = self._kernel_fn(inputs[0]._value, **attrs)
+                a = inputs[0]._value
+                if a is None:
+                    _refuse_escaped(self, inputs)
+                out = self._kernel_fn(a, **attrs)
             else:
-                out = self._kernel_fn(*[x._value for x in inputs], **attrs)
+                values = [x._value for x in inputs]
+                if any(v is None for v in values):
+                    _refuse_escaped(self, inputs)
+                out = self._kernel_fn(*values, **attrs)
             if self.aliases and _reads_variable(inputs):
                 out = _copy_outputs(backend, out, self.multiple_results)
         except errors.OpError:
@@ -177,6 +188,13 @@ def _escaped_error(primitive, inputs):
         if escaped is not None and x._value is None:
             return TypeError(f"{primitive.name}: input {position}: {escaped()}")
     return None
+
+
+def _refuse_escaped(primitive, inputs):
+    """Raises the TypeError for an input that escaped its trace, if there is one."""
+    escaped = _escaped_error(primitive, inputs)
+    if escaped is not None:
+        raise escaped
 
 
 def _dtype_name(x):

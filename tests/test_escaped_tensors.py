@@ -27,6 +27,12 @@ def escaped():
     (lambda t: tf.exp(t), "exp"),
     (lambda t: tf.matmul(t[None], t[:, None]), "getitem"),
     (lambda t: tf.reduce_sum(t), "reduce_sum"),
+    # Kernels that took None without complaint, and gave an answer: False, a string tensor of
+    # None, a scalar zero.
+    (lambda t: tf.equal(t, 1.0), "equal"),
+    (lambda t: tf.math.not_equal(t, 1.0), "not_equal"),
+    (lambda t: tf.stack([t, t]), "stack"),
+    (lambda t: tf.zeros_like(t), "fill_like"),
 ])
 def test_an_eager_op_on_an_escaped_tensor_names_it_and_its_function(escaped, use, op):
     with pytest.raises(TypeError) as caught:
