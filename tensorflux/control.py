@@ -2,6 +2,7 @@
 tf.py_function / tf.numpy_function, tf.name_scope, tf.control_dependencies,
 tf.executing_eagerly."""
 
+import functools
 
 from tensorflux import dtypes, errors, nest
 from tensorflux.composite_tensor import CompositeTensor, TypeSpec
@@ -442,9 +443,10 @@ def _put(result, i, value, first_index, reverse):
 
 # ------------------------------------------------------------------ host Python calls
 
-def py_function(func, inp, Tout, name=None):  # noqa: N803 - TensorFlow's argument name
+def py_function(func=None, inp=None, Tout=None, name=None):  # noqa: N803 - TF's name
     """Calls the Python function func(*inp) on eager tensors and returns its results as
-    tensors of the dtypes Tout (a DType, a list of them, or None for no result).
+    tensors of the dtypes Tout (a DType, a list of them, or None for no result). Without
+    func, it is a decorator, as TF's: `@tf.py_function(Tout=tf.float32)`.
 
     Eagerly func just runs (a GradientTape sees its ops). Inside a tf.function it runs as a
     host callback each time the graph runs; its results then have unknown shapes, and no
@@ -454,17 +456,49 @@ def py_function(func, inp, Tout, name=None):  # noqa: N803 - TensorFlow's argume
     >>> float(tf.py_function(lambda x: x * 2.0, [tf.constant(2.0)], Tout=tf.float32))
     4.0
     """
-    return _host_call("py_function", func, inp, Tout, numpy_inputs=False)
+    if func is None:
+        return _host_decorator("py_function", inp, Tout, numpy_inputs=False)
+    return _host_call("py_function", func, _required_inp("py_function", inp), Tout,
+                      numpy_inputs=False)
 
 
-def numpy_function(func, inp, Tout, stateful=True, name=None):  # noqa: N803
-    """Like py_function, but func receives and returns NumPy arrays; no gradient.
+def numpy_function(func=None, inp=None, Tout=None, stateful=True, name=None):  # noqa: N803
+    """Like py_function, but func receives and returns NumPy arrays; no gradient. Without
+    func, it is a decorator, as TF's: `@tf.numpy_function(Tout=tf.float32)`.
 
     >>> import tensorflux as tf
     >>> float(tf.numpy_function(lambda x: x * 2, [tf.constant(2.0)], Tout=tf.float32))
     4.0
     """
-    return _host_call("numpy_function", func, inp, Tout, numpy_inputs=True)
+    if func is None:
+        return _host_decorator("numpy_function", inp, Tout, numpy_inputs=True)
+    return _host_call("numpy_function", func, _required_inp("numpy_function", inp), Tout,
+                      numpy_inputs=True)
+
+
+def _required_inp(op, inp):
+    if inp is None:
+        raise TypeError(f"{op}: missing argument inp (the list of func's arguments); only "
+                        f"the decorator form, {op}(Tout=...), leaves func and inp out")
+    return inp
+
+
+def _host_decorator(op, inp, tout, numpy_inputs):
+    """`@tf.py_function(Tout=...)`: the decorated function, called with tensors, runs as
+    py_function(func, inp=its arguments, Tout)."""
+    if inp is not None:
+        raise TypeError(f"{op}: as a decorator (func=None) it takes no inp; received "
+                        f"inp={inp!r}")
+    if tout is None:
+        raise TypeError(f"{op}: as a decorator (func=None) it needs Tout by name: "
+                        f"@tf.{op}(Tout=...)")
+
+    def decorator(func):
+        @functools.wraps(func)
+        def wrapper(*args):
+            return _host_call(op, func, list(args), tout, numpy_inputs)
+        return wrapper
+    return decorator
 
 
 def _host_call(op, func, inp, tout, numpy_inputs):

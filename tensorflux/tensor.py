@@ -422,8 +422,8 @@ class TensorSpec:
     def from_tensor(cls, tensor, name=None):
         return cls(tensor.shape, tensor.dtype, name)
 
-    def is_compatible_with(self, spec_or_value):
-        other = spec_or_value
+    def is_compatible_with(self, spec_or_tensor):
+        other = spec_or_tensor
         if not isinstance(other, TensorSpec):
             other = TensorSpec.from_tensor(convert_to_tensor(other))
         return self.dtype is other.dtype and self.shape.is_compatible_with(other.shape)

@@ -336,13 +336,48 @@ class InitializationOnlyStatus(CheckpointLoadStatus):
 
 # ------------------------------------------------------------------ Checkpoint
 class CheckpointOptions:
-    """Accepted for API compatibility; tensorflux checkpoints have no options yet."""
+    """Options of Checkpoint.write/save/read/restore. experimental_write_callbacks run after
+    each write, as TF's: each takes the written prefix or no argument. The io device, async
+    writing and sharding change how TF writes, not what is saved, and are accepted as such;
+    experimental_skip_slot_variables is refused by restore (it would change what is restored).
+    """
 
     def __init__(self, experimental_io_device=None, experimental_enable_async_checkpoint=False,
                  experimental_write_callbacks=None, enable_async=False,
                  experimental_skip_slot_variables=False, experimental_sharding_callback=None):
         self.experimental_io_device = experimental_io_device
         self.enable_async = enable_async or experimental_enable_async_checkpoint
+        self.experimental_enable_async_checkpoint = self.enable_async
+        if experimental_write_callbacks is not None:
+            for callback in experimental_write_callbacks:
+                if not callable(callback):
+                    raise TypeError("CheckpointOptions: experimental_write_callbacks must "
+                                    f"be callables, received {callback!r}")
+        self.experimental_write_callbacks = experimental_write_callbacks
+        self.experimental_skip_slot_variables = experimental_skip_slot_variables
+        self.experimental_sharding_callback = experimental_sharding_callback
+
+
+def _run_write_callbacks(options, save_path):
+    """TF's rule: a callback of no parameter is called bare, one of one gets the prefix."""
+    import inspect
+
+    for callback in getattr(options, "experimental_write_callbacks", None) or ():
+        count = len(inspect.signature(callback).parameters)
+        if count == 0:
+            callback()
+        elif count == 1:
+            callback(save_path)
+        else:
+            raise TypeError(f"CheckpointOptions: a write callback takes 0 or 1 parameters "
+                            f"(the checkpoint prefix); {callback!r} takes {count}")
+
+
+def _check_read_options(op, options):
+    if getattr(options, "experimental_skip_slot_variables", False):
+        raise NotImplementedError(
+            f"Checkpoint.{op}: CheckpointOptions(experimental_skip_slot_variables=True) is "
+            "not supported: tensorflux restores optimizer slot variables with the rest")
 
 
 class Checkpoint:
@@ -447,6 +482,7 @@ class Checkpoint:
                 arrays[key] = obj._checkpoint_state()
             nodes.append(node)
         write_checkpoint_file(file_prefix, nodes, arrays)
+        _run_write_callbacks(options, file_prefix)
         return file_prefix
 
     def save(self, file_prefix, options=None):
@@ -470,6 +506,7 @@ class Checkpoint:
     # -- reading
     def read(self, save_path, options=None):
         """Restores from `save_path` (as restore, without creating save_counter)."""
+        _check_read_options("read", options)
         return self._restore(save_path)
 
     def restore(self, save_path, options=None):
@@ -477,6 +514,7 @@ class Checkpoint:
         matching them by the attribute paths they were saved under; returns a status with
         assert_consumed(), assert_existing_objects_matched() and expect_partial().
         restore(None) restores nothing."""
+        _check_read_options("restore", options)
         if save_path is None:
             return InitializationOnlyStatus(self)
         self._maybe_create_save_counter()
@@ -753,7 +791,7 @@ class CheckpointManager:
 
     def __init__(self, checkpoint, directory, max_to_keep, keep_checkpoint_every_n_hours=None,
                  checkpoint_name="ckpt", step_counter=None, checkpoint_interval=None,
-                 init_fn=None):
+                 init_fn=None, last_checkpoint_step=None):
         if max_to_keep is not None and (not isinstance(max_to_keep, int) or max_to_keep <= 0):
             raise ValueError(f"Expected a positive integer or `None` for `max_to_keep`, got "
                              f"{max_to_keep}.")
@@ -768,7 +806,9 @@ class CheckpointManager:
         self._prefix = os.path.join(self._directory, checkpoint_name)
         self._step_counter = step_counter
         self._checkpoint_interval = checkpoint_interval
-        self._last_checkpoint_step = None
+        # The step checkpoint_interval counts from (TF keeps it only with an interval).
+        self._last_checkpoint_step = (None if checkpoint_interval is None
+                                      else last_checkpoint_step)
         self._init_fn = init_fn
         state = get_checkpoint_state(self._directory)
         # keep_checkpoint_every_n_hours keeps a checkpoint once that long has passed since the
@@ -806,9 +846,11 @@ class CheckpointManager:
         """Writes `<directory>/<checkpoint_name>-N` (N = checkpoint_number or the checkpoint's
         incremented save_counter), deletes checkpoints beyond max_to_keep, updates the state
         file; returns the new prefix, or None when checkpoint_interval skips this step."""
-        if self._checkpoint_interval is not None and check_interval:
+        if self._checkpoint_interval is not None and self._last_checkpoint_step is not None:
+            # As TF: never twice at one step, even with check_interval=False.
             step = int(self._step_counter)
-            if (self._last_checkpoint_step is not None
+            if step == self._last_checkpoint_step or (
+                    check_interval
                     and step - self._last_checkpoint_step < self._checkpoint_interval):
                 return None
         counter = self._checkpoint.save_counter
@@ -822,7 +864,7 @@ class CheckpointManager:
         except BaseException:
             counter.assign_sub(1)
             raise
-        if self._step_counter is not None:
+        if self._checkpoint_interval is not None:
             self._last_checkpoint_step = int(self._step_counter)
         self._checkpoints = [(p, t) for p, t in self._checkpoints if p != prefix]
         self._checkpoints.append((prefix, time.time()))
@@ -853,6 +895,8 @@ class CheckpointManager:
         latest = self.latest_checkpoint
         if latest is not None:
             self._checkpoint.restore(latest)
+            if self._checkpoint_interval is not None:
+                self._last_checkpoint_step = int(self._step_counter)
             return latest
         if self._init_fn is not None:
             self._init_fn()

@@ -145,6 +145,11 @@ class Variable(_TensorLike):
                  synchronization=VariableSynchronization.AUTO,
                  aggregation=VariableAggregation.NONE, shape=None,
                  experimental_enable_variable_lifting=True):
+        if variable_def is not None:
+            # (a TF1 graph's VariableDef proto; TF 2 refuses it eagerly too)
+            raise ValueError("Variable: variable_def (a graph VariableDef to rebuild from) is "
+                             "not supported; give initial_value, and restore values with "
+                             "tf.train.Checkpoint")
         if initial_value is None:
             raise ValueError("initial_value must be specified.")
         synchronization = _mode("synchronization", VariableSynchronization, synchronization,

@@ -938,7 +938,7 @@ class RejectionResampleDataset(_FirstElementSpec, _UnaryDataset):
 
 # ------------------------------------------------------------------ experimental helpers
 
-def from_list(elements):
+def from_list(elements, name=None):
     """A dataset of the given elements (each a nested structure of tensors)."""
     elements = list(elements)
     if not elements:

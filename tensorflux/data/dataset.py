@@ -461,22 +461,35 @@ class Dataset:
                                  output_signature)
 
     @staticmethod
-    def zip(*datasets, name=None):
-        """Elements of several datasets side by side (a tuple or dict of datasets)."""
-        if len(datasets) == 1:
-            datasets = datasets[0]
+    def zip(*args, datasets=None, name=None):
+        """Elements of several datasets side by side: zip(a, b), or one (nested) tuple or
+        dict of datasets, positionally or as `datasets=`, as TF's."""
+        if args and datasets is not None:
+            raise TypeError("zip: give the datasets positionally or as datasets=, not both; "
+                            f"received {len(args)} positional and datasets={datasets!r}")
+        if not args and datasets is None:
+            raise TypeError("zip: pass at least one dataset")
+        if args:
+            datasets = args[0] if len(args) == 1 else args
         return _ZipDataset(datasets)
 
     # -- transformations
     def concatenate(self, dataset, name=None):
         return _ConcatenateDataset(self, dataset)
 
-    def map(self, map_func, num_parallel_calls=None, deterministic=None, name=None):
+    def map(self, map_func, num_parallel_calls=None, deterministic=None, synchronous=None,
+            use_unbounded_threadpool=False, name=None):
         """Applies `map_func` to each element (a tuple element is unpacked into arguments).
 
         With `num_parallel_calls` (an int or AUTOTUNE) a pool of threads runs the calls;
-        results keep the input order unless `deterministic=False`.
+        results keep the input order unless `deterministic=False`. Without it the calls run
+        one at a time, which is what TF's `synchronous=True` asks (it refuses the pair, and
+        so does this); `use_unbounded_threadpool` is a TF thread-pool hint, same results.
         """
+        if synchronous and num_parallel_calls is not None:
+            raise ValueError("map: synchronous=True cannot be combined with "
+                             f"num_parallel_calls, received num_parallel_calls="
+                             f"{num_parallel_calls!r}")
         return _MapDataset(self, map_func, num_parallel_calls, deterministic)
 
     def filter(self, predicate, name=None):

@@ -29,7 +29,6 @@ __all__ = ["AUTOTUNE", "AutoShardPolicy", "AutotuneAlgorithm", "AutotuneOptions"
            "sample_from_datasets", "save", "scan", "shuffle_and_repeat", "take_while", "unbatch",
            "unique"]
 
-choose_from_datasets = Dataset.choose_from_datasets
 sample_from_datasets = Dataset.sample_from_datasets
 load = Dataset.load
 
@@ -49,8 +48,24 @@ def Counter(start=0, step=1, dtype=None):  # noqa: N802 - TensorFlow's name
     return Dataset.counter(start, step, *(() if dtype is None else (dtype,)))
 
 
-def RandomDataset(seed=None):  # noqa: N802 - TensorFlow's name
-    return Dataset.random(seed)
+def RandomDataset(seed=None, rerandomize_each_iteration=None, name=None):  # noqa: N802
+    """Dataset.random under its tf.data.experimental name."""
+    return Dataset.random(seed, rerandomize_each_iteration)
+
+
+def choose_from_datasets(datasets, choice_dataset, stop_on_empty_dataset=False):
+    """Dataset.choose_from_datasets, but, as TF's experimental endpoint, by default an empty
+    chosen dataset is skipped (stop_on_empty_dataset=False) instead of ending the result.
+
+    >>> import tensorflux as tf
+    >>> from tensorflux import data
+    >>> choice = data.Dataset.from_tensor_slices(tf.constant([0, 0, 1], tf.int64))
+    >>> ds = data.experimental.choose_from_datasets([data.Dataset.range(1),
+    ...                                              data.Dataset.range(10, 12)], choice)
+    >>> [int(v) for v in ds]
+    [0, 10]
+    """
+    return Dataset.choose_from_datasets(datasets, choice_dataset, stop_on_empty_dataset)
 
 
 def save(dataset, path, compression=None, shard_func=None, checkpoint_args=None):

@@ -234,8 +234,8 @@ def _csv_default(op, default):
     return tensor.dtype, (value[0] if value.size else None)
 
 
-def decode_csv(records, record_defaults, field_delim=",", use_quote_delim=True, name=None,
-               na_value="", select_cols=None):
+def decode_csv(records, record_defaults, field_delim=",", use_quote_delim=True, na_value="",
+               select_cols=None, name=None):
     """Splits CSV records into columns: one tensor per record_defaults entry, each of
     `records`' shape, with the entry's dtype (float32, float64, int32, int64, string).
 

@@ -70,13 +70,22 @@ def _host_shape(op, what, dims):
 _fill = Primitive("fill", shape_rule=lambda shape, value, dtype: aval(shape, dtype))
 
 
-def fill(dims, value, name=None):
+def _no_layout(op, layout):
+    """TF's `layout=` places the result on a DTensor mesh; there are no meshes here."""
+    if layout is not None:
+        raise errors.UnimplementedError(
+            f"{op}: layout= (a DTensor layout) is not supported by tensorflux; received "
+            f"{layout!r}, leave it None", op)
+
+
+def fill(dims, value, name=None, layout=None):
     """A tensor of shape `dims` filled with the scalar `value`.
 
     >>> import tensorflux as tf
     >>> tf.fill([2], 7).numpy().tolist()
     [7, 7]
     """
+    _no_layout("fill", layout)
     value = as_operand("fill", value)
     if value.shape.rank != 0:
         raise errors.InvalidArgumentError(
@@ -96,13 +105,14 @@ def fill(dims, value, name=None):
     return _fill.bind(shape=tuple(dims), value=_scalar(value), dtype=value.dtype)
 
 
-def zeros(shape, dtype=dtypes.float32, name=None):
+def zeros(shape, dtype=dtypes.float32, name=None, layout=None):
     """A tensor of zeros.
 
     >>> import tensorflux as tf
     >>> tf.zeros([2, 1]).numpy().tolist()
     [[0.0], [0.0]]
     """
+    _no_layout("zeros", layout)
     dtype = dtypes.as_dtype(dtype)
     dims, runtime = shape_operand("zeros", shape)
     if runtime is not None:
@@ -110,13 +120,14 @@ def zeros(shape, dtype=dtypes.float32, name=None):
     return _fill.bind(shape=tuple(dims), value=0, dtype=dtype)
 
 
-def ones(shape, dtype=dtypes.float32, name=None):
+def ones(shape, dtype=dtypes.float32, name=None, layout=None):
     """A tensor of ones.
 
     >>> import tensorflux as tf
     >>> tf.ones([2], tf.int32).numpy().tolist()
     [1, 1]
     """
+    _no_layout("ones", layout)
     dtype = dtypes.as_dtype(dtype)
     dims, runtime = shape_operand("ones", shape)
     if runtime is not None:
@@ -141,24 +152,26 @@ def _fill_at_run_time(shape, value, dtype, op, dims=None):
         _fill_kernel, (0,), value=value, dtype=dtype, op=op))
 
 
-def zeros_like(input, dtype=None, name=None):  # noqa: A002 - TensorFlow's argument name
+def zeros_like(input, dtype=None, name=None, layout=None):  # noqa: A002 - TF's argument name
     """Zeros with the shape (and by default the dtype) of `input`.
 
     >>> import tensorflux as tf
     >>> tf.zeros_like([1.0, 2.0]).numpy().tolist()
     [0.0, 0.0]
     """
+    _no_layout("zeros_like", layout)
     x = as_operand("zeros_like", input)
     return _fill_like.bind(x, value=0, dtype=dtypes.as_dtype(dtype or x.dtype))
 
 
-def ones_like(input, dtype=None, name=None):  # noqa: A002
+def ones_like(input, dtype=None, name=None, layout=None):  # noqa: A002
     """Ones with the shape (and by default the dtype) of `input`.
 
     >>> import tensorflux as tf
     >>> tf.ones_like([[1, 2]]).numpy().tolist()
     [[1, 1]]
     """
+    _no_layout("ones_like", layout)
     x = as_operand("ones_like", input)
     return _fill_like.bind(x, value=1, dtype=dtypes.as_dtype(dtype or x.dtype))
 
@@ -510,15 +523,15 @@ def _scalar(value, op="one_hot"):
     return value.item() if hasattr(value, "item") else value
 
 
-def shape(input, out_type=dtypes.int32, name=None):  # noqa: A002
-    """The shape of a tensor as a 1-D int32 tensor.
+def shape(input, out_type=None, name=None):  # noqa: A002
+    """The shape of a tensor as a 1-D int32 tensor (out_type None is int32, as TF).
 
     >>> import tensorflux as tf
     >>> tf.shape(tf.zeros([2, 3])).numpy().tolist()
     [2, 3]
     """
     x = as_operand("shape", input)
-    out_type = dtypes.as_dtype(out_type)
+    out_type = dtypes.int32 if out_type is None else dtypes.as_dtype(out_type)
     if not x.shape.is_fully_defined():
         return _dynamic_shape.bind(x, dtype=out_type)
     return convert_to_tensor(list(x.shape), dtype=out_type)
@@ -545,7 +558,7 @@ def rank(input, name=None):  # noqa: A002
     return convert_to_tensor(x.shape.rank, dtype=dtypes.int32)
 
 
-def size(input, out_type=dtypes.int32, name=None):  # noqa: A002
+def size(input, out_type=None, name=None):  # noqa: A002
     """The number of elements, as a scalar tensor.
 
     >>> import tensorflux as tf
@@ -553,6 +566,7 @@ def size(input, out_type=dtypes.int32, name=None):  # noqa: A002
     6
     """
     x = as_operand("size", input)
+    out_type = dtypes.int32 if out_type is None else dtypes.as_dtype(out_type)
     if not x.shape.is_fully_defined():
         from tensorflux.ops import reduction
 

@@ -58,11 +58,15 @@ def _unary(op, fn):
             return fn(x)
         return dispatching
 
+    names = _leading(fn, 1)
+
     @functools.wraps(fn)
-    def dispatching(x, *args, **kwargs):
-        if isinstance(x, CompositeTensor):
-            return composite(x, *args, **kwargs)
-        return fn(x, *args, **kwargs)
+    def dispatching(*args, **kwargs):
+        # The tensor may come by its own name (tf.zeros_like(input=rt)), as TF's accepts.
+        args = _positional(args, kwargs, names)
+        if args and isinstance(args[0], CompositeTensor):
+            return composite(*args, **kwargs)
+        return fn(*args, **kwargs)
     return dispatching
 
 
@@ -82,12 +86,36 @@ def _binary(op, fn):
             return fn(x, y)
         return dispatching
 
+    names = _leading(fn, 2)
+
     @functools.wraps(fn)
-    def dispatching(x, y, *args, **kwargs):
-        if _ragged(x) or _ragged(y):
-            return composite(x, y, *args, **kwargs)
-        return fn(x, y, *args, **kwargs)
+    def dispatching(*args, **kwargs):
+        # By fn's own names: tf.atan2(y=a, x=b) is atan2(a, b), not the reverse.
+        args = _positional(args, kwargs, names)
+        if len(args) >= 2 and (_ragged(args[0]) or _ragged(args[1])):
+            return composite(*args, **kwargs)
+        return fn(*args, **kwargs)
     return dispatching
+
+
+def _leading(fn, count):
+    """The names of fn's first `count` parameters (through functools.wraps layers)."""
+    while hasattr(fn, "__wrapped__"):
+        fn = fn.__wrapped__
+    return fn.__code__.co_varnames[:count]
+
+
+def _positional(args, kwargs, names):
+    """args extended by the leading tensor arguments given by name (popped from kwargs), so
+    that the wrapper sees them where fn's signature puts them."""
+    if len(args) >= len(names) or not kwargs:
+        return args
+    extra = []
+    for name in names[len(args):]:
+        if name not in kwargs:
+            break
+        extra.append(kwargs.pop(name))
+    return args + tuple(extra) if extra else args
 
 
 def _takes(fn, names):

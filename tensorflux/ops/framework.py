@@ -6,6 +6,7 @@ tests, vectorized_map, and TensorProto conversion.
 import builtins
 import contextlib
 import functools
+import operator
 
 from tensorflux import dtypes, errors, nest
 from tensorflux.context import context
@@ -156,7 +157,7 @@ def no_op(name=None):
 
 
 # (named as TensorFlow's; the module's other code reaches Python's tuple as builtins.tuple)
-def tuple(tensors, name=None, control_inputs=None):  # noqa: A001
+def tuple(tensors, control_inputs=None, name=None):  # noqa: A001
     """The tensors, once all of them (and control_inputs) are computed. Eagerly everything
     already is, so `tensors` comes back as it was given, as in TensorFlow; in a traced function
     each tensor passes through tf.identity (None entries stay None).
@@ -450,12 +451,34 @@ def make_tensor_proto(values, dtype=None, shape=None, verify_shape=False,
     """
     from tensorflux.tensor import constant
 
-    tensor = constant(values, dtype=dtype, shape=shape)
-    if verify_shape and shape is not None and list(convert_to_tensor(values).shape) != \
-            list(shape):
-        raise TypeError(f"make_tensor_proto: expected shape {list(shape)}, received "
-                        f"{list(convert_to_tensor(values).shape)}")
-    return TensorProto(tensor)
+    op = "make_tensor_proto"
+    if allow_broadcast and verify_shape:
+        raise ValueError(f"{op}: allow_broadcast and verify_shape cannot both be set")
+    given = constant(values, dtype=dtype)
+    if shape is None:
+        return TensorProto(given)
+    dims = [int(d) for d in shape]
+    total = functools.reduce(operator.mul, dims, 1)
+    count = given.shape.num_elements()
+    if allow_broadcast:
+        if tuple(given.shape) not in ((), (1,)) and count != total:
+            raise TypeError(f"{op}: expected shape {tuple(dims)}, received "
+                            f"{tuple(given.shape)} (allow_broadcast takes a scalar, a "
+                            "1-vector or as many values as the shape)")
+    else:
+        if verify_shape and tuple(given.shape) != tuple(dims):
+            raise TypeError(f"{op}: expected shape {tuple(dims)}, received "
+                            f"{tuple(given.shape)}")
+        if count > total:
+            raise ValueError(f"{op}: too many values for shape {tuple(dims)}: it takes at "
+                             f"most {total}, received {count}")
+    flat = array.reshape(given, [-1])
+    if 0 < count < total:
+        # As TF's TensorProto: the values given, then the last one repeated.
+        flat = array.concat([flat, array.fill([total - count], flat[-1])], 0)
+    elif count == 0 and total:
+        flat = array.zeros([total], given.dtype)
+    return TensorProto(array.reshape(flat, dims))
 
 
 def make_ndarray(tensor):

@@ -597,19 +597,70 @@ _scatter_nd = Primitive("scatter_nd",
                             None, _gather_nd.bind(g, indices, batch_dims=batch_dims)))
 
 
-def gather_nd(params, indices, batch_dims=0, name=None):
+def gather_nd(params, indices, batch_dims=0, name=None, bad_indices_policy=""):
     """Entries or slices of `params` at the index tuples in the last axis of `indices`.
+    An index tuple out of range is an error; with bad_indices_policy="IGNORE" it gathers
+    zeros instead, as TF's.
 
     >>> import tensorflux as tf
     >>> tf.gather_nd([[1, 2], [3, 4]], [[1, 0], [0, 1]]).numpy().tolist()
     [3, 2]
     """
+    ignore = _ignore_bad_indices("gather_nd", bad_indices_policy)
     params = as_operand("gather_nd", params)
     indices = _indices_operand("gather_nd", indices)
     batch_dims = int(batch_dims)
     _check_nd("gather_nd", params.shape, indices, batch_dims)
     _check_batch("gather_nd", params, indices, batch_dims)
-    return _gather_nd.bind(params, indices, batch_dims=batch_dims)
+    if not ignore:
+        return _gather_nd.bind(params, indices, batch_dims=batch_dims)
+    from tensorflux.ops.array import shape
+
+    dims = shape(params, out_type=indices.dtype)[batch_dims:batch_dims + indices.shape[-1]]
+    valid, indices = _valid_indices(indices, dims)
+    return _masked(valid, _gather_nd.bind(params, indices, batch_dims=batch_dims))
+
+
+_BAD_INDICES_POLICIES = ("", "DEFAULT", "ERROR", "IGNORE")
+
+
+def _ignore_bad_indices(op, policy):
+    """Whether out-of-range index tuples are skipped (TF's "IGNORE"); "", "DEFAULT" and
+    "ERROR" raise for them, as TF's CPU kernels do."""
+    if policy not in _BAD_INDICES_POLICIES:
+        raise errors.InvalidArgumentError(
+            f"{op}: bad_indices_policy must be one of {list(_BAD_INDICES_POLICIES)}, "
+            f"received {policy!r}", op)
+    return policy == "IGNORE"
+
+
+def _valid_indices(indices, dims):
+    """(which index tuples lie inside `dims`, the indices with the others replaced by
+    zeros, so that the kernels never see them)."""
+    from tensorflux.ops.array import zeros_like
+    from tensorflux.ops.math import greater_equal, less, logical_and, where
+    from tensorflux.ops.reduction import reduce_all
+
+    valid = reduce_all(logical_and(greater_equal(indices, 0), less(indices, dims)), axis=-1)
+    return valid, where(_expanded(valid, 1), indices, zeros_like(indices))
+
+
+def _expanded(mask, rank):
+    """mask (over the index tuples) with `rank` trailing axes of size 1 for the slices."""
+    from tensorflux.ops.array import expand_dims
+
+    for _ in range(rank):
+        mask = expand_dims(mask, -1)
+    return mask
+
+
+def _masked(valid, values):
+    """values where the index tuple was valid, zeros elsewhere."""
+    from tensorflux.ops.array import zeros_like
+    from tensorflux.ops.math import where
+
+    return where(_expanded(valid, values.shape.rank - valid.shape.rank), values,
+                 zeros_like(values))
 
 
 def _check_nd(op, shape, indices, batch_dims):
@@ -635,9 +686,10 @@ def _check_updates(op, shape, indices, updates):
             f"{tuple(updates.shape)}", op)
 
 
-def scatter_nd(indices, updates, shape, name=None):
+def scatter_nd(indices, updates, shape, bad_indices_policy="", name=None):
     """Zeros of `shape` with `updates` added at the index tuples of `indices` (duplicates sum).
-    `shape` may be a tensor known only at run time (tf.shape of a traced input).
+    `shape` may be a tensor known only at run time (tf.shape of a traced input). An index
+    tuple out of range is an error; with bad_indices_policy="IGNORE" its update is dropped.
 
     >>> import tensorflux as tf
     >>> tf.scatter_nd([[1], [3], [1]], [1.0, 2.0, 3.0], [4]).numpy().tolist()
@@ -645,9 +697,16 @@ def scatter_nd(indices, updates, shape, name=None):
     """
     from tensorflux.ops.array import _check_runtime_dims, zeros
 
+    ignore = _ignore_bad_indices("scatter_nd", bad_indices_policy)
     indices = _indices_operand("scatter_nd", indices)
     updates = as_operand("scatter_nd", updates)
     dims, runtime = shape_operand("scatter_nd", shape)
+    if ignore:
+        target = zeros(shape if runtime is None else runtime, updates.dtype)
+        if dims is not None:
+            _check_nd("scatter_nd", target.shape, indices, 0)
+            _check_updates("scatter_nd", target.shape, indices, updates)
+        return _ignoring_scatter("scatter_nd", "add", target, indices, updates)
     if runtime is not None:
         _check_runtime_dims("scatter_nd", dims)
         target = zeros(runtime, updates.dtype)
@@ -704,8 +763,29 @@ def _scatter_operands(op, tensor, indices, updates):
     return tensor, indices, updates
 
 
-def _tensor_scatter(op, reduction, tensor, indices, updates):
+def _tensor_scatter(op, reduction, tensor, indices, updates, bad_indices_policy=""):
+    ignore = _ignore_bad_indices(op, bad_indices_policy)
     tensor, indices, updates = _scatter_operands(op, tensor, indices, updates)
+    if ignore:
+        return _ignoring_scatter(op, reduction, tensor, indices, updates)
+    return _scatter.bind(tensor, indices, updates, reduction=reduction, batch_dims=0)
+
+
+def _ignoring_scatter(op, reduction, tensor, indices, updates):
+    """TF's bad_indices_policy="IGNORE": an update whose index tuple is out of range is
+    dropped. It is sent to index 0 as the operation's identity there (zero for add/sub, the
+    entry's own value for max/min), so it changes nothing and gets no cotangent."""
+    from tensorflux.ops.array import shape
+    from tensorflux.ops.math import where
+
+    dims = shape(tensor, out_type=indices.dtype)[:indices.shape[-1]]
+    valid, indices = _valid_indices(indices, dims)
+    if reduction in ("max", "min"):
+        neutral = _gather_nd.bind(tensor, indices, batch_dims=0)
+        updates = where(_expanded(valid, updates.shape.rank - valid.shape.rank), updates,
+                        neutral)
+    else:
+        updates = _masked(valid, updates)
     return _scatter.bind(tensor, indices, updates, reduction=reduction, batch_dims=0)
 
 
@@ -719,41 +799,45 @@ def tensor_scatter_nd_update(tensor, indices, updates, name=None):
     return _tensor_scatter("tensor_scatter_nd_update", "update", tensor, indices, updates)
 
 
-def tensor_scatter_nd_add(tensor, indices, updates, name=None):
+def tensor_scatter_nd_add(tensor, indices, updates, bad_indices_policy="", name=None):
     """`tensor` with `updates` added at `indices` (duplicates sum).
 
     >>> import tensorflux as tf
     >>> tf.tensor_scatter_nd_add([1, 2, 3], [[0], [0]], [5, 5]).numpy().tolist()
     [11, 2, 3]
     """
-    return _tensor_scatter("tensor_scatter_nd_add", "add", tensor, indices, updates)
+    return _tensor_scatter("tensor_scatter_nd_add", "add", tensor, indices, updates,
+                           bad_indices_policy)
 
 
-def tensor_scatter_nd_sub(tensor, indices, updates, name=None):
+def tensor_scatter_nd_sub(tensor, indices, updates, bad_indices_policy="", name=None):
     """`tensor` with `updates` subtracted at `indices` (duplicates sum).
 
     >>> import tensorflux as tf
     >>> tf.tensor_scatter_nd_sub([1, 2, 3], [[1]], [2]).numpy().tolist()
     [1, 0, 3]
     """
-    return _tensor_scatter("tensor_scatter_nd_sub", "sub", tensor, indices, updates)
+    return _tensor_scatter("tensor_scatter_nd_sub", "sub", tensor, indices, updates,
+                           bad_indices_policy)
 
 
-def tensor_scatter_nd_max(tensor, indices, updates, name=None):
+def tensor_scatter_nd_max(tensor, indices, updates, bad_indices_policy="", name=None):
     """`tensor` with each entry at `indices` replaced by its maximum with the updates there.
 
     >>> from tensorflux.ops import indexing
     >>> indexing.tensor_scatter_nd_max([1, 5, 3], [[1], [2], [2]], [4, 6, 7]).numpy().tolist()
     [1, 5, 7]
     """
-    return _tensor_scatter("tensor_scatter_nd_max", "max", tensor, indices, updates)
+    return _tensor_scatter("tensor_scatter_nd_max", "max", tensor, indices, updates,
+                           bad_indices_policy)
 
 
-def tensor_scatter_nd_min(tensor, indices, updates, name=None):
+def tensor_scatter_nd_min(tensor, indices, updates, bad_indices_policy="", name=None):
     """`tensor` with each entry at `indices` replaced by its minimum with the updates there.
 
     >>> from tensorflux.ops import indexing
     >>> indexing.tensor_scatter_nd_min([1, 5, 3], [[1], [2], [2]], [4, 6, 7]).numpy().tolist()
     [1, 4, 3]
     """
-    return _tensor_scatter("tensor_scatter_nd_min", "min", tensor, indices, updates)
+    return _tensor_scatter("tensor_scatter_nd_min", "min", tensor, indices, updates,
+                           bad_indices_policy)

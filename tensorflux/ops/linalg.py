@@ -100,9 +100,11 @@ def _transpose_and_adjoint(side, transposed):
 
 
 def matmul(a, b, transpose_a=False, transpose_b=False, adjoint_a=False, adjoint_b=False,
-           a_is_sparse=False, b_is_sparse=False, output_type=None, name=None):
+           a_is_sparse=False, b_is_sparse=False, output_type=None, grad_a=False, grad_b=False,
+           name=None):
     """The matrix product of the last two dims of a and b; leading dims broadcast.
-    output_type=tf.int32 accumulates (u)int8 inputs in int32, as TF's.
+    output_type=tf.int32 accumulates (u)int8 inputs in int32, as TF's. a_is_sparse,
+    b_is_sparse, grad_a and grad_b are TF's performance hints; the product is the same.
 
     >>> import tensorflux as tf
     >>> tf.matmul([[1.0, 2.0]], [[3.0], [4.0]]).numpy().tolist()
@@ -602,6 +604,43 @@ def _diagonal_index(op, k):
     return _int_k(op, k)
 
 
+def _k_range(op, k):
+    """(low, high) of a diagonal index k: one int, or a pair (also as a tensor), as TF's."""
+    if isinstance(k, _TensorLike):
+        k = host(op, k, "k").tolist()
+    if isinstance(k, (list, tuple)):
+        if len(k) == 1:
+            k = k[0]
+        elif len(k) == 2:
+            low, high = _int_k(op, k[0]), _int_k(op, k[1])
+            if low > high:
+                raise errors.InvalidArgumentError(
+                    f"{op}: k must be (low, high) with low <= high, received ({low}, {high})",
+                    op)
+            return low, high
+        else:
+            raise errors.InvalidArgumentError(
+                f"{op}: k must be an int or a pair (low, high), received {k!r}", op)
+    k = _int_k(op, k)
+    return k, k
+
+
+def _check_align(op, align):
+    if align not in _ALIGNS:
+        raise errors.InvalidArgumentError(
+            f"{op}: align must be one of {list(_ALIGNS)}, received {align!r}", op)
+    return align.split("_")
+
+
+def _band_in_row(op, stored, d, length, width, align):
+    """Diagonal d (of `length` entries) out of its row of a band of `width`: the first entries,
+    or the last where `align` puts that kind of diagonal (super: first word) to the right."""
+    super_align, sub_align = align.split("_")
+    right = (super_align if d >= 0 else sub_align) == "RIGHT"
+    start = width - length if right else 0
+    return stored[..., start:start + length]
+
+
 def _int_k(op, k):
     try:
         return int(k)
@@ -630,9 +669,11 @@ def diag_part(input, name="diag_part", k=0, padding_value=0, align="RIGHT_LEFT")
     [[1, 4], [3, 0]]
     """
     x = _matrices("diag_part", input, allowed=None)
-    if isinstance(k, (list, tuple)) and len(k) == 2:
-        return _diag_band(x, _int_k("diag_part", k[0]), _int_k("diag_part", k[1]),
-                          padding_value, align)
+    _check_align("diag_part", align)
+    if (isinstance(k, (list, tuple)) and len(k) == 2) or (
+            isinstance(k, _TensorLike) and k.shape.rank == 1 and k.shape[0] == 2):
+        low, high = _k_range("diag_part", k)
+        return _diag_band(x, low, high, padding_value, align)
     k = _diagonal_index("diag_part", k)
     _check_diagonal(x, k)
     return _diag_part.bind(x, k=k)
@@ -657,10 +698,7 @@ def _diag_band(x, low, high, padding_value, align):
         raise errors.InvalidArgumentError(
             f"diag_part: k must be (low, high) with low <= high, received ({low}, {high})",
             "diag_part")
-    if align not in _ALIGNS:
-        raise errors.InvalidArgumentError(
-            f"diag_part: align must be one of {list(_ALIGNS)}, received {align!r}",
-            "diag_part")
+    _check_align("diag_part", align)
     for d in (low, high):
         _check_diagonal(x, d)
     rows, cols = x.shape[-2], x.shape[-1]
@@ -686,31 +724,62 @@ def _diag_band(x, low, high, padding_value, align):
 
 def diag(diagonal, name="diag", k=0, num_rows=-1, num_cols=-1, padding_value=0,
          align="RIGHT_LEFT"):
-    """Matrices whose k-th diagonal is `diagonal` ([..., N] -> [..., N+|k|, N+|k|]).
+    """Matrices whose k-th diagonal is `diagonal` ([..., N] -> [..., N+|k|, N+|k|]). With
+    k = (low, high), `diagonal` holds the band high..low ([..., high-low+1, N], top row
+    first), shorter diagonals placed in their row as `align` says, as TF's.
 
     >>> import tensorflux as tf
     >>> tf.linalg.diag([1, 2]).numpy().tolist()
     [[1, 0], [0, 2]]
+    >>> tf.linalg.diag([[1, 2], [3, 0]], k=(0, 1), align="LEFT_RIGHT").numpy().tolist()
+    [[3, 1], [0, 0]]
     """
     d = as_operand("diag", diagonal)
     if d.shape.rank < 1 or d.shape[-1] is None:
         raise errors.InvalidArgumentError(
             f"diag: expected a tensor of rank >= 1 with a known last dimension, received shape "
             f"{tuple(d.shape)}", "diag")
-    k = _diagonal_index("diag", k)
+    _check_align("diag", align)
+    low, high = _k_range("diag", k)
     length = d.shape[-1]
-    min_rows, min_cols = length + max(-k, 0), length + max(k, 0)
+    # TF's sizes: the longest diagonal fits the band's top (high) and bottom (low) ends.
+    min_rows, min_cols = length - min(high, 0), length + max(low, 0)
     rows, cols = int(num_rows), int(num_cols)
     if rows == -1:
         rows = max(min_rows, min_cols) if cols == -1 else min_rows
     if cols == -1:
         cols = max(rows, min_cols) if int(num_rows) == -1 else min_cols
-    if _diag_length(rows, cols, k) != length:
-        raise errors.InvalidArgumentError(
-            f"diag: a diagonal of length {length} (shape {tuple(d.shape)}) does not fit "
-            f"diagonal k={k} of a {rows}x{cols} matrix", "diag")
     padding = _python_scalar("diag", padding_value)
-    return _diag.bind(d, k=k, num_rows=rows, num_cols=cols, padding_value=padding)
+    if low == high:
+        if _diag_length(rows, cols, low) != length:
+            raise errors.InvalidArgumentError(
+                f"diag: a diagonal of length {length} (shape {tuple(d.shape)}) does not fit "
+                f"diagonal k={low} of a {rows}x{cols} matrix", "diag")
+        return _diag.bind(d, k=low, num_rows=rows, num_cols=cols, padding_value=padding)
+    count = high - low + 1
+    if d.shape.rank < 2 or d.shape[-2] != count or not (rows == min_rows or cols == min_cols):
+        raise errors.InvalidArgumentError(
+            f"diag: k=({low}, {high}) takes a band of shape [..., {count}, N] whose longest "
+            f"diagonal fills a {rows}x{cols} matrix, received shape {tuple(d.shape)}", "diag")
+    out = None
+    for row, kk in enumerate(range(high, low - 1, -1)):
+        size = _diag_length(rows, cols, kk)
+        if size > length:
+            raise errors.InvalidArgumentError(
+                f"diag: diagonal k={kk} of a {rows}x{cols} matrix has {size} entries, more "
+                f"than the band's width {length}", "diag")
+        part = _band_in_row("diag", d[..., row, :], kk, size, length, align)
+        matrix = _diag.bind(part, k=kk, num_rows=rows, num_cols=cols, padding_value=0)
+        out = matrix if out is None else out + matrix
+    if padding != 0:
+        # Entries off the band (column - row outside [low, high]) take padding_value.
+        offset = (array.reshape(array.range(cols, dtype=dtypes.int32), [1, cols])
+                  - array.reshape(array.range(rows, dtype=dtypes.int32), [rows, 1]))
+        inside = math.logical_and(math.greater_equal(offset, low),
+                                  math.less_equal(offset, high))
+        out = math.where(inside, out, array.fill(array.shape(out),
+                                                 math.cast(padding, out.dtype)))
+    return out
 
 
 def trace(x, name=None):
@@ -762,7 +831,9 @@ def band_part(input, num_lower, num_upper, name=None):  # noqa: A002 - TensorFlo
 
 
 def set_diag(input, diagonal, name="set_diag", k=0, align="RIGHT_LEFT"):  # noqa: A002
-    """Each matrix of `input` with its k-th diagonal replaced by `diagonal`.
+    """Each matrix of `input` with its k-th diagonal replaced by `diagonal`; with
+    k = (low, high), the band high..low replaced by `diagonal` ([..., high-low+1, N], top
+    row first, shorter diagonals placed as `align` says), as TF's.
 
     >>> import tensorflux as tf
     >>> tf.linalg.set_diag([[1, 2], [3, 4]], [7, 8]).numpy().tolist()
@@ -770,8 +841,12 @@ def set_diag(input, diagonal, name="set_diag", k=0, align="RIGHT_LEFT"):  # noqa
     """
     x = _matrices("set_diag", input, allowed=None)
     d = as_operand("set_diag", diagonal, x.dtype)
-    k = _diagonal_index("set_diag", k)
+    _check_align("set_diag", align)
+    low, high = _k_range("set_diag", k)
     rows, cols = x.shape[-2], x.shape[-1]
+    if low != high:
+        return _set_band(x, d, low, high, align)
+    k = low
     old = diag_part(x, k=k)
     if tuple(d.shape)[-1:] != tuple(old.shape)[-1:]:
         raise errors.InvalidArgumentError(
@@ -781,6 +856,32 @@ def set_diag(input, diagonal, name="set_diag", k=0, align="RIGHT_LEFT"):  # noqa
     return (x - _diag.bind(old, k=k, num_rows=rows, num_cols=cols, padding_value=0)
             + _diag.bind(d + array.zeros_like(old), k=k, num_rows=rows, num_cols=cols,
                          padding_value=0))
+
+
+def _set_band(x, d, low, high, align):
+    """set_diag of the band of diagonals high..low."""
+    op = "set_diag"
+    rows, cols = x.shape[-2], x.shape[-1]
+    if rows is None or cols is None:
+        raise errors.InvalidArgumentError(
+            f"{op}: a band of diagonals needs known matrix dimensions, received shape "
+            f"{tuple(x.shape)}", op)
+    for kk in (low, high):
+        if kk and not -rows < kk < max(cols, 1):
+            raise errors.InvalidArgumentError(
+                f"{op}: k={kk} is out of range for matrices of shape {tuple(x.shape)}", op)
+    count = high - low + 1
+    width = max(_diag_length(rows, cols, kk) for kk in range(low, high + 1))
+    if d.shape.rank < 2 or tuple(d.shape)[-2:] != (count, width):
+        raise errors.InvalidArgumentError(
+            f"{op}: k=({low}, {high}) of matrices of shape {tuple(x.shape)} takes a band of "
+            f"shape [..., {count}, {width}], received {tuple(d.shape)}", op)
+    result = x
+    for row, kk in enumerate(range(high, low - 1, -1)):
+        size = _diag_length(rows, cols, kk)
+        part = _band_in_row(op, d[..., row, :], kk, size, width, align)
+        result = set_diag(result, part, k=kk)
+    return result
 
 
 def matvec(a, b, transpose_a=False, adjoint_a=False, a_is_sparse=False, b_is_sparse=False,

@@ -434,8 +434,14 @@ def tridiagonal_solve(diagonals, rhs, diagonals_format="compact", transpose_rhs=
     >>> tf.linalg.tridiagonal_solve([[2.0, 3.0, 0.0], [1.0, 4.0, 5.0], [0.0, 1.0, 2.0]],
     ...                             [1.0, 2.0, 3.0]).numpy().round(4).tolist()
     [3.0, -1.0, 1.0]
+
+    The solve always pivots (partial_pivoting=False gives the same solution, without
+    TF's NaN where an unpivoted elimination meets a zero); a singular matrix is an error,
+    also with perturb_singular (TF's perturbed solve of it is not reproduced).
     """
     op = "tridiagonal_solve"
+    if perturb_singular and not partial_pivoting:
+        raise ValueError(f"{op}: partial_pivoting must be True if perturb_singular is")
     upper, main, lower = _three_diagonals(op, diagonals, diagonals_format)
     matrix = (linalg.diag(main) + linalg.diag(upper[..., :-1], k=1)
               + linalg.diag(lower[..., 1:], k=-1))

@@ -775,28 +775,28 @@ def log_sigmoid(x, name=None):
 _softplus = _unary("softplus", lambda g, x, out: (g * sigmoid(x),))
 
 
-def softplus(x, name=None):
+def softplus(features, name=None):
     """log(exp(x) + 1) elementwise, without overflow.
 
     >>> import tensorflux as tf
     >>> print(f"{float(tf.math.softplus(0.0)):.4f}")
     0.6931
     """
-    return _softplus.bind(_operand("softplus", x, "is_floating"))
+    return _softplus.bind(_operand("softplus", features, "is_floating"))
 
 
 # softsign: x / (1 + |x|); d = 1 / (1 + |x|)**2.
 _softsign = _unary("softsign", lambda g, x, out: (g / square(const(1, x) + abs(x)),))
 
 
-def softsign(x, name=None):
+def softsign(features, name=None):
     """x / (1 + |x|) elementwise.
 
     >>> import tensorflux as tf
     >>> tf.math.softsign(1.0).numpy()
     np.float32(0.5)
     """
-    return _softsign.bind(_operand("softsign", x, "is_floating"))
+    return _softsign.bind(_operand("softsign", features, "is_floating"))
 
 
 # round / floor / ceil: piecewise constant; TensorFlow gives them no gradient (None).

@@ -169,7 +169,25 @@ def accumulate_n(inputs, shape=None, tensor_dtype=None, name=None):
     >>> import tensorflux as tf
     >>> tf.math.accumulate_n([tf.constant([1.0]), tf.constant([2.0])]).numpy().tolist()
     [3.0]
+
+    `shape` and `tensor_dtype`, when given, must agree with the inputs, as TF checks.
     """
+    op = "accumulate_n"
+    if (shape is not None or tensor_dtype is not None) and isinstance(inputs, (list, tuple)):
+        from tensorflux.tensor import TensorShape
+
+        tensors = [as_operand(op, x) for x in inputs]
+        if shape is not None:
+            expected = TensorShape(shape)
+            for x in tensors:
+                if not expected.is_compatible_with(x.shape):
+                    raise ValueError(f"{op}: shape {expected} does not match an input of "
+                                     f"shape {x.shape}")
+        if tensor_dtype is not None and tensors and \
+                dtypes.as_dtype(tensor_dtype) is not tensors[0].dtype:
+            raise TypeError(f"{op}: tensor_dtype is {dtypes.as_dtype(tensor_dtype).name} but "
+                            f"the inputs are {tensors[0].dtype.name}; cast them first")
+        inputs = tensors
     return math.add_n(inputs)
 
 

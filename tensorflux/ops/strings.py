@@ -31,11 +31,15 @@ def _ragged_elementwise(fn):
     TensorFlow's dispatch does: the op maps the flat values, the row partitions stay."""
     import functools
 
+    first = fn.__code__.co_varnames[0]
+
     @functools.wraps(fn)
-    def op(x, *args, **kwargs):
-        if _is_ragged(x):
-            return x.with_flat_values(fn(x.flat_values, *args, **kwargs))
-        return fn(x, *args, **kwargs)
+    def op(*args, **kwargs):
+        if not args and first in kwargs:  # (the tensor by TF's name: input=...)
+            args = (kwargs.pop(first),)
+        if args and _is_ragged(args[0]):
+            return args[0].with_flat_values(fn(args[0].flat_values, *args[1:], **kwargs))
+        return fn(*args, **kwargs)
     return op
 
 
@@ -580,7 +584,7 @@ def _reduce_join_ragged(rt, axis, keepdims, sep):
 
 
 @_ragged_elementwise
-def to_number(string_tensor, out_type=dtypes.float32, name=None):
+def to_number(input, out_type=dtypes.float32, name=None):  # noqa: A002 - TF's argument name
     """Parses each string as a number of `out_type`; InvalidArgumentError on bad input.
 
     >>> from tensorflux.ops import strings
@@ -599,7 +603,7 @@ def to_number(string_tensor, out_type=dtypes.float32, name=None):
                 f"StringToNumberOp could not correctly convert string: {text}",
                 "to_number") from None
 
-    return _elementwise("to_number", _strings("to_number", string_tensor), parse, out_type)
+    return _elementwise("to_number", _strings("to_number", input), parse, out_type)
 
 
 @_ragged_elementwise
@@ -841,7 +845,7 @@ def to_hash_bucket_strong(input, num_buckets, key, name=None):  # noqa: A002
 
 
 @_ragged_elementwise
-def to_hash_bucket(string_tensor, num_buckets, name=None):
+def to_hash_bucket(input, num_buckets, name=None):  # noqa: A002 - TF's argument name
     """The bucket of each string under TensorFlow's legacy Hash64 (MurmurHash64A seeded
     0xDECAFCAFFE). Prefer to_hash_bucket_fast, as TensorFlow advises.
 
@@ -852,7 +856,7 @@ def to_hash_bucket(string_tensor, num_buckets, name=None):
     from tensorflux.ops._string_hash import hash64
 
     count = _buckets("to_hash_bucket", num_buckets)
-    return _elementwise("to_hash_bucket", _strings("to_hash_bucket", string_tensor),
+    return _elementwise("to_hash_bucket", _strings("to_hash_bucket", input),
                         lambda value: hash64(value) % count, dtypes.int64)
 
 

@@ -798,19 +798,36 @@ def _sparse_first(op, inputs):
             + [x for x in inputs if not _is_sparse(x)])
 
 
-def cross(inputs, name=None):
+def cross(inputs, name=None, separator=None):
     """Feature crosses per row as a SparseTensor, each row's crosses at columns 0, 1, ...:
-    every combination of one value from each input's row joined with "_X_" (ints written in
-    decimal), the SparseTensor inputs first, then the dense matrices (TensorFlow's order).
+    every combination of one value from each input's row joined with `separator` (None is
+    TF's "_X_"; ints written in decimal), the SparseTensor inputs first, then the dense
+    matrices (TensorFlow's order).
 
     >>> import tensorflux as tf
     >>> st = tf.sparse.from_dense([["a", "b"]])
     >>> tf.sparse.cross([tf.constant([["x"]]), st]).values.numpy().tolist()
     [b'a_X_x', b'b_X_x']
+    >>> tf.sparse.cross([st, tf.constant([["x"]])], separator="+").values.numpy().tolist()
+    [b'a+x', b'b+x']
     """
     from tensorflux.ragged.ops import cross as ragged_cross
 
-    return ragged_cross(_sparse_first("cross", inputs)).to_sparse()
+    op = "cross"
+    inputs = _sparse_first(op, inputs)
+    if separator is None:
+        return ragged_cross(inputs).to_sparse()
+    if not isinstance(separator, (str, bytes)):
+        raise TypeError(f"{op}: separator must be a string, received {separator!r}")
+    from tensorflux.ragged.ops import _check_row_counts, _cross_pair, _cross_rows
+
+    rows = [_cross_rows(op, value) for value in inputs]
+    _check_row_counts(op, rows)
+    result = rows[0]
+    for other in rows[1:]:
+        result = _cross_pair(result, other, lambda a, b: tf.strings.join(
+            [a, b], separator=separator))
+    return result.to_sparse()
 
 
 def cross_hashed(inputs, num_buckets=0, hash_key=None, name=None):
