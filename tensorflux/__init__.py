@@ -212,6 +212,7 @@ _LAZY.update({"experimental": "tensorflux.experimental"})
 _LAZY.update({"bitwise": "tensorflux.bitwise", "saved_model": "tensorflux.saved_model",
               "audio": "tensorflux.io.audio"})
 _LAZY.update({"sets": "tensorflux.ops.sets"})
+_LAZY.update({"profiler": "tensorflux.profiler"})
 # TF2's Keras aliases that old tutorials use: in TF 2.21 tf.losses is the tf.keras.losses
 # namespace (with its Keras 2 extras, such as Reduction), and so for the others. Keras loads
 # only when one of them is first used.

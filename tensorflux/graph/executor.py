@@ -2,6 +2,8 @@
 planning) and, for callers that need tapes or are themselves tracing, an interpreter that
 re-binds each node."""
 
+import time
+
 from tensorflux import errors
 from tensorflux.backends import backend_of
 from tensorflux.graph.ir import SymbolicTensor, const_primitive, placeholder_primitive
@@ -12,6 +14,7 @@ from tensorflux.graph.passes import (
     fused_conv2d_primitive,
     fused_elementwise_primitive,
 )
+from tensorflux.profiler import recorder as profiling
 from tensorflux.tensor import Tensor
 from tensorflux.variable import Variable
 
@@ -477,6 +480,8 @@ class Plan:
                 found = _native_runner(self, out_slots)
             if found is None:
                 found = _generate_runner(self, out_slots, native)
+            else:  # (a generated runner tests for a profiler itself)
+                found = _profiling_switch(found, _profiled(self, out_slots, native, found))
             # A compiled run computes as TensorFlow's CPU kernels do, subnormal floats
             # flushed to zero, where the backend can (numpy_backend.flushing_denormals).
             flushing = getattr(self.backend, "flushing_denormals", None)
@@ -544,9 +549,72 @@ def _native_segments(plan, live, out_slots):
     return {first: (last, segment) for first, last, segment in found}
 
 
-def _generate_runner(plan, out_slots, native=False):
+def _profiled(plan, out_slots, native, whole=None):
+    """A function running the plan as runner(out_slots, native) does, with an event for the
+    run (named after the graph) and one for each kernel, while a profiler is on
+    (tensorflux.profiler): the generated code with timed kernels, made on first use; or
+    `whole`, a whole-plan native runner, as one event."""
+    key = (out_slots, native, "profiled")
+    clock = time.perf_counter_ns
+    name = plan.graph.name
+    local = profiling.running
+
+    def profiled_run(input_values, capture_values=()):
+        found = whole or plan._runners.get(key)
+        if found is None:
+            found = plan._runners[key] = _generate_runner(plan, out_slots, native,
+                                                          profiled=True)
+        outer = getattr(local, "plan", None)
+        if outer is plan:  # (a native runner's NumPy runner: the run has its event)
+            return found(input_values, capture_values)
+        local.plan = plan
+        start = clock()
+        try:
+            return found(input_values, capture_values)
+        finally:
+            local.plan = outer
+            profiling.record(name, "", start, clock())
+    return profiled_run
+
+
+def _profiling_switch(run, profiled_run):
+    """`run`, or `profiled_run` while a profiler is on."""
+    state = profiling.state
+
+    def run_or_profile(input_values, capture_values=()):
+        if state.session is None:
+            return run(input_values, capture_values)
+        return profiled_run(input_values, capture_values)
+    run_or_profile.__wrapped__ = run
+    return run_or_profile
+
+
+class _TimedSegment:
+    """A native segment whose calls are profiled events (see _generate_runner)."""
+
+    def __init__(self, segment, name):
+        self._segment = segment
+        self._call = profiling.timed(segment, name, "NativeSegment")
+
+    @property
+    def ready(self):
+        return self._segment.ready
+
+    def warm(self, *args):
+        return self._segment.warm(*args)
+
+    def __call__(self, *args):
+        return self._call(*args)
+
+
+def _generate_runner(plan, out_slots, native=False, profiled=False):
     env = {"_owned": _owned, "__name__": __name__}
     lines = ["def run(inputs, captures):"]
+    if not profiled:
+        # (one test per run: the code with timed kernels takes over while a profiler is on)
+        env["_P"] = profiling.state
+        env["_profiled"] = _profiled(plan, tuple(out_slots), native)
+        lines.append("    if _P.session is not None: return _profiled(inputs, captures)")
     if plan.input_slots:
         lines.append("    " + ", ".join(f"s{i}" for i in plan.input_slots) + ", = inputs")
     if plan.capture_slots:
@@ -573,7 +641,8 @@ def _generate_runner(plan, out_slots, native=False):
             # The segment's one native call once it is compiled (it returns None if its
             # arguments' types changed), else its steps as they are, below.
             last, segment = segments[k]
-            env[f"N{k}"] = segment
+            env[f"N{k}"] = _TimedSegment(segment, f"{plan.graph.name}/segment_{k}:"
+                                         "NativeSegment") if profiled else segment
             args = "".join(f"s{i}, " for i in segment.in_slots)
             results = "".join(f"s{i}, " for i in segment.out_slots)
             inside = [plan._program[j] for j in range(k, last + 1) if j in live]
@@ -602,6 +671,11 @@ def _generate_runner(plan, out_slots, native=False):
                                  input_types=_static_types(node), **plan._native_kw)
             if special is not None:
                 kernel, attrs = special, {}
+        if profiled:
+            from tensorflux.graph.graphdef import op_type  # (its protos load on first use)
+
+            kind = op_type(node)
+            kernel = profiling.timed(kernel, f"{node.name}:{kind}", kind)
         env[f"K{k}"] = kernel
         args = [f"s{i}" for i in in_slots]
         for j, (name, value) in enumerate(attrs.items()):

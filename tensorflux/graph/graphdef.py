@@ -35,7 +35,8 @@ from tensorflux.tensor_shape import TensorShape
 from tensorflux.variable import Variable
 
 __all__ = ["OP_NAMES", "AttrValue", "GraphDef", "NameAttrList", "NodeDef", "VersionDef",
-           "as_graph_def", "from_graph_def", "graph_def_dict", "to_graph_def"]
+           "as_graph_def", "from_graph_def", "graph_def_dict", "op_type", "op_type_of_primitive",
+           "to_graph_def"]
 
 # VersionDef.producer: the GraphDef version whose op set the op names below follow (TF 2.x).
 PRODUCER = 1286
@@ -209,7 +210,7 @@ class _Exporter:
         if outputs:
             attrs["_output_shapes"] = {"list": {"shape": [_shape_proto(o.shape)
                                                           for o in outputs]}}
-        self.node_defs.append(_node_def(node.name, _op_name(node), inputs, attrs))
+        self.node_defs.append(_node_def(node.name, op_type(node), inputs, attrs))
 
     def _attr_value(self, value):
         """The AttrValue dict of a Python attr, None to leave it out (a None attr)."""
@@ -253,12 +254,19 @@ def _node_def(name, op, inputs, attrs):
     return node
 
 
-def _op_name(node):
+def op_type(node):
+    """TensorFlow's op type for a graph node ("MatMul" for a matmul node), as a GraphDef and
+    the profiler name it."""
     kind = node.primitive.name
     if kind == "assign":
         return _ASSIGN_OPS.get(node.attrs.get("kind"), "AssignVariableOp")
     if kind == "matmul" and any(x.shape.rank is None or x.shape.rank > 2 for x in node.inputs):
         return "BatchMatMulV2"  # tf.matmul's op for batched operands
+    return op_type_of_primitive(kind)
+
+
+def op_type_of_primitive(kind):
+    """TensorFlow's op type for a primitive's name: a known one, else the name in CamelCase."""
     known = OP_NAMES.get(kind)
     if known is not None:
         return known

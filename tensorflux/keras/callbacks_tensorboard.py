@@ -12,8 +12,12 @@ tf.function) goes to the graph dashboard; with `write_graph`, a Sequential or Fu
 model's JSON config is also written under the tag "keras" when the callback receives the model
 (the conceptual graph Keras writes). With `embeddings_freq`, `<log_dir>/projector_config.pbtxt`
 names the Embedding layers and the weights are saved every `embeddings_freq` epochs to
-`train/keras_embedding.ckpt-<epoch>.weights.h5`, as Keras 3 does. There is no profiler:
-`profile_batch` is checked as Keras checks it and otherwise only warns.
+`train/keras_embedding.ckpt-<epoch>.weights.h5`, as Keras 3 does. With `profile_batch`, the
+profiler (tf.profiler.experimental) records the training batches from the start batch to the
+stop batch (counted from 1 over the whole fit, as Keras counts them), each inside a
+`Trace("TraceContext", graph_type="train", step_num=batch)`, and writes them under
+`<log_dir>/train/plugins/profile/` for TensorBoard's Profile tab, with the graphs traced
+meanwhile (`batch_<stop>`) for the graph dashboard, as Keras on TensorFlow does.
 """
 
 import os
@@ -49,11 +53,11 @@ class TensorBoard(Callback):
                  write_steps_per_second=False, update_freq="epoch", profile_batch=0,
                  embeddings_freq=0, embeddings_metadata=None):
         super().__init__()
-        if _profile_range(profile_batch) != (0, 0):
-            # Keras on TensorFlow profiles these batches; a script asking for it still runs.
-            warnings.warn(f"TensorBoard(profile_batch={profile_batch!r}): tensorflux has no "
-                          "profiler, so no profile is written; the other logs are.",
-                          stacklevel=2)
+        self._start_batch, self._stop_batch = _profile_range(profile_batch)
+        self._should_trace = self._stop_batch > 0
+        self._is_tracing = False
+        self._profiler_started = False
+        self._batch_trace = None
         if update_freq != "epoch" and update_freq != "batch" and (
                 not isinstance(update_freq, int) or update_freq < 1):
             raise ValueError("update_freq must be 'epoch', 'batch' or a positive integer. "
@@ -142,6 +146,8 @@ class TensorBoard(Callback):
 
     def on_train_end(self, logs=None):
         self._pop_writer()
+        if self._is_tracing:
+            self._stop_trace()
         self._close_writers()
 
     def on_test_begin(self, logs=None):
@@ -163,6 +169,16 @@ class TensorBoard(Callback):
             self._push_writer(self._train_writer, self._global_train_batch)
         if self.write_steps_per_second:
             self._batch_start_time = time.time()
+        if not self._should_trace:
+            return
+        if self._global_train_batch == self._start_batch:
+            self._start_trace()
+        if self._profiler_started:
+            from tensorflux.profiler import experimental as profiler
+
+            self._batch_trace = profiler.Trace("TraceContext", graph_type="train",
+                                               step_num=batch)
+            self._batch_trace.__enter__()
 
     def on_train_batch_end(self, batch, logs=None):
         if self._should_write_train_graph:
@@ -176,6 +192,12 @@ class TensorBoard(Callback):
             for name, value in logs.items():
                 self.summary.scalar(f"batch_{name}", _float(value, name),
                                     step=self._global_train_batch)
+        if self._is_tracing:
+            if self._batch_trace is not None:
+                self._batch_trace.__exit__(None, None, None)
+                self._batch_trace = None
+            if self._global_train_batch >= self._stop_batch:
+                self._stop_trace()
 
     def on_test_batch_begin(self, batch, logs=None):
         self._global_test_batch += 1
@@ -194,6 +216,38 @@ class TensorBoard(Callback):
             self._log_weights(epoch)
         if self.embeddings_freq and epoch % self.embeddings_freq == 0:
             self._log_embeddings(epoch)
+
+    # -------------------------------------------------------------- profiling
+
+    def _start_trace(self):
+        from tensorflux import errors
+        from tensorflux.profiler import experimental as profiler
+
+        self.summary.trace_on(graph=True, profiler=False)
+        try:
+            profiler.start(self._train_dir)
+            self._profiler_started = True
+        except errors.AlreadyExistsError as error:
+            # (a profile the program runs itself goes on; the callback leaves it alone)
+            warnings.warn(f"TensorBoard(profile_batch=...): the profiler did not start: "
+                          f"{error}", stacklevel=2)
+        self._is_tracing = True
+
+    def _stop_trace(self):
+        from tensorflux.profiler import experimental as profiler
+
+        with self._train_writer.as_default(), warnings.catch_warnings():
+            # (tensorflux's trace holds the functions traced since trace_on; the train
+            # function traced earlier is in the graph dashboard already, from the first batch)
+            warnings.filterwarnings("ignore", message=".*no tf.function was traced")
+            self.summary.trace_export(name=f"batch_{self._stop_batch}", step=self._stop_batch)
+        if self._profiler_started:
+            if self._batch_trace is not None:
+                self._batch_trace.__exit__(None, None, None)
+                self._batch_trace = None
+            profiler.stop()
+            self._profiler_started = False
+        self._is_tracing = False
 
     # -------------------------------------------------------------- what is written
 

@@ -6,7 +6,8 @@ function graph traced during it (tf.function calls `record_function_graph` after
 a function must first be called after trace_on, as in TensorFlow's guide. The export is a
 RunMetadata holding each graph as a `function_graphs` entry, tagged with the
 "graph_run_metadata_graph" plugin as TensorFlow tags it. There is no profiler: profiler=True
-records the graphs only, with a warning.
+with profiler_outdir also runs the profiler (tf.profiler.experimental) from trace_on to
+trace_export, which writes the profile there.
 
 >>> import tempfile, tensorflux as tf
 >>> tf.summary.trace_on(graph=True)
@@ -38,19 +39,25 @@ def _inside_function():
 
 
 def trace_on(graph=True, profiler=False, profiler_outdir=None):
-    """Starts recording the graphs of the tf.functions traced from now on (process-wide)."""
+    """Starts recording the graphs of the tf.functions traced from now on (process-wide),
+    and with profiler=True the profiler, whose profile goes to `profiler_outdir`."""
     global _trace
     if _inside_function():
         warnings.warn("Cannot enable trace inside a tf.function.", stacklevel=2)
         return
-    if profiler:
-        warnings.warn("tf.summary.trace_on(profiler=True): tensorflux has no profiler; only "
-                      "the function graphs are recorded.", stacklevel=2)
     with _lock:
         if _trace is not None:
             warnings.warn("Trace already enabled", stacklevel=2)
             return
-        _trace = {"graph": bool(graph or profiler), "graphs": []}
+        if profiler and profiler_outdir is None:
+            warnings.warn("No `profiler_outdir` passed to trace_on(). Profiler won't be "
+                          "enabled.", stacklevel=2)
+            profiler = False
+        if profiler:
+            from tensorflux.profiler import experimental
+
+            experimental.start(profiler_outdir)
+        _trace = {"graph": bool(graph or profiler), "graphs": [], "profiler": bool(profiler)}
 
 
 def record_function_graph(concrete_function):
@@ -62,10 +69,18 @@ def record_function_graph(concrete_function):
 
 
 def trace_off():
-    """Stops the trace and discards what it recorded."""
+    """Stops the trace and discards what it recorded (a profile it runs is written)."""
     global _trace
     with _lock:
-        _trace = None
+        trace, _trace = _trace, None
+    if trace is not None and trace["profiler"]:
+        from tensorflux import errors
+        from tensorflux.profiler import experimental
+
+        try:
+            experimental.stop()
+        except errors.OpError as error:  # (stopped by the program already)
+            warnings.warn(f"Error while stopping profiler: {error}", stacklevel=2)
 
 
 def trace_export(name, step=None, profiler_outdir=None):
@@ -79,7 +94,10 @@ def trace_export(name, step=None, profiler_outdir=None):
     if trace is None:
         raise ValueError("Must enable trace before export through tf.summary.trace_on.")
     graphs = trace["graphs"]
-    if trace["graph"] and not graphs:
+    if trace["profiler"] and profiler_outdir:
+        warnings.warn("Ignoring `profiler_outdir` passed to trace_export(). Please pass it to "
+                      "trace_on() instead.", stacklevel=2)
+    if trace["graph"] and not graphs and not trace["profiler"]:
         warnings.warn(f"tf.summary.trace_export({name!r}): no tf.function was traced since "
                       "trace_on, so the exported trace holds no graph (tensorflux records "
                       "a function when it is traced: call it for the first time after "

@@ -170,7 +170,7 @@ def test_audio_needs_float_samples(tmp_path):
         assert summary.audio("b", np.zeros((1, 8, 1), np.float64), 8000) is True
 
 
-def test_profile_batch_warns_and_training_still_logs(tmp_path):
+def test_profile_batch_is_checked_and_training_still_logs(tmp_path):
     model = keras.Sequential([keras.Input((2,)), keras.layers.Dense(1)])
     model.compile("sgd", "mse")
     for off in (0, False, (0, 0)):
@@ -180,13 +180,16 @@ def test_profile_batch_warns_and_training_still_logs(tmp_path):
     for bad in (-1, (4, 2), "a,b", (1, 2, 3), 1.5, None, "3"):
         with pytest.raises(ValueError, match="profile_batch"):
             keras.callbacks.TensorBoard(tmp_path, profile_batch=bad)
-    with pytest.warns(UserWarning, match="no profiler"):
-        callback = keras.callbacks.TensorBoard(tmp_path, profile_batch="1,2")
-    model.fit(np.ones((4, 2), "float32"), np.ones((4, 1), "float32"), batch_size=2, epochs=1,
-              verbose=0, callbacks=[callback])
+    callback = keras.callbacks.TensorBoard(tmp_path, profile_batch="1,2")
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        model.fit(np.ones((4, 2), "float32"), np.ones((4, 1), "float32"), batch_size=2,
+                  epochs=1, verbose=0, callbacks=[callback])
     events = list(reader.summary_iterator(event_file(tmp_path / "train")))
     tags = {v.tag for e in events for v in e.summary.value}
     assert {"epoch_loss", "epoch_learning_rate"} <= tags
+    # (the profile itself: tests/test_profiler.py)
+    assert list((tmp_path / "train" / "plugins" / "profile").glob("*/*.xplane.pb"))
 
 
 def test_histogram_of_strings_fails_clearly(tmp_path):

@@ -1,0 +1,322 @@
+"""tf.profiler.experimental: what a profile records (kernels of compiled runs, eager ops, Trace
+spans, Keras's profile_batch), the files it writes, and that it changes nothing else.
+
+The XPlane file is checked twice: through tensorflux's schema for its meaning, and by a raw
+protobuf walk written here against the field numbers of tsl/profiler/protobuf/xplane.proto
+(XSpace.planes = 1, hostnames = 4; XPlane.id = 1, name = 2, lines = 3, event_metadata = 4,
+stat_metadata = 5; XLine.id = 1, name = 2, timestamp_ns = 3, events = 4; XEvent.metadata_id =
+1, offset_ps = 2, duration_ps = 3, stats = 4; XEventMetadata.id = 1, name = 2, display_name =
+4), so that a wrong number in the schema cannot pass. (TensorFlow 2.21's own converter,
+`_pywrap_profiler_plugin.xspace_to_tools_data(..., "framework_op_stats")`, read these files
+into its op table when this was written; TF is not a test dependency.)
+"""
+
+import gzip
+import json
+import threading
+import warnings
+
+import numpy as np
+import pytest
+
+import tensorflux as tf
+from tensorflux import keras, primitive
+from tensorflux.proto.xplane_pb import decode_xspace
+
+profiler = tf.profiler.experimental
+
+
+@pytest.fixture(autouse=True)
+def no_profiler_left_on():
+    yield
+    from tensorflux.profiler import recorder
+
+    if recorder.state.session is not None:  # (a failed test must not leak its session)
+        profiler.stop(save=False)
+
+
+def profile_files(logdir):
+    """(xplane bytes, Chrome trace dict) of the one run under logdir."""
+    runs = list((logdir / "plugins" / "profile").iterdir())
+    assert len(runs) == 1, runs
+    (xplane,) = runs[0].glob("*.xplane.pb")
+    (trace,) = runs[0].glob("*.trace.json.gz")
+    assert not [p for p in runs[0].iterdir() if p.name.endswith(".tmp")]
+    assert xplane.name.split(".")[0] == trace.name.split(".")[0]  # (the host name)
+    return xplane.read_bytes(), json.loads(gzip.decompress(trace.read_bytes()))
+
+
+def host_events(data):
+    """[(name, display name, start ps, duration ps, stats dict, line name)] of the host
+    plane, decoded with tensorflux's schema."""
+    space = decode_xspace(data)
+    (plane,) = [p for p in space["planes"] if p["name"] == "/host:CPU"]
+    meta = plane.get("event_metadata", {})
+    stat_names = {k: v["name"] for k, v in plane.get("stat_metadata", {}).items()}
+    found = []
+    for line in plane.get("lines", []):
+        for event in line.get("events", []):
+            m = meta[event["metadata_id"]]
+            stats = {stat_names[s["metadata_id"]]: next(v for k, v in s.items()
+                                                         if k != "metadata_id")
+                     for s in event.get("stats", [])}
+            found.append((m["name"], m.get("display_name", ""), event.get("offset_ps", 0),
+                          event.get("duration_ps", 0), stats, line.get("name", "")))
+    return found
+
+
+# ------------------------------------------------------------------ a raw protobuf walk
+
+def _varint(data, pos):
+    value = shift = 0
+    while True:
+        byte = data[pos]
+        pos += 1
+        value |= (byte & 0x7F) << shift
+        if byte < 0x80:
+            return value, pos
+        shift += 7
+
+
+def raw_fields(data):
+    """{field number: [values]} of one message: ints for varints, bytes for lengths."""
+    fields, pos = {}, 0
+    while pos < len(data):
+        key, pos = _varint(data, pos)
+        number, wire_type = key >> 3, key & 7
+        if wire_type == 0:
+            value, pos = _varint(data, pos)
+        elif wire_type == 2:
+            size, pos = _varint(data, pos)
+            value, pos = data[pos:pos + size], pos + size
+        else:
+            raise AssertionError(f"unexpected wire type {wire_type} in field {number}")
+        fields.setdefault(number, []).append(value)
+    return fields
+
+
+def test_the_file_has_xplane_protos_field_numbers(tmp_path):
+    matmul = tf.function(lambda a: a @ a)
+    with profiler.Profile(str(tmp_path)):
+        matmul(tf.ones((3, 3)))
+    data, _ = profile_files(tmp_path)
+    space = raw_fields(data)
+    assert space[4] and all(isinstance(h, bytes) for h in space[4])  # hostnames
+    planes = [raw_fields(p) for p in space[1]]
+    (host,) = [p for p in planes if p[2] == [b"/host:CPU"]]
+    names = {}
+    for entry in host[4]:  # event_metadata map entries: key = 1, value = 2
+        entry = raw_fields(entry)
+        value = raw_fields(entry[2][0])
+        assert value[1] == entry[1]  # XEventMetadata.id is its key
+        names[entry[1][0]] = (value[2][0].decode(), value.get(4, [b""])[0].decode())
+    assert ("MatMul" in {display for _, display in names.values()})
+    lines = [raw_fields(line) for line in host[3]]
+    assert all(line[3][0] > 1_500_000_000 * 10**9 for line in lines)  # timestamp_ns: epoch
+    events = [raw_fields(e) for line in lines for e in line[4]]
+    assert events and all(e[1][0] in names and e[3][0] >= 0 for e in events)
+
+
+# ------------------------------------------------------------------ what is recorded
+
+def test_a_function_run_records_its_kernels_inside_its_span(tmp_path):
+    x = tf.constant(np.arange(16, dtype=np.float32).reshape(4, 4))
+
+    @tf.function
+    def step(a):
+        return tf.nn.relu(a @ a) + tf.reduce_sum(a)
+
+    expected = step(x).numpy()
+    with profiler.Profile(str(tmp_path)):
+        with profiler.Trace("train", step_num=7, _r=1):
+            result = step(x).numpy()
+    np.testing.assert_array_equal(result, expected)
+    events = host_events(profile_files(tmp_path)[0])
+    by_name = {name: (start, duration, stats) for name, _, start, duration, stats, _ in events}
+    train_start, train_duration, train_stats = by_name["train"]
+    assert train_stats == {"step_num": 7, "_r": 1}
+    (function_name,) = [n for n, d, *_ in events if d == "" and n != "train"]
+    f_start, f_duration, _ = by_name[function_name]
+    assert train_start <= f_start and f_start + f_duration <= train_start + train_duration
+    kernels = [(n, d, s, t) for n, d, s, t, _, _ in events if d]
+    assert "MatMul" in {d for _, d, _, _ in kernels} and "Sum" in {d for _, d, _, _ in kernels}
+    for name, display, start, duration in kernels:
+        assert name.endswith(":" + display)
+        assert f_start <= start and start + duration <= f_start + f_duration
+    assert sum(t for *_, t in kernels) <= f_duration
+
+
+def test_eager_ops_are_recorded_and_their_fast_paths_come_back_after(tmp_path):
+    bind = primitive.Primitive.bind
+    a = tf.constant([1.0, 2.0])
+    with profiler.Profile(str(tmp_path)):
+        for _ in range(2):  # (the second call would take add's eager fast path)
+            b = a + a
+        c = tf.exp(a)
+    np.testing.assert_allclose(c.numpy(), np.exp([1.0, 2.0]), rtol=1e-6)
+    np.testing.assert_array_equal(b.numpy(), [2.0, 4.0])
+    assert primitive.Primitive.bind is bind
+    events = host_events(profile_files(tmp_path)[0])
+    eager = [(n, d) for n, d, _, _, stats, _ in events if stats.get("is_eager") == 1]
+    assert eager.count(("add:AddV2", "AddV2")) == 2 and ("exp:Exp", "Exp") in eager
+    _ = a + a
+    from tensorflux.ops import math as math_ops
+    assert math_ops._add._backend is not primitive._UNBOUND  # (bound again: fast path on)
+
+
+def test_nothing_is_recorded_outside_a_session_and_trace_costs_no_error():
+    from tensorflux.profiler import recorder
+
+    with profiler.Trace("idle", step_num=1):
+        tf.function(lambda v: v * 2.0)(tf.constant(1.0))
+    assert recorder.state.session is None
+
+
+def test_each_thread_is_a_line_of_its_own(tmp_path):
+    double = tf.function(lambda v: v * 2.0)
+    double(tf.constant([1.0]))
+    with profiler.Profile(str(tmp_path)):
+        worker = threading.Thread(target=lambda: double(tf.constant([1.0])), name="feeder")
+        worker.start()
+        worker.join()
+        double(tf.constant([1.0]))
+    events = host_events(profile_files(tmp_path)[0])
+    lines = {line for _, display, _, _, _, line in events if display == ""}
+    assert {"feeder", threading.current_thread().name} <= lines
+
+
+def test_a_failing_kernel_is_reported_by_node_as_without_the_profiler(tmp_path):
+    pick = tf.function(lambda v, i: tf.gather(v, i))
+    v = tf.constant([1.0, 2.0])
+    pick(v, tf.constant(0))
+    with pytest.raises(tf.errors.InvalidArgumentError) as plain:
+        pick(v, tf.constant(5))
+    with profiler.Profile(str(tmp_path)):
+        with pytest.raises(tf.errors.InvalidArgumentError) as profiled:
+            pick(v, tf.constant(5))
+    assert str(profiled.value) == str(plain.value)
+    assert "gather" in str(profiled.value)
+
+
+def test_a_native_step_is_one_event(tmp_path):
+    pytest.importorskip("numba")
+    from tensorflux.backends import numpy_native
+
+    step = tf.function(lambda v: tf.tanh(v) * 2.0 + 1.0, jit_compile=True)
+    x = tf.constant(np.linspace(-1, 1, 8, dtype=np.float32))
+    with profiler.Profile(str(tmp_path / "cold")):
+        step(x)  # (a native step runs on NumPy's kernels until it is hot, then compiles)
+    events = host_events(profile_files(tmp_path / "cold")[0])
+    assert [d for _, d, *_ in events].count("") == 1 and "FusedElementwise" in {
+        d for _, d, *_ in events}
+    for _ in range(numpy_native._HOT_CALLS):
+        step(x)
+    expected = step(x).numpy()  # (Numba's tanh may differ from NumPy's in the last bit)
+    with profiler.Profile(str(tmp_path / "hot")):
+        result = step(x).numpy()
+    np.testing.assert_array_equal(result, expected)
+    events = host_events(profile_files(tmp_path / "hot")[0])
+    assert [d for _, d, *_ in events] == [""]  # (the run: a compiled plan has no kernels)
+
+
+def test_the_chrome_trace_holds_the_same_events(tmp_path):
+    double = tf.function(lambda v: v * 2.0)
+    with profiler.Profile(str(tmp_path)):
+        double(tf.constant([1.0, 2.0]))
+    data, trace = profile_files(tmp_path)
+    complete = [e for e in trace["traceEvents"] if e["ph"] == "X"]
+    assert sorted(e["name"] for e in complete) == sorted(n for n, *_ in host_events(data))
+    assert all(e["dur"] >= 0 and e["ts"] >= 0 for e in complete)
+    named = {e["tid"] for e in trace["traceEvents"] if e["name"] == "thread_name"}
+    assert {e["tid"] for e in complete} <= named
+
+
+# ------------------------------------------------------------------ the API's errors
+
+def test_start_and_stop_errors_are_tensorflows(tmp_path):
+    with pytest.raises(tf.errors.UnavailableError, match="No profiler is running"):
+        profiler.stop()
+    profiler.start(str(tmp_path))
+    with pytest.raises(tf.errors.AlreadyExistsError, match="Another profiler is running"):
+        profiler.start(str(tmp_path))
+    profiler.stop(save=False)
+    assert not (tmp_path / "plugins").exists()
+    with pytest.raises(TypeError, match="logdir must be a path.*int"):
+        profiler.start(3)
+    with pytest.raises(TypeError, match="ProfilerOptions.*dict"):
+        profiler.start(str(tmp_path), options={"host_tracer_level": 2})
+    assert profiler.ProfilerOptions() == (2, 0, 1, None)
+    profiler.start(tmp_path, profiler.ProfilerOptions(host_tracer_level=3))
+    profiler.stop()
+    assert list((tmp_path / "plugins" / "profile").glob("*/*.xplane.pb"))
+    with pytest.raises(tf.errors.UnimplementedError, match="no profiler server"):
+        profiler.server.start(6009)
+    with pytest.raises(tf.errors.UnimplementedError, match="no profiler server"):
+        profiler.client.trace("grpc://localhost:6009", str(tmp_path), 1000)
+
+
+# ------------------------------------------------------------------ Keras
+
+def test_keras_profile_batch_records_those_batches(tmp_path):
+    # Keras counts batches from 1 over the whole fit and passes each batch's index within
+    # its epoch as step_num (keras/src/callbacks/tensorboard.py on_train_batch_begin): with 2
+    # batches per epoch, batches 2-3 are epoch 0's batch 1 and epoch 1's batch 0.
+    model = keras.Sequential([keras.Input((3,)), keras.layers.Dense(2), keras.layers.Dense(1)])
+    model.compile("adam", "mse")
+    x, y = np.ones((8, 3), "float32"), np.ones((8, 1), "float32")
+    callback = keras.callbacks.TensorBoard(str(tmp_path), profile_batch=(2, 3))
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        model.fit(x, y, batch_size=4, epochs=3, verbose=0, callbacks=[callback])
+    events = host_events(profile_files(tmp_path / "train")[0])
+    traces = [stats for name, _, _, _, stats, _ in events if name == "TraceContext"]
+    assert traces == [{"graph_type": "train", "step_num": 1},
+                      {"graph_type": "train", "step_num": 0}]
+    second = model.layers[1].name
+    matmuls = [n for n, d, *_ in events if d == "MatMul" and f"/{second}/" in n]
+    assert len(matmuls) >= 2  # (forward, and the gradient's, in each of the two steps)
+    from tensorflux.profiler import recorder
+    assert recorder.state.session is None
+
+
+def test_keras_leaves_a_profile_the_program_runs_alone(tmp_path):
+    model = keras.Sequential([keras.Input((3,)), keras.layers.Dense(1)])
+    model.compile("sgd", "mse")
+    profiler.start(str(tmp_path / "mine"))
+    callback = keras.callbacks.TensorBoard(str(tmp_path / "tb"), profile_batch=1)
+    with pytest.warns(UserWarning, match="profiler did not start.*Another profiler"):
+        model.fit(np.ones((4, 3), "float32"), np.ones((4, 1), "float32"), epochs=1,
+                  verbose=0, callbacks=[callback])
+    profiler.stop()  # (still the program's, and still on)
+    assert not (tmp_path / "tb" / "train" / "plugins").exists()
+    events = host_events(profile_files(tmp_path / "mine")[0])
+    assert any(d == "MatMul" for _, d, *_ in events)
+
+
+# ------------------------------------------------------------------ tf.summary's trace
+
+def test_summary_trace_with_profiler_writes_a_profile(tmp_path):
+    from tensorflux.profiler import recorder
+
+    writer = tf.summary.create_file_writer(str(tmp_path / "logs"))
+    tf.summary.trace_on(graph=True, profiler=True, profiler_outdir=str(tmp_path / "prof"))
+    assert recorder.state.session is not None
+    square = tf.function(lambda v: v * v)
+    square(tf.constant([3.0]))
+    with writer.as_default():
+        with pytest.warns(UserWarning, match="Ignoring `profiler_outdir`"):
+            tf.summary.trace_export("square", step=0, profiler_outdir=str(tmp_path / "x"))
+    writer.flush()
+    assert recorder.state.session is None
+    events = host_events(profile_files(tmp_path / "prof")[0])
+    assert ("Mul" in {d for _, d, *_ in events})
+    assert not (tmp_path / "x").exists()
+    # Without a folder the profiler stays off, as TensorFlow warns; trace_off stops it.
+    with pytest.warns(UserWarning, match="No `profiler_outdir`"):
+        tf.summary.trace_on(profiler=True)
+    assert recorder.state.session is None
+    tf.summary.trace_off()
+    tf.summary.trace_on(profiler=True, profiler_outdir=str(tmp_path / "off"))
+    tf.summary.trace_off()
+    assert recorder.state.session is None
+    assert list((tmp_path / "off" / "plugins" / "profile").glob("*/*.xplane.pb"))
