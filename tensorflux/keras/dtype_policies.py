@@ -357,10 +357,11 @@ def global_policy_name():
     return backend.floatx() if policy is None else policy.name
 
 
-def serialize(policy, _deferred=False):
+def serialize(dtype_policy, _deferred=False):
     """Keras 3's dict form: {"module": "keras", "class_name": "DTypePolicy", ...} (a
     quantized policy's or a map's module is "keras.dtype_policies", as Keras writes it).
     `_deferred` leaves the float dtypes out, as a DTypePolicyMap without a default does."""
+    policy = dtype_policy
     config = policy.get_config()
     if isinstance(policy, DTypePolicyMap):
         return {"module": "keras.dtype_policies", "class_name": "DTypePolicyMap",

@@ -6,6 +6,7 @@ the same "sum_over_batch_size" reduction. Where Keras would silently broadcast l
 predictions of another shape, these raise an InvalidArgumentError naming the loss and shapes.
 """
 
+import inspect as _inspect
 import math as _math
 
 from tensorflux import errors
@@ -304,6 +305,14 @@ def _bind_arguments(class_name, order, values, args, kwargs):
     return values
 
 
+def _init_signature(order, defaults):
+    """The Signature `(self, <order with defaults>)` a generated class's `__init__(*args,
+    **kwargs)` shows to inspect.signature (and so to help() and IDEs)."""
+    kind = _inspect.Parameter.POSITIONAL_OR_KEYWORD
+    return _inspect.Signature([_inspect.Parameter("self", kind)] + [
+        _inspect.Parameter(name, kind, default=defaults[name]) for name in order])
+
+
 def _call_fn(owner, fn, y_true, y_pred, kwargs):
     """(values, mask) of the loss function `fn` (through its masked form where it has one);
     its errors are relabelled with `owner`'s label."""
@@ -402,24 +411,28 @@ class LossFunctionWrapper(Loss):
         return f"<LossFunctionWrapper({self.fn}, kwargs={self._fn_kwargs})>"
 
 
-def _wrapper_class(class_name, fn, default_name, doc, params=(), config_params=None):
+def _wrapper_class(class_name, fn, default_name, doc, params=(), config_params=None,
+                   order=None):
     """A LossFunctionWrapper subclass with Keras's signature: params + reduction/name/dtype.
 
     `config_params` lists the params get_config reports (Keras leaves some out, e.g. Huber's
-    delta); by default all of them.
+    delta); by default all of them. `order` is the positional order where Keras's differs
+    from params + reduction, name, dtype (Dice and Tversky put `axis` after `name`).
     """
     config_params = [p for p, _ in params] if config_params is None else config_params
 
-    order = [p for p, _ in params] + ["reduction", "name", "dtype"]
+    order = order or [p for p, _ in params] + ["reduction", "name", "dtype"]
+    defaults = dict(params, reduction="sum_over_batch_size", name=default_name, dtype=None)
 
     def __init__(self, *args, **kwargs):  # noqa: N807 - becomes the class's __init__
-        values = _bind_arguments(class_name, order, dict(
-            params, reduction="sum_over_batch_size", name=default_name, dtype=None), args, kwargs)
+        values = _bind_arguments(class_name, order, dict(defaults), args, kwargs)
         reduction, name, dtype = values.pop("reduction"), values.pop("name"), values.pop("dtype")
         LossFunctionWrapper.__init__(self, fn, reduction=reduction, name=name, dtype=dtype,
                                      **values)
         for key, value in values.items():
             setattr(self, key, value)
+
+    __init__.__signature__ = _init_signature(order, defaults)
 
     def get_config(self):
         config = Loss.get_config(self)
@@ -1012,9 +1025,11 @@ CategoricalFocalCrossentropy = _wrapper_class(
     "CategoricalFocalCrossentropy", categorical_focal_crossentropy,
     "categorical_focal_crossentropy", "Categorical focal crossentropy.",
     (("alpha", 0.25), ("gamma", 2.0)) + _SMOOTH)
-Dice = _wrapper_class("Dice", dice, "dice", "Dice loss.", (("axis", None),))
+Dice = _wrapper_class("Dice", dice, "dice", "Dice loss.", (("axis", None),),
+                      order=["reduction", "name", "axis", "dtype"])
 Tversky = _wrapper_class("Tversky", tversky, "tversky", "Tversky loss.",
-                         (("alpha", 0.5), ("beta", 0.5), ("axis", None)))
+                         (("alpha", 0.5), ("beta", 0.5), ("axis", None)),
+                         order=["alpha", "beta", "reduction", "name", "axis", "dtype"])
 Circle = _wrapper_class(
     "Circle", circle, "circle",
     "Circle loss of L2-normalized embeddings against integer labels (metric learning).",

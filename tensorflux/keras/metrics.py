@@ -347,15 +347,17 @@ def _wrapper_class(class_name, fn, default_name, direction, doc, params=(),
     order = ["name", "dtype"] + [p for p, _ in params]
     config_params = [p for p, _ in params] if config_params is None else config_params
 
+    defaults = dict(params, name=default_name, dtype=None)
+
     def __init__(self, *args, **kwargs):  # noqa: N807 - becomes the class's __init__
-        values = _losses._bind_arguments(class_name, order,
-                                         dict(params, name=default_name, dtype=None), args,
-                                         kwargs)
+        values = _losses._bind_arguments(class_name, order, dict(defaults), args, kwargs)
         name, dtype = values.pop("name"), values.pop("dtype")
         MeanMetricWrapper.__init__(self, fn, name=name, dtype=dtype, **values)
         self._direction = direction
         for key, value in values.items():
             setattr(self, key, value)
+
+    __init__.__signature__ = _losses._init_signature(order, defaults)
 
     def get_config(self):
         config = {"name": self.name, "dtype": self.dtype}

@@ -485,9 +485,9 @@ ALL_OBJECTS_DICT = {cls.__name__: cls for cls in (Quantizer, AbsMaxQuantizer,
 ALL_OBJECTS_DICT.update({"quantizer": Quantizer, "abs_max_quantizer": AbsMaxQuantizer})
 
 
-def serialize(quantizer):
+def serialize(initializer):  # (Keras's argument name, though it is a quantizer)
     """Keras's config dict of a quantizer (or quantization config)."""
-    return serialize_keras_object(quantizer)
+    return serialize_keras_object(initializer)
 
 
 def deserialize(config, custom_objects=None):

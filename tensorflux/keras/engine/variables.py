@@ -88,4 +88,6 @@ class Variable(metaclass=_AnyVariable):
         if shape is not None and tuple(value.shape) != tuple(shape):
             raise ValueError(f"keras.Variable {name!r}: the initial value has shape "
                              f"{tuple(value.shape)}, but shape={tuple(shape)} was given")
-        return KerasVariable(value, trainable=bool(trainable), name=name)
+        variable = KerasVariable(value, trainable=bool(trainable), name=name)
+        variable._autocast = bool(autocast)  # (False: a mixed-precision call reads it as is)
+        return variable

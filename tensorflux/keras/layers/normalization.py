@@ -86,8 +86,8 @@ class BatchNormalization(Layer):
                  beta_initializer="zeros", gamma_initializer="ones",
                  moving_mean_initializer="zeros", moving_variance_initializer="ones",
                  beta_regularizer=None, gamma_regularizer=None, beta_constraint=None,
-                 gamma_constraint=None, synchronized=False, renorm=False, renorm_clipping=None,
-                 renorm_momentum=0.99, **kwargs):
+                 gamma_constraint=None, renorm=False, renorm_clipping=None,
+                 renorm_momentum=0.99, synchronized=False, **kwargs):
         # Keras 2's `fused` chose a TF kernel, not the numbers; Keras 3 dropped it.
         kwargs.pop("fused", None)
         super().__init__(**kwargs)
@@ -586,16 +586,17 @@ class RMSNormalization(Layer):
         self.axis = axes
         self.scale = self.add_weight(name="scale", shape=shape, initializer="ones")
 
-    def call(self, inputs):
+    def call(self, x):  # (Keras's argument name)
         tf = _tf()
-        x = tf.cast(inputs, _stats_dtype(inputs.dtype.name))
+        dtype = x.dtype
+        x = tf.cast(x, _stats_dtype(dtype.name))
         rank = len(x.shape)
         axes = [a % rank for a in self.axis]
         mean_square = tf.reduce_mean(tf.square(x), axis=axes, keepdims=True)
         scale = tf.reshape(tf.cast(self.scale, x.dtype),
                            [x.shape[d] if d in axes else 1 for d in range(rank)])
         outputs = x * tf.math.rsqrt(mean_square + self.epsilon) * scale
-        return tf.cast(outputs, inputs.dtype)
+        return tf.cast(outputs, dtype)
 
     def get_config(self):
         return {**super().get_config(), "axis": self.axis, "epsilon": self.epsilon}

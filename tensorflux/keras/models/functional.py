@@ -289,9 +289,14 @@ class Functional(Model):
                              f"{len(flat)} input tensors.")
         converted = []
         for spec, x in zip(self._inputs, flat):
-            if isinstance(x, KerasTensor):
+            if isinstance(x, KerasTensor) or (x is None and _is_optional(spec)):
+                # (an Input(optional=True) may be given None: its layers receive None)
                 converted.append(x)
                 continue
+            if x is None:
+                raise ValueError(f"{self._describe_for_errors()}: its input '{spec.name}' is not "
+                                 "optional, but None was passed; pass a tensor, or make the "
+                                 "input with keras.Input(..., optional=True).")
             if not isinstance(x, tf.Tensor) or x.__class__ is not tf.Tensor:
                 x = tf.convert_to_tensor(x) if not hasattr(x, "read_value") else x
             if x.dtype.name == "string" and spec.dtype != "string":
@@ -512,6 +517,12 @@ def run_order(nodes_by_depth):
     run: deepest (nearest the inputs) first."""
     return [node for depth in sorted(nodes_by_depth, reverse=True)
             for node in nodes_by_depth[depth] if not node.is_input]
+
+
+def _is_optional(input_tensor):
+    """Whether `input_tensor` is the output of an InputLayer made with optional=True."""
+    history = input_tensor._keras_history
+    return bool(history is not None and getattr(history[0], "optional", False))
 
 
 def run_graph(nodes, inputs, values, training=None, masks=None, call=None):

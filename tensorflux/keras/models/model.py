@@ -283,7 +283,7 @@ class Model(Trainer, Layer):
 
         saving_api.load_weights(self, filepath, skip_mismatch=skip_mismatch, **kwargs)
 
-    def export(self, filepath, format="tf_saved_model", verbose=True,  # noqa: A002 - Keras
+    def export(self, filepath, format="tf_saved_model", verbose=None,  # noqa: A002 - Keras
                input_signature=None, **kwargs):
         """Exports the model for inference: format="onnx" writes an ONNX file (opset 17;
         `opset_version=` 13 to 17), atomically. Keras's other formats need TensorFlow,
@@ -298,7 +298,9 @@ class Model(Trainer, Layer):
                 "TensorFlow, OpenVINO, LiteRT or PyTorch); use format='onnx'.")
         from tensorflux.keras.export.onnx import export_onnx
 
-        export_onnx(self, filepath, verbose=verbose, input_signature=input_signature, **kwargs)
+        # (verbose=None is Keras's "the format's default", True for ONNX)
+        export_onnx(self, filepath, verbose=True if verbose is None else verbose,
+                    input_signature=input_signature, **kwargs)
 
     def get_config(self):
         """The model's config. A subclass that does not override get_config gets Keras's

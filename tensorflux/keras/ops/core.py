@@ -358,11 +358,40 @@ def scatter(indices, values, shape):
     return tf.scatter_nd(convert(indices), convert(values), list(shape))
 
 
+_SCATTER_REDUCTIONS = {"add": tf.tensor_scatter_nd_add, "max": tf.tensor_scatter_nd_max,
+                       "min": tf.tensor_scatter_nd_min}
+
+
 @keras_op
-def scatter_update(inputs, indices, updates):
-    """`inputs` with the entries at `indices` replaced by `updates`."""
+def scatter_update(inputs, indices, updates, reduction=None):
+    """`inputs` with the entries at `indices` replaced by `updates` (reduction=None), or
+    combined with them where several updates meet one entry: "add", "max", "min", "mul".
+
+    >>> from tensorflux.keras import ops
+    >>> ops.scatter_update([0.0, 0.0], [[0], [0]], [2.0, 3.0], reduction="add").numpy().tolist()
+    [5.0, 0.0]
+    """
+    if reduction is not None:
+        if not isinstance(reduction, str) or reduction.lower() not in ("add", "max", "min",
+                                                                      "mul"):
+            raise ValueError(f"scatter_update: reduction must be None, 'add', 'max', 'min' or "
+                             f"'mul'. Received: reduction={reduction!r}")
+        reduction = reduction.lower()
     inputs = convert(inputs)
-    return tf.tensor_scatter_nd_update(inputs, convert(indices), convert(updates, inputs.dtype))
+    indices, updates = convert(indices), convert(updates, inputs.dtype)
+    if reduction is None:
+        return tf.tensor_scatter_nd_update(inputs, indices, updates)
+    if reduction != "mul":
+        return _SCATTER_REDUCTIONS[reduction](inputs, indices, updates)
+    # The product of the updates meeting each entry (their segments: the entries' row-major
+    # positions among the first k axes), times the entry.
+    depth = static_shape(indices)[-1]
+    shape = tf.shape(inputs, out_type=tf.int64)
+    lead = shape[:depth]
+    strides = tf.math.cumprod(lead, exclusive=True, reverse=True)
+    positions = tf.reduce_sum(tf.cast(indices, tf.int64) * strides, axis=-1)
+    factors = tf.math.unsorted_segment_prod(updates, positions, tf.reduce_prod(lead))
+    return inputs * tf.reshape(factors, shape)
 
 
 @keras_op

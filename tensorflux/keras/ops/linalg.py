@@ -34,13 +34,13 @@ def _eps(dtype):
 
 
 @keras_op
-def det(a):
-    return tf.linalg.det(float_operand(a))
+def det(x):
+    return tf.linalg.det(float_operand(x))
 
 
 @keras_op
-def inv(a):
-    return tf.linalg.inv(float_operand(a))
+def inv(x):
+    return tf.linalg.inv(float_operand(x))
 
 
 @keras_op

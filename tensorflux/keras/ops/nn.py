@@ -162,8 +162,15 @@ def one_hot(x, num_classes, axis=-1, dtype=None, sparse=False):
 
 
 @keras_op
-def multi_hot(inputs, num_classes, axis=-1, dtype=None, sparse=False):
-    """A 1 for each class present in a row of integer labels."""
+def multi_hot(inputs, num_classes=None, axis=-1, dtype=None, sparse=False, **kwargs):
+    """A 1 for each class present in a row of integer labels (`num_tokens=` is Keras 2's
+    name of `num_classes`)."""
+    if num_classes is None and "num_tokens" in kwargs:
+        num_classes = kwargs.pop("num_tokens")
+    if kwargs:
+        raise TypeError(f"multi_hot() got unexpected keyword argument(s) {sorted(kwargs)}")
+    if num_classes is None:
+        raise ValueError("multi_hot: the argument `num_classes` must be specified.")
     inputs = convert(inputs)
     encoded = one_hot(inputs, num_classes, axis=axis, dtype=dtype, sparse=sparse)
     return tf.reduce_max(encoded, axis=0 if len(static_shape(inputs)) == 1 else -2)
@@ -295,11 +302,12 @@ def layer_normalization(x, gamma=None, beta=None, axis=-1, epsilon=None):
 
 
 @keras_op
-def rms_normalization(x, scale=1, axis=-1, epsilon=None):
+def rms_normalization(x, scale=None, axis=-1, epsilon=None):
     x = float_operand(x)
     epsilon = backend.epsilon() if epsilon is None else epsilon
     mean_square = tf.reduce_mean(tf.square(x), axis=axis, keepdims=True)
-    return x * tf.math.rsqrt(mean_square + convert(epsilon, x.dtype)) * convert(scale, x.dtype)
+    normalized = x * tf.math.rsqrt(mean_square + convert(epsilon, x.dtype))
+    return normalized if scale is None else normalized * convert(scale, x.dtype)
 
 
 # ---------------------------------------------------------------------- convolution, pooling

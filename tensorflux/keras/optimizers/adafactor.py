@@ -2,7 +2,7 @@
 variable of rank >= 2, updates clipped by their RMS, step size relative to the weights)."""
 
 import tensorflux as tf
-from tensorflux.keras.optimizers._common import split_base_kwargs
+from tensorflux.keras.optimizers._common import base_positional, split_base_kwargs
 from tensorflux.keras.optimizers.base import Optimizer, _eager, _keras_name
 
 __all__ = ["Adafactor"]
@@ -29,6 +29,7 @@ class Adafactor(Optimizer):
     [0.999, 0.999]
     """
 
+    @base_positional
     def __init__(self, learning_rate=0.001, beta_2_decay=-0.8, epsilon_1=1e-30,
                  epsilon_2=1e-3, clip_threshold=1.0, relative_step=True, **kwargs):
         base, rest = split_base_kwargs(kwargs)

@@ -1,7 +1,7 @@
 """Adagrad, Adadelta and Ftrl (Keras 3's formulas)."""
 
 import tensorflux as tf
-from tensorflux.keras.optimizers._common import split_base_kwargs
+from tensorflux.keras.optimizers._common import base_positional, split_base_kwargs
 from tensorflux.keras.optimizers.base import Optimizer
 
 __all__ = ["Adagrad", "Adadelta", "Ftrl"]
@@ -20,6 +20,7 @@ class Adagrad(Optimizer):
 
     _supports_flat = True
 
+    @base_positional
     def __init__(self, learning_rate=0.001, initial_accumulator_value=0.1, epsilon=1e-7,
                  **kwargs):
         base, rest = split_base_kwargs(kwargs)
@@ -61,6 +62,7 @@ class Adadelta(Optimizer):
 
     _supports_flat = True
 
+    @base_positional
     def __init__(self, learning_rate=0.001, rho=0.95, epsilon=1e-7, **kwargs):
         base, rest = split_base_kwargs(kwargs)
         super().__init__(learning_rate=learning_rate, **base, **rest)
@@ -109,6 +111,7 @@ class Ftrl(Optimizer):
 
     _supports_flat = True
 
+    @base_positional
     def __init__(self, learning_rate=0.001, learning_rate_power=-0.5,
                  initial_accumulator_value=0.1, l1_regularization_strength=0.0,
                  l2_regularization_strength=0.0, l2_shrinkage_regularization_strength=0.0,

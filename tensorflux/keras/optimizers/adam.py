@@ -1,7 +1,7 @@
 """Adam, AdamW, Adamax and Nadam (Keras 3's formulas: Adam's epsilon is not bias-corrected)."""
 
 import tensorflux as tf
-from tensorflux.keras.optimizers._common import split_base_kwargs
+from tensorflux.keras.optimizers._common import base_positional, split_base_kwargs
 from tensorflux.keras.optimizers.base import Optimizer
 
 __all__ = ["Adam", "AdamW", "Adamax", "Nadam"]
@@ -15,6 +15,7 @@ class _AdamFamily(Optimizer):
     """Shared by Adam, Adamax and Nadam: beta_1, beta_2 and epsilon with their config, and
     the casts every update step starts with."""
 
+    @base_positional
     def __init__(self, learning_rate=0.001, beta_1=0.9, beta_2=0.999, epsilon=1e-7,
                  **kwargs):
         base, rest = split_base_kwargs(kwargs)
@@ -48,6 +49,7 @@ class Adam(_AdamFamily):
 
     _supports_flat = True
 
+    @base_positional
     def __init__(self, learning_rate=0.001, beta_1=0.9, beta_2=0.999, epsilon=1e-7,
                  amsgrad=False, **kwargs):
         super().__init__(learning_rate=learning_rate, beta_1=beta_1, beta_2=beta_2,
@@ -92,6 +94,7 @@ class AdamW(Adam):
     0.004
     """
 
+    @base_positional
     def __init__(self, learning_rate=0.001, weight_decay=0.004, beta_1=0.9, beta_2=0.999,
                  epsilon=1e-7, amsgrad=False, **kwargs):
         super().__init__(learning_rate=learning_rate, beta_1=beta_1, beta_2=beta_2,

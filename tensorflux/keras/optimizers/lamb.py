@@ -2,7 +2,7 @@
 ratio ||w|| / ||update||)."""
 
 import tensorflux as tf
-from tensorflux.keras.optimizers._common import split_base_kwargs
+from tensorflux.keras.optimizers._common import base_positional, split_base_kwargs
 from tensorflux.keras.optimizers.base import Optimizer
 
 __all__ = ["Lamb"]
@@ -27,6 +27,7 @@ class Lamb(Optimizer):
     [2.6464, 3.6464]
     """
 
+    @base_positional
     def __init__(self, learning_rate=0.001, beta_1=0.9, beta_2=0.999, epsilon=1e-7,
                  **kwargs):
         base, rest = split_base_kwargs(kwargs)

@@ -1,7 +1,7 @@
 """Lion (Keras 3's formula: the sign of an interpolated momentum)."""
 
 import tensorflux as tf
-from tensorflux.keras.optimizers._common import split_base_kwargs
+from tensorflux.keras.optimizers._common import base_positional, split_base_kwargs
 from tensorflux.keras.optimizers.base import Optimizer
 
 __all__ = ["Lion"]
@@ -20,6 +20,7 @@ class Lion(Optimizer):
 
     _supports_flat = True
 
+    @base_positional
     def __init__(self, learning_rate=0.001, beta_1=0.9, beta_2=0.99, **kwargs):
         base, rest = split_base_kwargs(kwargs)
         super().__init__(learning_rate=learning_rate, **base, **rest)

@@ -158,10 +158,10 @@ class MultiOptimizer(Optimizer):
     def iterations(self):
         return self._iterations
 
-    def build(self, variables):
+    def build(self, var_list):  # (Keras's argument name)
         if self.built:
             return
-        variables = list(variables)
+        variables = list(var_list)
         groups = {}
         for variable in variables:
             optimizer = self._optimizer_map(variable)

@@ -2,7 +2,7 @@
 averaged sequence x, and the weights set to their interpolation y)."""
 
 import tensorflux as tf
-from tensorflux.keras.optimizers._common import split_base_kwargs
+from tensorflux.keras.optimizers._common import base_positional, split_base_kwargs
 from tensorflux.keras.optimizers.base import Optimizer, _eager
 
 __all__ = ["ScheduleFreeAdamW"]
@@ -29,6 +29,7 @@ class ScheduleFreeAdamW(Optimizer):
 
     _supports_flat = True
 
+    @base_positional
     def __init__(self, learning_rate=0.0025, beta_1=0.9, beta_2=0.999, epsilon=1e-8,
                  warmup_steps=0, **kwargs):
         base, rest = split_base_kwargs(kwargs)

@@ -98,10 +98,10 @@ def load_model(filepath, custom_objects=None, compile=True, safe_mode=True):  # 
                      "load its weights.")
 
 
-def save_weights(model, filepath, overwrite=True, **kwargs):
+def save_weights(model, filepath, overwrite=True, max_shard_size=None, **kwargs):
     """model.save_weights("x.weights.h5")."""
     filepath = os.fspath(filepath)
-    if kwargs.pop("max_shard_size", None) is not None:
+    if max_shard_size is not None:
         raise ValueError("tensorflux does not write sharded weights (max_shard_size).")
     if kwargs:
         raise ValueError(f"The following argument(s) are not supported: {sorted(kwargs)}")

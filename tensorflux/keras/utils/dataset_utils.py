@@ -81,7 +81,8 @@ def _as_columns(dataset):
                     f"dataset={dataset} of type {type(dataset)}")
 
 
-def split_dataset(dataset, left_size=None, right_size=None, shuffle=False, seed=None):
+def split_dataset(dataset, left_size=None, right_size=None, shuffle=False, seed=None,
+                  preferred_backend=None):
     """Splits arrays or a Dataset into two Datasets of `left_size` and `right_size` samples
     (Keras's rules; shuffling uses Python's `random` with `seed`).
 
@@ -90,6 +91,10 @@ def split_dataset(dataset, left_size=None, right_size=None, shuffle=False, seed=
     >>> len(left), len(right)
     (4, 1)
     """
+    if preferred_backend not in (None, "tensorflow"):
+        raise ValueError("split_dataset: tensorflux returns its own (tf.data-style) Datasets, "
+                         "so preferred_backend must be None or 'tensorflow'. Received: "
+                         f"preferred_backend={preferred_backend!r}")
     if left_size is None and right_size is None:
         raise ValueError("At least one of the `left_size` or `right_size` must be specified. "
                          "Received: left_size=None and right_size=None")
@@ -117,6 +122,15 @@ def split_dataset(dataset, left_size=None, right_size=None, shuffle=False, seed=
 
 
 # ------------------------------------------------------------------ from directories
+
+def _check_format(format):  # noqa: A002 - Keras's name
+    if format == "grain":
+        raise ValueError('format="grain" (a grain.IterDataset) is not supported by '
+                         'tensorflux: use format="tf", its tf.data-style Dataset.')
+    if format != "tf":
+        raise ValueError(f'`format` should be either "tf" or "grain". Received: '
+                         f"format={format!r}")
+
 
 def _check_common(labels, label_mode, class_names, validation_split, subset, shuffle, seed):
     if labels not in ("inferred", None) and not isinstance(labels, (list, tuple)):
@@ -227,7 +241,8 @@ def image_dataset_from_directory(directory, labels="inferred", label_mode="int",
                                  image_size=(256, 256), shuffle=True, seed=None,
                                  validation_split=None, subset=None, interpolation="bilinear",
                                  follow_links=False, crop_to_aspect_ratio=False,
-                                 pad_to_aspect_ratio=False, data_format=None, verbose=True):
+                                 pad_to_aspect_ratio=False, data_format=None,
+                                 format="tf", verbose=True):  # noqa: A002 - Keras's name
     """A Dataset of (images, labels) batches from `directory/<class name>/<image file>`.
 
     Each image is loaded as Keras does with TensorFlow: tf.io.decode_image (PNG and BMP in
@@ -241,6 +256,7 @@ def image_dataset_from_directory(directory, labels="inferred", label_mode="int",
     from tensorflux.data import files
     from tensorflux.keras import backend
 
+    _check_format(format)
     if color_mode not in _CHANNELS:
         raise ValueError('`color_mode` must be one of {"rgb", "rgba", "grayscale"}. '
                          f"Received: color_mode={color_mode}")
@@ -305,10 +321,13 @@ def _resize_with_pad(image, size, interpolation):
 def text_dataset_from_directory(directory, labels="inferred", label_mode="int",
                                 class_names=None, batch_size=32, max_length=None,
                                 shuffle=True, seed=None, validation_split=None, subset=None,
-                                follow_links=False, verbose=True):
+                                follow_links=False, format="tf",  # noqa: A002 - Keras's
+                                verbose=True):
     """A Dataset of (texts, labels) batches from `directory/<class name>/<file>.txt`; each text
     is a tf.string scalar holding the file's bytes (cut to `max_length`)."""
     from tensorflux.data import files
+
+    _check_format(format)
 
     def load(path):
         # Traceable ops, so that the element spec needs no file read.

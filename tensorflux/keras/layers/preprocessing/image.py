@@ -338,6 +338,10 @@ class Resizing(_ImageLayer):
 
     def _resize(self, inputs, interpolation):
         tf = _tf()
+        if self.fill_mode != "constant":  # (Keras's resize supports only this one)
+            raise ValueError(f"{_describe(self)}: invalid value for argument `fill_mode`. "
+                             "Only 'constant' is supported. Received: "
+                             f"fill_mode={self.fill_mode!r}")
         self._check_rank(inputs)
         images, restore = self._to_last(inputs)
         dtype = self.compute_dtype

@@ -575,7 +575,7 @@ class StringLookup(_IndexLookup):
 
     def __init__(self, max_tokens=None, num_oov_indices=1, mask_token=None, oov_token="[UNK]",
                  vocabulary=None, idf_weights=None, invert=False, output_mode="int",
-                 pad_to_max_tokens=False, sparse=False, encoding="utf-8", salt=None,
+                 pad_to_max_tokens=False, sparse=False, encoding="utf-8", name=None, salt=None,
                  **kwargs):
         kwargs.pop("vocabulary_dtype", None)
         self.encoding = encoding
@@ -584,7 +584,7 @@ class StringLookup(_IndexLookup):
                          vocabulary_dtype="string", vocabulary=vocabulary,
                          idf_weights=idf_weights, invert=invert, output_mode=output_mode,
                          sparse=sparse, pad_to_max_tokens=pad_to_max_tokens, salt=salt,
-                         **kwargs)
+                         name=name, **kwargs)
 
     def _normalize_token(self, token):
         if isinstance(token, str):
@@ -616,9 +616,9 @@ class IntegerLookup(_IndexLookup):
     _string = False
 
     def __init__(self, max_tokens=None, num_oov_indices=1, mask_token=None, oov_token=-1,
-                 output_mode="int", pad_to_max_tokens=False, sparse=False, vocabulary=None,
-                 vocabulary_dtype="int64", idf_weights=None, invert=False,
-                 oov_method="floormod", salt=None, **kwargs):
+                 vocabulary=None, vocabulary_dtype="int64", idf_weights=None, invert=False,
+                 output_mode="int", sparse=False, pad_to_max_tokens=False,
+                 oov_method="floormod", salt=None, name=None, **kwargs):
         if vocabulary_dtype not in ("int32", "int64"):
             raise ValueError("vocabulary_dtype must be an integer dtype. Received: "
                              f"vocabulary_dtype={vocabulary_dtype}")
@@ -627,7 +627,7 @@ class IntegerLookup(_IndexLookup):
                          vocabulary_dtype=vocabulary_dtype, vocabulary=vocabulary,
                          idf_weights=idf_weights, invert=invert, output_mode=output_mode,
                          sparse=sparse, pad_to_max_tokens=pad_to_max_tokens,
-                         oov_method=oov_method, salt=salt, **kwargs)
+                         oov_method=oov_method, salt=salt, name=name, **kwargs)
 
     def _normalize_token(self, token):
         try:  # (the lines of a vocabulary file are numerals)

@@ -45,9 +45,10 @@ class TextVectorization(Layer):
     def __init__(self, max_tokens=None, standardize="lower_and_strip_punctuation",
                  split="whitespace", ngrams=None, output_mode="int",
                  output_sequence_length=None, pad_to_max_tokens=False, vocabulary=None,
-                 idf_weights=None, sparse=False, ragged=False, encoding="utf-8", **kwargs):
+                 idf_weights=None, sparse=False, ragged=False, encoding="utf-8", name=None,
+                 **kwargs):
         vocabulary_size = kwargs.pop("vocabulary_size", None)
-        super().__init__(**kwargs)
+        super().__init__(name=name, **kwargs)
         if not (standardize in _STANDARDIZE or callable(standardize)):
             raise ValueError(f"Invalid value for argument `standardize`. Expected one of "
                              f"{_STANDARDIZE} or a callable. Received: standardize="
