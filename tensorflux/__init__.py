@@ -75,6 +75,7 @@ from tensorflux.ops.composite import (
     searchsorted,
     sequence_mask,
 )
+from tensorflux.ops.dispatch import dispatching as _dispatching
 from tensorflux.ops.dispatch import install as _install_dispatch
 from tensorflux.ops.indexing import (
     boolean_mask,
@@ -261,6 +262,8 @@ def __getattr__(name):
         value = importlib.import_module(module)
     elif name in _LAZY_NAMES:
         value = getattr(importlib.import_module(_LAZY_NAMES[name]), name)
+        # (tf.dynamic_partition(rt, ...) and the like take RaggedTensors, as TF dispatches)
+        value = _dispatching(name, value) if callable(value) else value
     elif name in _KERAS_ALIASES:
         value = getattr(_sys.modules[__name__].keras, name)
     else:

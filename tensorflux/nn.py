@@ -86,3 +86,9 @@ _LAZY = {
 }
 __all__ += sorted(_LAZY)
 __getattr__, __dir__ = lazy_attributes(__name__, _LAZY)
+
+# tf.nn.relu(rt), tf.nn.softmax(rt), tf.nn.embedding_lookup(params, rt)... take RaggedTensors,
+# as TensorFlow dispatches them.
+from tensorflux.ops.dispatch import install as _install_dispatch  # noqa: E402
+
+_install_dispatch(globals())

@@ -8,6 +8,11 @@ def __getattr__(name):
         value = importlib.import_module("tensorflux.experimental.numpy")
         globals()[name] = value
         return value
+    if name == "DynamicRaggedShape":
+        from tensorflux.ragged.dynamic_ragged_shape import DynamicRaggedShape
+
+        globals()[name] = DynamicRaggedShape
+        return DynamicRaggedShape
     if name == "Optional":
         from tensorflux.data import _transforms
 
@@ -16,4 +21,4 @@ def __getattr__(name):
     raise AttributeError(f"module 'tensorflux.experimental' has no attribute {name!r}")
 
 
-__all__ = ["numpy", "Optional"]
+__all__ = ["numpy", "Optional", "DynamicRaggedShape"]

@@ -4,6 +4,8 @@
 import importlib
 import sys
 
+from tensorflux.ops.dispatch import dispatching
+
 __all__ = ["lazy_attributes"]
 
 
@@ -15,6 +17,8 @@ def lazy_attributes(namespace, sources):
         if source is None:
             raise AttributeError(f"module {namespace!r} has no attribute {name!r}")
         value = getattr(importlib.import_module(source), name)
+        # (an op TF dispatches for RaggedTensors takes them here too, see ops/dispatch.py)
+        value = dispatching(name, value) if callable(value) else value
         setattr(sys.modules[namespace], name, value)
         return value
 

@@ -14,7 +14,7 @@ import functools
 
 from tensorflux.composite_tensor import CompositeTensor
 
-__all__ = ["UNARY", "BINARY", "dispatching"]
+__all__ = ["UNARY", "BINARY", "COMPOSITE", "dispatching"]
 
 # Ops on one tensor (plus non-tensor arguments): fn(rt.flat_values, ...) in rt's rows.
 UNARY = frozenset((
@@ -22,6 +22,9 @@ UNARY = frozenset((
     "conj", "cos", "cosh", "digamma", "erf", "erfc", "erfinv", "exp", "expm1", "floor",
     "imag", "is_finite", "is_inf", "is_nan", "lgamma", "log", "log1p", "log_sigmoid",
     "logical_not", "negative", "ndtri", "ones_like", "real", "reciprocal",
+    # tf.identity, tf.nn's activations and dropout, tf.bitwise.invert (TF dispatches them)
+    "identity", "relu", "relu6", "elu", "selu", "gelu", "leaky_relu", "silu", "swish",
+    "dropout", "invert",
     "reciprocal_no_nan", "rint", "round", "rsqrt", "saturate_cast", "sigmoid", "sign", "sin",
     "sinh", "softplus", "softsign", "sqrt", "square", "tan", "tanh", "zeros_like",
 ))
@@ -31,6 +34,18 @@ BINARY = frozenset((
     "greater_equal", "less", "less_equal", "logical_and", "logical_or", "logical_xor",
     "maximum", "minimum", "mod", "multiply", "multiply_no_nan", "not_equal", "pow",
     "squared_difference", "subtract", "truediv", "xdivy", "xlog1py", "xlogy",
+    "bitwise_and", "bitwise_or", "bitwise_xor", "left_shift", "right_shift",
+))
+# Ops whose composite handling is a handler in the composite's _DISPATCH table (the ragged
+# ones live in tensorflux/ragged/array_ops.py, DynamicRaggedShape's next to it): the
+# wrapper looks for a composite among the arguments (a list's items included) and runs its
+# handler for the op, if it has one; otherwise, and for dense arguments, the op itself.
+COMPOSITE = frozenset((
+    "add_n", "bincount", "broadcast_to", "cumsum", "dynamic_partition", "embedding_lookup",
+    "fill", "gather_nd", "moments", "ones", "reduce_logsumexp", "reduce_std",
+    "reduce_variance", "reshape", "reverse", "shape", "softmax", "split", "squeeze",
+    "unsorted_segment_max", "unsorted_segment_mean", "unsorted_segment_min",
+    "unsorted_segment_prod", "unsorted_segment_sqrt_n", "unsorted_segment_sum", "zeros",
 ))
 
 _WRAPPERS = {}
@@ -130,6 +145,8 @@ def _where(fn):
     def dispatching(condition, x=None, y=None, name=None):
         if _ragged(condition) and x is not None and y is not None:
             return _ragged_where(fn, condition, x, y)
+        if _ragged(condition) and x is None and y is None:  # the True entries' coordinates
+            return condition._dispatch("where", condition)
         return fn(condition, x, y, name=name)
     return dispatching
 
@@ -159,13 +176,10 @@ def _gather(fn):
     @functools.wraps(fn)
     def dispatching(params, indices, validate_indices=None, axis=None, batch_dims=0,
                     name=None):
-        if _ragged(params) and axis in (None, 0) and batch_dims == 0:
-            from tensorflux.ragged.indexing import gather_rows
-            from tensorflux.tensor import convert_to_tensor
-
-            indices = convert_to_tensor(indices)
-            if indices.shape.rank == 1:
-                return gather_rows(params, indices)
+        if _ragged(params) or _ragged(indices):
+            found = params if _ragged(params) else indices
+            return found._dispatch("gather", params, indices, validate_indices, axis,
+                                   batch_dims)
         return fn(params, indices, validate_indices, axis, batch_dims, name)
     return dispatching
 
@@ -194,31 +208,9 @@ def _expand_dims(fn):
     @functools.wraps(fn)
     def dispatching(input, axis, name=None):  # noqa: A002 - TF's argument name
         if _ragged(input):
-            return _ragged_expand_dims(fn, input, axis)
+            return input._dispatch("expand_dims", input, axis)
         return fn(input, axis, name)
     return dispatching
-
-
-def _ragged_expand_dims(fn, rt, axis):
-    """A new dimension of size 1 at `axis` of a RaggedTensor: outside every ragged
-    dimension (a uniform partition of one row) or inside the flat values."""
-    from tensorflux import errors
-
-    rank = rt.shape.rank
-    position = int(axis) + (rank + 1 if int(axis) < 0 else 0)
-    if not 0 <= position <= rank:
-        raise errors.InvalidArgumentError(
-            f"expand_dims: axis {axis} is out of range for a RaggedTensor of rank {rank}",
-            "expand_dims")
-    if position == 0:
-        rows = rt.shape[0] if rt.shape[0] is not None else rt.nrows()  # (keeps it static)
-        return type(rt).from_uniform_row_length(rt, rows, nrows=1)
-    if position > rt.ragged_rank:
-        return rt.with_flat_values(fn(rt.flat_values, position - rt.ragged_rank))
-    raise errors.UnimplementedError(
-        f"expand_dims: axis {axis} of a RaggedTensor with ragged_rank {rt.ragged_rank} "
-        "(between its ragged dimensions) is not supported; use axis 0 or an axis after the "
-        "ragged dimensions", "expand_dims")
 
 
 def _tile(fn):
@@ -271,6 +263,45 @@ _SPECIAL = {"where": _where, "gather": _gather, "stack": _stack, "size": _size,
             "expand_dims": _expand_dims, "tile": _tile, "rank": _rank, "one_hot": _one_hot}
 
 
+_SEQUENCES = (list, tuple)
+
+
+def _first_composite(values):
+    """The first composite among `values`, or inside a list or tuple among them."""
+    for value in values:
+        if isinstance(value, CompositeTensor):
+            return value
+        if isinstance(value, _SEQUENCES):
+            for item in value:
+                if isinstance(item, CompositeTensor):
+                    return item
+    return None
+
+
+def _composite(op, fn):
+    # (a dense call pays the wrapper and one isinstance per argument, about 0.25 us; only
+    # add_n's list is searched for composites)
+    lists = op == "add_n"
+
+    @functools.wraps(fn)
+    def dispatching(*args, **kwargs):
+        for value in args:
+            if isinstance(value, CompositeTensor) or lists:
+                break
+        else:
+            if not kwargs:
+                return fn(*args)
+        found = _first_composite(args)
+        if found is None and kwargs:
+            found = _first_composite(kwargs.values())
+        if found is not None:
+            handler = found._DISPATCH.get(op)
+            if handler is not None:
+                return handler(found, *args, **kwargs)
+        return fn(*args, **kwargs)
+    return dispatching
+
+
 def dispatching(name, fn):
     """`fn` (the op exported as `name`), taking RaggedTensors as TensorFlow's dispatch does;
     one wrapper per function, so that tf.add stays tf.math.add."""
@@ -282,6 +313,8 @@ def dispatching(name, fn):
             wrapper = _binary(name, fn)
         elif name in UNARY:
             wrapper = _unary(name, fn)
+        elif name in COMPOSITE:
+            wrapper = _composite(name, fn)
         else:
             return fn
         _WRAPPERS[id(fn)] = wrapper
@@ -291,7 +324,7 @@ def dispatching(name, fn):
 def install(namespace):
     """Replaces the elementwise ops in a module's namespace dict by their dispatching
     wrappers (called at the end of tensorflux/__init__.py and tensorflux/math.py)."""
-    for name in UNARY | BINARY | set(_SPECIAL):
+    for name in UNARY | BINARY | COMPOSITE | set(_SPECIAL):
         fn = namespace.get(name)
         if callable(fn):
             namespace[name] = dispatching(name, fn)

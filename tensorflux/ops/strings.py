@@ -202,6 +202,8 @@ def split(input, sep=None, maxsplit=-1, name=None):  # noqa: A002
     >>> tf.strings.split(["a b", " c "]).to_list()
     [[b'a', b'b'], [b'c']]
     """
+    if _is_ragged(input):  # (TF's dispatch: each string's tokens, in the input's rows)
+        return input.with_flat_values(split(input.flat_values, sep, maxsplit))
     x = _strings("split", input)
     if x.shape.rank == 2:  # (a Keras string Input of shape (1,), say)
         from tensorflux.ops.array import reshape, shape
@@ -442,6 +444,13 @@ def join(inputs, separator="", name=None):
     """
     from tensorflux.ops.array import broadcast_to, stack
 
+    if any(_is_ragged(x) for x in inputs):  # (TF's dispatch: over the flat values)
+        import functools
+
+        from tensorflux.ragged.ops import elementwise
+
+        return functools.reduce(lambda a, b: elementwise(
+            "join", lambda x, y: join([x, y], separator), a, b), inputs)
     parts = [_strings("join", x) for x in inputs]
     if not parts:
         raise errors.InvalidArgumentError("join: expected at least one input", "join")
@@ -723,6 +732,13 @@ def _split_rows(op, value, pieces, dtype=dtypes.string):
     from tensorflux.control import numpy_function
     from tensorflux.ops.array import reshape
 
+    if _is_ragged(value) or getattr(getattr(value, "shape", None), "rank", 1) != 1:
+        # A RaggedTensor's strings, or a matrix's: the rows keep the input's shape in front.
+        from tensorflux.ragged.array_ops import map_string_rows
+
+        nested = map_string_rows(lambda flat: _split_rows(op, flat, pieces, dtype), value)
+        if nested is not None:
+            return nested
     x = _strings(op, value)
     if x.shape.rank == 0:
         return reshape(numpy_function(lambda a: [pieces(_flat(a)[0])], [x], Tout=[dtype])[0],

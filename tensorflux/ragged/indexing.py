@@ -38,7 +38,10 @@ def getitem(rt, key):
     """rt[key]: ints and slices select rows; in later positions, slices cut every row of a
     ragged dimension (an int there is an error, as in TensorFlow) and any key applies to the
     uniform inner dimensions."""
-    key = _expanded(rt, key if isinstance(key, tuple) else (key,))
+    key = key if isinstance(key, tuple) else (key,)
+    if any(k is None for k in key):
+        return _with_new_axes(rt, key)
+    key = _expanded(rt, key)
     if not key:
         return rt
     first, rest = key[0], key[1:]
@@ -66,10 +69,33 @@ def getitem(rt, key):
     return rows.with_values(rows.values[(builtins.slice(None),) + more])
 
 
+def _with_new_axes(rt, key):
+    """rt[key] where key holds tf.newaxis (None): the rest of the key applied, then a
+    dimension of size 1 inserted where each None stands among the dimensions kept."""
+    from tensorflux.ragged.array_ops import expand_dims
+
+    rank = rt.shape.rank
+    if Ellipsis in key:
+        if rank is None:
+            raise ValueError("RaggedTensor indexing with '...' needs a known rank")
+        i = key.index(Ellipsis)
+        used = sum(1 for k in key if k is not None and k is not Ellipsis)
+        key = key[:i] + (builtins.slice(None),) * max(rank - used, 0) + key[i + 1:]
+    positions, kept = [], 0
+    for k in key:
+        if k is None:
+            positions.append(kept)
+            kept += 1
+        elif not _is_index(k):
+            kept += 1
+    result = getitem(rt, tuple(k for k in key if k is not None))
+    for position in positions:
+        result = expand_dims(result, position) if isinstance(result, RaggedTensor) else \
+            tf.expand_dims(result, position)
+    return result
+
+
 def _expanded(rt, key):
-    if any(k is None for k in key):
-        raise TypeError("RaggedTensor indexing does not take tf.newaxis; use "
-                        "tf.ragged expand dims through rt.with_values or rt.to_tensor()")
     ellipses = [i for i, k in enumerate(key) if k is Ellipsis]
     if len(ellipses) > 1:
         raise IndexError("an index can only have a single ellipsis ('...')")
@@ -117,7 +143,7 @@ def _slice_rows(rt, key):
             stop = max(stop, start)
             bounds = rt.row_splits[start:stop + 1]
             return _ragged(_value_rows(rt.values, int(splits[start]), int(splits[stop])),
-                           bounds - bounds[:1])
+                           bounds - bounds[:1], rt.uniform_row_length)
         return gather_rows(rt, tf.constant(list(range(start, stop, step)), rt.row_splits_dtype))
     if key.step not in (None, 1) or any(
             not isinstance(b, (int, type(None))) for b in (key.start, key.stop)):

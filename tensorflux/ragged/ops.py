@@ -22,7 +22,7 @@ from tensorflux.tensor import _TensorLike
 from tensorflux.tensor_shape import TensorShape
 
 __all__ = ["constant", "cross", "cross_hashed", "map_flat_values", "range", "boolean_mask", "stack",
-           "row_splits_to_segment_ids", "segment_ids_to_row_splits"]
+           "row_splits_to_segment_ids", "segment_ids_to_row_splits", "stack_dynamic_partitions"]
 
 
 # ------------------------------------------------------------------ tf.ragged.constant
@@ -109,6 +109,8 @@ def from_tensor(tensor, lengths, padding, ragged_rank, splits_dtype):
     """RaggedTensor.from_tensor (see there)."""
     op = "from_tensor"
     x = tf.convert_to_tensor(tensor)
+    if _nested_lengths(lengths):
+        return _from_tensor_nested(op, x, list(lengths), splits_dtype)
     rank = x.shape.rank
     if rank is not None and not 1 <= ragged_rank < rank:
         raise ValueError(f"{op}: ragged_rank must be in [1, {rank - 1}] for a tensor of rank "
@@ -122,7 +124,8 @@ def from_tensor(tensor, lengths, padding, ragged_rank, splits_dtype):
         dims = tf.shape(x, out_type=splits_dtype)
         merged = tf.reshape(x, tf.concat([[-1], tf.shape(x)[2:]], 0))
         inner = from_tensor(merged, None, padding, ragged_rank - 1, splits_dtype)
-        return RaggedTensor.from_uniform_row_length(inner, dims[1], nrows=dims[0])
+        width = x.shape[1] if x.shape[1] is not None else dims[1]  # (static where known)
+        return RaggedTensor.from_uniform_row_length(inner, width, nrows=dims[0])
     dims = tf.shape(x, out_type=splits_dtype)
     count, width = dims[0], dims[1]
     if lengths is not None:
@@ -145,12 +148,36 @@ def from_tensor(tensor, lengths, padding, ragged_rank, splits_dtype):
         last = tf.range(1, width + 1, dtype=splits_dtype)
         lengths = tf.reduce_max(tf.concat([tf.where(filled, last, tf.zeros_like(last)),
                                            tf.zeros([count, 1], splits_dtype)], 1), axis=1)
-    else:
-        lengths = tf.fill(tf.reshape(count, [1]), width)
+    else:  # every row whole: a uniform dimension (its size static where known)
+        values = tf.reshape(x, tf.concat([[-1], tf.shape(x)[2:]], 0))
+        static = x.shape[1]
+        return RaggedTensor.from_uniform_row_length(
+            values, static if static is not None else width, nrows=count, validate=False)
     # (the mask is built here: sequence_mask needs its width before a trace runs)
     inside = tf.expand_dims(tf.range(width, dtype=splits_dtype), 0) < tf.expand_dims(lengths, 1)
     values = tf.boolean_mask(x, inside)
     return RaggedTensor.from_row_lengths(values, lengths, validate=False)
+
+
+def _nested_lengths(lengths):
+    """Whether from_tensor's lengths are a list of row lengths per ragged dimension."""
+    return isinstance(lengths, (list, tuple)) and bool(lengths) and all(
+        isinstance(item, (list, tuple)) or (isinstance(item, _TensorLike) and
+                                            item.shape.rank == 1) for item in lengths)
+
+
+def _from_tensor_nested(op, x, lengths, splits_dtype):
+    """from_tensor with nested row lengths, outermost first: each dense row keeps its
+    first lengths[0][i] items, each of those its first lengths[1][j] items, and so on."""
+    rank = x.shape.rank
+    if rank is not None and len(lengths) >= rank:
+        raise ValueError(f"{op}: {len(lengths)} lists of lengths need a tensor of rank > "
+                         f"{len(lengths)}, received shape {tuple(x.shape)}")
+    outer = from_tensor(x, lengths[0], None, 1, splits_dtype)
+    if len(lengths) == 1:
+        return outer
+    inner = _from_tensor_nested(op, outer.values, lengths[1:], splits_dtype)
+    return outer.with_values(inner)
 
 
 def from_sparse(st_input, splits_dtype):
@@ -429,6 +456,31 @@ def segment_ids_to_row_splits(segment_ids, num_segments=None, out_type=None, nam
         segment_ids, num_segments).row_splits
 
 
+def stack_dynamic_partitions(data, partitions, num_partitions, name=None):
+    """A RaggedTensor whose row i holds the rows of `data` whose partition is i, in order.
+
+    >>> import tensorflux as tf
+    >>> tf.ragged.stack_dynamic_partitions([1, 2, 3, 4], [0, 1, 0, 2], 3).to_list()
+    [[1, 3], [2], [4]]
+    """
+    op = "stack_dynamic_partitions"
+    parts = tf.convert_to_tensor(partitions)
+    if not parts.dtype.is_integer or parts.shape.rank not in (None, 1):
+        raise errors.InvalidArgumentError(
+            f"{op}: partitions must be a vector of ints, received {parts.dtype.name} of shape "
+            f"{tuple(parts.shape)}", op)
+    count = int(num_partitions)
+    known = host_value(parts)
+    if known is not None and len(known) and (known.min() < 0 or known.max() >= count):
+        raise errors.InvalidArgumentError(
+            f"{op}: partitions must be in [0, {count}), received {known.tolist()}", op)
+    parts = tf.cast(parts, dtypes.int32)
+    order = tf.argsort(parts, stable=True)
+    lengths = tf.math.unsorted_segment_sum(tf.ones_like(parts), parts, count)
+    rows = data if isinstance(data, RaggedTensor) else tf.convert_to_tensor(data)
+    return RaggedTensor.from_row_lengths(gather_rows(rows, order), lengths, validate=False)
+
+
 def boolean_mask(data, mask, name=None):
     """The entries of `data` where `mask` is True. A 1-D mask keeps rows; a deeper mask
     keeps entries inside the rows, so the result is ragged.
@@ -478,18 +530,25 @@ def _keep_rows(values, keep):
 
 def stack(values, axis=0, name=None):
     """Tensors or RaggedTensors (of one ragged_rank once converted) stacked along a new
-    ragged dimension 0: the result's row i is values[i].
+    dimension `axis`: along axis 0 a ragged dimension, the result's row i being values[i]
+    (their lengths may differ); along a later axis as tf.stack (one rank for all). Scalars,
+    and dense inputs along a later axis, stack densely (as in TensorFlow).
 
     >>> import tensorflux as tf
     >>> tf.ragged.stack([tf.constant([1, 2]), tf.constant([3])]).to_list()
     [[1, 2], [3]]
     """
     op = "ragged.stack"
-    if axis != 0:
-        raise errors.UnimplementedError(f"{op}: only axis=0 is supported, received {axis}", op)
     items = [v if isinstance(v, RaggedTensor) else tf.convert_to_tensor(v) for v in values]
     if not items:
         raise errors.InvalidArgumentError(f"{op}: expected at least one tensor", op)
+    if not any(isinstance(v, RaggedTensor) for v in items) and (
+            axis != 0 or items[0].shape.rank == 0):  # (as TF: dense inputs stack densely)
+        return tf.stack(items, axis)
+    if axis != 0:
+        from tensorflux.ragged.array_ops import stack as stack_along
+
+        return stack_along(items, axis)
     counts = tf.stack([tf.cast(_count_rows(v), dtypes.int64) for v in items])
     rows = _concat_rows(op, _same_ragged_rank(items))
     return RaggedTensor.from_row_lengths(rows, counts, validate=False)
@@ -537,8 +596,10 @@ def concat(values, axis):
     follow one another; along axis 1 each row is the rows of all inputs joined; deeper axes
     need the same row partitions above them."""
     op = "concat"
-    items = _same_ragged_rank([v if isinstance(v, RaggedTensor) else tf.convert_to_tensor(v)
-                               for v in values])
+    items = [v if isinstance(v, RaggedTensor) else tf.convert_to_tensor(v) for v in values]
+    if not any(isinstance(v, RaggedTensor) for v in items):
+        return tf.concat(items, axis)
+    items = _same_ragged_rank(items)
     rank = items[0].shape.rank
     axis = normalize_axis(op, axis, rank)
     if axis == 0:
@@ -611,14 +672,9 @@ def _grouped(values, groups, count, segment):
 
 def _expanded(value, axis):
     """value with a dimension of size 1 inserted at `axis` (keepdims)."""
-    if not isinstance(value, RaggedTensor):
-        return tf.expand_dims(value, axis)
-    dtype = value.row_splits_dtype
-    if axis == 0:
-        return _ragged(value, tf.stack([tf.zeros([], dtype), value.nrows()]))
-    if axis == 1:
-        return _ragged(value, tf.range(value.nrows() + 1, dtype=dtype))
-    return value.with_values(_expanded(value.values, axis - 1))
+    from tensorflux.ragged.array_ops import _expanded as expanded
+
+    return expanded(value, axis)
 
 
 def _reduce_axis(name, rt, axis, keepdims):

@@ -73,12 +73,22 @@ def _host_rows(values):
     return values.shape[0]
 
 
-def _ragged(values, row_splits):
-    """A RaggedTensor from parts already checked."""
+def _ragged(values, row_splits, uniform_row_length=None):
+    """A RaggedTensor from parts already checked; `uniform_row_length` (a scalar of the
+    splits' dtype, or None) marks a partition whose rows all have that length."""
     result = object.__new__(RaggedTensor)
     result._values = values
     result._row_splits = row_splits
+    result._uniform_row_length = uniform_row_length
     return result
+
+
+def _static_int(value):
+    """A scalar's value as a Python int when it is known here (eager or constant), else None."""
+    if isinstance(value, int):
+        return value
+    known = host_value(value)
+    return None if known is None or getattr(known, "ndim", 0) != 0 else int(known)
 
 
 def _check_splits(op, splits, values):
@@ -131,7 +141,7 @@ class RaggedTensor(CompositeTensor):
     ([[1, 2], [], [3]], TensorShape([3, None]), [0, 2, 2, 3])
     """
 
-    __slots__ = ("_values", "_row_splits")
+    __slots__ = ("_values", "_row_splits", "_uniform_row_length")
 
     def __init__(self, *args, **kwargs):
         raise ValueError("RaggedTensor constructor is private; please use one of the factory "
@@ -212,16 +222,39 @@ class RaggedTensor(CompositeTensor):
     @classmethod
     def from_uniform_row_length(cls, values, uniform_row_length, nrows=None, validate=True,
                                 name=None):
-        """Rows of `uniform_row_length` values each (stored as row splits: the dimension's
-        static size is not kept, unlike TensorFlow's uniform partitions)."""
-        values = _values("from_uniform_row_length", values)
-        dtype = _inner_splits_dtype(values) or dtypes.int64
-        length = tf.cast(uniform_row_length, dtype)
+        """Rows of `uniform_row_length` values each: the dimension is uniform, and its size
+        is part of the static shape when known (rt.shape [3, 2] for 6 values in rows of 2).
+
+        >>> import tensorflux as tf
+        >>> tf.RaggedTensor.from_uniform_row_length([1, 2, 3, 4, 5, 6], 2).shape
+        TensorShape([3, 2])
+        """
+        op = "from_uniform_row_length"
+        values = _values(op, values)
+        length = tf.convert_to_tensor(uniform_row_length)
+        if length.shape.rank != 0 or not length.dtype.is_integer:
+            raise TypeError(f"{op}: uniform_row_length must be an integer scalar, received "
+                            f"{length.dtype.name} of shape {tuple(length.shape)}")
+        # (the splits take the inner splits' dtype, else a length tensor's: int32 or int64)
+        dtype = _inner_splits_dtype(values) or (
+            length.dtype if isinstance(uniform_row_length, _TensorLike) and
+            length.dtype in (dtypes.int32, dtypes.int64) else dtypes.int64)
+        length = tf.cast(length, dtype)
         count = tf.cast(_rows_in(values), dtype)
         if nrows is None:
             nrows = tf.math.floordiv(count, tf.maximum(length, tf.ones_like(length)))
-        splits = tf.range(tf.cast(nrows, dtype) + 1, dtype=dtype) * length
-        return cls.from_row_splits(values, splits, validate=validate)
+        nrows = tf.cast(nrows, dtype)
+        known = [_static_int(v) for v in (length, nrows, count)]
+        if validate and None not in known:
+            if known[0] < 0:
+                raise errors.InvalidArgumentError(
+                    f"{op}: uniform_row_length must be >= 0, received {known[0]}", op)
+            if known[0] * known[1] != known[2]:
+                raise errors.InvalidArgumentError(
+                    f"{op}: uniform_row_length={known[0]} times nrows={known[1]} must equal "
+                    f"the number of values ({known[2]})", op)
+        splits = tf.range(nrows + 1, dtype=dtype) * length
+        return _ragged(values, splits, length)
 
     @classmethod
     def from_nested_row_splits(cls, flat_values, nested_row_splits, name=None, validate=True):
@@ -311,9 +344,17 @@ class RaggedTensor(CompositeTensor):
         return self._row_splits.dtype
 
     @property
+    def uniform_row_length(self):
+        """The length of every row when this partition is uniform (a scalar of the splits'
+        dtype), else None."""
+        return self._uniform_row_length
+
+    @property
     def shape(self):
         count = self._row_splits.shape[0]
-        outer = TensorShape([None if count is None else count - 1, None])
+        width = None if self._uniform_row_length is None else \
+            _static_int(self._uniform_row_length)
+        outer = TensorShape([None if count is None else count - 1, width])
         inner = self._values.shape
         return outer.concatenate(inner[1:]) if inner.rank is not None else TensorShape(None)
 
@@ -331,17 +372,30 @@ class RaggedTensor(CompositeTensor):
         return count if out_type is None else tf.cast(count, out_type)
 
     def row_lengths(self, axis=1, name=None):
-        """The length of each row (axis 1), or of each row of the values at a deeper axis."""
+        """The length of each row along `axis`: axis 0 gives the number of rows, axis 1 a
+        vector of row lengths, a deeper axis a RaggedTensor of the lengths of the rows
+        inside (also along the uniform inner dimensions).
+
+        >>> import tensorflux as tf
+        >>> tf.ragged.constant([[[1, 2], [3]], []]).row_lengths(axis=2).to_list()
+        [[2, 1], []]
+        """
         rank = self.shape.rank
+        given = axis
         if axis < 0 and rank is not None:
             axis += rank
+        if not 0 <= axis < rank:
+            raise ValueError(f"row_lengths: axis {given} is out of range for a RaggedTensor "
+                             f"of rank {rank}")
+        if axis == 0:
+            return self.nrows()
         if axis == 1:
             return self._row_splits[1:] - self._row_splits[:-1]
-        if isinstance(self._values, RaggedTensor) and axis > 1:
+        if isinstance(self._values, RaggedTensor):
             return self.with_values(self._values.row_lengths(axis - 1))
-        raise errors.InvalidArgumentError(
-            f"row_lengths: axis {axis} is not a ragged dimension of a RaggedTensor with "
-            f"ragged_rank {self.ragged_rank}", "row_lengths")
+        # A uniform dimension of the flat values: every row has its size.
+        dims = tf.shape(self._values, out_type=self.row_splits_dtype)
+        return self.with_values(tf.fill(dims[:axis - 1], dims[axis - 1]))
 
     def value_rowids(self, name=None):
         return _rowids(self._row_splits)
@@ -368,7 +422,12 @@ class RaggedTensor(CompositeTensor):
                                                            0)), [1]))
         dims.append(tf.shape(self.flat_values, out_type=dtype)[1:])
         shape = tf.concat(dims, 0)
-        return shape if axis is None else shape[axis]
+        if axis is None:
+            return shape
+        if isinstance(axis, (list, tuple)) or getattr(getattr(axis, "shape", None), "rank",
+                                                        0):
+            return tf.gather(shape, axis)
+        return shape[axis]
 
     # -- rebuilding
     def with_values(self, new_values):
@@ -377,12 +436,13 @@ class RaggedTensor(CompositeTensor):
         if isinstance(values, RaggedTensor) and values.row_splits_dtype is not \
                 self.row_splits_dtype:
             values = values.with_row_splits_dtype(self.row_splits_dtype)
-        return _ragged(values, self._row_splits)
+        return _ragged(values, self._row_splits, self._uniform_row_length)
 
     def with_flat_values(self, new_values):
         """The same nested row partitions over other flat values."""
         if isinstance(self._values, RaggedTensor):
-            return _ragged(self._values.with_flat_values(new_values), self._row_splits)
+            return _ragged(self._values.with_flat_values(new_values), self._row_splits,
+                           self._uniform_row_length)
         return self.with_values(new_values)
 
     def merge_dims(self, outer_axis, inner_axis):
@@ -416,8 +476,11 @@ class RaggedTensor(CompositeTensor):
         values = self._values
         if isinstance(values, RaggedTensor):
             values = values.with_row_splits_dtype(dtype)
-        splits = self._row_splits
-        return _ragged(values, splits if splits.dtype is dtype else tf.cast(splits, dtype))
+        splits, length = self._row_splits, self._uniform_row_length
+        if splits.dtype is not dtype:
+            splits = tf.cast(splits, dtype)
+            length = None if length is None else tf.cast(length, dtype)
+        return _ragged(values, splits, length)
 
     # -- conversion
     def to_tensor(self, default_value=None, name=None, shape=None):
@@ -615,9 +678,14 @@ class RaggedTensorSpec(TypeSpec):
         return [value.flat_values] + list(value.nested_row_splits)
 
     def _from_components(self, components):
+        # (a dimension the spec knows the size of is a uniform partition, as it was)
+        dims = self._shape.as_list() if self._shape.rank is not None else \
+            [None] * (len(components) + 1)
         result = components[0]
-        for splits in reversed(components[1:]):
-            result = _ragged(result, splits)
+        for level, splits in reversed(list(enumerate(components[1:]))):
+            width = dims[level + 1]
+            result = _ragged(result, splits, None if width is None else
+                             tf.constant(width, splits.dtype))
         return result
 
     def _batch(self, batch_size):
