@@ -155,8 +155,9 @@ class TensorArray(collections.namedtuple("TensorArray", ["flow"])):
                              f"({_text(known)})")
         if value.shape.rank is None:
             raise errors.UnimplementedError(
-                f"TensorArray: elements must have a known rank, received {value.shape}",
-                "TensorArray.write")
+                f"TensorArray: elements must have a known rank, received {value.shape}; give "
+                "the value its shape first (value.set_shape(...) or tf.ensure_shape), as for "
+                "a tf.numpy_function or tf.py_function result", "TensorArray.write")
         if known is None or known.rank is None:
             self._static.element_shape = value.shape
         elif not known.is_fully_defined():

@@ -2,6 +2,7 @@
 holding traced sub-graphs when the predicate or loop is part of a traced function."""
 
 import itertools
+import weakref
 
 from tensorflux import errors
 from tensorflux.context import context, current_backend
@@ -9,7 +10,8 @@ from tensorflux.dtypes import bool as bool_dtype
 from tensorflux.dtypes import int32
 from tensorflux.graph.executor import Plan, interpret
 from tensorflux.graph.function import _children, _flatten, _pack, skeleton_key
-from tensorflux.graph.ir import Graph, SymbolicTensor
+from tensorflux.graph.ir import Graph, SymbolicTensor, placeholder_primitive
+from tensorflux.graph.passes import _prune_constant_table
 from tensorflux.ops._core import aval
 from tensorflux.primitive import Primitive
 from tensorflux.tensor import Tensor, _TensorLike, convert_to_tensor
@@ -312,6 +314,11 @@ class _Loop:
         self.avals = avals
         self._gradient = None
         self.__name__ = f"{cond_body.graph.name}|{body.graph.name}"
+        # A body with side effects (a tf.numpy_function stepping an environment, an assign,
+        # a print) cannot be replayed for the gradient: each run keeps its iterations' loop
+        # variables instead, until its trip count (the key) is dropped.
+        self.keeps_states = _is_stateful([body.graph])
+        self._states = {}
 
     def __call__(self, arrays):
         n_vars = self.n_vars
@@ -319,13 +326,33 @@ class _Loop:
         captured = arrays[n_vars:n_vars + self.n_captured]
         limit = int(arrays[-1]) if self.has_limit else None
         count = 0
+        states = [] if self.keeps_states else None
         while limit is None or count < limit:
             if not bool(self.cond.run(loop_vars, captured)[0]):
                 break
+            if states is not None:
+                states.append(loop_vars)
             loop_vars = self.body.run(loop_vars, captured)
             count += 1
         backend = context.backend or current_backend()
-        return (*loop_vars, backend.asarray(count, int32))
+        trips = backend.asarray(count, int32)
+        if states:
+            self._keep_states(trips, states)
+        return (*loop_vars, trips)
+
+    def _keep_states(self, trips, states):
+        key = id(trips)
+        try:
+            ref = weakref.ref(trips, lambda _, states=self._states: states.pop(key, None))
+        except TypeError:  # (an array type without weak references: the gradient replays)
+            return
+        self._states[key] = (ref, states)
+
+    def kept_states(self, trips):
+        """The loop variables at the start of each iteration of the run that returned the
+        trip count `trips`, when kept (see keeps_states); else None."""
+        found = self._states.get(id(trips))
+        return found[1] if found is not None and found[0]() is trips else None
 
     def gradient(self):
         if self._gradient is None:
@@ -379,6 +406,7 @@ class _LoopGradient:
             graph.outputs = [_graph_output(graph, g, "while_loop gradient") for g in grads]
         finally:
             context.tapes, context.graph = saved
+        _drop_unneeded(graph)
         return graph
 
     def avals(self, inputs):
@@ -398,7 +426,10 @@ class _LoopGradient:
         count = int(arrays[n_vars + n_captured])
         start = n_vars + n_captured + 1
         grads = list(arrays[start:start + len(self.diff_vars)])  # (then the Variables)
-        for _ in range(count - 1):
+        kept = loop.kept_states(arrays[n_vars + n_captured])
+        if kept is not None and len(kept) == count:
+            states = kept
+        for _ in range(count - len(states)):
             states.append(loop.body.run(states[-1], captured))
         body_captured = [captured[p] for p in loop.body.positions]
         n_grads = len(self.diff_vars)
@@ -454,6 +485,22 @@ class _LoopGradient:
                             [count - 1, *seeds, *zeros],
                             shape_invariants=[counter, *invariants])
         return result[1:]
+
+
+def _drop_unneeded(graph):
+    """Removes the nodes of a loop body's backward graph that no gradient needs, stateful
+    ones included: the body's side effects (host calls, assigns, prints) happened when the
+    loop ran and must not happen again for its gradient."""
+    live = set()
+    stack = [t for t in graph.outputs if isinstance(t, SymbolicTensor)]
+    while stack:
+        x = stack.pop()
+        if isinstance(x, SymbolicTensor) and id(x.node) not in live:
+            live.add(id(x.node))
+            stack.extend(x.node.inputs)
+    graph.nodes = [node for node in graph.nodes
+                   if id(node) in live or node.primitive is placeholder_primitive]
+    _prune_constant_table(graph)
 
 
 def _while_rule(*inputs, loop):

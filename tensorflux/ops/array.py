@@ -1129,6 +1129,131 @@ _pad_grad = Primitive("pad_grad", shape_rule=lambda g, paddings, mode: aval(
                                                       constant_values=0),))
 
 
+def _check_pad_mode(mode):
+    if mode not in ("CONSTANT", "REFLECT", "SYMMETRIC"):
+        raise errors.InvalidArgumentError(
+            f"pad: mode must be 'CONSTANT', 'REFLECT' or 'SYMMETRIC', received {mode!r}", "pad")
+
+
+def _holds_symbolic(value):
+    if isinstance(value, _TensorLike):
+        return value._value is None
+    return isinstance(value, (list, tuple)) and builtins.any(_holds_symbolic(v) for v in value)
+
+
+def _static_paddings(paddings):
+    """What tracing knows of paddings given as pairs holding symbolic scalars: a list of
+    (before, after) with None where known only at run time; None if not a list of pairs."""
+    from tensorflux.graph.static import get_static_value, static_scalar
+
+    if isinstance(paddings, _TensorLike):
+        value = get_static_value(paddings)  # (constants and static shapes fold while tracing)
+        return None if value is None else [tuple(int(v) for v in p) for p in value.tolist()]
+    if not isinstance(paddings, (list, tuple)):
+        return None
+    known = []
+    for pair in paddings:
+        if isinstance(pair, _TensorLike) or not isinstance(pair, (list, tuple)) or len(pair) != 2:
+            return None
+        entries = []
+        for v in pair:
+            if isinstance(v, _TensorLike) and v._value is None:
+                if v.shape.rank != 0 or not v.dtype.is_integer:
+                    raise errors.InvalidArgumentError(
+                        f"pad: each padding must be an int or a scalar integer tensor, received "
+                        f"{v.dtype.name} with shape {v.shape}", "pad")
+                entries.append(static_scalar(v))
+            else:
+                entries.append(int(v.numpy() if isinstance(v, _TensorLike) else v))
+        known.append(tuple(entries))
+    return known
+
+
+def _pad_checked_pairs(op, shape, paddings, mode):
+    pairs = [list(p) for p in paddings] if isinstance(paddings, list) else paddings
+    if not isinstance(pairs, list) or len(pairs) != len(shape) or builtins.any(
+            len(p) != 2 for p in pairs):
+        raise errors.InvalidArgumentError(
+            f"{op}: paddings must have shape [{len(shape)}, 2] for the input of shape "
+            f"{tuple(shape)}, received {paddings!r} at run time", op)
+    if builtins.any(v < 0 for p in pairs for v in p):
+        raise errors.InvalidArgumentError(
+            f"{op}: paddings must be non-negative, received {pairs} at run time", op)
+    if mode != "CONSTANT":
+        for i, ((b, a), d) in enumerate(zip(pairs, shape)):
+            limit = d if mode == "SYMMETRIC" else d - 1
+            if b > limit or a > limit:
+                raise errors.InvalidArgumentError(
+                    f"{op}: {mode} paddings must be {'<=' if mode == 'SYMMETRIC' else '<'} the "
+                    f"dimension size; axis {i} of the input of shape {tuple(shape)} has size "
+                    f"{d}, received paddings {[b, a]} at run time", op)
+    return tuple((int(b), int(a)) for b, a in pairs)
+
+
+def _pad_kernel(backend, x, paddings, mode, constant_values, known):
+    return backend.pad(x, _pad_checked_pairs("pad", x.shape, paddings, mode), mode,
+                       constant_values)
+
+
+def _pad_grad_kernel(backend, g, paddings, mode, known):
+    return backend.pad_grad(g, tuple((int(b), int(a)) for b, a in paddings), mode)
+
+
+def _pad_dynamic_rule(x, paddings, branches):
+    known = branches.attrs["known"]
+    if x.shape.rank is None:
+        return aval(TensorShape(None), x.dtype)
+    if known is None:
+        return aval([None] * x.shape.rank, x.dtype)
+    sign = -1 if branches.fn is _pad_grad_kernel else 1
+    return aval([None if d is None or b is None or a is None else d + sign * (b + a)
+                 for d, (b, a) in zip(x.shape, known)], x.dtype)
+
+
+# pad_dynamic / pad_grad_dynamic: pad and its adjoint with paddings known only at run time
+# (an int tensor of shape [rank, 2]), e.g. padded to a length computed inside a tf.function.
+_pad_dynamic = Primitive(
+    "pad_dynamic", kernel="cond", shape_rule=_pad_dynamic_rule,
+    vjp=lambda g, x, paddings, out, branches: (_pad_grad_dynamic.bind(
+        g, paddings, branches=RuntimeShape(_pad_grad_kernel, (1,), mode=branches.attrs["mode"],
+                                           known=branches.attrs["known"])), None))
+_pad_grad_dynamic = Primitive(
+    "pad_grad_dynamic", kernel="cond", shape_rule=_pad_dynamic_rule,
+    vjp=lambda gg, g, paddings, out, branches: (_pad_dynamic.bind(
+        gg, paddings, branches=RuntimeShape(_pad_kernel, (1,), mode=branches.attrs["mode"],
+                                            constant_values=0, known=branches.attrs["known"])),
+        None))
+
+
+def _pad_at_run_time(x, paddings, known, mode, constant_values):
+    """tf.pad inside a tf.function whose paddings hold values known only at run time."""
+    from tensorflux.ops.math import cast
+
+    _check_pad_mode(mode)
+    if not isinstance(paddings, _TensorLike):
+        wide = builtins.any(isinstance(v, _TensorLike) and v.dtype == dtypes.int64
+                            for pair in paddings for v in pair)
+        dtype = dtypes.int64 if wide else dtypes.int32
+        paddings = stack([stack([cast(v, dtype) if isinstance(v, _TensorLike) else
+                                 convert_to_tensor(v, dtype=dtype) for v in pair])
+                          for pair in paddings])
+    elif not paddings.dtype.is_integer:
+        raise errors.InvalidArgumentError(
+            f"pad: paddings must be an integer tensor, received {paddings.dtype.name}", "pad")
+    if x.shape.rank is not None and paddings.shape.rank is not None and (
+            paddings.shape.rank != 2 or paddings.shape[0] not in (None, x.shape.rank)
+            or paddings.shape[1] not in (None, 2)):
+        raise errors.InvalidArgumentError(
+            f"pad: paddings must have shape [{x.shape.rank}, 2] for the input of shape "
+            f"{x.shape}, received shape {paddings.shape}", "pad")
+    if known is not None and builtins.any(v is not None and v < 0 for p in known for v in p):
+        raise errors.InvalidArgumentError(
+            f"pad: paddings must be non-negative, received {[list(p) for p in known]}", "pad")
+    return _pad_dynamic.bind(x, paddings, branches=RuntimeShape(
+        _pad_kernel, (1,), mode=mode, constant_values=_scalar(constant_values, "pad"),
+        known=None if known is None else tuple(known)))
+
+
 def pad(tensor, paddings, mode="CONSTANT", constant_values=0, name=None):
     """Pads each axis i with paddings[i][0] entries before and paddings[i][1] after.
 
@@ -1140,6 +1265,11 @@ def pad(tensor, paddings, mode="CONSTANT", constant_values=0, name=None):
     [3, 2, 1, 2, 3, 2]
     """
     x = as_operand("pad", tensor)
+    mode = str(mode).upper()
+    if _holds_symbolic(paddings):
+        known = _static_paddings(paddings)
+        if known is None or any(v is None for pair in known for v in pair):
+            return _pad_at_run_time(x, paddings, known, mode, constant_values)
     paddings = fold("pad", paddings, "paddings")
     try:
         pairs = tuple((int(b), int(a)) for b, a in paddings)
@@ -1153,10 +1283,7 @@ def pad(tensor, paddings, mode="CONSTANT", constant_values=0, name=None):
     if any(v < 0 for pair in pairs for v in pair):
         raise errors.InvalidArgumentError(
             f"pad: paddings must be non-negative, received {[list(p) for p in pairs]}", "pad")
-    mode = str(mode).upper()
-    if mode not in ("CONSTANT", "REFLECT", "SYMMETRIC"):
-        raise errors.InvalidArgumentError(
-            f"pad: mode must be 'CONSTANT', 'REFLECT' or 'SYMMETRIC', received {mode!r}", "pad")
+    _check_pad_mode(mode)
     if mode != "CONSTANT":
         for i, ((b, a), d) in enumerate(zip(pairs, x.shape)):
             limit = d if mode == "SYMMETRIC" else None if d is None else d - 1
@@ -1265,6 +1392,34 @@ def unique(x, out_idx=dtypes.int32, name=None):
     return UniqueOutput(*_unique.bind(x, out_idx=out_idx))
 
 
+def _repeat_at_run_time(x, repeats, axis):
+    """tf.repeat inside a tf.function whose repeats are known only at run time (counts
+    computed from the inputs): entry i of the axis is taken repeats[i] times, through a
+    gather at positions[k] = how many of the running totals of repeats are <= k."""
+    from tensorflux.ops.composite import unsorted_segment_sum
+    from tensorflux.ops.indexing import gather
+    from tensorflux.ops.math import cast
+    from tensorflux.ops.reduction import cumsum, reduce_sum
+
+    dim = x.shape[axis]
+    if not repeats.dtype.is_integer or repeats.shape.rank not in (0, 1) or (
+            repeats.shape.rank == 1 and repeats.shape[0] not in (None, 1)
+            and dim is not None and repeats.shape[0] != dim):
+        raise errors.InvalidArgumentError(
+            f"repeat: repeats must be an integer scalar or vector with one count per entry of "
+            f"dimension {axis} (size {dim}) of the input of shape {x.shape}, received "
+            f"{repeats.dtype.name} with shape {repeats.shape}", "repeat")
+    counts = cast(repeats, dtypes.int32) if repeats.dtype != dtypes.int32 else repeats
+    if counts.shape.rank == 0 or counts.shape[0] is None or counts.shape[0] != dim:
+        # One count for every entry (a scalar, or a vector of 1 known only at run time).
+        size = shape(x, out_type=dtypes.int32)[axis] if dim is None else dim
+        counts = broadcast_to(reshape(counts, [-1]), stack([size]) if dim is None else [dim])
+    ends = cumsum(counts)
+    total = reduce_sum(counts)
+    starts = unsorted_segment_sum(ones_like(ends), ends, total)  # ends == total drop out
+    return gather(x, cumsum(starts), axis=axis)
+
+
 def repeat(input, repeats, axis=None, name=None):  # noqa: A002
     """Repeats each element (along `axis`, or of the flattened input) repeats[i] times.
 
@@ -1279,6 +1434,10 @@ def repeat(input, repeats, axis=None, name=None):  # noqa: A002
         x, axis = reshape(x, [-1]), 0
     axis = normalize_axis("repeat", axis, x.shape.rank)
     if isinstance(repeats, _TensorLike):
+        from tensorflux.graph.static import get_static_value
+
+        if repeats._value is None and get_static_value(repeats) is None:
+            return _repeat_at_run_time(x, repeats, axis)
         repeats = host("repeat", repeats, "repeats").tolist()
     counts = [int(r) for r in repeats] if isinstance(repeats, (list, tuple)) else [int(repeats)]
     dim = x.shape[axis]

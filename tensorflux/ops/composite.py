@@ -171,6 +171,26 @@ def _num_segments(op, value):
     return math.cast(runtime, dtypes.int32)
 
 
+def _sorted_count(op, ids):
+    """The number of segments of sorted, non-negative ids: the last id + 1."""
+    if ids.shape.rank != 1:
+        raise errors.InvalidArgumentError(
+            f"{op}: segment_ids must be a vector, received shape {tuple(ids.shape)}", op)
+    from tensorflux.graph.static import get_static_value
+
+    if ids._value is None and get_static_value(ids) is None:
+        # Traced with ids known only at run time (a batch's molecule indicator): the count is
+        # the largest id + 1 (0 for no ids), a scalar computed at run time.
+        floor = convert_to_tensor([-1], dtype=ids.dtype)
+        return reduction.reduce_max(array.concat([floor, ids], 0)) + 1
+    values = host(op, ids, "segment_ids")
+    if values.size and ((values[1:] < values[:-1]).any() or values[0] < 0):
+        raise errors.InvalidArgumentError(
+            f"{op}: segment_ids must be sorted in increasing order and non-negative, "
+            f"received {values.tolist()}", op)
+    return int(values[-1]) + 1 if values.size else 0
+
+
 def _segment_totals(op, data, ids, num_segments):
     """Sums of data's rows per segment id; ids outside [0, num_segments) are dropped (they go
     to one extra row that is cut off)."""
@@ -223,13 +243,7 @@ def segment_sum(data, segment_ids, name=None):
         raise errors.InvalidArgumentError(
             f"segment_sum: segment_ids must be a vector, received shape {tuple(ids.shape)}",
             "segment_sum")
-    values = host("segment_sum", ids, "segment_ids")
-    if values.size and ((values[1:] < values[:-1]).any() or values[0] < 0):
-        raise errors.InvalidArgumentError(
-            "segment_sum: segment_ids must be sorted in increasing order and non-negative, "
-            f"received {values.tolist()}", "segment_sum")
-    count = int(values[-1]) + 1 if values.size else 0
-    return _segment_totals("segment_sum", data, ids, count)
+    return _segment_totals("segment_sum", data, ids, _sorted_count("segment_sum", ids))
 
 
 def unsorted_segment_mean(data, segment_ids, num_segments, name=None):
@@ -305,21 +319,34 @@ def bincount(arr, weights=None, minlength=None, maxlength=None, dtype=dtypes.int
     if not arr.dtype.is_integer:
         raise errors.InvalidArgumentError(f"{op}: arr must be integers, received "
                                           f"{arr.dtype.name}", op)
-    values = host(op, arr, "arr")
-    if values.size and values.min() < 0:
-        raise errors.InvalidArgumentError(f"{op}: arr must be non-negative, received a value "
-                                          f"{int(values.min())}", op)
-    length = int(values.max()) + 1 if values.size else 0
-    if minlength is not None:
-        length = max(length, _int(op, minlength, "minlength"))
-    if maxlength is not None:
-        length = min(length, _int(op, maxlength, "maxlength"))
+    from tensorflux.graph.static import get_static_value
+
+    if arr._value is None and get_static_value(arr) is None:
+        # Traced with values known only at run time (GAT's per-node edge counts): the
+        # length is the largest value + 1 (0 for none), a scalar computed at run time.
+        floor = convert_to_tensor([-1], dtype=arr.dtype)
+        largest = reduction.reduce_max(array.concat([floor, array.reshape(arr, [-1])], 0))
+        length = math.cast(largest, dtypes.int32) + 1
+        if minlength is not None:
+            length = math.maximum(length, _int(op, minlength, "minlength"))
+        if maxlength is not None:
+            length = math.minimum(length, _int(op, maxlength, "maxlength"))
+    else:
+        values = host(op, arr, "arr")
+        if values.size and values.min() < 0:
+            raise errors.InvalidArgumentError(f"{op}: arr must be non-negative, received a "
+                                              f"value {int(values.min())}", op)
+        length = int(values.max()) + 1 if values.size else 0
+        if minlength is not None:
+            length = max(length, _int(op, minlength, "minlength"))
+        if maxlength is not None:
+            length = min(length, _int(op, maxlength, "maxlength"))
     if weights is not None:
         weights = as_operand(op, weights)
         out_dtype = weights.dtype
     else:
         out_dtype = dtypes.as_dtype(dtype)
-        weights = array.ones(list(arr.shape), out_dtype)
+        weights = array.ones_like(arr, dtype=out_dtype)
     if axis is None:
         arr, weights = array.reshape(arr, [-1]), array.reshape(weights, [-1])
     elif normalize_axis(op, axis, arr.shape.rank) != arr.shape.rank - 1 or arr.shape.rank != 2:

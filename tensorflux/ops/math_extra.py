@@ -193,29 +193,16 @@ def accumulate_n(inputs, shape=None, tensor_dtype=None, name=None):
 
 # ------------------------------------------------------------------ segments
 
-def _sorted_count(op, ids):
-    """The number of segments of sorted, non-negative ids: the last id + 1."""
-    if ids.shape.rank != 1:
-        raise errors.InvalidArgumentError(
-            f"{op}: segment_ids must be a vector, received shape {tuple(ids.shape)}", op)
-    values = host(op, ids, "segment_ids")
-    if values.size and ((values[1:] < values[:-1]).any() or values[0] < 0):
-        raise errors.InvalidArgumentError(
-            f"{op}: segment_ids must be sorted in increasing order and non-negative, "
-            f"received {values.tolist()}", op)
-    return int(values[-1]) + 1 if values.size else 0
-
-
 def _segment_sizes(op, data, ids, count):
     """How many rows each segment has, shaped to broadcast against per-segment results."""
-    ones = array.ones(list(ids.shape), data.dtype)
+    ones = array.ones_like(ids, dtype=data.dtype)
     sizes = composite._segment_totals(op, ones, ids, count)
-    return array.reshape(sizes, [count] + [1] * (data.shape.rank - ids.shape.rank))
+    return composite._unit_axes(sizes, 1, data.shape.rank - ids.shape.rank)
 
 
 def _sorted_extremum(op, data, segment_ids, largest):
     data, ids = composite._segment_operands(op, data, segment_ids)
-    count = _sorted_count(op, ids)
+    count = composite._sorted_count(op, ids)
     found = composite._segment_extremum(op, data, ids, count, largest)
     # Sorted segment reductions give 0 for the ids that have no rows.
     present = math.greater(_segment_sizes(op, data, ids, count), 0)
@@ -251,7 +238,7 @@ def segment_mean(data, segment_ids, name=None):
     """
     op = "segment_mean"
     data, ids = composite._segment_operands(op, data, segment_ids)
-    count = _sorted_count(op, ids)
+    count = composite._sorted_count(op, ids)
     totals = composite._segment_totals(op, data, ids, count)
     return totals / math.maximum(_segment_sizes(op, data, ids, count), 1)
 
@@ -259,7 +246,7 @@ def segment_mean(data, segment_ids, name=None):
 def _segment_product(op, data, ids, count):
     members = array.one_hot(ids, count, on_value=True, off_value=False, dtype=dtypes.bool)
     inner = data.shape.rank - ids.shape.rank
-    members = array.reshape(members, list(members.shape) + [1] * inner)
+    members = composite._unit_axes(members, members.shape.rank, inner)
     rows = array.expand_dims(data, ids.shape.rank)
     picked = math.where(members, rows, array.ones_like(rows))
     return reduction.reduce_prod(picked, axis=list(range(ids.shape.rank)))
@@ -274,7 +261,7 @@ def segment_prod(data, segment_ids, name=None):
     """
     op = "segment_prod"
     data, ids = composite._segment_operands(op, data, segment_ids)
-    return _segment_product(op, data, ids, _sorted_count(op, ids))
+    return _segment_product(op, data, ids, composite._sorted_count(op, ids))
 
 
 def unsorted_segment_prod(data, segment_ids, num_segments, name=None):
@@ -286,7 +273,7 @@ def unsorted_segment_prod(data, segment_ids, num_segments, name=None):
     """
     op = "unsorted_segment_prod"
     data, ids = composite._segment_operands(op, data, segment_ids)
-    return _segment_product(op, data, ids, composite._int(op, num_segments, "num_segments"))
+    return _segment_product(op, data, ids, composite._num_segments(op, num_segments))
 
 
 def unsorted_segment_sqrt_n(data, segment_ids, num_segments, name=None):
@@ -302,7 +289,7 @@ def unsorted_segment_sqrt_n(data, segment_ids, num_segments, name=None):
     if not data.dtype.is_floating:
         raise errors.InvalidArgumentError(f"{op}: expected floating-point data, received "
                                           f"{data.dtype.name}", op)
-    count = composite._int(op, num_segments, "num_segments")
+    count = composite._num_segments(op, num_segments)
     totals = composite._segment_totals(op, data, ids, count)
     return totals * math.rsqrt(math.maximum(_segment_sizes(op, data, ids, count), 1))
 

@@ -193,7 +193,6 @@ def test_gradients_through_runtime_shapes(name, op):
 # ---------------------------------------------------------------- clear errors
 
 @pytest.mark.parametrize("build,match", [
-    (lambda x: tf.pad(x, [[0, tf.shape(x)[0]], [0, 0], [0, 0]]), "pad: the paddings"),
     (lambda x: tf.eye(tf.shape(x)[0]), "range: the start, limit and delta must be known|eye"),
     (lambda x: x[::tf.shape(x)[0]], "getitem: the slice step"),
     (lambda x: tf.reshape(x, [tf.shape(x)[0], -1, -1]), "reshape: shape .* at most one -1"),

@@ -447,6 +447,12 @@ class MultiHeadAttention(Layer):
         axes = self._attention_axes
         expected = ([d for i, d in enumerate(query_shape[:-1]) if i not in axes]
                     + [query_shape[i] for i in axes] + [value_shape[i] for i in axes])
+        mask_shape = _static_shape(attention_mask)
+        if mask_shape is not None and len(mask_shape) > len(expected):
+            # A mask of the scores' rank, with a head axis before the attention axes (e.g.
+            # (B, 1, 1, S)), broadcasts against the scores as Keras's does.
+            heads = len(expected) - 2 * len(axes)
+            expected = expected[:heads] + [self._num_heads] + expected[heads:]
         _check_broadcastable(self, "attention_mask", attention_mask, tuple(expected))
 
     def _compute_attention_mask(self, query, value, query_mask=None, value_mask=None,
