@@ -320,3 +320,27 @@ def test_summary_trace_with_profiler_writes_a_profile(tmp_path):
     tf.summary.trace_off()
     assert recorder.state.session is None
     assert list((tmp_path / "off" / "plugins" / "profile").glob("*/*.xplane.pb"))
+
+
+# ------------------------------------------------------------------ names that find the layer
+
+def test_gradient_and_fused_nodes_keep_their_layers_name(tmp_path):
+    # TF names a gradient's ops "gradient_tape/<the forward op's scope>/..."; tensorflux's
+    # gradients and the nodes its passes fuse keep the layer's scope too.
+    dense = keras.layers.Dense(3, activation="relu", name="scored")
+    x = tf.constant(np.ones((2, 4), np.float32))
+    dense(x)
+
+    @tf.function
+    def step(v):
+        with tf.GradientTape() as tape:
+            loss = tf.reduce_sum(dense(v))
+        return tape.gradient(loss, dense.kernel)
+
+    expected = step(x).numpy()
+    with profiler.Profile(str(tmp_path)):
+        np.testing.assert_array_equal(step(x).numpy(), expected)
+    names = [n for n, d, *_ in host_events(profile_files(tmp_path)[0]) if d]
+    assert any(n.startswith("gradient_tape/scored/") and n.endswith(":MatMul") for n in names)
+    assert any(n.startswith("scored/") and n.endswith(":MatMul") for n in names)
+    assert all(n.startswith(("scored/", "gradient_tape/")) for n in names), names

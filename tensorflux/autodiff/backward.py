@@ -7,6 +7,7 @@ the only place that does so.
 """
 
 from tensorflux import errors
+from tensorflux.context import context
 from tensorflux.ops import array, math, reduction
 from tensorflux.ops._core import broadcast_shapes
 
@@ -43,14 +44,21 @@ def backward(nodes, targets, target_grads, sources, unconnected=UnconnectedGradi
                 f"No gradient is defined for the op '{node.primitive.name}'.",
                 node.primitive.name)
         out = node.outputs
-        in_grads = node.primitive.vjp(out_grads, *node.inputs, out=out, **node.attrs)
-        for x, g in zip(node.inputs, in_grads):
-            if g is None or id(x) not in reachable:
-                continue
-            g = sum_to_shape(g, x)
-            key = id(x)
-            previous = grads.get(key)
-            grads[key] = g if previous is None else math.add(previous, g)
+        scope = _gradient_scope(out)
+        if scope is not None:  # (traced: the gradient's nodes are named after the forward's)
+            saved, context.layer_scope = context.layer_scope, scope
+        try:
+            in_grads = node.primitive.vjp(out_grads, *node.inputs, out=out, **node.attrs)
+            for x, g in zip(node.inputs, in_grads):
+                if g is None or id(x) not in reachable:
+                    continue
+                g = sum_to_shape(g, x)
+                key = id(x)
+                previous = grads.get(key)
+                grads[key] = g if previous is None else math.add(previous, g)
+        finally:
+            if scope is not None:
+                context.layer_scope = saved
     results = []
     for source in sources:
         g = grads.get(id(source))
@@ -58,6 +66,19 @@ def backward(nodes, targets, target_grads, sources, unconnected=UnconnectedGradi
             g = array.zeros_like(source)
         results.append(g)
     return results
+
+
+def _gradient_scope(outputs):
+    """While tracing, the name scope of a recorded node's gradient: TF's "gradient_tape/"
+    and the forward node's own scope ("gradient_tape/sequential/dense/" for the nodes of
+    sequential/dense/matmul's VJP), so that a profile or an error names the layer; None for
+    eager tensors."""
+    first = outputs[0] if isinstance(outputs, tuple) else outputs
+    forward = getattr(first, "node", None)
+    name = getattr(forward, "name", None)
+    if context.graph is None or not isinstance(name, str):
+        return None
+    return "gradient_tape/" + name[:name.rfind("/") + 1]
 
 
 def _forward_reachable(nodes, sources):

@@ -703,7 +703,7 @@ def _fused_node(graph, members):
     root = members[-1]
     out = root.outputs
     fused = GraphNode(fused_elementwise_primitive, tuple(inputs), {"program": tuple(program)},
-                      out, graph.unique_name("fused_elementwise"), graph)
+                      out, graph.unique_name(_scope(root.name) + "fused_elementwise"), graph)
     out.node, out.index = fused, 0
     return fused
 
@@ -768,6 +768,12 @@ def _mask_pool_gradients(graph):
                 changed = True
     graph.nodes = kept
     return changed
+
+
+def _scope(name):
+    """The name scope of a node's name ("sequential/dense/" of "sequential/dense/add"), which
+    a node made from it keeps, so that a profile or an error still names the layer."""
+    return name[:name.rfind("/") + 1]
 
 
 def _new_node(graph, primitive, inputs, attrs, out):
@@ -918,7 +924,8 @@ def _fuse_conv2d_epilogues(graph):
                 attrs = {k: conv.attrs[k] for k in _CONV_ATTRS}
                 attrs.update(program=program, register=register)
                 fused = GraphNode(fused_conv2d_primitive, tuple(conv.inputs) + others, attrs,
-                                  node.outputs, graph.unique_name("fused_conv2d"), graph)
+                                  node.outputs, graph.unique_name(_scope(conv.name) +
+                                                                  "fused_conv2d"), graph)
                 node.outputs.node, node.outputs.index = fused, 0
                 folded[id(conv)] = None
                 folded[id(node)] = fused
@@ -996,7 +1003,7 @@ def _fuse_pool_gradient_filters(graph):
         attrs.update({key: pool_grad.attrs[name] for key, name in _POOL_ATTRS.items()})
         fused = GraphNode(fused_conv2d_backprop_filter_primitive, tuple(
             [x] + list(pool_grad.inputs)), attrs, node.outputs,
-            graph.unique_name("fused_conv2d_backprop_filter"), graph)
+            graph.unique_name(_scope(node.name) + "fused_conv2d_backprop_filter"), graph)
         node.outputs.node, node.outputs.index = fused, 0
         graph.nodes[k] = fused
         dropped.add(id(pool_grad))
