@@ -466,3 +466,41 @@ def test_run_time_pad_primitives_vjp_shape_rule_and_second_order(row):
     harness.check_vjp(row)
     harness.check_shape_rules(row)
     harness.check_second_order(row)
+
+
+def _stateful_loops(function, *args):
+    """The Loop objects of the stateful while nodes of a tf.function's trace for args."""
+    graph = function.get_concrete_function(*args).graph
+    return [node.attrs["loop"] for node in graph.nodes
+            if node.primitive.name == "stateful_while"]
+
+
+def test_a_stateful_loop_without_a_gradient_keeps_no_iterations():
+    # Keeping each iteration's loop variables is for a gradient only: a forward-only run of a
+    # long loop with side effects must not hold them (memory would grow with the trip count:
+    # here 200 iterations of an 8 KB vector, 1.6 MB).
+    import tracemalloc
+
+    counter = tf.Variable(0.0)
+
+    @tf.function
+    def run(x0):
+        x = x0
+        for _ in tf.range(200):
+            counter.assign_add(1.0)
+            x = x * 0.5 + 1.0
+        return x
+
+    x0 = tf.constant(np.ones(1000))
+    run(x0)  # (traced and planned outside the measurement)
+    tracemalloc.start()
+    try:
+        result = run(x0)
+        _, peak = tracemalloc.get_traced_memory()
+    finally:
+        tracemalloc.stop()
+    np.testing.assert_allclose(result.numpy(), 2.0, rtol=1e-12)
+    (loop,) = _stateful_loops(run, x0)
+    assert loop.keeps_states and loop._gradient is None
+    assert peak < 400_000, peak
+    assert float(counter.numpy()) == 400.0

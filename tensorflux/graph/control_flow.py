@@ -326,7 +326,10 @@ class _Loop:
         captured = arrays[n_vars:n_vars + self.n_captured]
         limit = int(arrays[-1]) if self.has_limit else None
         count = 0
-        states = [] if self.keeps_states else None
+        # (kept only where a gradient may ask: one is built for this loop already, as in a
+        # traced train step, or a tape records this run; a forward-only run keeps nothing)
+        states = [] if self.keeps_states and (
+            self._gradient is not None or context.tapes) else None
         while limit is None or count < limit:
             if not bool(self.cond.run(loop_vars, captured)[0]):
                 break
