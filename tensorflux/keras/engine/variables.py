@@ -1,6 +1,8 @@
 """What Keras 3's variables (layer weights, optimizer slots) share beyond tf.Variable."""
 
-__all__ = ["RebindsInPlace"]
+from tensorflux.variable import _assign
+
+__all__ = ["KerasAssign", "RebindsInPlace"]
 
 
 class RebindsInPlace:
@@ -23,6 +25,34 @@ class RebindsInPlace:
 
     def __ipow__(self, other):
         return self ** other
+
+
+class KerasAssign:
+    """Keras 3's names for a variable's updates: `assign_add(value)` and
+    `assign_sub(value)`, where a tf.Variable calls the argument `delta` (still taken here,
+    by keyword, for tf.keras-style code). The positional call, the optimizers' own, goes
+    straight to the write as tf.Variable's does."""
+
+    __slots__ = ()
+
+    def assign_add(self, value=None, use_locking=None, name=None, read_value=True, *,
+                   delta=None):
+        if value is None:
+            value = _only_value(self, "assign_add", delta)
+        return _assign(self, "assign_add", value, read_value)
+
+    def assign_sub(self, value=None, use_locking=None, name=None, read_value=True, *,
+                   delta=None):
+        if value is None:
+            value = _only_value(self, "assign_sub", delta)
+        return _assign(self, "assign_sub", value, read_value)
+
+
+def _only_value(variable, method, delta):
+    if delta is None:
+        raise TypeError(f"{method}() of variable '{variable.path}' needs its `value` "
+                        f"argument (`{method}(value)`), received none")
+    return delta
 
 
 class _AnyVariable(type):

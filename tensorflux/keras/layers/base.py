@@ -30,7 +30,7 @@ from tensorflux.keras.engine.operation import (
 from tensorflux.keras.engine.operation import _is_plain as _is_plain
 from tensorflux.keras.engine.operation import _names as _names
 from tensorflux.keras.engine.stateless_scope import _current as _stateless
-from tensorflux.keras.engine.variables import RebindsInPlace
+from tensorflux.keras.engine.variables import KerasAssign, RebindsInPlace
 from tensorflux.tensor import Tensor as _Tensor
 from tensorflux.tensor import _TensorLike
 from tensorflux.variable import Variable
@@ -38,7 +38,7 @@ from tensorflux.variable import Variable
 __all__ = ["InputSpec", "KerasVariable", "Layer"]
 
 
-class KerasVariable(RebindsInPlace, Variable):
+class KerasVariable(KerasAssign, RebindsInPlace, Variable):
     """A tf.Variable made by `Layer.add_weight`: it also knows its layer path and regularizer.
 
     `name` is the weight's own name ("kernel") and `path` adds the name scopes open when it

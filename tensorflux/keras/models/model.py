@@ -283,6 +283,54 @@ class Model(Trainer, Layer):
 
         saving_api.load_weights(self, filepath, skip_mismatch=skip_mismatch, **kwargs)
 
+    # ------------------------------------------------------------------ state trees
+    def get_state_tree(self, value_format="backend_tensor"):
+        """The model's variables as nested dicts by path: {"trainable_variables": ...,
+        "non_trainable_variables": ..., "optimizer_variables": ..., "metrics_variables":
+        ...}, e.g. tree["trainable_variables"]["model"]["dense"]["kernel"]; the leaves are
+        tensors, or NumPy arrays with value_format="numpy_array"."""
+        if value_format not in ("backend_tensor", "numpy_array"):
+            raise ValueError("Invalid `value_format` argument. Expected one of "
+                             "{'numpy_array', 'backend_tensor'}. Received: "
+                             f"value_format={value_format!r}")
+        groups = (("trainable_variables", self.trainable_variables),
+                  ("non_trainable_variables", self.non_trainable_variables),
+                  ("optimizer_variables", self._compiled_optimizer_for("get_state_tree")
+                   .variables),
+                  ("metrics_variables", self.metrics_variables))
+        return {key: _nested_by_path(variables, value_format) for key, variables in groups}
+
+    def set_state_tree(self, state_tree):
+        """Assigns the values of a tree as get_state_tree() returns (any of its four groups,
+        any subset of paths) to the variables with those paths."""
+        for key, subtree in state_tree.items():
+            if key == "trainable_variables":
+                variables = self.trainable_variables
+            elif key == "non_trainable_variables":
+                variables = self.non_trainable_variables
+            elif key == "optimizer_variables":
+                optimizer = getattr(self, "optimizer", None)
+                variables = optimizer.variables if optimizer is not None else []
+            elif key == "metrics_variables":
+                variables = self.metrics_variables
+            else:
+                raise ValueError(f"Unknown variable name: {key!r}. The keys of a state tree "
+                                 "are 'trainable_variables', 'non_trainable_variables', "
+                                 "'optimizer_variables' and 'metrics_variables'.")
+            by_path = {}
+            for variable in variables:
+                by_path.setdefault(variable.path, []).append(variable)
+            for path, value in _flat_by_path(subtree).items():
+                for variable in by_path.get(path, ()):
+                    variable.assign(value)
+
+    def _compiled_optimizer_for(self, what):
+        optimizer = getattr(self, "optimizer", None)
+        if optimizer is None:
+            raise AttributeError(f"{type(self).__name__} '{self.name}' has no optimizer: "
+                                 f"compile() the model before calling {what}()")
+        return optimizer
+
     def export(self, filepath, format="tf_saved_model", verbose=None,  # noqa: A002 - Keras
                input_signature=None, **kwargs):
         """Exports the model for inference: format="onnx" writes an ONNX file (opset 17;
@@ -364,6 +412,37 @@ def _revivable_as_functional(cls, functional):
         return False
     return spec.args[1:3] == ["inputs", "outputs"] or \
         (spec.varargs == "args" and spec.varkw == "kwargs")
+
+
+# ---------------------------------------------------------------------- state trees
+def _nested_by_path(variables, value_format):
+    """{"model": {"dense": {"kernel": value}}} from the variables' paths ("model/dense/kernel")."""
+    tree, seen = {}, set()
+    for variable in variables:
+        path = variable.path
+        if path in seen:
+            raise ValueError(f"The following variable path is found twice in the model: "
+                             f"'{path}'. `get_state_tree()` can only be called when all "
+                             "variable paths are unique. Make sure to give unique names to "
+                             "your layers (and other objects).")
+        seen.add(path)
+        value = variable.numpy() if value_format == "numpy_array" else variable.read_value()
+        *parents, leaf = path.split("/")
+        node = tree
+        for part in parents:
+            node = node.setdefault(part, {})
+        node[leaf] = value
+    return tree
+
+
+def _flat_by_path(tree, prefix=""):
+    flat = {}
+    for key, value in tree.items():
+        if isinstance(value, dict):
+            flat.update(_flat_by_path(value, f"{prefix}{key}/"))
+        else:
+            flat[f"{prefix}{key}"] = value
+    return flat
 
 
 # ---------------------------------------------------------------------- automatic config

@@ -21,13 +21,13 @@ from contextlib import contextmanager
 import tensorflux as tf
 from tensorflux.context import context
 from tensorflux.keras.engine.name_scope import current_path
-from tensorflux.keras.engine.variables import RebindsInPlace
+from tensorflux.keras.engine.variables import KerasAssign, RebindsInPlace
 from tensorflux.variable import Variable
 
 __all__ = ["Optimizer", "OptimizerVariable", "global_norm", "clip_by_global_norm"]
 
 
-class OptimizerVariable(RebindsInPlace, Variable):
+class OptimizerVariable(KerasAssign, RebindsInPlace, Variable):
     """A Variable an optimizer owns, with Keras 3's `name` ("dense_kernel_momentum", no ":0")
     and `path` ("adam/dense_kernel_momentum")."""
 

@@ -325,6 +325,33 @@ class Trainer:
             return self.compute_loss(x, y, y_pred, sample_weight, training=training)
         return self.compute_loss(x, y, y_pred, sample_weight)
 
+    def stateless_compute_loss(self, trainable_variables, non_trainable_variables,
+                               metrics_variables, x=None, y=None, y_pred=None,
+                               sample_weight=None, training=True):
+        """compute_loss() with the given values in place of the model's variables (which
+        keep theirs); returns (loss, (trainable, non-trainable, metrics values after it))."""
+        from tensorflux.keras.engine.stateless_scope import StatelessScope
+
+        groups = ((trainable_variables, self.trainable_variables, "trainable_variables"),
+                  (non_trainable_variables, self.non_trainable_variables,
+                   "non_trainable_variables"))
+        mapping = []
+        for given, own, what in groups:  # (values the loss depends on: all of them, in order)
+            given = list(given)
+            if len(given) != len(own):
+                raise ValueError(f"Argument `{what}` must be a list of tensors corresponding "
+                                 f"1:1 to {type(self).__name__}().{what}. Received list with "
+                                 f"length {len(given)}, but expected {len(own)} variables.")
+            mapping.extend(zip(own, given))
+        # (metric values, as in Keras, may be fewer: those left out come back as None)
+        mapping.extend(zip(self.metrics_variables, metrics_variables))
+        with StatelessScope(state_mapping=mapping) as scope:
+            loss = self._compute_loss(x, y, y_pred, sample_weight=sample_weight,
+                                      training=training)
+        non_trainable = [scope.get_current_value(v) for v in self.non_trainable_variables]
+        metrics = [scope.get_current_value(v) for v in self.metrics_variables]
+        return loss, (trainable_variables, non_trainable, metrics)
+
     def _aggregate_additional_loss(self, loss):
         loss = tf.convert_to_tensor(loss)
         if loss.dtype.name != backend.floatx():

@@ -297,7 +297,7 @@ class FeatureSpace(Layer):
             if isinstance(preprocessor, layers.Discretization) and preprocessor.num_bins is None:
                 continue  # given bin boundaries
             if isinstance(preprocessor, layers.TextVectorization) and \
-                    getattr(preprocessor, "_vocabulary_arg", None) is not None:
+                    getattr(preprocessor, "_has_input_vocabulary", False):
                 continue
             if hasattr(preprocessor, "adapt"):
                 names.append(name)

@@ -69,7 +69,8 @@ def _adapt_batches(data, steps=None):
 
 
 def _rows(data):
-    """Documents (one list of tokens each) of an adapt() batch, for document frequencies."""
+    """Documents (one list of tokens each) of data adapt() takes whole: each row of a
+    rank >= 2 array one, each element of a rank-1 array one (Keras's column expansion)."""
     if hasattr(data, "numpy"):
         data = data.numpy()
     if hasattr(data, "tolist"):
@@ -77,6 +78,28 @@ def _rows(data):
     if not isinstance(data, (list, tuple)):
         return [[data]]
     return [_host_values(row) if isinstance(row, (list, tuple)) else [row] for row in data]
+
+
+def _batch_documents(data):
+    """Documents of one update_state() batch, as Keras counts them: a scalar or rank-1
+    batch is one document; each row of a rank >= 2 (or ragged) batch is one."""
+    if isinstance(data, _Documents):
+        return data
+    if hasattr(data, "to_list"):  # a RaggedTensor
+        data = data.to_list()
+    elif hasattr(data, "numpy"):
+        data = data.numpy()
+    if hasattr(data, "tolist"):
+        data = data.tolist()
+    if not isinstance(data, (list, tuple)):
+        return [[data]]
+    if not any(isinstance(row, (list, tuple)) for row in data):
+        return [list(data)]
+    return [_host_values(row) if isinstance(row, (list, tuple)) else [row] for row in data]
+
+
+class _Documents(list):
+    """Token rows, one document each, as TextVectorization hands them to its lookup."""
 
 
 class _IndexLookup(Layer):
@@ -137,6 +160,12 @@ class _IndexLookup(Layer):
         self._idf_weights_arg = idf_weights
         self._keys = None
         self._has_vocabulary = False  # until set_vocabulary, adapt or a load
+        # A vocabulary given to the constructor makes the layer non-adaptable, as in Keras
+        # (set_vocabulary later does not).
+        self._has_input_vocabulary = vocabulary is not None
+        self._token_counts = Counter()  # adapt state: update_state adds, finalize_state uses
+        self._document_counts = Counter()
+        self._num_documents = 0
         self.built = True
         if vocabulary is not None:
             self.set_vocabulary(vocabulary, idf_weights)
@@ -251,13 +280,48 @@ class _IndexLookup(Layer):
         return self.vocabulary_size()
 
     def adapt(self, data, steps=None):
-        """Learns the vocabulary (and document frequencies for tf_idf) from data."""
-        batches = list(_adapt_batches(data, steps))
-        values = [self._normalize_token(v) for batch in batches for v in _host_values(batch)]
-        counts = Counter(values)
+        """Learns the vocabulary (and document frequencies for tf_idf) from data: the
+        reset_state(), update_state(batch) for each batch, finalize_state() sequence."""
+        self.reset_state()
+        for batch in _adapt_batches(data, steps):
+            # (data taken whole counts each element of a rank-1 array as a document)
+            self.update_state(batch if batch is not data or isinstance(data, _Documents)
+                              else _Documents(_rows(data)))
+        self.finalize_state()
+
+    def update_state(self, data):
+        """Adds one batch's token counts (and, for tf_idf, its documents) to the adapt
+        state; finalize_state() turns the counts into the vocabulary."""
+        if self._has_input_vocabulary:
+            raise ValueError(f"Cannot adapt layer '{self.name}' after setting a static "
+                             "vocabulary via the `vocabulary` argument.")
+        documents = [[self._normalize_token(t) for t in doc]
+                     for doc in _batch_documents(data)]
+        for document in documents:
+            self._token_counts.update(document)
+        if self.output_mode == "tf_idf":
+            for document in documents:
+                self._document_counts.update(set(document))
+            self._num_documents += len(documents)
+
+    def reset_state(self):
+        """Clears the counts update_state() gathered (the vocabulary stays)."""
+        if self._has_input_vocabulary:
+            return
+        self._token_counts = Counter()
+        self._document_counts = Counter()
+        self._num_documents = 0
+
+    def finalize_state(self):
+        """Sets the vocabulary from the gathered counts: tokens by count, ties by the token,
+        both descending, cut to max_tokens; tf_idf weights from the document counts. With
+        nothing gathered (or a vocabulary given to the constructor) it changes nothing."""
+        counts = self._token_counts
         for special in (self.mask_token, self.oov_token):  # never learned, as Keras
             if special is not None:
                 counts.pop(self._normalize_token(special), None)
+        if self._has_input_vocabulary or not counts:
+            return
         ordered = sorted(counts.items(), key=lambda kv: (kv[1], kv[0]), reverse=True)
         if self.max_tokens:
             ordered = ordered[:self.max_tokens - self._token_start_index()]
@@ -266,11 +330,10 @@ class _IndexLookup(Layer):
         self._has_vocabulary = True
         self._frozen_vocab_size = self.vocabulary_size()
         if self.output_mode == "tf_idf":
-            documents = [{self._normalize_token(t) for t in row}
-                         for batch in batches for row in _rows(batch)]
-            frequency = Counter(t for doc in documents for t in doc)
-            self._set_idf([math.log(1 + len(documents) / (1 + frequency[t]))
+            documents, frequency = self._num_documents, self._document_counts
+            self._set_idf([math.log(1 + documents / (1 + frequency[t]))
                            for t in self._tokens])
+        self.reset_state()
 
     # ------------------------------------------------------------------ saving
     def save_assets(self, dir_path):

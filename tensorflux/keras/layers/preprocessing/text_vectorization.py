@@ -9,7 +9,12 @@ padded indices by the split's row lengths.
 """
 
 from tensorflux.keras.layers.base import Layer, _describe
-from tensorflux.keras.layers.preprocessing.index_lookup import StringLookup, _adapt_batches
+from tensorflux.keras.layers.preprocessing.index_lookup import (
+    StringLookup,
+    _adapt_batches,
+    _Documents,
+    _host_values,
+)
 
 __all__ = ["TextVectorization"]
 
@@ -89,6 +94,7 @@ class TextVectorization(Layer):
             name=f"{self.name}_lookup")
         self._pad_to_max_tokens = pad_to_max_tokens
         self._max_tokens = max_tokens
+        self._has_input_vocabulary = vocabulary is not None  # (not adaptable, as in Keras)
         self.built = True
 
     @property
@@ -148,16 +154,32 @@ class TextVectorization(Layer):
         return tokens, lengths
 
     def adapt(self, data, batch_size=None, steps=None):
-        """Learns the vocabulary from strings (an array, tensor, list or Dataset)."""
-        rows = []
+        """Learns the vocabulary from strings (an array, tensor, list or Dataset): the
+        reset_state(), update_state(batch) for each batch, finalize_state() sequence. Data
+        taken whole makes one document of each string (tf_idf's document frequencies)."""
+        self.reset_state()
         for batch in _adapt_batches(data, steps):
-            tokens = self._preprocess(batch).numpy().tolist()
-            if not isinstance(tokens, list):
-                tokens = [[tokens]]  # one unsplit string
-            elif tokens and not isinstance(tokens[0], list):
-                tokens = [tokens] if self._split is not None else [[t] for t in tokens]
-            rows.extend([t for t in row if t != b""] for row in tokens)
-        self._lookup_layer.adapt(_Documents(rows))
+            self.update_state(_column(batch) if batch is data else batch)
+        self.finalize_state()
+
+    def update_state(self, data):
+        """Adds one batch's tokens (after standardize, split and ngrams) to the lookup's
+        adapt state: each row of tokens is one document, a single row is the whole batch."""
+        tokens = self._preprocess(data).numpy().tolist()
+        if not isinstance(tokens, list):
+            rows = [[tokens]]  # one unsplit string
+        elif not tokens or not isinstance(tokens[0], list):
+            rows = [tokens]  # one string split, or a rank-1 batch without a split
+        else:
+            rows = tokens
+        self._lookup_layer.update_state(
+            _Documents([t for t in _host_values(row) if t != b""] for row in rows))
+
+    def reset_state(self):
+        self._lookup_layer.reset_state()
+
+    def finalize_state(self):
+        self._lookup_layer.finalize_state()
 
     def call(self, inputs):
         tf = _tf()
@@ -278,6 +300,13 @@ def _characters(inputs, encoding):
     return tokens, tf.reshape(lengths, [-1])
 
 
-class _Documents(list):
-    """Token rows handed to StringLookup.adapt (one document per row, for tf_idf)."""
+def _column(data):
+    """Strings adapt() takes whole, a rank-1 batch made a column (one document each)."""
+    tf = _tf()
+    if not tf.is_tensor(data):
+        try:
+            data = tf.convert_to_tensor(data, dtype="string")
+        except TypeError:
+            data = tf.convert_to_tensor(data)
+    return tf.expand_dims(data, -1) if data.shape.rank == 1 else data
 

@@ -150,6 +150,22 @@ class Bidirectional(Layer):
                              f"layer's {backward}, received {len(initial_state)}")
         return forward
 
+    def compute_output_shape(self, sequences_shape, initial_state_shape=None):
+        """The forward layer's output shape, merged: the last axis doubled by "concat", a
+        pair for merge_mode=None; with return_state, both layers' state shapes follow."""
+        shape = self.forward_layer.compute_output_shape(sequences_shape)
+        states = ()
+        if self.return_state:
+            shape, states = shape[0], tuple(shape[1:])
+        shape = tuple(shape)
+        if self.merge_mode == "concat":
+            last = shape[-1]
+            shape = shape[:-1] + (None if last is None else 2 * last,)
+        if self.merge_mode is None:
+            outputs = (shape, shape)
+            return outputs + states + states if self.return_state else outputs
+        return (shape,) + states + states if self.return_state else shape
+
     def compute_mask(self, _, mask=None):
         if isinstance(mask, (list, tuple)):
             mask = mask[0]
