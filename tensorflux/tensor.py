@@ -9,6 +9,7 @@ import numbers as _numbers
 
 from tensorflux import dtypes, errors
 from tensorflux.backends import backend_of
+from tensorflux.composite_tensor import CompositeTensor
 from tensorflux.context import current_backend
 from tensorflux.tensor_shape import TensorShape, shape_from_tuple
 
@@ -16,6 +17,16 @@ __all__ = ["Tensor", "TensorSpec", "constant", "convert_to_tensor", "is_tensor"]
 
 _BY_NATIVE = dtypes._BY_NATIVE
 _INDEX_DTYPES = frozenset([dtypes.int16, dtypes.int32, dtypes.int64])
+
+
+def _reflects(other, name):
+    """Whether `other` is a composite (RaggedTensor, SparseTensor) with its own operator
+    `name`: an operator of a tensor whose op could not convert it then returns NotImplemented,
+    so that Python runs the composite's (as TF: `tf.constant([1.0]) + rt` is ragged)."""
+    if not isinstance(other, CompositeTensor):
+        return False
+    method = getattr(type(other), name, None)
+    return method is not None and method is not getattr(object, name, None)
 
 
 class _TensorLike:
@@ -52,19 +63,34 @@ class _TensorLike:
         return _math.truediv(other, self)
 
     def __floordiv__(self, other):
-        return _math.floordiv(self, other)
+        try:
+            return _math.floordiv(self, other)
+        except ValueError:
+            if _reflects(other, "__rfloordiv__"):  # dense (op) composite: the composite's op
+                return NotImplemented
+            raise
 
     def __rfloordiv__(self, other):
         return _math.floordiv(other, self)
 
     def __mod__(self, other):
-        return _math.mod(self, other)
+        try:
+            return _math.mod(self, other)
+        except ValueError:
+            if _reflects(other, "__rmod__"):  # dense (op) composite: the composite's op
+                return NotImplemented
+            raise
 
     def __rmod__(self, other):
         return _math.mod(other, self)
 
     def __pow__(self, other):
-        return _math.pow(self, other)
+        try:
+            return _math.pow(self, other)
+        except ValueError:
+            if _reflects(other, "__rpow__"):  # dense (op) composite: the composite's op
+                return NotImplemented
+            raise
 
     def __rpow__(self, other):
         return _math.pow(other, self)
@@ -89,9 +115,14 @@ class _TensorLike:
 
     # &, |, ^: logical for bool tensors, bit by bit for integers (as TF)
     def __and__(self, other):
-        if self.dtype.is_integer:
-            return _bitwise().bitwise_and(self, other)
-        return _math.logical_and(self, other)
+        try:
+            if self.dtype.is_integer:
+                return _bitwise().bitwise_and(self, other)
+            return _math.logical_and(self, other)
+        except ValueError:
+            if _reflects(other, "__rand__"):  # dense (op) composite: the composite's op
+                return NotImplemented
+            raise
 
     def __rand__(self, other):
         if self.dtype.is_integer:
@@ -99,9 +130,14 @@ class _TensorLike:
         return _math.logical_and(other, self)
 
     def __or__(self, other):
-        if self.dtype.is_integer:
-            return _bitwise().bitwise_or(self, other)
-        return _math.logical_or(self, other)
+        try:
+            if self.dtype.is_integer:
+                return _bitwise().bitwise_or(self, other)
+            return _math.logical_or(self, other)
+        except ValueError:
+            if _reflects(other, "__ror__"):  # dense (op) composite: the composite's op
+                return NotImplemented
+            raise
 
     def __ror__(self, other):
         if self.dtype.is_integer:
@@ -109,9 +145,14 @@ class _TensorLike:
         return _math.logical_or(other, self)
 
     def __xor__(self, other):
-        if self.dtype.is_integer:
-            return _bitwise().bitwise_xor(self, other)
-        return _math.logical_xor(self, other)
+        try:
+            if self.dtype.is_integer:
+                return _bitwise().bitwise_xor(self, other)
+            return _math.logical_xor(self, other)
+        except ValueError:
+            if _reflects(other, "__rxor__"):  # dense (op) composite: the composite's op
+                return NotImplemented
+            raise
 
     def __rxor__(self, other):
         if self.dtype.is_integer:
@@ -119,16 +160,36 @@ class _TensorLike:
         return _math.logical_xor(other, self)
 
     def __lt__(self, other):
-        return _math.less(self, other)
+        try:
+            return _math.less(self, other)
+        except ValueError:
+            if _reflects(other, "__gt__"):  # dense (op) composite: the composite's op
+                return NotImplemented
+            raise
 
     def __le__(self, other):
-        return _math.less_equal(self, other)
+        try:
+            return _math.less_equal(self, other)
+        except ValueError:
+            if _reflects(other, "__ge__"):  # dense (op) composite: the composite's op
+                return NotImplemented
+            raise
 
     def __gt__(self, other):
-        return _math.greater(self, other)
+        try:
+            return _math.greater(self, other)
+        except ValueError:
+            if _reflects(other, "__lt__"):  # dense (op) composite: the composite's op
+                return NotImplemented
+            raise
 
     def __ge__(self, other):
-        return _math.greater_equal(self, other)
+        try:
+            return _math.greater_equal(self, other)
+        except ValueError:
+            if _reflects(other, "__le__"):  # dense (op) composite: the composite's op
+                return NotImplemented
+            raise
 
     def __eq__(self, other):
         # TF2: elementwise, and False against None or anything that is not a tensor value.
@@ -137,7 +198,8 @@ class _TensorLike:
         try:
             return _math.equal(self, other)
         except (TypeError, ValueError):
-            return False
+            # a RaggedTensor compares elementwise by its own __eq__ (rt == dense), as in TF
+            return NotImplemented if _reflects(other, "__eq__") else False
 
     def __ne__(self, other):
         if other is None:
@@ -145,7 +207,7 @@ class _TensorLike:
         try:
             return _math.not_equal(self, other)
         except (TypeError, ValueError):
-            return True
+            return NotImplemented if _reflects(other, "__ne__") else True
 
     # Elementwise __eq__ makes tensors unhashable, as in TF2; use `.ref()` as a dict key.
     def __hash__(self):
@@ -441,6 +503,12 @@ class TensorSpec:
 
 def is_tensor(x):
     """True for tensorflux Tensors and Variables."""
+    return isinstance(x, _TensorLike)
+
+
+def _is_dense_tensor(x):
+    """Whether `x` is a Tensor or Variable (a dense value with .numpy() and ops): what
+    tensorflux's own code asks where tf.is_tensor would also accept composite tensors."""
     return isinstance(x, _TensorLike)
 
 

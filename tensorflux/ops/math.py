@@ -65,6 +65,22 @@ def _binary(op, x, y, allowed="is_numeric"):
     return x, y
 
 
+def _composite_operator(op, x, y):
+    """`x op y` where an operand is a composite (RaggedTensor, SparseTensor) whose dense
+    conversion failed: as TensorFlow's operators, the composite's own operator runs it, the
+    reflected one for `dense op composite` (`tf.constant([1.0]) + rt` broadcasts the dense
+    tensor into the ragged rows). None where no composite operand has that operator."""
+    if isinstance(y, CompositeTensor):
+        method = getattr(type(y), f"__r{op}__", None)
+        out = NotImplemented if method is None else method(y, x)
+    elif isinstance(x, CompositeTensor):
+        method = getattr(type(x), f"__{op}__", None)
+        out = NotImplemented if method is None else method(x, y)
+    else:
+        return None
+    return None if out is NotImplemented else out
+
+
 def _conj(x):
     return conj(x) if x.dtype.is_complex else x
 
@@ -95,7 +111,14 @@ def add(x, y, name=None):
                     out = _new_tensor(Tensor)
                     out._value = value
                     return out
-    x, y = binary_operands("add", x, y)
+    try:
+        x, y = binary_operands("add", x, y)
+    except ValueError:
+        # (The slow path only: a try costs nothing until it raises.)
+        out = _composite_operator("add", x, y)
+        if out is None:
+            raise
+        return out
     value = x._value
     if (value.dtype.kind == "O") if value is not None else (x.dtype is dtypes.string):
         return _joined_strings(_string_join.bind(x, y))
@@ -126,7 +149,14 @@ def subtract(x, y, name=None):
     >>> tf.subtract(3, 1).numpy()
     np.int32(2)
     """
-    return _subtract.bind(*_binary("subtract", x, y))
+    try:
+        x, y = _binary("subtract", x, y)
+    except ValueError:
+        out = _composite_operator("sub", x, y)
+        if out is None:
+            raise
+        return out
+    return _subtract.bind(x, y)
 
 
 # multiply: x * y; each side's cotangent is g times the (conjugated) other side.
@@ -166,7 +196,14 @@ def multiply(x, y, name=None):
                     out = _new_tensor(Tensor)
                     out._value = value
                     return out
-    return _multiply.bind(*_binary("multiply", x, y, allowed=None))
+    try:
+        x, y = _binary("multiply", x, y, allowed=None)
+    except ValueError:
+        out = _composite_operator("mul", x, y)
+        if out is None:
+            raise
+        return out
+    return _multiply.bind(x, y)
 
 
 def scalar_mul(scalar, x, name=None):
@@ -196,7 +233,13 @@ def truediv(x, y, name=None):
     >>> tf.truediv(tf.constant(1), tf.constant(2)).numpy()
     np.float64(0.5)
     """
-    x, y = _binary("truediv", x, y)
+    try:
+        x, y = _binary("truediv", x, y)
+    except ValueError:
+        out = _composite_operator("truediv", x, y)
+        if out is None:
+            raise
+        return out
     if x.dtype.is_integer:
         target = dtypes.float32 if x.dtype.itemsize <= 2 else dtypes.float64
         x, y = cast(x, target), cast(y, target)

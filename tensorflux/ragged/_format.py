@@ -6,7 +6,7 @@ of that value (75-column lines, hanging indents, "..." past 1000 elements) with 
 separated by ", " and each scalar written as str() writes it.
 """
 
-__all__ = ["host_array", "format_array"]
+__all__ = ["host_array", "format_array", "ragged_text"]
 
 _LINE_WIDTH = 75
 _THRESHOLD = 1000  # arrays larger than this are summarized, showing _EDGE items per end
@@ -87,3 +87,67 @@ def _extend(text, line, word, width, indent):
         text += line.rstrip() + "\n"
         line = hang + part
     return text, line + " " * (longest - len(lines[-1]))
+
+
+# -- tf.strings.format's text of a RaggedTensor: nested "[a, b]" rows, each level cut to
+# `summarize` items per end around "...", elements as tf.strings.as_string writes them
+# (strings single-quoted, with ' and \ escaped).
+
+def ragged_text(rt, summarize=3):
+    """A scalar string tensor: `rt` as tf.strings.format prints it.
+
+    >>> import tensorflux as tf
+    >>> from tensorflux.ragged._format import ragged_text
+    >>> ragged_text(tf.ragged.constant([[1, 2, 3], [], [4]])).numpy()
+    b'[[1, 2, 3], [], [4]]'
+    """
+    import tensorflux as tf
+    from tensorflux import dtypes
+
+    if summarize is None:
+        summarize = -1
+    if not isinstance(summarize, int) or isinstance(summarize, bool) or (
+            summarize != -1 and summarize <= 0):
+        raise ValueError(f"Expected summarize to be -1 or a positive int, got {summarize!r}")
+    element = _element_text(rt.dtype)
+
+    def run(flat, *splits):
+        rows = _texts(flat.tolist(), element)
+        for bounds in reversed(splits):
+            bounds = bounds.tolist()
+            rows = [rows[a:b] for a, b in zip(bounds[:-1], bounds[1:])]
+        return _nested(rows, summarize).encode("latin-1")
+
+    text = tf.numpy_function(run, [rt.flat_values, *rt.nested_row_splits], Tout=dtypes.string)
+    return tf.reshape(text, [])
+
+
+def _element_text(dtype):
+    if dtype.is_bool:
+        return lambda v: "true" if v else "false"
+    if dtype.is_complex:
+        return lambda v: f"({v.real:f},{v.imag:f})"
+    if dtype.is_floating:
+        return lambda v: f"{v:f}"
+    if dtype.is_integer:
+        return lambda v: str(int(v))
+
+    def string(v):  # (bytes read as latin-1, so that any byte passes unchanged)
+        v = v.decode("latin-1") if isinstance(v, bytes) else str(v)
+        return "'" + v.replace("\\", "\\\\").replace("'", "\\'") + "'"
+    return string
+
+
+def _texts(items, element):
+    if isinstance(items, list):
+        return [_texts(item, element) for item in items]
+    return element(items)
+
+
+def _nested(value, summarize):
+    if not isinstance(value, list):
+        return value
+    pieces = [_nested(item, summarize) for item in value]
+    if summarize != -1 and len(pieces) > 2 * summarize:
+        pieces = pieces[:summarize] + ["..."] + pieces[-summarize:]
+    return "[" + ", ".join(pieces) + "]"

@@ -321,10 +321,13 @@ def _gathered(params, indices, axis):
     if axis > params.ragged_rank:
         return params.with_flat_values(tf.gather(params.flat_values, indices,
                                                  axis=axis - params.ragged_rank))
+    if axis == 1:
+        return _gathered_in_every_row(params, tf.convert_to_tensor(indices))
     if axis != 0:
         raise errors.UnimplementedError(
             f"gather: axis {axis} is a ragged dimension of the params (shape "
-            f"{params.shape}); gather rows (axis 0) or use batch_dims=1", "gather")
+            f"{params.shape}); gather rows (axis 0), along axis 1, or use batch_dims=1",
+            "gather")
     indices = tf.convert_to_tensor(indices)
     rank = indices.shape.rank
     if rank == 1:
@@ -333,6 +336,33 @@ def _gathered(params, indices, axis):
         return params[indices]
     return _nested_rows(gather_rows(params, tf.reshape(indices, [-1])),
                         tf.shape(indices, out_type=params.row_splits_dtype))
+
+
+def _gathered_in_every_row(params, indices):
+    """tf.gather(rt, indices, axis=1): the items at `indices` of every row, positions counted
+    from the row's start; shape [nrows] + indices.shape + the values' inner dimensions (dense
+    when the values are). Every row must be long enough (TF reads on into the next rows)."""
+    splits = params.row_splits
+    at = tf.cast(indices, splits.dtype)
+    lengths, wanted = host_value(params.row_lengths()), host_value(at)
+    if lengths is not None and wanted is not None and wanted.size and len(lengths):
+        low, high = int(wanted.min()), int(wanted.max())
+        if low < 0 or high >= int(lengths.min()):
+            row = int((lengths <= high).argmax()) if low >= 0 else 0
+            raise errors.InvalidArgumentError(
+                f"gather: indices along the ragged axis 1 must be in [0, row length) for every "
+                f"row, received {low if low < 0 else high} for row {row} of length "
+                f"{int(lengths[row])} (row lengths {lengths.tolist()})", "gather")
+    rank = at.shape.rank
+    starts = tf.reshape(splits[:-1], tf.constant([-1] + [1] * rank, splits.dtype))
+    flat = starts + at  # (shape [nrows] + indices.shape)
+    values = params.values
+    if not _is_rt(values):
+        return tf.gather(values, flat)
+    rows = gather_rows(values, tf.reshape(flat, [-1]))
+    if rank == 0:
+        return rows
+    return _nested_rows(rows, tf.shape(flat, out_type=splits.dtype))
 
 
 def _nested_rows(rows, outer):

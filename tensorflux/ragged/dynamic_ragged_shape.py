@@ -10,6 +10,7 @@ import tensorflux as tf
 from tensorflux import dtypes, errors
 from tensorflux.composite_tensor import CompositeTensor
 from tensorflux.ragged.ragged_tensor import RaggedTensor, _ragged, _splits_dtype, _static_int
+from tensorflux.ragged.row_partition import RowPartition
 from tensorflux.sparse.sparse_tensor import host_value
 from tensorflux.tensor import _TensorLike
 
@@ -33,11 +34,17 @@ class DynamicRaggedShape(CompositeTensor):
     """
 
     __slots__ = ("_partitions", "_inner_shape", "_dtype")
+    _is_tensor = False  # (tf.is_tensor: a shape, not a tensor value, as in TF)
 
     def __init__(self, row_partitions, inner_shape, dtype=None, validate=True,
                  static_inner_shape=None):
-        """row_partitions: (row_splits, uniform_row_length or None) pairs, outermost first;
-        inner_shape: the flat values' shape (a 1-D integer tensor)."""
+        """row_partitions: RowPartitions (or (row_splits, uniform_row_length or None)
+        pairs), outermost first; inner_shape: the flat values' shape (a 1-D integer tensor)."""
+        row_partitions = [(p.row_splits(), p.uniform_row_length())
+                          if isinstance(p, RowPartition) else p for p in row_partitions]
+        if dtype is None and row_partitions and not isinstance(inner_shape, _TensorLike):
+            dtype = row_partitions[0][0].dtype if isinstance(row_partitions[0][0],
+                                                             _TensorLike) else None
         dtype = _splits_dtype(dtype or getattr(inner_shape, "dtype", None) or dtypes.int64)
         self._dtype = dtype
         self._partitions = tuple(
@@ -65,6 +72,20 @@ class DynamicRaggedShape(CompositeTensor):
             return cls(parts, tf.shape(value, out_type=dtype), dtype)
         dtype = _splits_dtype(dtype or dtypes.int32)
         return cls([], tf.shape(tf.convert_to_tensor(t), out_type=dtype), dtype)
+
+    @classmethod
+    def from_row_partitions(cls, row_partitions, dtype=None):
+        """The shape of values split by `row_partitions` (outermost first): the inner shape
+        is the number of values of the last one."""
+        row_partitions = list(row_partitions)
+        if not row_partitions:
+            raise ValueError("DynamicRaggedShape.from_row_partitions: row_partitions must "
+                             "hold at least one RowPartition, received none")
+        last = row_partitions[-1]
+        if not isinstance(last, RowPartition):
+            raise TypeError(f"DynamicRaggedShape.from_row_partitions: expected "
+                            f"RowPartitions, received {type(last).__name__}")
+        return cls(row_partitions, tf.reshape(last.nvals(), [1]), dtype)
 
     @classmethod
     def from_lengths(cls, lengths, num_row_partitions=None, dtype=dtypes.int64):
@@ -127,6 +148,11 @@ class DynamicRaggedShape(CompositeTensor):
     def inner_shape(self):
         """The shape of the flat values (their first dimension counts them all)."""
         return self._inner_shape
+
+    @property
+    def row_partitions(self):
+        """The RowPartitions of the ragged (and uniform) dimensions 1..num_row_partitions."""
+        return tuple(RowPartition._make(splits, length) for splits, length in self._partitions)
 
     @property
     def row_lengths(self):

@@ -83,9 +83,19 @@ def constant(pylist, dtype=None, ragged_rank=None, inner_shape=None, name=None,
     if not 0 <= ragged_rank < max(depth, 1):
         raise ValueError(f"{op}: ragged_rank={ragged_rank} needs scalars nested deeper than "
                          f"{ragged_rank} lists, but pylist's scalars are at depth {depth}")
-    if ragged_rank == 0:
+    if ragged_rank == 0:  # one dense tensor, of shape inner_shape when given (as TF's)
         tensor = tf.constant(pylist, dtype=dtype)
-        return tensor if inner is None else tf.reshape(tensor, [-1] + inner[1:])
+        if inner is None or tensor.shape.as_list() == inner:
+            return tensor
+        count = 1
+        for size in inner:
+            count *= size
+        if tensor.shape.num_elements() != count:
+            raise TypeError(
+                f"{op}: with ragged_rank 0, pylist is one tensor of shape inner_shape="
+                f"{tuple(inner)} ({count} values), received shape "
+                f"{tuple(tensor.shape.as_list())} ({tensor.shape.num_elements()} values)")
+        return tf.reshape(tensor, inner)
     levels, items = _split_levels(pylist, ragged_rank)
     if items:
         try:

@@ -119,8 +119,9 @@ def _rowids(splits):
     """The row of each value: a value at position p is in the row whose splits bracket p.
     One scatter and a cumsum, which also trace (the counts are not needed on the host)."""
     total = splits[-1]
-    marks = tf.math.unsorted_segment_sum(tf.ones_like(splits[1:-1]), splits[1:-1], total)
-    return tf.cumsum(marks)
+    # (one extra segment: the splits of empty rows at the end equal `total`)
+    marks = tf.math.unsorted_segment_sum(tf.ones_like(splits[1:-1]), splits[1:-1], total + 1)
+    return tf.cumsum(marks[:-1])
 
 
 def _positions(splits, rowids):
@@ -366,6 +367,17 @@ class RaggedTensor(CompositeTensor):
         return RaggedTensorSpec(self.shape, self.dtype, self.ragged_rank, self.row_splits_dtype,
                                 flat_values_spec=None)
 
+    def consumers(self):
+        """The graph ops that use this value: none for an eager RaggedTensor (as TF's)."""
+        return []
+
+    @property
+    def _row_partition(self):
+        """The RowPartition of the outer ragged dimension (TF's private view)."""
+        from tensorflux.ragged.row_partition import RowPartition
+
+        return RowPartition._make(self._row_splits, self._uniform_row_length)
+
     # -- row partition views
     def nrows(self, out_type=None, name=None):
         count = tf.size(self._row_splits, out_type=self.row_splits_dtype) - 1
@@ -607,10 +619,21 @@ def _unary_method(name, fn):
     return method
 
 
+def _logical_or_bitwise(logical, bitwise):
+    """&, |, ^: logical on bools, bit by bit on integers (as TF's tensor operators)."""
+    def fn(x, y):
+        if x.dtype.is_integer:
+            return getattr(tf.bitwise, bitwise)(x, y)
+        return logical(x, y)
+    return fn
+
+
 for _name, _fn in (("add", tf.add), ("sub", tf.subtract), ("mul", tf.multiply),
                    ("truediv", tf.math.truediv), ("floordiv", tf.math.floordiv),
-                   ("mod", tf.math.floormod), ("pow", tf.pow), ("and", tf.logical_and),
-                   ("or", tf.logical_or), ("xor", tf.logical_xor)):
+                   ("mod", tf.math.floormod), ("pow", tf.pow),
+                   ("and", _logical_or_bitwise(tf.logical_and, "bitwise_and")),
+                   ("or", _logical_or_bitwise(tf.logical_or, "bitwise_or")),
+                   ("xor", _logical_or_bitwise(tf.logical_xor, "bitwise_xor"))):
     setattr(RaggedTensor, f"__{_name}__", _binary_method(f"__{_name}__", _fn))
     setattr(RaggedTensor, f"__r{_name}__", _binary_method(f"__r{_name}__", _fn, True))
 for _name, _fn in (("lt", tf.less), ("le", tf.less_equal), ("gt", tf.greater),
