@@ -65,6 +65,12 @@ def host_events(data):
     return found
 
 
+def runs_and_kernels(data):
+    """host_events less the events of tf.function calls (those with a tf_function_call
+    stat, around a run's event when the function records its calls)."""
+    return [e for e in host_events(data) if "tf_function_call" not in e[4]]
+
+
 # ------------------------------------------------------------------ a raw protobuf walk
 
 def _varint(data, pos):
@@ -112,7 +118,7 @@ def test_the_file_has_xplane_protos_field_numbers(tmp_path):
         names[entry[1][0]] = (value[2][0].decode(), value.get(4, [b""])[0].decode())
     assert ("MatMul" in {display for _, display in names.values()})
     lines = [raw_fields(line) for line in host[3]]
-    assert all(line[3][0] > 1_500_000_000 * 10**9 for line in lines)  # timestamp_ns: epoch
+    assert all(1 in line and 3 not in line for line in lines)  # (timestamp_ns 0: see below)
     events = [raw_fields(e) for line in lines for e in line[4]]
     assert events and all(e[1][0] in names and e[3][0] >= 0 for e in events)
 
@@ -131,7 +137,7 @@ def test_a_function_run_records_its_kernels_inside_its_span(tmp_path):
         with profiler.Trace("train", step_num=7, _r=1):
             result = step(x).numpy()
     np.testing.assert_array_equal(result, expected)
-    events = host_events(profile_files(tmp_path)[0])
+    events = runs_and_kernels(profile_files(tmp_path)[0])
     by_name = {name: (start, duration, stats) for name, _, start, duration, stats, _ in events}
     train_start, train_duration, train_stats = by_name["train"]
     assert train_stats == {"step_num": 7, "_r": 1}
@@ -206,7 +212,7 @@ def test_a_native_step_is_one_event(tmp_path):
     x = tf.constant(np.linspace(-1, 1, 8, dtype=np.float32))
     with profiler.Profile(str(tmp_path / "cold")):
         step(x)  # (a native step runs on NumPy's kernels until it is hot, then compiles)
-    events = host_events(profile_files(tmp_path / "cold")[0])
+    events = runs_and_kernels(profile_files(tmp_path / "cold")[0])
     assert [d for _, d, *_ in events].count("") == 1 and "FusedElementwise" in {
         d for _, d, *_ in events}
     for _ in range(numpy_native._HOT_CALLS):
@@ -215,7 +221,7 @@ def test_a_native_step_is_one_event(tmp_path):
     with profiler.Profile(str(tmp_path / "hot")):
         result = step(x).numpy()
     np.testing.assert_array_equal(result, expected)
-    events = host_events(profile_files(tmp_path / "hot")[0])
+    events = runs_and_kernels(profile_files(tmp_path / "hot")[0])
     assert [d for _, d, *_ in events] == [""]  # (the run: a compiled plan has no kernels)
 
 
@@ -344,3 +350,212 @@ def test_gradient_and_fused_nodes_keep_their_layers_name(tmp_path):
     assert any(n.startswith("gradient_tape/scored/") and n.endswith(":MatMul") for n in names)
     assert any(n.startswith("scored/") and n.endswith(":MatMul") for n in names)
     assert all(n.startswith(("scored/", "gradient_tape/")) for n in names), names
+
+
+# ------------------------------------------------------------------ what TF's converter needs
+
+def _raw_host_lines(data):
+    """[(line fields, [event fields])] of the "/host:CPU" plane, by the raw walk."""
+    planes = [raw_fields(p) for p in raw_fields(data)[1]]
+    (host,) = [p for p in planes if p[2] == [b"/host:CPU"]]
+    return [(line, [raw_fields(e) for e in line.get(4, [])])
+            for line in (raw_fields(x) for x in host[3])]
+
+
+def test_each_line_lists_its_events_by_start_an_enclosing_one_first(tmp_path):
+    # TF 2.21's converter (_pywrap_profiler_plugin.xspace_to_tools_data, "overview_page")
+    # groups a step's events by nesting each under the nearest *earlier* event of its line
+    # that covers it: written in the order they ended (kernels before their run, the run
+    # before its Trace span), a Keras fit's kernels joined no step and the overview page said
+    # "No step marker observed"; in this order it listed the 3 profiled steps ("train 1",
+    # "train 2", "train 3"), as it does for TF's own Trace("TraceContext", graph_type="train").
+    step = tf.function(lambda a: tf.nn.relu(a @ a) + 1.0)
+    x = tf.ones((4, 4))
+    step(x)
+    with profiler.Profile(str(tmp_path)):
+        for i in range(2):
+            with profiler.Trace("TraceContext", graph_type="train", step_num=i):
+                step(x)
+    data, _ = profile_files(tmp_path)
+    (line, events), = _raw_host_lines(data)
+    starts = [(e.get(2, [0])[0], -e.get(3, [0])[0]) for e in events]  # (offset, -duration)
+    assert starts == sorted(starts)
+    names = [n for n, *_ in host_events(data)]
+    first = names.index("TraceContext")
+    assert names.count("TraceContext") == 2 and first == 0
+    # (after a span comes its run, then the run's kernels, before the next span)
+    second = names.index("TraceContext", first + 1)
+    inner = names[first + 1:second]
+    assert ":" not in inner[0] and any(n.endswith(":MatMul") for n in inner[1:])
+
+
+def test_times_are_from_the_profiles_start_as_tensorflow_writes_them(tmp_path):
+    # TF 2.21 writes each line's timestamp_ns from the profile's start (7276 ns in a
+    # profile of a Keras fit, /tmp/s14/r4) and the start since the epoch as the "Task
+    # Environment" plane's profile_start_time (XStat.uint64_value = 3); with epoch line times
+    # its trace viewer gave the profile a zero-length span (fullTimespan [6560210000,
+    # 6560210000] ms), with times from the start [0.024, 4.48] ms.
+    import time
+
+    before = time.time_ns()
+    with profiler.Profile(str(tmp_path)):
+        tf.function(lambda a: a * 2.0)(tf.ones((2,)))
+    after = time.time_ns()
+    data, _ = profile_files(tmp_path)
+    for line, _ in _raw_host_lines(data):
+        assert line.get(3, [0]) == [0]  # (timestamp_ns 0: left out, proto3)
+    planes = [raw_fields(p) for p in raw_fields(data)[1]]
+    (env,) = [p for p in planes if p[2] == [b"Task Environment"]]
+    names = {}
+    for entry in env[5]:  # stat_metadata map: key = 1, value = XStatMetadata (name = 2)
+        entry = raw_fields(entry)
+        names[entry[1][0]] = raw_fields(entry[2][0])[2][0].decode()
+    stats = {names[s[1][0]]: s for s in (raw_fields(x) for x in env[6])}
+    start, stop = stats["profile_start_time"][3][0], stats["profile_stop_time"][3][0]
+    assert before <= start <= stop <= after
+    ends = [e.get(2, [0])[0] + e.get(3, [0])[0] for _, events in _raw_host_lines(data)
+            for e in events]
+    assert ends and max(ends) <= (stop - start) * 1000  # (picoseconds)
+
+
+def test_the_sessions_options_are_recorded_as_profile_options(tmp_path):
+    # TF 2.21 (and JAX 0.x, through the same profiler) store the options as the "Task
+    # Environment" stat profile_options, a ProfileOptions message: JAX with
+    # host_tracer_level=2, python_tracer_level=1 wrote fields {1: 1, 2: 2, 3: 1, 4: 1, 5: 1,
+    # 7: 1}: host_tracer_level = 2, device_tracer_level = 3, python_tracer_level = 4,
+    # version = 5; TF 2.21 wrote the log folder as repository_path = 10.
+    options = profiler.ProfilerOptions(host_tracer_level=3, python_tracer_level=0,
+                                       device_tracer_level=0)
+    with profiler.Profile(str(tmp_path), options):
+        pass
+    data, _ = profile_files(tmp_path)
+    planes = [raw_fields(p) for p in raw_fields(data)[1]]
+    (env,) = [p for p in planes if p[2] == [b"Task Environment"]]
+    blobs = [raw_fields(s)[6][0] for s in env[6] if 6 in raw_fields(s)]  # bytes_value = 6
+    (found,) = [raw_fields(b) for b in blobs]
+    assert found[2] == [3] and 3 not in found and 4 not in found  # (0: left out)
+    assert found[5] == [1] and found[10] == [str(tmp_path).encode()]
+
+
+# ------------------------------------------------------------------ the Python tracer
+
+def _traced_helper(v):
+    return v * 2
+
+
+def _traced_caller(n):
+    total = 0
+    for i in range(n):
+        total += _traced_helper(i)
+    return len([total])
+
+
+def _python_events(data):
+    return [(n, start, duration, line) for n, _, start, duration, _, line in host_events(data)
+            if n.startswith("$")]
+
+
+def test_python_calls_are_named_as_tensorflows_python_tracer_names_them(tmp_path):
+    # JAX 0.x's Python tracer (TSL's, as TF's: xla/python/profiler python_hooks) named a
+    # Python function "$<file name>:<first line> <name>" ("$jaxpy.py:6 work"), a C function
+    # "$<module> <name>" ("$builtins len") and a built-in type's method "$<unknown> <name>"
+    # ("$<unknown> append"); the names below are derived by that rule from the code objects.
+    import os
+
+    items = []
+    options = profiler.ProfilerOptions(python_tracer_level=1)
+    with profiler.Profile(str(tmp_path), options):
+        _traced_caller(3)
+        items.append(1)
+    events = _python_events(profile_files(tmp_path)[0])
+    names = [n for n, *_ in events]
+    here = os.path.basename(__file__)
+    caller = f"${here}:{_traced_caller.__code__.co_firstlineno} _traced_caller"
+    helper = f"${here}:{_traced_helper.__code__.co_firstlineno} _traced_helper"
+    assert names.count(caller) == 1 and names.count(helper) == 3
+    assert "$builtins len" in names and "$<unknown> append" in names
+    (c_start, c_duration), = [(s, d) for n, s, d, _ in events if n == caller]
+    for name, start, duration, _ in events:
+        if name == helper:
+            assert c_start <= start and start + duration <= c_start + c_duration
+    assert not [n for n in names if "experimental.py" in n or "recorder.py" in n
+                or "python_tracer.py" in n]  # (the profiler's own code)
+
+
+def test_python_tracer_follows_new_threads_and_leaves_no_hook(tmp_path):
+    import sys
+
+    def previous(frame, event, arg):  # (a profile function the program had set)
+        return None
+
+    sys.setprofile(previous)
+    try:
+        with profiler.Profile(str(tmp_path), profiler.ProfilerOptions(python_tracer_level=1)):
+            worker = threading.Thread(target=_traced_caller, args=(2,), name="py-worker")
+            worker.start()
+            worker.join()
+        assert sys.getprofile() is previous
+    finally:
+        sys.setprofile(None)
+    assert threading.getprofile() is None
+    events = _python_events(profile_files(tmp_path)[0])
+    on_worker = [n for n, _, _, line in events if line == "py-worker"]
+    assert sum(n.endswith(" _traced_helper") for n in on_worker) == 2
+
+
+def test_python_calls_open_at_the_start_or_the_stop(tmp_path):
+    # A call running when tracing starts is recorded from the start, one running at the
+    # stop up to the stop (as TSL's tracer: "$profiler.py:151 start_trace" at offset 0).
+    def starts():
+        profiler.start(str(tmp_path), profiler.ProfilerOptions(python_tracer_level=1))
+
+    def stops():
+        _traced_helper(1)
+        profiler.stop()
+
+    starts()
+    stops()
+    data, _ = profile_files(tmp_path)
+    events = {n.rsplit(" ", 1)[1]: (s, d) for n, s, d, _ in _python_events(data)
+              if n.rsplit(" ", 1)[1] in ("starts", "stops", "_traced_helper")}
+    assert events["starts"][0] == 0
+    s_start, s_duration = events["stops"]
+    h_start, h_duration = events["_traced_helper"]
+    assert s_start <= h_start and h_start + h_duration <= s_start + s_duration
+    ends = [s + d for _, s, d, _ in _python_events(data)]
+    assert s_start + s_duration == max(ends)
+
+
+def test_without_the_option_no_python_call_is_recorded(tmp_path):
+    import sys
+
+    with profiler.Profile(str(tmp_path)):
+        assert sys.getprofile() is None
+        _traced_caller(2)
+    assert not _python_events(profile_files(tmp_path)[0])
+
+
+def test_a_function_call_event_says_whether_it_traced(tmp_path):
+    # TF 2.21 records each tf.function call as an event named after the function with the
+    # stats tf_function_call and tracing_count: a Keras fit's third call was
+    # 'multi_step_on_iterator' {'tf_function_call': 'notTraced-nonXla', 'tracing_count': 1}.
+    from tensorflux.profiler import recorder
+
+    def scaled(v):
+        return v * 3.0
+
+    plain = tf.function(scaled)
+    native = tf.function(scaled, jit_compile=True)
+    x = tf.constant([1.0, 2.0])
+    with profiler.Profile(str(tmp_path)):
+        results = [recorder.function_call(plain, (x,), {}),  # (traces)
+                   recorder.function_call(plain, (x,), {}),
+                   recorder.function_call(plain, (tf.constant([[1.0]]),), {}),  # (retraces)
+                   recorder.function_call(native, (x,), {})]
+    np.testing.assert_array_equal(results[1].numpy(), [3.0, 6.0])
+    calls = [stats for n, d, _, _, stats, _ in host_events(profile_files(tmp_path)[0])
+             if n == "scaled" and "tf_function_call" in stats]
+    assert calls == [{"tf_function_call": "traced-nonXla", "tracing_count": 1},
+                     {"tf_function_call": "notTraced-nonXla", "tracing_count": 1},
+                     {"tf_function_call": "traced-nonXla", "tracing_count": 2},
+                     {"tf_function_call": "traced-xla", "tracing_count": 1}]

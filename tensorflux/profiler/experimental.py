@@ -8,6 +8,14 @@ the same events also as `<host>.trace.json.gz` in the Chrome trace format (Perfe
 chrome://tracing). Each thread is a line; an op's event is named "<node name>:<op type>" with
 TensorFlow's op type names. Kernels a compiled run hands to the backend's worker threads are
 timed as a whole, on the calling thread; a Numba-compiled step (jit_compile) is one event.
+With ProfilerOptions(python_tracer_level=1) every Python call is an event too
+(tensorflux.profiler.python_tracer).
+
+The file is laid out as TensorFlow's, so that its converter (TensorBoard's Profile tab) finds
+the steps: each line lists its events by start, an event before those it holds, and times
+count from the profile's start. A Trace named "TraceContext" (Keras's profile_batch) or one
+with `_r=1` marks a step: the overview page shows each step's time, and its kernels' time
+as the step's compute.
 
 >>> import os, tempfile, tensorflux as tf
 >>> logdir = tempfile.mkdtemp()
@@ -36,8 +44,10 @@ ProfilerOptions = collections.namedtuple(
     "ProfilerOptions", ["host_tracer_level", "python_tracer_level", "device_tracer_level",
                         "delay_ms"])
 ProfilerOptions.__new__.__defaults__ = (2, 0, 1, None)
-ProfilerOptions.__doc__ = ("Options of a profiling session, as TensorFlow's (accepted; "
-                           "tensorflux records one level of detail).")
+ProfilerOptions.__doc__ = (
+    "Options of a profiling session, as TensorFlow's: python_tracer_level=1 records every "
+    "Python call (tensorflux.profiler.python_tracer); the other levels are accepted, and "
+    "tensorflux records one level of host detail.")
 
 
 def start(logdir, options=None):
@@ -54,6 +64,10 @@ def start(logdir, options=None):
     session = recorder.Session(os.fspath(logdir), options)
     _eager_ops_timed(True)
     recorder.state.session = session
+    if options is not None and options.python_tracer_level:
+        from tensorflux.profiler import python_tracer
+
+        python_tracer.start(session)
 
 
 def stop(save=True):
@@ -63,6 +77,10 @@ def stop(save=True):
         raise errors.UnavailableError(
             "Cannot export profiling results. No profiler is running.")
     recorder.state.session = None
+    if session.options is not None and session.options.python_tracer_level:
+        from tensorflux.profiler import python_tracer
+
+        python_tracer.stop()
     _eager_ops_timed(False)
     session.stop_wall_ns = time.time_ns()
     if save:
@@ -199,8 +217,9 @@ def _save(session):
 
 def _xspace(session, host):
     """The session as an XSpace dict (tensorflux.proto.xplane_pb): a "/host:CPU" plane with a
-    line per thread, and a "Task Environment" plane with the start and stop times."""
-    from tensorflux.proto.xplane_pb import stat
+    line per thread, and a "Task Environment" plane with the start and stop times and the
+    session's options, as TensorFlow writes them."""
+    from tensorflux.proto.xplane_pb import encode_profile_options, stat
 
     event_ids, stat_ids = {}, {}
     event_metadata, stat_metadata = {}, {}
@@ -215,7 +234,11 @@ def _xspace(session, host):
     lines = []
     for tid, (thread_name, events) in session.lines.items():
         xevents = []
-        for name, display, start_ns, end_ns, stats in list(events):
+        # By start, an event before those it holds: TensorFlow's step grouping (the
+        # converter's EventForest) nests each event under the nearest earlier one on its line
+        # that covers it, so a step's kernels join the step only in this order.
+        for name, display, start_ns, end_ns, stats in sorted(
+                list(events), key=lambda e: (e[2], -e[3])):
             key = (name, display)
             metadata_id = event_ids.get(key)
             if metadata_id is None:
@@ -228,16 +251,25 @@ def _xspace(session, host):
             if stats:
                 xevent["stats"] = [stat(stat_id(k), v) for k, v in stats.items()]
             xevents.append(xevent)
+        # (times from the profile's start, as TensorFlow writes them; the start itself, since
+        # the epoch, is the "Task Environment" plane's profile_start_time)
         lines.append({"id": tid, "display_id": tid, "name": thread_name,
-                      "display_name": thread_name, "timestamp_ns": session.start_wall_ns,
-                      "events": xevents})
+                      "display_name": thread_name, "timestamp_ns": 0, "events": xevents})
     host_plane = {"id": 0, "name": "/host:CPU", "lines": lines,
                   "event_metadata": event_metadata, "stat_metadata": stat_metadata}
+    options = session.options or ProfilerOptions()
+    profile_options = encode_profile_options({
+        "version": 1, "host_tracer_level": options.host_tracer_level,
+        "device_tracer_level": options.device_tracer_level,
+        "python_tracer_level": options.python_tracer_level,
+        "repository_path": session.logdir})
     environment = {"id": 1, "name": "Task Environment",
                    "stat_metadata": {1: {"id": 1, "name": "profile_start_time"},
-                                     2: {"id": 2, "name": "profile_stop_time"}},
+                                     2: {"id": 2, "name": "profile_stop_time"},
+                                     3: {"id": 3, "name": "profile_options"}},
                    "stats": [{"metadata_id": 1, "uint64_value": session.start_wall_ns},
-                             {"metadata_id": 2, "uint64_value": session.stop_wall_ns}]}
+                             {"metadata_id": 2, "uint64_value": session.stop_wall_ns},
+                             {"metadata_id": 3, "bytes_value": profile_options}]}
     return {"planes": [host_plane, environment], "hostnames": [host]}
 
 

@@ -15,7 +15,7 @@ TensorFlow's op type names (tensorflux.graph.graphdef.op_type).
 import threading
 import time
 
-__all__ = ["Session", "active", "record", "state"]
+__all__ = ["Session", "active", "clock", "function_call", "record", "state"]
 
 
 class _State:
@@ -28,7 +28,9 @@ class _State:
 
 
 state = _State()
-# .plan: the plan whose run the thread is in, while profiling (its event is the run's)
+clock = time.perf_counter_ns  # (the clock of every event's times)
+# .plan: the plan whose run the thread is in, while profiling (its event is the run's);
+# .function: the tf.function whose call the thread is in (function_call)
 running = threading.local()
 
 
@@ -89,3 +91,24 @@ def timed(kernel, name, display):
             session.add(name, display, start, clock())
     timed_kernel.__wrapped__ = kernel
     return timed_kernel
+
+
+def function_call(function, args, kwargs):
+    """Calls the tf.function `function` (a session is on) with an event for the call, as
+    TensorFlow records one: named after the function, with the stats tf_function_call
+    ("traced" when this call traced it, else "notTraced"; "-xla" under jit_compile, else
+    "-nonXla") and tracing_count (the function's traces so far)."""
+    outer = getattr(running, "function", None)
+    running.function = function
+    traces = function.experimental_get_tracing_count()
+    start = time.perf_counter_ns()
+    try:
+        return function(*args, **kwargs)
+    finally:
+        end = time.perf_counter_ns()
+        running.function = outer
+        count = function.experimental_get_tracing_count()
+        mode = ("traced" if count > traces else "notTraced") + (
+            "-xla" if function.jit_compile else "-nonXla")
+        record(function.__name__, "", start, end,
+               {"tf_function_call": mode, "tracing_count": count})

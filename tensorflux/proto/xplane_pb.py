@@ -13,8 +13,9 @@ str_value.
 
 from tensorflux.proto.wire import Field, Message, decode, encode
 
-__all__ = ["XEVENT", "XEVENT_METADATA", "XLINE", "XPLANE", "XSPACE", "XSTAT", "XSTAT_METADATA",
-           "decode_xspace", "encode_xspace", "stat"]
+__all__ = ["PROFILE_OPTIONS", "XEVENT", "XEVENT_METADATA", "XLINE", "XPLANE", "XSPACE", "XSTAT",
+           "XSTAT_METADATA", "decode_profile_options", "decode_xspace", "encode_profile_options",
+           "encode_xspace", "stat"]
 
 XSTAT = Message("XStat", [
     Field("metadata_id", 1, "int64"),
@@ -69,6 +70,20 @@ XSPACE = Message("XSpace", [
     Field("hostnames", 4, "string", repeated=True),
 ])
 
+# tsl/profiler/protobuf/profiler_options.proto's ProfileOptions, the bytes of the "Task
+# Environment" plane's profile_options stat (TensorFlow 2.21 writes 1, 2, 3, 5, 7 and 10 for
+# its default options: include_dataset_ops, host/device tracer levels, version,
+# enable_hlo_proto, the log folder).
+PROFILE_OPTIONS = Message("ProfileOptions", [
+    Field("include_dataset_ops", 1, "bool"),
+    Field("host_tracer_level", 2, "uint32"),
+    Field("device_tracer_level", 3, "uint32"),
+    Field("python_tracer_level", 4, "uint32"),
+    Field("version", 5, "uint32"),
+    Field("enable_hlo_proto", 7, "bool"),
+    Field("repository_path", 10, "string"),
+])
+
 
 def stat(metadata_id, value):
     """An XStat dict holding `value` in the oneof member for its type (bool as int64)."""
@@ -85,3 +100,11 @@ def encode_xspace(space):
 
 def decode_xspace(data):
     return decode(XSPACE, data)
+
+
+def encode_profile_options(options):
+    return encode(PROFILE_OPTIONS, options)
+
+
+def decode_profile_options(data):
+    return decode(PROFILE_OPTIONS, data)
