@@ -236,7 +236,7 @@ _LAZY_NAMES = {
         "init_scope", "is_symbolic_tensor", "make_ndarray", "make_tensor_proto", "no_op",
         "recompute_grad", "type_spec_from_value", "vectorized_map", "get_current_name_scope",
         "inside_function", "no_gradient", "tuple", "AggregationMethod",
-        "random_index_shuffle")},
+        "random_index_shuffle", "timestamp")},
     **{name: "tensorflux.ops.raw_bytes" for name in ("bitcast", "edit_distance", "fingerprint")},
     **{name: "tensorflux.debugging" for name in (
         "assert_equal", "assert_greater", "assert_less", "assert_rank")},

@@ -269,8 +269,88 @@ def flush_denormals_enabled():
     return numpy_denormals.enabled()
 
 
+# ---- memory statistics, device policy, synchronous execution (tf.config.experimental)
+
+def _memory_device(device, what):
+    """The device type of a device string ('CPU:0', '/device:GPU:0', 'GPU:1')."""
+    from tensorflux.backends import parse_device
+
+    try:
+        device_type = parse_device(str(device))[3]
+    except ValueError as error:
+        raise ValueError(f"{what}: expected a device such as 'CPU:0' or 'GPU:0', received "
+                         f"{device!r}") from error
+    if device_type not in ("CPU", "GPU"):
+        raise ValueError(f"{what}: expected a CPU or GPU device, received {device!r}")
+    if device_type == "GPU":
+        raise ValueError(f"{what}: tensorflux does not track GPU memory itself (CuPy's "
+                         f"memory pool holds it: cupy.get_default_memory_pool().used_bytes() "
+                         f"gives the bytes in use), received {device!r}")
+    return device_type
+
+
+def get_memory_info(device):
+    """{'current': bytes in use, 'peak': the most since the last reset} for `device`: on
+    the CPU TF does not track its allocator by default and reports 0 for both, as here.
+
+    >>> import tensorflux as tf
+    >>> tf.config.experimental.get_memory_info("CPU:0")
+    {'current': 0, 'peak': 0}
+    """
+    _memory_device(device, "get_memory_info")
+    return {"current": 0, "peak": 0}
+
+
+def get_memory_usage(device):
+    """get_memory_info(device)['current'] (TF's deprecated name)."""
+    return get_memory_info(device)["current"]
+
+
+def reset_memory_stats(device):
+    """Resets the peak of get_memory_info (nothing is tracked on the CPU)."""
+    _memory_device(device, "reset_memory_stats")
+
+
+_DEVICE_POLICIES = ("explicit", "warn", "silent", "silent_for_int32")
+_EXECUTION = {"device_policy": "silent", "synchronous": True}
+
+
+def get_device_policy():
+    """How inputs on another device are handled: 'silent' (copied without a word), the
+    only behaviour tensorflux has, unless set_device_policy recorded another name."""
+    return _EXECUTION["device_policy"]
+
+
+def set_device_policy(device_policy):
+    """Records TF's device policy ('explicit', 'warn', 'silent', 'silent_for_int32', or None
+    for the default, 'silent'); tensorflux copies inputs between devices silently anyway."""
+    if device_policy is None:
+        device_policy = "silent"
+    if device_policy not in _DEVICE_POLICIES:
+        raise ValueError(f"Invalid argument `device_policy`: {device_policy!r}. Expected one "
+                         f"of {', '.join(map(repr, _DEVICE_POLICIES))} or None.")
+    _EXECUTION["device_policy"] = device_policy
+
+
+def get_synchronous_execution():
+    """Whether ops run synchronously (True by default, as in TF)."""
+    return _EXECUTION["synchronous"]
+
+
+def set_synchronous_execution(enable):
+    """Records the setting; tensorflux's eager ops always run synchronously."""
+    _EXECUTION["synchronous"] = True if enable is None else bool(enable)
+
+
 experimental = types.SimpleNamespace(
     VirtualDeviceConfiguration=LogicalDeviceConfiguration,
+    get_device_policy=get_device_policy,
+    get_memory_info=get_memory_info,
+    get_memory_usage=get_memory_usage,
+    get_synchronous_execution=get_synchronous_execution,
+    reset_memory_stats=reset_memory_stats,
+    set_device_policy=set_device_policy,
+    set_synchronous_execution=set_synchronous_execution,
     enable_flush_denormals=enable_flush_denormals,
     enable_op_determinism=enable_op_determinism,
     enable_tensor_float_32_execution=enable_tensor_float_32_execution,

@@ -43,7 +43,7 @@ class IndexedSlices:
 
     def _as_tensor(self, dtype=None):
         from tensorflux import dtypes
-        from tensorflux.ops.composite import unsorted_segment_sum
+        from tensorflux.ops.composite import unchecked_segment_sum
 
         if self._dense_shape is None:
             raise ValueError(f"Tensor conversion of an IndexedSlices without dense_shape: its "
@@ -52,7 +52,7 @@ class IndexedSlices:
         if dtype is not None and dtypes.as_dtype(dtype) is not self.dtype:
             raise ValueError(f"Tensor conversion requested dtype {dtypes.as_dtype(dtype).name} "
                              f"for IndexedSlices with dtype {self.dtype.name}")
-        return unsorted_segment_sum(self._values, self._indices, self._dense_shape[0])
+        return unchecked_segment_sum(self._values, self._indices, self._dense_shape[0])
 
     def __neg__(self):
         return IndexedSlices(-self._values, self._indices, self._dense_shape)

@@ -502,8 +502,21 @@ class TensorSpec:
 
 
 def is_tensor(x):
-    """True for tensorflux Tensors and Variables."""
-    return isinstance(x, _TensorLike)
+    """Whether `x` is a tensor: a Tensor or Variable, or a RaggedTensor, SparseTensor or
+    IndexedSlices (as tf.is_tensor; not a DynamicRaggedShape, a NumPy array or a list).
+    tensorflux's own code asks _is_dense_tensor (a Tensor or Variable) instead.
+
+    >>> import tensorflux as tf
+    >>> tf.is_tensor(tf.ragged.constant([[1], []])), tf.is_tensor([1.0])
+    (True, False)
+    """
+    if isinstance(x, _TensorLike):
+        return True
+    if isinstance(x, CompositeTensor):  # (a DynamicRaggedShape says it is not one)
+        return getattr(x, "_is_tensor", True)
+    from tensorflux.indexed_slices import IndexedSlices
+
+    return isinstance(x, IndexedSlices)
 
 
 def _is_dense_tensor(x):

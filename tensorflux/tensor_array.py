@@ -198,6 +198,49 @@ class TensorArray(collections.namedtuple("TensorArray", ["flow"])):
             result = result.write(indices[j], value[j])
         return result
 
+    def split(self, value, lengths, name=None):
+        """A TensorArray whose element i is the next lengths[i] rows of value. Elements share
+        one shape here (the array is one dense tensor), so the lengths must be equal;
+        unequal ones are an UnimplementedError (TF keeps elements of different lengths).
+
+        >>> import tensorflux as tf
+        >>> ta = tf.TensorArray(tf.float32, size=2).split([1.0, 2.0, 3.0, 4.0], [2, 2])
+        >>> ta.read(1).numpy().tolist()
+        [3.0, 4.0]
+        """
+        value = value if isinstance(value, _TensorLike) else convert_to_tensor(
+            value, dtype=self.dtype)
+        if value.shape.rank in (None, 0):
+            raise errors.InvalidArgumentError(
+                f"TensorArray.split: value must have rank >= 1, received shape {value.shape}",
+                "TensorArray.split")
+        sizes = lengths
+        if isinstance(lengths, _TensorLike):
+            from tensorflux.graph.static import get_static_value
+
+            sizes = get_static_value(lengths)
+            if sizes is None:
+                raise errors.UnimplementedError(
+                    "TensorArray.split: the lengths must be known when the function is "
+                    "traced", "TensorArray.split")
+            sizes = sizes.tolist()
+        sizes = [int(n) for n in (sizes if isinstance(sizes, (list, tuple)) else [sizes])]
+        rows = value.shape[0]
+        if rows is not None and sum(sizes) != rows:
+            raise errors.InvalidArgumentError(
+                f"Expected sum of lengths to be equal to values.shape[0], but sum of lengths "
+                f"is {sum(sizes)} and value's shape is: {list(value.shape)}",
+                "TensorArray.split")
+        if len(set(sizes)) > 1:
+            raise errors.UnimplementedError(
+                f"TensorArray.split: tensorflux's TensorArray holds elements of one shape, so "
+                f"the lengths must be equal, received {sizes}; pad the pieces to one length "
+                "or keep them in a Python list", "TensorArray.split")
+        if not sizes:
+            return self
+        pieces = array.reshape(value, [len(sizes), sizes[0]] + list(value.shape[1:]))
+        return self.unstack(pieces)
+
     def _element_rows(self, value):
         value = value if isinstance(value, _TensorLike) else convert_to_tensor(
             value, dtype=self.dtype)

@@ -92,6 +92,64 @@ class TensorShape:
             raise ValueError(f"Shape {self} must have rank {rank}")
         return self
 
+    def with_rank_at_least(self, rank):
+        """self, if its rank is unknown or at least `rank`; else ValueError."""
+        if self._dims is not None and len(self._dims) < rank:
+            raise ValueError(f"Shape {self} must have rank at least {rank}")
+        return self
+
+    def with_rank_at_most(self, rank):
+        """self, if its rank is unknown or at most `rank`; else ValueError."""
+        if self._dims is not None and len(self._dims) > rank:
+            raise ValueError(f"Shape {self} must have rank at most {rank}")
+        return self
+
+    def assert_has_rank(self, rank):
+        """ValueError unless the rank is unknown or `rank`."""
+        if self._dims is not None and len(self._dims) != rank:
+            raise ValueError(f"Shape {self} must have rank {rank}")
+
+    def assert_is_fully_defined(self):
+        """ValueError unless every dimension is known."""
+        if not self.is_fully_defined():
+            raise ValueError(f"Shape {self} is not fully defined")
+
+    def assert_same_rank(self, other):
+        """ValueError if both ranks are known and differ."""
+        other = as_shape(other)
+        if self._dims is not None and other._dims is not None and \
+                len(self._dims) != len(other._dims):
+            raise ValueError(f"Shapes {self} and {other} must have the same rank")
+
+    def most_specific_compatible_shape(self, other):
+        """The most specific shape both shapes are compatible with: None where they
+        differ, unknown rank where the ranks differ.
+
+        >>> import tensorflux as tf
+        >>> tf.TensorShape([None, 3]).most_specific_compatible_shape([2, 4])
+        TensorShape([None, None])
+        """
+        other = as_shape(other)
+        if self._dims is None or other._dims is None or len(self._dims) != len(other._dims):
+            return TensorShape(None)
+        return TensorShape([a if a == b else None for a, b in zip(self._dims, other._dims)])
+
+    def is_subtype_of(self, other):
+        """Whether every shape this one allows, `other` allows too (its known dims equal)."""
+        other = as_shape(other)
+        if other._dims is None:
+            return True
+        if self._dims is None or len(self._dims) != len(other._dims):
+            return False
+        return all(b is None or a == b for a, b in zip(self._dims, other._dims))
+
+    def most_specific_common_supertype(self, others):
+        """The most specific shape every one of self and `others` is a subtype of."""
+        result = self
+        for other in others:
+            result = result.most_specific_compatible_shape(other)
+        return result
+
     def __len__(self):
         if self._dims is None:
             raise ValueError("Cannot take the length of a shape with unknown rank.")

@@ -310,3 +310,50 @@ def test_ragged_constant_inner_shape_with_ragged_rank_0():
 def test_consumers():
     # TF 2.21: tf.ragged.constant([[1]]).consumers() -> []
     assert tf.ragged.constant([[1]]).consumers() == []
+
+
+# -- wired by the diffs of /tmp/s14/r3 (ops/strings.py, experimental/__init__.py, the
+# internal tf.is_tensor callers): tf.strings.format, tf.experimental.RowPartition, is_tensor
+
+def test_strings_format_with_a_ragged_tensor():
+    # TF 2.21: tf.strings.format("x={} y={}", (tf.ragged.constant([[1., 2., 3.], [], [4., 5.]]),
+    # tf.constant([1, 2]))) -> b'x=[[1.000000, 2.000000, 3.000000], [], [4.000000, 5.000000]]
+    # y=[1 2]'; tf.strings.format('a{}b{}', (tf.ragged.constant([[1]]), 'x')) -> b'a[[1]]b"x"'
+    out = tf.strings.format("x={} y={}", (rtf(), tf.constant([1, 2])))
+    assert out.numpy() == (b"x=[[1.000000, 2.000000, 3.000000], [], [4.000000, 5.000000]] "
+                           b"y=[1 2]")
+    assert tf.strings.format("a{}b{}", (tf.ragged.constant([[1]]), "x")).numpy() == \
+        b'a[[1]]b"x"'
+    # TF 2.21: summarize=2 on 8 rows -> b'[[1], [1], ..., [1], [1]]'
+    assert tf.strings.format("{}", tf.ragged.constant([[1]] * 8), summarize=2).numpy() == \
+        b"[[1], [1], ..., [1], [1]]"
+
+    @tf.function
+    def text(r):
+        return tf.strings.format("v={}", r)
+
+    # TF 2.21 (the same in a tf.function): b'v=[[1, 2], [3]]'
+    assert text(tf.ragged.constant([[1, 2], [3]])).numpy() == b"v=[[1, 2], [3]]"
+
+
+def test_experimental_row_partition():
+    assert tf.experimental.RowPartition is RowPartition
+
+
+def test_is_tensor_as_tensorflow():
+    # TF 2.21: tf.is_tensor of a RaggedTensor, SparseTensor, IndexedSlices, Variable -> True;
+    # of tf.shape(rt) (a DynamicRaggedShape), a Dataset, a TensorSpec, a list -> False
+    rt = tf.ragged.constant([[1]])
+    sp = tf.sparse.SparseTensor([[0, 0]], [1.0], [1, 1])
+    assert tf.is_tensor(rt) and tf.is_tensor(sp) and tf.is_tensor(tf.Variable(1.0))
+    assert tf.is_tensor(tf.IndexedSlices(tf.constant([1.0]), tf.constant([0])))
+    assert not tf.is_tensor(tf.shape(rt))
+    assert not tf.is_tensor(tf.data.Dataset.range(1))
+    assert not tf.is_tensor(tf.TensorSpec([1])) and not tf.is_tensor([1.0])
+
+
+def test_dataset_map_keeps_ragged_elements_with_tf_is_tensor():
+    # (by hand) a map returning a RaggedTensor still has a RaggedTensorSpec element
+    ds = tf.data.Dataset.range(1, 4).map(tf.range).ragged_batch(2).map(lambda x: x * 2)
+    assert ds.element_spec == tf.RaggedTensorSpec([None, None], tf.int64, 1, tf.int64)
+    assert [v.to_list() for v in ds] == [[[0], [0, 2]], [[0, 2, 4]]]

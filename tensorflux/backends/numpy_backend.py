@@ -367,6 +367,16 @@ def asarray(value, dtype):
     return np.asarray(value, dtype=native_dtype(dtype))
 
 
+def stacked_values(items):
+    """np.array of host values with None for unknown ones (tf.get_static_value(partial=True)
+    of a tf.stack): a NumPy array where they stack, else an object array, as TF builds it.
+    A host helper of tensorflux/graph/static.py, not a kernel."""
+    try:
+        return np.array(items)
+    except ValueError:
+        return np.array(items, dtype=object)
+
+
 def _string_array(value):
     # (a copy: the caller's object array, maybe read-only as a pandas column's, is untouched)
     array = np.array(value, dtype=object)

@@ -21,8 +21,9 @@ from tensorflux.data import _cache_file
 from tensorflux.data import _structure as structure
 from tensorflux.data.dataset import Dataset, DatasetSpec, _call_user, _ElementsDataset
 from tensorflux.io.atomic import atomic_write
+from tensorflux.tensor import _is_dense_tensor
 
-__all__ = ["load", "save"]
+__all__ = ["load", "save", "SnapshotDataset"]
 
 _FORMAT = "tensorflux.data.save/1"
 _SPEC_FILE = "dataset_spec.json"
@@ -80,7 +81,7 @@ def _decode_spec(encoded):
 
 def _shard_of(shard_func, element):
     result = _call_user(shard_func, element)
-    value = np.asarray(result._numpy() if tf.is_tensor(result) else result)
+    value = np.asarray(result._numpy() if _is_dense_tensor(result) else result)
     if value.shape != () or value.dtype != np.int64:
         raise errors.InvalidArgumentError("`shard_func` must return a scalar int64.",
                                           "SaveDataset")
@@ -192,3 +193,86 @@ def load(path, element_spec=None, compression=None, reader_func=None, wait=False
     if reader_func is not None:
         return reader_func(_ElementsDataset(shards, DatasetSpec(spec)))
     return _LoadedDataset(shards, spec, meta["cardinality"])
+
+
+# ------------------------------------------------------------------ snapshot
+
+def _snapshot_compression(compression):
+    """Dataset.snapshot's compression: 'AUTO' (TF's default: SNAPPY), 'GZIP', 'SNAPPY' or
+    None/'NONE'/''; the part files are deflated for either algorithm."""
+    if isinstance(compression, str) and compression.upper() == "AUTO":
+        return "SNAPPY"
+    if compression is None or isinstance(compression, str) and \
+            compression.upper() in ("", "NONE", "GZIP", "SNAPPY"):
+        return None if compression is None or compression.upper() in ("", "NONE") else \
+            compression.upper()
+    raise ValueError(f"snapshot: compression must be 'AUTO', 'GZIP', 'SNAPPY' or None, "
+                     f"received {compression!r}")
+
+
+class SnapshotDataset(Dataset):
+    """Dataset.snapshot: the first complete pass yields the input's elements and then writes
+    them under `path` (as Dataset.save, `shard_func(element)` a scalar int64 choosing each
+    one's shard); later passes, in this program or another, read them back through
+    `reader_func(shards)`, a function of the dataset of shard datasets (in shard order) that
+    returns a dataset (by default the shards one after another). One snapshot is kept per
+    element spec, in a subfolder named by a hash of it: TF names its runs by a fingerprint
+    of the whole pipeline, which tensorflux does not compute, so a changed pipeline with the
+    same element spec reads the older snapshot (use a new path)."""
+
+    def __init__(self, input_dataset, path, compression="AUTO", reader_func=None,
+                 shard_func=None):
+        self._input = input_dataset
+        self._path = os.fspath(path)
+        self._compression = _snapshot_compression(compression)
+        for what, fn in (("reader_func", reader_func), ("shard_func", shard_func)):
+            if fn is not None and not callable(fn):
+                raise TypeError(f"snapshot: {what} must be callable or None, received "
+                                f"{fn!r}")
+        self._reader_func = reader_func
+        self._shard_func = shard_func
+
+    def _inputs(self):
+        return [self._input]
+
+    def _cardinality(self):
+        return self._input._cardinality()
+
+    def _compute_spec(self):
+        return self._input.element_spec
+
+    def _folder(self):
+        import hashlib
+
+        encoded = json.dumps(_encode_spec(self._input.element_spec), sort_keys=True)
+        digest = hashlib.sha256(encoded.encode("utf-8")).hexdigest()[:16]
+        return os.path.join(self._path, digest)
+
+    def _iterate(self):
+        folder = self._folder()
+        if os.path.exists(os.path.join(folder, _SPEC_FILE)):
+            yield from self._read(folder)
+            return
+        collected = []
+        source = iter(self._input._iterate())
+        try:
+            for element in source:
+                if self._shard_func is not None:
+                    _shard_of(self._shard_func, element)  # (a bad shard_func fails now)
+                collected.append(element)
+                yield element
+        finally:
+            close = getattr(source, "close", None)
+            if close is not None:
+                close()
+        if not os.path.exists(os.path.join(folder, _SPEC_FILE)):
+            save(_ElementsDataset(collected, self._input.element_spec), folder,
+                 self._compression, self._shard_func)
+
+    def _read(self, folder):
+        loaded = load(folder, self._input.element_spec, self._compression,
+                      self._reader_func)
+        if not isinstance(loaded, Dataset):
+            raise TypeError(f"snapshot: reader_func must return a tf.data.Dataset, received "
+                            f"{type(loaded).__name__}")
+        return loaded._iterate()

@@ -11,7 +11,7 @@ import numpy as np
 
 import tensorflux as tf
 from tensorflux.composite_tensor import CompositeTensor, TypeSpec
-from tensorflux.tensor import _convert_owned
+from tensorflux.tensor import _convert_owned, _is_dense_tensor
 
 __all__ = ["flatten", "map_structure", "pack_as", "same_structure", "spec_of", "to_leaf",
            "to_numpy_structure", "to_tensor_structure"]
@@ -85,7 +85,7 @@ def to_leaf(value, dtype=None):
         return read_only(value.copy())
     if isinstance(value, CompositeTensor) and dtype is None:
         return value
-    if tf.is_tensor(value):
+    if _is_dense_tensor(value):
         if dtype is not None and tf.as_dtype(dtype) is not value.dtype:
             value = tf.cast(value, dtype)
         return np.asarray(value._numpy())

@@ -35,6 +35,7 @@ from tensorflux.data.dataset import (
     _UnaryDataset,
     _UntraceableError,
 )
+from tensorflux.tensor import _is_dense_tensor
 
 __all__ = ["Optional"]
 
@@ -42,7 +43,7 @@ _LOG = logging.getLogger("tensorflux.data")
 
 
 def _scalar(op, result, what):
-    value = np.asarray(result._numpy() if tf.is_tensor(result) else result)
+    value = np.asarray(result._numpy() if _is_dense_tensor(result) else result)
     if value.shape != () or value.dtype != np.bool_:
         raise errors.InvalidArgumentError(
             f"{op}: `{what}` must return a scalar boolean tensor, received dtype "
@@ -148,7 +149,7 @@ class RebatchDataset(_UnaryDataset):
     def __init__(self, input_dataset, batch_size, drop_remainder):
         super().__init__(input_dataset)
         sizes = batch_size if isinstance(batch_size, (list, tuple)) else [batch_size]
-        if tf.is_tensor(batch_size) and batch_size.shape.rank == 1:
+        if _is_dense_tensor(batch_size) and batch_size.shape.rank == 1:
             sizes = [int(v) for v in batch_size._numpy()]
         self._sizes = [_positive("rebatch", "batch_size", s) for s in sizes]
         if not self._sizes:
@@ -211,7 +212,7 @@ class RebatchDataset(_UnaryDataset):
 # ------------------------------------------------------------------ group_by_window
 
 def _key_of(result):
-    value = np.asarray(result._numpy() if tf.is_tensor(result) else result)
+    value = np.asarray(result._numpy() if _is_dense_tensor(result) else result)
     if value.shape != () or value.dtype != np.int64:
         raise ValueError(  # (TF's type: its trace of key_func fails converting to int64)
             "`key_func` must return a scalar tf.int64 tensor, received dtype "
@@ -303,7 +304,7 @@ def bucket_by_sequence_length(dataset, element_length_func, bucket_boundaries,
     def bucket_of(*args):
         length = args[0] if len(args) == 1 else args
         length = element_length_func(*length) if len(args) > 1 else element_length_func(length)
-        length = int(np.asarray(length._numpy() if tf.is_tensor(length) else length))
+        length = int(np.asarray(length._numpy() if _is_dense_tensor(length) else length))
         bucket = int(np.searchsorted(boundaries, length, side="right"))
         return tf.constant(bucket, tf.int64)
 
@@ -665,7 +666,7 @@ class SampleFromDatasets(_ChooseDataset):
                                 f"its element_spec is {spec}.")
             self._weights = weights
         else:
-            self._weights = self._checked(weights._numpy() if tf.is_tensor(weights)
+            self._weights = self._checked(weights._numpy() if _is_dense_tensor(weights)
                                           else weights)
         self._seeds = _Seeded(seed, True if rerandomize is None else rerandomize)
 
@@ -842,7 +843,7 @@ class AssertCardinalityDataset(_UnaryDataset):
 # ------------------------------------------------------------------ rejection_resample
 
 def _distribution(name, value, size=None):
-    dist = np.asarray(value._numpy() if tf.is_tensor(value) else value, dtype=np.float64)
+    dist = np.asarray(value._numpy() if _is_dense_tensor(value) else value, dtype=np.float64)
     if dist.ndim != 1 or (size is not None and dist.shape[0] != size):
         wanted = "a 1-D tensor" if size is None else f"a 1-D tensor of {size} values"
         raise ValueError(f"rejection_resample: `{name}` must be {wanted} (one probability "

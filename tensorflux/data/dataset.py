@@ -26,6 +26,7 @@ from tensorflux.data._threads import (
 )
 from tensorflux.data.options import Options
 from tensorflux.graph.ir import SymbolicTensor
+from tensorflux.tensor import _is_dense_tensor
 
 __all__ = ["AUTOTUNE", "INFINITE_CARDINALITY", "UNKNOWN_CARDINALITY", "Dataset", "DatasetSpec",
            "Iterator", "NumpyIterator", "Options"]
@@ -57,7 +58,7 @@ def _autotuned_threads():
 
 
 def _positive(op, name, value):
-    value = int(value.numpy()) if tf.is_tensor(value) else int(value)
+    value = int(value.numpy()) if _is_dense_tensor(value) else int(value)
     if value <= 0:
         raise errors.InvalidArgumentError(f"{op}: {name} must be greater than zero, "
                                           f"received {value}", op)
@@ -65,7 +66,7 @@ def _positive(op, name, value):
 
 
 def _count(value):
-    return int(value.numpy()) if tf.is_tensor(value) else int(value)
+    return int(value.numpy()) if _is_dense_tensor(value) else int(value)
 
 
 _user_calls = threading.local()
@@ -561,10 +562,23 @@ class Dataset:
     def snapshot(self, path, compression="AUTO", reader_func=None, shard_func=None,
                  name=None):
         """Writes the elements of the first complete pass into the folder `path` and reads
-        them from there afterwards, in later programs too (as cache(filename) in that
-        folder: tensorflux's file, not TF's snapshot format)."""
-        os.makedirs(os.fspath(path), exist_ok=True)
-        return _CacheDataset(self, os.path.join(os.fspath(path), "snapshot"))
+        them from there afterwards, in later programs too (tensorflux's files, those of
+        Dataset.save, not TF's snapshot format). `shard_func(element)` (a scalar int64)
+        picks each element's shard; `reader_func(shards)` turns the dataset of shard
+        datasets into the dataset read (by default the shards in order); `compression` is
+        'AUTO', 'GZIP', 'SNAPPY' or None.
+
+        >>> import os, tempfile
+        >>> from tensorflux import data
+        >>> path = os.path.join(tempfile.mkdtemp(), "snap")
+        >>> ds = data.Dataset.range(6).snapshot(path, shard_func=lambda x: x % 2,
+        ...                                     reader_func=lambda s: s.flat_map(lambda d: d))
+        >>> [int(v) for v in ds], [int(v) for v in ds]
+        ([0, 1, 2, 3, 4, 5], [0, 2, 4, 1, 3, 5])
+        """
+        from tensorflux.data import _save
+
+        return _save.SnapshotDataset(self, path, compression, reader_func, shard_func)
 
     def interleave(self, map_func, cycle_length=None, block_length=None,
                    num_parallel_calls=None, deterministic=None, name=None):
@@ -733,7 +747,7 @@ class Dataset:
                                                     rerandomize_each_iteration)
 
         sample = make(datasets, weights)  # (checks the arguments)
-        if weights is not None and not tf.is_tensor(weights) and \
+        if weights is not None and not _is_dense_tensor(weights) and \
                 not isinstance(weights, Dataset):
             kept = sample._weights != 0
             if not kept.all():
@@ -1350,7 +1364,7 @@ def _output_spec(value):
         return type(value)(*specs) if hasattr(value, "_fields") else tuple(specs)
     if isinstance(value, Dataset):
         raise _UntraceableError("a Dataset output")
-    if tf.is_tensor(value):
+    if _is_dense_tensor(value):
         return tf.TensorSpec(value.shape, value.dtype)
     if structure.is_composite(value):
         return value._type_spec
@@ -1442,7 +1456,7 @@ class _FilterDataset(_UnaryDataset):
 
     def _keep(self, element):
         result = _call_user(self._predicate, element)
-        value = np.asarray(result._numpy() if tf.is_tensor(result) else result)
+        value = np.asarray(result._numpy() if _is_dense_tensor(result) else result)
         if value.shape != () or value.dtype != np.bool_:
             raise errors.InvalidArgumentError(
                 "filter: `predicate` must return a scalar boolean tensor, received dtype "
@@ -1638,7 +1652,7 @@ def _dims(shape, spec):
         return [None] * (spec.shape.rank or 0)
     if isinstance(shape, tf.TensorShape):
         return shape.as_list()
-    if isinstance(shape, int) or tf.is_tensor(shape) and shape.shape.rank == 0:
+    if isinstance(shape, int) or _is_dense_tensor(shape) and shape.shape.rank == 0:
         shape = [shape]
     return [None if d is None or int(d) == -1 else int(d) for d in shape]
 

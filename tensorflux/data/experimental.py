@@ -26,7 +26,9 @@ __all__ = ["AUTOTUNE", "AutoShardPolicy", "AutotuneAlgorithm", "AutotuneOptions"
            "group_by_reducer", "group_by_window", "ignore_errors", "load", "make_csv_dataset",
            "map_and_batch",
            "pad_to_cardinality", "parallel_interleave", "rejection_resample",
-           "sample_from_datasets", "save", "scan", "shuffle_and_repeat", "take_while", "unbatch",
+           "sample_from_datasets", "save", "scan", "shuffle_and_repeat", "snapshot", "take_while",
+           "copy_to_device", "prefetch_to_device",
+           "unbatch",
            "unique"]
 
 sample_from_datasets = Dataset.sample_from_datasets
@@ -70,6 +72,48 @@ def choose_from_datasets(datasets, choice_dataset, stop_on_empty_dataset=False):
 
 def save(dataset, path, compression=None, shard_func=None, checkpoint_args=None):
     dataset.save(path, compression, shard_func, checkpoint_args)
+
+
+def snapshot(path, compression="AUTO", reader_func=None, shard_func=None):
+    """The transformation `lambda ds: ds.snapshot(path, ...)`, for Dataset.apply."""
+    def apply(dataset):
+        return dataset.snapshot(path, compression, reader_func, shard_func)
+    return apply
+
+
+def prefetch_to_device(device, buffer_size=None):
+    """The transformation that prefetches `buffer_size` elements (1 by default) ahead;
+    tensorflux puts each element where the op that reads it runs, so `device` is checked
+    and recorded only (TF copies the elements to it).
+
+    >>> from tensorflux import data
+    >>> ds = data.Dataset.range(3).apply(data.experimental.prefetch_to_device("/cpu:0"))
+    >>> [int(v) for v in ds]
+    [0, 1, 2]
+    """
+    _device_name("prefetch_to_device", device)
+
+    def apply(dataset):
+        return dataset.prefetch(1 if buffer_size is None else buffer_size)
+    return apply
+
+
+def copy_to_device(target_device, source_device="/cpu:0"):
+    """The transformation that leaves the elements as they are (see prefetch_to_device:
+    tensorflux moves tensors to the device of the op that reads them)."""
+    _device_name("copy_to_device", target_device)
+    _device_name("copy_to_device", source_device)
+    return lambda dataset: dataset
+
+
+def _device_name(op, device):
+    from tensorflux.backends import parse_device
+
+    try:
+        parse_device(str(device))
+    except ValueError as error:
+        raise ValueError(f"{op}: expected a device name such as '/gpu:0', received "
+                         f"{device!r}") from error
 
 
 def get_single_element(dataset):

@@ -25,6 +25,7 @@ from tensorflux import errors
 from tensorflux.data import _structure as structure
 from tensorflux.data.dataset import AUTOTUNE, Dataset
 from tensorflux.io.codecs import _csv_default, _csv_fields, _csv_value
+from tensorflux.tensor import _is_dense_tensor
 
 __all__ = ["CsvDataset", "TextLineDataset", "check_filenames", "list_files",
            "make_csv_dataset"]
@@ -70,8 +71,8 @@ def _not_strings(value):
 def _collect_paths(op, value, paths):
     if isinstance(value, (str, bytes, os.PathLike)):
         paths.append(_path(op, value))
-    elif tf.is_tensor(value) or isinstance(value, np.ndarray):
-        array = np.asarray(value._numpy() if tf.is_tensor(value) else value)
+    elif _is_dense_tensor(value) or isinstance(value, np.ndarray):
+        array = np.asarray(value._numpy() if _is_dense_tensor(value) else value)
         if array.dtype.kind not in "OSU":
             raise _not_strings(value)
         paths.extend(_path(op, name) for name in array.reshape(-1).tolist())
@@ -130,7 +131,7 @@ _COMPRESSIONS = ("", "GZIP", "ZLIB", "BZ2")
 
 
 def _compression(op, compression_type):
-    name = compression_type.numpy().decode() if tf.is_tensor(compression_type) else \
+    name = compression_type.numpy().decode() if _is_dense_tensor(compression_type) else \
         (compression_type or "")
     if name.upper() not in _COMPRESSIONS[:3]:
         raise errors.InvalidArgumentError(f"Unsupported compression_type: {name}.", op)
@@ -159,7 +160,7 @@ def _cell(value):
 def _parallel_reads(op, value):
     if value is None:
         return None
-    value = int(value.numpy() if tf.is_tensor(value) else value)
+    value = int(value.numpy() if _is_dense_tensor(value) else value)
     if value != AUTOTUNE and value <= 0:
         raise errors.InvalidArgumentError(
             f"{op}: num_parallel_reads must be positive or tf.data.AUTOTUNE, received {value}",
@@ -395,7 +396,7 @@ class _CsvProbe:
     infer column names and types."""
 
     def __init__(self, compression_type, encoding, field_delim, use_quote_delim):
-        name = (compression_type or "") if not tf.is_tensor(compression_type) else \
+        name = (compression_type or "") if not _is_dense_tensor(compression_type) else \
             compression_type.numpy().decode()
         if name == "ZLIB":
             raise ValueError(f"`compression_type` {compression_type} is not supported for "

@@ -10,6 +10,7 @@ import tensorflux as tf
 from tensorflux import errors
 from tensorflux.data.readers import RecordFiles
 from tensorflux.io import tfrecord
+from tensorflux.tensor import _is_dense_tensor
 
 __all__ = ["FixedLengthRecordDataset", "TFRecordDataset"]
 
@@ -43,7 +44,7 @@ class TFRecordDataset(RecordFiles):
 
 
 def _size(op, name, value, minimum):
-    value = int(value.numpy() if tf.is_tensor(value) else value)
+    value = int(value.numpy() if _is_dense_tensor(value) else value)
     if value < minimum:
         raise errors.InvalidArgumentError(
             f"{op}: {name} must be at least {minimum}, received {value}", op)

@@ -13,6 +13,11 @@ def __getattr__(name):
 
         globals()[name] = DynamicRaggedShape
         return DynamicRaggedShape
+    if name == "RowPartition":
+        from tensorflux.ragged.row_partition import RowPartition
+
+        globals()[name] = RowPartition
+        return RowPartition
     if name == "Optional":
         from tensorflux.data import _transforms
 
@@ -21,4 +26,4 @@ def __getattr__(name):
     raise AttributeError(f"module 'tensorflux.experimental' has no attribute {name!r}")
 
 
-__all__ = ["numpy", "Optional", "DynamicRaggedShape"]
+__all__ = ["numpy", "Optional", "DynamicRaggedShape", "RowPartition"]

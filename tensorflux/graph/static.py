@@ -248,7 +248,27 @@ def get_static_value(tensor, partial=False):
     if isinstance(tensor, Variable):
         return None
     value = _evaluate(tensor, allow_stateful=False)
+    if value is None and partial:
+        return _partial_value(tensor)
     return None if value is None else value.numpy()
+
+
+def _partial_value(tensor):
+    """TF's constant_value(partial=True) where the whole value is unknown: a tf.stack along
+    axis 0 gives its inputs' values with None for the unknown ones, as an object array
+    (TF 2.21: tf.get_static_value(tf.stack([x, 4]), partial=True) for a traced scalar x is
+    array([None, array(4, dtype=int32)], dtype=object)); anything else, None."""
+    from tensorflux.graph.ir import SymbolicTensor
+
+    if not isinstance(tensor, SymbolicTensor):
+        return None
+    node = tensor.node
+    if node.primitive.name != "stack" or node.attrs["axis"] != 0:
+        return None
+    from tensorflux.backends import numpy_backend
+
+    return numpy_backend.stacked_values([get_static_value(x, partial=True)
+                                         for x in node.inputs])
 
 
 def static_numpy(op, tensor, what):

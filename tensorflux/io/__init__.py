@@ -23,7 +23,8 @@ __getattr__, __dir__ = lazy_attributes(__name__, {
         "parse_example", "parse_sequence_example", "parse_single_example",
         "parse_single_sequence_example")},
     **{name: "tensorflux.io.images" for name in (
-        "decode_bmp", "decode_gif", "decode_image", "decode_jpeg", "decode_png", "encode_png")},
+        "decode_and_crop_jpeg", "decode_bmp", "decode_gif", "decode_image", "decode_jpeg",
+        "decode_png", "encode_jpeg", "encode_png", "extract_jpeg_shape", "is_jpeg")},
     **{name: "tensorflux.io.tfrecord" for name in ("TFRecordOptions", "TFRecordWriter")},
     **{name: "tensorflux.io.sparse_codecs" for name in (
         "deserialize_many_sparse", "serialize_many_sparse", "serialize_sparse")},
@@ -32,7 +33,8 @@ __getattr__, __dir__ = lazy_attributes(__name__, {
 
 __all__ = ["atomic_write", "gfile", "matching_files", "read_file", "write_file",
            "serialize_tensor", "parse_tensor", "decode_bmp", "decode_gif", "decode_image",
-           "decode_jpeg", "decode_png", "encode_png"]
+           "decode_jpeg", "decode_png", "encode_png", "decode_and_crop_jpeg", "encode_jpeg",
+           "extract_jpeg_shape", "is_jpeg"]
 __all__ += ["TFRecordOptions", "TFRecordWriter", "FixedLenFeature", "FixedLenSequenceFeature",
             "RaggedFeature", "SparseFeature", "VarLenFeature", "parse_example",
             "parse_sequence_example", "parse_single_example", "parse_single_sequence_example",

@@ -18,7 +18,7 @@ import shutil
 import warnings
 
 from tensorflux.io.atomic import atomic_write
-from tensorflux.tensor import is_tensor
+from tensorflux.tensor import _is_dense_tensor
 
 __all__ = ["Callback", "CallbackList", "History", "ProgbarLogger", "EarlyStopping",
            "ModelCheckpoint", "ReduceLROnPlateau", "LearningRateScheduler", "CSVLogger",
@@ -46,7 +46,7 @@ def _pythonify_logs(logs):
         if isinstance(value, dict):
             result.update(_pythonify_logs(value))
             continue
-        if is_tensor(value):
+        if _is_dense_tensor(value):
             value = value.numpy()
         try:
             value = _to_float(value)

@@ -8,6 +8,7 @@ whole model's initialization reproducible.
 import math as _math
 
 from tensorflux.keras import _objects
+from tensorflux.tensor import _is_dense_tensor
 
 __all__ = [
     "Constant", "GlorotNormal", "GlorotUniform", "HeNormal", "HeUniform", "Identity",
@@ -590,7 +591,7 @@ def get(identifier):
 
 def _is_tensor_like(value):
     tf = _tf()
-    return tf.is_tensor(value) or isinstance(value, tf.Variable) or (
+    return _is_dense_tensor(value) or isinstance(value, tf.Variable) or (
         hasattr(value, "__array__") and hasattr(value, "shape") and not callable(value))
 
 

@@ -11,6 +11,7 @@ import math as _math
 
 from tensorflux import errors
 from tensorflux.keras import _objects
+from tensorflux.tensor import _is_dense_tensor
 
 __all__ = [
     "BinaryCrossentropy", "BinaryFocalCrossentropy", "CTC", "CategoricalCrossentropy",
@@ -58,7 +59,7 @@ def _dtype_name(dtype):
 def convert(x, dtype=None):
     """`x` as a tensor; cast (not refused) when it has another dtype, as keras.ops does."""
     tf = _tf()
-    if not (tf.is_tensor(x) and not isinstance(x, tf.Variable)):
+    if not (_is_dense_tensor(x) and not isinstance(x, tf.Variable)):
         x = tf.convert_to_tensor(x)
     if dtype is not None:
         dtype = tf.as_dtype(dtype)

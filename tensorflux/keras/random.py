@@ -14,6 +14,7 @@ import random as _python_random
 
 import tensorflux as tf
 from tensorflux.keras import backend
+from tensorflux.tensor import _is_dense_tensor
 
 __all__ = ["SeedGenerator", "beta", "binomial", "categorical", "dropout", "gamma", "normal",
            "randint", "shuffle", "truncated_normal", "uniform"]
@@ -115,7 +116,7 @@ def _shape(shape):
     those tensors stay as they are, and tf.random draws the shape at run time."""
     if isinstance(shape, int):
         return [shape]
-    if tf.is_tensor(shape):
+    if _is_dense_tensor(shape):
         value = tf.get_static_value(shape)
         if value is None:
             return shape
@@ -125,7 +126,7 @@ def _shape(shape):
 
 
 def _dim(d):
-    if tf.is_tensor(d):
+    if _is_dense_tensor(d):
         value = tf.get_static_value(d)
         return d if value is None else int(value)
     return int(d)

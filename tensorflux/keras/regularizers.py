@@ -3,6 +3,7 @@
 import math as _math
 
 from tensorflux.keras import _objects
+from tensorflux.tensor import _is_dense_tensor
 
 __all__ = ["L1", "L1L2", "L2", "OrthogonalRegularizer", "Regularizer", "deserialize", "get",
            "l1", "l1_l2", "l2", "orthogonal_regularizer", "serialize"]
@@ -29,7 +30,7 @@ def _float32(value):
 
 def _weights(x):
     tf = _tf()
-    return x if tf.is_tensor(x) or isinstance(x, tf.Variable) else tf.convert_to_tensor(x)
+    return x if _is_dense_tensor(x) or isinstance(x, tf.Variable) else tf.convert_to_tensor(x)
 
 
 class Regularizer:

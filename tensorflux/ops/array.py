@@ -1396,7 +1396,7 @@ def _repeat_at_run_time(x, repeats, axis):
     """tf.repeat inside a tf.function whose repeats are known only at run time (counts
     computed from the inputs): entry i of the axis is taken repeats[i] times, through a
     gather at positions[k] = how many of the running totals of repeats are <= k."""
-    from tensorflux.ops.composite import unsorted_segment_sum
+    from tensorflux.ops.composite import unchecked_segment_sum
     from tensorflux.ops.indexing import gather
     from tensorflux.ops.math import cast
     from tensorflux.ops.reduction import cumsum, reduce_sum
@@ -1416,7 +1416,7 @@ def _repeat_at_run_time(x, repeats, axis):
         counts = broadcast_to(reshape(counts, [-1]), stack([size]) if dim is None else [dim])
     ends = cumsum(counts)
     total = reduce_sum(counts)
-    starts = unsorted_segment_sum(ones_like(ends), ends, total)  # ends == total drop out
+    starts = unchecked_segment_sum(ones_like(ends), ends, total)  # ends == total drop out
     return gather(x, cumsum(starts), axis=axis)
 
 

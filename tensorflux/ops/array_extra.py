@@ -239,7 +239,7 @@ def dynamic_stitch(indices, data, name=None):
     size = int(values.max()) + 1 if values.size else 0
     order = array.range(0, array.shape(flat_index)[0])
     # The position of the last row written to each output row (-1 where none is).
-    last = composite.unsorted_segment_max(order, flat_index, size)
+    last = composite.unchecked_segment_max(order, flat_index, size)
     written = math.greater_equal(last, 0)
     rows = indexing.gather(flat_data, math.maximum(last, 0))
     mask = array.reshape(written, [size] + [1] * (rows.shape.rank - 1))
@@ -257,7 +257,7 @@ def unique_with_counts(x, out_idx=dtypes.int32, name=None):
     y, idx = array.unique(x, out_idx=out_idx)
     out_idx = dtypes.as_dtype(out_idx)
     ones = array.ones_like(idx)
-    count = composite.unsorted_segment_sum(ones, idx, array.size(y, out_type=out_idx))
+    count = composite.unchecked_segment_sum(ones, idx, array.size(y, out_type=out_idx))
     return UniqueWithCounts(y, idx, count)
 
 
@@ -300,7 +300,7 @@ def histogram_fixed_width(values, value_range, nbins=100, dtype=dtypes.int32, na
     dtype = dtypes.as_dtype(dtype)
     index = array.reshape(histogram_fixed_width_bins(values, value_range, nbins), [-1])
     ones = array.ones_like(index, dtype=dtype)
-    return composite.unsorted_segment_sum(ones, index, composite._int(op, nbins, "nbins"))
+    return composite.unchecked_segment_sum(ones, index, composite._int(op, nbins, "nbins"))
 
 
 # ------------------------------------------------------------------ indices and shapes

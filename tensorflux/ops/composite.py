@@ -191,6 +191,39 @@ def _sorted_count(op, ids):
     return int(values[-1]) + 1 if values.size else 0
 
 
+def check_segment_ids(op, ids, num_segments):
+    """TF's CPU kernels of the public unsorted_segment_* ops refuse an id >= num_segments
+    (InvalidArgumentError "segment_ids[i] = v is out of range [0, n)"); negative ids are
+    dropped (TF 2.21: tf.math.unsorted_segment_sum([1., 2., 3.], [0, -1, 1], 2) is [1, 3]).
+    Checked here when the ids and the count are known: eagerly, or constants while tracing.
+    Inside a tf.function with ids known only at run time there is no check (a host call on
+    every run costs ~15-30 us, more than the op on small inputs), and such ids are dropped
+    as on TF's GPU."""
+    if not isinstance(num_segments, int):
+        return
+    if ids._value is not None and type(ids._value).__module__.startswith("cupy"):
+        # TF's GPU kernels do not validate either ("On GPU, this does not throw an error
+        # for out-of-bound indices"), and a check would copy the ids to the host.
+        return
+    if ids._value is None:
+        from tensorflux.graph.static import get_static_value
+
+        if get_static_value(ids) is None:
+            return
+    values = host(op, ids, "segment_ids")
+    if not values.size or values.max() < num_segments:
+        return
+    flat = int((values >= num_segments).argmax())
+    index = []
+    for size in reversed(values.shape):
+        index.insert(0, flat % size)
+        flat //= size
+    where = ",".join(map(str, index))
+    raise errors.InvalidArgumentError(
+        f"{op}: segment_ids[{where}] = {int(values[tuple(index)])} is out of range "
+        f"[0, {num_segments})", op)
+
+
 def _segment_totals(op, data, ids, num_segments):
     """Sums of data's rows per segment id; ids outside [0, num_segments) are dropped (they go
     to one extra row that is cut off)."""
@@ -226,9 +259,22 @@ def unsorted_segment_sum(data, segment_ids, num_segments, name=None):
     >>> tf.math.unsorted_segment_sum([1.0, 2.0, 3.0, 4.0], [2, 0, 2, 0], 4).numpy().tolist()
     [6.0, 0.0, 4.0, 0.0]
     """
-    data, ids = _segment_operands("unsorted_segment_sum", data, segment_ids)
-    count = _num_segments("unsorted_segment_sum", num_segments)
-    return _segment_totals("unsorted_segment_sum", data, ids, count)
+    return _unsorted_sum("unsorted_segment_sum", data, segment_ids, num_segments, True)
+
+
+def unchecked_segment_sum(data, segment_ids, num_segments):
+    """unsorted_segment_sum without the range check: ids outside [0, num_segments) are
+    dropped. For internal callers whose ids may reach num_segments on purpose (tf.repeat,
+    histograms, row ids of empty trailing rows)."""
+    return _unsorted_sum("unsorted_segment_sum", data, segment_ids, num_segments, False)
+
+
+def _unsorted_sum(op, data, segment_ids, num_segments, check):
+    data, ids = _segment_operands(op, data, segment_ids)
+    count = _num_segments(op, num_segments)
+    if check:
+        check_segment_ids(op, ids, count)
+    return _segment_totals(op, data, ids, count)
 
 
 def segment_sum(data, segment_ids, name=None):
@@ -253,8 +299,19 @@ def unsorted_segment_mean(data, segment_ids, num_segments, name=None):
     >>> tf.math.unsorted_segment_mean([1.0, 2.0, 3.0, 4.0], [2, 0, 2, 0], 4).numpy().tolist()
     [3.0, 0.0, 2.0, 0.0]
     """
+    return _unsorted_mean(data, segment_ids, num_segments, True)
+
+
+def unchecked_segment_mean(data, segment_ids, num_segments):
+    """unsorted_segment_mean, ids outside [0, num_segments) dropped without a check."""
+    return _unsorted_mean(data, segment_ids, num_segments, False)
+
+
+def _unsorted_mean(data, segment_ids, num_segments, check):
     data, ids = _segment_operands("unsorted_segment_mean", data, segment_ids)
     count = _num_segments("unsorted_segment_mean", num_segments)
+    if check:
+        check_segment_ids("unsorted_segment_mean", ids, count)
     totals = _segment_totals("unsorted_segment_mean", data, ids, count)
     ones = array.ones_like(ids, dtype=data.dtype)
     sizes = _segment_totals("unsorted_segment_mean", ones, ids, count)
@@ -262,9 +319,11 @@ def unsorted_segment_mean(data, segment_ids, num_segments, name=None):
     return totals / math.maximum(sizes, 1)
 
 
-def _segment_extremum(op, data, segment_ids, num_segments, largest):
+def _segment_extremum(op, data, segment_ids, num_segments, largest, check=True):
     data, ids = _segment_operands(op, data, segment_ids)
     count = _num_segments(op, num_segments)
+    if check:
+        check_segment_ids(op, ids, count)
     # members[n, s]: row n belongs to segment s; rows outside a segment hold the identity
     # of the reduction (the dtype's lowest or highest value), which empty segments keep.
     members = array.one_hot(ids, count, on_value=True, off_value=False, dtype=dtypes.bool)
@@ -299,6 +358,18 @@ def unsorted_segment_min(data, segment_ids, num_segments, name=None):
     [2, 1]
     """
     return _segment_extremum("unsorted_segment_min", data, segment_ids, num_segments, False)
+
+
+def unchecked_segment_max(data, segment_ids, num_segments):
+    """unsorted_segment_max, ids outside [0, num_segments) dropped without a check."""
+    return _segment_extremum("unsorted_segment_max", data, segment_ids, num_segments, True,
+                             check=False)
+
+
+def unchecked_segment_min(data, segment_ids, num_segments):
+    """unsorted_segment_min, ids outside [0, num_segments) dropped without a check."""
+    return _segment_extremum("unsorted_segment_min", data, segment_ids, num_segments, False,
+                             check=False)
 
 
 def bincount(arr, weights=None, minlength=None, maxlength=None, dtype=dtypes.int32,

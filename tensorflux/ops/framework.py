@@ -17,7 +17,7 @@ __all__ = ["foldl", "foldr", "case", "group", "no_op", "hessians", "grad_pass_th
            "recompute_grad", "init_scope", "get_logger", "is_symbolic_tensor",
            "type_spec_from_value", "vectorized_map", "TensorProto", "make_tensor_proto",
            "make_ndarray", "get_current_name_scope", "inside_function", "no_gradient", "tuple",
-           "AggregationMethod", "random_index_shuffle"]
+           "AggregationMethod", "random_index_shuffle", "timestamp"]
 
 
 # ------------------------------------------------------------------ type specs
@@ -98,8 +98,9 @@ def case(pred_fn_pairs, default=None, exclusive=False, strict=False, name="case"
     """The result of the fn of the first pair whose predicate is True, else default().
 
     Without a default, no true predicate is an error when it is known (eagerly); a traced
-    function then runs the last pair's fn. `exclusive` is not checked, as TensorFlow does not
-    check it eagerly either.
+    function then runs the last pair's fn. With exclusive=True, more than one true predicate
+    is an InvalidArgumentError, eagerly and each time a traced function runs, as in TF 2.21
+    (without a default, the last pair stands in for it and is not counted, as there).
 
     >>> import tensorflux as tf
     >>> int(tf.case([(tf.constant(False), lambda: tf.constant(1)),
@@ -118,6 +119,8 @@ def case(pred_fn_pairs, default=None, exclusive=False, strict=False, name="case"
     if default is not None and not callable(default):
         raise TypeError(f"case: default must be callable, received {default!r}")
     predicates = [convert_to_tensor(p) for p, _ in pairs]
+    if exclusive:
+        _check_exclusive(predicates if default is not None else predicates[:-1])
     if all(p._value is not None for p in predicates):
         for p, (_, fn) in zip(predicates, pairs):
             if bool(p.numpy()):
@@ -133,6 +136,49 @@ def case(pred_fn_pairs, default=None, exclusive=False, strict=False, name="case"
     for p, (_, fn) in reversed(list(zip(predicates, pairs))):
         branch = functools.partial(cond, p, fn, branch)
     return branch()
+
+
+def _check_exclusive(predicates):
+    """tf.case(exclusive=True): at most one of `predicates` may be true; checked now when
+    they are known, else by a host call each time the traced function runs."""
+    if len(predicates) < 2:
+        return
+    names = ", ".join(p.name if p._value is None else "?" for p in predicates)
+
+    def check(*values):
+        flags = [bool(v) for v in values]
+        if builtins.sum(flags) > 1:
+            raise errors.InvalidArgumentError(
+                f"case: Input error: exclusive=True: more than 1 conditions ({names}) "
+                f"evaluated as True: {flags}", "case")
+
+    if context.graph is None or all(p._value is not None for p in predicates):
+        check(*predicates)
+        return
+    from tensorflux.control import py_function
+
+    py_function(check, list(predicates), Tout=None)
+
+
+def timestamp(name=None):
+    """The time in seconds since the epoch as a float64 scalar; inside a tf.function, read
+    each time the function runs (TF's Timestamp op is stateful).
+
+    >>> import tensorflux as tf
+    >>> t = tf.timestamp()
+    >>> t.dtype, float(t) > 1.6e9
+    (tf.float64, True)
+    """
+    import time
+
+    if context.graph is None:
+        return convert_to_tensor(time.time(), dtype=dtypes.float64)
+    from tensorflux.control import py_function
+
+    out = py_function(lambda: convert_to_tensor(time.time(), dtype=dtypes.float64), [],
+                      Tout=dtypes.float64)
+    out.set_shape([])
+    return out
 
 
 def group(*inputs, **kwargs):

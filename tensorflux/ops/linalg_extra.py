@@ -10,6 +10,7 @@ from tensorflux import dtypes, errors
 from tensorflux.ops import array, indexing, linalg, math, reduction
 from tensorflux.ops._core import as_operand, aval
 from tensorflux.primitive import Primitive
+from tensorflux.tensor import convert_to_tensor
 
 __all__ = ["eig", "eigvals", "lu", "lu_solve", "lu_reconstruct", "lu_matrix_inverse", "sqrtm",
            "logm",
@@ -435,9 +436,13 @@ def tridiagonal_solve(diagonals, rhs, diagonals_format="compact", transpose_rhs=
     ...                             [1.0, 2.0, 3.0]).numpy().round(4).tolist()
     [3.0, -1.0, 1.0]
 
-    The solve always pivots (partial_pivoting=False gives the same solution, without
-    TF's NaN where an unpivoted elimination meets a zero); a singular matrix is an error,
-    also with perturb_singular (TF's perturbed solve of it is not reproduced).
+    By default the solve is a dense pivoted solve; eagerly, a singular matrix then gets
+    TF's pivoted elimination, whose zero pivot gives NaN throughout as TF's (inside a
+    tf.function a singular matrix is an InvalidArgumentError). partial_pivoting=False runs
+    TF's Thomas algorithm (NaN throughout where it meets a zero pivot, as TF) and
+    perturb_singular=True TF's pivoted LU that nudges tiny pivots (a singular matrix gives a
+    large finite answer, TF's numbers): on the host (see ops/_tridiagonal.py), without a
+    gradient.
     """
     op = "tridiagonal_solve"
     if perturb_singular and not partial_pivoting:
@@ -453,5 +458,35 @@ def tridiagonal_solve(diagonals, rhs, diagonals_format="compact", transpose_rhs=
         x = linalg.matrix_transpose(x)
     if conjugate_rhs:
         x = math.conj(x)
-    out = linalg.solve(matrix, x)
+    if perturb_singular or not partial_pivoting:
+        method = "perturb" if perturb_singular else "thomas"
+        out = _host_tridiagonal_solve(upper, main, lower, x, method)
+    else:
+        try:
+            out = linalg.solve(matrix, x)
+        except errors.InvalidArgumentError as error:
+            if "ingular" not in str(error) or not all(
+                    t._value is not None for t in (upper, main, lower, x)):
+                raise
+            out = _host_tridiagonal_solve(upper, main, lower, x, "pivot")  # singular: NaN
     return out[..., 0] if vector else out
+
+
+def _host_tridiagonal_solve(upper, main, lower, x, method):
+    """TF's Thomas or perturbed solve of each system, on the host (eagerly, or each time a
+    traced function runs); the result has x's shape and dtype."""
+    from tensorflux.control import py_function
+    from tensorflux.ops import _tridiagonal
+
+    dtype = main.dtype
+    real = dtype.real_dtype.name
+
+    def solve(upper, main, lower, x):
+        found = _tridiagonal.solve_batch(upper.numpy().tolist(), main.numpy().tolist(),
+                                         lower.numpy().tolist(), x.numpy().tolist(), real,
+                                         method)
+        return array.reshape(convert_to_tensor(found, dtype=dtype), array.shape(x))
+
+    out = py_function(solve, [upper, main, lower, x], Tout=dtype)
+    out.set_shape(x.shape)
+    return out

@@ -271,9 +271,21 @@ def unsorted_segment_prod(data, segment_ids, num_segments, name=None):
     >>> tf.math.unsorted_segment_prod([1.0, 2.0, 3.0], [0, 0, 2], 4).numpy().tolist()
     [2.0, 1.0, 3.0, 1.0]
     """
+    return _unsorted_product(data, segment_ids, num_segments, True)
+
+
+def unchecked_segment_prod(data, segment_ids, num_segments):
+    """unsorted_segment_prod, ids outside [0, num_segments) dropped without a check."""
+    return _unsorted_product(data, segment_ids, num_segments, False)
+
+
+def _unsorted_product(data, segment_ids, num_segments, check):
     op = "unsorted_segment_prod"
     data, ids = composite._segment_operands(op, data, segment_ids)
-    return _segment_product(op, data, ids, composite._num_segments(op, num_segments))
+    count = composite._num_segments(op, num_segments)
+    if check:
+        composite.check_segment_ids(op, ids, count)
+    return _segment_product(op, data, ids, count)
 
 
 def unsorted_segment_sqrt_n(data, segment_ids, num_segments, name=None):
@@ -290,6 +302,7 @@ def unsorted_segment_sqrt_n(data, segment_ids, num_segments, name=None):
         raise errors.InvalidArgumentError(f"{op}: expected floating-point data, received "
                                           f"{data.dtype.name}", op)
     count = composite._num_segments(op, num_segments)
+    composite.check_segment_ids(op, ids, count)
     totals = composite._segment_totals(op, data, ids, count)
     return totals * math.rsqrt(math.maximum(_segment_sizes(op, data, ids, count), 1))
 

@@ -642,11 +642,11 @@ def embedding_lookup_sparse(params, sp_ids, sp_weights, combiner=None, max_norm=
     else:
         weights = math.cast(sp_weights.values, embeddings.dtype)
     scaled = embeddings * array.reshape(weights, [-1] + [1] * extra)
-    total = composite.unsorted_segment_sum(scaled, rows, count)
+    total = composite.unchecked_segment_sum(scaled, rows, count)
     if combiner == "sum":
         return total
     norms = weights if combiner == "mean" else weights * weights
-    divisor = composite.unsorted_segment_sum(norms, rows, count)
+    divisor = composite.unchecked_segment_sum(norms, rows, count)
     if combiner == "sqrtn":
         divisor = math.sqrt(divisor)
     return math.divide_no_nan(total, array.reshape(divisor, [-1] + [1] * extra))

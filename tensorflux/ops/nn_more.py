@@ -113,16 +113,16 @@ def safe_embedding_lookup_sparse(embedding_weights, sparse_ids, sparse_weights=N
     trailing = embeddings.shape.rank - 1
     segments = math.cast(row_count + 1, dtypes.int32)
     rows = math.cast(rows, dtypes.int32)
-    total = composite.unsorted_segment_sum(
+    total = composite.unchecked_segment_sum(
         embeddings * array.reshape(weights, [-1] + [1] * trailing), rows, segments)
     if combiner != "sum":
         norms = weights if combiner == "mean" else weights * weights
-        divisor = composite.unsorted_segment_sum(norms, rows, segments)
+        divisor = composite.unchecked_segment_sum(norms, rows, segments)
         if combiner == "sqrtn":
             divisor = math.sqrt(divisor)
         total = math.divide_no_nan(total, array.reshape(divisor, [-1] + [1] * trailing))
     total = total[:-1]  # (the last segment collected the dropped entries)
-    present = composite.unsorted_segment_sum(math.cast(keep, dtypes.int32), rows, segments)
+    present = composite.unchecked_segment_sum(math.cast(keep, dtypes.int32), rows, segments)
     empty = math.equal(present[:-1], 0)
     if default_id is None:
         fallback = array.zeros_like(total)
@@ -326,9 +326,9 @@ def isotonic_regression(inputs, decreasing=True, axis=-1):
     width = array.shape(flat)[1]
     ids = segments + array.expand_dims(array.range(0, array.shape(flat)[0]) * width, 1)
     total = array.shape(flat)[0] * width
-    sums = composite.unsorted_segment_sum(array.reshape(flat, [-1]),
+    sums = composite.unchecked_segment_sum(array.reshape(flat, [-1]),
                                           array.reshape(ids, [-1]), total)
-    counts = composite.unsorted_segment_sum(array.ones_like(array.reshape(flat, [-1])),
+    counts = composite.unchecked_segment_sum(array.ones_like(array.reshape(flat, [-1])),
                                             array.reshape(ids, [-1]), total)
     means = indexing.gather(math.divide_no_nan(sums, counts), ids)
     output = array.reshape(means, array.shape(moved))

@@ -14,6 +14,7 @@ import codecs
 import itertools
 
 from tensorflux import dtypes, errors
+from tensorflux.composite_tensor import CompositeTensor
 from tensorflux.ops._core import as_operand, aval
 from tensorflux.primitive import Primitive
 from tensorflux.tensor import TensorShape
@@ -1236,8 +1237,14 @@ def format(template, inputs, placeholder="{}", summarize=3, name=None):  # noqa:
     from tensorflux.control import numpy_function
     from tensorflux.ops.array import reshape
 
-    tensors = [as_operand("format", x)
-               for x in (inputs if isinstance(inputs, (list, tuple)) else [inputs])]
+    items = list(inputs) if isinstance(inputs, (list, tuple)) else [inputs]
+    # A RaggedTensor prints as nested rows ("[[1, 2], []]"), its text inserted as it is.
+    raw = [isinstance(x, CompositeTensor) and hasattr(x, "nested_row_splits") for x in items]
+    if any(raw):
+        from tensorflux.ragged._format import ragged_text
+
+        items = [ragged_text(x, summarize) if r else x for x, r in zip(items, raw)]
+    tensors = [as_operand("format", x) for x in items]
     # Work on bytes as latin-1 text, so string elements that are not UTF-8 pass unchanged.
     pieces = template.encode("utf-8").decode("latin-1").split(
         placeholder.encode("utf-8").decode("latin-1"))
@@ -1245,11 +1252,15 @@ def format(template, inputs, placeholder="{}", summarize=3, name=None):  # noqa:
         raise ValueError(f"The template expects {builtins_len(pieces) - 1} tensors, but the "
                          f"inputs only has {builtins_len(tensors)}. Please ensure the number "
                          "of placeholders in template matches inputs length.")
-    kinds = [t.dtype for t in tensors]
+    kinds = [None if r else t.dtype for t, r in zip(tensors, raw)]
 
     def run(*values):
         parts = [pieces[0]]
         for value, dtype, piece in zip(values, kinds, pieces[1:]):
+            if dtype is None:  # a RaggedTensor's text
+                value = value.item() if hasattr(value, "item") else value
+                parts += [value.decode("latin-1") if isinstance(value, bytes) else value, piece]
+                continue
             parts += [_summarize(value, dtype, int(summarize)), piece]
         return "".join(parts).encode("latin-1")
 

@@ -14,6 +14,7 @@ import functools
 
 import tensorflux as tf
 from tensorflux import dtypes, errors
+from tensorflux.ops import composite
 from tensorflux.ops._core import normalize_axis
 from tensorflux.ragged.indexing import gather_rows
 from tensorflux.ragged.ragged_tensor import (
@@ -481,9 +482,9 @@ def softmax(logits, axis=None):
         return logits.with_flat_values(tf.nn.softmax(flat))
     inner = _innermost(logits)
     ids, count = inner.value_rowids(), inner.nrows()
-    peak = tf.stop_gradient(tf.math.unsorted_segment_max(flat, ids, count))
+    peak = tf.stop_gradient(composite.unchecked_segment_max(flat, ids, count))
     shifted = tf.exp(flat - tf.gather(peak, ids))
-    total = tf.math.unsorted_segment_sum(shifted, ids, count)
+    total = composite.unchecked_segment_sum(shifted, ids, count)
     return logits.with_flat_values(shifted / tf.gather(total, ids))
 
 
@@ -634,7 +635,7 @@ def bincount(arr, weights=None, minlength=None, maxlength=None, dtype=dtypes.int
     counts_dtype = dtypes.as_dtype(dtype) if flat_weights is None else flat_weights.dtype
     amounts = tf.ones_like(flat, dtype=counts_dtype) if flat_weights is None or \
         binary_output else flat_weights
-    cells = tf.math.unsorted_segment_sum(
+    cells = composite.unchecked_segment_sum(
         tf.boolean_mask(amounts, inside), tf.boolean_mask(rows * size + flat, inside),
         tf.cast(arr.nrows(), flat.dtype) * size)
     if binary_output:

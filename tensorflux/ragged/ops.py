@@ -7,6 +7,7 @@ import builtins
 import tensorflux as tf
 from tensorflux import dtypes, errors
 from tensorflux.composite_tensor import swap_composites
+from tensorflux.ops import composite, math_extra
 from tensorflux.ops._core import normalize_axis
 from tensorflux.ragged.indexing import gather_rows
 from tensorflux.ragged.ragged_tensor import (
@@ -486,7 +487,7 @@ def stack_dynamic_partitions(data, partitions, num_partitions, name=None):
             f"{op}: partitions must be in [0, {count}), received {known.tolist()}", op)
     parts = tf.cast(parts, dtypes.int32)
     order = tf.argsort(parts, stable=True)
-    lengths = tf.math.unsorted_segment_sum(tf.ones_like(parts), parts, count)
+    lengths = composite.unchecked_segment_sum(tf.ones_like(parts), parts, count)
     rows = data if isinstance(data, RaggedTensor) else tf.convert_to_tensor(data)
     return RaggedTensor.from_row_lengths(gather_rows(rows, order), lengths, validate=False)
 
@@ -526,7 +527,7 @@ def _masked(data, mask):
     if mask.ragged_rank > 1:
         return data.with_values(_masked(data.values, mask.values))
     keep = mask.values
-    lengths = tf.math.unsorted_segment_sum(tf.cast(keep, data.row_splits_dtype),
+    lengths = composite.unchecked_segment_sum(tf.cast(keep, data.row_splits_dtype),
                                            mask.value_rowids(), mask.nrows())
     return RaggedTensor.from_row_lengths(_keep_rows(data.values, keep), lengths,
                                          validate=False)
@@ -642,24 +643,24 @@ def _join_rows(op, items):
 # ------------------------------------------------------------------ reductions
 
 def _empty_max(values, ids, count):
-    return tf.math.unsorted_segment_max(values, ids, count)
+    return composite.unchecked_segment_max(values, ids, count)
 
 
 def _any(values, ids, count):
-    hits = tf.math.unsorted_segment_sum(tf.cast(values, dtypes.int32), ids, count)
+    hits = composite.unchecked_segment_sum(tf.cast(values, dtypes.int32), ids, count)
     return tf.greater(hits, 0)
 
 
 def _all(values, ids, count):
-    misses = tf.math.unsorted_segment_sum(tf.cast(tf.logical_not(values), dtypes.int32), ids,
+    misses = composite.unchecked_segment_sum(tf.cast(tf.logical_not(values), dtypes.int32), ids,
                                           count)
     return tf.equal(misses, 0)
 
 
-_SEGMENT = {"reduce_sum": tf.math.unsorted_segment_sum,
+_SEGMENT = {"reduce_sum": composite.unchecked_segment_sum,
             "reduce_max": _empty_max,
-            "reduce_min": tf.math.unsorted_segment_min,
-            "reduce_prod": tf.math.unsorted_segment_prod,
+            "reduce_min": composite.unchecked_segment_min,
+            "reduce_prod": math_extra.unchecked_segment_prod,
             "reduce_any": _any,
             "reduce_all": _all}
 
@@ -671,7 +672,7 @@ def _grouped(values, groups, count, segment):
         return segment(values, groups, count)
     dtype = values.row_splits_dtype
     lengths = values.row_lengths()
-    longest = tf.maximum(tf.math.unsorted_segment_max(lengths, groups, count),
+    longest = tf.maximum(composite.unchecked_segment_max(lengths, groups, count),
                          tf.zeros([], dtype))
     splits = tf.concat([tf.zeros([1], dtype), tf.cumsum(longest)], 0)
     owners = values.value_rowids()

@@ -10,6 +10,7 @@ and inside tf.function, and gradients reach the flat values. Checks that read th
 import tensorflux as tf
 from tensorflux import dtypes, errors
 from tensorflux.composite_tensor import CompositeTensor, TypeSpec
+from tensorflux.ops import composite
 from tensorflux.ragged._format import format_array, host_array
 from tensorflux.sparse.sparse_tensor import host_value
 from tensorflux.tensor import TensorSpec, _TensorLike
@@ -199,7 +200,7 @@ class RaggedTensor(CompositeTensor):
                 raise errors.InvalidArgumentError(
                     f"{op}: expected nrows >= value_rowids[-1] + 1, received nrows={int(limit)} "
                     f"and value_rowids[-1]={int(known[-1])}", op)
-        lengths = tf.math.unsorted_segment_sum(tf.ones_like(rowids), rowids, nrows)
+        lengths = composite.unchecked_segment_sum(tf.ones_like(rowids), rowids, nrows)
         return cls.from_row_lengths(values, lengths, validate=False)
 
     @classmethod

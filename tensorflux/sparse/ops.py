@@ -11,6 +11,7 @@ import builtins
 import tensorflux as tf
 from tensorflux import dtypes, errors
 from tensorflux.composite_tensor import swap_composites
+from tensorflux.ops import composite as _composite
 from tensorflux.ops._core import normalize_axis
 from tensorflux.sparse.sparse_tensor import (
     SparseTensor,
@@ -356,7 +357,7 @@ def fill_empty_rows(sp_input, default_value, name=None):
     sp = as_sparse(op, sp_input)
     rank = _rank(op, sp)
     rows = _dense_shape_of(sp, 0)
-    counts = tf.math.unsorted_segment_sum(tf.ones_like(sp.indices[:, 0], dtype=dtypes.int32),
+    counts = _composite.unchecked_segment_sum(tf.ones_like(sp.indices[:, 0], dtype=dtypes.int32),
                                           sp.indices[:, 0], rows)
     empty = tf.equal(counts, 0)
     missing = tf.where(empty)
@@ -445,14 +446,14 @@ def _add_sparse(op, a, b, threshold):
     indices = tf.concat([a.indices, b.indices], 0)
     values = tf.concat([a.values, b.values], 0)
     order, first, ids, count = _runs(_linear(indices, a.dense_shape))
-    sums = tf.math.unsorted_segment_sum(tf.gather(values, order), ids, count)
+    sums = _composite.unchecked_segment_sum(tf.gather(values, order), ids, count)
     indices = tf.boolean_mask(tf.gather(indices, order), first)
     if not (isinstance(threshold, (int, float)) and threshold == 0):
         # As TF's kernel: only a sum of entries both operands hold is tested against the
         # threshold; an entry of one operand alone is kept whatever its magnitude.
         limit = tf.convert_to_tensor(threshold, dtype_hint=sums.dtype.real_dtype
                                      if sums.dtype.is_complex else sums.dtype)
-        summed = tf.greater(tf.math.unsorted_segment_sum(tf.ones_like(ids), ids, count), 1)
+        summed = tf.greater(_composite.unchecked_segment_sum(tf.ones_like(ids), ids, count), 1)
         large = tf.greater_equal(tf.abs(sums), tf.cast(limit, tf.abs(sums).dtype))
         keep = tf.logical_or(tf.logical_not(summed), large)
         indices, sums = tf.boolean_mask(indices, keep), tf.boolean_mask(sums, keep)
@@ -484,8 +485,8 @@ def _extremum(op, fn, sp_a, sp_b):
     values = tf.gather(tf.concat([a.values, b.values], 0), order)
     zeros = tf.zeros_like(values)
     # (each index appears at most once per operand: a segment sum picks its value, or 0)
-    value_a = tf.math.unsorted_segment_sum(tf.where(from_a, values, zeros), ids, count)
-    value_b = tf.math.unsorted_segment_sum(tf.where(from_a, zeros, values), ids, count)
+    value_a = _composite.unchecked_segment_sum(tf.where(from_a, values, zeros), ids, count)
+    value_b = _composite.unchecked_segment_sum(tf.where(from_a, zeros, values), ids, count)
     return _rebuilt(tf.boolean_mask(tf.gather(indices, order), first), fn(value_a, value_b),
                     a.dense_shape, a.shape.merge_with(b.shape))
 
@@ -537,9 +538,9 @@ def softmax(sp_input, name=None):
     # the group of each entry in the entries' own order (ids follow the sorted order)
     group = tf.scatter_nd(tf.expand_dims(order, 1), ids, tf.shape(ids, out_type=order.dtype))
     values = sp.values
-    shifted = values - tf.gather(tf.math.unsorted_segment_max(values, group, count), group)
+    shifted = values - tf.gather(_composite.unchecked_segment_max(values, group, count), group)
     exps = tf.exp(shifted)
-    total = tf.gather(tf.math.unsorted_segment_sum(exps, group, count), group)
+    total = tf.gather(_composite.unchecked_segment_sum(exps, group, count), group)
     return _rebuilt(sp.indices, exps / total, sp.dense_shape, sp.shape)
 
 
@@ -668,7 +669,7 @@ def _check_inner(op, sp, dense, inner, sparse_adjoint, dense_adjoint, sparse_fir
 def _product(rows, cols, values, out_rows, dense):
     """S @ dense for S given as (row, column, value) triples with `out_rows` rows."""
     contributions = tf.expand_dims(values, 1) * tf.gather(dense, cols)
-    return tf.math.unsorted_segment_sum(contributions, rows, out_rows)
+    return _composite.unchecked_segment_sum(contributions, rows, out_rows)
 
 
 def _reduce(op, segment_fn, whole_fn, sp_input, axis, keepdims, output_is_sparse):
@@ -702,9 +703,10 @@ def _reduce(op, segment_fn, whole_fn, sp_input, axis, keepdims, output_is_sparse
                         TensorShape(out_dims))
     size = tf.reduce_prod(out_shape)
     totals = segment_fn(sp.values, keys, size)
-    if segment_fn is not tf.math.unsorted_segment_sum:
+    if segment_fn is not _composite.unchecked_segment_sum:
         # Outputs no value reached are 0, as TensorFlow's sparse reductions give.
-        counts = tf.math.unsorted_segment_sum(tf.ones_like(keys, dtype=dtypes.int32), keys, size)
+        counts = _composite.unchecked_segment_sum(tf.ones_like(keys, dtype=dtypes.int32),
+                                                  keys, size)
         totals = tf.where(counts > 0, totals, tf.zeros_like(totals))
     if keepdims:
         out_shape = tf.gather(tf.concat([sp.dense_shape, tf.ones([1], dtypes.int64)], 0),
@@ -724,7 +726,7 @@ def reduce_sum(sp_input, axis=None, keepdims=None, output_is_sparse=False, name=
     >>> tf.sparse.reduce_sum(st, axis=1).numpy().tolist()
     [1.0, 0.0, 2.0]
     """
-    return _reduce("reduce_sum", tf.math.unsorted_segment_sum, tf.reduce_sum, sp_input, axis,
+    return _reduce("reduce_sum", _composite.unchecked_segment_sum, tf.reduce_sum, sp_input, axis,
                    bool(keepdims), output_is_sparse)
 
 
@@ -737,7 +739,7 @@ def reduce_max(sp_input, axis=None, keepdims=None, output_is_sparse=False, name=
     >>> tf.sparse.reduce_max(st, axis=1).numpy().tolist()
     [-1.0, 0.0, 2.0]
     """
-    return _reduce("reduce_max", tf.math.unsorted_segment_max, tf.reduce_max, sp_input, axis,
+    return _reduce("reduce_max", _composite.unchecked_segment_max, tf.reduce_max, sp_input, axis,
                    bool(keepdims), output_is_sparse)
 
 
@@ -754,10 +756,10 @@ def _segment(op, data, indices, segment_ids, num_segments, scale):
                 f"{known.tolist()}", op)
         num_segments = tf.reduce_max(tf.concat([tf.reshape(ids, [-1]) + 1,
                                                 tf.zeros([1], ids.dtype)], 0))
-    totals = tf.math.unsorted_segment_sum(rows, ids, num_segments)
+    totals = _composite.unchecked_segment_sum(rows, ids, num_segments)
     if scale is None:
         return totals
-    counts = tf.math.unsorted_segment_sum(tf.ones_like(ids, dtype=totals.dtype), ids,
+    counts = _composite.unchecked_segment_sum(tf.ones_like(ids, dtype=totals.dtype), ids,
                                           num_segments)
     counts = scale(tf.maximum(counts, tf.ones_like(counts)))
     return totals / tf.reshape(counts, [-1] + [1] * (totals.shape.rank - 1))
@@ -940,7 +942,7 @@ def bincount(values, weights=None, axis=0, minlength=None, maxlength=None,
     else:
         dense_shape = tf.reshape(size, [1])
     order, first, run, count = _runs(ids)
-    totals = tf.math.unsorted_segment_sum(tf.gather(counts, order), run, count)
+    totals = _composite.unchecked_segment_sum(tf.gather(counts, order), run, count)
     if binary_output:
         totals = tf.ones_like(totals)
     return _rebuilt(_unravel(tf.boolean_mask(tf.gather(ids, order), first), dense_shape),

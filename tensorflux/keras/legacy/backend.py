@@ -17,6 +17,7 @@ import tensorflux as tf
 from tensorflux.keras import backend as _config
 from tensorflux.keras import ops
 from tensorflux.ops.ctc import SparseTensorValue
+from tensorflux.tensor import _is_dense_tensor
 
 __all__ = [
     "abs", "all", "any", "arange", "argmax", "argmin", "batch_dot", "batch_flatten",
@@ -95,7 +96,7 @@ transpose = tf.transpose
 def _as(value, dtype):
     """`value` as a tensor of `dtype`, converted the way numpy.asarray(value, dtype) does
     (floats truncate into integer dtypes; Python floats keep float64 precision)."""
-    if not tf.is_tensor(value):
+    if not _is_dense_tensor(value):
         try:
             return tf.convert_to_tensor(value, dtype=dtype)
         except (TypeError, ValueError):
@@ -166,14 +167,14 @@ def arange(start, stop=None, step=1, dtype="int32"):
 
 def cast_to_floatx(x):
     """A tensor cast to floatx, or anything else as a NumPy array of floatx."""
-    if tf.is_tensor(x):
+    if _is_dense_tensor(x):
         return tf.cast(x, _config.floatx())
     return _as(x, _config.floatx()).numpy()
 
 
 def get_value(x):
     """The NumPy value of a tensor or variable; anything else is returned as it is."""
-    return x.numpy() if tf.is_tensor(x) else x
+    return x.numpy() if _is_dense_tensor(x) else x
 
 
 def batch_get_value(tensors):
@@ -252,7 +253,7 @@ def function(inputs, outputs, updates=None, name=None, **kwargs):
         result = model(model_inputs, training=False)
         if wrap_output:
             result = [result]
-        return tf.nest.map_structure(lambda t: t.numpy() if tf.is_tensor(t) else t, result)
+        return tf.nest.map_structure(lambda t: t.numpy() if _is_dense_tensor(t) else t, result)
 
     return run
 

@@ -14,6 +14,7 @@ from tensorflux.keras.engine.op_layers import OpLayer
 from tensorflux.keras.engine.operation import Operation
 from tensorflux.keras.layers.base import Layer, _format_shape, _set_mask
 from tensorflux.keras.models.model import Model, _trainer_init
+from tensorflux.tensor import _is_dense_tensor
 
 __all__ = ["Functional", "functional_from_config", "map_graph", "run_graph", "run_order"]
 
@@ -275,7 +276,7 @@ class Functional(Model):
             flat = as_keras_sees = [inputs[name] for name in names]
         else:
             flat = tree.flatten(inputs)
-            if isinstance(struct, list) and len(struct) == 1 and tf.is_tensor(inputs):
+            if isinstance(struct, list) and len(struct) == 1 and _is_dense_tensor(inputs):
                 as_keras_sees = [inputs]
         if not trace_state.depth:  # (Keras checks eager calls only, not symbolic ones)
             # A dict model whose keys are not in sorted order cannot take its inputs by

@@ -15,6 +15,7 @@ from tensorflux.keras.ops._dispatch import (
     result_type,
     static_shape,
 )
+from tensorflux.ops import composite
 
 
 @keras_op
@@ -178,6 +179,8 @@ def view_as_real(x):
 
 
 # ---------------------------------------------------------------------- segments
+# (Keras's segment ops drop ids outside [0, num_segments), where tf.math's refuse ids past
+# the end as TF's CPU kernels do: hence the unchecked forms.)
 def _segments(data, segment_ids, num_segments):
     data = convert(data)
     segment_ids = tf.cast(convert(segment_ids), "int32")
@@ -198,7 +201,7 @@ def segment_sum(data, segment_ids, num_segments=None, sorted=False):  # noqa: A0
     >>> ops.segment_sum([1, 2, 10, 20], [0, -1, 1, 1], 2).numpy().tolist()
     [1, 30]
     """
-    return tf.math.unsorted_segment_sum(*_segments(data, segment_ids, num_segments))
+    return composite.unchecked_segment_sum(*_segments(data, segment_ids, num_segments))
 
 
 @keras_op
@@ -210,13 +213,13 @@ def segment_max(data, segment_ids, num_segments=None, sorted=False):  # noqa: A0
     >>> ops.segment_max([1, 2, 10, 20], [0, 0, 1, 1], 2).numpy().tolist()
     [2, 20]
     """
-    return tf.math.unsorted_segment_max(*_segments(data, segment_ids, num_segments))
+    return composite.unchecked_segment_max(*_segments(data, segment_ids, num_segments))
 
 
 @keras_op
 def segment_min(data, segment_ids, num_segments=None, sorted=False):  # noqa: A002
     """Minima of the rows of `data` per segment id (an empty segment holds the highest)."""
-    return tf.math.unsorted_segment_min(*_segments(data, segment_ids, num_segments))
+    return composite.unchecked_segment_min(*_segments(data, segment_ids, num_segments))
 
 
 @keras_op

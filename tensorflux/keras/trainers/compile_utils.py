@@ -5,6 +5,7 @@ CompileMetrics (metric objects per output, named as Keras names them)."""
 import tensorflux as tf
 from tensorflux.context import context as _tf_context
 from tensorflux.keras.trainers.data_adapters import describe_shape, flatten
+from tensorflux.tensor import _is_dense_tensor
 
 __all__ = ["CompileLoss", "CompileMetrics", "get_loss", "get_metric"]
 
@@ -151,7 +152,7 @@ class _Outputs:
             for index, label in zip(self.labelled, labels):
                 flat[index] = label
             return flat
-        if isinstance(y, (list, tuple)) and not tf.is_tensor(y):
+        if isinstance(y, (list, tuple)) and not _is_dense_tensor(y):
             if self.count == 1 and len(y) == 1:
                 return list(y)
             if len(y) != self.count:
@@ -168,7 +169,7 @@ class _Outputs:
 
 def _count(y):
     """How many per-output entries `y` holds: a list's or tuple's length, else one array."""
-    return len(y) if isinstance(y, (list, tuple)) and not tf.is_tensor(y) else 1
+    return len(y) if isinstance(y, (list, tuple)) and not _is_dense_tensor(y) else 1
 
 
 def _per_output(spec, outputs, what):

@@ -12,6 +12,7 @@ import warnings
 
 import tensorflux as tf
 from tensorflux.keras import backend
+from tensorflux.tensor import _is_dense_tensor
 
 __all__ = [
     "ArrayDataAdapter", "DataAdapter", "DatasetAdapter", "EpochIterator", "GeneratorDataAdapter",
@@ -54,7 +55,7 @@ def flatten(structure):
 
 
 def _is_array(value):
-    return (tf.is_tensor(value) or isinstance(value, tf.Variable) or hasattr(value, "__array__")
+    return (_is_dense_tensor(value) or isinstance(value, tf.Variable) or hasattr(value, "__array__")
             or _is_scipy_sparse(value))
 
 
@@ -73,7 +74,7 @@ def _to_tensor(value):
     """A leaf as a tensorflux Tensor; floats other than floatx become floatx (as Keras does)."""
     if isinstance(value, tf.Variable):
         value = value.read_value()
-    elif not tf.is_tensor(value):
+    elif not _is_dense_tensor(value):
         if type(value).__name__ != "ndarray":
             module = type(value).__module__
             if module.startswith("pandas"):

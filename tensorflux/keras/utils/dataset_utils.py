@@ -3,6 +3,7 @@
 import random
 
 import tensorflux as tf
+from tensorflux.tensor import _is_dense_tensor
 
 __all__ = ["audio_dataset_from_directory", "image_dataset_from_directory", "split_dataset",
            "text_dataset_from_directory"]
@@ -66,7 +67,7 @@ def _as_columns(dataset):
         columns = zip(*[flatten(e) for e in elements])
         return pack_as(elements[0], [tf.stack(list(c)) for c in columns]), batch_size
     if isinstance(dataset, list) and dataset and all(
-            tf.is_tensor(part) or hasattr(part, "__array__") for part in dataset):
+            _is_dense_tensor(part) or hasattr(part, "__array__") for part in dataset):
         dataset = tuple(dataset)  # a list of arrays, as Keras reads it
     elif isinstance(dataset, list):
         return tf.convert_to_tensor(dataset), None
@@ -74,7 +75,7 @@ def _as_columns(dataset):
         from tensorflux.data._structure import map_structure
 
         return map_structure(tf.convert_to_tensor, dataset), None
-    if tf.is_tensor(dataset) or hasattr(dataset, "__array__"):
+    if _is_dense_tensor(dataset) or hasattr(dataset, "__array__"):
         return tf.convert_to_tensor(dataset), None
     raise TypeError(f"The `dataset` argument must be either a `tf.data.Dataset`, a "
                     f"`torch.utils.data.Dataset` object, or a list/tuple of arrays. Received: "

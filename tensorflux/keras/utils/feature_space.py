@@ -25,6 +25,7 @@ from tensorflux.keras.saving.serialization import (
     export_public,
     serialize_keras_object,
 )
+from tensorflux.tensor import _is_dense_tensor
 
 __all__ = ["Cross", "Feature", "FeatureSpace"]
 
@@ -474,7 +475,7 @@ class FeatureSpace(Layer):
 
 
 def _as_tensor(value):
-    return value if tf.is_tensor(value) else tf.convert_to_tensor(value)
+    return value if _is_dense_tensor(value) else tf.convert_to_tensor(value)
 
 
 export_public("keras.utils.FeatureSpace", FeatureSpace)

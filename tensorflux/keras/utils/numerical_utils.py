@@ -1,6 +1,7 @@
 """keras.utils.to_categorical and keras.utils.normalize."""
 
 import tensorflux as tf
+from tensorflux.tensor import _is_dense_tensor
 
 __all__ = ["normalize", "to_categorical"]
 
@@ -17,7 +18,7 @@ def to_categorical(x, num_classes=None):
     >>> to_categorical([-1], num_classes=3).tolist()
     [[0.0, 0.0, 1.0]]
     """
-    is_tensor = tf.is_tensor(x)
+    is_tensor = _is_dense_tensor(x)
     x = tf.cast(tf.convert_to_tensor(x), tf.int64)
     shape = x.shape.as_list()
     if len(shape) > 1 and shape[-1] == 1:

@@ -1,6 +1,7 @@
 """keras.utils.pad_sequences: lists of sequences to one padded 2-D (or deeper) array."""
 
 import tensorflux as tf
+from tensorflux.tensor import _is_dense_tensor
 
 __all__ = ["pad_sequences"]
 
@@ -22,7 +23,7 @@ def _as_tensor(values, dtype):
 
 
 def _shape_of(sequence):
-    value = sequence.numpy() if tf.is_tensor(sequence) else sequence
+    value = sequence.numpy() if _is_dense_tensor(sequence) else sequence
     return tuple(tf.convert_to_tensor(value).shape.as_list())
 
 
@@ -89,7 +90,7 @@ def pad_sequences(sequences, maxlen=None, dtype="int32", padding="pre", truncati
         row = tf.fill([maxlen] + list(sample_shape), fill)
         if length and maxlen:
             kept = s[-maxlen:] if truncating == "pre" else s[:maxlen]
-            kept = _as_tensor(kept.numpy() if tf.is_tensor(kept) else kept, tf_dtype)
+            kept = _as_tensor(kept.numpy() if _is_dense_tensor(kept) else kept, tf_dtype)
             if tuple(kept.shape.as_list()[1:]) != tuple(sample_shape):
                 raise ValueError(f"Shape of sample {tuple(kept.shape.as_list()[1:])} of "
                                  f"sequence at position {index} is different from expected "

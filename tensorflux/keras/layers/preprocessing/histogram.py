@@ -22,7 +22,9 @@ def _counts(indices, length):
     """How often each of 0..length-1 occurs in the int32 tensor `indices` (int32)."""
     tf = _tf()
     flat = tf.reshape(indices, (-1,))
-    return tf.math.unsorted_segment_sum(tf.ones_like(flat), flat, length)
+    from tensorflux.ops.composite import unchecked_segment_sum
+
+    return unchecked_segment_sum(tf.ones_like(flat), flat, length)
 
 
 class AutoContrast(_AugmentationLayer):

@@ -15,6 +15,7 @@ from tensorflux.keras.layers.preprocessing.index_lookup import (
     _Documents,
     _host_values,
 )
+from tensorflux.tensor import _is_dense_tensor
 
 __all__ = ["TextVectorization"]
 
@@ -114,7 +115,7 @@ class TextVectorization(Layer):
         padded with b"", the lengths None where there is no split into rows."""
         tf = _tf()
         strings = _strings()
-        if not tf.is_tensor(inputs):
+        if not _is_dense_tensor(inputs):
             # Lists and NumPy arrays of str or bytes (NumPy's '<U…' included), as Keras takes;
             # others become tensors of their own dtype, refused below.
             try:
@@ -303,7 +304,7 @@ def _characters(inputs, encoding):
 def _column(data):
     """Strings adapt() takes whole, a rank-1 batch made a column (one document each)."""
     tf = _tf()
-    if not tf.is_tensor(data):
+    if not _is_dense_tensor(data):
         try:
             data = tf.convert_to_tensor(data, dtype="string")
         except TypeError:
