@@ -559,3 +559,26 @@ def test_a_function_call_event_says_whether_it_traced(tmp_path):
                      {"tf_function_call": "notTraced-nonXla", "tracing_count": 1},
                      {"tf_function_call": "traced-nonXla", "tracing_count": 2},
                      {"tf_function_call": "traced-xla", "tracing_count": 1}]
+
+
+def test_a_tf_function_call_is_an_event_around_its_run(tmp_path):
+    # TF 2.21: "<function name>" {'tf_function_call': 'notTraced-nonXla', 'tracing_count':
+    # 1} around the function's execution (a Keras fit's 'multi_step_on_iterator').
+    def doubled(v):
+        return v * 2.0
+
+    step = tf.function(doubled)
+    x = tf.constant([1.0])
+    with profiler.Profile(str(tmp_path)):
+        step(x)
+        step(x)
+    events = host_events(profile_files(tmp_path)[0])
+    calls = [(s, d, stats) for n, _, s, d, stats, _ in events if "tf_function_call" in stats]
+    assert [stats for *_, stats in calls] == [
+        {"tf_function_call": "traced-nonXla", "tracing_count": 1},
+        {"tf_function_call": "notTraced-nonXla", "tracing_count": 1}]
+    runs = [(s, d) for n, disp, s, d, stats, _ in events
+            if disp == "" and "tf_function_call" not in stats]
+    assert len(runs) == 2
+    for (c_start, c_duration, _), (r_start, r_duration) in zip(calls, runs):
+        assert c_start <= r_start and r_start + r_duration <= c_start + c_duration

@@ -17,9 +17,12 @@ from tensorflux.graph.executor import Plan, interpret
 from tensorflux.graph.ir import Graph, SymbolicTensor
 from tensorflux.graph.static import Lifting
 from tensorflux.primitive import Node
+from tensorflux.profiler import recorder as _profiling
 from tensorflux.tensor import Tensor, TensorSpec, _TensorLike, convert_to_tensor
 from tensorflux.tensor_shape import TensorShape
 from tensorflux.variable import Variable
+
+_PROFILE = _profiling.state  # (a profiler's session; while one is on, calls are events)
 
 __all__ = ["function", "Function", "ConcreteFunction"]
 
@@ -769,6 +772,9 @@ class Function:
             return self._python_function(*args, **kwargs)  # debugging: the Python as written
         if context.graph is not None:
             return self._inline(args, kwargs)
+        if _PROFILE.session is not None and getattr(
+                _profiling.running, "function", None) is not self:
+            return _profiling.function_call(self, args, kwargs)  # (an event for the call)
         if not kwargs and not context.tapes:
             # Steady state: positional eager tensors of shapes already seen, no tape. One
             # dict lookup replaces binding the signature and checking every input.
