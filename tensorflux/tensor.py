@@ -29,6 +29,14 @@ def _reflects(other, name):
     return method is not None and method is not getattr(object, name, None)
 
 
+def _reflected(other, name, error):
+    """NotImplemented where `other` is a composite with its own operator `name` (so that
+    Python runs the composite's: dense (op) composite), else `error` raised again."""
+    if _reflects(other, name):
+        return NotImplemented
+    raise error
+
+
 class _TensorLike:
     """Operator overloads shared by Tensor and Variable (TensorFlow's semantics)."""
 
@@ -65,10 +73,8 @@ class _TensorLike:
     def __floordiv__(self, other):
         try:
             return _math.floordiv(self, other)
-        except ValueError:
-            if _reflects(other, "__rfloordiv__"):  # dense (op) composite: the composite's op
-                return NotImplemented
-            raise
+        except ValueError as error:
+            return _reflected(other, "__rfloordiv__", error)
 
     def __rfloordiv__(self, other):
         return _math.floordiv(other, self)
@@ -76,10 +82,8 @@ class _TensorLike:
     def __mod__(self, other):
         try:
             return _math.mod(self, other)
-        except ValueError:
-            if _reflects(other, "__rmod__"):  # dense (op) composite: the composite's op
-                return NotImplemented
-            raise
+        except ValueError as error:
+            return _reflected(other, "__rmod__", error)
 
     def __rmod__(self, other):
         return _math.mod(other, self)
@@ -87,10 +91,8 @@ class _TensorLike:
     def __pow__(self, other):
         try:
             return _math.pow(self, other)
-        except ValueError:
-            if _reflects(other, "__rpow__"):  # dense (op) composite: the composite's op
-                return NotImplemented
-            raise
+        except ValueError as error:
+            return _reflected(other, "__rpow__", error)
 
     def __rpow__(self, other):
         return _math.pow(other, self)
@@ -119,10 +121,8 @@ class _TensorLike:
             if self.dtype.is_integer:
                 return _bitwise().bitwise_and(self, other)
             return _math.logical_and(self, other)
-        except ValueError:
-            if _reflects(other, "__rand__"):  # dense (op) composite: the composite's op
-                return NotImplemented
-            raise
+        except ValueError as error:
+            return _reflected(other, "__rand__", error)
 
     def __rand__(self, other):
         if self.dtype.is_integer:
@@ -134,10 +134,8 @@ class _TensorLike:
             if self.dtype.is_integer:
                 return _bitwise().bitwise_or(self, other)
             return _math.logical_or(self, other)
-        except ValueError:
-            if _reflects(other, "__ror__"):  # dense (op) composite: the composite's op
-                return NotImplemented
-            raise
+        except ValueError as error:
+            return _reflected(other, "__ror__", error)
 
     def __ror__(self, other):
         if self.dtype.is_integer:
@@ -149,10 +147,8 @@ class _TensorLike:
             if self.dtype.is_integer:
                 return _bitwise().bitwise_xor(self, other)
             return _math.logical_xor(self, other)
-        except ValueError:
-            if _reflects(other, "__rxor__"):  # dense (op) composite: the composite's op
-                return NotImplemented
-            raise
+        except ValueError as error:
+            return _reflected(other, "__rxor__", error)
 
     def __rxor__(self, other):
         if self.dtype.is_integer:
@@ -162,34 +158,26 @@ class _TensorLike:
     def __lt__(self, other):
         try:
             return _math.less(self, other)
-        except ValueError:
-            if _reflects(other, "__gt__"):  # dense (op) composite: the composite's op
-                return NotImplemented
-            raise
+        except ValueError as error:
+            return _reflected(other, "__gt__", error)
 
     def __le__(self, other):
         try:
             return _math.less_equal(self, other)
-        except ValueError:
-            if _reflects(other, "__ge__"):  # dense (op) composite: the composite's op
-                return NotImplemented
-            raise
+        except ValueError as error:
+            return _reflected(other, "__ge__", error)
 
     def __gt__(self, other):
         try:
             return _math.greater(self, other)
-        except ValueError:
-            if _reflects(other, "__lt__"):  # dense (op) composite: the composite's op
-                return NotImplemented
-            raise
+        except ValueError as error:
+            return _reflected(other, "__lt__", error)
 
     def __ge__(self, other):
         try:
             return _math.greater_equal(self, other)
-        except ValueError:
-            if _reflects(other, "__le__"):  # dense (op) composite: the composite's op
-                return NotImplemented
-            raise
+        except ValueError as error:
+            return _reflected(other, "__le__", error)
 
     def __eq__(self, other):
         # TF2: elementwise, and False against None or anything that is not a tensor value.

@@ -19,7 +19,13 @@ import tensorflux as tf
 from tensorflux import errors
 from tensorflux.data import _cache_file
 from tensorflux.data import _structure as structure
-from tensorflux.data.dataset import Dataset, DatasetSpec, _call_user, _ElementsDataset
+from tensorflux.data.dataset import (
+    Dataset,
+    DatasetSpec,
+    _call_user,
+    _ElementsDataset,
+    _UnaryDataset,
+)
 from tensorflux.io.atomic import atomic_write
 from tensorflux.tensor import _is_dense_tensor
 
@@ -210,7 +216,7 @@ def _snapshot_compression(compression):
                      f"received {compression!r}")
 
 
-class SnapshotDataset(Dataset):
+class SnapshotDataset(_UnaryDataset):
     """Dataset.snapshot: the first complete pass yields the input's elements and then writes
     them under `path` (as Dataset.save, `shard_func(element)` a scalar int64 choosing each
     one's shard); later passes, in this program or another, read them back through
@@ -222,7 +228,7 @@ class SnapshotDataset(Dataset):
 
     def __init__(self, input_dataset, path, compression="AUTO", reader_func=None,
                  shard_func=None):
-        self._input = input_dataset
+        super().__init__(input_dataset)
         self._path = os.fspath(path)
         self._compression = _snapshot_compression(compression)
         for what, fn in (("reader_func", reader_func), ("shard_func", shard_func)):
@@ -231,15 +237,6 @@ class SnapshotDataset(Dataset):
                                 f"{fn!r}")
         self._reader_func = reader_func
         self._shard_func = shard_func
-
-    def _inputs(self):
-        return [self._input]
-
-    def _cardinality(self):
-        return self._input._cardinality()
-
-    def _compute_spec(self):
-        return self._input.element_spec
 
     def _folder(self):
         import hashlib

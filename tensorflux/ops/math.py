@@ -65,11 +65,12 @@ def _binary(op, x, y, allowed="is_numeric"):
     return x, y
 
 
-def _composite_operator(op, x, y):
+def _composite_operator(op, x, y, error):
     """`x op y` where an operand is a composite (RaggedTensor, SparseTensor) whose dense
-    conversion failed: as TensorFlow's operators, the composite's own operator runs it, the
-    reflected one for `dense op composite` (`tf.constant([1.0]) + rt` broadcasts the dense
-    tensor into the ragged rows). None where no composite operand has that operator."""
+    conversion failed with `error`: as TensorFlow's operators, the composite's own operator
+    runs it, the reflected one for `dense op composite` (`tf.constant([1.0]) + rt` broadcasts
+    the dense tensor into the ragged rows). Raises `error` where no composite operand has
+    that operator. (Called on the slow path only: a try costs nothing until it raises.)"""
     if isinstance(y, CompositeTensor):
         method = getattr(type(y), f"__r{op}__", None)
         out = NotImplemented if method is None else method(y, x)
@@ -77,8 +78,10 @@ def _composite_operator(op, x, y):
         method = getattr(type(x), f"__{op}__", None)
         out = NotImplemented if method is None else method(x, y)
     else:
-        return None
-    return None if out is NotImplemented else out
+        out = NotImplemented
+    if out is NotImplemented:
+        raise error
+    return out
 
 
 def _conj(x):
@@ -113,12 +116,8 @@ def add(x, y, name=None):
                     return out
     try:
         x, y = binary_operands("add", x, y)
-    except ValueError:
-        # (The slow path only: a try costs nothing until it raises.)
-        out = _composite_operator("add", x, y)
-        if out is None:
-            raise
-        return out
+    except ValueError as error:
+        return _composite_operator("add", x, y, error)
     value = x._value
     if (value.dtype.kind == "O") if value is not None else (x.dtype is dtypes.string):
         return _joined_strings(_string_join.bind(x, y))
@@ -151,11 +150,8 @@ def subtract(x, y, name=None):
     """
     try:
         x, y = _binary("subtract", x, y)
-    except ValueError:
-        out = _composite_operator("sub", x, y)
-        if out is None:
-            raise
-        return out
+    except ValueError as error:
+        return _composite_operator("sub", x, y, error)
     return _subtract.bind(x, y)
 
 
@@ -198,11 +194,8 @@ def multiply(x, y, name=None):
                     return out
     try:
         x, y = _binary("multiply", x, y, allowed=None)
-    except ValueError:
-        out = _composite_operator("mul", x, y)
-        if out is None:
-            raise
-        return out
+    except ValueError as error:
+        return _composite_operator("mul", x, y, error)
     return _multiply.bind(x, y)
 
 
@@ -235,11 +228,8 @@ def truediv(x, y, name=None):
     """
     try:
         x, y = _binary("truediv", x, y)
-    except ValueError:
-        out = _composite_operator("truediv", x, y)
-        if out is None:
-            raise
-        return out
+    except ValueError as error:
+        return _composite_operator("truediv", x, y, error)
     if x.dtype.is_integer:
         target = dtypes.float32 if x.dtype.itemsize <= 2 else dtypes.float64
         x, y = cast(x, target), cast(y, target)

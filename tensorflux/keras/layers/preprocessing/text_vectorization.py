@@ -115,13 +115,7 @@ class TextVectorization(Layer):
         padded with b"", the lengths None where there is no split into rows."""
         tf = _tf()
         strings = _strings()
-        if not _is_dense_tensor(inputs):
-            # Lists and NumPy arrays of str or bytes (NumPy's '<U…' included), as Keras takes;
-            # others become tensors of their own dtype, refused below.
-            try:
-                inputs = tf.convert_to_tensor(inputs, dtype="string")
-            except TypeError:
-                inputs = tf.convert_to_tensor(inputs)
+        inputs = _string_tensor(inputs)
         if inputs.dtype.name != "string":
             raise ValueError(f"{_describe(self)} expected string inputs, received dtype "
                              f"{inputs.dtype.name} with shape {tuple(inputs.shape)}")
@@ -301,13 +295,21 @@ def _characters(inputs, encoding):
     return tokens, tf.reshape(lengths, [-1])
 
 
+def _string_tensor(data):
+    """data as a tensor: lists and NumPy arrays of str or bytes (NumPy's '<U…' included) as
+    strings, as Keras takes them; others as tensors of their own dtype, for the caller to
+    refuse."""
+    if _is_dense_tensor(data):
+        return data
+    tf = _tf()
+    try:
+        return tf.convert_to_tensor(data, dtype="string")
+    except TypeError:
+        return tf.convert_to_tensor(data)
+
+
 def _column(data):
     """Strings adapt() takes whole, a rank-1 batch made a column (one document each)."""
-    tf = _tf()
-    if not _is_dense_tensor(data):
-        try:
-            data = tf.convert_to_tensor(data, dtype="string")
-        except TypeError:
-            data = tf.convert_to_tensor(data)
-    return tf.expand_dims(data, -1) if data.shape.rank == 1 else data
+    data = _string_tensor(data)
+    return _tf().expand_dims(data, -1) if data.shape.rank == 1 else data
 
