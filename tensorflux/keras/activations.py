@@ -7,6 +7,7 @@ nn ops it calls) written with tensorflux ops, so gradients come from the op libr
 import math as _math
 
 from tensorflux.keras import _objects
+from tensorflux.tensor import Tensor as _Tensor
 
 __all__ = [
     "celu", "deserialize", "elu", "exponential", "gelu", "get", "glu", "hard_shrink",
@@ -27,8 +28,9 @@ def _tf():
 
 
 def _tensor(x):
-    tf = _tf()
-    return tf.convert_to_tensor(x)
+    if x.__class__ is _Tensor:  # (an eager tensor, the usual argument: nothing to convert)
+        return x
+    return _tf().convert_to_tensor(x)
 
 
 def _const(value, x):
@@ -44,6 +46,8 @@ def relu(x, negative_slope=0.0, max_value=None, threshold=0.0):
     """
     tf = _tf()
     x = _tensor(x)
+    if negative_slope == 0.0 and max_value is None and threshold == 0:  # (the default)
+        return tf.nn.relu(x)
     if negative_slope != 0.0:
         if max_value is None and threshold == 0:
             return tf.maximum(x, x * _const(negative_slope, x))

@@ -9,6 +9,7 @@ import threading
 
 from tensorflux.keras import backend
 from tensorflux.keras.engine import tree
+from tensorflux.tensor import Tensor as _Tensor
 
 __all__ = ["KerasTensor", "KerasHistory", "Node", "any_symbolic_tensors", "is_keras_tensor",
            "trace_output_spec"]
@@ -250,7 +251,28 @@ def is_keras_tensor(x):
     return isinstance(x, KerasTensor)
 
 
+# Arguments that are leaves of a tree walk and never symbolic: eager tensors (the exact class;
+# traced tensors are a subclass) and Python flags, as in `layer(x, training=True)`.
+_PLAIN_LEAVES = frozenset({_Tensor, bool, int, float, str, type(None)})
+
+
+def plain_call(args, kwargs):
+    """Whether every argument of a call is an eager tensor or a Python scalar or None (no
+    containers, arrays or KerasTensors): what an eager call usually gets, told apart from
+    the rest without walking its arguments as trees."""
+    for x in args:
+        if x.__class__ not in _PLAIN_LEAVES:
+            return False
+    if kwargs:
+        for x in kwargs.values():
+            if x.__class__ not in _PLAIN_LEAVES:
+                return False
+    return True
+
+
 def any_symbolic_tensors(args=(), kwargs=None):
+    if plain_call(args, kwargs):
+        return False
     for leaf in tree.flatten((args, kwargs or {})):
         if isinstance(leaf, KerasTensor):
             return True
@@ -273,6 +295,11 @@ class Node:
         self.outputs = outputs
         self.output_tensors = [x for x in tree.flatten(outputs) if isinstance(x, KerasTensor)]
         self.is_input = not self.input_tensors
+        # The KerasTensor where the call is `operation(kt)` alone (most layer calls): running
+        # the graph then fills in its value without walking the arguments as trees.
+        self.single_input = (self.call_args[0] if len(self.call_args) == 1 and not
+                             self.call_kwargs and isinstance(self.call_args[0], KerasTensor)
+                             else None)
         operation._inbound_nodes.append(self)
         node_index = len(operation._inbound_nodes) - 1
         for tensor in self.input_tensors:
@@ -342,6 +369,8 @@ def trace_output_spec(fn, args=(), kwargs=None):
 
 def shape_of(x):
     """A tensor's shape as a tuple (None for unknown dims), or None when it has no shape."""
+    if x.__class__ is _Tensor:  # (an eager tensor: its array's shape is a tuple of ints)
+        return x._value.shape
     if isinstance(x, KerasTensor):
         return x.shape
     shape = getattr(x, "shape", None)

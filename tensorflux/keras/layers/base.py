@@ -10,9 +10,11 @@ from tensorflux.context import context as _tf_context
 from tensorflux.keras import backend, dtype_policies
 from tensorflux.keras.engine import tree
 from tensorflux.keras.engine.keras_tensor import (
+    _PLAIN_LEAVES,
     KerasTensor,
     Node,
     any_symbolic_tensors,
+    plain_call,
     shape_of,
     trace_output_spec,
     trace_state,
@@ -166,7 +168,7 @@ def check_input_spec(layer, specs, inputs):
     """Raises input_shape_error when `inputs` does not satisfy `specs` (one spec per input)."""
     if not specs:
         return
-    flat = tree.flatten(inputs)
+    flat = [inputs] if inputs.__class__ is _Tensor else tree.flatten(inputs)
     if not isinstance(specs, (list, tuple)):
         specs = [specs]
     if len(flat) != len(specs):  # (a list given to Dense: Keras's error, not a build crash)
@@ -880,9 +882,15 @@ class Layer(Operation):
             if _stateless.scope.collect_losses:
                 _stateless.scope.add_loss(loss)
             return
+        _LOSSES_ADDED[0] = True
         self._losses.append(loss)
 
     def _clear_losses(self):
+        if not _LOSSES_ADDED[0]:  # (no layer has ever held a loss: nothing to walk)
+            return
+        if not self._layers:
+            self._losses.clear()
+            return
         for layer in self._flatten_layers():
             layer._losses.clear()
 
@@ -961,9 +969,12 @@ class Layer(Operation):
                                        or type(args[0]).__name__ == "ndarray")):
             _check_positional(self, args)
         given = args, kwargs
+        # (eager tensors and Python flags only, the usual eager call: no tree walks; a
+        # conversion keeps such a call plain)
+        plain = plain_call(args, kwargs)
         args, kwargs = self._convert_inputs(args, kwargs)
         first = args[0] if args else next(iter(kwargs.values()), None)
-        symbolic = any_symbolic_tensors(args, kwargs)
+        symbolic = not plain and any_symbolic_tensors(args, kwargs)
         if first is None and not args and not kwargs:
             _check_called_without_inputs(self)
         check_input_spec(self, self.input_spec, first)
@@ -1035,7 +1046,8 @@ class Layer(Operation):
                 context.entry = None
             if traced:
                 _tf_context.layer_scope = saved_scope
-        self.built = True
+        if self.__dict__.get("built") is not True:  # (setting an attribute tracks it)
+            self.built = True
         if self.activity_regularizer is not None:
             self._add_activity_loss(outputs)
         return outputs
@@ -1101,12 +1113,19 @@ class Layer(Operation):
             # picks the compute dtype that its inputs take)
             with self._open_name_scope():
                 self._record_path()
-        if not self.autocast and not _has_arrays(args, kwargs):
+        plain = plain_call(args, kwargs)
+        if not self.autocast and (plain or not _has_arrays(args, kwargs)):
             return args, dict(kwargs)
         dtype = self._compute_dtype
+        autocast = self.autocast
 
         def convert(x):
-            return _convert_input(x, dtype, self.autocast)
+            return _convert_input(x, dtype, autocast)
+
+        if plain or _leaves_only(args, kwargs):
+            # (no containers: each tensor or array converts alone; flags stay as they are)
+            return (tuple(map(_leaf_converter(dtype, autocast), args)),
+                    {k: _leaf_converter(dtype, autocast)(v) for k, v in kwargs.items()})
 
         return tree.map_structure(convert, tuple(args)), tree.map_structure(convert, dict(kwargs))
 
@@ -1384,6 +1403,11 @@ def _computes_masks(cls):
     return found
 
 
+# Whether a layer ever added a loss in this process: until one does, an outermost layer call
+# has no losses of earlier calls to clear.
+_LOSSES_ADDED = [False]
+
+
 # Whether a layer ever attached a mask to a tensor in this process: until one does, a layer
 # call does not look for masks on its inputs (an unset slot costs an AttributeError).
 _MASKS_ATTACHED = [False]
@@ -1474,6 +1498,27 @@ def _uncast_keras_tensors(given, converted):
         return mine if isinstance(mine, KerasTensor) else theirs
 
     return tree.map_structure(pick, (tuple(given[0]), dict(given[1])), converted)
+
+
+def _leaves_only(args, kwargs):
+    """Whether every argument is an eager tensor, an array, or a Python scalar or None: no
+    containers to walk."""
+    return all(x.__class__ in _PLAIN_LEAVES or type(x).__name__ == "ndarray"
+               for x in (*args, *kwargs.values()))
+
+
+def _leaf_converter(dtype, autocast):
+    """_convert_input(x, dtype, autocast) for one argument that is not a container: eager
+    tensors of the right dtype (most calls) without its type tests."""
+    def convert(x):
+        if x.__class__ is _Tensor:
+            found = x.dtype
+            if not autocast or found.name == dtype or not found.is_floating:
+                return x
+        elif x.__class__ in _PLAIN_LEAVES:
+            return x
+        return _convert_input(x, dtype, autocast)
+    return convert
 
 
 def _convert_input(x, dtype, autocast):

@@ -14,6 +14,7 @@ from tensorflux.keras.engine.op_layers import OpLayer
 from tensorflux.keras.engine.operation import Operation
 from tensorflux.keras.layers.base import Layer, _format_shape, _set_mask
 from tensorflux.keras.models.model import Model, _trainer_init
+from tensorflux.tensor import Tensor as _Tensor
 from tensorflux.tensor import _is_dense_tensor
 
 __all__ = ["Functional", "functional_from_config", "map_graph", "run_graph", "run_order"]
@@ -539,11 +540,17 @@ def run_graph(nodes, inputs, values, training=None, masks=None, call=None):
         return values[id(x)] if isinstance(x, KerasTensor) else x
 
     for node in nodes:
-        if any(id(x) not in values for x in node.input_tensors):
-            continue
-        args = tree.map_structure(fill, node.call_args)
-        kwargs = tree.map_structure(fill, node.call_kwargs)
-        first = node.call_args[0] if node.call_args else None
+        first = node.single_input
+        if first is not None:
+            if id(first) not in values:
+                continue
+            args, kwargs = (values[id(first)],), {}
+        else:
+            if any(id(x) not in values for x in node.input_tensors):
+                continue
+            args = tree.map_structure(fill, node.call_args)
+            kwargs = tree.map_structure(fill, node.call_kwargs)
+            first = node.call_args[0] if node.call_args else None
         in_mask = masks.get(id(first)) if isinstance(first, KerasTensor) else None
         operation = node.operation
         # (only to a call of one tensor argument, as Keras and our eager calls decide:
@@ -557,7 +564,7 @@ def run_graph(nodes, inputs, values, training=None, masks=None, call=None):
             # BatchNormalization keeps inference mode through `trainable=False`).
             kwargs["training"] = training
         outputs = operation(*args, **kwargs) if call is None else call(operation, args, kwargs)
-        flat_outputs = tree.flatten(outputs)
+        flat_outputs = [outputs] if outputs.__class__ is _Tensor else tree.flatten(outputs)
         for kt, value in zip(node.output_tensors, flat_outputs):
             values[id(kt)] = value
         if call is None and any(kt._keras_mask is not None for kt in node.output_tensors):
