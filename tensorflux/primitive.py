@@ -13,7 +13,7 @@ from tensorflux import errors
 from tensorflux.context import context, current_backend
 from tensorflux.tensor import Tensor
 
-__all__ = ["Primitive", "Node", "registry"]
+__all__ = ["Primitive", "Node", "registry", "record_on_tapes"]
 
 # Every Primitive by name; tests walk it to check that each one has a kernel and a table row.
 registry = {}
@@ -50,7 +50,10 @@ class Primitive:
     aliases=True declares that the kernel may return a view of an input (reshape...).
     vjp(g, *inputs, out=..., **attrs) returns one cotangent (or None) per input; `g` and
     `out` are tuples for multi-output primitives. Cotangents may have the broadcast shape:
-    the backward walker sums them back to each input's shape, in one place.
+    the backward walker sums them back to each input's shape, in one place. vjp_wanted=True
+    declares that the VJP also takes `wanted`, one bool per input (a list), False where the
+    walker will not use that input's cotangent (it does not depend on a source): the VJP
+    then skips computing it (matmul's for a first layer's inputs, multiply's for labels).
 
     >>> from tensorflux.primitive import registry
     >>> registry["add"].name
@@ -58,10 +61,10 @@ class Primitive:
     """
 
     __slots__ = ("name", "kernel", "vjp", "shape_rule", "multiple_results", "aliases",
-                 "stateful", "_backend", "_kernel_fn", "__weakref__")
+                 "stateful", "vjp_wanted", "_backend", "_kernel_fn", "__weakref__")
 
     def __init__(self, name, vjp=None, shape_rule=None, kernel=None, multiple_results=False,
-                 aliases=False, stateful=False, has_kernel=True):
+                 aliases=False, stateful=False, has_kernel=True, vjp_wanted=False):
         if name in registry:
             raise ValueError(f"Primitive {name!r} is defined twice")
         self.name = name
@@ -76,15 +79,30 @@ class Primitive:
         # Stateful primitives (assign, print, random streams) are never removed, merged,
         # folded or reordered by graph passes.
         self.stateful = stateful
+        self.vjp_wanted = vjp_wanted
         # The kernel of the last backend used, so that bind does no attribute lookup. The
-        # hottest ops (add, multiply, exp, matmul, reduce_sum) also read this pair for their
-        # eager fast path, which skips bind when `prim._backend is context.eager_backend
-        # and not context.tapes` (not tracing, no tape recording, this backend) and their
-        # inputs are plain Tensors that need no validation; anything else, a kernel error
-        # included, takes the ordinary path through bind.
+        # hottest ops (add, multiply, exp, matmul, reduce_sum, where, relu, zeros_like,
+        # reshape...) also read this pair for their eager fast path, which skips bind when
+        # `prim._backend is context.eager_backend` (not tracing, this backend) and their
+        # inputs are plain Tensors (or Variables, see ops._core.variable_value) that need no
+        # validation; `_fast_result` wraps the kernel's value and records it on the tapes as
+        # bind does. Anything else, a kernel error included, takes the ordinary path through
+        # bind.
         self._backend = _UNBOUND
         self._kernel_fn = None
         registry[name] = self
+
+    def _fast_result(self, value, inputs, attrs):
+        """An eager fast path's result: `value`, this primitive's kernel output on `inputs`
+        (which its guards allow bind to skip: plain Tensors, or Variables while no stateless
+        scope maps them), wrapped and recorded on every recording tape exactly as bind would
+        record it (`attrs` as bind's keyword arguments), so that fast paths serve ops under a
+        GradientTape too."""
+        out = _new_tensor(Tensor)
+        out._value = value
+        if context.tapes:
+            record_on_tapes(self, inputs, attrs, out)
+        return out
 
     def defvjp(self, vjp):
         """Sets the VJP after definition (for rules that use ops defined later)."""
@@ -148,6 +166,14 @@ class Primitive:
 
     def __repr__(self):
         return f"<Primitive {self.name}>"
+
+
+def record_on_tapes(primitive, inputs, attrs, out):
+    """Records a fast path's result on every recording tape, as bind does. (The hottest ops'
+    fast paths wrap their result themselves and call this only while a tape records: one
+    function call fewer than Primitive._fast_result on every other call.)"""
+    for tape in context.tapes:
+        tape._record(primitive, inputs, attrs, out)
 
 
 def _reads_variable(inputs):

@@ -15,6 +15,7 @@ from tensorflux.tensor import (
     _tf_key,
     convert_to_tensor,
 )
+from tensorflux.tensor_shape import shape_from_tuple
 
 __all__ = ["Variable", "VariableAggregation", "VariableSynchronization"]
 
@@ -193,7 +194,9 @@ class Variable(_TensorLike):
 
     @property
     def shape(self):
-        return self._shape if not self._shape.is_fully_defined() else TensorShape(self._value.shape)
+        if not self._shape.is_fully_defined():
+            return self._shape
+        return shape_from_tuple(self._value.shape)  # (a tuple of ints: nothing to check)
 
     def get_shape(self):
         return self.shape

@@ -1,6 +1,7 @@
 """The eager fast paths of the hottest ops (add, multiply, exp, matmul, reduce_sum) and of
 the operators: the same values and errors as the ordinary path through bind, and they step
-aside for tapes, tracing, Variables, other backends and other threads."""
+aside for tracing, other backends and other threads (under a tape they record as bind does,
+and matmul and add read Variables: tests/test_eager_engine_s15.py)."""
 
 import threading
 

@@ -10,6 +10,8 @@ from tensorflux import errors
 from tensorflux.context import context
 from tensorflux.ops import array, math, reduction
 from tensorflux.ops._core import broadcast_shapes
+from tensorflux.tensor import Tensor
+from tensorflux.variable import Variable
 
 __all__ = ["backward", "UnconnectedGradients"]
 
@@ -33,35 +35,58 @@ def backward(nodes, targets, target_grads, sources, unconnected=UnconnectedGradi
             continue  # (an integer target has no gradient, as in TensorFlow)
         key = id(target)
         grads[key] = grad if key not in grads else math.add(grads[key], grad)
+    # Read once: a VJP that traces a branch or loop body puts the graph back when done.
+    tracing = context.graph is not None
+    found = grads.get
     for node in reversed(nodes):
-        if not _any_input_reachable(node, reachable):
-            continue
-        out_grads = _output_grads(node, grads)
+        inputs = node.inputs
+        for x in inputs:
+            if id(x) in reachable:
+                break
+        else:
+            continue  # (no input depends on a source)
+        out = node.outputs
+        if isinstance(out, tuple):
+            out_grads = _output_grads(out, grads)
+        else:
+            out_grads = found(id(out))
         if out_grads is None:
             continue
-        if node.primitive.vjp is None:
+        primitive = node.primitive
+        if primitive.vjp is None:
             raise errors.UnimplementedError(
-                f"No gradient is defined for the op '{node.primitive.name}'.",
-                node.primitive.name)
-        out = node.outputs
-        scope = _gradient_scope(out)
+                f"No gradient is defined for the op '{primitive.name}'.", primitive.name)
+        scope = _gradient_scope(out) if tracing else None
         if scope is not None:  # (traced: the gradient's nodes are named after the forward's)
             saved, context.layer_scope = context.layer_scope, scope
         try:
-            in_grads = node.primitive.vjp(out_grads, *node.inputs, out=out, **node.attrs)
-            for x, g in zip(node.inputs, in_grads):
-                if g is None or id(x) not in reachable:
+            attrs = node.attrs
+            if primitive.vjp_wanted:  # (the cotangents the loop below keeps)
+                wanted = [id(x) in reachable for x in inputs]
+                in_grads = primitive.vjp(out_grads, *inputs, out=out, wanted=wanted, **attrs)
+            elif attrs:
+                in_grads = primitive.vjp(out_grads, *inputs, out=out, **attrs)
+            else:
+                in_grads = primitive.vjp(out_grads, *inputs, out=out)
+            for x, g in zip(inputs, in_grads):
+                if g is None:
                     continue
-                g = sum_to_shape(g, x)
                 key = id(x)
-                previous = grads.get(key)
+                if key not in reachable:
+                    continue
+                if (g.__class__ is not Tensor or x.__class__ is not Tensor
+                        or g._value.shape != x._value.shape
+                        or g._value.dtype is not x._value.dtype):
+                    # (else eager tensors of one shape and dtype: sum_to_shape returns g)
+                    g = sum_to_shape(g, x)
+                previous = found(key)
                 grads[key] = g if previous is None else math.add(previous, g)
         finally:
             if scope is not None:
                 context.layer_scope = saved
     results = []
     for source in sources:
-        g = grads.get(id(source))
+        g = found(id(source))
         if g is None and unconnected == UnconnectedGradients.ZERO:
             g = array.zeros_like(source)
         results.append(g)
@@ -81,30 +106,38 @@ def _gradient_scope(outputs):
     return "gradient_tape/" + name[:name.rfind("/") + 1]
 
 
+# Whether a native (backend) dtype is differentiable: for an eager tensor's dtype, one dict
+# lookup where Tensor.dtype and DType.is_differentiable are two property calls (the tape's
+# records read it too).
+differentiable_natives = {}
+
+
 def _forward_reachable(nodes, sources):
     """ids of every tensor that depends on a source, through differentiable dtypes."""
     reachable = {id(s) for s in sources}
+    add = reachable.add
+    natives = differentiable_natives
     for node in nodes:
-        if _any_input_reachable(node, reachable):
-            outputs = node.outputs if isinstance(node.outputs, tuple) else (node.outputs,)
-            for o in outputs:
-                if o.dtype.is_differentiable:
-                    reachable.add(id(o))
+        for x in node.inputs:
+            if id(x) in reachable:
+                outputs = node.outputs
+                if outputs.__class__ is Tensor:
+                    native = outputs._value.dtype
+                    differentiable = natives.get(native)
+                    if differentiable is None:
+                        differentiable = natives[native] = outputs.dtype.is_differentiable
+                    if differentiable:
+                        add(id(outputs))
+                    break
+                for o in (outputs if isinstance(outputs, tuple) else (outputs,)):
+                    if o.dtype.is_differentiable:
+                        add(id(o))
+                break
     return reachable
 
 
-def _any_input_reachable(node, reachable):
-    for x in node.inputs:
-        if id(x) in reachable:
-            return True
-    return False
-
-
-def _output_grads(node, grads):
-    """The node's output cotangents (a tuple for multi-output nodes), or None if all are zero."""
-    outputs = node.outputs
-    if not isinstance(outputs, tuple):
-        return grads.get(id(outputs))
+def _output_grads(outputs, grads):
+    """A multi-output node's cotangents (a tuple), or None if all are zero."""
     found = [grads.get(id(o)) for o in outputs]
     if all(g is None for g in found):
         return None
@@ -114,13 +147,40 @@ def _output_grads(node, grads):
 
 def sum_to_shape(grad, like):
     """Sums a broadcast cotangent back to the shape of `like` (the one un-broadcasting rule)."""
-    try:
-        shape = tuple(like.shape)
-        grad_shape = tuple(grad.shape)
-    except ValueError:  # an unknown rank (traced: a TensorArray's flow through a loop)
-        return _match_dtype(array.sum_to_dynamic_shape(grad, like), like)
-    if grad_shape == shape:
-        return _match_dtype(grad, like)
+    shape = None
+    if grad.__class__ is Tensor:
+        # Eager (every node of an eager tape): a plain Tensor's or a Variable's shape (of a
+        # fully known static shape) is its raw array's, read as a tuple without building
+        # TensorShapes; one native dtype is one DType.
+        cls = like.__class__
+        if cls is Tensor:
+            shape = like._value.shape
+        elif isinstance(like, Variable):
+            dims = like._shape._dims
+            if dims is not None and None not in dims:
+                shape = like._value.shape
+    if shape is not None:
+        value = grad._value
+        grad_shape = value.shape
+        native = like._value.dtype
+        if grad_shape == shape:
+            return grad if value.dtype is native else _match_dtype(grad, like)
+        lead = len(grad_shape) - len(shape)
+        if lead > 0 and grad_shape[lead:] == shape:
+            # Only leading axes to sum (a bias's gradient, a scalar's): the general path's
+            # sum, over the same axes, without its reshape and shape checks.
+            grad = reduction.reduce_sum(grad, axis=list(range(lead)), keepdims=False)
+            if grad.__class__ is Tensor and grad._value.dtype is native:
+                return grad
+            return _match_dtype(grad, like)
+    else:
+        try:
+            shape = tuple(like.shape)
+            grad_shape = tuple(grad.shape)
+        except ValueError:  # an unknown rank (traced: a TensorArray's flow through a loop)
+            return _match_dtype(array.sum_to_dynamic_shape(grad, like), like)
+        if grad_shape == shape:
+            return _match_dtype(grad, like)
     if None in shape or None in grad_shape:
         return _match_dtype(array.sum_to_dynamic_shape(grad, like), like)
     lead = len(grad_shape) - len(shape)

@@ -4,9 +4,10 @@ import contextlib
 import logging
 
 from tensorflux import errors
-from tensorflux.autodiff.backward import UnconnectedGradients, backward
+from tensorflux.autodiff.backward import UnconnectedGradients, backward, differentiable_natives
 from tensorflux.context import context
 from tensorflux.nest import flatten, pack_with
+from tensorflux.ops import array as _array
 from tensorflux.primitive import Node
 from tensorflux.tensor import Tensor, _TensorLike
 from tensorflux.variable import Variable
@@ -99,15 +100,28 @@ class GradientTape:
         for x in inputs:
             if id(x) in tracked:
                 hit = True
-            elif isinstance(x, Variable) and self._watch_accessed_variables and x.trainable:
+            elif (x.__class__ is not Tensor and isinstance(x, Variable)
+                  and self._watch_accessed_variables and x.trainable):
                 # As TensorFlow, an integer Variable is listed as watched but gets no gradient.
                 self._watched_variables[id(x)] = x
-                if x.dtype.is_differentiable:
+                differentiable = differentiable_natives.get(x._value.dtype)
+                if differentiable is None:
+                    differentiable = x.dtype.is_differentiable
+                if differentiable:
                     tracked[id(x)] = x
                     hit = True
         if not hit:
             return
         self._nodes.append(Node(primitive, inputs, attrs, outputs))
+        if outputs.__class__ is Tensor:  # (eager, one output: the commonest record)
+            native = outputs._value.dtype
+            differentiable = differentiable_natives.get(native)
+            if differentiable is None:
+                differentiable = differentiable_natives[native] = \
+                    outputs.dtype.is_differentiable
+            if differentiable:
+                tracked[id(outputs)] = outputs
+            return
         for o in (outputs if isinstance(outputs, tuple) else (outputs,)):
             if o.dtype.is_differentiable:
                 tracked[id(o)] = o
@@ -124,16 +138,19 @@ class GradientTape:
                                "set of gradients (or jacobians)")
         self._used = True
         unconnected = _unconnected(unconnected_gradients)
-        flat_targets = [_as_tensor(t, "target") for t in flatten(target)]
-        flat_sources = flatten(sources)
+        # One tensor and a list of tensors (a loss and model.trainable_variables), the common
+        # call, are their own flat forms: nest need not walk them (nor pack the list back).
+        flat_targets = ([target] if target.__class__ is Tensor else
+                        [_as_tensor(t, "target") for t in flatten(target)])
+        listed = sources.__class__ is list and all(isinstance(s, _TensorLike) for s in sources)
+        flat_sources = sources if listed else flatten(sources)
         for s in flat_sources:
             if not isinstance(s, _TensorLike):
                 raise ValueError(f"Sources must be Tensors or Variables, received {s!r}")
-        flat_sources = [_as_traced(s) for s in flat_sources]
+        if context.graph is not None:
+            flat_sources = [_as_traced(s) for s in flat_sources]
         if output_gradients is None:
-            from tensorflux.ops import array
-
-            seeds = [array.ones_like(t) for t in flat_targets]
+            seeds = [_array.ones_like(t) for t in flat_targets]
         else:
             seeds = [_as_tensor(g, "output_gradients") if g is not None else None
                      for g in flatten(output_gradients)]
@@ -150,7 +167,7 @@ class GradientTape:
         if not self._persistent:
             self._nodes = []
             self._tracked = {}
-        return pack_with(sources, grads, _rebuild)
+        return grads if listed else pack_with(sources, grads, _rebuild)
 
     def jacobian(self, target, sources, unconnected_gradients=UnconnectedGradients.NONE,
                  parallel_iterations=None, experimental_use_pfor=True):

@@ -43,6 +43,7 @@ copy: (x) -> a new buffer holding x
 alias: (x) -> x itself (stop_gradient's kernel: the value does not change)
 all_nonzero: (x) -> Python bool, eager checks such as integer division by zero
 any_negative: (x) -> Python bool, eager checks such as integer negative powers
+any_nan: (x) -> Python bool, eager checks such as argmax's NaN entries (a float x)
 assign: (target, value, kind) -> (); writes into target IN PLACE (assign/assign_add/assign_sub)
 """)
 

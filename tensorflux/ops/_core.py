@@ -1,13 +1,14 @@
 """What every op module shares: operand conversion with TF's dtype rules, and shape rules."""
 
 from tensorflux import dtypes, errors
+from tensorflux import primitive as _primitive
 from tensorflux.context import context
 from tensorflux.tensor import Tensor, TensorShape, _TensorLike, convert_to_tensor
 from tensorflux.variable import Variable
 
-__all__ = ["binary_operands", "as_operand", "unchanged", "const_like", "normalize_axis",
-           "normalize_axes", "same_shape", "broadcast_shapes", "unary_rule", "broadcast_rule",
-           "aval"]
+__all__ = ["binary_operands", "as_operand", "unchanged", "variable_value", "const_like",
+           "normalize_axis", "normalize_axes", "same_shape", "broadcast_shapes", "unary_rule",
+           "broadcast_rule", "aval"]
 
 _TENSOR_TYPES = (Tensor, Variable)
 _CONSTANTS = {}
@@ -75,6 +76,16 @@ def as_operand(op, x, dtype=None):
             # InvalidArgumentError (1.0 converts, to a float tensor of the wrong dtype).
             raise TypeError(message) from error
         raise _dtype_error(message, op) from error
+
+
+def variable_value(x):
+    """The raw value an eager fast path may read for `x`, which is not a plain Tensor: a
+    Variable's current value while no keras.StatelessScope maps variables (bind would then
+    read that same value; with a scope open it may read a mapped tensor instead), else None
+    (the op takes its ordinary path)."""
+    if isinstance(x, Variable) and _primitive._variable_reads is None:
+        return x._value
+    return None
 
 
 def unchanged(x):

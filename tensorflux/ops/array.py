@@ -4,6 +4,7 @@ import builtins
 
 from tensorflux import dtypes, errors
 from tensorflux.composite_tensor import CompositeTensor
+from tensorflux.context import context
 from tensorflux.ops._core import as_operand, aval, normalize_axis, unary_rule, unchanged
 from tensorflux.ops._static import RuntimeShape, fold, host, scalar_operand, shape_operand
 from tensorflux.primitive import Primitive
@@ -159,6 +160,11 @@ def zeros_like(input, dtype=None, name=None, layout=None):  # noqa: A002 - TF's 
     >>> tf.zeros_like([1.0, 2.0]).numpy().tolist()
     [0.0, 0.0]
     """
+    if (input.__class__ is Tensor and dtype is None and layout is None
+            and _fill_like._backend is context.eager_backend):
+        out = _filled_like(input, 0)
+        if out is not None:
+            return out
     _no_layout("zeros_like", layout)
     x = as_operand("zeros_like", input)
     return _fill_like.bind(x, value=0, dtype=dtypes.as_dtype(dtype or x.dtype))
@@ -171,6 +177,11 @@ def ones_like(input, dtype=None, name=None, layout=None):  # noqa: A002
     >>> tf.ones_like([[1, 2]]).numpy().tolist()
     [[1, 1]]
     """
+    if (input.__class__ is Tensor and dtype is None and layout is None
+            and _fill_like._backend is context.eager_backend):
+        out = _filled_like(input, 1)
+        if out is not None:
+            return out
     _no_layout("ones_like", layout)
     x = as_operand("ones_like", input)
     return _fill_like.bind(x, value=1, dtype=dtypes.as_dtype(dtype or x.dtype))
@@ -179,6 +190,18 @@ def ones_like(input, dtype=None, name=None, layout=None):  # noqa: A002
 # fill_like: a constant with another tensor's (possibly dynamic) shape; no gradient flows.
 _fill_like = Primitive("fill_like", vjp=lambda g, x, out, value, dtype: (None,),
                        shape_rule=lambda x, value, dtype: aval(x.shape, dtype))
+
+
+def _filled_like(x, value):
+    """zeros_like / ones_like's eager fast path (see Primitive.__init__) for a plain Tensor
+    in its own dtype: the kernel call and the attributes bind would get; None where the
+    kernel fails (the ordinary path reports it)."""
+    dtype = x.dtype
+    try:
+        result = _fill_like._kernel_fn(x._value, value, dtype)
+    except Exception:  # noqa: BLE001 - the ordinary path reports the error
+        return None
+    return _fill_like._fast_result(result, (x,), {"value": value, "dtype": dtype})
 
 
 # ------------------------------------------------------------------ identity and variables
@@ -236,6 +259,14 @@ _assign = Primitive("assign", shape_rule=_assign_rule, multiple_results=True,
 
 def assign_op(variable, kind, value):
     """Runs one of Variable.assign / assign_add / assign_sub after checking shape and dtype."""
+    if value.__class__ is Tensor:
+        # The common eager case (a metric's or an optimizer's update): a plain Tensor of the
+        # variable's dtype and of its buffer's exact shape passes both checks below as it is.
+        raw = value._value
+        if raw is not None and raw.shape == variable._value.shape and \
+                value.dtype is variable.dtype:
+            _assign.bind(variable, value, kind=kind)
+            return
     value = as_operand(f"{kind}", value, variable.dtype) if not isinstance(value, _TensorLike) \
         else value
     if value.dtype is not variable.dtype:
@@ -299,6 +330,29 @@ def inferable_shape(x):
     return [-1 if d is None else d for d in dims]
 
 
+def _plain_dims(shape):
+    """`shape` as a tuple where it is a list, tuple or fully known TensorShape of plain
+    non-negative ints (what shape_operand gives back unchanged), else None."""
+    cls = shape.__class__
+    if cls is TensorShape:
+        shape = shape._dims
+        if shape is None:
+            return None
+    elif cls is not list and cls is not tuple:
+        return None
+    for d in shape:
+        if d.__class__ is not int or d < 0:
+            return None
+    return tuple(shape)
+
+
+def _product(dims):
+    total = 1
+    for d in dims:
+        total *= d
+    return total
+
+
 def _empty_missing_dim(in_dims, dims):
     """The -1 of `dims` for an empty tensor whose new shape has a 0: as TF infers it (and the
     backends' reshape at run time), from the non-zero dims alone ((0, 3) -> (0, -1) gives
@@ -319,6 +373,21 @@ def reshape(tensor, shape, name=None):
     >>> tf.reshape(tf.range(6), [2, -1]).shape
     TensorShape([2, 3])
     """
+    if tensor.__class__ is Tensor and _reshape._backend is context.eager_backend:
+        # Eager fast path (see Primitive.__init__): a plain Tensor (a Variable's value would
+        # need bind's copy) and a list or tuple of non-negative ints of its size.
+        dims = _plain_dims(shape)
+        if dims is not None:
+            value = tensor._value
+            if dims == value.shape:
+                return tensor
+            if _product(dims) == value.size:
+                try:
+                    result = _reshape._kernel_fn(value, dims)
+                except Exception:  # noqa: BLE001 - the ordinary path reports the error
+                    pass
+                else:
+                    return _reshape._fast_result(result, (tensor,), {"shape": dims})
     x = as_operand("reshape", tensor)
     dims, runtime = shape_operand("reshape", shape)
     if runtime is not None:
@@ -661,6 +730,21 @@ def broadcast_to(input, shape, name=None):  # noqa: A002
     >>> tf.broadcast_to([1, 2], [2, 2]).numpy().tolist()
     [[1, 2], [1, 2]]
     """
+    if input.__class__ is Tensor and _broadcast_to._backend is context.eager_backend:
+        # Eager fast path (see Primitive.__init__): a plain Tensor and a list or tuple of
+        # non-negative ints; the kernel refuses a shape it does not broadcast to, as bind
+        # then reports.
+        dims = _plain_dims(shape)
+        if dims is not None:
+            value = input._value
+            if dims == value.shape:
+                return input
+            try:
+                result = _broadcast_to._kernel_fn(value, dims)
+            except Exception:  # noqa: BLE001 - the ordinary path reports the error
+                pass
+            else:
+                return _broadcast_to._fast_result(result, (input,), {"shape": dims})
     x = as_operand("broadcast_to", input)
     dims, runtime = shape_operand("broadcast_to", shape)
     if runtime is not None:

@@ -13,9 +13,10 @@ from tensorflux.ops._core import (
     broadcast_shapes,
     normalize_axis,
     unchanged,
+    variable_value,
 )
 from tensorflux.ops._static import host
-from tensorflux.primitive import Primitive, _new_tensor
+from tensorflux.primitive import Primitive, _new_tensor, record_on_tapes
 from tensorflux.tensor import Tensor, _TensorLike, convert_to_tensor
 
 __all__ = ["matmul", "transpose", "matrix_transpose", "adjoint", "tensordot", "einsum", "norm",
@@ -58,38 +59,51 @@ def _matmul_rule(a, b, transpose_a, transpose_b):
     return aval(list(batch) + [m, n], a.dtype)
 
 
-def _matmul_vjp(g, a, b, out, transpose_a, transpose_b):
+def _matmul_vjp(g, a, b, out, transpose_a, transpose_b, wanted=(True, True)):
     # With A = op(a), B = op(b): dA = g B^H, dB = A^H g; then undo each op. Broadcast batch
     # dims come back with the broadcast shape; the walker sums them to each input's shape.
+    # A side the walker does not want (`wanted`, see Primitive: the batch of inputs going
+    # into a first Dense layer) is not computed: None.
+    want_a, want_b = wanted
+    ga = gb = None
     sa = tuple(a.shape)
     if len(sa) > 2 and len(tuple(b.shape)) == 2 and not transpose_a and sa[-1] is not None \
             and tuple(g.shape)[-1] is not None:
         # rows (of any batch shape) times one matrix, as in Dense or an RNN's input
         # projection: the matrix's cotangent is one GEMM over all rows, not a batched
         # product summed over the batch afterwards
-        rows = array.reshape(a, [-1, sa[-1]])
-        g_rows = array.reshape(g, [-1, tuple(g.shape)[-1]])
-        ga = matmul(g, b, transpose_b=not transpose_b)
-        gb = (matmul(g_rows, rows, transpose_a=True) if transpose_b
-              else matmul(rows, g_rows, transpose_a=True))
-        if a.dtype.is_complex:
-            ga, gb = math.conj(ga), math.conj(gb)
-        return ga, gb
-    if transpose_a:
+        if want_a:
+            ga = matmul(g, b, transpose_b=not transpose_b)
+        if want_b:
+            rows = array.reshape(a, [-1, sa[-1]])
+            g_rows = array.reshape(g, [-1, tuple(g.shape)[-1]])
+            gb = (matmul(g_rows, rows, transpose_a=True) if transpose_b
+                  else matmul(rows, g_rows, transpose_a=True))
+        return _conj_pair(a, ga, gb)
+    if not want_a:
+        pass
+    elif transpose_a:
         ga = matmul(b, g, transpose_a=transpose_b, transpose_b=True)
     else:
         ga = matmul(g, b, transpose_b=not transpose_b)
-    if transpose_b:
+    if not want_b:
+        pass
+    elif transpose_b:
         gb = matmul(g, a, transpose_a=True, transpose_b=transpose_a)
     else:
         gb = matmul(a, g, transpose_a=not transpose_a)
+    return _conj_pair(a, ga, gb)
+
+
+def _conj_pair(a, ga, gb):
     if a.dtype.is_complex:
-        ga, gb = math.conj(ga), math.conj(gb)
+        ga = None if ga is None else math.conj(ga)
+        gb = None if gb is None else math.conj(gb)
     return ga, gb
 
 
 # matmul: batched matrix product with optional transposes (batch dims broadcast).
-_matmul = Primitive("matmul", vjp=_matmul_vjp, shape_rule=_matmul_rule)
+_matmul = Primitive("matmul", vjp=_matmul_vjp, shape_rule=_matmul_rule, vjp_wanted=True)
 
 
 def _transpose_and_adjoint(side, transposed):
@@ -110,21 +124,27 @@ def matmul(a, b, transpose_a=False, transpose_b=False, adjoint_a=False, adjoint_
     >>> tf.matmul([[1.0, 2.0]], [[3.0], [4.0]]).numpy().tolist()
     [[11.0]]
     """
-    if (a.__class__ is Tensor and b.__class__ is Tensor and output_type is None
-            and not (transpose_a or transpose_b or adjoint_a or adjoint_b)):
-        # Eager fast path (see Primitive.__init__): two matrices of one numeric dtype.
-        if _matmul._backend is context.eager_backend and not context.tapes:
-            va, vb = a._value, b._value
-            if (va.dtype is vb.dtype and va.ndim >= 2 and vb.ndim >= 2
-                    and va.dtype.kind in "iufc"):
-                try:
-                    value = _matmul._kernel_fn(va, vb, False, False)
-                except Exception:  # noqa: BLE001 - the checks below explain the error
-                    pass
-                else:
-                    out = _new_tensor(Tensor)
-                    out._value = value
-                    return out
+    if (output_type is None and not (adjoint_a or adjoint_b)
+            and _matmul._backend is context.eager_backend):
+        # Eager fast path (see Primitive.__init__): two matrices (plain Tensors or Variables)
+        # of one numeric dtype; the kernel refuses mismatched inner or batch dims, as the
+        # checks below do (which then report it).
+        va = a._value if a.__class__ is Tensor else variable_value(a)
+        vb = b._value if b.__class__ is Tensor else variable_value(b)
+        if (va is not None and vb is not None and va.dtype is vb.dtype and va.ndim >= 2
+                and vb.ndim >= 2 and va.dtype.kind in "iufc"):
+            transpose_a, transpose_b = bool(transpose_a), bool(transpose_b)
+            try:
+                value = _matmul._kernel_fn(va, vb, transpose_a, transpose_b)
+            except Exception:  # noqa: BLE001 - the checks below explain the error
+                pass
+            else:
+                out = _new_tensor(Tensor)
+                out._value = value
+                if context.tapes:  # (as bind records it; see Primitive._fast_result)
+                    record_on_tapes(_matmul, (a, b), {"transpose_a": transpose_a,
+                                                      "transpose_b": transpose_b}, out)
+                return out
     a, b = binary_operands("matmul", a, b)
     if output_type is not None and dtypes.as_dtype(output_type) != a.dtype:
         if dtypes.as_dtype(output_type) != dtypes.int32 or a.dtype.name not in ("int8", "uint8"):

@@ -6,17 +6,20 @@ import struct
 from tensorflux import dtypes, errors
 from tensorflux.composite_tensor import CompositeTensor
 from tensorflux.context import context, current_backend
+from tensorflux.ops import array as _array
 from tensorflux.ops._core import (
     _SCALARS,
     as_operand,
     aval,
     binary_operands,
     broadcast_rule,
+    const_like,
     predicate_rule,
     unary_rule,
     unchanged,
+    variable_value,
 )
-from tensorflux.primitive import Primitive, _new_tensor
+from tensorflux.primitive import Primitive, _new_tensor, record_on_tapes
 from tensorflux.tensor import Tensor, _TensorLike
 
 __all__ = [
@@ -65,6 +68,64 @@ def _binary(op, x, y, allowed="is_numeric"):
     return x, y
 
 
+def _fast_binary(primitive, x, y, kinds):
+    """The eager fast path (see Primitive.__init__) of a binary op without attributes: its
+    result where x is a plain Tensor whose dtype kind is one of `kinds` (those the op's
+    _binary check allows) and y a plain Tensor or a Variable (ops._core.variable_value) of
+    the same dtype, or a Python number already converted to it (binary_operands' cache,
+    whose tensor the tapes then see). Else None, a kernel error included: the ordinary path
+    then runs the op and reports it."""
+    if x.__class__ is not Tensor or primitive._backend is not context.eager_backend:
+        return None
+    xv = x._value
+    dtype = xv.dtype
+    if dtype.kind not in kinds:
+        return None
+    cy = y.__class__
+    if cy is Tensor:
+        yv = y._value
+    elif cy is float or cy is int:
+        y = _SCALARS.get((cy, y, dtype, context.backend))
+        if y is None:
+            return None
+        yv = y._value
+    else:
+        yv = variable_value(y)
+        if yv is None:
+            return None
+    if yv.dtype is not dtype:
+        return None
+    try:
+        value = primitive._kernel_fn(xv, yv)
+    except Exception:  # noqa: BLE001 - the ordinary path reports the error
+        return None
+    out = _new_tensor(Tensor)
+    out._value = value
+    if context.tapes:  # (as bind records it; see Primitive._fast_result)
+        record_on_tapes(primitive, (x, y), {}, out)
+    return out
+
+
+def _fast_unary(primitive, x, kinds):
+    """The eager fast path (see Primitive.__init__) of a unary op without attributes on a
+    plain Tensor whose dtype kind is one of `kinds` (those its _operand check allows), else
+    None."""
+    if x.__class__ is not Tensor or primitive._backend is not context.eager_backend:
+        return None
+    xv = x._value
+    if xv.dtype.kind not in kinds:
+        return None
+    try:
+        value = primitive._kernel_fn(xv)
+    except Exception:  # noqa: BLE001 - the ordinary path reports the error
+        return None
+    out = _new_tensor(Tensor)
+    out._value = value
+    if context.tapes:  # (as bind records it; see Primitive._fast_result)
+        record_on_tapes(primitive, (x,), {}, out)
+    return out
+
+
 def _composite_operator(op, x, y, error):
     """`x op y` where an operand is a composite (RaggedTensor, SparseTensor) whose dense
     conversion failed with `error`: as TensorFlow's operators, the composite's own operator
@@ -85,6 +146,8 @@ def _composite_operator(op, x, y, error):
 
 
 def _conj(x):
+    if x.__class__ is Tensor and x._value.dtype.kind != "c":
+        return x  # (an eager real tensor, without the DType lookup)
     return conj(x) if x.dtype.is_complex else x
 
 
@@ -101,19 +164,24 @@ def add(x, y, name=None):
     >>> tf.add([1.0, 2.0], 1.0).numpy().tolist()
     [2.0, 3.0]
     """
-    if x.__class__ is Tensor and y.__class__ is Tensor:
-        # Eager fast path (see Primitive.__init__): two tensors of one non-string dtype.
-        if _add._backend is context.eager_backend and not context.tapes:
-            xv, yv = x._value, y._value
-            if xv.dtype is yv.dtype and xv.dtype.kind != "O":
-                try:
-                    value = _add._kernel_fn(xv, yv)
-                except Exception:  # noqa: BLE001 - the ordinary path reports the error
-                    pass
-                else:
-                    out = _new_tensor(Tensor)
-                    out._value = value
-                    return out
+    cx, cy = x.__class__, y.__class__
+    if (cx is Tensor or cy is Tensor) and _add._backend is context.eager_backend:
+        # Eager fast path (see Primitive.__init__): two tensors of one non-string dtype, one
+        # of them perhaps a Variable (a Dense layer's bias).
+        xv = x._value if cx is Tensor else variable_value(x)
+        yv = y._value if cy is Tensor else variable_value(y)
+        if (xv is not None and yv is not None and xv.dtype is yv.dtype
+                and xv.dtype.kind != "O"):
+            try:
+                value = _add._kernel_fn(xv, yv)
+            except Exception:  # noqa: BLE001 - the ordinary path reports the error
+                pass
+            else:
+                out = _new_tensor(Tensor)
+                out._value = value
+                if context.tapes:  # (as bind records it; see Primitive._fast_result)
+                    record_on_tapes(_add, (x, y), {}, out)
+                return out
     try:
         x, y = binary_operands("add", x, y)
     except ValueError as error:
@@ -137,8 +205,11 @@ def _joined_strings(out):
 _string_join = Primitive("string_join", shape_rule=broadcast_rule)
 
 # subtract: x - y; the cotangent of y is negated.
-_subtract = Primitive("subtract", vjp=lambda g, x, y, out: (g, negative(g)),
-                      shape_rule=broadcast_rule)
+# (The binary VJPs take `wanted`, see Primitive: a side that needs no cotangent, such as a
+# loss's labels, costs no op.)
+_subtract = Primitive("subtract", vjp=lambda g, x, y, out, wanted=(True, True): (
+                          g, negative(g) if wanted[1] else None),
+                      shape_rule=broadcast_rule, vjp_wanted=True)
 
 
 def subtract(x, y, name=None):
@@ -148,6 +219,9 @@ def subtract(x, y, name=None):
     >>> tf.subtract(3, 1).numpy()
     np.int32(2)
     """
+    out = _fast_binary(_subtract, x, y, "iufc")
+    if out is not None:
+        return out
     try:
         x, y = _binary("subtract", x, y)
     except ValueError as error:
@@ -156,8 +230,10 @@ def subtract(x, y, name=None):
 
 
 # multiply: x * y; each side's cotangent is g times the (conjugated) other side.
-_multiply = Primitive("multiply", vjp=lambda g, x, y, out: (g * _conj(y), g * _conj(x)),
-                      shape_rule=broadcast_rule)
+_multiply = Primitive("multiply", vjp=lambda g, x, y, out, wanted=(True, True): (
+                          g * _conj(y) if wanted[0] else None,
+                          g * _conj(x) if wanted[1] else None),
+                      shape_rule=broadcast_rule, vjp_wanted=True)
 
 
 def multiply(x, y, name=None):
@@ -170,7 +246,7 @@ def multiply(x, y, name=None):
     if x.__class__ is Tensor:
         # Eager fast path (see Primitive.__init__): a tensor times a tensor of its dtype, or
         # times a Python number already converted to that dtype (binary_operands' cache).
-        if _multiply._backend is context.eager_backend and not context.tapes:
+        if _multiply._backend is context.eager_backend:
             xv = x._value
             cy = y.__class__
             if cy is Tensor:
@@ -178,9 +254,9 @@ def multiply(x, y, name=None):
                 if xv.dtype is not yv.dtype:
                     yv = None
             elif cy is float or cy is int:
-                yv = _SCALARS.get((cy, y, xv.dtype, context.backend))
-                if yv is not None:
-                    yv = yv._value
+                # (the scalar's tensor is the one binary_operands gives: the tapes see it)
+                y = _SCALARS.get((cy, y, xv.dtype, context.backend), y)
+                yv = y._value if y.__class__ is Tensor else None
             else:
                 yv = None
             if yv is not None:
@@ -191,6 +267,8 @@ def multiply(x, y, name=None):
                 else:
                     out = _new_tensor(Tensor)
                     out._value = value
+                    if context.tapes:  # (as bind records it; see Primitive._fast_result)
+                        record_on_tapes(_multiply, (x, y), {}, out)
                     return out
     try:
         x, y = _binary("multiply", x, y, allowed=None)
@@ -215,8 +293,10 @@ def scalar_mul(scalar, x, name=None):
 
 
 # divide: x / y for float and complex; d/dy = -g * x / y**2 = -g * out / y.
-_divide = Primitive("divide", vjp=lambda g, x, y, out: (g / _conj(y), negative(g) * _conj(out / y)),
-                    shape_rule=broadcast_rule)
+_divide = Primitive("divide", vjp=lambda g, x, y, out, wanted=(True, True): (
+                        g / _conj(y) if wanted[0] else None,
+                        negative(g) * _conj(out / y) if wanted[1] else None),
+                    shape_rule=broadcast_rule, vjp_wanted=True)
 
 
 def truediv(x, y, name=None):
@@ -226,6 +306,9 @@ def truediv(x, y, name=None):
     >>> tf.truediv(tf.constant(1), tf.constant(2)).numpy()
     np.float64(0.5)
     """
+    out = _fast_binary(_divide, x, y, "fc")  # (floats: integers are cast first)
+    if out is not None:
+        return out
     try:
         x, y = _binary("truediv", x, y)
     except ValueError as error:
@@ -332,15 +415,20 @@ def pow(x, y, name=None):  # noqa: A001 - TensorFlow's public name
 
 
 # maximum / minimum: the cotangent goes to the selected side (ties to x, as in TF).
-_maximum = Primitive("maximum", shape_rule=broadcast_rule,
-                     vjp=lambda g, x, y, out: _select_grads(g, greater_equal(x, y)))
-_minimum = Primitive("minimum", shape_rule=broadcast_rule,
-                     vjp=lambda g, x, y, out: _select_grads(g, less_equal(x, y)))
+_maximum = Primitive("maximum", shape_rule=broadcast_rule, vjp_wanted=True,
+                     vjp=lambda g, x, y, out, wanted=(True, True): _select_grads(
+                         g, greater_equal(x, y), wanted))
+_minimum = Primitive("minimum", shape_rule=broadcast_rule, vjp_wanted=True,
+                     vjp=lambda g, x, y, out, wanted=(True, True): _select_grads(
+                         g, less_equal(x, y), wanted))
 
 
-def _select_grads(g, x_wins):
-    zero = zeros_like_(g)
-    return where(x_wins, g, zero), where(x_wins, zero, g)
+def _select_grads(g, x_wins, wanted=(True, True)):
+    # A scalar zero: `where` broadcasts it to g's shape (the mask has g's shape), the same
+    # values as a zeros_like(g) without making one.
+    zero = const(0, g)
+    return (where(x_wins, g, zero) if wanted[0] else None,
+            where(x_wins, zero, g) if wanted[1] else None)
 
 
 def maximum(x, y, name=None):
@@ -350,6 +438,9 @@ def maximum(x, y, name=None):
     >>> tf.maximum([1.0, 5.0], 3.0).numpy().tolist()
     [3.0, 5.0]
     """
+    out = _fast_binary(_maximum, x, y, "iufc")
+    if out is not None:
+        return out
     return _maximum.bind(*_binary("maximum", x, y))
 
 
@@ -360,6 +451,9 @@ def minimum(x, y, name=None):
     >>> tf.minimum([1.0, 5.0], 3.0).numpy().tolist()
     [1.0, 3.0]
     """
+    out = _fast_binary(_minimum, x, y, "iufc")
+    if out is not None:
+        return out
     return _minimum.bind(*_binary("minimum", x, y))
 
 
@@ -504,6 +598,9 @@ def negative(x, name=None):
     >>> tf.negative(2.0).numpy()
     np.float32(-2.0)
     """
+    out = _fast_unary(_negative, x, "iufc")
+    if out is not None:
+        return out
     return _negative.bind(_operand("negative", x, "is_numeric"))
 
 
@@ -606,7 +703,7 @@ def exp(x, name=None):
     """
     if x.__class__ is Tensor:
         # Eager fast path (see Primitive.__init__): a float or complex tensor.
-        if _exp._backend is context.eager_backend and not context.tapes:
+        if _exp._backend is context.eager_backend:
             xv = x._value
             if xv.dtype.kind in "fc":
                 try:
@@ -616,6 +713,8 @@ def exp(x, name=None):
                 else:
                     out = _new_tensor(Tensor)
                     out._value = value
+                    if context.tapes:  # (as bind records it; see Primitive._fast_result)
+                        record_on_tapes(_exp, (x,), {}, out)
                     return out
     return _exp.bind(_operand("exp", x, "is_differentiable"))
 
@@ -645,6 +744,9 @@ def log(x, name=None):
     >>> tf.math.log(1.0).numpy()
     np.float32(0.0)
     """
+    out = _fast_unary(_log, x, "fc")
+    if out is not None:
+        return out
     return _log.bind(_operand("log", x, "is_differentiable"))
 
 
@@ -791,6 +893,9 @@ def sigmoid(x, name=None):
     >>> tf.sigmoid([0.0, 100.0]).numpy().tolist()
     [0.5, 1.0]
     """
+    out = _fast_unary(_sigmoid, x, "fc")
+    if out is not None:
+        return out
     return _sigmoid.bind(_operand("sigmoid", x, "is_differentiable"))
 
 
@@ -1020,6 +1125,9 @@ def less(x, y, name=None):
     >>> tf.less([1, 2], 2).numpy().tolist()
     [True, False]
     """
+    out = _fast_binary(_less, x, y, "iufc")
+    if out is not None:
+        return out
     return _less.bind(*_binary("less", x, y))
 
 
@@ -1030,6 +1138,9 @@ def less_equal(x, y, name=None):
     >>> tf.less_equal([1, 3], 2).numpy().tolist()
     [True, False]
     """
+    out = _fast_binary(_less_equal, x, y, "iufc")
+    if out is not None:
+        return out
     return _less_equal.bind(*_binary("less_equal", x, y))
 
 
@@ -1040,6 +1151,9 @@ def greater(x, y, name=None):
     >>> tf.greater([1, 3], 2).numpy().tolist()
     [False, True]
     """
+    out = _fast_binary(_greater, x, y, "iufc")
+    if out is not None:
+        return out
     return _greater.bind(*_binary("greater", x, y))
 
 
@@ -1050,6 +1164,9 @@ def greater_equal(x, y, name=None):
     >>> tf.greater_equal([1, 2], 2).numpy().tolist()
     [False, True]
     """
+    out = _fast_binary(_greater_equal, x, y, "iufc")
+    if out is not None:
+        return out
     return _greater_equal.bind(*_binary("greater_equal", x, y))
 
 
@@ -1158,13 +1275,14 @@ def _where_rule(condition, x, y, **attrs):
     return aval(broadcast_shapes("where", condition.shape, x.shape, y.shape), x.dtype)
 
 
-def _where_vjp(g, condition, x, y, out):
-    zero = zeros_like_(g)
-    return None, where(condition, g, zero), where(condition, zero, g)
+def _where_vjp(g, condition, x, y, out, wanted=(False, True, True)):
+    zero = const(0, g)  # (broadcast to g's shape, the output's, as in _select_grads)
+    return (None, where(condition, g, zero) if wanted[1] else None,
+            where(condition, zero, g) if wanted[2] else None)
 
 
 # select: where(condition, x, y) with broadcasting; the cotangent follows the choice.
-_select = Primitive("select", vjp=_where_vjp, shape_rule=_where_rule)
+_select = Primitive("select", vjp=_where_vjp, shape_rule=_where_rule, vjp_wanted=True)
 
 
 def where(condition, x=None, y=None, name=None):
@@ -1177,6 +1295,18 @@ def where(condition, x=None, y=None, name=None):
     >>> tf.where([False, True]).numpy().tolist()
     [[1]]
     """
+    if (condition.__class__ is Tensor and x.__class__ is Tensor and y.__class__ is Tensor
+            and _select._backend is context.eager_backend):
+        # Eager fast path (see Primitive.__init__): a bool condition and two tensors of one
+        # dtype; the kernel refuses shapes that do not broadcast, as the checks below do.
+        cv, xv, yv = condition._value, x._value, y._value
+        if cv.dtype.kind == "b" and xv.dtype is yv.dtype:
+            try:
+                value = _select._kernel_fn(cv, xv, yv)
+            except Exception:  # noqa: BLE001 - the ordinary path reports the error
+                pass
+            else:
+                return _select._fast_result(value, (condition, x, y), {})
     condition = as_operand("where", condition)
     if x is None and y is None:
         from tensorflux.ops import array
@@ -1219,6 +1349,19 @@ def cast(x, dtype, name=None):
     >>> tf.cast([1.7, -1.7], tf.int32).numpy().tolist()
     [1, -1]
     """
+    if x.__class__ is Tensor and _cast._backend is context.eager_backend:
+        # Eager fast path (see Primitive.__init__): a plain Tensor, not complex.
+        dtype = dtypes.as_dtype(dtype)
+        if x.dtype is dtype:
+            return x
+        value = x._value
+        if value.dtype.kind != "c":
+            try:
+                result = _cast._kernel_fn(value, dtype=dtype)
+            except Exception:  # noqa: BLE001 - the ordinary path reports the error
+                pass
+            else:
+                return _cast._fast_result(result, (x,), {"dtype": dtype})
     dtype = dtypes.as_dtype(dtype)
     if isinstance(x, _TensorLike) and x.dtype is dtype:
         return unchanged(x)
@@ -1271,18 +1414,12 @@ def _float_at_most(bound, dtype):
 
 def const(value, like):
     """A scalar constant of `like`'s dtype (used inside gradient rules)."""
-    from tensorflux.ops._core import const_like
-
     return const_like(value, like.dtype)
 
 
 def zeros_like_(x):
-    from tensorflux.ops import array
-
-    return array.zeros_like(x)
+    return _array.zeros_like(x)
 
 
 def ones_like_(x):
-    from tensorflux.ops import array
-
-    return array.ones_like(x)
+    return _array.ones_like(x)

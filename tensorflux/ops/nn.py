@@ -16,7 +16,7 @@ from tensorflux.ops._core import (
 )
 from tensorflux.ops._static import RuntimeShape, host
 from tensorflux.primitive import Primitive
-from tensorflux.tensor import _TensorLike
+from tensorflux.tensor import Tensor, _TensorLike
 
 __all__ = [
     "relu", "relu6", "leaky_relu", "elu", "selu", "gelu", "silu", "swish", "sigmoid", "tanh",
@@ -74,6 +74,16 @@ def relu(features, name=None):
     >>> tf.nn.relu([-1.0, 2.0]).numpy().tolist()
     [0.0, 2.0]
     """
+    if features.__class__ is Tensor and _relu._backend is context.eager_backend:
+        # Eager fast path (see Primitive.__init__): a real numeric tensor.
+        value = features._value
+        if value.dtype.kind in "iuf":
+            try:
+                out = _relu._kernel_fn(value)
+            except Exception:  # noqa: BLE001 - the ordinary path reports the error
+                pass
+            else:
+                return _relu._fast_result(out, (features,), {})
     x = as_operand("relu", features)
     if not x.dtype.is_numeric or x.dtype.is_complex:
         raise errors.InvalidArgumentError(
@@ -722,9 +732,13 @@ def _backprop_input_kernel(backend, w, g, input_shape, **attrs):
     return backend.conv2d_backprop_input(w, g, tuple(input_shape), **attrs)
 
 
-def _conv2d_vjp(g, x, w, out, **attrs):
-    return (_input_grad(w, g, x, attrs),
-            _conv2d_backprop_filter.bind(x, g, filter_shape=tuple(w.shape), **attrs))
+def _conv2d_vjp(g, x, w, out, wanted=(True, True), **attrs):
+    # (a side the walker does not want, see Primitive: the images into a first conv layer,
+    # is not computed)
+    want_x, want_w = wanted
+    return (_input_grad(w, g, x, attrs) if want_x else None,
+            _conv2d_backprop_filter.bind(x, g, filter_shape=tuple(w.shape), **attrs)
+            if want_w else None)
 
 
 def _backprop_input_vjp(h, w, g, out, input_shape, **attrs):
@@ -742,7 +756,7 @@ def _backprop_filter_vjp(h, x, g, out, filter_shape, **attrs):
 
 # conv2d: 2-D cross-correlation with HWIO filters (grouped when input channels are a multiple
 # of the filter depth); a primitive so the backend can use im2col and one matmul.
-_conv2d = Primitive("conv2d", vjp=_conv2d_vjp, shape_rule=_conv_rule)
+_conv2d = Primitive("conv2d", vjp=_conv2d_vjp, shape_rule=_conv_rule, vjp_wanted=True)
 # conv2d_backprop_input(filters, grad): the input gradient of conv2d (a transposed conv).
 _conv2d_backprop_input = Primitive(
     "conv2d_backprop_input", vjp=_backprop_input_vjp,

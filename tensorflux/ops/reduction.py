@@ -7,7 +7,7 @@ from tensorflux.composite_tensor import CompositeTensor
 from tensorflux.context import context
 from tensorflux.ops import array, math
 from tensorflux.ops._core import as_operand, aval, normalize_axes, normalize_axis, unary_rule
-from tensorflux.primitive import Primitive, _new_tensor
+from tensorflux.primitive import Primitive, _new_tensor, record_on_tapes
 from tensorflux.tensor import Tensor
 
 __all__ = [
@@ -39,6 +39,48 @@ _ALL_AXES = [tuple(range(rank)) for rank in range(65)]
 _ONE_AXIS = [(axis,) for axis in range(64)]
 
 
+def _fast_reduce(primitive, x, axis, keepdims):
+    """The eager fast path (see Primitive.__init__) of reduce_sum or reduce_mean on a plain
+    Tensor of a numeric dtype (keepdims a bool): with no axis, one int axis or the sorted
+    axes normalize_axes would give, the kernel's result, else None (the ordinary path then
+    checks the axes and reports any error)."""
+    value = x._value
+    if primitive._backend is not context.eager_backend or value.dtype.kind not in "iufc":
+        return None
+    rank = value.ndim
+    if axis is None:
+        axes = _ALL_AXES[rank]
+    elif axis.__class__ is int and -rank <= axis < rank:
+        axes = _ONE_AXIS[axis % rank]
+    elif axis.__class__ is tuple or axis.__class__ is list:
+        axes = _sorted_axes(axis, rank)
+        if axes is None:
+            return None
+    else:
+        return None
+    try:
+        result = primitive._kernel_fn(value, axes, keepdims)
+    except Exception:  # noqa: BLE001 - the ordinary path reports the error
+        return None
+    out = _new_tensor(Tensor)
+    out._value = result
+    if context.tapes:  # (as bind records it; see Primitive._fast_result)
+        record_on_tapes(primitive, (x,), {"axis": axes, "keepdims": keepdims}, out)
+    return out
+
+
+def _sorted_axes(axis, rank):
+    """`axis` as a tuple where it is already what normalize_axes makes of it (ints in
+    increasing order in [0, rank), at least one: the backward walker's unbroadcasting sums),
+    else None."""
+    previous = -1
+    for a in axis:
+        if a.__class__ is not int or not previous < a < rank:
+            return None
+        previous = a
+    return tuple(axis) if axis else None
+
+
 def _axes(op, x, axis):
     """The reduced axes as a sorted tuple; a scalar accepts only axis None or []."""
     rank = x.shape.rank
@@ -60,40 +102,52 @@ def _bool_reduce_rule(x, axis, keepdims):
     return aval(_reduce_rule(x, axis, keepdims).shape, dtypes.bool)
 
 
-def _keep_shape(x, axis):
+def _keep_shape(x, axis, shape=None):
     """x's shape with the reduced axes set to 1: where a reduction's cotangent broadcasts."""
-    return [1 if i in axis else d for i, d in enumerate(x.shape)]
+    return [1 if i in axis else d for i, d in enumerate(x.shape if shape is None else shape)]
 
 
-def _kept(t, x, axis, keepdims):
-    """A reduction's output or cotangent reshaped so that it broadcasts against x."""
+def _kept(t, x, axis, keepdims, shape=None):
+    """A reduction's output or cotangent reshaped so that it broadcasts against x (`shape`:
+    x.shape, where the caller has it already)."""
     if keepdims:
         return t
-    if x.shape.is_fully_defined():
-        return array.reshape(t, _keep_shape(x, axis))
+    if shape is None:
+        shape = x.shape
+    if shape.is_fully_defined():
+        return array.reshape(t, _keep_shape(x, axis, shape))
     for a in sorted(axis):  # unknown dims (traced): no static shape to reshape to
         t = array.expand_dims(t, a)
     return t
 
 
-def _count(x, axis):
-    if not all(x.shape[a] is not None for a in axis):
+def _count(x, axis, shape=None):
+    if shape is None:
+        shape = x.shape
+    if not all(shape[a] is not None for a in axis):
         # Traced with unknown dims: the count is known only at run time.
         sizes = array.shape(x, out_type=dtypes.int64)
         return math.cast(reduce_prod(array.stack([sizes[a] for a in axis])), x.dtype)
     count = 1
     for a in axis:
-        count *= x.shape[a]
+        count *= shape[a]
     return count
 
 
 # ------------------------------------------------------------------ sums and means
 
-def _sum_vjp(g, x, out, axis, keepdims):
-    kept = _kept(g, x, axis, keepdims)
-    if not x.shape.is_fully_defined():
+def _sum_vjp(g, x, out, axis, keepdims, shape=None):
+    if shape is None:
+        shape = x.shape
+    if (not keepdims and shape.is_fully_defined() and len(axis) == len(shape)
+            and g.shape.rank == 0):
+        # Every axis summed (a loss): the scalar cotangent broadcasts as it is, the values
+        # the reshape to all ones would broadcast.
+        return (array.broadcast_to(g, shape),)
+    kept = _kept(g, x, axis, keepdims, shape)
+    if not shape.is_fully_defined():
         return (array._broadcast_like.bind(kept, x),)
-    return (array.broadcast_to(kept, x.shape),)
+    return (array.broadcast_to(kept, shape),)
 
 
 # reduce_sum: the sum over `axis`; the cotangent broadcasts back over the reduced axes.
@@ -111,26 +165,9 @@ def reduce_sum(input_tensor, axis=None, keepdims=False, name=None):
         return input_tensor._dispatch("reduce_sum", axis=axis, keepdims=keepdims)
     x = input_tensor
     if x.__class__ is Tensor and (keepdims is False or keepdims is True):
-        # Eager fast path (see Primitive.__init__): no axis or one int axis, numeric dtype.
-        value = x._value
-        if (_reduce_sum._backend is context.eager_backend and not context.tapes
-                and value.dtype.kind in "iufc"):
-            rank = value.ndim
-            if axis is None:
-                axes = _ALL_AXES[rank]
-            elif axis.__class__ is int and -rank <= axis < rank:
-                axes = _ONE_AXIS[axis % rank]
-            else:
-                axes = None
-            if axes is not None:
-                try:
-                    result = _reduce_sum._kernel_fn(value, axes, keepdims)
-                except Exception:  # noqa: BLE001 - the ordinary path reports the error
-                    pass
-                else:
-                    out = _new_tensor(Tensor)
-                    out._value = result
-                    return out
+        out = _fast_reduce(_reduce_sum, x, axis, keepdims)
+        if out is not None:
+            return out
     x = as_operand("reduce_sum", input_tensor)
     if axis is None and x.__class__ is Tensor and x._value.dtype.kind in "iufc":
         # The most common call, all axes of an eager tensor: no axis normalization needed.
@@ -152,14 +189,19 @@ def reduce_mean(input_tensor, axis=None, keepdims=False, name=None):
     """
     if isinstance(input_tensor, CompositeTensor):  # a RaggedTensor (TF dispatches it)
         return input_tensor._dispatch("reduce_mean", axis=axis, keepdims=keepdims)
+    if input_tensor.__class__ is Tensor and (keepdims is False or keepdims is True):
+        out = _fast_reduce(_reduce_mean, input_tensor, axis, keepdims)
+        if out is not None:
+            return out
     x = _operand("reduce_mean", input_tensor, "is_numeric")
     axes = _axes("reduce_mean", x, axis)
     return _reduce_mean.bind(x, axis=axes, keepdims=bool(keepdims))
 
 
 def _mean_vjp(g, x, out, axis, keepdims):
-    (gx,) = _sum_vjp(g, x, out, axis, keepdims)
-    return (gx / _count(x, axis),)
+    shape = x.shape
+    (gx,) = _sum_vjp(g, x, out, axis, keepdims, shape)
+    return (gx / _count(x, axis, shape),)
 
 
 # reduce_mean: the mean over `axis`; the cotangent is spread evenly.
@@ -387,11 +429,16 @@ def _arg_extremum(op, primitive, input, axis, output_type):  # noqa: A002
             f"{op}: reduction axis {axis} is empty in shape {tuple(x.shape)}", op)
     if x.dtype.is_floating:
         # TensorFlow skips NaN entries (index 0 when all are NaN): they become the value
-        # that never wins (eagerly, only when there are some).
-        nan = math.is_nan(x)
-        if context.graph is not None or bool(reduce_any(nan)):
-            losing = float("-inf") if primitive is _argmax else float("inf")
-            x = math.where(nan, as_operand(op, losing, x.dtype), x)
+        # that never wins (eagerly, only when there are some: for a plain tensor one backend
+        # check of its buffer says whether there are, where is_nan + reduce_any took three
+        # ops).
+        value = x._value if x.__class__ is Tensor else None
+        if context.graph is not None or value is None or \
+                math._backend_of(value).any_nan(value):
+            nan = math.is_nan(x)
+            if context.graph is not None or bool(reduce_any(nan)):
+                losing = float("-inf") if primitive is _argmax else float("inf")
+                x = math.where(nan, as_operand(op, losing, x.dtype), x)
     return primitive.bind(x, axis=axis, output_type=output_type)
 
 
