@@ -715,7 +715,7 @@ def _native_train_steps(model):
     for function in model.train_function._functions.values():
         for concrete in function._cache.values():
             for plan, *_ in concrete._plans.values():
-                compiled = [r for (_, native), r in plan._runners.items() if native
+                compiled = [r for (_, native, _), r in plan._runners.items() if native
                             and isinstance(_unwrapped(r), numpy_native._Runner)
                             and _unwrapped(r)._function is not None]
                 ran += bool(compiled)

@@ -461,7 +461,7 @@ class Plan:
         """The graph input or capture fed into `slot`."""
         return self._fed[slot]
 
-    def runner(self, out_slots, native=False):
+    def runner(self, out_slots, native=False, flush=True):
         """A function run(input_values, capture_values) -> the values of `out_slots`: the
         plan as generated straight-line Python, one line per kernel call, locals for slots.
 
@@ -471,9 +471,13 @@ class Plan:
         native=True (jit_compile): the whole plan as one native call where the backend can
         compile it (numpy_backend.native_runner: a small static plan, Numba installed);
         `native_reason` says why not otherwise.
+
+        flush=False: the run keeps subnormal floats, as eager ops do, instead of flushing
+        them as a compiled step does (an eager call replayed as a plan, see
+        ConcreteFunction._run_for_effects).
         """
         out_slots = tuple(out_slots)
-        key = (out_slots, native)
+        key = (out_slots, native, flush)
         found = self._runners.get(key)
         if found is None:
             if native:
@@ -485,7 +489,7 @@ class Plan:
             # A compiled run computes as TensorFlow's CPU kernels do, subnormal floats
             # flushed to zero, where the backend can (numpy_backend.flushing_denormals).
             flushing = getattr(self.backend, "flushing_denormals", None)
-            if flushing is not None:
+            if flushing is not None and flush:
                 found = flushing(found)
             self._runners[key] = found
         return found

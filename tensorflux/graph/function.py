@@ -278,7 +278,8 @@ class ConcreteFunction:
         self._output_skeleton = output_skeleton
         self._output_leaves = output_leaves  # SymbolicTensor, Variable or Python value
         self._plans = {}
-        self._effects = {}  # backend -> (runner with no outputs, captured outer tensors)
+        # (backend, flush) -> (runner with no outputs, captured outer tensors)
+        self._effects = {}
         # The Variables passed as arguments (their leaf positions): a call with others of the
         # same specs runs a copy of the graph bound to those (see _bound_to).
         self._variable_args = tuple(i for i, (value, spec) in enumerate(
@@ -533,14 +534,16 @@ class ConcreteFunction:
         """Whether a call now takes the steady-state path (see Function._call_for_effects)."""
         return not config.run_functions_eagerly and context.graph is None and not context.tapes
 
-    def _run_for_effects(self, values):
+    def _run_for_effects(self, values, flush=True):
         """Runs the plan on raw input arrays for its effects on variables only: steps that
-        just compute the outputs are skipped, and nothing is returned."""
-        found = self._effects.get(context.backend or current_backend())
+        just compute the outputs are skipped, and nothing is returned. flush=False keeps
+        subnormal floats, as the eager ops the plan replaces would (Plan.runner)."""
+        key = (context.backend or current_backend(), flush)
+        found = self._effects.get(key)
         if found is None:
             plan, _, captures, _ = self._plan()
-            found = self._effects[plan.backend] = (
-                plan.runner((), native=self.jit_compile), captures)
+            found = self._effects[key] = (
+                plan.runner((), native=self.jit_compile, flush=flush), captures)
         runner, captures = found
         runner(values, [c._value for c in captures] if captures else ())
 

@@ -8,9 +8,13 @@ predictions of another shape, these raise an InvalidArgumentError naming the los
 
 import inspect as _inspect
 import math as _math
+import sys as _sys
 
 from tensorflux import errors
+from tensorflux.context import context as _context
+from tensorflux.dtypes import DType as _DType
 from tensorflux.keras import _objects
+from tensorflux.tensor import Tensor as _Tensor
 from tensorflux.tensor import _is_dense_tensor
 
 __all__ = [
@@ -34,9 +38,7 @@ _REDUCTIONS = ("sum_over_batch_size", "sum", None, "none", "mean", "mean_with_sa
 
 
 def _tf():
-    import tensorflux as tf
-
-    return tf
+    return _sys.modules["tensorflux"]  # (imported lazily: tensorflux imports this module)
 
 
 # ------------------------------------------------------------------ conversion and shapes
@@ -56,15 +58,26 @@ def _dtype_name(dtype):
     return _float_dtype(dtype).name
 
 
+_DTYPES = {}  # a dtype's name ("float32": a Loss's dtype) -> the DType
+
+
 def convert(x, dtype=None):
     """`x` as a tensor; cast (not refused) when it has another dtype, as keras.ops does."""
-    tf = _tf()
-    if not (_is_dense_tensor(x) and not isinstance(x, tf.Variable)):
-        x = tf.convert_to_tensor(x)
+    # (an eager Tensor, the common case, is one class test: it is a dense, non-Variable one)
+    if x.__class__ is not _Tensor and not (_is_dense_tensor(x)
+                                           and not isinstance(x, _tf().Variable)):
+        x = _tf().convert_to_tensor(x)
     if dtype is not None:
-        dtype = tf.as_dtype(dtype)
-        if x.dtype != dtype:
-            x = tf.cast(x, dtype)
+        if dtype.__class__ is not _DType:
+            named = _DTYPES.get(dtype) if dtype.__class__ is str else None
+            if named is None:
+                named = _tf().as_dtype(dtype)
+                if dtype.__class__ is str:
+                    _DTYPES[dtype] = named
+            dtype = named
+        current = x.dtype
+        if current is not dtype and current != dtype:
+            x = _tf().cast(x, dtype)
     return x
 
 
@@ -77,7 +90,12 @@ def _prediction(y_pred):
 
 
 def _shape(x):
-    return tuple(x.shape) if x.shape.rank is not None else None
+    """x's dims as a tuple (None for an unknown dim), or None for an unknown rank."""
+    shape = x.shape
+    dims = getattr(shape, "_dims", shape)  # (a TensorShape's own tuple, or None)
+    if dims is shape:
+        return tuple(shape) if shape.rank is not None else None
+    return dims
 
 
 def squeeze_or_expand_to_same_rank(x1, x2, expand_rank_1=True):
@@ -132,14 +150,29 @@ def _aligned(op, y_true, y_pred):
     return y_true, y_pred
 
 
+# Eager constants of the loss functions (epsilon, 1.0, ...) by (dtype, backend, value): the
+# tensor tf.constant makes for them, made once (cleared when it grows long). A trace makes
+# its own, so that its graph holds constants, not captured tensors.
+_CONSTANTS = {}
+
+
 def _const(value, x):
-    return _tf().constant(value, dtype=x.dtype)
+    dtype = x.dtype
+    kind = value.__class__
+    if _context.graph is not None or (kind is not float and kind is not int):
+        return _tf().constant(value, dtype=dtype)
+    # (a float by its hex form: 0.0 and -0.0 are equal keys otherwise, NaN never found)
+    key = (dtype, _context.backend, value.hex() if kind is float else value)
+    found = _CONSTANTS.get(key)
+    if found is None:
+        if len(_CONSTANTS) >= 256:
+            _CONSTANTS.clear()
+        found = _CONSTANTS[key] = _tf().constant(value, dtype=dtype)
+    return found
 
 
 def _is_eager():
-    from tensorflux.context import context
-
-    return context.graph is None
+    return _context.graph is None
 
 
 # ------------------------------------------------------------------ reduction
@@ -216,9 +249,46 @@ def reduce_values(values, sample_weight=None, reduction="sum_over_batch_size"):
         if reduction == "mean_with_sample_weight" and sample_weight is not None:
             divisor = tf.cast(tf.reduce_sum(sample_weight), loss.dtype)
         else:
+            divisor = _size_divisor(values, shape, loss.dtype)
+            if divisor is not None:
+                # divide_no_nan(loss, divisor) is where(divisor != 0, loss / divisor, 0):
+                # loss / divisor itself for this nonzero divisor (its value, and its
+                # gradient g / divisor), without the five ops that guard against zero.
+                return loss / divisor
             divisor = tf.cast(tf.size(values), loss.dtype)
         loss = tf.math.divide_no_nan(loss, divisor)
     return loss
+
+
+# (shape, dtype, backend) -> cast(size(values), dtype), computed as reduce_values computes
+# it, for eager calls: a constant per batch shape (cleared when it grows long).
+_SIZE_DIVISORS = {}
+
+
+def _size_divisor(values, shape, dtype):
+    """cast(size(values), dtype) for an eager, fully-defined, nonempty float loss (from a
+    cache); None elsewhere (a trace, a dynamic shape, no elements, an integer loss)."""
+    context = _context
+    if context.graph is not None:
+        return None
+    key = (shape, dtype, context.backend)
+    divisor = _SIZE_DIVISORS.get(key)
+    if divisor is not None:
+        return divisor
+    if shape is None or not dtype.is_floating:
+        return None
+    count = 1
+    for dim in shape:
+        if dim is None:
+            return None
+        count *= dim
+    if not 0 < count < 2 ** 31:  # (tf.size is an int32)
+        return None
+    if len(_SIZE_DIVISORS) >= 64:
+        _SIZE_DIVISORS.clear()
+    tf = _tf()
+    divisor = _SIZE_DIVISORS[key] = tf.cast(tf.size(values), dtype)
+    return divisor
 
 
 def reduce_weighted_values(values, sample_weight=None, mask=None,
@@ -372,9 +442,10 @@ class Loss(_Named):
             mask = _tf().logical_and(convert(in_mask, "bool"), convert(out_mask, "bool"))
         else:
             mask = in_mask if in_mask is not None else out_mask
+        # (the label names the loss in the errors of weights and masks alone)
+        label = "loss" if sample_weight is None and mask is None else self._label()
         return reduce_weighted_values(losses, sample_weight=sample_weight, mask=mask,
-                                      reduction=self.reduction, dtype=self._dtype,
-                                      name=self._label())
+                                      reduction=self.reduction, dtype=self._dtype, name=label)
 
     def call(self, y_true, y_pred):
         raise NotImplementedError
