@@ -7,6 +7,7 @@ keras/src/metrics/*.py.
 """
 
 from tensorflux import errors
+from tensorflux.context import context
 from tensorflux.keras import _objects
 from tensorflux.keras import losses as _losses
 from tensorflux.keras.losses import (
@@ -206,9 +207,76 @@ def _check_broadcast(op, weight_shape, value_shape):
             f"{op}: sample_weight of shape {ws} does not match values of shape {vs}", op)
 
 
+# Exact shortcuts for the per-batch update and result() of eager loops (Keras's "training loop
+# from scratch" calls update_state every step): each is taken only where a cheap check shows it
+# gives the very value of the general ops it replaces, which run otherwise (and while tracing,
+# where they cost nothing per step).
+
+_SUM_IS_VALUE = frozenset({"float32", "float64"})
+
+
+def _sum_all(values):
+    """tf.reduce_sum(values). Of a float32/float64 scalar it is the scalar itself (-0.0 and
+    NaN included), so no op is run; float16/bfloat16 sums turn -0.0 into 0.0."""
+    if values.shape.rank == 0 and values.dtype.name in _SUM_IS_VALUE:
+        return values
+    return _tf().reduce_sum(values)
+
+
+def _sample_count(values, dtype):
+    """tf.cast(tf.shape(values)[0], dtype), or 1 for a scalar: the samples `values` holds.
+
+    With a known first dimension n it is the Python n, which assign_add converts to `dtype`
+    (a cached constant): for a float dtype and n < 2**24 both are one rounding of the exact
+    n, the same float; else the ops run.
+    """
+    tf = _tf()
+    rank = values.shape.rank
+    num_samples = 1 if rank == 0 else values.shape[0] if rank is not None else None
+    if num_samples is not None and dtype.is_floating and num_samples < 2 ** 24:
+        return num_samples
+    if rank is not None and rank == 0:
+        return tf.cast(1, dtype)
+    return tf.cast(tf.shape(values)[0], dtype)
+
+
+def _divide_no_nan(x, y):
+    """tf.math.divide_no_nan(x, y) for metric results. Eagerly (no tape recording), where x and
+    y are floats of one dtype and no y is 0, it is x / y: divide_no_nan's wheres then pick x / y
+    everywhere (NaN and inf divide as they do there), so one division replaces its seven ops."""
+    tf = _tf()
+    if context.graph is None and not context.tapes and x.dtype is y.dtype and \
+            x.dtype.is_floating:
+        nonzero = tf.not_equal(y, 0)
+        if bool(nonzero if nonzero.shape.rank == 0 else tf.reduce_all(nonzero)):
+            return x / y
+    return tf.math.divide_no_nan(x, y)
+
+
+def _reshape(x, dims):
+    """tf.reshape(x, dims) for dims with one -1 and the rest > 0, the -1 worked out where x's
+    size is known: reshape's eager fast path takes only known dims; the result is the same."""
+    size = x.shape.num_elements()
+    if size is not None:
+        known = 1
+        for d in dims:
+            known *= 1 if d == -1 else d
+        if known > 0 and size % known == 0:
+            dims = [size // known if d == -1 else d for d in dims]
+    return _tf().reshape(x, dims)
+
+
+def _broadcast_as(x, like):
+    """tf.broadcast_to(x, tf.shape(like)), with like's shape as a list where it is known."""
+    tf = _tf()
+    target = _losses._shape(like)
+    if target is None or None in target:
+        return tf.broadcast_to(x, tf.shape(like))
+    return tf.broadcast_to(x, list(target))
+
+
 def reduce_to_samplewise_values(values, sample_weight, reduce_fn, dtype, mask=None, op="metric"):
     """Keras's per-sample reduction: weights broadcast over trailing axes, values reduced."""
-    tf = _tf()
     values = convert(values, dtype)
     # As in Keras, a mask on the values (ignore_class) only applies when there are weights:
     # unweighted, ignored entries count as samples with a loss of 0.
@@ -221,7 +289,7 @@ def reduce_to_samplewise_values(values, sample_weight, reduce_fn, dtype, mask=No
         if values_ndim > weight_ndim:
             values = reduce_fn(values, axis=list(range(weight_ndim, values_ndim)))
         _check_broadcast(op, sample_weight.shape, values.shape)
-        sample_weight = tf.broadcast_to(sample_weight, tf.shape(values))
+        sample_weight = _broadcast_as(sample_weight, values)
         values = values * sample_weight
         if weight_ndim > 1:
             sample_weight = reduce_fn(sample_weight, axis=list(range(1, weight_ndim)))
@@ -250,7 +318,7 @@ class Sum(Metric):
         tf = _tf()
         values, _ = reduce_to_samplewise_values(values, sample_weight, tf.reduce_sum,
                                                 self.dtype, op=self._label())
-        self.total.assign_add(tf.reduce_sum(values))
+        self.total.assign_add(_sum_all(values))
 
     def reset_state(self):
         self.total.assign(_tf().zeros((), dtype=self.total.dtype))
@@ -280,14 +348,11 @@ class Mean(Metric):
         tf = _tf()
         values, sample_weight = reduce_to_samplewise_values(
             values, sample_weight, tf.reduce_mean, self.dtype, mask=_mask, op=self._label())
-        self.total.assign_add(tf.reduce_sum(values))
+        self.total.assign_add(_sum_all(values))
         if sample_weight is not None:
-            num_samples = tf.reduce_sum(sample_weight)
-        elif _rank(values) >= 1:
-            num_samples = tf.shape(values)[0]
+            self.count.assign_add(tf.cast(tf.reduce_sum(sample_weight), self.count.dtype))
         else:
-            num_samples = 1
-        self.count.assign_add(tf.cast(num_samples, self.count.dtype))
+            self.count.assign_add(_sample_count(values, self.count.dtype))
 
     def reset_state(self):
         tf = _tf()
@@ -295,7 +360,7 @@ class Mean(Metric):
         self.count.assign(tf.zeros((), dtype=self.count.dtype))
 
     def result(self):
-        return _tf().math.divide_no_nan(self.total.read_value(), self.count.read_value())
+        return _divide_no_nan(self.total.read_value(), self.count.read_value())
 
 
 class MeanMetricWrapper(Mean):
@@ -405,6 +470,26 @@ def binary_accuracy(y_true, y_pred, threshold=0.5):
     return _floatx(tf.equal(y_true, y_pred))
 
 
+# The most mantissa bits (with the implicit one) of each float dtype: every integer of magnitude
+# up to 2**bits has an exact float of the dtype.
+_EXACT_INT_BITS = {"float16": 11, "bfloat16": 8, "float32": 24, "float64": 53}
+
+
+def _known_last(x):
+    """x's last dimension where its rank (>= 1) and that dimension are known, else None."""
+    rank = x.shape.rank
+    return x.shape[-1] if rank else None
+
+
+def _indices_exact_in(dtype, *sizes):
+    """Whether class indices 0..size-1 (each size known) are exact floats of `dtype`: then
+    two such indices, or an int label and such an index, are equal as `dtype` floats exactly
+    when they are equal as integers (a larger label rounds to >= 2**bits, past every index),
+    so Keras's casts of both to y_pred's dtype before comparing may be skipped."""
+    bits = _EXACT_INT_BITS.get(dtype.name)
+    return bits is not None and all(size is not None and size <= 2 ** bits for size in sizes)
+
+
 def categorical_accuracy(y_true, y_pred):
     """1.0 where argmax(y_true) == argmax(y_pred), else 0.0.
 
@@ -414,12 +499,18 @@ def categorical_accuracy(y_true, y_pred):
     """
     tf = _tf()
     y_pred = _losses._prediction(y_pred)
-    y_true = convert(tf.argmax(convert(y_true), axis=-1), y_pred.dtype)
-    original = tf.shape(y_true)
+    y_true = convert(y_true)
+    true_index = tf.argmax(y_true, axis=-1)
+    # (both argmaxes are int64 indices: compared as integers where that is exact)
+    exact = _indices_exact_in(y_pred.dtype, _known_last(y_true), _known_last(y_pred))
+    y_true = true_index if exact else convert(true_index, y_pred.dtype)
     reshape = _rank(y_true) == _rank(y_pred)
     if reshape:
+        original = tf.shape(y_true)
         y_true = tf.squeeze(y_true, axis=-1)
-    predicted = tf.cast(tf.argmax(y_pred, axis=-1), y_true.dtype)
+    predicted = tf.argmax(y_pred, axis=-1)
+    if not exact:
+        predicted = tf.cast(predicted, y_true.dtype)
     matches = _floatx(tf.equal(y_true, predicted))
     return tf.reshape(matches, original) if reshape else matches
 
@@ -433,18 +524,34 @@ def sparse_categorical_accuracy(y_true, y_pred):
     """
     tf = _tf()
     y_pred = _losses._prediction(y_pred)
-    y_true = convert(y_true, y_pred.dtype)
-    original = tf.shape(y_true)
+    y_true = convert(y_true)
+    # int32/int64 labels compare with the argmax as integers where that is exact.
+    exact = y_true.dtype.name in ("int32", "int64") and _indices_exact_in(
+        y_pred.dtype, _known_last(y_pred))
+    if not exact:
+        y_true = convert(y_true, y_pred.dtype)
+    labels = y_true
     reshape = _rank(y_true) == _rank(y_pred) and y_true.shape[-1] == 1
     if reshape:
         y_true = tf.squeeze(y_true, axis=-1)
-    predicted = tf.cast(tf.argmax(y_pred, axis=-1), y_true.dtype)
+    if exact:
+        predicted = tf.argmax(y_pred, axis=-1, output_type=y_true.dtype)
+    else:
+        predicted = tf.cast(tf.argmax(y_pred, axis=-1), y_true.dtype)
     matches = _floatx(tf.equal(y_true, predicted))
-    if reshape:
-        matches = tf.reshape(matches, original)
+    if reshape and not _restores_squeezed(matches, y_true):
+        matches = tf.reshape(matches, tf.shape(labels))
     if _rank(matches) > 1 and matches.shape[-1] == 1:
         matches = tf.squeeze(matches, axis=-1)
     return matches
+
+
+def _restores_squeezed(matches, squeezed):
+    """Whether reshaping `matches` back to the labels' (..., 1) shape and squeezing that 1
+    again gives `matches` itself: so when both shapes are known, equal, and of rank >= 1."""
+    shape = _losses._shape(matches)
+    return shape is not None and len(shape) >= 1 and None not in shape and \
+        shape == _losses._shape(squeezed)
 
 
 def _in_top_k(targets, predictions, k):
@@ -468,12 +575,12 @@ def top_k_categorical_accuracy(y_true, y_pred, k=5):
     tf = _tf()
     y_pred = _losses._prediction(y_pred)
     y_true = tf.argmax(convert(y_true, y_pred.dtype), axis=-1)
-    original = tf.shape(y_true)
     if _rank(y_pred) > 2:
         y_pred = tf.reshape(y_pred, [-1, y_pred.shape[-1]])
     reshape = _rank(y_true) > 1
     if reshape:
-        y_true = tf.reshape(y_true, [-1])
+        original = tf.shape(y_true)
+        y_true = _reshape(y_true, [-1])
     matches = _floatx(_in_top_k(y_true, y_pred, k))
     return tf.reshape(matches, original) if reshape else matches
 
@@ -488,12 +595,12 @@ def sparse_top_k_categorical_accuracy(y_true, y_pred, k=5, from_sorted_ids=False
     tf = _tf()
     y_pred = convert(y_pred)
     y_true = convert(y_true, y_pred.dtype if from_sorted_ids else tf.int32)
-    original = tf.shape(y_true)
     if _rank(y_pred) > 2:
         y_pred = tf.reshape(y_pred, [-1, y_pred.shape[-1]])
     reshape = _rank(y_true) > 1
     if reshape:
-        y_true = tf.reshape(y_true, [-1])
+        original = tf.shape(y_true)
+        y_true = _reshape(y_true, [-1])
     if from_sorted_ids:
         matches = tf.reduce_any(tf.equal(tf.expand_dims(y_true, 1), y_pred[:, :k]), axis=1)
     else:
@@ -672,31 +779,40 @@ def _filter_top_k(x, k):
     return x * mask + tf.constant(NEG_INF, dtype=x.dtype) * (one - mask)
 
 
+def _scalar(value, dtype):
+    """tf.constant(value, dtype) for a Python scalar: the ops' cached one (made as
+    tf.constant makes it, once per dtype and backend) rather than a new tensor each update."""
+    from tensorflux.ops._core import const_like
+
+    return const_like(value, dtype)
+
+
 def _update_bucketed(variables, y_true, y_pred, thresholds, multi_label, sample_weights,
                      label_weights, with_epsilon):
     """Keras's optimized path for evenly spaced thresholds: bucket, then reverse cumsum."""
     tf = _tf()
     num_thresholds = len(thresholds)
     dtype = y_pred.dtype
-    weights = tf.constant(1.0, dtype=dtype)
+    weights = None  # (Keras's weights of 1.0: the labels below are 0.0 or 1.0, so x * 1.0 is x)
     if sample_weights is not None:
-        weights = tf.broadcast_to(tf.cast(sample_weights, dtype), tf.shape(y_pred))
+        weights = _broadcast_as(tf.cast(sample_weights, dtype), y_pred)
         if not multi_label:
-            weights = tf.reshape(weights, [-1])
+            weights = _reshape(weights, [-1])
     if label_weights is not None:
-        lw = tf.broadcast_to(tf.expand_dims(convert(label_weights, dtype), 0), tf.shape(y_pred))
+        lw = _broadcast_as(tf.expand_dims(convert(label_weights, dtype), 0), y_pred)
         if not multi_label:
-            lw = tf.reshape(lw, [-1])
-        weights = weights * lw
-    y_pred = tf.clip_by_value(y_pred, tf.constant(0.0, dtype), tf.constant(1.0, dtype))
+            lw = _reshape(lw, [-1])
+        weights = lw if weights is None else weights * lw
+    one = _scalar(1.0, dtype)
+    y_pred = tf.clip_by_value(y_pred, _scalar(0.0, dtype), one)
     y_true = tf.cast(tf.cast(y_true, tf.bool), dtype)
     if not multi_label:
-        y_true = tf.reshape(y_true, [-1])
-        y_pred = tf.reshape(y_pred, [-1])
-    true_labels = y_true * weights
-    false_labels = (tf.constant(1.0, dtype) - y_true) * weights
-    buckets = tf.math.ceil(y_pred * tf.constant(num_thresholds - 1.0, dtype)) - \
-        tf.constant(1.0, dtype)
+        y_true = _reshape(y_true, [-1])
+        y_pred = _reshape(y_pred, [-1])
+    true_labels, false_labels = y_true, one - y_true
+    if weights is not None:
+        true_labels, false_labels = true_labels * weights, false_labels * weights
+    buckets = tf.math.ceil(y_pred * _scalar(num_thresholds - 1.0, dtype)) - one
     if with_epsilon:
         buckets = tf.nn.relu(buckets)
     # one_hot of the bucket index stands in for segment_sum; index -1 (a prediction of
@@ -715,42 +831,75 @@ def _update_bucketed(variables, y_true, y_pred, thresholds, multi_label, sample_
         variable.assign_add(tf.cast(updates[key], variable.dtype))
 
 
+_THRESHOLD_TENSORS = {}
+
+
+def _threshold_tensor(thresholds, dtype, rank):
+    """tf.constant(thresholds, dtype) shaped (T, 1) or (T, 1, 1), made once per dtype and
+    backend (as const_like's scalars) rather than at every update."""
+    values = tuple(float(v) for v in thresholds)
+    key = (values, dtype.name, rank, context.backend)
+    tensor = _THRESHOLD_TENSORS.get(key)
+    if tensor is None:
+        nested = [[v] for v in values] if rank == 2 else [[[v]] for v in values]
+        with _tf().init_scope():  # (an eager constant even while tracing: it is cached)
+            tensor = _tf().constant(nested, dtype=dtype)
+        if len(_THRESHOLD_TENSORS) >= 64:
+            _THRESHOLD_TENSORS.clear()
+        _THRESHOLD_TENSORS[key] = tensor
+    return tensor
+
+
 def _update_thresholded(variables, y_true, y_pred, thresholds, multi_label, sample_weight,
                         label_weights):
     """Keras's general path: compare every prediction with every threshold."""
     tf = _tf()
     dtype = y_pred.dtype
-    t = tf.constant([float(v) for v in thresholds], dtype=dtype)
     if multi_label:
         preds = tf.expand_dims(y_pred, 0)
         labels = tf.expand_dims(tf.cast(y_true, tf.bool), 0)
-        t = tf.reshape(t, [-1, 1, 1])
+        t = _threshold_tensor(thresholds, dtype, 3)
     else:
-        preds = tf.reshape(y_pred, [1, -1])
-        labels = tf.reshape(tf.cast(y_true, tf.bool), [1, -1])
-        t = tf.reshape(t, [-1, 1])
+        preds = _reshape(y_pred, [1, -1])
+        labels = _reshape(tf.cast(y_true, tf.bool), [1, -1])
+        t = _threshold_tensor(thresholds, dtype, 2)
     pred_is_pos = preds > t
-    label_is_pos = tf.logical_and(labels, tf.ones_like(pred_is_pos))
     weights = None
     if sample_weight is not None:
-        weights = tf.broadcast_to(tf.cast(sample_weight, dtype), tf.shape(y_pred))
-        weights = tf.expand_dims(weights, 0) if multi_label else tf.reshape(weights, [1, -1])
+        weights = _broadcast_as(tf.cast(sample_weight, dtype), y_pred)
+        weights = tf.expand_dims(weights, 0) if multi_label else _reshape(weights, [1, -1])
     if label_weights is not None and not multi_label:
-        lw = tf.broadcast_to(tf.expand_dims(convert(label_weights, dtype), 0), tf.shape(y_pred))
-        lw = tf.reshape(lw, [1, -1])
+        lw = _broadcast_as(tf.expand_dims(convert(label_weights, dtype), 0), y_pred)
+        lw = _reshape(lw, [1, -1])
         weights = lw if weights is None else weights * lw
-    pred_is_neg = tf.logical_not(pred_is_pos)
-    label_is_neg = tf.logical_not(label_is_pos)
-    conditions = {_TP: (label_is_pos, pred_is_pos), _FN: (label_is_pos, pred_is_neg),
-                  _FP: (label_is_neg, pred_is_pos), _TN: (label_is_neg, pred_is_neg)}
+    # Keras broadcasts the labels over the thresholds first (labels AND ones); the labels of
+    # shape (1, ...) broadcast against the predictions of shape (T, ...) in logical_and just
+    # the same. Each negation is made only when a counted condition uses it.
+    negations = {}
+
+    def negated(which, x):
+        if which not in negations:
+            negations[which] = tf.logical_not(x)
+        return negations[which]
+
+    conditions = {_TP: lambda: (labels, pred_is_pos),
+                  _FN: lambda: (labels, negated("pred", pred_is_pos)),
+                  _FP: lambda: (negated("label", labels), pred_is_pos),
+                  _TN: lambda: (negated("label", labels), negated("pred", pred_is_pos))}
+    weighted = {}  # (the weights broadcast to the counts' shape, and zeros, per dtype)
     for key, variable in variables.items():
-        label, pred = conditions[key]
+        label, pred = conditions[key]()
         both = tf.logical_and(label, pred)
         if weights is None:
             counted = tf.cast(both, variable.dtype)
         else:
-            counted = tf.where(both, tf.cast(weights, variable.dtype) * tf.ones_like(
-                tf.cast(both, variable.dtype)), tf.zeros_like(tf.cast(both, variable.dtype)))
+            if variable.dtype not in weighted:
+                shaped = tf.cast(both, variable.dtype)
+                weighted[variable.dtype] = (
+                    tf.cast(weights, variable.dtype) * tf.ones_like(shaped),
+                    tf.zeros_like(shaped))
+            filled, zeros = weighted[variable.dtype]
+            counted = tf.where(both, filled, zeros)
         variable.assign_add(tf.reduce_sum(counted, axis=1))
 
 
@@ -807,7 +956,8 @@ class _Thresholded(Metric):
             sample_weight=sample_weight, op=self._label(), **options)
 
     def _per_threshold(self, value):
-        return value[0] if len(self.thresholds) == 1 else value
+        # (value[0] of the one threshold's shape (1,) value, as a cheaper reshape)
+        return _tf().reshape(value, ()) if len(self.thresholds) == 1 else value
 
 
 class _ConfusionMatrixConditionCount(_Thresholded):
@@ -878,10 +1028,9 @@ class _PrecisionRecall(_Thresholded):
             y_true, y_pred, sample_weight, top_k=self.top_k, class_id=self.class_id)
 
     def result(self):
-        tf = _tf()
         tp = self.true_positives.read_value()
         other = getattr(self, self._OTHER_NAME).read_value()
-        return self._per_threshold(tf.math.divide_no_nan(tp, tp + other))
+        return self._per_threshold(_divide_no_nan(tp, tp + other))
 
     def get_config(self):
         return {**super().get_config(), "thresholds": self.init_thresholds,
@@ -952,12 +1101,11 @@ class _AtConstraint(_Thresholded):
              _FN: self.false_negatives}, y_true, y_pred, sample_weight, class_id=self.class_id)
 
     def _rate(self, which):
-        tf = _tf()
         tp, fp = self.true_positives.read_value(), self.false_positives.read_value()
         tn, fn = self.true_negatives.read_value(), self.false_negatives.read_value()
         hits, misses = {"sensitivity": (tp, fn), "recall": (tp, fn), "specificity": (tn, fp),
                         "precision": (tp, fp)}[which]
-        return tf.math.divide_no_nan(hits, hits + misses)
+        return _divide_no_nan(hits, hits + misses)
 
     def result(self):
         tf = _tf()
@@ -1178,9 +1326,11 @@ class AUC(Metric):
         fp = self.false_positives.read_value()
         tn = self.true_negatives.read_value()
         fn = self.false_negatives.read_value()
-        recall = tf.math.divide_no_nan(tp, tp + fn)
+        # (tp + fn and fp + tn are the positives and negatives seen, the same at every
+        # threshold: _divide_no_nan's single division applies once both kinds were seen)
+        recall = _divide_no_nan(tp, tp + fn)
         if self.curve == "ROC":
-            x, y = tf.math.divide_no_nan(fp, fp + tn), recall
+            x, y = _divide_no_nan(fp, fp + tn), recall
         elif self.curve == "PR":
             x, y = recall, tf.math.divide_no_nan(tp, tp + fp)
         else:
