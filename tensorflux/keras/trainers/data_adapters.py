@@ -65,8 +65,6 @@ def _is_scipy_sparse(value):
 
 
 def _floatx():
-    from tensorflux.keras import backend
-
     return backend.floatx()
 
 

@@ -9,7 +9,7 @@ import warnings
 from collections.abc import Mapping
 
 import tensorflux as tf
-from tensorflux.context import current_backend
+from tensorflux.context import context, current_backend
 from tensorflux.keras import backend
 from tensorflux.keras.engine.keras_tensor import KerasTensor, trace_output_spec
 from tensorflux.keras.layers.base import Layer, held_metrics
@@ -22,9 +22,12 @@ from tensorflux.keras.trainers.data_adapters import (
     train_validation_split,
     unpack_x_y_sample_weight,
 )
+from tensorflux.profiler import recorder as _recorder
 from tensorflux.tensor import Tensor
 
 __all__ = ["Trainer"]
+
+_PROFILER = _recorder.state  # (while a profiler session is on, steps take tf.function's path)
 
 
 def _metrics_module():
@@ -669,6 +672,9 @@ class Trainer:
         outputs = self._predict_one_batch(x, batch_size, verbose, steps, callbacks)
         if outputs is not None:
             return outputs
+        outputs = self._predict_batches_directly(x, batch_size, verbose, steps, callbacks)
+        if outputs is not None:
+            return outputs
         epoch_iterator = EpochIterator(x=x, batch_size=batch_size, steps_per_epoch=steps,
                                        shuffle=False,
                                        steps_per_execution=self.steps_per_execution)
@@ -681,27 +687,16 @@ class Trainer:
         predict_function = self.make_predict_function()
         self.stop_predicting = False
         callbacks.on_predict_begin()
-        structure, parts = None, None
-
-        def collect(batch_outputs):
-            nonlocal structure, parts
-            if parts is None:
-                structure = batch_outputs
-                parts = [[t] for t in flatten(batch_outputs)]
-            else:
-                for part, value in zip(parts, flatten(batch_outputs)):
-                    part.append(value)
-
+        results = []
         self._run_batches(epoch_iterator, predict_function, callbacks, "predict", batch_hooks,
-                          collect)
+                          results.append)
         callbacks.on_predict_end()
-        if parts is None:
+        if not results:
             raise ValueError("Unexpected result of `predict_function` (Empty batch_outputs). "
                              "Please use `Model.compile(..., run_eagerly=True)`, or "
                              "`tf.config.run_functions_eagerly(True)` for more information of "
                              "where went wrong, or file a issue/bug to `keras`.")
-        arrays = iter([_concatenate(part) for part in parts])
-        return map_structure(lambda _: next(arrays), structure)
+        return _joined_outputs(results)
 
     def _predict_one_batch(self, x, batch_size, verbose, steps, callbacks):
         """predict's result when `x` is one array that fits in one batch and there is nothing
@@ -709,15 +704,79 @@ class Trainer:
         the loop below would make, without building the loop (most of a single sample's
         predict time otherwise). None when the loop is needed."""
         if (callbacks is not None or verbose != 0 or steps is not None or self.run_eagerly
-                or not getattr(self, "built", False) or data_adapters._is_nested(x)
-                or not data_adapters.can_slice_array(x) or x is None):
+                or not getattr(self, "built", False) or backend.max_steps_per_epoch()
+                or batch_size is not None and type(batch_size) is not int):
+            # (a cap on the steps: the loop says it limits them; a batch_size that is no int,
+            # a bool or a float: the loop checks it)
             return None
-        tensor = data_adapters._to_tensor(x)
-        if not tensor.shape.rank or not 0 < (tensor.shape[0] or 0) <= (batch_size or 32):
+        if self.stop_predicting:
+            self.stop_predicting = False
+        function = self.make_predict_function()
+        flat = function.__class__ is _FlatStepFunction
+        if flat:
+            outputs = function.lone_array_outputs(x, True, batch_size or 32)
+            if outputs is not _NOT_LONE:
+                return outputs
+        if x.__class__ is Tensor or type(x).__name__ == "ndarray":
+            shape = x._value.shape if x.__class__ is Tensor else x.shape
+            if not shape or not 0 < shape[0] <= (batch_size or 32):
+                return None  # (before converting it: the loop converts it again)
+        tensor = _lone_array(x)
+        lone = tensor is not None
+        if not lone:
+            if (data_adapters._is_nested(x) or not data_adapters.can_slice_array(x)
+                    or x is None):
+                return None
+            tensor = data_adapters._to_tensor(x)  # (a DataFrame, a sparse matrix, ...)
+        shape = tensor.shape
+        if not shape.rank or not 0 < (shape[0] or 0) <= (batch_size or 32):
             return None
+        # (the loop's result: _concatenate of one part is its numpy())
+        if flat and lone:
+            return _numpy_outputs(function.call_on_tensor(x, tensor, True))
+        return _numpy_outputs(function((tensor,)))
+
+    def _predict_batches_directly(self, x, batch_size, verbose, steps, callbacks):
+        """predict's result for one array of more rows than a batch, with nothing to report
+        (no callbacks, verbose=0), when every batch's shape was traced before: what the loop
+        computes (the array converted once, split into the same views, each given to the
+        predict function as the loop's batch, the outputs concatenated), without building
+        the epoch iterator and callbacks or calling through tf.function per batch (most of
+        a small model's predict on a few hundred samples). None when the loop is needed."""
+        if (callbacks is not None or verbose != 0 or steps is not None or self.run_eagerly
+                or not getattr(self, "built", False) or backend.max_steps_per_epoch()
+                or batch_size is not None and type(batch_size) is not int
+                or _PROFILER.session is not None):
+            return None
+        function = self.make_predict_function()
+        tensor = _lone_array(x) if function.__class__ is _FlatStepFunction else None
+        if tensor is None:
+            return None
+        value = tensor._value
+        rows, size = (value.shape[0] if value.ndim else 0), batch_size or 32
+        if rows <= size or size < 0:
+            return None
+        # (ArrayDataAdapter's batches: full ones, then the rest; the loop's batch is the
+        # tensor itself, the structure of predict_on_batch's)
+        sizes = [size] * (rows // size) + ([rows % size] if rows % size else [])
+        traced = getattr(function._functions.get(None), "_fast", {})
+        concretes = {}
+        for n in (sizes[0], sizes[-1]):
+            concrete = traced.get((((n,) + value.shape[1:], value.dtype),))
+            if concrete is None or concrete._variable_args or not concrete._steady():
+                return None  # (the loop traces it, with its tf.function call)
+            concretes[n] = concrete
         self.stop_predicting = False
-        outputs = self.make_predict_function()((tensor,))
-        return map_structure(lambda t: _concatenate([t]), outputs)
+        # The loop's batches are views of a private copy of the converted array (tf.split's
+        # kernel copies it first): here, views of the converted array, a copy already
+        # unless `x` is a Tensor (whose array no plan writes into: only arrays that own
+        # their memory are reused as buffers). Each plan's runner flushes subnormals itself,
+        # as in the loop.
+        results, start = [], 0
+        for n in sizes:
+            results.append(concretes[n]._call_compiled([value[start:start + n]]))
+            start += n
+        return _joined_outputs(results)
 
     def _run_batches(self, epoch_iterator, function, callbacks, mode, batch_hooks,
                      collect=None):
@@ -822,9 +881,16 @@ class Trainer:
         return logs if return_dict else self._flatten_metrics_in_order(logs)
 
     def predict_on_batch(self, x):
-        data = _batch(x, None, None)
-        outputs = self.make_predict_function()(data)
-        return map_structure(lambda t: t.numpy(), outputs)
+        function = self.make_predict_function()
+        if function.__class__ is _FlatStepFunction:
+            # (the batch _batch makes of a lone array is its tensor, not a tuple)
+            outputs = function.lone_array_outputs(x, False, None)
+            if outputs is not _NOT_LONE:
+                return outputs
+            tensor = _lone_array(x)
+            if tensor is not None:
+                return _numpy_outputs(function.call_on_tensor(x, tensor, False))
+        return _numpy_outputs(function(_batch(x, None, None)))
 
 
 # ------------------------------------------------------------------ helpers
@@ -958,6 +1024,10 @@ class _FlatStepFunction:
         # (x shape, y shape, x dtype, y dtype) -> ConcreteFunction, for (x, y) batches run
         # for their effects: a fit's steps before an epoch's last skip the lookups.
         self._effects = {}
+        # (in a tuple, array type, shape, dtype) -> (ConcreteFunction, ...), for batches of
+        # one array (predict and predict_on_batch): see call_on_tensor.
+        self._lone = {}
+        self._lone_kinds = set()
         self.__name__ = name
 
     def __call__(self, data):
@@ -967,6 +1037,70 @@ class _FlatStepFunction:
         except tf.errors.OperatorNotAllowedInGraphError as error:
             self._note_graph_only(error)
             raise
+
+    def lone_array_outputs(self, x, in_tuple, max_rows):
+        """The step's outputs as NumPy (each output's numpy()) on the batch `(tensor,)` if
+        `in_tuple`, else `tensor`, where `tensor` is the lone array `x` as _lone_array
+        converts it; _NOT_LONE where this path does not apply: `x` is not a Tensor or a NumPy
+        array of a shape and dtype that call_on_tensor ran before (see there), or it has rank
+        0 or more than `max_rows` rows (when given).
+
+        A single sample's predict is mostly this framework's time around a small plan (the
+        call layers of _function_for and Function.__call__, tensors made and read): here the
+        raw array goes to the plan's runner straight from a dict lookup, after the tests
+        tf.function's steady-state path makes, and its result comes back as numpy() gives
+        it."""
+        kind = x.__class__
+        if kind is Tensor:
+            value = x._value
+            shape = value.shape
+            entry = self._lone.get((in_tuple, kind, shape, value.dtype))
+        elif kind in self._lone_kinds:  # (NumPy's ndarray, once an entry has it)
+            shape = x.shape
+            entry = self._lone.get((in_tuple, kind, shape, x.dtype))
+        else:
+            return _NOT_LONE
+        if (entry is None or not shape or max_rows is not None and not 0 < shape[0] <= max_rows
+                or _PROFILER.session is not None):
+            return _NOT_LONE
+        concrete, backend_in_use, floatx, copied = entry
+        if (context.backend is not backend_in_use or backend.floatx() != floatx
+                or not concrete._steady()):
+            return _NOT_LONE
+        value = x.copy() if copied else x._value  # (convert_to_tensor's copy of an array)
+        return _numpy_outputs(concrete._call_compiled([value]))
+
+    def call_on_tensor(self, x, tensor, in_tuple):
+        """self((tensor,)) if `in_tuple`, else self(tensor), where `tensor` is the lone array
+        `x` as _lone_array converted it. When tf.function's steady-state path has the
+        ConcreteFunction this call ran (its cache of positional shapes, which only grows),
+        lone_array_outputs takes it for later arrays of `x`'s type, shape and dtype: the
+        same trace, on the same input value (the conversion is checked to be the one it
+        repeats: `x` itself, or a copy of a NumPy array in its own dtype)."""
+        result = self((tensor,) if in_tuple else tensor)
+        value = tensor._value
+        kind = x.__class__
+        copied = kind is not Tensor
+        key = (in_tuple, kind, x.shape if copied else value.shape, x.dtype if copied
+               else value.dtype)
+        if key in self._lone or len(self._lone) >= 64:
+            return result
+        if not copied:
+            if tensor is not x:
+                return result  # (cast to floatx)
+        else:
+            backend_in_use = current_backend()
+            if (value is x or value.__class__ is not kind or value.dtype != x.dtype
+                    or getattr(backend_in_use, "infer_array", None) is None
+                    or backend_in_use.infer_array(x) is not x):
+                return result  # (cast, or converted otherwise than by a copy)
+        function = self._functions.get(_FLAT_TUPLES.get(1) if in_tuple else None)
+        concrete = getattr(function, "_fast", {}).get(((value.shape, value.dtype),))
+        if concrete is not None and not concrete._variable_args:
+            self._lone[key] = (concrete, current_backend(), backend.floatx(), copied)
+            if copied:
+                self._lone_kinds.add(kind)
+        return result
 
     def run_for_effects(self, data):
         """The step's updates without its results (see Function._call_for_effects)."""
@@ -1121,6 +1255,46 @@ def _symbolic_input(value):
     if value is None:
         return None
     return KerasTensor(tuple(value.shape), value.dtype.name)
+
+
+def _lone_array(x):
+    """`x` as a batch's tensor (data_adapters._to_tensor's) when it is a single tensorflux
+    Tensor or NumPy array (not of objects): the common inputs of predict on a few samples,
+    told apart by their exact types. None for anything else, which takes the general path."""
+    if x.__class__ is Tensor:
+        tensor = x
+    elif type(x).__name__ == "ndarray" and type(x).__module__ == "numpy" and x.dtype.kind != "O":
+        tensor = tf.convert_to_tensor(x)
+    else:
+        return None
+    dtype = tensor.dtype
+    if dtype.is_floating and dtype.name != backend.floatx():
+        tensor = tf.cast(tensor, backend.floatx())
+    return tensor
+
+
+_NOT_LONE = object()  # (lone_array_outputs: the general path is taken)
+
+
+def _joined_outputs(results):
+    """predict's result from its batches' outputs: each output's parts concatenated into a
+    NumPy array, in the structure of the first batch's."""
+    structure = results[0]
+    if structure.__class__ is Tensor:  # (one output: its parts are the results)
+        return _concatenate(results)
+    parts = [[t] for t in flatten(structure)]
+    for batch_outputs in results[1:]:
+        for part, value in zip(parts, flatten(batch_outputs)):
+            part.append(value)
+    arrays = iter([_concatenate(part) for part in parts])
+    return map_structure(lambda _: next(arrays), structure)
+
+
+def _numpy_outputs(outputs):
+    """Each output tensor's numpy(), in the outputs' structure."""
+    if outputs.__class__ is Tensor:
+        return outputs.numpy()
+    return map_structure(lambda t: t.numpy(), outputs)
 
 
 def _batch(x, y, sample_weight):
