@@ -205,6 +205,8 @@ relu: (x) -> max(x, 0)
 relu6: (x) -> min(max(x, 0), 6)
 elu: (x) -> x if x > 0 else exp(x) - 1
 softmax: (x, axis) -> max-shifted softmax
+softmax_grad: (g, y, axis) -> softmax's VJP for output y: (r - sum(r * y)) * y, r = g -
+    sum(g * y) (float32/float64, rank >= 2, the last axis)
 log_softmax: (x, axis) -> max-shifted log-softmax
 sigmoid_cross_entropy_with_logits: (labels, logits) -> max(x,0) - x*z + log1p(exp(-|x|))
 softmax_cross_entropy_with_logits: (labels, logits, axis) -> per-row cross-entropy

@@ -992,6 +992,33 @@ class _Lowering:
     def _lower_log_softmax(self, node, in_slots, attrs, target):
         self._softmax(in_slots[0], attrs["axis"], target, log=True)
 
+    def _lower_softmax_grad(self, node, in_slots, attrs, target):
+        """numpy_backend.softmax_grad, row by row: r1 = g - sum(g * y), then the output row
+        holds r1, then y * (r1 - sum(r1 * y)); each sum as np.add.reduce adds, each step
+        rounded in the dtype as the op-by-op VJP's kernels round it."""
+        g, y = in_slots
+        shape, dtype = self.info[y]
+        if self.info[g] != self.info[y] or dtype.kind != "f" or not shape:
+            raise _NotLoweredError(f"a softmax gradient over {shape} ({dtype})")
+        axis = attrs["axis"] % len(shape)
+        n = shape[axis]
+        self._new(target)
+        indent, names = self._open(shape, skip=axis)
+
+        def at(slot, j):
+            return f"s{slot}[{', '.join(j if name is None else name for name in names)}]"
+        contiguous = math.prod(shape[axis + 1:]) == 1
+        self._sum(indent, f"a{target}", lambda j: f"{at(g, j)} * {at(y, j)}", n, dtype,
+                  contiguous)
+        self.lines += [indent + f"for j in range({n}):",
+                       indent + f"    {at(target, 'j')} = {at(g, 'j')} - a{target}"]
+        self._sum(indent, f"b{target}", lambda j: f"{at(target, j)} * {at(y, j)}", n, dtype,
+                  contiguous)
+        self.lines += [indent + f"for j in range({n}):",
+                       indent + f"    {at(target, 'j')} = {at(y, 'j')} * "
+                                f"({at(target, 'j')} - b{target})"]
+        self.elements += 4 * math.prod(shape)
+
     def _shifted_row(self, x, axis, target):
         """Per row of x: w{target} holds x - max, l{target} the log of the sum of its exp
         (numpy_backend._nn_shifted); returns what _rows does."""

@@ -200,13 +200,42 @@ def _softmax_vjp(g, x, out, axis):
     # g - <g, out> loses the tail of the dominant entry (1 - out[i] rounds to 0); a second
     # pass on the residual recovers it, so the gradient stays exactly antisymmetric for two
     # classes (the 5.55e-17 tail of TF/JAX's small-component tests).
+    rank = out.shape.rank
+    if (rank is not None and rank >= 2 and axis == rank - 1 and g.dtype is out.dtype
+            and out.dtype in (dtypes.float32, dtypes.float64)):
+        # The same steps in one kernel (see _softmax_grad); other dtypes, axes and rank 1
+        # (whose sums run as a GEMV, rounded differently) keep the op-by-op form below.
+        return (_softmax_grad.bind(g, out, axis=axis),)
     residual = g - reduction.reduce_sum(g * out, axis=axis, keepdims=True)
     residual = residual - reduction.reduce_sum(residual * out, axis=axis, keepdims=True)
     return (out * residual,)
 
 
+def _softmax_grad_vjp(h, g, y, out, axis):
+    # softmax_grad is d = y * r2, r2 = r1 - <r1, y>, r1 = g - <g, y> (sums over axis), with
+    # y taken as any input (not assumed to sum to 1). For the cotangent h of d, a = h * y:
+    # r1's cotangent is b = a - y <a, 1>; g's is b - y <b, 1>; y's is h * r2 - r1 <a, 1>
+    # - g <b, 1>.
+    def total(t):
+        return reduction.reduce_sum(t, axis=axis, keepdims=True)
+
+    r1 = g - total(g * y)
+    r2 = r1 - total(r1 * y)
+    a = h * y
+    sum_a = total(a)
+    b = a - y * sum_a
+    sum_b = total(b)
+    return b - y * sum_b, h * r2 - r1 * sum_a - g * sum_b
+
+
 # softmax: exp(x - max) / sum, stable for any finite logits; its VJP keeps small tails.
 _softmax = Primitive("softmax", shape_rule=unary_rule, vjp=_softmax_vjp)
+# softmax_grad: _softmax_vjp's float32/float64 last-axis steps in one kernel by blocks of
+# rows on the threads, the same values: op by op they are five graph nodes and ~8 passes over
+# memory with their temporaries (MultiHeadAttention's 32x4x64x64 scores: the largest of a
+# Transformer block's backward nodes).
+_softmax_grad = Primitive("softmax_grad", shape_rule=lambda g, y, axis: aval(y.shape, y.dtype),
+                          vjp=_softmax_grad_vjp)
 
 # log_softmax: (x - max) - log(sum(exp(x - max))), never overflows, finite for finfo.max;
 # d = g - softmax * sum(g), with softmax = exp(out).
