@@ -7,6 +7,7 @@ keras/src/metrics/*.py.
 """
 
 from tensorflux import errors
+from tensorflux import variable as _variable
 from tensorflux.context import context
 from tensorflux.keras import _objects
 from tensorflux.keras import losses as _losses
@@ -29,6 +30,7 @@ from tensorflux.keras.losses import (
     squared_hinge,
     squeeze_or_expand_to_same_rank,
 )
+from tensorflux.tensor import Tensor as _Tensor
 
 __all__ = [
     "AUC", "Accuracy", "BinaryAccuracy", "BinaryCrossentropy", "BinaryIoU", "CategoricalAccuracy",
@@ -65,6 +67,27 @@ def _tf():
 
 def _rank(x):
     return x.shape.rank
+
+
+_ZEROS = {}  # (shape, dtype) -> the eager zeros tensor reset_state assigns (see _zeros)
+
+
+def _zeros(shape, dtype):
+    """tf.zeros(shape, dtype=dtype) for a reset_state's assign: eagerly, one cached tensor per
+    shape and dtype (a metric reset is mostly making its zeros). Safe because assign copies
+    the value into the variable's own buffer and keeps no reference to the tensor, which
+    no one else sees; a trace, or a StatelessScope (which keeps the assigned tensor as the
+    variable's value), gets a new one."""
+    tf = _tf()
+    if context.graph is not None or _variable._open_scopes:
+        return tf.zeros(shape, dtype=dtype)
+    key = (shape, dtype)
+    zeros = _ZEROS.get(key)
+    if zeros is None:
+        zeros = tf.zeros(shape, dtype=dtype)
+        if len(_ZEROS) < 64:
+            _ZEROS[key] = zeros
+    return zeros
 
 
 # ------------------------------------------------------------------ base classes
@@ -136,9 +159,10 @@ class Metric(_losses._Named):
                                  name=name)
 
     def reset_state(self):
-        tf = _tf()
         for v in self.variables:
-            v.assign(tf.zeros(v.shape, dtype=v.dtype))
+            shape = v.shape
+            v.assign(_zeros(tuple(shape), v.dtype) if shape.is_fully_defined()
+                     else _tf().zeros(shape, dtype=v.dtype))
 
     def update_state(self, *args, **kwargs):
         raise NotImplementedError
@@ -247,9 +271,16 @@ def _divide_no_nan(x, y):
     tf = _tf()
     if context.graph is None and not context.tapes and x.dtype is y.dtype and \
             x.dtype.is_floating:
-        nonzero = tf.not_equal(y, 0)
-        if bool(nonzero if nonzero.shape.rank == 0 else tf.reduce_all(nonzero)):
-            return x / y
+        raw = y._value if y.__class__ is _Tensor else None
+        if raw is not None and raw.ndim == 0:
+            # (a scalar count, as Mean's: its value compared as tf.not_equal's kernel would,
+            # without making the comparison's tensor)
+            if raw != 0:
+                return x / y
+        else:
+            nonzero = tf.not_equal(y, 0)
+            if bool(nonzero if nonzero.shape.rank == 0 else tf.reduce_all(nonzero)):
+                return x / y
     return tf.math.divide_no_nan(x, y)
 
 
@@ -321,7 +352,7 @@ class Sum(Metric):
         self.total.assign_add(_sum_all(values))
 
     def reset_state(self):
-        self.total.assign(_tf().zeros((), dtype=self.total.dtype))
+        self.total.assign(_zeros((), self.total.dtype))
 
     def result(self):
         return _tf().identity(self.total.read_value())
@@ -355,9 +386,8 @@ class Mean(Metric):
             self.count.assign_add(_sample_count(values, self.count.dtype))
 
     def reset_state(self):
-        tf = _tf()
-        self.total.assign(tf.zeros((), dtype=self.total.dtype))
-        self.count.assign(tf.zeros((), dtype=self.count.dtype))
+        self.total.assign(_zeros((), self.total.dtype))
+        self.count.assign(_zeros((), self.count.dtype))
 
     def result(self):
         return _divide_no_nan(self.total.read_value(), self.count.read_value())

@@ -258,9 +258,33 @@ class Trainer:
         for metric in self.metrics:
             metric.reset_state()
 
+    def _reset_metrics_listed(self):
+        """self.reset_metrics(); returns the `self.metrics` list it reset where the caller may
+        read it again instead of scanning the model anew (see _still_listed), else None:
+        Trainer's own `metrics` and `reset_metrics`, and metrics of tensorflux's own classes
+        only, whose reset_state and result run no user code that could add a metric."""
+        cls = type(self)
+        if cls.reset_metrics is not Trainer.reset_metrics or cls.metrics is not Trainer.metrics:
+            self.reset_metrics()
+            return None
+        metrics = self.metrics
+        for metric in metrics:
+            metric.reset_state()
+        for metric in metrics:
+            if not type(metric).__module__.startswith("tensorflux."):
+                return None
+            if metric.__class__ is CompileMetrics:
+                for inner in metric.metrics:
+                    if not type(inner).__module__.startswith("tensorflux."):
+                        return None
+        return metrics
+
     def get_metrics_result(self):
+        return self._metrics_result(self.metrics)
+
+    def _metrics_result(self, metrics):
         results = {}
-        for metric in self.metrics:
+        for metric in metrics:
             result = metric.result()
             if isinstance(result, dict):
                 results.update(result)
@@ -603,18 +627,23 @@ class Trainer:
                          f"validation_freq={validation_freq} of the type "
                          f"{type(validation_freq)}.")
 
-    def _get_metrics_result_or_logs(self, logs):
+    def _get_metrics_result_or_logs(self, logs, metrics=None):
+        """Keras's: the metrics' results where the step's logs have their names, else the
+        logs. `metrics`: the model's metrics list, known unchanged (see _still_listed)."""
         workers = _multi_worker(self)
         if workers is not None:
             _distributed.combine_results(workers, self)
-        metric_logs = self.get_metrics_result()
+        if metrics is not None and type(self).get_metrics_result is Trainer.get_metrics_result:
+            metric_logs = self._metrics_result(metrics)
+        else:
+            metric_logs = self.get_metrics_result()
         if isinstance(logs, dict) and set(logs) == set(metric_logs):
             return metric_logs
         return logs
 
-    def _flatten_metrics_in_order(self, logs):
+    def _flatten_metrics_in_order(self, logs, metrics=None):
         names = []
-        for metric in self.metrics:
+        for metric in self.metrics if metrics is None else metrics:
             if isinstance(metric, CompileMetrics):
                 names += [m.name for m in metric.metrics]
             else:
@@ -636,6 +665,11 @@ class Trainer:
         self._assert_compile_called("evaluate")
         loader = _keras2_loader_args("evaluate", max_queue_size, workers,
                                      use_multiprocessing)
+        if (callbacks is None and verbose == 0 and steps is None and not use_cached
+                and loader is None):
+            data = _one_batch(x, y, sample_weight, batch_size)
+            if data is not None and not self.run_eagerly and _multi_worker(self) is None:
+                return self._evaluate_one_batch(data, return_dict)
         if use_cached and self._eval_epoch_iterator is not None:
             epoch_iterator = self._eval_epoch_iterator
         else:
@@ -662,6 +696,26 @@ class Trainer:
         if return_dict:
             return logs
         return self._flatten_metrics_in_order(logs)
+
+    def _evaluate_one_batch(self, data, return_dict):
+        """evaluate's result on arrays that make one batch, with nothing to report (no
+        callbacks, verbose=0): the loop's steps without building its epoch iterator and
+        callback list (most of a small evaluate's time otherwise). `data` is the batch the
+        iterator would give (_one_batch); an empty CallbackList's hooks do nothing."""
+        self._symbolic_build(data_batch=data)
+        test_function = self.make_test_function()
+        self.stop_evaluating = False
+        metrics = self._reset_metrics_listed()
+        traced = _tracing_count(test_function)
+        # (the loop's step: subnormals flushed, the logs checked)
+        logs = _flushing_denormals(test_function)(data)
+        if type(logs) is not dict:
+            _check_logs(logs, "test")
+        metrics = _still_listed(metrics, test_function, traced)
+        logs = pythonify_logs(self._get_metrics_result_or_logs(logs, metrics))
+        if return_dict:
+            return logs
+        return self._flatten_metrics_in_order(logs, metrics)
 
     def predict(self, x, batch_size=None, verbose="auto", steps=None, callbacks=None,
                 max_queue_size=None, workers=None, use_multiprocessing=None):
@@ -867,18 +921,26 @@ class Trainer:
         data = _batch(x, y, sample_weight)
         self._symbolic_build(data_batch=data)
         train_function = self.make_train_function()
-        self.reset_metrics()
+        metrics = self._reset_metrics_listed()
+        traced = _tracing_count(train_function)
         logs = pythonify_logs(train_function(data))
-        return logs if return_dict else self._flatten_metrics_in_order(logs)
+        if return_dict:
+            return logs
+        return self._flatten_metrics_in_order(logs, _still_listed(metrics, train_function,
+                                                                  traced))
 
     def test_on_batch(self, x, y=None, sample_weight=None, return_dict=False):
         self._assert_compile_called("test_on_batch")
         data = _batch(x, y, sample_weight)
         self._symbolic_build(data_batch=data)
         test_function = self.make_test_function()
-        self.reset_metrics()
+        metrics = self._reset_metrics_listed()
+        traced = _tracing_count(test_function)
         logs = pythonify_logs(test_function(data))
-        return logs if return_dict else self._flatten_metrics_in_order(logs)
+        if return_dict:
+            return logs
+        return self._flatten_metrics_in_order(logs, _still_listed(metrics, test_function,
+                                                                  traced))
 
     def predict_on_batch(self, x):
         function = self.make_predict_function()
@@ -1193,6 +1255,60 @@ def _rebuild(structure, leaves):
         return {k: _rebuild(s, leaves) for k, s in zip(structure[1], structure[2])}
     items = [_rebuild(s, leaves) for s in structure[1]]
     return kind(*items) if hasattr(kind, "_fields") else kind(items)
+
+
+def _tracing_count(function):
+    """How many times a compiled step has traced (None for a step that runs eagerly, as
+    every tf.function does under tf.config.run_functions_eagerly)."""
+    if function.__class__ is _FlatStepFunction and not tf.config.functions_run_eagerly():
+        return function.experimental_get_tracing_count()
+    return None
+
+
+def _still_listed(metrics, function, traced):
+    """`metrics` (from _reset_metrics_listed) when the model's metrics list cannot have
+    changed since: the step in between ran compiled without tracing, so none of its Python
+    ran (a step that traces, or runs eagerly, can set a new metric on the model). Else None:
+    the caller scans the model again."""
+    if metrics is None or traced is None or function.experimental_get_tracing_count() != traced:
+        return None
+    return metrics
+
+
+def _one_batch(x, y, sample_weight, batch_size):
+    """The one batch the evaluate loop's epoch iterator makes of `x`, `y` and `sample_weight`
+    when each is a lone NumPy array (not of objects) or tensorflux Tensor (`sample_weight` or
+    `y` and `sample_weight` may be None), all of rank 1 or more with the same number of
+    rows, more than 0 and at most the batch size: ArrayDataAdapter's batch, (x, y) or
+    (x, y, sample_weight) of the converted arrays themselves, no split (x alone: its
+    tensor). None otherwise (the loop then runs, and makes its own checks), and for a
+    `batch_size` that is no positive int, when a cap on the steps is set (the loop warns of
+    it), or while a profiler is on."""
+    if (batch_size is not None and (type(batch_size) is not int or batch_size <= 0)
+            or backend.max_steps_per_epoch() or _PROFILER.session is not None):
+        return None
+    if x is None or y is None and sample_weight is not None:
+        return None
+    rows = None
+    for value in (x, y, sample_weight):
+        if value is None:
+            continue
+        if value.__class__ is Tensor:
+            shape = value._value.shape if value._value is not None else None
+        elif (type(value).__name__ == "ndarray" and type(value).__module__ == "numpy"
+              and value.dtype.kind != "O"):
+            shape = value.shape
+        else:
+            return None
+        if not shape or rows is not None and shape[0] != rows:
+            return None
+        rows = shape[0]
+    if not 0 < rows <= (batch_size or 32):
+        return None
+    if y is None:
+        return data_adapters._to_tensor(x)  # (x alone is the batch, not wrapped in a tuple)
+    return tuple(data_adapters._to_tensor(value) for value in (x, y, sample_weight)
+                 if value is not None)
 
 
 def _output_names(model):
