@@ -844,6 +844,14 @@ class _Lowering:
         """An element of a slot at the given indices (a rank-0 slot's value)."""
         return f"s{slot}[{', '.join(names)}]" if names else self.read(slot)
 
+    @staticmethod
+    def _element(names):
+        """element(slot, j): the text of slot's element at the loops' indices `names` (from
+        _open), with j along the axis it skipped."""
+        def element(slot, j):
+            return f"s{slot}[{', '.join(str(j) if name is None else name for name in names)}]"
+        return element
+
     def _new(self, target):
         """Allocates an array result (a rank-0 result is a local, assigned later)."""
         shape, dtype = self.info[target]
@@ -954,9 +962,7 @@ class _Lowering:
         if n == 0:
             raise _NotLoweredError("a softmax over no classes")
         indent, names = self._open(shape, skip=axis)
-
-        def element(slot, j):
-            return f"s{slot}[{', '.join(j if name is None else name for name in names)}]"
+        element = self._element(names)
         m = f"m{target}"
         self.lines += [indent + f"{m} = {element(x, '0')}",
                        indent + f"for j in range(1, {n}):",
@@ -1004,9 +1010,7 @@ class _Lowering:
         n = shape[axis]
         self._new(target)
         indent, names = self._open(shape, skip=axis)
-
-        def at(slot, j):
-            return f"s{slot}[{', '.join(j if name is None else name for name in names)}]"
+        at = self._element(names)
         contiguous = math.prod(shape[axis + 1:]) == 1
         self._sum(indent, f"a{target}", lambda j: f"{at(g, j)} * {at(y, j)}", n, dtype,
                   contiguous)
@@ -1066,9 +1070,7 @@ class _Lowering:
         n = shape[axis]
         self._new(target)
         indent, names = self._open(shape, skip=axis)
-
-        def at(slot, j):
-            return f"s{slot}[{', '.join(str(j) if name is None else name for name in names)}]"
+        at = self._element(names)
         order = list(range(n))[::-1] if attrs["reverse"] else list(range(n))
         cast = f"np.{dtype.name}"
         acc = f"a{target}"
@@ -1103,10 +1105,7 @@ class _Lowering:
         taken = f"p{values}"
         self.lines.append(f"    {taken} = np.zeros({n}, np.bool_)")
         indent, names = self._open(shape, skip=len(shape) - 1)
-        row = names[:-1]
-
-        def at(slot, j):
-            return f"s{slot}[{', '.join(row + [str(j)])}]"
+        at = self._element(names)
         best, where = f"b{values}", f"w{values}"
         self.lines += [
             indent + f"{taken}[:] = False",
