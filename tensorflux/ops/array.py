@@ -353,6 +353,29 @@ def _product(dims):
     return total
 
 
+def _fast_to_shape(primitive, tensor, shape, sized):
+    """reshape's and broadcast_to's eager fast path (see Primitive.__init__), else None: a
+    plain Tensor (a Variable's value would need bind's copy) and a list, tuple or known
+    TensorShape of non-negative ints (of the tensor's size where `sized`) give the tensor
+    itself for its own shape, else the kernel's result, recorded as bind records it; where
+    the kernel fails, the ordinary path runs and reports the error."""
+    if tensor.__class__ is not Tensor or primitive._backend is not context.eager_backend:
+        return None
+    dims = _plain_dims(shape)
+    if dims is None:
+        return None
+    value = tensor._value
+    if dims == value.shape:
+        return tensor
+    if sized and _product(dims) != value.size:
+        return None
+    try:
+        result = primitive._kernel_fn(value, dims)
+    except Exception:  # noqa: BLE001 - the ordinary path reports the error
+        return None
+    return primitive._fast_result(result, (tensor,), {"shape": dims})
+
+
 def _empty_missing_dim(in_dims, dims):
     """The -1 of `dims` for an empty tensor whose new shape has a 0: as TF infers it (and the
     backends' reshape at run time), from the non-zero dims alone ((0, 3) -> (0, -1) gives
@@ -373,21 +396,9 @@ def reshape(tensor, shape, name=None):
     >>> tf.reshape(tf.range(6), [2, -1]).shape
     TensorShape([2, 3])
     """
-    if tensor.__class__ is Tensor and _reshape._backend is context.eager_backend:
-        # Eager fast path (see Primitive.__init__): a plain Tensor (a Variable's value would
-        # need bind's copy) and a list or tuple of non-negative ints of its size.
-        dims = _plain_dims(shape)
-        if dims is not None:
-            value = tensor._value
-            if dims == value.shape:
-                return tensor
-            if _product(dims) == value.size:
-                try:
-                    result = _reshape._kernel_fn(value, dims)
-                except Exception:  # noqa: BLE001 - the ordinary path reports the error
-                    pass
-                else:
-                    return _reshape._fast_result(result, (tensor,), {"shape": dims})
+    out = _fast_to_shape(_reshape, tensor, shape, sized=True)
+    if out is not None:
+        return out
     x = as_operand("reshape", tensor)
     dims, runtime = shape_operand("reshape", shape)
     if runtime is not None:
@@ -730,21 +741,10 @@ def broadcast_to(input, shape, name=None):  # noqa: A002
     >>> tf.broadcast_to([1, 2], [2, 2]).numpy().tolist()
     [[1, 2], [1, 2]]
     """
-    if input.__class__ is Tensor and _broadcast_to._backend is context.eager_backend:
-        # Eager fast path (see Primitive.__init__): a plain Tensor and a list or tuple of
-        # non-negative ints; the kernel refuses a shape it does not broadcast to, as bind
-        # then reports.
-        dims = _plain_dims(shape)
-        if dims is not None:
-            value = input._value
-            if dims == value.shape:
-                return input
-            try:
-                result = _broadcast_to._kernel_fn(value, dims)
-            except Exception:  # noqa: BLE001 - the ordinary path reports the error
-                pass
-            else:
-                return _broadcast_to._fast_result(result, (input,), {"shape": dims})
+    # (the kernel refuses a shape it does not broadcast to, as bind then reports)
+    out = _fast_to_shape(_broadcast_to, input, shape, sized=False)
+    if out is not None:
+        return out
     x = as_operand("broadcast_to", input)
     dims, runtime = shape_operand("broadcast_to", shape)
     if runtime is not None:

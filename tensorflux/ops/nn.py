@@ -16,7 +16,7 @@ from tensorflux.ops._core import (
 )
 from tensorflux.ops._static import RuntimeShape, host
 from tensorflux.primitive import Primitive
-from tensorflux.tensor import Tensor, _TensorLike
+from tensorflux.tensor import _TensorLike
 
 __all__ = [
     "relu", "relu6", "leaky_relu", "elu", "selu", "gelu", "silu", "swish", "sigmoid", "tanh",
@@ -74,16 +74,9 @@ def relu(features, name=None):
     >>> tf.nn.relu([-1.0, 2.0]).numpy().tolist()
     [0.0, 2.0]
     """
-    if features.__class__ is Tensor and _relu._backend is context.eager_backend:
-        # Eager fast path (see Primitive.__init__): a real numeric tensor.
-        value = features._value
-        if value.dtype.kind in "iuf":
-            try:
-                out = _relu._kernel_fn(value)
-            except Exception:  # noqa: BLE001 - the ordinary path reports the error
-                pass
-            else:
-                return _relu._fast_result(out, (features,), {})
+    out = math._fast_unary(_relu, features, "iuf")  # (a real numeric tensor)
+    if out is not None:
+        return out
     x = as_operand("relu", features)
     if not x.dtype.is_numeric or x.dtype.is_complex:
         raise errors.InvalidArgumentError(

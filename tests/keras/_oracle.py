@@ -53,6 +53,24 @@ def assert_same_results(ours, theirs, where="result", rtol=2e-5, atol=2e-5):
         assert_matches(a, b, rtol=rtol, atol=atol, what=where)
 
 
+def mlp_forward64(model, x):
+    """A tensorflux MLP's forward in NumPy float64 from its weights (an independent oracle):
+    its Dense layers with relu between them, then a sigmoid for one output, else a softmax."""
+    from tensorflux import keras as tfx_keras
+
+    h = np.asarray(x, np.float64)
+    dense = [layer for layer in model.layers if isinstance(layer, tfx_keras.layers.Dense)]
+    for i, layer in enumerate(dense):
+        kernel, bias = (np.asarray(w.numpy(), np.float64) for w in layer.weights)
+        h = h @ kernel + bias
+        if i < len(dense) - 1:
+            h = np.maximum(h, 0)
+    if h.shape[-1] == 1:
+        return 1 / (1 + np.exp(-h))
+    e = np.exp(h - h.max(axis=-1, keepdims=True))
+    return e / e.sum(axis=-1, keepdims=True)
+
+
 def history_lists(history):
     """A History's logs as plain lists of floats, comparable across the two libraries."""
     return {key: [float(v) for v in values] for key, values in history.history.items()}

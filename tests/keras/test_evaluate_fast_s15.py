@@ -10,7 +10,12 @@ import numpy as np
 import pytest
 
 from tensorflux import keras
-from tests.keras._oracle import assert_same_results, history_lists, import_keras
+from tests.keras._oracle import (
+    assert_same_results,
+    history_lists,
+    import_keras,
+    mlp_forward64,
+)
 
 
 def _data(rows=20, features=8, seed=0):
@@ -42,16 +47,6 @@ def _pair(**compile_args):
     return ours, theirs
 
 
-def _forward64(model, x):
-    h = np.asarray(x, np.float64)
-    dense = [layer for layer in model.layers if isinstance(layer, keras.layers.Dense)]
-    for i, layer in enumerate(dense):
-        kernel, bias = (np.asarray(w.numpy(), np.float64) for w in layer.weights)
-        h = h @ kernel + bias
-        h = np.maximum(h, 0) if i < len(dense) - 1 else 1 / (1 + np.exp(-h))
-    return h
-
-
 @pytest.mark.parametrize("weighted", [False, True])
 def test_one_batch_evaluate_matches_keras_and_float64(weighted):
     x, y, w = _data()
@@ -62,7 +57,7 @@ def test_one_batch_evaluate_matches_keras_and_float64(weighted):
         want = theirs.evaluate(x, y, sample_weight=sw, verbose=0, return_dict=return_dict)
         assert_same_results(got, want)
     # float64 oracle of the loss and the (weighted) accuracy
-    p = _forward64(ours, x)
+    p = mlp_forward64(ours, x)
     eps = 1e-7
     q = np.clip(p, eps, 1 - eps)
     per = -(y * np.log(q) + (1 - y) * np.log(1 - q)).mean(axis=-1)

@@ -12,6 +12,7 @@ import pytest
 import tensorflux as tf
 from tensorflux import keras
 from tensorflux.keras.trainers import trainer as trainer_module
+from tests.keras._oracle import mlp_forward64
 
 
 def _mlp(features=6, hidden=(16, 16), outputs=3, seed=0):
@@ -21,21 +22,6 @@ def _mlp(features=6, hidden=(16, 16), outputs=3, seed=0):
         keras.layers.Dense(outputs, activation="softmax" if outputs > 1 else "sigmoid")])
     model.compile(optimizer="adam", loss="categorical_crossentropy")
     return model
-
-
-def _forward64(model, x):
-    """The MLP's forward in NumPy float64 from its weights: the independent oracle."""
-    h = np.asarray(x, np.float64)
-    dense = [layer for layer in model.layers if isinstance(layer, keras.layers.Dense)]
-    for i, layer in enumerate(dense):
-        kernel, bias = (np.asarray(w.numpy(), np.float64) for w in layer.weights)
-        h = h @ kernel + bias
-        if i < len(dense) - 1:
-            h = np.maximum(h, 0)
-    if h.shape[-1] == 1:
-        return 1 / (1 + np.exp(-h))
-    e = np.exp(h - h.max(axis=-1, keepdims=True))
-    return e / e.sum(axis=-1, keepdims=True)
 
 
 class _Counter(keras.callbacks.Callback):
@@ -62,7 +48,7 @@ def test_single_sample_predict_matches_float64_forward_and_the_batch_loop():
         again = model.predict(one, verbose=0)
         assert again.dtype == np.float32 and again.shape == (1, 3)
         np.testing.assert_array_equal(again, first)
-    np.testing.assert_allclose(first, _forward64(model, one), rtol=1e-5, atol=1e-6)
+    np.testing.assert_allclose(first, mlp_forward64(model, one), rtol=1e-5, atol=1e-6)
     # The general path (a callback: the batch loop) gives the very same array.
     counter = _Counter()
     looped = model.predict(one, verbose=0, callbacks=[counter])
@@ -84,7 +70,7 @@ def test_lone_array_path_does_not_retrace_and_new_shapes_trace_once():
     assert model.predict_function.experimental_get_tracing_count() == 2
     for rows in (1, 2):
         np.testing.assert_allclose(model.predict(x[:rows], verbose=0),
-                                   _forward64(model, x[:rows]), rtol=1e-5, atol=1e-6)
+                                   mlp_forward64(model, x[:rows]), rtol=1e-5, atol=1e-6)
     for _ in range(3):
         model.predict_on_batch(x[:1])
     # (predict_on_batch's batch is the tensor, predict's a 1-tuple: each traced once)
@@ -109,7 +95,7 @@ def test_outputs_are_fresh_arrays_and_the_input_is_left_alone():
     np.testing.assert_array_equal(x, kept)
     # An array updated in place between calls gives the new values.
     x[0, 0] += 1.0
-    np.testing.assert_allclose(model.predict(x, verbose=0), _forward64(model, x), rtol=1e-5,
+    np.testing.assert_allclose(model.predict(x, verbose=0), mlp_forward64(model, x), rtol=1e-5,
                                atol=1e-6)
 
 
@@ -259,11 +245,11 @@ def test_recompiling_or_rebuilding_the_predict_function_drops_the_cache():
     dense = model.layers[0]
     kernel, bias = dense.get_weights()
     dense.set_weights([kernel * 0.5, bias])
-    np.testing.assert_allclose(model.predict(x, verbose=0), _forward64(model, x), rtol=1e-5,
+    np.testing.assert_allclose(model.predict(x, verbose=0), mlp_forward64(model, x), rtol=1e-5,
                                atol=1e-6)
     assert model.predict_function is not first
     model.run_eagerly = True
-    np.testing.assert_allclose(model.predict(x, verbose=0), _forward64(model, x), rtol=1e-5,
+    np.testing.assert_allclose(model.predict(x, verbose=0), mlp_forward64(model, x), rtol=1e-5,
                                atol=1e-6)
 
 
@@ -292,7 +278,7 @@ def test_the_lone_array_cache_is_bounded():
     x = np.random.default_rng(11).standard_normal((80, 6)).astype(np.float32)
     for rows in range(1, 33):
         np.testing.assert_allclose(model.predict(x[:rows], verbose=0),
-                                   _forward64(model, x[:rows]), rtol=1e-5, atol=1e-6)
+                                   mlp_forward64(model, x[:rows]), rtol=1e-5, atol=1e-6)
         model.predict(x[:rows], verbose=0)
     assert len(model.predict_function._lone) <= 64
     assert trainer_module._NOT_LONE is not None
@@ -422,13 +408,13 @@ def test_arrays_of_several_batches_match_the_loop_batch_by_batch():
                 assert got.dtype == np.float32 and got.shape == (rows, 3)
                 np.testing.assert_array_equal(got, looped)
         assert model.predict_function.experimental_get_tracing_count() == traces
-        np.testing.assert_allclose(looped, _forward64(model, x), rtol=1e-5, atol=1e-6)
+        np.testing.assert_allclose(looped, mlp_forward64(model, x), rtol=1e-5, atol=1e-6)
     x = rng.standard_normal((40, 6)).astype(np.float32)
     kept = x.copy()
     a = model.predict(x, batch_size=16, verbose=0)
     a[...] = 3.0
     np.testing.assert_array_equal(x, kept)
-    np.testing.assert_allclose(model.predict(x, batch_size=16, verbose=0), _forward64(model, x),
+    np.testing.assert_allclose(model.predict(x, batch_size=16, verbose=0), mlp_forward64(model, x),
                                rtol=1e-5, atol=1e-6)
 
 
@@ -464,7 +450,7 @@ def test_several_batches_keep_the_loops_errors_and_step_cap():
         with pytest.warns(UserWarning, match="Limiting steps_per_epoch"):
             capped = model.predict(x, verbose=0)
         # (the general path's batches: the cap taken as the steps of the epoch)
-        np.testing.assert_allclose(capped, _forward64(model, x[:len(capped)]), rtol=1e-5,
+        np.testing.assert_allclose(capped, mlp_forward64(model, x[:len(capped)]), rtol=1e-5,
                                    atol=1e-6)
         with pytest.warns(UserWarning, match="Limiting steps_per_epoch"):
             assert model.predict(x[:1], verbose=0).shape == (1, 3)

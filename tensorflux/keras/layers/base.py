@@ -972,7 +972,7 @@ class Layer(Operation):
         # (eager tensors and Python flags only, the usual eager call: no tree walks; a
         # conversion keeps such a call plain)
         plain = plain_call(args, kwargs)
-        args, kwargs = self._convert_inputs(args, kwargs)
+        args, kwargs = self._convert_inputs(args, kwargs, plain)
         first = args[0] if args else next(iter(kwargs.values()), None)
         symbolic = not plain and any_symbolic_tensors(args, kwargs)
         if first is None and not args and not kwargs:
@@ -1107,25 +1107,27 @@ class Layer(Operation):
                     loss = tf.math.divide_no_nan(loss, batch)
                 self.add_loss(loss)
 
-    def _convert_inputs(self, args, kwargs):
+    def _convert_inputs(self, args, kwargs, plain=None):
+        """(args, kwargs) with arrays made tensors and floats autocast; `plain`: whether
+        plain_call(args, kwargs) holds, where the caller knows."""
         if self._dtype_policy_map is not None and self.path is None:
             # (the first call of a layer given a DTypePolicyMap: its path, known from here,
             # picks the compute dtype that its inputs take)
             with self._open_name_scope():
                 self._record_path()
-        plain = plain_call(args, kwargs)
+        if plain is None:
+            plain = plain_call(args, kwargs)
         if not self.autocast and (plain or not _has_arrays(args, kwargs)):
             return args, dict(kwargs)
         dtype = self._compute_dtype
         autocast = self.autocast
+        if plain or _leaves_only(args, kwargs):
+            # (no containers: each tensor or array converts alone; flags stay as they are)
+            convert = _leaf_converter(dtype, autocast)
+            return tuple(map(convert, args)), {k: convert(v) for k, v in kwargs.items()}
 
         def convert(x):
             return _convert_input(x, dtype, autocast)
-
-        if plain or _leaves_only(args, kwargs):
-            # (no containers: each tensor or array converts alone; flags stay as they are)
-            return (tuple(map(_leaf_converter(dtype, autocast), args)),
-                    {k: _leaf_converter(dtype, autocast)(v) for k, v in kwargs.items()})
 
         return tree.map_structure(convert, tuple(args)), tree.map_structure(convert, dict(kwargs))
 

@@ -249,7 +249,7 @@ class Functional(Model):
         return tree.map_structure(lambda x: x.shape, self._outputs_struct)
 
     # ------------------------------------------------------------------ running
-    def _convert_inputs(self, args, kwargs):
+    def _convert_inputs(self, args, kwargs, plain=None):
         return tuple(args), dict(kwargs)
 
     def _standardize_inputs(self, inputs):
