@@ -14,6 +14,7 @@ from tensorflux import errors
 from tensorflux.context import context as _context
 from tensorflux.dtypes import DType as _DType
 from tensorflux.keras import _objects
+from tensorflux.ops._core import const_like
 from tensorflux.tensor import Tensor as _Tensor
 from tensorflux.tensor import _is_dense_tensor
 
@@ -150,25 +151,14 @@ def _aligned(op, y_true, y_pred):
     return y_true, y_pred
 
 
-# Eager constants of the loss functions (epsilon, 1.0, ...) by (dtype, backend, value): the
-# tensor tf.constant makes for them, made once (cleared when it grows long). A trace makes
-# its own, so that its graph holds constants, not captured tensors.
-_CONSTANTS = {}
-
-
 def _const(value, x):
-    dtype = x.dtype
+    """`value` as a constant of x's dtype: eagerly, a Python number's cached tensor (the loss
+    functions' epsilon, 1.0, ...); a trace makes its own, so that its graph holds constants,
+    not captured tensors."""
     kind = value.__class__
     if _context.graph is not None or (kind is not float and kind is not int):
-        return _tf().constant(value, dtype=dtype)
-    # (a float by its hex form: 0.0 and -0.0 are equal keys otherwise, NaN never found)
-    key = (dtype, _context.backend, value.hex() if kind is float else value)
-    found = _CONSTANTS.get(key)
-    if found is None:
-        if len(_CONSTANTS) >= 256:
-            _CONSTANTS.clear()
-        found = _CONSTANTS[key] = _tf().constant(value, dtype=dtype)
-    return found
+        return _tf().constant(value, dtype=x.dtype)
+    return const_like(value, x.dtype)
 
 
 def _is_eager():

@@ -7,6 +7,7 @@ from tensorflux.tensor import Tensor, TensorShape, _TensorLike, convert_to_tenso
 from tensorflux.variable import Variable
 
 __all__ = ["binary_operands", "as_operand", "unchanged", "variable_value", "const_like",
+           "zero_key",
            "normalize_axis", "normalize_axes", "same_shape", "broadcast_shapes", "unary_rule",
            "broadcast_rule", "aval"]
 
@@ -18,7 +19,8 @@ _CONSTANTS_LIMIT = 4096
 def const_like(value, dtype):
     """A cached scalar Tensor of `dtype` holding the Python scalar `value`."""
     # Keyed by backend too: a constant made on the CPU is not an operand for GPU kernels.
-    key = (value.__class__, value, dtype.name, context.backend)
+    key = (value.__class__, value, dtype.name, context.backend) if value else \
+        zero_key(value.__class__, value, dtype.name)
     try:
         return _CONSTANTS[key]
     except KeyError:
@@ -32,8 +34,16 @@ def const_like(value, dtype):
     return tensor
 
 
-# Python scalars already converted for a tensor's native dtype, for binary_operands' fast path.
+# Python scalars already converted for a tensor's native dtype, for binary_operands' fast path:
+# keyed (type, value, native dtype, backend), a zero by zero_key.
 _SCALARS = {}
+
+
+def zero_key(kind, value, dtype):
+    """The cache key of a Python zero (or anything falsy) in _CONSTANTS or _SCALARS: with its
+    text, so that 0.0 and -0.0, equal as keys otherwise, are cached apart (x * 0.0 is 0.0,
+    x * -0.0 is -0.0)."""
+    return (kind, value, dtype, context.backend, str(value))
 
 
 def _remember_scalar(key, tensor):
@@ -110,7 +120,8 @@ def binary_operands(op, x, y):
                 raise _dtype_mismatch(op, x.dtype, y)
             return x, y
         if cy is float or cy is int:  # the common `x * 2.0`: one cache lookup
-            key = (cy, y, x._value.dtype, context.backend)
+            key = (cy, y, x._value.dtype, context.backend) if y else \
+                zero_key(cy, y, x._value.dtype)
             scalar = _SCALARS.get(key)
             if scalar is not None:
                 return x, scalar

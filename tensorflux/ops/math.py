@@ -18,6 +18,7 @@ from tensorflux.ops._core import (
     unary_rule,
     unchanged,
     variable_value,
+    zero_key,
 )
 from tensorflux.primitive import Primitive, _new_tensor, record_on_tapes
 from tensorflux.tensor import Tensor, _TensorLike
@@ -85,7 +86,7 @@ def _fast_binary(primitive, x, y, kinds):
     if cy is Tensor:
         yv = y._value
     elif cy is float or cy is int:
-        y = _SCALARS.get((cy, y, dtype, context.backend))
+        y = _SCALARS.get((cy, y, dtype, context.backend) if y else zero_key(cy, y, dtype))
         if y is None:
             return None
         yv = y._value
@@ -255,7 +256,8 @@ def multiply(x, y, name=None):
                     yv = None
             elif cy is float or cy is int:
                 # (the scalar's tensor is the one binary_operands gives: the tapes see it)
-                y = _SCALARS.get((cy, y, xv.dtype, context.backend), y)
+                y = _SCALARS.get((cy, y, xv.dtype, context.backend) if y else
+                                 zero_key(cy, y, xv.dtype), y)
                 yv = y._value if y.__class__ is Tensor else None
             else:
                 yv = None
