@@ -12,7 +12,7 @@ import warnings
 import numpy as np
 
 from tensorflux import dtypes
-from tensorflux.backends import numpy_denormals
+from tensorflux.backends import numpy_conv_native, numpy_denormals
 
 name = "numpy"
 
@@ -1633,7 +1633,8 @@ def fused_conv2d(x, filters, *inputs, strides, padding, dilations, data_format, 
     output's last axis): a bias and an activation. Where conv2d runs by pieces of the batch,
     each piece gets the program right after its GEMM, while it is still in cache; elsewhere
     the whole output gets it. Either way the values are the program's on the output."""
-    chain = _nn_epilogue_chain(program, register, inputs)
+    steps = _nn_epilogue_program(program, register, inputs)
+    chain = _nn_epilogue_chain(steps)
 
     def epilogue(result, in_place=True):
         if in_place and chain is not None and result.flags.c_contiguous and \
@@ -1646,7 +1647,7 @@ def fused_conv2d(x, filters, *inputs, strides, padding, dilations, data_format, 
             return result
         return value
     return _nn_conv2d(x, filters, strides, padding, dilations, data_format, epilogue,
-                      native_dtype(program[-1][3]))
+                      native_dtype(program[-1][3]), steps)
 
 
 # Instructions an epilogue chain runs in place: binary ufuncs, and relu as the maximum with
@@ -1655,13 +1656,12 @@ _NN_CHAIN_UFUNCS = {"add": np.add, "subtract": np.subtract, "multiply": np.multi
                     "divide": np.true_divide, "maximum": np.maximum, "minimum": np.minimum}
 
 
-def _nn_epilogue_chain(program, register, inputs):
-    """For a program that is a chain, each instruction taking the previous result (the
-    convolution's output first) and at most one input that is a scalar or a vector over the
-    channels, in one float dtype throughout (a bias, then relu): a function running it in
-    place on a C-contiguous part of the output, as rows of several pixels with the vectors
-    tiled to that length (NumPy broadcasts a short vector over rows of its own length ~2x
-    slower, and the generic path allocates and copies each result); else None."""
+def _nn_epilogue_program(program, register, inputs):
+    """A fused convolution's epilogue `program` as [(name, other input or None, whether the
+    running value is the first operand)] where it is a chain: each instruction takes the
+    previous result (the convolution's output first) and at most one input that is a scalar
+    or a vector over the channels, in one float dtype throughout (a bias, then relu); else
+    None."""
     n_inputs = len(inputs) + 1
     dtype = program[-1][3]
     steps = []
@@ -1671,16 +1671,29 @@ def _nn_epilogue_chain(program, register, inputs):
             return None
         others = [r for r in refs if r != previous]
         if name == "relu" and len(refs) == 1:
-            steps.append((np.maximum, None, True))
+            steps.append((name, None, True))
         elif name in _NN_CHAIN_UFUNCS and len(refs) == 2 and len(others) == 1 \
                 and others[0] < n_inputs and others[0] != register:
             other = inputs[others[0] - (others[0] > register)]
             if np.ndim(other) > 1 or np.asarray(other).dtype != native_dtype(dtype):
                 return None
-            steps.append((_NN_CHAIN_UFUNCS[name], other, refs[0] == previous))
+            steps.append((name, other, refs[0] == previous))
         else:
             return None
         previous = n_inputs + j
+    return steps
+
+
+def _nn_epilogue_chain(steps):
+    """For an epilogue program of _nn_epilogue_program's steps (None: not a chain): a
+    function running it in place on a C-contiguous part of the output, as rows of several
+    pixels with the vectors tiled to that length (NumPy broadcasts a short vector over rows
+    of its own length ~2x slower, and the generic path allocates and copies each result);
+    else None."""
+    if steps is None:
+        return None
+    steps = [(np.maximum, None, True) if name == "relu" else
+             (_NN_CHAIN_UFUNCS[name], other, first) for name, other, first in steps]
 
     def run(result):
         """result with the chain applied in place, or None where a vector is not one over
@@ -1729,37 +1742,98 @@ _NN_EPILOGUE_PIECE_MIN_BYTES = 1 << 19
 _NN_FORWARD_IMAGES_SCALE = 4
 
 
+def _nn_row_pieces(rows, row_bytes, threads=None):
+    """Slices of range(rows) (output rows of a batch, each with about row_bytes of work:
+    output and the window values it reads) for a native kernel's pieces: at least 4 per
+    thread (for `threads` where given, else those there are), at most about _NN_COLS_BYTES
+    of work each."""
+    threads = _THREADS if threads is None else threads
+    step = max(1, min(-(-rows // (4 * max(1, threads))), _NN_COLS_BYTES // max(1, row_bytes)))
+    return [slice(start, min(rows, start + step)) for start in range(0, rows, step)]
+
+
+def _nn_native_conv(xp, w, out, strides, dilations, bias=None, relu=False):
+    """Whether numpy_conv_native computed out = conv2d(xp, w) (xp padded, NHWC), plus `bias`
+    and then relu where given, by pieces of output rows on the threads."""
+    by_rows = numpy_conv_native.conv2d_rows(xp, w, out, strides, dilations, bias, relu)
+    if by_rows is None:
+        return False
+    n, ho, wo, o = out.shape
+    kh, kw, c, _ = w.shape
+    _in_parallel(lambda piece: by_rows(piece.start, piece.stop),
+                 _nn_row_pieces(n * ho, wo * (o + kh * kw * c) * out.itemsize),
+                 xp.nbytes + out.nbytes)
+    return True
+
+
+def _nn_bias_relu(program, dtype):
+    """(bias or None, relu) where a fused convolution's epilogue `program` (as
+    _nn_epilogue_program gives it) is a bias over the channels of `dtype`, then relu, or
+    either alone: what numpy_conv_native's kernel adds in registers; else None."""
+    if program is None:
+        return None
+    bias, relu = None, False
+    for step, other, _ in program:
+        if step == "add" and bias is None and not relu and other is not None \
+                and type(other) is np.ndarray and other.ndim == 1 and other.dtype == dtype:
+            bias = np.ascontiguousarray(other)
+        elif step == "relu" and not relu:
+            relu = True
+        else:
+            return None
+    return bias, relu
+
+
+def _nn_conv_by_gemm(windows, w, out, epilogue):
+    """out = conv2d by im2col and GEMMs over pieces of the batch, with epilogue (None, or
+    a function on a part of out, in place) run on each piece where the output is large
+    enough for it to gain (see _NN_EPILOGUE_MIN_BYTES); the caller runs it otherwise."""
+    kh, kw, cg, o = w.shape
+    w2d = w.reshape(kh * kw * cg, o)
+    pieces, parallel = _nn_pieces(windows.shape, o, windows.itemsize,
+                                  budget=_NN_FORWARD_IMAGES_SCALE * _NN_COLS_BYTES)
+    # (Pieces one after another leave the other threads idle: the epilogue then runs at
+    # the end, where fused_elementwise splits it.)
+    by_piece = (epilogue is not None and parallel
+                and out.nbytes >= _NN_EPILOGUE_MIN_BYTES
+                and out.nbytes >= _NN_EPILOGUE_PIECE_MIN_BYTES * len(pieces))
+
+    def run(index, piece, matmul):
+        matmul(_nn_cols(windows[piece]), w2d, out=out[piece].reshape(-1, o))
+        if by_piece:
+            epilogue(out[piece])
+    _nn_by_pieces(run, pieces, parallel, windows.size * windows.itemsize + out.nbytes)
+    return by_piece
+
+
 def _nn_conv2d(x, filters, strides, padding, dilations, data_format, epilogue=None,
-               epilogue_dtype=None):
+               epilogue_dtype=None, program=None):
     """conv2d, with epilogue(part of the output, in place) run on each piece as it is made
     where the output is NHWC of epilogue_dtype already, else on the whole output at the
-    end (in place where it can)."""
+    end (in place where it can); `program` is the epilogue's _nn_epilogue_program (a bias
+    and relu that the native kernel adds in registers)."""
     dtype = x.dtype
     x = _nn_upcast(_nn_nhwc(x, data_format))
     w = _nn_upcast(filters)
     kh, kw, cg, o = w.shape
     n, c = x.shape[0], x.shape[3]
-    windows, (ho, wo) = _nn_conv_windows(x, (kh, kw), strides, padding, dilations)
+    pads, (ho, wo) = _nn_geometry(x.shape[1:3], (kh, kw), strides, padding, dilations)
+    xp = _nn_pad(x, pads)
+    windows = _nn_windows(xp, (kh, kw), strides, dilations, (ho, wo))
     groups = c // cg
     if groups == 1:
-        w2d = w.reshape(kh * kw * cg, o)
         out = np.empty((n, ho, wo, o), np.result_type(x.dtype, w.dtype))
-        pieces, parallel = _nn_pieces(windows.shape, o, windows.itemsize,
-                                      budget=_NN_FORWARD_IMAGES_SCALE * _NN_COLS_BYTES)
-        # (Pieces one after another leave the other threads idle: the epilogue then runs at
-        # the end, where fused_elementwise splits it.)
-        by_piece = (epilogue is not None and parallel and data_format == "NHWC"
-                    and out.dtype == dtype == epilogue_dtype
-                    and out.nbytes >= _NN_EPILOGUE_MIN_BYTES
-                    and out.nbytes >= _NN_EPILOGUE_PIECE_MIN_BYTES * len(pieces))
-
-        def run(index, piece, matmul):
-            matmul(_nn_cols(windows[piece]), w2d, out=out[piece].reshape(-1, o))
-            if by_piece:
-                epilogue(out[piece])
-        _nn_by_pieces(run, pieces, parallel, windows.size * windows.itemsize + out.nbytes)
-        if by_piece:
+        in_place = (epilogue is not None and data_format == "NHWC"
+                    and out.dtype == dtype == epilogue_dtype)
+        bias_relu = _nn_bias_relu(program, out.dtype) if in_place else None
+        if bias_relu is not None and _nn_native_conv(xp, w, out, strides, dilations,
+                                                     *bias_relu):
             return out
+        if bias_relu is None and _nn_native_conv(xp, w, out, strides, dilations):
+            pass  # (any epilogue runs on the whole output, below)
+        else:
+            if _nn_conv_by_gemm(windows, w, out, epilogue if in_place else None):
+                return out
     elif cg == 1:
         out = np.empty((n, ho, wo, o), np.result_type(x.dtype, w.dtype))
         taps = w.reshape(kh, kw, c, o // c)
@@ -1785,9 +1859,19 @@ def conv2d_backprop_filter(x, grad, filter_shape, strides, padding, dilations, d
     g = _nn_upcast(_nn_nhwc(grad, data_format))
     kh, kw, cg, o = filter_shape
     n, c = x.shape[0], x.shape[3]
-    windows, (ho, wo) = _nn_conv_windows(x, (kh, kw), strides, padding, dilations)
+    pads, (ho, wo) = _nn_geometry(x.shape[1:3], (kh, kw), strides, padding, dilations)
+    xp = _nn_pad(x, pads)
+    windows = _nn_windows(xp, (kh, kw), strides, dilations, (ho, wo))
     groups = c // cg
+    by_rows = None
     if groups == 1:
+        g = np.ascontiguousarray(g)
+        by_rows = numpy_conv_native.filter_grad_rows(xp, g, tuple(filter_shape), strides,
+                                                     dilations)
+    if by_rows is not None:
+        out = _nn_filter_grad_by_rows(by_rows, n * ho, g.nbytes // max(1, n * ho),
+                                      xp.nbytes // max(1, n * ho), filter_shape, g.dtype)
+    elif groups == 1:
         # (Deep filters keep their pieces: theirs split each GEMM over the threads. One
         # thread takes the pieces two would, so that the products are summed in the same
         # groups, the same bits either way.)
@@ -1825,6 +1909,29 @@ def conv2d_backprop_filter(x, grad, filter_shape, strides, padding, dilations, d
     return out.astype(dtype, copy=False)
 
 
+# A native filter gradient's pieces of the batch read about this many bytes of the input and
+# the cotangent each (they stay in L2 through the kernel's passes over them, one per filter
+# tap and register block), and are at least this many: a fixed count, so that the partial
+# sums, added in order, are the same on any number of threads.
+_NN_FILTER_PIECE_BYTES = 1 << 20
+_NN_FILTER_PIECES_MIN = 8
+
+
+def _nn_filter_grad_by_rows(by_rows, rows, g_row_bytes, x_row_bytes, filter_shape, dtype):
+    """The filter gradient from a native kernel by_rows(row0, row1, out) over pieces of the
+    batch's output rows, their partial sums added in order."""
+    step = max(1, _NN_FILTER_PIECE_BYTES // max(1, g_row_bytes + x_row_bytes))
+    step = min(step, -(-rows // min(rows, _NN_FILTER_PIECES_MIN)))
+    pieces = [slice(start, min(rows, start + step)) for start in range(0, rows, step)]
+    parts = np.empty((len(pieces),) + tuple(filter_shape), dtype)
+    _in_parallel(lambda index: by_rows(pieces[index].start, pieces[index].stop, parts[index]),
+                 list(range(len(pieces))), rows * (g_row_bytes + x_row_bytes))
+    out = parts[0]
+    for part in parts[1:]:
+        np.add(out, part, out=out)
+    return out
+
+
 # The input gradient's pieces are this many times larger than the others' (its batched GEMM,
 # one product per kernel offset, gains from longer ones more than its col2im loses to the
 # columns leaving L2): W2's (128, 11, 11, 64) -> (128, 13, 13, 32) takes 2.5-2.7 ms in
@@ -1851,7 +1958,11 @@ def fused_conv2d_backprop_filter(x, y, grad, filter_shape, strides, padding, dil
     cotangent or input, or any other case, runs the two kernels."""
     kh, kw, cg, o = filter_shape
     windows = None
+    # (Where the native filter gradient runs, the pool's gradient is made first: the native
+    # kernel is faster than this fusion's GEMMs.)
     if (data_format == "NHWC" and tuple(pool_ksize) == (2, 2)
+            and not (x.ndim == 4 and x.shape[3] == cg
+                     and numpy_conv_native.supports(_nn_upcast(x), o))
             and tuple(pool_strides) == (2, 2) and pool_padding == "VALID"
             and x.ndim == y.ndim == grad.ndim == 4 and x.shape[3] == cg
             and x.dtype == y.dtype == grad.dtype and x.dtype in _SUM_FLOATS):
@@ -1917,6 +2028,10 @@ def conv2d_backprop_input(filters, grad, input_shape, strides, padding, dilation
                          f"spatial size {(ho, wo)}, but the gradient has shape {grad.shape}")
     groups = c // cg
     padded_shape = _nn_padded_shape(n, (h, wd), pads, c)
+    if groups == 1 and tuple(strides) == (1, 1):
+        dx = _nn_native_input_grad(w, g, (n, h, wd, c), pads, dilations)
+        if dx is not None:
+            return _nn_from_nhwc(dx.astype(dtype, copy=False), data_format)
     if groups == 1:
         # One batched GEMM per piece with a (kh*kw, o, c) stack of filter taps: each tap's
         # columns come out as one contiguous block, so the scatter adds whole (wo, c) rows;
@@ -1954,6 +2069,24 @@ def conv2d_backprop_input(filters, grad, input_shape, strides, padding, dilation
         cols = np.moveaxis(cols, 0, 5).reshape(n, ho, wo, kh, kw, c)
         dx = _nn_scatter_windows(cols, padded_shape, pads, (h, wd), strides, dilations)
     return _nn_from_nhwc(dx.astype(dtype, copy=False), data_format)
+
+
+def _nn_native_input_grad(w, g, input_shape, pads, dilations):
+    """conv2d's input gradient at stride 1 by numpy_conv_native, or None where it does not
+    apply: the convolution of the cotangent, padded by the filter's reach less the forward
+    padding, with the filter turned half a turn and its channel axes swapped."""
+    n, h, wd, c = input_shape
+    kh, kw, _, o = w.shape
+    ho, wo = g.shape[1:3]
+    (dh, dw), ((pt, _), (pl, _)) = dilations, pads
+    top, left = (kh - 1) * dh - pt, (kw - 1) * dw - pl
+    bottom, right = h + (kh - 1) * dh - top - ho, wd + (kw - 1) * dw - left - wo
+    if min(top, left, bottom, right) < 0 or not numpy_conv_native.supports(g, c):
+        return None
+    gp = np.ascontiguousarray(_nn_pad(g, ((top, bottom), (left, right))))
+    turned = np.ascontiguousarray(w[::-1, ::-1].transpose(0, 1, 3, 2))
+    dx = np.empty(input_shape, np.result_type(g.dtype, w.dtype))
+    return dx if _nn_native_conv(gp, turned, dx, (1, 1), dilations) else None
 
 
 def _nn_input_grad_by_tap(x_rows, g_rows, taps, filter_hw, dilations):
