@@ -22,7 +22,7 @@ import time
 import numpy as np
 
 from tensorflux.backends import numpy_backend as nb
-from tensorflux.backends import numpy_conv_native
+from tensorflux.backends import numpy_llvm
 
 # name: (input NHWC, filter HWIO, padding)
 LAYERS = {
@@ -37,12 +37,12 @@ LAYERS = {
 @contextlib.contextmanager
 def native(on):
     """Within the block, the native kernels run (on=True) or the NumPy path does."""
-    previous = numpy_conv_native.enabled()
-    numpy_conv_native.enable(on)
+    previous = numpy_llvm.enabled()
+    numpy_llvm.enable(on)
     try:
         yield
     finally:
-        numpy_conv_native.enable(previous)
+        numpy_llvm.enable(previous)
 
 
 def timed(fn, repeat):
@@ -92,7 +92,7 @@ def main():
         sgemm = 2 * 2048 ** 3 / timed(lambda: a @ a, 3) / 1e6
     have_torch = importlib.util.find_spec("torch") is not None
     print(f"{os.cpu_count()} CPUs; float32 sgemm {sgemm:.0f} GFLOP/s; native kernels "
-          f"{'available' if numpy_conv_native.available() else 'NOT available'}; "
+          f"{'available' if numpy_llvm.available() else 'NOT available'}; "
           f"PyTorch {'present' if have_torch else 'absent'}")
     print(f"{'layer':8s} {'kernel':8s} {'native ms':>10s} {'GF/s':>6s} {'numpy ms':>9s} "
           f"{'torch ms':>9s} {'numpy/native':>12s} {'torch/native':>12s}")

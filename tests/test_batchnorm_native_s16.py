@@ -8,19 +8,18 @@ import pytest
 
 import tensorflux as tf
 from tensorflux import keras
-from tensorflux.backends import numpy_backend, numpy_conv_native, numpy_norm_native
+from tensorflux.backends import numpy_backend, numpy_llvm, numpy_norm_native
 from tests.keras._oracle import assert_matches, import_keras
 from tests.test_batchnorm_fused_s12 import _keras_step, _layer_step
 
-pytestmark = pytest.mark.skipif(not numpy_conv_native.available(),
+pytestmark = pytest.mark.skipif(not numpy_llvm.available(),
                                 reason="needs llvmlite and a CPU with AVX2 and FMA")
 
 EPS = 1e-3
-_KEPT = []
 
 
 def lanes():
-    return numpy_conv_native.lanes(np.float32)
+    return numpy_llvm.lanes(np.float32)
 
 
 def ref_forward(x, gamma, beta, epsilon=EPS):
@@ -237,14 +236,11 @@ def test_other_inputs_match_float64(case):
 def test_avx2_vector_width(monkeypatch):
     """The kernels built for 8-lane vectors (AVX2's groups: the same loops, other register
     blocks), run here on a CPU that has them."""
-    machine, width = numpy_conv_native._target
+    machine, width = numpy_llvm._target
     if width == 8:
         pytest.skip("the default width here")
-    monkeypatch.setattr(numpy_conv_native, "_target", (machine, 8))
-    # (kept for the process: an execution engine that is freed frees the target machine that
-    # every engine shares)
-    _KEPT.append({})
-    monkeypatch.setattr(numpy_norm_native, "_kernels", _KEPT[-1])
+    # (numpy_llvm.compiled keys its kernels by the width too: these are compiled anew)
+    monkeypatch.setattr(numpy_llvm, "_target", (machine, 8))
     rng = np.random.default_rng(10)
     shape = (3, 7, 40)  # five vectors of 8: groups of 4 (moments) and 1 (sums), and a tail
     x, gamma, beta = sample(shape, rng)

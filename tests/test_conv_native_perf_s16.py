@@ -11,8 +11,9 @@ import pytest
 
 from tensorflux.backends import numpy_backend as nb
 from tensorflux.backends import numpy_conv_native as ncn
+from tensorflux.backends import numpy_llvm
 
-NATIVE = ncn.available()
+NATIVE = numpy_llvm.available()
 pytestmark = pytest.mark.skipif(
     not NATIVE, reason="numpy_conv_native needs llvmlite and a CPU with AVX2 and FMA")
 

@@ -11,8 +11,9 @@ import pytest
 import tensorflux as tf
 from tensorflux.backends import numpy_backend as nb
 from tensorflux.backends import numpy_conv_native as ncn
+from tensorflux.backends import numpy_llvm
 
-NATIVE = ncn.available()
+NATIVE = numpy_llvm.available()
 needs_native = pytest.mark.skipif(
     not NATIVE, reason="numpy_conv_native needs llvmlite and a CPU with AVX2 and FMA")
 
@@ -124,10 +125,10 @@ def same_bits(a, b, what="value"):
 
 @pytest.fixture
 def numpy_path(monkeypatch):
-    """Within the test, after calling it: the backend's NumPy paths (the kernels report
-    themselves unavailable)."""
+    """Within the test, after calling it: the backend's NumPy paths (the native kernels
+    switched off, as TENSORFLUX_NATIVE_KERNELS=0 does)."""
     def force():
-        monkeypatch.setattr(ncn, "available", lambda: False)
+        monkeypatch.setattr(numpy_llvm, "_enabled", False)
     return force
 
 
@@ -213,7 +214,7 @@ def test_conv2d_rows_matches_float64_and_writes_only_its_rows(case):
     dtype, c, o, k_hw, strides, dilations, wo = case
     xp, w, out_shape = _kernel_case(*case)
     n, ho = out_shape[:2]
-    assert o % ncn.lanes(dtype) == 0 and ncn.supports(xp, o)
+    assert o % numpy_llvm.lanes(dtype) == 0 and ncn.supports(xp, o)
     exact = conv64(xp, w, strides, dilations, (ho, wo))
     scale = conv_scale(xp, w, strides, dilations, (ho, wo))
     terms = k_hw[0] * k_hw[1] * c
@@ -551,7 +552,7 @@ def test_conv2d_backprop_input_both_paths_match_float64_and_the_adjoint(case, sp
     # of padding only: the native input gradient declines those)
     within = all(p <= (k - 1) * d for pair, k, d in zip(pads, w.shape, dilations)
                  for p in pair)
-    if NATIVE and stride_one and within and x.shape[3] % ncn.lanes(np.float32) == 0:
+    if NATIVE and stride_one and within and x.shape[3] % numpy_llvm.lanes(np.float32) == 0:
         assert spy.conv == 1, "the stride-1 input gradient did not run natively"
     numpy_path()
     general = nb.conv2d_backprop_input(w, g, x.shape, **attrs)
@@ -597,8 +598,8 @@ def test_fused_conv2d_backprop_filter_with_a_max_pool(size, o, relu, spy, numpy_
     spy.reset()
     native = nb.fused_conv2d_backprop_filter(x, y, grad, w.shape, **attrs, **pool)
     if NATIVE:
-        assert spy.filter >= (1 if o % ncn.lanes(np.float32) == 0 else 0)
-    if NATIVE and o % ncn.lanes(np.float32) == 0:
+        assert spy.filter >= (1 if o % numpy_llvm.lanes(np.float32) == 0 else 0)
+    if NATIVE and o % numpy_llvm.lanes(np.float32) == 0:
         # the native paths sum the same pieces in the same order as the two kernels
         routed = nb.max_pool2d_grad(y, grad, (2, 2), (2, 2), "VALID", "NHWC")
         same_bits(native, nb.conv2d_backprop_filter(x, routed, w.shape, **attrs),

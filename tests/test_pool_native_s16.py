@@ -6,9 +6,10 @@ import numpy as np
 import pytest
 
 from tensorflux.backends import numpy_backend as nb
+from tensorflux.backends import numpy_llvm
 from tensorflux.backends import numpy_pool_native as pn
 
-NATIVE = pn._conv.available()
+NATIVE = numpy_llvm.available()
 
 
 def _same_bits(a, b):

@@ -1841,10 +1841,13 @@ def _nn_native_conv(xp, w, out, strides, dilations, bias=None, relu=False, pads=
     if by_rows is None:
         return False
     n, ho, wo, o = out.shape
-    kh, kw, c, _ = w.shape
+    # (A row reads about strides[0] new input rows and writes one output row; a piece of
+    # rows reads each block of filter values once, from L2 where it fits: VGG16's last
+    # 3x3x512x512 convolution streamed its 9.4 MB filter from L3 for every row when pieces
+    # were sized by the rows' im2col bytes, one row each: 26 -> 18 ms)
+    row_bytes = (strides[0] * xp.shape[2] * xp.shape[3] + wo * o) * out.itemsize
     _in_parallel(lambda piece: by_rows(piece.start, piece.stop),
-                 _nn_row_pieces(n * ho, wo * (o + kh * kw * c) * out.itemsize),
-                 xp.nbytes + out.nbytes)
+                 _nn_row_pieces(n * ho, row_bytes), xp.nbytes + out.nbytes)
     return True
 
 

@@ -29,232 +29,16 @@ reach) in LLVM IR, specialised on nothing else; llvmlite compiles one in 0.07-0.
 process.
 """
 
-import ctypes
-import os
-import threading
-
 import numpy as np
 
-__all__ = ["available", "conv2d_rows", "enable", "enabled", "filter_grad_rows", "lanes",
-           "supports"]
+from tensorflux.backends import numpy_llvm
+from tensorflux.backends.numpy_llvm import VectorBuilder, available, blocking, lanes, registers
 
-_llvm = None  # llvmlite.binding once imported and initialised; False where unusable
-_lock = threading.Lock()
-_target = None  # (target machine, lanes for float32) once available() has succeeded
-_kernels = {}  # key -> (ctypes function, the engine that owns its code)
+__all__ = ["conv2d_rows", "filter_grad_rows", "supports"]
+
 # Pixels of padding a register block may start or end with and still skip their taps:
 # (left + 1) * (right + 1) loops over the channels per block size, each compiled.
 _EDGE = 3
-# TENSORFLUX_NATIVE_KERNELS=0, or enable(False), turns these kernels off, with the pooling and
-# normalization kernels built on them (numpy_pool_native, numpy_norm_native): the NumPy paths
-# run, as where llvmlite is not installed (to compare the two, or to rule these out).
-_enabled = os.environ.get("TENSORFLUX_NATIVE_KERNELS", "").strip() != "0"
-
-
-def enable(flag):
-    """Turns the native kernels on (where available()) or off, for this process."""
-    global _enabled
-    _enabled = bool(flag)
-
-
-def enabled():
-    """Whether the native kernels are on (they run only where available() too)."""
-    return _enabled
-
-
-def available():
-    """Whether these kernels run here: they are enabled, llvmlite imports and the CPU has AVX2
-    with FMA (AVX-512 where it has it). llvmlite is imported on the first call only."""
-    global _llvm, _target
-    if not _enabled:
-        return False
-    if _llvm is None:
-        with _lock:
-            if _llvm is None:
-                _llvm, _target = _initialise()
-    return _llvm is not False
-
-
-def _initialise():
-    try:
-        import llvmlite.binding as llvm
-    except ImportError:
-        return False, None
-    try:
-        llvm.initialize_native_target()
-        llvm.initialize_native_asmprinter()
-        features = llvm.get_host_cpu_features()
-        if not (features.get("avx2") and features.get("fma")):
-            return False, None
-        # (LLVM's tuning for some AVX-512 CPUs prefers 256-bit vectors in loops it vectorises;
-        # these loops are written in vectors of the width asked for, which it keeps.)
-        machine = llvm.Target.from_default_triple().create_target_machine(
-            cpu=llvm.get_host_cpu_name(), features=features.flatten(), opt=3)
-    except Exception:  # noqa: BLE001 - any failure to set up code generation: NumPy's path
-        return False, None
-    return llvm, (machine, 16 if features.get("avx512f") else 8)
-
-
-def lanes(dtype):
-    """Vector width in elements of `dtype` (float32 or float64) on this machine."""
-    return _target[1] // (2 if np.dtype(dtype) == np.float64 else 1)
-
-
-def _registers():
-    """(pixels, channel vectors) held in registers: 24 accumulators of the 32 AVX-512 vector
-    registers, 12 of AVX2's 16."""
-    return (14, 2) if _target[1] == 16 else (6, 2)
-
-
-def _blocking(size, most):
-    """(block, tail): `size` split into blocks of at most `most`, as even as they can be
-    (14 -> 7 + 7 rather than 12 + 2: a short block keeps few registers busy)."""
-    count = -(-size // most)
-    block = -(-size // count)
-    return block, size - block * (count - 1) if size % block else 0
-
-
-# ---------------------------------------------------------------------------- IR generation
-
-class _Function:
-    """An LLVM function under construction: integer arguments by name, loops, and vectors of
-    one float type."""
-
-    def __init__(self, ir, module, name, dtype, pointers, integers):
-        self.ir = ir
-        double = dtype == np.float64
-        self.float = ir.DoubleType() if double else ir.FloatType()
-        self.align = 8 if double else 4
-        self.width = lanes(dtype)
-        self.vector = ir.VectorType(self.float, self.width)
-        self.i64 = ir.IntType(64)
-        pointer = self.float.as_pointer()
-        kind = ir.FunctionType(ir.VoidType(), [pointer] * len(pointers)
-                               + [self.i64] * len(integers))
-        self.function = ir.Function(module, kind, name=name)
-        self.args = {}
-        for argument, label in zip(self.function.args, pointers + integers):
-            argument.name = label
-            self.args[label] = argument
-        for label in pointers:
-            self.args[label].add_attribute("noalias")
-        suffix = f"v{self.width}f{64 if double else 32}"
-        self.fma = ir.Function(module, ir.FunctionType(self.vector, [self.vector] * 3),
-                               name=f"llvm.fma.{suffix}")
-        self.entry = self.function.append_basic_block("entry")
-        self.b = ir.IRBuilder(self.entry)
-        self.zero = ir.Constant(self.vector, [0.0] * self.width)
-        self._loops = 0
-
-    def const(self, value):
-        return self.ir.Constant(self.i64, value)
-
-    def add(self, *terms):
-        total = terms[0]
-        for term in terms[1:]:
-            total = self.b.add(total, term)
-        return total
-
-    def mul(self, *factors):
-        total = factors[0]
-        for factor in factors[1:]:
-            total = self.b.mul(total, factor)
-        return total
-
-    def accumulators(self, rows, vectors):
-        """rows x vectors vector slots, allocated in the entry block so that LLVM promotes
-        them to registers."""
-        with self.b.goto_block(self.entry):
-            return [[self.b.alloca(self.vector) for _ in range(vectors)]
-                    for _ in range(rows)]
-
-    def loop(self, start, stop, body, step=1):
-        """for k in range(start, stop, step): body(k), with k an i64 value."""
-        self._loops += 1
-        tag = f"loop{self._loops}"
-        before = self.b.block
-        head = self.function.append_basic_block(tag + "_head")
-        inside = self.function.append_basic_block(tag + "_body")
-        after = self.function.append_basic_block(tag + "_end")
-        self.b.branch(head)
-        self.b.position_at_end(head)
-        k = self.b.phi(self.i64)
-        k.add_incoming(start, before)
-        self.b.cbranch(self.b.icmp_signed("<", k, stop), inside, after)
-        self.b.position_at_end(inside)
-        body(k)
-        k.add_incoming(self.b.add(k, self.const(step)), self.b.block)
-        self.b.branch(head)
-        self.b.position_at_end(after)
-
-    def if_else(self, condition, then, otherwise):
-        """then() where condition holds, else otherwise(), both continuing after."""
-        yes = self.function.append_basic_block("then")
-        no = self.function.append_basic_block("else")
-        after = self.function.append_basic_block("endif")
-        self.b.cbranch(condition, yes, no)
-        for block, body in ((yes, then), (no, otherwise)):
-            self.b.position_at_end(block)
-            body()
-            self.b.branch(after)
-        self.b.position_at_end(after)
-
-    def blocks(self, total, size, tail, body):
-        """body(start, count) over range(total) (an i64 value) in blocks of `size`, then one
-        of `tail` (total % size, known when the function is compiled)."""
-        whole = self.b.sub(total, self.const(tail))
-        self.loop(self.const(0), whole, lambda start: body(start, size), step=size)
-        if tail:
-            body(whole, tail)
-
-    def _address(self, base, offset):
-        return self.b.bitcast(self.b.gep(base, [offset]), self.vector.as_pointer())
-
-    def load_vector(self, base, offset):
-        return self.b.load(self._address(base, offset), align=self.align)
-
-    def store_vector(self, value, base, offset):
-        self.b.store(value, self._address(base, offset), align=self.align)
-
-    def broadcast(self, base, offset):
-        i32 = self.ir.IntType(32)
-        undefined = self.ir.Constant(self.vector, self.ir.Undefined)
-        one = self.b.insert_element(undefined, self.b.load(self.b.gep(base, [offset])),
-                                    self.ir.Constant(i32, 0))
-        return self.b.shuffle_vector(one, undefined, self.ir.Constant(
-            self.ir.VectorType(i32, self.width), [0] * self.width))
-
-    def zero_all(self, acc, count, vectors):
-        for p in range(count):
-            for v in range(vectors):
-                self.b.store(self.zero, acc[p][v])
-
-    def step(self, acc, count, vectors, vector_base, vector_at, scalar_base, scalar_at, stride,
-             first=0):
-        """acc[p][v] += broadcast(scalar_base[scalar_at + p * stride]) *
-        vector_base[vector_at + v * width .. + width], for first <= p < count, v < vectors:
-        the register block's multiply-adds for one term of its sums."""
-        loaded = [self.load_vector(vector_base, self.add(vector_at, self.const(v * self.width)))
-                  for v in range(vectors)]
-        for p in range(first, count):
-            scalar = self.broadcast(scalar_base,
-                                    self.add(scalar_at, self.mul(self.const(p), stride)))
-            for v in range(vectors):
-                slot = acc[p][v]
-                self.b.store(self.b.call(self.fma, [scalar, loaded[v], self.b.load(slot)]),
-                             slot)
-
-    def store_all(self, acc, count, vectors, base, at, stride, finish=None):
-        """base[at + p * stride + v * width ..] = acc[p][v], or finish(acc[p][v], that
-        offset)."""
-        for p in range(count):
-            for v in range(vectors):
-                offset = self.add(at, self.mul(self.const(p), stride),
-                                  self.const(v * self.width))
-                value = self.b.load(acc[p][v])
-                if finish is not None:
-                    value = finish(value, offset)
-                self.store_vector(value, base, offset)
 
 
 _INTEGERS = ["row0", "row1", "ho", "wo", "c", "o", "kh", "kw", "sh", "sw", "dh", "dw", "hp",
@@ -280,7 +64,7 @@ def _conv_rows_ir(ir, module, dtype, pixels, pixel_tail, vectors, vector_tail, b
     `left` fewer at the block's start and `right` fewer at its end (each pair of those
     counts has its own loop, chosen by a switch): the sums keep their order and lose only
     the padding's zero terms."""
-    f = _Function(ir, module, "conv_rows", dtype, ["x", "w", "out", "bias"], _INTEGERS)
+    f = VectorBuilder(ir, module, "conv_rows", dtype, ["x", "w", "out", "bias"], _INTEGERS)
     a = f.args
     acc = f.accumulators(pixels, vectors)
     pixel_stride = f.mul(a["sw"], a["c"])
@@ -387,7 +171,7 @@ def _filter_grad_ir(ir, module, dtype, pixels, channel_tail, vectors, vector_tai
     channel vectors in registers; c % pixels == channel_tail and (o / width) % vectors ==
     vector_tail. x is read as padded by pt rows above and pl columns to the left, as in
     _conv_rows_ir: the pixels whose input lies in the padding are skipped."""
-    f = _Function(ir, module, "filter_grad", dtype, ["x", "g", "result", "unused"], _INTEGERS)
+    f = VectorBuilder(ir, module, "filter_grad", dtype, ["x", "g", "result", "unused"], _INTEGERS)
     a = f.args
     acc = f.accumulators(pixels, vectors)
     row_stride = f.mul(a["wp"], a["c"])
@@ -436,32 +220,10 @@ def _filter_grad_ir(ir, module, dtype, pixels, channel_tail, vectors, vector_tai
 
 def _kernel(kind, dtype, *shape):
     """The compiled function for (kind, dtype, compile-time sizes), made on first use."""
-    key = (kind, np.dtype(dtype).str, shape)
-    found = _kernels.get(key)
-    if found is not None:
-        return found[0]
-    with _lock:
-        found = _kernels.get(key)
-        if found is None:
-            from llvmlite import ir
-
-            module = ir.Module(name=f"tensorflux_{kind}")
-            module.triple = _llvm.get_process_triple()
-            build = _conv_rows_ir if kind == "conv_rows" else _filter_grad_ir
-            build(ir, module, np.dtype(dtype), *shape)
-            parsed = _llvm.parse_assembly(str(module))
-            parsed.verify()
-            machine = _target[0]
-            tuning = _llvm.create_pipeline_tuning_options(speed_level=3)
-            passes = _llvm.create_pass_builder(machine, tuning)
-            passes.getModulePassManager().run(parsed, passes)
-            engine = _llvm.create_mcjit_compiler(parsed, machine)
-            engine.finalize_object()
-            prototype = ctypes.CFUNCTYPE(None, *([ctypes.c_void_p] * 4
-                                                 + [ctypes.c_int64] * len(_INTEGERS)))
-            function = prototype(engine.get_function_address(kind))
-            found = _kernels[key] = (function, engine, parsed)
-    return found[0]
+    build = _conv_rows_ir if kind == "conv_rows" else _filter_grad_ir
+    return numpy_llvm.compiled(
+        (__name__, kind, np.dtype(dtype).str, shape), kind,
+        lambda ir, module: build(ir, module, np.dtype(dtype), *shape), 4, len(_INTEGERS))
 
 
 def supports(array, channels):
@@ -469,13 +231,6 @@ def supports(array, channels):
     channels (a cheap check for a caller choosing between paths)."""
     return (type(array) is np.ndarray and array.dtype in (np.float32, np.float64)
             and available() and channels % lanes(array.dtype) == 0)
-
-
-def _usable(*arrays):
-    dtype = arrays[0].dtype
-    return (dtype in (np.float32, np.float64)
-            and all(type(a) is np.ndarray and a.dtype == dtype and a.flags.c_contiguous
-                    for a in arrays))
 
 
 def _spaced(out, dtype):
@@ -509,7 +264,7 @@ def conv2d_rows(x, w, out, strides, dilations, bias=None, relu=False, pads=(0, 0
     padding's taps (see _conv_rows_ir); where a block of pixels would start or end more
     than _EDGE pixels into the padding, x is padded here instead. A negative pad crops:
     the windows start inside x."""
-    if not available() or not _usable(x, w, *(() if bias is None else (bias,))) \
+    if not available() or not numpy_llvm.contiguous(x, w, *(() if bias is None else (bias,))) \
             or not _spaced(out, x.dtype):
         return None
     if bias is not None and bias.shape != (out.shape[3],):
@@ -521,12 +276,12 @@ def conv2d_rows(x, w, out, strides, dilations, bias=None, relu=False, pads=(0, 0
     if o % width or not out.size or w.shape[2] != c:
         return None
     (sh, sw), (dh, dw) = strides, dilations
-    pixels, vectors = _registers()
-    blocking = _blocking(wo, pixels)
+    pixels, vectors = registers()
+    pixel_blocks = blocking(wo, pixels)
     pt, pl = pads
     # (a block has at most count - 1 pixels outside where it has any inside; 1 where it
     # has one pixel only still asks for the loop that skips outside taps)
-    most = max(1, blocking[0] - 1)
+    most = max(1, pixel_blocks[0] - 1)
     left = min(max(0, -(-pl // sw)), most)
     right = min(max(0, wo - -(-(wp + pl - (kw - 1) * dw) // sw)), most)
     if max(left, right) > _EDGE:
@@ -536,8 +291,8 @@ def conv2d_rows(x, w, out, strides, dilations, bias=None, relu=False, pads=(0, 0
                    ((0, 0), (max(0, pt), bottom), (max(0, pl), right_pad), (0, 0)))
         _, hp, wp, _ = x.shape
         pt = pl = left = right = 0
-    channel_blocks = _blocking(o // width, vectors)
-    function = _kernel("conv_rows", x.dtype, *blocking, *channel_blocks,
+    channel_blocks = blocking(o // width, vectors)
+    function = _kernel("conv_rows", x.dtype, *pixel_blocks, *channel_blocks,
                        bias is not None, bool(relu), left, right)
     w = _packed(w, channel_blocks[0] * width)
     arrays = (x, w, out, bias)  # (held by run: the kernel reads them by address)
@@ -565,7 +320,7 @@ def filter_grad_rows(xp, g, filter_shape, strides, dilations, pads=(0, 0)):
     (rows above, columns to the left) and as far as g's windows reach below and to the
     right (read in place, as conv2d_rows reads it), and g the output cotangent
     (n, ho, wo, o); None where the kernel does not apply."""
-    if not available() or not _usable(xp, g):
+    if not available() or not numpy_llvm.contiguous(xp, g):
         return None
     width = lanes(xp.dtype)
     _, hp, wp, c = xp.shape
@@ -574,9 +329,9 @@ def filter_grad_rows(xp, g, filter_shape, strides, dilations, pads=(0, 0)):
     if (o % width or not g.size or filter_shape[2] != c
             or kh * kw * c * o * g.itemsize > _FILTER_GRAD_MAX_BYTES):
         return None
-    pixels, vectors = _registers()
-    function = _kernel("filter_grad", xp.dtype, *_blocking(c, pixels),
-                       *_blocking(o // width, vectors))
+    pixels, vectors = registers()
+    function = _kernel("filter_grad", xp.dtype, *blocking(c, pixels),
+                       *blocking(o // width, vectors))
     (sh, sw), (dh, dw) = strides, dilations
     arrays = (xp, g)  # (held by run: the kernel reads them by address)
     pointers = tuple(array.ctypes.data for array in arrays)

@@ -1,7 +1,7 @@
 """Training-mode batch normalization's passes over float32 rows, as native code via llvmlite.
 
 The passes run over (rows, channels) arrays, compiled to machine code through llvmlite (the
-`jit` extra) as numpy_conv_native's convolutions are.
+`jit` extra) by numpy_llvm, as numpy_conv_native's convolutions are.
 
 Why: the NumPy kernels take a ufunc call (and a pass over a cache-sized block) per step: the
 forward is ~3 ms and the backward ~4 ms over a (64, 32, 32, 32) float32 batch, a tenth of a
@@ -24,17 +24,13 @@ without AVX2 and FMA, not float32, not C-contiguous, channels not whole vectors)
 caller runs its NumPy path.
 """
 
-import ctypes
-import threading
 
 import numpy as np
 
-from tensorflux.backends import numpy_conv_native
+from tensorflux.backends import numpy_llvm
 
 __all__ = ["combine", "grad_sums", "moments", "normalize", "supports"]
 
-_lock = threading.Lock()
-_kernels = {}  # (kind, group, tail) -> (ctypes function, engine, module)
 
 # Channel vectors summed at once, on AVX-512 and on AVX2: each float32 vector of x makes two
 # float64 vectors per sum, in two accumulators (see sum_rows), so moments' group of 4 holds 16
@@ -50,42 +46,29 @@ def supports(*arrays):
     """Whether these kernels run on arrays like these: float32 (rows, channels) ndarrays of one
     shape, C-contiguous, with channels a positive multiple of the vector width."""
     first = arrays[0]
-    return (numpy_conv_native.available()
+    return (numpy_llvm.available()
             and all(type(a) is np.ndarray and a.dtype == np.float32 and a.ndim == 2
                     and a.shape == first.shape and a.flags.c_contiguous for a in arrays)
             and first.shape[1] > 0 and first.shape[1] % _width() == 0)
 
 
 def _width():
-    return numpy_conv_native.lanes(np.float32)
+    return numpy_llvm.lanes(np.float32)
 
 
-class _Builder:
+class _Builder(numpy_llvm.Builder):
     """One kernel's IR: loops over rows and channel vectors of float32 and float64."""
 
     def __init__(self, ir, module, kind):
-        self.ir = ir
         self.width = _width()
         self.f32, self.f64 = ir.FloatType(), ir.DoubleType()
         self.vector = ir.VectorType(self.f32, self.width)
         self.wide = ir.VectorType(self.f64, self.width)
-        self.i64 = ir.IntType(64)
         kinds = {"f": self.f32.as_pointer(), "d": self.f64.as_pointer()}
-        pointers = [kinds[t] for t in _POINTERS[kind]]
-        function = ir.Function(module, ir.FunctionType(
-            ir.VoidType(), pointers + [self.i64] * 3), name=kind)
-        self.function = function
-        self.pointers = list(function.args[:len(pointers)])
-        for argument in self.pointers:
-            argument.add_attribute("noalias")
-        self.row0, self.row1, self.c = function.args[len(pointers):]
-        self.entry = function.append_basic_block("entry")
-        self.b = ir.IRBuilder(self.entry)
-        self._loops = 0
-
-    # (the convolutions' builder's i64 constants and loops, over the same attributes)
-    const = numpy_conv_native._Function.const
-    loop = numpy_conv_native._Function.loop
+        super().__init__(ir, module, kind, [(f"p{k}", kinds[t])
+                                            for k, t in enumerate(_POINTERS[kind])],
+                         ["row0", "row1", "c"])
+        self.row0, self.row1, self.c = (self.args[label] for label in ("row0", "row1", "c"))
 
     def slots(self, count):
         """float64 vector slots in the entry block (LLVM keeps them in registers)."""
@@ -235,41 +218,16 @@ def _combine_ir(k):
 
 def _kernel(kind, group=0, tail=0):
     """The compiled function for (kind, channel group, tail), made on first use."""
-    key = (kind, group, tail)
-    found = _kernels.get(key)
-    if found is not None:
-        return found[0]
-    with _lock:
-        found = _kernels.get(key)
-        if found is None:
-            from llvmlite import ir
+    build = {"moments": lambda k: _moments_ir(k, group, tail),
+             "grad_sums": lambda k: _grad_sums_ir(k, group, tail),
+             "normalize": _normalize_ir, "combine": _combine_ir}[kind]
 
-            llvm = numpy_conv_native._llvm
-            machine = numpy_conv_native._target[0]
-            module = ir.Module(name=f"tensorflux_bn_{kind}")
-            module.triple = llvm.get_process_triple()
-            k = _Builder(ir, module, kind)
-            if kind == "moments":
-                _moments_ir(k, group, tail)
-            elif kind == "grad_sums":
-                _grad_sums_ir(k, group, tail)
-            elif kind == "normalize":
-                _normalize_ir(k)
-            else:
-                _combine_ir(k)
-            k.b.ret_void()
-            parsed = llvm.parse_assembly(str(module))
-            parsed.verify()
-            tuning = llvm.create_pipeline_tuning_options(speed_level=3)
-            passes = llvm.create_pass_builder(machine, tuning)
-            passes.getModulePassManager().run(parsed, passes)
-            engine = llvm.create_mcjit_compiler(parsed, machine)
-            engine.finalize_object()
-            prototype = ctypes.CFUNCTYPE(None, *([ctypes.c_void_p] * len(_POINTERS[kind])
-                                                 + [ctypes.c_int64] * 3))
-            function = prototype(engine.get_function_address(kind))
-            found = _kernels[key] = (function, engine, parsed)
-    return found[0]
+    def fill(ir, module):
+        k = _Builder(ir, module, kind)
+        build(k)
+        k.b.ret_void()
+    return numpy_llvm.compiled((__name__, kind, group, tail), kind, fill,
+                               len(_POINTERS[kind]), 3)
 
 
 def _summing(kind, c):

@@ -1,6 +1,6 @@
 """Native max-pooling kernels for the NumPy backend: max_pool2d's window maxima, the 2x2,
 stride-2 gradient, and that gradient fused into a shallow convolution's filter gradient (a
-first layer's), compiled through llvmlite with numpy_conv_native's code generator.
+first layer's), compiled through llvmlite with numpy_llvm's code generator.
 
 Why: NumPy makes a pass over memory per instruction, and the gradient's routing takes about
 ten (copies into window order, maxima, comparisons, products, differences, a copy back).
@@ -20,15 +20,13 @@ pool_grad_2x2). Each function returns None where it does not apply, and the call
 NumPy path.
 """
 
-import ctypes
-
 import numpy as np
 
-from tensorflux.backends import numpy_conv_native as _conv
+from tensorflux.backends import numpy_llvm
+from tensorflux.backends.numpy_llvm import VectorBuilder
 
 __all__ = ["pool_filter_grad_rows", "pool_grad_2x2", "pool_max_rows"]
 
-_kernels = {}  # key -> (ctypes function, the engine that owns its code, its module)
 
 # Integer arguments of pool_max and pool_grad: rows [row0, row1) of the output (n * ho of them), the
 # output's (ho, wo), channels, strides and the input's (padded) height and width.
@@ -38,7 +36,7 @@ _INTEGERS = ["row0", "row1", "ho", "wo", "c", "sh", "sw", "hp", "wp"]
 def _pool_max_ir(ir, module, dtype, kh, kw):
     """pool_max(x, out, unused, unused, *_INTEGERS): out[r, j] = the window maximum over the
     kh x kw taps, for output rows r in [row0, row1); c a multiple of the vector width."""
-    f = _conv._Function(ir, module, "pool_max", dtype, ["x", "out", "unused", "unused2"],
+    f = VectorBuilder(ir, module, "pool_max", dtype, ["x", "out", "unused", "unused2"],
                         _INTEGERS)
     a = f.args
     row_stride = f.mul(a["wp"], a["c"])
@@ -75,16 +73,12 @@ def _pool_max_ir(ir, module, dtype, kh, kw):
     f.b.ret_void()
 
 
-def _pool_grad_ir(ir, module, dtype):
-    """pool_grad(x, g, dx, state, *_INTEGERS): for pooled rows r in [row0, row1) of 2x2
-    windows at stride 2, g routed into dx (x's layout) as _nn_pool_2x2_route routes it, and
-    state[width: 2 * width] set nonzero where a value of g or x is not within
-    +-state[0: width] (NaN included)."""
-    f = _conv._Function(ir, module, "pool_grad", dtype, ["x", "g", "dx", "state"], _INTEGERS)
-    a = f.args
+def _routing_checks(ir, f):
+    """For a routing kernel: (a slot of per-lane flags, cleared, where values outside the
+    bound were seen; outside(value), the lanes that are NaN or beyond +-state[0: width];
+    as_mask(condition), 1.0 where it holds, else 0.0)."""
     b = f.b
-    row_stride = f.mul(a["wp"], a["c"])
-    limit = f.load_vector(a["state"], f.const(0))
+    limit = f.load_vector(f.args["state"], f.const(0))
     low = b.fneg(limit)
     one = ir.Constant(f.vector, [1.0] * f.width)
     flags = ir.VectorType(ir.IntType(1), f.width)
@@ -97,6 +91,19 @@ def _pool_grad_ir(ir, module, dtype):
 
     def as_mask(condition):
         return b.select(condition, one, f.zero)
+    return bad, outside, as_mask
+
+
+def _pool_grad_ir(ir, module, dtype):
+    """pool_grad(x, g, dx, state, *_INTEGERS): for pooled rows r in [row0, row1) of 2x2
+    windows at stride 2, g routed into dx (x's layout) as _nn_pool_2x2_route routes it, and
+    state[width: 2 * width] set nonzero where a value of g or x is not within
+    +-state[0: width] (NaN included)."""
+    f = VectorBuilder(ir, module, "pool_grad", dtype, ["x", "g", "dx", "state"], _INTEGERS)
+    a = f.args
+    b = f.b
+    row_stride = f.mul(a["wp"], a["c"])
+    bad, outside, as_mask = _routing_checks(ir, f)
 
     def row(r):
         image = b.sdiv(r, a["ho"])
@@ -150,7 +157,7 @@ def _pool_filter_grad_ir(ir, module, dtype, kh, kw, c, vectors, vector_tail):
     pixels in order): the kernels' bits, without the routed cotangent written out. Blocks
     of `vectors` output channel vectors (`vector_tail` in the last) keep kh * kw * c *
     vectors sums in registers; each output row computes the routing of its window row."""
-    f = _conv._Function(ir, module, "pool_filter_grad", dtype,
+    f = VectorBuilder(ir, module, "pool_filter_grad", dtype,
                         ["x", "y", "g", "result", "state"], _FUSED_INTEGERS)
     a = f.args
     b = f.b
@@ -159,19 +166,7 @@ def _pool_filter_grad_ir(ir, module, dtype, kh, kw, c, vectors, vector_tail):
     x_row_stride = f.mul(a["wp"], f.const(c))
     y_row_stride = f.mul(a["wo"], a["o"])
     pooled_wo = b.sdiv(a["wo"], f.const(2))
-    limit = f.load_vector(a["state"], f.const(0))
-    low = b.fneg(limit)
-    one = ir.Constant(f.vector, [1.0] * f.width)
-    flags = ir.VectorType(ir.IntType(1), f.width)
-    with b.goto_block(f.entry):
-        bad = b.alloca(flags)
-    b.store(ir.Constant(flags, [0] * f.width), bad)
-
-    def outside(value):
-        return b.or_(b.fcmp_unordered(">", value, limit), b.fcmp_unordered("<", value, low))
-
-    def as_mask(condition):
-        return b.select(condition, one, f.zero)
+    bad, outside, as_mask = _routing_checks(ir, f)
 
     def channel_block(v0, nv):
         f.zero_all(acc, len(taps), nv)
@@ -239,41 +234,18 @@ def _pool_filter_grad_ir(ir, module, dtype, kh, kw, c, vectors, vector_tail):
 
 def _kernel(kind, dtype, *shape):
     """The compiled function for (kind, dtype, compile-time sizes), made on first use."""
-    key = (kind, np.dtype(dtype).str, shape)
-    found = _kernels.get(key)
-    if found is not None:
-        return found[0]
-    with _conv._lock:
-        found = _kernels.get(key)
-        if found is None:
-            from llvmlite import ir
-
-            llvm = _conv._llvm
-            module = ir.Module(name=f"tensorflux_{kind}")
-            module.triple = llvm.get_process_triple()
-            build = {"pool_max": _pool_max_ir, "pool_grad": _pool_grad_ir,
-                     "pool_filter_grad": _pool_filter_grad_ir}[kind]
-            build(ir, module, np.dtype(dtype), *shape)
-            parsed = llvm.parse_assembly(str(module))
-            parsed.verify()
-            machine = _conv._target[0]
-            tuning = llvm.create_pipeline_tuning_options(speed_level=3)
-            passes = llvm.create_pass_builder(machine, tuning)
-            passes.getModulePassManager().run(parsed, passes)
-            engine = llvm.create_mcjit_compiler(parsed, machine)
-            engine.finalize_object()
-            pointers, integers = ((5, _FUSED_INTEGERS) if kind == "pool_filter_grad"
-                                  else (4, _INTEGERS))
-            prototype = ctypes.CFUNCTYPE(None, *([ctypes.c_void_p] * pointers
-                                                 + [ctypes.c_int64] * len(integers)))
-            function = prototype(engine.get_function_address(kind))
-            found = _kernels[key] = (function, engine, parsed)
-    return found[0]
+    build = {"pool_max": _pool_max_ir, "pool_grad": _pool_grad_ir,
+             "pool_filter_grad": _pool_filter_grad_ir}[kind]
+    pointers, integers = ((5, _FUSED_INTEGERS) if kind == "pool_filter_grad"
+                          else (4, _INTEGERS))
+    return numpy_llvm.compiled(
+        (__name__, kind, np.dtype(dtype).str, shape), kind,
+        lambda ir, module: build(ir, module, np.dtype(dtype), *shape), pointers, len(integers))
 
 
 def _usable(x, *arrays):
     return (type(x) is np.ndarray and x.dtype in (np.float32, np.float64) and x.ndim == 4
-            and _conv.available() and x.shape[3] % _conv.lanes(x.dtype) == 0
+            and numpy_llvm.available() and x.shape[3] % numpy_llvm.lanes(x.dtype) == 0
             and all(type(a) is np.ndarray and a.dtype == x.dtype and a.flags.c_contiguous
                     for a in (x,) + arrays))
 
@@ -318,7 +290,7 @@ def pool_grad_2x2(x, g, dx, count=None):
     if g.shape[0] != n or 2 * ho > h or 2 * wo > w or not g.size:
         return None
     function = _kernel("pool_grad", x.dtype)
-    width = _conv.lanes(x.dtype)
+    width = numpy_llvm.lanes(x.dtype)
     # NumPy's sums are over g and the 2 * g.size row maxima, or parts of them: within
     # +-limit they stay finite in any order of additions, with room for rounding.
     limit = np.finfo(x.dtype).max / (12.0 * max(g.size, count or 0))
@@ -342,16 +314,16 @@ def pool_filter_grad_rows(xp, y, g, filter_shape, strides, dilations, count=None
     routes; False (out then unspecified) where pool_grad_2x2's run would be. None where the
     kernel does not apply (it keeps kh * kw * c * a vector of sums in registers: shallow
     filters, as a first layer's)."""
-    if not _usable(y, g, xp) or not _conv._usable(xp):
+    if not _usable(y, g, xp) or not numpy_llvm.contiguous(xp):
         return None
     n, ho, wo, o = y.shape
     kh, kw, c, fo = filter_shape
-    sums = _conv._registers()[0] * _conv._registers()[1]
+    sums = numpy_llvm.registers()[0] * numpy_llvm.registers()[1]
     if (fo != o or xp.shape[3] != c or xp.shape[0] != n or g.shape != (n, ho // 2, wo // 2, o)
             or ho % 2 or wo % 2 or not g.size or kh * kw * c > sums):
         return None
-    width = _conv.lanes(y.dtype)
-    blocks = _conv._blocking(o // width, max(1, sums // (kh * kw * c)))
+    width = numpy_llvm.lanes(y.dtype)
+    blocks = numpy_llvm.blocking(o // width, max(1, sums // (kh * kw * c)))
     function = _kernel("pool_filter_grad", y.dtype, kh, kw, c, *blocks)
     limit = np.finfo(y.dtype).max / (12.0 * max(g.size, count or 0))
     arrays = (xp, y, g)

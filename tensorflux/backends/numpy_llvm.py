@@ -1,0 +1,283 @@
+"""The machinery of the NumPy backend's native kernels (numpy_conv_native, numpy_pool_native,
+numpy_norm_native): LLVM IR built with llvmlite (Numba's code generator, from the `jit`
+extra), compiled to machine code for this CPU once per process, and called through ctypes,
+which releases the GIL, so that the backend's threads run kernels at once.
+
+The kernels are loop nests written in vectors of the CPU's width (AVX-512, or AVX2 with FMA):
+LLVM keeps what it is given, where a loop vectoriser guesses (and prefers 256-bit vectors on
+some AVX-512 CPUs). Nothing here runs unless a kernel module asks: `import tensorflux` does
+not import llvmlite.
+"""
+
+import ctypes
+import os
+import threading
+
+import numpy as np
+
+__all__ = ["Builder", "VectorBuilder", "available", "blocking", "compiled", "contiguous",
+           "enable", "enabled", "lanes", "registers"]
+
+_llvm = None  # llvmlite.binding once imported and initialised; False where unusable
+_lock = threading.Lock()
+_target = None  # (target machine, lanes for float32) once available() has succeeded
+_kernels = {}  # key -> (ctypes function, the engine that owns its code, its module)
+# TENSORFLUX_NATIVE_KERNELS=0, or enable(False), turns the native kernels off: the NumPy paths
+# run, as where llvmlite is not installed (to compare the two, or to rule these out).
+_enabled = os.environ.get("TENSORFLUX_NATIVE_KERNELS", "").strip() != "0"
+
+
+def enable(flag):
+    """Turns the native kernels on (where available()) or off, for this process."""
+    global _enabled
+    _enabled = bool(flag)
+
+
+def enabled():
+    """Whether the native kernels are on (they run only where available() too)."""
+    return _enabled
+
+
+def available():
+    """Whether native kernels run here: they are enabled, llvmlite imports and the CPU has
+    AVX2 with FMA (AVX-512 where it has it). llvmlite is imported on the first call only."""
+    global _llvm, _target
+    if not _enabled:
+        return False
+    if _llvm is None:
+        with _lock:
+            if _llvm is None:
+                _llvm, _target = _initialise()
+    return _llvm is not False
+
+
+def _initialise():
+    try:
+        import llvmlite.binding as llvm
+    except ImportError:
+        return False, None
+    try:
+        llvm.initialize_native_target()
+        llvm.initialize_native_asmprinter()
+        features = llvm.get_host_cpu_features()
+        if not (features.get("avx2") and features.get("fma")):
+            return False, None
+        # (LLVM's tuning for some AVX-512 CPUs prefers 256-bit vectors in loops it vectorises;
+        # these loops are written in vectors of the width asked for, which it keeps.)
+        machine = llvm.Target.from_default_triple().create_target_machine(
+            cpu=llvm.get_host_cpu_name(), features=features.flatten(), opt=3)
+    except Exception:  # noqa: BLE001 - any failure to set up code generation: NumPy's path
+        return False, None
+    return llvm, (machine, 16 if features.get("avx512f") else 8)
+
+
+def lanes(dtype):
+    """Vector width in elements of `dtype` (float32 or float64) on this machine."""
+    return _target[1] // (2 if np.dtype(dtype) == np.float64 else 1)
+
+
+def registers():
+    """(pixels, channel vectors) held in registers: 24 accumulators of the 32 AVX-512 vector
+    registers, 12 of AVX2's 16."""
+    return (14, 2) if _target[1] == 16 else (6, 2)
+
+
+def blocking(size, most):
+    """(block, tail): `size` split into blocks of at most `most`, as even as they can be
+    (14 -> 7 + 7 rather than 12 + 2: a short block keeps few registers busy)."""
+    count = -(-size // most)
+    block = -(-size // count)
+    return block, size - block * (count - 1) if size % block else 0
+
+
+class Builder:
+    """An LLVM function under construction: its pointer arguments (each `noalias`) and i64
+    arguments by label, i64 arithmetic, loops and branches."""
+
+    def __init__(self, ir, module, name, pointers, integers):
+        """pointers: [(label, LLVM pointer type)]; integers: [label]."""
+        self.ir = ir
+        self.i64 = ir.IntType(64)
+        kind = ir.FunctionType(ir.VoidType(), [t for _, t in pointers]
+                               + [self.i64] * len(integers))
+        self.function = ir.Function(module, kind, name=name)
+        self.args = {}
+        labels = [label for label, _ in pointers] + list(integers)
+        for argument, label in zip(self.function.args, labels):
+            argument.name = label
+            self.args[label] = argument
+        self.pointers = list(self.function.args[:len(pointers)])
+        for argument in self.pointers:
+            argument.add_attribute("noalias")
+        self.entry = self.function.append_basic_block("entry")
+        self.b = ir.IRBuilder(self.entry)
+        self._loops = 0
+
+    def const(self, value):
+        return self.ir.Constant(self.i64, value)
+
+    def add(self, *terms):
+        total = terms[0]
+        for term in terms[1:]:
+            total = self.b.add(total, term)
+        return total
+
+    def mul(self, *factors):
+        total = factors[0]
+        for factor in factors[1:]:
+            total = self.b.mul(total, factor)
+        return total
+
+    def loop(self, start, stop, body, step=1):
+        """for k in range(start, stop, step): body(k), with k an i64 value."""
+        self._loops += 1
+        tag = f"loop{self._loops}"
+        before = self.b.block
+        head = self.function.append_basic_block(tag + "_head")
+        inside = self.function.append_basic_block(tag + "_body")
+        after = self.function.append_basic_block(tag + "_end")
+        self.b.branch(head)
+        self.b.position_at_end(head)
+        k = self.b.phi(self.i64)
+        k.add_incoming(start, before)
+        self.b.cbranch(self.b.icmp_signed("<", k, stop), inside, after)
+        self.b.position_at_end(inside)
+        body(k)
+        k.add_incoming(self.b.add(k, self.const(step)), self.b.block)
+        self.b.branch(head)
+        self.b.position_at_end(after)
+
+    def if_else(self, condition, then, otherwise):
+        """then() where condition holds, else otherwise(), both continuing after."""
+        yes = self.function.append_basic_block("then")
+        no = self.function.append_basic_block("else")
+        after = self.function.append_basic_block("endif")
+        self.b.cbranch(condition, yes, no)
+        for block, body in ((yes, then), (no, otherwise)):
+            self.b.position_at_end(block)
+            body()
+            self.b.branch(after)
+        self.b.position_at_end(after)
+
+    def blocks(self, total, size, tail, body):
+        """body(start, count) over range(total) (an i64 value) in blocks of `size`, then one
+        of `tail` (total % size, known when the function is compiled)."""
+        whole = self.b.sub(total, self.const(tail))
+        self.loop(self.const(0), whole, lambda start: body(start, size), step=size)
+        if tail:
+            body(whole, tail)
+
+
+
+class VectorBuilder(Builder):
+    """A Builder of kernels over one float dtype: pointers to it, its vectors of the CPU's
+    width, fused multiply-adds, and blocks of accumulators held in registers."""
+
+    def __init__(self, ir, module, name, dtype, pointers, integers):
+        double = dtype == np.float64
+        self.float = ir.DoubleType() if double else ir.FloatType()
+        super().__init__(ir, module, name, [(label, self.float.as_pointer())
+                                            for label in pointers], integers)
+        self.align = 8 if double else 4
+        self.width = lanes(dtype)
+        self.vector = ir.VectorType(self.float, self.width)
+        suffix = f"v{self.width}f{64 if double else 32}"
+        self.fma = ir.Function(module, ir.FunctionType(self.vector, [self.vector] * 3),
+                               name=f"llvm.fma.{suffix}")
+        self.zero = ir.Constant(self.vector, [0.0] * self.width)
+
+    def accumulators(self, rows, vectors):
+        """rows x vectors vector slots, allocated in the entry block so that LLVM promotes
+        them to registers."""
+        with self.b.goto_block(self.entry):
+            return [[self.b.alloca(self.vector) for _ in range(vectors)]
+                    for _ in range(rows)]
+
+    def _address(self, base, offset):
+        return self.b.bitcast(self.b.gep(base, [offset]), self.vector.as_pointer())
+
+    def load_vector(self, base, offset):
+        return self.b.load(self._address(base, offset), align=self.align)
+
+    def store_vector(self, value, base, offset):
+        self.b.store(value, self._address(base, offset), align=self.align)
+
+    def broadcast(self, base, offset):
+        i32 = self.ir.IntType(32)
+        undefined = self.ir.Constant(self.vector, self.ir.Undefined)
+        one = self.b.insert_element(undefined, self.b.load(self.b.gep(base, [offset])),
+                                    self.ir.Constant(i32, 0))
+        return self.b.shuffle_vector(one, undefined, self.ir.Constant(
+            self.ir.VectorType(i32, self.width), [0] * self.width))
+
+    def zero_all(self, acc, count, vectors):
+        for p in range(count):
+            for v in range(vectors):
+                self.b.store(self.zero, acc[p][v])
+
+    def step(self, acc, count, vectors, vector_base, vector_at, scalar_base, scalar_at, stride,
+             first=0):
+        """acc[p][v] += broadcast(scalar_base[scalar_at + p * stride]) *
+        vector_base[vector_at + v * width .. + width], for first <= p < count, v < vectors:
+        the register block's multiply-adds for one term of its sums."""
+        loaded = [self.load_vector(vector_base, self.add(vector_at, self.const(v * self.width)))
+                  for v in range(vectors)]
+        for p in range(first, count):
+            scalar = self.broadcast(scalar_base,
+                                    self.add(scalar_at, self.mul(self.const(p), stride)))
+            for v in range(vectors):
+                slot = acc[p][v]
+                self.b.store(self.b.call(self.fma, [scalar, loaded[v], self.b.load(slot)]),
+                             slot)
+
+    def store_all(self, acc, count, vectors, base, at, stride, finish=None):
+        """base[at + p * stride + v * width ..] = acc[p][v], or finish(acc[p][v], that
+        offset)."""
+        for p in range(count):
+            for v in range(vectors):
+                offset = self.add(at, self.mul(self.const(p), stride),
+                                  self.const(v * self.width))
+                value = self.b.load(acc[p][v])
+                if finish is not None:
+                    value = finish(value, offset)
+                self.store_vector(value, base, offset)
+
+
+def compiled(key, name, build, pointers, integers):
+    """The function `name` of an LLVM module that build(ir, module) fills, as a ctypes
+    function of `pointers` pointers then `integers` int64 arguments: compiled (with LLVM's
+    -O3 pipeline, for this CPU) on the first call for `key` and kept for the process (an
+    engine is never freed: freeing one frees the target machine the others share)."""
+    key = (key, _target[1])  # (the vector width the kernel was written for)
+    found = _kernels.get(key)
+    if found is not None:
+        return found[0]
+    with _lock:
+        found = _kernels.get(key)
+        if found is None:
+            from llvmlite import ir
+
+            module = ir.Module(name=f"tensorflux_{name}")
+            module.triple = _llvm.get_process_triple()
+            build(ir, module)
+            parsed = _llvm.parse_assembly(str(module))
+            parsed.verify()
+            machine = _target[0]
+            tuning = _llvm.create_pipeline_tuning_options(speed_level=3)
+            passes = _llvm.create_pass_builder(machine, tuning)
+            passes.getModulePassManager().run(parsed, passes)
+            engine = _llvm.create_mcjit_compiler(parsed, machine)
+            engine.finalize_object()
+            prototype = ctypes.CFUNCTYPE(None, *([ctypes.c_void_p] * pointers
+                                                 + [ctypes.c_int64] * integers))
+            function = prototype(engine.get_function_address(name))
+            found = _kernels[key] = (function, engine, parsed)
+    return found[0]
+
+
+def contiguous(*arrays):
+    """Whether the arrays are C-contiguous NumPy arrays of one dtype, float32 or float64."""
+    dtype = arrays[0].dtype
+    return (dtype in (np.float32, np.float64)
+            and all(type(a) is np.ndarray and a.dtype == dtype and a.flags.c_contiguous
+                    for a in arrays))
