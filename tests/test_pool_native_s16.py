@@ -223,3 +223,23 @@ def test_split_over_threads_same_bits(monkeypatch):
     assert all(_same_bits(a, b) for a, b in zip(whole, split))
     windows, _ = _windows64(y, (2, 2), (2, 2), "VALID")
     np.testing.assert_array_equal(split[0], windows.max(axis=3))
+
+
+def test_fused_filter_grad_cuts_the_pieces_of_the_two_step_path():
+    """A SAME convolution followed by a 2x2 pool: the fused pool + filter gradient sums the
+    batch in the pieces conv2d_backprop_filter cuts (sized from the unpadded input's rows),
+    so the two give the same bits; a first layer (the fused kernel's case) with a batch large
+    enough for the pieces' byte budget to bind."""
+    if not NATIVE:
+        pytest.skip("needs llvmlite and a CPU with AVX2 and FMA")
+    rng = np.random.default_rng(5)
+    x = rng.standard_normal((48, 64, 64, 1)).astype(np.float32)
+    w = rng.standard_normal((3, 3, 1, 32)).astype(np.float32)
+    y = np.maximum(nb.conv2d(x, w, (1, 1), "SAME", (1, 1), "NHWC"), 0)
+    g = rng.standard_normal((48, 32, 32, 32)).astype(np.float32)
+    pool = ((2, 2), (2, 2), "VALID")
+    fused = nb.fused_conv2d_backprop_filter(x, y, g, w.shape, (1, 1), "SAME", (1, 1), "NHWC",
+                                            *pool)
+    routed = nb.max_pool2d_grad(y, g, *pool, "NHWC")
+    two_step = nb.conv2d_backprop_filter(x, routed, w.shape, (1, 1), "SAME", (1, 1), "NHWC")
+    assert _same_bits(fused, two_step)

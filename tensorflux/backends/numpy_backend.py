@@ -1827,9 +1827,13 @@ def _nn_row_pieces(rows, row_bytes, threads=None):
     output and the window values it reads) for a native kernel's pieces: at least 4 per
     thread (for `threads` where given, else those there are), at most about _NN_COLS_BYTES
     of work each."""
-    threads = _THREADS if threads is None else threads
-    step = max(1, min(-(-rows // (4 * max(1, threads))), _NN_COLS_BYTES // max(1, row_bytes)))
-    return [slice(start, min(rows, start + step)) for start in range(0, rows, step)]
+    threads = max(1, _THREADS if threads is None else threads)
+    step = max(1, min(-(-rows // (4 * threads)), _NN_COLS_BYTES // max(1, row_bytes)))
+    # (a multiple of the threads, in pieces that differ by a row at most: VGG16's 14x14
+    # layers' 112 rows made 13 pieces of 9 (and 4), 7 rounds of the 2 threads' for 6.2 each)
+    pieces = -(-rows // step)
+    count = min(rows, -(-pieces // threads) * threads)
+    return [slice(k * rows // count, (k + 1) * rows // count) for k in range(count)]
 
 
 def _nn_native_conv(xp, w, out, strides, dilations, bias=None, relu=False, pads=(0, 0)):
@@ -1837,17 +1841,31 @@ def _nn_native_conv(xp, w, out, strides, dilations, bias=None, relu=False, pads=
     as padded by pads = (rows above, columns to the left) and as far as out's windows reach
     below and to the right), plus `bias` and then relu where given, by pieces of output rows
     on the threads."""
-    by_rows = numpy_conv_native.conv2d_rows(xp, w, out, strides, dilations, bias, relu, pads)
+    by_rows = numpy_conv_native.conv2d_rows(xp, w, out, strides, dilations, bias, relu, pads,
+                                            pack=False)
     if by_rows is None:
         return False
     n, ho, wo, o = out.shape
+    # (the filter's values are packed by the first piece that needs them: conv2d_rows)
     # (A row reads about strides[0] new input rows and writes one output row; a piece of
     # rows reads each block of filter values once, from L2 where it fits: VGG16's last
     # 3x3x512x512 convolution streamed its 9.4 MB filter from L3 for every row when pieces
     # were sized by the rows' im2col bytes, one row each: 26 -> 18 ms)
     row_bytes = (strides[0] * xp.shape[2] * xp.shape[3] + wo * o) * out.itemsize
-    _in_parallel(lambda piece: by_rows(piece.start, piece.stop),
-                 _nn_row_pieces(n * ho, row_bytes), xp.nbytes + out.nbytes)
+    pieces = _nn_row_pieces(n * ho, row_bytes)
+    block = getattr(by_rows, "vector_block", None)
+    blocks = -(-by_rows.vectors // block) if block else 0
+    # (Where every piece reading the whole filter would read more than every block of
+    # output channels reading the whole input, each block runs over all rows instead, its
+    # filter values packed on the thread that runs it: VGG16's 3x3x512x512 on 14x14 maps,
+    # 132 MB of filter reads against 51 MB of input ones, 22 -> 20 ms.)
+    if blocks >= 2 * _THREADS and w.nbytes * len(pieces) > xp.nbytes * blocks:
+        _in_parallel(lambda vectors: by_rows(0, n * ho, vectors),
+                     [slice(start, start + block) for start in range(0, by_rows.vectors, block)],
+                     xp.nbytes + out.nbytes)
+        return True
+    _in_parallel(lambda piece: by_rows(piece.start, piece.stop), pieces,
+                 xp.nbytes + out.nbytes)
     return True
 
 
@@ -2009,10 +2027,36 @@ _NN_FILTER_PIECES_MIN = 8
 
 def _nn_filter_grad_by_rows(by_rows, rows, g_row_bytes, x_row_bytes, filter_shape, dtype):
     """The filter gradient from a native kernel by_rows(row0, row1, out) over pieces of the
-    batch's output rows, their partial sums added in order."""
+    batch's output rows, their partial sums added in order (by parts of the filter where
+    by_rows has numpy_conv_native's `part`: the same bits)."""
     step = max(1, _NN_FILTER_PIECE_BYTES // max(1, g_row_bytes + x_row_bytes))
     step = min(step, -(-rows // min(rows, _NN_FILTER_PIECES_MIN)))
     pieces = [slice(start, min(rows, start + step)) for start in range(0, rows, step)]
+    by_part = getattr(by_rows, "part", None)
+    blocks = -(-by_rows.vectors // by_rows.vector_block) if by_part is not None else 0
+    filter_bytes = int(np.prod(filter_shape)) * np.dtype(dtype).itemsize
+    if blocks >= _THREADS and (_THREADS <= 1
+                               or len(pieces) * filter_bytes > rows * x_row_bytes):
+        # (Each thread takes a part of the filter's output channel blocks over every piece in
+        # order, adding each piece's sums to the last's: the bits of the pieces' partial sums
+        # added in order, with no filter per piece to allocate and add: VGG16's 3x3x512x512
+        # gradient has 8 pieces, 75 MB of them (25 -> 23 ms; its 3x3x128x256, 45 MB: 57 ->
+        # 44 ms). Each thread reads every piece's input then: where that is more than the
+        # pieces' filters, or there are fewer blocks than threads, they keep the pieces
+        # (W2's 3x3x32x64, 8 pieces of 74 kB against 2.8 MB of input: 2.0 -> 2.06 ms by parts;
+        # its first layer's one block split by taps instead took about 20% longer).)
+        out = np.empty(tuple(filter_shape), dtype)
+        groups = max(1, _THREADS)
+        tasks = [(slice(0, by_rows.taps),
+                  slice(k * blocks // groups * by_rows.vector_block,
+                        (k + 1) * blocks // groups * by_rows.vector_block))
+                 for k in range(groups)]
+
+        def run(task):
+            for index, piece in enumerate(pieces):
+                by_part(piece.start, piece.stop, out, *task, index > 0)
+        _in_parallel(run, tasks, rows * (g_row_bytes + x_row_bytes))
+        return out
     parts = np.empty((len(pieces),) + tuple(filter_shape), dtype)
     _in_parallel(lambda index: by_rows(pieces[index].start, pieces[index].stop, parts[index]),
                  list(range(len(pieces))), rows * (g_row_bytes + x_row_bytes))
@@ -2068,8 +2112,9 @@ def _nn_pool_filter_grad_native(x, y, grad, filter_shape, strides, padding, dila
             xp, y, tuple(filter_shape), strides, dilations) is None:
         return None
     finite = []
+    # (the pieces conv2d_backprop_filter cuts, from the same row sizes: the same bits)
     out = _nn_filter_grad_by_rows(lambda row0, row1, part: finite.append(
-        by_rows(row0, row1, part)), n * ho, wo * o * y.itemsize, xp.nbytes // (n * ho),
+        by_rows(row0, row1, part)), n * ho, wo * o * y.itemsize, x.nbytes // (n * ho),
         filter_shape, y.dtype)
     return out if all(finite) else None
 
@@ -2230,13 +2275,22 @@ def _nn_native_input_grad(w, g, input_shape, pads, strides, dilations):
     g = np.ascontiguousarray(g)
     dx = np.empty(input_shape, np.result_type(g.dtype, w.dtype))
     sh, sw = strides
+
+    def steps(indices):
+        """The slice picking `indices`, a run of equal steps (each phase's turned taps)."""
+        step = int(indices[1] - indices[0]) if len(indices) > 1 else 1
+        stop = int(indices[-1]) + step
+        return slice(int(indices[0]), None if stop < 0 else stop, step)
     # (the kernel skips the padding's taps, a third of them on W2's 11x11 cotangents)
     for r, rows, top, dh in axes[0]:
         for q, cols, left, dw in axes[1]:
             if not (len(rows) and len(cols)):
                 dx[:, r::sh, q::sw] = 0
                 continue
-            taps = np.ascontiguousarray(w[rows][:, cols].transpose(0, 1, 3, 2))
+            # (a view of w, the taps' indices being steps of one stride: the kernel packs it
+            # in one copy, where indexing by them copied twice more: 2 ms of VGG16's 19 ms
+            # 3x3x512x512 input gradient)
+            taps = w[steps(rows)][:, steps(cols)].transpose(0, 1, 3, 2)
             if not _nn_native_conv(g, taps, dx[:, r::sh, q::sw], (1, 1), (dh, dw),
                                    pads=(top, left)):
                 return None
@@ -3570,7 +3624,9 @@ def specialize(kernel_name, attrs, n_inputs, result_size=None, scalar_inputs=Fal
     result's element count; `scalar_inputs`, that every input is statically rank 0;
     `input_types`, per input, its static shape (a tuple, None for unknown dimensions; None
     for an unknown rank) and DType; `native`, that the plan is for jit_compile: a large
-    fused program then runs as one Numba loop where numpy_loops lowers it."""
+    fused program then runs as one Numba loop where numpy_loops lowers it, and in other
+    plans as one llvmlite loop where numpy_elementwise_native lowers it (native=None: the
+    NumPy runner's callable alone, the loops' fallback)."""
     if not attrs:
         # A kernel that is one ufunc, over a large result: by blocks of rows on the threads,
         # as a fused program (BatchNormalization's lone square and products over a batch of
@@ -3579,14 +3635,14 @@ def specialize(kernel_name, attrs, n_inputs, result_size=None, scalar_inputs=Fal
         if ufunc is None or result_size is None or result_size <= _FUSED_BLOCK_BYTES >> 3:
             return None
         return _by_rows_or_whole(ufunc)
-    if (native and kernel_name == "fused_elementwise" and not scalar_inputs
+    if (native is not None and kernel_name == "fused_elementwise" and not scalar_inputs
             and set(attrs) in ({"program"}, {"program", "out_fits"})
             and result_size is not None and result_size >= _LOOP_MIN_SIZE):
-        loops = _loops()
+        loops = _loops(native)
         if loops is not None:
             program = attrs["program"]
             fallback = specialize(kernel_name, attrs, n_inputs, result_size, scalar_inputs,
-                                  input_types)
+                                  input_types, native=None)
             if fallback is None:
                 def fallback(*inputs, out=None):
                     return fused_elementwise(*inputs, program=program, out=out)
@@ -4222,14 +4278,15 @@ def fused_update_group(parts, kernels, size, native=False):
     per update, whose kernel (in `kernels`) takes those inputs then the target it writes;
     `size` is the targets' element count. The callable takes every update's arguments in
     order and runs them chunk by chunk together when all are chunkable over aligned,
-    non-overlapping buffers, else one after another through `kernels`. With `native` (a
-    plan for jit_compile) the updates run as one Numba loop where numpy_loops lowers them
-    (the same values, one pass over the buffers)."""
+    non-overlapping buffers, else one after another through `kernels`. The updates run as
+    one loop where it lowers them (the same values, one pass over the buffers): Numba's
+    (numpy_loops) with `native` (a plan for jit_compile), else llvmlite's
+    (numpy_elementwise_native); native=None: neither."""
     if size < _FUSED_CHUNKED_MIN_SIZE or len(parts) < 2:
         return None
     counts = [n_inputs + (not reads_target) for _, n_inputs, reads_target in parts]
     programs = tuple(program for program, _, _ in parts)
-    loops = _loops() if native else None
+    loops = _loops(native)
     bind = loops and loops.update_group(parts, counts)
 
     def run_group(*args):
@@ -4272,12 +4329,17 @@ def _group_pieces(args, counts):
     return pieces, sum(a.nbytes for a in args if getattr(a, "size", 0) == length)
 
 
-def _loops():
-    """numpy_loops where Numba is installed, else None (imported on use: it is for plans
-    built for jit_compile only)."""
-    from tensorflux.backends import numpy_loops
-
-    return numpy_loops if numpy_loops.available() else None
+def _loops(native):
+    """The single-pass loops for a plan: numpy_loops for one built for jit_compile (native
+    True) where Numba is installed, numpy_elementwise_native for another (native False) where
+    llvmlite's kernels run, else None (imported on use)."""
+    if native is None:
+        return None
+    if native:
+        from tensorflux.backends import numpy_loops as loops
+    else:
+        from tensorflux.backends import numpy_elementwise_native as loops
+    return loops if loops.available() else None
 
 
 def _native_group(bind, parts, counts, args):

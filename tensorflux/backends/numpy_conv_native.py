@@ -20,14 +20,19 @@ Numerics: every output is a chain of fused multiply-adds over (kh, kw, c) in tha
 OpenBLAS's GEMM kernels run a dot product, less the padding's zero terms (the same bits as
 with them, but for an infinite or NaN factor, which adds NaN against a zero and nothing
 here); the filter gradient sums its pixels in order within fixed pieces of the batch, then
-the pieces in order (the same bits on any thread count). Each function returns None where
-it does not apply (no llvmlite, a CPU without AVX2 and FMA, another dtype or array type,
-output channels not a multiple of the vector width), and the caller runs its NumPy path.
+the pieces in order (the same bits on any thread count, and whether the threads split the
+batch's pieces or the filter's output channels: filter_grad_rows' run.part). Each function
+returns None where it does not apply (no llvmlite, a CPU without AVX2 and FMA, another dtype
+or array type, output channels not a multiple of the vector width), and the caller runs its
+NumPy path.
 
 The generated code is a loop nest per (dtype, register block, pixels of padding a block may
-reach) in LLVM IR, specialised on nothing else; llvmlite compiles one in 0.07-0.4 s, once per
-process.
+reach) in LLVM IR, specialised on nothing else but a first layer's few channels (its filter
+rows written out in full; its filter gradient's every tap in registers at once); llvmlite
+compiles one in 0.07-0.4 s, once per process.
 """
+
+import threading
 
 import numpy as np
 
@@ -41,12 +46,33 @@ __all__ = ["conv2d_rows", "filter_grad_rows", "supports"]
 _EDGE = 3
 
 
+# Filters of one channel whose rows hold at most this many taps (a first layer's) get kernels
+# of their own, a row's loop written out: W2's (128, 28, 28, 1) * 3x3x1x32 takes 0.62-0.72
+# ms instead of 0.69-1.44 on one thread, a 5x5 filter 0.98 instead of 1.12-1.16. (Three
+# channels' 9 taps a row, written out, took 1.2 ms instead of 0.87 on (64, 32, 32, 3).)
+_FIXED_TAPS = 7
+
+
 _INTEGERS = ["row0", "row1", "ho", "wo", "c", "o", "kh", "kw", "sh", "sw", "dh", "dw", "hp",
-             "wp", "pt", "pl", "out_image", "out_row", "out_pixel"]
+             "wp", "pt", "pl", "out_image", "out_row", "out_pixel", "v0", "v1"]
+
+
+def _vector_blocks(f, vectors, vector_tail, body):
+    """body(v, count) over the output channel vectors [v0, v1) of f's arguments in blocks of
+    `vectors` from v0 (a multiple of it), then the tail block of `vector_tail` where the
+    range ends with it ((o / width) % vectors == vector_tail)."""
+    a = f.args
+    whole = f.b.sub(f.b.sdiv(a["o"], f.const(f.width)), f.const(vector_tail))
+    stop = f.b.select(f.b.icmp_signed("<", a["v1"], whole), a["v1"], whole)
+    f.loop(a["v0"], stop, lambda v: body(v, vectors), step=vectors)
+    if vector_tail:
+        f.if_else(f.b.and_(f.b.icmp_signed(">", a["v1"], whole),
+                           f.b.icmp_signed("<=", a["v0"], whole)),
+                  lambda: body(whole, vector_tail), lambda: None)
 
 
 def _conv_rows_ir(ir, module, dtype, pixels, pixel_tail, vectors, vector_tail, bias, relu,
-                  left, right):
+                  left, right, fixed=None):
     """conv_rows(x, w, out, bias, *_INTEGERS): the output rows [row0, row1) of the batch (row r:
     image r // ho, output row r % ho), by blocks of `pixels` output pixels (`pixel_tail` in
     the last block of a row: wo % pixels) x `vectors` channel vectors (`vector_tail` in the
@@ -63,13 +89,19 @@ def _conv_rows_ir(ir, module, dtype, pixels, pixel_tail, vectors, vector_tail, b
     runs each filter column over the pixels it has inside x, of which there are at most
     `left` fewer at the block's start and `right` fewer at its end (each pair of those
     counts has its own loop, chosen by a switch): the sums keep their order and lose only
-    the padding's zero terms."""
+    the padding's zero terms.
+
+    Where `fixed` = (kw, c), the kernel runs on filters of that width and depth only (the
+    arguments' are ignored), with the taps of a filter row and their channels written out
+    in full: a first layer's one channel leaves each tap's loop a single pass, whose
+    overhead otherwise outweighs its multiply-adds."""
     f = VectorBuilder(ir, module, "conv_rows", dtype, ["x", "w", "out", "bias"], _INTEGERS)
-    a = f.args
+    a = dict(f.args)
+    if fixed:
+        a["kw"], a["c"] = f.const(fixed[0]), f.const(fixed[1])
     acc = f.accumulators(pixels, vectors)
     pixel_stride = f.mul(a["sw"], a["c"])
     row_stride = f.mul(a["wp"], a["c"])
-    channel_vectors = f.b.sdiv(a["o"], f.const(f.width))
 
     taps = f.mul(a["kh"], a["kw"], a["c"])
 
@@ -125,7 +157,17 @@ def _conv_rows_ir(ir, module, dtype, pixels, pixel_tail, vectors, vector_tail, b
                                                  w_step))
                     return x_tap, w_tap
 
+                def unrolled(kh):
+                    for kw in range(fixed[0]):
+                        x_tap, w_tap = taps_of(kh, f.const(kw))
+                        for ci in range(fixed[1]):
+                            f.step(acc, count, nv, a["w"], f.add(w_tap, f.const(ci * nv * f.width)),
+                                   a["x"], f.add(x_tap, f.const(ci)), pixel_stride)
+
                 def interior():
+                    if fixed:
+                        f.loop(kh_first, kh_stop, unrolled)
+                        return
                     f.loop(kh_first, kh_stop, lambda kh: f.loop(
                         f.const(0), a["kw"], lambda kw: channels(*taps_of(kh, kw), 0, count)))
 
@@ -160,22 +202,39 @@ def _conv_rows_ir(ir, module, dtype, pixels, pixel_tail, vectors, vector_tail, b
                             a["out_pixel"], finish)
             f.blocks(a["wo"], pixels, pixel_tail, pixel_block)
         f.loop(a["row0"], a["row1"], row)
-    f.blocks(channel_vectors, vectors, vector_tail, channel_block)
+    _vector_blocks(f, vectors, vector_tail, channel_block)
     f.b.ret_void()
 
 
+# Filters of at most this many taps x channels (a first layer's 3 x 3 x 1) have their filter
+# gradient's sums all in registers at once (_filter_grad_taps_ir): with 2 vectors each, 24
+# of AVX-512's 32 registers.
+_SHALLOW_SUMS = 12
+
+
+# filter_grad's integers: _INTEGERS' geometry, then the part of the filter a call writes (taps
+# [t0, t1) of kh * kw, output channel vectors [v0, v1)) and whether it adds its sums to the
+# result's values instead of storing them.
+_FILTER_INTEGERS = [*_INTEGERS[:16], "t0", "t1", "v0", "v1", "accumulate"]
+
+
 def _filter_grad_ir(ir, module, dtype, pixels, channel_tail, vectors, vector_tail):
-    """filter_grad(x, g, result, *_INTEGERS): result (kh, kw, c, o) = the sum over the output rows
-    [row0, row1) of the batch and their wo pixels, in order, of each window's input values
-    times the output cotangent g: blocks of `pixels` input channels x `vectors` output
-    channel vectors in registers; c % pixels == channel_tail and (o / width) % vectors ==
-    vector_tail. x is read as padded by pt rows above and pl columns to the left, as in
-    _conv_rows_ir: the pixels whose input lies in the padding are skipped."""
-    f = VectorBuilder(ir, module, "filter_grad", dtype, ["x", "g", "result", "unused"], _INTEGERS)
+    """filter_grad(x, g, result, *_FILTER_INTEGERS): result (kh, kw, c, o) = the sum over the
+    output rows [row0, row1) of the batch and their wo pixels, in order, of each window's
+    input values times the output cotangent g, for the taps [t0, t1) (tap t: kh = t // kw,
+    kw = t % kw) and the output channel vectors [v0, v1) (v0 a multiple of `vectors`; the
+    other values of result are left as they are); where `accumulate`, result + that sum
+    (as NumPy's add(result, sum) rounds it) instead. Blocks of `pixels` input channels x
+    `vectors` output channel vectors in registers; c % pixels == channel_tail and
+    (o / width) % vectors == vector_tail. x is read as padded by pt rows above and pl
+    columns to the left, as in _conv_rows_ir: the pixels whose input lies in the padding
+    are skipped."""
+    f = VectorBuilder(ir, module, "filter_grad", dtype, ["x", "g", "result", "unused"],
+                      _FILTER_INTEGERS)
     a = f.args
     acc = f.accumulators(pixels, vectors)
     row_stride = f.mul(a["wp"], a["c"])
-    channel_vectors = f.b.sdiv(a["o"], f.const(f.width))
+    adding = f.b.icmp_signed("!=", a["accumulate"], f.const(0))
 
     def ceiling(value, divisor, most):
         """min(most, ceil(value / divisor)), and 0 where value <= 0."""
@@ -183,47 +242,112 @@ def _filter_grad_ir(ir, module, dtype, pixels, channel_tail, vectors, vector_tai
         rounded = f.b.select(f.b.icmp_signed(">", value, f.const(0)), rounded, f.const(0))
         return f.b.select(f.b.icmp_signed("<", rounded, most), rounded, most)
 
+    def tap(kh, kw):
+        t = f.add(f.mul(kh, a["kw"]), kw)
+        tap_at = f.mul(t, a["c"], a["o"])
+        # (the output pixels whose input for this tap lies inside x, not in the padding)
+        col = f.b.sub(f.mul(kw, a["dw"]), a["pl"])
+        j_first = ceiling(f.b.sub(f.const(0), col), a["sw"], a["wo"])
+        j_stop = ceiling(f.b.sub(a["wp"], col), a["sw"], a["wo"])
+
+        def channel_block(c0, nc):
+            def out_block(v0, nv):
+                f.zero_all(acc, nc, nv)
+                g_block = f.mul(v0, f.const(f.width))
+
+                def row(r):
+                    image = f.b.sdiv(r, a["ho"])
+                    i = f.b.srem(r, a["ho"])
+                    x_i = f.b.sub(f.add(f.mul(i, a["sh"]), f.mul(kh, a["dh"])), a["pt"])
+                    inside = f.b.and_(f.b.icmp_signed(">=", x_i, f.const(0)),
+                                      f.b.icmp_signed("<", x_i, a["hp"]))
+                    x_row = f.mul(f.add(f.mul(image, a["hp"]), x_i), row_stride)
+                    x_start = f.add(x_row, f.mul(col, a["c"]), c0)
+                    g_row = f.add(f.mul(r, a["wo"], a["o"]), g_block)
+                    f.loop(j_first, f.b.select(inside, j_stop, j_first), lambda j: f.step(
+                        acc, nc, nv, a["g"], f.add(g_row, f.mul(j, a["o"])),
+                        a["x"], f.add(x_start, f.mul(j, a["sw"], a["c"])), f.const(1)))
+                f.loop(a["row0"], a["row1"], row)
+                at = f.add(tap_at, f.mul(c0, a["o"]), g_block)
+                f.if_else(adding, lambda: f.store_all(
+                    acc, nc, nv, a["result"], at, a["o"],
+                    lambda value, offset: f.b.fadd(f.load_vector(a["result"], offset), value)),
+                    lambda: f.store_all(acc, nc, nv, a["result"], at, a["o"]))
+
+            _vector_blocks(f, vectors, vector_tail, out_block)
+        f.blocks(a["c"], pixels, channel_tail, channel_block)
     def tap_row(kh):
-        def tap(kw):
-            tap_at = f.mul(f.add(f.mul(kh, a["kw"]), kw), a["c"], a["o"])
-            # (the output pixels whose input for this tap lies inside x, not in the padding)
-            col = f.b.sub(f.mul(kw, a["dw"]), a["pl"])
-            j_first = ceiling(f.b.sub(f.const(0), col), a["sw"], a["wo"])
-            j_stop = ceiling(f.b.sub(a["wp"], col), a["sw"], a["wo"])
+        # (the filter row's taps within [t0, t1))
+        row_start = f.mul(kh, a["kw"])
+        first = f.b.sub(a["t0"], row_start)
+        stop = f.b.sub(a["t1"], row_start)
+        first = f.b.select(f.b.icmp_signed(">", first, f.const(0)), first, f.const(0))
+        stop = f.b.select(f.b.icmp_signed("<", stop, a["kw"]), stop, a["kw"])
+        f.loop(first, stop, lambda kw: tap(kh, kw))
+    f.loop(f.b.sdiv(a["t0"], a["kw"]), f.b.sdiv(f.add(a["t1"], a["kw"], f.const(-1)), a["kw"]),
+           tap_row)
+    f.b.ret_void()
 
-            def channel_block(c0, nc):
-                def out_block(v0, nv):
-                    f.zero_all(acc, nc, nv)
-                    g_block = f.mul(v0, f.const(f.width))
 
-                    def row(r):
-                        image = f.b.sdiv(r, a["ho"])
-                        i = f.b.srem(r, a["ho"])
-                        x_i = f.b.sub(f.add(f.mul(i, a["sh"]), f.mul(kh, a["dh"])), a["pt"])
-                        inside = f.b.and_(f.b.icmp_signed(">=", x_i, f.const(0)),
-                                          f.b.icmp_signed("<", x_i, a["hp"]))
-                        x_row = f.mul(f.add(f.mul(image, a["hp"]), x_i), row_stride)
-                        x_start = f.add(x_row, f.mul(col, a["c"]), c0)
-                        g_row = f.add(f.mul(r, a["wo"], a["o"]), g_block)
-                        f.loop(j_first, f.b.select(inside, j_stop, j_first), lambda j: f.step(
-                            acc, nc, nv, a["g"], f.add(g_row, f.mul(j, a["o"])),
-                            a["x"], f.add(x_start, f.mul(j, a["sw"], a["c"])), f.const(1)))
-                    f.loop(a["row0"], a["row1"], row)
-                    f.store_all(acc, nc, nv, a["result"],
-                                f.add(tap_at, f.mul(c0, a["o"]), g_block), a["o"])
-                f.blocks(channel_vectors, vectors, vector_tail, out_block)
-            f.blocks(a["c"], pixels, channel_tail, channel_block)
-        f.loop(f.const(0), a["kw"], tap)
-    f.loop(f.const(0), a["kh"], tap_row)
+def _filter_grad_taps_ir(ir, module, dtype, kh, kw, c, vectors, vector_tail):
+    """filter_grad as _filter_grad_ir computes it, for a filter of kh x kw taps of c channels
+    (fixed here) whose windows lie inside x (no padding: pt, pl, t0, t1 are ignored, every
+    tap runs) with every (tap, channel) x `vectors` output channel vectors in registers at
+    once: each cotangent vector loaded serves kh * kw * c sums where _filter_grad_ir's
+    serves c, which a first layer's one channel leaves at 2 accumulators, each waiting on
+    its own last multiply-add. Each sum still runs over the rows, then their pixels, in
+    order: the same bits."""
+    f = VectorBuilder(ir, module, "filter_grad", dtype, ["x", "g", "result", "unused"],
+                      _FILTER_INTEGERS)
+    a = f.args
+    sums = kh * kw * c
+    acc = f.accumulators(sums, vectors)
+    row_stride = f.mul(a["wp"], f.const(c))
+    pixel_stride = f.mul(a["sw"], f.const(c))
+    adding = f.b.icmp_signed("!=", a["accumulate"], f.const(0))
+    # (each sum's offset in a window: rows dh apart, columns dw apart, then its channel)
+    offsets = [f.add(f.mul(f.const(i), a["dh"], row_stride), f.mul(f.const(j * c), a["dw"]),
+                     f.const(ci)) for i in range(kh) for j in range(kw) for ci in range(c)]
+
+    def out_block(v0, nv):
+        f.zero_all(acc, sums, nv)
+        g_block = f.mul(v0, f.const(f.width))
+
+        def row(r):
+            image = f.b.sdiv(r, a["ho"])
+            i = f.b.srem(r, a["ho"])
+            x_row = f.mul(f.add(f.mul(image, a["hp"]), f.mul(i, a["sh"])), row_stride)
+            g_row = f.add(f.mul(r, a["wo"], a["o"]), g_block)
+
+            def pixel(j):
+                g_at = f.add(g_row, f.mul(j, a["o"]))
+                loaded = [f.load_vector(a["g"], f.add(g_at, f.const(v * f.width)))
+                          for v in range(nv)]
+                x_at = f.add(x_row, f.mul(j, pixel_stride))
+                for t, offset in enumerate(offsets):
+                    scalar = f.broadcast(a["x"], f.add(x_at, offset))
+                    for v in range(nv):
+                        f.b.store(f.b.call(f.fma, [scalar, loaded[v], f.b.load(acc[t][v])]),
+                                  acc[t][v])
+            f.loop(f.const(0), a["wo"], pixel)
+        f.loop(a["row0"], a["row1"], row)
+        f.if_else(adding, lambda: f.store_all(
+            acc, sums, nv, a["result"], g_block, a["o"],
+            lambda value, offset: f.b.fadd(f.load_vector(a["result"], offset), value)),
+            lambda: f.store_all(acc, sums, nv, a["result"], g_block, a["o"]))
+
+    _vector_blocks(f, vectors, vector_tail, out_block)
     f.b.ret_void()
 
 
 def _kernel(kind, dtype, *shape):
     """The compiled function for (kind, dtype, compile-time sizes), made on first use."""
-    build = _conv_rows_ir if kind == "conv_rows" else _filter_grad_ir
+    build = {"conv_rows": _conv_rows_ir, "filter_grad": _filter_grad_ir,
+             "filter_grad_taps": _filter_grad_taps_ir}[kind]
     return numpy_llvm.compiled(
-        (__name__, kind, np.dtype(dtype).str, shape), kind,
-        lambda ir, module: build(ir, module, np.dtype(dtype), *shape), 4, len(_INTEGERS))
+        (__name__, kind, np.dtype(dtype).str, shape), kind.replace("_taps", ""),
+        lambda ir, module: build(ir, module, np.dtype(dtype), *shape), 4,
+        len(_INTEGERS if kind == "conv_rows" else _FILTER_INTEGERS))
 
 
 def supports(array, channels):
@@ -242,30 +366,51 @@ def _spaced(out, dtype):
                     for step, size in zip(out.strides[:3], out.shape)))
 
 
-def _packed(w, block):
-    """The HWIO filter w with its output channels in blocks of `block` (the last one
-    shorter where they do not divide), each block's (kh * kw * c, block) values contiguous:
-    a register block then reads its filter values as one stream."""
+def _packed(w, block, fill=True):
+    """(packed, fill_channels): the HWIO filter w (any strides) with its output channels in
+    blocks of `block` (the last one shorter where they do not divide), each block's
+    (kh * kw * c, block) values contiguous, so that a register block reads its filter values
+    as one stream; and fill_channels(start, stop), which writes the blocks of the channels
+    [start, stop) (start a multiple of block) into it: all of them here where `fill`, else
+    the caller fills the blocks it runs (on the threads that run them). One copy
+    (concatenating the blocks copied each twice: VGG16's 9.4 MB filter, 2 copies a call, 3
+    for its input gradient's turned filter)."""
     o = w.shape[3]
     if block >= o:
-        return w
-    return np.concatenate([w[..., start:start + block].reshape(-1)
-                           for start in range(0, o, block)])
+        return np.ascontiguousarray(w), lambda start, stop: None
+    packed = np.empty(w.size, w.dtype)
+    taps = w.size // o
+
+    def fill_channels(start, stop):
+        for first in range(start, min(o, stop), block):
+            last = min(o, first + block)
+            packed[taps * first:taps * last].reshape(w.shape[:3] + (last - first,))[...] = \
+                w[..., first:last]
+    if fill:
+        fill_channels(0, o)
+    return packed, fill_channels
 
 
-def conv2d_rows(x, w, out, strides, dilations, bias=None, relu=False, pads=(0, 0)):
+def conv2d_rows(x, w, out, strides, dilations, bias=None, relu=False, pads=(0, 0),
+                pack=True):
     """A function run(row0, row1) computing the output rows [row0, row1) (row r: image
     r // ho, output row r % ho) of out = conv2d(x, w) into `out`, where x is the NHWC
     input, padded with zeros by pads = (rows above, columns to the left) and below and to
     the right as far as out's windows reach, w the HWIO filter and out (n, ho, wo, o), all
     C-contiguous of one float dtype; plus `bias` (o values of that dtype) where given, then
     relu where asked for; None where the kernel does not apply. `out` may be a view with
-    contiguous channels (every s-th pixel of a larger array, say). The kernel skips the
-    padding's taps (see _conv_rows_ir); where a block of pixels would start or end more
-    than _EDGE pixels into the padding, x is padded here instead. A negative pad crops:
-    the windows start inside x."""
-    if not available() or not numpy_llvm.contiguous(x, w, *(() if bias is None else (bias,))) \
-            or not _spaced(out, x.dtype):
+    contiguous channels (every s-th pixel of a larger array, say), w any view of that dtype
+    (packed here in one copy). run(row0, row1, vectors) computes the output channel vectors
+    [vectors.start, vectors.stop) only, vectors.start a multiple of run.vector_block (or
+    run.vectors, the count there is). Where not `pack`, each block of the filter's values is
+    packed by the first call that needs it (see _packed: a caller that splits the channels
+    over threads has each part packed on the thread that runs it), a lock a block. The
+    kernel skips the padding's taps (see _conv_rows_ir);
+    where a block of pixels would start or end more than _EDGE pixels into the padding, x
+    is padded here instead. A negative pad crops: the windows start inside x."""
+    if not available() or not numpy_llvm.contiguous(x, *(() if bias is None else (bias,))) \
+            or not _spaced(out, x.dtype) or not (type(w) is np.ndarray and w.dtype == x.dtype
+                                                 and w.ndim == 4):
         return None
     if bias is not None and bias.shape != (out.shape[3],):
         return None
@@ -292,25 +437,40 @@ def conv2d_rows(x, w, out, strides, dilations, bias=None, relu=False, pads=(0, 0
         _, hp, wp, _ = x.shape
         pt = pl = left = right = 0
     channel_blocks = blocking(o // width, vectors)
+    # (first layers: their few channels' taps written out in full, see _conv_rows_ir)
+    fixed = (kw, c) if c == 1 and kw <= _FIXED_TAPS else None
     function = _kernel("conv_rows", x.dtype, *pixel_blocks, *channel_blocks,
-                       bias is not None, bool(relu), left, right)
-    w = _packed(w, channel_blocks[0] * width)
+                       bias is not None, bool(relu), left, right, fixed)
+    block = channel_blocks[0]
+    w, fill = _packed(w, block * width, pack)
+    # (per block of channel vectors still to pack: its lock; none once all are packed)
+    unpacked = {} if pack or block * width >= o else {
+        start: threading.Lock() for start in range(0, o // width, block)}
+
+    def packed(v0, v1):
+        for start in range(v0, v1, block):
+            lock = unpacked.get(start)
+            if lock is not None:
+                with lock:
+                    if start in unpacked:
+                        fill(start * width, (start + block) * width)
+                        del unpacked[start]
     arrays = (x, w, out, bias)  # (held by run: the kernel reads them by address)
     pointers = tuple(0 if array is None else array.ctypes.data for array in arrays)
     sizes = (ho, wo, c, o, kh, kw, sh, sw, dh, dw, hp, wp, pt, pl,
              *(step // out.itemsize for step in out.strides[:3]))
 
-    def run(row0, row1, _held=arrays):
-        function(*pointers, row0, row1, *sizes)
+    def run(row0, row1, vectors=None, _held=arrays):
+        v0, v1 = (0, o // width) if vectors is None else (vectors.start, vectors.stop)
+        if v0 % block and v0 < o // width:
+            raise ValueError(f"conv2d_rows' channel ranges start at a multiple of "
+                             f"{block} vectors, not {v0}")
+        v1 = min(o // width, v1)
+        if unpacked:
+            packed(v0, v1)
+        function(*pointers, row0, row1, *sizes, v0, v1)
+    run.vector_block, run.vectors = block, o // width
     return run
-
-
-# A filter gradient runs here only for filters of at most this many bytes: each piece of the
-# batch sums into a filter of its own, and beyond this size adding those partial sums costs
-# more than the kernel saves; NumPy's GEMMs split the one product over the threads instead
-# (VGG16's 3x3x512x512 filter, 9.4 MB: 38 ms here, 24 ms there; its 3x3x128x256, 1.2 MB:
-# 51 ms here, 60 there; benchmarks/conv_kernels.py).
-_FILTER_GRAD_MAX_BYTES = 1 << 22
 
 
 def filter_grad_rows(xp, g, filter_shape, strides, dilations, pads=(0, 0)):
@@ -319,28 +479,58 @@ def filter_grad_rows(xp, g, filter_shape, strides, dilations, pads=(0, 0)):
     image r // ho, output row r % ho), for xp the NHWC input, padded with zeros by pads =
     (rows above, columns to the left) and as far as g's windows reach below and to the
     right (read in place, as conv2d_rows reads it), and g the output cotangent
-    (n, ho, wo, o); None where the kernel does not apply."""
+    (n, ho, wo, o); None where the kernel does not apply.
+
+    run.part(row0, row1, out, taps, vectors, accumulate) writes (or, where `accumulate`,
+    adds to out's values, as NumPy's add(out, part) rounds the sum) that sum's taps
+    [taps.start, taps.stop) of kh * kw and output channel vectors [vectors.start,
+    vectors.stop), the rest of out untouched: run.vector_block is the vectors a register
+    block holds, which vectors.start must be a multiple of (or the end), run.taps and
+    run.vectors the counts there are. Parts of the filter on different threads then need
+    no partial sums of the whole filter, and adding each piece of rows' sums in order gives
+    the same bits as run's pieces added in order."""
     if not available() or not numpy_llvm.contiguous(xp, g):
         return None
     width = lanes(xp.dtype)
     _, hp, wp, c = xp.shape
     kh, kw, _, o = filter_shape
     _, ho, wo, _ = g.shape
-    if (o % width or not g.size or filter_shape[2] != c
-            or kh * kw * c * o * g.itemsize > _FILTER_GRAD_MAX_BYTES):
+    if o % width or not g.size or filter_shape[2] != c:
         return None
     pixels, vectors = registers()
-    function = _kernel("filter_grad", xp.dtype, *blocking(c, pixels),
-                       *blocking(o // width, vectors))
+    vector_blocks = blocking(o // width, vectors)
+    function = _kernel("filter_grad", xp.dtype, *blocking(c, pixels), *vector_blocks)
     (sh, sw), (dh, dw) = strides, dilations
+    # (every tap's sums in registers at once, where they fit and no window reaches the
+    # padding: see _filter_grad_taps_ir)
+    if (kh * kw * c <= min(_SHALLOW_SUMS, pixels) and tuple(pads) == (0, 0)
+            and (ho - 1) * sh + (kh - 1) * dh < hp and (wo - 1) * sw + (kw - 1) * dw < wp):
+        every_tap = _kernel("filter_grad_taps", xp.dtype, kh, kw, c, *vector_blocks)
+    else:
+        every_tap = function
     arrays = (xp, g)  # (held by run: the kernel reads them by address)
     pointers = tuple(array.ctypes.data for array in arrays)
-    sizes = (ho, wo, c, o, kh, kw, sh, sw, dh, dw, hp, wp, *pads, 0, 0, 0)
+    sizes = (ho, wo, c, o, kh, kw, sh, sw, dh, dw, hp, wp, *pads)
 
-    def run(row0, row1, out, _held=arrays):
+    def checked(out):
         if not (type(out) is np.ndarray and out.shape == tuple(filter_shape)
                 and out.dtype == xp.dtype and out.flags.c_contiguous):
             raise ValueError(f"filter_grad_rows needs a C-contiguous {xp.dtype} array of "
                              f"shape {tuple(filter_shape)}, received {out!r:.80}")
-        function(*pointers, out.ctypes.data, 0, row0, row1, *sizes)
+        return out.ctypes.data
+
+    def run(row0, row1, out, _held=arrays):
+        every_tap(*pointers, checked(out), 0, row0, row1, *sizes, 0, kh * kw, 0, o // width,
+                  0)
+
+    def part(row0, row1, out, taps, channel_vectors, accumulate, _held=arrays):
+        if channel_vectors.start % vector_blocks[0] and channel_vectors.start < o // width:
+            raise ValueError(f"filter_grad_rows' parts start at a multiple of "
+                             f"{vector_blocks[0]} vectors, not {channel_vectors.start}")
+        t0, t1 = max(0, taps.start), min(kh * kw, taps.stop)
+        kernel = every_tap if (t0, t1) == (0, kh * kw) else function
+        kernel(*pointers, checked(out), 0, row0, row1, *sizes, t0, t1, channel_vectors.start,
+               min(o // width, channel_vectors.stop), int(bool(accumulate)))
+    run.part = part
+    run.vector_block, run.taps, run.vectors = vector_blocks[0], kh * kw, o // width
     return run
