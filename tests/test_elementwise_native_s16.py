@@ -502,3 +502,21 @@ def test_a_default_fit_gives_the_same_weights_with_the_loops_on_and_off(threads,
     for got, expected in zip(weights, numpy_weights):
         _bits_equal(got, expected)
     assert np.isfinite(losses).all() and losses[-1] < losses[0]
+
+
+@pytest.mark.parametrize("kernel", ["maximum", "minimum"])
+def test_jit_plans_take_these_loops_with_numpys_max_and_min_under_flushing(kernel):
+    """A plan built for jit_compile (specialize(..., native=True)) runs these loops where they
+    run, not numpy_loops' Numba loops, whose maximum and minimum keep a subnormal operand that
+    NumPy's return as the zero it compares as under a compiled run's denormals-are-zero."""
+    from tensorflux.backends import numpy_denormals
+
+    rng = np.random.default_rng(1)
+    a, b = _pair(rng, (130, 257))
+    program = _one(kernel, 2, F32)
+    run = nb.specialize("fused_elementwise", {"program": program}, 2, result_size=a.size,
+                        native=True)
+    assert run is not None
+    got, expected = numpy_denormals.flushing(lambda: (run(a, b), _numpy(program, [a, b])))()
+    assert got.tobytes() == expected.tobytes(), (
+        f"{np.count_nonzero(got.view(np.uint32) != expected.view(np.uint32))} elements differ")

@@ -9,7 +9,7 @@ pytest.importorskip("numba")
 import tensorflux as tf  # noqa: E402
 from tensorflux import keras  # noqa: E402
 from tensorflux.backends import numpy_backend as nb  # noqa: E402
-from tensorflux.backends import numpy_loops  # noqa: E402
+from tensorflux.backends import numpy_llvm, numpy_loops  # noqa: E402
 
 F32, F64, BOOL = tf.float32, tf.float64, tf.bool
 # NaN and infinities are the point of several cases: NumPy's warnings about them are not.
@@ -20,7 +20,10 @@ pytestmark = pytest.mark.filterwarnings("ignore::RuntimeWarning")
 def threads(request, monkeypatch):
     """Runs the test on that many kernel threads, with split thresholds small enough for
     test-sized arrays; `threads.splits` counts the splits into more than one piece and
-    `threads.loops` the calls that ran a Numba loop."""
+    `threads.loops` the calls that ran a Numba loop. (With the native kernels off, jit plans
+    take numpy_loops' Numba loops rather than numpy_elementwise_native's: see
+    numpy_backend._loops.)"""
+    monkeypatch.setattr(numpy_llvm, "_enabled", False)
     monkeypatch.setattr(nb, "_PARALLEL_MIN_BYTES", 1)
     monkeypatch.setattr(numpy_loops, "_SPLIT_MIN_BYTES", 1)
     in_parallel = nb._in_parallel

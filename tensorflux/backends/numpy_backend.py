@@ -4330,16 +4330,24 @@ def _group_pieces(args, counts):
 
 
 def _loops(native):
-    """The single-pass loops for a plan: numpy_loops for one built for jit_compile (native
-    True) where Numba is installed, numpy_elementwise_native for another (native False) where
-    llvmlite's kernels run, else None (imported on use)."""
+    """The single-pass loops for a plan (native None: none): numpy_elementwise_native's
+    where llvmlite's kernels run, for every plan; else, for a plan built for jit_compile
+    (native True), numpy_loops' where Numba runs without them (a CPU without AVX2 and FMA, or
+    TENSORFLUX_NATIVE_KERNELS=0). Both give the NumPy runner's bits, but for one case:
+    numpy_loops' maximum and minimum keep a subnormal operand that NumPy's return as zero
+    under a compiled run's denormals-are-zero; and Numba takes ten times as long to compile
+    a loop (imported on use)."""
     if native is None:
         return None
+    from tensorflux.backends import numpy_elementwise_native
+
+    if numpy_elementwise_native.available():
+        return numpy_elementwise_native
     if native:
-        from tensorflux.backends import numpy_loops as loops
-    else:
-        from tensorflux.backends import numpy_elementwise_native as loops
-    return loops if loops.available() else None
+        from tensorflux.backends import numpy_loops
+
+        return numpy_loops if numpy_loops.available() else None
+    return None
 
 
 def _native_group(bind, parts, counts, args):
