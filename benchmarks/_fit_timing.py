@@ -1,7 +1,9 @@
-"""What the model.fit benchmark scripts (vision_workloads.py, block_workloads.py) share: the
-training rate of a compiled model, and a measurement run under Keras 3 in a child process
-(Keras's backend is fixed when it is imported)."""
+"""What the benchmark scripts share: the training rate of a compiled model
+(vision_workloads.py, block_workloads.py), a measurement run under Keras 3 in a child process
+(Keras's backend is fixed when it is imported), and tensorflux's native kernels switched on or
+off for a block (conv_kernels.py, vgg16_inference.py)."""
 
+import contextlib
 import os
 import statistics
 import subprocess
@@ -33,3 +35,16 @@ def in_keras_child(module, expression, backend):
         print(f"  (Keras on {backend} failed: {result.stderr.strip().splitlines()[-1:]})")
         return None
     return float(result.stdout.strip().splitlines()[-1])
+
+
+@contextlib.contextmanager
+def native_kernels(on):
+    """Within the block, tensorflux's native kernels run (on) or its NumPy kernels do."""
+    from tensorflux.backends import numpy_llvm
+
+    previous = numpy_llvm.enabled()
+    numpy_llvm.enable(on)
+    try:
+        yield
+    finally:
+        numpy_llvm.enable(previous)

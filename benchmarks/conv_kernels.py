@@ -13,13 +13,13 @@ float32 GEMM rate of a 2048^3 NumPy product is printed as the machine's limit.
 """
 
 import argparse
-import contextlib
 import importlib.util
 import os
 import statistics
 import time
 
 import numpy as np
+from _fit_timing import native_kernels
 
 from tensorflux.backends import numpy_backend as nb
 from tensorflux.backends import numpy_llvm
@@ -32,17 +32,6 @@ LAYERS = {
     "vgg-3": ((8, 56, 56, 128), (3, 3, 128, 256), "SAME"),
     "vgg-5": ((8, 14, 14, 512), (3, 3, 512, 512), "SAME"),
 }
-
-
-@contextlib.contextmanager
-def native(on):
-    """Within the block, the native kernels run (on=True) or the NumPy path does."""
-    previous = numpy_llvm.enabled()
-    numpy_llvm.enable(on)
-    try:
-        yield
-    finally:
-        numpy_llvm.enable(previous)
 
 
 def timed(fn, repeat):
@@ -100,9 +89,9 @@ def main():
         x_shape, w_shape, padding = LAYERS[name]
         x = rng.standard_normal(x_shape, dtype=np.float32)
         w = rng.standard_normal(w_shape, dtype=np.float32)
-        with native(True):
+        with native_kernels(True):
             ours = tensorflux_times(x, w, padding, args.repeat)
-        with native(False):
+        with native_kernels(False):
             numpy_path = tensorflux_times(x, w, padding, args.repeat)
         peer = torch_times(x, w, padding, args.repeat) if have_torch else (None,) * 3
         ho = x_shape[1] - (w_shape[0] - 1 if padding == "VALID" else 0)

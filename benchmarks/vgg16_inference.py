@@ -22,7 +22,6 @@ and prints W5's limit: VGG16's forward FLOPs (from the layer shapes) over that r
 """
 
 import argparse
-import contextlib
 import importlib.util
 import os
 import platform
@@ -30,7 +29,7 @@ import statistics
 import time
 
 import numpy as np
-from _fit_timing import in_keras_child
+from _fit_timing import in_keras_child, native_kernels
 
 from tensorflux.backends import numpy_llvm
 
@@ -80,17 +79,6 @@ def _keras_rate(keras, passes):
     """W5 with Keras 3's predict (run in a child process by in_keras_child)."""
     model, x = _model(keras), images()
     return median_rate(lambda: model.predict(x, batch_size=BATCH, verbose=0), passes)
-
-
-@contextlib.contextmanager
-def native(on):
-    """Within the block, tensorflux's native convolution kernels run (on) or do not."""
-    previous = numpy_llvm.enabled()
-    numpy_llvm.enable(on)
-    try:
-        yield
-    finally:
-        numpy_llvm.enable(previous)
 
 
 def bench_tensorflux(model, x, passes):
@@ -258,14 +246,14 @@ def main():
               f"parameters; native kernels "
               f"{'available' if numpy_llvm.available() else 'NOT available'}")
     if "tensorflux" in args.peers:
-        with native(True):
+        with native_kernels(True):
             rates = bench_tensorflux(model, x, args.passes)
         best = max(rates, key=rates.get)
         results["tensorflux"] = rates[best]
         print(f"  tensorflux predict {rates['predict']:.2f}, model(x) {rates['call']:.2f} "
               f"images/s (headline: {best}); load {load():.2f}")
     if "tensorflux-numpy" in args.peers:
-        with native(False):
+        with native_kernels(False):
             rates = bench_tensorflux(model, x, args.passes)
         best = max(rates, key=rates.get)
         results["tensorflux, native kernels off"] = rates[best]

@@ -105,12 +105,6 @@ def _conv_rows_ir(ir, module, dtype, pixels, pixel_tail, vectors, vector_tail, b
 
     taps = f.mul(a["kh"], a["kw"], a["c"])
 
-    def ceiling(value, divisor, most):
-        """min(most, ceil(value / divisor)), and 0 where value <= 0."""
-        rounded = f.b.sdiv(f.add(value, divisor, f.const(-1)), divisor)
-        rounded = f.b.select(f.b.icmp_signed(">", value, f.const(0)), rounded, f.const(0))
-        return f.b.select(f.b.icmp_signed("<", rounded, most), rounded, most)
-
     def finish(value, at):
         """The stored value of an output vector at offset `at` of out."""
         if bias:
@@ -131,8 +125,8 @@ def _conv_rows_ir(ir, module, dtype, pixels, pixel_tail, vectors, vector_tail, b
             image = f.b.sdiv(r, a["ho"])
             i = f.b.srem(r, a["ho"])
             top = f.b.sub(f.mul(i, a["sh"]), a["pt"])  # x's row for kh = 0
-            kh_first = ceiling(f.b.sub(f.const(0), top), a["dh"], a["kh"])
-            kh_stop = ceiling(f.b.sub(a["hp"], top), a["dh"], a["kh"])
+            kh_first = f.ceiling(f.b.sub(f.const(0), top), a["dh"], a["kh"])
+            kh_stop = f.ceiling(f.b.sub(a["hp"], top), a["dh"], a["kh"])
             x_row = f.mul(f.add(f.mul(image, a["hp"]), top), row_stride)
             out_row = f.add(f.mul(image, a["out_image"]), f.mul(i, a["out_row"]))
 
@@ -174,8 +168,8 @@ def _conv_rows_ir(ir, module, dtype, pixels, pixel_tail, vectors, vector_tail, b
                 def border():
                     def tap(kh, kw):
                         col = f.add(first_col, f.mul(kw, a["dw"]))
-                        first = ceiling(f.b.sub(f.const(0), col), a["sw"], f.const(count))
-                        stop = ceiling(f.b.sub(a["wp"], col), a["sw"], f.const(count))
+                        first = f.ceiling(f.b.sub(f.const(0), col), a["sw"], f.const(count))
+                        stop = f.ceiling(f.b.sub(a["wp"], col), a["sw"], f.const(count))
                         # (first < stop: first <= left, stop >= count - right)
                         key = f.b.select(f.b.icmp_signed("<", first, stop),
                                          f.add(f.mul(first, f.const(count + 1)), stop),
@@ -236,19 +230,13 @@ def _filter_grad_ir(ir, module, dtype, pixels, channel_tail, vectors, vector_tai
     row_stride = f.mul(a["wp"], a["c"])
     adding = f.b.icmp_signed("!=", a["accumulate"], f.const(0))
 
-    def ceiling(value, divisor, most):
-        """min(most, ceil(value / divisor)), and 0 where value <= 0."""
-        rounded = f.b.sdiv(f.add(value, divisor, f.const(-1)), divisor)
-        rounded = f.b.select(f.b.icmp_signed(">", value, f.const(0)), rounded, f.const(0))
-        return f.b.select(f.b.icmp_signed("<", rounded, most), rounded, most)
-
     def tap(kh, kw):
         t = f.add(f.mul(kh, a["kw"]), kw)
         tap_at = f.mul(t, a["c"], a["o"])
         # (the output pixels whose input for this tap lies inside x, not in the padding)
         col = f.b.sub(f.mul(kw, a["dw"]), a["pl"])
-        j_first = ceiling(f.b.sub(f.const(0), col), a["sw"], a["wo"])
-        j_stop = ceiling(f.b.sub(a["wp"], col), a["sw"], a["wo"])
+        j_first = f.ceiling(f.b.sub(f.const(0), col), a["sw"], a["wo"])
+        j_stop = f.ceiling(f.b.sub(a["wp"], col), a["sw"], a["wo"])
 
         def channel_block(c0, nc):
             def out_block(v0, nv):

@@ -69,7 +69,7 @@ def _nb():
 # ------------------------------------------------------------------ lowering one program
 
 def _lower(program, kinds, dtypes):
-    """Splits `program` into its single-element instructions (run per call, see _head) and
+    """Splits `program` into its single-element instructions (run per call, see run_head) and
     the steps computed per element: (register, kernel, operand registers, result dtype, the
     operand whose NaN a sum or product of two NaNs takes).
 
@@ -119,7 +119,7 @@ def _lower(program, kinds, dtypes):
     return head, steps, scalars, final, types
 
 
-def _head(program, n_inputs, head, registers):
+def run_head(program, n_inputs, head, registers):
     """Computes the single-element instructions `head` of `program` in place in `registers`
     (the inputs, then None per instruction), with the NumPy backend's kernels."""
     if not head:
@@ -368,12 +368,20 @@ def update_group(parts, counts):
     input count, reads_target); `counts` the arguments of each update."""
     if not available():
         return None
-    groups = {}  # (longs, same arrays, dtypes) -> _Group or None
+    return by_arguments(parts, counts, _group, lambda group, args: group.bind(args))
+
+
+def by_arguments(parts, counts, make, bind_group):
+    """The function (longs, args) of update_group (here and in numpy_loops): for each
+    layout of the arguments, make(parts, counts, longs, args, same) made once (a group, or
+    None), then bind_group(group, args). Arrays that are the same object become one
+    argument of the loop (same[k]: the first position of the array at position k, -1 for
+    single elements): a later update then reads what an earlier one stored at the same
+    index."""
+    groups = {}  # (longs, same arrays, dtypes) -> a group or None
     flags = [(n_inputs, count) for (_, n_inputs, _), count in zip(parts, counts)]
 
     def bind(longs, args):
-        # Arrays that are the same object become one pointer of the loop: a later update
-        # then reads what an earlier one stored at the same index.
         ids = [id(a) for a in args]
         same = []
         start = 0
@@ -386,8 +394,8 @@ def update_group(parts, counts):
         if group is False:
             if len(groups) > 16:
                 groups.clear()
-            group = groups[key] = _group(parts, counts, longs, args, same)
-        return None if group is None else group.bind(args)
+            group = groups[key] = make(parts, counts, longs, args, same)
+        return None if group is None else bind_group(group, args)
     return bind
 
 
@@ -407,7 +415,7 @@ class _Group:
         registers = []
         for (program, n_inputs, head), start in zip(self.lowered, self.starts):
             values = list(args[start:start + n_inputs]) + [None] * len(program)
-            _head(program, n_inputs, head, values)
+            run_head(program, n_inputs, head, values)
             registers.append(values)
         bits = []
         for u, r, dtype in self.scalars:
@@ -430,7 +438,7 @@ def _group(parts, counts, longs, args, same):
     program is not lowered here."""
     first = sorted({k for k in same if k >= 0})
     slot = {k: i for i, k in enumerate(first)}
-    dtypes = [_dtype_of(args[k]) for k in first]
+    dtypes = [dtype_of(args[k]) for k in first]
     if any(d not in _FLOATS and d != _BOOL for d in dtypes):
         return None
     # per update: (input slots, long flags, steps, register dtypes, target slot, result
@@ -442,7 +450,7 @@ def _group(parts, counts, longs, args, same):
     for u, ((program, n_inputs, _), count, long) in enumerate(zip(parts, counts, longs)):
         refs = [slot.get(same[start + k]) for k in range(count)]
         kinds = ["long" if is_long else "scalar" for is_long in long]
-        input_types = [_dtype_of(a) for a in args[start:start + n_inputs]]
+        input_types = [dtype_of(a) for a in args[start:start + n_inputs]]
         if any(d is None for d in input_types):
             return None
         found = _lower(program, kinds, input_types)
@@ -494,7 +502,8 @@ def _group(parts, counts, longs, args, same):
     return _Group(function, starts, lowered, first, scalars)
 
 
-def _dtype_of(a):
+def dtype_of(a):
+    """a's NumPy dtype, or None where it has none."""
     dtype = getattr(a, "dtype", None)
     return None if dtype is None else np.dtype(dtype)
 
@@ -507,6 +516,13 @@ def elementwise(program, fallback):
     the result where the inputs allow it (C-contiguous, each the result's shape, a single
     element, or a block of its leading or trailing axes: a bias row, a column of
     per-example values), else through `fallback`."""
+    return by_layout(program, fallback, _layout)
+
+
+def by_layout(program, fallback, layout):
+    """The callable (*inputs, out=None) of elementwise (here and in numpy_loops): for each
+    layout of the inputs (shapes, dtypes, contiguity), layout(program, inputs, fallback)
+    made once, a function (inputs, out) or None for `fallback`."""
     layouts = {}
 
     def run(*inputs, out=None):
@@ -516,11 +532,35 @@ def elementwise(program, fallback):
         if found is None:
             if len(layouts) > 64:
                 layouts.clear()
-            found = layouts[key] = _layout(program, inputs, fallback) or False
+            found = layouts[key] = layout(program, inputs, fallback) or False
         if found is False:
             return fallback(*inputs, out=out)
         return found(inputs, out)
     return run
+
+
+def broadcast_kinds(inputs):
+    """(the result's shape, kinds, split) for the inputs of an elementwise program (see
+    _kinds), or None where they are not C-contiguous arrays or NumPy scalars of shapes a
+    loop handles (here and in numpy_loops)."""
+    shapes = []
+    for a in inputs:
+        if type(a) is np.ndarray:
+            if not a.flags.c_contiguous and a.size > 1:
+                return None
+            shapes.append(a.shape)
+        elif isinstance(a, np.generic):
+            shapes.append(())
+        else:
+            return None
+    try:
+        shape = np.broadcast_shapes(*shapes)
+    except ValueError:
+        return None
+    if not shape:
+        return None
+    found = _kinds(shapes, shape)
+    return None if found is None else (shape, *found)
 
 
 def _kinds(shapes, shape):
@@ -559,26 +599,10 @@ def _layout(program, inputs, fallback):
     dtypes, or None."""
     if not available():
         return None
-    shapes = []
-    for a in inputs:
-        if type(a) is np.ndarray:
-            if not a.flags.c_contiguous and a.size > 1:
-                return None
-            shapes.append(a.shape)
-        elif isinstance(a, np.generic):
-            shapes.append(())
-        else:
-            return None
-    try:
-        shape = np.broadcast_shapes(*shapes)
-    except ValueError:
-        return None
-    if not shape:
-        return None
-    found = _kinds(shapes, shape)
+    found = broadcast_kinds(inputs)
     if found is None:
         return None
-    kinds, split = found
+    shape, kinds, split = found
     dtypes = [np.dtype(a.dtype) for a in inputs]
     if any(d not in _FLOATS and d != _BOOL for d in dtypes):
         return None
@@ -609,7 +633,7 @@ def _layout(program, inputs, fallback):
 
     def run(inputs, out):
         registers = list(inputs) + [None] * len(program)
-        _head(program, n, head, registers)
+        run_head(program, n, head, registers)
         bits = []
         for r in reads:
             value = _bits(registers[r], types[r])

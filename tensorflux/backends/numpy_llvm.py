@@ -128,6 +128,13 @@ class Builder:
             total = self.b.mul(total, factor)
         return total
 
+    def ceiling(self, value, divisor, most):
+        """min(most, ceil(value / divisor)) of i64 values, and 0 where value <= 0."""
+        rounded = self.b.sdiv(self.add(value, divisor, self.const(-1)), divisor)
+        rounded = self.b.select(self.b.icmp_signed(">", value, self.const(0)), rounded,
+                                self.const(0))
+        return self.b.select(self.b.icmp_signed("<", rounded, most), rounded, most)
+
     def loop(self, start, stop, body, step=1):
         """for k in range(start, stop, step): body(k), with k an i64 value."""
         self._loops += 1

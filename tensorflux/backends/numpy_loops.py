@@ -1,6 +1,9 @@
 """Numba loops for the NumPy runner of a plan built for jit_compile (Plan(..., native=True)):
 its large fused elementwise programs and optimizer update groups, one pass over the elements
-each instead of one NumPy pass per instruction.
+each instead of one NumPy pass per instruction. Where numpy_elementwise_native's llvmlite
+loops run, every plan takes those instead (numpy_backend._loops); these serve jit_compile
+plans where they do not (no AVX2/FMA, or TENSORFLUX_NATIVE_KERNELS=0), and share that
+module's layout analysis, argument caches and per-call head instructions.
 
 These are the plans too large for the whole-plan native step (numpy_native): a wide MLP's
 bias + relu over (256, 1024) activations, its relu gradients, Adam over its 1.9M parameters.
@@ -25,6 +28,14 @@ block keep the NumPy path; so does everything where Numba is not installed.
 import threading
 
 import numpy as np
+
+from tensorflux.backends.numpy_elementwise_native import (
+    broadcast_kinds,
+    by_arguments,
+    by_layout,
+    dtype_of,
+    run_head,
+)
 
 __all__ = ["available", "elementwise", "update_group"]
 
@@ -91,12 +102,6 @@ def _nb():
 
 # ------------------------------------------------------------------ lowering one program
 
-def _head_function(name):
-    """The NumPy backend's kernel that the NumPy runner calls for an instruction."""
-    nb = _nb()
-    return nb._FUSED_UFUNCS.get(name) or getattr(nb, name)
-
-
 def _lower(program, kinds, dtypes, tag):
     """Splits `program` into its single-element instructions (computed per call, see _head)
     and the lines of a loop body computing the others per element.
@@ -162,16 +167,6 @@ def _lower(program, kinds, dtypes, tag):
     return head, body, scalars, f"{tag}v{final}", types[final]
 
 
-def _head(program, n_inputs, head, registers):
-    """Computes the single-element instructions `head` of `program` in place in `registers`
-    (the inputs, then None per instruction), with the NumPy backend's kernels."""
-    for j in head:
-        kernel, refs, attrs, _ = program[j]
-        fn = _head_function(kernel)
-        args = [registers[r] for r in refs]
-        registers[n_inputs + j] = fn(*args, **dict(attrs)) if attrs else fn(*args)
-
-
 def _scalar(value, dtype):
     """A single-element array or NumPy scalar as a NumPy scalar of `dtype`, or None where its
     dtype is another (the loop would compute in another type than NumPy does)."""
@@ -204,27 +199,7 @@ def update_group(parts, counts):
     input count, reads_target); `counts` the arguments of each update."""
     if not available():
         return None
-    groups = {}  # (longs, same arrays, dtypes) -> _Group or None
-    flags = [(n_inputs, count) for (_, n_inputs, _), count in zip(parts, counts)]
-
-    def bind(longs, args):
-        # Arrays that are the same object become one argument of the loop: a later update
-        # then reads what an earlier one stored at the same index.
-        ids = [id(a) for a in args]
-        same = []
-        start = 0
-        for (n_inputs, count), long in zip(flags, longs):
-            for k in range(count):
-                same.append(ids.index(ids[start + k]) if k >= n_inputs or long[k] else -1)
-            start += count
-        key = (longs, tuple(same), tuple([a.dtype for a in args]))
-        group = groups.get(key, False)
-        if group is False:
-            if len(groups) > 16:
-                groups.clear()
-            group = groups[key] = _group(parts, counts, longs, args, same)
-        return None if group is None else _bind(group, args)
-    return bind
+    return by_arguments(parts, counts, _group, _bind)
 
 
 def _group(parts, counts, longs, args, same):
@@ -246,7 +221,7 @@ def _group(parts, counts, longs, args, same):
     for u, ((program, n_inputs, _), count, long) in enumerate(zip(parts, counts, longs)):
         refs = [slot.get(same[start + k]) for k in range(count)]
         kinds = ["long" if is_long else "scalar" for is_long in long]
-        dtypes = [_dtype_of(a) for a in args[start:start + n_inputs]]
+        dtypes = [dtype_of(a) for a in args[start:start + n_inputs]]
         if any(d is None for d in dtypes):
             return None
         found = _lower(program, kinds, dtypes, f"u{u}_")
@@ -293,17 +268,12 @@ def _compiles(loop, arguments):
     return True
 
 
-def _dtype_of(a):
-    dtype = getattr(a, "dtype", None)
-    return None if dtype is None else np.dtype(dtype)
-
-
 def _bind(group, args):
     """The group's loop over a range, with these arguments' arrays and scalars."""
     registers = []
     for (program, n_inputs, head), start in zip(group.lowered, group.starts):
         values = list(args[start:start + n_inputs]) + [None] * len(program)
-        _head(program, n_inputs, head, values)
+        run_head(program, n_inputs, head, values)
         registers.append(values)
     scalars = []
     for u, r, _, dtype in group.scalars:
@@ -331,20 +301,7 @@ def elementwise(program, fallback):
     the result where the inputs allow it (C-contiguous, each the result's shape, a single
     element, or a block of its leading or trailing axes: a bias row, a column of
     per-example values), else through `fallback`."""
-    layouts = {}
-
-    def run(*inputs, out=None):
-        key = tuple((a.shape, a.dtype, a.flags.c_contiguous) if type(a) is np.ndarray else
-                    (type(a), getattr(a, "dtype", None)) for a in inputs)
-        found = layouts.get(key)
-        if found is None:
-            if len(layouts) > 64:
-                layouts.clear()
-            found = layouts[key] = _layout(program, inputs, fallback) or False
-        if found is False:
-            return fallback(*inputs, out=out)
-        return found(inputs, out)
-    return run
+    return by_layout(program, fallback, _layout)
 
 
 def _layout(program, inputs, fallback):
@@ -352,48 +309,10 @@ def _layout(program, inputs, fallback):
     dtypes, or None."""
     if not available():
         return None
-    shapes = []
-    for a in inputs:
-        if type(a) is np.ndarray:
-            if not a.flags.c_contiguous and a.size > 1:
-                return None
-            shapes.append(a.shape)
-        elif isinstance(a, np.generic):
-            shapes.append(())
-        else:
-            return None
-    try:
-        shape = np.broadcast_shapes(*shapes)
-    except ValueError:
+    found = broadcast_kinds(inputs)
+    if found is None:
         return None
-    rank = len(shape)
-    if rank == 0:
-        return None
-    # Split the result's axes at `split`: rows (the leading axes) and columns (the rest).
-    # Each input is the whole result, one element, the columns of one row (a bias: ones
-    # before the split), or the rows of one column (ones after it).
-    kinds = []
-    split = None
-    for s in shapes:
-        if s == shape:
-            kinds.append("long")
-            continue
-        padded = (1,) * (rank - len(s)) + tuple(s)
-        leading = next((k for k, d in enumerate(padded) if d != 1), rank)
-        trailing = next((k for k in range(rank, 0, -1) if padded[k - 1] != 1), 0)
-        if leading == rank:
-            kinds.append("scalar")
-            continue
-        if padded[leading:] == shape[leading:]:
-            kind, at = "row", leading
-        elif padded[:trailing] == shape[:trailing]:
-            kind, at = "column", trailing
-        else:
-            return None
-        if split is not None and split != at:
-            return None
-        split = at
-        kinds.append(kind)
+    shape, kinds, split = found
     dtypes = [np.dtype(a.dtype) for a in inputs]
     lowered_kinds = ["scalar" if k == "scalar" else "long" for k in kinds]
     found = _lower(program, lowered_kinds, dtypes, "")
@@ -446,7 +365,7 @@ def _layout(program, inputs, fallback):
 
     def run(inputs, out):
         registers = list(inputs) + [None] * len(program)
-        _head(program, n, head, registers)
+        run_head(program, n, head, registers)
         scalars = []
         for r in scalar_regs:
             value = _scalar(registers[r], types[r])
