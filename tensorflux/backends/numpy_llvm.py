@@ -1,7 +1,8 @@
 """The machinery of the NumPy backend's native kernels (numpy_conv_native, numpy_pool_native,
 numpy_norm_native): LLVM IR built with llvmlite (Numba's code generator, from the `jit`
-extra), compiled to machine code for this CPU once per process, and called through ctypes,
-which releases the GIL, so that the backend's threads run kernels at once.
+extra), compiled to machine code for this CPU once per process (or loaded from an on-disk
+cache of the code that earlier processes compiled), and called through ctypes, which releases
+the GIL, so that the backend's threads run kernels at once.
 
 The kernels are loop nests written in vectors of the CPU's width (AVX-512, or AVX2 with FMA):
 LLVM keeps what it is given, where a loop vectoriser guesses (and prefers 256-bit vectors on
@@ -10,21 +11,28 @@ not import llvmlite.
 """
 
 import ctypes
+import hashlib
 import os
+import stat
+import sys
 import threading
 
 import numpy as np
 
-__all__ = ["Builder", "VectorBuilder", "available", "blocking", "compiled", "contiguous",
-           "enable", "enabled", "lanes", "registers"]
+__all__ = ["Builder", "VectorBuilder", "available", "blocking", "cache_counts", "compiled",
+           "contiguous", "enable", "enabled", "lanes", "registers"]
 
 _llvm = None  # llvmlite.binding once imported and initialised; False where unusable
 _lock = threading.Lock()
 _target = None  # (target machine, lanes for float32) once available() has succeeded
-_kernels = {}  # key -> (ctypes function, the engine that owns its code, its module)
+_kernels = {}  # key -> (ctypes function, the engine that owns its code)
 # TENSORFLUX_NATIVE_KERNELS=0, or enable(False), turns the native kernels off: the NumPy paths
 # run, as where llvmlite is not installed (to compare the two, or to rule these out).
 _enabled = os.environ.get("TENSORFLUX_NATIVE_KERNELS", "").strip() != "0"
+# The code generation settings: the target machine's and the optimisation pipeline's (both
+# part of the on-disk cache's fingerprint).
+_MACHINE_OPTIONS = {"opt": 3, "reloc": "default", "codemodel": "jitdefault"}
+_PIPELINE_OPTIONS = {"speed_level": 3}
 
 
 def enable(flag):
@@ -65,7 +73,7 @@ def _initialise():
         # (LLVM's tuning for some AVX-512 CPUs prefers 256-bit vectors in loops it vectorises;
         # these loops are written in vectors of the width asked for, which it keeps.)
         machine = llvm.Target.from_default_triple().create_target_machine(
-            cpu=llvm.get_host_cpu_name(), features=features.flatten(), opt=3)
+            cpu=llvm.get_host_cpu_name(), features=features.flatten(), **_MACHINE_OPTIONS)
     except Exception:  # noqa: BLE001 - any failure to set up code generation: NumPy's path
         return False, None
     return llvm, (machine, 16 if features.get("avx512f") else 8)
@@ -254,7 +262,14 @@ def compiled(key, name, build, pointers, integers):
     """The function `name` of an LLVM module that build(ir, module) fills, as a ctypes
     function of `pointers` pointers then `integers` int64 arguments: compiled (with LLVM's
     -O3 pipeline, for this CPU) on the first call for `key` and kept for the process (an
-    engine is never freed: freeing one frees the target machine the others share)."""
+    engine is never freed: freeing one frees the target machine the others share).
+
+    The machine code is also kept on disk (see _cache_directory), so that another process
+    loads it rather than building and compiling it again. Its file is named by `key`, `name`
+    and a fingerprint of what else makes the code: this module's source and that of the
+    module defining `build`, llvmlite and LLVM, the target, the CPU and its features, the
+    vector width and the optimisation settings. So `key` must hold everything else that
+    `build` reads, and `build` must take its IR from those two modules only."""
     key = (key, _target[1])  # (the vector width the kernel was written for)
     found = _kernels.get(key)
     if found is not None:
@@ -262,24 +277,215 @@ def compiled(key, name, build, pointers, integers):
     with _lock:
         found = _kernels.get(key)
         if found is None:
-            from llvmlite import ir
-
-            module = ir.Module(name=f"tensorflux_{name}")
-            module.triple = _llvm.get_process_triple()
-            build(ir, module)
-            parsed = _llvm.parse_assembly(str(module))
-            parsed.verify()
-            machine = _target[0]
-            tuning = _llvm.create_pipeline_tuning_options(speed_level=3)
-            passes = _llvm.create_pass_builder(machine, tuning)
-            passes.getModulePassManager().run(parsed, passes)
-            engine = _llvm.create_mcjit_compiler(parsed, machine)
-            engine.finalize_object()
+            file = _cache_file(key, name, build, pointers, integers)
+            engine = _loaded(file, name)
+            if engine is None:
+                engine = _compiled(name, build, file)
             prototype = ctypes.CFUNCTYPE(None, *([ctypes.c_void_p] * pointers
                                                  + [ctypes.c_int64] * integers))
             function = prototype(engine.get_function_address(name))
-            found = _kernels[key] = (function, engine, parsed)
+            found = _kernels[key] = (function, engine)
     return found[0]
+
+
+def _compiled(name, build, file):
+    """An engine holding the compiled module that build fills; its machine code is written
+    to the cache's `file` (where not None)."""
+    from llvmlite import ir
+
+    module = ir.Module(name=f"tensorflux_{name}")
+    module.triple = _llvm.get_process_triple()
+    build(ir, module)
+    parsed = _llvm.parse_assembly(str(module))
+    parsed.verify()
+    machine = _target[0]
+    tuning = _llvm.create_pipeline_tuning_options(**_PIPELINE_OPTIONS)
+    passes = _llvm.create_pass_builder(machine, tuning)
+    passes.getModulePassManager().run(parsed, passes)
+    engine = _llvm.create_mcjit_compiler(parsed, machine)
+    code = []
+    if file is not None:
+        engine.set_object_cache(lambda _, buffer: code.append(buffer))
+    engine.finalize_object()
+    _counts["compiled"] += 1
+    if code:
+        _write(file, code.pop())
+    return engine
+
+
+def cache_counts():
+    """{"compiled": kernels compiled by this process, "loaded": loaded from the on-disk
+    cache, "written": written to it}."""
+    return dict(_counts)
+
+
+# ------------------------------------------------------------------ the on-disk cache
+#
+# Machine code that this process will run, so it is read only from a directory owned by
+# this user and writable by no one else (held open, so that the directory checked is the
+# one used), and only from regular files that this user owns. A file is a header (magic
+# and format, the digest of what it was compiled for, the SHA-256 and length of the code)
+# then the object code; one that does not check out is compiled again and replaced. Files
+# are written whole to a temporary name and renamed, so that concurrent processes see an
+# old file or a new one, never part of one. Any failure (no such directory, read-only,
+# full) leaves the kernels compiled in memory, as without the cache.
+
+_MAGIC = b"TFLXKRN\x01"  # (the last byte: the file format's version)
+_HEADER = len(_MAGIC) + 32 + 32 + 8
+_LARGEST = 1 << 26  # bytes: a larger file is not a kernel of ours
+_counts = {"compiled": 0, "loaded": 0, "written": 0}
+_cache = None  # (directory descriptor, fingerprint) once looked for; False where unusable
+_sources = {}  # module file -> SHA-256 of its bytes
+_unused = []  # engines whose cached code did not load
+
+
+def _cache_directory():
+    """The cache's directory: $TENSORFLUX_CACHE_DIR, else $XDG_CACHE_HOME/tensorflux/kernels,
+    else ~/.cache/tensorflux/kernels (made with mode 0o700); None where
+    TENSORFLUX_KERNEL_CACHE=0."""
+    if os.environ.get("TENSORFLUX_KERNEL_CACHE", "").strip() == "0":
+        return None
+    chosen = os.environ.get("TENSORFLUX_CACHE_DIR")
+    if chosen:
+        return chosen
+    base = os.environ.get("XDG_CACHE_HOME", "")
+    if not os.path.isabs(base):  # (the XDG rule: a relative path is ignored)
+        base = os.path.join(os.path.expanduser("~"), ".cache")
+    return os.path.join(base, "tensorflux", "kernels")
+
+
+def _open_cache():
+    """(descriptor of the cache's directory, fingerprint), or False where there is none or
+    it is not safe to use."""
+    path = _cache_directory()
+    if (path is None or not hasattr(os, "getuid") or os.open not in os.supports_dir_fd
+            or os.rename not in os.supports_dir_fd):  # (os.replace is os.rename's twin)
+        return False
+    try:
+        os.makedirs(path, mode=0o700, exist_ok=True)
+        descriptor = os.open(path, os.O_RDONLY | os.O_DIRECTORY | os.O_CLOEXEC)
+    except OSError:
+        return False
+    try:
+        status = os.fstat(descriptor)
+        if (status.st_uid == os.getuid()
+                and not status.st_mode & (stat.S_IWGRP | stat.S_IWOTH)):
+            return descriptor, _fingerprint()
+    except OSError:
+        pass
+    os.close(descriptor)
+    return False
+
+
+def _fingerprint():
+    """What the machine code depends on besides the kernel's key and module."""
+    import llvmlite
+
+    features = _llvm.get_host_cpu_features()
+    return repr((
+        _MAGIC, llvmlite.__version__, _llvm.llvm_version_info, _target[0].triple,
+        _llvm.get_process_triple(), _llvm.get_host_cpu_name(), sorted(features.items()),
+        _target[1], sorted(_MACHINE_OPTIONS.items()), sorted(_PIPELINE_OPTIONS.items()),
+        _source(__file__)))
+
+
+def _source(path):
+    found = _sources.get(path)
+    if found is None:
+        with open(path, "rb") as f:
+            found = _sources[path] = hashlib.sha256(f.read()).hexdigest()
+    return found
+
+
+def _plain(key):
+    """Whether `key` holds only tuples, strings, numbers (NumPy's too), None and NumPy
+    dtypes, whose reprs are the same in every process."""
+    if isinstance(key, tuple):
+        return all(_plain(part) for part in key)
+    return key is None or isinstance(key, (str, int, float, np.number, np.bool_, np.dtype))
+
+
+def _cache_file(key, name, build, pointers, integers):
+    """(directory descriptor, file name, digest) of the kernel's cache file, or None where
+    it has none."""
+    global _cache
+    if _cache is None:
+        _cache = _open_cache()
+    if not _cache or not _plain(key):
+        return None
+    source = getattr(sys.modules.get(getattr(build, "__module__", None)), "__file__", None)
+    if source is None:
+        return None
+    try:
+        made = _source(source)
+    except OSError:
+        return None
+    digest = hashlib.sha256(repr((_cache[1], made, key, name, pointers, integers)).encode())
+    return _cache[0], digest.hexdigest() + ".o", digest.digest()
+
+
+def _loaded(file, name):
+    """An engine holding the cached code of `file`, or None where it is missing, not ours
+    or not whole."""
+    if file is None:
+        return None
+    directory, filename, digest = file
+    try:
+        descriptor = os.open(filename, os.O_RDONLY | os.O_NOFOLLOW | os.O_CLOEXEC,
+                             dir_fd=directory)
+    except OSError:
+        return None
+    try:
+        with os.fdopen(descriptor, "rb") as f:
+            status = os.fstat(f.fileno())
+            if (not stat.S_ISREG(status.st_mode) or status.st_uid != os.getuid()
+                    or not _HEADER < status.st_size <= _LARGEST):
+                return None
+            data = f.read(_LARGEST + 1)
+    except OSError:
+        return None
+    header, code = data[:_HEADER], data[_HEADER:]
+    if (header[:len(_MAGIC)] != _MAGIC or header[len(_MAGIC):len(_MAGIC) + 32] != digest
+            or int.from_bytes(header[-8:], "little") != len(code)
+            or header[len(_MAGIC) + 32:-8] != hashlib.sha256(code).digest()):
+        return None
+    try:
+        engine = _llvm.create_mcjit_compiler(_llvm.parse_assembly(""), _target[0])
+    except Exception:  # noqa: BLE001 - no engine: compiled instead
+        return None
+    try:
+        engine.add_object_file(_llvm.ObjectFileRef.from_data(code))
+        engine.finalize_object()
+        if engine.get_function_address(name):
+            _counts["loaded"] += 1
+            return engine
+    except Exception:  # noqa: BLE001 - code LLVM will not load: compiled again
+        pass
+    _unused.append(engine)  # (kept: freeing it would free the shared target machine)
+    return None
+
+
+def _write(file, code):
+    """Writes `code` to the cache `file`: whole, under a temporary name, then renamed."""
+    directory, filename, digest = file
+    temporary = f".{filename}.{os.getpid()}.{os.urandom(4).hex()}"
+    try:
+        descriptor = os.open(temporary, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW
+                             | os.O_CLOEXEC, 0o600, dir_fd=directory)
+    except OSError:
+        return
+    try:
+        with os.fdopen(descriptor, "wb") as f:
+            f.write(_MAGIC + digest + hashlib.sha256(code).digest()
+                    + len(code).to_bytes(8, "little") + code)
+        os.replace(temporary, filename, src_dir_fd=directory, dst_dir_fd=directory)
+    except OSError:
+        try:
+            os.unlink(temporary, dir_fd=directory)
+        except OSError:
+            pass
+        return
+    _counts["written"] += 1
 
 
 def contiguous(*arrays):
