@@ -225,6 +225,18 @@ class VectorBuilder(Builder):
         return self.b.shuffle_vector(one, undefined, self.ir.Constant(
             self.ir.VectorType(i32, self.width), [0] * self.width))
 
+    def prefetch(self, base, offset):
+        """Asks for the cache line of base[offset] in L1 (a hint: no fault anywhere, so the
+        offset may lie past the end of base's array)."""
+        i8, i32 = self.ir.IntType(8).as_pointer(), self.ir.IntType(32)
+        name = "llvm.prefetch.p0i8"
+        function = self.function.module.globals.get(name) or self.ir.Function(
+            self.function.module, self.ir.FunctionType(self.ir.VoidType(), [i8, i32, i32, i32]),
+            name=name)
+        # (a read, locality 3: keep in every level; a data cache)
+        self.b.call(function, [self.b.bitcast(self.b.gep(base, [offset]), i8),
+                               *(self.ir.Constant(i32, k) for k in (0, 3, 1))])
+
     def zero_all(self, acc, count, vectors):
         for p in range(count):
             for v in range(vectors):
