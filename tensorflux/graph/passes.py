@@ -24,7 +24,7 @@ helpers below do the in-place work on the clone). The rules all passes keep:
 import contextlib
 import math
 
-from tensorflux import dtypes
+from tensorflux import dtypes, errors
 from tensorflux.backends import default_backend
 from tensorflux.graph.ir import GraphNode, SymbolicTensor, const_primitive, placeholder_primitive
 from tensorflux.primitive import Primitive, registry
@@ -33,8 +33,8 @@ from tensorflux.variable import Variable
 
 __all__ = ["optimize", "simplify", "fold_constants", "eliminate_common_subexpressions",
            "eliminate_dead_code", "fuse_elementwise", "clone", "expand_fused",
-           "fused_elementwise_primitive", "fused_conv2d_primitive", "disabled", "FOLD_LIMIT",
-           "mask_pool_gradients", "sum_pool_gradients", "fuse_conv2d_epilogues",
+           "fused_elementwise_primitive", "fused_conv2d_primitive", "disabled", "enabled",
+           "FOLD_LIMIT", "mask_pool_gradients", "sum_pool_gradients", "fuse_conv2d_epilogues",
            "fused_conv2d_backprop_filter_primitive", "fuse_pool_gradient_filters"]
 
 # Constant folding leaves results with more elements than this to run time: a folded
@@ -52,10 +52,17 @@ class _State:
 _state = _State()
 
 
+def enabled():
+    """Whether the passes run (False within `disabled()`)."""
+    return _state.enabled
+
+
 @contextlib.contextmanager
 def disabled():
     """Within this block, tf.function keeps the graphs it traces unoptimized (optimize() does
-    nothing): to look at a traced graph as written, or to run passes one by one.
+    nothing), and eager Conv layers run their convolution, bias and relu as the separate ops
+    the passes would fuse (ops.nn.conv2d_bias_relu steps aside): to look at a traced graph as
+    written, to run passes one by one, or to compare fused results with unfused ones.
 
     >>> import tensorflux as tf
     >>> from tensorflux.graph import passes
@@ -110,12 +117,49 @@ def _fused_conv2d_rule(x, filters, *inputs, program, register, **conv_attrs):
     return aval(conv.shape, program[-1][3])
 
 
+def _fused_conv2d_vjp(g, x, filters, *inputs, out, wanted, program, register, **conv_attrs):
+    """The cotangents of a fused convolution whose program is a chain of adds of one input
+    each (a bias), then perhaps relu: what eager Conv layers bind (ops.nn.conv2d_bias_relu).
+    They are the VJPs the unfused primitives' nodes would run, from the last instruction
+    back, so a tape gets the same ops and bits: none reads a value but the output (add's
+    read nothing, relu's mask is the output's sign), which is all a fused call keeps; the
+    walker sums a bias's cotangent to its shape as it sums the add's. Other programs have no
+    VJP: the passes' fused nodes are expanded for tapes instead (expand_fused)."""
+    n = len(inputs) + 1
+    grads = [None] * n
+    running = g
+    for j in range(len(program) - 1, -1, -1):
+        name, refs, _, _ = program[j]
+        previous = register if j == 0 else n + j - 1
+        others = [r for r in refs if r != previous]
+        if name == "relu":
+            known = refs == (previous,) and j == len(program) - 1
+        else:  # (an add of an input that no other instruction reads)
+            known = (name == "add" and len(refs) == 2 and len(others) == 1
+                     and others[0] < n and others[0] != register and grads[others[0]] is None)
+        if not known:
+            raise errors.UnimplementedError(
+                f"No gradient is defined for fused_conv2d with the program {program}.",
+                "fused_conv2d")
+        cotangents = registry[name].vjp(running, *[None] * len(refs), out=out)
+        for ref, cotangent in zip(refs, cotangents):
+            if ref == previous:
+                running = cotangent
+            else:
+                grads[ref] = cotangent
+    conv_grads = registry["conv2d"].vjp(running, x, filters, out=None, wanted=wanted[:2],
+                                        **conv_attrs)
+    return tuple(conv_grads) + tuple(grads[r] for r in range(n) if r != register)
+
+
 # fused_conv2d: conv2d(x, filters) followed by a fused_elementwise program on its output (a
 # bias and an activation) with the other inputs, broadcast over its channels; the output is
 # the program's input number `register`. The backend may run the program on each part of the
-# convolution's output as it is made. Like fused_elementwise, it exists only after the passes
-# and is expanded back into its primitives for tapes (expand_fused).
-fused_conv2d_primitive = Primitive("fused_conv2d", shape_rule=_fused_conv2d_rule)
+# convolution's output as it is made. The passes make it after tracing, and expand it back
+# into its primitives for tapes (expand_fused); eager Conv layers bind it with a bias and
+# relu, whose gradient the VJP above gives from the output.
+fused_conv2d_primitive = Primitive("fused_conv2d", vjp=_fused_conv2d_vjp,
+                                   shape_rule=_fused_conv2d_rule, vjp_wanted=True)
 _CONV_ATTRS = ("strides", "padding", "dilations", "data_format")
 
 

@@ -2,7 +2,7 @@
 dropout, convolution and pooling."""
 
 from tensorflux import dtypes, errors
-from tensorflux.context import context
+from tensorflux.context import context, current_backend
 from tensorflux.ops import array, linalg, math, reduction
 from tensorflux.ops import random as _random
 from tensorflux.ops._core import (
@@ -819,7 +819,8 @@ def _check_channels(op, x_shape, w_shape, data_format):
             f"for a grouped convolution)", op)
 
 
-def _conv2d_checked(op, x, w, strides, padding, data_format, dilations):
+def _conv2d_attrs(op, x, w, strides, padding, data_format, dilations):
+    """conv2d's attributes for input x and filters w, checked."""
     strides = _int_list(op, "strides", strides, 2, data_format)
     dilations = _int_list(op, "dilations", 1 if dilations is None else dilations, 2,
                           data_format)
@@ -827,8 +828,13 @@ def _conv2d_checked(op, x, w, strides, padding, data_format, dilations):
     _check_channels(op, tuple(x.shape), tuple(w.shape), data_format)
     _check_window_fits(op, tuple(x.shape), data_format, tuple(w.shape)[:2], strides, padding,
                        dilations, f"filter of shape {tuple(w.shape)}")
-    return _conv2d.bind(x, w, strides=strides, padding=padding, dilations=dilations,
-                        data_format=data_format)
+    return {"strides": strides, "padding": padding, "dilations": dilations,
+            "data_format": data_format}
+
+
+def _conv2d_checked(op, x, w, strides, padding, data_format, dilations):
+    return _conv2d.bind(x, w, **_conv2d_attrs(op, x, w, strides, padding, data_format,
+                                              dilations))
 
 
 def conv2d(input, filters, strides, padding, data_format="NHWC", dilations=None,  # noqa: A002
@@ -843,6 +849,44 @@ def conv2d(input, filters, strides, padding, data_format="NHWC", dilations=None,
     x, w = _conv_operands("conv2d", input, filters, 4)
     data_format = _data_format("conv2d", data_format, 2)
     return _conv2d_checked("conv2d", x, w, strides, padding, data_format, dilations)
+
+
+def conv2d_bias_relu(input, filters, bias, strides, padding, dilations=None,  # noqa: A002
+                     relu=True):
+    """relu(conv2d(input, filters) + bias) of NHWC input (without relu where `relu` is
+    False) as one kernel call, which adds the bias and applies relu to each part of the
+    convolution's output while it is in cache, where the three ops would make two more
+    passes over it: the `fused_conv2d` that the graph passes make of those ops in a traced
+    function, run eagerly (Keras's Conv2D calls it). Its values and its gradients (the
+    primitive's VJP, from the output) are those ops', bit for bit. None where it does not
+    apply, and the caller runs conv2d, bias_add and relu: while tracing (the passes fuse
+    them), within passes.disabled(), on a backend without the kernel, or for a bias that
+    is not a vector of the input's dtype over the output channels. Errors are conv2d's.
+
+    >>> import tensorflux as tf
+    >>> from tensorflux.ops import nn
+    >>> x, w = tf.ones([1, 3, 3, 1]), tf.ones([2, 2, 1, 2])
+    >>> nn.conv2d_bias_relu(x, w, tf.constant([-5.0, 1.0]), 1, "VALID").numpy()[0, 0].tolist()
+    [[0.0, 5.0], [0.0, 5.0]]
+    """
+    from tensorflux.graph import passes
+
+    if context.graph is not None or not passes.enabled():
+        return None
+    x, w = _conv_operands("conv2d", input, filters, 4)
+    attrs = _conv2d_attrs("conv2d", x, w, strides, padding, "NHWC", dilations)
+    bias = as_operand("bias_add", bias)
+    if bias.dtype is not x.dtype or tuple(bias.shape) != (w.shape[3],):
+        return None
+    try:
+        getattr(current_backend(), passes.fused_conv2d_primitive.kernel)
+    except NotImplementedError:  # (a backend without it: cupy_backend)
+        return None
+    program = (("add", (0, 1), (), x.dtype),)
+    if relu:
+        program += (("relu", (2,), (), x.dtype),)
+    return passes.fused_conv2d_primitive.bind(x, w, bias, program=program, register=0,
+                                              **attrs)
 
 
 def _expand_1d(x, data_format):

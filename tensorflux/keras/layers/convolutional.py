@@ -293,7 +293,24 @@ class BaseConv(LoRAMixin, _Common):
                      self.dilation_rate, self.data_format)
 
     def call(self, inputs):
+        fused = self._fused_call(inputs)
+        if fused is not None:
+            return fused
         return self._finish(self.convolution_op(inputs, self.kernel))
+
+    def _fused_call(self, inputs):
+        """Eagerly, a Conv2D's convolution, bias and relu (or bias alone) as one kernel call
+        with the same values and gradients (ops.nn.conv2d_bias_relu; in tf.function the
+        graph passes fuse the same ops); None where the layer computes something else (a
+        subclass's convolution_op, another activation, no bias, channels_first, 1-D or 3-D)
+        or the op does not apply, and `call` runs the ops one by one."""
+        if (self.rank != 2 or self.bias is None or self.data_format != "channels_last"
+                or self.activation not in (activations.relu, activations.linear)
+                or type(self).convolution_op is not BaseConv.convolution_op):
+            return None
+        return _nn().conv2d_bias_relu(inputs, self.kernel, self.bias, self.strides,
+                                      self.padding.upper(), self.dilation_rate,
+                                      relu=self.activation is activations.relu)
 
     def get_config(self):
         return {
