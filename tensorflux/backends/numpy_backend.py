@@ -1196,9 +1196,14 @@ def softmax(x, axis):
         rows = x.reshape(-1, x.shape[-1])
         out = np.empty_like(rows)
         step = max(1, _FUSED_BLOCK_BYTES // (8 * rows.shape[1]))
-        _in_parallel(lambda block: _softmax_rows(rows[block], out[block]),
-                     [slice(start, start + step) for start in range(0, rows.shape[0], step)],
-                     2 * rows.nbytes)
+        blocks = [slice(start, start + step) for start in range(0, rows.shape[0], step)]
+        # (float32 rows by numpy_softmax_native where it runs: each row once, the same bits)
+        from tensorflux.backends import numpy_softmax_native
+
+        run = numpy_softmax_native.softmax(rows, out)
+        _in_parallel((lambda block: run(block.start, min(block.stop, rows.shape[0])))
+                     if run else (lambda block: _softmax_rows(rows[block], out[block])),
+                     blocks, 2 * rows.nbytes)
         return out.reshape(x.shape)
     if axis in (-1, x.ndim - 1) and x.ndim and 0 < x.shape[-1] and (
             x.size <= _FEW_ROWS_SOFTMAX * x.shape[-1]):
@@ -1242,9 +1247,14 @@ def softmax_grad(g, y, axis):
         rows, grads = y.reshape(-1, y.shape[-1]), g.reshape(-1, y.shape[-1])
         out = np.empty_like(rows)
         step = max(1, _FUSED_BLOCK_BYTES // (16 * rows.shape[1]))
-        _in_parallel(lambda block: _softmax_grad_rows(grads[block], rows[block], out[block]),
-                     [slice(start, start + step) for start in range(0, rows.shape[0], step)],
-                     3 * rows.nbytes)
+        blocks = [slice(start, start + step) for start in range(0, rows.shape[0], step)]
+        from tensorflux.backends import numpy_softmax_native
+
+        run = numpy_softmax_native.softmax_grad(grads, rows, out)
+        _in_parallel((lambda block: run(block.start, min(block.stop, rows.shape[0])))
+                     if run else
+                     (lambda block: _softmax_grad_rows(grads[block], rows[block], out[block])),
+                     blocks, 3 * rows.nbytes)
         return out.reshape(y.shape)
     residual = g - np.add.reduce(g * y, axis=axis, keepdims=True)
     residual = residual - np.add.reduce(residual * y, axis=axis, keepdims=True)
