@@ -785,3 +785,31 @@ def test_keras_mlp_fit_with_jit_compile_matches_real_keras():
     for a, b in zip(ours.get_weights(), theirs.get_weights()):
         np.testing.assert_allclose(a, b, rtol=1e-4, atol=1e-5)
     assert _native_train_steps(ours)[0] == 1
+
+
+def test_layer_norm_and_its_gradient_lower_with_the_numpy_runners_bits(hot):
+    """A LayerNormalization's layer_norm and layer_norm_grad run in the native step (a small
+    jit plan stays native), with the NumPy runner's bits: the same steps and sums, the
+    parameter sums by numpy_backend's pieces of rows (300 rows of 40: two pieces)."""
+    from tensorflux import keras
+
+    rng = np.random.default_rng(0)
+    for shape in [(4, 6, 16), (300, 40)]:
+        norm = keras.layers.LayerNormalization()
+        norm.build(shape)
+        for w in norm.weights:
+            w.assign(rng.normal(size=w.shape).astype(np.float32))
+        x = tf.constant((rng.normal(size=shape) * 3).astype(np.float32))
+        dy = tf.constant(rng.normal(size=shape).astype(np.float32))
+
+        def step(v, d, norm=norm):
+            with tf.GradientTape() as tape:
+                tape.watch(v)
+                y = norm(v)
+            return [y, *tape.gradient(y, [v, *norm.trainable_weights], output_gradients=d)]
+
+        jit = tf.function(step, jit_compile=True)
+        got = jit(x, dy)
+        _assert_native(jit, x, dy)
+        for ours, runner in zip(got, tf.function(step)(x, dy)):
+            assert np.array_equal(ours.numpy().view(np.uint32), runner.numpy().view(np.uint32))

@@ -224,6 +224,10 @@ batch_norm_training: (x, gamma, beta, epsilon) -> (out, mean, variance): per cha
     epsilon) * gamma + beta; float16 x gives float32 statistics
 batch_norm_training_grad: (x, gamma, mean, variance, dy, dmean, dvariance, epsilon) -> (dx,
     dgamma, dbeta), batch_norm_training's VJP
+layer_norm: (x, gamma, beta, epsilon, count) -> (x - mean) * (rsqrt(variance + epsilon) *
+    gamma) + beta, mean and variance over each row of the trailing `count` axes (float32 or
+    float64), with the composed ops' bits
+layer_norm_grad: (x, gamma, dy, epsilon, count) -> (dx, dgamma, dbeta), layer_norm's VJP
 """)
 
 # Random numbers: seed is a tuple of ints; the same seed gives the same numbers.

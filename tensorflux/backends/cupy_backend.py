@@ -97,8 +97,9 @@ for _name, _obj in vars(numpy_backend).items():
 # Module state of numpy_backend, as this backend needs it:
 # - caches and tables holding NumPy objects get this backend's own;
 # - the cache-sized blocks the NumPy kernels cut large arrays into (im2col parts, batch
-#   slices, fused programs by rows or chunks, RNN steps in blocks of 16) become the whole
-#   array: on a GPU each block is more kernel launches and nothing is gained;
+#   slices, fused programs by rows or chunks, RNN steps in blocks of 16, layer norm's pieces
+#   of rows) become the whole array: on a GPU each block is more kernel launches and nothing
+#   is gained;
 # - sums as products with a ones vector (a CPU saving) are off: one reduction here.
 _WHOLE = 1 << 62
 _GLOBALS.update(
@@ -109,7 +110,7 @@ _GLOBALS.update(
     _FUSED_CHUNKED={}, _FUSED_GROUPS={},
     _NN_COLS_BYTES=_WHOLE, _NN_SLICE_BYTES=_WHOLE, _FUSED_BLOCK_BYTES=_WHOLE,
     _FUSED_CHUNKED_MIN_SIZE=_WHOLE, _RNN_BLOCK=_WHOLE,
-    _SUM_BY_DOT_MAX=0, _SUM_ROWS_BY_DOT_MIN=_WHOLE, _THREADS=1)
+    _SUM_BY_DOT_MAX=0, _SUM_ROWS_BY_DOT_MIN=_WHOLE, _THREADS=1, _LN_PIECE_BYTES=_WHOLE)
 def _from_a_kernel_module(kernel):
     """Whether a kernel comes from one of numpy_backend's own kernel modules (numpy_ctc,
     numpy_fft, numpy_special, numpy_image): re-binding reaches numpy_backend's globals only,

@@ -1503,6 +1503,90 @@ def batch_norm_training_grad(x, gamma, mean, variance, dy, dmean, dvariance, eps
     return dx.reshape(x.shape).astype(dtype, copy=False), inv * sums[1], sums[0].copy()
 
 
+# layer_norm: LayerNormalization over the trailing `count` axes, with the composed ops' bits
+# (the layer's chain reduce_mean, subtract, square, reduce_mean, add, rsqrt, multiply,
+# subtract, multiply, add) in one call: per row, mean = np.add.reduce(row) / n, centred =
+# row - mean, variance = np.add.reduce(centred^2) / n, inv = 1 / sqrt(variance + epsilon),
+# out = centred * (inv * gamma) + beta, each step one NumPy operation. Rows go by pieces of
+# a fixed number of rows (from the shape alone), on the threads; float32 rows by
+# numpy_norm_native where it runs (the same steps, the same bits, each row read once).
+_LN_PIECE_BYTES = 1 << 16
+
+
+def _ln_rows(x, count):
+    """x as C-contiguous (rows, n) rows of its trailing `count` axes, and the pieces."""
+    n = 1
+    for d in x.shape[x.ndim - count:]:
+        n *= d
+    rows = np.ascontiguousarray(x).reshape(-1, n)
+    step = max(1, _LN_PIECE_BYTES // max(1, n * rows.itemsize))
+    return rows, [(start, min(rows.shape[0], start + step))
+                  for start in range(0, rows.shape[0], step)]
+
+
+def _ln_statistics(part, epsilon, centred):
+    """(centred rows into `centred`, inv) of the rows `part`, the layer's steps."""
+    n = part.dtype.type(part.shape[1])
+    np.subtract(part, np.add.reduce(part, axis=1, keepdims=True) / n, out=centred)
+    variance = np.add.reduce(np.square(centred), axis=1, keepdims=True) / n
+    return centred, 1 / np.sqrt(variance + part.dtype.type(epsilon))
+
+
+def layer_norm(x, gamma, beta, epsilon, count):
+    """LayerNormalization of x (float32/float64) over its trailing `count` axes."""
+    rows, pieces = _ln_rows(x, count)
+    gamma, beta = (np.ascontiguousarray(v, rows.dtype).reshape(-1) for v in (gamma, beta))
+    out = np.empty_like(rows)
+    if rows.size:
+        from tensorflux.backends import numpy_norm_native
+
+        run = numpy_norm_native.layer_norm(rows, out, gamma, beta, epsilon)
+        if run is None:
+            def run(start, stop):
+                centred, inv = _ln_statistics(rows[start:stop], epsilon, out[start:stop])
+                np.multiply(centred, inv * gamma, out=centred)
+                np.add(centred, beta, out=centred)
+        _in_parallel(lambda piece: run(*piece), pieces, 2 * rows.nbytes)
+    return out.reshape(x.shape)
+
+
+def layer_norm_grad(x, gamma, dy, epsilon, count):
+    """(dx, dgamma, dbeta) of layer_norm for its output's cotangent dy, in this order: per
+    row (statistics as layer_norm's) xhat = centred * inv, g = dy * gamma, a = np.add.reduce(
+    g) / n, b = np.add.reduce(g * xhat) / n, dx = ((g - a) - xhat * b) * inv; dgamma and dbeta
+    the sums over rows of dy * xhat and dy, each product rounded to x's dtype, added in
+    float64: row by row within each piece of rows, then the pieces in order, then rounded
+    once (no bit depends on the thread count)."""
+    rows, pieces = _ln_rows(x, count)
+    grads = np.ascontiguousarray(dy, rows.dtype).reshape(rows.shape)
+    shape = gamma.shape
+    gamma = np.ascontiguousarray(gamma, rows.dtype).reshape(-1)
+    dx = np.empty_like(rows)
+    parts = np.zeros((len(pieces), 2, rows.shape[1]))
+    if rows.size:
+        from tensorflux.backends import numpy_norm_native
+
+        run = numpy_norm_native.layer_norm_grad(rows, grads, dx, gamma, epsilon)
+        if run is None:
+            def run(start, stop, into):
+                xhat, inv = _ln_statistics(rows[start:stop], epsilon, dx[start:stop])
+                np.multiply(xhat, inv, out=xhat)
+                dys = grads[start:stop]
+                n = rows.dtype.type(rows.shape[1])
+                g = dys * gamma
+                a = np.add.reduce(g, axis=1, keepdims=True) / n
+                b = np.add.reduce(g * xhat, axis=1, keepdims=True) / n
+                np.add.reduce((dys * xhat).astype(np.float64), axis=0, out=into[0])
+                np.add.reduce(dys.astype(np.float64), axis=0, out=into[1])
+                np.subtract(g, a, out=g)
+                np.subtract(g, np.multiply(xhat, b, out=xhat), out=g)
+                np.multiply(g, inv, out=xhat)
+        _in_parallel(lambda i: run(*pieces[i], parts[i]), list(range(len(pieces))),
+                     3 * rows.nbytes)
+    sums = np.add.reduce(parts, axis=0).astype(rows.dtype)
+    return dx.reshape(x.shape), sums[0].reshape(shape), sums[1].reshape(shape)
+
+
 def _nn_check_labels(labels, depth):
     bad = (labels < 0) | (labels >= depth)
     if np.any(bad):

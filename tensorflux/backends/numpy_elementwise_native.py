@@ -192,15 +192,6 @@ class _Code(numpy_llvm.Builder):
         kind = self.i1 if dtype == _BOOL else self.kinds[dtype]
         return kind if width == 1 else self.ir.VectorType(kind, width)
 
-    def splat(self, value, width):
-        if width == 1:
-            return value
-        kind = self.ir.VectorType(value.type, width)
-        undefined = self.ir.Constant(kind, self.ir.Undefined)
-        one = self.b.insert_element(undefined, value, self.ir.Constant(self.i32, 0))
-        return self.b.shuffle_vector(one, undefined, self.ir.Constant(
-            self.ir.VectorType(self.i32, width), [0] * width))
-
     def constant(self, dtype, value, width):
         kind = self.kinds[dtype]
         return (self.ir.Constant(kind, value) if width == 1 else
@@ -228,12 +219,7 @@ class _Code(numpy_llvm.Builder):
         kind = value.type
         suffix = (f"v{kind.count}" if isinstance(kind, self.ir.VectorType) else "") + (
             "f64" if "double" in str(kind) else "f32")
-        full = f"llvm.{name}.{suffix}"
-        function = self.module.globals.get(full)
-        if function is None:
-            function = self.ir.Function(self.module, self.ir.FunctionType(kind, [kind]),
-                                        name=full)
-        return self.b.call(function, [value])
+        return self.b.call(self.module_function(f"llvm.{name}.{suffix}", [kind], kind), [value])
 
     def _x86_extreme(self, name, first, second, dtype, width):
         """x86's max or min instruction (first where it is strictly beyond second, else
@@ -263,10 +249,7 @@ class _Code(numpy_llvm.Builder):
                 full = f"llvm.x86.avx.{name}.{suffix}.256"
             else:
                 full = f"llvm.x86.sse{'2' if double else ''}.{name}.{suffix}"
-        function = self.module.globals.get(full)
-        if function is None:
-            function = self.ir.Function(self.module, self.ir.FunctionType(
-                vector, [vector, vector] + [self.i32] * len(extra)), name=full)
+        function = self.module_function(full, [vector, vector] + [self.i32] * len(extra), vector)
         value = self.b.call(function, operands + extra)
         if width == 1:
             value = self.b.extract_element(value, self.ir.Constant(self.i32, 0))

@@ -19,8 +19,9 @@ import threading
 
 import numpy as np
 
-__all__ = ["Builder", "VectorBuilder", "available", "blocking", "cache_counts", "compiled",
-           "contiguous", "enable", "enabled", "lanes", "registers"]
+__all__ = ["Builder", "RowBuilder", "VectorBuilder", "available", "blocking", "cache_counts",
+           "compiled", "contiguous", "enable", "enabled", "float32_rows", "lanes", "pairwise_ir",
+           "registers"]
 
 _llvm = None  # llvmlite.binding once imported and initialised; False where unusable
 _lock = threading.Lock()
@@ -162,6 +163,25 @@ class Builder:
         self.b.branch(head)
         self.b.position_at_end(after)
 
+    def module_function(self, name, arguments, result):
+        """The declared function `name` of this kernel's module (an LLVM intrinsic)."""
+        module = self.function.module
+        try:
+            return module.get_global(name)
+        except KeyError:
+            return self.ir.Function(module, self.ir.FunctionType(result, arguments), name=name)
+
+    def splat(self, value, width):
+        """A vector of `width` copies of the scalar LLVM value (the value itself where
+        width is 1)."""
+        if width == 1:
+            return value
+        i32 = self.ir.IntType(32)
+        undefined = self.ir.Constant(self.ir.VectorType(value.type, width), self.ir.Undefined)
+        one = self.b.insert_element(undefined, value, self.ir.Constant(i32, 0))
+        return self.b.shuffle_vector(one, undefined, self.ir.Constant(
+            self.ir.VectorType(i32, width), [0] * width))
+
     def if_else(self, condition, then, otherwise):
         """then() where condition holds, else otherwise(), both continuing after."""
         yes = self.function.append_basic_block("then")
@@ -181,7 +201,6 @@ class Builder:
         self.loop(self.const(0), whole, lambda start: body(start, size), step=size)
         if tail:
             body(whole, tail)
-
 
 
 class VectorBuilder(Builder):
@@ -217,22 +236,22 @@ class VectorBuilder(Builder):
     def store_vector(self, value, base, offset):
         self.b.store(value, self._address(base, offset), align=self.align)
 
+    def splat(self, value, width=None):
+        """A vector of `value` in every lane (of this builder's width where not given): a
+        Python float or a scalar LLVM value."""
+        if isinstance(value, float):
+            return self.ir.Constant(self.vector, [value] * self.width)
+        return super().splat(value, width or self.width)
+
     def broadcast(self, base, offset):
-        i32 = self.ir.IntType(32)
-        undefined = self.ir.Constant(self.vector, self.ir.Undefined)
-        one = self.b.insert_element(undefined, self.b.load(self.b.gep(base, [offset])),
-                                    self.ir.Constant(i32, 0))
-        return self.b.shuffle_vector(one, undefined, self.ir.Constant(
-            self.ir.VectorType(i32, self.width), [0] * self.width))
+        return self.splat(self.b.load(self.b.gep(base, [offset])))
 
     def prefetch(self, base, offset):
         """Asks for the cache line of base[offset] in L1 (a hint: no fault anywhere, so the
         offset may lie past the end of base's array)."""
         i8, i32 = self.ir.IntType(8).as_pointer(), self.ir.IntType(32)
-        name = "llvm.prefetch.p0i8"
-        function = self.function.module.globals.get(name) or self.ir.Function(
-            self.function.module, self.ir.FunctionType(self.ir.VoidType(), [i8, i32, i32, i32]),
-            name=name)
+        function = self.module_function("llvm.prefetch.p0i8", [i8, i32, i32, i32],
+                                        self.ir.VoidType())
         # (a read, locality 3: keep in every level; a data cache)
         self.b.call(function, [self.b.bitcast(self.b.gep(base, [offset]), i8),
                                *(self.ir.Constant(i32, k) for k in (0, 3, 1))])
@@ -506,3 +525,120 @@ def contiguous(*arrays):
     return (dtype in (np.float32, np.float64)
             and all(type(a) is np.ndarray and a.dtype == dtype and a.flags.c_contiguous
                     for a in arrays))
+
+
+# Pairwise summation's block (NumPy's PW_BLOCKSIZE) and its accumulators.
+_BLOCK, _ACCUMULATORS = 128, 8
+
+
+def float32_rows(*arrays):
+    """Whether RowBuilder's kernels run on these arrays: float32 (rows, n) ndarrays of one
+    shape, C-contiguous, n > 0, where the native kernels are available."""
+    first = arrays[0]
+    return (available()
+            and all(type(a) is np.ndarray and a.dtype == np.float32 and a.ndim == 2
+                    and a.shape == first.shape and a.flags.c_contiguous for a in arrays)
+            and first.shape[1] > 0)
+
+
+class RowBuilder(VectorBuilder):
+    """A float32 kernel over rows [row0, row1) of n values (its integer arguments start with
+    row0, row1, n), with NumPy's pairwise sum of a row beside it (pairwise_ir) and per-row
+    elementwise loops (numpy_softmax_native, numpy_norm_native)."""
+
+    def __init__(self, ir, module, name, pointers, integers):
+        super().__init__(ir, module, name, np.float32, pointers, integers)
+        self.row0, self.row1, self.n = (self.args[k] for k in ("row0", "row1", "n"))
+        self.pairwise = pairwise_ir(ir, module)
+
+    def scalar_slot(self, value):
+        with self.b.goto_block(self.entry):
+            slot = self.b.alloca(self.float)
+        self.b.store(value, slot)
+        return slot
+
+    def element(self, base, at):
+        return self.b.gep(base, [at])
+
+    def each(self, start, body_vector, body_scalar):
+        """body_vector(offset) over the row from `start` in whole vectors, then
+        body_scalar(offset) over its last n % width elements; returns where those begin."""
+        whole = self.b.sub(self.n, self.b.srem(self.n, self.const(self.width)))
+        self.loop(self.const(0), whole,
+                  lambda j: body_vector(self.b.add(start, j)), step=self.width)
+        self.loop(whole, self.n, lambda j: body_scalar(self.b.add(start, j)))
+        return whole
+
+    def row_sum(self, base, start):
+        """np.add.reduce of the row at base[start ..]: 0 + its pairwise sum."""
+        into = self.scalar_slot(self.ir.Constant(self.float, 0.0))
+        self.b.call(self.pairwise, [self.element(base, start), into, self.n])
+        return self.b.fadd(self.ir.Constant(self.float, 0.0), self.b.load(into))
+
+    def elementwise(self, start, step, pointers, total):
+        """pointers[-1][at] = step(*loaded values, total) over the row, vectors then scalars
+        (total, a scalar, splat for the vectors)."""
+        *inputs, output = pointers
+        wide = self.splat(total)
+
+        def vector(at):
+            self.store_vector(step(*(self.load_vector(p, at) for p in inputs), wide), output,
+                              at)
+
+        def scalar(at):
+            values = (self.b.load(self.element(p, at)) for p in inputs)
+            self.b.store(step(*values, total), self.element(output, at))
+        self.each(start, vector, scalar)
+
+
+def pairwise_ir(ir, module):
+    """pairwise(a, into, n): into[0] = NumPy's pairwise sum of a[:n] (float32, contiguous):
+    sequential from -0.0 below 8 terms, 8 accumulators up to 128, halves at a multiple of 8
+    above (loops_utils.h.src)."""
+    f = Builder(ir, module, "pairwise", [("a", ir.FloatType().as_pointer()),
+                                         ("into", ir.FloatType().as_pointer())], ["n"])
+    f.function.linkage = "internal"
+    a, into = f.pointers
+    n = f.args["n"]
+    real = ir.FloatType()
+    eight = ir.VectorType(real, _ACCUMULATORS)
+    b = f.b
+    with b.goto_block(f.entry):
+        total, accumulators = b.alloca(real), b.alloca(eight)
+        halves = [b.alloca(real), b.alloca(real)]
+
+    def add_from(start):
+        f.loop(start, n, lambda i: b.store(b.fadd(b.load(total), b.load(b.gep(a, [i]))),
+                                           total))
+
+    def few():
+        b.store(ir.Constant(real, -0.0), total)
+        add_from(f.const(0))
+
+    def block():
+        def load(i):
+            return b.load(b.bitcast(b.gep(a, [i]), eight.as_pointer()), align=4)
+        b.store(load(f.const(0)), accumulators)
+        whole = b.sub(n, b.srem(n, f.const(_ACCUMULATORS)))
+        f.loop(f.const(_ACCUMULATORS), whole,
+               lambda i: b.store(b.fadd(b.load(accumulators), load(i)), accumulators),
+               step=_ACCUMULATORS)
+        r = [b.extract_element(b.load(accumulators), ir.Constant(ir.IntType(32), k))
+             for k in range(_ACCUMULATORS)]
+        b.store(b.fadd(b.fadd(b.fadd(r[0], r[1]), b.fadd(r[2], r[3])),
+                       b.fadd(b.fadd(r[4], r[5]), b.fadd(r[6], r[7]))), total)
+        add_from(whole)
+
+    def split():
+        half = b.sdiv(n, f.const(2))
+        half = b.sub(half, b.srem(half, f.const(_ACCUMULATORS)))
+        b.call(f.function, [a, halves[0], half])
+        b.call(f.function, [b.gep(a, [half]), halves[1], b.sub(n, half)])
+        b.store(b.fadd(b.load(halves[0]), b.load(halves[1])), total)
+
+    small = b.icmp_signed("<", n, f.const(_ACCUMULATORS))
+    f.if_else(small, few, lambda: f.if_else(
+        b.icmp_signed("<=", n, f.const(_BLOCK)), block, split))
+    b.store(b.load(total), into)
+    b.ret_void()
+    return f.function

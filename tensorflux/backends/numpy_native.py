@@ -19,8 +19,10 @@ results differ from the NumPy runner's (BLAS's blocking, pairwise sums) by round
 exp/log use the platform's libm instead of NumPy's SIMD loops (both within an ulp or two).
 Softmax, log_softmax and their cross entropies follow numpy_backend's formulas and sum as
 np.add.reduce does (pairwise along a contiguous row, in order along another axis), in the
-dtype: they differ from the NumPy runner only where exp and log do. Arg-extrema, top_k,
-gather and its gradient, one_hot, slices, transposes and cumulative sums are exact.
+dtype: they differ from the NumPy runner only where exp and log do. layer_norm and its
+gradient (over the last axis) follow numpy_backend's steps and sums: the same bits.
+Arg-extrema, top_k, gather and its gradient, one_hot, slices, transposes and cumulative sums
+are exact.
 
 Indices (gather's, sparse labels) are checked before any Variable is written: a bad one makes
 the step return at once, and the runner raises the NumPy kernel's own error. Random draws
@@ -559,7 +561,7 @@ class _Lowering:
             lower = functools.partial(self._reduction, kind=_REDUCTIONS[name])
         if lower is None:
             raise _NotLoweredError(f"primitive {name!r} ({node.name}) is not lowered")
-        if multiple and name not in ("assign", "top_k"):
+        if multiple and name not in ("assign", "top_k", "layer_norm_grad"):
             raise _NotLoweredError(f"{name!r} has several results")
         for slot in in_slots:
             if slot not in self.info:
@@ -1086,6 +1088,85 @@ class _Lowering:
                 self.lines += [indent + f"    {at(target, 'j')} = {acc}", indent + update]
             else:
                 self.lines += [indent + update, indent + f"    {at(target, 'j')} = {acc}"]
+
+    def _norm_row(self, x, target, epsilon):
+        """Opens loops over the rows of x (its last axis) and writes layer_norm's steps there:
+        the row minus its mean into `target`'s row, the variance, and inv{target} =
+        1 / sqrt(variance + epsilon); returns (indentation, element(slot, j), row length)."""
+        shape, dtype = self.info[x]
+        n = shape[-1] if shape else 0
+        if dtype.name not in ("float32", "float64") or len(shape) < 2 or n == 0:
+            raise _NotLoweredError(f"a layer norm over {shape} ({dtype})")
+        cast = f"np.{dtype.name}"
+        indent, names = self._open(shape, skip=len(shape) - 1)
+        at = self._element(names)
+        self._sum(indent, f"a{target}", lambda j: at(x, j), n, dtype, True)
+        self.lines += [indent + f"m{target} = a{target} / {cast}({n})",
+                       indent + f"for j in range({n}):",
+                       indent + f"    {at(target, 'j')} = {at(x, 'j')} - m{target}"]
+        self._sum(indent, f"v{target}", lambda j: f"{at(target, j)} * {at(target, j)}", n,
+                  dtype, True)
+        self.lines.append(indent + f"inv{target} = {cast}(1) / np.sqrt(v{target} / {cast}({n})"
+                                   f" + {cast}({float(epsilon)!r}))")
+        return indent, at, n
+
+    def _lower_layer_norm(self, node, in_slots, attrs, target):
+        """numpy_backend.layer_norm over the last axis, row by row, its steps and sums."""
+        x, gamma, beta = in_slots
+        if attrs["count"] != 1:
+            raise _NotLoweredError("a layer norm over several axes")
+        self._new(target)
+        indent, at, n = self._norm_row(x, target, attrs["epsilon"])
+        self.lines += [indent + f"for j in range({n}):",
+                       indent + f"    {at(target, 'j')} = {at(target, 'j')} * (inv{target} * "
+                                f"s{gamma}[j]) + s{beta}[j]"]
+        self.elements += 3 * math.prod(self.info[x][0])
+
+    def _lower_layer_norm_grad(self, node, in_slots, attrs, targets):
+        """numpy_backend.layer_norm_grad over the last axis, row by row, its steps and sums:
+        dgamma and dbeta add each row's float64 terms in row order within numpy_backend's
+        pieces of rows, then the pieces in order."""
+        x, gamma, dy = in_slots
+        dx, dgamma, dbeta = targets
+        for slot, tensor in zip(targets, node.output_list()):
+            self.info[slot] = (self._shape(tensor), self._dtype(tensor))
+        shape, dtype = self.info[x]
+        if attrs["count"] != 1 or self.info[dy] != self.info[x]:
+            raise _NotLoweredError("a layer norm gradient over several axes")
+        for slot in targets:
+            self._new(slot)
+        n = shape[-1]
+        from tensorflux.backends import numpy_backend
+
+        piece = max(1, numpy_backend._LN_PIECE_BYTES // max(1, n * dtype.itemsize))
+        p, t, w, r = f"p{dx}", f"t{dx}", f"w{dx}", f"r{dx}"
+        self.lines += [f"    {p} = np.full((2, {n}), -0.0)", f"    {t} = np.full((2, {n}), -0.0)",
+                       f"    {w} = np.empty({n}, np.{dtype.name})", f"    {r} = 0"]
+        indent, at, n = self._norm_row(x, dx, attrs["epsilon"])
+        self.lines += [indent + f"for j in range({n}):",
+                       indent + f"    {at(dx, 'j')} = {at(dx, 'j')} * inv{dx}",
+                       indent + f"    {w}[j] = {at(dy, 'j')} * s{gamma}[j]"]
+        self._sum(indent, f"g{dx}", lambda j: f"{w}[{j}]", n, dtype, True)
+        self._sum(indent, f"h{dx}", lambda j: f"{w}[{j}] * {at(dx, j)}", n, dtype, True)
+        cast = f"np.{dtype.name}"
+        self.lines += [
+            indent + f"g{dx} = g{dx} / {cast}({n})",
+            indent + f"h{dx} = h{dx} / {cast}({n})",
+            indent + f"for j in range({n}):",
+            indent + f"    {p}[0, j] += np.float64({at(dy, 'j')} * {at(dx, 'j')})",
+            indent + f"    {p}[1, j] += np.float64({at(dy, 'j')})",
+            indent + f"    {at(dx, 'j')} = (({w}[j] - g{dx}) - {at(dx, 'j')} * h{dx}) * inv{dx}",
+            indent + f"{r} += 1",
+            indent + f"if {r} % {piece} == 0 or {r} == {math.prod(shape[:-1])}:",
+            indent + f"    for j in range({n}):",
+            indent + f"        {t}[0, j] += {p}[0, j]",
+            indent + f"        {t}[1, j] += {p}[1, j]",
+            indent + f"        {p}[0, j] = -0.0",
+            indent + f"        {p}[1, j] = -0.0",
+            f"    for j in range({n}):",
+            f"        s{dgamma}[j] = {cast}({t}[0, j])",
+            f"        s{dbeta}[j] = {cast}({t}[1, j])"]
+        self.elements += 6 * math.prod(shape)
 
     def _lower_top_k(self, node, in_slots, attrs, targets):
         """numpy_backend.top_k's order: descending, the lower index first among equals, NaN

@@ -1,4 +1,5 @@
-"""Training-mode batch normalization's passes over float32 rows, as native code via llvmlite.
+"""Training-mode batch normalization's passes over float32 rows, as native code via llvmlite;
+layer normalization's kernels (below: one row at a time, NumPy's bits).
 
 The passes run over (rows, channels) arrays, compiled to machine code through llvmlite (the
 `jit` extra) by numpy_llvm, as numpy_conv_native's convolutions are.
@@ -29,7 +30,8 @@ import numpy as np
 
 from tensorflux.backends import numpy_llvm
 
-__all__ = ["combine", "grad_sums", "moments", "normalize", "supports"]
+__all__ = ["combine", "grad_sums", "layer_norm", "layer_norm_grad", "moments", "normalize",
+           "supports"]
 
 
 # Channel vectors summed at once, on AVX-512 and on AVX2: each float32 vector of x makes two
@@ -89,13 +91,6 @@ class _Builder(numpy_llvm.Builder):
     def widen(self, value):
         return self.b.fpext(value, self.wide)
 
-    def splat(self, scalar):
-        i32 = self.ir.IntType(32)
-        undefined = self.ir.Constant(self.wide, self.ir.Undefined)
-        one = self.b.insert_element(undefined, scalar, self.ir.Constant(i32, 0))
-        return self.b.shuffle_vector(one, undefined, self.ir.Constant(
-            self.ir.VectorType(i32, self.width), [0] * self.width))
-
     def channel_groups(self, group, tail, body):
         """body(v0, count) over the row's channel vectors in blocks of `group`, then one of
         `tail` (their count % group, fixed when the kernel is compiled)."""
@@ -137,7 +132,7 @@ def _moments_ir(k, group, tail):
     """moments(x, out, row0, row1, c): out[:c] = the mean of rows [row0, row1) of x per
     channel, out[c:] = their sum of squared deviations from it, in float64."""
     x, out = k.pointers
-    count = k.splat(k.b.sitofp(k.b.sub(k.row1, k.row0), k.f64))
+    count = k.splat(k.b.sitofp(k.b.sub(k.row1, k.row0), k.f64), k.width)
 
     def block(v0, nv):
         def values(r):
@@ -293,3 +288,161 @@ def combine(x, dy, dx, mean, a, kd, b):
             and all(v.shape == (x.shape[1],) for v in vectors)):
         return None
     return _runner(_kernel("combine"), (x, dy, dx) + vectors, x.shape[1])
+
+
+# ------------------------------------------------------------------ layer normalization
+#
+# LayerNormalization's kernels run over (rows, n) float32 arrays, one row at a time while it
+# is in cache (numpy_backend.layer_norm and layer_norm_grad give the pieces of rows), with
+# the NumPy kernels' steps and bits: np.add.reduce of a row is 0 + NumPy's pairwise sum
+# (numpy_llvm.pairwise_ir, by its RowBuilder), every other step one IEEE float32 operation
+# in the NumPy kernel's order (1 / sqrt(...) with LLVM's correctly rounded sqrt; no FMA is
+# formed without fast-math flags). layer_norm_grad adds each row's dy * xhat and dy, widened
+# to float64, into its piece's float64 sums in row order, as np.add.reduce(axis=0) does from
+# the piece's first row (the sums start at -0.0, which adding the first row leaves exactly).
+
+_LN_POINTERS = {"layer_norm": ["x", "out", "gamma", "beta", "scratch"],
+                "layer_norm_grad": ["x", "dy", "dx", "gamma", "scratch", "sums"]}
+
+
+class _RowBuilder(numpy_llvm.RowBuilder):
+    """numpy_llvm's row builder with layer norm's pointers and the float32 epsilon's bits as
+    an integer argument."""
+
+    def __init__(self, ir, module, kind):
+        super().__init__(ir, module, kind, _LN_POINTERS[kind], ["row0", "row1", "n", "eps"])
+        b = self.b
+        self.count = b.sitofp(self.n, self.float)
+        self.epsilon = b.bitcast(b.trunc(self.args["eps"], ir.IntType(32)), self.float)
+        self.sqrt = self.module_function("llvm.sqrt.f32", [self.float], self.float)
+
+    def shifted(self, base, start):
+        """base - start: indexed by a row's element offsets, it reads base[0 ..]."""
+        return self.b.gep(base, [self.b.sub(self.const(0), start)])
+
+    def like(self, value, scalar):
+        """scalar, splat where value is a vector."""
+        return self.splat(scalar) if isinstance(value.type, self.ir.VectorType) else scalar
+
+    def statistics(self, x, centred, scratch, start):
+        """centred = row - mean into `centred`, and inv = 1 / sqrt(variance + eps)."""
+        b, nothing = self.b, self.ir.Constant(self.float, 0.0)
+        mean = b.fdiv(self.row_sum(x, start), self.count)
+        self.elementwise(start, b.fsub, [x, centred], mean)
+        self.elementwise(start, lambda c, _: b.fmul(c, c),
+                         [centred, self.shifted(scratch, start)], nothing)
+        variance = b.fdiv(self.row_sum(scratch, self.const(0)), self.count)
+        total = b.fadd(variance, self.epsilon)
+        return b.fdiv(self.ir.Constant(self.float, 1.0), b.call(self.sqrt, [total]))
+
+
+def _layer_norm_ir(k):
+    """layer_norm(x, out, gamma, beta, scratch, row0, row1, n, eps): out = centred * (inv *
+    gamma) + beta per row, scratch holding n values."""
+    x, out, gamma, beta, scratch = k.pointers
+    b = k.b
+
+    def row(r):
+        start = b.mul(r, k.n)
+        inv = k.statistics(x, out, scratch, start)
+        k.elementwise(start, lambda c, gm, bt, v: b.fadd(b.fmul(c, b.fmul(v, gm)), bt),
+                      [out, k.shifted(gamma, start), k.shifted(beta, start), out], inv)
+    k.loop(k.row0, k.row1, row)
+
+
+def _layer_norm_grad_ir(k):
+    """layer_norm_grad(x, dy, dx, gamma, scratch, sums, row0, row1, n, eps): per row xhat =
+    centred * inv (in dx), g = dy * gamma (scratch[:n]), g * xhat (scratch[n:]), a = sum(g)
+    / n, b = sum(g * xhat) / n, dx = ((g - a) - xhat * b) * inv; sums[:n] += dy * xhat and
+    sums[n:] += dy, widened to float64."""
+    x, dy, dx, gamma, scratch, sums = k.pointers
+    b = k.b
+    products = b.gep(scratch, [k.n])
+    wide = k.ir.VectorType(k.ir.DoubleType(), k.width)
+    sums = b.bitcast(sums, k.ir.DoubleType().as_pointer())
+    nothing = k.ir.Constant(k.float, 0.0)
+
+    def add_into(at, start, vector):
+        """sums[j] += dy[at] * xhat[at], sums[n + j] += dy[at] (j = at - start)."""
+        j = b.sub(at, start)
+        if vector:
+            grad, xhat = k.load_vector(dy, at), k.load_vector(dx, at)
+            kind = wide
+        else:
+            grad, xhat = b.load(k.element(dy, at)), b.load(k.element(dx, at))
+            kind = k.ir.DoubleType()
+        for offset, term in ((j, b.fmul(grad, xhat)), (b.add(j, k.n), grad)):
+            address = b.bitcast(b.gep(sums, [offset]), kind.as_pointer())
+            value = b.fadd(b.load(address, align=8), b.fpext(term, kind))
+            b.store(value, address, align=8)
+
+    def row(r):
+        start = b.mul(r, k.n)
+        inv = k.statistics(x, dx, scratch, start)
+        k.elementwise(start, b.fmul, [dx, dx], inv)
+        k.elementwise(start, lambda d, gm, _: b.fmul(d, gm),
+                      [dy, k.shifted(gamma, start), k.shifted(scratch, start)], nothing)
+        k.elementwise(start, lambda g, xh, _: b.fmul(g, xh),
+                      [k.shifted(scratch, start), dx, k.shifted(products, start)], nothing)
+        mean_g = b.fdiv(k.row_sum(scratch, k.const(0)), k.count)
+        mean_gx = b.fdiv(k.row_sum(products, k.const(0)), k.count)
+        k.each(start, lambda at: add_into(at, start, True), lambda at: add_into(at, start, False))
+
+        def step(g, xh, v):
+            value = b.fsub(b.fsub(g, k.like(g, mean_g)), b.fmul(xh, k.like(g, mean_gx)))
+            return b.fmul(value, v)
+        k.elementwise(start, step, [k.shifted(scratch, start), dx, dx], inv)
+    k.loop(k.row0, k.row1, row)
+
+
+def _ln_kernel(kind):
+    build = {"layer_norm": _layer_norm_ir, "layer_norm_grad": _layer_norm_grad_ir}[kind]
+
+    def fill(ir, module):
+        k = _RowBuilder(ir, module, kind)
+        build(k)
+        k.b.ret_void()
+    return numpy_llvm.compiled((__name__, kind), kind, fill,
+                               len(_LN_POINTERS[kind]), 4)
+
+
+def _epsilon_bits(epsilon):
+    return int(np.float32(epsilon).view(np.uint32))
+
+
+def layer_norm(x, out, gamma, beta, epsilon):
+    """A function run(row0, row1) writing out = layer normalization of x's rows [row0,
+    row1) with gamma and beta (float32, n values each), the NumPy kernel's bits; None where
+    the kernel does not apply."""
+    if not (numpy_llvm.float32_rows(x, out) and _checked(gamma, beta)
+            and gamma.shape == beta.shape == (x.shape[1],)):
+        return None
+    function, n, bits = _ln_kernel("layer_norm"), x.shape[1], _epsilon_bits(epsilon)
+    pointers = tuple(a.ctypes.data for a in (x, out, gamma, beta))
+
+    def run(row0, row1, _held=(x, out, gamma, beta)):
+        scratch = np.empty(n, np.float32)
+        function(*pointers, scratch.ctypes.data, row0, row1, n, bits)
+    return run
+
+
+def layer_norm_grad(x, dy, dx, gamma, epsilon):
+    """A function run(row0, row1, into) writing dx for x's rows [row0, row1) and the
+    cotangent rows dy, and adding into `into` (float64 (2, n), set to -0.0 here first) the
+    sums over those rows of dy * xhat and dy: the NumPy kernel's bits; None where the kernel
+    does not apply."""
+    if not (numpy_llvm.float32_rows(x, dy, dx) and _checked(gamma)
+            and gamma.shape == (x.shape[1],)):
+        return None
+    function, n, bits = _ln_kernel("layer_norm_grad"), x.shape[1], _epsilon_bits(epsilon)
+    pointers = tuple(a.ctypes.data for a in (x, dy, dx, gamma))
+
+    def run(row0, row1, into, _held=(x, dy, dx, gamma)):
+        if not (type(into) is np.ndarray and into.dtype == np.float64
+                and into.size == 2 * n and into.flags.c_contiguous):
+            raise ValueError(f"needs a C-contiguous float64 array of {2 * n} values for the "
+                             f"sums, received {into!r:.80}")
+        into.fill(-0.0)
+        scratch = np.empty(2 * n, np.float32)
+        function(*pointers, scratch.ctypes.data, into.ctypes.data, row0, row1, n, bits)
+    return run

@@ -30,7 +30,7 @@ import threading
 import numpy as np
 
 from tensorflux.backends import numpy_llvm
-from tensorflux.backends.numpy_llvm import VectorBuilder
+from tensorflux.backends.numpy_llvm import RowBuilder
 
 __all__ = ["softmax", "softmax_grad"]
 
@@ -41,128 +41,14 @@ _EXP = {name: float(np.uint32(bits).view(np.float32)) for name, bits in {
     "p0": 0x3F800000, "p1": 0x3F39CBD5, "p2": 0x3E7D4C58, "p3": 0x3D517D8C, "p4": 0x3BDD7159,
     "p5": 0x3A053DD8, "q0": 0x3F800000, "q1": 0xBE8C6857, "q2": 0x3CB0E832}.items()}
 
-# Pairwise summation's block (NumPy's PW_BLOCKSIZE) and its accumulators.
-_BLOCK, _ACCUMULATORS = 128, 8
-
 _POINTERS = {"softmax": ["x", "out"], "softmax_grad": ["g", "y", "out", "scratch"]}
 
 
-class _Builder(VectorBuilder):
+class _Builder(RowBuilder):
     """A kernel over rows [row0, row1) of n float32 values, with the pairwise sum beside it."""
 
     def __init__(self, ir, module, kind):
-        super().__init__(ir, module, kind, np.float32, _POINTERS[kind], ["row0", "row1", "n"])
-        self.row0, self.row1, self.n = (self.args[k] for k in ("row0", "row1", "n"))
-        self.pairwise = _pairwise_ir(ir, module)
-
-    def module_function(self, name, arguments, result):
-        """The declared function `name` of this kernel's module (an LLVM intrinsic)."""
-        module = self.function.module
-        try:
-            return module.get_global(name)
-        except KeyError:
-            return self.ir.Function(module, self.ir.FunctionType(result, arguments), name=name)
-
-    def splat(self, value):
-        """A vector of `value` in every lane: a Python float or a scalar LLVM value."""
-        if isinstance(value, float):
-            return self.ir.Constant(self.vector, [value] * self.width)
-        i32 = self.ir.IntType(32)
-        undefined = self.ir.Constant(self.vector, self.ir.Undefined)
-        one = self.b.insert_element(undefined, value, self.ir.Constant(i32, 0))
-        return self.b.shuffle_vector(one, undefined, self.ir.Constant(
-            self.ir.VectorType(i32, self.width), [0] * self.width))
-
-    def scalar_slot(self, value):
-        with self.b.goto_block(self.entry):
-            slot = self.b.alloca(self.float)
-        self.b.store(value, slot)
-        return slot
-
-    def element(self, base, at):
-        return self.b.gep(base, [at])
-
-    def each(self, start, body_vector, body_scalar):
-        """body_vector(offset) over the row from `start` in whole vectors, then
-        body_scalar(offset) over its last n % width elements; returns where those begin."""
-        whole = self.b.sub(self.n, self.b.srem(self.n, self.const(self.width)))
-        self.loop(self.const(0), whole,
-                  lambda j: body_vector(self.b.add(start, j)), step=self.width)
-        self.loop(whole, self.n, lambda j: body_scalar(self.b.add(start, j)))
-        return whole
-
-    def row_sum(self, base, start):
-        """np.add.reduce of the row at base[start ..]: 0 + its pairwise sum."""
-        into = self.scalar_slot(self.ir.Constant(self.float, 0.0))
-        self.b.call(self.pairwise, [self.element(base, start), into, self.n])
-        return self.b.fadd(self.ir.Constant(self.float, 0.0), self.b.load(into))
-
-    def elementwise(self, start, step, pointers, total):
-        """pointers[-1][at] = step(*loaded values, total) over the row, vectors then scalars
-        (total, a scalar, splat for the vectors)."""
-        *inputs, output = pointers
-        wide = self.splat(total)
-
-        def vector(at):
-            self.store_vector(step(*(self.load_vector(p, at) for p in inputs), wide), output,
-                              at)
-
-        def scalar(at):
-            values = (self.b.load(self.element(p, at)) for p in inputs)
-            self.b.store(step(*values, total), self.element(output, at))
-        self.each(start, vector, scalar)
-
-
-def _pairwise_ir(ir, module):
-    """pairwise(a, into, n): into[0] = NumPy's pairwise sum of a[:n] (float32, contiguous)."""
-    f = numpy_llvm.Builder(ir, module, "pairwise", [("a", ir.FloatType().as_pointer()),
-                                                    ("into", ir.FloatType().as_pointer())],
-                           ["n"])
-    f.function.linkage = "internal"
-    a, into = f.pointers
-    n = f.args["n"]
-    real = ir.FloatType()
-    eight = ir.VectorType(real, _ACCUMULATORS)
-    b = f.b
-    with b.goto_block(f.entry):
-        total, accumulators = b.alloca(real), b.alloca(eight)
-        halves = [b.alloca(real), b.alloca(real)]
-
-    def add_from(start):
-        f.loop(start, n, lambda i: b.store(b.fadd(b.load(total), b.load(b.gep(a, [i]))),
-                                           total))
-
-    def few():
-        b.store(ir.Constant(real, -0.0), total)
-        add_from(f.const(0))
-
-    def block():
-        def load(i):
-            return b.load(b.bitcast(b.gep(a, [i]), eight.as_pointer()), align=4)
-        b.store(load(f.const(0)), accumulators)
-        whole = b.sub(n, b.srem(n, f.const(_ACCUMULATORS)))
-        f.loop(f.const(_ACCUMULATORS), whole,
-               lambda i: b.store(b.fadd(b.load(accumulators), load(i)), accumulators),
-               step=_ACCUMULATORS)
-        r = [b.extract_element(b.load(accumulators), ir.Constant(ir.IntType(32), k))
-             for k in range(_ACCUMULATORS)]
-        b.store(b.fadd(b.fadd(b.fadd(r[0], r[1]), b.fadd(r[2], r[3])),
-                       b.fadd(b.fadd(r[4], r[5]), b.fadd(r[6], r[7]))), total)
-        add_from(whole)
-
-    def split():
-        half = b.sdiv(n, f.const(2))
-        half = b.sub(half, b.srem(half, f.const(_ACCUMULATORS)))
-        b.call(f.function, [a, halves[0], half])
-        b.call(f.function, [b.gep(a, [half]), halves[1], b.sub(n, half)])
-        b.store(b.fadd(b.load(halves[0]), b.load(halves[1])), total)
-
-    small = b.icmp_signed("<", n, f.const(_ACCUMULATORS))
-    f.if_else(small, few, lambda: f.if_else(
-        b.icmp_signed("<=", n, f.const(_BLOCK)), block, split))
-    b.store(b.load(total), into)
-    b.ret_void()
-    return f.function
+        super().__init__(ir, module, kind, _POINTERS[kind], ["row0", "row1", "n"])
 
 
 def _exp(k, x):
@@ -282,14 +168,6 @@ def _kernel(kind):
     return numpy_llvm.compiled((__name__, kind), kind, fill, len(_POINTERS[kind]), 3)
 
 
-def _applies(*arrays):
-    first = arrays[0]
-    return (numpy_llvm.available()
-            and all(type(a) is np.ndarray and a.dtype == np.float32 and a.ndim == 2
-                    and a.shape == first.shape and a.flags.c_contiguous for a in arrays)
-            and first.shape[1] > 0)
-
-
 _probe_lock = threading.Lock()
 _probed = None  # whether the native exp gives np.exp's bits here, once known
 
@@ -327,7 +205,7 @@ def _probe():
 def softmax(x, out):
     """A function run(row0, row1) writing into out the softmax of x's rows [row0, row1)
     along the last axis, NumPy's bits; None where the kernel does not apply."""
-    if not (_applies(x, out) and _exp_matches()):
+    if not (numpy_llvm.float32_rows(x, out) and _exp_matches()):
         return None
     function, n, pointers = _kernel("softmax"), x.shape[1], (x.ctypes.data, out.ctypes.data)
 
@@ -339,7 +217,7 @@ def softmax(x, out):
 def softmax_grad(g, y, out):
     """A function run(row0, row1) writing into out softmax's VJP for the cotangent rows g
     and output rows y [row0, row1), NumPy's bits; None where the kernel does not apply."""
-    if not _applies(g, y, out):
+    if not numpy_llvm.float32_rows(g, y, out):
         return None
     function, n = _kernel("softmax_grad"), y.shape[1]
     pointers = (g.ctypes.data, y.ctypes.data, out.ctypes.data)

@@ -546,6 +546,89 @@ def batch_norm_training(x, scale, offset, epsilon, name=None):
     return _bn.bind(x, *params, epsilon=float(epsilon))
 
 
+# layer_norm: Keras's LayerNormalization (center and scale) over the trailing `count` axes in
+# one kernel: composed, it is ten graph nodes forward and their VJPs back, many passes over
+# the activations (about 5% of a Transformer block's training step). The kernel gives the
+# composed ops' bits (see numpy_backend.layer_norm). Its VJP is layer_norm_grad (dx, dgamma,
+# dbeta in one kernel), whose own VJP differentiates the same formula written with ops, so
+# gradients of gradients work.
+
+def _ln_rule(x, gamma, beta, epsilon, count):
+    return aval(x.shape, x.dtype)
+
+
+def _ln_vjp(g, x, gamma, beta, out, epsilon, count):
+    return _ln_grad.bind(x, gamma, g, epsilon=epsilon, count=count)
+
+
+def _ln_grad_rule(x, gamma, dy, epsilon, count):
+    return aval(x.shape, x.dtype), aval(gamma.shape, gamma.dtype), aval(gamma.shape, gamma.dtype)
+
+
+def _ln_grad_formula(x, gamma, dy, epsilon, count):
+    """layer_norm_grad written with ops (its kernel's formula, not its bits)."""
+    axes = list(range(x.shape.rank - count, x.shape.rank))
+    rows = list(range(x.shape.rank - count))
+    mean = reduction.reduce_mean(x, axis=axes, keepdims=True)
+    centred = x - mean
+    inv = math.rsqrt(reduction.reduce_mean(centred * centred, axis=axes, keepdims=True)
+                     + math.const(epsilon, x))
+    xhat = centred * inv
+    g = dy * gamma
+    a = reduction.reduce_mean(g, axis=axes, keepdims=True)
+    b = reduction.reduce_mean(g * xhat, axis=axes, keepdims=True)
+    return ((g - a - xhat * b) * inv, reduction.reduce_sum(dy * xhat, axis=rows),
+            reduction.reduce_sum(dy, axis=rows))
+
+
+def _ln_grad_vjp(h, x, gamma, dy, out, epsilon, count):
+    from tensorflux.autodiff import GradientTape
+
+    h = [array.zeros_like(o) if c is None else c for c, o in zip(h, out)]
+    with GradientTape() as tape:
+        tape.watch([x, gamma, dy])
+        results = _ln_grad_formula(x, gamma, dy, epsilon, count)
+    return tape.gradient(list(results), [x, gamma, dy], output_gradients=h,
+                         unconnected_gradients="zero")
+
+
+_ln = Primitive("layer_norm", vjp=_ln_vjp, shape_rule=_ln_rule)
+_ln_grad = Primitive("layer_norm_grad", vjp=_ln_grad_vjp, shape_rule=_ln_grad_rule,
+                     multiple_results=True)
+
+
+def layer_norm(x, scale, offset, epsilon, count=1, name=None):
+    """Layer normalization of a float32/float64 x over its trailing `count` axes, as Keras's
+    LayerNormalization with center and scale: (x - mean) * (rsqrt(variance + epsilon) *
+    scale) + offset, with the mean and biased variance of each row (scale and offset have
+    the trailing axes' shape). One kernel forward, one for the gradient.
+
+    >>> import tensorflux as tf
+    >>> from tensorflux.ops import nn
+    >>> nn.layer_norm(tf.constant([[1.0, 3.0]]), [1.0, 1.0], [0.0, 0.0], 0.0).numpy().tolist()
+    [[-1.0, 1.0]]
+    """
+    op = "layer_norm"
+    x = _float_operand(op, x)
+    rank = x.shape.rank
+    if x.dtype not in (dtypes.float32, dtypes.float64) or rank is None or not 0 < count <= rank:
+        raise errors.InvalidArgumentError(
+            f"{op}: needs a float32 or float64 input of at least {count} dimensions, received "
+            f"{x.dtype.name} with shape {tuple(x.shape) if rank is not None else 'unknown'}", op)
+    trailing = tuple(x.shape[rank - count:])
+    params = []
+    for what, value in (("scale", scale), ("offset", offset)):
+        value = math.cast(as_operand(op, value), x.dtype)
+        shape = tuple(value.shape)
+        if len(shape) != count or any(None not in (s, t) and s != t
+                                      for s, t in zip(shape, trailing)):
+            raise errors.InvalidArgumentError(
+                f"{op}: the {what} must have the normalized axes' shape {trailing}, received "
+                f"shape {shape}", op)
+        params.append(value)
+    return _ln.bind(x, *params, epsilon=float(epsilon), count=int(count))
+
+
 # ------------------------------------------------------------------ dropout
 
 def dropout(x, rate, noise_shape=None, seed=None, name=None):

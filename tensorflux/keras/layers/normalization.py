@@ -301,7 +301,9 @@ class BatchNormalization(Layer):
 
 class LayerNormalization(Layer):
     """Normalizes each sample over `axis` (default the last): mean 0, variance 1, then
-    `* gamma + beta`; epsilon 1e-3 as Keras.
+    `* gamma + beta`; epsilon 1e-3 as Keras. Over trailing axes with center (the default),
+    it runs as one kernel forward and one backward (tensorflux.ops.nn.layer_norm, the same
+    bits as the composed ops); rms_scaling, center=False or other axes keep the composed ops.
 
     >>> import tensorflux as tf
     >>> from tensorflux import keras
@@ -369,6 +371,14 @@ class LayerNormalization(Layer):
         def weight(v):
             return tf.reshape(tf.cast(v, dtype), broadcast_shape)
 
+        if self._fused(axes, rank):
+            from tensorflux.ops import nn
+
+            gamma = (tf.ones(shape[rank - len(axes):], dtype) if self.gamma is None
+                     else tf.cast(self.gamma, dtype))
+            outputs = nn.layer_norm(x, gamma, tf.cast(self.beta, dtype), self.epsilon,
+                                    len(axes))
+            return tf.cast(outputs, self.compute_dtype)
         mean = tf.reduce_mean(x, axis=axes, keepdims=True)
         variance = tf.reduce_mean(tf.square(x - mean), axis=axes, keepdims=True)
         inv = tf.math.rsqrt(variance + self.epsilon)
@@ -383,6 +393,13 @@ class LayerNormalization(Layer):
             if self.beta is not None:
                 outputs = outputs + weight(self.beta)
         return tf.cast(outputs, self.compute_dtype)
+
+    def _fused(self, axes, rank):
+        """Whether call runs as the layer_norm kernel (tensorflux.ops.nn.layer_norm, the
+        composed ops' bits): centred (beta), not rms_scaling, over the trailing axes of an
+        input with a batch axis. (Without scale, gamma is ones: multiplying by 1 is exact.)"""
+        return (self.beta is not None and not self.rms_scaling and rank >= 2
+                and sorted(axes) == list(range(rank - len(axes), rank)) and len(axes) < rank)
 
     def get_config(self):
         return {
