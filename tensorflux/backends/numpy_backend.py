@@ -2036,9 +2036,12 @@ def _nn_conv2d(x, filters, strides, padding, dilations, data_format, epilogue=No
     elif cg == 1:
         out = np.empty((n, ho, wo, o), np.result_type(x.dtype, w.dtype))
         taps = w.reshape(kh, kw, c, o // c)
-        windows = windows_of()
-        _nn_depthwise_by_pieces(
-            lambda images: _nn_depthwise_into(out[images], windows[images], taps), n, out)
+        # (the kernel reads x as padded, the padding's taps adding 0 * w: no padded copy)
+        if not _nn_native_depthwise("depthwise_rows", np.ascontiguousarray(x), taps, out,
+                                    strides, dilations, pads):
+            windows = windows_of()
+            _nn_depthwise_by_pieces(
+                lambda images: _nn_depthwise_into(out[images], windows[images], taps), n, out)
     else:
         og = o // groups
         w_g = np.moveaxis(w.reshape(kh, kw, cg, groups, og), 3, 0).reshape(groups, -1, og)
@@ -2068,7 +2071,9 @@ def conv2d_backprop_filter(x, grad, filter_shape, strides, padding, dilations, d
         by_rows = numpy_conv_native.filter_grad_rows(
             np.ascontiguousarray(x), g, tuple(filter_shape), strides, dilations,
             pads=(pads[0][0], pads[1][0]))
-    windows = None if by_rows is not None else _nn_windows(
+    depthwise = (_nn_native_depthwise_filter(x, g, filter_shape, strides, dilations, pads)
+                 if groups > 1 and cg == 1 else None)
+    windows = None if by_rows is not None or depthwise is not None else _nn_windows(
         _nn_pad(x, pads), (kh, kw), strides, dilations, (ho, wo))
     if by_rows is not None:
         out = _nn_filter_grad_by_rows(by_rows, n * ho, g.nbytes // max(1, n * ho),
@@ -2092,6 +2097,8 @@ def conv2d_backprop_filter(x, grad, filter_shape, strides, padding, dilations, d
         for part in parts[1:]:
             np.add(out, part, out=out)
         out = out.reshape(kh, kw, cg, o)
+    elif depthwise is not None:
+        out = depthwise
     elif cg == 1:
         parts = {}
 
@@ -2326,12 +2333,15 @@ def conv2d_backprop_input(filters, grad, input_shape, strides, padding, dilation
         (pt, _), (pl, _) = pads
         dx = dxp[:, pt:pt + h, pl:pl + wd, :]
     elif cg == 1:
-        dxp = np.empty(padded_shape, np.result_type(g.dtype, w.dtype))
         taps = w.reshape(kh, kw, c, o // c)
-        _nn_depthwise_by_pieces(lambda images: _nn_depthwise_input_into(
-            dxp[images], g[images], taps, strides, dilations), n, dxp)
-        (pt, _), (pl, _) = pads
-        dx = dxp[:, pt:pt + h, pl:pl + wd, :]
+        dx = np.empty((n, h, wd, c), np.result_type(g.dtype, w.dtype))
+        if not _nn_native_depthwise("depthwise_input_grad_rows", np.ascontiguousarray(g),
+                                    taps, dx, strides, dilations, pads):
+            dxp = np.empty(padded_shape, dx.dtype)
+            _nn_depthwise_by_pieces(lambda images: _nn_depthwise_input_into(
+                dxp[images], g[images], taps, strides, dilations), n, dxp)
+            (pt, _), (pl, _) = pads
+            dx = dxp[:, pt:pt + h, pl:pl + wd, :]
     else:
         og = o // groups
         g_g = np.moveaxis(g.reshape(n * ho * wo, groups, og), 1, 0)
@@ -2428,6 +2438,50 @@ def _nn_depthwise_by_pieces(run, n, largest, fixed=False):
     if fixed or (_THREADS > 1 and nbytes >= _PARALLEL_MIN_BYTES):
         step = max(1, min(step, -(-n // (4 * max(2, _THREADS)))))
     _in_parallel(run, [slice(start, start + step) for start in range(0, n, step)], nbytes)
+
+
+def _nn_native_depthwise(rows_of, source, taps, target, strides, dilations, pads):
+    """Whether numpy_depthwise_native's `rows_of` kernel (depthwise_rows, or
+    depthwise_input_grad_rows) wrote target (NHWC) from source and the filter taps (kh, kw,
+    c, multiplier), reading the input as padded by pads, by pieces of target's rows on the
+    threads (each row its own: the same bits on any thread count)."""
+    from tensorflux.backends import numpy_depthwise_native
+
+    by_rows = getattr(numpy_depthwise_native, rows_of)(
+        source, taps, target, strides, dilations, (pads[0][0], pads[1][0]))
+    if by_rows is None:
+        return False
+    rows = target.shape[0] * target.shape[1]
+    nbytes = source.nbytes + target.nbytes
+    _in_parallel(lambda piece: by_rows(piece.start, piece.stop),
+                 _nn_row_pieces(rows, nbytes // max(1, rows)), nbytes)
+    return True
+
+
+def _nn_native_depthwise_filter(x, g, filter_shape, strides, dilations, pads):
+    """The filter gradient of a depthwise convolution by numpy_depthwise_native, or None where
+    it does not apply: sums over pieces of the output rows (those two threads would take, on
+    any number of threads), on the threads, then the pieces' sums added in order, so the
+    same bits on any thread count."""
+    from tensorflux.backends import numpy_depthwise_native
+
+    g = np.ascontiguousarray(g)
+    by_rows = numpy_depthwise_native.depthwise_filter_grad_rows(
+        np.ascontiguousarray(x), g, tuple(filter_shape), strides, dilations,
+        (pads[0][0], pads[1][0]))
+    if by_rows is None:
+        return None
+    kh, kw, _, o = filter_shape
+    rows = g.shape[0] * g.shape[1]
+    nbytes = x.nbytes + g.nbytes
+    pieces = _nn_row_pieces(rows, nbytes // max(1, rows), threads=2)
+    parts = np.empty((len(pieces), kh * kw, o), g.dtype)
+    _in_parallel(lambda k: by_rows(pieces[k].start, pieces[k].stop, parts[k]),
+                 list(range(len(pieces))), nbytes)
+    out = parts[0]
+    for part in parts[1:]:
+        np.add(out, part, out=out)
+    return out.reshape(filter_shape)
 
 
 def _nn_depthwise_tap(windows, i, j, multiplier):

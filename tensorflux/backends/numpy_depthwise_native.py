@@ -1,0 +1,346 @@
+"""Native depthwise convolution kernels for the NumPy backend (DepthwiseConv2D, SeparableConv2D's
+first step, the MobileNet and EfficientNet applications): the forward pass, the input
+gradient and the filter gradient of a convolution with one input channel per group and a
+channel multiplier of 1, compiled through llvmlite with numpy_llvm's code generator.
+
+Why: numpy_backend's depthwise path runs tap by tap over the whole output, a product and a
+sum per filter tap (2 * kh * kw passes over memory, on a zero-padded copy of the input).
+These kernels read each output pixel's window from the unpadded NHWC input in place, a
+vector of channels at a time (the channels that do not fill a vector one by one), keep the
+sum in a register over the taps and write it once. MobileNetV2's (8, 112, 112, 32) 3x3
+layer on this project's 2 AVX-512 cores: forward 29 -> 3 ms, input gradient 22 -> 3.5 ms,
+filter gradient 35 -> 2-4 ms (in-process A/B of benchmarks/mobilenet_workloads.py's models:
+MobileNetV2's predict 1.2-1.35x as fast, the separable network's training 1.6x). A kernel
+compiles in 0.05-0.16 s, once per (kind, dtype, filter size).
+
+Numerics: the same operations in the same order as the NumPy kernels they stand in for, so
+the same bits, with no fused multiply-adds (LLVM forms none from separate multiplies and
+adds without fast-math flags). The forward sum is numpy_backend._nn_depthwise_into's:
+x * w of the first tap, then + x * w of each other tap in row-major order. A tap that falls
+in the padding adds 0 * w, as the NumPy path's padded copy does: a zero of w's sign (NaN
+for an infinite or NaN w), which turns a sum of -0.0 into +0.0 (the kernel selects a zero
+for it rather than reading the padding, so these bits are kept too). The input gradient is
+_nn_depthwise_input_into's: each input pixel's sum over the taps whose windows read it, in
+the taps' order, starting from +0.0 (0.0 + the first product), but at stride 1 from the
+first tap's product itself where the first tap reads the pixel (the NumPy path writes that
+tap's block rather than adding it to zeros); taps that do not read the pixel add nothing.
+Where two NaNs meet in a sum, which one comes out (its sign) is not defined by NumPy either:
+its vector loops and their scalar ends return different ones.
+The filter gradient's sums are not the NumPy path's (a GEMV's, in OpenBLAS's order): each
+tap's products of a piece of output rows summed over the rows and their pixels in order by
+fused multiply-adds (taps in the padding add nothing), the pieces fixed by the shape
+(numpy_backend._nn_native_depthwise_filter) and their sums added in order: the same bits on
+any thread count, within a few ulps times the square root of the terms of float64's.
+Each function returns None where it does not apply (no llvmlite, a CPU without AVX2 and FMA,
+another dtype, a channel multiplier above 1, more than _MOST_TAPS taps), and the caller runs
+its NumPy path.
+"""
+
+import numpy as np
+
+from tensorflux.backends import numpy_llvm
+from tensorflux.backends.numpy_llvm import VectorBuilder
+
+__all__ = ["depthwise_filter_grad_rows", "depthwise_input_grad_rows", "depthwise_rows"]
+
+# The taps are unrolled, one kernel per filter size (7x7 at most; larger ones run NumPy's).
+_MOST_TAPS = 49
+
+# Integer arguments: rows [row0, row1) of the array written (n * its height), then the
+# written array's (height, width), the read one's (height, width), channels, strides,
+# dilations and the padding above and to the left.
+_INTEGERS = ["row0", "row1", "ho", "wo", "hi", "wi", "c", "sh", "sw", "dh", "dw", "pt", "pl"]
+
+
+def _channels(f, c, body):
+    """body(at, load, store, zero) over the channels [0, c): in vectors of f's width, then
+    one channel at a time for those that do not fill a vector; `load(base, offset)` and
+    `store(value, base, offset)` move a vector (or one value) of channels at `at`."""
+    whole = f.b.sub(c, f.b.srem(c, f.const(f.width)))
+    load, store = _scalar_moves(f)
+    f.loop(f.const(0), whole, lambda at: body(at, f.load_vector, f.store_vector, f.zero),
+           step=f.width)
+    f.loop(whole, c, lambda at: body(at, load, store, f.ir.Constant(f.float, 0.0)))
+
+
+def _scalar_moves(f):
+    """(load(base, offset), store(value, base, offset)) of one value of f's dtype."""
+    def load(base, offset):
+        return f.b.load(f.b.gep(base, [offset]), align=f.align)
+
+    def store(value, base, offset):
+        f.b.store(value, f.b.gep(base, [offset]), align=f.align)
+    return load, store
+
+
+def _inside(f, at, size):
+    """Whether the i64 `at` lies in [0, size)."""
+    return f.b.and_(f.b.icmp_signed(">=", at, f.const(0)), f.b.icmp_signed("<", at, size))
+
+
+def _window_taps(f, kh, kw, r):
+    """For output row r (image r // ho, row r % ho) of a depthwise convolution of x (n, hi,
+    wi, c) read as padded by pt rows above and pl columns to the left: a function of an
+    output pixel j giving, per tap in row-major order, (whether it lies inside x, the offset
+    of its pixel in x, or 0 where it does not)."""
+    a, b = f.args, f.b
+    image = b.sdiv(r, a["ho"])
+    i = b.srem(r, a["ho"])
+    x_row_stride = f.mul(a["wi"], a["c"])
+    rows = []  # per tap row: (inside, offset of x's row)
+    for ti in range(kh):
+        at = b.sub(f.add(f.mul(i, a["sh"]), f.mul(f.const(ti), a["dh"])), a["pt"])
+        rows.append((_inside(f, at, a["hi"]),
+                     f.mul(f.add(f.mul(image, a["hi"]), at), x_row_stride)))
+
+    def taps(j):
+        found = []
+        for ti in range(kh):
+            for tj in range(kw):
+                at = b.sub(f.add(f.mul(j, a["sw"]), f.mul(f.const(tj), a["dw"])), a["pl"])
+                inside = b.and_(rows[ti][0], _inside(f, at, a["wi"]))
+                offset = f.add(rows[ti][1], f.mul(at, a["c"]))
+                found.append((inside, b.select(inside, offset, f.const(0))))
+        return found
+    return taps
+
+
+def _forward_ir(ir, module, dtype, kh, kw):
+    """depthwise(x, w, out, unused, *_INTEGERS): out (n, ho, wo, c) rows [row0, row1) (row r:
+    image r // ho, output row r % ho) = the depthwise convolution of x (n, hi, wi, c), read as
+    padded with zeros by pt rows above and pl columns to the left (and as far as the windows
+    reach below and to the right), with w (kh, kw, c): _nn_depthwise_into's sums."""
+    f = VectorBuilder(ir, module, "depthwise", dtype, ["x", "w", "out", "unused"], _INTEGERS)
+    a = f.args
+    b = f.b
+
+    def row(r):
+        taps_of = _window_taps(f, kh, kw, r)
+        out_row = f.mul(r, a["wo"], a["c"])
+
+        def pixel(j):
+            taps = taps_of(j)
+            out_at = f.add(out_row, f.mul(j, a["c"]))
+
+            def channels(v, load, store, zero):
+                total = None
+                for t, (inside, offset) in enumerate(taps):
+                    # (a zero where the tap is in the padding: its product is 0 * w)
+                    x = b.select(inside, load(a["x"], f.add(offset, v)), zero)
+                    product = b.fmul(x, load(a["w"], f.add(f.mul(f.const(t), a["c"]), v)))
+                    total = product if total is None else b.fadd(total, product)
+                store(total, a["out"], f.add(out_at, v))
+            _channels(f, a["c"], channels)
+        f.loop(f.const(0), a["wo"], pixel)
+    f.loop(a["row0"], a["row1"], row)
+    b.ret_void()
+
+
+def _filter_grad_ir(ir, module, dtype, kh, kw, vectors, vector_tail):
+    """depthwise_filter_grad(x, g, part, unused, *_INTEGERS): part (kh * kw, c) = the sum
+    over the output rows [row0, row1) of g (n, ho, wo, c) and their pixels, in that order,
+    of each tap's input value (x as in _forward_ir) times g, by fused multiply-adds; taps in
+    the padding add nothing. Blocks of `vectors` channel vectors (`vector_tail` in the last)
+    keep kh * kw * vectors sums in registers; the channels that do not fill a vector are
+    summed one at a time."""
+    f = VectorBuilder(ir, module, "depthwise_filter_grad", dtype, ["x", "g", "part", "unused"],
+                      _INTEGERS)
+    a = f.args
+    b = f.b
+    count = kh * kw
+    scalar_fma = ir.Function(module, ir.FunctionType(f.float, [f.float] * 3),
+                             name=f"llvm.fma.f{64 if dtype == np.float64 else 32}")
+    with b.goto_block(f.entry):
+        scalar_slots = [[b.alloca(f.float)] for _ in range(count)]
+    vector_slots = f.accumulators(count, vectors)
+
+    def sums(channel0, width, groups, slots, fma, load, store, zero):
+        """The sums of channels channel0 + [0, groups * width) in groups of `width`."""
+        at = [f.add(channel0, f.const(k * width)) for k in range(groups)]
+        for t in range(count):
+            for k in range(groups):
+                b.store(zero, slots[t][k])
+
+        def row(r):
+            taps_of = _window_taps(f, kh, kw, r)
+            g_row = f.mul(r, a["wo"], a["c"])
+
+            def pixel(j):
+                taps = taps_of(j)
+                g_at = f.add(g_row, f.mul(j, a["c"]))
+                for k in range(groups):
+                    g = load(a["g"], f.add(g_at, at[k]))
+                    for t, (inside, offset) in enumerate(taps):
+                        slot = slots[t][k]
+                        total = b.load(slot)
+                        added = b.call(fma, [load(a["x"], f.add(offset, at[k])), g, total])
+                        b.store(b.select(inside, added, total), slot)
+            f.loop(f.const(0), a["wo"], pixel)
+        f.loop(a["row0"], a["row1"], row)
+        for t in range(count):
+            for k in range(groups):
+                store(b.load(slots[t][k]), a["part"],
+                      f.add(f.mul(f.const(t), a["c"]), at[k]))
+
+    def vector_block(v0, nv):
+        sums(f.mul(v0, f.const(f.width)), f.width, nv, vector_slots, f.fma, f.load_vector,
+             f.store_vector, f.zero)
+    f.blocks(b.sdiv(a["c"], f.const(f.width)), vectors, vector_tail, vector_block)
+    whole = b.sub(a["c"], b.srem(a["c"], f.const(f.width)))
+    f.loop(whole, a["c"], lambda channel: sums(channel, 1, 1, scalar_slots, scalar_fma,
+                                               *_scalar_moves(f), ir.Constant(f.float, 0.0)))
+    b.ret_void()
+
+
+def _input_grad_ir(ir, module, dtype, kh, kw):
+    """depthwise_input_grad(g, w, dx, unused, *_INTEGERS): dx (n, ho, wo, c) rows [row0,
+    row1) = the input gradient of a depthwise convolution with w (kh, kw, c) whose output
+    cotangent is g (n, hi, wi, c), the input read as padded by pt rows above and pl columns
+    to the left: _nn_depthwise_input_into's sums."""
+    f = VectorBuilder(ir, module, "depthwise_input_grad", dtype, ["g", "w", "dx", "unused"],
+                      _INTEGERS)
+    a = f.args
+    b = f.b
+    g_row_stride = f.mul(a["wi"], a["c"])
+    direct = b.and_(b.icmp_signed("==", a["sh"], f.const(1)),
+                    b.icmp_signed("==", a["sw"], f.const(1)))
+    slots = {}  # a pixel's sum of channels, by type (a vector's, one channel's)
+
+    def slot_of(kind):
+        if str(kind) not in slots:
+            with b.goto_block(f.entry):
+                slots[str(kind)] = b.alloca(kind)
+        return slots[str(kind)]
+
+    def reached(at, stride, size):
+        """(whether a tap at padded position `at` is read by a window, that window)."""
+        window = b.sdiv(at, stride)
+        hit = b.and_(b.icmp_signed(">=", at, f.const(0)),
+                     b.icmp_signed("==", b.srem(at, stride), f.const(0)))
+        return b.and_(hit, b.icmp_signed("<", window, size)), window
+
+    def row(r):
+        image = b.sdiv(r, a["ho"])
+        y = f.add(b.srem(r, a["ho"]), a["pt"])
+        rows = []
+        for ti in range(kh):
+            hit, window = reached(b.sub(y, f.mul(f.const(ti), a["dh"])), a["sh"], a["hi"])
+            rows.append((hit, f.mul(f.add(f.mul(image, a["hi"]), window), g_row_stride)))
+        dx_row = f.mul(r, a["wo"], a["c"])
+
+        def pixel(j):
+            x = f.add(j, a["pl"])
+            taps = []
+            for ti in range(kh):
+                for tj in range(kw):
+                    hit, window = reached(b.sub(x, f.mul(f.const(tj), a["dw"])), a["sw"],
+                                          a["wi"])
+                    hit = b.and_(rows[ti][0], hit)
+                    offset = f.add(rows[ti][1], f.mul(window, a["c"]))
+                    taps.append((hit, b.select(hit, offset, f.const(0))))
+            dx_at = f.add(dx_row, f.mul(j, a["c"]))
+
+            def channels(v, load, store, zero):
+                slot = slot_of(zero.type)
+                b.store(zero, slot)
+                for t, (hit, offset) in enumerate(taps):
+                    def add(t=t, offset=offset):
+                        product = b.fmul(load(a["g"], f.add(offset, v)),
+                                         load(a["w"], f.add(f.mul(f.const(t), a["c"]), v)))
+                        added = b.fadd(b.load(slot), product)
+                        if t == 0:  # (at stride 1 the first tap's product is written as is)
+                            added = b.select(direct, product, added)
+                        b.store(added, slot)
+                    # (a branch: at stride s only about 1 / s^2 of the taps read a pixel)
+                    f.if_else(hit, add, lambda: None)
+                store(b.load(slot), a["dx"], f.add(dx_at, v))
+            _channels(f, a["c"], channels)
+        f.loop(f.const(0), a["wo"], pixel)
+    f.loop(a["row0"], a["row1"], row)
+    b.ret_void()
+
+
+def _kernel(kind, dtype, *shape):
+    """The compiled function for (kind, dtype, compile-time sizes), made on first use."""
+    build = {"depthwise": _forward_ir, "depthwise_input_grad": _input_grad_ir,
+             "depthwise_filter_grad": _filter_grad_ir}[kind]
+    return numpy_llvm.compiled(
+        (__name__, kind, np.dtype(dtype).str, shape), kind,
+        lambda ir, module: build(ir, module, np.dtype(dtype), *shape), 4, len(_INTEGERS))
+
+
+def _usable(taps, *arrays):
+    """Whether the kernels take these NHWC arrays (one batch) and a filter of shape `taps`
+    (kh, kw, c, multiplier 1)."""
+    kh, kw, c, multiplier = taps
+    return (numpy_llvm.contiguous(*arrays) and multiplier == 1 and 1 <= kh * kw <= _MOST_TAPS
+            and all(a.ndim == 4 and a.shape[3] == c and a.shape[0] == arrays[0].shape[0]
+                    for a in arrays)
+            and numpy_llvm.available())
+
+
+def _rows(kind, source, w, target, strides, dilations, pads):
+    kh, kw, c, _ = w.shape
+    function = _kernel(kind, source.dtype, kh, kw)
+    taps = np.ascontiguousarray(w.reshape(kh, kw, c))
+    arrays = (source, taps, target)  # (held by run: the kernel reads them by address)
+    pointers = (source.ctypes.data, taps.ctypes.data, target.ctypes.data, 0)
+    sizes = (target.shape[1], target.shape[2], source.shape[1], source.shape[2], c,
+             *strides, *dilations, *pads)
+
+    def run(row0, row1, _held=arrays):
+        function(*pointers, row0, row1, *sizes)
+    return run
+
+
+def depthwise_rows(x, w, out, strides, dilations, pads=(0, 0)):
+    """A function run(row0, row1) writing the output rows [row0, row1) (row r: image r // ho,
+    output row r % ho) of out (n, ho, wo, c) = the depthwise convolution of the NHWC input
+    x, padded with zeros by pads = (rows above, columns to the left) and below and to the
+    right as far as out's windows reach, with the filter w (kh, kw, c, 1), as
+    numpy_backend._nn_depthwise_into computes it; x and out C-contiguous of one float dtype.
+    None where the kernel does not apply."""
+    if not (type(w) is np.ndarray and w.dtype == x.dtype
+            and _usable(w.shape, x, out)) or not out.size:
+        return None
+    return _rows("depthwise", x, w, out, strides, dilations, pads)
+
+
+def depthwise_input_grad_rows(g, w, dx, strides, dilations, pads=(0, 0)):
+    """A function run(row0, row1) writing the rows [row0, row1) (row r: image r // h, row
+    r % h) of dx (n, h, wd, c) = the input gradient of the depthwise convolution of an input
+    of dx's shape, padded by pads = (rows above, columns to the left), with the filter w
+    (kh, kw, c, 1), for the output cotangent g (n, ho, wo, c), as numpy_backend's
+    _nn_depthwise_input_into computes it; g and dx C-contiguous of one float dtype. None
+    where the kernel does not apply."""
+    if not (type(w) is np.ndarray and w.dtype == g.dtype
+            and _usable(w.shape, g, dx)) or not dx.size:
+        return None
+    return _rows("depthwise_input_grad", g, w, dx, strides, dilations, pads)
+
+
+def depthwise_filter_grad_rows(x, g, filter_shape, strides, dilations, pads=(0, 0)):
+    """A function run(row0, row1, part) writing into part (kh * kw, c; C-contiguous, of x's
+    dtype) the filter gradient of the depthwise convolution of the NHWC input x (read as
+    padded by pads = (rows above, columns to the left)) over the output rows [row0, row1)
+    (row r: image r // ho, row r % ho) of its cotangent g (n, ho, wo, c): each tap's products
+    summed over those rows and their pixels in order (not NumPy's order: a GEMV's). None
+    where the kernel does not apply (filter_shape (kh, kw, 1, c): a multiplier of 1)."""
+    kh, kw, cg, o = filter_shape
+    if cg != 1 or not _usable((kh, kw, o, 1), x, g) or not g.size:
+        return None
+    width = numpy_llvm.lanes(x.dtype)
+    most = max(1, (numpy_llvm.registers()[0] * numpy_llvm.registers()[1]) // (kh * kw))
+    function = _kernel("depthwise_filter_grad", x.dtype, kh, kw,
+                       *numpy_llvm.blocking(max(1, o // width), most))
+    arrays = (x, g)
+    pointers = (x.ctypes.data, g.ctypes.data)
+    sizes = (g.shape[1], g.shape[2], x.shape[1], x.shape[2], o, *strides, *dilations, *pads)
+
+    def run(row0, row1, part, _held=arrays):
+        if not (type(part) is np.ndarray and part.shape == (kh * kw, o)
+                and part.dtype == x.dtype and part.flags.c_contiguous):
+            raise ValueError(f"depthwise_filter_grad_rows needs a C-contiguous {x.dtype} "
+                             f"array of shape {(kh * kw, o)}, received {part!r:.80}")
+        function(*pointers, part.ctypes.data, 0, row0, row1, *sizes)
+    return run
