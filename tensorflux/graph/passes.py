@@ -32,10 +32,11 @@ from tensorflux.tensor_shape import TensorShape
 from tensorflux.variable import Variable
 
 __all__ = ["optimize", "simplify", "fold_constants", "eliminate_common_subexpressions",
-           "eliminate_dead_code", "fuse_elementwise", "clone", "expand_fused",
-           "fused_elementwise_primitive", "fused_conv2d_primitive", "disabled", "enabled",
-           "FOLD_LIMIT", "mask_pool_gradients", "sum_pool_gradients", "fuse_conv2d_epilogues",
-           "fused_conv2d_backprop_filter_primitive", "fuse_pool_gradient_filters"]
+           "eliminate_dead_code", "fuse_elementwise", "fold_conv2d_pads", "clone",
+           "expand_fused", "fused_elementwise_primitive", "fused_conv2d_primitive", "disabled",
+           "enabled", "FOLD_LIMIT", "mask_pool_gradients", "sum_pool_gradients",
+           "fuse_conv2d_epilogues", "fused_conv2d_backprop_filter_primitive",
+           "fuse_pool_gradient_filters"]
 
 # Constant folding leaves results with more elements than this to run time: a folded
 # constant lives as long as the graph does.
@@ -928,10 +929,13 @@ def _sum_pool_gradients(graph):
 
 def fuse_conv2d_epilogues(graph):
     """Folds an elementwise node (or a fused chain) that follows an NHWC conv2d (its
-    output's only use) into one `fused_conv2d` node, when the node's other inputs are
-    scalars or vectors over the output channels (a bias) and it keeps the convolution's
-    shape and dtype: the backend then applies it to each part of the convolution's output
-    while that is in cache, instead of in a pass over the whole output afterwards.
+    output's only use; depthwise ones too) into one `fused_conv2d` node, when the node's
+    other inputs are scalars or vectors over the output channels (a bias, an inference
+    BatchNormalization's affine, shaped (1, 1, 1, channels) or not) or tensors of the
+    output's shape and dtype (a residual) and it keeps the convolution's shape and dtype:
+    the backend then applies it to each part of the convolution's output while that is in
+    cache, or in one single-pass loop over the whole output afterwards, instead of
+    separate passes.
 
     >>> import tensorflux as tf
     >>> from tensorflux.graph import passes
@@ -952,6 +956,7 @@ def _fuse_conv2d_epilogues(graph):
     uses = _use_counts(graph)
     position = {id(node): i for i, node in enumerate(graph.nodes)}
     folded = {}  # id(conv2d node) -> the fused node replacing its consumer
+    stands_for = {}  # id(a fused node made here) -> the node in graph.nodes it replaces
     for node in graph.nodes:
         if node.primitive is fused_elementwise_primitive:
             program = node.attrs["program"]
@@ -961,19 +966,32 @@ def _fuse_conv2d_epilogues(graph):
         else:
             continue
         for register, x in enumerate(node.inputs):
-            conv = _producer(x, "conv2d")
-            if conv is not None and id(conv) not in folded and _epilogue_fits(
-                    graph, node, register, conv, uses, position):
-                others = node.inputs[:register] + node.inputs[register + 1:]
-                attrs = {k: conv.attrs[k] for k in _CONV_ATTRS}
-                attrs.update(program=program, register=register)
-                fused = GraphNode(fused_conv2d_primitive, tuple(conv.inputs) + others, attrs,
-                                  node.outputs, graph.unique_name(_scope(conv.name) +
-                                                                  "fused_conv2d"), graph)
-                node.outputs.node, node.outputs.index = fused, 0
-                folded[id(conv)] = None
-                folded[id(node)] = fused
-                break
+            conv = _producer(x)
+            if conv is None or conv.primitive.name not in ("conv2d", "fused_conv2d"):
+                continue
+            at = stands_for.get(id(conv), conv)
+            if id(at) in folded and folded[id(at)] is not conv or not _epilogue_fits(
+                    graph, node, register, conv, uses, position, at):
+                continue
+            others = node.inputs[:register] + node.inputs[register + 1:]
+            attrs = {k: conv.attrs[k] for k in _CONV_ATTRS}
+            attrs.update(program=program, register=register)
+            if conv.primitive is fused_conv2d_primitive:
+                # (an epilogue after an epilogue: swish reads BN's or a bias's result twice,
+                # which leaves them two fused_elementwise nodes)
+                attrs.update(program=_chain_programs(conv.attrs["program"],
+                                                     len(conv.inputs) - 1, program, register,
+                                                     len(node.inputs)),
+                             register=conv.attrs["register"])
+                others = tuple(conv.inputs[2:]) + others
+            fused = GraphNode(fused_conv2d_primitive, tuple(conv.inputs[:2]) + others, attrs,
+                              node.outputs, graph.unique_name(_scope(conv.name) +
+                                                              "fused_conv2d"), graph)
+            node.outputs.node, node.outputs.index = fused, 0
+            folded[id(at)] = None
+            folded[id(node)] = fused
+            stands_for[id(fused)] = node
+            break
     if not folded:
         return False
     graph.nodes = [folded.get(id(n), n) for n in graph.nodes
@@ -981,22 +999,101 @@ def _fuse_conv2d_epilogues(graph):
     return True
 
 
-def _epilogue_fits(graph, node, register, conv, uses, position):
+def _chain_programs(first, n_first, second, register, n_second):
+    """One program for `second` (n_second inputs) run on the result of `first` (n_first
+    inputs), which is its input `register`: the inputs are first's, then second's others."""
+    n = n_first + n_second - 1
+    result = n + len(first) - 1
+
+    def of_second(r):
+        if r == register:
+            return result
+        if r < n_second:
+            return n_first + r - (r > register)
+        return result + 1 + r - n_second
+    program = [(name, tuple(r if r < n_first else r + n_second - 1 for r in refs), attrs, dtype)
+               for name, refs, attrs, dtype in first]
+    program += [(name, tuple(of_second(r) for r in refs), attrs, dtype)
+                for name, refs, attrs, dtype in second]
+    return tuple(program)
+
+
+def _epilogue_fits(graph, node, register, conv, uses, position, at):
     x = node.inputs[register]
     out = node.outputs
     if (uses.get(id(x)) != 1 or conv.attrs["data_format"] != "NHWC"
             or x.shape.rank != 4 or not _same_type(x, out)):
         return False
     channels = x.shape[3]
+    # (Keras' BatchNormalization reshapes its vectors to (1, 1, 1, channels) first; a
+    # residual block adds a tensor of the output's shape: ResNet's conv, BN, add and relu)
     for other in node.inputs[:register] + node.inputs[register + 1:]:
         shape = other.shape
-        if shape.rank is None or shape.rank > 1 or (
-                shape.rank == 1 and (channels is None or shape[0] not in (1, channels))):
+        if not _same_type(other, x) and (shape.rank is None or shape.rank > 4 or any(
+                d != 1 for d in tuple(shape)[:-1]) or (
+                shape.rank and (channels is None or shape[-1] not in (1, channels)))):
             return False
     # The convolution runs at the elementwise node's place: nothing stateful in between
     # (no assignment to the filters it reads).
-    start, end = position[id(conv)], position[id(node)]
+    start, end = position[id(at)], position[id(node)]
     return not any(_pinned(n) for n in graph.nodes[start + 1:end])
+
+
+def fold_conv2d_pads(graph):
+    """Folds a zero `pad` of the height and width of an NHWC input into the depthwise conv2d
+    that alone reads it (VALID or explicitly padded; Keras' ZeroPadding2D before a stride-2
+    DepthwiseConv2D: MobileNetV2's, EfficientNet's) as that conv2d's explicit padding: the
+    backend then reads the input as padded instead of copying it padded. Depthwise only
+    (filters of one input channel over several): its kernels add 0 * w for a tap in the
+    padding as for a zero read from a padded copy, so the bits are the same (NaN for an
+    infinite w, +0.0 for a sum of -0.0); numpy_conv_native's other kernels skip those taps.
+
+    >>> import tensorflux as tf
+    >>> from tensorflux.graph import passes
+    >>> w = tf.ones([3, 3, 4, 1])
+    >>> f = lambda x: tf.nn.depthwise_conv2d(
+    ...     tf.pad(x, [[0, 0], [0, 1], [0, 1], [0, 0]]), w, [1, 2, 2, 1], "VALID")
+    >>> with passes.disabled():
+    ...     g = tf.function(f).get_concrete_function(tf.TensorSpec([1, 6, 6, 4])).graph
+    >>> g = passes.eliminate_dead_code(passes.fold_conv2d_pads(g))
+    >>> [n.type for n in g.nodes if n.type in ("pad", "conv2d")], g.nodes[-1].attrs["padding"]
+    (['conv2d'], ((0, 1), (0, 1)))
+    """
+    graph = clone(graph)
+    _fold_conv2d_pads(graph)
+    return graph
+
+
+def _fold_conv2d_pads(graph):
+    uses = _use_counts(graph)
+    changed = False
+    for k, node in enumerate(graph.nodes):
+        if node.primitive.name != "conv2d" or node.attrs["data_format"] != "NHWC":
+            continue
+        padded, filters = node.inputs
+        pad = _producer(padded, "pad")
+        if pad is None or uses.get(id(padded)) != 1 or len(pad.inputs) != 1:
+            continue
+        x = pad.inputs[0]
+        (n0, n1), (top, bottom), (left, right), (c0, c1) = pad.attrs["paddings"]
+        value = pad.attrs["constant_values"]
+        if (pad.attrs["mode"] != "CONSTANT" or value != 0 or math.copysign(1, value) < 0
+                or n0 or n1 or c0 or c1 or x.shape.rank != 4 or x.shape[3] is None
+                or x.shape[3] < 2 or filters.shape.rank != 4 or filters.shape[2] != 1):
+            continue
+        padding = node.attrs["padding"]
+        if padding == "VALID":
+            padding = ((0, 0), (0, 0))
+        elif isinstance(padding, str):
+            continue
+        attrs = dict(node.attrs)
+        attrs["padding"] = ((padding[0][0] + top, padding[0][1] + bottom),
+                            (padding[1][0] + left, padding[1][1] + right))
+        folded = GraphNode(node.primitive, (x, filters), attrs, node.outputs, node.name, graph)
+        node.outputs.node, node.outputs.index = folded, 0
+        graph.nodes[k] = folded
+        changed = True
+    return changed
 
 
 # ------------------------------------------------------------------ 8. pool-gradient filters
@@ -1084,6 +1181,8 @@ def optimize(graph):
         if not changed:
             break
     if _mask_pool_gradients(graph) | _sum_pool_gradients(graph):
+        _dead_code(graph)
+    if _fold_conv2d_pads(graph):
         _dead_code(graph)
     _fuse(graph)
     _dead_code(graph)
