@@ -1806,9 +1806,11 @@ def fused_conv2d(x, filters, *inputs, strides, padding, dilations, data_format, 
     the program's input number `register` (the others are `inputs`, broadcast over the
     output's last axis, or of the output's shape): a bias, an inference BatchNormalization,
     a residual add, an activation. Where conv2d runs by pieces of the batch, each piece gets
-    the program right after its GEMM, while it is still in cache; elsewhere the whole output
-    gets it, in one native loop where _nn_epilogue_loop gives one. Either way the values are
-    the program's on the output."""
+    the program right after its GEMM, while it is still in cache; the native kernels apply
+    a per-channel one (a bias, BatchNormalization, relu, relu6: _nn_register_epilogue) in
+    registers before they store; elsewhere the whole output gets it, in one native loop
+    where _nn_epilogue_loop gives one. Either way the values are the program's on the
+    output."""
     # (inputs shaped (1, 1, 1, c), as Keras' BatchNormalization reshapes its vectors, as (c,):
     # the same broadcast values, and a shape that broadcasts against a piece of the rows)
     inputs = tuple(np.reshape(a, -1) if np.ndim(a) > 1 and np.size(a) == np.shape(a)[-1]
@@ -1838,8 +1840,9 @@ def fused_conv2d(x, filters, *inputs, strides, padding, dilations, data_format, 
         out = _nn_conv2d(x, filters, strides, padding, dilations, data_format)
         return epilogue(out, out.dtype == native_dtype(program[-1][3])
                         and out.flags.c_contiguous and out.flags.writeable)
-    return _nn_conv2d(x, filters, strides, padding, dilations, data_format, epilogue,
-                      native_dtype(program[-1][3]), steps)
+    dtype = native_dtype(program[-1][3])
+    return _nn_conv2d(x, filters, strides, padding, dilations, data_format, epilogue, dtype,
+                      _nn_register_epilogue(program, register, inputs, dtype))
 
 
 # Instructions an epilogue chain runs in place: binary ufuncs, and relu as the maximum with
@@ -2002,13 +2005,13 @@ def _nn_row_pieces(rows, row_bytes, threads=None):
     return [slice(k * rows // count, (k + 1) * rows // count) for k in range(count)]
 
 
-def _nn_native_conv(xp, w, out, strides, dilations, bias=None, relu=False, pads=(0, 0)):
+def _nn_native_conv(xp, w, out, strides, dilations, pads=(0, 0), epilogue=None):
     """Whether numpy_conv_native computed out = conv2d(xp, w) (xp NHWC, padded, or to be read
     as padded by pads = (rows above, columns to the left) and as far as out's windows reach
-    below and to the right), plus `bias` and then relu where given, by pieces of output rows
-    on the threads."""
-    by_rows = numpy_conv_native.conv2d_rows(xp, w, out, strides, dilations, bias, relu, pads,
-                                            pack=False)
+    below and to the right), then the `epilogue` in registers where given (see
+    _nn_register_epilogue), by pieces of output rows on the threads."""
+    by_rows = numpy_conv_native.conv2d_rows(xp, w, out, strides, dilations, pads=pads,
+                                            pack=False, epilogue=epilogue)
     if by_rows is None:
         return False
     n, ho, wo, o = out.shape
@@ -2035,22 +2038,49 @@ def _nn_native_conv(xp, w, out, strides, dilations, bias=None, relu=False, pads=
     return True
 
 
-def _nn_bias_relu(program, dtype):
-    """(bias or None, relu) where a fused convolution's epilogue `program` (as
-    _nn_epilogue_program gives it) is a bias over the channels of `dtype`, then relu, or
-    either alone: what numpy_conv_native's kernel adds in registers; else None."""
-    if program is None:
+def _nn_register_epilogue(program, register, inputs, dtype):
+    """(steps, rows) where a fused convolution's epilogue `program` (its output the input
+    `register`, the others `inputs`) is what the native kernels apply in registers before
+    they store (numpy_conv_native.epilogue_ir): a chain of adds, subtracts and multiplies
+    of the running value with a scalar or a vector over the channels, all of `dtype` (a
+    bias, an inference BatchNormalization as (x - mean) * scale + offset or x * a + b),
+    relu and relu6, at most EPILOGUE_MOST_STEPS; rows (operands, channels) the operands,
+    a scalar as a row of itself (the same values, in a kernel that does not depend on
+    them). Else None (a residual, swish: the whole-output loop runs them)."""
+    if len(program) > numpy_conv_native.EPILOGUE_MOST_STEPS:
         return None
-    bias, relu = None, False
-    for step, other, _ in program:
-        if step == "add" and bias is None and not relu and other is not None \
-                and type(other) is np.ndarray and other.ndim == 1 and other.dtype == dtype:
-            bias = np.ascontiguousarray(other)
-        elif step == "relu" and not relu:
-            relu = True
+    n_inputs = len(inputs) + 1
+    steps, rows = [], []
+    previous = register
+    for j, (name, refs, attrs, result) in enumerate(program):
+        if attrs or native_dtype(result) != dtype or previous not in refs:
+            return None
+        if name in ("relu", "relu6") and len(refs) == 1:
+            steps.append((name, True))
+        elif name in ("add", "subtract", "multiply") and len(refs) == 2 \
+                and refs[0] != refs[1] and refs[0] + refs[1] - previous < n_inputs \
+                and refs[0] + refs[1] - previous != register:
+            other = refs[0] + refs[1] - previous
+            other = inputs[other - (other > register)]
+            if type(other) is not np.ndarray or other.dtype != dtype or other.ndim > 1:
+                return None
+            steps.append((name, refs[0] == previous))
+            rows.append(other)
         else:
             return None
-    return bias, relu
+        previous = n_inputs + j
+    return tuple(steps), rows
+
+
+def _nn_epilogue_rows(rows, channels, dtype):
+    """The (operands, channels) C-contiguous array of an epilogue's operands (scalars and
+    vectors of `channels` or 1 values), or None where one is of another length."""
+    if any(row.ndim and row.shape[0] not in (1, channels) for row in rows):
+        return None
+    out = np.empty((len(rows), channels), dtype)
+    for k, row in enumerate(rows):
+        out[k] = row
+    return out
 
 
 def _nn_conv_by_gemm(windows, w, out, epilogue):
@@ -2079,8 +2109,8 @@ def _nn_conv2d(x, filters, strides, padding, dilations, data_format, epilogue=No
                epilogue_dtype=None, program=None):
     """conv2d, with epilogue(part of the output, in place) run on each piece as it is made
     where the output is NHWC of epilogue_dtype already, else on the whole output at the
-    end (in place where it can); `program` is the epilogue's _nn_epilogue_program (a bias
-    and relu that the native kernel adds in registers)."""
+    end (in place where it can); `program` is the epilogue's _nn_register_epilogue (what the
+    native kernels apply in registers instead, where they run), or None."""
     dtype = x.dtype
     x = _nn_upcast(_nn_nhwc(x, data_format))
     w = _nn_upcast(filters)
@@ -2091,26 +2121,35 @@ def _nn_conv2d(x, filters, strides, padding, dilations, data_format, epilogue=No
     def windows_of():
         return _nn_windows(_nn_pad(x, pads), (kh, kw), strides, dilations, (ho, wo))
     groups = c // cg
+    out_dtype = np.result_type(x.dtype, w.dtype)
+    in_place = (epilogue is not None and data_format == "NHWC"
+                and out_dtype == dtype == epilogue_dtype)
+    # (the epilogue the native kernels apply in registers, where they can: then no pass
+    # over the output afterwards)
+    steps, rows = program if in_place and program is not None else ((), None)
+    rows = _nn_epilogue_rows(rows, o, out_dtype) if steps else None
+    if rows is None:
+        steps = ()
     if groups == 1:
-        out = np.empty((n, ho, wo, o), np.result_type(x.dtype, w.dtype))
-        in_place = (epilogue is not None and data_format == "NHWC"
-                    and out.dtype == dtype == epilogue_dtype)
-        bias_relu = _nn_bias_relu(program, out.dtype) if in_place else None
+        out = np.empty((n, ho, wo, o), out_dtype)
         # (the kernel reads x as padded, skipping the padding's taps: no padded copy)
         if numpy_conv_native.supports(x, o) and _nn_native_conv(
                 np.ascontiguousarray(x), w, out, strides, dilations,
-                *(bias_relu or (None, False)), pads=(pads[0][0], pads[1][0])):
-            if bias_relu is not None:
+                pads=(pads[0][0], pads[1][0]), epilogue=(steps, rows)):
+            if steps:
                 return out
             # (any other epilogue runs on the whole output, below)
         elif _nn_conv_by_gemm(windows_of(), w, out, epilogue if in_place else None):
             return out
     elif cg == 1:
-        out = np.empty((n, ho, wo, o), np.result_type(x.dtype, w.dtype))
+        out = np.empty((n, ho, wo, o), out_dtype)
         taps = w.reshape(kh, kw, c, o // c)
         # (the kernel reads x as padded, the padding's taps adding 0 * w: no padded copy)
-        if not _nn_native_depthwise("depthwise_rows", np.ascontiguousarray(x), taps, out,
-                                    strides, dilations, pads):
+        if _nn_native_depthwise("depthwise_rows", np.ascontiguousarray(x), taps, out,
+                                strides, dilations, pads, (steps, rows)):
+            if steps:
+                return out
+        else:
             windows = windows_of()
             _nn_depthwise_by_pieces(
                 lambda images: _nn_depthwise_into(out[images], windows[images], taps), n, out)
@@ -2512,15 +2551,18 @@ def _nn_depthwise_by_pieces(run, n, largest, fixed=False):
     _in_parallel(run, [slice(start, start + step) for start in range(0, n, step)], nbytes)
 
 
-def _nn_native_depthwise(rows_of, source, taps, target, strides, dilations, pads):
+def _nn_native_depthwise(rows_of, source, taps, target, strides, dilations, pads,
+                         epilogue=None):
     """Whether numpy_depthwise_native's `rows_of` kernel (depthwise_rows, or
     depthwise_input_grad_rows) wrote target (NHWC) from source and the filter taps (kh, kw,
     c, multiplier), reading the input as padded by pads, by pieces of target's rows on the
-    threads (each row its own: the same bits on any thread count)."""
+    threads (each row its own: the same bits on any thread count); depthwise_rows with the
+    `epilogue` in registers where given (see _nn_register_epilogue)."""
     from tensorflux.backends import numpy_depthwise_native
 
     by_rows = getattr(numpy_depthwise_native, rows_of)(
-        source, taps, target, strides, dilations, (pads[0][0], pads[1][0]))
+        source, taps, target, strides, dilations, (pads[0][0], pads[1][0]),
+        **({} if epilogue is None else {"epilogue": epilogue}))
     if by_rows is None:
         return False
     rows = target.shape[0] * target.shape[1]

@@ -21,10 +21,15 @@ OpenBLAS's GEMM kernels run a dot product, less the padding's zero terms (the sa
 with them, but for an infinite or NaN factor, which adds NaN against a zero and nothing
 here); the filter gradient sums its pixels in order within fixed pieces of the batch, then
 the pieces in order (the same bits on any thread count, and whether the threads split the
-batch's pieces or the filter's output channels: filter_grad_rows' run.part). Each function
-returns None where it does not apply (no llvmlite, a CPU without AVX2 and FMA, another dtype
-or array type, output channels not a multiple of the vector width), and the caller runs its
-NumPy path.
+batch's pieces or the filter's output channels: filter_grad_rows' run.part). The forward
+kernel (and numpy_depthwise_native's) can apply a fused convolution's per-channel epilogue
+to each output vector in registers before it stores it (epilogue_ir: a bias, an inference
+BatchNormalization's subtract, multiply and add, relu, relu6; NumPy's ufuncs' bits, no
+contraction), where a pass over the output afterwards cost more than the store (MobileNetV2's
+(8, 56, 56, 24) -> 144 channels 1x1 convolution + BN + relu6: 3.7 -> 1.9 ms at best). Each
+function returns None where it does not apply (no llvmlite, a CPU without AVX2 and FMA,
+another dtype or array type, output channels not a multiple of the vector width), and the
+caller runs its NumPy path.
 
 The generated code is a loop nest per (dtype, register block, pixels of padding a block may
 reach) in LLVM IR, specialised on nothing else but a first layer's few channels (its filter
@@ -40,7 +45,8 @@ import numpy as np
 from tensorflux.backends import numpy_llvm
 from tensorflux.backends.numpy_llvm import VectorBuilder, available, blocking, lanes, registers
 
-__all__ = ["conv2d_rows", "filter_grad_rows", "supports"]
+__all__ = ["EPILOGUE_MOST_STEPS", "EPILOGUE_OPS", "conv2d_rows", "epilogue_ir",
+           "epilogue_operands", "filter_grad_rows", "supports"]
 
 # Pixels of padding a register block may start or end with and still skip their taps:
 # (left + 1) * (right + 1) loops over the channels per block size, each compiled.
@@ -71,6 +77,44 @@ _INTEGERS = ["row0", "row1", "ho", "wo", "c", "o", "kh", "kw", "sh", "sw", "dh",
              "wp", "pt", "pl", "out_image", "out_row", "out_pixel", "v0", "v1"]
 
 
+# Epilogues the kernels apply in registers before a store: at most this many steps, each
+# (name, whether the running value is the first operand) with name one of EPILOGUE_OPS; the
+# binary ones take a per-channel operand (a scalar is a row of it), the k-th such step the
+# k-th. A kernel is compiled per steps tuple (part of its key), so their number is bounded.
+EPILOGUE_OPS = ("add", "subtract", "multiply", "relu", "relu6")
+EPILOGUE_MOST_STEPS = 6
+
+
+def epilogue_operands(steps):
+    """How many per-channel operands an epilogue's steps read."""
+    return sum(name not in ("relu", "relu6") for name, _ in steps)
+
+
+def epilogue_ir(f, steps, value, operands, zero):
+    """value (a vector of f's, or one value where `zero` is a scalar) after the epilogue
+    `steps`, operands[k] the k-th per-channel operand at value's channels: each step as
+    NumPy's ufunc computes it, rounded on its own (fadd, fsub and fmul carry no fast-math
+    flags: no contraction into a fused multiply-add); relu as NumPy's maximum(value, 0)
+    (a NaN stays NaN, -0.0 becomes 0.0: the compare is unordered), relu6 as that and then
+    NumPy's minimum(value, 6) (a NaN stays, 6 and above are 6), as numpy_backend's relu6
+    computes it. (Where two NaNs meet in a sum or product, which comes out NumPy does not
+    define either: see numpy_elementwise_native's _nan_from.)"""
+    b = f.b
+    operands = iter(operands)
+    for name, first in steps:
+        if name in ("relu", "relu6"):
+            value = b.select(b.fcmp_unordered(">", value, zero), value, zero)
+            if name == "relu6":
+                six = f.ir.Constant(zero.type, [6.0] * f.width if zero.type is f.vector
+                                    else 6.0)
+                value = b.select(b.fcmp_unordered("<", value, six), value, six)
+            continue
+        other = next(operands)
+        value = {"add": b.fadd, "subtract": b.fsub, "multiply": b.fmul}[name](
+            *((value, other) if first else (other, value)))
+    return value
+
+
 def _vector_blocks(f, vectors, vector_tail, body):
     """body(v, count) over the output channel vectors [v0, v1) of f's arguments in blocks of
     `vectors` from v0 (a multiple of it), then the tail block of `vector_tail` where the
@@ -85,16 +129,16 @@ def _vector_blocks(f, vectors, vector_tail, body):
                   lambda: body(whole, vector_tail), lambda: None)
 
 
-def _conv_rows_ir(ir, module, dtype, pixels, pixel_tail, vectors, vector_tail, bias, relu,
+def _conv_rows_ir(ir, module, dtype, pixels, pixel_tail, vectors, vector_tail, steps,
                   left, right, depth=None, fixed=None):
-    """conv_rows(x, w, out, bias, *_INTEGERS): the output rows [row0, row1) of the batch (row r:
+    """conv_rows(x, w, out, rows, *_INTEGERS): the output rows [row0, row1) of the batch (row r:
     image r // ho, output row r % ho), by blocks of `pixels` output pixels (`pixel_tail` in
     the last block of a row: wo % pixels) x `vectors` channel vectors (`vector_tail` in the
     last block: (o / width) % vectors), each summed over (kh, kw, c) in registers. The
     channel blocks are the outer loop, so that one block's filter values (kh * kw * c *
-    vectors * width) are read from cache for every row of the range. Where `bias`, each
-    output is its sum plus bias[channel], rounded; where `relu`, then the maximum with zero
-    as NumPy's maximum(value, 0) takes it (a NaN stays NaN, -0.0 becomes 0.0).
+    vectors * width) are read from cache for every row of the range. Each sum then gets
+    the epilogue `steps` in registers before it is stored (see epilogue_ir; its k-th
+    per-channel operand is rows[k * o + channel]).
 
     The input x (hp x wp pixels an image) is padded by pt rows above and pl columns to the
     left (and as far as the windows reach below and to the right) without being copied: a
@@ -117,7 +161,7 @@ def _conv_rows_ir(ir, module, dtype, pixels, pixel_tail, vectors, vector_tail, b
     Each pass over a channel asks for the filter values `_PREFETCH` passes ahead into L1:
     a block's filter values stream from L2, and the hardware's prefetchers left the
     multiply-adds waiting on them."""
-    f = VectorBuilder(ir, module, "conv_rows", dtype, ["x", "w", "out", "bias"], _INTEGERS)
+    f = VectorBuilder(ir, module, "conv_rows", dtype, ["x", "w", "out", "rows"], _INTEGERS)
     a = dict(f.args)
     if fixed:
         a["kw"], a["c"] = f.const(fixed[0]), f.const(fixed[1])
@@ -128,16 +172,6 @@ def _conv_rows_ir(ir, module, dtype, pixels, pixel_tail, vectors, vector_tail, b
     row_stride = f.mul(a["wp"], a["c"])
 
     taps = f.mul(a["kh"], a["kw"], a["c"])
-
-    def finish(value, at):
-        """The stored value of an output vector at offset `at` of out."""
-        if bias:
-            channel = f.b.srem(at, a["o"])
-            value = f.b.fadd(value, f.load_vector(a["bias"], channel))
-        if relu:
-            keep = f.b.fcmp_unordered(">", value, f.zero)
-            value = f.b.select(keep, value, f.zero)
-        return value
 
     def channel_block(v0, nv):
         # (w is packed by channel blocks: see _packed)
@@ -220,9 +254,20 @@ def _conv_rows_ir(ir, module, dtype, pixels, pixel_tail, vectors, vector_tail, b
                     f.if_else(inside, interior, border)
                 else:
                     interior()
-                f.store_all(acc, count, nv, a["out"],
-                            f.add(out_row, f.mul(j0, a["out_pixel"]), out_block),
-                            a["out_pixel"], finish)
+                at = f.add(out_row, f.mul(j0, a["out_pixel"]), out_block)
+                if not steps:
+                    f.store_all(acc, count, nv, a["out"], at, a["out_pixel"])
+                # (a channel vector at a time, its operands loaded once for the block's
+                # pixels: the channel comes from the block, not from each offset's remainder)
+                for v in range(nv if steps else 0):
+                    channel = f.add(out_block, f.const(v * f.width))
+                    operands = [f.load_vector(a["rows"], f.add(f.mul(f.const(k), a["o"]),
+                                                               channel))
+                                for k in range(epilogue_operands(steps))]
+                    f.store_all([[acc[p][v]] for p in range(count)], count, 1, a["out"],
+                                f.add(at, f.const(v * f.width)), a["out_pixel"],
+                                lambda value, _, operands=operands: epilogue_ir(
+                                    f, steps, value, operands, f.zero))
             f.blocks(a["wo"], pixels, pixel_tail, pixel_block)
         f.loop(a["row0"], a["row1"], row)
     _vector_blocks(f, vectors, vector_tail, channel_block)
@@ -434,15 +479,18 @@ def _packed(w, block, fill=True):
 
 
 def conv2d_rows(x, w, out, strides, dilations, bias=None, relu=False, pads=(0, 0),
-                pack=True):
+                pack=True, epilogue=None):
     """A function run(row0, row1) computing the output rows [row0, row1) (row r: image
     r // ho, output row r % ho) of out = conv2d(x, w) into `out`, where x is the NHWC
     input, padded with zeros by pads = (rows above, columns to the left) and below and to
     the right as far as out's windows reach, w the HWIO filter and out (n, ho, wo, o), all
     C-contiguous of one float dtype; plus `bias` (o values of that dtype) where given, then
-    relu where asked for; None where the kernel does not apply. `out` may be a view with
-    contiguous channels (every s-th pixel of a larger array, say), w any view of that dtype
-    (packed here in one copy). run(row0, row1, vectors) computes the output channel vectors
+    relu where asked for; or, instead of those, `epilogue` = (steps, rows): epilogue_ir's
+    steps (at most EPILOGUE_MOST_STEPS) with their per-channel operands, rows[k] the k-th's
+    (C-contiguous (k, o) of the dtype); None where the kernel does not apply. `out` may be
+    a view with contiguous channels (every s-th pixel of a larger array, say), w any view
+    of that dtype (packed here in one copy). run(row0, row1, vectors) computes the output
+    channel vectors
     [vectors.start, vectors.stop) only, vectors.start a multiple of run.vector_block (or
     run.vectors, the count there is). Where not `pack`, each block of the filter's values is
     packed by the first call that needs it (see _packed: a caller that splits the channels
@@ -450,11 +498,20 @@ def conv2d_rows(x, w, out, strides, dilations, bias=None, relu=False, pads=(0, 0
     kernel skips the padding's taps (see _conv_rows_ir);
     where a block of pixels would start or end more than _EDGE pixels into the padding, x
     is padded here instead. A negative pad crops: the windows start inside x."""
-    if not available() or not numpy_llvm.contiguous(x, *(() if bias is None else (bias,))) \
+    if epilogue is None:
+        steps = (("add", True),) * (bias is not None) + (("relu", True),) * bool(relu)
+        epilogue = (steps, bias[None] if type(bias) is np.ndarray else bias)
+    elif bias is not None or relu:
+        raise ValueError("conv2d_rows takes an epilogue or a bias and relu, not both")
+    steps, rows = epilogue
+    steps = tuple((str(name), bool(first)) for name, first in steps)
+    if not available() or not numpy_llvm.contiguous(x, *(() if rows is None else (rows,))) \
             or not _spaced(out, x.dtype) or not (type(w) is np.ndarray and w.dtype == x.dtype
                                                  and w.ndim == 4):
         return None
-    if bias is not None and bias.shape != (out.shape[3],):
+    if len(steps) > EPILOGUE_MOST_STEPS or any(name not in EPILOGUE_OPS for name, _ in steps) \
+            or (rows.shape != (epilogue_operands(steps), out.shape[3]) if rows is not None
+                else epilogue_operands(steps)):
         return None
     width = lanes(x.dtype)
     _, hp, wp, c = x.shape
@@ -483,7 +540,7 @@ def conv2d_rows(x, w, out, strides, dilations, bias=None, relu=False, pads=(0, 0
     fixed = (kw, c) if c == 1 and kw <= _FIXED_TAPS else None
     depth = (c, sw) if c >= _DEPTH_CHANNELS else None
     function = _kernel("conv_rows", x.dtype, *pixel_blocks, *channel_blocks,
-                       bias is not None, bool(relu), left, right, depth, fixed)
+                       steps, left, right, depth, fixed)
     block = channel_blocks[0]
     w, fill = _packed(w, block * width, pack)
     # (per block of channel vectors still to pack: its lock; none once all are packed)
@@ -498,7 +555,7 @@ def conv2d_rows(x, w, out, strides, dilations, bias=None, relu=False, pads=(0, 0
                     if start in unpacked:
                         fill(start * width, (start + block) * width)
                         del unpacked[start]
-    arrays = (x, w, out, bias)  # (held by run: the kernel reads them by address)
+    arrays = (x, w, out, rows)  # (held by run: the kernel reads them by address)
     pointers = tuple(0 if array is None else array.ctypes.data for array in arrays)
     sizes = (ho, wo, c, o, kh, kw, sh, sw, dh, dw, hp, wp, pt, pl,
              *(step // out.itemsize for step in out.strides[:3]))

@@ -25,7 +25,9 @@ the taps' order, starting from +0.0 (0.0 + the first product), but at stride 1 f
 first tap's product itself where the first tap reads the pixel (the NumPy path writes that
 tap's block rather than adding it to zeros); taps that do not read the pixel add nothing.
 Where two NaNs meet in a sum, which one comes out (its sign) is not defined by NumPy either:
-its vector loops and their scalar ends return different ones.
+its vector loops and their scalar ends return different ones. The forward kernel applies a
+fused convolution's per-channel epilogue (numpy_conv_native.epilogue_ir: BatchNormalization
+and relu6, say) to each sum before it stores it, where given.
 The filter gradient's sums are not the NumPy path's (a GEMV's, in OpenBLAS's order): each
 tap's products of a piece of output rows summed over the rows and their pixels in order by
 fused multiply-adds (taps in the padding add nothing), the pieces fixed by the shape
@@ -38,7 +40,7 @@ its NumPy path.
 
 import numpy as np
 
-from tensorflux.backends import numpy_llvm
+from tensorflux.backends import numpy_conv_native, numpy_llvm
 from tensorflux.backends.numpy_llvm import VectorBuilder
 
 __all__ = ["depthwise_filter_grad_rows", "depthwise_input_grad_rows", "depthwise_rows"]
@@ -105,12 +107,14 @@ def _window_taps(f, kh, kw, r):
     return taps
 
 
-def _forward_ir(ir, module, dtype, kh, kw):
-    """depthwise(x, w, out, unused, *_INTEGERS): out (n, ho, wo, c) rows [row0, row1) (row r:
+def _forward_ir(ir, module, dtype, kh, kw, steps=()):
+    """depthwise(x, w, out, rows, *_INTEGERS): out (n, ho, wo, c) rows [row0, row1) (row r:
     image r // ho, output row r % ho) = the depthwise convolution of x (n, hi, wi, c), read as
     padded with zeros by pt rows above and pl columns to the left (and as far as the windows
-    reach below and to the right), with w (kh, kw, c): _nn_depthwise_into's sums."""
-    f = VectorBuilder(ir, module, "depthwise", dtype, ["x", "w", "out", "unused"], _INTEGERS)
+    reach below and to the right), with w (kh, kw, c): _nn_depthwise_into's sums, then the
+    epilogue `steps` in registers (numpy_conv_native.epilogue_ir; its k-th per-channel
+    operand is rows[k * c + channel])."""
+    f = VectorBuilder(ir, module, "depthwise", dtype, ["x", "w", "out", "rows"], _INTEGERS)
     a = f.args
     b = f.b
 
@@ -129,6 +133,10 @@ def _forward_ir(ir, module, dtype, kh, kw):
                     x = b.select(inside, load(a["x"], f.add(offset, v)), zero)
                     product = b.fmul(x, load(a["w"], f.add(f.mul(f.const(t), a["c"]), v)))
                     total = product if total is None else b.fadd(total, product)
+                if steps:
+                    total = numpy_conv_native.epilogue_ir(f, steps, total, [
+                        load(a["rows"], f.add(f.mul(f.const(k), a["c"]), v))
+                        for k in range(numpy_conv_native.epilogue_operands(steps))], zero)
                 store(total, a["out"], f.add(out_at, v))
             _channels(f, a["c"], channels)
         f.loop(f.const(0), a["wo"], pixel)
@@ -264,8 +272,11 @@ def _kernel(kind, dtype, *shape):
     """The compiled function for (kind, dtype, compile-time sizes), made on first use."""
     build = {"depthwise": _forward_ir, "depthwise_input_grad": _input_grad_ir,
              "depthwise_filter_grad": _filter_grad_ir}[kind]
+    # (an epilogue's IR is numpy_conv_native's: its source is part of the key)
+    shared = ((numpy_llvm.source_digest(numpy_conv_native.__file__),)
+              if kind == "depthwise" and shape[2:] else ())
     return numpy_llvm.compiled(
-        (__name__, kind, np.dtype(dtype).str, shape), kind,
+        (__name__, kind, np.dtype(dtype).str, shape, *shared), kind,
         lambda ir, module: build(ir, module, np.dtype(dtype), *shape), 4, len(_INTEGERS))
 
 
@@ -279,12 +290,13 @@ def _usable(taps, *arrays):
             and numpy_llvm.available())
 
 
-def _rows(kind, source, w, target, strides, dilations, pads):
+def _rows(kind, source, w, target, strides, dilations, pads, steps=(), rows=None):
     kh, kw, c, _ = w.shape
-    function = _kernel(kind, source.dtype, kh, kw)
+    function = _kernel(kind, source.dtype, kh, kw, *((steps,) if steps else ()))
     taps = np.ascontiguousarray(w.reshape(kh, kw, c))
-    arrays = (source, taps, target)  # (held by run: the kernel reads them by address)
-    pointers = (source.ctypes.data, taps.ctypes.data, target.ctypes.data, 0)
+    arrays = (source, taps, target, rows)  # (held by run: the kernel reads them by address)
+    pointers = (source.ctypes.data, taps.ctypes.data, target.ctypes.data,
+                0 if rows is None else rows.ctypes.data)
     sizes = (target.shape[1], target.shape[2], source.shape[1], source.shape[2], c,
              *strides, *dilations, *pads)
 
@@ -293,17 +305,26 @@ def _rows(kind, source, w, target, strides, dilations, pads):
     return run
 
 
-def depthwise_rows(x, w, out, strides, dilations, pads=(0, 0)):
+def depthwise_rows(x, w, out, strides, dilations, pads=(0, 0), epilogue=None):
     """A function run(row0, row1) writing the output rows [row0, row1) (row r: image r // ho,
     output row r % ho) of out (n, ho, wo, c) = the depthwise convolution of the NHWC input
     x, padded with zeros by pads = (rows above, columns to the left) and below and to the
     right as far as out's windows reach, with the filter w (kh, kw, c, 1), as
-    numpy_backend._nn_depthwise_into computes it; x and out C-contiguous of one float dtype.
-    None where the kernel does not apply."""
+    numpy_backend._nn_depthwise_into computes it, then `epilogue` = (steps, rows) in
+    registers where given (as numpy_conv_native.conv2d_rows takes it); x and out
+    C-contiguous of one float dtype. None where the kernel does not apply."""
+    steps, rows = epilogue or ((), None)
+    steps = tuple((str(name), bool(first)) for name, first in steps)
     if not (type(w) is np.ndarray and w.dtype == x.dtype
             and _usable(w.shape, x, out)) or not out.size:
         return None
-    return _rows("depthwise", x, w, out, strides, dilations, pads)
+    if steps and (len(steps) > numpy_conv_native.EPILOGUE_MOST_STEPS
+                  or any(name not in numpy_conv_native.EPILOGUE_OPS for name, _ in steps)
+                  or not numpy_llvm.contiguous(x, rows)
+                  or rows.shape != (numpy_conv_native.epilogue_operands(steps), out.shape[3])):
+        return None
+    return _rows("depthwise", x, w, out, strides, dilations, pads, steps,
+                 rows if steps else None)
 
 
 def depthwise_input_grad_rows(g, w, dx, strides, dilations, pads=(0, 0)):

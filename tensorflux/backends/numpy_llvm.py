@@ -21,7 +21,7 @@ import numpy as np
 
 __all__ = ["Builder", "RowBuilder", "VectorBuilder", "available", "blocking", "cache_counts",
            "compiled", "contiguous", "enable", "enabled", "float32_rows", "lanes", "pairwise_ir",
-           "registers"]
+           "registers", "source_digest"]
 
 _llvm = None  # llvmlite.binding once imported and initialised; False where unusable
 _lock = threading.Lock()
@@ -417,10 +417,12 @@ def _fingerprint():
         _MAGIC, llvmlite.__version__, _llvm.llvm_version_info, _target[0].triple,
         _llvm.get_process_triple(), _llvm.get_host_cpu_name(), sorted(features.items()),
         _target[1], sorted(_MACHINE_OPTIONS.items()), sorted(_PIPELINE_OPTIONS.items()),
-        _source(__file__)))
+        source_digest(__file__)))
 
 
-def _source(path):
+def source_digest(path):
+    """The SHA-256 of a source file's bytes (once per process): for a kernel whose IR also
+    comes from a module other than its own, to put in its key (see compiled)."""
     found = _sources.get(path)
     if found is None:
         with open(path, "rb") as f:
@@ -448,7 +450,7 @@ def _cache_file(key, name, build, pointers, integers):
     if source is None:
         return None
     try:
-        made = _source(source)
+        made = source_digest(source)
     except OSError:
         return None
     digest = hashlib.sha256(repr((_cache[1], made, key, name, pointers, integers)).encode())
