@@ -1,21 +1,25 @@
 """Depthwise convolution workloads: MobileNetV2 inference and a SeparableConv2D network's
-training, side by side in one run.
+training, side by side in one run, and other Keras applications' inference.
 
 - `mobilenet`: `keras.applications.MobileNetV2(weights=None, input_shape=(224, 224, 3))` with
   its top, `predict` on a batch of 8 random images, images per second;
+- `efficientnet`, `resnet50`: the same for EfficientNetB0 (swish, squeeze-and-excitation,
+  5x5 depthwise convolutions, Rescaling and Normalization at the input) and ResNet50;
 - `separable`: training steps (`fit`, Adam, batch 32) of a small network in the style of
   keras.io's "Image classification from scratch" (an Xception-like stack of SeparableConv2D,
   BatchNormalization, max pooling and 1x1 residual convolutions) on 64x64x3 inputs, samples
   per second.
 
 Peers: tensorflux (native kernels on, then off: `numpy_llvm.enable(False)`, the NumPy path
-of every kernel); Keras 3 on TensorFlow in a child process; PyTorch, the same networks built
-with torch.nn, channels-last: MobileNetV2 holds tensorflux's weights, so that its output
-also checks tensorflux's (the separable network only matches in shape: its rate is the
-point). Each number is the median of `--passes` timed passes (epochs for training) after a
-warm-up; the run prints the machine's float32 sgemm rate and the load.
+of every kernel); Keras 3 on TensorFlow in a child process; PyTorch (MobileNetV2 and the
+separable network only), the same networks built with torch.nn, channels-last:
+MobileNetV2 holds tensorflux's weights, so that its output also checks tensorflux's (the
+separable network only matches in shape: its rate is the point). Each number is the
+median of `--passes` timed passes (epochs for training) after a warm-up; the run prints the
+machine's float32 sgemm rate and the load.
 
-    python benchmarks/mobilenet_workloads.py [--passes 5] [--workloads mobilenet separable]
+    python benchmarks/mobilenet_workloads.py [--passes 5]
+        [--workloads mobilenet separable efficientnet resnet50]
         [--peers tensorflux tensorflux-numpy keras torch]
 """
 
@@ -35,6 +39,9 @@ from tensorflux.backends import numpy_llvm
 BATCH, SIZE = 8, 224
 TRAIN_BATCH, TRAIN_SAMPLES, TRAIN_SIZE = 32, 256, 64
 PEERS = ("tensorflux", "tensorflux-numpy", "keras", "torch")
+# The inference workloads: keras.applications' model, weights=None, with its top.
+APPLICATIONS = {"mobilenet": "MobileNetV2", "efficientnet": "EfficientNetB0",
+                "resnet50": "ResNet50"}
 # MobileNetV2's inverted residual blocks: (expansion, output channels, repeats, first stride)
 BLOCKS = ((1, 16, 1, 1), (6, 24, 2, 2), (6, 32, 3, 2), (6, 64, 4, 2), (6, 96, 3, 1),
           (6, 160, 3, 2), (6, 320, 1, 1))
@@ -46,9 +53,10 @@ def images(seed=0):
     return np.random.default_rng(seed).random((BATCH, SIZE, SIZE, 3), dtype=np.float32)
 
 
-def _mobilenet(keras):
+def _application(keras, workload):
     keras.utils.set_random_seed(0)
-    return keras.applications.MobileNetV2(weights=None, input_shape=(SIZE, SIZE, 3))
+    return getattr(keras.applications, APPLICATIONS[workload])(weights=None,
+                                                                input_shape=(SIZE, SIZE, 3))
 
 
 def _separable(keras):
@@ -83,14 +91,14 @@ def training_data(seed=0):
 
 def _keras_rate(keras, workload, passes):
     """A workload's rate under Keras 3 (run in a child process by in_keras_child)."""
-    if workload == "mobilenet":
-        model, x = _mobilenet(keras), images()
+    if workload in APPLICATIONS:
+        model, x = _application(keras, workload), images()
         return median_rate(lambda: model.predict(x, batch_size=BATCH, verbose=0), passes)
     return fit_rate(_separable(keras), *training_data(), TRAIN_BATCH, passes)
 
 
 def tensorflux_rate(model, workload, passes):
-    if workload == "mobilenet":
+    if workload in APPLICATIONS:
         x = images()
         return median_rate(lambda: model.predict(x, batch_size=BATCH, verbose=0), passes)
     return fit_rate(model, *training_data(), TRAIN_BATCH, passes)
@@ -264,7 +272,7 @@ def check_against_torch(model, keras):
 def main():
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--passes", type=int, default=5)
-    parser.add_argument("--workloads", nargs="+", choices=("mobilenet", "separable"),
+    parser.add_argument("--workloads", nargs="+", choices=(*APPLICATIONS, "separable"),
                         default=["mobilenet", "separable"])
     parser.add_argument("--peers", nargs="+", choices=PEERS, default=list(PEERS))
     args = parser.parse_args()
@@ -275,16 +283,17 @@ def main():
           f"{'available' if numpy_llvm.available() else 'NOT available'}")
     have_torch = importlib.util.find_spec("torch") is not None
     for workload in args.workloads:
-        unit = "images/s" if workload == "mobilenet" else "samples/s"
-        print(f"\n{workload}: " + (f"MobileNetV2 predict, batch {BATCH}, {SIZE}x{SIZE}x3"
-                                   if workload == "mobilenet" else
+        unit = "images/s" if workload in APPLICATIONS else "samples/s"
+        print(f"\n{workload}: " + (f"{APPLICATIONS[workload]} predict, batch {BATCH}, "
+                                   f"{SIZE}x{SIZE}x3" if workload in APPLICATIONS else
                                    f"separable network fit, batch {TRAIN_BATCH}, "
                                    f"{TRAIN_SIZE}x{TRAIN_SIZE}x3"))
         results, model = {}, None
         if {"tensorflux", "tensorflux-numpy"} & set(args.peers):
             from tensorflux import keras
 
-            model = (_mobilenet if workload == "mobilenet" else _separable)(keras)
+            model = (_application(keras, workload) if workload in APPLICATIONS else
+                     _separable(keras))
         for peer, on in (("tensorflux", True), ("tensorflux-numpy", False)):
             if peer in args.peers:
                 with native_kernels(on):
@@ -297,7 +306,7 @@ def main():
                 "mobilenet_workloads", f"w._keras_rate(keras, {workload!r}, {args.passes})",
                 backend)
             print(f"  (Keras done; load {load():.2f})")
-        if "torch" in args.peers and have_torch:
+        if "torch" in args.peers and have_torch and workload in ("mobilenet", "separable"):
             import torch
 
             weights = model.get_weights() if model is not None else None

@@ -21,20 +21,26 @@ instructions as NumPy's loops use them, so that under a compiled run's denormals
 a subnormal operand comes out as the zero it compares as; negative and abs flip or clear
 the sign bit, as NumPy's do. A sum or product of two NaNs is the first operand's NaN, or
 the single element's beside an array, as NumPy's loops give it (over a broadcast row or
-column NumPy's choice also depends on its iterator's buffer boundaries; the values are NaN
-either way). Instructions whose operands are all single elements (an optimizer's
-step-dependent factors) are computed per call by the NumPy backend's own kernels, as the
-NumPy runner computes them. Any other instruction (exp, log, tanh: NumPy's
-SIMD loops round differently from libm), integer arithmetic, mixed dtypes that NumPy would
-promote, non-contiguous arrays and broadcasts other than a leading or trailing block of
-axes keep the NumPy path; so does everything where numpy_llvm.available() is false.
+column NumPy's choice also depends on its iterator's buffer boundaries, and NumPy's AVX-512
+add and multiply give the second operand's NaN in the last size % 16 elements of a call of
+16 or more, their masked tail: the values are NaN either way). Instructions whose operands
+are all single elements (an optimizer's step-dependent factors) are computed per call by
+the NumPy backend's own kernels, as the NumPy runner computes them. float32 sigmoid is
+lowered as the NumPy kernel computes it, exp(min(x, 0)) / (exp(-|x|) + 1), with exp NumPy's
+own AVX-512 float32 exp (numpy_softmax_native.exp_ir, both exps of a vector in one 16-lane
+call), only where numpy_softmax_native's probe finds that exp giving np.exp's bits in this
+process: swish (x * sigmoid(x)) after a convolution and batch norm, EfficientNet's
+activation, becomes one pass where NumPy makes seven. Any other instruction (exp, log,
+tanh: NumPy's SIMD loops round differently from libm), integer arithmetic, mixed dtypes that
+NumPy would promote, non-contiguous arrays and broadcasts other than a leading or trailing
+block of axes keep the NumPy path; so does everything where numpy_llvm.available() is false.
 """
 
 import ctypes
 
 import numpy as np
 
-from tensorflux.backends import numpy_llvm
+from tensorflux.backends import numpy_llvm, numpy_softmax_native
 
 __all__ = ["available", "elementwise", "update_group"]
 
@@ -101,6 +107,8 @@ def _lower(program, kinds, dtypes):
         elif kernel == "cast" and set(attrs) == {"dtype"}:
             ok = ((operands[0] in _FLOATS or operands[0] == _BOOL)
                   and (result in _FLOATS or result == _BOOL))
+        elif kernel == "sigmoid" and not attrs:
+            ok = result == operands[0] == _F32 and _sigmoid_lowered()
         else:
             ok = False
         if not ok:
@@ -117,6 +125,12 @@ def _lower(program, kinds, dtypes):
     if not long[final]:
         return None
     return head, steps, scalars, final, types
+
+
+def _sigmoid_lowered():
+    """Whether float32 sigmoid is lowered here: where NumPy's exp is the AVX-512 one that
+    numpy_softmax_native's _exp reproduces (its probe, once per process)."""
+    return numpy_llvm.lanes(_F32) == 16 and numpy_softmax_native.exp_matches()
 
 
 def run_head(program, n_inputs, head, registers):
@@ -301,6 +315,8 @@ class _Code(numpy_llvm.Builder):
             return compare(_COMPARISONS[kernel], *operands)
         if kernel == "select":
             return b.select(*operands)
+        if kernel == "sigmoid":
+            return self._sigmoid(operands[0], width)
         if kernel == "cast":
             value, source = operands[0], types[0]
             if source == result:
@@ -312,6 +328,40 @@ class _Code(numpy_llvm.Builder):
             convert = b.fpext if result.itemsize > source.itemsize else b.fptrunc
             return convert(value, self.type(result, width))
         raise ValueError(kernel)
+
+    def _sigmoid(self, x, width):
+        """numpy_backend.sigmoid on float32 x (width lanes, at most 8): d = exp(-|x|) + 1,
+        then exp(min(x, 0)) / d, the two exps one call of NumPy's exp on 16 lanes (-|x| in
+        the low `width`, min(x, 0) above them). -|x| sets the sign bit, as np.copysign(x, -1)
+        does; min(x, 0) only feeds exp, which gives 1 for either zero and NumPy's NaN for any
+        NaN, so x where x < 0 or NaN, else 0, gives np.minimum's exps."""
+        b, ir = self.b, self.ir
+        wide = _Wide(self)
+        integer = ir.IntType(32) if width == 1 else ir.VectorType(ir.IntType(32), width)
+        sign = ir.Constant(integer, -(1 << 31) if width == 1 else [-(1 << 31)] * width)
+        negative = b.bitcast(b.or_(b.bitcast(x, integer), sign), x.type)
+        zero = self.constant(_F32, 0.0, width)
+        low = b.select(b.fcmp_unordered("<", x, zero), x, zero)
+        if width == 1:
+            both = b.insert_element(wide.zero, negative, self.ir.Constant(self.i32, 0))
+            both = b.insert_element(both, low, self.ir.Constant(self.i32, width))
+        else:
+            both = b.shuffle_vector(negative, low, ir.Constant(
+                ir.VectorType(self.i32, 2 * width), list(range(2 * width))))
+            if 2 * width < 16:
+                padding = ir.Constant(both.type, [0.0] * (2 * width))
+                both = b.shuffle_vector(both, padding, ir.Constant(
+                    ir.VectorType(self.i32, 16), list(range(2 * width)) + [2 * width] *
+                    (16 - 2 * width)))
+        exps = numpy_softmax_native.exp_ir(wide, both)
+
+        def part(first):
+            if width == 1:
+                return b.extract_element(exps, self.ir.Constant(self.i32, first))
+            return b.shuffle_vector(exps, ir.Constant(wide.vector, ir.Undefined), ir.Constant(
+                ir.VectorType(self.i32, width), list(range(first, first + width))))
+        d = b.fadd(part(0), self.constant(_F32, 1.0, width))
+        return b.fdiv(part(width), d)
 
     def steps(self, steps, types, values, width):
         """Runs the lowered steps, adding each result to `values` (register -> value)."""
@@ -331,6 +381,20 @@ class _Code(numpy_llvm.Builder):
                 body(self.add(i, self.const(u * self.width)), self.width)
         self.loop(start, whole, vectors, step=step)
         self.loop(whole, stop, lambda i: body(i, 1))
+
+
+class _Wide:
+    """What numpy_softmax_native.exp_ir reads of a builder, for 16 float32 lanes."""
+
+    def __init__(self, code):
+        ir = code.ir
+        self.ir, self.b, self.module_function = ir, code.b, code.module_function
+        self.vector = ir.VectorType(ir.FloatType(), 16)
+        self.zero = ir.Constant(self.vector, [0.0] * 16)
+        self.fma = code.module_function("llvm.fma.v16f32", [self.vector] * 3, self.vector)
+
+    def splat(self, value):
+        return self.ir.Constant(self.vector, [value] * 16)
 
 
 def _compile(key, name, fill, pointers, integers):
@@ -696,4 +760,8 @@ def _elementwise_loop(kinds, steps, types, reads, final, flat, alias):
             k.loop(begin, end, row)
         k.b.ret_void()
     key = ("loop", tuple(kinds), tuple(steps), tuple(types), tuple(reads), final, flat, alias)
+    if any(step[1] == "sigmoid" for step in steps):
+        # (its exp's IR comes from numpy_softmax_native, which numpy_llvm's cache file names
+        # do not fingerprint on their own)
+        key += (numpy_llvm.source_digest(numpy_softmax_native.__file__),)
     return _compile(key, "loop", fill, len(pointer_dtypes), len(scalar_types) + 3)

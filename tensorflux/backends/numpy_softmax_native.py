@@ -15,7 +15,7 @@ NaN, as np.maximum's does; the sign of a zero maximum cannot change x - max's ex
 NumPy's own float32 exp for AVX-512 (numpy/_core/src/umath/loops_exponent_log.dispatch.c.src,
 simd_exp_FLOAT: the same clamps, Cody-Waite reduction, rational polynomial with FMAs and
 vscalefps), and softmax is compiled only where that is the exp NumPy runs: on AVX-512, and
-after a probe of exp's range gives np.exp's bits in this process (see _exp_matches). Sums
+after a probe of exp's range gives np.exp's bits in this process (see exp_matches). Sums
 are np.add.reduce's over a contiguous row: 0 + the pairwise sum of loops_utils.h.src
 (sequential from -0.0 below 8 terms, 8 accumulators up to 128, halves at a multiple of 8
 above). Products, differences and quotients are single IEEE operations, never contracted
@@ -32,7 +32,7 @@ import numpy as np
 from tensorflux.backends import numpy_llvm
 from tensorflux.backends.numpy_llvm import RowBuilder
 
-__all__ = ["softmax", "softmax_grad"]
+__all__ = ["exp_ir", "exp_matches", "softmax", "softmax_grad"]
 
 # NumPy's float32 exp constants (npy_simd_data.h and simd_exp_FLOAT), as float32 bit patterns.
 _EXP = {name: float(np.uint32(bits).view(np.float32)) for name, bits in {
@@ -51,7 +51,7 @@ class _Builder(RowBuilder):
         super().__init__(ir, module, kind, _POINTERS[kind], ["row0", "row1", "n"])
 
 
-def _exp(k, x):
+def exp_ir(k, x):
     """NumPy's simd_exp_FLOAT (AVX-512) on the vector x."""
     b, c = k.b, _EXP
     zero = k.zero
@@ -120,7 +120,7 @@ def _softmax_ir(k):
         shift = k.splat(m)
 
         def vector_exp(at):
-            k.store_vector(_exp(k, b.fsub(k.load_vector(x, at), shift)), out, at)
+            k.store_vector(exp_ir(k, b.fsub(k.load_vector(x, at), shift)), out, at)
 
         def gather(at):  # the last n % width differences into lanes of one vector
             lane = b.trunc(b.srem(b.sub(at, start), k.const(k.width)), i32)
@@ -129,7 +129,7 @@ def _softmax_ir(k):
         b.store(k.zero, tail)
         whole = k.each(start, vector_exp, gather)
         # exp is elementwise, each lane's bits its own: the tail's exps in one vector
-        b.store(_exp(k, b.load(tail)), tail)
+        b.store(exp_ir(k, b.load(tail)), tail)
 
         def scatter(j):
             lane = b.trunc(b.srem(j, k.const(k.width)), i32)
@@ -172,7 +172,7 @@ _probe_lock = threading.Lock()
 _probed = None  # whether the native exp gives np.exp's bits here, once known
 
 
-def _exp_matches():
+def exp_matches():
     """Whether softmax's native exp gives this NumPy's np.exp bits: on AVX-512 only (where
     NumPy runs the AVX-512 simd_exp_FLOAT), and on a probe of every range exp treats apart
     (below xmin, subnormal results, the polynomial's, -inf, NaN), once per process: rows
@@ -205,7 +205,7 @@ def _probe():
 def softmax(x, out):
     """A function run(row0, row1) writing into out the softmax of x's rows [row0, row1)
     along the last axis, NumPy's bits; None where the kernel does not apply."""
-    if not (numpy_llvm.float32_rows(x, out) and _exp_matches()):
+    if not (numpy_llvm.float32_rows(x, out) and exp_matches()):
         return None
     function, n, pointers = _kernel("softmax"), x.shape[1], (x.ctypes.data, out.ctypes.data)
 
