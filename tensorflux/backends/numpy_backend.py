@@ -2855,6 +2855,24 @@ def _nn_pool_2x2_route(x_rows, g_rows, out):
     return routed
 
 
+def _nn_pool_overlap_native(x, g, ksize, strides, padding, data_format):
+    """max_pool2d_grad of overlapping windows by numpy_pool_native (the same sums in the
+    same order as the general path below: bit-identical), or None where it does not apply."""
+    from tensorflux.backends import numpy_pool_native
+
+    xn = _nn_nhwc(x, data_format)
+    n, h, w, c = xn.shape
+    pads, out = _nn_geometry((h, w), ksize, strides, padding, (1, 1))
+    xp = _nn_pad(xn, pads, _nn_lowest(x.dtype))
+    dxp = np.zeros(xp.shape, g.dtype)
+    by_images = numpy_pool_native.pool_grad_overlap(xp, g, dxp, ksize, strides)
+    if by_images is None:
+        return None
+    _nn_pool_by_rows(by_images, n, xp.nbytes + dxp.nbytes + g.nbytes)
+    (pt, _), (pl, _) = pads
+    return _nn_from_nhwc(dxp[:, pt:pt + h, pl:pl + w, :], data_format)
+
+
 def max_pool2d_grad(x, grad, ksize, strides, padding, data_format):
     """Routes each output's cotangent to the input element its window's max came from."""
     g = _nn_nhwc(grad, data_format)
@@ -2873,6 +2891,11 @@ def max_pool2d_grad(x, grad, ksize, strides, padding, data_format):
             (pt, _), (pl, _) = pads
             n, h, w, c = xn.shape
             return _nn_from_nhwc(dxp[:, pt:pt + h, pl:pl + w, :], data_format)
+    disjoint = all(k <= s for k, s in zip(ksize, strides))
+    if not disjoint:  # (as a 3x3 pool at stride 2: numpy_pool_native's overlap kernel)
+        native = _nn_pool_overlap_native(x, g, ksize, strides, padding, data_format)
+        if native is not None:
+            return native
     xn, pads, out, xp, peak = _nn_pool_max(x, ksize, strides, padding, data_format)
     dxp = np.zeros(xp.shape, g.dtype)
     # g * mask is a branch-free pass (a masked select on random masks is ~20x slower); it
@@ -2880,7 +2903,6 @@ def max_pool2d_grad(x, grad, ksize, strides, padding, data_format):
     # (Many small passes: split over threads, they lose more to handing the GIL back and
     # forth than they gain.)
     finite = g.dtype.kind != "f" or bool(np.isfinite(g).all())
-    disjoint = all(k <= s for k, s in zip(ksize, strides))
     for index, hit in _nn_first_max(xp, peak, ksize, strides, out):
         routed = np.multiply(g, hit) if finite else np.where(hit, g, np.zeros((), g.dtype))
         if disjoint:  # each input element is read by at most one window
