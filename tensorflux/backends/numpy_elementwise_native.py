@@ -33,7 +33,11 @@ process: swish (x * sigmoid(x)) after a convolution and batch norm, EfficientNet
 activation, becomes one pass where NumPy makes seven. Any other instruction (exp, log,
 tanh: NumPy's SIMD loops round differently from libm), integer arithmetic, mixed dtypes that
 NumPy would promote, non-contiguous arrays and broadcasts other than a leading or trailing
-block of axes keep the NumPy path; so does everything where numpy_llvm.available() is false.
+block of axes, or both with ones between (squeeze-and-excitation's (n, 1, 1, c) gate over
+(n, h, w, c): each image's c-vector read for each of its pixels, and the instructions that
+read only such vectors, the gate's bias and sigmoid, made once per image into a buffer, as
+NumPy makes them once) keep the NumPy path; so does everything where numpy_llvm.available()
+is false.
 """
 
 import ctypes
@@ -47,6 +51,10 @@ __all__ = ["available", "elementwise", "update_group"]
 # A loop over fewer bytes than this (read and written) runs on the calling thread alone (as
 # numpy_loops._SPLIT_MIN_BYTES: a worker's wake-up costs more than half of it saves).
 _SPLIT_MIN_BYTES = 1 << 23
+
+# Bytes of a blocked loop's per-image values (see _hoisted) at most, held on the stack:
+# EfficientNetB7's widest gate, 3,840 float32 values, is 15 KiB.
+_HOISTED_MAX_BYTES = 1 << 16
 
 # Vectors per step of the main loop: two chains of loads and arithmetic in flight.
 _UNROLL = 2
@@ -562,7 +570,7 @@ def elementwise(program, fallback):
     `fallback` (the NumPy runner's callable with that signature) does, by one loop over
     the result where the inputs allow it (C-contiguous, each the result's shape, a single
     element, or a block of its leading or trailing axes: a bias row, a column of
-    per-example values), else through `fallback`."""
+    per-example values, or both: a squeeze-and-excitation gate), else through `fallback`."""
     return by_layout(program, fallback, _layout)
 
 
@@ -612,12 +620,16 @@ def broadcast_kinds(inputs):
 
 def _kinds(shapes, shape):
     """Per input, "long" (the result's shape), "scalar" (one element), "row" (the result's
-    trailing axes from `split` on) or "column" (its leading axes up to `split`); with
-    `split`, None where there is no row or column. None where an input is none of these, or
-    rows and columns split the axes in two places."""
+    trailing axes from `split` on), "column" (its leading axes up to `split`) or "block"
+    (its leading axes up to a and trailing axes from b on, ones between: squeeze-and-
+    excitation's (n, 1, 1, c) gate against (n, h, w, c), one c-vector per image read for
+    each of its h*w pixels); with `split`: None where there is no row, column or block,
+    (a, b) where there is a block (rows then split at b, columns at a), else the one split
+    of the rows and columns. None where an input is none of these, or they split the axes
+    in more places."""
     rank = len(shape)
     kinds = []
-    split = None
+    splits = []
     for s in shapes:
         if s == shape:
             kinds.append("long")
@@ -633,12 +645,23 @@ def _kinds(shapes, shape):
         elif padded[:trailing] == shape[:trailing]:
             kind, at = "column", trailing
         else:
-            return None
-        if split is not None and split != at:
-            return None
-        split = at
+            a = next(k for k in range(rank) if padded[k] != shape[k])
+            b = next(k for k in range(rank, 0, -1) if padded[k - 1] != shape[k - 1])
+            if any(d != 1 for d in padded[a:b]):
+                return None
+            kind, at = "block", (a, b)
         kinds.append(kind)
-    return kinds, split
+        splits.append((kind, at))
+    blocks = {at for kind, at in splits if kind == "block"}
+    if not blocks:
+        points = {at for _, at in splits}
+        return None if len(points) > 1 else (kinds, next(iter(points), None))
+    if len(blocks) > 1:
+        return None
+    (a, b), = blocks
+    if any(at != {"row": b, "column": a}.get(kind, at) for kind, at in splits):
+        return None
+    return kinds, (a, b)
 
 
 def _layout(program, inputs, fallback):
@@ -661,16 +684,22 @@ def _layout(program, inputs, fallback):
     arrays = [i for i, k in enumerate(kinds) if k != "scalar"]
     size = int(np.prod(shape, dtype=np.int64))
     flat = split is None
-    rows = 1 if flat else int(np.prod(shape[:split], dtype=np.int64))
-    columns = size if flat else int(np.prod(shape[split:], dtype=np.int64))
+    # (blocks: rows over the axes before a, each of `repeats` runs of `columns` elements)
+    a, b = split if type(split) is tuple else (split, split)
+    rows = 1 if flat else int(np.prod(shape[:a], dtype=np.int64))
+    columns = size if flat else int(np.prod(shape[b:], dtype=np.int64))
     count = size if flat else rows
+    sizes = (columns,) if a == b else (columns, int(np.prod(shape[a:b], dtype=np.int64)))
     functions = {}  # which input `out` is (-1: none) -> the compiled loop or None
 
     def function(alias):
         if alias not in functions:
             functions[alias] = _elementwise_loop(kinds, steps, types, reads, final, flat,
-                                                 alias)
+                                                 alias, len(sizes) > 1)
         return functions[alias]
+    if len(sizes) > 1 and columns * sum(types[r].itemsize for r in
+                                        _hoisted(kinds, steps)[2]) > _HOISTED_MAX_BYTES:
+        return None
     if function(-1) is None:
         return None
     nb = _nb()
@@ -708,44 +737,78 @@ def _layout(program, inputs, fallback):
         if alias < 0:
             pointers.append(_address(out))
         if nbytes < _SPLIT_MIN_BYTES or nb._THREADS < 2:
-            loop(*pointers, *bits, 0, count, columns)
+            loop(*pointers, *bits, 0, count, *sizes)
         else:
             nb._in_parallel(lambda piece: loop(*pointers, *bits, piece.start or 0,
-                                               min(piece.stop or count, count), columns),
+                                               min(piece.stop or count, count), *sizes),
                             nb._pieces(count, nbytes), nbytes)
         return out
     return run
 
 
-def _elementwise_loop(kinds, steps, types, reads, final, flat, alias):
+def _hoisted(kinds, steps):
+    """(the steps that read no long input, directly or through other steps; the others;
+    the registers of the first that the second read) for a blocked loop, which computes
+    the first once per image, into a buffer of one value per column: a gate's bias and
+    sigmoid once per channel, not once per pixel, each the same operation on the same
+    operands, so the same bits."""
+    varying = {i for i, kind in enumerate(kinds) if kind == "long"}
+    once, each = [], []
+    for step in steps:
+        if any(r in varying for r in step[2]):
+            varying.add(step[0])
+            each.append(step)
+        else:
+            once.append(step)
+    made = {step[0] for step in once}
+    return once, each, sorted({r for step in each for r in step[2] if r in made})
+
+
+def _elementwise_loop(kinds, steps, types, reads, final, flat, alias, blocks=False):
     """The compiled loop of a program's steps: its arguments are the pointers of the inputs
     that are not single elements, then out's (unless `alias` >= 0 is the input that out is),
-    the bits of the scalar registers `reads`, then begin, end and columns. Flat: over
-    elements [begin, end) of the inputs; else over rows [begin, end) of `columns` elements
-    (kinds as _kinds gives them)."""
+    the bits of the scalar registers `reads`, then begin, end and columns (and with
+    `blocks`, repeats). Flat: over elements [begin, end) of the inputs; else over rows
+    [begin, end) of `columns` elements, or with `blocks` of `repeats` runs of `columns`
+    elements, a block input's row of `columns` read for each run and the steps of
+    _hoisted's first part made once per row (kinds as _kinds gives them)."""
     arrays = [i for i, kind in enumerate(kinds) if kind != "scalar"]
     dtype = types[final]
     pointer_dtypes = [types[i] for i in arrays] + ([dtype] if alias < 0 else [])
     scalar_types = [types[r] for r in reads]
 
     def fill(ir, module):
-        k = _Code(ir, module, "loop", pointer_dtypes, scalar_types, ["begin", "end", "columns"])
+        k = _Code(ir, module, "loop", pointer_dtypes, scalar_types,
+                  ["begin", "end", "columns"] + (["repeats"] if blocks else []))
         pointer = dict(zip(arrays, k.pointers))
         out = pointer[alias] if alias >= 0 else k.pointers[-1]
         begin, end = k.args["begin"], k.args["end"]
+        once, each, kept = _hoisted(kinds, steps) if blocks else ((), steps, ())
+        # (in the entry block: one buffer per call, not per row)
+        buffers = {r: k.b.alloca(k.kinds[types[r]], size=k.args["columns"]) for r in kept}
 
-        def body(long_at, per_row):
+        def body(long_at, per_row, block_at=None, part=each):
+            """The steps `part` at a column offset; long_at None: _hoisted's first part,
+            its values stored into the buffers."""
             def at(offset, width):
                 values = {}
                 for i in arrays:
                     if kinds[i] == "column":
                         values[i] = k.splat(per_row[i], width)
-                    else:
-                        place = k.add(long_at, offset) if kinds[i] == "long" else offset
+                    elif kinds[i] != "long" or long_at is not None:
+                        start = {"long": long_at, "block": block_at}.get(kinds[i])
+                        place = offset if start is None else k.add(start, offset)
                         values[i] = k.load(pointer[i], place, types[i], width)
                 for r, value in zip(reads, k.scalars):
                     values[r] = k.splat(value, width)
-                k.steps(steps, types, values, width)
+                if long_at is None:
+                    k.steps(part, types, values, width)
+                    for r in kept:
+                        k.store(values[r], buffers[r], offset, types[r], width)
+                    return
+                for r in kept:
+                    values[r] = k.load(buffers[r], offset, types[r], width)
+                k.steps(part, types, values, width)
                 k.store(values[final], out, k.add(long_at, offset), dtype, width)
             return at
         if flat:
@@ -756,12 +819,21 @@ def _elementwise_loop(kinds, steps, types, reads, final, flat, alias):
             def row(r):
                 per_row = {i: k.load(pointer[i], r, types[i], 1) for i in arrays
                            if kinds[i] == "column"}
-                k.span(k.const(0), columns, body(k.mul(r, columns), per_row))
+                if not blocks:
+                    k.span(k.const(0), columns, body(k.mul(r, columns), per_row))
+                    return
+                repeats = k.args["repeats"]
+                block_at = k.mul(r, columns)
+                if once:
+                    k.span(k.const(0), columns, body(None, per_row, block_at, once))
+                k.loop(k.const(0), repeats, lambda m: k.span(k.const(0), columns, body(
+                    k.mul(k.add(k.mul(r, repeats), m), columns), per_row, block_at)))
             k.loop(begin, end, row)
         k.b.ret_void()
-    key = ("loop", tuple(kinds), tuple(steps), tuple(types), tuple(reads), final, flat, alias)
+    key = ("loop", tuple(kinds), tuple(steps), tuple(types), tuple(reads), final, flat, alias,
+           blocks)
     if any(step[1] == "sigmoid" for step in steps):
         # (its exp's IR comes from numpy_softmax_native, which numpy_llvm's cache file names
         # do not fingerprint on their own)
         key += (numpy_llvm.source_digest(numpy_softmax_native.__file__),)
-    return _compile(key, "loop", fill, len(pointer_dtypes), len(scalar_types) + 3)
+    return _compile(key, "loop", fill, len(pointer_dtypes), len(scalar_types) + 3 + blocks)

@@ -310,7 +310,7 @@ def _layout(program, inputs, fallback):
     if not available():
         return None
     found = broadcast_kinds(inputs)
-    if found is None:
+    if found is None or "block" in found[1]:  # (blocks: numpy_elementwise_native's alone)
         return None
     shape, kinds, split = found
     dtypes = [np.dtype(a.dtype) for a in inputs]
