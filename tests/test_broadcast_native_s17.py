@@ -10,7 +10,8 @@ import pytest
 import tensorflux as tf
 from tensorflux.backends import numpy_backend as nb
 from tests import test_se_inference_s17 as se
-from tests.test_se_inference_s17 import GATE, _bits_equal, _canonical_nans, _numpy, _special
+from tests.test_se_inference_s17 import GATE, _canonical_nans, _numpy, _special
+from tests.tolerances import assert_same_bits
 
 ne = pytest.importorskip("tensorflux.backends.numpy_elementwise_native")
 F32 = tf.float32
@@ -59,10 +60,10 @@ def test_a_gate_its_bias_and_sigmoid_give_the_numpy_runners_bits(loops, shape):
     for (x, gate, bias), nan_bits in _cases(rng, shape):
         for program, inputs in ((MULTIPLY, [x, gate]), (MULTIPLY, [gate, x]),
                                 (GATE, [gate, bias, x])):
-            _bits_equal(_native(program, inputs), _numpy(program, inputs), nan_bits)
+            assert_same_bits(_native(program, inputs), _numpy(program, inputs), nan_bits=nan_bits)
         out = x.copy()  # (in place, through the features' own pointer)
         assert _native(GATE, [gate, bias, out], out=out) is out
-        _bits_equal(out, _numpy(GATE, [gate, bias, x]), nan_bits)
+        assert_same_bits(out, _numpy(GATE, [gate, bias, x]), nan_bits=nan_bits)
     assert loops.made
 
 
@@ -75,7 +76,8 @@ def test_batch_norm_swish_and_a_gate_give_the_numpy_runners_bits(loops, shape):
         if nan_bits:
             scale, offset = _canonical_nans(scale), _canonical_nans(offset)
         inputs = [x, mean, scale, offset, gate]
-        _bits_equal(_native(BN_SWISH_GATE, inputs), _numpy(BN_SWISH_GATE, inputs), nan_bits)
+        assert_same_bits(_native(BN_SWISH_GATE, inputs), _numpy(BN_SWISH_GATE, inputs),
+                         nan_bits=nan_bits)
         # A per-image column and a scalar beside the block. (The column has no NaN where
         # bits count: a sum of x * gate's own NaN (0 * inf) and a column's NaN is either
         # one in NumPy, by its iterator's buffers, as the module documents.)
@@ -83,7 +85,7 @@ def test_batch_norm_swish_and_a_gate_give_the_numpy_runners_bits(loops, shape):
         program = (("multiply", (0, 1), (), F32), ("add", (4, 2), (), F32),
                    ("maximum", (5, 3), (), F32))
         inputs = [x, gate, np.nan_to_num(column) if nan_bits else column, np.float32(-0.0)]
-        _bits_equal(_native(program, inputs), _numpy(program, inputs), nan_bits)
+        assert_same_bits(_native(program, inputs), _numpy(program, inputs), nan_bits=nan_bits)
     assert loops.made
 
 
@@ -100,7 +102,7 @@ def test_a_gate_is_one_pass_and_its_sigmoid_once_per_image(loops, monkeypatch):
         calls.append((tuple(kinds), [step[1] for step in ne._hoisted(kinds, steps)[0]]))
         return made(kinds, steps, *args)
     monkeypatch.setattr(ne, "_elementwise_loop", spy)
-    _bits_equal(_native(GATE, [gate, bias, x]), _numpy(GATE, [gate, bias, x]))
+    assert_same_bits(_native(GATE, [gate, bias, x]), _numpy(GATE, [gate, bias, x]))
     assert calls == [(("block", "row", "long"), ["add", "sigmoid"])]
     monkeypatch.setattr(ne, "_HOISTED_MAX_BYTES", 40 * 4 - 1)
     fell_back = []
@@ -108,7 +110,7 @@ def test_a_gate_is_one_pass_and_its_sigmoid_once_per_image(loops, monkeypatch):
     def fallback(*args, out=None):
         fell_back.append(True)
         return _numpy(GATE, args, out)
-    _bits_equal(ne.elementwise(GATE, fallback)(gate, bias, x), _numpy(GATE, [gate, bias, x]))
+    assert_same_bits(ne.elementwise(GATE, fallback)(gate, bias, x), _numpy(GATE, [gate, bias, x]))
     assert fell_back
 
 
@@ -127,7 +129,7 @@ def test_numba_loops_leave_blocks_to_numpy_and_still_take_rows(monkeypatch):
         fell_back.append(True)
         return _numpy(MULTIPLY, args, out)
     run = numpy_loops.elementwise(MULTIPLY, fallback)
-    _bits_equal(run(x, gate), x * gate)
+    assert_same_bits(run(x, gate), x * gate)
     assert fell_back == [True]
-    _bits_equal(run(x, gate[0, 0, 0]), x * gate[0, 0, 0])  # (a row: Numba's loop)
+    assert_same_bits(run(x, gate[0, 0, 0]), x * gate[0, 0, 0])  # (a row: Numba's loop)
     assert fell_back == [True]

@@ -18,6 +18,7 @@ import pytest
 from tensorflux.backends import numpy_backend as nb
 from tensorflux.backends import numpy_conv_native as ncn
 from tensorflux.backends import numpy_llvm
+from tests.tolerances import assert_same_bits
 
 pytestmark = pytest.mark.skipif(
     not numpy_llvm.available(), reason="numpy_conv_native needs llvmlite and AVX2 with FMA")
@@ -90,14 +91,6 @@ def grad64(x, g, k_hw, strides, dilations, pads):
     return out, size
 
 
-def same_bits(a, b, what):
-    kind = {4: np.uint32, 8: np.uint64}[a.dtype.itemsize]
-    assert a.dtype == b.dtype and a.shape == b.shape, f"{what}: {a.shape} vs {b.shape}"
-    differ = a.view(kind) != b.view(kind)
-    assert not differ.any(), (f"{what}: {differ.sum()} of {a.size} differ, first at "
-                              f"{np.argwhere(differ)[0]}")
-
-
 @pytest.fixture
 def kernels(monkeypatch):
     """The kinds of the filter gradient kernels run while the test runs."""
@@ -161,11 +154,11 @@ def test_filter_grad_is_the_documented_fma_chain_bit_for_bit(case, kernels):
     assert run is not None
     out = np.full(shape, np.float32(-7.5))
     run(0, cut, out)
-    same_bits(out, first, "first piece")
+    assert_same_bits(out, first, "first piece")
     assert kernels and set(kernels) == {kind}, kernels
     out = np.full(shape, np.float32(-7.5))
     run(cut, rows, out)
-    same_bits(out, second, "second piece")
+    assert_same_bits(out, second, "second piece")
     # by parts: each thread's share of the output channel blocks, every piece added in order
     kernels.clear()
     parts = np.full(shape, np.float32(-7.5))
@@ -173,7 +166,7 @@ def test_filter_grad_is_the_documented_fma_chain_bit_for_bit(case, kernels):
     for vectors in (slice(0, split), slice(split, run.vectors)):
         run.part(0, cut, parts, slice(0, run.taps), vectors, False)
         run.part(cut, rows, parts, slice(0, run.taps), vectors, True)
-    same_bits(parts, expected, "pieces added by parts of the output channels")
+    assert_same_bits(parts, expected, "pieces added by parts of the output channels")
     assert set(kernels) == {kind}
     # by taps (the general kernel): a tap range starting inside a filter row
     taps = np.full(shape, np.float32(-7.5))
@@ -181,7 +174,7 @@ def test_filter_grad_is_the_documented_fma_chain_bit_for_bit(case, kernels):
     for tap_range in (slice(0, middle), slice(middle, run.taps)):
         run.part(0, cut, taps, tap_range, slice(0, run.vectors), False)
         run.part(cut, rows, taps, tap_range, slice(0, run.vectors), True)
-    same_bits(taps, expected, "pieces added by parts of the taps")
+    assert_same_bits(taps, expected, "pieces added by parts of the taps")
 
 
 def test_the_emulation_tells_the_pieces_apart():
@@ -198,10 +191,10 @@ def test_the_emulation_tells_the_pieces_apart():
     pieces = (fma_chain32(x, g, k_hw, strides, dilations, pads, slice(0, cut))
               + fma_chain32(x, g, k_hw, strides, dilations, pads, slice(cut, rows)))
     with pytest.raises(AssertionError):
-        same_bits(whole, pieces, "one piece against two")
+        assert_same_bits(whole, pieces, "one piece against two")
     out = np.empty_like(whole)
     ncn.filter_grad_rows(x, g, whole.shape, strides, dilations, pads)(0, rows, out)
-    same_bits(out, whole, "one piece")
+    assert_same_bits(out, whole, "one piece")
 
 
 @pytest.mark.parametrize("case", [CASES[1], CASES[5], CASES[8]], ids=_cid)
@@ -236,4 +229,4 @@ def test_backend_filter_gradient_runs_the_kernel(case, kernels, monkeypatch):
     for row in range(3 * out_hw[0]):
         piece = fma_chain32(x, g, k_hw, strides, dilations, pads, slice(row, row + 1))
         expected = piece if expected is None else expected + piece
-    same_bits(dw, expected, "backend filter gradient")
+    assert_same_bits(dw, expected, "backend filter gradient")

@@ -13,6 +13,7 @@ import pytest
 from tensorflux.backends import numpy_backend as nb
 from tensorflux.backends import numpy_conv_native as ncn
 from tensorflux.backends import numpy_llvm
+from tests.tolerances import assert_same_bits
 
 pytestmark = pytest.mark.skipif(
     not numpy_llvm.available(), reason="numpy_conv_native needs llvmlite and AVX2 with FMA")
@@ -47,11 +48,6 @@ def _assert_rounded(got, exact, scale, terms):
     err = np.abs(got.astype(np.float64) - exact)
     assert not np.isnan(got).any()
     assert (err <= tol).all(), f"worst error {np.max(err - tol):.3g} past the tolerance"
-
-
-def _same_bits(a, b):
-    kind = {4: np.uint32, 8: np.uint64}[a.dtype.itemsize]
-    assert a.shape == b.shape and (a.view(kind) == b.view(kind)).all()
 
 
 # (dtype, x shape, filter shape, strides, pads): output channels in one block, in whole
@@ -97,7 +93,7 @@ def test_filter_grad_parts_match_pieces_added_in_order(case):
                                             (slice(tap_cut, taps), slice(0, vectors))]:
                 for index, piece in enumerate(pieces):
                     run.part(piece.start, piece.stop, got, part_taps, part_vectors, index > 0)
-            _same_bits(got, expected)
+            assert_same_bits(got, expected)
     # a part leaves the rest of the filter as it was
     got = np.full(filter_shape, np.nan, dtype)
     run.part(0, rows, got, slice(1, 2), slice(0, vectors), False)
@@ -150,7 +146,7 @@ def test_conv2d_backprop_filter_native_on_deep_filters(case, monkeypatch):
     finally:
         nb.set_threads(threads)
     assert made and all(run is not None for run in made), "the native kernel did not run"
-    _same_bits(results[0], results[1])
+    assert_same_bits(results[0], results[1])
     exact, scale = _filter_grad64(x, g, filter_shape, (1, 1), pad)
     _assert_rounded(results[0], exact, scale, n * ho * wo)
 
@@ -169,7 +165,7 @@ def test_conv2d_rows_packs_a_filter_view(dtype, o):
         assert run is not None
         run(0, 12)
         outs.append(out)
-    _same_bits(outs[0], outs[1])
+    assert_same_bits(outs[0], outs[1])
     big = np.zeros((2, 8, 9, 5))
     big[:, 1:7, 1:8] = x
     exact, squares = np.zeros((2, 6, 7, o)), np.zeros((2, 6, 7, o))
@@ -226,7 +222,7 @@ def test_fixed_first_layer_kernel_matches_the_general_one(case, monkeypatch):
         outs.append(out)
     assert any(key[1] == "conv_rows" and key[3][-1] == (kw, c)
                for key, _ in numpy_llvm._kernels), "the written-out kernel did not run"
-    _same_bits(outs[0], outs[1])
+    assert_same_bits(outs[0], outs[1])
     big = np.zeros((n, pt + h + (kh - 1) * dh + sh * ho, pl + w + (kw - 1) * dw + sw * wo, c))
     big[:, pt:pt + h, pl:pl + w] = x
     exact, squares = np.zeros((n, ho, wo, o)), np.zeros((n, ho, wo, o))
@@ -277,8 +273,8 @@ def test_shallow_filter_grad_matches_the_general_kernel(case, monkeypatch):
         results.append((whole, pieces))
     assert any(key[1] == "filter_grad_taps" and key[3][:3] == (kh, kw, c)
                for key, _ in numpy_llvm._kernels), "the every-tap kernel did not run"
-    _same_bits(results[0][0], results[1][0])
-    _same_bits(results[0][1], results[1][1])
+    assert_same_bits(results[0][0], results[1][0])
+    assert_same_bits(results[0][1], results[1][1])
     exact, scale = _filter_grad64(x, g, filter_shape, strides, (0, 0), dilations)
     _assert_rounded(results[0][0], exact, scale, n * ho * wo)
     _assert_rounded(results[0][1], exact, scale, n * ho * wo)
@@ -301,7 +297,7 @@ def test_conv2d_rows_packs_blocks_on_first_use(dtype, o):
         run(0, 4, vectors)
         run(4, 10, vectors)
         channels = slice(start * ncn.lanes(dtype), None)
-        _same_bits(got[..., channels], whole[..., channels])
+        assert_same_bits(got[..., channels], whole[..., channels])
         if start:
             assert np.isnan(got[..., :start * ncn.lanes(dtype)]).all()
     if run.vector_block > 1:
@@ -330,8 +326,8 @@ def test_conv2d_and_input_grad_by_channel_blocks_on_deep_filters(case):
                                                   "NHWC"))
     finally:
         nb.set_threads(threads)
-    _same_bits(outs[0], outs[1])
-    _same_bits(grads[0], grads[1])
+    assert_same_bits(outs[0], outs[1])
+    assert_same_bits(grads[0], grads[1])
     big = np.zeros((n, h + 2 * pt, wd + 2 * pl, c))
     big[:, pt:pt + h, pl:pl + wd] = x
     exact, squares = np.zeros((n, ho, wo, o)), np.zeros((n, ho, wo, o))

@@ -12,6 +12,7 @@ import tensorflux as tf
 from tensorflux.backends import numpy_backend as nb
 from tensorflux.backends import numpy_conv_native as ncn
 from tensorflux.backends import numpy_llvm
+from tests.tolerances import assert_same_bits
 
 NATIVE = numpy_llvm.available()
 needs_native = pytest.mark.skipif(
@@ -107,17 +108,6 @@ def assert_rounded(got, exact, scale, terms, dtype=None, what="value"):
 def conv_scale(xp, w, strides, dilations, out_hw=None):
     return np.sqrt(conv64(np.square(np.asarray(xp, np.float64)),
                           np.square(np.asarray(w, np.float64)), strides, dilations, out_hw))
-
-
-def same_bits(a, b, what="value"):
-    """Bitwise equality (NaNs by their bits too, and the sign of zero)."""
-    assert a.dtype == b.dtype and a.shape == b.shape, f"{what}: {a.dtype}{a.shape} vs " \
-                                                       f"{b.dtype}{b.shape}"
-    kind = {2: np.uint16, 4: np.uint32, 8: np.uint64}[a.dtype.itemsize]
-    differ = np.asarray(a).view(kind) != np.asarray(b).view(kind)
-    assert not differ.any(), (f"{what}: {differ.sum()} of {a.size} differ, first at "
-                              f"{np.argwhere(differ)[0]}: {a[tuple(np.argwhere(differ)[0])]!r} "
-                              f"vs {b[tuple(np.argwhere(differ)[0])]!r}")
 
 
 # ---------------------------------------------------------------------------- fixtures
@@ -304,10 +294,10 @@ def test_conv2d_rows_reads_padding_it_is_not_given(case):
     # are zeros), with bias and relu in registers too
     padded = np.empty_like(out)
     ncn.conv2d_rows(xp.astype(dtype), w, padded, strides, dilations)(0, 2 * ho)
-    same_bits(out, padded, "implicit padding against the padded input")
+    assert_same_bits(out, padded, "implicit padding against the padded input")
     fused = np.empty_like(out)
     ncn.conv2d_rows(x, w, fused, strides, dilations, bias, True, (pt, pl))(0, 2 * ho)
-    same_bits(fused, np.maximum(padded + bias, np.zeros((), dtype)), "padded, bias, relu")
+    assert_same_bits(fused, np.maximum(padded + bias, np.zeros((), dtype)), "padded, bias, relu")
 
 
 @needs_native
@@ -327,11 +317,11 @@ def test_conv2d_rows_bias_relu_in_registers_is_numpys_epilogue(case, relu):
     expected = plain + bias
     if relu:
         expected = np.maximum(expected, np.zeros((), dtype))
-    same_bits(fused, expected, "bias (+ relu) in registers")
+    assert_same_bits(fused, expected, "bias (+ relu) in registers")
     if relu:
         ncn.conv2d_rows(xp, w, fused, strides, dilations, relu=True)(
             0, out_shape[0] * out_shape[1])
-        same_bits(fused, np.maximum(plain, np.zeros((), dtype)), "relu alone in registers")
+        assert_same_bits(fused, np.maximum(plain, np.zeros((), dtype)), "relu alone in registers")
 
 
 @needs_native
@@ -436,10 +426,10 @@ def test_fused_conv2d_epilogue_in_registers_is_the_numpy_epilogue(name, dtype, s
     monkeypatch.setattr(nb, "_nn_register_epilogue", lambda *args: None)
     expected = nb.fused_conv2d(x, w, *inputs, program=program, register=register,
                                **CONV_SAME)
-    same_bits(got, expected, name)
+    assert_same_bits(got, expected, name)
     also = nb.fused_elementwise(*inputs[:register], nb.conv2d(x, w, **CONV_SAME),
                                 *inputs[register:], program=program)
-    same_bits(got, also, f"{name} against conv2d then fused_elementwise")
+    assert_same_bits(got, also, f"{name} against conv2d then fused_elementwise")
     assert np.isnan(got[0, 1:4, 2:5]).all(), "a NaN input must give NaN outputs"
     assert np.isnan(got).sum() == 9 * 32
 
@@ -602,7 +592,7 @@ def test_fused_conv2d_backprop_filter_with_a_max_pool(size, o, relu, spy, numpy_
     if NATIVE and o % numpy_llvm.lanes(np.float32) == 0:
         # the native paths sum the same pieces in the same order as the two kernels
         routed = nb.max_pool2d_grad(y, grad, (2, 2), (2, 2), "VALID", "NHWC")
-        same_bits(native, nb.conv2d_backprop_filter(x, routed, w.shape, **attrs),
+        assert_same_bits(native, nb.conv2d_backprop_filter(x, routed, w.shape, **attrs),
                   "pooled filter gradient against its two kernels")
     numpy_path()
     general = nb.fused_conv2d_backprop_filter(x, y, grad, w.shape, **attrs, **pool)
@@ -683,15 +673,15 @@ def test_filter_gradient_bits_do_not_depend_on_threads(case, thread_count, spy,
     thread_count(2)
     two = nb.conv2d_backprop_filter(x, g, w.shape, **attrs)
     forward_two = nb.conv2d(x, w, **attrs)
-    same_bits(pooled_one, pooled(), "pooled filter gradient, 1 vs 2 threads")
+    assert_same_bits(pooled_one, pooled(), "pooled filter gradient, 1 vs 2 threads")
     thread_count(0)
     default = nb.conv2d_backprop_filter(x, g, w.shape, **attrs)
     if NATIVE:
         assert spy.filter >= 3 and spy.filter_runs > 3 * 3, \
             "the native filter gradient did not run in pieces"
-    same_bits(one, two, "filter gradient, 1 vs 2 threads")
-    same_bits(one, default, "filter gradient, 1 thread vs the default")
-    same_bits(forward_one, forward_two, "conv2d, 1 vs 2 threads")
+    assert_same_bits(one, two, "filter gradient, 1 vs 2 threads")
+    assert_same_bits(one, default, "filter gradient, 1 thread vs the default")
+    assert_same_bits(forward_one, forward_two, "conv2d, 1 vs 2 threads")
 
 
 # ---------------------------------------------------------------------------- fallbacks

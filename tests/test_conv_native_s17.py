@@ -17,6 +17,7 @@ import pytest
 from tensorflux.backends import numpy_backend as nb
 from tensorflux.backends import numpy_conv_native as ncn
 from tensorflux.backends import numpy_llvm
+from tests.tolerances import assert_same_bits
 
 pytestmark = pytest.mark.skipif(
     not numpy_llvm.available(), reason="numpy_conv_native needs llvmlite and AVX2 with FMA")
@@ -67,14 +68,6 @@ def conv64(xp, w, strides, dilations, out_hw):
         for j in range(w.shape[1]):
             out = out + _windows(xp, i, j, strides, dilations, out_hw) @ w[i, j]
     return out
-
-
-def same_bits(a, b, what):
-    kind = {4: np.uint32, 8: np.uint64}[a.dtype.itemsize]
-    assert a.dtype == b.dtype and a.shape == b.shape, f"{what}: {a.shape} vs {b.shape}"
-    differ = a.view(kind) != b.view(kind)
-    assert not differ.any(), (f"{what}: {differ.sum()} of {a.size} differ, first at "
-                              f"{np.argwhere(differ)[0]}")
 
 
 @pytest.fixture
@@ -145,16 +138,16 @@ def test_forward_is_the_documented_fma_chain_bit_for_bit(case, kernels):
     assert run is not None
     run(1, rows)
     run(0, 1)
-    same_bits(out, expected, "plain")
+    assert_same_bits(out, expected, "plain")
     fused = np.empty_like(out)
     ncn.conv2d_rows(x, w, fused, strides, dilations, bias, True, pads)(0, rows)
-    same_bits(fused, np.maximum(expected + bias, np.float32(0)), "bias + relu")
+    assert_same_bits(fused, np.maximum(expected + bias, np.float32(0)), "bias + relu")
     # a strided view of the filter (packed by the kernel) gives the same bits
     spread = np.zeros(k_hw + (c, 2 * o), np.float32)
     spread[..., ::2] = w
     again = np.empty_like(out)
     ncn.conv2d_rows(x, spread[..., ::2], again, strides, dilations, pads=pads)(0, rows)
-    same_bits(again, expected, "a strided filter")
+    assert_same_bits(again, expected, "a strided filter")
     assert kernels, "no conv_rows kernel was made"
     depth = (c, strides[1]) if c >= ncn._DEPTH_CHANNELS else None
     assert all(shape[-2] == depth for shape in kernels), kernels
@@ -225,7 +218,7 @@ def test_backend_forward_and_input_gradient_run_the_kernel(strides, conv_runs):
     assert conv_runs, "the native forward did not run"
     pads, out_hw = _geometry((128, 64, (3, 3), strides, (1, 1), (9, 10), "SAME"))
     xp = _padded(x, pads, (3, 3), strides, (1, 1), out_hw)
-    same_bits(y, fma_chain32(xp, w, strides, (1, 1), out_hw), "backend forward")
+    assert_same_bits(y, fma_chain32(xp, w, strides, (1, 1), out_hw), "backend forward")
     g = rng.standard_normal(y.shape).astype(np.float32)
     conv_runs.clear()
     dx = nb.conv2d_backprop_input(w, g, x.shape, **attrs)

@@ -17,21 +17,13 @@ from tensorflux.backends import numpy_conv_native as ncn
 from tensorflux.backends import numpy_depthwise_native as ndn
 from tensorflux.backends import numpy_llvm
 from tensorflux.graph import passes
+from tests.tolerances import assert_same_bits
 
 pytestmark = pytest.mark.skipif(not numpy_llvm.available(),
                                 reason="no llvmlite or no AVX2 with FMA")
 
 # NumPy's own kernels for each step: the independent oracle
 UFUNCS = {"add": np.add, "subtract": np.subtract, "multiply": np.multiply}
-
-
-def same_bits(got, want):
-    """The same bits, but for which NaN (where two NaNs meet NumPy's loops give either)."""
-    assert got.shape == want.shape and got.dtype == want.dtype
-    nan = np.isnan(want)
-    assert (np.isnan(got) == nan).all()
-    bits = np.dtype(f"u{got.itemsize}")
-    assert (np.where(nan, 0, got).view(bits) == np.where(nan, 0, want).view(bits)).all()
 
 
 @pytest.fixture
@@ -151,7 +143,7 @@ def test_register_epilogue_is_numpys_steps(name, dtype, depthwise, geometry, pat
     want = _numpy(y, steps, [o.reshape(1, 1, 1, -1) if o.ndim else o for o in operands])
     got = nb.fused_conv2d(x, w, *[o.reshape(1, 1, 1, -1) if o.ndim else o
                                   for o in operands], program=program, register=0, **conv)
-    same_bits(got, want)
+    assert_same_bits(got, want, nan_bits=False)
     assert paths["register"] == 1 and paths["loop"] == 0
     assert np.isnan(want).any() and (want == 0).any()
     if steps[-1][0] == "relu6":
@@ -177,7 +169,8 @@ def test_values_at_the_bounds_keep_numpys_bits(dtype, paths):
         ones, zeros = np.ones(c, dtype), np.zeros(c, dtype)
         zeros[1::2] = -0.0
         got = nb.fused_conv2d(x, w, ones, zeros, program=program, register=0, **conv)
-        same_bits(got, _numpy(nb.conv2d(x, w, **conv), steps, [ones, zeros]))
+        assert_same_bits(got, _numpy(nb.conv2d(x, w, **conv), steps, [ones, zeros]),
+                         nan_bits=False)
     assert paths["register"] == 2 and paths["loop"] == 0
 
 
@@ -191,7 +184,8 @@ def test_what_the_registers_cannot_run_keeps_the_loop(paths):
     residual = np.random.default_rng(2).standard_normal(y.shape).astype(np.float32)
     program = (("add", (0, 1), (), dt), ("relu6", (2,), (), dt))
     got = nb.fused_conv2d(x, w, residual, program=program, register=0, **conv)
-    same_bits(got, np.minimum(np.maximum(y + residual, np.float32(0)), np.float32(6)))
+    assert_same_bits(got, np.minimum(np.maximum(y + residual, np.float32(0)), np.float32(6)),
+                     nan_bits=False)
     assert paths["register"] == 0 and paths["loop"] == 1
 
 
@@ -251,4 +245,4 @@ def test_models_predict_the_unfused_bits(build, paths):
         copy = keras.models.clone_model(model)
         copy.set_weights(model.get_weights())
         want = copy.predict(x, verbose=0)
-    same_bits(got, want)
+    assert_same_bits(got, want, nan_bits=False)

@@ -15,6 +15,7 @@ from tensorflux import keras
 from tensorflux.context import current_backend
 from tensorflux.graph import passes
 from tensorflux.primitive import registry
+from tests.tolerances import assert_same_bits
 
 
 @pytest.fixture
@@ -77,12 +78,6 @@ def _run(layer, x, cotangent, fused):
     return [plain.numpy(), y.numpy()] + [g.numpy() for g in grads]
 
 
-def _same_bits(a, b, what):
-    assert a.dtype == b.dtype and a.shape == b.shape, what
-    assert np.array_equal(a.view(f"u{a.itemsize}"), b.view(f"u{b.itemsize}")), (
-        f"{what}: {np.count_nonzero(a != b)} elements differ")
-
-
 @pytest.mark.parametrize("name", sorted(CASES))
 def test_an_eager_conv2d_runs_fused_with_the_unfused_bits(name, spy):
     kwargs, shape, dtype = CASES[name]
@@ -98,7 +93,7 @@ def test_an_eager_conv2d_runs_fused_with_the_unfused_bits(name, spy):
     assert (spy.fused, spy.conv) == (2, 2)
     for what, a, b in zip(["output", "output under a tape", "d/dx", "d/dkernel", "d/dbias"],
                           fused, unfused):
-        _same_bits(a, b, f"{name}: {what}")
+        assert_same_bits(a, b, f"{name}: {what}")
     if kwargs.get("activation") == "relu":
         assert (fused[0] == 0).any() and (fused[0] > 0).any()
         assert not np.signbit(fused[0][fused[0] == 0]).any(), "relu gives +0.0"
@@ -113,7 +108,7 @@ def test_a_nan_input_gives_the_unfused_nans_and_gradients(spy):
     fused, unfused = (_run(layer, x, cotangent, fused=f) for f in (True, False))
     assert np.isnan(fused[0]).sum() == 4 * 9
     for a, b in zip(fused, unfused):
-        _same_bits(a, b, "NaN input")
+        assert_same_bits(a, b, "NaN input")
 
 
 def test_second_order_gradients_match_the_unfused_ones(spy):
@@ -135,7 +130,7 @@ def test_second_order_gradients_match_the_unfused_ones(spy):
     with passes.disabled():
         unfused = run()
     for what, a, b in zip(["x", "kernel", "bias"], fused, unfused):
-        _same_bits(a, b, f"second order, {what}")
+        assert_same_bits(a, b, f"second order, {what}")
 
 
 def test_a_training_loop_with_the_fused_layers_matches_the_unfused_one():
@@ -159,7 +154,7 @@ def test_a_training_loop_with_the_fused_layers_matches_the_unfused_one():
                 optimizer.apply_gradients(zip(grads, model.trainable_weights))
         return [w.numpy() for w in model.weights]
     for i, (a, b) in enumerate(zip(train(True), train(False))):
-        _same_bits(a, b, f"weight {i} after 3 steps")
+        assert_same_bits(a, b, f"weight {i} after 3 steps")
 
 
 # ------------------------------------------------------------------ the ops one by one
@@ -233,7 +228,7 @@ def test_traced_calls_keep_the_unfused_ops_for_the_passes():
     assert [n.type for n in graph.nodes if n.type in ("conv2d", "add", "relu",
                                                      "fused_conv2d")] == [
         "conv2d", "add", "relu"]
-    _same_bits(tf.function(layer)(x).numpy(), layer(x).numpy(), "traced against eager")
+    assert_same_bits(tf.function(layer)(x).numpy(), layer(x).numpy(), "traced against eager")
 
 
 def test_the_op_raises_conv2ds_errors_and_steps_aside_for_a_wrong_bias():
@@ -268,7 +263,7 @@ def test_the_vjp_of_a_bias_first_program_is_the_unfused_ops_one():
                                                               register=1, **attrs))
     unfused = grads(lambda: tf.nn.relu(b + tf.nn.conv2d(x, w, 1, "SAME")))
     for what, a, c in zip(["output", "x", "filters", "bias"], fused, unfused):
-        _same_bits(a.numpy(), c.numpy(), f"bias first: {what}")
+        assert_same_bits(a.numpy(), c.numpy(), f"bias first: {what}")
 
 
 def test_the_vjp_refuses_programs_it_cannot_differentiate_from_the_output():

@@ -13,6 +13,7 @@ import tensorflux as tf
 from tensorflux import keras
 from tensorflux.backends import numpy_backend as nb
 from tensorflux.backends import numpy_denormals, numpy_llvm
+from tests.tolerances import assert_same_bits
 
 ne = pytest.importorskip("tensorflux.backends.numpy_elementwise_native")
 if not ne.available():
@@ -57,13 +58,6 @@ def threads(request, monkeypatch):
     nb.set_threads(request.param)
     yield state
     nb.set_threads(0)
-
-
-def _bits_equal(a, b):
-    a, b = np.asarray(a), np.asarray(b)
-    assert a.dtype == b.dtype and a.shape == b.shape
-    assert a.tobytes() == b.tobytes(), (
-        f"{np.count_nonzero(a.view(np.uint8) != b.view(np.uint8))} bytes differ")
 
 
 def _special(rng, shape, dtype=np.float32, share=0.05):
@@ -122,14 +116,14 @@ def test_each_instruction_gives_the_numpy_runners_bits(threads, kernel, dtype):
     operands = [a] if kernel in UNARY else [a, b]
     program = _one(kernel, len(operands), BOOL if kernel in COMPARE else dtype)
     expected = _numpy(program, operands)
-    _bits_equal(_looped(program, operands), expected)
+    assert_same_bits(_looped(program, operands), expected)
     # the operands the other way round (which NaN, which zero is kept)
     if kernel not in UNARY:
-        _bits_equal(_looped(program, operands[::-1]), _numpy(program, operands[::-1]))
+        assert_same_bits(_looped(program, operands[::-1]), _numpy(program, operands[::-1]))
     # under flush-to-zero, as a compiled run computes
     flushed = numpy_denormals.flushing(lambda: (_looped(program, operands),
                                                 _numpy(program, operands)))()
-    _bits_equal(*flushed)
+    assert_same_bits(*flushed)
     assert threads.loops >= 1
     assert threads.splits or threads.count == 1
 
@@ -142,10 +136,10 @@ def test_maximum_minimum_and_relu_keep_numpys_nan_and_signed_zero_rules(threads)
     b = np.tile(values, values.size)
     a, b = np.tile(a, 200), np.tile(b, 200)  # (over the loops' minimum size)
     for kernel, ufunc in (("maximum", np.maximum), ("minimum", np.minimum)):
-        _bits_equal(_looped(_one(kernel, 2, F32), [a, b]), ufunc(a, b))
-    _bits_equal(_looped(_one("relu", 1, F32), [a]), np.maximum(a, np.float32(0)))
-    _bits_equal(_looped(_one("negative", 1, F32), [a]), np.negative(a))
-    _bits_equal(_looped(_one("abs", 1, F32), [a]), np.abs(a))
+        assert_same_bits(_looped(_one(kernel, 2, F32), [a, b]), ufunc(a, b))
+    assert_same_bits(_looped(_one("relu", 1, F32), [a]), np.maximum(a, np.float32(0)))
+    assert_same_bits(_looped(_one("negative", 1, F32), [a]), np.negative(a))
+    assert_same_bits(_looped(_one("abs", 1, F32), [a]), np.abs(a))
     assert threads.loops == 5
 
 
@@ -209,13 +203,13 @@ def _cases(rng):
 def test_a_composed_program_gives_the_numpy_runners_bits(threads, case):
     program, inputs = _cases(np.random.default_rng(3))[case]
     expected = _numpy(program, inputs)
-    _bits_equal(_looped(program, inputs), expected)
+    assert_same_bits(_looped(program, inputs), expected)
     out = np.empty_like(expected)
     size = expected.size
     run = nb.specialize("fused_elementwise", {"program": program}, len(inputs),
                         result_size=size)
     assert run(*inputs, out=out) is out
-    _bits_equal(out, expected)
+    assert_same_bits(out, expected)
     assert threads.loops == 2  # (one per specialize)
     assert threads.splits or threads.count == 1
 
@@ -229,7 +223,7 @@ def test_two_nans_added_or_multiplied_give_the_nan_numpy_gives(threads):
         program = _one(kernel, 2, F32)
         for inputs in ([plus, minus], [minus, plus], [plus, np.float32(-np.nan)],
                        [np.array(-np.nan, np.float32), plus], [plus, minus[:1]]):
-            _bits_equal(_looped(program, inputs), _numpy(program, inputs))
+            assert_same_bits(_looped(program, inputs), _numpy(program, inputs))
     # Over a broadcast row NumPy's choice follows its iterator's buffers (mostly the first
     # operand's, as here); the values are NaN either way.
     rows = np.full((300, 70), np.nan, np.float32)
@@ -251,17 +245,17 @@ def test_a_program_writing_over_its_input_or_a_view_of_it_gives_the_numpy_bits(t
                         result_size=x.size)
     y = x.copy()
     assert run(y, b, out=y) is y
-    _bits_equal(y, expected)
+    assert_same_bits(y, expected)
     # out is both inputs: the result may be a new array (the plan assigns it then)
     twice = (("add", (0, 1), (), F32), ("relu", (2,), (), F32))
     y = x.copy()
-    _bits_equal(run_twice(y, y, twice), _numpy(twice, [x, x]))
+    assert_same_bits(run_twice(y, y, twice), _numpy(twice, [x, x]))
     # out overlapping an input without being it: the loop writes a new array
     z = np.concatenate([x.reshape(-1), x.reshape(-1)[:70]])
     view = z[70:].reshape(300, 70)
     source = z[:-70].reshape(300, 70)
     got = run(source, b, out=view)
-    _bits_equal(got, expected)
+    assert_same_bits(got, expected)
 
 
 def test_an_empty_batch_gives_an_empty_result(threads):
@@ -270,7 +264,7 @@ def test_an_empty_batch_gives_an_empty_result(threads):
     run = ne.elementwise(BIAS_RELU, lambda *inputs, out=None: _numpy(BIAS_RELU, inputs, out))
     for rows in (0, 3):
         x = _special(rng, (max(rows, 1), 70))[:rows]
-        _bits_equal(run(x, b), _numpy(BIAS_RELU, [x, b]))
+        assert_same_bits(run(x, b), _numpy(BIAS_RELU, [x, b]))
     assert threads.loops == 2
 
 
@@ -292,7 +286,7 @@ def test_what_the_loops_do_not_lower_runs_as_the_numpy_runner_runs_it(threads):
         (BIAS_RELU, [x, np.float64(0.5)]),
     ]
     for program, inputs in cases:
-        _bits_equal(_looped(program, inputs), _numpy(program, inputs))
+        assert_same_bits(_looped(program, inputs), _numpy(program, inputs))
     assert threads.loops == 0
 
 
@@ -300,7 +294,7 @@ def test_the_switch_off_leaves_the_numpy_runner(threads, monkeypatch):
     monkeypatch.setattr(numpy_llvm, "_enabled", False)
     rng = np.random.default_rng(6)
     x, b = _special(rng, (300, 70)), _special(rng, 70)
-    _bits_equal(_looped(BIAS_RELU, [x, b]), _numpy(BIAS_RELU, [x, b]))
+    assert_same_bits(_looped(BIAS_RELU, [x, b]), _numpy(BIAS_RELU, [x, b]))
     assert threads.loops == 0
 
 
@@ -346,7 +340,7 @@ def test_an_adam_group_gives_the_numpy_groups_bits_and_adams_numbers(threads, mo
         numpy_group(*_adam_args(*expected, step))
         loop_group(*_adam_args(*got, step))
     for e, g in zip(expected, got):
-        _bits_equal(g, e)
+        assert_same_bits(g, e)
     assert threads.loops == 3
     assert threads.splits or threads.count == 1
     if not special:  # and those are Adam's numbers (float64 oracle)
@@ -376,8 +370,8 @@ def test_an_update_group_reads_what_earlier_updates_stored_in_the_same_element(t
         group(v, u, u, v, v, u)
         results.append((u, v))
     (u_numpy, v_numpy), (u, v) = results
-    _bits_equal(u, u_numpy)
-    _bits_equal(v, v_numpy)
+    assert_same_bits(u, u_numpy)
+    assert_same_bits(v, v_numpy)
     first = u0 + v0
     np.testing.assert_array_equal(v, first * v0)
     np.testing.assert_array_equal(u, first - first * v0)
@@ -478,11 +472,11 @@ def test_the_programs_a_keras_fit_builds_give_the_numpy_runners_bits(threads, mo
                 nb.fused_update_group(parts, kernels, size)(*args)
                 for got, expected in zip(args, expected_args):
                     if type(got) is np.ndarray:
-                        _bits_equal(got, expected)
+                        assert_same_bits(got, expected)
             else:
                 program = made_from
                 expected = _numpy(program, expected_args)
-                _bits_equal(_looped(program, args), expected)
+                assert_same_bits(_looped(program, args), expected)
     assert threads.loops == 2 * len(captured)
 
 
@@ -500,7 +494,7 @@ def test_a_default_fit_gives_the_same_weights_with_the_loops_on_and_off(threads,
     (losses, weights), (numpy_losses, numpy_weights) = results
     assert losses == numpy_losses
     for got, expected in zip(weights, numpy_weights):
-        _bits_equal(got, expected)
+        assert_same_bits(got, expected)
     assert np.isfinite(losses).all() and losses[-1] < losses[0]
 
 

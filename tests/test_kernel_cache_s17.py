@@ -16,6 +16,7 @@ import pytest
 
 from tensorflux.backends import numpy_backend as nb
 from tensorflux.backends import numpy_llvm
+from tests.tolerances import assert_same_bits
 
 if not numpy_llvm.available():
     pytest.skip("llvmlite's native kernels do not run here", allow_module_level=True)
@@ -76,9 +77,7 @@ def _files(directory):
 def _same_bits(first, second):
     assert first.keys() == second.keys()
     for name in first:
-        assert first[name].dtype == second[name].dtype and first[name].shape == second[
-            name].shape
-        assert first[name].tobytes() == second[name].tobytes(), name
+        assert_same_bits(first[name], second[name], name)
 
 
 def _check_against_references(results):

@@ -10,6 +10,7 @@ import tensorflux as tf  # noqa: E402
 from tensorflux import keras  # noqa: E402
 from tensorflux.backends import numpy_backend as nb  # noqa: E402
 from tensorflux.backends import numpy_llvm, numpy_loops  # noqa: E402
+from tests.tolerances import assert_same_bits
 
 F32, F64, BOOL = tf.float32, tf.float64, tf.bool
 # NaN and infinities are the point of several cases: NumPy's warnings about them are not.
@@ -53,13 +54,6 @@ def threads(request, monkeypatch):
     nb.set_threads(request.param)
     yield state
     nb.set_threads(0)
-
-
-def _bits_equal(a, b):
-    a, b = np.asarray(a), np.asarray(b)
-    assert a.dtype == b.dtype and a.shape == b.shape
-    assert a.tobytes() == b.tobytes(), (
-        f"{np.count_nonzero(a.view(np.uint8) != b.view(np.uint8))} bytes differ")
 
 
 def _special(rng, shape, dtype=np.float32):
@@ -124,7 +118,7 @@ def test_an_adam_group_as_one_loop_gives_the_numpy_groups_bits(threads, monkeypa
         numpy_group(*_adam_args(*expected, step))
         loop_group(*_adam_args(*got, step))
     for e, g in zip(expected, got):
-        _bits_equal(g, e)
+        assert_same_bits(g, e)
     assert threads.loops == 3
     assert threads.splits or threads.count == 1
     if not special:  # and those are Adam's numbers
@@ -153,8 +147,8 @@ def test_an_update_group_reading_a_later_updates_target_keeps_the_order(threads)
         group(v, u, u, v)
         results.append((u, v))
     (u_numpy, v_numpy), (u, v) = results
-    _bits_equal(u, u_numpy)
-    _bits_equal(v, v_numpy)
+    assert_same_bits(u, u_numpy)
+    assert_same_bits(v, v_numpy)
     np.testing.assert_array_equal(u, u0 + v0)
     np.testing.assert_array_equal(v, (u0 + v0) * v0)
     assert threads.loops == 1
@@ -178,8 +172,8 @@ def test_an_update_group_reads_what_earlier_updates_stored_in_the_same_element(t
         group(v, u, u, v, v, u)
         results.append((u, v))
     (u_numpy, v_numpy), (u, v) = results
-    _bits_equal(u, u_numpy)
-    _bits_equal(v, v_numpy)
+    assert_same_bits(u, u_numpy)
+    assert_same_bits(v, v_numpy)
     first = u0 + v0
     np.testing.assert_array_equal(v, first * v0)
     np.testing.assert_array_equal(u, first - first * v0)
@@ -209,7 +203,7 @@ def test_a_product_and_a_looped_update_overlap_with_the_numpy_bits(threads, monk
         assert combined(a, b, buffer, *_adam_args(buffer, m, v, var, 1)) == ()
         results.append((buffer, m, v, var))
     for got, expected in zip(*results[::-1]):
-        _bits_equal(got, expected)
+        assert_same_bits(got, expected)
     assert threads.loops == 1
     if threads.count > 1:  # the product and the updates at once: one split, not two
         assert threads.splits == 1
@@ -266,10 +260,10 @@ def test_a_fused_program_as_one_loop_gives_the_numpy_runners_bits(threads, case)
     loop_run = nb.specialize("fused_elementwise", {"program": program}, len(inputs),
                              result_size=size, native=True)
     expected = numpy_run(*inputs)
-    _bits_equal(loop_run(*inputs), expected)
+    assert_same_bits(loop_run(*inputs), expected)
     out = np.empty_like(expected)
     assert loop_run(*inputs, out=out) is out
-    _bits_equal(out, expected)
+    assert_same_bits(out, expected)
     assert threads.loops == 1
     assert threads.splits or threads.count == 1
 
@@ -281,7 +275,7 @@ def test_a_fused_program_writing_over_its_input_gives_the_numpy_bits(threads):
     loop_run = nb.specialize("fused_elementwise", {"program": BIAS_RELU, "out_fits": True}, 2,
                              result_size=x.size, native=True)
     assert loop_run(x, b, out=x) is x
-    _bits_equal(x, expected)
+    assert_same_bits(x, expected)
 
 
 def test_what_the_loops_do_not_lower_runs_as_the_numpy_runner_runs_it(threads):
@@ -304,7 +298,7 @@ def test_what_the_loops_do_not_lower_runs_as_the_numpy_runner_runs_it(threads):
         expected = nb.fused_elementwise(*inputs, program=program)
         got = nb.specialize("fused_elementwise", {"program": program}, len(inputs),
                             result_size=size, native=True)(*inputs)
-        _bits_equal(got, expected)
+        assert_same_bits(got, expected)
     assert threads.loops == 0
 
 
@@ -346,7 +340,7 @@ def test_a_wide_mlp_trains_to_the_same_bits_with_jit_compile(threads, optimizer)
     assert jit_losses == losses
     for got, expected in zip(jit_model.weights + jit_model.optimizer.variables,
                              model.weights + model.optimizer.variables):
-        _bits_equal(got.numpy(), expected.numpy())
+        assert_same_bits(got.numpy(), expected.numpy())
     assert np.isfinite(losses).all() and losses[-1] < losses[0]
 
 
@@ -365,7 +359,7 @@ def test_a_loop_numba_cannot_compile_leaves_the_numpy_path(threads, monkeypatch)
     loop_run = nb.specialize("fused_elementwise", {"program": BIAS_RELU}, 2,
                              result_size=x.size, native=True)
     for _ in range(2):
-        _bits_equal(loop_run(x, b), nb.fused_elementwise(x, b, program=BIAS_RELU))
+        assert_same_bits(loop_run(x, b), nb.fused_elementwise(x, b, program=BIAS_RELU))
     n = nb._FUSED_CHUNKED_MIN_SIZE + 3
     parts = _adam_parts()
     state = _adam_state(rng, n)
@@ -373,5 +367,5 @@ def test_a_loop_numba_cannot_compile_leaves_the_numpy_path(threads, monkeypatch)
     nb.fused_update_group(parts, [None] * 3, n)(*_adam_args(*expected, 1))
     nb.fused_update_group(parts, [None] * 3, n, native=True)(*_adam_args(*got, 1))
     for e, g in zip(expected, got):
-        _bits_equal(g, e)
+        assert_same_bits(g, e)
     assert tried == ["loop", "group"]  # once each: not on every call

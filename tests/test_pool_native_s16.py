@@ -8,14 +8,9 @@ import pytest
 from tensorflux.backends import numpy_backend as nb
 from tensorflux.backends import numpy_llvm
 from tensorflux.backends import numpy_pool_native as pn
+from tests.tolerances import assert_same_bits
 
 NATIVE = numpy_llvm.available()
-
-
-def _same_bits(a, b):
-    a, b = np.asarray(a), np.asarray(b)
-    return a.shape == b.shape and a.dtype == b.dtype and np.array_equal(
-        a.view(np.uint8), b.view(np.uint8))
 
 
 @pytest.fixture
@@ -83,14 +78,14 @@ def test_max_pool_forward(shape, ksize, strides, padding, dtype, numpy_only):
     assert got.dtype == dtype
     np.testing.assert_array_equal(got.astype(np.float64), expected)  # NaN == NaN here
     # Zeros' signs: NumPy's maximum folded over the window, the NumPy kernel's bits.
-    assert _same_bits(got, numpy_only(nb.max_pool2d, x, ksize, strides, padding, "NHWC"))
+    assert_same_bits(got, numpy_only(nb.max_pool2d, x, ksize, strides, padding, "NHWC"))
 
 
 def test_max_pool_forward_nchw_and_strided(numpy_only):
     rng = np.random.default_rng(5)
     x = _tied(rng, (3, 32, 12, 12), np.float32, nan=2)
     got = nb.max_pool2d(x, (2, 2), (2, 2), "VALID", "NCHW")
-    assert _same_bits(got, numpy_only(nb.max_pool2d, x, (2, 2), (2, 2), "VALID", "NCHW"))
+    assert_same_bits(got, numpy_only(nb.max_pool2d, x, (2, 2), (2, 2), "VALID", "NCHW"))
     y = _tied(rng, (3, 12, 12, 64), np.float32)[..., ::2]  # not contiguous
     got = nb.max_pool2d(y, (2, 2), (2, 2), "VALID", "NHWC")
     windows, _ = _windows64(y, (2, 2), (2, 2), "VALID")
@@ -133,7 +128,7 @@ def test_max_pool_grad_routes(shape, ksize, strides, padding, dtype, special, nu
     expected = _routed64(x, g.astype(np.float64), ksize, strides, padding)
     assert got.dtype == dtype
     np.testing.assert_array_equal(got.astype(np.float64), expected)
-    assert _same_bits(got, numpy_only(nb.max_pool2d_grad, x, g, ksize, strides, padding,
+    assert_same_bits(got, numpy_only(nb.max_pool2d_grad, x, g, ksize, strides, padding,
                                       "NHWC"))
 
 
@@ -179,7 +174,7 @@ def test_fused_pool_filter_grad(x_shape, filter_shape, dtype, special, numpy_onl
     assert got.dtype == dtype and got.shape == filter_shape
     # The two kernels it fuses, the NumPy routing forced: the same bits.
     routed = numpy_only(nb.max_pool2d_grad, y, g, (2, 2), (2, 2), "VALID", "NHWC")
-    assert _same_bits(got, nb.conv2d_backprop_filter(x, routed, *args[:5]))
+    assert_same_bits(got, nb.conv2d_backprop_filter(x, routed, *args[:5]))
     if special != "finite":
         return
     expected = _filter_grad64(x, _routed64(y, g.astype(np.float64), (2, 2), (2, 2),
@@ -220,7 +215,8 @@ def test_split_over_threads_same_bits(monkeypatch):
     monkeypatch.setattr(nb, "_THREADS", 2)
     split = (nb.max_pool2d(y, (2, 2), (2, 2), "VALID", "NHWC"),
              nb.max_pool2d_grad(y, g, (2, 2), (2, 2), "VALID", "NHWC"))
-    assert all(_same_bits(a, b) for a, b in zip(whole, split))
+    for a, b in zip(whole, split):
+        assert_same_bits(a, b)
     windows, _ = _windows64(y, (2, 2), (2, 2), "VALID")
     np.testing.assert_array_equal(split[0], windows.max(axis=3))
 
@@ -242,4 +238,4 @@ def test_fused_filter_grad_cuts_the_pieces_of_the_two_step_path():
                                             *pool)
     routed = nb.max_pool2d_grad(y, g, *pool, "NHWC")
     two_step = nb.conv2d_backprop_filter(x, routed, w.shape, (1, 1), "SAME", (1, 1), "NHWC")
-    assert _same_bits(fused, two_step)
+    assert_same_bits(fused, two_step)

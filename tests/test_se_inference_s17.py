@@ -12,6 +12,7 @@ import pytest
 import tensorflux as tf
 from tensorflux.backends import numpy_backend as nb
 from tensorflux.backends import numpy_denormals
+from tests.tolerances import assert_same_bits
 
 ne = pytest.importorskip("tensorflux.backends.numpy_elementwise_native")
 LOWERED = ne.available() and ne._sigmoid_lowered()
@@ -51,18 +52,6 @@ def loops(request, monkeypatch):
     nb.set_threads(request.param)
     yield state
     nb.set_threads(0)
-
-
-def _bits_equal(a, b, nan_bits=True):
-    """a and b bit for bit; with nan_bits False, NaN where the other is NaN, of any sign
-    or payload (see _canonical_nans)."""
-    a, b = np.asarray(a), np.asarray(b)
-    assert a.dtype == b.dtype and a.shape == b.shape
-    differ = a.view(np.uint32) != b.view(np.uint32)
-    if not nan_bits:
-        assert np.array_equal(np.isnan(a), np.isnan(b))
-        differ &= ~np.isnan(a)
-    assert not differ.any(), f"{np.count_nonzero(differ)} differ, e.g. {np.argwhere(differ)[:3]}"
 
 
 def _canonical_nans(x):
@@ -106,12 +95,12 @@ def test_sigmoid_and_swish_give_the_numpy_runners_bits(loops, shape):
     rng = np.random.default_rng(sum(shape))
     x = _special(rng, shape)
     for program, data in ((SIGMOID, x), (SWISH, _canonical_nans(x))):
-        _bits_equal(_looped(program, [data]), _numpy(program, [data]))
+        assert_same_bits(_looped(program, [data]), _numpy(program, [data]))
         flushed = numpy_denormals.flushing(lambda p=program, d=data: (_looped(p, [d]),
                                                                       _numpy(p, [d])))()
-        _bits_equal(*flushed)
-    _bits_equal(_looped(SWISH, [x]), _numpy(SWISH, [x]), nan_bits=False)
-    _bits_equal(_looped(SIGMOID, [x]), nb.sigmoid(x))
+        assert_same_bits(*flushed)
+    assert_same_bits(_looped(SWISH, [x]), _numpy(SWISH, [x]), nan_bits=False)
+    assert_same_bits(_looped(SIGMOID, [x]), nb.sigmoid(x))
     assert loops.made >= 2
 
 
@@ -121,7 +110,7 @@ def test_every_float32_around_exps_clamps_and_zero_gives_numpys_sigmoid(loops):
     pieces = [np.arange(start, start + 40000, dtype=np.uint32).view(np.float32) for start in
               (0x42B00000, 0xC2CF0000, 0x00000000, 0x80000000, 0x3F7F0000, 0xC1000000)]
     x = np.concatenate(pieces + [-p for p in pieces])
-    _bits_equal(_looped(SIGMOID, [x]), nb.sigmoid(x))
+    assert_same_bits(_looped(SIGMOID, [x]), nb.sigmoid(x))
     assert loops.made
 
 
@@ -136,14 +125,14 @@ def test_a_batch_norm_swish_epilogue_and_a_gate_give_the_numpy_runners_bits(loop
         inputs = [x] + vectors
         if nan_bits:
             inputs = [_canonical_nans(a) for a in inputs]
-        _bits_equal(_looped(BN_SWISH, inputs), _numpy(BN_SWISH, inputs), nan_bits)
+        assert_same_bits(_looped(BN_SWISH, inputs), _numpy(BN_SWISH, inputs), nan_bits=nan_bits)
         out = np.empty_like(x)  # (in place, as a fused convolution runs it)
         assert _looped(BN_SWISH, inputs, out=out) is out
-        _bits_equal(out, _numpy(BN_SWISH, inputs), nan_bits)
+        assert_same_bits(out, _numpy(BN_SWISH, inputs), nan_bits=nan_bits)
         gate = [_special(rng, (17, c)), vectors[0], _special(rng, (17, c))]
         if nan_bits:
             gate = [_canonical_nans(a) for a in gate]
-        _bits_equal(_looped(GATE, gate), _numpy(GATE, gate), nan_bits)
+        assert_same_bits(_looped(GATE, gate), _numpy(GATE, gate), nan_bits=nan_bits)
     assert loops.made >= 2
 
 
@@ -154,7 +143,7 @@ def test_a_float32_sigmoid_in_a_program_with_float64_gives_the_numpy_runners_bit
     program = (("cast", (0,), to32, F32), ("sigmoid", (1,), (), F32),
                ("cast", (2,), to64, tf.float64), ("add", (3, 0), (), tf.float64))
     x = _special(np.random.default_rng(7), (3, 1003)).astype(np.float64)
-    _bits_equal(_looped(program, [x]), _numpy(program, [x]))
+    assert_same_bits(_looped(program, [x]), _numpy(program, [x]))
     assert loops.made
 
 
@@ -176,7 +165,7 @@ def test_what_sigmoid_does_not_lower_keeps_the_numpy_runner(loops):
     NumPy path (no native loop), with its bits."""
     rng = np.random.default_rng(4)
     x64 = _special(rng, (40, 33)).astype(np.float64)
-    _bits_equal(_looped((("sigmoid", (0,), (), tf.float64),), [x64]), nb.sigmoid(x64))
+    assert_same_bits(_looped((("sigmoid", (0,), (), tf.float64),), [x64]), nb.sigmoid(x64))
     assert loops.made == 0
 
 
@@ -186,7 +175,7 @@ def test_off_avx512_or_on_a_probe_mismatch_float32_sigmoid_is_not_lowered(loops,
     monkeypatch.setattr(numpy_softmax_native, "_probed", False)
     x = _special(np.random.default_rng(5), (40, 33))
     program = (("sigmoid", (0,), (), F32), ("add", (1, 0), (), F32))  # (not yet laid out)
-    _bits_equal(_looped(program, [x]), _numpy(program, [x]))
+    assert_same_bits(_looped(program, [x]), _numpy(program, [x]))
     assert loops.made == 0
 
 

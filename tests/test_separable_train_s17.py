@@ -9,7 +9,8 @@ import pytest
 from tensorflux.backends import numpy_backend as nb
 from tensorflux.backends import numpy_llvm
 from tensorflux.backends import numpy_pool_native as pn
-from tests.test_pool_native_s16 import _routed64, _same_bits, _tied
+from tests.test_pool_native_s16 import _routed64, _tied
+from tests.tolerances import assert_same_bits
 
 NATIVE = numpy_llvm.available()
 
@@ -48,7 +49,7 @@ def test_overlap_grad_same_bits(shape, ksize, strides, padding, dtype, special, 
         g[0, 0, 0, -1], g[0, 0, 1, -1] = np.inf, -np.inf
     got = nb.max_pool2d_grad(x, g, ksize, strides, padding, "NHWC")
     assert got.dtype == dtype
-    assert _same_bits(got, _numpy_grad(monkeypatch, x, g, ksize, strides, padding, "NHWC"))
+    assert_same_bits(got, _numpy_grad(monkeypatch, x, g, ksize, strides, padding, "NHWC"))
     if special in ("finite", "nan", "inf"):  # (sums of up to 4 values: float64's differ)
         expected = _routed64(x, g.astype(np.float64), ksize, strides, padding)
         np.testing.assert_allclose(got, expected, rtol=1e-6, atol=1e-6)
@@ -60,11 +61,11 @@ def test_nchw_and_split_over_threads_same_bits(monkeypatch):
     g = rng.standard_normal((6, 32, 6, 7)).astype(np.float32)
     args = (x, g, (3, 3), (2, 2), "SAME", "NCHW")
     whole = nb.max_pool2d_grad(*args)
-    assert _same_bits(whole, _numpy_grad(monkeypatch, *args))
+    assert_same_bits(whole, _numpy_grad(monkeypatch, *args))
     monkeypatch.setattr(nb, "_NN_POOL_SPLIT_BYTES", 0)
     monkeypatch.setattr(nb, "_PARALLEL_MIN_BYTES", 0)
     monkeypatch.setattr(nb, "_THREADS", 2)
-    assert _same_bits(nb.max_pool2d_grad(*args), whole)
+    assert_same_bits(nb.max_pool2d_grad(*args), whole)
 
 
 @pytest.mark.skipif(not NATIVE, reason="needs llvmlite")

@@ -55,3 +55,25 @@ def assert_close(actual, expected, dtype="float64", rtol=None, atol=None, what="
             f"{what}: {count} of {a.size} elements ({100 * count / max(a.size, 1):.1f}%) differ "
             f"beyond rtol={rtol}, atol={atol}; greatest absolute difference {diff[worst]:.3e} "
             f"(relative {rel:.3e}) at index {worst}: got {a[worst]}, expected {e[worst]}")
+
+
+def assert_same_bits(actual, expected, what="value", nan_bits=True):
+    """Bitwise equality of two arrays of one dtype and shape, the sign of zero and NaN
+    payloads included; with nan_bits False, a NaN where the other has a NaN, of any sign or
+    payload (where two NaNs meet, NumPy's loops give either). The message gives the count
+    and the first difference."""
+    a, b = np.asarray(actual), np.asarray(expected)
+    assert a.dtype == b.dtype and a.shape == b.shape, (
+        f"{what}: {a.dtype}{a.shape} vs {b.dtype}{b.shape}")
+
+    def bytes_of(x):
+        return np.ascontiguousarray(x).view(np.uint8).reshape(x.shape + (x.itemsize,))
+    differ = (bytes_of(a) != bytes_of(b)).any(axis=-1)
+    if not nan_bits and a.dtype.kind in "fc":
+        nan = np.isnan(a)
+        assert np.array_equal(nan, np.isnan(b)), f"{what}: NaN in other places"
+        differ &= ~nan
+    if differ.any():
+        first = tuple(np.argwhere(differ)[0])
+        raise AssertionError(f"{what}: {np.count_nonzero(differ)} of {a.size} differ, first at "
+                             f"{first}: {a[first]!r} vs {b[first]!r}")
