@@ -156,8 +156,8 @@ def _filter_grad_ir(ir, module, dtype, kh, kw, vectors, vector_tail):
     a = f.args
     b = f.b
     count = kh * kw
-    scalar_fma = ir.Function(module, ir.FunctionType(f.float, [f.float] * 3),
-                             name=f"llvm.fma.f{64 if dtype == np.float64 else 32}")
+    scalar_fma = f.module_function(f"llvm.fma.f{64 if dtype == np.float64 else 32}",
+                                   [f.float] * 3, f.float)
     with b.goto_block(f.entry):
         scalar_slots = [[b.alloca(f.float)] for _ in range(count)]
     vector_slots = f.accumulators(count, vectors)

@@ -216,8 +216,7 @@ class VectorBuilder(Builder):
         self.width = lanes(dtype)
         self.vector = ir.VectorType(self.float, self.width)
         suffix = f"v{self.width}f{64 if double else 32}"
-        self.fma = ir.Function(module, ir.FunctionType(self.vector, [self.vector] * 3),
-                               name=f"llvm.fma.{suffix}")
+        self.fma = self.module_function(f"llvm.fma.{suffix}", [self.vector] * 3, self.vector)
         self.zero = ir.Constant(self.vector, [0.0] * self.width)
 
     def accumulators(self, rows, vectors):
