@@ -377,9 +377,12 @@ def test_nested_and_concurrent_splits_run_every_piece_once(threads):
 
 
 def test_the_backend_takes_openblas_to_one_thread_and_gives_its_count_back():
-    # In a child process: what OpenBLAS reports before the first split, after it, and after
-    # the threads are set to one.
+    # In a child process: what OpenBLAS reports before the first split, after it, after the
+    # threads are set to one (asked for: BLAS stays on one, as TensorFlow's intra-op setting
+    # of 1 makes its kernels single-threaded), and after a default of one (a machine of one
+    # core: BLAS gets its own count back).
     code = """if True:
+        import os
         from tensorflux.backends import numpy_backend as nb
         found = nb._find_openblas()
         if found is None:
@@ -392,13 +395,46 @@ def test_the_backend_takes_openblas_to_one_thread_and_gives_its_count_back():
                 inside = found[1]()
             after = found[1]()
             nb.set_threads(1)
-            print(before, during, inside, after, found[1](), nb._THREADS)"""
+            asked = found[1]()
+            del os.environ["TENSORFLUX_NUM_THREADS"]
+            nb._default_threads = lambda: 1
+            nb.set_threads(0)
+            print(before, during, inside, after, asked, found[1](), nb._THREADS)"""
     env = dict(os.environ, TENSORFLUX_NUM_THREADS="2", OPENBLAS_NUM_THREADS="2")
     out = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True)
     assert out.returncode == 0, out.stderr
     if out.stdout.strip() == "none":
         pytest.skip("NumPy does not run on OpenBLAS here")
-    assert out.stdout.split() == ["2", "1", "2", "1", "2", "1"]
+    assert out.stdout.split() == ["2", "1", "2", "1", "1", "2", "1"]
+
+
+@pytest.mark.parametrize("threads, expected", [("2", "1"), ("1", "1"), ("default of one", "2")])
+def test_the_first_product_takes_openblas_to_one_thread(threads, expected):
+    # A process whose products are all too small to split (an MLP's) holds OpenBLAS to one
+    # thread from its first product on, not from a first split that never comes; so does one
+    # thread asked for. A default of one (a machine of one core) leaves BLAS its threads.
+    setup = ("nb._default_threads = lambda: 1; nb.set_threads(0)"
+             if threads == "default of one" else "pass")
+    code = f"""if True:
+        import numpy as np
+        from tensorflux.backends import numpy_backend as nb
+        found = nb._find_openblas()
+        if found is None:
+            print("none")
+        else:
+            {setup}
+            a = np.ones((4, 4), np.float32)
+            nb.matmul(a, a, False, False)
+            print(found[1](), nb._THREADS)"""
+    env = dict(os.environ, OPENBLAS_NUM_THREADS="2")
+    env.pop("TENSORFLUX_NUM_THREADS", None)
+    if threads != "default of one":
+        env["TENSORFLUX_NUM_THREADS"] = threads
+    out = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True)
+    assert out.returncode == 0, out.stderr
+    if out.stdout.strip() == "none":
+        pytest.skip("NumPy does not run on OpenBLAS here")
+    assert out.stdout.split() == [expected, "1" if threads != "2" else "2"]
 
 
 def test_the_thread_count_comes_from_the_environment():

@@ -90,14 +90,24 @@ def _thread_count():
     return _default_threads()
 
 
+def _one_asked(count):
+    """Whether set_threads(count) asks for one thread: 1, or 0 (the default) where
+    TENSORFLUX_NUM_THREADS says 1. One asked for holds OpenBLAS to one thread too, as
+    TensorFlow's intra-op setting of 1 and PyTorch's set_num_threads(1) make their kernels
+    single-threaded; a default of one (a machine of one core) leaves BLAS its threads."""
+    return count == 1 or count == 0 and os.environ.get(
+        "TENSORFLUX_NUM_THREADS", "").strip() == "1"
+
+
 _THREADS = _thread_count()
+_ONE_ASKED = _one_asked(0)
 # Work over fewer bytes than this (read and written) runs on the calling thread alone:
 # waking a worker and waiting for it costs about as much as a loop over this much memory.
 _PARALLEL_MIN_BYTES = 1 << 20
 _pool_tasks = []  # one task queue per worker thread, started on first use
 _pool_lock = threading.Lock()  # one split at a time; a nested or concurrent one runs serially
 # OpenBLAS's (set_num_threads, get_num_threads, the count it had) once this backend has set
-# it to one thread; None before the first split; False where it could not be found.
+# it to one thread; None before the first split or product; False where it could not be found.
 _blas = None
 
 
@@ -136,7 +146,11 @@ def _find_openblas():
 
 def _own_blas():
     """Whether BLAS runs on one thread, so that splits may use the other cores: on the
-    first call, sets OpenBLAS to one thread where it is found."""
+    first call, sets OpenBLAS to one thread where it is found. Called on the first split and
+    on the first matrix product: a process whose products are all too small to split (an
+    MLP's) would otherwise leave OpenBLAS's threads spinning after each small GEMM on the
+    cores the pool and other processes need (an eager step's median +5%, and runs of
+    steps 10-70x slower on a loaded 2-core machine)."""
     global _blas
     if _blas is None:
         found = _find_openblas()
@@ -151,13 +165,14 @@ def _own_blas():
 
 def set_threads(count):
     """Sets the number of threads this backend's kernels use (0: the default, from
-    TENSORFLUX_NUM_THREADS or this machine). Below 2, OpenBLAS gets back the thread count it
-    had."""
-    global _THREADS
+    TENSORFLUX_NUM_THREADS or this machine). One asked for holds OpenBLAS to one thread
+    too; a default of one (a machine of one core) gives it back the thread count it had."""
+    global _THREADS, _ONE_ASKED
     _THREADS = _thread_count() if count == 0 else count
+    _ONE_ASKED = _one_asked(count)
     if _blas:
         set_threads_, _, original = _blas
-        set_threads_(1 if _THREADS > 1 else original)
+        set_threads_(1 if _THREADS > 1 or _ONE_ASKED else original)
 
 
 @contextlib.contextmanager
@@ -171,7 +186,7 @@ def blas_as_found():
         yield
     finally:
         if owned:
-            owned[0](1 if _THREADS > 1 else owned[2])
+            owned[0](1 if _THREADS > 1 or _ONE_ASKED else owned[2])
 
 
 def _pool_work(tasks):
@@ -280,6 +295,8 @@ def _threaded_product(a, b):
 def _matmul_2d(a, b, out=None):
     """np.matmul(a, b, out=out), through _gemm where it may use the threads: 2-D float
     operands that BLAS takes as they are."""
+    if _blas is None and (_THREADS > 1 or _ONE_ASKED):
+        _own_blas()
     if (a.ndim == 2 and b.ndim == 2 and a.dtype.char in "fdFD" and _threaded_product(a, b)
             and a.dtype == b.dtype and (out is None or out.dtype == a.dtype)
             and (a.flags.c_contiguous or a.flags.f_contiguous)
@@ -771,6 +788,8 @@ def one_hot(indices, depth, on_value, off_value, axis, dtype):
 # ---------------------------------------------------------------- linear algebra
 
 def matmul(a, b, transpose_a, transpose_b):
+    if _blas is None and (_THREADS > 1 or _ONE_ASKED):
+        _own_blas()  # (from the first product, split or not: see _own_blas)
     if a.ndim == 2 and b.ndim == 2:
         if transpose_a:
             a = a.T
