@@ -729,6 +729,10 @@ def reduce_mean(x, axis, keepdims):
             return total
         # TensorFlow truncates toward zero: mean([-1, -2]) == -1 for integers.
         return (np.sign(total) * (np.abs(total) // count)).astype(x.dtype)
+    if axis == (1, 2):
+        spatial = _spatial_mean(x, keepdims)
+        if spatial is not None:
+            return spatial
     count = 1
     for a in axis:
         count *= x.shape[a]
@@ -741,6 +745,24 @@ def reduce_mean(x, axis, keepdims):
         # quiet.
         total = np.add.reduce(x, axis=axis, keepdims=keepdims, dtype=x.dtype)
     return np.true_divide(total, x.dtype.type(count) if count else x.dtype.type(0))
+
+
+def _spatial_mean(x, keepdims):
+    """The float mean over axes (1, 2) of a C-contiguous NHWC ndarray (GlobalAveragePooling2D,
+    a squeeze-and-excitation squeeze) by numpy_reduce_native, the same bits as add.reduce
+    then true_divide, threaded over the images; None where that kernel does not apply."""
+    if type(x) is not np.ndarray or x.ndim != 4 or x.dtype not in _SUM_FLOATS:
+        return None
+    from tensorflux.backends import numpy_reduce_native
+
+    n, _, _, c = x.shape
+    out = np.empty((n, 1, 1, c) if keepdims else (n, c), x.dtype)
+    run = numpy_reduce_native.spatial_mean_images(x, out)
+    if run is None:
+        return None
+    pieces = [slice(None)] if x.nbytes < numpy_reduce_native.SPLIT_BYTES else _pieces(n, x.nbytes)
+    _in_parallel(lambda images: run(*images.indices(n)[:2]), pieces, x.nbytes)
+    return out
 
 
 # ---------------------------------------------------------------- shapes
@@ -4091,9 +4113,15 @@ def specialize(kernel_name, attrs, n_inputs, result_size=None, scalar_inputs=Fal
         add_reduce = np.add.reduce
         leading = 0 < len(axis) and axis == tuple(range(len(axis)))
 
+        spatial = axis == (1, 2)
+
         def mean(x):
             if leading or x.dtype.kind in "iu":  # (leading axes: maybe as _sum_rows)
                 return reduce_mean(x, axis, keepdims)
+            if spatial:
+                out = _spatial_mean(x, keepdims)
+                if out is not None:
+                    return out
             count = 1
             for a in axis:
                 count *= x.shape[a]

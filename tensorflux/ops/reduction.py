@@ -199,9 +199,17 @@ def reduce_mean(input_tensor, axis=None, keepdims=False, name=None):
 
 
 def _mean_vjp(g, x, out, axis, keepdims):
+    # With a known count, the cotangent is divided by it before it is broadcast as the sum's:
+    # each element is g / count rounded once either way, so this gives the bits of dividing
+    # after, without a pass over a tensor of x's size (a global average pool's input, a
+    # loss's batch). An empty reduction (count 0: x is empty, and no division by zero is
+    # made) and a count known only at run time divide after.
     shape = x.shape
+    count = _count(x, axis, shape)
+    if count.__class__ is int and count > 0:
+        return _sum_vjp(g / count, x, out, axis, keepdims, shape)
     (gx,) = _sum_vjp(g, x, out, axis, keepdims, shape)
-    return (gx / _count(x, axis, shape),)
+    return (gx / count,)
 
 
 # reduce_mean: the mean over `axis`; the cotangent is spread evenly.
