@@ -1848,10 +1848,10 @@ def fused_conv2d(x, filters, *inputs, strides, padding, dilations, data_format, 
     output's last axis, or of the output's shape): a bias, an inference BatchNormalization,
     a residual add, an activation. Where conv2d runs by pieces of the batch, each piece gets
     the program right after its GEMM, while it is still in cache; the native kernels apply
-    a per-channel one (a bias, BatchNormalization, relu, relu6: _nn_register_epilogue) in
-    registers before they store; elsewhere the whole output gets it, in one native loop
-    where _nn_epilogue_loop gives one. Either way the values are the program's on the
-    output."""
+    a chain of per-channel steps (a bias, BatchNormalization, relu, relu6), swish and one
+    residual (_nn_register_epilogue) in registers before they store; elsewhere the whole
+    output gets it, in one native loop where _nn_epilogue_loop gives one. Either way the
+    values are the program's on the output."""
     # (inputs shaped (1, 1, 1, c), as Keras' BatchNormalization reshapes its vectors, as (c,):
     # the same broadcast values, and a shape that broadcasts against a piece of the rows)
     inputs = tuple(np.reshape(a, -1) if np.ndim(a) > 1 and np.size(a) == np.shape(a)[-1]
@@ -1875,15 +1875,19 @@ def fused_conv2d(x, filters, *inputs, strides, padding, dilations, data_format, 
             np.copyto(result, value)
             return result
         return value
-    if any(np.ndim(a) > 1 for a in inputs):
-        # (a tensor of the output's shape, a residual: the epilogue runs on the whole output,
-        # where it lines up)
-        out = _nn_conv2d(x, filters, strides, padding, dilations, data_format)
-        return epilogue(out, out.dtype == native_dtype(program[-1][3])
-                        and out.flags.c_contiguous and out.flags.writeable)
     dtype = native_dtype(program[-1][3])
+    registers = _nn_register_epilogue(program, register, inputs, dtype)
+    if any(np.ndim(a) > 1 for a in inputs):
+        # (a tensor of the output's shape, a residual: in registers where the native kernel
+        # runs, else the epilogue runs on the whole output, where it lines up, not by pieces)
+        if registers is None:
+            out = _nn_conv2d(x, filters, strides, padding, dilations, data_format)
+            return epilogue(out, out.dtype == dtype
+                            and out.flags.c_contiguous and out.flags.writeable)
+        return _nn_conv2d(x, filters, strides, padding, dilations, data_format, epilogue,
+                          dtype, registers, by_pieces=False)
     return _nn_conv2d(x, filters, strides, padding, dilations, data_format, epilogue, dtype,
-                      _nn_register_epilogue(program, register, inputs, dtype))
+                      registers)
 
 
 # Instructions an epilogue chain runs in place: binary ufuncs, and relu as the maximum with
@@ -2080,37 +2084,67 @@ def _nn_native_conv(xp, w, out, strides, dilations, pads=(0, 0), epilogue=None):
 
 
 def _nn_register_epilogue(program, register, inputs, dtype):
-    """(steps, rows) where a fused convolution's epilogue `program` (its output the input
-    `register`, the others `inputs`) is what the native kernels apply in registers before
-    they store (numpy_conv_native.epilogue_ir): a chain of adds, subtracts and multiplies
-    of the running value with a scalar or a vector over the channels, all of `dtype` (a
-    bias, an inference BatchNormalization as (x - mean) * scale + offset or x * a + b),
-    relu and relu6, at most EPILOGUE_MOST_STEPS; rows (operands, channels) the operands,
-    a scalar as a row of itself (the same values, in a kernel that does not depend on
-    them). Else None (a residual, swish: the whole-output loop runs them)."""
-    if len(program) > numpy_conv_native.EPILOGUE_MOST_STEPS:
+    """(steps, rows, tensor) where a fused convolution's epilogue `program` (its output the
+    input `register`, the others `inputs`) is what the native kernels apply in registers
+    before they store (numpy_conv_native.epilogue_ir): a chain of adds, subtracts and
+    multiplies of the running value with a scalar or a vector over the channels, all of
+    `dtype` (a bias, an inference BatchNormalization as (x - mean) * scale + offset or x * a
+    + b), relu and relu6, at most EPILOGUE_MOST_STEPS; rows (operands, channels) the
+    operands, a scalar as a row of itself (the same values, in a kernel that does not
+    depend on them). Also, for numpy_conv_native.conv2d_rows (not the depthwise kernel):
+    float32 sigmoid, and sigmoid followed by its input times it (swish, one step), where
+    the single-pass loops lower sigmoid; and at most one add, subtract or multiply with a
+    tensor of the output's shape (a residual: `tensor`, else None). Else None (the
+    whole-output loop runs the program).
+
+    The residual and swish ran in that loop after the kernel, a pass over the output that
+    cost more than the kernel's stores: in a predict of 8 images (load ~1), EfficientNetB0's
+    convolutions with BatchNormalization and swish spent 36 of their 99 ms in it,
+    ResNet50's with BatchNormalization and a residual 21 of 107 (its projection blocks'
+    ten-step programs, two BatchNormalizations, stay in the loop). Alternated in one process
+    (load ~5), EfficientNetB0's predict took 257 -> 222 ms CPU time (median of 7)."""
+    if len(program) > numpy_conv_native.EPILOGUE_MOST_STEPS + sum(
+            name == "sigmoid" for name, *_ in program):
         return None
     n_inputs = len(inputs) + 1
-    steps, rows = [], []
+    steps, rows, tensor = [], [], None
     previous = register
+    sigmoid_of = None  # (the register a sigmoid's input is in, while the next step may be
+    # swish's product)
     for j, (name, refs, attrs, result) in enumerate(program):
         if attrs or native_dtype(result) != dtype or previous not in refs:
             return None
-        if name in ("relu", "relu6") and len(refs) == 1:
+        swish = (sigmoid_of is not None and name == "multiply" and len(refs) == 2
+                 and set(refs) == {previous, sigmoid_of})
+        if swish:
+            steps[-1] = ("swish", refs[0] == sigmoid_of)
+        elif name in ("relu", "relu6") and len(refs) == 1:
+            steps.append((name, True))
+        elif name == "sigmoid" and len(refs) == 1 and dtype == np.float32 \
+                and numpy_conv_native.sigmoid_lowered():
             steps.append((name, True))
         elif name in ("add", "subtract", "multiply") and len(refs) == 2 \
                 and refs[0] != refs[1] and refs[0] + refs[1] - previous < n_inputs \
                 and refs[0] + refs[1] - previous != register:
             other = refs[0] + refs[1] - previous
             other = inputs[other - (other > register)]
-            if type(other) is not np.ndarray or other.dtype != dtype or other.ndim > 1:
+            if type(other) is not np.ndarray or other.dtype != dtype:
                 return None
-            steps.append((name, refs[0] == previous))
-            rows.append(other)
+            if other.ndim > 1:
+                if tensor is not None:
+                    return None
+                tensor = other
+                steps.append((name + "_tensor", refs[0] == previous))
+            else:
+                steps.append((name, refs[0] == previous))
+                rows.append(other)
         else:
             return None
+        sigmoid_of = previous if name == "sigmoid" else None
         previous = n_inputs + j
-    return tuple(steps), rows
+    if len(steps) > numpy_conv_native.EPILOGUE_MOST_STEPS:
+        return None
+    return tuple(steps), rows, tensor
 
 
 def _nn_epilogue_rows(rows, channels, dtype):
@@ -2147,11 +2181,12 @@ def _nn_conv_by_gemm(windows, w, out, epilogue):
 
 
 def _nn_conv2d(x, filters, strides, padding, dilations, data_format, epilogue=None,
-               epilogue_dtype=None, program=None):
+               epilogue_dtype=None, program=None, by_pieces=True):
     """conv2d, with epilogue(part of the output, in place) run on each piece as it is made
-    where the output is NHWC of epilogue_dtype already, else on the whole output at the
-    end (in place where it can); `program` is the epilogue's _nn_register_epilogue (what the
-    native kernels apply in registers instead, where they run), or None."""
+    where the output is NHWC of epilogue_dtype already (and `by_pieces`: not where it reads
+    a tensor of the output's shape), else on the whole output at the end (in place where it
+    can); `program` is the epilogue's _nn_register_epilogue (what the native kernels apply
+    in registers instead, where they run), or None."""
     dtype = x.dtype
     x = _nn_upcast(_nn_nhwc(x, data_format))
     w = _nn_upcast(filters)
@@ -2167,27 +2202,38 @@ def _nn_conv2d(x, filters, strides, padding, dilations, data_format, epilogue=No
                 and out_dtype == dtype == epilogue_dtype)
     # (the epilogue the native kernels apply in registers, where they can: then no pass
     # over the output afterwards)
-    steps, rows = program if in_place and program is not None else ((), None)
+    steps, rows, tensor = program if in_place and program is not None else ((), None, None)
     rows = _nn_epilogue_rows(rows, o, out_dtype) if steps else None
-    if rows is None:
-        steps = ()
+    if rows is None or (tensor is not None and not (
+            tensor.shape == (n, ho, wo, o) and tensor.flags.c_contiguous)):
+        steps, tensor = (), None
     if groups == 1:
         out = np.empty((n, ho, wo, o), out_dtype)
         # (the kernel reads x as padded, skipping the padding's taps: no padded copy)
         if numpy_conv_native.supports(x, o) and _nn_native_conv(
                 np.ascontiguousarray(x), w, out, strides, dilations,
-                pads=(pads[0][0], pads[1][0]), epilogue=(steps, rows)):
+                pads=(pads[0][0], pads[1][0]), epilogue=(steps, rows, tensor)):
             if steps:
                 return out
             # (any other epilogue runs on the whole output, below)
-        elif _nn_conv_by_gemm(windows_of(), w, out, epilogue if in_place else None):
+        elif _nn_conv_by_gemm(windows_of(), w, out,
+                              epilogue if in_place and by_pieces else None):
             return out
     elif cg == 1:
         out = np.empty((n, ho, wo, o), out_dtype)
         taps = w.reshape(kh, kw, c, o // c)
-        # (the kernel reads x as padded, the padding's taps adding 0 * w: no padded copy)
-        if _nn_native_depthwise("depthwise_rows", np.ascontiguousarray(x), taps, out,
-                                strides, dilations, pads, (steps, rows)):
+        # (the kernel reads x as padded, the padding's taps adding 0 * w: no padded copy. It
+        # takes no tensor steps; where it refuses the others (sigmoid and swish, which
+        # numpy_depthwise_native may not take) it runs without them, the loop after it.)
+        steps = () if tensor is not None else steps
+        source = np.ascontiguousarray(x)
+        native = _nn_native_depthwise("depthwise_rows", source, taps, out, strides,
+                                      dilations, pads, (steps, rows))
+        if not native and steps:
+            steps = ()
+            native = _nn_native_depthwise("depthwise_rows", source, taps, out, strides,
+                                          dilations, pads, ((), None))
+        if native:
             if steps:
                 return out
         else:

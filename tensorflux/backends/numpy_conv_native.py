@@ -26,10 +26,15 @@ kernel (and numpy_depthwise_native's) can apply a fused convolution's per-channe
 to each output vector in registers before it stores it (epilogue_ir: a bias, an inference
 BatchNormalization's subtract, multiply and add, relu, relu6; NumPy's ufuncs' bits, no
 contraction), where a pass over the output afterwards cost more than the store (MobileNetV2's
-(8, 56, 56, 24) -> 144 channels 1x1 convolution + BN + relu6: 3.7 -> 1.9 ms at best). Each
-function returns None where it does not apply (no llvmlite, a CPU without AVX2 and FMA,
-another dtype or array type, output channels not a multiple of the vector width), and the
-caller runs its NumPy path.
+(8, 56, 56, 24) -> 144 channels 1x1 convolution + BN + relu6: 3.7 -> 1.9 ms at best). The
+forward kernel also applies float32 sigmoid and swish (numpy_elementwise_native's sigmoid,
+the same bits as its single-pass loop) and a residual, a tensor of the output's shape read
+at each value's position, which that loop ran over the whole output after the kernel:
+EfficientNetB0's (8, 112, 112, 16) -> 96 channels 1x1 convolution + BN + swish, alternated
+in one process (load ~5), median 47 -> 26 ms; ResNet50's (8, 56, 56, 64) -> 256 + BN +
+residual + relu 18.2 -> 16.3 ms. Each function returns None where it does not apply (no
+llvmlite, a CPU without AVX2 and FMA, another dtype or array type, output channels not a
+multiple of the vector width), and the caller runs its NumPy path.
 
 The generated code is a loop nest per (dtype, register block, pixels of padding a block may
 reach) in LLVM IR, specialised on nothing else but a first layer's few channels (its filter
@@ -45,8 +50,9 @@ import numpy as np
 from tensorflux.backends import numpy_llvm
 from tensorflux.backends.numpy_llvm import VectorBuilder, available, blocking, lanes, registers
 
-__all__ = ["EPILOGUE_MOST_STEPS", "EPILOGUE_OPS", "conv2d_rows", "epilogue_ir",
-           "epilogue_operands", "filter_grad_rows", "supports"]
+__all__ = ["EPILOGUE_CONV_OPS", "EPILOGUE_MOST_STEPS", "EPILOGUE_OPS", "EPILOGUE_TENSOR_OPS",
+           "EPILOGUE_UNARY_OPS", "conv2d_rows", "epilogue_ir", "epilogue_operands",
+           "epilogue_sources", "filter_grad_rows", "sigmoid_lowered", "supports"]
 
 # Pixels of padding a register block may start or end with and still skip their taps:
 # (left + 1) * (right + 1) loops over the channels per block size, each compiled.
@@ -83,24 +89,105 @@ _INTEGERS = ["row0", "row1", "ho", "wo", "c", "o", "kh", "kw", "sh", "sw", "dh",
 # k-th. A kernel is compiled per steps tuple (part of its key), so their number is bounded.
 EPILOGUE_OPS = ("add", "subtract", "multiply", "relu", "relu6")
 EPILOGUE_MOST_STEPS = 6
+# ... and the steps conv2d_rows also takes (numpy_depthwise_native takes EPILOGUE_OPS only):
+# sigmoid and swish (the running value times its sigmoid: `first` where the value is the
+# product's first operand), float32 and only where numpy_elementwise_native lowers sigmoid
+# (see sigmoid_lowered); and EPILOGUE_TENSOR_OPS, whose operand is a tensor of the output's
+# shape (a residual), read at the position of the value stored, at most one a kernel.
+EPILOGUE_UNARY_OPS = ("relu", "relu6", "sigmoid", "swish")
+EPILOGUE_TENSOR_OPS = ("add_tensor", "subtract_tensor", "multiply_tensor")
+EPILOGUE_CONV_OPS = EPILOGUE_OPS + ("sigmoid", "swish") + EPILOGUE_TENSOR_OPS
 
 
 def epilogue_operands(steps):
     """How many per-channel operands an epilogue's steps read."""
-    return sum(name not in ("relu", "relu6") for name, _ in steps)
+    return sum(name not in EPILOGUE_UNARY_OPS and name not in EPILOGUE_TENSOR_OPS
+               for name, _ in steps)
 
 
-def epilogue_ir(f, steps, value, operands, zero):
+def sigmoid_lowered():
+    """Whether epilogues may hold sigmoid and swish: where numpy_elementwise_native's loops
+    lower float32 sigmoid (NumPy's AVX-512 exp, which its probe found giving np.exp's bits
+    in this process)."""
+    from tensorflux.backends import numpy_elementwise_native
+
+    return numpy_elementwise_native._sigmoid_lowered()
+
+
+def epilogue_sources(steps):
+    """The source digests, beyond this module's, of the IR that `steps` make: sigmoid's is
+    numpy_elementwise_native's (and its exp numpy_softmax_native's), so a cached kernel
+    holding it is compiled again where either changes (see numpy_llvm.compiled)."""
+    if not any(name in ("sigmoid", "swish") for name, _ in steps):
+        return ()
+    from tensorflux.backends import numpy_elementwise_native, numpy_softmax_native
+
+    return tuple(numpy_llvm.source_digest(module.__file__)
+                 for module in (numpy_elementwise_native, numpy_softmax_native))
+
+
+class _Lanes:
+    """What numpy_elementwise_native's _Code._sigmoid and _nan_from read of a builder: its
+    sigmoid is the one the single-pass loops run, reused here rather than written again."""
+
+    def __init__(self, f):
+        self.ir, self.b, self.module_function = f.ir, f.b, f.module_function
+        self.i32 = f.ir.IntType(32)
+        self.kind = f.float
+
+    def constant(self, dtype, value, width):
+        return (self.ir.Constant(self.kind, value) if width == 1 else
+                self.ir.Constant(self.ir.VectorType(self.kind, width), [value] * width))
+
+
+def _sigmoid_ir(f, value):
+    """numpy_backend.sigmoid of float32 `value` (a vector of f's width, or one value), as
+    numpy_elementwise_native's loops compute it (its _Code._sigmoid, at most 8 lanes a call:
+    a 16-lane vector in two halves, the same per-lane operations, so the same bits)."""
+    from tensorflux.backends.numpy_elementwise_native import _Code
+
+    lanes_of = _Lanes(f)
+    if not isinstance(value.type, f.ir.VectorType):
+        return _Code._sigmoid(lanes_of, value, 1)
+    width = value.type.count
+    if width <= 8:
+        return _Code._sigmoid(lanes_of, value, width)
+    half = width // 2
+    b, i32 = f.b, f.ir.IntType(32)
+    undefined = f.ir.Constant(value.type, f.ir.Undefined)
+    parts = [_Code._sigmoid(lanes_of, b.shuffle_vector(value, undefined, f.ir.Constant(
+        f.ir.VectorType(i32, half), list(range(start, start + half)))), half)
+        for start in (0, half)]
+    return b.shuffle_vector(parts[0], parts[1], f.ir.Constant(
+        f.ir.VectorType(i32, width), list(range(width))))
+
+
+def _nan_from(f, preferred, value):
+    """value, or `preferred` made quiet where that is NaN: the NaN the single-pass loops give
+    a sum or product of two NaNs (numpy_elementwise_native's _Code._nan_from)."""
+    from tensorflux.backends.numpy_elementwise_native import _Code
+
+    width = value.type.count if isinstance(value.type, f.ir.VectorType) else 1
+    dtype = np.dtype(np.float64 if isinstance(f.float, f.ir.DoubleType) else np.float32)
+    return _Code._nan_from(_Lanes(f), preferred, value, dtype, width)
+
+
+def epilogue_ir(f, steps, value, operands, zero, tensors=()):
     """value (a vector of f's, or one value where `zero` is a scalar) after the epilogue
-    `steps`, operands[k] the k-th per-channel operand at value's channels: each step as
-    NumPy's ufunc computes it, rounded on its own (fadd, fsub and fmul carry no fast-math
-    flags: no contraction into a fused multiply-add); relu as NumPy's maximum(value, 0)
-    (a NaN stays NaN, -0.0 becomes 0.0: the compare is unordered), relu6 as that and then
-    NumPy's minimum(value, 6) (a NaN stays, 6 and above are 6), as numpy_backend's relu6
-    computes it. (Where two NaNs meet in a sum or product, which comes out NumPy does not
-    define either: see numpy_elementwise_native's _nan_from.)"""
+    `steps`, operands[k] the k-th per-channel operand at value's channels and tensors[k]
+    the k-th tensor step's operand at value's position: each step as NumPy's ufunc
+    computes it, rounded on its own (fadd, fsub and fmul carry no fast-math flags: no
+    contraction into a fused multiply-add); relu as NumPy's maximum(value, 0) (a NaN
+    stays NaN, -0.0 becomes 0.0: the compare is unordered), relu6 as that and then NumPy's
+    minimum(value, 6) (a NaN stays, 6 and above are 6), as numpy_backend's relu6 computes
+    it. (Where two NaNs meet in a per-channel sum or product, which comes out NumPy does
+    not define either: see numpy_elementwise_native's _nan_from.) sigmoid is
+    numpy_elementwise_native's (_sigmoid_ir), swish the value times it; a tensor's sum or
+    product and swish's product are the first operand's NaN where both are NaN, as the
+    single-pass loop over the whole output that they replace gives it."""
     b = f.b
     operands = iter(operands)
+    tensors = iter(tensors)
     for name, first in steps:
         if name in ("relu", "relu6"):
             value = b.select(b.fcmp_unordered(">", value, zero), value, zero)
@@ -109,9 +196,21 @@ def epilogue_ir(f, steps, value, operands, zero):
                                     else 6.0)
                 value = b.select(b.fcmp_unordered("<", value, six), value, six)
             continue
-        other = next(operands)
-        value = {"add": b.fadd, "subtract": b.fsub, "multiply": b.fmul}[name](
-            *((value, other) if first else (other, value)))
+        if name == "sigmoid":
+            value = _sigmoid_ir(f, value)
+            continue
+        if name == "swish":
+            pair = (value, _sigmoid_ir(f, value))
+            pair = pair if first else pair[::-1]
+            value = _nan_from(f, pair[0], b.fmul(*pair))
+            continue
+        tensor = name in EPILOGUE_TENSOR_OPS
+        other = next(tensors) if tensor else next(operands)
+        name = name.replace("_tensor", "")
+        pair = (value, other) if first else (other, value)
+        value = {"add": b.fadd, "subtract": b.fsub, "multiply": b.fmul}[name](*pair)
+        if tensor and name != "subtract":
+            value = _nan_from(f, pair[0], value)
     return value
 
 
@@ -131,14 +230,16 @@ def _vector_blocks(f, vectors, vector_tail, body):
 
 def _conv_rows_ir(ir, module, dtype, pixels, pixel_tail, vectors, vector_tail, steps,
                   left, right, depth=None, fixed=None):
-    """conv_rows(x, w, out, rows, *_INTEGERS): the output rows [row0, row1) of the batch (row r:
-    image r // ho, output row r % ho), by blocks of `pixels` output pixels (`pixel_tail` in
-    the last block of a row: wo % pixels) x `vectors` channel vectors (`vector_tail` in the
-    last block: (o / width) % vectors), each summed over (kh, kw, c) in registers. The
-    channel blocks are the outer loop, so that one block's filter values (kh * kw * c *
-    vectors * width) are read from cache for every row of the range. Each sum then gets
+    """conv_rows(x, w, out, rows, tensor, *_INTEGERS): the output rows [row0, row1) of the
+    batch (row r: image r // ho, output row r % ho), by blocks of `pixels` output pixels
+    (`pixel_tail` in the last block of a row: wo % pixels) x `vectors` channel vectors
+    (`vector_tail` in the last block: (o / width) % vectors), each summed over (kh, kw, c)
+    in registers. The channel blocks are the outer loop, so that one block's filter values
+    (kh * kw * c * vectors * width) are read from cache for every row of the range. Each
+    sum then gets
     the epilogue `steps` in registers before it is stored (see epilogue_ir; its k-th
-    per-channel operand is rows[k * o + channel]).
+    per-channel operand is rows[k * o + channel], its tensor operand tensor (n, ho, wo, o),
+    C-contiguous, at the value's position).
 
     The input x (hp x wp pixels an image) is padded by pt rows above and pl columns to the
     left (and as far as the windows reach below and to the right) without being copied: a
@@ -161,7 +262,8 @@ def _conv_rows_ir(ir, module, dtype, pixels, pixel_tail, vectors, vector_tail, s
     Each pass over a channel asks for the filter values `_PREFETCH` passes ahead into L1:
     a block's filter values stream from L2, and the hardware's prefetchers left the
     multiply-adds waiting on them."""
-    f = VectorBuilder(ir, module, "conv_rows", dtype, ["x", "w", "out", "rows"], _INTEGERS)
+    f = VectorBuilder(ir, module, "conv_rows", dtype, ["x", "w", "out", "rows", "tensor"],
+                      _INTEGERS)
     a = dict(f.args)
     if fixed:
         a["kw"], a["c"] = f.const(fixed[0]), f.const(fixed[1])
@@ -259,15 +361,21 @@ def _conv_rows_ir(ir, module, dtype, pixels, pixel_tail, vectors, vector_tail, s
                     f.store_all(acc, count, nv, a["out"], at, a["out_pixel"])
                 # (a channel vector at a time, its operands loaded once for the block's
                 # pixels: the channel comes from the block, not from each offset's remainder)
+                # (a tensor operand's pixels lie o values apart, from the block's first)
+                tensor_at = f.add(f.mul(f.add(f.mul(r, a["wo"]), j0), a["o"]), out_block)
                 for v in range(nv if steps else 0):
                     channel = f.add(out_block, f.const(v * f.width))
                     operands = [f.load_vector(a["rows"], f.add(f.mul(f.const(k), a["o"]),
                                                                channel))
                                 for k in range(epilogue_operands(steps))]
-                    f.store_all([[acc[p][v]] for p in range(count)], count, 1, a["out"],
-                                f.add(at, f.const(v * f.width)), a["out_pixel"],
-                                lambda value, _, operands=operands: epilogue_ir(
-                                    f, steps, value, operands, f.zero))
+                    for p in range(count):
+                        offset = f.add(at, f.mul(f.const(p), a["out_pixel"]),
+                                       f.const(v * f.width))
+                        tensors = [f.load_vector(a["tensor"], f.add(
+                            tensor_at, f.mul(f.const(p), a["o"]), f.const(v * f.width)))
+                            for name, _ in steps if name in EPILOGUE_TENSOR_OPS]
+                        f.store_vector(epilogue_ir(f, steps, f.b.load(acc[p][v]), operands,
+                                                   f.zero, tensors), a["out"], offset)
             f.blocks(a["wo"], pixels, pixel_tail, pixel_block)
         f.loop(a["row0"], a["row1"], row)
     _vector_blocks(f, vectors, vector_tail, channel_block)
@@ -431,9 +539,12 @@ def _kernel(kind, dtype, *shape):
     """The compiled function for (kind, dtype, compile-time sizes), made on first use."""
     build = {"conv_rows": _conv_rows_ir, "filter_grad": _filter_grad_ir,
              "filter_grad_taps": _filter_grad_taps_ir}[kind]
+    # (conv_rows' epilogue steps, shape[4], may hold IR of other modules: their sources)
+    shared = epilogue_sources(shape[4]) if kind == "conv_rows" else ()
     return numpy_llvm.compiled(
-        (__name__, kind, np.dtype(dtype).str, shape), kind.replace("_taps", ""),
-        lambda ir, module: build(ir, module, np.dtype(dtype), *shape), 4,
+        (__name__, kind, np.dtype(dtype).str, shape, *shared), kind.replace("_taps", ""),
+        lambda ir, module: build(ir, module, np.dtype(dtype), *shape),
+        5 if kind == "conv_rows" else 4,
         len(_INTEGERS if kind == "conv_rows" else _FILTER_INTEGERS))
 
 
@@ -485,9 +596,11 @@ def conv2d_rows(x, w, out, strides, dilations, bias=None, relu=False, pads=(0, 0
     input, padded with zeros by pads = (rows above, columns to the left) and below and to
     the right as far as out's windows reach, w the HWIO filter and out (n, ho, wo, o), all
     C-contiguous of one float dtype; plus `bias` (o values of that dtype) where given, then
-    relu where asked for; or, instead of those, `epilogue` = (steps, rows): epilogue_ir's
-    steps (at most EPILOGUE_MOST_STEPS) with their per-channel operands, rows[k] the k-th's
-    (C-contiguous (k, o) of the dtype); None where the kernel does not apply. `out` may be
+    relu where asked for; or, instead of those, `epilogue` = (steps, rows) or (steps, rows,
+    tensor): epilogue_ir's steps (at most EPILOGUE_MOST_STEPS of EPILOGUE_CONV_OPS) with
+    their per-channel operands, rows[k] the k-th's (C-contiguous (k, o) of the dtype), and
+    the tensor steps' operand (C-contiguous, out's shape and dtype); None where the kernel
+    does not apply (sigmoid and swish: float32 only, where sigmoid_lowered()). `out` may be
     a view with contiguous channels (every s-th pixel of a larger array, say), w any view
     of that dtype (packed here in one copy). run(row0, row1, vectors) computes the output
     channel vectors
@@ -503,15 +616,25 @@ def conv2d_rows(x, w, out, strides, dilations, bias=None, relu=False, pads=(0, 0
         epilogue = (steps, bias[None] if type(bias) is np.ndarray else bias)
     elif bias is not None or relu:
         raise ValueError("conv2d_rows takes an epilogue or a bias and relu, not both")
-    steps, rows = epilogue
+    steps, rows, tensor = (*epilogue, None)[:3]
     steps = tuple((str(name), bool(first)) for name, first in steps)
     if not available() or not numpy_llvm.contiguous(x, *(() if rows is None else (rows,))) \
             or not _spaced(out, x.dtype) or not (type(w) is np.ndarray and w.dtype == x.dtype
                                                  and w.ndim == 4):
         return None
-    if len(steps) > EPILOGUE_MOST_STEPS or any(name not in EPILOGUE_OPS for name, _ in steps) \
+    if len(steps) > EPILOGUE_MOST_STEPS or any(name not in EPILOGUE_CONV_OPS
+                                               for name, _ in steps) \
             or (rows.shape != (epilogue_operands(steps), out.shape[3]) if rows is not None
                 else epilogue_operands(steps)):
+        return None
+    tensors = sum(name in EPILOGUE_TENSOR_OPS for name, _ in steps)
+    if tensors > 1 or (tensors and not (
+            type(tensor) is np.ndarray and numpy_llvm.contiguous(tensor)
+            and tensor.shape == out.shape
+            and tensor.dtype == x.dtype)) or (tensor is not None and not tensors):
+        return None
+    if any(name in ("sigmoid", "swish") for name, _ in steps) and not (
+            x.dtype == np.float32 and sigmoid_lowered()):
         return None
     width = lanes(x.dtype)
     _, hp, wp, c = x.shape
@@ -555,7 +678,7 @@ def conv2d_rows(x, w, out, strides, dilations, bias=None, relu=False, pads=(0, 0
                     if start in unpacked:
                         fill(start * width, (start + block) * width)
                         del unpacked[start]
-    arrays = (x, w, out, rows)  # (held by run: the kernel reads them by address)
+    arrays = (x, w, out, rows, tensor)  # (held by run: the kernel reads them by address)
     pointers = tuple(0 if array is None else array.ctypes.data for array in arrays)
     sizes = (ho, wo, c, o, kh, kw, sh, sw, dh, dw, hp, wp, pt, pl,
              *(step // out.itemsize for step in out.strides[:3]))

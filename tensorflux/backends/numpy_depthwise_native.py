@@ -273,7 +273,8 @@ def _kernel(kind, dtype, *shape):
     build = {"depthwise": _forward_ir, "depthwise_input_grad": _input_grad_ir,
              "depthwise_filter_grad": _filter_grad_ir}[kind]
     # (an epilogue's IR is numpy_conv_native's: its source is part of the key)
-    shared = ((numpy_llvm.source_digest(numpy_conv_native.__file__),)
+    shared = ((numpy_llvm.source_digest(numpy_conv_native.__file__),
+               *numpy_conv_native.epilogue_sources(shape[2]))
               if kind == "depthwise" and shape[2:] else ())
     return numpy_llvm.compiled(
         (__name__, kind, np.dtype(dtype).str, shape, *shared), kind,
@@ -305,6 +306,12 @@ def _rows(kind, source, w, target, strides, dilations, pads, steps=(), rows=None
     return run
 
 
+# The epilogue steps the forward kernel applies: numpy_conv_native's per-channel ones, and
+# float32 sigmoid and swish (EfficientNet's depthwise convolution + BatchNormalization +
+# swish), not its tensor steps.
+_EPILOGUE_OPS = numpy_conv_native.EPILOGUE_OPS + ("sigmoid", "swish")
+
+
 def depthwise_rows(x, w, out, strides, dilations, pads=(0, 0), epilogue=None):
     """A function run(row0, row1) writing the output rows [row0, row1) (row r: image r // ho,
     output row r % ho) of out (n, ho, wo, c) = the depthwise convolution of the NHWC input
@@ -319,7 +326,9 @@ def depthwise_rows(x, w, out, strides, dilations, pads=(0, 0), epilogue=None):
             and _usable(w.shape, x, out)) or not out.size:
         return None
     if steps and (len(steps) > numpy_conv_native.EPILOGUE_MOST_STEPS
-                  or any(name not in numpy_conv_native.EPILOGUE_OPS for name, _ in steps)
+                  or any(name not in _EPILOGUE_OPS for name, _ in steps)
+                  or (any(name in ("sigmoid", "swish") for name, _ in steps)
+                      and not (x.dtype == np.float32 and numpy_conv_native.sigmoid_lowered()))
                   or not numpy_llvm.contiguous(x, rows)
                   or rows.shape != (numpy_conv_native.epilogue_operands(steps), out.shape[3])):
         return None
