@@ -1507,7 +1507,7 @@ def batch_norm_training_grad(x, gamma, mean, variance, dy, dmean, dvariance, eps
     in two passes: dx = k * dy + a * (x - mean) + b per channel, with k = gamma * inv,
     a = 2 dvariance / n - k * inv^2 * sum(dy (x - mean)) / n, b = (dmean - k sum(dy)) / n."""
     dtype = x.dtype
-    rows, grads = _bn_rows(x), _bn_rows(dy)
+    rows = _bn_rows(x)
     n, c = rows.shape
     work = rows.dtype
     gamma, mean, variance, dmean, dvariance = (
@@ -1515,10 +1515,15 @@ def batch_norm_training_grad(x, gamma, mean, variance, dy, dmean, dvariance, eps
     inv = 1 / np.sqrt(variance + work.type(epsilon))
     if n == 0:
         return np.empty(x.shape, dtype), np.zeros(c, work), np.zeros(c, work)
-    native = _bn_native_training_grad(rows, grads, gamma, mean, inv, dmean, dvariance)
+    # (the native kernels read a view of a larger array, as a max pool's gradient written
+    # into its padded buffer is, in place: numpy_norm_native.row_table)
+    cotangent = (dy if type(dy) is np.ndarray and dy.dtype == work and dy.shape == x.shape
+                 else _bn_rows(dy))
+    native = _bn_native_training_grad(rows, cotangent, gamma, mean, inv, dmean, dvariance)
     if native is not None:
         dx, dgamma, dbeta = native
         return dx.reshape(x.shape).astype(dtype, copy=False), dgamma, dbeta
+    grads = _bn_rows(dy)
     dx = np.empty_like(rows)
     reps = _bn_reps(c)
     blocks = _bn_blocks(rows, reps)

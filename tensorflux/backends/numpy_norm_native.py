@@ -20,7 +20,10 @@ mean - mean)^2) in piece order, so the statistics are the float64 two-pass resul
 once to float32, on any thread count. normalize and combine are the NumPy kernels'
 elementwise steps in their order, each rounded to float32 (LLVM does not contract a*b + c
 into an FMA without fast-math flags, which are never set): the same bits from the same
-per-channel vectors. Functions return None where they do not apply (no llvmlite, a CPU
+per-channel vectors. grad_sums and combine also read dy in place where it is a view of a
+larger array (a max pool's gradient, written into its padded buffer): its rows at the
+offsets of a table (row_table), the same sums and steps as on a contiguous copy, without
+the copy. Functions return None where they do not apply (no llvmlite, a CPU
 without AVX2 and FMA, not float32, not C-contiguous, channels not whole vectors), and the
 caller runs its NumPy path.
 """
@@ -31,7 +34,7 @@ import numpy as np
 from tensorflux.backends import numpy_llvm
 
 __all__ = ["combine", "grad_sums", "layer_norm", "layer_norm_grad", "moments", "normalize",
-           "supports"]
+           "row_table", "supports"]
 
 
 # Channel vectors summed at once, on AVX-512 and on AVX2: each float32 vector of x makes two
@@ -39,9 +42,11 @@ __all__ = ["combine", "grad_sums", "layer_norm", "layer_norm_grad", "moments", "
 # of AVX-512's 32 registers and grad_sums' (two sums) of 2 as many; AVX2 has 16 registers.
 _GROUPS = {"moments": (4, 2), "grad_sums": (2, 1)}
 
-# Pointer arguments per kernel ('f' float32, 'd' float64), then the integers row0, row1, c.
+# Pointer arguments per kernel ('f' float32, 'd' float64, 'i' int64), then the integers row0,
+# row1, c. The '_rows' kinds read dy's row r at the element offset rows[r] (a view of a
+# larger array: a max pool's gradient, written into its padded buffer) rather than r * c.
 _POINTERS = {"moments": "fd", "grad_sums": "fffd", "normalize": "fffff",
-             "combine": "fffffff"}
+             "combine": "fffffff", "grad_sums_rows": "fffid", "combine_rows": "fffffffi"}
 
 
 def supports(*arrays):
@@ -66,7 +71,8 @@ class _Builder(numpy_llvm.Builder):
         self.f32, self.f64 = ir.FloatType(), ir.DoubleType()
         self.vector = ir.VectorType(self.f32, self.width)
         self.wide = ir.VectorType(self.f64, self.width)
-        kinds = {"f": self.f32.as_pointer(), "d": self.f64.as_pointer()}
+        kinds = {"f": self.f32.as_pointer(), "d": self.f64.as_pointer(),
+                 "i": ir.IntType(64).as_pointer()}
         super().__init__(ir, module, kind, [(f"p{k}", kinds[t])
                                             for k, t in enumerate(_POINTERS[kind])],
                          ["row0", "row1", "c"])
@@ -100,10 +106,18 @@ class _Builder(numpy_llvm.Builder):
         if tail:
             body(whole, tail)
 
-    def row_offsets(self, r, v0, count):
-        """Element offsets of channel vectors v0 .. v0 + count - 1 in row r."""
-        start = self.b.add(self.b.mul(r, self.c), self.b.mul(v0, self.const(self.width)))
+    def row_offsets(self, r, v0, count, table=None):
+        """Element offsets of channel vectors v0 .. v0 + count - 1 in row r (at table[r]
+        where a table of rows' offsets is given, else at r * c)."""
+        first = self.row_start(r, table)
+        start = self.b.add(first, self.b.mul(v0, self.const(self.width)))
         return [self.b.add(start, self.const(v * self.width)) for v in range(count)]
+
+    def row_start(self, r, table=None):
+        """Row r's element offset: table[r], or r * c."""
+        if table is None:
+            return self.b.mul(r, self.c)
+        return self.b.load(self.b.gep(table, [r]), align=8)
 
     def sum_rows(self, count, terms):
         """The sums over rows [row0, row1) of the `count` vectors terms(r): rows row0, row0 + 2,
@@ -151,10 +165,12 @@ def _moments_ir(k, group, tail):
     k.channel_groups(group, tail, block)
 
 
-def _grad_sums_ir(k, group, tail):
+def _grad_sums_ir(k, group, tail, rows=False):
     """grad_sums(x, dy, mean, out, row0, row1, c): out[:c] = the sum of dy over rows [row0,
-    row1), out[c:] = the sum of dy * (x - mean), in float64."""
-    x, dy, mean, out = k.pointers
+    row1), out[c:] = the sum of dy * (x - mean), in float64; with `rows`, grad_sums_rows(x,
+    dy, mean, table, out, ...) reading dy's row r at table[r]."""
+    x, dy, mean, *table, out = k.pointers
+    table = table[0] if rows else None
 
     def block(v0, nv):
         at = k.b.mul(v0, k.const(k.width))
@@ -162,7 +178,8 @@ def _grad_sums_ir(k, group, tail):
 
         def terms(r):
             offsets = k.row_offsets(r, v0, nv)
-            grads = [k.widen(k.load(dy, at)) for at in offsets]
+            grads = [k.widen(k.load(dy, at))
+                     for at in (k.row_offsets(r, v0, nv, table) if rows else offsets)]
             products = [k.b.fmul(g, k.b.fsub(k.widen(k.load(x, at)), m))
                         for g, at, m in zip(grads, offsets, centre)]
             return grads + products
@@ -174,15 +191,18 @@ def _grad_sums_ir(k, group, tail):
     k.channel_groups(group, tail, block)
 
 
-def _elementwise_ir(k, step):
-    """step(offset, channel) for every row in [row0, row1) and channel vector of it: the
-    vector's element offset in the arrays, and its first channel's."""
+def _elementwise_ir(k, step, table=None):
+    """step(offset, channel, table offset) for every row in [row0, row1) and channel vector
+    of it: the vector's element offset in the arrays, its first channel's, and its offset in
+    the array whose rows lie at table[r] (where a table is given; else the first)."""
     vectors = k.b.sdiv(k.c, k.const(k.width))
 
     def row(r):
+        start, listed = k.row_start(r), k.row_start(r, table)
+
         def vector(v):
             channel = k.b.mul(v, k.const(k.width))
-            step(k.b.add(k.b.mul(r, k.c), channel), channel)
+            step(k.b.add(start, channel), channel, k.b.add(listed, channel))
         k.loop(k.const(0), vectors, vector)
     k.loop(k.row0, k.row1, row)
 
@@ -192,30 +212,33 @@ def _normalize_ir(k):
     over rows [row0, row1), each step rounded to float32."""
     x, out, mean, scale, shift = k.pointers
 
-    def step(at, channel):
+    def step(at, channel, _):
         value = k.b.fsub(k.load(x, at), k.load(mean, channel))
         value = k.b.fmul(value, k.load(scale, channel))
         k.store(k.b.fadd(value, k.load(shift, channel)), out, at)
     _elementwise_ir(k, step)
 
 
-def _combine_ir(k):
+def _combine_ir(k, rows=False):
     """combine(x, dy, dx, mean, a, kd, b, row0, row1, c): dx = ((x - mean) * a + dy * kd) + b
-    over rows [row0, row1), each step rounded to float32."""
-    x, dy, dx, mean, a, kd, b = k.pointers
+    over rows [row0, row1), each step rounded to float32; with `rows`, combine_rows(...,
+    table, ...) reading dy's row r at table[r]."""
+    x, dy, dx, mean, a, kd, b, *table = k.pointers
 
-    def step(at, channel):
+    def step(at, channel, listed):
         centred = k.b.fmul(k.b.fsub(k.load(x, at), k.load(mean, channel)), k.load(a, channel))
-        value = k.b.fadd(centred, k.b.fmul(k.load(dy, at), k.load(kd, channel)))
+        value = k.b.fadd(centred, k.b.fmul(k.load(dy, listed), k.load(kd, channel)))
         k.store(k.b.fadd(value, k.load(b, channel)), dx, at)
-    _elementwise_ir(k, step)
+    _elementwise_ir(k, step, table[0] if rows else None)
 
 
 def _kernel(kind, group=0, tail=0):
     """The compiled function for (kind, channel group, tail), made on first use."""
     build = {"moments": lambda k: _moments_ir(k, group, tail),
              "grad_sums": lambda k: _grad_sums_ir(k, group, tail),
-             "normalize": _normalize_ir, "combine": _combine_ir}[kind]
+             "grad_sums_rows": lambda k: _grad_sums_ir(k, group, tail, rows=True),
+             "normalize": _normalize_ir, "combine": _combine_ir,
+             "combine_rows": lambda k: _combine_ir(k, rows=True)}[kind]
 
     def fill(ir, module):
         k = _Builder(ir, module, kind)
@@ -226,7 +249,7 @@ def _kernel(kind, group=0, tail=0):
 
 
 def _summing(kind, c):
-    group = _GROUPS[kind][0 if _width() == 16 else 1]
+    group = _GROUPS[kind.removesuffix("_rows")][0 if _width() == 16 else 1]
     vectors = c // _width()
     group = min(group, vectors)
     return _kernel(kind, group, vectors % group)
@@ -262,12 +285,49 @@ def moments(x):
     return _runner(_summing("moments", x.shape[1]), (x,), x.shape[1], into=True)
 
 
+def row_table(dy, x):
+    """The element offsets (int64, C-contiguous) of the rows of dy read as x's (rows, c)
+    rows, for a float32 ndarray dy of x's size whose last axis is c channels one after
+    another (a view of a larger array, not C-contiguous: a max pool's gradient written into
+    its padded buffer); None for any other dy."""
+    c = x.shape[1]
+    if not (type(dy) is np.ndarray and dy.dtype == np.float32 and dy.ndim >= 1
+            and dy.size == x.size and dy.shape[-1] == c and dy.strides[-1] == dy.itemsize
+            and all(s % dy.itemsize == 0 for s in dy.strides)):
+        return None
+    offsets = np.zeros((), np.int64)
+    for size, stride in zip(dy.shape[:-1], dy.strides[:-1]):
+        offsets = offsets[..., None] + np.arange(size, dtype=np.int64) * (stride // 4)
+    return np.ascontiguousarray(offsets.reshape(-1))
+
+
+def _cotangent(x, dy):
+    """(dy's rows, None) where dy is rows like x's; (dy, its row table) for a view that
+    row_table takes; None otherwise."""
+    if type(dy) is np.ndarray and dy.size == x.size and dy.flags.c_contiguous:
+        dy = dy.reshape(x.shape)
+    if supports(x, dy):
+        return dy, None
+    if not supports(x):
+        return None
+    table = row_table(dy, x)
+    return None if table is None else (dy, table)
+
+
 def grad_sums(x, dy, mean):
     """A function run(row0, row1, out) writing into `out` (float64 (2, c)) the sums over rows
-    [row0, row1) of dy and of dy * (x - mean) per channel; None where they do not apply."""
-    if not (supports(x, dy) and _checked(mean) and mean.shape == (x.shape[1],)):
+    [row0, row1) of dy and of dy * (x - mean) per channel; None where they do not apply. dy
+    is rows of x's shape, or a view whose rows row_table finds (the same sums: only where
+    each row is read from differs)."""
+    found = _cotangent(x, dy)
+    if found is None or not (_checked(mean) and mean.shape == (x.shape[1],)):
         return None
-    return _runner(_summing("grad_sums", x.shape[1]), (x, dy, mean), x.shape[1], into=True)
+    dy, table = found
+    if table is None:
+        return _runner(_summing("grad_sums", x.shape[1]), (x, dy, mean), x.shape[1],
+                       into=True)
+    return _runner(_summing("grad_sums_rows", x.shape[1]), (x, dy, mean, table), x.shape[1],
+                   into=True)
 
 
 def normalize(x, out, mean, scale, shift):
@@ -282,12 +342,16 @@ def normalize(x, out, mean, scale, shift):
 
 def combine(x, dy, dx, mean, a, kd, b):
     """A function run(row0, row1) writing dx = ((x - mean) * a + dy * kd) + b for rows
-    [row0, row1); None where the kernel does not apply."""
+    [row0, row1); None where the kernel does not apply. dy as grad_sums takes it."""
     vectors = (mean, a, kd, b)
-    if not (supports(x, dy, dx) and _checked(*vectors)
-            and all(v.shape == (x.shape[1],) for v in vectors)):
+    found = _cotangent(x, dy)
+    if found is None or not (supports(x, dx) and _checked(*vectors)
+                             and all(v.shape == (x.shape[1],) for v in vectors)):
         return None
-    return _runner(_kernel("combine"), (x, dy, dx) + vectors, x.shape[1])
+    dy, table = found
+    if table is None:
+        return _runner(_kernel("combine"), (x, dy, dx) + vectors, x.shape[1])
+    return _runner(_kernel("combine_rows"), (x, dy, dx) + vectors + (table,), x.shape[1])
 
 
 # ------------------------------------------------------------------ layer normalization
