@@ -424,7 +424,7 @@ def test_reductions_over_every_kind_of_axis(hot, kinds):
     with passes.disabled():
         got = _numpy(native(x, n, s))
         want_plain = _numpy(plain(x, n, s))
-    plan = _assert_native(native, x, n, s)
+        plan = _assert_native(native, x, n, s)  # (the plan that ran: passes off)
     names = [step[5].primitive.name for step in plan.node_steps]
     assert names.count(f"reduce_{kinds[0]}") == len(_AXES) + (3 if kinds[0] != "mean" else 1)
     _assert_same_as_numpy_runner(got, want_plain)

@@ -13,6 +13,7 @@ from tensorflux import errors
 from tensorflux import variable as variable_module
 from tensorflux.composite_tensor import CompositeTensor, TypeSpec
 from tensorflux.context import context, current_backend
+from tensorflux.graph import passes
 from tensorflux.graph.executor import Plan, interpret
 from tensorflux.graph.ir import Graph, SymbolicTensor
 from tensorflux.graph.static import Lifting
@@ -23,6 +24,7 @@ from tensorflux.tensor_shape import TensorShape
 from tensorflux.variable import Variable
 
 _PROFILE = _profiling.state  # (a profiler's session; while one is on, calls are events)
+_PASSES = passes._state  # (whether the graph passes are on: see passes.disabled)
 
 __all__ = ["function", "Function", "ConcreteFunction"]
 
@@ -252,6 +254,11 @@ def _leaf_keys(leaves):
 class ConcreteFunction:
     """One traced Graph with its input signature; calling it runs the compiled plan.
 
+    A call runs the graph the graph passes' state asks for when it is made: the optimized
+    graph, or within `passes.disabled()` the graph as traced. The trace serves both (tracing
+    does not depend on that state); each state has its own plan, made on its first call
+    (the optimized graph of a function traced within `disabled()` is made then too).
+
     It is called as the Python function is: positional or keyword arguments, a Python
     argument left out taking the value it was traced with (a different value is a
     TypeError, as in TF).
@@ -266,8 +273,11 @@ class ConcreteFunction:
     """
 
     def __init__(self, graph, input_skeleton, input_specs, output_skeleton, output_leaves,
-                 name, input_values=None, signature=None):
-        self.graph = graph
+                 name, input_values=None, signature=None, optimized=None):
+        # The graph as traced (passes off) and, once made, the optimized one (passes on); a
+        # copy bound to other Variables (see _rebind) makes its graphs from its origin's.
+        self._graphs = {False: graph} if optimized is None else {False: graph, True: optimized}
+        self._origin = self._swap = None
         self.name = name
         self._input_skeleton = input_skeleton
         self._input_specs = input_specs  # per flat argument leaf: TensorSpec or None
@@ -277,8 +287,11 @@ class ConcreteFunction:
         self._arguments = None  # see _traced_arguments
         self._output_skeleton = output_skeleton
         self._output_leaves = output_leaves  # SymbolicTensor, Variable or Python value
+        # backend -> (plan, output recipe, captured outer tensors, runner), with the passes on
+        # and within passes.disabled()
         self._plans = {}
-        # (backend, flush) -> (runner with no outputs, captured outer tensors)
+        self._plans_unoptimized = {}
+        # (backend, flush, passes on) -> (runner with no outputs, captured outer tensors)
         self._effects = {}
         # The Variables passed as arguments (their leaf positions): a call with others of the
         # same specs runs a copy of the graph bound to those (see _bound_to).
@@ -289,6 +302,28 @@ class ConcreteFunction:
         self._rebound = {}  # ids of a call's argument Variables -> the copy bound to them
         # jit_compile=True: the plan built for it (see Plan's `native`).
         self.jit_compile = False
+
+    @property
+    def graph(self):
+        """The Graph a call now runs: the optimized one, or within `passes.disabled()` the
+        graph as traced."""
+        return self._graph_for(_PASSES.enabled)
+
+    def _graph_for(self, optimized):
+        """The optimized graph, or the graph as traced: made on first use by a copy bound
+        to other Variables (from its origin's) and, with `optimized`, by a function traced
+        within `passes.disabled()` (call it so only while the passes are on)."""
+        graph = self._graphs.get(optimized)
+        if graph is None:
+            if self._origin is not None:
+                graph = _rebound_graph(self._origin._graph_for(optimized), self._swap)
+            else:
+                traced = self._graphs[False]
+                graph = _optimize(traced)
+                if graph is not traced:
+                    graph.traced = traced
+            self._graphs[optimized] = graph
+        return graph
 
     # -- what it takes and returns (TF's attributes)
     @property
@@ -447,17 +482,21 @@ class ConcreteFunction:
             found = self._arguments = dict(self._signature.bind(*args, **kwargs).arguments)
         return found
 
-    def _plan(self):
-        """(plan, output recipe, captured outer tensors, runner) for the current backend."""
+    def _plan(self, _passes=_PASSES):
+        """(plan, output recipe, captured outer tensors, runner) for the current backend and
+        the graph passes' state (see `graph`)."""
         backend = context.backend or current_backend()
-        entry = self._plans.get(backend)
+        optimized = _passes.enabled
+        plans = self._plans if optimized else self._plans_unoptimized
+        entry = plans.get(backend)
         if entry is None:
-            captures = list(self.graph.captures.values())
-            plan = Plan(self.graph, backend, captures=captures, native=self.jit_compile)
+            graph = self._graph_for(optimized)
+            captures = list(graph.captures.values())
+            plan = Plan(graph, backend, captures=captures, native=self.jit_compile)
             # Passes may replace output tensors; graph.outputs lists the current ones.
-            symbolic = iter(self.graph.outputs)
+            symbolic = iter(graph.outputs)
             recipe = []
-            fed = {id(t) for t in self.graph.inputs}
+            fed = {id(t) for t in graph.inputs}
             for leaf in self._output_leaves:
                 if isinstance(leaf, SymbolicTensor):
                     out = next(symbolic)
@@ -471,8 +510,7 @@ class ConcreteFunction:
                     recipe.append((2, leaf))
             runner = plan.runner([item for kind, item in recipe if kind in (0, 3)],
                                  native=self.jit_compile)
-            entry = self._plans[backend] = (plan, recipe, [outer for outer, _ in captures],
-                                            runner)
+            entry = plans[backend] = (plan, recipe, [outer for outer, _ in captures], runner)
         return entry
 
     def _binds(self, leaves):
@@ -498,10 +536,10 @@ class ConcreteFunction:
 
     def _rebind(self, swap):
         """A copy whose graphs (optimized, and as traced) read and write swap[id(v)] where
-        this one uses Variable v; it compiles its own plan on its first call."""
+        this one uses Variable v (made from this one's on first use); it compiles its own
+        plans on its first calls."""
         bound = copy.copy(self)
-        bound.graph = copy.copy(self.graph)
-        bound.graph.nodes = [_rebound_node(n, swap) for n in self.graph.nodes]
+        bound._graphs, bound._origin, bound._swap = {}, self, swap
         traced = self._traced
         bound._traced = _TracedGraph(traced.inputs, traced.captures,
                                      [_rebound_node(n, swap) for n in traced.nodes])
@@ -510,7 +548,8 @@ class ConcreteFunction:
         bound._input_values = [swap.get(id(value), value) if i in self._variable_args
                                else value for i, value in enumerate(self._input_values)]
         bound._arg_variables = tuple(swap[id(v)] for v in self._arg_variables)
-        bound._plans, bound._effects, bound._rebound, bound._arguments = {}, {}, {}, None
+        bound._plans, bound._plans_unoptimized, bound._effects = {}, {}, {}
+        bound._rebound, bound._arguments = {}, None
         return bound
 
     def _call_flat(self, leaves):
@@ -538,7 +577,7 @@ class ConcreteFunction:
         """Runs the plan on raw input arrays for its effects on variables only: steps that
         just compute the outputs are skipped, and nothing is returned. flush=False keeps
         subnormal floats, as the eager ops the plan replaces would (Plan.runner)."""
-        key = (context.backend or current_backend(), flush)
+        key = (context.backend or current_backend(), flush, _PASSES.enabled)
         found = self._effects.get(key)
         if found is None:
             plan, _, captures, _ = self._plan()
@@ -619,6 +658,14 @@ class _TracedGraph:
         return cls(graph.inputs, graph.captures,
                    [Node(n.primitive, tuple(n.inputs), dict(n.attrs), n.outputs)
                     for n in graph.nodes])
+
+
+def _rebound_graph(graph, swap):
+    """A copy of graph whose nodes read and write swap[id(v)] (id -> Variable) where its
+    nodes use Variable v."""
+    bound = copy.copy(graph)
+    bound.nodes = [_rebound_node(n, swap) for n in graph.nodes]
+    return bound
 
 
 def _rebound_node(node, swap):
@@ -1044,13 +1091,13 @@ class Function:
             graph.lifting = None
         graph.outputs = [leaf for leaf in output_leaves if isinstance(leaf, SymbolicTensor)]
         traced = _TracedGraph.snapshot(graph)
-        optimized = _optimize(graph)
-        if optimized is not graph:
+        # (the optimized graph now, with the passes on; else on a first call with them on)
+        optimized = _optimize(graph) if _PASSES.enabled else None
+        if optimized is not None and optimized is not graph:
             optimized.traced = graph
-        graph = optimized
         values = [leaf if spec is None else spec for leaf, spec in zip(leaves, specs)]
         concrete = ConcreteFunction(graph, skeleton, specs, output_skeleton, output_leaves,
-                                    self.__name__, values, self._signature)
+                                    self.__name__, values, self._signature, optimized)
         concrete._traced = traced
         concrete._rebindable = _rebindable(
             traced.nodes, [values[i] for i in concrete._variable_args])
@@ -1320,8 +1367,6 @@ def _graph_output(graph, leaf):
 
 def _optimize(graph):
     """The optimized copy of a freshly traced graph (passes leave their input unchanged)."""
-    from tensorflux.graph import passes
-
     return passes.optimize(graph)
 
 

@@ -60,10 +60,12 @@ def enabled():
 
 @contextlib.contextmanager
 def disabled():
-    """Within this block, tf.function keeps the graphs it traces unoptimized (optimize() does
-    nothing), and eager Conv layers run their convolution, bias and relu as the separate ops
-    the passes would fuse (ops.nn.conv2d_bias_relu steps aside): to look at a traced graph as
-    written, to run passes one by one, or to compare fused results with unfused ones.
+    """Within this block, tf.function calls run their graphs as traced (optimize() does
+    nothing; a function traced before runs its trace here, without tracing again, and one
+    traced here is optimized on its first call after), and eager Conv layers run their
+    convolution, bias and relu as the separate ops the passes would fuse
+    (ops.nn.conv2d_bias_relu steps aside): to look at a traced graph as written, to run
+    passes one by one, or to compare fused results with unfused ones.
 
     >>> import tensorflux as tf
     >>> from tensorflux.graph import passes
