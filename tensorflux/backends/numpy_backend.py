@@ -2099,26 +2099,71 @@ def _nn_register_epilogue(program, register, inputs, dtype):
     depend on them). Also, for numpy_conv_native.conv2d_rows (not the depthwise kernel):
     float32 sigmoid, and sigmoid followed by its input times it (swish, one step), where
     the single-pass loops lower sigmoid; and at most one add, subtract or multiply with a
-    tensor of the output's shape (a residual: `tensor`, else None). Else None (the
-    whole-output loop runs the program).
+    tensor of the output's shape (a residual: `tensor`, else None), which may first have
+    adds, subtracts and multiplies of per-channel operands of its own (a projection block's
+    shortcut convolution's bias and BatchNormalization: EPILOGUE_RESIDUAL_OPS), each
+    instruction's result read only by the next of its chain. Else None (the whole-output
+    loop runs the program).
 
     The residual and swish ran in that loop after the kernel, a pass over the output that
     cost more than the kernel's stores: in a predict of 8 images (load ~1), EfficientNetB0's
     convolutions with BatchNormalization and swish spent 36 of their 99 ms in it,
     ResNet50's with BatchNormalization and a residual 21 of 107 (its projection blocks'
-    ten-step programs, two BatchNormalizations, stay in the loop). Alternated in one process
-    (load ~5), EfficientNetB0's predict took 257 -> 222 ms CPU time (median of 7)."""
+    ten-step programs, two BatchNormalizations, stayed in the loop until the residual's own
+    steps). Alternated in one process (load ~5), EfficientNetB0's predict took 257 -> 222
+    ms CPU time (median of 7)."""
     if len(program) > numpy_conv_native.EPILOGUE_MOST_STEPS + sum(
             name == "sigmoid" for name, *_ in program):
         return None
     n_inputs = len(inputs) + 1
     steps, rows, tensor = [], [], None
     previous = register
+    residual = None  # (the register of the residual's chain's last value, until it is read)
+    reads = {}
+    for _, refs, _, _ in program:
+        for r in set(refs):
+            reads[r] = reads.get(r, 0) + 1
     sigmoid_of = None  # (the register a sigmoid's input is in, while the next step may be
     # swish's product)
     for j, (name, refs, attrs, result) in enumerate(program):
-        if attrs or native_dtype(result) != dtype or previous not in refs:
+        if attrs or native_dtype(result) != dtype:
             return None
+        if previous not in refs:
+            # (a step of the residual's own chain: a tensor of the output's shape, or the
+            # chain's last value, with a per-channel operand)
+            if name not in ("add", "subtract", "multiply") or len(refs) != 2 \
+                    or refs[0] == refs[1] or tensor is not None and residual is None:
+                return None
+            chain = [r for r in refs if r == residual or (
+                r < n_inputs and r != register
+                and np.ndim(inputs[r - (r > register)]) > 1)]
+            if len(chain) != 1 or (residual is None) != (chain[0] < n_inputs) \
+                    or reads.get(chain[0], 0) != 1:
+                return None
+            other = refs[0] + refs[1] - chain[0]
+            if other >= n_inputs or other == register:
+                return None
+            other = inputs[other - (other > register)]
+            if type(other) is not np.ndarray or other.dtype != dtype or other.ndim > 1:
+                return None
+            if residual is None:
+                tensor = inputs[chain[0] - (chain[0] > register)]
+                if type(tensor) is not np.ndarray or tensor.dtype != dtype:
+                    return None
+            steps.append(("residual_" + name, refs[0] == chain[0]))
+            rows.append(other)
+            residual = n_inputs + j
+            sigmoid_of = None
+            continue
+        if residual is not None and residual in refs:
+            # (the residual's chain read by the running value: its tensor step)
+            if name not in ("add", "subtract", "multiply") or len(refs) != 2:
+                return None
+            steps.append((name + "_tensor", refs[0] == previous))
+            residual = None
+            sigmoid_of = None
+            previous = n_inputs + j
+            continue
         swish = (sigmoid_of is not None and name == "multiply" and len(refs) == 2
                  and set(refs) == {previous, sigmoid_of})
         if swish:
@@ -2147,7 +2192,8 @@ def _nn_register_epilogue(program, register, inputs, dtype):
             return None
         sigmoid_of = previous if name == "sigmoid" else None
         previous = n_inputs + j
-    if len(steps) > numpy_conv_native.EPILOGUE_MOST_STEPS:
+    if len(steps) > numpy_conv_native.EPILOGUE_MOST_STEPS or residual is not None \
+            or previous != n_inputs + len(program) - 1:
         return None
     return tuple(steps), rows, tensor
 

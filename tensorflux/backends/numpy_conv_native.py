@@ -32,9 +32,11 @@ the same bits as its single-pass loop) and a residual, a tensor of the output's 
 at each value's position, which that loop ran over the whole output after the kernel:
 EfficientNetB0's (8, 112, 112, 16) -> 96 channels 1x1 convolution + BN + swish, alternated
 in one process (load ~5), median 47 -> 26 ms; ResNet50's (8, 56, 56, 64) -> 256 + BN +
-residual + relu 18.2 -> 16.3 ms. Each function returns None where it does not apply (no
-llvmlite, a CPU without AVX2 and FMA, another dtype or array type, output channels not a
-multiple of the vector width), and the caller runs its NumPy path.
+residual + relu 18.2 -> 16.3 ms. The residual may first get per-channel steps of its own
+(EPILOGUE_RESIDUAL_OPS: ResNet50's projection blocks add the shortcut convolution's output
+with its bias and BatchNormalization, ten steps in all). Each function returns None where it
+does not apply (no llvmlite, a CPU without AVX2 and FMA, another dtype or array type, output
+channels not a multiple of the vector width), and the caller runs its NumPy path.
 
 The generated code is a loop nest per (dtype, register block, pixels of padding a block may
 reach) in LLVM IR, specialised on nothing else but a first layer's few channels (its filter
@@ -50,9 +52,10 @@ import numpy as np
 from tensorflux.backends import numpy_llvm
 from tensorflux.backends.numpy_llvm import VectorBuilder, available, blocking, lanes, registers
 
-__all__ = ["EPILOGUE_CONV_OPS", "EPILOGUE_MOST_STEPS", "EPILOGUE_OPS", "EPILOGUE_TENSOR_OPS",
-           "EPILOGUE_UNARY_OPS", "conv2d_rows", "epilogue_ir", "epilogue_operands",
-           "epilogue_sources", "filter_grad_rows", "sigmoid_lowered", "supports"]
+__all__ = ["EPILOGUE_CONV_OPS", "EPILOGUE_MOST_STEPS", "EPILOGUE_OPS", "EPILOGUE_RESIDUAL_OPS",
+           "EPILOGUE_TENSOR_OPS", "EPILOGUE_UNARY_OPS", "conv2d_rows",
+           "epilogue_ir", "epilogue_operands", "epilogue_sources", "filter_grad_rows",
+           "sigmoid_lowered", "supports"]
 
 # Pixels of padding a register block may start or end with and still skip their taps:
 # (left + 1) * (right + 1) loops over the channels per block size, each compiled.
@@ -86,17 +89,28 @@ _INTEGERS = ["row0", "row1", "ho", "wo", "c", "o", "kh", "kw", "sh", "sw", "dh",
 # Epilogues the kernels apply in registers before a store: at most this many steps, each
 # (name, whether the running value is the first operand) with name one of EPILOGUE_OPS; the
 # binary ones take a per-channel operand (a scalar is a row of it), the k-th such step the
-# k-th. A kernel is compiled per steps tuple (part of its key), so their number is bounded.
+# k-th. A kernel is compiled per steps tuple (part of its key), so their number is bounded:
+# that is all the bound is for (each step is a few instructions per output vector, the
+# operands are read from memory by the instructions that use them, so the register block
+# keeps its registers; ResNet50's projection blocks' 10 steps compile in about the time of
+# a 2-step kernel). 10 takes those: a bias, BatchNormalization's 3, the shortcut's bias and
+# BatchNormalization as EPILOGUE_RESIDUAL_OPS, the residual add, relu.
 EPILOGUE_OPS = ("add", "subtract", "multiply", "relu", "relu6")
-EPILOGUE_MOST_STEPS = 6
+EPILOGUE_MOST_STEPS = 10
 # ... and the steps conv2d_rows also takes (numpy_depthwise_native takes EPILOGUE_OPS only):
 # sigmoid and swish (the running value times its sigmoid: `first` where the value is the
 # product's first operand), float32 and only where numpy_elementwise_native lowers sigmoid
 # (see sigmoid_lowered); and EPILOGUE_TENSOR_OPS, whose operand is a tensor of the output's
-# shape (a residual), read at the position of the value stored, at most one a kernel.
+# shape (a residual), read at the position of the value stored, at most one a kernel; and
+# EPILOGUE_RESIDUAL_OPS before it, which apply a per-channel operand to that tensor's value
+# instead of the running value ("first": the tensor's value is the first operand), before
+# the tensor step reads it: a projection block's shortcut convolution's bias and inference
+# BatchNormalization (the shortcut's output is the tensor).
 EPILOGUE_UNARY_OPS = ("relu", "relu6", "sigmoid", "swish")
 EPILOGUE_TENSOR_OPS = ("add_tensor", "subtract_tensor", "multiply_tensor")
-EPILOGUE_CONV_OPS = EPILOGUE_OPS + ("sigmoid", "swish") + EPILOGUE_TENSOR_OPS
+EPILOGUE_RESIDUAL_OPS = ("residual_add", "residual_subtract", "residual_multiply")
+EPILOGUE_CONV_OPS = (EPILOGUE_OPS + ("sigmoid", "swish") + EPILOGUE_TENSOR_OPS
+                     + EPILOGUE_RESIDUAL_OPS)
 
 
 def epilogue_operands(steps):
@@ -105,13 +119,22 @@ def epilogue_operands(steps):
                for name, _ in steps)
 
 
+def _residual_order(steps):
+    """Whether the residual steps of `steps` all come before its one tensor step (and there
+    are none without one)."""
+    names = [name for name, _ in steps]
+    tensor = [k for k, name in enumerate(names) if name in EPILOGUE_TENSOR_OPS]
+    residual = [k for k, name in enumerate(names) if name in EPILOGUE_RESIDUAL_OPS]
+    return not residual or (len(tensor) == 1 and max(residual) < tensor[0])
+
+
 def sigmoid_lowered():
     """Whether epilogues may hold sigmoid and swish: where numpy_elementwise_native's loops
     lower float32 sigmoid (NumPy's AVX-512 exp, which its probe found giving np.exp's bits
     in this process)."""
     from tensorflux.backends import numpy_elementwise_native
 
-    return numpy_elementwise_native._sigmoid_lowered()
+    return numpy_elementwise_native.sigmoid_lowered()
 
 
 def epilogue_sources(steps):
@@ -126,50 +149,20 @@ def epilogue_sources(steps):
                  for module in (numpy_elementwise_native, numpy_softmax_native))
 
 
-class _Lanes:
-    """What numpy_elementwise_native's _Code._sigmoid and _nan_from read of a builder: its
-    sigmoid is the one the single-pass loops run, reused here rather than written again."""
-
-    def __init__(self, f):
-        self.ir, self.b, self.module_function = f.ir, f.b, f.module_function
-        self.i32 = f.ir.IntType(32)
-        self.kind = f.float
-
-    def constant(self, dtype, value, width):
-        return (self.ir.Constant(self.kind, value) if width == 1 else
-                self.ir.Constant(self.ir.VectorType(self.kind, width), [value] * width))
-
-
 def _sigmoid_ir(f, value):
     """numpy_backend.sigmoid of float32 `value` (a vector of f's width, or one value), as
-    numpy_elementwise_native's loops compute it (its _Code._sigmoid, at most 8 lanes a call:
-    a 16-lane vector in two halves, the same per-lane operations, so the same bits)."""
-    from tensorflux.backends.numpy_elementwise_native import _Code
+    numpy_elementwise_native's loops compute it (its sigmoid_ir)."""
+    from tensorflux.backends import numpy_elementwise_native
 
-    lanes_of = _Lanes(f)
-    if not isinstance(value.type, f.ir.VectorType):
-        return _Code._sigmoid(lanes_of, value, 1)
-    width = value.type.count
-    if width <= 8:
-        return _Code._sigmoid(lanes_of, value, width)
-    half = width // 2
-    b, i32 = f.b, f.ir.IntType(32)
-    undefined = f.ir.Constant(value.type, f.ir.Undefined)
-    parts = [_Code._sigmoid(lanes_of, b.shuffle_vector(value, undefined, f.ir.Constant(
-        f.ir.VectorType(i32, half), list(range(start, start + half)))), half)
-        for start in (0, half)]
-    return b.shuffle_vector(parts[0], parts[1], f.ir.Constant(
-        f.ir.VectorType(i32, width), list(range(width))))
+    return numpy_elementwise_native.sigmoid_ir(f, value)
 
 
 def _nan_from(f, preferred, value):
     """value, or `preferred` made quiet where that is NaN: the NaN the single-pass loops give
-    a sum or product of two NaNs (numpy_elementwise_native's _Code._nan_from)."""
-    from tensorflux.backends.numpy_elementwise_native import _Code
+    a sum or product of two NaNs (numpy_elementwise_native's nan_from_ir)."""
+    from tensorflux.backends import numpy_elementwise_native
 
-    width = value.type.count if isinstance(value.type, f.ir.VectorType) else 1
-    dtype = np.dtype(np.float64 if isinstance(f.float, f.ir.DoubleType) else np.float32)
-    return _Code._nan_from(_Lanes(f), preferred, value, dtype, width)
+    return numpy_elementwise_native.nan_from_ir(f, preferred, value)
 
 
 def epilogue_ir(f, steps, value, operands, zero, tensors=()):
@@ -181,14 +174,26 @@ def epilogue_ir(f, steps, value, operands, zero, tensors=()):
     stays NaN, -0.0 becomes 0.0: the compare is unordered), relu6 as that and then NumPy's
     minimum(value, 6) (a NaN stays, 6 and above are 6), as numpy_backend's relu6 computes
     it. (Where two NaNs meet in a per-channel sum or product, which comes out NumPy does
-    not define either: see numpy_elementwise_native's _nan_from.) sigmoid is
+    not define either: see numpy_elementwise_native's nan_from_ir.) sigmoid is
     numpy_elementwise_native's (_sigmoid_ir), swish the value times it; a tensor's sum or
     product and swish's product are the first operand's NaN where both are NaN, as the
-    single-pass loop over the whole output that they replace gives it."""
+    single-pass loop over the whole output that they replace gives it. A residual step
+    (EPILOGUE_RESIDUAL_OPS) applies its per-channel operand to the tensor's value, which
+    the tensor step then reads, the same way: rounded on its own, the tensor's NaN where
+    two NaNs meet in a sum or product with it first (the loop's NaN, a tensor read per
+    element against a vector read per element)."""
     b = f.b
     operands = iter(operands)
-    tensors = iter(tensors)
+    tensors = list(tensors)
     for name, first in steps:
+        if name in EPILOGUE_RESIDUAL_OPS:
+            name = name.replace("residual_", "")
+            other = next(operands)
+            pair = (tensors[0], other) if first else (other, tensors[0])
+            tensors[0] = {"add": b.fadd, "subtract": b.fsub, "multiply": b.fmul}[name](*pair)
+            if name != "subtract":
+                tensors[0] = _nan_from(f, pair[0], tensors[0])
+            continue
         if name in ("relu", "relu6"):
             value = b.select(b.fcmp_unordered(">", value, zero), value, zero)
             if name == "relu6":
@@ -205,7 +210,7 @@ def epilogue_ir(f, steps, value, operands, zero, tensors=()):
             value = _nan_from(f, pair[0], b.fmul(*pair))
             continue
         tensor = name in EPILOGUE_TENSOR_OPS
-        other = next(tensors) if tensor else next(operands)
+        other = tensors.pop(0) if tensor else next(operands)
         name = name.replace("_tensor", "")
         pair = (value, other) if first else (other, value)
         value = {"add": b.fadd, "subtract": b.fsub, "multiply": b.fmul}[name](*pair)
@@ -591,26 +596,25 @@ def _packed(w, block, fill=True):
 
 def conv2d_rows(x, w, out, strides, dilations, bias=None, relu=False, pads=(0, 0),
                 pack=True, epilogue=None):
-    """A function run(row0, row1) computing the output rows [row0, row1) (row r: image
-    r // ho, output row r % ho) of out = conv2d(x, w) into `out`, where x is the NHWC
-    input, padded with zeros by pads = (rows above, columns to the left) and below and to
-    the right as far as out's windows reach, w the HWIO filter and out (n, ho, wo, o), all
-    C-contiguous of one float dtype; plus `bias` (o values of that dtype) where given, then
-    relu where asked for; or, instead of those, `epilogue` = (steps, rows) or (steps, rows,
-    tensor): epilogue_ir's steps (at most EPILOGUE_MOST_STEPS of EPILOGUE_CONV_OPS) with
-    their per-channel operands, rows[k] the k-th's (C-contiguous (k, o) of the dtype), and
-    the tensor steps' operand (C-contiguous, out's shape and dtype); None where the kernel
-    does not apply (sigmoid and swish: float32 only, where sigmoid_lowered()). `out` may be
-    a view with contiguous channels (every s-th pixel of a larger array, say), w any view
-    of that dtype (packed here in one copy). run(row0, row1, vectors) computes the output
-    channel vectors
-    [vectors.start, vectors.stop) only, vectors.start a multiple of run.vector_block (or
-    run.vectors, the count there is). Where not `pack`, each block of the filter's values is
-    packed by the first call that needs it (see _packed: a caller that splits the channels
-    over threads has each part packed on the thread that runs it), a lock a block. The
-    kernel skips the padding's taps (see _conv_rows_ir);
-    where a block of pixels would start or end more than _EDGE pixels into the padding, x
-    is padded here instead. A negative pad crops: the windows start inside x."""
+    """A function run(row0, row1) computing the output rows [row0, row1) (row r: image r // ho,
+    output row r % ho) of out = conv2d(x, w) into `out`, where x is the NHWC input, padded with
+    zeros by pads = (rows above, columns to the left) and below and to the right as far as out's
+    windows reach, w the HWIO filter and out (n, ho, wo, o), all C-contiguous of one float
+    dtype; plus `bias` (o values of that dtype) where given, then relu where asked for; or,
+    instead of those, `epilogue` = (steps, rows) or (steps, rows, tensor): epilogue_ir's steps
+    (at most EPILOGUE_MOST_STEPS of EPILOGUE_CONV_OPS, any residual steps before the tensor
+    step) with their per-channel operands, rows[k] the k-th's (C-contiguous (k, o) of the
+    dtype), and the tensor steps' operand (C-contiguous, out's shape and dtype); None where the
+    kernel does not apply (sigmoid and swish: float32 only, where sigmoid_lowered()). `out` may
+    be a view with contiguous channels (every s-th pixel of a larger array, say), w any view of
+    that dtype (packed here in one copy). run(row0, row1, vectors) computes the output
+    channel vectors [vectors.start, vectors.stop) only, vectors.start a multiple of
+    run.vector_block (or run.vectors, the count there is). Where not `pack`, each block of the
+    filter's values is packed by the first call that needs it (see _packed: a caller that splits
+    the channels over threads has each part packed on the thread that runs it), a lock a block.
+    The kernel skips the padding's taps (see _conv_rows_ir); where a block of pixels would start
+    or end more than _EDGE pixels into the padding, x is padded here instead. A negative pad
+    crops: the windows start inside x."""
     if epilogue is None:
         steps = (("add", True),) * (bias is not None) + (("relu", True),) * bool(relu)
         epilogue = (steps, bias[None] if type(bias) is np.ndarray else bias)
@@ -624,6 +628,7 @@ def conv2d_rows(x, w, out, strides, dilations, bias=None, relu=False, pads=(0, 0
         return None
     if len(steps) > EPILOGUE_MOST_STEPS or any(name not in EPILOGUE_CONV_OPS
                                                for name, _ in steps) \
+            or not _residual_order(steps) \
             or (rows.shape != (epilogue_operands(steps), out.shape[3]) if rows is not None
                 else epilogue_operands(steps)):
         return None

@@ -46,7 +46,8 @@ import numpy as np
 
 from tensorflux.backends import numpy_llvm, numpy_softmax_native
 
-__all__ = ["available", "elementwise", "update_group"]
+__all__ = ["available", "elementwise", "update_group", "sigmoid_lowered", "sigmoid_ir",
+           "nan_from_ir"]
 
 # A loop over fewer bytes than this (read and written) runs on the calling thread alone (as
 # numpy_loops._SPLIT_MIN_BYTES: a worker's wake-up costs more than half of it saves).
@@ -126,7 +127,7 @@ def _lower(program, kinds, dtypes):
                 scalars.append(r)
         prefer = None
         if kernel in ("add", "multiply") and refs[0] != refs[1]:
-            # (Which operand's NaN a sum or product of two NaNs is: see _Code._nan_from.)
+            # (Which operand's NaN a sum or product of two NaNs is: see nan_from_ir.)
             prefer = 1 if long[refs[0]] and not long[refs[1]] else 0
         steps.append((reg, kernel, tuple(refs), result, prefer))
     final = n + len(program) - 1
@@ -139,6 +140,14 @@ def _sigmoid_lowered():
     """Whether float32 sigmoid is lowered here: where NumPy's exp is the AVX-512 one that
     numpy_softmax_native's _exp reproduces (its probe, once per process)."""
     return numpy_llvm.lanes(_F32) == 16 and numpy_softmax_native.exp_matches()
+
+
+def sigmoid_lowered():
+    """Whether sigmoid_ir may be used, as these loops use it: where they lower float32
+    sigmoid (NumPy's AVX-512 exp, which its probe found giving np.exp's bits in this
+    process). Other kernels that build sigmoid_ir into their IR ask this (which asks the
+    probe _sigmoid_lowered at each call: replacing that turns the lowering off everywhere)."""
+    return _sigmoid_lowered()
 
 
 def run_head(program, n_inputs, head, registers):
@@ -277,26 +286,13 @@ class _Code(numpy_llvm.Builder):
             value = self.b.extract_element(value, self.ir.Constant(self.i32, 0))
         return value
 
-    def _nan_from(self, preferred, value, dtype, width):
-        """value, or `preferred` made quiet where that is NaN. x86's add and multiply return
-        the first operand's NaN where both are NaN, and LLVM may swap the operands of either
-        (to read one from memory); NumPy's loops give the first operand's NaN for two arrays
-        and the single element's for an array and a single element."""
-        b = self.b
-        integer = self.ir.IntType(dtype.itemsize * 8)
-        kind = integer if width == 1 else self.ir.VectorType(integer, width)
-        quiet_bit = 1 << (51 if dtype == _F64 else 22)
-        quiet = self.ir.Constant(kind, quiet_bit if width == 1 else [quiet_bit] * width)
-        made_quiet = b.bitcast(b.or_(b.bitcast(preferred, kind), quiet), value.type)
-        return b.select(b.fcmp_unordered("uno", preferred, preferred), made_quiet, value)
-
     def instruction(self, kernel, operands, types, result, width, prefer=None):
         """The value of one lowered instruction on operand values of these dtypes; `prefer`,
         for add and multiply, the operand whose NaN the result is where both are NaN."""
         b = self.b
         if kernel in ("add", "multiply") and prefer is not None:
             value = (b.fadd if kernel == "add" else b.fmul)(*operands)
-            return self._nan_from(operands[prefer], value, result, width)
+            return nan_from_ir(self, operands[prefer], value)
         if kernel == "add":
             return b.fadd(*operands)
         if kernel == "subtract":
@@ -324,7 +320,7 @@ class _Code(numpy_llvm.Builder):
         if kernel == "select":
             return b.select(*operands)
         if kernel == "sigmoid":
-            return self._sigmoid(operands[0], width)
+            return sigmoid_ir(self, operands[0])
         if kernel == "cast":
             value, source = operands[0], types[0]
             if source == result:
@@ -336,40 +332,6 @@ class _Code(numpy_llvm.Builder):
             convert = b.fpext if result.itemsize > source.itemsize else b.fptrunc
             return convert(value, self.type(result, width))
         raise ValueError(kernel)
-
-    def _sigmoid(self, x, width):
-        """numpy_backend.sigmoid on float32 x (width lanes, at most 8): d = exp(-|x|) + 1,
-        then exp(min(x, 0)) / d, the two exps one call of NumPy's exp on 16 lanes (-|x| in
-        the low `width`, min(x, 0) above them). -|x| sets the sign bit, as np.copysign(x, -1)
-        does; min(x, 0) only feeds exp, which gives 1 for either zero and NumPy's NaN for any
-        NaN, so x where x < 0 or NaN, else 0, gives np.minimum's exps."""
-        b, ir = self.b, self.ir
-        wide = _Wide(self)
-        integer = ir.IntType(32) if width == 1 else ir.VectorType(ir.IntType(32), width)
-        sign = ir.Constant(integer, -(1 << 31) if width == 1 else [-(1 << 31)] * width)
-        negative = b.bitcast(b.or_(b.bitcast(x, integer), sign), x.type)
-        zero = self.constant(_F32, 0.0, width)
-        low = b.select(b.fcmp_unordered("<", x, zero), x, zero)
-        if width == 1:
-            both = b.insert_element(wide.zero, negative, self.ir.Constant(self.i32, 0))
-            both = b.insert_element(both, low, self.ir.Constant(self.i32, width))
-        else:
-            both = b.shuffle_vector(negative, low, ir.Constant(
-                ir.VectorType(self.i32, 2 * width), list(range(2 * width))))
-            if 2 * width < 16:
-                padding = ir.Constant(both.type, [0.0] * (2 * width))
-                both = b.shuffle_vector(both, padding, ir.Constant(
-                    ir.VectorType(self.i32, 16), list(range(2 * width)) + [2 * width] *
-                    (16 - 2 * width)))
-        exps = numpy_softmax_native.exp_ir(wide, both)
-
-        def part(first):
-            if width == 1:
-                return b.extract_element(exps, self.ir.Constant(self.i32, first))
-            return b.shuffle_vector(exps, ir.Constant(wide.vector, ir.Undefined), ir.Constant(
-                ir.VectorType(self.i32, width), list(range(first, first + width))))
-        d = b.fadd(part(0), self.constant(_F32, 1.0, width))
-        return b.fdiv(part(width), d)
 
     def steps(self, steps, types, values, width):
         """Runs the lowered steps, adding each result to `values` (register -> value)."""
@@ -391,8 +353,80 @@ class _Code(numpy_llvm.Builder):
         self.loop(whole, stop, lambda i: body(i, 1))
 
 
+def nan_from_ir(builder, preferred, value):
+    """value, or `preferred` made quiet where that is NaN (LLVM values of one float type, a
+    vector or one value, built with `builder`, a numpy_llvm.Builder): the NaN these loops
+    give a sum or product of two NaNs, `preferred` its first operand, or the single element
+    beside an array. x86's add and multiply return the first operand's NaN where both are
+    NaN, and LLVM may swap the operands of either (to read one from memory); NumPy's loops
+    give the first operand's NaN for two arrays and the single element's for an array and a
+    single element."""
+    ir, b = builder.ir, builder.b
+    vector = isinstance(value.type, ir.VectorType)
+    element = value.type.element if vector else value.type
+    bits = 64 if isinstance(element, ir.DoubleType) else 32
+    integer = ir.IntType(bits)
+    kind = ir.VectorType(integer, value.type.count) if vector else integer
+    quiet_bit = 1 << (51 if bits == 64 else 22)
+    quiet = ir.Constant(kind, [quiet_bit] * value.type.count if vector else quiet_bit)
+    made_quiet = b.bitcast(b.or_(b.bitcast(preferred, kind), quiet), value.type)
+    return b.select(b.fcmp_unordered("uno", preferred, preferred), made_quiet, value)
+
+
+def sigmoid_ir(builder, x):
+    """numpy_backend.sigmoid of the float32 LLVM value x (one value, or a vector of up to 8
+    lanes or of an even count up to 16, the halves of which are taken apart: the same
+    per-lane operations, so the same bits), built with `builder`, a numpy_llvm.Builder:
+    d = exp(-|x|) + 1, then exp(min(x, 0)) / d, the two exps one call of NumPy's exp on 16
+    lanes (-|x| in the low `width`, min(x, 0) above them). -|x| sets the sign bit, as
+    np.copysign(x, -1) does; min(x, 0) only feeds exp, which gives 1 for either zero and
+    NumPy's NaN for any NaN, so x where x < 0 or NaN, else 0, gives np.minimum's exps. Use
+    it only where sigmoid_lowered()."""
+    ir, b = builder.ir, builder.b
+    i32 = ir.IntType(32)
+    vector = isinstance(x.type, ir.VectorType)
+    width = x.type.count if vector else 1
+    if not isinstance(x.type.element if vector else x.type, ir.FloatType) or width > 16 or (
+            width > 8 and width % 2):
+        raise ValueError(f"sigmoid_ir: float32 x of at most 16 lanes, got {x.type}")
+    if width > 8:
+        half = width // 2
+        undefined = ir.Constant(x.type, ir.Undefined)
+        parts = [sigmoid_ir(builder, b.shuffle_vector(x, undefined, ir.Constant(
+            ir.VectorType(i32, half), list(range(start, start + half))))) for start in (0, half)]
+        return b.shuffle_vector(parts[0], parts[1], ir.Constant(
+            ir.VectorType(i32, width), list(range(width))))
+    wide = _Wide(builder)
+    integer = i32 if width == 1 else ir.VectorType(i32, width)
+    sign = ir.Constant(integer, -(1 << 31) if width == 1 else [-(1 << 31)] * width)
+    negative = b.bitcast(b.or_(b.bitcast(x, integer), sign), x.type)
+    zero = ir.Constant(x.type, [0.0] * width if vector else 0.0)
+    low = b.select(b.fcmp_unordered("<", x, zero), x, zero)
+    if width == 1:
+        both = b.insert_element(wide.zero, negative, ir.Constant(i32, 0))
+        both = b.insert_element(both, low, ir.Constant(i32, width))
+    else:
+        both = b.shuffle_vector(negative, low, ir.Constant(
+            ir.VectorType(i32, 2 * width), list(range(2 * width))))
+        if 2 * width < 16:
+            padding = ir.Constant(both.type, [0.0] * (2 * width))
+            both = b.shuffle_vector(both, padding, ir.Constant(
+                ir.VectorType(i32, 16), list(range(2 * width)) + [2 * width] *
+                (16 - 2 * width)))
+    exps = numpy_softmax_native.exp_ir(wide, both)
+
+    def part(first):
+        if width == 1:
+            return b.extract_element(exps, ir.Constant(i32, first))
+        return b.shuffle_vector(exps, ir.Constant(wide.vector, ir.Undefined), ir.Constant(
+            ir.VectorType(i32, width), list(range(first, first + width))))
+    d = b.fadd(part(0), ir.Constant(x.type, [1.0] * width if vector else 1.0))
+    return b.fdiv(part(width), d)
+
+
 class _Wide:
-    """What numpy_softmax_native.exp_ir reads of a builder, for 16 float32 lanes."""
+    """What numpy_softmax_native.exp_ir reads of a builder (a numpy_llvm.Builder), for 16
+    float32 lanes."""
 
     def __init__(self, code):
         ir = code.ir

@@ -1,0 +1,264 @@
+"""A residual's own per-channel steps in the native conv kernel's registers
+(numpy_conv_native's EPILOGUE_RESIDUAL_OPS, read from a program by
+numpy_backend._nn_register_epilogue): ResNet50's projection blocks add the shortcut
+convolution's output, with its bias and inference BatchNormalization, to the main branch's
+bias + BatchNormalization, then relu, ten steps where EPILOGUE_MOST_STEPS was 6; the
+single-pass loop over the whole output ran them after the kernel. Checked bit for bit
+against that loop (the path replaced, NaN bits included) and against NumPy's ufuncs one
+instruction at a time, on odd shapes, strides and paddings, on 1 and 2 threads, with NaN,
+infinities and -0.0 in the data, float32 and float64; that programs the kernel does not
+take keep the loop; and a Keras projection block against the unfused graph."""
+
+import numpy as np
+import pytest
+
+import tensorflux as tf
+from tensorflux import keras
+from tensorflux.backends import numpy_backend as nb
+from tensorflux.backends import numpy_conv_native as ncn
+from tensorflux.backends import numpy_llvm
+from tensorflux.graph import passes
+from tests.tolerances import assert_same_bits
+
+pytestmark = pytest.mark.skipif(not numpy_llvm.available(), reason="no llvmlite")
+
+# (the path replaced, before any test counts its calls)
+_LOOP = nb._nn_epilogue_loop
+
+
+@pytest.fixture(params=[1, 2])
+def threads(request, monkeypatch):
+    """1 and 2 threads, with the threads splitting even small outputs."""
+    monkeypatch.setattr(nb, "_PARALLEL_MIN_BYTES", 1)
+    nb.set_threads(request.param)
+    yield request.param
+    nb.set_threads(0)
+
+
+@pytest.fixture
+def paths(monkeypatch):
+    """Counts the kernels built with residual steps in registers, and the loops' calls."""
+    seen = {"register": 0, "loop": 0}
+    rows, loop = ncn.conv2d_rows, nb._nn_epilogue_loop
+
+    def counted_rows(*args, **kwargs):
+        run = rows(*args, **kwargs)
+        steps = (kwargs.get("epilogue") or ((),))[0]
+        seen["register"] += run is not None and any(
+            name in ncn.EPILOGUE_RESIDUAL_OPS for name, _ in steps)
+        return run
+
+    def counted_loop(program, n_inputs):
+        real = loop(program, n_inputs)
+
+        def run(*inputs, out=None):
+            seen["loop"] += 1
+            return real(*inputs, out=out)
+        return None if real is None else run
+    monkeypatch.setattr(ncn, "conv2d_rows", counted_rows)
+    monkeypatch.setattr(nb, "_nn_epilogue_loop", counted_loop)
+    return seen
+
+
+# name -> instructions (op, operands): "y" the convolution's output, "t" the tensor, "v" a
+# new per-channel vector, "vn" one holding a NaN and an infinity, "%k" instruction k's result
+PROJECTION = [("add", "y v"), ("add", "t vn"), ("subtract", "%1 v"), ("multiply", "%2 vn"),
+              ("add", "%3 v"), ("subtract", "%0 v"), ("multiply", "%5 v"), ("add", "%6 v"),
+              ("add", "%4 %7"), ("relu", "%8")]
+PROGRAMS = {
+    "resnet50 projection": PROJECTION,
+    "shortcut chain first": [("add", "t vn"), ("subtract", "%0 v"), ("multiply", "%1 v"),
+                             ("add", "%2 v"), ("add", "y v"), ("subtract", "%4 v"),
+                             ("multiply", "%5 v"), ("add", "%6 v"), ("add", "%7 %3"),
+                             ("relu6", "%8")],
+    "operands first": [("add", "vn t"), ("subtract", "v %0"), ("multiply", "vn %1"),
+                       ("multiply", "v y"), ("subtract", "%2 %3")],
+    "interleaved": [("multiply", "t v"), ("subtract", "y v"), ("add", "%0 vn"),
+                    ("multiply", "%1 v"), ("multiply", "%3 %2"), ("relu", "%4")],
+    "one residual step": [("add", "t v"), ("add", "y %0")],
+}
+
+
+def _program(name, dtype=tf.float32):
+    """(fused_elementwise's program on (conv output, operands...), the operands' kinds)."""
+    steps = PROGRAMS[name]
+    kinds = [ch for _, operands in steps for ch in operands.split() if ch[0] in "tv"]
+    n = 1 + len(kinds)
+    program, k = [], 0
+    for op, operands in steps:
+        refs = []
+        for ch in operands.split():
+            if ch == "y":
+                refs.append(0)
+            elif ch[0] == "%":
+                refs.append(n + int(ch[1:]))
+            else:
+                k += 1
+                refs.append(k)
+        program.append((op, tuple(refs), (), dtype))
+    return tuple(program), kinds
+
+
+def _numpy(y, program, operands):
+    """The program by NumPy's ufuncs and numpy_backend's relu kernels, one at a time."""
+    values = [y, *operands]
+    with np.errstate(all="ignore"):
+        for op, refs, _, _ in program:
+            values.append({"add": np.add, "subtract": np.subtract, "multiply": np.multiply,
+                           "relu": nb.relu, "relu6": nb.relu6}[op](*[values[r] for r in refs]))
+    return values[-1]
+
+
+def _data(shape, channels, dtype, seed):
+    rng = np.random.default_rng(seed)
+    n, h, w, c = shape
+    x = (rng.standard_normal(shape) * 2).astype(dtype)
+    x[0, 1, 2, 0] = np.nan
+    x[-1, h // 2, w // 2, c - 1] = np.inf
+    x[0, h - 1, 0, 1] = -np.inf
+    x[-1, 0, w - 1] = -0.0
+    filters = (rng.standard_normal((3, 3, c, channels)) / 3).astype(dtype)
+    return x, filters, rng
+
+
+def _operands(kinds, out_shape, rng, dtype):
+    operands = []
+    for kind in kinds:
+        if kind[0] == "v":
+            value = (rng.standard_normal(out_shape[-1]) * 3).astype(dtype)
+            value[::7] = -0.0
+            if kind == "vn":  # (a NaN meeting the tensor's NaNs, an infinity)
+                value[3], value[5] = np.nan, -np.inf
+            operands.append(value.reshape(1, 1, 1, -1))
+        else:
+            value = (rng.standard_normal(out_shape) * 4).astype(dtype)
+            value.reshape(-1)[::97] = np.nan
+            value.reshape(-1)[5::89] = np.inf
+            value.reshape(-1)[11::101] = -np.inf
+            value.reshape(-1)[13::37] = -0.0
+            operands.append(value)
+    return operands
+
+
+def _loop(y, program, operands):
+    """The path replaced: conv2d's output, then the single-pass loop over it."""
+    inputs = tuple(np.reshape(a, -1) if np.ndim(a) > 1 and np.size(a) == np.shape(a)[-1]
+                   else a for a in operands)
+    return _LOOP(program, len(inputs) + 1)(y, *inputs, out=None)
+
+
+GEOMETRIES = [((3, 9, 13, 5), (1, 1), "SAME"), ((1, 11, 7, 6), (2, 2), "VALID"),
+              ((3, 10, 9, 3), (2, 1), ((2, 0), (1, 2))), ((1, 6, 17, 16), (1, 2), "SAME")]
+
+
+@pytest.mark.parametrize("name", sorted(PROGRAMS))
+@pytest.mark.parametrize("geometry", GEOMETRIES, ids=lambda g: f"{g[0]}-{g[1]}-{g[2]}")
+def test_registers_give_the_loops_bits(name, geometry, threads, paths):
+    shape, strides, padding = geometry
+    program, kinds = _program(name)
+    # (48 channels: 3 vectors of 16 float32, register blocks with a tail)
+    x, w, rng = _data(shape, 48, np.float32, len(name) + shape[0])
+    conv = dict(strides=strides, padding=padding, dilations=(1, 1), data_format="NHWC")
+    y = nb.conv2d(x, w, **conv)
+    operands = _operands(kinds, y.shape, rng, np.float32)
+    got = nb.fused_conv2d(x, w, *operands, program=program, register=0, **conv)
+    assert paths["register"] == 1 and paths["loop"] == 0
+    assert_same_bits(got, _loop(y, program, operands), "registers against the loop")
+    assert_same_bits(got, _numpy(y, program, operands), "registers against NumPy",
+                     nan_bits=False)
+    assert np.isnan(got).any() and np.isfinite(got).any()
+
+
+@pytest.mark.parametrize("name", ["resnet50 projection", "operands first"])
+def test_float64(name, paths):
+    program, kinds = _program(name, tf.float64)
+    x, w, rng = _data((2, 7, 10, 6), 24, np.float64, 3)
+    conv = dict(strides=(1, 1), padding="SAME", dilations=(1, 1), data_format="NHWC")
+    y = nb.conv2d(x, w, **conv)
+    operands = _operands(kinds, y.shape, rng, np.float64)
+    got = nb.fused_conv2d(x, w, *operands, program=program, register=0, **conv)
+    assert paths["register"] == 1 and paths["loop"] == 0
+    assert_same_bits(got, _loop(y, program, operands), "registers against the loop")
+    assert_same_bits(got, _numpy(y, program, operands), nan_bits=False)
+
+
+def test_the_kernel_takes_ten_steps_not_eleven():
+    x, w, rng = _data((1, 5, 6, 4), 16, np.float32, 1)
+    out = np.empty((1, 3, 4, 16), np.float32)
+    for count, runs in ((ncn.EPILOGUE_MOST_STEPS, True), (ncn.EPILOGUE_MOST_STEPS + 1, False)):
+        steps = (("add", True),) * count
+        rows = np.ones((count, 16), np.float32)
+        run = ncn.conv2d_rows(x, w, out, (1, 1), (1, 1), epilogue=(steps, rows))
+        assert (run is not None) == runs
+    # (a residual step after its tensor step, or without one: refused)
+    for steps in ((("add_tensor", True), ("residual_add", True)), (("residual_add", True),)):
+        assert ncn.conv2d_rows(x, w, out, (1, 1), (1, 1), epilogue=(
+            steps, np.ones((1, 16), np.float32), np.ones(out.shape, np.float32))) is None
+
+
+# programs the registers do not run: (instructions, kinds) as PROGRAMS'
+REFUSED = {
+    # (the residual chain's middle value read twice)
+    "read twice": [("add", "t v"), ("multiply", "%0 v"), ("add", "y %1"), ("add", "%2 %0")],
+    # (the tensor read by the chain and by the running value)
+    "tensor twice": [("add", "t v"), ("add", "y t"), ("add", "%1 %0")],
+    # (two tensors)
+    "two tensors": [("add", "t v"), ("add", "y %0"), ("add", "%1 t")],
+    # (a chain never added: the result is not the running value's)
+    "chain last": [("add", "t v"), ("add", "y v"), ("multiply", "%0 v")],
+    # (a chain step of two tensors)
+    "tensor by tensor": [("multiply", "t t"), ("add", "y %0")],
+}
+
+
+@pytest.mark.parametrize("name", sorted(REFUSED))
+def test_what_the_registers_do_not_run_keeps_the_loop(name, paths, monkeypatch):
+    monkeypatch.setitem(PROGRAMS, name, REFUSED[name])
+    program, kinds = _program(name)
+    x, w, rng = _data((2, 7, 9, 5), 32, np.float32, 5)
+    conv = dict(strides=(1, 1), padding="SAME", dilations=(1, 1), data_format="NHWC")
+    y = nb.conv2d(x, w, **conv)
+    operands = _operands(kinds, y.shape, rng, np.float32)
+    inputs = tuple(np.reshape(a, -1) if a.shape[:3] == (1, 1, 1) else a for a in operands)
+    assert nb._nn_register_epilogue(program, 0, inputs, np.float32) is None
+    got = nb.fused_conv2d(x, w, *operands, program=program, register=0, **conv)
+    assert paths["register"] == 0
+    assert_same_bits(got, _numpy(y, program, operands), nan_bits=False)
+
+
+def _projection_block(k):
+    """keras.applications.ResNet50's first block of a stage: conv + BN + relu twice, a 1x1
+    conv + BN, and the shortcut's 1x1 conv + BN added, relu."""
+    layers = k.layers
+    inputs = k.Input((9, 11, 16))
+    bn = dict(epsilon=1.001e-5)
+    shortcut = layers.BatchNormalization(**bn)(layers.Conv2D(64, 1, strides=2)(inputs))
+    x = layers.Activation("relu")(layers.BatchNormalization(**bn)(
+        layers.Conv2D(16, 1, strides=2)(inputs)))
+    x = layers.Activation("relu")(layers.BatchNormalization(**bn)(
+        layers.Conv2D(16, 3, padding="same")(x)))
+    x = layers.BatchNormalization(**bn)(layers.Conv2D(64, 1)(x))
+    return k.Model(inputs, layers.Activation("relu")(layers.add([shortcut, x])))
+
+
+@pytest.mark.parametrize("batch", [1, 3])
+def test_a_projection_block_predicts_the_unfused_bits(batch, threads, paths):
+    model = _projection_block(keras)
+    rng = np.random.default_rng(batch)
+    weights = []
+    for w in model.weights:
+        value = rng.uniform(-0.5, 0.5, tuple(w.shape)).astype("float32")
+        weights.append(np.abs(value) + 0.5 if "variance" in w.path else value)
+    model.set_weights(weights)
+    x = (rng.standard_normal((batch,) + tuple(model.input_shape[1:])) * 3).astype(np.float32)
+    x[-1, 4, 6, :] = -0.0
+    x[0, 2, 4, 1] = np.nan
+    x[-1, 6, 2, 5] = np.inf
+    got = model.predict(x, verbose=0)
+    assert paths["register"] > 0
+    with passes.disabled(), np.errstate(invalid="ignore"):  # (NumPy's 0 * inf)
+        copy = keras.models.clone_model(model)
+        copy.set_weights(model.get_weights())
+        want = copy.predict(x, verbose=0)
+    assert_same_bits(got, want, nan_bits=False)
+    assert np.isnan(got).any() and np.isfinite(got).any()
