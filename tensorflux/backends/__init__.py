@@ -219,11 +219,13 @@ max_pool2d_grad: (x, grad, ...) -> grad routed to each window's argmax
 max_pool2d_gather: (x, values, ...) -> values read at each window's argmax
 avg_pool2d: (x, ksize, strides, padding, data_format) -> window mean over valid elements
 avg_pool2d_grad: (grad, input_shape, ...) -> grad spread evenly over each window
-batch_norm_training: (x, gamma, beta, epsilon) -> (out, mean, variance): per channel (the last
-    axis) over all others, variance = mean((x - mean)^2), out = (x - mean) * rsqrt(variance +
-    epsilon) * gamma + beta; float16 x gives float32 statistics
-batch_norm_training_grad: (x, gamma, mean, variance, dy, dmean, dvariance, epsilon) -> (dx,
-    dgamma, dbeta), batch_norm_training's VJP
+batch_norm_training: (x, gamma, beta, epsilon, activation=None) -> (out, mean, variance): per
+    channel (the last axis) over all others, variance = mean((x - mean)^2), out = (x - mean) *
+    rsqrt(variance + epsilon) * gamma + beta; float16 x gives float32 statistics; with
+    activation "relu" (where the backend's BATCH_NORM_ACTIVATIONS lists it) out is relu of that
+batch_norm_training_grad: (x, gamma, mean, variance, dy, dmean, dvariance, [y, [beta]], epsilon,
+    activation=None) -> (dx, dgamma, dbeta), batch_norm_training's VJP; with activation "relu",
+    y is relu's output and dy * (y > 0) the normalization's cotangent
 layer_norm: (x, gamma, beta, epsilon, count) -> (x - mean) * (rsqrt(variance + epsilon) *
     gamma) + beta, mean and variance over each row of the trailing `count` axes (float32 or
     float64), with the composed ops' bits

@@ -1408,8 +1408,9 @@ def _bn_piece_sums(summing, rows, nbytes):
     return pieces, parts
 
 
-def _bn_native_training(rows, gamma, beta, epsilon):
-    """batch_norm_training's (out rows, mean, variance) by numpy_norm_native, or None."""
+def _bn_native_training(rows, gamma, beta, epsilon, relu=False):
+    """batch_norm_training's (out rows, mean, variance) by numpy_norm_native, or None; out
+    with relu applied where `relu`."""
     from tensorflux.backends import numpy_norm_native
 
     n, c = rows.shape
@@ -1425,15 +1426,34 @@ def _bn_native_training(rows, gamma, beta, epsilon):
     mean, variance = mean.astype(rows.dtype), (squares / n).astype(rows.dtype)
     scale = 1 / np.sqrt(variance + rows.dtype.type(epsilon)) * gamma
     out = np.empty_like(rows)
-    run = numpy_norm_native.normalize(rows, out, mean, scale, np.ascontiguousarray(beta))
+    run = numpy_norm_native.normalize(rows, out, mean, scale, np.ascontiguousarray(beta),
+                                      relu=relu)
     if run is None:
         return None
     _in_parallel(lambda piece: run(*piece), pieces, 2 * rows.nbytes)
     return out, mean, variance
 
 
-def batch_norm_training(x, gamma, beta, epsilon):
-    """(out, mean, variance) of x normalized over all axes but the last, in three passes."""
+# batch_norm_training's activations: the graph passes (fuse_batch_norm_activations) give the
+# kernels the relu that follows a BatchNormalization as activation="relu" where the backend
+# lists it here: out is relu(bn(x)), np.maximum(bn(x), 0.0)'s bits (relu's kernel), in the
+# normalization's pass; the gradient then takes relu's output y as one more input and reads
+# dy * (y > 0) (relu's VJP, `g * cast(out > 0)`) where it read dy: the same bits as the
+# separate ops, one pass over the batch fewer each way.
+BATCH_NORM_ACTIVATIONS = ("relu",)
+
+
+def _bn_activation(activation):
+    if activation not in (None,) + BATCH_NORM_ACTIVATIONS:
+        raise ValueError(f"batch_norm_training: unknown activation {activation!r}, expected "
+                         f"one of {BATCH_NORM_ACTIVATIONS} or None")
+    return activation == "relu"
+
+
+def batch_norm_training(x, gamma, beta, epsilon, activation=None):
+    """(out, mean, variance) of x normalized over all axes but the last, in three passes;
+    out relu'd where activation is "relu"."""
+    relu = _bn_activation(activation)
     dtype = x.dtype
     rows = _bn_rows(x)
     n, c = rows.shape
@@ -1441,10 +1461,13 @@ def batch_norm_training(x, gamma, beta, epsilon):
     if n == 0:  # an empty batch has no statistics, as 0 / 0 gives in the composed ops
         nan = np.full(c, np.nan, rows.dtype)
         return np.empty(x.shape, dtype), nan, nan.copy()
-    native = _bn_native_training(rows, gamma, beta, epsilon)
+    native = _bn_native_training(rows, gamma, beta, epsilon, relu and rows.dtype == dtype)
     if native is not None:
         out, mean, variance = native
-        return out.reshape(x.shape).astype(dtype, copy=False), mean, variance
+        out = out.reshape(x.shape).astype(dtype, copy=False)
+        if relu and rows.dtype != dtype:  # (relu of the half-precision result, as relu's)
+            np.maximum(out, np.zeros((), dtype), out=out)
+        return out, mean, variance
     out = np.empty_like(rows)
     reps = _bn_reps(c)
     blocks = _bn_blocks(rows, reps)
@@ -1471,7 +1494,10 @@ def batch_norm_training(x, gamma, beta, epsilon):
         np.add(part, b, out=part)
 
     _in_parallel(scale_and_shift, blocks, 2 * rows.nbytes)
-    return out.reshape(x.shape).astype(dtype, copy=False), mean, variance
+    out = out.reshape(x.shape).astype(dtype, copy=False)
+    if relu:
+        np.maximum(out, np.zeros((), dtype), out=out)
+    return out, mean, variance
 
 
 def _bn_grad_terms(sums, gamma, inv, dmean, dvariance, n):
@@ -1482,30 +1508,55 @@ def _bn_grad_terms(sums, gamma, inv, dmean, dvariance, n):
     return a, k, b
 
 
-def _bn_native_training_grad(rows, grads, gamma, mean, inv, dmean, dvariance):
-    """batch_norm_training_grad's (dx rows, dgamma, dbeta) by numpy_norm_native, or None."""
+def _bn_native_training_grad(rows, grads, gamma, mean, inv, dmean, dvariance, y=None,
+                             affine=None):
+    """batch_norm_training_grad's (dx rows, dgamma, dbeta) by numpy_norm_native, or None;
+    with relu's output rows y, for the cotangent grads * (y > 0) (found from the forward's
+    (scale, shift) where `affine` gives them, see numpy_norm_native.grad_sums)."""
     from tensorflux.backends import numpy_norm_native
 
     n, c = rows.shape
     mean = np.ascontiguousarray(mean)
-    summing = numpy_norm_native.grad_sums(rows, grads, mean)
+    summing = numpy_norm_native.grad_sums(rows, grads, mean, y, affine)
     if summing is None or any(v.shape != (c,) for v in (gamma, inv, dmean, dvariance)):
         return None
     sums = np.add.reduce(_bn_piece_sums(summing, rows, 2 * rows.nbytes)[1], axis=0)
     sums = sums.astype(rows.dtype)
     a, k, b = _bn_grad_terms(sums, gamma, inv, dmean, dvariance, rows.dtype.type(n))
     dx = np.empty_like(rows)
-    run = numpy_norm_native.combine(rows, grads, dx, mean, a, k, b)
+    run = numpy_norm_native.combine(rows, grads, dx, mean, a, k, b, y, affine)
     if run is None:
         return None
     _in_parallel(lambda piece: run(*piece), _bn_pieces(rows), 3 * rows.nbytes)
     return dx, inv * sums[1], sums[0]
 
 
-def batch_norm_training_grad(x, gamma, mean, variance, dy, dmean, dvariance, epsilon):
+def batch_norm_training_grad(x, gamma, mean, variance, dy, dmean, dvariance, *rest,
+                             epsilon=None, activation=None):
     """(dx, dgamma, dbeta) of batch_norm_training for the cotangents (dy, dmean, dvariance),
     in two passes: dx = k * dy + a * (x - mean) + b per channel, with k = gamma * inv,
-    a = 2 dvariance / n - k * inv^2 * sum(dy (x - mean)) / n, b = (dmean - k sum(dy)) / n."""
+    a = 2 dvariance / n - k * inv^2 * sum(dy (x - mean)) / n, b = (dmean - k sum(dy)) / n.
+    `rest` is (epsilon,) (or epsilon comes by name); with activation="relu", it is (y,),
+    relu's output, and the cotangent of the normalization is dy * (y > 0), relu's VJP, which
+    the native kernels apply as they read dy (elsewhere one NumPy multiply first); or (y,
+    beta) where y is relu of batch_norm_training(x, gamma, beta, epsilon)'s output and mean
+    and variance its statistics (the graph pass checks it): the native kernels then find
+    y > 0 from the x they read, as the forward's float32 steps ((x - mean) * scale) + beta
+    with its scale = 1 / sqrt(variance + epsilon) * gamma, rather than read y."""
+    relu = _bn_activation(activation)
+    beta = None
+    if relu:
+        y, *beta = rest
+        beta = beta[0] if beta else None
+    else:
+        y = None
+        if rest:
+            (epsilon,) = rest
+    if relu and not (type(y) is np.ndarray and y.dtype == dy.dtype == x.dtype == np.float32
+                     and y.shape == dy.shape == x.shape):
+        # (relu's VJP as its graph runs it: g * cast(out > 0, g.dtype))
+        dy = np.multiply(dy, np.greater(y, np.zeros((), y.dtype)).astype(dy.dtype))
+        relu = False
     dtype = x.dtype
     rows = _bn_rows(x)
     n, c = rows.shape
@@ -1519,10 +1570,17 @@ def batch_norm_training_grad(x, gamma, mean, variance, dy, dmean, dvariance, eps
     # into its padded buffer is, in place: numpy_norm_native.row_table)
     cotangent = (dy if type(dy) is np.ndarray and dy.dtype == work and dy.shape == x.shape
                  else _bn_rows(dy))
-    native = _bn_native_training_grad(rows, cotangent, gamma, mean, inv, dmean, dvariance)
+    affine = None
+    if relu and beta is not None and type(beta) is np.ndarray and beta.dtype == work:
+        # (the forward's scale: the same steps on the same vectors, the same bits)
+        affine = (inv * gamma, np.ascontiguousarray(beta))
+    native = _bn_native_training_grad(rows, cotangent, gamma, mean, inv, dmean, dvariance,
+                                      _bn_rows(y) if relu else None, affine)
     if native is not None:
         dx, dgamma, dbeta = native
         return dx.reshape(x.shape).astype(dtype, copy=False), dgamma, dbeta
+    if relu:
+        dy = np.multiply(dy, np.greater(y, np.zeros((), y.dtype)).astype(dy.dtype))
     grads = _bn_rows(dy)
     dx = np.empty_like(rows)
     reps = _bn_reps(c)

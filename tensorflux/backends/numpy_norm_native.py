@@ -23,7 +23,11 @@ into an FMA without fast-math flags, which are never set): the same bits from th
 per-channel vectors. grad_sums and combine also read dy in place where it is a view of a
 larger array (a max pool's gradient, written into its padded buffer): its rows at the
 offsets of a table (row_table), the same sums and steps as on a contiguous copy, without
-the copy. Functions return None where they do not apply (no llvmlite, a CPU
+the copy. For a BatchNormalization followed by relu (graph.passes.fuse_batch_norm_activations)
+normalize also applies relu (np.maximum(v, 0.0)'s bits), and grad_sums and combine read
+dy * (y > 0), relu's VJP, in dy's place: y read from relu's output, or its sign found from
+the x they read as normalize's float32 steps with the forward's scale and shift. Functions
+return None where they do not apply (no llvmlite, a CPU
 without AVX2 and FMA, not float32, not C-contiguous, channels not whole vectors), and the
 caller runs its NumPy path.
 """
@@ -47,6 +51,18 @@ _GROUPS = {"moments": (4, 2), "grad_sums": (2, 1)}
 # larger array: a max pool's gradient, written into its padded buffer) rather than r * c.
 _POINTERS = {"moments": "fd", "grad_sums": "fffd", "normalize": "fffff",
              "combine": "fffffff", "grad_sums_rows": "fffid", "combine_rows": "fffffffi"}
+# The '_relu' kinds are batch normalization followed by relu: normalize_relu writes relu of
+# the result (the same pointers), grad_sums_relu and combine_relu take one more float32
+# pointer before grad_sums' out (after combine's last), y (the forward's relu output, rows
+# like x), and read dy * (y > 0), relu's gradient, where they read dy. The '_sign' kinds take
+# two channel vectors there instead, scale and shift, and find y > 0 as ((x - mean) * scale)
+# + shift > 0, normalize's float32 steps on the x they read anyway: the same mask where y is
+# relu of normalize's result from those vectors, without reading y.
+_POINTERS.update({"normalize_relu": "fffff", "grad_sums_relu": "ffffd",
+                  "grad_sums_rows_relu": "fffifd", "combine_relu": "ffffffff",
+                  "combine_rows_relu": "fffffffif", "grad_sums_sign": "fffffd",
+                  "grad_sums_rows_sign": "fffiffd", "combine_sign": "fffffffff",
+                  "combine_rows_sign": "fffffffiff"})
 
 
 def supports(*arrays):
@@ -96,6 +112,23 @@ class _Builder(numpy_llvm.Builder):
 
     def widen(self, value):
         return self.b.fpext(value, self.wide)
+
+    def zeros(self):
+        return self.ir.Constant(self.vector, [0.0] * self.width)
+
+    def relu(self, value):
+        """np.maximum(value, 0.0) (relu's kernel): value where it is greater than 0 or NaN
+        (the NaN itself), else +0.0 (for -0.0 too, as x86's max, which NumPy runs, gives)."""
+        zero = self.zeros()
+        return self.b.select(self.b.fcmp_unordered(">", value, zero), value, zero)
+
+    def masked(self, grad, y):
+        """grad * (y > 0), relu's gradient (a float32 multiply by 1.0 or 0.0: -0.0 for a
+        negative grad, NaN for an infinite or NaN one where y is not positive; y NaN: 0.0)."""
+        zero = self.zeros()
+        one = self.ir.Constant(self.vector, [1.0] * self.width)
+        mask = self.b.select(self.b.fcmp_ordered(">", y, zero), one, zero)
+        return self.b.fmul(grad, mask)
 
     def channel_groups(self, group, tail, body):
         """body(v0, count) over the row's channel vectors in blocks of `group`, then one of
@@ -165,23 +198,42 @@ def _moments_ir(k, group, tail):
     k.channel_groups(group, tail, block)
 
 
-def _grad_sums_ir(k, group, tail, rows=False):
+def _normalized(k, x, mean, scale, shift):
+    """((x - mean) * scale) + shift in float32, normalize's steps."""
+    return k.b.fadd(k.b.fmul(k.b.fsub(x, mean), scale), shift)
+
+
+def _grad_sums_ir(k, group, tail, rows=False, mask=None):
     """grad_sums(x, dy, mean, out, row0, row1, c): out[:c] = the sum of dy over rows [row0,
     row1), out[c:] = the sum of dy * (x - mean), in float64; with `rows`, grad_sums_rows(x,
-    dy, mean, table, out, ...) reading dy's row r at table[r]."""
-    x, dy, mean, *table, out = k.pointers
-    table = table[0] if rows else None
+    dy, mean, table, out, ...) reading dy's row r at table[r]; with mask "relu", a pointer y
+    before out, and dy * (y > 0) summed where dy is; with mask "sign", the vectors scale
+    and shift there, and dy * (((x - mean) * scale) + shift > 0)."""
+    x, dy, mean, *extra, out = k.pointers
+    table = extra[0] if rows else None
+    y, vectors = (extra[-1] if mask == "relu" else None), (extra[-2:] if mask == "sign" else ())
 
     def block(v0, nv):
         at = k.b.mul(v0, k.const(k.width))
-        centre = [k.widen(k.load(mean, k.b.add(at, k.const(v * k.width)))) for v in range(nv)]
+        channels = [k.b.add(at, k.const(v * k.width)) for v in range(nv)]
+        centre = [k.widen(k.load(mean, channel)) for channel in channels]
+        # (the sign's per-channel float32 vectors: mean, scale, shift)
+        affine = [[k.load(v, channel) for v in (mean, *vectors)] for channel in channels] \
+            if mask == "sign" else []
 
         def terms(r):
             offsets = k.row_offsets(r, v0, nv)
-            grads = [k.widen(k.load(dy, at))
+            grads = [k.load(dy, at)
                      for at in (k.row_offsets(r, v0, nv, table) if rows else offsets)]
-            products = [k.b.fmul(g, k.b.fsub(k.widen(k.load(x, at)), m))
-                        for g, at, m in zip(grads, offsets, centre)]
+            values = [k.load(x, at) for at in offsets]
+            if mask == "relu":
+                grads = [k.masked(g, k.load(y, at)) for g, at in zip(grads, offsets)]
+            elif mask == "sign":
+                grads = [k.masked(g, _normalized(k, value, *vs))
+                         for g, value, vs in zip(grads, values, affine)]
+            grads = [k.widen(g) for g in grads]
+            products = [k.b.fmul(g, k.b.fsub(k.widen(value), m))
+                        for g, value, m in zip(grads, values, centre)]
             return grads + products
         sums = k.sum_rows(2 * nv, terms)
         for v in range(nv):
@@ -207,38 +259,60 @@ def _elementwise_ir(k, step, table=None):
     k.loop(k.row0, k.row1, row)
 
 
-def _normalize_ir(k):
+def _normalize_ir(k, relu=False):
     """normalize(x, out, mean, scale, shift, row0, row1, c): out = (x - mean) * scale + shift
-    over rows [row0, row1), each step rounded to float32."""
+    over rows [row0, row1), each step rounded to float32; with `relu`, relu of that."""
     x, out, mean, scale, shift = k.pointers
 
     def step(at, channel, _):
         value = k.b.fsub(k.load(x, at), k.load(mean, channel))
         value = k.b.fmul(value, k.load(scale, channel))
-        k.store(k.b.fadd(value, k.load(shift, channel)), out, at)
+        value = k.b.fadd(value, k.load(shift, channel))
+        k.store(k.relu(value) if relu else value, out, at)
     _elementwise_ir(k, step)
 
 
-def _combine_ir(k, rows=False):
+def _combine_ir(k, rows=False, mask=None):
     """combine(x, dy, dx, mean, a, kd, b, row0, row1, c): dx = ((x - mean) * a + dy * kd) + b
     over rows [row0, row1), each step rounded to float32; with `rows`, combine_rows(...,
-    table, ...) reading dy's row r at table[r]."""
-    x, dy, dx, mean, a, kd, b, *table = k.pointers
+    table, ...) reading dy's row r at table[r]; with mask "relu", a last pointer y, and dy *
+    (y > 0) where dy is read; with mask "sign", the last two the vectors scale and shift,
+    and dy * (((x - mean) * scale) + shift > 0)."""
+    x, dy, dx, mean, a, kd, b, *extra = k.pointers
+    table = extra[0] if rows else None
+    y, vectors = (extra[-1] if mask == "relu" else None), (extra[-2:] if mask == "sign" else ())
 
     def step(at, channel, listed):
-        centred = k.b.fmul(k.b.fsub(k.load(x, at), k.load(mean, channel)), k.load(a, channel))
-        value = k.b.fadd(centred, k.b.fmul(k.load(dy, listed), k.load(kd, channel)))
+        value, m = k.load(x, at), k.load(mean, channel)
+        centred = k.b.fmul(k.b.fsub(value, m), k.load(a, channel))
+        grad = k.load(dy, listed)
+        if mask == "relu":
+            grad = k.masked(grad, k.load(y, at))
+        elif mask == "sign":
+            scale, shift = (k.load(v, channel) for v in vectors)
+            grad = k.masked(grad, _normalized(k, value, m, scale, shift))
+        value = k.b.fadd(centred, k.b.fmul(grad, k.load(kd, channel)))
         k.store(k.b.fadd(value, k.load(b, channel)), dx, at)
-    _elementwise_ir(k, step, table[0] if rows else None)
+    _elementwise_ir(k, step, table)
+
+
+def _mask_of(kind):
+    """(the kind without its mask suffix, the mask: "relu", "sign" or None)."""
+    for mask in ("relu", "sign"):
+        if kind.endswith("_" + mask):
+            return kind.removesuffix("_" + mask), mask
+    return kind, None
 
 
 def _kernel(kind, group=0, tail=0):
     """The compiled function for (kind, channel group, tail), made on first use."""
+    base, mask = _mask_of(kind)
+    rows = base.endswith("_rows")
     build = {"moments": lambda k: _moments_ir(k, group, tail),
-             "grad_sums": lambda k: _grad_sums_ir(k, group, tail),
-             "grad_sums_rows": lambda k: _grad_sums_ir(k, group, tail, rows=True),
-             "normalize": _normalize_ir, "combine": _combine_ir,
-             "combine_rows": lambda k: _combine_ir(k, rows=True)}[kind]
+             "grad_sums": lambda k: _grad_sums_ir(k, group, tail, rows=rows, mask=mask),
+             "normalize": lambda k: _normalize_ir(k, relu=mask == "relu"),
+             "combine": lambda k: _combine_ir(k, rows=rows, mask=mask)}[
+                 base.removesuffix("_rows")]
 
     def fill(ir, module):
         k = _Builder(ir, module, kind)
@@ -249,7 +323,7 @@ def _kernel(kind, group=0, tail=0):
 
 
 def _summing(kind, c):
-    group = _GROUPS[kind.removesuffix("_rows")][0 if _width() == 16 else 1]
+    group = _GROUPS[_mask_of(kind)[0].removesuffix("_rows")][0 if _width() == 16 else 1]
     vectors = c // _width()
     group = min(group, vectors)
     return _kernel(kind, group, vectors % group)
@@ -314,44 +388,66 @@ def _cotangent(x, dy):
     return None if table is None else (dy, table)
 
 
-def grad_sums(x, dy, mean):
+def _masking(x, y, affine):
+    """(kind suffix, pointer arrays) for relu's mask: from the vectors `affine` (scale,
+    shift) where given, else read from y; ("", ()) without either; None where they are not
+    what the kernels take (y: rows of x's shape; the vectors: c float32 values each)."""
+    if affine is not None:
+        fits = _checked(*affine) and all(v.shape == (x.shape[1],) for v in affine)
+        return ("_sign", tuple(affine)) if fits else None
+    if y is None:
+        return "", ()
+    return ("_relu", (y,)) if supports(x, y) and y.shape == x.shape else None
+
+
+def grad_sums(x, dy, mean, y=None, affine=None):
     """A function run(row0, row1, out) writing into `out` (float64 (2, c)) the sums over rows
     [row0, row1) of dy and of dy * (x - mean) per channel; None where they do not apply. dy
     is rows of x's shape, or a view whose rows row_table finds (the same sums: only where
-    each row is read from differs)."""
-    found = _cotangent(x, dy)
-    if found is None or not (_checked(mean) and mean.shape == (x.shape[1],)):
+    each row is read from differs). Where y (rows of x's shape: relu's output) is given,
+    dy * (y > 0) in place of dy, relu's gradient: its float32 product, then the same sums.
+    Where affine = (scale, shift) is given instead, y > 0 is found as ((x - mean) * scale)
+    + shift > 0 (normalize's steps: the same mask where y is relu of normalize's result with
+    these vectors)."""
+    found, masking = _cotangent(x, dy), _masking(x, y, affine)
+    if found is None or masking is None or not (_checked(mean)
+                                                and mean.shape == (x.shape[1],)):
         return None
-    dy, table = found
+    (dy, table), (relu, y) = found, masking
     if table is None:
-        return _runner(_summing("grad_sums", x.shape[1]), (x, dy, mean), x.shape[1],
-                       into=True)
-    return _runner(_summing("grad_sums_rows", x.shape[1]), (x, dy, mean, table), x.shape[1],
-                   into=True)
+        return _runner(_summing("grad_sums" + relu, x.shape[1]), (x, dy, mean) + y,
+                       x.shape[1], into=True)
+    return _runner(_summing("grad_sums_rows" + relu, x.shape[1]), (x, dy, mean, table) + y,
+                   x.shape[1], into=True)
 
 
-def normalize(x, out, mean, scale, shift):
+def normalize(x, out, mean, scale, shift, relu=False):
     """A function run(row0, row1) writing out = (x - mean) * scale + shift for rows [row0,
-    row1); None where the kernel does not apply."""
+    row1), or relu of it (np.maximum(..., 0.0)'s bits) where `relu`; None where the kernel
+    does not apply."""
     vectors = (mean, scale, shift)
     if not (supports(x, out) and _checked(*vectors)
             and all(v.shape == (x.shape[1],) for v in vectors)):
         return None
-    return _runner(_kernel("normalize"), (x, out) + vectors, x.shape[1])
+    return _runner(_kernel("normalize_relu" if relu else "normalize"), (x, out) + vectors,
+                   x.shape[1])
 
 
-def combine(x, dy, dx, mean, a, kd, b):
+def combine(x, dy, dx, mean, a, kd, b, y=None, affine=None):
     """A function run(row0, row1) writing dx = ((x - mean) * a + dy * kd) + b for rows
-    [row0, row1); None where the kernel does not apply. dy as grad_sums takes it."""
+    [row0, row1); None where the kernel does not apply. dy as grad_sums takes it, and where
+    y or affine is given, dy * (y > 0) in its place, as grad_sums."""
     vectors = (mean, a, kd, b)
-    found = _cotangent(x, dy)
-    if found is None or not (supports(x, dx) and _checked(*vectors)
-                             and all(v.shape == (x.shape[1],) for v in vectors)):
+    found, masking = _cotangent(x, dy), _masking(x, y, affine)
+    if found is None or masking is None or not (
+            supports(x, dx) and _checked(*vectors)
+            and all(v.shape == (x.shape[1],) for v in vectors)):
         return None
-    dy, table = found
+    (dy, table), (relu, y) = found, masking
     if table is None:
-        return _runner(_kernel("combine"), (x, dy, dx) + vectors, x.shape[1])
-    return _runner(_kernel("combine_rows"), (x, dy, dx) + vectors + (table,), x.shape[1])
+        return _runner(_kernel("combine" + relu), (x, dy, dx) + vectors + y, x.shape[1])
+    return _runner(_kernel("combine_rows" + relu), (x, dy, dx) + vectors + (table,) + y,
+                   x.shape[1])
 
 
 # ------------------------------------------------------------------ layer normalization

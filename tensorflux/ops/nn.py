@@ -443,22 +443,40 @@ def batch_normalization(x, mean, variance, offset, scale, variance_epsilon, name
 # and 2. Its VJP is batch_norm_training_grad (dx, dgamma, dbeta in one kernel, cotangents of
 # the returned statistics included), whose own VJP is the composite formula below, so
 # gradients of gradients (a gradient penalty through a BN critic) work.
+#
+# activation="relu" (set only by graph.passes.fuse_batch_norm_activations, on graphs whose
+# BN output only relu reads) makes out relu(bn(x)); the gradient node then takes relu's
+# output y as an eighth input and uses dy * cast(y > 0), relu's VJP, for dy: the unfused
+# ops' bits, with the relu and its mask in the BN kernels' passes. Where y is that fused
+# node's output and the statistics its own, beta comes ninth, and the backend may find the
+# mask from x (see numpy_backend.batch_norm_training_grad).
 
-def _bn_rule(x, gamma, beta, epsilon):
+def _bn_rule(x, gamma, beta, epsilon, activation=None):
     channels = aval(gamma.shape, x.dtype if x.dtype is not dtypes.float16 else dtypes.float32)
     return aval(x.shape, x.dtype), channels, channels
 
 
-def _bn_vjp(g, x, gamma, beta, out, epsilon):
-    _, mean, variance = out
+def _bn_vjp(g, x, gamma, beta, out, epsilon, activation=None):
+    y, mean, variance = out
     dy, dmean, dvariance = g
+    if activation == "relu" and context.tapes:
+        # (a gradient recorded for a gradient of it: relu's VJP as its own ops, as unfused)
+        dy, activation = _relu.vjp(dy, None, y)[0], None
+    if activation == "relu":
+        return _bn_grad.bind(x, gamma, mean, variance, dy, dmean, dvariance, y, beta,
+                             epsilon=epsilon, activation=activation)
     dx, dgamma, dbeta = _bn_grad.bind(x, gamma, mean, variance, dy, dmean, dvariance,
                                       epsilon=epsilon)
     return dx, dgamma, dbeta
 
 
-def _bn_grad_rule(x, gamma, mean, variance, dy, dmean, dvariance, epsilon):
+def _bn_grad_rule(x, gamma, mean, variance, dy, dmean, dvariance, *y, epsilon,
+                  activation=None):
     return aval(x.shape, x.dtype), aval(gamma.shape, gamma.dtype), aval(gamma.shape, gamma.dtype)
+
+
+def _relu_mask(y, dtype):
+    return math.cast(math.greater(y, _zero(y)), dtype)
 
 
 def _row_sum(t):
@@ -476,7 +494,13 @@ def _row_count(x, dtype):
     return math.cast(reduction.reduce_prod(array.shape(x)[:-1]), dtype)
 
 
-def _bn_grad_vjp(h, x, gamma, mean, variance, dy, dmean, dvariance, out, epsilon):
+def _bn_grad_vjp(h, x, gamma, mean, variance, dy, dmean, dvariance, *y, out, epsilon,
+                 activation=None):
+    if activation == "relu":  # (its dy is dy * mask: the plain VJP, chained through that)
+        mask = _relu_mask(y[0], dy.dtype)
+        grads = _bn_grad_vjp(h, x, gamma, mean, variance, math.multiply(dy, mask), dmean,
+                             dvariance, out=out, epsilon=epsilon)
+        return grads[:4] + (math.multiply(grads[4], mask),) + grads[5:] + (None,) * len(y)
     # batch_norm_training_grad is dx = k dy - k S1 / n + (2 dvariance / n - A) xc + dmean / n,
     # dgamma = inv S2, dbeta = S1, with xc = x - mean, inv = rsqrt(variance + epsilon),
     # k = gamma inv, S1 = sum(dy), S2 = sum(dy xc), A = gamma inv^3 S2 / n (sums over rows).
