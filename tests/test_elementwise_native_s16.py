@@ -501,8 +501,9 @@ def test_a_default_fit_gives_the_same_weights_with_the_loops_on_and_off(threads,
 @pytest.mark.parametrize("kernel", ["maximum", "minimum"])
 def test_jit_plans_take_these_loops_with_numpys_max_and_min_under_flushing(kernel):
     """A plan built for jit_compile (specialize(..., native=True)) runs these loops where they
-    run, not numpy_loops' Numba loops, whose maximum and minimum keep a subnormal operand that
-    NumPy's return as the zero it compares as under a compiled run's denormals-are-zero."""
+    run, not numpy_loops' Numba loops (whose maximum and minimum kept a subnormal operand that
+    NumPy's return as the zero it compares as under a compiled run's denormals-are-zero,
+    before session 18: see test_loops_flushing_s18)."""
     from tensorflux.backends import numpy_denormals
 
     rng = np.random.default_rng(1)

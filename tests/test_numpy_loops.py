@@ -369,3 +369,33 @@ def test_a_loop_numba_cannot_compile_leaves_the_numpy_path(threads, monkeypatch)
     for e, g in zip(expected, got):
         assert_same_bits(g, e)
     assert tried == ["loop", "group"]  # once each: not on every call
+
+
+@pytest.mark.parametrize("dtype", [F32, F64], ids=["float32", "float64"])
+@pytest.mark.parametrize("kernel", ["maximum", "minimum", "relu"])
+def test_maximum_and_minimum_give_numpys_bits_with_subnormals_flushed_and_kept(threads, kernel,
+                                                                                dtype):
+    # Under a compiled run's denormals-are-zero NumPy's maximum and minimum return a
+    # subnormal operand as the signed zero it compares as (maximum(0.0, 1e-45) is 0.0);
+    # with subnormals kept, its bits.
+    from tensorflux.backends import numpy_denormals
+
+    np_dtype = np.dtype(dtype.as_numpy_dtype)
+    tiny = np.finfo(np_dtype).smallest_subnormal
+    values = np.array([tiny, -tiny, tiny * 1000, -tiny * 77, 0.0, -0.0, 1.5, -2.0,
+                       np.finfo(np_dtype).tiny, np.nan, -np.nan, np.inf, -np.inf], np_dtype)
+    a, b = (np.tile(g.reshape(-1), 150) for g in np.meshgrid(values, values, indexing="ij"))
+    if kernel == "relu":
+        cases = [((("relu", (0,), (), dtype),), [a])]
+    else:
+        program = ((kernel, (0, 1), (), dtype),)
+        cases = [(program, [a, b]), (program, [a, np.array(-tiny * 5, np_dtype)])]
+    for program, inputs in cases:
+        run = nb.specialize("fused_elementwise", {"program": program}, len(inputs),
+                            result_size=a.size, native=True)
+        def both(run=run, inputs=inputs, program=program):
+            return run(*inputs), nb.fused_elementwise(*inputs, program=program)
+        for flush in (False, True):
+            got, expected = (numpy_denormals.flushing(both) if flush else both)()
+            assert_same_bits(got, expected)
+    assert threads.loops == len(cases)

@@ -4873,10 +4873,9 @@ def _loops(native):
     """The single-pass loops for a plan (native None: none): numpy_elementwise_native's
     where llvmlite's kernels run, for every plan; else, for a plan built for jit_compile
     (native True), numpy_loops' where Numba runs without them (a CPU without AVX2 and FMA, or
-    TENSORFLUX_NATIVE_KERNELS=0). Both give the NumPy runner's bits, but for one case:
-    numpy_loops' maximum and minimum keep a subnormal operand that NumPy's return as zero
-    under a compiled run's denormals-are-zero; and Numba takes ten times as long to compile
-    a loop (imported on use)."""
+    TENSORFLUX_NATIVE_KERNELS=0). Both give the NumPy runner's bits, subnormals flushed (a
+    compiled run's denormals-are-zero) or kept; Numba takes ten times as long to compile a
+    loop (imported on use)."""
     if native is None:
         return None
     from tensorflux.backends import numpy_elementwise_native

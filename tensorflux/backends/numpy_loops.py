@@ -17,12 +17,14 @@ Adam (three updates over 1.86M float32 parameters) takes 0.6-0.8 ms on one threa
 Numerics: the same operations on the same dtypes in the same order, each rounded to its
 dtype as NumPy's loops round it (+, -, *, /, sqrt are IEEE; LLVM does not contract a*b + c
 into an FMA without fast-math, which is never asked for; maximum, minimum and relu keep
-NumPy's NaN and signed-zero rules): the same bits as the NumPy runner. Instructions whose
-operands are all single elements (an optimizer's step-dependent factors) are computed once
-per call by the NumPy backend's own kernels, as the NumPy runner computes them. Programs with
-any other instruction (exp, log, tanh: NumPy's SIMD loops round differently from libm),
-integer arithmetic, non-contiguous arrays or broadcasts other than a leading or trailing
-block keep the NumPy path; so does everything where Numba is not installed.
+NumPy's NaN and signed-zero rules, and where a compiled run flushes subnormals
+(denormals-are-zero) return a subnormal operand as the signed zero NumPy's return, see
+_lower): the same bits as the NumPy runner. Instructions whose operands are all single
+elements (an optimizer's step-dependent factors) are computed once per call by the NumPy
+backend's own kernels, as the NumPy runner computes them. Programs with any other
+instruction (exp, log, tanh: NumPy's SIMD loops round differently from libm), integer
+arithmetic, non-contiguous arrays or broadcasts other than a leading or trailing block keep
+the NumPy path; so does everything where Numba is not installed.
 """
 
 import threading
@@ -66,6 +68,10 @@ _ARITHMETIC = {
     # relu is maximum(x, 0) (numpy_backend.relu).
     "relu": "{0} if ({0} != {0} or {0} > {zero}) else {zero}",
 }
+_EXTREMES = frozenset(("maximum", "minimum", "relu"))
+# The zeros every loop takes after its single-element values (fz32, fz64; see _lower).
+_FLUSH_ZEROS = (np.float32(0), np.float64(0))
+_FLUSH_NAMES = ["fz32", "fz64"]
 _COMPARISONS = {"greater": ">", "greater_equal": ">=", "less": "<", "less_equal": "<=",
                 "equal": "==", "not_equal": "!="}
 
@@ -137,7 +143,20 @@ def _lower(program, kinds, dtypes, tag):
         if kernel in _ARITHMETIC and not attrs:
             if result not in _FLOATS or any(t != result for t in operands):
                 return None
-            expression = _ARITHMETIC[kernel].format(*args, zero=f"np.{result.name}(0)")
+            zero = f"np.{result.name}(0)"
+            expression = _ARITHMETIC[kernel].format(*args, zero=zero)
+            if kernel in _EXTREMES:
+                # NumPy's maximum and minimum (x86's max and min instructions) return
+                # a subnormal operand as the signed zero it compares as where a compiled run
+                # flushes subnormals (denormals-are-zero); a Python conditional keeps its
+                # bits. A result equal to zero is made the zero a product gives: itself
+                # where subnormals are kept (+-0.0 * 0.0 is +-0.0), its signed zero where
+                # they are flushed.
+                # (The zero is the loop's argument fz32 or fz64, not a constant: LLVM, which
+                # assumes subnormals are kept, folds the test against a constant away.)
+                body.append(f"{tag}v{reg} = {expression}")
+                v, z = f"{tag}v{reg}", f"fz{result.itemsize * 8}"
+                expression = f"{v} * {z} if {v} == {z} else {v}"
         elif kernel in _COMPARISONS and not attrs:
             if result != _BOOL or operands[0] not in _FLOATS or operands[1] != operands[0]:
                 return None
@@ -244,7 +263,7 @@ def _group(parts, counts, longs, args, same):
         lowered.append((program, n_inputs, head))
         start += count
     names = [f"a{k}" for k in range(len(first))]
-    parameters = names + [f"u{u}_r{r}" for u, r, _, _ in scalars]
+    parameters = names + [f"u{u}_r{r}" for u, r, _, _ in scalars] + _FLUSH_NAMES
     source = [f"def group({', '.join(parameters + ['begin', 'end'])}):"]
     source += [f"    {a} = {a}[begin:end]" for a in names]
     source += ["    for i in range(a0.shape[0]):"] + [f"        {line}" for line in lines]
@@ -283,6 +302,7 @@ def _bind(group, args):
         scalars.append(value)
     arrays = [args[k] for k in group.arrays]
     loop = group.loop
+    scalars += _FLUSH_ZEROS
     if group.compiled is None:
         group.compiled = _compiles(loop, arrays + scalars)
     if not group.compiled:
@@ -323,7 +343,7 @@ def _layout(program, inputs, fallback):
     types = dtypes + [np.dtype(d.as_numpy_dtype) for _, _, _, d in program]
     arrays = [i for i, k in enumerate(kinds) if k != "scalar"]
     scalar_regs = list(reads)
-    parameters = [f"a{i}" for i in arrays] + [f"r{r}" for r in scalar_regs]
+    parameters = [f"a{i}" for i in arrays] + [f"r{r}" for r in scalar_regs] + _FLUSH_NAMES
     size = int(np.prod(shape, dtype=np.int64))
     if split is None:  # one flat loop
         rows, columns = 1, size
@@ -377,7 +397,7 @@ def _layout(program, inputs, fallback):
                 or any(out is not a and type(a) is np.ndarray and np.may_share_memory(out, a)
                        for a in inputs)):
             out = np.empty(shape, dtype)
-        arguments = [inputs[i].reshape(s) for i, s in shaped] + scalars
+        arguments = [inputs[i].reshape(s) for i, s in shaped] + scalars + list(_FLUSH_ZEROS)
         target = out.reshape(out_shape)
         if not compiled:
             compiled.append(_compiles(loop, arguments + [target]))
