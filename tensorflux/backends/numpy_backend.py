@@ -2955,7 +2955,30 @@ def _nn_first_max(xp, peak, ksize, strides, out):
 
 
 def max_pool2d(x, ksize, strides, padding, data_format):
+    # (numpy_pool_native reads x in place as padded: no padded copy, as _nn_pool_max makes)
+    xn = _nn_nhwc(x, data_format)
+    n, h, w, c = xn.shape
+    pads, out = _nn_geometry((h, w), ksize, strides, padding, (1, 1))
+    peak = np.empty((n,) + tuple(out) + (c,), x.dtype)
+    if _nn_pool_native_rows(xn, peak, ksize, strides, pads):
+        return _nn_from_nhwc(peak, data_format)
     return _nn_from_nhwc(_nn_pool_max(x, ksize, strides, padding, data_format)[4], data_format)
+
+
+def _nn_pool_native_rows(xn, peak, ksize, strides, pads):
+    """Whether numpy_pool_native wrote peak, the window maxima of xn (NHWC) read as padded
+    with -inf by pads, as _nn_pool_max computes them."""
+    from tensorflux.backends import numpy_pool_native
+
+    if xn.dtype not in _SUM_FLOATS:
+        return False
+    xn = np.ascontiguousarray(xn)
+    by_rows = numpy_pool_native.pool_max_rows(xn, peak, ksize, strides,
+                                              (pads[0][0], pads[1][0]))
+    if by_rows is None:
+        return False
+    _nn_pool_by_rows(by_rows, peak.shape[0] * peak.shape[1], xn.nbytes + peak.nbytes)
+    return True
 
 
 def _nn_finite(a):
@@ -3053,20 +3076,27 @@ def _nn_pool_2x2_route(x_rows, g_rows, out):
 
 def _nn_pool_overlap_native(x, g, ksize, strides, padding, data_format):
     """max_pool2d_grad of overlapping windows by numpy_pool_native (the same sums in the
-    same order as the general path below: bit-identical), or None where it does not apply."""
+    same order as the general path below: bit-identical), or None where it does not apply.
+    The kernel reads x as padded and writes the gradient of the unpadded input, contiguous
+    (where the general path pads x and returns a view into its padded result, which every
+    reader then reads strided)."""
     from tensorflux.backends import numpy_pool_native
 
     xn = _nn_nhwc(x, data_format)
+    if xn.dtype not in _SUM_FLOATS or g.dtype != xn.dtype:
+        return None
     n, h, w, c = xn.shape
     pads, out = _nn_geometry((h, w), ksize, strides, padding, (1, 1))
-    xp = _nn_pad(xn, pads, _nn_lowest(x.dtype))
-    dxp = np.zeros(xp.shape, g.dtype)
-    by_images = numpy_pool_native.pool_grad_overlap(xp, g, dxp, ksize, strides)
+    if g.shape != (n,) + tuple(out) + (c,):
+        return None
+    xn, g = np.ascontiguousarray(xn), np.ascontiguousarray(g)
+    dx = np.empty(xn.shape, g.dtype)
+    by_images = numpy_pool_native.pool_grad_overlap(xn, g, dx, ksize, strides,
+                                                    (pads[0][0], pads[1][0]))
     if by_images is None:
         return None
-    _nn_pool_by_rows(by_images, n, xp.nbytes + dxp.nbytes + g.nbytes)
-    (pt, _), (pl, _) = pads
-    return _nn_from_nhwc(dxp[:, pt:pt + h, pl:pl + w, :], data_format)
+    _nn_pool_by_rows(by_images, n, xn.nbytes + dx.nbytes + g.nbytes)
+    return _nn_from_nhwc(dx, data_format)
 
 
 def max_pool2d_grad(x, grad, ksize, strides, padding, data_format):

@@ -12,6 +12,14 @@ W2's (128, 26, 26, 32) first layer on this project's two cores (one): max_pool2d
 0.42 ms (1.24 -> 0.54), its gradient 3.5 -> 0.8 ms (5.2 -> 1.0), the fused pool + filter
 gradient 4.5 -> 0.8 ms (6.8 -> 1.3).
 
+The window maxima and the overlapping windows' gradient read the unpadded input in place as
+padded with -inf (a tap in the padding reads the constant), and the gradient is written whole
+(each image's zeroed just before its windows add into it, in cache) and contiguous: no
+padded copy of the input, no zeroed padded result, no strided view of it for every reader
+(session 18, the separable network's (32, 32, 32, 64) pool, one thread at load ~4: forward
+1.4 -> 0.44 ms, gradient 2.5-3.3 -> 1.1-1.4 ms CPU; in its training step's profile,
+MaxPool + MaxPoolGrad 19.9 -> 7.9 ms a step).
+
 Numerics: the same operations in the same order as the NumPy kernels they stand in for, so
 the same bits. The maxima are NumPy's maximum folded over the window in row-major order
 (the running maximum first: a NaN wins, and of two equal values the later is kept, which
@@ -20,61 +28,115 @@ per element, g times 0/1 masks and differences (so the zeros carry the signs the
 there); it reports, instead of computing, any input that path sends elsewhere (see
 pool_grad_2x2). The overlapping windows' gradient is the general NumPy path's sum per input
 element, +0.0 plus each routed cotangent in the order of the window offsets (row-major),
-which is the windows' order last to first: the kernel takes them in that order. Each
+which is the windows' order last to first: the kernel takes them in that order (a window
+whose first tap lies in the padding, its other taps all -inf, routes its cotangent to the
+padding, nowhere, as the padded copy does). Each
 function returns None where it does not apply, and the caller runs its NumPy path.
 """
 
 import numpy as np
 
-from tensorflux.backends import numpy_llvm
+from tensorflux.backends import numpy_depthwise_native, numpy_llvm
 from tensorflux.backends.numpy_llvm import VectorBuilder
 
 __all__ = ["pool_filter_grad_rows", "pool_grad_2x2", "pool_grad_overlap", "pool_max_rows"]
 
 
-# Integer arguments of pool_max and pool_grad: rows [row0, row1) of the output (n * ho of them), the
-# output's (ho, wo), channels, strides and the input's (padded) height and width.
+# Integer arguments of pool_grad: rows [row0, row1) of the output (n * ho of them), the output's
+# (ho, wo), channels, strides and the input's (padded) height and width.
 _INTEGERS = ["row0", "row1", "ho", "wo", "c", "sh", "sw", "hp", "wp"]
+# Those of pool_max and pool_grad_overlap, which read an unpadded input as padded (the
+# depthwise kernels' window geometry): rows [row0, row1) (images for pool_grad_overlap), the
+# output's (ho, wo), the input's (hi, wi), channels, strides, dilations (1) and the padding
+# above and to the left.
+_EDGE_INTEGERS = numpy_depthwise_native._INTEGERS
+
+
+def _window_reads(f, kh, kw, r, image_base):
+    """For output row r (image r // ho, row r % ho) of a pool over x (n, hi, wi, c) read as
+    padded with the lowest value by pt rows above and pl columns to the left (and below and
+    to the right as far as the windows reach): (reads(j, checked), inner), where reads gives
+    output pixel j's taps in row-major order as (inside, offset in x): `inside` an i1, or
+    None where not `checked` (a pixel of the inner columns of an `inner` row, its taps all
+    inside x); an offset outside x is replaced by image_base (an element of the same image,
+    safe to read, and to write back as read)."""
+    b = f.b
+    taps_of, rows = numpy_depthwise_native._window_taps(f, kh, kw, r)
+    inner = rows[0][0]
+    for inside, _ in rows[1:]:
+        inner = b.and_(inner, inside)
+
+    def reads(j, checked):
+        if checked:
+            return [(inside, b.select(inside, offset, image_base))
+                    for inside, offset in taps_of(j)]
+        column = b.sub(f.mul(j, f.args["sw"]), f.args["pl"])
+        return [(None, f.add(rows[ti][1], f.mul(f.add(column, f.mul(f.const(tj), f.args["dw"])),
+                                                f.args["c"])))
+                for ti in range(kh) for tj in range(kw)]
+    return reads, inner
+
+
+def _by_columns(f, kw, inner, pixel, descending=False):
+    """pixel(j, checked) over the output columns [0, wo) of windows kw wide, those whose
+    taps all lie inside x's columns unchecked where the row is `inner`; from the last to the
+    first where `descending`."""
+    a, b = f.args, f.b
+    first, last = numpy_depthwise_native._inner_columns(f, kw)
+
+    def over(start, stop, checked):
+        if descending:
+            f.loop(f.const(0), b.sub(stop, start),
+                   lambda s: pixel(b.sub(f.add(stop, f.const(-1)), s), checked))
+        else:
+            f.loop(start, stop, lambda j: pixel(j, checked))
+    spans = [(f.const(0), first, True), (first, last, False), (last, a["wo"], True)]
+
+    def split():
+        for start, stop, checked in (spans[::-1] if descending else spans):
+            over(start, stop, checked)
+    f.if_else(inner, split, lambda: over(f.const(0), a["wo"], True))
 
 
 def _pool_max_ir(ir, module, dtype, kh, kw):
-    """pool_max(x, out, unused, unused, *_INTEGERS): out[r, j] = the window maximum over the
-    kh x kw taps, for output rows r in [row0, row1); c a multiple of the vector width."""
+    """pool_max(x, out, unused, unused, *_EDGE_INTEGERS): out[r, j] = the window maximum
+    over the kh x kw taps of x (n, hi, wi, c) read as padded with -inf by pt rows above and
+    pl columns to the left (and as far as the windows reach below and to the right), for
+    output rows r in [row0, row1); c a multiple of the vector width. A tap in the padding
+    reads -inf (a constant rather than a padded copy: the same operations on the same
+    values)."""
     f = VectorBuilder(ir, module, "pool_max", dtype, ["x", "out", "unused", "unused2"],
-                        _INTEGERS)
+                      _EDGE_INTEGERS)
     a = f.args
-    row_stride = f.mul(a["wp"], a["c"])
-    pixel_stride = f.mul(a["sw"], a["c"])
+    b = f.b
+    lowest = f.splat(float("-inf"))
 
     def row(r):
-        image = f.b.sdiv(r, a["ho"])
-        i = f.b.srem(r, a["ho"])
-        x_row = f.mul(f.add(f.mul(image, a["hp"]), f.mul(i, a["sh"])), row_stride)
+        reads, inner = _window_reads(f, kh, kw, r, f.const(0))
         out_row = f.mul(r, a["wo"], a["c"])
 
-        def pixel(j):
-            x_at = f.add(x_row, f.mul(j, pixel_stride))
+        def pixel(j, checked):
+            taps = reads(j, checked)
             out_at = f.add(out_row, f.mul(j, a["c"]))
 
             def channels(v):
                 peak = None
-                for ti in range(kh):
-                    for tj in range(kw):
-                        at = f.add(x_at, f.mul(f.const(ti), row_stride),
-                                   f.mul(f.const(tj), a["c"]), v)
-                        value = f.load_vector(a["x"], at)
-                        if peak is None:
-                            peak = value
-                            continue
-                        # NumPy's maximum(peak, value): peak where NaN or greater, else value.
-                        keep = f.b.or_(f.b.fcmp_unordered("uno", peak, peak),
-                                       f.b.fcmp_ordered(">", peak, value))
-                        peak = f.b.select(keep, peak, value)
+                for inside, offset in taps:
+                    value = f.load_vector(a["x"], f.add(offset, v))
+                    if inside is not None:
+                        value = b.select(inside, value, lowest)
+                    if peak is None:
+                        peak = value
+                        continue
+                    # NumPy's maximum(peak, value): peak where NaN or greater, else value.
+                    keep = b.or_(b.fcmp_unordered("uno", peak, peak),
+                                 b.fcmp_ordered(">", peak, value))
+                    peak = b.select(keep, peak, value)
                 f.store_vector(peak, a["out"], f.add(out_at, v))
             f.loop(f.const(0), a["c"], channels, step=f.width)
-        f.loop(f.const(0), a["wo"], pixel)
+        _by_columns(f, kw, inner, pixel)
     f.loop(a["row0"], a["row1"], row)
-    f.b.ret_void()
+    b.ret_void()
 
 
 def _routing_checks(ir, f):
@@ -149,55 +211,64 @@ def _pool_grad_ir(ir, module, dtype):
 
 
 def _pool_grad_overlap_ir(ir, module, dtype, kh, kw):
-    """pool_grad_overlap(x, g, dx, unused, *_INTEGERS): for the images [row0, row1) of the
-    padded input x, each window's cotangent g added into dx (x's shape, zeros on entry) at
-    the window's first maximum (in row-major order; a NaN counts as the maximum), the
-    windows taken from the last to the first: numpy_backend.max_pool2d_grad's general path
-    adds the routed values offset by offset, which brings each input element the windows'
-    values in that order."""
+    """pool_grad_overlap(x, g, dx, unused, *_EDGE_INTEGERS): for the images [row0, row1) of
+    x (n, hi, wi, c), read as padded as pool_max reads it, dx (x's shape) = +0.0 plus each
+    window's cotangent g added at the window's first maximum (in row-major order; a NaN
+    counts as the maximum; one in the padding takes it nowhere), the windows taken from the
+    last to the first: numpy_backend.max_pool2d_grad's general path adds the routed values
+    offset by offset into a zeroed padded copy, which brings each input element the
+    windows' values in that order. Each image's dx is zeroed just before its windows run
+    (while it is in cache)."""
     f = VectorBuilder(ir, module, "pool_grad_overlap", dtype, ["x", "g", "dx", "unused"],
-                      _INTEGERS)
+                      _EDGE_INTEGERS)
     a = f.args
     b = f.b
     i32 = ir.IntType(32)
     index_vector = ir.VectorType(i32, f.width)
-    row_stride = f.mul(a["wp"], a["c"])
+    lowest = f.splat(float("-inf"))
     last = f.const(-1)
 
     def image(m):
-        x_image = f.mul(m, a["hp"], row_stride)
-        g_image = f.mul(m, a["ho"], a["wo"], a["c"])
+        size = f.mul(a["hi"], a["wi"], a["c"])
+        x_image = f.mul(m, size)
+        f.loop(x_image, f.add(x_image, size),
+               lambda at: f.store_vector(f.zero, a["dx"], at), step=f.width)
 
         def row(t):
-            i = f.add(a["ho"], last, b.neg(t))
-            x_row = f.add(x_image, f.mul(i, a["sh"], row_stride))
-            g_row = f.add(g_image, f.mul(i, a["wo"], a["c"]))
+            r = f.add(f.mul(m, a["ho"]), a["ho"], last, b.neg(t))
+            reads, inner = _window_reads(f, kh, kw, r, x_image)
+            g_row = f.mul(r, a["wo"], a["c"])
 
-            def pixel(s):
-                j = f.add(a["wo"], last, b.neg(s))
-                x_at = f.add(x_row, f.mul(j, a["sw"], a["c"]))
+            def pixel(j, checked):
+                taps = reads(j, checked)
                 g_at = f.add(g_row, f.mul(j, a["c"]))
 
                 def channels(v):
-                    at = [f.add(x_at, f.mul(f.const(ti), row_stride), f.mul(f.const(tj), a["c"]),
-                                v) for ti in range(kh) for tj in range(kw)]
-                    peak = f.load_vector(a["x"], at[0])
+                    at = [f.add(offset, v) for _, offset in taps]
+                    values = []
+                    for (inside, _), offset in zip(taps, at):
+                        value = f.load_vector(a["x"], offset)
+                        values.append(value if inside is None
+                                      else b.select(inside, value, lowest))
+                    peak = values[0]
                     first = ir.Constant(index_vector, [0] * f.width)
                     for k in range(1, len(at)):
-                        value = f.load_vector(a["x"], at[k])
                         # Moves on where the peak is not NaN and the value is NaN or greater.
                         moves = b.and_(b.fcmp_ordered("ord", peak, peak),
-                                       b.fcmp_unordered(">", value, peak))
-                        peak = b.select(moves, value, peak)
+                                       b.fcmp_unordered(">", values[k], peak))
+                        peak = b.select(moves, values[k], peak)
                         first = b.select(moves, ir.Constant(index_vector, [k] * f.width), first)
                     g = f.load_vector(a["g"], f.add(g_at, v))
-                    for k in range(len(at)):
+                    for k, (inside, _) in enumerate(taps):
                         hit = b.icmp_signed("==", first, ir.Constant(index_vector, [k] * f.width))
-                        # (+0.0 elsewhere: adding it leaves every sum that began at +0.0 as is.)
-                        total = b.fadd(f.load_vector(a["dx"], at[k]), b.select(hit, g, f.zero))
+                        held = f.load_vector(a["dx"], at[k])
+                        # (+0.0 elsewhere: adding it leaves every sum that began at +0.0 as is)
+                        total = b.fadd(held, b.select(hit, g, f.zero))
+                        if inside is not None:  # (in the padding: its own value written back)
+                            total = b.select(inside, total, held)
                         f.store_vector(total, a["dx"], at[k])
                 f.loop(f.const(0), a["c"], channels, step=f.width)
-            f.loop(f.const(0), a["wo"], pixel)
+            _by_columns(f, kw, inner, pixel, descending=True)
         f.loop(f.const(0), a["ho"], row)
     f.loop(a["row0"], a["row1"], image)
     b.ret_void()
@@ -296,10 +367,14 @@ def _kernel(kind, dtype, *shape):
     build = {"pool_max": _pool_max_ir, "pool_grad": _pool_grad_ir,
              "pool_grad_overlap": _pool_grad_overlap_ir,
              "pool_filter_grad": _pool_filter_grad_ir}[kind]
-    pointers, integers = ((5, _FUSED_INTEGERS) if kind == "pool_filter_grad"
-                          else (4, _INTEGERS))
+    pointers, integers = {"pool_filter_grad": (5, _FUSED_INTEGERS),
+                          "pool_grad": (4, _INTEGERS)}.get(kind, (4, _EDGE_INTEGERS))
+    # (the window geometry of pool_max and pool_grad_overlap is numpy_depthwise_native's: its
+    # source is part of their key)
+    shared = (() if kind in ("pool_grad", "pool_filter_grad")
+              else (numpy_llvm.source_digest(numpy_depthwise_native.__file__),))
     return numpy_llvm.compiled(
-        (__name__, kind, np.dtype(dtype).str, shape), kind,
+        (__name__, kind, np.dtype(dtype).str, shape, *shared), kind,
         lambda ir, module: build(ir, module, np.dtype(dtype), *shape), pointers, len(integers))
 
 
@@ -310,22 +385,24 @@ def _usable(x, *arrays):
                     for a in (x,) + arrays))
 
 
-def pool_max_rows(xp, out, ksize, strides):
+def pool_max_rows(x, out, ksize, strides, pads=(0, 0)):
     """A function run(row0, row1) writing into out (n, ho, wo, c) the output rows
-    [row0, row1) (row r: image r // ho, output row r % ho) of the max pool of the padded
-    NHWC input xp with windows `ksize` at `strides`, as numpy_backend._nn_pool_max computes
-    them; None where the kernel does not apply."""
-    if not _usable(xp, out) or out.shape[3] != xp.shape[3] or not out.size:
+    [row0, row1) (row r: image r // ho, output row r % ho) of the max pool of the NHWC input
+    x read as padded with -inf by pads = (rows above, columns to the left) and below and to
+    the right as far as out's windows reach, with windows `ksize` at `strides`, as
+    numpy_backend._nn_pool_max computes them on its padded copy; None where the kernel
+    does not apply."""
+    if not _usable(x, out) or out.shape[3] != x.shape[3] or out.shape[0] != x.shape[0]:
         return None
     kh, kw = ksize
-    if not 1 <= kh * kw <= 16:  # (the taps are unrolled)
+    if not out.size or not 1 <= kh * kw <= 16:  # (the taps are unrolled)
         return None
-    function = _kernel("pool_max", xp.dtype, kh, kw)
-    _, hp, wp, c = xp.shape
+    function = _kernel("pool_max", x.dtype, kh, kw)
+    _, hi, wi, c = x.shape
     _, ho, wo, _ = out.shape
-    arrays = (xp, out)  # (held by run: the kernel reads them by address)
-    pointers = (xp.ctypes.data, out.ctypes.data, 0, 0)
-    sizes = (ho, wo, c, strides[0], strides[1], hp, wp)
+    arrays = (x, out)  # (held by run: the kernel reads them by address)
+    pointers = (x.ctypes.data, out.ctypes.data, 0, 0)
+    sizes = (ho, wo, hi, wi, c, *strides, 1, 1, *pads)
 
     def run(row0, row1, _held=arrays):
         function(*pointers, row0, row1, *sizes)
@@ -366,25 +443,25 @@ def pool_grad_2x2(x, g, dx, count=None):
     return run
 
 
-def pool_grad_overlap(xp, g, dxp, ksize, strides):
-    """A function run(image0, image1) adding into dxp (xp's shape, zeros on entry) the
-    cotangent g (n, ho, wo, c) of the max pool of the padded NHWC input xp with windows
-    `ksize` at `strides` that overlap (some window size above its stride), for the images
-    [image0, image1), as numpy_backend.max_pool2d_grad's general path sums it; None where
-    the kernel does not apply."""
-    if (not _usable(xp, g, dxp) or dxp.shape != xp.shape or g.shape[0] != xp.shape[0]
-            or g.shape[3] != xp.shape[3] or not g.size):
+def pool_grad_overlap(x, g, dx, ksize, strides, pads=(0, 0)):
+    """A function run(image0, image1) writing into dx (x's shape) the gradient, for the
+    cotangent g (n, ho, wo, c), of the max pool of the NHWC input x read as padded with
+    -inf by pads = (rows above, columns to the left) (and below and to the right as far as
+    g's windows reach), with windows `ksize` at `strides` that overlap (some window size
+    above its stride), for the images [image0, image1), as numpy_backend.max_pool2d_grad's
+    general path sums it on its padded copy; None where the kernel does not apply."""
+    if (not _usable(x, g, dx) or dx.shape != x.shape or g.shape[0] != x.shape[0]
+            or g.shape[3] != x.shape[3] or not g.size):
         return None
     (kh, kw), (sh, sw) = ksize, strides
-    n, hp, wp, c = xp.shape
+    _, hi, wi, c = x.shape
     _, ho, wo, _ = g.shape
-    if (not 1 <= kh * kw <= 16 or (kh <= sh and kw <= sw)
-            or (ho - 1) * sh + kh > hp or (wo - 1) * sw + kw > wp):
+    if not 1 <= kh * kw <= 16 or (kh <= sh and kw <= sw):
         return None
-    function = _kernel("pool_grad_overlap", xp.dtype, kh, kw)
-    arrays = (xp, g, dxp)
-    pointers = (xp.ctypes.data, g.ctypes.data, dxp.ctypes.data, 0)
-    sizes = (ho, wo, c, sh, sw, hp, wp)
+    function = _kernel("pool_grad_overlap", x.dtype, kh, kw)
+    arrays = (x, g, dx)
+    pointers = (x.ctypes.data, g.ctypes.data, dx.ctypes.data, 0)
+    sizes = (ho, wo, hi, wi, c, sh, sw, 1, 1, *pads)
 
     def run(image0, image1, _held=arrays):
         function(*pointers, image0, image1, *sizes)
