@@ -2129,20 +2129,26 @@ def _nn_native_conv(xp, w, out, strides, dilations, pads=(0, 0), epilogue=None):
     # 3x3x512x512 convolution streamed its 9.4 MB filter from L3 for every row when pieces
     # were sized by the rows' im2col bytes, one row each: 26 -> 18 ms)
     row_bytes = (strides[0] * xp.shape[2] * xp.shape[3] + wo * o) * out.itemsize
-    pieces = _nn_row_pieces(n * ho, row_bytes)
+    nbytes = xp.nbytes + out.nbytes
+    # (Work too small for the threads (and within L2) runs in one call: each call costs a
+    # few microseconds of ctypes and packing, which an SE block's (8, 1, 1, c) convolutions
+    # paid 8-36 times)
+    small = nbytes < _PARALLEL_MIN_BYTES
+    pieces = [slice(0, n * ho)] if small else _nn_row_pieces(n * ho, row_bytes)
     block = getattr(by_rows, "vector_block", None)
     blocks = -(-by_rows.vectors // block) if block else 0
     # (Where every piece reading the whole filter would read more than every block of
     # output channels reading the whole input, each block runs over all rows instead, its
     # filter values packed on the thread that runs it: VGG16's 3x3x512x512 on 14x14 maps,
-    # 132 MB of filter reads against 51 MB of input ones, 22 -> 20 ms.)
-    if blocks >= 2 * _THREADS and w.nbytes * len(pieces) > xp.nbytes * blocks:
+    # 132 MB of filter reads against 51 MB of input ones, 22 -> 20 ms. The blocks go in
+    # runs of neighbours, at most 4 runs a thread: one kernel call each.)
+    if not small and blocks >= 2 * _THREADS and w.nbytes * len(pieces) > xp.nbytes * blocks:
+        runs = min(blocks, 4 * _THREADS)
         _in_parallel(lambda vectors: by_rows(0, n * ho, vectors),
-                     [slice(start, start + block) for start in range(0, by_rows.vectors, block)],
-                     xp.nbytes + out.nbytes)
+                     [slice(k * blocks // runs * block, (k + 1) * blocks // runs * block)
+                      for k in range(runs)], nbytes)
         return True
-    _in_parallel(lambda piece: by_rows(piece.start, piece.stop), pieces,
-                 xp.nbytes + out.nbytes)
+    _in_parallel(lambda piece: by_rows(piece.start, piece.stop), pieces, nbytes)
     return True
 
 

@@ -151,7 +151,8 @@ def epilogue_sources(steps):
 
 def _sigmoid_ir(f, value):
     """numpy_backend.sigmoid of float32 `value` (a vector of f's width, or one value), as
-    numpy_elementwise_native's loops compute it (its sigmoid_ir)."""
+    numpy_elementwise_native's loops compute it (its sigmoid_ir: a 16-lane vector, AVX-512's,
+    in one exp call)."""
     from tensorflux.backends import numpy_elementwise_native
 
     return numpy_elementwise_native.sigmoid_ir(f, value)
@@ -585,10 +586,17 @@ def _packed(w, block, fill=True):
     taps = w.size // o
 
     def fill_channels(start, stop):
-        for first in range(start, min(o, stop), block):
-            last = min(o, first + block)
-            packed[taps * first:taps * last].reshape(w.shape[:3] + (last - first,))[...] = \
-                w[..., first:last]
+        # (the whole blocks in one copy, a shorter last one after them)
+        stop = min(o, stop)
+        whole = start + (stop - start) // block * block
+        if whole > start:
+            count = (whole - start) // block
+            packed[taps * start:taps * whole].reshape((count,) + w.shape[:3] + (block,))[...] \
+                = w[..., start:whole].reshape(w.shape[:3] + (count, block)).transpose(
+                    3, 0, 1, 2, 4)
+        if stop > whole:
+            packed[taps * whole:taps * stop].reshape(w.shape[:3] + (stop - whole,))[...] = \
+                w[..., whole:stop]
     if fill:
         fill_channels(0, o)
     return packed, fill_channels
@@ -676,13 +684,27 @@ def conv2d_rows(x, w, out, strides, dilations, bias=None, relu=False, pads=(0, 0
         start: threading.Lock() for start in range(0, o // width, block)}
 
     def packed(v0, v1):
-        for start in range(v0, v1, block):
-            lock = unpacked.get(start)
-            if lock is not None:
-                with lock:
-                    if start in unpacked:
-                        fill(start * width, (start + block) * width)
-                        del unpacked[start]
+        # (the blocks' locks taken in order, so two threads asking for overlapping ranges
+        # wait for each other without deadlock; each run of neighbouring blocks still
+        # unpacked is then filled in one copy)
+        held = [(start, unpacked.get(start)) for start in range(v0, v1, block)]
+        held = [(start, lock) for start, lock in held if lock is not None]
+        for _, lock in held:
+            lock.acquire()
+        try:
+            first = last = None
+            for start, _ in held + [(None, None)]:
+                if start is not None and start in unpacked and start == last:
+                    last = start + block
+                    continue
+                if first is not None:
+                    fill(first * width, last * width)
+                first, last = (start, start + block) if start in unpacked else (None, None)
+            for start, _ in held:
+                unpacked.pop(start, None)
+        finally:
+            for _, lock in held:
+                lock.release()
     arrays = (x, w, out, rows, tensor)  # (held by run: the kernel reads them by address)
     pointers = tuple(0 if array is None else array.ctypes.data for array in arrays)
     sizes = (ho, wo, c, o, kh, kw, sh, sw, dh, dw, hp, wp, pt, pl,

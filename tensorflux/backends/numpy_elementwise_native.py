@@ -374,14 +374,14 @@ def nan_from_ir(builder, preferred, value):
 
 
 def sigmoid_ir(builder, x):
-    """numpy_backend.sigmoid of the float32 LLVM value x (one value, or a vector of up to 8
-    lanes or of an even count up to 16, the halves of which are taken apart: the same
-    per-lane operations, so the same bits), built with `builder`, a numpy_llvm.Builder:
+    """numpy_backend.sigmoid of the float32 LLVM value x (one value, a vector of up to 8
+    lanes, or one of an even count up to 16), built with `builder`, a numpy_llvm.Builder:
     d = exp(-|x|) + 1, then exp(min(x, 0)) / d, the two exps one call of NumPy's exp on 16
     lanes (-|x| in the low `width`, min(x, 0) above them). -|x| sets the sign bit, as
     np.copysign(x, -1) does; min(x, 0) only feeds exp, which gives 1 for either zero and
-    NumPy's NaN for any NaN, so x where x < 0 or NaN, else 0, gives np.minimum's exps. Use
-    it only where sigmoid_lowered()."""
+    NumPy's NaN for any NaN, so x where x < 0 or NaN, else 0, gives np.minimum's exps. A
+    vector of 10-14 lanes is taken in halves; one of 16 in one exp call (see below). The
+    same per-lane bits either way. Use it only where sigmoid_lowered()."""
     ir, b = builder.ir, builder.b
     i32 = ir.IntType(32)
     vector = isinstance(x.type, ir.VectorType)
@@ -389,6 +389,21 @@ def sigmoid_ir(builder, x):
     if not isinstance(x.type.element if vector else x.type, ir.FloatType) or width > 16 or (
             width > 8 and width % 2):
         raise ValueError(f"sigmoid_ir: float32 x of at most 16 lanes, got {x.type}")
+    if width == 16:
+        # (one exp of 16 lanes: t = x where x is NaN, else -|x|. Where x < 0 both exps'
+        # arguments are t; where x >= 0 (either zero too) exp(min(x, 0)) is exp(+0) = 1.0
+        # (p0 / q0 = 1 / 1, scaled by 2 ** 0); a NaN gives exp_ir's one NaN either way. The
+        # same operands to the same fadd and fdiv: the same bits, one exp and one division
+        # where the halves took two of each.)
+        wide = _Wide(builder)
+        integer = ir.VectorType(i32, 16)
+        negative = b.bitcast(b.or_(b.bitcast(x, integer),
+                                   ir.Constant(integer, [-(1 << 31)] * 16)), x.type)
+        e = numpy_softmax_native.exp_ir(wide, b.select(b.fcmp_unordered("uno", x, x), x,
+                                                       negative))
+        one = wide.splat(1.0)
+        numerator = b.select(b.fcmp_unordered("<", x, wide.zero), e, one)
+        return b.fdiv(numerator, b.fadd(e, one))
     if width > 8:
         half = width // 2
         undefined = ir.Constant(x.type, ir.Undefined)
