@@ -18,49 +18,31 @@ from tensorflux.backends import numpy_conv_native as ncn
 from tensorflux.backends import numpy_elementwise_native as ne
 from tensorflux.backends import numpy_llvm
 from tensorflux.graph import passes
+from tests import conv_epilogue_cases
+from tests.conv_epilogue_cases import (
+    GEOMETRIES,
+    conv_data,
+    count_paths,
+    loop,
+    numpy_steps,
+    set_random_weights,
+)
 from tests.tolerances import assert_same_bits
 
 pytestmark = pytest.mark.skipif(not (numpy_llvm.available() and ncn.sigmoid_lowered()),
                                 reason="no llvmlite, or no AVX-512 exp giving np.exp's bits")
 
 F32 = tf.float32
-# (the path replaced, before any test counts its calls)
-_LOOP = nb._nn_epilogue_loop
-
-
-@pytest.fixture(params=[1, 2])
-def threads(request, monkeypatch):
-    """1 and 2 threads, with the threads splitting even small outputs."""
-    monkeypatch.setattr(nb, "_PARALLEL_MIN_BYTES", 1)
-    nb.set_threads(request.param)
-    yield request.param
-    nb.set_threads(0)
+threads = conv_epilogue_cases.threads  # (a fixture: 1 and 2 threads)
 
 
 @pytest.fixture
 def paths(monkeypatch):
     """Counts the kernels built with sigmoid, swish or a tensor step in registers, and the
     whole-output loops' calls."""
-    seen = {"register": 0, "loop": 0}
-    rows, loop = ncn.conv2d_rows, nb._nn_epilogue_loop
-
-    def counted_rows(*args, **kwargs):
-        run = rows(*args, **kwargs)
-        steps = (kwargs.get("epilogue") or ((),))[0]
-        seen["register"] += run is not None and any(
-            name in ("sigmoid", "swish") or name.endswith("_tensor") for name, _ in steps)
-        return run
-
-    def counted_loop(program, n_inputs):
-        real = loop(program, n_inputs)
-
-        def run(*inputs, out=None):
-            seen["loop"] += 1
-            return real(*inputs, out=out)
-        return None if real is None else run
-    monkeypatch.setattr(ncn, "conv2d_rows", counted_rows)
-    monkeypatch.setattr(nb, "_nn_epilogue_loop", counted_loop)
-    return seen
+    return count_paths(monkeypatch, lambda steps: any(
+        name in ("sigmoid", "swish") or name.endswith("_tensor") for name, _ in steps),
+        [(ncn, "conv2d_rows")])
 
 
 # name -> the epilogue after the convolution's output (register 0): (instruction, operands)
@@ -105,32 +87,6 @@ def _program(name, dtype=F32):
     return tuple(program), kinds
 
 
-def _numpy(y, program, operands):
-    """The program by NumPy's ufuncs and numpy_backend's sigmoid, relu and relu6 kernels,
-    one instruction at a time."""
-    values = [y, *operands]
-    with np.errstate(all="ignore"):
-        for op, refs, _, _ in program:
-            args = [values[r] for r in refs]
-            values.append({"add": np.add, "subtract": np.subtract, "multiply": np.multiply,
-                           "sigmoid": nb.sigmoid, "relu": nb.relu, "relu6": nb.relu6}[op](
-                *args))
-    return values[-1]
-
-
-def _data(shape, channels, kinds, seed, specials=True):
-    rng = np.random.default_rng(seed)
-    n, h, w, c = shape
-    x = (rng.standard_normal(shape) * 2).astype(np.float32)
-    if specials:
-        x[0, 1, 2, 0] = np.nan
-        x[-1, h // 2, w // 2, c - 1] = np.inf
-        x[0, h - 1, 0, 1] = -np.inf
-        x[-1, 0, w - 1] = -0.0
-    filters = (rng.standard_normal((3, 3, c, channels)) / 3).astype(np.float32)
-    return x, filters, rng
-
-
 def _operands(kinds, out_shape, rng, specials=True):
     operands = []
     for kind in kinds:
@@ -148,31 +104,20 @@ def _operands(kinds, out_shape, rng, specials=True):
     return operands
 
 
-def _loop(y, program, operands):
-    """The path replaced: conv2d's output, then the single-pass loop over it."""
-    inputs = tuple(np.reshape(a, -1) if np.ndim(a) > 1 and np.size(a) == np.shape(a)[-1]
-                   else a for a in operands)
-    return _LOOP(program, len(inputs) + 1)(y, *inputs, out=None)
-
-
-GEOMETRIES = [((3, 9, 13, 5), (1, 1), "SAME"), ((1, 11, 7, 6), (2, 2), "VALID"),
-              ((3, 10, 9, 3), (2, 1), ((2, 0), (1, 2))), ((1, 6, 17, 16), (1, 2), "SAME")]
-
-
 @pytest.mark.parametrize("name", sorted(PROGRAMS))
 @pytest.mark.parametrize("geometry", GEOMETRIES, ids=lambda g: f"{g[0]}-{g[1]}-{g[2]}")
 def test_registers_give_the_loops_bits(name, geometry, threads, paths):
     shape, strides, padding = geometry
     program, kinds = _program(name)
     # (48 channels: 3 vectors of 16, register blocks with a tail)
-    x, w, rng = _data(shape, 48, kinds, len(name) + shape[0])
+    x, w, rng = conv_data(shape, 48, len(name) + shape[0])
     conv = dict(strides=strides, padding=padding, dilations=(1, 1), data_format="NHWC")
     y = nb.conv2d(x, w, **conv)
     operands = _operands(kinds, y.shape, rng)
     got = nb.fused_conv2d(x, w, *operands, program=program, register=0, **conv)
     assert paths["register"] == 1 and paths["loop"] == 0
-    assert_same_bits(got, _loop(y, program, operands), "registers against the loop")
-    assert_same_bits(got, _numpy(y, program, operands), "registers against NumPy",
+    assert_same_bits(got, loop(y, program, operands), "registers against the loop")
+    assert_same_bits(got, numpy_steps(y, program, operands), "registers against NumPy",
                      nan_bits=False)
     assert np.isnan(got).any() and np.isfinite(got).any()
 
@@ -207,8 +152,8 @@ def test_sigmoid_at_nan_infinities_and_exps_clamps(threads, paths):
             with np.errstate(over="ignore"):
                 assert np.isinf(y * operands[1]).any()
         got = nb.fused_conv2d(x, w, *operands, program=program, register=0, **conv)
-        assert_same_bits(got, _loop(y, program, operands), name)
-        assert_same_bits(got, _numpy(y, program, operands), name, nan_bits=False)
+        assert_same_bits(got, loop(y, program, operands), name)
+        assert_same_bits(got, numpy_steps(y, program, operands), name, nan_bits=False)
     assert paths["register"] == 3 and paths["loop"] == 0
 
 
@@ -242,26 +187,26 @@ def test_a_residual_where_the_kernel_does_not_run_keeps_whole_output(threads, pa
     """24 output channels (not whole vectors): im2col and GEMMs by pieces, the residual
     then added over the whole output, never to a piece of it, large enough that a
     per-channel epilogue would have run by pieces."""
-    x, w, rng = _data((2, 256, 256, 3), 24, "t", 3, specials=False)
+    x, w, rng = conv_data((2, 256, 256, 3), 24, 3, specials=False)
     conv = dict(strides=(1, 1), padding="SAME", dilations=(1, 1), data_format="NHWC")
     y = nb.conv2d(x, w, **conv)
     program, kinds = _program("bn residual")
     operands = _operands(kinds, y.shape, rng, specials=False)
     got = nb.fused_conv2d(x, w, *operands, program=program, register=0, **conv)
     assert paths["register"] == 0 and paths["loop"] == 1
-    assert_same_bits(got, _numpy(y, program, operands))
+    assert_same_bits(got, numpy_steps(y, program, operands))
 
 
 def test_what_the_registers_do_not_run_keeps_the_loop(paths, monkeypatch):
     """float64 swish; a second residual; a broadcast (n, 1, 1, c) tensor; sigmoid where
     the exp probe failed: the whole-output path, NumPy's values."""
     conv = dict(strides=(1, 1), padding="SAME", dilations=(1, 1), data_format="NHWC")
-    x, w, rng = _data((2, 7, 9, 5), 32, "", 5, specials=False)
+    x, w, rng = conv_data((2, 7, 9, 5), 32, 5, specials=False)
     program, kinds = _program("bn swish", tf.float64)
     x64, w64 = x.astype(np.float64), w.astype(np.float64)
     operands = [v.astype(np.float64) for v in _operands(kinds, (2, 7, 9, 32), rng)]
     got = nb.fused_conv2d(x64, w64, *operands, program=program, register=0, **conv)
-    assert_same_bits(got, _numpy(nb.conv2d(x64, w64, **conv), program, operands),
+    assert_same_bits(got, numpy_steps(nb.conv2d(x64, w64, **conv), program, operands),
                      nan_bits=False)
     y = nb.conv2d(x, w, **conv)
     two = ((("add", (0, 1), (), F32), ("add", (3, 2), (), F32)), [y + 1, y * 2])
@@ -269,7 +214,7 @@ def test_what_the_registers_do_not_run_keeps_the_loop(paths, monkeypatch):
             [rng.standard_normal((2, 1, 1, 32)).astype(np.float32)])
     for program, operands in (two, gate):
         got = nb.fused_conv2d(x, w, *operands, program=program, register=0, **conv)
-        assert_same_bits(got, _numpy(y, program, operands), nan_bits=False)
+        assert_same_bits(got, numpy_steps(y, program, operands), nan_bits=False)
     assert paths["register"] == 0
     monkeypatch.setattr(ne, "_sigmoid_lowered", lambda: False)
     program, kinds = _program("bn swish")
@@ -277,7 +222,7 @@ def test_what_the_registers_do_not_run_keeps_the_loop(paths, monkeypatch):
     assert nb._nn_register_epilogue(program, 0, tuple(v.reshape(-1) for v in operands),
                                     np.float32) is None
     got = nb.fused_conv2d(x, w, *operands, program=program, register=0, **conv)
-    assert_same_bits(got, _numpy(y, program, operands), nan_bits=False)
+    assert_same_bits(got, numpy_steps(y, program, operands), nan_bits=False)
     assert paths["register"] == 0
 
 
@@ -319,11 +264,7 @@ def _resnet_block(k):
 def test_application_blocks_predict_the_unfused_bits(build, batch, threads, paths):
     model = build(keras)
     rng = np.random.default_rng(batch)
-    weights = []
-    for w in model.weights:
-        value = rng.uniform(-0.5, 0.5, tuple(w.shape)).astype("float32")
-        weights.append(np.abs(value) + 0.5 if "variance" in w.path else value)
-    model.set_weights(weights)
+    set_random_weights(model, rng)
     x = (rng.standard_normal((batch,) + tuple(model.input_shape[1:])) * 3).astype(np.float32)
     # (NaN and inf in the first image only, where there are others: squeeze-and-excitation's
     # pooling spreads them over their image)
@@ -351,11 +292,11 @@ def test_depthwise_swish_gives_the_loops_bits(name, geometry, threads):
     without them); the loop's bits either way (37 channels: vectors and single ones)."""
     shape, strides, padding, size = geometry
     program, kinds = _program(name)
-    x, _, rng = _data(shape, shape[3], kinds, 2)
+    x, _, rng = conv_data(shape, shape[3], 2)
     w = (rng.standard_normal((size, size, 1, shape[3])) / 3).astype(np.float32)
     conv = dict(strides=strides, padding=padding, dilations=(1, 1), data_format="NHWC")
     y = nb.conv2d(x, w, **conv)
     operands = _operands(kinds, y.shape, rng)
     got = nb.fused_conv2d(x, w, *operands, program=program, register=0, **conv)
-    assert_same_bits(got, _loop(y, program, operands))
-    assert_same_bits(got, _numpy(y, program, operands), nan_bits=False)
+    assert_same_bits(got, loop(y, program, operands))
+    assert_same_bits(got, numpy_steps(y, program, operands), nan_bits=False)

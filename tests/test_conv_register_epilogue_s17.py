@@ -17,6 +17,7 @@ from tensorflux.backends import numpy_conv_native as ncn
 from tensorflux.backends import numpy_depthwise_native as ndn
 from tensorflux.backends import numpy_llvm
 from tensorflux.graph import passes
+from tests.conv_epilogue_cases import count_paths
 from tests.tolerances import assert_same_bits
 
 pytestmark = pytest.mark.skipif(not numpy_llvm.available(),
@@ -30,28 +31,7 @@ UFUNCS = {"add": np.add, "subtract": np.subtract, "multiply": np.multiply}
 def paths(monkeypatch):
     """Counts the in-register epilogues the kernels were built for and the whole-output
     loops' calls."""
-    seen = {"register": 0, "loop": 0}
-    rows, depthwise, loop = ncn.conv2d_rows, ndn.depthwise_rows, nb._nn_epilogue_loop
-
-    def counting(make):
-        def made(*args, **kwargs):
-            run = make(*args, **kwargs)
-            epilogue = kwargs.get("epilogue")
-            seen["register"] += bool(run is not None and epilogue and epilogue[0])
-            return run
-        return made
-
-    def counted_loop(program, n_inputs):
-        real = loop(program, n_inputs)
-
-        def run(*inputs, out=None):
-            seen["loop"] += 1
-            return real(*inputs, out=out)
-        return None if real is None else run
-    monkeypatch.setattr(ncn, "conv2d_rows", counting(rows))
-    monkeypatch.setattr(ndn, "depthwise_rows", counting(depthwise))
-    monkeypatch.setattr(nb, "_nn_epilogue_loop", counted_loop)
-    return seen
+    return count_paths(monkeypatch, bool, [(ncn, "conv2d_rows"), (ndn, "depthwise_rows")])
 
 
 # name -> (steps: (ufunc name or activation, operand kind: "v" vector, "s" scalar, "" none,

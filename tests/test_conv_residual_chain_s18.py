@@ -18,46 +18,27 @@ from tensorflux.backends import numpy_backend as nb
 from tensorflux.backends import numpy_conv_native as ncn
 from tensorflux.backends import numpy_llvm
 from tensorflux.graph import passes
+from tests import conv_epilogue_cases
+from tests.conv_epilogue_cases import (
+    GEOMETRIES,
+    conv_data,
+    count_paths,
+    loop,
+    numpy_steps,
+    set_random_weights,
+)
 from tests.tolerances import assert_same_bits
 
 pytestmark = pytest.mark.skipif(not numpy_llvm.available(), reason="no llvmlite")
 
-# (the path replaced, before any test counts its calls)
-_LOOP = nb._nn_epilogue_loop
-
-
-@pytest.fixture(params=[1, 2])
-def threads(request, monkeypatch):
-    """1 and 2 threads, with the threads splitting even small outputs."""
-    monkeypatch.setattr(nb, "_PARALLEL_MIN_BYTES", 1)
-    nb.set_threads(request.param)
-    yield request.param
-    nb.set_threads(0)
+threads = conv_epilogue_cases.threads  # (a fixture: 1 and 2 threads)
 
 
 @pytest.fixture
 def paths(monkeypatch):
     """Counts the kernels built with residual steps in registers, and the loops' calls."""
-    seen = {"register": 0, "loop": 0}
-    rows, loop = ncn.conv2d_rows, nb._nn_epilogue_loop
-
-    def counted_rows(*args, **kwargs):
-        run = rows(*args, **kwargs)
-        steps = (kwargs.get("epilogue") or ((),))[0]
-        seen["register"] += run is not None and any(
-            name in ncn.EPILOGUE_RESIDUAL_OPS for name, _ in steps)
-        return run
-
-    def counted_loop(program, n_inputs):
-        real = loop(program, n_inputs)
-
-        def run(*inputs, out=None):
-            seen["loop"] += 1
-            return real(*inputs, out=out)
-        return None if real is None else run
-    monkeypatch.setattr(ncn, "conv2d_rows", counted_rows)
-    monkeypatch.setattr(nb, "_nn_epilogue_loop", counted_loop)
-    return seen
+    return count_paths(monkeypatch, lambda steps: any(
+        name in ncn.EPILOGUE_RESIDUAL_OPS for name, _ in steps), [(ncn, "conv2d_rows")])
 
 
 # name -> instructions (op, operands): "y" the convolution's output, "t" the tensor, "v" a
@@ -99,28 +80,6 @@ def _program(name, dtype=tf.float32):
     return tuple(program), kinds
 
 
-def _numpy(y, program, operands):
-    """The program by NumPy's ufuncs and numpy_backend's relu kernels, one at a time."""
-    values = [y, *operands]
-    with np.errstate(all="ignore"):
-        for op, refs, _, _ in program:
-            values.append({"add": np.add, "subtract": np.subtract, "multiply": np.multiply,
-                           "relu": nb.relu, "relu6": nb.relu6}[op](*[values[r] for r in refs]))
-    return values[-1]
-
-
-def _data(shape, channels, dtype, seed):
-    rng = np.random.default_rng(seed)
-    n, h, w, c = shape
-    x = (rng.standard_normal(shape) * 2).astype(dtype)
-    x[0, 1, 2, 0] = np.nan
-    x[-1, h // 2, w // 2, c - 1] = np.inf
-    x[0, h - 1, 0, 1] = -np.inf
-    x[-1, 0, w - 1] = -0.0
-    filters = (rng.standard_normal((3, 3, c, channels)) / 3).astype(dtype)
-    return x, filters, rng
-
-
 def _operands(kinds, out_shape, rng, dtype):
     operands = []
     for kind in kinds:
@@ -140,31 +99,20 @@ def _operands(kinds, out_shape, rng, dtype):
     return operands
 
 
-def _loop(y, program, operands):
-    """The path replaced: conv2d's output, then the single-pass loop over it."""
-    inputs = tuple(np.reshape(a, -1) if np.ndim(a) > 1 and np.size(a) == np.shape(a)[-1]
-                   else a for a in operands)
-    return _LOOP(program, len(inputs) + 1)(y, *inputs, out=None)
-
-
-GEOMETRIES = [((3, 9, 13, 5), (1, 1), "SAME"), ((1, 11, 7, 6), (2, 2), "VALID"),
-              ((3, 10, 9, 3), (2, 1), ((2, 0), (1, 2))), ((1, 6, 17, 16), (1, 2), "SAME")]
-
-
 @pytest.mark.parametrize("name", sorted(PROGRAMS))
 @pytest.mark.parametrize("geometry", GEOMETRIES, ids=lambda g: f"{g[0]}-{g[1]}-{g[2]}")
 def test_registers_give_the_loops_bits(name, geometry, threads, paths):
     shape, strides, padding = geometry
     program, kinds = _program(name)
     # (48 channels: 3 vectors of 16 float32, register blocks with a tail)
-    x, w, rng = _data(shape, 48, np.float32, len(name) + shape[0])
+    x, w, rng = conv_data(shape, 48, len(name) + shape[0], np.float32)
     conv = dict(strides=strides, padding=padding, dilations=(1, 1), data_format="NHWC")
     y = nb.conv2d(x, w, **conv)
     operands = _operands(kinds, y.shape, rng, np.float32)
     got = nb.fused_conv2d(x, w, *operands, program=program, register=0, **conv)
     assert paths["register"] == 1 and paths["loop"] == 0
-    assert_same_bits(got, _loop(y, program, operands), "registers against the loop")
-    assert_same_bits(got, _numpy(y, program, operands), "registers against NumPy",
+    assert_same_bits(got, loop(y, program, operands), "registers against the loop")
+    assert_same_bits(got, numpy_steps(y, program, operands), "registers against NumPy",
                      nan_bits=False)
     assert np.isnan(got).any() and np.isfinite(got).any()
 
@@ -172,18 +120,18 @@ def test_registers_give_the_loops_bits(name, geometry, threads, paths):
 @pytest.mark.parametrize("name", ["resnet50 projection", "operands first"])
 def test_float64(name, paths):
     program, kinds = _program(name, tf.float64)
-    x, w, rng = _data((2, 7, 10, 6), 24, np.float64, 3)
+    x, w, rng = conv_data((2, 7, 10, 6), 24, 3, np.float64)
     conv = dict(strides=(1, 1), padding="SAME", dilations=(1, 1), data_format="NHWC")
     y = nb.conv2d(x, w, **conv)
     operands = _operands(kinds, y.shape, rng, np.float64)
     got = nb.fused_conv2d(x, w, *operands, program=program, register=0, **conv)
     assert paths["register"] == 1 and paths["loop"] == 0
-    assert_same_bits(got, _loop(y, program, operands), "registers against the loop")
-    assert_same_bits(got, _numpy(y, program, operands), nan_bits=False)
+    assert_same_bits(got, loop(y, program, operands), "registers against the loop")
+    assert_same_bits(got, numpy_steps(y, program, operands), nan_bits=False)
 
 
 def test_the_kernel_takes_ten_steps_not_eleven():
-    x, w, rng = _data((1, 5, 6, 4), 16, np.float32, 1)
+    x, w, rng = conv_data((1, 5, 6, 4), 16, 1, np.float32)
     out = np.empty((1, 3, 4, 16), np.float32)
     for count, runs in ((ncn.EPILOGUE_MOST_STEPS, True), (ncn.EPILOGUE_MOST_STEPS + 1, False)):
         steps = (("add", True),) * count
@@ -215,7 +163,7 @@ REFUSED = {
 def test_what_the_registers_do_not_run_keeps_the_loop(name, paths, monkeypatch):
     monkeypatch.setitem(PROGRAMS, name, REFUSED[name])
     program, kinds = _program(name)
-    x, w, rng = _data((2, 7, 9, 5), 32, np.float32, 5)
+    x, w, rng = conv_data((2, 7, 9, 5), 32, 5, np.float32)
     conv = dict(strides=(1, 1), padding="SAME", dilations=(1, 1), data_format="NHWC")
     y = nb.conv2d(x, w, **conv)
     operands = _operands(kinds, y.shape, rng, np.float32)
@@ -223,7 +171,7 @@ def test_what_the_registers_do_not_run_keeps_the_loop(name, paths, monkeypatch):
     assert nb._nn_register_epilogue(program, 0, inputs, np.float32) is None
     got = nb.fused_conv2d(x, w, *operands, program=program, register=0, **conv)
     assert paths["register"] == 0
-    assert_same_bits(got, _numpy(y, program, operands), nan_bits=False)
+    assert_same_bits(got, numpy_steps(y, program, operands), nan_bits=False)
 
 
 def _projection_block(k):
@@ -245,11 +193,7 @@ def _projection_block(k):
 def test_a_projection_block_predicts_the_unfused_bits(batch, threads, paths):
     model = _projection_block(keras)
     rng = np.random.default_rng(batch)
-    weights = []
-    for w in model.weights:
-        value = rng.uniform(-0.5, 0.5, tuple(w.shape)).astype("float32")
-        weights.append(np.abs(value) + 0.5 if "variance" in w.path else value)
-    model.set_weights(weights)
+    set_random_weights(model, rng)
     x = (rng.standard_normal((batch,) + tuple(model.input_shape[1:])) * 3).astype(np.float32)
     x[-1, 4, 6, :] = -0.0
     x[0, 2, 4, 1] = np.nan

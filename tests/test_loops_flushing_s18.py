@@ -92,28 +92,6 @@ def test_jit_plans_give_numpys_max_and_min_of_subnormals_under_flushing(kernels,
     assert np.any((got == 0) & (inputs[-1 if kernel != "relu" else 0] != 0))
 
 
-def test_an_update_group_reading_a_later_updates_target_keeps_the_order(kernels):
-    # u += v, then v *= u: the first update reads v before the second writes it, the second
-    # reads the u the first wrote. (As in test_numpy_loops.)
-    n = nb._FUSED_CHUNKED_MIN_SIZE + 5
-    add = (("add", (1, 0), (), F32),)
-    scale = (("multiply", (1, 0), (), F32),)
-    parts = [(add, 2, True), (scale, 2, True)]
-    rng = np.random.default_rng(1)
-    u0, v0 = rng.standard_normal(n).astype(np.float32), rng.standard_normal(n).astype(np.float32)
-    results = []
-    for native in (None, True):
-        group = nb.fused_update_group(parts, [None, None], n, native=native)
-        u, v = u0.copy(), v0.copy()
-        group(v, u, u, v)
-        results.append((u, v))
-    (u_numpy, v_numpy), (u, v) = results
-    assert_same_bits(u, u_numpy)
-    assert_same_bits(v, v_numpy)
-    np.testing.assert_array_equal(u, u0 + v0)
-    np.testing.assert_array_equal(v, (u0 + v0) * v0)
-
-
 OPTIMIZERS = {
     "adam": lambda: keras.optimizers.Adam(1e-3),
     "sgd nesterov": lambda: keras.optimizers.SGD(0.01, momentum=0.9, nesterov=True),
