@@ -219,10 +219,12 @@ max_pool2d_grad: (x, grad, ...) -> grad routed to each window's argmax
 max_pool2d_gather: (x, values, ...) -> values read at each window's argmax
 avg_pool2d: (x, ksize, strides, padding, data_format) -> window mean over valid elements
 avg_pool2d_grad: (grad, input_shape, ...) -> grad spread evenly over each window
-batch_norm_training: (x, gamma, beta, epsilon, activation=None) -> (out, mean, variance): per
-    channel (the last axis) over all others, variance = mean((x - mean)^2), out = (x - mean) *
-    rsqrt(variance + epsilon) * gamma + beta; float16 x gives float32 statistics; with
-    activation "relu" (where the backend's BATCH_NORM_ACTIVATIONS lists it) out is relu of that
+batch_norm_training: (x, gamma, beta, [r], epsilon, activation=None, residual=None) -> (out,
+    mean, variance): per channel (the last axis) over all others, variance = mean((x -
+    mean)^2), out = (x - mean) * rsqrt(variance + epsilon) * gamma + beta; float16 x gives
+    float32 statistics; with activation "relu" (where the backend's BATCH_NORM_ACTIVATIONS
+    lists it) out is relu of that; with residual "left" or "right" too (where its
+    BATCH_NORM_RESIDUALS lists it) r comes fourth and out is relu(r + that) or relu(that + r)
 batch_norm_training_grad: (x, gamma, mean, variance, dy, dmean, dvariance, [y, [beta]], epsilon,
     activation=None) -> (dx, dgamma, dbeta), batch_norm_training's VJP; with activation "relu",
     y is relu's output and dy * (y > 0) the normalization's cotangent

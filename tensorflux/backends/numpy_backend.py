@@ -1408,9 +1408,10 @@ def _bn_piece_sums(summing, rows, nbytes):
     return pieces, parts
 
 
-def _bn_native_training(rows, gamma, beta, epsilon, relu=False):
+def _bn_native_training(rows, gamma, beta, epsilon, relu=False, residual=None, left=True):
     """batch_norm_training's (out rows, mean, variance) by numpy_norm_native, or None; out
-    with relu applied where `relu`."""
+    with relu applied where `relu`, to residual + out (`left`) or out + residual where rows
+    `residual` are given."""
     from tensorflux.backends import numpy_norm_native
 
     n, c = rows.shape
@@ -1427,10 +1428,10 @@ def _bn_native_training(rows, gamma, beta, epsilon, relu=False):
     scale = 1 / np.sqrt(variance + rows.dtype.type(epsilon)) * gamma
     out = np.empty_like(rows)
     run = numpy_norm_native.normalize(rows, out, mean, scale, np.ascontiguousarray(beta),
-                                      relu=relu)
+                                      relu=relu, residual=residual, left=left)
     if run is None:
         return None
-    _in_parallel(lambda piece: run(*piece), pieces, 2 * rows.nbytes)
+    _in_parallel(lambda piece: run(*piece), pieces, (2 if residual is None else 3) * rows.nbytes)
     return out, mean, variance
 
 
@@ -1441,6 +1442,12 @@ def _bn_native_training(rows, gamma, beta, epsilon, relu=False):
 # dy * (y > 0) (relu's VJP, `g * cast(out > 0)`) where it read dy: the same bits as the
 # separate ops, one pass over the batch fewer each way.
 BATCH_NORM_ACTIVATIONS = ("relu",)
+# A residual block's end, relu(r + bn(x)) (or relu(bn(x) + r)): with activation="relu" and
+# residual="left" (or "right"), batch_norm_training takes r (x's shape and dtype) after beta
+# and adds it to the normalization's result in that operand order (its own rounding, as the
+# separate add) before relu, in the normalization's pass: the add's and relu's pass over the
+# batch saved. (The gradient is unchanged: the add passes relu's masked cotangent to both.)
+BATCH_NORM_RESIDUALS = ("left", "right")
 
 
 def _bn_activation(activation):
@@ -1450,24 +1457,53 @@ def _bn_activation(activation):
     return activation == "relu"
 
 
-def batch_norm_training(x, gamma, beta, epsilon, activation=None):
+def _bn_residual_end(out, r, residual):
+    """relu(r + out) or relu(out + r) (residual "left" or "right") as the separate add and
+    relu give it, broadcasting as add does."""
+    total = np.add(r, out) if residual == "left" else np.add(out, r)
+    return np.maximum(total, np.zeros((), total.dtype), out=total)
+
+
+def batch_norm_training(x, gamma, beta, *rest, epsilon=None, activation=None, residual=None):
     """(out, mean, variance) of x normalized over all axes but the last, in three passes;
-    out relu'd where activation is "relu"."""
+    out relu'd where activation is "relu". `rest` is (epsilon,) (or epsilon comes by name);
+    with residual "left" or "right" (activation "relu" then), it is (r,) and out is relu(r +
+    bn(x)) or relu(bn(x) + r), the separate add's and relu's bits (see
+    BATCH_NORM_RESIDUALS)."""
     relu = _bn_activation(activation)
+    r = None
+    if residual is not None:
+        if residual not in BATCH_NORM_RESIDUALS or not relu:
+            raise ValueError(f"batch_norm_training: residual must be one of "
+                             f"{BATCH_NORM_RESIDUALS} with activation 'relu', received "
+                             f"{residual!r} with {activation!r}")
+        (r,) = rest
+        r = np.asarray(r)
+    elif rest:
+        (epsilon,) = rest
     dtype = x.dtype
     rows = _bn_rows(x)
     n, c = rows.shape
     gamma, beta = gamma.astype(rows.dtype, copy=False), beta.astype(rows.dtype, copy=False)
+    if r is not None and not (r.dtype == dtype == rows.dtype and r.shape == x.shape
+                              and r.flags.c_contiguous and n > 0):
+        out, mean, variance = batch_norm_training(x, gamma, beta, epsilon=epsilon)
+        return _bn_residual_end(out, r, residual), mean, variance
     if n == 0:  # an empty batch has no statistics, as 0 / 0 gives in the composed ops
         nan = np.full(c, np.nan, rows.dtype)
         return np.empty(x.shape, dtype), nan, nan.copy()
-    native = _bn_native_training(rows, gamma, beta, epsilon, relu and rows.dtype == dtype)
+    native = _bn_native_training(rows, gamma, beta, epsilon, relu and rows.dtype == dtype,
+                                 None if r is None else r.reshape(rows.shape),
+                                 residual == "left")
     if native is not None:
         out, mean, variance = native
         out = out.reshape(x.shape).astype(dtype, copy=False)
         if relu and rows.dtype != dtype:  # (relu of the half-precision result, as relu's)
             np.maximum(out, np.zeros((), dtype), out=out)
         return out, mean, variance
+    if r is not None:
+        out, mean, variance = batch_norm_training(x, gamma, beta, epsilon=epsilon)
+        return _bn_residual_end(out, r, residual), mean, variance
     out = np.empty_like(rows)
     reps = _bn_reps(c)
     blocks = _bn_blocks(rows, reps)

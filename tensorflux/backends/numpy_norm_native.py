@@ -26,7 +26,9 @@ offsets of a table (row_table), the same sums and steps as on a contiguous copy,
 the copy. For a BatchNormalization followed by relu (graph.passes.fuse_batch_norm_activations)
 normalize also applies relu (np.maximum(v, 0.0)'s bits), and grad_sums and combine read
 dy * (y > 0), relu's VJP, in dy's place: y read from relu's output, or its sign found from
-the x they read as normalize's float32 steps with the forward's scale and shift. Functions
+the x they read as normalize's float32 steps with the forward's scale and shift. At a
+residual block's end (relu(r + bn(x))) normalize also adds r, in the graph's operand order
+(where two NaNs meet, the first's, as x86's add gives), before relu. Functions
 return None where they do not apply (no llvmlite, a CPU
 without AVX2 and FMA, not float32, not C-contiguous, channels not whole vectors), and the
 caller runs its NumPy path.
@@ -63,6 +65,11 @@ _POINTERS.update({"normalize_relu": "fffff", "grad_sums_relu": "ffffd",
                   "combine_rows_relu": "fffffffif", "grad_sums_sign": "fffffd",
                   "grad_sums_rows_sign": "fffiffd", "combine_sign": "fffffffff",
                   "combine_rows_sign": "fffffffiff"})
+# The '_left_relu' and '_right_relu' normalize kinds are a residual block's end, relu(r +
+# bn(x)) and relu(bn(x) + r) (graph.passes.fuse_batch_norm_activations): one more float32
+# pointer, r (rows like x), added to the normalization's float32 result in the graph's
+# operand order (one more rounding, as the separate add), then relu.
+_POINTERS.update({"normalize_left_relu": "ffffff", "normalize_right_relu": "ffffff"})
 
 
 def supports(*arrays):
@@ -259,15 +266,28 @@ def _elementwise_ir(k, step, table=None):
     k.loop(k.row0, k.row1, row)
 
 
-def _normalize_ir(k, relu=False):
+def _added(k, r, value, left):
+    """r + value (`left`) or value + r as x86's (and NumPy's) add gives it, where two NaNs
+    meet too: the first operand's NaN (quieted). LLVM may swap an fadd's operands, so the
+    first operand's NaN is chosen explicitly (as first + first: that NaN quieted); elsewhere
+    the sum is the same either way."""
+    first = r if left else value
+    return k.b.select(k.b.fcmp_unordered("uno", first, first), k.b.fadd(first, first),
+                      k.b.fadd(value, r))
+
+
+def _normalize_ir(k, relu=False, residual=None):
     """normalize(x, out, mean, scale, shift, row0, row1, c): out = (x - mean) * scale + shift
-    over rows [row0, row1), each step rounded to float32; with `relu`, relu of that."""
-    x, out, mean, scale, shift = k.pointers
+    over rows [row0, row1), each step rounded to float32; with `relu`, relu of that; with
+    `residual` "left" or "right", a last pointer r and relu(r + that) or relu(that + r)."""
+    x, out, mean, scale, shift, *r = k.pointers
 
     def step(at, channel, _):
         value = k.b.fsub(k.load(x, at), k.load(mean, channel))
         value = k.b.fmul(value, k.load(scale, channel))
         value = k.b.fadd(value, k.load(shift, channel))
+        if residual is not None:
+            value = _added(k, k.load(r[0], at), value, residual == "left")
         k.store(k.relu(value) if relu else value, out, at)
     _elementwise_ir(k, step)
 
@@ -311,6 +331,8 @@ def _kernel(kind, group=0, tail=0):
     build = {"moments": lambda k: _moments_ir(k, group, tail),
              "grad_sums": lambda k: _grad_sums_ir(k, group, tail, rows=rows, mask=mask),
              "normalize": lambda k: _normalize_ir(k, relu=mask == "relu"),
+             "normalize_left": lambda k: _normalize_ir(k, relu=True, residual="left"),
+             "normalize_right": lambda k: _normalize_ir(k, relu=True, residual="right"),
              "combine": lambda k: _combine_ir(k, rows=rows, mask=mask)}[
                  base.removesuffix("_rows")]
 
@@ -421,14 +443,21 @@ def grad_sums(x, dy, mean, y=None, affine=None):
                    x.shape[1], into=True)
 
 
-def normalize(x, out, mean, scale, shift, relu=False):
+def normalize(x, out, mean, scale, shift, relu=False, residual=None, left=True):
     """A function run(row0, row1) writing out = (x - mean) * scale + shift for rows [row0,
-    row1), or relu of it (np.maximum(..., 0.0)'s bits) where `relu`; None where the kernel
-    does not apply."""
+    row1), or relu of it (np.maximum(..., 0.0)'s bits) where `relu`; with rows `residual`
+    (relu then required), relu(residual + that) where `left`, else relu(that + residual);
+    None where the kernel does not apply."""
     vectors = (mean, scale, shift)
-    if not (supports(x, out) and _checked(*vectors)
+    rows = (x, out) if residual is None else (x, out, residual)
+    if not (supports(*rows) and _checked(*vectors)
             and all(v.shape == (x.shape[1],) for v in vectors)):
         return None
+    if residual is not None:
+        if not relu:
+            raise ValueError("normalize: a residual needs relu")
+        kind = "normalize_left_relu" if left else "normalize_right_relu"
+        return _runner(_kernel(kind), (x, out) + vectors + (residual,), x.shape[1])
     return _runner(_kernel("normalize_relu" if relu else "normalize"), (x, out) + vectors,
                    x.shape[1])
 

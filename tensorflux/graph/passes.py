@@ -1171,6 +1171,15 @@ def fuse_batch_norm_activations(graph):
     (BatchNormalization then relu, in ResNets and the separable network's blocks). Only
     where the backend lists "relu" in its BATCH_NORM_ACTIVATIONS, for float32 and float64.
 
+    A residual block's end, relu(add(r, bn)) or relu(add(bn, r)) with r of bn's type made
+    before the normalization, the add read only by relu and bn only by the add, becomes the
+    node with activation="relu", residual="left" (or "right") and r a fourth input: the
+    backend adds r in that operand order to the normalization's result, then relu, in its
+    pass (where it lists the side in BATCH_NORM_RESIDUALS). The gradient graph stays as it
+    is: relu's masked cotangent goes to both the normalization and the shortcut (and where
+    only the normalization's gradient reads it, that node takes y, never beta: y's sign is
+    not the normalization's).
+
     >>> import tensorflux as tf
     >>> from tensorflux.graph import passes
     >>> from tensorflux.ops import nn
@@ -1192,11 +1201,46 @@ def _bn_activation_fits(x):
         default_backend(), "BATCH_NORM_ACTIVATIONS", ())
 
 
+def _bn_residual(relu, uses, position, replaced):
+    """For relu(add(a, b)) where one of a, b is the first output of a plain
+    batch_norm_training that only the add reads (and the add only the relu), the other r of
+    the same type: (that node, r, "left" where r is a, else "right"); else None. r must be
+    made before the normalization (by graph.nodes' order), where the fused node goes."""
+    add = _producer(relu.inputs[0], "add")
+    if add is None or add.attrs or uses.get(id(relu.inputs[0])) != 1 or id(add) in replaced:
+        return None
+    for side, (t, r) in (("right", add.inputs), ("left", add.inputs[::-1])):
+        bn = _producer(t, "batch_norm_training")
+        if (bn is None or t.index != 0 or id(bn) in replaced or len(bn.inputs) != 3
+                or bn.attrs.get("activation") is not None or uses.get(id(t)) != 1
+                or r is t or not _same_type(r, t) or not _same_type(relu.outputs, t)
+                or not _bn_activation_fits(t) or side not in getattr(
+                    default_backend(), "BATCH_NORM_RESIDUALS", ())):
+            continue
+        made = _producer(r)
+        if made is not None and position.get(id(made), -1) >= position[id(bn)]:
+            continue  # (a producer outside graph.nodes is an input: there from the start)
+        return bn, add, r, side
+    return None
+
+
 def _fuse_batch_norm_activations(graph):
     uses = _use_counts(graph)
+    position = {id(n): i for i, n in enumerate(graph.nodes)}
     replaced = {}  # id(node) -> the node taking its place, or None to drop it
     for node in graph.nodes:
-        if node.primitive.name == "relu" and not node.attrs:
+        found = (_bn_residual(node, uses, position, replaced)
+                 if node.primitive.name == "relu" and not node.attrs else None)
+        if found is not None:
+            bn, add, r, side = found
+            outputs = (node.outputs,) + tuple(bn.outputs[1:])
+            fused = GraphNode(bn.primitive, bn.inputs + (r,),
+                              dict(bn.attrs, activation="relu", residual=side), outputs,
+                              bn.name, graph)
+            for index, t in enumerate(outputs):
+                t.node, t.index = fused, index
+            replaced[id(bn)], replaced[id(add)], replaced[id(node)] = fused, None, None
+        elif node.primitive.name == "relu" and not node.attrs:
             bn = _producer(node.inputs[0], "batch_norm_training")
             if (bn is None or id(bn) in replaced or node.inputs[0].index != 0
                     or bn.attrs.get("activation") is not None
@@ -1227,7 +1271,8 @@ def _fuse_batch_norm_activations(graph):
             inputs = node.inputs[:4] + (g,) + node.inputs[5:] + (y,)
             forward = _producer(y, "batch_norm_training")
             if (forward is not None and forward.attrs.get("activation") == "relu"
-                    and y.index == 0 and forward.attrs["epsilon"] == node.attrs["epsilon"]
+                    and forward.attrs.get("residual") is None and y.index == 0
+                    and forward.attrs["epsilon"] == node.attrs["epsilon"]
                     and all(a is b for a, b in zip(forward.inputs[:2] + forward.outputs[1:],
                                                    node.inputs[:4]))):
                 # (y is relu of that normalization with these statistics: its beta lets

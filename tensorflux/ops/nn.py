@@ -449,16 +449,25 @@ def batch_normalization(x, mean, variance, offset, scale, variance_epsilon, name
 # output y as an eighth input and uses dy * cast(y > 0), relu's VJP, for dy: the unfused
 # ops' bits, with the relu and its mask in the BN kernels' passes. Where y is that fused
 # node's output and the statistics its own, beta comes ninth, and the backend may find the
-# mask from x (see numpy_backend.batch_norm_training_grad).
+# mask from x (see numpy_backend.batch_norm_training_grad). With residual="left" (or
+# "right") as well, the node takes a fourth input r and out is relu(r + bn(x)) (or relu(bn(x)
+# + r)), a residual block's end; its VJP is relu's, then the add's (the masked cotangent to
+# both bn(x) and r), then the plain gradient node: the unfused graph's ops.
 
-def _bn_rule(x, gamma, beta, epsilon, activation=None):
+def _bn_rule(x, gamma, beta, *r, epsilon, activation=None, residual=None):
     channels = aval(gamma.shape, x.dtype if x.dtype is not dtypes.float16 else dtypes.float32)
     return aval(x.shape, x.dtype), channels, channels
 
 
-def _bn_vjp(g, x, gamma, beta, out, epsilon, activation=None):
+def _bn_vjp(g, x, gamma, beta, *r, out, epsilon, activation=None, residual=None):
     y, mean, variance = out
     dy, dmean, dvariance = g
+    if residual is not None:
+        # (relu(r + bn(x)): relu's VJP, then the add's, the same cotangent to both operands)
+        dy = _relu.vjp(dy, None, y)[0]
+        dx, dgamma, dbeta = _bn_grad.bind(x, gamma, mean, variance, dy, dmean, dvariance,
+                                          epsilon=epsilon)
+        return dx, dgamma, dbeta, dy
     if activation == "relu" and context.tapes:
         # (a gradient recorded for a gradient of it: relu's VJP as its own ops, as unfused)
         dy, activation = _relu.vjp(dy, None, y)[0], None
