@@ -10,22 +10,18 @@ __all__ = ["OpLayer", "GetItem", "make_op_layer", "OP_CLASSES"]
 
 
 def _fn(name):
-    import tensorflux as tf
+    """The keras.ops function of an operator: Keras 3's KerasTensor operators are keras.ops
+    calls (x + y is ops.add(x, y)), with their dtype promotion (float64 + float64 stays
+    float64, float16 + float32 is float32)."""
+    from tensorflux.keras import ops
 
-    table = {
-        "add": tf.math.add, "subtract": tf.math.subtract, "multiply": tf.math.multiply,
-        "true_divide": tf.math.truediv, "floor_divide": tf.math.floordiv,
-        "mod": tf.math.floormod, "power": tf.math.pow, "matmul": tf.linalg.matmul,
-        "negative": tf.math.negative, "absolute": tf.math.abs, "less": tf.math.less,
-        "less_equal": tf.math.less_equal, "greater": tf.math.greater,
-        "greater_equal": tf.math.greater_equal, "equal": tf.math.equal,
-        "not_equal": tf.math.not_equal,
-    }
-    return table[name]
+    return getattr(ops, name)
 
 
 class OpLayer(Layer):
-    """A weightless layer applying one tensorflux op; excluded from `Model.layers`."""
+    """A weightless layer applying one op; excluded from `Model.layers`. It never autocasts
+    its inputs to a dtype policy's compute dtype: Keras's ops are not layers (a float64
+    model's `h + r` adds in float64 whatever the global policy)."""
 
     op_name = None
     keras_module = "keras.src.ops.numpy"
@@ -36,6 +32,7 @@ class OpLayer(Layer):
     _allow_non_tensor_positional_args = True  # (an op's attributes: axes, slices, shapes)
 
     def __init__(self, name=None, **kwargs):
+        kwargs.setdefault("autocast", False)
         super().__init__(name=name or backend.auto_name(type(self).__name__), **kwargs)
         self.built = True
 
