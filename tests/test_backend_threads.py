@@ -408,7 +408,8 @@ def test_the_backend_takes_openblas_to_one_thread_and_gives_its_count_back():
     assert out.stdout.split() == ["2", "1", "2", "1", "1", "2", "1"]
 
 
-@pytest.mark.parametrize("threads, expected", [("2", "1"), ("1", "1"), ("default of one", "2")])
+@pytest.mark.parametrize("threads, expected", [("2", "1"), ("1", "1"), ("01", "1"),
+                                               ("default of one", "2")])
 def test_the_first_product_takes_openblas_to_one_thread(threads, expected):
     # A process whose products are all too small to split (an MLP's) holds OpenBLAS to one
     # thread from its first product on, not from a first split that never comes; so does one

@@ -344,3 +344,39 @@ def test_keras_fit_is_identical_with_the_fusion_on_and_off(monkeypatch, dtype):
     for a, b, c in zip(on_weights, off_weights, plain_weights):
         assert_same_bits(a, b, "weight")
         assert_same_bits(a, c, "weight")
+
+
+def test_a_shortcut_made_after_the_normalization_is_not_fused_before_it():
+    """relu(bn(x) + relu(bn(z))) where the shortcut's own (fused) normalization comes after
+    the main branch's in the graph: the residual fusion would read the shortcut before it is
+    made, so it is declined (review R1 found the fused node's position missing)."""
+    g1, b1 = tf.ones([4]), tf.zeros([4])
+
+    def f(x, z):
+        main = nn.batch_norm_training(x, g1, b1, 1e-3)[0]
+        shortcut = tf.nn.relu(nn.batch_norm_training(z, g1, b1, 1e-3)[0])
+        return tf.nn.relu(main + shortcut)
+
+    rng = np.random.default_rng(0)
+    x, z = (tf.constant(rng.standard_normal((8, 4)).astype(np.float32)) for _ in range(2))
+    got = tf.function(f)(x, z)
+    with passes.disabled():
+        want = tf.function(f)(x, z)
+    assert_same_bits(np.asarray(got), np.asarray(want))
+    main = np.asarray(nn.batch_norm_training(x, g1, b1, 1e-3)[0])
+    shortcut = np.maximum(np.asarray(nn.batch_norm_training(z, g1, b1, 1e-3)[0]), 0)
+    assert_same_bits(np.asarray(got), np.maximum(main + shortcut, np.float32(0)))
+
+
+def test_the_backend_wants_epsilon_by_name_after_the_residual():
+    """A backend caller that puts r (or y) in the positional slot and leaves epsilon out gets
+    an error, not NaN everywhere (np.float32(None) is NaN: review R2)."""
+    x, gamma, beta, r = _data((2, 3, 3, 16), np.float32, special=False)
+    with pytest.raises(TypeError, match="epsilon"):
+        nb.batch_norm_training(x, gamma, beta, r, activation="relu", residual="left")
+    out, mean, variance = nb.batch_norm_training(x, gamma, beta, 1e-3)
+    dy = np.ones_like(x)
+    zeros = np.zeros_like(mean)
+    with pytest.raises(TypeError, match="epsilon"):
+        nb.batch_norm_training_grad(x, gamma, mean, variance, dy, zeros, zeros,
+                                    np.maximum(out, 0), activation="relu")

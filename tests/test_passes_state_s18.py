@@ -218,3 +218,38 @@ def test_keras_fit_compiled_outside_disabled_trains_unfused_within_it():
     # fused one does.
     for i, (a, b) in enumerate(zip(*weights, strict=True)):
         assert_same_bits(a, b, f"weight {i}")
+
+
+def test_the_state_is_per_thread():
+    """One thread within disabled() changes no other thread's calls: the other keeps the
+    fused plan while the first runs the traced graph (review R1: a shared state switched
+    every thread's plan, and could leave a function's 'optimized' graph unoptimized)."""
+    import threading
+
+    x, w, b = (tf.constant(a) for a in _conv_data())
+    f = _conv_bias_relu()
+    concrete = f.get_concrete_function(x, w, b)
+    inside, release = threading.Event(), threading.Event()
+    seen = {}
+
+    def unfused_thread():
+        with passes.disabled():
+            seen["other enabled"] = passes.enabled()
+            seen["other"] = _executed(concrete)
+            inside.set()
+            release.wait(10)
+
+    thread = threading.Thread(target=unfused_thread)
+    thread.start()
+    try:
+        assert inside.wait(10)
+        assert passes.enabled()
+        here = _executed(concrete)
+        got = f(x, w, b).numpy()
+    finally:
+        release.set()
+        thread.join(10)
+    assert seen["other enabled"] is False
+    assert "fused_conv2d" not in seen["other"] and "fused_conv2d" in here
+    assert "fused_conv2d" in [n.type for n in concrete.graph.nodes]
+    assert_close(got, _conv_oracle(*_conv_data()), "float32")

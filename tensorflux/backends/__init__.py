@@ -224,10 +224,12 @@ batch_norm_training: (x, gamma, beta, [r], epsilon, activation=None, residual=No
     mean)^2), out = (x - mean) * rsqrt(variance + epsilon) * gamma + beta; float16 x gives
     float32 statistics; with activation "relu" (where the backend's BATCH_NORM_ACTIVATIONS
     lists it) out is relu of that; with residual "left" or "right" too (where its
-    BATCH_NORM_RESIDUALS lists it) r comes fourth and out is relu(r + that) or relu(that + r)
+    BATCH_NORM_RESIDUALS lists it) r comes fourth and out is relu(r + that) or relu(that + r);
+    epsilon comes by name after r
 batch_norm_training_grad: (x, gamma, mean, variance, dy, dmean, dvariance, [y, [beta]], epsilon,
     activation=None) -> (dx, dgamma, dbeta), batch_norm_training's VJP; with activation "relu",
-    y is relu's output and dy * (y > 0) the normalization's cotangent
+    y is relu's output and dy * (y > 0) the normalization's cotangent; epsilon comes by name
+    after y
 layer_norm: (x, gamma, beta, epsilon, count) -> (x - mean) * (rsqrt(variance + epsilon) *
     gamma) + beta, mean and variance over each row of the trailing `count` axes (float32 or
     float64), with the composed ops' bits

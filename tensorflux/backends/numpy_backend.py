@@ -96,7 +96,7 @@ def _one_asked(count):
     TensorFlow's intra-op setting of 1 and PyTorch's set_num_threads(1) make their kernels
     single-threaded; a default of one (a machine of one core) leaves BLAS its threads."""
     return count == 1 or count == 0 and os.environ.get(
-        "TENSORFLUX_NUM_THREADS", "").strip() == "1"
+        "TENSORFLUX_NUM_THREADS", "").strip() not in ("", "0") and _thread_count() == 1
 
 
 _THREADS = _thread_count()
@@ -109,6 +109,7 @@ _pool_lock = threading.Lock()  # one split at a time; a nested or concurrent one
 # OpenBLAS's (set_num_threads, get_num_threads, the count it had) once this backend has set
 # it to one thread; None before the first split or product; False where it could not be found.
 _blas = None
+_blas_lock = threading.Lock()
 
 
 # ---- subnormal floats (helper)
@@ -152,14 +153,15 @@ def _own_blas():
     cores the pool and other processes need (an eager step's median +5%, and runs of
     steps 10-70x slower on a loaded 2-core machine)."""
     global _blas
-    if _blas is None:
-        found = _find_openblas()
-        if found is None:
-            _blas = False
-        else:
-            set_threads, get_threads = found
-            _blas = (set_threads, get_threads, get_threads())
-            set_threads(1)
+    with _blas_lock:  # (two threads' first products: one records OpenBLAS's own count)
+        if _blas is None:
+            found = _find_openblas()
+            if found is None:
+                _blas = False
+            else:
+                set_threads, get_threads = found
+                _blas = (set_threads, get_threads, get_threads())
+                set_threads(1)
     return _blas is not False
 
 
@@ -1481,6 +1483,8 @@ def batch_norm_training(x, gamma, beta, *rest, epsilon=None, activation=None, re
         r = np.asarray(r)
     elif rest:
         (epsilon,) = rest
+    if epsilon is None:  # (np.float32(None) is NaN: every output would be, silently)
+        raise TypeError("batch_norm_training: epsilon is required (by name where r is given)")
     dtype = x.dtype
     rows = _bn_rows(x)
     n, c = rows.shape
@@ -1588,6 +1592,9 @@ def batch_norm_training_grad(x, gamma, mean, variance, dy, dmean, dvariance, *re
         y = None
         if rest:
             (epsilon,) = rest
+    if epsilon is None:
+        raise TypeError("batch_norm_training_grad: epsilon is required (by name where y is "
+                        "given)")
     if relu and not (type(y) is np.ndarray and y.dtype == dy.dtype == x.dtype == np.float32
                      and y.shape == dy.shape == x.shape):
         # (relu's VJP as its graph runs it: g * cast(out > 0, g.dtype))

@@ -24,6 +24,7 @@ helpers below do the in-place work on the clone). The rules all passes keep:
 
 import contextlib
 import math
+import threading
 
 from tensorflux import dtypes, errors
 from tensorflux.backends import default_backend
@@ -47,7 +48,9 @@ _SMALL_CONSTANT = 64
 
 
 
-class _State:
+class _State(threading.local):
+    # (per thread, as TF's context is: one thread's disabled() block changes no other
+    # thread's calls, and a plan built for one state is never built under the other)
     enabled = True
 
 
@@ -61,12 +64,13 @@ def enabled():
 
 @contextlib.contextmanager
 def disabled():
-    """Within this block, tf.function calls run their graphs as traced (optimize() does
-    nothing; a function traced before runs its trace here, without tracing again, and one
-    traced here is optimized on its first call after), and eager Conv layers run their
-    convolution, bias and relu as the separate ops the passes would fuse
-    (ops.nn.conv2d_bias_relu steps aside): to look at a traced graph as written, to run
-    passes one by one, or to compare fused results with unfused ones.
+    """Within this block (on this thread: other threads keep their own state), tf.function
+    calls run their graphs as traced (optimize() does nothing; a function traced before runs
+    its trace here, without tracing again, and one traced here is optimized on its first
+    call after), and eager Conv layers run their convolution, bias and relu as the separate
+    ops the passes would fuse (ops.nn.conv2d_bias_relu steps aside): to look at a traced
+    graph as written, to run passes one by one, or to compare fused results with unfused
+    ones.
 
     >>> import tensorflux as tf
     >>> from tensorflux.graph import passes
@@ -1240,6 +1244,7 @@ def _fuse_batch_norm_activations(graph):
             for index, t in enumerate(outputs):
                 t.node, t.index = fused, index
             replaced[id(bn)], replaced[id(add)], replaced[id(node)] = fused, None, None
+            position[id(fused)] = position[id(bn)]  # (where it goes: see _bn_residual)
         elif node.primitive.name == "relu" and not node.attrs:
             bn = _producer(node.inputs[0], "batch_norm_training")
             if (bn is None or id(bn) in replaced or node.inputs[0].index != 0
@@ -1253,6 +1258,7 @@ def _fuse_batch_norm_activations(graph):
             for index, t in enumerate(outputs):
                 t.node, t.index = fused, index
             replaced[id(bn)], replaced[id(node)] = fused, None
+            position[id(fused)] = position[id(bn)]
         elif (node.primitive.name == "batch_norm_training_grad" and len(node.inputs) == 7
               and node.attrs.get("activation") is None):
             x, dy = node.inputs[0], node.inputs[4]
