@@ -96,3 +96,26 @@ def set_random_weights(model, rng):
         value = rng.uniform(-0.5, 0.5, tuple(w.shape)).astype("float32")
         weights.append(np.abs(value) + 0.5 if "variance" in w.path else value)
     model.set_weights(weights)
+
+
+def epilogue_operands(kinds, out_shape, rng, dtype=np.float32, specials=True):
+    """An epilogue's operands by kind: "v" a per-channel vector (-0.0 at every 7th channel),
+    "vn" one also holding a NaN and -inf, "t" a tensor of the output's shape (with
+    `specials`, NaN, both infinities and -0.0 spread through it)."""
+    found = []
+    for kind in kinds:
+        if kind[0] == "v":
+            value = (rng.standard_normal(out_shape[-1]) * 3).astype(dtype)
+            value[::7] = -0.0
+            if kind == "vn":  # (a NaN meeting the tensor's NaNs, an infinity)
+                value[3], value[5] = np.nan, -np.inf
+            found.append(value.reshape(1, 1, 1, -1))
+        else:
+            value = (rng.standard_normal(out_shape) * 4).astype(dtype)
+            if specials:
+                value.reshape(-1)[::97] = np.nan  # (NaN against a NaN of the output too)
+                value.reshape(-1)[5::89] = np.inf
+                value.reshape(-1)[11::101] = -np.inf
+                value.reshape(-1)[13::37] = -0.0
+            found.append(value)
+    return found

@@ -23,6 +23,7 @@ from tests.conv_epilogue_cases import (
     GEOMETRIES,
     conv_data,
     count_paths,
+    epilogue_operands,
     loop,
     numpy_steps,
     set_random_weights,
@@ -87,23 +88,6 @@ def _program(name, dtype=F32):
     return tuple(program), kinds
 
 
-def _operands(kinds, out_shape, rng, specials=True):
-    operands = []
-    for kind in kinds:
-        if kind == "v":
-            value = (rng.standard_normal(out_shape[-1]) * 3).astype(np.float32)
-            value[::7] = -0.0
-            operands.append(value.reshape(1, 1, 1, -1))
-        else:
-            value = (rng.standard_normal(out_shape) * 4).astype(np.float32)
-            if specials:
-                value.reshape(-1)[::97] = np.nan  # (NaN against a NaN of the output too)
-                value.reshape(-1)[5::89] = np.inf
-                value.reshape(-1)[11::101] = -np.inf
-            operands.append(value)
-    return operands
-
-
 @pytest.mark.parametrize("name", sorted(PROGRAMS))
 @pytest.mark.parametrize("geometry", GEOMETRIES, ids=lambda g: f"{g[0]}-{g[1]}-{g[2]}")
 def test_registers_give_the_loops_bits(name, geometry, threads, paths):
@@ -113,7 +97,7 @@ def test_registers_give_the_loops_bits(name, geometry, threads, paths):
     x, w, rng = conv_data(shape, 48, len(name) + shape[0])
     conv = dict(strides=strides, padding=padding, dilations=(1, 1), data_format="NHWC")
     y = nb.conv2d(x, w, **conv)
-    operands = _operands(kinds, y.shape, rng)
+    operands = epilogue_operands(kinds, y.shape, rng)
     got = nb.fused_conv2d(x, w, *operands, program=program, register=0, **conv)
     assert paths["register"] == 1 and paths["loop"] == 0
     assert_same_bits(got, loop(y, program, operands), "registers against the loop")
@@ -191,7 +175,7 @@ def test_a_residual_where_the_kernel_does_not_run_keeps_whole_output(threads, pa
     conv = dict(strides=(1, 1), padding="SAME", dilations=(1, 1), data_format="NHWC")
     y = nb.conv2d(x, w, **conv)
     program, kinds = _program("bn residual")
-    operands = _operands(kinds, y.shape, rng, specials=False)
+    operands = epilogue_operands(kinds, y.shape, rng, specials=False)
     got = nb.fused_conv2d(x, w, *operands, program=program, register=0, **conv)
     assert paths["register"] == 0 and paths["loop"] == 1
     assert_same_bits(got, numpy_steps(y, program, operands))
@@ -204,7 +188,7 @@ def test_what_the_registers_do_not_run_keeps_the_loop(paths, monkeypatch):
     x, w, rng = conv_data((2, 7, 9, 5), 32, 5, specials=False)
     program, kinds = _program("bn swish", tf.float64)
     x64, w64 = x.astype(np.float64), w.astype(np.float64)
-    operands = [v.astype(np.float64) for v in _operands(kinds, (2, 7, 9, 32), rng)]
+    operands = [v.astype(np.float64) for v in epilogue_operands(kinds, (2, 7, 9, 32), rng)]
     got = nb.fused_conv2d(x64, w64, *operands, program=program, register=0, **conv)
     assert_same_bits(got, numpy_steps(nb.conv2d(x64, w64, **conv), program, operands),
                      nan_bits=False)
@@ -218,7 +202,7 @@ def test_what_the_registers_do_not_run_keeps_the_loop(paths, monkeypatch):
     assert paths["register"] == 0
     monkeypatch.setattr(ne, "_sigmoid_lowered", lambda: False)
     program, kinds = _program("bn swish")
-    operands = _operands(kinds, y.shape, rng)
+    operands = epilogue_operands(kinds, y.shape, rng)
     assert nb._nn_register_epilogue(program, 0, tuple(v.reshape(-1) for v in operands),
                                     np.float32) is None
     got = nb.fused_conv2d(x, w, *operands, program=program, register=0, **conv)
@@ -296,7 +280,7 @@ def test_depthwise_swish_gives_the_loops_bits(name, geometry, threads):
     w = (rng.standard_normal((size, size, 1, shape[3])) / 3).astype(np.float32)
     conv = dict(strides=strides, padding=padding, dilations=(1, 1), data_format="NHWC")
     y = nb.conv2d(x, w, **conv)
-    operands = _operands(kinds, y.shape, rng)
+    operands = epilogue_operands(kinds, y.shape, rng)
     got = nb.fused_conv2d(x, w, *operands, program=program, register=0, **conv)
     assert_same_bits(got, loop(y, program, operands))
     assert_same_bits(got, numpy_steps(y, program, operands), nan_bits=False)

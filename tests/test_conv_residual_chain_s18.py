@@ -23,6 +23,7 @@ from tests.conv_epilogue_cases import (
     GEOMETRIES,
     conv_data,
     count_paths,
+    epilogue_operands,
     loop,
     numpy_steps,
     set_random_weights,
@@ -80,25 +81,6 @@ def _program(name, dtype=tf.float32):
     return tuple(program), kinds
 
 
-def _operands(kinds, out_shape, rng, dtype):
-    operands = []
-    for kind in kinds:
-        if kind[0] == "v":
-            value = (rng.standard_normal(out_shape[-1]) * 3).astype(dtype)
-            value[::7] = -0.0
-            if kind == "vn":  # (a NaN meeting the tensor's NaNs, an infinity)
-                value[3], value[5] = np.nan, -np.inf
-            operands.append(value.reshape(1, 1, 1, -1))
-        else:
-            value = (rng.standard_normal(out_shape) * 4).astype(dtype)
-            value.reshape(-1)[::97] = np.nan
-            value.reshape(-1)[5::89] = np.inf
-            value.reshape(-1)[11::101] = -np.inf
-            value.reshape(-1)[13::37] = -0.0
-            operands.append(value)
-    return operands
-
-
 @pytest.mark.parametrize("name", sorted(PROGRAMS))
 @pytest.mark.parametrize("geometry", GEOMETRIES, ids=lambda g: f"{g[0]}-{g[1]}-{g[2]}")
 def test_registers_give_the_loops_bits(name, geometry, threads, paths):
@@ -108,7 +90,7 @@ def test_registers_give_the_loops_bits(name, geometry, threads, paths):
     x, w, rng = conv_data(shape, 48, len(name) + shape[0], np.float32)
     conv = dict(strides=strides, padding=padding, dilations=(1, 1), data_format="NHWC")
     y = nb.conv2d(x, w, **conv)
-    operands = _operands(kinds, y.shape, rng, np.float32)
+    operands = epilogue_operands(kinds, y.shape, rng, np.float32)
     got = nb.fused_conv2d(x, w, *operands, program=program, register=0, **conv)
     assert paths["register"] == 1 and paths["loop"] == 0
     assert_same_bits(got, loop(y, program, operands), "registers against the loop")
@@ -123,7 +105,7 @@ def test_float64(name, paths):
     x, w, rng = conv_data((2, 7, 10, 6), 24, 3, np.float64)
     conv = dict(strides=(1, 1), padding="SAME", dilations=(1, 1), data_format="NHWC")
     y = nb.conv2d(x, w, **conv)
-    operands = _operands(kinds, y.shape, rng, np.float64)
+    operands = epilogue_operands(kinds, y.shape, rng, np.float64)
     got = nb.fused_conv2d(x, w, *operands, program=program, register=0, **conv)
     assert paths["register"] == 1 and paths["loop"] == 0
     assert_same_bits(got, loop(y, program, operands), "registers against the loop")
@@ -166,7 +148,7 @@ def test_what_the_registers_do_not_run_keeps_the_loop(name, paths, monkeypatch):
     x, w, rng = conv_data((2, 7, 9, 5), 32, 5, np.float32)
     conv = dict(strides=(1, 1), padding="SAME", dilations=(1, 1), data_format="NHWC")
     y = nb.conv2d(x, w, **conv)
-    operands = _operands(kinds, y.shape, rng, np.float32)
+    operands = epilogue_operands(kinds, y.shape, rng, np.float32)
     inputs = tuple(np.reshape(a, -1) if a.shape[:3] == (1, 1, 1) else a for a in operands)
     assert nb._nn_register_epilogue(program, 0, inputs, np.float32) is None
     got = nb.fused_conv2d(x, w, *operands, program=program, register=0, **conv)
